@@ -1,0 +1,40 @@
+/** The app factory: builds the Elysia app from its dependencies. Only src/server.ts listens. */
+import { Elysia } from "elysia";
+import type { Config } from "./config.ts";
+import { Hub } from "./hub.ts";
+import type { Operation } from "./schemas/operation.ts";
+import type { Store } from "./store/store.ts";
+import { docs } from "./routes/docs.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { bearerAuth, errorHandling } from "./routes/http.ts";
+import { operationsRoutes } from "./routes/operations.ts";
+import pkg from "../package.json" with { type: "json" };
+
+/** What the API needs from whoever runs trainings (local workers, GPU hosts). */
+export interface Trainers {
+  /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
+  cancel(op: Operation): Promise<Record<string, unknown> | null>;
+  describe(): Record<string, unknown>;
+}
+
+export interface AppDeps {
+  store: Store;
+  hub: Hub;
+  config: Config;
+  trainers?: Trainers;
+  version: string;
+}
+
+export function createApp(input: { store: Store; config: Config; hub?: Hub; trainers?: Trainers }) {
+  const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store), version: pkg.version };
+  const api = new Elysia({ prefix: "/api/v1" })
+    .use(healthRoutes(deps))
+    .group("", (g) => g.use(bearerAuth(deps.config.token)).use(operationsRoutes(deps)));
+  return new Elysia({ name: "trainwatch" })
+    .use(errorHandling(deps.config.maxBodyBytes))
+    .use(docs(deps.version))
+    .use(api)
+    .decorate("deps", deps);
+}
+
+export type App = ReturnType<typeof createApp>;

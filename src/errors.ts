@@ -1,0 +1,57 @@
+/**
+ * Errors that carry their meaning: a string code and an HTTP status. The one place
+ * that maps any thrown value to the API's error envelope is `toErrorBody`.
+ */
+
+export type ErrorCode =
+  | "VALIDATION_ERROR"
+  | "UNAUTHORIZED"
+  | "NOT_FOUND"
+  | "OPERATION_NOT_FOUND"
+  | "OPERATION_FINISHED"
+  | "PAYLOAD_TOO_LARGE"
+  | "HOST_UNAVAILABLE"
+  | "WORKER_EXITED"
+  | "TRAINING_FAILED"
+  | "INTERNAL_ERROR";
+
+const STATUS: Record<ErrorCode, number> = {
+  VALIDATION_ERROR: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  OPERATION_NOT_FOUND: 404,
+  OPERATION_FINISHED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  HOST_UNAVAILABLE: 503,
+  WORKER_EXITED: 500,
+  TRAINING_FAILED: 500,
+  INTERNAL_ERROR: 500,
+};
+
+export class TrainwatchError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> | null = null,
+  ) {
+    super(message);
+    this.name = "TrainwatchError";
+    this.status = STATUS[code];
+  }
+}
+
+export const notFound = (operationId: string) =>
+  new TrainwatchError("OPERATION_NOT_FOUND", `operation ${operationId} not found`, { operation_id: operationId });
+
+export const invalid = (field: string, message: string, details: Record<string, unknown> = {}) =>
+  new TrainwatchError("VALIDATION_ERROR", `${field}: ${message}`, { field, ...details });
+
+export interface ErrorBody {
+  success: false;
+  error: { code: string; message: string; details: Record<string, unknown> | null };
+}
+
+export function errorBody(code: string, message: string, details: Record<string, unknown> | null = null): ErrorBody {
+  return { success: false, error: { code, message, details } };
+}

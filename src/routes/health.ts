@@ -1,0 +1,32 @@
+/** Liveness for people, load balancers and the Docker healthcheck. */
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { Envelope } from "./http.ts";
+import type { AppDeps } from "../app.ts";
+
+export const healthRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "trainwatch/health" }).get(
+    "/health",
+    () => ({
+      success: true as const,
+      data: {
+        status: "ok" as const,
+        version: deps.version,
+        uptime_s: Math.round(process.uptime()),
+        trainers: deps.trainers?.describe() ?? null,
+      },
+    }),
+    {
+      response: {
+        200: Envelope(
+          Type.Object({
+            status: Type.Literal("ok"),
+            version: Type.String(),
+            uptime_s: Type.Number(),
+            trainers: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+          }),
+        ),
+      },
+      detail: { tags: ["system"], summary: "Health", description: "Always public (no token). Reports version, uptime and trainer capacity." },
+    },
+  );

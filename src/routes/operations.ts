@@ -1,0 +1,218 @@
+/** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
+import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { TrainwatchError, notFound } from "../errors.ts";
+import { EpochInput, MetricsInput, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import {
+  CompleteOperationInput,
+  CreateOperationInput,
+  OperationStatus,
+  OperationType,
+  Operation,
+  TrendSummarySchema,
+} from "../schemas/operation.ts";
+import { downsample } from "../trends/downsample.ts";
+import type { AppDeps } from "../app.ts";
+import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+
+const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
+const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
+
+// Query schemas use Elysia's `t` so numbers in the query string are coerced.
+const ListQuery = t.Object({
+  status: t.Optional(OperationStatus),
+  operation_type: t.Optional(OperationType),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0 })),
+});
+
+export const MetricsQuery = t.Object({
+  since_epoch: t.Optional(t.Integer({ minimum: -1, description: "Only epochs with epoch > since_epoch." })),
+  max_points: t.Optional(
+    t.Integer({ minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
+  ),
+});
+
+export const MetricsData = Type.Object({
+  operation_id: Type.String(),
+  operation_type: Type.String(),
+  status: Type.String(),
+  metrics: Type.Intersect([
+    Type.Object({
+      epochs: Type.Array(EpochInput),
+      total_epochs_planned: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    Type.Omit(TrendSummarySchema, ["latest_epoch"]),
+  ]),
+});
+
+/** Reads the metrics reply: epochs after `since`, optionally downsampled; trends cover the whole history. */
+export function metricsView(deps: AppDeps, id: string, since?: number, maxPoints?: number) {
+  const op = deps.store.getOperation(id);
+  if (!op) throw notFound(id);
+  let epochs: WireEpoch[] = deps.store.readEpochs(id, since ?? -1);
+  if (maxPoints !== undefined) epochs = downsample(epochs, maxPoints, op.trends.best_epoch);
+  const { latest_epoch: _latest, ...trends } = op.trends;
+  return {
+    operation_id: op.operation_id,
+    operation_type: op.operation_type,
+    status: op.status,
+    metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs },
+  };
+}
+
+/** Decodes a validated metrics body into records, naming the field on a bad value. */
+export function decodeMetricsBody(body: unknown): EpochRecord[] {
+  const now = new Date().toISOString();
+  const b = body as { epochs?: unknown[] };
+  if (Array.isArray(b.epochs)) return b.epochs.map((e, i) => decodeEpoch(e as never, now, `body.epochs.${i}`));
+  return [decodeEpoch(body as never, now, "body")];
+}
+
+export const operationsRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "trainwatch/operations" })
+    .post(
+      "/operations",
+      ({ body, set }) => {
+        set.status = 201;
+        return ok(
+          deps.store.createOperation({
+            operation_type: body.operation_type,
+            name: body.name ?? null,
+            total_epochs_planned: body.total_epochs_planned ?? null,
+            metadata: { location: "external", ...body.metadata },
+          }),
+        );
+      },
+      {
+        body: CreateOperationInput,
+        response: { 201: Envelope(Operation), 400: ErrorEnvelope },
+        detail: {
+          tags: ["operations"],
+          summary: "Register an operation run by an external trainer",
+          description:
+            "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`.",
+        },
+      },
+    )
+    .get(
+      "/operations",
+      ({ query }) => {
+        const { items, total } = deps.store.listOperations({
+          status: query.status,
+          operation_type: query.operation_type,
+          limit: query.limit ?? 50,
+          offset: query.offset ?? 0,
+        });
+        return { success: true as const, data: items, total_count: total };
+      },
+      {
+        query: ListQuery,
+        response: {
+          200: Type.Object({ success: Type.Literal(true), data: Type.Array(Operation), total_count: Type.Integer() }),
+          400: ErrorEnvelope,
+        },
+        detail: {
+          tags: ["operations"],
+          summary: "List operations, newest first",
+          description: "Filters by `status` and `operation_type`; pages with `limit` (default 50) and `offset`. `total_count` counts all matches.",
+        },
+      },
+    )
+    .get(
+      "/operations/:id",
+      ({ params }) => {
+        const op = deps.store.getOperation(params.id);
+        if (!op) throw notFound(params.id);
+        return ok(op);
+      },
+      {
+        params: IdParams,
+        response: { 200: Envelope(Operation), 404: ErrorEnvelope },
+        detail: {
+          tags: ["operations"],
+          summary: "Get an operation",
+          description:
+            "Status, timestamps, progress (epochs, and batches inside the running epoch), error message, metadata (where it runs, which backend), result and the trend summary.",
+        },
+      },
+    )
+    .post(
+      "/operations/:id/complete",
+      ({ params, body }) =>
+        ok(
+          deps.hub.finish(params.id, body.status, {
+            error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
+            result: body.result ?? null,
+          }),
+        ),
+      {
+        params: IdParams,
+        body: CompleteOperationInput,
+        response: { 200: Envelope(Operation), ...errors },
+        detail: {
+          tags: ["operations"],
+          summary: "Finish an operation",
+          description: "Sets `completed` or `failed` (with `error_message`). 409 when the operation is already finished.",
+        },
+      },
+    )
+    .delete(
+      "/operations/:id",
+      async ({ params }) => {
+        const op = deps.store.getOperation(params.id);
+        if (!op) throw notFound(params.id);
+        if (op.status !== "pending" && op.status !== "running") {
+          throw new TrainwatchError("OPERATION_FINISHED", `operation ${params.id} is already ${op.status}`, {
+            operation_id: params.id,
+            status: op.status,
+          });
+        }
+        const note = deps.trainers ? await deps.trainers.cancel(op) : null;
+        const finished = deps.hub.finish(params.id, "cancelled", { error_message: null });
+        return ok(note ? deps.store.mergeMetadata(params.id, { cancel: note }) : finished);
+      },
+      {
+        params: IdParams,
+        response: { 200: Envelope(Operation), ...errors },
+        detail: {
+          tags: ["operations"],
+          summary: "Cancel an operation",
+          description:
+            "Stops a pending or running operation: a local training stops within one batch, a host training is told within 5 s (and is marked cancelled even if the host is unreachable). 409 when the operation is already finished.",
+        },
+      },
+    )
+    .post(
+      "/operations/:id/metrics",
+      ({ params, body }) => {
+        const res = deps.hub.writeEpochs(params.id, decodeMetricsBody(body));
+        return ok({ operation_id: params.id, stored: res.stored, trends: res.trends });
+      },
+      {
+        params: IdParams,
+        body: MetricsInput,
+        response: {
+          200: Envelope(Type.Object({ operation_id: Type.String(), stored: Type.Integer(), trends: TrendSummarySchema })),
+          ...errors,
+          413: ErrorEnvelope,
+        },
+        detail: {
+          tags: ["metrics"],
+          summary: "Store epochs",
+          description:
+            'Body: one epoch object or `{ "epochs": [...] }` (up to 10,000). Re-posting an existing epoch replaces it, so retries never duplicate. A batch is one transaction, durable before the reply. Values may be numbers, null, or "NaN" / "Infinity" / "-Infinity". Extra numeric fields are kept as custom metrics. 404 unknown operation, 409 finished operation.',
+        },
+      },
+    )
+    .get("/operations/:id/metrics", ({ params, query }) => ok(metricsView(deps, params.id, query.since_epoch, query.max_points)), {
+      params: IdParams,
+      query: MetricsQuery,
+      response: { 200: Envelope(MetricsData), 400: ErrorEnvelope, 404: ErrorEnvelope },
+      detail: {
+        tags: ["metrics"],
+        summary: "Read epochs and the trend summary",
+        description:
+          "`since_epoch=N` returns only epochs with epoch > N (for pollers); `max_points=M` downsamples for charts, keeping the first, last and best epochs. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
+      },
+    });

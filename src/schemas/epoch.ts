@@ -1,0 +1,139 @@
+/**
+ * The epoch record: one TypeBox schema for the wire (validation, OpenAPI, MCP) and
+ * the codec between the wire form and the in-process form.
+ *
+ * On the wire a metric is a finite number, null, or one of the strings "NaN",
+ * "Infinity", "-Infinity" (JSON has no literal for them). In process a metric is a
+ * plain JS number, so NaN and ±Infinity are just numbers.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+
+export const STANDARD_FIELDS = [
+  "train_loss",
+  "val_loss",
+  "train_accuracy",
+  "val_accuracy",
+  "learning_rate",
+  "duration",
+] as const;
+export type StandardField = (typeof STANDARD_FIELDS)[number];
+
+/** Custom metric names: letters, digits and `_ . / -`, 1 to 64 characters. */
+export const CUSTOM_METRIC_NAME = /^[A-Za-z0-9_./-]{1,64}$/;
+
+export const MetricValue = Type.Union(
+  [Type.Number(), Type.Null(), Type.Literal("NaN"), Type.Literal("Infinity"), Type.Literal("-Infinity")],
+  {
+    description: 'A finite number, null, or "NaN" / "Infinity" / "-Infinity" for a diverged value.',
+    errorMessage: 'expected a finite number, null, "NaN", "Infinity" or "-Infinity"',
+  },
+);
+export type WireMetricValue = Static<typeof MetricValue>;
+
+export const EpochInput = Type.Object(
+  {
+    epoch: Type.Integer({ minimum: 0, description: "Epoch number (0-based or resumed, e.g. 50)." }),
+    train_loss: Type.Optional(MetricValue),
+    val_loss: Type.Optional(MetricValue),
+    train_accuracy: Type.Optional(MetricValue),
+    val_accuracy: Type.Optional(MetricValue),
+    learning_rate: Type.Optional(MetricValue),
+    duration: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: "Seconds the epoch took." })),
+    timestamp: Type.Optional(Type.String({ format: "date-time", description: "ISO-8601; the server's time when absent." })),
+  },
+  {
+    additionalProperties: MetricValue,
+    description:
+      "One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters).",
+  },
+);
+export type WireEpoch = Static<typeof EpochInput>;
+
+export const MAX_EPOCHS_PER_BATCH = 10_000;
+export const EpochBatchInput = Type.Object(
+  { epochs: Type.Array(EpochInput, { minItems: 1, maxItems: MAX_EPOCHS_PER_BATCH }) },
+  { additionalProperties: false, description: "Up to 10,000 epochs stored in one transaction." },
+);
+export const MetricsInput = Type.Union([EpochBatchInput, EpochInput], {
+  description: "A single epoch object, or { epochs: [...] }.",
+});
+
+/** In-process epoch: metric values are JS numbers (NaN and ±Infinity allowed). */
+export interface EpochRecord {
+  epoch: number;
+  /** ISO-8601. */
+  timestamp: string;
+  train_loss?: number | null;
+  val_loss?: number | null;
+  train_accuracy?: number | null;
+  val_accuracy?: number | null;
+  learning_rate?: number | null;
+  duration?: number | null;
+  custom?: Record<string, number | null>;
+}
+
+export function decodeMetric(v: WireMetricValue | undefined): number | null | undefined {
+  if (v === "NaN") return Number.NaN;
+  if (v === "Infinity") return Number.POSITIVE_INFINITY;
+  if (v === "-Infinity") return Number.NEGATIVE_INFINITY;
+  return v;
+}
+
+export function encodeMetric(v: number | null | undefined): WireMetricValue | undefined {
+  if (v === null || v === undefined || Number.isFinite(v)) return v;
+  if (Number.isNaN(v)) return "NaN";
+  return v > 0 ? "Infinity" : "-Infinity";
+}
+
+export class EpochDecodeError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+const STANDARD = new Set<string>(["epoch", "timestamp", ...STANDARD_FIELDS]);
+
+/**
+ * Wire epoch → in-process record. `path` prefixes field names in errors
+ * (e.g. "body.epochs.3"). The timestamp defaults to `now`.
+ */
+export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRecord {
+  const rec: EpochRecord = { epoch: w.epoch, timestamp: now };
+  if (w.timestamp !== undefined) {
+    const ms = Date.parse(w.timestamp);
+    if (Number.isNaN(ms)) throw new EpochDecodeError(`${path}.timestamp`, `"${w.timestamp}" is not an ISO-8601 date-time`);
+    rec.timestamp = new Date(ms).toISOString();
+  }
+  for (const f of STANDARD_FIELDS) {
+    const v = decodeMetric(w[f] as WireMetricValue | undefined);
+    if (v !== undefined) rec[f] = v;
+  }
+  for (const key of Object.keys(w)) {
+    if (STANDARD.has(key)) continue;
+    if (!CUSTOM_METRIC_NAME.test(key)) {
+      throw new EpochDecodeError(
+        `${path}.${key}`,
+        "custom metric names may use letters, digits and _ . / - (1 to 64 characters)",
+      );
+    }
+    const v = decodeMetric((w as Record<string, WireMetricValue>)[key]);
+    if (v === undefined) continue;
+    (rec.custom ??= {})[key] = v;
+  }
+  return rec;
+}
+
+/** In-process record → wire epoch (non-finite values become strings; absent stays absent). */
+export function encodeEpoch(rec: EpochRecord): WireEpoch {
+  const out: Record<string, unknown> = { epoch: rec.epoch };
+  for (const f of STANDARD_FIELDS) {
+    const v = rec[f];
+    if (v !== undefined) out[f] = encodeMetric(v);
+  }
+  if (rec.custom) for (const [k, v] of Object.entries(rec.custom)) out[k] = encodeMetric(v);
+  out.timestamp = rec.timestamp;
+  return out as WireEpoch;
+}

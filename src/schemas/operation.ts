@@ -1,0 +1,87 @@
+/** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
+import { Type, type Static } from "@sinclair/typebox";
+
+export const OperationStatus = Type.Union(
+  [
+    Type.Literal("pending"),
+    Type.Literal("running"),
+    Type.Literal("completed"),
+    Type.Literal("failed"),
+    Type.Literal("cancelled"),
+  ],
+  { description: "pending → running → completed | failed | cancelled" },
+);
+export type OperationStatus = Static<typeof OperationStatus>;
+export const FINISHED: ReadonlySet<OperationStatus> = new Set(["completed", "failed", "cancelled"]);
+
+export const OperationType = Type.String({
+  pattern: "^[a-z][a-z0-9_]{0,31}$",
+  description: 'Kind of operation, e.g. "training".',
+});
+
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+
+export const TrendSummarySchema = Type.Object(
+  {
+    monitor: Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()], {
+      description: "val_loss when any epoch has a finite val_loss, else train_loss.",
+    }),
+    best_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Epoch number of the lowest monitored value (ties: earliest)." }),
+    best_val_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best monitored value." }),
+    epochs_since_improvement: Type.Union([Type.Integer(), Type.Null()]),
+    is_overfitting: Type.Boolean(),
+    is_plateaued: Type.Boolean(),
+    is_diverging: Type.Boolean(),
+    latest_epoch: Type.Union([Type.Integer(), Type.Null()]),
+    total_epochs_completed: Type.Integer(),
+  },
+  { description: "How the training is going, recomputed on every metrics write." },
+);
+
+export const Progress = Type.Object({
+  percentage: Type.Number({ description: "0–100, including the fraction of the current epoch when known." }),
+  current_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Latest stored epoch number." }),
+  total_epochs: Type.Union([Type.Integer(), Type.Null()], { description: "Epochs planned." }),
+  epochs_completed: Type.Integer(),
+  batch: Type.Optional(Type.Object({ epoch: Type.Integer(), batch: Type.Integer(), batches: Type.Integer() }, {
+    description: "Batches done over batches total inside the running epoch.",
+  })),
+});
+
+export const Operation = Type.Object({
+  operation_id: Type.String(),
+  operation_type: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  status: OperationStatus,
+  created_at: Type.String({ format: "date-time" }),
+  started_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  completed_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  progress: Progress,
+  error_message: Type.Union([Type.String(), Type.Null()]),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  trends: TrendSummarySchema,
+});
+export type Operation = Static<typeof Operation>;
+
+export const CreateOperationInput = Type.Object(
+  {
+    operation_type: OperationType,
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    total_epochs_planned: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type CreateOperationInput = Static<typeof CreateOperationInput>;
+
+export const CompleteOperationInput = Type.Object(
+  {
+    status: Type.Union([Type.Literal("completed"), Type.Literal("failed")]),
+    error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
+    result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type CompleteOperationInput = Static<typeof CompleteOperationInput>;
+

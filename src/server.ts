@@ -1,0 +1,37 @@
+/**
+ * Entry point: `bun run src/server.ts`. Reads the environment, opens the SQLite
+ * store, builds the app and listens (127.0.0.1:8000 unless HOST/PORT say otherwise).
+ */
+import { createApp } from "./app.ts";
+import { loadConfig, type Config } from "./config.ts";
+import { Hub } from "./hub.ts";
+import { SqliteStore } from "./store/sqlite.ts";
+
+export function startServer(config: Config = loadConfig()) {
+  const store = new SqliteStore(config.dbPath, config.trends);
+  const hub = new Hub(store);
+  const app = createApp({ store, hub, config });
+  app.listen({
+    hostname: config.host,
+    port: config.port,
+    // Bun's own cap is a backstop; the app answers 413 with the envelope below it.
+    maxRequestBodySize: config.maxBodyBytes + 1024 * 1024,
+  });
+  const url = `http://${config.host}:${app.server!.port}`;
+  console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
+  const stop = async () => {
+    await app.stop();
+    store.close();
+  };
+  return { app, store, hub, url, stop };
+}
+
+if (import.meta.main) {
+  const { stop } = startServer();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      console.log(`received ${sig}, shutting down`);
+      void stop().finally(() => process.exit(0));
+    });
+  }
+}

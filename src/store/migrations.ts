@@ -1,0 +1,41 @@
+/**
+ * Versioned schema migrations, applied in order at start (PRAGMA user_version).
+ * Epochs are one row per (operation, epoch) in a WITHOUT ROWID table keyed by the
+ * operation's integer key, so 100 epochs of the 8 standard fields stay near 7 KB.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: operations and epochs
+  `CREATE TABLE operations (
+     id            INTEGER PRIMARY KEY,
+     operation_id  TEXT NOT NULL UNIQUE,
+     operation_type TEXT NOT NULL,
+     name          TEXT,
+     status        TEXT NOT NULL,
+     created_at    TEXT NOT NULL,
+     started_at    TEXT,
+     completed_at  TEXT,
+     total_epochs_planned INTEGER,
+     error_message TEXT,
+     metadata      TEXT NOT NULL DEFAULT '{}',
+     result        TEXT,
+     summary       TEXT NOT NULL,
+     best_json     TEXT,
+     batch_progress TEXT,
+     last_seen_at  INTEGER
+   );
+   CREATE INDEX operations_status ON operations(status, id);
+   CREATE INDEX operations_type ON operations(operation_type, id);
+   CREATE TABLE epochs (
+     op             INTEGER NOT NULL,
+     epoch          INTEGER NOT NULL,
+     train_loss     REAL,
+     val_loss       REAL,
+     train_accuracy REAL,
+     val_accuracy   REAL,
+     learning_rate  REAL,
+     duration       REAL,
+     ts             INTEGER NOT NULL,
+     custom         TEXT,
+     PRIMARY KEY (op, epoch)
+   ) WITHOUT ROWID;`,
+];

@@ -1,0 +1,354 @@
+/**
+ * bun:sqlite implementation of the Store: WAL, synchronous=FULL (a batch is durable
+ * before the reply), versioned migrations, and incremental trend summaries so a
+ * write costs O(batch), not O(history).
+ */
+import { Database, type Statement } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { randomBytes } from "node:crypto";
+import { TrainwatchError, notFound } from "../errors.ts";
+import { STANDARD_FIELDS, encodeMetric, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
+import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type Best, type TrendConfig, type TrendSummary, type EpochPoint } from "../trends/types.ts";
+import { chooseMonitor, findBest, summarizeFrom, summarizeTrends, tailSize } from "../trends/summary.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import { HOST_UNREACHABLE, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+
+interface OpRow {
+  id: number;
+  operation_id: string;
+  operation_type: string;
+  name: string | null;
+  status: OperationStatus;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  total_epochs_planned: number | null;
+  error_message: string | null;
+  metadata: string;
+  result: string | null;
+  summary: string;
+  best_json: string | null;
+  batch_progress: string | null;
+}
+
+type Cell = number | string | null;
+interface EpochRow {
+  epoch: number;
+  train_loss: Cell;
+  val_loss: Cell;
+  train_accuracy: Cell;
+  val_accuracy: Cell;
+  learning_rate: Cell;
+  duration: Cell;
+  ts: number;
+  custom: string | null;
+}
+
+/** SQLite REAL cannot hold NaN (it would become NULL), so NaN is kept as the text "NaN". */
+const toCell = (v: number | null | undefined): Cell => (v === undefined || v === null ? null : Number.isNaN(v) ? "NaN" : v);
+const fromCell = (c: Cell): number | null => (c === null ? null : typeof c === "string" ? Number(c) : c);
+/** Cell straight to wire form: the GET path skips the in-process form. */
+const cellToWire = (c: Cell) => (typeof c === "string" ? c : encodeMetric(c));
+
+export function newOperationId(type: string, now = new Date()): string {
+  const iso = now.toISOString(); // 2026-11-26T15:30:00.000Z
+  const stamp = `${iso.slice(0, 10).replaceAll("-", "")}_${iso.slice(11, 19).replaceAll(":", "")}`;
+  return `op_${type}_${stamp}_${randomBytes(4).toString("hex")}`;
+}
+
+export class SqliteStore implements Store {
+  readonly db: Database;
+  private readonly trendCfg: TrendConfig;
+  private readonly tail: number;
+  private readonly q: {
+    opByPublicId: Statement<OpRow, [string]>;
+    insertEpoch: Statement<unknown, Cell[]>;
+    existingEpoch: Statement<{ n: number }, [number, number]>;
+    tail: Statement<EpochRow, [number, number]>;
+    lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
+    count: Statement<{ n: number }, [number]>;
+    saveSummary: Statement<unknown, [string, string | null, number]>;
+    readSince: Statement<EpochRow, [number, number]>;
+  };
+
+  constructor(path = ":memory:", trendCfg: TrendConfig = DEFAULT_TREND_CONFIG) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.run("PRAGMA journal_mode = WAL");
+    this.db.run("PRAGMA synchronous = FULL");
+    this.db.run("PRAGMA busy_timeout = 5000");
+    this.db.run("PRAGMA foreign_keys = ON");
+    this.migrate();
+    this.trendCfg = trendCfg;
+    this.tail = tailSize(trendCfg);
+    const cols = ["op", "epoch", ...STANDARD_FIELDS, "ts", "custom"];
+    this.q = {
+      opByPublicId: this.db.query("SELECT * FROM operations WHERE operation_id = ?"),
+      insertEpoch: this.db.query(
+        `INSERT OR REPLACE INTO epochs (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
+      ),
+      existingEpoch: this.db.query("SELECT count(*) AS n FROM epochs WHERE op = ? AND epoch = ?"),
+      tail: this.db.query("SELECT * FROM epochs WHERE op = ? ORDER BY epoch DESC LIMIT ?"),
+      lossHistory: this.db.query("SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ? ORDER BY epoch"),
+      count: this.db.query("SELECT count(*) AS n FROM epochs WHERE op = ?"),
+      saveSummary: this.db.query("UPDATE operations SET summary = ?, best_json = ? WHERE id = ?"),
+      readSince: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch"),
+    };
+  }
+
+  private migrate(): void {
+    const { user_version } = this.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
+    for (let v = user_version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.run(MIGRATIONS[v]!);
+        this.db.run(`PRAGMA user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  private row(operationId: string): OpRow {
+    const r = this.q.opByPublicId.get(operationId);
+    if (!r) throw notFound(operationId);
+    return r;
+  }
+
+  private toOperation(r: OpRow): Operation {
+    const trends = JSON.parse(r.summary) as TrendSummary;
+    const batch = r.batch_progress ? (JSON.parse(r.batch_progress) as BatchProgress) : undefined;
+    const total = r.total_epochs_planned;
+    const done = trends.total_epochs_completed;
+    let pct = 0;
+    if (r.status === "completed") pct = 100;
+    else if (total) {
+      const partial = batch && batch.batches > 0 && batch.epoch >= done ? batch.batch / batch.batches : 0;
+      pct = Math.min(100, ((done + partial) / total) * 100);
+    }
+    return {
+      operation_id: r.operation_id,
+      operation_type: r.operation_type,
+      name: r.name,
+      status: r.status,
+      created_at: r.created_at,
+      started_at: r.started_at,
+      completed_at: r.completed_at,
+      progress: {
+        percentage: Math.round(pct * 100) / 100,
+        current_epoch: trends.latest_epoch,
+        total_epochs: total,
+        epochs_completed: done,
+        ...(batch && r.status === "running" ? { batch } : {}),
+      },
+      error_message: r.error_message,
+      metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+      result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
+      trends,
+    };
+  }
+
+  createOperation(input: NewOperation): Operation {
+    const now = new Date();
+    const id = newOperationId(input.operation_type, now);
+    const status = input.status ?? "running";
+    this.db
+      .query(
+        `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
+           total_epochs_planned, metadata, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        input.operation_type,
+        input.name ?? null,
+        status,
+        now.toISOString(),
+        status === "running" ? now.toISOString() : null,
+        input.total_epochs_planned ?? null,
+        JSON.stringify(input.metadata ?? {}),
+        JSON.stringify(EMPTY_SUMMARY),
+      );
+    return this.getOperation(id)!;
+  }
+
+  getOperation(operationId: string): Operation | null {
+    const r = this.q.opByPublicId.get(operationId);
+    return r ? this.toOperation(r) : null;
+  }
+
+  listOperations(f: ListFilter): { items: Operation[]; total: number } {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (f.status) (where.push("status = ?"), args.push(f.status));
+    if (f.operation_type) (where.push("operation_type = ?"), args.push(f.operation_type));
+    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = this.db.query<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM operations ${w}`).get(...args)!.n;
+    const rows = this.db
+      .query<OpRow, (string | number)[]>(`SELECT * FROM operations ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .all(...args, f.limit, f.offset);
+    return { items: rows.map((r) => this.toOperation(r)), total };
+  }
+
+  writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult {
+    return this.db.transaction((): WriteResult => {
+      const op = this.row(operationId);
+      let revived = false;
+      if (FINISHED.has(op.status)) {
+        if (op.status === "failed" && op.error_message === HOST_UNREACHABLE) {
+          this.db.query("UPDATE operations SET status = 'running', error_message = NULL, completed_at = NULL WHERE id = ?").run(op.id);
+          revived = true;
+        } else {
+          throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is ${op.status}; it accepts no more metrics`, {
+            operation_id: operationId,
+            status: op.status,
+          });
+        }
+      }
+      const prev = JSON.parse(op.summary) as TrendSummary;
+      const prevBest = op.best_json ? (JSON.parse(op.best_json) as Best) : null;
+      // Incremental only when every new epoch lies past the stored history and the
+      // monitor stays put; a replaced epoch or a switch to val_loss recomputes in full.
+      let minEpoch = Infinity;
+      for (const e of epochs) minEpoch = Math.min(minEpoch, e.epoch);
+      const batchMonitor = chooseMonitor(epochs);
+      const monitor = prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
+      const incremental =
+        (prev.latest_epoch === null || minEpoch > prev.latest_epoch) && !(prev.monitor === "train_loss" && monitor === "val_loss");
+
+      const seen = new Set<number>();
+      for (const e of epochs) {
+        seen.add(e.epoch);
+        this.q.insertEpoch.run(
+          op.id,
+          e.epoch,
+          toCell(e.train_loss),
+          toCell(e.val_loss),
+          toCell(e.train_accuracy),
+          toCell(e.val_accuracy),
+          toCell(e.learning_rate),
+          toCell(e.duration),
+          Date.parse(e.timestamp),
+          e.custom ? JSON.stringify(Object.fromEntries(Object.entries(e.custom).map(([k, v]) => [k, encodeMetric(v)]))) : null,
+        );
+      }
+
+      let trends: TrendSummary;
+      let best: Best | null;
+      if (incremental) {
+        best = monitor ? findBest(epochs, monitor, prevBest) : null;
+        const tail = this.q.tail.all(op.id, this.tail).reverse().map(lossPoint);
+        trends = summarizeFrom({ monitor, best, tail, count: prev.total_epochs_completed + seen.size }, this.trendCfg);
+      } else {
+        const history = this.q.lossHistory.all(op.id).map(lossPoint);
+        trends = summarizeTrends(history, this.trendCfg);
+        best = trends.best_epoch === null ? null : { epoch: trends.best_epoch, value: trends.best_val_loss! };
+      }
+      this.q.saveSummary.run(JSON.stringify(trends), best ? JSON.stringify(best) : null, op.id);
+      if (op.status === "pending") this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
+      this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
+      return { stored: epochs.length, trends, revived };
+    }).immediate();
+  }
+
+  readEpochs(operationId: string, sinceEpoch = -1): WireEpoch[] {
+    const op = this.row(operationId);
+    return this.q.readSince.all(op.id, sinceEpoch).map(rowToWire);
+  }
+
+  markStarted(operationId: string): Operation {
+    const op = this.row(operationId);
+    if (op.status === "pending") {
+      this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
+    }
+    return this.getOperation(operationId)!;
+  }
+
+  finish(
+    operationId: string,
+    status: "completed" | "failed" | "cancelled",
+    opts: { error_message?: string | null; result?: Record<string, unknown> | null } = {},
+  ): Operation {
+    return this.db.transaction(() => {
+      const op = this.row(operationId);
+      const revivable = op.status === "failed" && op.error_message === HOST_UNREACHABLE;
+      if (FINISHED.has(op.status) && !revivable) {
+        throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${op.status}`, {
+          operation_id: operationId,
+          status: op.status,
+        });
+      }
+      this.db
+        .query(
+          `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, result = coalesce(?, result),
+             batch_progress = NULL, started_at = coalesce(started_at, ?) WHERE id = ?`,
+        )
+        .run(
+          status,
+          new Date().toISOString(),
+          opts.error_message ?? null,
+          opts.result ? JSON.stringify(opts.result) : null,
+          new Date().toISOString(),
+          op.id,
+        );
+      return this.getOperation(operationId)!;
+    }).immediate();
+  }
+
+  mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation {
+    return this.db.transaction(() => {
+      const op = this.row(operationId);
+      const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
+      this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
+      return this.getOperation(operationId)!;
+    }).immediate();
+  }
+
+  setBatchProgress(operationId: string, progress: BatchProgress | null): void {
+    const r = this.db
+      .query("UPDATE operations SET batch_progress = ? WHERE operation_id = ?")
+      .run(progress ? JSON.stringify(progress) : null, operationId);
+    if (r.changes === 0) throw notFound(operationId);
+  }
+
+  touch(operationId: string, atMs = Date.now()): void {
+    const r = this.db.query("UPDATE operations SET last_seen_at = ? WHERE operation_id = ?").run(atMs, operationId);
+    if (r.changes === 0) throw notFound(operationId);
+  }
+
+  staleHostOperations(cutoffMs: number): string[] {
+    return this.db
+      .query<{ operation_id: string }, [number]>(
+        `SELECT operation_id FROM operations WHERE status = 'running'
+           AND json_extract(metadata, '$.location') = 'host' AND coalesce(last_seen_at, 0) < ?`,
+      )
+      .all(cutoffMs)
+      .map((r) => r.operation_id);
+  }
+
+  failInterrupted(where: (op: Operation) => boolean, message: string): string[] {
+    const rows = this.db.query<OpRow, []>("SELECT * FROM operations WHERE status IN ('pending', 'running')").all();
+    const ids = rows.map((r) => this.toOperation(r)).filter(where).map((o) => o.operation_id);
+    for (const id of ids) this.finish(id, "failed", { error_message: message });
+    return ids;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function lossPoint(r: { epoch: number; train_loss: Cell; val_loss: Cell }): EpochPoint {
+  return { epoch: r.epoch, train_loss: fromCell(r.train_loss), val_loss: fromCell(r.val_loss) };
+}
+
+function rowToWire(r: EpochRow): WireEpoch {
+  const out: Record<string, unknown> = { epoch: r.epoch };
+  if (r.train_loss !== null) out.train_loss = cellToWire(r.train_loss);
+  if (r.val_loss !== null) out.val_loss = cellToWire(r.val_loss);
+  if (r.train_accuracy !== null) out.train_accuracy = cellToWire(r.train_accuracy);
+  if (r.val_accuracy !== null) out.val_accuracy = cellToWire(r.val_accuracy);
+  if (r.learning_rate !== null) out.learning_rate = cellToWire(r.learning_rate);
+  if (r.duration !== null) out.duration = cellToWire(r.duration);
+  if (r.custom !== null) Object.assign(out, JSON.parse(r.custom));
+  out.timestamp = new Date(r.ts).toISOString();
+  return out as WireEpoch;
+}

@@ -1,0 +1,63 @@
+/** The storage seam: what routes, trainers and the relay need from persistence. */
+import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
+import type { Operation, OperationStatus } from "../schemas/operation.ts";
+import type { TrendSummary } from "../trends/types.ts";
+
+export interface NewOperation {
+  operation_type: string;
+  name?: string | null;
+  total_epochs_planned?: number | null;
+  metadata?: Record<string, unknown>;
+  status?: "pending" | "running";
+}
+
+export interface ListFilter {
+  status?: OperationStatus;
+  operation_type?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface WriteResult {
+  stored: number;
+  trends: TrendSummary;
+  /** True when this write brought a host-unreachable operation back to running. */
+  revived: boolean;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+}
+
+export interface Store {
+  createOperation(input: NewOperation): Operation;
+  /** Null when unknown. */
+  getOperation(operationId: string): Operation | null;
+  listOperations(filter: ListFilter): { items: Operation[]; total: number };
+  /** Stores epochs in one transaction (replace on same epoch); refuses finished operations. */
+  writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult;
+  /** Wire-form epochs with `epoch > sinceEpoch`, ascending. */
+  readEpochs(operationId: string, sinceEpoch?: number): WireEpoch[];
+  /** Marks pending → running. */
+  markStarted(operationId: string): Operation;
+  /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
+  finish(
+    operationId: string,
+    status: "completed" | "failed" | "cancelled",
+    opts?: { error_message?: string | null; result?: Record<string, unknown> | null },
+  ): Operation;
+  mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation;
+  setBatchProgress(operationId: string, progress: BatchProgress | null): void;
+  /** Records that a remote trainer is alive (epochs and heartbeats both count). */
+  touch(operationId: string, atMs?: number): void;
+  /** Running host operations silent since before `cutoffMs`. */
+  staleHostOperations(cutoffMs: number): string[];
+  /** Marks operations left running/pending by a previous server process as failed. */
+  failInterrupted(where: (op: Operation) => boolean, message: string): string[];
+  close(): void;
+}
+
+/** The error a silent host leaves; a later relay from that host revives the operation. */
+export const HOST_UNREACHABLE = "training host unreachable";
