@@ -1,0 +1,13 @@
+// Turns raw epoch lists (any order, possibly re-posted epochs) into the ascending, de-duplicated form every rule assumes.
+
+/** True for a real, finite number; rejects null, undefined, NaN and ±Infinity. */
+export function isFiniteLoss(v: number | null | undefined): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+/** Sorts by epoch number ascending; when an epoch appears more than once the last occurrence wins (a re-post replaces it). */
+export function normalizeHistory<T extends { epoch: number }>(history: readonly T[]): T[] {
+  const byEpoch = new Map<number, T>();
+  for (const point of history) byEpoch.set(point.epoch, point);
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}
