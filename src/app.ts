@@ -4,6 +4,8 @@ import type { Config } from "./config.ts";
 import { Hub } from "./hub.ts";
 import type { Operation } from "./schemas/operation.ts";
 import type { Store } from "./store/store.ts";
+import type { TrainingSpecInput } from "./schemas/spec.ts";
+import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { bearerAuth, errorHandling } from "./routes/http.ts";
@@ -12,6 +14,8 @@ import pkg from "../package.json" with { type: "json" };
 
 /** What the API needs from whoever runs trainings (local workers, GPU hosts). */
 export interface Trainers {
+  /** Creates the training operation and starts or queues it. */
+  start(spec: TrainingSpecInput, target?: "local" | "host"): Promise<Operation>;
   /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
   describe(): Record<string, unknown>;
@@ -29,7 +33,7 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
   const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store), version: pkg.version };
   const api = new Elysia({ prefix: "/api/v1" })
     .use(healthRoutes(deps))
-    .group("", (g) => g.use(bearerAuth(deps.config.token)).use(operationsRoutes(deps)));
+    .group("", (g) => g.use(bearerAuth(deps.config.token)).use(operationsRoutes(deps)).use(trainingsRoutes(deps)));
   return new Elysia({ name: "trainwatch" })
     .use(errorHandling(deps.config.maxBodyBytes))
     .use(docs(deps.version))

@@ -6,11 +6,17 @@ import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { Hub } from "./hub.ts";
 import { SqliteStore } from "./store/sqlite.ts";
+import { Dispatcher } from "./trainer/dispatcher.ts";
+import { LocalTrainer } from "./trainer/local.ts";
 
 export function startServer(config: Config = loadConfig()) {
   const store = new SqliteStore(config.dbPath, config.trends);
   const hub = new Hub(store);
-  const app = createApp({ store, hub, config });
+  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
+  const trainers = new Dispatcher(hub, local, null, config);
+  const interrupted = trainers.recoverInterrupted();
+  if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
+  const app = createApp({ store, hub, config, trainers });
   app.listen({
     hostname: config.host,
     port: config.port,
@@ -23,7 +29,7 @@ export function startServer(config: Config = loadConfig()) {
     await app.stop();
     store.close();
   };
-  return { app, store, hub, url, stop };
+  return { app, store, hub, trainers, url, stop };
 }
 
 if (import.meta.main) {

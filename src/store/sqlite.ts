@@ -302,6 +302,11 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  setResult(operationId: string, result: Record<string, unknown>): void {
+    const r = this.db.query("UPDATE operations SET result = ? WHERE operation_id = ?").run(JSON.stringify(result), operationId);
+    if (r.changes === 0) throw notFound(operationId);
+  }
+
   setBatchProgress(operationId: string, progress: BatchProgress | null): void {
     const r = this.db
       .query("UPDATE operations SET batch_progress = ? WHERE operation_id = ?")

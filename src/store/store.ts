@@ -49,6 +49,8 @@ export interface Store {
     opts?: { error_message?: string | null; result?: Record<string, unknown> | null },
   ): Operation;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation;
+  /** Records the operation's result (also after it was cancelled). */
+  setResult(operationId: string, result: Record<string, unknown>): void;
   setBatchProgress(operationId: string, progress: BatchProgress | null): void;
   /** Records that a remote trainer is alive (epochs and heartbeats both count). */
   touch(operationId: string, atMs?: number): void;

@@ -1,0 +1,42 @@
+/** Start a training from a spec, locally or on a GPU host. */
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { TrainwatchError } from "../errors.ts";
+import { TrainingSpec } from "../schemas/spec.ts";
+import { Operation } from "../schemas/operation.ts";
+import type { AppDeps } from "../app.ts";
+import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+
+export const TrainingRequest = Type.Object(
+  {
+    ...TrainingSpec.properties,
+    target: Type.Optional(
+      Type.Union([Type.Literal("local"), Type.Literal("host")], {
+        description: "Where to train. Default: host when USE_TRAINING_HOST_SERVICE=true, else local.",
+      }),
+    ),
+  },
+  { additionalProperties: false, description: TrainingSpec.description },
+);
+
+export const trainingsRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "trainwatch/trainings" }).post(
+    "/trainings",
+    async ({ body, set }) => {
+      if (!deps.trainers) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers");
+      const { target, ...spec } = body;
+      const op = await deps.trainers.start(spec, target);
+      set.status = 202;
+      return ok(op);
+    },
+    {
+      body: TrainingRequest,
+      response: { 202: Envelope(Operation), 400: ErrorEnvelope, 503: ErrorEnvelope },
+      detail: {
+        tags: ["trainings"],
+        summary: "Start a training",
+        description:
+          "Validates the training spec, creates a `training` operation and returns 202 with it (`operation_id`). Local trainings run in a worker thread, at most TRAINWATCH_MAX_LOCAL_TRAININGS at once (others wait as `pending`, in order); `target: \"host\"` sends it to a GPU host (503 when none is reachable). Every epoch appears in `GET /operations/{id}/metrics` as it finishes; cancel with `DELETE /operations/{id}`.",
+      },
+    },
+  );

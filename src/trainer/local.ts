@@ -1,0 +1,132 @@
+/**
+ * Local trainings: a FIFO queue with at most `maxConcurrent` workers at once. Each
+ * training runs in its own Comlink-wrapped worker; every epoch goes through the hub,
+ * the same write path as `POST /operations/{id}/metrics`.
+ */
+import type { Hub } from "../hub.ts";
+import type { NormalizedSpec } from "../schemas/spec.ts";
+import { TrainwatchError } from "../errors.ts";
+import { startWorkerTraining } from "./worker_client.ts";
+import type { TrainingResult } from "./types.ts";
+
+interface Job {
+  operationId: string;
+  spec: NormalizedSpec;
+}
+
+export class LocalTrainer {
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<string, { cancel(): void; done: Promise<TrainingResult> }>();
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly opts: { maxConcurrent: number; modelsDir: string },
+  ) {}
+
+  /** Queues a training; it starts now if a slot is free, else when one frees up (in order). */
+  submit(operationId: string, spec: NormalizedSpec): void {
+    this.queue.push({ operationId, spec });
+    this.pump();
+  }
+
+  /** Stops a queued or running training. True when it was known here. */
+  cancel(operationId: string): boolean {
+    const i = this.queue.findIndex((j) => j.operationId === operationId);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      return true;
+    }
+    const run = this.running.get(operationId);
+    run?.cancel();
+    return run !== undefined;
+  }
+
+  /** Resolves when the training (if running) has stopped and its worker is gone. */
+  async settled(operationId: string): Promise<void> {
+    await this.running.get(operationId)?.done.catch(() => {});
+  }
+
+  describe() {
+    return { max_concurrent: this.opts.maxConcurrent, running: this.running.size, queued: this.queue.length };
+  }
+
+  private pump(): void {
+    while (this.running.size < this.opts.maxConcurrent && this.queue.length > 0) {
+      this.launch(this.queue.shift()!);
+    }
+  }
+
+  private launch({ operationId: id, spec }: Job): void {
+    const store = this.hub.store;
+    const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
+    const handle = startWorkerTraining(
+      { operationId: id, spec, modelsDir: this.opts.modelsDir },
+      {
+        onStart: (info) => {
+          try {
+            store.mergeMetadata(id, {
+              backend: info.backend,
+              backend_fallback_reason: info.fallback_reason,
+              gpu: info.gpu,
+              task: info.task,
+              classes: info.classes ?? null,
+              samples_train: info.samples_train,
+              samples_val: info.samples_val,
+              batches_per_epoch: info.batches_per_epoch,
+            });
+            store.markStarted(id);
+            this.hub.statusChanged(id);
+          } catch (err) {
+            log("recording the start failed", err);
+          }
+        },
+        onEpoch: (epoch) => {
+          try {
+            this.hub.writeEpochs(id, [epoch]);
+          } catch (err) {
+            // Cancelled or completed meanwhile: the training has no reader left.
+            if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return handle.cancel();
+            log(`storing epoch ${epoch.epoch} failed (training goes on)`, err);
+          }
+        },
+        onProgress: (p) => {
+          try {
+            store.setBatchProgress(id, p);
+          } catch (err) {
+            log("storing batch progress failed", err);
+          }
+        },
+      },
+    );
+    this.running.set(id, handle);
+    handle.done
+      .then((result) => this.finishWith(id, result))
+      .catch((err: Error) => this.failWith(id, err))
+      .finally(() => {
+        this.running.delete(id);
+        this.pump();
+      });
+  }
+
+  private finishWith(id: string, result: TrainingResult): void {
+    const current = this.hub.store.getOperation(id);
+    const data = result as unknown as Record<string, unknown>;
+    if (current && (current.status === "pending" || current.status === "running")) {
+      this.hub.finish(id, result.stop_reason === "cancelled" ? "cancelled" : "completed", { result: data });
+    } else {
+      this.hub.store.setResult(id, data);
+    }
+  }
+
+  private failWith(id: string, err: Error): void {
+    console.error(`[trainer] ${id}: training failed: ${err.message}`);
+    try {
+      const current = this.hub.store.getOperation(id);
+      if (current && (current.status === "pending" || current.status === "running")) {
+        this.hub.finish(id, "failed", { error_message: err.message });
+      }
+    } catch (e) {
+      console.error(`[trainer] ${id}: recording the failure failed:`, e);
+    }
+  }
+}
