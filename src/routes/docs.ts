@@ -35,6 +35,7 @@ export const docs = (version: string) =>
       swagger({
         path: "/swagger/_cdn", // the plugin's own page loads from a CDN; ours is below
         specPath: "/swagger/json",
+        excludeStaticFile: false, // else routes with a dot (metrics.csv, metrics.json) vanish from the spec
         exclude: ["/swagger", "/swagger/_cdn", /^\/swagger\/assets/, "/"],
         documentation: {
           info: {

@@ -2,7 +2,7 @@
  * HTTP plumbing shared by every route: the success/error envelopes, the one
  * error-to-status mapping, the size-limited JSON parser and the bearer-token guard.
  */
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { Type, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -10,6 +10,15 @@ import { TrainwatchError, errorBody } from "../errors.ts";
 import { EpochDecodeError } from "../schemas/epoch.ts";
 
 export const ok = <T>(data: T) => ({ success: true as const, data });
+
+/**
+ * An integer query parameter, coerced from the query string. It names itself
+ * because Elysia reports range errors of coerced values without the parameter.
+ */
+export function queryInt(name: string, opts: { minimum: number; maximum?: number; default?: number; description?: string }) {
+  const range = opts.maximum === undefined ? `≥ ${opts.minimum}` : `from ${opts.minimum} to ${opts.maximum}`;
+  return t.Optional(t.Integer({ ...opts, field: `query.${name}`, errorMessage: `expected an integer ${range}` }));
+}
 
 /** Response envelope for OpenAPI. */
 export const Envelope = <T extends TSchema>(data: T) =>
@@ -51,6 +60,9 @@ export function explain(schema: TSchema, value: unknown, base = ""): { path: str
   if (!first) return null;
   const path = base + first.path;
   if (typeof first.schema.errorMessage === "string") return { path, message: first.schema.errorMessage };
+  // A coerced query number is a union of the number and its string form: say what the number must be.
+  const inner = Array.isArray(first.schema.anyOf) ? (first.schema.anyOf as TSchema[]).find((b) => typeof b.errorMessage === "string") : undefined;
+  if (inner) return { path, message: inner.errorMessage as string };
   // A union nested inside (a metric value, a coerced query number): explain its branches.
   if (Array.isArray(first.schema.anyOf) && first.path !== "") {
     const inner = explain(first.schema, first.value, path);
@@ -62,7 +74,7 @@ export function explain(schema: TSchema, value: unknown, base = ""): { path: str
 function validationDetails(error: { type?: string; value?: unknown; validator?: unknown }) {
   const v = error.validator as { schema?: TSchema } | TSchema | undefined;
   const schema = (v && "schema" in v && v.schema ? v.schema : v) as TSchema | undefined;
-  const where = error.type ?? "body";
+  const where = typeof schema?.field === "string" ? schema.field : (error.type ?? "body");
   const e = schema ? explain(schema, error.value) : null;
   const field = e?.path ? `${where}${e.path.replaceAll("/", ".")}` : where;
   return { field, message: `${field}: ${e?.message ?? "invalid value"}` };

@@ -13,7 +13,7 @@ import {
 } from "../schemas/operation.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
@@ -22,15 +22,13 @@ const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
 const ListQuery = t.Object({
   status: t.Optional(OperationStatus),
   operation_type: t.Optional(OperationType),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0 })),
+  limit: queryInt("limit", { minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." }),
+  offset: queryInt("offset", { minimum: 0, default: 0 }),
 });
 
 export const MetricsQuery = t.Object({
-  since_epoch: t.Optional(t.Integer({ minimum: -1, description: "Only epochs with epoch > since_epoch." })),
-  max_points: t.Optional(
-    t.Integer({ minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
-  ),
+  since_epoch: queryInt("since_epoch", { minimum: -1, description: "Only epochs with epoch > since_epoch." }),
+  max_points: queryInt("max_points", { minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
 });
 
 export const MetricsData = Type.Object({
@@ -70,7 +68,9 @@ export function decodeMetricsBody(body: unknown): EpochRecord[] {
 }
 
 export const operationsRoutes = (deps: AppDeps) =>
-  new Elysia({ name: "trainwatch/operations" })
+  // normalize off: the epoch schema keeps extra keys (custom metrics) on purpose, so
+  // cleaning bodies would only cost time on the ingestion path.
+  new Elysia({ name: "trainwatch/operations", normalize: false })
     .post(
       "/operations",
       ({ body, set }) => {
@@ -168,8 +168,9 @@ export const operationsRoutes = (deps: AppDeps) =>
             status: op.status,
           });
         }
-        const note = deps.trainers ? await deps.trainers.cancel(op) : null;
+        // Cancelled first, so a trainer that stops at once finds it finished and only records its result.
         const finished = deps.hub.finish(params.id, "cancelled", { error_message: null });
+        const note = deps.trainers ? await deps.trainers.cancel(op) : null;
         return ok(note ? deps.store.mergeMetadata(params.id, { cancel: note }) : finished);
       },
       {
@@ -208,8 +209,14 @@ export const operationsRoutes = (deps: AppDeps) =>
     .get("/operations/:id/metrics", ({ params, query }) => ok(metricsView(deps, params.id, query.since_epoch, query.max_points)), {
       params: IdParams,
       query: MetricsQuery,
-      response: { 200: Envelope(MetricsData), 400: ErrorEnvelope, 404: ErrorEnvelope },
+      // Documented rather than validated: checking 1,000 epochs on every poll would
+      // cost more than building them (see bench/storage.ts).
       detail: {
+        responses: {
+          200: { description: "Epochs and trends", content: { "application/json": { schema: Envelope(MetricsData) } } },
+          400: { description: "Bad query", content: { "application/json": { schema: ErrorEnvelope } } },
+          404: { description: "Unknown operation", content: { "application/json": { schema: ErrorEnvelope } } },
+        },
         tags: ["metrics"],
         summary: "Read epochs and the trend summary",
         description:

@@ -54,7 +54,7 @@ export const EpochBatchInput = Type.Object(
   { epochs: Type.Array(EpochInput, { minItems: 1, maxItems: MAX_EPOCHS_PER_BATCH }) },
   { additionalProperties: false, description: "Up to 10,000 epochs stored in one transaction." },
 );
-export const MetricsInput = Type.Union([EpochBatchInput, EpochInput], {
+export const MetricsInput = Type.Union([EpochInput, EpochBatchInput], {
   description: "A single epoch object, or { epochs: [...] }.",
 });
 
@@ -102,26 +102,26 @@ const STANDARD = new Set<string>(["epoch", "timestamp", ...STANDARD_FIELDS]);
  */
 export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRecord {
   const rec: EpochRecord = { epoch: w.epoch, timestamp: now };
-  if (w.timestamp !== undefined) {
-    const ms = Date.parse(w.timestamp);
-    if (Number.isNaN(ms)) throw new EpochDecodeError(`${path}.timestamp`, `"${w.timestamp}" is not an ISO-8601 date-time`);
-    rec.timestamp = new Date(ms).toISOString();
-  }
-  for (const f of STANDARD_FIELDS) {
-    const v = decodeMetric(w[f] as WireMetricValue | undefined);
-    if (v !== undefined) rec[f] = v;
-  }
-  for (const key of Object.keys(w)) {
-    if (STANDARD.has(key)) continue;
-    if (!CUSTOM_METRIC_NAME.test(key)) {
-      throw new EpochDecodeError(
-        `${path}.${key}`,
-        "custom metric names may use letters, digits and _ . / - (1 to 64 characters)",
-      );
+  const src = w as Record<string, unknown>;
+  // One pass over the keys: this runs for every epoch of every batch.
+  for (const key in src) {
+    if (key === "epoch") continue;
+    const raw = src[key];
+    if (key === "timestamp") {
+      const ms = Date.parse(raw as string);
+      if (Number.isNaN(ms)) throw new EpochDecodeError(`${path}.timestamp`, `"${String(raw)}" is not an ISO-8601 date-time`);
+      rec.timestamp = new Date(ms).toISOString();
+      continue;
     }
-    const v = decodeMetric((w as Record<string, WireMetricValue>)[key]);
+    const v = decodeMetric(raw as WireMetricValue | undefined);
     if (v === undefined) continue;
-    (rec.custom ??= {})[key] = v;
+    if (STANDARD.has(key)) {
+      rec[key as StandardField] = v;
+    } else if (CUSTOM_METRIC_NAME.test(key)) {
+      (rec.custom ??= {})[key] = v;
+    } else {
+      throw new EpochDecodeError(`${path}.${key}`, "custom metric names may use letters, digits and _ . / - (1 to 64 characters)");
+    }
   }
   return rec;
 }

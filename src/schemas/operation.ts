@@ -9,7 +9,10 @@ export const OperationStatus = Type.Union(
     Type.Literal("failed"),
     Type.Literal("cancelled"),
   ],
-  { description: "pending → running → completed | failed | cancelled" },
+  {
+    description: "pending → running → completed | failed | cancelled",
+    errorMessage: "expected one of pending, running, completed, failed, cancelled",
+  },
 );
 export type OperationStatus = Static<typeof OperationStatus>;
 export const FINISHED: ReadonlySet<OperationStatus> = new Set(["completed", "failed", "cancelled"]);

@@ -1,0 +1,84 @@
+// End to end: the real `bun run src/server.ts` process on a free port, spoken to with fetch.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { startServerProcess, tempDir, type ServerProcess } from "./helpers.ts";
+
+const started: ServerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((s) => s.stop()));
+});
+
+async function start(env: Record<string, string> = {}) {
+  const s = await startServerProcess(env);
+  started.push(s);
+  return s;
+}
+
+/** A non-loopback IPv4 address of this machine, if it has one. */
+function externalAddress(): string | null {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return null;
+}
+
+describe("the server process", () => {
+  test("a trainer can register, push epochs and read them back over HTTP, and the database lands at TRAINWATCH_DB", async () => {
+    const data = tempDir();
+    try {
+      const db = join(data.dir, "nested", "tw.db");
+      const s = await start({ TRAINWATCH_DB: db });
+      const post = (path: string, body: unknown) =>
+        fetch(`${s.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+      const created = await post("/api/v1/operations", { operation_type: "training", total_epochs_planned: 3 });
+      expect(created.status).toBe(201);
+      const id = ((await created.json()) as { data: { operation_id: string } }).data.operation_id;
+
+      const epochs = [0, 1, 2].map((e) => ({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) }));
+      expect((await post(`/api/v1/operations/${id}/metrics`, { epochs })).status).toBe(200);
+      expect((await post(`/api/v1/operations/${id}/complete`, { status: "completed" })).status).toBe(200);
+
+      const res = await fetch(`${s.url}/api/v1/operations/${id}/metrics`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { data: { status: string; metrics: { epochs: unknown[]; best_epoch: number } } };
+      expect(body.data.status).toBe("completed");
+      expect(body.data.metrics.epochs).toHaveLength(3);
+      expect(body.data.metrics.best_epoch).toBe(2);
+      expect(existsSync(db)).toBe(true);
+    } finally {
+      data.cleanup();
+    }
+  });
+
+  test("binds 127.0.0.1 by default", async () => {
+    const s = await start();
+    expect(s.output()).toContain(`listening on http://127.0.0.1:${s.port}`);
+    const ext = externalAddress();
+    if (ext) {
+      const reached = await fetch(`http://${ext}:${s.port}/api/v1/health`, { signal: AbortSignal.timeout(2000) }).then(
+        () => true,
+        () => false,
+      );
+      expect(reached, `server must not answer on ${ext}`).toBe(false);
+    }
+  });
+
+  test("with TRAINWATCH_TOKEN set, the API needs the bearer token and health stays public (PORT=0 picks a port)", async () => {
+    const s = await start({ TRAINWATCH_TOKEN: "tok-123", PORT: "0" });
+    expect(s.port).toBeGreaterThan(0);
+    expect((await fetch(`${s.url}/api/v1/operations`)).status).toBe(401);
+    expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer nope" } })).status).toBe(401);
+    expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer tok-123" } })).status).toBe(200);
+    expect((await fetch(`${s.url}/api/v1/health`)).status).toBe(200);
+  });
+
+  test("stops cleanly on SIGTERM", async () => {
+    const s = await startServerProcess();
+    await s.stop();
+    expect(s.proc.exitCode).toBe(0);
+    expect(s.output()).toContain("received SIGTERM");
+  });
+});

@@ -1,0 +1,152 @@
+// The SQLite store on real files: migrations, WAL, reopening, and all-or-nothing writes that survive a crash.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { EpochRecord } from "../src/schemas/epoch.ts";
+import { MIGRATIONS } from "../src/store/migrations.ts";
+import { SqliteStore, newOperationId } from "../src/store/sqlite.ts";
+import { summarizeTrends } from "../src/trends/index.ts";
+import { tempDir } from "./helpers.ts";
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+/** A temp directory removed after the test; returns a DB path inside it. */
+function dbPath(...nested: string[]): string {
+  const t = tempDir("trainwatch-store-");
+  cleanups.push(t.cleanup);
+  return join(t.dir, ...nested, "trainwatch.db");
+}
+
+function open(path: string): SqliteStore {
+  const s = new SqliteStore(path);
+  cleanups.unshift(() => {
+    try {
+      s.close();
+    } catch {
+      // already closed by the test
+    }
+  });
+  return s;
+}
+
+const TS = "2026-11-26T15:30:00.000Z";
+const curve = (from: number, count: number): EpochRecord[] =>
+  Array.from({ length: count }, (_, i) => {
+    const e = from + i;
+    return { epoch: e, timestamp: TS, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0) };
+  });
+
+describe("SqliteStore", () => {
+  test("creates a missing database file at a nested path and applies every migration", () => {
+    const path = dbPath("a", "b", "c");
+    expect(existsSync(path)).toBe(false);
+    const store = open(path);
+    expect(existsSync(path)).toBe(true);
+    expect(store.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(MIGRATIONS.length);
+    const tables = store.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+    expect(tables).toEqual(expect.arrayContaining(["operations", "epochs"]));
+  });
+
+  test("uses WAL with synchronous=FULL", () => {
+    const store = open(dbPath());
+    expect(store.db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()!.journal_mode).toBe("wal");
+    expect(store.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()!.synchronous).toBe(2);
+  });
+
+  test("reopening the same file keeps operations, epochs and trends, and does not re-migrate", () => {
+    const path = dbPath();
+    const first = open(path);
+    const op = first.createOperation({ operation_type: "training", name: "keep me", total_epochs_planned: 50 });
+    first.writeEpochs(op.operation_id, curve(0, 40));
+    const before = first.getOperation(op.operation_id)!;
+    const epochsBefore = first.readEpochs(op.operation_id);
+    first.close();
+
+    const second = open(path);
+    expect(second.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(MIGRATIONS.length);
+    expect(second.getOperation(op.operation_id)).toEqual(before);
+    expect(second.readEpochs(op.operation_id)).toEqual(epochsBefore);
+    expect(second.listOperations({ limit: 10, offset: 0 }).total).toBe(1);
+    // And it keeps accepting writes where it left off.
+    expect(second.writeEpochs(op.operation_id, curve(40, 5)).trends.total_epochs_completed).toBe(45);
+  });
+
+  test("a batch that fails part-way leaves nothing behind, also after reopening", () => {
+    const path = dbPath();
+    const store = open(path);
+    const op = store.createOperation({ operation_type: "training" });
+    store.writeEpochs(op.operation_id, curve(0, 3));
+    const before = store.getOperation(op.operation_id)!;
+
+    // Epochs 3…9 are inserted before the 8th record's unusable timestamp aborts the transaction.
+    const batch = curve(3, 10);
+    batch[7] = { ...batch[7]!, timestamp: "not a date" };
+    expect(() => store.writeEpochs(op.operation_id, batch)).toThrow();
+
+    expect(store.readEpochs(op.operation_id).map((e) => e.epoch)).toEqual([0, 1, 2]);
+    expect(store.getOperation(op.operation_id)).toEqual(before);
+    store.close();
+
+    const reopened = open(path);
+    expect(reopened.readEpochs(op.operation_id).map((e) => e.epoch)).toEqual([0, 1, 2]);
+    expect(reopened.getOperation(op.operation_id)!.trends).toEqual(before.trends);
+    expect(reopened.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()!.integrity_check).toBe("ok");
+  });
+
+  test("a write that returned survives the process being killed", async () => {
+    const path = dbPath();
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(join(import.meta.dir, "..", "src", "store", "sqlite.ts"))};
+      const s = new SqliteStore(${JSON.stringify(path)});
+      const op = s.createOperation({ operation_type: "training" });
+      s.writeEpochs(op.operation_id, Array.from({ length: 100 }, (_, e) => ({ epoch: e, timestamp: new Date().toISOString(), train_loss: 1 / (e + 1) })));
+      console.log(op.operation_id);
+      process.kill(process.pid, "SIGKILL");
+    `;
+    const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(proc.stdout).text();
+    expect(await proc.exited).not.toBe(0);
+    const id = out.trim();
+    expect(id).toMatch(/^op_training_/);
+
+    const store = open(path);
+    expect(store.readEpochs(id)).toHaveLength(100);
+    expect(store.getOperation(id)!.trends).toMatchObject({ total_epochs_completed: 100, best_epoch: 99, latest_epoch: 99 });
+  });
+
+  test("NaN and ±Infinity survive storage (SQLite REAL alone would turn NaN into NULL)", () => {
+    const store = open(dbPath());
+    const op = store.createOperation({ operation_type: "training" });
+    store.writeEpochs(op.operation_id, [
+      { epoch: 0, timestamp: TS, train_loss: Number.NaN, val_loss: Number.POSITIVE_INFINITY, learning_rate: Number.NEGATIVE_INFINITY, custom: { grad_norm: Number.NaN } },
+    ]);
+    expect(store.readEpochs(op.operation_id)[0]).toMatchObject({ train_loss: "NaN", val_loss: "Infinity", learning_rate: "-Infinity", grad_norm: "NaN" });
+  });
+
+  test("the incrementally kept trend summary matches a full recompute, whatever the write pattern", () => {
+    const store = open(":memory:");
+    const op = store.createOperation({ operation_type: "training" });
+    const history = curve(0, 60);
+    // Appends in uneven chunks, then a re-post of an old epoch and a late val_loss-less resume.
+    for (const [a, b] of [[0, 1], [1, 7], [7, 30], [30, 31], [31, 60]] as const) store.writeEpochs(op.operation_id, history.slice(a, b));
+    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends(history));
+
+    history[12] = { ...history[12]!, val_loss: 0.001 };
+    store.writeEpochs(op.operation_id, [history[12]!]);
+    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends(history));
+
+    const resumed = { epoch: 61, timestamp: TS, train_loss: Number.NaN };
+    store.writeEpochs(op.operation_id, [resumed]);
+    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends([...history, resumed]));
+  });
+
+  test("operation ids are unique and URL-safe", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newOperationId("training", new Date("2026-11-26T15:30:00Z"))));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) expect(id).toMatch(/^op_training_20261126_153000_[0-9a-f]{8}$/);
+    expect(encodeURIComponent([...ids][0]!)).toBe([...ids][0]!);
+  });
+});
