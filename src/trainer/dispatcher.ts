@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import type { Operation } from "../schemas/operation.ts";
-import { normalizeSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
+import { validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import type { LocalTrainer } from "./local.ts";
 
 export type Target = "local" | "host";
@@ -33,7 +33,13 @@ export class Dispatcher implements Trainers {
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
     const target: Target = requested ?? (this.config.useHostService ? "host" : "local");
-    const spec = normalizeSpec(input);
+    // The cross-field rules the schema cannot express (e.g. a val_* monitor needs a validation split).
+    const checked = validateSpec(input);
+    if (!checked.ok) {
+      const field = `body${checked.path.replaceAll("/", ".")}`;
+      throw new TrainwatchError("VALIDATION_ERROR", `${field}${checked.message.slice(checked.path.length)}`, { field });
+    }
+    const spec = checked.spec;
     const store = this.hub.store;
     const op = store.createOperation({
       operation_type: "training",
@@ -56,6 +62,8 @@ export class Dispatcher implements Trainers {
       const { host } = await this.hosts.start(id, spec);
       store.mergeMetadata(id, { host });
       store.touch(id);
+      // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
+      store.markStarted(id);
       return store.getOperation(id)!;
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

@@ -7,7 +7,10 @@ import type { Hub } from "../hub.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
 import { startWorkerTraining } from "./worker_client.ts";
-import type { TrainingResult } from "./types.ts";
+import { startedInfo, type TrainingResult } from "./types.ts";
+
+/** Starts one training; the default runs it in a worker thread. Tests pass a scripted one. */
+export type StartTraining = typeof startWorkerTraining;
 
 interface Job {
   operationId: string;
@@ -20,7 +23,7 @@ export class LocalTrainer {
 
   constructor(
     private readonly hub: Hub,
-    private readonly opts: { maxConcurrent: number; modelsDir: string },
+    private readonly opts: { maxConcurrent: number; modelsDir: string; start?: StartTraining },
   ) {}
 
   /** Queues a training; it starts now if a slot is free, else when one frees up (in order). */
@@ -59,21 +62,12 @@ export class LocalTrainer {
   private launch({ operationId: id, spec }: Job): void {
     const store = this.hub.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
-    const handle = startWorkerTraining(
+    const handle = (this.opts.start ?? startWorkerTraining)(
       { operationId: id, spec, modelsDir: this.opts.modelsDir },
       {
         onStart: (info) => {
           try {
-            store.mergeMetadata(id, {
-              backend: info.backend,
-              backend_fallback_reason: info.fallback_reason,
-              gpu: info.gpu,
-              task: info.task,
-              classes: info.classes ?? null,
-              samples_train: info.samples_train,
-              samples_val: info.samples_val,
-              batches_per_epoch: info.batches_per_epoch,
-            });
+            store.mergeMetadata(id, startedInfo(info));
             store.markStarted(id);
             this.hub.statusChanged(id);
           } catch (err) {

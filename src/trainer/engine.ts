@@ -1,0 +1,314 @@
+// The training loop: batches built on the host, a hand-derived forward/backward pass per batch, one device read per
+// epoch, Keras-rule early stopping and reduce-on-plateau, and the model saved at the end. Runs wherever TF.js runs; in
+// production inside a worker (worker.ts).
+
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { TrainwatchError } from "../errors.ts";
+import type { EpochRecord } from "../schemas/epoch.ts";
+import type { NormalizedSpec } from "../schemas/spec.ts";
+import { earlyStoppingInit, earlyStoppingStep, type EarlyStoppingState } from "../trends/early_stopping.ts";
+import { reduceOnPlateauInit, reduceOnPlateauStep } from "../trends/reduce_on_plateau.ts";
+import { activateBackend, selectBackend, type BackendName } from "./backend.ts";
+import { loadDataset } from "./datasets/dataset.ts";
+import { Rng } from "./datasets/prng.ts";
+import { gatherRows, splitDataset, type Rows, type SplitDataset } from "./datasets/split.ts";
+import { evaluateBatch, initParams, mlpArch, paramShapes, saveLayersModel, tidy, toLayersModel, trainStep, writeAtomic, type DeviceBatch, type HeadPlacement, type MlpArch, type StepResult, type TrainBatch } from "./model.ts";
+import { createParamStore, placementFor, type ParamStore, type Placement } from "./optimizer.ts";
+import type { TrainingEvents, TrainingResult } from "./types.ts";
+
+export interface RunOptions {
+  modelsDir: string;
+  operationId: string;
+  /** Shared flag (SharedArrayBuffer); non-zero = cancel. Checked before every batch. */
+  cancelFlag?: Int32Array;
+  /** Where the optimizer runs; default: host for wasm/cpu, device otherwise (see optimizer.ts). */
+  placement?: Placement;
+  /** Run on this backend (benchmarks); default: selectBackend(), i.e. TRAINWATCH_BACKEND or the best available. */
+  backend?: BackendName;
+}
+
+const PROGRESS_INTERVAL_MS = 250;
+/** Validation rows per forward pass, to bound device memory on large validation sets. */
+const EVAL_CHUNK = 8192;
+
+/** Runs one training to its end (all epochs, early stop or cancel) and returns how it ended. */
+export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events: TrainingEvents): Promise<TrainingResult> {
+  const backend = opts.backend ? await activateBackend(opts.backend) : await selectBackend();
+  const data = splitDataset(loadDataset(spec.dataset), spec.training.validation_split, spec.training.seed);
+  checkMonitors(spec, data);
+  const arch = mlpArch(spec.model, data.features, data.task, data.classes?.length ?? 0);
+  const t = spec.training;
+  const batchSize = Math.min(t.batch_size, data.train.rows);
+  const batches = Math.ceil(data.train.rows / batchSize);
+  const root = new Rng((t.seed ^ 0x5bd1e995) >>> 0);
+  const initRng = root.fork();
+  const shuffleRng = root.fork();
+  const dropoutRng = root.fork();
+  const cancelled = () => opts.cancelFlag !== undefined && Atomics.load(opts.cancelFlag, 0) !== 0;
+
+  events.onStart({
+    backend: backend.backend,
+    fallback_reason: backend.fallback_reason,
+    gpu: backend.gpu,
+    samples_train: data.train.rows,
+    samples_val: data.val?.rows ?? 0,
+    batches_per_epoch: batches,
+    total_epochs: t.epochs,
+    task: data.task,
+    ...(data.classes ? { classes: data.classes } : {}),
+  });
+
+  const store = createParamStore(opts.placement ?? placementFor(backend.backend), initParams(arch, initRng), paramShapes(arch), {
+    name: t.optimizer,
+    weightDecay: t.weight_decay,
+  });
+  // The optimizer's placement decides the head's too: both run in JS exactly when the tensors live in host memory.
+  const head: HeadPlacement = store.placement;
+  const valChunks = data.val ? chunks(data.val, arch) : [];
+  const records: EpochRecord[] = [];
+  const es = t.early_stopping;
+  let esState: EarlyStoppingState = earlyStoppingInit();
+  let bestWeights: Float32Array[] | null = null;
+  const lrCfg = t.lr_schedule.kind === "reduce_on_plateau" ? t.lr_schedule : null;
+  let lrState = lrCfg ? reduceOnPlateauInit(lrCfg) : null;
+  let lr = t.learning_rate;
+  let stopReason: TrainingResult["stop_reason"] = "completed";
+  const order = Uint32Array.from({ length: data.train.rows }, (_, i) => i);
+  let lastProgress = performance.now();
+
+  try {
+    epochs: for (let epoch = 0; epoch < t.epochs; epoch++) {
+      const started = performance.now();
+      const lrUsed = lr;
+      shuffleRng.shuffle(order);
+      const train = new Totals();
+      try {
+        for (let b = 0; b < batches; b++) {
+          if (cancelled()) {
+            stopReason = "cancelled";
+            break epochs;
+          }
+          const n = Math.min(batchSize, data.train.rows - b * batchSize);
+          const batch = makeBatch(data.train, order, b * batchSize, n, arch, dropoutRng, head === "device");
+          let step: StepResult;
+          try {
+            step = tidy(() => trainStep(arch, store.params, batch, head));
+          } finally {
+            disposeBatch(batch);
+          }
+          try {
+            store.apply(step.grads, lrUsed);
+          } finally {
+            tf.dispose(step.grads);
+          }
+          train.add(step.lossSum, step.correct);
+          const now = performance.now();
+          if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
+            lastProgress = now;
+            notify(events, { epoch, batch: b + 1, batches });
+          }
+        }
+        const val = new Totals();
+        try {
+          for (const c of valChunks) val.add(...evaluateChunk(arch, store.params, c));
+          // The epoch's one device→host read: all four sums at once.
+          const [trainLoss, trainCorrect, valLoss, valCorrect] = readTotals(train, val);
+          const classification = arch.head !== "linear";
+          const record: EpochRecord = {
+            epoch,
+            train_loss: trainLoss! / data.train.rows,
+            ...(data.val ? { val_loss: valLoss! / data.val.rows } : {}),
+            ...(classification ? { train_accuracy: trainCorrect! / data.train.rows } : {}),
+            ...(classification && data.val ? { val_accuracy: valCorrect! / data.val.rows } : {}),
+            learning_rate: lrUsed,
+            duration: (performance.now() - started) / 1000,
+            timestamp: new Date().toISOString(),
+          };
+          records.push(record);
+          await events.onEpoch(record); // Awaited: a worker's proxy call resolves once the main thread has it.
+        } finally {
+          val.dispose();
+        }
+      } finally {
+        train.dispose();
+      }
+      const record = records[records.length - 1]!;
+
+      if (es) {
+        const current = metric(record, es.monitor);
+        const step = earlyStoppingStep(es, esState, epoch, current);
+        esState = step.state;
+        // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
+        if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
+          bestWeights = store.read();
+        }
+        if (step.stop) {
+          stopReason = "early_stopping";
+          break;
+        }
+      }
+      if (lrCfg && lrState) {
+        const step = reduceOnPlateauStep(lrCfg, lrState, lr, metric(record, lrCfg.monitor));
+        lrState = step.state;
+        lr = step.lr;
+      }
+    }
+
+    const best = bestRecord(records, spec, esState);
+    let modelPath: string | null = null;
+    if (stopReason !== "cancelled") {
+      if (bestWeights) store.write(bestWeights);
+      modelPath = join(opts.modelsDir, opts.operationId);
+      await saveModel(modelPath, arch, store.read(), data, spec);
+    }
+    return {
+      stop_reason: stopReason,
+      epochs_run: records.length,
+      best_epoch: best?.epoch ?? null,
+      best_metrics: best,
+      final_metrics: records[records.length - 1] ?? null,
+      model_path: modelPath,
+      backend: backend.backend,
+    };
+  } finally {
+    store.dispose();
+    for (const c of valChunks) disposeBatch(c);
+  }
+}
+
+function metric(record: EpochRecord, name: string): number | null | undefined {
+  return (record as unknown as Record<string, number | null | undefined>)[name];
+}
+
+function checkMonitors(spec: NormalizedSpec, data: SplitDataset): void {
+  const watched: [string, string][] = [];
+  if (spec.training.early_stopping) watched.push(["training.early_stopping.monitor", spec.training.early_stopping.monitor]);
+  if (spec.training.lr_schedule.kind === "reduce_on_plateau") watched.push(["training.lr_schedule.monitor", spec.training.lr_schedule.monitor]);
+  for (const [field, monitor] of watched) {
+    if (monitor.startsWith("val_") && !data.val) throw new TrainwatchError("TRAINING_FAILED", `${field}: ${monitor} needs validation_split > 0`);
+    if (monitor.endsWith("accuracy") && data.task !== "classification") {
+      throw new TrainwatchError("TRAINING_FAILED", `${field}: ${monitor} needs a classification dataset; this one is ${data.task}`);
+    }
+  }
+}
+
+/** The best epoch: the early-stopping monitor's best when early stopping ran, else the lowest finite val_loss (or train_loss). */
+function bestRecord(records: EpochRecord[], spec: NormalizedSpec, es: EarlyStoppingState): EpochRecord | null {
+  if (spec.training.early_stopping) return es.best === null ? null : (records.find((r) => r.epoch === es.best_epoch) ?? null);
+  const key = records.some((r) => r.val_loss !== undefined) ? "val_loss" : "train_loss";
+  let best: EpochRecord | null = null;
+  for (const r of records) {
+    const v = r[key];
+    if (typeof v === "number" && Number.isFinite(v) && (best === null || v < (best[key] as number))) best = r;
+  }
+  return best;
+}
+
+/** Running sums of per-batch totals: device scalars (kept there until the epoch's single read) or host numbers. */
+class Totals {
+  loss: tf.Tensor | null = null;
+  correct: tf.Tensor | null = null;
+  hostLoss = 0;
+  hostCorrect = 0;
+
+  add(loss: tf.Tensor | number, correct: tf.Tensor | number | null): void {
+    if (typeof loss === "number") this.hostLoss += loss;
+    else this.loss = accumulate(this.loss, loss);
+    if (typeof correct === "number") this.hostCorrect += correct;
+    else this.correct = accumulate(this.correct, correct);
+  }
+
+  dispose(): void {
+    tf.dispose([this.loss, this.correct].filter((t): t is tf.Tensor => t !== null));
+  }
+}
+
+function accumulate(sum: tf.Tensor | null, x: tf.Tensor | null): tf.Tensor | null {
+  if (x === null) return sum;
+  if (sum === null) return x;
+  const next = tf.add(sum, x);
+  tf.dispose([sum, x]);
+  return next;
+}
+
+/** Reads every device sum with one transfer and adds the host parts: [train loss, train correct, val loss, val correct]. */
+function readTotals(train: Totals, val: Totals): number[] {
+  const parts = [train, val].flatMap((t) => [
+    [t.loss, t.hostLoss],
+    [t.correct, t.hostCorrect],
+  ]) as [tf.Tensor | null, number][];
+  const device = parts.map(([t]) => t).filter((t): t is tf.Tensor => t !== null);
+  let values: Float32Array = new Float32Array(0);
+  if (device.length > 0) {
+    const stacked = tf.stack(device);
+    values = stacked.dataSync() as Float32Array;
+    stacked.dispose();
+  }
+  let i = 0;
+  return parts.map(([t, host]) => host + (t === null ? 0 : values[i++]!));
+}
+
+function notify(events: TrainingEvents, p: { epoch: number; batch: number; batches: number }): void {
+  // Not awaited, so progress never slows training; a worker proxy returns a promise whose failure must still be seen.
+  const pending = events.onProgress(p) as unknown;
+  if (pending instanceof Promise) pending.catch((err) => console.error("[trainer] progress event failed:", err));
+}
+
+/** Copies `n` rows (in `order` from `start`) to the device, with fresh dropout masks from `rng`; device targets on request. */
+function makeBatch(rows: Rows, order: Uint32Array, start: number, n: number, arch: MlpArch, rng: Rng, deviceTargets: boolean): TrainBatch {
+  const f = arch.inputs;
+  const { x, y } = gatherRows(rows, f, order, start, n);
+  const masks = arch.hidden.map((units) =>
+    arch.dropout === 0 ? null : tf.tensor2d(rng.dropoutMask(new Float32Array(n * units), arch.dropout), [n, units]),
+  );
+  if (!deviceTargets) return { x: tf.tensor2d(x, [n, f]), masks, y, targets: null, labels: null };
+  return { ...toDevice(x, y, n, arch), masks, y };
+}
+
+function toDevice(x: Float32Array, y: Float32Array, n: number, arch: MlpArch): DeviceBatch {
+  const xs = tf.tensor2d(x, [n, arch.inputs]);
+  if (arch.head !== "softmax") return { x: xs, targets: tf.tensor2d(y, [n, 1]), labels: null };
+  const oneHot = new Float32Array(n * arch.outputs);
+  for (let i = 0; i < n; i++) oneHot[i * arch.outputs + y[i]!] = 1;
+  return { x: xs, targets: tf.tensor2d(oneHot, [n, arch.outputs]), labels: tf.tensor1d(Int32Array.from(y), "int32") };
+}
+
+function disposeBatch(b: DeviceBatch | TrainBatch): void {
+  tf.dispose([b.x, b.targets, b.labels, ...("masks" in b ? b.masks : [])].filter((t): t is tf.Tensor => t !== null));
+}
+
+/** Validation rows uploaded once, in chunks of at most EVAL_CHUNK rows. */
+function chunks(rows: Rows, arch: MlpArch): DeviceBatch[] {
+  const out: DeviceBatch[] = [];
+  const f = arch.inputs;
+  for (let s = 0; s < rows.rows; s += EVAL_CHUNK) {
+    const n = Math.min(EVAL_CHUNK, rows.rows - s);
+    out.push(toDevice(rows.x.slice(s * f, (s + n) * f), rows.y.slice(s, s + n), n, arch));
+  }
+  return out;
+}
+
+function evaluateChunk(arch: MlpArch, params: ParamStore["params"], c: DeviceBatch): [tf.Tensor, tf.Tensor | null] {
+  const r = tidy(() => evaluateBatch(arch, params, c.x, c.targets, c.labels));
+  return [r.lossSum, r.correct];
+}
+
+/** model.json + weights.bin (a TF.js layers model) and preprocessing.json (what inference must do to raw features). */
+async function saveModel(dir: string, arch: MlpArch, params: Float32Array[], data: SplitDataset, spec: NormalizedSpec): Promise<void> {
+  const model = toLayersModel(arch, params);
+  try {
+    await saveLayersModel(model, dir);
+  } finally {
+    model.dispose();
+  }
+  const preprocessing = {
+    features: data.featureNames,
+    standardize: { mean: Array.from(data.mean), std: Array.from(data.std) },
+    task: data.task,
+    classes: data.classes,
+    output: arch.head,
+    label: spec.dataset.kind === "csv" ? spec.dataset.label : null,
+  };
+  writeAtomic(join(dir, "preprocessing.json"), JSON.stringify(preprocessing, null, 2));
+}

@@ -1,0 +1,53 @@
+// The seam between the training engine and whoever runs it (the worker client, the local trainer, tests).
+
+import type { EpochRecord } from "../schemas/epoch.ts";
+import type { StartedInfo } from "../schemas/host.ts";
+
+export interface TrainingStartInfo {
+  backend: string;
+  fallback_reason: string | null;
+  gpu: string | null;
+  samples_train: number;
+  samples_val: number;
+  batches_per_epoch: number;
+  total_epochs: number;
+  task: "classification" | "regression";
+  classes?: string[];
+}
+
+/**
+ * Callbacks of one training. onEpoch gets exactly one complete record per finished epoch (including the one that
+ * triggers early stopping); onProgress at most 4 times a second.
+ */
+export interface TrainingEvents {
+  onStart(info: TrainingStartInfo): void;
+  onEpoch(epoch: EpochRecord): void;
+  onProgress(p: { epoch: number; batch: number; batches: number }): void;
+}
+
+export interface TrainingResult {
+  stop_reason: "completed" | "early_stopping" | "cancelled";
+  /** Epochs completed and reported. */
+  epochs_run: number;
+  /** Epoch of the best monitored value (the early-stopping monitor when set, else val_loss, else train_loss). */
+  best_epoch: number | null;
+  best_metrics: EpochRecord | null;
+  final_metrics: EpochRecord | null;
+  /** Folder holding model.json, weights.bin and preprocessing.json; null when cancelled. */
+  model_path: string | null;
+  backend: string;
+}
+
+/** The start report in the operation's metadata, under the names a local training uses. */
+export function startedInfo(info: TrainingStartInfo): StartedInfo {
+  return {
+    backend: info.backend,
+    backend_fallback_reason: info.fallback_reason,
+    gpu: info.gpu,
+    task: info.task,
+    classes: info.classes ?? null,
+    samples_train: info.samples_train,
+    samples_val: info.samples_val,
+    batches_per_epoch: info.batches_per_epoch,
+  };
+}

@@ -1,0 +1,171 @@
+// The local training queue, with a scripted trainer in place of the worker:
+// concurrency, FIFO order, cancel, failures and restart recovery.
+import { describe, expect, test } from "bun:test";
+import { Hub } from "../src/hub.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
+import { Dispatcher, INTERRUPTED } from "../src/trainer/dispatcher.ts";
+import type { TrainingResult } from "../src/trainer/types.ts";
+import { tempDir } from "./helpers.ts";
+
+/** A trainer that emits `epochs` epochs, one per `release()` call, so tests control time. */
+function scripted() {
+  const started: string[] = [];
+  const live = new Map<string, { release(): void; cancel(): void }>();
+  const start: StartTraining = ({ operationId, spec }, events) => {
+    started.push(operationId);
+    let epoch = 0;
+    let resolve!: (r: TrainingResult) => void;
+    const done = new Promise<TrainingResult>((r) => (resolve = r));
+    const result = (stop_reason: TrainingResult["stop_reason"]): TrainingResult => ({
+      stop_reason,
+      epochs_run: epoch,
+      best_epoch: null,
+      best_metrics: null,
+      final_metrics: null,
+      model_path: null,
+      backend: "scripted",
+    });
+    queueMicrotask(() =>
+      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, samples_train: 8, samples_val: 2, batches_per_epoch: 1, total_epochs: spec.training.epochs, task: "regression" }),
+    );
+    live.set(operationId, {
+      release() {
+        events.onEpoch({ epoch, train_loss: 1 / (epoch + 1), val_loss: 1 / (epoch + 1), timestamp: new Date().toISOString() });
+        epoch++;
+        if (epoch === spec.training.epochs) resolve(result("completed"));
+      },
+      cancel: () => resolve(result("cancelled")),
+    });
+    return { done, cancel: () => live.get(operationId)!.cancel() };
+  };
+  return { start, started, live };
+}
+
+const spec = (epochs = 2) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const }, training: { epochs } });
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+function setup(maxConcurrent: number, path = ":memory:") {
+  const store = new SqliteStore(path);
+  const hub = new Hub(store);
+  const s = scripted();
+  const local = new LocalTrainer(hub, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
+  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false });
+  return { store, hub, local, dispatcher, ...s };
+}
+
+describe("local training queue", () => {
+  test("runs at most TRAINWATCH_MAX_LOCAL_TRAININGS at once; the rest wait as pending and start in order", async () => {
+    const t = setup(2);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await t.dispatcher.start(spec(1))).operation_id);
+    await tick();
+    expect(t.started).toEqual(ids.slice(0, 2));
+    expect(t.store.getOperation(ids[2]!)!.status).toBe("pending");
+    expect(t.store.getOperation(ids[0]!)!.status).toBe("running");
+    t.live.get(ids[1]!)!.release(); // second finishes first: the third starts, not the fourth
+    await tick();
+    expect(t.started).toEqual(ids.slice(0, 3));
+    expect(t.store.getOperation(ids[1]!)!.status).toBe("completed");
+    t.live.get(ids[0]!)!.release();
+    await tick();
+    expect(t.started).toEqual(ids);
+  });
+
+  test("every epoch goes through the metrics write path and the backend is recorded", async () => {
+    const t = setup(1);
+    const id = (await t.dispatcher.start(spec(2))).operation_id;
+    await tick();
+    t.live.get(id)!.release();
+    t.live.get(id)!.release();
+    await tick();
+    const op = t.store.getOperation(id)!;
+    expect(op.status).toBe("completed");
+    expect(op.metadata.backend).toBe("scripted");
+    expect(op.metadata.location).toBe("local");
+    expect(op.trends.total_epochs_completed).toBe(2);
+    expect(op.result?.stop_reason).toBe("completed");
+    expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1]);
+  });
+
+  test("cancelling a queued training removes it before it starts", async () => {
+    const t = setup(1);
+    const a = (await t.dispatcher.start(spec(1))).operation_id;
+    const b = (await t.dispatcher.start(spec(1))).operation_id;
+    t.hub.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
+    await t.dispatcher.cancel(t.store.getOperation(b)!);
+    t.live.get(a)!.release();
+    await tick();
+    expect(t.started).toEqual([a]);
+    expect(t.store.getOperation(b)!.status).toBe("cancelled");
+  });
+
+  test("a cancelled running training keeps its result and stays cancelled", async () => {
+    const t = setup(1);
+    const id = (await t.dispatcher.start(spec(5))).operation_id;
+    await tick();
+    t.live.get(id)!.release();
+    t.hub.finish(id, "cancelled");
+    await t.dispatcher.cancel(t.store.getOperation(id)!);
+    await tick();
+    const op = t.store.getOperation(id)!;
+    expect(op.status).toBe("cancelled");
+    expect(op.result?.stop_reason).toBe("cancelled");
+    expect(t.store.readEpochs(id)).toHaveLength(1);
+  });
+
+  test("a storage failure is logged with the operation id and training goes on", async () => {
+    const t = setup(1);
+    const id = (await t.dispatcher.start(spec(2))).operation_id;
+    await tick();
+    const original = t.store.writeEpochs.bind(t.store);
+    let failOnce = true;
+    t.store.writeEpochs = (opId, epochs) => {
+      if (failOnce) {
+        failOnce = false;
+        throw new Error("disk full");
+      }
+      return original(opId, epochs);
+    };
+    const logged: string[] = [];
+    const err = console.error;
+    console.error = (...a: unknown[]) => void logged.push(a.join(" "));
+    try {
+      t.live.get(id)!.release();
+      t.live.get(id)!.release();
+      await tick();
+    } finally {
+      console.error = err;
+    }
+    expect(logged.some((l) => l.includes(id) && l.includes("disk full"))).toBe(true);
+    expect(t.store.getOperation(id)!.status).toBe("completed");
+    expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([1]);
+  });
+
+  test("after a restart, local trainings left running are failed as interrupted and keep their epochs", async () => {
+    const tmp = tempDir();
+    try {
+      const db = `${tmp.dir}/tw.db`;
+      const first = setup(1, db);
+      const id = (await first.dispatcher.start(spec(5))).operation_id;
+      const queued = (await first.dispatcher.start(spec(5))).operation_id;
+      const external = first.store.createOperation({ operation_type: "training", metadata: { location: "external" } }).operation_id;
+      await tick();
+      first.live.get(id)!.release();
+      first.live.get(id)!.release();
+      first.store.close(); // the server dies here
+
+      const second = setup(1, db);
+      const failed = second.dispatcher.recoverInterrupted();
+      expect(failed.sort()).toEqual([id, queued].sort());
+      const op = second.store.getOperation(id)!;
+      expect(op.status).toBe("failed");
+      expect(op.error_message).toBe(INTERRUPTED);
+      expect(second.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1]);
+      expect(second.store.getOperation(external)!.status).toBe("running");
+      second.store.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
