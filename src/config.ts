@@ -15,12 +15,15 @@ export interface Config {
   hostToken: string | null;
   hostTimeoutMs: number;
   relayTimeoutMs: number;
+  /** The API's URL as training hosts reach it (TRAINWATCH_PUBLIC_URL); null: the bound address. */
+  publicUrl: string | null;
   trends: TrendConfig;
 }
 
 type Env = Record<string, string | undefined>;
 
-function num(env: Env, name: string, fallback: number, min = 0): number {
+/** A numeric variable ≥ min, or the fallback when unset; throws naming the variable. */
+export function num(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const v = Number(raw);
@@ -47,6 +50,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostToken: env.TRAINWATCH_HOST_TOKEN || null,
     hostTimeoutMs: num(env, "TRAINWATCH_HOST_TIMEOUT", 60, 0.1) * 1000,
     relayTimeoutMs: num(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1) * 1000,
+    publicUrl: env.TRAINWATCH_PUBLIC_URL?.replace(/\/+$/, "") || null,
     trends: {
       ...t,
       plateau_patience: num(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),

@@ -7,13 +7,17 @@ import { loadConfig, type Config } from "./config.ts";
 import { Hub } from "./hub.ts";
 import { SqliteStore } from "./store/sqlite.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
+import { hostPoolFromConfig } from "./host/dispatch.ts";
+import { startHostWatchdog } from "./host/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 
 export function startServer(config: Config = loadConfig()) {
   const store = new SqliteStore(config.dbPath, config.trends);
   const hub = new Hub(store);
   const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
-  const trainers = new Dispatcher(hub, local, null, config);
+  // Hosts are told where to relay once the server is listening (see `url` below).
+  const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? url.replace("//0.0.0.0:", "//127.0.0.1:"));
+  const trainers = new Dispatcher(hub, local, hosts, config);
   const interrupted = trainers.recoverInterrupted();
   if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, hub, config, trainers });
@@ -25,7 +29,9 @@ export function startServer(config: Config = loadConfig()) {
   });
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
+  const watchdog = startHostWatchdog(hub, { timeoutMs: config.hostTimeoutMs });
   const stop = async () => {
+    watchdog.stop();
     await app.stop();
     store.close();
   };

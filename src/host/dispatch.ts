@@ -1,0 +1,106 @@
+/**
+ * The API's side of GPU hosts: picks the least busy reachable host for a training,
+ * starts the session there and forwards cancels. Implements the Dispatcher's
+ * RemoteHosts seam; all calls go through the typed HostClient.
+ */
+import { ApiError, HostClient } from "../client/api.ts";
+import type { Config } from "../config.ts";
+import { TrainwatchError } from "../errors.ts";
+import type { Operation } from "../schemas/operation.ts";
+import type { NormalizedSpec } from "../schemas/spec.ts";
+import type { RemoteHosts } from "../trainer/dispatcher.ts";
+
+/** Where `bun run src/host` listens by default. */
+export const DEFAULT_HOST_URL = "http://127.0.0.1:8100";
+
+export interface HostPoolOptions {
+  urls: string[];
+  token: string | null;
+  /** The API's URL as the hosts reach it; read when a session starts. */
+  apiUrl: () => string;
+  /** Health probe per host (default 2 s). */
+  probeTimeoutMs?: number;
+  /** POST /sessions (default 10 s). */
+  startTimeoutMs?: number;
+  /** DELETE /sessions/{id} (default 5 s). */
+  cancelTimeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+const reason = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class HostPool implements RemoteHosts {
+  private readonly clients: Map<string, HostClient>;
+  private lastProbe: { at: string; hosts: Record<string, number | string> } | null = null;
+
+  constructor(private readonly opts: HostPoolOptions) {
+    this.clients = new Map(opts.urls.map((u) => [u, this.client(u)]));
+  }
+
+  /** Probes every host's /health in parallel and starts the session on the one with the fewest active sessions. */
+  async start(operationId: string, spec: NormalizedSpec): Promise<{ host: string }> {
+    const probes = await Promise.all(
+      [...this.clients].map(async ([url, client]) => {
+        try {
+          const h = await client.health({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
+          return { url, client, active: h.active_sessions };
+        } catch (err) {
+          return { url, client, error: reason(err) };
+        }
+      }),
+    );
+    this.lastProbe = { at: new Date().toISOString(), hosts: Object.fromEntries(probes.map((p) => [p.url, p.error ?? p.active!])) };
+    const failures = probes.filter((p) => p.error !== undefined).map((p) => `${p.url}: ${p.error}`);
+    // Stable sort: ties keep the order of TRAINING_HOST_URL.
+    const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
+    for (const c of candidates) {
+      try {
+        await c.client.startSession({ operation_id: operationId, spec, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
+        return { host: c.url };
+      } catch (err) {
+        failures.push(`${c.url}: ${reason(err)}`);
+      }
+    }
+    throw new TrainwatchError(
+      "HOST_UNAVAILABLE",
+      `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`,
+      { hosts: this.opts.urls },
+    );
+  }
+
+  /** DELETE /sessions/{id} on the operation's host; a note when the host could not be told. */
+  async cancel(op: Operation): Promise<Record<string, unknown> | null> {
+    const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
+    if (!host) return null;
+    try {
+      await (this.clients.get(host) ?? this.client(host)).cancelSession(op.operation_id, { timeoutMs: this.opts.cancelTimeoutMs ?? 5000 });
+      return null;
+    } catch (err) {
+      // The host no longer knows the session (it restarted): nothing is training there.
+      if (err instanceof ApiError && err.status === 404) return null;
+      return {
+        host_unreachable: true,
+        host,
+        error: reason(err),
+        note: "cancelled here anyway; the host stops when its next relay call gets 409",
+      };
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    return { urls: this.opts.urls, last_probe: this.lastProbe };
+  }
+
+  private client(url: string): HostClient {
+    return new HostClient({ baseUrl: url, token: this.opts.token, fetch: this.opts.fetch });
+  }
+}
+
+/**
+ * The pool the server wires into its Dispatcher: TRAINING_HOST_URL's hosts, or the
+ * default local host when only USE_TRAINING_HOST_SERVICE=true is set; null when neither.
+ */
+export function hostPoolFromConfig(config: Pick<Config, "hostUrls" | "hostToken" | "useHostService">, apiUrl: () => string): HostPool | null {
+  const urls = config.hostUrls.length ? config.hostUrls : config.useHostService ? [DEFAULT_HOST_URL] : [];
+  return urls.length ? new HostPool({ urls, token: config.hostToken, apiUrl }) : null;
+}

@@ -1,0 +1,83 @@
+/**
+ * Entry point of the GPU host service: `bun run src/host`. Trains the sessions the
+ * API sends it, in the same worker and from the same spec as a local training, and
+ * relays every epoch back through the outbox. Listens on 127.0.0.1:8100 unless
+ * HOST / TRAINWATCH_HOST_PORT say otherwise.
+ */
+import { TrainwatchClient } from "../client/api.ts";
+import { selectBackend } from "../trainer/backend.ts";
+import type { StartTraining } from "../trainer/local.ts";
+import { createHostApp, type BackendReport } from "./app.ts";
+import { loadHostConfig, type HostConfig } from "./config.ts";
+import { Outbox } from "./outbox.ts";
+import { Sessions } from "./sessions.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+export function startHost(config: HostConfig = loadHostConfig(), opts: { start?: StartTraining } = {}) {
+  const clients = new Map<string, TrainwatchClient>();
+  const api = (baseUrl: string) => {
+    let c = clients.get(baseUrl);
+    if (!c) clients.set(baseUrl, (c = new TrainwatchClient({ baseUrl, token: config.apiToken, timeoutMs: config.relayTimeoutMs })));
+    return c;
+  };
+  let sessions: Sessions | null = null;
+  const outbox = new Outbox({
+    path: config.dbPath,
+    api,
+    backoff: config.backoff,
+    heartbeatMs: config.heartbeatMs,
+    onStop: (id, reason) => sessions?.stopFromApi(id, reason),
+  });
+  sessions = new Sessions({ outbox, modelsDir: config.modelsDir, start: opts.start });
+
+  // The same selection the worker makes, run once here so /health can answer before the first training;
+  // it logs a line for every backend it skips. A session's own report takes over once one has started.
+  let probed: BackendReport = { backend: null, backend_fallback_reason: "still detecting", gpu: null };
+  const detected = selectBackend().then(
+    (b) => (probed = { backend: b.backend, backend_fallback_reason: b.fallback_reason, gpu: b.gpu }),
+    (err: Error) => (probed = { backend: null, backend_fallback_reason: err.message, gpu: null }),
+  );
+  const backend = (): BackendReport => {
+    const last = sessions!.lastStart;
+    return last ? { backend: last.backend, backend_fallback_reason: last.fallback_reason, gpu: last.gpu } : probed;
+  };
+
+  const app = createHostApp({
+    sessions,
+    outbox,
+    token: config.hostToken,
+    version: pkg.version,
+    backend,
+    apiUrl: config.apiUrl,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  app.listen({ hostname: config.host, port: config.port });
+  const url = `http://${config.host}:${app.server!.port}`;
+  console.log(`trainwatch host listening on ${url} (relay outbox ${config.dbPath})`);
+  void detected.then((b) =>
+    console.log(
+      b.backend
+        ? `[host] training backend: ${b.backend}${b.gpu ? ` on ${b.gpu}` : ""}${b.backend_fallback_reason ? ` (fell back: ${b.backend_fallback_reason})` : ""}`
+        : `[host] no training backend: ${b.backend_fallback_reason}`,
+    ),
+  );
+
+  /** Stops trainings (they end failed, "interrupted: training host stopped"), gives the relay a moment, then closes. */
+  const stop = async (flushMs = 3000) => {
+    await sessions!.shutdown();
+    await Promise.race([outbox.idle(), Bun.sleep(flushMs)]);
+    await app.stop();
+    outbox.stop();
+  };
+  return { app, url, sessions, outbox, stop };
+}
+
+if (import.meta.main) {
+  const { stop } = startHost();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      console.log(`received ${sig}, shutting down`);
+      void stop().finally(() => process.exit(0));
+    });
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Trainings on this host: each session runs the same worker as a local training and
+ * hands every event to the relay outbox, so the API sees exactly what a local
+ * training would write. Nothing here waits on the API.
+ */
+import { TrainwatchError } from "../errors.ts";
+import { encodeEpoch } from "../schemas/epoch.ts";
+import type { BatchProgress } from "../store/store.ts";
+import type { Session, SessionStatus } from "../schemas/host.ts";
+import { startedInfo } from "../trainer/types.ts";
+import type { NormalizedSpec } from "../schemas/spec.ts";
+import type { StartTraining } from "../trainer/local.ts";
+import type { TrainingResult, TrainingStartInfo } from "../trainer/types.ts";
+import { startWorkerTraining } from "../trainer/worker_client.ts";
+import type { Outbox } from "./outbox.ts";
+
+interface State {
+  operationId: string;
+  apiUrl: string;
+  status: SessionStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  epochs: number;
+  progress: BatchProgress | null;
+  backend: string | null;
+  error: string | null;
+  /** Stopped by a host shutdown rather than a cancel. */
+  interrupted: boolean;
+  handle: { cancel(): void; done: Promise<TrainingResult> };
+}
+
+/** The error an operation gets when its host is shut down while training it. */
+export const HOST_STOPPED = "interrupted: training host stopped";
+
+export interface SessionsOptions {
+  outbox: Outbox;
+  modelsDir: string;
+  /** Starts one training; the default runs it in a worker thread. Tests pass a scripted one. */
+  start?: StartTraining;
+  /** Finished sessions kept for GET /sessions/{id} (default 200). */
+  keep?: number;
+  log?: (line: string) => void;
+}
+
+export class Sessions {
+  private readonly sessions = new Map<string, State>();
+  /** The backend the latest session's worker picked (null before the first). */
+  lastStart: TrainingStartInfo | null = null;
+
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: SessionsOptions) {
+    this.log = opts.log ?? ((line) => console.log(line));
+  }
+
+  /** Starts training. Idempotent: a retried POST for a running session returns it unchanged. */
+  start(input: { operation_id: string; spec: NormalizedSpec; api_url: string }): Session {
+    const id = input.operation_id;
+    const existing = this.sessions.get(id);
+    if (existing?.status === "running") return this.view(existing);
+    const { outbox } = this.opts;
+    outbox.open(id, input.api_url);
+    const log = this.log;
+    const s: State = {
+      operationId: id,
+      apiUrl: input.api_url,
+      status: "running",
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      epochs: 0,
+      progress: null,
+      backend: null,
+      error: null,
+      interrupted: false,
+      // Replaced just below; the events close over `s`, and a scripted trainer may fire them before it returns.
+      handle: { cancel: () => {}, done: Promise.resolve({} as TrainingResult) },
+    };
+    s.handle = (this.opts.start ?? startWorkerTraining)(
+      { operationId: id, spec: input.spec, modelsDir: this.opts.modelsDir },
+      {
+        onStart: (info) => {
+          this.lastStart = info;
+          s.backend = info.backend;
+          outbox.started(id, startedInfo(info));
+        },
+        onEpoch: (epoch) => {
+          s.epochs++;
+          try {
+            outbox.epoch(id, encodeEpoch(epoch));
+          } catch (err) {
+            log(`[host] ${id}: keeping epoch ${epoch.epoch} for the relay failed (training goes on): ${(err as Error).message}`);
+          }
+        },
+        onProgress: (p) => {
+          s.progress = p;
+          outbox.progress(id, p);
+        },
+      },
+    );
+    this.sessions.delete(id);
+    this.sessions.set(id, s);
+    this.prune();
+    log(`[host] ${id}: training started, relaying to ${input.api_url}`);
+    s.handle.done.then(
+      (result) => {
+        const data = result as unknown as Record<string, unknown>;
+        if (s.interrupted) {
+          this.settle(s, "failed", HOST_STOPPED);
+          outbox.close(id, { status: "failed", error_message: HOST_STOPPED, result: data });
+        } else if (result.stop_reason === "cancelled") {
+          this.settle(s, "cancelled", null);
+          outbox.close(id, { status: "cancelled", result: data });
+        } else {
+          this.settle(s, "completed", null);
+          outbox.close(id, { status: "completed", result: data });
+        }
+        log(`[host] ${id}: ${s.status} after ${s.epochs} epoch(s); ${outbox.pending(id)} relay item(s) still to deliver`);
+      },
+      (err: Error) => {
+        log(`[host] ${id}: training failed: ${err.message}`);
+        this.settle(s, "failed", err.message);
+        outbox.close(id, { status: "failed", error_message: err.message });
+      },
+    );
+    return this.view(s);
+  }
+
+  /** The session's state; NOT_FOUND when this host does not know it. */
+  get(operationId: string): Session {
+    return this.view(this.state(operationId));
+  }
+
+  /** Stops a running session and waits up to `waitMs` for its worker to stop. */
+  async cancel(operationId: string, waitMs = 2000): Promise<Session> {
+    const s = this.state(operationId);
+    if (s.status === "running") {
+      s.handle.cancel();
+      await Promise.race([s.handle.done.catch(() => {}), Bun.sleep(waitMs)]);
+    }
+    return this.view(s);
+  }
+
+  /** The API takes no more relays for this operation (cancelled there, say): stop training. */
+  stopFromApi(operationId: string, reason: string): void {
+    const s = this.sessions.get(operationId);
+    if (s?.status !== "running") return;
+    this.log(`[host] ${operationId}: stopping training, the API answered: ${reason}`);
+    s.handle.cancel();
+  }
+
+  /** Host shutdown: stops every running training; each ends as failed (HOST_STOPPED). Resolves when all have stopped. */
+  async shutdown(waitMs = 5000): Promise<void> {
+    const running = [...this.sessions.values()].filter((s) => s.status === "running");
+    for (const s of running) {
+      s.interrupted = true;
+      s.handle.cancel();
+    }
+    await Promise.race([Promise.all(running.map((s) => s.handle.done.catch(() => {}))), Bun.sleep(waitMs)]);
+  }
+
+  active(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.status === "running") n++;
+    return n;
+  }
+
+  private state(operationId: string): State {
+    const s = this.sessions.get(operationId);
+    if (!s) throw new TrainwatchError("NOT_FOUND", `no session for operation ${operationId} on this host`, { operation_id: operationId });
+    return s;
+  }
+
+  private settle(s: State, status: SessionStatus, error: string | null): void {
+    s.status = status;
+    s.error = error;
+    s.progress = null;
+    s.finishedAt = new Date().toISOString();
+  }
+
+  private prune(): void {
+    const keep = this.opts.keep ?? 200;
+    for (const [id, s] of this.sessions) {
+      if (this.sessions.size <= keep) break;
+      if (s.status !== "running") this.sessions.delete(id);
+    }
+  }
+
+  private view(s: State): Session {
+    return {
+      operation_id: s.operationId,
+      status: s.status,
+      api_url: s.apiUrl,
+      started_at: s.startedAt,
+      finished_at: s.finishedAt,
+      epochs_trained: s.epochs,
+      progress: s.progress,
+      backend: s.backend,
+      error_message: s.error,
+      relay: { pending: this.opts.outbox.pending(s.operationId), delivered: this.opts.outbox.delivered(s.operationId) },
+    };
+  }
+}

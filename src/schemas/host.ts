@@ -1,0 +1,97 @@
+/**
+ * Wire shapes between the API and a GPU training host: the host's own routes
+ * (health, sessions) and the heartbeat the host sends the API. One source for
+ * route validation, OpenAPI and the typed clients.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+
+export const BatchProgressSchema = Type.Object(
+  {
+    epoch: Type.Integer({ minimum: 0 }),
+    batch: Type.Integer({ minimum: 0 }),
+    batches: Type.Integer({ minimum: 0 }),
+  },
+  { description: "Batches done over batches total inside the running epoch." },
+);
+
+/**
+ * What a host reports once its worker has data and a backend: merged into the
+ * operation's metadata under the same names a local training uses.
+ */
+export const StartedInfo = Type.Object(
+  {
+    backend: Type.String(),
+    backend_fallback_reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    gpu: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU model, e.g. NVIDIA H100 80GB HBM3." })),
+    task: Type.Optional(Type.Union([Type.Literal("classification"), Type.Literal("regression")])),
+    classes: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+    samples_train: Type.Optional(Type.Integer()),
+    samples_val: Type.Optional(Type.Integer()),
+    batches_per_epoch: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false },
+);
+export type StartedInfo = Static<typeof StartedInfo>;
+
+export const HeartbeatInput = Type.Object(
+  {
+    progress: Type.Optional(Type.Union([BatchProgressSchema, Type.Null()])),
+    started: Type.Optional(StartedInfo),
+  },
+  { additionalProperties: false, description: "Both fields optional: an empty body only says the host is alive." },
+);
+export type HeartbeatInput = Static<typeof HeartbeatInput>;
+
+export const HeartbeatReply = Type.Object({
+  operation_id: Type.String(),
+  status: Type.String(),
+  revived: Type.Boolean({ description: "True when this heartbeat brought a host-unreachable operation back to running." }),
+});
+export type HeartbeatReply = Static<typeof HeartbeatReply>;
+
+export const SessionStatus = Type.Union([
+  Type.Literal("running"),
+  Type.Literal("completed"),
+  Type.Literal("failed"),
+  Type.Literal("cancelled"),
+]);
+export type SessionStatus = Static<typeof SessionStatus>;
+
+export const SessionInput = Type.Object(
+  {
+    operation_id: Type.String({ minLength: 1, maxLength: 200 }),
+    spec: Type.Record(Type.String(), Type.Unknown(), { description: "The training spec, as for POST /api/v1/trainings." }),
+    api_url: Type.String({ minLength: 1, description: "Where the host relays epochs, e.g. http://10.0.0.5:8000" }),
+  },
+  { additionalProperties: false },
+);
+export type SessionInput = Static<typeof SessionInput>;
+
+export const Session = Type.Object({
+  operation_id: Type.String(),
+  status: SessionStatus,
+  api_url: Type.String(),
+  started_at: Type.String({ format: "date-time" }),
+  finished_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  epochs_trained: Type.Integer(),
+  progress: Type.Union([BatchProgressSchema, Type.Null()]),
+  backend: Type.Union([Type.String(), Type.Null()]),
+  error_message: Type.Union([Type.String(), Type.Null()]),
+  relay: Type.Object({
+    pending: Type.Integer({ description: "Items (epochs, start info, final status) not yet acknowledged by the API." }),
+    delivered: Type.Integer(),
+  }),
+});
+export type Session = Static<typeof Session>;
+
+export const HostHealth = Type.Object({
+  status: Type.Literal("ok"),
+  version: Type.String(),
+  uptime_s: Type.Number(),
+  backend: Type.Union([Type.String(), Type.Null()], { description: "The TensorFlow.js backend trainings use on this host." }),
+  backend_fallback_reason: Type.Union([Type.String(), Type.Null()]),
+  gpu: Type.Union([Type.String(), Type.Null()], { description: "GPU model when the tensorflow-gpu backend runs, else null." }),
+  active_sessions: Type.Integer(),
+  relay_pending: Type.Integer({ description: "Relay items waiting for the API's acknowledgement." }),
+});
+export type HostHealth = Static<typeof HostHealth>;

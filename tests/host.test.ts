@@ -1,0 +1,249 @@
+// End to end: the real API (`bun run src/server.ts`) and GPU host (`bun run src/host`)
+// processes on loopback, on free ports, training tiny synthetic spirals.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { HOST_RESTARTED } from "../src/host/outbox.ts";
+import { HOST_UNREACHABLE } from "../src/store/store.ts";
+import { captureOutput, freePort, startServerProcess, tempDir, type ServerProcess } from "./helpers.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+interface HostProcess {
+  url: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `bun run src/host` on a free port with its outbox in `dir`; resolves once /health answers. */
+async function startHostProcess(dir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProcess> {
+  const base: Record<string, string> = {};
+  const owned = ["HOST", "TRAINWATCH_HOST_PORT", "TRAINWATCH_HOST_DB", "TRAINWATCH_TOKEN", "TRAINWATCH_HOST_TOKEN", "TRAINWATCH_URL"];
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !owned.includes(k)) base[k] = v;
+  const proc = Bun.spawn([process.execPath, "run", "src/host"], {
+    cwd: ROOT,
+    env: { ...base, TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "models"), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const output = captureOutput(proc);
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    await proc.exited;
+  };
+  const headers: Record<string, string> = env.TRAINWATCH_HOST_TOKEN ? { authorization: `Bearer ${env.TRAINWATCH_HOST_TOKEN}` } : {};
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`host exited with ${proc.exitCode}:\n${output()}`);
+    const url = /host listening on (http:\/\/\S+)/.exec(output())?.[1];
+    if (url) {
+      const ok = await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok) return { url, proc, output, stop };
+    }
+    await Bun.sleep(50);
+  }
+  await stop();
+  throw new Error(`host not ready within ${timeoutMs} ms:\n${output()}`);
+}
+
+/** ~10 epochs a second on 2 cores with wasm: long enough to act mid-training. */
+const slow = (epochs: number) => ({
+  name: "host-e2e",
+  dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 },
+  model: { hidden_layers: [16] },
+  training: { epochs, batch_size: 4, seed: 7 },
+});
+/** A few hundredths of a second per epoch. */
+const quick = (epochs: number) => ({
+  name: "host-quick",
+  dataset: { kind: "synthetic", generator: "spirals", samples: 300, seed: 3 },
+  model: { hidden_layers: [16] },
+  training: { epochs, batch_size: 16, seed: 7 },
+});
+
+class Api {
+  constructor(
+    readonly url: string,
+    private readonly token: string | null = null,
+  ) {}
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await fetch(`${this.url}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, body: await res.json() };
+  }
+  async train(spec: unknown, target: "local" | "host"): Promise<string> {
+    const r = await this.call("POST", "/trainings", { ...(spec as object), target });
+    if (r.status !== 202) throw new Error(`POST /trainings answered ${r.status}: ${JSON.stringify(r.body)}`);
+    return r.body.data.operation_id;
+  }
+  async op(id: string) {
+    return (await this.call("GET", `/operations/${id}`)).body.data;
+  }
+  async metrics(id: string) {
+    return (await this.call("GET", `/operations/${id}/metrics`)).body.data;
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < end) {
+    try {
+      last = await probe();
+      if (ok(last)) return last;
+    } catch {
+      // not reachable yet
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${JSON.stringify(last)?.slice(0, 500)})`);
+}
+
+const hostSession = async (host: HostProcess, id: string, token?: string) => {
+  const res = await fetch(`${host.url}/sessions/${id}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return ((await res.json()) as { data: { status: string; epochs_trained: number; relay: { pending: number } } }).data;
+};
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(apiEnv: Record<string, string> = {}, hostEnv: Record<string, string> = {}) {
+  const tmp = tempDir("trainwatch-host-");
+  cleanups.push(tmp.cleanup);
+  const host = await startHostProcess(tmp.dir, { TRAINWATCH_HEARTBEAT_INTERVAL: "0.2", TRAINWATCH_RELAY_BACKOFF_MAX: "0.3", ...hostEnv });
+  cleanups.push(host.stop);
+  const env = { USE_TRAINING_HOST_SERVICE: "true", TRAINING_HOST_URL: host.url, TRAINWATCH_MODELS_DIR: join(tmp.dir, "api-models"), ...apiEnv };
+  const server = await startServerProcess(env);
+  cleanups.push(server.stop);
+  return { tmp, host, server, env };
+}
+
+/** Real processes and trainings: seconds, not milliseconds. */
+const E2E_TIMEOUT = 90_000;
+
+describe("GPU host service, real processes", () => {
+  test("10 epochs through the host have exactly the structure of a local training, and metadata.location is host", async () => {
+    const { host, server } = await setup({ TRAINWATCH_TOKEN: "api-tok", TRAINWATCH_HOST_TOKEN: "host-tok" }, { TRAINWATCH_TOKEN: "api-tok", TRAINWATCH_HOST_TOKEN: "host-tok" });
+    // The host's routes need its token.
+    expect((await fetch(`${host.url}/health`)).status).toBe(401);
+    const health = (await (await fetch(`${host.url}/health`, { headers: { authorization: "Bearer host-tok" } })).json()) as any;
+    expect(health.data).toMatchObject({ status: "ok", backend: expect.any(String), active_sessions: 0 });
+
+    const api = new Api(server.url, "api-tok");
+    const remote = await api.train(quick(10), "host");
+    const local = await api.train(quick(10), "local");
+    for (const id of [remote, local]) await until(`${id} completed`, () => api.op(id), (o) => o.status === "completed");
+
+    const [rOp, lOp] = [await api.op(remote), await api.op(local)];
+    const [rM, lM] = [await api.metrics(remote), await api.metrics(local)];
+    expect(rOp.metadata.location).toBe("host");
+    expect(rOp.metadata.host).toBe(host.url);
+    expect(lOp.metadata.location).toBe("local");
+    expect(rM.metrics.epochs).toHaveLength(10);
+    expect(rM.metrics.epochs.map((e: any) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const keys = (o: object) => Object.keys(o).sort();
+    expect(keys(rM.metrics)).toEqual(keys(lM.metrics));
+    for (let i = 0; i < 10; i++) expect(keys(rM.metrics.epochs[i])).toEqual(keys(lM.metrics.epochs[i]));
+    expect(keys(rOp)).toEqual(keys(lOp));
+    expect(keys(rOp.progress)).toEqual(keys(lOp.progress));
+    expect(keys(rOp.result)).toEqual(keys(lOp.result));
+    expect(keys(rOp.metadata).filter((k) => k !== "host")).toEqual(keys(lOp.metadata));
+    // Same spec, seed and backend: the same numbers, wherever it ran.
+    if (rOp.metadata.backend === lOp.metadata.backend) {
+      expect(rM.metrics.epochs.map((e: any) => e.train_loss)).toEqual(lM.metrics.epochs.map((e: any) => e.train_loss));
+    }
+  }, E2E_TIMEOUT);
+
+  test("SIGKILL the host mid-training: the operation fails with \"training host unreachable\", the API stays healthy, and a restarted host delivers what it kept", async () => {
+    const { tmp, host, server } = await setup({ TRAINWATCH_HOST_TIMEOUT: "1.5" });
+    const dir = tmp.dir;
+    const api = new Api(server.url);
+    const id = await api.train(slow(300), "host");
+    await until("2 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 2);
+    host.proc.kill("SIGKILL");
+    await host.proc.exited;
+    const op = await until("failed", () => api.op(id), (o) => o.status === "failed", 15_000);
+    expect(op.error_message).toBe(HOST_UNREACHABLE);
+    expect((await api.call("GET", "/health")).status).toBe(200);
+    expect((await api.call("POST", "/operations", { operation_type: "training" })).status).toBe(201);
+    expect(server.output()).toContain("training host unreachable");
+
+    // The host comes back on the same outbox file: what it had not delivered arrives, and the
+    // operation ends failed with the reason, every epoch trained before the kill in place.
+    const trainedBefore = (await api.metrics(id)).metrics.epochs.length;
+    const again = await startHostProcess(dir, { TRAINWATCH_HEARTBEAT_INTERVAL: "0.2" });
+    cleanups.push(again.stop);
+    const after = await until("interrupted", () => api.op(id), (o) => o.error_message === HOST_RESTARTED, 15_000);
+    expect(after.status).toBe("failed");
+    const epochs = (await api.metrics(id)).metrics.epochs.map((e: any) => e.epoch);
+    expect(epochs.length).toBeGreaterThanOrEqual(trainedBefore);
+    expect(epochs).toEqual(Array.from({ length: epochs.length }, (_, i) => i));
+  }, E2E_TIMEOUT);
+
+  test("the API stopped for several epochs and restarted on the same database: every epoch arrives once and the training completes", async () => {
+    const tmpDb = tempDir("trainwatch-host-db-");
+    cleanups.push(tmpDb.cleanup);
+    const db = join(tmpDb.dir, "trainwatch.db");
+    const port = String(freePort());
+    const { host, server } = await setup({ TRAINWATCH_DB: db, PORT: port, TRAINWATCH_HOST_TIMEOUT: "5" });
+    const api = new Api(server.url);
+    const epochs = 40;
+    const id = await api.train(slow(epochs), "host");
+    await until("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
+
+    server.proc.kill("SIGKILL");
+    await server.proc.exited;
+    const before = (await hostSession(host, id)).epochs_trained;
+    const during = await until("3 epochs trained while the API is down", () => hostSession(host, id), (s) => s.epochs_trained >= before + 3 || s.status !== "running");
+    expect(during.relay.pending).toBeGreaterThan(0);
+
+    const again: ServerProcess = await startServerProcess({ USE_TRAINING_HOST_SERVICE: "true", TRAINING_HOST_URL: host.url, TRAINWATCH_DB: db, PORT: port, TRAINWATCH_HOST_TIMEOUT: "5" });
+    cleanups.push(again.stop);
+    const op = await until("completed", () => api.op(id), (o) => o.status === "completed", 60_000);
+    const m = await api.metrics(id);
+    const seen = m.metrics.epochs.map((e: any) => e.epoch);
+    expect(seen).toEqual(Array.from({ length: epochs }, (_, i) => i));
+    expect(op.progress.epochs_completed).toBe(epochs);
+    expect(op.result.epochs_run).toBe(epochs);
+    await until("outbox drained", () => hostSession(host, id), (s) => s.relay.pending === 0);
+    // One line when the outage began, one when it ended; not one per retry.
+    expect(host.output().match(/cannot deliver to the API/g)).toHaveLength(1);
+    expect(host.output().match(/reachable again/g)).toHaveLength(1);
+  }, E2E_TIMEOUT);
+
+  test("cancel through the API stops the training on the host", async () => {
+    const { host, server } = await setup();
+    const api = new Api(server.url);
+    const id = await api.train(slow(300), "host");
+    await until("1 epoch", () => api.metrics(id), (m) => m.metrics.epochs.length >= 1);
+    const res = await api.call("DELETE", `/operations/${id}`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.status).toBe("cancelled");
+    const s = await until("host session cancelled", () => hostSession(host, id), (x) => x.status === "cancelled", 5000);
+    await Bun.sleep(300);
+    expect((await hostSession(host, id)).epochs_trained).toBe(s.epochs_trained);
+    expect((await api.op(id)).status).toBe("cancelled");
+  }, E2E_TIMEOUT);
+
+  test("target host while no host runs: a clear 503, and the operation is failed, not left dangling", async () => {
+    const nobody = `http://127.0.0.1:${freePort()}`;
+    const server = await startServerProcess({ TRAINING_HOST_URL: nobody });
+    cleanups.push(server.stop);
+    const api = new Api(server.url);
+    const r = await api.call("POST", "/trainings", { ...quick(2), target: "host" });
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("HOST_UNAVAILABLE");
+    expect(r.body.error.message).toContain("no training host reachable");
+    expect(r.body.error.message).toContain(nobody);
+    const op = await api.op(r.body.error.details.operation_id);
+    expect(op.status).toBe("failed");
+    expect(op.error_message).toContain("no training host reachable");
+  }, E2E_TIMEOUT);
+});

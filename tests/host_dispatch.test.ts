@@ -1,0 +1,249 @@
+// The API and GPU hosts wired in process (fetch routed to app.handle, a scripted
+// trainer in place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
+import { describe, expect, test } from "bun:test";
+import { createApp } from "../src/app.ts";
+import { TrainwatchClient } from "../src/client/api.ts";
+import { loadConfig } from "../src/config.ts";
+import { Hub } from "../src/hub.ts";
+import { createHostApp } from "../src/host/app.ts";
+import { HostPool } from "../src/host/dispatch.ts";
+import { Outbox } from "../src/host/outbox.ts";
+import { Sessions } from "../src/host/sessions.ts";
+import { startHostWatchdog } from "../src/host/watchdog.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import { HOST_UNREACHABLE } from "../src/store/store.ts";
+import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
+import type { TrainingResult } from "../src/trainer/types.ts";
+import { json, req } from "./helpers.ts";
+
+/** A trainer that emits one epoch every `ms` until `epochs`, honouring cancel between epochs. */
+function scriptedTrainer(ms = 5): StartTraining {
+  return ({ spec }, events) => {
+    let cancelled = false;
+    const done = (async (): Promise<TrainingResult> => {
+      await Bun.sleep(1);
+      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
+      let e = 0;
+      for (; e < spec.training.epochs && !cancelled; e++) {
+        events.onProgress({ epoch: e, batch: 1, batches: 2 });
+        await Bun.sleep(ms);
+        events.onEpoch({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1), learning_rate: 0.001, duration: ms / 1000, timestamp: new Date().toISOString() });
+      }
+      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: e - 1, best_metrics: null, final_metrics: null, model_path: null, backend: "scripted" };
+    })();
+    return { done, cancel: () => void (cancelled = true) };
+  };
+}
+
+/** fetch that delivers to in-process apps by origin, as if they listened there. */
+function router(apps: Record<string, { handle(r: Request): Promise<Response> } | null>): typeof fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(input instanceof Request ? input.url : input);
+    const app = apps[url.origin];
+    if (!app) throw new TypeError(`Unable to connect. Is the computer able to access the url? (${url.origin})`);
+    return app.handle(new Request(`http://localhost${url.pathname}${url.search}`, init));
+  }) as typeof fetch;
+}
+
+const API = "http://api.test";
+const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
+
+function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
+  const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true" });
+  const store = new SqliteStore(":memory:");
+  const hub = new Hub(store);
+  const apps: Record<string, { handle(r: Request): Promise<Response> } | null> = {};
+  const fetch = router(apps);
+  const hosts = hostNames.map((origin) => {
+    let sessions: Sessions | null = null;
+    const outbox = new Outbox({
+      path: ":memory:",
+      api: (baseUrl) => new TrainwatchClient({ baseUrl, fetch }),
+      backoff: { initialMs: 5, maxMs: 20 },
+      heartbeatMs: 20,
+      log: () => {},
+      onStop: (id, why) => sessions!.stopFromApi(id, why),
+    });
+    sessions = new Sessions({ outbox, modelsDir: "/tmp/unused", start: scriptedTrainer(opts.trainerMs), log: () => {} });
+    const app = createHostApp({ sessions, outbox, token: null, version: "test", backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null }) });
+    apps[origin] = app;
+    return { origin, sessions, outbox, app };
+  });
+  const pool = new HostPool({ urls: hostNames, token: null, apiUrl: () => API, fetch });
+  const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: scriptedTrainer() });
+  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, pool, config) });
+  apps[API] = app;
+  return { app, store, hub, hosts, apps };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(5);
+  }
+}
+
+describe("host dispatch in process", () => {
+  test("a host training relays every epoch and completes; the operation records where it ran", async () => {
+    const w = world(["http://gpu-a.test"]);
+    const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(6))));
+    expect(status).toBe(202);
+    const id = body.data.operation_id as string;
+    expect(body.data.status).toBe("running");
+    expect(body.data.metadata).toMatchObject({ location: "host", host: "http://gpu-a.test" });
+    await until(() => w.store.getOperation(id)!.status === "completed");
+    await w.hosts[0]!.outbox.idle();
+    const op = w.store.getOperation(id)!;
+    expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(op.metadata).toMatchObject({ backend: "scripted", task: "regression", samples_train: 8, batches_per_epoch: 2 });
+    expect(op.result).toMatchObject({ stop_reason: "completed", epochs_run: 6 });
+  });
+
+  test("the API picks the host with the fewest active sessions", async () => {
+    const w = world(["http://gpu-a.test", "http://gpu-b.test"], { trainerMs: 200 });
+    const a = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(50))));
+    const b = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(50))));
+    expect(a.body.data.metadata.host).toBe("http://gpu-a.test");
+    expect(b.body.data.metadata.host).toBe("http://gpu-b.test");
+    for (const x of [a, b]) await json(w.app.handle(req("DELETE", `/api/v1/operations/${x.body.data.operation_id}`)));
+  });
+
+  test("an unreachable host is skipped for a reachable one", async () => {
+    const w = world(["http://gpu-down.test", "http://gpu-b.test"]);
+    w.apps["http://gpu-down.test"] = null;
+    const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(2))));
+    expect(status).toBe(202);
+    expect(body.data.metadata.host).toBe("http://gpu-b.test");
+  });
+
+  test("with no host reachable: a clear 503, and the operation is failed, not left dangling", async () => {
+    const w = world(["http://gpu-a.test"]);
+    w.apps["http://gpu-a.test"] = null;
+    const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(2))));
+    expect(status).toBe(503);
+    expect(body.error.code).toBe("HOST_UNAVAILABLE");
+    expect(body.error.message).toContain("no training host reachable");
+    expect(body.error.message).toContain("http://gpu-a.test");
+    const op = w.store.getOperation(body.error.details.operation_id)!;
+    expect(op.status).toBe("failed");
+    expect(op.error_message).toContain("no training host reachable");
+  });
+
+  test("cancel through the API stops the host's session", async () => {
+    const w = world(["http://gpu-a.test"], { trainerMs: 20 });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
+    await until(() => w.store.readEpochs(id).length >= 2);
+    const { status, body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+    expect(status).toBe(200);
+    expect(body.data.status).toBe("cancelled");
+    await until(() => w.hosts[0]!.sessions.get(id).status === "cancelled");
+  });
+
+  test("cancel with the host unreachable still cancels, with a note; the host stops at its next relay (409)", async () => {
+    const w = world(["http://gpu-a.test"], { trainerMs: 20 });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
+    await until(() => w.store.readEpochs(id).length >= 1);
+    const hostApp = w.apps["http://gpu-a.test"]!;
+    w.apps["http://gpu-a.test"] = null; // the API can no longer reach the host; the host still reaches the API
+    const { body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+    expect(body.data.status).toBe("cancelled");
+    expect(body.data.metadata.cancel).toMatchObject({ host_unreachable: true, host: "http://gpu-a.test" });
+    await until(() => w.hosts[0]!.sessions.get(id).status === "cancelled");
+    w.apps["http://gpu-a.test"] = hostApp;
+  });
+});
+
+describe("heartbeat route", () => {
+  function api() {
+    const store = new SqliteStore(":memory:");
+    const hub = new Hub(store);
+    const app = createApp({ store, hub, config: loadConfig({}) });
+    const op = store.createOperation({ operation_type: "training", status: "pending", total_epochs_planned: 4, metadata: { location: "host" } });
+    return { app, store, hub, id: op.operation_id };
+  }
+  const beat = (app: ReturnType<typeof api>["app"], id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
+
+  test("a heartbeat marks the operation running, refreshes liveness and stores batch progress", async () => {
+    const t = api();
+    const { status, body } = await beat(t.app, t.id, { progress: { epoch: 0, batch: 5, batches: 10 } });
+    expect(status).toBe(200);
+    expect(body.data).toEqual({ operation_id: t.id, status: "running", revived: false });
+    const op = t.store.getOperation(t.id)!;
+    expect(op.progress.batch).toEqual({ epoch: 0, batch: 5, batches: 10 });
+    expect(op.progress.percentage).toBe(12.5);
+    expect(t.store.staleHostOperations(Date.now() - 60_000)).toEqual([]);
+  });
+
+  test("the start report lands in metadata under the names a local training uses", async () => {
+    const t = api();
+    await beat(t.app, t.id, { started: { backend: "tensorflow-gpu", backend_fallback_reason: null, gpu: "NVIDIA H100", task: "classification", classes: ["0", "1"], samples_train: 80, samples_val: 20, batches_per_epoch: 3 } });
+    expect(t.store.getOperation(t.id)!.metadata).toMatchObject({ location: "host", backend: "tensorflow-gpu", gpu: "NVIDIA H100", classes: ["0", "1"], batches_per_epoch: 3 });
+  });
+
+  test("an empty body is a plain heartbeat; a finished operation answers 409; an unknown one 404", async () => {
+    const t = api();
+    expect((await json(t.app.handle(req("POST", `/api/v1/operations/${t.id}/heartbeat`)))).status).toBe(200);
+    t.hub.finish(t.id, "cancelled");
+    const gone = await beat(t.app, t.id, {});
+    expect(gone.status).toBe(409);
+    expect(gone.body.error.code).toBe("OPERATION_FINISHED");
+    expect((await beat(t.app, "op_training_nope", {})).status).toBe(404);
+  });
+
+  test("a heartbeat brings a host-unreachable operation back to running", async () => {
+    const t = api();
+    t.store.markStarted(t.id);
+    t.store.writeEpochs(t.id, [{ epoch: 0, train_loss: 1, timestamp: new Date().toISOString() }]);
+    t.hub.finish(t.id, "failed", { error_message: HOST_UNREACHABLE });
+    const { status, body } = await beat(t.app, t.id, {});
+    expect(status).toBe(200);
+    expect(body.data).toMatchObject({ status: "running", revived: true });
+    const op = t.store.getOperation(t.id)!;
+    expect(op.error_message).toBeNull();
+    expect(op.trends.total_epochs_completed).toBe(1);
+  });
+});
+
+describe("liveness watchdog", () => {
+  test("a silent host operation becomes failed with \"training host unreachable\"; local ones are left alone", () => {
+    const store = new SqliteStore(":memory:");
+    const hub = new Hub(store);
+    let now = 1_000_000;
+    const host = store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } }).operation_id;
+    const local = store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
+    store.touch(host, now);
+    store.touch(local, now);
+    const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    try {
+      now += 59_000;
+      expect(wd.check()).toEqual([]);
+      now += 2_000;
+      expect(wd.check()).toEqual([host]);
+      expect(store.getOperation(host)).toMatchObject({ status: "failed", error_message: HOST_UNREACHABLE });
+      expect(store.getOperation(local)!.status).toBe("running");
+    } finally {
+      wd.stop();
+    }
+  });
+
+  test("right after an API restart every host gets a full timeout before anything is failed", () => {
+    const store = new SqliteStore(":memory:");
+    const hub = new Hub(store);
+    let now = 1_000_000;
+    const id = store.createOperation({ operation_type: "training", metadata: { location: "host" } }).operation_id;
+    store.touch(id, now - 3_600_000); // silent for an hour while the API was down
+    const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    try {
+      expect(wd.check()).toEqual([]);
+      now += 30_000;
+      store.touch(id, now); // the host's relay gets through
+      now += 45_000;
+      expect(wd.check()).toEqual([]);
+      expect(store.getOperation(id)!.status).toBe("running");
+    } finally {
+      wd.stop();
+    }
+  });
+});

@@ -1,0 +1,254 @@
+// The host's relay outbox against an in-memory fake API: order, retries, the final
+// status last, restarts from the SQLite file, and one log line per outage.
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { ApiError } from "../src/client/api.ts";
+import { HOST_RESTARTED, Outbox, backoffDelay, type OutboxOptions, type RelayApi } from "../src/host/outbox.ts";
+import type { WireEpoch } from "../src/schemas/epoch.ts";
+import type { HeartbeatInput } from "../src/schemas/host.ts";
+import { tempDir } from "./helpers.ts";
+
+type Call =
+  | { kind: "metrics"; id: string; epochs: number[] }
+  | { kind: "complete"; id: string; status: string; error_message?: string }
+  | { kind: "cancel"; id: string }
+  | { kind: "heartbeat"; id: string; body: HeartbeatInput };
+
+/** The API in memory: records what it acknowledged; `down` makes every call fail like a refused connection. */
+class FakeApi implements RelayApi {
+  calls: Call[] = [];
+  attempts = 0;
+  down = false;
+  /** Operations the API has finished: relays get 409. */
+  finished = new Set<string>();
+  stored = new Map<string, number[]>();
+
+  private async gate(id: string) {
+    this.attempts++;
+    await Bun.sleep(0);
+    if (this.down) throw new ApiError("UNREACHABLE", "cannot reach the Trainwatch API at http://fake (Connection refused)", null);
+    if (this.finished.has(id)) throw new ApiError("OPERATION_FINISHED", `operation ${id} is cancelled`, 409);
+  }
+  async postMetrics(id: string, epochs: WireEpoch[]) {
+    await this.gate(id);
+    this.calls.push({ kind: "metrics", id, epochs: epochs.map((e) => e.epoch) });
+    // Like the real API, re-posting an epoch replaces it.
+    const kept = (this.stored.get(id) ?? []).filter((n) => !epochs.some((e) => e.epoch === n));
+    this.stored.set(id, [...kept, ...epochs.map((e) => e.epoch)]);
+  }
+  async completeOperation(id: string, body: { status: string; error_message?: string }) {
+    await this.gate(id);
+    this.calls.push({ kind: "complete", id, status: body.status, ...(body.error_message ? { error_message: body.error_message } : {}) });
+  }
+  async cancelOperation(id: string) {
+    await this.gate(id);
+    this.calls.push({ kind: "cancel", id });
+  }
+  async heartbeat(id: string, body: HeartbeatInput = {}) {
+    await this.gate(id);
+    this.calls.push({ kind: "heartbeat", id, body });
+  }
+  durable(id?: string) {
+    return this.calls.filter((c) => c.kind !== "heartbeat" && (id === undefined || c.id === id));
+  }
+}
+
+const epoch = (n: number): WireEpoch => ({ epoch: n, train_loss: 1 / (n + 1), timestamp: new Date().toISOString() });
+
+const opened: Outbox[] = [];
+function outbox(api: FakeApi, extra: Partial<OutboxOptions> = {}) {
+  const lines: string[] = [];
+  const box = new Outbox({
+    path: ":memory:",
+    api: () => api,
+    backoff: { initialMs: 5, maxMs: 20 },
+    heartbeatMs: 0,
+    log: (l) => lines.push(l),
+    ...extra,
+  });
+  opened.push(box);
+  return { box, lines };
+}
+
+async function until(cond: () => boolean, timeoutMs = 5000) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(5);
+  }
+}
+
+afterEach(() => {
+  for (const b of opened.splice(0)) {
+    try {
+      b.stop();
+    } catch {
+      // already stopped by the test
+    }
+  }
+});
+
+describe("outbox", () => {
+  test("delivers epochs first in, first out, then the final status", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api);
+    box.open("op_a", "http://api");
+    for (let e = 0; e < 6; e++) box.epoch("op_a", epoch(e));
+    box.close("op_a", { status: "completed", result: { stop_reason: "completed" } });
+    await box.idle();
+    expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(api.durable().at(-1)).toEqual({ kind: "complete", id: "op_a", status: "completed" });
+  });
+
+  test("each operation keeps its own order when several interleave", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api);
+    box.open("op_a", "http://api");
+    box.open("op_b", "http://api");
+    for (let e = 0; e < 5; e++) {
+      box.epoch("op_a", epoch(e));
+      box.epoch("op_b", epoch(e));
+    }
+    box.close("op_b", { status: "completed" });
+    box.close("op_a", { status: "failed", error_message: "boom" });
+    await box.idle();
+    expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3, 4]);
+    expect(api.stored.get("op_b")).toEqual([0, 1, 2, 3, 4]);
+    expect(api.durable("op_a").at(-1)).toEqual({ kind: "complete", id: "op_a", status: "failed", error_message: "boom" });
+  });
+
+  test("the final status is sent only after every epoch is acknowledged", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const { box } = outbox(api);
+    box.open("op_a", "http://api");
+    for (let e = 0; e < 4; e++) box.epoch("op_a", epoch(e));
+    box.close("op_a", { status: "completed" });
+    await until(() => api.attempts >= 5);
+    expect(api.durable()).toEqual([]);
+    expect(box.pending("op_a")).toBe(5);
+    api.down = false;
+    await box.idle();
+    const kinds = api.durable().map((c) => c.kind);
+    expect(kinds.at(-1)).toBe("complete");
+    expect(kinds.filter((k) => k === "complete")).toHaveLength(1);
+    expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3]);
+  });
+
+  test("retry delays double from the initial delay up to the cap", () => {
+    const b = { initialMs: 250, maxMs: 5000 };
+    expect([0, 1, 2, 3, 4, 5, 6, 30].map((a) => backoffDelay(a, b))).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  });
+
+  test("a long outage keeps retrying at the capped delay until acknowledged", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const { box } = outbox(api, { backoff: { initialMs: 5, maxMs: 20 } });
+    box.open("op_a", "http://api");
+    box.epoch("op_a", epoch(0));
+    // Uncapped, the 12th retry would come ~20 s after the first; capped at 20 ms it comes in well under a second.
+    await until(() => api.attempts >= 12, 3000);
+    api.down = false;
+    await box.idle();
+    expect(api.stored.get("op_a")).toEqual([0]);
+  });
+
+  test("logs one line when an outage starts and one when it ends, not one per retry", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const { box, lines } = outbox(api);
+    box.open("op_a", "http://api");
+    box.epoch("op_a", epoch(0));
+    box.epoch("op_a", epoch(1));
+    await until(() => api.attempts >= 8);
+    api.down = false;
+    await box.idle();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain("cannot deliver to the API at http://api");
+    expect(lines[1]).toContain("reachable again");
+    // A second outage gets its own pair.
+    api.down = true;
+    box.epoch("op_a", epoch(2));
+    await until(() => lines.length === 3);
+    api.down = false;
+    await box.idle();
+    expect(lines).toHaveLength(4);
+  });
+
+  test("a 409 from the API drops the operation's items and stops its training", async () => {
+    const api = new FakeApi();
+    const stopped: string[] = [];
+    const { box } = outbox(api, { onStop: (id) => stopped.push(id) });
+    box.open("op_a", "http://api");
+    api.finished.add("op_a");
+    box.epoch("op_a", epoch(0));
+    await until(() => stopped.length === 1);
+    expect(stopped).toEqual(["op_a"]);
+    expect(box.pending()).toBe(0);
+    // What the training still emits is dropped, not queued.
+    box.epoch("op_a", epoch(1));
+    box.close("op_a", { status: "cancelled" });
+    expect(box.pending()).toBe(0);
+  });
+
+  test("a restart delivers what the previous process left in the SQLite file", async () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, "host.db");
+      const api = new FakeApi();
+      api.down = true;
+      const first = outbox(api, { path }).box;
+      first.open("op_done", "http://api");
+      first.open("op_cut", "http://api");
+      for (let e = 0; e < 3; e++) first.epoch("op_done", epoch(e));
+      first.close("op_done", { status: "completed" });
+      for (let e = 0; e < 2; e++) first.epoch("op_cut", epoch(e));
+      await until(() => api.attempts >= 3);
+      first.stop(); // the host dies with op_cut still training
+
+      api.down = false;
+      const second = outbox(api, { path }).box;
+      await second.idle();
+      expect(api.stored.get("op_done")).toEqual([0, 1, 2]);
+      expect(api.durable("op_done").at(-1)).toEqual({ kind: "complete", id: "op_done", status: "completed" });
+      expect(api.stored.get("op_cut")).toEqual([0, 1]);
+      expect(api.durable("op_cut").at(-1)).toEqual({ kind: "complete", id: "op_cut", status: "failed", error_message: HOST_RESTARTED });
+      second.stop();
+
+      // Everything was acknowledged: a third start has nothing to send.
+      const calls = api.calls.length;
+      const third = outbox(api, { path }).box;
+      expect(third.pending()).toBe(0);
+      await Bun.sleep(20);
+      expect(api.calls.length).toBe(calls);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test("heartbeats go out while training, carry the latest progress, and stop at close", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api, { heartbeatMs: 10 });
+    box.open("op_a", "http://api");
+    box.progress("op_a", { epoch: 0, batch: 3, batches: 10 });
+    await until(() => api.calls.filter((c) => c.kind === "heartbeat").length >= 4);
+    const beats = api.calls.filter((c): c is Extract<Call, { kind: "heartbeat" }> => c.kind === "heartbeat");
+    expect(beats.some((b) => b.body.progress?.batch === 3)).toBe(true);
+    box.close("op_a", { status: "completed" });
+    await box.idle();
+    const after = api.calls.length;
+    await Bun.sleep(50);
+    expect(api.calls.length).toBe(after);
+  });
+
+  test("a heartbeat answered 409 (cancelled on the API) stops the training", async () => {
+    const api = new FakeApi();
+    const stopped: string[] = [];
+    const { box } = outbox(api, { heartbeatMs: 10, onStop: (id) => stopped.push(id) });
+    box.open("op_a", "http://api");
+    await until(() => api.calls.some((c) => c.kind === "heartbeat"));
+    api.finished.add("op_a");
+    await until(() => stopped.length === 1);
+    expect(stopped).toEqual(["op_a"]);
+  });
+});
