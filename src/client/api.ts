@@ -7,6 +7,8 @@ import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
+import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
+import type { CompareData } from "../routes/compare.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
@@ -40,6 +42,10 @@ export interface ClientOptions {
   /** Per-call timeout in ms (default 5000). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Path prefix of every call (default "/api/v1"; "" for a training host's routes). */
+  prefix?: string;
+  /** Names the service in error messages (default "Trainwatch API"). */
+  service?: string;
 }
 
 export class TrainwatchClient {
@@ -47,12 +53,16 @@ export class TrainwatchClient {
   private readonly token: string | null;
   private readonly timeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly prefix: string;
+  private readonly service: string;
 
   constructor(opts: ClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
     this.token = opts.token ?? null;
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.fetchImpl = opts.fetch ?? fetch;
+    this.prefix = opts.prefix ?? "/api/v1";
+    this.service = opts.service ?? "Trainwatch API";
   }
 
   /** From TRAINWATCH_URL (default http://127.0.0.1:8000) and TRAINWATCH_TOKEN. */
@@ -60,9 +70,16 @@ export class TrainwatchClient {
     return new TrainwatchClient({ baseUrl: env.TRAINWATCH_URL || "http://127.0.0.1:8000", token: env.TRAINWATCH_TOKEN || null, timeoutMs });
   }
 
-  /** Sends a request to `/api/v1${path}` and unwraps the envelope. */
-  async request<T>(method: string, path: string, body?: unknown, query?: Record<string, string | number | undefined>): Promise<{ data: T; raw: Record<string, unknown> }> {
-    const url = new URL(`${this.baseUrl}/api/v1${path}`);
+  /** Sends a request to `/api/v1${path}` (or the configured prefix) and unwraps the envelope. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | number | undefined>,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<{ data: T; raw: Record<string, unknown> }> {
+    const url = new URL(`${this.baseUrl}${this.prefix}${path}`);
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -73,7 +90,7 @@ export class TrainwatchClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       const e = err as Error;
@@ -81,8 +98,8 @@ export class TrainwatchClient {
       throw new ApiError(
         timedOut ? "TIMEOUT" : "UNREACHABLE",
         timedOut
-          ? `Trainwatch API at ${this.baseUrl} did not answer within ${this.timeoutMs} ms`
-          : `cannot reach the Trainwatch API at ${this.baseUrl} (${e.message}); is the server running?`,
+          ? `${this.service} at ${this.baseUrl} did not answer within ${timeoutMs} ms`
+          : `cannot reach the ${this.service} at ${this.baseUrl} (${e.message}); is it running?`,
         null,
       );
     }
@@ -135,5 +152,44 @@ export class TrainwatchClient {
 
   async startTraining(spec: TrainingSpecInput & { target?: "local" | "host" }): Promise<Operation> {
     return (await this.request<Operation>("POST", "/trainings", spec)).data;
+  }
+
+  /** Several runs side by side: per-run summary and curves (downsampled to max_points), plus best_run and why. */
+  async compareRuns(ids: readonly string[], q: { max_points?: number } = {}): Promise<Static<typeof CompareData>> {
+    return (await this.request<Static<typeof CompareData>>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
+  }
+
+  /** A training host says it is alive; progress and start info may ride along. 409 once the operation is finished. */
+  async heartbeat(id: string, body: HeartbeatInput = {}): Promise<HeartbeatReply> {
+    return (await this.request<HeartbeatReply>("POST", `/operations/${encodeURIComponent(id)}/heartbeat`, body)).data;
+  }
+}
+
+/** Client of a training host's routes (src/host/app.ts), used by the API's host pool. */
+export class HostClient {
+  private readonly http: TrainwatchClient;
+
+  constructor(opts: Omit<ClientOptions, "prefix" | "service">) {
+    this.http = new TrainwatchClient({ ...opts, prefix: "", service: "training host" });
+  }
+
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+
+  async health(opts: { timeoutMs?: number } = {}): Promise<HostHealth> {
+    return (await this.http.request<HostHealth>("GET", "/health", undefined, undefined, opts)).data;
+  }
+
+  async startSession(body: SessionInput, opts: { timeoutMs?: number } = {}): Promise<Session> {
+    return (await this.http.request<Session>("POST", "/sessions", body, undefined, opts)).data;
+  }
+
+  async getSession(id: string): Promise<Session> {
+    return (await this.http.request<Session>("GET", `/sessions/${encodeURIComponent(id)}`)).data;
+  }
+
+  async cancelSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
+    return (await this.http.request<Session>("DELETE", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
   }
 }

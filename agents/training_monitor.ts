@@ -1,0 +1,180 @@
+#!/usr/bin/env bun
+/**
+ * Training monitor agent: `bun agents/training_monitor.ts <operation_id> [--interval 30] [--auto-cancel]`.
+ * An MCP client (see ./mcp_client.ts) that polls one operation for new epochs, prints them as a table with a progress bar,
+ * flags overfitting, plateau and divergence as they appear, and with --auto-cancel stops the run on overfitting or after
+ * more than 15 epochs without improvement. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
+ */
+import { parseArgs } from "node:util";
+import type { MetricsReply } from "../src/client/api.ts";
+import type { WireEpoch } from "../src/schemas/epoch.ts";
+import type { Operation } from "../src/schemas/operation.ts";
+import type { TrainingAnalysis } from "../src/mcp/analysis.ts";
+import { connect, fmt, parseSeconds, ToolError, type McpSession } from "./mcp_client.ts";
+
+/** --auto-cancel also stops a run whose best epoch is more than this many epochs old. */
+export const CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT = 15;
+/** Consecutive unreachable/timeout polls tolerated before giving up. */
+const MAX_TRANSIENT_FAILURES = 5;
+/** Larger than any one poll's new epochs, so the table never skips a row. */
+const MAX_POINTS = 10_000;
+const FINISHED = new Set(["completed", "failed", "cancelled"]);
+
+const USAGE = "usage: bun agents/training_monitor.ts <operation_id> [--interval SECONDS (default 30)] [--auto-cancel]";
+
+const COLUMNS = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "duration"] as const;
+const WIDTHS = [6, 11, 11, 10, 10, 10, 9];
+
+function row(cells: readonly string[]): string {
+  return cells.map((c, i) => c.padStart(WIDTHS[i]!)).join(" ");
+}
+
+function epochRow(e: WireEpoch): string {
+  const lr = typeof e.learning_rate === "number" ? e.learning_rate.toExponential(2) : fmt(e.learning_rate);
+  const duration = typeof e.duration === "number" ? `${e.duration.toFixed(2)}s` : "-";
+  return row([String(e.epoch), fmt(e.train_loss), fmt(e.val_loss), fmt(e.train_accuracy), fmt(e.val_accuracy), lr, duration]);
+}
+
+/** `[##########----------] 12/24 epochs (50%)`, or a plain count when the plan is unknown. */
+export function progressBar(done: number, planned: number | null, width = 30): string {
+  if (!planned) return `${done} epochs done (no planned total)`;
+  const ratio = Math.min(1, done / planned);
+  const filled = Math.round(ratio * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${planned} epochs (${Math.round(ratio * 100)}%)`;
+}
+
+type Flag = "overfitting" | "plateau" | "divergence";
+
+function activeFlags(m: MetricsReply["metrics"]): Set<Flag> {
+  const flags = new Set<Flag>();
+  if (m.is_overfitting) flags.add("overfitting");
+  if (m.is_plateaued) flags.add("plateau");
+  if (m.is_diverging) flags.add("divergence");
+  return flags;
+}
+
+/** Why --auto-cancel should stop the run now, or null. */
+function cancelReason(m: MetricsReply["metrics"]): string | null {
+  const best = m.best_epoch === null ? "" : `; best ${m.monitor} ${fmt(m.best_val_loss)} at epoch ${m.best_epoch}`;
+  if (m.is_overfitting) return `overfitting: validation loss rising while training loss falls${best}`;
+  const since = m.epochs_since_improvement ?? 0;
+  if (since > CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT) {
+    return `no improvement for ${since} epochs (more than ${CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT})${best}`;
+  }
+  return null;
+}
+
+async function monitor(mcp: McpSession, id: string, intervalS: number, autoCancel: boolean): Promise<number> {
+  const op = await mcp.call<Operation>("get_operation_status", { operation_id: id });
+  const policy = autoCancel
+    ? `; --auto-cancel on overfitting or more than ${CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT} epochs without improvement`
+    : "";
+  console.log(`Monitoring ${id} (${op.name ?? op.operation_type}, ${op.status}), polling every ${intervalS}s${policy}`);
+
+  let since = -1;
+  let headerShown = false;
+  let flags = new Set<Flag>();
+  let failures = 0;
+  let cancelled: string | null = null;
+  for (;;) {
+    let reply: MetricsReply;
+    try {
+      reply = await mcp.call<MetricsReply>("get_operation_metrics", { operation_id: id, since_epoch: since, max_points: MAX_POINTS });
+      failures = 0;
+    } catch (err) {
+      if (!(err instanceof ToolError) || !err.transient || ++failures >= MAX_TRANSIENT_FAILURES) throw err;
+      console.log(`warning: ${err.message} (retry ${failures}/${MAX_TRANSIENT_FAILURES - 1})`);
+      await Bun.sleep(intervalS * 1000);
+      continue;
+    }
+    const m = reply.metrics;
+    if (m.epochs.length) {
+      if (!headerShown) {
+        console.log(row(COLUMNS));
+        headerShown = true;
+      }
+      for (const e of m.epochs) console.log(epochRow(e));
+      since = m.epochs[m.epochs.length - 1]!.epoch;
+      console.log(progressBar(m.total_epochs_completed, m.total_epochs_planned));
+    } else if (m.total_epochs_completed === 0 && !FINISHED.has(reply.status)) {
+      console.log(`waiting for metrics (status ${reply.status})`);
+    }
+
+    const now = activeFlags(m);
+    const raised = [...now].filter((f) => !flags.has(f));
+    for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at epoch ${since}`);
+    flags = now;
+    if (raised.length) {
+      const a = await mcp.call<TrainingAnalysis>("analyze_training", { operation_id: id });
+      console.log(`FLAG ${raised.join(" + ")} at epoch ${since}: ${a.recommendation.reason}`);
+    }
+
+    let status = reply.status;
+    const why = autoCancel && !FINISHED.has(status) ? cancelReason(m) : null;
+    if (why) {
+      try {
+        console.log(`auto-cancel: cancelling ${id}: ${why}`);
+        const res = await mcp.call<{ status: string }>("cancel_operation", { operation_id: id, reason: `auto-cancel by training_monitor: ${why}` });
+        status = res.status as typeof status;
+        cancelled = why;
+      } catch (err) {
+        // It finished on its own between the poll and the cancel; the summary below says how.
+        if (!(err instanceof ToolError) || err.code !== "OPERATION_FINISHED") throw err;
+        status = (await mcp.call<Operation>("get_operation_status", { operation_id: id })).status;
+      }
+    }
+
+    if (FINISHED.has(status)) {
+      await summarize(mcp, id, cancelled);
+      return 0;
+    }
+    await Bun.sleep(intervalS * 1000);
+  }
+}
+
+async function summarize(mcp: McpSession, id: string, cancelled: string | null): Promise<void> {
+  const a = await mcp.call<TrainingAnalysis>("analyze_training", { operation_id: id });
+  const r = a.recommendation;
+  console.log("");
+  console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${cancelled ? " (auto-cancelled)" : ""}.`);
+  if (a.best_epoch !== null) {
+    console.log(`Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`);
+  }
+  const checkpoint = r.checkpoint_epoch === null ? "" : ` (epoch ${r.checkpoint_epoch})`;
+  console.log(`Recommendation: ${r.action}${checkpoint}. ${r.reason}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { interval: { type: "string", default: "30" }, "auto-cancel": { type: "boolean", default: false }, help: { type: "boolean" } },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const interval = parseSeconds(values.interval);
+  if (positionals.length !== 1 || interval === null) {
+    console.error(interval === null ? `--interval: expected a positive number of seconds, got "${values.interval}"\n${USAGE}` : USAGE);
+    return 2;
+  }
+  const mcp = await connect("trainwatch-training-monitor");
+  try {
+    return await monitor(mcp, positionals[0]!, interval, values["auto-cancel"]);
+  } catch (err) {
+    console.error(`training_monitor: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await mcp.close();
+  }
+}
+
+if (import.meta.main) process.exit(await main(Bun.argv.slice(2)));

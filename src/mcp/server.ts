@@ -1,0 +1,251 @@
+/**
+ * The MCP server: seven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * analysis comes from ./analysis.ts and the trend core, everything else is a client call. Transports: ./index.ts (stdio)
+ * and ./http.ts (Streamable HTTP on the API server).
+ *
+ * Built on the SDK's low-level `Server` rather than `McpServer.registerTool`, because registerTool only takes Zod schemas;
+ * the tools advertise and check the project's TypeBox schemas as they are, so the API and MCP share one schema source.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+  type Tool,
+  type ToolAnnotations,
+} from "@modelcontextprotocol/sdk/types.js";
+import { Type, type Static, type TObject } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { ApiError, type TrainwatchClient } from "../client/api.ts";
+import { explain } from "../routes/http.ts";
+import { TrainingRequest } from "../routes/trainings.ts";
+import type { Operation } from "../schemas/operation.ts";
+import { OperationStatus, OperationType } from "../schemas/operation.ts";
+import { analyzeOperation } from "./analysis.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+const OperationId = Type.String({
+  minLength: 1,
+  description: "Operation id as returned by list_operations or start_training, e.g. op_training_20261126_153000_ab12cd34.",
+});
+
+/** Default downsampling for get_operation_metrics, so a long run does not flood the model's context. */
+export const DEFAULT_MAX_POINTS = 200;
+
+interface ToolDef<S extends TObject> {
+  name: string;
+  description: string;
+  inputSchema: S;
+  annotations: ToolAnnotations;
+  run(args: Static<S>, client: TrainwatchClient): Promise<object>;
+}
+
+/** Keeps each tool's argument type tied to its schema while the table holds them all. */
+const tool = <S extends TObject>(def: ToolDef<S>) => def as unknown as ToolDef<TObject>;
+
+const READ_ONLY: ToolAnnotations = { readOnlyHint: true, openWorldHint: false };
+
+/** A listing row: what a model needs to pick an operation, without the full spec and metadata. */
+function brief(op: Operation) {
+  return {
+    operation_id: op.operation_id,
+    name: op.name,
+    operation_type: op.operation_type,
+    status: op.status,
+    location: op.metadata.location ?? null,
+    created_at: op.created_at,
+    epochs_completed: op.progress.epochs_completed,
+    total_epochs: op.progress.total_epochs,
+    best_epoch: op.trends.best_epoch,
+    best_loss: op.trends.best_val_loss,
+    flags: { overfitting: op.trends.is_overfitting, plateau: op.trends.is_plateaued, diverging: op.trends.is_diverging },
+  };
+}
+
+const TOOLS: readonly ToolDef<TObject>[] = [
+  tool({
+    name: "list_operations",
+    description:
+      "List Trainwatch operations (training runs), newest first, with status, progress, best loss and overfitting/plateau/divergence flags. " +
+      "Use it to find an operation_id. Filter by status (e.g. 'running') or operation_type (e.g. 'training').",
+    inputSchema: Type.Object(
+      {
+        status: Type.Optional(OperationStatus),
+        operation_type: Type.Optional(OperationType),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "How many to return (default 20)." })),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { ...READ_ONLY, title: "List operations" },
+    async run(args, client) {
+      const { operations, total_count } = await client.listOperations({ ...args, limit: args.limit ?? 20 });
+      return { total_count, operations: operations.map(brief) };
+    },
+  }),
+  tool({
+    name: "get_operation_status",
+    description:
+      "Full state of one operation: status (pending, running, completed, failed, cancelled), progress in epochs (and batches of the running epoch), " +
+      "timestamps, error message, where it runs, its training spec, result and trend summary (best epoch, epochs since improvement, flags).",
+    inputSchema: Type.Object({ operation_id: OperationId }, { additionalProperties: false }),
+    annotations: { ...READ_ONLY, title: "Get operation status" },
+    run: (args, client) => client.getOperation(args.operation_id),
+  }),
+  tool({
+    name: "get_operation_metrics",
+    description:
+      "Per-epoch metrics of one operation (epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration in seconds, custom metrics) " +
+      "plus the trend summary over the whole run. To follow a running training, pass since_epoch = the last epoch you saw to get only newer ones. " +
+      `Long histories are downsampled to max_points (default ${DEFAULT_MAX_POINTS}), always keeping the first, last and best epochs. ` +
+      'Losses of a diverged run may be "NaN" or "Infinity".',
+    inputSchema: Type.Object(
+      {
+        operation_id: OperationId,
+        since_epoch: Type.Optional(Type.Integer({ minimum: -1, description: "Only epochs with epoch > since_epoch." })),
+        max_points: Type.Optional(
+          Type.Integer({ minimum: 3, maximum: 1_000_000, description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).` }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { ...READ_ONLY, title: "Get operation metrics" },
+    run: (args, client) =>
+      client.getMetrics(args.operation_id, { since_epoch: args.since_epoch, max_points: args.max_points ?? DEFAULT_MAX_POINTS }),
+  }),
+  tool({
+    name: "analyze_training",
+    description:
+      "Judge a training from its full history and say what to do. Returns the monitored loss (val_loss, else train_loss), its trajectory over the last 10 epochs " +
+      "(improving / worsening / flat, with the fitted slope), the best epoch and value, epochs since improvement, the overfitting, plateau and divergence flags, " +
+      "the generalization gap (val_loss - train_loss, latest value and whether it is widening), the final epoch's metrics, and a recommendation " +
+      "{action, reason, checkpoint_epoch, trajectory}. action is 'continue' (still improving), 'stop' (running but diverging, overfitting or on a plateau; " +
+      "checkpoint_epoch = best epoch), 'use_checkpoint' (finished; restore checkpoint_epoch) or 'insufficient_data' (fewer than 3 epochs).",
+    inputSchema: Type.Object({ operation_id: OperationId }, { additionalProperties: false }),
+    annotations: { ...READ_ONLY, title: "Analyze a training" },
+    run: (args, client) => analyzeOperation(client, args.operation_id),
+  }),
+  tool({
+    name: "start_training",
+    description:
+      "Start a new training from a spec (dataset, model, training settings). Returns the new operation (status pending or running) with its operation_id; " +
+      "follow it with get_operation_metrics or analyze_training and stop it with cancel_operation. " +
+      "target 'local' trains on this server, 'host' on a GPU host; leave it out for the server's default.",
+    inputSchema: TrainingRequest,
+    annotations: { title: "Start a training", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    run: (args, client) => client.startTraining(args as never),
+  }),
+  tool({
+    name: "cancel_operation",
+    description:
+      "Stop a pending or running operation (a local training stops within one batch). Fails if it has already finished. " +
+      "Give a short reason (e.g. 'overfitting since epoch 12'); it is echoed in the result so the decision is explained.",
+    inputSchema: Type.Object(
+      {
+        operation_id: OperationId,
+        reason: Type.Optional(Type.String({ maxLength: 500, description: "Why the operation is being stopped." })),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { title: "Cancel an operation", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    async run(args, client) {
+      const op = await client.cancelOperation(args.operation_id);
+      return {
+        operation_id: op.operation_id,
+        status: op.status,
+        reason: args.reason ?? null,
+        epochs_completed: op.progress.epochs_completed,
+        best_epoch: op.trends.best_epoch,
+        best_loss: op.trends.best_val_loss,
+      };
+    },
+  }),
+  tool({
+    name: "compare_runs",
+    description:
+      "Compare several runs: for each its status, best epoch and best loss, the epochs it took to reach the best (best_epoch - first epoch), the final epoch's metrics, " +
+      "its flags and recommendation; plus best_run (lowest best val_loss, or train_loss when no run has validation data) and the reason.",
+    inputSchema: Type.Object(
+      {
+        operation_ids: Type.Array(OperationId, { minItems: 1, maxItems: 20, uniqueItems: true, description: "The runs to compare (1 to 20)." }),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { ...READ_ONLY, title: "Compare runs" },
+    async run(args, client) {
+      // The dashboard's comparison, minus the chart curves a model does not need (3 is the smallest max_points allowed).
+      const { runs, best_run, basis } = await client.compareRuns(args.operation_ids, { max_points: 3 });
+      return { best_run, basis, runs: runs.map(({ curves: _curves, ...run }) => run) };
+    },
+  }),
+];
+
+/** What to do next for each failure, so a model can recover on its own. */
+const HINTS: Record<string, string> = {
+  OPERATION_NOT_FOUND: "Call list_operations to find a valid operation_id.",
+  OPERATION_FINISHED: "It has already finished; use analyze_training to read its outcome.",
+  UNREACHABLE: "Start the API with `bun run src/server.ts` or point TRAINWATCH_URL at a running server, then retry.",
+  TIMEOUT: "The server may be overloaded; retry in a few seconds.",
+  UNAUTHORIZED: "Set TRAINWATCH_TOKEN to the server's token in the MCP server's environment.",
+  HOST_UNAVAILABLE: "Retry with target 'local', or check TRAINING_HOST_URL on the server.",
+  VALIDATION_ERROR: "Fix that argument and call the tool again.",
+};
+
+/** A tool failure as the model sees it: `CODE: message. hint`, with the same fields in structuredContent. */
+function toolError(code: string, message: string, details: Record<string, unknown> | null = null): CallToolResult {
+  const hint = HINTS[code] ?? null;
+  return {
+    isError: true,
+    content: [{ type: "text", text: `${code}: ${message}${hint ? `${/[.?!]$/.test(message) ? "" : "."} ${hint}` : ""}` }],
+    structuredContent: { error: { code, message, hint, details } },
+  };
+}
+
+/** Runs one tool call; every failure, expected or not, becomes an isError result. */
+async function callTool(client: TrainwatchClient, name: string, args: unknown): Promise<CallToolResult> {
+  const def = TOOLS.find((t) => t.name === name);
+  if (!def) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}; available: ${TOOLS.map((t) => t.name).join(", ")}`);
+  const input = args ?? {};
+  if (!Value.Check(def.inputSchema, input)) {
+    const e = explain(def.inputSchema, input);
+    const field = e?.path ? `arguments${e.path.replaceAll("/", ".")}` : "arguments";
+    // A choice of literals (status, target) reads better as the list than as TypeBox's first branch.
+    const choices = (def.inputSchema.properties[e?.path.slice(1) ?? ""]?.anyOf as Array<{ const?: unknown }> | undefined)?.map((b) => b.const);
+    const message = choices?.length && choices.every((c) => typeof c === "string") ? `expected one of ${choices.join(", ")}` : (e?.message ?? "invalid value");
+    return toolError("VALIDATION_ERROR", `${field}: ${message}`, { field });
+  }
+  try {
+    const data = (await def.run(input as never, client)) as Record<string, unknown>;
+    return { content: [{ type: "text", text: JSON.stringify(data, null, 2) }], structuredContent: data };
+  } catch (err) {
+    if (err instanceof ApiError) return toolError(err.code, err.message, err.details);
+    // A bug, not a user error: still an answer the model can read, and logged (stderr never carries the stdio protocol).
+    console.error(`[mcp] ${name} failed:`, err);
+    return toolError("INTERNAL_ERROR", `${name} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
+
+/** The tools as MCP lists them: the TypeBox schemas are JSON Schema already (the clone drops TypeBox's symbol keys). */
+const TOOL_LIST: Tool[] = TOOLS.map((t) => ({
+  name: t.name,
+  description: t.description,
+  inputSchema: JSON.parse(JSON.stringify(t.inputSchema)) as Tool["inputSchema"],
+  annotations: t.annotations,
+}));
+
+/** An MCP server exposing the Trainwatch tools through `client`; connect it to any transport. */
+export function createMcpServer(client: TrainwatchClient): Server {
+  const server = new Server(
+    { name: "trainwatch", version: pkg.version },
+    {
+      capabilities: { tools: {} },
+      instructions:
+        "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (since_epoch for new epochs), " +
+        "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation, start one with start_training, rank runs with compare_runs.",
+    },
+  );
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));
+  server.setRequestHandler(CallToolRequestSchema, (req) => callTool(client, req.params.name, req.params.arguments));
+  return server;
+}

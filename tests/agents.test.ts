@@ -1,0 +1,187 @@
+// Both agent CLIs as real processes (agent → stdio MCP server → API process → SQLite) against synthetic runs.
+// No timing asserts: the monitor test waits for what the monitor prints, then acts.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { TrainwatchClient } from "../src/client/api.ts";
+import { finishedWithEarlierBest, improving, overfitting, plateau, seedRun } from "./fixtures/runs.ts";
+import { freePort, startServerProcess, type ServerProcess } from "./helpers.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+let server: ServerProcess;
+let api: TrainwatchClient;
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  api = new TrainwatchClient({ baseUrl: server.url });
+}, 30_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function agentEnv(url = server.url): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "TRAINWATCH_TOKEN") env[k] = v;
+  return { ...env, TRAINWATCH_URL: url };
+}
+
+/** Runs an agent to completion. */
+async function runAgent(script: string, args: string[], url?: string) {
+  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], { cwd: ROOT, env: agentEnv(url), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+/** A running agent whose output can be awaited line by line. */
+function startAgent(script: string, args: string[]) {
+  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], { cwd: ROOT, env: agentEnv(), stdout: "pipe", stderr: "pipe" });
+  let out = "";
+  const collect = async (s: ReadableStream<Uint8Array>) => {
+    const d = new TextDecoder();
+    const reader = s.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += d.decode(r.value, { stream: true });
+  };
+  void collect(proc.stdout);
+  void collect(proc.stderr);
+  return {
+    proc,
+    output: () => out,
+    /** Resolves once the output matches; fails with the output so far if the agent exits first or 20 s pass. */
+    async waitFor(pattern: RegExp): Promise<void> {
+      const deadline = Date.now() + 20_000;
+      while (!pattern.test(out)) {
+        if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`never printed ${pattern}; output:\n${out}`);
+        await Bun.sleep(20);
+      }
+    },
+  };
+}
+
+const analyze = async (id: string) => {
+  const r = await runAgent("loss_analyzer.ts", [id, "--json"]);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+};
+
+describe("loss_analyzer", () => {
+  test("an improving run gets continue", async () => {
+    const a = await analyze(await seedRun(api, "improving", improving()));
+    expect(a.recommendation).toMatchObject({ action: "continue", checkpoint_epoch: null, trajectory: "improving" });
+  });
+
+  test("an overfitting run gets stop with the best epoch", async () => {
+    const a = await analyze(await seedRun(api, "overfitting", overfitting()));
+    expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 10 });
+    expect(a.flags.overfitting).toBe(true);
+  });
+
+  test("a plateau gets stop", async () => {
+    const a = await analyze(await seedRun(api, "plateau", plateau()));
+    expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 5 });
+    expect(a.flags).toEqual({ overfitting: false, plateau: true, diverging: false });
+    expect(a.epochs_since_improvement).toBe(11);
+  });
+
+  test("a finished run with an earlier best gets use_checkpoint at that epoch", async () => {
+    const a = await analyze(await seedRun(api, "finished", finishedWithEarlierBest(), { complete: true }));
+    expect(a.recommendation).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 8 });
+  });
+
+  test("the report prints trajectory, best epoch, the three flags, the gap and the recommendation with its reason", async () => {
+    const id = await seedRun(api, "overfitting-text", overfitting());
+    const r = await runAgent("loss_analyzer.ts", [id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Loss analysis of ${id} (training, running, 20/30 epochs)`);
+    expect(r.stdout).toMatch(/trajectory\s+worsening \(val_loss/);
+    expect(r.stdout).toMatch(/best epoch\s+10: val_loss 0\.1500 \(9 epochs ago\)/);
+    expect(r.stdout).toMatch(/flags\s+overfitting YES\s+plateau no\s+divergence no/);
+    expect(r.stdout).toMatch(/gap \(val-train\)\s+\+0\.\d{4} at the last epoch, widening/);
+    expect(r.stdout).toMatch(/recommendation\s+stop -> checkpoint at epoch 10/);
+    expect(r.stdout).toMatch(/reason\s+Validation loss has risen/);
+  });
+
+  test("no data or too little data is reported, not an error", async () => {
+    const empty = await runAgent("loss_analyzer.ts", [await seedRun(api, "empty", [])]);
+    expect(empty.code).toBe(0);
+    expect(empty.stdout).toContain("No epochs recorded yet");
+    expect(empty.stdout).toMatch(/recommendation\s+insufficient_data/);
+    const two = await analyze(await seedRun(api, "two", improving().slice(0, 2)));
+    expect(two.recommendation.action).toBe("insufficient_data");
+    expect(two.recommendation.reason).toContain("Only 2 epochs");
+  });
+
+  test("an unknown operation or an unreachable server exits 1 with a message to act on", async () => {
+    const missing = await runAgent("loss_analyzer.ts", ["op_missing"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("OPERATION_NOT_FOUND: operation op_missing not found. Call list_operations");
+    const down = await runAgent("loss_analyzer.ts", ["op_x"], `http://127.0.0.1:${freePort()}`);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("UNREACHABLE: cannot reach the Trainwatch API");
+  });
+});
+
+describe("training_monitor", () => {
+  test("waits for metrics, shows epochs as they are posted, and with --auto-cancel cancels an overfitting run", async () => {
+    const id = await seedRun(api, "live", []);
+    const monitor = startAgent("training_monitor.ts", [id, "--interval", "0.2", "--auto-cancel"]);
+    try {
+      await monitor.waitFor(/waiting for metrics/);
+      await api.postMetrics(id, overfitting(0, 4));
+      await monitor.waitFor(/^\s+4\s+0\.2000\s+0\.2591\s/m);
+      expect(monitor.output()).toMatch(/epoch\s+train_loss\s+val_loss\s+train_acc\s+val_acc\s+lr\s+duration/);
+      expect(monitor.output()).toContain("[#####-------------------------] 5/30 epochs (17%)");
+      expect(monitor.output()).not.toContain("auto-cancel:");
+
+      await api.postMetrics(id, overfitting(5, 19));
+      expect(await monitor.proc.exited).toBe(0);
+    } finally {
+      monitor.proc.kill();
+    }
+    const out = monitor.output();
+    expect(out).toMatch(/FLAG overfitting at epoch 19: Validation loss has risen/);
+    expect(out).toContain(`auto-cancel: cancelling ${id}: overfitting`);
+    expect(out).toContain(`Finished: ${id} cancelled after 20 epochs`);
+    expect(out).toMatch(/Recommendation: use_checkpoint \(epoch 10\)/);
+    expect((await api.getOperation(id)).status).toBe("cancelled");
+  });
+
+  test("without --auto-cancel it only flags, and exits 0 with a summary once the run finishes", async () => {
+    const id = await seedRun(api, "watched", overfitting());
+    const monitor = startAgent("training_monitor.ts", [id, "--interval", "0.2"]);
+    try {
+      await monitor.waitFor(/FLAG overfitting at epoch 19/);
+      await api.completeOperation(id, { status: "completed" });
+      expect(await monitor.proc.exited).toBe(0);
+    } finally {
+      monitor.proc.kill();
+    }
+    expect(monitor.output()).not.toContain("auto-cancel");
+    expect(monitor.output()).toContain(`Finished: ${id} completed after 20 epochs`);
+    expect((await api.getOperation(id)).status).toBe("completed");
+  });
+
+  test("--auto-cancel also stops a run more than 15 epochs past its best", async () => {
+    // Best at epoch 5, then flat (no overfitting) until epoch 21: 16 epochs without improvement.
+    const flat = plateau().concat(Array.from({ length: 5 }, (_, k) => ({ ...plateau()[16]!, epoch: 17 + k })));
+    const id = await seedRun(api, "stalled", flat);
+    const r = await runAgent("training_monitor.ts", [id, "--interval", "0.2", "--auto-cancel"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`auto-cancel: cancelling ${id}: no improvement for 16 epochs (more than 15)`);
+    expect((await api.getOperation(id)).status).toBe("cancelled");
+  });
+
+  test("an unknown operation or an unreachable server exits 1 with a message to act on", async () => {
+    const missing = await runAgent("training_monitor.ts", ["op_missing", "--interval", "0.2"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("OPERATION_NOT_FOUND: operation op_missing not found");
+    const down = await runAgent("training_monitor.ts", ["op_x"], `http://127.0.0.1:${freePort()}`);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("UNREACHABLE");
+  });
+
+  test("bad usage exits 2", async () => {
+    expect((await runAgent("training_monitor.ts", [])).code).toBe(2);
+    expect((await runAgent("training_monitor.ts", ["op_x", "--interval", "soon"])).code).toBe(2);
+  });
+});

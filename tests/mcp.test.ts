@@ -1,0 +1,240 @@
+// The MCP server end to end: an SDK client over stdio reaches `bun run src/mcp`, which talks to a real API server process
+// with stored metrics; and the same tools on the API's own /mcp (Streamable HTTP), behind the bearer token.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { join } from "node:path";
+import { TrainwatchClient } from "../src/client/api.ts";
+import { finishedWithEarlierBest, improving, overfitting, seedRun } from "./fixtures/runs.ts";
+import { freePort, makeApp, startServerProcess, type ServerProcess } from "./helpers.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+/** `bun run src/mcp` as an MCP client spawns it, pointed at `url`. */
+async function stdioClient(url: string): Promise<Client> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "TRAINWATCH_TOKEN") env[k] = v;
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ["run", "src/mcp"],
+    cwd: ROOT,
+    env: { ...env, TRAINWATCH_URL: url },
+    stderr: "pipe",
+  });
+  const client = new Client({ name: "mcp-test", version: "1.0.0" });
+  await client.connect(transport);
+  return client;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown> = {}) {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+/** The structured result of a successful call. */
+async function data<T = any>(client: Client, name: string, args: Record<string, unknown> = {}): Promise<T> {
+  const res = await call(client, name, args);
+  if (res.isError) throw new Error(`${name} failed: ${JSON.stringify(res.content)}`);
+  expect(JSON.parse((res.content[0] as { text: string }).text)).toEqual(res.structuredContent as never);
+  return res.structuredContent as T;
+}
+
+/** The `CODE: message` text of a failed call. */
+async function failure(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
+  const res = await call(client, name, args);
+  expect(res.isError).toBe(true);
+  return (res.content[0] as { text: string }).text;
+}
+
+const TOOL_NAMES = [
+  "analyze_training",
+  "cancel_operation",
+  "compare_runs",
+  "get_operation_metrics",
+  "get_operation_status",
+  "list_operations",
+  "start_training",
+];
+
+let server: ServerProcess;
+let mcp: Client;
+const ids: Record<"improving" | "overfitting" | "finished", string> = { improving: "", overfitting: "", finished: "" };
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  const api = new TrainwatchClient({ baseUrl: server.url });
+  ids.improving = await seedRun(api, "improving", improving());
+  ids.overfitting = await seedRun(api, "overfitting", overfitting());
+  ids.finished = await seedRun(api, "finished", finishedWithEarlierBest(), { complete: true });
+  mcp = await stdioClient(server.url);
+}, 30_000);
+
+afterAll(async () => {
+  await mcp?.close();
+  await server?.stop();
+});
+
+describe("MCP over stdio, against a real API", () => {
+  test("lists the seven tools, each with a description and a JSON object input schema", async () => {
+    const { tools } = await mcp.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+    for (const t of tools) {
+      expect(t.description!.length).toBeGreaterThan(80);
+      expect(t.inputSchema.type).toBe("object");
+    }
+    const metrics = tools.find((t) => t.name === "get_operation_metrics")!;
+    expect(metrics.inputSchema.required).toEqual(["operation_id"]);
+    expect(Object.keys(metrics.inputSchema.properties!)).toEqual(["operation_id", "since_epoch", "max_points"]);
+    // start_training advertises the API's TrainingSpec schema itself.
+    const start = tools.find((t) => t.name === "start_training")!;
+    expect(Object.keys(start.inputSchema.properties!)).toEqual(expect.arrayContaining(["dataset", "model", "training", "target"]));
+  });
+
+  test("list_operations filters by status and reports flags", async () => {
+    const all = await data(mcp, "list_operations");
+    expect(all.total_count).toBeGreaterThanOrEqual(3);
+    const done = await data(mcp, "list_operations", { status: "completed" });
+    expect(done.operations.map((o: any) => o.operation_id)).toEqual([ids.finished]);
+    const over = all.operations.find((o: any) => o.operation_id === ids.overfitting);
+    expect(over).toMatchObject({ status: "running", best_epoch: 10, flags: { overfitting: true } });
+  });
+
+  test("get_operation_status returns the operation with its progress and trends", async () => {
+    const op = await data(mcp, "get_operation_status", { operation_id: ids.improving });
+    expect(op).toMatchObject({ operation_id: ids.improving, status: "running", progress: { epochs_completed: 12, total_epochs: 30 } });
+    expect(op.trends.best_epoch).toBe(11);
+  });
+
+  test("get_operation_metrics returns only epochs after since_epoch, and downsamples to max_points", async () => {
+    const newer = await data(mcp, "get_operation_metrics", { operation_id: ids.improving, since_epoch: 9 });
+    expect(newer.metrics.epochs.map((e: any) => e.epoch)).toEqual([10, 11]);
+    expect(newer.metrics.total_epochs_completed).toBe(12);
+    const thin = await data(mcp, "get_operation_metrics", { operation_id: ids.overfitting, max_points: 5 });
+    expect(thin.metrics.epochs.length).toBeLessThanOrEqual(5);
+    expect(thin.metrics.epochs.map((e: any) => e.epoch)).toEqual(expect.arrayContaining([0, 10, 19]));
+  });
+
+  test("analyze_training recommends stopping an overfitting run at its best epoch, with the gap widening", async () => {
+    const a = await data(mcp, "analyze_training", { operation_id: ids.overfitting });
+    expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 10, trajectory: "worsening" });
+    expect(a.recommendation.reason).toContain("epoch 10");
+    expect(a).toMatchObject({ best_epoch: 10, monitor: "val_loss", flags: { overfitting: true, plateau: false, diverging: false } });
+    expect(a.generalization_gap.trend).toBe("widening");
+    expect(a.final.epoch).toBe(19);
+  });
+
+  test("compare_runs gives each run's best epoch, epochs to best and final metrics, and names the best run", async () => {
+    const c = await data(mcp, "compare_runs", { operation_ids: [ids.improving, ids.overfitting, ids.finished] });
+    expect(c.best_run).toBe(ids.overfitting);
+    expect(c.basis).toContain(ids.overfitting);
+    expect(c.runs.map((r: any) => r.operation_id)).toEqual([ids.improving, ids.overfitting, ids.finished]);
+    const finished = c.runs[2];
+    expect(finished.summary).toMatchObject({ best_epoch: 8, epochs_to_best: 8, flags: { overfitting: expect.any(Boolean) } });
+    expect(finished.summary.final.epoch).toBe(14);
+    expect(finished.curves).toBeUndefined();
+  });
+
+  test("start_training creates a training operation from a spec", async () => {
+    const op = await data(mcp, "start_training", {
+      name: "mcp-tiny",
+      dataset: { kind: "synthetic", generator: "spirals", samples: 60 },
+      model: { hidden_layers: [4] },
+      training: { epochs: 1, batch_size: 30 },
+    });
+    expect(op.operation_type).toBe("training");
+    expect(op.name).toBe("mcp-tiny");
+    const again = await data(mcp, "get_operation_status", { operation_id: op.operation_id });
+    expect(["pending", "running", "completed"]).toContain(again.status);
+  });
+
+  test("cancel_operation stops a running operation and echoes the reason; a second cancel is an actionable error", async () => {
+    const api = new TrainwatchClient({ baseUrl: server.url });
+    const id = await seedRun(api, "to-cancel", improving());
+    const res = await data(mcp, "cancel_operation", { operation_id: id, reason: "test says stop" });
+    expect(res).toMatchObject({ operation_id: id, status: "cancelled", reason: "test says stop" });
+    expect(await failure(mcp, "cancel_operation", { operation_id: id })).toMatch(/^OPERATION_FINISHED: .*use analyze_training/);
+  });
+
+  test("an unknown operation comes back as isError naming the fix", async () => {
+    expect(await failure(mcp, "analyze_training", { operation_id: "op_missing" })).toBe(
+      "OPERATION_NOT_FOUND: operation op_missing not found. Call list_operations to find a valid operation_id.",
+    );
+    expect(await failure(mcp, "compare_runs", { operation_ids: [ids.improving, "op_missing"] })).toStartWith("OPERATION_NOT_FOUND");
+  });
+
+  test("bad arguments come back as isError naming the argument", async () => {
+    expect(await failure(mcp, "get_operation_metrics", {})).toStartWith("VALIDATION_ERROR: arguments.operation_id:");
+    expect(await failure(mcp, "get_operation_metrics", { operation_id: ids.improving, max_points: 1 })).toStartWith(
+      "VALIDATION_ERROR: arguments.max_points:",
+    );
+    expect(await failure(mcp, "list_operations", { status: "sleeping" })).toStartWith(
+      "VALIDATION_ERROR: arguments.status: expected one of pending, running, completed, failed, cancelled",
+    );
+    expect(await failure(mcp, "start_training", { dataset: { kind: "synthetic", generator: "nope" } })).toStartWith(
+      "VALIDATION_ERROR: arguments.dataset",
+    );
+    // The server is still there after every failure.
+    expect((await data(mcp, "get_operation_status", { operation_id: ids.finished })).status).toBe("completed");
+  });
+
+  test("an unknown tool is a protocol error listing the tools", async () => {
+    await expect(mcp.callTool({ name: "delete_everything", arguments: {} })).rejects.toThrow(/unknown tool delete_everything; available: list_operations/);
+  });
+
+  test("an unreachable API comes back as isError telling how to start it, and the MCP server keeps serving", async () => {
+    const lonely = await stdioClient(`http://127.0.0.1:${freePort()}`);
+    try {
+      const text = await failure(lonely, "list_operations", {});
+      expect(text).toStartWith("UNREACHABLE: cannot reach the Trainwatch API");
+      expect(text).toContain("bun run src/server.ts");
+      expect(await failure(lonely, "analyze_training", { operation_id: ids.finished })).toStartWith("UNREACHABLE");
+    } finally {
+      await lonely.close();
+    }
+  });
+});
+
+describe("MCP over Streamable HTTP at /mcp", () => {
+  test("the API server process offers the same tools on /mcp", async () => {
+    const client = new Client({ name: "mcp-http-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`)));
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+      const stdioTools = (await mcp.listTools()).tools;
+      expect(tools).toEqual(stdioTools);
+      const a = await data(client, "analyze_training", { operation_id: ids.finished });
+      expect(a.recommendation).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 8 });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("with TRAINWATCH_TOKEN set, /mcp needs the bearer token and its tools reach the API with it", async () => {
+    const { app } = makeApp({ TRAINWATCH_TOKEN: "s3cret" });
+    const inProcess = (input: string | URL | Request, init?: RequestInit) => app.handle(new Request(input, init));
+    const mcpUrl = new URL("http://localhost/mcp");
+
+    const anonymous = new Client({ name: "anon", version: "1.0.0" });
+    await expect(anonymous.connect(new StreamableHTTPClientTransport(mcpUrl, { fetch: inProcess }))).rejects.toThrow(/401|Unauthorized/i);
+
+    const client = new Client({ name: "authorised", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(mcpUrl, { fetch: inProcess, requestInit: { headers: { authorization: "Bearer s3cret" } } }),
+    );
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+      expect((await data(client, "list_operations")).total_count).toBe(0);
+      expect(await failure(client, "get_operation_status", { operation_id: "op_missing" })).toStartWith("OPERATION_NOT_FOUND");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("GET /mcp is 405: the endpoint is stateless and opens no stream", async () => {
+    const { app } = makeApp();
+    const res = await app.handle(new Request("http://localhost/mcp", { headers: { accept: "text/event-stream" } }));
+    expect(res.status).toBe(405);
+  });
+});
