@@ -16,7 +16,7 @@ import { Hub } from "../src/hub.ts";
 import { Envelope } from "../src/routes/http.ts";
 import { MetricsData, decodeMetricsBody, metricsView } from "../src/routes/operations.ts";
 import { MetricsInput, type EpochRecord } from "../src/schemas/epoch.ts";
-import { startServer } from "../src/server.ts";
+import { startServerProcess } from "../tests/helpers.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 
@@ -79,8 +79,9 @@ function growth() {
 
 // (b) + (c) through the real server ----------------------------------------------------------
 async function throughServer() {
-  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", TRAINWATCH_DB: join(dir, "server.db") });
-  const server = startServer(config);
+  // The server runs in its own process, as it does for users: the client's work (sending
+  // bodies, reading replies) must not share the server's thread and be billed to the API.
+  const server = await startServerProcess({ TRAINWATCH_DB: join(dir, "server.db") });
   const headers = { "content-type": "application/json" };
   const register = async () => {
     const res = await fetch(`${server.url}/api/v1/operations`, { method: "POST", headers, body: JSON.stringify({ operation_type: "training" }) });
@@ -117,8 +118,8 @@ async function throughServer() {
     const bodies = Array.from({ length: INGEST_BATCHES }, (_, b) => JSON.stringify({ epochs: batchOf(b * INGEST_BATCH, INGEST_BATCH) }));
     const raw = rawInserter();
     const warm = await register();
-    for (let i = 0; i < 5; i++) {
-      await post(warm, bodies[i]!);
+    for (let i = 0; i < 20; i++) {
+      await post(warm, bodies[i % bodies.length]!.replace(/"epoch":(\d+)/g, (_, e) => `"epoch":${Number(e) + i * 1_000_000}`));
       raw.insert(i);
     }
     raw.reset();

@@ -13,7 +13,7 @@ import {
 } from "../schemas/operation.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
+import { Envelope, ErrorEnvelope, documented, ok, queryInt } from "./http.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
@@ -213,9 +213,9 @@ export const operationsRoutes = (deps: AppDeps) =>
       // cost more than building them (see bench/storage.ts).
       detail: {
         responses: {
-          200: { description: "Epochs and trends", content: { "application/json": { schema: Envelope(MetricsData) } } },
-          400: { description: "Bad query", content: { "application/json": { schema: ErrorEnvelope } } },
-          404: { description: "Unknown operation", content: { "application/json": { schema: ErrorEnvelope } } },
+          200: documented("Epochs and trends", Envelope(MetricsData)),
+          400: documented("Bad query", ErrorEnvelope),
+          404: documented("Unknown operation", ErrorEnvelope),
         },
         tags: ["metrics"],
         summary: "Read epochs and the trend summary",
