@@ -10,6 +10,13 @@ import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { bearerAuth, errorHandling } from "./routes/http.ts";
 import { operationsRoutes } from "./routes/operations.ts";
+import { mcpHttp } from "./mcp/http.ts";
+import { heartbeatRoutes } from "./routes/heartbeat.ts";
+import { analysisRoutes } from "./routes/analysis.ts";
+import { compareRoutes } from "./routes/compare.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
+import { exportRoutes } from "./routes/export.ts";
+import { streamRoutes } from "./routes/stream.ts";
 import pkg from "../package.json" with { type: "json" };
 
 /** What the API needs from whoever runs trainings (local workers, GPU hosts). */
@@ -33,12 +40,27 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
   const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store), version: pkg.version };
   const api = new Elysia({ prefix: "/api/v1" })
     .use(healthRoutes(deps))
-    .group("", (g) => g.use(bearerAuth(deps.config.token)).use(operationsRoutes(deps)).use(trainingsRoutes(deps)));
-  return new Elysia({ name: "trainwatch" })
+    .group("", (g) =>
+      g
+        .use(bearerAuth(deps.config.token))
+        // Before /operations/:id, so "compare" is never read as an id.
+        .use(compareRoutes(deps))
+        .use(operationsRoutes(deps))
+        .use(streamRoutes(deps))
+        .use(exportRoutes(deps))
+        .use(analysisRoutes(deps))
+        .use(heartbeatRoutes(deps))
+        .use(trainingsRoutes(deps)),
+    );
+  const app = new Elysia({ name: "trainwatch" })
     .use(errorHandling(deps.config.maxBodyBytes))
     .use(docs(deps.version))
+    .use(dashboardRoutes())
     .use(api)
+    // MCP over Streamable HTTP; its tools call the routes above through the app itself.
+    .use(mcpHttp({ token: deps.config.token, handle: (req: Request): Promise<Response> => app.handle(req) }))
     .decorate("deps", deps);
+  return app;
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,133 @@
+/**
+ * `GET /operations/compare?ids=a,b,c`: several runs side by side — each run's summary and its
+ * downsampled curves, and which run is best. The judging is the MCP analysis (src/mcp/analysis.ts),
+ * so the dashboard, the agents and `compare_runs` rank runs by one rule.
+ */
+import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
+import type { AppDeps } from "../app.ts";
+import type { MetricsReply } from "../client/api.ts";
+import { invalid, notFound } from "../errors.ts";
+import { analyzeHistory, compareAnalyses } from "../mcp/analysis.ts";
+import { EpochInput, type WireEpoch } from "../schemas/epoch.ts";
+import { OperationStatus } from "../schemas/operation.ts";
+import { downsample } from "../trends/downsample.ts";
+import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { documented } from "./openapi.ts";
+import { metricsView } from "./operations.ts";
+
+export const MAX_COMPARE_RUNS = 20;
+export const DEFAULT_COMPARE_POINTS = 1000;
+
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
+
+export const RunSummary = Type.Object({
+  monitor: Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()]),
+  best_epoch: NullableInt,
+  best_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best (lowest finite) monitored loss." }),
+  first_epoch: NullableInt,
+  last_epoch: NullableInt,
+  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − first_epoch: epochs trained past the first before the best." }),
+  epochs_completed: Type.Integer(),
+  total_epochs_planned: NullableInt,
+  final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
+  flags: Type.Object({ overfitting: Type.Boolean(), plateau: Type.Boolean(), diverging: Type.Boolean() }),
+  recommendation: Type.Object({ action: Type.String(), reason: Type.String() }),
+});
+
+export const CompareData = Type.Object({
+  runs: Type.Array(
+    Type.Object({
+      operation_id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      operation_type: Type.String(),
+      status: OperationStatus,
+      location: Type.Union([Type.String(), Type.Null()], { description: "metadata.location: local, host or external." }),
+      summary: RunSummary,
+      curves: Type.Array(EpochInput, { description: "Every field of the epochs, downsampled to max_points (first, last and best kept)." }),
+    }),
+  ),
+  best_run: Type.Union([Type.String(), Type.Null()], {
+    description: "Lowest best loss; runs monitoring val_loss are ranked among themselves when any has one; ties go to fewer epochs to best.",
+  }),
+  basis: Type.String({ description: "One sentence on why best_run won." }),
+  max_points: Type.Integer(),
+});
+
+const CompareQuery = t.Object({
+  ids: t.String({ minLength: 1, description: `Comma-separated operation ids, 1 … ${MAX_COMPARE_RUNS}.` }),
+  max_points: t.Optional(
+    t.Integer({ minimum: 3, maximum: 100_000, description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}); first, last and best are kept.` }),
+  ),
+});
+
+/** Parses `a,b,c`: trimmed, blanks and repeats dropped, order kept. */
+export function parseIds(raw: string): string[] {
+  const ids = [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
+  if (ids.length === 0) throw invalid("query.ids", "expected at least one operation id");
+  if (ids.length > MAX_COMPARE_RUNS) throw invalid("query.ids", `at most ${MAX_COMPARE_RUNS} runs, got ${ids.length}`);
+  return ids;
+}
+
+/** Reads each run's full history once, judges it, and thins its curves for charts. Throws OPERATION_NOT_FOUND naming the first unknown id. */
+export function compareRuns(deps: Pick<AppDeps, "store">, ids: readonly string[], maxPoints = DEFAULT_COMPARE_POINTS) {
+  const runs = ids.map((id) => {
+    const op = deps.store.getOperation(id);
+    if (!op) throw notFound(id);
+    const view = metricsView(deps as AppDeps, id) as MetricsReply;
+    return { op, epochs: view.metrics.epochs, analysis: analyzeHistory(view) };
+  });
+  const ranking = compareAnalyses(runs.map((r) => r.analysis));
+  return {
+    runs: runs.map(({ op, epochs, analysis: a }) => {
+      const first = epochs[0]?.epoch ?? null;
+      const location = op.metadata.location;
+      return {
+        operation_id: op.operation_id,
+        name: op.name,
+        operation_type: op.operation_type,
+        status: op.status,
+        location: typeof location === "string" ? location : null,
+        summary: {
+          monitor: a.monitor,
+          best_epoch: a.best_epoch,
+          best_loss: a.best_value,
+          first_epoch: first,
+          last_epoch: a.final?.epoch ?? null,
+          epochs_to_best: a.epochs_to_best,
+          epochs_completed: a.epochs_completed,
+          total_epochs_planned: a.total_epochs_planned,
+          final: a.final,
+          flags: a.flags,
+          recommendation: { action: a.recommendation.action, reason: a.recommendation.reason },
+        },
+        curves: downsample<WireEpoch>(epochs, maxPoints, a.best_epoch),
+      };
+    }),
+    best_run: ranking.best_run,
+    basis: ranking.basis,
+    max_points: maxPoints,
+  };
+}
+
+export const compareRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "trainwatch/compare" }).get(
+    "/operations/compare",
+    ({ query }) => ok(compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS)),
+    {
+      query: CompareQuery,
+      // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.
+      detail: {
+        tags: ["metrics"],
+        summary: "Compare runs",
+        description:
+          "For each run (in the order given): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation, and its curves downsampled to `max_points` (default 1000). `best_run` names the best. 404 names the first unknown id.",
+        responses: {
+          200: documented("Runs side by side", Envelope(CompareData)),
+          400: documented("Bad ids or max_points", ErrorEnvelope),
+          404: documented("Unknown operation", ErrorEnvelope),
+        },
+      },
+    },
+  );

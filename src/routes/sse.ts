@@ -1,0 +1,200 @@
+/**
+ * Server-Sent Events plumbing: the wire framing and the fan-out that turns hub events
+ * into bytes once per write, whatever the number of open streams. A stream holds
+ * nothing but its controller; the fan-out holds one hub listener per watched operation.
+ */
+import type { Hub, HubEvent } from "../hub.ts";
+import type { WireEpoch } from "../schemas/epoch.ts";
+import { FINISHED, type Operation } from "../schemas/operation.ts";
+import type { TrendSummary } from "../trends/types.ts";
+
+const encoder = new TextEncoder();
+
+/** One SSE event. `data` is JSON, which never contains a raw newline, so one `data:` line suffices. */
+export function sseEvent(event: string, data: unknown, id?: number): string {
+  return `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** One `epoch` event per epoch, id = epoch number (what a reconnect sends back as Last-Event-ID), then one `trends` event. */
+export function epochEvents(epochs: readonly WireEpoch[], trends: TrendSummary | null): string {
+  let out = "";
+  for (const e of epochs) out += sseEvent("epoch", e, e.epoch);
+  return trends ? out + sseEvent("trends", trends) : out;
+}
+
+/** Client-side reconnect delay we suggest (`retry:`), in ms. */
+export const RETRY_MS = 2000;
+/** A stream whose unsent backlog exceeds this is closed; the client reconnects with Last-Event-ID and loses nothing. */
+export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+export interface FanoutOptions {
+  /** Interval of `: heartbeat` comments, which keep proxies and idle timers from closing a quiet stream. Default 15 s. */
+  heartbeatMs?: number;
+  /** Minimum interval between two `operation` events for one operation on the global stream (epochs only; status changes go at once). Default 250 ms. */
+  listThrottleMs?: number;
+}
+
+type Controller = ReadableStreamDefaultController<Uint8Array>;
+
+/** The key of the global channel: status and progress of every operation. */
+export const ALL = "*";
+
+interface Channel {
+  readonly clients: Set<Controller>;
+  readonly unsubscribe: () => void;
+}
+
+/**
+ * Per-operation fan-out. The first stream on an operation subscribes to the hub; every
+ * hub event is serialised and encoded once and the same bytes are enqueued on every
+ * stream; the last stream to leave unsubscribes. When the operation finishes each stream
+ * gets `end` and is closed.
+ */
+export class Fanout {
+  private readonly channels = new Map<string, Channel>();
+  private readonly heartbeatMs: number;
+  private readonly listThrottleMs: number;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** Global-stream progress updates waiting out the throttle, by operation id. */
+  private readonly pendingList = new Map<string, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly hub: Hub,
+    opts: FanoutOptions = {},
+  ) {
+    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.listThrottleMs = opts.listThrottleMs ?? 250;
+  }
+
+  /**
+   * Adds a stream to `key`'s channel (an operation id, or ALL) and sends it `initial`.
+   * Callers read their replay in the same synchronous block as this call: the hub emits
+   * synchronously right after each commit, so every write lands either in that replay or
+   * in a live event after it — never both, never neither.
+   */
+  join(key: string, controller: Controller, initial: string): void {
+    let ch = this.channels.get(key);
+    if (!ch) {
+      const unsubscribe = this.hub.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
+      ch = { clients: new Set(), unsubscribe };
+      this.channels.set(key, ch);
+    }
+    ch.clients.add(controller);
+    this.send(ch, controller, encoder.encode(initial));
+    this.heartbeat ??= setInterval(() => this.beat(), this.heartbeatMs);
+    // Never keep a process (a test, a bench) alive for a heartbeat.
+    (this.heartbeat as { unref?: () => void }).unref?.();
+  }
+
+  /** Removes a stream (closed, aborted or lagging); the last one out unsubscribes from the hub. */
+  leave(key: string, controller: Controller): void {
+    const ch = this.channels.get(key);
+    if (!ch || !ch.clients.delete(controller)) return;
+    if (ch.clients.size === 0) this.drop(key, ch);
+  }
+
+  /** Open channels and streams, for tests and the bench. */
+  stats(): { channels: number; streams: number } {
+    let streams = 0;
+    for (const ch of this.channels.values()) streams += ch.clients.size;
+    return { channels: this.channels.size, streams };
+  }
+
+  private drop(key: string, ch: Channel): void {
+    ch.unsubscribe();
+    this.channels.delete(key);
+    if (key === ALL) {
+      for (const t of this.pendingList.values()) clearTimeout(t);
+      this.pendingList.clear();
+    }
+    if (this.channels.size === 0 && this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = null;
+    }
+  }
+
+  private onOperation(key: string, e: HubEvent): void {
+    const ch = this.channels.get(key);
+    if (!ch) return;
+    if (e.type === "epochs") {
+      this.broadcast(ch, encoder.encode(epochEvents(e.epochs, e.trends)));
+      this.prune(key);
+      return;
+    }
+    const finished = FINISHED.has(e.operation.status);
+    this.broadcast(ch, encoder.encode(sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : "")));
+    if (!finished) return this.prune(key);
+    for (const c of ch.clients) close(c);
+    this.drop(key, ch);
+  }
+
+  /** The global stream carries whole operations: at once on a status change, throttled while epochs pour in. */
+  private onGlobal(e: HubEvent): void {
+    const ch = this.channels.get(ALL);
+    if (!ch) return;
+    if (e.type === "status") {
+      const t = this.pendingList.get(e.operation_id);
+      if (t) (clearTimeout(t), this.pendingList.delete(e.operation_id));
+      this.broadcast(ch, encoder.encode(sseEvent("operation", e.operation)));
+      this.prune(ALL);
+      return;
+    }
+    if (this.pendingList.has(e.operation_id)) return;
+    const timer = setTimeout(() => {
+      this.pendingList.delete(e.operation_id);
+      const op: Operation | null = this.hub.store.getOperation(e.operation_id);
+      const current = this.channels.get(ALL);
+      if (!op || !current) return;
+      this.broadcast(current, encoder.encode(sseEvent("operation", op)));
+      this.prune(ALL);
+    }, this.listThrottleMs);
+    this.pendingList.set(e.operation_id, timer);
+  }
+
+  private beat(): void {
+    const bytes = encoder.encode(": heartbeat\n\n");
+    for (const [key, ch] of [...this.channels]) {
+      this.broadcast(ch, bytes);
+      this.prune(key);
+    }
+  }
+
+  private broadcast(ch: Channel, bytes: Uint8Array): void {
+    for (const c of [...ch.clients]) this.send(ch, c, bytes);
+  }
+
+  /** Drops a channel that lost its last stream to lag or a dead socket. */
+  private prune(key: string): void {
+    const ch = this.channels.get(key);
+    if (ch && ch.clients.size === 0) this.drop(key, ch);
+  }
+
+  /** Enqueues the shared bytes; a stream too far behind is closed rather than buffered without bound. */
+  private send(ch: Channel, c: Controller, bytes: Uint8Array): void {
+    try {
+      c.enqueue(bytes);
+      if ((c.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) {
+        ch.clients.delete(c);
+        close(c);
+      }
+    } catch {
+      // The stream was closed underneath us (client gone); forget it.
+      ch.clients.delete(c);
+    }
+  }
+}
+
+function close(c: Controller): void {
+  try {
+    c.close();
+  } catch {
+    // already closed or errored
+  }
+}
+
+/** Response headers of an event stream; `no-transform` and `x-accel-buffering` stop proxies from buffering it. */
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};

@@ -1,0 +1,115 @@
+/**
+ * Live metrics over Server-Sent Events: one operation's epochs, trend summary and status
+ * (`/operations/{id}/metrics/stream`), and every operation's status (`/stream`) for lists.
+ */
+import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
+import type { AppDeps } from "../app.ts";
+import { invalid, notFound } from "../errors.ts";
+import { FINISHED } from "../schemas/operation.ts";
+import { ErrorEnvelope } from "./http.ts";
+import { documented } from "./openapi.ts";
+import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
+
+const StreamQuery = t.Object({
+  since_epoch: t.Optional(
+    t.Integer({ minimum: -1, description: "Replay only epochs with epoch > since_epoch. A Last-Event-ID header (a reconnect) takes precedence." }),
+  ),
+});
+
+const encoder = new TextEncoder();
+type Controller = ReadableStreamDefaultController<Uint8Array>;
+
+/** Last-Event-ID as an epoch number; null when absent. */
+function lastEventId(header: string | null): number | null {
+  if (header === null || header.trim() === "") return null;
+  const v = Number(header.trim());
+  if (!Number.isInteger(v) || v < -1) throw invalid("Last-Event-ID", `expected an epoch number, got "${header}"`);
+  return v;
+}
+
+/** Bun closes a connection idle for 10 s; a stream is idle between heartbeats by design. */
+function keepOpen(server: unknown, request: Request): void {
+  (server as { timeout?: (r: Request, seconds: number) => void } | null)?.timeout?.(request, 0);
+}
+
+/** An event-stream Response whose lifetime is tied to the fan-out: it leaves on cancel and on client abort. */
+function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Controller) => void): Response {
+  let controller: Controller | null = null;
+  const leave = () => {
+    if (controller) fanout.leave(key, controller);
+  };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        open(c);
+      },
+      cancel: leave,
+    },
+    // Counted in bytes so the fan-out can see how far a slow reader lags (desiredSize).
+    new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+  );
+  request.signal?.addEventListener("abort", leave, { once: true });
+  return new Response(body, { headers: SSE_HEADERS });
+}
+
+const STREAM_DOC =
+  "Server-Sent Events. First `status` (the operation), then the stored epochs after `since_epoch` or after the `Last-Event-ID` header as `epoch` events (id = epoch number, data = the epoch as in `GET /metrics`), then a `trends` event (the trend summary). " +
+  "Then, live and within milliseconds of each write: `epoch` events followed by `trends`, and `status` on every status change. A re-posted epoch arrives again with its new values (replace it). " +
+  "`: heartbeat` comments every 15 s. When the operation finishes: `status`, then `end` with `{ status }`, and the stream closes (a finished operation replays, ends and closes at once). " +
+  "Same bearer token as the rest of the API; browsers that cannot set headers on EventSource can stream with fetch().";
+
+/** The SSE routes. `opts.heartbeatMs` sets the heartbeat interval (default 15 s). */
+export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
+  const fanout = new Fanout(deps.hub, opts);
+  return new Elysia({ name: "trainwatch/stream" })
+    .decorate("sseFanout", fanout)
+    .get(
+      "/operations/:id/metrics/stream",
+      ({ params, query, request, server }) => {
+        const id = params.id;
+        if (!deps.store.getOperation(id)) throw notFound(id);
+        const since = lastEventId(request.headers.get("last-event-id")) ?? query.since_epoch ?? -1;
+        keepOpen(server, request);
+        return eventStream(fanout, id, request, (c) => {
+          // One synchronous block: read the state and the replay, then go live (see Fanout.join).
+          const op = deps.store.getOperation(id)!;
+          const replay = `retry: ${RETRY_MS}\n\n` + sseEvent("status", op) + epochEvents(deps.store.readEpochs(id, since), op.trends);
+          if (FINISHED.has(op.status)) {
+            c.enqueue(encoder.encode(replay + sseEvent("end", { status: op.status })));
+            c.close();
+            return;
+          }
+          fanout.join(id, c, replay);
+        });
+      },
+      {
+        params: Type.Object({ id: Type.String() }),
+        query: StreamQuery,
+        response: { 400: ErrorEnvelope, 404: ErrorEnvelope },
+        detail: {
+          tags: ["metrics"],
+          summary: "Stream an operation's epochs live (SSE)",
+          description: STREAM_DOC,
+          responses: { 200: documented("An event stream", { type: "string" }, "text/event-stream") },
+        },
+      },
+    )
+    .get(
+      "/stream",
+      ({ request, server }) => {
+        keepOpen(server, request);
+        return eventStream(fanout, ALL, request, (c) => fanout.join(ALL, c, `retry: ${RETRY_MS}\n\n: connected\n\n`));
+      },
+      {
+        detail: {
+          tags: ["operations"],
+          summary: "Stream every operation's changes (SSE)",
+          description:
+            "Server-Sent Events for lists and dashboards: an `operation` event (the whole operation, as in `GET /operations/{id}`) on every status change, and at most every 250 ms per operation while its epochs arrive (progress, best loss, flags). Heartbeat comments every 15 s. Never ends on its own.",
+          responses: { 200: documented("An event stream", { type: "string" }, "text/event-stream") },
+        },
+      },
+    );
+};

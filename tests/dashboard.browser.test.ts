@@ -1,0 +1,120 @@
+// The dashboard in a real headless Chromium (Debian's package, never downloaded) against a real server process:
+// the token is asked once, curves grow live without a reload, the overfitting badge appears when the curve turns,
+// the list follows progress live, and the comparison overlays runs. Screenshots land in artifacts/.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { startServerProcess, type ServerProcess } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(import.meta.dir, "..", "artifacts");
+const TOKEN = "browser-test-token";
+const present = existsSync(CHROMIUM);
+if (!present) console.warn(`[dashboard.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`);
+
+/** Train loss keeps falling; val loss bottoms out at epoch 14 and climbs after: overfitting by epoch 30. */
+const epoch = (e: number) => ({
+  epoch: e,
+  train_loss: 0.93 ** e,
+  val_loss: e <= 14 ? 1 - 0.04 * e : 0.44 + 0.03 * (e - 14),
+  train_accuracy: 1 - 0.5 * 0.93 ** e,
+  val_accuracy: Math.min(0.8, 0.5 + 0.02 * e),
+  learning_rate: 0.001,
+  grad_norm: 2 * 0.95 ** e,
+});
+
+describe.skipIf(!present)("dashboard in headless Chromium", () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  /** Uncaught errors in the page; each test ends by asserting there were none. */
+  const pageErrors: string[] = [];
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as { success: boolean; data: any };
+    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+    return json.data;
+  };
+  const register = async (name: string) => (await call("POST", "/operations", { operation_type: "training", name, total_epochs_planned: 40 })).operation_id as string;
+  const post = (id: string, from: number, to: number) => call("POST", `/operations/${id}/metrics`, { epochs: Array.from({ length: to - from }, (_, i) => epoch(from + i)) });
+  const points = (chart = "loss") => page.evaluate((c) => (window as any).__trainwatch.chartPoints(c) as number, chart);
+  const waitPoints = (n: number, chart = "loss") =>
+    page.waitForFunction(([c, want]) => (window as any).__trainwatch?.chartPoints(c) === want, [chart, n] as const, { timeout: 10_000 });
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("the operation page asks for the token once, its charts grow live without a reload, and the overfitting badge appears when the curve turns", async () => {
+    const id = await register("overfits");
+    await post(id, 0, 10);
+
+    await page.goto(`${server.url}/#/op/${id}`);
+    // The API needs a token: the page asks for it and keeps it.
+    await page.waitForSelector("#token-dialog[open]", { timeout: 10_000 });
+    await page.fill("#token-input", TOKEN);
+    await page.click("#token-dialog button[value=ok]");
+    await waitPoints(10);
+    expect(await page.evaluate(() => localStorage.getItem("trainwatch.token"))).toBe(TOKEN);
+    expect(await page.evaluate(() => (window as any).__trainwatch.badges())).not.toContain("overfitting");
+
+    // Same document from here on: a marker set now must survive every update.
+    await page.evaluate(() => ((window as any).__sameDocument = true));
+    for (let e = 10; e < 20; e++) await post(id, e, e + 1);
+    await waitPoints(20);
+    expect(await points("accuracy")).toBe(20);
+    expect(await points("custom:grad_norm")).toBe(20);
+
+    await post(id, 20, 32);
+    await waitPoints(32);
+    await page.waitForSelector('[data-badge="overfitting"]', { timeout: 5000 });
+    expect((await call("GET", `/operations/${id}`)).trends.is_overfitting).toBe(true);
+    await page.waitForSelector('[data-action="stop"]', { timeout: 5000 });
+    expect(await page.textContent(".reason")).toContain("Validation loss has risen");
+    expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
+
+    // A reload keeps the token: no second prompt, and the history comes back.
+    await page.reload();
+    await waitPoints(32);
+    expect(await page.isVisible("#token-dialog[open]")).toBe(false);
+    expect(pageErrors).toEqual([]);
+  });
+
+  test("the operations list follows progress live, and the comparison overlays runs with the best one starred", async () => {
+    const a = await register("list-a");
+    const b = await register("list-b");
+    await post(a, 0, 4);
+    await page.goto(`${server.url}/#/`);
+    await page.waitForSelector(`tr[data-op="${a}"]`, { timeout: 10_000 });
+    expect(await page.textContent(`tr[data-op="${a}"] .prog`)).toContain("4 / 40 epochs");
+    await post(a, 4, 12);
+    await page.waitForFunction((id) => document.querySelector(`tr[data-op="${id}"] .prog`)?.textContent?.includes("12 / 40 epochs"), a, { timeout: 5000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-list.png"), fullPage: true });
+
+    await post(b, 0, 20);
+    await page.goto(`${server.url}/#/compare/${a},${b}`);
+    await page.waitForSelector(`tr[data-run="${b}"] .star`, { timeout: 10_000 });
+    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 20, null, { timeout: 5000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-compare.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});
