@@ -14,7 +14,7 @@ export const MONITORS = ["val_loss", "train_loss", "val_accuracy", "train_accura
 const literals = <T extends readonly string[]>(values: T, description: string) =>
   Type.Union(
     values.map((v) => Type.Literal(v)),
-    { description },
+    { description, errorMessage: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` },
   ) as TUnion<TLiteral<T[number]>[]>;
 
 // ── Field schemas, shared by the input form (mostly optional) and the normalised form (all present) ──

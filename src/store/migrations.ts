@@ -20,7 +20,6 @@ export const MIGRATIONS: readonly string[] = [
      result        TEXT,
      summary       TEXT NOT NULL,
      best_json     TEXT,
-     batch_progress TEXT,
      last_seen_at  INTEGER
    );
    CREATE INDEX operations_status ON operations(status, id);

@@ -30,7 +30,6 @@ interface OpRow {
   result: string | null;
   summary: string;
   best_json: string | null;
-  batch_progress: string | null;
 }
 
 type Cell = number | string | null;
@@ -64,6 +63,7 @@ export function newOperationId(type: string, now = new Date()): string {
 export class SqliteStore implements Store {
   readonly db: Database;
   private readonly trendCfg: TrendConfig;
+  private readonly batchProgress = new Map<string, BatchProgress>();
   private readonly tail: number;
   private readonly q: {
     opByPublicId: Statement<OpRow, [string]>;
@@ -121,7 +121,7 @@ export class SqliteStore implements Store {
 
   private toOperation(r: OpRow): Operation {
     const trends = JSON.parse(r.summary) as TrendSummary;
-    const batch = r.batch_progress ? (JSON.parse(r.batch_progress) as BatchProgress) : undefined;
+    const batch = this.batchProgress.get(r.operation_id);
     const total = r.total_epochs_planned;
     const done = trends.total_epochs_completed;
     let pct = 0;
@@ -286,6 +286,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const op = this.row(operationId);
       const revivable = op.status === "failed" && op.error_message === HOST_UNREACHABLE;
+      this.batchProgress.delete(operationId);
       if (FINISHED.has(op.status) && !revivable) {
         throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${op.status}`, {
           operation_id: operationId,
@@ -295,7 +296,7 @@ export class SqliteStore implements Store {
       this.db
         .query(
           `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, result = coalesce(?, result),
-             batch_progress = NULL, started_at = coalesce(started_at, ?) WHERE id = ?`,
+             started_at = coalesce(started_at, ?) WHERE id = ?`,
         )
         .run(
           status,
@@ -323,11 +324,11 @@ export class SqliteStore implements Store {
     if (r.changes === 0) throw notFound(operationId);
   }
 
+  /** Kept in memory: it changes up to 4 times a second per training and means nothing after a restart. */
   setBatchProgress(operationId: string, progress: BatchProgress | null): void {
-    const r = this.db
-      .query("UPDATE operations SET batch_progress = ? WHERE operation_id = ?")
-      .run(progress ? JSON.stringify(progress) : null, operationId);
-    if (r.changes === 0) throw notFound(operationId);
+    if (!this.q.opByPublicId.get(operationId)) throw notFound(operationId);
+    if (progress) this.batchProgress.set(operationId, progress);
+    else this.batchProgress.delete(operationId);
   }
 
   touch(operationId: string, atMs = Date.now()): void {

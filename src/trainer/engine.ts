@@ -67,6 +67,8 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   const head: HeadPlacement = store.placement;
   const valChunks = data.val ? chunks(data.val, arch) : [];
   const records: EpochRecord[] = [];
+  const delivered: Promise<unknown>[] = [];
+  let deliveryError: unknown = null;
   const es = t.early_stopping;
   let esState: EarlyStoppingState = earlyStoppingInit();
   let bestWeights: Float32Array[] | null = null;
@@ -126,7 +128,10 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
             timestamp: new Date().toISOString(),
           };
           records.push(record);
-          await events.onEpoch(record); // Awaited: a worker's proxy call resolves once the main thread has it.
+          // Not awaited: the next epoch starts while the main thread stores this one. The
+          // acknowledgements are collected and awaited before the result is returned, since
+          // the result travels on another channel and must not overtake the last epoch.
+          delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
         } finally {
           val.dispose();
         }
@@ -155,6 +160,8 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       }
     }
 
+    await Promise.all(delivered);
+    if (deliveryError !== null) throw deliveryError;
     const best = bestRecord(records, spec, esState);
     let modelPath: string | null = null;
     if (stopReason !== "cancelled") {

@@ -150,7 +150,7 @@ export function recommend(
   if (s.is_overfitting) {
     const o = overfitChange(recent, cfg);
     const what = o
-      ? `Validation loss has risen ${pct(o.val_change)} over the last ${o.window} epochs while training loss fell ${pct(o.train_change)}`
+      ? `Validation loss has risen ${pct(o.val_change)} over the last ${o.window} epochs while training loss fell ${fallText(o.train_change)}`
       : "Validation loss is rising while training loss falls";
     return result("stop", `${what}; ${bestText}.`, s.best_epoch);
   }
@@ -190,6 +190,11 @@ function fmtLoss(v: number): string {
 
 function pct(fraction: number): string {
   return `${(Math.abs(fraction) * 100).toFixed(1)}%`;
+}
+
+/** A fitted line can fall past zero over a window (the fit extrapolates); say so rather than print "104%". */
+function fallText(fraction: number): string {
+  return fraction <= -1 ? "to about zero on its fitted line" : pct(fraction);
 }
 
 function signedPct(fraction: number): string {
