@@ -52,7 +52,10 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
         .use(heartbeatRoutes(deps))
         .use(trainingsRoutes(deps)),
     );
-  const app = new Elysia({ name: "trainwatch" })
+  // normalize off: bodies are validated, not cleaned (the epoch schema keeps extra keys as
+  // custom metrics on purpose), and replies are built field by field. Cleaning cost ~0.6 ms
+  // per 1,000-epoch batch on the ingestion path. It only takes effect on the root app.
+  const app = new Elysia({ name: "trainwatch", normalize: false })
     .use(errorHandling(deps.config.maxBodyBytes))
     .use(docs(deps.version))
     .use(dashboardRoutes())

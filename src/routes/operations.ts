@@ -68,9 +68,7 @@ export function decodeMetricsBody(body: unknown): EpochRecord[] {
 }
 
 export const operationsRoutes = (deps: AppDeps) =>
-  // normalize off: the epoch schema keeps extra keys (custom metrics) on purpose, so
-  // cleaning bodies would only cost time on the ingestion path.
-  new Elysia({ name: "trainwatch/operations", normalize: false })
+  new Elysia({ name: "trainwatch/operations" })
     .post(
       "/operations",
       ({ body, set }) => {

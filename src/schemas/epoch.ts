@@ -63,6 +63,8 @@ export interface EpochRecord {
   epoch: number;
   /** ISO-8601. */
   timestamp: string;
+  /** The same instant in ms, when already known (saves parsing it again on the write path). */
+  timestamp_ms?: number;
   train_loss?: number | null;
   val_loss?: number | null;
   train_accuracy?: number | null;
@@ -94,6 +96,7 @@ export class EpochDecodeError extends Error {
   }
 }
 
+const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const STANDARD = new Set<string>(["epoch", "timestamp", ...STANDARD_FIELDS]);
 
 /**
@@ -110,7 +113,9 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
     if (key === "timestamp") {
       const ms = Date.parse(raw as string);
       if (Number.isNaN(ms)) throw new EpochDecodeError(`${path}.timestamp`, `"${String(raw)}" is not an ISO-8601 date-time`);
-      rec.timestamp = new Date(ms).toISOString();
+      // Already canonical (what toISOString prints) is kept as sent; anything else is normalised to UTC.
+      rec.timestamp = CANONICAL_ISO.test(raw as string) ? (raw as string) : new Date(ms).toISOString();
+      rec.timestamp_ms = ms;
       continue;
     }
     const v = decodeMetric(raw as WireMetricValue | undefined);

@@ -226,7 +226,8 @@ export class SqliteStore implements Store {
       for (const e of epochs) {
         seen.add(e.epoch);
         // Batches usually share one server timestamp: parse it once.
-        if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
+        if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
+        else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
         args.push(
           op.id,
           e.epoch,
