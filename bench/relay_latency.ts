@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { captureOutput } from "../tests/helpers.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const EPOCHS = Number(args.get("epochs") ?? 300);
@@ -28,22 +29,15 @@ function freePort(): number {
 /** Spawns `bun run <entry>` and resolves once `readyUrl` answers. */
 async function spawn(entry: string, env: Record<string, string>, readyUrl: string) {
   const proc = Bun.spawn([process.execPath, "run", entry], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const d = new TextDecoder();
-    const reader = stream.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) out += d.decode(r.value, { stream: true });
-  };
-  void drain(proc.stdout);
-  void drain(proc.stderr);
+  const output = captureOutput(proc);
   const end = Date.now() + 30_000;
   while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`${entry} exited with ${proc.exitCode}:\n${out}`);
-    if (await fetch(readyUrl, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return { proc, output: () => out };
+    if (proc.exitCode !== null) throw new Error(`${entry} exited with ${proc.exitCode}:\n${output()}`);
+    if (await fetch(readyUrl, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return { proc, output };
     await Bun.sleep(50);
   }
   proc.kill();
-  throw new Error(`${entry} not ready:\n${out}`);
+  throw new Error(`${entry} not ready:\n${output()}`);
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;

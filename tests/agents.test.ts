@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { finishedWithEarlierBest, improving, overfitting, plateau, seedRun } from "./fixtures/runs.ts";
-import { freePort, startServerProcess, type ServerProcess } from "./helpers.ts";
+import { captureOutput, freePort, startServerProcess, type ServerProcess } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -36,22 +36,15 @@ async function runAgent(script: string, args: string[], url?: string) {
 /** A running agent whose output can be awaited line by line. */
 function startAgent(script: string, args: string[]) {
   const proc = Bun.spawn([process.execPath, join("agents", script), ...args], { cwd: ROOT, env: agentEnv(), stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const collect = async (s: ReadableStream<Uint8Array>) => {
-    const d = new TextDecoder();
-    const reader = s.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) out += d.decode(r.value, { stream: true });
-  };
-  void collect(proc.stdout);
-  void collect(proc.stderr);
+  const output = captureOutput(proc);
   return {
     proc,
-    output: () => out,
+    output,
     /** Resolves once the output matches; fails with the output so far if the agent exits first or 20 s pass. */
     async waitFor(pattern: RegExp): Promise<void> {
       const deadline = Date.now() + 20_000;
-      while (!pattern.test(out)) {
-        if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`never printed ${pattern}; output:\n${out}`);
+      while (!pattern.test(output())) {
+        if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`never printed ${pattern}; output:\n${output()}`);
         await Bun.sleep(20);
       }
     },
