@@ -23,7 +23,7 @@ function scriptedTrainer(ms = 5): StartTraining {
     let cancelled = false;
     const done = (async (): Promise<TrainingResult> => {
       await Bun.sleep(1);
-      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
+      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
       let e = 0;
       for (; e < spec.training.epochs && !cancelled; e++) {
         events.onProgress({ epoch: e, batch: 1, batches: 2 });
@@ -66,7 +66,7 @@ function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
       onStop: (id, why) => sessions!.stopFromApi(id, why),
     });
     sessions = new Sessions({ outbox, modelsDir: "/tmp/unused", start: scriptedTrainer(opts.trainerMs), log: () => {} });
-    const app = createHostApp({ sessions, outbox, token: null, version: "test", backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null }) });
+    const app = createHostApp({ sessions, outbox, token: null, version: "test", backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
     return { origin, sessions, outbox, app };
   });

@@ -27,7 +27,7 @@ function scripted() {
       backend: "scripted",
     });
     queueMicrotask(() =>
-      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, samples_train: 8, samples_val: 2, batches_per_epoch: 1, total_epochs: spec.training.epochs, task: "regression" }),
+      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 1, total_epochs: spec.training.epochs, task: "regression" }),
     );
     live.set(operationId, {
       release() {

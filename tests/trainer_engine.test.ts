@@ -453,7 +453,7 @@ describe("backend selection", () => {
   afterAll(() => selectBackend());
 
   test("TRAINWATCH_BACKEND forces a backend and fails loudly when it cannot load", async () => {
-    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({ backend: "cpu", fallback_reason: null, gpu: null });
+    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({ backend: "cpu", fallback_reason: null, gpu: null, gpu_visible: visibleGpu() });
     expect(tf.getBackend()).toBe("cpu");
     const unknown = (await selectBackend({ TRAINWATCH_BACKEND: "webgpu" }).catch((e: unknown) => e)) as Error & { code?: string };
     expect(unknown.message).toBe("TRAINWATCH_BACKEND=webgpu is not one of tensorflow-gpu, tensorflow, wasm, cpu");

@@ -17,6 +17,7 @@ export interface BackendReport {
   backend: string | null;
   backend_fallback_reason: string | null;
   gpu: string | null;
+  gpu_visible: string | null;
 }
 
 export interface HostDeps {

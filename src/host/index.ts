@@ -32,14 +32,14 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
 
   // The same selection the worker makes, run once here so /health can answer before the first training;
   // it logs a line for every backend it skips. A session's own report takes over once one has started.
-  let probed: BackendReport = { backend: null, backend_fallback_reason: "still detecting", gpu: null };
+  let probed: BackendReport = { backend: null, backend_fallback_reason: "still detecting", gpu: null, gpu_visible: null };
   const detected = selectBackend().then(
-    (b) => (probed = { backend: b.backend, backend_fallback_reason: b.fallback_reason, gpu: b.gpu }),
-    (err: Error) => (probed = { backend: null, backend_fallback_reason: err.message, gpu: null }),
+    (b) => (probed = { backend: b.backend, backend_fallback_reason: b.fallback_reason, gpu: b.gpu, gpu_visible: b.gpu_visible }),
+    (err: Error) => (probed = { backend: null, backend_fallback_reason: err.message, gpu: null, gpu_visible: null }),
   );
   const backend = (): BackendReport => {
     const last = sessions!.lastStart;
-    return last ? { backend: last.backend, backend_fallback_reason: last.fallback_reason, gpu: last.gpu } : probed;
+    return last ? { backend: last.backend, backend_fallback_reason: last.fallback_reason, gpu: last.gpu, gpu_visible: last.gpu_visible } : probed;
   };
 
   const app = createHostApp({
@@ -57,7 +57,7 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
   void detected.then((b) =>
     console.log(
       b.backend
-        ? `[host] training backend: ${b.backend}${b.gpu ? ` on ${b.gpu}` : ""}${b.backend_fallback_reason ? ` (fell back: ${b.backend_fallback_reason})` : ""}`
+        ? `[host] training backend: ${b.backend}${b.gpu ? ` on ${b.gpu}` : b.gpu_visible ? ` (${b.gpu_visible} present but unused)` : ""}${b.backend_fallback_reason ? ` (fell back: ${b.backend_fallback_reason})` : ""}`
         : `[host] no training backend: ${b.backend_fallback_reason}`,
     ),
   );

@@ -22,7 +22,8 @@ export const StartedInfo = Type.Object(
   {
     backend: Type.String(),
     backend_fallback_reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    gpu: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU model, e.g. NVIDIA H100 80GB HBM3." })),
+    gpu: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU the training runs on, e.g. NVIDIA H100 80GB HBM3." })),
+    gpu_visible: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU the host has, whether or not its backend uses it." })),
     task: Type.Optional(Type.Union([Type.Literal("classification"), Type.Literal("regression")])),
     classes: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
     samples_train: Type.Optional(Type.Integer()),
@@ -91,6 +92,9 @@ export const HostHealth = Type.Object({
   backend: Type.Union([Type.String(), Type.Null()], { description: "The TensorFlow.js backend trainings use on this host." }),
   backend_fallback_reason: Type.Union([Type.String(), Type.Null()]),
   gpu: Type.Union([Type.String(), Type.Null()], { description: "GPU model when the tensorflow-gpu backend runs, else null." }),
+  gpu_visible: Type.Union([Type.String(), Type.Null()], {
+    description: "GPU the host has, used or not (a GPU here with gpu null means the GPU backend did not load: see backend_fallback_reason).",
+  }),
   active_sessions: Type.Integer(),
   relay_pending: Type.Integer({ description: "Relay items waiting for the API's acknowledgement." }),
 });

@@ -16,6 +16,8 @@ export interface BackendInfo {
   fallback_reason: string | null;
   /** The GPU training runs on (tensorflow-gpu only). */
   gpu: string | null;
+  /** The NVIDIA GPU this machine shows, used or not: a GPU with no GPU backend is worth seeing. */
+  gpu_visible: string | null;
 }
 
 const NATIVE_PACKAGE = { "tensorflow-gpu": "@tensorflow/tfjs-node-gpu", tensorflow: "@tensorflow/tfjs-node" } as const;
@@ -88,7 +90,7 @@ export async function activateBackend(name: BackendName, env: Record<string, str
   // setBackend resolves false (after logging the cause itself) when the backend's initialisation fails.
   if (!(await tf.setBackend(tfName))) throw new Error(`initialising the "${tfName}" backend failed (see the error logged above)`);
   await tf.ready();
-  return { backend: name, fallback_reason: null, gpu };
+  return { backend: name, fallback_reason: null, gpu, gpu_visible: gpu ?? visibleGpu(env) };
 }
 
 async function importOptional(pkg: string): Promise<void> {

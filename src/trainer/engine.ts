@@ -51,6 +51,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
     backend: backend.backend,
     fallback_reason: backend.fallback_reason,
     gpu: backend.gpu,
+    gpu_visible: backend.gpu_visible,
     samples_train: data.train.rows,
     samples_val: data.val?.rows ?? 0,
     batches_per_epoch: batches,

@@ -7,6 +7,7 @@ export interface TrainingStartInfo {
   backend: string;
   fallback_reason: string | null;
   gpu: string | null;
+  gpu_visible: string | null;
   samples_train: number;
   samples_val: number;
   batches_per_epoch: number;
@@ -44,6 +45,7 @@ export function startedInfo(info: TrainingStartInfo): StartedInfo {
     backend: info.backend,
     backend_fallback_reason: info.fallback_reason,
     gpu: info.gpu,
+    gpu_visible: info.gpu_visible,
     task: info.task,
     classes: info.classes ?? null,
     samples_train: info.samples_train,
