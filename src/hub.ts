@@ -24,8 +24,16 @@ export class Hub {
     if (this.has(operationId)) {
       this.emit({ type: "epochs", operation_id: operationId, epochs: epochs.map(encodeEpoch), trends: res.trends });
     }
-    if (res.revived) this.statusChanged(operationId);
+    if (res.statusChanged) this.statusChanged(operationId);
     return res;
+  }
+
+  /** pending → running, heard by streams. */
+  markStarted(operationId: string): Operation {
+    const before = this.store.getOperation(operationId)?.status;
+    const op = this.store.markStarted(operationId);
+    if (before !== op.status) this.statusChanged(operationId);
+    return op;
   }
 
   /** Publishes the operation's current state to its listeners. */

@@ -32,7 +32,9 @@ export function startServer(config: Config = loadConfig()) {
   const watchdog = startHostWatchdog(hub, { timeoutMs: config.hostTimeoutMs });
   const stop = async () => {
     watchdog.stop();
-    await app.stop();
+    await trainers.shutdown();
+    // true: open SSE streams would otherwise keep the server (and this promise) alive for good.
+    await app.stop(true);
     store.close();
   };
   return { app, store, hub, trainers, url, stop };

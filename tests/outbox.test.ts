@@ -100,6 +100,23 @@ describe("outbox", () => {
     expect(api.durable().at(-1)).toEqual({ kind: "complete", id: "op_a", status: "completed" });
   });
 
+  test("a finished operation is forgotten once delivered, so a long-running host does not grow", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api);
+    for (let i = 0; i < 300; i++) {
+      box.open(`op_${i}`, "http://api");
+      box.epoch(`op_${i}`, epoch(0));
+      box.epoch(`op_${i}`, epoch(1));
+      box.close(`op_${i}`, { status: "completed" });
+    }
+    await box.idle();
+    await until(() => api.durable().length >= 300 * 2);
+    expect(box.pending()).toBe(0);
+    // Its count survives for GET /sessions; its lane does not (nothing more can be queued for it).
+    expect(box.delivered("op_7")).toBeGreaterThanOrEqual(2);
+    expect(() => box.epoch("op_7", epoch(2))).toThrow("never opened");
+  });
+
   test("each operation keeps its own order when several interleave", async () => {
     const api = new FakeApi();
     const { box } = outbox(api);

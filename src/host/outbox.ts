@@ -86,7 +86,12 @@ interface Lane {
   heartbeat: ReturnType<typeof setInterval> | null;
   /** The API said finished/unknown: anything new for this operation is dropped. */
   stopped: boolean;
+  /** The training ended (close() was called): the lane goes once its queue is empty. */
+  closed: boolean;
 }
+
+/** Delivered counts of retired lanes kept for GET /sessions (bounded). */
+const RETIRED_KEPT = 1000;
 
 interface Outage {
   down: boolean;
@@ -97,6 +102,9 @@ interface Outage {
 export class Outbox {
   private readonly db: Database;
   private readonly lanes = new Map<string, Lane>();
+  private readonly retired = new Map<string, number>();
+  /** Items not yet acknowledged, over all lanes (kept, not recounted, on the ack path). */
+  private unacked = 0;
   private readonly outages = new Map<string, Outage>();
   private readonly waiters: (() => void)[] = [];
   private readonly backoff: { initialMs: number; maxMs: number };
@@ -158,21 +166,21 @@ export class Outbox {
       if (lane && !lane.stopped) this.persist(lane, { kind: "final", final });
     })();
     if (!lane) return;
+    lane.closed = true;
     this.stopBeating(lane);
     this.pump(lane);
+    this.retire(lane);
   }
 
   /** Items not yet acknowledged, for one operation or all. */
   pending(operationId?: string): number {
     if (operationId !== undefined) return this.lanes.get(operationId)?.items.length ?? 0;
-    let n = 0;
-    for (const lane of this.lanes.values()) n += lane.items.length;
-    return n;
+    return this.unacked;
   }
 
   /** Items the API acknowledged since this process started. */
   delivered(operationId: string): number {
-    return this.lanes.get(operationId)?.delivered ?? 0;
+    return this.lanes.get(operationId)?.delivered ?? this.retired.get(operationId) ?? 0;
   }
 
   /** Resolves once nothing waits for acknowledgement. */
@@ -195,7 +203,7 @@ export class Outbox {
   private lane(id: string, apiUrl: string): Lane {
     let lane = this.lanes.get(id);
     if (!lane) {
-      lane = { id, apiUrl, items: [], open: false, busy: false, retry: null, attempt: 0, delivered: 0, progress: undefined, beating: false, heartbeat: null, stopped: false };
+      lane = { id, apiUrl, items: [], open: false, busy: false, retry: null, attempt: 0, delivered: 0, progress: undefined, beating: false, heartbeat: null, stopped: false, closed: false };
       this.lanes.set(id, lane);
     }
     lane.apiUrl = apiUrl;
@@ -215,12 +223,19 @@ export class Outbox {
       .query("INSERT INTO outbox (operation_id, api_url, kind, body) VALUES (?, ?, ?, ?)")
       .run(lane.id, lane.apiUrl, item.kind, JSON.stringify(item));
     lane.items.push({ seq: Number(lastInsertRowid), item });
+    this.unacked++;
   }
 
   /** Reloads what a previous process left; trainings it had open were cut off, so they end as failed. */
   private recover(): void {
     const rows = this.db.query<{ seq: number; operation_id: string; api_url: string; body: string }, []>("SELECT * FROM outbox ORDER BY seq").all();
-    for (const r of rows) this.lane(r.operation_id, r.api_url).items.push({ seq: r.seq, item: JSON.parse(r.body) as OutboxItem });
+    for (const r of rows) {
+      const lane = this.lane(r.operation_id, r.api_url);
+      lane.items.push({ seq: r.seq, item: JSON.parse(r.body) as OutboxItem });
+      // Left by the previous run: its training is over, so the lane goes once delivered.
+      lane.closed = true;
+      this.unacked++;
+    }
     const open = this.db.query<{ operation_id: string; api_url: string }, []>("SELECT operation_id, api_url FROM open_sessions").all();
     for (const s of open) {
       const lane = this.lane(s.operation_id, s.api_url);
@@ -278,6 +293,15 @@ export class Outbox {
     lane.attempt = 0;
     lane.delivered += n;
     this.pump(lane);
+    this.retire(lane);
+  }
+
+  /** Forgets a finished lane with nothing left to send, so a long-running host stays small. */
+  private retire(lane: Lane): void {
+    if (!lane.closed || lane.open || lane.busy || lane.beating || lane.items.length > 0 || lane.retry) return;
+    this.lanes.delete(lane.id);
+    this.retired.set(lane.id, lane.delivered);
+    if (this.retired.size > RETIRED_KEPT) this.retired.delete(this.retired.keys().next().value!);
   }
 
   private failed(lane: Lane, n: number, err: unknown): void {
@@ -306,6 +330,7 @@ export class Outbox {
   /** Removes the first n items from memory and from the file. */
   private drop(lane: Lane, n: number): void {
     const gone = lane.items.splice(0, n);
+    this.unacked -= gone.length;
     if (gone.length) this.db.query("DELETE FROM outbox WHERE operation_id = ? AND seq <= ?").run(lane.id, gone[gone.length - 1]!.seq);
     if (this.pending() === 0) for (const w of this.waiters.splice(0)) w();
   }
@@ -324,6 +349,7 @@ export class Outbox {
       this.stopBeating(lane);
       this.opts.onStop?.(lane.id, err.message);
     }
+    this.retire(lane);
   }
 
   private beat(lane: Lane): void {
@@ -346,6 +372,7 @@ export class Outbox {
       .finally(() => {
         lane.beating = false;
         if (lane.progress && !this.outage(lane.apiUrl).down) this.beat(lane);
+        this.retire(lane);
       });
   }
 

@@ -28,10 +28,7 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
     revived = hub.writeEpochs(id, []).revived;
   } else {
     store.touch(id);
-    if (op.status === "pending") {
-      store.markStarted(id);
-      hub.statusChanged(id);
-    }
+    if (op.status === "pending") hub.markStarted(id);
   }
   if (body?.started) {
     const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;

@@ -131,12 +131,16 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
   return rec;
 }
 
-/** In-process record → wire epoch (non-finite values become strings; absent stays absent). */
+/**
+ * In-process record → wire epoch (non-finite values become strings). A null or absent
+ * standard field is left out, exactly as the store returns it (a NULL column cannot tell
+ * them apart), so live streams and GET agree.
+ */
 export function encodeEpoch(rec: EpochRecord): WireEpoch {
   const out: Record<string, unknown> = { epoch: rec.epoch };
   for (const f of STANDARD_FIELDS) {
     const v = rec[f];
-    if (v !== undefined) out[f] = encodeMetric(v);
+    if (v !== undefined && v !== null) out[f] = encodeMetric(v);
   }
   if (rec.custom) for (const [k, v] of Object.entries(rec.custom)) out[k] = encodeMetric(v);
   out.timestamp = rec.timestamp;

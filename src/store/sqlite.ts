@@ -260,9 +260,10 @@ export class SqliteStore implements Store {
         best = trends.best_epoch === null ? null : { epoch: trends.best_epoch, value: trends.best_val_loss! };
       }
       this.q.saveSummary.run(JSON.stringify(trends), best ? JSON.stringify(best) : null, op.id);
-      if (op.status === "pending") this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
+      const wasPending = op.status === "pending";
+      if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
       this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-      return { stored: epochs.length, trends, revived };
+      return { stored: epochs.length, trends, revived, statusChanged: revived || wasPending };
     }).immediate();
   }
 
@@ -327,7 +328,9 @@ export class SqliteStore implements Store {
 
   /** Kept in memory: it changes up to 4 times a second per training and means nothing after a restart. */
   setBatchProgress(operationId: string, progress: BatchProgress | null): void {
-    if (!this.q.opByPublicId.get(operationId)) throw notFound(operationId);
+    const op = this.q.opByPublicId.get(operationId);
+    if (!op) throw notFound(operationId);
+    if (FINISHED.has(op.status)) return; // a late report from a worker that is stopping
     if (progress) this.batchProgress.set(operationId, progress);
     else this.batchProgress.delete(operationId);
   }

@@ -23,6 +23,8 @@ export interface WriteResult {
   trends: TrendSummary;
   /** True when this write brought a host-unreachable operation back to running. */
   revived: boolean;
+  /** True when the write changed the status (pending or revived → running). */
+  statusChanged: boolean;
 }
 
 export interface BatchProgress {

@@ -6,7 +6,7 @@ import type { Trainers } from "../app.ts";
 import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
-import type { Operation } from "../schemas/operation.ts";
+import { FINISHED, type Operation } from "../schemas/operation.ts";
 import { validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import type { LocalTrainer } from "./local.ts";
 
@@ -22,6 +22,7 @@ export interface RemoteHosts {
 }
 
 export const INTERRUPTED = "interrupted: server restarted";
+export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
 export class Dispatcher implements Trainers {
   constructor(
@@ -63,12 +64,14 @@ export class Dispatcher implements Trainers {
       store.mergeMetadata(id, { host });
       store.touch(id);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
-      store.markStarted(id);
+      this.hub.markStarted(id);
       return store.getOperation(id)!;
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      // Not left dangling: the operation is failed with the reason, then the client gets 503.
-      this.hub.finish(id, "failed", { error_message: msg });
+      // Not left dangling: the operation is failed with the reason, then the client gets 503
+      // (unless it was cancelled while the host was being asked).
+      const current = store.getOperation(id);
+      if (current && !FINISHED.has(current.status)) this.hub.finish(id, "failed", { error_message: msg });
       if (err instanceof TrainwatchError) throw new TrainwatchError(err.code, err.message, { ...err.details, operation_id: id });
       throw new TrainwatchError("HOST_UNAVAILABLE", msg, { operation_id: id });
     }
@@ -78,6 +81,12 @@ export class Dispatcher implements Trainers {
     if (op.metadata.location === "host") return this.hosts ? this.hosts.cancel(op) : null;
     this.local.cancel(op.operation_id);
     return null;
+  }
+
+  /** At shutdown: local trainings end as failed (they cannot resume) and their workers stop. */
+  async shutdown(): Promise<void> {
+    this.hub.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
+    await this.local.stopAll();
   }
 
   /** At start: local trainings the previous process was running cannot resume. */

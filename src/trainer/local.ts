@@ -59,17 +59,27 @@ export class LocalTrainer {
     }
   }
 
+  /** Stops every queued and running training and waits until their workers are gone (server shutdown). */
+  async stopAll(): Promise<void> {
+    this.queue.length = 0;
+    const runs = [...this.running.values()];
+    for (const run of runs) run.cancel();
+    await Promise.allSettled(runs.map((r) => r.done));
+  }
+
   private launch({ operationId: id, spec }: Job): void {
     const store = this.hub.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
-    const handle = (this.opts.start ?? startWorkerTraining)(
+    // A trainer may report before start() returns (a scripted one in tests): cancel through this.
+    let cancelRequested = false;
+    let handle: { cancel(): void } = { cancel: () => void (cancelRequested = true) };
+    handle = (this.opts.start ?? startWorkerTraining)(
       { operationId: id, spec, modelsDir: this.opts.modelsDir },
       {
         onStart: (info) => {
           try {
             store.mergeMetadata(id, startedInfo(info));
-            store.markStarted(id);
-            this.hub.statusChanged(id);
+            this.hub.markStarted(id);
           } catch (err) {
             log("recording the start failed", err);
           }
@@ -92,8 +102,10 @@ export class LocalTrainer {
         },
       },
     );
-    this.running.set(id, handle);
-    handle.done
+    const started = handle as ReturnType<StartTraining>;
+    if (cancelRequested) started.cancel();
+    this.running.set(id, started);
+    started.done
       .then((result) => this.finishWith(id, result))
       .catch((err: Error) => this.failWith(id, err))
       .finally(() => {
