@@ -35,13 +35,6 @@ export const ErrorEnvelope = Type.Object(
   { description: "Error envelope; `message` names the field at fault." },
 );
 
-/**
- * An OpenAPI response documented from a TypeBox schema without validating the
- * reply at run time (TypeBox schemas are JSON Schema; only the TS types differ).
- */
-export const documented = (description: string, schema: TSchema) =>
-  ({ description, content: { "application/json": { schema: schema as never } } }) as const;
-
 /** Depth of a JSON pointer, for picking the union branch that matched furthest. */
 const depth = (p: string) => (p ? p.split("/").length : 0);
 /** A branch that got further scores higher; at equal depth, a wrong value beats a missing property. */

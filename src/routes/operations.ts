@@ -13,7 +13,8 @@ import {
 } from "../schemas/operation.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, documented, ok, queryInt } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
+import { documented } from "./openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
