@@ -3,13 +3,13 @@
  * the host relay all go through it, and live streams subscribe to it. It keeps no
  * per-client state beyond the listener set.
  */
-import { encodeEpoch, type EpochRecord, type WireEpoch } from "./schemas/epoch.ts";
+import type { EpochRecord } from "./schemas/epoch.ts";
 import type { Operation } from "./schemas/operation.ts";
 import type { Store, WriteResult } from "./store/store.ts";
 import type { TrendSummary } from "./trends/types.ts";
 
 export type HubEvent =
-  | { type: "epochs"; operation_id: string; epochs: WireEpoch[]; trends: TrendSummary }
+  | { type: "epochs"; operation_id: string; records: readonly EpochRecord[]; trends: TrendSummary }
   | { type: "status"; operation_id: string; operation: Operation };
 
 type Listener = (e: HubEvent) => void;
@@ -22,7 +22,8 @@ export class Hub {
   writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult {
     const res = this.store.writeEpochs(operationId, epochs);
     if (this.has(operationId)) {
-      this.emit({ type: "epochs", operation_id: operationId, epochs: epochs.map(encodeEpoch), trends: res.trends });
+      // Records, not wire epochs: only a listener that sends them (an SSE channel) pays for encoding.
+      this.emit({ type: "epochs", operation_id: operationId, records: epochs, trends: res.trends });
     }
     if (res.statusChanged) this.statusChanged(operationId);
     return res;

@@ -4,7 +4,7 @@
  * nothing but its controller; the fan-out holds one hub listener per watched operation.
  */
 import type { Hub, HubEvent } from "../hub.ts";
-import type { WireEpoch } from "../schemas/epoch.ts";
+import { encodeEpoch, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
 import type { TrendSummary } from "../trends/types.ts";
 
@@ -117,7 +117,7 @@ export class Fanout {
     const ch = this.channels.get(key);
     if (!ch) return;
     if (e.type === "epochs") {
-      this.broadcast(ch, encoder.encode(epochEvents(e.epochs, e.trends)));
+      this.broadcast(ch, encoder.encode(epochEvents(e.records.map(encodeEpoch), e.trends)));
       this.prune(key);
       return;
     }
