@@ -8,7 +8,7 @@ import { Type } from "@sinclair/typebox";
 import { TrainwatchError, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
-import { HOST_UNREACHABLE } from "../store/store.ts";
+import { isRevivable } from "../store/store.ts";
 import type { AppDeps } from "../app.ts";
 import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 
@@ -21,7 +21,7 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
   if (!op) throw notFound(id);
   let revived = false;
   if (FINISHED.has(op.status)) {
-    if (op.status !== "failed" || op.error_message !== HOST_UNREACHABLE) {
+    if (!isRevivable(op)) {
       throw new TrainwatchError("OPERATION_FINISHED", `operation ${id} is ${op.status}; stop training`, { operation_id: id, status: op.status });
     }
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.

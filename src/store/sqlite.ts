@@ -13,7 +13,7 @@ import { FINISHED, type Operation, type OperationStatus } from "../schemas/opera
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type Best, type TrendConfig, type TrendSummary, type EpochPoint } from "../trends/types.ts";
 import { chooseMonitor, findBest, summarizeFrom, summarizeTrends, tailSize } from "../trends/summary.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { HOST_UNREACHABLE, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+import { isRevivable, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
 interface OpRow {
   id: number;
@@ -198,7 +198,7 @@ export class SqliteStore implements Store {
       const op = this.row(operationId);
       let revived = false;
       if (FINISHED.has(op.status)) {
-        if (op.status === "failed" && op.error_message === HOST_UNREACHABLE) {
+        if (isRevivable(op)) {
           this.db.query("UPDATE operations SET status = 'running', error_message = NULL, completed_at = NULL WHERE id = ?").run(op.id);
           revived = true;
         } else {
@@ -287,7 +287,7 @@ export class SqliteStore implements Store {
   ): Operation {
     return this.db.transaction(() => {
       const op = this.row(operationId);
-      const revivable = op.status === "failed" && op.error_message === HOST_UNREACHABLE;
+      const revivable = isRevivable(op);
       this.batchProgress.delete(operationId);
       if (FINISHED.has(op.status) && !revivable) {
         throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${op.status}`, {

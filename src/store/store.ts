@@ -65,3 +65,7 @@ export interface Store {
 
 /** The error a silent host leaves; a later relay from that host revives the operation. */
 export const HOST_UNREACHABLE = "training host unreachable";
+
+/** True for the one finished state a relay may undo: failed only because its host went silent. */
+export const isRevivable = (op: { status: string; error_message: string | null }) =>
+  op.status === "failed" && op.error_message === HOST_UNREACHABLE;
