@@ -7,7 +7,6 @@ import { Type, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { TrainwatchError, errorBody } from "../errors.ts";
-import { EpochDecodeError } from "../schemas/epoch.ts";
 
 export const ok = <T>(data: T) => ({ success: true as const, data });
 
@@ -107,10 +106,6 @@ export const errorHandling = (maxBodyBytes: number) =>
         set.status = error.status;
         if (error.status >= 500) console.error(`[api] ${request.method} ${new URL(request.url).pathname}: ${error.code} ${error.message}`);
         return errorBody(error.code, error.message, error.details);
-      }
-      if (error instanceof EpochDecodeError) {
-        set.status = 400;
-        return errorBody("VALIDATION_ERROR", error.message, { field: error.field });
       }
       switch (code) {
         case "VALIDATION": {

@@ -7,6 +7,7 @@
  * plain JS number, so NaN and ±Infinity are just numbers.
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { invalid } from "../errors.ts";
 
 export const STANDARD_FIELDS = [
   "train_loss",
@@ -87,15 +88,6 @@ export function encodeMetric(v: number | null | undefined): WireMetricValue | un
   return v > 0 ? "Infinity" : "-Infinity";
 }
 
-export class EpochDecodeError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-  }
-}
-
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const STANDARD = new Set<string>(["epoch", "timestamp", ...STANDARD_FIELDS]);
 
@@ -112,7 +104,7 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
     const raw = src[key];
     if (key === "timestamp") {
       const ms = Date.parse(raw as string);
-      if (Number.isNaN(ms)) throw new EpochDecodeError(`${path}.timestamp`, `"${String(raw)}" is not an ISO-8601 date-time`);
+      if (Number.isNaN(ms)) throw invalid(`${path}.timestamp`, `"${String(raw)}" is not an ISO-8601 date-time`);
       // Already canonical (what toISOString prints) is kept as sent; anything else is normalised to UTC.
       rec.timestamp = CANONICAL_ISO.test(raw as string) ? (raw as string) : new Date(ms).toISOString();
       rec.timestamp_ms = ms;
@@ -125,7 +117,7 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
     } else if (CUSTOM_METRIC_NAME.test(key)) {
       (rec.custom ??= {})[key] = v;
     } else {
-      throw new EpochDecodeError(`${path}.${key}`, "custom metric names may use letters, digits and _ . / - (1 to 64 characters)");
+      throw invalid(`${path}.${key}`, "custom metric names may use letters, digits and _ . / - (1 to 64 characters)");
     }
   }
   return rec;
