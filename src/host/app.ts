@@ -5,10 +5,9 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { TrainwatchError, errorBody } from "../errors.ts";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
-import { NormalizedTrainingSpec, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
-import { Envelope, ErrorEnvelope, bearerMatches, errorHandling, ok } from "../routes/http.ts";
+import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
+import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok } from "../routes/http.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -38,24 +37,15 @@ function sessionSpec(spec: unknown): NormalizedSpec {
   if (Value.Check(NormalizedTrainingSpec, spec)) return spec;
   const v = validateSpec(spec);
   if (v.ok) return v.spec;
-  const field = `body.spec${v.path === "/" ? "" : v.path.replaceAll("/", ".")}`;
-  throw new TrainwatchError("VALIDATION_ERROR", `${field}: ${v.message.slice(v.path.length + 2)}`, { field });
+  throw specError("body.spec", v);
 }
-
-/** Requires `Authorization: Bearer <TRAINWATCH_HOST_TOKEN>` on every route when the token is set. */
-const hostAuth = (token: string | null) =>
-  new Elysia({ name: "trainwatch-host/auth", seed: token ?? "" }).onBeforeHandle({ as: "scoped" }, ({ request, set }) => {
-    if (!token || bearerMatches(request.headers.get("authorization"), token)) return;
-    set.status = 401;
-    set.headers["www-authenticate"] = 'Bearer realm="trainwatch-host"';
-    return errorBody("UNAUTHORIZED", "missing or wrong bearer token (Authorization: Bearer <TRAINWATCH_HOST_TOKEN>)");
-  });
 
 export function createHostApp(deps: HostDeps) {
   const started = Date.now();
   return new Elysia({ name: "trainwatch-host" })
     .use(errorHandling(deps.maxBodyBytes ?? 5 * 1024 * 1024))
-    .use(hostAuth(deps.token))
+    // Every host route, /health included, needs TRAINWATCH_HOST_TOKEN when it is set.
+    .use(bearerAuth(deps.token, { realm: "trainwatch-host", variable: "TRAINWATCH_HOST_TOKEN" }))
     .get(
       "/health",
       () =>

@@ -145,12 +145,12 @@ export function bearerMatches(header: string | null, token: string): boolean {
 }
 
 /** Requires `Authorization: Bearer <token>` when a token is configured. */
-export const bearerAuth = (token: string | null) =>
-  new Elysia({ name: "trainwatch/auth", seed: token ?? "" }).onBeforeHandle({ as: "scoped" }, ({ request, set }) => {
+export const bearerAuth = (token: string | null, opts: { realm: string; variable: string } = { realm: "trainwatch", variable: "TRAINWATCH_TOKEN" }) =>
+  new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" }).onBeforeHandle({ as: "scoped" }, ({ request, set }) => {
     if (!token) return;
     if (!bearerMatches(request.headers.get("authorization"), token)) {
       set.status = 401;
-      set.headers["www-authenticate"] = 'Bearer realm="trainwatch"';
-      return errorBody("UNAUTHORIZED", "missing or wrong bearer token (Authorization: Bearer <TRAINWATCH_TOKEN>)");
+      set.headers["www-authenticate"] = `Bearer realm="${opts.realm}"`;
+      return errorBody("UNAUTHORIZED", `missing or wrong bearer token (Authorization: Bearer <${opts.variable}>)`);
     }
   });

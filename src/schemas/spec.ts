@@ -4,6 +4,7 @@
  */
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
+import { invalid, type TrainwatchError } from "../errors.ts";
 
 export const ACTIVATIONS = ["relu", "tanh", "sigmoid", "elu", "linear"] as const;
 export const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"] as const;
@@ -404,4 +405,10 @@ function describe(error: ValueError): { path: string; message: string } {
   if (!inner) return { path, message: error.message };
   const described = describe(inner);
   return { path: `${error.path}${described.path === "/" ? "" : described.path}` || "/", message: described.message };
+}
+
+/** A failed validateSpec as a 400 naming the field under `prefix` (e.g. "body" → "body.training.batch_size"). */
+export function specError(prefix: string, failure: { path: string; message: string }): TrainwatchError {
+  const field = `${prefix}${failure.path === "/" ? "" : failure.path.replaceAll("/", ".")}`;
+  return invalid(field, failure.message.slice(failure.path.length + 2));
 }

@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
-import { validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
+import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import type { LocalTrainer } from "./local.ts";
 
 export type Target = "local" | "host";
@@ -36,10 +36,7 @@ export class Dispatcher implements Trainers {
     const target: Target = requested ?? (this.config.useHostService ? "host" : "local");
     // The cross-field rules the schema cannot express (e.g. a val_* monitor needs a validation split).
     const checked = validateSpec(input);
-    if (!checked.ok) {
-      const field = `body${checked.path.replaceAll("/", ".")}`;
-      throw new TrainwatchError("VALIDATION_ERROR", `${field}${checked.message.slice(checked.path.length)}`, { field });
-    }
+    if (!checked.ok) throw specError("body", checked);
     const spec = checked.spec;
     const store = this.hub.store;
     const op = store.createOperation({
