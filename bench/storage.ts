@@ -14,7 +14,8 @@ import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { Hub } from "../src/hub.ts";
 import { Envelope } from "../src/routes/http.ts";
-import { MetricsData, decodeMetricsBody, metricsView } from "../src/routes/operations.ts";
+import { decodeMetricsBody, loadOperation, metricsView } from "../src/routes/operations.ts";
+import { MetricsData } from "../src/schemas/operation.ts";
 import { MetricsInput, type EpochRecord } from "../src/schemas/epoch.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
@@ -247,7 +248,7 @@ async function breakdown() {
   // GET: 1,000 epochs of the op above.
   const getId = store.createOperation({ operation_type: "training" }).operation_id;
   store.writeEpochs(getId, decodeMetricsBody({ epochs: batchOf(0, LATENCY_EPOCHS) }));
-  const view = { success: true, data: metricsView(inner.decorator.deps, getId) };
+  const view = { success: true, data: metricsView(store, loadOperation(store, getId)) };
   const responseCheck = TypeCompiler.Compile(Envelope(MetricsData));
   const timeIt = (f: () => unknown) => {
     const xs: number[] = [];

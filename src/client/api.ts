@@ -12,12 +12,8 @@ import type { CompareData } from "../routes/compare.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
-export interface MetricsReply {
-  operation_id: string;
-  operation_type: string;
-  status: OperationStatus;
-  metrics: Omit<TrendSummary, "latest_epoch"> & { epochs: WireEpoch[]; total_epochs_planned: number | null };
-}
+export type { MetricsReply } from "../schemas/operation.ts";
+import type { MetricsReply } from "../schemas/operation.ts";
 
 /** Codes from the server's error envelope, plus the client's own. */
 export class ApiError extends Error {

@@ -5,16 +5,15 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
-import type { MetricsReply } from "../client/api.ts";
 import { analyzeHistory } from "../mcp/analysis.ts";
 import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 import { documented } from "./openapi.ts";
-import { metricsView } from "./operations.ts";
+import { loadOperation, metricsView } from "./operations.ts";
 
 export const analysisRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/analysis" }).get(
     "/operations/:id/analysis",
-    ({ params }) => ok(analyzeHistory(metricsView(deps, params.id) as MetricsReply)),
+    ({ params }) => ok(analyzeHistory(metricsView(deps.store, loadOperation(deps.store, params.id)))),
     {
       params: Type.Object({ id: Type.String() }),
       detail: {

@@ -6,20 +6,18 @@
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
-import type { MetricsReply } from "../client/api.ts";
-import { invalid, notFound } from "../errors.ts";
+import { invalid } from "../errors.ts";
 import { analyzeHistory, compareAnalyses } from "../mcp/analysis.ts";
 import { EpochInput, type WireEpoch } from "../schemas/epoch.ts";
 import { OperationStatus } from "../schemas/operation.ts";
 import { downsample } from "../trends/downsample.ts";
 import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 import { documented } from "./openapi.ts";
-import { metricsView } from "./operations.ts";
+import { loadOperation, metricsView } from "./operations.ts";
 
 export const MAX_COMPARE_RUNS = 20;
 export const DEFAULT_COMPARE_POINTS = 1000;
 
-const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
 
 export const RunSummary = Type.Object({
@@ -73,9 +71,8 @@ export function parseIds(raw: string): string[] {
 /** Reads each run's full history once, judges it, and thins its curves for charts. Throws OPERATION_NOT_FOUND naming the first unknown id. */
 export function compareRuns(deps: Pick<AppDeps, "store">, ids: readonly string[], maxPoints = DEFAULT_COMPARE_POINTS) {
   const runs = ids.map((id) => {
-    const op = deps.store.getOperation(id);
-    if (!op) throw notFound(id);
-    const view = metricsView(deps as AppDeps, id) as MetricsReply;
+    const op = loadOperation(deps.store, id);
+    const view = metricsView(deps.store, op);
     return { op, epochs: view.metrics.epochs, analysis: analyzeHistory(view) };
   });
   const ranking = compareAnalyses(runs.map((r) => r.analysis));

@@ -2,15 +2,18 @@
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { TrainwatchError, notFound } from "../errors.ts";
-import { EpochInput, MetricsInput, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { MetricsInput, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import {
   CompleteOperationInput,
   CreateOperationInput,
+  MetricsData,
   OperationStatus,
   OperationType,
   Operation,
   TrendSummarySchema,
+  type MetricsReply,
 } from "../schemas/operation.ts";
+import type { Store } from "../store/store.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "../app.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
@@ -32,24 +35,9 @@ export const MetricsQuery = t.Object({
   max_points: queryInt("max_points", { minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
 });
 
-export const MetricsData = Type.Object({
-  operation_id: Type.String(),
-  operation_type: Type.String(),
-  status: Type.String(),
-  metrics: Type.Intersect([
-    Type.Object({
-      epochs: Type.Array(EpochInput),
-      total_epochs_planned: Type.Union([Type.Integer(), Type.Null()]),
-    }),
-    Type.Omit(TrendSummarySchema, ["latest_epoch"]),
-  ]),
-});
-
-/** Reads the metrics reply: epochs after `since`, optionally downsampled; trends cover the whole history. */
-export function metricsView(deps: AppDeps, id: string, since?: number, maxPoints?: number) {
-  const op = deps.store.getOperation(id);
-  if (!op) throw notFound(id);
-  let epochs: WireEpoch[] = deps.store.readEpochs(id, since ?? -1);
+/** The metrics reply for a loaded operation: epochs after `since`, optionally downsampled; trends cover the whole history. */
+export function metricsView(store: Store, op: Operation, since?: number, maxPoints?: number): MetricsReply {
+  let epochs: WireEpoch[] = store.readEpochs(op.operation_id, since ?? -1);
   if (maxPoints !== undefined) epochs = downsample(epochs, maxPoints, op.trends.best_epoch);
   const { latest_epoch: _latest, ...trends } = op.trends;
   return {
@@ -58,6 +46,13 @@ export function metricsView(deps: AppDeps, id: string, since?: number, maxPoints
     status: op.status,
     metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs },
   };
+}
+
+/** The operation, or OPERATION_NOT_FOUND. */
+export function loadOperation(store: Store, id: string): Operation {
+  const op = store.getOperation(id);
+  if (!op) throw notFound(id);
+  return op;
 }
 
 /** Decodes a validated metrics body into records, naming the field on a bad value. */
@@ -205,7 +200,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .get("/operations/:id/metrics", ({ params, query }) => ok(metricsView(deps, params.id, query.since_epoch, query.max_points)), {
+    .get("/operations/:id/metrics", ({ params, query }) => ok(metricsView(deps.store, loadOperation(deps.store, params.id), query.since_epoch, query.max_points)), {
       params: IdParams,
       query: MetricsQuery,
       // Documented rather than validated: checking 1,000 epochs on every poll would

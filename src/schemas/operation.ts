@@ -1,5 +1,6 @@
 /** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
 import { Type, type Static } from "@sinclair/typebox";
+import { EpochInput } from "./epoch.ts";
 
 export const OperationStatus = Type.Union(
   [
@@ -22,7 +23,6 @@ export const OperationType = Type.String({
   description: 'Kind of operation, e.g. "training".',
 });
 
-const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 
 export const TrendSummarySchema = Type.Object(
   {
@@ -88,3 +88,17 @@ export const CompleteOperationInput = Type.Object(
 );
 export type CompleteOperationInput = Static<typeof CompleteOperationInput>;
 
+/** GET /operations/{id}/metrics: the epochs asked for, and the trends of the whole history. */
+export const MetricsData = Type.Object({
+  operation_id: Type.String(),
+  operation_type: Type.String(),
+  status: OperationStatus,
+  metrics: Type.Intersect([
+    Type.Object({
+      epochs: Type.Array(EpochInput),
+      total_epochs_planned: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    Type.Omit(TrendSummarySchema, ["latest_epoch"]),
+  ]),
+});
+export type MetricsReply = Static<typeof MetricsData>;
