@@ -26,10 +26,6 @@ export class ApiError extends Error {
     super(message);
     this.name = "ApiError";
   }
-  /** True when retrying later can help (network, timeout, 5xx). */
-  get transient(): boolean {
-    return this.status === null || this.status >= 500;
-  }
 }
 
 export interface ClientOptions {
