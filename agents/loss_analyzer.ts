@@ -5,7 +5,7 @@
  * and the recommendation with its reason; --json prints the analysis as one JSON object. Exit: 0, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
-import type { TrainingAnalysis } from "../src/mcp/analysis.ts";
+import type { Analysis } from "../src/schemas/analysis.ts";
 import { connect, fmt, ToolError } from "./mcp_client.ts";
 
 const USAGE = "usage: bun agents/loss_analyzer.ts <operation_id> [--json]";
@@ -15,7 +15,7 @@ function signed(v: number, digits = 4): string {
 }
 
 /** The analysis as a short aligned report. */
-export function report(a: TrainingAnalysis): string {
+export function report(a: Analysis): string {
   const lines: string[] = [];
   const line = (label: string, text: string) => lines.push(`  ${label.padEnd(17)}${text}`);
   const planned = a.total_epochs_planned ? `/${a.total_epochs_planned}` : "";
@@ -24,16 +24,25 @@ export function report(a: TrainingAnalysis): string {
     lines.push(`  No epochs recorded yet; nothing to analyze until the run reports metrics.`);
   } else {
     const t = a.trajectory;
-    const change = t.relative_change === null ? "" : `, fitted change ${signed(t.relative_change * 100, 1)}% over the recent epochs`;
-    const slope = t.slope === null ? "" : `, slope ${signed(t.slope)}/epoch`;
-    line("trajectory", `${t.trajectory} (${a.monitor ?? "no finite loss"}${change}${slope})`);
+    let detail: string;
+    if (t.basis === "since_best" && t.since_best) {
+      detail = `since the best epoch: ${signed(t.since_best.rise * 100, 1)}% above its best at epoch ${t.since_best.best_epoch}, margin ${(t.since_best.margin * 100).toFixed(1)}%`;
+    } else {
+      const change = t.relative_change === null ? "" : `, fitted change ${signed(t.relative_change * 100, 1)}% over the last ${t.points} epochs`;
+      const slope = t.slope === null ? "" : `, slope ${signed(t.slope)}/epoch`;
+      detail = `${change}${slope}`.replace(/^, /, "");
+    }
+    line("trajectory", `${t.trajectory} (${a.monitor ?? "no finite loss"}${detail ? `; ${detail}` : ""})`);
     if (a.best_epoch === null) line("best epoch", "none (no finite loss recorded)");
     else {
       const ago = a.epochs_since_improvement ? `${a.epochs_since_improvement} epochs ago` : "the latest epoch";
       line("best epoch", `${a.best_epoch}: ${a.monitor} ${fmt(a.best_value)} (${ago})`);
     }
     const yes = (b: boolean) => (b ? "YES" : "no");
-    line("flags", `overfitting ${yes(a.flags.overfitting)}   plateau ${yes(a.flags.plateau)}   divergence ${yes(a.flags.diverging)}`);
+    line(
+      "flags",
+      `overfitting ${yes(a.flags.overfitting)}   plateau ${yes(a.flags.plateau)}   divergence ${yes(a.flags.diverging)}   stalled ${yes(a.flags.stalled)}`,
+    );
     const g = a.generalization_gap;
     if (g.latest === null) line("gap (val-train)", "n/a (needs both train_loss and val_loss)");
     else {
@@ -49,6 +58,10 @@ export function report(a: TrainingAnalysis): string {
     }
   }
   const r = a.recommendation;
+  if (a.checkpoints.held_by === "trainwatch") {
+    line("checkpoints", a.checkpoints.epochs?.length ? `epochs ${a.checkpoints.epochs.join(", ")} (held by Trainwatch)` : "none written");
+  }
+  line("thresholds", `plateau patience ${a.thresholds.plateau_patience}, overfit ≥ ${(a.thresholds.overfit_threshold * 100).toFixed(1)}% and ${a.thresholds.overfit_noise_z}σ, stall < ${(a.thresholds.stall_threshold * 100).toFixed(1)}% in ${a.thresholds.stall_window} epochs`);
   line("recommendation", `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}`);
   line("reason", r.reason);
   return lines.join("\n");
@@ -72,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const mcp = await connect("trainwatch-loss-analyzer");
   try {
-    const a = await mcp.call<TrainingAnalysis>("analyze_training", { operation_id: parsed.positionals[0] });
+    const a = await mcp.call<Analysis>("analyze_training", { operation_id: parsed.positionals[0] });
     console.log(parsed.values.json ? JSON.stringify(a) : report(a));
     return 0;
   } catch (err) {

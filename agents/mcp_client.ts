@@ -8,6 +8,17 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 
+/**
+ * What a person at the terminal can do about each failure. The MCP server's hints speak to a model ("call list_operations");
+ * these speak to the person running the agent.
+ */
+const CLI_HINTS: Record<string, string> = {
+  OPERATION_NOT_FOUND: "List operations with `curl -s $TRAINWATCH_URL/api/v1/operations` or open the dashboard at $TRAINWATCH_URL/.",
+  UNREACHABLE: "Start the API with `npm start` (or `bun run src/server.ts`), or set TRAINWATCH_URL to a running server.",
+  TIMEOUT: "The server may be overloaded; run the agent again in a few seconds.",
+  UNAUTHORIZED: "Set TRAINWATCH_TOKEN to the server's token before running the agent.",
+};
+
 /** A tool answered with isError; `code` is the API's or the MCP server's (OPERATION_NOT_FOUND, UNREACHABLE, ...). */
 export class ToolError extends Error {
   constructor(
@@ -46,9 +57,13 @@ export async function connect(agentName: string): Promise<McpSession> {
     async call<T>(name: string, args: Record<string, unknown>): Promise<T> {
       const res = await client.callTool({ name, arguments: args });
       if (res.isError) {
-        const err = (res.structuredContent as { error?: { code?: string } } | undefined)?.error;
+        const err = (res.structuredContent as { error?: { code?: string; message?: string } } | undefined)?.error;
         const text = (res.content as Array<{ type: string; text?: string }>).find((c) => c.type === "text")?.text ?? "tool failed";
-        throw new ToolError(err?.code ?? "TOOL_ERROR", text);
+        const code = err?.code ?? "TOOL_ERROR";
+        // The plain message plus a hint for the terminal, not the model-facing hint in the text content.
+        const message = err?.message ? `${code}: ${err.message}` : text;
+        const hint = CLI_HINTS[code];
+        throw new ToolError(code, hint ? `${message}${/[.?!]$/.test(message) ? "" : "."} ${hint}` : message);
       }
       return res.structuredContent as T;
     },

@@ -2,18 +2,21 @@
 /**
  * Training monitor agent: `bun agents/training_monitor.ts <operation_id> [--interval 30] [--auto-cancel]`.
  * An MCP client (see ./mcp_client.ts) that polls one operation for new epochs, prints them as a table with a progress bar,
- * flags overfitting, plateau and divergence as they appear, and with --auto-cancel stops the run on overfitting or after
- * more than 15 epochs without improvement. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
+ * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears, and with --auto-cancel stops
+ * the run on overfitting, divergence, a stall, or more than 15 epochs without improvement. The judgement is the server's
+ * (analyze_training); this agent only acts on it. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
 import type { MetricsReply } from "../src/client/api.ts";
 import type { WireEpoch } from "../src/schemas/epoch.ts";
 import type { Operation } from "../src/schemas/operation.ts";
-import type { TrainingAnalysis } from "../src/mcp/analysis.ts";
+import type { Analysis } from "../src/schemas/analysis.ts";
 import { connect, fmt, parseSeconds, ToolError, type McpSession } from "./mcp_client.ts";
 
 /** --auto-cancel also stops a run whose best epoch is more than this many epochs old. */
 export const CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT = 15;
+/** After an auto-cancel, how long to wait for the trainer's result (its checkpoints) before the final advice. */
+const RESULT_WAIT_MS = 30_000;
 /** Consecutive unreachable/timeout polls tolerated before giving up. */
 const MAX_TRANSIENT_FAILURES = 5;
 /** Larger than any one poll's new epochs, so the table never skips a row. */
@@ -43,20 +46,46 @@ export function progressBar(done: number, planned: number | null, width = 30): s
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${planned} epochs (${Math.round(ratio * 100)}%)`;
 }
 
-type Flag = "overfitting" | "plateau" | "divergence";
+type Flag = "overfitting" | "plateau" | "divergence" | "stalled";
 
 function activeFlags(m: MetricsReply["metrics"]): Set<Flag> {
   const flags = new Set<Flag>();
   if (m.is_overfitting) flags.add("overfitting");
   if (m.is_plateaued) flags.add("plateau");
   if (m.is_diverging) flags.add("divergence");
+  if (m.is_stalled) flags.add("stalled");
   return flags;
+}
+
+/** One line on what the server saw for `flag`, from its analysis (the flag's own facts, not the end-of-run advice). */
+export function flagText(flag: Flag, a: Analysis): string {
+  const t = a.thresholds;
+  const best = a.best_epoch === null ? "" : `best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}`;
+  const r = a.recommendation;
+  switch (flag) {
+    case "overfitting": {
+      const s = a.trajectory.since_best;
+      const rise = s ? `${(s.rise * 100).toFixed(1)}% above its ${best} (margin ${(s.margin * 100).toFixed(1)}%)` : `above its ${best}`;
+      return `validation loss is ${rise} while training loss keeps falling`;
+    }
+    case "plateau":
+      return `no new best for ${a.epochs_since_improvement} epochs (patience ${t.plateau_patience}); ${best}`;
+    case "divergence":
+      // Divergence outranks every other rule, so a running run's stop reason is about it.
+      return r.action === "stop" ? r.reason : `the loss is exploding or not finite; ${best}`;
+    case "stalled":
+      return a.flags.diverging || a.flags.overfitting || r.action !== "stop"
+        ? `${a.monitor} barely moved over the last ${t.stall_window} epochs (under ${(t.stall_threshold * 100).toFixed(1)}% of its first value)`
+        : r.reason;
+  }
 }
 
 /** Why --auto-cancel should stop the run now, or null. */
 function cancelReason(m: MetricsReply["metrics"]): string | null {
   const best = m.best_epoch === null ? "" : `; best ${m.monitor} ${fmt(m.best_val_loss)} at epoch ${m.best_epoch}`;
-  if (m.is_overfitting) return `overfitting: validation loss rising while training loss falls${best}`;
+  if (m.is_diverging) return `divergence: the loss is exploding or not finite${best}`;
+  if (m.is_overfitting) return `overfitting: validation loss well above its best while training loss falls${best}`;
+  if (m.is_stalled) return `stalled: the loss is not improving${best}`;
   const since = m.epochs_since_improvement ?? 0;
   if (since > CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT) {
     return `no improvement for ${since} epochs (more than ${CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT})${best}`;
@@ -67,7 +96,7 @@ function cancelReason(m: MetricsReply["metrics"]): string | null {
 async function monitor(mcp: McpSession, id: string, intervalS: number, autoCancel: boolean): Promise<number> {
   const op = await mcp.call<Operation>("get_operation_status", { operation_id: id });
   const policy = autoCancel
-    ? `; --auto-cancel on overfitting or more than ${CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT} epochs without improvement`
+    ? `; --auto-cancel on overfitting, divergence, a stall or more than ${CANCEL_AFTER_EPOCHS_WITHOUT_IMPROVEMENT} epochs without improvement`
     : "";
   console.log(`Monitoring ${id} (${op.name ?? op.operation_type}, ${op.status}), polling every ${intervalS}s${policy}`);
 
@@ -105,8 +134,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at epoch ${since}`);
     flags = now;
     if (raised.length) {
-      const a = await mcp.call<TrainingAnalysis>("analyze_training", { operation_id: id });
-      console.log(`FLAG ${raised.join(" + ")} at epoch ${since}: ${a.recommendation.reason}`);
+      const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
+      for (const f of raised) console.log(`FLAG ${f} at epoch ${since}: ${flagText(f, a)}`);
     }
 
     let status = reply.status;
@@ -132,11 +161,24 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   }
 }
 
+/** A local or host training writes its checkpoints after a cancel; wait (bounded) until its result lists them. */
+async function awaitResult(mcp: McpSession, id: string): Promise<Operation> {
+  const deadline = Date.now() + RESULT_WAIT_MS;
+  for (;;) {
+    const op = await mcp.call<Operation>("get_operation_status", { operation_id: id });
+    const held = op.metadata.location === "local" || op.metadata.location === "host";
+    if (!held || op.result !== null || Date.now() > deadline) return op;
+    await Bun.sleep(200);
+  }
+}
+
 async function summarize(mcp: McpSession, id: string, cancelled: string | null): Promise<void> {
-  const a = await mcp.call<TrainingAnalysis>("analyze_training", { operation_id: id });
+  const op = await awaitResult(mcp, id);
+  const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
   const r = a.recommendation;
+  const how = op.result?.stop_reason === "early_stopping" ? " (early-stopped)" : cancelled ? " (auto-cancelled)" : "";
   console.log("");
-  console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${cancelled ? " (auto-cancelled)" : ""}.`);
+  console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${how}.`);
   if (a.best_epoch !== null) {
     console.log(`Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`);
   }

@@ -46,12 +46,13 @@ function ago(iso) {
 const where = (op) => (typeof op.metadata?.location === "string" ? op.metadata.location : "—");
 const live = (op) => op.status === "pending" || op.status === "running";
 
-/** The three trend flags as badges; `none` adds a quiet "no issues" badge when nothing is flagged. */
+/** The four trend flags as badges; `none` adds a quiet "no issues" badge when nothing is flagged. */
 function flagBadges(t, { none = false } = {}) {
   const out = [];
-  if (t.is_overfitting ?? t.overfitting) out.push(`<span class="badge warn" data-badge="overfitting" title="Validation loss rising while training loss falls">overfitting</span>`);
+  if (t.is_overfitting ?? t.overfitting) out.push(`<span class="badge warn" data-badge="overfitting" title="Validation loss above its best by more than noise while training loss falls">overfitting</span>`);
   if (t.is_plateaued ?? t.plateau) out.push(`<span class="badge info" data-badge="plateau" title="No improvement for the plateau patience">plateau</span>`);
-  if (t.is_diverging ?? t.diverging) out.push(`<span class="badge bad" data-badge="diverging" title="Loss exploding or not finite">diverging</span>`);
+  if (t.is_diverging ?? t.diverging) out.push(`<span class="badge bad" data-badge="diverging" title="Loss not finite, exploded, or training and validation both rising">diverging</span>`);
+  if (t.is_stalled ?? t.stalled) out.push(`<span class="badge warn" data-badge="stalled" title="Barely improving and never learned much: check the learning rate and the data">stalled</span>`);
   if (!out.length && none) out.push(`<span class="badge ok" data-badge="none">no issues</span>`);
   return out.join(" ");
 }

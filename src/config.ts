@@ -56,8 +56,12 @@ export function loadConfig(env: Env = process.env): Config {
       plateau_patience: num(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),
       overfit_window: num(env, "TRAINWATCH_OVERFIT_WINDOW", t.overfit_window, 2),
       overfit_threshold: num(env, "TRAINWATCH_OVERFIT_THRESHOLD", t.overfit_threshold, 0),
+      overfit_noise_z: num(env, "TRAINWATCH_OVERFIT_NOISE_Z", t.overfit_noise_z, 0),
       diverge_window: num(env, "TRAINWATCH_DIVERGE_WINDOW", t.diverge_window, 2),
       diverge_threshold: num(env, "TRAINWATCH_DIVERGE_THRESHOLD", t.diverge_threshold, 0),
+      explode_factor: num(env, "TRAINWATCH_EXPLODE_FACTOR", t.explode_factor, 1),
+      stall_window: num(env, "TRAINWATCH_STALL_WINDOW", t.stall_window, 2),
+      stall_threshold: num(env, "TRAINWATCH_STALL_THRESHOLD", t.stall_threshold, 0),
     },
   };
 }

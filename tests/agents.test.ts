@@ -72,7 +72,7 @@ describe("loss_analyzer", () => {
   test("a plateau gets stop", async () => {
     const a = await analyze(await seedRun(api, "plateau", plateau()));
     expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 5 });
-    expect(a.flags).toEqual({ overfitting: false, plateau: true, diverging: false });
+    expect(a.flags).toEqual({ overfitting: false, plateau: true, diverging: false, stalled: false });
     expect(a.epochs_since_improvement).toBe(11);
   });
 
@@ -88,10 +88,11 @@ describe("loss_analyzer", () => {
     expect(r.stdout).toContain(`Loss analysis of ${id} (training, running, 20/30 epochs)`);
     expect(r.stdout).toMatch(/trajectory\s+worsening \(val_loss/);
     expect(r.stdout).toMatch(/best epoch\s+10: val_loss 0\.1500 \(9 epochs ago\)/);
-    expect(r.stdout).toMatch(/flags\s+overfitting YES\s+plateau no\s+divergence no/);
+    expect(r.stdout).toMatch(/flags\s+overfitting YES\s+plateau no\s+divergence no\s+stalled no/);
     expect(r.stdout).toMatch(/gap \(val-train\)\s+\+0\.\d{4} at the last epoch, widening/);
     expect(r.stdout).toMatch(/recommendation\s+stop -> checkpoint at epoch 10/);
-    expect(r.stdout).toMatch(/reason\s+Validation loss has risen/);
+    expect(r.stdout).toMatch(/reason\s+Validation loss is \d+\.\d% above its best 0\.1500 at epoch 10/);
+    expect(r.stdout).toMatch(/thresholds\s+plateau patience 10/);
   });
 
   test("no data or too little data is reported, not an error", async () => {
@@ -107,11 +108,30 @@ describe("loss_analyzer", () => {
   test("an unknown operation or an unreachable server exits 1 with a message to act on", async () => {
     const missing = await runAgent("loss_analyzer.ts", ["op_missing"]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain("OPERATION_NOT_FOUND: operation op_missing not found. Call list_operations");
+    expect(missing.stderr).toContain("OPERATION_NOT_FOUND: operation op_missing not found. List operations with");
+    // The hint speaks to a person at the terminal, not to a model.
+    expect(missing.stderr).not.toContain("list_operations");
     const down = await runAgent("loss_analyzer.ts", ["op_x"], `http://127.0.0.1:${freePort()}`);
     expect(down.code).toBe(1);
     expect(down.stderr).toContain("UNREACHABLE: cannot reach the Trainwatch API");
   });
+});
+
+describe("the server's configured thresholds reach the agents", () => {
+  test("with TRAINWATCH_PLATEAU_PATIENCE=3 the loss analyzer (through MCP) quotes patience 3", async () => {
+    const tuned = await startServerProcess({ TRAINWATCH_PLATEAU_PATIENCE: "3" });
+    try {
+      const client = new TrainwatchClient({ baseUrl: tuned.url });
+      const id = await seedRun(client, "plateau", plateau());
+      const r = await runAgent("loss_analyzer.ts", [id], tuned.url);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/thresholds\s+plateau patience 3,/);
+      expect(r.stdout).toMatch(/reason\s+val_loss has not improved for 11 epochs \(patience 3\)/);
+      expect(r.stdout).not.toContain("patience 10");
+    } finally {
+      await tuned.stop();
+    }
+  }, 30_000);
 });
 
 describe("training_monitor", () => {
@@ -132,9 +152,10 @@ describe("training_monitor", () => {
       monitor.proc.kill();
     }
     const out = monitor.output();
-    expect(out).toMatch(/FLAG overfitting at epoch 19: Validation loss has risen/);
+    // The FLAG line states the flag the server saw, not the end-of-run advice.
+    expect(out).toMatch(/FLAG overfitting at epoch 19: validation loss is \d+\.\d% above its best val_loss 0\.1500 at epoch 10 \(margin \d+\.\d%\) while training loss keeps falling\n/);
     expect(out).toContain(`auto-cancel: cancelling ${id}: overfitting`);
-    expect(out).toContain(`Finished: ${id} cancelled after 20 epochs`);
+    expect(out).toContain(`Finished: ${id} cancelled after 20 epochs (auto-cancelled).`);
     expect(out).toMatch(/Recommendation: use_checkpoint \(epoch 10\)/);
     expect((await api.getOperation(id)).status).toBe("cancelled");
   });

@@ -349,6 +349,7 @@ describe("metrics", () => {
           epochs_since_improvement: null,
           is_overfitting: false,
           is_plateaued: false,
+          is_stalled: false,
           is_diverging: false,
           total_epochs_planned: 10,
           total_epochs_completed: 0,

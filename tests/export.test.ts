@@ -227,7 +227,20 @@ describe("GET /operations/{id}/analysis", () => {
     const { status, body } = await json(app.handle(req("GET", `/api/v1/operations/${a}/analysis`)));
     expect(status).toBe(200);
     expect(body.data.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 14 });
-    expect(body.data.recommendation.reason).toContain("Validation loss has risen");
+    expect(body.data.recommendation.reason).toContain("the run is overfitting");
     expect((await app.handle(req("GET", `/api/v1/operations/op_missing/analysis`))).status).toBe(404);
+  });
+
+  test("judges with the server's configured thresholds, and quotes them", async () => {
+    const { app } = makeApp({ TRAINWATCH_PLATEAU_PATIENCE: "3" });
+    const id = (await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data.operation_id;
+    // Best at epoch 5, then 5 epochs hovering just above it.
+    const epochs = Array.from({ length: 11 }, (_, e) => ({ epoch: e, train_loss: 0.5, val_loss: e <= 5 ? 1 - 0.1 * e : 0.51 + (e % 2) * 0.001 }));
+    await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs }));
+    const a = (await json(app.handle(req("GET", `/api/v1/operations/${id}/analysis`)))).body.data;
+    expect(a.flags.plateau).toBe(true);
+    expect(a.thresholds.plateau_patience).toBe(3);
+    expect(a.recommendation.reason).toContain("(patience 3)");
+    expect(a.checkpoints).toEqual({ held_by: "trainer", epochs: null });
   });
 });

@@ -19,7 +19,7 @@ import { createParamStore, type Placement } from "../src/trainer/optimizer.ts";
 import type { TrainingResult, TrainingStartInfo } from "../src/trainer/types.ts";
 import { startWorkerTraining } from "../src/trainer/worker_client.ts";
 import { earlyStoppingStopEpoch } from "../src/trends/early_stopping.ts";
-import { isOverfitting } from "../src/trends/overfitting.ts";
+import { summarizeTrends } from "../src/trends/summary.ts";
 import { reduceOnPlateauInit, reduceOnPlateauStep } from "../src/trends/reduce_on_plateau.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures");
@@ -175,7 +175,7 @@ describe("stopping rules", () => {
 
   test("the overfit dataset trips the overfitting rule within 30 epochs", async () => {
     const { records } = await train(overfit({}));
-    const firstOverfit = records.findIndex((_, i) => isOverfitting(records.slice(0, i + 1)));
+    const firstOverfit = records.findIndex((_, i) => summarizeTrends(records.slice(0, i + 1)).is_overfitting);
     expect(firstOverfit).toBeGreaterThanOrEqual(9);
     expect(records.length).toBe(30);
   });

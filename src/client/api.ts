@@ -9,6 +9,7 @@ import type { Operation, OperationStatus, TrendSummarySchema } from "../schemas/
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import type { CompareData } from "../routes/compare.ts";
+import type { Analysis } from "../schemas/analysis.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
@@ -140,6 +141,11 @@ export class TrainwatchClient {
 
   async getMetrics(id: string, q: { since_epoch?: number; max_points?: number } = {}): Promise<MetricsReply> {
     return (await this.request<MetricsReply>("GET", `/operations/${encodeURIComponent(id)}/metrics`, undefined, q)).data;
+  }
+
+  /** The server's judgement of a run: flags, trajectory, gap, checkpoints and the recommendation, with its thresholds. */
+  async getAnalysis(id: string): Promise<Analysis> {
+    return (await this.request<Analysis>("GET", `/operations/${encodeURIComponent(id)}/analysis`)).data;
   }
 
   async startTraining(spec: TrainingSpecInput & { target?: "local" | "host" }): Promise<Operation> {

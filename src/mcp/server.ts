@@ -1,6 +1,6 @@
 /**
  * The MCP server: seven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
- * analysis comes from ./analysis.ts and the trend core, everything else is a client call. Transports: ./index.ts (stdio)
+ * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
  * Built on the SDK's low-level `Server` rather than `McpServer.registerTool`, because registerTool only takes Zod schemas;
@@ -23,7 +23,6 @@ import { explain } from "../routes/http.ts";
 import { TrainingRequest } from "../routes/trainings.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { OperationStatus, OperationType } from "../schemas/operation.ts";
-import { analyzeOperation } from "./analysis.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 const OperationId = Type.String({
@@ -60,7 +59,12 @@ function brief(op: Operation) {
     total_epochs: op.progress.total_epochs,
     best_epoch: op.trends.best_epoch,
     best_loss: op.trends.best_val_loss,
-    flags: { overfitting: op.trends.is_overfitting, plateau: op.trends.is_plateaued, diverging: op.trends.is_diverging },
+    flags: {
+      overfitting: op.trends.is_overfitting,
+      plateau: op.trends.is_plateaued,
+      diverging: op.trends.is_diverging,
+      stalled: op.trends.is_stalled,
+    },
   };
 }
 
@@ -117,14 +121,15 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "analyze_training",
     description:
-      "Judge a training from its full history and say what to do. Returns the monitored loss (val_loss, else train_loss), its trajectory over the last 10 epochs " +
-      "(improving / worsening / flat, with the fitted slope), the best epoch and value, epochs since improvement, the overfitting, plateau and divergence flags, " +
-      "the generalization gap (val_loss - train_loss, latest value and whether it is widening), the final epoch's metrics, and a recommendation " +
-      "{action, reason, checkpoint_epoch, trajectory}. action is 'continue' (still improving), 'stop' (running but diverging, overfitting or on a plateau; " +
-      "checkpoint_epoch = best epoch), 'use_checkpoint' (finished; restore checkpoint_epoch) or 'insufficient_data' (fewer than 3 epochs).",
+      "Ask the Trainwatch server to judge a training from its full history, with the server's configured thresholds (returned in `thresholds`), and say what to do. " +
+      "Returns the monitored loss (val_loss, else train_loss), its trajectory (improving / worsening / flat; 'since_best' when it sits well above its best), " +
+      "the best epoch and value, epochs since improvement, the overfitting, plateau, diverging and stalled flags, the generalization gap, which checkpoints exist, " +
+      "the final epoch's metrics, and a recommendation {action, reason, checkpoint_epoch, trajectory}. action is 'continue', 'stop' (running but diverging, " +
+      "overfitting, stalled or on a plateau), 'use_checkpoint' (finished; restore checkpoint_epoch, which for local and host trainings always has a checkpoint " +
+      "you can download) or 'insufficient_data'. Quote the reason to the user; it names the numbers and thresholds behind the advice.",
     inputSchema: Type.Object({ operation_id: OperationId }, { additionalProperties: false }),
     annotations: { ...READ_ONLY, title: "Analyze a training" },
-    run: (args, client) => analyzeOperation(client, args.operation_id),
+    run: (args, client) => client.getAnalysis(args.operation_id),
   }),
   tool({
     name: "start_training",

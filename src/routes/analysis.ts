@@ -1,28 +1,74 @@
 /**
- * `GET /operations/{id}/analysis`: the recommendation with its reason, trajectory and
- * generalization gap — the same judgement the MCP `analyze_training` tool gives agents.
+ * `GET /operations/{id}/analysis`: the judgement of one run (src/trends/analysis.ts) with the server's configured thresholds:
+ * flags, trajectory, gap, the checkpoints that exist, and the recommendation with its reason. The dashboard, the compare
+ * route, the MCP tools and the agents all read this; nothing else judges a run.
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
-import { analyzeHistory } from "../mcp/analysis.ts";
+import { Analysis } from "../schemas/analysis.ts";
+import { decodeMetric, type WireEpoch } from "../schemas/epoch.ts";
+import type { Operation } from "../schemas/operation.ts";
+import type { Store } from "../store/store.ts";
+import { checkpointHolding, judgeRun } from "../trends/analysis.ts";
+import type { EpochPoint, TrendConfig } from "../trends/types.ts";
 import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 import { documented } from "./openapi.ts";
-import { loadOperation, metricsView } from "./operations.ts";
+import { loadOperation } from "./operations.ts";
+
+/** The losses the judgement reads from a wire epoch. */
+export function lossPoint(e: WireEpoch): EpochPoint {
+  return {
+    epoch: e.epoch,
+    train_loss: decodeMetric(e.train_loss),
+    val_loss: decodeMetric(e.val_loss),
+    train_accuracy: decodeMetric(e.train_accuracy),
+    val_accuracy: decodeMetric(e.val_accuracy),
+  };
+}
+
+/** Judges a loaded operation over its full history; also returns the wire epochs read, for callers that chart them. */
+export function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig): { analysis: Analysis; epochs: WireEpoch[] } {
+  const epochs = store.readEpochs(op.operation_id);
+  const stopReason = op.result?.stop_reason;
+  const j = judgeRun(
+    {
+      status: op.status,
+      epochs: epochs.map(lossPoint),
+      summary: op.trends,
+      checkpoints: checkpointHolding(op),
+      stop_reason: typeof stopReason === "string" ? stopReason : null,
+    },
+    cfg,
+  );
+  const analysis: Analysis = {
+    operation_id: op.operation_id,
+    operation_type: op.operation_type,
+    status: op.status,
+    epochs_completed: op.trends.total_epochs_completed,
+    total_epochs_planned: op.progress.total_epochs,
+    ...j,
+    final: epochs[epochs.length - 1] ?? null,
+  };
+  return { analysis, epochs };
+}
 
 export const analysisRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/analysis" }).get(
     "/operations/:id/analysis",
-    ({ params }) => ok(analyzeHistory(metricsView(deps.store, loadOperation(deps.store, params.id)))),
+    ({ params }) => ok(analyzeOperation(deps.store, loadOperation(deps.store, params.id), deps.config.trends).analysis),
     {
       params: Type.Object({ id: Type.String() }),
       detail: {
         tags: ["metrics"],
         summary: "Analyse a run: recommendation and reason",
         description:
-          "The whole history judged by the trend core: `recommendation` { action: continue | stop | use_checkpoint | insufficient_data, reason (one sentence citing numbers), checkpoint_epoch, trajectory }, best epoch and value, epochs to best, flags, trajectory fit, generalization gap and the final epoch.",
+          "The whole history judged with the server's thresholds (`thresholds`): flags (overfitting, plateau, diverging, stalled), " +
+          "trajectory (worsening since the best epoch when the loss sits well above its best), generalization gap, which checkpoints " +
+          "exist, and `recommendation` { action: continue | stop | use_checkpoint | insufficient_data, reason citing numbers and " +
+          "thresholds, checkpoint_epoch (for local and host trainings always one with a checkpoint), trajectory }.",
         responses: {
-          200: documented("Analysis", Envelope(Type.Object({}, { additionalProperties: true }))),
+          200: documented("Analysis", Envelope(Analysis)),
           404: documented("Unknown operation", ErrorEnvelope),
         },
       },

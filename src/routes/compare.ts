@@ -1,19 +1,21 @@
 /**
  * `GET /operations/compare?ids=a,b,c`: several runs side by side — each run's summary and its
- * downsampled curves, and which run is best. The judging is the MCP analysis (src/mcp/analysis.ts),
- * so the dashboard, the agents and `compare_runs` rank runs by one rule.
+ * downsampled curves, and which run is best. Each run is judged by the analysis route's judgement
+ * and ranked by src/trends/ranking.ts, so the dashboard, the agents and `compare_runs` agree.
  */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { invalid } from "../errors.ts";
-import { analyzeHistory, compareAnalyses } from "../mcp/analysis.ts";
+import { Flags, Recommendation } from "../schemas/analysis.ts";
 import { EpochInput, type WireEpoch } from "../schemas/epoch.ts";
 import { OperationStatus } from "../schemas/operation.ts";
 import { downsample } from "../trends/downsample.ts";
+import { rankRuns } from "../trends/ranking.ts";
+import { analyzeOperation } from "./analysis.ts";
 import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 import { documented } from "./openapi.ts";
-import { loadOperation, metricsView } from "./operations.ts";
+import { loadOperation } from "./operations.ts";
 
 export const MAX_COMPARE_RUNS = 20;
 export const DEFAULT_COMPARE_POINTS = 1000;
@@ -30,8 +32,8 @@ export const RunSummary = Type.Object({
   epochs_completed: Type.Integer(),
   total_epochs_planned: NullableInt,
   final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
-  flags: Type.Object({ overfitting: Type.Boolean(), plateau: Type.Boolean(), diverging: Type.Boolean() }),
-  recommendation: Type.Object({ action: Type.String(), reason: Type.String() }),
+  flags: Flags,
+  recommendation: Recommendation,
 });
 
 export const CompareData = Type.Object({
@@ -69,13 +71,12 @@ export function parseIds(raw: string): string[] {
 }
 
 /** Reads each run's full history once, judges it, and thins its curves for charts. Throws OPERATION_NOT_FOUND naming the first unknown id. */
-export function compareRuns(deps: Pick<AppDeps, "store">, ids: readonly string[], maxPoints = DEFAULT_COMPARE_POINTS) {
+export function compareRuns(deps: Pick<AppDeps, "store" | "config">, ids: readonly string[], maxPoints = DEFAULT_COMPARE_POINTS) {
   const runs = ids.map((id) => {
     const op = loadOperation(deps.store, id);
-    const view = metricsView(deps.store, op);
-    return { op, epochs: view.metrics.epochs, analysis: analyzeHistory(view) };
+    return { op, ...analyzeOperation(deps.store, op, deps.config.trends) };
   });
-  const ranking = compareAnalyses(runs.map((r) => r.analysis));
+  const ranking = rankRuns(runs.map((r) => r.analysis));
   return {
     runs: runs.map(({ op, epochs, analysis: a }) => {
       const first = epochs[0]?.epoch ?? null;
@@ -97,7 +98,7 @@ export function compareRuns(deps: Pick<AppDeps, "store">, ids: readonly string[]
           total_epochs_planned: a.total_epochs_planned,
           final: a.final,
           flags: a.flags,
-          recommendation: { action: a.recommendation.action, reason: a.recommendation.reason },
+          recommendation: a.recommendation,
         },
         curves: downsample<WireEpoch>(epochs, maxPoints, a.best_epoch),
       };

@@ -35,6 +35,7 @@ export const TrendSummarySchema = Type.Object(
     is_overfitting: Type.Boolean(),
     is_plateaued: Type.Boolean(),
     is_diverging: Type.Boolean(),
+    is_stalled: Type.Boolean({ description: "The monitored loss barely moved over stall_window epochs and never learned much: not learning." }),
     latest_epoch: Type.Union([Type.Integer(), Type.Null()]),
     total_epochs_completed: Type.Integer(),
   },

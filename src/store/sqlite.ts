@@ -10,8 +10,8 @@ import { randomBytes } from "node:crypto";
 import { TrainwatchError, notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type Best, type TrendConfig, type TrendSummary, type EpochPoint } from "../trends/types.ts";
-import { chooseMonitor, findBest, summarizeFrom, summarizeTrends, tailSize } from "../trends/summary.ts";
+import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
+import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { isRevivable, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
@@ -120,7 +120,8 @@ export class SqliteStore implements Store {
   }
 
   private toOperation(r: OpRow): Operation {
-    const trends = JSON.parse(r.summary) as TrendSummary;
+    // Spread over the empty summary: a row written before a flag existed reads it as false.
+    const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(r.summary) as TrendSummary) };
     const batch = this.batchProgress.get(r.operation_id);
     const total = r.total_epochs_planned;
     const done = trends.total_epochs_completed;
@@ -209,15 +210,18 @@ export class SqliteStore implements Store {
         }
       }
       const prev = JSON.parse(op.summary) as TrendSummary;
-      const prevBest = op.best_json ? (JSON.parse(op.best_json) as Best) : null;
+      const prevState = op.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(op.best_json);
       // Incremental only when every new epoch lies past the stored history and the
-      // monitor stays put; a replaced epoch or a switch to val_loss recomputes in full.
+      // monitor stays put; a replaced epoch or a switch to val_loss recomputes in full,
+      // and so does a row whose rule state predates the current TrendState shape.
       let minEpoch = Infinity;
       for (const e of epochs) minEpoch = Math.min(minEpoch, e.epoch);
       const batchMonitor = chooseMonitor(epochs);
       const monitor = prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
       const incremental =
-        (prev.latest_epoch === null || minEpoch > prev.latest_epoch) && !(prev.monitor === "train_loss" && monitor === "val_loss");
+        prevState !== null &&
+        (prev.latest_epoch === null || minEpoch > prev.latest_epoch) &&
+        !(prev.monitor === "train_loss" && monitor === "val_loss");
 
       const seen = new Set<number>();
       let lastIso = "";
@@ -248,18 +252,16 @@ export class SqliteStore implements Store {
       for (let i = 0; i < args.length; i += COLS) this.q.insertEpoch.run(...args.slice(i, i + COLS));
 
       let trends: TrendSummary;
-      let best: Best | null;
+      let state: TrendState;
       // A batch naming one epoch twice keeps the last row; only a full recompute sees that.
       if (incremental && seen.size === epochs.length) {
-        best = monitor ? findBest(epochs, monitor, prevBest) : null;
+        state = advanceState(prevState, [...epochs].sort((a, b) => a.epoch - b.epoch), monitor);
         const tail = this.q.tail.all(op.id, this.tail).reverse().map(lossPoint);
-        trends = summarizeFrom({ monitor, best, tail, count: prev.total_epochs_completed + seen.size }, this.trendCfg);
+        trends = summarizeFrom({ monitor, state, tail, count: prev.total_epochs_completed + seen.size }, this.trendCfg);
       } else {
-        const history = this.q.lossHistory.all(op.id).map(lossPoint);
-        trends = summarizeTrends(history, this.trendCfg);
-        best = trends.best_epoch === null ? null : { epoch: trends.best_epoch, value: trends.best_val_loss! };
+        ({ state, summary: trends } = analyzeTrends(this.q.lossHistory.all(op.id).map(lossPoint), this.trendCfg));
       }
-      this.q.saveSummary.run(JSON.stringify(trends), best ? JSON.stringify(best) : null, op.id);
+      this.q.saveSummary.run(JSON.stringify(trends), JSON.stringify(state), op.id);
       const wasPending = op.status === "pending";
       if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
       this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
@@ -360,6 +362,13 @@ export class SqliteStore implements Store {
   close(): void {
     this.db.close();
   }
+}
+
+/** The stored rule state (column best_json), or null when absent or written by an older version (then recompute). */
+function parseState(json: string | null): TrendState | null {
+  if (json === null) return { ...EMPTY_STATE };
+  const v = JSON.parse(json) as Partial<TrendState>;
+  return "best" in v && "first" in v && "min_train" in v && "best_train" in v ? (v as TrendState) : null;
 }
 
 function lossPoint(r: { epoch: number; train_loss: Cell; val_loss: Cell }): EpochPoint {

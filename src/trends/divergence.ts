@@ -1,20 +1,33 @@
-// Divergence rule: the latest loss is NaN/±Infinity, or the fitted training-loss line over the last few epochs climbs steeply.
+// Divergence rule: the loss is not finite, has exploded far above its lowest value, or training and validation both climb.
+// A noisy training loss that drifts up while validation improves is not divergence (dropout does that).
 
-import { isFiniteLoss } from "./history.ts";
+import { finiteSeries, isFiniteLoss } from "./history.ts";
 import { fittedRelativeChange } from "./regression.ts";
-import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig } from "./types.ts";
+import { DEFAULT_TREND_CONFIG, type EpochPoint, type Monitor, type TrendConfig, type TrendState } from "./types.ts";
 
-/** What the divergence rule saw: a non-finite loss at the latest epoch, and the fitted train-loss change over the window. */
+/** What the divergence rule saw, and which of its three tests fired (`kind`, null when none). */
 export interface Divergence {
-  non_finite: { epoch: number; field: "train_loss" | "val_loss"; value: number } | null;
-  /** Relative change of the fitted train_loss line; null with fewer than 3 finite values in the window. */
+  kind: "non_finite" | "exploded" | "rising" | null;
+  non_finite: { epoch: number; field: Monitor; value: number } | null;
+  /** The latest train_loss ÷ the lowest train_loss so far; null without both. */
+  explosion: number | null;
+  /** Relative change of the fitted train_loss line over the window; null with fewer than 3 finite values. */
   train_change: number | null;
-  /** Number of finite train_loss values the fit used. */
+  /** Relative change of the fitted val_loss line over the same window; null without val_loss. */
+  val_change: number | null;
+  /** Epochs in the trend window. */
   points: number;
 }
 
-/** Measures divergence on `recent` (ascending): the latest epoch's losses, and the train_loss fit over the last `diverge_window` (default 5) epochs. */
-export function divergence(recent: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): Divergence {
+/**
+ * Measures divergence on `recent` (ascending) with the history's lowest training loss in `state`:
+ * - non_finite: the latest epoch's train_loss or val_loss is NaN or ±Infinity (from the very first epoch too);
+ * - exploded: the latest train_loss is above `explode_factor` (3) × the lowest train_loss so far;
+ * - rising: over the last `diverge_window` (5) epochs the fitted train_loss line rises by more than `diverge_threshold` (20 %)
+ *   of its fitted start AND the fitted val_loss line rises too (by more than `trajectory_threshold`, 1 %); without any
+ *   val_loss the training rise alone counts.
+ */
+export function divergence(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): Divergence {
   const latest = recent[recent.length - 1];
   let nonFinite: Divergence["non_finite"] = null;
   if (latest) {
@@ -26,24 +39,25 @@ export function divergence(recent: readonly EpochPoint[], cfg: TrendConfig = DEF
       }
     }
   }
-  const xs: number[] = [];
-  const ys: number[] = [];
+  const lastTrain = latest?.train_loss;
+  const explosion = isFiniteLoss(lastTrain) && state.min_train !== null && state.min_train > 0 ? lastTrain / state.min_train : null;
+
   const window = cfg.diverge_window > 0 ? recent.slice(-cfg.diverge_window) : [];
-  for (const p of window) {
-    if (isFiniteLoss(p.train_loss)) {
-      xs.push(p.epoch);
-      ys.push(p.train_loss);
-    }
-  }
-  const trainChange = xs.length >= 3 ? fittedRelativeChange(xs, ys) : null;
-  return { non_finite: nonFinite, train_change: trainChange, points: xs.length };
+  const train = fit(window, "train_loss");
+  const val = fit(window, "val_loss");
+  const hasVal = recent.some((p) => isFiniteLoss(p.val_loss));
+  const rising =
+    train !== null && train > cfg.diverge_threshold && (hasVal ? val !== null && val > cfg.trajectory_threshold : true);
+  const kind = nonFinite ? "non_finite" : explosion !== null && explosion > cfg.explode_factor ? "exploded" : rising ? "rising" : null;
+  return { kind, non_finite: nonFinite, explosion, train_change: train, val_change: val, points: window.length };
 }
 
-/**
- * is_diverging: the latest epoch's train_loss or val_loss is NaN or ±Infinity, OR the fitted train_loss line over the last
- * `diverge_window` (5) epochs rises by more than `diverge_threshold` (20 %) of its fitted start (needs ≥ 3 finite values).
- */
-export function isDiverging(recent: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): boolean {
-  const d = divergence(recent, cfg);
-  return d.non_finite !== null || (d.train_change !== null && d.train_change > cfg.diverge_threshold);
+/** is_diverging: any of divergence()'s three tests fires. */
+export function isDiverging(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): boolean {
+  return divergence(recent, state, cfg).kind !== null;
+}
+
+function fit(window: readonly EpochPoint[], field: Monitor): number | null {
+  const { xs, ys } = finiteSeries(window, field);
+  return xs.length >= 3 ? fittedRelativeChange(xs, ys) : null;
 }

@@ -11,3 +11,14 @@ export function normalizeHistory<T extends { epoch: number }>(history: readonly 
   for (const point of history) byEpoch.set(point.epoch, point);
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }
+
+/** The (epoch, value) pairs of `field` where it is finite, in the given order: what every line fit runs on. */
+export function finiteSeries<T extends { epoch: number }>(epochs: readonly T[], field: keyof T): { xs: number[]; ys: number[] } {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const p of epochs) {
+    const v = p[field] as number | null | undefined;
+    if (isFiniteLoss(v)) (xs.push(p.epoch), ys.push(v));
+  }
+  return { xs, ys };
+}

@@ -1,168 +1,237 @@
-// Turns a trend summary into one action (continue, stop, restore a checkpoint) with a one-sentence reason citing numbers,
-// plus the monitored loss's trajectory and the generalization gap that agents use to explain a run.
+// Turns a trend summary into one action (continue, stop, restore a checkpoint) with a one-sentence reason citing numbers and
+// the thresholds applied, plus the monitored loss's trajectory and the generalization gap that agents use to explain a run.
 
+import { chooseCheckpoint } from "./checkpoint.ts";
 import { divergence } from "./divergence.ts";
-import { isFiniteLoss, normalizeHistory } from "./history.ts";
-import { overfitChange } from "./overfitting.ts";
+import { fmtLoss, pct, plural, signedPct, times } from "./format.ts";
+import { finiteSeries, isFiniteLoss, normalizeHistory } from "./history.ts";
+import { LEVEL_EPOCHS, sinceBest } from "./overfitting.ts";
 import { fittedRelativeChange, linearFit } from "./regression.ts";
-import { tailSize } from "./summary.ts";
-import { DEFAULT_TREND_CONFIG, type EpochPoint, type Monitor, type TrendConfig, type TrendSummary } from "./types.ts";
+import { LEARNED_FRACTION, stall } from "./stalled.ts";
+import { advanceState, tailSize } from "./summary.ts";
+import { DEFAULT_TREND_CONFIG, EMPTY_STATE, type EpochPoint, type Monitor, type TrendConfig, type TrendState, type TrendSummary } from "./types.ts";
 
 export type Trajectory = "improving" | "worsening" | "flat";
 export type Action = "insufficient_data" | "stop" | "continue" | "use_checkpoint";
+export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 export interface Recommendation {
   action: Action;
-  /** One sentence citing the numbers behind the action. */
+  /** One sentence citing the numbers behind the action and the thresholds applied. */
   reason: string;
-  /** The epoch whose weights to keep (the best epoch) for stop and use_checkpoint; null otherwise. */
+  /** The epoch whose weights to restore for stop and use_checkpoint (one that has a checkpoint when Trainwatch holds them); null otherwise. */
   checkpoint_epoch: number | null;
   trajectory: Trajectory;
 }
 
-type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+/**
+ * Who holds the run's checkpoints. `trainwatch`: a local or host training; `epochs` are those it has written (or will write:
+ * a running training writes its best and last when it stops). `trainer`: an external trainer; any epoch may have one.
+ */
+export type CheckpointHolding = { held_by: "trainwatch"; epochs: readonly number[] } | { held_by: "trainer" };
 
-interface TrajectoryDetail {
+export interface TrajectoryDetail {
   trajectory: Trajectory;
+  /** Slope of the fitted line over the recent window, per epoch; null with fewer than 2 points. */
   slope: number | null;
+  /** Fitted relative change over the recent window; null with fewer than 2 points. */
   relative_change: number | null;
+  /** Finite points in the recent window. */
   points: number;
+  /** "since_best" when the monitored loss sits well above its best (that decides, whatever the window says); else "recent". */
+  basis: "recent" | "since_best";
+  /** How far above its best the monitored loss sits (SinceBest.rise) and the margin that counts; null without a best or epochs after it. */
+  since_best: { best_epoch: number; rise: number; margin: number } | null;
 }
 
-/** Monitored values of the last trajectory_window (at least 2) epochs that have a finite one; lines up with trajectoryOf. */
-function trajectoryDetail(epochs: readonly EpochPoint[], monitor: Monitor | null, cfg: TrendConfig): TrajectoryDetail {
-  if (monitor === null) return { trajectory: "flat", slope: null, relative_change: null, points: 0 };
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (const p of normalizeHistory(epochs)) {
-    const v = p[monitor];
-    if (isFiniteLoss(v)) {
-      xs.push(p.epoch);
-      ys.push(v);
-    }
-  }
+/**
+ * Trajectory of the monitored loss. Worsening "since the best epoch" when the mean of its last 3 epochs after the best sits above
+ * the best by more than the overfitting margin (max(overfit_threshold, overfit_noise_z σ)), whatever the recent window does.
+ * Otherwise a line (x = epoch) fitted over the last `trajectory_window` (10) finite points: a fitted relative change below
+ * −trajectory_threshold (−1 %) is improving, above +1 % worsening, else flat (also flat with < 2 points). `epochs` ascending.
+ */
+export function trajectoryOf(
+  epochs: readonly EpochPoint[],
+  monitor: Monitor | null,
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+  state?: TrendState,
+): TrajectoryDetail {
+  const none: TrajectoryDetail = { trajectory: "flat", slope: null, relative_change: null, points: 0, basis: "recent", since_best: null };
+  if (monitor === null) return none;
+  const sorted = normalizeHistory(epochs);
+  const { xs, ys } = finiteSeries(sorted, monitor);
   const window = Math.max(2, cfg.trajectory_window);
   const wx = xs.slice(-window);
   const wy = ys.slice(-window);
-  if (wx.length < 2) return { trajectory: "flat", slope: null, relative_change: null, points: wx.length };
+  const s = sinceBest(sorted.slice(-tailSize(cfg)), monitor, state ?? advanceState(EMPTY_STATE, sorted, monitor), cfg);
+  const since_best = s ? { best_epoch: s.best_epoch, rise: s.rise, margin: s.margin } : null;
+  if (wx.length < 2) return { ...none, points: wx.length, since_best };
   const change = fittedRelativeChange(wx, wy);
+  const slope = linearFit(wx, wy).slope;
+  if (s && s.rise > s.margin) return { trajectory: "worsening", slope, relative_change: change, points: wx.length, basis: "since_best", since_best };
   const threshold = cfg.trajectory_threshold;
   const trajectory: Trajectory = change === null ? "flat" : change < -threshold ? "improving" : change > threshold ? "worsening" : "flat";
-  return { trajectory, slope: linearFit(wx, wy).slope, relative_change: change, points: wx.length };
+  return { trajectory, slope, relative_change: change, points: wx.length, basis: "recent", since_best };
+}
+
+export interface GeneralizationGap {
+  /** val_loss − train_loss at the last epoch with both finite. */
+  latest: number | null;
+  /** Least-squares slope of the gap per epoch over the judged span. */
+  slope: number | null;
+  trend: "widening" | "narrowing" | "stable" | null;
 }
 
 /**
- * Fits a line (x = epoch number) to the monitored loss over its last `trajectory_window` (10) finite points: a fitted relative
- * change below −trajectory_threshold (−1 %) is improving, above +1 % worsening, else flat (also flat with < 2 points).
- */
-export function trajectoryOf(
-  epochs: EpochPoint[],
-  monitor: Monitor | null,
-  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
-): { trajectory: Trajectory; slope: number | null; relative_change: number | null } {
-  const { trajectory, slope, relative_change } = trajectoryDetail(epochs, monitor, cfg);
-  return { trajectory, slope, relative_change };
-}
-
-/**
- * Generalization gap = val_loss − train_loss on epochs where both are finite; `slope` is its least-squares slope per epoch over
- * the last trajectory_window (10) such epochs. Trend tolerance: when the fitted gap moves across that window by no more than
- * trajectory_threshold (1 %) of the mean |val_loss| there, it is "stable"; otherwise "widening" (rising) or "narrowing" (falling).
+ * Generalization gap = val_loss − train_loss on epochs where both are finite. Its trend is judged from the best epoch on (at
+ * least the last trajectory_window (10) such epochs), so a run that overfits since its best reads "widening" even when the last
+ * few epochs wobble: when the fitted gap moves across that span by no more than trajectory_threshold (1 %) of the mean
+ * |val_loss| there, it is "stable"; otherwise "widening" (rising) or "narrowing" (falling).
  */
 export function generalizationGap(
-  epochs: EpochPoint[],
+  epochs: readonly EpochPoint[],
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
-): { latest: number | null; slope: number | null; trend: "widening" | "narrowing" | "stable" | null } {
+  bestEpoch: number | null = null,
+): GeneralizationGap {
   const xs: number[] = [];
   const gaps: number[] = [];
   const vals: number[] = [];
   for (const p of normalizeHistory(epochs)) {
-    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss)) {
-      xs.push(p.epoch);
-      gaps.push(p.val_loss - p.train_loss);
-      vals.push(p.val_loss);
-    }
+    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss)) (xs.push(p.epoch), gaps.push(p.val_loss - p.train_loss), vals.push(p.val_loss));
   }
   const latest = gaps[gaps.length - 1] ?? null;
   const window = Math.max(2, cfg.trajectory_window);
-  const wx = xs.slice(-window);
+  let from = Math.max(0, xs.length - window);
+  if (bestEpoch !== null) {
+    const atBest = xs.findIndex((x) => x >= bestEpoch);
+    if (atBest >= 0 && atBest < from && xs.length - atBest >= 2) from = atBest;
+  }
+  const wx = xs.slice(from);
   if (wx.length < 2) return { latest, slope: null, trend: null };
-  const { slope } = linearFit(wx, gaps.slice(-window));
+  const { slope } = linearFit(wx, gaps.slice(from));
   const moved = slope * (wx[wx.length - 1]! - wx[0]!);
-  const wv = vals.slice(-window);
+  const wv = vals.slice(from);
   const tolerance = (cfg.trajectory_threshold * wv.reduce((sum, v) => sum + Math.abs(v), 0)) / wv.length;
   const trend = Math.abs(moved) <= tolerance ? "stable" : moved > 0 ? "widening" : "narrowing";
   return { latest, slope, trend };
 }
 
+export interface RecommendInput {
+  status: RunStatus;
+  epochs: readonly EpochPoint[];
+  summary: TrendSummary;
+  checkpoints: CheckpointHolding;
+  /** How a finished run ended, when the trainer said (e.g. "early_stopping"); words the reason. */
+  stop_reason?: string | null;
+}
+
 /**
- * One recommendation. Fewer than 3 epochs → insufficient_data. pending/running: stop when the summary says diverging,
- * overfitting or plateaued (checkpoint_epoch = best_epoch), else continue (checkpoint_epoch null). completed/failed/cancelled:
- * use_checkpoint with checkpoint_epoch = best_epoch. With no finite loss at all and nothing to stop for → insufficient_data.
+ * One recommendation, in this order:
+ * 1. diverging (running or not yet started) → stop, naming the epoch and the test that fired; NaN from the first epoch too.
+ * 2. fewer than 3 epochs → insufficient_data.
+ * 3. finished (completed, failed, cancelled) → use_checkpoint, the checkpoint chosen robustly (checkpoint.ts) among those that
+ *    exist; insufficient_data without any finite loss.
+ * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop; each with a checkpoint
+ *    for overfitting and plateau; else continue.
+ * checkpoint_epoch always names an epoch with a checkpoint when Trainwatch holds them, and any epoch for an external trainer
+ * (the reason then says "if you kept one").
  */
-export function recommend(
-  input: { status: RunStatus; epochs: EpochPoint[]; summary: TrendSummary },
-  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
-): Recommendation {
+export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREND_CONFIG): Recommendation {
   const epochs = normalizeHistory(input.epochs);
   const s = input.summary;
-  const traj = trajectoryDetail(epochs, s.monitor, cfg);
-  const result = (action: Action, reason: string, checkpoint_epoch: number | null): Recommendation => ({
+  const state = advanceState(EMPTY_STATE, epochs, s.monitor);
+  const traj = trajectoryOf(epochs, s.monitor, cfg, state);
+  const result = (action: Action, reason: string, checkpoint_epoch: number | null = null): Recommendation => ({
     action,
     reason,
     checkpoint_epoch,
     trajectory: traj.trajectory,
   });
   const n = epochs.length;
-  if (n < 3) return result("insufficient_data", `Only ${plural(n, "epoch")} recorded; at least 3 are needed to judge the trend.`, null);
-
   const monitor = s.monitor ?? "loss";
-  const trend = traj.relative_change === null
-    ? traj.trajectory
-    : `${traj.trajectory} (${signedPct(traj.relative_change)} over the last ${traj.points} epochs)`;
-  const best = bestClause(s);
-
-  if (input.status === "completed" || input.status === "failed" || input.status === "cancelled") {
-    const ended = input.status === "cancelled" ? "was cancelled" : input.status;
-    if (s.best_epoch === null || best === null) {
-      return result("insufficient_data", `The run ${ended} after ${plural(n, "epoch")} without a finite loss, so there is no checkpoint to restore.`, null);
-    }
-    const since = s.epochs_since_improvement ?? 0;
-    const where = since === 0 ? "the last epoch" : `${plural(since, "epoch")} before the last`;
-    return result(
-      "use_checkpoint",
-      `The run ${ended} after ${plural(n, "epoch")}; restore epoch ${s.best_epoch} (best ${monitor} ${fmtLoss(s.best_val_loss ?? NaN)}, ${where}), with ${monitor} ${trend} at the end.`,
-      s.best_epoch,
-    );
-  }
-
-  const bestText = best ?? `no finite ${monitor} has been recorded yet`;
   const recent = epochs.slice(-tailSize(cfg));
-  if (s.is_diverging) {
-    const d = divergence(recent, cfg);
-    const what = d.non_finite
-      ? `${fieldLabel(d.non_finite.field)} became ${fmtLoss(d.non_finite.value)} at epoch ${d.non_finite.epoch}`
-      : d.train_change !== null
-        ? `Training loss has risen ${pct(d.train_change)} over the last ${d.points} epochs`
-        : "The loss is diverging";
-    return result("stop", `${what}; ${bestText}.`, s.best_epoch);
+  const finished = input.status === "completed" || input.status === "failed" || input.status === "cancelled";
+
+  // The checkpoint to advise, only among epochs before a blow-up, and how to say it.
+  const candidates = input.checkpoints.held_by === "trainwatch" ? input.checkpoints.epochs : null;
+  const restore = (): { epoch: number | null; text: string } => {
+    const epoch = chooseCheckpoint(epochs, s.monitor, candidates);
+    if (epoch === null) {
+      return {
+        epoch,
+        text: candidates !== null && candidates.length === 0 ? "no checkpoint was written" : `no epoch has a finite ${monitor}, so there is no checkpoint to restore`,
+      };
+    }
+    const v = epochs.find((p) => p.epoch === epoch)?.[s.monitor!];
+    const what = `epoch ${epoch} (${monitor} ${fmtLoss(v as number)})`;
+    return { epoch, text: candidates === null ? `restore your checkpoint of ${what}, if you kept one` : `restore the checkpoint of ${what}` };
+  };
+
+  if (s.is_diverging && !finished) {
+    const d = divergence(recent, state, cfg);
+    let what: string;
+    if (d.kind === "non_finite" && d.non_finite) {
+      what = `${label(d.non_finite.field)} became ${fmtLoss(d.non_finite.value)} at epoch ${d.non_finite.epoch}`;
+    } else if (d.kind === "exploded" && d.explosion !== null) {
+      what = `Training loss exploded to ${times(d.explosion)} its lowest value (explode factor ${cfg.explode_factor})`;
+    } else {
+      what =
+        `Training loss rose ${pct(d.train_change ?? 0)} over the last ${plural(d.points, "epoch")} (threshold ${pct(cfg.diverge_threshold)})` +
+        (d.val_change !== null ? ` while validation loss rose ${pct(d.val_change)}` : "");
+    }
+    const r = restore();
+    const fix = r.epoch === null ? "; lower the learning rate and check the inputs for NaN" : `; ${r.text}`;
+    return result("stop", `${what}: the run is diverging, so stop it${fix}.`, r.epoch);
   }
+  if (n < 3) return result("insufficient_data", `Only ${plural(n, "epoch")} recorded; at least 3 are needed to judge the trend.`);
+
+  const trend = trendText(traj);
+  if (finished) {
+    const ended = input.status === "cancelled" ? "was cancelled" : input.stop_reason === "early_stopping" ? "early-stopped" : input.status;
+    const r = restore();
+    if (r.epoch === null) return result("insufficient_data", `The run ${ended} after ${plural(n, "epoch")} and ${r.text}.`);
+    return result("use_checkpoint", `The run ${ended} after ${plural(n, "epoch")}, with ${monitor} ${trend} at the end; ${r.text}.`, r.epoch);
+  }
+
+  const best = bestClause(s) ?? `no finite ${monitor} has been recorded yet`;
   if (s.is_overfitting) {
-    const o = overfitChange(recent, cfg);
-    const what = o
-      ? `Validation loss has risen ${pct(o.val_change)} over the last ${o.window} epochs while training loss fell ${fallText(o.train_change)}`
-      : "Validation loss is rising while training loss falls";
-    return result("stop", `${what}; ${bestText}.`, s.best_epoch);
-  }
-  if (s.is_plateaued) {
+    const o = sinceBest(recent, s.monitor, state, cfg)!;
+    const r = restore();
     return result(
       "stop",
-      `${monitor} has not improved for ${plural(s.epochs_since_improvement ?? 0, "epoch")} (patience ${cfg.plateau_patience}) and is ${trend}; ${bestText}.`,
-      s.best_epoch,
+      `Validation loss is ${pct(o.rise)} above its best ${fmtLoss(o.best)} at epoch ${o.best_epoch} (mean of the last ${Math.min(LEVEL_EPOCHS, o.epochs_after)} epochs; ` +
+        `margin ${pct(o.margin)}: at least ${pct(cfg.overfit_threshold)} and ${cfg.overfit_noise_z}× its noise) while training loss fell ${pct(o.train_change ?? 0)}: ` +
+        `the run is overfitting, so stop it and ${r.text}.`,
+      r.epoch,
     );
   }
-  if (best === null) return result("insufficient_data", `No finite loss in ${plural(n, "epoch")} yet, so there is no trend to judge.`, null);
-  return result("continue", `${monitor} is ${trend}; ${best}, so keep training.`, null);
+  if (s.is_stalled) {
+    const st = stall(recent, s.monitor, state, cfg)!;
+    return result(
+      "stop",
+      `${monitor} improved ${pct(st.window_improvement)} of its first value over the last ${plural(st.window, "epoch")} (threshold ${pct(cfg.stall_threshold)}) ` +
+        `and ${pct(st.total_improvement)} in all (under ${pct(LEARNED_FRACTION)}): the run is not learning; check the learning rate (too low?), ` +
+        `that the weights are trainable, and that the labels match the inputs.`,
+    );
+  }
+  if (s.is_plateaued) {
+    const r = restore();
+    return result(
+      "stop",
+      `${monitor} has not improved for ${plural(s.epochs_since_improvement ?? 0, "epoch")} (patience ${cfg.plateau_patience}) and is ${trend}; ${best}; stop and ${r.text}.`,
+      r.epoch,
+    );
+  }
+  if (s.best_epoch === null) return result("insufficient_data", `No finite loss in ${plural(n, "epoch")} yet, so there is no trend to judge.`);
+  return result("continue", `${monitor} is ${trend}; ${best}, so keep training.`);
+}
+
+/** "improving (-3.2% over the last 10 epochs)" or "worsening since the best epoch (+12.0% above its best at epoch 17)". */
+function trendText(t: TrajectoryDetail): string {
+  if (t.basis === "since_best" && t.since_best) {
+    return `worsening since the best epoch (${signedPct(t.since_best.rise)} above its best at epoch ${t.since_best.best_epoch})`;
+  }
+  return t.relative_change === null ? t.trajectory : `${t.trajectory} (${signedPct(t.relative_change)} over the last ${plural(t.points, "epoch")})`;
 }
 
 /** "best val_loss 0.4123 at epoch 17, 9 epochs ago", or null without a best. */
@@ -173,30 +242,6 @@ function bestClause(s: TrendSummary): string | null {
   return `best ${s.monitor} ${fmtLoss(s.best_val_loss)} at epoch ${s.best_epoch}${ago}`;
 }
 
-function fieldLabel(field: Monitor): string {
+function label(field: Monitor): string {
   return field === "val_loss" ? "Validation loss" : "Training loss";
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
-
-/** Four decimals in the usual loss range, four significant digits outside it. */
-function fmtLoss(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  return a === 0 || (a >= 1e-3 && a < 1e5) ? v.toFixed(4) : v.toPrecision(4);
-}
-
-function pct(fraction: number): string {
-  return `${(Math.abs(fraction) * 100).toFixed(1)}%`;
-}
-
-/** A fitted line can fall past zero over a window (the fit extrapolates); say so rather than print "104%". */
-function fallText(fraction: number): string {
-  return fraction <= -1 ? "to about zero on its fitted line" : pct(fraction);
-}
-
-function signedPct(fraction: number): string {
-  return `${fraction < 0 ? "-" : "+"}${pct(fraction)}`;
 }

@@ -1,10 +1,21 @@
-// The trend summary stored with every operation: which loss to watch, the best epoch, and the overfitting/plateau/divergence flags.
-// summarizeFrom works on (best, recent tail) so the SQLite store can update it incrementally; summarizeTrends does the full history.
+// The trend summary stored with every operation: which loss to watch, the best epoch, and the overfitting, plateau,
+// divergence and stalled flags. summarizeFrom works on (rule state, recent tail) so the store can update it incrementally;
+// summarizeTrends does the full history.
 
 import { isDiverging } from "./divergence.ts";
 import { isFiniteLoss, normalizeHistory } from "./history.ts";
 import { isOverfitting } from "./overfitting.ts";
-import { DEFAULT_TREND_CONFIG, type Best, type EpochPoint, type Monitor, type TrendConfig, type TrendSummary } from "./types.ts";
+import { isStalled } from "./stalled.ts";
+import {
+  DEFAULT_TREND_CONFIG,
+  EMPTY_STATE,
+  type Best,
+  type EpochPoint,
+  type Monitor,
+  type TrendConfig,
+  type TrendState,
+  type TrendSummary,
+} from "./types.ts";
 
 /** "val_loss" when any epoch has a finite val_loss, else "train_loss" when any has a finite train_loss, else null. */
 export function chooseMonitor(epochs: readonly EpochPoint[]): Monitor | null {
@@ -18,50 +29,73 @@ export function chooseMonitor(epochs: readonly EpochPoint[]): Monitor | null {
  * new epochs are merged into (appends only: a re-posted or removed epoch, or a monitor switch, needs a full recompute).
  */
 export function findBest(epochs: readonly EpochPoint[], monitor: Monitor, prev: Best | null = null): Best | null {
-  let best = prev;
-  for (const p of epochs) {
-    const v = p[monitor];
-    if (!isFiniteLoss(v)) continue;
-    if (best === null || v < best.value || (v === best.value && p.epoch < best.epoch)) best = { epoch: p.epoch, value: v };
-  }
-  return best;
+  return advanceState({ ...EMPTY_STATE, best: prev }, epochs, monitor).best;
 }
 
-/** How many most-recent epochs summarizeFrom needs: max(overfit_window, diverge_window, trajectory_window), at least 1. */
+/**
+ * The rule state after appending `epochs` (any order; each epoch past those already in `prev`) for `monitor`: the best and the
+ * train_loss it had, the first finite monitored value, the lowest finite train_loss.
+ */
+export function advanceState(prev: TrendState, epochs: readonly EpochPoint[], monitor: Monitor | null): TrendState {
+  let { best, best_train, first, min_train } = prev;
+  for (const p of epochs) {
+    const t = p.train_loss;
+    if (isFiniteLoss(t) && (min_train === null || t < min_train)) min_train = t;
+    if (monitor === null) continue;
+    const v = p[monitor];
+    if (!isFiniteLoss(v)) continue;
+    if (first === null || p.epoch < first.epoch) first = { epoch: p.epoch, value: v };
+    if (best === null || v < best.value || (v === best.value && p.epoch < best.epoch)) {
+      best = { epoch: p.epoch, value: v };
+      best_train = isFiniteLoss(t) ? t : null;
+    }
+  }
+  return { best, best_train, first, min_train };
+}
+
+/** How many most-recent epochs summarizeFrom needs: the largest rule window, at least 1. */
 export function tailSize(cfg: TrendConfig = DEFAULT_TREND_CONFIG): number {
-  return Math.max(1, cfg.overfit_window, cfg.diverge_window, cfg.trajectory_window);
+  return Math.max(1, cfg.overfit_window, cfg.diverge_window, cfg.trajectory_window, cfg.stall_window);
 }
 
 /**
  * Builds the summary from stored parts: `tail` is the most recent epochs (at most tailSize; sorted here defensively),
  * `count` the number of stored epochs. latest_epoch = largest epoch number; epochs_since_improvement = latest_epoch − best_epoch;
- * is_plateaued = epochs_since_improvement ≥ plateau_patience (10); overfitting and divergence as in overfitting.ts / divergence.ts.
+ * is_plateaued = epochs_since_improvement ≥ plateau_patience (10); the other flags as in overfitting.ts, divergence.ts and
+ * stalled.ts. A diverging run is not also called stalled.
  */
 export function summarizeFrom(
-  parts: { monitor: Monitor | null; best: Best | null; tail: EpochPoint[]; count: number },
+  parts: { monitor: Monitor | null; state: TrendState; tail: EpochPoint[]; count: number },
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
 ): TrendSummary {
   const tail = [...parts.tail].sort((a, b) => a.epoch - b.epoch);
   const latest = tail[tail.length - 1]?.epoch ?? null;
-  const bestEpoch = parts.best?.epoch ?? null;
-  const since = latest !== null && bestEpoch !== null ? latest - bestEpoch : null;
+  const best = parts.state.best;
+  const since = latest !== null && best !== null ? latest - best.epoch : null;
+  const diverging = isDiverging(tail, parts.state, cfg);
   return {
     monitor: parts.monitor,
-    best_epoch: bestEpoch,
-    best_val_loss: parts.best?.value ?? null,
+    best_epoch: best?.epoch ?? null,
+    best_val_loss: best?.value ?? null,
     epochs_since_improvement: since,
-    is_overfitting: isOverfitting(tail, cfg),
+    is_overfitting: isOverfitting(tail, parts.monitor, parts.state, cfg),
     is_plateaued: since !== null && since >= cfg.plateau_patience,
-    is_diverging: isDiverging(tail, cfg),
+    is_diverging: diverging,
+    is_stalled: !diverging && isStalled(tail, parts.monitor, parts.state, cfg),
     latest_epoch: latest,
     total_epochs_completed: parts.count,
   };
 }
 
-/** Summary of a full history in any order (sorted by epoch; a duplicated epoch keeps its last occurrence). */
-export function summarizeTrends(history: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): TrendSummary {
+/** The rule state and summary of a full history in any order (sorted by epoch; a duplicated epoch keeps its last occurrence). */
+export function analyzeTrends(history: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): { state: TrendState; summary: TrendSummary } {
   const epochs = normalizeHistory(history);
   const monitor = chooseMonitor(epochs);
-  const best = monitor === null ? null : findBest(epochs, monitor);
-  return summarizeFrom({ monitor, best, tail: epochs.slice(-tailSize(cfg)), count: epochs.length }, cfg);
+  const state = advanceState(EMPTY_STATE, epochs, monitor);
+  return { state, summary: summarizeFrom({ monitor, state, tail: epochs.slice(-tailSize(cfg)), count: epochs.length }, cfg) };
+}
+
+/** Summary of a full history in any order (see analyzeTrends). */
+export function summarizeTrends(history: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): TrendSummary {
+  return analyzeTrends(history, cfg).summary;
 }

@@ -1,0 +1,114 @@
+/**
+ * The judgement's reply shapes (GET /operations/{id}/analysis, the compare route's per-run summary, the MCP analyze_training
+ * tool): one TypeBox source for validation, OpenAPI, MCP and the typed client. The rules behind the values live in src/trends.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { EpochInput } from "./epoch.ts";
+import { OperationStatus } from "./operation.ts";
+
+const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+
+export const Monitor = Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()], {
+  description: "The loss being judged: val_loss when the run reports one, else train_loss; null before any finite loss.",
+});
+
+export const Flags = Type.Object(
+  {
+    overfitting: Type.Boolean({ description: "Validation sits above its best by more than noise explains while training improves." }),
+    plateau: Type.Boolean({ description: "No new best for plateau_patience epochs." }),
+    diverging: Type.Boolean({ description: "A non-finite loss, an exploded training loss, or training and validation both rising." }),
+    stalled: Type.Boolean({ description: "Barely any improvement over stall_window epochs, and little before: the run is not learning." }),
+  },
+  { description: "The stored summary's flags, as the dashboard shows them." },
+);
+
+export const Action = Type.Union(
+  [Type.Literal("continue"), Type.Literal("stop"), Type.Literal("use_checkpoint"), Type.Literal("insufficient_data")],
+  { description: "continue | stop | use_checkpoint | insufficient_data" },
+);
+
+export const Trajectory = Type.Union([Type.Literal("improving"), Type.Literal("worsening"), Type.Literal("flat")]);
+
+export const Recommendation = Type.Object({
+  action: Action,
+  reason: Type.String({ description: "One sentence citing the numbers behind the action and the thresholds applied." }),
+  checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], {
+    description: "The epoch to restore (stop, use_checkpoint). For local and host trainings always one with a checkpoint (see checkpoints).",
+  }),
+  trajectory: Trajectory,
+});
+
+export const TrajectoryDetail = Type.Object({
+  trajectory: Trajectory,
+  slope: Type.Union([Type.Number(), Type.Null()], { description: "Fitted slope per epoch over the recent window." }),
+  relative_change: Type.Union([Type.Number(), Type.Null()], { description: "Fitted relative change over the recent window." }),
+  points: Type.Integer({ description: "Finite points in the recent window." }),
+  basis: Type.Union([Type.Literal("recent"), Type.Literal("since_best")], {
+    description: "since_best: the loss sits well above its best, which decides the trajectory whatever the recent window says.",
+  }),
+  since_best: Type.Union(
+    [
+      Type.Object({
+        best_epoch: Type.Integer(),
+        rise: Type.Number({ description: "(mean of the last 3 epochs after the best − best) / |best|." }),
+        margin: Type.Number({ description: "The rise that counts: max(overfit_threshold, overfit_noise_z × relative noise)." }),
+      }),
+      Type.Null(),
+    ],
+  ),
+});
+
+export const GeneralizationGap = Type.Object({
+  latest: NullableNumber,
+  slope: NullableNumber,
+  trend: Type.Union([Type.Literal("widening"), Type.Literal("narrowing"), Type.Literal("stable"), Type.Null()], {
+    description: "Judged from the best epoch on (at least the last trajectory_window epochs).",
+  }),
+});
+
+export const Thresholds = Type.Object(
+  {
+    plateau_patience: Type.Number(),
+    overfit_window: Type.Number(),
+    overfit_threshold: Type.Number(),
+    overfit_noise_z: Type.Number(),
+    diverge_window: Type.Number(),
+    diverge_threshold: Type.Number(),
+    explode_factor: Type.Number(),
+    stall_window: Type.Number(),
+    stall_threshold: Type.Number(),
+    trajectory_window: Type.Number(),
+    trajectory_threshold: Type.Number(),
+  },
+  { description: "The thresholds applied (the server's TRAINWATCH_* configuration); every reason quotes these." },
+);
+
+export const CheckpointsHeld = Type.Object({
+  held_by: Type.Union([Type.Literal("trainwatch"), Type.Literal("trainer")], {
+    description: "trainwatch: a local or host training whose checkpoints the server keeps; trainer: an external trainer keeps its own.",
+  }),
+  epochs: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: "Epochs with a checkpoint (null for an external trainer)." }),
+});
+
+/** GET /operations/{id}/analysis. */
+export const Analysis = Type.Object({
+  operation_id: Type.String(),
+  operation_type: Type.String(),
+  status: OperationStatus,
+  epochs_completed: Type.Integer(),
+  total_epochs_planned: NullableInt,
+  monitor: Monitor,
+  best_epoch: NullableInt,
+  best_value: NullableNumber,
+  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − the first stored epoch." }),
+  epochs_since_improvement: NullableInt,
+  flags: Flags,
+  trajectory: TrajectoryDetail,
+  generalization_gap: GeneralizationGap,
+  checkpoints: CheckpointsHeld,
+  final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
+  recommendation: Recommendation,
+  thresholds: Thresholds,
+});
+export type Analysis = Static<typeof Analysis>;
