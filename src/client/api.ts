@@ -8,8 +8,7 @@ import type { WireEpoch } from "../schemas/epoch.ts";
 import type { Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
-import type { CompareData } from "../routes/compare.ts";
-import type { Analysis } from "../schemas/analysis.ts";
+import type { Analysis, CompareData } from "../schemas/analysis.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
@@ -153,8 +152,8 @@ export class TrainwatchClient {
   }
 
   /** Several runs side by side: per-run summary and curves (downsampled to max_points), plus best_run and why. */
-  async compareRuns(ids: readonly string[], q: { max_points?: number } = {}): Promise<Static<typeof CompareData>> {
-    return (await this.request<Static<typeof CompareData>>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
+  async compareRuns(ids: readonly string[], q: { max_points?: number } = {}): Promise<CompareData> {
+    return (await this.request<CompareData>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
   }
 
   /** A training host says it is alive; progress and start info may ride along. 409 once the operation is finished. */

@@ -4,12 +4,10 @@
  * and ranked by src/trends/ranking.ts, so the dashboard, the agents and `compare_runs` agree.
  */
 import { Elysia, t } from "elysia";
-import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { invalid } from "../errors.ts";
-import { Flags, Recommendation } from "../schemas/analysis.ts";
-import { EpochInput, type WireEpoch } from "../schemas/epoch.ts";
-import { OperationStatus } from "../schemas/operation.ts";
+import { CompareData } from "../schemas/analysis.ts";
+import type { WireEpoch } from "../schemas/epoch.ts";
 import { downsample } from "../trends/downsample.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
@@ -19,41 +17,6 @@ import { loadOperation } from "./operations.ts";
 
 export const MAX_COMPARE_RUNS = 20;
 export const DEFAULT_COMPARE_POINTS = 1000;
-
-const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
-
-export const RunSummary = Type.Object({
-  monitor: Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()]),
-  best_epoch: NullableInt,
-  best_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best (lowest finite) monitored loss." }),
-  first_epoch: NullableInt,
-  last_epoch: NullableInt,
-  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − first_epoch: epochs trained past the first before the best." }),
-  epochs_completed: Type.Integer(),
-  total_epochs_planned: NullableInt,
-  final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
-  flags: Flags,
-  recommendation: Recommendation,
-});
-
-export const CompareData = Type.Object({
-  runs: Type.Array(
-    Type.Object({
-      operation_id: Type.String(),
-      name: Type.Union([Type.String(), Type.Null()]),
-      operation_type: Type.String(),
-      status: OperationStatus,
-      location: Type.Union([Type.String(), Type.Null()], { description: "metadata.location: local, host or external." }),
-      summary: RunSummary,
-      curves: Type.Array(EpochInput, { description: "Every field of the epochs, downsampled to max_points (first, last and best kept)." }),
-    }),
-  ),
-  best_run: Type.Union([Type.String(), Type.Null()], {
-    description: "Lowest best loss; runs monitoring val_loss are ranked among themselves when any has one; ties go to fewer epochs to best.",
-  }),
-  basis: Type.String({ description: "One sentence on why best_run won." }),
-  max_points: Type.Integer(),
-});
 
 const CompareQuery = t.Object({
   ids: t.String({ minLength: 1, description: `Comma-separated operation ids, 1 … ${MAX_COMPARE_RUNS}.` }),

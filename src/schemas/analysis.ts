@@ -112,3 +112,38 @@ export const Analysis = Type.Object({
   thresholds: Thresholds,
 });
 export type Analysis = Static<typeof Analysis>;
+
+/** GET /operations/compare: each run's summary (from its judgement) and downsampled curves, plus the ranking. */
+export const RunSummary = Type.Object({
+  monitor: Monitor,
+  best_epoch: NullableInt,
+  best_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best (lowest finite) monitored loss." }),
+  first_epoch: NullableInt,
+  last_epoch: NullableInt,
+  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − first_epoch: epochs trained past the first before the best." }),
+  epochs_completed: Type.Integer(),
+  total_epochs_planned: NullableInt,
+  final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
+  flags: Flags,
+  recommendation: Recommendation,
+});
+
+export const CompareData = Type.Object({
+  runs: Type.Array(
+    Type.Object({
+      operation_id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      operation_type: Type.String(),
+      status: OperationStatus,
+      location: Type.Union([Type.String(), Type.Null()], { description: "metadata.location: local, host or external." }),
+      summary: RunSummary,
+      curves: Type.Array(EpochInput, { description: "Every field of the epochs, downsampled to max_points (first, last and best kept)." }),
+    }),
+  ),
+  best_run: Type.Union([Type.String(), Type.Null()], {
+    description: "Lowest best loss; runs monitoring val_loss are ranked among themselves when any has one; ties go to fewer epochs to best.",
+  }),
+  basis: Type.String({ description: "One sentence on why best_run won." }),
+  max_points: Type.Integer(),
+});
+export type CompareData = Static<typeof CompareData>;
