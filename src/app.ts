@@ -57,7 +57,7 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
   // per 1,000-epoch batch on the ingestion path. It only takes effect on the root app.
   const app = new Elysia({ name: "trainwatch", normalize: false })
     .use(errorHandling(deps.config.maxBodyBytes))
-    .use(docs(deps.version))
+    .use(docs(deps.version, { auth: deps.config.token !== null }))
     .use(dashboardRoutes())
     .use(api)
     // MCP over Streamable HTTP; its tools call the routes above through the app itself.

@@ -4,9 +4,11 @@
  * route, validation and auth as any REST call, without a network hop.
  */
 import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { TrainwatchClient } from "../client/api.ts";
-import { bearerAuth } from "../routes/http.ts";
+import { ErrorEnvelope, bearerAuth } from "../routes/http.ts";
+import { documented, noContent } from "../routes/openapi.ts";
 import { createMcpServer } from "./server.ts";
 
 /** Stateless mode keeps no session, so the GET stream and DELETE of a session do not apply. */
@@ -15,6 +17,19 @@ const notAllowed = () =>
     status: 405,
     headers: { "content-type": "application/json", allow: "POST" },
   });
+
+/** JSON-RPC 2.0 shapes for the document; the SDK's transport validates the messages themselves. */
+const RpcId = Type.Union([Type.String(), Type.Integer(), Type.Null()]);
+const RpcMessage = Type.Object(
+  { jsonrpc: Type.Literal("2.0"), id: Type.Optional(RpcId), method: Type.Optional(Type.String()), params: Type.Optional(Type.Unknown()) },
+  { description: "A JSON-RPC request or notification (`initialize`, `tools/list`, `tools/call`, …)." },
+);
+const RpcError = Type.Object({ code: Type.Integer(), message: Type.String(), data: Type.Optional(Type.Unknown()) });
+const RpcReply = Type.Union([
+  Type.Object({ jsonrpc: Type.Literal("2.0"), id: RpcId, result: Type.Unknown() }),
+  Type.Object({ jsonrpc: Type.Literal("2.0"), id: RpcId, error: RpcError }),
+]);
+const RpcErrorReply = Type.Object({ jsonrpc: Type.Literal("2.0"), id: RpcId, error: RpcError });
 
 /**
  * `handle` answers a Request as the whole app would (pass `(r) => app.handle(r)`); `token` is the API's bearer token,
@@ -46,7 +61,21 @@ export const mcpHttp = (opts: { token: string | null; handle: (req: Request) => 
         detail: {
           ...detail,
           description:
-            "JSON-RPC messages of the Model Context Protocol. Same tools as `bun run src/mcp` (stdio); needs `Authorization: Bearer <TRAINWATCH_TOKEN>` when a token is set.",
+            "JSON-RPC messages of the Model Context Protocol. Same tools as `bun run src/mcp` (stdio); needs `Authorization: Bearer <TRAINWATCH_TOKEN>` when a token is set, and `Accept: application/json, text/event-stream` (the Streamable HTTP rule, though replies are always JSON).",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: Type.Union([RpcMessage, Type.Array(RpcMessage, { minItems: 1 })]) as never } },
+          },
+          responses: {
+            200: documented("The JSON-RPC reply (a result, or an error such as -32601 method not found); an array for a batch", Type.Union([RpcReply, Type.Array(RpcReply)])),
+            202: noContent("Accepted: the body held only notifications or responses, so there is no reply"),
+            400: documented(
+              "Malformed JSON (the API's error envelope) or not a JSON-RPC message (a JSON-RPC error)",
+              Type.Union([ErrorEnvelope, RpcErrorReply]),
+            ),
+            406: documented("The Accept header lacks application/json or text/event-stream", RpcErrorReply),
+            415: documented("Content-Type is not application/json", RpcErrorReply),
+          },
         },
       },
     )

@@ -1,11 +1,13 @@
 /**
- * OpenAPI from the route schemas (@elysiajs/swagger) and Swagger UI served from the
- * project's own swagger-ui-dist, so /swagger renders with no internet access.
+ * OpenAPI from the route schemas (@elysiajs/swagger), made true to the running server by
+ * finalizeDocument, and Swagger UI served from the project's own swagger-ui-dist, so /swagger
+ * renders with no internet access.
  */
 import { Elysia } from "elysia";
 import { swagger } from "@elysiajs/swagger";
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
+import { finalizeDocument, type DocumentFacts } from "./openapi.ts";
 
 const require = createRequire(import.meta.url);
 const assetsDir = dirname(require.resolve("swagger-ui-dist/package.json"));
@@ -29,32 +31,45 @@ const page = `<!doctype html>
 </body>
 </html>`;
 
-export const docs = (version: string) =>
-  new Elysia({ name: "trainwatch/docs" })
-    .use(
-      swagger({
-        path: "/swagger/_cdn", // the plugin's own page loads from a CDN; ours is below
-        specPath: "/swagger/json",
-        excludeStaticFile: false, // else routes with a dot (metrics.csv, metrics.json) vanish from the spec
-        exclude: ["/swagger", "/swagger/_cdn", /^\/swagger\/assets/, "/"],
-        documentation: {
-          info: {
-            title: "Trainwatch API",
-            version,
-            description:
-              "Training operations and their per-epoch metrics, with trend analysis (best epoch, overfitting, plateau, divergence). Errors use `{ success: false, error: { code, message, details } }`.",
-          },
-          tags: [
-            { name: "operations", description: "Register, list, finish and cancel operations" },
-            { name: "metrics", description: "Push and read epochs with the trend summary" },
-            { name: "trainings", description: "Start trainings locally or on a GPU host" },
-            { name: "system", description: "Health" },
-          ],
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-          security: [{ bearer: [] }],
-        },
-      }),
-    )
+/** Where the plugin serves the document as it generates it; /swagger/json serves it finalized. */
+const GENERATED_PATH = "/swagger/generated.json";
+
+/** The plugin, and the function behind its spec route (it reads the app's routes when called, so it sees them all). */
+function generator(plugin: ReturnType<typeof swagger>): () => Record<string, unknown> {
+  const route = plugin.routes.find((r) => r.path === GENERATED_PATH);
+  if (!route || typeof route.handler !== "function") throw new Error(`@elysiajs/swagger no longer serves ${GENERATED_PATH}`);
+  return route.handler as () => Record<string, unknown>;
+}
+
+/** The docs. `facts` says what the document cannot read from the routes (is a token configured?). */
+export const docs = (version: string, facts: DocumentFacts) => {
+  const plugin = swagger({
+    path: "/swagger/_cdn", // the plugin's own page loads from a CDN; ours is below
+    specPath: GENERATED_PATH,
+    excludeStaticFile: false, // else routes with a dot (metrics.csv, metrics.json) vanish from the spec
+    exclude: ["/swagger", "/swagger/_cdn", "/swagger/json", GENERATED_PATH, /^\/swagger\/assets/, "/"],
+    documentation: {
+      info: {
+        title: "Trainwatch API",
+        version,
+        description:
+          "Training operations and their per-epoch metrics, with trend analysis (best epoch, overfitting, plateau, divergence). Errors use `{ success: false, error: { code, message, details } }`.",
+      },
+      tags: [
+        { name: "operations", description: "Register, list, finish and cancel operations" },
+        { name: "metrics", description: "Push and read epochs with the trend summary" },
+        { name: "trainings", description: "Start trainings locally or on a GPU host" },
+        { name: "mcp", description: "Model Context Protocol for agents" },
+        { name: "system", description: "Health" },
+      ],
+    },
+  });
+  const generate = generator(plugin);
+  // Built once, on the first request: by then every route is registered, and routes do not change afterwards.
+  let document: Record<string, unknown> | null = null;
+  return new Elysia({ name: "trainwatch/docs" })
+    .use(plugin)
+    .get("/swagger/json", () => (document ??= finalizeDocument(generate(), facts)), { detail: { hide: true } })
     .get("/swagger", () => new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } }), {
       detail: { hide: true },
     })
@@ -69,3 +84,4 @@ export const docs = (version: string) =>
       },
       { detail: { hide: true } },
     );
+};

@@ -27,6 +27,11 @@ export const healthRoutes = (deps: AppDeps) =>
           }),
         ),
       },
-      detail: { tags: ["system"], summary: "Health", description: "Always public (no token). Reports version, uptime and trainer capacity." },
+      detail: {
+        tags: ["system"],
+        summary: "Health",
+        description: "Always public (no token). Reports version, uptime and trainer capacity.",
+        security: [], // public even when TRAINWATCH_TOKEN is set; see finalizeDocument
+      },
     },
   );

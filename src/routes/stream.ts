@@ -6,9 +6,10 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { invalid, notFound } from "../errors.ts";
-import { FINISHED } from "../schemas/operation.ts";
+import { EpochInput } from "../schemas/epoch.ts";
+import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import { ErrorEnvelope } from "./http.ts";
-import { documented } from "./openapi.ts";
+import { documented, sseResponse } from "./openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
 
 const StreamQuery = t.Object({
@@ -60,6 +61,14 @@ const STREAM_DOC =
   "`: heartbeat` comments every 15 s. When the operation finishes: `status`, then `end` with `{ status }`, and the stream closes (a finished operation replays, ends and closes at once). " +
   "Same bearer token as the rest of the API; browsers that cannot set headers on EventSource can stream with fetch().";
 
+/** The events of `/operations/{id}/metrics/stream`, for the document. */
+const OPERATION_EVENTS = {
+  status: { description: "The operation, first and on every status change.", data: Operation },
+  epoch: { description: "A stored epoch, as in `GET /metrics`; re-sent with new values when re-posted.", data: EpochInput, id: "The epoch number." },
+  trends: { description: "The trend summary, after each batch of epochs.", data: TrendSummarySchema },
+  end: { description: "The operation finished; the stream closes.", data: Type.Object({ status: OperationStatus }) },
+};
+
 /** The SSE routes. `opts.heartbeatMs` sets the heartbeat interval (default 15 s). */
 export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
   const fanout = new Fanout(deps.hub, opts);
@@ -87,12 +96,15 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
       {
         params: Type.Object({ id: Type.String() }),
         query: StreamQuery,
-        response: { 400: ErrorEnvelope, 404: ErrorEnvelope },
         detail: {
           tags: ["metrics"],
           summary: "Stream an operation's epochs live (SSE)",
           description: STREAM_DOC,
-          responses: { 200: documented("An event stream", { type: "string" }, "text/event-stream") },
+          responses: {
+            200: sseResponse("An event stream: status, epochs, trends, then end when the operation finishes", OPERATION_EVENTS),
+            400: documented("Bad since_epoch or Last-Event-ID", ErrorEnvelope),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
         },
       },
     )
@@ -108,7 +120,11 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
           summary: "Stream every operation's changes (SSE)",
           description:
             "Server-Sent Events for lists and dashboards: an `operation` event (the whole operation, as in `GET /operations/{id}`) on every status change, and at most every 250 ms per operation while its epochs arrive (progress, best loss, flags). Heartbeat comments every 15 s. Never ends on its own.",
-          responses: { 200: documented("An event stream", { type: "string" }, "text/event-stream") },
+          responses: {
+            200: sseResponse("An event stream of operation changes; never ends on its own", {
+              operation: { description: "The operation after a change, as in `GET /operations/{id}`.", data: Operation },
+            }),
+          },
         },
       },
     );
