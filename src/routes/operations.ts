@@ -27,7 +27,8 @@ const ListQuery = t.Object({
   status: t.Optional(OperationStatus),
   operation_type: t.Optional(OperationType),
   limit: queryInt("limit", { minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." }),
-  offset: queryInt("offset", { minimum: 0, default: 0 }),
+  // Bounded: past 2^63 SQLite refuses the value ("datatype mismatch") and the reply was a 500.
+  offset: queryInt("offset", { minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
 });
 
 export const MetricsQuery = t.Object({
@@ -169,7 +170,7 @@ export const operationsRoutes = (deps: AppDeps) =>
       },
       {
         params: IdParams,
-        response: { 200: Envelope(Operation), ...errors },
+        response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
         detail: {
           tags: ["operations"],
           summary: "Cancel an operation",
