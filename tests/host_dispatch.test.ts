@@ -118,17 +118,31 @@ describe("host dispatch in process", () => {
     expect(body.data.metadata.host).toBe("http://gpu-b.test");
   });
 
-  test("with no host reachable: a clear 503, and the operation is failed, not left dangling", async () => {
+  test("with no host reachable: a clear 503, and the refused training stores nothing", async () => {
     const w = world(["http://gpu-a.test"]);
     w.apps["http://gpu-a.test"] = null;
+    for (let i = 0; i < 3; i++) {
+      const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(2))));
+      expect(status).toBe(503);
+      expect(body.error.code).toBe("HOST_UNAVAILABLE");
+      expect(body.error.message).toContain("no training host reachable");
+      expect(body.error.message).toContain("http://gpu-a.test");
+      expect(body.error.details.operation_id).toBeUndefined();
+    }
+    expect(w.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+  });
+
+  test("a host that answers /health but refuses the session: 503 naming it, and nothing is stored", async () => {
+    const w = world(["http://gpu-a.test"]);
+    const real = w.apps["http://gpu-a.test"]!;
+    w.apps["http://gpu-a.test"] = {
+      handle: (r) => (new URL(r.url).pathname === "/sessions" ? Promise.resolve(Response.json({ success: false, error: { code: "INTERNAL_ERROR", message: "disk full", details: null } }, { status: 500 })) : real.handle(r)),
+    };
     const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(2))));
     expect(status).toBe(503);
-    expect(body.error.code).toBe("HOST_UNAVAILABLE");
-    expect(body.error.message).toContain("no training host reachable");
     expect(body.error.message).toContain("http://gpu-a.test");
-    const op = w.store.getOperation(body.error.details.operation_id)!;
-    expect(op.status).toBe("failed");
-    expect(op.error_message).toContain("no training host reachable");
+    expect(body.error.message).toContain("disk full");
+    expect(w.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
   });
 
   test("cancel through the API stops the host's session", async () => {

@@ -142,6 +142,12 @@ describe("local training queue", () => {
     expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([1]);
   });
 
+  test("target host on a server with no host configured is refused and stores nothing", async () => {
+    const t = setup(1);
+    await expect(t.dispatcher.start(spec(1), "host")).rejects.toMatchObject({ code: "HOST_UNAVAILABLE", message: expect.stringContaining("TRAINING_HOST_URL") });
+    expect(t.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+  });
+
   test("after a restart, local trainings left running are failed as interrupted and keep their epochs", async () => {
     const tmp = tempDir();
     try {

@@ -37,8 +37,11 @@ export class HostPool implements RemoteHosts {
     this.clients = new Map(opts.urls.map((u) => [u, this.client(u)]));
   }
 
-  /** Probes every host's /health in parallel and starts the session on the one with the fewest active sessions. */
-  async start(operationId: string, spec: NormalizedSpec): Promise<{ host: string }> {
+  /**
+   * Probes every host's /health in parallel and starts the session on the one with the fewest
+   * active sessions. The operation is opened only when some host answered the probe.
+   */
+  async start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }> {
     const probes = await Promise.all(
       [...this.clients].map(async ([url, client]) => {
         try {
@@ -53,9 +56,10 @@ export class HostPool implements RemoteHosts {
     const failures = probes.filter((p) => p.error !== undefined).map((p) => `${p.url}: ${p.error}`);
     // Stable sort: ties keep the order of TRAINING_HOST_URL.
     const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
+    const operationId = candidates.length > 0 ? open() : null;
     for (const c of candidates) {
       try {
-        await c.client.startSession({ operation_id: operationId, spec, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
+        await c.client.startSession({ operation_id: operationId!, spec, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
         return { host: c.url };
       } catch (err) {
         failures.push(`${c.url}: ${reason(err)}`);

@@ -176,6 +176,17 @@ export class SqliteStore implements Store {
     return this.getOperation(id)!;
   }
 
+  discardOperation(operationId: string): boolean {
+    const r = this.db
+      .query(
+        `DELETE FROM operations WHERE operation_id = ? AND status = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id)`,
+      )
+      .run(operationId);
+    if (r.changes > 0) this.batchProgress.delete(operationId);
+    return r.changes > 0;
+  }
+
   getOperation(operationId: string): Operation | null {
     const r = this.q.opByPublicId.get(operationId);
     return r ? this.toOperation(r) : null;

@@ -35,6 +35,12 @@ export interface BatchProgress {
 
 export interface Store {
   createOperation(input: NewOperation): Operation;
+  /**
+   * Removes an operation that never began: still pending, no epochs. A start refused after the
+   * operation was created (no host took it) leaves nothing behind. Returns false, and removes
+   * nothing, once the operation has moved on (cancelled meanwhile, started, or with epochs).
+   */
+  discardOperation(operationId: string): boolean;
   /** Null when unknown. */
   getOperation(operationId: string): Operation | null;
   listOperations(filter: ListFilter): { items: Operation[]; total: number };

@@ -6,7 +6,7 @@ import type { Trainers } from "../app.ts";
 import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
-import { FINISHED, type Operation } from "../schemas/operation.ts";
+import type { Operation } from "../schemas/operation.ts";
 import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import type { LocalTrainer } from "./local.ts";
 
@@ -14,8 +14,12 @@ export type Target = "local" | "host";
 
 /** The GPU-host side of dispatch (src/host/dispatch.ts). */
 export interface RemoteHosts {
-  /** Starts the session on the least busy reachable host; throws HOST_UNAVAILABLE when none answers. */
-  start(operationId: string, spec: NormalizedSpec): Promise<{ host: string }>;
+  /**
+   * Starts the session on the least busy reachable host. `open` creates the operation and returns
+   * its id; it is called once a host has answered, so a start refused because no host answers
+   * (HOST_UNAVAILABLE) has created nothing.
+   */
+  start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }>;
   /** Tells the host to stop; returns a note when the host could not be reached. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
   describe(): Record<string, unknown>;
@@ -39,38 +43,35 @@ export class Dispatcher implements Trainers {
     if (!checked.ok) throw specError("body", checked);
     const spec = checked.spec;
     const store = this.hub.store;
-    const op = store.createOperation({
-      operation_type: "training",
-      name: spec.name,
-      total_epochs_planned: spec.training.epochs,
-      status: "pending",
-      metadata: { location: target, spec },
-    });
-    const id = op.operation_id;
+    const create = () =>
+      store.createOperation({
+        operation_type: "training",
+        name: spec.name,
+        total_epochs_planned: spec.training.epochs,
+        status: "pending",
+        metadata: { location: target, spec },
+      }).operation_id;
     if (target === "local") {
+      const id = create();
       this.local.submit(id, spec);
       return store.getOperation(id)!;
     }
-    if (!this.hosts) {
-      const msg = "no training host configured (set TRAINING_HOST_URL)";
-      this.hub.finish(id, "failed", { error_message: msg });
-      throw new TrainwatchError("HOST_UNAVAILABLE", msg, { operation_id: id });
-    }
+    // A refused request stores nothing: a 503 leaves no operation behind, not even a failed one.
+    if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
+    let id: string | null = null;
     try {
-      const { host } = await this.hosts.start(id, spec);
-      store.mergeMetadata(id, { host });
-      store.touch(id);
+      const { host } = await this.hosts.start(spec, () => (id = create()));
+      store.mergeMetadata(id!, { host });
+      store.touch(id!);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
-      this.hub.markStarted(id);
-      return store.getOperation(id)!;
+      this.hub.markStarted(id!);
+      return store.getOperation(id!)!;
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      // Not left dangling: the operation is failed with the reason, then the client gets 503
-      // (unless it was cancelled while the host was being asked).
-      const current = store.getOperation(id);
-      if (current && !FINISHED.has(current.status)) this.hub.finish(id, "failed", { error_message: msg });
-      if (err instanceof TrainwatchError) throw new TrainwatchError(err.code, err.message, { ...err.details, operation_id: id });
-      throw new TrainwatchError("HOST_UNAVAILABLE", msg, { operation_id: id });
+      // A host answered /health but refused the session: the operation it was created for goes too,
+      // unless it was cancelled while the host was being asked (then the cancel is what the user sees).
+      if (id !== null) store.discardOperation(id);
+      if (err instanceof TrainwatchError) throw err;
+      throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
   }
 
