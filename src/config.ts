@@ -1,6 +1,11 @@
-/** Server configuration, read once from the environment. Pure: takes the env as an argument. */
-import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
+/**
+ * Server configuration, read once from the environment through the typed readers in env.ts.
+ * Pure: takes the env as an argument. A bad value throws a ConfigError naming the variable.
+ */
 import { cpus } from "node:os";
+import { bindAddress, bool, number, oneOf, port, text, url, urlList, type Env } from "./env.ts";
+import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
+import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 
 export interface Config {
   host: string;
@@ -17,50 +22,49 @@ export interface Config {
   relayTimeoutMs: number;
   /** The API's URL as training hosts reach it (TRAINWATCH_PUBLIC_URL); null: the bound address. */
   publicUrl: string | null;
+  /** TRAINWATCH_BACKEND: forces the TF.js backend of every training; null: the best available. */
+  backend: BackendName | null;
   trends: TrendConfig;
 }
 
-type Env = Record<string, string | undefined>;
+/** A numeric variable ≥ min, or the fallback when unset; throws a ConfigError naming the variable. */
+export const num = (env: Env, name: string, fallback: number, min = 0): number => number(env, name, fallback, { min });
 
-/** A numeric variable ≥ min, or the fallback when unset; throws naming the variable. */
-export function num(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v < min) throw new Error(`${name}: expected a number ≥ ${min}, got "${raw}"`);
-  return v;
-}
+/** A whole number of epochs, items or slots ≥ min. */
+export const count = (env: Env, name: string, fallback: number, min: number): number => number(env, name, fallback, { min, integer: true });
 
-/** Reads the configuration; throws with the variable's name on a bad value. */
+/** Seconds as milliseconds. Timers beyond a day are a typo, and setTimeout overflows past 2^31 ms (~24.8 days). */
+export const seconds = (env: Env, name: string, fallback: number, min: number): number => number(env, name, fallback, { min, max: 86_400 }) * 1000;
+
+/** Reads the configuration; throws a ConfigError with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const t = DEFAULT_TREND_CONFIG;
   return {
-    host: env.HOST || "127.0.0.1",
-    port: num(env, "PORT", 8000, 0),
-    dbPath: env.TRAINWATCH_DB || "./data/trainwatch.db",
-    modelsDir: env.TRAINWATCH_MODELS_DIR || "./data/models",
-    token: env.TRAINWATCH_TOKEN || null,
-    maxBodyBytes: num(env, "TRAINWATCH_MAX_BODY_BYTES", 5 * 1024 * 1024, 1),
-    maxLocalTrainings: num(env, "TRAINWATCH_MAX_LOCAL_TRAININGS", cpus().length || 1, 1),
-    useHostService: env.USE_TRAINING_HOST_SERVICE === "true",
-    hostUrls: (env.TRAINING_HOST_URL || "")
-      .split(",")
-      .map((s) => s.trim().replace(/\/+$/, ""))
-      .filter(Boolean),
-    hostToken: env.TRAINWATCH_HOST_TOKEN || null,
-    hostTimeoutMs: num(env, "TRAINWATCH_HOST_TIMEOUT", 60, 0.1) * 1000,
-    relayTimeoutMs: num(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1) * 1000,
-    publicUrl: env.TRAINWATCH_PUBLIC_URL?.replace(/\/+$/, "") || null,
+    host: bindAddress(env, "HOST", "127.0.0.1"),
+    port: port(env, "PORT", 8000),
+    dbPath: text(env, "TRAINWATCH_DB", "./data/trainwatch.db"),
+    modelsDir: text(env, "TRAINWATCH_MODELS_DIR", "./data/models"),
+    token: text(env, "TRAINWATCH_TOKEN", null),
+    // Bun's own cap is this plus 1 MB and must stay below 4 GiB.
+    maxBodyBytes: number(env, "TRAINWATCH_MAX_BODY_BYTES", 5 * 1024 * 1024, { min: 1, max: 2 ** 31, integer: true }),
+    maxLocalTrainings: number(env, "TRAINWATCH_MAX_LOCAL_TRAININGS", cpus().length || 1, { min: 1, max: 1024, integer: true }),
+    useHostService: bool(env, "USE_TRAINING_HOST_SERVICE", false),
+    hostUrls: urlList(env, "TRAINING_HOST_URL"),
+    hostToken: text(env, "TRAINWATCH_HOST_TOKEN", null),
+    hostTimeoutMs: seconds(env, "TRAINWATCH_HOST_TIMEOUT", 60, 0.1),
+    relayTimeoutMs: seconds(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1),
+    publicUrl: url(env, "TRAINWATCH_PUBLIC_URL", null),
+    backend: oneOf(env, "TRAINWATCH_BACKEND", BACKEND_NAMES, null),
     trends: {
       ...t,
-      plateau_patience: num(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),
-      overfit_window: num(env, "TRAINWATCH_OVERFIT_WINDOW", t.overfit_window, 2),
+      plateau_patience: count(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),
+      overfit_window: count(env, "TRAINWATCH_OVERFIT_WINDOW", t.overfit_window, 2),
       overfit_threshold: num(env, "TRAINWATCH_OVERFIT_THRESHOLD", t.overfit_threshold, 0),
       overfit_noise_z: num(env, "TRAINWATCH_OVERFIT_NOISE_Z", t.overfit_noise_z, 0),
-      diverge_window: num(env, "TRAINWATCH_DIVERGE_WINDOW", t.diverge_window, 2),
+      diverge_window: count(env, "TRAINWATCH_DIVERGE_WINDOW", t.diverge_window, 2),
       diverge_threshold: num(env, "TRAINWATCH_DIVERGE_THRESHOLD", t.diverge_threshold, 0),
       explode_factor: num(env, "TRAINWATCH_EXPLODE_FACTOR", t.explode_factor, 1),
-      stall_window: num(env, "TRAINWATCH_STALL_WINDOW", t.stall_window, 2),
+      stall_window: count(env, "TRAINWATCH_STALL_WINDOW", t.stall_window, 2),
       stall_threshold: num(env, "TRAINWATCH_STALL_THRESHOLD", t.stall_threshold, 0),
     },
   };

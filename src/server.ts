@@ -1,6 +1,7 @@
 /**
- * Entry point: `bun run src/server.ts`. Reads the environment, opens the SQLite
- * store, builds the app and listens (127.0.0.1:8000 unless HOST/PORT say otherwise).
+ * Entry point: `bun run src/server.ts`. Reads the environment, opens (and locks) the SQLite
+ * store, builds the app and listens (127.0.0.1:8000 unless HOST/PORT say otherwise). A bad
+ * variable, a database another process holds or a port in use stops it with one line.
  */
 import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
@@ -10,8 +11,10 @@ import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host/dispatch.ts";
 import { startHostWatchdog } from "./host/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
+import { listen, main } from "./startup.ts";
 
 export function startServer(config: Config = loadConfig()) {
+  // First: the lock on the database comes before anything reads or recovers it.
   const store = new SqliteStore(config.dbPath, config.trends);
   const hub = new Hub(store);
   const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
@@ -21,12 +24,18 @@ export function startServer(config: Config = loadConfig()) {
   const interrupted = trainers.recoverInterrupted();
   if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, hub, config, trainers });
-  app.listen({
-    hostname: config.host,
-    port: config.port,
-    // Bun's own cap is a backstop; the app answers 413 with the envelope below it.
-    maxRequestBodySize: config.maxBodyBytes + 1024 * 1024,
-  });
+  try {
+    listen(app, {
+      hostname: config.host,
+      port: config.port,
+      portVariable: "PORT",
+      // Bun's own cap is a backstop; the app answers 413 with the envelope below it.
+      maxRequestBodySize: config.maxBodyBytes + 1024 * 1024,
+    });
+  } catch (err) {
+    store.close(); // releases the database at once, PID file included
+    throw err;
+  }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
   const watchdog = startHostWatchdog(hub, { timeoutMs: config.hostTimeoutMs });
@@ -41,7 +50,7 @@ export function startServer(config: Config = loadConfig()) {
 }
 
 if (import.meta.main) {
-  const { stop } = startServer();
+  const { stop } = main(() => startServer());
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
       console.log(`received ${sig}, shutting down`);

@@ -132,3 +132,53 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
   await stop();
   throw new Error(`server not ready within ${timeoutMs} ms:\n${output()}`);
 }
+
+export interface HostProcess {
+  url: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `bun run src/host` on a free port with its outbox in `dir`; resolves once /health answers. */
+export async function startHostProcess(dir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProcess> {
+  const base: Record<string, string> = {};
+  const owned = ["HOST", "TRAINWATCH_HOST_PORT", "TRAINWATCH_HOST_DB", "TRAINWATCH_TOKEN", "TRAINWATCH_HOST_TOKEN", "TRAINWATCH_URL"];
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !owned.includes(k)) base[k] = v;
+  const proc = Bun.spawn([process.execPath, "run", "src/host"], {
+    cwd: ROOT,
+    env: { ...base, TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "models"), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const output = captureOutput(proc);
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    await proc.exited;
+  };
+  const headers: Record<string, string> = env.TRAINWATCH_HOST_TOKEN ? { authorization: `Bearer ${env.TRAINWATCH_HOST_TOKEN}` } : {};
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`host exited with ${proc.exitCode}:\n${output()}`);
+    const url = /host listening on (http:\/\/\S+)/.exec(output())?.[1];
+    if (url) {
+      const ok = await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok) return { url, proc, output, stop };
+    }
+    await Bun.sleep(50);
+  }
+  await stop();
+  throw new Error(`host not ready within ${timeoutMs} ms:\n${output()}`);
+}
+
+/**
+ * Runs an entry point (`src/server.ts`, `src/host`) that is expected to refuse its start, with
+ * `env` over the outer environment; resolves with its exit code and everything it printed.
+ */
+export async function runRefusedStart(entry: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  const proc = Bun.spawn([process.execPath, "run", entry], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code: proc.signalCode ? null : code, output: out + err };
+}

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
+import { INTERRUPTED } from "../src/trainer/dispatcher.ts";
 import { startServerProcess, tempDir, type ServerProcess } from "./helpers.ts";
 
 const started: ServerProcess[] = [];
@@ -74,6 +75,39 @@ describe("the server process", () => {
     expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer tok-123" } })).status).toBe(200);
     expect((await fetch(`${s.url}/api/v1/health`)).status).toBe(200);
   });
+
+  test("an API killed during a local training keeps every epoch it acknowledged, and after restart the training is failed as interrupted", async () => {
+    const data = tempDir();
+    try {
+      const env = { TRAINWATCH_DB: join(data.dir, "tw.db"), TRAINWATCH_MODELS_DIR: join(data.dir, "models") };
+      const s = await start(env);
+      const spec = { name: "killed", dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 }, model: { hidden_layers: [16] }, training: { epochs: 3000, batch_size: 4, seed: 7 } };
+      const post = await fetch(`${s.url}/api/v1/trainings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+      expect(post.status).toBe(202);
+      const id = ((await post.json()) as { data: { operation_id: string } }).data.operation_id;
+      type Reply = { data: { metrics: { epochs: { epoch: number; train_loss: number }[] } } };
+      const metrics = async (url: string) => ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as Reply).data;
+      // Every epoch a reply showed was acknowledged: it must survive the kill, value for value.
+      let seen: Reply["data"]["metrics"]["epochs"] = [];
+      const deadline = Date.now() + 30_000;
+      while (seen.length < 3 && Date.now() < deadline) {
+        seen = (await metrics(s.url)).metrics.epochs;
+        await Bun.sleep(50);
+      }
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+
+      const again = await start(env);
+      expect(again.output()).toContain(`marked 1 interrupted local training(s) failed: ${id}`);
+      const op = ((await (await fetch(`${again.url}/api/v1/operations/${id}`)).json()) as { data: { status: string; error_message: string | null } }).data;
+      expect(op).toMatchObject({ status: "failed", error_message: INTERRUPTED });
+      const kept = new Map((await metrics(again.url)).metrics.epochs.map((e) => [e.epoch, e.train_loss]));
+      for (const e of seen) expect(kept.get(e.epoch)).toBe(e.train_loss);
+    } finally {
+      data.cleanup();
+    }
+  }, 60_000);
 
   test("stops cleanly on SIGTERM", async () => {
     const s = await startServerProcess();

@@ -1,7 +1,6 @@
-/** Host service configuration, read once from the environment. Pure: takes the env as an argument. */
-import { loadConfig, num } from "../config.ts";
-
-type Env = Record<string, string | undefined>;
+/** Host service configuration, read once from the environment with the server's readers (env.ts). Pure: takes the env as an argument. */
+import { loadConfig, seconds } from "../config.ts";
+import { port, text, url, type Env } from "../env.ts";
 
 export interface HostConfig {
   /** Bind address (HOST, default 127.0.0.1). */
@@ -26,21 +25,24 @@ export interface HostConfig {
   maxBodyBytes: number;
 }
 
-/** Reads the host's configuration; throws with the variable's name on a bad value. */
+/**
+ * Reads the host's configuration; throws a ConfigError with the variable's name on a bad value.
+ * The variables both processes share (HOST, the tokens, TRAINWATCH_BACKEND, …) are checked by loadConfig.
+ */
 export function loadHostConfig(env: Env = process.env): HostConfig {
   const shared = loadConfig(env);
-  const initialMs = num(env, "TRAINWATCH_RELAY_BACKOFF_MIN", 0.25, 0.001) * 1000;
+  const initialMs = seconds(env, "TRAINWATCH_RELAY_BACKOFF_MIN", 0.25, 0.001);
   return {
     host: shared.host,
-    port: num(env, "TRAINWATCH_HOST_PORT", 8100, 0),
-    dbPath: env.TRAINWATCH_HOST_DB || "./data/host.db",
+    port: port(env, "TRAINWATCH_HOST_PORT", 8100),
+    dbPath: text(env, "TRAINWATCH_HOST_DB", "./data/host.db"),
     modelsDir: shared.modelsDir,
     hostToken: shared.hostToken,
     apiToken: shared.token,
-    apiUrl: env.TRAINWATCH_URL?.replace(/\/+$/, "") || null,
+    apiUrl: url(env, "TRAINWATCH_URL", null),
     relayTimeoutMs: shared.relayTimeoutMs,
-    heartbeatMs: num(env, "TRAINWATCH_HEARTBEAT_INTERVAL", 10, 0.01) * 1000,
-    backoff: { initialMs, maxMs: Math.max(initialMs, num(env, "TRAINWATCH_RELAY_BACKOFF_MAX", 5, 0.001) * 1000) },
+    heartbeatMs: seconds(env, "TRAINWATCH_HEARTBEAT_INTERVAL", 10, 0.01),
+    backoff: { initialMs, maxMs: Math.max(initialMs, seconds(env, "TRAINWATCH_RELAY_BACKOFF_MAX", 5, 0.001)) },
     maxBodyBytes: shared.maxBodyBytes,
   };
 }

@@ -11,6 +11,7 @@ import { createHostApp, type BackendReport } from "./app.ts";
 import { loadHostConfig, type HostConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import { Sessions } from "./sessions.ts";
+import { listen, main } from "../startup.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export function startHost(config: HostConfig = loadHostConfig(), opts: { start?: StartTraining } = {}) {
@@ -51,7 +52,12 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     apiUrl: config.apiUrl,
     maxBodyBytes: config.maxBodyBytes,
   });
-  app.listen({ hostname: config.host, port: config.port });
+  try {
+    listen(app, { hostname: config.host, port: config.port, portVariable: "TRAINWATCH_HOST_PORT" });
+  } catch (err) {
+    outbox.stop(); // releases the outbox file at once, PID file included
+    throw err;
+  }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch host listening on ${url} (relay outbox ${config.dbPath})`);
   void detected.then((b) =>
@@ -73,7 +79,7 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
 }
 
 if (import.meta.main) {
-  const { stop } = startHost();
+  const { stop } = main(() => startHost());
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
       console.log(`received ${sig}, shutting down`);

@@ -15,10 +15,9 @@
  * - 400/413 can never succeed: that item is dropped and logged.
  * Failures are logged once per outage of an API URL, then the recovery.
  */
-import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import type { Database } from "bun:sqlite";
 import { ApiError } from "../client/api.ts";
+import { closeDatabase, openDatabase } from "../store/database.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../store/store.ts";
 import type { HeartbeatInput, StartedInfo } from "../schemas/host.ts";
@@ -118,12 +117,9 @@ export class Outbox {
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.maxBatch = opts.maxBatch ?? 500;
     this.log = opts.log ?? ((line) => console.warn(line));
-    if (opts.path !== ":memory:") mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new Database(opts.path, { create: true, strict: true });
-    this.db.run("PRAGMA journal_mode = WAL");
-    // Durable before the worker's onEpoch returns, like the API's own store: an epoch the API has not acknowledged survives a crash or power loss.
-    this.db.run("PRAGMA synchronous = FULL");
-    this.db.run("PRAGMA busy_timeout = 5000");
+    // Locked for this process (a second host on the file is refused) and durable before the worker's
+    // onEpoch returns, like the API's own store: an epoch the API has not acknowledged survives a crash or power loss.
+    this.db = openDatabase(opts.path, { variable: "TRAINWATCH_HOST_DB" });
     this.db.run(`CREATE TABLE IF NOT EXISTS outbox (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, operation_id TEXT NOT NULL, api_url TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)`);
     this.db.run(`CREATE TABLE IF NOT EXISTS open_sessions (
@@ -197,7 +193,7 @@ export class Outbox {
       if (lane.retry) clearTimeout(lane.retry);
       lane.retry = null;
     }
-    this.db.close();
+    closeDatabase(this.db, this.opts.path);
   }
 
   private lane(id: string, apiUrl: string): Lane {

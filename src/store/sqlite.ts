@@ -3,15 +3,14 @@
  * before the reply), versioned migrations, and incremental trend summaries so a
  * write costs O(batch), not O(history).
  */
-import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import type { Database, Statement } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import { TrainwatchError, notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
+import { closeDatabase, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { isRevivable, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
@@ -77,12 +76,12 @@ export class SqliteStore implements Store {
     readSince: Statement<EpochRow, [number, number]>;
   };
 
-  constructor(path = ":memory:", trendCfg: TrendConfig = DEFAULT_TREND_CONFIG) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path, { create: true, strict: true });
-    this.db.run("PRAGMA journal_mode = WAL");
-    this.db.run("PRAGMA synchronous = FULL");
-    this.db.run("PRAGMA busy_timeout = 5000");
+  /** Opens (and locks: see openDatabase) the file; throws DatabaseLockedError when another process holds it. */
+  constructor(
+    private readonly path = ":memory:",
+    trendCfg: TrendConfig = DEFAULT_TREND_CONFIG,
+  ) {
+    this.db = openDatabase(path, { variable: "TRAINWATCH_DB" });
     this.db.run("PRAGMA foreign_keys = ON");
     this.migrate();
     this.trendCfg = trendCfg;
@@ -371,7 +370,7 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    this.db.close();
+    closeDatabase(this.db, this.path);
   }
 }
 

@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
+import { BACKEND_NAMES, type BackendName } from "./types.ts";
 
-export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
+export { BACKEND_NAMES, type BackendName };
 
 export interface BackendInfo {
   backend: BackendName;

@@ -3,6 +3,10 @@
 import type { EpochRecord } from "../schemas/epoch.ts";
 import type { StartedInfo } from "../schemas/host.ts";
 
+/** The TF.js backends, in the order they are tried (src/trainer/backend.ts); here so configuration can check a name without loading TF.js. */
+export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
 export interface TrainingStartInfo {
   backend: string;
   fallback_reason: string | null;
