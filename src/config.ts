@@ -12,6 +12,8 @@ export interface Config {
   port: number;
   dbPath: string;
   modelsDir: string;
+  /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR). */
+  dataDir: string;
   token: string | null;
   maxBodyBytes: number;
   maxLocalTrainings: number;
@@ -44,6 +46,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: port(env, "PORT", 8000),
     dbPath: text(env, "TRAINWATCH_DB", "./data/trainwatch.db"),
     modelsDir: text(env, "TRAINWATCH_MODELS_DIR", "./data/models"),
+    dataDir: text(env, "TRAINWATCH_DATA_DIR", "./data/datasets"),
     token: text(env, "TRAINWATCH_TOKEN", null),
     // Bun's own cap is this plus 1 MB and must stay below 4 GiB.
     maxBodyBytes: number(env, "TRAINWATCH_MAX_BODY_BYTES", 5 * 1024 * 1024, { min: 1, max: 2 ** 31, integer: true }),

@@ -1,6 +1,7 @@
 // The API and GPU hosts wired in process (fetch routed to app.handle, a scripted
 // trainer in place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
@@ -47,6 +48,7 @@ function router(apps: Record<string, { handle(r: Request): Promise<Response> } |
 }
 
 const API = "http://api.test";
+const FIXTURES = join(import.meta.dir, "fixtures");
 const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
 
 function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
@@ -66,7 +68,7 @@ function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
       onStop: (id, why) => sessions!.stopFromApi(id, why),
     });
     sessions = new Sessions({ outbox, modelsDir: "/tmp/unused", start: scriptedTrainer(opts.trainerMs), log: () => {} });
-    const app = createHostApp({ sessions, outbox, token: null, version: "test", backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
+    const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
     return { origin, sessions, outbox, app };
   });
@@ -143,6 +145,17 @@ describe("host dispatch in process", () => {
     expect(body.error.message).toContain("http://gpu-a.test");
     expect(body.error.message).toContain("disk full");
     expect(w.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+  });
+
+  test("a CSV path is checked in the host's own data directory: outside it is a 400 naming body.dataset.path, inside it trains", async () => {
+    const w = world(["http://gpu-a.test"]);
+    const out = await json(w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "../helpers.ts", label: "y" } })));
+    expect(out.status).toBe(400);
+    expect(out.body.error.details.field).toBe("body.dataset.path");
+    expect(out.body.error.message).toContain("outside the data directory");
+    expect(out.body.error.message).toContain("http://gpu-a.test");
+    const ok = await json(w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "flowers.csv", label: "species" }, training: { epochs: 1 } })));
+    expect(ok.status).toBe(202);
   });
 
   test("cancel through the API stops the host's session", async () => {

@@ -50,7 +50,7 @@ function setup(maxConcurrent: number, path = ":memory:") {
   const hub = new Hub(store);
   const s = scripted();
   const local = new LocalTrainer(hub, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
-  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false });
+  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets" });
   return { store, hub, local, dispatcher, ...s };
 }
 

@@ -33,7 +33,7 @@ const EPOCH_FIELDS = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_
 /** The server's wiring (src/server.ts) on an in-memory database: real LocalTrainer, real workers, at most 3 at once. */
 function setup() {
   const models = tempDir("trainwatch-models-");
-  const config = loadConfig({ TRAINWATCH_MAX_LOCAL_TRAININGS: "3", TRAINWATCH_MODELS_DIR: models.dir });
+  const config = loadConfig({ TRAINWATCH_MAX_LOCAL_TRAININGS: "3", TRAINWATCH_MODELS_DIR: models.dir, TRAINWATCH_DATA_DIR: FIXTURES });
   const store = new SqliteStore(":memory:", config.trends);
   const hub = new Hub(store);
   const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
@@ -243,20 +243,32 @@ describe("local training through the API", () => {
     expect((await api("GET", "/operations")).body.total_count).toBe(before);
   });
 
+  test("a CSV path outside TRAINWATCH_DATA_DIR, or naming no readable file there, is a 400 naming body.dataset.path that echoes nothing from the file, and stores nothing", async () => {
+    const before = (await api("GET", "/operations")).body.total_count;
+    for (const path of ["/etc/passwd", "../package.json", "../../../../../../etc/passwd", join(FIXTURES, "..", "helpers.ts"), "nope.csv", "."]) {
+      const r = await start({ dataset: { kind: "csv", path, label: "root" } });
+      expect(r.status).toBe(400);
+      expect(r.body.error.details.field).toBe("body.dataset.path");
+      expect(r.body.error.message).not.toContain("root:");
+      expect(r.body.error.message).not.toContain("import");
+    }
+    expect((await api("GET", "/operations")).body.total_count).toBe(before);
+  });
+
   test("a CSV without its label column fails the operation with a message naming row and column; a good CSV trains", async () => {
-    const bad = await start({ dataset: { kind: "csv", path: join(FIXTURES, "missing_label.csv"), label: "species" }, training: { epochs: 2 } });
+    const bad = await start({ dataset: { kind: "csv", path: "missing_label.csv", label: "species" }, training: { epochs: 2 } });
     expect(bad.status).toBe(202);
     const failed = await finished(bad.body.data.operation_id);
     expect(failed.status).toBe("failed");
     expect(failed.error_message).toContain('row 1, column "species"');
     expect(await epochsOf(failed.operation_id)).toEqual([]);
 
-    const cell = await finished((await start({ dataset: { kind: "csv", path: join(FIXTURES, "bad_cell.csv"), label: "price_k" } })).body.data.operation_id);
+    const cell = await finished((await start({ dataset: { kind: "csv", path: "bad_cell.csv", label: "price_k" } })).body.data.operation_id);
     expect(cell.status).toBe("failed");
-    expect(cell.error_message).toBe('row 8, column "age_years": "abc" is not a number');
+    expect(cell.error_message).toBe('row 8, column "age_years": not a number');
 
     const good = await finished(
-      (await start({ dataset: { kind: "csv", path: join(FIXTURES, "flowers.csv"), label: "species" }, training: { epochs: 3, batch_size: 8 } })).body.data.operation_id,
+      (await start({ dataset: { kind: "csv", path: join(FIXTURES, "flowers.csv") /* absolute inside the data dir is fine */, label: "species" }, training: { epochs: 3, batch_size: 8 } })).body.data.operation_id,
     );
     expect(good.status).toBe("completed");
     expect(good.metadata).toMatchObject({ task: "classification", classes: ["setosa", "versicolor", "virginica"] });

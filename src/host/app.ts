@@ -8,6 +8,7 @@ import { Value } from "@sinclair/typebox/value";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
 import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok } from "../routes/http.ts";
+import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -28,15 +29,17 @@ export interface HostDeps {
   /** Replaces each session's api_url when set (TRAINWATCH_URL). */
   apiUrl?: string | null;
   maxBodyBytes?: number;
+  /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR on the host). */
+  dataDir: string;
 }
 
 const IdParams = Type.Object({ id: Type.String() });
 
-/** A spec as the API sends it (normalised), or as a person would write it. */
-function sessionSpec(spec: unknown): NormalizedSpec {
-  if (Value.Check(NormalizedTrainingSpec, spec)) return spec;
+/** A spec as the API sends it (normalised), or as a person would write it; a CSV path resolved in `dataDir`. */
+function sessionSpec(spec: unknown, dataDir: string): NormalizedSpec {
+  if (Value.Check(NormalizedTrainingSpec, spec)) return resolveSpecPaths(spec, dataDir, "body.spec");
   const v = validateSpec(spec);
-  if (v.ok) return v.spec;
+  if (v.ok) return resolveSpecPaths(v.spec, dataDir, "body.spec");
   throw specError("body.spec", v);
 }
 
@@ -66,7 +69,7 @@ export function createHostApp(deps: HostDeps) {
       "/sessions",
       ({ body, set }) => {
         set.status = 201;
-        const spec = sessionSpec(body.spec);
+        const spec = sessionSpec(body.spec, deps.dataDir);
         return ok(deps.sessions.start({ operation_id: body.operation_id, spec, api_url: deps.apiUrl ?? body.api_url }));
       },
       {

@@ -10,6 +10,8 @@ export interface HostConfig {
   /** The relay outbox file (TRAINWATCH_HOST_DB, default ./data/host.db). */
   dbPath: string;
   modelsDir: string;
+  /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR, default ./data/datasets). */
+  dataDir: string;
   /** Required as bearer on the host's routes when set (TRAINWATCH_HOST_TOKEN). */
   hostToken: string | null;
   /** Sent to the API (TRAINWATCH_TOKEN). */
@@ -37,6 +39,7 @@ export function loadHostConfig(env: Env = process.env): HostConfig {
     port: port(env, "TRAINWATCH_HOST_PORT", 8100),
     dbPath: text(env, "TRAINWATCH_HOST_DB", "./data/host.db"),
     modelsDir: shared.modelsDir,
+    dataDir: shared.dataDir,
     hostToken: shared.hostToken,
     apiToken: shared.token,
     apiUrl: url(env, "TRAINWATCH_URL", null),

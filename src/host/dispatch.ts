@@ -5,7 +5,7 @@
  */
 import { ApiError, HostClient } from "../client/api.ts";
 import type { Config } from "../config.ts";
-import { TrainwatchError } from "../errors.ts";
+import { TrainwatchError, invalid } from "../errors.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { RemoteHosts } from "../trainer/dispatcher.ts";
@@ -57,14 +57,18 @@ export class HostPool implements RemoteHosts {
     // Stable sort: ties keep the order of TRAINING_HOST_URL.
     const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
     const operationId = candidates.length > 0 ? open() : null;
+    let refused: TrainwatchError | null = null;
     for (const c of candidates) {
       try {
         await c.client.startSession({ operation_id: operationId!, spec, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
         return { host: c.url };
       } catch (err) {
         failures.push(`${c.url}: ${reason(err)}`);
+        refused ??= specRefusal(c.url, err);
       }
     }
+    // Every reachable host refused the spec itself (say its CSV is not in the host's data directory): a 400, not a 503.
+    if (refused && candidates.length > 0) throw refused;
     throw new TrainwatchError(
       "HOST_UNAVAILABLE",
       `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`,
@@ -98,6 +102,15 @@ export class HostPool implements RemoteHosts {
   private client(url: string): HostClient {
     return new HostClient({ baseUrl: url, token: this.opts.token, fetch: this.opts.fetch });
   }
+}
+
+/** A host's 400 on a field of the spec, as the same 400 on the API's request body ("body.spec.x" → "body.x"). */
+function specRefusal(url: string, err: unknown): TrainwatchError | null {
+  if (!(err instanceof ApiError) || err.status !== 400) return null;
+  const field = err.details?.field;
+  if (typeof field !== "string" || !field.startsWith("body.spec")) return null;
+  const problem = err.message.startsWith(`${field}: `) ? err.message.slice(field.length + 2) : err.message;
+  return invalid(`body${field.slice("body.spec".length)}`, `${problem} (on training host ${url})`);
 }
 
 /**

@@ -51,6 +51,7 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     backend,
     apiUrl: config.apiUrl,
     maxBodyBytes: config.maxBodyBytes,
+    dataDir: config.dataDir,
   });
   try {
     listen(app, { hostname: config.host, port: config.port, portVariable: "TRAINWATCH_HOST_PORT" });

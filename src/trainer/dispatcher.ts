@@ -8,6 +8,7 @@ import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
+import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
 
 export type Target = "local" | "host";
@@ -33,7 +34,7 @@ export class Dispatcher implements Trainers {
     private readonly hub: Hub,
     private readonly local: LocalTrainer,
     private readonly hosts: RemoteHosts | null,
-    private readonly config: Pick<Config, "useHostService">,
+    private readonly config: Pick<Config, "useHostService" | "dataDir">,
   ) {}
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
@@ -42,6 +43,9 @@ export class Dispatcher implements Trainers {
     const checked = validateSpec(input);
     if (!checked.ok) throw specError("body", checked);
     const spec = checked.spec;
+    // A local training reads its CSV here, so the file must be in this server's data directory; a host checks its own.
+    // The operation keeps the path as given; only the worker gets the resolved one.
+    const runSpec = target === "local" ? resolveSpecPaths(spec, this.config.dataDir, "body") : spec;
     const store = this.hub.store;
     const create = () =>
       store.createOperation({
@@ -53,7 +57,7 @@ export class Dispatcher implements Trainers {
       }).operation_id;
     if (target === "local") {
       const id = create();
-      this.local.submit(id, spec);
+      this.local.submit(id, runSpec);
       return store.getOperation(id)!;
     }
     // A refused request stores nothing: a 503 leaves no operation behind, not even a failed one.

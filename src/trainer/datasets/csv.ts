@@ -1,5 +1,6 @@
 // CSV datasets: header row, numeric feature columns, a label column that is either class names (classification) or a
-// number (regression). Every data error names its row (1-based line of the file, the header is row 1) and column.
+// number (regression). Every data error names its row (1-based line of the file, the header is row 1) and column, and
+// never quotes a cell or a line: what a file holds does not leak through an error message.
 
 import { readFileSync } from "node:fs";
 import { TrainwatchError } from "../../errors.ts";
@@ -34,7 +35,7 @@ export function parseCsvDataset(text: string, spec: Pick<CsvSpec, "label" | "fea
   const columns = header.fields.map((c) => c.trim());
   const indexOf = (name: string, role: string) => {
     const i = columns.indexOf(name);
-    if (i < 0) throw dataError(1, name, `${role} column not found in the header; columns are ${columns.join(", ")}`, spec.path);
+    if (i < 0) throw dataError(1, name, `${role} column not found in the header (${columns.length} column(s))`, spec.path);
     return i;
   };
   const labelIndex = indexOf(spec.label, "label");
@@ -57,7 +58,7 @@ export function parseCsvDataset(text: string, spec: Pick<CsvSpec, "label" | "fea
     for (let j = 0; j < f; j++) {
       const i = featureIndex[j]!;
       const v = cell(i);
-      if (!NUMBER.test(v)) throw dataError(rec.line, columns[i]!, `${JSON.stringify(v)} is not a number`, spec.path);
+      if (!NUMBER.test(v)) throw dataError(rec.line, columns[i]!, "not a number", spec.path);
       x[r * f + j] = Number(v);
     }
     labels[r] = cell(labelIndex);
@@ -69,7 +70,7 @@ export function parseCsvDataset(text: string, spec: Pick<CsvSpec, "label" | "fea
   if (task === "regression") {
     for (let r = 0; r < rows; r++) {
       const v = labels[r]!;
-      if (!NUMBER.test(v)) throw dataError(records[r + 1]!.line, spec.label, `${JSON.stringify(v)} is not a number (regression label)`, spec.path);
+      if (!NUMBER.test(v)) throw dataError(records[r + 1]!.line, spec.label, "not a number (regression label)", spec.path);
       y[r] = Number(v);
     }
     return { x, y, rows, featureNames, task, classes: null };
