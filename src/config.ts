@@ -17,6 +17,8 @@ export interface Config {
   token: string | null;
   maxBodyBytes: number;
   maxLocalTrainings: number;
+  /** Largest estimated memory of one training, in MB (TRAINWATCH_MAX_MODEL_MB); bigger specs are refused (400). */
+  maxModelMb: number;
   useHostService: boolean;
   hostUrls: string[];
   hostToken: string | null;
@@ -51,6 +53,9 @@ export function loadConfig(env: Env = process.env): Config {
     // Bun's own cap is this plus 1 MB and must stay below 4 GiB.
     maxBodyBytes: number(env, "TRAINWATCH_MAX_BODY_BYTES", 5 * 1024 * 1024, { min: 1, max: 2 ** 31, integer: true }),
     maxLocalTrainings: number(env, "TRAINWATCH_MAX_LOCAL_TRAININGS", cpus().length || 1, { min: 1, max: 1024, integer: true }),
+    // 2 GB per training: the estimate's 1536 MB, plus the worker's ~70 MB with TF.js loaded, plus the 12 % the estimate
+    // fell short by on a 25 M-parameter model (bench/model_memory.ts).
+    maxModelMb: number(env, "TRAINWATCH_MAX_MODEL_MB", 1536, { min: 1, max: 1_048_576 }),
     useHostService: bool(env, "USE_TRAINING_HOST_SERVICE", false),
     hostUrls: urlList(env, "TRAINING_HOST_URL"),
     hostToken: text(env, "TRAINWATCH_HOST_TOKEN", null),

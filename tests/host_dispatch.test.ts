@@ -68,7 +68,7 @@ function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
       onStop: (id, why) => sessions!.stopFromApi(id, why),
     });
     sessions = new Sessions({ outbox, modelsDir: "/tmp/unused", start: scriptedTrainer(opts.trainerMs), log: () => {} });
-    const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
+    const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
     return { origin, sessions, outbox, app };
   });

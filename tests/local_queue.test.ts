@@ -6,6 +6,7 @@ import { SqliteStore } from "../src/store/sqlite.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import { Dispatcher, INTERRUPTED } from "../src/trainer/dispatcher.ts";
 import type { TrainingResult } from "../src/trainer/types.ts";
+import { startWorkerTraining } from "../src/trainer/worker_client.ts";
 import { tempDir } from "./helpers.ts";
 
 /** A trainer that emits `epochs` epochs, one per `release()` call, so tests control time. */
@@ -50,7 +51,7 @@ function setup(maxConcurrent: number, path = ":memory:") {
   const hub = new Hub(store);
   const s = scripted();
   const local = new LocalTrainer(hub, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
-  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets" });
+  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
   return { store, hub, local, dispatcher, ...s };
 }
 
@@ -174,4 +175,42 @@ describe("local training queue", () => {
       tmp.cleanup();
     }
   });
+});
+
+describe("cancel terminates a worker that does not stop", () => {
+  test("a worker that ignores the cancel flag is terminated after the grace, and its slot is freed only then", async () => {
+    const store = new SqliteStore(":memory:");
+    const hub = new Hub(store);
+    const GRACE_MS = 300;
+    const starts: { id: string; at: number }[] = [];
+    const closes: { id: string; at: number }[] = [];
+    const start: StartTraining = (args, events) => {
+      starts.push({ id: args.operationId, at: performance.now() });
+      const handle = startWorkerTraining(args, events, { workerUrl: new URL("./fixtures/stubborn_worker.ts", import.meta.url).href, cancelGraceMs: GRACE_MS });
+      void handle.done.then(() => closes.push({ id: args.operationId, at: performance.now() }));
+      return handle;
+    };
+    const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start });
+    const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
+    const first = (await dispatcher.start(spec(1))).operation_id;
+    const second = (await dispatcher.start(spec(1))).operation_id;
+    // The stubborn worker is up and reporting batches.
+    const end = Date.now() + 20_000;
+    while (!store.getOperation(first)!.progress.batch && Date.now() < end) await Bun.sleep(10);
+    expect(store.getOperation(first)!.progress.batch).toBeDefined();
+
+    const cancelledAt = performance.now();
+    hub.finish(first, "cancelled");
+    await dispatcher.cancel(store.getOperation(first)!);
+    expect(local.describe()).toMatchObject({ running: 1, queued: 1 }); // still holding the slot
+    await local.settled(first);
+    const closed = closes.find((c) => c.id === first)!;
+    expect(closed.at - cancelledAt).toBeGreaterThanOrEqual(GRACE_MS - 5);
+    // The second training got the slot only after the first worker's thread was gone.
+    while (starts.length < 2 && Date.now() < end) await Bun.sleep(10);
+    expect(starts.map((s) => s.id)).toEqual([first, second]);
+    expect(starts[1]!.at).toBeGreaterThanOrEqual(closed.at);
+    expect(store.getOperation(first)).toMatchObject({ status: "cancelled", result: { stop_reason: "cancelled", backend: "stubborn" } });
+    await local.stopAll();
+  }, 30_000);
 });

@@ -6,6 +6,7 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
+import { memoryProblem } from "../schemas/memory.ts";
 import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
 import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok } from "../routes/http.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
@@ -31,16 +32,28 @@ export interface HostDeps {
   maxBodyBytes?: number;
   /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR on the host). */
   dataDir: string;
+  /** This host's memory budget per training (TRAINWATCH_MAX_MODEL_MB on the host). */
+  maxModelMb: number;
 }
 
 const IdParams = Type.Object({ id: Type.String() });
 
-/** A spec as the API sends it (normalised), or as a person would write it; a CSV path resolved in `dataDir`. */
-function sessionSpec(spec: unknown, dataDir: string): NormalizedSpec {
-  if (Value.Check(NormalizedTrainingSpec, spec)) return resolveSpecPaths(spec, dataDir, "body.spec");
-  const v = validateSpec(spec);
-  if (v.ok) return resolveSpecPaths(v.spec, dataDir, "body.spec");
-  throw specError("body.spec", v);
+/**
+ * A spec as the API sends it (normalised), or as a person would write it; held to this host's memory budget, with a CSV
+ * path resolved in this host's data directory.
+ */
+function sessionSpec(spec: unknown, deps: Pick<HostDeps, "dataDir" | "maxModelMb">): NormalizedSpec {
+  let normalized: NormalizedSpec;
+  if (Value.Check(NormalizedTrainingSpec, spec)) {
+    normalized = spec;
+    const memory = memoryProblem(spec, deps.maxModelMb);
+    if (memory) throw specError("body.spec", { path: memory.path, message: `${memory.path}: ${memory.message}` });
+  } else {
+    const v = validateSpec(spec, { maxModelMb: deps.maxModelMb });
+    if (!v.ok) throw specError("body.spec", v);
+    normalized = v.spec;
+  }
+  return resolveSpecPaths(normalized, deps.dataDir, "body.spec");
 }
 
 export function createHostApp(deps: HostDeps) {
@@ -69,7 +82,7 @@ export function createHostApp(deps: HostDeps) {
       "/sessions",
       ({ body, set }) => {
         set.status = 201;
-        const spec = sessionSpec(body.spec, deps.dataDir);
+        const spec = sessionSpec(body.spec, deps);
         return ok(deps.sessions.start({ operation_id: body.operation_id, spec, api_url: deps.apiUrl ?? body.api_url }));
       },
       {

@@ -12,6 +12,8 @@ export interface HostConfig {
   modelsDir: string;
   /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR, default ./data/datasets). */
   dataDir: string;
+  /** TRAINWATCH_MAX_MODEL_MB: this host's memory budget per training (default 1536). */
+  maxModelMb: number;
   /** Required as bearer on the host's routes when set (TRAINWATCH_HOST_TOKEN). */
   hostToken: string | null;
   /** Sent to the API (TRAINWATCH_TOKEN). */
@@ -40,6 +42,7 @@ export function loadHostConfig(env: Env = process.env): HostConfig {
     dbPath: text(env, "TRAINWATCH_HOST_DB", "./data/host.db"),
     modelsDir: shared.modelsDir,
     dataDir: shared.dataDir,
+    maxModelMb: shared.maxModelMb,
     hostToken: shared.hostToken,
     apiToken: shared.token,
     apiUrl: url(env, "TRAINWATCH_URL", null),

@@ -52,6 +52,7 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     apiUrl: config.apiUrl,
     maxBodyBytes: config.maxBodyBytes,
     dataDir: config.dataDir,
+    maxModelMb: config.maxModelMb,
   });
   try {
     listen(app, { hostname: config.host, port: config.port, portVariable: "TRAINWATCH_HOST_PORT" });

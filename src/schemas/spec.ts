@@ -5,6 +5,7 @@
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { invalid, type TrainwatchError } from "../errors.ts";
+import { memoryProblem } from "./memory.ts";
 
 export const ACTIVATIONS = ["relu", "tanh", "sigmoid", "elu", "linear"] as const;
 export const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"] as const;
@@ -338,10 +339,11 @@ export function normalizeSpec(input: TrainingSpecInput): NormalizedSpec {
 export type SpecValidation = { ok: true; spec: NormalizedSpec } | { ok: false; path: string; message: string };
 
 /**
- * Schema check, then the cross-field rules the schema cannot express; on failure names the first failing field path,
- * e.g. { path: "/training/batch_size", message: "/training/batch_size: Expected integer to be greater or equal to 1" }.
+ * Schema check, then the cross-field rules the schema cannot express, then (with `maxModelMb`) the memory budget
+ * (memory.ts); on failure names the first failing field path, e.g. { path: "/training/batch_size", message:
+ * "/training/batch_size: Expected integer to be greater or equal to 1" }.
  */
-export function validateSpec(value: unknown): SpecValidation {
+export function validateSpec(value: unknown, opts: { maxModelMb?: number } = {}): SpecValidation {
   if (!Value.Check(TrainingSpec, value)) {
     const first = Value.Errors(TrainingSpec, value).First();
     const error = first ? describe(first) : { path: "/", message: "Invalid training spec" };
@@ -349,7 +351,10 @@ export function validateSpec(value: unknown): SpecValidation {
   }
   const problem = crossFieldProblem(value);
   if (problem) return { ok: false, path: problem.path, message: `${problem.path}: ${problem.message}` };
-  return { ok: true, spec: normalizeSpec(value) };
+  const spec = normalizeSpec(value);
+  const memory = opts.maxModelMb === undefined ? null : memoryProblem(spec, opts.maxModelMb);
+  if (memory) return { ok: false, path: memory.path, message: `${memory.path}: ${memory.message}` };
+  return { ok: true, spec };
 }
 
 function crossFieldProblem(input: TrainingSpecInput): { path: string; message: string } | null {

@@ -34,13 +34,13 @@ export class Dispatcher implements Trainers {
     private readonly hub: Hub,
     private readonly local: LocalTrainer,
     private readonly hosts: RemoteHosts | null,
-    private readonly config: Pick<Config, "useHostService" | "dataDir">,
+    private readonly config: Pick<Config, "useHostService" | "dataDir" | "maxModelMb">,
   ) {}
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
     const target: Target = requested ?? (this.config.useHostService ? "host" : "local");
-    // The cross-field rules the schema cannot express (e.g. a val_* monitor needs a validation split).
-    const checked = validateSpec(input);
+    // The cross-field rules the schema cannot express (e.g. a val_* monitor needs a validation split), and the memory budget.
+    const checked = validateSpec(input, { maxModelMb: this.config.maxModelMb });
     if (!checked.ok) throw specError("body", checked);
     const spec = checked.spec;
     // A local training reads its CSV here, so the file must be in this server's data directory; a host checks its own.

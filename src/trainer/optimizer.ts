@@ -3,6 +3,7 @@
 // weight; and on the device (TF.js ops per variable), for TensorFlow backends, where host round trips would cost.
 
 import * as tf from "@tensorflow/tfjs";
+import { GC_AFTER_FLOATS } from "../schemas/memory.ts";
 import type { OptimizerName } from "../schemas/spec.ts";
 
 export interface OptimizerConfig {
@@ -18,6 +19,7 @@ const RHO = 0.9;
 const EPS = 1e-7;
 
 export type Placement = "host" | "device";
+
 
 /** Trainable parameters plus optimizer state. */
 export interface ParamStore {
@@ -49,6 +51,7 @@ class HostParams implements ParamStore {
   private readonly v: Float32Array;
   private readonly offsets: number[];
   private step = 0;
+  private garbage = 0;
   private tensors: tf.Tensor[] = [];
 
   constructor(
@@ -103,6 +106,19 @@ class HostParams implements ParamStore {
       }
     });
     this.upload();
+    this.collect(this.theta.length);
+  }
+
+  /**
+   * Each step reads every gradient into a fresh JS copy (dataSync), garbage once the update is done, which the GC lets
+   * pile up (see GC_AFTER_FLOATS). A full collection once that much is pending bounds it; for the default [64, 32]
+   * model that is one collection every ~6,000 steps.
+   */
+  private collect(floats: number): void {
+    this.garbage += floats;
+    if (this.garbage < GC_AFTER_FLOATS) return;
+    this.garbage = 0;
+    Bun.gc(true);
   }
 
   read(): Float32Array[] {
@@ -126,8 +142,10 @@ class HostParams implements ParamStore {
 
   private upload(): void {
     tf.dispose(this.tensors);
-    // slice(): the CPU backend keeps the array it is given, and theta changes in place.
-    this.tensors = this.shapes.map((shape, k) => tf.tensor(this.view(k).slice(), shape));
+    // The CPU backend keeps the array it is given, and theta changes in place, so it gets a copy. WASM copies into its
+    // own heap at once: a JS copy there is only garbage, P floats a step waiting for the GC.
+    const copy = tf.getBackend() !== "wasm";
+    this.tensors = this.shapes.map((shape, k) => tf.tensor(copy ? this.view(k).slice() : this.view(k), shape));
   }
 }
 

@@ -20,10 +20,19 @@ export interface WorkerTrainingArgs {
   modelsDir: string;
 }
 
-/** Test seam: another worker script (e.g. one that crashes). */
+/** Test seams: another worker script (e.g. one that crashes or ignores the cancel flag), a shorter grace. */
 export interface WorkerTrainingOptions {
   workerUrl?: string | URL;
+  /** Default CANCEL_GRACE_MS. */
+  cancelGraceMs?: number;
 }
+
+/**
+ * How long a cancelled worker may take to stop by itself before it is terminated. A healthy one stops within a batch;
+ * after the batch loop it still writes its checkpoint (engine.ts), which this window leaves it time for. One stuck in a
+ * huge kernel, or whose memory grows faster than it checks the flag, is terminated: its memory goes with its thread.
+ */
+export const CANCEL_GRACE_MS = 3000;
 
 const TRAINING_ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>(["VALIDATION_ERROR", "TRAINING_FAILED"]);
 
@@ -36,18 +45,39 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
   const worker = new Worker(options.workerUrl ?? new URL("./worker.ts", import.meta.url).href);
   const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   const channel = new MessageChannel();
-  Comlink.expose(guarded(operationId, events), channel.port1);
+  // What the events told us, for the result of a worker terminated before it could report one.
+  let epochsSeen = 0;
+  let backend = "unknown";
+  Comlink.expose(
+    guarded(operationId, {
+      onStart: (info) => {
+        backend = info.backend;
+        events.onStart(info);
+      },
+      onEpoch: (epoch) => {
+        epochsSeen++;
+        events.onEpoch(epoch);
+      },
+      onProgress: (p) => events.onProgress(p),
+    }),
+    channel.port1,
+  );
   const api = Comlink.wrap<TrainerWorkerApi>(worker);
 
   let finished = false;
+  let terminated = false;
+  let grace: ReturnType<typeof setTimeout> | null = null;
+  // Bun fires "close" when the worker's thread has ended, whatever the cause: only then is its memory gone.
+  const gone = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve()));
+  let resolveDone: (r: TrainingResult) => void = () => {};
   const done = new Promise<TrainingResult>((resolve, reject) => {
+    resolveDone = resolve;
     const exited = (why: string) => {
-      if (finished) return;
+      if (finished || terminated) return;
       reject(new TrainwatchError("WORKER_EXITED", `training worker of ${operationId} exited unexpectedly: ${why}`, { operation_id: operationId }));
     };
     worker.addEventListener("error", (e) => exited(e.message || "uncaught error"));
     worker.addEventListener("messageerror", () => exited("a message could not be deserialised"));
-    // Bun fires "close" when the worker's thread ends, whatever the cause.
     worker.addEventListener("close", (e) => exited(`exit code ${(e as Event & { code?: number }).code ?? "unknown"}`));
     api
       .train(args.spec, { modelsDir: args.modelsDir, operationId, cancelFlag }, Comlink.transfer(channel.port2, [channel.port2]))
@@ -59,16 +89,27 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
         },
         (err: unknown) => exited(err instanceof Error ? err.message : String(err)),
       );
-  }).finally(() => {
+  }).finally(async () => {
     finished = true;
+    if (grace) clearTimeout(grace);
     api[Comlink.releaseProxy]();
     channel.port1.close();
     worker.terminate();
+    // Settled only once the thread is gone, so whoever waits on `done` (the queue's slot) waits for its memory too.
+    await gone;
   });
+  const terminate = () => {
+    if (finished) return;
+    terminated = true;
+    console.warn(`[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the cancel; terminating it`);
+    resolveDone({ stop_reason: "cancelled", epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, backend });
+  };
+  const graceMs = options.cancelGraceMs ?? CANCEL_GRACE_MS;
   return {
     done,
     cancel: () => {
       Atomics.store(cancelFlag, 0, 1);
+      grace ??= setTimeout(terminate, graceMs);
     },
   };
 }
