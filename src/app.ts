@@ -16,6 +16,7 @@ import { analysisRoutes } from "./routes/analysis.ts";
 import { compareRoutes } from "./routes/compare.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { exportRoutes } from "./routes/export.ts";
+import { checkpointRoutes } from "./routes/checkpoints.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import pkg from "../package.json" with { type: "json" };
 
@@ -25,6 +26,8 @@ export interface Trainers {
   start(spec: TrainingSpecInput, target?: "local" | "host"): Promise<Operation>;
   /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
+  /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
+  checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
 }
 
@@ -48,6 +51,7 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
         .use(operationsRoutes(deps))
         .use(streamRoutes(deps))
         .use(exportRoutes(deps))
+        .use(checkpointRoutes(deps))
         .use(analysisRoutes(deps))
         .use(heartbeatRoutes(deps))
         .use(trainingsRoutes(deps)),

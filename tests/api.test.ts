@@ -131,12 +131,25 @@ describe("operations", () => {
     expect(body.data).toMatchObject({ status: "failed", error_message: "CUDA out of memory" });
   });
 
-  test("complete refuses a status other than completed or failed", async () => {
+  test("complete refuses a status other than completed, failed or cancelled", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    const { status, body } = await json(app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "cancelled" })));
+    const { status, body } = await json(app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "running" })));
     expect(status).toBe(400);
     expect(body.error.message).toContain("status");
+  });
+
+  test("complete with cancelled on a cancelled operation records the trainer's result; on a completed one it is a 409", async () => {
+    const { app } = makeApp();
+    const id = await register(app);
+    await json(app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+    const result = { stop_reason: "cancelled", checkpoints: [{ epoch: 3, kind: "last", path: "/models/x/checkpoints/epoch-3" }] };
+    const r = await json(app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "cancelled", result })));
+    expect(r.status).toBe(200);
+    expect(r.body.data).toMatchObject({ status: "cancelled", result });
+    const done = await register(app);
+    await json(app.handle(req("POST", `/api/v1/operations/${done}/complete`, { status: "completed" })));
+    expect((await json(app.handle(req("POST", `/api/v1/operations/${done}/complete`, { status: "cancelled", result })))).status).toBe(409);
   });
 
   test("DELETE cancels a running operation and is a 409 once it is finished", async () => {

@@ -31,7 +31,7 @@ function scriptedTrainer(ms = 5): StartTraining {
         await Bun.sleep(ms);
         events.onEpoch({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1), learning_rate: 0.001, duration: ms / 1000, timestamp: new Date().toISOString() });
       }
-      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: e - 1, best_metrics: null, final_metrics: null, model_path: null, backend: "scripted" };
+      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: e - 1, best_metrics: null, final_metrics: null, model_path: null, checkpoints: [], backend: "scripted" };
     })();
     return { done, cancel: () => void (cancelled = true) };
   };

@@ -25,6 +25,7 @@ function scripted() {
       best_metrics: null,
       final_metrics: null,
       model_path: null,
+      checkpoints: [],
       backend: "scripted",
     });
     queueMicrotask(() =>

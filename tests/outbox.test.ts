@@ -10,8 +10,7 @@ import { tempDir } from "./helpers.ts";
 
 type Call =
   | { kind: "metrics"; id: string; epochs: number[] }
-  | { kind: "complete"; id: string; status: string; error_message?: string }
-  | { kind: "cancel"; id: string }
+  | { kind: "complete"; id: string; status: string; error_message?: string; result?: Record<string, unknown> }
   | { kind: "heartbeat"; id: string; body: HeartbeatInput };
 
 /** The API in memory: records what it acknowledged; `down` makes every call fail like a refused connection. */
@@ -21,6 +20,8 @@ class FakeApi implements RelayApi {
   down = false;
   /** Operations the API has finished: relays get 409. */
   finished = new Set<string>();
+  /** Of those, the ones it cancelled: like the real API, it still takes `complete` with status cancelled (the result). */
+  cancelled = new Set<string>();
   stored = new Map<string, number[]>();
 
   private async gate(id: string) {
@@ -36,13 +37,15 @@ class FakeApi implements RelayApi {
     const kept = (this.stored.get(id) ?? []).filter((n) => !epochs.some((e) => e.epoch === n));
     this.stored.set(id, [...kept, ...epochs.map((e) => e.epoch)]);
   }
-  async completeOperation(id: string, body: { status: string; error_message?: string }) {
-    await this.gate(id);
-    this.calls.push({ kind: "complete", id, status: body.status, ...(body.error_message ? { error_message: body.error_message } : {}) });
-  }
-  async cancelOperation(id: string) {
-    await this.gate(id);
-    this.calls.push({ kind: "cancel", id });
+  async completeOperation(id: string, body: { status: string; error_message?: string; result?: Record<string, unknown> }) {
+    if (!(body.status === "cancelled" && this.cancelled.has(id))) await this.gate(id);
+    this.calls.push({
+      kind: "complete",
+      id,
+      status: body.status,
+      ...(body.error_message ? { error_message: body.error_message } : {}),
+      ...(body.result ? { result: body.result } : {}),
+    });
   }
   async heartbeat(id: string, body: HeartbeatInput = {}) {
     await this.gate(id);
@@ -97,7 +100,7 @@ describe("outbox", () => {
     box.close("op_a", { status: "completed", result: { stop_reason: "completed" } });
     await box.idle();
     expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(api.durable().at(-1)).toEqual({ kind: "complete", id: "op_a", status: "completed" });
+    expect(api.durable().at(-1)).toEqual({ kind: "complete", id: "op_a", status: "completed", result: { stop_reason: "completed" } });
   });
 
   test("a finished operation is forgotten once delivered, so a long-running host does not grow", async () => {
@@ -206,6 +209,37 @@ describe("outbox", () => {
     box.epoch("op_a", epoch(1));
     box.close("op_a", { status: "cancelled" });
     expect(box.pending()).toBe(0);
+  });
+
+  test("cancelled on the API: the epochs still queued are dropped, but the result of the cancel (its checkpoints) is delivered", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api);
+    box.open("op_a", "http://api");
+    api.down = true;
+    box.epoch("op_a", epoch(0));
+    await until(() => api.attempts >= 1);
+    api.finished.add("op_a");
+    api.cancelled.add("op_a");
+    const result = { stop_reason: "cancelled", checkpoints: [{ epoch: 0, kind: "best", path: "/m/epoch-0" }] };
+    box.checkpoints("op_a", result.checkpoints as never);
+    box.close("op_a", { status: "cancelled", result });
+    api.down = false;
+    await box.idle();
+    expect(api.durable("op_a")).toEqual([{ kind: "complete", id: "op_a", status: "cancelled", result }]);
+    expect(api.stored.get("op_a")).toBeUndefined();
+  });
+
+  test("a cancelled final the API refuses (the operation ended otherwise) is dropped, not retried", async () => {
+    const api = new FakeApi();
+    const { box } = outbox(api);
+    box.open("op_a", "http://api");
+    api.finished.add("op_a");
+    box.close("op_a", { status: "cancelled", result: { checkpoints: [] } });
+    await box.idle();
+    expect(box.pending()).toBe(0);
+    expect(api.durable("op_a")).toEqual([]);
+    // The heartbeat at open, then the final once: a refused final is not sent again.
+    expect(api.attempts).toBe(2);
   });
 
   test("a restart delivers what the previous process left in the SQLite file", async () => {

@@ -135,7 +135,10 @@ describe("training in a worker", () => {
     expect(result.stop_reason).toBe("cancelled");
     expect(result.epochs_run).toBeLessThan(5);
     expect(result.model_path).toBeNull();
-    expect(existsSync(join(modelsDir, "cancel-worker"))).toBe(false);
+    // No final model; what it trained is kept as its checkpoints (issue 9).
+    expect(existsSync(join(modelsDir, "cancel-worker", "model.json"))).toBe(false);
+    expect(result.checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);
+    for (const c of result.checkpoints) expect(existsSync(join(c.path, "model.json"))).toBe(true);
   });
 
   test("bad CSVs fail with a message naming row and column", async () => {

@@ -197,7 +197,7 @@ describe("local training through the API", () => {
     expect(op.status).toBe("cancelled");
     expect(op.progress.batch).toBeUndefined();
     expect(op.result).toMatchObject({ stop_reason: "cancelled", model_path: null, epochs_run: stored.length });
-    expect(existsSync(join(t.models.dir, id))).toBe(false);
+    expect(existsSync(join(t.models.dir, id, "model.json"))).toBe(false);
     expect((await api("DELETE", `/operations/${id}`)).status).toBe(409);
   });
 

@@ -15,6 +15,12 @@ export type TrendSummary = Static<typeof TrendSummarySchema>;
 export type { MetricsReply } from "../schemas/operation.ts";
 import type { MetricsReply } from "../schemas/operation.ts";
 
+/** The ApiError for an error reply: the envelope's code, message and details, or the bare status. */
+function failure(method: string, url: URL, status: number, json: Record<string, unknown>): ApiError {
+  const err = (json.error ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> | null };
+  return new ApiError(err.code ?? `HTTP_${status}`, err.message ?? `${method} ${url.pathname} failed with ${status}`, status, err.details ?? null);
+}
+
 /** Codes from the server's error envelope, plus the client's own. */
 export class ApiError extends Error {
   constructor(
@@ -70,20 +76,56 @@ export class TrainwatchClient {
     query?: Record<string, string | number | undefined>,
     opts: { timeoutMs?: number } = {},
   ): Promise<{ data: T; raw: Record<string, unknown> }> {
+    const { res, url } = await this.send(method, path, body, query, opts.timeoutMs, "application/json");
+    const text = await res.text();
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, res.status);
+    }
+    if (!res.ok || json.success !== true) throw failure(method, url, res.status, json);
+    return { data: json.data as T, raw: json };
+  }
+
+  /** GETs a file (no envelope) as bytes; an error reply becomes ApiError with the server's code, as in request(). */
+  async download(path: string, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const { res, url } = await this.send("GET", path, undefined, undefined, opts.timeoutMs, "*/*");
+    if (!res.ok) {
+      const text = await res.text();
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        // not an envelope: the status alone says what went wrong
+      }
+      throw failure("GET", url, res.status, json);
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: unknown,
+    query: Record<string, string | number | undefined> | undefined,
+    timeout: number | undefined,
+    accept: string,
+  ): Promise<{ res: Response; url: URL }> {
     const url = new URL(`${this.baseUrl}${this.prefix}${path}`);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const timeoutMs = timeout ?? this.timeoutMs;
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { accept };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let res: Response;
     try {
-      res = await this.fetchImpl(url, {
+      const res = await this.fetchImpl(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
+      return { res, url };
     } catch (err) {
       const e = err as Error;
       const timedOut = e.name === "TimeoutError" || e.name === "AbortError";
@@ -95,18 +137,6 @@ export class TrainwatchClient {
         null,
       );
     }
-    const text = await res.text();
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, res.status);
-    }
-    if (!res.ok || json.success !== true) {
-      const err = (json.error ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> | null };
-      throw new ApiError(err.code ?? `HTTP_${res.status}`, err.message ?? `${method} ${url.pathname} failed with ${res.status}`, res.status, err.details ?? null);
-    }
-    return { data: json.data as T, raw: json };
   }
 
   async health() {
@@ -126,7 +156,7 @@ export class TrainwatchClient {
     return (await this.request<Operation>("POST", "/operations", body)).data;
   }
 
-  async completeOperation(id: string, body: { status: "completed" | "failed"; error_message?: string; result?: Record<string, unknown> }): Promise<Operation> {
+  async completeOperation(id: string, body: { status: "completed" | "failed" | "cancelled"; error_message?: string; result?: Record<string, unknown> }): Promise<Operation> {
     return (await this.request<Operation>("POST", `/operations/${encodeURIComponent(id)}/complete`, body)).data;
   }
 
@@ -188,5 +218,10 @@ export class HostClient {
 
   async cancelSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
     return (await this.http.request<Session>("DELETE", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
+  }
+
+  /** A checkpoint the host kept, as the tar its route sends. */
+  async checkpoint(id: string, epoch: number, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    return this.http.download(`/sessions/${encodeURIComponent(id)}/checkpoints/${epoch}`, opts);
   }
 }

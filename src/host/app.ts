@@ -2,13 +2,16 @@
  * The host service's app factory: health and training sessions. Only
  * src/host/index.ts listens. Same envelope and error mapping as the API.
  */
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import { memoryProblem } from "../schemas/memory.ts";
 import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
-import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok } from "../routes/http.ts";
+import { EPOCH_MAX } from "../schemas/checkpoint.ts";
+import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok, pathInt } from "../routes/http.ts";
+import { tarResponse } from "../routes/checkpoints.ts";
+import { documented } from "../routes/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
@@ -37,6 +40,7 @@ export interface HostDeps {
 }
 
 const IdParams = Type.Object({ id: Type.String() });
+const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { minimum: 0, maximum: EPOCH_MAX }) });
 
 /**
  * A spec as the API sends it (normalised), or as a person would write it; held to this host's memory budget, with a CSV
@@ -95,6 +99,18 @@ export function createHostApp(deps: HostDeps) {
       params: IdParams,
       response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
       detail: { summary: "A session's state: status, epochs trained, progress, relay backlog." },
+    })
+    .get("/sessions/:id/checkpoints/:epoch", ({ params }) => tarResponse(params.id, params.epoch, deps.sessions.checkpoint(params.id, params.epoch)), {
+      params: CheckpointParams,
+      detail: {
+        summary: "A checkpoint of a training this host ran, as a tar of model.json, weights.bin and preprocessing.json (the API proxies it).",
+        responses: {
+          200: documented("ustar archive", { type: "string", format: "binary" }, "application/x-tar"),
+          400: documented("Bad epoch", ErrorEnvelope),
+          401: documented("Missing or wrong host token", ErrorEnvelope),
+          404: documented("No checkpoint of that epoch on this host", ErrorEnvelope),
+        },
+      },
     })
     .delete("/sessions/:id", async ({ params }) => ok(await deps.sessions.cancel(params.id)), {
       params: IdParams,

@@ -24,6 +24,8 @@ export interface HostPoolOptions {
   startTimeoutMs?: number;
   /** DELETE /sessions/{id} (default 5 s). */
   cancelTimeoutMs?: number;
+  /** GET /sessions/{id}/checkpoints/{epoch} (default 60 s: weights can be large). */
+  checkpointTimeoutMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -92,6 +94,24 @@ export class HostPool implements RemoteHosts {
         error: reason(err),
         note: "cancelled here anyway; the host stops when its next relay call gets 409",
       };
+    }
+  }
+
+  /**
+   * A checkpoint's tar from the operation's host. CHECKPOINT_NOT_FOUND passes through (the host no longer has it);
+   * a host that cannot be reached or fails is HOST_UNAVAILABLE, naming the host.
+   */
+  async checkpoint(op: Operation, epoch: number): Promise<Uint8Array> {
+    const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
+    const id = op.operation_id;
+    if (!host) throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `operation ${id} records no training host to fetch its checkpoints from`, { operation_id: id, epoch });
+    try {
+      return await (this.clients.get(host) ?? this.client(host)).checkpoint(id, epoch, { timeoutMs: this.opts.checkpointTimeoutMs ?? 60_000 });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `the training host ${host} no longer has epoch ${epoch} of ${id}: ${err.message}`, { operation_id: id, epoch, host });
+      }
+      throw new TrainwatchError("HOST_UNAVAILABLE", `cannot fetch the checkpoint of epoch ${epoch} from the training host ${host}: ${reason(err)}`, { operation_id: id, epoch, host });
     }
   }
 

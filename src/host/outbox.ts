@@ -12,6 +12,8 @@
  *   backoff (default 250 ms doubling up to 5 s) until it succeeds;
  * - 409 or 404 mean the API takes no more relays for the operation (cancelled,
  *   finished, unknown): its items are dropped and `onStop` tells the session to stop;
+ *   only a final "cancelled" carrying a result still goes (the API records the
+ *   result of the cancel it asked for: the checkpoints the training kept);
  * - 400/413 can never succeed: that item is dropped and logged.
  * Failures are logged once per outage of an API URL, then the recovery.
  */
@@ -20,6 +22,7 @@ import { ApiError } from "../client/api.ts";
 import { closeDatabase, openDatabase } from "../store/database.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../store/store.ts";
+import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { HeartbeatInput, StartedInfo } from "../schemas/host.ts";
 
 export type FinalStatus =
@@ -29,14 +32,14 @@ export type FinalStatus =
 
 export type OutboxItem =
   | { kind: "started"; info: StartedInfo }
+  | { kind: "checkpoints"; checkpoints: Checkpoint[] }
   | { kind: "epoch"; epoch: WireEpoch }
   | { kind: "final"; final: FinalStatus };
 
 /** What the outbox needs from the API: a slice of TrainwatchClient, so tests can fake it in memory. */
 export interface RelayApi {
   postMetrics(id: string, epochs: WireEpoch[]): Promise<unknown>;
-  completeOperation(id: string, body: { status: "completed" | "failed"; error_message?: string; result?: Record<string, unknown> }): Promise<unknown>;
-  cancelOperation(id: string): Promise<unknown>;
+  completeOperation(id: string, body: { status: "completed" | "failed" | "cancelled"; error_message?: string; result?: Record<string, unknown> }): Promise<unknown>;
   heartbeat(id: string, body?: HeartbeatInput): Promise<unknown>;
 }
 
@@ -88,6 +91,9 @@ interface Lane {
   /** The training ended (close() was called): the lane goes once its queue is empty. */
   closed: boolean;
 }
+
+/** A cancel the API asked for still wants the training's result (its checkpoints), though the lane is stopped. */
+const survivesStop = (final: FinalStatus) => final.status === "cancelled" && final.result != null;
 
 /** Delivered counts of retired lanes kept for GET /sessions (bounded). */
 const RETIRED_KEPT = 1000;
@@ -146,6 +152,11 @@ export class Outbox {
     this.enqueue(operationId, { kind: "epoch", epoch });
   }
 
+  /** The checkpoints the training has on disk now, for the operation's metadata. */
+  checkpoints(operationId: string, checkpoints: Checkpoint[]): void {
+    this.enqueue(operationId, { kind: "checkpoints", checkpoints });
+  }
+
   /** Latest batch progress: coalesced, sent as a heartbeat when none is in flight; never persisted. */
   progress(operationId: string, progress: BatchProgress): void {
     const lane = this.lanes.get(operationId);
@@ -159,7 +170,7 @@ export class Outbox {
     const lane = this.lanes.get(operationId);
     this.db.transaction(() => {
       this.db.query("DELETE FROM open_sessions WHERE operation_id = ?").run(operationId);
-      if (lane && !lane.stopped) this.persist(lane, { kind: "final", final });
+      if (lane && (!lane.stopped || survivesStop(final))) this.persist(lane, { kind: "final", final });
     })();
     if (!lane) return;
     lane.closed = true;
@@ -262,30 +273,31 @@ export class Outbox {
       send = api.postMetrics(lane.id, epochs);
     } else if (head.kind === "started") {
       send = api.heartbeat(lane.id, { started: head.info });
+    } else if (head.kind === "checkpoints") {
+      send = api.heartbeat(lane.id, { checkpoints: head.checkpoints });
     } else {
       const f = head.final;
-      send =
-        f.status === "cancelled"
-          ? api.cancelOperation(lane.id)
-          : api.completeOperation(lane.id, {
-              status: f.status,
-              ...(f.status === "failed" ? { error_message: f.error_message } : {}),
-              ...(f.result ? { result: f.result } : {}),
-            });
+      send = api.completeOperation(lane.id, {
+        status: f.status,
+        ...(f.status === "failed" ? { error_message: f.error_message } : {}),
+        ...(f.result ? { result: f.result } : {}),
+      });
     }
     lane.busy = true;
+    // By sequence number, not count: a stop may drop items while this call is in flight.
+    const upto = lane.items[n - 1]!.seq;
     send.then(
-      () => this.acknowledged(lane, n),
-      (err: unknown) => this.failed(lane, n, err),
+      () => this.acknowledged(lane, n, upto),
+      (err: unknown) => this.failed(lane, n, upto, err),
     );
   }
 
-  private acknowledged(lane: Lane, n: number): void {
+  private acknowledged(lane: Lane, n: number, upto: number): void {
     lane.busy = false;
     if (this.closed) return;
     // Before the drop, so the recovery line counts what waited during the outage.
     this.reachable(lane.apiUrl);
-    this.drop(lane, n);
+    this.drop(lane, upto);
     lane.attempt = 0;
     lane.delivered += n;
     this.pump(lane);
@@ -300,19 +312,19 @@ export class Outbox {
     if (this.retired.size > RETIRED_KEPT) this.retired.delete(this.retired.keys().next().value!);
   }
 
-  private failed(lane: Lane, n: number, err: unknown): void {
+  private failed(lane: Lane, n: number, upto: number, err: unknown): void {
     lane.busy = false;
     if (this.closed) return;
     const status = err instanceof ApiError ? err.status : null;
     if (status === 409 || status === 404) {
       this.reachable(lane.apiUrl);
-      return this.stopLane(lane, err as ApiError);
+      return this.stopLane(lane, err as ApiError, upto);
     }
     if (status === 400 || status === 413) {
       this.reachable(lane.apiUrl);
       const kind = lane.items[0]!.item.kind;
       this.log(`[relay] ${lane.id}: the API refused ${n} ${kind} item(s) for good (${(err as ApiError).message}); dropped`);
-      this.drop(lane, n);
+      this.drop(lane, upto);
       return this.pump(lane);
     }
     this.unreachable(lane.apiUrl, err);
@@ -323,28 +335,34 @@ export class Outbox {
     }, delay);
   }
 
-  /** Removes the first n items from memory and from the file. */
-  private drop(lane: Lane, n: number): void {
-    const gone = lane.items.splice(0, n);
+  /** Removes the items up to sequence number `upto` from memory and from the file. */
+  private drop(lane: Lane, upto: number): void {
+    const i = lane.items.findIndex((q) => q.seq > upto);
+    const gone = lane.items.splice(0, i === -1 ? lane.items.length : i);
     this.unacked -= gone.length;
     if (gone.length) this.db.query("DELETE FROM outbox WHERE operation_id = ? AND seq <= ?").run(lane.id, gone[gone.length - 1]!.seq);
     if (this.pending() === 0) for (const w of this.waiters.splice(0)) w();
   }
 
-  private stopLane(lane: Lane, err: ApiError): void {
+  /** `refused`: the sequence number up to which the call the API refused went (null for a heartbeat). */
+  private stopLane(lane: Lane, err: ApiError, refused: number | null = null): void {
     const unsent = lane.items.length;
     const onlyFinal = unsent === 1 && lane.items[0]!.item.kind === "final";
-    this.drop(lane, unsent);
+    // A cancelled final with a result outlives the stop, unless it is what the API just refused.
+    const last = lane.items[unsent - 1];
+    const keep = last?.item.kind === "final" && survivesStop(last.item.final) && (refused === null || last.seq > refused) ? 1 : 0;
+    if (unsent - keep > 0) this.drop(lane, lane.items[unsent - keep - 1]!.seq);
     lane.stopped = true;
     lane.progress = undefined;
     if (lane.retry) clearTimeout(lane.retry);
     lane.retry = null;
     // A host-side cancel whose operation the API already finished is the normal case, not news.
-    if (!onlyFinal && unsent > 0) this.log(`[relay] ${lane.id}: the API answered ${err.code} (${err.message}); dropped ${unsent} unsent item(s)`);
+    if (!onlyFinal && unsent - keep > 0) this.log(`[relay] ${lane.id}: the API answered ${err.code} (${err.message}); dropped ${unsent - keep} unsent item(s)`);
     if (lane.open) {
       this.stopBeating(lane);
       this.opts.onStop?.(lane.id, err.message);
     }
+    if (keep) this.pump(lane);
     this.retire(lane);
   }
 

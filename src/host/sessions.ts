@@ -4,6 +4,8 @@
  * training would write. Nothing here waits on the API.
  */
 import { TrainwatchError } from "../errors.ts";
+import type { Checkpoint } from "../schemas/checkpoint.ts";
+import { checkpointDir, checkpointTar } from "../trainer/checkpoints.ts";
 import { encodeEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../store/store.ts";
 import type { Session, SessionStatus } from "../schemas/host.ts";
@@ -24,6 +26,8 @@ interface State {
   progress: BatchProgress | null;
   backend: string | null;
   error: string | null;
+  /** The checkpoints the training has written so far (relayed as they change). */
+  checkpoints: Checkpoint[];
   /** Stopped by a host shutdown rather than a cancel. */
   interrupted: boolean;
   handle: { cancel(): void; done: Promise<TrainingResult> };
@@ -71,6 +75,7 @@ export class Sessions {
       progress: null,
       backend: null,
       error: null,
+      checkpoints: [],
       interrupted: false,
       // Replaced just below; the events close over `s`, and a scripted trainer may fire them before it returns.
       handle: { cancel: () => {}, done: Promise.resolve({} as TrainingResult) },
@@ -94,6 +99,14 @@ export class Sessions {
         onProgress: (p) => {
           s.progress = p;
           outbox.progress(id, p);
+        },
+        onCheckpoints: (list) => {
+          s.checkpoints = list;
+          try {
+            outbox.checkpoints(id, list);
+          } catch (err) {
+            log(`[host] ${id}: keeping the checkpoint list for the relay failed (training goes on): ${(err as Error).message}`);
+          }
         },
       },
     );
@@ -119,7 +132,9 @@ export class Sessions {
       (err: Error) => {
         log(`[host] ${id}: training failed: ${err.message}`);
         this.settle(s, "failed", err.message);
-        outbox.close(id, { status: "failed", error_message: err.message });
+        // Like a local training: what the epochs before the failure left is still listed.
+        const result = s.checkpoints.length > 0 ? { checkpoints: s.checkpoints } : null;
+        outbox.close(id, { status: "failed", error_message: err.message, result });
       },
     );
     return this.view(s);
@@ -128,6 +143,21 @@ export class Sessions {
   /** The session's state; NOT_FOUND when this host does not know it. */
   get(operationId: string): Session {
     return this.view(this.state(operationId));
+  }
+
+  /**
+   * A checkpoint of one of this host's trainings as a tar, read from `<modelsDir>/<operationId>/checkpoints/epoch-<N>/`
+   * (so it outlives the session and a host restart); CHECKPOINT_NOT_FOUND when that folder is not there.
+   */
+  checkpoint(operationId: string, epoch: number): Uint8Array {
+    return checkpointTar(checkpointDir(this.opts.modelsDir, operationId, epoch), () => {
+      const kept = this.sessions.get(operationId)?.checkpoints.map((c) => c.epoch);
+      const which = kept?.length ? `; it keeps epochs ${[...new Set(kept)].join(", ")}` : "";
+      return new TrainwatchError("CHECKPOINT_NOT_FOUND", `this host has no checkpoint of epoch ${epoch} for operation ${operationId}${which}`, {
+        operation_id: operationId,
+        epoch,
+      });
+    });
   }
 
   /** Stops a running session and waits up to `waitMs` for its worker to stop. */

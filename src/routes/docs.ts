@@ -59,6 +59,7 @@ export const docs = (version: string, facts: DocumentFacts) => {
         { name: "operations", description: "Register, list, finish and cancel operations" },
         { name: "metrics", description: "Push and read epochs with the trend summary" },
         { name: "trainings", description: "Start trainings locally or on a GPU host" },
+        { name: "checkpoints", description: "The best and last checkpoints of local and host trainings, as downloads" },
         { name: "mcp", description: "Model Context Protocol for agents" },
         { name: "system", description: "Health" },
       ],

@@ -35,6 +35,7 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
     store.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
   }
   if (body?.progress !== undefined) store.setBatchProgress(id, body.progress);
+  if (body?.checkpoints) store.mergeMetadata(id, { checkpoints: body.checkpoints });
   return { operation_id: id, status: store.getOperation(id)!.status, revived };
 }
 
@@ -47,6 +48,6 @@ export const heartbeatRoutes = (deps: AppDeps) =>
       tags: ["operations"],
       summary: "Heartbeat from a training host",
       description:
-        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress and the backend it picked may ride along. An operation with neither epochs nor heartbeats for TRAINWATCH_HOST_TIMEOUT seconds (default 60) becomes `failed` with \"training host unreachable\"; the next heartbeat or epoch brings it back to `running`. 409 when the operation is finished otherwise (cancelled, say): the host then stops training.",
+        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. An operation with neither epochs nor heartbeats for TRAINWATCH_HOST_TIMEOUT seconds (default 60) becomes `failed` with \"training host unreachable\"; the next heartbeat or epoch brings it back to `running`. 409 when the operation is finished otherwise (cancelled, say): the host then stops training.",
     },
   });

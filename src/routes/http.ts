@@ -14,9 +14,20 @@ export const ok = <T>(data: T) => ({ success: true as const, data });
  * An integer query parameter, coerced from the query string. It names itself
  * because Elysia reports range errors of coerced values without the parameter.
  */
-export function queryInt(name: string, opts: { minimum: number; maximum?: number; default?: number; description?: string }) {
+export function queryInt(name: string, opts: IntOptions) {
+  return t.Optional(namedInt(`query.${name}`, opts));
+}
+
+/** An integer path parameter, coerced and named like queryInt. */
+export function pathInt(name: string, opts: IntOptions) {
+  return namedInt(`params.${name}`, opts);
+}
+
+type IntOptions = { minimum: number; maximum?: number; default?: number; description?: string };
+
+function namedInt(field: string, opts: IntOptions) {
   const range = opts.maximum === undefined ? `≥ ${opts.minimum}` : `from ${opts.minimum} to ${opts.maximum}`;
-  return t.Optional(t.Integer({ ...opts, field: `query.${name}`, errorMessage: `expected an integer ${range}` }));
+  return t.Integer({ ...opts, field, errorMessage: `expected an integer ${range}` });
 }
 
 /** Response envelope for OpenAPI. */

@@ -134,13 +134,21 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .post(
       "/operations/:id/complete",
-      ({ params, body }) =>
-        ok(
+      ({ params, body }) => {
+        // A trainer reporting how the cancel it was asked for ended: the operation is cancelled already, and its result
+        // (the checkpoints the training kept) is what is new. Retries are harmless: the result is replaced.
+        const op = loadOperation(deps.store, params.id);
+        if (body.status === "cancelled" && op.status === "cancelled") {
+          if (body.result) deps.store.setResult(params.id, body.result);
+          return ok(loadOperation(deps.store, params.id));
+        }
+        return ok(
           deps.hub.finish(params.id, body.status, {
             error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
             result: body.result ?? null,
           }),
-        ),
+        );
+      },
       {
         params: IdParams,
         body: CompleteOperationInput,
@@ -148,7 +156,8 @@ export const operationsRoutes = (deps: AppDeps) =>
         detail: {
           tags: ["operations"],
           summary: "Finish an operation",
-          description: "Sets `completed` or `failed` (with `error_message`). 409 when the operation is already finished.",
+          description:
+            "Sets `completed`, `failed` (with `error_message`) or `cancelled` (a trainer that stopped on a cancel), with an optional `result`. `cancelled` on an operation already cancelled only records the result (a GPU host reports the checkpoints of a training the API cancelled). 409 when the operation is otherwise finished.",
         },
       },
     )

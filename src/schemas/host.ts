@@ -4,6 +4,7 @@
  * route validation, OpenAPI and the typed clients.
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { CheckpointList } from "./checkpoint.ts";
 
 export const BatchProgressSchema = Type.Object(
   {
@@ -38,8 +39,12 @@ export const HeartbeatInput = Type.Object(
   {
     progress: Type.Optional(Type.Union([BatchProgressSchema, Type.Null()])),
     started: Type.Optional(StartedInfo),
+    checkpoints: Type.Optional(CheckpointList),
   },
-  { additionalProperties: false, description: "Both fields optional: an empty body only says the host is alive." },
+  {
+    additionalProperties: false,
+    description: "Every field optional: an empty body only says the host is alive. `checkpoints` replaces the operation's `metadata.checkpoints` (paths on the host).",
+  },
 );
 export type HeartbeatInput = Static<typeof HeartbeatInput>;
 

@@ -81,7 +81,9 @@ export type CreateOperationInput = Static<typeof CreateOperationInput>;
 
 export const CompleteOperationInput = Type.Object(
   {
-    status: Type.Union([Type.Literal("completed"), Type.Literal("failed")]),
+    status: Type.Union([Type.Literal("completed"), Type.Literal("failed"), Type.Literal("cancelled")], {
+      description: "cancelled: the trainer stopped on a cancel; on an operation already cancelled it only records `result`.",
+    }),
     error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },

@@ -23,6 +23,8 @@ export interface RemoteHosts {
   start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }>;
   /** Tells the host to stop; returns a note when the host could not be reached. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
+  /** A checkpoint the operation's host kept, as a tar. */
+  checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
 }
 
@@ -83,6 +85,12 @@ export class Dispatcher implements Trainers {
     if (op.metadata.location === "host") return this.hosts ? this.hosts.cancel(op) : null;
     this.local.cancel(op.operation_id);
     return null;
+  }
+
+  async checkpoint(op: Operation, epoch: number): Promise<Uint8Array> {
+    if (op.metadata.location !== "host") return this.local.checkpoint(op.operation_id, epoch);
+    if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)", { operation_id: op.operation_id });
+    return this.hosts.checkpoint(op, epoch);
   }
 
   /** At shutdown: local trainings end as failed (they cannot resume) and their workers stop. */

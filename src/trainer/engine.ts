@@ -1,5 +1,6 @@
 // The training loop: batches built on the host, a hand-derived forward/backward pass per batch, one device read per
-// epoch, Keras-rule early stopping and reduce-on-plateau, and the model saved at the end. Runs wherever TF.js runs; in
+// epoch, Keras-rule early stopping and reduce-on-plateau, the best and last epochs kept as checkpoints, and the model
+// saved at the end. Runs wherever TF.js runs; in
 // production inside a worker (worker.ts).
 
 import * as tf from "@tensorflow/tfjs";
@@ -10,6 +11,7 @@ import type { NormalizedSpec } from "../schemas/spec.ts";
 import { earlyStoppingInit, earlyStoppingStep, type EarlyStoppingState } from "../trends/early_stopping.ts";
 import { reduceOnPlateauInit, reduceOnPlateauStep } from "../trends/reduce_on_plateau.ts";
 import { activateBackend, selectBackend, type BackendName } from "./backend.ts";
+import { CHECKPOINT_INTERVAL_MS, CheckpointWriter, type Snapshot } from "./checkpoints.ts";
 import { loadDataset } from "./datasets/dataset.ts";
 import { Rng } from "./datasets/prng.ts";
 import { gatherRows, splitDataset, type Rows, type SplitDataset } from "./datasets/split.ts";
@@ -72,7 +74,19 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   let deliveryError: unknown = null;
   const es = t.early_stopping;
   let esState: EarlyStoppingState = earlyStoppingInit();
-  let bestWeights: Float32Array[] | null = null;
+  /** What restore_best_weights restores (Keras's rule, which can differ from `best` when nothing has improved yet). */
+  let restoreWeights: Float32Array[] | null = null;
+  const bestKey = data.val ? "val_loss" : "train_loss";
+  let best: EpochRecord | null = null;
+  let bestSnap: Snapshot | null = null;
+  let lastSnap: Snapshot | null = null;
+  const checkpoints = new CheckpointWriter(opts.modelsDir, opts.operationId, (dir, weights) => saveModel(dir, arch, weights, data, spec));
+  let checkpointedAt = performance.now();
+  const writeCheckpoints = async () => {
+    const { checkpoints: list, changed } = await checkpoints.keep(bestSnap, lastSnap);
+    checkpointedAt = performance.now();
+    if (changed) await (events.onCheckpoints?.(list) as unknown);
+  };
   const lrCfg = t.lr_schedule.kind === "reduce_on_plateau" ? t.lr_schedule : null;
   let lrState = lrCfg ? reduceOnPlateauInit(lrCfg) : null;
   let lr = t.learning_rate;
@@ -81,92 +95,112 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   let lastProgress = performance.now();
 
   try {
-    epochs: for (let epoch = 0; epoch < t.epochs; epoch++) {
-      const started = performance.now();
-      const lrUsed = lr;
-      shuffleRng.shuffle(order);
-      const train = new Totals();
-      try {
-        for (let b = 0; b < batches; b++) {
-          if (cancelled()) {
-            stopReason = "cancelled";
-            break epochs;
-          }
-          const n = Math.min(batchSize, data.train.rows - b * batchSize);
-          const batch = makeBatch(data.train, order, b * batchSize, n, arch, dropoutRng, head === "device");
-          let step: StepResult;
-          try {
-            step = tidy(() => trainStep(arch, store.params, batch, head));
-          } finally {
-            disposeBatch(batch);
-          }
-          try {
-            store.apply(step.grads, lrUsed);
-          } finally {
-            tf.dispose(step.grads);
-          }
-          train.add(step.lossSum, step.correct);
-          const now = performance.now();
-          if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
-            lastProgress = now;
-            notify(events, { epoch, batch: b + 1, batches });
-          }
-        }
-        const val = new Totals();
+    try {
+      epochs: for (let epoch = 0; epoch < t.epochs; epoch++) {
+        const started = performance.now();
+        const lrUsed = lr;
+        shuffleRng.shuffle(order);
+        const train = new Totals();
         try {
-          for (const c of valChunks) val.add(...evaluateChunk(arch, store.params, c));
-          // The epoch's one device→host read: all four sums at once.
-          const [trainLoss, trainCorrect, valLoss, valCorrect] = readTotals(train, val);
-          const classification = arch.head !== "linear";
-          const record: EpochRecord = {
-            epoch,
-            train_loss: trainLoss! / data.train.rows,
-            ...(data.val ? { val_loss: valLoss! / data.val.rows } : {}),
-            ...(classification ? { train_accuracy: trainCorrect! / data.train.rows } : {}),
-            ...(classification && data.val ? { val_accuracy: valCorrect! / data.val.rows } : {}),
-            learning_rate: lrUsed,
-            duration: (performance.now() - started) / 1000,
-            timestamp: new Date().toISOString(),
-          };
-          records.push(record);
-          // Not awaited: the next epoch starts while the main thread stores this one. The
-          // acknowledgements are collected and awaited before the result is returned, since
-          // the result travels on another channel and must not overtake the last epoch.
-          delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
+          for (let b = 0; b < batches; b++) {
+            if (cancelled()) {
+              stopReason = "cancelled";
+              break epochs;
+            }
+            const n = Math.min(batchSize, data.train.rows - b * batchSize);
+            const batch = makeBatch(data.train, order, b * batchSize, n, arch, dropoutRng, head === "device");
+            let step: StepResult;
+            try {
+              step = tidy(() => trainStep(arch, store.params, batch, head));
+            } finally {
+              disposeBatch(batch);
+            }
+            try {
+              store.apply(step.grads, lrUsed);
+            } finally {
+              tf.dispose(step.grads);
+            }
+            train.add(step.lossSum, step.correct);
+            const now = performance.now();
+            if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
+              lastProgress = now;
+              notify(events, { epoch, batch: b + 1, batches });
+            }
+          }
+          const val = new Totals();
+          try {
+            for (const c of valChunks) val.add(...evaluateChunk(arch, store.params, c));
+            // The epoch's one device→host read: all four sums at once.
+            const [trainLoss, trainCorrect, valLoss, valCorrect] = readTotals(train, val);
+            const classification = arch.head !== "linear";
+            const record: EpochRecord = {
+              epoch,
+              train_loss: trainLoss! / data.train.rows,
+              ...(data.val ? { val_loss: valLoss! / data.val.rows } : {}),
+              ...(classification ? { train_accuracy: trainCorrect! / data.train.rows } : {}),
+              ...(classification && data.val ? { val_accuracy: valCorrect! / data.val.rows } : {}),
+              learning_rate: lrUsed,
+              duration: (performance.now() - started) / 1000,
+              timestamp: new Date().toISOString(),
+            };
+            records.push(record);
+            // Not awaited: the next epoch starts while the main thread stores this one. The
+            // acknowledgements are collected and awaited before the result is returned, since
+            // the result travels on another channel and must not overtake the last epoch.
+            delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
+          } finally {
+            val.dispose();
+          }
         } finally {
-          val.dispose();
+          train.dispose();
         }
-      } finally {
-        train.dispose();
-      }
-      const record = records[records.length - 1]!;
+        const record = records[records.length - 1]!;
+        // One host copy per epoch: the last checkpoint must hold this epoch's weights even when a cancel or a failure
+        // comes in the middle of the next one.
+        const weights = store.read();
+        lastSnap = { epoch, weights };
 
-      if (es) {
-        const current = metric(record, es.monitor);
-        const step = earlyStoppingStep(es, esState, epoch, current);
-        esState = step.state;
-        // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
-        if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
-          bestWeights = store.read();
+        let stop = false;
+        if (es) {
+          const current = metric(record, es.monitor);
+          const step = earlyStoppingStep(es, esState, epoch, current);
+          esState = step.state;
+          stop = step.stop;
+          // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
+          if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
+            restoreWeights = weights;
+          }
         }
-        if (step.stop) {
+        best = nextBest(best, record, bestKey, es ? esState : null);
+        if (best === record) bestSnap = { epoch, weights };
+        if (stop) {
           stopReason = "early_stopping";
           break;
         }
+        if (lrCfg && lrState) {
+          const step = reduceOnPlateauStep(lrCfg, lrState, lr, metric(record, lrCfg.monitor));
+          lrState = step.state;
+          lr = step.lr;
+        }
+        if (performance.now() - checkpointedAt >= CHECKPOINT_INTERVAL_MS) await writeCheckpoints();
       }
-      if (lrCfg && lrState) {
-        const step = reduceOnPlateauStep(lrCfg, lrState, lr, metric(record, lrCfg.monitor));
-        lrState = step.state;
-        lr = step.lr;
+    } catch (err) {
+      // A failure after some epochs still leaves their best and last checkpoints (listed through onCheckpoints).
+      if (lastSnap) {
+        await writeCheckpoints().catch((e: unknown) =>
+          console.error(`[trainer] ${opts.operationId}: writing checkpoints after the failure failed:`, e instanceof Error ? e.message : e),
+        );
       }
+      throw err;
     }
+    // First thing after the loop: a cancelled worker is terminated after a short grace period.
+    await writeCheckpoints();
 
     await Promise.all(delivered);
     if (deliveryError !== null) throw deliveryError;
-    const best = bestRecord(records, spec, esState);
     let modelPath: string | null = null;
     if (stopReason !== "cancelled") {
-      if (bestWeights) store.write(bestWeights);
+      if (restoreWeights) store.write(restoreWeights);
       modelPath = join(opts.modelsDir, opts.operationId);
       await saveModel(modelPath, arch, store.read(), data, spec);
     }
@@ -177,6 +211,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       best_metrics: best,
       final_metrics: records[records.length - 1] ?? null,
       model_path: modelPath,
+      checkpoints: checkpoints.list,
       backend: backend.backend,
     };
   } finally {
@@ -201,16 +236,15 @@ function checkMonitors(spec: NormalizedSpec, data: SplitDataset): void {
   }
 }
 
-/** The best epoch: the early-stopping monitor's best when early stopping ran, else the lowest finite val_loss (or train_loss). */
-function bestRecord(records: EpochRecord[], spec: NormalizedSpec, es: EarlyStoppingState): EpochRecord | null {
-  if (spec.training.early_stopping) return es.best === null ? null : (records.find((r) => r.epoch === es.best_epoch) ?? null);
-  const key = records.some((r) => r.val_loss !== undefined) ? "val_loss" : "train_loss";
-  let best: EpochRecord | null = null;
-  for (const r of records) {
-    const v = r[key];
-    if (typeof v === "number" && Number.isFinite(v) && (best === null || v < (best[key] as number))) best = r;
-  }
-  return best;
+/**
+ * The best epoch after `r`, given the best before it: the early-stopping monitor's best when early stopping runs (`es`,
+ * already stepped with `r`; none while nothing improved), else the lowest finite `key` (val_loss when there is a
+ * validation split, else train_loss; ties keep the earlier epoch).
+ */
+function nextBest(best: EpochRecord | null, r: EpochRecord, key: "val_loss" | "train_loss", es: EarlyStoppingState | null): EpochRecord | null {
+  if (es) return es.best === null ? null : es.best_epoch === r.epoch ? r : best;
+  const v = r[key];
+  return typeof v === "number" && Number.isFinite(v) && (best === null || v < (best[key] as number)) ? r : best;
 }
 
 /** Running sums of per-batch totals: device scalars (kept there until the epoch's single read) or host numbers. */

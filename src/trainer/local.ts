@@ -4,8 +4,10 @@
  * the same write path as `POST /operations/{id}/metrics`.
  */
 import type { Hub } from "../hub.ts";
+import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
+import { checkpointDir, checkpointTar } from "./checkpoints.ts";
 import { startWorkerTraining } from "./worker_client.ts";
 import { startedInfo, type TrainingResult } from "./types.ts";
 
@@ -49,6 +51,14 @@ export class LocalTrainer {
     await this.running.get(operationId)?.done.catch(() => {});
   }
 
+  /** A checkpoint a local training kept, read from its folder under modelsDir, as a tar. */
+  checkpoint(operationId: string, epoch: number): Uint8Array {
+    return checkpointTar(
+      checkpointDir(this.opts.modelsDir, operationId, epoch),
+      () => new TrainwatchError("CHECKPOINT_NOT_FOUND", `the checkpoint of epoch ${epoch} of ${operationId} is no longer on disk`, { operation_id: operationId, epoch }),
+    );
+  }
+
   describe() {
     return { max_concurrent: this.opts.maxConcurrent, running: this.running.size, queued: this.queue.length };
   }
@@ -73,6 +83,8 @@ export class LocalTrainer {
     // A trainer may report before start() returns (a scripted one in tests): cancel through this.
     let cancelRequested = false;
     let handle: { cancel(): void } = { cancel: () => void (cancelRequested = true) };
+    // The latest list the trainer wrote: a failed training's result still names them.
+    let checkpoints: Checkpoint[] = [];
     handle = (this.opts.start ?? startWorkerTraining)(
       { operationId: id, spec, modelsDir: this.opts.modelsDir },
       {
@@ -100,6 +112,14 @@ export class LocalTrainer {
             log("storing batch progress failed", err);
           }
         },
+        onCheckpoints: (list) => {
+          checkpoints = list;
+          try {
+            store.mergeMetadata(id, { checkpoints: list });
+          } catch (err) {
+            log("recording checkpoints failed", err);
+          }
+        },
       },
     );
     const started = handle as ReturnType<StartTraining>;
@@ -107,7 +127,7 @@ export class LocalTrainer {
     this.running.set(id, started);
     started.done
       .then((result) => this.finishWith(id, result))
-      .catch((err: Error) => this.failWith(id, err))
+      .catch((err: Error) => this.failWith(id, err, checkpoints))
       .finally(() => {
         this.running.delete(id);
         this.pump();
@@ -124,12 +144,16 @@ export class LocalTrainer {
     }
   }
 
-  private failWith(id: string, err: Error): void {
+  /** A failed training's result holds only what outlives it: the checkpoints written before the failure. */
+  private failWith(id: string, err: Error, checkpoints: Checkpoint[]): void {
     console.error(`[trainer] ${id}: training failed: ${err.message}`);
     try {
       const current = this.hub.store.getOperation(id);
+      const result = checkpoints.length > 0 ? { checkpoints } : null;
       if (current && (current.status === "pending" || current.status === "running")) {
-        this.hub.finish(id, "failed", { error_message: err.message });
+        this.hub.finish(id, "failed", { error_message: err.message, result });
+      } else if (result) {
+        this.hub.store.setResult(id, result);
       }
     } catch (e) {
       console.error(`[trainer] ${id}: recording the failure failed:`, e);

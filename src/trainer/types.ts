@@ -1,5 +1,6 @@
 // The seam between the training engine and whoever runs it (the worker client, the local trainer, tests).
 
+import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { EpochRecord } from "../schemas/epoch.ts";
 import type { StartedInfo } from "../schemas/host.ts";
 
@@ -28,6 +29,12 @@ export interface TrainingEvents {
   onStart(info: TrainingStartInfo): void;
   onEpoch(epoch: EpochRecord): void;
   onProgress(p: { epoch: number; batch: number; batches: number }): void;
+  /**
+   * The checkpoints on disk changed (written while training, at most every CHECKPOINT_INTERVAL_MS, and once when the
+   * loop ends, also on cancel or failure). The engine awaits it before returning or throwing, so the last list is known
+   * here before the outcome is.
+   */
+  onCheckpoints?(checkpoints: Checkpoint[]): void;
 }
 
 export interface TrainingResult {
@@ -38,8 +45,13 @@ export interface TrainingResult {
   best_epoch: number | null;
   best_metrics: EpochRecord | null;
   final_metrics: EpochRecord | null;
-  /** Folder holding model.json, weights.bin and preprocessing.json; null when cancelled. */
+  /**
+   * Folder holding model.json, weights.bin and preprocessing.json (the best weights when restore_best_weights, else the
+   * last); null when cancelled, whose models are its checkpoints.
+   */
   model_path: string | null;
+  /** The best and last epochs' checkpoints (see CheckpointWriter); empty when no epoch completed. */
+  checkpoints: Checkpoint[];
   backend: string;
 }
 

@@ -128,5 +128,6 @@ function guarded(operationId: string, events: TrainingEvents): TrainingEvents {
     onStart: guard("onStart", (i) => events.onStart(i)),
     onEpoch: guard("onEpoch", (e) => events.onEpoch(e)),
     onProgress: guard("onProgress", (p) => events.onProgress(p)),
+    onCheckpoints: guard("onCheckpoints", (list) => events.onCheckpoints?.(list)),
   };
 }
