@@ -89,7 +89,11 @@ export async function listOperations(limit = 100) {
 /** Saves `/api/v1${path}` as a file. A plain link cannot carry the bearer token, so the bytes go through a blob URL. */
 export async function download(path, filename) {
   const res = await authorizedFetch(path);
-  if (!res.ok) throw new ApiError(res.status, `HTTP_${res.status}`, `download failed (${res.status})`);
+  if (!res.ok) {
+    // The server's error envelope says why (no such checkpoint, its host unreachable); the status alone when it has none.
+    const error = await res.json().then((j) => j.error, () => null);
+    throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `download failed (${res.status})`);
+  }
   const url = URL.createObjectURL(await res.blob());
   const a = Object.assign(document.createElement("a"), { href: url, download: filename });
   document.body.append(a);

@@ -200,6 +200,23 @@ function listView(root) {
 
 // ── one operation ──
 
+/** The checkpoints the server lists for a run: its result's once it ended, else those written so far (as checkpointsOf). */
+function checkpointsOf(op) {
+  const list = Array.isArray(op.result?.checkpoints) ? op.result.checkpoints : op.metadata?.checkpoints;
+  return Array.isArray(list) ? list : [];
+}
+
+/** One download button per kept checkpoint (a tar of the TF.js model and preprocessing.json); best and last may share an epoch. */
+function checkpointLinks(op) {
+  const byEpoch = new Map();
+  for (const c of checkpointsOf(op)) byEpoch.set(c.epoch, [...(byEpoch.get(c.epoch) ?? []), c.kind]);
+  if (byEpoch.size === 0) return "";
+  const buttons = [...byEpoch].map(
+    ([epoch, kinds]) => `<button type="button" data-checkpoint="${esc(epoch)}" title="TF.js layers model + preprocessing.json, as a tar">Checkpoint: ${esc(kinds.join(" + "))}, epoch ${esc(epoch)}</button>`,
+  );
+  return `<div class="row wrap meta"><span class="muted small">checkpoints</span> ${buttons.join(" ")}</div>`;
+}
+
 /** Wire epoch → row with numbers (NaN and ±Infinity as numbers). */
 function decodeRow(e) {
   const r = { epoch: e.epoch };
@@ -328,9 +345,14 @@ function operationView(root, id) {
         ${live(op) ? `<button id="cancel" type="button" class="danger">Cancel</button>` : ""}
       </div>
       <div class="row wrap meta"><span id="head-progress">${progressBar(op)}</span> <span class="muted small">${bits.join(" · ")}</span></div>
+      ${checkpointLinks(op)}
       ${op.error_message ? `<div class="error-box small">${esc(op.error_message)}</div>` : ""}`;
     root.querySelector("#dl-csv").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.csv`, `${id}-metrics.csv`).catch(alertError);
     root.querySelector("#dl-json").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.json`, `${id}-metrics.json`).catch(alertError);
+    for (const b of root.querySelectorAll("[data-checkpoint]")) {
+      const epoch = b.dataset.checkpoint;
+      b.onclick = () => download(`/operations/${encodeURIComponent(id)}/checkpoints/${epoch}`, `${id}-epoch-${epoch}.tar`).catch(alertError);
+    }
     const cancel = root.querySelector("#cancel");
     if (cancel) {
       cancel.onclick = async () => {

@@ -5,7 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type Trainers } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { Hub } from "../src/hub.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
+import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -18,6 +21,24 @@ export function makeApp(env: Record<string, string> = {}, trainers?: Trainers) {
   const store = new SqliteStore(":memory:", config.trends);
   const app = createApp({ store, config, trainers });
   return { app, store, config };
+}
+
+/**
+ * The server's wiring (src/server.ts) on an in-memory database: a real LocalTrainer with real workers (or `start`, a
+ * stand-in) saving models in a fresh temporary folder. `env` as for makeApp; `close` removes the folder.
+ */
+export function localTrainingApp(opts: { env?: Record<string, string>; start?: StartTraining } = {}) {
+  const models = tempDir("trainwatch-models-");
+  const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
+  const store = new SqliteStore(":memory:", config.trends);
+  const hub = new Hub(store);
+  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
+  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, null, config) });
+  const close = () => {
+    store.close();
+    models.cleanup();
+  };
+  return { app, store, hub, local, models, close };
 }
 
 /**
@@ -44,6 +65,17 @@ export async function json<T = any>(res: Response | Promise<Response>): Promise<
     body = null as T;
   }
   return { status: r.status, body };
+}
+
+/** Polls `check` every 20 ms until it returns a value other than undefined; fails naming `what` after `ms`. */
+export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await Bun.sleep(20);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */

@@ -2,7 +2,9 @@
 // processes on loopback, on free ports, training tiny synthetic spirals.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { HOST_RESTARTED } from "../src/host/outbox.ts";
+import { untar } from "../src/tar.ts";
 import { HOST_UNREACHABLE } from "../src/store/store.ts";
 import { freePort, startHostProcess, startServerProcess, tempDir, type HostProcess, type ServerProcess } from "./helpers.ts";
 
@@ -190,6 +192,42 @@ describe("GPU host service, real processes", () => {
     await Bun.sleep(300);
     expect((await hostSession(host, id)).epochs_trained).toBe(s.epochs_trained);
     expect((await api.op(id)).status).toBe("cancelled");
+  }, E2E_TIMEOUT);
+
+  test("a host training cancelled after 3 epochs lists its best and last checkpoints, and each downloads through the API and loads with tf.loadLayersModel", async () => {
+    const tokens = { TRAINWATCH_TOKEN: "api-tok", TRAINWATCH_HOST_TOKEN: "host-tok" };
+    const { host, server, tmp } = await setup(tokens, tokens);
+    const api = new Api(server.url, "api-tok");
+    const id = await api.train(slow(300), "host");
+    await until("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
+    expect((await api.call("DELETE", `/operations/${id}`)).status).toBe(200);
+    const op = await until("the result of the cancel", () => api.op(id), (o) => Array.isArray(o.result?.checkpoints));
+    expect(op.status).toBe("cancelled");
+    const checkpoints = op.result.checkpoints as { epoch: number; kind: string; path: string }[];
+    expect(checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);
+    expect(checkpoints[1]!.epoch).toBe(op.result.epochs_run - 1);
+    // The files stay on the host: the paths are in the host's models folder.
+    for (const c of checkpoints) expect(c.path).toBe(join(tmp.dir, "models", id, "checkpoints", `epoch-${c.epoch}`));
+    // The host's own route needs its token.
+    expect((await fetch(`${host.url}/sessions/${id}/checkpoints/${checkpoints[0]!.epoch}`)).status).toBe(401);
+    for (const c of checkpoints) {
+      const res = await fetch(`${server.url}/api/v1/operations/${id}/checkpoints/${c.epoch}`, { headers: { authorization: "Bearer api-tok" } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/x-tar");
+      const files = Object.fromEntries(untar(new Uint8Array(await res.arrayBuffer())).map((f) => [f.name, f.data]));
+      expect(Object.keys(files)).toEqual(["model.json", "weights.bin", "preprocessing.json"]);
+      const json = JSON.parse(new TextDecoder().decode(files["model.json"]));
+      const w = files["weights.bin"]!;
+      const model = await tf.loadLayersModel(
+        tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer }),
+      );
+      const out = tf.tidy(() => (model.predict(tf.zeros([2, 2])) as tf.Tensor).shape);
+      model.dispose();
+      expect(out).toEqual([2, 3]);
+    }
+    const missing = await api.call("GET", `/operations/${id}/checkpoints/299`);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe("CHECKPOINT_NOT_FOUND");
   }, E2E_TIMEOUT);
 
   test("target host while no host runs: a clear 503, and the refused training stores nothing", async () => {

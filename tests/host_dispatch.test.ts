@@ -1,6 +1,7 @@
 // The API and GPU hosts wired in process (fetch routed to app.handle, a scripted
 // trainer in place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { TrainwatchClient } from "../src/client/api.ts";
@@ -16,7 +17,10 @@ import { HOST_UNREACHABLE } from "../src/store/store.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import type { TrainingResult } from "../src/trainer/types.ts";
-import { json, req } from "./helpers.ts";
+import type { Checkpoint } from "../src/schemas/checkpoint.ts";
+import { untar } from "../src/tar.ts";
+import { checkpointDir } from "../src/trainer/checkpoints.ts";
+import { json, req, tempDir } from "./helpers.ts";
 
 /** A trainer that emits one epoch every `ms` until `epochs`, honouring cancel between epochs. */
 function scriptedTrainer(ms = 5): StartTraining {
@@ -37,6 +41,41 @@ function scriptedTrainer(ms = 5): StartTraining {
   };
 }
 
+/**
+ * Like scriptedTrainer, and it keeps checkpoints as the engine does: folders under modelsDir whose model.json names the
+ * epoch, listed through onCheckpoints after epoch 2 (while running) and at the end, also on cancel.
+ */
+function checkpointingTrainer(ms = 5): StartTraining {
+  return ({ operationId, spec, modelsDir }, events) => {
+    let cancelled = false;
+    const keep = (best: number, last: number): Checkpoint[] => {
+      const list: Checkpoint[] = [
+        { epoch: best, kind: "best", path: checkpointDir(modelsDir, operationId, best) },
+        { epoch: last, kind: "last", path: checkpointDir(modelsDir, operationId, last) },
+      ];
+      for (const c of list) {
+        mkdirSync(c.path, { recursive: true });
+        for (const f of ["model.json", "weights.bin", "preprocessing.json"]) writeFileSync(join(c.path, f), JSON.stringify({ file: f, epoch: c.epoch }));
+      }
+      events.onCheckpoints?.(list);
+      return list;
+    };
+    const done = (async (): Promise<TrainingResult> => {
+      await Bun.sleep(1);
+      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
+      let e = 0;
+      for (; e < spec.training.epochs && !cancelled; e++) {
+        await Bun.sleep(ms);
+        events.onEpoch({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1), learning_rate: 0.001, duration: ms / 1000, timestamp: new Date().toISOString() });
+        if (e === 2) keep(1, 2);
+      }
+      const checkpoints = keep(1, e - 1);
+      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: 1, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend: "scripted" };
+    })();
+    return { done, cancel: () => void (cancelled = true) };
+  };
+}
+
 /** fetch that delivers to in-process apps by origin, as if they listened there. */
 function router(apps: Record<string, { handle(r: Request): Promise<Response> } | null>): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
@@ -51,7 +90,7 @@ const API = "http://api.test";
 const FIXTURES = join(import.meta.dir, "fixtures");
 const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
 
-function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
+function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTraining; modelsDir?: string } = {}) {
   const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true" });
   const store = new SqliteStore(":memory:");
   const hub = new Hub(store);
@@ -67,7 +106,7 @@ function world(hostNames: string[], opts: { trainerMs?: number } = {}) {
       log: () => {},
       onStop: (id, why) => sessions!.stopFromApi(id, why),
     });
-    sessions = new Sessions({ outbox, modelsDir: "/tmp/unused", start: scriptedTrainer(opts.trainerMs), log: () => {} });
+    sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer(opts.trainerMs), log: () => {} });
     const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
     return { origin, sessions, outbox, app };
@@ -179,6 +218,60 @@ describe("host dispatch in process", () => {
     expect(body.data.metadata.cancel).toMatchObject({ host_unreachable: true, host: "http://gpu-a.test" });
     await until(() => w.hosts[0]!.sessions.get(id).status === "cancelled");
     w.apps["http://gpu-a.test"] = hostApp;
+  });
+});
+
+describe("checkpoints of host trainings", () => {
+  const models = tempDir("trainwatch-host-ckpt-");
+  afterAll(() => models.cleanup());
+  const download = async (app: { handle(r: Request): Promise<Response> }, id: string, epoch: number) => app.handle(req("GET", `/api/v1/operations/${id}/checkpoints/${epoch}`));
+
+  test("listed in metadata while training and in the result at the end; the API downloads each from the host", async () => {
+    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(8))))).body.data.operation_id as string;
+    await until(() => Array.isArray(w.store.getOperation(id)!.metadata.checkpoints));
+    expect((w.store.getOperation(id)!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
+    await until(() => w.store.getOperation(id)!.status === "completed");
+    const checkpoints = (w.store.getOperation(id)!.result as { checkpoints: Checkpoint[] }).checkpoints;
+    expect(checkpoints).toEqual([
+      { epoch: 1, kind: "best", path: checkpointDir(models.dir, id, 1) },
+      { epoch: 7, kind: "last", path: checkpointDir(models.dir, id, 7) },
+    ]);
+    const res = await download(w.app, id, 7);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="${id}-epoch-7.tar"`);
+    const files = untar(new Uint8Array(await res.arrayBuffer()));
+    expect(files.map((f) => JSON.parse(new TextDecoder().decode(f.data)))).toEqual(["model.json", "weights.bin", "preprocessing.json"].map((file) => ({ file, epoch: 7 })));
+  });
+
+  test("a host training cancelled through the API still reports its checkpoints", async () => {
+    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
+    await until(() => w.store.readEpochs(id).length >= 4);
+    expect((await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).body.data.status).toBe("cancelled");
+    await until(() => Array.isArray(w.store.getOperation(id)!.result?.checkpoints));
+    const op = w.store.getOperation(id)!;
+    expect(op.status).toBe("cancelled");
+    const [best, last] = (op.result as { checkpoints: Checkpoint[] }).checkpoints;
+    expect(best).toMatchObject({ kind: "best", epoch: 1 });
+    expect(last!.epoch).toBeGreaterThanOrEqual(3);
+    expect((await download(w.app, id, last!.epoch)).status).toBe(200);
+  });
+
+  test("a checkpoint the host no longer has is a 404 CHECKPOINT_NOT_FOUND; an unreachable host a 503 naming it", async () => {
+    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(), modelsDir: models.dir });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(4))))).body.data.operation_id as string;
+    await until(() => w.store.getOperation(id)!.status === "completed");
+    rmSync(checkpointDir(models.dir, id, 3), { recursive: true });
+    const gone = await json(download(w.app, id, 3));
+    expect(gone.status).toBe(404);
+    expect(gone.body.error.code).toBe("CHECKPOINT_NOT_FOUND");
+    expect(gone.body.error.message).toContain("http://gpu-a.test");
+    w.apps["http://gpu-a.test"] = null;
+    const down = await json(download(w.app, id, 1));
+    expect(down.status).toBe(503);
+    expect(down.body.error.code).toBe("HOST_UNAVAILABLE");
+    expect(down.body.error.message).toContain("http://gpu-a.test");
   });
 });
 

@@ -4,16 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { createApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
-import { Hub } from "../src/hub.ts";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
-import { SqliteStore } from "../src/store/sqlite.ts";
 import { BACKEND_NAMES } from "../src/trainer/backend.ts";
-import { Dispatcher, INTERRUPTED } from "../src/trainer/dispatcher.ts";
-import { LocalTrainer } from "../src/trainer/local.ts";
+import { INTERRUPTED } from "../src/trainer/dispatcher.ts";
 import { earlyStoppingStopEpoch } from "../src/trends/early_stopping.ts";
-import { json, req, startServerProcess, tempDir, type ServerProcess } from "./helpers.ts";
+import { json, localTrainingApp, req, startServerProcess, tempDir, until, type ServerProcess } from "./helpers.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures");
 /** The backend a training picks here: wasm unless forced, or unless a native TensorFlow package is installed. */
@@ -30,26 +25,14 @@ function installed(pkg: string): boolean {
 
 const EPOCH_FIELDS = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration", "timestamp"];
 
-/** The server's wiring (src/server.ts) on an in-memory database: real LocalTrainer, real workers, at most 3 at once. */
-function setup() {
-  const models = tempDir("trainwatch-models-");
-  const config = loadConfig({ TRAINWATCH_MAX_LOCAL_TRAININGS: "3", TRAINWATCH_MODELS_DIR: models.dir, TRAINWATCH_DATA_DIR: FIXTURES });
-  const store = new SqliteStore(":memory:", config.trends);
-  const hub = new Hub(store);
-  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
-  const trainers = new Dispatcher(hub, local, null, config);
-  const app = createApp({ store, hub, config, trainers });
-  return { app, store, hub, local, models };
-}
+/** At most 3 local trainings at once, CSV datasets read from the fixtures. */
+const setup = () => localTrainingApp({ env: { TRAINWATCH_MAX_LOCAL_TRAININGS: "3", TRAINWATCH_DATA_DIR: FIXTURES } });
 
 let t: ReturnType<typeof setup>;
 beforeAll(() => {
   t = setup();
 });
-afterAll(() => {
-  t.store.close();
-  t.models.cleanup();
-});
+afterAll(() => t.close());
 
 type Json = { status: number; body: any };
 const api = (method: string, path: string, body?: unknown): Promise<Json> => json(t.app.handle(req(method, `/api/v1${path}`, body)));
@@ -58,16 +41,6 @@ const operation = async (id: string) => (await api("GET", `/operations/${id}`)).
 const epochsOf = async (id: string, since?: number): Promise<any[]> =>
   (await api("GET", `/operations/${id}/metrics${since === undefined ? "" : `?since_epoch=${since}`}`)).body.data.metrics.epochs;
 
-/** Polls `check` every 20 ms until it returns a value other than undefined; fails naming `what` after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 const finished = (id: string) =>
   until(`${id} to finish`, async () => {
