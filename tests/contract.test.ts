@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Trainers } from "../src/app.ts";
 import { TrainwatchError } from "../src/errors.ts";
+import { tar } from "../src/tar.ts";
 import type { Store } from "../src/store/store.ts";
 import { makeApp } from "./helpers.ts";
 import { operationsOf, schemaEngine, servedDocument, validatorCache, type Json } from "./openapi.ts";
@@ -40,6 +41,10 @@ interface Fixtures {
   finished(): Promise<string>;
   /** A running operation that a training host owns. */
   hostRunning(): string;
+  /** A completed local training whose result lists checkpoints of epoch 2 (best and last). */
+  checkpointed(): string;
+  /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
+  hostCheckpointed(): string;
 }
 
 const epochs = [0, 1, 2].map((e) => ({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) }));
@@ -117,6 +122,16 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "analyse", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
+  "GET /api/v1/operations/{id}/checkpoints": [
+    { name: "list", status: 200, call: (f) => ({ params: { id: f.checkpointed() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/checkpoints/{epoch}": [
+    { name: "download", status: 200, call: (f) => ({ params: { id: f.checkpointed(), epoch: "2" } }) },
+    { name: "epoch not an integer", status: 400, call: (f) => ({ params: { id: f.checkpointed(), epoch: "1.5" } }) },
+    { name: "epoch without a checkpoint", status: 404, call: (f) => ({ params: { id: f.checkpointed(), epoch: "7" } }) },
+    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostCheckpointed(), epoch: "1" } }) },
+  ],
   "POST /api/v1/operations/{id}/heartbeat": [
     { name: "heartbeat with progress", status: 200, call: (f) => ({ params: { id: f.hostRunning() }, body: { progress: { epoch: 0, batch: 1, batches: 4 } } }) },
     { name: "progress not an object", status: 400, call: (f) => ({ params: { id: f.hostRunning() }, body: { progress: "half" } }) },
@@ -146,6 +161,10 @@ function fakeTrainers(store: () => Store): Trainers {
     },
     async cancel() {
       return null;
+    },
+    async checkpoint(op, epoch) {
+      if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the checkpoint from the training host");
+      return tar(["model.json", "weights.bin", "preprocessing.json"].map((name) => ({ name, data: new TextEncoder().encode(`${name} of epoch ${epoch}`) })));
     },
     describe: () => ({ local: { running: 0, queued: 0 }, hosts: null }),
   };
@@ -294,6 +313,17 @@ for (const withToken of [false, true]) {
         return id;
       },
       hostRunning: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } }).operation_id,
+      checkpointed() {
+        const id = made.store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
+        const path = `/models/${id}/checkpoints/epoch-2`;
+        made.store.finish(id, "completed", { result: { checkpoints: [{ epoch: 2, kind: "best", path }, { epoch: 2, kind: "last", path }] } });
+        return id;
+      },
+      hostCheckpointed: () =>
+        made.store.createOperation({
+          operation_type: "training",
+          metadata: { location: "host", host: "http://gpu.test", checkpoints: [{ epoch: 1, kind: "last", path: "/host/models/x/checkpoints/epoch-1" }] },
+        }).operation_id,
     };
 
     let ops: Map<string, Json>;

@@ -105,7 +105,7 @@ export function createHostApp(deps: HostDeps) {
       detail: {
         summary: "A checkpoint of a training this host ran, as a tar of model.json, weights.bin and preprocessing.json (the API proxies it).",
         responses: {
-          200: documented("ustar archive", { type: "string", format: "binary" }, "application/x-tar"),
+          200: documented("ustar archive", { type: "string", contentMediaType: "application/x-tar" }, "application/x-tar"),
           400: documented("Bad epoch", ErrorEnvelope),
           401: documented("Missing or wrong host token", ErrorEnvelope),
           404: documented("No checkpoint of that epoch on this host", ErrorEnvelope),

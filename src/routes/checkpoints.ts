@@ -94,7 +94,7 @@ export const checkpointRoutes = (deps: AppDeps) =>
           summary: "Download a checkpoint",
           description: `A tar (ustar) of ${CHECKPOINT_FILES.join(", ")}: a TF.js layers model (\`tf.loadLayersModel\`) and what inference must do to raw features. A host training's checkpoint is fetched from its host. 404 \`CHECKPOINT_NOT_FOUND\` for an epoch without a checkpoint (the message lists those with one) and for an external operation; 503 when the host cannot be reached.`,
           responses: {
-            200: documented("Tar attachment", { type: "string", format: "binary" }, "application/x-tar"),
+            200: documented("Tar attachment", { type: "string", contentMediaType: "application/x-tar" }, "application/x-tar"),
             400: documented("Bad epoch", ErrorEnvelope),
             404: documented("Unknown operation, or no checkpoint of that epoch", ErrorEnvelope),
             503: documented("The training host cannot be reached", ErrorEnvelope),
