@@ -57,10 +57,12 @@ for (const config of configs) {
       }
     });
 
-    test("coerced integer query parameters are documented as integers", async () => {
+    test("coerced integer query and path parameters are documented as integers", async () => {
       const doc = await load();
       const limit = operationsOf(doc).get("GET /api/v1/operations")!.parameters.find((p: Json) => p.name === "limit");
       expect(limit.schema).toMatchObject({ type: "integer", minimum: 1, maximum: 1000, default: 50 });
+      const epoch = operationsOf(doc).get("GET /api/v1/operations/{id}/checkpoints/{epoch}")!.parameters.find((p: Json) => p.name === "epoch");
+      expect(epoch).toMatchObject({ in: "path", required: true, schema: { type: "integer", minimum: 0, maximum: 2 ** 31 - 1 } });
       for (const [key, op] of operationsOf(doc)) {
         for (const p of op.parameters ?? []) {
           expect(JSON.stringify(p.schema), `${key} ${p.name}`).not.toContain('"format":"integer"');

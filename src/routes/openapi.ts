@@ -101,8 +101,8 @@ const isCoercionBranch = (s: unknown) =>
   isObject(s) && s.type === "string" && (s.format === "integer" || s.format === "numeric" || s.format === "boolean");
 
 /**
- * A query parameter Elysia coerces is `anyOf [string-form, the real schema]`; on the wire every query value is a
- * string, and OpenAPI describes the value it stands for, so the parameter is documented as the real schema.
+ * A query or path parameter Elysia coerces is `anyOf [string-form, the real schema]`; on the wire every such value is
+ * a string, and OpenAPI describes the value it stands for, so the parameter is documented as the real schema.
  */
 function collapseCoercion(schema: Json): Json {
   if (!Array.isArray(schema.anyOf)) return schema;
@@ -149,7 +149,7 @@ const bodyRefusals = () => ({
  * - `openapi` is 3.1.0, the version whose Schema Object is the JSON Schema TypeBox emits;
  * - request bodies list only REQUEST_BODY_TYPES, and replies drop the plugin's copies of the JSON schema under
  *   `multipart/form-data` and `text/plain`; an operation with a body documents the parser's 400 and 413;
- * - coerced query parameters are documented as the integer (or number, boolean) they stand for;
+ * - coerced query and path parameters are documented as the integer (or number, boolean) they stand for;
  * - with `facts.auth`, operations not declared `security: []` require the bearer scheme and document 401; without
  *   it, no operation has security (the server asks for none);
  * - every response has a description (OpenAPI requires one), and INTERNAL_KEYWORDS are removed from schemas.
@@ -171,7 +171,7 @@ export function finalizeDocument(generated: Json, facts: DocumentFacts): Json {
       for (const type of Object.keys(op.requestBody.content)) if (!REQUEST_BODY_TYPES.includes(type)) delete op.requestBody.content[type];
       for (const [status, r] of Object.entries(bodyRefusals())) op.responses[status] ??= r;
     }
-    for (const p of op.parameters ?? []) if (p.in === "query" && isObject(p.schema)) p.schema = collapseCoercion(p.schema);
+    for (const p of op.parameters ?? []) if ((p.in === "query" || p.in === "path") && isObject(p.schema)) p.schema = collapseCoercion(p.schema);
 
     const isPublic = Array.isArray(op.security) && op.security.length === 0;
     if (facts.auth && !isPublic) {

@@ -1,7 +1,6 @@
 // The training loop: batches built on the host, a hand-derived forward/backward pass per batch, one device read per
 // epoch, Keras-rule early stopping and reduce-on-plateau, the best and last epochs kept as checkpoints, and the model
-// saved at the end. Runs wherever TF.js runs; in
-// production inside a worker (worker.ts).
+// saved at the end. Runs wherever TF.js runs; in production inside a worker (worker.ts).
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -82,6 +81,8 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   let lastSnap: Snapshot | null = null;
   const checkpoints = new CheckpointWriter(opts.modelsDir, opts.operationId, (dir, weights) => saveModel(dir, arch, weights, data, spec));
   let checkpointedAt = performance.now();
+  /** The loop ended and its checkpoints were written: a later failure (delivery, final save) leaves them as they are. */
+  let loopEnded = false;
   const writeCheckpoints = async () => {
     const { checkpoints: list, changed } = await checkpoints.keep(bestSnap, lastSnap);
     checkpointedAt = performance.now();
@@ -95,106 +96,97 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   let lastProgress = performance.now();
 
   try {
-    try {
-      epochs: for (let epoch = 0; epoch < t.epochs; epoch++) {
-        const started = performance.now();
-        const lrUsed = lr;
-        shuffleRng.shuffle(order);
-        const train = new Totals();
-        try {
-          for (let b = 0; b < batches; b++) {
-            if (cancelled()) {
-              stopReason = "cancelled";
-              break epochs;
-            }
-            const n = Math.min(batchSize, data.train.rows - b * batchSize);
-            const batch = makeBatch(data.train, order, b * batchSize, n, arch, dropoutRng, head === "device");
-            let step: StepResult;
-            try {
-              step = tidy(() => trainStep(arch, store.params, batch, head));
-            } finally {
-              disposeBatch(batch);
-            }
-            try {
-              store.apply(step.grads, lrUsed);
-            } finally {
-              tf.dispose(step.grads);
-            }
-            train.add(step.lossSum, step.correct);
-            const now = performance.now();
-            if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
-              lastProgress = now;
-              notify(events, { epoch, batch: b + 1, batches });
-            }
+    epochs: for (let epoch = 0; epoch < t.epochs; epoch++) {
+      const started = performance.now();
+      const lrUsed = lr;
+      shuffleRng.shuffle(order);
+      const train = new Totals();
+      try {
+        for (let b = 0; b < batches; b++) {
+          if (cancelled()) {
+            stopReason = "cancelled";
+            break epochs;
           }
-          const val = new Totals();
+          const n = Math.min(batchSize, data.train.rows - b * batchSize);
+          const batch = makeBatch(data.train, order, b * batchSize, n, arch, dropoutRng, head === "device");
+          let step: StepResult;
           try {
-            for (const c of valChunks) val.add(...evaluateChunk(arch, store.params, c));
-            // The epoch's one device→host read: all four sums at once.
-            const [trainLoss, trainCorrect, valLoss, valCorrect] = readTotals(train, val);
-            const classification = arch.head !== "linear";
-            const record: EpochRecord = {
-              epoch,
-              train_loss: trainLoss! / data.train.rows,
-              ...(data.val ? { val_loss: valLoss! / data.val.rows } : {}),
-              ...(classification ? { train_accuracy: trainCorrect! / data.train.rows } : {}),
-              ...(classification && data.val ? { val_accuracy: valCorrect! / data.val.rows } : {}),
-              learning_rate: lrUsed,
-              duration: (performance.now() - started) / 1000,
-              timestamp: new Date().toISOString(),
-            };
-            records.push(record);
-            // Not awaited: the next epoch starts while the main thread stores this one. The
-            // acknowledgements are collected and awaited before the result is returned, since
-            // the result travels on another channel and must not overtake the last epoch.
-            delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
+            step = tidy(() => trainStep(arch, store.params, batch, head));
           } finally {
-            val.dispose();
+            disposeBatch(batch);
           }
+          try {
+            store.apply(step.grads, lrUsed);
+          } finally {
+            tf.dispose(step.grads);
+          }
+          train.add(step.lossSum, step.correct);
+          const now = performance.now();
+          if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
+            lastProgress = now;
+            notify(events, { epoch, batch: b + 1, batches });
+          }
+        }
+        const val = new Totals();
+        try {
+          for (const c of valChunks) val.add(...evaluateChunk(arch, store.params, c));
+          // The epoch's one device→host read: all four sums at once.
+          const [trainLoss, trainCorrect, valLoss, valCorrect] = readTotals(train, val);
+          const classification = arch.head !== "linear";
+          const record: EpochRecord = {
+            epoch,
+            train_loss: trainLoss! / data.train.rows,
+            ...(data.val ? { val_loss: valLoss! / data.val.rows } : {}),
+            ...(classification ? { train_accuracy: trainCorrect! / data.train.rows } : {}),
+            ...(classification && data.val ? { val_accuracy: valCorrect! / data.val.rows } : {}),
+            learning_rate: lrUsed,
+            duration: (performance.now() - started) / 1000,
+            timestamp: new Date().toISOString(),
+          };
+          records.push(record);
+          // Not awaited: the next epoch starts while the main thread stores this one. The
+          // acknowledgements are collected and awaited before the result is returned, since
+          // the result travels on another channel and must not overtake the last epoch.
+          delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
         } finally {
-          train.dispose();
+          val.dispose();
         }
-        const record = records[records.length - 1]!;
-        // One host copy per epoch: the last checkpoint must hold this epoch's weights even when a cancel or a failure
-        // comes in the middle of the next one.
-        const weights = store.read();
-        lastSnap = { epoch, weights };
+      } finally {
+        train.dispose();
+      }
+      const record = records[records.length - 1]!;
+      // One host copy per epoch: the last checkpoint must hold this epoch's weights even when a cancel or a failure
+      // comes in the middle of the next one.
+      const weights = store.read();
+      lastSnap = { epoch, weights };
 
-        let stop = false;
-        if (es) {
-          const current = metric(record, es.monitor);
-          const step = earlyStoppingStep(es, esState, epoch, current);
-          esState = step.state;
-          stop = step.stop;
-          // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
-          if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
-            restoreWeights = weights;
-          }
+      let stop = false;
+      if (es) {
+        const current = metric(record, es.monitor);
+        const step = earlyStoppingStep(es, esState, epoch, current);
+        esState = step.state;
+        stop = step.stop;
+        // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
+        if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
+          restoreWeights = weights;
         }
-        best = nextBest(best, record, bestKey, es ? esState : null);
-        if (best === record) bestSnap = { epoch, weights };
-        if (stop) {
-          stopReason = "early_stopping";
-          break;
-        }
-        if (lrCfg && lrState) {
-          const step = reduceOnPlateauStep(lrCfg, lrState, lr, metric(record, lrCfg.monitor));
-          lrState = step.state;
-          lr = step.lr;
-        }
-        if (performance.now() - checkpointedAt >= CHECKPOINT_INTERVAL_MS) await writeCheckpoints();
       }
-    } catch (err) {
-      // A failure after some epochs still leaves their best and last checkpoints (listed through onCheckpoints).
-      if (lastSnap) {
-        await writeCheckpoints().catch((e: unknown) =>
-          console.error(`[trainer] ${opts.operationId}: writing checkpoints after the failure failed:`, e instanceof Error ? e.message : e),
-        );
+      best = nextBest(best, record, bestKey, es ? esState : null);
+      if (best === record) bestSnap = { epoch, weights };
+      if (stop) {
+        stopReason = "early_stopping";
+        break;
       }
-      throw err;
+      if (lrCfg && lrState) {
+        const step = reduceOnPlateauStep(lrCfg, lrState, lr, metric(record, lrCfg.monitor));
+        lrState = step.state;
+        lr = step.lr;
+      }
+      if (performance.now() - checkpointedAt >= CHECKPOINT_INTERVAL_MS) await writeCheckpoints();
     }
     // First thing after the loop: a cancelled worker is terminated after a short grace period.
     await writeCheckpoints();
+    loopEnded = true;
 
     await Promise.all(delivered);
     if (deliveryError !== null) throw deliveryError;
@@ -214,6 +206,14 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       checkpoints: checkpoints.list,
       backend: backend.backend,
     };
+  } catch (err) {
+    // A failure after some epochs still leaves their best and last checkpoints (listed through onCheckpoints).
+    if (lastSnap && !loopEnded) {
+      await writeCheckpoints().catch((e: unknown) =>
+        console.error(`[trainer] ${opts.operationId}: writing checkpoints after the failure failed:`, e instanceof Error ? e.message : e),
+      );
+    }
+    throw err;
   } finally {
     store.dispose();
     for (const c of valChunks) disposeBatch(c);
