@@ -211,7 +211,11 @@ describe("cancel terminates a worker that does not stop", () => {
     while (starts.length < 2 && Date.now() < end) await Bun.sleep(10);
     expect(starts.map((s) => s.id)).toEqual([first, second]);
     expect(starts[1]!.at).toBeGreaterThanOrEqual(closed.at);
-    expect(store.getOperation(first)).toMatchObject({ status: "cancelled", result: { stop_reason: "cancelled", backend: "stubborn" } });
+    // The result of a terminated worker still lists the checkpoints it had reported.
+    expect(store.getOperation(first)).toMatchObject({
+      status: "cancelled",
+      result: { stop_reason: "cancelled", backend: "stubborn", checkpoints: [{ epoch: 0, kind: "last", path: "/models/stubborn/checkpoints/epoch-0" }] },
+    });
     await local.stopAll();
   }, 30_000);
 });

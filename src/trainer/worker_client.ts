@@ -3,6 +3,7 @@
 
 import * as Comlink from "comlink";
 import { TrainwatchError, type ErrorCode } from "../errors.ts";
+import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { TrainingEvents, TrainingResult } from "./types.ts";
 import type { TrainerWorkerApi, WorkerOutcome } from "./worker.ts";
@@ -48,6 +49,7 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
   // What the events told us, for the result of a worker terminated before it could report one.
   let epochsSeen = 0;
   let backend = "unknown";
+  let checkpoints: Checkpoint[] = [];
   Comlink.expose(
     guarded(operationId, {
       onStart: (info) => {
@@ -59,6 +61,10 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
         events.onEpoch(epoch);
       },
       onProgress: (p) => events.onProgress(p),
+      onCheckpoints: (list) => {
+        checkpoints = list;
+        events.onCheckpoints?.(list);
+      },
     }),
     channel.port1,
   );
@@ -102,7 +108,7 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
     if (finished) return;
     terminated = true;
     console.warn(`[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the cancel; terminating it`);
-    resolveDone({ stop_reason: "cancelled", epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, backend });
+    resolveDone({ stop_reason: "cancelled", epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend });
   };
   const graceMs = options.cancelGraceMs ?? CANCEL_GRACE_MS;
   return {
