@@ -60,21 +60,16 @@ async function bareWorker(): Promise<void> {
 
 async function lagServer(): Promise<void> {
   const { startServer } = await import("../src/server.ts");
+  const { startLagSampler } = await import("./lag.ts");
   const server = startServer();
-  // Each sample: [ms since the last reset, lag in ms].
-  let lags: [number, number][] = [];
-  let since = performance.now();
-  let last = since;
-  setInterval(() => {
-    const now = performance.now();
-    lags.push([now - since, Math.max(0, now - last - LAG_INTERVAL_MS)]);
-    last = now;
-  }, LAG_INTERVAL_MS);
+  const sampler = startLagSampler(LAG_INTERVAL_MS);
+  let since = Date.now();
   process.on("message", (msg: { cmd: "reset" | "collect" }) => {
     if (msg.cmd === "reset") {
-      lags = [];
-      since = performance.now();
-    } else process.send!({ lags });
+      sampler.reset();
+      since = Date.now();
+      // Each sample sent: [ms since the last reset, lag in ms].
+    } else process.send!({ lags: sampler.samples().map(([at, lag]) => [at - since, lag]) });
   });
   process.on("SIGTERM", () => void server.stop().finally(() => process.exit(0)));
   process.send!({ url: server.url });
