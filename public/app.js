@@ -330,12 +330,17 @@ function operationView(root, id) {
       meta.host ? `host <b>${esc(meta.host)}</b>` : "",
       meta.backend ? `backend <b>${esc(meta.backend)}</b>` : "",
       `started <b>${esc(ago(op.started_at))}</b>`,
+      op.last_seen_at && live(op) ? `last heard <b data-last-seen>${esc(ago(op.last_seen_at))}</b>` : "",
       op.completed_at ? `finished <b>${esc(ago(op.completed_at))}</b>` : "",
     ].filter(Boolean);
+    // Late heartbeats: the progress shown may be frozen; the server is asking the host.
+    const stale = op.stale
+      ? `<span class="badge bad" data-badge="stale" title="No epoch or heartbeat from the host for 1.5 heartbeat intervals: the progress may be frozen; the server is asking the host">no heartbeat since ${esc(ago(op.last_seen_at))}</span>`
+      : "";
     root.querySelector("#head").innerHTML = `
       <div class="row wrap">
         <div>
-          <h1>${esc(op.name ?? op.operation_type)} ${statusPill(op.status)}</h1>
+          <h1>${esc(op.name ?? op.operation_type)} ${statusPill(op.status)} ${stale}</h1>
           <div class="id">${esc(op.operation_id)}</div>
         </div>
         <span class="spacer"></span>
@@ -459,12 +464,25 @@ function operationView(root, id) {
     }
   })();
 
+  // Staleness changes with no event when heartbeats come back: a running host training's head is refetched every 5 s.
+  const poll = setInterval(async () => {
+    const op = state.op;
+    if (destroyed || document.hidden || !op || !live(op) || where(op) !== "host") return;
+    try {
+      state.op = await api("GET", `/operations/${encodeURIComponent(id)}`);
+      renderHead();
+    } catch (err) {
+      console.warn(`refreshing ${id} failed:`, err);
+    }
+  }, 5000);
+
   return {
     name: "operation",
     charts,
     state,
     destroy() {
       destroyed = true;
+      clearInterval(poll);
       stream?.close();
       for (const c of Object.values(charts)) c.destroy();
     },

@@ -23,6 +23,8 @@ export interface Config {
   hostUrls: string[];
   hostToken: string | null;
   hostTimeoutMs: number;
+  /** TRAINWATCH_HEARTBEAT_INTERVAL: how often a host heartbeats while it trains (its setting; the API expects the same). */
+  heartbeatMs: number;
   relayTimeoutMs: number;
   /** The API's URL as training hosts reach it (TRAINWATCH_PUBLIC_URL); null: the bound address. */
   publicUrl: string | null;
@@ -60,6 +62,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostUrls: urlList(env, "TRAINING_HOST_URL"),
     hostToken: text(env, "TRAINWATCH_HOST_TOKEN", null),
     hostTimeoutMs: seconds(env, "TRAINWATCH_HOST_TIMEOUT", 60, 0.1),
+    heartbeatMs: seconds(env, "TRAINWATCH_HEARTBEAT_INTERVAL", 10, 0.01),
     relayTimeoutMs: seconds(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1),
     publicUrl: url(env, "TRAINWATCH_PUBLIC_URL", null),
     backend: oneOf(env, "TRAINWATCH_BACKEND", BACKEND_NAMES, null),

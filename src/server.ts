@@ -7,6 +7,7 @@ import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { Hub } from "./hub.ts";
 import { SqliteStore } from "./store/sqlite.ts";
+import { lateAfterMs } from "./store/store.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host/dispatch.ts";
 import { startHostWatchdog } from "./host/watchdog.ts";
@@ -15,7 +16,7 @@ import { listen, main } from "./startup.ts";
 
 export function startServer(config: Config = loadConfig()) {
   // First: the lock on the database comes before anything reads or recovers it.
-  const store = new SqliteStore(config.dbPath, config.trends);
+  const store = new SqliteStore(config.dbPath, config.trends, { lateAfterMs: lateAfterMs(config.heartbeatMs) });
   const hub = new Hub(store);
   const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
   // Hosts are told where to relay once the server is listening (see `url` below).
@@ -38,7 +39,11 @@ export function startServer(config: Config = loadConfig()) {
   }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
-  const watchdog = startHostWatchdog(hub, { timeoutMs: config.hostTimeoutMs });
+  const watchdog = startHostWatchdog(hub, {
+    timeoutMs: config.hostTimeoutMs,
+    heartbeatMs: config.heartbeatMs,
+    probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
+  });
   const stop = async () => {
     watchdog.stop();
     await trainers.shutdown();

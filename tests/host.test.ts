@@ -132,7 +132,9 @@ describe("GPU host service, real processes", () => {
     host.proc.kill("SIGKILL");
     await host.proc.exited;
     const op = await until("failed", () => api.op(id), (o) => o.status === "failed", 15_000);
-    expect(op.error_message).toBe(HOST_UNREACHABLE);
+    expect(op.failure_code).toBe("host_unreachable");
+    expect(op.error_message).toStartWith(HOST_UNREACHABLE);
+    expect(op.error_message).toContain(`from ${host.url} for 1.5 s`);
     expect((await api.call("GET", "/health")).status).toBe(200);
     expect((await api.call("POST", "/operations", { operation_type: "training" })).status).toBe(201);
     expect(server.output()).toContain("training host unreachable");

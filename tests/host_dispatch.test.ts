@@ -90,17 +90,28 @@ const API = "http://api.test";
 const FIXTURES = join(import.meta.dir, "fixtures");
 const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
 
-function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTraining; modelsDir?: string } = {}) {
-  const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true" });
-  const store = new SqliteStore(":memory:");
+/**
+ * The API and its hosts, in process. `apiToken`: the API's TRAINWATCH_TOKEN; each host relays with `relay.token`
+ * (default: the API's), which a test may change, and `relay.down` cuts that host's relay as if its network went.
+ * The API's store reads `stale` on `clock` (real time plus `clock.shift`), late after 1.5 s.
+ */
+function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTraining; modelsDir?: string; apiToken?: string; relayToken?: string } = {}) {
+  const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true", ...(opts.apiToken ? { TRAINWATCH_TOKEN: opts.apiToken } : {}) });
+  const clock = { shift: 0, now: () => Date.now() + clock.shift };
+  const store = new SqliteStore(":memory:", undefined, { lateAfterMs: 1500, now: () => clock.now() });
   const hub = new Hub(store);
   const apps: Record<string, { handle(r: Request): Promise<Response> } | null> = {};
   const fetch = router(apps);
-  const hosts = hostNames.map((origin) => {
+  const makeHost = (origin: string) => {
     let sessions: Sessions | null = null;
+    const relay = { token: opts.relayToken ?? opts.apiToken ?? null, down: false };
+    const relayFetch = ((input: string | URL | Request, init?: RequestInit) => {
+      if (relay.down) return Promise.reject(new TypeError(`Unable to connect (${origin}'s network is down)`));
+      return fetch(input, init);
+    }) as typeof fetch;
     const outbox = new Outbox({
       path: ":memory:",
-      api: (baseUrl) => new TrainwatchClient({ baseUrl, fetch }),
+      api: (baseUrl) => new TrainwatchClient({ baseUrl, fetch: relayFetch, token: relay.token }),
       backoff: { initialMs: 5, maxMs: 20 },
       heartbeatMs: 20,
       log: () => {},
@@ -109,13 +120,17 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
     sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer(opts.trainerMs), log: () => {} });
     const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
-    return { origin, sessions, outbox, app };
-  });
+    return { origin, sessions, outbox, app, relay };
+  };
+  const hosts = hostNames.map(makeHost);
   const pool = new HostPool({ urls: hostNames, token: null, apiUrl: () => API, fetch });
   const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: scriptedTrainer() });
   const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, pool, config) });
   apps[API] = app;
-  return { app, store, hub, hosts, apps };
+  /** The API's watchdog on the world's clock, checked by hand; heartbeats are late after 1.5 s (heartbeatMs 1000). */
+  const watchdog = () =>
+    startHostWatchdog(hub, { timeoutMs: 60_000, heartbeatMs: 1000, probe: (h, id) => pool.probeSession(h, id), intervalMs: 3_600_000, now: clock.now, log: () => {} });
+  return { app, store, hub, hosts, apps, pool, clock, makeHost, watchdog };
 }
 
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000) {
@@ -275,6 +290,111 @@ describe("checkpoints of host trainings", () => {
   });
 });
 
+describe("a host that stops relaying shows at once", () => {
+  async function running(w: ReturnType<typeof world>, epochs = 500) {
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data.operation_id as string;
+    await until(() => w.store.readEpochs(id).length >= 2);
+    return id;
+  }
+  /** Ends a cut-off host's training and closes its outbox (its relay is down: the API hears nothing of it). */
+  async function retire(host: ReturnType<typeof world>["hosts"][number], id: string) {
+    host.sessions.stopFromApi(id, "test over");
+    await until(() => host.sessions.get(id).status !== "running");
+    host.outbox.stop();
+  }
+  const get = async (w: ReturnType<typeof world>, id: string) => (await json(w.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
+
+  test("while heartbeats arrive the operation shows last_seen_at and is not stale; once they are late it is stale at once", async () => {
+    const w = world(["http://gpu-a.test"], { trainerMs: 20 });
+    const id = await running(w);
+    const fresh = await get(w, id);
+    expect(fresh).toMatchObject({ status: "running", stale: false, failure_code: null });
+    expect(Date.now() - Date.parse(fresh.last_seen_at)).toBeLessThan(1500);
+    w.hosts[0]!.relay.down = true;
+    w.clock.shift = 1600; // 1.6 heartbeat intervals of silence, on the store's clock
+    expect(await get(w, id)).toMatchObject({ status: "running", stale: true });
+    await retire(w.hosts[0]!, id);
+  });
+
+  test("a host that answers but no longer has the session fails the operation within two heartbeat intervals, naming the host", async () => {
+    const w = world(["http://gpu-a.test"], { trainerMs: 20 });
+    const id = await running(w);
+    const old = w.hosts[0]!;
+    old.relay.down = true; // the old host process is gone …
+    w.makeHost("http://gpu-a.test"); // … and a new one answers on its URL, without the session
+    const wd = w.watchdog();
+    try {
+      expect(await wd.check()).toEqual([]); // not late yet
+      w.clock.shift = 1600;
+      expect(await wd.check()).toEqual([id]);
+      const op = await get(w, id);
+      expect(op).toMatchObject({ status: "failed", failure_code: "host_lost_session", stale: false });
+      expect(op.error_message).toContain("training host http://gpu-a.test no longer has this training");
+    } finally {
+      wd.stop();
+      await retire(old, id);
+    }
+  });
+
+  test("a silent host is stale but kept until TRAINWATCH_HOST_TIMEOUT, then failed with its URL and the timeout", async () => {
+    const w = world(["http://gpu-a.test"], { trainerMs: 20 });
+    const id = await running(w);
+    w.hosts[0]!.relay.down = true;
+    w.apps["http://gpu-a.test"] = null; // the host does not answer either
+    const wd = w.watchdog();
+    try {
+      w.clock.shift = 1600;
+      expect(await wd.check()).toEqual([]);
+      expect(await get(w, id)).toMatchObject({ status: "running", stale: true });
+      w.clock.shift = 61_000;
+      expect(await wd.check()).toEqual([id]);
+      const op = await get(w, id);
+      expect(op.failure_code).toBe("host_unreachable");
+      expect(op.error_message).toStartWith(`${HOST_UNREACHABLE}: no epoch or heartbeat from http://gpu-a.test for 60 s; it does not answer either`);
+    } finally {
+      wd.stop();
+      await retire(w.hosts[0]!, id);
+    }
+  });
+});
+
+describe("an API/host token mismatch is reported as such", () => {
+  const auth = { authorization: "Bearer api-secret" };
+
+  test("the host reports the refused token on /health and the session; the API fails the operation naming the token problem, and a fixed token brings it back", async () => {
+    const w = world(["http://gpu-a.test"], { apiToken: "api-secret", relayToken: "wrong-token" });
+    const started = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(6), auth)));
+    expect(started.status).toBe(202);
+    const id = started.body.data.operation_id as string;
+    const host = w.hosts[0]!;
+    await until(() => host.sessions.get(id).status === "completed"); // the host trains on; nothing arrives
+    const health = await json(host.app.handle(req("GET", "/health")));
+    expect(health.body.data.relay_problems).toEqual([
+      expect.objectContaining({ api_url: API, refused: true, status: 401, message: expect.stringContaining("set the same TRAINWATCH_TOKEN") }),
+    ]);
+    const session = await json(host.app.handle(req("GET", `/sessions/${id}`)));
+    expect(session.body.data.relay.problem).toMatchObject({ refused: true, status: 401 });
+    expect(session.body.data.relay.pending).toBeGreaterThan(0); // kept, not dropped
+
+    const wd = w.watchdog();
+    try {
+      w.clock.shift = 1600;
+      expect(await wd.check()).toEqual([id]);
+      const op = w.store.getOperation(id)!;
+      expect(op).toMatchObject({ status: "failed", failure_code: "host_token_refused" });
+      expect(op.error_message).toBe("training host http://gpu-a.test cannot deliver: the API refused its token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
+      expect(w.store.readEpochs(id)).toEqual([]);
+
+      host.relay.token = "api-secret"; // fixed: the kept epochs and the final status go through
+      await until(() => w.store.getOperation(id)!.status === "completed");
+      expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect((await json(host.app.handle(req("GET", "/health")))).body.data.relay_problems).toEqual([]);
+    } finally {
+      wd.stop();
+    }
+  });
+});
+
 describe("heartbeat route", () => {
   function api() {
     const store = new SqliteStore(":memory:");
@@ -316,7 +436,7 @@ describe("heartbeat route", () => {
     const t = api();
     t.store.markStarted(t.id);
     t.store.writeEpochs(t.id, [{ epoch: 0, train_loss: 1, timestamp: new Date().toISOString() }]);
-    t.hub.finish(t.id, "failed", { error_message: HOST_UNREACHABLE });
+    t.hub.finish(t.id, "failed", { error_message: HOST_UNREACHABLE, failure_code: "host_unreachable" });
     const { status, body } = await beat(t.app, t.id, {});
     expect(status).toBe(200);
     expect(body.data).toMatchObject({ status: "running", revived: true });
@@ -327,7 +447,7 @@ describe("heartbeat route", () => {
 });
 
 describe("liveness watchdog", () => {
-  test("a silent host operation becomes failed with \"training host unreachable\"; local ones are left alone", () => {
+  test("a silent host operation becomes failed with \"training host unreachable\", its URL and the timeout; local ones are left alone", async () => {
     const store = new SqliteStore(":memory:");
     const hub = new Hub(store);
     let now = 1_000_000;
@@ -338,17 +458,21 @@ describe("liveness watchdog", () => {
     const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
       now += 59_000;
-      expect(wd.check()).toEqual([]);
+      expect(await wd.check()).toEqual([]);
       now += 2_000;
-      expect(wd.check()).toEqual([host]);
-      expect(store.getOperation(host)).toMatchObject({ status: "failed", error_message: HOST_UNREACHABLE });
+      expect(await wd.check()).toEqual([host]);
+      expect(store.getOperation(host)).toMatchObject({
+        status: "failed",
+        failure_code: "host_unreachable",
+        error_message: `${HOST_UNREACHABLE}: no epoch or heartbeat from http://gpu for 60 s`,
+      });
       expect(store.getOperation(local)!.status).toBe("running");
     } finally {
       wd.stop();
     }
   });
 
-  test("right after an API restart every host gets a full timeout before anything is failed", () => {
+  test("right after an API restart every host gets a full timeout before anything is failed", async () => {
     const store = new SqliteStore(":memory:");
     const hub = new Hub(store);
     let now = 1_000_000;
@@ -356,11 +480,11 @@ describe("liveness watchdog", () => {
     store.touch(id, now - 3_600_000); // silent for an hour while the API was down
     const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
-      expect(wd.check()).toEqual([]);
+      expect(await wd.check()).toEqual([]);
       now += 30_000;
       store.touch(id, now); // the host's relay gets through
       now += 45_000;
-      expect(wd.check()).toEqual([]);
+      expect(await wd.check()).toEqual([]);
       expect(store.getOperation(id)!.status).toBe("running");
     } finally {
       wd.stop();

@@ -1,5 +1,6 @@
 // The SQLite store on real files: migrations, WAL, reopening, and all-or-nothing writes that survive a crash.
 import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
@@ -148,5 +149,30 @@ describe("SqliteStore", () => {
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^op_training_20261126_153000_[0-9a-f]{8}$/);
     expect(encodeURIComponent([...ids][0]!)).toBe([...ids][0]!);
+  });
+});
+
+describe("failure codes", () => {
+  test("a database from before failure codes keeps its host-unreachable operations revivable", () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, "v1.db");
+      const old = new Database(path, { create: true });
+      old.run(MIGRATIONS[0]!);
+      old.run("PRAGMA user_version = 1");
+      old.run(
+        `INSERT INTO operations (operation_id, operation_type, status, created_at, error_message, metadata, summary)
+         VALUES ('op_old', 'training', 'failed', '2026-01-01T00:00:00.000Z', 'training host unreachable', '{"location":"host"}', ?)`,
+        [JSON.stringify(summarizeTrends([]))],
+      );
+      old.close();
+      const store = new SqliteStore(path);
+      expect(store.getOperation("op_old")).toMatchObject({ status: "failed", failure_code: "host_unreachable" });
+      expect(store.writeEpochs("op_old", []).revived).toBe(true);
+      expect(store.getOperation("op_old")).toMatchObject({ status: "running", failure_code: null, error_message: null });
+      store.close();
+    } finally {
+      tmp.cleanup();
+    }
   });
 });

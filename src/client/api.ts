@@ -212,8 +212,8 @@ export class HostClient {
     return (await this.http.request<Session>("POST", "/sessions", body, undefined, opts)).data;
   }
 
-  async getSession(id: string): Promise<Session> {
-    return (await this.http.request<Session>("GET", `/sessions/${encodeURIComponent(id)}`)).data;
+  async getSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
+    return (await this.http.request<Session>("GET", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
   }
 
   async cancelSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {

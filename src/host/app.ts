@@ -76,6 +76,7 @@ export function createHostApp(deps: HostDeps) {
           ...deps.backend(),
           active_sessions: deps.sessions.active(),
           relay_pending: deps.outbox.pending(),
+          relay_problems: deps.outbox.problems(),
         }),
       {
         response: { 200: Envelope(HostHealth), 401: ErrorEnvelope },

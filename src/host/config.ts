@@ -47,7 +47,7 @@ export function loadHostConfig(env: Env = process.env): HostConfig {
     apiToken: shared.token,
     apiUrl: url(env, "TRAINWATCH_URL", null),
     relayTimeoutMs: shared.relayTimeoutMs,
-    heartbeatMs: seconds(env, "TRAINWATCH_HEARTBEAT_INTERVAL", 10, 0.01),
+    heartbeatMs: shared.heartbeatMs,
     backoff: { initialMs, maxMs: Math.max(initialMs, seconds(env, "TRAINWATCH_RELAY_BACKOFF_MAX", 5, 0.001)) },
     maxBodyBytes: shared.maxBodyBytes,
   };

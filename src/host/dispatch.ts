@@ -9,6 +9,7 @@ import { TrainwatchError, invalid } from "../errors.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { RemoteHosts } from "../trainer/dispatcher.ts";
+import type { SessionProbe } from "./watchdog.ts";
 
 /** Where `bun run src/host` listens by default. */
 export const DEFAULT_HOST_URL = "http://127.0.0.1:8100";
@@ -112,6 +113,20 @@ export class HostPool implements RemoteHosts {
         throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `the training host ${host} no longer has epoch ${epoch} of ${id}: ${err.message}`, { operation_id: id, epoch, host });
       }
       throw new TrainwatchError("HOST_UNAVAILABLE", `cannot fetch the checkpoint of epoch ${epoch} from the training host ${host}: ${reason(err)}`, { operation_id: id, epoch, host });
+    }
+  }
+
+  /** GET /sessions/{id} on `host`, for the watchdog when its heartbeats are late (see SessionProbe). */
+  async probeSession(host: string, operationId: string): Promise<SessionProbe> {
+    try {
+      const session = await (this.clients.get(host) ?? this.client(host)).getSession(operationId, { timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
+      return { kind: "session", session };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return { kind: "gone" };
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        return { kind: "unreachable", error: `the host refused the API's token (${err.status}); set the same TRAINWATCH_HOST_TOKEN on the API and on the host` };
+      }
+      return { kind: "unreachable", error: reason(err) };
     }
   }
 

@@ -8,8 +8,12 @@
  * - first in, first out; consecutive epochs go as one batch (re-posting is safe,
  *   the API replaces an existing epoch);
  * - the final status goes last, so only after every epoch is acknowledged;
- * - a failed call (network, timeout, 5xx, 401) is retried with capped exponential
+ * - a failed call (network, timeout, 5xx) is retried with capped exponential
  *   backoff (default 250 ms doubling up to 5 s) until it succeeds;
+ * - 401/403 mean the API refuses this host's token: not an outage, so it is reported
+ *   as such (`problem()`, on /health and each session) and logged naming
+ *   TRAINWATCH_TOKEN; items are kept and retried at the capped delay, so a fixed
+ *   token on the API lets them through;
  * - 409 or 404 mean the API takes no more relays for the operation (cancelled,
  *   finished, unknown): its items are dropped and `onStop` tells the session to stop;
  *   only a final "cancelled" carrying a result still goes (the API records the
@@ -23,7 +27,7 @@ import { closeDatabase, openDatabase } from "../store/database.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../store/store.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
-import type { HeartbeatInput, StartedInfo } from "../schemas/host.ts";
+import type { HeartbeatInput, RelayProblem, StartedInfo } from "../schemas/host.ts";
 
 export type FinalStatus =
   | { status: "completed"; result?: Record<string, unknown> | null }
@@ -102,7 +106,15 @@ interface Outage {
   down: boolean;
   since: number;
   failures: number;
+  /** Why the latest call failed, while down. */
+  error: string | null;
+  /** Set while the API refuses this host's token (401/403). */
+  refused: { status: number; since: number } | null;
 }
+
+/** Refused while the host sends TRAINWATCH_TOKEN: the one problem only a person can fix. */
+export const tokenRefusedMessage = (apiUrl: string, status: number) =>
+  `the API at ${apiUrl} refused this host's token (${status}); set the same TRAINWATCH_TOKEN on the API and on the host`;
 
 export class Outbox {
   private readonly db: Database;
@@ -188,6 +200,20 @@ export class Outbox {
   /** Items the API acknowledged since this process started. */
   delivered(operationId: string): number {
     return this.lanes.get(operationId)?.delivered ?? this.retired.get(operationId) ?? 0;
+  }
+
+  /** What stops delivery to `apiUrl` now (a refused token, or an outage), or null while it delivers. */
+  problem(apiUrl: string): RelayProblem | null {
+    const o = this.outages.get(apiUrl);
+    if (!o?.down) return null;
+    const since = new Date(o.refused?.since ?? o.since).toISOString();
+    if (o.refused) return { api_url: apiUrl, refused: true, status: o.refused.status, message: tokenRefusedMessage(apiUrl, o.refused.status), since };
+    return { api_url: apiUrl, refused: false, status: null, message: o.error ?? "unreachable", since };
+  }
+
+  /** Every API URL that delivery is failing to now. */
+  problems(): RelayProblem[] {
+    return [...this.outages.keys()].map((url) => this.problem(url)).filter((p): p is RelayProblem => p !== null);
   }
 
   /** Resolves once nothing waits for acknowledgement. */
@@ -327,8 +353,8 @@ export class Outbox {
       this.drop(lane, upto);
       return this.pump(lane);
     }
-    this.unreachable(lane.apiUrl, err);
-    const delay = backoffDelay(lane.attempt++, this.backoff);
+    // A refused token is retried at the capped delay from the start: only a person can fix it, and then it should go.
+    const delay = this.unreachable(lane.apiUrl, err) ? this.backoff.maxMs : backoffDelay(lane.attempt++, this.backoff);
     lane.retry = setTimeout(() => {
       lane.retry = null;
       this.pump(lane);
@@ -399,24 +425,40 @@ export class Outbox {
 
   private outage(apiUrl: string): Outage {
     let o = this.outages.get(apiUrl);
-    if (!o) this.outages.set(apiUrl, (o = { down: false, since: 0, failures: 0 }));
+    if (!o) this.outages.set(apiUrl, (o = { down: false, since: 0, failures: 0, error: null, refused: null }));
     return o;
   }
 
-  private unreachable(apiUrl: string, err: unknown): void {
+  /** Records a failed call; true when it was a refused token (401/403). Logs the start of an outage, and a refusal. */
+  private unreachable(apiUrl: string, err: unknown): boolean {
     const o = this.outage(apiUrl);
     o.failures++;
-    if (o.down) return;
+    const why = err instanceof Error ? err.message : String(err);
+    o.error = why;
+    const status = err instanceof ApiError ? err.status : null;
+    const refused = status === 401 || status === 403;
+    if (refused && !o.refused) {
+      o.refused = { status: status!, since: Date.now() };
+      if (!o.down) o.since = Date.now();
+      o.down = true;
+      this.log(`[relay] ${tokenRefusedMessage(apiUrl, status!)} (${why}); keeping ${this.pending()} unacknowledged item(s), retrying every ${this.backoff.maxMs / 1000} s`);
+      return true;
+    }
+    if (refused) return true;
+    o.refused = null;
+    if (o.down) return false;
     o.down = true;
     o.since = Date.now();
-    const why = err instanceof Error ? err.message : String(err);
     this.log(`[relay] cannot deliver to the API at ${apiUrl} — ${why} — keeping ${this.pending()} unacknowledged item(s) and retrying (backoff up to ${this.backoff.maxMs / 1000} s); one more line when it is back`);
+    return false;
   }
 
   private reachable(apiUrl: string): void {
     const o = this.outage(apiUrl);
     if (!o.down) return;
     o.down = false;
+    o.refused = null;
+    o.error = null;
     const secs = ((Date.now() - o.since) / 1000).toFixed(1);
     this.log(`[relay] the API at ${apiUrl} is reachable again after ${secs} s (${o.failures} failed attempt(s)); delivering the ${this.pending()} item(s) queued meanwhile`);
     o.failures = 0;

@@ -226,7 +226,11 @@ export class Sessions {
       progress: s.progress,
       backend: s.backend,
       error_message: s.error,
-      relay: { pending: this.opts.outbox.pending(s.operationId), delivered: this.opts.outbox.delivered(s.operationId) },
+      relay: {
+        pending: this.opts.outbox.pending(s.operationId),
+        delivered: this.opts.outbox.delivered(s.operationId),
+        problem: this.opts.outbox.problem(s.apiUrl),
+      },
     };
   }
 }

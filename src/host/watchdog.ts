@@ -1,47 +1,128 @@
 /**
- * Liveness of host trainings, in the API: an operation running on a GPU host that
- * sends neither epochs nor heartbeats for TRAINWATCH_HOST_TIMEOUT (default 60 s)
- * becomes failed with "training host unreachable". The store revives it to running
- * when the host relays again.
+ * Liveness of host trainings, in the API. A running host operation whose heartbeats are late (nothing heard for
+ * 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL) reads `stale` at once, and the watchdog asks its host for the session:
+ * - the host answers but has no such session (it restarted, or lost it): failed now, host_lost_session;
+ * - the host has it but the API refuses the host's token, so nothing arrives: failed now, host_token_refused;
+ * - otherwise (the host is silent, or trains but cannot deliver): failed after TRAINWATCH_HOST_TIMEOUT (default 60 s)
+ *   of silence, host_unreachable, with what the host said if it said anything.
+ * Each message names the host's URL. All three are revivable: the store brings the operation back to running when the
+ * host relays again.
  */
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
-import { HOST_UNREACHABLE } from "../store/store.ts";
+import type { Session } from "../schemas/host.ts";
+import { HOST_UNREACHABLE, lateAfterMs, type FailureCode } from "../store/store.ts";
+
+/** What a host says about one session (HostPool.probeSession). */
+export type SessionProbe = { kind: "session"; session: Session } | { kind: "gone" } | { kind: "unreachable"; error: string };
+
+export interface WatchdogOptions {
+  /** TRAINWATCH_HOST_TIMEOUT: silence after which a host that gives no reason is failed as unreachable. */
+  timeoutMs: number;
+  /** TRAINWATCH_HEARTBEAT_INTERVAL (default 10 s): heartbeats are late after 1.5 of them; a host is asked at most once per interval. */
+  heartbeatMs?: number;
+  /** Asks `host` about the session; without it only the timeout applies. */
+  probe?: (host: string, operationId: string) => Promise<SessionProbe>;
+  /** Check period; default a quarter of the heartbeat interval or of the timeout, whichever is shorter (50 ms … 5 s). */
+  intervalMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
 
 export interface Watchdog {
-  /** Fails the silent operations now; returns their ids. */
-  check(): string[];
+  /** Looks at the late operations now (asking their hosts); resolves with the ids it failed. */
+  check(): Promise<string[]>;
   stop(): void;
 }
 
+const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
 /**
- * Checks every timeout/4 (50 ms … 5 s). Silence is only counted while this process
- * is up: right after an API restart every host gets a full timeout to reach it again.
+ * Starts the periodic check. Silence only counts toward the timeout while this process is up: right after an API
+ * restart every host gets a full timeout to reach it again (a host that answers "no such session" is failed anyway).
  */
-export function startHostWatchdog(
-  hub: Hub,
-  opts: { timeoutMs: number; intervalMs?: number; now?: () => number; log?: (line: string) => void },
-): Watchdog {
+export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? ((line) => console.warn(line));
+  const heartbeatMs = opts.heartbeatMs ?? 10_000;
+  const lateMs = Math.min(lateAfterMs(heartbeatMs), opts.timeoutMs);
   const since = now();
-  const check = (): string[] => {
-    const t = now();
-    if (t - since < opts.timeoutMs) return [];
-    const failed: string[] = [];
-    for (const id of hub.store.staleHostOperations(t - opts.timeoutMs)) {
+  /** Per late operation: when its host was last asked, and what it said. */
+  const asked = new Map<string, { at: number; answer: SessionProbe | null }>();
+  const inFlight = new Set<string>();
+
+  const fail = (id: string, seenAt: string | null, code: FailureCode, message: string): boolean => {
+    // The host may have been heard from while it was being asked: then nothing is wrong any more.
+    const current = hub.store.getOperation(id);
+    if (current?.status !== "running" || current.last_seen_at !== seenAt) return false;
+    try {
+      hub.finish(id, "failed", { error_message: message, failure_code: code });
+      log(`[watchdog] ${id}: marked failed (${code}): ${message}`);
+      return true;
+    } catch (err) {
+      // Finished by a relay in the meantime: nothing to do.
+      if (!(err instanceof TrainwatchError && err.code === "OPERATION_FINISHED")) console.error(`[watchdog] ${id}:`, err);
+      return false;
+    }
+  };
+
+  const inspect = async (id: string, t: number): Promise<boolean> => {
+    const op = hub.store.getOperation(id);
+    if (!op || op.status !== "running") return false;
+    const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
+    const seenAt = op.last_seen_at;
+    const silentMs = t - (seenAt === null ? 0 : Date.parse(seenAt));
+    let entry = asked.get(id);
+    if (!entry) {
+      // Newly late: streams hear it at once (the operation now reads stale: true).
+      hub.statusChanged(id);
+      asked.set(id, (entry = { at: -Infinity, answer: null }));
+    }
+    if (opts.probe && host && !inFlight.has(id) && t - entry.at >= heartbeatMs) {
+      inFlight.add(id);
+      entry.at = t;
       try {
-        hub.finish(id, "failed", { error_message: HOST_UNREACHABLE });
-        failed.push(id);
-        const host = hub.store.getOperation(id)?.metadata.host ?? "its host";
-        log(`[watchdog] ${id}: no epoch or heartbeat from ${host} for ${opts.timeoutMs / 1000} s; marked failed (${HOST_UNREACHABLE})`);
-      } catch (err) {
-        // Finished by a relay in the meantime: nothing to do.
-        if (!(err instanceof TrainwatchError && err.code === "OPERATION_FINISHED")) console.error(`[watchdog] ${id}:`, err);
+        entry.answer = await opts.probe(host, id);
+      } finally {
+        inFlight.delete(id);
       }
     }
-    return failed;
+    const answer = entry.answer;
+    const where = host ?? "its host";
+    if (answer?.kind === "gone") {
+      return fail(id, seenAt, "host_lost_session", `training host ${where} no longer has this training (it answered 404 after ${secs(silentMs)} without a heartbeat): it was restarted or lost the session`);
+    }
+    const problem = answer?.kind === "session" ? answer.session.relay.problem : null;
+    if (problem?.refused) {
+      return fail(id, seenAt, "host_token_refused", `training host ${where} cannot deliver: the API refused its token (${problem.status}); set the same TRAINWATCH_TOKEN on the API and on the host`);
+    }
+    if (t - since < opts.timeoutMs || silentMs < opts.timeoutMs) return false;
+    let detail = "";
+    if (answer?.kind === "unreachable") detail = `; it does not answer either (${answer.error})`;
+    else if (answer?.kind === "session") {
+      const s = answer.session;
+      detail = `; the host reports the session ${s.status} with ${s.epochs_trained} epoch(s) but ${problem ? `cannot deliver: ${problem.message}` : "its relay does not arrive"}`;
+    }
+    return fail(id, seenAt, "host_unreachable", `${HOST_UNREACHABLE}: no epoch or heartbeat from ${where} for ${secs(opts.timeoutMs)}${detail}`);
   };
-  const timer = setInterval(check, opts.intervalMs ?? Math.min(5000, Math.max(50, opts.timeoutMs / 4)));
+
+  const check = async (): Promise<string[]> => {
+    const t = now();
+    const late = hub.store.staleHostOperations(t - lateMs);
+    for (const id of asked.keys()) if (!late.includes(id)) asked.delete(id);
+    const outcomes = await Promise.all(late.map(async (id) => ((await inspect(id, t)) ? id : null)));
+    return outcomes.filter((id): id is string => id !== null);
+  };
+
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(
+    () => {
+      if (running) return; // a slow probe: the next tick comes soon enough
+      running = check()
+        .catch((err) => console.error("[watchdog] check failed:", err))
+        .finally(() => (running = null));
+    },
+    opts.intervalMs ?? Math.min(5000, Math.max(50, Math.min(heartbeatMs, opts.timeoutMs) / 4)),
+  );
   return { check, stop: () => clearInterval(timer) };
 }

@@ -48,6 +48,6 @@ export const heartbeatRoutes = (deps: AppDeps) =>
       tags: ["operations"],
       summary: "Heartbeat from a training host",
       description:
-        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. An operation with neither epochs nor heartbeats for TRAINWATCH_HOST_TIMEOUT seconds (default 60) becomes `failed` with \"training host unreachable\"; the next heartbeat or epoch brings it back to `running`. 409 when the operation is finished otherwise (cancelled, say): the host then stops training.",
+        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 when the operation is finished otherwise (cancelled, say): the host then stops training.",
     },
   });

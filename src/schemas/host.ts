@@ -73,6 +73,18 @@ export const SessionInput = Type.Object(
 );
 export type SessionInput = Static<typeof SessionInput>;
 
+export const RelayProblem = Type.Object(
+  {
+    api_url: Type.String(),
+    refused: Type.Boolean({ description: "True for 401/403: the API refuses this host's TRAINWATCH_TOKEN; retrying cannot help until the tokens match." }),
+    status: Type.Union([Type.Integer(), Type.Null()], { description: "The API's HTTP status; null when it did not answer (network error, timeout)." }),
+    message: Type.String(),
+    since: Type.String({ format: "date-time" }),
+  },
+  { description: "What stops this host's relay from delivering to an API right now." },
+);
+export type RelayProblem = Static<typeof RelayProblem>;
+
 export const Session = Type.Object({
   operation_id: Type.String(),
   status: SessionStatus,
@@ -86,6 +98,7 @@ export const Session = Type.Object({
   relay: Type.Object({
     pending: Type.Integer({ description: "Items (epochs, start info, final status) not yet acknowledged by the API." }),
     delivered: Type.Integer(),
+    problem: Type.Union([RelayProblem, Type.Null()], { description: "Why delivery to this session's API is failing now; null while it delivers." }),
   }),
 });
 export type Session = Static<typeof Session>;
@@ -102,5 +115,6 @@ export const HostHealth = Type.Object({
   }),
   active_sessions: Type.Integer(),
   relay_pending: Type.Integer({ description: "Relay items waiting for the API's acknowledgement." }),
+  relay_problems: Type.Array(RelayProblem, { description: "APIs the relay cannot deliver to now; a refused token shows here as refused: true." }),
 });
 export type HostHealth = Static<typeof HostHealth>;

@@ -62,6 +62,17 @@ export const Operation = Type.Object({
   completed_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
   progress: Progress,
   error_message: Type.Union([Type.String(), Type.Null()]),
+  failure_code: Type.Union([Type.Literal("host_unreachable"), Type.Literal("host_lost_session"), Type.Literal("host_token_refused"), Type.Null()], {
+    description:
+      "Set when a host training failed because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN). The next epoch or heartbeat from the host revives such an operation. Null otherwise.",
+  }),
+  last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
+    description: "When the trainer was last heard from: the latest stored epoch or host heartbeat. Null before either.",
+  }),
+  stale: Type.Boolean({
+    description:
+      "True while a running host training's heartbeats are late (nothing heard for 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL): its progress may be frozen, and the API is asking the host about it. Always false for local trainings.",
+  }),
   metadata: Type.Record(Type.String(), Type.Unknown()),
   result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   trends: TrendSummarySchema,

@@ -37,4 +37,7 @@ export const MIGRATIONS: readonly string[] = [
      custom         TEXT,
      PRIMARY KEY (op, epoch)
    ) WITHOUT ROWID;`,
+  // 2: why a failed operation failed, as data (store.ts FailureCode); the revive rule reads it instead of the message
+  `ALTER TABLE operations ADD COLUMN failure_code TEXT;
+   UPDATE operations SET failure_code = 'host_unreachable' WHERE status = 'failed' AND error_message = 'training host unreachable';`,
 ];

@@ -12,7 +12,7 @@ import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, typ
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
 import { closeDatabase, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { isRevivable, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+import { isRevivable, isStale, type BatchProgress, type FailureCode, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
 interface OpRow {
   id: number;
@@ -29,6 +29,8 @@ interface OpRow {
   result: string | null;
   summary: string;
   best_json: string | null;
+  last_seen_at: number | null;
+  failure_code: FailureCode | null;
 }
 
 type Cell = number | string | null;
@@ -77,9 +79,14 @@ export class SqliteStore implements Store {
   };
 
   /** Opens (and locks: see openDatabase) the file; throws DatabaseLockedError when another process holds it. */
+  /**
+   * `liveness.lateAfterMs`: silence after which a running host training reads `stale` (default 15 s, 1.5 × the default
+   * heartbeat interval); `liveness.now`: the clock (tests).
+   */
   constructor(
     private readonly path = ":memory:",
     trendCfg: TrendConfig = DEFAULT_TREND_CONFIG,
+    private readonly liveness: { lateAfterMs: number; now?: () => number } = { lateAfterMs: 15_000 },
   ) {
     this.db = openDatabase(path, { variable: "TRAINWATCH_DB" });
     this.db.run("PRAGMA foreign_keys = ON");
@@ -122,6 +129,7 @@ export class SqliteStore implements Store {
     // Spread over the empty summary: a row written before a flag existed reads it as false.
     const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(r.summary) as TrendSummary) };
     const batch = this.batchProgress.get(r.operation_id);
+    const metadata = JSON.parse(r.metadata) as Record<string, unknown>;
     const total = r.total_epochs_planned;
     const done = trends.total_epochs_completed;
     let pct = 0;
@@ -146,7 +154,10 @@ export class SqliteStore implements Store {
         ...(batch && r.status === "running" ? { batch } : {}),
       },
       error_message: r.error_message,
-      metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+      failure_code: r.failure_code,
+      last_seen_at: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
+      stale: isStale({ status: r.status, metadata }, r.last_seen_at, (this.liveness.now ?? Date.now)(), this.liveness.lateAfterMs),
+      metadata,
       result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
       trends,
     };
@@ -210,7 +221,7 @@ export class SqliteStore implements Store {
       let revived = false;
       if (FINISHED.has(op.status)) {
         if (isRevivable(op)) {
-          this.db.query("UPDATE operations SET status = 'running', error_message = NULL, completed_at = NULL WHERE id = ?").run(op.id);
+          this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
           revived = true;
         } else {
           throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is ${op.status}; it accepts no more metrics`, {
@@ -295,7 +306,7 @@ export class SqliteStore implements Store {
   finish(
     operationId: string,
     status: "completed" | "failed" | "cancelled",
-    opts: { error_message?: string | null; result?: Record<string, unknown> | null } = {},
+    opts: { error_message?: string | null; result?: Record<string, unknown> | null; failure_code?: FailureCode | null } = {},
   ): Operation {
     return this.db.transaction(() => {
       const op = this.row(operationId);
@@ -309,13 +320,14 @@ export class SqliteStore implements Store {
       }
       this.db
         .query(
-          `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, result = coalesce(?, result),
+          `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
              started_at = coalesce(started_at, ?) WHERE id = ?`,
         )
         .run(
           status,
           new Date().toISOString(),
           opts.error_message ?? null,
+          status === "failed" ? (opts.failure_code ?? null) : null,
           opts.result ? JSON.stringify(opts.result) : null,
           new Date().toISOString(),
           op.id,

@@ -54,7 +54,7 @@ export interface Store {
   finish(
     operationId: string,
     status: "completed" | "failed" | "cancelled",
-    opts?: { error_message?: string | null; result?: Record<string, unknown> | null },
+    opts?: { error_message?: string | null; result?: Record<string, unknown> | null; failure_code?: FailureCode | null },
   ): Operation;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation;
   /** Records the operation's result (also after it was cancelled). */
@@ -69,9 +69,31 @@ export interface Store {
   close(): void;
 }
 
-/** The error a silent host leaves; a later relay from that host revives the operation. */
+/**
+ * Why an operation failed, when the cause is the link to its training host rather than the training:
+ * - host_unreachable: no epoch or heartbeat for TRAINWATCH_HOST_TIMEOUT, and the host does not answer;
+ * - host_lost_session: the host answers but no longer has the session (it restarted or lost the training);
+ * - host_token_refused: the host trains but the API refuses its token, so nothing it sends arrives.
+ * All three are revivable: the next epoch or heartbeat from the host brings the operation back to running (a restarted
+ * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
+ */
+export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
+export type FailureCode = (typeof HOST_FAILURES)[number];
+
+/** Start of the message a silent host leaves (the full one names the host and the timeout). */
 export const HOST_UNREACHABLE = "training host unreachable";
 
-/** True for the one finished state a relay may undo: failed only because its host went silent. */
-export const isRevivable = (op: { status: string; error_message: string | null }) =>
-  op.status === "failed" && op.error_message === HOST_UNREACHABLE;
+/** True for the finished states a relay may undo: failed because of the link to the host (a HOST_FAILURES code). */
+export const isRevivable = (op: { status: string; failure_code: string | null }) =>
+  op.status === "failed" && (HOST_FAILURES as readonly string[]).includes(op.failure_code ?? "");
+
+/** Heartbeats count as late after 1.5 intervals without one: one missed beat plus slack for a slow relay call. */
+export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;
+
+/**
+ * True while a running host training's heartbeats are late: nothing (epoch or heartbeat) heard from its host for
+ * longer than `lateAfterMs`. Local trainings and operations posted by clients are never stale.
+ */
+export function isStale(op: { status: string; metadata: Record<string, unknown> }, lastSeenMs: number | null, nowMs: number, lateAfterMs: number): boolean {
+  return op.status === "running" && op.metadata.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
+}
