@@ -18,6 +18,8 @@ class FakeApi implements RelayApi {
   calls: Call[] = [];
   attempts = 0;
   down = false;
+  /** Set to 401 or 403: the API refuses the host's token. */
+  refuse: number | null = null;
   /** Operations the API has finished: relays get 409. */
   finished = new Set<string>();
   /** Of those, the ones it cancelled: like the real API, it still takes `complete` with status cancelled (the result). */
@@ -28,6 +30,7 @@ class FakeApi implements RelayApi {
     this.attempts++;
     await Bun.sleep(0);
     if (this.down) throw new ApiError("UNREACHABLE", "cannot reach the Trainwatch API at http://fake (Connection refused)", null);
+    if (this.refuse) throw new ApiError("UNAUTHORIZED", "missing or invalid bearer token", this.refuse);
     if (this.finished.has(id)) throw new ApiError("OPERATION_FINISHED", `operation ${id} is cancelled`, 409);
   }
   async postMetrics(id: string, epochs: WireEpoch[]) {
@@ -193,6 +196,26 @@ describe("outbox", () => {
     api.down = false;
     await box.idle();
     expect(lines).toHaveLength(4);
+  });
+
+  test("a 401 is a refused token, not an outage: reported and logged naming TRAINWATCH_TOKEN, nothing dropped, delivered once the token is accepted", async () => {
+    const api = new FakeApi();
+    api.refuse = 401;
+    const { box, lines } = outbox(api);
+    box.open("op_a", "http://api");
+    box.epoch("op_a", epoch(0));
+    box.epoch("op_a", epoch(1));
+    await until(() => api.attempts >= 4);
+    expect(box.pending("op_a")).toBe(2);
+    expect(box.problem("http://api")).toMatchObject({ api_url: "http://api", refused: true, status: 401 });
+    expect(box.problems()).toHaveLength(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("the API at http://api refused this host's token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
+    api.refuse = null;
+    await box.idle();
+    expect(api.stored.get("op_a")).toEqual([0, 1]);
+    expect(box.problem("http://api")).toBeNull();
+    expect(lines[1]).toContain("reachable again");
   });
 
   test("a 409 from the API drops the operation's items and stops its training", async () => {
