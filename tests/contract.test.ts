@@ -272,7 +272,7 @@ class Contract {
   }
 }
 
-/** Bad values for a query parameter, chosen to cross every bound: non-numbers, huge, negative, fractional, empty. */
+/** Bad values for a query or path parameter, chosen to cross every bound: non-numbers, huge, negative, fractional, empty. */
 const BAD_QUERY_VALUES = ["abc", "", "-5", "1.5", "1e400", "100000000000000000000", "-100000000000000000000"];
 /** Bodies the parser and the validators must refuse with a documented status. */
 const BAD_BODIES: { name: string; body: string; type: string }[] = [
@@ -372,9 +372,12 @@ for (const withToken of [false, true]) {
             await run(`probe body ${b.name}`, { ...call, body: b.body, headers: { ...call.headers, "content-type": b.type } }, null);
           }
         }
-        if (/\{id\}/.test(key)) {
-          const call = await fresh();
-          await run("probe unknown id", { ...call, params: { ...call.params, id: UNKNOWN } }, null);
+        for (const name of [...key.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!)) {
+          // An id is any string (probe one that does not exist); other path parameters get the bad values too.
+          for (const v of name === "id" ? [UNKNOWN] : BAD_QUERY_VALUES.filter((x) => x !== "")) {
+            const call = await fresh();
+            await run(`probe path ${name}=${JSON.stringify(v)}`, { ...call, params: { ...call.params, [name]: v } }, null);
+          }
         }
         if (withToken) {
           const protectedOp = Array.isArray(op.security) && op.security.length > 0;
