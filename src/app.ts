@@ -8,7 +8,7 @@ import type { TrainingSpecInput } from "./schemas/spec.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { bearerAuth, errorHandling } from "./routes/http.ts";
+import { bearerAuth, errorHandling, jsonBody, type RouteTable } from "./routes/http.ts";
 import { operationsRoutes } from "./routes/operations.ts";
 import { mcpHttp } from "./mcp/http.ts";
 import { heartbeatRoutes } from "./routes/heartbeat.ts";
@@ -45,7 +45,9 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
     .use(healthRoutes(deps))
     .group("", (g) =>
       g
+        // Auth before the body parser: an unauthenticated request is refused before its body is read.
         .use(bearerAuth(deps.config.token))
+        .use(jsonBody(deps.config.maxBodyBytes))
         // Before /operations/:id, so "compare" is never read as an id.
         .use(compareRoutes(deps))
         .use(operationsRoutes(deps))
@@ -59,14 +61,17 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
   // normalize off: bodies are validated, not cleaned (the epoch schema keeps extra keys as
   // custom metrics on purpose), and replies are built field by field. Cleaning cost ~0.6 ms
   // per 1,000-epoch batch on the ingestion path. It only takes effect on the root app.
+  const table: { routes: ReturnType<RouteTable> } = { routes: [] };
   const app = new Elysia({ name: "trainwatch", normalize: false })
-    .use(errorHandling(deps.config.maxBodyBytes))
+    // Read when an error is mapped (for 405), so it holds every route registered below.
+    .use(errorHandling(() => table.routes))
     .use(docs(deps.version, { auth: deps.config.token !== null }))
     .use(dashboardRoutes())
     .use(api)
     // MCP over Streamable HTTP; its tools call the routes above through the app itself.
-    .use(mcpHttp({ token: deps.config.token, handle: (req: Request): Promise<Response> => app.handle(req) }))
+    .use(mcpHttp({ token: deps.config.token, maxBodyBytes: deps.config.maxBodyBytes, handle: (req: Request): Promise<Response> => app.handle(req) }))
     .decorate("deps", deps);
+  table.routes = app.routes;
   return app;
 }
 

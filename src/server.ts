@@ -30,8 +30,6 @@ export function startServer(config: Config = loadConfig()) {
       hostname: config.host,
       port: config.port,
       portVariable: "PORT",
-      // Bun's own cap is a backstop; the app answers 413 with the envelope below it.
-      maxRequestBodySize: config.maxBodyBytes + 1024 * 1024,
     });
   } catch (err) {
     store.close(); // releases the database at once, PID file included

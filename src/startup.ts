@@ -5,6 +5,7 @@
  */
 import type { Elysia } from "elysia";
 import { ConfigError } from "./env.ts";
+import { SERVER_BODY_CAP } from "./routes/http.ts";
 
 /** A start refused for a reason outside the program (port, database); the message is the one line to print. */
 export class StartupError extends Error {
@@ -17,7 +18,6 @@ export class StartupError extends Error {
 export interface ListenOptions {
   hostname: string;
   port: number;
-  maxRequestBodySize?: number;
   /** The variable that sets the port, for the message ("PORT", "TRAINWATCH_HOST_PORT"). */
   portVariable: string;
 }
@@ -25,12 +25,13 @@ export interface ListenOptions {
 /**
  * Listens, or throws a StartupError naming the address. Elysia's Bun adapter asks for
  * SO_REUSEPORT, which lets a second process bind a port that is in use and take half of
- * its connections; this turns it off, so a port in use fails the start.
+ * its connections; this turns it off, so a port in use fails the start. Bun's body cap is lifted (SERVER_BODY_CAP).
  */
 export function listen(app: Elysia<any, any, any, any, any, any, any>, opts: ListenOptions): void {
   const { portVariable, ...serve } = opts;
   try {
-    app.listen({ ...serve, reusePort: false });
+    // No body cap of Bun's own: it would answer a bare 413; the app refuses past its limit, in the envelope.
+    app.listen({ ...serve, reusePort: false, maxRequestBodySize: SERVER_BODY_CAP });
   } catch (err) {
     const code = (err as { code?: string }).code;
     const where = `${opts.hostname}:${opts.port}`;

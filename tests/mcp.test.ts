@@ -169,10 +169,10 @@ describe("MCP over stdio, against a real API", () => {
       "VALIDATION_ERROR: arguments.max_points:",
     );
     expect(await failure(mcp, "list_operations", { status: "sleeping" })).toStartWith(
-      "VALIDATION_ERROR: arguments.status: expected one of pending, running, completed, failed, cancelled",
+      'VALIDATION_ERROR: arguments.status: Expected one of "pending", "running", "completed", "failed", "cancelled"',
     );
     expect(await failure(mcp, "start_training", { dataset: { kind: "synthetic", generator: "nope" } })).toStartWith(
-      "VALIDATION_ERROR: arguments.dataset",
+      'VALIDATION_ERROR: arguments.dataset.generator: Expected one of "spirals", "overfit", "random_walk"',
     );
     // The server is still there after every failure.
     expect((await data(mcp, "get_operation_status", { operation_id: ids.finished })).status).toBe("completed");

@@ -109,6 +109,19 @@ describe("the server process", () => {
     }
   }, 60_000);
 
+  test("a body far past the limit gets the 413 envelope over the socket, not Bun's bare 413; unauthenticated, a 401", async () => {
+    const s = await start({ TRAINWATCH_TOKEN: "t0k" });
+    const big = "x".repeat(8 * 1024 * 1024);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${s.url}/api/v1/operations`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: big });
+    const refused = await post({ authorization: "Bearer t0k" });
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ success: false, error: { code: "PAYLOAD_TOO_LARGE", details: { limit: 5 * 1024 * 1024 } } });
+    const anonymous = await post({});
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+  });
+
   test("stops cleanly on SIGTERM", async () => {
     const s = await startServerProcess();
     await s.stop();

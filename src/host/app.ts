@@ -5,11 +5,11 @@
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { EpochNumber } from "../schemas/epoch.ts";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import { memoryProblem } from "../schemas/memory.ts";
 import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
-import { EPOCH_MAX } from "../schemas/checkpoint.ts";
-import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, ok, pathInt } from "../routes/http.ts";
+import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, jsonBody, ok, pathInt, type RouteTable } from "../routes/http.ts";
 import { tarResponse } from "../routes/checkpoints.ts";
 import { documented } from "../routes/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
@@ -40,7 +40,7 @@ export interface HostDeps {
 }
 
 const IdParams = Type.Object({ id: Type.String() });
-const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { minimum: 0, maximum: EPOCH_MAX }) });
+const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", EpochNumber) });
 
 /**
  * A spec as the API sends it (normalised), or as a person would write it; held to this host's memory budget, with a CSV
@@ -62,10 +62,12 @@ function sessionSpec(spec: unknown, deps: Pick<HostDeps, "dataDir" | "maxModelMb
 
 export function createHostApp(deps: HostDeps) {
   const started = Date.now();
-  return new Elysia({ name: "trainwatch-host" })
-    .use(errorHandling(deps.maxBodyBytes ?? 5 * 1024 * 1024))
-    // Every host route, /health included, needs TRAINWATCH_HOST_TOKEN when it is set.
+  const table: { routes: ReturnType<RouteTable> } = { routes: [] };
+  const app = new Elysia({ name: "trainwatch-host" })
+    .use(errorHandling(() => table.routes))
+    // Every host route, /health included, needs TRAINWATCH_HOST_TOKEN when it is set; it is checked before any body is read.
     .use(bearerAuth(deps.token, { realm: "trainwatch-host", variable: "TRAINWATCH_HOST_TOKEN" }))
+    .use(jsonBody(deps.maxBodyBytes ?? 5 * 1024 * 1024))
     .get(
       "/health",
       () =>
@@ -118,6 +120,8 @@ export function createHostApp(deps: HostDeps) {
       response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
       detail: { summary: "Cancel a session: the training stops within one batch." },
     });
+  table.routes = app.routes;
+  return app;
 }
 
 export type HostApp = ReturnType<typeof createHostApp>;

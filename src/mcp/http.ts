@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { TrainwatchClient } from "../client/api.ts";
-import { ErrorEnvelope, bearerAuth } from "../routes/http.ts";
+import { ErrorEnvelope, bearerAuth, jsonBody } from "../routes/http.ts";
 import { documented, noContent } from "../routes/openapi.ts";
 import { createMcpServer } from "./server.ts";
 
@@ -35,7 +35,7 @@ const RpcErrorReply = Type.Object({ jsonrpc: Type.Literal("2.0"), id: RpcId, err
  * `handle` answers a Request as the whole app would (pass `(r) => app.handle(r)`); `token` is the API's bearer token,
  * required on /mcp and forwarded by the in-process client.
  */
-export const mcpHttp = (opts: { token: string | null; handle: (req: Request) => Promise<Response> }) => {
+export const mcpHttp = (opts: { token: string | null; maxBodyBytes: number; handle: (req: Request) => Promise<Response> }) => {
   const client = new TrainwatchClient({
     baseUrl: "http://localhost",
     token: opts.token,
@@ -44,6 +44,7 @@ export const mcpHttp = (opts: { token: string | null; handle: (req: Request) => 
   const detail = { tags: ["mcp"], summary: "MCP endpoint (Streamable HTTP, stateless)" };
   return new Elysia({ name: "trainwatch/mcp" })
     .use(bearerAuth(opts.token))
+    .use(jsonBody(opts.maxBodyBytes))
     .post(
       "/mcp",
       async ({ request, body }) => {

@@ -19,8 +19,9 @@ import {
 import { Type, type Static, type TObject } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { ApiError, type TrainwatchClient } from "../client/api.ts";
-import { explain } from "../routes/http.ts";
 import { TrainingRequest } from "../routes/trainings.ts";
+import { SinceEpoch } from "../schemas/epoch.ts";
+import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { OperationStatus, OperationType } from "../schemas/operation.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -107,7 +108,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     inputSchema: Type.Object(
       {
         operation_id: OperationId,
-        since_epoch: Type.Optional(Type.Integer({ minimum: -1, description: "Only epochs with epoch > since_epoch." })),
+        since_epoch: Type.Optional(SinceEpoch),
         max_points: Type.Optional(
           Type.Integer({ minimum: 3, maximum: 1_000_000, description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).` }),
         ),
@@ -213,12 +214,8 @@ async function callTool(client: TrainwatchClient, name: string, args: unknown): 
   if (!def) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}; available: ${TOOLS.map((t) => t.name).join(", ")}`);
   const input = args ?? {};
   if (!Value.Check(def.inputSchema, input)) {
-    const e = explain(def.inputSchema, input);
-    const field = e?.path ? `arguments${e.path.replaceAll("/", ".")}` : "arguments";
-    // A choice of literals (status, target) reads better as the list than as TypeBox's first branch.
-    const choices = (def.inputSchema.properties[e?.path.slice(1) ?? ""]?.anyOf as Array<{ const?: unknown }> | undefined)?.map((b) => b.const);
-    const message = choices?.length && choices.every((c) => typeof c === "string") ? `expected one of ${choices.join(", ")}` : (e?.message ?? "invalid value");
-    return toolError("VALIDATION_ERROR", `${field}: ${message}`, { field });
+    const p = describeProblem(def.inputSchema, input, "arguments") ?? { field: "arguments", message: "arguments: invalid value" };
+    return toolError("VALIDATION_ERROR", p.message, { field: p.field });
   }
   try {
     const data = (await def.run(input as never, client)) as Record<string, unknown>;

@@ -6,7 +6,8 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { TrainwatchError } from "../errors.ts";
-import { CHECKPOINT_FILES, CheckpointList, EPOCH_MAX, checkpointsOf } from "../schemas/checkpoint.ts";
+import { CHECKPOINT_FILES, CheckpointList, checkpointsOf } from "../schemas/checkpoint.ts";
+import { EpochNumber } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { CHECKPOINT_INTERVAL_MS } from "../trainer/checkpoints.ts";
 import { Envelope, ErrorEnvelope, ok, pathInt } from "./http.ts";
@@ -14,7 +15,7 @@ import { loadOperation } from "./operations.ts";
 import { documented } from "./openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
-const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { minimum: 0, maximum: EPOCH_MAX, description: "Epoch number of the checkpoint." }) });
+const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { ...EpochNumber, description: "Epoch number of the checkpoint." }) });
 
 export const CheckpointsReply = Type.Object({
   operation_id: Type.String(),

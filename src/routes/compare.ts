@@ -11,7 +11,7 @@ import type { WireEpoch } from "../schemas/epoch.ts";
 import { downsample } from "../trends/downsample.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
-import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
 import { documented } from "./openapi.ts";
 import { loadOperation } from "./operations.ts";
 
@@ -20,9 +20,11 @@ export const DEFAULT_COMPARE_POINTS = 1000;
 
 const CompareQuery = t.Object({
   ids: t.String({ minLength: 1, description: `Comma-separated operation ids, 1 … ${MAX_COMPARE_RUNS}.` }),
-  max_points: t.Optional(
-    t.Integer({ minimum: 3, maximum: 100_000, description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}); first, last and best are kept.` }),
-  ),
+  max_points: queryInt("max_points", {
+    minimum: 3,
+    maximum: 100_000,
+    description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}); first, last and best are kept.`,
+  }),
 });
 
 /** Parses `a,b,c`: trimmed, blanks and repeats dropped, order kept. */

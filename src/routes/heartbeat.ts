@@ -5,7 +5,7 @@
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { TrainwatchError, notFound } from "../errors.ts";
+import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
 import { isRevivable } from "../store/store.ts";
@@ -14,40 +14,54 @@ import { Envelope, ErrorEnvelope, ok } from "./http.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
 
-/** Applies one heartbeat; throws OPERATION_FINISHED when the operation takes no more relays. */
-export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string, body: HeartbeatInput | null | undefined) {
+/**
+ * Applies one heartbeat; nothing changes unless it is accepted. Accepted only for an operation a training host runs
+ * (`metadata.location: "host"`): running, still pending (the host's first word can arrive before its reply to the
+ * session start), or failed by the liveness watchdog (revived). 409 NOT_HOST_OPERATION for a local or external operation,
+ * 409 OPERATION_FINISHED once it takes no more relays; 400 when `progress.batch` exceeds `progress.batches`.
+ */
+export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string, body: HeartbeatInput) {
   const { store, hub } = deps;
   const op = store.getOperation(id);
   if (!op) throw notFound(id);
+  if (op.metadata.location !== "host") {
+    throw new TrainwatchError(
+      "NOT_HOST_OPERATION",
+      `operation ${id} runs ${String(op.metadata.location ?? "elsewhere")}, not on a training host; only host trainings send heartbeats`,
+      { operation_id: id, location: op.metadata.location ?? null },
+    );
+  }
+  if (FINISHED.has(op.status) && !isRevivable(op)) {
+    throw new TrainwatchError("OPERATION_FINISHED", `operation ${id} is ${op.status}; stop training`, { operation_id: id, status: op.status });
+  }
+  const p = body.progress;
+  if (p && p.batch > p.batches) throw invalid("body.progress.batch", `${p.batch} exceeds progress.batches (${p.batches})`);
   let revived = false;
   if (FINISHED.has(op.status)) {
-    if (!isRevivable(op)) {
-      throw new TrainwatchError("OPERATION_FINISHED", `operation ${id} is ${op.status}; stop training`, { operation_id: id, status: op.status });
-    }
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.
     revived = hub.writeEpochs(id, []).revived;
   } else {
     store.touch(id);
     if (op.status === "pending") hub.markStarted(id);
   }
-  if (body?.started) {
+  if (body.started) {
     const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;
     store.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
   }
-  if (body?.progress !== undefined) store.setBatchProgress(id, body.progress);
-  if (body?.checkpoints) store.mergeMetadata(id, { checkpoints: body.checkpoints });
+  if (p !== undefined) store.setBatchProgress(id, p);
+  if (body.checkpoints) store.mergeMetadata(id, { checkpoints: body.checkpoints });
   return { operation_id: id, status: store.getOperation(id)!.status, revived };
 }
 
 export const heartbeatRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/heartbeat" }).post("/operations/:id/heartbeat", ({ params, body }) => ok(applyHeartbeat(deps, params.id, body)), {
     params: IdParams,
-    body: Type.Optional(HeartbeatInput),
+    body: HeartbeatInput,
     response: { 200: Envelope(HeartbeatReply), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
     detail: {
       tags: ["operations"],
       summary: "Heartbeat from a training host",
       description:
-        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 when the operation is finished otherwise (cancelled, say): the host then stops training.",
+        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. The body is a JSON object (`{}` only says the host is alive). After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 `NOT_HOST_OPERATION` for an operation that does not run on a host (local or external); 409 `OPERATION_FINISHED` when the operation is finished otherwise (cancelled, say): the host then stops training.",
     },
   });

@@ -1,18 +1,18 @@
 /**
  * HTTP plumbing shared by every route: the success/error envelopes, the one
- * error-to-status mapping, the size-limited JSON parser and the bearer-token guard.
+ * error-to-status mapping (405 included), the size-limited JSON parser and the bearer-token guard.
  */
 import { Elysia, t } from "elysia";
 import { Type, type TSchema } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { TrainwatchError, errorBody } from "../errors.ts";
+import { describeProblem } from "../schemas/explain.ts";
 
 export const ok = <T>(data: T) => ({ success: true as const, data });
 
 /**
- * An integer query parameter, coerced from the query string. It names itself
- * because Elysia reports range errors of coerced values without the parameter.
+ * An integer query parameter, coerced from the query string; `opts` may be a TypeBox integer schema (the bounded
+ * epoch, say). It names itself because Elysia reports range errors of coerced values without the parameter.
  */
 export function queryInt(name: string, opts: IntOptions) {
   return t.Optional(namedInt(`query.${name}`, opts));
@@ -23,11 +23,14 @@ export function pathInt(name: string, opts: IntOptions) {
   return namedInt(`params.${name}`, opts);
 }
 
-type IntOptions = { minimum: number; maximum?: number; default?: number; description?: string };
+type IntOptions = { minimum?: number; maximum?: number; default?: number; description?: string };
 
 function namedInt(field: string, opts: IntOptions) {
-  const range = opts.maximum === undefined ? `≥ ${opts.minimum}` : `from ${opts.minimum} to ${opts.maximum}`;
-  return t.Integer({ ...opts, field, errorMessage: `expected an integer ${range}` });
+  const { minimum = 0, maximum, description } = opts;
+  const range = maximum === undefined ? `≥ ${minimum}` : `from ${minimum} to ${maximum}`;
+  // Only the bounds are copied: a schema passed as `opts` brings TypeBox's own keys too.
+  const bounds = { minimum, ...(maximum !== undefined && { maximum }), ...(opts.default !== undefined && { default: opts.default }) };
+  return t.Integer({ ...bounds, description, field, errorMessage: `expected an integer ${range}` });
 }
 
 /** Response envelope for OpenAPI. */
@@ -45,77 +48,34 @@ export const ErrorEnvelope = Type.Object(
   { description: "Error envelope; `message` names the field at fault." },
 );
 
-/** Depth of a JSON pointer, for picking the union branch that matched furthest. */
-const depth = (p: string) => (p ? p.split("/").length : 0);
-/** A branch that got further scores higher; at equal depth, a wrong value beats a missing property. */
-const score = (e: { path: string; message: string }) => depth(e.path) * 2 + (e.message === "Expected required property" ? 0 : 1);
-
-/**
- * The first validation error as `{ path, message }`. Unions are resolved to the
- * branch that matched deepest, so `{ epochs: [{ epoch: -1 }] }` reports
- * `/epochs/0/epoch` rather than "Expected union value".
- */
-export function explain(schema: TSchema, value: unknown, base = ""): { path: string; message: string } | null {
-  if (Array.isArray(schema.anyOf)) {
-    let best: { path: string; message: string } | null = null;
-    for (const branch of schema.anyOf as TSchema[]) {
-      const e = explain(branch, value, base);
-      if (!e) return null;
-      if (!best || score(e) > score(best)) best = e;
-    }
-    if (best && depth(best.path) === depth(base) && typeof schema.errorMessage === "string") return { path: base, message: schema.errorMessage };
-    return best;
-  }
-  const first = Value.Errors(schema, value).First();
-  if (!first) return null;
-  const path = base + first.path;
-  if (typeof first.schema.errorMessage === "string") return { path, message: first.schema.errorMessage };
-  // A coerced query number is a union of the number and its string form: say what the number must be.
-  const inner = Array.isArray(first.schema.anyOf) ? (first.schema.anyOf as TSchema[]).find((b) => typeof b.errorMessage === "string") : undefined;
-  if (inner) return { path, message: inner.errorMessage as string };
-  // A union nested inside (a metric value, a coerced query number): explain its branches.
-  if (Array.isArray(first.schema.anyOf) && first.path !== "") {
-    const inner = explain(first.schema, first.value, path);
-    if (inner) return inner;
-  }
-  return { path, message: first.message };
-}
-
 function validationDetails(error: { type?: string; value?: unknown; validator?: unknown }) {
   const v = error.validator as { schema?: TSchema } | TSchema | undefined;
   const schema = (v && "schema" in v && v.schema ? v.schema : v) as TSchema | undefined;
-  const where = typeof schema?.field === "string" ? schema.field : (error.type ?? "body");
-  const e = schema ? explain(schema, error.value) : null;
-  const field = e?.path ? `${where}${e.path.replaceAll("/", ".")}` : where;
-  return { field, message: `${field}: ${e?.message ?? "invalid value"}` };
+  // A coerced query or path value that fails its range comes as a bare "property" error; queryInt names it.
+  const prefix = typeof schema?.field === "string" ? schema.field : (error.type ?? "body");
+  const problem = schema ? describeProblem(schema, error.value, prefix) : null;
+  return problem ?? { field: prefix, message: `${prefix}: invalid value` };
 }
 
-/** Maps every error to the envelope and its status. Nothing is swallowed: 5xx are logged. */
-export const errorHandling = (maxBodyBytes: number) =>
+/** What the error mapper needs of the routes: their methods and path patterns (an Elysia app's `routes`). */
+export type RouteTable = () => readonly { method: string; path: string }[];
+
+/**
+ * Maps every error to the envelope and its status. Nothing is swallowed: 5xx are logged, and one that is not a
+ * TrainwatchError (a bug, a SQLite error) answers a generic INTERNAL_ERROR with a request id instead of its message.
+ * With `routes`, a known path asked with a method it lacks answers 405 with `Allow`, not 404.
+ */
+export const errorHandling = (routes?: RouteTable) =>
   new Elysia({ name: "trainwatch/errors" })
     .error({ TrainwatchError })
-    .onParse({ as: "global" }, async ({ request }, contentType) => {
-      if (!contentType.startsWith("application/json")) return;
-      const declared = Number(request.headers.get("content-length") ?? 0);
-      if (declared > maxBodyBytes) throw tooLarge(declared, maxBodyBytes);
-      const text = await request.text();
-      // Bytes, not characters: measure what the client sent.
-      const size = Buffer.byteLength(text);
-      if (size > maxBodyBytes) throw tooLarge(size, maxBodyBytes);
-      if (text.trim() === "") throw new TrainwatchError("VALIDATION_ERROR", "body: empty; expected a JSON document", { field: "body" });
-      try {
-        return JSON.parse(text);
-      } catch (err) {
-        throw new TrainwatchError("VALIDATION_ERROR", `body: malformed JSON (${(err as Error).message})`, { field: "body" });
-      }
-    })
     .onError({ as: "global" }, ({ code, error: raised, set, request }) => {
-      // Errors thrown by the parser arrive wrapped in Elysia's ParseError.
+      // Errors thrown by the parsers (body, auth) arrive wrapped in Elysia's ParseError.
       const cause = (raised as { cause?: unknown }).cause;
       const error = code === "PARSE" && cause instanceof TrainwatchError ? cause : raised;
+      const route = () => `${request.method} ${new URL(request.url).pathname}`;
       if (error instanceof TrainwatchError) {
         set.status = error.status;
-        if (error.status >= 500) console.error(`[api] ${request.method} ${new URL(request.url).pathname}: ${error.code} ${error.message}`);
+        if (error.status >= 500) console.error(`[api] ${route()}: ${error.code} ${error.message}`);
         return errorBody(error.code, error.message, error.details);
       }
       switch (code) {
@@ -127,41 +87,139 @@ export const errorHandling = (maxBodyBytes: number) =>
         case "PARSE":
           set.status = 400;
           return errorBody("VALIDATION_ERROR", `body: could not be parsed (${(error as Error).message})`, { field: "body" });
-        case "NOT_FOUND":
+        case "NOT_FOUND": {
+          const path = new URL(request.url).pathname;
+          const allow = routes ? allowedMethods(routes(), path) : [];
+          if (allow.length > 0 && !allow.includes(request.method)) {
+            set.status = 405;
+            set.headers.allow = allow.join(", ");
+            return errorBody("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}; allowed: ${allow.join(", ")}`, { allow });
+          }
           set.status = 404;
-          return errorBody("NOT_FOUND", `no route for ${request.method} ${new URL(request.url).pathname}`);
+          return errorBody("NOT_FOUND", `no route for ${route()}`);
+        }
         default: {
           const s = (error as unknown as { status?: unknown }).status;
           const status = typeof s === "number" ? s : 500;
           set.status = status;
-          if (status >= 500) console.error(`[api] ${request.method} ${new URL(request.url).pathname}:`, error);
-          return errorBody(status >= 500 ? "INTERNAL_ERROR" : String(code), (error as Error).message ?? String(error));
+          if (status < 500) return errorBody(String(code), (error as Error).message ?? String(error));
+          // The message of an unexpected error is internal (a SQL error, a stack): it goes to the log, keyed by an id the client gets.
+          const requestId = crypto.randomUUID().slice(0, 8);
+          console.error(`[api] ${route()} (request ${requestId}):`, error);
+          return errorBody("INTERNAL_ERROR", `internal error (request ${requestId}); the server log has the details`, { request_id: requestId });
         }
       }
     });
 
-function tooLarge(size: number, limit: number) {
-  return new TrainwatchError("PAYLOAD_TOO_LARGE", `body: ${size} bytes exceeds the ${limit}-byte limit`, {
-    field: "body",
-    limit,
+/**
+ * Bun's own request-body cap, for `listen`: none. Bun answers a body over its cap with a bare 413 before the app
+ * sees it; the app's limit (`jsonBody`) refuses a declared Content-Length unread and stops reading an undeclared
+ * body at the limit, so nothing past it is read either way, and the refusal is the envelope.
+ */
+export const SERVER_BODY_CAP = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The JSON body parser with the size limit, for every route that takes a body (use it after `bearerAuth`, whose
+ * check then runs before a byte is read). Rules, in order: a declared Content-Length over the limit is 413 unread;
+ * a body that is not `application/json` is 415 unread; an undeclared (chunked) body is read up to the limit and
+ * refused with 413 past it; an empty or malformed body is 400. Every refusal is the envelope.
+ */
+export const jsonBody = (maxBodyBytes: number) =>
+  new Elysia().onParse({ as: "scoped" }, async ({ request }, contentType) => {
+    const declared = request.headers.get("content-length");
+    if (declared !== null && Number(declared) > maxBodyBytes) throw tooLarge(`${Number(declared)} bytes exceeds`, maxBodyBytes);
+    if (request.body === null || declared === "0") return;
+    const type = contentType.split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/json") throw unsupportedType(type);
+    const text = declared !== null ? await request.text() : await readCapped(request.body, maxBodyBytes);
+    // Bytes, not characters: at most 3 UTF-8 bytes a UTF-16 unit, so only a body near the limit needs measuring.
+    if (text.length * 3 > maxBodyBytes) {
+      const size = Buffer.byteLength(text);
+      if (size > maxBodyBytes) throw tooLarge(`${size} bytes exceeds`, maxBodyBytes);
+    }
+    if (text.trim() === "") throw new TrainwatchError("VALIDATION_ERROR", "body: empty; expected a JSON document", { field: "body" });
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new TrainwatchError("VALIDATION_ERROR", `body: malformed JSON (${(err as Error).message})`, { field: "body" });
+    }
   });
+
+/** A body of unknown length, read until it ends or passes `limit` bytes (then 413, and the rest is never read). */
+async function readCapped(body: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    size += r.value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge("more than", limit);
+    }
+    chunks.push(r.value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function tooLarge(what: string, limit: number) {
+  return new TrainwatchError("PAYLOAD_TOO_LARGE", `body: ${what} the ${limit}-byte limit`, { field: "body", limit });
+}
+
+function unsupportedType(type: string) {
+  const sent = type === "" ? "no content type" : `content type "${type}"`;
+  return new TrainwatchError("UNSUPPORTED_MEDIA_TYPE", `body: ${sent} is not accepted; send application/json`, {
+    field: "body",
+    content_type: type || null,
+    accepted: ["application/json"],
+  });
+}
+
+const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/**
+ * The methods registered for `pathname`, in a fixed order: a pattern segment `:name` matches any one segment and `*`
+ * the rest. A path with GET also takes HEAD (the server answers it). Empty when no route has the path.
+ */
+export function allowedMethods(routes: readonly { method: string; path: string }[], pathname: string): string[] {
+  const found = new Set<string>();
+  const parts = pathname.split("/");
+  for (const r of routes) {
+    if (r.method !== "ALL" && pathMatches(r.path.split("/"), parts)) found.add(r.method.toUpperCase());
+  }
+  if (found.has("GET")) found.add("HEAD");
+  return [...found].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+const rank = (m: string) => (METHOD_ORDER.includes(m) ? METHOD_ORDER.indexOf(m) : METHOD_ORDER.length);
+
+function pathMatches(pattern: string[], parts: string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p === "*") return true;
+    const part = parts[i];
+    if (part === undefined) return p.endsWith("?");
+    if (p.startsWith(":") ? part === "" : p !== part) return false;
+  }
+  return parts.length === pattern.length;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
-/** True when `header` is `Bearer <token>`; compares fixed-length digests in constant time. */
+/** True when `header` is `Bearer <token>` (the scheme in any case); compares fixed-length digests in constant time. */
 export function bearerMatches(header: string | null, token: string): boolean {
-  const presented = header?.startsWith("Bearer ") ? header.slice(7) : "";
-  return timingSafeEqual(digest(presented), digest(token));
+  const m = header ? /^bearer +(\S+) *$/i.exec(header) : null;
+  return timingSafeEqual(digest(m?.[1] ?? ""), digest(token));
 }
 
-/** Requires `Authorization: Bearer <token>` when a token is configured. */
-export const bearerAuth = (token: string | null, opts: { realm: string; variable: string } = { realm: "trainwatch", variable: "TRAINWATCH_TOKEN" }) =>
-  new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" }).onBeforeHandle({ as: "scoped" }, ({ request, set }) => {
-    if (!token) return;
-    if (!bearerMatches(request.headers.get("authorization"), token)) {
-      set.status = 401;
-      set.headers["www-authenticate"] = `Bearer realm="${opts.realm}"`;
-      return errorBody("UNAUTHORIZED", `missing or wrong bearer token (Authorization: Bearer <${opts.variable}>)`);
-    }
-  });
+/**
+ * Requires `Authorization: Bearer <token>` when a token is configured, first: the check runs at parse (before the
+ * body is read or validated) and again before the handler for requests that have no body to parse.
+ */
+export const bearerAuth = (token: string | null, opts: { realm: string; variable: string } = { realm: "trainwatch", variable: "TRAINWATCH_TOKEN" }) => {
+  const check = ({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) => {
+    if (!token || bearerMatches(request.headers.get("authorization"), token)) return;
+    set.headers["www-authenticate"] = `Bearer realm="${opts.realm}"`;
+    throw new TrainwatchError("UNAUTHORIZED", `missing or wrong bearer token (Authorization: Bearer <${opts.variable}>)`);
+  };
+  return new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" }).onParse({ as: "scoped" }, check).onBeforeHandle({ as: "scoped" }, check);
+};

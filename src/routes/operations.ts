@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { TrainwatchError, notFound } from "../errors.ts";
-import { MetricsInput, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import {
   CompleteOperationInput,
   CreateOperationInput,
@@ -22,17 +22,20 @@ import { documented } from "./openapi.ts";
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
 
+/** Largest `offset` of the listing: past any real number of operations, and an exact integer for SQLite. */
+export const MAX_OFFSET = 2 ** 31 - 1;
+
 // Query schemas use Elysia's `t` so numbers in the query string are coerced.
 const ListQuery = t.Object({
   status: t.Optional(OperationStatus),
   operation_type: t.Optional(OperationType),
   limit: queryInt("limit", { minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." }),
   // Bounded: past 2^63 SQLite refuses the value ("datatype mismatch") and the reply was a 500.
-  offset: queryInt("offset", { minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
+  offset: queryInt("offset", { minimum: 0, maximum: MAX_OFFSET, default: 0, description: `Rows to skip (0 … ${MAX_OFFSET}).` }),
 });
 
 export const MetricsQuery = t.Object({
-  since_epoch: queryInt("since_epoch", { minimum: -1, description: "Only epochs with epoch > since_epoch." }),
+  since_epoch: queryInt("since_epoch", SinceEpoch),
   max_points: queryInt("max_points", { minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
 });
 

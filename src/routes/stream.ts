@@ -6,16 +6,17 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { invalid, notFound } from "../errors.ts";
-import { EpochInput } from "../schemas/epoch.ts";
+import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
-import { ErrorEnvelope } from "./http.ts";
+import { ErrorEnvelope, queryInt } from "./http.ts";
 import { documented, sseResponse } from "./openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
 
 const StreamQuery = t.Object({
-  since_epoch: t.Optional(
-    t.Integer({ minimum: -1, description: "Replay only epochs with epoch > since_epoch. A Last-Event-ID header (a reconnect) takes precedence." }),
-  ),
+  since_epoch: queryInt("since_epoch", {
+    ...SinceEpoch,
+    description: "Replay only epochs with epoch > since_epoch. A Last-Event-ID header (a reconnect) takes precedence.",
+  }),
 });
 
 const encoder = new TextEncoder();
@@ -25,7 +26,7 @@ type Controller = ReadableStreamDefaultController<Uint8Array>;
 function lastEventId(header: string | null): number | null {
   if (header === null || header.trim() === "") return null;
   const v = Number(header.trim());
-  if (!Number.isInteger(v) || v < -1) throw invalid("Last-Event-ID", `expected an epoch number, got "${header}"`);
+  if (!Number.isInteger(v) || v < -1 || v > MAX_EPOCH) throw invalid("Last-Event-ID", `expected an epoch number from -1 to ${MAX_EPOCH}, got "${header}"`);
   return v;
 }
 

@@ -1,6 +1,7 @@
 /** The checkpoints a local or host training keeps: one source for the result, the metadata, the routes and OpenAPI. */
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { EpochNumber } from "./epoch.ts";
 
 export const CheckpointKind = Type.Union([Type.Literal("best"), Type.Literal("last")], {
   description: "best: the epoch with the best monitored value (the early-stopping monitor, else val_loss, else train_loss); last: the last completed epoch.",
@@ -8,9 +9,9 @@ export const CheckpointKind = Type.Union([Type.Literal("best"), Type.Literal("la
 
 export const Checkpoint = Type.Object(
   {
-    epoch: Type.Integer({ minimum: 0 }),
+    epoch: EpochNumber,
     kind: CheckpointKind,
-    path: Type.String({ description: "Folder holding model.json, weights.bin and preprocessing.json, on the machine that trained (the host, for a host training)." }),
+    path: Type.String({ maxLength: 4096, description: "Folder holding model.json, weights.bin and preprocessing.json, on the machine that trained (the host, for a host training)." }),
   },
   { additionalProperties: false },
 );
@@ -19,9 +20,6 @@ export type Checkpoint = Static<typeof Checkpoint>;
 export const CheckpointList = Type.Array(Checkpoint, {
   description: "Best and last checkpoints, best first; when they are the same epoch both entries name one folder.",
 });
-
-/** A checkpoint's epoch in a route path: an integer 0..2^31−1. */
-export const EPOCH_MAX = 2 ** 31 - 1;
 
 /** The files of a checkpoint folder, in the order the tar holds them. */
 export const CHECKPOINT_FILES = ["model.json", "weights.bin", "preprocessing.json"] as const;

@@ -19,8 +19,26 @@ export const STANDARD_FIELDS = [
 ] as const;
 export type StandardField = (typeof STANDARD_FIELDS)[number];
 
+/**
+ * The largest epoch number accepted anywhere (2³¹ − 1): far beyond any training, an exact integer in SQLite, JSON and
+ * every client, so no two epoch numbers can collapse into one (2⁵³ + 1 would overwrite 2⁵³).
+ */
+export const MAX_EPOCH = 2 ** 31 - 1;
+
+/** An epoch number, 0 … 2³¹ − 1: the one declaration the metrics body, the queries and the host relay use. */
+export const EpochNumber = Type.Integer({ minimum: 0, maximum: MAX_EPOCH, description: "Epoch number, 0 … 2³¹ − 1." });
+
+/** A poller's cursor: only epochs with epoch > since_epoch (-1, the default, means all). */
+export const SinceEpoch = Type.Integer({ minimum: -1, maximum: MAX_EPOCH, description: "Only epochs with epoch > since_epoch (-1: all)." });
+
 /** Custom metric names: letters, digits and `_ . / -`, 1 to 64 characters. */
 export const CUSTOM_METRIC_NAME = /^[A-Za-z0-9_./-]{1,64}$/;
+
+/**
+ * Names a custom metric may not have: as keys of a plain object they are the prototype machinery (`obj.__proto__ = 1`
+ * stores nothing), so a value under them would be lost somewhere between the body and the reply.
+ */
+export const RESERVED_METRIC_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 export const MetricValue = Type.Union(
   [Type.Number(), Type.Null(), Type.Literal("NaN"), Type.Literal("Infinity"), Type.Literal("-Infinity")],
@@ -33,7 +51,7 @@ export type WireMetricValue = Static<typeof MetricValue>;
 
 export const EpochInput = Type.Object(
   {
-    epoch: Type.Integer({ minimum: 0, description: "Epoch number (0-based or resumed, e.g. 50)." }),
+    epoch: Type.Integer({ ...EpochNumber, description: "Epoch number, 0 … 2³¹ − 1 (0-based or resumed, e.g. 50)." }),
     train_loss: Type.Optional(MetricValue),
     val_loss: Type.Optional(MetricValue),
     train_accuracy: Type.Optional(MetricValue),
@@ -114,6 +132,8 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
     if (v === undefined) continue;
     if (STANDARD.has(key)) {
       rec[key as StandardField] = v;
+    } else if (RESERVED_METRIC_NAMES.has(key)) {
+      throw invalid(`${path}.${key}`, `"${key}" is reserved; custom metric names cannot be ${[...RESERVED_METRIC_NAMES].join(", ")}`);
     } else if (CUSTOM_METRIC_NAME.test(key)) {
       (rec.custom ??= {})[key] = v;
     } else {

@@ -5,15 +5,23 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { CheckpointList } from "./checkpoint.ts";
+import { EpochNumber } from "./epoch.ts";
 
+/** Bound of batch counts and sample counts a host reports (2³¹ − 1). */
+const Count = Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 });
+/** Bound of the short strings a host reports (backend and GPU names, class labels). */
+const Name = Type.String({ maxLength: 256 });
+
+/** Closed and bounded: it is kept in memory and echoed in every operation reply. `batch ≤ batches` is checked by the route. */
 export const BatchProgressSchema = Type.Object(
   {
-    epoch: Type.Integer({ minimum: 0 }),
-    batch: Type.Integer({ minimum: 0 }),
-    batches: Type.Integer({ minimum: 0 }),
+    epoch: EpochNumber,
+    batch: Type.Integer({ ...Count, description: "Batches done in this epoch, at most `batches`." }),
+    batches: Type.Integer({ ...Count, description: "Batches in this epoch." }),
   },
-  { description: "Batches done over batches total inside the running epoch." },
+  { additionalProperties: false, description: "Batches done over batches total inside the running epoch." },
 );
+export type BatchProgress = Static<typeof BatchProgressSchema>;
 
 /**
  * What a host reports once its worker has data and a backend: merged into the
@@ -21,15 +29,15 @@ export const BatchProgressSchema = Type.Object(
  */
 export const StartedInfo = Type.Object(
   {
-    backend: Type.String(),
-    backend_fallback_reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    gpu: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU the training runs on, e.g. NVIDIA H100 80GB HBM3." })),
-    gpu_visible: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "GPU the host has, whether or not its backend uses it." })),
+    backend: Name,
+    backend_fallback_reason: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()])),
+    gpu: Type.Optional(Type.Union([Name, Type.Null()], { description: "GPU the training runs on, e.g. NVIDIA H100 80GB HBM3." })),
+    gpu_visible: Type.Optional(Type.Union([Name, Type.Null()], { description: "GPU the host has, whether or not its backend uses it." })),
     task: Type.Optional(Type.Union([Type.Literal("classification"), Type.Literal("regression")])),
-    classes: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
-    samples_train: Type.Optional(Type.Integer()),
-    samples_val: Type.Optional(Type.Integer()),
-    batches_per_epoch: Type.Optional(Type.Integer()),
+    classes: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100_000 }), Type.Null()])),
+    samples_train: Type.Optional(Count),
+    samples_val: Type.Optional(Count),
+    batches_per_epoch: Type.Optional(Count),
   },
   { additionalProperties: false },
 );
@@ -43,7 +51,7 @@ export const HeartbeatInput = Type.Object(
   },
   {
     additionalProperties: false,
-    description: "Every field optional: an empty body only says the host is alive. `checkpoints` replaces the operation's `metadata.checkpoints` (paths on the host).",
+    description: "Every field optional: `{}` only says the host is alive. `checkpoints` replaces the operation's `metadata.checkpoints` (paths on the host).",
   },
 );
 export type HeartbeatInput = Static<typeof HeartbeatInput>;

@@ -1,6 +1,7 @@
 /** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput } from "./epoch.ts";
+import { BatchProgressSchema } from "./host.ts";
 
 export const OperationStatus = Type.Union(
   [
@@ -12,7 +13,6 @@ export const OperationStatus = Type.Union(
   ],
   {
     description: "pending → running → completed | failed | cancelled",
-    errorMessage: "expected one of pending, running, completed, failed, cancelled",
   },
 );
 export type OperationStatus = Static<typeof OperationStatus>;
@@ -47,9 +47,7 @@ export const Progress = Type.Object({
   current_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Latest stored epoch number." }),
   total_epochs: Type.Union([Type.Integer(), Type.Null()], { description: "Epochs planned." }),
   epochs_completed: Type.Integer(),
-  batch: Type.Optional(Type.Object({ epoch: Type.Integer(), batch: Type.Integer(), batches: Type.Integer() }, {
-    description: "Batches done over batches total inside the running epoch.",
-  })),
+  batch: Type.Optional(BatchProgressSchema),
 });
 
 export const Operation = Type.Object({

@@ -2,21 +2,22 @@
  * The training spec: one TypeBox schema for route validation, OpenAPI, the MCP tool input and the worker's message check,
  * plus the pure normalisation that fills every default so the trainer never has to guess.
  */
-import { Type, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
-import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
+import { Type, type Static, type TLiteral, type TUnion } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { invalid, type TrainwatchError } from "../errors.ts";
 import { memoryProblem } from "./memory.ts";
+import { explain, fieldOf } from "./explain.ts";
 
 export const ACTIVATIONS = ["relu", "tanh", "sigmoid", "elu", "linear"] as const;
 export const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"] as const;
 export const GENERATORS = ["spirals", "overfit", "random_walk"] as const;
 export const MONITORS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy"] as const;
 
-/** A union of string literals (the JSON-schema `anyOf` of consts that Swagger and MCP clients understand). */
+/** A union of string literals (the JSON-schema `anyOf` of consts that Swagger and MCP clients understand); errors list them. */
 const literals = <T extends readonly string[]>(values: T, description: string) =>
   Type.Union(
     values.map((v) => Type.Literal(v)),
-    { description, errorMessage: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` },
+    { description },
   ) as TUnion<TLiteral<T[number]>[]>;
 
 // ── Field schemas, shared by the input form (mostly optional) and the normalised form (all present) ──
@@ -345,9 +346,9 @@ export type SpecValidation = { ok: true; spec: NormalizedSpec } | { ok: false; p
  */
 export function validateSpec(value: unknown, opts: { maxModelMb?: number } = {}): SpecValidation {
   if (!Value.Check(TrainingSpec, value)) {
-    const first = Value.Errors(TrainingSpec, value).First();
-    const error = first ? describe(first) : { path: "/", message: "Invalid training spec" };
-    return { ok: false, path: error.path, message: `${error.path}: ${error.message}` };
+    const error = explain(TrainingSpec, value) ?? { path: "", message: "Invalid training spec" };
+    const path = error.path || "/";
+    return { ok: false, path, message: `${path}: ${error.message}` };
   }
   const problem = crossFieldProblem(value);
   if (problem) return { ok: false, path: problem.path, message: `${problem.path}: ${problem.message}` };
@@ -385,35 +386,7 @@ function crossFieldProblem(input: TrainingSpecInput): { path: string; message: s
   return null;
 }
 
-/**
- * A union's own error ("Expected union value") says nothing useful: list the allowed literals, or descend into the
- * variant the object's "kind" selects.
- */
-function describe(error: ValueError): { path: string; message: string } {
-  const path = error.path === "" ? "/" : error.path;
-  if (error.type !== ValueErrorType.Union) return { path, message: error.message };
-  const variants = (error.schema as { anyOf?: TSchema[] }).anyOf ?? [];
-  const consts = variants.map((v) => (v as { const?: unknown }).const);
-  if (consts.length > 0 && consts.every((c) => c !== undefined)) {
-    return { path, message: `Expected one of ${consts.map((c) => JSON.stringify(c)).join(", ")}` };
-  }
-  const kinds = variants.map((v) => (v.properties as Record<string, { const?: unknown }> | undefined)?.kind?.const);
-  if (!kinds.every((k) => typeof k === "string")) return { path, message: error.message };
-  const kind = typeof error.value === "object" && error.value !== null ? (error.value as { kind?: unknown }).kind : undefined;
-  const index = kinds.findIndex((k) => k === kind);
-  const variant = variants[index];
-  if (variant === undefined) {
-    const expected = kinds.map((k) => JSON.stringify(k)).join(", ");
-    return { path: `${error.path}/kind`, message: `Expected one of ${expected}` };
-  }
-  const inner = Value.Errors(variant, error.value).First();
-  if (!inner) return { path, message: error.message };
-  const described = describe(inner);
-  return { path: `${error.path}${described.path === "/" ? "" : described.path}` || "/", message: described.message };
-}
-
 /** A failed validateSpec as a 400 naming the field under `prefix` (e.g. "body" → "body.training.batch_size"). */
 export function specError(prefix: string, failure: { path: string; message: string }): TrainwatchError {
-  const field = `${prefix}${failure.path === "/" ? "" : failure.path.replaceAll("/", ".")}`;
-  return invalid(field, failure.message.slice(failure.path.length + 2));
+  return invalid(fieldOf(prefix, failure.path), failure.message.slice(failure.path.length + 2));
 }

@@ -4,6 +4,7 @@
 import { Value } from "@sinclair/typebox/value";
 import * as Comlink from "comlink";
 import { TrainwatchError } from "../errors.ts";
+import { describeProblem } from "../schemas/explain.ts";
 import { NormalizedTrainingSpec, type NormalizedSpec } from "../schemas/spec.ts";
 import { runTraining } from "./engine.ts";
 import type { TrainingEvents, TrainingResult } from "./types.ts";
@@ -30,8 +31,8 @@ const api: TrainerWorkerApi = {
     const events = Comlink.wrap<TrainingEvents>(eventsPort);
     try {
       if (!Value.Check(NormalizedTrainingSpec, spec)) {
-        const first = Value.Errors(NormalizedTrainingSpec, spec).First();
-        throw new TrainwatchError("VALIDATION_ERROR", `spec${first?.path ?? ""}: ${first?.message ?? "invalid"}`);
+        const p = describeProblem(NormalizedTrainingSpec, spec, "spec");
+        throw new TrainwatchError("VALIDATION_ERROR", p?.message ?? "spec: invalid", { field: p?.field ?? "spec" });
       }
       // The Comlink remote returns promises; the engine awaits onEpoch and fire-and-forgets onProgress.
       const result = await runTraining(spec, opts, events as unknown as TrainingEvents);
