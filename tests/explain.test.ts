@@ -18,7 +18,7 @@ describe("explain", () => {
   test("a union of literals lists every allowed value, not the first branch", () => {
     expect(describeProblem(CompleteOperationInput, { status: "" }, "body")).toEqual({
       field: "body.status",
-      message: 'body.status: Expected one of "completed", "failed"',
+      message: 'body.status: Expected one of "completed", "failed", "cancelled"',
     });
     expect(describeProblem(TrainingRequest, { dataset: spirals, target: "gpu" }, "body")?.message).toBe(
       'body.target: Expected one of "local", "host"',

@@ -298,7 +298,7 @@ describe("schema errors name the field and list what is allowed", () => {
     const { app } = makeApp();
     const id = await register(app);
     const cases: [Request, string][] = [
-      [req("POST", `/api/v1/operations/${id}/complete`, { status: "" }), 'body.status: Expected one of "completed", "failed"'],
+      [req("POST", `/api/v1/operations/${id}/complete`, { status: "" }), 'body.status: Expected one of "completed", "failed", "cancelled"'],
       [req("POST", "/api/v1/trainings", { dataset: { kind: "csv", label: "y" } }), "body.dataset.path: Expected required property"],
       [
         req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "a.csv", label: "y", task: "ranking" } }),

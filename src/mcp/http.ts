@@ -75,7 +75,7 @@ export const mcpHttp = (opts: { token: string | null; maxBodyBytes: number; hand
               Type.Union([ErrorEnvelope, RpcErrorReply]),
             ),
             406: documented("The Accept header lacks application/json or text/event-stream", RpcErrorReply),
-            415: documented("Content-Type is not application/json", RpcErrorReply),
+            415: documented("Content-Type is not application/json (the API's error envelope, before the MCP transport sees it)", ErrorEnvelope),
           },
         },
       },

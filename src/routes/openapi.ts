@@ -142,13 +142,14 @@ const unauthorized = () => ({
 const bodyRefusals = () => ({
   "400": documented("Bad request: malformed or invalid body; the message names the field", deepClone(ErrorEnvelope)),
   "413": documented("Body too large (TRAINWATCH_MAX_BODY_BYTES)", deepClone(ErrorEnvelope)),
+  "415": documented("The body is not application/json", deepClone(ErrorEnvelope)),
 });
 
 /**
  * Makes the generated document describe the running server, for every route:
  * - `openapi` is 3.1.0, the version whose Schema Object is the JSON Schema TypeBox emits;
  * - request bodies list only REQUEST_BODY_TYPES, and replies drop the plugin's copies of the JSON schema under
- *   `multipart/form-data` and `text/plain`; an operation with a body documents the parser's 400 and 413;
+ *   `multipart/form-data` and `text/plain`; an operation with a body documents the parser's 400, 413 and 415;
  * - coerced query and path parameters are documented as the integer (or number, boolean) they stand for;
  * - with `facts.auth`, operations not declared `security: []` require the bearer scheme and document 401; without
  *   it, no operation has security (the server asks for none);
