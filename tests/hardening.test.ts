@@ -366,6 +366,10 @@ describe("every refused body gets the envelope", () => {
     }
     const host = hostApp(null);
     expect((await host.handle(raw("/sessions", "a=1", "text/plain"))).status).toBe(415);
+    // A body with no content type at all is refused the same way.
+    const untyped = await json(app.handle(new Request("http://localhost/api/v1/operations", { method: "POST", body: new Blob(['{"operation_type":"training"}']) })));
+    expect(untyped.status).toBe(415);
+    expect(untyped.body.error.message).toBe("body: a body without a content type is not accepted; send application/json");
     expect((await json(app.handle(raw("/api/v1/operations", '{"operation_type": "training"}', "application/json; charset=utf-8")))).status).toBe(201);
   });
 });

@@ -166,8 +166,8 @@ function tooLarge(what: string, limit: number) {
 }
 
 function unsupportedType(type: string) {
-  const sent = type === "" ? "no content type" : `content type "${type}"`;
-  return new TrainwatchError("UNSUPPORTED_MEDIA_TYPE", `body: ${sent} is not accepted; send application/json`, {
+  const sent = type === "" ? "a body without a content type is not accepted" : `content type "${type}" is not accepted`;
+  return new TrainwatchError("UNSUPPORTED_MEDIA_TYPE", `body: ${sent}; send application/json`, {
     field: "body",
     content_type: type || null,
     accepted: ["application/json"],
