@@ -166,11 +166,14 @@ describe("summary flags", () => {
     expect(s.best_epoch).toBe(29);
   });
 
-  test("a training loss that explodes past 3× its lowest is diverging at once; a mild rise is not", () => {
+  test("a training loss that explodes past 3× its lowest and above its start is diverging at once; a mild rise is not", () => {
     // Validation keeps improving, so only the explosion test can fire.
-    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 0.2, val_loss: 1.1 / (1 + e) }));
+    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2, val_loss: 1.1 / (1 + e) }));
     expect(summarizeTrends(exploding.slice(0, 26)).is_diverging).toBe(false); // 0.1 = 2.5× the lowest 0.04
-    expect(summarizeTrends(exploding).is_diverging).toBe(true); // 0.2 = 5×
+    expect(summarizeTrends(exploding).is_diverging).toBe(true); // 1.2 = 30×, above the first 1.0
+    // A tiny loss that triples (0.015 → 0.047) while far below where it started is noise, not an explosion.
+    const tiny = run(0, 24, (e) => ({ train_loss: e < 22 ? 1 / (1 + 3 * e) : 0.047, val_loss: 1.1 / (1 + e) }));
+    expect(summarizeTrends(tiny).is_diverging).toBe(false);
     const mild = run(0, 30, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : (1 / 25) * 1.02 ** (e - 24) }));
     expect(summarizeTrends(mild).is_diverging).toBe(false);
   });
@@ -469,8 +472,8 @@ describe("recommend", () => {
     expect(r).toMatchObject({ action: "stop" });
     expect(r.reason).toStartWith("Training loss became NaN at epoch 30: the run is diverging");
     expect(r.checkpoint_epoch).toBeGreaterThanOrEqual(27);
-    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 0.2, val_loss: 1.1 / (1 + e) }));
-    expect(rec("running", exploding).reason).toContain("exploded to 5.0× its lowest value (explode factor 3)");
+    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2, val_loss: 1.1 / (1 + e) }));
+    expect(rec("running", exploding).reason).toContain("exploded to 30× its lowest value (explode factor 3)");
   });
 
   test("NaN from the first epoch is a stop naming the epoch, never insufficient_data", () => {

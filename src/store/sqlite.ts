@@ -390,7 +390,7 @@ export class SqliteStore implements Store {
 function parseState(json: string | null): TrendState | null {
   if (json === null) return { ...EMPTY_STATE };
   const v = JSON.parse(json) as Partial<TrendState>;
-  return "best" in v && "first" in v && "min_train" in v && "best_train" in v ? (v as TrendState) : null;
+  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v ? (v as TrendState) : null;
 }
 
 function lossPoint(r: { epoch: number; train_loss: Cell; val_loss: Cell }): EpochPoint {

@@ -1,27 +1,34 @@
-// Which epoch's weights to go back to. One lucky epoch on a noisy validation curve should not beat a region that is
-// consistently better, and the advice must name a checkpoint that exists when Trainwatch holds the files.
+// Which epoch's weights to go back to. The epoch's own validation value is the best evidence of how good its weights are
+// (measured on the judgement corpus, smoothing over neighbours raised the held-out regret), except for a lucky epoch: an
+// isolated dip far below both neighbours, beyond what the curve's noise explains. And when Trainwatch holds the files,
+// the advice must name a checkpoint that exists.
 
 import { isFiniteLoss } from "./history.ts";
+import { noiseSigma } from "./noise.ts";
 import type { EpochPoint, Monitor } from "./types.ts";
 
+/** An epoch this many noise σ below both neighbours is a lucky dip, scored as its better neighbour. */
+export const LUCKY_DIP_SIGMA = 3;
+
 /**
- * Robust score of each stored epoch with a finite monitored value: the median of its value and its stored neighbours' (one
- * each side; non-finite neighbours count as +Infinity, an edge epoch uses the two it has). An isolated lucky dip scores as
- * its neighbours do, while along a monotone stretch the median is the epoch's own value, so a smooth minimum keeps its place.
- * Lower is better. Keys are epoch numbers.
+ * Score of each stored epoch with a finite monitored value (lower is better; keys are epoch numbers): its own value, except
+ * a lucky dip (below both stored neighbours by more than LUCKY_DIP_SIGMA (3) × the series' noise σ, noise.ts), which scores
+ * as the lower of its neighbours. Non-finite neighbours never make an epoch lucky.
  */
 export function checkpointScores(epochs: readonly EpochPoint[], monitor: Monitor): Map<number, number> {
   const scores = new Map<number, number>();
+  const sigma = noiseSigma(epochs.map((p) => p[monitor])) ?? 0;
   const at = (i: number) => {
     const v = epochs[i]?.[monitor];
-    return isFiniteLoss(v) ? v : Infinity;
+    return isFiniteLoss(v) ? v : null;
   };
   for (let i = 0; i < epochs.length; i++) {
-    const v = epochs[i]![monitor];
-    if (!isFiniteLoss(v)) continue;
-    const window = [at(i - 1), v, at(i + 1)].slice(i === 0 ? 1 : 0, i === epochs.length - 1 ? 2 : 3).sort((a, b) => a - b);
-    // Two values (an edge): the larger, so an edge dip needs its one neighbour's support too.
-    scores.set(epochs[i]!.epoch, window.length === 3 ? window[1]! : window[window.length - 1]!);
+    const v = at(i);
+    if (v === null) continue;
+    const before = at(i - 1);
+    const after = at(i + 1);
+    const lucky = before !== null && after !== null && Math.min(before, after) - v > LUCKY_DIP_SIGMA * sigma;
+    scores.set(epochs[i]!.epoch, lucky ? Math.min(before, after) : v);
   }
   return scores;
 }
@@ -43,7 +50,6 @@ export function chooseCheckpoint(epochs: readonly EpochPoint[], monitor: Monitor
     const s = scores.get(epoch);
     if (s === undefined) continue;
     const v = own.get(epoch) as number;
-    // A candidate whose neighbours are not finite scores Infinity; it still beats nothing.
     if (chosen === null || s < bestScore || (s === bestScore && v < bestOwn)) (bestScore = s), (bestOwn = v), (chosen = epoch);
   }
   return chosen;

@@ -5,6 +5,9 @@ import { finiteSeries, isFiniteLoss } from "./history.ts";
 import { fittedRelativeChange } from "./regression.ts";
 import { DEFAULT_TREND_CONFIG, type EpochPoint, type Monitor, type TrendConfig, type TrendState } from "./types.ts";
 
+/** A training loss this many times its lowest has exploded wherever it started (a run whose first epoch was already huge). */
+export const HARD_EXPLOSION = 100;
+
 /** What the divergence rule saw, and which of its three tests fired (`kind`, null when none). */
 export interface Divergence {
   kind: "non_finite" | "exploded" | "rising" | null;
@@ -20,14 +23,20 @@ export interface Divergence {
 }
 
 /**
- * Measures divergence on `recent` (ascending) with the history's lowest training loss in `state`:
+ * Measures divergence on `recent` (ascending) with the history's lowest and first training loss in `state`:
  * - non_finite: the latest epoch's train_loss or val_loss is NaN or ±Infinity (from the very first epoch too);
- * - exploded: the latest train_loss is above `explode_factor` (3) × the lowest train_loss so far;
- * - rising: over the last `diverge_window` (5) epochs the fitted train_loss line rises by more than `diverge_threshold` (20 %)
- *   of its fitted start AND the fitted val_loss line rises too (by more than `trajectory_threshold`, 1 %); without any
- *   val_loss the training rise alone counts.
+ * - exploded: the latest train_loss is above `explode_factor` (3) × the lowest train_loss so far AND at or above the first
+ *   one (a tiny loss tripling is noise; one that has climbed back past where training started has lost what it learned),
+ *   or above HARD_EXPLOSION (100) × the lowest wherever it started;
+ * - rising: over the last `diverge_window` (5) epochs train_loss rises every epoch, its fitted line by more than
+ *   `diverge_threshold` (20 %) of its fitted start, AND the fitted val_loss line rises too (by more than
+ *   `trajectory_threshold`, 1 %); without any val_loss the training rise alone counts. Noise does not rise five times in a row.
  */
-export function divergence(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): Divergence {
+export function divergence(
+  recent: readonly EpochPoint[],
+  state: Pick<TrendState, "min_train" | "first_train">,
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+): Divergence {
   const latest = recent[recent.length - 1];
   let nonFinite: Divergence["non_finite"] = null;
   if (latest) {
@@ -41,19 +50,25 @@ export function divergence(recent: readonly EpochPoint[], state: Pick<TrendState
   }
   const lastTrain = latest?.train_loss;
   const explosion = isFiniteLoss(lastTrain) && state.min_train !== null && state.min_train > 0 ? lastTrain / state.min_train : null;
+  const exploded =
+    explosion !== null &&
+    explosion > cfg.explode_factor &&
+    ((state.first_train !== null && (lastTrain as number) >= state.first_train) || explosion > HARD_EXPLOSION);
 
   const window = cfg.diverge_window > 0 ? recent.slice(-cfg.diverge_window) : [];
   const train = fit(window, "train_loss");
   const val = fit(window, "val_loss");
   const hasVal = recent.some((p) => isFiniteLoss(p.val_loss));
+  const trains = window.map((p) => p.train_loss);
+  const everyEpochUp = trains.length >= 3 && trains.every((t, i) => isFiniteLoss(t) && (i === 0 || t > (trains[i - 1] as number)));
   const rising =
-    train !== null && train > cfg.diverge_threshold && (hasVal ? val !== null && val > cfg.trajectory_threshold : true);
-  const kind = nonFinite ? "non_finite" : explosion !== null && explosion > cfg.explode_factor ? "exploded" : rising ? "rising" : null;
+    everyEpochUp && train !== null && train > cfg.diverge_threshold && (hasVal ? val !== null && val > cfg.trajectory_threshold : true);
+  const kind = nonFinite ? "non_finite" : exploded ? "exploded" : rising ? "rising" : null;
   return { kind, non_finite: nonFinite, explosion, train_change: train, val_change: val, points: window.length };
 }
 
 /** is_diverging: any of divergence()'s three tests fires. */
-export function isDiverging(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): boolean {
+export function isDiverging(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train" | "first_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): boolean {
   return divergence(recent, state, cfg).kind !== null;
 }
 

@@ -5,6 +5,7 @@ import { chooseCheckpoint } from "./checkpoint.ts";
 import { divergence } from "./divergence.ts";
 import { fmtLoss, pct, plural, signedPct, times } from "./format.ts";
 import { finiteSeries, isFiniteLoss, normalizeHistory } from "./history.ts";
+import { median } from "./noise.ts";
 import { LEVEL_EPOCHS, sinceBest } from "./overfitting.ts";
 import { fittedRelativeChange, linearFit } from "./regression.ts";
 import { LEARNED_FRACTION, stall } from "./stalled.ts";
@@ -131,8 +132,10 @@ export interface RecommendInput {
  * 2. fewer than 3 epochs → insufficient_data.
  * 3. finished (completed, failed, cancelled) → use_checkpoint, the checkpoint chosen robustly (checkpoint.ts) among those that
  *    exist; insufficient_data without any finite loss.
- * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop; each with a checkpoint
- *    for overfitting and plateau; else continue.
+ * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop, unless the median
+ *    of the last plateau_patience epochs is more than trajectory_threshold (1 %) below the median of the plateau_patience
+ *    before (the best was a lucky epoch; the level still falls) → continue; each stop with a checkpoint for overfitting and
+ *    plateau; else continue.
  * checkpoint_epoch always names an epoch with a checkpoint when Trainwatch holds them, and any epoch for an external trainer
  * (the reason then says "if you kept one").
  */
@@ -215,6 +218,15 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     );
   }
   if (s.is_plateaued) {
+    const level = levelChange(epochs, s.monitor!, cfg.plateau_patience);
+    if (level !== null && level < -cfg.trajectory_threshold) {
+      return result(
+        "continue",
+        `${monitor} has not set a new best for ${plural(s.epochs_since_improvement ?? 0, "epoch")} (patience ${cfg.plateau_patience}), ` +
+          `but its median over the last ${cfg.plateau_patience} epochs is ${pct(level)} below the ${cfg.plateau_patience} before ` +
+          `(more than ${pct(cfg.trajectory_threshold)}): the best was a lucky epoch and the run is still improving, so keep training.`,
+      );
+    }
     const r = restore();
     return result(
       "stop",
@@ -224,6 +236,17 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
   }
   if (s.best_epoch === null) return result("insufficient_data", `No finite loss in ${plural(n, "epoch")} yet, so there is no trend to judge.`);
   return result("continue", `${monitor} is ${trend}; ${best}, so keep training.`);
+}
+
+/**
+ * Relative change of the monitored loss's typical level: median of the last `span` finite values ÷ median of the `span`
+ * before − 1 (negative: lower now). null with fewer than 2 × span values.
+ */
+export function levelChange(epochs: readonly EpochPoint[], monitor: Monitor, span: number): number | null {
+  const { ys } = finiteSeries(epochs, monitor);
+  if (span < 1 || ys.length < 2 * span) return null;
+  const before = median(ys.slice(-2 * span, -span));
+  return before === 0 ? null : median(ys.slice(-span)) / before - 1;
 }
 
 /** "improving (-3.2% over the last 10 epochs)" or "worsening since the best epoch (+12.0% above its best at epoch 17)". */

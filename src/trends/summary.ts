@@ -33,14 +33,15 @@ export function findBest(epochs: readonly EpochPoint[], monitor: Monitor, prev: 
 }
 
 /**
- * The rule state after appending `epochs` (any order; each epoch past those already in `prev`) for `monitor`: the best and the
- * train_loss it had, the first finite monitored value, the lowest finite train_loss.
+ * The rule state after appending `epochs` (ascending; each epoch past those already in `prev`) for `monitor`: the best and the
+ * train_loss it had, the first finite monitored value, the lowest and the first finite train_loss.
  */
 export function advanceState(prev: TrendState, epochs: readonly EpochPoint[], monitor: Monitor | null): TrendState {
-  let { best, best_train, first, min_train } = prev;
+  let { best, best_train, first, min_train, first_train } = prev;
   for (const p of epochs) {
     const t = p.train_loss;
     if (isFiniteLoss(t) && (min_train === null || t < min_train)) min_train = t;
+    if (isFiniteLoss(t) && first_train === null) first_train = t;
     if (monitor === null) continue;
     const v = p[monitor];
     if (!isFiniteLoss(v)) continue;
@@ -50,7 +51,7 @@ export function advanceState(prev: TrendState, epochs: readonly EpochPoint[], mo
       best_train = isFiniteLoss(t) ? t : null;
     }
   }
-  return { best, best_train, first, min_train };
+  return { best, best_train, first, min_train, first_train };
 }
 
 /** How many most-recent epochs summarizeFrom needs: the largest rule window, at least 1. */

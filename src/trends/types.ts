@@ -30,9 +30,11 @@ export interface TrendState {
   first: Best | null;
   /** Lowest finite train_loss so far: divergence measures an explosion against it. */
   min_train: number | null;
+  /** The first finite train_loss: an explosion has lost everything learned when it climbs back above it. */
+  first_train: number | null;
 }
 
-export const EMPTY_STATE: TrendState = Object.freeze({ best: null, best_train: null, first: null, min_train: null });
+export const EMPTY_STATE: TrendState = Object.freeze({ best: null, best_train: null, first: null, min_train: null, first_train: null });
 
 /**
  * Every knob of the rules. Windows are counted in stored epochs; thresholds are fractions (of the best value, the first
@@ -50,9 +52,9 @@ export interface TrendConfig {
   overfit_noise_z: number;
   /** Divergence: the trend window, in epochs. */
   diverge_window: number;
-  /** Divergence: the fitted training-loss rise over the window (fraction of its fitted start) that, with validation worsening too, is divergence. */
+  /** Divergence: the training-loss rise over the window (fraction of its fitted start; every epoch up) that, with validation worsening too, is divergence. */
   diverge_threshold: number;
-  /** Divergence: a training loss above this multiple of its lowest value so far has exploded. */
+  /** Divergence: a training loss above this multiple of its lowest value so far, and above its first value, has exploded. */
   explode_factor: number;
   /** Stalled: the window, in epochs. */
   stall_window: number;
@@ -65,14 +67,14 @@ export interface TrendConfig {
 }
 
 /**
- * Defaults: plateau after 10 epochs without improvement; overfitting when validation sits 3 % (and 3 noise σ) above its best
- * while training improves; divergence on a non-finite loss, a training loss 3× its lowest, or train and validation both rising
- * (train by 20 % over 5 epochs); stalled below 1 % of the first value in 20 epochs; trajectory 1 % over 10 epochs.
+ * Defaults: plateau after 10 epochs without improvement; overfitting when validation sits 1 % (and 3 noise σ, measured over 20 epochs) above its best
+ * while training improves; divergence on a non-finite loss, a training loss 3× its lowest and above its first, or train rising
+ * every epoch for 5 epochs (by 20 %) while validation worsens; stalled below 1 % of the first value in 20 epochs; trajectory 1 % over 10 epochs.
  */
 export const DEFAULT_TREND_CONFIG: TrendConfig = Object.freeze({
   plateau_patience: 10,
-  overfit_window: 10,
-  overfit_threshold: 0.03,
+  overfit_window: 20,
+  overfit_threshold: 0.01,
   overfit_noise_z: 3,
   diverge_window: 5,
   diverge_threshold: 0.2,
