@@ -103,6 +103,14 @@ describe("checkpoints of a local training", () => {
     // Only the kept epochs have folders; the ones written while it ran and since superseded are gone.
     expect(epochFolders(result.checkpoints)).toEqual([...new Set(result.checkpoints.map((c) => `epoch-${c.epoch}`))].sort());
 
+    // The advice names a checkpoint that exists, and says it is held here.
+    const analysis = (await t.api("GET", `/operations/${id}/analysis`)).body.data;
+    expect(analysis.checkpoints).toEqual({ held_by: "trainwatch", epochs: [...new Set(result.checkpoints.map((c) => c.epoch))].sort((a, b) => a - b) });
+    expect(analysis.recommendation.action).toBe("use_checkpoint");
+    expect(result.checkpoints.map((c) => c.epoch)).toContain(analysis.recommendation.checkpoint_epoch);
+    expect(analysis.recommendation.reason).toContain(`restore the checkpoint of epoch ${analysis.recommendation.checkpoint_epoch}`);
+    expect(analysis.recommendation.reason).not.toContain("if you kept one");
+
     const list = await t.api("GET", `/operations/${id}/checkpoints`);
     expect(list.status).toBe(200);
     expect(list.body.data).toEqual({ operation_id: id, location: "local", checkpoints: result.checkpoints, note: null });

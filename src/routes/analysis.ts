@@ -7,6 +7,7 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "../app.ts";
 import { Analysis } from "../schemas/analysis.ts";
+import { checkpointsOf } from "../schemas/checkpoint.ts";
 import { decodeMetric, type WireEpoch } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
@@ -36,7 +37,7 @@ export function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig):
       status: op.status,
       epochs: epochs.map(lossPoint),
       summary: op.trends,
-      checkpoints: checkpointHolding(op),
+      checkpoints: checkpointHolding(op, checkpointsOf(op).map((c) => c.epoch)),
       stop_reason: typeof stopReason === "string" ? stopReason : null,
     },
     cfg,

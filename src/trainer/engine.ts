@@ -13,7 +13,7 @@ import { activateBackend, selectBackend, type BackendName } from "./backend.ts";
 import { CHECKPOINT_INTERVAL_MS, CheckpointWriter, type Snapshot } from "./checkpoints.ts";
 import { loadDataset } from "./datasets/dataset.ts";
 import { Rng } from "./datasets/prng.ts";
-import { gatherRows, splitDataset, type Rows, type SplitDataset } from "./datasets/split.ts";
+import { gatherRows, holdOut, splitDataset, standardizeRows, type Rows, type SplitDataset } from "./datasets/split.ts";
 import { evaluateBatch, initParams, mlpArch, paramShapes, saveLayersModel, tidy, toLayersModel, trainStep, writeAtomic, type DeviceBatch, type HeadPlacement, type MlpArch, type StepResult, type TrainBatch } from "./model.ts";
 import { createParamStore, placementFor, type ParamStore, type Placement } from "./optimizer.ts";
 import type { TrainingEvents, TrainingResult } from "./types.ts";
@@ -27,6 +27,11 @@ export interface RunOptions {
   placement?: Placement;
   /** Run on this backend (benchmarks); default: selectBackend(), i.e. TRAINWATCH_BACKEND or the best available. */
   backend?: BackendName;
+  /**
+   * Benchmarks only: `rows` rows taken out of the dataset before the train/validation split, and their loss (per row, with
+   * the evaluation pass of validation) handed to `onEpoch` after every epoch. It never enters the reported EpochRecord.
+   */
+  heldOut?: { rows: number; onEpoch(epoch: number, loss: number): void };
 }
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -36,7 +41,10 @@ const EVAL_CHUNK = 8192;
 /** Runs one training to its end (all epochs, early stop or cancel) and returns how it ended. */
 export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events: TrainingEvents): Promise<TrainingResult> {
   const backend = opts.backend ? await activateBackend(opts.backend) : await selectBackend();
-  const data = splitDataset(loadDataset(spec.dataset), spec.training.validation_split, spec.training.seed);
+  const loaded = loadDataset(spec.dataset);
+  const held = opts.heldOut ? holdOut(loaded, opts.heldOut.rows, spec.training.seed) : null;
+  const data = splitDataset(held?.kept ?? loaded, spec.training.validation_split, spec.training.seed);
+  if (held) standardizeRows(held.held, data);
   checkMonitors(spec, data);
   const arch = mlpArch(spec.model, data.features, data.task, data.classes?.length ?? 0);
   const t = spec.training;
@@ -68,6 +76,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   // The optimizer's placement decides the head's too: both run in JS exactly when the tensors live in host memory.
   const head: HeadPlacement = store.placement;
   const valChunks = data.val ? chunks(data.val, arch) : [];
+  const heldChunks = held ? chunks(held.held, arch) : [];
   const records: EpochRecord[] = [];
   const delivered: Promise<unknown>[] = [];
   let deliveryError: unknown = null;
@@ -159,6 +168,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       // comes in the middle of the next one.
       const weights = store.read();
       lastSnap = { epoch, weights };
+      if (held && opts.heldOut) opts.heldOut.onEpoch(epoch, heldOutLoss(arch, store.params, heldChunks) / held.held.rows);
 
       let stop = false;
       if (es) {
@@ -216,7 +226,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
     throw err;
   } finally {
     store.dispose();
-    for (const c of valChunks) disposeBatch(c);
+    for (const c of [...valChunks, ...heldChunks]) disposeBatch(c);
   }
 }
 
@@ -334,6 +344,17 @@ function chunks(rows: Rows, arch: MlpArch): DeviceBatch[] {
 function evaluateChunk(arch: MlpArch, params: ParamStore["params"], c: DeviceBatch): [tf.Tensor, tf.Tensor | null] {
   const r = tidy(() => evaluateBatch(arch, params, c.x, c.targets, c.labels));
   return [r.lossSum, r.correct];
+}
+
+/** Summed loss of the held-out rows (a second read per epoch, benchmarks only). */
+function heldOutLoss(arch: MlpArch, params: ParamStore["params"], held: DeviceBatch[]): number {
+  const sums = new Totals();
+  try {
+    for (const c of held) sums.add(evaluateChunk(arch, params, c)[0], null);
+    return readTotals(sums, new Totals())[0]!;
+  } finally {
+    sums.dispose();
+  }
 }
 
 /** model.json + weights.bin (a TF.js layers model) and preprocessing.json (what inference must do to raw features). */

@@ -51,31 +51,18 @@ export function judgeRun(
   };
 }
 
-/** A checkpoint as a training result or its metadata lists it. */
-interface ListedCheckpoint {
-  epoch: number;
-}
-
 /**
- * Who holds an operation's checkpoints. local and host trainings: Trainwatch, with the epochs in `result.checkpoints` (the
- * final list) or else `metadata.checkpoints` (written so far); while it may still run, its best and latest epochs count too,
- * because stopping it writes its best and last checkpoints. Anything else (an external trainer): the trainer.
+ * Who holds an operation's checkpoints. local and host trainings: Trainwatch, with the `listed` epochs (its result's final
+ * list, or the ones written so far); while it may still run, its best and latest epochs count too, because stopping it writes
+ * its best and last checkpoints. Anything else (an external trainer): the trainer.
  */
-export function checkpointHolding(op: {
-  status: RunStatus;
-  metadata: Record<string, unknown>;
-  result: Record<string, unknown> | null;
-  trends: Pick<TrendSummary, "best_epoch" | "latest_epoch">;
-}): CheckpointHolding {
+export function checkpointHolding(
+  op: { status: RunStatus; metadata: Record<string, unknown>; trends: Pick<TrendSummary, "best_epoch" | "latest_epoch"> },
+  listed: readonly number[],
+): CheckpointHolding {
   const location = op.metadata.location;
   if (location !== "local" && location !== "host") return { held_by: "trainer" };
-  const listed = epochsOf(op.result?.checkpoints) ?? epochsOf(op.metadata.checkpoints) ?? [];
   const live = op.status === "pending" || op.status === "running";
   const extra = live ? [op.trends.best_epoch, op.trends.latest_epoch].filter((e): e is number => e !== null) : [];
   return { held_by: "trainwatch", epochs: [...new Set([...listed, ...extra])] };
-}
-
-function epochsOf(list: unknown): number[] | null {
-  if (!Array.isArray(list)) return null;
-  return (list as ListedCheckpoint[]).map((c) => c?.epoch).filter((e): e is number => Number.isInteger(e));
 }

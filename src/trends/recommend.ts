@@ -132,10 +132,10 @@ export interface RecommendInput {
  * 2. fewer than 3 epochs → insufficient_data.
  * 3. finished (completed, failed, cancelled) → use_checkpoint, the checkpoint chosen robustly (checkpoint.ts) among those that
  *    exist; insufficient_data without any finite loss.
- * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop, unless the median
- *    of the last plateau_patience epochs is more than trajectory_threshold (1 %) below the median of the plateau_patience
- *    before (the best was a lucky epoch; the level still falls) → continue; each stop with a checkpoint for overfitting and
- *    plateau; else continue.
+ * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop, unless, over the
+ *    epochs since the best, the median of the later half is more than trajectory_threshold (1 %) below the median of the
+ *    earlier half (the best was a lucky epoch; the level still falls) → continue; each stop with a checkpoint for
+ *    overfitting and plateau; else continue.
  * checkpoint_epoch always names an epoch with a checkpoint when Trainwatch holds them, and any epoch for an external trainer
  * (the reason then says "if you kept one").
  */
@@ -218,12 +218,12 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     );
   }
   if (s.is_plateaued) {
-    const level = levelChange(epochs, s.monitor!, cfg.plateau_patience);
-    if (level !== null && level < -cfg.trajectory_threshold) {
+    const level = levelChange(epochs.filter((p) => p.epoch > s.best_epoch!), s.monitor!);
+    if (level !== null && level.change < -cfg.trajectory_threshold) {
       return result(
         "continue",
         `${monitor} has not set a new best for ${plural(s.epochs_since_improvement ?? 0, "epoch")} (patience ${cfg.plateau_patience}), ` +
-          `but its median over the last ${cfg.plateau_patience} epochs is ${pct(level)} below the ${cfg.plateau_patience} before ` +
+          `but since then its median over the last ${level.half} epochs is ${pct(level.change)} below the ${level.half} before ` +
           `(more than ${pct(cfg.trajectory_threshold)}): the best was a lucky epoch and the run is still improving, so keep training.`,
       );
     }
@@ -239,14 +239,15 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
 }
 
 /**
- * Relative change of the monitored loss's typical level: median of the last `span` finite values ÷ median of the `span`
- * before − 1 (negative: lower now). null with fewer than 2 × span values.
+ * How the monitored loss's typical level moved over `epochs` (those since the best): the median of the later half of the
+ * finite values ÷ the median of the earlier half − 1 (negative: lower now), and the half's length. null with fewer than 4.
  */
-export function levelChange(epochs: readonly EpochPoint[], monitor: Monitor, span: number): number | null {
+export function levelChange(epochs: readonly EpochPoint[], monitor: Monitor): { change: number; half: number } | null {
   const { ys } = finiteSeries(epochs, monitor);
-  if (span < 1 || ys.length < 2 * span) return null;
-  const before = median(ys.slice(-2 * span, -span));
-  return before === 0 ? null : median(ys.slice(-span)) / before - 1;
+  const half = ys.length >> 1;
+  if (half < 2) return null;
+  const before = median(ys.slice(-2 * half, -half));
+  return before === 0 ? null : { change: median(ys.slice(-half)) / before - 1, half };
 }
 
 /** "improving (-3.2% over the last 10 epochs)" or "worsening since the best epoch (+12.0% above its best at epoch 17)". */

@@ -43,6 +43,27 @@ export function splitDataset(ds: Dataset, validationSplit: number, seed: number)
   return { train, val, features: f, featureNames: ds.featureNames, task: ds.task, classes: ds.classes, mean, std };
 }
 
+/**
+ * Takes `rows` rows out of `ds` (a seeded shuffle, then the last `rows`), before any train/validation split: a held-out
+ * test set for benchmarks, which neither the training nor the reported validation sees. Returns what is kept and what is
+ * held out; standardise the held-out rows with the training split's statistics (`standardizeRows`).
+ */
+export function holdOut(ds: Dataset, rows: number, seed: number): { kept: Dataset; held: Rows } {
+  const f = ds.featureNames.length;
+  if (!Number.isInteger(rows) || rows < 1 || rows >= ds.rows) {
+    throw new TrainwatchError("TRAINING_FAILED", `held-out rows ${rows} of ${ds.rows}: need 1 … ${ds.rows - 1}`);
+  }
+  // A seed of its own, so the held-out rows do not follow the split's shuffle.
+  const order = new Rng((seed ^ 0x68e31da4) >>> 0).shuffle(Uint32Array.from({ length: ds.rows }, (_, i) => i));
+  const kept = gatherRows(ds, f, order, 0, ds.rows - rows);
+  return { kept: { ...ds, ...kept }, held: gatherRows(ds, f, order, ds.rows - rows, rows) };
+}
+
+/** Standardises `rows` in place with a split's training statistics (mean, std). */
+export function standardizeRows(rows: Rows, split: Pick<SplitDataset, "mean" | "std">): void {
+  standardize(rows.x, split.mean, split.std);
+}
+
 /** Copies rows order[start] … order[start + count − 1] of `src` (f features each) into new arrays. */
 export function gatherRows(src: Pick<Rows, "x" | "y">, f: number, order: Uint32Array, start: number, count: number): Rows {
   const x = new Float32Array(count * f);
