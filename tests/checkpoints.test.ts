@@ -106,7 +106,7 @@ describe("checkpoints of a local training", () => {
     // The advice names a checkpoint that exists, and says it is held here.
     const analysis = (await t.api("GET", `/operations/${id}/analysis`)).body.data;
     expect(analysis.checkpoints).toEqual({ held_by: "trainwatch", epochs: [...new Set(result.checkpoints.map((c) => c.epoch))].sort((a, b) => a - b) });
-    expect(analysis.recommendation.action).toBe("use_checkpoint");
+    expect(analysis.recommendation).toMatchObject({ action: "use_checkpoint" });
     expect(result.checkpoints.map((c) => c.epoch)).toContain(analysis.recommendation.checkpoint_epoch);
     expect(analysis.recommendation.reason).toContain(`restore the checkpoint of epoch ${analysis.recommendation.checkpoint_epoch}`);
     expect(analysis.recommendation.reason).not.toContain("if you kept one");

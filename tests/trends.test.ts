@@ -518,6 +518,10 @@ describe("recommend", () => {
     const r = rec("cancelled", overfit, { held_by: "trainwatch", epochs: [15, 29] });
     expect(r).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 15 });
     expect(r.reason).toContain("restore the checkpoint of epoch 15 (val_loss 0.5000)");
+    // A cancel can refuse the epoch that was finishing while its checkpoint is still written.
+    const unrecorded = rec("cancelled", overfit, { held_by: "trainwatch", epochs: [30] });
+    expect(unrecorded).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 30 });
+    expect(unrecorded.reason).toContain("restore the checkpoint of epoch 30 (its metrics were not recorded)");
     const none = rec("cancelled", overfit, { held_by: "trainwatch", epochs: [] });
     expect(none).toMatchObject({ action: "insufficient_data", checkpoint_epoch: null });
     expect(none.reason).toContain("no checkpoint was written");

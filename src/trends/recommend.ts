@@ -159,6 +159,11 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
   const candidates = input.checkpoints.held_by === "trainwatch" ? input.checkpoints.epochs : null;
   const restore = (): { epoch: number | null; text: string } => {
     const epoch = chooseCheckpoint(epochs, s.monitor, candidates);
+    if (epoch === null && candidates !== null && candidates.length > 0) {
+      // Checkpoints exist but none of their epochs was stored (a cancel refuses the epoch that was finishing): the newest.
+      const newest = Math.max(...candidates);
+      return { epoch: newest, text: `restore the checkpoint of epoch ${newest} (its metrics were not recorded)` };
+    }
     if (epoch === null) {
       return {
         epoch,
