@@ -206,6 +206,14 @@ describe("summary flags", () => {
       expect(summarizeTrends(converged).is_stalled).toBe(false);
     });
 
+    test("validation that never improved much but climbs while training falls is overfitting, not a stall", () => {
+      // The overfit dataset at batch size 1: best val 0.724 at epoch 1 (6 % below the first), then up 160 %.
+      const h = run(0, 20, (e) => ({ train_loss: 0.75 * 0.85 ** e, val_loss: e === 0 ? 0.768 : 0.724 * (1 + 0.09 * (e - 1)) }));
+      const s = summarizeTrends(h);
+      expect(s.is_overfitting).toBe(true);
+      expect(s.is_stalled).toBe(false);
+    });
+
     test("a slow but real learner is not stalled", () => {
       const slow = run(0, 40, (e) => ({ train_loss: 0.7 * 0.997 ** e, val_loss: 0.71 * 0.997 ** e }));
       expect(summarizeTrends(slow).is_stalled).toBe(false);
