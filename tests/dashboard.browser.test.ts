@@ -88,7 +88,7 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     await page.waitForSelector('[data-badge="overfitting"]', { timeout: 5000 });
     expect((await call("GET", `/operations/${id}`)).trends.is_overfitting).toBe(true);
     await page.waitForSelector('[data-action="stop"]', { timeout: 5000 });
-    expect(await page.textContent(".reason")).toContain("Validation loss has risen");
+    expect(await page.textContent(".reason")).toContain("the run is overfitting");
     expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
 
