@@ -1,8 +1,8 @@
 /**
  * Builds the judgement benchmark's corpus, bench/corpus/judgement.json: ~50 REAL trainings by the project's own engine
  * (runTraining, in process), each with a held-out test loss per epoch that the judgement never sees.
- *   node_modules/.bin/bun bench/judgement_corpus.ts [--only=id,id] [--out=path]
- * About 3 minutes on 2 busy cores (wasm). Deterministic for the seeds in PLANS, up to the backend's float order.
+ *   node_modules/.bin/bun bench/judgement_corpus.ts [--only=part-of-id,…] [--out=path]
+ * About 1 minute on 2 busy cores (wasm); a rebuild on the same backend reproduces the committed file byte for byte. Deterministic for the seeds in PLANS, up to the backend's float order.
  *
  * Every run is labelled from its data, not from its plan (see `kindOf`): a run that does not behave as planned is
  * relabelled, and the reason is kept in the corpus. Nothing here is synthesised; each curve is what the engine reported.
@@ -119,6 +119,10 @@ export const PLANS: Plan[] = [
 
   // Exploding: SGD at learning rates past the edge of stability. Some are NaN from the first epoch, some train for a
   // few epochs first (flowers with SGD 1.5-2.2 grows its weights until a step overshoots).
+  // Left out on purpose: SGD at lr 10 on random_walk (seed 2) and overfit data (seed 3), and houses at SGD 3e-4 (seed 3).
+  // They swing for the whole run between blown epochs (train loss 1e4-1e17) and chance-level recoveries, so no kind fits:
+  // the labels called them overfit and healthy, and the held-out loss "improving" from a blown epoch back to chance makes
+  // any alarm on them look unjustified.
   synthetic("exploding-spirals-sgd10", "exploding", { generator: "spirals", kept: 800, held: 300 }, {}, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 1 }),
   synthetic("exploding-spirals-sgd9", "exploding", { generator: "spirals", kept: 800, held: 300 }, {}, { epochs: 30, learning_rate: 9, optimizer: "sgd", seed: 2 }),
   synthetic("exploding-spirals-sgd10-s41", "exploding", { generator: "spirals", kept: 1000, held: 400 }, {}, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 41 }),
@@ -129,9 +133,6 @@ export const PLANS: Plan[] = [
   synthetic("exploding-random-walk-sgd10-wide", "exploding", { generator: "random_walk", kept: 1500, held: 300 }, { hidden_layers: [128, 64] }, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 47 }),
   csv("exploding-houses-sgd1e-3", "exploding", "houses", {}, { epochs: 30, batch_size: 16, learning_rate: 1e-3, optimizer: "sgd", seed: 1 }),
   csv("exploding-flowers-sgd5", "exploding", "flowers", {}, { epochs: 30, batch_size: 8, learning_rate: 5, optimizer: "sgd", seed: 1 }),
-  synthetic("exploding-random-walk-sgd10", "exploding", { generator: "random_walk", kept: 1500, held: 300 }, {}, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 2 }),
-  synthetic("exploding-overfit-data-sgd10", "exploding", { generator: "overfit", kept: 400, held: 600 }, {}, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 3 }),
-  csv("exploding-houses-sgd3e-4-late", "exploding", "houses", {}, { epochs: 40, batch_size: 16, learning_rate: 3e-4, optimizer: "sgd", seed: 3 }),
   csv("exploding-flowers-sgd2-a", "exploding", "flowers", {}, { epochs: 40, batch_size: 8, learning_rate: 2, optimizer: "sgd", seed: 4 }),
   csv("exploding-flowers-sgd2-b", "exploding", "flowers", {}, { epochs: 40, batch_size: 8, learning_rate: 2, optimizer: "sgd", seed: 5 }),
   csv("exploding-flowers-sgd1.8-c", "exploding", "flowers", {}, { epochs: 40, batch_size: 8, learning_rate: 1.8, optimizer: "sgd", seed: 6 }),
@@ -178,9 +179,9 @@ const finite = (cells: readonly Curves["test_loss"][number][]) =>
   cells.map(cellValue).filter((v): v is number => v !== null && Number.isFinite(v));
 
 /**
- * The kind a run's data shows, checked in this order: exploding (it has a blow-up epoch, see blowUpEpoch); stalled
- * (see STALL_FRACTION); overfit (see OVERFIT_RISE); else healthy, or noisy
- * when that was the plan (a noisy run is a healthy one by behaviour).
+ * The kind a run's data shows, checked in this order: exploding (it has a blow-up epoch, see blowUpEpoch); stalled (see
+ * STALL_FRACTION); overfit (see OVERFIT_RISE); else healthy, or noisy when that was the plan (a noisy run is a healthy
+ * one by behaviour).
  */
 export function kindOf(curves: Curves, planned: Kind): { kind: Kind; reason: string } {
   const n = curves.train_loss.length;
