@@ -7,12 +7,13 @@ import { isFiniteLoss } from "./history.ts";
 import { noiseSigma } from "./noise.ts";
 import type { EpochPoint, Monitor } from "./types.ts";
 
-/** An epoch this many noise σ below both neighbours is a lucky dip, scored as its better neighbour. */
-export const LUCKY_DIP_SIGMA = 3;
+/** An epoch this many noise σ below both neighbours is a lucky dip, scored as its better neighbour (6: on the judgement
+ * corpus smaller values rejected real dips, raising the regret; larger ones changed nothing). */
+export const LUCKY_DIP_SIGMA = 6;
 
 /**
  * Score of each stored epoch with a finite monitored value (lower is better; keys are epoch numbers): its own value, except
- * a lucky dip (below both stored neighbours by more than LUCKY_DIP_SIGMA (3) × the series' noise σ, noise.ts), which scores
+ * a lucky dip (below both stored neighbours by more than LUCKY_DIP_SIGMA (6) × the series' noise σ, noise.ts), which scores
  * as the lower of its neighbours. Non-finite neighbours never make an epoch lucky.
  */
 export function checkpointScores(epochs: readonly EpochPoint[], monitor: Monitor): Map<number, number> {

@@ -63,7 +63,8 @@ export function sinceBest(
 }
 
 /**
- * is_overfitting: the monitor is val_loss; at least 2 epochs are stored after the best; the mean of the last 3 of them is above
+ * is_overfitting: the monitor is val_loss; the noise can be measured (4 or more epochs in the window); at least 2 epochs are
+ * stored after the best; the mean of the last 3 of them is above
  * the best by more than max(`overfit_threshold` (3 %), `overfit_noise_z` (3) × the curve's relative noise); and the training
  * loss over those epochs is below its value at the best epoch (training kept improving while validation got worse).
  */
@@ -75,5 +76,6 @@ export function isOverfitting(
 ): boolean {
   if (monitor !== "val_loss") return false;
   const s = sinceBest(recent, monitor, state, cfg);
-  return s !== null && s.epochs_after >= 2 && s.rise > s.margin && s.train_change !== null && s.train_change < 0;
+  // Without a noise estimate (fewer than 4 epochs) a rise cannot be told from jitter.
+  return s !== null && s.noise !== null && s.epochs_after >= 2 && s.rise > s.margin && s.train_change !== null && s.train_change < 0;
 }
