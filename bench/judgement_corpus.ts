@@ -131,6 +131,12 @@ export const PLANS: Plan[] = [
   synthetic("exploding-spirals-sgd10-b8", "exploding", { generator: "spirals", kept: 1000, held: 400 }, {}, { epochs: 30, batch_size: 8, learning_rate: 10, optimizer: "sgd", seed: 45 }),
   synthetic("exploding-spirals-sgd7-deep", "exploding", { generator: "spirals", kept: 1000, held: 400 }, { hidden_layers: [64, 64, 64] }, { epochs: 30, learning_rate: 7, optimizer: "sgd", seed: 46 }),
   synthetic("exploding-random-walk-sgd10-wide", "exploding", { generator: "random_walk", kept: 1500, held: 300 }, { hidden_layers: [128, 64] }, { epochs: 30, learning_rate: 10, optimizer: "sgd", seed: 47 }),
+  // Late blow-ups with a usable validation set: spirals at SGD just past the edge (ELU 1.4, ReLU 4 with batch 16) learn
+  // little, then overflow to NaN 13-28 epochs in.
+  synthetic("exploding-spirals-elu-sgd1.4-a", "exploding", { generator: "spirals", kept: 900, held: 300 }, { activation: "elu" }, { epochs: 40, learning_rate: 1.4, optimizer: "sgd", seed: 1 }),
+  synthetic("exploding-spirals-elu-sgd1.4-b", "exploding", { generator: "spirals", kept: 900, held: 300 }, { activation: "elu" }, { epochs: 40, learning_rate: 1.4, optimizer: "sgd", seed: 2 }),
+  synthetic("exploding-spirals-elu-sgd1.4-c", "exploding", { generator: "spirals", kept: 900, held: 300 }, { activation: "elu" }, { epochs: 40, learning_rate: 1.4, optimizer: "sgd", seed: 3 }),
+  synthetic("exploding-spirals-sgd4-b16-late", "exploding", { generator: "spirals", kept: 900, held: 300 }, {}, { epochs: 40, batch_size: 16, learning_rate: 4, optimizer: "sgd", seed: 3 }),
   csv("exploding-houses-sgd1e-3", "exploding", "houses", {}, { epochs: 30, batch_size: 16, learning_rate: 1e-3, optimizer: "sgd", seed: 1 }),
   csv("exploding-flowers-sgd5", "exploding", "flowers", {}, { epochs: 30, batch_size: 8, learning_rate: 5, optimizer: "sgd", seed: 1 }),
   csv("exploding-flowers-sgd2-a", "exploding", "flowers", {}, { epochs: 40, batch_size: 8, learning_rate: 2, optimizer: "sgd", seed: 4 }),
