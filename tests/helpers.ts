@@ -67,16 +67,7 @@ export async function json<T = any>(res: Response | Promise<Response>): Promise<
   return { status: r.status, body };
 }
 
-/** Polls `check` every 20 ms until it returns a value other than undefined; fails naming `what` after `ms`. */
-export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
+export { until } from "./fixtures/poll.ts";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { HOST_RESTARTED } from "../src/host/outbox.ts";
 import { untar } from "../src/tar.ts";
 import { HOST_UNREACHABLE } from "../src/store/store.ts";
-import { freePort, startHostProcess, startServerProcess, tempDir, type HostProcess, type ServerProcess } from "./helpers.ts";
+import { freePort, startHostProcess, startServerProcess, tempDir, until, type HostProcess, type ServerProcess } from "./helpers.ts";
 
 /** ~10 epochs a second on 2 cores with wasm: long enough to act mid-training. */
 const slow = (epochs: number) => ({
@@ -48,19 +48,9 @@ class Api {
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch {
-      // not reachable yet
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${JSON.stringify(last)?.slice(0, 500)})`);
+/** Waits until `probe` (a call to a process that may not answer yet) returns a value `ok` accepts, and returns it. */
+function reach<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  return until(what, () => probe().then((v) => (ok(v) ? v : undefined), () => undefined), timeoutMs, 50);
 }
 
 const hostSession = async (host: HostProcess, id: string, token?: string) => {
@@ -101,7 +91,7 @@ describe("GPU host service, real processes", () => {
     const api = new Api(server.url, "api-tok");
     const remote = await api.train(quick(10), "host");
     const local = await api.train(quick(10), "local");
-    for (const id of [remote, local]) await until(`${id} completed`, () => api.op(id), (o) => o.status === "completed");
+    for (const id of [remote, local]) await reach(`${id} completed`, () => api.op(id), (o) => o.status === "completed");
 
     const [rOp, lOp] = [await api.op(remote), await api.op(local)];
     const [rM, lM] = [await api.metrics(remote), await api.metrics(local)];
@@ -128,10 +118,10 @@ describe("GPU host service, real processes", () => {
     const dir = tmp.dir;
     const api = new Api(server.url);
     const id = await api.train(slow(300), "host");
-    await until("2 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 2);
+    await reach("2 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 2);
     host.proc.kill("SIGKILL");
     await host.proc.exited;
-    const op = await until("failed", () => api.op(id), (o) => o.status === "failed", 15_000);
+    const op = await reach("failed", () => api.op(id), (o) => o.status === "failed", 15_000);
     expect(op.failure_code).toBe("host_unreachable");
     expect(op.error_message).toStartWith(HOST_UNREACHABLE);
     expect(op.error_message).toContain(`from ${host.url} for 1.5 s`);
@@ -144,7 +134,7 @@ describe("GPU host service, real processes", () => {
     const trainedBefore = (await api.metrics(id)).metrics.epochs.length;
     const again = await startHostProcess(dir, { TRAINWATCH_HEARTBEAT_INTERVAL: "0.2" });
     cleanups.push(again.stop);
-    const after = await until("interrupted", () => api.op(id), (o) => o.error_message === HOST_RESTARTED, 15_000);
+    const after = await reach("interrupted", () => api.op(id), (o) => o.error_message === HOST_RESTARTED, 15_000);
     expect(after.status).toBe("failed");
     const epochs = (await api.metrics(id)).metrics.epochs.map((e: any) => e.epoch);
     expect(epochs.length).toBeGreaterThanOrEqual(trainedBefore);
@@ -160,23 +150,23 @@ describe("GPU host service, real processes", () => {
     const api = new Api(server.url);
     const epochs = 40;
     const id = await api.train(slow(epochs), "host");
-    await until("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
+    await reach("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
 
     server.proc.kill("SIGKILL");
     await server.proc.exited;
     const before = (await hostSession(host, id)).epochs_trained;
-    const during = await until("3 epochs trained while the API is down", () => hostSession(host, id), (s) => s.epochs_trained >= before + 3 || s.status !== "running");
+    const during = await reach("3 epochs trained while the API is down", () => hostSession(host, id), (s) => s.epochs_trained >= before + 3 || s.status !== "running");
     expect(during.relay.pending).toBeGreaterThan(0);
 
     const again: ServerProcess = await startServerProcess({ USE_TRAINING_HOST_SERVICE: "true", TRAINING_HOST_URL: host.url, TRAINWATCH_DB: db, PORT: port, TRAINWATCH_HOST_TIMEOUT: "5" });
     cleanups.push(again.stop);
-    const op = await until("completed", () => api.op(id), (o) => o.status === "completed", 60_000);
+    const op = await reach("completed", () => api.op(id), (o) => o.status === "completed", 60_000);
     const m = await api.metrics(id);
     const seen = m.metrics.epochs.map((e: any) => e.epoch);
     expect(seen).toEqual(Array.from({ length: epochs }, (_, i) => i));
     expect(op.progress.epochs_completed).toBe(epochs);
     expect(op.result.epochs_run).toBe(epochs);
-    await until("outbox drained", () => hostSession(host, id), (s) => s.relay.pending === 0);
+    await reach("outbox drained", () => hostSession(host, id), (s) => s.relay.pending === 0);
     // One line when the outage began, one when it ended; not one per retry.
     expect(host.output().match(/cannot deliver to the API/g)).toHaveLength(1);
     expect(host.output().match(/reachable again/g)).toHaveLength(1);
@@ -186,11 +176,11 @@ describe("GPU host service, real processes", () => {
     const { host, server } = await setup();
     const api = new Api(server.url);
     const id = await api.train(slow(300), "host");
-    await until("1 epoch", () => api.metrics(id), (m) => m.metrics.epochs.length >= 1);
+    await reach("1 epoch", () => api.metrics(id), (m) => m.metrics.epochs.length >= 1);
     const res = await api.call("DELETE", `/operations/${id}`);
     expect(res.status).toBe(200);
     expect(res.body.data.status).toBe("cancelled");
-    const s = await until("host session cancelled", () => hostSession(host, id), (x) => x.status === "cancelled", 5000);
+    const s = await reach("host session cancelled", () => hostSession(host, id), (x) => x.status === "cancelled", 5000);
     await Bun.sleep(300);
     expect((await hostSession(host, id)).epochs_trained).toBe(s.epochs_trained);
     expect((await api.op(id)).status).toBe("cancelled");
@@ -201,9 +191,9 @@ describe("GPU host service, real processes", () => {
     const { host, server, tmp } = await setup(tokens, tokens);
     const api = new Api(server.url, "api-tok");
     const id = await api.train(slow(300), "host");
-    await until("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
+    await reach("3 epochs", () => api.metrics(id), (m) => m.metrics.epochs.length >= 3);
     expect((await api.call("DELETE", `/operations/${id}`)).status).toBe(200);
-    const op = await until("the result of the cancel", () => api.op(id), (o) => Array.isArray(o.result?.checkpoints));
+    const op = await reach("the result of the cancel", () => api.op(id), (o) => Array.isArray(o.result?.checkpoints));
     expect(op.status).toBe("cancelled");
     const checkpoints = op.result.checkpoints as { epoch: number; kind: string; path: string }[];
     expect(checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);

@@ -20,7 +20,7 @@ import type { TrainingResult } from "../src/trainer/types.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";
 import { untar } from "../src/tar.ts";
 import { checkpointDir } from "../src/trainer/checkpoints.ts";
-import { json, req, tempDir } from "./helpers.ts";
+import { json, req, tempDir, until } from "./helpers.ts";
 
 /** A trainer that emits one epoch every `ms` until `epochs`, honouring cancel between epochs. */
 function scriptedTrainer(ms = 5): StartTraining {
@@ -133,14 +133,6 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
   return { app, store, hub, hosts, apps, pool, clock, makeHost, watchdog };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}
-
 describe("host dispatch in process", () => {
   test("a host training relays every epoch and completes; the operation records where it ran", async () => {
     const w = world(["http://gpu-a.test"]);
@@ -149,7 +141,7 @@ describe("host dispatch in process", () => {
     const id = body.data.operation_id as string;
     expect(body.data.status).toBe("running");
     expect(body.data.metadata).toMatchObject({ location: "host", host: "http://gpu-a.test" });
-    await until(() => w.store.getOperation(id)!.status === "completed");
+    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
     await w.hosts[0]!.outbox.idle();
     const op = w.store.getOperation(id)!;
     expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
@@ -215,23 +207,23 @@ describe("host dispatch in process", () => {
   test("cancel through the API stops the host's session", async () => {
     const w = world(["http://gpu-a.test"], { trainerMs: 20 });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until(() => w.store.readEpochs(id).length >= 2);
+    await until("w.store.readEpochs(id).length >= 2", () => w.store.readEpochs(id).length >= 2);
     const { status, body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(status).toBe(200);
     expect(body.data.status).toBe("cancelled");
-    await until(() => w.hosts[0]!.sessions.get(id).status === "cancelled");
+    await until("w.hosts[0]!.sessions.get(id).status === 'cancelled'", () => w.hosts[0]!.sessions.get(id).status === "cancelled");
   });
 
   test("cancel with the host unreachable still cancels, with a note; the host stops at its next relay (409)", async () => {
     const w = world(["http://gpu-a.test"], { trainerMs: 20 });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until(() => w.store.readEpochs(id).length >= 1);
+    await until("w.store.readEpochs(id).length >= 1", () => w.store.readEpochs(id).length >= 1);
     const hostApp = w.apps["http://gpu-a.test"]!;
     w.apps["http://gpu-a.test"] = null; // the API can no longer reach the host; the host still reaches the API
     const { body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(body.data.status).toBe("cancelled");
     expect(body.data.metadata.cancel).toMatchObject({ host_unreachable: true, host: "http://gpu-a.test" });
-    await until(() => w.hosts[0]!.sessions.get(id).status === "cancelled");
+    await until("w.hosts[0]!.sessions.get(id).status === 'cancelled'", () => w.hosts[0]!.sessions.get(id).status === "cancelled");
     w.apps["http://gpu-a.test"] = hostApp;
   });
 });
@@ -244,9 +236,9 @@ describe("checkpoints of host trainings", () => {
   test("listed in metadata while training and in the result at the end; the API downloads each from the host", async () => {
     const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(8))))).body.data.operation_id as string;
-    await until(() => Array.isArray(w.store.getOperation(id)!.metadata.checkpoints));
+    await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", () => Array.isArray(w.store.getOperation(id)!.metadata.checkpoints));
     expect((w.store.getOperation(id)!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
-    await until(() => w.store.getOperation(id)!.status === "completed");
+    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
     const checkpoints = (w.store.getOperation(id)!.result as { checkpoints: Checkpoint[] }).checkpoints;
     expect(checkpoints).toEqual([
       { epoch: 1, kind: "best", path: checkpointDir(models.dir, id, 1) },
@@ -262,9 +254,9 @@ describe("checkpoints of host trainings", () => {
   test("a host training cancelled through the API still reports its checkpoints", async () => {
     const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until(() => w.store.readEpochs(id).length >= 4);
+    await until("w.store.readEpochs(id).length >= 4", () => w.store.readEpochs(id).length >= 4);
     expect((await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).body.data.status).toBe("cancelled");
-    await until(() => Array.isArray(w.store.getOperation(id)!.result?.checkpoints));
+    await until("Array.isArray(w.store.getOperation(id)!.result?.checkpoints)", () => Array.isArray(w.store.getOperation(id)!.result?.checkpoints));
     const op = w.store.getOperation(id)!;
     expect(op.status).toBe("cancelled");
     const [best, last] = (op.result as { checkpoints: Checkpoint[] }).checkpoints;
@@ -276,7 +268,7 @@ describe("checkpoints of host trainings", () => {
   test("a checkpoint the host no longer has is a 404 CHECKPOINT_NOT_FOUND; an unreachable host a 503 naming it", async () => {
     const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(4))))).body.data.operation_id as string;
-    await until(() => w.store.getOperation(id)!.status === "completed");
+    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
     rmSync(checkpointDir(models.dir, id, 3), { recursive: true });
     const gone = await json(download(w.app, id, 3));
     expect(gone.status).toBe(404);
@@ -293,13 +285,13 @@ describe("checkpoints of host trainings", () => {
 describe("a host that stops relaying shows at once", () => {
   async function running(w: ReturnType<typeof world>, epochs = 500) {
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data.operation_id as string;
-    await until(() => w.store.readEpochs(id).length >= 2);
+    await until("w.store.readEpochs(id).length >= 2", () => w.store.readEpochs(id).length >= 2);
     return id;
   }
   /** Ends a cut-off host's training and closes its outbox (its relay is down: the API hears nothing of it). */
   async function retire(host: ReturnType<typeof world>["hosts"][number], id: string) {
     host.sessions.stopFromApi(id, "test over");
-    await until(() => host.sessions.get(id).status !== "running");
+    await until("host.sessions.get(id).status !== 'running'", () => host.sessions.get(id).status !== "running");
     host.outbox.stop();
   }
   const get = async (w: ReturnType<typeof world>, id: string) => (await json(w.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
@@ -367,7 +359,7 @@ describe("an API/host token mismatch is reported as such", () => {
     expect(started.status).toBe(202);
     const id = started.body.data.operation_id as string;
     const host = w.hosts[0]!;
-    await until(() => host.sessions.get(id).status === "completed"); // the host trains on; nothing arrives
+    await until("host.sessions.get(id).status === 'completed'", () => host.sessions.get(id).status === "completed"); // the host trains on; nothing arrives
     const health = await json(host.app.handle(req("GET", "/health")));
     expect(health.body.data.relay_problems).toEqual([
       expect.objectContaining({ api_url: API, refused: true, status: 401, message: expect.stringContaining("set the same TRAINWATCH_TOKEN") }),
@@ -386,7 +378,7 @@ describe("an API/host token mismatch is reported as such", () => {
       expect(w.store.readEpochs(id)).toEqual([]);
 
       host.relay.token = "api-secret"; // fixed: the kept epochs and the final status go through
-      await until(() => w.store.getOperation(id)!.status === "completed");
+      await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
       expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
       expect((await json(host.app.handle(req("GET", "/health")))).body.data.relay_problems).toEqual([]);
     } finally {

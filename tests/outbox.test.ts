@@ -6,7 +6,8 @@ import { ApiError } from "../src/client/api.ts";
 import { HOST_RESTARTED, Outbox, backoffDelay, type OutboxOptions, type RelayApi } from "../src/host/outbox.ts";
 import type { WireEpoch } from "../src/schemas/epoch.ts";
 import type { HeartbeatInput } from "../src/schemas/host.ts";
-import { tempDir } from "./helpers.ts";
+import { ManualClock } from "./fixtures/clock.ts";
+import { tempDir, until } from "./helpers.ts";
 
 type Call =
   | { kind: "metrics"; id: string; epochs: number[] }
@@ -76,14 +77,6 @@ function outbox(api: FakeApi, extra: Partial<OutboxOptions> = {}) {
   return { box, lines };
 }
 
-async function until(cond: () => boolean, timeoutMs = 5000) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}
-
 afterEach(() => {
   for (const b of opened.splice(0)) {
     try {
@@ -116,7 +109,7 @@ describe("outbox", () => {
       box.close(`op_${i}`, { status: "completed" });
     }
     await box.idle();
-    await until(() => api.durable().length >= 300 * 2);
+    await until("api.durable().length >= 300 * 2", () => api.durable().length >= 300 * 2);
     expect(box.pending()).toBe(0);
     // Its count survives for GET /sessions; its lane does not (nothing more can be queued for it).
     expect(box.delivered("op_7")).toBeGreaterThanOrEqual(2);
@@ -147,7 +140,7 @@ describe("outbox", () => {
     box.open("op_a", "http://api");
     for (let e = 0; e < 4; e++) box.epoch("op_a", epoch(e));
     box.close("op_a", { status: "completed" });
-    await until(() => api.attempts >= 5);
+    await until("api.attempts >= 5", () => api.attempts >= 5);
     expect(api.durable()).toEqual([]);
     expect(box.pending("op_a")).toBe(5);
     api.down = false;
@@ -166,12 +159,21 @@ describe("outbox", () => {
   test("a long outage keeps retrying at the capped delay until acknowledged", async () => {
     const api = new FakeApi();
     api.down = true;
-    const { box } = outbox(api, { backoff: { initialMs: 5, maxMs: 20 } });
+    const clock = new ManualClock();
+    const { box } = outbox(api, { backoff: { initialMs: 250, maxMs: 5000 }, clock });
     box.open("op_a", "http://api");
     box.epoch("op_a", epoch(0));
-    // Uncapped, the 12th retry would come ~20 s after the first; capped at 20 ms it comes in well under a second.
-    await until(() => api.attempts >= 12, 3000);
+    // Each retry waits twice the last, up to the cap, and keeps retrying there.
+    const delays: (number | null)[] = [];
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(0);
+      delays.push(clock.nextIn());
+      await clock.advance(clock.nextIn()!);
+    }
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000, 5000]);
+    expect(api.stored.get("op_a")).toBeUndefined();
     api.down = false;
+    await clock.advance(5000);
     await box.idle();
     expect(api.stored.get("op_a")).toEqual([0]);
   });
@@ -179,12 +181,15 @@ describe("outbox", () => {
   test("logs one line when an outage starts and one when it ends, not one per retry", async () => {
     const api = new FakeApi();
     api.down = true;
-    const { box, lines } = outbox(api);
+    const clock = new ManualClock();
+    const { box, lines } = outbox(api, { clock });
     box.open("op_a", "http://api");
     box.epoch("op_a", epoch(0));
     box.epoch("op_a", epoch(1));
-    await until(() => api.attempts >= 8);
+    await clock.advance(200);
+    expect(api.attempts).toBeGreaterThanOrEqual(8);
     api.down = false;
+    await clock.advance(20);
     await box.idle();
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain("cannot deliver to the API at http://api");
@@ -192,8 +197,10 @@ describe("outbox", () => {
     // A second outage gets its own pair.
     api.down = true;
     box.epoch("op_a", epoch(2));
-    await until(() => lines.length === 3);
+    await clock.advance(0);
+    expect(lines).toHaveLength(3);
     api.down = false;
+    await clock.advance(20);
     await box.idle();
     expect(lines).toHaveLength(4);
   });
@@ -205,7 +212,7 @@ describe("outbox", () => {
     box.open("op_a", "http://api");
     box.epoch("op_a", epoch(0));
     box.epoch("op_a", epoch(1));
-    await until(() => api.attempts >= 4);
+    await until("api.attempts >= 4", () => api.attempts >= 4);
     expect(box.pending("op_a")).toBe(2);
     expect(box.problem("http://api")).toMatchObject({ api_url: "http://api", refused: true, status: 401 });
     expect(box.problems()).toHaveLength(1);
@@ -225,7 +232,7 @@ describe("outbox", () => {
     box.open("op_a", "http://api");
     api.finished.add("op_a");
     box.epoch("op_a", epoch(0));
-    await until(() => stopped.length === 1);
+    await until("stopped.length === 1", () => stopped.length === 1);
     expect(stopped).toEqual(["op_a"]);
     expect(box.pending()).toBe(0);
     // What the training still emits is dropped, not queued.
@@ -240,7 +247,7 @@ describe("outbox", () => {
     box.open("op_a", "http://api");
     api.down = true;
     box.epoch("op_a", epoch(0));
-    await until(() => api.attempts >= 1);
+    await until("api.attempts >= 1", () => api.attempts >= 1);
     api.finished.add("op_a");
     api.cancelled.add("op_a");
     const result = { stop_reason: "cancelled", checkpoints: [{ epoch: 0, kind: "best", path: "/m/epoch-0" }] };
@@ -277,7 +284,7 @@ describe("outbox", () => {
       for (let e = 0; e < 3; e++) first.epoch("op_done", epoch(e));
       first.close("op_done", { status: "completed" });
       for (let e = 0; e < 2; e++) first.epoch("op_cut", epoch(e));
-      await until(() => api.attempts >= 3);
+      await until("api.attempts >= 3", () => api.attempts >= 3);
       first.stop(); // the host dies with op_cut still training
 
       api.down = false;
@@ -291,9 +298,11 @@ describe("outbox", () => {
 
       // Everything was acknowledged: a third start has nothing to send.
       const calls = api.calls.length;
-      const third = outbox(api, { path }).box;
+      const clock = new ManualClock();
+      const third = outbox(api, { path, clock }).box;
       expect(third.pending()).toBe(0);
-      await Bun.sleep(20);
+      await clock.advance(0);
+      expect(clock.pending()).toBe(0); // no retry or heartbeat scheduled: nothing will ever go
       expect(api.calls.length).toBe(calls);
     } finally {
       tmp.cleanup();
@@ -302,27 +311,34 @@ describe("outbox", () => {
 
   test("heartbeats go out while training, carry the latest progress, and stop at close", async () => {
     const api = new FakeApi();
-    const { box } = outbox(api, { heartbeatMs: 10 });
+    const clock = new ManualClock();
+    const { box } = outbox(api, { heartbeatMs: 10_000, clock });
     box.open("op_a", "http://api");
     box.progress("op_a", { epoch: 0, batch: 3, batches: 10 });
-    await until(() => api.calls.filter((c) => c.kind === "heartbeat").length >= 4);
+    await clock.advance(30_000);
     const beats = api.calls.filter((c): c is Extract<Call, { kind: "heartbeat" }> => c.kind === "heartbeat");
+    // One at open, then one every 10 s.
+    expect(beats).toHaveLength(4);
     expect(beats.some((b) => b.body.progress?.batch === 3)).toBe(true);
     box.close("op_a", { status: "completed" });
     await box.idle();
+    expect(clock.pending()).toBe(0); // the heartbeat interval is gone
     const after = api.calls.length;
-    await Bun.sleep(50);
+    await clock.advance(60_000);
     expect(api.calls.length).toBe(after);
   });
 
   test("a heartbeat answered 409 (cancelled on the API) stops the training", async () => {
     const api = new FakeApi();
     const stopped: string[] = [];
-    const { box } = outbox(api, { heartbeatMs: 10, onStop: (id) => stopped.push(id) });
+    const clock = new ManualClock();
+    const { box } = outbox(api, { heartbeatMs: 10_000, onStop: (id) => stopped.push(id), clock });
     box.open("op_a", "http://api");
-    await until(() => api.calls.some((c) => c.kind === "heartbeat"));
+    await clock.advance(0);
+    expect(api.calls.some((c) => c.kind === "heartbeat")).toBe(true);
     api.finished.add("op_a");
-    await until(() => stopped.length === 1);
+    await clock.advance(10_000);
     expect(stopped).toEqual(["op_a"]);
+    expect(clock.pending()).toBe(0);
   });
 });

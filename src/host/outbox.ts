@@ -61,7 +61,27 @@ export interface OutboxOptions {
   log?: (line: string) => void;
   /** The API takes no more relays for this operation: stop its training. */
   onStop?: (operationId: string, reason: string) => void;
+  /** Time and timers (default the system's): tests pass a manual clock, so retries and heartbeats run without sleeping. */
+  clock?: Clock;
 }
+
+/** The outbox's only view of time: the retry timers, the heartbeat interval and outage timestamps. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+};
 
 /** Delay before retry number `attempt` (0-based): initialMs · 2^attempt, capped at maxMs. */
 export function backoffDelay(attempt: number, b: { initialMs: number; maxMs: number }): number {
@@ -83,13 +103,13 @@ interface Lane {
   /** A training is running: heartbeats go out. */
   open: boolean;
   busy: boolean;
-  retry: ReturnType<typeof setTimeout> | null;
+  retry: unknown;
   attempt: number;
   delivered: number;
   /** Latest batch progress not yet sent (undefined: nothing new). */
   progress: BatchProgress | undefined;
   beating: boolean;
-  heartbeat: ReturnType<typeof setInterval> | null;
+  heartbeat: unknown;
   /** The API said finished/unknown: anything new for this operation is dropped. */
   stopped: boolean;
   /** The training ended (close() was called): the lane goes once its queue is empty. */
@@ -128,12 +148,14 @@ export class Outbox {
   private readonly heartbeatMs: number;
   private readonly maxBatch: number;
   private readonly log: (line: string) => void;
+  private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly opts: OutboxOptions) {
     this.backoff = opts.backoff ?? { initialMs: 250, maxMs: 5000 };
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.maxBatch = opts.maxBatch ?? 500;
+    this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => console.warn(line));
     // Locked for this process (a second host on the file is refused) and durable before the worker's
     // onEpoch returns, like the API's own store: an epoch the API has not acknowledged survives a crash or power loss.
@@ -147,11 +169,11 @@ export class Outbox {
 
   /** A training starts: heartbeats begin, and a crash from here on is reported at the next start. */
   open(operationId: string, apiUrl: string): void {
-    this.db.query("INSERT OR REPLACE INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)").run(operationId, apiUrl, Date.now());
+    this.db.query("INSERT OR REPLACE INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)").run(operationId, apiUrl, this.clock.now());
     const lane = this.lane(operationId, apiUrl);
     lane.stopped = false;
     lane.open = true;
-    if (this.heartbeatMs > 0) lane.heartbeat ??= setInterval(() => this.beat(lane), this.heartbeatMs);
+    if (this.heartbeatMs > 0) lane.heartbeat ??= this.clock.setInterval(() => this.beat(lane), this.heartbeatMs);
     this.beat(lane);
   }
 
@@ -227,7 +249,7 @@ export class Outbox {
     this.closed = true;
     for (const lane of this.lanes.values()) {
       this.stopBeating(lane);
-      if (lane.retry) clearTimeout(lane.retry);
+      if (lane.retry) this.clock.clearTimeout(lane.retry);
       lane.retry = null;
     }
     closeDatabase(this.db, this.opts.path);
@@ -355,7 +377,7 @@ export class Outbox {
     }
     // A refused token is retried at the capped delay from the start: only a person can fix it, and then it should go.
     const delay = this.unreachable(lane.apiUrl, err) ? this.backoff.maxMs : backoffDelay(lane.attempt++, this.backoff);
-    lane.retry = setTimeout(() => {
+    lane.retry = this.clock.setTimeout(() => {
       lane.retry = null;
       this.pump(lane);
     }, delay);
@@ -380,7 +402,7 @@ export class Outbox {
     if (unsent - keep > 0) this.drop(lane, lane.items[unsent - keep - 1]!.seq);
     lane.stopped = true;
     lane.progress = undefined;
-    if (lane.retry) clearTimeout(lane.retry);
+    if (lane.retry) this.clock.clearTimeout(lane.retry);
     lane.retry = null;
     // A host-side cancel whose operation the API already finished is the normal case, not news.
     if (!onlyFinal && unsent - keep > 0) this.log(`[relay] ${lane.id}: the API answered ${err.code} (${err.message}); dropped ${unsent - keep} unsent item(s)`);
@@ -419,7 +441,7 @@ export class Outbox {
   private stopBeating(lane: Lane): void {
     lane.open = false;
     lane.progress = undefined;
-    if (lane.heartbeat) clearInterval(lane.heartbeat);
+    if (lane.heartbeat) this.clock.clearInterval(lane.heartbeat);
     lane.heartbeat = null;
   }
 
@@ -438,8 +460,8 @@ export class Outbox {
     const status = err instanceof ApiError ? err.status : null;
     const refused = status === 401 || status === 403;
     if (refused && !o.refused) {
-      o.refused = { status: status!, since: Date.now() };
-      if (!o.down) o.since = Date.now();
+      o.refused = { status: status!, since: this.clock.now() };
+      if (!o.down) o.since = this.clock.now();
       o.down = true;
       this.log(`[relay] ${tokenRefusedMessage(apiUrl, status!)} (${why}); keeping ${this.pending()} unacknowledged item(s), retrying every ${this.backoff.maxMs / 1000} s`);
       return true;
@@ -448,7 +470,7 @@ export class Outbox {
     o.refused = null;
     if (o.down) return false;
     o.down = true;
-    o.since = Date.now();
+    o.since = this.clock.now();
     this.log(`[relay] cannot deliver to the API at ${apiUrl} — ${why} — keeping ${this.pending()} unacknowledged item(s) and retrying (backoff up to ${this.backoff.maxMs / 1000} s); one more line when it is back`);
     return false;
   }
@@ -459,13 +481,13 @@ export class Outbox {
     o.down = false;
     o.refused = null;
     o.error = null;
-    const secs = ((Date.now() - o.since) / 1000).toFixed(1);
+    const secs = ((this.clock.now() - o.since) / 1000).toFixed(1);
     this.log(`[relay] the API at ${apiUrl} is reachable again after ${secs} s (${o.failures} failed attempt(s)); delivering the ${this.pending()} item(s) queued meanwhile`);
     o.failures = 0;
     // Lanes waiting out a long backoff go now rather than at their next retry.
     for (const lane of this.lanes.values()) {
       if (lane.apiUrl !== apiUrl || !lane.retry) continue;
-      clearTimeout(lane.retry);
+      this.clock.clearTimeout(lane.retry);
       lane.retry = null;
       lane.attempt = 0;
       this.pump(lane);
