@@ -117,4 +117,33 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-compare.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
+
+  test("a run named like markup shows as text on every page, and the comparison's x axis labels whole epochs", async () => {
+    const evil = `<img src=x onerror="window.__xss=1">`;
+    const a = await register(evil);
+    const b = await register("short-b");
+    await post(a, 0, 3);
+    await post(b, 0, 3);
+    const xss = () => page.evaluate(() => (window as any).__xss);
+
+    await page.goto(`${server.url}/#/`);
+    await page.waitForSelector(`tr[data-op="${a}"]`, { timeout: 10_000 });
+    expect(await page.textContent(`tr[data-op="${a}"] a`)).toBe(evil);
+    expect(await page.$$eval("img", (imgs) => imgs.length)).toBe(0);
+
+    await page.goto(`${server.url}/#/op/${a}`);
+    await waitPoints(3);
+    expect(await page.textContent("#head h1")).toContain(evil);
+
+    // Three epochs over a wide chart: left alone, uPlot would label 0.5 steps.
+    await page.goto(`${server.url}/#/compare/${a},${b}`);
+    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 3, null, { timeout: 10_000 });
+    expect(await page.textContent(`tr[data-run="${a}"] a`)).toBe(evil);
+    const ticks = await page.evaluate(() => (window as any).__trainwatch.xTicks("compare") as string[]);
+    expect(ticks.length).toBeGreaterThan(1);
+    for (const t of ticks) expect(t).toMatch(/^\d+$/);
+    expect(await page.$$eval("img", (imgs) => imgs.length)).toBe(0);
+    expect(await xss()).toBeUndefined();
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -1,19 +1,20 @@
 /**
- * The web dashboard at `/`: static files from public/, uPlot from the project's own
- * node_modules (no CDN), and the trend core's smoothing and downsampling built for the
- * browser by Bun.build at startup, so the page draws exactly the server's curves.
+ * The web dashboard at `/`: static ES modules from public/ (views/, lib/), uPlot's ESM build
+ * from the project's own node_modules (no CDN), and the trend core's smoothing, downsampling,
+ * formatters and wire codec built for the browser by Bun.build at startup, so the page draws
+ * and words numbers exactly as the server does. The page's import map names both.
  */
 import { Elysia } from "elysia";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 
 const require = createRequire(import.meta.url);
 const PUBLIC_DIR = join(import.meta.dir, "../../public");
-const UPLOT_DIR = dirname(require.resolve("uplot/dist/uPlot.iife.min.js"));
-const VENDOR = new Set(["uPlot.iife.min.js", "uPlot.min.css"]);
-/** Trend-core modules the page imports as /assets/lib/<name>.js. They are pure (tests/trends_purity.test.ts), so they run as is. */
-const BROWSER_MODULES = ["smoothing", "downsample"].map((m) => join(import.meta.dir, `../trends/${m}.ts`));
+const UPLOT_DIR = dirname(require.resolve("uplot/dist/uPlot.esm.js"));
+const VENDOR = new Set(["uPlot.esm.js", "uPlot.min.css"]);
+/** Trend-core modules the page imports as /assets/trends/<name>.js. They are pure (tests/trends_purity.test.ts), so they run as is. */
+const BROWSER_MODULES = ["smoothing", "downsample", "format", "wire"].map((m) => join(import.meta.dir, `../trends/${m}.ts`));
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -38,8 +39,12 @@ const notFoundPage = () => new Response("not found", { status: 404, headers: { "
 
 /** Serves the dashboard. Public: the page holds no data; it asks for the API token itself. */
 export const dashboardRoutes = () => {
-  // Only files present at startup are served, by exact name: no path can escape public/.
-  const publicFiles = new Set(readdirSync(PUBLIC_DIR).filter((f) => !f.startsWith(".")));
+  // Only files present at startup are served, by exact relative path ("views/list.js"): no path can escape public/.
+  const publicFiles = new Set(
+    readdirSync(PUBLIC_DIR, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && !d.name.startsWith("."))
+      .map((d) => relative(PUBLIC_DIR, join(d.parentPath, d.name)).split(sep).join("/")),
+  );
   const built = buildBrowserModules();
   built.catch((err) => console.error("[dashboard]", err));
   const file = (dir: string, name: string) =>
@@ -47,14 +52,14 @@ export const dashboardRoutes = () => {
 
   return new Elysia({ name: "trainwatch/dashboard" })
     .get("/", () => file(PUBLIC_DIR, "index.html"), { detail: { hide: true } })
-    .get("/assets/:file", ({ params }) => (publicFiles.has(params.file) ? file(PUBLIC_DIR, params.file) : notFoundPage()), {
+    .get("/assets/*", ({ params }) => (publicFiles.has(params["*"]) ? file(PUBLIC_DIR, params["*"]) : notFoundPage()), {
       detail: { hide: true },
     })
     .get("/assets/vendor/:file", ({ params }) => (VENDOR.has(params.file) ? file(UPLOT_DIR, params.file) : notFoundPage()), {
       detail: { hide: true },
     })
     .get(
-      "/assets/lib/:file",
+      "/assets/trends/:file",
       async ({ params }) => {
         const code = (await built).get(params.file);
         return code === undefined

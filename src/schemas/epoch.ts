@@ -8,6 +8,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { invalid } from "../errors.ts";
+import { decodeMetric, encodeMetric } from "../trends/wire.ts";
 
 export const STANDARD_FIELDS = [
   "train_loss",
@@ -93,18 +94,8 @@ export interface EpochRecord {
   custom?: Record<string, number | null>;
 }
 
-export function decodeMetric(v: WireMetricValue | undefined): number | null | undefined {
-  if (v === "NaN") return Number.NaN;
-  if (v === "Infinity") return Number.POSITIVE_INFINITY;
-  if (v === "-Infinity") return Number.NEGATIVE_INFINITY;
-  return v;
-}
-
-export function encodeMetric(v: number | null | undefined): WireMetricValue | undefined {
-  if (v === null || v === undefined || Number.isFinite(v)) return v;
-  if (Number.isNaN(v)) return "NaN";
-  return v > 0 ? "Infinity" : "-Infinity";
-}
+// The codec of one value is pure and also runs in the dashboard, so it lives in the trend core.
+export { decodeMetric, encodeMetric } from "../trends/wire.ts";
 
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const STANDARD = new Set<string>(["epoch", "timestamp", ...STANDARD_FIELDS]);

@@ -1,7 +1,9 @@
 // uPlot line charts over epochs. The views hand over aligned columns; the chart draws them, marks the best epoch and
 // follows its container's width. Values that are not finite (NaN, ±Infinity, a diverged run) are drawn as gaps.
+// uPlot comes through the page's import map ("uplot" → its ESM build from node_modules).
 
-const { uPlot } = window;
+import uPlot from "uplot";
+import { tick } from "./format.js";
 
 export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569", "#ea580c"];
 
@@ -14,13 +16,11 @@ export function fade(hex, alpha = 0.28) {
 /** Non-finite values become null so uPlot leaves a gap instead of breaking its scale. */
 export const plottable = (values) => values.map((v) => (typeof v === "number" && Number.isFinite(v) ? v : null));
 
-/** Axis numbers that stay short from 1e-6 to 1e6. */
-function tick(v) {
-  if (v === null) return "";
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(1);
-  return String(Number(v.toPrecision(4)));
-}
+/** Epochs are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
+export const EPOCH_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000];
+
+/** Joins runs sampled at different epochs onto one x axis (for the comparison chart). */
+export const joinRuns = (tables) => (tables.length === 1 ? tables[0] : uPlot.join(tables));
 
 /** Dashed vertical line at the best epoch, labelled. */
 function bestMarker(getBest) {
@@ -82,7 +82,7 @@ export class EpochChart {
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       axes: [
-        { label: "epoch", labelSize: 18, size: 36, stroke: "#475569", grid: { stroke: "#e5e7eb" } },
+        { label: "epoch", labelSize: 18, size: 36, stroke: "#475569", grid: { stroke: "#e5e7eb" }, incrs: EPOCH_INCREMENTS, values: (u, vals) => vals.map(String) },
         { label: yLabel, labelSize: yLabel ? 18 : 0, size: 56, stroke: "#475569", grid: { stroke: "#e5e7eb" }, values: (u, vals) => vals.map(tick) },
       ],
       series: [
@@ -124,6 +124,11 @@ export class EpochChart {
   /** Redraws the marker when only the best epoch changed. */
   redraw() {
     this.u.redraw(false, false);
+  }
+
+  /** The x axis labels drawn now (epochs); uPlot keeps them on the axis as `_values` (a test hook, not for the views). */
+  xTicks() {
+    return (this.u.axes[0]._values ?? []).map(String);
   }
 
   /** Number of x points drawn. */

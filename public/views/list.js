@@ -1,0 +1,105 @@
+// #/ — every operation with its status, progress, best loss and flags, live from /api/v1/stream.
+
+import { listOperations, openStream } from "../lib/api.js";
+import { ago, fmt, where } from "../lib/format.js";
+import { html, render } from "../lib/html.js";
+import { errorBox, flagBadges, progressBar, setConn, statusPill, throttle } from "../lib/widgets.js";
+
+export function listView(root) {
+  const rows = new Map();
+  const selected = new Set();
+  render(
+    root,
+    html`
+    <section class="card">
+      <div class="row">
+        <h1>Operations</h1>
+        <span class="spacer"></span>
+        <button id="compare-selected" class="primary" disabled>Compare selected</button>
+        <a class="button" href="#/new">New training</a>
+      </div>
+      <div class="table-wrap"><table class="ops">
+        <thead><tr><th></th><th>Name</th><th>Status</th><th>Progress</th><th>Best loss</th><th>Flags</th><th>Location</th><th>Started</th></tr></thead>
+        <tbody><tr><td colspan="8" class="muted">Loading…</td></tr></tbody>
+      </table></div>
+      <p class="muted small" id="total"></p>
+    </section>`,
+  );
+  const tbody = root.querySelector("tbody");
+  const compareBtn = root.querySelector("#compare-selected");
+  compareBtn.onclick = () => (location.hash = `#/compare/${[...selected].join(",")}`);
+
+  const row = (op) => {
+    const t = op.trends;
+    return html`<tr data-op="${op.operation_id}">
+      <td><input type="checkbox" data-select="${op.operation_id}" ${selected.has(op.operation_id) ? "checked" : ""} aria-label="select for comparison"></td>
+      <td><a href="#/op/${encodeURIComponent(op.operation_id)}">${op.name ?? op.operation_type}</a><div class="id">${op.operation_id}</div></td>
+      <td>${statusPill(op.status)}</td>
+      <td class="prog">${progressBar(op)}</td>
+      <td>${t.best_val_loss === null ? "—" : html`${fmt(t.best_val_loss)} <span class="muted small">${t.monitor ?? ""} @ ${t.best_epoch}</span>`}</td>
+      <td>${flagBadges(t)}</td>
+      <td>${where(op)}</td>
+      <td class="muted small">${ago(op.started_at ?? op.created_at)}</td>
+    </tr>`;
+  };
+
+  const draw = () => {
+    const ops = [...rows.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+    render(
+      tbody,
+      ops.length
+        ? html`${ops.map(row)}`
+        : html`<tr><td colspan="8" class="muted">No operations yet. <a href="#/new">Start a training</a> or POST /api/v1/operations.</td></tr>`,
+    );
+  };
+  const scheduleDraw = (() => {
+    let queued = false;
+    return () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => ((queued = false), draw()));
+    };
+  })();
+
+  tbody.addEventListener("change", (e) => {
+    const id = e.target.dataset?.select;
+    if (!id) return;
+    e.target.checked ? selected.add(id) : selected.delete(id);
+    compareBtn.disabled = selected.size < 1;
+    compareBtn.textContent = selected.size ? `Compare selected (${selected.size})` : "Compare selected";
+  });
+
+  const refresh = async () => {
+    try {
+      const { operations, total } = await listOperations(100);
+      rows.clear();
+      for (const op of operations) rows.set(op.operation_id, op);
+      root.querySelector("#total").textContent = `${total} operation${total === 1 ? "" : "s"}${total > operations.length ? `, newest ${operations.length} shown` : ""}`;
+      draw();
+    } catch (err) {
+      render(tbody, html`<tr><td colspan="8">${errorBox(err)}</td></tr>`);
+    }
+  };
+  const refreshSoon = throttle(refresh, 1000);
+
+  // Stream first, then the list, so no change falls between the two.
+  const stream = openStream("/stream", {
+    onState: setConn,
+    onEvent: (type, op) => {
+      if (type !== "operation") return;
+      if (!rows.has(op.operation_id)) return refreshSoon();
+      rows.set(op.operation_id, op);
+      scheduleDraw();
+    },
+  });
+  void refresh();
+  // Operations registered or queued make no event until they start; a slow poll catches them, and ages stay fresh.
+  const poll = setInterval(refresh, 10_000);
+  return {
+    name: "list",
+    destroy() {
+      stream.close();
+      clearInterval(poll);
+    },
+  };
+}

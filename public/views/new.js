@@ -1,0 +1,92 @@
+// #/new — a form for POST /api/v1/trainings that shows the JSON it sends, then opens the new operation.
+
+import { api } from "../lib/api.js";
+import { html, render } from "../lib/html.js";
+import { errorBox } from "../lib/widgets.js";
+
+
+export function newTrainingView(root) {
+  render(
+    root,
+    html`
+    <section class="card narrow">
+      <h1>New training</h1>
+      <p class="muted">A small multilayer perceptron on a generated dataset, trained in a worker on this server (or a GPU host). Empty fields take the spec's defaults.</p>
+      <form id="spec-form" class="form">
+        <label>Name <input name="name" placeholder="e.g. spirals-baseline"></label>
+        <label>Dataset
+          <select name="generator">
+            <option value="spirals" selected>spirals — interleaved spiral arms (learns well)</option>
+            <option value="overfit">overfit — few noisy samples (overfits within ~30 epochs)</option>
+            <option value="random_walk">random_walk — up/down of a random-walk price</option>
+          </select>
+        </label>
+        <div class="cols">
+          <label>Samples <input name="samples" type="number" min="10" placeholder="default"></label>
+          <label>Classes (spirals) <input name="classes" type="number" min="2" max="8" placeholder="3"></label>
+        </div>
+        <div class="cols">
+          <label>Hidden layers <input name="hidden" value="64,32" pattern="\\s*\\d+(\\s*,\\s*\\d+)*\\s*|" title="comma-separated units, e.g. 64,32"></label>
+          <label>Activation <select name="activation"><option>relu</option><option>tanh</option><option>sigmoid</option><option>elu</option><option>linear</option></select></label>
+          <label>Dropout <input name="dropout" type="number" min="0" max="0.95" step="0.05" value="0.2"></label>
+        </div>
+        <div class="cols">
+          <label>Epochs <input name="epochs" type="number" min="1" max="10000" value="30"></label>
+          <label>Batch size <input name="batch_size" type="number" min="1" value="32"></label>
+          <label>Learning rate <input name="learning_rate" type="number" min="0" step="any" value="0.01"></label>
+        </div>
+        <div class="cols">
+          <label>Optimizer <select name="optimizer"><option>adam</option><option>adamw</option><option>sgd</option><option>rmsprop</option></select></label>
+          <label>Validation split <input name="validation_split" type="number" min="0" max="0.9" step="0.05" value="0.2"></label>
+          <label>Seed <input name="seed" type="number" min="0" value="42"></label>
+        </div>
+        <div class="cols">
+          <label class="check"><input type="checkbox" name="early_stopping"> Early stopping on val_loss, patience <input name="patience" type="number" min="0" value="5" class="tiny"></label>
+          <label>Run on <select name="target"><option value="">server default</option><option value="local">local worker</option><option value="host">GPU host</option></select></label>
+        </div>
+        <details><summary>Spec (JSON sent to POST /api/v1/trainings)</summary><pre id="spec-preview"></pre></details>
+        <div class="row"><span class="spacer"></span><button class="primary" type="submit">Start training</button></div>
+        <div id="form-error"></div>
+      </form>
+    </section>`,
+  );
+  const form = root.querySelector("#spec-form");
+  const spec = () => {
+    const f = Object.fromEntries(new FormData(form));
+    const n = (k) => (f[k] === "" || f[k] === undefined ? undefined : Number(f[k]));
+    const hidden = String(f.hidden ?? "").trim();
+    const body = {
+      name: f.name.trim() || undefined,
+      dataset: { kind: "synthetic", generator: f.generator, samples: n("samples"), classes: f.generator === "spirals" ? n("classes") : undefined },
+      model: { hidden_layers: hidden ? hidden.split(",").map((s) => Number(s.trim())) : [], activation: f.activation, dropout: n("dropout") },
+      training: {
+        epochs: n("epochs"),
+        batch_size: n("batch_size"),
+        learning_rate: n("learning_rate"),
+        optimizer: f.optimizer,
+        validation_split: n("validation_split"),
+        seed: n("seed"),
+        early_stopping: f.early_stopping ? { monitor: "val_loss", patience: n("patience") } : undefined,
+      },
+      target: f.target || undefined,
+    };
+    return JSON.parse(JSON.stringify(body)); // drops the undefined fields
+  };
+  const preview = () => (root.querySelector("#spec-preview").textContent = JSON.stringify(spec(), null, 2));
+  form.addEventListener("input", preview);
+  preview();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    root.querySelector("#form-error").replaceChildren();
+    try {
+      const op = await api("POST", "/trainings", spec());
+      location.hash = `#/op/${encodeURIComponent(op.operation_id)}`;
+    } catch (err) {
+      render(root.querySelector("#form-error"), errorBox(err));
+      button.disabled = false;
+    }
+  });
+  return { name: "new", destroy() {} };
+}

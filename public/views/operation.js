@@ -1,0 +1,317 @@
+// #/op/<id> — one operation: curves live from its metrics stream, smoothing, badges, recommendation, checkpoint
+// downloads, cancel, CSV/JSON download. Curves are smoothed and thinned with the server's own trend code.
+
+import { emaSmooth } from "trends/smoothing.js";
+import { downsample } from "trends/downsample.js";
+import { api, download, openStream } from "../lib/api.js";
+import { EpochChart, PALETTE, plottable } from "../lib/charts.js";
+import { ago, fmt, live, num, where } from "../lib/format.js";
+import { append, html, render } from "../lib/html.js";
+import { alertError, errorBox, flagBadges, progressBar, setConn, smoothingControl, statusPill, throttle } from "../lib/widgets.js";
+
+/** Points fetched per run; live epochs are appended, and a series is thinned back to this once it doubles. */
+export const MAX_POINTS = 2000;
+const STANDARD = ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"];
+/** Fields of an epoch that are not custom metrics (a custom metric gets its own chart). */
+export const NOT_METRICS = new Set(["epoch", "timestamp", ...STANDARD]);
+
+
+/** The checkpoints the server lists for a run: its result's once it ended, else those written so far (as checkpointsOf). */
+function checkpointsOf(op) {
+  const list = Array.isArray(op.result?.checkpoints) ? op.result.checkpoints : op.metadata?.checkpoints;
+  return Array.isArray(list) ? list : [];
+}
+
+/** One download button per kept checkpoint (a tar of the TF.js model and preprocessing.json); best and last may share an epoch. */
+function checkpointLinks(op) {
+  const byEpoch = new Map();
+  for (const c of checkpointsOf(op)) byEpoch.set(c.epoch, [...(byEpoch.get(c.epoch) ?? []), c.kind]);
+  if (byEpoch.size === 0) return null;
+  const buttons = [...byEpoch].map(
+    ([epoch, kinds]) => html` <button type="button" data-checkpoint="${epoch}" title="TF.js layers model + preprocessing.json, as a tar">Checkpoint: ${kinds.join(" + ")}, epoch ${epoch}</button>`,
+  );
+  return html`<div class="row wrap meta"><span class="muted small">checkpoints</span>${buttons}</div>`;
+}
+
+/** Wire epoch → row with numbers (NaN and ±Infinity as numbers). */
+function decodeRow(e) {
+  const r = { epoch: e.epoch };
+  for (const [k, v] of Object.entries(e)) if (k !== "epoch" && k !== "timestamp") r[k] = num(v);
+  return r;
+}
+
+export function operationView(root, id) {
+  const state = { op: null, trends: null, rows: [], custom: [], analysis: null };
+  const charts = {};
+  let stream = null;
+  let destroyed = false;
+
+  render(
+    root,
+    html`
+    <section class="card" id="head"><p class="muted">Loading ${id}…</p></section>
+    <section class="card">
+      <div class="row wrap">
+        <div id="badges" class="badges"></div>
+        <span class="spacer"></span>
+        <span id="smoothing-slot"></span>
+      </div>
+      <div id="recommendation" class="recommendation muted">Analysing…</div>
+    </section>
+    <section class="grid" id="charts">
+      <div class="card chart-card"><h2>Loss</h2><div class="chart" id="chart-loss"></div></div>
+      <div class="card chart-card"><h2>Accuracy</h2><div class="chart" id="chart-accuracy"></div><p class="muted small empty" id="no-accuracy" hidden>No accuracy reported.</p></div>
+      <div class="card chart-card" id="card-lr" hidden><h2>Learning rate</h2><div class="chart" id="chart-lr"></div></div>
+    </section>`,
+  );
+
+  const smoothing = smoothingControl(() => scheduleDraw());
+  root.querySelector("#smoothing-slot").append(smoothing.el);
+  const best = () => state.trends?.best_epoch ?? null;
+
+  const pair = (label, color) => [
+    { label, color, faint: true },
+    { label, color },
+  ];
+  charts.loss = new EpochChart(root.querySelector("#chart-loss"), { series: [...pair("train_loss", PALETTE[0]), ...pair("val_loss", PALETTE[1])], getBest: best, yLabel: "loss" });
+  charts.accuracy = new EpochChart(root.querySelector("#chart-accuracy"), {
+    series: [...pair("train_accuracy", PALETTE[0]), ...pair("val_accuracy", PALETTE[1])],
+    getBest: best,
+    yLabel: "accuracy",
+  });
+  charts.lr = new EpochChart(root.querySelector("#chart-lr"), { series: [{ label: "learning_rate", color: PALETTE[4] }], height: 180 });
+
+  function addCustomChart(name) {
+    const card = document.createElement("div");
+    card.className = "card chart-card";
+    render(card, html`<h2>${name}</h2><div class="chart"></div>`);
+    root.querySelector("#charts").append(card);
+    charts[`custom:${name}`] = new EpochChart(card.querySelector(".chart"), { series: pair(name, PALETTE[state.custom.length % PALETTE.length]), height: 200 });
+    state.custom.push(name);
+  }
+
+  // Rows stay sorted by epoch; a re-posted epoch replaces its row.
+  function upsert(e) {
+    const r = decodeRow(e);
+    const rows = state.rows;
+    for (const k of Object.keys(r)) if (!NOT_METRICS.has(k) && !state.custom.includes(k)) addCustomChart(k);
+    if (!rows.length || r.epoch > rows[rows.length - 1].epoch) return void rows.push(r);
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rows[mid].epoch < r.epoch) lo = mid + 1;
+      else hi = mid;
+    }
+    if (rows[lo]?.epoch === r.epoch) rows[lo] = r;
+    else rows.splice(lo, 0, r);
+  }
+
+  let drawQueued = false;
+  function scheduleDraw() {
+    if (drawQueued || destroyed) return;
+    drawQueued = true;
+    requestAnimationFrame(draw);
+  }
+
+  function draw() {
+    drawQueued = false;
+    if (destroyed) return;
+    if (state.rows.length > 2 * MAX_POINTS) state.rows = downsample(state.rows, MAX_POINTS, best());
+    const rows = state.rows;
+    const w = smoothing.value();
+    const x = rows.map((r) => r.epoch);
+    const col = (k) => rows.map((r) => r[k] ?? null);
+    const both = (k) => {
+      const raw = col(k);
+      return [plottable(raw), plottable(emaSmooth(raw, w))];
+    };
+    charts.loss.setData([x, ...both("train_loss"), ...both("val_loss")]);
+    const hasAcc = rows.some((r) => r.train_accuracy != null || r.val_accuracy != null);
+    root.querySelector("#no-accuracy").hidden = hasAcc || rows.length === 0;
+    charts.accuracy.setData([x, ...both("train_accuracy"), ...both("val_accuracy")]);
+    const hasLr = rows.some((r) => r.learning_rate != null);
+    root.querySelector("#card-lr").hidden = !hasLr;
+    if (hasLr) charts.lr.setData([x, plottable(col("learning_rate"))]);
+    for (const name of state.custom) charts[`custom:${name}`].setData([x, ...both(name)]);
+    for (const [key, chart] of Object.entries(charts)) {
+      if (key === "lr") continue;
+      chart.series.forEach((s, i) => s.faint && chart.show(i, w > 0));
+    }
+  }
+
+  function renderHead() {
+    const op = state.op;
+    if (!op) return;
+    const meta = op.metadata ?? {};
+    const bits = [
+      html`location <b>${where(op)}</b>`,
+      meta.host && html`host <b>${meta.host}</b>`,
+      meta.backend && html`backend <b>${meta.backend}</b>`,
+      html`started <b>${ago(op.started_at)}</b>`,
+      op.last_seen_at && live(op) && html`last heard <b data-last-seen>${ago(op.last_seen_at)}</b>`,
+      op.completed_at && html`finished <b>${ago(op.completed_at)}</b>`,
+    ]
+      .filter(Boolean)
+      .map((b, i) => (i ? html` · ${b}` : b));
+    // Late heartbeats: the progress shown may be frozen; the server is asking the host.
+    const stale = op.stale
+      ? html`<span class="badge bad" data-badge="stale" title="No epoch or heartbeat from the host for 1.5 heartbeat intervals: the progress may be frozen; the server is asking the host">no heartbeat since ${ago(op.last_seen_at)}</span>`
+      : null;
+    render(
+      root.querySelector("#head"),
+      html`
+      <div class="row wrap">
+        <div>
+          <h1>${op.name ?? op.operation_type} ${statusPill(op.status)} ${stale}</h1>
+          <div class="id">${op.operation_id}</div>
+        </div>
+        <span class="spacer"></span>
+        <button id="dl-csv" type="button">Download CSV</button>
+        <button id="dl-json" type="button">Download JSON</button>
+        <a class="button" href="#/compare/${encodeURIComponent(op.operation_id)}">Compare…</a>
+        ${live(op) && html`<button id="cancel" type="button" class="danger">Cancel</button>`}
+      </div>
+      <div class="row wrap meta"><span id="head-progress">${progressBar(op)}</span> <span class="muted small">${bits}</span></div>
+      ${checkpointLinks(op)}
+      ${op.error_message && html`<div class="error-box small">${op.error_message}</div>`}`,
+    );
+    root.querySelector("#dl-csv").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.csv`, `${id}-metrics.csv`).catch(alertError);
+    root.querySelector("#dl-json").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.json`, `${id}-metrics.json`).catch(alertError);
+    for (const b of root.querySelectorAll("[data-checkpoint]")) {
+      const epoch = b.dataset.checkpoint;
+      b.onclick = () => download(`/operations/${encodeURIComponent(id)}/checkpoints/${epoch}`, `${id}-epoch-${epoch}.tar`).catch(alertError);
+    }
+    const cancel = root.querySelector("#cancel");
+    if (cancel) {
+      cancel.onclick = async () => {
+        if (!confirm(`Cancel ${op.name ?? id}?`)) return;
+        cancel.disabled = true;
+        try {
+          state.op = await api("DELETE", `/operations/${encodeURIComponent(id)}`);
+          renderHead();
+        } catch (err) {
+          cancel.disabled = false;
+          alertError(err);
+        }
+      };
+    }
+  }
+
+  /** Progress follows the epochs between status events: the stream's trends carry the counts. */
+  function renderProgress() {
+    const op = state.op;
+    const t = state.trends;
+    if (!op || !t) return;
+    const p = op.progress;
+    p.epochs_completed = t.total_epochs_completed;
+    p.current_epoch = t.latest_epoch;
+    if (op.status !== "completed" && p.total_epochs) p.percentage = Math.min(100, (100 * t.total_epochs_completed) / p.total_epochs);
+    const slot = root.querySelector("#head-progress");
+    if (slot) render(slot, progressBar(op));
+  }
+
+  function renderTrends() {
+    const t = state.trends;
+    if (!t) return;
+    const bestText =
+      t.best_epoch === null
+        ? html`<span class="muted">no finite loss yet</span>`
+        : html`best ${t.monitor} <b>${fmt(t.best_val_loss)}</b> at epoch <b>${t.best_epoch}</b>${t.epochs_since_improvement ? html` <span class="muted">(${t.epochs_since_improvement} epochs ago)</span>` : null}`;
+    render(root.querySelector("#badges"), html`${flagBadges(t, { none: t.total_epochs_completed >= 3 })} <span class="best">${bestText}</span>`);
+  }
+
+  function renderAnalysis() {
+    const a = state.analysis;
+    if (!a) return;
+    const r = a.recommendation;
+    const label = { continue: "continue", stop: "stop", use_checkpoint: "use checkpoint", insufficient_data: "not enough data" }[r.action] ?? r.action;
+    root.querySelector("#recommendation").className = "recommendation";
+    render(
+      root.querySelector("#recommendation"),
+      html`
+      <span class="action ${r.action}" data-action="${r.action}">${label}</span>
+      <span class="reason">${r.reason}</span>
+      ${r.checkpoint_epoch !== null && html`<span class="muted small">checkpoint epoch ${r.checkpoint_epoch}</span>`}`,
+    );
+  }
+
+  const analyse = throttle(async () => {
+    try {
+      state.analysis = await api("GET", `/operations/${encodeURIComponent(id)}/analysis`);
+      if (!destroyed) renderAnalysis();
+    } catch (err) {
+      render(root.querySelector("#recommendation"), errorBox(err));
+    }
+  }, 1500);
+
+  (async () => {
+    try {
+      const [op, metrics] = await Promise.all([
+        api("GET", `/operations/${encodeURIComponent(id)}`),
+        api("GET", `/operations/${encodeURIComponent(id)}/metrics?max_points=${MAX_POINTS}`),
+      ]);
+      if (destroyed) return;
+      state.op = op;
+      state.trends = op.trends;
+      for (const e of metrics.metrics.epochs) upsert(e);
+      renderHead();
+      renderTrends();
+      scheduleDraw();
+      analyse();
+      // Everything after the last fetched epoch comes from the stream, then every new one as it is stored.
+      const since = state.rows.length ? state.rows[state.rows.length - 1].epoch : -1;
+      stream = openStream(`/operations/${encodeURIComponent(id)}/metrics/stream?since_epoch=${since}`, {
+        onState: setConn,
+        onEvent(type, data) {
+          if (destroyed) return;
+          if (type === "epoch") {
+            upsert(data);
+            scheduleDraw();
+          } else if (type === "trends") {
+            state.trends = data;
+            renderTrends();
+            renderProgress();
+            charts.loss.redraw();
+            analyse();
+          } else if (type === "status") {
+            state.op = data;
+            state.trends = data.trends;
+            renderHead();
+            renderTrends();
+          } else if (type === "end") {
+            analyse();
+          } else if (type === "error") {
+            append(root.querySelector("#head"), errorBox(data));
+          }
+        },
+      });
+    } catch (err) {
+      render(root.querySelector("#head"), errorBox(err));
+    }
+  })();
+
+  // Staleness changes with no event when heartbeats come back: a running host training's head is refetched every 5 s.
+  const poll = setInterval(async () => {
+    const op = state.op;
+    if (destroyed || document.hidden || !op || !live(op) || where(op) !== "host") return;
+    try {
+      state.op = await api("GET", `/operations/${encodeURIComponent(id)}`);
+      renderHead();
+    } catch (err) {
+      console.warn(`refreshing ${id} failed:`, err);
+    }
+  }, 5000);
+
+  return {
+    name: "operation",
+    charts,
+    state,
+    destroy() {
+      destroyed = true;
+      clearInterval(poll);
+      stream?.close();
+      for (const c of Object.values(charts)) c.destroy();
+    },
+  };
+}
