@@ -1,16 +1,34 @@
-// The MCP server end to end: an SDK client over stdio reaches `bun run src/mcp`, which talks to a real API server process
-// with stored metrics; and the same tools on the API's own /mcp (Streamable HTTP), behind the bearer token.
+// The MCP tools in process: an SDK client on a linked in-memory transport reaches createMcpServer, whose typed API client
+// fetches through `app.handle` on an in-memory database; the same tools on the API's own /mcp (Streamable HTTP), behind
+// the bearer token; and one stdio smoke test of `bun run src/mcp` as an MCP client spawns it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { join } from "node:path";
 import { TrainwatchClient } from "../src/client/api.ts";
+import { createMcpServer } from "../src/mcp/server.ts";
 import { finishedWithEarlierBest, improving, overfitting, seedRun } from "./fixtures/runs.ts";
-import { freePort, makeApp, startServerProcess, type ServerProcess } from "./helpers.ts";
+import { freePort, localTrainingApp, makeApp } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
+
+type Handler = { handle(req: Request): Response | Promise<Response> };
+
+/** A fetch that never leaves the process: every call is `app.handle`. */
+const inProcessFetch = (app: Handler) =>
+  ((input: string | URL | Request, init?: RequestInit) => app.handle(new Request(input, init))) as typeof fetch;
+
+/** An MCP client connected in memory to the Trainwatch tools, which reach the API through `api`. */
+async function memoryClient(api: TrainwatchClient): Promise<Client> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await createMcpServer(api).connect(serverSide);
+  const client = new Client({ name: "mcp-test", version: "1.0.0" });
+  await client.connect(clientSide);
+  return client;
+}
 
 /** `bun run src/mcp` as an MCP client spawns it, pointed at `url`. */
 async function stdioClient(url: string): Promise<Client> {
@@ -57,25 +75,28 @@ const TOOL_NAMES = [
   "start_training",
 ];
 
-let server: ServerProcess;
+let world: ReturnType<typeof localTrainingApp>;
+let api: TrainwatchClient;
 let mcp: Client;
 const ids: Record<"improving" | "overfitting" | "finished", string> = { improving: "", overfitting: "", finished: "" };
 
 beforeAll(async () => {
-  server = await startServerProcess();
-  const api = new TrainwatchClient({ baseUrl: server.url });
+  world = localTrainingApp();
+  api = new TrainwatchClient({ baseUrl: "http://localhost", fetch: inProcessFetch(world.app) });
   ids.improving = await seedRun(api, "improving", improving());
   ids.overfitting = await seedRun(api, "overfitting", overfitting());
   ids.finished = await seedRun(api, "finished", finishedWithEarlierBest(), { complete: true });
-  mcp = await stdioClient(server.url);
-}, 30_000);
+  mcp = await memoryClient(api);
+});
 
 afterAll(async () => {
   await mcp?.close();
-  await server?.stop();
+  // The start_training test's tiny training may still run: let it end before the store closes.
+  await world?.local.stopAll();
+  world?.close();
 });
 
-describe("MCP over stdio, against a real API", () => {
+describe("MCP tools in process, against the app", () => {
   test("lists the seven tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
@@ -149,7 +170,6 @@ describe("MCP over stdio, against a real API", () => {
   });
 
   test("cancel_operation stops a running operation and echoes the reason; a second cancel is an actionable error", async () => {
-    const api = new TrainwatchClient({ baseUrl: server.url });
     const id = await seedRun(api, "to-cancel", improving());
     const res = await data(mcp, "cancel_operation", { operation_id: id, reason: "test says stop" });
     expect(res).toMatchObject({ operation_id: id, status: "cancelled", reason: "test says stop" });
@@ -183,7 +203,7 @@ describe("MCP over stdio, against a real API", () => {
   });
 
   test("an unreachable API comes back as isError telling how to start it, and the MCP server keeps serving", async () => {
-    const lonely = await stdioClient(`http://127.0.0.1:${freePort()}`);
+    const lonely = await memoryClient(new TrainwatchClient({ baseUrl: `http://127.0.0.1:${freePort()}` }));
     try {
       const text = await failure(lonely, "list_operations", {});
       expect(text).toStartWith("UNREACHABLE: cannot reach the Trainwatch API");
@@ -195,15 +215,29 @@ describe("MCP over stdio, against a real API", () => {
   });
 });
 
+describe("MCP over stdio", () => {
+  test("`bun run src/mcp` serves the same tools over stdio and reaches the API at TRAINWATCH_URL", async () => {
+    const http = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => world.app.handle(r) });
+    const stdio = await stdioClient(`http://127.0.0.1:${http.port}`);
+    try {
+      expect((await stdio.listTools()).tools).toEqual((await mcp.listTools()).tools);
+      const a = await data(stdio, "analyze_training", { operation_id: ids.finished });
+      expect(a.recommendation).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 8 });
+    } finally {
+      await stdio.close();
+      http.stop(true);
+    }
+  }, 30_000);
+});
+
 describe("MCP over Streamable HTTP at /mcp", () => {
-  test("the API server process offers the same tools on /mcp", async () => {
+  test("the API offers the same tools on /mcp", async () => {
     const client = new Client({ name: "mcp-http-test", version: "1.0.0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`)));
+    await client.connect(new StreamableHTTPClientTransport(new URL("http://localhost/mcp"), { fetch: inProcessFetch(world.app) }));
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
-      const stdioTools = (await mcp.listTools()).tools;
-      expect(tools).toEqual(stdioTools);
+      expect(tools).toEqual((await mcp.listTools()).tools);
       const a = await data(client, "analyze_training", { operation_id: ids.finished });
       expect(a.recommendation).toMatchObject({ action: "use_checkpoint", checkpoint_epoch: 8 });
     } finally {
@@ -213,7 +247,7 @@ describe("MCP over Streamable HTTP at /mcp", () => {
 
   test("with TRAINWATCH_TOKEN set, /mcp needs the bearer token and its tools reach the API with it", async () => {
     const { app } = makeApp({ TRAINWATCH_TOKEN: "s3cret" });
-    const inProcess = (input: string | URL | Request, init?: RequestInit) => app.handle(new Request(input, init));
+    const inProcess = inProcessFetch(app);
     const mcpUrl = new URL("http://localhost/mcp");
 
     const anonymous = new Client({ name: "anon", version: "1.0.0" });
