@@ -10,35 +10,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { captureOutput } from "../tests/helpers.ts";
+import { freePort, spawnEntry } from "../tests/fixtures/spawn.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const EPOCHS = Number(args.get("epochs") ?? 300);
 const POLL_MS = Number(args.get("poll-ms") ?? 2);
 const GOAL_P99_MS = 200;
-const ROOT = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "trainwatch-relay-bench-"));
 
-function freePort(): number {
-  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
-}
-
-/** Spawns `bun run <entry>` and resolves once `readyUrl` answers. */
-async function spawn(entry: string, env: Record<string, string>, readyUrl: string) {
-  const proc = Bun.spawn([process.execPath, "run", entry], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const output = captureOutput(proc);
-  const end = Date.now() + 30_000;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`${entry} exited with ${proc.exitCode}:\n${output()}`);
-    if (await fetch(readyUrl, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return { proc, output };
-    await Bun.sleep(50);
-  }
-  proc.kill();
-  throw new Error(`${entry} not ready:\n${output()}`);
-}
+/** `bun run <entry>` with `env`, ready once `base + health` answers. */
+const spawn = (entry: string, env: Record<string, string>, base: string, health: string) =>
+  spawnEntry({ entry, env, url: () => base, health, timeoutMs: 30_000 });
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
@@ -49,12 +31,13 @@ const apiUrl = `http://127.0.0.1:${apiPort}`;
 const procs: { proc: ReturnType<typeof Bun.spawn> }[] = [];
 let exitCode = 0;
 try {
-  procs.push(await spawn("src/host", { TRAINWATCH_HOST_PORT: String(hostPort), TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "host-models") }, `${hostUrl}/health`));
+  procs.push(await spawn("src/host", { TRAINWATCH_HOST_PORT: String(hostPort), TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "host-models") }, hostUrl, "/health"));
   procs.push(
     await spawn(
       "src/server.ts",
       { PORT: String(apiPort), TRAINWATCH_DB: join(dir, "api.db"), TRAINING_HOST_URL: hostUrl, USE_TRAINING_HOST_SERVICE: "true" },
-      `${apiUrl}/api/v1/health`,
+      apiUrl,
+      "/api/v1/health",
     ),
   );
   const spec = {

@@ -8,6 +8,7 @@ import { loadConfig } from "../src/config.ts";
 import { Hub } from "../src/hub.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import { freePort, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -69,31 +70,12 @@ export async function json<T = any>(res: Response | Promise<Response>): Promise<
 
 export { until } from "./fixtures/poll.ts";
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
-}
+export { captureOutput, freePort } from "./fixtures/spawn.ts";
 
 /** A fresh temporary directory, removed by the returned `cleanup`. */
 export function tempDir(prefix = "trainwatch-test-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Collects a spawned process's stdout and stderr as they arrive; call the result for the text so far. */
-export function captureOutput(proc: { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> }): () => string {
-  let out = "";
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) out += decoder.decode(r.value, { stream: true });
-  };
-  void drain(proc.stdout);
-  void drain(proc.stderr);
-  return () => out;
 }
 
 export interface ServerProcess {
@@ -114,84 +96,40 @@ export interface ServerProcess {
  */
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ServerProcess> {
   const tmp = tempDir();
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !["HOST", "PORT", "TRAINWATCH_DB", "TRAINWATCH_TOKEN"].includes(k)) base[k] = v;
-  }
-  const fullEnv = { ...base, PORT: String(freePort()), TRAINWATCH_DB: join(tmp.dir, "trainwatch.db"), ...env };
-  const proc = Bun.spawn([process.execPath, "run", "src/server.ts"], {
-    cwd: ROOT,
-    env: fullEnv,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const output = captureOutput(proc);
-
-  const stop = async () => {
-    if (proc.exitCode === null) proc.kill("SIGTERM");
-    await proc.exited;
+  try {
+    const p = await spawnEntry({
+      entry: "src/server.ts",
+      drop: ["HOST", "PORT", "TRAINWATCH_DB", "TRAINWATCH_TOKEN"],
+      env: { PORT: String(freePort()), TRAINWATCH_DB: join(tmp.dir, "trainwatch.db"), ...env },
+      // The log line carries the bound port, so PORT=0 works too.
+      url: (out) => /listening on (http:\/\/\S+)/.exec(out)?.[1]?.replace("//0.0.0.0:", "//127.0.0.1:") ?? null,
+      health: "/api/v1/health",
+      timeoutMs,
+    });
+    const stop = async () => {
+      await p.stop();
+      tmp.cleanup();
+    };
+    return { ...p, port: Number(new URL(p.url).port), stop };
+  } catch (err) {
     tmp.cleanup();
-  };
-
-  const deadline = Date.now() + timeoutMs;
-  let url: string | null = null;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) {
-      await stop();
-      throw new Error(`server exited with ${proc.exitCode} before it was ready:\n${output()}`);
-    }
-    // The log line carries the bound port, so PORT=0 works too.
-    url ??= /listening on (http:\/\/\S+)/.exec(output())?.[1]?.replace("//0.0.0.0:", "//127.0.0.1:") ?? null;
-    if (url) {
-      try {
-        const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) return { url, port: Number(new URL(url).port), proc, output, stop };
-      } catch {
-        // not accepting connections yet
-      }
-    }
-    await Bun.sleep(50);
+    throw err;
   }
-  await stop();
-  throw new Error(`server not ready within ${timeoutMs} ms:\n${output()}`);
 }
 
-export interface HostProcess {
-  url: string;
-  proc: ReturnType<typeof Bun.spawn>;
-  output(): string;
-  stop(): Promise<void>;
-}
+export type HostProcess = SpawnedEntry;
 
 /** Spawns `bun run src/host` on a free port with its outbox in `dir`; resolves once /health answers. */
-export async function startHostProcess(dir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProcess> {
-  const base: Record<string, string> = {};
-  const owned = ["HOST", "TRAINWATCH_HOST_PORT", "TRAINWATCH_HOST_DB", "TRAINWATCH_TOKEN", "TRAINWATCH_HOST_TOKEN", "TRAINWATCH_URL"];
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !owned.includes(k)) base[k] = v;
-  const proc = Bun.spawn([process.execPath, "run", "src/host"], {
-    cwd: ROOT,
-    env: { ...base, TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "models"), ...env },
-    stdout: "pipe",
-    stderr: "pipe",
+export function startHostProcess(dir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProcess> {
+  return spawnEntry({
+    entry: "src/host",
+    drop: ["HOST", "TRAINWATCH_HOST_PORT", "TRAINWATCH_HOST_DB", "TRAINWATCH_TOKEN", "TRAINWATCH_HOST_TOKEN", "TRAINWATCH_URL"],
+    env: { TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "models"), ...env },
+    url: (out) => /host listening on (http:\/\/\S+)/.exec(out)?.[1] ?? null,
+    health: "/health",
+    headers: env.TRAINWATCH_HOST_TOKEN ? { authorization: `Bearer ${env.TRAINWATCH_HOST_TOKEN}` } : {},
+    timeoutMs,
   });
-  const output = captureOutput(proc);
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    await proc.exited;
-  };
-  const headers: Record<string, string> = env.TRAINWATCH_HOST_TOKEN ? { authorization: `Bearer ${env.TRAINWATCH_HOST_TOKEN}` } : {};
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`host exited with ${proc.exitCode}:\n${output()}`);
-    const url = /host listening on (http:\/\/\S+)/.exec(output())?.[1];
-    if (url) {
-      const ok = await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-      if (ok) return { url, proc, output, stop };
-    }
-    await Bun.sleep(50);
-  }
-  await stop();
-  throw new Error(`host not ready within ${timeoutMs} ms:\n${output()}`);
 }
 
 /**
