@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { Hub } from "../src/hub.ts";
-import { Envelope } from "../src/routes/http.ts";
+import { Envelope } from "../src/http/index.ts";
 import { decodeMetricsBody, loadOperation, metricsView } from "../src/routes/operations.ts";
 import { MetricsData } from "../src/schemas/operation.ts";
 import { MetricsInput, type EpochRecord } from "../src/schemas/epoch.ts";

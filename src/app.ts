@@ -8,7 +8,7 @@ import type { TrainingSpecInput } from "./schemas/spec.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { bearerAuth, errorHandling, jsonBody, type RouteTable } from "./routes/http.ts";
+import { bearerAuth, errorHandling, jsonBody, type RouteTable } from "./http/index.ts";
 import { operationsRoutes } from "./routes/operations.ts";
 import { mcpHttp } from "./mcp/http.ts";
 import { heartbeatRoutes } from "./routes/heartbeat.ts";

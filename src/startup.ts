@@ -5,7 +5,7 @@
  */
 import type { Elysia } from "elysia";
 import { ConfigError } from "./env.ts";
-import { SERVER_BODY_CAP } from "./routes/http.ts";
+import { SERVER_BODY_CAP } from "./http/index.ts";
 
 /** A start refused for a reason outside the program (port, database); the message is the one line to print. */
 export class StartupError extends Error {

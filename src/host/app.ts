@@ -9,7 +9,7 @@ import { EpochNumber } from "../schemas/epoch.ts";
 import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import { memoryProblem } from "../schemas/memory.ts";
 import { NormalizedTrainingSpec, specError, validateSpec, type NormalizedSpec } from "../schemas/spec.ts";
-import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, jsonBody, ok, pathInt, type RouteTable } from "../routes/http.ts";
+import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, jsonBody, ok, pathInt, type RouteTable } from "../http/index.ts";
 import { tarResponse } from "../routes/checkpoints.ts";
 import { documented } from "../routes/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";

@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { TrainwatchClient } from "../client/api.ts";
-import { ErrorEnvelope, bearerAuth, jsonBody } from "../routes/http.ts";
+import { ErrorEnvelope, bearerAuth, jsonBody } from "../http/index.ts";
 import { documented, noContent } from "../routes/openapi.ts";
 import { createMcpServer } from "./server.ts";
 

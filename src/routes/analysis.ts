@@ -13,7 +13,7 @@ import type { Operation } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
 import { checkpointHolding, judgeRun } from "../trends/analysis.ts";
 import type { EpochPoint, TrendConfig } from "../trends/types.ts";
-import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "./openapi.ts";
 import { loadOperation } from "./operations.ts";
 

@@ -10,7 +10,7 @@ import { CHECKPOINT_FILES, CheckpointList, checkpointsOf } from "../schemas/chec
 import { EpochNumber } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { CHECKPOINT_INTERVAL_MS } from "../trainer/checkpoints.ts";
-import { Envelope, ErrorEnvelope, ok, pathInt } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, pathInt } from "../http/index.ts";
 import { loadOperation } from "./operations.ts";
 import { documented } from "./openapi.ts";
 

@@ -11,7 +11,7 @@ import type { WireEpoch } from "../schemas/epoch.ts";
 import { downsample } from "../trends/downsample.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { documented } from "./openapi.ts";
 import { loadOperation } from "./operations.ts";
 

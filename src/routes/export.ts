@@ -8,7 +8,7 @@ import type { AppDeps } from "../app.ts";
 import { notFound } from "../errors.ts";
 import { EpochInput, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import { Operation } from "../schemas/operation.ts";
-import { ErrorEnvelope } from "./http.ts";
+import { ErrorEnvelope } from "../http/index.ts";
 import { documented } from "./openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String() });

@@ -1,7 +1,7 @@
 /** Liveness for people, load balancers and the Docker healthcheck. */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { Envelope } from "./http.ts";
+import { Envelope } from "../http/index.ts";
 import type { AppDeps } from "../app.ts";
 
 export const healthRoutes = (deps: AppDeps) =>

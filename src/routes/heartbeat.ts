@@ -10,7 +10,7 @@ import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
 import { isRevivable } from "../store/store.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
 

@@ -6,14 +6,14 @@
  * (`security: []` when public, `responses` for what is documented rather than validated, `sseResponse` events).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { ErrorEnvelope } from "./http.ts";
+import { ErrorEnvelope } from "../http/index.ts";
 
 type SchemaObject = Record<string, unknown>;
 type Json = Record<string, any>;
 
 /** The document's version: TypeBox emits JSON Schema 2020-12 (`const`, numeric `exclusiveMinimum`), which is OpenAPI 3.1's dialect. */
 export const OPENAPI_VERSION = "3.1.0";
-/** Request bodies the server reads (the parser in routes/http.ts); the plugin also advertises multipart and text/plain. */
+/** Request bodies the server reads (the parser in http/index.ts); the plugin also advertises multipart and text/plain. */
 export const REQUEST_BODY_TYPES: readonly string[] = ["application/json"];
 /** The security scheme protected operations name when TRAINWATCH_TOKEN is set. */
 export const SECURITY_SCHEME = "bearerAuth";

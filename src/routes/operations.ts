@@ -16,7 +16,7 @@ import {
 import type { Store } from "../store/store.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { documented } from "./openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });

@@ -8,7 +8,7 @@ import type { AppDeps } from "../app.ts";
 import { invalid, notFound } from "../errors.ts";
 import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
-import { ErrorEnvelope, queryInt } from "./http.ts";
+import { ErrorEnvelope, queryInt } from "../http/index.ts";
 import { documented, sseResponse } from "./openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
 

@@ -5,7 +5,7 @@ import { TrainwatchError } from "../errors.ts";
 import { TrainingSpec } from "../schemas/spec.ts";
 import { Operation } from "../schemas/operation.ts";
 import type { AppDeps } from "../app.ts";
-import { Envelope, ErrorEnvelope, ok } from "./http.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
 export const TrainingRequest = Type.Object(
   {

@@ -1,5 +1,5 @@
 /**
- * HTTP plumbing shared by every route: the success/error envelopes, the one
+ * HTTP plumbing shared by the API app, the host app and the MCP endpoint: the success/error envelopes, the one
  * error-to-status mapping (405 included), the size-limited JSON parser and the bearer-token guard.
  */
 import { Elysia, t } from "elysia";
