@@ -9,8 +9,8 @@ import { Hub } from "./hub.ts";
 import { SqliteStore } from "./store/sqlite.ts";
 import { lateAfterMs } from "./store/store.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
-import { hostPoolFromConfig } from "./host/dispatch.ts";
-import { startHostWatchdog } from "./host/watchdog.ts";
+import { hostPoolFromConfig } from "./hosts/pool.ts";
+import { startHostWatchdog } from "./hosts/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, main } from "./startup.ts";
 

@@ -1,6 +1,6 @@
 /**
  * `POST /operations/{id}/heartbeat`: a training host says it is alive. The liveness
- * watchdog (src/host/watchdog.ts) fails host operations that go silent; a heartbeat
+ * watchdog (src/hosts/watchdog.ts) fails host operations that go silent; a heartbeat
  * or an epoch from the host keeps them running, or revives them.
  */
 import { Elysia } from "elysia";
@@ -9,7 +9,7 @@ import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
 import { isRevivable } from "../store/store.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
 const IdParams = Type.Object({ id: Type.String() });

@@ -2,7 +2,7 @@
  * Where a training runs: locally in a worker, or on a GPU host. Agents cannot tell
  * the difference; the operation records it in `metadata.location` (and `.host`).
  */
-import type { Trainers } from "../app.ts";
+import type { Trainers } from "./types.ts";
 import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
@@ -13,7 +13,7 @@ import type { LocalTrainer } from "./local.ts";
 
 export type Target = "local" | "host";
 
-/** The GPU-host side of dispatch (src/host/dispatch.ts). */
+/** The GPU-host side of dispatch (src/hosts/pool.ts). */
 export interface RemoteHosts {
   /**
    * Starts the session on the least busy reachable host. `open` creates the operation and returns
