@@ -2,9 +2,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { Hub } from "./hub.ts";
-import type { Operation } from "./schemas/operation.ts";
 import type { Store } from "./store/store.ts";
-import type { TrainingSpecInput } from "./schemas/spec.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -18,26 +16,12 @@ import { dashboardRoutes } from "./routes/dashboard.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { checkpointRoutes } from "./routes/checkpoints.ts";
 import { streamRoutes } from "./routes/stream.ts";
+import type { AppDeps } from "./routes/deps.ts";
+import type { Trainers } from "./trainer/types.ts";
 import pkg from "../package.json" with { type: "json" };
 
-/** What the API needs from whoever runs trainings (local workers, GPU hosts). */
-export interface Trainers {
-  /** Creates the training operation and starts or queues it. */
-  start(spec: TrainingSpecInput, target?: "local" | "host"): Promise<Operation>;
-  /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
-  cancel(op: Operation): Promise<Record<string, unknown> | null>;
-  /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
-  checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
-  describe(): Record<string, unknown>;
-}
-
-export interface AppDeps {
-  store: Store;
-  hub: Hub;
-  config: Config;
-  trainers?: Trainers;
-  version: string;
-}
+export type { AppDeps } from "./routes/deps.ts";
+export type { Trainers } from "./trainer/types.ts";
 
 export function createApp(input: { store: Store; config: Config; hub?: Hub; trainers?: Trainers }) {
   const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store), version: pkg.version };

@@ -6,7 +6,7 @@
  */
 import { TrainwatchClient } from "../client/api.ts";
 import { selectBackend } from "../trainer/backend.ts";
-import type { StartTraining } from "../trainer/local.ts";
+import type { StartTraining } from "../trainer/worker_client.ts";
 import { createHostApp, type BackendReport } from "./app.ts";
 import { loadHostConfig, type HostConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";

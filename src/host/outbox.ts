@@ -25,7 +25,7 @@ import type { Database } from "bun:sqlite";
 import { ApiError } from "../client/api.ts";
 import { closeDatabase, openDatabase } from "../store/database.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import type { BatchProgress } from "../store/store.ts";
+import type { BatchProgress } from "../schemas/host.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { HeartbeatInput, RelayProblem, StartedInfo } from "../schemas/host.ts";
 

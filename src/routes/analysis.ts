@@ -5,7 +5,7 @@
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { Analysis } from "../schemas/analysis.ts";
 import { checkpointsOf } from "../schemas/checkpoint.ts";
 import { decodeMetric, type WireEpoch } from "../schemas/epoch.ts";

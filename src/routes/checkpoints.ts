@@ -4,7 +4,7 @@
  */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { TrainwatchError } from "../errors.ts";
 import { CHECKPOINT_FILES, CheckpointList, checkpointsOf } from "../schemas/checkpoint.ts";
 import { EpochNumber } from "../schemas/epoch.ts";

@@ -4,7 +4,7 @@
  * and ranked by src/trends/ranking.ts, so the dashboard, the agents and `compare_runs` agree.
  */
 import { Elysia, t } from "elysia";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
 import { CompareData } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";

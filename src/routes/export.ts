@@ -4,7 +4,7 @@
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { notFound } from "../errors.ts";
 import { EpochInput, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import { Operation } from "../schemas/operation.ts";

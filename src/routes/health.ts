@@ -2,7 +2,7 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Envelope } from "../http/index.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 
 export const healthRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/health" }).get(

@@ -15,7 +15,7 @@ import {
 } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
 import { downsample } from "../trends/downsample.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { documented } from "./openapi.ts";
 

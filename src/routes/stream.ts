@@ -4,7 +4,7 @@
  */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { invalid, notFound } from "../errors.ts";
 import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";

@@ -4,7 +4,7 @@ import { Type } from "@sinclair/typebox";
 import { TrainwatchError } from "../errors.ts";
 import { TrainingSpec } from "../schemas/spec.ts";
 import { Operation } from "../schemas/operation.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
 export const TrainingRequest = Type.Object(

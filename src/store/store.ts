@@ -27,11 +27,9 @@ export interface WriteResult {
   statusChanged: boolean;
 }
 
-export interface BatchProgress {
-  epoch: number;
-  batch: number;
-  batches: number;
-}
+/** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
+import type { BatchProgress } from "../schemas/host.ts";
+export type { BatchProgress };
 
 export interface Store {
   createOperation(input: NewOperation): Operation;

@@ -8,11 +8,11 @@ import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
 import { checkpointDir, checkpointTar } from "./checkpoints.ts";
-import { startWorkerTraining } from "./worker_client.ts";
+import { startWorkerTraining, type StartTraining } from "./worker_client.ts";
 import { startedInfo, type TrainingResult } from "./types.ts";
 
 /** Starts one training; the default runs it in a worker thread. Tests pass a scripted one. */
-export type StartTraining = typeof startWorkerTraining;
+export type { StartTraining };
 
 interface Job {
   operationId: string;

@@ -2,7 +2,9 @@
 
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { EpochRecord } from "../schemas/epoch.ts";
-import type { StartedInfo } from "../schemas/host.ts";
+import type { BatchProgress, StartedInfo } from "../schemas/host.ts";
+import type { Operation } from "../schemas/operation.ts";
+import type { TrainingSpecInput } from "../schemas/spec.ts";
 
 /** The TF.js backends, in the order they are tried (src/trainer/backend.ts); here so configuration can check a name without loading TF.js. */
 export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -28,7 +30,7 @@ export interface TrainingStartInfo {
 export interface TrainingEvents {
   onStart(info: TrainingStartInfo): void;
   onEpoch(epoch: EpochRecord): void;
-  onProgress(p: { epoch: number; batch: number; batches: number }): void;
+  onProgress(p: BatchProgress): void;
   /**
    * The checkpoints on disk changed (written while training, at most every CHECKPOINT_INTERVAL_MS, and once when the
    * loop ends, also on cancel or failure). The engine awaits it before returning or throwing, so the last list is known
@@ -68,4 +70,15 @@ export function startedInfo(info: TrainingStartInfo): StartedInfo {
     samples_val: info.samples_val,
     batches_per_epoch: info.batches_per_epoch,
   };
+}
+
+/** What the API needs from whoever runs trainings (local workers, GPU hosts). */
+export interface Trainers {
+  /** Creates the training operation and starts or queues it. */
+  start(spec: TrainingSpecInput, target?: "local" | "host"): Promise<Operation>;
+  /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
+  cancel(op: Operation): Promise<Record<string, unknown> | null>;
+  /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
+  checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
+  describe(): Record<string, unknown>;
 }

@@ -137,3 +137,6 @@ function guarded(operationId: string, events: TrainingEvents): TrainingEvents {
     onCheckpoints: guard("onCheckpoints", (list) => events.onCheckpoints?.(list)),
   };
 }
+
+/** How a training is started: the worker by default, a scripted stand-in in tests (local trainer and GPU host alike). */
+export type StartTraining = typeof startWorkerTraining;
