@@ -1,7 +1,7 @@
 // The API and GPU hosts wired in process (fetch routed to app.handle, a scripted
 // trainer in place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { TrainwatchClient } from "../src/client/api.ts";
@@ -16,65 +16,11 @@ import { SqliteStore } from "../src/store/sqlite.ts";
 import { HOST_UNREACHABLE } from "../src/store/store.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
-import type { TrainingResult } from "../src/trainer/types.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";
 import { untar } from "../src/tar.ts";
 import { checkpointDir } from "../src/trainer/checkpoints.ts";
+import { scriptedTrainer } from "./fixtures/trainer.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
-
-/** A trainer that emits one epoch every `ms` until `epochs`, honouring cancel between epochs. */
-function scriptedTrainer(ms = 5): StartTraining {
-  return ({ spec }, events) => {
-    let cancelled = false;
-    const done = (async (): Promise<TrainingResult> => {
-      await Bun.sleep(1);
-      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
-      let e = 0;
-      for (; e < spec.training.epochs && !cancelled; e++) {
-        events.onProgress({ epoch: e, batch: 1, batches: 2 });
-        await Bun.sleep(ms);
-        events.onEpoch({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1), learning_rate: 0.001, duration: ms / 1000, timestamp: new Date().toISOString() });
-      }
-      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: e - 1, best_metrics: null, final_metrics: null, model_path: null, checkpoints: [], backend: "scripted" };
-    })();
-    return { done, cancel: () => void (cancelled = true) };
-  };
-}
-
-/**
- * Like scriptedTrainer, and it keeps checkpoints as the engine does: folders under modelsDir whose model.json names the
- * epoch, listed through onCheckpoints after epoch 2 (while running) and at the end, also on cancel.
- */
-function checkpointingTrainer(ms = 5): StartTraining {
-  return ({ operationId, spec, modelsDir }, events) => {
-    let cancelled = false;
-    const keep = (best: number, last: number): Checkpoint[] => {
-      const list: Checkpoint[] = [
-        { epoch: best, kind: "best", path: checkpointDir(modelsDir, operationId, best) },
-        { epoch: last, kind: "last", path: checkpointDir(modelsDir, operationId, last) },
-      ];
-      for (const c of list) {
-        mkdirSync(c.path, { recursive: true });
-        for (const f of ["model.json", "weights.bin", "preprocessing.json"]) writeFileSync(join(c.path, f), JSON.stringify({ file: f, epoch: c.epoch }));
-      }
-      events.onCheckpoints?.(list);
-      return list;
-    };
-    const done = (async (): Promise<TrainingResult> => {
-      await Bun.sleep(1);
-      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 2, total_epochs: spec.training.epochs, task: "regression" });
-      let e = 0;
-      for (; e < spec.training.epochs && !cancelled; e++) {
-        await Bun.sleep(ms);
-        events.onEpoch({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1), learning_rate: 0.001, duration: ms / 1000, timestamp: new Date().toISOString() });
-        if (e === 2) keep(1, 2);
-      }
-      const checkpoints = keep(1, e - 1);
-      return { stop_reason: cancelled ? "cancelled" : "completed", epochs_run: e, best_epoch: 1, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend: "scripted" };
-    })();
-    return { done, cancel: () => void (cancelled = true) };
-  };
-}
 
 /** fetch that delivers to in-process apps by origin, as if they listened there. */
 function router(apps: Record<string, { handle(r: Request): Promise<Response> } | null>): typeof fetch {
@@ -117,7 +63,7 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
       log: () => {},
       onStop: (id, why) => sessions!.stopFromApi(id, why),
     });
-    sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer(opts.trainerMs), log: () => {} });
+    sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer({ ms: opts.trainerMs }), log: () => {} });
     const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
     apps[origin] = app;
     return { origin, sessions, outbox, app, relay };
@@ -234,7 +180,7 @@ describe("checkpoints of host trainings", () => {
   const download = async (app: { handle(r: Request): Promise<Response> }, id: string, epoch: number) => app.handle(req("GET", `/api/v1/operations/${id}/checkpoints/${epoch}`));
 
   test("listed in metadata while training and in the result at the end; the API downloads each from the host", async () => {
-    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(8))))).body.data.operation_id as string;
     await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", () => Array.isArray(w.store.getOperation(id)!.metadata.checkpoints));
     expect((w.store.getOperation(id)!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
@@ -252,7 +198,7 @@ describe("checkpoints of host trainings", () => {
   });
 
   test("a host training cancelled through the API still reports its checkpoints", async () => {
-    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(20), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
     await until("w.store.readEpochs(id).length >= 4", () => w.store.readEpochs(id).length >= 4);
     expect((await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).body.data.status).toBe("cancelled");
@@ -266,7 +212,7 @@ describe("checkpoints of host trainings", () => {
   });
 
   test("a checkpoint the host no longer has is a 404 CHECKPOINT_NOT_FOUND; an unreachable host a 503 naming it", async () => {
-    const w = world(["http://gpu-a.test"], { start: checkpointingTrainer(), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(4))))).body.data.operation_id as string;
     await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
     rmSync(checkpointDir(models.dir, id, 3), { recursive: true });
