@@ -223,3 +223,14 @@ export const bearerAuth = (token: string | null, opts: { realm: string; variable
   };
   return new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" }).onParse({ as: "scoped" }, check).onBeforeHandle({ as: "scoped" }, check);
 };
+
+/** A tar download named `<operationId>-epoch-<N>.tar`. */
+export function tarResponse(operationId: string, epoch: number, bytes: Uint8Array): Response {
+  return new Response(bytes as Uint8Array<ArrayBuffer>, {
+    headers: {
+      "content-type": "application/x-tar",
+      "content-length": String(bytes.length),
+      "content-disposition": `attachment; filename="${operationId.replace(/["\\\r\n]/g, "")}-epoch-${epoch}.tar"`,
+    },
+  });
+}

@@ -8,7 +8,7 @@ import { Type } from "@sinclair/typebox";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { TrainwatchClient } from "../client/api.ts";
 import { ErrorEnvelope, bearerAuth, jsonBody } from "../http/index.ts";
-import { documented, noContent } from "../routes/openapi.ts";
+import { documented, noContent } from "../http/openapi.ts";
 import { createMcpServer } from "./server.ts";
 
 /** Stateless mode keeps no session, so the GET stream and DELETE of a session do not apply. */

@@ -14,7 +14,7 @@ import type { Store } from "../store/store.ts";
 import { checkpointHolding, judgeRun } from "../trends/analysis.ts";
 import type { EpochPoint, TrendConfig } from "../trends/types.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
-import { documented } from "./openapi.ts";
+import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
 /** The losses the judgement reads from a wire epoch. */

@@ -10,9 +10,9 @@ import { CHECKPOINT_FILES, CheckpointList, checkpointsOf } from "../schemas/chec
 import { EpochNumber } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { CHECKPOINT_INTERVAL_MS } from "../trainer/checkpoints.ts";
-import { Envelope, ErrorEnvelope, ok, pathInt } from "../http/index.ts";
+import { Envelope, ErrorEnvelope, ok, pathInt, tarResponse } from "../http/index.ts";
 import { loadOperation } from "./operations.ts";
-import { documented } from "./openapi.ts";
+import { documented } from "../http/openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
 const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { ...EpochNumber, description: "Epoch number of the checkpoint." }) });
@@ -38,17 +38,6 @@ function emptyNote(op: Operation): string | null {
     return `none written yet: a running training writes its best and last epochs at most every ${CHECKPOINT_INTERVAL_MS / 1000} s, and when it ends`;
   }
   return "the training kept no checkpoint (it ended before completing an epoch)";
-}
-
-/** A tar download named `<operationId>-epoch-<N>.tar`. */
-export function tarResponse(operationId: string, epoch: number, bytes: Uint8Array): Response {
-  return new Response(bytes as Uint8Array<ArrayBuffer>, {
-    headers: {
-      "content-type": "application/x-tar",
-      "content-length": String(bytes.length),
-      "content-disposition": `attachment; filename="${operationId.replace(/["\\\r\n]/g, "")}-epoch-${epoch}.tar"`,
-    },
-  });
 }
 
 export const checkpointRoutes = (deps: AppDeps) =>

@@ -12,7 +12,7 @@ import { downsample } from "../trends/downsample.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
-import { documented } from "./openapi.ts";
+import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
 export const MAX_COMPARE_RUNS = 20;

@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { swagger } from "@elysiajs/swagger";
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
-import { finalizeDocument, type DocumentFacts } from "./openapi.ts";
+import { finalizeDocument, type DocumentFacts } from "../http/openapi.ts";
 
 const require = createRequire(import.meta.url);
 const assetsDir = dirname(require.resolve("swagger-ui-dist/package.json"));

@@ -9,7 +9,7 @@ import { notFound } from "../errors.ts";
 import { EpochInput, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import { Operation } from "../schemas/operation.ts";
 import { ErrorEnvelope } from "../http/index.ts";
-import { documented } from "./openapi.ts";
+import { documented } from "../http/openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
 const FIXED = ["epoch", "timestamp", ...STANDARD_FIELDS] as const;

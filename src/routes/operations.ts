@@ -17,7 +17,7 @@ import type { Store } from "../store/store.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
-import { documented } from "./openapi.ts";
+import { documented } from "../http/openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };

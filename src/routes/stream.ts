@@ -9,7 +9,7 @@ import { invalid, notFound } from "../errors.ts";
 import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import { ErrorEnvelope, queryInt } from "../http/index.ts";
-import { documented, sseResponse } from "./openapi.ts";
+import { documented, sseResponse } from "../http/openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
 
 const StreamQuery = t.Object({

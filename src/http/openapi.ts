@@ -6,7 +6,7 @@
  * (`security: []` when public, `responses` for what is documented rather than validated, `sseResponse` events).
  */
 import type { TSchema } from "@sinclair/typebox";
-import { ErrorEnvelope } from "../http/index.ts";
+import { ErrorEnvelope } from "./index.ts";
 
 type SchemaObject = Record<string, unknown>;
 type Json = Record<string, any>;
