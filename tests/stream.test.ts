@@ -263,8 +263,10 @@ describe("stream fan-out", () => {
     await sse.until(() => sse.events.some((e) => e.event === "operation"), 2000, "a progress update");
     const progress = sse.events.filter((e) => e.event === "operation");
     expect(progress.length).toBeLessThanOrEqual(2); // five writes within the 250 ms throttle
-    await Bun.sleep(300);
-    const latest = sse.events.filter((e) => e.event === "operation").at(-1)!.data;
+    // The throttle's trailing update carries the last write.
+    const last = () => sse.events.filter((e) => e.event === "operation").at(-1)!.data;
+    await sse.until(() => last().progress?.epochs_completed === 5, 2000, "the trailing update");
+    const latest = last();
     expect(latest).toMatchObject({ operation_id: id, progress: { epochs_completed: 5, percentage: 50 } });
     await app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "completed" }));
     await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.status === "completed"), 2000, "the completed status");
