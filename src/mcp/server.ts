@@ -19,7 +19,7 @@ import {
 import { Type, type Static, type TObject } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { ApiError, type TrainwatchClient } from "../client/api.ts";
-import { TrainingRequest } from "../routes/trainings.ts";
+import { TrainingRequest } from "../schemas/spec.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";

@@ -2,22 +2,13 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { TrainwatchError } from "../errors.ts";
-import { TrainingSpec } from "../schemas/spec.ts";
+import { TrainingRequest } from "../schemas/spec.ts";
 import { Operation } from "../schemas/operation.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
-export const TrainingRequest = Type.Object(
-  {
-    ...TrainingSpec.properties,
-    target: Type.Optional(
-      Type.Union([Type.Literal("local"), Type.Literal("host")], {
-        description: "Where to train. Default: host when USE_TRAINING_HOST_SERVICE=true, else local.",
-      }),
-    ),
-  },
-  { additionalProperties: false, description: TrainingSpec.description },
-);
+/** Re-exported: the body schema lives with the spec (src/schemas/spec.ts), so MCP reads it without the route. */
+export { TrainingRequest };
 
 export const trainingsRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/trainings" }).post(

@@ -390,3 +390,16 @@ function crossFieldProblem(input: TrainingSpecInput): { path: string; message: s
 export function specError(prefix: string, failure: { path: string; message: string }): TrainwatchError {
   return invalid(fieldOf(prefix, failure.path), failure.message.slice(failure.path.length + 2));
 }
+
+/** The body of POST /trainings and of the MCP start tool: the spec plus where to train. */
+export const TrainingRequest = Type.Object(
+  {
+    ...TrainingSpec.properties,
+    target: Type.Optional(
+      Type.Union([Type.Literal("local"), Type.Literal("host")], {
+        description: "Where to train. Default: host when USE_TRAINING_HOST_SERVICE=true, else local.",
+      }),
+    ),
+  },
+  { additionalProperties: false, description: TrainingSpec.description },
+);
