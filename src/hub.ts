@@ -1,11 +1,12 @@
 /**
- * The one write path for metrics and status: the REST route, the local trainer and
- * the host relay all go through it, and live streams subscribe to it. It keeps no
- * per-client state beyond the listener set.
+ * The one write path for operations: registration, metrics, status and metadata. The REST routes, the local
+ * trainer and the host relay all go through it, and live streams subscribe to it, so a new operation or a
+ * metadata change (a host training's start report: backend, GPU) reaches open pages without a poll. It keeps
+ * no per-client state beyond the listener set. The lifecycle rules themselves live in operations/lifecycle.ts.
  */
 import type { EpochRecord } from "./schemas/epoch.ts";
 import type { Operation } from "./schemas/operation.ts";
-import type { Store, WriteResult } from "./store/store.ts";
+import type { NewOperation, Store, WriteResult } from "./store/store.ts";
 import type { TrendSummary } from "./trends/types.ts";
 
 export type HubEvent =
@@ -18,6 +19,20 @@ export class Hub {
   private readonly listeners = new Map<string, Set<Listener>>();
 
   constructor(readonly store: Store) {}
+
+  /** Registers an operation; global streams hear it at once (as an `operation` event). */
+  createOperation(input: NewOperation): Operation {
+    const op = this.store.createOperation(input);
+    this.statusChanged(op.operation_id);
+    return op;
+  }
+
+  /** Merges `patch` into the operation's metadata; its streams hear the whole operation. */
+  mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation {
+    const op = this.store.mergeMetadata(operationId, patch);
+    this.statusChanged(operationId);
+    return op;
+  }
 
   writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult {
     const res = this.store.writeEpochs(operationId, epochs);

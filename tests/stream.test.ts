@@ -275,6 +275,29 @@ describe("stream fan-out", () => {
   });
 });
 
+describe("global stream: new operations and metadata without a poll", () => {
+  test("a newly registered operation reaches an open global stream as an `operation` event", async () => {
+    const { app } = makeApp();
+    const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
+    const id = await register(app, { name: "fresh", total_epochs_planned: 3 });
+    await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.operation_id === id), 2000, "the new operation");
+    expect(sse.events.find((e) => e.event === "operation")!.data).toMatchObject({ operation_id: id, name: "fresh", status: "running" });
+    await sse.cancel();
+  });
+
+  test("a host training's start report (backend, GPU) reaches an open global stream", async () => {
+    const { app, store } = makeApp();
+    const id = store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } }).operation_id;
+    const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
+    const res = await app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H100" } }));
+    expect(res.status).toBe(200);
+    const reported = () => sse.events.find((e) => e.event === "operation" && e.data.metadata.backend === "tensorflow-gpu");
+    await sse.until(() => reported() !== undefined, 2000, "the start report");
+    expect(reported()!.data).toMatchObject({ operation_id: id, status: "running", metadata: { location: "host", gpu: "NVIDIA H100" } });
+    await sse.cancel();
+  });
+});
+
 describe("metrics stream over a socket", () => {
   test("a client that disconnects is forgotten: its stream and the hub listener go", async () => {
     const { app } = makeApp();

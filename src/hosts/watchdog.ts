@@ -11,7 +11,8 @@
 import { TrainwatchError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import type { Session } from "../schemas/host.ts";
-import { HOST_UNREACHABLE, lateAfterMs, type FailureCode } from "../store/store.ts";
+import type { FailureCode } from "../operations/lifecycle.ts";
+import { HOST_UNREACHABLE, lateAfterMs } from "../store/store.ts";
 
 /** What a host says about one session (HostPool.probeSession). */
 export type SessionProbe = { kind: "session"; session: Session } | { kind: "gone" } | { kind: "unreachable"; error: string };

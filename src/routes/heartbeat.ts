@@ -8,7 +8,7 @@ import { Type } from "@sinclair/typebox";
 import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
-import { isRevivable } from "../store/store.ts";
+import { canHeartbeat, operationFinished } from "../operations/lifecycle.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
@@ -31,9 +31,7 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
       { operation_id: id, location: op.metadata.location ?? null },
     );
   }
-  if (FINISHED.has(op.status) && !isRevivable(op)) {
-    throw new TrainwatchError("OPERATION_FINISHED", `operation ${id} is ${op.status}; stop training`, { operation_id: id, status: op.status });
-  }
+  if (!canHeartbeat(op)) throw operationFinished(id, op.status);
   const p = body.progress;
   if (p && p.batch > p.batches) throw invalid("body.progress.batch", `${p.batch} exceeds progress.batches (${p.batches})`);
   let revived = false;
@@ -46,10 +44,10 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
   }
   if (body.started) {
     const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;
-    store.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
+    hub.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
   }
   if (p !== undefined) store.setBatchProgress(id, p);
-  if (body.checkpoints) store.mergeMetadata(id, { checkpoints: body.checkpoints });
+  if (body.checkpoints) hub.mergeMetadata(id, { checkpoints: body.checkpoints });
   return { operation_id: id, status: store.getOperation(id)!.status, revived };
 }
 

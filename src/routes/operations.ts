@@ -1,7 +1,7 @@
 /** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { TrainwatchError, notFound } from "../errors.ts";
+import { notFound } from "../errors.ts";
 import { MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import {
   CompleteOperationInput,
@@ -14,6 +14,7 @@ import {
   type MetricsReply,
 } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
+import { canCancel, operationFinished } from "../operations/lifecycle.ts";
 import { downsample } from "../trends/downsample.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
@@ -74,7 +75,7 @@ export const operationsRoutes = (deps: AppDeps) =>
       ({ body, set }) => {
         set.status = 201;
         return ok(
-          deps.store.createOperation({
+          deps.hub.createOperation({
             operation_type: body.operation_type,
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
@@ -169,16 +170,11 @@ export const operationsRoutes = (deps: AppDeps) =>
       async ({ params }) => {
         const op = deps.store.getOperation(params.id);
         if (!op) throw notFound(params.id);
-        if (op.status !== "pending" && op.status !== "running") {
-          throw new TrainwatchError("OPERATION_FINISHED", `operation ${params.id} is already ${op.status}`, {
-            operation_id: params.id,
-            status: op.status,
-          });
-        }
+        if (!canCancel(op)) throw operationFinished(params.id, op.status);
         // Cancelled first, so a trainer that stops at once finds it finished and only records its result.
         const finished = deps.hub.finish(params.id, "cancelled", { error_message: null });
         const note = deps.trainers ? await deps.trainers.cancel(op) : null;
-        return ok(note ? deps.store.mergeMetadata(params.id, { cancel: note }) : finished);
+        return ok(note ? deps.hub.mergeMetadata(params.id, { cancel: note }) : finished);
       },
       {
         params: IdParams,

@@ -5,14 +5,15 @@
  */
 import type { Database, Statement } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
-import { TrainwatchError, notFound } from "../errors.ts";
+import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { canAcceptMetrics, canFinish, isRevivable, operationFinished, progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
 import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
 import { closeDatabase, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { isRevivable, isStale, type BatchProgress, type FailureCode, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+import { isStale, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
 interface OpRow {
   id: number;
@@ -132,12 +133,6 @@ export class SqliteStore implements Store {
     const metadata = JSON.parse(r.metadata) as Record<string, unknown>;
     const total = r.total_epochs_planned;
     const done = trends.total_epochs_completed;
-    let pct = 0;
-    if (r.status === "completed") pct = 100;
-    else if (total) {
-      const partial = batch && batch.batches > 0 && batch.epoch >= done ? batch.batch / batch.batches : 0;
-      pct = Math.min(100, ((done + partial) / total) * 100);
-    }
     return {
       operation_id: r.operation_id,
       operation_type: r.operation_type,
@@ -147,7 +142,7 @@ export class SqliteStore implements Store {
       started_at: r.started_at,
       completed_at: r.completed_at,
       progress: {
-        percentage: Math.round(pct * 100) / 100,
+        percentage: progressPercentage(r.status, done, total, batch),
         current_epoch: trends.latest_epoch,
         total_epochs: total,
         epochs_completed: done,
@@ -219,16 +214,10 @@ export class SqliteStore implements Store {
     return this.db.transaction((): WriteResult => {
       const op = this.row(operationId);
       let revived = false;
-      if (FINISHED.has(op.status)) {
-        if (isRevivable(op)) {
-          this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
-          revived = true;
-        } else {
-          throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is ${op.status}; it accepts no more metrics`, {
-            operation_id: operationId,
-            status: op.status,
-          });
-        }
+      if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status);
+      if (isRevivable(op)) {
+        this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
+        revived = true;
       }
       const prev = JSON.parse(op.summary) as TrendSummary;
       const prevState = op.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(op.best_json);
@@ -310,14 +299,8 @@ export class SqliteStore implements Store {
   ): Operation {
     return this.db.transaction(() => {
       const op = this.row(operationId);
-      const revivable = isRevivable(op);
       this.batchProgress.delete(operationId);
-      if (FINISHED.has(op.status) && !revivable) {
-        throw new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${op.status}`, {
-          operation_id: operationId,
-          status: op.status,
-        });
-      }
+      if (!canFinish(op)) throw operationFinished(operationId, op.status);
       this.db
         .query(
           `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),

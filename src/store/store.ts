@@ -1,6 +1,7 @@
 /** The storage seam: what routes, trainers and the relay need from persistence. */
 import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
 import type { Operation, OperationStatus } from "../schemas/operation.ts";
+import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
 
 export interface NewOperation {
@@ -67,23 +68,8 @@ export interface Store {
   close(): void;
 }
 
-/**
- * Why an operation failed, when the cause is the link to its training host rather than the training:
- * - host_unreachable: no epoch or heartbeat for TRAINWATCH_HOST_TIMEOUT, and the host does not answer;
- * - host_lost_session: the host answers but no longer has the session (it restarted or lost the training);
- * - host_token_refused: the host trains but the API refuses its token, so nothing it sends arrives.
- * All three are revivable: the next epoch or heartbeat from the host brings the operation back to running (a restarted
- * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
- */
-export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
-export type FailureCode = (typeof HOST_FAILURES)[number];
-
 /** Start of the message a silent host leaves (the full one names the host and the timeout). */
 export const HOST_UNREACHABLE = "training host unreachable";
-
-/** True for the finished states a relay may undo: failed because of the link to the host (a HOST_FAILURES code). */
-export const isRevivable = (op: { status: string; failure_code: string | null }) =>
-  op.status === "failed" && (HOST_FAILURES as readonly string[]).includes(op.failure_code ?? "");
 
 /** Heartbeats count as late after 1.5 intervals without one: one missed beat plus slack for a slow relay call. */
 export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;

@@ -50,7 +50,7 @@ export class Dispatcher implements Trainers {
     const runSpec = target === "local" ? resolveSpecPaths(spec, this.config.dataDir, "body") : spec;
     const store = this.hub.store;
     const create = () =>
-      store.createOperation({
+      this.hub.createOperation({
         operation_type: "training",
         name: spec.name,
         total_epochs_planned: spec.training.epochs,
@@ -67,7 +67,7 @@ export class Dispatcher implements Trainers {
     let id: string | null = null;
     try {
       const { host } = await this.hosts.start(spec, () => (id = create()));
-      store.mergeMetadata(id!, { host });
+      this.hub.mergeMetadata(id!, { host });
       store.touch(id!);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
       this.hub.markStarted(id!);

@@ -90,7 +90,7 @@ export class LocalTrainer {
       {
         onStart: (info) => {
           try {
-            store.mergeMetadata(id, startedInfo(info));
+            this.hub.mergeMetadata(id, startedInfo(info));
             this.hub.markStarted(id);
           } catch (err) {
             log("recording the start failed", err);
@@ -115,7 +115,7 @@ export class LocalTrainer {
         onCheckpoints: (list) => {
           checkpoints = list;
           try {
-            store.mergeMetadata(id, { checkpoints: list });
+            this.hub.mergeMetadata(id, { checkpoints: list });
           } catch (err) {
             log("recording checkpoints failed", err);
           }

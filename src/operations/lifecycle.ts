@@ -1,0 +1,68 @@
+/**
+ * The operation lifecycle as pure rules: which status may take metrics, heartbeats or a cancel, which failures a
+ * relay may undo, how far along an operation is, and the one "operation is finished" error. No I/O: the store,
+ * the routes and the trainers ask these functions instead of writing the rules again.
+ */
+import { TrainwatchError } from "../errors.ts";
+import { FINISHED, type OperationStatus } from "../schemas/operation.ts";
+
+/**
+ * Why an operation failed, when the cause is the link to its training host rather than the training:
+ * - host_unreachable: no epoch or heartbeat for TRAINWATCH_HOST_TIMEOUT, and the host does not answer;
+ * - host_lost_session: the host answers but no longer has the session (it restarted or lost the training);
+ * - host_token_refused: the host trains but the API refuses its token, so nothing it sends arrives.
+ * All three are revivable: the next epoch or heartbeat from the host brings the operation back to running (a restarted
+ * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
+ */
+export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
+export type FailureCode = (typeof HOST_FAILURES)[number];
+
+/** What the rules read of an operation: its status and, when failed, the stored `failure_code` (never the prose). */
+export interface LifecycleState {
+  status: OperationStatus | string;
+  failure_code: string | null;
+}
+
+export const isFinished = (status: string): boolean => FINISHED.has(status as OperationStatus);
+
+/** True for the finished states a relay may undo: failed because of the link to the host (a HOST_FAILURES code). */
+export const isRevivable = (op: LifecycleState): boolean =>
+  op.status === "failed" && (HOST_FAILURES as readonly string[]).includes(op.failure_code ?? "");
+
+/** Epochs are taken while pending or running, and by a revivable failure (the write revives it). */
+export const canAcceptMetrics = (op: LifecycleState): boolean => !isFinished(op.status) || isRevivable(op);
+
+/** A host's heartbeat is taken on the same terms as its epochs: a heartbeat to a revivable failure revives it. */
+export const canHeartbeat = canAcceptMetrics;
+
+/** Only an operation that has not finished can be cancelled. */
+export const canCancel = (op: LifecycleState): boolean => !isFinished(op.status);
+
+/** A finish is taken by an unfinished operation, and by a revivable failure (the host reports after all). */
+export const canFinish = canAcceptMetrics;
+
+/** The one "operation is finished" error (409 OPERATION_FINISHED), whichever write it refused. */
+export function operationFinished(operationId: string, status: string): TrainwatchError {
+  return new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${status}`, {
+    operation_id: operationId,
+    status,
+  });
+}
+
+/**
+ * Percentage done, rounded to 2 decimals: 100 once completed; else completed epochs plus the running epoch's batch
+ * fraction over the planned epochs, capped at 100; 0 without a plan. The batch fraction counts only for the epoch
+ * after the last stored one (a stale report for a stored epoch adds nothing).
+ */
+export function progressPercentage(
+  status: string,
+  epochsCompleted: number,
+  totalEpochs: number | null,
+  batch?: { epoch: number; batch: number; batches: number } | null,
+): number {
+  if (status === "completed") return 100;
+  if (!totalEpochs) return 0;
+  const partial = batch && batch.batches > 0 && batch.epoch >= epochsCompleted ? batch.batch / batch.batches : 0;
+  const pct = Math.min(100, ((epochsCompleted + partial) / totalEpochs) * 100);
+  return Math.round(pct * 100) / 100;
+}
