@@ -1,6 +1,5 @@
 /** Start a training from a spec, locally or on a GPU host. */
 import { Elysia } from "elysia";
-import { Type } from "@sinclair/typebox";
 import { TrainwatchError } from "../errors.ts";
 import { TrainingRequest } from "../schemas/spec.ts";
 import { Operation } from "../schemas/operation.ts";
