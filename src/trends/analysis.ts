@@ -33,6 +33,7 @@ export function judgeRun(
   const s = input.summary;
   const state = advanceState(EMPTY_STATE, epochs, s.monitor);
   const first = epochs[0]?.epoch ?? null;
+  const trajectory = trajectoryOf(epochs, s.monitor, cfg, state);
   return {
     monitor: s.monitor,
     best_epoch: s.best_epoch,
@@ -40,13 +41,13 @@ export function judgeRun(
     epochs_to_best: s.best_epoch === null || first === null ? null : s.best_epoch - first,
     epochs_since_improvement: s.epochs_since_improvement,
     flags: { overfitting: s.is_overfitting, plateau: s.is_plateaued, diverging: s.is_diverging, stalled: s.is_stalled },
-    trajectory: trajectoryOf(epochs, s.monitor, cfg, state),
+    trajectory,
     generalization_gap: generalizationGap(epochs, cfg, s.best_epoch),
     checkpoints:
       input.checkpoints.held_by === "trainwatch"
         ? { held_by: "trainwatch", epochs: [...new Set(input.checkpoints.epochs)].sort((a, b) => a - b) }
         : { held_by: "trainer", epochs: null },
-    recommendation: recommend({ ...input, epochs }, cfg),
+    recommendation: recommend({ ...input, epochs, state, trajectory }, cfg),
     thresholds: { ...cfg },
   };
 }

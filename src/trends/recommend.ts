@@ -124,6 +124,9 @@ export interface RecommendInput {
   checkpoints: CheckpointHolding;
   /** How a finished run ended, when the trainer said (e.g. "early_stopping"); words the reason. */
   stop_reason?: string | null;
+  /** The rule state and trajectory of `epochs`, when the caller has them already (judgeRun); derived when absent. */
+  state?: TrendState;
+  trajectory?: TrajectoryDetail;
 }
 
 /**
@@ -142,8 +145,8 @@ export interface RecommendInput {
 export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREND_CONFIG): Recommendation {
   const epochs = normalizeHistory(input.epochs);
   const s = input.summary;
-  const state = advanceState(EMPTY_STATE, epochs, s.monitor);
-  const traj = trajectoryOf(epochs, s.monitor, cfg, state);
+  const state = input.state ?? advanceState(EMPTY_STATE, epochs, s.monitor);
+  const traj = input.trajectory ?? trajectoryOf(epochs, s.monitor, cfg, state);
   const result = (action: Action, reason: string, checkpoint_epoch: number | null = null): Recommendation => ({
     action,
     reason,
