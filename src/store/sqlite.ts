@@ -265,7 +265,9 @@ export class SqliteStore implements Store {
       let state: TrendState;
       // A batch naming one epoch twice keeps the last row; only a full recompute sees that.
       if (incremental && seen.size === epochs.length) {
-        state = advanceState(prevState, [...epochs].sort((a, b) => a.epoch - b.epoch), monitor);
+        // Only the first values depend on order; once the state has them, the batch merges as it came.
+        const ordered = prevState.first === null || prevState.first_train === null ? [...epochs].sort((a, b) => a.epoch - b.epoch) : epochs;
+        state = advanceState(prevState, ordered, monitor);
         const tail = this.q.tail.all(op.id, this.tail).reverse().map(lossPoint);
         trends = summarizeFrom({ monitor, state, tail, count: prev.total_epochs_completed + seen.size }, this.trendCfg);
       } else {
