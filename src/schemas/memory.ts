@@ -1,7 +1,8 @@
 /**
  * How much memory a training needs, estimated from its spec before anything runs, so a spec that cannot fit is refused
  * at validation instead of growing a worker until it aborts. Pure: it mirrors the MLP and the training loop of
- * src/trainer (model.ts, optimizer.ts, engine.ts) in float32 counts; it imports nothing from them (they load TF.js).
+ * src/trainer (model.ts, maths.ts, optimizer.ts, batches.ts, engine.ts) in float32 counts; it imports nothing from them
+ * (they load TF.js).
  */
 import type { NormalizedSpec } from "./spec.ts";
 
@@ -36,7 +37,7 @@ export interface MemoryEstimate {
 
 const FLOAT = 4;
 const MB = 1024 * 1024;
-/** Validation rows per forward pass (engine.ts EVAL_CHUNK). */
+/** Validation rows per forward pass (batches.ts EVAL_CHUNK). */
 const EVAL_CHUNK = 8192;
 
 /** Weights and biases of the Dense stack [inputs, …hidden, outputs] (model.ts paramShapes). */
@@ -63,7 +64,7 @@ const HEAP_GROWTH = 1.35;
  * Peak memory of one training, per part, in float32 counts (P = parameters), calibrated on real trainings with
  * bench/model_memory.ts (peak RSS growth within 0.95–1.1× of the estimate for models of 8–13 M parameters):
  * - weights, 7·P: the master copy, the tensors a step reads and the fresh ones uploaded after the update, the
- *   transposed kernels of the WASM backward pass (model.ts matMul), the exported layers model at the end, and the WASM
+ *   transposed kernels of the WASM backward pass (maths.ts matMul), the exported layers model at the end, and the WASM
  *   heap's growth around them; one more P when early stopping keeps the best weights;
  * - gradients, 2·P: the gradient tensors and the JS copy the update reads, plus the copies awaiting the forced
  *   collection (up to GC_AFTER_FLOATS, about two steps' worth for smaller models);

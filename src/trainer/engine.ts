@@ -1,6 +1,8 @@
 // The training loop: batches built on the host, a hand-derived forward/backward pass per batch, one device read per
 // epoch, Keras-rule early stopping and reduce-on-plateau, the best and last epochs kept as checkpoints, and the model
-// saved at the end. Runs wherever TF.js runs; in production inside a worker (worker.ts).
+// saved at the end. Runs wherever TF.js runs; in production inside a worker (worker.ts). The network is model.ts (shape,
+// initial weights) and maths.ts (forward/backward); batches.ts builds the batches and sums each epoch; export.ts writes
+// the model and checkpoint folders.
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -10,12 +12,15 @@ import type { NormalizedSpec } from "../schemas/spec.ts";
 import { earlyStoppingInit, earlyStoppingStep, type EarlyStoppingState } from "../trends/early_stopping.ts";
 import { reduceOnPlateauInit, reduceOnPlateauStep } from "../trends/reduce_on_plateau.ts";
 import { activateBackend, selectBackend, type BackendName } from "./backend.ts";
+import { chunks, disposeBatch, evaluateChunk, heldOutLoss, makeBatch, readTotals, Totals } from "./batches.ts";
 import { CHECKPOINT_INTERVAL_MS, CheckpointWriter, type Snapshot } from "./checkpoints.ts";
 import { loadDataset } from "./datasets/dataset.ts";
 import { Rng } from "./datasets/prng.ts";
-import { gatherRows, holdOut, splitDataset, standardizeRows, type Rows, type SplitDataset } from "./datasets/split.ts";
-import { evaluateBatch, initParams, mlpArch, paramShapes, saveLayersModel, tidy, toLayersModel, trainStep, writeAtomic, type DeviceBatch, type HeadPlacement, type MlpArch, type StepResult, type TrainBatch } from "./model.ts";
-import { createParamStore, placementFor, type ParamStore, type Placement } from "./optimizer.ts";
+import { holdOut, splitDataset, standardizeRows, type SplitDataset } from "./datasets/split.ts";
+import { saveModel } from "./export.ts";
+import { tidy, trainStep, type HeadPlacement, type StepResult } from "./maths.ts";
+import { initParams, mlpArch, paramShapes } from "./model.ts";
+import { createParamStore, placementFor, type Placement } from "./optimizer.ts";
 import type { TrainingEvents, TrainingResult } from "./types.ts";
 
 export interface RunOptions {
@@ -35,8 +40,6 @@ export interface RunOptions {
 }
 
 const PROGRESS_INTERVAL_MS = 250;
-/** Validation rows per forward pass, to bound device memory on large validation sets. */
-const EVAL_CHUNK = 8192;
 
 /** Runs one training to its end (all epochs, early stop or cancel) and returns how it ended. */
 export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events: TrainingEvents): Promise<TrainingResult> {
@@ -257,121 +260,8 @@ function nextBest(best: EpochRecord | null, r: EpochRecord, key: "val_loss" | "t
   return typeof v === "number" && Number.isFinite(v) && (best === null || v < (best[key] as number)) ? r : best;
 }
 
-/** Running sums of per-batch totals: device scalars (kept there until the epoch's single read) or host numbers. */
-class Totals {
-  loss: tf.Tensor | null = null;
-  correct: tf.Tensor | null = null;
-  hostLoss = 0;
-  hostCorrect = 0;
-
-  add(loss: tf.Tensor | number, correct: tf.Tensor | number | null): void {
-    if (typeof loss === "number") this.hostLoss += loss;
-    else this.loss = accumulate(this.loss, loss);
-    if (typeof correct === "number") this.hostCorrect += correct;
-    else this.correct = accumulate(this.correct, correct);
-  }
-
-  dispose(): void {
-    tf.dispose([this.loss, this.correct].filter((t): t is tf.Tensor => t !== null));
-  }
-}
-
-function accumulate(sum: tf.Tensor | null, x: tf.Tensor | null): tf.Tensor | null {
-  if (x === null) return sum;
-  if (sum === null) return x;
-  const next = tf.add(sum, x);
-  tf.dispose([sum, x]);
-  return next;
-}
-
-/** Reads every device sum with one transfer and adds the host parts: [train loss, train correct, val loss, val correct]. */
-function readTotals(train: Totals, val: Totals): number[] {
-  const parts = [train, val].flatMap((t) => [
-    [t.loss, t.hostLoss],
-    [t.correct, t.hostCorrect],
-  ]) as [tf.Tensor | null, number][];
-  const device = parts.map(([t]) => t).filter((t): t is tf.Tensor => t !== null);
-  let values: Float32Array = new Float32Array(0);
-  if (device.length > 0) {
-    const stacked = tf.stack(device);
-    values = stacked.dataSync() as Float32Array;
-    stacked.dispose();
-  }
-  let i = 0;
-  return parts.map(([t, host]) => host + (t === null ? 0 : values[i++]!));
-}
-
 function notify(events: TrainingEvents, p: { epoch: number; batch: number; batches: number }): void {
   // Not awaited, so progress never slows training; a worker proxy returns a promise whose failure must still be seen.
   const pending = events.onProgress(p) as unknown;
   if (pending instanceof Promise) pending.catch((err) => console.error("[trainer] progress event failed:", err));
-}
-
-/** Copies `n` rows (in `order` from `start`) to the device, with fresh dropout masks from `rng`; device targets on request. */
-function makeBatch(rows: Rows, order: Uint32Array, start: number, n: number, arch: MlpArch, rng: Rng, deviceTargets: boolean): TrainBatch {
-  const f = arch.inputs;
-  const { x, y } = gatherRows(rows, f, order, start, n);
-  const masks = arch.hidden.map((units) =>
-    arch.dropout === 0 ? null : tf.tensor2d(rng.dropoutMask(new Float32Array(n * units), arch.dropout), [n, units]),
-  );
-  if (!deviceTargets) return { x: tf.tensor2d(x, [n, f]), masks, y, targets: null, labels: null };
-  return { ...toDevice(x, y, n, arch), masks, y };
-}
-
-function toDevice(x: Float32Array, y: Float32Array, n: number, arch: MlpArch): DeviceBatch {
-  const xs = tf.tensor2d(x, [n, arch.inputs]);
-  if (arch.head !== "softmax") return { x: xs, targets: tf.tensor2d(y, [n, 1]), labels: null };
-  const oneHot = new Float32Array(n * arch.outputs);
-  for (let i = 0; i < n; i++) oneHot[i * arch.outputs + y[i]!] = 1;
-  return { x: xs, targets: tf.tensor2d(oneHot, [n, arch.outputs]), labels: tf.tensor1d(Int32Array.from(y), "int32") };
-}
-
-function disposeBatch(b: DeviceBatch | TrainBatch): void {
-  tf.dispose([b.x, b.targets, b.labels, ...("masks" in b ? b.masks : [])].filter((t): t is tf.Tensor => t !== null));
-}
-
-/** Validation rows uploaded once, in chunks of at most EVAL_CHUNK rows. */
-function chunks(rows: Rows, arch: MlpArch): DeviceBatch[] {
-  const out: DeviceBatch[] = [];
-  const f = arch.inputs;
-  for (let s = 0; s < rows.rows; s += EVAL_CHUNK) {
-    const n = Math.min(EVAL_CHUNK, rows.rows - s);
-    out.push(toDevice(rows.x.slice(s * f, (s + n) * f), rows.y.slice(s, s + n), n, arch));
-  }
-  return out;
-}
-
-function evaluateChunk(arch: MlpArch, params: ParamStore["params"], c: DeviceBatch): [tf.Tensor, tf.Tensor | null] {
-  const r = tidy(() => evaluateBatch(arch, params, c.x, c.targets, c.labels));
-  return [r.lossSum, r.correct];
-}
-
-/** Summed loss of the held-out rows (a second read per epoch, benchmarks only). */
-function heldOutLoss(arch: MlpArch, params: ParamStore["params"], held: DeviceBatch[]): number {
-  const sums = new Totals();
-  try {
-    for (const c of held) sums.add(evaluateChunk(arch, params, c)[0], null);
-    return readTotals(sums, new Totals())[0]!;
-  } finally {
-    sums.dispose();
-  }
-}
-
-/** model.json + weights.bin (a TF.js layers model) and preprocessing.json (what inference must do to raw features). */
-async function saveModel(dir: string, arch: MlpArch, params: Float32Array[], data: SplitDataset, spec: NormalizedSpec): Promise<void> {
-  const model = toLayersModel(arch, params);
-  try {
-    await saveLayersModel(model, dir);
-  } finally {
-    model.dispose();
-  }
-  const preprocessing = {
-    features: data.featureNames,
-    standardize: { mean: Array.from(data.mean), std: Array.from(data.std) },
-    task: data.task,
-    classes: data.classes,
-    output: arch.head,
-    label: spec.dataset.kind === "csv" ? spec.dataset.label : null,
-  };
-  writeAtomic(join(dir, "preprocessing.json"), JSON.stringify(preprocessing, null, 2));
 }
