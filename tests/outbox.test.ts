@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ApiError } from "../src/client/api.ts";
-import { HOST_RESTARTED, Outbox, backoffDelay, type OutboxOptions, type RelayApi } from "../src/host/outbox.ts";
+import { HOST_RESTARTED, Outbox, type OutboxOptions, type RelayApi } from "../src/host/outbox.ts";
+import { backoffDelay } from "../src/host/relay_policy.ts";
 import type { WireEpoch } from "../src/schemas/epoch.ts";
 import type { HeartbeatInput } from "../src/schemas/host.ts";
 import { ManualClock } from "./fixtures/clock.ts";

@@ -66,6 +66,20 @@ export function openDatabase(path: string, opts: OpenOptions): Database {
   return db;
 }
 
+/**
+ * Applies `migrations[user_version…]` in order, each in its own transaction with the version bump, so a crash between
+ * two leaves the file at the last one applied (PRAGMA user_version). The API's store and the host's outbox both migrate here.
+ */
+export function migrate(db: Database, migrations: readonly string[]): void {
+  const { user_version } = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
+  for (let v = user_version; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.run(migrations[v]!);
+      db.run(`PRAGMA user_version = ${v + 1}`);
+    })();
+  }
+}
+
 /** Closes a database opened by openDatabase and removes its PID file when it is still this process's. */
 export function closeDatabase(db: Database, path: string): void {
   db.close();

@@ -11,7 +11,7 @@ import { canAcceptMetrics, canFinish, isRevivable, operationFinished, progressPe
 import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
-import { closeDatabase, openDatabase } from "./database.ts";
+import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { isStale, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
@@ -91,7 +91,7 @@ export class SqliteStore implements Store {
   ) {
     this.db = openDatabase(path, { variable: "TRAINWATCH_DB" });
     this.db.run("PRAGMA foreign_keys = ON");
-    this.migrate();
+    migrate(this.db, MIGRATIONS);
     this.trendCfg = trendCfg;
     this.tail = tailSize(trendCfg);
     const cols = ["op", "epoch", ...STANDARD_FIELDS, "ts", "custom"];
@@ -108,16 +108,6 @@ export class SqliteStore implements Store {
       saveSummary: this.db.query("UPDATE operations SET summary = ?, best_json = ? WHERE id = ?"),
       readSince: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch"),
     };
-  }
-
-  private migrate(): void {
-    const { user_version } = this.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
-    for (let v = user_version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.run(MIGRATIONS[v]!);
-        this.db.run(`PRAGMA user_version = ${v + 1}`);
-      })();
-    }
   }
 
   private row(operationId: string): OpRow {
