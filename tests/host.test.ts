@@ -181,9 +181,15 @@ describe("GPU host service, real processes", () => {
     expect(res.status).toBe(200);
     expect(res.body.data.status).toBe("cancelled");
     const s = await reach("host session cancelled", () => hostSession(host, id), (x) => x.status === "cancelled", 5000);
-    await Bun.sleep(300);
+    // A session turns "cancelled" only once its worker's thread is gone (worker_client settles `done` after the close
+    // event), so no epoch can follow it: nothing trains on the host any more, and the result of the cancel, relayed to
+    // the API, counts the epochs the session counted.
+    const health = (await (await fetch(`${host.url}/health`)).json()) as { data: { active_sessions: number } };
+    expect(health.data.active_sessions).toBe(0);
+    const op = await reach("the result of the cancel", () => api.op(id), (o) => typeof o.result?.epochs_run === "number");
+    expect(op.status).toBe("cancelled");
+    expect(op.result.epochs_run).toBe(s.epochs_trained);
     expect((await hostSession(host, id)).epochs_trained).toBe(s.epochs_trained);
-    expect((await api.op(id)).status).toBe("cancelled");
   }, E2E_TIMEOUT);
 
   test("a host training cancelled after 3 epochs lists its best and last checkpoints, and each downloads through the API and loads with tf.loadLayersModel", async () => {

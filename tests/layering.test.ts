@@ -93,6 +93,7 @@ const RULES: Rule[] = [
   { from: "src/trainer", to: under("src/routes", "src/http", "src/mcp", "src/app.ts", "src/server.ts"), why: "whoever runs trainings does not know how the API serves them", transitive: true },
   { from: "src/store", to: under("src/routes", "src/http", "src/mcp", "src/hub.ts", "src/app.ts", "src/trainer", "src/host", "src/hosts"), why: "the store persists; it calls nobody above it", transitive: true },
   { from: "src/trends", to: /^(?!src\/trends\/)/, why: "the pure core imports only itself (no bun:*, node:*, elysia, packages)", transitive: false },
+  { from: "src/host/relay_policy.ts", to: /./, why: "the relay policy is a pure function of status and attempt: it imports nothing (no client, no clock, no file)", transitive: false },
 ];
 
 /**
@@ -188,6 +189,12 @@ describe("src/trends is pure", () => {
       expect(purityViolations(readFileSync(file, "utf8"))).toEqual([]);
     });
   }
+});
+
+describe("src/host/relay_policy.ts is pure", () => {
+  test("it reaches for no runtime, file system or network", () => {
+    expect(purityViolations(readFileSync(join(SRC, "host", "relay_policy.ts"), "utf8"))).toEqual([]);
+  });
 });
 
 describe("the purity check catches offenders", () => {

@@ -1,14 +1,18 @@
 // The host's relay outbox against an in-memory fake API: order, retries, the final
-// status last, restarts from the SQLite file, and one log line per outage.
+// status last, restarts from the SQLite file (and from one written before its schema was
+// versioned), and one log line per outage. Time is a ManualClock wherever a retry is awaited.
+import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ApiError } from "../src/client/api.ts";
 import { HOST_RESTARTED, Outbox, type OutboxOptions, type RelayApi } from "../src/host/outbox.ts";
-import { backoffDelay } from "../src/host/relay_policy.ts";
-import type { WireEpoch } from "../src/schemas/epoch.ts";
+import { OUTBOX_MIGRATIONS } from "../src/host/outbox_store.ts";
+import { encodeEpoch, type WireEpoch } from "../src/schemas/epoch.ts";
 import type { HeartbeatInput } from "../src/schemas/host.ts";
 import { ManualClock } from "./fixtures/clock.ts";
-import { tempDir, until } from "./helpers.ts";
+import { until } from "./fixtures/poll.ts";
+import { falling } from "./fixtures/trainer.ts";
+import { tempDir } from "./helpers.ts";
 
 type Call =
   | { kind: "metrics"; id: string; epochs: number[] }
@@ -61,7 +65,8 @@ class FakeApi implements RelayApi {
   }
 }
 
-const epoch = (n: number): WireEpoch => ({ epoch: n, train_loss: 1 / (n + 1), timestamp: new Date().toISOString() });
+/** Epoch `n` of the scripted trainer's curve, encoded for the wire as a session encodes its worker's epochs. */
+const epoch = (n: number): WireEpoch => encodeEpoch({ epoch: n, ...falling(n), timestamp: new Date().toISOString() });
 
 const opened: Outbox[] = [];
 function outbox(api: FakeApi, extra: Partial<OutboxOptions> = {}) {
@@ -137,24 +142,23 @@ describe("outbox", () => {
   test("the final status is sent only after every epoch is acknowledged", async () => {
     const api = new FakeApi();
     api.down = true;
-    const { box } = outbox(api);
+    const clock = new ManualClock();
+    const { box } = outbox(api, { clock });
     box.open("op_a", "http://api");
     for (let e = 0; e < 4; e++) box.epoch("op_a", epoch(e));
     box.close("op_a", { status: "completed" });
-    await until("api.attempts >= 5", () => api.attempts >= 5);
+    // The heartbeat at open, then the epochs' call and its retries at 5, 10, 20, 20… ms.
+    await clock.advance(100);
+    expect(api.attempts).toBeGreaterThanOrEqual(5);
     expect(api.durable()).toEqual([]);
     expect(box.pending("op_a")).toBe(5);
     api.down = false;
+    await clock.advance(20);
     await box.idle();
     const kinds = api.durable().map((c) => c.kind);
     expect(kinds.at(-1)).toBe("complete");
     expect(kinds.filter((k) => k === "complete")).toHaveLength(1);
     expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3]);
-  });
-
-  test("retry delays double from the initial delay up to the cap", () => {
-    const b = { initialMs: 250, maxMs: 5000 };
-    expect([0, 1, 2, 3, 4, 5, 6, 30].map((a) => backoffDelay(a, b))).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
   });
 
   test("a long outage keeps retrying at the capped delay until acknowledged", async () => {
@@ -209,17 +213,23 @@ describe("outbox", () => {
   test("a 401 is a refused token, not an outage: reported and logged naming TRAINWATCH_TOKEN, nothing dropped, delivered once the token is accepted", async () => {
     const api = new FakeApi();
     api.refuse = 401;
-    const { box, lines } = outbox(api);
+    const clock = new ManualClock();
+    const { box, lines } = outbox(api, { clock });
     box.open("op_a", "http://api");
     box.epoch("op_a", epoch(0));
     box.epoch("op_a", epoch(1));
-    await until("api.attempts >= 4", () => api.attempts >= 4);
+    // Parked: retried at the cap (20 ms) from the first refusal, not at the initial 5 ms.
+    await clock.advance(0);
+    expect(clock.nextIn()).toBe(20);
+    await clock.advance(40);
+    expect(api.attempts).toBeGreaterThanOrEqual(4);
     expect(box.pending("op_a")).toBe(2);
     expect(box.problem("http://api")).toMatchObject({ api_url: "http://api", refused: true, status: 401 });
     expect(box.problems()).toHaveLength(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("the API at http://api refused this host's token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
     api.refuse = null;
+    await clock.advance(20);
     await box.idle();
     expect(api.stored.get("op_a")).toEqual([0, 1]);
     expect(box.problem("http://api")).toBeNull();
@@ -229,12 +239,14 @@ describe("outbox", () => {
   test("a 409 from the API drops the operation's items and stops its training", async () => {
     const api = new FakeApi();
     const stopped: string[] = [];
-    const { box } = outbox(api, { onStop: (id) => stopped.push(id) });
+    const clock = new ManualClock();
+    const { box } = outbox(api, { onStop: (id) => stopped.push(id), clock });
     box.open("op_a", "http://api");
     api.finished.add("op_a");
     box.epoch("op_a", epoch(0));
-    await until("stopped.length === 1", () => stopped.length === 1);
+    await clock.advance(0);
     expect(stopped).toEqual(["op_a"]);
+    expect(clock.pending()).toBe(0); // not retried
     expect(box.pending()).toBe(0);
     // What the training still emits is dropped, not queued.
     box.epoch("op_a", epoch(1));
@@ -244,17 +256,20 @@ describe("outbox", () => {
 
   test("cancelled on the API: the epochs still queued are dropped, but the result of the cancel (its checkpoints) is delivered", async () => {
     const api = new FakeApi();
-    const { box } = outbox(api);
+    const clock = new ManualClock();
+    const { box } = outbox(api, { clock });
     box.open("op_a", "http://api");
     api.down = true;
     box.epoch("op_a", epoch(0));
-    await until("api.attempts >= 1", () => api.attempts >= 1);
+    await clock.advance(0);
+    expect(api.attempts).toBeGreaterThanOrEqual(1);
     api.finished.add("op_a");
     api.cancelled.add("op_a");
     const result = { stop_reason: "cancelled", checkpoints: [{ epoch: 0, kind: "best", path: "/m/epoch-0" }] };
     box.checkpoints("op_a", result.checkpoints as never);
     box.close("op_a", { status: "cancelled", result });
     api.down = false;
+    await clock.advance(20);
     await box.idle();
     expect(api.durable("op_a")).toEqual([{ kind: "complete", id: "op_a", status: "cancelled", result }]);
     expect(api.stored.get("op_a")).toBeUndefined();
@@ -279,13 +294,15 @@ describe("outbox", () => {
       const path = join(tmp.dir, "host.db");
       const api = new FakeApi();
       api.down = true;
-      const first = outbox(api, { path }).box;
+      const firstClock = new ManualClock();
+      const first = outbox(api, { path, clock: firstClock }).box;
       first.open("op_done", "http://api");
       first.open("op_cut", "http://api");
       for (let e = 0; e < 3; e++) first.epoch("op_done", epoch(e));
       first.close("op_done", { status: "completed" });
       for (let e = 0; e < 2; e++) first.epoch("op_cut", epoch(e));
-      await until("api.attempts >= 3", () => api.attempts >= 3);
+      await firstClock.advance(0);
+      expect(api.attempts).toBeGreaterThanOrEqual(3);
       first.stop(); // the host dies with op_cut still training
 
       api.down = false;
@@ -305,6 +322,62 @@ describe("outbox", () => {
       await clock.advance(0);
       expect(clock.pending()).toBe(0); // no retry or heartbeat scheduled: nothing will ever go
       expect(api.calls.length).toBe(calls);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test("consecutive epochs go as one call of at most maxBatch, in order", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const clock = new ManualClock();
+    const { box } = outbox(api, { maxBatch: 2, clock });
+    box.open("op_a", "http://api");
+    for (let e = 0; e < 5; e++) box.epoch("op_a", epoch(e));
+    box.close("op_a", { status: "completed" });
+    await clock.advance(0);
+    api.down = false;
+    await clock.advance(20);
+    await box.idle();
+    expect(api.durable("op_a").map((c) => (c.kind === "metrics" ? c.epochs : c.kind))).toEqual([[0, 1], [2, 3], [4], "complete"]);
+  });
+
+  test("an outbox file written before its schema was versioned migrates forward and delivers what it kept", async () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, "host.db");
+      // The file exactly as the unversioned outbox left it (user_version 0): two epochs and a final queued for
+      // op_done, and op_cut still open when that host died.
+      const old = new Database(path, { create: true, strict: true });
+      old.run("PRAGMA journal_mode = WAL");
+      old.run(`CREATE TABLE IF NOT EXISTS outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, operation_id TEXT NOT NULL, api_url TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)`);
+      old.run(`CREATE TABLE IF NOT EXISTS open_sessions (
+      operation_id TEXT PRIMARY KEY, api_url TEXT NOT NULL, opened_at INTEGER NOT NULL)`);
+      const put = old.query("INSERT INTO outbox (operation_id, api_url, kind, body) VALUES (?, ?, ?, ?)");
+      for (const e of [0, 1]) put.run("op_done", "http://api", "epoch", JSON.stringify({ kind: "epoch", epoch: epoch(e) }));
+      put.run("op_done", "http://api", "final", JSON.stringify({ kind: "final", final: { status: "completed", result: { stop_reason: "completed" } } }));
+      put.run("op_cut", "http://api", "epoch", JSON.stringify({ kind: "epoch", epoch: epoch(0) }));
+      old.query("INSERT INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)").run("op_cut", "http://api", 1_700_000_000_000);
+      expect(old.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(0);
+      old.close();
+
+      const api = new FakeApi();
+      const { box, lines } = outbox(api, { path });
+      expect(box.pending()).toBe(5); // 4 kept, and the cut-off training's final
+      await box.idle();
+      expect(api.stored.get("op_done")).toEqual([0, 1]);
+      expect(api.durable("op_done").at(-1)).toEqual({ kind: "complete", id: "op_done", status: "completed", result: { stop_reason: "completed" } });
+      expect(api.stored.get("op_cut")).toEqual([0]);
+      expect(api.durable("op_cut").at(-1)).toEqual({ kind: "complete", id: "op_cut", status: "failed", error_message: HOST_RESTARTED });
+      expect(lines[0]).toContain("resuming delivery of 5 item(s) for 2 operation(s)");
+      box.stop();
+
+      const after = new Database(path, { readonly: true });
+      expect(after.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(OUTBOX_MIGRATIONS.length);
+      expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM outbox").get()!.n).toBe(0);
+      expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM open_sessions").get()!.n).toBe(0);
+      after.close();
     } finally {
       tmp.cleanup();
     }
