@@ -12,7 +12,7 @@ import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./hosts/pool.ts";
 import { startHostWatchdog } from "./hosts/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
-import { listen, main } from "./startup.ts";
+import { listen, runEntry } from "./startup.ts";
 
 export function startServer(config: Config = loadConfig()) {
   // First: the lock on the database comes before anything reads or recovers it.
@@ -52,12 +52,4 @@ export function startServer(config: Config = loadConfig()) {
   return { app, store, hub, trainers, url, stop };
 }
 
-if (import.meta.main) {
-  const { stop } = main(() => startServer());
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => {
-      console.log(`received ${sig}, shutting down`);
-      void stop().finally(() => process.exit(0));
-    });
-  }
-}
+if (import.meta.main) runEntry(() => startServer());

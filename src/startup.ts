@@ -60,3 +60,14 @@ export function main<T>(start: () => T): T {
     process.exit(1);
   }
 }
+
+/** Runs an entry point's start (as `main`) and its `stop` on SIGINT or SIGTERM, then exits 0: both entry points end so. */
+export function runEntry(start: () => { stop: () => Promise<unknown> }): void {
+  const { stop } = main(start);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      console.log(`received ${sig}, shutting down`);
+      void stop().finally(() => process.exit(0));
+    });
+  }
+}

@@ -11,7 +11,7 @@ import { createHostApp, type BackendReport } from "./app.ts";
 import { loadHostConfig, type HostConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import { Sessions } from "./sessions.ts";
-import { listen, main } from "../startup.ts";
+import { listen, runEntry } from "../startup.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export function startHost(config: HostConfig = loadHostConfig(), opts: { start?: StartTraining } = {}) {
@@ -80,12 +80,4 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
   return { app, url, sessions, outbox, stop };
 }
 
-if (import.meta.main) {
-  const { stop } = main(() => startHost());
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => {
-      console.log(`received ${sig}, shutting down`);
-      void stop().finally(() => process.exit(0));
-    });
-  }
-}
+if (import.meta.main) runEntry(() => startHost());
