@@ -29,7 +29,7 @@ export class SseReader {
   }
 
   /** Reads until `pred()` holds or the stream ends; throws after `timeoutMs`. */
-  async until(pred: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  async until(pred: () => boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!pred()) {
       if (this.done) throw new Error(`stream ended before ${what}; events: ${this.events.map((e) => e.event + (e.id ?? "")).join(" ")}`);
@@ -49,7 +49,7 @@ export class SseReader {
   }
 
   /** Waits for the server to close the stream. */
-  async end(timeoutMs = 5000): Promise<void> {
+  async end(timeoutMs = 30_000): Promise<void> {
     await this.until(() => false, timeoutMs, "the end").catch((err: Error) => {
       if (!this.done) throw err;
     });
