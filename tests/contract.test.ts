@@ -59,7 +59,13 @@ const CONTRACT: Record<string, Case[]> = {
   "GET /api/v1/health": [{ name: "health", status: 200, call: () => ({}) }],
   "GET /api/v1/operations/compare": [
     { name: "two runs", status: 200, call: async (f) => ({ query: { ids: `${await f.running()},${await f.finished()}` } }) },
+    {
+      name: "a zoomed range, smoothed",
+      status: 200,
+      call: async (f) => ({ query: { ids: `${await f.running()},${await f.finished()}`, from_epoch: "1", to_epoch: "2", smoothing: "0.9" } }),
+    },
     { name: "max_points below 3", status: 400, call: async (f) => ({ query: { ids: await f.running(), max_points: "2" } }) },
+    { name: "smoothing of 1", status: 400, call: async (f) => ({ query: { ids: await f.running(), smoothing: "1" } }) },
     { name: "an unknown id", status: 404, call: async (f) => ({ query: { ids: `${await f.running()},${UNKNOWN}` } }) },
   ],
   "POST /api/v1/operations": [
@@ -93,7 +99,13 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "GET /api/v1/operations/{id}/metrics": [
     { name: "read", status: 200, call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "0", max_points: "10" } }) },
+    {
+      name: "a zoomed range, reduced and smoothed",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, query: { from_epoch: "1", to_epoch: "2", max_points: "3", smoothing: "0.6" } }),
+    },
     { name: "since_epoch below -1", status: 400, call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "-5" } }) },
+    { name: "to_epoch before from_epoch", status: 400, call: async (f) => ({ params: { id: await f.running() }, query: { from_epoch: "2", to_epoch: "1" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
   "GET /api/v1/operations/{id}/metrics/stream": [

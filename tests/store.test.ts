@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
-import { SqliteStore, newOperationId } from "../src/store/sqlite.ts";
-import { summarizeTrends } from "../src/trends/index.ts";
+import { BLOCK, SqliteStore, newOperationId } from "../src/store/sqlite.ts";
+import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/index.ts";
 import { tempDir } from "./helpers.ts";
 
 const cleanups: (() => void)[] = [];
@@ -174,5 +174,58 @@ describe("failure codes", () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe("chart blocks", () => {
+  /** Every stored block against a fresh summary of its rows. */
+  function blocksMatchRows(store: SqliteStore, id: string) {
+    const opKey = store.db.query<{ id: number }, [string]>("SELECT id FROM operations WHERE operation_id = ?").get(id)!.id;
+    const stored = store.db.query<{ block: number; summary: string }, [number]>("SELECT block, summary FROM epoch_blocks WHERE op = ? ORDER BY block").all(opKey);
+    const rows = store.readEpochs(id);
+    const expected = new Map<number, SpanSummary>();
+    for (const b of new Set(rows.map((r) => Math.floor(r.epoch / BLOCK)))) expected.set(b, summarizeRows(rows.filter((r) => Math.floor(r.epoch / BLOCK) === b)));
+    expect(stored.map((s) => s.block)).toEqual([...expected.keys()]);
+    for (const s of stored) expect(JSON.parse(s.summary)).toEqual(expected.get(s.block)!);
+  }
+
+  test("every write keeps the blocks equal to a summary of their rows: appends, re-posts, earlier epochs, repeats in one batch", () => {
+    const store = open(":memory:");
+    const id = store.createOperation({ operation_type: "training" }).operation_id;
+    const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
+    store.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
+    for (let e = 300; e < 310; e++) store.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
+    store.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
+    store.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
+    store.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
+    blocksMatchRows(store, id);
+    const spans = store.epochSpans(id, 0, 2000);
+    expect(spans.reduce((n, s) => n + s.count, 0)).toBe(store.readEpochs(id).length);
+  });
+
+  test("spans cover exactly the range asked for, edges summarised from rows", () => {
+    const store = open(":memory:");
+    const id = store.createOperation({ operation_type: "training" }).operation_id;
+    store.writeEpochs(id, Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })));
+    for (const [from, to] of [[0, 999], [5, 900], [130, 250], [200, 210], [0, 0], [999, 5000]] as const) {
+      const spans = store.epochSpans(id, from, to);
+      expect(spans[0]!.from).toBe(from);
+      expect(spans[spans.length - 1]!.to).toBe(Math.min(to, 999));
+      expect(spans.reduce((n, s) => n + s.count, 0)).toBe(store.readEpochs(id, from - 1, to).length);
+    }
+  });
+
+  test("an operation stored before chart blocks gets them on its first chart read, then keeps them", () => {
+    const store = open(":memory:");
+    const id = store.createOperation({ operation_type: "training" }).operation_id;
+    store.writeEpochs(id, Array.from({ length: 500 }, (_, i) => ({ epoch: i, timestamp: TS, val_loss: i % 7 })));
+    // What migration 3 leaves for an operation that had epochs: no blocks, chart_blocks = 0.
+    store.db.run("DELETE FROM epoch_blocks");
+    store.db.run("UPDATE operations SET chart_blocks = 0");
+    store.writeEpochs(id, [{ epoch: 500, timestamp: TS, val_loss: 9 }]);
+    expect(store.db.query("SELECT count(*) AS n FROM epoch_blocks").get()).toEqual({ n: 0 });
+    expect(store.epochSpans(id, 0, 500).reduce((n, s) => n + s.count, 0)).toBe(501);
+    store.writeEpochs(id, [{ epoch: 3, timestamp: TS, val_loss: -1 }]);
+    blocksMatchRows(store, id);
   });
 });

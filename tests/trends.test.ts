@@ -1,4 +1,4 @@
-// Trend analysis on synthetic loss curves: the summary flags, best epoch, smoothing, downsampling and recommendations.
+// Trend analysis on synthetic loss curves: the summary flags, best epoch, smoothing and recommendations (the chart reducer: tests/downsample.test.ts).
 import { describe, expect, test } from "bun:test";
 import {
   advanceState,
@@ -10,8 +10,8 @@ import {
   type RunStatus,
   type TrendState,
   DEFAULT_TREND_CONFIG,
-  downsample,
   emaSmooth,
+  emaWarmup,
   EMPTY_SUMMARY,
   findBest,
   fittedRelativeChange,
@@ -358,29 +358,27 @@ describe("emaSmooth", () => {
     expect(emaSmooth([3, 1, 2], 0)).toEqual([3, 1, 2]);
     expect(emaSmooth([])).toEqual([]);
   });
-});
 
-describe("downsample", () => {
-  const long = run(50, 1000, (e) => ({ val_loss: 1 / e }));
-
-  test("keeps first, last and the best epoch, ascending, within maxPoints", () => {
-    for (const keep of [51, 537, 1048, 500 + 50 + 1]) {
-      const out = downsample(long, 50, keep);
-      expect(out.length).toBeLessThanOrEqual(50);
-      expect(out.length).toBeGreaterThanOrEqual(45);
-      expect(out[0]!.epoch).toBe(50);
-      expect(out[out.length - 1]!.epoch).toBe(1049);
-      expect(out.map((p) => p.epoch)).toContain(keep);
-      for (let i = 1; i < out.length; i++) expect(out[i]!.epoch).toBeGreaterThan(out[i - 1]!.epoch);
-    }
+  test("a state carried between calls smooths a curve in pieces exactly as in one go", () => {
+    const r = rng(3);
+    const ys = Array.from({ length: 500 }, (_, i) => (i === 100 ? NaN : i === 200 ? null : r()));
+    const state = { last: 0, n: 0 };
+    expect([...emaSmooth(ys.slice(0, 137), 0.9, state), ...emaSmooth(ys.slice(137), 0.9, state)]).toEqual(emaSmooth(ys, 0.9));
+    expect(state.n).toBe(498);
   });
 
-  test("short series come back as they are; tiny budgets still keep 3 points", () => {
-    expect(downsample(long.slice(0, 20), 50, 55)).toEqual(long.slice(0, 20));
-    const three = downsample(long, 1, 300);
-    expect(three.map((p) => p.epoch)).toEqual([50, 300, 1049]);
-    expect(downsample(long, 10, null)).toHaveLength(10);
-    expect(downsample(long, 10, 123456)).toHaveLength(10);
+  test("emaWarmup values are enough: starting that far back matches the full-history EMA within the tolerance", () => {
+    expect(emaWarmup(0)).toBe(1);
+    expect(emaWarmup(0.6)).toBe(55);
+    expect(emaWarmup(0.99)).toBe(2750);
+    const r = rng(4);
+    const ys = Array.from({ length: 20_000 }, () => 10 * r());
+    for (const w of [0.3, 0.6, 0.9, 0.99]) {
+      const full = emaSmooth(ys, w);
+      const k = emaWarmup(w);
+      const tail = emaSmooth(ys.slice(ys.length - 100 - k), w).slice(-100);
+      tail.forEach((v, i) => expect(Math.abs(v! - full[ys.length - 100 + i]!)).toBeLessThan(1e-10));
+    }
   });
 });
 

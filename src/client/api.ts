@@ -168,7 +168,8 @@ export class TrainwatchClient {
     return (await this.request<{ stored: number; trends: TrendSummary }>("POST", `/operations/${encodeURIComponent(id)}/metrics`, { epochs })).data;
   }
 
-  async getMetrics(id: string, q: { since_epoch?: number; max_points?: number } = {}): Promise<MetricsReply> {
+  /** Epochs and trends; `from_epoch`/`to_epoch` narrow to a range, `max_points` reduces (min/max per bucket), `smoothing` adds EMA curves. */
+  async getMetrics(id: string, q: { since_epoch?: number; max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {}): Promise<MetricsReply> {
     return (await this.request<MetricsReply>("GET", `/operations/${encodeURIComponent(id)}/metrics`, undefined, q)).data;
   }
 
@@ -182,7 +183,7 @@ export class TrainwatchClient {
   }
 
   /** Several runs side by side: per-run summary and curves (downsampled to max_points), plus best_run and why. */
-  async compareRuns(ids: readonly string[], q: { max_points?: number } = {}): Promise<CompareData> {
+  async compareRuns(ids: readonly string[], q: { max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {}): Promise<CompareData> {
     return (await this.request<CompareData>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
   }
 

@@ -25,6 +25,12 @@ export function pathInt(name: string, opts: IntOptions) {
 
 type IntOptions = { minimum?: number; maximum?: number; default?: number; description?: string };
 
+/** A number query parameter (fractions allowed), coerced and named like queryInt. */
+export function queryNumber(name: string, opts: { minimum: number; maximum: number; description?: string }) {
+  const field = `query.${name}`;
+  return t.Optional(t.Number({ ...opts, field, errorMessage: `expected a number from ${opts.minimum} to ${opts.maximum}` }));
+}
+
 function namedInt(field: string, opts: IntOptions) {
   const { minimum = 0, maximum, description } = opts;
   const range = maximum === undefined ? `≥ ${minimum}` : `from ${minimum} to ${maximum}`;

@@ -103,7 +103,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     description:
       "Per-epoch metrics of one operation (epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration in seconds, custom metrics) " +
       "plus the trend summary over the whole run. To follow a running training, pass since_epoch = the last epoch you saw to get only newer ones. " +
-      `Long histories are downsampled to max_points (default ${DEFAULT_MAX_POINTS}), always keeping the first, last and best epochs. ` +
+      `Long histories are reduced to max_points (default ${DEFAULT_MAX_POINTS}) with a min/max per bucket, so no spike or NaN is hidden, always keeping the first, last and best epochs. ` +
       'Losses of a diverged run may be "NaN" or "Infinity".',
     inputSchema: Type.Object(
       {

@@ -7,15 +7,15 @@ import { Elysia, t } from "elysia";
 import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
 import { CompareData } from "../schemas/analysis.ts";
-import type { WireEpoch } from "../schemas/epoch.ts";
-import { downsample } from "../trends/downsample.ts";
+import { chartOfRows, type ChartQuery } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
-import { loadOperation } from "./operations.ts";
+import { loadOperation, RangeQuery, rangeOf } from "./operations.ts";
 
-export const MAX_COMPARE_RUNS = 20;
+/** Runs one comparison holds: 100 × 10,000 epochs overlaid is bench/dashboard.ts's case. */
+export const MAX_COMPARE_RUNS = 100;
 export const DEFAULT_COMPARE_POINTS = 1000;
 
 const CompareQuery = t.Object({
@@ -23,8 +23,9 @@ const CompareQuery = t.Object({
   max_points: queryInt("max_points", {
     minimum: 3,
     maximum: 100_000,
-    description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}); first, last and best are kept.`,
+    description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}), reduced as GET /metrics reduces them (min/max per bucket; first, last and best kept).`,
   }),
+  ...RangeQuery,
 });
 
 /** Parses `a,b,c`: trimmed, blanks and repeats dropped, order kept. */
@@ -35,8 +36,16 @@ export function parseIds(raw: string): string[] {
   return ids;
 }
 
-/** Reads each run's full history once, judges it, and thins its curves for charts. Throws OPERATION_NOT_FOUND naming the first unknown id. */
-export function compareRuns(deps: Pick<AppDeps, "store" | "config">, ids: readonly string[], maxPoints = DEFAULT_COMPARE_POINTS) {
+/**
+ * Reads each run's full history once, judges it, and reduces its curves (of the range, smoothed when asked) for charts.
+ * Throws OPERATION_NOT_FOUND naming the first unknown id.
+ */
+export function compareRuns(
+  deps: Pick<AppDeps, "store" | "config">,
+  ids: readonly string[],
+  maxPoints = DEFAULT_COMPARE_POINTS,
+  range: Pick<ChartQuery, "from" | "to" | "smoothing"> = {},
+) {
   const runs = ids.map((id) => {
     const op = loadOperation(deps.store, id);
     return { op, ...analyzeOperation(deps.store, op, deps.config.trends) };
@@ -46,6 +55,7 @@ export function compareRuns(deps: Pick<AppDeps, "store" | "config">, ids: readon
     runs: runs.map(({ op, epochs, analysis: a }) => {
       const first = epochs[0]?.epoch ?? null;
       const location = op.metadata.location;
+      const chart = chartOfRows(epochs, { ...range, maxPoints, keepEpoch: a.best_epoch });
       return {
         operation_id: op.operation_id,
         name: op.name,
@@ -65,7 +75,8 @@ export function compareRuns(deps: Pick<AppDeps, "store" | "config">, ids: readon
           flags: a.flags,
           recommendation: a.recommendation,
         },
-        curves: downsample<WireEpoch>(epochs, maxPoints, a.best_epoch),
+        curves: chart.epochs,
+        ...(chart.smoothed && { smoothed: chart.smoothed }),
       };
     }),
     best_run: ranking.best_run,
@@ -77,7 +88,7 @@ export function compareRuns(deps: Pick<AppDeps, "store" | "config">, ids: readon
 export const compareRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/compare" }).get(
     "/operations/compare",
-    ({ query }) => ok(compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS)),
+    ({ query }) => ok(compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
     {
       query: CompareQuery,
       // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.
@@ -85,7 +96,7 @@ export const compareRoutes = (deps: AppDeps) =>
         tags: ["metrics"],
         summary: "Compare runs",
         description:
-          "For each run (in the order given): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation, and its curves downsampled to `max_points` (default 1000). `best_run` names the best. 404 names the first unknown id.",
+          "For each run (in the order given, 1 … 100): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation (all over the whole history), and its curves reduced to `max_points` (default 1000) as GET /metrics reduces them; `from_epoch`/`to_epoch` narrow the curves to a zoomed range and `smoothing` adds each run's EMA over its full history. `best_run` names the best. 404 names the first unknown id.",
         responses: {
           200: documented("Runs side by side", Envelope(CompareData)),
           400: documented("Bad ids or max_points", ErrorEnvelope),

@@ -1,8 +1,8 @@
 /** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { notFound } from "../errors.ts";
-import { MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { invalid, notFound } from "../errors.ts";
+import { EpochNumber, MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord } from "../schemas/epoch.ts";
 import {
   CompleteOperationInput,
   CreateOperationInput,
@@ -15,9 +15,9 @@ import {
 } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
 import { canCancel, operationFinished } from "../operations/lifecycle.ts";
-import { downsample } from "../trends/downsample.ts";
+import { MAX_SMOOTHING, readChart, type ChartQuery } from "../store/charts.ts";
 import type { AppDeps } from "./deps.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt, queryNumber } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
@@ -35,21 +35,44 @@ const ListQuery = t.Object({
   offset: queryInt("offset", { minimum: 0, maximum: MAX_OFFSET, default: 0, description: `Rows to skip (0 … ${MAX_OFFSET}).` }),
 });
 
+/** The range and smoothing parameters GET /metrics and the comparison share. */
+export const RangeQuery = {
+  from_epoch: queryInt("from_epoch", { ...EpochNumber, description: "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge)." }),
+  to_epoch: queryInt("to_epoch", { ...EpochNumber, description: "Only epochs with epoch ≤ to_epoch (its right edge)." }),
+  smoothing: queryNumber("smoothing", {
+    minimum: 0,
+    maximum: MAX_SMOOTHING,
+    description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored epoch (not over the returned points), at the returned epochs. learning_rate and duration are not smoothed.`,
+  }),
+};
+
 export const MetricsQuery = t.Object({
   since_epoch: queryInt("since_epoch", SinceEpoch),
-  max_points: queryInt("max_points", { minimum: 3, maximum: 1_000_000, description: "Downsample to at most this many points; first, last and best are kept." }),
+  max_points: queryInt("max_points", {
+    minimum: 3,
+    maximum: 1_000_000,
+    description: "Reduce to at most this many epochs: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first, last and best epochs are kept (README, Charts).",
+  }),
+  ...RangeQuery,
 });
 
-/** The metrics reply for a loaded operation: epochs after `since`, optionally downsampled; trends cover the whole history. */
-export function metricsView(store: Store, op: Operation, since?: number, maxPoints?: number): MetricsReply {
-  let epochs: WireEpoch[] = store.readEpochs(op.operation_id, since ?? -1);
-  if (maxPoints !== undefined) epochs = downsample(epochs, maxPoints, op.trends.best_epoch);
+/** The chart query of a request's range parameters; a range that ends before it starts is a 400 naming to_epoch. */
+export function rangeOf(q: { from_epoch?: number; to_epoch?: number; smoothing?: number }): Pick<ChartQuery, "from" | "to" | "smoothing"> {
+  if (q.from_epoch !== undefined && q.to_epoch !== undefined && q.to_epoch < q.from_epoch) {
+    throw invalid("query.to_epoch", `to_epoch (${q.to_epoch}) is before from_epoch (${q.from_epoch})`);
+  }
+  return { from: q.from_epoch, to: q.to_epoch, smoothing: q.smoothing };
+}
+
+/** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
+export function metricsView(store: Store, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): MetricsReply {
+  const { epochs, smoothed } = readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
   const { latest_epoch: _latest, ...trends } = op.trends;
   return {
     operation_id: op.operation_id,
     operation_type: op.operation_type,
     status: op.status,
-    metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs },
+    metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs, ...(smoothed && { smoothed }) },
   };
 }
 
@@ -209,7 +232,13 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .get("/operations/:id/metrics", ({ params, query }) => ok(metricsView(deps.store, loadOperation(deps.store, params.id), query.since_epoch, query.max_points)), {
+    .get(
+      "/operations/:id/metrics",
+      ({ params, query }) => {
+        const range = rangeOf(query);
+        return ok(metricsView(deps.store, loadOperation(deps.store, params.id), { since: query.since_epoch, maxPoints: query.max_points, ...range }));
+      },
+      {
       params: IdParams,
       query: MetricsQuery,
       // Documented rather than validated: checking 1,000 epochs on every poll would
@@ -223,6 +252,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         tags: ["metrics"],
         summary: "Read epochs and the trend summary",
         description:
-          "`since_epoch=N` returns only epochs with epoch > N (for pollers); `max_points=M` downsamples for charts, keeping the first, last and best epochs. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
+          "`since_epoch=N` returns only epochs with epoch > N (for pollers); `from_epoch`/`to_epoch` narrow to a range (a zoomed chart: inclusive, 400 when to_epoch < from_epoch); `max_points=M` reduces for charts with a min/max per bucket, so no spike, NaN or ±Infinity disappears and the first, last and best epochs stay; `smoothing=w` adds each metric's EMA over every stored epoch. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
       },
-    });
+    },
+  );

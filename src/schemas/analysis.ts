@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput } from "./epoch.ts";
-import { OperationStatus } from "./operation.ts";
+import { OperationStatus, SmoothedCurves } from "./operation.ts";
 
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
@@ -137,7 +137,10 @@ export const CompareData = Type.Object({
       status: OperationStatus,
       location: Type.Union([Type.String(), Type.Null()], { description: "metadata.location: local, host or external." }),
       summary: RunSummary,
-      curves: Type.Array(EpochInput, { description: "Every field of the epochs, downsampled to max_points (first, last and best kept)." }),
+      curves: Type.Array(EpochInput, {
+        description: "Every field of the epochs in the range, reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
+      }),
+      smoothed: Type.Optional(SmoothedCurves),
     }),
   ),
   best_run: Type.Union([Type.String(), Type.Null()], {

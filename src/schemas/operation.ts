@@ -1,6 +1,6 @@
 /** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
 import { Type, type Static } from "@sinclair/typebox";
-import { EpochInput } from "./epoch.ts";
+import { EpochInput, MetricValue } from "./epoch.ts";
 import { BatchProgressSchema } from "./host.ts";
 
 export const OperationStatus = Type.Union(
@@ -100,6 +100,22 @@ export const CompleteOperationInput = Type.Object(
 );
 export type CompleteOperationInput = Static<typeof CompleteOperationInput>;
 
+/** `smoothing=w`: each metric's EMA over every stored epoch, at the returned epochs, and where each EMA stands after the last. */
+export const SmoothedCurves = Type.Object(
+  {
+    weight: Type.Number({ description: "The EMA weight asked for." }),
+    series: Type.Record(Type.String(), Type.Array(MetricValue), {
+      description: "Per metric (learning_rate and duration excepted), one value per returned epoch, in the same order; null where the epoch has no value.",
+    }),
+    state: Type.Record(
+      Type.String(),
+      Type.Object({ last: Type.Number(), n: Type.Integer({ minimum: 0 }) }),
+      { description: "Each EMA after the range's last epoch (the running mean and how many finite values it has seen), to go on smoothing live epochs." },
+    ),
+  },
+  { description: "TensorBoard's debiased EMA computed on the full-resolution history, not on the returned points." },
+);
+
 /** GET /operations/{id}/metrics: the epochs asked for, and the trends of the whole history. */
 export const MetricsData = Type.Object({
   operation_id: Type.String(),
@@ -109,6 +125,7 @@ export const MetricsData = Type.Object({
     Type.Object({
       epochs: Type.Array(EpochInput),
       total_epochs_planned: Type.Union([Type.Integer(), Type.Null()]),
+      smoothed: Type.Optional(SmoothedCurves),
     }),
     Type.Omit(TrendSummarySchema, ["latest_epoch"]),
   ]),

@@ -40,4 +40,15 @@ export const MIGRATIONS: readonly string[] = [
   // 2: why a failed operation failed, as data (store.ts FailureCode); the revive rule reads it instead of the message
   `ALTER TABLE operations ADD COLUMN failure_code TEXT;
    UPDATE operations SET failure_code = 'host_unreachable' WHERE status = 'failed' AND error_message = 'training host unreachable';`,
+  // 3: chart summaries per block of epochs (src/trends/downsample.ts SpanSummary as JSON), kept by every write, so a chart
+  //    of a long run reads about count / BLOCK summaries instead of every row; operations.chart_blocks = 1 once an
+  //    operation's blocks cover all its epochs (new operations at once; older ones on their first chart read)
+  `CREATE TABLE epoch_blocks (
+     op      INTEGER NOT NULL,
+     block   INTEGER NOT NULL,
+     summary TEXT NOT NULL,
+     PRIMARY KEY (op, block)
+   ) WITHOUT ROWID;
+   ALTER TABLE operations ADD COLUMN chart_blocks INTEGER NOT NULL DEFAULT 0;
+   UPDATE operations SET chart_blocks = 1 WHERE NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id);`,
 ];

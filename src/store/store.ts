@@ -3,6 +3,7 @@ import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
 import type { Operation, OperationStatus } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
+import type { SpanSummary } from "../trends/downsample.ts";
 
 export interface NewOperation {
   operation_type: string;
@@ -45,8 +46,17 @@ export interface Store {
   listOperations(filter: ListFilter): { items: Operation[]; total: number };
   /** Stores epochs in one transaction (replace on same epoch); refuses finished operations. */
   writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult;
-  /** Wire-form epochs with `epoch > sinceEpoch`, ascending. */
-  readEpochs(operationId: string, sinceEpoch?: number): WireEpoch[];
+  /** Wire-form epochs with `sinceEpoch < epoch ≤ untilEpoch` (default: all), ascending. */
+  readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number): WireEpoch[];
+  /** The `limit` epochs just before `epoch` (epoch < it), ascending: the warm-up of a smoothed range. */
+  readEpochsBefore(operationId: string, epoch: number, limit: number): WireEpoch[];
+  /** The stored epochs among `epochs`, ascending (unknown ones are left out). */
+  readEpochsAt(operationId: string, epochs: readonly number[]): WireEpoch[];
+  /**
+   * Chart summaries of consecutive spans covering the stored epochs in fromEpoch … toEpoch (inclusive), ascending, for
+   * src/trends/downsample.ts pickEpochs: a long run reduces from its summaries without reading its rows.
+   */
+  epochSpans(operationId: string, fromEpoch: number, toEpoch: number): SpanSummary[];
   /** Marks pending → running. */
   markStarted(operationId: string): Operation;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */

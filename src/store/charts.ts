@@ -1,0 +1,151 @@
+/**
+ * Chart reads over any Store: the epochs of a range (`from_epoch` … `to_epoch`, after `since_epoch`), reduced to
+ * `max_points` by the min/max-per-bucket reducer (src/trends/downsample.ts), and optionally smoothed over every stored
+ * epoch rather than over the points that are returned. Three paths, one guarantee:
+ *   - the range fits in max_points, or no max_points: every row of the range;
+ *   - up to SCAN_ROWS rows, or smoothing asked for: the range's rows, reduced in memory (the smoothed curves are
+ *     reduced with them, so they keep their own extremes);
+ *   - beyond that, when buckets span several blocks (≥ 32 rows per point): the store's block summaries (epochSpans)
+ *     are reduced, and only the chosen rows are read, so a million-epoch run costs ~7,800 summaries and max_points
+ *     rows instead of a million rows (bench/dashboard.ts).
+ */
+import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
+import type { WireMetric } from "../trends/wire.ts";
+import { metricValue, pickEpochs, reduceRows, type ExtraColumns } from "../trends/downsample.ts";
+import { emaSmooth, emaWarmup, type EmaState } from "../trends/smoothing.ts";
+import type { Store } from "./store.ts";
+
+/** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
+export const SCAN_ROWS = 50_000;
+
+/** Metrics that are schedules or timings, not noisy measurements: never smoothed. */
+export const UNSMOOTHED: ReadonlySet<string> = new Set(["learning_rate", "duration"]);
+
+/** Largest smoothing weight: its warm-up (emaWarmup) is ~27,600 values; past it a zoomed range would read most of a history. */
+export const MAX_SMOOTHING = 0.999;
+
+export interface ChartQuery {
+  /** Only epochs with epoch > since (a poller's cursor). */
+  since?: number;
+  /** Only epochs with from ≤ epoch ≤ to. */
+  from?: number;
+  to?: number;
+  /** Reduce to at most this many epochs (at least 3). */
+  maxPoints?: number;
+  /** Kept whenever it lies in the range: the best epoch. */
+  keepEpoch?: number | null;
+  /** TensorBoard's EMA weight (0 … MAX_SMOOTHING), computed over every stored epoch up to each returned one. */
+  smoothing?: number;
+}
+
+/** Smoothed curves aligned with the returned epochs, and where each EMA stands after the range's last epoch (to go on live). */
+export interface Smoothed {
+  weight: number;
+  series: Record<string, (WireMetric | null)[]>;
+  state: Record<string, EmaState>;
+}
+
+export interface ChartReply {
+  epochs: WireEpoch[];
+  smoothed?: Smoothed;
+}
+
+/** The epochs a chart of `query` shows, read from `store`. `scanRows`: where the block path starts (tests move it). */
+export function readChart(store: Store, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): ChartReply {
+  const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
+  const upper = query.to ?? MAX_EPOCH;
+  if (lower > upper) return { epochs: [], ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }) };
+  const { maxPoints, smoothing } = query;
+  if (maxPoints !== undefined && smoothing === undefined) {
+    // The spans count the range's rows too: count(*) would scan them (~0.5 s for a million on the 2-vCPU VM).
+    const spans = store.epochSpans(operationId, lower, upper);
+    const n = spans.reduce((sum, s) => sum + s.count, 0);
+    // Blocks only when buckets would span several of them (≥ 32 rows per point): a finer reduction needs the rows.
+    if (n > scanRows && n >= 32 * maxPoints) {
+      const reduction = pickEpochs(spans, maxPoints, query.keepEpoch ?? null);
+      return { epochs: store.readEpochsAt(operationId, reduction.epochs) };
+    }
+  }
+  const rows = store.readEpochs(operationId, lower - 1, upper);
+  const warmup = smoothing === undefined ? [] : warmupRows(store, operationId, lower, rows, smoothing);
+  return chartOfRows(rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup);
+}
+
+/**
+ * The same reply from rows already in memory (ascending): `warmup` are the stored epochs just before the rows, for the
+ * EMA to start from (empty when `rows` start at the history's beginning, as the comparison's full histories do).
+ */
+export function chartOfRows(all: readonly WireEpoch[], query: ChartQuery, warmup: readonly WireEpoch[] = []): ChartReply {
+  const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
+  const upper = query.to ?? MAX_EPOCH;
+  let start = 0;
+  while (start < all.length && all[start]!.epoch < lower) start++;
+  let end = all.length;
+  while (end > start && all[end - 1]!.epoch > upper) end--;
+  const rows = all.slice(start, end);
+  // Rows of `all` before the range are the EMA's warm-up too.
+  const before = start > 0 ? [...warmup, ...all.slice(0, start)] : warmup;
+  const { smoothing, maxPoints } = query;
+  if (smoothing === undefined) {
+    return { epochs: maxPoints === undefined ? rows : reduceRows(rows, maxPoints, query.keepEpoch ?? null).rows };
+  }
+  const { columns, state } = smooth(before, rows, smoothing);
+  const extra: ExtraColumns = {};
+  for (const [name, col] of Object.entries(columns)) extra[`~${name}`] = col;
+  const kept = maxPoints === undefined ? { rows, indices: rows.map((_, i) => i) } : reduceRows(rows, maxPoints, query.keepEpoch ?? null, extra);
+  const series: Record<string, (WireMetric | null)[]> = {};
+  for (const [name, col] of Object.entries(columns)) series[name] = kept.indices.map((i) => encodeMetric(col[i]) ?? null);
+  return { epochs: kept.rows, smoothed: { weight: smoothing, series, state } };
+}
+
+/** The smoothable metrics of rows: every metric key but the unsmoothed ones. */
+function smoothable(rows: readonly WireEpoch[]): string[] {
+  const names = new Set<string>();
+  for (const r of rows) for (const k in r) if (k !== "epoch" && k !== "timestamp" && !UNSMOOTHED.has(k)) names.add(k);
+  return [...names];
+}
+
+/** EMA of every smoothable metric over `rows`, started on `warmup`; returns the columns (aligned with rows) and the final states. */
+function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight: number) {
+  const columns: Record<string, (number | null)[]> = {};
+  const state: Record<string, EmaState> = {};
+  for (const name of smoothable(rows)) {
+    const s: EmaState = { last: 0, n: 0 };
+    emaSmooth(warmup.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), weight, s);
+    columns[name] = emaSmooth(rows.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), weight, s);
+    state[name] = s;
+  }
+  return { columns, state };
+}
+
+/**
+ * The stored epochs before `lower` an EMA of `weight` needs (emaWarmup values of each smoothable metric of `rows`, or
+ * the history's start), read backwards in chunks. A metric sparser than one epoch in 64 stops the search at 64 × the
+ * warm-up, and its EMA then starts there (within the tolerance only when that is far enough back).
+ */
+function warmupRows(store: Store, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): WireEpoch[] {
+  const names = smoothable(rows);
+  if (lower === 0 || names.length === 0) return [];
+  const need = emaWarmup(weight);
+  const limit = 64 * need;
+  const chunk = Math.min(limit, Math.max(256, 2 * need));
+  const chunks: WireEpoch[][] = [];
+  const finite = new Map(names.map((n) => [n, 0]));
+  let before = lower;
+  let read = 0;
+  while (read < limit) {
+    const got = store.readEpochsBefore(operationId, before, chunk);
+    if (got.length === 0) break;
+    chunks.unshift(got);
+    read += got.length;
+    for (const r of got) {
+      for (const n of names) {
+        const v = metricValue((r as Record<string, unknown>)[n]);
+        if (v !== undefined && Number.isFinite(v)) finite.set(n, finite.get(n)! + 1);
+      }
+    }
+    before = got[0]!.epoch;
+    if (got.length < chunk || [...finite.values()].every((c) => c >= need)) break;
+  }
+  return chunks.flat();
+}

@@ -1,0 +1,119 @@
+// Chart reads (src/store/charts.ts) and GET /metrics's range and smoothing: the block path keeps what the row path
+// keeps, ranges are exact, smoothing is the EMA of every stored epoch (zoomed ranges included), and bad ranges are 400s.
+import { afterAll, describe, expect, test } from "bun:test";
+import type { EpochRecord, WireEpoch } from "../src/schemas/epoch.ts";
+import { readChart } from "../src/store/charts.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import { emaSmooth, metricValue } from "../src/trends/index.ts";
+import { json, makeApp, req } from "./helpers.ts";
+
+const TS = "2026-11-26T15:30:00.000Z";
+const N = 20_000;
+const SPIKE = 12_345;
+const NAN = 17_001;
+
+/** A long run: a falling loss, a val_loss every 10 epochs, and grad_norm with one spike and one NaN. */
+function longRun(store: SqliteStore): string {
+  const id = store.createOperation({ operation_type: "training", name: "long" }).operation_id;
+  const rows: EpochRecord[] = Array.from({ length: N }, (_, e) => ({
+    epoch: e,
+    timestamp: TS,
+    train_loss: 2 * Math.exp(-e / 5000) + 0.01 * Math.sin(e),
+    ...(e % 10 === 0 ? { val_loss: 2.2 * Math.exp(-e / 5000) } : {}),
+    learning_rate: 0.001,
+    custom: { grad_norm: e === SPIKE ? 80 : e === NAN ? Number.NaN : 1 + 0.1 * Math.cos(e / 3) },
+  }));
+  for (let i = 0; i < N; i += 5000) store.writeEpochs(id, rows.slice(i, i + 5000));
+  return id;
+}
+
+const store = new SqliteStore(":memory:");
+const id = longRun(store);
+afterAll(() => store.close());
+const all = store.readEpochs(id);
+const at = (rows: WireEpoch[], e: number) => rows.find((r) => r.epoch === e) as Record<string, unknown> | undefined;
+
+describe("chart reads", () => {
+  for (const [path, scanRows] of [["rows", Number.POSITIVE_INFINITY], ["block summaries", 0]] as const) {
+    test(`${path}: at most max_points, the ends, the best, the spike and the NaN, at every zoom`, () => {
+      for (const [from, to, maxPoints] of [[0, N - 1, 200], [10_000, 19_999, 100], [12_000, 12_999, 50], [16_990, 17_010, 15]] as const) {
+        const { epochs } = readChart(store, id, { from, to, maxPoints, keepEpoch: 15_000 }, { scanRows });
+        expect(epochs.length).toBeLessThanOrEqual(maxPoints);
+        expect(epochs[0]!.epoch).toBe(from);
+        expect(epochs[epochs.length - 1]!.epoch).toBe(to);
+        if (from <= 15_000 && 15_000 <= to) expect(at(epochs, 15_000)).toBeDefined();
+        if (from <= SPIKE && SPIKE <= to) expect(at(epochs, SPIKE)?.grad_norm).toBe(80);
+        if (from <= NAN && NAN <= to) expect(at(epochs, NAN)?.grad_norm).toBe("NaN");
+        for (const e of epochs) expect(e).toEqual(all[e.epoch]!);
+      }
+    });
+  }
+
+  test("a range that fits comes back whole; since_epoch and from_epoch combine", () => {
+    expect(readChart(store, id, { from: 100, to: 199, maxPoints: 1000 }).epochs).toEqual(all.slice(100, 200));
+    expect(readChart(store, id, { since: 150, from: 100, to: 199 }).epochs).toEqual(all.slice(151, 200));
+    expect(readChart(store, id, { from: 300, to: 200 }).epochs).toEqual([]);
+  });
+
+  test("smoothing is the EMA of every stored epoch, also in a zoomed range and after a reduction", () => {
+    const full = (name: string, w: number) => emaSmooth(all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), w);
+    for (const [from, to, maxPoints, w] of [[0, N - 1, 300, 0.6], [15_000, 15_999, undefined, 0.99], [12_000, 19_999, 100, 0.9]] as const) {
+      const { epochs, smoothed } = readChart(store, id, { from, to, maxPoints, smoothing: w });
+      expect(smoothed!.weight).toBe(w);
+      expect(Object.keys(smoothed!.series).sort()).toEqual(["grad_norm", "train_loss", "val_loss"]);
+      for (const name of ["train_loss", "val_loss", "grad_norm"]) {
+        const expected = full(name, w);
+        const got = smoothed!.series[name]!;
+        expect(got).toHaveLength(epochs.length);
+        epochs.forEach((e, i) => {
+          const want = expected[e.epoch];
+          if (want === null) expect(got[i]).toBeNull();
+          else if (Number.isNaN(want)) expect(got[i]).toBe("NaN");
+          else expect(Math.abs((got[i] as number) - want!)).toBeLessThan(1e-9);
+        });
+      }
+    }
+    // The smoothed curve keeps its own extremes: its highest point (the spike, smoothed) is among the returned epochs.
+    const { epochs, smoothed } = readChart(store, id, { maxPoints: 60, smoothing: 0.6 });
+    const g = full("grad_norm", 0.6).map((v) => (v !== null && Number.isFinite(v) ? v : -Infinity));
+    const peak = g.indexOf(Math.max(...g));
+    expect(smoothed!.series.grad_norm![epochs.findIndex((e) => e.epoch === peak)]).toBeCloseTo(g[peak]!, 9);
+  });
+
+  test("the state after the last epoch lets a client smooth live epochs exactly", () => {
+    const { smoothed } = readChart(store, id, { from: 19_000, smoothing: 0.8 });
+    const state = { ...smoothed!.state.train_loss! };
+    const next = [0.5, 0.4];
+    const expected = emaSmooth([...all.map((r) => r.train_loss as number), ...next], 0.8).slice(-2);
+    emaSmooth(next, 0.8, state).forEach((v, i) => expect(Math.abs(v! - expected[i]!)).toBeLessThan(1e-9));
+  });
+});
+
+describe("GET /metrics with a range", () => {
+  const { app, store: s } = makeApp();
+  afterAll(() => s.close());
+  const op = s.createOperation({ operation_type: "training" }).operation_id;
+  s.writeEpochs(op, Array.from({ length: 50 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1) })));
+  const get = (q: string) => json(app.handle(req("GET", `/api/v1/operations/${op}/metrics?${q}`)));
+
+  test("from_epoch/to_epoch are inclusive; smoothing adds the smoothed curves", async () => {
+    const { status, body } = await get("from_epoch=10&to_epoch=19&smoothing=0.5");
+    expect(status).toBe(200);
+    expect(body.data.metrics.epochs.map((e: WireEpoch) => e.epoch)).toEqual(Array.from({ length: 10 }, (_, i) => 10 + i));
+    expect(body.data.metrics.smoothed.series.train_loss).toHaveLength(10);
+    expect(body.data.metrics.smoothed.state.train_loss.n).toBe(20);
+    expect((await get("to_epoch=4")).body.data.metrics.epochs).toHaveLength(5);
+  });
+
+  test("a range ending before it starts, or a weight out of range, is a 400 naming the parameter", async () => {
+    const bad = await get("from_epoch=20&to_epoch=10");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.field).toBe("query.to_epoch");
+    expect(bad.body.error.message).toContain("before from_epoch");
+    for (const [q, field] of [["smoothing=1", "query.smoothing"], ["smoothing=-0.1", "query.smoothing"], ["from_epoch=-1", "query.from_epoch"], ["to_epoch=x", "query.to_epoch"]]) {
+      const r = await get(q!);
+      expect(r.status).toBe(400);
+      expect(r.body.error.details.field).toBe(field);
+    }
+  });
+});
