@@ -2,18 +2,13 @@
 // the best, every bucket's extremes of every metric, and every NaN/±Infinity — the runs' ends when they fit, one per
 // bucket and value otherwise. Summaries merge exactly, as the store's blocks rely on.
 import { describe, expect, test } from "bun:test";
+import { Rng } from "../src/trainer/datasets/prng.ts";
 import { downsample, mergeSummaries, metricValue, pickEpochs, reduceRows, summarizeRows, type SpanSummary } from "../src/trends/downsample.ts";
 
-/** Deterministic PRNG (mulberry32) so the properties are reproducible; a failure names its seed. */
+/** The trainer's seeded PRNG (mulberry32), so the properties are reproducible; a failure names its seed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const g = new Rng(seed);
+  return () => g.next();
 }
 
 type Row = { epoch: number; [k: string]: number | string | null };
