@@ -16,6 +16,7 @@ import { dashboardRoutes } from "./routes/dashboard.ts";
 import { exportRoutes } from "./routes/export.ts";
 import { checkpointRoutes } from "./routes/checkpoints.ts";
 import { streamRoutes } from "./routes/stream.ts";
+import { recipesRoutes } from "./routes/recipes.ts";
 import type { AppDeps } from "./routes/deps.ts";
 import type { Trainers } from "./trainer/types.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -40,7 +41,8 @@ export function createApp(input: { store: Store; config: Config; hub?: Hub; trai
         .use(checkpointRoutes(deps))
         .use(analysisRoutes(deps))
         .use(heartbeatRoutes(deps))
-        .use(trainingsRoutes(deps)),
+        .use(trainingsRoutes(deps))
+        .use(recipesRoutes(deps)),
     );
   // normalize off: bodies are validated, not cleaned (the epoch schema keeps extra keys as
   // custom metrics on purpose), and replies are built field by field. Cleaning cost ~0.6 ms

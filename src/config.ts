@@ -3,7 +3,7 @@
  * Pure: takes the env as an argument. A bad value throws a ConfigError naming the variable.
  */
 import { cpus } from "node:os";
-import { bindAddress, bool, number, oneOf, port, text, url, urlList, type Env } from "./env.ts";
+import { ConfigError, bindAddress, bool, number, oneOf, port, text, url, urlList, type Env } from "./env.ts";
 import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 
@@ -30,7 +30,32 @@ export interface Config {
   publicUrl: string | null;
   /** TRAINWATCH_BACKEND: forces the TF.js backend of every training; null: the best available. */
   backend: BackendName | null;
+  /** TRAINWATCH_RECIPES: the recipe file of script trainings; null: ./trainwatch.recipes.json when it exists. */
+  recipesPath: string | null;
+  /** TRAINWATCH_LOGS_DIR: where script trainings' output is kept (default ./data/logs). */
+  logsDir: string;
+  /** TRAINWATCH_KILL_GRACE: how long a stopped script has after SIGTERM before SIGKILL (default 10 s). */
+  killGraceMs: number;
+  /** TRAINWATCH_GPUS: the GPU ids script trainings get ([] none); null: ask nvidia-smi. */
+  gpus: string[] | null;
   trends: TrendConfig;
+}
+
+/** TRAINWATCH_GPUS: a count ("2" → 0 and 1), ids or UUIDs ("0,2", "GPU-8f…"), or "none"; null when unset. */
+export function gpuList(env: Env, name: string): string[] | null {
+  const s = text(env, name, null);
+  if (s === null) return null;
+  if (s.toLowerCase() === "none") return [];
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n > 64) throw new ConfigError(name, "a GPU count from 0 to 64, ids like 0,1, or none", s);
+    return Array.from({ length: n }, (_, i) => String(i));
+  }
+  const ids = s.split(",").map((x) => x.trim()).filter(Boolean);
+  if (ids.length === 0 || !ids.every((id) => /^[A-Za-z0-9-]{1,64}$/.test(id)) || new Set(ids).size !== ids.length) {
+    throw new ConfigError(name, "a GPU count from 0 to 64, ids like 0,1, or none", s);
+  }
+  return ids;
 }
 
 /** A numeric variable ≥ min, or the fallback when unset; throws a ConfigError naming the variable. */
@@ -66,6 +91,10 @@ export function loadConfig(env: Env = process.env): Config {
     relayTimeoutMs: seconds(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1),
     publicUrl: url(env, "TRAINWATCH_PUBLIC_URL", null),
     backend: oneOf(env, "TRAINWATCH_BACKEND", BACKEND_NAMES, null),
+    recipesPath: text(env, "TRAINWATCH_RECIPES", null),
+    logsDir: text(env, "TRAINWATCH_LOGS_DIR", "./data/logs"),
+    killGraceMs: seconds(env, "TRAINWATCH_KILL_GRACE", 10, 0),
+    gpus: gpuList(env, "TRAINWATCH_GPUS"),
     trends: {
       ...t,
       plateau_patience: count(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),

@@ -13,15 +13,36 @@ import { hostPoolFromConfig } from "./hosts/pool.ts";
 import { startHostWatchdog } from "./hosts/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, runEntry } from "./startup.ts";
+import { loadRecipeBook } from "./scripts/recipes_file.ts";
+import { LogStore } from "./scripts/logs.ts";
+import { machineGpus } from "./scripts/gpus.ts";
+import { killLeftovers } from "./scripts/runner.ts";
+import { ScriptTrainer } from "./scripts/trainer.ts";
 
 export function startServer(config: Config = loadConfig()) {
+  // A bad recipe file stops the start before anything is opened.
+  const book = loadRecipeBook(config.recipesPath);
   // First: the lock on the database comes before anything reads or recovers it.
   const store = new SqliteStore(config.dbPath, config.trends, { lateAfterMs: lateAfterMs(config.heartbeatMs) });
   const hub = new Hub(store);
-  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir });
-  // Hosts are told where to relay once the server is listening (see `url` below).
-  const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? url.replace("//0.0.0.0:", "//127.0.0.1:"));
-  const trainers = new Dispatcher(hub, local, hosts, config);
+  // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
+  const leftovers = killLeftovers(config.logsDir);
+  const gpus = machineGpus(config.gpus);
+  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, gpus: gpus.map((g) => g.id) });
+  // Hosts are told where to relay once the server is listening (see `url` below); a local script reaches it on loopback.
+  const loopback = () => url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
+  const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? loopback());
+  const scripts = new ScriptTrainer(hub, local, {
+    book,
+    logs: new LogStore(config.logsDir),
+    killGraceMs: config.killGraceMs,
+    apiUrl: loopback,
+    token: config.token,
+    gpuNames: Object.fromEntries(gpus.map((g) => [g.id, g.name])),
+  });
+  const trainers = new Dispatcher(hub, local, hosts, config, scripts);
+  if (book.source) console.log(`recipes: ${book.list().length} from ${book.source}${gpus.length ? `; GPUs ${gpus.map((g) => g.id).join(",")}` : ""}`);
+  if (leftovers.length) console.warn(`stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
   const interrupted = trainers.recoverInterrupted();
   if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, hub, config, trainers });

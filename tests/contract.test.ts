@@ -4,7 +4,8 @@
 // the document lists must actually happen. A route added without cases fails the first test.
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Trainers } from "../src/app.ts";
-import { TrainwatchError } from "../src/errors.ts";
+import { TrainwatchError, invalid } from "../src/errors.ts";
+import { sseEvent } from "../src/http/sse.ts";
 import { tar } from "../src/tar.ts";
 import type { Store } from "../src/store/store.ts";
 import { makeApp } from "./helpers.ts";
@@ -45,6 +46,10 @@ interface Fixtures {
   checkpointed(): string;
   /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
   hostCheckpointed(): string;
+  /** A finished local script training (it has logs). */
+  scripted(): string;
+  /** A running script training on a host that cannot be reached. */
+  hostScripted(): string;
 }
 
 const epochs = [0, 1, 2].map((e) => ({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) }));
@@ -154,6 +159,21 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "start locally", status: 202, call: () => ({ body: { ...spec, target: "local" } }) },
     { name: "no dataset", status: 400, call: () => ({ body: { training: { epochs: 2 } } }) },
     { name: "no reachable host", status: 503, call: () => ({ body: { ...spec, target: "host" } }) },
+    { name: "a recipe", status: 202, call: () => ({ body: { recipe: "fake", params: { epochs: 2 } } }) },
+    { name: "an undeclared recipe", status: 400, call: () => ({ body: { recipe: "rm", params: {} } }) },
+  ],
+  "GET /api/v1/recipes": [{ name: "list", status: 200, call: () => ({}) }],
+  "GET /api/v1/operations/{id}/logs": [
+    { name: "a script's tail", status: 200, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "10" } }) },
+    { name: "tail 0", status: 400, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "0" } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostScripted() } }) },
+  ],
+  "GET /api/v1/operations/{id}/logs/stream": [
+    { name: "a finished script replays and ends", status: 200, call: (f) => ({ params: { id: f.scripted() } }) },
+    { name: "tail 0", status: 400, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "0" } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostScripted() } }) },
   ],
   "POST /mcp": [
     { name: "tools/list", status: 200, call: () => ({ body: rpc("tools/list", 1), headers: MCP_ACCEPT }) },
@@ -179,6 +199,22 @@ function fakeTrainers(store: () => Store): Trainers {
       return tar(["model.json", "weights.bin", "preprocessing.json"].map((name) => ({ name, data: new TextEncoder().encode(`${name} of epoch ${epoch}`) })));
     },
     describe: () => ({ local: { running: 0, queued: 0 }, hosts: null }),
+    async startRecipe(r) {
+      if (r.recipe !== "fake") throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
+      return store().createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
+    },
+    async recipes() {
+      const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
+      return { recipes: [{ name: "fake", description: null, params, params_via: ["args" as const], gpus: 0, epochs_param: "epochs", target: "local" as const, host: null }], hosts: [] };
+    },
+    async logs(op) {
+      if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
+      return { operation_id: op.operation_id, lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"], truncated: false, running: false };
+    },
+    async logStream(op) {
+      const { lines } = await this.logs!(op, 200);
+      return new Response(sseEvent("lines", { lines }) + sseEvent("end", { running: false })).body!;
+    },
   };
 }
 
@@ -331,6 +367,12 @@ for (const withToken of [false, true]) {
         made.store.finish(id, "completed", { result: { checkpoints: [{ epoch: 2, kind: "best", path }, { epoch: 2, kind: "last", path }] } });
         return id;
       },
+      scripted() {
+        const id = made.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } }).operation_id;
+        made.store.finish(id, "completed");
+        return id;
+      },
+      hostScripted: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test", kind: "script", recipe: "fake" } }).operation_id,
       hostCheckpointed: () =>
         made.store.createOperation({
           operation_type: "training",

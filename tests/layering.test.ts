@@ -92,6 +92,8 @@ const RULES: Rule[] = [
   { from: "src/hosts", to: under("src/host", "src/routes", "src/mcp"), why: "the API's side of hosts talks to them over HTTP (src/client), not by importing the host's code", transitive: true },
   { from: "src/trainer", to: under("src/routes", "src/http", "src/mcp", "src/app.ts", "src/server.ts"), why: "whoever runs trainings does not know how the API serves them", transitive: true },
   { from: "src/store", to: under("src/routes", "src/http", "src/mcp", "src/hub.ts", "src/app.ts", "src/trainer", "src/host", "src/hosts"), why: "the store persists; it calls nobody above it", transitive: true },
+  { from: "src/recipes", to: /^(?!src\/(recipes|schemas)\/|src\/errors\.ts$|@sinclair\/typebox(\/|$))/, why: "recipe rules are pure: schemas and errors only (no files, no processes)", transitive: false },
+  { from: "src/scripts", to: under("src/routes", "src/mcp", "src/hosts", "src/store/sqlite.ts", "src/app.ts", "src/server.ts"), why: "the script runner serves the API and the GPU host alike, so it knows neither's serving code", transitive: true },
   { from: "src/trends", to: /^(?!src\/trends\/)/, why: "the pure core imports only itself (no bun:*, node:*, elysia, packages)", transitive: false },
   { from: "src/host/relay_policy.ts", to: /./, why: "the relay policy is a pure function of status and attempt: it imports nothing (no client, no clock, no file)", transitive: false },
 ];

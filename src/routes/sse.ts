@@ -7,13 +7,11 @@ import type { Hub, HubEvent } from "../hub.ts";
 import { encodeEpoch, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
 import type { TrendSummary } from "../trends/types.ts";
+import { sseEvent } from "../http/sse.ts";
 
 const encoder = new TextEncoder();
 
-/** One SSE event. `data` is JSON, which never contains a raw newline, so one `data:` line suffices. */
-export function sseEvent(event: string, data: unknown, id?: number): string {
-  return `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
+export { RETRY_MS, SSE_HEADERS, sseEvent } from "../http/sse.ts";
 
 /** One `epoch` event per epoch, id = epoch number (what a reconnect sends back as Last-Event-ID), then one `trends` event. */
 export function epochEvents(epochs: readonly WireEpoch[], trends: TrendSummary | null): string {
@@ -22,8 +20,6 @@ export function epochEvents(epochs: readonly WireEpoch[], trends: TrendSummary |
   return trends ? out + sseEvent("trends", trends) : out;
 }
 
-/** Client-side reconnect delay we suggest (`retry:`), in ms. */
-export const RETRY_MS = 2000;
 /** A stream whose unsent backlog exceeds this is closed; the client reconnects with Last-Event-ID and loses nothing. */
 export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
@@ -191,10 +187,3 @@ function close(c: Controller): void {
     // already closed or errored
   }
 }
-
-/** Response headers of an event stream; `no-transform` and `x-accel-buffering` stop proxies from buffering it. */
-export const SSE_HEADERS = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-};

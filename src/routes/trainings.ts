@@ -1,7 +1,8 @@
-/** Start a training from a spec, locally or on a GPU host. */
+/** Start a training from a spec or a declared recipe, locally or on a GPU host. */
 import { Elysia } from "elysia";
-import { TrainwatchError } from "../errors.ts";
+import { TrainwatchError, invalid } from "../errors.ts";
 import { TrainingRequest } from "../schemas/spec.ts";
+import { SPEC_ONLY_FIELDS, StartTrainingRequest } from "../schemas/recipe.ts";
 import { Operation } from "../schemas/operation.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
@@ -13,20 +14,31 @@ export const trainingsRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/trainings" }).post(
     "/trainings",
     async ({ body, set }) => {
-      if (!deps.trainers) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers");
-      const { target, ...spec } = body;
-      const op = await deps.trainers.start(spec, target);
+      const trainers = deps.trainers;
+      if (!trainers) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers");
+      let op: Operation;
+      if (body.recipe !== undefined) {
+        const extra = SPEC_ONLY_FIELDS.find((k) => body[k] !== undefined);
+        if (extra) throw invalid(`body.${extra}`, "not allowed with body.recipe (a recipe's settings are its params)");
+        if (!trainers.startRecipe) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
+        op = await trainers.startRecipe({ recipe: body.recipe, params: body.params, name: body.name, target: body.target });
+      } else {
+        if (body.params !== undefined) throw invalid("body.params", "only with body.recipe (params belong to a recipe)");
+        const { target, dataset, recipe: _recipe, params: _params, ...rest } = body;
+        if (dataset === undefined) throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
+        op = await trainers.start({ ...rest, dataset }, target);
+      }
       set.status = 202;
       return ok(op);
     },
     {
-      body: TrainingRequest,
+      body: StartTrainingRequest,
       response: { 202: Envelope(Operation), 400: ErrorEnvelope, 503: ErrorEnvelope },
       detail: {
         tags: ["trainings"],
         summary: "Start a training",
         description:
-          "Validates the training spec, creates a `training` operation and returns 202 with it (`operation_id`). Local trainings run in a worker thread, at most TRAINWATCH_MAX_LOCAL_TRAININGS at once (others wait as `pending`, in order); `target: \"host\"` sends it to a GPU host (503 when none is reachable). Every epoch appears in `GET /operations/{id}/metrics` as it finishes; cancel with `DELETE /operations/{id}`.",
+          "Validates the request, creates a `training` operation and returns 202 with it (`operation_id`). A built-in spec (`dataset`, `model`, `training`) trains in a worker thread; a `recipe` runs that declared script (never a command from the request) with its `params` checked against the recipe's schema (400 naming the field), as a child process whose output `GET /operations/{id}/logs` serves. Local trainings of both kinds share one queue: at most TRAINWATCH_MAX_LOCAL_TRAININGS at once (others wait as `pending`, in order). `target: \"host\"` sends it to a GPU host (503 when none is reachable). Every epoch appears in `GET /operations/{id}/metrics` as it finishes; cancel with `DELETE /operations/{id}` (a script's process group gets SIGTERM, then SIGKILL after TRAINWATCH_KILL_GRACE).",
       },
     },
   );

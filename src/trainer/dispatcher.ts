@@ -10,6 +10,7 @@ import type { Operation } from "../schemas/operation.ts";
 import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
+import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
 
 export type Target = "local" | "host";
 
@@ -26,9 +27,32 @@ export interface RemoteHosts {
   /** A checkpoint the operation's host kept, as a tar. */
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
+  /** Script trainings on a host: the host checks the recipe and params (a 400 passes through, naming the field). */
+  startScript?(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => string): Promise<{ host: string }>;
+  recipes?(): Promise<RecipeList>;
+  logs?(op: Operation, tail: number): Promise<LogLines>;
+  logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** Script trainings on this server (src/scripts/trainer.ts), as the dispatcher uses them. */
+export interface LocalScripts {
+  start(req: RecipeRequest): Operation;
+  views(): RecipeView[];
+  /** 404 when this server has no log of the operation. */
+  logs(op: Operation, tail: number): LogLines;
+  logStream(op: Operation, tail: number): ReadableStream<Uint8Array>;
 }
 
 export const INTERRUPTED = "interrupted: server restarted";
+/** Script trainings on this server (src/scripts/trainer.ts), as the dispatcher uses them. */
+export interface LocalScripts {
+  start(req: RecipeRequest): Operation;
+  views(): RecipeView[];
+  /** 404 when this server has no log of the operation. */
+  logs(op: Operation, tail: number): LogLines;
+  logStream(op: Operation, tail: number): ReadableStream<Uint8Array>;
+}
+
 export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
 export class Dispatcher implements Trainers {
@@ -37,6 +61,7 @@ export class Dispatcher implements Trainers {
     private readonly local: LocalTrainer,
     private readonly hosts: RemoteHosts | null,
     private readonly config: Pick<Config, "useHostService" | "dataDir" | "maxModelMb">,
+    private readonly scripts: LocalScripts | null = null,
   ) {}
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
@@ -79,6 +104,58 @@ export class Dispatcher implements Trainers {
       if (err instanceof TrainwatchError) throw err;
       throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
+  }
+
+  async startRecipe(req: RecipeRequest): Promise<Operation> {
+    const target: Target = req.target ?? (this.config.useHostService ? "host" : "local");
+    if (target === "local") {
+      if (!this.scripts) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
+      return this.scripts.start(req);
+    }
+    if (!this.hosts?.startScript) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
+    const store = this.hub.store;
+    let id: string | null = null;
+    try {
+      const { host } = await this.hosts.startScript(req, (planned, params) => {
+        id = this.hub.createOperation({
+          operation_type: "training",
+          name: req.name ?? req.recipe,
+          total_epochs_planned: planned,
+          status: "pending",
+          metadata: { location: "host", kind: "script", recipe: req.recipe, params },
+        }).operation_id;
+        return id;
+      });
+      this.hub.mergeMetadata(id!, { host });
+      store.touch(id!);
+      this.hub.markStarted(id!);
+      return store.getOperation(id!)!;
+    } catch (err) {
+      if (id !== null) store.discardOperation(id);
+      if (err instanceof TrainwatchError) throw err;
+      throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  async recipes(): Promise<RecipeList> {
+    const local = this.scripts ? this.scripts.views() : [];
+    const remote = this.hosts?.recipes ? await this.hosts.recipes() : { recipes: [], hosts: [] };
+    return { recipes: [...local, ...remote.recipes], hosts: remote.hosts };
+  }
+
+  async logs(op: Operation, tail: number): Promise<LogLines> {
+    if (op.metadata.location === "host" && this.hosts?.logs) return this.hosts.logs(op, tail);
+    return this.localScripts(op).logs(op, tail);
+  }
+
+  async logStream(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    if (op.metadata.location === "host" && this.hosts?.logStream) return this.hosts.logStream(op, tail, signal);
+    return this.localScripts(op).logStream(op, tail);
+  }
+
+  private localScripts(op: Operation): LocalScripts {
+    if (!this.scripts) throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs on this server`, { operation_id: op.operation_id });
+    return this.scripts;
   }
 
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {

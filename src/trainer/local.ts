@@ -1,6 +1,6 @@
 /**
- * Local trainings: a FIFO queue with at most `maxConcurrent` workers at once. Each
- * training runs in its own Comlink-wrapped worker; every epoch goes through the hub,
+ * Local trainings: a FIFO queue with at most `maxConcurrent` trainings at once (src/trainer/queue.ts, shared with
+ * script trainings). Each built-in training runs in its own Comlink-wrapped worker; every epoch goes through the hub,
  * the same write path as `POST /operations/{id}/metrics`.
  */
 import type { Hub } from "../hub.ts";
@@ -10,45 +10,44 @@ import { TrainwatchError } from "../errors.ts";
 import { checkpointDir, checkpointTar } from "./checkpoints.ts";
 import { startWorkerTraining, type StartTraining } from "./worker_client.ts";
 import { startedInfo, type TrainingResult } from "./types.ts";
+import { TaskQueue, type Task } from "./queue.ts";
 
 /** Starts one training; the default runs it in a worker thread. Tests pass a scripted one. */
 export type { StartTraining };
 
-interface Job {
-  operationId: string;
-  spec: NormalizedSpec;
-}
-
 export class LocalTrainer {
-  private readonly queue: Job[] = [];
-  private readonly running = new Map<string, { cancel(): void; done: Promise<TrainingResult> }>();
+  private readonly tasks: TaskQueue;
 
   constructor(
     private readonly hub: Hub,
-    private readonly opts: { maxConcurrent: number; modelsDir: string; start?: StartTraining },
-  ) {}
+    private readonly opts: { maxConcurrent: number; modelsDir: string; start?: StartTraining; gpus?: readonly string[] },
+  ) {
+    this.tasks = new TaskQueue(opts.maxConcurrent, opts.gpus ?? []);
+  }
 
   /** Queues a training; it starts now if a slot is free, else when one frees up (in order). */
   submit(operationId: string, spec: NormalizedSpec): void {
-    this.queue.push({ operationId, spec });
-    this.pump();
+    this.tasks.submit(operationId, { gpus: 0, launch: () => this.launch(operationId, spec) });
+  }
+
+  /** Queues another kind of training (a script) in the same queue, under the same limit. */
+  submitTask(operationId: string, task: Task): void {
+    this.tasks.submit(operationId, task);
+  }
+
+  /** The GPU ids this machine's queue hands out. */
+  get gpus(): readonly string[] {
+    return this.tasks.gpus;
   }
 
   /** Stops a queued or running training. True when it was known here. */
   cancel(operationId: string): boolean {
-    const i = this.queue.findIndex((j) => j.operationId === operationId);
-    if (i >= 0) {
-      this.queue.splice(i, 1);
-      return true;
-    }
-    const run = this.running.get(operationId);
-    run?.cancel();
-    return run !== undefined;
+    return this.tasks.cancel(operationId);
   }
 
   /** Resolves when the training (if running) has stopped and its worker is gone. */
   async settled(operationId: string): Promise<void> {
-    await this.running.get(operationId)?.done.catch(() => {});
+    await this.tasks.settled(operationId);
   }
 
   /** A checkpoint a local training kept, read from its folder under modelsDir, as a tar. */
@@ -60,24 +59,15 @@ export class LocalTrainer {
   }
 
   describe() {
-    return { max_concurrent: this.opts.maxConcurrent, running: this.running.size, queued: this.queue.length };
-  }
-
-  private pump(): void {
-    while (this.running.size < this.opts.maxConcurrent && this.queue.length > 0) {
-      this.launch(this.queue.shift()!);
-    }
+    return this.tasks.describe();
   }
 
   /** Stops every queued and running training and waits until their workers are gone (server shutdown). */
   async stopAll(): Promise<void> {
-    this.queue.length = 0;
-    const runs = [...this.running.values()];
-    for (const run of runs) run.cancel();
-    await Promise.allSettled(runs.map((r) => r.done));
+    await this.tasks.stopAll();
   }
 
-  private launch({ operationId: id, spec }: Job): void {
+  private launch(id: string, spec: NormalizedSpec): { cancel(): void; done: Promise<unknown> } {
     const store = this.hub.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
     // A trainer may report before start() returns (a scripted one in tests): cancel through this.
@@ -124,14 +114,11 @@ export class LocalTrainer {
     );
     const started = handle as ReturnType<StartTraining>;
     if (cancelRequested) started.cancel();
-    this.running.set(id, started);
-    started.done
-      .then((result) => this.finishWith(id, result))
-      .catch((err: Error) => this.failWith(id, err, checkpoints))
-      .finally(() => {
-        this.running.delete(id);
-        this.pump();
-      });
+    const done = started.done.then(
+      (result) => this.finishWith(id, result),
+      (err: Error) => this.failWith(id, err, checkpoints),
+    );
+    return { cancel: () => started.cancel(), done };
   }
 
   private finishWith(id: string, result: TrainingResult): void {

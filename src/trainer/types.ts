@@ -5,6 +5,7 @@ import type { EpochRecord } from "../schemas/epoch.ts";
 import type { BatchProgress, StartedInfo } from "../schemas/host.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
+import type { LogLines, RecipeList, RecipeRequest } from "../schemas/recipe.ts";
 
 /** The TF.js backends, in the order they are tried (src/trainer/backend.ts); here so configuration can check a name without loading TF.js. */
 export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -81,4 +82,12 @@ export interface Trainers {
   /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
+  /** Creates a script training from a declared recipe and starts or queues it (400 for an undeclared recipe or bad params). */
+  startRecipe?(req: RecipeRequest): Promise<Operation>;
+  /** The recipes this server and its GPU hosts declare. */
+  recipes?(): Promise<RecipeList>;
+  /** The last `tail` lines a script training printed (from its host for a host training). */
+  logs?(op: Operation, tail: number): Promise<LogLines>;
+  /** Its log as an SSE byte stream: the tail, then live lines, then `end`. */
+  logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }

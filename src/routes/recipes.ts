@@ -1,0 +1,78 @@
+/** Script trainings: the declared recipes, and a script's output (the tail, and live over SSE). */
+import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { TrainwatchError } from "../errors.ts";
+import { LogLines, LogTail, RecipeList } from "../schemas/recipe.ts";
+import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
+import { SSE_HEADERS } from "../http/sse.ts";
+import { documented, sseResponse } from "../http/openapi.ts";
+import { LOG_STREAM_DOC } from "../scripts/log_stream.ts";
+import type { AppDeps } from "./deps.ts";
+import { loadOperation } from "./operations.ts";
+
+const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
+const IdParams = Type.Object({ id: Type.String() });
+const DEFAULT_TAIL = 200;
+
+function logsOf(deps: AppDeps) {
+  if (!deps.trainers?.logs || !deps.trainers.logStream) throw new TrainwatchError("NOT_FOUND", "this server runs no script trainings");
+  return { logs: deps.trainers.logs.bind(deps.trainers), logStream: deps.trainers.logStream.bind(deps.trainers) };
+}
+
+export const recipesRoutes = (deps: AppDeps) =>
+  new Elysia({ name: "trainwatch/recipes" })
+    .get("/recipes", async () => ok(deps.trainers?.recipes ? await deps.trainers.recipes() : { recipes: [], hosts: [] }), {
+      response: { 200: Envelope(RecipeList) },
+      detail: {
+        tags: ["trainings"],
+        summary: "List the declared recipes",
+        description:
+          "The script trainings this server (its TRAINWATCH_RECIPES file) and its GPU hosts (theirs) declare, each with the JSON Schema of its params. Start one with `POST /trainings` and `{\"recipe\": name, \"params\": {…}}`; nothing else can be run.",
+      },
+    })
+    .get(
+      "/operations/:id/logs",
+      async ({ params, query }) => {
+        const op = loadOperation(deps.store, params.id);
+        return ok(await logsOf(deps).logs(op, query.tail ?? DEFAULT_TAIL));
+      },
+      {
+        params: IdParams,
+        query: LogsQuery,
+        response: { 200: Envelope(LogLines), 400: ErrorEnvelope, 404: ErrorEnvelope, 503: ErrorEnvelope },
+        detail: {
+          tags: ["trainings"],
+          summary: "A script training's output",
+          description:
+            "The last `tail` lines (default 200) of what the script printed, stdout and stderr in arrival order, plus Trainwatch's own `[trainwatch]` lines (the command, how it ended). Kept on the machine that ran it (the last ~10 MB; a host training's log is fetched from its host: 503 when the host cannot be reached). 404 for an operation that is not a script training.",
+        },
+      },
+    )
+    .get(
+      "/operations/:id/logs/stream",
+      async ({ params, query, request, server }) => {
+        const op = loadOperation(deps.store, params.id);
+        const body = await logsOf(deps).logStream(op, query.tail ?? DEFAULT_TAIL, request.signal);
+        // Bun closes a connection idle for 10 s; a quiet script's stream is idle between heartbeats by design.
+        (server as { timeout?: (r: Request, seconds: number) => void } | null)?.timeout?.(request, 0);
+        return new Response(body, { headers: SSE_HEADERS });
+      },
+      {
+        params: IdParams,
+        query: LogsQuery,
+        detail: {
+          tags: ["trainings"],
+          summary: "Stream a script training's output live (SSE)",
+          description: LOG_STREAM_DOC,
+          responses: {
+            200: sseResponse("An event stream of log lines, then end", {
+              lines: { description: "Lines the script printed, oldest first.", data: Type.Object({ lines: Type.Array(Type.String()) }) },
+              end: { description: "The script's processes are gone; the stream closes.", data: Type.Object({ running: Type.Boolean() }) },
+            }),
+            400: documented("Bad tail", ErrorEnvelope),
+            404: documented("Unknown operation, or not a script training", ErrorEnvelope),
+            503: documented("The training's host cannot be reached", ErrorEnvelope),
+          },
+        },
+      },
+    );
