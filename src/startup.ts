@@ -3,7 +3,7 @@
  * start. A start that fails for a reason a person can fix (a bad variable, a port in use, a
  * database another process holds) prints one line naming it and exits 1, with no stack.
  */
-import type { Elysia } from "elysia";
+import type { AnyElysia } from "elysia";
 import { ConfigError } from "./env.ts";
 import { SERVER_BODY_CAP } from "./http/index.ts";
 
@@ -27,7 +27,7 @@ export interface ListenOptions {
  * SO_REUSEPORT, which lets a second process bind a port that is in use and take half of
  * its connections; this turns it off, so a port in use fails the start. Bun's body cap is lifted (SERVER_BODY_CAP).
  */
-export function listen(app: Elysia<any, any, any, any, any, any, any>, opts: ListenOptions): void {
+export function listen(app: AnyElysia, opts: ListenOptions): void {
   const { portVariable, ...serve } = opts;
   try {
     // No body cap of Bun's own: it would answer a bare 413; the app refuses past its limit, in the envelope.

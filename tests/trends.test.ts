@@ -276,7 +276,7 @@ describe("incremental summary", () => {
     const r = rng(seed);
     const valFrom = Math.floor(r() * 8); // validation starts late on some runs, switching the monitor
     const turn = 10 + Math.floor(r() * 20);
-    return run(Math.floor(r() * 3) * 50, count, (e, i) => {
+    return run(Math.floor(r() * 3) * 50, count, (_e, i) => {
       const noisy = (v: number) => (r() < 0.05 ? NaN : r() < 0.05 ? null : v * (1 + 0.1 * (r() - 0.5)));
       const train = Math.exp(-i / 15) + (seed % 3 === 0 && i > 35 ? 1.6 ** (i - 35) : 0);
       const val = i < valFrom ? null : train + 0.05 + (i > turn ? 0.01 * (i - turn) : 0);

@@ -82,8 +82,8 @@ export class EpochChart {
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       axes: [
-        { label: "epoch", labelSize: 18, size: 36, stroke: "#475569", grid: { stroke: "#e5e7eb" }, incrs: EPOCH_INCREMENTS, values: (u, vals) => vals.map(String) },
-        { label: yLabel, labelSize: yLabel ? 18 : 0, size: 56, stroke: "#475569", grid: { stroke: "#e5e7eb" }, values: (u, vals) => vals.map(tick) },
+        { label: "epoch", labelSize: 18, size: 36, stroke: "#475569", grid: { stroke: "#e5e7eb" }, incrs: EPOCH_INCREMENTS, values: (_u, vals) => vals.map(String) },
+        { label: yLabel, labelSize: yLabel ? 18 : 0, size: 56, stroke: "#475569", grid: { stroke: "#e5e7eb" }, values: (_u, vals) => vals.map(tick) },
       ],
       series: [
         { label: "epoch" },
@@ -93,7 +93,7 @@ export class EpochChart {
           width: s.faint ? 1 : 2,
           spanGaps: s.spanGaps ?? false,
           points: { show: false },
-          value: (u, v) => (v === null || v === undefined ? "—" : tick(v)),
+          value: (_u, v) => (v === null || v === undefined ? "—" : tick(v)),
         })),
       ],
       plugins: [bestMarker(getBest), latestInLegend()],

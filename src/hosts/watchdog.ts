@@ -69,7 +69,7 @@ export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
 
   const inspect = async (id: string, t: number): Promise<boolean> => {
     const op = hub.store.getOperation(id);
-    if (!op || op.status !== "running") return false;
+    if (op?.status !== "running") return false;
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const seenAt = op.last_seen_at;
     const silentMs = t - (seenAt === null ? 0 : Date.parse(seenAt));

@@ -9,6 +9,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { ErrorEnvelope } from "./index.ts";
 
 type SchemaObject = Record<string, unknown>;
+// biome-ignore lint/suspicious/noExplicitAny: a generated document walked key by key; its values are whatever @elysiajs/swagger wrote
 type Json = Record<string, any>;
 
 /** The document's version: TypeBox emits JSON Schema 2020-12 (`const`, numeric `exclusiveMinimum`), which is OpenAPI 3.1's dialect. */

@@ -34,7 +34,7 @@ export function epochsToCsv(epochs: readonly WireEpoch[]): string {
     const row = e as Record<string, unknown>;
     lines.push(columns.map((c) => (row[c] === null || row[c] === undefined ? "" : csvField(String(row[c])))).join(","));
   }
-  return lines.join("\r\n") + "\r\n";
+  return `${lines.join("\r\n")}\r\n`;
 }
 
 /** `attachment; filename="<id>-metrics.csv"`; ids are URL-safe, but quotes are stripped anyway. */

@@ -85,7 +85,7 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
         return eventStream(fanout, id, request, (c) => {
           // One synchronous block: read the state and the replay, then go live (see Fanout.join).
           const op = deps.store.getOperation(id)!;
-          const replay = `retry: ${RETRY_MS}\n\n` + sseEvent("status", op) + epochEvents(deps.store.readEpochs(id, since), op.trends);
+          const replay = `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(deps.store.readEpochs(id, since), op.trends)}`;
           if (FINISHED.has(op.status)) {
             c.enqueue(encoder.encode(replay + sseEvent("end", { status: op.status })));
             c.close();

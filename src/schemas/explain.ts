@@ -70,7 +70,7 @@ function explainUnion(schema: TSchema, value: unknown, path: string): Explained 
     const values = branches.map((b) => b.properties[key].const as unknown);
     const allowed = values.map(show).join(", ");
     if (value[key] === undefined) return { path: `${path}/${key}`, message: `${REQUIRED}: one of ${allowed}` };
-    const branch = branches[values.findIndex((v) => v === value[key])];
+    const branch = branches[values.indexOf(value[key])];
     if (!branch) return { path: `${path}/${key}`, message: `Expected one of ${allowed}` };
     return explain(branch, value, path);
   }
