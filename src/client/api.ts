@@ -9,6 +9,7 @@ import type { Operation, OperationStatus, TrendSummarySchema } from "../schemas/
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import type { Analysis, CompareData } from "../schemas/analysis.ts";
+import type { LogLines, RecipeList, RecipeView } from "../schemas/recipe.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
@@ -104,6 +105,33 @@ export class TrainwatchClient {
     return new Uint8Array(await res.arrayBuffer());
   }
 
+  /**
+   * Opens an event stream: the body of a 2xx reply, read as it arrives (no timeout once it has answered; `signal`
+   * ends it). An error reply becomes ApiError, as in request().
+   */
+  async stream(path: string, query: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const url = new URL(`${this.baseUrl}${this.prefix}${path}`);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    // The timeout covers the answer, not the stream: a signal that fired later would cut the body.
+    const connect = new AbortController();
+    const timer = setTimeout(() => connect.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { headers, signal: signal ? AbortSignal.any([signal, connect.signal]) : connect.signal });
+    } catch (err) {
+      throw new ApiError("UNREACHABLE", `cannot reach the ${this.service} at ${this.baseUrl} (${(err as Error).message})`, null);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok || !res.body) {
+      const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      throw failure("GET", url, res.status, json);
+    }
+    return res.body;
+  }
+
   private async send(
     method: string,
     path: string,
@@ -187,6 +215,21 @@ export class TrainwatchClient {
     return (await this.request<CompareData>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
   }
 
+  /** The recipes this server and its GPU hosts declare, with their params schemas. */
+  async listRecipes(): Promise<RecipeList> {
+    return (await this.request<RecipeList>("GET", "/recipes")).data;
+  }
+
+  /** Starts a declared recipe (a script training) with its params. */
+  async startRecipe(body: { recipe: string; params?: Record<string, unknown>; name?: string; target?: "local" | "host" }): Promise<Operation> {
+    return (await this.request<Operation>("POST", "/trainings", body)).data;
+  }
+
+  /** The last `tail` lines a script training printed. */
+  async getLogs(id: string, q: { tail?: number } = {}): Promise<LogLines> {
+    return (await this.request<LogLines>("GET", `/operations/${encodeURIComponent(id)}/logs`, undefined, q)).data;
+  }
+
   /** A training host says it is alive; progress and start info may ride along. 409 once the operation is finished. */
   async heartbeat(id: string, body: HeartbeatInput = {}): Promise<HeartbeatReply> {
     return (await this.request<HeartbeatReply>("POST", `/operations/${encodeURIComponent(id)}/heartbeat`, body)).data;
@@ -219,6 +262,21 @@ export class HostClient {
 
   async cancelSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
     return (await this.http.request<Session>("DELETE", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
+  }
+
+  /** The recipes this host declares (its own TRAINWATCH_RECIPES file). */
+  async recipes(opts: { timeoutMs?: number } = {}): Promise<RecipeView[]> {
+    return (await this.http.request<{ recipes: RecipeView[] }>("GET", "/recipes", undefined, undefined, opts)).data.recipes;
+  }
+
+  /** The last `tail` lines a script session printed. */
+  async logs(id: string, tail: number, opts: { timeoutMs?: number } = {}): Promise<LogLines> {
+    return (await this.http.request<LogLines>("GET", `/sessions/${encodeURIComponent(id)}/logs`, undefined, { tail }, opts)).data;
+  }
+
+  /** A script session's log as the host streams it (SSE bytes); the stream ends when the session's processes are gone. */
+  async logStream(id: string, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return this.http.stream(`/sessions/${encodeURIComponent(id)}/logs/stream`, { tail }, signal);
   }
 
   /** A checkpoint the host kept, as the tar its route sends. */

@@ -14,6 +14,11 @@ import { documented } from "../http/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
+import type { ScriptSessions } from "./scripts.ts";
+import { TrainwatchError, invalid } from "../errors.ts";
+import { LogLines, LogTail, RecipeView } from "../schemas/recipe.ts";
+import { SSE_HEADERS } from "../http/sse.ts";
+import { queryInt } from "../http/index.ts";
 
 /** What GET /health says about the TensorFlow.js backend. */
 export interface BackendReport {
@@ -36,9 +41,12 @@ export interface HostDeps {
   dataDir: string;
   /** This host's memory budget per training (TRAINWATCH_MAX_MODEL_MB on the host). */
   maxModelMb: number;
+  /** Script trainings from this host's recipe file (absent: the host runs only built-in trainings). */
+  scripts?: ScriptSessions;
 }
 
 const IdParams = Type.Object({ id: Type.String() });
+const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
 const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", EpochNumber) });
 
 /**
@@ -59,6 +67,11 @@ function sessionSpec(spec: unknown, deps: Pick<HostDeps, "dataDir" | "maxModelMb
   return resolveSpecPaths(normalized, deps.dataDir, "body.spec");
 }
 
+function scriptsOf(deps: HostDeps): ScriptSessions {
+  if (!deps.scripts) throw new TrainwatchError("NOT_FOUND", "this training host runs no script trainings");
+  return deps.scripts;
+}
+
 export function createHostApp(deps: HostDeps) {
   const started = Date.now();
   const table: { routes: ReturnType<RouteTable> } = { routes: [] };
@@ -75,7 +88,7 @@ export function createHostApp(deps: HostDeps) {
           version: deps.version,
           uptime_s: Math.round((Date.now() - started) / 1000),
           ...deps.backend(),
-          active_sessions: deps.sessions.active(),
+          active_sessions: deps.sessions.active() + (deps.scripts?.active() ?? 0),
           relay_pending: deps.outbox.pending(),
           relay_problems: deps.outbox.problems(),
         }),
@@ -87,9 +100,18 @@ export function createHostApp(deps: HostDeps) {
     .post(
       "/sessions",
       ({ body, set }) => {
+        const api_url = deps.apiUrl ?? body.api_url;
+        if (body.recipe !== undefined) {
+          if (body.spec !== undefined) throw invalid("body.spec", "not allowed with body.recipe");
+          if (!deps.scripts) throw invalid("body.recipe", "this training host runs no script trainings");
+          const session = deps.scripts.start({ operation_id: body.operation_id, recipe: body.recipe, params: body.params, api_url });
+          set.status = 201;
+          return ok(session);
+        }
+        if (body.spec === undefined) throw invalid("body.spec", "Expected required property (or a recipe in body.recipe)");
         set.status = 201;
         const spec = sessionSpec(body.spec, deps);
-        return ok(deps.sessions.start({ operation_id: body.operation_id, spec, api_url: deps.apiUrl ?? body.api_url }));
+        return ok(deps.sessions.start({ operation_id: body.operation_id, spec, api_url }));
       },
       {
         body: SessionInput,
@@ -97,7 +119,26 @@ export function createHostApp(deps: HostDeps) {
         detail: { summary: "Start training an operation; every epoch is relayed to api_url." },
       },
     )
-    .get("/sessions/:id", ({ params }) => ok(deps.sessions.get(params.id)), {
+    .get("/recipes", () => ok({ recipes: deps.scripts ? deps.scripts.views() : [] }), {
+      response: { 200: Envelope(Type.Object({ recipes: Type.Array(RecipeView) })), 401: ErrorEnvelope },
+      detail: { summary: "The recipes this host declares (its TRAINWATCH_RECIPES file), with their params schemas; the API lists them under GET /api/v1/recipes." },
+    })
+    .get("/sessions/:id/logs", ({ params, query }) => ok(scriptsOf(deps).logs(params.id, query.tail ?? 200)), {
+      params: IdParams,
+      query: LogsQuery,
+      response: { 200: Envelope(LogLines), 400: ErrorEnvelope, 401: ErrorEnvelope, 404: ErrorEnvelope },
+      detail: { summary: "The last `tail` lines a script session printed (the API proxies it)." },
+    })
+    .get(
+      "/sessions/:id/logs/stream",
+      ({ params, query, request, server }) => {
+        const body = scriptsOf(deps).logStream(params.id, query.tail ?? 200);
+        (server as { timeout?: (r: Request, seconds: number) => void } | null)?.timeout?.(request, 0);
+        return new Response(body, { headers: SSE_HEADERS });
+      },
+      { params: IdParams, query: LogsQuery, detail: { summary: "A script session's log live (SSE: lines, then end); the API relays it." } },
+    )
+    .get("/sessions/:id", ({ params }) => ok(deps.scripts?.has(params.id) ? deps.scripts.get(params.id) : deps.sessions.get(params.id)), {
       params: IdParams,
       response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
       detail: { summary: "A session's state: status, epochs trained, progress, relay backlog." },
@@ -114,7 +155,7 @@ export function createHostApp(deps: HostDeps) {
         },
       },
     })
-    .delete("/sessions/:id", async ({ params }) => ok(await deps.sessions.cancel(params.id)), {
+    .delete("/sessions/:id", async ({ params }) => ok(deps.scripts?.has(params.id) ? await deps.scripts.cancel(params.id) : await deps.sessions.cancel(params.id)), {
       params: IdParams,
       response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
       detail: { summary: "Cancel a session: the training stops within one batch." },

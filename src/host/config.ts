@@ -27,6 +27,11 @@ export interface HostConfig {
   /** Relay retry backoff: TRAINWATCH_RELAY_BACKOFF_MIN / _MAX seconds, default 0.25 → 5. */
   backoff: { initialMs: number; maxMs: number };
   maxBodyBytes: number;
+  /** Script trainings: this host's recipe file, logs folder, kill grace and GPUs (as on the API; see config.ts). */
+  recipesPath: string | null;
+  logsDir: string;
+  killGraceMs: number;
+  gpus: string[] | null;
 }
 
 /**
@@ -50,5 +55,10 @@ export function loadHostConfig(env: Env = process.env): HostConfig {
     heartbeatMs: shared.heartbeatMs,
     backoff: { initialMs, maxMs: Math.max(initialMs, seconds(env, "TRAINWATCH_RELAY_BACKOFF_MAX", 5, 0.001)) },
     maxBodyBytes: shared.maxBodyBytes,
+    recipesPath: shared.recipesPath,
+    // Its own default folder: an API on the same machine must not find the host's pid files among its leftovers.
+    logsDir: text(env, "TRAINWATCH_LOGS_DIR", "./data/host-logs"),
+    killGraceMs: shared.killGraceMs,
+    gpus: shared.gpus,
   };
 }

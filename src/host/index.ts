@@ -12,6 +12,12 @@ import { loadHostConfig, type HostConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import { Sessions } from "./sessions.ts";
 import { listen, runEntry } from "../startup.ts";
+import { createChildApi } from "./child_api.ts";
+import { ScriptSessions } from "./scripts.ts";
+import { loadRecipeBook } from "../scripts/recipes_file.ts";
+import { LogStore } from "../scripts/logs.ts";
+import { machineGpus } from "../scripts/gpus.ts";
+import { killLeftovers } from "../scripts/runner.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export function startHost(config: HostConfig = loadHostConfig(), opts: { start?: StartTraining } = {}) {
@@ -21,15 +27,26 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     if (!c) clients.set(baseUrl, (c = new TrainwatchClient({ baseUrl, token: config.apiToken, timeoutMs: config.relayTimeoutMs })));
     return c;
   };
+  // A bad recipe file stops the start before the outbox file is locked.
+  const book = loadRecipeBook(config.recipesPath);
   let sessions: Sessions | null = null;
+  let scripts: ScriptSessions | null = null;
   const outbox = new Outbox({
     path: config.dbPath,
     api,
     backoff: config.backoff,
     heartbeatMs: config.heartbeatMs,
-    onStop: (id, reason) => sessions?.stopFromApi(id, reason),
+    onStop: (id, reason) => (scripts?.has(id) ? scripts.stopFromApi(id, reason) : sessions?.stopFromApi(id, reason)),
   });
   sessions = new Sessions({ outbox, modelsDir: config.modelsDir, start: opts.start });
+  // Under the outbox's lock: the scripts a crashed host left are killed (the outbox fails their operations as interrupted).
+  const leftovers = killLeftovers(config.logsDir);
+  if (leftovers.length) console.warn(`[host] stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
+  const gpus = machineGpus(config.gpus);
+  // Children report to this host on loopback, on a port of their own (see child_api.ts).
+  let childUrl = "";
+  scripts = new ScriptSessions({ outbox, book, logs: new LogStore(config.logsDir), killGraceMs: config.killGraceMs, gpus, childUrl: () => childUrl });
+  const childApi = createChildApi(scripts, config.maxBodyBytes);
 
   // The same selection the worker makes, run once here so /health can answer before the first training;
   // it logs a line for every backend it skips. A session's own report takes over once one has started.
@@ -53,15 +70,20 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     maxBodyBytes: config.maxBodyBytes,
     dataDir: config.dataDir,
     maxModelMb: config.maxModelMb,
+    scripts,
   });
   try {
     listen(app, { hostname: config.host, port: config.port, portVariable: "TRAINWATCH_HOST_PORT" });
+    listen(childApi, { hostname: "127.0.0.1", port: 0, portVariable: "TRAINWATCH_HOST_PORT" });
+    childUrl = `http://127.0.0.1:${childApi.server!.port}`;
   } catch (err) {
+    void app.stop();
     outbox.stop(); // releases the outbox file at once, PID file included
     throw err;
   }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch host listening on ${url} (relay outbox ${config.dbPath})`);
+  if (book.source) console.log(`[host] recipes: ${book.list().map((r) => r.name).join(", ") || "none"} from ${book.source}; GPUs for them: ${gpus.length ? gpus.map((g) => `${g.id}${g.name ? ` (${g.name})` : ""}`).join(", ") : "none"}`);
   void detected.then((b) =>
     console.log(
       b.backend
@@ -72,12 +94,13 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
 
   /** Stops trainings (they end failed, "interrupted: training host stopped"), gives the relay a moment, then closes. */
   const stop = async (flushMs = 3000) => {
-    await sessions!.shutdown();
+    await Promise.all([sessions!.shutdown(), scripts!.shutdown()]);
     await Promise.race([outbox.idle(), Bun.sleep(flushMs)]);
     await app.stop();
+    await childApi.stop(true);
     outbox.stop();
   };
-  return { app, url, sessions, outbox, stop };
+  return { app, url, sessions, scripts, outbox, stop };
 }
 
 if (import.meta.main) runEntry(() => startHost());

@@ -9,6 +9,8 @@ import { TrainwatchError, invalid } from "../errors.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { RemoteHosts } from "../trainer/dispatcher.ts";
+import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
+import { checkParams, plannedEpochs } from "../recipes/recipe.ts";
 import type { SessionProbe } from "./watchdog.ts";
 
 /** Where `bun run src/host` listens by default. */
@@ -45,20 +47,7 @@ export class HostPool implements RemoteHosts {
    * active sessions. The operation is opened only when some host answered the probe.
    */
   async start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }> {
-    const probes = await Promise.all(
-      [...this.clients].map(async ([url, client]) => {
-        try {
-          const h = await client.health({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
-          return { url, client, active: h.active_sessions };
-        } catch (err) {
-          return { url, client, error: reason(err) };
-        }
-      }),
-    );
-    this.lastProbe = { at: new Date().toISOString(), hosts: Object.fromEntries(probes.map((p) => [p.url, p.error ?? p.active!])) };
-    const failures = probes.filter((p) => p.error !== undefined).map((p) => `${p.url}: ${p.error}`);
-    // Stable sort: ties keep the order of TRAINING_HOST_URL.
-    const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
+    const { candidates, failures } = await this.probe();
     const operationId = candidates.length > 0 ? open() : null;
     let refused: TrainwatchError | null = null;
     for (const c of candidates) {
@@ -77,6 +66,107 @@ export class HostPool implements RemoteHosts {
       `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`,
       { hosts: this.opts.urls },
     );
+  }
+
+  /**
+   * A script training on the least busy reachable host that declares the recipe. Its params are checked here against
+   * that host's schema (a 400 naming body.params.x before anything is created), then the host checks them again.
+   */
+  async startScript(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => string): Promise<{ host: string }> {
+    const { candidates, failures } = await this.probe();
+    const declaring: { url: string; client: HostClient; recipe: RecipeView }[] = [];
+    for (const c of candidates) {
+      try {
+        const recipe = (await c.client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 })).find((r) => r.name === req.recipe);
+        if (recipe) declaring.push({ ...c, recipe });
+      } catch (err) {
+        failures.push(`${c.url}: ${reason(err)}`);
+      }
+    }
+    if (declaring.length === 0) {
+      if (candidates.length > 0) {
+        throw invalid("body.recipe", `unknown recipe ${JSON.stringify(req.recipe)}: no reachable training host declares it (asked ${candidates.map((c) => c.url).join(", ")})`, { recipe: req.recipe });
+      }
+      throw new TrainwatchError("HOST_UNAVAILABLE", `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`, { hosts: this.opts.urls });
+    }
+    const first = declaring[0]!;
+    const params = checkParams(first.recipe, req.params);
+    const operationId = open(plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params), params);
+    for (const c of declaring) {
+      try {
+        await c.client.startSession({ operation_id: operationId, recipe: req.recipe, params, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
+        return { host: c.url };
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 400) throw invalid(String(err.details?.field ?? "body.recipe"), `${err.message} (on training host ${c.url})`);
+        failures.push(`${c.url}: ${reason(err)}`);
+      }
+    }
+    throw new TrainwatchError("HOST_UNAVAILABLE", `no training host took the script (${failures.join("; ")})`, { hosts: this.opts.urls });
+  }
+
+  /** Every reachable host's recipes, with the error of each host that did not answer. */
+  async recipes(): Promise<RecipeList> {
+    const asked = await Promise.all(
+      [...this.clients].map(async ([url, client]) => {
+        try {
+          const recipes = await client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
+          return { url, recipes: recipes.map((r) => ({ ...r, target: "host" as const, host: url })), error: null };
+        } catch (err) {
+          return { url, recipes: [] as RecipeView[], error: reason(err) };
+        }
+      }),
+    );
+    return { recipes: asked.flatMap((a) => a.recipes), hosts: asked.map((a) => ({ host: a.url, error: a.error, recipes: a.recipes.length })) };
+  }
+
+  /** A host script's log tail, from its host; 503 naming the host when it cannot be reached. */
+  async logs(op: Operation, tail: number): Promise<LogLines> {
+    const { host, client } = this.hostOf(op);
+    try {
+      return await client.logs(op.operation_id, tail, { timeoutMs: this.opts.probeTimeoutMs ?? 5000 });
+    } catch (err) {
+      throw this.logError(op, host, err);
+    }
+  }
+
+  /** A host script's live log, relayed from its host's stream. */
+  async logStream(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const { host, client } = this.hostOf(op);
+    try {
+      return await client.logStream(op.operation_id, tail, signal);
+    } catch (err) {
+      throw this.logError(op, host, err);
+    }
+  }
+
+  private hostOf(op: Operation): { host: string; client: HostClient } {
+    const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
+    if (!host) throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} records no training host to fetch its logs from`, { operation_id: op.operation_id });
+    return { host, client: this.clients.get(host) ?? this.client(host) };
+  }
+
+  private logError(op: Operation, host: string, err: unknown): TrainwatchError {
+    const id = op.operation_id;
+    if (err instanceof ApiError && err.status === 404) return new TrainwatchError("NOT_FOUND", `the training host ${host} has no log of ${id}: ${err.message}`, { operation_id: id, host });
+    return new TrainwatchError("HOST_UNAVAILABLE", `cannot fetch the log of ${id} from the training host ${host}: ${reason(err)}`, { operation_id: id, host });
+  }
+
+  /** Probes every host's /health in parallel: the reachable ones, least busy first (ties keep TRAINING_HOST_URL's order). */
+  private async probe() {
+    const probes = await Promise.all(
+      [...this.clients].map(async ([url, client]) => {
+        try {
+          const h = await client.health({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
+          return { url, client, active: h.active_sessions };
+        } catch (err) {
+          return { url, client, error: reason(err) };
+        }
+      }),
+    );
+    this.lastProbe = { at: new Date().toISOString(), hosts: Object.fromEntries(probes.map((p) => [p.url, p.error ?? p.active!])) };
+    const failures = probes.filter((p) => p.error !== undefined).map((p) => `${p.url}: ${p.error}`);
+    const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
+    return { candidates, failures };
   }
 
   /** DELETE /sessions/{id} on the operation's host; a note when the host could not be told. */

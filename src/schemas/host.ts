@@ -74,7 +74,9 @@ export type SessionStatus = Static<typeof SessionStatus>;
 export const SessionInput = Type.Object(
   {
     operation_id: Type.String({ minLength: 1, maxLength: 200 }),
-    spec: Type.Record(Type.String(), Type.Unknown(), { description: "The training spec, as for POST /api/v1/trainings." }),
+    spec: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The training spec, as for POST /api/v1/trainings (or a recipe instead)." })),
+    recipe: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "A script training: a recipe this host declares (GET /recipes), instead of a spec." })),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The recipe's params, checked by this host against its schema." })),
     api_url: Type.String({ minLength: 1, description: "Where the host relays epochs, e.g. http://10.0.0.5:8000" }),
   },
   { additionalProperties: false },

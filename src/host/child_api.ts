@@ -1,0 +1,67 @@
+/**
+ * The host's API for its own script trainings: the few routes of the Trainwatch API a training client uses
+ * (read the operation, post epochs, report its start, finish), served on loopback only, each call authorised by
+ * the token of that operation's session (TRAINWATCH_TOKEN in the child's environment), so a script can report on
+ * its own run and nothing else. Epochs go into the relay outbox; the reply carries the contract's `control`.
+ */
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { MetricsInput, type WireEpoch } from "../schemas/epoch.ts";
+import { CompleteOperationInput } from "../schemas/operation.ts";
+import { errorHandling, jsonBody, ok } from "../http/index.ts";
+import type { ScriptSessions } from "./scripts.ts";
+
+const IdParams = Type.Object({ id: Type.String() });
+const MetadataInput = Type.Record(Type.String(), Type.Unknown());
+
+export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 * 1024) {
+  const session = (id: string, request: Request) => scripts.authorize(id, request.headers.get("authorization"));
+  return new Elysia({ name: "trainwatch-host-child", prefix: "/api/v1" })
+    .use(errorHandling())
+    .use(jsonBody(maxBodyBytes))
+    .get("/health", () => ok({ status: "ok" as const, service: "trainwatch host (script trainings)" }))
+    .get(
+      "/operations/:id",
+      ({ params, request }) => {
+        const s = session(params.id, request);
+        const view = scripts.get(params.id);
+        return ok({ operation_id: params.id, status: view.status, name: s.recipe.name, metadata: { location: "host", kind: "script", recipe: s.recipe.name, params: s.params }, control: scripts.control(s) });
+      },
+      { params: IdParams },
+    )
+    .post(
+      "/operations/:id/metrics",
+      ({ params, body, request }) => {
+        const s = session(params.id, request);
+        const epochs = ("epochs" in body ? body.epochs : [body]) as WireEpoch[];
+        const stored = scripts.epochs(s, epochs);
+        return ok({ operation_id: params.id, stored, control: scripts.control(s) });
+      },
+      { params: IdParams, body: MetricsInput },
+    )
+    .patch(
+      "/operations/:id/metadata",
+      ({ params, body, request }) => {
+        const s = session(params.id, request);
+        // The relay carries the start report's fields; the GPU is the one that matters on a host.
+        const gpu = typeof body.gpu === "string" ? body.gpu.slice(0, 256) : null;
+        const backend = typeof body.backend === "string" ? body.backend.slice(0, 256) : undefined;
+        scripts.reportStart(s, { gpu, backend });
+        return ok({ operation_id: params.id, relayed: { gpu, ...(backend ? { backend } : {}) } });
+      },
+      { params: IdParams, body: MetadataInput },
+    )
+    .post(
+      "/operations/:id/complete",
+      ({ params, body, request }) => {
+        const s = session(params.id, request);
+        const final =
+          body.status === "failed"
+            ? { status: "failed" as const, error_message: body.error_message ?? "failed", result: body.result ?? null }
+            : { status: body.status, result: body.result ?? null };
+        scripts.finishedByScript(s, final);
+        return ok({ operation_id: params.id, status: body.status, note: "delivered to the API once the script's processes are gone" });
+      },
+      { params: IdParams, body: CompleteOperationInput },
+    );
+}

@@ -1,0 +1,156 @@
+// Script trainings on a GPU host process (`bun run src/host`), driven by an API on another port: the host checks the
+// recipe and params, runs the script in its own process group, the child reports to the host on loopback, and the
+// epochs reach the API through the relay outbox. Cancel kills the group; a host killed mid-run fails the operation
+// as interrupted at its next start and kills what the script left; logs come from the host, tail and live.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { createApp } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+import { Hub } from "../src/hub.ts";
+import { HostPool } from "../src/hosts/pool.ts";
+import { groupAlive } from "../src/scripts/runner.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import { LocalTrainer } from "../src/trainer/local.ts";
+import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
+import { json, req, startHostProcess, tempDir, until, type HostProcess } from "./helpers.ts";
+import { SseReader } from "./sse.ts";
+
+/** An API (in process, listening: the host relays to it) whose trainings go to `hostUrl`. */
+function apiFor(hostUrl: string) {
+  const config = loadConfig({ TRAINWATCH_GPUS: "none" });
+  const store = new SqliteStore(":memory:", config.trends);
+  const hub = new Hub(store);
+  const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/nonexistent" });
+  let url = "";
+  const hosts = new HostPool({ urls: [hostUrl], token: null, apiUrl: () => url });
+  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, hosts, config) });
+  app.listen({ hostname: "127.0.0.1", port: 0 });
+  url = `http://127.0.0.1:${app.server!.port}`;
+  return { app, store, url, close: async () => (await app.stop(true), store.close()) };
+}
+
+/** Alive and not a zombie. */
+const alive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !["Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+  } catch {
+    return false;
+  }
+};
+
+describe("script trainings on a GPU host process", () => {
+  const tmp = tempDir("trainwatch-host-scripts-");
+  const file = recipeFile([fakeRecipe()]);
+  const env = { TRAINWATCH_RECIPES: file.path, TRAINWATCH_GPUS: "none", TRAINWATCH_KILL_GRACE: "0.5", TRAINWATCH_LOGS_DIR: join(tmp.dir, "logs"), TRAINWATCH_HEARTBEAT_INTERVAL: "0.5" };
+  let host: HostProcess;
+  let api: ReturnType<typeof apiFor>;
+  const boot = async () => {
+    host = await startHostProcess(tmp.dir, env);
+    api = apiFor(host.url);
+  };
+  afterEach(async () => {
+    await api?.close();
+    await host?.stop();
+  });
+  afterAll(() => (tmp.cleanup(), file.cleanup()));
+
+  const post = (body: unknown) => json(api.app.handle(req("POST", "/api/v1/trainings", { target: "host", ...(body as object) })));
+  const op = async (id: string) => (await json(api.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
+  const logLines = async (id: string): Promise<string[]> => (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=500`)))).body.data?.lines ?? [];
+  const finished = (id: string) => until(`${id} to finish`, async () => {
+    const o = await op(id);
+    return ["completed", "failed", "cancelled"].includes(o.status) ? o : undefined;
+  });
+  const pids = (id: string) =>
+    until(`${id} to print its pids`, async () => {
+      const lines = await logLines(id);
+      const self = lines.map((l) => /^pid (\d+)/.exec(l)).find(Boolean);
+      const child = lines.map((l) => /child pid (\d+)/.exec(l)).find(Boolean);
+      return self && child && lines.includes("waiting") ? { pgid: Number(self[1]), child: Number(child[1]) } : undefined;
+    });
+
+  test("GET /recipes lists the host's recipes; every epoch arrives through the relay; the logs come from the host", async () => {
+    await boot();
+    const recipes = (await json(api.app.handle(req("GET", "/api/v1/recipes")))).body.data;
+    expect(recipes.recipes).toEqual([expect.objectContaining({ name: "fake", target: "host", host: host.url })]);
+    expect(recipes.hosts).toEqual([{ host: host.url, error: null, recipes: 1 }]);
+    const { status, body } = await post({ recipe: "fake", params: { epochs: 5 } });
+    expect(status).toBe(202);
+    expect(body.data).toMatchObject({ status: "running", metadata: { location: "host", kind: "script", recipe: "fake", host: host.url, params: { epochs: 5 } } });
+    const id = body.data.operation_id;
+    const done = await finished(id);
+    expect(done.status).toBe("completed");
+    expect(done.progress.epochs_completed).toBe(5);
+    expect(done.metadata.backend).toBe("script");
+    const epochs = (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/metrics`)))).body.data.metrics.epochs;
+    expect(epochs.map((e: { epoch: number }) => e.epoch)).toEqual([0, 1, 2, 3, 4]);
+    const lines = (await logLines(id)).join("\n");
+    expect(lines).toContain("epoch 4 sent: 200");
+    expect(lines).toContain("exited with code 0");
+    // The child talked to the host on loopback, with a token of its own session, not to the API.
+    expect(lines).toMatch(/TRAINWATCH_URL_SEEN=http:\/\/127\.0\.0\.1:\d+/);
+    expect(lines).not.toContain(`TRAINWATCH_URL_SEEN=${api.url}`);
+  });
+
+  test("bad params and undeclared recipes are 400s naming the field; nothing is created", async () => {
+    await boot();
+    expect((await post({ recipe: "fake", params: { epochs: -1 } })).body.error.details.field).toBe("body.params.epochs");
+    expect((await post({ recipe: "fake", params: { shell: "id" } })).body.error.details.field).toBe("body.params.shell");
+    const unknown = await post({ recipe: "nope" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details.field).toBe("body.recipe");
+    expect(api.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+  });
+
+  test("a crashing script ends failed with its traceback's last line", async () => {
+    await boot();
+    const id = (await post({ recipe: "fake", params: { mode: "crash" } })).body.data.operation_id;
+    const done = await finished(id);
+    expect(done.status).toBe("failed");
+    expect(done.error_message).toEndWith("ValueError: boom at epoch 1");
+  });
+
+  test("cancel stops it on the host and leaves no process of its group; the live log relays the stop", async () => {
+    await boot();
+    const id = (await post({ recipe: "fake", params: { mode: "hang", epochs: 2 } })).body.data.operation_id;
+    const { pgid, child } = await pids(id);
+    expect(groupAlive(pgid)).toBe(true);
+    const res = await fetch(`${api.url}/api/v1/operations/${id}/logs/stream?tail=1`);
+    const sse = new SseReader(res);
+    await sse.until(() => sse.events.length > 0, 20_000, "the replay");
+    expect(sse.events[0]!.data.lines).toEqual(["waiting"]);
+    expect((await json(api.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).status).toBe(200);
+    await sse.until(() => sse.events.some((e) => e.event === "end"), 20_000, "end");
+    const streamed = sse.events.flatMap((e) => e.data.lines ?? []).join("\n");
+    expect(streamed).toContain(`stopping: SIGTERM to process group ${pgid}`);
+    await until("the script's group to be gone", () => !groupAlive(pgid));
+    expect(alive(child)).toBe(false);
+    expect((await op(id)).status).toBe("cancelled");
+    const session = await until("the host session to settle", async () => {
+      const s = await (await fetch(`${host.url}/sessions/${id}`)).json();
+      return s.data.status === "cancelled" ? s.data : undefined;
+    });
+    expect(session.backend).toBe("script");
+  });
+
+  test("a host killed mid-run: its next start kills what the script left and fails the operation as interrupted", async () => {
+    await boot();
+    const id = (await post({ recipe: "fake", params: { mode: "hang", epochs: 1 } })).body.data.operation_id;
+    const { pgid, child } = await pids(id);
+    host.proc.kill("SIGKILL");
+    await host.proc.exited;
+    // The script outlives its host (its own session): only the next start can stop it.
+    expect(groupAlive(pgid)).toBe(true);
+    const apiUrl = api.url;
+    host = await startHostProcess(tmp.dir, { ...env, TRAINWATCH_URL: apiUrl });
+    await until("the script's group to be gone", () => !groupAlive(pgid));
+    expect(alive(child)).toBe(false);
+    const done = await finished(id);
+    expect(done.status).toBe("failed");
+    expect(done.error_message).toContain("interrupted: training host restarted");
+    expect(host.output()).toMatch(/killed \d+ process\(es\) left by the previous run/);
+  });
+});
