@@ -77,7 +77,8 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     listen(childApi, { hostname: "127.0.0.1", port: 0, portVariable: "TRAINWATCH_HOST_PORT" });
     childUrl = `http://127.0.0.1:${childApi.server!.port}`;
   } catch (err) {
-    void app.stop();
+    // The child API can only fail after the main port is bound: that one is released too.
+    if (app.server) void app.stop(true).catch(() => {});
     outbox.stop(); // releases the outbox file at once, PID file included
     throw err;
   }
