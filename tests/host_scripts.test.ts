@@ -44,7 +44,13 @@ const alive = (pid: number) => {
 describe("script trainings on a GPU host process", () => {
   const tmp = tempDir("trainwatch-host-scripts-");
   const file = recipeFile([fakeRecipe()]);
-  const env = { TRAINWATCH_RECIPES: file.path, TRAINWATCH_GPUS: "none", TRAINWATCH_KILL_GRACE: "0.5", TRAINWATCH_LOGS_DIR: join(tmp.dir, "logs"), TRAINWATCH_HEARTBEAT_INTERVAL: "0.5" };
+  const env = {
+    TRAINWATCH_RECIPES: file.path,
+    TRAINWATCH_GPUS: "none",
+    TRAINWATCH_KILL_GRACE: "0.5",
+    TRAINWATCH_LOGS_DIR: join(tmp.dir, "logs"),
+    TRAINWATCH_HEARTBEAT_INTERVAL: "0.5",
+  };
   let host: HostProcess;
   let api: ReturnType<typeof apiFor>;
   const boot = async () => {
@@ -57,19 +63,24 @@ describe("script trainings on a GPU host process", () => {
   });
   afterAll(() => (tmp.cleanup(), file.cleanup()));
 
-  const post = (body: unknown) => json(api.app.handle(req("POST", "/api/v1/trainings", { target: "host", ...(body as object) })));
+  const post = (body: unknown) =>
+    json(api.app.handle(req("POST", "/api/v1/trainings", { target: "host", ...(body as object) })));
   const op = async (id: string) => (await json(api.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
-  const logLines = async (id: string): Promise<string[]> => (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=500`)))).body.data?.lines ?? [];
-  const finished = (id: string) => until(`${id} to finish`, async () => {
-    const o = await op(id);
-    return ["completed", "failed", "cancelled"].includes(o.status) ? o : undefined;
-  });
+  const logLines = async (id: string): Promise<string[]> =>
+    (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=500`)))).body.data?.lines ?? [];
+  const finished = (id: string) =>
+    until(`${id} to finish`, async () => {
+      const o = await op(id);
+      return ["completed", "failed", "cancelled"].includes(o.status) ? o : undefined;
+    });
   const pids = (id: string) =>
     until(`${id} to print its pids`, async () => {
       const lines = await logLines(id);
       const self = lines.map((l) => /^pid (\d+)/.exec(l)).find(Boolean);
       const child = lines.map((l) => /child pid (\d+)/.exec(l)).find(Boolean);
-      return self && child && lines.includes("waiting") ? { pgid: Number(self[1]), child: Number(child[1]) } : undefined;
+      return self && child && lines.includes("waiting")
+        ? { pgid: Number(self[1]), child: Number(child[1]) }
+        : undefined;
     });
 
   test("GET /recipes lists the host's recipes; every epoch arrives through the relay; the logs come from the host", async () => {
@@ -79,13 +90,17 @@ describe("script trainings on a GPU host process", () => {
     expect(recipes.hosts).toEqual([{ host: host.url, error: null, recipes: 1 }]);
     const { status, body } = await post({ recipe: "fake", params: { epochs: 5 } });
     expect(status).toBe(202);
-    expect(body.data).toMatchObject({ status: "running", metadata: { location: "host", kind: "script", recipe: "fake", host: host.url, params: { epochs: 5 } } });
+    expect(body.data).toMatchObject({
+      status: "running",
+      metadata: { location: "host", kind: "script", recipe: "fake", host: host.url, params: { epochs: 5 } },
+    });
     const id = body.data.operation_id;
     const done = await finished(id);
     expect(done.status).toBe("completed");
     expect(done.progress.epochs_completed).toBe(5);
     expect(done.metadata.backend).toBe("script");
-    const epochs = (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/metrics`)))).body.data.metrics.epochs;
+    const epochs = (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/metrics`)))).body.data.metrics
+      .epochs;
     expect(epochs.map((e: { epoch: number }) => e.epoch)).toEqual([0, 1, 2, 3, 4]);
     const lines = (await logLines(id)).join("\n");
     expect(lines).toContain("epoch 4 sent: 200");
@@ -97,8 +112,12 @@ describe("script trainings on a GPU host process", () => {
 
   test("bad params and undeclared recipes are 400s naming the field; nothing is created", async () => {
     await boot();
-    expect((await post({ recipe: "fake", params: { epochs: -1 } })).body.error.details.field).toBe("body.params.epochs");
-    expect((await post({ recipe: "fake", params: { shell: "id" } })).body.error.details.field).toBe("body.params.shell");
+    expect((await post({ recipe: "fake", params: { epochs: -1 } })).body.error.details.field).toBe(
+      "body.params.epochs",
+    );
+    expect((await post({ recipe: "fake", params: { shell: "id" } })).body.error.details.field).toBe(
+      "body.params.shell",
+    );
     const unknown = await post({ recipe: "nope" });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.details.field).toBe("body.recipe");

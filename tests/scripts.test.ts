@@ -38,12 +38,36 @@ describe("recipe file rules", () => {
     ["an empty command", { command: [] }, "recipes.0.command"],
     ["a bad name", { name: "Has Space" }, "recipes.0.name"],
     ["an unknown key", { shell: true }, "recipes.0.shell"],
-    ["a nested param", { params: { type: "object", properties: { x: { type: "object" } } } }, "recipes.0.params.properties.x.type"],
-    ["a default of the wrong type", { params: { type: "object", properties: { n: { type: "integer", default: "5" } } } }, "recipes.0.params.properties.n.default"],
-    ["a default out of bounds", { params: { type: "object", properties: { n: { type: "integer", maximum: 3, default: 5 } } } }, "recipes.0.params.properties.n.default"],
-    ["required names a missing param", { params: { type: "object", properties: {}, required: ["x"] } }, "recipes.0.params.required"],
-    ["epochs_param not an integer", { params: { type: "object", properties: { e: { type: "string" } } }, epochs_param: "e" }, "recipes.0.epochs_param"],
-    ["a bad pattern", { params: { type: "object", properties: { s: { type: "string", pattern: "(" } } } }, "recipes.0.params.properties.s.pattern"],
+    [
+      "a nested param",
+      { params: { type: "object", properties: { x: { type: "object" } } } },
+      "recipes.0.params.properties.x.type",
+    ],
+    [
+      "a default of the wrong type",
+      { params: { type: "object", properties: { n: { type: "integer", default: "5" } } } },
+      "recipes.0.params.properties.n.default",
+    ],
+    [
+      "a default out of bounds",
+      { params: { type: "object", properties: { n: { type: "integer", maximum: 3, default: 5 } } } },
+      "recipes.0.params.properties.n.default",
+    ],
+    [
+      "required names a missing param",
+      { params: { type: "object", properties: {}, required: ["x"] } },
+      "recipes.0.params.required",
+    ],
+    [
+      "epochs_param not an integer",
+      { params: { type: "object", properties: { e: { type: "string" } } }, epochs_param: "e" },
+      "recipes.0.epochs_param",
+    ],
+    [
+      "a bad pattern",
+      { params: { type: "object", properties: { s: { type: "string", pattern: "(" } } } },
+      "recipes.0.params.properties.s.pattern",
+    ],
   ];
   for (const [what, r, field] of cases) {
     test(`refuses ${what}, naming ${field}`, () => {
@@ -52,7 +76,14 @@ describe("recipe file rules", () => {
   }
 
   test("a name declared twice is refused", () => {
-    expect(checkRecipeFile({ recipes: [{ name: "a", command: ["x"] }, { name: "a", command: ["y"] }] })?.field).toBe("recipes.1.name");
+    expect(
+      checkRecipeFile({
+        recipes: [
+          { name: "a", command: ["x"] },
+          { name: "a", command: ["y"] },
+        ],
+      })?.field,
+    ).toBe("recipes.1.name");
   });
 
   test("a broken file stops the start with one line naming the file and the field; a missing explicit file too", () => {
@@ -70,7 +101,19 @@ describe("recipe file rules", () => {
 });
 
 describe("params", () => {
-  const recipe = fakeRecipe({ params: { type: "object", properties: { lr: { type: "number", exclusiveMinimum: 0 }, epochs: { type: "integer", minimum: 1, default: 3 }, device: { type: "string", enum: ["cpu", "cuda"] }, amp: { type: "boolean" }, tag: { type: "string", maxLength: 8 } }, required: ["lr"] } });
+  const recipe = fakeRecipe({
+    params: {
+      type: "object",
+      properties: {
+        lr: { type: "number", exclusiveMinimum: 0 },
+        epochs: { type: "integer", minimum: 1, default: 3 },
+        device: { type: "string", enum: ["cpu", "cuda"] },
+        amp: { type: "boolean" },
+        tag: { type: "string", maxLength: 8 },
+      },
+      required: ["lr"],
+    },
+  });
 
   test("defaults are filled in, in declaration order", () => {
     expect(checkParams(recipe, { lr: 0.1 })).toEqual({ lr: 0.1, epochs: 3 });
@@ -94,7 +137,12 @@ describe("params", () => {
   }
 
   test("argv: the declared command, then --key=value (a value starting with - stays a value), booleans as --key / --no-key", () => {
-    expect(renderArgs({ lr: 0.5, tag: "-rf", amp: true, x: false })).toEqual(["--lr=0.5", "--tag=-rf", "--amp", "--no-x"]);
+    expect(renderArgs({ lr: 0.5, tag: "-rf", amp: true, x: false })).toEqual([
+      "--lr=0.5",
+      "--tag=-rf",
+      "--amp",
+      "--no-x",
+    ]);
     expect(argvOf({ command: ["python3", "t.py"] }, { lr: 1 })).toEqual(["python3", "t.py", "--lr=1"]);
     expect(argvOf({ command: ["python3", "t.py"], params_via: ["file"] }, { lr: 1 })).toEqual(["python3", "t.py"]);
     expect(paramsSchema(recipe).additionalProperties).toBe(false);
@@ -102,16 +150,38 @@ describe("params", () => {
 
   test("the child's environment drops the parent's TRAINWATCH_* and hides GPUs from a recipe that declares none", () => {
     const env = childEnv(
-      { operationId: "op_1", recipe: { ...fakeRecipe({ env: { A: "1" } }), cwd: "/" }, params: {}, apiUrl: "http://127.0.0.1:1", token: "t", devices: [] },
+      {
+        operationId: "op_1",
+        recipe: { ...fakeRecipe({ env: { A: "1" } }), cwd: "/" },
+        params: {},
+        apiUrl: "http://127.0.0.1:1",
+        token: "t",
+        devices: [],
+      },
       { PATH: "/bin", TRAINWATCH_HOST_TOKEN: "secret", TRAINWATCH_TOKEN: "outer" },
       "/tmp/p.json",
     );
-    expect(env).toMatchObject({ PATH: "/bin", A: "1", TRAINWATCH_URL: "http://127.0.0.1:1", TRAINWATCH_OPERATION_ID: "op_1", TRAINWATCH_TOKEN: "t", TRAINWATCH_PARAMS: "/tmp/p.json", CUDA_VISIBLE_DEVICES: "" });
+    expect(env).toMatchObject({
+      PATH: "/bin",
+      A: "1",
+      TRAINWATCH_URL: "http://127.0.0.1:1",
+      TRAINWATCH_OPERATION_ID: "op_1",
+      TRAINWATCH_TOKEN: "t",
+      TRAINWATCH_PARAMS: "/tmp/p.json",
+      CUDA_VISIBLE_DEVICES: "",
+    });
     expect(env.TRAINWATCH_HOST_TOKEN).toBeUndefined();
   });
 
   test("a failure message ends with the last stderr lines", () => {
-    const m = failureMessage({ exit_code: 1, signal: null, stopped: false, spawn_error: null, stderr_tail: ["Traceback …", "ZeroDivisionError: division by zero"], duration_s: 1 });
+    const m = failureMessage({
+      exit_code: 1,
+      signal: null,
+      stopped: false,
+      spawn_error: null,
+      stderr_tail: ["Traceback …", "ZeroDivisionError: division by zero"],
+      duration_s: 1,
+    });
     expect(m).toStartWith("script exited with code 1");
     expect(m).toEndWith("ZeroDivisionError: division by zero");
   });
@@ -162,8 +232,10 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
   afterEach(async () => {
     for (const a of apps.splice(0)) await a.close();
   });
-  const post = (a: ReturnType<typeof scriptTrainingApp>, body: unknown) => json(a.app.handle(req("POST", "/api/v1/trainings", body)));
-  const op = async (a: ReturnType<typeof scriptTrainingApp>, id: string) => (await json(a.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
+  const post = (a: ReturnType<typeof scriptTrainingApp>, body: unknown) =>
+    json(a.app.handle(req("POST", "/api/v1/trainings", body)));
+  const op = async (a: ReturnType<typeof scriptTrainingApp>, id: string) =>
+    (await json(a.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
   const finished = (a: ReturnType<typeof scriptTrainingApp>, id: string) =>
     until(`${id} to finish`, async () => {
       const o = await op(a, id);
@@ -175,7 +247,13 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const { status, body } = await json(a.app.handle(req("GET", "/api/v1/recipes")));
     expect(status).toBe(200);
     expect(body.data.recipes).toHaveLength(1);
-    expect(body.data.recipes[0]).toMatchObject({ name: "fake", target: "local", host: null, epochs_param: "epochs", params: { properties: { epochs: { type: "integer" } } } });
+    expect(body.data.recipes[0]).toMatchObject({
+      name: "fake",
+      target: "local",
+      host: null,
+      epochs_param: "epochs",
+      params: { properties: { epochs: { type: "integer" } } },
+    });
     // Where the files are and what runs stays on the server.
     expect(body.data.recipes[0].command).toBeUndefined();
   });
@@ -186,7 +264,9 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     expect(status).toBe(202);
     // A free slot starts it before the reply: the child is running, its pid recorded.
     expect(body.data).toMatchObject({ status: "running", metadata: { pid: expect.any(Number) } });
-    expect(body.data).toMatchObject({ metadata: { location: "local", kind: "script", recipe: "fake", params: { epochs: 4, mode: "ok", finish: false } } });
+    expect(body.data).toMatchObject({
+      metadata: { location: "local", kind: "script", recipe: "fake", params: { epochs: 4, mode: "ok", finish: false } },
+    });
     expect(body.data.progress.total_epochs).toBe(4);
     const id = body.data.operation_id;
     const done = await finished(a, id);
@@ -236,7 +316,8 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
 
   const childPid = async (a: ReturnType<typeof scriptTrainingApp>, id: string) =>
     until(`${id} to print its child's pid`, async () => {
-      const lines: string[] = (await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs`)))).body.data?.lines ?? [];
+      const lines: string[] =
+        (await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs`)))).body.data?.lines ?? [];
       const m = lines.map((l) => /child pid (\d+)/.exec(l)).find(Boolean);
       return m && lines.includes("waiting") ? Number(m[1]) : undefined;
     });
@@ -297,7 +378,10 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     await a.app.handle(req("DELETE", `/api/v1/operations/${id}`));
     await sse.until(() => sse.events.some((e) => e.event === "end"), 20_000, "end");
     await sse.end();
-    const text = sse.events.filter((e) => e.event === "lines").flatMap((e) => e.data.lines).join("\n");
+    const text = sse.events
+      .filter((e) => e.event === "lines")
+      .flatMap((e) => e.data.lines)
+      .join("\n");
     expect(text).toContain("stopping: SIGTERM");
     expect(text).toContain("killed by SIGTERM");
   });
@@ -318,7 +402,9 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const first = (await post(a, { recipe: "fake", params: { mode: "hang", epochs: 1 } })).body.data.operation_id;
     await childPid(a, first);
     const second = (await post(a, { recipe: "fake" })).body.data.operation_id;
-    expect((await json(a.app.handle(req("DELETE", `/api/v1/operations/${second}`)))).body.data.status).toBe("cancelled");
+    expect((await json(a.app.handle(req("DELETE", `/api/v1/operations/${second}`)))).body.data.status).toBe(
+      "cancelled",
+    );
     await a.app.handle(req("DELETE", `/api/v1/operations/${first}`));
     await finished(a, first);
     expect(existsSync(a.logs.pathOf(second))).toBe(false);
@@ -347,7 +433,10 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
   test("no request runs a command: command, argv, cwd, env or shell in a body are refused", async () => {
     const a = start();
     for (const key of ["command", "argv", "cwd", "env", "shell"]) {
-      const { status, body } = await post(a, { recipe: "fake", [key]: key === "command" ? ["sh", "-c", "touch /tmp/pwned"] : "x" });
+      const { status, body } = await post(a, {
+        recipe: "fake",
+        [key]: key === "command" ? ["sh", "-c", "touch /tmp/pwned"] : "x",
+      });
       expect({ key, status, field: body.error.details.field }).toEqual({ key, status: 400, field: `body.${key}` });
     }
     expect(a.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
@@ -355,7 +444,8 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
 
   test("logs of an operation that is not a script training are a 404 that says why", async () => {
     const a = start();
-    const ext = (await json(a.app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data.operation_id;
+    const ext = (await json(a.app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data
+      .operation_id;
     const { status, body } = await json(a.app.handle(req("GET", `/api/v1/operations/${ext}/logs`)));
     expect(status).toBe(404);
     expect(body.error.message).toContain("only script trainings");
@@ -369,8 +459,14 @@ describe("leftovers of a crashed run", () => {
     const tmp = tempDir("trainwatch-leftovers-");
     try {
       const id = "op_training_20260101_000000_deadbeef";
-      const ours = Bun.spawn(["sleep", "600"], { env: { ...process.env, TRAINWATCH_OPERATION_ID: id }, detached: true });
-      const other = Bun.spawn(["sleep", "600"], { env: { ...process.env, TRAINWATCH_OPERATION_ID: "op_other" }, detached: true });
+      const ours = Bun.spawn(["sleep", "600"], {
+        env: { ...process.env, TRAINWATCH_OPERATION_ID: id },
+        detached: true,
+      });
+      const other = Bun.spawn(["sleep", "600"], {
+        env: { ...process.env, TRAINWATCH_OPERATION_ID: "op_other" },
+        detached: true,
+      });
       writeFileSync(join(tmp.dir, `${id}.pid`), `${ours.pid}\n`);
       writeFileSync(join(tmp.dir, `op_x.pid`), `${other.pid}\n`);
       expect(killLeftovers(tmp.dir).sort()).toEqual([id, "op_x"].sort());

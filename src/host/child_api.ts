@@ -25,7 +25,13 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
       ({ params, request }) => {
         const s = session(params.id, request);
         const view = scripts.get(params.id);
-        return ok({ operation_id: params.id, status: view.status, name: s.recipe.name, metadata: { location: "host", kind: "script", recipe: s.recipe.name, params: s.params }, control: scripts.control(s) });
+        return ok({
+          operation_id: params.id,
+          status: view.status,
+          name: s.recipe.name,
+          metadata: { location: "host", kind: "script", recipe: s.recipe.name, params: s.params },
+          control: scripts.control(s),
+        });
       },
       { params: IdParams },
     )
@@ -60,7 +66,11 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
             ? { status: "failed" as const, error_message: body.error_message ?? "failed", result: body.result ?? null }
             : { status: body.status, result: body.result ?? null };
         scripts.finishedByScript(s, final);
-        return ok({ operation_id: params.id, status: body.status, note: "delivered to the API once the script's processes are gone" });
+        return ok({
+          operation_id: params.id,
+          status: body.status,
+          note: "delivered to the API once the script's processes are gone",
+        });
       },
       { params: IdParams, body: CompleteOperationInput },
     );

@@ -57,7 +57,10 @@ export class ScriptSessions {
 
   constructor(private readonly opts: ScriptSessionsOptions) {
     // No limit of its own beyond the GPUs: a host runs every session it is sent, as for built-in ones.
-    this.queue = new TaskQueue(Number.MAX_SAFE_INTEGER, opts.gpus.map((g) => g.id));
+    this.queue = new TaskQueue(
+      Number.MAX_SAFE_INTEGER,
+      opts.gpus.map((g) => g.id),
+    );
     this.log = opts.log ?? ((line) => console.log(line));
   }
 
@@ -78,11 +81,15 @@ export class ScriptSessions {
     const params = checkParams(recipe, input.params);
     const gpus = recipe.gpus ?? 0;
     if (gpus > this.opts.gpus.length) {
-      throw new TrainwatchError("VALIDATION_ERROR", `body.recipe: recipe ${JSON.stringify(recipe.name)} needs ${gpus} GPU(s); this host has ${this.opts.gpus.length}`, {
-        field: "body.recipe",
-        gpus_needed: gpus,
-        gpus: this.opts.gpus.length,
-      });
+      throw new TrainwatchError(
+        "VALIDATION_ERROR",
+        `body.recipe: recipe ${JSON.stringify(recipe.name)} needs ${gpus} GPU(s); this host has ${this.opts.gpus.length}`,
+        {
+          field: "body.recipe",
+          gpus_needed: gpus,
+          gpus: this.opts.gpus.length,
+        },
+      );
     }
     const { outbox } = this.opts;
     const s: ScriptState = {
@@ -112,7 +119,9 @@ export class ScriptSessions {
           { logs: this.opts.logs, killGraceMs: this.opts.killGraceMs },
         );
         const names = devices.map((d) => this.opts.gpus.find((g) => g.id === d)?.name).filter((n): n is string => !!n);
-        this.log(`[host] ${id}: script ${recipe.name} started (pid ${run.pid}${devices.length ? `, CUDA_VISIBLE_DEVICES=${devices.join(",")}` : ""}), relaying to ${input.api_url}`);
+        this.log(
+          `[host] ${id}: script ${recipe.name} started (pid ${run.pid}${devices.length ? `, CUDA_VISIBLE_DEVICES=${devices.join(",")}` : ""}), relaying to ${input.api_url}`,
+        );
         outbox.started(id, { backend: "script", gpu: null, gpu_visible: names.length ? names.join(", ") : null });
         return { cancel: run.cancel, done: run.done.then((exit) => this.settle(s, exit)) };
       },
@@ -184,8 +193,13 @@ export class ScriptSessions {
   authorize(id: string, authorization: string | null): ScriptState {
     const s = this.sessions.get(id);
     const given = /^Bearer\s+(.+)$/i.exec(authorization ?? "")?.[1]?.trim() ?? "";
-    const ok = s !== undefined && given.length === s.token.length && timingSafeEqual(Buffer.from(given), Buffer.from(s.token));
-    if (!ok) throw new TrainwatchError("UNAUTHORIZED", `this token does not belong to a script session of operation ${id} on this host`);
+    const ok =
+      s !== undefined && given.length === s.token.length && timingSafeEqual(Buffer.from(given), Buffer.from(s.token));
+    if (!ok)
+      throw new TrainwatchError(
+        "UNAUTHORIZED",
+        `this token does not belong to a script session of operation ${id} on this host`,
+      );
     return s!;
   }
 
@@ -211,7 +225,8 @@ export class ScriptSessions {
 
   /** The control word for the child: stop once the session is cancelled or over. */
   control(s: ScriptState): { action: "continue" } | { action: "stop"; reason: string } {
-    if (s.cancelled || s.status !== "running") return { action: "stop", reason: s.cancelled ? "cancelled" : `session is ${s.status}` };
+    if (s.cancelled || s.status !== "running")
+      return { action: "stop", reason: s.cancelled ? "cancelled" : `session is ${s.status}` };
     return { action: "continue" };
   }
 
@@ -239,7 +254,9 @@ export class ScriptSessions {
     s.error = final.status === "failed" ? final.error_message : null;
     s.finishedAt = new Date().toISOString();
     outbox.close(id, final);
-    this.log(`[host] ${id}: script ${final.status} after ${s.epochs} epoch(s)${exit ? ` (${exit.signal ?? `exit ${exit.exit_code}`})` : ""}; ${outbox.pending(id)} relay item(s) still to deliver`);
+    this.log(
+      `[host] ${id}: script ${final.status} after ${s.epochs} epoch(s)${exit ? ` (${exit.signal ?? `exit ${exit.exit_code}`})` : ""}; ${outbox.pending(id)} relay item(s) still to deliver`,
+    );
   }
 
   private state(id: string): ScriptState {

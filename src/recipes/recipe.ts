@@ -10,7 +10,13 @@
 import { Type, type TSchema, type TObject } from "@sinclair/typebox";
 import { invalid } from "../errors.ts";
 import { describeProblem } from "../schemas/explain.ts";
-import { MAX_PARAM_STRING, RecipeFile, type ParamSchema, type RecipeDeclaration, type RecipeView } from "../schemas/recipe.ts";
+import {
+  MAX_PARAM_STRING,
+  RecipeFile,
+  type ParamSchema,
+  type RecipeDeclaration,
+  type RecipeView,
+} from "../schemas/recipe.ts";
 
 /** A declared recipe with its working directory resolved (absolute) by whoever read the file. */
 export interface Recipe extends RecipeDeclaration {
@@ -29,7 +35,11 @@ export interface FileProblem {
 function paramSchema(p: ParamSchema): TSchema {
   const { type: _type, enum: choices, default: _default, title: _title, ...rest } = p;
   const description = p.description;
-  if (choices) return Type.Union(choices.map((c) => Type.Literal(c)), description ? { description } : {});
+  if (choices)
+    return Type.Union(
+      choices.map((c) => Type.Literal(c)),
+      description ? { description } : {},
+    );
   if (p.type === "string") return Type.String({ maxLength: MAX_PARAM_STRING, ...rest });
   if (p.type === "integer") return Type.Integer(rest);
   if (p.type === "number") return Type.Number(rest);
@@ -50,12 +60,19 @@ export function paramsSchema(recipe: Pick<RecipeDeclaration, "params">): TObject
 /** Checks a parsed recipe file beyond its schema; returns the first problem, or null. */
 export function checkRecipeFile(file: unknown): FileProblem | null {
   const p = describeProblem(RecipeFile, file, "recipes");
-  if (p) return { field: p.field.replace(/^recipes\.recipes/, "recipes"), message: p.message.replace(/^recipes\.recipes/, "recipes") };
+  if (p)
+    return {
+      field: p.field.replace(/^recipes\.recipes/, "recipes"),
+      message: p.message.replace(/^recipes\.recipes/, "recipes"),
+    };
   const seen = new Set<string>();
   const recipes = (file as { recipes: RecipeDeclaration[] }).recipes;
   for (const [i, r] of recipes.entries()) {
     const at = `recipes.${i}`;
-    const bad = (field: string, message: string): FileProblem => ({ field: `${at}.${field}`, message: `${at}.${field}: ${message}` });
+    const bad = (field: string, message: string): FileProblem => ({
+      field: `${at}.${field}`,
+      message: `${at}.${field}: ${message}`,
+    });
     if (seen.has(r.name)) return bad("name", `recipe "${r.name}" is declared twice`);
     seen.add(r.name);
     const props = r.params?.properties ?? {};
@@ -65,7 +82,14 @@ export function checkRecipeFile(file: unknown): FileProblem | null {
     for (const [name, p] of Object.entries(props)) {
       const field = `params.properties.${name}`;
       if (p.enum && p.type === "boolean") return bad(`${field}.enum`, "a boolean param takes no enum");
-      if (p.enum && !p.enum.every((v) => (p.type === "string" ? typeof v === "string" : typeof v === "number" && (p.type === "number" || Number.isInteger(v))))) {
+      if (
+        p.enum &&
+        !p.enum.every((v) =>
+          p.type === "string"
+            ? typeof v === "string"
+            : typeof v === "number" && (p.type === "number" || Number.isInteger(v)),
+        )
+      ) {
         return bad(`${field}.enum`, `every value must be of the param's type (${p.type})`);
       }
       if (p.pattern !== undefined) {
@@ -91,7 +115,11 @@ export function checkRecipeFile(file: unknown): FileProblem | null {
  * A request's params checked against the recipe: a 400 naming the field (`<prefix>.<param>`) on an undeclared param,
  * a wrong type or a value out of bounds; the declared defaults filled in. Key order follows the declaration.
  */
-export function checkParams(recipe: Pick<RecipeDeclaration, "params">, params: unknown, prefix = "body.params"): Params {
+export function checkParams(
+  recipe: Pick<RecipeDeclaration, "params">,
+  params: unknown,
+  prefix = "body.params",
+): Params {
   const given = params ?? {};
   const problem = describeProblem(paramsSchema(recipe), given, prefix);
   if (problem) throw invalid(problem.field, problem.message.slice(problem.field.length + 2));
@@ -99,7 +127,8 @@ export function checkParams(recipe: Pick<RecipeDeclaration, "params">, params: u
   for (const [name, p] of Object.entries(recipe.params?.properties ?? {})) {
     const v = (given as Record<string, unknown>)[name] ?? p.default;
     if (v === undefined) continue;
-    if (typeof v === "string" && v.includes("\0")) throw invalid(`${prefix}.${name}`, "must not contain a NUL character");
+    if (typeof v === "string" && v.includes("\0"))
+      throw invalid(`${prefix}.${name}`, "must not contain a NUL character");
     out[name] = v as string | number | boolean;
   }
   return out;
@@ -107,7 +136,9 @@ export function checkParams(recipe: Pick<RecipeDeclaration, "params">, params: u
 
 /** Params as arguments, in declaration order: `--key=value`; booleans `--key` (true) or `--no-key` (false). */
 export function renderArgs(params: Params): string[] {
-  return Object.entries(params).map(([k, v]) => (typeof v === "boolean" ? (v ? `--${k}` : `--no-${k}`) : `--${k}=${String(v)}`));
+  return Object.entries(params).map(([k, v]) =>
+    typeof v === "boolean" ? (v ? `--${k}` : `--no-${k}`) : `--${k}=${String(v)}`,
+  );
 }
 
 /** The full argv of a run: the declared command, then the params when they go as arguments. */

@@ -15,21 +15,26 @@ const IdParams = Type.Object({ id: Type.String() });
 const DEFAULT_TAIL = 200;
 
 function logsOf(deps: AppDeps) {
-  if (!deps.trainers?.logs || !deps.trainers.logStream) throw new TrainwatchError("NOT_FOUND", "this server runs no script trainings");
+  if (!deps.trainers?.logs || !deps.trainers.logStream)
+    throw new TrainwatchError("NOT_FOUND", "this server runs no script trainings");
   return { logs: deps.trainers.logs.bind(deps.trainers), logStream: deps.trainers.logStream.bind(deps.trainers) };
 }
 
 export const recipesRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/recipes" })
-    .get("/recipes", async () => ok(deps.trainers?.recipes ? await deps.trainers.recipes() : { recipes: [], hosts: [] }), {
-      response: { 200: Envelope(RecipeList) },
-      detail: {
-        tags: ["trainings"],
-        summary: "List the declared recipes",
-        description:
-          "The script trainings this server (its TRAINWATCH_RECIPES file) and its GPU hosts (theirs) declare, each with the JSON Schema of its params. Start one with `POST /trainings` and `{\"recipe\": name, \"params\": {…}}`; nothing else can be run.",
+    .get(
+      "/recipes",
+      async () => ok(deps.trainers?.recipes ? await deps.trainers.recipes() : { recipes: [], hosts: [] }),
+      {
+        response: { 200: Envelope(RecipeList) },
+        detail: {
+          tags: ["trainings"],
+          summary: "List the declared recipes",
+          description:
+            'The script trainings this server (its TRAINWATCH_RECIPES file) and its GPU hosts (theirs) declare, each with the JSON Schema of its params. Start one with `POST /trainings` and `{"recipe": name, "params": {…}}`; nothing else can be run.',
+        },
       },
-    })
+    )
     .get(
       "/operations/:id/logs",
       async ({ params, query }) => {
@@ -66,8 +71,14 @@ export const recipesRoutes = (deps: AppDeps) =>
           description: LOG_STREAM_DOC,
           responses: {
             200: sseResponse("An event stream of log lines, then end", {
-              lines: { description: "Lines the script printed, oldest first.", data: Type.Object({ lines: Type.Array(Type.String()) }) },
-              end: { description: "The script's processes are gone; the stream closes.", data: Type.Object({ running: Type.Boolean() }) },
+              lines: {
+                description: "Lines the script printed, oldest first.",
+                data: Type.Object({ lines: Type.Array(Type.String()) }),
+              },
+              end: {
+                description: "The script's processes are gone; the stream closes.",
+                data: Type.Object({ running: Type.Boolean() }),
+              },
             }),
             400: documented("Bad tail", ErrorEnvelope),
             404: documented("Unknown operation, or not a script training", ErrorEnvelope),

@@ -18,13 +18,21 @@ const Bound = Type.Number({ description: "Inclusive or exclusive bound of a numb
 /** One declared param: a flat JSON Schema of a primitive. */
 export const ParamSchema = Type.Object(
   {
-    type: Type.Union([Type.Literal("string"), Type.Literal("integer"), Type.Literal("number"), Type.Literal("boolean")], {
-      description: "The param's JSON type.",
-    }),
+    type: Type.Union(
+      [Type.Literal("string"), Type.Literal("integer"), Type.Literal("number"), Type.Literal("boolean")],
+      {
+        description: "The param's JSON type.",
+      },
+    ),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     title: Type.Optional(Type.String({ maxLength: 200 })),
     default: Type.Optional(Type.Union([Type.String({ maxLength: MAX_PARAM_STRING }), Type.Number(), Type.Boolean()])),
-    enum: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: MAX_PARAM_STRING }), Type.Number()]), { minItems: 1, maxItems: 1000 })),
+    enum: Type.Optional(
+      Type.Array(Type.Union([Type.String({ maxLength: MAX_PARAM_STRING }), Type.Number()]), {
+        minItems: 1,
+        maxItems: 1000,
+      }),
+    ),
     minimum: Type.Optional(Bound),
     maximum: Type.Optional(Bound),
     exclusiveMinimum: Type.Optional(Bound),
@@ -41,34 +49,72 @@ export type ParamSchema = Static<typeof ParamSchema>;
 export const ParamsSchema = Type.Object(
   {
     type: Type.Literal("object"),
-    properties: Type.Record(Type.String({ pattern: PARAM_NAME }), ParamSchema, { description: "Each param; the order is the argv order." }),
+    properties: Type.Record(Type.String({ pattern: PARAM_NAME }), ParamSchema, {
+      description: "Each param; the order is the argv order.",
+    }),
     required: Type.Optional(Type.Array(Type.String(), { uniqueItems: true })),
     additionalProperties: Type.Optional(Type.Literal(false)),
   },
-  { additionalProperties: false, description: "A JSON Schema of the params: an object of flat string, integer, number and boolean properties." },
+  {
+    additionalProperties: false,
+    description: "A JSON Schema of the params: an object of flat string, integer, number and boolean properties.",
+  },
 );
 export type ParamsSchema = Static<typeof ParamsSchema>;
 
 export const ParamsVia = Type.Union([Type.Literal("args"), Type.Literal("file")], {
-  description: 'args: each param as `--key=value` after the command (booleans: `--key` / `--no-key`); file: a JSON file whose path is in TRAINWATCH_PARAMS.',
+  description:
+    "args: each param as `--key=value` after the command (booleans: `--key` / `--no-key`); file: a JSON file whose path is in TRAINWATCH_PARAMS.",
 });
 
 /** One recipe as the operator declares it in the recipe file. */
 export const RecipeDeclaration = Type.Object(
   {
-    name: Type.String({ pattern: RECIPE_NAME, description: "How requests name the recipe: lowercase letters, digits, _ . -" }),
+    name: Type.String({
+      pattern: RECIPE_NAME,
+      description: "How requests name the recipe: lowercase letters, digits, _ . -",
+    }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     command: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
       minItems: 1,
       maxItems: 256,
-      description: "The program and its fixed arguments (argv: no shell). A relative program path with a slash is resolved from cwd.",
+      description:
+        "The program and its fixed arguments (argv: no shell). A relative program path with a slash is resolved from cwd.",
     }),
-    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "Working directory, relative to the recipe file's folder (default: that folder)." })),
-    env: Type.Optional(Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String({ maxLength: 32_768 }), { description: "Extra environment variables." })),
+    cwd: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description: "Working directory, relative to the recipe file's folder (default: that folder).",
+      }),
+    ),
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String({ maxLength: 32_768 }), {
+        description: "Extra environment variables.",
+      }),
+    ),
     params: Type.Optional(ParamsSchema),
-    params_via: Type.Optional(Type.Array(ParamsVia, { minItems: 1, maxItems: 2, uniqueItems: true, description: 'How params reach the script (default ["args", "file"]).' })),
-    gpus: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: "GPUs the script needs (default 0); CUDA_VISIBLE_DEVICES names the ones it gets." })),
-    epochs_param: Type.Optional(Type.String({ pattern: PARAM_NAME, description: "The integer param that holds the epoch count (the operation's planned epochs)." })),
+    params_via: Type.Optional(
+      Type.Array(ParamsVia, {
+        minItems: 1,
+        maxItems: 2,
+        uniqueItems: true,
+        description: 'How params reach the script (default ["args", "file"]).',
+      }),
+    ),
+    gpus: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 64,
+        description: "GPUs the script needs (default 0); CUDA_VISIBLE_DEVICES names the ones it gets.",
+      }),
+    ),
+    epochs_param: Type.Optional(
+      Type.String({
+        pattern: PARAM_NAME,
+        description: "The integer param that holds the epoch count (the operation's planned epochs).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -88,8 +134,12 @@ export const RecipeView = Type.Object({
   params_via: Type.Array(ParamsVia),
   gpus: Type.Integer(),
   epochs_param: Type.Union([Type.String(), Type.Null()]),
-  target: Type.Union([Type.Literal("local"), Type.Literal("host")], { description: "Where it runs: this server, or a GPU host." }),
-  host: Type.Union([Type.String(), Type.Null()], { description: "The GPU host that declares it (target host), else null." }),
+  target: Type.Union([Type.Literal("local"), Type.Literal("host")], {
+    description: "Where it runs: this server, or a GPU host.",
+  }),
+  host: Type.Union([Type.String(), Type.Null()], {
+    description: "The GPU host that declares it (target host), else null.",
+  }),
 });
 export type RecipeView = Static<typeof RecipeView>;
 
@@ -106,7 +156,10 @@ export type RecipeList = Static<typeof RecipeList>;
 export const LogLines = Type.Object({
   operation_id: Type.String(),
   lines: Type.Array(Type.String()),
-  truncated: Type.Boolean({ description: "True when older lines are kept than the ones returned (ask for a larger tail). The log keeps the last ~10 MB; older output is gone." }),
+  truncated: Type.Boolean({
+    description:
+      "True when older lines are kept than the ones returned (ask for a larger tail). The log keeps the last ~10 MB; older output is gone.",
+  }),
   running: Type.Boolean({ description: "True while the script may still print." }),
 });
 export type LogLines = Static<typeof LogLines>;
@@ -115,8 +168,15 @@ export const LogTail = Type.Integer({ minimum: 1, maximum: 100_000, description:
 
 /** How POST /trainings names a recipe (the other fields of that body are the built-in spec's). */
 export const RecipeRequestFields = {
-  recipe: Type.String({ minLength: 1, maxLength: 64, description: "A recipe declared in the recipe file (GET /recipes lists them). Instead of a spec's dataset/model/training." }),
-  params: Type.Record(Type.String(), Type.Unknown(), { description: "The recipe's params, checked against its schema (defaults filled in)." }),
+  recipe: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description:
+      "A recipe declared in the recipe file (GET /recipes lists them). Instead of a spec's dataset/model/training.",
+  }),
+  params: Type.Record(Type.String(), Type.Unknown(), {
+    description: "The recipe's params, checked against its schema (defaults filled in).",
+  }),
 };
 
 export interface RecipeRequest {

@@ -12,7 +12,10 @@ export interface Gpu {
 /** Asks nvidia-smi; none when it is missing or fails (a machine without an NVIDIA driver). */
 export function detectGpus(): Gpu[] {
   try {
-    const r = Bun.spawnSync(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"], { stdout: "pipe", stderr: "ignore" });
+    const r = Bun.spawnSync(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"], {
+      stdout: "pipe",
+      stderr: "ignore",
+    });
     if (r.exitCode !== 0) return [];
     return r.stdout
       .toString()

@@ -10,7 +10,12 @@ import type { LogStore } from "./logs.ts";
 /** A reader this far behind is cut off rather than buffered without bound; it can reconnect with a tail. */
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
-export function logEventStream(logs: LogStore, operationId: string, tail: number, heartbeatMs = 15_000): ReadableStream<Uint8Array> {
+export function logEventStream(
+  logs: LogStore,
+  operationId: string,
+  tail: number,
+  heartbeatMs = 15_000,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let stop = () => {};
   return new ReadableStream<Uint8Array>(
@@ -33,7 +38,7 @@ export function logEventStream(logs: LogStore, operationId: string, tail: number
           if ((c.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) close();
         };
         const { lines } = logs.tail(operationId, tail);
-        send(`retry: ${RETRY_MS}\n\n` + sseEvent("lines", { lines }));
+        send(`retry: ${RETRY_MS}\n\n${sseEvent("lines", { lines })}`);
         const live = logs.live(operationId);
         if (!live) {
           send(sseEvent("end", { running: false }));

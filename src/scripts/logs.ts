@@ -72,12 +72,14 @@ export class ScriptLog {
   }
 
   private lines(stream: "stdout" | "stderr", raw: string[]): void {
-    const lines = raw.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l)).map((l) => (l.length > MAX_LINE_CHARS ? `${l.slice(0, MAX_LINE_CHARS)}…` : l));
+    const lines = raw
+      .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+      .map((l) => (l.length > MAX_LINE_CHARS ? `${l.slice(0, MAX_LINE_CHARS)}…` : l));
     if (stream === "stderr") {
       this.stderrTail.push(...lines);
       this.stderrTail.splice(0, Math.max(0, this.stderrTail.length - STDERR_TAIL_LINES));
     }
-    const text = lines.join("\n") + "\n";
+    const text = `${lines.join("\n")}\n`;
     const bytes = Buffer.byteLength(text);
     // Half the bound per file: when this one is full it becomes the previous half, and the oldest half goes.
     if (this.size > 0 && this.size + bytes > this.maxBytes / 2) {
@@ -107,7 +109,8 @@ export class LogStore {
 
   pathOf(operationId: string): string {
     // Operation ids are [a-z0-9_]; anything else is refused rather than trusted as a file name.
-    if (!/^[A-Za-z0-9_.-]{1,200}$/.test(operationId) || operationId.startsWith(".")) throw new Error(`not an operation id: ${operationId}`);
+    if (!/^[A-Za-z0-9_.-]{1,200}$/.test(operationId) || operationId.startsWith("."))
+      throw new Error(`not an operation id: ${operationId}`);
     return join(this.dir, `${operationId}.log`);
   }
 

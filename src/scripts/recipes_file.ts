@@ -45,7 +45,9 @@ export class RecipeBook {
     const r = this.byName.get(name);
     if (r) return r;
     const names = [...this.byName.keys()];
-    const declared = names.length ? `declared: ${names.join(", ")}` : `none is declared${this.source ? ` in ${this.source}` : " (set TRAINWATCH_RECIPES)"}`;
+    const declared = names.length
+      ? `declared: ${names.join(", ")}`
+      : `none is declared${this.source ? ` in ${this.source}` : " (set TRAINWATCH_RECIPES)"}`;
     throw invalid(field, `unknown recipe ${JSON.stringify(name)} on ${where}; ${declared}`, { recipe: name });
   }
 }

@@ -65,12 +65,17 @@ export function failureMessage(exit: ScriptExit): string {
       : `script exited with code ${exit.exit_code}`;
   const tail = exit.stderr_tail.filter((l) => l.trim() !== "");
   let text = tail.length ? `${how}; last stderr lines:\n${tail.join("\n")}` : how;
-  if (text.length > MAX_ERROR_CHARS) text = `${how}; last stderr lines:\n…${text.slice(-(MAX_ERROR_CHARS - how.length - 25))}`;
+  if (text.length > MAX_ERROR_CHARS)
+    text = `${how}; last stderr lines:\n…${text.slice(-(MAX_ERROR_CHARS - how.length - 25))}`;
   return text;
 }
 
 /** The child's environment: the parent's less its TRAINWATCH_* (tokens stay in the parent), then the recipe's, then ours. */
-export function childEnv(job: ScriptJob, base: Record<string, string | undefined>, paramsFile: string | null): Record<string, string> {
+export function childEnv(
+  job: ScriptJob,
+  base: Record<string, string | undefined>,
+  paramsFile: string | null,
+): Record<string, string> {
   const child: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith("TRAINWATCH_")) child[k] = v;
   // Python buffers a pipe's output by the 8 KB block; unbuffered, the log shows each line as it is printed.
@@ -96,7 +101,9 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     writeFileSync(paramsFile, JSON.stringify(job.params, null, 2));
   }
   const pidFile = join(opts.logs.dir, `${id}.pid`);
-  log.note(`$ ${argv.map(quote).join(" ")}   (cwd ${recipe.cwd}${job.devices.length ? `, CUDA_VISIBLE_DEVICES=${job.devices.join(",")}` : ""})`);
+  log.note(
+    `$ ${argv.map(quote).join(" ")}   (cwd ${recipe.cwd}${job.devices.length ? `, CUDA_VISIBLE_DEVICES=${job.devices.join(",")}` : ""})`,
+  );
 
   let proc: ReturnType<typeof Bun.spawn>;
   try {
@@ -112,7 +119,14 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     const message = (err as Error).message;
     log.note(`could not start ${JSON.stringify(argv[0])}: ${message}`);
     opts.logs.close(id);
-    const exit: ScriptExit = { exit_code: null, signal: null, stopped: false, spawn_error: message, stderr_tail: [], duration_s: 0 };
+    const exit: ScriptExit = {
+      exit_code: null,
+      signal: null,
+      stopped: false,
+      spawn_error: message,
+      stderr_tail: [],
+      duration_s: 0,
+    };
     return { pid: null, argv, done: Promise.resolve(exit), cancel: () => {} };
   }
   const pgid = proc.pid;
@@ -131,7 +145,10 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     }, graceMs);
   };
 
-  const pumps = [pipe(proc.stdout as ReadableStream<Uint8Array>, "stdout", log), pipe(proc.stderr as ReadableStream<Uint8Array>, "stderr", log)];
+  const pumps = [
+    pipe(proc.stdout as ReadableStream<Uint8Array>, "stdout", log),
+    pipe(proc.stderr as ReadableStream<Uint8Array>, "stderr", log),
+  ];
   const done = (async (): Promise<ScriptExit> => {
     const code = await proc.exited;
     // The leader is gone; what it started in its group goes too (SIGTERM, SIGKILL after the grace).
@@ -172,7 +189,8 @@ async function pipe(stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr
   const decoder = new TextDecoder();
   const reader = stream.getReader();
   try {
-    for (let r = await reader.read(); !r.done; r = await reader.read()) log.write(name, decoder.decode(r.value, { stream: true }));
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      log.write(name, decoder.decode(r.value, { stream: true }));
   } catch {
     // the pipe broke with the process: what arrived is kept
   }
@@ -248,7 +266,8 @@ export function killLeftovers(logsDir: string): string[] {
         // gone meanwhile
       }
     }
-    if (ours.length) console.warn(`[scripts] ${id}: killed ${ours.length} process(es) left by the previous run (group ${pgid})`);
+    if (ours.length)
+      console.warn(`[scripts] ${id}: killed ${ours.length} process(es) left by the previous run (group ${pgid})`);
     rmSync(join(logsDir, name), { force: true });
     ids.push(id);
   }

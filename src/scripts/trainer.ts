@@ -99,7 +99,12 @@ export class ScriptTrainer implements LocalScripts {
   private recordStart(id: string, pid: number | null, argv: string[], devices: string[]): void {
     try {
       const names = devices.map((d) => this.opts.gpuNames?.[d] ?? null).filter((n): n is string => n !== null);
-      this.hub.mergeMetadata(id, { pid, command: argv, cuda_visible_devices: devices.join(","), gpu_visible: names.length ? names.join(", ") : null });
+      this.hub.mergeMetadata(id, {
+        pid,
+        command: argv,
+        cuda_visible_devices: devices.join(","),
+        gpu_visible: names.length ? names.join(", ") : null,
+      });
       if (active(this.hub.store.getOperation(id))) this.hub.markStarted(id);
     } catch (err) {
       console.error(`[scripts] ${id}: recording the start failed:`, err);
@@ -122,6 +127,11 @@ export class ScriptTrainer implements LocalScripts {
 
 /** 404 for an operation that has no log on this side (not a script training, or its log is gone). */
 export function noLogs(op: Pick<Operation, "operation_id" | "metadata">): TrainwatchError {
-  const why = op.metadata.kind === "script" ? "its log is no longer on this machine" : "only script trainings (recipes) keep logs";
-  return new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs: ${why}`, { operation_id: op.operation_id });
+  const why =
+    op.metadata.kind === "script"
+      ? "its log is no longer on this machine"
+      : "only script trainings (recipes) keep logs";
+  return new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs: ${why}`, {
+    operation_id: op.operation_id,
+  });
 }

@@ -38,7 +38,8 @@ export class TaskQueue {
 
   /** Queues a task; it starts now if a slot (and its GPUs) is free, else when they free up. */
   submit(id: string, task: Task): void {
-    if (task.gpus > this.gpus.length) throw new Error(`task ${id} needs ${task.gpus} GPU(s); this machine has ${this.gpus.length}`);
+    if (task.gpus > this.gpus.length)
+      throw new Error(`task ${id} needs ${task.gpus} GPU(s); this machine has ${this.gpus.length}`);
     this.queue.push({ ...task, id });
     this.pump();
   }
@@ -66,7 +67,13 @@ export class TaskQueue {
   }
 
   describe() {
-    return { max_concurrent: this.maxConcurrent, running: this.running.size, queued: this.queue.length, gpus: this.gpus.length, gpus_free: this.freeGpus.length };
+    return {
+      max_concurrent: this.maxConcurrent,
+      running: this.running.size,
+      queued: this.queue.length,
+      gpus: this.gpus.length,
+      gpus_free: this.freeGpus.length,
+    };
   }
 
   /** Drops every queued task and stops every running one; resolves when all are over. */
