@@ -50,7 +50,8 @@ describe("lifecycle rules", () => {
     expect(err.code).toBe("OPERATION_FINISHED");
     expect(err.status).toBe(409);
     expect(err.message).toBe("operation training_x is already cancelled");
-    expect(err.details).toEqual({ operation_id: "training_x", status: "cancelled" });
+    // Issue 12: the details also carry the `control` a trainer stops on (a stop naming the status when none was recorded).
+    expect(err.details).toEqual({ operation_id: "training_x", status: "cancelled", control: { action: "stop", reason: "operation is cancelled" } });
   });
 });
 

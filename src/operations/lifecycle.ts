@@ -4,7 +4,8 @@
  * the routes and the trainers ask these functions instead of writing the rules again.
  */
 import { TrainwatchError } from "../errors.ts";
-import { FINISHED, type OperationStatus } from "../schemas/operation.ts";
+import { FINISHED, type OperationStatus, type StopControl } from "../schemas/operation.ts";
+import { finishedControl } from "./stop_policy.ts";
 
 /**
  * Why an operation failed, when the cause is the link to its training host rather than the training:
@@ -41,11 +42,15 @@ export const canCancel = (op: LifecycleState): boolean => !isFinished(op.status)
 /** A finish is taken by an unfinished operation, and by a revivable failure (the host reports after all). */
 export const canFinish = canAcceptMetrics;
 
-/** The one "operation is finished" error (409 OPERATION_FINISHED), whichever write it refused. */
-export function operationFinished(operationId: string, status: string): TrainwatchError {
+/**
+ * The one "operation is finished" error (409 OPERATION_FINISHED), whichever write it refused. Its details carry the
+ * status and the `control` a trainer reads to stop: the recorded decision, else a stop naming the status.
+ */
+export function operationFinished(operationId: string, status: string, control: StopControl | null = null): TrainwatchError {
   return new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${status}`, {
     operation_id: operationId,
     status,
+    control: finishedControl(status, control),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { CheckpointList } from "./checkpoint.ts";
+import { Control } from "./control.ts";
 import { EpochNumber } from "./epoch.ts";
 
 /** Bound of batch counts and sample counts a host reports (2³¹ − 1). */
@@ -60,6 +61,7 @@ export const HeartbeatReply = Type.Object({
   operation_id: Type.String(),
   status: Type.String(),
   revived: Type.Boolean({ description: "True when this heartbeat brought a host-unreachable operation back to running." }),
+  control: Control,
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
 

@@ -2,6 +2,9 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput, MetricValue } from "./epoch.ts";
 import { BatchProgressSchema } from "./host.ts";
+import { Control, StopControl, StopPolicy } from "./control.ts";
+
+export { Control, STOP_FLAGS, StopControl, StopPolicy, type StopFlag, type StopPolicyInput } from "./control.ts";
 
 export const OperationStatus = Type.Union(
   [
@@ -72,6 +75,9 @@ export const Operation = Type.Object({
       "True while a running host training's heartbeats are late (nothing heard for 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL): its progress may be frozen, and the API is asking the host about it. Always false for local trainings.",
   }),
   metadata: Type.Record(Type.String(), Type.Unknown()),
+  config: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "The hyper-parameters the trainer registered with, as given." }),
+  stop_policy: Type.Union([StopPolicy, Type.Null()]),
+  control: Type.Union([StopControl, Type.Null()], { description: "The stop decision recorded on the operation (by its stop policy or a cancel); null while none." }),
   result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   trends: TrendSummarySchema,
 });
@@ -83,6 +89,8 @@ export const CreateOperationInput = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     total_epochs_planned: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "Hyper-parameters, stored and shown on the operation's page." })),
+    stop_policy: Type.Optional(StopPolicy),
   },
   { additionalProperties: false },
 );
@@ -115,6 +123,26 @@ export const SmoothedCurves = Type.Object(
   },
   { description: "TensorBoard's debiased EMA computed on the full-resolution history, not on the returned points." },
 );
+
+/** DELETE /operations/{id}: an optional body saying who cancels and why, recorded as the operation's `control`. */
+export const CancelInput = Type.Object(
+  {
+    reason: Type.Optional(Type.String({ maxLength: 2000, description: "Why it is stopped." })),
+    by: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$", description: 'Who cancels: "dashboard", "mcp", "monitor", "api" (default).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CancelInput = Static<typeof CancelInput>;
+
+/** POST /operations/{id}/metrics. */
+export const MetricsWriteReply = Type.Object({
+  operation_id: Type.String(),
+  stored: Type.Integer(),
+  trends: TrendSummarySchema,
+  control: Control,
+});
 
 /** GET /operations/{id}/metrics: the epochs asked for, and the trends of the whole history. */
 export const MetricsData = Type.Object({

@@ -51,4 +51,8 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    ALTER TABLE operations ADD COLUMN chart_blocks INTEGER NOT NULL DEFAULT 0;
    UPDATE operations SET chart_blocks = 1 WHERE NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id);`,
+  // 4: issue 12's stop signal: the trainer's hyper-parameters, the stop policy and the recorded stop decision, as JSON (NULL: none)
+  `ALTER TABLE operations ADD COLUMN config TEXT;
+   ALTER TABLE operations ADD COLUMN stop_policy TEXT;
+   ALTER TABLE operations ADD COLUMN control TEXT;`,
 ];

@@ -8,13 +8,13 @@ import { randomBytes } from "node:crypto";
 import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeEpoch, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished, progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
-import { FINISHED, type Operation, type OperationStatus } from "../schemas/operation.ts";
+import { FINISHED, type Operation, type OperationStatus, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
 import { mergeSummaries, summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { isStale, type BatchProgress, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+import { isStale, type BatchProgress, type FinishOptions, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
 
 interface OpRow {
   id: number;
@@ -34,7 +34,13 @@ interface OpRow {
   last_seen_at: number | null;
   failure_code: FailureCode | null;
   chart_blocks: number;
+  config: string | null;
+  stop_policy: string | null;
+  control: string | null;
 }
+
+/** A nullable JSON column. */
+const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
 type Cell = number | string | null;
 interface EpochRow {
@@ -164,6 +170,9 @@ export class SqliteStore implements Store {
       last_seen_at: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
       stale: isStale({ status: r.status, metadata }, r.last_seen_at, (this.liveness.now ?? Date.now)(), this.liveness.lateAfterMs),
       metadata,
+      config: parseJson<Record<string, unknown>>(r.config),
+      stop_policy: parseJson<StopPolicy>(r.stop_policy),
+      control: parseJson<StopControl>(r.control),
       result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
       trends,
     };
@@ -176,7 +185,7 @@ export class SqliteStore implements Store {
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, metadata, summary, chart_blocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+           total_epochs_planned, metadata, summary, chart_blocks, config, stop_policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
       )
       .run(
         id,
@@ -188,6 +197,8 @@ export class SqliteStore implements Store {
         input.total_epochs_planned ?? null,
         JSON.stringify(input.metadata ?? {}),
         JSON.stringify(EMPTY_SUMMARY),
+        input.config ? JSON.stringify(input.config) : null,
+        input.stop_policy ? JSON.stringify(input.stop_policy) : null,
       );
     return this.getOperation(id)!;
   }
@@ -225,7 +236,7 @@ export class SqliteStore implements Store {
     return this.db.transaction((): WriteResult => {
       const op = this.row(operationId);
       let revived = false;
-      if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status);
+      if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
       if (isRevivable(op)) {
         this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
         revived = true;
@@ -289,7 +300,14 @@ export class SqliteStore implements Store {
       const wasPending = op.status === "pending";
       if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
       this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-      return { stored: epochs.length, trends, revived, statusChanged: revived || wasPending };
+      return {
+        stored: epochs.length,
+        trends,
+        revived,
+        statusChanged: revived || wasPending,
+        stopPolicy: parseJson<StopPolicy>(op.stop_policy),
+        control: parseJson<StopControl>(op.control),
+      };
     }).immediate();
   }
 
@@ -381,16 +399,16 @@ export class SqliteStore implements Store {
   finish(
     operationId: string,
     status: "completed" | "failed" | "cancelled",
-    opts: { error_message?: string | null; result?: Record<string, unknown> | null; failure_code?: FailureCode | null } = {},
+    opts: FinishOptions = {},
   ): Operation {
     return this.db.transaction(() => {
       const op = this.row(operationId);
       this.batchProgress.delete(operationId);
-      if (!canFinish(op)) throw operationFinished(operationId, op.status);
+      if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
       this.db
         .query(
           `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
-             started_at = coalesce(started_at, ?) WHERE id = ?`,
+             started_at = coalesce(started_at, ?), control = coalesce(?, control) WHERE id = ?`,
         )
         .run(
           status,
@@ -399,6 +417,7 @@ export class SqliteStore implements Store {
           status === "failed" ? (opts.failure_code ?? null) : null,
           opts.result ? JSON.stringify(opts.result) : null,
           new Date().toISOString(),
+          opts.control ? JSON.stringify(opts.control) : null,
           op.id,
         );
       return this.getOperation(operationId)!;
@@ -412,6 +431,20 @@ export class SqliteStore implements Store {
       this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
       return this.getOperation(operationId)!;
     }).immediate();
+  }
+
+  setStopPolicy(operationId: string, policy: StopPolicy | null): Operation {
+    return this.db.transaction(() => {
+      const op = this.row(operationId);
+      if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+      this.db.query("UPDATE operations SET stop_policy = ? WHERE id = ?").run(policy ? JSON.stringify(policy) : null, op.id);
+      return this.getOperation(operationId)!;
+    }).immediate();
+  }
+
+  setControl(operationId: string, control: StopControl): void {
+    const r = this.db.query("UPDATE operations SET control = ? WHERE operation_id = ?").run(JSON.stringify(control), operationId);
+    if (r.changes === 0) throw notFound(operationId);
   }
 
   setResult(operationId: string, result: Record<string, unknown>): void {

@@ -1,6 +1,6 @@
 /** The storage seam: what routes, trainers and the relay need from persistence. */
 import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
-import type { Operation, OperationStatus } from "../schemas/operation.ts";
+import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
@@ -11,6 +11,17 @@ export interface NewOperation {
   total_epochs_planned?: number | null;
   metadata?: Record<string, unknown>;
   status?: "pending" | "running";
+  /** The trainer's hyper-parameters, as given. */
+  config?: Record<string, unknown> | null;
+  stop_policy?: StopPolicy | null;
+}
+
+export interface FinishOptions {
+  error_message?: string | null;
+  result?: Record<string, unknown> | null;
+  failure_code?: FailureCode | null;
+  /** The stop decision to record with the finish (a cancel's). */
+  control?: StopControl | null;
 }
 
 export interface ListFilter {
@@ -27,6 +38,9 @@ export interface WriteResult {
   revived: boolean;
   /** True when the write changed the status (pending or revived → running). */
   statusChanged: boolean;
+  /** The operation's stop policy and recorded decision, read with the row the write locked (no extra query). */
+  stopPolicy: StopPolicy | null;
+  control: StopControl | null;
 }
 
 /** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
@@ -63,8 +77,12 @@ export interface Store {
   finish(
     operationId: string,
     status: "completed" | "failed" | "cancelled",
-    opts?: { error_message?: string | null; result?: Record<string, unknown> | null; failure_code?: FailureCode | null },
+    opts?: FinishOptions,
   ): Operation;
+  /** Sets (or, with null, clears) the stop policy of a pending or running operation; OPERATION_FINISHED otherwise. */
+  setStopPolicy(operationId: string, policy: StopPolicy | null): Operation;
+  /** Records the stop decision (replacing any before it). */
+  setControl(operationId: string, control: StopControl): void;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation;
   /** Records the operation's result (also after it was cancelled). */
   setResult(operationId: string, result: Record<string, unknown>): void;

@@ -1,0 +1,78 @@
+/**
+ * The stop signal as pure rules (issue 12): when an operation's stop policy fires, what a cancel records, and the
+ * `control` a metrics reply or a 409 carries. No I/O: the operations service calls these after a write and stores the
+ * decision; trainers only read it.
+ */
+import type { Control, StopControl, StopFlag, StopPolicy, StopPolicyInput, TrendSummarySchema } from "../schemas/operation.ts";
+import type { Static } from "@sinclair/typebox";
+
+type Summary = Pick<Static<typeof TrendSummarySchema>, "is_diverging" | "is_overfitting" | "is_stalled" | "is_plateaued" | "latest_epoch">;
+
+/** What a write reply carries while no decision is recorded. */
+export const CONTINUE: Control = { action: "continue" };
+
+/** The stored form: min_epochs filled in, flags in the order given, each once. */
+export function normalizeStopPolicy(p: StopPolicyInput): StopPolicy {
+  return { on: [...new Set(p.on)], min_epochs: p.min_epochs ?? 0 };
+}
+
+/** The judgement flag behind each policy name (the summary's field; the same one the analysis route reports). */
+const FLAG_FIELD: Record<StopFlag, keyof Summary> = {
+  diverging: "is_diverging",
+  overfitting: "is_overfitting",
+  stalled: "is_stalled",
+  plateau: "is_plateaued",
+};
+
+/**
+ * The flags of `policy.on` that the summary raises at its latest epoch, when that epoch is ≥ min_epochs; empty otherwise.
+ * The judgement's flags are the stored summary's, so this is exact and costs nothing: the write path calls it on every
+ * write of an operation with a policy, and builds the full judgement (for the reason) only when something fired.
+ */
+export function firedFlags(policy: StopPolicy, summary: Summary): StopFlag[] {
+  if (summary.latest_epoch === null || summary.latest_epoch < policy.min_epochs) return [];
+  return policy.on.filter((f) => summary[FLAG_FIELD[f]] === true);
+}
+
+/** What the decision needs of the judgement (src/trends/analysis.ts judgeRun). */
+export interface JudgementView {
+  flags: { overfitting: boolean; plateau: boolean; diverging: boolean; stalled: boolean };
+  recommendation: { action: string; reason: string; checkpoint_epoch: number | null };
+}
+
+/**
+ * The decision rule: ONE stop decision per operation. Null when one is recorded already (`existing`), when there is no
+ * policy, or when none of its flags is raised at an epoch ≥ min_epochs. The reason is the judgement's own sentence when
+ * it advises stopping; when it does not (a plateau whose best was a lucky epoch reads "keep training"), the flags that
+ * fired lead, so the record never reads as advice to go on.
+ */
+export function decideStop(
+  policy: StopPolicy | null,
+  summary: Summary,
+  judgement: JudgementView,
+  existing: StopControl | null,
+  at: string,
+): StopControl | null {
+  if (existing !== null || policy === null) return null;
+  const fired = firedFlags(policy, summary);
+  if (fired.length === 0) return null;
+  const r = judgement.recommendation;
+  const reason = r.action === "stop" ? r.reason : `${fired.join(", ")} flagged at epoch ${summary.latest_epoch} (stop policy); the judgement: ${r.reason}`;
+  return { action: "stop", reason, checkpoint_epoch: r.checkpoint_epoch, decided_by: "stop_policy", epoch: summary.latest_epoch, at };
+}
+
+/** What a cancel records: who cancelled (default "api") and why, at the latest epoch, advising the best epoch. */
+export function cancelControl(
+  input: { by?: string | null; reason?: string | null },
+  trends: { latest_epoch: number | null; best_epoch: number | null },
+  at: string,
+): StopControl {
+  const by = input.by || "api";
+  const reason = input.reason?.trim() ? `cancelled by ${by}: ${input.reason.trim()}` : `cancelled by ${by}`;
+  return { action: "stop", reason, checkpoint_epoch: trends.best_epoch, decided_by: by, epoch: trends.latest_epoch, at };
+}
+
+/** The control a refused write (409 OPERATION_FINISHED) carries: the recorded decision, else a stop naming the status. */
+export function finishedControl(status: string, control: StopControl | null): StopControl | { action: "stop"; reason: string } {
+  return control ?? { action: "stop", reason: `operation is ${status}` };
+}

@@ -1,0 +1,54 @@
+/**
+ * The stop signal's wire shapes (issue 12): an operation's stop policy and the `control` decision a metrics or heartbeat
+ * reply carries. One TypeBox source for validation, OpenAPI, MCP and the typed client; the rules live in
+ * src/operations/stop_policy.ts.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { MAX_EPOCH } from "./epoch.ts";
+
+/** The judgement flags a stop policy may name (the analysis route's `flags`). */
+export const STOP_FLAGS = ["diverging", "overfitting", "stalled", "plateau"] as const;
+export type StopFlag = (typeof STOP_FLAGS)[number];
+
+export const StopPolicy = Type.Object(
+  {
+    on: Type.Array(Type.Union([Type.Literal("diverging"), Type.Literal("overfitting"), Type.Literal("stalled"), Type.Literal("plateau")]), {
+      minItems: 1,
+      maxItems: STOP_FLAGS.length,
+      uniqueItems: true,
+      description: `The judgement flags that stop the run: ${STOP_FLAGS.join(", ")} (as GET /operations/{id}/analysis raises them).`,
+    }),
+    min_epochs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_EPOCH, default: 0, description: "Fire only at an epoch number ≥ min_epochs (default 0)." }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "When the judgement raises one of `on` at an epoch ≥ `min_epochs`, the server records one stop decision (`control`) on the operation; every later metrics reply carries it and built-in trainings stop within one batch.",
+  },
+);
+export type StopPolicyInput = Static<typeof StopPolicy>;
+/** As stored and returned: min_epochs filled in. */
+export interface StopPolicy {
+  on: StopFlag[];
+  min_epochs: number;
+}
+
+export const StopControl = Type.Object(
+  {
+    action: Type.Literal("stop"),
+    reason: Type.String({ description: "The judgement's reason (stop_policy), or `cancelled by <by>: <reason>`." }),
+    checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The epoch whose checkpoint to keep, when there is one to advise." }),
+    decided_by: Type.String({ description: 'stop_policy, or who cancelled: "dashboard", "mcp", "monitor", "api", …' }),
+    epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The latest stored epoch when it was decided." }),
+    at: Type.String({ format: "date-time" }),
+  },
+  { description: "A recorded decision to stop the run." },
+);
+export type StopControl = Static<typeof StopControl>;
+
+export const Control = Type.Union([Type.Object({ action: Type.Literal("continue") }), StopControl], {
+  description: "The server's word on the run: `continue`, or the recorded stop decision (the trainer should stop, keeping its best checkpoint).",
+});
+export type Control = Static<typeof Control>;
