@@ -25,7 +25,7 @@ export type { AppDeps } from "./routes/deps.ts";
 export type { Trainers } from "./trainer/types.ts";
 
 export function createApp(input: { store: Store; config: Config; hub?: Hub; trainers?: Trainers }) {
-  const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store), version: pkg.version };
+  const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store, { trends: input.config.trends }), version: pkg.version };
   const api = new Elysia({ prefix: "/api/v1" })
     .use(healthRoutes(deps))
     .group("", (g) =>

@@ -24,7 +24,7 @@ export function startServer(config: Config = loadConfig()) {
   const book = loadRecipeBook(config.recipesPath);
   // First: the lock on the database comes before anything reads or recovers it.
   const store = new SqliteStore(config.dbPath, config.trends, { lateAfterMs: lateAfterMs(config.heartbeatMs) });
-  const hub = new Hub(store);
+  const hub = new Hub(store, { trends: config.trends });
   // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
   const leftovers = killLeftovers(config.logsDir);
   const gpus = machineGpus(config.gpus);

@@ -75,7 +75,24 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "POST /api/v1/operations": [
     { name: "register", status: 201, call: () => ({ body: { operation_type: "training", name: "contract", total_epochs_planned: 3 } }) },
+    {
+      name: "register with config and a stop policy",
+      status: 201,
+      call: () => ({ body: { operation_type: "training", config: { lr: 0.01 }, stop_policy: { on: ["diverging"], min_epochs: 2 } } }),
+    },
     { name: "operation_type missing", status: 400, call: () => ({ body: { name: "x" } }) },
+    { name: "an unknown stop flag", status: 400, call: () => ({ body: { operation_type: "training", stop_policy: { on: ["bored"] } } }) },
+  ],
+  "PUT /api/v1/operations/{id}/stop_policy": [
+    { name: "set", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { on: ["overfitting", "stalled"], min_epochs: 5 } }) },
+    { name: "negative min_epochs", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { on: ["plateau"], min_epochs: -1 } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { on: ["diverging"] } }) },
+    { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { on: ["diverging"] } }) },
+  ],
+  "DELETE /api/v1/operations/{id}/stop_policy": [
+    { name: "clear", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+    { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() } }) },
   ],
   "GET /api/v1/operations": [
     { name: "list", status: 200, call: async (f) => (await f.running(), { query: { limit: "10", offset: "0", status: "running" } }) },
@@ -87,6 +104,8 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "DELETE /api/v1/operations/{id}": [
     { name: "cancel a running operation", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
+    { name: "cancel saying who and why", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { by: "dashboard", reason: "enough" } }) },
+    { name: "an unknown field in the body", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { why: "enough" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
     { name: "already finished", status: 409, call: async (f) => ({ params: { id: await f.finished() } }) },
   ],

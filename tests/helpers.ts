@@ -32,7 +32,7 @@ export function localTrainingApp(opts: { env?: Record<string, string>; start?: S
   const models = tempDir("trainwatch-models-");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
   const store = new SqliteStore(":memory:", config.trends);
-  const hub = new Hub(store);
+  const hub = new Hub(store, { trends: config.trends });
   const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
   const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, null, config) });
   const close = () => {

@@ -7,41 +7,19 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
 import { Analysis } from "../schemas/analysis.ts";
-import { checkpointsOf } from "../schemas/checkpoint.ts";
-import { decodeMetric, type WireEpoch } from "../schemas/epoch.ts";
+import type { WireEpoch } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
-import { checkpointHolding, judgeRun } from "../trends/analysis.ts";
-import type { EpochPoint, TrendConfig } from "../trends/types.ts";
+import { judgeOperation } from "../operations/judgement.ts";
+import type { TrendConfig } from "../trends/types.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
-/** The losses the judgement reads from a wire epoch. */
-export function lossPoint(e: WireEpoch): EpochPoint {
-  return {
-    epoch: e.epoch,
-    train_loss: decodeMetric(e.train_loss),
-    val_loss: decodeMetric(e.val_loss),
-    train_accuracy: decodeMetric(e.train_accuracy),
-    val_accuracy: decodeMetric(e.val_accuracy),
-  };
-}
-
 /** Judges a loaded operation over its full history; also returns the wire epochs read, for callers that chart them. */
 export function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig): { analysis: Analysis; epochs: WireEpoch[] } {
   const epochs = store.readEpochs(op.operation_id);
-  const stopReason = op.result?.stop_reason;
-  const j = judgeRun(
-    {
-      status: op.status,
-      epochs: epochs.map(lossPoint),
-      summary: op.trends,
-      checkpoints: checkpointHolding(op, checkpointsOf(op).map((c) => c.epoch)),
-      stop_reason: typeof stopReason === "string" ? stopReason : null,
-    },
-    cfg,
-  );
+  const j = judgeOperation(op, epochs, cfg);
   const analysis: Analysis = {
     operation_id: op.operation_id,
     operation_type: op.operation_type,

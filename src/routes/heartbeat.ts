@@ -9,6 +9,7 @@ import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
 import { canHeartbeat, operationFinished } from "../operations/lifecycle.ts";
+import { CONTINUE } from "../operations/stop_policy.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 
@@ -31,7 +32,7 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
       { operation_id: id, location: op.metadata.location ?? null },
     );
   }
-  if (!canHeartbeat(op)) throw operationFinished(id, op.status);
+  if (!canHeartbeat(op)) throw operationFinished(id, op.status, op.control);
   const p = body.progress;
   if (p && p.batch > p.batches) throw invalid("body.progress.batch", `${p.batch} exceeds progress.batches (${p.batches})`);
   let revived = false;
@@ -48,7 +49,9 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
   }
   if (p !== undefined) store.setBatchProgress(id, p);
   if (body.checkpoints) hub.mergeMetadata(id, { checkpoints: body.checkpoints });
-  return { operation_id: id, status: store.getOperation(id)!.status, revived };
+  const now = store.getOperation(id)!;
+  // The stop decision rides along, so a host hears one made between its epochs (a policy set on a run that already diverges).
+  return { operation_id: id, status: now.status, revived, control: now.control ?? CONTINUE };
 }
 
 export const heartbeatRoutes = (deps: AppDeps) =>
@@ -60,6 +63,6 @@ export const heartbeatRoutes = (deps: AppDeps) =>
       tags: ["operations"],
       summary: "Heartbeat from a training host",
       description:
-        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. The body is a JSON object (`{}` only says the host is alive). After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 `NOT_HOST_OPERATION` for an operation that does not run on a host (local or external); 409 `OPERATION_FINISHED` when the operation is finished otherwise (cancelled, say): the host then stops training.",
+        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. The body is a JSON object (`{}` only says the host is alive). After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 `NOT_HOST_OPERATION` for an operation that does not run on a host (local or external); 409 `OPERATION_FINISHED` when the operation is finished otherwise (cancelled, say): the host then stops training. The reply\'s `control` carries the stop decision recorded on the operation (its stop policy fired), on which the host stops the training and finishes it `completed`.",
     },
   });

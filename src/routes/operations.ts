@@ -4,17 +4,19 @@ import { Type } from "@sinclair/typebox";
 import { invalid, notFound } from "../errors.ts";
 import { EpochNumber, MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord } from "../schemas/epoch.ts";
 import {
+  CancelInput,
   CompleteOperationInput,
   CreateOperationInput,
   MetricsData,
+  MetricsWriteReply,
   OperationStatus,
   OperationType,
   Operation,
-  TrendSummarySchema,
+  StopPolicy,
   type MetricsReply,
 } from "../schemas/operation.ts";
 import type { Store } from "../store/store.ts";
-import { canCancel, operationFinished } from "../operations/lifecycle.ts";
+import { CONTINUE, normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { MAX_SMOOTHING, readChart, type ChartQuery } from "../store/charts.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt, queryNumber } from "../http/index.ts";
@@ -103,6 +105,8 @@ export const operationsRoutes = (deps: AppDeps) =>
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
             metadata: { location: "external", ...body.metadata },
+            config: body.config ?? null,
+            stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
           }),
         );
       },
@@ -113,7 +117,8 @@ export const operationsRoutes = (deps: AppDeps) =>
           tags: ["operations"],
           summary: "Register an operation run by an external trainer",
           description:
-            "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`.",
+            "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`. " +
+            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy).",
         },
       },
     )
@@ -190,37 +195,59 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .delete(
       "/operations/:id",
-      async ({ params }) => {
-        const op = deps.store.getOperation(params.id);
-        if (!op) throw notFound(params.id);
-        if (!canCancel(op)) throw operationFinished(params.id, op.status);
+      async ({ params, body }) => {
         // Cancelled first, so a trainer that stops at once finds it finished and only records its result.
-        const finished = deps.hub.finish(params.id, "cancelled", { error_message: null });
-        const note = deps.trainers ? await deps.trainers.cancel(op) : null;
+        const finished = deps.hub.cancel(params.id, body ?? {});
+        const note = deps.trainers ? await deps.trainers.cancel(finished) : null;
         return ok(note ? deps.hub.mergeMetadata(params.id, { cancel: note }) : finished);
       },
       {
         params: IdParams,
-        response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
+        body: t.Optional(CancelInput),
+        response: { 200: Envelope(Operation), ...errors },
         detail: {
           tags: ["operations"],
           summary: "Cancel an operation",
           description:
-            "Stops a pending or running operation: a local training stops within one batch, a host training is told within 5 s (and is marked cancelled even if the host is unreachable). 409 when the operation is already finished.",
+            'Stops a pending or running operation: a local training stops within one batch, a host training is told within 5 s (and is marked cancelled even if the host is unreachable), and a client trainer hears it from its next metrics POST (409 whose details carry `control`). The optional body `{ "reason", "by" }` (by: "dashboard", "mcp", "monitor", … default "api") is recorded as `control` ("cancelled by <by>: <reason>"). 409 when the operation is already finished.',
         },
       },
     )
+    .put(
+      "/operations/:id/stop_policy",
+      ({ params, body }) => ok(deps.hub.setStopPolicy(params.id, normalizeStopPolicy(body))),
+      {
+        params: IdParams,
+        body: StopPolicy,
+        response: { 200: Envelope(Operation), ...errors },
+        detail: {
+          tags: ["operations"],
+          summary: "Set the stop policy of a running operation",
+          description:
+            'Body: `{ "on": ["diverging", "overfitting", "stalled", "plateau"], "min_epochs": 0 }` (any non-empty subset of the flags). When the judgement (GET /operations/{id}/analysis) raises one of them at an epoch ≥ min_epochs, the server records one decision, `control` = { action: "stop", reason, checkpoint_epoch, decided_by: "stop_policy", epoch, at }: the operation stays `running`, every later metrics reply carries it, built-in trainings stop within one batch and finish `completed`. A flag already raised decides at once. Replaces any policy before it. 409 on a finished operation.',
+        },
+      },
+    )
+    .delete("/operations/:id/stop_policy", ({ params }) => ok(deps.hub.setStopPolicy(params.id, null)), {
+      params: IdParams,
+      response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
+      detail: {
+        tags: ["operations"],
+        summary: "Clear the stop policy",
+        description: "Removes the stop policy of a pending or running operation; a decision it already recorded stays. 409 on a finished operation.",
+      },
+    })
     .post(
       "/operations/:id/metrics",
       ({ params, body }) => {
         const res = deps.hub.writeEpochs(params.id, decodeMetricsBody(body));
-        return ok({ operation_id: params.id, stored: res.stored, trends: res.trends });
+        return ok({ operation_id: params.id, stored: res.stored, trends: res.trends, control: res.control ?? CONTINUE });
       },
       {
         params: IdParams,
         body: MetricsInput,
         response: {
-          200: Envelope(Type.Object({ operation_id: Type.String(), stored: Type.Integer(), trends: TrendSummarySchema })),
+          200: Envelope(MetricsWriteReply),
           ...errors,
           413: ErrorEnvelope,
         },
@@ -228,7 +255,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           tags: ["metrics"],
           summary: "Store epochs",
           description:
-            'Body: one epoch object or `{ "epochs": [...] }` (up to 10,000). Re-posting an existing epoch replaces it, so retries never duplicate. A batch is one transaction, durable before the reply. Values may be numbers, null, or "NaN" / "Infinity" / "-Infinity". Extra numeric fields are kept as custom metrics. 404 unknown operation, 409 finished operation.',
+            'Body: one epoch object or `{ "epochs": [...] }` (up to 10,000). Re-posting an existing epoch replaces it, so retries never duplicate. A batch is one transaction, durable before the reply. Values may be numbers, null, or "NaN" / "Infinity" / "-Infinity". Extra numeric fields are kept as custom metrics. The reply\'s `control` is `{ action: "continue" }` or the stop decision recorded on the operation (its stop policy fired, see PUT /operations/{id}/stop_policy): the trainer should then stop. 404 unknown operation, 409 finished operation (details carry `status` and `control`).',
         },
       },
     )
