@@ -19,7 +19,7 @@ import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";
 import { untar } from "../src/tar.ts";
 import { checkpointDir } from "../src/trainer/checkpoints.ts";
-import { scriptedTrainer } from "./fixtures/trainer.ts";
+import { diverging, scriptedTrainer } from "./fixtures/trainer.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
 
 /** fetch that delivers to in-process apps by origin, as if they listened there. */
@@ -62,6 +62,7 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
       heartbeatMs: 20,
       log: () => {},
       onStop: (id, why) => sessions!.stopFromApi(id, why),
+      onControl: (id, control) => sessions!.stopFromControl(id, control),
     });
     sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer({ ms: opts.trainerMs }), log: () => {} });
     const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
@@ -228,6 +229,42 @@ describe("checkpoints of host trainings", () => {
   });
 });
 
+describe("host trainings honour the stop policy", () => {
+  const models = tempDir("trainwatch-host-stop-");
+  afterAll(() => models.cleanup());
+
+  test("a diverging host training stops once a metrics reply carries the decision, and finishes completed with its checkpoints", async () => {
+    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ curve: diverging, ms: 20, checkpoints: true }), modelsDir: models.dir });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
+    expect((await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status).toBe(200);
+    await until("the host session to complete", () => w.hosts[0]!.sessions.get(id).status === "completed");
+    await until("the API to record completed", () => w.store.getOperation(id)!.status === "completed");
+    const op = w.store.getOperation(id)!;
+    expect(op.control).toMatchObject({ action: "stop", decided_by: "stop_policy" });
+    const fired = op.control!.epoch!;
+    expect(fired).toBeGreaterThanOrEqual(3);
+    // The host hears it on the reply to the batch holding the epoch that fired; a relay round trip lets at most a few more through.
+    const run = op.result as { stop_reason: string; epochs_run: number; checkpoints: Checkpoint[] };
+    expect(run.stop_reason).toBe("stop_requested");
+    expect(run.epochs_run).toBeLessThanOrEqual(fired + 3);
+    expect(w.store.readEpochs(id).length).toBe(run.epochs_run);
+    expect(run.checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);
+  });
+
+  test("a decision made between epochs (a policy set on a run already diverging) reaches the host on its heartbeat", async () => {
+    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ curve: diverging, ms: 150 }), modelsDir: models.dir });
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
+    await until("epoch 3 (diverging) to arrive", () => w.store.getOperation(id)!.trends.is_diverging);
+    const set = await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })));
+    const fired = set.body.data.control.epoch as number;
+    await until("the host session to complete", () => w.hosts[0]!.sessions.get(id).status === "completed");
+    await until("the API to record completed", () => w.store.getOperation(id)!.status === "completed");
+    // Heartbeats go every 20 ms, epochs every 150 ms: the epoch in flight when the word came is the last.
+    expect(w.store.readEpochs(id).length).toBeLessThanOrEqual(fired + 2);
+    expect(w.store.getOperation(id)!.result).toMatchObject({ stop_reason: "stop_requested" });
+  });
+});
+
 describe("a host that stops relaying shows at once", () => {
   async function running(w: ReturnType<typeof world>, epochs = 500) {
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data.operation_id as string;
@@ -347,7 +384,8 @@ describe("heartbeat route", () => {
     const t = api();
     const { status, body } = await beat(t.app, t.id, { progress: { epoch: 0, batch: 5, batches: 10 } });
     expect(status).toBe(200);
-    expect(body.data).toEqual({ operation_id: t.id, status: "running", revived: false });
+    // Issue 12: the reply also carries the operation's control, on which a host stops.
+    expect(body.data).toEqual({ operation_id: t.id, status: "running", revived: false, control: { action: "continue" } });
     const op = t.store.getOperation(t.id)!;
     expect(op.progress.batch).toEqual({ epoch: 0, batch: 5, batches: 10 });
     expect(op.progress.percentage).toBe(12.5);

@@ -3,7 +3,8 @@
  * 10 s) while it runs, so the API's watchdog knows the host is alive; each carries the latest batch progress, which is
  * coalesced (only the newest is kept, never persisted) and sent at once when no heartbeat is in flight and the API is
  * reachable. A heartbeat answered "done" (409/404: cancelled or finished on the API) stops the training; any other
- * failure only counts towards the outage, and the next period tries again.
+ * failure only counts towards the outage, and the next period tries again. An answer's `control` (the operation's stop
+ * decision, recorded between epochs) goes to the outbox, which hands it to the session.
  */
 import type { BatchProgress, HeartbeatInput } from "../schemas/host.ts";
 import type { Clock } from "./clock.ts";
@@ -26,6 +27,8 @@ export interface HeartbeatsOptions {
     unreachable(apiUrl: string, err: unknown, refusedStatus: number | null): void;
     /** The API takes no more for this operation. */
     done(lane: Lane, err: unknown): void;
+    /** An acknowledged heartbeat's reply (it carries the operation's control). */
+    heard(lane: Lane, reply: unknown): void;
     /** A heartbeat settled: the lane may have nothing left to do. */
     settled(lane: Lane): void;
   };
@@ -66,7 +69,10 @@ export class Heartbeats {
       .api(lane.apiUrl)
       .heartbeat(lane.id, progress ? { progress } : {})
       .then(
-        () => relay.reachable(lane.apiUrl),
+        (reply) => {
+          relay.reachable(lane.apiUrl);
+          relay.heard(lane, reply);
+        },
         (err: unknown) => {
           const status = statusOf(err);
           const v = verdict(status);

@@ -51,6 +51,8 @@ export interface Lane {
   stopped: boolean;
   /** The training ended (close() was called): the lane goes once its queue is empty. */
   closed: boolean;
+  /** The open training was handed the API's stop decision (onControl): once per training. */
+  controlled: boolean;
 }
 
 export const newLane = (id: string, apiUrl: string): Lane => ({
@@ -67,6 +69,7 @@ export const newLane = (id: string, apiUrl: string): Lane => ({
   heartbeat: null,
   stopped: false,
   closed: false,
+  controlled: false,
 });
 
 /** A cancel the API asked for still wants the training's result (its checkpoints), though the lane is stopped. */

@@ -11,12 +11,15 @@
  * - heartbeats.ts: the liveness calls and coalesced batch progress of running trainings;
  * - outages.ts: per API URL, whether it delivers, for `problem()` and one log line per outage.
  * When the API answers "done" (409/404: cancelled, finished, unknown) the operation's items are
- * dropped and `onStop` tells the session to stop; a 400/413 item is dropped and logged.
+ * dropped and `onStop` tells the session to stop; a 400/413 item is dropped and logged. A metrics or heartbeat
+ * reply whose `control` says stop (the operation's stop policy fired) goes to `onControl`, once per open training:
+ * the session stops and finishes `completed`, and delivery goes on.
  */
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../schemas/host.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { HeartbeatInput, RelayProblem, StartedInfo } from "../schemas/host.ts";
+import type { StopControl } from "../schemas/control.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { Heartbeats } from "./heartbeats.ts";
 import { headCall, newLane, RetiredCounts, retirable, survivesStop, takeThrough, unsentOnStop, type CompleteBody, type FinalStatus, type Lane, type OutboxItem, type RelayCall } from "./lanes.ts";
@@ -47,8 +50,16 @@ export interface OutboxOptions {
   log?: (line: string) => void;
   /** The API takes no more relays for this operation: stop its training. */
   onStop?: (operationId: string, reason: string) => void;
+  /** A reply carried the operation's stop decision (its stop policy fired): stop the training, keep relaying. Once per open training. */
+  onControl?: (operationId: string, control: StopControl) => void;
   /** Time and timers (default the system's): tests pass a manual clock, so retries and heartbeats run without sleeping. */
   clock?: Clock;
+}
+
+/** The stop decision a reply of the API carries (metrics and heartbeat replies have `control`), or null. */
+export function stopIn(reply: unknown): StopControl | null {
+  const c = (reply as { control?: { action?: unknown } } | null)?.control;
+  return c?.action === "stop" ? (c as StopControl) : null;
 }
 
 /** The message an operation gets when the host died while training it. */
@@ -85,6 +96,7 @@ export class Outbox {
         reachable: (url) => this.reachable(url),
         unreachable: (url, err, refused) => this.outages.failed(url, err, refused),
         done: (lane, err) => this.stopLane(lane, err, null),
+        heard: (lane, reply) => this.heard(lane, reply),
         settled: (lane) => this.retire(lane),
       },
     });
@@ -97,6 +109,7 @@ export class Outbox {
     this.store.opened(operationId, apiUrl, this.clock.now());
     const lane = this.lane(operationId, apiUrl);
     lane.stopped = false;
+    lane.controlled = false;
     this.heartbeats.start(lane);
   }
 
@@ -228,7 +241,10 @@ export class Outbox {
     const sent = this.send(lane.id, this.opts.api(lane.apiUrl), next.call);
     lane.busy = true;
     sent.then(
-      () => this.acknowledged(lane, next.n, next.upto),
+      (reply) => {
+        this.heard(lane, reply);
+        this.acknowledged(lane, next.n, next.upto);
+      },
       (err: unknown) => this.failed(lane, next.n, next.upto, err),
     );
   }
@@ -302,6 +318,14 @@ export class Outbox {
     }
     if (kept) this.pump(lane);
     this.retire(lane);
+  }
+
+  /** Hands a stop decision in `reply` to onControl, once per open training. */
+  private heard(lane: Lane, reply: unknown): void {
+    const control = stopIn(reply);
+    if (!control || !lane.open || lane.controlled) return;
+    lane.controlled = true;
+    this.opts.onControl?.(lane.id, control);
   }
 
   private cancelRetry(lane: Lane): void {

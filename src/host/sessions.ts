@@ -15,6 +15,7 @@ import type { StartTraining } from "../trainer/worker_client.ts";
 import type { TrainingResult, TrainingStartInfo } from "../trainer/types.ts";
 import { startWorkerTraining } from "../trainer/worker_client.ts";
 import type { Outbox } from "./outbox.ts";
+import type { StopControl } from "../schemas/control.ts";
 
 interface State {
   operationId: string;
@@ -30,7 +31,9 @@ interface State {
   checkpoints: Checkpoint[];
   /** Stopped by a host shutdown rather than a cancel. */
   interrupted: boolean;
-  handle: { cancel(): void; done: Promise<TrainingResult> };
+  /** Stopped by the operation's control (its stop policy fired): it finishes `completed`. */
+  stopRequested: boolean;
+  handle: { cancel(): void; stop?(): void; done: Promise<TrainingResult> };
 }
 
 /** The error an operation gets when its host is shut down while training it. */
@@ -77,6 +80,7 @@ export class Sessions {
       error: null,
       checkpoints: [],
       interrupted: false,
+      stopRequested: false,
       // Replaced just below; the events close over `s`, and a scripted trainer may fire them before it returns.
       handle: { cancel: () => {}, done: Promise.resolve({} as TrainingResult) },
     };
@@ -120,7 +124,7 @@ export class Sessions {
         if (s.interrupted) {
           this.settle(s, "failed", HOST_STOPPED);
           outbox.close(id, { status: "failed", error_message: HOST_STOPPED, result: data });
-        } else if (result.stop_reason === "cancelled") {
+        } else if (result.stop_reason === "cancelled" && !s.stopRequested) {
           this.settle(s, "cancelled", null);
           outbox.close(id, { status: "cancelled", result: data });
         } else {
@@ -176,6 +180,18 @@ export class Sessions {
     if (s?.status !== "running") return;
     this.log(`[host] ${operationId}: stopping training, the API answered: ${reason}`);
     s.handle.cancel();
+  }
+
+  /**
+   * The API recorded a stop decision on the operation (its stop policy fired): stop before the next batch and finish
+   * `completed`, keeping the result and checkpoints. A runner without stop() is cancelled and still completes.
+   */
+  stopFromControl(operationId: string, control: StopControl): void {
+    const s = this.sessions.get(operationId);
+    if (s?.status !== "running" || s.stopRequested) return;
+    s.stopRequested = true;
+    this.log(`[host] ${operationId}: stopping training, ${control.decided_by} decided: ${control.reason}`);
+    (s.handle.stop ?? s.handle.cancel).call(s.handle);
   }
 
   /** Host shutdown: stops every running training; each ends as failed (HOST_STOPPED). Resolves when all have stopped. */

@@ -21,12 +21,12 @@ import { saveModel } from "./export.ts";
 import { tidy, trainStep, type HeadPlacement, type StepResult } from "./maths.ts";
 import { initParams, mlpArch, paramShapes } from "./model.ts";
 import { createParamStore, placementFor, type Placement } from "./optimizer.ts";
-import type { TrainingEvents, TrainingResult } from "./types.ts";
+import { RUN, STOP, type TrainingEvents, type TrainingResult } from "./types.ts";
 
 export interface RunOptions {
   modelsDir: string;
   operationId: string;
-  /** Shared flag (SharedArrayBuffer); non-zero = cancel. Checked before every batch. */
+  /** Shared flag (SharedArrayBuffer): RUN, CANCEL or STOP (types.ts). Checked before every batch. */
   cancelFlag?: Int32Array;
   /** Where the optimizer runs; default: host for wasm/cpu, device otherwise (see optimizer.ts). */
   placement?: Placement;
@@ -57,7 +57,8 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   const initRng = root.fork();
   const shuffleRng = root.fork();
   const dropoutRng = root.fork();
-  const cancelled = () => opts.cancelFlag !== undefined && Atomics.load(opts.cancelFlag, 0) !== 0;
+  /** RUN, CANCEL or STOP (types.ts): what the main thread asked for before this batch. */
+  const flag = () => (opts.cancelFlag === undefined ? RUN : Atomics.load(opts.cancelFlag, 0));
 
   events.onStart({
     backend: backend.backend,
@@ -115,8 +116,9 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       const train = new Totals();
       try {
         for (let b = 0; b < batches; b++) {
-          if (cancelled()) {
-            stopReason = "cancelled";
+          const asked = flag();
+          if (asked !== RUN) {
+            stopReason = asked === STOP ? "stop_requested" : "cancelled";
             break epochs;
           }
           const n = Math.min(batchSize, data.train.rows - b * batchSize);
@@ -205,7 +207,9 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
     if (deliveryError !== null) throw deliveryError;
     let modelPath: string | null = null;
     if (stopReason !== "cancelled") {
+      // A stop asked mid-epoch keeps the last completed epoch's weights, the ones its metrics describe.
       if (restoreWeights) store.write(restoreWeights);
+      else if (stopReason === "stop_requested" && lastSnap) store.write(lastSnap.weights);
       modelPath = join(opts.modelsDir, opts.operationId);
       await saveModel(modelPath, arch, store.read(), data, spec);
     }

@@ -7,6 +7,7 @@ import type { Hub } from "../hub.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
+import { FINISHED } from "../schemas/operation.ts";
 import { checkpointDir, checkpointTar } from "./checkpoints.ts";
 import { startWorkerTraining, type StartTraining } from "./worker_client.ts";
 import { startedInfo, type TrainingResult } from "./types.ts";
@@ -70,9 +71,21 @@ export class LocalTrainer {
   private launch(id: string, spec: NormalizedSpec): { cancel(): void; done: Promise<unknown> } {
     const store = this.hub.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
-    // A trainer may report before start() returns (a scripted one in tests): cancel through this.
+    // A trainer may report before start() returns (a scripted one in tests): cancel and stop through this.
     let cancelRequested = false;
-    let handle: { cancel(): void } = { cancel: () => void (cancelRequested = true) };
+    let stopRequested = false;
+    let handle: { cancel(): void; stop?(): void } = { cancel: () => void (cancelRequested = true), stop: () => {} };
+    // The operation's recorded stop decision (its stop policy fired, on an epoch write or when the policy was set):
+    // stop before the next batch and finish `completed`. A stand-in without stop() is cancelled, and still completes.
+    const stop = () => {
+      if (stopRequested) return;
+      stopRequested = true;
+      console.log(`[trainer] ${id}: stopping: the operation's control says stop`);
+      (handle.stop ?? handle.cancel).call(handle);
+    };
+    const unsubscribe = this.hub.subscribe(id, (e) => {
+      if (e.type === "status" && e.operation.control !== null && !FINISHED.has(e.operation.status)) stop();
+    });
     // The latest list the trainer wrote: a failed training's result still names them.
     let checkpoints: Checkpoint[] = [];
     handle = (this.opts.start ?? startWorkerTraining)(
@@ -114,18 +127,22 @@ export class LocalTrainer {
     );
     const started = handle as ReturnType<StartTraining>;
     if (cancelRequested) started.cancel();
-    const done = started.done.then(
-      (result) => this.finishWith(id, result),
-      (err: Error) => this.failWith(id, err, checkpoints),
-    );
+    else if (stopRequested) (started.stop ?? started.cancel).call(started);
+    const done = started.done
+      .then(
+        (result) => this.finishWith(id, result, stopRequested),
+        (err: Error) => this.failWith(id, err, checkpoints),
+      )
+      .finally(unsubscribe);
     return { cancel: () => started.cancel(), done };
   }
 
-  private finishWith(id: string, result: TrainingResult): void {
+  /** `stopped`: the operation's control stopped it, so it completes (keeping its result) whatever the runner reports. */
+  private finishWith(id: string, result: TrainingResult, stopped: boolean): void {
     const current = this.hub.store.getOperation(id);
     const data = result as unknown as Record<string, unknown>;
     if (current && (current.status === "pending" || current.status === "running")) {
-      this.hub.finish(id, result.stop_reason === "cancelled" ? "cancelled" : "completed", { result: data });
+      this.hub.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
     } else {
       this.hub.store.setResult(id, data);
     }

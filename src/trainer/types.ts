@@ -40,8 +40,16 @@ export interface TrainingEvents {
   onCheckpoints?(checkpoints: Checkpoint[]): void;
 }
 
+/** The cancel flag's values (a SharedArrayBuffer Int32 the engine reads before every batch). */
+export const RUN = 0;
+/** Stop and throw nothing away: the model is saved from the last completed epoch; the operation is cancelled. */
+export const CANCEL = 1;
+/** Stop because the operation's recorded control says so (its stop policy fired): saved like a finished run, `completed`. */
+export const STOP = 2;
+
 export interface TrainingResult {
-  stop_reason: "completed" | "early_stopping" | "cancelled";
+  /** stop_requested: the operation's `control` asked it to stop (its stop policy fired); the model is kept as for a completed run. */
+  stop_reason: "completed" | "early_stopping" | "cancelled" | "stop_requested";
   /** Epochs completed and reported. */
   epochs_run: number;
   /** Epoch of the best monitored value (the early-stopping monitor when set, else val_loss, else train_loss). */

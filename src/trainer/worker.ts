@@ -12,7 +12,7 @@ import type { TrainingEvents, TrainingResult } from "./types.ts";
 export interface WorkerRunOptions {
   modelsDir: string;
   operationId: string;
-  /** Int32Array over a SharedArrayBuffer; the main thread stores 1 to cancel. */
+  /** Int32Array over a SharedArrayBuffer; the main thread stores CANCEL or STOP (types.ts). */
   cancelFlag: Int32Array;
 }
 

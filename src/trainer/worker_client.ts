@@ -5,7 +5,7 @@ import * as Comlink from "comlink";
 import { TrainwatchError, type ErrorCode } from "../errors.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
-import type { TrainingEvents, TrainingResult } from "./types.ts";
+import { CANCEL, RUN, STOP, type TrainingEvents, type TrainingResult } from "./types.ts";
 import type { TrainerWorkerApi, WorkerOutcome } from "./worker.ts";
 
 export interface WorkerTraining {
@@ -13,6 +13,12 @@ export interface WorkerTraining {
   done: Promise<TrainingResult>;
   /** Asks the worker to stop before its next batch; `done` then resolves with stop_reason "cancelled". */
   cancel(): void;
+  /**
+   * Asks the worker to stop before its next batch and keep its model as a finished run would (the operation's stop
+   * policy fired); `done` then resolves with stop_reason "stop_requested". A cancel after it still cancels. Optional for
+   * stand-ins: without it the runner cancels, and still finishes the operation `completed`.
+   */
+  stop?(): void;
 }
 
 export interface WorkerTrainingArgs {
@@ -107,15 +113,21 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
   const terminate = () => {
     if (finished) return;
     terminated = true;
-    console.warn(`[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the cancel; terminating it`);
-    resolveDone({ stop_reason: "cancelled", epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend });
+    const stopReason = Atomics.load(cancelFlag, 0) === STOP ? "stop_requested" : "cancelled";
+    console.warn(`[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the ${stopReason === "cancelled" ? "cancel" : "stop"}; terminating it`);
+    resolveDone({ stop_reason: stopReason, epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend });
   };
   const graceMs = options.cancelGraceMs ?? CANCEL_GRACE_MS;
+  const ask = (value: number) => {
+    Atomics.store(cancelFlag, 0, value);
+    grace ??= setTimeout(terminate, graceMs);
+  };
   return {
     done,
-    cancel: () => {
-      Atomics.store(cancelFlag, 0, 1);
-      grace ??= setTimeout(terminate, graceMs);
+    cancel: () => ask(CANCEL),
+    stop: () => {
+      // Never downgrades a cancel to a stop.
+      if (Atomics.compareExchange(cancelFlag, 0, RUN, STOP) === RUN) grace ??= setTimeout(terminate, graceMs);
     },
   };
 }
