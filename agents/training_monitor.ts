@@ -143,7 +143,7 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     if (why) {
       try {
         console.log(`auto-cancel: cancelling ${id}: ${why}`);
-        const res = await mcp.call<{ status: string }>("cancel_operation", { operation_id: id, reason: `auto-cancel by training_monitor: ${why}` });
+        const res = await mcp.call<{ status: string }>("cancel_operation", { operation_id: id, by: "monitor", reason: `auto-cancel by training_monitor: ${why}` });
         status = res.status as typeof status;
         cancelled = why;
       } catch (err) {

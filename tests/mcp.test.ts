@@ -72,6 +72,7 @@ const TOOL_NAMES = [
   "get_operation_metrics",
   "get_operation_status",
   "list_operations",
+  "set_stop_policy",
   "start_training",
 ];
 
@@ -97,7 +98,7 @@ afterAll(async () => {
 });
 
 describe("MCP tools in process, against the app", () => {
-  test("lists the seven tools, each with a description and a JSON object input schema", async () => {
+  test("lists the eight tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const t of tools) {
@@ -173,7 +174,26 @@ describe("MCP tools in process, against the app", () => {
     const id = await seedRun(api, "to-cancel", improving());
     const res = await data(mcp, "cancel_operation", { operation_id: id, reason: "test says stop" });
     expect(res).toMatchObject({ operation_id: id, status: "cancelled", reason: "test says stop" });
+    // The reason is recorded on the operation, by MCP, for the trainer and the dashboard.
+    expect(res.control).toMatchObject({ action: "stop", decided_by: "mcp", reason: "cancelled by mcp: test says stop", epoch: 11 });
     expect(await failure(mcp, "cancel_operation", { operation_id: id })).toMatch(/^OPERATION_FINISHED: .*use analyze_training/);
+  });
+
+  test("set_stop_policy sets a policy that decides at once on a diverging run, clears it, and names a bad flag", async () => {
+    const id = await seedRun(api, "to-police", improving());
+    const set = await data(mcp, "set_stop_policy", { operation_id: id, on: ["overfitting"], min_epochs: 3 });
+    expect(set).toMatchObject({ operation_id: id, status: "running", stop_policy: { on: ["overfitting"], min_epochs: 3 }, control: null });
+    await api.postMetrics(id, [{ epoch: 12, train_loss: "NaN" }]);
+    // Diverging is not in the policy: no decision.
+    expect((await api.getOperation(id)).control).toBeNull();
+    const now = await data(mcp, "set_stop_policy", { operation_id: id, on: ["diverging"] });
+    expect(now.control).toMatchObject({ action: "stop", decided_by: "stop_policy", epoch: 12 });
+    expect(now.control.reason).toContain("diverging");
+    const cleared = await data(mcp, "set_stop_policy", { operation_id: id, clear: true });
+    expect(cleared.stop_policy).toBeNull();
+    expect(cleared.control.decided_by).toBe("stop_policy");
+    expect(await failure(mcp, "set_stop_policy", { operation_id: id, on: ["bored"] })).toStartWith("VALIDATION_ERROR: arguments.on.0:");
+    expect(await failure(mcp, "set_stop_policy", { operation_id: id })).toStartWith("VALIDATION_ERROR: arguments.on:");
   });
 
   test("an unknown operation comes back as isError naming the fix", async () => {

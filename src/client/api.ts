@@ -5,7 +5,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import type { Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
+import type { CancelInput, Control, Operation, OperationStatus, StopPolicyInput, TrendSummarySchema } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import type { Analysis, CompareData } from "../schemas/analysis.ts";
@@ -180,7 +180,14 @@ export class TrainwatchClient {
     return (await this.request<Operation>("GET", `/operations/${encodeURIComponent(id)}`)).data;
   }
 
-  async createOperation(body: { operation_type: string; name?: string; total_epochs_planned?: number; metadata?: Record<string, unknown> }): Promise<Operation> {
+  async createOperation(body: {
+    operation_type: string;
+    name?: string;
+    total_epochs_planned?: number;
+    metadata?: Record<string, unknown>;
+    config?: Record<string, unknown>;
+    stop_policy?: StopPolicyInput;
+  }): Promise<Operation> {
     return (await this.request<Operation>("POST", "/operations", body)).data;
   }
 
@@ -188,12 +195,24 @@ export class TrainwatchClient {
     return (await this.request<Operation>("POST", `/operations/${encodeURIComponent(id)}/complete`, body)).data;
   }
 
-  async cancelOperation(id: string): Promise<Operation> {
-    return (await this.request<Operation>("DELETE", `/operations/${encodeURIComponent(id)}`)).data;
+  /** Cancels; `who.by` ("dashboard", "mcp", "monitor", … default "api") and `who.reason` are recorded as the operation's control. */
+  async cancelOperation(id: string, who?: CancelInput): Promise<Operation> {
+    return (await this.request<Operation>("DELETE", `/operations/${encodeURIComponent(id)}`, who)).data;
   }
 
-  async postMetrics(id: string, epochs: WireEpoch[]): Promise<{ stored: number; trends: TrendSummary }> {
-    return (await this.request<{ stored: number; trends: TrendSummary }>("POST", `/operations/${encodeURIComponent(id)}/metrics`, { epochs })).data;
+  /** Sets the stop policy of a running operation (a flag already raised decides at once). */
+  async setStopPolicy(id: string, policy: StopPolicyInput): Promise<Operation> {
+    return (await this.request<Operation>("PUT", `/operations/${encodeURIComponent(id)}/stop_policy`, policy)).data;
+  }
+
+  /** Clears the stop policy; a decision it recorded stays. */
+  async clearStopPolicy(id: string): Promise<Operation> {
+    return (await this.request<Operation>("DELETE", `/operations/${encodeURIComponent(id)}/stop_policy`)).data;
+  }
+
+  /** Stores epochs; `control` is the server's word on the run ({action: "continue"} or the stop decision). */
+  async postMetrics(id: string, epochs: WireEpoch[]): Promise<{ stored: number; trends: TrendSummary; control: Control }> {
+    return (await this.request<{ stored: number; trends: TrendSummary; control: Control }>("POST", `/operations/${encodeURIComponent(id)}/metrics`, { epochs })).data;
   }
 
   /** Epochs and trends; `from_epoch`/`to_epoch` narrow to a range, `max_points` reduces (min/max per bucket), `smoothing` adds EMA curves. */

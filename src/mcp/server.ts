@@ -1,5 +1,5 @@
 /**
- * The MCP server: seven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * The MCP server: eight tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
  * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
@@ -23,7 +23,7 @@ import { TrainingRequest } from "../schemas/spec.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";
-import { OperationStatus, OperationType } from "../schemas/operation.ts";
+import { OperationStatus, OperationType, StopPolicy } from "../schemas/operation.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 const OperationId = Type.String({
@@ -145,26 +145,57 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "cancel_operation",
     description:
-      "Stop a pending or running operation (a local training stops within one batch). Fails if it has already finished. " +
-      "Give a short reason (e.g. 'overfitting since epoch 12'); it is echoed in the result so the decision is explained.",
+      "Stop a pending or running operation. The trainer is told: a local or host training stops within one batch, and a script using the " +
+      "Python client (or its Keras, Lightning, Hugging Face callbacks) sees should_stop on its next metrics call and stops. Fails if it has already finished. " +
+      "Give a short reason (e.g. 'overfitting since epoch 12'); it is recorded on the operation (control.reason) and echoed in the result.",
     inputSchema: Type.Object(
       {
         operation_id: OperationId,
         reason: Type.Optional(Type.String({ maxLength: 500, description: "Why the operation is being stopped." })),
+        by: Type.Optional(
+          Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$", description: "Who decides, recorded as control.decided_by (default 'mcp'; an automated watcher says 'monitor')." }),
+        ),
       },
       { additionalProperties: false },
     ),
     annotations: { title: "Cancel an operation", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     async run(args, client) {
-      const op = await client.cancelOperation(args.operation_id);
+      const op = await client.cancelOperation(args.operation_id, { by: args.by ?? "mcp", ...(args.reason ? { reason: args.reason } : {}) });
       return {
         operation_id: op.operation_id,
         status: op.status,
         reason: args.reason ?? null,
+        control: op.control,
         epochs_completed: op.progress.epochs_completed,
         best_epoch: op.trends.best_epoch,
         best_loss: op.trends.best_val_loss,
       };
+    },
+  }),
+  tool({
+    name: "set_stop_policy",
+    description:
+      "Set or clear a running operation's stop policy: when the server's judgement (as analyze_training reports it) raises one of the flags in `on` " +
+      "(diverging, overfitting, stalled, plateau) at an epoch >= min_epochs, the server records one stop decision on the operation (control: reason, " +
+      "checkpoint_epoch) and the trainer is told: local and host trainings stop within one batch and finish completed, keeping their checkpoints; the Python " +
+      "client sees should_stop. A flag already raised decides at once. Pass clear: true (and no `on`) to remove the policy; a decision already made stays.",
+    inputSchema: Type.Object(
+      {
+        operation_id: OperationId,
+        on: Type.Optional(StopPolicy.properties.on),
+        min_epochs: Type.Optional(StopPolicy.properties.min_epochs),
+        clear: Type.Optional(Type.Boolean({ description: "Remove the stop policy instead of setting one." })),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { title: "Set or clear a stop policy", readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async run(args, client) {
+      if (args.clear && args.on) throw new ApiError("VALIDATION_ERROR", "arguments.clear: pass either clear: true or on, not both", 400, { field: "arguments.clear" });
+      if (!args.clear && !args.on) throw new ApiError("VALIDATION_ERROR", "arguments.on: give the flags to stop on, or clear: true", 400, { field: "arguments.on" });
+      const op = args.clear
+        ? await client.clearStopPolicy(args.operation_id)
+        : await client.setStopPolicy(args.operation_id, { on: args.on!, ...(args.min_epochs !== undefined ? { min_epochs: args.min_epochs } : {}) });
+      return { operation_id: op.operation_id, status: op.status, stop_policy: op.stop_policy, control: op.control };
     },
   }),
   tool({
@@ -244,7 +275,7 @@ export function createMcpServer(client: TrainwatchClient): Server {
       capabilities: { tools: {} },
       instructions:
         "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (since_epoch for new epochs), " +
-        "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation, start one with start_training, rank runs with compare_runs.",
+        "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), start one with start_training, rank runs with compare_runs.",
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));
