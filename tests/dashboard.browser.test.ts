@@ -99,6 +99,32 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  test("the operation page shows the config, sets a stop policy from its form, shows the decision live, and cancels as the dashboard", async () => {
+    const id = (await call("POST", "/operations", { operation_type: "training", name: "policed", total_epochs_planned: 40, config: { lr: 0.5, optimizer: "sgd" } }))
+      .operation_id as string;
+    await post(id, 0, 3);
+    await page.goto(`${server.url}/#/op/${id}`);
+    await waitPoints(3);
+    expect(await page.textContent("#config")).toContain("optimizer sgd");
+    expect(await page.textContent("#stop-policy")).toContain("no stop policy");
+    await page.check('#policy input[value="diverging"]');
+    await page.fill('#policy input[name="min_epochs"]', "2");
+    await page.click('#policy button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector("#stop-policy")?.textContent?.includes("stop on diverging from epoch 2"), null, { timeout: 5000 });
+    expect((await call("GET", `/operations/${id}`)).stop_policy).toEqual({ on: ["diverging"], min_epochs: 2 });
+
+    // The loss explodes: the server decides, and the open page hears it from the stream.
+    await call("POST", `/operations/${id}/metrics`, { epochs: [3, 4].map((e) => ({ epoch: e, train_loss: 10 ** e, val_loss: 10 ** e })) });
+    await page.waitForSelector('[data-control="stop_policy"]', { timeout: 5000 });
+    expect(await page.textContent('[data-control="stop_policy"]')).toStartWith("stop requested by stop_policy: ");
+
+    page.once("dialog", (d) => void d.accept());
+    await page.click("#cancel");
+    await page.waitForSelector('[data-control="dashboard"]', { timeout: 5000 });
+    expect((await call("GET", `/operations/${id}`)).control).toMatchObject({ decided_by: "dashboard", reason: "cancelled by dashboard" });
+    expect(pageErrors).toEqual([]);
+  });
+
   test("the operations list follows progress live, and the comparison overlays runs with the best one starred", async () => {
     const a = await register("list-a");
     const b = await register("list-b");

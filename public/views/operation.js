@@ -1,5 +1,6 @@
 // #/op/<id> — one operation: curves live from its metrics stream, smoothing, badges, recommendation, checkpoint
-// downloads, cancel, CSV/JSON download. Curves are smoothed and thinned with the server's own trend code.
+// downloads, cancel, CSV/JSON download, its config, stop policy (set/clear) and the stop decision recorded on it.
+// Curves are smoothed and thinned with the server's own trend code.
 
 import { emaSmooth } from "trends/smoothing.js";
 import { downsample } from "trends/downsample.js";
@@ -33,6 +34,34 @@ function checkpointLinks(op) {
   return html`<div class="row wrap meta"><span class="muted small">checkpoints</span>${buttons}</div>`;
 }
 
+/** The stop policy's flags, as the server names them (schemas/control.ts STOP_FLAGS). */
+const STOP_FLAGS = ["diverging", "overfitting", "stalled", "plateau"];
+
+/** The hyper-parameters the trainer registered, one `key value` pair each. */
+function configBlock(op) {
+  const entries = Object.entries(op.config ?? {});
+  if (entries.length === 0) return null;
+  const pairs = entries.map(([k, v], i) => html`${i ? " · " : ""}${k} <b>${typeof v === "string" ? v : JSON.stringify(v)}</b>`);
+  return html`<div class="meta small" id="config"><span class="muted">config</span> ${pairs}</div>`;
+}
+
+/** The stop decision, the policy, and (while the run is live) a form to set or clear the policy. */
+function controlBlock(op) {
+  const c = op.control;
+  const decision = c && html`<div class="error-box small" data-control="${c.decided_by}">stop requested by ${c.decided_by}: ${c.reason}${c.checkpoint_epoch !== null ? ` (checkpoint epoch ${c.checkpoint_epoch})` : ""}</div>`;
+  const p = op.stop_policy;
+  const now = p ? html`stop on <b>${p.on.join(", ")}</b>${p.min_epochs ? html` from epoch <b>${p.min_epochs}</b>` : null}` : html`<span class="muted">no stop policy</span>`;
+  const form =
+    live(op) &&
+    html`<form id="policy" class="row wrap small">
+      ${STOP_FLAGS.map((f) => html`<label><input type="checkbox" name="on" value="${f}" ${p?.on.includes(f) ? "checked" : ""}> ${f}</label>`)}
+      <label>min epochs <input type="number" name="min_epochs" min="0" step="1" value="${p?.min_epochs ?? 0}" style="width: 5em"></label>
+      <button type="submit">Set policy</button>
+      ${p && html`<button type="button" id="policy-clear">Clear</button>`}
+    </form>`;
+  return html`<div class="meta small" id="stop-policy">${now}</div>${form}${decision}`;
+}
+
 /** Wire epoch → row with numbers (NaN and ±Infinity as numbers). */
 function decodeRow(e) {
   const r = { epoch: e.epoch };
@@ -50,6 +79,7 @@ export function operationView(root, id) {
     root,
     html`
     <section class="card" id="head"><p class="muted">Loading ${id}…</p></section>
+    <section class="card" id="control"></section>
     <section class="card">
       <div class="row wrap">
         <div id="badges" class="badges"></div>
@@ -174,8 +204,10 @@ export function operationView(root, id) {
       </div>
       <div class="row wrap meta"><span id="head-progress">${progressBar(op)}</span> <span class="muted small">${bits}</span></div>
       ${checkpointLinks(op)}
+      ${configBlock(op)}
       ${op.error_message && html`<div class="error-box small">${op.error_message}</div>`}`,
     );
+    renderControl();
     root.querySelector("#dl-csv").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.csv`, `${id}-metrics.csv`).catch(alertError);
     root.querySelector("#dl-json").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.json`, `${id}-metrics.json`).catch(alertError);
     for (const b of root.querySelectorAll("[data-checkpoint]")) {
@@ -188,7 +220,7 @@ export function operationView(root, id) {
         if (!confirm(`Cancel ${op.name ?? id}?`)) return;
         cancel.disabled = true;
         try {
-          state.op = await api("DELETE", `/operations/${encodeURIComponent(id)}`);
+          state.op = await api("DELETE", `/operations/${encodeURIComponent(id)}`, { by: "dashboard" });
           renderHead();
         } catch (err) {
           cancel.disabled = false;
@@ -196,6 +228,37 @@ export function operationView(root, id) {
         }
       };
     }
+  }
+
+  // Re-rendered only when what it shows changes, so a status event does not wipe a half-filled form.
+  let controlKey = null;
+  function renderControl() {
+    const op = state.op;
+    const key = JSON.stringify([op.stop_policy, op.control, live(op)]);
+    if (key === controlKey) return;
+    controlKey = key;
+    const slot = root.querySelector("#control");
+    render(slot, controlBlock(op));
+    const form = slot.querySelector("#policy");
+    if (!form) return;
+    const send = async (method, body) => {
+      for (const b of form.querySelectorAll("button")) b.disabled = true;
+      try {
+        state.op = await api(method, `/operations/${encodeURIComponent(id)}/stop_policy`, body);
+        renderHead();
+      } catch (err) {
+        for (const b of form.querySelectorAll("button")) b.disabled = false;
+        alertError(err);
+      }
+    };
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const on = [...form.querySelectorAll("input[name=on]:checked")].map((i) => i.value);
+      if (on.length === 0) return alertError(new Error("tick at least one flag to stop on, or clear the policy"));
+      void send("PUT", { on, min_epochs: Number(form.elements.min_epochs.value || 0) });
+    };
+    const clear = form.querySelector("#policy-clear");
+    if (clear) clear.onclick = () => void send("DELETE");
   }
 
   /** Progress follows the epochs between status events: the stream's trends carry the counts. */
