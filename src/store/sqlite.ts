@@ -6,69 +6,38 @@
 import type { Database, Statement } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import { notFound } from "../errors.ts";
-import { STANDARD_FIELDS, encodeEpoch, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
-import { canAcceptMetrics, canFinish, isRevivable, operationFinished, progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
-import { FINISHED, type Operation, type OperationStatus, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, EMPTY_STATE, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
-import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom, tailSize } from "../trends/summary.ts";
-import { mergeSummaries, summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
+import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
+import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
+import { analyzeTrends, tailSize } from "../trends/summary.ts";
+import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import type { WireMetric } from "../trends/wire.ts";
+import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { isStale, type BatchProgress, type FinishOptions, type ListFilter, type NewOperation, type Store, type WriteResult } from "./store.ts";
+import { appendedSummary, customColumn, type EpochColumns, type OperationColumns, parseJson, planAppend, rowToWire, toOperation, type Liveness, writeResult } from "./rows.ts";
+import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Store, WriteResult } from "./store.ts";
 
-interface OpRow {
+export { BLOCK } from "./blocks.ts";
+
+interface OpRow extends OperationColumns {
   id: number;
-  operation_id: string;
-  operation_type: string;
-  name: string | null;
-  status: OperationStatus;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  total_epochs_planned: number | null;
-  error_message: string | null;
-  metadata: string;
-  result: string | null;
-  summary: string;
   best_json: string | null;
-  last_seen_at: number | null;
-  failure_code: FailureCode | null;
   chart_blocks: number;
-  config: string | null;
-  stop_policy: string | null;
-  control: string | null;
 }
-
-/** A nullable JSON column. */
-const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
 type Cell = number | string | null;
-interface EpochRow {
-  epoch: number;
-  train_loss: Cell;
-  val_loss: Cell;
-  train_accuracy: Cell;
-  val_accuracy: Cell;
-  learning_rate: Cell;
-  duration: Cell;
-  ts: number;
-  custom: string | null;
-}
+type EpochRow = EpochColumns<number | string>;
 
 /** SQLite REAL cannot hold NaN (it would become NULL), so NaN is kept as the text "NaN". */
 const toCell = (v: number | null | undefined): Cell => (v === undefined || v === null ? null : Number.isNaN(v) ? "NaN" : v);
 const fromCell = (c: Cell): number | null => (c === null ? null : typeof c === "string" ? Number(c) : c);
-/** Cell straight to wire form: the GET path skips the in-process form. */
-const cellToWire = (c: Cell) => (typeof c === "string" ? c : encodeMetric(c));
+/** Cell straight to wire form: the text "NaN" already is one. */
+const cellToWire = (c: number | string) => (typeof c === "string" ? (c as WireMetric) : encodeMetric(c));
 
 const COLS = 10;
 const CHUNK = 64;
-
-/**
- * Epochs per chart block (epoch_blocks): block b holds epochs b·BLOCK … b·BLOCK + BLOCK − 1. 128 keeps a million-epoch
- * run at ~7,800 summaries (read and parsed in ~20 ms) and a block recomputed after a re-post at 128 rows.
- */
-export const BLOCK = 128;
 
 export function newOperationId(type: string, now = new Date()): string {
   const iso = now.toISOString(); // 2026-11-26T15:30:00.000Z
@@ -107,7 +76,7 @@ export class SqliteStore implements Store {
   constructor(
     private readonly path = ":memory:",
     trendCfg: TrendConfig = DEFAULT_TREND_CONFIG,
-    private readonly liveness: { lateAfterMs: number; now?: () => number } = { lateAfterMs: 15_000 },
+    private readonly liveness: Liveness = { lateAfterMs: 15_000 },
   ) {
     this.db = openDatabase(path, { variable: "TRAINWATCH_DB" });
     this.db.run("PRAGMA foreign_keys = ON");
@@ -144,38 +113,7 @@ export class SqliteStore implements Store {
   }
 
   private toOperation(r: OpRow): Operation {
-    // Spread over the empty summary: a row written before a flag existed reads it as false.
-    const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(r.summary) as TrendSummary) };
-    const batch = this.batchProgress.get(r.operation_id);
-    const metadata = JSON.parse(r.metadata) as Record<string, unknown>;
-    const total = r.total_epochs_planned;
-    const done = trends.total_epochs_completed;
-    return {
-      operation_id: r.operation_id,
-      operation_type: r.operation_type,
-      name: r.name,
-      status: r.status,
-      created_at: r.created_at,
-      started_at: r.started_at,
-      completed_at: r.completed_at,
-      progress: {
-        percentage: progressPercentage(r.status, done, total, batch),
-        current_epoch: trends.latest_epoch,
-        total_epochs: total,
-        epochs_completed: done,
-        ...(batch && r.status === "running" ? { batch } : {}),
-      },
-      error_message: r.error_message,
-      failure_code: r.failure_code,
-      last_seen_at: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
-      stale: isStale({ status: r.status, metadata }, r.last_seen_at, (this.liveness.now ?? Date.now)(), this.liveness.lateAfterMs),
-      metadata,
-      config: parseJson<Record<string, unknown>>(r.config),
-      stop_policy: parseJson<StopPolicy>(r.stop_policy),
-      control: parseJson<StopControl>(r.control),
-      result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
-      trends,
-    };
+    return toOperation(r, this.batchProgress.get(r.operation_id), this.liveness);
   }
 
   createOperation(input: NewOperation): Operation {
@@ -241,26 +179,14 @@ export class SqliteStore implements Store {
         this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
         revived = true;
       }
-      const prev = JSON.parse(op.summary) as TrendSummary;
-      const prevState = op.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(op.best_json);
-      // Incremental only when every new epoch lies past the stored history and the
-      // monitor stays put; a replaced epoch or a switch to val_loss recomputes in full,
-      // and so does a row whose rule state predates the current TrendState shape.
-      let minEpoch = Infinity;
-      for (const e of epochs) minEpoch = Math.min(minEpoch, e.epoch);
-      const batchMonitor = chooseMonitor(epochs);
-      const monitor = prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
-      const incremental =
-        prevState !== null &&
-        (prev.latest_epoch === null || minEpoch > prev.latest_epoch) &&
-        !(prev.monitor === "train_loss" && monitor === "val_loss");
-
       const seen = new Set<number>();
+      let minEpoch = Infinity;
       let lastIso = "";
       let lastMs = 0;
       let args: Cell[] = [];
       for (const e of epochs) {
         seen.add(e.epoch);
+        if (e.epoch < minEpoch) minEpoch = e.epoch;
         // Batches usually share one server timestamp: parse it once.
         if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
         else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
@@ -274,7 +200,7 @@ export class SqliteStore implements Store {
           toCell(e.learning_rate),
           toCell(e.duration),
           lastMs,
-          e.custom ? JSON.stringify(Object.fromEntries(Object.entries(e.custom).map(([k, v]) => [k, encodeMetric(v)]))) : null,
+          customColumn(e.custom),
         );
         if (args.length === CHUNK * COLS) {
           this.q.insertChunk.run(...args);
@@ -286,13 +212,10 @@ export class SqliteStore implements Store {
 
       let trends: TrendSummary;
       let state: TrendState;
-      // A batch naming one epoch twice keeps the last row; only a full recompute sees that.
-      if (incremental && seen.size === epochs.length) {
-        // Only the first values depend on order; once the state has them, the batch merges as it came.
-        const ordered = prevState.first === null || prevState.first_train === null ? [...epochs].sort((a, b) => a.epoch - b.epoch) : epochs;
-        state = advanceState(prevState, ordered, monitor);
-        const tail = this.q.tail.all(op.id, this.tail).reverse().map(lossPoint);
-        trends = summarizeFrom({ monitor, state, tail, count: prev.total_epochs_completed + seen.size }, this.trendCfg);
+      const append = planAppend(op, epochs, seen.size, minEpoch, this.tail);
+      if (append) {
+        state = append.state;
+        trends = appendedSummary(append, append.tail ?? this.q.tail.all(op.id, this.tail).reverse().map(lossPoint), this.trendCfg);
       } else {
         ({ state, summary: trends } = analyzeTrends(this.q.lossHistory.all(op.id).map(lossPoint), this.trendCfg));
       }
@@ -300,31 +223,24 @@ export class SqliteStore implements Store {
       const wasPending = op.status === "pending";
       if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
       this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-      return {
-        stored: epochs.length,
-        trends,
-        revived,
-        statusChanged: revived || wasPending,
-        stopPolicy: parseJson<StopPolicy>(op.stop_policy),
-        control: parseJson<StopControl>(op.control),
-      };
+      return writeResult(op, epochs.length, trends, revived);
     }).immediate();
   }
 
   readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): WireEpoch[] {
     const op = this.row(operationId);
-    if (untilEpoch >= MAX_EPOCH) return this.q.readSince.all(op.id, sinceEpoch).map(rowToWire);
-    return this.q.readRange.all(op.id, sinceEpoch, untilEpoch).map(rowToWire);
+    if (untilEpoch >= MAX_EPOCH) return this.q.readSince.all(op.id, sinceEpoch).map(toWire);
+    return this.q.readRange.all(op.id, sinceEpoch, untilEpoch).map(toWire);
   }
 
   readEpochsBefore(operationId: string, epoch: number, limit: number): WireEpoch[] {
     const op = this.row(operationId);
-    return this.q.readBefore.all(op.id, epoch, limit).reverse().map(rowToWire);
+    return this.q.readBefore.all(op.id, epoch, limit).reverse().map(toWire);
   }
 
   readEpochsAt(operationId: string, epochs: readonly number[]): WireEpoch[] {
     const op = this.row(operationId);
-    return epochs.length === 0 ? [] : this.q.readAt.all(op.id, JSON.stringify(epochs)).map(rowToWire);
+    return epochs.length === 0 ? [] : this.q.readAt.all(op.id, JSON.stringify(epochs)).map(toWire);
   }
 
   epochSpans(operationId: string, fromEpoch: number, toEpoch: number): SpanSummary[] {
@@ -333,14 +249,15 @@ export class SqliteStore implements Store {
       this.buildBlocks(op.id);
       op = this.row(operationId);
     }
-    const firstWhole = Math.ceil(fromEpoch / BLOCK);
-    const lastWhole = Math.floor((toEpoch + 1) / BLOCK) - 1;
-    const edge = (from: number, to: number) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(rowToWire));
-    if (lastWhole < firstWhole) return [edge(fromEpoch, toEpoch)];
-    const spans: SpanSummary[] = [];
-    if (fromEpoch < firstWhole * BLOCK) spans.push(edge(fromEpoch, firstWhole * BLOCK - 1));
-    for (const b of this.q.blocksIn.all(op.id, firstWhole, lastWhole)) spans.push(JSON.parse(b.summary) as SpanSummary);
-    if (toEpoch > (lastWhole + 1) * BLOCK - 1) spans.push(edge((lastWhole + 1) * BLOCK, toEpoch));
+    const { blocks, edges } = blockCover(fromEpoch, toEpoch);
+    const edge = ([from, to]: [number, number]) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(toWire));
+    if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
+    const spans: SpanSummary[] = this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => JSON.parse(b.summary) as SpanSummary);
+    // The edges are the range's first and last parts: before and after the whole blocks.
+    for (const e of edges) {
+      if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
+      else spans.push(edge(e));
+    }
     return spans.filter((s) => s.count > 0);
   }
 
@@ -350,24 +267,11 @@ export class SqliteStore implements Store {
    * again from its rows (at most BLOCK). A batch naming one epoch twice keeps the last, as the rows do.
    */
   private updateBlocks(opId: number, epochs: readonly EpochRecord[]): void {
-    const byBlock = new Map<number, Map<number, EpochRecord>>();
-    for (const e of epochs) {
-      const b = Math.floor(e.epoch / BLOCK);
-      let m = byBlock.get(b);
-      if (!m) byBlock.set(b, (m = new Map()));
-      m.set(e.epoch, e);
-    }
-    for (const [b, group] of byBlock) {
+    for (const [b, rows] of byBlock(epochs)) {
       const stored = this.q.block.get(opId, b);
-      const prev = stored ? (JSON.parse(stored.summary) as SpanSummary) : null;
-      const rows = [...group.values()].sort((x, y) => x.epoch - y.epoch);
-      let summary: SpanSummary;
-      if (prev === null || rows[0]!.epoch > prev.to) {
-        const added = summarizeRows(rows.map(encodeEpoch));
-        summary = prev === null ? added : mergeSummaries(prev, added);
-      } else {
-        summary = summarizeRows(this.q.readRange.all(opId, b * BLOCK - 1, b * BLOCK + BLOCK - 1).map(rowToWire));
-      }
+      const summary =
+        appendToBlock(stored ? (JSON.parse(stored.summary) as SpanSummary) : null, rows) ??
+        summarizeRows(this.q.readRange.all(opId, b * BLOCK - 1, b * BLOCK + BLOCK - 1).map(toWire));
       this.q.saveBlock.run(opId, b, JSON.stringify(summary));
     }
   }
@@ -376,11 +280,11 @@ export class SqliteStore implements Store {
   private buildBlocks(opId: number): void {
     this.db.transaction(() => {
       this.db.query("DELETE FROM epoch_blocks WHERE op = ?").run(opId);
-      const rows = this.q.readSince.all(opId, -1).map(rowToWire);
+      const rows = this.q.readSince.all(opId, -1).map(toWire);
       let start = 0;
       for (let i = 1; i <= rows.length; i++) {
-        if (i === rows.length || Math.floor(rows[i]!.epoch / BLOCK) !== Math.floor(rows[start]!.epoch / BLOCK)) {
-          this.q.saveBlock.run(opId, Math.floor(rows[start]!.epoch / BLOCK), JSON.stringify(summarizeRows(rows, start, i)));
+        if (i === rows.length || blockOf(rows[i]!.epoch) !== blockOf(rows[start]!.epoch)) {
+          this.q.saveBlock.run(opId, blockOf(rows[start]!.epoch), JSON.stringify(summarizeRows(rows, start, i)));
           start = i;
         }
       }
@@ -488,26 +392,9 @@ export class SqliteStore implements Store {
   }
 }
 
-/** The stored rule state (column best_json), or null when absent or written by an older version (then recompute). */
-function parseState(json: string | null): TrendState | null {
-  if (json === null) return { ...EMPTY_STATE };
-  const v = JSON.parse(json) as Partial<TrendState>;
-  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v ? (v as TrendState) : null;
-}
-
 function lossPoint(r: { epoch: number; train_loss: Cell; val_loss: Cell }): EpochPoint {
   return { epoch: r.epoch, train_loss: fromCell(r.train_loss), val_loss: fromCell(r.val_loss) };
 }
 
-function rowToWire(r: EpochRow): WireEpoch {
-  const out: Record<string, unknown> = { epoch: r.epoch };
-  if (r.train_loss !== null) out.train_loss = cellToWire(r.train_loss);
-  if (r.val_loss !== null) out.val_loss = cellToWire(r.val_loss);
-  if (r.train_accuracy !== null) out.train_accuracy = cellToWire(r.train_accuracy);
-  if (r.val_accuracy !== null) out.val_accuracy = cellToWire(r.val_accuracy);
-  if (r.learning_rate !== null) out.learning_rate = cellToWire(r.learning_rate);
-  if (r.duration !== null) out.duration = cellToWire(r.duration);
-  if (r.custom !== null) Object.assign(out, JSON.parse(r.custom));
-  out.timestamp = new Date(r.ts).toISOString();
-  return out as WireEpoch;
-}
+/** A row in wire form: the GET path goes from cell to wire value, skipping the in-process form. */
+const toWire = rowToWire(cellToWire);
