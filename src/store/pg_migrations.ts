@@ -1,0 +1,54 @@
+/**
+ * Versioned schema migrations of the PostgreSQL store, applied in order at open inside one transaction that holds an
+ * advisory lock, so replicas starting together migrate once (the version lives in trainwatch_schema_version).
+ * The shape follows the SQLite store's (migrations.ts) with PostgreSQL types: float8 holds NaN and ±Infinity natively,
+ * so a diverged loss is data, not NULL; JSON columns stay text so what was written reads back byte for byte (jsonb
+ * would reorder a run's metadata keys). Epoch rows have no foreign key: the writer holds the operation's row lock
+ * already, and checking a key per row would cost a second index probe for each of a batch's thousand rows.
+ * Columns are ordered 8-byte first, so a row has no alignment padding.
+ */
+export const PG_MIGRATIONS: readonly string[] = [
+  // 1: operations, epochs, and chart summaries per block of epochs (src/store/blocks.ts), kept by every write
+  `CREATE TABLE operations (
+     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     operation_id   text NOT NULL UNIQUE,
+     operation_type text NOT NULL,
+     name           text,
+     status         text NOT NULL,
+     created_at     timestamptz NOT NULL,
+     started_at     timestamptz,
+     completed_at   timestamptz,
+     total_epochs_planned integer,
+     error_message  text,
+     failure_code   text,
+     metadata       text NOT NULL DEFAULT '{}',
+     result         text,
+     summary        text NOT NULL,
+     best_json      text,
+     last_seen_at   bigint,
+     config         text,
+     stop_policy    text,
+     control        text
+   );
+   CREATE INDEX operations_status ON operations (status, id);
+   CREATE INDEX operations_type ON operations (operation_type, id);
+   CREATE TABLE epochs (
+     op             bigint NOT NULL,
+     ts             bigint NOT NULL,
+     train_loss     float8,
+     val_loss       float8,
+     train_accuracy float8,
+     val_accuracy   float8,
+     learning_rate  float8,
+     duration       float8,
+     epoch          integer NOT NULL,
+     custom         text,
+     PRIMARY KEY (op, epoch)
+   );
+   CREATE TABLE epoch_blocks (
+     op             bigint NOT NULL,
+     block          integer NOT NULL,
+     summary        text NOT NULL,
+     PRIMARY KEY (op, block)
+   );`,
+];
