@@ -1,0 +1,90 @@
+// The store contract (tests/store_contract.ts) on PostgresStore, each test in a schema of its own on the run's server
+// (tests/fixtures/postgres.ts: TRAINWATCH_TEST_PG, or a throwaway local one). In CI a missing server fails this file;
+// elsewhere, without PostgreSQL binaries, it says so in a skipped test's name.
+import { describe, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
+import { PostgresStore, SchemaTooNewError } from "../src/store/postgres.ts";
+import { storeContract } from "./store_contract.ts";
+import { dropSchema, inCI, schemaName, testPostgres } from "./fixtures/postgres.ts";
+
+const pg = await testPostgres();
+
+if ("missing" in pg) {
+  if (inCI()) {
+    test("PostgreSQL is available for the store contract", () => {
+      throw new Error(pg.missing);
+    });
+  } else {
+    console.warn(`[store.postgres] not run: ${pg.missing}`);
+    test.skip(`PostgresStore contract NOT RUN: ${pg.missing}`, () => {});
+  }
+} else {
+  const url = pg.url;
+  const made: { schema: string; stores: PostgresStore[] }[] = [];
+
+  storeContract("PostgresStore", {
+    async open(opts = {}) {
+      const schema = schemaName();
+      const entry = { schema, stores: [] as PostgresStore[] };
+      made.push(entry);
+      const connect = async () => {
+        const s = await PostgresStore.open(url, { schema, trends: opts.trends, liveness: opts.liveness });
+        entry.stores.push(s);
+        return s;
+      };
+      let current = await connect();
+      return {
+        store: current,
+        async reopen() {
+          await current.close();
+          current = await connect();
+          return current;
+        },
+      };
+    },
+    async cleanup() {
+      for (const { schema, stores } of made.splice(0)) {
+        for (const s of stores) await s.close();
+        await dropSchema(url, schema);
+      }
+    },
+  });
+
+  describe("PostgresStore on its own", () => {
+    test("migrates a new schema to the latest version once, also when replicas open it together", async () => {
+      const schema = schemaName();
+      try {
+        const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url, { schema })));
+        const sql = new SQL(url, { max: 1 });
+        const [{ version }] = await sql.unsafe(`SELECT version FROM "${schema}".trainwatch_schema_version`);
+        const rows = await sql.unsafe(`SELECT count(*)::int AS n FROM "${schema}".trainwatch_schema_version`);
+        const tables = (await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`).map((r: { table_name: string }) => r.table_name);
+        await sql.close();
+        expect(version).toBe(PG_MIGRATIONS.length);
+        expect(rows[0].n).toBe(1);
+        expect(tables).toEqual(expect.arrayContaining(["operations", "epochs", "trainwatch_schema_version"]));
+        for (const s of stores) await s.close();
+      } finally {
+        await dropSchema(url, schema);
+      }
+    });
+
+    test("refuses a schema a newer server migrated", async () => {
+      const schema = schemaName();
+      try {
+        (await PostgresStore.open(url, { schema })).close();
+        const sql = new SQL(url, { max: 1 });
+        await sql.unsafe(`UPDATE "${schema}".trainwatch_schema_version SET version = ${PG_MIGRATIONS.length + 1}`);
+        await sql.close();
+        expect(PostgresStore.open(url, { schema })).rejects.toBeInstanceOf(SchemaTooNewError);
+      } finally {
+        await dropSchema(url, schema);
+      }
+    });
+
+    test("refuses a schema name it could not quote safely", async () => {
+      expect(PostgresStore.open(url, { schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(/schema: expected/);
+    });
+  });
+}
