@@ -171,13 +171,21 @@ export class PostgresStore implements AsyncStore {
       for (const [b, rows] of groups) blocks.set(b, appendToBlock(prevBlocks.get(b) ?? null, rows));
       const redo = [...blocks].filter(([, v]) => v === null).map(([b]) => b);
 
+      // Epochs past every stored one cannot conflict (the row lock keeps others out): they are COPYed, PostgreSQL's fast
+      // path, ~3× cheaper on the server than the upsert a re-post needs (16.6 ms → 5.8 ms for 1,000 rows on the VM).
+      const fresh = latestEpoch(op) === null || batch.minEpoch > latestEpoch(op)!;
+      if (batch.count > 0 && fresh) {
+        const copy = tx`COPY epochs (op, ts, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, epoch, custom) FROM STDIN`.writable().getWriter();
+        await copy.write(batch.copyText(op.id));
+        await copy.close();
+      }
       // Pipelined after the insert: the reads see the batch's rows.
       const [, tailRows, history, redoRows] = await Promise.all([
-        batch.count > 0
+        batch.count > 0 && !fresh
           ? tx`
           INSERT INTO epochs (op, ts, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, epoch, custom)
           SELECT ${op.id}, r.ts, r.tl, r.vl, r.ta, r.va, r.lr, r.du, r.e, r.c
-          FROM json_to_recordset(${batch.json}::text::json)
+          FROM json_to_recordset(${batch.json()}::text::json)
             AS r(e integer, tl float8, vl float8, ta float8, va float8, lr float8, du float8, ts bigint, c text)
           ON CONFLICT (op, epoch) DO UPDATE SET
             ts = excluded.ts, train_loss = excluded.train_loss, val_loss = excluded.val_loss,
@@ -399,17 +407,25 @@ async function migrate(sql: SQL, schema: string): Promise<void> {
   });
 }
 
+/** The stored summary's latest epoch: every stored epoch is at most this. */
+const latestEpoch = (op: { summary: string }): number | null => (JSON.parse(op.summary) as TrendSummary).latest_epoch;
+
+/** A metric as COPY's text format spells it: \N for NULL; String() writes what float8 reads back ("NaN", "-Infinity", "1e-7"). */
+const copyCell = (v: number | null | undefined) => (v === null || v === undefined ? "\\N" : String(v));
+
 /**
- * A batch as one JSON parameter for json_to_recordset: ten columns of a thousand rows in one value, which PostgreSQL
- * parses in one pass (a multi-row VALUES would need 10,000 parameters, and 10,000 epochs overflow the 65,535 limit).
- * Non-finite values travel as "NaN"/"Infinity"/"-Infinity", which float8's input reads back as the same numbers.
- * One epoch named twice keeps its last copy (an upsert may touch a row once per statement; SQLite's INSERT OR REPLACE
- * keeps the last).
+ * A batch's rows, one epoch named twice keeping its last copy (an upsert may touch a row once per statement; SQLite's
+ * INSERT OR REPLACE keeps the last), in either form the write sends:
+ * - copyText: COPY's text format, for appends;
+ * - json: one parameter for json_to_recordset, for upserts: ten columns of a thousand rows in one value, which
+ *   PostgreSQL parses in one pass (a multi-row VALUES would need 10,000 parameters, and 10,000 epochs overflow the
+ *   65,535 limit). Non-finite values travel as "NaN"/"Infinity"/"-Infinity", which float8 reads back as the same numbers.
+ * An unusable timestamp (NaN ms) goes as NULL either way, and the NOT NULL column refuses the whole batch.
  */
 function epochRows(epochs: readonly EpochRecord[]) {
   const last = new Map<number, number>();
   for (let i = 0; i < epochs.length; i++) last.set(epochs[i]!.epoch, i);
-  const rows: Record<string, unknown>[] = [];
+  const rows: { e: EpochRecord; ts: number }[] = [];
   let minEpoch = Infinity;
   let lastIso = "";
   let lastMs = 0;
@@ -420,20 +436,36 @@ function epochRows(epochs: readonly EpochRecord[]) {
     else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
     if (last.get(e.epoch) !== i) continue;
     if (e.epoch < minEpoch) minEpoch = e.epoch;
-    rows.push({
-      e: e.epoch,
-      tl: encodeMetric(e.train_loss) ?? null,
-      vl: encodeMetric(e.val_loss) ?? null,
-      ta: encodeMetric(e.train_accuracy) ?? null,
-      va: encodeMetric(e.val_accuracy) ?? null,
-      lr: encodeMetric(e.learning_rate) ?? null,
-      du: encodeMetric(e.duration) ?? null,
-      // An unusable timestamp is NaN, which JSON writes as null: the NOT NULL column refuses the whole batch.
-      ts: lastMs,
-      c: customColumn(e.custom),
-    });
+    rows.push({ e, ts: lastMs });
   }
-  return { json: JSON.stringify(rows), count: rows.length, minEpoch };
+  return {
+    count: rows.length,
+    minEpoch,
+    copyText(op: string): string {
+      let text = "";
+      for (const { e, ts } of rows) {
+        // JSON.stringify escapes control characters, so a backslash is the one byte COPY's text format must double.
+        const custom = customColumn(e.custom);
+        text += `${op}\t${Number.isFinite(ts) ? ts : "\\N"}\t${copyCell(e.train_loss)}\t${copyCell(e.val_loss)}\t${copyCell(e.train_accuracy)}\t${copyCell(e.val_accuracy)}\t${copyCell(e.learning_rate)}\t${copyCell(e.duration)}\t${e.epoch}\t${custom === null ? "\\N" : custom.replaceAll("\\", "\\\\")}\n`;
+      }
+      return text;
+    },
+    json(): string {
+      return JSON.stringify(
+        rows.map(({ e, ts }) => ({
+          e: e.epoch,
+          tl: encodeMetric(e.train_loss) ?? null,
+          vl: encodeMetric(e.val_loss) ?? null,
+          ta: encodeMetric(e.train_accuracy) ?? null,
+          va: encodeMetric(e.val_accuracy) ?? null,
+          lr: encodeMetric(e.learning_rate) ?? null,
+          du: encodeMetric(e.duration) ?? null,
+          ts,
+          c: customColumn(e.custom),
+        })),
+      );
+    },
+  };
 }
 
 /** float8 holds NaN and ±Infinity as numbers: encodeMetric spells them out. */
