@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { Envelope } from "../src/http/index.ts";
 import { decodeMetricsBody, loadOperation, metricsView } from "../src/routes/operations.ts";
 import { MetricsData } from "../src/schemas/operation.ts";
@@ -183,8 +183,8 @@ function rawInserter() {
   };
 }
 
-/** Hub that marks when the route has decoded the body and when the store has written it. */
-class TimedHub extends Hub {
+/** OperationsService that marks when the route has decoded the body and when the store has written it. */
+class TimedService extends OperationsService {
   marks = { decoded: 0, written: 0 };
   override writeEpochs(operationId: string, epochs: EpochRecord[]) {
     this.marks.decoded = performance.now();
@@ -199,8 +199,8 @@ async function breakdown() {
   const N = 40;
   const config = loadConfig({ TRAINWATCH_DB: join(dir, "breakdown.db") });
   const store = new SqliteStore(config.dbPath, config.trends);
-  const hub = new TimedHub(store);
-  const inner = createApp({ store, config, hub });
+  const operations = new TimedService(store);
+  const inner = createApp({ store, config, operations });
   let mark = { request: 0, transform: 0, beforeHandle: 0 };
   // Outer hooks see Elysia's phases: parse happens before transform, validation between transform and beforeHandle.
   const app = new Elysia()
@@ -228,7 +228,7 @@ async function breakdown() {
     await res.arrayBuffer();
     const end = performance.now();
     if (b < 10) continue; // warm-up
-    const h = hub.marks;
+    const h = operations.marks;
     post["read body + JSON.parse (Elysia parse)"]!.push(mark.transform - mark.request);
     post["TypeBox validation incl. normalize (Elysia)"]!.push(mark.beforeHandle - mark.transform);
     post["decode wire → records (route)"]!.push(h.decoded - mark.beforeHandle);

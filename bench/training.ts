@@ -35,7 +35,7 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 const fmt = (n: number, digits = 2) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-// ── Part 1: the bare worker. runTraining with no-op events: no Comlink, no hub, no store, no progress writes. ──
+// ── Part 1: the bare worker. runTraining with no-op events: no Comlink, no operations service, no store, no progress writes. ──
 
 interface BareRequest {
   spec: import("../src/schemas/spec.ts").NormalizedSpec;
@@ -111,7 +111,7 @@ async function bareRun(modelsDir: string, spec: BareRequest["spec"], n: number):
 async function overhead(dir: string): Promise<void> {
   const { createApp } = await import("../src/app.ts");
   const { loadConfig } = await import("../src/config.ts");
-  const { Hub } = await import("../src/hub.ts");
+  const { OperationsService } = await import("../src/operations/service.ts");
   const { SqliteStore } = await import("../src/store/sqlite.ts");
   const { Dispatcher } = await import("../src/trainer/dispatcher.ts");
   const { LocalTrainer } = await import("../src/trainer/local.ts");
@@ -120,13 +120,13 @@ async function overhead(dir: string): Promise<void> {
   const modelsDir = join(dir, "models");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: modelsDir, TRAINWATCH_MAX_LOCAL_TRAININGS: "1" });
   const store = new SqliteStore(join(dir, "overhead.db"), config.trends);
-  const hub = new Hub(store);
-  const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir });
-  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, null, config) });
+  const operations = new OperationsService(store);
+  const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir });
+  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config) });
   const checked = validateSpec(SPEC);
   if (!checked.ok) throw new Error(checked.message);
   let backend = "";
-  // Clocks the main thread's share of the pipeline (every store and hub call the local trainer makes), a figure that,
+  // Clocks the main thread's share of the pipeline (every store and operations call the local trainer makes), a figure that,
   // unlike the run times, does not drift with the training's own noise.
   let mainThreadMs = 0;
   const clock = <T extends object>(target: T, names: (keyof T)[]) => {
@@ -142,11 +142,11 @@ async function overhead(dir: string): Promise<void> {
       };
     }
   };
-  clock(hub, ["writeEpochs", "statusChanged", "finish"]);
+  clock(operations, ["writeEpochs", "statusChanged", "finish"]);
   clock(store, ["setBatchProgress", "mergeMetadata", "markStarted", "setResult"]);
   const mainMs: number[] = [];
 
-  /** The full pipeline: POST → LocalTrainer → Comlink worker → hub → SQLite file store with trends, until finished. */
+  /** The full pipeline: POST → LocalTrainer → Comlink worker → operations service → SQLite file store with trends, until finished. */
   const pipelineRun = async (): Promise<Timing> => {
     mainThreadMs = 0;
     const asked = performance.now();
@@ -154,7 +154,7 @@ async function overhead(dir: string): Promise<void> {
     let done = 0;
     // Subscribed before the POST: the local trainer can start the worker before the reply is read.
     const finished = new Promise<void>((resolve) => {
-      const off = hub.subscribe("*", (e) => {
+      const off = operations.subscribe("*", (e) => {
         if (e.type !== "status") return;
         if (e.operation.status === "running") started ||= performance.now();
         else if (e.operation.status !== "pending") {
@@ -179,7 +179,7 @@ async function overhead(dir: string): Promise<void> {
   };
 
   console.log(`(a) overhead: ${SAMPLES} spirals rows, MLP [64, 32], batch 32, ${EPOCHS} epochs; ${REPEATS} interleaved pairs after 1 warm-up pair`);
-  console.log("    bare = a fresh worker running src/trainer/engine.ts runTraining with no-op events (no Comlink, hub or store)");
+  console.log("    bare = a fresh worker running src/trainer/engine.ts runTraining with no-op events (no Comlink, operations service or store)");
   await pipelineRun();
   await bareRun(modelsDir, checked.spec, -1);
   const bare: Timing[] = [];
@@ -211,7 +211,7 @@ async function overhead(dir: string): Promise<void> {
   console.log(`    start-up (worker, TF.js, data): pipeline ${fmt(startCost * 1000, 0)} ms longer than bare, median`);
   const work = median(mainMs.slice(1));
   console.log(
-    `    main-thread pipeline work (store + hub calls): ${fmt(work, 1)} ms a run, median = ${fmt((100 * work) / 1000 / median(bare.map((b) => b.training)), 2)} % of the bare training phase`,
+    `    main-thread pipeline work (store + service calls): ${fmt(work, 1)} ms a run, median = ${fmt((100 * work) / 1000 / median(bare.map((b) => b.training)), 2)} % of the bare training phase`,
   );
   console.log("    Where other work shares the cores, one run's time varies far more than 1 %: read the middle half with the median.\n");
   const total = quantile(ratios("total"), 0.5);

@@ -1,7 +1,7 @@
 /** The app factory: builds the Elysia app from its dependencies. Only src/server.ts listens. */
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
-import { Hub } from "./hub.ts";
+import { OperationsService } from "./operations/service.ts";
 import type { Store } from "./store/store.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
@@ -24,8 +24,8 @@ import pkg from "../package.json" with { type: "json" };
 export type { AppDeps } from "./routes/deps.ts";
 export type { Trainers } from "./trainer/types.ts";
 
-export function createApp(input: { store: Store; config: Config; hub?: Hub; trainers?: Trainers }) {
-  const deps: AppDeps = { ...input, hub: input.hub ?? new Hub(input.store, { trends: input.config.trends }), version: pkg.version };
+export function createApp(input: { store: Store; config: Config; operations?: OperationsService; trainers?: Trainers }) {
+  const deps: AppDeps = { ...input, operations: input.operations ?? new OperationsService(input.store, { trends: input.config.trends }), version: pkg.version };
   const api = new Elysia({ prefix: "/api/v1" })
     .use(healthRoutes(deps))
     .group("", (g) =>

@@ -5,7 +5,7 @@
  */
 import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
-import { Hub } from "./hub.ts";
+import { OperationsService } from "./operations/service.ts";
 import { SqliteStore } from "./store/sqlite.ts";
 import { lateAfterMs } from "./store/store.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
@@ -24,15 +24,15 @@ export function startServer(config: Config = loadConfig()) {
   const book = loadRecipeBook(config.recipesPath);
   // First: the lock on the database comes before anything reads or recovers it.
   const store = new SqliteStore(config.dbPath, config.trends, { lateAfterMs: lateAfterMs(config.heartbeatMs) });
-  const hub = new Hub(store, { trends: config.trends });
+  const operations = new OperationsService(store, { trends: config.trends });
   // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
   const leftovers = killLeftovers(config.logsDir);
   const gpus = machineGpus(config.gpus);
-  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, gpus: gpus.map((g) => g.id) });
+  const local = new LocalTrainer(operations, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, gpus: gpus.map((g) => g.id) });
   // Hosts are told where to relay once the server is listening (see `url` below); a local script reaches it on loopback.
   const loopback = () => url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
   const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? loopback());
-  const scripts = new ScriptTrainer(hub, local, {
+  const scripts = new ScriptTrainer(operations, local, {
     book,
     logs: new LogStore(config.logsDir),
     killGraceMs: config.killGraceMs,
@@ -40,12 +40,12 @@ export function startServer(config: Config = loadConfig()) {
     token: config.token,
     gpuNames: Object.fromEntries(gpus.map((g) => [g.id, g.name])),
   });
-  const trainers = new Dispatcher(hub, local, hosts, config, scripts);
+  const trainers = new Dispatcher(operations, local, hosts, config, scripts);
   if (book.source) console.log(`recipes: ${book.list().length} from ${book.source}${gpus.length ? `; GPUs ${gpus.map((g) => g.id).join(",")}` : ""}`);
   if (leftovers.length) console.warn(`stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
   const interrupted = trainers.recoverInterrupted();
   if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
-  const app = createApp({ store, hub, config, trainers });
+  const app = createApp({ store, operations, config, trainers });
   try {
     listen(app, {
       hostname: config.host,
@@ -58,7 +58,7 @@ export function startServer(config: Config = loadConfig()) {
   }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
-  const watchdog = startHostWatchdog(hub, {
+  const watchdog = startHostWatchdog(operations, {
     timeoutMs: config.hostTimeoutMs,
     heartbeatMs: config.heartbeatMs,
     probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
@@ -70,7 +70,7 @@ export function startServer(config: Config = loadConfig()) {
     await app.stop(true);
     store.close();
   };
-  return { app, store, hub, trainers, url, stop };
+  return { app, store, operations, trainers, url, stop };
 }
 
 if (import.meta.main) runEntry(() => startServer());

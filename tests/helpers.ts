@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type Trainers } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { freePort, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
@@ -32,14 +32,14 @@ export function localTrainingApp(opts: { env?: Record<string, string>; start?: S
   const models = tempDir("trainwatch-models-");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
   const store = new SqliteStore(":memory:", config.trends);
-  const hub = new Hub(store, { trends: config.trends });
-  const local = new LocalTrainer(hub, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
-  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, null, config) });
+  const operations = new OperationsService(store, { trends: config.trends });
+  const local = new LocalTrainer(operations, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
+  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config) });
   const close = () => {
     store.close();
     models.cleanup();
   };
-  return { app, store, hub, local, models, close };
+  return { app, store, operations, local, models, close };
 }
 
 /**

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { createHostApp } from "../src/host/app.ts";
 import { HostPool } from "../src/hosts/pool.ts";
 import { Outbox } from "../src/host/outbox.ts";
@@ -45,7 +45,7 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
   const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true", ...(opts.apiToken ? { TRAINWATCH_TOKEN: opts.apiToken } : {}) });
   const clock = { shift: 0, now: () => Date.now() + clock.shift };
   const store = new SqliteStore(":memory:", undefined, { lateAfterMs: 1500, now: () => clock.now() });
-  const hub = new Hub(store);
+  const operations = new OperationsService(store);
   const apps: Record<string, { handle(r: Request): Promise<Response> } | null> = {};
   const fetch = router(apps);
   const makeHost = (origin: string) => {
@@ -71,13 +71,13 @@ function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTra
   };
   const hosts = hostNames.map(makeHost);
   const pool = new HostPool({ urls: hostNames, token: null, apiUrl: () => API, fetch });
-  const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: scriptedTrainer() });
-  const app = createApp({ store, hub, config, trainers: new Dispatcher(hub, local, pool, config) });
+  const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: scriptedTrainer() });
+  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, pool, config) });
   apps[API] = app;
   /** The API's watchdog on the world's clock, checked by hand; heartbeats are late after 1.5 s (heartbeatMs 1000). */
   const watchdog = () =>
-    startHostWatchdog(hub, { timeoutMs: 60_000, heartbeatMs: 1000, probe: (h, id) => pool.probeSession(h, id), intervalMs: 3_600_000, now: clock.now, log: () => {} });
-  return { app, store, hub, hosts, apps, pool, clock, makeHost, watchdog };
+    startHostWatchdog(operations, { timeoutMs: 60_000, heartbeatMs: 1000, probe: (h, id) => pool.probeSession(h, id), intervalMs: 3_600_000, now: clock.now, log: () => {} });
+  return { app, store, operations, hosts, apps, pool, clock, makeHost, watchdog };
 }
 
 describe("host dispatch in process", () => {
@@ -373,10 +373,10 @@ describe("an API/host token mismatch is reported as such", () => {
 describe("heartbeat route", () => {
   function api() {
     const store = new SqliteStore(":memory:");
-    const hub = new Hub(store);
-    const app = createApp({ store, hub, config: loadConfig({}) });
+    const operations = new OperationsService(store);
+    const app = createApp({ store, operations, config: loadConfig({}) });
     const op = store.createOperation({ operation_type: "training", status: "pending", total_epochs_planned: 4, metadata: { location: "host" } });
-    return { app, store, hub, id: op.operation_id };
+    return { app, store, operations, id: op.operation_id };
   }
   const beat = (app: ReturnType<typeof api>["app"], id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
 
@@ -401,7 +401,7 @@ describe("heartbeat route", () => {
   test("an empty object is a plain heartbeat; a finished operation answers 409; an unknown one 404", async () => {
     const t = api();
     expect((await beat(t.app, t.id, {})).status).toBe(200);
-    t.hub.finish(t.id, "cancelled");
+    t.operations.finish(t.id, "cancelled");
     const gone = await beat(t.app, t.id, {});
     expect(gone.status).toBe(409);
     expect(gone.body.error.code).toBe("OPERATION_FINISHED");
@@ -412,7 +412,7 @@ describe("heartbeat route", () => {
     const t = api();
     t.store.markStarted(t.id);
     t.store.writeEpochs(t.id, [{ epoch: 0, train_loss: 1, timestamp: new Date().toISOString() }]);
-    t.hub.finish(t.id, "failed", { error_message: HOST_UNREACHABLE, failure_code: "host_unreachable" });
+    t.operations.finish(t.id, "failed", { error_message: HOST_UNREACHABLE, failure_code: "host_unreachable" });
     const { status, body } = await beat(t.app, t.id, {});
     expect(status).toBe(200);
     expect(body.data).toMatchObject({ status: "running", revived: true });
@@ -425,13 +425,13 @@ describe("heartbeat route", () => {
 describe("liveness watchdog", () => {
   test("a silent host operation becomes failed with \"training host unreachable\", its URL and the timeout; local ones are left alone", async () => {
     const store = new SqliteStore(":memory:");
-    const hub = new Hub(store);
+    const operations = new OperationsService(store);
     let now = 1_000_000;
     const host = store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } }).operation_id;
     const local = store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
     store.touch(host, now);
     store.touch(local, now);
-    const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
       now += 59_000;
       expect(await wd.check()).toEqual([]);
@@ -450,11 +450,11 @@ describe("liveness watchdog", () => {
 
   test("right after an API restart every host gets a full timeout before anything is failed", async () => {
     const store = new SqliteStore(":memory:");
-    const hub = new Hub(store);
+    const operations = new OperationsService(store);
     let now = 1_000_000;
     const id = store.createOperation({ operation_type: "training", metadata: { location: "host" } }).operation_id;
     store.touch(id, now - 3_600_000); // silent for an hour while the API was down
-    const wd = startHostWatchdog(hub, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
       expect(await wd.check()).toEqual([]);
       now += 30_000;

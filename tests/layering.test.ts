@@ -83,15 +83,15 @@ interface Rule {
 const under = (...dirs: string[]) => new RegExp(`^(${dirs.map((d) => d.replace(/[.]/g, "\\.")).join("|")})(/|$)`);
 
 const RULES: Rule[] = [
-  { from: "src/schemas", to: under("src/routes", "src/http", "src/store", "src/trainer", "src/host", "src/hosts", "src/mcp", "src/app.ts", "src/hub.ts", "src/server.ts"), why: "schemas are the bottom layer: validation, OpenAPI and MCP read them", transitive: true },
+  { from: "src/schemas", to: under("src/routes", "src/http", "src/store", "src/trainer", "src/host", "src/hosts", "src/mcp", "src/app.ts", "src/operations/service.ts", "src/server.ts"), why: "schemas are the bottom layer: validation, OpenAPI and MCP read them", transitive: true },
   { from: "src/client", to: under("src/routes", "src/http", "src/store", "src/mcp", "src/app.ts", "src/server.ts"), why: "the typed client speaks the wire, not the server's code", transitive: true },
   { from: "src/routes", to: under("src/mcp"), why: "MCP calls the routes through the app, never the other way", transitive: true },
-  { from: "src/mcp", to: under("src/routes", "src/store", "src/hub.ts"), why: "MCP tools call the API through the app (app.handle), so they share its validation and auth", transitive: true },
-  { from: "src/http", to: under("src/routes", "src/mcp", "src/store", "src/host", "src/hosts", "src/trainer", "src/app.ts", "src/hub.ts"), why: "HTTP plumbing is shared by the API, the host and MCP, so it knows none of them", transitive: true },
-  { from: "src/host", to: under("src/store/store.ts", "src/store/sqlite.ts", "src/store/migrations.ts", "src/store/postgres.ts", "src/store/pg_migrations.ts", "src/store/rows.ts", "src/store/blocks.ts", "src/routes", "src/hosts", "src/mcp", "src/app.ts", "src/hub.ts", "src/server.ts"), why: "the GPU host runs without the API's store, routes or host pool", transitive: true },
+  { from: "src/mcp", to: under("src/routes", "src/store", "src/operations/service.ts"), why: "MCP tools call the API through the app (app.handle), so they share its validation and auth", transitive: true },
+  { from: "src/http", to: under("src/routes", "src/mcp", "src/store", "src/host", "src/hosts", "src/trainer", "src/app.ts", "src/operations/service.ts"), why: "HTTP plumbing is shared by the API, the host and MCP, so it knows none of them", transitive: true },
+  { from: "src/host", to: under("src/store/store.ts", "src/store/sqlite.ts", "src/store/migrations.ts", "src/store/postgres.ts", "src/store/pg_migrations.ts", "src/store/rows.ts", "src/store/blocks.ts", "src/routes", "src/hosts", "src/mcp", "src/app.ts", "src/operations/service.ts", "src/server.ts"), why: "the GPU host runs without the API's store, routes or host pool", transitive: true },
   { from: "src/hosts", to: under("src/host", "src/routes", "src/mcp"), why: "the API's side of hosts talks to them over HTTP (src/client), not by importing the host's code", transitive: true },
   { from: "src/trainer", to: under("src/routes", "src/http", "src/mcp", "src/app.ts", "src/server.ts"), why: "whoever runs trainings does not know how the API serves them", transitive: true },
-  { from: "src/store", to: under("src/routes", "src/http", "src/mcp", "src/hub.ts", "src/app.ts", "src/trainer", "src/host", "src/hosts"), why: "the store persists; it calls nobody above it", transitive: true },
+  { from: "src/store", to: under("src/routes", "src/http", "src/mcp", "src/operations/service.ts", "src/app.ts", "src/trainer", "src/host", "src/hosts"), why: "the store persists; it calls nobody above it", transitive: true },
   { from: "src/recipes", to: /^(?!src\/(recipes|schemas)\/|src\/errors\.ts$|@sinclair\/typebox(\/|$))/, why: "recipe rules are pure: schemas and errors only (no files, no processes)", transitive: false },
   { from: "src/scripts", to: under("src/routes", "src/mcp", "src/hosts", "src/store/sqlite.ts", "src/app.ts", "src/server.ts"), why: "the script runner serves the API and the GPU host alike, so it knows neither's serving code", transitive: true },
   { from: "src/trends", to: /^(?!src\/trends\/)/, why: "the pure core imports only itself (no bun:*, node:*, elysia, packages)", transitive: false },

@@ -1,7 +1,7 @@
 // The local training queue, with a scripted trainer in place of the worker:
 // concurrency, FIFO order, cancel, failures and restart recovery.
 import { describe, expect, test } from "bun:test";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import { Dispatcher, INTERRUPTED } from "../src/trainer/dispatcher.ts";
@@ -49,11 +49,11 @@ const tick = () => new Promise((r) => setTimeout(r, 5));
 
 function setup(maxConcurrent: number, path = ":memory:") {
   const store = new SqliteStore(path);
-  const hub = new Hub(store);
+  const operations = new OperationsService(store);
   const s = scripted();
-  const local = new LocalTrainer(hub, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
-  const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
-  return { store, hub, local, dispatcher, ...s };
+  const local = new LocalTrainer(operations, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
+  const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
+  return { store, operations, local, dispatcher, ...s };
 }
 
 describe("local training queue", () => {
@@ -94,7 +94,7 @@ describe("local training queue", () => {
     const t = setup(1);
     const a = (await t.dispatcher.start(spec(1))).operation_id;
     const b = (await t.dispatcher.start(spec(1))).operation_id;
-    t.hub.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
+    t.operations.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
     await t.dispatcher.cancel(t.store.getOperation(b)!);
     t.live.get(a)!.release();
     await tick();
@@ -107,7 +107,7 @@ describe("local training queue", () => {
     const id = (await t.dispatcher.start(spec(5))).operation_id;
     await tick();
     t.live.get(id)!.release();
-    t.hub.finish(id, "cancelled");
+    t.operations.finish(id, "cancelled");
     await t.dispatcher.cancel(t.store.getOperation(id)!);
     await tick();
     const op = t.store.getOperation(id)!;
@@ -181,7 +181,7 @@ describe("local training queue", () => {
 describe("cancel terminates a worker that does not stop", () => {
   test("a worker that ignores the cancel flag is terminated after the grace, and its slot is freed only then", async () => {
     const store = new SqliteStore(":memory:");
-    const hub = new Hub(store);
+    const operations = new OperationsService(store);
     const GRACE_MS = 300;
     const starts: { id: string; at: number }[] = [];
     const closes: { id: string; at: number }[] = [];
@@ -191,8 +191,8 @@ describe("cancel terminates a worker that does not stop", () => {
       void handle.done.then(() => closes.push({ id: args.operationId, at: performance.now() }));
       return handle;
     };
-    const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start });
-    const dispatcher = new Dispatcher(hub, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
+    const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: "/tmp/unused", start });
+    const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
     const first = (await dispatcher.start(spec(1))).operation_id;
     const second = (await dispatcher.start(spec(1))).operation_id;
     // The stubborn worker is up and reporting batches.
@@ -201,7 +201,7 @@ describe("cancel terminates a worker that does not stop", () => {
     expect(store.getOperation(first)!.progress.batch).toBeDefined();
 
     const cancelledAt = performance.now();
-    hub.finish(first, "cancelled");
+    operations.finish(first, "cancelled");
     await dispatcher.cancel(store.getOperation(first)!);
     expect(local.describe()).toMatchObject({ running: 1, queued: 1 }); // still holding the slot
     await local.settled(first);

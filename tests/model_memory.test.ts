@@ -6,7 +6,7 @@ import { paramShapes } from "../src/trainer/model.ts";
 import { json, req } from "./helpers.ts";
 import { LocalTrainer } from "../src/trainer/local.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { loadConfig } from "../src/config.ts";
 import { createApp } from "../src/app.ts";
@@ -79,9 +79,9 @@ describe("memory budget at the API", () => {
   function app(env: Record<string, string> = {}) {
     const config = loadConfig(env);
     const store = new SqliteStore(":memory:");
-    const hub = new Hub(store);
-    const local = new LocalTrainer(hub, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: () => ({ done: new Promise(() => {}), cancel() {} }) });
-    return { app: createApp({ store, hub, config, trainers: new Dispatcher(hub, local, null, config) }), store };
+    const operations = new OperationsService(store);
+    const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: () => ({ done: new Promise(() => {}), cancel() {} }) });
+    return { app: createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config) }), store };
   }
 
   test("POST /trainings with a spec over TRAINWATCH_MAX_MODEL_MB is a 400 naming body.model.hidden_layers, and stores nothing", async () => {

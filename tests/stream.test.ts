@@ -2,12 +2,12 @@
 // cleanup on disconnect, and one serialisation per write however many streams are open.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { Hub } from "../src/hub.ts";
+import { OperationsService } from "../src/operations/service.ts";
 import { loadConfig } from "../src/config.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { streamRoutes } from "../src/routes/stream.ts";
 import type { AppDeps } from "../src/app.ts";
-import type { Fanout } from "../src/routes/sse.ts";
+import type { Fanout } from "../src/operations/fanout.ts";
 import { json, makeApp, req, startServerProcess, type ServerProcess } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
 
@@ -35,7 +35,7 @@ function open(app: App, id: string, opts: { since?: number; lastEventId?: number
 }
 
 const fanoutOf = (app: App) => (app as unknown as { decorator: { sseFanout: Fanout } }).decorator.sseFanout;
-const hubListeners = (app: App) => (app.decorator.deps.hub as unknown as { listeners: Map<string, Set<unknown>> }).listeners.size;
+const hubListeners = (app: App) => (app.decorator.deps.operations as unknown as { listeners: Map<string, Set<unknown>> }).listeners.size;
 
 describe("metrics stream: replay and live", () => {
   test("it replays the stored epochs after since_epoch, then the trend summary, starting with the operation's status", async () => {
@@ -131,7 +131,7 @@ describe("metrics stream: replay and live", () => {
     expect(fanoutOf(app).stats().streams).toBe(0);
   });
 
-  test("cancelling the reader removes the stream and its hub listener", async () => {
+  test("cancelling the reader removes the stream and its service listener", async () => {
     const { app } = makeApp();
     const id = await register(app);
     const a = new SseReader(await open(app, id));
@@ -139,7 +139,7 @@ describe("metrics stream: replay and live", () => {
     await a.until(() => a.events.length > 0);
     await b.until(() => b.events.length > 0);
     expect(fanoutOf(app).stats()).toEqual({ channels: 1, streams: 2 });
-    expect(hubListeners(app)).toBe(1); // one hub listener per operation, not per stream
+    expect(hubListeners(app)).toBe(1); // one service listener per operation, not per stream
     await a.cancel();
     expect(fanoutOf(app).stats()).toEqual({ channels: 1, streams: 1 });
     await b.cancel();
@@ -179,7 +179,7 @@ describe("stream fan-out", () => {
   test("heartbeat comments keep a quiet stream open", async () => {
     const config = loadConfig({});
     const store = new SqliteStore(":memory:", config.trends);
-    const deps: AppDeps = { store, hub: new Hub(store), config, version: "test" };
+    const deps: AppDeps = { store, operations: new OperationsService(store), config, version: "test" };
     const app = new Elysia().use(streamRoutes(deps, { heartbeatMs: 30 }));
     const id = store.createOperation({ operation_type: "training" }).operation_id;
     const sse = new SseReader(await app.handle(new Request(`http://localhost/operations/${id}/metrics/stream`)));
@@ -299,7 +299,7 @@ describe("global stream: new operations and metadata without a poll", () => {
 });
 
 describe("metrics stream over a socket", () => {
-  test("a client that disconnects is forgotten: its stream and the hub listener go", async () => {
+  test("a client that disconnects is forgotten: its stream and the service listener go", async () => {
     const { app } = makeApp();
     const id = await register(app);
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => app.handle(r) });

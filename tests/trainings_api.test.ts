@@ -138,7 +138,7 @@ describe("local training through the API", () => {
     const id = res.body.data.operation_id as string;
     // Every stored epoch publishes the recomputed trends; keep the flag of each write.
     const flags: boolean[] = [];
-    const off = t.hub.subscribe(id, (e) => {
+    const off = t.operations.subscribe(id, (e) => {
       if (e.type === "epochs") flags.push(e.trends.is_overfitting);
     });
     try {

@@ -9,7 +9,7 @@
  * host relays again.
  */
 import { TrainwatchError } from "../errors.ts";
-import type { Hub } from "../hub.ts";
+import type { OperationsService } from "../operations/service.ts";
 import type { Session } from "../schemas/host.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import { HOST_UNREACHABLE, lateAfterMs } from "../store/store.ts";
@@ -42,7 +42,7 @@ const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
  * Starts the periodic check. Silence only counts toward the timeout while this process is up: right after an API
  * restart every host gets a full timeout to reach it again (a host that answers "no such session" is failed anyway).
  */
-export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
+export function startHostWatchdog(operations: OperationsService, opts: WatchdogOptions): Watchdog {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? ((line) => console.warn(line));
   const heartbeatMs = opts.heartbeatMs ?? 10_000;
@@ -54,10 +54,10 @@ export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
 
   const fail = (id: string, seenAt: string | null, code: FailureCode, message: string): boolean => {
     // The host may have been heard from while it was being asked: then nothing is wrong any more.
-    const current = hub.store.getOperation(id);
+    const current = operations.store.getOperation(id);
     if (current?.status !== "running" || current.last_seen_at !== seenAt) return false;
     try {
-      hub.finish(id, "failed", { error_message: message, failure_code: code });
+      operations.finish(id, "failed", { error_message: message, failure_code: code });
       log(`[watchdog] ${id}: marked failed (${code}): ${message}`);
       return true;
     } catch (err) {
@@ -68,7 +68,7 @@ export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
   };
 
   const inspect = async (id: string, t: number): Promise<boolean> => {
-    const op = hub.store.getOperation(id);
+    const op = operations.store.getOperation(id);
     if (op?.status !== "running") return false;
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const seenAt = op.last_seen_at;
@@ -76,7 +76,7 @@ export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
     let entry = asked.get(id);
     if (!entry) {
       // Newly late: streams hear it at once (the operation now reads stale: true).
-      hub.statusChanged(id);
+      operations.statusChanged(id);
       asked.set(id, (entry = { at: -Infinity, answer: null }));
     }
     if (opts.probe && host && !inFlight.has(id) && t - entry.at >= heartbeatMs) {
@@ -109,7 +109,7 @@ export function startHostWatchdog(hub: Hub, opts: WatchdogOptions): Watchdog {
 
   const check = async (): Promise<string[]> => {
     const t = now();
-    const late = hub.store.staleHostOperations(t - lateMs);
+    const late = operations.store.staleHostOperations(t - lateMs);
     for (const id of asked.keys()) if (!late.includes(id)) asked.delete(id);
     const outcomes = await Promise.all(late.map(async (id) => ((await inspect(id, t)) ? id : null)));
     return outcomes.filter((id): id is string => id !== null);

@@ -1,4 +1,4 @@
-/** Server-Sent Events framing, shared by the API's streams (src/routes/sse.ts) and the GPU host's log stream. */
+/** Server-Sent Events framing, shared by the API's streams (src/operations/fanout.ts) and the GPU host's log stream. */
 
 /** One SSE event. `data` is JSON, which never contains a raw newline, so one `data:` line suffices. */
 export function sseEvent(event: string, data: unknown, id?: number): string {

@@ -21,8 +21,8 @@ const IdParams = Type.Object({ id: Type.String() });
  * session start), or failed by the liveness watchdog (revived). 409 NOT_HOST_OPERATION for a local or external operation,
  * 409 OPERATION_FINISHED once it takes no more relays; 400 when `progress.batch` exceeds `progress.batches`.
  */
-export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string, body: HeartbeatInput) {
-  const { store, hub } = deps;
+export function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">, id: string, body: HeartbeatInput) {
+  const { store, operations } = deps;
   const op = store.getOperation(id);
   if (!op) throw notFound(id);
   if (op.metadata.location !== "host") {
@@ -38,17 +38,17 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "hub">, id: string,
   let revived = false;
   if (FINISHED.has(op.status)) {
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.
-    revived = hub.writeEpochs(id, []).revived;
+    revived = operations.writeEpochs(id, []).revived;
   } else {
     store.touch(id);
-    if (op.status === "pending") hub.markStarted(id);
+    if (op.status === "pending") operations.markStarted(id);
   }
   if (body.started) {
     const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;
-    hub.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
+    operations.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
   }
   if (p !== undefined) store.setBatchProgress(id, p);
-  if (body.checkpoints) hub.mergeMetadata(id, { checkpoints: body.checkpoints });
+  if (body.checkpoints) operations.mergeMetadata(id, { checkpoints: body.checkpoints });
   const now = store.getOperation(id)!;
   // The stop decision rides along, so a host hears one made between its epochs (a policy set on a run that already diverges).
   return { operation_id: id, status: now.status, revived, control: now.control ?? CONTINUE };

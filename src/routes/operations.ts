@@ -100,7 +100,7 @@ export const operationsRoutes = (deps: AppDeps) =>
       ({ body, set }) => {
         set.status = 201;
         return ok(
-          deps.hub.createOperation({
+          deps.operations.createOperation({
             operation_type: body.operation_type,
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
@@ -175,7 +175,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           return ok(loadOperation(deps.store, params.id));
         }
         return ok(
-          deps.hub.finish(params.id, body.status, {
+          deps.operations.finish(params.id, body.status, {
             error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
             result: body.result ?? null,
           }),
@@ -197,9 +197,9 @@ export const operationsRoutes = (deps: AppDeps) =>
       "/operations/:id",
       async ({ params, body }) => {
         // Cancelled first, so a trainer that stops at once finds it finished and only records its result.
-        const finished = deps.hub.cancel(params.id, body ?? {});
+        const finished = deps.operations.cancel(params.id, body ?? {});
         const note = deps.trainers ? await deps.trainers.cancel(finished) : null;
-        return ok(note ? deps.hub.mergeMetadata(params.id, { cancel: note }) : finished);
+        return ok(note ? deps.operations.mergeMetadata(params.id, { cancel: note }) : finished);
       },
       {
         params: IdParams,
@@ -215,7 +215,7 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .put(
       "/operations/:id/stop_policy",
-      ({ params, body }) => ok(deps.hub.setStopPolicy(params.id, normalizeStopPolicy(body))),
+      ({ params, body }) => ok(deps.operations.setStopPolicy(params.id, normalizeStopPolicy(body))),
       {
         params: IdParams,
         body: StopPolicy,
@@ -228,7 +228,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .delete("/operations/:id/stop_policy", ({ params }) => ok(deps.hub.setStopPolicy(params.id, null)), {
+    .delete("/operations/:id/stop_policy", ({ params }) => ok(deps.operations.setStopPolicy(params.id, null)), {
       params: IdParams,
       response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
       detail: {
@@ -240,7 +240,7 @@ export const operationsRoutes = (deps: AppDeps) =>
     .post(
       "/operations/:id/metrics",
       ({ params, body }) => {
-        const res = deps.hub.writeEpochs(params.id, decodeMetricsBody(body));
+        const res = deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
         return ok({ operation_id: params.id, stored: res.stored, trends: res.trends, control: res.control ?? CONTINUE });
       },
       {

@@ -10,7 +10,7 @@ import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import { ErrorEnvelope, queryInt } from "../http/index.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
-import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "./sse.ts";
+import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "../operations/fanout.ts";
 
 const StreamQuery = t.Object({
   since_epoch: queryInt("since_epoch", {
@@ -72,7 +72,7 @@ const OPERATION_EVENTS = {
 
 /** The SSE routes. `opts.heartbeatMs` sets the heartbeat interval (default 15 s). */
 export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
-  const fanout = new Fanout(deps.hub, opts);
+  const fanout = new Fanout(deps.operations, opts);
   return new Elysia({ name: "trainwatch/stream" })
     .decorate("sseFanout", fanout)
     .get(

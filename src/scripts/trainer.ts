@@ -5,7 +5,7 @@
  * 0 → completed, anything else → failed with the last lines of stderr, unless the script finished the operation
  * itself or it was cancelled meanwhile.
  */
-import type { Hub } from "../hub.ts";
+import type { OperationsService } from "../operations/service.ts";
 import { TrainwatchError } from "../errors.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
@@ -37,7 +37,7 @@ export function scriptMetadata(recipe: string, params: Params, location: "local"
 
 export class ScriptTrainer implements LocalScripts {
   constructor(
-    private readonly hub: Hub,
+    private readonly operations: OperationsService,
     private readonly local: LocalTrainer,
     private readonly opts: ScriptTrainerOptions,
   ) {}
@@ -64,7 +64,7 @@ export class ScriptTrainer implements LocalScripts {
   /** Creates the operation and queues the script. */
   start(req: RecipeRequest): Operation {
     const { recipe, params } = this.resolve(req);
-    const op = this.hub.createOperation({
+    const op = this.operations.createOperation({
       operation_type: "training",
       name: req.name ?? recipe.name,
       total_epochs_planned: plannedEpochs(recipe, params),
@@ -83,7 +83,7 @@ export class ScriptTrainer implements LocalScripts {
         return { cancel: run.cancel, done: run.done.then((exit) => this.settle(id, exit)) };
       },
     });
-    return this.hub.store.getOperation(id)!;
+    return this.operations.store.getOperation(id)!;
   }
 
   logs(op: Operation, tail: number): LogLines {
@@ -99,13 +99,13 @@ export class ScriptTrainer implements LocalScripts {
   private recordStart(id: string, pid: number | null, argv: string[], devices: string[]): void {
     try {
       const names = devices.map((d) => this.opts.gpuNames?.[d] ?? null).filter((n): n is string => n !== null);
-      this.hub.mergeMetadata(id, {
+      this.operations.mergeMetadata(id, {
         pid,
         command: argv,
         cuda_visible_devices: devices.join(","),
         gpu_visible: names.length ? names.join(", ") : null,
       });
-      if (active(this.hub.store.getOperation(id))) this.hub.markStarted(id);
+      if (active(this.operations.store.getOperation(id))) this.operations.markStarted(id);
     } catch (err) {
       console.error(`[scripts] ${id}: recording the start failed:`, err);
     }
@@ -115,10 +115,10 @@ export class ScriptTrainer implements LocalScripts {
   private settle(id: string, exit: ScriptExit): void {
     try {
       const exitInfo = { exit_code: exit.exit_code, signal: exit.signal, duration_s: exit.duration_s };
-      this.hub.mergeMetadata(id, { exit: exitInfo });
-      if (!active(this.hub.store.getOperation(id))) return;
-      if (exit.exit_code === 0 && !exit.stopped) this.hub.finish(id, "completed", { result: exitInfo });
-      else this.hub.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
+      this.operations.mergeMetadata(id, { exit: exitInfo });
+      if (!active(this.operations.store.getOperation(id))) return;
+      if (exit.exit_code === 0 && !exit.stopped) this.operations.finish(id, "completed", { result: exitInfo });
+      else this.operations.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
     } catch (err) {
       console.error(`[scripts] ${id}: recording the exit failed:`, err);
     }

@@ -5,7 +5,7 @@
 import type { Trainers } from "./types.ts";
 import type { Config } from "../config.ts";
 import { TrainwatchError } from "../errors.ts";
-import type { Hub } from "../hub.ts";
+import type { OperationsService } from "../operations/service.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import { resolveSpecPaths } from "./datasets/data_dir.ts";
@@ -57,7 +57,7 @@ export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
 export class Dispatcher implements Trainers {
   constructor(
-    private readonly hub: Hub,
+    private readonly operations: OperationsService,
     private readonly local: LocalTrainer,
     private readonly hosts: RemoteHosts | null,
     private readonly config: Pick<Config, "useHostService" | "dataDir" | "maxModelMb">,
@@ -73,9 +73,9 @@ export class Dispatcher implements Trainers {
     // A local training reads its CSV here, so the file must be in this server's data directory; a host checks its own.
     // The operation keeps the path as given; only the worker gets the resolved one.
     const runSpec = target === "local" ? resolveSpecPaths(spec, this.config.dataDir, "body") : spec;
-    const store = this.hub.store;
+    const store = this.operations.store;
     const create = () =>
-      this.hub.createOperation({
+      this.operations.createOperation({
         operation_type: "training",
         name: spec.name,
         total_epochs_planned: spec.training.epochs,
@@ -92,10 +92,10 @@ export class Dispatcher implements Trainers {
     let id: string | null = null;
     try {
       const { host } = await this.hosts.start(spec, () => (id = create()));
-      this.hub.mergeMetadata(id!, { host });
+      this.operations.mergeMetadata(id!, { host });
       store.touch(id!);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
-      this.hub.markStarted(id!);
+      this.operations.markStarted(id!);
       return store.getOperation(id!)!;
     } catch (err) {
       // A host answered /health but refused the session: the operation it was created for goes too,
@@ -113,11 +113,11 @@ export class Dispatcher implements Trainers {
       return this.scripts.start(req);
     }
     if (!this.hosts?.startScript) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
-    const store = this.hub.store;
+    const store = this.operations.store;
     let id: string | null = null;
     try {
       const { host } = await this.hosts.startScript(req, (planned, params) => {
-        id = this.hub.createOperation({
+        id = this.operations.createOperation({
           operation_type: "training",
           name: req.name ?? req.recipe,
           total_epochs_planned: planned,
@@ -126,9 +126,9 @@ export class Dispatcher implements Trainers {
         }).operation_id;
         return id;
       });
-      this.hub.mergeMetadata(id!, { host });
+      this.operations.mergeMetadata(id!, { host });
       store.touch(id!);
-      this.hub.markStarted(id!);
+      this.operations.markStarted(id!);
       return store.getOperation(id!)!;
     } catch (err) {
       if (id !== null) store.discardOperation(id);
@@ -172,13 +172,13 @@ export class Dispatcher implements Trainers {
 
   /** At shutdown: local trainings end as failed (they cannot resume) and their workers stop. */
   async shutdown(): Promise<void> {
-    this.hub.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
+    this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
     await this.local.stopAll();
   }
 
   /** At start: local trainings the previous process was running cannot resume. */
   recoverInterrupted(): string[] {
-    return this.hub.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
+    return this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
   }
 
   describe(): Record<string, unknown> {

@@ -1,9 +1,9 @@
 /**
  * Local trainings: a FIFO queue with at most `maxConcurrent` trainings at once (src/trainer/queue.ts, shared with
- * script trainings). Each built-in training runs in its own Comlink-wrapped worker; every epoch goes through the hub,
+ * script trainings). Each built-in training runs in its own Comlink-wrapped worker; every epoch goes through the operations service,
  * the same write path as `POST /operations/{id}/metrics`.
  */
-import type { Hub } from "../hub.ts";
+import type { OperationsService } from "../operations/service.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
@@ -20,7 +20,7 @@ export class LocalTrainer {
   private readonly tasks: TaskQueue;
 
   constructor(
-    private readonly hub: Hub,
+    private readonly operations: OperationsService,
     private readonly opts: { maxConcurrent: number; modelsDir: string; start?: StartTraining; gpus?: readonly string[] },
   ) {
     this.tasks = new TaskQueue(opts.maxConcurrent, opts.gpus ?? []);
@@ -69,7 +69,7 @@ export class LocalTrainer {
   }
 
   private launch(id: string, spec: NormalizedSpec): { cancel(): void; done: Promise<unknown> } {
-    const store = this.hub.store;
+    const store = this.operations.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
     // A trainer may report before start() returns (a scripted one in tests): cancel and stop through this.
     let cancelRequested = false;
@@ -83,7 +83,7 @@ export class LocalTrainer {
       console.log(`[trainer] ${id}: stopping: the operation's control says stop`);
       (handle.stop ?? handle.cancel).call(handle);
     };
-    const unsubscribe = this.hub.subscribe(id, (e) => {
+    const unsubscribe = this.operations.subscribe(id, (e) => {
       if (e.type === "status" && e.operation.control !== null && !FINISHED.has(e.operation.status)) stop();
     });
     // The latest list the trainer wrote: a failed training's result still names them.
@@ -93,15 +93,15 @@ export class LocalTrainer {
       {
         onStart: (info) => {
           try {
-            this.hub.mergeMetadata(id, startedInfo(info));
-            this.hub.markStarted(id);
+            this.operations.mergeMetadata(id, startedInfo(info));
+            this.operations.markStarted(id);
           } catch (err) {
             log("recording the start failed", err);
           }
         },
         onEpoch: (epoch) => {
           try {
-            this.hub.writeEpochs(id, [epoch]);
+            this.operations.writeEpochs(id, [epoch]);
           } catch (err) {
             // Cancelled or completed meanwhile: the training has no reader left.
             if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return handle.cancel();
@@ -118,7 +118,7 @@ export class LocalTrainer {
         onCheckpoints: (list) => {
           checkpoints = list;
           try {
-            this.hub.mergeMetadata(id, { checkpoints: list });
+            this.operations.mergeMetadata(id, { checkpoints: list });
           } catch (err) {
             log("recording checkpoints failed", err);
           }
@@ -139,12 +139,12 @@ export class LocalTrainer {
 
   /** `stopped`: the operation's control stopped it, so it completes (keeping its result) whatever the runner reports. */
   private finishWith(id: string, result: TrainingResult, stopped: boolean): void {
-    const current = this.hub.store.getOperation(id);
+    const current = this.operations.store.getOperation(id);
     const data = result as unknown as Record<string, unknown>;
     if (current && (current.status === "pending" || current.status === "running")) {
-      this.hub.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
+      this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
     } else {
-      this.hub.store.setResult(id, data);
+      this.operations.store.setResult(id, data);
     }
   }
 
@@ -152,12 +152,12 @@ export class LocalTrainer {
   private failWith(id: string, err: Error, checkpoints: Checkpoint[]): void {
     console.error(`[trainer] ${id}: training failed: ${err.message}`);
     try {
-      const current = this.hub.store.getOperation(id);
+      const current = this.operations.store.getOperation(id);
       const result = checkpoints.length > 0 ? { checkpoints } : null;
       if (current && (current.status === "pending" || current.status === "running")) {
-        this.hub.finish(id, "failed", { error_message: err.message, result });
+        this.operations.finish(id, "failed", { error_message: err.message, result });
       } else if (result) {
-        this.hub.store.setResult(id, result);
+        this.operations.store.setResult(id, result);
       }
     } catch (e) {
       console.error(`[trainer] ${id}: recording the failure failed:`, e);

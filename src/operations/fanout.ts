@@ -1,9 +1,9 @@
 /**
- * Server-Sent Events plumbing: the wire framing and the fan-out that turns hub events
+ * Server-Sent Events plumbing: the wire framing and the fan-out that turns operations events
  * into bytes once per write, whatever the number of open streams. A stream holds
- * nothing but its controller; the fan-out holds one hub listener per watched operation.
+ * nothing but its controller; the fan-out holds one service listener per watched operation.
  */
-import type { Hub, HubEvent } from "../hub.ts";
+import type { OperationsService, OperationEvent } from "./service.ts";
 import { encodeEpoch, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
 import type { TrendSummary } from "../trends/types.ts";
@@ -41,8 +41,8 @@ interface Channel {
 }
 
 /**
- * Per-operation fan-out. The first stream on an operation subscribes to the hub; every
- * hub event is serialised and encoded once and the same bytes are enqueued on every
+ * Per-operation fan-out. The first stream on an operation subscribes to the operations service; every
+ * operations event is serialised and encoded once and the same bytes are enqueued on every
  * stream; the last stream to leave unsubscribes. When the operation finishes each stream
  * gets `end` and is closed.
  */
@@ -55,7 +55,7 @@ export class Fanout {
   private readonly pendingList = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
-    private readonly hub: Hub,
+    private readonly operations: OperationsService,
     opts: FanoutOptions = {},
   ) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
@@ -64,14 +64,14 @@ export class Fanout {
 
   /**
    * Adds a stream to `key`'s channel (an operation id, or ALL) and sends it `initial`.
-   * Callers read their replay in the same synchronous block as this call: the hub emits
+   * Callers read their replay in the same synchronous block as this call: the operations service emits
    * synchronously right after each commit, so every write lands either in that replay or
    * in a live event after it — never both, never neither.
    */
   join(key: string, controller: Controller, initial: string): void {
     let ch = this.channels.get(key);
     if (!ch) {
-      const unsubscribe = this.hub.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
+      const unsubscribe = this.operations.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
       ch = { clients: new Set(), unsubscribe };
       this.channels.set(key, ch);
     }
@@ -82,7 +82,7 @@ export class Fanout {
     (this.heartbeat as { unref?: () => void }).unref?.();
   }
 
-  /** Removes a stream (closed, aborted or lagging); the last one out unsubscribes from the hub. */
+  /** Removes a stream (closed, aborted or lagging); the last one out unsubscribes from the operations service. */
   leave(key: string, controller: Controller): void {
     const ch = this.channels.get(key);
     if (!ch || !ch.clients.delete(controller)) return;
@@ -109,7 +109,7 @@ export class Fanout {
     }
   }
 
-  private onOperation(key: string, e: HubEvent): void {
+  private onOperation(key: string, e: OperationEvent): void {
     const ch = this.channels.get(key);
     if (!ch) return;
     if (e.type === "epochs") {
@@ -125,7 +125,7 @@ export class Fanout {
   }
 
   /** The global stream carries whole operations: at once on a status change, throttled while epochs pour in. */
-  private onGlobal(e: HubEvent): void {
+  private onGlobal(e: OperationEvent): void {
     const ch = this.channels.get(ALL);
     if (!ch) return;
     if (e.type === "status") {
@@ -138,7 +138,7 @@ export class Fanout {
     if (this.pendingList.has(e.operation_id)) return;
     const timer = setTimeout(() => {
       this.pendingList.delete(e.operation_id);
-      const op: Operation | null = this.hub.store.getOperation(e.operation_id);
+      const op: Operation | null = this.operations.store.getOperation(e.operation_id);
       const current = this.channels.get(ALL);
       if (!op || !current) return;
       this.broadcast(current, encoder.encode(sseEvent("operation", op)));

@@ -6,22 +6,22 @@
  * policy's in operations/stop_policy.ts: after a write of an operation that has a policy and no decision yet, it checks
  * the new summary's flags and records the one stop decision (`control`) when one fires.
  */
-import type { EpochRecord } from "./schemas/epoch.ts";
-import type { CancelInput, Operation, StopControl, StopPolicy } from "./schemas/operation.ts";
-import type { NewOperation, Store, WriteResult } from "./store/store.ts";
-import { canCancel, operationFinished } from "./operations/lifecycle.ts";
-import { judgeOperation } from "./operations/judgement.ts";
-import { cancelControl, decideStop, firedFlags } from "./operations/stop_policy.ts";
-import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "./trends/types.ts";
-import { notFound } from "./errors.ts";
+import type { EpochRecord } from "../schemas/epoch.ts";
+import type { CancelInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
+import type { NewOperation, Store, WriteResult } from "../store/store.ts";
+import { canCancel, operationFinished } from "./lifecycle.ts";
+import { judgeOperation } from "./judgement.ts";
+import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
+import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
+import { notFound } from "../errors.ts";
 
-export type HubEvent =
+export type OperationEvent =
   | { type: "epochs"; operation_id: string; records: readonly EpochRecord[]; trends: TrendSummary }
   | { type: "status"; operation_id: string; operation: Operation };
 
-type Listener = (e: HubEvent) => void;
+type Listener = (e: OperationEvent) => void;
 
-export class Hub {
+export class OperationsService {
   private readonly listeners = new Map<string, Set<Listener>>();
 
   private readonly trends: TrendConfig;
@@ -136,13 +136,13 @@ export class Hub {
     return this.listeners.has(operationId) || this.listeners.has("*");
   }
 
-  private emit(e: HubEvent): void {
+  private emit(e: OperationEvent): void {
     for (const key of [e.operation_id, "*"]) {
       for (const fn of this.listeners.get(key) ?? []) {
         try {
           fn(e);
         } catch (err) {
-          console.error(`[hub] listener failed for ${e.operation_id}:`, err);
+          console.error(`[operations] listener failed for ${e.operation_id}:`, err);
         }
       }
     }
