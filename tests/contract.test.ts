@@ -182,6 +182,12 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "an undeclared recipe", status: 400, call: () => ({ body: { recipe: "rm", params: {} } }) },
   ],
   "GET /api/v1/recipes": [{ name: "list", status: 200, call: () => ({}) }],
+  "PATCH /api/v1/operations/{id}/metadata": [
+    { name: "the GPU a script reports", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { gpu: "NVIDIA H100" } }) },
+    { name: "a key Trainwatch owns", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { location: "elsewhere" } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { gpu: "x" } }) },
+    { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { gpu: "x" } }) },
+  ],
   "GET /api/v1/operations/{id}/logs": [
     { name: "a script's tail", status: 200, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "10" } }) },
     { name: "tail 0", status: 400, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "0" } }) },

@@ -69,9 +69,11 @@ const TOOL_NAMES = [
   "analyze_training",
   "cancel_operation",
   "compare_runs",
+  "get_operation_logs",
   "get_operation_metrics",
   "get_operation_status",
   "list_operations",
+  "list_recipes",
   "set_stop_policy",
   "start_training",
 ];
@@ -98,7 +100,7 @@ afterAll(async () => {
 });
 
 describe("MCP tools in process, against the app", () => {
-  test("lists the eight tools, each with a description and a JSON object input schema", async () => {
+  test("lists the ten tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const t of tools) {

@@ -12,6 +12,11 @@ import { TrainwatchError } from "../src/errors.ts";
 import { fakeRecipe, recipeFile, scriptTrainingApp } from "./fixtures/scripts.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { TrainwatchClient } from "../src/client/api.ts";
+import { createMcpServer } from "../src/mcp/server.ts";
 
 const fieldOf = (fn: () => unknown): string | null => {
   try {
@@ -454,6 +459,39 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
   });
 });
 
+describe("MCP: start_training takes a recipe, get_operation_logs reads its output", () => {
+  test("list_recipes, start_training {recipe, params}, get_operation_logs; a bad param is an isError naming it", async () => {
+    const a = scriptTrainingApp();
+    try {
+      const api = new TrainwatchClient({ baseUrl: a.url });
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      await createMcpServer(api).connect(serverSide);
+      const mcp = new Client({ name: "scripts-test", version: "1.0.0" });
+      await mcp.connect(clientSide);
+      const call = async (name: string, args: Record<string, unknown>) => (await mcp.callTool({ name, arguments: args })) as CallToolResult;
+      const recipes = (await call("list_recipes", {})).structuredContent as { recipes: { name: string }[] };
+      expect(recipes.recipes.map((r) => r.name)).toEqual(["fake"]);
+      const started = await call("start_training", { recipe: "fake", params: { epochs: 2 } });
+      expect(started.isError).toBeFalsy();
+      const id = (started.structuredContent as { operation_id: string }).operation_id;
+      await until("the script to finish", async () => (a.store.getOperation(id)?.metadata.exit ? true : undefined));
+      const logs = (await call("get_operation_logs", { operation_id: id, tail: 50 })).structuredContent as { lines: string[]; running: boolean };
+      expect(logs.lines.join("\n")).toContain("epoch 1 sent: 200");
+      expect(logs.running).toBe(false);
+      const bad = await call("start_training", { recipe: "fake", params: { epochs: 1000 } });
+      expect(bad.isError).toBe(true);
+      expect((bad.content[0] as { text: string }).text).toStartWith("VALIDATION_ERROR: body.params.epochs");
+      const external = a.store.createOperation({ operation_type: "training" }).operation_id;
+      const none = await call("get_operation_logs", { operation_id: external });
+      expect(none.isError).toBe(true);
+      expect((none.content[0] as { text: string }).text).toContain("only script trainings");
+      await mcp.close();
+    } finally {
+      await a.close();
+    }
+  });
+});
+
 describe("leftovers of a crashed run", () => {
   test("a process group named in a pid file is killed only where its processes carry that operation id", async () => {
     const tmp = tempDir("trainwatch-leftovers-");
@@ -478,6 +516,24 @@ describe("leftovers of a crashed run", () => {
       expect(existsSync(join(tmp.dir, `${id}.pid`))).toBe(false);
     } finally {
       tmp.cleanup();
+    }
+  });
+});
+
+describe("PATCH /operations/{id}/metadata", () => {
+  test("merges what a client reports (its GPU), refuses Trainwatch's own keys, and 409s once finished", async () => {
+    const a = scriptTrainingApp();
+    try {
+      const id = a.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } }).operation_id;
+      const ok = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "NVIDIA H200", torch: "2.13.0" })));
+      expect(ok.status).toBe(200);
+      expect(ok.body.data.metadata).toMatchObject({ location: "local", recipe: "fake", gpu: "NVIDIA H200", torch: "2.13.0" });
+      const own = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { recipe: "other" })));
+      expect([own.status, own.body.error.details.field]).toEqual([400, "body.recipe"]);
+      a.store.finish(id, "completed");
+      expect((await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "x" })))).status).toBe(409);
+    } finally {
+      await a.close();
     }
   });
 });

@@ -3,6 +3,7 @@
 import { api } from "../lib/api.js";
 import { html, render } from "../lib/html.js";
 import { errorBox } from "../lib/widgets.js";
+import { recipeSection } from "./recipe_form.js";
 
 
 export function newTrainingView(root) {
@@ -48,8 +49,10 @@ export function newTrainingView(root) {
         <div class="row"><span class="spacer"></span><button class="primary" type="submit">Start training</button></div>
         <div id="form-error"></div>
       </form>
-    </section>`,
+    </section>
+    <section class="card narrow" id="recipe-card"><p class="muted">Loading recipes…</p></section>`,
   );
+  void recipeSection(root.querySelector("#recipe-card"));
   const form = root.querySelector("#spec-form");
   const spec = () => {
     const f = Object.fromEntries(new FormData(form));

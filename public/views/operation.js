@@ -8,6 +8,7 @@ import { api, download, openStream } from "../lib/api.js";
 import { EpochChart, PALETTE, plottable } from "../lib/charts.js";
 import { ago, fmt, live, num, where } from "../lib/format.js";
 import { append, html, render } from "../lib/html.js";
+import { logsPanel } from "../lib/logs.js";
 import { alertError, errorBox, flagBadges, progressBar, setConn, smoothingControl, statusPill, throttle } from "../lib/widgets.js";
 
 /** Points fetched per run; live epochs are appended, and a series is thinned back to this once it doubles. */
@@ -73,6 +74,7 @@ export function operationView(root, id) {
   const state = { op: null, trends: null, rows: [], custom: [], analysis: null };
   const charts = {};
   let stream = null;
+  let logs = null;
   let destroyed = false;
 
   render(
@@ -178,6 +180,8 @@ export function operationView(root, id) {
       html`location <b>${where(op)}</b>`,
       meta.host && html`host <b>${meta.host}</b>`,
       meta.backend && html`backend <b>${meta.backend}</b>`,
+      meta.recipe && html`recipe <b>${meta.recipe}</b>`,
+      meta.gpu && html`GPU <b>${meta.gpu}</b>`,
       html`started <b>${ago(op.started_at)}</b>`,
       op.last_seen_at && live(op) && html`last heard <b data-last-seen>${ago(op.last_seen_at)}</b>`,
       op.completed_at && html`finished <b>${ago(op.completed_at)}</b>`,
@@ -322,6 +326,8 @@ export function operationView(root, id) {
       renderTrends();
       scheduleDraw();
       analyse();
+      // A script training's output, live under the charts.
+      if (op.metadata?.kind === "script") logs = logsPanel(root, id);
       // Everything after the last fetched epoch comes from the stream, then every new one as it is stored.
       const since = state.rows.length ? state.rows[state.rows.length - 1].epoch : -1;
       stream = openStream(`/operations/${encodeURIComponent(id)}/metrics/stream?since_epoch=${since}`, {
@@ -374,6 +380,7 @@ export function operationView(root, id) {
       destroyed = true;
       clearInterval(poll);
       stream?.close();
+      logs?.destroy();
       for (const c of Object.values(charts)) c.destroy();
     },
   };

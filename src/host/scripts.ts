@@ -11,6 +11,7 @@ import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { LogLines } from "../schemas/recipe.ts";
 import type { Session, SessionStatus } from "../schemas/host.ts";
+import type { StopControl } from "../schemas/control.ts";
 import type { Gpu } from "../scripts/gpus.ts";
 import { logEventStream } from "../scripts/log_stream.ts";
 import type { LogStore } from "../scripts/logs.ts";
@@ -36,6 +37,8 @@ interface ScriptState {
   /** Stopped by a host shutdown rather than a cancel. */
   interrupted: boolean;
   cancelled: boolean;
+  /** The API's stop decision (the stop policy fired): told to the script in its next reply; it finishes the run itself. */
+  stop: StopControl | null;
 }
 
 export interface ScriptSessionsOptions {
@@ -106,6 +109,7 @@ export class ScriptSessions {
       ownFinal: null,
       interrupted: false,
       cancelled: false,
+      stop: null,
     };
     outbox.open(id, input.api_url);
     this.sessions.delete(id);
@@ -158,6 +162,17 @@ export class ScriptSessions {
     this.log(`[host] ${id}: stopping script, the API answered: ${reason}`);
     s.cancelled = true;
     this.queue.cancel(id);
+  }
+
+  /**
+   * The operation's stop policy fired (the relay heard it in the API's reply): the script hears it in its next reply
+   * and stops itself, so it finishes `completed` with what it has. Its process is left alone: no signal.
+   */
+  stopFromControl(id: string, control: StopControl): void {
+    const s = this.sessions.get(id);
+    if (s?.status !== "running") return;
+    this.log(`[host] ${id}: telling the script to stop, ${control.decided_by} decided: ${control.reason}`);
+    s.stop = control;
   }
 
   /** Host shutdown: every script stops and ends failed (interrupted). Resolves when their processes are gone. */
@@ -224,7 +239,8 @@ export class ScriptSessions {
   }
 
   /** The control word for the child: stop once the session is cancelled or over. */
-  control(s: ScriptState): { action: "continue" } | { action: "stop"; reason: string } {
+  control(s: ScriptState): { action: "continue" } | { action: "stop"; reason: string } | StopControl {
+    if (s.stop) return s.stop;
     if (s.cancelled || s.status !== "running")
       return { action: "stop", reason: s.cancelled ? "cancelled" : `session is ${s.status}` };
     return { action: "continue" };

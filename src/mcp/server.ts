@@ -1,5 +1,5 @@
 /**
- * The MCP server: eight tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * The MCP server: ten tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
  * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
@@ -19,7 +19,7 @@ import {
 import { Type, type Static, type TObject } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { ApiError, type TrainwatchClient } from "../client/api.ts";
-import { TrainingRequest } from "../schemas/spec.ts";
+import { LogTail, StartTrainingRequest } from "../schemas/recipe.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";
@@ -135,12 +135,32 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "start_training",
     description:
-      "Start a new training from a spec (dataset, model, training settings). Returns the new operation (status pending or running) with its operation_id; " +
-      "follow it with get_operation_metrics or analyze_training and stop it with cancel_operation. " +
+      "Start a new training. Either a built-in spec (dataset, model, training settings: a small MLP trained by Trainwatch) or a declared script: " +
+      "recipe = a name list_recipes returns, params = its params (checked against the recipe's schema; an undeclared recipe or a bad param is refused naming the field). " +
+      "No command can be given: only what the operator declared runs. Returns the new operation (status pending or running) with its operation_id; " +
+      "follow it with get_operation_metrics, get_operation_logs (a script's output) or analyze_training and stop it with cancel_operation. " +
       "target 'local' trains on this server, 'host' on a GPU host; leave it out for the server's default.",
-    inputSchema: TrainingRequest,
+    inputSchema: StartTrainingRequest,
     annotations: { title: "Start a training", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     run: (args, client) => client.startTraining(args as never),
+  }),
+  tool({
+    name: "list_recipes",
+    description:
+      "The script trainings (recipes) the operator declared on this server and its GPU hosts, each with the JSON Schema of its params, how many GPUs it needs and where it runs. " +
+      "Start one with start_training {recipe, params}.",
+    inputSchema: Type.Object({}, { additionalProperties: false }),
+    annotations: { ...READ_ONLY, title: "List recipes" },
+    run: (_args, client) => client.listRecipes(),
+  }),
+  tool({
+    name: "get_operation_logs",
+    description:
+      "The last lines a script training (a recipe) printed, stdout and stderr in order, plus Trainwatch's own [trainwatch] lines (the command it ran, how it ended). " +
+      "Read it to see why a script failed (its traceback) or what it is doing; running says whether it may still print. Only script trainings have logs.",
+    inputSchema: Type.Object({ operation_id: OperationId, tail: Type.Optional(LogTail) }, { additionalProperties: false }),
+    annotations: { ...READ_ONLY, title: "Get a script's logs" },
+    run: (args, client) => client.getLogs(args.operation_id, { tail: args.tail ?? 200 }),
   }),
   tool({
     name: "cancel_operation",
@@ -275,7 +295,8 @@ export function createMcpServer(client: TrainwatchClient): Server {
       capabilities: { tools: {} },
       instructions:
         "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (since_epoch for new epochs), " +
-        "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), start one with start_training, rank runs with compare_runs.",
+        "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), " +
+        "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs.",
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));

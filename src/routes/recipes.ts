@@ -1,7 +1,9 @@
 /** Script trainings: the declared recipes, and a script's output (the tail, and live over SSE). */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { TrainwatchError } from "../errors.ts";
+import { TrainwatchError, invalid } from "../errors.ts";
+import { canCancel, operationFinished } from "../operations/lifecycle.ts";
+import { Operation } from "../schemas/operation.ts";
 import { LogLines, LogTail, RecipeList } from "../schemas/recipe.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { SSE_HEADERS } from "../http/sse.ts";
@@ -13,6 +15,10 @@ import { loadOperation } from "./operations.ts";
 const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
 const IdParams = Type.Object({ id: Type.String() });
 const DEFAULT_TAIL = 200;
+
+/** Keys Trainwatch itself writes: where it runs, what ran, how it ended. A client cannot overwrite them. */
+export const OWN_METADATA_KEYS = ["location", "host", "kind", "recipe", "params", "spec", "pid", "command", "exit", "cuda_visible_devices", "checkpoints", "cancel"];
+const MetadataPatch = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), { maxProperties: 64 });
 
 function logsOf(deps: AppDeps) {
   if (!deps.trainers?.logs || !deps.trainers.logStream)
@@ -32,6 +38,28 @@ export const recipesRoutes = (deps: AppDeps) =>
           summary: "List the declared recipes",
           description:
             'The script trainings this server (its TRAINWATCH_RECIPES file) and its GPU hosts (theirs) declare, each with the JSON Schema of its params. Start one with `POST /trainings` and `{"recipe": name, "params": {…}}`; nothing else can be run.',
+        },
+      },
+    )
+    .patch(
+      "/operations/:id/metadata",
+      ({ params, body }) => {
+        const op = loadOperation(deps.store, params.id);
+        if (!canCancel(op)) throw operationFinished(params.id, op.status);
+        const own = Object.keys(body).find((k) => OWN_METADATA_KEYS.includes(k));
+        if (own) throw invalid(`body.${own}`, "set by Trainwatch, not by a client");
+        if (JSON.stringify(body).length > 64 * 1024) throw invalid("body", "metadata patch over 64 KB");
+        return ok(deps.hub.mergeMetadata(params.id, body));
+      },
+      {
+        params: IdParams,
+        body: MetadataPatch,
+        response: { 200: Envelope(Operation), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
+        detail: {
+          tags: ["operations"],
+          summary: "Add to a running operation's metadata",
+          description:
+            'Merges the body\'s keys into `metadata` (a training that attached to an operation Trainwatch started reports its GPU this way: `{"gpu": "NVIDIA H100 80GB HBM3"}`). Keys Trainwatch writes itself (location, host, recipe, params, pid, command, exit, …) are refused (400 naming the key); 409 once the operation is finished.',
         },
       },
     )

@@ -6,6 +6,7 @@
  * bounds, length, pattern, default), because each param becomes one `--key=value` argument: nesting has no argv form.
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { StopPolicy, type StopPolicyInput } from "./control.ts";
 
 export const RECIPE_NAME = "^[a-z0-9][a-z0-9_.-]{0,63}$";
 export const PARAM_NAME = "^[A-Za-z][A-Za-z0-9_-]{0,63}$";
@@ -184,6 +185,7 @@ export interface RecipeRequest {
   params?: Record<string, unknown>;
   name?: string;
   target?: "local" | "host";
+  stop_policy?: StopPolicyInput;
 }
 
 /** What a GPU host is asked to run (POST /sessions with a recipe), and what its session then reports. */
@@ -205,11 +207,12 @@ export const StartTrainingRequest = Type.Object(
     ...RecipeRequestFields,
     recipe: Type.Optional(RecipeRequestFields.recipe),
     params: Type.Optional(RecipeRequestFields.params),
+    stop_policy: Type.Optional(StopPolicy),
   },
   {
     additionalProperties: false,
     description:
-      "Either a built-in training spec (`dataset` required; `model`, `training`) or a script training: `recipe` (a name GET /recipes lists) and its `params`. `name` and `target` apply to both.",
+      "Either a built-in training spec (`dataset` required; `model`, `training`) or a script training: `recipe` (a name GET /recipes lists) and its `params`. `name`, `target` and `stop_policy` (the server stops the run when its judgement raises one of the flags) apply to both.",
   },
 );
 

@@ -14,6 +14,7 @@ import type { LocalTrainer } from "../trainer/local.ts";
 import type { LocalScripts } from "../trainer/dispatcher.ts";
 import type { LogStore } from "./logs.ts";
 import type { RecipeBook } from "./recipes_file.ts";
+import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { logEventStream } from "./log_stream.ts";
 import { failureMessage, startScript, type ScriptExit } from "./runner.ts";
 
@@ -70,6 +71,7 @@ export class ScriptTrainer implements LocalScripts {
       total_epochs_planned: plannedEpochs(recipe, params),
       status: "pending",
       metadata: scriptMetadata(recipe.name, params, "local"),
+      stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
     });
     const id = op.operation_id;
     this.local.submitTask(id, {

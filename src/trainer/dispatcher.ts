@@ -10,6 +10,7 @@ import type { Operation } from "../schemas/operation.ts";
 import { specError, validateSpec, type NormalizedSpec, type TrainingSpecInput } from "../schemas/spec.ts";
 import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
+import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
 
 export type Target = "local" | "host";
@@ -123,6 +124,7 @@ export class Dispatcher implements Trainers {
           total_epochs_planned: planned,
           status: "pending",
           metadata: { location: "host", kind: "script", recipe: req.recipe, params },
+          stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
         }).operation_id;
         return id;
       });
