@@ -293,6 +293,14 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     expect(tail.body.data).toMatchObject({ lines: [expect.stringContaining("exited with code 0")], truncated: true });
   });
 
+  test("a stop_policy in the request is recorded on the script's operation", async () => {
+    const a = start();
+    const { status, body } = await post(a, { recipe: "fake", params: { epochs: 1 }, stop_policy: { on: ["diverging"], min_epochs: 2 } });
+    expect(status).toBe(202);
+    expect(body.data.stop_policy).toEqual({ on: ["diverging"], min_epochs: 2 });
+    await finished(a, body.data.operation_id);
+  });
+
   test("a script that finishes the operation itself keeps its own result", async () => {
     const a = start();
     const id = (await post(a, { recipe: "fake", params: { epochs: 1, finish: true } })).body.data.operation_id;
