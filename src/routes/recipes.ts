@@ -49,7 +49,7 @@ export const recipesRoutes = (deps: AppDeps) =>
         const own = Object.keys(body).find((k) => OWN_METADATA_KEYS.includes(k));
         if (own) throw invalid(`body.${own}`, "set by Trainwatch, not by a client");
         if (JSON.stringify(body).length > 64 * 1024) throw invalid("body", "metadata patch over 64 KB");
-        return ok(deps.hub.mergeMetadata(params.id, body));
+        return ok(deps.operations.mergeMetadata(params.id, body));
       },
       {
         params: IdParams,
