@@ -222,6 +222,10 @@ describe("logs on disk", () => {
     expect(logs.tail("op_b", 5).truncated).toBe(true);
   });
 
+  test("a relative folder is made absolute: the script runs in its own cwd and TRAINWATCH_PARAMS names a file in here", () => {
+    expect(new LogStore("data/logs").dir).toBe(join(process.cwd(), "data/logs"));
+  });
+
   test("an id that is not a file name is refused", () => {
     expect(() => new LogStore(tmp.dir).pathOf("../etc/passwd")).toThrow("not an operation id");
   });

@@ -5,7 +5,7 @@
  * last lines of stderr are kept in memory for the operation's error message.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export const DEFAULT_LOG_BYTES = 10 * 1024 * 1024;
 /** A line longer than this is cut (a progress bar without newlines must not grow one line without bound). */
@@ -102,10 +102,15 @@ export class ScriptLog {
 export class LogStore {
   private readonly open = new Map<string, ScriptLog>();
 
+  /** Absolute: a script runs in its own cwd, and TRAINWATCH_PARAMS names a file in here. */
+  readonly dir: string;
+
   constructor(
-    readonly dir: string,
+    dir: string,
     private readonly maxBytes = DEFAULT_LOG_BYTES,
-  ) {}
+  ) {
+    this.dir = resolve(dir);
+  }
 
   pathOf(operationId: string): string {
     // Operation ids are [a-z0-9_]; anything else is refused rather than trusted as a file name.
