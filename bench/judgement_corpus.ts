@@ -11,7 +11,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
-import { validateSpec, type TrainingSpecInput } from "../src/schemas/spec.ts";
+import type { TrainingSpecInput } from "../src/schemas/spec.ts";
+import { validateSpec } from "../src/schemas/spec_rules.ts";
 import { activateBackend, BACKEND_NAMES, type BackendName } from "../src/trainer/backend.ts";
 import { runTraining } from "../src/trainer/engine.ts";
 import {

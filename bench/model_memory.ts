@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { estimateTrainingMemory, specMemoryShape } from "../src/schemas/memory.ts";
-import { validateSpec, type TrainingSpecInput } from "../src/schemas/spec.ts";
+import type { TrainingSpecInput } from "../src/schemas/spec.ts";
+import { validateSpec } from "../src/schemas/spec_rules.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const BACKEND = args.get("backend") ?? "wasm";

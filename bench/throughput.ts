@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { normalizeSpec } from "../src/schemas/spec.ts";
+import { normalizeSpec } from "../src/schemas/spec_rules.ts";
 import { activateBackend, BACKEND_NAMES, type BackendName } from "../src/trainer/backend.ts";
 import { loadDataset } from "../src/trainer/datasets/dataset.ts";
 import { splitDataset } from "../src/trainer/datasets/split.ts";

@@ -115,7 +115,7 @@ async function overhead(dir: string): Promise<void> {
   const { SqliteStore } = await import("../src/store/sqlite.ts");
   const { Dispatcher } = await import("../src/trainer/dispatcher.ts");
   const { LocalTrainer } = await import("../src/trainer/local.ts");
-  const { validateSpec } = await import("../src/schemas/spec.ts");
+  const { validateSpec } = await import("../src/schemas/spec_rules.ts");
 
   const modelsDir = join(dir, "models");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: modelsDir, TRAINWATCH_MAX_LOCAL_TRAININGS: "1" });

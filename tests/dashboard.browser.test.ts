@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -141,6 +142,35 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     await page.waitForSelector(`tr[data-run="${b}"] .star`, { timeout: 10_000 });
     await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 20, null, { timeout: 5000 });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-compare.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  test("the New training form shows the spec's defaults as placeholders, sends only the fields filled in, and the server fills the same defaults", async () => {
+    await page.goto(`${server.url}/#/new`);
+    await page.waitForSelector("#spec-form", { timeout: 10_000 });
+    const placeholder = (name: string) => page.getAttribute(`#spec-form [name="${name}"]`, "placeholder");
+    const T = DEFAULTS.training;
+    expect(await placeholder("epochs")).toBe(String(T.epochs));
+    expect(await placeholder("learning_rate")).toBe(String(T.learning_rate));
+    expect(await placeholder("batch_size")).toBe(String(T.batch_size));
+    expect(await placeholder("validation_split")).toBe(String(T.validation_split));
+    expect(await placeholder("hidden")).toBe(DEFAULTS.model.hidden_layers.join(","));
+    expect(await placeholder("patience")).toBe(String(DEFAULTS.early_stopping.patience));
+    expect(await placeholder("samples")).toBe(String(DEFAULTS.generators.spirals.samples));
+    await page.selectOption('#spec-form [name="generator"]', "overfit");
+    expect(await placeholder("samples")).toBe(String(DEFAULTS.generators.overfit.samples));
+    await page.selectOption('#spec-form [name="generator"]', "spirals");
+    const preview = async () => JSON.parse((await page.textContent("#spec-preview"))!);
+    expect(await preview()).toEqual({ dataset: { kind: "synthetic", generator: "spirals" }, model: {}, training: {} });
+
+    await page.fill('#spec-form [name="epochs"]', "2");
+    expect(await preview()).toEqual({ dataset: { kind: "synthetic", generator: "spirals" }, model: {}, training: { epochs: 2 } });
+    await page.click("#spec-form button[type=submit]");
+    await page.waitForFunction(() => location.hash.startsWith("#/op/"), null, { timeout: 10_000 });
+    const id = decodeURIComponent((await page.evaluate(() => location.hash)).slice("#/op/".length));
+    const spec = (await call("GET", `/operations/${id}`)).metadata.spec;
+    expect(spec.training).toMatchObject({ epochs: 2, learning_rate: T.learning_rate, batch_size: T.batch_size, optimizer: T.optimizer, seed: T.seed });
+    expect(spec.model).toEqual({ ...DEFAULTS.model, hidden_layers: [...DEFAULTS.model.hidden_layers] });
     expect(pageErrors).toEqual([]);
   });
 

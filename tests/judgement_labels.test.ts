@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { kindOf, PLANS } from "../bench/judgement_corpus.ts";
 import { blowUpEpoch, heldOutBest, loadCorpus, type Cell } from "../bench/judgement_corpus_format.ts";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
-import { validateSpec } from "../src/schemas/spec.ts";
+import { validateSpec } from "../src/schemas/spec_rules.ts";
 import { selectBackend } from "../src/trainer/backend.ts";
 import { runTraining } from "../src/trainer/engine.ts";
 import type { TrainingStartInfo } from "../src/trainer/types.ts";

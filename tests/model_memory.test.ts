@@ -1,7 +1,8 @@
 // The memory estimate of a training spec (src/schemas/memory.ts) and the budget that refuses specs at validation.
 import { describe, expect, test } from "bun:test";
 import { estimateTrainingMemory, memoryProblem, parameterCount, specMemoryShape, type MemoryShape } from "../src/schemas/memory.ts";
-import { normalizeSpec, validateSpec, type TrainingSpecInput } from "../src/schemas/spec.ts";
+import type { TrainingSpecInput } from "../src/schemas/spec.ts";
+import { normalizeSpec, validateSpec } from "../src/schemas/spec_rules.ts";
 import { paramShapes } from "../src/trainer/model.ts";
 import { json, req } from "./helpers.ts";
 import { LocalTrainer } from "../src/trainer/local.ts";

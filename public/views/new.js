@@ -1,10 +1,17 @@
-// #/new — a form for POST /api/v1/trainings that shows the JSON it sends, then opens the new operation.
+// #/new — a form for POST /api/v1/trainings that shows the JSON it sends, then opens the new operation. An empty field
+// is left out of the spec, so the server fills its default; the placeholders show those defaults, read from the one
+// table the server fills them from (src/schemas/defaults.ts, served as /assets/schemas/defaults.js).
 
+import { DEFAULTS } from "schemas/defaults.js";
 import { api } from "../lib/api.js";
 import { html, render } from "../lib/html.js";
 import { errorBox } from "../lib/widgets.js";
 import { recipeSection } from "./recipe_form.js";
 
+const D = DEFAULTS;
+/** A select whose first choice sends nothing (the default, named in it), then every value. */
+const choices = (name, values, dflt) =>
+  html`<select name="${name}"><option value="">${dflt} (default)</option>${values.map((v) => html`<option>${v}</option>`)}</select>`;
 
 export function newTrainingView(root) {
   render(
@@ -23,26 +30,26 @@ export function newTrainingView(root) {
           </select>
         </label>
         <div class="cols">
-          <label>Samples <input name="samples" type="number" min="10" placeholder="default"></label>
-          <label>Classes (spirals) <input name="classes" type="number" min="2" max="8" placeholder="3"></label>
+          <label>Samples <input name="samples" type="number" min="10" placeholder="${D.generators.spirals.samples}"></label>
+          <label>Classes (spirals) <input name="classes" type="number" min="2" max="8" placeholder="${D.generators.spirals.classes}"></label>
         </div>
         <div class="cols">
-          <label>Hidden layers <input name="hidden" value="64,32" pattern="\\s*\\d+(\\s*,\\s*\\d+)*\\s*|" title="comma-separated units, e.g. 64,32"></label>
-          <label>Activation <select name="activation"><option>relu</option><option>tanh</option><option>sigmoid</option><option>elu</option><option>linear</option></select></label>
-          <label>Dropout <input name="dropout" type="number" min="0" max="0.95" step="0.05" value="0.2"></label>
+          <label>Hidden layers <input name="hidden" placeholder="${D.model.hidden_layers.join(",")}" pattern="\\s*\\d+(\\s*,\\s*\\d+)*\\s*|\\s*none\\s*" title="comma-separated units, e.g. 64,32; none: no hidden layer (a linear or logistic model)"></label>
+          <label>Activation ${choices("activation", ["relu", "tanh", "sigmoid", "elu", "linear"], D.model.activation)}</label>
+          <label>Dropout <input name="dropout" type="number" min="0" max="0.95" step="0.05" placeholder="${D.model.dropout}"></label>
         </div>
         <div class="cols">
-          <label>Epochs <input name="epochs" type="number" min="1" max="10000" value="30"></label>
-          <label>Batch size <input name="batch_size" type="number" min="1" value="32"></label>
-          <label>Learning rate <input name="learning_rate" type="number" min="0" step="any" value="0.01"></label>
+          <label>Epochs <input name="epochs" type="number" min="1" max="10000" placeholder="${D.training.epochs}"></label>
+          <label>Batch size <input name="batch_size" type="number" min="1" placeholder="${D.training.batch_size}"></label>
+          <label>Learning rate <input name="learning_rate" type="number" min="0" step="any" placeholder="${D.training.learning_rate}"></label>
         </div>
         <div class="cols">
-          <label>Optimizer <select name="optimizer"><option>adam</option><option>adamw</option><option>sgd</option><option>rmsprop</option></select></label>
-          <label>Validation split <input name="validation_split" type="number" min="0" max="0.9" step="0.05" value="0.2"></label>
-          <label>Seed <input name="seed" type="number" min="0" value="42"></label>
+          <label>Optimizer ${choices("optimizer", ["adam", "adamw", "sgd", "rmsprop"], D.training.optimizer)}</label>
+          <label>Validation split <input name="validation_split" type="number" min="0" max="0.9" step="0.05" placeholder="${D.training.validation_split}"></label>
+          <label>Seed <input name="seed" type="number" min="0" placeholder="${D.training.seed}"></label>
         </div>
         <div class="cols">
-          <label class="check"><input type="checkbox" name="early_stopping"> Early stopping on val_loss, patience <input name="patience" type="number" min="0" value="5" class="tiny"></label>
+          <label class="check"><input type="checkbox" name="early_stopping"> Early stopping on ${D.early_stopping.monitor}, patience <input name="patience" type="number" min="0" placeholder="${D.early_stopping.patience}" class="tiny"></label>
           <label>Run on <select name="target"><option value="">server default</option><option value="local">local worker</option><option value="host">GPU host</option></select></label>
         </div>
         <details><summary>Spec (JSON sent to POST /api/v1/trainings)</summary><pre id="spec-preview"></pre></details>
@@ -57,25 +64,32 @@ export function newTrainingView(root) {
   const spec = () => {
     const f = Object.fromEntries(new FormData(form));
     const n = (k) => (f[k] === "" || f[k] === undefined ? undefined : Number(f[k]));
+    const s = (k) => f[k] || undefined;
     const hidden = String(f.hidden ?? "").trim();
     const body = {
       name: f.name.trim() || undefined,
       dataset: { kind: "synthetic", generator: f.generator, samples: n("samples"), classes: f.generator === "spirals" ? n("classes") : undefined },
-      model: { hidden_layers: hidden ? hidden.split(",").map((s) => Number(s.trim())) : [], activation: f.activation, dropout: n("dropout") },
+      model: {
+        hidden_layers: hidden === "" ? undefined : hidden === "none" ? [] : hidden.split(",").map((u) => Number(u.trim())),
+        activation: s("activation"),
+        dropout: n("dropout"),
+      },
       training: {
         epochs: n("epochs"),
         batch_size: n("batch_size"),
         learning_rate: n("learning_rate"),
-        optimizer: f.optimizer,
+        optimizer: s("optimizer"),
         validation_split: n("validation_split"),
         seed: n("seed"),
-        early_stopping: f.early_stopping ? { monitor: "val_loss", patience: n("patience") } : undefined,
+        early_stopping: f.early_stopping ? { patience: n("patience") } : undefined,
       },
       target: f.target || undefined,
     };
     return JSON.parse(JSON.stringify(body)); // drops the undefined fields
   };
   const preview = () => (root.querySelector("#spec-preview").textContent = JSON.stringify(spec(), null, 2));
+  // The samples default is the chosen generator's.
+  form.generator.addEventListener("change", () => (form.samples.placeholder = String(D.generators[form.generator.value].samples)));
   form.addEventListener("input", preview);
   preview();
   form.addEventListener("submit", async (e) => {

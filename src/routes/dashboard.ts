@@ -2,19 +2,26 @@
  * The web dashboard at `/`: static ES modules from public/ (views/, lib/), uPlot's ESM build
  * from the project's own node_modules (no CDN), and the trend core's smoothing, downsampling,
  * formatters and wire codec built for the browser by Bun.build at startup, so the page draws
- * and words numbers exactly as the server does. The page's import map names both.
+ * and words numbers exactly as the server does; the spec's DEFAULTS table comes the same way,
+ * so the New training form shows the defaults the server fills. The page's import map names them.
  */
 import { Elysia } from "elysia";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 
 const require = createRequire(import.meta.url);
 const PUBLIC_DIR = join(import.meta.dir, "../../public");
 const UPLOT_DIR = dirname(require.resolve("uplot/dist/uPlot.esm.js"));
 const VENDOR = new Set(["uPlot.esm.js", "uPlot.min.css"]);
-/** Trend-core modules the page imports as /assets/trends/<name>.js. They are pure (tests/trends_purity.test.ts), so they run as is. */
-const BROWSER_MODULES = ["smoothing", "downsample", "format", "wire"].map((m) => join(import.meta.dir, `../trends/${m}.ts`));
+/**
+ * Server modules the page imports as /assets/<folder>/<name>.js: the trend core's, and the spec's defaults. They are pure
+ * (tests/layering.test.ts), so they run as is. Built together, each output is named "<folder>/<name>.js".
+ */
+const BROWSER_MODULES = [
+  ...["smoothing", "downsample", "format", "wire"].map((m) => join(import.meta.dir, `../trends/${m}.ts`)),
+  join(import.meta.dir, "../schemas/defaults.ts"),
+];
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -26,12 +33,12 @@ const TYPES: Record<string, string> = {
 };
 const typeOf = (file: string) => TYPES[file.slice(file.lastIndexOf(".") + 1)] ?? "application/octet-stream";
 
-/** Transpiles the trend modules for the browser; one build per process, started with the app. */
+/** Transpiles the browser modules; one build per app, started with it. Keys: "trends/format.js", "schemas/defaults.js". */
 async function buildBrowserModules(): Promise<Map<string, string>> {
   const out = await Bun.build({ entrypoints: BROWSER_MODULES, target: "browser", format: "esm", splitting: false });
-  if (!out.success) throw new AggregateError(out.logs, "building the dashboard's trend modules failed");
+  if (!out.success) throw new AggregateError(out.logs, "building the dashboard's browser modules failed");
   const files = new Map<string, string>();
-  for (const o of out.outputs) files.set(basename(o.path), await o.text());
+  for (const o of out.outputs) files.set(o.path.replace(/^\.\//, ""), await o.text());
   return files;
 }
 
@@ -47,6 +54,10 @@ export const dashboardRoutes = () => {
   );
   const built = buildBrowserModules();
   built.catch((err) => console.error("[dashboard]", err));
+  const builtFile = async (name: string) => {
+    const code = (await built).get(name);
+    return code === undefined ? notFoundPage() : new Response(code, { headers: { "content-type": typeOf(name), "cache-control": "no-cache" } });
+  };
   const file = (dir: string, name: string) =>
     new Response(Bun.file(join(dir, name)), { headers: { "content-type": typeOf(name), "cache-control": "no-cache" } });
 
@@ -58,14 +69,6 @@ export const dashboardRoutes = () => {
     .get("/assets/vendor/:file", ({ params }) => (VENDOR.has(params.file) ? file(UPLOT_DIR, params.file) : notFoundPage()), {
       detail: { hide: true },
     })
-    .get(
-      "/assets/trends/:file",
-      async ({ params }) => {
-        const code = (await built).get(params.file);
-        return code === undefined
-          ? notFoundPage()
-          : new Response(code, { headers: { "content-type": typeOf(params.file), "cache-control": "no-cache" } });
-      },
-      { detail: { hide: true } },
-    );
+    .get("/assets/trends/:file", ({ params }) => builtFile(`trends/${params.file}`), { detail: { hide: true } })
+    .get("/assets/schemas/:file", ({ params }) => builtFile(`schemas/${params.file}`), { detail: { hide: true } });
 };
