@@ -191,7 +191,10 @@ export class TrainwatchClient {
     return (await this.request<Operation>("POST", "/operations", body)).data;
   }
 
-  async completeOperation(id: string, body: { status: "completed" | "failed" | "cancelled"; error_message?: string; result?: Record<string, unknown> }): Promise<Operation> {
+  async completeOperation(
+    id: string,
+    body: { status: "completed" | "failed" | "cancelled"; error_message?: string; failure_code?: "trainer_error"; result?: Record<string, unknown> },
+  ): Promise<Operation> {
     return (await this.request<Operation>("POST", `/operations/${encodeURIComponent(id)}/complete`, body)).data;
   }
 

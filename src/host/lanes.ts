@@ -13,7 +13,7 @@ import type { BatchProgress, HeartbeatInput, StartedInfo } from "../schemas/host
 
 export type FinalStatus =
   | { status: "completed"; result?: Record<string, unknown> | null }
-  | { status: "failed"; error_message: string; result?: Record<string, unknown> | null }
+  | { status: "failed"; error_message: string; failure_code?: "trainer_error"; result?: Record<string, unknown> | null }
   | { status: "cancelled"; result?: Record<string, unknown> | null };
 
 export type OutboxItem =
@@ -79,6 +79,7 @@ export const survivesStop = (final: FinalStatus) => final.status === "cancelled"
 export interface CompleteBody {
   status: "completed" | "failed" | "cancelled";
   error_message?: string;
+  failure_code?: "trainer_error";
   result?: Record<string, unknown>;
 }
 
@@ -110,7 +111,11 @@ export function headCall(lane: Lane, maxBatch: number): { call: RelayCall; n: nu
     const f = head.final;
     call = {
       to: "complete",
-      body: { status: f.status, ...(f.status === "failed" ? { error_message: f.error_message } : {}), ...(f.result ? { result: f.result } : {}) },
+      body: {
+        status: f.status,
+        ...(f.status === "failed" ? { error_message: f.error_message, ...(f.failure_code ? { failure_code: f.failure_code } : {}) } : {}),
+        ...(f.result ? { result: f.result } : {}),
+      },
     };
   }
   return { call, n, upto: lane.items[n - 1]!.seq };

@@ -4,6 +4,7 @@
  * training would write. Nothing here waits on the API.
  */
 import { TrainwatchError } from "../errors.ts";
+import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import { checkpointDir, checkpointTar } from "../trainer/checkpoints.ts";
 import { encodeEpoch } from "../schemas/epoch.ts";
@@ -138,7 +139,7 @@ export class Sessions {
         this.settle(s, "failed", err.message);
         // Like a local training: what the epochs before the failure left is still listed.
         const result = s.checkpoints.length > 0 ? { checkpoints: s.checkpoints } : null;
-        outbox.close(id, { status: "failed", error_message: err.message, result });
+        outbox.close(id, { status: "failed", error_message: err.message, failure_code: TRAINER_ERROR, result });
       },
     );
     return this.view(s);

@@ -16,7 +16,11 @@ import { finishedControl } from "./stop_policy.ts";
  * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
  */
 export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
-export type FailureCode = (typeof HOST_FAILURES)[number];
+
+/** The training itself failed (a bad CSV, a worker that died): its trainer reports it, error_message says why. Final. */
+export const TRAINER_ERROR = "trainer_error";
+
+export type FailureCode = (typeof HOST_FAILURES)[number] | typeof TRAINER_ERROR;
 
 /** What the rules read of an operation: its status and, when failed, the stored `failure_code` (never the prose). */
 export interface LifecycleState {

@@ -177,6 +177,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         return ok(
           deps.operations.finish(params.id, body.status, {
             error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
+            failure_code: body.status === "failed" ? (body.failure_code ?? null) : null,
             result: body.result ?? null,
           }),
         );

@@ -63,10 +63,13 @@ export const Operation = Type.Object({
   completed_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
   progress: Progress,
   error_message: Type.Union([Type.String(), Type.Null()]),
-  failure_code: Type.Union([Type.Literal("host_unreachable"), Type.Literal("host_lost_session"), Type.Literal("host_token_refused"), Type.Null()], {
-    description:
-      "Set when a host training failed because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN). The next epoch or heartbeat from the host revives such an operation. Null otherwise.",
-  }),
+  failure_code: Type.Union(
+    [Type.Literal("host_unreachable"), Type.Literal("host_lost_session"), Type.Literal("host_token_refused"), Type.Literal("trainer_error"), Type.Null()],
+    {
+      description:
+        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a local or host training's error, as `error_message` says), final. Null otherwise.",
+    },
+  ),
   last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
     description: "When the trainer was last heard from: the latest stored epoch or host heartbeat. Null before either.",
   }),
@@ -102,6 +105,9 @@ export const CompleteOperationInput = Type.Object(
       description: "cancelled: the trainer stopped on a cancel; on an operation already cancelled it only records `result`.",
     }),
     error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
+    failure_code: Type.Optional(
+      Type.Literal("trainer_error", { description: "With `failed`: the training itself failed (what a GPU host reports for its training's error)." }),
+    ),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false },

@@ -7,6 +7,7 @@ import type { OperationsService } from "../operations/service.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import { TrainwatchError } from "../errors.ts";
+import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { checkpointDir, checkpointTar } from "./checkpoints.ts";
 import { startWorkerTraining, type StartTraining } from "./worker_client.ts";
@@ -155,7 +156,7 @@ export class LocalTrainer {
       const current = this.operations.store.getOperation(id);
       const result = checkpoints.length > 0 ? { checkpoints } : null;
       if (current && (current.status === "pending" || current.status === "running")) {
-        this.operations.finish(id, "failed", { error_message: err.message, result });
+        this.operations.finish(id, "failed", { error_message: err.message, failure_code: TRAINER_ERROR, result });
       } else if (result) {
         this.operations.store.setResult(id, result);
       }
