@@ -3,12 +3,14 @@
 // probes (bad query values, bad bodies, unknown ids, no token) may only get documented statuses, and every status
 // the document lists must actually happen. A route added without cases fails the first test.
 import { afterAll, describe, expect, test } from "bun:test";
-import type { Trainers } from "../src/app.ts";
+import type { Operation } from "../src/schemas/operation.ts";
+import type { RecipeRequest } from "../src/schemas/recipe.ts";
 import { TrainwatchError, invalid } from "../src/errors.ts";
 import { sseEvent } from "../src/http/sse.ts";
-import { tar } from "../src/tar.ts";
 import type { Store } from "../src/store/store.ts";
-import { makeApp } from "./helpers.ts";
+import type { LocalScripts } from "../src/trainer/dispatcher.ts";
+import { falling, scriptedTrainer } from "./fixtures/trainer.ts";
+import { localTrainingApp, until } from "./helpers.ts";
 import { operationsOf, schemaEngine, servedDocument, validatorCache, type Json } from "./openapi.ts";
 import { SseReader } from "./sse.ts";
 
@@ -42,8 +44,8 @@ interface Fixtures {
   finished(): Promise<string>;
   /** A running operation that a training host owns. */
   hostRunning(): string;
-  /** A completed local training whose result lists checkpoints of epoch 2 (best and last). */
-  checkpointed(): string;
+  /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2. */
+  checkpointed(): Promise<string>;
   /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
   hostCheckpointed(): string;
   /** A finished local script training (it has logs). */
@@ -52,7 +54,7 @@ interface Fixtures {
   hostScripted(): string;
 }
 
-const epochs = [0, 1, 2].map((e) => ({ epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) }));
+const epochs = [0, 1, 2].map((e) => ({ epoch: e, ...falling(e) }));
 const spec = { dataset: { kind: "synthetic", generator: "spirals", samples: 40 }, training: { epochs: 2 } };
 const rpc = (method: string, id?: number) => ({ jsonrpc: "2.0", method, ...(id === undefined ? {} : { id }) });
 
@@ -159,13 +161,13 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
   "GET /api/v1/operations/{id}/checkpoints": [
-    { name: "list", status: 200, call: (f) => ({ params: { id: f.checkpointed() } }) },
+    { name: "list", status: 200, call: async (f) => ({ params: { id: await f.checkpointed() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
   "GET /api/v1/operations/{id}/checkpoints/{epoch}": [
-    { name: "download", status: 200, call: (f) => ({ params: { id: f.checkpointed(), epoch: "2" } }) },
-    { name: "epoch not an integer", status: 400, call: (f) => ({ params: { id: f.checkpointed(), epoch: "1.5" } }) },
-    { name: "epoch without a checkpoint", status: 404, call: (f) => ({ params: { id: f.checkpointed(), epoch: "7" } }) },
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "2" } }) },
+    { name: "epoch not an integer", status: 400, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "1.5" } }) },
+    { name: "epoch without a checkpoint", status: 404, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "7" } }) },
     { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostCheckpointed(), epoch: "1" } }) },
   ],
   "POST /api/v1/operations/{id}/heartbeat": [
@@ -209,35 +211,30 @@ const CONTRACT: Record<string, Case[]> = {
   ],
 };
 
-/** Trainers that start local trainings as pending operations and have no host, as a server without GPU hosts. */
-function fakeTrainers(store: () => Store): Trainers {
+/**
+ * Script trainings as a server with one declared recipe ("fake") shows them, without running a child process: a recipe
+ * start registers a pending operation, and the logs are two fixed lines; a host's script (no host here) is a 503.
+ */
+function fakeScripts(store: Store): LocalScripts {
+  const hostless = (op: Operation) => {
+    if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
+  };
+  const logs = (op: Operation) => {
+    hostless(op);
+    return { operation_id: op.operation_id, lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"], truncated: false, running: false };
+  };
   return {
-    async start(s, target) {
-      if (target === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "no training host is reachable");
-      return store().createOperation({ operation_type: "training", name: s.name ?? null, status: "pending", metadata: { location: "local" } });
-    },
-    async cancel() {
-      return null;
-    },
-    async checkpoint(op, epoch) {
-      if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the checkpoint from the training host");
-      return tar(["model.json", "weights.bin", "preprocessing.json"].map((name) => ({ name, data: new TextEncoder().encode(`${name} of epoch ${epoch}`) })));
-    },
-    describe: () => ({ local: { running: 0, queued: 0 }, hosts: null }),
-    async startRecipe(r) {
+    start(r: RecipeRequest) {
       if (r.recipe !== "fake") throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
-      return store().createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
+      return store.createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
     },
-    async recipes() {
+    views() {
       const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
-      return { recipes: [{ name: "fake", description: null, params, params_via: ["args" as const], gpus: 0, epochs_param: "epochs", target: "local" as const, host: null }], hosts: [] };
+      return [{ name: "fake", description: null, params, params_via: ["args" as const], gpus: 0, epochs_param: "epochs", target: "local" as const, host: null }];
     },
-    async logs(op) {
-      if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
-      return { operation_id: op.operation_id, lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"], truncated: false, running: false };
-    },
-    async logStream(op) {
-      const { lines } = await this.logs!(op, 200);
+    logs,
+    logStream(op) {
+      const { lines } = logs(op);
       return new Response(sseEvent("lines", { lines }) + sseEvent("end", { running: false })).body!;
     },
   };
@@ -361,13 +358,19 @@ const BAD_BODIES: { name: string; body: string; type: string }[] = [
 
 for (const withToken of [false, true]) {
   describe(`the OpenAPI contract ${withToken ? "with" : "without"} TRAINWATCH_TOKEN`, () => {
-    let store: Store | null = null;
-    const env: Record<string, string> = { TRAINWATCH_MAX_BODY_BYTES: String(MAX_BODY), ...(withToken ? { TRAINWATCH_TOKEN: TOKEN } : {}) };
-    const made = makeApp(env, fakeTrainers(() => store!));
-    store = made.store;
+    // The server's own wiring with no GPU host (a host target is a 503), and the scripted trainer in place of the worker:
+    // its trainings wait for release(), so the many the probes start stay running and cost nothing (with a slot each, so
+    // the trainings the fixtures release never queue behind them).
+    const env: Record<string, string> = {
+      TRAINWATCH_MAX_BODY_BYTES: String(MAX_BODY),
+      TRAINWATCH_MAX_LOCAL_TRAININGS: "1024",
+      ...(withToken ? { TRAINWATCH_TOKEN: TOKEN } : {}),
+    };
+    const trainer = scriptedTrainer({ manual: true, checkpoints: true });
+    const made = localTrainingApp({ env, start: trainer, scripts: fakeScripts });
     const handle: Handle = (r) => made.app.handle(r);
     const auth: Record<string, string> = withToken ? { authorization: `Bearer ${TOKEN}` } : {};
-    afterAll(() => made.store.close());
+    afterAll(() => made.close());
 
     const api = async (method: string, path: string, body?: unknown) => {
       const res = await handle(toRequest(`${method} ${path}`, { body }, auth));
@@ -386,10 +389,10 @@ for (const withToken of [false, true]) {
         return id;
       },
       hostRunning: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } }).operation_id,
-      checkpointed() {
-        const id = made.store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
-        const path = `/models/${id}/checkpoints/epoch-2`;
-        made.store.finish(id, "completed", { result: { checkpoints: [{ epoch: 2, kind: "best", path }, { epoch: 2, kind: "last", path }] } });
+      async checkpointed() {
+        const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
+        trainer.release(id, 3);
+        await until(`${id} to complete with its checkpoints`, () => made.store.getOperation(id)!.result !== null);
         return id;
       },
       scripted() {

@@ -7,7 +7,8 @@ import { createApp, type Trainers } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
-import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import type { Store } from "../src/store/store.ts";
+import { Dispatcher, type LocalScripts } from "../src/trainer/dispatcher.ts";
 import { freePort, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 
@@ -28,13 +29,13 @@ export function makeApp(env: Record<string, string> = {}, trainers?: Trainers) {
  * The server's wiring (src/server.ts) on an in-memory database: a real LocalTrainer with real workers (or `start`, a
  * stand-in) saving models in a fresh temporary folder. `env` as for makeApp; `close` removes the folder.
  */
-export function localTrainingApp(opts: { env?: Record<string, string>; start?: StartTraining } = {}) {
+export function localTrainingApp(opts: { env?: Record<string, string>; start?: StartTraining; scripts?: (store: Store) => LocalScripts } = {}) {
   const models = tempDir("trainwatch-models-");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
   const store = new SqliteStore(":memory:", config.trends);
   const operations = new OperationsService(store, { trends: config.trends });
   const local = new LocalTrainer(operations, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
-  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config) });
+  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config, opts.scripts?.(store) ?? null) });
   const close = () => {
     store.close();
     models.cleanup();

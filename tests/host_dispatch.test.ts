@@ -1,84 +1,21 @@
-// The API and GPU hosts wired in process (fetch routed to app.handle, a scripted
-// trainer in place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
+// The API and GPU hosts wired in process (tests/fixtures/hosts.ts: fetch routed to app.handle, a scripted trainer in
+// place of the worker): heartbeat route, host choice, cancel, 503, watchdog.
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { createApp } from "../src/app.ts";
-import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
-import { createHostApp } from "../src/host/app.ts";
-import { HostPool } from "../src/hosts/pool.ts";
-import { Outbox } from "../src/host/outbox.ts";
-import { Sessions } from "../src/host/sessions.ts";
 import { startHostWatchdog } from "../src/hosts/watchdog.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { HOST_UNREACHABLE } from "../src/store/store.ts";
-import { Dispatcher } from "../src/trainer/dispatcher.ts";
-import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";
 import { untar } from "../src/tar.ts";
 import { checkpointDir } from "../src/trainer/checkpoints.ts";
+import { API, world } from "./fixtures/hosts.ts";
 import { diverging, scriptedTrainer } from "./fixtures/trainer.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
 
-/** fetch that delivers to in-process apps by origin, as if they listened there. */
-function router(apps: Record<string, { handle(r: Request): Promise<Response> } | null>): typeof fetch {
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(input instanceof Request ? input.url : input);
-    const app = apps[url.origin];
-    if (!app) throw new TypeError(`Unable to connect. Is the computer able to access the url? (${url.origin})`);
-    return app.handle(new Request(`http://localhost${url.pathname}${url.search}`, init));
-  }) as typeof fetch;
-}
-
-const API = "http://api.test";
-const FIXTURES = join(import.meta.dir, "fixtures");
 const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
-
-/**
- * The API and its hosts, in process. `apiToken`: the API's TRAINWATCH_TOKEN; each host relays with `relay.token`
- * (default: the API's), which a test may change, and `relay.down` cuts that host's relay as if its network went.
- * The API's store reads `stale` on `clock` (real time plus `clock.shift`), late after 1.5 s.
- */
-function world(hostNames: string[], opts: { trainerMs?: number; start?: StartTraining; modelsDir?: string; apiToken?: string; relayToken?: string } = {}) {
-  const config = loadConfig({ USE_TRAINING_HOST_SERVICE: "true", ...(opts.apiToken ? { TRAINWATCH_TOKEN: opts.apiToken } : {}) });
-  const clock = { shift: 0, now: () => Date.now() + clock.shift };
-  const store = new SqliteStore(":memory:", undefined, { lateAfterMs: 1500, now: () => clock.now() });
-  const operations = new OperationsService(store);
-  const apps: Record<string, { handle(r: Request): Promise<Response> } | null> = {};
-  const fetch = router(apps);
-  const makeHost = (origin: string) => {
-    let sessions: Sessions | null = null;
-    const relay = { token: opts.relayToken ?? opts.apiToken ?? null, down: false };
-    const relayFetch = ((input: string | URL | Request, init?: RequestInit) => {
-      if (relay.down) return Promise.reject(new TypeError(`Unable to connect (${origin}'s network is down)`));
-      return fetch(input, init);
-    }) as typeof fetch;
-    const outbox = new Outbox({
-      path: ":memory:",
-      api: (baseUrl) => new TrainwatchClient({ baseUrl, fetch: relayFetch, token: relay.token }),
-      backoff: { initialMs: 5, maxMs: 20 },
-      heartbeatMs: 20,
-      log: () => {},
-      onStop: (id, why) => sessions!.stopFromApi(id, why),
-      onControl: (id, control) => sessions!.stopFromControl(id, control),
-    });
-    sessions = new Sessions({ outbox, modelsDir: opts.modelsDir ?? "/tmp/unused", start: opts.start ?? scriptedTrainer({ ms: opts.trainerMs }), log: () => {} });
-    const app = createHostApp({ sessions, outbox, token: null, version: "test", dataDir: FIXTURES, maxModelMb: 1536, backend: () => ({ backend: "scripted", backend_fallback_reason: null, gpu: null, gpu_visible: null }) });
-    apps[origin] = app;
-    return { origin, sessions, outbox, app, relay };
-  };
-  const hosts = hostNames.map(makeHost);
-  const pool = new HostPool({ urls: hostNames, token: null, apiUrl: () => API, fetch });
-  const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: "/tmp/unused", start: scriptedTrainer() });
-  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, pool, config) });
-  apps[API] = app;
-  /** The API's watchdog on the world's clock, checked by hand; heartbeats are late after 1.5 s (heartbeatMs 1000). */
-  const watchdog = () =>
-    startHostWatchdog(operations, { timeoutMs: 60_000, heartbeatMs: 1000, probe: (h, id) => pool.probeSession(h, id), intervalMs: 3_600_000, now: clock.now, log: () => {} });
-  return { app, store, operations, hosts, apps, pool, clock, makeHost, watchdog };
-}
 
 describe("host dispatch in process", () => {
   test("a host training relays every epoch and completes; the operation records where it ran", async () => {

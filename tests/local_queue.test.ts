@@ -5,55 +5,21 @@ import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 import { Dispatcher, INTERRUPTED } from "../src/trainer/dispatcher.ts";
-import type { TrainingResult } from "../src/trainer/types.ts";
 import { startWorkerTraining } from "../src/trainer/worker_client.ts";
-import { tempDir } from "./helpers.ts";
-
-/** A trainer that emits `epochs` epochs, one per `release()` call, so tests control time. */
-function scripted() {
-  const started: string[] = [];
-  const live = new Map<string, { release(): void; cancel(): void }>();
-  const start: StartTraining = ({ operationId, spec }, events) => {
-    started.push(operationId);
-    let epoch = 0;
-    let resolve!: (r: TrainingResult) => void;
-    const done = new Promise<TrainingResult>((r) => (resolve = r));
-    const result = (stop_reason: TrainingResult["stop_reason"]): TrainingResult => ({
-      stop_reason,
-      epochs_run: epoch,
-      best_epoch: null,
-      best_metrics: null,
-      final_metrics: null,
-      model_path: null,
-      checkpoints: [],
-      backend: "scripted",
-    });
-    queueMicrotask(() =>
-      events.onStart({ backend: "scripted", fallback_reason: null, gpu: null, gpu_visible: null, samples_train: 8, samples_val: 2, batches_per_epoch: 1, total_epochs: spec.training.epochs, task: "regression" }),
-    );
-    live.set(operationId, {
-      release() {
-        events.onEpoch({ epoch, train_loss: 1 / (epoch + 1), val_loss: 1 / (epoch + 1), timestamp: new Date().toISOString() });
-        epoch++;
-        if (epoch === spec.training.epochs) resolve(result("completed"));
-      },
-      cancel: () => resolve(result("cancelled")),
-    });
-    return { done, cancel: () => live.get(operationId)!.cancel() };
-  };
-  return { start, started, live };
-}
+import { scriptedTrainer } from "./fixtures/trainer.ts";
+import { tempDir, until } from "./helpers.ts";
 
 const spec = (epochs = 2) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const }, training: { epochs } });
-const tick = () => new Promise((r) => setTimeout(r, 5));
 
+/** The queue on its own store, with a scripted trainer whose epochs end only when a test releases them. */
 function setup(maxConcurrent: number, path = ":memory:") {
   const store = new SqliteStore(path);
   const operations = new OperationsService(store);
-  const s = scripted();
-  const local = new LocalTrainer(operations, { maxConcurrent, modelsDir: "/tmp/unused", start: s.start });
+  const trainer = scriptedTrainer({ manual: true });
+  const local = new LocalTrainer(operations, { maxConcurrent, modelsDir: "/tmp/unused", start: trainer });
   const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
-  return { store, operations, local, dispatcher, ...s };
+  const op = (id: string) => store.getOperation(id)!;
+  return { store, operations, local, dispatcher, started: trainer.started, release: trainer.release, op };
 }
 
 describe("local training queue", () => {
@@ -61,27 +27,23 @@ describe("local training queue", () => {
     const t = setup(2);
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await t.dispatcher.start(spec(1))).operation_id);
-    await tick();
     expect(t.started).toEqual(ids.slice(0, 2));
-    expect(t.store.getOperation(ids[2]!)!.status).toBe("pending");
-    expect(t.store.getOperation(ids[0]!)!.status).toBe("running");
-    t.live.get(ids[1]!)!.release(); // second finishes first: the third starts, not the fourth
-    await tick();
+    await until("the first two running", () => t.op(ids[0]!).status === "running" && t.op(ids[1]!).status === "running");
+    expect(t.op(ids[2]!).status).toBe("pending");
+    t.release(ids[1]!); // second finishes first: the third starts, not the fourth
+    await until("a third training started", () => t.started.length === 3);
     expect(t.started).toEqual(ids.slice(0, 3));
-    expect(t.store.getOperation(ids[1]!)!.status).toBe("completed");
-    t.live.get(ids[0]!)!.release();
-    await tick();
+    expect(t.op(ids[1]!).status).toBe("completed");
+    t.release(ids[0]!);
+    await until("the fourth training started", () => t.started.length === 4);
     expect(t.started).toEqual(ids);
   });
 
   test("every epoch goes through the metrics write path and the backend is recorded", async () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(2))).operation_id;
-    await tick();
-    t.live.get(id)!.release();
-    t.live.get(id)!.release();
-    await tick();
-    const op = t.store.getOperation(id)!;
+    t.release(id, 2);
+    const op = await until("the training to complete", () => t.op(id).result !== null && t.op(id));
     expect(op.status).toBe("completed");
     expect(op.metadata.backend).toBe("scripted");
     expect(op.metadata.location).toBe("local");
@@ -95,22 +57,24 @@ describe("local training queue", () => {
     const a = (await t.dispatcher.start(spec(1))).operation_id;
     const b = (await t.dispatcher.start(spec(1))).operation_id;
     t.operations.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
-    await t.dispatcher.cancel(t.store.getOperation(b)!);
-    t.live.get(a)!.release();
-    await tick();
+    await t.dispatcher.cancel(t.op(b));
+    t.release(a);
+    // Once a's slot is free the queue has been pumped: a queued b would have started by now.
+    await until("a to finish and free its slot", () => t.op(a).result !== null && t.local.describe().running === 0);
+    expect(t.local.describe()).toMatchObject({ running: 0, queued: 0 });
     expect(t.started).toEqual([a]);
-    expect(t.store.getOperation(b)!.status).toBe("cancelled");
+    expect(t.op(b).status).toBe("cancelled");
   });
 
   test("a cancelled running training keeps its result and stays cancelled", async () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(5))).operation_id;
-    await tick();
-    t.live.get(id)!.release();
+    t.release(id);
+    await until("epoch 0 stored", () => t.store.readEpochs(id).length === 1);
     t.operations.finish(id, "cancelled");
-    await t.dispatcher.cancel(t.store.getOperation(id)!);
-    await tick();
-    const op = t.store.getOperation(id)!;
+    await t.dispatcher.cancel(t.op(id));
+    await t.local.settled(id);
+    const op = await until("the result recorded", () => t.op(id).result !== null && t.op(id));
     expect(op.status).toBe("cancelled");
     expect(op.result?.stop_reason).toBe("cancelled");
     expect(t.store.readEpochs(id)).toHaveLength(1);
@@ -119,7 +83,6 @@ describe("local training queue", () => {
   test("a storage failure is logged with the operation id and training goes on", async () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(2))).operation_id;
-    await tick();
     const original = t.store.writeEpochs.bind(t.store);
     let failOnce = true;
     t.store.writeEpochs = (opId, epochs) => {
@@ -133,14 +96,12 @@ describe("local training queue", () => {
     const err = console.error;
     console.error = (...a: unknown[]) => void logged.push(a.join(" "));
     try {
-      t.live.get(id)!.release();
-      t.live.get(id)!.release();
-      await tick();
+      t.release(id, 2);
+      await until("the training to complete", () => t.op(id).status === "completed");
     } finally {
       console.error = err;
     }
     expect(logged.some((l) => l.includes(id) && l.includes("disk full"))).toBe(true);
-    expect(t.store.getOperation(id)!.status).toBe("completed");
     expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([1]);
   });
 
@@ -158,19 +119,18 @@ describe("local training queue", () => {
       const id = (await first.dispatcher.start(spec(5))).operation_id;
       const queued = (await first.dispatcher.start(spec(5))).operation_id;
       const external = first.store.createOperation({ operation_type: "training", metadata: { location: "external" } }).operation_id;
-      await tick();
-      first.live.get(id)!.release();
-      first.live.get(id)!.release();
+      first.release(id, 2);
+      await until("two epochs stored", () => first.store.readEpochs(id).length === 2);
       first.store.close(); // the server dies here
 
       const second = setup(1, db);
       const failed = second.dispatcher.recoverInterrupted();
       expect(failed.sort()).toEqual([id, queued].sort());
-      const op = second.store.getOperation(id)!;
+      const op = second.op(id);
       expect(op.status).toBe("failed");
       expect(op.error_message).toBe(INTERRUPTED);
       expect(second.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1]);
-      expect(second.store.getOperation(external)!.status).toBe("running");
+      expect(second.op(external).status).toBe("running");
       second.store.close();
     } finally {
       tmp.cleanup();
@@ -195,10 +155,7 @@ describe("cancel terminates a worker that does not stop", () => {
     const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
     const first = (await dispatcher.start(spec(1))).operation_id;
     const second = (await dispatcher.start(spec(1))).operation_id;
-    // The stubborn worker is up and reporting batches.
-    const end = Date.now() + 20_000;
-    while (!store.getOperation(first)!.progress.batch && Date.now() < end) await Bun.sleep(10);
-    expect(store.getOperation(first)!.progress.batch).toBeDefined();
+    await until("the stubborn worker reporting batches", () => store.getOperation(first)!.progress.batch !== undefined);
 
     const cancelledAt = performance.now();
     operations.finish(first, "cancelled");
@@ -208,7 +165,7 @@ describe("cancel terminates a worker that does not stop", () => {
     const closed = closes.find((c) => c.id === first)!;
     expect(closed.at - cancelledAt).toBeGreaterThanOrEqual(GRACE_MS - 5);
     // The second training got the slot only after the first worker's thread was gone.
-    while (starts.length < 2 && Date.now() < end) await Bun.sleep(10);
+    await until("the second training to start", () => starts.length === 2);
     expect(starts.map((s) => s.id)).toEqual([first, second]);
     expect(starts[1]!.at).toBeGreaterThanOrEqual(closed.at);
     // The result of a terminated worker still lists the checkpoints it had reported.

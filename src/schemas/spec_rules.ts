@@ -52,7 +52,10 @@ export function normalizeSpec(input: TrainingSpecInput): NormalizedSpec {
       validation_split: t.validation_split ?? T.validation_split,
       seed,
       early_stopping: es ? fill(es, DEFAULTS.early_stopping) : null,
-      lr_schedule: lr?.kind === "reduce_on_plateau" ? { kind: "reduce_on_plateau", ...fill(lr, DEFAULTS.reduce_on_plateau) } : { kind: "constant" },
+      lr_schedule:
+        lr?.kind === "reduce_on_plateau"
+          ? { kind: "reduce_on_plateau", ...fill(lr, DEFAULTS.reduce_on_plateau) }
+          : { kind: "constant" },
     },
   };
 }
@@ -94,11 +97,17 @@ function crossFieldProblem(input: TrainingSpecInput, spec: NormalizedSpec): { pa
   if (ds.kind === "synthetic" && spec.dataset.kind === "synthetic") {
     const size = spec.dataset.samples * spec.dataset.features;
     if (size > MAX_SYNTHETIC_VALUES)
-      return { path: "/dataset/samples", message: `samples × features is ${size}; at most ${MAX_SYNTHETIC_VALUES} values are generated` };
+      return {
+        path: "/dataset/samples",
+        message: `samples × features is ${size}; at most ${MAX_SYNTHETIC_VALUES} values are generated`,
+      };
     if (ds.generator === "spirals" && ds.features !== undefined && ds.features < 2)
       return { path: "/dataset/features", message: "spirals needs at least 2 features (the coordinates)" };
     if (ds.generator !== "spirals" && ds.classes !== undefined)
-      return { path: "/dataset/classes", message: `classes applies only to the spirals generator, not ${ds.generator}` };
+      return {
+        path: "/dataset/classes",
+        message: `classes applies only to the spirals generator, not ${ds.generator}`,
+      };
   } else if (ds.kind === "csv" && ds.features?.includes(ds.label)) {
     return { path: "/dataset/features", message: `the label column "${ds.label}" cannot also be a feature` };
   }
@@ -108,7 +117,8 @@ function crossFieldProblem(input: TrainingSpecInput, spec: NormalizedSpec): { pa
     ["/training/lr_schedule/monitor", t.lr_schedule.kind === "reduce_on_plateau" ? t.lr_schedule.monitor : undefined],
   ];
   for (const [path, monitor] of monitors) {
-    if (monitor?.startsWith("val_") && t.validation_split === 0) return { path, message: `${monitor} needs training.validation_split > 0` };
+    if (monitor?.startsWith("val_") && t.validation_split === 0)
+      return { path, message: `${monitor} needs training.validation_split > 0` };
   }
   return null;
 }

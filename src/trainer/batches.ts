@@ -57,7 +57,15 @@ export function readTotals(train: Totals, val: Totals): number[] {
 }
 
 /** Copies `n` rows (in `order` from `start`) to the device, with fresh dropout masks from `rng`; device targets on request. */
-export function makeBatch(rows: Rows, order: Uint32Array, start: number, n: number, arch: MlpArch, rng: Rng, deviceTargets: boolean): TrainBatch {
+export function makeBatch(
+  rows: Rows,
+  order: Uint32Array,
+  start: number,
+  n: number,
+  arch: MlpArch,
+  rng: Rng,
+  deviceTargets: boolean,
+): TrainBatch {
   const f = arch.inputs;
   const { x, y } = gatherRows(rows, f, order, start, n);
   const masks = arch.hidden.map((units) =>
@@ -90,7 +98,11 @@ export function chunks(rows: Rows, arch: MlpArch): DeviceBatch[] {
   return out;
 }
 
-export function evaluateChunk(arch: MlpArch, params: ParamStore["params"], c: DeviceBatch): [tf.Tensor, tf.Tensor | null] {
+export function evaluateChunk(
+  arch: MlpArch,
+  params: ParamStore["params"],
+  c: DeviceBatch,
+): [tf.Tensor, tf.Tensor | null] {
   const r = tidy(() => evaluateBatch(arch, params, c.x, c.targets, c.labels));
   return [r.lossSum, r.correct];
 }

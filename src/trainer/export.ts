@@ -14,7 +14,12 @@ export function toLayersModel(arch: MlpArch, params: readonly Float32Array[]): t
   const model = tf.sequential();
   arch.hidden.forEach((units, l) => {
     model.add(
-      tf.layers.dense({ units, activation: arch.activation, name: `dense_${l}`, ...(l === 0 ? { inputShape: [arch.inputs] } : {}) }),
+      tf.layers.dense({
+        units,
+        activation: arch.activation,
+        name: `dense_${l}`,
+        ...(l === 0 ? { inputShape: [arch.inputs] } : {}),
+      }),
     );
     if (arch.dropout > 0) model.add(tf.layers.dropout({ rate: arch.dropout, name: `dropout_${l}` }));
   });
@@ -41,7 +46,8 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   mkdirSync(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const weights =
+        artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
       const json = {
         format: artifacts.format,
         generatedBy: artifacts.generatedBy,
@@ -69,7 +75,13 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /** model.json + weights.bin (a TF.js layers model) and preprocessing.json (what inference must do to raw features). */
-export async function saveModel(dir: string, arch: MlpArch, params: Float32Array[], data: SplitDataset, spec: NormalizedSpec): Promise<void> {
+export async function saveModel(
+  dir: string,
+  arch: MlpArch,
+  params: Float32Array[],
+  data: SplitDataset,
+  spec: NormalizedSpec,
+): Promise<void> {
   const model = toLayersModel(arch, params);
   try {
     await saveLayersModel(model, dir);

@@ -37,7 +37,12 @@ function matMul(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boo
 
 /** Dense layer: act(a·W + b) in one fused kernel; tanh is the one activation TF.js cannot fuse. */
 function dense(a: tf.Tensor, w: tf.Tensor, b: tf.Tensor, activation: Activation): tf.Tensor {
-  const z = tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, bias: b, activation: activation === "tanh" ? "linear" : activation });
+  const z = tf.fused.matMul({
+    a: a as tf.Tensor2D,
+    b: w as tf.Tensor2D,
+    bias: b,
+    activation: activation === "tanh" ? "linear" : activation,
+  });
   return activation === "tanh" ? tf.tanh(z) : z;
 }
 
@@ -65,7 +70,12 @@ interface Forward {
   logits: tf.Tensor;
 }
 
-function forward(arch: MlpArch, params: readonly tf.Tensor[], x: tf.Tensor, masks: readonly (tf.Tensor | null)[]): Forward {
+function forward(
+  arch: MlpArch,
+  params: readonly tf.Tensor[],
+  x: tf.Tensor,
+  masks: readonly (tf.Tensor | null)[],
+): Forward {
   const inputs: tf.Tensor[] = [x];
   const hidden: tf.Tensor[] = [];
   let a = x;
@@ -136,7 +146,12 @@ export type StepResult = { grads: tf.Tensor[]; lossSum: tf.Tensor | number; corr
  * parameter (paramShapes order). A host head replaces ~12 tiny kernels with one read of the [n, outputs] logits and a
  * JS loop, which is faster wherever tensors live in host memory (wasm, cpu). Call inside tf.tidy.
  */
-export function trainStep(arch: MlpArch, params: readonly tf.Tensor[], batch: TrainBatch, head: HeadPlacement): StepResult {
+export function trainStep(
+  arch: MlpArch,
+  params: readonly tf.Tensor[],
+  batch: TrainBatch,
+  head: HeadPlacement,
+): StepResult {
   const n = batch.x.shape[0]!;
   const fwd = forward(arch, params, batch.x, batch.masks);
   if (head === "host") {
@@ -153,7 +168,11 @@ export function trainStep(arch: MlpArch, params: readonly tf.Tensor[], batch: Tr
  * The head in JS, same maths as totals() + headGrad(): summed loss (stable from-logits forms), correct count, and
  * dLoss/dlogits of the MEAN loss. `logits` is [n, outputs] row-major; `y` holds class ids or targets.
  */
-export function hostHead(arch: MlpArch, logits: Float32Array, y: Float32Array): { lossSum: number; correct: number | null; grad: Float32Array } {
+export function hostHead(
+  arch: MlpArch,
+  logits: Float32Array,
+  y: Float32Array,
+): { lossSum: number; correct: number | null; grad: Float32Array } {
   const k = arch.outputs;
   const n = y.length;
   const grad = new Float32Array(n * k);
@@ -192,7 +211,13 @@ export function hostHead(arch: MlpArch, logits: Float32Array, y: Float32Array): 
 }
 
 /** Backpropagates g = dLoss/dlogits through the Dense layers, dropout masks and activations. */
-function backward(arch: MlpArch, params: readonly tf.Tensor[], fwd: Forward, masks: readonly (tf.Tensor | null)[], gOut: tf.Tensor): tf.Tensor[] {
+function backward(
+  arch: MlpArch,
+  params: readonly tf.Tensor[],
+  fwd: Forward,
+  masks: readonly (tf.Tensor | null)[],
+  gOut: tf.Tensor,
+): tf.Tensor[] {
   const grads: tf.Tensor[] = new Array(params.length);
   let g = gOut;
   for (let l = arch.hidden.length; l >= 0; l--) {
@@ -210,7 +235,13 @@ function backward(arch: MlpArch, params: readonly tf.Tensor[], fwd: Forward, mas
 }
 
 /** Loss sum and correct count without dropout (validation). Call inside tf.tidy. */
-export function evaluateBatch(arch: MlpArch, params: readonly tf.Tensor[], x: tf.Tensor, targets: tf.Tensor, labels: tf.Tensor | null): BatchTotals {
+export function evaluateBatch(
+  arch: MlpArch,
+  params: readonly tf.Tensor[],
+  x: tf.Tensor,
+  targets: tf.Tensor,
+  labels: tf.Tensor | null,
+): BatchTotals {
   return totals(arch, forward(arch, params, x, []).logits, targets, labels);
 }
 
@@ -221,4 +252,3 @@ export function predict(arch: MlpArch, params: readonly tf.Tensor[], x: tf.Tenso
     return arch.head === "softmax" ? tf.softmax(logits) : arch.head === "sigmoid" ? tf.sigmoid(logits) : logits;
   });
 }
-
