@@ -1,0 +1,239 @@
+"""The core client against a real server: delivery, the wire format, bad input, the server's stop, outages, crashes."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import warnings
+
+import pytest
+
+import trainwatch
+from conftest import Server, run_script, until
+
+
+def caught(record):
+    return [w for w in record if issubclass(w.category, trainwatch.TrainwatchWarning)]
+
+
+def test_every_epoch_arrives_in_order_with_its_fields(server):
+    run = trainwatch.init(name="core", total_epochs=6)
+    assert run.operation_id.startswith("op_training_")
+    for e in range(6):
+        run.log(epoch=e, train_loss=1.0 / (e + 1), val_loss=0.5 + e / 100, train_accuracy=0.5 + e / 20, val_accuracy=0.6, learning_rate=0.1 * 0.9**e, duration=0.25, **{"grad/norm": e * 2})
+    assert run.finish() is True
+    op = server.operation(run.operation_id)
+    assert op["status"] == "completed" and op["name"] == "core" and op["progress"]["total_epochs"] == 6
+    assert op["metadata"]["client"].startswith("trainwatch-python/")
+    epochs = server.epochs(run.operation_id)
+    assert [e["epoch"] for e in epochs] == list(range(6))
+    assert epochs[3]["train_loss"] == pytest.approx(0.25)
+    assert epochs[3]["learning_rate"] == pytest.approx(0.1 * 0.9**3)
+    assert epochs[3]["duration"] == 0.25 and epochs[3]["grad/norm"] == 6
+    assert run.delivered == 6 and run.pending == 0
+
+
+def test_nan_and_infinity_travel_as_the_api_strings(server):
+    run = trainwatch.init(name="diverged")
+    run.log(train_loss=float("nan"), val_loss=float("inf"), custom_metric=-math.inf, missing=None)
+    run.log(train_loss=2.0)  # epoch defaults to the previous + 1
+    run.finish()
+    first, second = server.epochs(run.operation_id)
+    assert (first["epoch"], first["train_loss"], first["val_loss"], first["custom_metric"]) == (0, "NaN", "Infinity", "-Infinity")
+    assert first["missing"] is None  # a custom metric with no value this epoch
+    assert second["epoch"] == 1 and second["train_loss"] == 2.0 and second["duration"] >= 0  # duration: since the last log
+
+
+@pytest.mark.parametrize(
+    "metrics, named",
+    [
+        ({"val_loss": "0.3"}, "'val_loss'"),
+        ({"my_metric": [1, 2]}, "'my_metric'"),
+        ({"flag": True}, "'flag'"),
+        ({"bad name": 1.0}, "'bad name'"),
+        ({"__proto__": 1.0}, "'__proto__'"),
+        ({"duration": -1.0}, "'duration'"),
+    ],
+)
+def test_a_bad_value_raises_a_value_error_naming_the_key(server, metrics, named):
+    run = trainwatch.init(name="bad input")
+    with pytest.raises(ValueError, match=named):
+        run.log(epoch=0, **metrics)
+    with pytest.raises(ValueError, match="epoch"):
+        run.log(epoch=-1, train_loss=1.0)
+    run.log(epoch=0, train_loss=1.0)  # the run is unharmed
+    run.finish()
+    assert [e["epoch"] for e in server.epochs(run.operation_id)] == [0]
+
+
+def test_a_bad_stop_policy_is_refused_at_init(server):
+    with pytest.raises(ValueError, match="stop_policy"):
+        trainwatch.init(name="x", stop_policy={"on": ["exploding"]})
+
+
+def test_many_epochs_go_in_batches_and_arrive_exactly_once(server):
+    run = trainwatch.init(name="batches")
+    n = 25_000  # more than one batch of 10,000
+    for e in range(n):
+        run.log(epoch=e, train_loss=1.0 / (e + 1))
+    assert run.finish(timeout=120) is True
+    op = server.operation(run.operation_id)
+    assert op["trends"]["total_epochs_completed"] == n and op["trends"]["latest_epoch"] == n - 1
+
+
+def test_delete_sets_should_stop_and_the_refused_epochs_are_dropped(server):
+    run = trainwatch.init(name="cancel me")
+    run.log(epoch=0, train_loss=1.0)
+    until(lambda: run.delivered == 1, what="epoch 0 delivered")
+    assert run.should_stop is False
+    assert server.call("DELETE", f"/operations/{run.operation_id}")["status"] == 200
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        run.log(epoch=1, train_loss=0.9)  # refused: the operation is over
+        until(lambda: run.should_stop, what="should_stop after the cancel")
+        run.log(epoch=2, train_loss=0.8)  # dropped without a request
+        run.finish()
+    assert run.control["action"] == "stop" and "cancel" in run.control["reason"]
+    msgs = [str(w.message) for w in caught(record)]
+    assert any("cancelled" in m and "1 epoch(s) it refused were dropped" in m for m in msgs), msgs
+    assert server.operation(run.operation_id)["status"] == "cancelled"
+    assert [e["epoch"] for e in server.epochs(run.operation_id)] == [0]
+
+
+def test_resume_continues_the_operation_and_replaces_reposted_epochs(server, monkeypatch):
+    first = trainwatch.init(name="resumable", total_epochs=5)
+    for e in range(3):
+        first.log(epoch=e, train_loss=1.0)
+    until(lambda: first.delivered == 3, what="3 epochs delivered")
+    op_id = first.operation_id  # the process "restarts": this run is never finished
+    again = trainwatch.init(resume=op_id)
+    for e in range(2, 5):
+        again.log(epoch=e, train_loss=0.5)
+    again.finish()
+    trainwatch.client._live.discard(first)  # (the first process is gone: it must not finish the operation at exit)
+    epochs = server.epochs(op_id)
+    assert [e["epoch"] for e in epochs] == [0, 1, 2, 3, 4] and epochs[2]["train_loss"] == 0.5
+    # TRAINWATCH_OPERATION_ID attaches the same way (a training Trainwatch started sets it).
+    op2 = server.call("POST", "/operations", {"operation_type": "training", "name": "started by trainwatch"})["data"]["operation_id"]
+    monkeypatch.setenv("TRAINWATCH_OPERATION_ID", op2)
+    attached = trainwatch.init(name="ignored")
+    assert attached.operation_id == op2
+    attached.log(epoch=0, train_loss=1.0)
+    attached.finish()
+    assert [e["epoch"] for e in server.epochs(op2)] == [0]
+
+
+def test_resuming_a_finished_or_unknown_operation_is_refused(server):
+    run = trainwatch.init(name="done")
+    run.finish()
+    with pytest.raises(trainwatch.TrainwatchError, match="already completed"):
+        trainwatch.init(resume=run.operation_id)
+    with pytest.raises(trainwatch.TrainwatchError, match="404"):
+        trainwatch.init(resume="op_training_20000101_000000_deadbeef")
+
+
+def test_a_wrong_token_is_refused_at_init():
+    s = Server(token="s3cret").start()
+    try:
+        with pytest.raises(trainwatch.TrainwatchError, match="401"):
+            trainwatch.init(name="x", url=s.url, token="wrong")
+        run = trainwatch.init(name="x", url=s.url, token="s3cret")
+        run.log(epoch=0, train_loss=1.0)
+        assert run.finish() is True
+        assert s.epochs(run.operation_id)[0]["train_loss"] == 1.0
+    finally:
+        s.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_server_never_raises_warns_once_spools_and_delivers_later(tmp_path):
+    s = Server()
+    s.port = free_port()  # nothing listens there yet
+    url = f"http://127.0.0.1:{s.port}"
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            run = trainwatch.init(name="offline", total_epochs=40, url=url)
+            for e in range(20):
+                run.log(epoch=e, train_loss=1.0 / (e + 1), val_loss=float("nan") if e == 7 else 0.5)
+            logging_s = time.perf_counter() - t0
+            until(lambda: run.spool_path and os.path.exists(run.spool_path) and run.pending == 20, what="20 epochs spooled")
+            s.start()  # the server comes (back)
+            for e in range(20, 40):
+                run.log(epoch=e, train_loss=1.0 / (e + 1))
+            assert run.finish(timeout=60) is True
+        away = [str(w.message) for w in caught(record)]
+        assert len(away) == 1 and "not answering" in away[0] and run.spool_path in away[0], away
+        assert logging_s < 2.0  # never waiting on the network (init tries once: the port refuses at once)
+        assert not os.path.exists(run.spool_path)  # delivered, then removed
+        epochs = s.epochs(run.operation_id)
+        assert [e["epoch"] for e in epochs] == list(range(40)) and epochs[7]["val_loss"] == "NaN"
+        assert s.operation(run.operation_id)["status"] == "completed"
+    finally:
+        s.close()
+
+
+def test_server_stopped_for_5_s_mid_run_loses_and_duplicates_nothing(own_server):
+    run = trainwatch.init(name="outage", total_epochs=120, url=own_server.url)
+    stopped_at = restarted_at = None
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        t_stop = None
+        for e in range(120):
+            run.log(epoch=e, train_loss=1.0 / (e + 1), val_loss=1.2 / (e + 1))
+            if e == 30:
+                until(lambda: run.delivered == 31, what="31 epochs delivered before the outage")
+                own_server.stop()  # SIGKILL: no goodbye
+                stopped_at, t_stop = e, time.monotonic()
+            if t_stop is not None and restarted_at is None and time.monotonic() - t_stop >= 5.0:
+                own_server.start()
+                restarted_at = e
+            time.sleep(0.07)  # the "training"
+        assert stopped_at == 30 and restarted_at is not None and restarted_at < 119
+        assert run.finish(timeout=60) is True
+    assert len([w for w in caught(record) if "not answering" in str(w.message)]) == 1
+    epochs = own_server.epochs(run.operation_id)
+    numbers = [e["epoch"] for e in epochs]
+    assert numbers == list(range(120))  # none lost, none twice
+    assert own_server.operation(run.operation_id)["trends"]["total_epochs_completed"] == 120
+    assert epochs[60]["train_loss"] == pytest.approx(1 / 61)
+
+
+def test_an_uncaught_exception_finishes_the_run_as_failed_with_its_text(server):
+    res = run_script(
+        "import trainwatch\n"
+        "run = trainwatch.init(name='crashes', total_epochs=10)\n"
+        "print(run.operation_id, flush=True)\n"
+        "run.log(epoch=0, train_loss=1.0)\n"
+        "raise RuntimeError('CUDA out of memory (pretend)')\n",
+        {"TRAINWATCH_URL": server.url},
+    )
+    assert res.returncode == 1 and "RuntimeError" in res.stderr
+    op = server.operation(res.stdout.split()[0])
+    assert op["status"] == "failed"
+    assert op["error_message"].startswith("RuntimeError: CUDA out of memory (pretend)") and "Traceback" in op["error_message"]
+    assert op["trends"]["total_epochs_completed"] == 1
+
+
+def test_exiting_without_finish_completes_a_finished_plan_and_fails_a_short_one(server):
+    code = (
+        "import trainwatch\n"
+        "run = trainwatch.init(name='no finish', total_epochs=3)\n"
+        "print(run.operation_id, flush=True)\n"
+        "for e in range({n}): run.log(epoch=e, train_loss=1.0)\n"
+    )
+    full = run_script(code.format(n=3), {"TRAINWATCH_URL": server.url})
+    short = run_script(code.format(n=1), {"TRAINWATCH_URL": server.url})
+    assert full.returncode == 0 and short.returncode == 0, full.stderr + short.stderr
+    assert server.operation(full.stdout.split()[0])["status"] == "completed"
+    op = server.operation(short.stdout.split()[0])
+    assert op["status"] == "failed" and "after 1 of 3 epochs" in op["error_message"]
+    assert op["trends"]["total_epochs_completed"] == 1

@@ -1,0 +1,18 @@
+"""Trainwatch's Python client: report a training's epochs to a Trainwatch server and hear its word to stop.
+
+    import trainwatch
+    run = trainwatch.init(name="resnet18", config={"lr": 0.1}, total_epochs=50, stop_policy={"on": ["diverging"]})
+    for epoch in range(50):
+        run.log(epoch=epoch, train_loss=..., val_loss=..., learning_rate=...)
+        if run.should_stop:  # cancelled, or the stop policy fired: run.control says why
+            break
+    run.finish()
+
+Framework adapters: trainwatch.keras, trainwatch.lightning, trainwatch.hf (each imports its framework only when used).
+Standard library only.
+"""
+
+from .client import DEFAULT_URL, Run, TrainwatchError, TrainwatchWarning, init
+
+__version__ = "0.1.0"
+__all__ = ["init", "Run", "TrainwatchError", "TrainwatchWarning", "DEFAULT_URL", "__version__"]
