@@ -1,91 +1,48 @@
 #!/usr/bin/env python3
-"""Push a PyTorch-style training loop's epochs to Trainwatch over REST.
+"""A plain PyTorch training loop reporting to Trainwatch through the `trainwatch` client.
 
-Standard library only (urllib). If `import torch` works it trains a tiny real model
-on synthetic data; otherwise it simulates one (a decaying loss plus noise). Either way
-it registers an operation, posts every epoch (with retries: a re-posted epoch replaces
-the stored one, so retrying is always safe) and completes the operation.
+    pip install ./clients/python        # (or run from the repository: the example finds the package)
+    TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/pytorch_style.py --epochs 20
 
-    TRAINWATCH_URL=http://127.0.0.1:8000 TRAINWATCH_TOKEN=... python3 examples/pytorch_style.py --epochs 20
-
-Exits non-zero with a message when the server cannot be reached or refuses a request.
+If `import torch` works it trains a tiny real model on synthetic data; otherwise (or with --simulate) it simulates
+one (a decaying loss plus noise). `run.log()` never waits on the network: a background sender batches the epochs,
+and spools them while the server is away. The loop stops early when the server says so (a cancel from the
+dashboard, an agent or the monitor, or the stop policy given with --stop-on).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
 import sys
 import time
-import urllib.error
-import urllib.request
 
-URL = os.environ.get("TRAINWATCH_URL", "http://127.0.0.1:8000").rstrip("/")
-TOKEN = os.environ.get("TRAINWATCH_TOKEN")
-
-
-class TrainwatchError(RuntimeError):
-    pass
+try:
+    import trainwatch
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+    import trainwatch
 
 
-def call(method: str, path: str, body: dict | None = None, retries: int = 3, timeout: float = 10.0) -> dict:
-    """One API call; retries connection errors and 5xx with backoff, returns `data` from the envelope."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if TOKEN:
-        headers["authorization"] = f"Bearer {TOKEN}"
-    payload = None if body is None else json.dumps(body, allow_nan=False).encode()
-    for attempt in range(retries + 1):
-        req = urllib.request.Request(f"{URL}/api/v1{path}", data=payload, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as res:
-                return json.loads(res.read())["data"]
-        except urllib.error.HTTPError as e:
-            try:
-                err = json.loads(e.read())["error"]
-                message = f"{err['code']}: {err['message']}"
-            except Exception:
-                message = e.reason
-            if e.code < 500 or attempt == retries:
-                raise TrainwatchError(f"{method} {path} -> {e.code} {message}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            if attempt == retries:
-                raise TrainwatchError(f"{method} {path}: cannot reach {URL} ({e}); is `npm start` running?") from None
-        time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def metric(v: float | None):
-    """JSON has no NaN/Infinity: send them as the strings the API accepts (a diverged loss is data)."""
-    if v is None or math.isfinite(v):
-        return v
-    if math.isnan(v):
-        return "NaN"
-    return "Infinity" if v > 0 else "-Infinity"
-
-
-def simulated_training(epochs: int, seed: int):
+def simulated_training(epochs: int, seed: int, lr: float):
     """A model whose loss decays with noise; val loss turns up late, like a mild overfit."""
     rng = random.Random(seed)
     for epoch in range(epochs):
-        t0 = time.perf_counter()
-        time.sleep(0.01)  # the "work"
+        time.sleep(0.05)  # the "work"
         train_loss = 2.3 * math.exp(-epoch / 6) + 0.1 + rng.gauss(0, 0.01)
         val_loss = 2.4 * math.exp(-epoch / 6) + 0.15 + max(0, epoch - 12) * 0.01 + rng.gauss(0, 0.015)
         yield {
-            "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": val_loss,
             "train_accuracy": min(1.0, 1 - train_loss / 2.6),
             "val_accuracy": min(1.0, 1 - val_loss / 2.7),
-            "learning_rate": 0.01 * 0.9**epoch,
-            "duration": time.perf_counter() - t0,
+            "learning_rate": lr * 0.9**epoch,
         }
 
 
-def torch_training(epochs: int, seed: int):
+def torch_training(epochs: int, seed: int, lr: float):
     """A tiny real model: 2-layer MLP on a synthetic binary task, plain PyTorch loop."""
     import torch
     from torch import nn
@@ -95,13 +52,13 @@ def torch_training(epochs: int, seed: int):
     y = (x[:, :4].sum(dim=1) > 0).float().unsqueeze(1)
     xt, yt, xv, yv = x[:1600], y[:1600], x[1600:], y[1600:]
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
     loss_fn = nn.BCEWithLogitsLoss()
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
+    for _ in range(epochs):
         model.train()
         total, correct = 0.0, 0
+        lr_used = opt.param_groups[0]["lr"]
         for i in range(0, len(xt), 64):
             xb, yb = xt[i : i + 64], yt[i : i + 64]
             opt.zero_grad()
@@ -111,30 +68,23 @@ def torch_training(epochs: int, seed: int):
             opt.step()
             total += loss.item() * len(xb)
             correct += ((out > 0).float() == yb).sum().item()
-        lr = opt.param_groups[0]["lr"]
         sched.step()
         model.eval()
         with torch.no_grad():
             out = model(xv)
             val_loss = loss_fn(out, yv).item()
             val_acc = ((out > 0).float() == yv).float().mean().item()
-        yield {
-            "epoch": epoch,
-            "train_loss": total / len(xt),
-            "val_loss": val_loss,
-            "train_accuracy": correct / len(xt),
-            "val_accuracy": val_acc,
-            "learning_rate": lr,
-            "duration": time.perf_counter() - t0,
-        }
+        yield {"train_loss": total / len(xt), "val_loss": val_loss, "train_accuracy": correct / len(xt), "val_accuracy": val_acc, "learning_rate": lr_used}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--name", default="pytorch-style example")
+    ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--simulate", action="store_true", help="skip torch even if it is installed")
+    ap.add_argument("--stop-on", nargs="*", default=None, metavar="FLAG", help="stop policy: diverging overfitting stalled plateau")
     args = ap.parse_args()
 
     try:
@@ -142,50 +92,26 @@ def main() -> int:
             raise ImportError
         import torch  # noqa: F401
 
-        loop, backend = torch_training(args.epochs, args.seed), "torch"
+        loop, backend = torch_training(args.epochs, args.seed, args.lr), "torch"
     except ImportError:
-        loop, backend = simulated_training(args.epochs, args.seed), "simulated"
+        loop, backend = simulated_training(args.epochs, args.seed, args.lr), "simulated"
 
-    try:
-        op = call(
-            "POST",
-            "/operations",
-            {"operation_type": "training", "name": args.name, "total_epochs_planned": args.epochs, "metadata": {"backend": backend}},
-        )
-        op_id = op["operation_id"]
-        print(f"registered {op_id} ({backend}) at {URL}")
-        try:
-            for m in loop:
-                body = {k: metric(v) if k != "epoch" else v for k, v in m.items()}
-                trends = call("POST", f"/operations/{op_id}/metrics", body)["trends"]
-                flags = [f for f in ("is_overfitting", "is_plateaued", "is_diverging") if trends[f]]
-                print(
-                    f"epoch {m['epoch']:3d}  train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  "
-                    f"best epoch {trends['best_epoch']}  {' '.join(flags)}"
-                )
-        except KeyboardInterrupt:
-            call("POST", f"/operations/{op_id}/complete", {"status": "failed", "error_message": "interrupted"})
-            print("interrupted; marked failed", file=sys.stderr)
-            return 130
-        except TrainwatchError:
-            raise
-        except Exception as e:  # the training itself failed: say so, then re-raise
-            call("POST", f"/operations/{op_id}/complete", {"status": "failed", "error_message": repr(e)})
-            raise
-        done = call("POST", f"/operations/{op_id}/complete", {"status": "completed"})
-        summary = call("GET", f"/operations/{op_id}/metrics?since_epoch={args.epochs}")["metrics"]
-        best = summary["best_val_loss"]
-        print(
-            f"{done['status']}: {summary['total_epochs_completed']} epochs stored, best epoch {summary['best_epoch']} "
-            f"({summary['monitor']} {best if best is None else round(best, 4)})"
-        )
-        if summary["total_epochs_completed"] != args.epochs:
-            print(f"expected {args.epochs} epochs stored, found {summary['total_epochs_completed']}", file=sys.stderr)
-            return 1
-        return 0
-    except TrainwatchError as e:
-        print(f"trainwatch: {e}", file=sys.stderr)
-        return 1
+    run = trainwatch.init(
+        name=args.name,
+        config={"lr": args.lr, "seed": args.seed, "backend": backend},
+        total_epochs=args.epochs,
+        stop_policy={"on": args.stop_on} if args.stop_on else None,
+    )
+    print(f"run {run.operation_id or '(registers when the server answers)'} ({backend}) at {run.url}")
+    for epoch, m in enumerate(loop):
+        run.log(epoch=epoch, **m)
+        print(f"epoch {epoch:3d}  train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  lr {m['learning_rate']:.4g}")
+        if run.should_stop:
+            print(f"stopped by the server: {run.control.get('reason')}")
+            break
+    ok = run.finish()
+    print(f"finished {run.operation_id}: {run.delivered} epochs delivered{'' if ok else ' (some are still spooled)'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
