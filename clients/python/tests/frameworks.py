@@ -55,7 +55,8 @@ class CancelInEpoch2:
             res = self.server.call("DELETE", f"/operations/{run.operation_id}", {"by": "dashboard", "reason": "test"})
             assert res["status"] == 200, res
 
-    def check(self, op_id: str) -> None:
+    def check(self, op_id: str, control) -> None:
+        assert control["action"] == "stop" and control["decided_by"] == "dashboard", control
         assert max(self.started) <= 3, f"the training began epochs {self.started}: it did not stop within one epoch of the cancel"
         op = self.server.operation(op_id)
         assert op["status"] == "cancelled", op
