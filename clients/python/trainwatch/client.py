@@ -547,13 +547,14 @@ def _install_hooks() -> None:
     previous = sys.excepthook
 
     def excepthook(exc_type, exc, tb):
+        # The traceback first: the person (or a script training's log) reads it at once, not after a network wait.
+        previous(exc_type, exc, tb)
         text = _exception_text(exc_type, exc, tb)
         for run in list(_live):
             try:
                 run.finish("failed", error=text, timeout=AT_EXIT_TIMEOUT_S)
             except Exception:  # the crash being reported matters more than this one
                 pass
-        previous(exc_type, exc, tb)
 
     sys.excepthook = excepthook
     atexit.register(_at_exit)
