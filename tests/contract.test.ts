@@ -44,7 +44,7 @@ interface Fixtures {
   finished(): Promise<string>;
   /** A running operation that a training host owns. */
   hostRunning(): string;
-  /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2. */
+  /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2 (the same one each call). */
   checkpointed(): Promise<string>;
   /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
   hostCheckpointed(): string;
@@ -377,6 +377,7 @@ for (const withToken of [false, true]) {
       if (res.status >= 300) throw new Error(`fixture ${method} ${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as Json;
     };
+    let checkpointed: Promise<string> | null = null;
     const fixtures: Fixtures = {
       async running() {
         const id = (await api("POST", "/api/v1/operations", { operation_type: "training", total_epochs_planned: 5 })).data.operation_id as string;
@@ -389,11 +390,15 @@ for (const withToken of [false, true]) {
         return id;
       },
       hostRunning: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } }).operation_id,
-      async checkpointed() {
-        const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
-        trainer.release(id, 3);
-        await until(`${id} to complete with its checkpoints`, () => made.store.getOperation(id)!.result !== null);
-        return id;
+      checkpointed() {
+        // One training, trained once: its cases and probes only read its checkpoints.
+        checkpointed ??= (async () => {
+          const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
+          trainer.release(id, 3);
+          await until(`${id} to complete with its checkpoints`, () => made.store.getOperation(id)!.result !== null);
+          return id;
+        })();
+        return checkpointed;
       },
       scripted() {
         const id = made.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } }).operation_id;
