@@ -1,5 +1,8 @@
 # Trainwatch API server. Build: docker build -t trainwatch .
 # Run:   docker run -p 8000:8000 -v trainwatch-data:/data [-e TRAINWATCH_TOKEN=...] trainwatch
+# Replicas on PostgreSQL: the same image with -e TRAINWATCH_DB=postgres://user:pass@db:5432/trainwatch and
+#        -e TRAINWATCH_REPLICA_ID=api-1 (Bun's SQL client is built in: no package to add). /data then keeps only the
+#        models of the local trainings that replica runs.
 #
 # Bun comes from the npm registry (a devDependency), so the image starts from the
 # official Node.js image and installs everything with `npm ci`, as the README does.

@@ -62,18 +62,19 @@ const fmt = (n: number, digits = 2) => n.toLocaleString("en-US", { maximumFracti
 const rows: { what: string; value: string; goal: string; pass: boolean }[] = [];
 
 // (a) growth --------------------------------------------------------------------------------
-function growth() {
+async function growth() {
   const store = new SqliteStore(join(dir, "growth.db"));
-  const ids = Array.from({ length: GROWTH_OPS }, () => store.createOperation({ operation_type: "training" }).operation_id);
+  const ids: string[] = [];
+  for (let i = 0; i < GROWTH_OPS; i++) ids.push((await store.createOperation({ operation_type: "training" })).operation_id);
   const before = usedBytes(store.db);
   for (const id of ids) {
     for (let from = 0; from < GROWTH_EPOCHS; from += 1000) {
-      store.writeEpochs(id, decodeMetricsBody({ epochs: batchOf(from, Math.min(1000, GROWTH_EPOCHS - from)) }));
+      await store.writeEpochs(id, decodeMetricsBody({ epochs: batchOf(from, Math.min(1000, GROWTH_EPOCHS - from)) }));
     }
   }
   const after = usedBytes(store.db);
   const per100 = ((after - before) / (GROWTH_OPS * GROWTH_EPOCHS)) * 100;
-  store.close();
+  await store.close();
   console.log(`(a) ${GROWTH_OPS} ops × ${GROWTH_EPOCHS} epochs: used ${fmt(before / 1024, 1)} KB → ${fmt(after / 1024, 1)} KB`);
   rows.push({ what: "DB growth per 100 epochs (8 std fields)", value: `${fmt(per100 / 1024)} KB`, goal: "≤ 8 KB", pass: per100 <= 8 * 1024 });
 }
@@ -186,9 +187,9 @@ function rawInserter() {
 /** OperationsService that marks when the route has decoded the body and when the store has written it. */
 class TimedService extends OperationsService {
   marks = { decoded: 0, written: 0 };
-  override writeEpochs(operationId: string, epochs: EpochRecord[]) {
+  override async writeEpochs(operationId: string, epochs: EpochRecord[]) {
     this.marks.decoded = performance.now();
-    const res = super.writeEpochs(operationId, epochs);
+    const res = await super.writeEpochs(operationId, epochs);
     this.marks.written = performance.now();
     return res;
   }
@@ -198,7 +199,7 @@ class TimedService extends OperationsService {
 async function breakdown() {
   const N = 40;
   const config = loadConfig({ TRAINWATCH_DB: join(dir, "breakdown.db") });
-  const store = new SqliteStore(config.dbPath, config.trends);
+  const store = new SqliteStore(config.db.kind === "sqlite" ? config.db.path : ":memory:", config.trends);
   const operations = new TimedService(store);
   const inner = createApp({ store, config, operations });
   let mark = { request: 0, transform: 0, beforeHandle: 0 };
@@ -208,7 +209,7 @@ async function breakdown() {
     .onTransform({ as: "global" }, () => void (mark.transform = performance.now()))
     .onBeforeHandle({ as: "global" }, () => void (mark.beforeHandle = performance.now()))
     .use(inner);
-  const id = store.createOperation({ operation_type: "training" }).operation_id;
+  const id = (await store.createOperation({ operation_type: "training" })).operation_id;
   const post: Record<string, number[]> = {
     "read body + JSON.parse (Elysia parse)": [],
     "TypeBox validation incl. normalize (Elysia)": [],
@@ -246,15 +247,15 @@ async function breakdown() {
   console.log(`  ${"  for comparison: one empty FULL-sync commit".padEnd(46)} ${fmt(fsyncCost(store.db), 3).padStart(8)} ms`);
 
   // GET: 1,000 epochs of the op above.
-  const getId = store.createOperation({ operation_type: "training" }).operation_id;
-  store.writeEpochs(getId, decodeMetricsBody({ epochs: batchOf(0, LATENCY_EPOCHS) }));
-  const view = { success: true, data: metricsView(store, loadOperation(store, getId)) };
+  const getId = (await store.createOperation({ operation_type: "training" })).operation_id;
+  await store.writeEpochs(getId, decodeMetricsBody({ epochs: batchOf(0, LATENCY_EPOCHS) }));
+  const view = { success: true, data: await metricsView(store, await loadOperation(store, getId)) };
   const responseCheck = TypeCompiler.Compile(Envelope(MetricsData));
-  const timeIt = (f: () => unknown) => {
+  const timeIt = async (f: () => unknown) => {
     const xs: number[] = [];
     for (let i = 0; i < 300; i++) {
       const t = performance.now();
-      f();
+      await f();
       xs.push(performance.now() - t);
     }
     return median(xs.slice(100));
@@ -269,14 +270,14 @@ async function breakdown() {
     return median(xs.slice(100));
   };
   const get: [string, number][] = [
-    ["store.readEpochs (SQL + row → wire)", timeIt(() => store.readEpochs(getId))],
-    ["TypeBox check of the reply (if validated)", timeIt(() => responseCheck.Check(view))],
-    ["JSON.stringify of the reply", timeIt(() => JSON.stringify(view))],
+    ["store.readEpochs (SQL + row → wire)", await timeIt(() => store.readEpochs(getId))],
+    ["TypeBox check of the reply (if validated)", await timeIt(() => responseCheck.Check(view))],
+    ["JSON.stringify of the reply", await timeIt(() => JSON.stringify(view))],
     ["whole request in process (app.handle)", await handle()],
   ];
   console.log(`\nWhere a 1,000-epoch GET metrics spends its time (median of 200):`);
   for (const [name, v] of get) console.log(`  ${name.padEnd(46)} ${fmt(v, 3).padStart(8)} ms`);
-  store.close();
+  await store.close();
 }
 
 function fsyncCost(db: Database): number {
@@ -293,7 +294,7 @@ function fsyncCost(db: Database): number {
 
 try {
   console.log(`Trainwatch storage bench — Bun ${Bun.version}, ${process.platform}/${process.arch}\n`);
-  growth();
+  await growth();
   await throughServer();
   console.log("");
   const w = Math.max(...rows.map((r) => r.what.length));

@@ -61,7 +61,7 @@ async function bareWorker(): Promise<void> {
 async function lagServer(): Promise<void> {
   const { startServer } = await import("../src/server.ts");
   const { startLagSampler } = await import("./lag.ts");
-  const server = startServer();
+  const server = await startServer();
   const sampler = startLagSampler(LAG_INTERVAL_MS);
   let since = Date.now();
   process.on("message", (msg: { cmd: "reset" | "collect" }) => {
@@ -169,7 +169,7 @@ async function overhead(dir: string): Promise<void> {
     );
     const id = ((await res.json()) as { data: { operation_id: string } }).data.operation_id;
     await finished;
-    const op = store.getOperation(id)!;
+    const op = (await store.getOperation(id))!;
     if (op.status !== "completed" || op.trends.total_epochs_completed !== EPOCHS) {
       throw new Error(`pipeline run ${id} ended ${op.status} with ${op.trends.total_epochs_completed} epochs: ${op.error_message}`);
     }

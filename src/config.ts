@@ -3,14 +3,19 @@
  * Pure: takes the env as an argument. A bad value throws a ConfigError naming the variable.
  */
 import { cpus } from "node:os";
-import { ConfigError, bindAddress, bool, number, oneOf, port, text, url, urlList, type Env } from "./env.ts";
+import { ConfigError, bindAddress, bool, database, number, oneOf, port, text, url, urlList, type Database, type Env } from "./env.ts";
 import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 
 export interface Config {
   host: string;
   port: number;
-  dbPath: string;
+  /** TRAINWATCH_DB: a SQLite file for one process, or a PostgreSQL database for replicas. */
+  db: Database;
+  /** TRAINWATCH_REPLICA_ID: this replica's name on a PostgreSQL database; null: a random one per start. */
+  replicaId: string | null;
+  /** TRAINWATCH_LEASE: how long a replica's local trainings outlive it before another replica marks them interrupted. */
+  leaseMs: number;
   modelsDir: string;
   /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR). */
   dataDir: string;
@@ -73,7 +78,9 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     host: bindAddress(env, "HOST", "127.0.0.1"),
     port: port(env, "PORT", 8000),
-    dbPath: text(env, "TRAINWATCH_DB", "./data/trainwatch.db"),
+    db: database(env, "TRAINWATCH_DB", "./data/trainwatch.db"),
+    replicaId: text(env, "TRAINWATCH_REPLICA_ID", null),
+    leaseMs: seconds(env, "TRAINWATCH_LEASE", 15, 1),
     modelsDir: text(env, "TRAINWATCH_MODELS_DIR", "./data/models"),
     dataDir: text(env, "TRAINWATCH_DATA_DIR", "./data/datasets"),
     token: text(env, "TRAINWATCH_TOKEN", null),

@@ -95,6 +95,33 @@ export const url = <F>(env: Env, name: string, fallback: F): string | F => {
   return s === undefined ? fallback : parseUrl(name, s);
 };
 
+/** Where the API keeps its data: a SQLite file (the default), or a PostgreSQL database that replicas share. */
+export type Database = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+
+/**
+ * A SQLite path, or a `postgres://` / `postgresql://` URL (user, password, host, port, database and `?sslmode=…` as libpq
+ * reads them). A URL of another scheme is refused, never taken for a file name.
+ */
+export function database(env: Env, name: string, fallback: string): Database {
+  const s = raw(env, name) ?? fallback;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return { kind: "sqlite", path: s };
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ConfigError(name, "a SQLite path or a postgres:// URL", redactUrl(s));
+  }
+  if ((u.protocol !== "postgres:" && u.protocol !== "postgresql:") || u.hostname === "") {
+    throw new ConfigError(name, "a SQLite path or a postgres:// URL", redactUrl(s));
+  }
+  return { kind: "postgres", url: s };
+}
+
+/** A URL as it may be printed: the password replaced by ***. */
+export function redactUrl(s: string): string {
+  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, "$1***@");
+}
+
 /** Comma-separated URLs; empty items are skipped, so a trailing comma is harmless. */
 export function urlList(env: Env, name: string): string[] {
   const s = raw(env, name);

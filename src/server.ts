@@ -1,13 +1,19 @@
 /**
- * Entry point: `bun run src/server.ts`. Reads the environment, opens (and locks) the SQLite
- * store, builds the app and listens (127.0.0.1:8000 unless HOST/PORT say otherwise). A bad
- * variable, a database another process holds or a port in use stops it with one line.
+ * Entry point: `bun run src/server.ts`. Reads the environment, opens the store (a SQLite file it locks, or the
+ * PostgreSQL database of TRAINWATCH_DB, shared with other replicas), builds the app and listens (127.0.0.1:8000 unless
+ * HOST/PORT say otherwise). A bad variable, a database another process holds or cannot be reached, or a port in use
+ * stops it with one line.
  */
 import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { OperationsService } from "./operations/service.ts";
 import { SqliteStore } from "./store/sqlite.ts";
-import { lateAfterMs } from "./store/store.ts";
+import { PostgresStore, randomReplicaId } from "./store/postgres.ts";
+import { Leadership } from "./store/pg_leader.ts";
+import { lateAfterMs, type Store } from "./store/store.ts";
+import { redactUrl } from "./env.ts";
+import { StartupError } from "./startup.ts";
+import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./hosts/pool.ts";
 import { startHostWatchdog } from "./hosts/watchdog.ts";
@@ -19,12 +25,31 @@ import { machineGpus } from "./scripts/gpus.ts";
 import { killLeftovers } from "./scripts/runner.ts";
 import { ScriptTrainer } from "./scripts/trainer.ts";
 
-export function startServer(config: Config = loadConfig()) {
+/** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */
+async function openStore(config: Config): Promise<Store> {
+  const liveness = { lateAfterMs: lateAfterMs(config.heartbeatMs) };
+  if (config.db.kind === "sqlite") return new SqliteStore(config.db.path, config.trends, liveness);
+  const url = config.db.url;
+  try {
+    return await PostgresStore.open(url, { trends: config.trends, liveness, replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs } });
+  } catch (err) {
+    const password = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : "";
+    const why = (err instanceof Error ? err.message : String(err)).replaceAll(password || "\u0000", "***");
+    throw new StartupError(`TRAINWATCH_DB ${redactUrl(url)}: ${why}`);
+  }
+}
+
+/** Where the server keeps its data, for the start line (never a password). */
+const describeDb = (config: Config) => (config.db.kind === "sqlite" ? `db ${config.db.path}` : `db ${redactUrl(config.db.url)}`);
+
+export async function startServer(config: Config = loadConfig()) {
   // A bad recipe file stops the start before anything is opened.
   const book = loadRecipeBook(config.recipesPath);
   // First: the lock on the database comes before anything reads or recovers it.
-  const store = new SqliteStore(config.dbPath, config.trends, { lateAfterMs: lateAfterMs(config.heartbeatMs) });
+  const store = await openStore(config);
   const operations = new OperationsService(store, { trends: config.trends });
+  // On a shared database: every replica's changes reach this one's streams, from before anything is written here.
+  await operations.start();
   // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
   const leftovers = killLeftovers(config.logsDir);
   const gpus = machineGpus(config.gpus);
@@ -43,7 +68,7 @@ export function startServer(config: Config = loadConfig()) {
   const trainers = new Dispatcher(operations, local, hosts, config, scripts);
   if (book.source) console.log(`recipes: ${book.list().length} from ${book.source}${gpus.length ? `; GPUs ${gpus.map((g) => g.id).join(",")}` : ""}`);
   if (leftovers.length) console.warn(`stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
-  const interrupted = trainers.recoverInterrupted();
+  const interrupted = await trainers.recoverInterrupted();
   if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, operations, config, trainers });
   try {
@@ -53,22 +78,42 @@ export function startServer(config: Config = loadConfig()) {
       portVariable: "PORT",
     });
   } catch (err) {
-    store.close(); // releases the database at once, PID file included
+    await operations.stop();
+    await store.close(); // releases the database at once, PID file included
     throw err;
   }
   const url = `http://${config.host}:${app.server!.port}`;
-  console.log(`trainwatch listening on ${url} (db ${config.dbPath}) — Swagger UI at ${url}/swagger`);
-  const watchdog = startHostWatchdog(operations, {
-    timeoutMs: config.hostTimeoutMs,
-    heartbeatMs: config.heartbeatMs,
-    probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
-  });
+  const replicaNote = store.shared ? `, replica ${store.shared.replicaId}` : "";
+  console.log(`trainwatch listening on ${url} (${describeDb(config)}${replicaNote}) — Swagger UI at ${url}/swagger`);
+  let watchdog: ReturnType<typeof startHostWatchdog> | null = null;
+  const watchdogJob = {
+    start: () => {
+      watchdog ??= startHostWatchdog(operations, {
+        timeoutMs: config.hostTimeoutMs,
+        heartbeatMs: config.heartbeatMs,
+        probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
+      });
+    },
+    stop: () => {
+      watchdog?.stop();
+      watchdog = null;
+    },
+  };
+  // One process: the watchdog runs here. Replicas: on the one holding the lock, with the lease sweep.
+  let replica: Replica | null = null;
+  if (store.shared && config.db.kind === "postgres" && store instanceof PostgresStore) {
+    const leader = Leadership.open(config.db.url, store.schema, "jobs");
+    replica = startReplica(operations, store.shared, { leaseMs: config.leaseMs, leader, jobs: [watchdogJob] });
+    void replica.tick().catch((err) => console.error("[replica] first round failed:", err));
+  } else watchdogJob.start();
   const stop = async () => {
-    watchdog.stop();
+    watchdogJob.stop();
+    await replica?.stop();
     await trainers.shutdown();
     // true: open SSE streams would otherwise keep the server (and this promise) alive for good.
     await app.stop(true);
-    store.close();
+    await operations.stop();
+    await store.close();
   };
   return { app, store, operations, trainers, url, stop };
 }

@@ -54,20 +54,29 @@ export function main<T>(start: () => T): T {
   try {
     return start();
   } catch (err) {
-    const line = startupLine(err);
-    if (line === null) throw err;
-    console.error(line);
-    process.exit(1);
+    refused(err);
   }
 }
 
-/** Runs an entry point's start (as `main`) and its `stop` on SIGINT or SIGTERM, then exits 0: both entry points end so. */
-export function runEntry(start: () => { stop: () => Promise<unknown> }): void {
-  const { stop } = main(start);
+/** A refused start's one line and exit 1; an error that is a bug is thrown on, with its stack. */
+function refused(err: unknown): never {
+  const line = startupLine(err);
+  if (line === null) throw err;
+  console.error(line);
+  process.exit(1);
+}
+
+/**
+ * Runs an entry point's start (as `main`; it may be async) and its `stop` on SIGINT or SIGTERM, then exits 0: both
+ * entry points end so.
+ */
+export function runEntry(start: () => { stop: () => Promise<unknown> } | Promise<{ stop: () => Promise<unknown> }>): void {
+  // Called at once: a synchronous start refuses before anything it began asynchronously gets to print.
+  const started = Promise.resolve(main(start)).catch((err) => refused(err));
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
       console.log(`received ${sig}, shutting down`);
-      void stop().finally(() => process.exit(0));
+      void started.then(({ stop }) => stop()).finally(() => process.exit(0));
     });
   }
 }

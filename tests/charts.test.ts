@@ -1,6 +1,6 @@
 // Chart reads (src/store/charts.ts) and GET /metrics's range and smoothing: the block path keeps what the row path
 // keeps, ranges are exact, smoothing is the EMA of every stored epoch (zoomed ranges included), and bad ranges are 400s.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { EpochRecord, WireEpoch } from "../src/schemas/epoch.ts";
 import { readChart } from "../src/store/charts.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
@@ -13,8 +13,8 @@ const SPIKE = 12_345;
 const NAN = 17_001;
 
 /** A long run: a falling loss, a val_loss every 10 epochs, and grad_norm with one spike and one NaN. */
-function longRun(store: SqliteStore): string {
-  const id = store.createOperation({ operation_type: "training", name: "long" }).operation_id;
+async function longRun(store: SqliteStore): Promise<string> {
+  const id = (await store.createOperation({ operation_type: "training", name: "long" })).operation_id;
   const rows: EpochRecord[] = Array.from({ length: N }, (_, e) => ({
     epoch: e,
     timestamp: TS,
@@ -23,21 +23,21 @@ function longRun(store: SqliteStore): string {
     learning_rate: 0.001,
     custom: { grad_norm: e === SPIKE ? 80 : e === NAN ? Number.NaN : 1 + 0.1 * Math.cos(e / 3) },
   }));
-  for (let i = 0; i < N; i += 5000) store.writeEpochs(id, rows.slice(i, i + 5000));
+  for (let i = 0; i < N; i += 5000) await store.writeEpochs(id, rows.slice(i, i + 5000));
   return id;
 }
 
 const store = new SqliteStore(":memory:");
-const id = longRun(store);
+const id = await longRun(store);
 afterAll(() => store.close());
-const all = store.readEpochs(id);
+const all = await store.readEpochs(id);
 const at = (rows: WireEpoch[], e: number) => rows.find((r) => r.epoch === e) as Record<string, unknown> | undefined;
 
 describe("chart reads", () => {
   for (const [path, scanRows] of [["rows", Number.POSITIVE_INFINITY], ["block summaries", 0]] as const) {
-    test(`${path}: at most max_points, the ends, the best, the spike and the NaN, at every zoom`, () => {
+    test(`${path}: at most max_points, the ends, the best, the spike and the NaN, at every zoom`, async () => {
       for (const [from, to, maxPoints] of [[0, N - 1, 200], [10_000, 19_999, 100], [12_000, 12_999, 50], [16_990, 17_010, 15]] as const) {
-        const { epochs } = readChart(store, id, { from, to, maxPoints, keepEpoch: 15_000 }, { scanRows });
+        const { epochs } = await readChart(store, id, { from, to, maxPoints, keepEpoch: 15_000 }, { scanRows });
         expect(epochs.length).toBeLessThanOrEqual(maxPoints);
         expect(epochs[0]!.epoch).toBe(from);
         expect(epochs[epochs.length - 1]!.epoch).toBe(to);
@@ -49,16 +49,16 @@ describe("chart reads", () => {
     });
   }
 
-  test("a range that fits comes back whole; since_epoch and from_epoch combine", () => {
-    expect(readChart(store, id, { from: 100, to: 199, maxPoints: 1000 }).epochs).toEqual(all.slice(100, 200));
-    expect(readChart(store, id, { since: 150, from: 100, to: 199 }).epochs).toEqual(all.slice(151, 200));
-    expect(readChart(store, id, { from: 300, to: 200 }).epochs).toEqual([]);
+  test("a range that fits comes back whole; since_epoch and from_epoch combine", async () => {
+    expect((await readChart(store, id, { from: 100, to: 199, maxPoints: 1000 })).epochs).toEqual(all.slice(100, 200));
+    expect((await readChart(store, id, { since: 150, from: 100, to: 199 })).epochs).toEqual(all.slice(151, 200));
+    expect((await readChart(store, id, { from: 300, to: 200 })).epochs).toEqual([]);
   });
 
-  test("smoothing is the EMA of every stored epoch, also in a zoomed range and after a reduction", () => {
+  test("smoothing is the EMA of every stored epoch, also in a zoomed range and after a reduction", async () => {
     const full = (name: string, w: number) => emaSmooth(all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), w);
     for (const [from, to, maxPoints, w] of [[0, N - 1, 300, 0.6], [15_000, 15_999, undefined, 0.99], [12_000, 19_999, 100, 0.9]] as const) {
-      const { epochs, smoothed } = readChart(store, id, { from, to, maxPoints, smoothing: w });
+      const { epochs, smoothed } = await readChart(store, id, { from, to, maxPoints, smoothing: w });
       expect(smoothed!.weight).toBe(w);
       expect(Object.keys(smoothed!.series).sort()).toEqual(["grad_norm", "train_loss", "val_loss"]);
       for (const name of ["train_loss", "val_loss", "grad_norm"]) {
@@ -74,14 +74,14 @@ describe("chart reads", () => {
       }
     }
     // The smoothed curve keeps its own extremes: its highest point (the spike, smoothed) is among the returned epochs.
-    const { epochs, smoothed } = readChart(store, id, { maxPoints: 60, smoothing: 0.6 });
+    const { epochs, smoothed } = await readChart(store, id, { maxPoints: 60, smoothing: 0.6 });
     const g = full("grad_norm", 0.6).map((v) => (v !== null && Number.isFinite(v) ? v : -Infinity));
     const peak = g.indexOf(Math.max(...g));
     expect(smoothed!.series.grad_norm![epochs.findIndex((e) => e.epoch === peak)]).toBeCloseTo(g[peak]!, 9);
   });
 
-  test("the state after the last epoch lets a client smooth live epochs exactly", () => {
-    const { smoothed } = readChart(store, id, { from: 19_000, smoothing: 0.8 });
+  test("the state after the last epoch lets a client smooth live epochs exactly", async () => {
+    const { smoothed } = await readChart(store, id, { from: 19_000, smoothing: 0.8 });
     const state = { ...smoothed!.state.train_loss! };
     const next = [0.5, 0.4];
     const expected = emaSmooth([...all.map((r) => r.train_loss as number), ...next], 0.8).slice(-2);
@@ -92,8 +92,11 @@ describe("chart reads", () => {
 describe("GET /metrics with a range", () => {
   const { app, store: s } = makeApp();
   afterAll(() => s.close());
-  const op = s.createOperation({ operation_type: "training" }).operation_id;
-  s.writeEpochs(op, Array.from({ length: 50 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1) })));
+  let op = "";
+  beforeAll(async () => {
+    op = (await s.createOperation({ operation_type: "training" })).operation_id;
+    await s.writeEpochs(op, Array.from({ length: 50 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1) })));
+  });
   const get = (q: string) => json(app.handle(req("GET", `/api/v1/operations/${op}/metrics?${q}`)));
 
   test("from_epoch/to_epoch are inclusive; smoothing adds the smoothed curves", async () => {

@@ -67,7 +67,7 @@ beforeAll(async () => {
 
 describe("checkpoints of a local training", () => {
   let t: ReturnType<typeof setup>;
-  beforeAll(() => {
+  beforeAll(async () => {
     t = setup();
   });
   afterAll(() => t.close());
@@ -77,20 +77,20 @@ describe("checkpoints of a local training", () => {
     expect(started.status).toBe(202);
     const id = started.body.data.operation_id as string;
     // While it runs, the checkpoints written so far are in its metadata, so advice can name them before the end.
-    const during = await until("metadata.checkpoints while running", () => {
-      const op = t.store.getOperation(id)!;
-      return op.status === "running" && Array.isArray(op.metadata.checkpoints) && t.store.readEpochs(id).length >= 5
+    const during = await until("metadata.checkpoints while running", async () => {
+      const op = (await t.store.getOperation(id))!;
+      return op.status === "running" && Array.isArray(op.metadata.checkpoints) && (await t.store.readEpochs(id)).length >= 5
         ? (op.metadata.checkpoints as Checkpoint[])
         : undefined;
     }, 30_000);
     expect(during.map((c) => c.kind)).toEqual(["best", "last"]);
     for (const c of during) expect(existsSync(join(c.path, "model.json"))).toBe(true);
     // Two more epochs, so the last checkpoint has to be written when the cancel ends the loop.
-    await until("two more epochs", () => (t.store.readEpochs(id).length >= during[1]!.epoch + 3 ? true : undefined));
+    await until("two more epochs", async () => ((await t.store.readEpochs(id)).length >= during[1]!.epoch + 3 ? true : undefined));
 
     expect((await t.api("DELETE", `/operations/${id}`)).status).toBe(200);
     await t.local.settled(id);
-    const op = t.store.getOperation(id)!;
+    const op = (await t.store.getOperation(id))!;
     const result = op.result as { stop_reason: string; epochs_run: number; best_epoch: number; model_path: string | null; checkpoints: Checkpoint[] };
     expect(op.status).toBe("cancelled");
     expect(result.stop_reason).toBe("cancelled");
@@ -144,12 +144,12 @@ describe("checkpoints of a local training", () => {
     const f = setup((args, events) => startWorkerTraining(args, events, { workerUrl: FAILING_WORKER }));
     try {
       const id = (await f.api("POST", "/trainings", SLOW)).body.data.operation_id as string;
-      await until("the failure", () => (f.store.getOperation(id)!.status === "failed" ? true : undefined));
+      await until("the failure", async () => ((await f.store.getOperation(id))!.status === "failed" ? true : undefined));
       await f.local.settled(id);
-      const op = f.store.getOperation(id)!;
+      const op = (await f.store.getOperation(id))!;
       expect(op.error_message).toBe(FAULT);
       const checkpoints = (op.result as { checkpoints: Checkpoint[] }).checkpoints;
-      const epochs = f.store.readEpochs(id).map((e) => e.epoch);
+      const epochs = (await f.store.readEpochs(id)).map((e) => e.epoch);
       expect(epochs).toEqual([0, 1, 2]);
       expect(checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);
       expect(checkpoints[1]!.epoch).toBe(epochs.at(-1)!);
@@ -254,21 +254,21 @@ describe("checkpoints from the engine", () => {
 });
 
 describe("checkpoint routes", () => {
-  function withOps() {
+  async function withOps() {
     const { app, store } = makeApp();
     const checkpoints = [
       { epoch: 4, kind: "best", path: "/models/op/checkpoints/epoch-4" },
       { epoch: 9, kind: "last", path: "/models/op/checkpoints/epoch-9" },
     ];
-    const local = store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
-    store.finish(local, "completed", { result: { stop_reason: "completed", checkpoints } });
-    const external = store.createOperation({ operation_type: "training", metadata: { location: "external" } }).operation_id;
+    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } })).operation_id;
+    await store.finish(local, "completed", { result: { stop_reason: "completed", checkpoints } });
+    const external = (await store.createOperation({ operation_type: "training", metadata: { location: "external" } })).operation_id;
     const api = (path: string) => json(app.handle(req("GET", `/api/v1${path}`)));
     return { api, local, external, checkpoints };
   }
 
   test("an unknown operation is a 404 OPERATION_NOT_FOUND", async () => {
-    const { api } = withOps();
+    const { api } = await withOps();
     for (const path of ["/operations/op_nope/checkpoints", "/operations/op_nope/checkpoints/3"]) {
       const r = await api(path);
       expect(r.status).toBe(404);
@@ -277,7 +277,7 @@ describe("checkpoint routes", () => {
   });
 
   test("an epoch without a checkpoint is a 404 CHECKPOINT_NOT_FOUND naming the epochs that have one", async () => {
-    const { api, local } = withOps();
+    const { api, local } = await withOps();
     const r = await api(`/operations/${local}/checkpoints/5`);
     expect(r.status).toBe(404);
     expect(r.body.error.code).toBe("CHECKPOINT_NOT_FOUND");
@@ -286,7 +286,7 @@ describe("checkpoint routes", () => {
   });
 
   test("an external operation has no checkpoints here: the list says why, a download is a 404 that says so", async () => {
-    const { api, external } = withOps();
+    const { api, external } = await withOps();
     const list = await api(`/operations/${external}/checkpoints`);
     expect(list.status).toBe(200);
     expect(list.body.data).toMatchObject({ location: "external", checkpoints: [] });
@@ -298,7 +298,7 @@ describe("checkpoint routes", () => {
   });
 
   test("the epoch must be an integer from 0 to 2^31-1: a 400 naming params.epoch", async () => {
-    const { api, local } = withOps();
+    const { api, local } = await withOps();
     for (const bad of ["-1", "1.5", "abc", "2147483648"]) {
       const r = await api(`/operations/${local}/checkpoints/${bad}`);
       expect(r.status).toBe(400);
@@ -308,16 +308,16 @@ describe("checkpoint routes", () => {
 
   test("the list follows the result once there is one, and metadata.checkpoints while the training runs", async () => {
     const { app, store } = makeApp();
-    const id = store.createOperation({ operation_type: "training", metadata: { location: "host", checkpoints: [{ epoch: 1, kind: "best", path: "/h/e1" }] } }).operation_id;
+    const id = (await store.createOperation({ operation_type: "training", metadata: { location: "host", checkpoints: [{ epoch: 1, kind: "best", path: "/h/e1" }] } })).operation_id;
     const list = async () => (await json(app.handle(req("GET", `/api/v1/operations/${id}/checkpoints`)))).body.data.checkpoints;
     expect(await list()).toEqual([{ epoch: 1, kind: "best", path: "/h/e1" }]);
-    store.finish(id, "cancelled", { result: { checkpoints: [{ epoch: 2, kind: "last", path: "/h/e2" }] } });
+    await store.finish(id, "cancelled", { result: { checkpoints: [{ epoch: 2, kind: "last", path: "/h/e2" }] } });
     expect(await list()).toEqual([{ epoch: 2, kind: "last", path: "/h/e2" }]);
   });
 });
 
 describe("tar", () => {
-  test("writes ustar headers with valid checksums, pads to 512 bytes, ends with two zero blocks, and reads back", () => {
+  test("writes ustar headers with valid checksums, pads to 512 bytes, ends with two zero blocks, and reads back", async () => {
     const files = [
       { name: "model.json", data: new TextEncoder().encode('{"a":1}'), mtime: 1_700_000_000 },
       { name: "weights.bin", data: new Uint8Array(513).fill(7), mtime: 0 },
@@ -334,7 +334,7 @@ describe("tar", () => {
     expect(untar(out)).toEqual(files);
   });
 
-  test("refuses a name longer than the 100-byte field", () => {
+  test("refuses a name longer than the 100-byte field", async () => {
     expect(() => tar([{ name: "x".repeat(101), data: new Uint8Array(1) }])).toThrow("1–100 bytes");
   });
 });

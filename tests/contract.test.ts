@@ -43,15 +43,15 @@ interface Fixtures {
   /** A completed operation with three epochs. */
   finished(): Promise<string>;
   /** A running operation that a training host owns. */
-  hostRunning(): string;
-  /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2 (the same one each call). */
+  hostRunning(): Promise<string>;
+  /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2. */
   checkpointed(): Promise<string>;
   /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
-  hostCheckpointed(): string;
+  hostCheckpointed(): Promise<string>;
   /** A finished local script training (it has logs). */
-  scripted(): string;
+  scripted(): Promise<string>;
   /** A running script training on a host that cannot be reached. */
-  hostScripted(): string;
+  hostScripted(): Promise<string>;
 }
 
 const epochs = [0, 1, 2].map((e) => ({ epoch: e, ...falling(e) }));
@@ -168,11 +168,11 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "download", status: 200, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "2" } }) },
     { name: "epoch not an integer", status: 400, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "1.5" } }) },
     { name: "epoch without a checkpoint", status: 404, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "7" } }) },
-    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostCheckpointed(), epoch: "1" } }) },
+    { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostCheckpointed(), epoch: "1" } }) },
   ],
   "POST /api/v1/operations/{id}/heartbeat": [
-    { name: "heartbeat with progress", status: 200, call: (f) => ({ params: { id: f.hostRunning() }, body: { progress: { epoch: 0, batch: 1, batches: 4 } } }) },
-    { name: "progress not an object", status: 400, call: (f) => ({ params: { id: f.hostRunning() }, body: { progress: "half" } }) },
+    { name: "heartbeat with progress", status: 200, call: async (f) => ({ params: { id: await f.hostRunning() }, body: { progress: { epoch: 0, batch: 1, batches: 4 } } }) },
+    { name: "progress not an object", status: 400, call: async (f) => ({ params: { id: await f.hostRunning() }, body: { progress: "half" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: {} }) },
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: {} }) },
   ],
@@ -191,16 +191,16 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { gpu: "x" } }) },
   ],
   "GET /api/v1/operations/{id}/logs": [
-    { name: "a script's tail", status: 200, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "10" } }) },
-    { name: "tail 0", status: 400, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "0" } }) },
+    { name: "a script's tail", status: 200, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "10" } }) },
+    { name: "tail 0", status: 400, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "0" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
-    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostScripted() } }) },
+    { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostScripted() } }) },
   ],
   "GET /api/v1/operations/{id}/logs/stream": [
-    { name: "a finished script replays and ends", status: 200, call: (f) => ({ params: { id: f.scripted() } }) },
-    { name: "tail 0", status: 400, call: (f) => ({ params: { id: f.scripted() }, query: { tail: "0" } }) },
+    { name: "a finished script replays and ends", status: 200, call: async (f) => ({ params: { id: await f.scripted() } }) },
+    { name: "tail 0", status: 400, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "0" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
-    { name: "its host unreachable", status: 503, call: (f) => ({ params: { id: f.hostScripted() } }) },
+    { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostScripted() } }) },
   ],
   "POST /mcp": [
     { name: "tools/list", status: 200, call: () => ({ body: rpc("tools/list", 1), headers: MCP_ACCEPT }) },
@@ -224,9 +224,9 @@ function fakeScripts(store: Store): LocalScripts {
     return { operation_id: op.operation_id, lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"], truncated: false, running: false };
   };
   return {
-    start(r: RecipeRequest) {
+    async start(r: RecipeRequest) {
       if (r.recipe !== "fake") throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
-      return store.createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
+      return await store.createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
     },
     views() {
       const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
@@ -377,7 +377,6 @@ for (const withToken of [false, true]) {
       if (res.status >= 300) throw new Error(`fixture ${method} ${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as Json;
     };
-    let checkpointed: Promise<string> | null = null;
     const fixtures: Fixtures = {
       async running() {
         const id = (await api("POST", "/api/v1/operations", { operation_type: "training", total_epochs_planned: 5 })).data.operation_id as string;
@@ -389,28 +388,24 @@ for (const withToken of [false, true]) {
         await api("POST", `/api/v1/operations/${id}/complete`, { status: "completed" });
         return id;
       },
-      hostRunning: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } }).operation_id,
-      checkpointed() {
-        // One training, trained once: its cases and probes only read its checkpoints.
-        checkpointed ??= (async () => {
-          const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
-          trainer.release(id, 3);
-          await until(`${id} to complete with its checkpoints`, () => made.store.getOperation(id)!.result !== null);
-          return id;
-        })();
-        return checkpointed;
-      },
-      scripted() {
-        const id = made.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } }).operation_id;
-        made.store.finish(id, "completed");
+      hostRunning: async () => (await made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } })).operation_id,
+      async checkpointed() {
+        const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
+        trainer.release(id, 3);
+        await until(`${id} to complete with its checkpoints`, async () => (await made.store.getOperation(id))!.result !== null);
         return id;
       },
-      hostScripted: () => made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test", kind: "script", recipe: "fake" } }).operation_id,
-      hostCheckpointed: () =>
-        made.store.createOperation({
+      async scripted() {
+        const id = (await made.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } })).operation_id;
+        await made.store.finish(id, "completed");
+        return id;
+      },
+      hostScripted: async () => (await made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test", kind: "script", recipe: "fake" } })).operation_id,
+      hostCheckpointed: async () =>
+        (await made.store.createOperation({
           operation_type: "training",
           metadata: { location: "host", host: "http://gpu.test", checkpoints: [{ epoch: 1, kind: "last", path: "/host/models/x/checkpoints/epoch-1" }] },
-        }).operation_id,
+        })).operation_id,
     };
 
     let ops: Map<string, Json>;

@@ -80,7 +80,7 @@ describe("epoch numbers are bounded (0 … 2³¹ − 1) wherever an epoch is acc
     }
   });
 
-  test("the host relay's progress and session schemas refuse an epoch past the bound", () => {
+  test("the host relay's progress and session schemas refuse an epoch past the bound", async () => {
     expect(Value.Check(BatchProgressSchema, { epoch: MAX_EPOCH, batch: 1, batches: 2 })).toBe(true);
     expect(Value.Check(BatchProgressSchema, { epoch: MAX_EPOCH + 1, batch: 1, batches: 2 })).toBe(false);
     expect(Value.Check(BatchProgressSchema, { epoch: 1.2e23, batch: 1, batches: 2 })).toBe(false);
@@ -127,15 +127,15 @@ describe("custom metric names that plain objects reserve", () => {
 });
 
 describe("the heartbeat route takes only a closed JSON object, and only for host trainings", () => {
-  function withHostOperation(status: "pending" | "running" = "running") {
+  async function withHostOperation(status: "pending" | "running" = "running") {
     const t = makeApp();
-    const op = t.store.createOperation({ operation_type: "training", status, metadata: { location: "host" } });
+    const op = await t.store.createOperation({ operation_type: "training", status, metadata: { location: "host" } });
     return { ...t, id: op.operation_id };
   }
   const beat = (app: App, id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
 
   test("no body, null, a string, a text/plain body or unknown keys are refused and change nothing", async () => {
-    const t = withHostOperation("pending");
+    const t = await withHostOperation("pending");
     const path = `/api/v1/operations/${t.id}/heartbeat`;
     const refused = [
       await json(t.app.handle(req("POST", path))),
@@ -148,35 +148,35 @@ describe("the heartbeat route takes only a closed JSON object, and only for host
       await beat(t.app, t.id, { progress: { epoch: 0, batch: 1, batches: 2 ** 31 } }),
     ];
     expect(refused.map((r) => r.status)).toEqual([400, 400, 400, 415, 400, 400, 400, 400]);
-    const op = t.store.getOperation(t.id)!;
+    const op = (await t.store.getOperation(t.id))!;
     expect(op.status).toBe("pending");
     expect(op.progress.batch).toBeUndefined();
   });
 
   test("a batch past the epoch's batch count is a 400 naming progress.batch", async () => {
-    const t = withHostOperation();
+    const t = await withHostOperation();
     const res = await beat(t.app, t.id, { progress: { epoch: 0, batch: 11, batches: 10 } });
     expect(res.status).toBe(400);
     expect(res.body.error.details.field).toBe("body.progress.batch");
-    expect(t.store.getOperation(t.id)!.progress.batch).toBeUndefined();
+    expect((await t.store.getOperation(t.id))!.progress.batch).toBeUndefined();
     expect((await beat(t.app, t.id, { progress: { epoch: 0, batch: 10, batches: 10 } })).status).toBe(200);
   });
 
   test("a queued local training stays pending: a heartbeat for it is a 409 NOT_HOST_OPERATION", async () => {
     const t = makeApp();
-    const local = t.store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } }).operation_id;
+    const local = (await t.store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } })).operation_id;
     const external = await register(t.app);
     for (const id of [local, external]) {
       const res = await beat(t.app, id, {});
       expect(res.status).toBe(409);
       expect(res.body.error.code).toBe("NOT_HOST_OPERATION");
     }
-    expect(t.store.getOperation(local)!.status).toBe("pending");
+    expect((await t.store.getOperation(local))!.status).toBe("pending");
   });
 
   test("a host training being started (pending) or running takes heartbeats", async () => {
     for (const status of ["pending", "running"] as const) {
-      const t = withHostOperation(status);
+      const t = await withHostOperation(status);
       const res = await beat(t.app, t.id, { progress: { epoch: 0, batch: 1, batches: 4 } });
       expect(res.status).toBe(200);
       expect(res.body.data.status).toBe("running");

@@ -25,10 +25,10 @@ describe("host dispatch in process", () => {
     const id = body.data.operation_id as string;
     expect(body.data.status).toBe("running");
     expect(body.data.metadata).toMatchObject({ location: "host", host: "http://gpu-a.test" });
-    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
+    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
     await w.hosts[0]!.outbox.idle();
-    const op = w.store.getOperation(id)!;
-    expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+    const op = (await w.store.getOperation(id))!;
+    expect((await w.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(op.metadata).toMatchObject({ backend: "scripted", task: "regression", samples_train: 8, batches_per_epoch: 2 });
     expect(op.result).toMatchObject({ stop_reason: "completed", epochs_run: 6 });
   });
@@ -61,7 +61,7 @@ describe("host dispatch in process", () => {
       expect(body.error.message).toContain("http://gpu-a.test");
       expect(body.error.details.operation_id).toBeUndefined();
     }
-    expect(w.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await w.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("a host that answers /health but refuses the session: 503 naming it, and nothing is stored", async () => {
@@ -74,7 +74,7 @@ describe("host dispatch in process", () => {
     expect(status).toBe(503);
     expect(body.error.message).toContain("http://gpu-a.test");
     expect(body.error.message).toContain("disk full");
-    expect(w.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await w.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("a CSV path is checked in the host's own data directory: outside it is a 400 naming body.dataset.path, inside it trains", async () => {
@@ -91,7 +91,7 @@ describe("host dispatch in process", () => {
   test("cancel through the API stops the host's session", async () => {
     const w = world(["http://gpu-a.test"], { trainerMs: 20 });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until("w.store.readEpochs(id).length >= 2", () => w.store.readEpochs(id).length >= 2);
+    await until("w.store.readEpochs(id).length >= 2", async () => (await w.store.readEpochs(id)).length >= 2);
     const { status, body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(status).toBe(200);
     expect(body.data.status).toBe("cancelled");
@@ -101,7 +101,7 @@ describe("host dispatch in process", () => {
   test("cancel with the host unreachable still cancels, with a note; the host stops at its next relay (409)", async () => {
     const w = world(["http://gpu-a.test"], { trainerMs: 20 });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until("w.store.readEpochs(id).length >= 1", () => w.store.readEpochs(id).length >= 1);
+    await until("w.store.readEpochs(id).length >= 1", async () => (await w.store.readEpochs(id)).length >= 1);
     const hostApp = w.apps["http://gpu-a.test"]!;
     w.apps["http://gpu-a.test"] = null; // the API can no longer reach the host; the host still reaches the API
     const { body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
@@ -120,10 +120,10 @@ describe("checkpoints of host trainings", () => {
   test("listed in metadata while training and in the result at the end; the API downloads each from the host", async () => {
     const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(8))))).body.data.operation_id as string;
-    await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", () => Array.isArray(w.store.getOperation(id)!.metadata.checkpoints));
-    expect((w.store.getOperation(id)!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
-    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
-    const checkpoints = (w.store.getOperation(id)!.result as { checkpoints: Checkpoint[] }).checkpoints;
+    await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", async () => Array.isArray((await w.store.getOperation(id))!.metadata.checkpoints));
+    expect(((await w.store.getOperation(id))!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
+    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+    const checkpoints = ((await w.store.getOperation(id))!.result as { checkpoints: Checkpoint[] }).checkpoints;
     expect(checkpoints).toEqual([
       { epoch: 1, kind: "best", path: checkpointDir(models.dir, id, 1) },
       { epoch: 7, kind: "last", path: checkpointDir(models.dir, id, 7) },
@@ -138,10 +138,10 @@ describe("checkpoints of host trainings", () => {
   test("a host training cancelled through the API still reports its checkpoints", async () => {
     const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
-    await until("w.store.readEpochs(id).length >= 4", () => w.store.readEpochs(id).length >= 4);
+    await until("w.store.readEpochs(id).length >= 4", async () => (await w.store.readEpochs(id)).length >= 4);
     expect((await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).body.data.status).toBe("cancelled");
-    await until("Array.isArray(w.store.getOperation(id)!.result?.checkpoints)", () => Array.isArray(w.store.getOperation(id)!.result?.checkpoints));
-    const op = w.store.getOperation(id)!;
+    await until("Array.isArray(w.store.getOperation(id)!.result?.checkpoints)", async () => Array.isArray((await w.store.getOperation(id))!.result?.checkpoints));
+    const op = (await w.store.getOperation(id))!;
     expect(op.status).toBe("cancelled");
     const [best, last] = (op.result as { checkpoints: Checkpoint[] }).checkpoints;
     expect(best).toMatchObject({ kind: "best", epoch: 1 });
@@ -152,7 +152,7 @@ describe("checkpoints of host trainings", () => {
   test("a checkpoint the host no longer has is a 404 CHECKPOINT_NOT_FOUND; an unreachable host a 503 naming it", async () => {
     const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(4))))).body.data.operation_id as string;
-    await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
+    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
     rmSync(checkpointDir(models.dir, id, 3), { recursive: true });
     const gone = await json(download(w.app, id, 3));
     expect(gone.status).toBe(404);
@@ -175,8 +175,8 @@ describe("host trainings honour the stop policy", () => {
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
     expect((await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status).toBe(200);
     await until("the host session to complete", () => w.hosts[0]!.sessions.get(id).status === "completed");
-    await until("the API to record completed", () => w.store.getOperation(id)!.status === "completed");
-    const op = w.store.getOperation(id)!;
+    await until("the API to record completed", async () => (await w.store.getOperation(id))!.status === "completed");
+    const op = (await w.store.getOperation(id))!;
     expect(op.control).toMatchObject({ action: "stop", decided_by: "stop_policy" });
     const fired = op.control!.epoch!;
     expect(fired).toBeGreaterThanOrEqual(3);
@@ -184,28 +184,28 @@ describe("host trainings honour the stop policy", () => {
     const run = op.result as { stop_reason: string; epochs_run: number; checkpoints: Checkpoint[] };
     expect(run.stop_reason).toBe("stop_requested");
     expect(run.epochs_run).toBeLessThanOrEqual(fired + 3);
-    expect(w.store.readEpochs(id).length).toBe(run.epochs_run);
+    expect((await w.store.readEpochs(id)).length).toBe(run.epochs_run);
     expect(run.checkpoints.map((c) => c.kind)).toEqual(["best", "last"]);
   });
 
   test("a decision made between epochs (a policy set on a run already diverging) reaches the host on its heartbeat", async () => {
     const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ curve: diverging, ms: 150 }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
-    await until("epoch 3 (diverging) to arrive", () => w.store.getOperation(id)!.trends.is_diverging);
+    await until("epoch 3 (diverging) to arrive", async () => (await w.store.getOperation(id))!.trends.is_diverging);
     const set = await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })));
     const fired = set.body.data.control.epoch as number;
     await until("the host session to complete", () => w.hosts[0]!.sessions.get(id).status === "completed");
-    await until("the API to record completed", () => w.store.getOperation(id)!.status === "completed");
+    await until("the API to record completed", async () => (await w.store.getOperation(id))!.status === "completed");
     // Heartbeats go every 20 ms, epochs every 150 ms: the epoch in flight when the word came is the last.
-    expect(w.store.readEpochs(id).length).toBeLessThanOrEqual(fired + 2);
-    expect(w.store.getOperation(id)!.result).toMatchObject({ stop_reason: "stop_requested" });
+    expect((await w.store.readEpochs(id)).length).toBeLessThanOrEqual(fired + 2);
+    expect((await w.store.getOperation(id))!.result).toMatchObject({ stop_reason: "stop_requested" });
   });
 });
 
 describe("a host that stops relaying shows at once", () => {
   async function running(w: ReturnType<typeof world>, epochs = 500) {
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data.operation_id as string;
-    await until("w.store.readEpochs(id).length >= 2", () => w.store.readEpochs(id).length >= 2);
+    await until("w.store.readEpochs(id).length >= 2", async () => (await w.store.readEpochs(id)).length >= 2);
     return id;
   }
   /** Ends a cut-off host's training and closes its outbox (its relay is down: the API hears nothing of it). */
@@ -292,14 +292,14 @@ describe("an API/host token mismatch is reported as such", () => {
     try {
       w.clock.shift = 1600;
       expect(await wd.check()).toEqual([id]);
-      const op = w.store.getOperation(id)!;
+      const op = (await w.store.getOperation(id))!;
       expect(op).toMatchObject({ status: "failed", failure_code: "host_token_refused" });
       expect(op.error_message).toBe("training host http://gpu-a.test cannot deliver: the API refused its token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
-      expect(w.store.readEpochs(id)).toEqual([]);
+      expect(await w.store.readEpochs(id)).toEqual([]);
 
       host.relay.token = "api-secret"; // fixed: the kept epochs and the final status go through
-      await until("w.store.getOperation(id)!.status === 'completed'", () => w.store.getOperation(id)!.status === "completed");
-      expect(w.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+      await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+      expect((await w.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
       expect((await json(host.app.handle(req("GET", "/health")))).body.data.relay_problems).toEqual([]);
     } finally {
       wd.stop();
@@ -308,37 +308,37 @@ describe("an API/host token mismatch is reported as such", () => {
 });
 
 describe("heartbeat route", () => {
-  function api() {
+  async function api() {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     const app = createApp({ store, operations, config: loadConfig({}) });
-    const op = store.createOperation({ operation_type: "training", status: "pending", total_epochs_planned: 4, metadata: { location: "host" } });
+    const op = await store.createOperation({ operation_type: "training", status: "pending", total_epochs_planned: 4, metadata: { location: "host" } });
     return { app, store, operations, id: op.operation_id };
   }
-  const beat = (app: ReturnType<typeof api>["app"], id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
+  const beat = (app: Awaited<ReturnType<typeof api>>["app"], id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
 
   test("a heartbeat marks the operation running, refreshes liveness and stores batch progress", async () => {
-    const t = api();
+    const t = await api();
     const { status, body } = await beat(t.app, t.id, { progress: { epoch: 0, batch: 5, batches: 10 } });
     expect(status).toBe(200);
     // Issue 12: the reply also carries the operation's control, on which a host stops.
     expect(body.data).toEqual({ operation_id: t.id, status: "running", revived: false, control: { action: "continue" } });
-    const op = t.store.getOperation(t.id)!;
+    const op = (await t.store.getOperation(t.id))!;
     expect(op.progress.batch).toEqual({ epoch: 0, batch: 5, batches: 10 });
     expect(op.progress.percentage).toBe(12.5);
-    expect(t.store.staleHostOperations(Date.now() - 60_000)).toEqual([]);
+    expect(await t.store.staleHostOperations(Date.now() - 60_000)).toEqual([]);
   });
 
   test("the start report lands in metadata under the names a local training uses", async () => {
-    const t = api();
+    const t = await api();
     await beat(t.app, t.id, { started: { backend: "tensorflow-gpu", backend_fallback_reason: null, gpu: "NVIDIA H100", task: "classification", classes: ["0", "1"], samples_train: 80, samples_val: 20, batches_per_epoch: 3 } });
-    expect(t.store.getOperation(t.id)!.metadata).toMatchObject({ location: "host", backend: "tensorflow-gpu", gpu: "NVIDIA H100", classes: ["0", "1"], batches_per_epoch: 3 });
+    expect((await t.store.getOperation(t.id))!.metadata).toMatchObject({ location: "host", backend: "tensorflow-gpu", gpu: "NVIDIA H100", classes: ["0", "1"], batches_per_epoch: 3 });
   });
 
   test("an empty object is a plain heartbeat; a finished operation answers 409; an unknown one 404", async () => {
-    const t = api();
+    const t = await api();
     expect((await beat(t.app, t.id, {})).status).toBe(200);
-    t.operations.finish(t.id, "cancelled");
+    await t.operations.finish(t.id, "cancelled");
     const gone = await beat(t.app, t.id, {});
     expect(gone.status).toBe(409);
     expect(gone.body.error.code).toBe("OPERATION_FINISHED");
@@ -346,14 +346,14 @@ describe("heartbeat route", () => {
   });
 
   test("a heartbeat brings a host-unreachable operation back to running", async () => {
-    const t = api();
-    t.store.markStarted(t.id);
-    t.store.writeEpochs(t.id, [{ epoch: 0, train_loss: 1, timestamp: new Date().toISOString() }]);
-    t.operations.finish(t.id, "failed", { error_message: HOST_UNREACHABLE, failure_code: "host_unreachable" });
+    const t = await api();
+    await t.store.markStarted(t.id);
+    await t.store.writeEpochs(t.id, [{ epoch: 0, train_loss: 1, timestamp: new Date().toISOString() }]);
+    await t.operations.finish(t.id, "failed", { error_message: HOST_UNREACHABLE, failure_code: "host_unreachable" });
     const { status, body } = await beat(t.app, t.id, {});
     expect(status).toBe(200);
     expect(body.data).toMatchObject({ status: "running", revived: true });
-    const op = t.store.getOperation(t.id)!;
+    const op = (await t.store.getOperation(t.id))!;
     expect(op.error_message).toBeNull();
     expect(op.trends.total_epochs_completed).toBe(1);
   });
@@ -364,22 +364,22 @@ describe("liveness watchdog", () => {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     let now = 1_000_000;
-    const host = store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } }).operation_id;
-    const local = store.createOperation({ operation_type: "training", metadata: { location: "local" } }).operation_id;
-    store.touch(host, now);
-    store.touch(local, now);
+    const host = (await store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } })).operation_id;
+    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } })).operation_id;
+    await store.touch(host, now);
+    await store.touch(local, now);
     const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
       now += 59_000;
       expect(await wd.check()).toEqual([]);
       now += 2_000;
       expect(await wd.check()).toEqual([host]);
-      expect(store.getOperation(host)).toMatchObject({
+      expect(await store.getOperation(host)).toMatchObject({
         status: "failed",
         failure_code: "host_unreachable",
         error_message: `${HOST_UNREACHABLE}: no epoch or heartbeat from http://gpu for 60 s`,
       });
-      expect(store.getOperation(local)!.status).toBe("running");
+      expect((await store.getOperation(local))!.status).toBe("running");
     } finally {
       wd.stop();
     }
@@ -389,16 +389,16 @@ describe("liveness watchdog", () => {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     let now = 1_000_000;
-    const id = store.createOperation({ operation_type: "training", metadata: { location: "host" } }).operation_id;
-    store.touch(id, now - 3_600_000); // silent for an hour while the API was down
+    const id = (await store.createOperation({ operation_type: "training", metadata: { location: "host" } })).operation_id;
+    await store.touch(id, now - 3_600_000); // silent for an hour while the API was down
     const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
     try {
       expect(await wd.check()).toEqual([]);
       now += 30_000;
-      store.touch(id, now); // the host's relay gets through
+      await store.touch(id, now); // the host's relay gets through
       now += 45_000;
       expect(await wd.check()).toEqual([]);
-      expect(store.getOperation(id)!.status).toBe("running");
+      expect((await store.getOperation(id))!.status).toBe("running");
     } finally {
       wd.stop();
     }

@@ -121,7 +121,7 @@ describe("script trainings on a GPU host process", () => {
     const unknown = await post({ recipe: "nope" });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.details.field).toBe("body.recipe");
-    expect(api.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await api.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("a crashing script ends failed with its traceback's last line", async () => {

@@ -18,7 +18,7 @@ function setup(maxConcurrent: number, path = ":memory:") {
   const trainer = scriptedTrainer({ manual: true });
   const local = new LocalTrainer(operations, { maxConcurrent, modelsDir: "/tmp/unused", start: trainer });
   const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
-  const op = (id: string) => store.getOperation(id)!;
+  const op = async (id: string) => (await store.getOperation(id))!;
   return { store, operations, local, dispatcher, started: trainer.started, release: trainer.release, op };
 }
 
@@ -28,12 +28,12 @@ describe("local training queue", () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await t.dispatcher.start(spec(1))).operation_id);
     expect(t.started).toEqual(ids.slice(0, 2));
-    await until("the first two running", () => t.op(ids[0]!).status === "running" && t.op(ids[1]!).status === "running");
-    expect(t.op(ids[2]!).status).toBe("pending");
+    await until("the first two running", async () => (await t.op(ids[0]!)).status === "running" && (await t.op(ids[1]!)).status === "running");
+    expect((await t.op(ids[2]!)).status).toBe("pending");
     t.release(ids[1]!); // second finishes first: the third starts, not the fourth
     await until("a third training started", () => t.started.length === 3);
     expect(t.started).toEqual(ids.slice(0, 3));
-    expect(t.op(ids[1]!).status).toBe("completed");
+    expect((await t.op(ids[1]!)).status).toBe("completed");
     t.release(ids[0]!);
     await until("the fourth training started", () => t.started.length === 4);
     expect(t.started).toEqual(ids);
@@ -43,41 +43,41 @@ describe("local training queue", () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(2))).operation_id;
     t.release(id, 2);
-    const op = await until("the training to complete", () => t.op(id).result !== null && t.op(id));
+    const op = await until("the training to complete", async () => (await t.op(id)).result !== null && (await t.op(id)));
     expect(op.status).toBe("completed");
     expect(op.metadata.backend).toBe("scripted");
     expect(op.metadata.location).toBe("local");
     expect(op.trends.total_epochs_completed).toBe(2);
     expect(op.result?.stop_reason).toBe("completed");
-    expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1]);
+    expect((await t.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1]);
   });
 
   test("cancelling a queued training removes it before it starts", async () => {
     const t = setup(1);
     const a = (await t.dispatcher.start(spec(1))).operation_id;
     const b = (await t.dispatcher.start(spec(1))).operation_id;
-    t.operations.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
-    await t.dispatcher.cancel(t.op(b));
+    await t.operations.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
+    await t.dispatcher.cancel((await t.op(b)));
     t.release(a);
     // Once a's slot is free the queue has been pumped: a queued b would have started by now.
-    await until("a to finish and free its slot", () => t.op(a).result !== null && t.local.describe().running === 0);
+    await until("a to finish and free its slot", async () => (await t.op(a)).result !== null && t.local.describe().running === 0);
     expect(t.local.describe()).toMatchObject({ running: 0, queued: 0 });
     expect(t.started).toEqual([a]);
-    expect(t.op(b).status).toBe("cancelled");
+    expect((await t.op(b)).status).toBe("cancelled");
   });
 
   test("a cancelled running training keeps its result and stays cancelled", async () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(5))).operation_id;
     t.release(id);
-    await until("epoch 0 stored", () => t.store.readEpochs(id).length === 1);
-    t.operations.finish(id, "cancelled");
-    await t.dispatcher.cancel(t.op(id));
+    await until("epoch 0 stored", async () => (await t.store.readEpochs(id)).length === 1);
+    await t.operations.finish(id, "cancelled");
+    await t.dispatcher.cancel((await t.op(id)));
     await t.local.settled(id);
-    const op = await until("the result recorded", () => t.op(id).result !== null && t.op(id));
+    const op = await until("the result recorded", async () => (await t.op(id)).result !== null && (await t.op(id)));
     expect(op.status).toBe("cancelled");
     expect(op.result?.stop_reason).toBe("cancelled");
-    expect(t.store.readEpochs(id)).toHaveLength(1);
+    expect(await t.store.readEpochs(id)).toHaveLength(1);
   });
 
   test("a storage failure is logged with the operation id and training goes on", async () => {
@@ -97,18 +97,18 @@ describe("local training queue", () => {
     console.error = (...a: unknown[]) => void logged.push(a.join(" "));
     try {
       t.release(id, 2);
-      await until("the training to complete", () => t.op(id).status === "completed");
+      await until("the training to complete", async () => (await t.op(id)).status === "completed");
     } finally {
       console.error = err;
     }
     expect(logged.some((l) => l.includes(id) && l.includes("disk full"))).toBe(true);
-    expect(t.store.readEpochs(id).map((e) => e.epoch)).toEqual([1]);
+    expect((await t.store.readEpochs(id)).map((e) => e.epoch)).toEqual([1]);
   });
 
   test("target host on a server with no host configured is refused and stores nothing", async () => {
     const t = setup(1);
     await expect(t.dispatcher.start(spec(1), "host")).rejects.toMatchObject({ code: "HOST_UNAVAILABLE", message: expect.stringContaining("TRAINING_HOST_URL") });
-    expect(t.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await t.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("after a restart, local trainings left running are failed as interrupted and keep their epochs", async () => {
@@ -118,19 +118,19 @@ describe("local training queue", () => {
       const first = setup(1, db);
       const id = (await first.dispatcher.start(spec(5))).operation_id;
       const queued = (await first.dispatcher.start(spec(5))).operation_id;
-      const external = first.store.createOperation({ operation_type: "training", metadata: { location: "external" } }).operation_id;
+      const external = (await first.store.createOperation({ operation_type: "training", metadata: { location: "external" } })).operation_id;
       first.release(id, 2);
-      await until("two epochs stored", () => first.store.readEpochs(id).length === 2);
+      await until("two epochs stored", async () => (await first.store.readEpochs(id)).length === 2);
       first.store.close(); // the server dies here
 
       const second = setup(1, db);
-      const failed = second.dispatcher.recoverInterrupted();
+      const failed = await second.dispatcher.recoverInterrupted();
       expect(failed.sort()).toEqual([id, queued].sort());
-      const op = second.op(id);
+      const op = (await second.op(id));
       expect(op.status).toBe("failed");
       expect(op.error_message).toBe(INTERRUPTED);
-      expect(second.store.readEpochs(id).map((e) => e.epoch)).toEqual([0, 1]);
-      expect(second.op(external).status).toBe("running");
+      expect((await second.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1]);
+      expect((await second.op(external)).status).toBe("running");
       second.store.close();
     } finally {
       tmp.cleanup();
@@ -155,11 +155,11 @@ describe("cancel terminates a worker that does not stop", () => {
     const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
     const first = (await dispatcher.start(spec(1))).operation_id;
     const second = (await dispatcher.start(spec(1))).operation_id;
-    await until("the stubborn worker reporting batches", () => store.getOperation(first)!.progress.batch !== undefined);
+    await until("the stubborn worker reporting batches", async () => (await store.getOperation(first))!.progress.batch !== undefined);
 
     const cancelledAt = performance.now();
-    operations.finish(first, "cancelled");
-    await dispatcher.cancel(store.getOperation(first)!);
+    await operations.finish(first, "cancelled");
+    await dispatcher.cancel((await store.getOperation(first))!);
     expect(local.describe()).toMatchObject({ running: 1, queued: 1 }); // still holding the slot
     await local.settled(first);
     const closed = closes.find((c) => c.id === first)!;
@@ -169,7 +169,7 @@ describe("cancel terminates a worker that does not stop", () => {
     expect(starts.map((s) => s.id)).toEqual([first, second]);
     expect(starts[1]!.at).toBeGreaterThanOrEqual(closed.at);
     // The result of a terminated worker still lists the checkpoints it had reported.
-    expect(store.getOperation(first)).toMatchObject({
+    expect(await store.getOperation(first)).toMatchObject({
       status: "cancelled",
       result: { stop_reason: "cancelled", backend: "stubborn", checkpoints: [{ epoch: 0, kind: "last", path: "/models/stubborn/checkpoints/epoch-0" }] },
     });

@@ -25,7 +25,7 @@ const spirals = (model: TrainingSpecInput["model"], training: TrainingSpecInput[
 });
 
 describe("training memory estimate", () => {
-  test("counts the parameters of the real architecture (model.ts paramShapes)", () => {
+  test("counts the parameters of the real architecture (model.ts paramShapes)", async () => {
     for (const hidden of [[], [64, 32], [4096, 4096, 7]]) {
       const arch = { inputs: 13, hidden, outputs: 5, activation: "relu" as const, dropout: 0, head: "softmax" as const };
       const shapes = paramShapes(arch);
@@ -33,7 +33,7 @@ describe("training memory estimate", () => {
     }
   });
 
-  test("the optimizer's state follows its moments: Adam two per parameter, RMSprop one, SGD none", () => {
+  test("the optimizer's state follows its moments: Adam two per parameter, RMSprop one, SGD none", async () => {
     const mb = (optimizer: MemoryShape["optimizer"]) => estimateTrainingMemory({ ...base, hidden: [2048, 2048], optimizer }).optimizer_mb;
     const p = parameterCount({ ...base, hidden: [2048, 2048] });
     expect(mb("adam")).toBe(Math.ceil((2 * p * 4) / 2 ** 20));
@@ -42,7 +42,7 @@ describe("training memory estimate", () => {
     expect(mb("sgd")).toBe(0);
   });
 
-  test("activations grow with the batch and with dropout masks; weights do not depend on the batch", () => {
+  test("activations grow with the batch and with dropout masks; weights do not depend on the batch", async () => {
     const wide = { ...base, hidden: [4096, 4096] };
     const small = estimateTrainingMemory({ ...wide, batch: 256 });
     const big = estimateTrainingMemory({ ...wide, batch: 1024 });
@@ -52,14 +52,14 @@ describe("training memory estimate", () => {
     expect(estimateTrainingMemory({ ...wide, keepsBest: true }).weights_mb).toBeGreaterThan(small.weights_mb);
   });
 
-  test("a spec's shape is its real architecture: random_walk adds its 6 indicators, spirals has one output per class", () => {
+  test("a spec's shape is its real architecture: random_walk adds its 6 indicators, spirals has one output per class", async () => {
     const rw = specMemoryShape(normalizeSpec({ dataset: { kind: "synthetic", generator: "random_walk", features: 5 } }));
     expect(rw).toMatchObject({ inputs: 11, outputs: 1, hidden: [64, 32], trainRows: 4000, valRows: 1000 });
     const sp = specMemoryShape(normalizeSpec({ dataset: { kind: "synthetic", generator: "spirals", classes: 5 } }));
     expect(sp).toMatchObject({ inputs: 2, outputs: 5 });
   });
 
-  test("16 hidden layers of 4096 are refused at the default budget, naming model.hidden_layers and giving the estimate in MB", () => {
+  test("16 hidden layers of 4096 are refused at the default budget, naming model.hidden_layers and giving the estimate in MB", async () => {
     const v = validateSpec(spirals({ hidden_layers: Array(16).fill(4096) }), { maxModelMb: DEFAULT_BUDGET });
     expect(v.ok).toBe(false);
     if (v.ok) return;
@@ -69,7 +69,7 @@ describe("training memory estimate", () => {
     expect(v.message).toContain(`the limit is ${DEFAULT_BUDGET} MB (TRAINWATCH_MAX_MODEL_MB)`);
   });
 
-  test("the default model fits; a huge batch of wide layers is blamed on the batch size", () => {
+  test("the default model fits; a huge batch of wide layers is blamed on the batch size", async () => {
     expect(memoryProblem(normalizeSpec(spirals(undefined)), DEFAULT_BUDGET)).toBeNull();
     const batch = memoryProblem(normalizeSpec({ dataset: { kind: "synthetic", generator: "spirals", samples: 200_000 }, model: { hidden_layers: [4096, 4096] }, training: { batch_size: 65_536 } }), DEFAULT_BUDGET);
     expect(batch?.path).toBe("/training/batch_size");
@@ -91,7 +91,7 @@ describe("memory budget at the API", () => {
     expect(r.status).toBe(400);
     expect(r.body.error.details.field).toBe("body.model.hidden_layers");
     expect(r.body.error.message).toMatch(/estimated \d+ MB/);
-    expect(t.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await t.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("the budget is configurable: a spec that fits 1536 MB is refused under TRAINWATCH_MAX_MODEL_MB=100", async () => {

@@ -30,7 +30,7 @@ const fieldOf = (fn: () => unknown): string | null => {
 describe("recipe file rules", () => {
   const file = (r: object) => ({ recipes: [{ name: "a", command: ["python3", "t.py"], ...r }] });
 
-  test("a good file passes, and cwd resolves against the file's folder", () => {
+  test("a good file passes, and cwd resolves against the file's folder", async () => {
     expect(checkRecipeFile(file({ params: fakeRecipe().params }))).toBeNull();
     const [r] = parseRecipes(JSON.stringify(file({ cwd: "sub" })), "/x/trainwatch.recipes.json", "/x");
     expect(r!.cwd).toBe("/x/sub");
@@ -75,12 +75,12 @@ describe("recipe file rules", () => {
     ],
   ];
   for (const [what, r, field] of cases) {
-    test(`refuses ${what}, naming ${field}`, () => {
+    test(`refuses ${what}, naming ${field}`, async () => {
       expect(checkRecipeFile(file(r))?.field).toBe(field);
     });
   }
 
-  test("a name declared twice is refused", () => {
+  test("a name declared twice is refused", async () => {
     expect(
       checkRecipeFile({
         recipes: [
@@ -91,7 +91,7 @@ describe("recipe file rules", () => {
     ).toBe("recipes.1.name");
   });
 
-  test("a broken file stops the start with one line naming the file and the field; a missing explicit file too", () => {
+  test("a broken file stops the start with one line naming the file and the field; a missing explicit file too", async () => {
     const f = recipeFile([]);
     try {
       writeFileSync(f.path, JSON.stringify(file({ command: "sh -c" })));
@@ -120,7 +120,7 @@ describe("params", () => {
     },
   });
 
-  test("defaults are filled in, in declaration order", () => {
+  test("defaults are filled in, in declaration order", async () => {
     expect(checkParams(recipe, { lr: 0.1 })).toEqual({ lr: 0.1, epochs: 3 });
     expect(Object.keys(checkParams(recipe, { device: "cuda", lr: 1 }))).toEqual(["lr", "epochs", "device"]);
   });
@@ -136,12 +136,12 @@ describe("params", () => {
     ["a NUL in a string", { lr: 1, tag: "a\0b" }, "body.params.tag"],
   ];
   for (const [what, params, field] of bad) {
-    test(`${what} is a 400 naming ${field}`, () => {
+    test(`${what} is a 400 naming ${field}`, async () => {
       expect(fieldOf(() => checkParams(recipe, params))).toBe(field);
     });
   }
 
-  test("argv: the declared command, then --key=value (a value starting with - stays a value), booleans as --key / --no-key", () => {
+  test("argv: the declared command, then --key=value (a value starting with - stays a value), booleans as --key / --no-key", async () => {
     expect(renderArgs({ lr: 0.5, tag: "-rf", amp: true, x: false })).toEqual([
       "--lr=0.5",
       "--tag=-rf",
@@ -153,7 +153,7 @@ describe("params", () => {
     expect(paramsSchema(recipe).additionalProperties).toBe(false);
   });
 
-  test("the child's environment drops the parent's TRAINWATCH_* and hides GPUs from a recipe that declares none", () => {
+  test("the child's environment drops the parent's TRAINWATCH_* and hides GPUs from a recipe that declares none", async () => {
     const env = childEnv(
       {
         operationId: "op_1",
@@ -178,7 +178,7 @@ describe("params", () => {
     expect(env.TRAINWATCH_HOST_TOKEN).toBeUndefined();
   });
 
-  test("a failure message ends with the last stderr lines", () => {
+  test("a failure message ends with the last stderr lines", async () => {
     const m = failureMessage({
       exit_code: 1,
       signal: null,
@@ -196,7 +196,7 @@ describe("logs on disk", () => {
   const tmp = tempDir("trainwatch-logs-");
   afterAll(() => tmp.cleanup());
 
-  test("lines arrive whole across chunks, and the tail reads them back after the run", () => {
+  test("lines arrive whole across chunks, and the tail reads them back after the run", async () => {
     const logs = new LogStore(tmp.dir);
     const log = logs.create("op_a");
     log.write("stdout", "hel");
@@ -207,7 +207,7 @@ describe("logs on disk", () => {
     expect(logs.tail("op_a", 2)).toEqual({ lines: ["oops", "wor"], truncated: true, running: false });
   });
 
-  test("one log never exceeds its bound and keeps the newest lines", () => {
+  test("one log never exceeds its bound and keeps the newest lines", async () => {
     const logs = new LogStore(tmp.dir, 10_000);
     const log = logs.create("op_b");
     for (let i = 0; i < 2000; i++) log.write("stdout", `line ${i}\n`);
@@ -222,11 +222,11 @@ describe("logs on disk", () => {
     expect(logs.tail("op_b", 5).truncated).toBe(true);
   });
 
-  test("a relative folder is made absolute: the script runs in its own cwd and TRAINWATCH_PARAMS names a file in here", () => {
+  test("a relative folder is made absolute: the script runs in its own cwd and TRAINWATCH_PARAMS names a file in here", async () => {
     expect(new LogStore("data/logs").dir).toBe(join(process.cwd(), "data/logs"));
   });
 
-  test("an id that is not a file name is refused", () => {
+  test("an id that is not a file name is refused", async () => {
     expect(() => new LogStore(tmp.dir).pathOf("../etc/passwd")).toThrow("not an operation id");
   });
 });
@@ -444,7 +444,7 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
       const { status, body: reply } = await post(a, body);
       expect({ body, status, field: reply.error?.details?.field }).toEqual({ body, status: 400, field });
     }
-    expect(a.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await a.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("no request runs a command: command, argv, cwd, env or shell in a body are refused", async () => {
@@ -456,7 +456,7 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
       });
       expect({ key, status, field: body.error.details.field }).toEqual({ key, status: 400, field: `body.${key}` });
     }
-    expect(a.store.listOperations({ limit: 10, offset: 0 }).total).toBe(0);
+    expect((await a.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
   test("logs of an operation that is not a script training are a 404 that says why", async () => {
@@ -486,14 +486,14 @@ describe("MCP: start_training takes a recipe, get_operation_logs reads its outpu
       const started = await call("start_training", { recipe: "fake", params: { epochs: 2 } });
       expect(started.isError).toBeFalsy();
       const id = (started.structuredContent as { operation_id: string }).operation_id;
-      await until("the script to finish", async () => (a.store.getOperation(id)?.metadata.exit ? true : undefined));
+      await until("the script to finish", async () => ((await a.store.getOperation(id))?.metadata.exit ? true : undefined));
       const logs = (await call("get_operation_logs", { operation_id: id, tail: 50 })).structuredContent as { lines: string[]; running: boolean };
       expect(logs.lines.join("\n")).toContain("epoch 1 sent: 200");
       expect(logs.running).toBe(false);
       const bad = await call("start_training", { recipe: "fake", params: { epochs: 1000 } });
       expect(bad.isError).toBe(true);
       expect((bad.content[0] as { text: string }).text).toStartWith("VALIDATION_ERROR: body.params.epochs");
-      const external = a.store.createOperation({ operation_type: "training" }).operation_id;
+      const external = (await a.store.createOperation({ operation_type: "training" })).operation_id;
       const none = await call("get_operation_logs", { operation_id: external });
       expect(none.isError).toBe(true);
       expect((none.content[0] as { text: string }).text).toContain("only script trainings");
@@ -536,13 +536,13 @@ describe("PATCH /operations/{id}/metadata", () => {
   test("merges what a client reports (its GPU), refuses Trainwatch's own keys, and 409s once finished", async () => {
     const a = scriptTrainingApp();
     try {
-      const id = a.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } }).operation_id;
+      const id = (await a.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } })).operation_id;
       const ok = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "NVIDIA H200", torch: "2.13.0" })));
       expect(ok.status).toBe(200);
       expect(ok.body.data.metadata).toMatchObject({ location: "local", recipe: "fake", gpu: "NVIDIA H200", torch: "2.13.0" });
       const own = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { recipe: "other" })));
       expect([own.status, own.body.error.details.field]).toEqual([400, "body.recipe"]);
-      a.store.finish(id, "completed");
+      await a.store.finish(id, "completed");
       expect((await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "x" })))).status).toBe(409);
     } finally {
       await a.close();

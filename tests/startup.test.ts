@@ -52,6 +52,9 @@ describe("configuration is checked at start and a bad value names the variable a
     [{ TRAINWATCH_HOST_TIMEOUT: "-1" }, "TRAINWATCH_HOST_TIMEOUT: expected a number from 0.1 to 86400"],
     [{ TRAINWATCH_HOST_TIMEOUT: "1e9" }, "TRAINWATCH_HOST_TIMEOUT: expected a number from 0.1 to 86400"],
     [{ TRAINWATCH_RELAY_TIMEOUT: "NaN" }, "TRAINWATCH_RELAY_TIMEOUT: expected a number"],
+    [{ TRAINWATCH_DB: "mysql://u:secret@db/x" }, 'TRAINWATCH_DB: expected a SQLite path or a postgres:// URL, got "mysql://u:***@db/x"'],
+    [{ TRAINWATCH_DB: "postgres:///nohost" }, "TRAINWATCH_DB: expected a SQLite path or a postgres:// URL"],
+    [{ TRAINWATCH_LEASE: "0" }, "TRAINWATCH_LEASE: expected a number from 1 to 86400"],
     [{ TRAINWATCH_PLATEAU_PATIENCE: "2.5" }, "TRAINWATCH_PLATEAU_PATIENCE: expected an integer ≥ 1"],
     [{ TRAINWATCH_OVERFIT_WINDOW: "1" }, "TRAINWATCH_OVERFIT_WINDOW: expected an integer ≥ 2"],
   ];
@@ -85,6 +88,12 @@ describe("configuration is checked at start and a bad value names the variable a
     const c = loadConfig({ PORT: " 0 ", TRAINWATCH_BACKEND: "wasm", TRAINING_HOST_URL: "http://gpu-a:8100/, https://gpu-b/ ,", TRAINWATCH_HOST_TIMEOUT: "1.5" });
     expect(c).toMatchObject({ port: 0, backend: "wasm", hostUrls: ["http://gpu-a:8100", "https://gpu-b"], hostTimeoutMs: 1500 });
     expect(loadConfig({}).backend).toBeNull();
+    expect(loadConfig({})).toMatchObject({ db: { kind: "sqlite", path: "./data/trainwatch.db" }, replicaId: null, leaseMs: 15_000 });
+    expect(loadConfig({ TRAINWATCH_DB: "postgresql://tw:pw@db.internal:5432/trainwatch?sslmode=require", TRAINWATCH_REPLICA_ID: "api-1", TRAINWATCH_LEASE: "30" })).toMatchObject({
+      db: { kind: "postgres", url: "postgresql://tw:pw@db.internal:5432/trainwatch?sslmode=require" },
+      replicaId: "api-1",
+      leaseMs: 30_000,
+    });
     expect(loadHostConfig({ TRAINWATCH_URL: "http://api:8000/" }).apiUrl).toBe("http://api:8000");
   });
 

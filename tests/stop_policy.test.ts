@@ -38,13 +38,13 @@ describe("the decision rule (pure)", () => {
     });
   }
 
-  test("when the judgement does not advise stopping, the fired flags lead the reason", () => {
+  test("when the judgement does not advise stopping, the fired flags lead the reason", async () => {
     const d = decideStop(policy(["plateau"]), summary({ is_plateaued: true }), judgement("continue", "the best was a lucky epoch, so keep training."), null, AT);
     expect(d!.reason).toBe("plateau flagged at epoch 7 (stop policy); the judgement: the best was a lucky epoch, so keep training.");
     expect(firedFlags(policy(["plateau", "diverging"]), summary({ is_plateaued: true, is_diverging: true }))).toEqual(["plateau", "diverging"]);
   });
 
-  test("normalising fills min_epochs and drops repeats; a cancel names who and why; a 409 without a decision names the status", () => {
+  test("normalising fills min_epochs and drops repeats; a cancel names who and why; a 409 without a decision names the status", async () => {
     expect(normalizeStopPolicy({ on: ["stalled", "stalled", "diverging"] })).toEqual({ on: ["stalled", "diverging"], min_epochs: 0 });
     expect(cancelControl({ by: "dashboard", reason: " enough " }, { latest_epoch: 4, best_epoch: 2 }, AT)).toEqual({
       action: "stop",
@@ -187,8 +187,8 @@ describe("a local training honours its stop policy", () => {
       );
       const id = started.body.data.operation_id as string;
       expect((await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status).toBe(200);
-      const op = await until("the training to finish", () => {
-        const o = w.store.getOperation(id)!;
+      const op = await until("the training to finish", async () => {
+        const o = (await w.store.getOperation(id))!;
         return o.status !== "running" && o.status !== "pending" && o;
       });
       expect(op.status).toBe("completed");
@@ -196,7 +196,7 @@ describe("a local training honours its stop policy", () => {
       const fired = op.control!.epoch!;
       expect(fired).toBeGreaterThanOrEqual(3);
       // Stopped within one step of the scripted trainer (an epoch): nothing after the epoch that fired.
-      expect(w.store.readEpochs(id).map((e) => e.epoch).at(-1)).toBe(fired);
+      expect((await w.store.readEpochs(id)).map((e) => e.epoch).at(-1)).toBe(fired);
       expect(op.result).toMatchObject({ stop_reason: "stop_requested", epochs_run: fired + 1 });
       expect((op.result!.checkpoints as unknown[]).length).toBe(2);
     } finally {

@@ -6,21 +6,9 @@ import { SQL } from "bun";
 import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
 import { PostgresStore, SchemaTooNewError } from "../src/store/postgres.ts";
 import { storeContract } from "./store_contract.ts";
-import { dropSchema, inCI, schemaName, testPostgres } from "./fixtures/postgres.ts";
+import { dropSchema, schemaName, withPostgres } from "./fixtures/postgres.ts";
 
-const pg = await testPostgres();
-
-if ("missing" in pg) {
-  if (inCI()) {
-    test("PostgreSQL is available for the store contract", () => {
-      throw new Error(pg.missing);
-    });
-  } else {
-    console.warn(`[store.postgres] not run: ${pg.missing}`);
-    test.skip(`PostgresStore contract NOT RUN: ${pg.missing}`, () => {});
-  }
-} else {
-  const url = pg.url;
+await withPostgres("the PostgresStore contract", (url) => {
   const made: { schema: string; stores: PostgresStore[] }[] = [];
 
   storeContract("PostgresStore", {
@@ -87,4 +75,4 @@ if ("missing" in pg) {
       expect(PostgresStore.open(url, { schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(/schema: expected/);
     });
   });
-}
+});

@@ -10,7 +10,7 @@ import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/
 import { tempDir } from "./helpers.ts";
 
 const cleanups: (() => void)[] = [];
-afterEach(() => {
+afterEach(async () => {
   for (const c of cleanups.splice(0)) c();
 });
 
@@ -41,7 +41,7 @@ const curve = (from: number, count: number): EpochRecord[] =>
   });
 
 describe("SqliteStore", () => {
-  test("creates a missing database file at a nested path and applies every migration", () => {
+  test("creates a missing database file at a nested path and applies every migration", async () => {
     const path = dbPath("a", "b", "c");
     expect(existsSync(path)).toBe(false);
     const store = open(path);
@@ -51,49 +51,49 @@ describe("SqliteStore", () => {
     expect(tables).toEqual(expect.arrayContaining(["operations", "epochs"]));
   });
 
-  test("uses WAL with synchronous=FULL", () => {
+  test("uses WAL with synchronous=FULL", async () => {
     const store = open(dbPath());
     expect(store.db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()!.journal_mode).toBe("wal");
     expect(store.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()!.synchronous).toBe(2);
   });
 
-  test("reopening the same file keeps operations, epochs and trends, and does not re-migrate", () => {
+  test("reopening the same file keeps operations, epochs and trends, and does not re-migrate", async () => {
     const path = dbPath();
     const first = open(path);
-    const op = first.createOperation({ operation_type: "training", name: "keep me", total_epochs_planned: 50 });
-    first.writeEpochs(op.operation_id, curve(0, 40));
-    const before = first.getOperation(op.operation_id)!;
-    const epochsBefore = first.readEpochs(op.operation_id);
+    const op = await first.createOperation({ operation_type: "training", name: "keep me", total_epochs_planned: 50 });
+    await first.writeEpochs(op.operation_id, curve(0, 40));
+    const before = (await first.getOperation(op.operation_id))!;
+    const epochsBefore = await first.readEpochs(op.operation_id);
     first.close();
 
     const second = open(path);
     expect(second.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(MIGRATIONS.length);
-    expect(second.getOperation(op.operation_id)).toEqual(before);
-    expect(second.readEpochs(op.operation_id)).toEqual(epochsBefore);
-    expect(second.listOperations({ limit: 10, offset: 0 }).total).toBe(1);
+    expect(await second.getOperation(op.operation_id)).toEqual(before);
+    expect(await second.readEpochs(op.operation_id)).toEqual(epochsBefore);
+    expect((await second.listOperations({ limit: 10, offset: 0 })).total).toBe(1);
     // And it keeps accepting writes where it left off.
-    expect(second.writeEpochs(op.operation_id, curve(40, 5)).trends.total_epochs_completed).toBe(45);
+    expect((await second.writeEpochs(op.operation_id, curve(40, 5))).trends.total_epochs_completed).toBe(45);
   });
 
-  test("a batch that fails part-way leaves nothing behind, also after reopening", () => {
+  test("a batch that fails part-way leaves nothing behind, also after reopening", async () => {
     const path = dbPath();
     const store = open(path);
-    const op = store.createOperation({ operation_type: "training" });
-    store.writeEpochs(op.operation_id, curve(0, 3));
-    const before = store.getOperation(op.operation_id)!;
+    const op = await store.createOperation({ operation_type: "training" });
+    await store.writeEpochs(op.operation_id, curve(0, 3));
+    const before = (await store.getOperation(op.operation_id))!;
 
     // Epochs 3…9 are inserted before the 8th record's unusable timestamp aborts the transaction.
     const batch = curve(3, 10);
     batch[7] = { ...batch[7]!, timestamp: "not a date" };
-    expect(() => store.writeEpochs(op.operation_id, batch)).toThrow();
+    await expect(store.writeEpochs(op.operation_id, batch)).rejects.toThrow();
 
-    expect(store.readEpochs(op.operation_id).map((e) => e.epoch)).toEqual([0, 1, 2]);
-    expect(store.getOperation(op.operation_id)).toEqual(before);
+    expect((await store.readEpochs(op.operation_id)).map((e) => e.epoch)).toEqual([0, 1, 2]);
+    expect(await store.getOperation(op.operation_id)).toEqual(before);
     store.close();
 
     const reopened = open(path);
-    expect(reopened.readEpochs(op.operation_id).map((e) => e.epoch)).toEqual([0, 1, 2]);
-    expect(reopened.getOperation(op.operation_id)!.trends).toEqual(before.trends);
+    expect((await reopened.readEpochs(op.operation_id)).map((e) => e.epoch)).toEqual([0, 1, 2]);
+    expect((await reopened.getOperation(op.operation_id))!.trends).toEqual(before.trends);
     expect(reopened.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()!.integrity_check).toBe("ok");
   });
 
@@ -102,8 +102,8 @@ describe("SqliteStore", () => {
     const script = `
       import { SqliteStore } from ${JSON.stringify(join(import.meta.dir, "..", "src", "store", "sqlite.ts"))};
       const s = new SqliteStore(${JSON.stringify(path)});
-      const op = s.createOperation({ operation_type: "training" });
-      s.writeEpochs(op.operation_id, Array.from({ length: 100 }, (_, e) => ({ epoch: e, timestamp: new Date().toISOString(), train_loss: 1 / (e + 1) })));
+      const op = await s.createOperation({ operation_type: "training" });
+      await s.writeEpochs(op.operation_id, Array.from({ length: 100 }, (_, e) => ({ epoch: e, timestamp: new Date().toISOString(), train_loss: 1 / (e + 1) })));
       console.log(op.operation_id);
       process.kill(process.pid, "SIGKILL");
     `;
@@ -114,37 +114,37 @@ describe("SqliteStore", () => {
     expect(id).toMatch(/^op_training_/);
 
     const store = open(path);
-    expect(store.readEpochs(id)).toHaveLength(100);
-    expect(store.getOperation(id)!.trends).toMatchObject({ total_epochs_completed: 100, best_epoch: 99, latest_epoch: 99 });
+    expect(await store.readEpochs(id)).toHaveLength(100);
+    expect((await store.getOperation(id))!.trends).toMatchObject({ total_epochs_completed: 100, best_epoch: 99, latest_epoch: 99 });
   });
 
-  test("NaN and ±Infinity survive storage (SQLite REAL alone would turn NaN into NULL)", () => {
+  test("NaN and ±Infinity survive storage (SQLite REAL alone would turn NaN into NULL)", async () => {
     const store = open(dbPath());
-    const op = store.createOperation({ operation_type: "training" });
-    store.writeEpochs(op.operation_id, [
+    const op = await store.createOperation({ operation_type: "training" });
+    await store.writeEpochs(op.operation_id, [
       { epoch: 0, timestamp: TS, train_loss: Number.NaN, val_loss: Number.POSITIVE_INFINITY, learning_rate: Number.NEGATIVE_INFINITY, custom: { grad_norm: Number.NaN } },
     ]);
-    expect(store.readEpochs(op.operation_id)[0]).toMatchObject({ train_loss: "NaN", val_loss: "Infinity", learning_rate: "-Infinity", grad_norm: "NaN" });
+    expect((await store.readEpochs(op.operation_id))[0]).toMatchObject({ train_loss: "NaN", val_loss: "Infinity", learning_rate: "-Infinity", grad_norm: "NaN" });
   });
 
-  test("the incrementally kept trend summary matches a full recompute, whatever the write pattern", () => {
+  test("the incrementally kept trend summary matches a full recompute, whatever the write pattern", async () => {
     const store = open(":memory:");
-    const op = store.createOperation({ operation_type: "training" });
+    const op = await store.createOperation({ operation_type: "training" });
     const history = curve(0, 60);
     // Appends in uneven chunks, then a re-post of an old epoch and a late val_loss-less resume.
-    for (const [a, b] of [[0, 1], [1, 7], [7, 30], [30, 31], [31, 60]] as const) store.writeEpochs(op.operation_id, history.slice(a, b));
-    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends(history));
+    for (const [a, b] of [[0, 1], [1, 7], [7, 30], [30, 31], [31, 60]] as const) await store.writeEpochs(op.operation_id, history.slice(a, b));
+    expect((await store.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history));
 
     history[12] = { ...history[12]!, val_loss: 0.001 };
-    store.writeEpochs(op.operation_id, [history[12]!]);
-    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends(history));
+    await store.writeEpochs(op.operation_id, [history[12]!]);
+    expect((await store.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history));
 
     const resumed = { epoch: 61, timestamp: TS, train_loss: Number.NaN };
-    store.writeEpochs(op.operation_id, [resumed]);
-    expect(store.getOperation(op.operation_id)!.trends).toEqual(summarizeTrends([...history, resumed]));
+    await store.writeEpochs(op.operation_id, [resumed]);
+    expect((await store.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends([...history, resumed]));
   });
 
-  test("operation ids are unique and URL-safe", () => {
+  test("operation ids are unique and URL-safe", async () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newOperationId("training", new Date("2026-11-26T15:30:00Z"))));
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^op_training_20261126_153000_[0-9a-f]{8}$/);
@@ -153,7 +153,7 @@ describe("SqliteStore", () => {
 });
 
 describe("failure codes", () => {
-  test("a database from before failure codes keeps its host-unreachable operations revivable", () => {
+  test("a database from before failure codes keeps its host-unreachable operations revivable", async () => {
     const tmp = tempDir();
     try {
       const path = join(tmp.dir, "v1.db");
@@ -167,9 +167,9 @@ describe("failure codes", () => {
       );
       old.close();
       const store = new SqliteStore(path);
-      expect(store.getOperation("op_old")).toMatchObject({ status: "failed", failure_code: "host_unreachable" });
-      expect(store.writeEpochs("op_old", []).revived).toBe(true);
-      expect(store.getOperation("op_old")).toMatchObject({ status: "running", failure_code: null, error_message: null });
+      expect(await store.getOperation("op_old")).toMatchObject({ status: "failed", failure_code: "host_unreachable" });
+      expect((await store.writeEpochs("op_old", [])).revived).toBe(true);
+      expect(await store.getOperation("op_old")).toMatchObject({ status: "running", failure_code: null, error_message: null });
       store.close();
     } finally {
       tmp.cleanup();
@@ -179,53 +179,53 @@ describe("failure codes", () => {
 
 describe("chart blocks", () => {
   /** Every stored block against a fresh summary of its rows. */
-  function blocksMatchRows(store: SqliteStore, id: string) {
+  async function blocksMatchRows(store: SqliteStore, id: string) {
     const opKey = store.db.query<{ id: number }, [string]>("SELECT id FROM operations WHERE operation_id = ?").get(id)!.id;
     const stored = store.db.query<{ block: number; summary: string }, [number]>("SELECT block, summary FROM epoch_blocks WHERE op = ? ORDER BY block").all(opKey);
-    const rows = store.readEpochs(id);
+    const rows = await store.readEpochs(id);
     const expected = new Map<number, SpanSummary>();
     for (const b of new Set(rows.map((r) => Math.floor(r.epoch / BLOCK)))) expected.set(b, summarizeRows(rows.filter((r) => Math.floor(r.epoch / BLOCK) === b)));
     expect(stored.map((s) => s.block)).toEqual([...expected.keys()]);
     for (const s of stored) expect(JSON.parse(s.summary)).toEqual(expected.get(s.block)!);
   }
 
-  test("every write keeps the blocks equal to a summary of their rows: appends, re-posts, earlier epochs, repeats in one batch", () => {
+  test("every write keeps the blocks equal to a summary of their rows: appends, re-posts, earlier epochs, repeats in one batch", async () => {
     const store = open(":memory:");
-    const id = store.createOperation({ operation_type: "training" }).operation_id;
+    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
     const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
-    store.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
-    for (let e = 300; e < 310; e++) store.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
-    store.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
-    store.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
-    store.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
-    blocksMatchRows(store, id);
-    const spans = store.epochSpans(id, 0, 2000);
-    expect(spans.reduce((n, s) => n + s.count, 0)).toBe(store.readEpochs(id).length);
+    await store.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
+    for (let e = 300; e < 310; e++) await store.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
+    await store.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
+    await store.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
+    await store.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
+    await blocksMatchRows(store, id);
+    const spans = await store.epochSpans(id, 0, 2000);
+    expect(spans.reduce((n, s) => n + s.count, 0)).toBe((await store.readEpochs(id)).length);
   });
 
-  test("spans cover exactly the range asked for, edges summarised from rows", () => {
+  test("spans cover exactly the range asked for, edges summarised from rows", async () => {
     const store = open(":memory:");
-    const id = store.createOperation({ operation_type: "training" }).operation_id;
-    store.writeEpochs(id, Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })));
+    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
+    await store.writeEpochs(id, Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })));
     for (const [from, to] of [[0, 999], [5, 900], [130, 250], [200, 210], [0, 0], [999, 5000]] as const) {
-      const spans = store.epochSpans(id, from, to);
+      const spans = await store.epochSpans(id, from, to);
       expect(spans[0]!.from).toBe(from);
       expect(spans[spans.length - 1]!.to).toBe(Math.min(to, 999));
-      expect(spans.reduce((n, s) => n + s.count, 0)).toBe(store.readEpochs(id, from - 1, to).length);
+      expect(spans.reduce((n, s) => n + s.count, 0)).toBe((await store.readEpochs(id, from - 1, to)).length);
     }
   });
 
-  test("an operation stored before chart blocks gets them on its first chart read, then keeps them", () => {
+  test("an operation stored before chart blocks gets them on its first chart read, then keeps them", async () => {
     const store = open(":memory:");
-    const id = store.createOperation({ operation_type: "training" }).operation_id;
-    store.writeEpochs(id, Array.from({ length: 500 }, (_, i) => ({ epoch: i, timestamp: TS, val_loss: i % 7 })));
+    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
+    await store.writeEpochs(id, Array.from({ length: 500 }, (_, i) => ({ epoch: i, timestamp: TS, val_loss: i % 7 })));
     // What migration 3 leaves for an operation that had epochs: no blocks, chart_blocks = 0.
     store.db.run("DELETE FROM epoch_blocks");
     store.db.run("UPDATE operations SET chart_blocks = 0");
-    store.writeEpochs(id, [{ epoch: 500, timestamp: TS, val_loss: 9 }]);
+    await store.writeEpochs(id, [{ epoch: 500, timestamp: TS, val_loss: 9 }]);
     expect(store.db.query("SELECT count(*) AS n FROM epoch_blocks").get()).toEqual({ n: 0 });
-    expect(store.epochSpans(id, 0, 500).reduce((n, s) => n + s.count, 0)).toBe(501);
-    store.writeEpochs(id, [{ epoch: 3, timestamp: TS, val_loss: -1 }]);
-    blocksMatchRows(store, id);
+    expect((await store.epochSpans(id, 0, 500)).reduce((n, s) => n + s.count, 0)).toBe(501);
+    await store.writeEpochs(id, [{ epoch: 3, timestamp: TS, val_loss: -1 }]);
+    await blocksMatchRows(store, id);
   });
 });

@@ -3,7 +3,7 @@
 // or the relay may rely on, whatever holds the data. Implementation details (files, WAL, pools) are tested beside each.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
-import type { AsyncStore } from "../src/store/postgres.ts";
+import type { Store } from "../src/store/store.ts";
 import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
@@ -15,9 +15,9 @@ export interface OpenOptions {
 
 /** A store on a fresh, empty database, and a way back to the same data through a new connection. */
 export interface OpenedStore {
-  store: AsyncStore;
+  store: Store;
   /** Closes `store` and opens the same database again. */
-  reopen(): Promise<AsyncStore>;
+  reopen(): Promise<Store>;
 }
 
 export interface StoreFactory {
@@ -34,7 +34,7 @@ const curve = (from: number, count: number): EpochRecord[] =>
   });
 
 /** Stored epochs as plain objects: custom metrics are keys of their own, which the wire type only allows loosely. */
-const wire = async (s: AsyncStore, id: string) => (await s.readEpochs(id)) as Record<string, unknown>[];
+const wire = async (s: Store, id: string) => (await s.readEpochs(id)) as Record<string, unknown>[];
 
 /** The error a promise rejects with (fails the test when it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
@@ -535,10 +535,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
       test("failInterrupted fails the unfinished operations the predicate picks, and nothing else", async () => {
         const s = await open();
-        const local = await s.createOperation({ operation_type: "training", metadata: { location: "local" } });
-        const queued = await s.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } });
-        const host = await s.createOperation({ operation_type: "training", metadata: { location: "host" } });
-        const done = await s.createOperation({ operation_type: "training", metadata: { location: "local" } });
+        const local = await s.createOperation({ operation_type: "training", metadata: { location: "local" }, owned: true });
+        const queued = await s.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" }, owned: true });
+        const host = await s.createOperation({ operation_type: "training", metadata: { location: "host" }, owned: true });
+        const done = await s.createOperation({ operation_type: "training", metadata: { location: "local" }, owned: true });
         await s.finish(done.operation_id, "completed");
         const ids = await s.failInterrupted((o) => o.metadata.location === "local", "interrupted by a restart");
         expect(ids.sort()).toEqual([local.operation_id, queued.operation_id].sort());

@@ -181,7 +181,7 @@ describe("stream fan-out", () => {
     const store = new SqliteStore(":memory:", config.trends);
     const deps: AppDeps = { store, operations: new OperationsService(store), config, version: "test" };
     const app = new Elysia().use(streamRoutes(deps, { heartbeatMs: 30 }));
-    const id = store.createOperation({ operation_type: "training" }).operation_id;
+    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
     const sse = new SseReader(await app.handle(new Request(`http://localhost/operations/${id}/metrics/stream`)));
     await sse.until(() => sse.comments.filter((c) => c === "heartbeat").length >= 2, 2000, "two heartbeats");
     await sse.cancel();
@@ -287,7 +287,7 @@ describe("global stream: new operations and metadata without a poll", () => {
 
   test("a host training's start report (backend, GPU) reaches an open global stream", async () => {
     const { app, store } = makeApp();
-    const id = store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } }).operation_id;
+    const id = (await store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })).operation_id;
     const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
     const res = await app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H100" } }));
     expect(res.status).toBe(200);

@@ -46,9 +46,9 @@ export class HostPool implements RemoteHosts {
    * Probes every host's /health in parallel and starts the session on the one with the fewest
    * active sessions. The operation is opened only when some host answered the probe.
    */
-  async start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }> {
+  async start(spec: NormalizedSpec, open: () => Promise<string>): Promise<{ host: string }> {
     const { candidates, failures } = await this.probe();
-    const operationId = candidates.length > 0 ? open() : null;
+    const operationId = candidates.length > 0 ? await open() : null;
     let refused: TrainwatchError | null = null;
     for (const c of candidates) {
       try {
@@ -72,7 +72,7 @@ export class HostPool implements RemoteHosts {
    * A script training on the least busy reachable host that declares the recipe. Its params are checked here against
    * that host's schema (a 400 naming body.params.x before anything is created), then the host checks them again.
    */
-  async startScript(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => string): Promise<{ host: string }> {
+  async startScript(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => Promise<string>): Promise<{ host: string }> {
     const { candidates, failures } = await this.probe();
     const declaring: { url: string; client: HostClient; recipe: RecipeView }[] = [];
     for (const c of candidates) {
@@ -91,7 +91,7 @@ export class HostPool implements RemoteHosts {
     }
     const first = declaring[0]!;
     const params = checkParams(first.recipe, req.params);
-    const operationId = open(plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params), params);
+    const operationId = await open(plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params), params);
     for (const c of declaring) {
       try {
         await c.client.startSession({ operation_id: operationId, recipe: req.recipe, params, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });

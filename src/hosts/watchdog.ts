@@ -52,12 +52,12 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
   const asked = new Map<string, { at: number; answer: SessionProbe | null }>();
   const inFlight = new Set<string>();
 
-  const fail = (id: string, seenAt: string | null, code: FailureCode, message: string): boolean => {
+  const fail = async (id: string, seenAt: string | null, code: FailureCode, message: string): Promise<boolean> => {
     // The host may have been heard from while it was being asked: then nothing is wrong any more.
-    const current = operations.store.getOperation(id);
+    const current = await operations.store.getOperation(id);
     if (current?.status !== "running" || current.last_seen_at !== seenAt) return false;
     try {
-      operations.finish(id, "failed", { error_message: message, failure_code: code });
+      await operations.finish(id, "failed", { error_message: message, failure_code: code });
       log(`[watchdog] ${id}: marked failed (${code}): ${message}`);
       return true;
     } catch (err) {
@@ -68,7 +68,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
   };
 
   const inspect = async (id: string, t: number): Promise<boolean> => {
-    const op = operations.store.getOperation(id);
+    const op = await operations.store.getOperation(id);
     if (op?.status !== "running") return false;
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const seenAt = op.last_seen_at;
@@ -76,7 +76,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
     let entry = asked.get(id);
     if (!entry) {
       // Newly late: streams hear it at once (the operation now reads stale: true).
-      operations.statusChanged(id);
+      await operations.statusChanged(id);
       asked.set(id, (entry = { at: -Infinity, answer: null }));
     }
     if (opts.probe && host && !inFlight.has(id) && t - entry.at >= heartbeatMs) {
@@ -109,7 +109,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
 
   const check = async (): Promise<string[]> => {
     const t = now();
-    const late = operations.store.staleHostOperations(t - lateMs);
+    const late = await operations.store.staleHostOperations(t - lateMs);
     for (const id of asked.keys()) if (!late.includes(id)) asked.delete(id);
     const outcomes = await Promise.all(late.map(async (id) => ((await inspect(id, t)) ? id : null)));
     return outcomes.filter((id): id is string => id !== null);

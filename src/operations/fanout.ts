@@ -4,7 +4,7 @@
  * nothing but its controller; the fan-out holds one service listener per watched operation.
  */
 import type { OperationsService, OperationEvent } from "./service.ts";
-import { encodeEpoch, type WireEpoch } from "../schemas/epoch.ts";
+import type { WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import { sseEvent } from "../http/sse.ts";
@@ -35,9 +35,29 @@ type Controller = ReadableStreamDefaultController<Uint8Array>;
 /** The key of the global channel: status and progress of every operation. */
 export const ALL = "*";
 
+/**
+ * One stream. While its replay is being read it only collects (`held`); then it sends the replay, then what it held
+ * and every later event, skipping epochs events its replay already holds (`version`).
+ */
+interface Client {
+  readonly c: Controller;
+  held: { version: number | null; bytes: Uint8Array }[] | null;
+  version: number;
+  /** The operation finished while the replay was read: the stream closes after what it held. */
+  ending: boolean;
+}
+
 interface Channel {
-  readonly clients: Set<Controller>;
+  readonly clients: Map<Controller, Client>;
   readonly unsubscribe: () => void;
+}
+
+/** What a joining stream sends first: its replay (as bytes to send), and the epoch version that replay reflects. */
+export interface Replayed {
+  initial: string;
+  version: number;
+  /** The operation had finished: the stream ends after the replay. */
+  finished: boolean;
 }
 
 /**
@@ -60,26 +80,63 @@ export class Fanout {
   ) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
     this.listThrottleMs = opts.listThrottleMs ?? 250;
+    // Changes may have been missed: every stream closes, and its client reconnects (with Last-Event-ID) to a replay.
+    operations.onResync(() => {
+      for (const [key, ch] of [...this.channels]) {
+        for (const c of ch.clients.keys()) close(c);
+        this.drop(key, ch);
+      }
+    });
   }
 
   /**
-   * Adds a stream to `key`'s channel (an operation id, or ALL) and sends it `initial`.
-   * Callers read their replay in the same synchronous block as this call: the operations service emits
-   * synchronously right after each commit, so every write lands either in that replay or
-   * in a live event after it — never both, never neither.
+   * Adds a stream to `key`'s channel (an operation id, or ALL). It listens before `replay` reads, and holds what it
+   * hears meanwhile; then it sends the replay, and of what it held only what the replay lacks: a live epochs event
+   * whose version the replay reflects is dropped. So every write lands once, in the replay or after it, also when the
+   * read waits on a database while other replicas write. Resolves once the replay is sent (rejects when it failed).
    */
-  join(key: string, controller: Controller, initial: string): void {
-    let ch = this.channels.get(key);
-    if (!ch) {
-      const unsubscribe = this.operations.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
-      ch = { clients: new Set(), unsubscribe };
-      this.channels.set(key, ch);
+  async join(key: string, controller: Controller, replay: () => Promise<Replayed> | Replayed): Promise<void> {
+    const ch = this.channel(key);
+    const client: Client = { c: controller, held: [], version: -1, ending: false };
+    ch.clients.set(controller, client);
+    let r: Replayed;
+    try {
+      r = await replay();
+    } catch (err) {
+      this.leave(key, controller);
+      throw err;
     }
-    ch.clients.add(controller);
-    this.send(ch, controller, encoder.encode(initial));
+    if (!ch.clients.has(controller)) return; // gone while the replay was read
+    const held = client.held ?? [];
+    client.held = null;
+    client.version = r.version;
+    this.send(ch, client, encoder.encode(r.initial));
+    if (r.finished) {
+      ch.clients.delete(controller);
+      close(controller);
+      this.prune(key);
+      return;
+    }
+    for (const h of held) if (ch.clients.has(controller)) this.send(ch, client, h.bytes, h.version);
+    if (client.ending) {
+      ch.clients.delete(controller);
+      close(controller);
+      this.prune(key);
+      return;
+    }
     this.heartbeat ??= setInterval(() => this.beat(), this.heartbeatMs);
     // Never keep a process (a test, a bench) alive for a heartbeat.
     (this.heartbeat as { unref?: () => void }).unref?.();
+  }
+
+  private channel(key: string): Channel {
+    let ch = this.channels.get(key);
+    if (!ch) {
+      const unsubscribe = this.operations.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
+      ch = { clients: new Map(), unsubscribe };
+      this.channels.set(key, ch);
+    }
+    return ch;
   }
 
   /** Removes a stream (closed, aborted or lagging); the last one out unsubscribes from the operations service. */
@@ -113,15 +170,24 @@ export class Fanout {
     const ch = this.channels.get(key);
     if (!ch) return;
     if (e.type === "epochs") {
-      this.broadcast(ch, encoder.encode(epochEvents(e.records.map(encodeEpoch), e.trends)));
+      this.broadcast(ch, encoder.encode(epochEvents(e.epochs, e.trends)), e.version);
       this.prune(key);
       return;
     }
     const finished = FINISHED.has(e.operation.status);
-    this.broadcast(ch, encoder.encode(sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : "")));
+    const bytes = encoder.encode(sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : ""));
+    this.broadcast(ch, bytes);
     if (!finished) return this.prune(key);
-    for (const c of ch.clients) close(c);
-    this.drop(key, ch);
+    // Streams still reading their replay keep the end with what they hold; the others close now.
+    for (const client of [...ch.clients.values()]) {
+      if (client.held) {
+        client.ending = true;
+        continue;
+      }
+      ch.clients.delete(client.c);
+      close(client.c);
+    }
+    this.prune(key);
   }
 
   /** The global stream carries whole operations: at once on a status change, throttled while epochs pour in. */
@@ -136,9 +202,14 @@ export class Fanout {
       return;
     }
     if (this.pendingList.has(e.operation_id)) return;
-    const timer = setTimeout(() => {
+    const timer = setTimeout(async () => {
       this.pendingList.delete(e.operation_id);
-      const op: Operation | null = this.operations.store.getOperation(e.operation_id);
+      let op: Operation | null;
+      try {
+        op = await this.operations.store.getOperation(e.operation_id);
+      } catch (err) {
+        return console.error(`[fanout] reading ${e.operation_id} for the global stream failed:`, err);
+      }
       const current = this.channels.get(ALL);
       if (!op || !current) return;
       this.broadcast(current, encoder.encode(sseEvent("operation", op)));
@@ -155,8 +226,9 @@ export class Fanout {
     }
   }
 
-  private broadcast(ch: Channel, bytes: Uint8Array): void {
-    for (const c of [...ch.clients]) this.send(ch, c, bytes);
+  /** The same bytes to every stream; `version`: an epochs event's, which a stream whose replay holds it skips. */
+  private broadcast(ch: Channel, bytes: Uint8Array, version: number | null = null): void {
+    for (const client of [...ch.clients.values()]) this.send(ch, client, bytes, version);
   }
 
   /** Drops a channel that lost its last stream to lag or a dead socket. */
@@ -166,7 +238,13 @@ export class Fanout {
   }
 
   /** Enqueues the shared bytes; a stream too far behind is closed rather than buffered without bound. */
-  private send(ch: Channel, c: Controller, bytes: Uint8Array): void {
+  private send(ch: Channel, client: Client, bytes: Uint8Array, version: number | null = null): void {
+    if (client.held) {
+      client.held.push({ version, bytes });
+      return;
+    }
+    if (version !== null && version <= client.version) return; // the replay holds this write
+    const c = client.c;
     try {
       c.enqueue(bytes);
       if ((c.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) {

@@ -17,8 +17,8 @@ import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
 /** Judges a loaded operation over its full history; also returns the wire epochs read, for callers that chart them. */
-export function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig): { analysis: Analysis; epochs: WireEpoch[] } {
-  const epochs = store.readEpochs(op.operation_id);
+export async function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
+  const epochs = await store.readEpochs(op.operation_id);
   const j = judgeOperation(op, epochs, cfg);
   const analysis: Analysis = {
     operation_id: op.operation_id,
@@ -35,7 +35,7 @@ export function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig):
 export const analysisRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/analysis" }).get(
     "/operations/:id/analysis",
-    ({ params }) => ok(analyzeOperation(deps.store, loadOperation(deps.store, params.id), deps.config.trends).analysis),
+    async ({ params }) => ok((await analyzeOperation(deps.store, await loadOperation(deps.store, params.id), deps.config.trends)).analysis),
     {
       params: Type.Object({ id: Type.String() }),
       detail: {

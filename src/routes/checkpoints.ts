@@ -44,8 +44,8 @@ export const checkpointRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/checkpoints" })
     .get(
       "/operations/:id/checkpoints",
-      ({ params }) => {
-        const op = loadOperation(deps.store, params.id);
+      async ({ params }) => {
+        const op = await loadOperation(deps.store, params.id);
         const checkpoints = locationOf(op) === "external" ? [] : checkpointsOf(op);
         return ok({ operation_id: op.operation_id, location: locationOf(op), checkpoints, note: checkpoints.length ? null : emptyNote(op) });
       },
@@ -62,7 +62,7 @@ export const checkpointRoutes = (deps: AppDeps) =>
     .get(
       "/operations/:id/checkpoints/:epoch",
       async ({ params }) => {
-        const op = loadOperation(deps.store, params.id);
+        const op = await loadOperation(deps.store, params.id);
         const id = op.operation_id;
         if (locationOf(op) === "external") throw new TrainwatchError("CHECKPOINT_NOT_FOUND", externalNote(id), { operation_id: id, epoch: params.epoch });
         const kept = [...new Set(checkpointsOf(op).map((c) => c.epoch))];

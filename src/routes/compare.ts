@@ -40,16 +40,18 @@ export function parseIds(raw: string): string[] {
  * Reads each run's full history once, judges it, and reduces its curves (of the range, smoothed when asked) for charts.
  * Throws OPERATION_NOT_FOUND naming the first unknown id.
  */
-export function compareRuns(
+export async function compareRuns(
   deps: Pick<AppDeps, "store" | "config">,
   ids: readonly string[],
   maxPoints = DEFAULT_COMPARE_POINTS,
   range: Pick<ChartQuery, "from" | "to" | "smoothing"> = {},
 ) {
-  const runs = ids.map((id) => {
-    const op = loadOperation(deps.store, id);
-    return { op, ...analyzeOperation(deps.store, op, deps.config.trends) };
-  });
+  // One after the other: the first unknown id is the one the error names.
+  const runs = [];
+  for (const id of ids) {
+    const op = await loadOperation(deps.store, id);
+    runs.push({ op, ...(await analyzeOperation(deps.store, op, deps.config.trends)) });
+  }
   const ranking = rankRuns(runs.map((r) => r.analysis));
   return {
     runs: runs.map(({ op, epochs, analysis: a }) => {
@@ -88,7 +90,7 @@ export function compareRuns(
 export const compareRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/compare" }).get(
     "/operations/compare",
-    ({ query }) => ok(compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
+    async ({ query }) => ok(await compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
     {
       query: CompareQuery,
       // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.

@@ -44,9 +44,9 @@ export const exportRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/export" })
     .get(
       "/operations/:id/metrics.csv",
-      ({ params }) => {
-        if (!deps.store.getOperation(params.id)) throw notFound(params.id);
-        return new Response(epochsToCsv(deps.store.readEpochs(params.id)), {
+      async ({ params }) => {
+        if (!(await deps.store.getOperation(params.id))) throw notFound(params.id);
+        return new Response(epochsToCsv(await deps.store.readEpochs(params.id)), {
           headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": attachment(params.id, "csv") },
         });
       },
@@ -66,10 +66,10 @@ export const exportRoutes = (deps: AppDeps) =>
     )
     .get(
       "/operations/:id/metrics.json",
-      ({ params }) => {
-        const operation = deps.store.getOperation(params.id);
+      async ({ params }) => {
+        const operation = await deps.store.getOperation(params.id);
         if (!operation) throw notFound(params.id);
-        const doc = { operation, epochs: deps.store.readEpochs(params.id), exported_at: new Date().toISOString() };
+        const doc = { operation, epochs: await deps.store.readEpochs(params.id), exported_at: new Date().toISOString() };
         return new Response(JSON.stringify(doc), {
           headers: { "content-type": "application/json; charset=utf-8", "content-disposition": attachment(params.id, "json") },
         });

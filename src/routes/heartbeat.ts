@@ -21,9 +21,9 @@ const IdParams = Type.Object({ id: Type.String() });
  * session start), or failed by the liveness watchdog (revived). 409 NOT_HOST_OPERATION for a local or external operation,
  * 409 OPERATION_FINISHED once it takes no more relays; 400 when `progress.batch` exceeds `progress.batches`.
  */
-export function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">, id: string, body: HeartbeatInput) {
+export async function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">, id: string, body: HeartbeatInput) {
   const { store, operations } = deps;
-  const op = store.getOperation(id);
+  const op = await store.getOperation(id);
   if (!op) throw notFound(id);
   if (op.metadata.location !== "host") {
     throw new TrainwatchError(
@@ -38,24 +38,24 @@ export function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">, id: 
   let revived = false;
   if (FINISHED.has(op.status)) {
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.
-    revived = operations.writeEpochs(id, []).revived;
+    revived = (await operations.writeEpochs(id, [])).revived;
   } else {
-    store.touch(id);
-    if (op.status === "pending") operations.markStarted(id);
+    await store.touch(id);
+    if (op.status === "pending") await operations.markStarted(id);
   }
   if (body.started) {
     const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;
-    operations.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
+    await operations.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
   }
-  if (p !== undefined) store.setBatchProgress(id, p);
-  if (body.checkpoints) operations.mergeMetadata(id, { checkpoints: body.checkpoints });
-  const now = store.getOperation(id)!;
+  if (p !== undefined) await store.setBatchProgress(id, p);
+  if (body.checkpoints) await operations.mergeMetadata(id, { checkpoints: body.checkpoints });
+  const now = (await store.getOperation(id))!;
   // The stop decision rides along, so a host hears one made between its epochs (a policy set on a run that already diverges).
   return { operation_id: id, status: now.status, revived, control: now.control ?? CONTINUE };
 }
 
 export const heartbeatRoutes = (deps: AppDeps) =>
-  new Elysia({ name: "trainwatch/heartbeat" }).post("/operations/:id/heartbeat", ({ params, body }) => ok(applyHeartbeat(deps, params.id, body)), {
+  new Elysia({ name: "trainwatch/heartbeat" }).post("/operations/:id/heartbeat", async ({ params, body }) => ok(await applyHeartbeat(deps, params.id, body)), {
     params: IdParams,
     body: HeartbeatInput,
     response: { 200: Envelope(HeartbeatReply), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },

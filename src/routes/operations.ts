@@ -67,8 +67,8 @@ export function rangeOf(q: { from_epoch?: number; to_epoch?: number; smoothing?:
 }
 
 /** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
-export function metricsView(store: Store, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): MetricsReply {
-  const { epochs, smoothed } = readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
+export async function metricsView(store: Store, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): Promise<MetricsReply> {
+  const { epochs, smoothed } = await readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
   const { latest_epoch: _latest, ...trends } = op.trends;
   return {
     operation_id: op.operation_id,
@@ -79,8 +79,8 @@ export function metricsView(store: Store, op: Operation, query: Omit<ChartQuery,
 }
 
 /** The operation, or OPERATION_NOT_FOUND. */
-export function loadOperation(store: Store, id: string): Operation {
-  const op = store.getOperation(id);
+export async function loadOperation(store: Store, id: string): Promise<Operation> {
+  const op = await store.getOperation(id);
   if (!op) throw notFound(id);
   return op;
 }
@@ -97,10 +97,10 @@ export const operationsRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/operations" })
     .post(
       "/operations",
-      ({ body, set }) => {
+      async ({ body, set }) => {
         set.status = 201;
         return ok(
-          deps.operations.createOperation({
+          await deps.operations.createOperation({
             operation_type: body.operation_type,
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
@@ -124,8 +124,8 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .get(
       "/operations",
-      ({ query }) => {
-        const { items, total } = deps.store.listOperations({
+      async ({ query }) => {
+        const { items, total } = await deps.store.listOperations({
           status: query.status,
           operation_type: query.operation_type,
           limit: query.limit ?? 50,
@@ -148,8 +148,8 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .get(
       "/operations/:id",
-      ({ params }) => {
-        const op = deps.store.getOperation(params.id);
+      async ({ params }) => {
+        const op = await deps.store.getOperation(params.id);
         if (!op) throw notFound(params.id);
         return ok(op);
       },
@@ -166,16 +166,16 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .post(
       "/operations/:id/complete",
-      ({ params, body }) => {
+      async ({ params, body }) => {
         // A trainer reporting how the cancel it was asked for ended: the operation is cancelled already, and its result
         // (the checkpoints the training kept) is what is new. Retries are harmless: the result is replaced.
-        const op = loadOperation(deps.store, params.id);
+        const op = await loadOperation(deps.store, params.id);
         if (body.status === "cancelled" && op.status === "cancelled") {
-          if (body.result) deps.store.setResult(params.id, body.result);
-          return ok(loadOperation(deps.store, params.id));
+          if (body.result) await deps.store.setResult(params.id, body.result);
+          return ok(await loadOperation(deps.store, params.id));
         }
         return ok(
-          deps.operations.finish(params.id, body.status, {
+          await deps.operations.finish(params.id, body.status, {
             error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
             failure_code: body.status === "failed" ? (body.failure_code ?? null) : null,
             result: body.result ?? null,
@@ -198,9 +198,9 @@ export const operationsRoutes = (deps: AppDeps) =>
       "/operations/:id",
       async ({ params, body }) => {
         // Cancelled first, so a trainer that stops at once finds it finished and only records its result.
-        const finished = deps.operations.cancel(params.id, body ?? {});
+        const finished = await deps.operations.cancel(params.id, body ?? {});
         const note = deps.trainers ? await deps.trainers.cancel(finished) : null;
-        return ok(note ? deps.operations.mergeMetadata(params.id, { cancel: note }) : finished);
+        return ok(note ? await deps.operations.mergeMetadata(params.id, { cancel: note }) : finished);
       },
       {
         params: IdParams,
@@ -216,7 +216,7 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .put(
       "/operations/:id/stop_policy",
-      ({ params, body }) => ok(deps.operations.setStopPolicy(params.id, normalizeStopPolicy(body))),
+      async ({ params, body }) => ok(await deps.operations.setStopPolicy(params.id, normalizeStopPolicy(body))),
       {
         params: IdParams,
         body: StopPolicy,
@@ -229,7 +229,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .delete("/operations/:id/stop_policy", ({ params }) => ok(deps.operations.setStopPolicy(params.id, null)), {
+    .delete("/operations/:id/stop_policy", async ({ params }) => ok(await deps.operations.setStopPolicy(params.id, null)), {
       params: IdParams,
       response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
       detail: {
@@ -240,8 +240,8 @@ export const operationsRoutes = (deps: AppDeps) =>
     })
     .post(
       "/operations/:id/metrics",
-      ({ params, body }) => {
-        const res = deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
+      async ({ params, body }) => {
+        const res = await deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
         return ok({ operation_id: params.id, stored: res.stored, trends: res.trends, control: res.control ?? CONTINUE });
       },
       {
@@ -262,9 +262,10 @@ export const operationsRoutes = (deps: AppDeps) =>
     )
     .get(
       "/operations/:id/metrics",
-      ({ params, query }) => {
+      async ({ params, query }) => {
         const range = rangeOf(query);
-        return ok(metricsView(deps.store, loadOperation(deps.store, params.id), { since: query.since_epoch, maxPoints: query.max_points, ...range }));
+        const op = await loadOperation(deps.store, params.id);
+        return ok(await metricsView(deps.store, op, { since: query.since_epoch, maxPoints: query.max_points, ...range }));
       },
       {
       params: IdParams,

@@ -43,13 +43,13 @@ export const recipesRoutes = (deps: AppDeps) =>
     )
     .patch(
       "/operations/:id/metadata",
-      ({ params, body }) => {
-        const op = loadOperation(deps.store, params.id);
+      async ({ params, body }) => {
+        const op = await loadOperation(deps.store, params.id);
         if (!canCancel(op)) throw operationFinished(params.id, op.status);
         const own = Object.keys(body).find((k) => OWN_METADATA_KEYS.includes(k));
         if (own) throw invalid(`body.${own}`, "set by Trainwatch, not by a client");
         if (JSON.stringify(body).length > 64 * 1024) throw invalid("body", "metadata patch over 64 KB");
-        return ok(deps.operations.mergeMetadata(params.id, body));
+        return ok(await deps.operations.mergeMetadata(params.id, body));
       },
       {
         params: IdParams,
@@ -66,7 +66,7 @@ export const recipesRoutes = (deps: AppDeps) =>
     .get(
       "/operations/:id/logs",
       async ({ params, query }) => {
-        const op = loadOperation(deps.store, params.id);
+        const op = await loadOperation(deps.store, params.id);
         return ok(await logsOf(deps).logs(op, query.tail ?? DEFAULT_TAIL));
       },
       {
@@ -84,7 +84,7 @@ export const recipesRoutes = (deps: AppDeps) =>
     .get(
       "/operations/:id/logs/stream",
       async ({ params, query, request, server }) => {
-        const op = loadOperation(deps.store, params.id);
+        const op = await loadOperation(deps.store, params.id);
         const body = await logsOf(deps).logStream(op, query.tail ?? DEFAULT_TAIL, request.signal);
         // Bun closes a connection idle for 10 s; a quiet script's stream is idle between heartbeats by design.
         (server as { timeout?: (r: Request, seconds: number) => void } | null)?.timeout?.(request, 0);

@@ -36,7 +36,7 @@ function keepOpen(server: unknown, request: Request): void {
 }
 
 /** An event-stream Response whose lifetime is tied to the fan-out: it leaves on cancel and on client abort. */
-function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Controller) => void): Response {
+function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Controller) => Promise<void>): Response {
   let controller: Controller | null = null;
   const leave = () => {
     if (controller) fanout.leave(key, controller);
@@ -45,7 +45,11 @@ function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Co
     {
       start(c) {
         controller = c;
-        open(c);
+        // The reply's status is sent: a replay that fails now (the database gone) ends the stream in error.
+        open(c).catch((err) => {
+          console.error(`[stream] ${key}: replay failed:`, err);
+          c.error(err);
+        });
       },
       cancel: leave,
     },
@@ -77,22 +81,20 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
     .decorate("sseFanout", fanout)
     .get(
       "/operations/:id/metrics/stream",
-      ({ params, query, request, server }) => {
+      async ({ params, query, request, server }) => {
         const id = params.id;
-        if (!deps.store.getOperation(id)) throw notFound(id);
+        if (!(await deps.store.getOperation(id))) throw notFound(id);
         const since = lastEventId(request.headers.get("last-event-id")) ?? query.since_epoch ?? -1;
         keepOpen(server, request);
-        return eventStream(fanout, id, request, (c) => {
-          // One synchronous block: read the state and the replay, then go live (see Fanout.join).
-          const op = deps.store.getOperation(id)!;
-          const replay = `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(deps.store.readEpochs(id, since), op.trends)}`;
-          if (FINISHED.has(op.status)) {
-            c.enqueue(encoder.encode(replay + sseEvent("end", { status: op.status })));
-            c.close();
-            return;
-          }
-          fanout.join(id, c, replay);
-        });
+        return eventStream(fanout, id, request, (c) =>
+          // The stream listens first, then reads its replay as one snapshot (see Fanout.join).
+          fanout.join(id, c, async () => {
+            const { operation: op, epochs, version } = await deps.store.readReplay(id, since);
+            const finished = FINISHED.has(op.status);
+            const end = finished ? sseEvent("end", { status: op.status }) : "";
+            return { initial: `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(epochs, op.trends)}${end}`, version, finished };
+          }),
+        );
       },
       {
         params: Type.Object({ id: Type.String() }),
@@ -113,7 +115,7 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
       "/stream",
       ({ request, server }) => {
         keepOpen(server, request);
-        return eventStream(fanout, ALL, request, (c) => fanout.join(ALL, c, `retry: ${RETRY_MS}\n\n: connected\n\n`));
+        return eventStream(fanout, ALL, request, (c) => fanout.join(ALL, c, () => ({ initial: `retry: ${RETRY_MS}\n\n: connected\n\n`, version: -1, finished: false })));
       },
       {
         detail: {

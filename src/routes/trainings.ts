@@ -29,7 +29,7 @@ export const trainingsRoutes = (deps: AppDeps) =>
         if (dataset === undefined) throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
         op = await trainers.start({ ...rest, dataset }, target);
         // Before its first epoch can be judged: the training reports none before this reply goes out.
-        if (stop_policy) op = deps.operations.setStopPolicy(op.operation_id, normalizeStopPolicy(stop_policy));
+        if (stop_policy) op = await deps.operations.setStopPolicy(op.operation_id, normalizeStopPolicy(stop_policy));
       }
       set.status = 202;
       return ok(op);

@@ -63,17 +63,21 @@ export class ScriptTrainer implements LocalScripts {
   }
 
   /** Creates the operation and queues the script. */
-  start(req: RecipeRequest): Operation {
+  async start(req: RecipeRequest): Promise<Operation> {
     const { recipe, params } = this.resolve(req);
-    const op = this.operations.createOperation({
+    const op = await this.operations.createOperation({
       operation_type: "training",
       name: req.name ?? recipe.name,
       total_epochs_planned: plannedEpochs(recipe, params),
       status: "pending",
       metadata: scriptMetadata(recipe.name, params, "local"),
       stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
+      // Run by this process: on a shared database it is leased to this replica.
+      owned: true,
     });
     const id = op.operation_id;
+    // Set when a free slot launches the script at once: the reply then says running, with its pid.
+    let launched: Promise<void> | null = null;
     this.local.submitTask(id, {
       gpus: recipe.gpus ?? 0,
       launch: (devices) => {
@@ -81,11 +85,14 @@ export class ScriptTrainer implements LocalScripts {
           { operationId: id, recipe, params, apiUrl: this.opts.apiUrl(), token: this.opts.token, devices },
           { logs: this.opts.logs, killGraceMs: this.opts.killGraceMs },
         );
-        this.recordStart(id, run.pid, run.argv, devices);
-        return { cancel: run.cancel, done: run.done.then((exit) => this.settle(id, exit)) };
+        // The exit is recorded after the start, however quickly the script ends.
+        const recorded = this.recordStart(id, run.pid, run.argv, devices);
+        launched = recorded;
+        return { cancel: run.cancel, done: run.done.then(async (exit) => (await recorded, await this.settle(id, exit))) };
       },
     });
-    return this.operations.store.getOperation(id)!;
+    await launched;
+    return (await this.operations.store.getOperation(id))!;
   }
 
   logs(op: Operation, tail: number): LogLines {
@@ -98,29 +105,29 @@ export class ScriptTrainer implements LocalScripts {
     return logEventStream(this.opts.logs, op.operation_id, tail);
   }
 
-  private recordStart(id: string, pid: number | null, argv: string[], devices: string[]): void {
+  private async recordStart(id: string, pid: number | null, argv: string[], devices: string[]): Promise<void> {
     try {
       const names = devices.map((d) => this.opts.gpuNames?.[d] ?? null).filter((n): n is string => n !== null);
-      this.operations.mergeMetadata(id, {
+      await this.operations.mergeMetadata(id, {
         pid,
         command: argv,
         cuda_visible_devices: devices.join(","),
         gpu_visible: names.length ? names.join(", ") : null,
       });
-      if (active(this.operations.store.getOperation(id))) this.operations.markStarted(id);
+      if (active(await this.operations.store.getOperation(id))) await this.operations.markStarted(id);
     } catch (err) {
       console.error(`[scripts] ${id}: recording the start failed:`, err);
     }
   }
 
   /** The exit decides the status only while the operation is still open (the script did not finish it, nobody cancelled it). */
-  private settle(id: string, exit: ScriptExit): void {
+  private async settle(id: string, exit: ScriptExit): Promise<void> {
     try {
       const exitInfo = { exit_code: exit.exit_code, signal: exit.signal, duration_s: exit.duration_s };
-      this.operations.mergeMetadata(id, { exit: exitInfo });
-      if (!active(this.operations.store.getOperation(id))) return;
-      if (exit.exit_code === 0 && !exit.stopped) this.operations.finish(id, "completed", { result: exitInfo });
-      else this.operations.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
+      await this.operations.mergeMetadata(id, { exit: exitInfo });
+      if (!active(await this.operations.store.getOperation(id))) return;
+      if (exit.exit_code === 0 && !exit.stopped) await this.operations.finish(id, "completed", { result: exitInfo });
+      else await this.operations.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
     } catch (err) {
       console.error(`[scripts] ${id}: recording the exit failed:`, err);
     }

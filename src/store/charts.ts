@@ -51,23 +51,23 @@ export interface ChartReply {
 }
 
 /** The epochs a chart of `query` shows, read from `store`. `scanRows`: where the block path starts (tests move it). */
-export function readChart(store: Store, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): ChartReply {
+export async function readChart(store: Store, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): Promise<ChartReply> {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
   const upper = query.to ?? MAX_EPOCH;
   if (lower > upper) return { epochs: [], ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }) };
   const { maxPoints, smoothing } = query;
   if (maxPoints !== undefined && smoothing === undefined) {
     // The spans count the range's rows too: count(*) would scan them (~0.5 s for a million on the 2-vCPU VM).
-    const spans = store.epochSpans(operationId, lower, upper);
+    const spans = await store.epochSpans(operationId, lower, upper);
     const n = spans.reduce((sum, s) => sum + s.count, 0);
     // Blocks only when buckets would span several of them (≥ 32 rows per point): a finer reduction needs the rows.
     if (n > scanRows && n >= 32 * maxPoints) {
       const reduction = pickEpochs(spans, maxPoints, query.keepEpoch ?? null);
-      return { epochs: store.readEpochsAt(operationId, reduction.epochs) };
+      return { epochs: await store.readEpochsAt(operationId, reduction.epochs) };
     }
   }
-  const rows = store.readEpochs(operationId, lower - 1, upper);
-  const warmup = smoothing === undefined ? [] : warmupRows(store, operationId, lower, rows, smoothing);
+  const rows = await store.readEpochs(operationId, lower - 1, upper);
+  const warmup = smoothing === undefined ? [] : await warmupRows(store, operationId, lower, rows, smoothing);
   return chartOfRows(rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup);
 }
 
@@ -123,7 +123,7 @@ function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight
  * the history's start), read backwards in chunks. A metric sparser than one epoch in 64 stops the search at 64 × the
  * warm-up, and its EMA then starts there (within the tolerance only when that is far enough back).
  */
-function warmupRows(store: Store, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): WireEpoch[] {
+async function warmupRows(store: Store, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): Promise<WireEpoch[]> {
   const names = smoothable(rows);
   if (lower === 0 || names.length === 0) return [];
   const need = emaWarmup(weight);
@@ -134,7 +134,7 @@ function warmupRows(store: Store, operationId: string, lower: number, rows: read
   let before = lower;
   let read = 0;
   while (read < limit) {
-    const got = store.readEpochsBefore(operationId, before, chunk);
+    const got = await store.readEpochsBefore(operationId, before, chunk);
     if (got.length === 0) break;
     chunks.unshift(got);
     read += got.length;

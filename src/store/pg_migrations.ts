@@ -51,4 +51,11 @@ export const PG_MIGRATIONS: readonly string[] = [
      summary        text NOT NULL,
      PRIMARY KEY (op, block)
    );`,
+  // 2: replicas. epoch_version counts an operation's epoch writes: each write's NOTIFY carries it, so a stream joining on
+  // any replica knows which live batches its replay already holds. A local training's owner (a replica id) renews
+  // lease_until while it runs; once the lease runs out, another replica marks the training interrupted.
+  `ALTER TABLE operations ADD COLUMN epoch_version bigint NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN owner text;
+   ALTER TABLE operations ADD COLUMN lease_until bigint;
+   CREATE INDEX operations_leases ON operations (lease_until) WHERE owner IS NOT NULL AND status IN ('pending', 'running');`,
 ];

@@ -7,8 +7,10 @@
  * from the stored rule state and the recent tail, so a write costs O(batch), not O(history).
  */
 import { SQL, type TransactionSQL } from "bun";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { notFound } from "../errors.ts";
-import { encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { encodeEpoch, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import { FINISHED, type Operation, type OperationStatus, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type EpochPoint, type TrendConfig, type TrendState, type TrendSummary } from "../trends/types.ts";
@@ -18,12 +20,7 @@ import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts"
 import { PG_MIGRATIONS } from "./pg_migrations.ts";
 import { appendedSummary, customColumn, type EpochColumns, type OperationColumns, parseJson, planAppend, rowToWire, toOperation, type Liveness, writeResult } from "./rows.ts";
 import { newOperationId } from "./sqlite.ts";
-import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Store, WriteResult } from "./store.ts";
-
-/** The Store with every method returning a promise: what a store on the network can offer. */
-export type AsyncStore = {
-  [K in keyof Store]: Store[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never;
-};
+import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Replay, SharedStore, Store, StoreChange, WriteResult } from "./store.ts";
 
 export interface PostgresOptions {
   trends?: TrendConfig;
@@ -33,10 +30,21 @@ export interface PostgresOptions {
   schema?: string;
   /** Connections in the pool (default 10). */
   max?: number;
+  /**
+   * This process as one of the replicas on the database: its id (the owner of the local trainings it runs) and how
+   * long its lease on them lasts unless renewed (renewLeases). Default: a random id and 15 s.
+   */
+  replica?: { id: string; leaseMs: number };
 }
 
+/** A replica id for a process that names none: unique, and readable in an operation's error message. */
+export const randomReplicaId = () => `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+
+/** The largest NOTIFY payload PostgreSQL takes is 8,000 bytes; room for the JSON around the epochs. */
+const INLINE_BYTES = 7_000;
+
 /** A schema name we can interpolate: lower-case letters, digits and underscores. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,51}$/;
 
 /** The schema is newer than this server knows (a newer version migrated it): refuse rather than misread it. */
 export class SchemaTooNewError extends Error {
@@ -55,6 +63,9 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   completed_at: Date | null;
   last_seen_at: string | null;
   best_json: string | null;
+  epoch_version: string;
+  owner: string | null;
+  lease_until: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -63,11 +74,14 @@ type Tx = TransactionSQL;
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 const ms = (v: string | null) => (v === null ? null : Number(v));
 
-export class PostgresStore implements AsyncStore {
+export class PostgresStore implements Store, SharedStore {
   private readonly trendCfg: TrendConfig;
   private readonly tail: number;
   private readonly liveness: Liveness;
   private readonly batchProgress = new Map<string, BatchProgress>();
+  /** The NOTIFY channel: one per schema, so deployments (and tests) sharing a database do not hear each other. */
+  readonly channel: string;
+  private readonly now: () => number;
 
   private constructor(
     readonly sql: SQL,
@@ -77,6 +91,17 @@ export class PostgresStore implements AsyncStore {
     this.trendCfg = opts.trends ?? DEFAULT_TREND_CONFIG;
     this.tail = tailSize(this.trendCfg);
     this.liveness = opts.liveness ?? { lateAfterMs: 15_000 };
+    this.now = this.liveness.now ?? Date.now;
+    this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
+    this.channel = `trainwatch_${schema}`;
+  }
+
+  readonly replica: { id: string; leaseMs: number };
+  /** Every PostgreSQL store is shared: another replica may open the same schema at any time. */
+  readonly shared: SharedStore = this;
+
+  get replicaId(): string {
+    return this.replica.id;
   }
 
   /** Connects, creates the schema when missing and applies the migrations it lacks. */
@@ -111,14 +136,36 @@ export class PostgresStore implements AsyncStore {
     const id = newOperationId(input.operation_type, now);
     const status = input.status ?? "running";
     const at = now.toISOString();
-    const rows: OpRow[] = await this.sql`
-      INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned, metadata, summary,
-                              config, stop_policy)
-      VALUES (${id}, ${input.operation_type}, ${input.name ?? null}, ${status}, ${at}, ${status === "running" ? at : null},
-              ${input.total_epochs_planned ?? null}, ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
-              ${input.config ? JSON.stringify(input.config) : null}, ${input.stop_policy ? JSON.stringify(input.stop_policy) : null})
-      RETURNING *`;
+    // An owned operation is leased from its first moment: a replica that dies right after creating it still loses it.
+    const owner = input.owned ? this.replica : null;
+    const rows = await this.sql.begin(async (tx) => {
+      const [inserted] = await Promise.all([
+        tx<OpRow[]>`
+        INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned, metadata, summary,
+                                config, stop_policy, owner, lease_until)
+        VALUES (${id}, ${input.operation_type}, ${input.name ?? null}, ${status}, ${at}, ${status === "running" ? at : null},
+                ${input.total_epochs_planned ?? null}, ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
+                ${input.config ? JSON.stringify(input.config) : null}, ${input.stop_policy ? JSON.stringify(input.stop_policy) : null},
+                ${owner?.id ?? null}, ${owner ? this.now() + owner.leaseMs : null})
+        RETURNING *`,
+        this.notifyStatus(tx, id, false),
+      ]);
+      return inserted;
+    });
     return this.toOperation(rows[0]!);
+  }
+
+  /** The status change of `operationId`, told to every replica on commit. */
+  private notifyStatus(q: SQL, operationId: string, finished: boolean) {
+    return q`SELECT pg_notify(${this.channel}, ${JSON.stringify({ k: "s", o: operationId, f: finished ? 1 : 0 })})`;
+  }
+
+  /**
+   * Tells every replica's streams that `operationId` changed without a write: a host training that turned stale, say.
+   * Writes tell them by themselves, in their own transaction.
+   */
+  async publishStatus(operationId: string): Promise<void> {
+    await this.notifyStatus(this.sql, operationId, false);
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
@@ -224,10 +271,12 @@ export class PostgresStore implements AsyncStore {
       const blockJson = JSON.stringify([...blocks].map(([b, summary]) => ({ b, s: JSON.stringify(summary) })));
       const wasPending = op.status === "pending";
       const now = new Date();
+      const version = Number(op.epoch_version) + 1;
       await Promise.all([
-        // One statement for the summary, the revive, the start and the liveness stamp.
+        // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
         tx`
           UPDATE operations SET summary = ${JSON.stringify(trends)}, best_json = ${JSON.stringify(state)}, last_seen_at = ${now.getTime()},
+            epoch_version = ${version},
             status = CASE WHEN ${revived || wasPending} THEN 'running' ELSE status END,
             error_message = CASE WHEN ${revived} THEN NULL ELSE error_message END,
             failure_code = CASE WHEN ${revived} THEN NULL ELSE failure_code END,
@@ -240,8 +289,10 @@ export class PostgresStore implements AsyncStore {
           SELECT ${op.id}, r.b, r.s FROM json_to_recordset(${blockJson}::text::json) AS r(b integer, s text)
           ON CONFLICT (op, block) DO UPDATE SET summary = excluded.summary`
           : null,
+        tx`SELECT pg_notify(${this.channel}, ${epochsPayload(operationId, version, trends, epochs, batch.minEpoch)})`,
+        revived || wasPending ? this.notifyStatus(tx, operationId, false) : null,
       ]);
-      return writeResult(op, epochs.length, trends, revived);
+      return writeResult(op, epochs.length, trends, revived, version);
     });
   }
 
@@ -294,12 +345,16 @@ export class PostgresStore implements AsyncStore {
   }
 
   async markStarted(operationId: string): Promise<Operation> {
-    const rows: OpRow[] = await this.sql`
-      UPDATE operations SET status = 'running', started_at = ${new Date().toISOString()}
-        WHERE operation_id = ${operationId} AND status = 'pending' RETURNING *`;
-    if (rows.length) return this.toOperation(rows[0]!);
-    return this.toOperation(await this.row(this.sql, operationId));
+    return this.sql.begin(async (tx) => {
+      const rows = await tx<OpRow[]>`
+        UPDATE operations SET status = 'running', started_at = ${new Date().toISOString()}
+          WHERE operation_id = ${operationId} AND status = 'pending' RETURNING *`;
+      if (rows.length === 0) return this.toOperation(await this.row(tx, operationId));
+      await this.notifyStatus(tx, operationId, false);
+      return this.toOperation(rows[0]!);
+    });
   }
+
 
   async finish(
     operationId: string,
@@ -326,6 +381,7 @@ export class PostgresStore implements AsyncStore {
         started_at = coalesce(started_at, ${now}::timestamptz),
         control = coalesce(${opts.control ? JSON.stringify(opts.control) : null}::text, control)
       WHERE id = ${op.id} RETURNING *`;
+    await this.notifyStatus(tx, operationId, true);
     return this.toOperation(rows[0]!);
   }
 
@@ -334,7 +390,10 @@ export class PostgresStore implements AsyncStore {
       const op = await this.row(tx, operationId, true);
       // Merged here, not with jsonb ||, so the keys keep the order they were written in (as on SQLite).
       const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-      const rows: OpRow[] = await tx`UPDATE operations SET metadata = ${JSON.stringify(merged)} WHERE id = ${op.id} RETURNING *`;
+      const [rows] = await Promise.all([
+        tx<OpRow[]>`UPDATE operations SET metadata = ${JSON.stringify(merged)} WHERE id = ${op.id} RETURNING *`,
+        this.notifyStatus(tx, operationId, false),
+      ]);
       return this.toOperation(rows[0]!);
     });
   }
@@ -343,14 +402,20 @@ export class PostgresStore implements AsyncStore {
     return this.sql.begin(async (tx) => {
       const op = await this.row(tx, operationId, true);
       if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-      const rows: OpRow[] = await tx`UPDATE operations SET stop_policy = ${policy ? JSON.stringify(policy) : null} WHERE id = ${op.id} RETURNING *`;
+      const [rows] = await Promise.all([
+        tx<OpRow[]>`UPDATE operations SET stop_policy = ${policy ? JSON.stringify(policy) : null} WHERE id = ${op.id} RETURNING *`,
+        this.notifyStatus(tx, operationId, false),
+      ]);
       return this.toOperation(rows[0]!);
     });
   }
 
   async setControl(operationId: string, control: StopControl): Promise<void> {
-    const r = await this.sql`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
-    if (r.count === 0) throw notFound(operationId);
+    await this.sql.begin(async (tx) => {
+      const r = await tx`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
+      if (r.count === 0) throw notFound(operationId);
+      await this.notifyStatus(tx, operationId, false);
+    });
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
@@ -365,6 +430,8 @@ export class PostgresStore implements AsyncStore {
     if (FINISHED.has(rows[0]!.status)) return; // a late report from a worker that is stopping
     if (progress) this.batchProgress.set(operationId, progress);
     else this.batchProgress.delete(operationId);
+    // Other replicas keep it in memory too, from this notification; nothing is written.
+    await this.sql`SELECT pg_notify(${this.channel}, ${JSON.stringify({ k: "p", o: operationId, p: progress })})`;
   }
 
   async touch(operationId: string, atMs = Date.now()): Promise<void> {
@@ -381,10 +448,73 @@ export class PostgresStore implements AsyncStore {
   }
 
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
-    const rows: OpRow[] = await this.sql`SELECT * FROM operations WHERE status IN ('pending', 'running') ORDER BY id`;
+    // Only this replica's own: another's trainings are its business until its lease runs out.
+    const rows: OpRow[] = await this.sql`SELECT * FROM operations WHERE status IN ('pending', 'running') AND owner = ${this.replica.id} ORDER BY id`;
     const ids = rows.map((r) => this.toOperation(r)).filter(where).map((o) => o.operation_id);
     for (const id of ids) await this.finish(id, "failed", { error_message: message });
     return ids;
+  }
+
+  /**
+   * Hears every replica's changes (this one's included) in commit order. `onResync` runs after the listening connection
+   * was lost and is back: notifications sent meanwhile are gone, so whoever relays them must catch up from the tables.
+   * Resolves once the server listens; call the result to stop.
+   */
+  async listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>> {
+    let first = true;
+    const sub = await this.sql.listen(
+      this.channel,
+      (payload) => {
+        const c = decodeChange(payload);
+        if (c.kind === "progress") {
+          if (c.progress) this.batchProgress.set(c.operation_id, c.progress);
+          else this.batchProgress.delete(c.operation_id);
+        } else if (c.kind === "status" && c.finished) this.batchProgress.delete(c.operation_id);
+        onChange(c);
+      },
+      () => {
+        if (!first) onResync();
+        first = false;
+      },
+    );
+    return () => sub.unlisten();
+  }
+
+  /**
+   * A stream's replay, read in one snapshot: the operation, its epochs after `sinceEpoch`, and the epoch version they
+   * reflect (live epochs batches with a higher version are what the replay lacks).
+   */
+  async readReplay(operationId: string, sinceEpoch = -1): Promise<Replay> {
+    return this.sql.begin("isolation level repeatable read read only", async (tx) => {
+      const op = await this.row(tx, operationId);
+      const rows = await tx<EpochRow[]>`
+        SELECT epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom
+          FROM epochs WHERE op = ${op.id} AND epoch > ${sinceEpoch} ORDER BY epoch`;
+      return { operation: this.toOperation(op), epochs: rows.map(toWire), version: Number(op.epoch_version) };
+    });
+  }
+
+  /** Extends this replica's lease on the unfinished operations it owns; returns how many. */
+  async renewLeases(): Promise<number> {
+    const r = await this.sql`
+      UPDATE operations SET lease_until = ${this.now() + this.replica.leaseMs}
+        WHERE owner = ${this.replica.id} AND status IN ('pending', 'running')`;
+    return r.count;
+  }
+
+  /** Unfinished operations whose owner let its lease run out (another replica, dead or cut off), oldest first. */
+  async expiredLeases(): Promise<{ operation_id: string; owner: string }[]> {
+    return this.sql<{ operation_id: string; owner: string }[]>`
+      SELECT operation_id, owner FROM operations
+        WHERE owner IS NOT NULL AND status IN ('pending', 'running') AND lease_until < ${this.now()}
+        ORDER BY id`;
+  }
+
+  /** Unfinished operations this replica id owns: after a restart under the same id, what its previous life left running. */
+  async ownedUnfinished(): Promise<string[]> {
+    const rows = await this.sql<{ operation_id: string }[]>`
+      SELECT operation_id FROM operations WHERE owner = ${this.replica.id} AND status IN ('pending', 'running') ORDER BY id`;
+    return rows.map((r) => r.operation_id);
   }
 
   async close(): Promise<void> {
@@ -405,6 +535,26 @@ async function migrate(sql: SQL, schema: string): Promise<void> {
     if (rows.length === 0) await tx`INSERT INTO trainwatch_schema_version (version) VALUES (${PG_MIGRATIONS.length})`;
     else if (from < PG_MIGRATIONS.length) await tx`UPDATE trainwatch_schema_version SET version = ${PG_MIGRATIONS.length}`;
   });
+}
+
+/** An epochs notification: the epochs themselves when the payload stays small, else the range to read. */
+function epochsPayload(operationId: string, version: number, trends: TrendSummary, epochs: readonly EpochRecord[], minEpoch: number): string {
+  let max = -1;
+  for (const e of epochs) if (e.epoch > max) max = e.epoch;
+  const head = { k: "e", o: operationId, v: version, t: trends, r: [minEpoch, max] };
+  // ~150 bytes an epoch of the standard fields: only a batch of a few dozen can go whole.
+  if (epochs.length <= 40) {
+    const inline = JSON.stringify({ ...head, w: epochs.map(encodeEpoch) });
+    if (inline.length <= INLINE_BYTES) return inline;
+  }
+  return JSON.stringify(head);
+}
+
+function decodeChange(payload: string): StoreChange {
+  const m = JSON.parse(payload) as { k: string; o: string; v: number; t: TrendSummary; r: [number, number]; w?: WireEpoch[]; f: number; p: BatchProgress | null };
+  if (m.k === "e") return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
+  if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
+  return { kind: "status", operation_id: m.o, finished: m.f === 1 };
 }
 
 /** The stored summary's latest epoch: every stored epoch is at most this. */

@@ -82,11 +82,13 @@ export function writeResult(
   stored: number,
   trends: TrendSummary,
   revived: boolean,
+  version: number,
 ): WriteResult {
   return {
     stored,
     trends,
     revived,
+    version,
     statusChanged: revived || row.status === "pending",
     stopPolicy: parseJson<StopPolicy>(row.stop_policy),
     control: parseJson<StopControl>(row.control),

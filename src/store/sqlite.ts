@@ -17,7 +17,7 @@ import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts"
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { appendedSummary, customColumn, type EpochColumns, type OperationColumns, parseJson, planAppend, rowToWire, toOperation, type Liveness, writeResult } from "./rows.ts";
-import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Store, WriteResult } from "./store.ts";
+import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Replay, Store, WriteResult } from "./store.ts";
 
 export { BLOCK } from "./blocks.ts";
 
@@ -49,6 +49,10 @@ export class SqliteStore implements Store {
   readonly db: Database;
   private readonly trendCfg: TrendConfig;
   private readonly batchProgress = new Map<string, BatchProgress>();
+  /** Epoch writes per operation since this process opened the file (WriteResult.version). */
+  private readonly versions = new Map<string, number>();
+  /** One process holds the file: no one else's changes to hear. */
+  readonly shared = null;
   private readonly tail: number;
   private readonly q: {
     opByPublicId: Statement<OpRow, [string]>;
@@ -116,7 +120,12 @@ export class SqliteStore implements Store {
     return toOperation(r, this.batchProgress.get(r.operation_id), this.liveness);
   }
 
-  createOperation(input: NewOperation): Operation {
+  /** The operation as it is now (inside a transaction: as this transaction sees it). */
+  private current(operationId: string): Operation {
+    return this.toOperation(this.row(operationId));
+  }
+
+  async createOperation(input: NewOperation): Promise<Operation> {
     const now = new Date();
     const id = newOperationId(input.operation_type, now);
     const status = input.status ?? "running";
@@ -138,10 +147,10 @@ export class SqliteStore implements Store {
         input.config ? JSON.stringify(input.config) : null,
         input.stop_policy ? JSON.stringify(input.stop_policy) : null,
       );
-    return this.getOperation(id)!;
+    return this.current(id);
   }
 
-  discardOperation(operationId: string): boolean {
+  async discardOperation(operationId: string): Promise<boolean> {
     const r = this.db
       .query(
         `DELETE FROM operations WHERE operation_id = ? AND status = 'pending'
@@ -152,12 +161,12 @@ export class SqliteStore implements Store {
     return r.changes > 0;
   }
 
-  getOperation(operationId: string): Operation | null {
+  async getOperation(operationId: string): Promise<Operation | null> {
     const r = this.q.opByPublicId.get(operationId);
     return r ? this.toOperation(r) : null;
   }
 
-  listOperations(f: ListFilter): { items: Operation[]; total: number } {
+  async listOperations(f: ListFilter): Promise<{ items: Operation[]; total: number }> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (f.status) (where.push("status = ?"), args.push(f.status));
@@ -170,8 +179,8 @@ export class SqliteStore implements Store {
     return { items: rows.map((r) => this.toOperation(r)), total };
   }
 
-  writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult {
-    return this.db.transaction((): WriteResult => {
+  async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
+    const res = this.db.transaction((): WriteResult => {
       const op = this.row(operationId);
       let revived = false;
       if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
@@ -223,27 +232,40 @@ export class SqliteStore implements Store {
       const wasPending = op.status === "pending";
       if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
       this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-      return writeResult(op, epochs.length, trends, revived);
+      return writeResult(op, epochs.length, trends, revived, 0);
     }).immediate();
+    // Counted once committed: one process holds the file, so a count in memory is every write there is.
+    res.version = (this.versions.get(operationId) ?? 0) + 1;
+    this.versions.set(operationId, res.version);
+    return res;
   }
 
-  readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): WireEpoch[] {
+  async readReplay(operationId: string, sinceEpoch = -1): Promise<Replay> {
+    // Synchronous: nothing can write between the two reads.
+    return { operation: this.current(operationId), epochs: this.epochsAfter(operationId, sinceEpoch), version: this.versions.get(operationId) ?? 0 };
+  }
+
+  async readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): Promise<WireEpoch[]> {
+    return this.epochsAfter(operationId, sinceEpoch, untilEpoch);
+  }
+
+  private epochsAfter(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): WireEpoch[] {
     const op = this.row(operationId);
     if (untilEpoch >= MAX_EPOCH) return this.q.readSince.all(op.id, sinceEpoch).map(toWire);
     return this.q.readRange.all(op.id, sinceEpoch, untilEpoch).map(toWire);
   }
 
-  readEpochsBefore(operationId: string, epoch: number, limit: number): WireEpoch[] {
+  async readEpochsBefore(operationId: string, epoch: number, limit: number): Promise<WireEpoch[]> {
     const op = this.row(operationId);
     return this.q.readBefore.all(op.id, epoch, limit).reverse().map(toWire);
   }
 
-  readEpochsAt(operationId: string, epochs: readonly number[]): WireEpoch[] {
+  async readEpochsAt(operationId: string, epochs: readonly number[]): Promise<WireEpoch[]> {
     const op = this.row(operationId);
     return epochs.length === 0 ? [] : this.q.readAt.all(op.id, JSON.stringify(epochs)).map(toWire);
   }
 
-  epochSpans(operationId: string, fromEpoch: number, toEpoch: number): SpanSummary[] {
+  async epochSpans(operationId: string, fromEpoch: number, toEpoch: number): Promise<SpanSummary[]> {
     let op = this.row(operationId);
     if (op.chart_blocks !== 1) {
       this.buildBlocks(op.id);
@@ -292,19 +314,19 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  markStarted(operationId: string): Operation {
+  async markStarted(operationId: string): Promise<Operation> {
     const op = this.row(operationId);
     if (op.status === "pending") {
       this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
     }
-    return this.getOperation(operationId)!;
+    return this.current(operationId);
   }
 
-  finish(
-    operationId: string,
-    status: "completed" | "failed" | "cancelled",
-    opts: FinishOptions = {},
-  ): Operation {
+  async finish(operationId: string, status: "completed" | "failed" | "cancelled", opts: FinishOptions = {}): Promise<Operation> {
+    return this.finishNow(operationId, status, opts);
+  }
+
+  private finishNow(operationId: string, status: "completed" | "failed" | "cancelled", opts: FinishOptions = {}): Operation {
     return this.db.transaction(() => {
       const op = this.row(operationId);
       this.batchProgress.delete(operationId);
@@ -324,40 +346,40 @@ export class SqliteStore implements Store {
           opts.control ? JSON.stringify(opts.control) : null,
           op.id,
         );
-      return this.getOperation(operationId)!;
+      return this.current(operationId);
     }).immediate();
   }
 
-  mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation {
+  async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
     return this.db.transaction(() => {
       const op = this.row(operationId);
       const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
       this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
-      return this.getOperation(operationId)!;
+      return this.current(operationId);
     }).immediate();
   }
 
-  setStopPolicy(operationId: string, policy: StopPolicy | null): Operation {
+  async setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation> {
     return this.db.transaction(() => {
       const op = this.row(operationId);
       if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
       this.db.query("UPDATE operations SET stop_policy = ? WHERE id = ?").run(policy ? JSON.stringify(policy) : null, op.id);
-      return this.getOperation(operationId)!;
+      return this.current(operationId);
     }).immediate();
   }
 
-  setControl(operationId: string, control: StopControl): void {
+  async setControl(operationId: string, control: StopControl): Promise<void> {
     const r = this.db.query("UPDATE operations SET control = ? WHERE operation_id = ?").run(JSON.stringify(control), operationId);
     if (r.changes === 0) throw notFound(operationId);
   }
 
-  setResult(operationId: string, result: Record<string, unknown>): void {
+  async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
     const r = this.db.query("UPDATE operations SET result = ? WHERE operation_id = ?").run(JSON.stringify(result), operationId);
     if (r.changes === 0) throw notFound(operationId);
   }
 
   /** Kept in memory: it changes up to 4 times a second per training and means nothing after a restart. */
-  setBatchProgress(operationId: string, progress: BatchProgress | null): void {
+  async setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void> {
     const op = this.q.opByPublicId.get(operationId);
     if (!op) throw notFound(operationId);
     if (FINISHED.has(op.status)) return; // a late report from a worker that is stopping
@@ -365,12 +387,12 @@ export class SqliteStore implements Store {
     else this.batchProgress.delete(operationId);
   }
 
-  touch(operationId: string, atMs = Date.now()): void {
+  async touch(operationId: string, atMs = Date.now()): Promise<void> {
     const r = this.db.query("UPDATE operations SET last_seen_at = ? WHERE operation_id = ?").run(atMs, operationId);
     if (r.changes === 0) throw notFound(operationId);
   }
 
-  staleHostOperations(cutoffMs: number): string[] {
+  async staleHostOperations(cutoffMs: number): Promise<string[]> {
     return this.db
       .query<{ operation_id: string }, [number]>(
         `SELECT operation_id FROM operations WHERE status = 'running'
@@ -380,14 +402,14 @@ export class SqliteStore implements Store {
       .map((r) => r.operation_id);
   }
 
-  failInterrupted(where: (op: Operation) => boolean, message: string): string[] {
+  async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
     const rows = this.db.query<OpRow, []>("SELECT * FROM operations WHERE status IN ('pending', 'running')").all();
     const ids = rows.map((r) => this.toOperation(r)).filter(where).map((o) => o.operation_id);
-    for (const id of ids) this.finish(id, "failed", { error_message: message });
+    for (const id of ids) this.finishNow(id, "failed", { error_message: message });
     return ids;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     closeDatabase(this.db, this.path);
   }
 }

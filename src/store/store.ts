@@ -14,6 +14,11 @@ export interface NewOperation {
   /** The trainer's hyper-parameters, as given. */
   config?: Record<string, unknown> | null;
   stop_policy?: StopPolicy | null;
+  /**
+   * Run by this process (a local training): on a store shared by replicas it is leased to this replica, and another
+   * marks it interrupted once the lease runs out. Ignored by a store one process holds alone.
+   */
+  owned?: boolean;
 }
 
 export interface FinishOptions {
@@ -41,59 +46,107 @@ export interface WriteResult {
   /** The operation's stop policy and recorded decision, read with the row the write locked (no extra query). */
   stopPolicy: StopPolicy | null;
   control: StopControl | null;
+  /** Counts the operation's epoch writes: 1 for the first. Live events carry it, so a stream knows what its replay holds. */
+  version: number;
 }
 
 /** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
 import type { BatchProgress } from "../schemas/host.ts";
 export type { BatchProgress };
 
+/**
+ * The storage seam. Every method returns a promise: SQLite answers at once (its calls are synchronous and microseconds
+ * long), PostgreSQL over the network. Both keep the same semantics, checked by one contract suite (tests/store_contract.ts).
+ */
 export interface Store {
-  createOperation(input: NewOperation): Operation;
+  createOperation(input: NewOperation): Promise<Operation>;
   /**
    * Removes an operation that never began: still pending, no epochs. A start refused after the
    * operation was created (no host took it) leaves nothing behind. Returns false, and removes
    * nothing, once the operation has moved on (cancelled meanwhile, started, or with epochs).
    */
-  discardOperation(operationId: string): boolean;
+  discardOperation(operationId: string): Promise<boolean>;
   /** Null when unknown. */
-  getOperation(operationId: string): Operation | null;
-  listOperations(filter: ListFilter): { items: Operation[]; total: number };
+  getOperation(operationId: string): Promise<Operation | null>;
+  listOperations(filter: ListFilter): Promise<{ items: Operation[]; total: number }>;
   /** Stores epochs in one transaction (replace on same epoch); refuses finished operations. */
-  writeEpochs(operationId: string, epochs: EpochRecord[]): WriteResult;
+  writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult>;
   /** Wire-form epochs with `sinceEpoch < epoch ≤ untilEpoch` (default: all), ascending. */
-  readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number): WireEpoch[];
+  readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number): Promise<WireEpoch[]>;
   /** The `limit` epochs just before `epoch` (epoch < it), ascending: the warm-up of a smoothed range. */
-  readEpochsBefore(operationId: string, epoch: number, limit: number): WireEpoch[];
+  readEpochsBefore(operationId: string, epoch: number, limit: number): Promise<WireEpoch[]>;
   /** The stored epochs among `epochs`, ascending (unknown ones are left out). */
-  readEpochsAt(operationId: string, epochs: readonly number[]): WireEpoch[];
+  readEpochsAt(operationId: string, epochs: readonly number[]): Promise<WireEpoch[]>;
   /**
    * Chart summaries of consecutive spans covering the stored epochs in fromEpoch … toEpoch (inclusive), ascending, for
    * src/trends/downsample.ts pickEpochs: a long run reduces from its summaries without reading its rows.
    */
-  epochSpans(operationId: string, fromEpoch: number, toEpoch: number): SpanSummary[];
+  epochSpans(operationId: string, fromEpoch: number, toEpoch: number): Promise<SpanSummary[]>;
+  /**
+   * A live stream's replay, read as one snapshot: the operation, its epochs after `sinceEpoch`, and the epoch version
+   * they reflect (WriteResult.version of the last write they hold), so live batches with a higher one are what it lacks.
+   */
+  readReplay(operationId: string, sinceEpoch?: number): Promise<Replay>;
   /** Marks pending → running. */
-  markStarted(operationId: string): Operation;
+  markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
-  finish(
-    operationId: string,
-    status: "completed" | "failed" | "cancelled",
-    opts?: FinishOptions,
-  ): Operation;
+  finish(operationId: string, status: "completed" | "failed" | "cancelled", opts?: FinishOptions): Promise<Operation>;
   /** Sets (or, with null, clears) the stop policy of a pending or running operation; OPERATION_FINISHED otherwise. */
-  setStopPolicy(operationId: string, policy: StopPolicy | null): Operation;
+  setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation>;
   /** Records the stop decision (replacing any before it). */
-  setControl(operationId: string, control: StopControl): void;
-  mergeMetadata(operationId: string, patch: Record<string, unknown>): Operation;
+  setControl(operationId: string, control: StopControl): Promise<void>;
+  mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation>;
   /** Records the operation's result (also after it was cancelled). */
-  setResult(operationId: string, result: Record<string, unknown>): void;
-  setBatchProgress(operationId: string, progress: BatchProgress | null): void;
+  setResult(operationId: string, result: Record<string, unknown>): Promise<void>;
+  setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void>;
   /** Records that a remote trainer is alive (epochs and heartbeats both count). */
-  touch(operationId: string, atMs?: number): void;
+  touch(operationId: string, atMs?: number): Promise<void>;
   /** Running host operations silent since before `cutoffMs`. */
-  staleHostOperations(cutoffMs: number): string[];
-  /** Marks operations left running/pending by a previous server process as failed. */
-  failInterrupted(where: (op: Operation) => boolean, message: string): string[];
-  close(): void;
+  staleHostOperations(cutoffMs: number): Promise<string[]>;
+  /**
+   * Marks the unfinished operations `where` picks among this process's own as failed: on a store shared by replicas,
+   * those it owns (NewOperation.owned), never another replica's.
+   */
+  failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]>;
+  /** Present when other processes share the database (PostgreSQL): how their changes reach this one, and leases. */
+  readonly shared: SharedStore | null;
+  close(): Promise<void>;
+}
+
+export interface Replay {
+  operation: Operation;
+  epochs: WireEpoch[];
+  version: number;
+}
+
+/**
+ * A change committed by any process on a shared database (this one's included), heard in commit order:
+ * - epochs: a write, numbered by its WriteResult.version; the epochs themselves when they fit a notification, else the
+ *   epoch range to read (which may read a later write's values for an epoch; that write then sends it again: a re-sent
+ *   epoch replaces itself);
+ * - status: the operation changed otherwise (read it); `finished` when it is over;
+ * - progress: a training's batch progress, which is kept in memory only.
+ */
+export type StoreChange =
+  | { kind: "epochs"; operation_id: string; version: number; trends: TrendSummary; epochs: WireEpoch[] | null; range: [number, number] }
+  | { kind: "status"; operation_id: string; finished: boolean }
+  | { kind: "progress"; operation_id: string; progress: BatchProgress | null };
+
+/** What replicas on one database need beyond the Store: each other's changes, and leases on local trainings. */
+export interface SharedStore {
+  /** This replica's id: the owner of the operations it creates with `owned`. */
+  readonly replicaId: string;
+  /**
+   * Hears every replica's changes (this one's included) in commit order. `onResync` runs when the listening connection
+   * was lost and is back: changes sent meanwhile are gone. Resolves once listening; call the result to stop.
+   */
+  listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>>;
+  /** Tells every replica that `operationId` changed without a write (a host training that turned stale). */
+  publishStatus(operationId: string): Promise<void>;
+  /** Extends this replica's lease on the unfinished operations it owns; returns how many. */
+  renewLeases(): Promise<number>;
+  /** Unfinished operations whose owner let its lease run out, oldest first. */
+  expiredLeases(): Promise<{ operation_id: string; owner: string }[]>;
 }
 
 /** Start of the message a silent host leaves (the full one names the host and the timeout). */

@@ -23,14 +23,14 @@ export interface RemoteHosts {
    * its id; it is called once a host has answered, so a start refused because no host answers
    * (HOST_UNAVAILABLE) has created nothing.
    */
-  start(spec: NormalizedSpec, open: () => string): Promise<{ host: string }>;
+  start(spec: NormalizedSpec, open: () => Promise<string>): Promise<{ host: string }>;
   /** Tells the host to stop; returns a note when the host could not be reached. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
   /** A checkpoint the operation's host kept, as a tar. */
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
   /** Script trainings on a host: the host checks the recipe and params (a 400 passes through, naming the field). */
-  startScript?(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => string): Promise<{ host: string }>;
+  startScript?(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => Promise<string>): Promise<{ host: string }>;
   recipes?(): Promise<RecipeList>;
   logs?(op: Operation, tail: number): Promise<LogLines>;
   logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
@@ -38,7 +38,7 @@ export interface RemoteHosts {
 
 /** Script trainings on this server (src/scripts/trainer.ts), as the dispatcher uses them. */
 export interface LocalScripts {
-  start(req: RecipeRequest): Operation;
+  start(req: RecipeRequest): Promise<Operation>;
   views(): RecipeView[];
   /** 404 when this server has no log of the operation. */
   logs(op: Operation, tail: number): LogLines;
@@ -46,14 +46,6 @@ export interface LocalScripts {
 }
 
 export const INTERRUPTED = "interrupted: server restarted";
-/** Script trainings on this server (src/scripts/trainer.ts), as the dispatcher uses them. */
-export interface LocalScripts {
-  start(req: RecipeRequest): Operation;
-  views(): RecipeView[];
-  /** 404 when this server has no log of the operation. */
-  logs(op: Operation, tail: number): LogLines;
-  logStream(op: Operation, tail: number): ReadableStream<Uint8Array>;
-}
 
 export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
@@ -76,33 +68,37 @@ export class Dispatcher implements Trainers {
     // The operation keeps the path as given; only the worker gets the resolved one.
     const runSpec = target === "local" ? resolveSpecPaths(spec, this.config.dataDir, "body") : spec;
     const store = this.operations.store;
-    const create = () =>
-      this.operations.createOperation({
-        operation_type: "training",
-        name: spec.name,
-        total_epochs_planned: spec.training.epochs,
-        status: "pending",
-        metadata: { location: target, spec },
-      }).operation_id;
+    const create = async () =>
+      (
+        await this.operations.createOperation({
+          operation_type: "training",
+          name: spec.name,
+          total_epochs_planned: spec.training.epochs,
+          status: "pending",
+          metadata: { location: target, spec },
+          // Run by this process: on a shared database it is leased to this replica.
+          owned: target === "local",
+        })
+      ).operation_id;
     if (target === "local") {
-      const id = create();
+      const id = await create();
       this.local.submit(id, runSpec);
-      return store.getOperation(id)!;
+      return (await store.getOperation(id))!;
     }
     // A refused request stores nothing: a 503 leaves no operation behind, not even a failed one.
     if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
     let id: string | null = null;
     try {
-      const { host } = await this.hosts.start(spec, () => (id = create()));
-      this.operations.mergeMetadata(id!, { host });
-      store.touch(id!);
+      const { host } = await this.hosts.start(spec, async () => (id = await create()));
+      await this.operations.mergeMetadata(id!, { host });
+      await store.touch(id!);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
-      this.operations.markStarted(id!);
-      return store.getOperation(id!)!;
+      await this.operations.markStarted(id!);
+      return (await store.getOperation(id!))!;
     } catch (err) {
       // A host answered /health but refused the session: the operation it was created for goes too,
       // unless it was cancelled while the host was being asked (then the cancel is what the user sees).
-      if (id !== null) store.discardOperation(id);
+      if (id !== null) await store.discardOperation(id);
       if (err instanceof TrainwatchError) throw err;
       throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
@@ -118,23 +114,24 @@ export class Dispatcher implements Trainers {
     const store = this.operations.store;
     let id: string | null = null;
     try {
-      const { host } = await this.hosts.startScript(req, (planned, params) => {
-        id = this.operations.createOperation({
+      const { host } = await this.hosts.startScript(req, async (planned, params) => {
+        const created = await this.operations.createOperation({
           operation_type: "training",
           name: req.name ?? req.recipe,
           total_epochs_planned: planned,
           status: "pending",
           metadata: { location: "host", kind: "script", recipe: req.recipe, params },
           stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
-        }).operation_id;
-        return id;
+        });
+        id = created.operation_id;
+        return created.operation_id;
       });
-      this.operations.mergeMetadata(id!, { host });
-      store.touch(id!);
-      this.operations.markStarted(id!);
-      return store.getOperation(id!)!;
+      await this.operations.mergeMetadata(id!, { host });
+      await store.touch(id!);
+      await this.operations.markStarted(id!);
+      return (await store.getOperation(id!))!;
     } catch (err) {
-      if (id !== null) store.discardOperation(id);
+      if (id !== null) await store.discardOperation(id);
       if (err instanceof TrainwatchError) throw err;
       throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
@@ -173,14 +170,17 @@ export class Dispatcher implements Trainers {
     return this.hosts.checkpoint(op, epoch);
   }
 
-  /** At shutdown: local trainings end as failed (they cannot resume) and their workers stop. */
+  /** At shutdown: this process's local trainings end as failed (they cannot resume) and their workers stop. */
   async shutdown(): Promise<void> {
-    this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
+    await this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
     await this.local.stopAll();
   }
 
-  /** At start: local trainings the previous process was running cannot resume. */
-  recoverInterrupted(): string[] {
+  /**
+   * At start: local trainings the previous process was running cannot resume. On a shared database only this replica
+   * id's own (a restart under the same TRAINWATCH_REPLICA_ID); another replica's are left to its lease.
+   */
+  recoverInterrupted(): Promise<string[]> {
     return this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
   }
 

@@ -85,44 +85,40 @@ export class LocalTrainer {
       (handle.stop ?? handle.cancel).call(handle);
     };
     const unsubscribe = this.operations.subscribe(id, (e) => {
-      if (e.type === "status" && e.operation.control !== null && !FINISHED.has(e.operation.status)) stop();
+      if (e.type !== "status") return;
+      if (e.operation.control !== null && !FINISHED.has(e.operation.status)) stop();
+      // Cancelled through another replica (on a shared database): this one runs it, so this one stops it.
+      else if (e.operation.status === "cancelled") handle.cancel();
     });
     // The latest list the trainer wrote: a failed training's result still names them.
     let checkpoints: Checkpoint[] = [];
+    // What the trainer reports is stored in the order it came, one report at a time: epoch 5 never lands before
+    // epoch 4, and the finish waits for the last epoch.
+    let reports: Promise<void> = Promise.resolve();
+    const report = (what: string, f: () => Promise<unknown>) => {
+      reports = reports.then(async () => {
+        try {
+          await f();
+        } catch (err) {
+          // Cancelled or completed meanwhile: the training has no reader left.
+          if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return handle.cancel();
+          log(what, err);
+        }
+      });
+    };
     handle = (this.opts.start ?? startWorkerTraining)(
       { operationId: id, spec, modelsDir: this.opts.modelsDir },
       {
-        onStart: (info) => {
-          try {
-            this.operations.mergeMetadata(id, startedInfo(info));
-            this.operations.markStarted(id);
-          } catch (err) {
-            log("recording the start failed", err);
-          }
-        },
-        onEpoch: (epoch) => {
-          try {
-            this.operations.writeEpochs(id, [epoch]);
-          } catch (err) {
-            // Cancelled or completed meanwhile: the training has no reader left.
-            if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return handle.cancel();
-            log(`storing epoch ${epoch.epoch} failed (training goes on)`, err);
-          }
-        },
-        onProgress: (p) => {
-          try {
-            store.setBatchProgress(id, p);
-          } catch (err) {
-            log("storing batch progress failed", err);
-          }
-        },
+        onStart: (info) =>
+          report("recording the start failed", async () => {
+            await this.operations.mergeMetadata(id, startedInfo(info));
+            await this.operations.markStarted(id);
+          }),
+        onEpoch: (epoch) => report(`storing epoch ${epoch.epoch} failed (training goes on)`, () => this.operations.writeEpochs(id, [epoch])),
+        onProgress: (p) => report("storing batch progress failed", () => store.setBatchProgress(id, p)),
         onCheckpoints: (list) => {
           checkpoints = list;
-          try {
-            this.operations.mergeMetadata(id, { checkpoints: list });
-          } catch (err) {
-            log("recording checkpoints failed", err);
-          }
+          report("recording checkpoints failed", () => this.operations.mergeMetadata(id, { checkpoints: list }));
         },
       },
     );
@@ -131,34 +127,40 @@ export class LocalTrainer {
     else if (stopRequested) (started.stop ?? started.cancel).call(started);
     const done = started.done
       .then(
-        (result) => this.finishWith(id, result, stopRequested),
-        (err: Error) => this.failWith(id, err, checkpoints),
+        async (result) => {
+          await reports;
+          await this.finishWith(id, result, stopRequested);
+        },
+        async (err: Error) => {
+          await reports;
+          await this.failWith(id, err, checkpoints);
+        },
       )
       .finally(unsubscribe);
     return { cancel: () => started.cancel(), done };
   }
 
   /** `stopped`: the operation's control stopped it, so it completes (keeping its result) whatever the runner reports. */
-  private finishWith(id: string, result: TrainingResult, stopped: boolean): void {
-    const current = this.operations.store.getOperation(id);
+  private async finishWith(id: string, result: TrainingResult, stopped: boolean): Promise<void> {
+    const current = await this.operations.store.getOperation(id);
     const data = result as unknown as Record<string, unknown>;
     if (current && (current.status === "pending" || current.status === "running")) {
-      this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
+      await this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
     } else {
-      this.operations.store.setResult(id, data);
+      await this.operations.store.setResult(id, data);
     }
   }
 
   /** A failed training's result holds only what outlives it: the checkpoints written before the failure. */
-  private failWith(id: string, err: Error, checkpoints: Checkpoint[]): void {
+  private async failWith(id: string, err: Error, checkpoints: Checkpoint[]): Promise<void> {
     console.error(`[trainer] ${id}: training failed: ${err.message}`);
     try {
-      const current = this.operations.store.getOperation(id);
+      const current = await this.operations.store.getOperation(id);
       const result = checkpoints.length > 0 ? { checkpoints } : null;
       if (current && (current.status === "pending" || current.status === "running")) {
-        this.operations.finish(id, "failed", { error_message: err.message, failure_code: TRAINER_ERROR, result });
+        await this.operations.finish(id, "failed", { error_message: err.message, failure_code: TRAINER_ERROR, result });
       } else if (result) {
-        this.operations.store.setResult(id, result);
+        await this.operations.store.setResult(id, result);
       }
     } catch (e) {
       console.error(`[trainer] ${id}: recording the failure failed:`, e);
