@@ -11,7 +11,7 @@ import type { EpochRecord } from "../src/schemas/epoch.ts";
 import { validateSpec } from "../src/schemas/spec_rules.ts";
 import { selectBackend } from "../src/trainer/backend.ts";
 import { runTraining } from "../src/trainer/engine.ts";
-import type { TrainingStartInfo } from "../src/trainer/types.ts";
+import type { StartReport } from "../src/schemas/host.ts";
 
 describe("held-out rows in the engine", () => {
   let modelsDir = "";
@@ -29,7 +29,7 @@ describe("held-out rows in the engine", () => {
     if (!v.ok) throw new Error(v.message);
     const held: [number, number][] = [];
     const records: EpochRecord[] = [];
-    let start: TrainingStartInfo | null = null;
+    let start: StartReport | null = null;
     await runTraining(
       v.spec,
       { modelsDir, operationId: "held-out", heldOut: { rows: 100, onEpoch: (e, loss) => void held.push([e, loss]) } },

@@ -18,7 +18,8 @@ import { runTraining, type RunOptions } from "../src/trainer/engine.ts";
 import { predict, tidy, trainStep, type TrainBatch } from "../src/trainer/maths.ts";
 import { initParams, mlpArch, type MlpArch } from "../src/trainer/model.ts";
 import { createParamStore, type Placement } from "../src/trainer/optimizer.ts";
-import type { TrainingResult, TrainingStartInfo } from "../src/trainer/types.ts";
+import type { TrainingResult } from "../src/trainer/types.ts";
+import type { StartReport } from "../src/schemas/host.ts";
 import { startWorkerTraining } from "../src/trainer/worker_client.ts";
 import { earlyStoppingStopEpoch } from "../src/trends/early_stopping.ts";
 import { summarizeTrends } from "../src/trends/summary.ts";
@@ -42,7 +43,7 @@ function spec(input: TrainingSpecInput): NormalizedSpec {
 interface Run {
   result: TrainingResult;
   records: EpochRecord[];
-  start: TrainingStartInfo | null;
+  start: StartReport | null;
   progress: { epoch: number; batch: number; batches: number }[];
 }
 
@@ -460,7 +461,7 @@ describe("backend selection", () => {
   afterAll(() => selectBackend());
 
   test("TRAINWATCH_BACKEND forces a backend and fails loudly when it cannot load", async () => {
-    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({ backend: "cpu", fallback_reason: null, gpu: null, gpu_visible: visibleGpu() });
+    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({ backend: "cpu", backend_fallback_reason: null, gpu: null, gpu_visible: visibleGpu() });
     expect(tf.getBackend()).toBe("cpu");
     const unknown = (await selectBackend({ TRAINWATCH_BACKEND: "webgpu" }).catch((e: unknown) => e)) as Error & { code?: string };
     expect(unknown.message).toBe("TRAINWATCH_BACKEND=webgpu is not one of tensorflow-gpu, tensorflow, wasm, cpu");
@@ -493,8 +494,8 @@ describe("backend selection", () => {
     expect(tf.getBackend()).toBe(info.backend === "tensorflow-gpu" ? "tensorflow" : info.backend);
     if (!installed("@tensorflow/tfjs-node") && !installed("@tensorflow/tfjs-node-gpu")) {
       expect(info.backend).toBe("wasm");
-      expect(info.fallback_reason).toContain("tensorflow-gpu: ");
-      expect(info.fallback_reason).toContain("; tensorflow: @tensorflow/tfjs-node cannot be loaded");
+      expect(info.backend_fallback_reason).toContain("tensorflow-gpu: ");
+      expect(info.backend_fallback_reason).toContain("; tensorflow: @tensorflow/tfjs-node cannot be loaded");
     }
   });
 });

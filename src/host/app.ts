@@ -21,20 +21,18 @@ import { LogLines, LogTail, RecipeView } from "../schemas/recipe.ts";
 import { SSE_HEADERS } from "../http/sse.ts";
 import { queryInt } from "../http/index.ts";
 
-/** What GET /health says about the TensorFlow.js backend. */
-export interface BackendReport {
-  backend: string | null;
-  backend_fallback_reason: string | null;
-  gpu: string | null;
-  gpu_visible: string | null;
-}
+/** What GET /health says about the TensorFlow.js backend: the fields of schemas/host.ts BackendReport (backend null while detecting). */
+export type HostBackend = Pick<HostHealth, "backend" | "backend_fallback_reason" | "gpu" | "gpu_visible">;
+
+/** The backend fields of a report (a selection, or a session's start report), for /health. */
+export const backendOf = (r: HostBackend): HostBackend => ({ backend: r.backend, backend_fallback_reason: r.backend_fallback_reason, gpu: r.gpu, gpu_visible: r.gpu_visible });
 
 export interface HostDeps {
   sessions: Sessions;
   outbox: Outbox;
   token: string | null;
   version: string;
-  backend: () => BackendReport;
+  backend: () => HostBackend;
   /** Replaces each session's api_url when set (TRAINWATCH_URL). */
   apiUrl?: string | null;
   maxBodyBytes?: number;

@@ -7,7 +7,7 @@
 import { TrainwatchClient } from "../client/api.ts";
 import { selectBackend } from "../trainer/backend.ts";
 import type { StartTraining } from "../trainer/worker_client.ts";
-import { createHostApp, type BackendReport } from "./app.ts";
+import { backendOf, createHostApp, type HostBackend } from "./app.ts";
 import { loadHostConfig, type HostConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import { Sessions } from "./sessions.ts";
@@ -52,14 +52,14 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
 
   // The same selection the worker makes, run once here so /health can answer before the first training;
   // it logs a line for every backend it skips. A session's own report takes over once one has started.
-  let probed: BackendReport = { backend: null, backend_fallback_reason: "still detecting", gpu: null, gpu_visible: null };
+  let probed: HostBackend = { backend: null, backend_fallback_reason: "still detecting", gpu: null, gpu_visible: null };
   const detected = selectBackend().then(
-    (b) => (probed = { backend: b.backend, backend_fallback_reason: b.fallback_reason, gpu: b.gpu, gpu_visible: b.gpu_visible }),
+    (b) => (probed = backendOf(b)),
     (err: Error) => (probed = { backend: null, backend_fallback_reason: err.message, gpu: null, gpu_visible: null }),
   );
-  const backend = (): BackendReport => {
+  const backend = (): HostBackend => {
     const last = sessions!.lastStart;
-    return last ? { backend: last.backend, backend_fallback_reason: last.fallback_reason, gpu: last.gpu, gpu_visible: last.gpu_visible } : probed;
+    return last ? backendOf(last) : probed;
   };
 
   const app = createHostApp({

@@ -10,10 +10,10 @@ import { checkpointDir, checkpointTar } from "../trainer/checkpoints.ts";
 import { encodeEpoch } from "../schemas/epoch.ts";
 import type { BatchProgress } from "../schemas/host.ts";
 import type { Session, SessionStatus } from "../schemas/host.ts";
-import { startedInfo } from "../trainer/types.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { StartTraining } from "../trainer/worker_client.ts";
-import type { TrainingResult, TrainingStartInfo } from "../trainer/types.ts";
+import type { TrainingResult } from "../trainer/types.ts";
+import type { StartReport } from "../schemas/host.ts";
 import { startWorkerTraining } from "../trainer/worker_client.ts";
 import type { Outbox } from "./outbox.ts";
 import type { StopControl } from "../schemas/control.ts";
@@ -53,7 +53,7 @@ export interface SessionsOptions {
 export class Sessions {
   private readonly sessions = new Map<string, State>();
   /** The backend the latest session's worker picked (null before the first). */
-  lastStart: TrainingStartInfo | null = null;
+  lastStart: StartReport | null = null;
 
   private readonly log: (line: string) => void;
 
@@ -91,7 +91,7 @@ export class Sessions {
         onStart: (info) => {
           this.lastStart = info;
           s.backend = info.backend;
-          outbox.started(id, startedInfo(info));
+          outbox.started(id, info);
         },
         onEpoch: (epoch) => {
           s.epochs++;

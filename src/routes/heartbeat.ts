@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { FINISHED } from "../schemas/operation.ts";
-import { HeartbeatInput, HeartbeatReply } from "../schemas/host.ts";
+import { HeartbeatInput, HeartbeatReply, startMetadata } from "../schemas/host.ts";
 import { canHeartbeat, operationFinished } from "../operations/lifecycle.ts";
 import { CONTINUE } from "../operations/stop_policy.ts";
 import type { AppDeps } from "./deps.ts";
@@ -44,8 +44,7 @@ export async function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">
     if (op.status === "pending") await operations.markStarted(id);
   }
   if (body.started) {
-    const { backend_fallback_reason = null, gpu = null, classes = null, ...rest } = body.started;
-    await operations.mergeMetadata(id, { ...rest, backend_fallback_reason, gpu, classes });
+    await operations.mergeMetadata(id, startMetadata(body.started));
   }
   if (p !== undefined) await store.setBatchProgress(id, p);
   if (body.checkpoints) await operations.mergeMetadata(id, { checkpoints: body.checkpoints });

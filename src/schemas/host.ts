@@ -25,24 +25,67 @@ export const BatchProgressSchema = Type.Object(
 export type BatchProgress = Static<typeof BatchProgressSchema>;
 
 /**
- * What a host reports once its worker has data and a backend: merged into the
- * operation's metadata under the same names a local training uses.
+ * The TensorFlow.js backend a training (or a host, on its /health) uses: declared once, under these names, for the
+ * trainer's start report, the operation's metadata, the heartbeat and the host's health.
  */
-export const StartedInfo = Type.Object(
+export const BackendReport = Type.Object(
   {
-    backend: Name,
-    backend_fallback_reason: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()])),
-    gpu: Type.Optional(Type.Union([Name, Type.Null()], { description: "GPU the training runs on, e.g. NVIDIA H100 80GB HBM3." })),
-    gpu_visible: Type.Optional(Type.Union([Name, Type.Null()], { description: "GPU the host has, whether or not its backend uses it." })),
-    task: Type.Optional(Type.Union([Type.Literal("classification"), Type.Literal("regression")])),
-    classes: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100_000 }), Type.Null()])),
-    samples_train: Type.Optional(Count),
-    samples_val: Type.Optional(Count),
-    batches_per_epoch: Type.Optional(Count),
+    backend: Type.String({ maxLength: 256, description: "The TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu." }),
+    backend_fallback_reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], {
+      description: "Why the preferred backends were skipped (\"tensorflow-gpu: …; tensorflow: …\"), or null when none was.",
+    }),
+    gpu: Type.Union([Name, Type.Null()], { description: "GPU the training runs on (tensorflow-gpu only), e.g. NVIDIA H100 80GB HBM3; else null." }),
+    gpu_visible: Type.Union([Name, Type.Null()], {
+      description: "GPU the machine has, used or not (a GPU here with gpu null means the GPU backend did not load: see backend_fallback_reason).",
+    }),
   },
   { additionalProperties: false },
 );
+export type BackendReport = Static<typeof BackendReport>;
+
+/**
+ * What a training reports once its worker has data and a backend (the engine's onStart, locally and on a host): merged
+ * into the operation's metadata under these names, whoever ran it.
+ */
+export const StartReport = Type.Object(
+  {
+    ...BackendReport.properties,
+    task: Type.Union([Type.Literal("classification"), Type.Literal("regression")]),
+    classes: Type.Optional(
+      Type.Union([Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100_000 }), Type.Null()], { description: "Class labels (classification only)." }),
+    ),
+    samples_train: Count,
+    samples_val: Count,
+    batches_per_epoch: Count,
+    total_epochs: Type.Integer({ ...Count, description: "Epochs planned (the operation keeps them as total_epochs_planned)." }),
+  },
+  { additionalProperties: false },
+);
+export type StartReport = Static<typeof StartReport>;
+
+/** The start report as a heartbeat carries it: only `backend` is required; a field left out is stored as null. */
+export const StartedInfo = Type.Composite([Type.Pick(StartReport, ["backend"]), Type.Partial(Type.Omit(StartReport, ["backend"]))], {
+  additionalProperties: false,
+});
 export type StartedInfo = Static<typeof StartedInfo>;
+
+/**
+ * The start report as the operation's metadata keeps it, whoever trained (the local trainer and the heartbeat route
+ * both merge this): every field present, null when not reported; the planned epochs stay on the operation itself.
+ */
+export function startMetadata(info: StartedInfo) {
+  return {
+    backend: info.backend,
+    backend_fallback_reason: info.backend_fallback_reason ?? null,
+    gpu: info.gpu ?? null,
+    gpu_visible: info.gpu_visible ?? null,
+    task: info.task ?? null,
+    classes: info.classes ?? null,
+    samples_train: info.samples_train ?? null,
+    samples_val: info.samples_val ?? null,
+    batches_per_epoch: info.batches_per_epoch ?? null,
+  };
+}
 
 export const HeartbeatInput = Type.Object(
   {
@@ -119,12 +162,8 @@ export const HostHealth = Type.Object({
   status: Type.Literal("ok"),
   version: Type.String(),
   uptime_s: Type.Number(),
-  backend: Type.Union([Type.String(), Type.Null()], { description: "The TensorFlow.js backend trainings use on this host." }),
-  backend_fallback_reason: Type.Union([Type.String(), Type.Null()]),
-  gpu: Type.Union([Type.String(), Type.Null()], { description: "GPU model when the tensorflow-gpu backend runs, else null." }),
-  gpu_visible: Type.Union([Type.String(), Type.Null()], {
-    description: "GPU the host has, used or not (a GPU here with gpu null means the GPU backend did not load: see backend_fallback_reason).",
-  }),
+  ...BackendReport.properties,
+  backend: Type.Union([Type.String(), Type.Null()], { description: "The TensorFlow.js backend trainings use on this host; null while it is still being detected." }),
   active_sessions: Type.Integer(),
   relay_pending: Type.Integer({ description: "Relay items waiting for the API's acknowledgement." }),
   relay_problems: Type.Array(RelayProblem, { description: "APIs the relay cannot deliver to now; a refused token shows here as refused: true." }),

@@ -7,18 +7,12 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
 import { BACKEND_NAMES, type BackendName } from "./types.ts";
+import type { BackendReport } from "../schemas/host.ts";
 
 export { BACKEND_NAMES, type BackendName };
 
-export interface BackendInfo {
-  backend: BackendName;
-  /** Why the preferred backends were skipped ("tensorflow-gpu: …; tensorflow: …"), or null when none was. */
-  fallback_reason: string | null;
-  /** The GPU training runs on (tensorflow-gpu only). */
-  gpu: string | null;
-  /** The NVIDIA GPU this machine shows, used or not: a GPU with no GPU backend is worth seeing. */
-  gpu_visible: string | null;
-}
+/** The backend report (schemas/host.ts BackendReport, the one declaration of these names) for a backend this code loads. */
+export type BackendInfo = BackendReport & { backend: BackendName };
 
 const NATIVE_PACKAGE = { "tensorflow-gpu": "@tensorflow/tfjs-node-gpu", tensorflow: "@tensorflow/tfjs-node" } as const;
 
@@ -41,7 +35,7 @@ async function choose(forced: string, env: Record<string, string | undefined>): 
       throw new TrainwatchError("TRAINING_FAILED", `TRAINWATCH_BACKEND=${forced} is not one of ${BACKEND_NAMES.join(", ")}`);
     }
     try {
-      return { ...(await activateBackend(forced as BackendName, env)), fallback_reason: null };
+      return { ...(await activateBackend(forced as BackendName, env)), backend_fallback_reason: null };
     } catch (err) {
       throw new TrainwatchError("TRAINING_FAILED", `TRAINWATCH_BACKEND=${forced} cannot be used: ${messageOf(err)}`, { backend: forced });
     }
@@ -50,7 +44,7 @@ async function choose(forced: string, env: Record<string, string | undefined>): 
   for (const name of BACKEND_NAMES) {
     try {
       const info = await activateBackend(name, env);
-      return { ...info, fallback_reason: reasons.length > 0 ? reasons.join("; ") : null };
+      return { ...info, backend_fallback_reason: reasons.length > 0 ? reasons.join("; ") : null };
     } catch (err) {
       const reason = `${name}: ${messageOf(err)}`;
       console.warn(`[trainwatch] backend ${reason} (falling back)`);
@@ -90,7 +84,7 @@ export async function activateBackend(name: BackendName, env: Record<string, str
   // setBackend resolves false (after logging the cause itself) when the backend's initialisation fails.
   if (!(await tf.setBackend(tfName))) throw new Error(`initialising the "${tfName}" backend failed (see the error logged above)`);
   await tf.ready();
-  return { backend: name, fallback_reason: null, gpu, gpu_visible: gpu ?? visibleGpu(env) };
+  return { backend: name, backend_fallback_reason: null, gpu, gpu_visible: gpu ?? visibleGpu(env) };
 }
 
 async function importOptional(pkg: string): Promise<void> {

@@ -62,7 +62,7 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
 
   events.onStart({
     backend: backend.backend,
-    fallback_reason: backend.fallback_reason,
+    backend_fallback_reason: backend.backend_fallback_reason,
     gpu: backend.gpu,
     gpu_visible: backend.gpu_visible,
     samples_train: data.train.rows,

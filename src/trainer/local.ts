@@ -11,7 +11,8 @@ import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import { FINISHED } from "../schemas/operation.ts";
 import { checkpointDir, checkpointTar } from "./checkpoints.ts";
 import { startWorkerTraining, type StartTraining } from "./worker_client.ts";
-import { startedInfo, type TrainingResult } from "./types.ts";
+import type { TrainingResult } from "./types.ts";
+import { startMetadata } from "../schemas/host.ts";
 import { TaskQueue, type Task } from "./queue.ts";
 
 /** Starts one training; the default runs it in a worker thread. Tests pass a scripted one. */
@@ -111,7 +112,7 @@ export class LocalTrainer {
       {
         onStart: (info) =>
           report("recording the start failed", async () => {
-            await this.operations.mergeMetadata(id, startedInfo(info));
+            await this.operations.mergeMetadata(id, startMetadata(info));
             await this.operations.markStarted(id);
           }),
         onEpoch: (epoch) => report(`storing epoch ${epoch.epoch} failed (training goes on)`, () => this.operations.writeEpochs(id, [epoch])),

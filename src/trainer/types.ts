@@ -2,7 +2,7 @@
 
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { EpochRecord } from "../schemas/epoch.ts";
-import type { BatchProgress, StartedInfo } from "../schemas/host.ts";
+import type { BatchProgress, StartReport } from "../schemas/host.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { LogLines, RecipeList, RecipeRequest } from "../schemas/recipe.ts";
@@ -11,25 +11,13 @@ import type { LogLines, RecipeList, RecipeRequest } from "../schemas/recipe.ts";
 export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-export interface TrainingStartInfo {
-  backend: string;
-  fallback_reason: string | null;
-  gpu: string | null;
-  gpu_visible: string | null;
-  samples_train: number;
-  samples_val: number;
-  batches_per_epoch: number;
-  total_epochs: number;
-  task: "classification" | "regression";
-  classes?: string[];
-}
-
 /**
  * Callbacks of one training. onEpoch gets exactly one complete record per finished epoch (including the one that
  * triggers early stopping); onProgress at most 4 times a second.
  */
 export interface TrainingEvents {
-  onStart(info: TrainingStartInfo): void;
+  /** The backend and the data, once loaded (schemas/host.ts StartReport: the names the operation's metadata keeps). */
+  onStart(info: StartReport): void;
   onEpoch(epoch: EpochRecord): void;
   onProgress(p: BatchProgress): void;
   /**
@@ -64,21 +52,6 @@ export interface TrainingResult {
   /** The best and last epochs' checkpoints (see CheckpointWriter); empty when no epoch completed. */
   checkpoints: Checkpoint[];
   backend: string;
-}
-
-/** The start report in the operation's metadata, under the names a local training uses. */
-export function startedInfo(info: TrainingStartInfo): StartedInfo {
-  return {
-    backend: info.backend,
-    backend_fallback_reason: info.fallback_reason,
-    gpu: info.gpu,
-    gpu_visible: info.gpu_visible,
-    task: info.task,
-    classes: info.classes ?? null,
-    samples_train: info.samples_train,
-    samples_val: info.samples_val,
-    batches_per_epoch: info.batches_per_epoch,
-  };
 }
 
 /** What the API needs from whoever runs trainings (local workers, GPU hosts). */
