@@ -55,6 +55,18 @@ export const notFound = (operationId: string) =>
 export const invalid = (field: string, message: string, details: Record<string, unknown> = {}) =>
   new TrainwatchError("VALIDATION_ERROR", `${field}: ${message}`, { field, ...details });
 
+/**
+ * A start refused for a reason outside the program (a port in use, a database another process holds, a bad recipe
+ * file); the message is the one line the entry point prints (src/startup.ts). Here, not in startup.ts, so the store
+ * and the script runner can throw it without importing the entry points' HTTP plumbing.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
 export interface ErrorBody {
   success: false;
   error: { code: string; message: string; details: Record<string, unknown> | null };

@@ -12,7 +12,7 @@ import { PostgresStore, randomReplicaId } from "./store/postgres.ts";
 import { Leadership } from "./store/pg_leader.ts";
 import { lateAfterMs, type Store } from "./store/store.ts";
 import { redactUrl } from "./env.ts";
-import { StartupError } from "./startup.ts";
+import { StartupError } from "./errors.ts";
 import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./hosts/pool.ts";

@@ -5,15 +5,9 @@
  */
 import type { AnyElysia } from "elysia";
 import { ConfigError } from "./env.ts";
+import { StartupError } from "./errors.ts";
 import { SERVER_BODY_CAP } from "./http/index.ts";
 
-/** A start refused for a reason outside the program (port, database); the message is the one line to print. */
-export class StartupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StartupError";
-  }
-}
 
 export interface ListenOptions {
   hostname: string;

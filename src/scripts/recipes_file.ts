@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { invalid } from "../errors.ts";
 import { checkRecipeFile, recipeView, type Recipe } from "../recipes/recipe.ts";
 import type { RecipeDeclaration, RecipeView } from "../schemas/recipe.ts";
-import { StartupError } from "../startup.ts";
+import { StartupError } from "../errors.ts";
 
 export const DEFAULT_RECIPES_FILE = "./trainwatch.recipes.json";
 

@@ -7,7 +7,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { StartupError } from "../startup.ts";
+import { StartupError } from "../errors.ts";
 
 /** The database is held by another process; the message names the file, the holder's PID and the variable. */
 export class DatabaseLockedError extends StartupError {
