@@ -298,6 +298,38 @@ describe("global stream: new operations and metadata without a poll", () => {
   });
 });
 
+describe("global stream: every write of the operations service is heard", () => {
+  test("a heartbeat's liveness and batch progress reach an open global stream (throttled), with no status change", async () => {
+    const { app, store } = makeApp();
+    const id = (await store.createOperation({ operation_type: "training", status: "running", total_epochs_planned: 4, metadata: { location: "host" } })).operation_id;
+    const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
+    await sse.until(() => sse.comments.length > 0, 2000, "the stream to open");
+    const res = await app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, { progress: { epoch: 0, batch: 3, batches: 4 } }));
+    expect(res.status).toBe(200);
+    const heard = () => sse.events.find((e) => e.event === "operation" && e.data.progress.batch?.batch === 3);
+    await sse.until(() => heard() !== undefined, 5000, "the batch progress");
+    expect(heard()!.data).toMatchObject({ operation_id: id, status: "running", progress: { percentage: 18.75 } });
+    expect(heard()!.data.last_seen_at).not.toBeNull();
+    await sse.cancel();
+  });
+
+  test("a discarded operation is announced as `removed`; interrupted-recovery is heard as each operation's status", async () => {
+    const { app, store } = makeApp();
+    const service = app.decorator.deps.operations;
+    const doomed = (await service.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })).operation_id;
+    const local = (await service.createOperation({ operation_type: "training", status: "running", metadata: { location: "local" } })).operation_id;
+    const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
+    await sse.until(() => sse.comments.length > 0, 2000, "the stream to open");
+    expect(await service.discardOperation(doomed)).toBe(true);
+    await sse.until(() => sse.events.some((e) => e.event === "removed"), 2000, "the removal");
+    expect(sse.events.find((e) => e.event === "removed")!.data).toEqual({ operation_id: doomed });
+    expect(await service.failInterrupted((op) => op.metadata.location === "local", "interrupted: server restarted")).toEqual([local]);
+    await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.operation_id === local && e.data.status === "failed"), 2000, "the recovery");
+    expect(await store.getOperation(doomed)).toBeNull();
+    await sse.cancel();
+  });
+});
+
 describe("metrics stream over a socket", () => {
   test("a client that disconnects is forgotten: its stream and the service listener go", async () => {
     const { app } = makeApp();

@@ -54,7 +54,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
 
   const fail = async (id: string, seenAt: string | null, code: FailureCode, message: string): Promise<boolean> => {
     // The host may have been heard from while it was being asked: then nothing is wrong any more.
-    const current = await operations.store.getOperation(id);
+    const current = await operations.reader.getOperation(id);
     if (current?.status !== "running" || current.last_seen_at !== seenAt) return false;
     try {
       await operations.finish(id, "failed", { error_message: message, failure_code: code });
@@ -68,7 +68,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
   };
 
   const inspect = async (id: string, t: number): Promise<boolean> => {
-    const op = await operations.store.getOperation(id);
+    const op = await operations.reader.getOperation(id);
     if (op?.status !== "running") return false;
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const seenAt = op.last_seen_at;
@@ -109,7 +109,7 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
 
   const check = async (): Promise<string[]> => {
     const t = now();
-    const late = await operations.store.staleHostOperations(t - lateMs);
+    const late = await operations.reader.staleHostOperations(t - lateMs);
     for (const id of asked.keys()) if (!late.includes(id)) asked.delete(id);
     const outcomes = await Promise.all(late.map(async (id) => ((await inspect(id, t)) ? id : null)));
     return outcomes.filter((id): id is string => id !== null);

@@ -174,6 +174,15 @@ export class Fanout {
       this.prune(key);
       return;
     }
+    // Liveness and batch progress are the list's news; an operation's stream sends its epochs, trends and status.
+    if (e.type === "changed") return;
+    if (e.type === "removed") {
+      for (const client of [...ch.clients.values()]) {
+        ch.clients.delete(client.c);
+        close(client.c);
+      }
+      return this.prune(key);
+    }
     const finished = FINISHED.has(e.operation.status);
     const bytes = encoder.encode(sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : ""));
     this.broadcast(ch, bytes);
@@ -190,10 +199,20 @@ export class Fanout {
     this.prune(key);
   }
 
-  /** The global stream carries whole operations: at once on a status change, throttled while epochs pour in. */
+  /**
+   * The global stream carries whole operations: at once on a status change, throttled while epochs, heartbeats and
+   * batch progress pour in; and `removed` when one is discarded.
+   */
   private onGlobal(e: OperationEvent): void {
     const ch = this.channels.get(ALL);
     if (!ch) return;
+    if (e.type === "removed") {
+      const t = this.pendingList.get(e.operation_id);
+      if (t) (clearTimeout(t), this.pendingList.delete(e.operation_id));
+      this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));
+      this.prune(ALL);
+      return;
+    }
     if (e.type === "status") {
       const t = this.pendingList.get(e.operation_id);
       if (t) (clearTimeout(t), this.pendingList.delete(e.operation_id));
@@ -206,7 +225,7 @@ export class Fanout {
       this.pendingList.delete(e.operation_id);
       let op: Operation | null;
       try {
-        op = await this.operations.store.getOperation(e.operation_id);
+        op = await this.operations.reader.getOperation(e.operation_id);
       } catch (err) {
         return console.error(`[fanout] reading ${e.operation_id} for the global stream failed:`, err);
       }

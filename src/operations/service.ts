@@ -1,8 +1,9 @@
 /**
- * The one write path for operations: registration, metrics, status and metadata. The REST routes, the local
- * trainer and the host relay all go through it, and live streams subscribe to it, so a new operation or a
- * metadata change (a host training's start report: backend, GPU) reaches open pages without a poll. It keeps
- * no per-client state beyond the listener set. The lifecycle rules themselves live in operations/lifecycle.ts, the stop
+ * The operations service: the one write path for operations (registration, metrics, status, metadata, liveness, batch
+ * progress, result, discard, interrupted-recovery). The store is private to it: the REST routes, the trainers, the
+ * host relay and the watchdog write only through it and read through its read-only view (`reader`). Every write is
+ * heard by live streams, so a new operation, a host training's start report (backend, GPU) or its progress reaches
+ * open pages without a poll. It keeps no per-client state beyond the listener set. The lifecycle rules themselves live in operations/lifecycle.ts, the stop
  * policy's in operations/stop_policy.ts: after a write of an operation that has a policy and no decision yet, it checks
  * the new summary's flags and records the one stop decision (`control`) when one fires.
  *
@@ -14,7 +15,7 @@
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import type { CancelInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
-import type { FinishOptions, NewOperation, Store, StoreChange, WriteResult } from "../store/store.ts";
+import type { BatchProgress, FinishOptions, NewOperation, Store, StoreChange, StoreReader, WriteResult } from "../store/store.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
 import { judgeOperation } from "./judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
@@ -24,7 +25,11 @@ import { notFound } from "../errors.ts";
 export type OperationEvent =
   /** `epochs` is empty when only global listeners hear the operation: they read no epochs. */
   | { type: "epochs"; operation_id: string; version: number; epochs: readonly WireEpoch[]; trends: TrendSummary }
-  | { type: "status"; operation_id: string; operation: Operation };
+  | { type: "status"; operation_id: string; operation: Operation }
+  /** Changed without a status change (liveness, batch progress, a late result): lists refresh it, throttled. */
+  | { type: "changed"; operation_id: string }
+  /** Gone: a start refused after its operation was created (no host took it). */
+  | { type: "removed"; operation_id: string };
 
 type Listener = (e: OperationEvent) => void;
 
@@ -39,10 +44,20 @@ export class OperationsService {
 
   /** `opts.trends`: the thresholds the stop policy judges with (the server's, as for the analysis route). */
   constructor(
-    readonly store: Store,
+    private readonly store: Store,
     opts: { trends?: TrendConfig } = {},
   ) {
     this.trends = opts.trends ?? DEFAULT_TREND_CONFIG;
+  }
+
+  /** The store's reads (the same store, typed without its writes). */
+  get reader(): StoreReader {
+    return this.store;
+  }
+
+  /** True when replicas share the store (their changes arrive through it, not from this service). */
+  get shared(): boolean {
+    return this.store.shared !== null;
   }
 
   /** On a shared store, starts relaying every replica's changes; resolves once they are heard. Nothing to do otherwise. */
@@ -170,6 +185,47 @@ export class OperationsService {
     return op;
   }
 
+  /** A remote trainer is alive (a host's heartbeat); lists hear the fresh `last_seen_at`. */
+  async touch(operationId: string, atMs?: number): Promise<void> {
+    await this.store.touch(operationId, atMs);
+    this.noted(operationId);
+  }
+
+  /**
+   * Batches done inside the running epoch (in memory; at most 4 a second per training); lists hear it, throttled. On a
+   * shared store the progress notification itself is relayed (relay()).
+   */
+  async setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void> {
+    await this.store.setBatchProgress(operationId, progress);
+    this.noted(operationId);
+  }
+
+  /** Records a result (also on an operation already finished: a cancelled training's checkpoints). */
+  async setResult(operationId: string, result: Record<string, unknown>): Promise<Operation> {
+    await this.store.setResult(operationId, result);
+    this.noted(operationId);
+    return (await this.store.getOperation(operationId))!;
+  }
+
+  /** Removes an operation that never began (Store.discardOperation); lists on this process hear it is gone. */
+  async discardOperation(operationId: string): Promise<boolean> {
+    const gone = await this.store.discardOperation(operationId);
+    if (gone && this.has(operationId)) this.emit({ type: "removed", operation_id: operationId });
+    return gone;
+  }
+
+  /** Fails what a previous process left pending or running (at start and at shutdown); streams hear each. */
+  async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
+    const ids = await this.store.failInterrupted(where, message);
+    for (const id of ids) await this.changed(id);
+    return ids;
+  }
+
+  /** A change lists show but that is no status change: heard as `changed` here (a shared store relays its progress). */
+  private noted(operationId: string): void {
+    if (!this.store.shared && this.has(operationId)) this.emit({ type: "changed", operation_id: operationId });
+  }
+
   /** `operationId` "*" hears every operation. Returns the unsubscribe function. */
   subscribe(operationId: string, fn: Listener): () => void {
     let set = this.listeners.get(operationId);
@@ -187,7 +243,9 @@ export class OperationsService {
    */
   private relay(c: StoreChange): void {
     const id = c.operation_id;
-    if (c.kind === "progress" || !this.has(id)) return;
+    if (!this.has(id)) return;
+    // Progress needs no read and no order: lists re-read the operation when their throttle fires.
+    if (c.kind === "progress") return this.emit({ type: "changed", operation_id: id });
     const next = (this.relaying.get(id) ?? Promise.resolve())
       .then(() => this.deliver(c))
       .catch((err) => console.error(`[operations] relaying a change of ${id} failed:`, err))

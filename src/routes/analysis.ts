@@ -9,7 +9,7 @@ import type { AppDeps } from "./deps.ts";
 import { Analysis } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
-import type { Store } from "../store/store.ts";
+import type { StoreReader } from "../store/store.ts";
 import { judgeOperation } from "../operations/judgement.ts";
 import type { TrendConfig } from "../trends/types.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
@@ -17,7 +17,7 @@ import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
 /** Judges a loaded operation over its full history; also returns the wire epochs read, for callers that chart them. */
-export async function analyzeOperation(store: Store, op: Operation, cfg: TrendConfig): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
+export async function analyzeOperation(store: StoreReader, op: Operation, cfg: TrendConfig): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
   const epochs = await store.readEpochs(op.operation_id);
   const j = judgeOperation(op, epochs, cfg);
   const analysis: Analysis = {

@@ -40,13 +40,13 @@ export async function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.
     revived = (await operations.writeEpochs(id, [])).revived;
   } else {
-    await store.touch(id);
+    await operations.touch(id);
     if (op.status === "pending") await operations.markStarted(id);
   }
   if (body.started) {
     await operations.mergeMetadata(id, startMetadata(body.started));
   }
-  if (p !== undefined) await store.setBatchProgress(id, p);
+  if (p !== undefined) await operations.setBatchProgress(id, p);
   if (body.checkpoints) await operations.mergeMetadata(id, { checkpoints: body.checkpoints });
   const now = (await store.getOperation(id))!;
   // The stop decision rides along, so a host hears one made between its epochs (a policy set on a run that already diverges).

@@ -15,7 +15,7 @@ import {
   StopPolicy,
   type MetricsReply,
 } from "../schemas/operation.ts";
-import type { Store } from "../store/store.ts";
+import type { StoreReader } from "../store/store.ts";
 import { CONTINUE, normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { MAX_SMOOTHING, readChart, type ChartQuery } from "../store/charts.ts";
 import type { AppDeps } from "./deps.ts";
@@ -67,7 +67,7 @@ export function rangeOf(q: { from_epoch?: number; to_epoch?: number; smoothing?:
 }
 
 /** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
-export async function metricsView(store: Store, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): Promise<MetricsReply> {
+export async function metricsView(store: StoreReader, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): Promise<MetricsReply> {
   const { epochs, smoothed } = await readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
   const { latest_epoch: _latest, ...trends } = op.trends;
   return {
@@ -79,7 +79,7 @@ export async function metricsView(store: Store, op: Operation, query: Omit<Chart
 }
 
 /** The operation, or OPERATION_NOT_FOUND. */
-export async function loadOperation(store: Store, id: string): Promise<Operation> {
+export async function loadOperation(store: StoreReader, id: string): Promise<Operation> {
   const op = await store.getOperation(id);
   if (!op) throw notFound(id);
   return op;
@@ -171,7 +171,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         // (the checkpoints the training kept) is what is new. Retries are harmless: the result is replaced.
         const op = await loadOperation(deps.store, params.id);
         if (body.status === "cancelled" && op.status === "cancelled") {
-          if (body.result) await deps.store.setResult(params.id, body.result);
+          if (body.result) await deps.operations.setResult(params.id, body.result);
           return ok(await loadOperation(deps.store, params.id));
         }
         return ok(

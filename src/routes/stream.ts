@@ -122,10 +122,11 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
           tags: ["operations"],
           summary: "Stream every operation's changes (SSE)",
           description:
-            "Server-Sent Events for lists and dashboards: an `operation` event (the whole operation, as in `GET /operations/{id}`) on every status change, and at most every 250 ms per operation while its epochs arrive (progress, best loss, flags). Heartbeat comments every 15 s. Never ends on its own.",
+            "Server-Sent Events for lists and dashboards: an `operation` event (the whole operation, as in `GET /operations/{id}`) when one is registered, on every status or metadata change (a host training's start report: backend, GPU) and stop decision, and at most every 250 ms per operation while its epochs, heartbeats or batch progress arrive (progress, best loss, flags, last_seen_at). `removed` when an operation is discarded (a start no host took). Heartbeat comments every 15 s. Never ends on its own: a list needs no poll.",
           responses: {
             200: sseResponse("An event stream of operation changes; never ends on its own", {
               operation: { description: "The operation after a change, as in `GET /operations/{id}`.", data: Operation },
+              removed: { description: "The operation is gone (a start refused after it was created).", data: Type.Object({ operation_id: Type.String() }) },
             }),
           },
         },

@@ -92,7 +92,7 @@ export class ScriptTrainer implements LocalScripts {
       },
     });
     await launched;
-    return (await this.operations.store.getOperation(id))!;
+    return (await this.operations.reader.getOperation(id))!;
   }
 
   logs(op: Operation, tail: number): LogLines {
@@ -114,7 +114,7 @@ export class ScriptTrainer implements LocalScripts {
         cuda_visible_devices: devices.join(","),
         gpu_visible: names.length ? names.join(", ") : null,
       });
-      if (active(await this.operations.store.getOperation(id))) await this.operations.markStarted(id);
+      if (active(await this.operations.reader.getOperation(id))) await this.operations.markStarted(id);
     } catch (err) {
       console.error(`[scripts] ${id}: recording the start failed:`, err);
     }
@@ -125,7 +125,7 @@ export class ScriptTrainer implements LocalScripts {
     try {
       const exitInfo = { exit_code: exit.exit_code, signal: exit.signal, duration_s: exit.duration_s };
       await this.operations.mergeMetadata(id, { exit: exitInfo });
-      if (!active(await this.operations.store.getOperation(id))) return;
+      if (!active(await this.operations.reader.getOperation(id))) return;
       if (exit.exit_code === 0 && !exit.stopped) await this.operations.finish(id, "completed", { result: exitInfo });
       else await this.operations.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
     } catch (err) {

@@ -13,7 +13,7 @@ import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { metricValue, pickEpochs, reduceRows, type ExtraColumns } from "../trends/downsample.ts";
 import { emaSmooth, emaWarmup, type EmaState } from "../trends/smoothing.ts";
-import type { Store } from "./store.ts";
+import type { StoreReader } from "./store.ts";
 
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
 export const SCAN_ROWS = 50_000;
@@ -51,7 +51,7 @@ export interface ChartReply {
 }
 
 /** The epochs a chart of `query` shows, read from `store`. `scanRows`: where the block path starts (tests move it). */
-export async function readChart(store: Store, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): Promise<ChartReply> {
+export async function readChart(store: StoreReader, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): Promise<ChartReply> {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
   const upper = query.to ?? MAX_EPOCH;
   if (lower > upper) return { epochs: [], ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }) };
@@ -123,7 +123,7 @@ function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight
  * the history's start), read backwards in chunks. A metric sparser than one epoch in 64 stops the search at 64 × the
  * warm-up, and its EMA then starts there (within the tolerance only when that is far enough back).
  */
-async function warmupRows(store: Store, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): Promise<WireEpoch[]> {
+async function warmupRows(store: StoreReader, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): Promise<WireEpoch[]> {
   const names = smoothable(rows);
   if (lower === 0 || names.length === 0) return [];
   const need = emaWarmup(weight);

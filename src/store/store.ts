@@ -149,6 +149,15 @@ export interface SharedStore {
   expiredLeases(): Promise<{ operation_id: string; owner: string }[]>;
 }
 
+/**
+ * The store's reads, all a route, a trainer, the watchdog or the fan-out may use: writes go through the operations
+ * service (src/operations/service.ts), the one writer, so that every change is emitted to the streams.
+ */
+export type StoreReader = Pick<
+  Store,
+  "getOperation" | "listOperations" | "readEpochs" | "readEpochsBefore" | "readEpochsAt" | "epochSpans" | "readReplay" | "staleHostOperations"
+>;
+
 /** Start of the message a silent host leaves (the full one names the host and the timeout). */
 export const HOST_UNREACHABLE = "training host unreachable";
 

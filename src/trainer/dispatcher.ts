@@ -67,7 +67,7 @@ export class Dispatcher implements Trainers {
     // A local training reads its CSV here, so the file must be in this server's data directory; a host checks its own.
     // The operation keeps the path as given; only the worker gets the resolved one.
     const runSpec = target === "local" ? resolveSpecPaths(spec, this.config.dataDir, "body") : spec;
-    const store = this.operations.store;
+    const store = this.operations.reader;
     const create = async () =>
       (
         await this.operations.createOperation({
@@ -91,14 +91,14 @@ export class Dispatcher implements Trainers {
     try {
       const { host } = await this.hosts.start(spec, async () => (id = await create()));
       await this.operations.mergeMetadata(id!, { host });
-      await store.touch(id!);
+      await this.operations.touch(id!);
       // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
       await this.operations.markStarted(id!);
       return (await store.getOperation(id!))!;
     } catch (err) {
       // A host answered /health but refused the session: the operation it was created for goes too,
       // unless it was cancelled while the host was being asked (then the cancel is what the user sees).
-      if (id !== null) await store.discardOperation(id);
+      if (id !== null) await this.operations.discardOperation(id);
       if (err instanceof TrainwatchError) throw err;
       throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
@@ -111,7 +111,7 @@ export class Dispatcher implements Trainers {
       return this.scripts.start(req);
     }
     if (!this.hosts?.startScript) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
-    const store = this.operations.store;
+    const store = this.operations.reader;
     let id: string | null = null;
     try {
       const { host } = await this.hosts.startScript(req, async (planned, params) => {
@@ -127,11 +127,11 @@ export class Dispatcher implements Trainers {
         return created.operation_id;
       });
       await this.operations.mergeMetadata(id!, { host });
-      await store.touch(id!);
+      await this.operations.touch(id!);
       await this.operations.markStarted(id!);
       return (await store.getOperation(id!))!;
     } catch (err) {
-      if (id !== null) await store.discardOperation(id);
+      if (id !== null) await this.operations.discardOperation(id);
       if (err instanceof TrainwatchError) throw err;
       throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
     }
@@ -172,7 +172,7 @@ export class Dispatcher implements Trainers {
 
   /** At shutdown: this process's local trainings end as failed (they cannot resume) and their workers stop. */
   async shutdown(): Promise<void> {
-    await this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
+    await this.operations.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
     await this.local.stopAll();
   }
 
@@ -181,7 +181,7 @@ export class Dispatcher implements Trainers {
    * id's own (a restart under the same TRAINWATCH_REPLICA_ID); another replica's are left to its lease.
    */
   recoverInterrupted(): Promise<string[]> {
-    return this.operations.store.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
+    return this.operations.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
   }
 
   describe(): Record<string, unknown> {

@@ -71,7 +71,6 @@ export class LocalTrainer {
   }
 
   private launch(id: string, spec: NormalizedSpec): { cancel(): void; done: Promise<unknown> } {
-    const store = this.operations.store;
     const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
     // A trainer may report before start() returns (a scripted one in tests): cancel and stop through this.
     let cancelRequested = false;
@@ -116,7 +115,7 @@ export class LocalTrainer {
             await this.operations.markStarted(id);
           }),
         onEpoch: (epoch) => report(`storing epoch ${epoch.epoch} failed (training goes on)`, () => this.operations.writeEpochs(id, [epoch])),
-        onProgress: (p) => report("storing batch progress failed", () => store.setBatchProgress(id, p)),
+        onProgress: (p) => report("storing batch progress failed", () => this.operations.setBatchProgress(id, p)),
         onCheckpoints: (list) => {
           checkpoints = list;
           report("recording checkpoints failed", () => this.operations.mergeMetadata(id, { checkpoints: list }));
@@ -143,12 +142,12 @@ export class LocalTrainer {
 
   /** `stopped`: the operation's control stopped it, so it completes (keeping its result) whatever the runner reports. */
   private async finishWith(id: string, result: TrainingResult, stopped: boolean): Promise<void> {
-    const current = await this.operations.store.getOperation(id);
+    const current = await this.operations.reader.getOperation(id);
     const data = result as unknown as Record<string, unknown>;
     if (current && (current.status === "pending" || current.status === "running")) {
       await this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
     } else {
-      await this.operations.store.setResult(id, data);
+      await this.operations.setResult(id, data);
     }
   }
 
@@ -156,12 +155,12 @@ export class LocalTrainer {
   private async failWith(id: string, err: Error, checkpoints: Checkpoint[]): Promise<void> {
     console.error(`[trainer] ${id}: training failed: ${err.message}`);
     try {
-      const current = await this.operations.store.getOperation(id);
+      const current = await this.operations.reader.getOperation(id);
       const result = checkpoints.length > 0 ? { checkpoints } : null;
       if (current && (current.status === "pending" || current.status === "running")) {
         await this.operations.finish(id, "failed", { error_message: err.message, failure_code: TRAINER_ERROR, result });
       } else if (result) {
-        await this.operations.store.setResult(id, result);
+        await this.operations.setResult(id, result);
       }
     } catch (e) {
       console.error(`[trainer] ${id}: recording the failure failed:`, e);
