@@ -174,6 +174,31 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  test("the list shows a newly registered operation and a host training's start report from the stream alone: no list request after the first", async () => {
+    await page.goto(`${server.url}/#/`);
+    await page.waitForSelector("tr[data-op]", { timeout: 10_000 });
+    const listCalls: string[] = [];
+    const onRequest = (r: { url(): string; method(): string }) => {
+      const u = new URL(r.url());
+      if (r.method() === "GET" && u.pathname.startsWith("/api/v1/operations")) listCalls.push(u.pathname + u.search);
+    };
+    page.on("request", onRequest);
+    try {
+      const fresh = await register("fresh-without-poll");
+      await page.waitForSelector(`tr[data-op="${fresh}"]`, { timeout: 5000 });
+      const host = (await call("POST", "/operations", { operation_type: "training", name: "on-a-host", metadata: { location: "host", host: "http://gpu.test" } }))
+        .operation_id as string;
+      await page.waitForSelector(`tr[data-op="${host}"]`, { timeout: 5000 });
+      await call("POST", `/operations/${host}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" } });
+      await page.waitForSelector(`tr[data-op="${host}"] [data-backend="tensorflow-gpu"]`, { timeout: 5000 });
+      expect(await page.textContent(`tr[data-op="${host}"] [data-backend]`)).toBe("tensorflow-gpu · NVIDIA H200");
+      expect(listCalls).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   test("a run named like markup shows as text on every page, and the comparison's x axis labels whole epochs", async () => {
     const evil = `<img src=x onerror="window.__xss=1">`;
     const a = await register(evil);

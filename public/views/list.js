@@ -1,9 +1,14 @@
-// #/ — every operation with its status, progress, best loss and flags, live from /api/v1/stream.
+// #/ — every operation with its status, progress, best loss and flags, live from /api/v1/stream: fetched once, then
+// every registration, change and removal arrives as an event (the server emits every write), so nothing polls. A local
+// timer only re-renders the relative ages ("12 s ago").
 
 import { listOperations, openStream } from "../lib/api.js";
 import { ago, fmt, where } from "../lib/format.js";
 import { html, render } from "../lib/html.js";
-import { errorBox, flagBadges, progressBar, setConn, statusPill, throttle } from "../lib/widgets.js";
+import { errorBox, flagBadges, progressBar, setConn, statusPill } from "../lib/widgets.js";
+
+/** How often the "started … ago" column is re-rendered from what the page holds (no request). */
+export const AGE_REFRESH_MS = 10_000;
 
 export function listView(root) {
   const rows = new Map();
@@ -38,8 +43,8 @@ export function listView(root) {
       <td class="prog">${progressBar(op)}</td>
       <td>${t.best_val_loss === null ? "—" : html`${fmt(t.best_val_loss)} <span class="muted small">${t.monitor ?? ""} @ ${t.best_epoch}</span>`}</td>
       <td>${flagBadges(t)}</td>
-      <td>${where(op)}</td>
-      <td class="muted small">${ago(op.started_at ?? op.created_at)}</td>
+      <td>${where(op)}${op.metadata?.backend ? html` <span class="muted small" data-backend="${op.metadata.backend}">${op.metadata.backend}${op.metadata.gpu ? ` · ${op.metadata.gpu}` : ""}</span>` : null}</td>
+      <td class="muted small" data-age="${op.started_at ?? op.created_at}">${ago(op.started_at ?? op.created_at)}</td>
     </tr>`;
   };
 
@@ -69,37 +74,59 @@ export function listView(root) {
     compareBtn.textContent = selected.size ? `Compare selected (${selected.size})` : "Compare selected";
   });
 
-  const refresh = async () => {
+  let total = 0;
+  let loaded = false;
+  const showTotal = () => {
+    const shown = rows.size;
+    root.querySelector("#total").textContent = `${total} operation${total === 1 ? "" : "s"}${total > shown ? `, newest ${shown} shown` : ""}`;
+  };
+  /** The oldest creation time shown, when the list holds only the newest page; older operations stay off it. */
+  const pageStart = () => (total > rows.size ? [...rows.values()].reduce((min, op) => (op.created_at < min ? op.created_at : min), "\uffff") : "");
+  const apply = (type, data) => {
+    if (type === "operation") {
+      if (!rows.has(data.operation_id)) {
+        if (data.created_at < pageStart()) return;
+        total++;
+      }
+      rows.set(data.operation_id, data);
+    } else if (type === "removed") {
+      if (rows.delete(data.operation_id)) total--;
+    } else return;
+    showTotal();
+    scheduleDraw();
+  };
+  /** Events that arrive before the first list are applied on top of it, so no change falls between the two. */
+  const early = [];
+  const load = async () => {
     try {
-      const { operations, total } = await listOperations(100);
+      const { operations, total: count } = await listOperations(100);
       rows.clear();
       for (const op of operations) rows.set(op.operation_id, op);
-      root.querySelector("#total").textContent = `${total} operation${total === 1 ? "" : "s"}${total > operations.length ? `, newest ${operations.length} shown` : ""}`;
+      total = count;
+      loaded = true;
+      for (const [type, data] of early.splice(0)) apply(type, data);
+      showTotal();
       draw();
     } catch (err) {
       render(tbody, html`<tr><td colspan="8">${errorBox(err)}</td></tr>`);
     }
   };
-  const refreshSoon = throttle(refresh, 1000);
 
   // Stream first, then the list, so no change falls between the two.
   const stream = openStream("/stream", {
     onState: setConn,
-    onEvent: (type, op) => {
-      if (type !== "operation") return;
-      if (!rows.has(op.operation_id)) return refreshSoon();
-      rows.set(op.operation_id, op);
-      scheduleDraw();
-    },
+    onEvent: (type, data) => (loaded ? apply(type, data) : early.push([type, data])),
   });
-  void refresh();
-  // Operations registered or queued make no event until they start; a slow poll catches them, and ages stay fresh.
-  const poll = setInterval(refresh, 10_000);
+  void load();
+  // Only the relative ages move with time alone: re-rendered here, from what the page has.
+  const ages = setInterval(() => {
+    for (const cell of tbody.querySelectorAll("[data-age]")) cell.textContent = ago(cell.dataset.age);
+  }, AGE_REFRESH_MS);
   return {
     name: "list",
     destroy() {
       stream.close();
-      clearInterval(poll);
+      clearInterval(ages);
     },
   };
 }
