@@ -142,7 +142,7 @@ export class Fanout {
   /** Removes a stream (closed, aborted or lagging); the last one out unsubscribes from the operations service. */
   leave(key: string, controller: Controller): void {
     const ch = this.channels.get(key);
-    if (!ch || !ch.clients.delete(controller)) return;
+    if (!ch?.clients.delete(controller)) return;
     if (ch.clients.size === 0) this.drop(key, ch);
   }
 

@@ -19,7 +19,6 @@ const StreamQuery = t.Object({
   }),
 });
 
-const encoder = new TextEncoder();
 type Controller = ReadableStreamDefaultController<Uint8Array>;
 
 /** Last-Event-ID as an epoch number; null when absent. */
