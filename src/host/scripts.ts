@@ -10,7 +10,7 @@ import { TrainwatchError } from "../errors.ts";
 import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes/recipe.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { LogLines } from "../schemas/recipe.ts";
-import type { Session, SessionStatus } from "../schemas/host.ts";
+import type { Session } from "../schemas/host.ts";
 import type { StopControl } from "../schemas/control.ts";
 import type { Gpu } from "../scripts/gpus.ts";
 import { logEventStream } from "../scripts/log_stream.ts";
@@ -20,18 +20,12 @@ import { failureMessage, startScript, type ScriptExit } from "../scripts/runner.
 import { TaskQueue } from "../trainer/queue.ts";
 import type { FinalStatus, Outbox } from "./outbox.ts";
 import { HOST_STOPPED } from "./sessions.ts";
+import { pruneFinished, sessionOf, sessionView, type SessionCore } from "./session_table.ts";
 
-interface ScriptState {
-  operationId: string;
-  apiUrl: string;
+interface ScriptState extends SessionCore {
   recipe: Recipe;
   params: Params;
   token: string;
-  status: SessionStatus;
-  startedAt: string;
-  finishedAt: string | null;
-  epochs: number;
-  error: string | null;
   /** What the script itself said when it finished the run (POST /complete), delivered when its processes are gone. */
   ownFinal: FinalStatus | null;
   /** Stopped by a host shutdown rather than a cancel. */
@@ -276,36 +270,15 @@ export class ScriptSessions {
   }
 
   private state(id: string): ScriptState {
-    const s = this.sessions.get(id);
-    if (!s) throw new TrainwatchError("NOT_FOUND", `no session for operation ${id} on this host`, { operation_id: id });
-    return s;
+    return sessionOf(this.sessions, id);
   }
 
   private prune(): void {
-    const keep = this.opts.keep ?? 200;
-    for (const [id, s] of this.sessions) {
-      if (this.sessions.size <= keep) break;
-      if (s.status !== "running") this.sessions.delete(id);
-    }
+    pruneFinished(this.sessions, this.opts.keep);
   }
 
   private view(s: ScriptState): Session {
-    return {
-      operation_id: s.operationId,
-      status: s.status,
-      api_url: s.apiUrl,
-      started_at: s.startedAt,
-      finished_at: s.finishedAt,
-      epochs_trained: s.epochs,
-      progress: null,
-      backend: "script",
-      error_message: s.error,
-      relay: {
-        pending: this.opts.outbox.pending(s.operationId),
-        delivered: this.opts.outbox.delivered(s.operationId),
-        problem: this.opts.outbox.problem(s.apiUrl),
-      },
-    };
+    return sessionView(s, this.opts.outbox, { progress: null, backend: "script" });
   }
 }
 

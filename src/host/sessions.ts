@@ -16,18 +16,12 @@ import type { TrainingResult } from "../trainer/types.ts";
 import type { StartReport } from "../schemas/host.ts";
 import { startWorkerTraining } from "../trainer/worker_client.ts";
 import type { Outbox } from "./outbox.ts";
+import { pruneFinished, sessionOf, sessionView, type SessionCore } from "./session_table.ts";
 import type { StopControl } from "../schemas/control.ts";
 
-interface State {
-  operationId: string;
-  apiUrl: string;
-  status: SessionStatus;
-  startedAt: string;
-  finishedAt: string | null;
-  epochs: number;
+interface State extends SessionCore {
   progress: BatchProgress | null;
   backend: string | null;
-  error: string | null;
   /** The checkpoints the training has written so far (relayed as they change). */
   checkpoints: Checkpoint[];
   /** Stopped by a host shutdown rather than a cancel. */
@@ -212,9 +206,7 @@ export class Sessions {
   }
 
   private state(operationId: string): State {
-    const s = this.sessions.get(operationId);
-    if (!s) throw new TrainwatchError("NOT_FOUND", `no session for operation ${operationId} on this host`, { operation_id: operationId });
-    return s;
+    return sessionOf(this.sessions, operationId);
   }
 
   private settle(s: State, status: SessionStatus, error: string | null): void {
@@ -225,29 +217,10 @@ export class Sessions {
   }
 
   private prune(): void {
-    const keep = this.opts.keep ?? 200;
-    for (const [id, s] of this.sessions) {
-      if (this.sessions.size <= keep) break;
-      if (s.status !== "running") this.sessions.delete(id);
-    }
+    pruneFinished(this.sessions, this.opts.keep);
   }
 
   private view(s: State): Session {
-    return {
-      operation_id: s.operationId,
-      status: s.status,
-      api_url: s.apiUrl,
-      started_at: s.startedAt,
-      finished_at: s.finishedAt,
-      epochs_trained: s.epochs,
-      progress: s.progress,
-      backend: s.backend,
-      error_message: s.error,
-      relay: {
-        pending: this.opts.outbox.pending(s.operationId),
-        delivered: this.opts.outbox.delivered(s.operationId),
-        problem: this.opts.outbox.problem(s.apiUrl),
-      },
-    };
+    return sessionView(s, this.opts.outbox, { progress: s.progress, backend: s.backend });
   }
 }
