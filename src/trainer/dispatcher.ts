@@ -87,21 +87,7 @@ export class Dispatcher implements Trainers {
     }
     // A refused request stores nothing: a 503 leaves no operation behind, not even a failed one.
     if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
-    let id: string | null = null;
-    try {
-      const { host } = await this.hosts.start(spec, async () => (id = await create()));
-      await this.operations.mergeMetadata(id!, { host });
-      await this.operations.touch(id!);
-      // Running from here: the host trains at once, and the liveness watchdog only watches running operations.
-      await this.operations.markStarted(id!);
-      return (await store.getOperation(id!))!;
-    } catch (err) {
-      // A host answered /health but refused the session: the operation it was created for goes too,
-      // unless it was cancelled while the host was being asked (then the cancel is what the user sees).
-      if (id !== null) await this.operations.discardOperation(id);
-      if (err instanceof TrainwatchError) throw err;
-      throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
-    }
+    return this.onHost((created) => this.hosts!.start(spec, async () => created(await create())));
   }
 
   async startRecipe(req: RecipeRequest): Promise<Operation> {
@@ -111,25 +97,39 @@ export class Dispatcher implements Trainers {
       return this.scripts.start(req);
     }
     if (!this.hosts?.startScript) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
-    const store = this.operations.reader;
+    const startScript = this.hosts.startScript.bind(this.hosts);
+    return this.onHost((created) =>
+      startScript(req, async (planned, params) =>
+        created(
+          (
+            await this.operations.createOperation({
+              operation_type: "training",
+              name: req.name ?? req.recipe,
+              total_epochs_planned: planned,
+              status: "pending",
+              metadata: { location: "host", kind: "script", recipe: req.recipe, params },
+              stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
+            })
+          ).operation_id,
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Starts a training on a host: `start` asks the pool, calling `created(id)` once it made the operation. The
+   * operation runs from then (the host trains at once, and the liveness watchdog only watches running operations).
+   * A refused request stores nothing: if the host answered /health but refused the session, the operation made
+   * for it goes too, unless it was cancelled while the host was being asked (then the cancel is what the user sees).
+   */
+  private async onHost(start: (created: (id: string) => string) => Promise<{ host: unknown }>): Promise<Operation> {
     let id: string | null = null;
     try {
-      const { host } = await this.hosts.startScript(req, async (planned, params) => {
-        const created = await this.operations.createOperation({
-          operation_type: "training",
-          name: req.name ?? req.recipe,
-          total_epochs_planned: planned,
-          status: "pending",
-          metadata: { location: "host", kind: "script", recipe: req.recipe, params },
-          stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
-        });
-        id = created.operation_id;
-        return created.operation_id;
-      });
+      const { host } = await start((made) => (id = made));
       await this.operations.mergeMetadata(id!, { host });
       await this.operations.touch(id!);
       await this.operations.markStarted(id!);
-      return (await store.getOperation(id!))!;
+      return (await this.operations.reader.getOperation(id!))!;
     } catch (err) {
       if (id !== null) await this.operations.discardOperation(id);
       if (err instanceof TrainwatchError) throw err;
