@@ -4,7 +4,6 @@
 // as interrupted at its next start and kills what the script left; logs come from the host, tail and live.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
@@ -13,7 +12,7 @@ import { groupAlive } from "../src/scripts/runner.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { LocalTrainer } from "../src/trainer/local.ts";
-import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
+import { fakeRecipe, processAlive, recipeFile } from "./fixtures/scripts.ts";
 import { json, req, startHostProcess, tempDir, until, type HostProcess } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
 
@@ -31,15 +30,6 @@ function apiFor(hostUrl: string) {
   return { app, store, url, close: async () => (await app.stop(true), store.close()) };
 }
 
-/** Alive and not a zombie. */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !["Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
-  } catch {
-    return false;
-  }
-};
 
 describe("script trainings on a GPU host process", () => {
   const tmp = tempDir("trainwatch-host-scripts-");
@@ -146,7 +136,7 @@ describe("script trainings on a GPU host process", () => {
     const streamed = sse.events.flatMap((e) => e.data.lines ?? []).join("\n");
     expect(streamed).toContain(`stopping: SIGTERM to process group ${pgid}`);
     await until("the script's group to be gone", () => !groupAlive(pgid));
-    expect(alive(child)).toBe(false);
+    expect(processAlive(child)).toBe(false);
     expect((await op(id)).status).toBe("cancelled");
     const session = await until("the host session to settle", async () => {
       const s = await (await fetch(`${host.url}/sessions/${id}`)).json();
@@ -166,7 +156,7 @@ describe("script trainings on a GPU host process", () => {
     const apiUrl = api.url;
     host = await startHostProcess(tmp.dir, { ...env, TRAINWATCH_URL: apiUrl });
     await until("the script's group to be gone", () => !groupAlive(pgid));
-    expect(alive(child)).toBe(false);
+    expect(processAlive(child)).toBe(false);
     const done = await finished(id);
     expect(done.status).toBe("failed");
     expect(done.error_message).toContain("interrupted: training host restarted");

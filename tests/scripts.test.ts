@@ -9,7 +9,7 @@ import { LogStore } from "../src/scripts/logs.ts";
 import { loadRecipeBook, parseRecipes } from "../src/scripts/recipes_file.ts";
 import { childEnv, failureMessage, groupAlive, killLeftovers } from "../src/scripts/runner.ts";
 import { TrainwatchError } from "../src/errors.ts";
-import { fakeRecipe, recipeFile, scriptTrainingApp } from "./fixtures/scripts.ts";
+import { fakeRecipe, processAlive, recipeFile, scriptTrainingApp } from "./fixtures/scripts.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -338,15 +338,6 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
       const m = lines.map((l) => /child pid (\d+)/.exec(l)).find(Boolean);
       return m && lines.includes("waiting") ? Number(m[1]) : undefined;
     });
-  /** Alive and not a zombie (an orphan's zombie waits for PID 1 to reap it; it holds nothing). */
-  const alive = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      return !["Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
-    } catch {
-      return false;
-    }
-  };
 
   test("cancel stops it: SIGTERM to the process group, and no process of it is left (its child included)", async () => {
     const a = start();
@@ -356,14 +347,14 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     expect(running.status).toBe("running");
     const pgid = running.metadata.pid as number;
     expect(groupAlive(pgid)).toBe(true);
-    expect(alive(child)).toBe(true);
+    expect(processAlive(child)).toBe(true);
     const cancel = await json(a.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(cancel.status).toBe(200);
     const done = await finished(a, id);
     expect(done.status).toBe("cancelled");
     expect(done.metadata.exit.signal).toBe("SIGTERM");
     expect(groupAlive(pgid)).toBe(false);
-    expect(alive(child)).toBe(false);
+    expect(processAlive(child)).toBe(false);
     const lines = (await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs`)))).body.data.lines.join("\n");
     expect(lines).toContain(`stopping: SIGTERM to process group ${pgid}`);
   });
@@ -377,7 +368,7 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const done = await finished(a, id);
     expect(done.metadata.exit.signal).toBe("SIGKILL");
     expect(groupAlive(pgid)).toBe(false);
-    expect(alive(child)).toBe(false);
+    expect(processAlive(child)).toBe(false);
     const lines = (await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs`)))).body.data.lines.join("\n");
     expect(lines).toContain("ignoring SIGTERM");
     expect(lines).toContain("sending SIGKILL");
