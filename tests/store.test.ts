@@ -8,6 +8,7 @@ import { MIGRATIONS } from "../src/store/migrations.ts";
 import { BLOCK, SqliteStore, newOperationId } from "../src/store/sqlite.ts";
 import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/index.ts";
 import { tempDir } from "./helpers.ts";
+import { writeBlockScenario } from "./store_contract.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
@@ -189,30 +190,11 @@ describe("chart blocks", () => {
     for (const s of stored) expect(JSON.parse(s.summary)).toEqual(expected.get(s.block)!);
   }
 
-  test("every write keeps the blocks equal to a summary of their rows: appends, re-posts, earlier epochs, repeats in one batch", async () => {
+  test("the stored blocks are exactly a summary of their rows after writes of every kind (the contract checks them through epochSpans)", async () => {
     const store = open(":memory:");
     const id = (await store.createOperation({ operation_type: "training" })).operation_id;
-    const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
-    await store.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
-    for (let e = 300; e < 310; e++) await store.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
-    await store.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
-    await store.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
-    await store.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
+    await writeBlockScenario(store, id);
     await blocksMatchRows(store, id);
-    const spans = await store.epochSpans(id, 0, 2000);
-    expect(spans.reduce((n, s) => n + s.count, 0)).toBe((await store.readEpochs(id)).length);
-  });
-
-  test("spans cover exactly the range asked for, edges summarised from rows", async () => {
-    const store = open(":memory:");
-    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
-    await store.writeEpochs(id, Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })));
-    for (const [from, to] of [[0, 999], [5, 900], [130, 250], [200, 210], [0, 0], [999, 5000]] as const) {
-      const spans = await store.epochSpans(id, from, to);
-      expect(spans[0]!.from).toBe(from);
-      expect(spans[spans.length - 1]!.to).toBe(Math.min(to, 999));
-      expect(spans.reduce((n, s) => n + s.count, 0)).toBe((await store.readEpochs(id, from - 1, to)).length);
-    }
   });
 
   test("an operation stored before chart blocks gets them on its first chart read, then keeps them", async () => {

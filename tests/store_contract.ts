@@ -46,6 +46,19 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; 
   throw new Error("expected a rejection, got a result");
 }
 
+/**
+ * Writes that touch chart blocks every way a store must handle: appends, re-posts, earlier epochs, NaN/Infinity,
+ * a custom metric, and repeats of one epoch in one batch. Shared with the SQLite-only block tests (tests/store.test.ts).
+ */
+export async function writeBlockScenario(s: Pick<Store, "writeEpochs">, id: string): Promise<void> {
+  const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
+  await s.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
+  for (let e = 300; e < 310; e++) await s.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
+  await s.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
+  await s.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
+  await s.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
+}
+
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`Store contract: ${name}`, () => {
     afterEach(() => factory.cleanup());
@@ -400,12 +413,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       test("every write keeps each block's summary equal to a summary of its rows: appends, re-posts, earlier epochs, repeats", async () => {
         const s = await open();
         const id = (await s.createOperation({ operation_type: "training" })).operation_id;
-        const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
-        await s.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
-        for (let e = 300; e < 310; e++) await s.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
-        await s.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
-        await s.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
-        await s.writeEpochs(id, [at(5, Number.NaN), at(6, Number.NaN), at(7, Number.NaN)]);
+        await writeBlockScenario(s, id);
         const rows = await s.readEpochs(id);
         for (const b of new Set(rows.map((r) => Math.floor(r.epoch / BLOCK)))) {
           const inBlock = rows.filter((r) => Math.floor(r.epoch / BLOCK) === b);
