@@ -1,6 +1,7 @@
 // Small pieces every view shows: status pills, progress bars, trend badges, error boxes, the smoothing slider,
 // the live-connection light. Each returns an html`…` template (lib/html.js) or a DOM element.
 
+import { api } from "./api.js";
 import { html, render } from "./html.js";
 
 const SMOOTHING_KEY = "trainwatch.smoothing";
@@ -28,6 +29,26 @@ export function progressBar(op) {
 export const errorBox = (err) => html`<div class="card error-box"><strong>${err.code ?? "Error"}</strong> ${err.message ?? err}</div>`;
 
 /** The top bar's live-updates light: idle, live, reconnecting, ended. */
+/**
+ * Starts a training from `form` on submit: POST /trainings with `body()`, then opens the new operation's page;
+ * on a refusal the error goes into `errorEl` and the button comes back.
+ */
+export function submitTraining(form, errorEl, body) {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    errorEl.replaceChildren();
+    try {
+      const op = await api("POST", "/trainings", body());
+      location.hash = `#/op/${encodeURIComponent(op.operation_id)}`;
+    } catch (err) {
+      render(errorEl, errorBox(err));
+      button.disabled = false;
+    }
+  });
+}
+
 export function setConn(state) {
   const conn = document.getElementById("conn");
   conn.className = `conn ${state}`;

@@ -3,9 +3,8 @@
 // table the server fills them from (src/schemas/defaults.ts, served as /assets/schemas/defaults.js).
 
 import { DEFAULTS } from "schemas/defaults.js";
-import { api } from "../lib/api.js";
 import { html, render } from "../lib/html.js";
-import { errorBox } from "../lib/widgets.js";
+import { submitTraining } from "../lib/widgets.js";
 import { recipeSection } from "./recipe_form.js";
 
 const D = DEFAULTS;
@@ -92,18 +91,6 @@ export function newTrainingView(root) {
   form.generator.addEventListener("change", () => (form.samples.placeholder = String(D.generators[form.generator.value].samples)));
   form.addEventListener("input", preview);
   preview();
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    root.querySelector("#form-error").replaceChildren();
-    try {
-      const op = await api("POST", "/trainings", spec());
-      location.hash = `#/op/${encodeURIComponent(op.operation_id)}`;
-    } catch (err) {
-      render(root.querySelector("#form-error"), errorBox(err));
-      button.disabled = false;
-    }
-  });
+  submitTraining(form, root.querySelector("#form-error"), spec);
   return { name: "new", destroy() {} };
 }

@@ -4,7 +4,7 @@
 
 import { api } from "../lib/api.js";
 import { html, render } from "../lib/html.js";
-import { errorBox } from "../lib/widgets.js";
+import { errorBox, submitTraining } from "../lib/widgets.js";
 
 /** One input per param, from its JSON Schema: a select for an enum, a checkbox for a boolean, a number or text field otherwise. */
 function field(name, p) {
@@ -98,17 +98,5 @@ export async function recipeSection(card) {
   form.elements.recipe.addEventListener("change", pick);
   form.addEventListener("input", preview);
   pick();
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    card.querySelector("#recipe-error").replaceChildren();
-    try {
-      const op = await api("POST", "/trainings", body());
-      location.hash = `#/op/${encodeURIComponent(op.operation_id)}`;
-    } catch (err) {
-      render(card.querySelector("#recipe-error"), errorBox(err));
-      button.disabled = false;
-    }
-  });
+  submitTraining(form, card.querySelector("#recipe-error"), body);
 }
