@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { finishedWithEarlierBest, improving, overfitting, plateau, seedRun } from "./fixtures/runs.ts";
-import { captureOutput, freePort, startServerProcess, type ServerProcess } from "./helpers.ts";
+import { captureOutput, freePort, startServerProcess, until, type ServerProcess } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -42,11 +42,13 @@ function startAgent(script: string, args: string[]) {
     output,
     /** Resolves once the output matches; fails with the output so far if the agent exits first or 20 s pass. */
     async waitFor(pattern: RegExp): Promise<void> {
-      const deadline = Date.now() + 20_000;
-      while (!pattern.test(output())) {
-        if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`never printed ${pattern}; output:\n${output()}`);
-        await Bun.sleep(20);
-      }
+      await until(`the agent to print ${pattern}`, () => {
+        if (pattern.test(output())) return true;
+        if (proc.exitCode !== null) throw new Error(`the agent exited ${proc.exitCode} before printing ${pattern}`);
+        return undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; output:\n${output()}`);
+      });
     },
   };
 }

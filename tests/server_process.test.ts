@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { INTERRUPTED } from "../src/trainer/dispatcher.ts";
-import { startServerProcess, tempDir, type ServerProcess } from "./helpers.ts";
+import { startServerProcess, tempDir, until, type ServerProcess } from "./helpers.ts";
 
 const started: ServerProcess[] = [];
 afterAll(async () => {
@@ -88,13 +88,10 @@ describe("the server process", () => {
       type Reply = { data: { metrics: { epochs: { epoch: number; train_loss: number }[] } } };
       const metrics = async (url: string) => ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as Reply).data;
       // Every epoch a reply showed was acknowledged: it must survive the kill, value for value.
-      let seen: Reply["data"]["metrics"]["epochs"] = [];
-      const deadline = Date.now() + 30_000;
-      while (seen.length < 3 && Date.now() < deadline) {
-        seen = (await metrics(s.url)).metrics.epochs;
-        await Bun.sleep(50);
-      }
-      expect(seen.length).toBeGreaterThanOrEqual(3);
+      const seen = await until("3 acknowledged epochs", async () => {
+        const epochs = (await metrics(s.url)).metrics.epochs;
+        return epochs.length >= 3 ? epochs : undefined;
+      }, 30_000, 50);
       s.proc.kill("SIGKILL");
       await s.proc.exited;
 

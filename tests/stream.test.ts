@@ -8,7 +8,7 @@ import { SqliteStore } from "../src/store/sqlite.ts";
 import { streamRoutes } from "../src/routes/stream.ts";
 import type { AppDeps } from "../src/app.ts";
 import type { Fanout } from "../src/operations/fanout.ts";
-import { json, makeApp, req, startServerProcess, type ServerProcess } from "./helpers.ts";
+import { json, makeApp, req, startServerProcess, until, type ServerProcess } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
 
 type App = ReturnType<typeof makeApp>["app"];
@@ -341,8 +341,7 @@ describe("metrics stream over a socket", () => {
       await sse.until(() => sse.events.some((e) => e.event === "trends"), 2000, "the replay");
       expect(fanoutOf(app).stats().streams).toBe(1);
       abort.abort();
-      const deadline = Date.now() + 2000;
-      while (fanoutOf(app).stats().streams > 0 && Date.now() < deadline) await Bun.sleep(10);
+      await until("the aborted stream to be forgotten", () => fanoutOf(app).stats().streams === 0, 2000, 10);
       expect(fanoutOf(app).stats()).toEqual({ channels: 0, streams: 0 });
       expect(hubListeners(app)).toBe(0);
     } finally {
