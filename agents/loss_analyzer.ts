@@ -19,7 +19,9 @@ export function report(a: Analysis): string {
   const lines: string[] = [];
   const line = (label: string, text: string) => lines.push(`  ${label.padEnd(17)}${text}`);
   const planned = a.total_epochs_planned ? `/${a.total_epochs_planned}` : "";
-  lines.push(`Loss analysis of ${a.operation_id} (${a.operation_type}, ${a.status}, ${a.epochs_completed}${planned} epochs)`);
+  lines.push(
+    `Loss analysis of ${a.operation_id} (${a.operation_type}, ${a.status}, ${a.epochs_completed}${planned} epochs)`,
+  );
   if (a.epochs_completed === 0) {
     lines.push(`  No epochs recorded yet; nothing to analyze until the run reports metrics.`);
   } else {
@@ -28,7 +30,10 @@ export function report(a: Analysis): string {
     if (t.basis === "since_best" && t.since_best) {
       detail = `since the best epoch: ${signed(t.since_best.rise * 100, 1)}% above its best at epoch ${t.since_best.best_epoch}, margin ${(t.since_best.margin * 100).toFixed(1)}%`;
     } else {
-      const change = t.relative_change === null ? "" : `, fitted change ${signed(t.relative_change * 100, 1)}% over the last ${t.points} epochs`;
+      const change =
+        t.relative_change === null
+          ? ""
+          : `, fitted change ${signed(t.relative_change * 100, 1)}% over the last ${t.points} epochs`;
       const slope = t.slope === null ? "" : `, slope ${signed(t.slope)}/epoch`;
       detail = `${change}${slope}`.replace(/^, /, "");
     }
@@ -46,7 +51,10 @@ export function report(a: Analysis): string {
     const g = a.generalization_gap;
     if (g.latest === null) line("gap (val-train)", "n/a (needs both train_loss and val_loss)");
     else {
-      const trend = g.trend === null ? "too few epochs for a trend" : `${g.trend}${g.slope === null ? "" : `, ${signed(g.slope)}/epoch`}`;
+      const trend =
+        g.trend === null
+          ? "too few epochs for a trend"
+          : `${g.trend}${g.slope === null ? "" : `, ${signed(g.slope)}/epoch`}`;
       line("gap (val-train)", `${signed(g.latest)} at the last epoch, ${trend}`);
     }
     const f = a.final;
@@ -59,10 +67,19 @@ export function report(a: Analysis): string {
   }
   const r = a.recommendation;
   if (a.checkpoints.held_by === "trainwatch") {
-    line("checkpoints", a.checkpoints.epochs?.length ? `epochs ${a.checkpoints.epochs.join(", ")} (held by Trainwatch)` : "none written");
+    line(
+      "checkpoints",
+      a.checkpoints.epochs?.length ? `epochs ${a.checkpoints.epochs.join(", ")} (held by Trainwatch)` : "none written",
+    );
   }
-  line("thresholds", `plateau patience ${a.thresholds.plateau_patience}, overfit ≥ ${(a.thresholds.overfit_threshold * 100).toFixed(1)}% and ${a.thresholds.overfit_noise_z}σ, stall < ${(a.thresholds.stall_threshold * 100).toFixed(1)}% in ${a.thresholds.stall_window} epochs`);
-  line("recommendation", `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}`);
+  line(
+    "thresholds",
+    `plateau patience ${a.thresholds.plateau_patience}, overfit ≥ ${(a.thresholds.overfit_threshold * 100).toFixed(1)}% and ${a.thresholds.overfit_noise_z}σ, stall < ${(a.thresholds.stall_threshold * 100).toFixed(1)}% in ${a.thresholds.stall_window} epochs`,
+  );
+  line(
+    "recommendation",
+    `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}`,
+  );
   line("reason", r.reason);
   return lines.join("\n");
 }
@@ -70,7 +87,11 @@ export function report(a: Analysis): string {
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: "boolean", default: false }, help: { type: "boolean" } } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { json: { type: "boolean", default: false }, help: { type: "boolean" } },
+    });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -90,7 +111,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (parsed.values.json) {
-      console.log(JSON.stringify({ error: { code: err instanceof ToolError ? err.code : "AGENT_ERROR", message: (err as Error).message } }));
+      console.log(
+        JSON.stringify({
+          error: { code: err instanceof ToolError ? err.code : "AGENT_ERROR", message: (err as Error).message },
+        }),
+      );
     }
     console.error(`loss_analyzer: ${(err as Error).message}`);
     return 1;

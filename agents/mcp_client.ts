@@ -13,8 +13,10 @@ const ROOT = join(import.meta.dir, "..");
  * these speak to the person running the agent.
  */
 const CLI_HINTS: Record<string, string> = {
-  OPERATION_NOT_FOUND: "List operations with `curl -s $TRAINWATCH_URL/api/v1/operations` or open the dashboard at $TRAINWATCH_URL/.",
-  UNREACHABLE: "Start the API with `npm start` (or `bun run src/server.ts`), or set TRAINWATCH_URL to a running server.",
+  OPERATION_NOT_FOUND:
+    "List operations with `curl -s $TRAINWATCH_URL/api/v1/operations` or open the dashboard at $TRAINWATCH_URL/.",
+  UNREACHABLE:
+    "Start the API with `npm start` (or `bun run src/server.ts`), or set TRAINWATCH_URL to a running server.",
   TIMEOUT: "The server may be overloaded; run the agent again in a few seconds.",
   UNAUTHORIZED: "Set TRAINWATCH_TOKEN to the server's token before running the agent.",
 };
@@ -58,7 +60,8 @@ export async function connect(agentName: string): Promise<McpSession> {
       const res = await client.callTool({ name, arguments: args });
       if (res.isError) {
         const err = (res.structuredContent as { error?: { code?: string; message?: string } } | undefined)?.error;
-        const text = (res.content as Array<{ type: string; text?: string }>).find((c) => c.type === "text")?.text ?? "tool failed";
+        const text =
+          (res.content as Array<{ type: string; text?: string }>).find((c) => c.type === "text")?.text ?? "tool failed";
         const code = err?.code ?? "TOOL_ERROR";
         // The plain message plus a hint for the terminal, not the model-facing hint in the text content.
         const message = err?.message ? `${code}: ${err.message}` : text;

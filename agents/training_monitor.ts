@@ -35,7 +35,15 @@ function row(cells: readonly string[]): string {
 function epochRow(e: WireEpoch): string {
   const lr = typeof e.learning_rate === "number" ? e.learning_rate.toExponential(2) : fmt(e.learning_rate);
   const duration = typeof e.duration === "number" ? `${e.duration.toFixed(2)}s` : "-";
-  return row([String(e.epoch), fmt(e.train_loss), fmt(e.val_loss), fmt(e.train_accuracy), fmt(e.val_accuracy), lr, duration]);
+  return row([
+    String(e.epoch),
+    fmt(e.train_loss),
+    fmt(e.val_loss),
+    fmt(e.train_accuracy),
+    fmt(e.val_accuracy),
+    lr,
+    duration,
+  ]);
 }
 
 /** `[##########----------] 12/24 epochs (50%)`, or a plain count when the plan is unknown. */
@@ -65,7 +73,9 @@ export function flagText(flag: Flag, a: Analysis): string {
   switch (flag) {
     case "overfitting": {
       const s = a.trajectory.since_best;
-      const rise = s ? `${(s.rise * 100).toFixed(1)}% above its ${best} (margin ${(s.margin * 100).toFixed(1)}%)` : `above its ${best}`;
+      const rise = s
+        ? `${(s.rise * 100).toFixed(1)}% above its ${best} (margin ${(s.margin * 100).toFixed(1)}%)`
+        : `above its ${best}`;
       return `validation loss is ${rise} while training loss keeps falling`;
     }
     case "plateau":
@@ -108,7 +118,11 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   for (;;) {
     let reply: MetricsReply;
     try {
-      reply = await mcp.call<MetricsReply>("get_operation_metrics", { operation_id: id, since_epoch: since, max_points: MAX_POINTS });
+      reply = await mcp.call<MetricsReply>("get_operation_metrics", {
+        operation_id: id,
+        since_epoch: since,
+        max_points: MAX_POINTS,
+      });
       failures = 0;
     } catch (err) {
       if (!(err instanceof ToolError) || !err.transient || ++failures >= MAX_TRANSIENT_FAILURES) throw err;
@@ -143,7 +157,11 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     if (why) {
       try {
         console.log(`auto-cancel: cancelling ${id}: ${why}`);
-        const res = await mcp.call<{ status: string }>("cancel_operation", { operation_id: id, by: "monitor", reason: `auto-cancel by training_monitor: ${why}` });
+        const res = await mcp.call<{ status: string }>("cancel_operation", {
+          operation_id: id,
+          by: "monitor",
+          reason: `auto-cancel by training_monitor: ${why}`,
+        });
         status = res.status as typeof status;
         cancelled = why;
       } catch (err) {
@@ -180,7 +198,9 @@ async function summarize(mcp: McpSession, id: string, cancelled: string | null):
   console.log("");
   console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${how}.`);
   if (a.best_epoch !== null) {
-    console.log(`Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`);
+    console.log(
+      `Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`,
+    );
   }
   const checkpoint = r.checkpoint_epoch === null ? "" : ` (epoch ${r.checkpoint_epoch})`;
   console.log(`Recommendation: ${r.action}${checkpoint}. ${r.reason}`);
@@ -192,7 +212,11 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { interval: { type: "string", default: "30" }, "auto-cancel": { type: "boolean", default: false }, help: { type: "boolean" } },
+      options: {
+        interval: { type: "string", default: "30" },
+        "auto-cancel": { type: "boolean", default: false },
+        help: { type: "boolean" },
+      },
     });
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
@@ -205,7 +229,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const interval = parseSeconds(values.interval);
   if (positionals.length !== 1 || interval === null) {
-    console.error(interval === null ? `--interval: expected a positive number of seconds, got "${values.interval}"\n${USAGE}` : USAGE);
+    console.error(
+      interval === null
+        ? `--interval: expected a positive number of seconds, got "${values.interval}"\n${USAGE}`
+        : USAGE,
+    );
     return 2;
   }
   const mcp = await connect("trainwatch-training-monitor");

@@ -56,7 +56,9 @@ try {
   const t0 = performance.now();
   const ids: string[] = [];
   for (let r = 0; r < RUNS; r++) {
-    const op = (await (await postJson("/operations", { operation_type: "training", name: `bench-${r}`, total_epochs_planned: EPOCHS })).json()) as any;
+    const op = (await (
+      await postJson("/operations", { operation_type: "training", name: `bench-${r}`, total_epochs_planned: EPOCHS })
+    ).json()) as any;
     ids.push(op.data.operation_id);
     for (let from = 0; from < EPOCHS; from += 5000) {
       const res = await postJson(`/operations/${op.data.operation_id}/metrics`, {
@@ -97,10 +99,14 @@ try {
   };
   const single: number[] = [];
   for (let i = 0; i < 5; i++) single.push(await replay(ids[i % ids.length]!));
-  console.log(`(b) SSE replay of one ${EPOCHS}-epoch history (request → last epoch parsed): median ${ms(median(single))}, max ${ms(sorted(single).at(-1)!)}`);
+  console.log(
+    `(b) SSE replay of one ${EPOCHS}-epoch history (request → last epoch parsed): median ${ms(median(single))}, max ${ms(sorted(single).at(-1)!)}`,
+  );
   const allStart = performance.now();
   await Promise.all(ids.map(replay));
-  console.log(`(b) SSE replay of all ${RUNS} histories at once (${RUNS * EPOCHS} epochs): ${ms(performance.now() - allStart)} wall`);
+  console.log(
+    `(b) SSE replay of all ${RUNS} histories at once (${RUNS * EPOCHS} epochs): ${ms(performance.now() - allStart)} wall`,
+  );
 
   // (c) fan-out ---------------------------------------------------------------------------------
   const live = (await (await postJson("/operations", { operation_type: "training", name: "fanout" })).json()) as any;
@@ -119,8 +125,11 @@ try {
   await writes(20);
   const quiet = await writes(100);
   const streams: SseReader[] = [];
-  for (let i = 0; i < STREAMS; i++) streams.push(new SseReader(await api(`/operations/${liveId}/metrics/stream?since_epoch=${next - 1}`)));
-  await Promise.all(streams.map((s) => s.until(() => s.events.some((e) => e.event === "trends"), 30_000, "the replay")));
+  for (let i = 0; i < STREAMS; i++)
+    streams.push(new SseReader(await api(`/operations/${liveId}/metrics/stream?since_epoch=${next - 1}`)));
+  await Promise.all(
+    streams.map((s) => s.until(() => s.events.some((e) => e.event === "trends"), 30_000, "the replay")),
+  );
   const loaded = await writes(100);
   console.log(
     `(c) POST one epoch: median ${ms(median(quiet))} with no stream open, ${ms(median(loaded))} with ${STREAMS} streams open (p95 ${ms(sorted(loaded)[94]!)})`,
@@ -142,27 +151,43 @@ try {
   } else {
     const browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       await page.addInitScript(() => {
         const w = window as any;
         w.__long = [];
-        new PerformanceObserver((list) => list.getEntries().forEach((e) => w.__long.push(Math.round(e.duration)))).observe({ entryTypes: ["longtask"] });
+        new PerformanceObserver((list) =>
+          list.getEntries().forEach((e) => w.__long.push(Math.round(e.duration))),
+        ).observe({ entryTypes: ["longtask"] });
       });
-      const drawn = (chart: string) => page.waitForFunction((c) => (window as any).__trainwatch?.chartPoints(c) > 0, chart, { timeout: 60_000 });
+      const drawn = (chart: string) =>
+        page.waitForFunction((c) => (window as any).__trainwatch?.chartPoints(c) > 0, chart, { timeout: 60_000 });
       const longTasks = () => page.evaluate(() => (window as any).__long as number[]);
       let start = performance.now();
       await page.goto(`${server.url}/#/compare/${ids.join(",")}`);
       await drawn("compare");
-      console.log(`(d) dashboard: comparison of ${RUNS} runs × ${EPOCHS} epochs drawn ${ms(performance.now() - start)} after navigation; page long tasks: [${(await longTasks()).join(", ")}] ms`);
+      console.log(
+        `(d) dashboard: comparison of ${RUNS} runs × ${EPOCHS} epochs drawn ${ms(performance.now() - start)} after navigation; page long tasks: [${(await longTasks()).join(", ")}] ms`,
+      );
       await page.evaluate(() => ((window as any).__long = [])); // a hash change keeps the document
       start = performance.now();
       await page.goto(`${server.url}/#/op/${ids[0]}`);
       await drawn("loss");
       const points = await page.evaluate(() => (window as any).__trainwatch.chartPoints("loss"));
-      console.log(`(d) dashboard: one ${EPOCHS}-epoch run drawn ${ms(performance.now() - start)} after navigation (${points} points per curve); page long tasks: [${(await longTasks()).join(", ")}] ms`);
+      console.log(
+        `(d) dashboard: one ${EPOCHS}-epoch run drawn ${ms(performance.now() - start)} after navigation (${points} points per curve); page long tasks: [${(await longTasks()).join(", ")}] ms`,
+      );
     } finally {
       await browser.close();
     }

@@ -11,7 +11,11 @@ import { figures, goals, MIN_VALIDATION_ROWS, replayCorpus, type RunOutcome } fr
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { corpus: { type: "string", default: CORPUS_PATH }, check: { type: "boolean", default: false }, verbose: { type: "boolean", default: false } },
+  options: {
+    corpus: { type: "string", default: CORPUS_PATH },
+    check: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
 });
 
 const corpus = loadCorpus(values.corpus);
@@ -25,23 +29,37 @@ const small = outcomes.filter((o) => o.validation_rows < MIN_VALIDATION_ROWS);
 function table(title: string, group: RunOutcome[]): boolean {
   const f = figures(group);
   const g = goals(f);
-  console.log(`\n${title}: ${f.runs} runs (${Object.entries(f.by_kind).map(([k, n]) => `${n} ${k}`).join(", ")})`);
+  console.log(
+    `\n${title}: ${f.runs} runs (${Object.entries(f.by_kind)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ")})`,
+  );
   console.log(`| figure | value | goal | |\n| --- | --- | --- | --- |`);
   for (const row of g) console.log(`| ${row.name} | ${row.value} | ${row.goal} | ${row.pass ? "PASS" : "MISS"} |`);
-  console.log(`  overfitting delays: ${f.overfit_delays.join(", ") || "-"}${f.overfit_missed.length ? `; missed: ${f.overfit_missed.join(", ")}` : ""}`);
+  console.log(
+    `  overfitting delays: ${f.overfit_delays.join(", ") || "-"}${f.overfit_missed.length ? `; missed: ${f.overfit_missed.join(", ")}` : ""}`,
+  );
   if (f.divergence_missed.length) console.log(`  divergence missed: ${f.divergence_missed.join(", ")}`);
   if (f.stalled_missed.length) console.log(`  stalls missed: ${f.stalled_missed.join(", ")}`);
   if (f.regret_max) console.log(`  worst regret: ${f.regret_max.value.toFixed(3)} (${f.regret_max.run})`);
   for (const o of group.filter((o) => o.unjustified.length)) {
     const first = o.unjustified[0]!;
-    console.log(`  unjustified: ${o.id} (${o.kind}) at ${o.unjustified.length} epoch(s), first ${first.epoch} [${first.flags}], held-out still gained ${(first.gain * 100).toFixed(1)}%`);
+    console.log(
+      `  unjustified: ${o.id} (${o.kind}) at ${o.unjustified.length} epoch(s), first ${first.epoch} [${first.flags}], held-out still gained ${(first.gain * 100).toFixed(1)}%`,
+    );
   }
   return g.every((row) => row.pass);
 }
 
-console.log(`Judgement benchmark: ${outcomes.length} real runs from ${values.corpus}, replayed through the API in ${seconds.toFixed(1)} s`);
+console.log(
+  `Judgement benchmark: ${outcomes.length} real runs from ${values.corpus}, replayed through the API in ${seconds.toFixed(1)} s`,
+);
 const ok = table(`Runs with a validation set of ${MIN_VALIDATION_ROWS}+ rows (held to the goals)`, judged);
-if (small.length) table(`Runs with fewer than ${MIN_VALIDATION_ROWS} validation rows (CSV fixtures; reported, not held to the goals)`, small);
+if (small.length)
+  table(
+    `Runs with fewer than ${MIN_VALIDATION_ROWS} validation rows (CSV fixtures; reported, not held to the goals)`,
+    small,
+  );
 if (values.verbose) {
   for (const o of outcomes) {
     console.log(

@@ -89,7 +89,10 @@ export function blowUpEpoch(curves: Pick<Curves, "train_loss" | "val_loss">): nu
   const n = curves.train_loss.length;
   const keys = (["train_loss", "val_loss"] as const).filter((k) => curves[k].some((c) => c !== null));
   const at = (k: (typeof keys)[number], e: number) => cellValue(curves[k][e]);
-  const best = Object.fromEntries(keys.map((k) => [k, Number.POSITIVE_INFINITY])) as Record<(typeof keys)[number], number>;
+  const best = Object.fromEntries(keys.map((k) => [k, Number.POSITIVE_INFINITY])) as Record<
+    (typeof keys)[number],
+    number
+  >;
   const bad = (e: number) =>
     keys.some((k) => {
       const v = at(k, e);

@@ -74,7 +74,8 @@ const finite = (v: number | null): v is number => v !== null && Number.isFinite(
 /** Validation rows of a run's dataset: (dataset rows − held-out rows) × validation_split (default 0.2), as the engine splits. */
 export function validationRows(run: CorpusRun): number {
   const d = run.spec.dataset as { kind: string; samples?: number; path?: string };
-  const rows = d.kind === "csv" ? readFileSync(join(ROOT, d.path!), "utf8").trim().split("\n").length - 1 : (d.samples ?? 1000);
+  const rows =
+    d.kind === "csv" ? readFileSync(join(ROOT, d.path!), "utf8").trim().split("\n").length - 1 : (d.samples ?? 1000);
   const split = run.spec.training?.validation_split ?? 0.2;
   return Math.round((rows - run.held_out_rows) * split);
 }
@@ -134,7 +135,13 @@ export async function replayRun(app: ReturnType<typeof createApp>, run: CorpusRu
       const upTo = Math.min(...test.slice(0, e + 1).filter(finite));
       const after = Math.min(...test.slice(e + 1).filter(finite));
       if (Number.isFinite(upTo) && after < (1 - STILL_TO_GAIN) * upTo) {
-        const flags = [f.overfitting && "overfitting", f.diverging && "diverging", f.stalled && "stalled", f.plateau && "plateau", stop && "stop"];
+        const flags = [
+          f.overfitting && "overfitting",
+          f.diverging && "diverging",
+          f.stalled && "stalled",
+          f.plateau && "plateau",
+          stop && "stop",
+        ];
         out.unjustified.push({ epoch: e, flags: flags.filter(Boolean).join("+"), gain: 1 - after / upTo });
       }
     }
@@ -151,7 +158,10 @@ export async function replayRun(app: ReturnType<typeof createApp>, run: CorpusRu
 }
 
 /** Replays every run on a fresh in-memory server configured from `env` (the server's TRAINWATCH_* thresholds). */
-export async function replayCorpus(corpus: Corpus = loadCorpus(), env: Record<string, string | undefined> = {}): Promise<RunOutcome[]> {
+export async function replayCorpus(
+  corpus: Corpus = loadCorpus(),
+  env: Record<string, string | undefined> = {},
+): Promise<RunOutcome[]> {
   const config = loadConfig(env);
   const store = new SqliteStore(":memory:", config.trends);
   const app = createApp({ store, config });
@@ -176,8 +186,11 @@ export function figures(outcomes: readonly RunOutcome[]): Figures {
   const of = outcomes.filter((o) => o.kind === "overfit");
   const ex = outcomes.filter((o) => o.kind === "exploding");
   const st = outcomes.filter((o) => o.kind === "stalled");
-  const delays = of.filter((o) => o.first_overfitting !== null && o.held_out_best_epoch !== null).map((o) => o.first_overfitting! - o.held_out_best_epoch!);
-  const caught = (o: RunOutcome) => o.first_diverging !== null && o.blow_up_epoch !== null && o.first_diverging <= o.blow_up_epoch + DIVERGENCE_WITHIN;
+  const delays = of
+    .filter((o) => o.first_overfitting !== null && o.held_out_best_epoch !== null)
+    .map((o) => o.first_overfitting! - o.held_out_best_epoch!);
+  const caught = (o: RunOutcome) =>
+    o.first_diverging !== null && o.blow_up_epoch !== null && o.first_diverging <= o.blow_up_epoch + DIVERGENCE_WITHIN;
   const regrets = outcomes.filter((o) => o.regret !== null);
   const max = regrets.reduce<RunOutcome | null>((m, o) => (m === null || o.regret! > m.regret! ? o : m), null);
   return {
@@ -204,16 +217,41 @@ export function figures(outcomes: readonly RunOutcome[]): Figures {
 export function goals(f: Figures): Goal[] {
   const num = (v: number | null, d = 3) => (v === null ? "n/a" : v.toFixed(d));
   return [
-    { name: "unjustified alarms (runs)", value: String(f.unjustified_runs.length), goal: "0", pass: f.unjustified_runs.length === 0 },
-    { name: "overfitting caught", value: `${f.overfit_caught}/${f.overfit_runs}`, goal: "all", pass: f.overfit_caught === f.overfit_runs },
+    {
+      name: "unjustified alarms (runs)",
+      value: String(f.unjustified_runs.length),
+      goal: "0",
+      pass: f.unjustified_runs.length === 0,
+    },
+    {
+      name: "overfitting caught",
+      value: `${f.overfit_caught}/${f.overfit_runs}`,
+      goal: "all",
+      pass: f.overfit_caught === f.overfit_runs,
+    },
     {
       name: "overfitting median delay (epochs after held-out best)",
       value: num(f.overfit_median_delay, 1),
       goal: "≤ 5",
       pass: f.overfit_median_delay !== null && f.overfit_median_delay <= 5,
     },
-    { name: `divergence caught within ${DIVERGENCE_WITHIN} epochs`, value: `${f.divergence_caught}/${f.exploding_runs}`, goal: "all", pass: f.divergence_caught === f.exploding_runs },
-    { name: "stalled runs called out", value: `${f.stalled_caught}/${f.stalled_runs}`, goal: "all", pass: f.stalled_caught === f.stalled_runs },
-    { name: "checkpoint regret, mean", value: num(f.regret_mean), goal: "≤ 1.03", pass: f.regret_mean !== null && f.regret_mean <= 1.03 },
+    {
+      name: `divergence caught within ${DIVERGENCE_WITHIN} epochs`,
+      value: `${f.divergence_caught}/${f.exploding_runs}`,
+      goal: "all",
+      pass: f.divergence_caught === f.exploding_runs,
+    },
+    {
+      name: "stalled runs called out",
+      value: `${f.stalled_caught}/${f.stalled_runs}`,
+      goal: "all",
+      pass: f.stalled_caught === f.stalled_runs,
+    },
+    {
+      name: "checkpoint regret, mean",
+      value: num(f.regret_mean),
+      goal: "≤ 1.03",
+      pass: f.regret_mean !== null && f.regret_mean <= 1.03,
+    },
   ];
 }

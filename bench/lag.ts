@@ -36,7 +36,8 @@ export function startLagSampler(intervalMs = 10): LagSampler {
 }
 
 /** The q-quantile of ascending numbers (nearest rank). */
-export const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+export const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
 
 /** p50 / p99 / max of the lags in samples taken within [from, to] (Date.now() ms). */
 export function lagStats(samples: LagSample[], from = -Infinity, to = Infinity) {

@@ -22,7 +22,8 @@ const POLLERS = int("pollers", 200);
 const TRAININGS = int("trainings", 3);
 const RATE = int("rate", 10);
 
-const fmt = (n: number, digits = 2) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 2) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const headers = { "content-type": "application/json" };
 
 /** Resident set size of a process in MB (Linux /proc), or null where there is no /proc. */
@@ -84,8 +85,12 @@ async function every(periodMs: number, startAt: number, end: number, tick: () =>
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "trainwatch-load-"));
   const lagFile = join(dir, "lag.json");
-  console.log(`Trainwatch load bench — Bun ${Bun.version}, ${process.platform}/${process.arch}, ${navigator.hardwareConcurrency} cores`);
-  console.log(`${POLLERS} pollers (GET metrics + GET status, 1/s each), ${TRAININGS} local trainings, 1 writer at ${RATE} epochs/s, ${SECONDS} s\n`);
+  console.log(
+    `Trainwatch load bench — Bun ${Bun.version}, ${process.platform}/${process.arch}, ${navigator.hardwareConcurrency} cores`,
+  );
+  console.log(
+    `${POLLERS} pollers (GET metrics + GET status, 1/s each), ${TRAININGS} local trainings, 1 writer at ${RATE} epochs/s, ${SECONDS} s\n`,
+  );
   const server = await startServerProcess({
     TRAINWATCH_DB: join(dir, "load.db"),
     TRAINWATCH_MODELS_DIR: join(dir, "models"),
@@ -101,11 +106,19 @@ async function main() {
     const rssStart = rssMb(pid);
     const trainings: string[] = [];
     for (let i = 0; i < TRAININGS; i++) {
-      const res = await fetch(`${api}/trainings`, { method: "POST", headers, body: JSON.stringify(trainingSpec(i + 1)) });
+      const res = await fetch(`${api}/trainings`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(trainingSpec(i + 1)),
+      });
       if (res.status !== 202) throw new Error(`POST /trainings: ${res.status} ${await res.text()}`);
       trainings.push(((await res.json()) as { data: { operation_id: string } }).data.operation_id);
     }
-    const reg = await fetch(`${api}/operations`, { method: "POST", headers, body: JSON.stringify({ operation_type: "training", name: "load-writer" }) });
+    const reg = await fetch(`${api}/operations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ operation_type: "training", name: "load-writer" }),
+    });
     const writerOp = ((await reg.json()) as { data: { operation_id: string } }).data.operation_id;
     const ops = [...trainings, writerOp];
     // The clock starts once every training is past its start-up (worker, TF.js load, data) and has finished an epoch:
@@ -113,8 +126,13 @@ async function main() {
     const ready = Date.now();
     for (const id of trainings) {
       for (;;) {
-        const op = ((await (await fetch(`${api}/operations/${id}`)).json()) as { data: { status: string; progress: { epochs_completed: number } } }).data;
-        if (op.status !== "pending" && op.status !== "running") throw new Error(`training ${id} ended ${op.status} before the run`);
+        const op = (
+          (await (await fetch(`${api}/operations/${id}`)).json()) as {
+            data: { status: string; progress: { epochs_completed: number } };
+          }
+        ).data;
+        if (op.status !== "pending" && op.status !== "running")
+          throw new Error(`training ${id} ended ${op.status} before the run`);
         if (op.progress.epochs_completed > 0) break;
         if (Date.now() - ready > 120_000) throw new Error(`training ${id} has no epoch after 120 s`);
         await Bun.sleep(100);
@@ -127,7 +145,11 @@ async function main() {
     clientLag.reset();
     let epoch = 0;
     const writer = every(1000 / RATE, t0, end, () => {
-      const body = JSON.stringify({ epochs: [{ epoch, train_loss: 1 / (epoch + 1), val_loss: 1.1 / (epoch + 1), timestamp: new Date().toISOString() }] });
+      const body = JSON.stringify({
+        epochs: [
+          { epoch, train_loss: 1 / (epoch + 1), val_loss: 1.1 / (epoch + 1), timestamp: new Date().toISOString() },
+        ],
+      });
       epoch++;
       return tally.time("POST metrics", `${api}/operations/${writerOp}/metrics`, { method: "POST", headers, body });
     });
@@ -144,7 +166,11 @@ async function main() {
     const rssEnd = rssMb(pid);
     const epochsTrained: number[] = [];
     for (const id of trainings) {
-      const op = ((await (await fetch(`${api}/operations/${id}`)).json()) as { data: { status: string; progress: { epochs_completed: number } } }).data;
+      const op = (
+        (await (await fetch(`${api}/operations/${id}`)).json()) as {
+          data: { status: string; progress: { epochs_completed: number } };
+        }
+      ).data;
       if (op.status !== "running") tally.error(`training ${op.status}`);
       epochsTrained.push(op.progress.epochs_completed);
       await fetch(`${api}/operations/${id}`, { method: "DELETE" });
@@ -154,20 +180,32 @@ async function main() {
     const client = lagStats(clientLag.samples());
 
     const gets = tally.sorted("GET metrics", "GET status");
-    const line = (what: string, xs: number[]) => `    ${what.padEnd(13)} n=${String(xs.length).padStart(6)}  p50 ${fmt(quantile(xs, 0.5))} ms  p99 ${fmt(quantile(xs, 0.99))} ms  max ${fmt(xs[xs.length - 1] ?? 0)} ms`;
+    const line = (what: string, xs: number[]) =>
+      `    ${what.padEnd(13)} n=${String(xs.length).padStart(6)}  p50 ${fmt(quantile(xs, 0.5))} ms  p99 ${fmt(quantile(xs, 0.99))} ms  max ${fmt(xs[xs.length - 1] ?? 0)} ms`;
     const errors = [...tally.errors.values()].reduce((a, b) => a + b, 0);
     console.log(`latency (client-side, request sent to body read):`);
     for (const kind of ["GET metrics", "GET status", "POST metrics"]) console.log(line(kind, tally.sorted(kind)));
-    console.log(`    ${fmt((gets.length / (t1 - t0)) * 1000, 0)} GET/s; writer stored ${epoch} epochs; trainings ran ${epochsTrained.join(", ")} epochs`);
+    console.log(
+      `    ${fmt((gets.length / (t1 - t0)) * 1000, 0)} GET/s; writer stored ${epoch} epochs; trainings ran ${epochsTrained.join(", ")} epochs`,
+    );
     console.log(`errors: ${errors === 0 ? "none" : [...tally.errors].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
-    console.log(`server event loop (10 ms timer drift, ${serverLag.n} samples): p50 ${fmt(serverLag.p50)} ms, p99 ${fmt(serverLag.p99)} ms, max ${fmt(serverLag.max)} ms`);
-    console.log(`client event loop (the same sampler in this process):  p50 ${fmt(client.p50)} ms, p99 ${fmt(client.p99)} ms, max ${fmt(client.max)} ms`);
+    console.log(
+      `server event loop (10 ms timer drift, ${serverLag.n} samples): p50 ${fmt(serverLag.p50)} ms, p99 ${fmt(serverLag.p99)} ms, max ${fmt(serverLag.max)} ms`,
+    );
+    console.log(
+      `client event loop (the same sampler in this process):  p50 ${fmt(client.p50)} ms, p99 ${fmt(client.p99)} ms, max ${fmt(client.max)} ms`,
+    );
     const mb = (v: number | null) => (v === null ? "n/a" : `${fmt(v, 1)} MB`);
     console.log(`server RSS: ${mb(rssStart)} at start, ${mb(rssEnd)} at the end (training workers included)\n`);
 
     const rows = [
       { what: "errors", value: String(errors), goal: "0", pass: errors === 0 },
-      { what: "GET p99 (metrics + status)", value: `${fmt(quantile(gets, 0.99))} ms`, goal: "≤ 20 ms", pass: quantile(gets, 0.99) <= 20 },
+      {
+        what: "GET p99 (metrics + status)",
+        value: `${fmt(quantile(gets, 0.99))} ms`,
+        goal: "≤ 20 ms",
+        pass: quantile(gets, 0.99) <= 20,
+      },
       { what: "server event-loop lag p99", value: `${fmt(serverLag.p99)} ms`, goal: "", pass: null },
       { what: "server RSS start → end", value: `${mb(rssStart)} → ${mb(rssEnd)}`, goal: "", pass: null },
     ];
@@ -175,7 +213,10 @@ async function main() {
     const v = Math.max(...rows.map((r) => r.value.length));
     console.log(`${"figure".padEnd(w)}  ${"value".padStart(v)}  ${"goal".padEnd(8)}  result`);
     console.log("-".repeat(w + v + 20));
-    for (const r of rows) console.log(`${r.what.padEnd(w)}  ${r.value.padStart(v)}  ${r.goal.padEnd(8)}  ${r.pass === null ? "" : r.pass ? "PASS" : "MISS"}`);
+    for (const r of rows)
+      console.log(
+        `${r.what.padEnd(w)}  ${r.value.padStart(v)}  ${r.goal.padEnd(8)}  ${r.pass === null ? "" : r.pass ? "PASS" : "MISS"}`,
+      );
   } finally {
     clientLag.stop();
     await server.stop();

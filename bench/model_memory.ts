@@ -17,14 +17,46 @@ const BACKEND = args.get("backend") ?? "wasm";
 
 /** The first six calibrated the coefficients; the last two were not used for fitting (a check of the fit). */
 const SPECS: Record<string, TrainingSpecInput> = {
-  tiny: { dataset: { kind: "synthetic", generator: "spirals", samples: 200 }, model: { hidden_layers: [8] }, training: { epochs: 1 } },
-  "mid 3×2048 adam": { dataset: { kind: "synthetic", generator: "spirals", samples: 400 }, model: { hidden_layers: [2048, 2048, 2048] }, training: { epochs: 1, batch_size: 32 } },
-  "mid 3×2048, 4× the steps": { dataset: { kind: "synthetic", generator: "spirals", samples: 1600 }, model: { hidden_layers: [2048, 2048, 2048] }, training: { epochs: 1, batch_size: 32 } },
-  "mid 3×2048 sgd": { dataset: { kind: "synthetic", generator: "spirals", samples: 400 }, model: { hidden_layers: [2048, 2048, 2048] }, training: { epochs: 1, batch_size: 32, optimizer: "sgd" } },
-  "mid 2×512 batch 4096": { dataset: { kind: "synthetic", generator: "spirals", samples: 10_000 }, model: { hidden_layers: [512, 512] }, training: { epochs: 1, batch_size: 4096 } },
-  "wide 4096+2048 tanh": { dataset: { kind: "synthetic", generator: "overfit", samples: 300, features: 1024 }, model: { hidden_layers: [4096, 2048], activation: "tanh" }, training: { epochs: 1, batch_size: 64 } },
-  "check: 4×1536 rmsprop sigm": { dataset: { kind: "synthetic", generator: "random_walk", samples: 3000 }, model: { hidden_layers: [1536, 1536, 1536, 1536], activation: "sigmoid", dropout: 0 }, training: { epochs: 1, batch_size: 256, optimizer: "rmsprop" } },
-  "check: 4096,4096,2048 adamw": { dataset: { kind: "synthetic", generator: "spirals", samples: 200 }, model: { hidden_layers: [4096, 4096, 2048] }, training: { epochs: 1, batch_size: 32, optimizer: "adamw", early_stopping: { monitor: "val_loss" } } },
+  tiny: {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 200 },
+    model: { hidden_layers: [8] },
+    training: { epochs: 1 },
+  },
+  "mid 3×2048 adam": {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 400 },
+    model: { hidden_layers: [2048, 2048, 2048] },
+    training: { epochs: 1, batch_size: 32 },
+  },
+  "mid 3×2048, 4× the steps": {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 1600 },
+    model: { hidden_layers: [2048, 2048, 2048] },
+    training: { epochs: 1, batch_size: 32 },
+  },
+  "mid 3×2048 sgd": {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 400 },
+    model: { hidden_layers: [2048, 2048, 2048] },
+    training: { epochs: 1, batch_size: 32, optimizer: "sgd" },
+  },
+  "mid 2×512 batch 4096": {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 10_000 },
+    model: { hidden_layers: [512, 512] },
+    training: { epochs: 1, batch_size: 4096 },
+  },
+  "wide 4096+2048 tanh": {
+    dataset: { kind: "synthetic", generator: "overfit", samples: 300, features: 1024 },
+    model: { hidden_layers: [4096, 2048], activation: "tanh" },
+    training: { epochs: 1, batch_size: 64 },
+  },
+  "check: 4×1536 rmsprop sigm": {
+    dataset: { kind: "synthetic", generator: "random_walk", samples: 3000 },
+    model: { hidden_layers: [1536, 1536, 1536, 1536], activation: "sigmoid", dropout: 0 },
+    training: { epochs: 1, batch_size: 256, optimizer: "rmsprop" },
+  },
+  "check: 4096,4096,2048 adamw": {
+    dataset: { kind: "synthetic", generator: "spirals", samples: 200 },
+    model: { hidden_layers: [4096, 4096, 2048] },
+    training: { epochs: 1, batch_size: 32, optimizer: "adamw", early_stopping: { monitor: "val_loss" } },
+  },
 };
 
 const hwmMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
@@ -39,7 +71,17 @@ if (args.has("child")) {
   const dir = mkdtempSync(join(tmpdir(), "tw-mem-"));
   let atEpoch = 0;
   try {
-    await runTraining(checked.spec, { modelsDir: dir, operationId: "mem", backend: BACKEND as "wasm" }, { onStart() {}, onEpoch() { atEpoch = hwmMb(); }, onProgress() {} });
+    await runTraining(
+      checked.spec,
+      { modelsDir: dir, operationId: "mem", backend: BACKEND as "wasm" },
+      {
+        onStart() {},
+        onEpoch() {
+          atEpoch = hwmMb();
+        },
+        onProgress() {},
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -47,12 +89,16 @@ if (args.has("child")) {
   process.exit(0);
 }
 
-console.log(`backend ${BACKEND}; MB = 2^20 bytes; growth = peak RSS after training − peak RSS once the backend is loaded`);
+console.log(
+  `backend ${BACKEND}; MB = 2^20 bytes; growth = peak RSS after training − peak RSS once the backend is loaded`,
+);
 for (const name of Object.keys(SPECS)) {
   const checked = validateSpec(SPECS[name]);
   if (!checked.ok) throw new Error(checked.message);
   const est = estimateTrainingMemory(specMemoryShape(checked.spec));
-  const proc = Bun.spawnSync([process.execPath, import.meta.path, `--child=${name}`, `--backend=${BACKEND}`], { stderr: "pipe" });
+  const proc = Bun.spawnSync([process.execPath, import.meta.path, `--child=${name}`, `--backend=${BACKEND}`], {
+    stderr: "pipe",
+  });
   const line = proc.stdout.toString().trim().split("\n").pop() ?? "";
   if (proc.exitCode !== 0) {
     console.log(`${name}: child failed (${proc.exitCode}): ${proc.stderr.toString().slice(-500)}`);

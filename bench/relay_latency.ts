@@ -22,7 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), "trainwatch-relay-bench-"));
 const spawn = (entry: string, env: Record<string, string>, base: string, health: string) =>
   spawnEntry({ entry, env, url: () => base, health, timeoutMs: 30_000 });
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
 const hostPort = freePort();
 const apiPort = freePort();
@@ -31,11 +32,27 @@ const apiUrl = `http://127.0.0.1:${apiPort}`;
 const procs: { proc: ReturnType<typeof Bun.spawn> }[] = [];
 let exitCode = 0;
 try {
-  procs.push(await spawn("src/host", { TRAINWATCH_HOST_PORT: String(hostPort), TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "host-models") }, hostUrl, "/health"));
+  procs.push(
+    await spawn(
+      "src/host",
+      {
+        TRAINWATCH_HOST_PORT: String(hostPort),
+        TRAINWATCH_HOST_DB: join(dir, "host.db"),
+        TRAINWATCH_MODELS_DIR: join(dir, "host-models"),
+      },
+      hostUrl,
+      "/health",
+    ),
+  );
   procs.push(
     await spawn(
       "src/server.ts",
-      { PORT: String(apiPort), TRAINWATCH_DB: join(dir, "api.db"), TRAINING_HOST_URL: hostUrl, USE_TRAINING_HOST_SERVICE: "true" },
+      {
+        PORT: String(apiPort),
+        TRAINWATCH_DB: join(dir, "api.db"),
+        TRAINING_HOST_URL: hostUrl,
+        USE_TRAINING_HOST_SERVICE: "true",
+      },
       apiUrl,
       "/api/v1/health",
     ),
@@ -47,7 +64,11 @@ try {
     model: { hidden_layers: [8] },
     training: { epochs: EPOCHS, batch_size: 32 },
   };
-  const started = await fetch(`${apiUrl}/api/v1/trainings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+  const started = await fetch(`${apiUrl}/api/v1/trainings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
   if (started.status !== 202) throw new Error(`POST /trainings answered ${started.status}: ${await started.text()}`);
   const id = ((await started.json()) as { data: { operation_id: string } }).data.operation_id;
 
@@ -61,7 +82,9 @@ try {
     const res = await fetch(`${apiUrl}/api/v1/operations/${id}/metrics?since_epoch=${last}`);
     const now = Date.now();
     polls++;
-    const body = (await res.json()) as { data: { status: string; metrics: { epochs: { epoch: number; timestamp: string }[] } } };
+    const body = (await res.json()) as {
+      data: { status: string; metrics: { epochs: { epoch: number; timestamp: string }[] } };
+    };
     status = body.data.status;
     for (const e of body.data.metrics.epochs) {
       latencies.push(now - Date.parse(e.timestamp));
@@ -74,9 +97,15 @@ try {
   const p50 = quantile(sorted, 0.5);
   const p99 = quantile(sorted, 0.99);
   const complete = seen.length === EPOCHS && seen.every((e, i) => e === i);
-  console.log(`relay latency, host worker emits an epoch → visible in GET /api/v1/operations/{id}/metrics (loopback, ${POLL_MS} ms polls, ${polls} polls)`);
-  console.log(`  epochs: ${seen.length}/${EPOCHS}, status ${status}, ${complete ? "none missing or duplicated" : "INCOMPLETE"}`);
-  console.log(`  p50 ${p50} ms   p99 ${p99} ms   max ${sorted.at(-1)} ms   (goal p99 ≤ ${GOAL_P99_MS} ms: ${p99 <= GOAL_P99_MS ? "PASS" : "MISS"})`);
+  console.log(
+    `relay latency, host worker emits an epoch → visible in GET /api/v1/operations/{id}/metrics (loopback, ${POLL_MS} ms polls, ${polls} polls)`,
+  );
+  console.log(
+    `  epochs: ${seen.length}/${EPOCHS}, status ${status}, ${complete ? "none missing or duplicated" : "INCOMPLETE"}`,
+  );
+  console.log(
+    `  p50 ${p50} ms   p99 ${p99} ms   max ${sorted.at(-1)} ms   (goal p99 ≤ ${GOAL_P99_MS} ms: ${p99 <= GOAL_P99_MS ? "PASS" : "MISS"})`,
+  );
   if (!complete || status !== "completed") exitCode = 1;
 } catch (err) {
   console.error(`relay latency bench failed: ${(err as Error).message}`);

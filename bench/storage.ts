@@ -56,16 +56,23 @@ function usedBytes(db: Database): number {
   return (one("PRAGMA page_count") - one("PRAGMA freelist_count")) * one("PRAGMA page_size");
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
-const fmt = (n: number, digits = 2) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
+const fmt = (n: number, digits = 2) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const rows: { what: string; value: string; goal: string; pass: boolean }[] = [];
 
 // (a) growth --------------------------------------------------------------------------------
 async function growth() {
   const store = new SqliteStore(join(dir, "growth.db"));
   const ids: string[] = [];
-  for (let i = 0; i < GROWTH_OPS; i++) ids.push((await store.createOperation({ operation_type: "training" })).operation_id);
+  for (let i = 0; i < GROWTH_OPS; i++)
+    ids.push((await store.createOperation({ operation_type: "training" })).operation_id);
   const before = usedBytes(store.db);
   for (const id of ids) {
     for (let from = 0; from < GROWTH_EPOCHS; from += 1000) {
@@ -75,8 +82,15 @@ async function growth() {
   const after = usedBytes(store.db);
   const per100 = ((after - before) / (GROWTH_OPS * GROWTH_EPOCHS)) * 100;
   await store.close();
-  console.log(`(a) ${GROWTH_OPS} ops × ${GROWTH_EPOCHS} epochs: used ${fmt(before / 1024, 1)} KB → ${fmt(after / 1024, 1)} KB`);
-  rows.push({ what: "DB growth per 100 epochs (8 std fields)", value: `${fmt(per100 / 1024)} KB`, goal: "≤ 8 KB", pass: per100 <= 8 * 1024 });
+  console.log(
+    `(a) ${GROWTH_OPS} ops × ${GROWTH_EPOCHS} epochs: used ${fmt(before / 1024, 1)} KB → ${fmt(after / 1024, 1)} KB`,
+  );
+  rows.push({
+    what: "DB growth per 100 epochs (8 std fields)",
+    value: `${fmt(per100 / 1024)} KB`,
+    goal: "≤ 8 KB",
+    pass: per100 <= 8 * 1024,
+  });
 }
 
 // (b) + (c) through the real server ----------------------------------------------------------
@@ -86,7 +100,11 @@ async function throughServer() {
   const server = await startServerProcess({ TRAINWATCH_DB: join(dir, "server.db") });
   const headers = { "content-type": "application/json" };
   const register = async () => {
-    const res = await fetch(`${server.url}/api/v1/operations`, { method: "POST", headers, body: JSON.stringify({ operation_type: "training" }) });
+    const res = await fetch(`${server.url}/api/v1/operations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ operation_type: "training" }),
+    });
     return ((await res.json()) as { data: { operation_id: string } }).data.operation_id;
   };
   const post = async (id: string, body: string) => {
@@ -111,17 +129,24 @@ async function throughServer() {
     samples.sort((a, b) => a - b);
     const med = quantile(samples, 0.5);
     const p99 = quantile(samples, 0.99);
-    console.log(`(b) GET metrics, ${LATENCY_EPOCHS} epochs (${fmt(bytes / 1024, 0)} KB reply), ${LATENCY_SAMPLES} samples after ${LATENCY_WARMUP} warm-up`);
+    console.log(
+      `(b) GET metrics, ${LATENCY_EPOCHS} epochs (${fmt(bytes / 1024, 0)} KB reply), ${LATENCY_SAMPLES} samples after ${LATENCY_WARMUP} warm-up`,
+    );
     rows.push({ what: "GET metrics 1,000 epochs: median", value: `${fmt(med)} ms`, goal: "≤ 2 ms", pass: med <= 2 });
     rows.push({ what: "GET metrics 1,000 epochs: p99", value: `${fmt(p99)} ms`, goal: "≤ 5 ms", pass: p99 <= 5 });
 
     // (c) ingestion: the same rows through the API and raw, interleaved batch by batch so both
     // see the same machine; bodies and raw rows are prepared before the clock starts.
-    const bodies = Array.from({ length: INGEST_BATCHES }, (_, b) => JSON.stringify({ epochs: batchOf(b * INGEST_BATCH, INGEST_BATCH) }));
+    const bodies = Array.from({ length: INGEST_BATCHES }, (_, b) =>
+      JSON.stringify({ epochs: batchOf(b * INGEST_BATCH, INGEST_BATCH) }),
+    );
     const raw = rawInserter();
     const warm = await register();
     for (let i = 0; i < 20; i++) {
-      await post(warm, bodies[i % bodies.length]!.replace(/"epoch":(\d+)/g, (_, e) => `"epoch":${Number(e) + i * 1_000_000}`));
+      await post(
+        warm,
+        bodies[i % bodies.length]!.replace(/"epoch":(\d+)/g, (_, e) => `"epoch":${Number(e) + i * 1_000_000}`),
+      );
       raw.insert(i);
     }
     raw.reset();
@@ -160,13 +185,24 @@ function rawInserter() {
   db.run("PRAGMA journal_mode = WAL");
   db.run("PRAGMA synchronous = FULL");
   for (const m of MIGRATIONS) db.run(m);
-  db.run("INSERT INTO operations (id, operation_id, operation_type, status, created_at, summary) VALUES (1, 'raw', 'training', 'running', '', '{}')");
+  db.run(
+    "INSERT INTO operations (id, operation_id, operation_type, status, created_at, summary) VALUES (1, 'raw', 'training', 'running', '', '{}')",
+  );
   const insert = db.query(
     "INSERT OR REPLACE INTO epochs (op, epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const batches = Array.from({ length: INGEST_BATCHES }, (_, b) =>
     batchOf(b * INGEST_BATCH, INGEST_BATCH).map((e) => [
-      1, e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, Date.parse(e.timestamp), null,
+      1,
+      e.epoch,
+      e.train_loss,
+      e.val_loss,
+      e.train_accuracy,
+      e.val_accuracy,
+      e.learning_rate,
+      e.duration,
+      Date.parse(e.timestamp),
+      null,
     ]),
   );
   const write = db.transaction((rows: (number | null)[][]) => {
@@ -224,7 +260,11 @@ async function breakdown() {
     const text = JSON.stringify({ epochs: batchOf(b * INGEST_BATCH, INGEST_BATCH) });
     const t0 = performance.now();
     const res = await app.handle(
-      new Request(`http://localhost/api/v1/operations/${id}/metrics`, { method: "POST", headers: { "content-type": "application/json" }, body: text }),
+      new Request(`http://localhost/api/v1/operations/${id}/metrics`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: text,
+      }),
     );
     await res.arrayBuffer();
     const end = performance.now();
@@ -242,9 +282,14 @@ async function breakdown() {
     bare.push(performance.now() - t1);
   }
   console.log(`\nWhere a 1,000-epoch POST spends its time (median of ${N - 10}):`);
-  for (const [name, xs] of Object.entries(post)) console.log(`  ${name.padEnd(46)} ${fmt(median(xs), 3).padStart(8)} ms`);
-  console.log(`  ${"  for comparison: compiled TypeBox Check alone".padEnd(46)} ${fmt(median(bare), 3).padStart(8)} ms`);
-  console.log(`  ${"  for comparison: one empty FULL-sync commit".padEnd(46)} ${fmt(fsyncCost(store.db), 3).padStart(8)} ms`);
+  for (const [name, xs] of Object.entries(post))
+    console.log(`  ${name.padEnd(46)} ${fmt(median(xs), 3).padStart(8)} ms`);
+  console.log(
+    `  ${"  for comparison: compiled TypeBox Check alone".padEnd(46)} ${fmt(median(bare), 3).padStart(8)} ms`,
+  );
+  console.log(
+    `  ${"  for comparison: one empty FULL-sync commit".padEnd(46)} ${fmt(fsyncCost(store.db), 3).padStart(8)} ms`,
+  );
 
   // GET: 1,000 epochs of the op above.
   const getId = (await store.createOperation({ operation_type: "training" })).operation_id;
@@ -300,7 +345,10 @@ try {
   const w = Math.max(...rows.map((r) => r.what.length));
   console.log(`${"figure".padEnd(w)}  ${"value".padStart(14)}  ${"goal".padEnd(8)}  result`);
   console.log("-".repeat(w + 34));
-  for (const r of rows) console.log(`${r.what.padEnd(w)}  ${r.value.padStart(14)}  ${r.goal.padEnd(8)}  ${r.goal ? (r.pass ? "PASS" : "MISS") : ""}`);
+  for (const r of rows)
+    console.log(
+      `${r.what.padEnd(w)}  ${r.value.padStart(14)}  ${r.goal.padEnd(8)}  ${r.goal ? (r.pass ? "PASS" : "MISS") : ""}`,
+    );
   if (!args.has("no-breakdown")) await breakdown();
 } finally {
   rmSync(dir, { recursive: true, force: true });

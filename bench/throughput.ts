@@ -23,22 +23,36 @@ const spec = normalizeSpec({
   name: "throughput",
   dataset: { kind: "synthetic", generator: "spirals", samples: 20_000, features: 32, classes: 2, seed: 1 },
   model: { hidden_layers: [64, 32], activation: "relu", dropout: 0.2 },
-  training: { epochs: EPOCHS, batch_size: 64, learning_rate: 0.001, optimizer: "adam", validation_split: 0.2, seed: 42 },
+  training: {
+    epochs: EPOCHS,
+    batch_size: 64,
+    learning_rate: 0.001,
+    optimizer: "adam",
+    validation_split: 0.2,
+    seed: 42,
+  },
 });
 
 /** The engine (hand-written backward pass, one read per epoch): seconds for the 5 epochs. */
-async function engineSeconds(modelsDir: string, backend: BackendName): Promise<{ seconds: number; samples: number; valAccuracy: number }> {
+async function engineSeconds(
+  modelsDir: string,
+  backend: BackendName,
+): Promise<{ seconds: number; samples: number; valAccuracy: number }> {
   let seconds = 0;
   let samples = 0;
   let valAccuracy = Number.NaN;
-  await runTraining(spec, { modelsDir, operationId: "bench", backend }, {
-    onStart: (i) => (samples = i.samples_train * i.total_epochs),
-    onEpoch: (e) => {
-      seconds += e.duration ?? 0;
-      valAccuracy = e.val_accuracy ?? Number.NaN;
+  await runTraining(
+    spec,
+    { modelsDir, operationId: "bench", backend },
+    {
+      onStart: (i) => (samples = i.samples_train * i.total_epochs),
+      onEpoch: (e) => {
+        seconds += e.duration ?? 0;
+        valAccuracy = e.val_accuracy ?? Number.NaN;
+      },
+      onProgress: () => {},
     },
-    onProgress: () => {},
-  });
+  );
   return { seconds, samples, valAccuracy };
 }
 
@@ -62,7 +76,13 @@ async function fitSeconds(): Promise<{ seconds: number; valAccuracy: number }> {
   const vx = tf.tensor2d(val.x, [val.rows, f]);
   const vy = tf.tensor2d(val.y, [val.rows, 1]);
   const started = performance.now();
-  const history = await model.fit(x, y, { epochs: EPOCHS, batchSize: 64, validationData: [vx, vy], shuffle: true, verbose: 0 });
+  const history = await model.fit(x, y, {
+    epochs: EPOCHS,
+    batchSize: 64,
+    validationData: [vx, vy],
+    shuffle: true,
+    verbose: 0,
+  });
   const seconds = (performance.now() - started) / 1000;
   tf.dispose([x, y, vx, vy]);
   model.dispose();
@@ -82,7 +102,9 @@ async function main(): Promise<void> {
   const wanted = (process.argv.slice(2).length > 0 ? process.argv.slice(2) : [...BACKEND_NAMES]) as BackendName[];
   const modelsDir = mkdtempSync(join(tmpdir(), "trainwatch-bench-"));
   console.log(`workload: MLP 32→64→32→1, dropout 0.2, 20,000 rows (16,000 train), batch 64, ${EPOCHS} epochs`);
-  console.log(`reference: PyTorch 1.13 CPU ${PYTORCH_SECONDS} s; goal ≥ ${GOAL_RATIO}× its speed (≤ ${fmt(PYTORCH_SECONDS / GOAL_RATIO)} s)\n`);
+  console.log(
+    `reference: PyTorch 1.13 CPU ${PYTORCH_SECONDS} s; goal ≥ ${GOAL_RATIO}× its speed (≤ ${fmt(PYTORCH_SECONDS / GOAL_RATIO)} s)\n`,
+  );
   try {
     for (const name of wanted) {
       try {
@@ -96,14 +118,17 @@ async function main(): Promise<void> {
       const warm = await engineSeconds(modelsDir, name);
       const fit = await fitSeconds();
       const line = (label: string, seconds: number, acc: number) =>
-        `  ${label.padEnd(22)} ${fmt(seconds).padStart(6)} s  ${Math.round(cold.samples / seconds).toLocaleString("en-US").padStart(9)} samples/s  ` +
-        `${fmt(PYTORCH_SECONDS / seconds)}× PyTorch  val_acc ${fmt(acc, 3)}`;
+        `  ${label.padEnd(22)} ${fmt(seconds).padStart(6)} s  ${Math.round(cold.samples / seconds)
+          .toLocaleString("en-US")
+          .padStart(9)} samples/s  ` + `${fmt(PYTORCH_SECONDS / seconds)}× PyTorch  val_acc ${fmt(acc, 3)}`;
       console.log(`${name}${extra}`);
       console.log(line("engine (first run)", cold.seconds, cold.valAccuracy));
       console.log(line("engine (warm)", warm.seconds, warm.valAccuracy));
       console.log(line("model.fit", fit.seconds, fit.valAccuracy));
       const best = Math.min(cold.seconds, warm.seconds);
-      console.log(`  goal (≤ ${fmt(PYTORCH_SECONDS / GOAL_RATIO)} s): ${best <= PYTORCH_SECONDS / GOAL_RATIO ? "met" : "NOT met"}\n`);
+      console.log(
+        `  goal (≤ ${fmt(PYTORCH_SECONDS / GOAL_RATIO)} s): ${best <= PYTORCH_SECONDS / GOAL_RATIO ? "met" : "NOT met"}\n`,
+      );
     }
   } finally {
     rmSync(modelsDir, { recursive: true, force: true });

@@ -31,9 +31,15 @@ const SPEC: TrainingSpecInput = {
   training: { epochs: EPOCHS, batch_size: 32, seed: 42 },
 };
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
-const fmt = (n: number, digits = 2) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
+const fmt = (n: number, digits = 2) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 // ── Part 1: the bare worker. runTraining with no-op events: no Comlink, no operations service, no store, no progress writes. ──
 
@@ -165,21 +171,31 @@ async function overhead(dir: string): Promise<void> {
       });
     });
     const res = await app.handle(
-      new Request("http://localhost/api/v1/trainings", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(SPEC) }),
+      new Request("http://localhost/api/v1/trainings", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(SPEC),
+      }),
     );
     const id = ((await res.json()) as { data: { operation_id: string } }).data.operation_id;
     await finished;
     const op = (await store.getOperation(id))!;
     if (op.status !== "completed" || op.trends.total_epochs_completed !== EPOCHS) {
-      throw new Error(`pipeline run ${id} ended ${op.status} with ${op.trends.total_epochs_completed} epochs: ${op.error_message}`);
+      throw new Error(
+        `pipeline run ${id} ended ${op.status} with ${op.trends.total_epochs_completed} epochs: ${op.error_message}`,
+      );
     }
     backend = String(op.metadata.backend);
     mainMs.push(mainThreadMs);
     return { total: (done - asked) / 1000, training: (done - started) / 1000 };
   };
 
-  console.log(`(a) overhead: ${SAMPLES} spirals rows, MLP [64, 32], batch 32, ${EPOCHS} epochs; ${REPEATS} interleaved pairs after 1 warm-up pair`);
-  console.log("    bare = a fresh worker running src/trainer/engine.ts runTraining with no-op events (no Comlink, operations service or store)");
+  console.log(
+    `(a) overhead: ${SAMPLES} spirals rows, MLP [64, 32], batch 32, ${EPOCHS} epochs; ${REPEATS} interleaved pairs after 1 warm-up pair`,
+  );
+  console.log(
+    "    bare = a fresh worker running src/trainer/engine.ts runTraining with no-op events (no Comlink, operations service or store)",
+  );
   await pipelineRun();
   await bareRun(modelsDir, checked.spec, -1);
   const bare: Timing[] = [];
@@ -213,11 +229,23 @@ async function overhead(dir: string): Promise<void> {
   console.log(
     `    main-thread pipeline work (store + service calls): ${fmt(work, 1)} ms a run, median = ${fmt((100 * work) / 1000 / median(bare.map((b) => b.training)), 2)} % of the bare training phase`,
   );
-  console.log("    Where other work shares the cores, one run's time varies far more than 1 %: read the middle half with the median.\n");
+  console.log(
+    "    Where other work shares the cores, one run's time varies far more than 1 %: read the middle half with the median.\n",
+  );
   const total = quantile(ratios("total"), 0.5);
   const training = quantile(ratios("training"), 0.5);
-  rows.push({ what: `overhead: pipeline / bare worker, whole run (${backend})`, value: fmt(total, 3), goal: "≤ 1.01", pass: total <= 1.01 });
-  rows.push({ what: `overhead: pipeline / bare worker, training phase`, value: fmt(training, 3), goal: "≤ 1.01", pass: training <= 1.01 });
+  rows.push({
+    what: `overhead: pipeline / bare worker, whole run (${backend})`,
+    value: fmt(total, 3),
+    goal: "≤ 1.01",
+    pass: total <= 1.01,
+  });
+  rows.push({
+    what: `overhead: pipeline / bare worker, training phase`,
+    value: fmt(training, 3),
+    goal: "≤ 1.01",
+    pass: training <= 1.01,
+  });
 }
 
 async function lag(dir: string): Promise<void> {
@@ -260,12 +288,21 @@ async function lag(dir: string): Promise<void> {
     await Bun.sleep(2000);
     const idle = stats((await collect()).lags);
 
-    const specs = [1, 2, 3].map((seed) => ({ ...SPEC, name: `lag-${seed}`, dataset: { ...SPEC.dataset, seed }, training: { ...SPEC.training, epochs: LAG_EPOCHS, seed } }));
+    const specs = [1, 2, 3].map((seed) => ({
+      ...SPEC,
+      name: `lag-${seed}`,
+      dataset: { ...SPEC.dataset, seed },
+      training: { ...SPEC.training, epochs: LAG_EPOCHS, seed },
+    }));
     child.send({ cmd: "reset" });
     const started = performance.now();
     const ids: string[] = [];
     for (const s of specs) {
-      const res = await fetch(`${url}/api/v1/trainings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(s) });
+      const res = await fetch(`${url}/api/v1/trainings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(s),
+      });
       ids.push(((await res.json()) as { data: { operation_id: string } }).data.operation_id);
     }
     // Watched as a dashboard would: each operation and its new epochs every 100 ms, and the trainer count.
@@ -275,7 +312,9 @@ async function lag(dir: string): Promise<void> {
     while (open.size > 0) {
       for (const id of [...open]) {
         const op = ((await (await fetch(`${url}/api/v1/operations/${id}`)).json()) as any).data;
-        const epochs = ((await (await fetch(`${url}/api/v1/operations/${id}/metrics?since_epoch=${since.get(id)}`)).json()) as any).data.metrics.epochs;
+        const epochs = (
+          (await (await fetch(`${url}/api/v1/operations/${id}/metrics?since_epoch=${since.get(id)}`)).json()) as any
+        ).data.metrics.epochs;
         if (epochs.length) since.set(id, epochs[epochs.length - 1].epoch);
         if (op.status !== "pending" && op.status !== "running") {
           if (op.status !== "completed") throw new Error(`lag run ${id} ended ${op.status}: ${op.error_message}`);
@@ -288,12 +327,27 @@ async function lag(dir: string): Promise<void> {
     }
     const seconds = (performance.now() - started) / 1000;
     const busy = stats((await collect()).lags);
-    console.log(`(b) event-loop lag of the API process (setInterval ${LAG_INTERVAL_MS} ms drift sampler in the server process)`);
-    console.log(`    idle, 2 s:               p50 ${fmt(idle.p50)} ms, p99 ${fmt(idle.p99)} ms, max ${fmt(idle.max)} ms (${idle.n} samples)`);
-    console.log(`    3 trainings, ${fmt(seconds, 1)} s:   p50 ${fmt(busy.p50)} ms, p99 ${fmt(busy.p99)} ms, max ${fmt(busy.max)} ms (${busy.n} samples)`);
-    console.log(`    worst stalls (lag @ seconds after the first POST): ${busy.worst.map(([at, l]) => `${fmt(l, 1)} ms @ ${fmt(at / 1000, 2)} s`).join(", ")}`);
-    console.log(`    ${peak} trainings seen running at once (TRAINWATCH_MAX_LOCAL_TRAININGS=3); the bench polled each operation and its new epochs every 100 ms\n`);
-    rows.push({ what: "event-loop lag during 3 trainings: p99", value: `${fmt(busy.p99)} ms`, goal: "≤ 10 ms", pass: busy.p99 <= 10 });
+    console.log(
+      `(b) event-loop lag of the API process (setInterval ${LAG_INTERVAL_MS} ms drift sampler in the server process)`,
+    );
+    console.log(
+      `    idle, 2 s:               p50 ${fmt(idle.p50)} ms, p99 ${fmt(idle.p99)} ms, max ${fmt(idle.max)} ms (${idle.n} samples)`,
+    );
+    console.log(
+      `    3 trainings, ${fmt(seconds, 1)} s:   p50 ${fmt(busy.p50)} ms, p99 ${fmt(busy.p99)} ms, max ${fmt(busy.max)} ms (${busy.n} samples)`,
+    );
+    console.log(
+      `    worst stalls (lag @ seconds after the first POST): ${busy.worst.map(([at, l]) => `${fmt(l, 1)} ms @ ${fmt(at / 1000, 2)} s`).join(", ")}`,
+    );
+    console.log(
+      `    ${peak} trainings seen running at once (TRAINWATCH_MAX_LOCAL_TRAININGS=3); the bench polled each operation and its new epochs every 100 ms\n`,
+    );
+    rows.push({
+      what: "event-loop lag during 3 trainings: p99",
+      value: `${fmt(busy.p99)} ms`,
+      goal: "≤ 10 ms",
+      pass: busy.p99 <= 10,
+    });
     rows.push({ what: "event-loop lag during 3 trainings: max", value: `${fmt(busy.max)} ms`, goal: "", pass: null });
   } finally {
     child.kill("SIGTERM");
@@ -303,20 +357,27 @@ async function lag(dir: string): Promise<void> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "trainwatch-bench-"));
-  console.log(`Trainwatch training bench — Bun ${Bun.version}, ${process.platform}/${process.arch}, ${navigator.hardwareConcurrency} cores\n`);
+  console.log(
+    `Trainwatch training bench — Bun ${Bun.version}, ${process.platform}/${process.arch}, ${navigator.hardwareConcurrency} cores\n`,
+  );
   try {
     if (PART !== "lag") await overhead(dir);
     if (PART !== "overhead") await lag(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log("(c) training samples/s per backend (MLP 32→64→32→1, 20,000 rows, batch 64, 5 epochs vs PyTorch): bun run bench/throughput.ts\n");
+  console.log(
+    "(c) training samples/s per backend (MLP 32→64→32→1, 20,000 rows, batch 64, 5 epochs vs PyTorch): bun run bench/throughput.ts\n",
+  );
   rows.push({ what: "throughput per backend", value: "see bench/throughput.ts", goal: "≥ 0.5× PyTorch", pass: null });
   const w = Math.max(...rows.map((r) => r.what.length));
   const v = Math.max(...rows.map((r) => r.value.length));
   console.log(`${"figure".padEnd(w)}  ${"value".padStart(v)}  ${"goal".padEnd(14)}  result`);
   console.log("-".repeat(w + v + 26));
-  for (const r of rows) console.log(`${r.what.padEnd(w)}  ${r.value.padStart(v)}  ${r.goal.padEnd(14)}  ${r.pass === null ? "" : r.pass ? "PASS" : "MISS"}`);
+  for (const r of rows)
+    console.log(
+      `${r.what.padEnd(w)}  ${r.value.padStart(v)}  ${r.goal.padEnd(14)}  ${r.pass === null ? "" : r.pass ? "PASS" : "MISS"}`,
+    );
 }
 
 /**

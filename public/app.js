@@ -23,7 +23,11 @@ const views = {
 const router = startRouter(document.getElementById("view"), views, listView, {
   onRoute(_view, arg, current) {
     setConn("idle"); // the new view's streams light it again once connected
-    for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === current.name || (current.name === "operation" && a.dataset.nav === "list"));
+    for (const a of document.querySelectorAll("[data-nav]"))
+      a.classList.toggle(
+        "active",
+        a.dataset.nav === current.name || (current.name === "operation" && a.dataset.nav === "list"),
+      );
     document.title = `Trainwatch — ${current.name === "operation" ? arg : current.name}`;
   },
 });

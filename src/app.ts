@@ -24,26 +24,33 @@ import pkg from "../package.json" with { type: "json" };
 export type { AppDeps } from "./routes/deps.ts";
 export type { Trainers } from "./trainer/types.ts";
 
-export function createApp(input: { store: Store; config: Config; operations?: OperationsService; trainers?: Trainers }) {
-  const deps: AppDeps = { ...input, operations: input.operations ?? new OperationsService(input.store, { trends: input.config.trends }), version: pkg.version };
-  const api = new Elysia({ prefix: "/api/v1" })
-    .use(healthRoutes(deps))
-    .group("", (g) =>
-      g
-        // Auth before the body parser: an unauthenticated request is refused before its body is read.
-        .use(bearerAuth(deps.config.token))
-        .use(jsonBody(deps.config.maxBodyBytes))
-        // Before /operations/:id, so "compare" is never read as an id.
-        .use(compareRoutes(deps))
-        .use(operationsRoutes(deps))
-        .use(streamRoutes(deps))
-        .use(exportRoutes(deps))
-        .use(checkpointRoutes(deps))
-        .use(analysisRoutes(deps))
-        .use(heartbeatRoutes(deps))
-        .use(trainingsRoutes(deps))
-        .use(recipesRoutes(deps)),
-    );
+export function createApp(input: {
+  store: Store;
+  config: Config;
+  operations?: OperationsService;
+  trainers?: Trainers;
+}) {
+  const deps: AppDeps = {
+    ...input,
+    operations: input.operations ?? new OperationsService(input.store, { trends: input.config.trends }),
+    version: pkg.version,
+  };
+  const api = new Elysia({ prefix: "/api/v1" }).use(healthRoutes(deps)).group("", (g) =>
+    g
+      // Auth before the body parser: an unauthenticated request is refused before its body is read.
+      .use(bearerAuth(deps.config.token))
+      .use(jsonBody(deps.config.maxBodyBytes))
+      // Before /operations/:id, so "compare" is never read as an id.
+      .use(compareRoutes(deps))
+      .use(operationsRoutes(deps))
+      .use(streamRoutes(deps))
+      .use(exportRoutes(deps))
+      .use(checkpointRoutes(deps))
+      .use(analysisRoutes(deps))
+      .use(heartbeatRoutes(deps))
+      .use(trainingsRoutes(deps))
+      .use(recipesRoutes(deps)),
+  );
   // normalize off: bodies are validated, not cleaned (the epoch schema keeps extra keys as
   // custom metrics on purpose), and replies are built field by field. Cleaning cost ~0.6 ms
   // per 1,000-epoch batch on the ingestion path. It only takes effect on the root app.
@@ -55,7 +62,13 @@ export function createApp(input: { store: Store; config: Config; operations?: Op
     .use(dashboardRoutes())
     .use(api)
     // MCP over Streamable HTTP; its tools call the routes above through the app itself.
-    .use(mcpHttp({ token: deps.config.token, maxBodyBytes: deps.config.maxBodyBytes, handle: (req: Request): Promise<Response> => app.handle(req) }))
+    .use(
+      mcpHttp({
+        token: deps.config.token,
+        maxBodyBytes: deps.config.maxBodyBytes,
+        handle: (req: Request): Promise<Response> => app.handle(req),
+      }),
+    )
     .decorate("deps", deps);
   table.routes = app.routes;
   return app;

@@ -3,7 +3,20 @@
  * Pure: takes the env as an argument. A bad value throws a ConfigError naming the variable.
  */
 import { cpus } from "node:os";
-import { ConfigError, bindAddress, bool, database, number, oneOf, port, text, url, urlList, type Database, type Env } from "./env.ts";
+import {
+  ConfigError,
+  bindAddress,
+  bool,
+  database,
+  number,
+  oneOf,
+  port,
+  text,
+  url,
+  urlList,
+  type Database,
+  type Env,
+} from "./env.ts";
 import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 
@@ -56,7 +69,10 @@ export function gpuList(env: Env, name: string): string[] | null {
     if (n > 64) throw new ConfigError(name, "a GPU count from 0 to 64, ids like 0,1, or none", s);
     return Array.from({ length: n }, (_, i) => String(i));
   }
-  const ids = s.split(",").map((x) => x.trim()).filter(Boolean);
+  const ids = s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (ids.length === 0 || !ids.every((id) => /^[A-Za-z0-9-]{1,64}$/.test(id)) || new Set(ids).size !== ids.length) {
     throw new ConfigError(name, "a GPU count from 0 to 64, ids like 0,1, or none", s);
   }
@@ -67,10 +83,12 @@ export function gpuList(env: Env, name: string): string[] | null {
 export const num = (env: Env, name: string, fallback: number, min = 0): number => number(env, name, fallback, { min });
 
 /** A whole number of epochs, items or slots ≥ min. */
-export const count = (env: Env, name: string, fallback: number, min: number): number => number(env, name, fallback, { min, integer: true });
+export const count = (env: Env, name: string, fallback: number, min: number): number =>
+  number(env, name, fallback, { min, integer: true });
 
 /** Seconds as milliseconds. Timers beyond a day are a typo, and setTimeout overflows past 2^31 ms (~24.8 days). */
-export const seconds = (env: Env, name: string, fallback: number, min: number): number => number(env, name, fallback, { min, max: 86_400 }) * 1000;
+export const seconds = (env: Env, name: string, fallback: number, min: number): number =>
+  number(env, name, fallback, { min, max: 86_400 }) * 1000;
 
 /** Reads the configuration; throws a ConfigError with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
@@ -86,7 +104,11 @@ export function loadConfig(env: Env = process.env): Config {
     token: text(env, "TRAINWATCH_TOKEN", null),
     // Bun's own cap is this plus 1 MB and must stay below 4 GiB.
     maxBodyBytes: number(env, "TRAINWATCH_MAX_BODY_BYTES", 5 * 1024 * 1024, { min: 1, max: 2 ** 31, integer: true }),
-    maxLocalTrainings: number(env, "TRAINWATCH_MAX_LOCAL_TRAININGS", cpus().length || 1, { min: 1, max: 1024, integer: true }),
+    maxLocalTrainings: number(env, "TRAINWATCH_MAX_LOCAL_TRAININGS", cpus().length || 1, {
+      min: 1,
+      max: 1024,
+      integer: true,
+    }),
     // 2 GB per training: the estimate's 1536 MB, plus the worker's ~70 MB with TF.js loaded, plus the 12 % the estimate
     // fell short by on a 25 M-parameter model (bench/model_memory.ts).
     maxModelMb: number(env, "TRAINWATCH_MAX_MODEL_MB", 1536, { min: 1, max: 1_048_576 }),

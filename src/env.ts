@@ -53,7 +53,8 @@ export function number<F>(env: Env, name: string, fallback: F, rule: NumberRule 
 }
 
 /** A TCP port: 0 (the system picks a free one) to 65535. */
-export const port = (env: Env, name: string, fallback: number): number => number(env, name, fallback, { min: 0, max: 65535, integer: true });
+export const port = (env: Env, name: string, fallback: number): number =>
+  number(env, name, fallback, { min: 0, max: 65535, integer: true });
 
 const TRUE = ["true", "1", "yes", "on"];
 const FALSE = ["false", "0", "no", "off"];
@@ -86,7 +87,8 @@ function parseUrl(name: string, s: string): string {
   } catch {
     throw new ConfigError(name, "an http:// or https:// URL", s);
   }
-  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") throw new ConfigError(name, "an http:// or https:// URL", s);
+  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "")
+    throw new ConfigError(name, "an http:// or https:// URL", s);
   return s.replace(/\/+$/, "");
 }
 

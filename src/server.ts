@@ -31,7 +31,11 @@ async function openStore(config: Config): Promise<Store> {
   if (config.db.kind === "sqlite") return new SqliteStore(config.db.path, config.trends, liveness);
   const url = config.db.url;
   try {
-    return await PostgresStore.open(url, { trends: config.trends, liveness, replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs } });
+    return await PostgresStore.open(url, {
+      trends: config.trends,
+      liveness,
+      replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs },
+    });
   } catch (err) {
     const password = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : "";
     const why = (err instanceof Error ? err.message : String(err)).replaceAll(password || "\u0000", "***");
@@ -40,7 +44,8 @@ async function openStore(config: Config): Promise<Store> {
 }
 
 /** Where the server keeps its data, for the start line (never a password). */
-const describeDb = (config: Config) => (config.db.kind === "sqlite" ? `db ${config.db.path}` : `db ${redactUrl(config.db.url)}`);
+const describeDb = (config: Config) =>
+  config.db.kind === "sqlite" ? `db ${config.db.path}` : `db ${redactUrl(config.db.url)}`;
 
 export async function startServer(config: Config = loadConfig()) {
   // A bad recipe file stops the start before anything is opened.
@@ -53,9 +58,14 @@ export async function startServer(config: Config = loadConfig()) {
   // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
   const leftovers = killLeftovers(config.logsDir);
   const gpus = machineGpus(config.gpus);
-  const local = new LocalTrainer(operations, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, gpus: gpus.map((g) => g.id) });
+  const local = new LocalTrainer(operations, {
+    maxConcurrent: config.maxLocalTrainings,
+    modelsDir: config.modelsDir,
+    gpus: gpus.map((g) => g.id),
+  });
   // Hosts are told where to relay once the server is listening (see `url` below); a local script reaches it on loopback.
-  const loopback = () => url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
+  const loopback = () =>
+    url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
   const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? loopback());
   const scripts = new ScriptTrainer(operations, local, {
     book,
@@ -66,10 +76,17 @@ export async function startServer(config: Config = loadConfig()) {
     gpuNames: Object.fromEntries(gpus.map((g) => [g.id, g.name])),
   });
   const trainers = new Dispatcher(operations, local, hosts, config, scripts);
-  if (book.source) console.log(`recipes: ${book.list().length} from ${book.source}${gpus.length ? `; GPUs ${gpus.map((g) => g.id).join(",")}` : ""}`);
-  if (leftovers.length) console.warn(`stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
+  if (book.source)
+    console.log(
+      `recipes: ${book.list().length} from ${book.source}${gpus.length ? `; GPUs ${gpus.map((g) => g.id).join(",")}` : ""}`,
+    );
+  if (leftovers.length)
+    console.warn(
+      `stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`,
+    );
   const interrupted = await trainers.recoverInterrupted();
-  if (interrupted.length) console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
+  if (interrupted.length)
+    console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, operations, config, trainers });
   try {
     listen(app, {

@@ -8,7 +8,6 @@ import { ConfigError } from "./env.ts";
 import { StartupError } from "./errors.ts";
 import { SERVER_BODY_CAP } from "./http/index.ts";
 
-
 export interface ListenOptions {
   hostname: string;
   port: number;
@@ -29,9 +28,16 @@ export function listen(app: AnyElysia, opts: ListenOptions): void {
   } catch (err) {
     const code = (err as { code?: string }).code;
     const where = `${opts.hostname}:${opts.port}`;
-    if (code === "EADDRINUSE") throw new StartupError(`port ${opts.port} on ${opts.hostname} is already in use by another process; stop it or set ${portVariable} to another port`);
-    if (code === "EADDRNOTAVAIL") throw new StartupError(`HOST ${opts.hostname} is not an address of this machine (listening on ${where})`);
-    if (code === "EACCES") throw new StartupError(`permission denied listening on ${where} (ports below 1024 need privileges; set ${portVariable})`);
+    if (code === "EADDRINUSE")
+      throw new StartupError(
+        `port ${opts.port} on ${opts.hostname} is already in use by another process; stop it or set ${portVariable} to another port`,
+      );
+    if (code === "EADDRNOTAVAIL")
+      throw new StartupError(`HOST ${opts.hostname} is not an address of this machine (listening on ${where})`);
+    if (code === "EACCES")
+      throw new StartupError(
+        `permission denied listening on ${where} (ports below 1024 need privileges; set ${portVariable})`,
+      );
     throw err;
   }
 }
@@ -64,7 +70,9 @@ function refused(err: unknown): never {
  * Runs an entry point's start (as `main`; it may be async) and its `stop` on SIGINT or SIGTERM, then exits 0: both
  * entry points end so.
  */
-export function runEntry(start: () => { stop: () => Promise<unknown> } | Promise<{ stop: () => Promise<unknown> }>): void {
+export function runEntry(
+  start: () => { stop: () => Promise<unknown> } | Promise<{ stop: () => Promise<unknown> }>,
+): void {
   // Called at once: a synchronous start refuses before anything it began asynchronously gets to print.
   const started = Promise.resolve(main(start)).catch((err) => refused(err));
   for (const sig of ["SIGINT", "SIGTERM"] as const) {

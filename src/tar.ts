@@ -16,7 +16,9 @@ export interface TarEntry {
 
 /** Writes `value` as a NUL-terminated octal field of `width` bytes at `offset`. */
 function octal(header: Uint8Array, offset: number, width: number, value: number): void {
-  const digits = Math.floor(value).toString(8).padStart(width - 1, "0");
+  const digits = Math.floor(value)
+    .toString(8)
+    .padStart(width - 1, "0");
   if (digits.length > width - 1) throw new RangeError(`tar: ${value} does not fit in a ${width}-byte field`);
   header.set(encoder.encode(digits), offset);
   header[offset + width - 1] = 0;
@@ -25,7 +27,8 @@ function octal(header: Uint8Array, offset: number, width: number, value: number)
 function header(entry: TarEntry): Uint8Array {
   const h = new Uint8Array(BLOCK);
   const name = encoder.encode(entry.name);
-  if (name.length === 0 || name.length > 100) throw new RangeError(`tar: file name must be 1–100 bytes, got ${name.length}`);
+  if (name.length === 0 || name.length > 100)
+    throw new RangeError(`tar: file name must be 1–100 bytes, got ${name.length}`);
   h.set(name, 0);
   octal(h, 100, 8, 0o644); // mode
   octal(h, 108, 8, 0); // uid

@@ -28,14 +28,28 @@ function agentEnv(url = server.url): Record<string, string> {
 
 /** Runs an agent to completion. */
 async function runAgent(script: string, args: string[], url?: string) {
-  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], { cwd: ROOT, env: agentEnv(url), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], {
+    cwd: ROOT,
+    env: agentEnv(url),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
 /** A running agent whose output can be awaited line by line. */
 function startAgent(script: string, args: string[]) {
-  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], { cwd: ROOT, env: agentEnv(), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], {
+    cwd: ROOT,
+    env: agentEnv(),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const output = captureOutput(proc);
   return {
     proc,
@@ -155,7 +169,9 @@ describe("training_monitor", () => {
     }
     const out = monitor.output();
     // The FLAG line states the flag the server saw, not the end-of-run advice.
-    expect(out).toMatch(/FLAG overfitting at epoch 19: validation loss is \d+\.\d% above its best val_loss 0\.1500 at epoch 10 \(margin \d+\.\d%\) while training loss keeps falling\n/);
+    expect(out).toMatch(
+      /FLAG overfitting at epoch 19: validation loss is \d+\.\d% above its best val_loss 0\.1500 at epoch 10 \(margin \d+\.\d%\) while training loss keeps falling\n/,
+    );
     expect(out).toContain(`auto-cancel: cancelling ${id}: overfitting`);
     expect(out).toContain(`Finished: ${id} cancelled after 20 epochs (auto-cancelled).`);
     expect(out).toMatch(/Recommendation: use_checkpoint \(epoch 10\)/);

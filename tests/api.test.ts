@@ -7,13 +7,17 @@ type App = ReturnType<typeof makeApp>["app"];
 const OP_ID = /^op_training_\d{8}_\d{6}_[0-9a-f]{8}$/;
 
 async function register(app: App, body: Record<string, unknown> = {}): Promise<string> {
-  const { status, body: res } = await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training", ...body })));
+  const { status, body: res } = await json(
+    app.handle(req("POST", "/api/v1/operations", { operation_type: "training", ...body })),
+  );
   expect(status).toBe(201);
   return res.data.operation_id as string;
 }
 
-const postMetrics = (app: App, id: string, body: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/metrics`, body)));
-const getMetrics = (app: App, id: string, query = "") => json(app.handle(req("GET", `/api/v1/operations/${id}/metrics${query}`)));
+const postMetrics = (app: App, id: string, body: unknown) =>
+  json(app.handle(req("POST", `/api/v1/operations/${id}/metrics`, body)));
+const getMetrics = (app: App, id: string, query = "") =>
+  json(app.handle(req("GET", `/api/v1/operations/${id}/metrics${query}`)));
 
 /** Epochs `from` … `from + count − 1` with fields from `f`. */
 function epochs(from: number, count: number, f: (e: number) => Record<string, unknown> = () => ({})) {
@@ -30,7 +34,14 @@ describe("operations", () => {
   test("registering returns 201 with a running operation and a URL-safe id", async () => {
     const { app } = makeApp();
     const { status, body } = await json(
-      app.handle(req("POST", "/api/v1/operations", { operation_type: "training", name: "resnet", total_epochs_planned: 20, metadata: { lr: 0.1 } })),
+      app.handle(
+        req("POST", "/api/v1/operations", {
+          operation_type: "training",
+          name: "resnet",
+          total_epochs_planned: 20,
+          metadata: { lr: 0.1 },
+        }),
+      ),
     );
     expect(status).toBe(201);
     expect(body.success).toBe(true);
@@ -104,7 +115,11 @@ describe("operations", () => {
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({
       success: false,
-      error: { code: "OPERATION_NOT_FOUND", message: expect.stringContaining("op_training_20260101_000000_deadbeef"), details: expect.anything() },
+      error: {
+        code: "OPERATION_NOT_FOUND",
+        message: expect.stringContaining("op_training_20260101_000000_deadbeef"),
+        details: expect.anything(),
+      },
     });
   });
 
@@ -125,7 +140,9 @@ describe("operations", () => {
     const { app } = makeApp();
     const id = await register(app);
     const { status, body } = await json(
-      app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "failed", error_message: "CUDA out of memory" })),
+      app.handle(
+        req("POST", `/api/v1/operations/${id}/complete`, { status: "failed", error_message: "CUDA out of memory" }),
+      ),
     );
     expect(status).toBe(200);
     expect(body.data).toMatchObject({ status: "failed", error_message: "CUDA out of memory" });
@@ -134,7 +151,9 @@ describe("operations", () => {
   test("complete refuses a status other than completed, failed or cancelled", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    const { status, body } = await json(app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "running" })));
+    const { status, body } = await json(
+      app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "running" })),
+    );
     expect(status).toBe(400);
     expect(body.error.message).toContain("status");
   });
@@ -143,13 +162,19 @@ describe("operations", () => {
     const { app } = makeApp();
     const id = await register(app);
     await json(app.handle(req("DELETE", `/api/v1/operations/${id}`)));
-    const result = { stop_reason: "cancelled", checkpoints: [{ epoch: 3, kind: "last", path: "/models/x/checkpoints/epoch-3" }] };
+    const result = {
+      stop_reason: "cancelled",
+      checkpoints: [{ epoch: 3, kind: "last", path: "/models/x/checkpoints/epoch-3" }],
+    };
     const r = await json(app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "cancelled", result })));
     expect(r.status).toBe(200);
     expect(r.body.data).toMatchObject({ status: "cancelled", result });
     const done = await register(app);
     await json(app.handle(req("POST", `/api/v1/operations/${done}/complete`, { status: "completed" })));
-    expect((await json(app.handle(req("POST", `/api/v1/operations/${done}/complete`, { status: "cancelled", result })))).status).toBe(409);
+    expect(
+      (await json(app.handle(req("POST", `/api/v1/operations/${done}/complete`, { status: "cancelled", result }))))
+        .status,
+    ).toBe(409);
   });
 
   test("DELETE cancels a running operation and is a 409 once it is finished", async () => {
@@ -175,10 +200,23 @@ describe("metrics", () => {
     const { app } = makeApp();
     const id = await register(app);
     const ts = "2026-11-26T15:30:00.000Z";
-    const epoch = { epoch: 0, train_loss: 0.9, val_loss: 1.0, train_accuracy: 0.5, val_accuracy: 0.45, learning_rate: 0.001, duration: 12.5, timestamp: ts };
+    const epoch = {
+      epoch: 0,
+      train_loss: 0.9,
+      val_loss: 1.0,
+      train_accuracy: 0.5,
+      val_accuracy: 0.45,
+      learning_rate: 0.001,
+      duration: 12.5,
+      timestamp: ts,
+    };
     const posted = await postMetrics(app, id, epoch);
     expect(posted.status).toBe(200);
-    expect(posted.body.data).toMatchObject({ operation_id: id, stored: 1, trends: { monitor: "val_loss", best_epoch: 0, best_val_loss: 1.0 } });
+    expect(posted.body.data).toMatchObject({
+      operation_id: id,
+      stored: 1,
+      trends: { monitor: "val_loss", best_epoch: 0, best_val_loss: 1.0 },
+    });
 
     const { body } = await getMetrics(app, id);
     expect(body.data.metrics.epochs).toEqual([epoch]);
@@ -242,7 +280,8 @@ describe("metrics", () => {
   test("an improving curve raises no flag and its best epoch is the latest", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    for (let e = 0; e < 20; e++) await postMetrics(app, id, { epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) });
+    for (let e = 0; e < 20; e++)
+      await postMetrics(app, id, { epoch: e, train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) });
     const { body } = await getMetrics(app, id);
     expect(body.data.metrics).toMatchObject({
       monitor: "val_loss",
@@ -260,13 +299,23 @@ describe("metrics", () => {
     await postMetrics(app, id, { epochs: epochs(0, 5, (e) => ({ train_loss: 1 - 0.1 * e, val_loss: 1.1 - 0.1 * e })) });
     expect((await getMetrics(app, id)).body.data.metrics.is_diverging).toBe(false);
 
-    const posted = await postMetrics(app, id, { epoch: 5, train_loss: "NaN", val_loss: "Infinity", train_accuracy: "-Infinity" });
+    const posted = await postMetrics(app, id, {
+      epoch: 5,
+      train_loss: "NaN",
+      val_loss: "Infinity",
+      train_accuracy: "-Infinity",
+    });
     expect(posted.status).toBe(200);
     expect(posted.body.data.trends.is_diverging).toBe(true);
 
     const { body } = await getMetrics(app, id);
     const m = body.data.metrics;
-    expect(m.epochs[5]).toMatchObject({ epoch: 5, train_loss: "NaN", val_loss: "Infinity", train_accuracy: "-Infinity" });
+    expect(m.epochs[5]).toMatchObject({
+      epoch: 5,
+      train_loss: "NaN",
+      val_loss: "Infinity",
+      train_accuracy: "-Infinity",
+    });
     expect(m.is_diverging).toBe(true);
     // A non-finite value never becomes the best.
     expect(m.best_epoch).toBe(4);
@@ -286,7 +335,9 @@ describe("metrics", () => {
   test("re-posting an epoch replaces it: the value changes and nothing is duplicated", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    await postMetrics(app, id, { epochs: epochs(0, 10, (e) => ({ train_loss: 1 - 0.05 * e, val_loss: 1 - 0.05 * e })) });
+    await postMetrics(app, id, {
+      epochs: epochs(0, 10, (e) => ({ train_loss: 1 - 0.05 * e, val_loss: 1 - 0.05 * e })),
+    });
     expect((await getMetrics(app, id)).body.data.metrics.best_epoch).toBe(9);
 
     const again = await postMetrics(app, id, { epoch: 5, train_loss: 0.3, val_loss: 0.01 });
@@ -294,8 +345,15 @@ describe("metrics", () => {
 
     const m = (await getMetrics(app, id)).body.data.metrics;
     expect(m.epochs).toHaveLength(10);
-    expect(m.epochs.filter((e: { epoch: number }) => e.epoch === 5)).toEqual([expect.objectContaining({ epoch: 5, val_loss: 0.01, train_loss: 0.3 })]);
-    expect(m).toMatchObject({ total_epochs_completed: 10, best_epoch: 5, best_val_loss: 0.01, epochs_since_improvement: 4 });
+    expect(m.epochs.filter((e: { epoch: number }) => e.epoch === 5)).toEqual([
+      expect.objectContaining({ epoch: 5, val_loss: 0.01, train_loss: 0.3 }),
+    ]);
+    expect(m).toMatchObject({
+      total_epochs_completed: 10,
+      best_epoch: 5,
+      best_val_loss: 0.01,
+      epochs_since_improvement: 4,
+    });
 
     // A retried batch (a relay resending) changes nothing either.
     await postMetrics(app, id, { epochs: epochs(8, 2, (e) => ({ train_loss: 1 - 0.05 * e, val_loss: 1 - 0.05 * e })) });
@@ -306,13 +364,21 @@ describe("metrics", () => {
     const { app } = makeApp();
     const id = await register(app);
     // Best val_loss at epoch 3, well before the window a poller asks for.
-    await postMetrics(app, id, { epochs: epochs(0, 20, (e) => ({ train_loss: 1 / (e + 1), val_loss: e === 3 ? 0.1 : 0.5 })) });
+    await postMetrics(app, id, {
+      epochs: epochs(0, 20, (e) => ({ train_loss: 1 / (e + 1), val_loss: e === 3 ? 0.1 : 0.5 })),
+    });
 
     const { status, body } = await getMetrics(app, id, "?since_epoch=14");
     expect(status).toBe(200);
     const m = body.data.metrics;
     expect(m.epochs.map((e: { epoch: number }) => e.epoch)).toEqual([15, 16, 17, 18, 19]);
-    expect(m).toMatchObject({ best_epoch: 3, best_val_loss: 0.1, epochs_since_improvement: 16, total_epochs_completed: 20, is_plateaued: true });
+    expect(m).toMatchObject({
+      best_epoch: 3,
+      best_val_loss: 0.1,
+      epochs_since_improvement: 16,
+      total_epochs_completed: 20,
+      is_plateaued: true,
+    });
 
     expect((await getMetrics(app, id, "?since_epoch=19")).body.data.metrics.epochs).toEqual([]);
     expect((await getMetrics(app, id, "?since_epoch=-1")).body.data.metrics.epochs).toHaveLength(20);
@@ -325,7 +391,9 @@ describe("metrics", () => {
     const { app } = makeApp();
     const id = await register(app);
     const best = 437;
-    await postMetrics(app, id, { epochs: epochs(0, 1000, (e) => ({ train_loss: 1, val_loss: e === best ? 0.01 : 1 + ((e * 7919) % 101) / 1000 })) });
+    await postMetrics(app, id, {
+      epochs: epochs(0, 1000, (e) => ({ train_loss: 1, val_loss: e === best ? 0.01 : 1 + ((e * 7919) % 101) / 1000 })),
+    });
 
     for (const m of [3, 10, 50, 999]) {
       const { status, body } = await getMetrics(app, id, `?max_points=${m}`);
@@ -403,7 +471,14 @@ describe("metrics", () => {
   test("custom metrics round trip", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    const epoch = { epoch: 0, train_loss: 1, grad_norm: 3.25, "lr/group-1": 0.0005, "top5.acc": 0.9, "kl-div": "Infinity" };
+    const epoch = {
+      epoch: 0,
+      train_loss: 1,
+      grad_norm: 3.25,
+      "lr/group-1": 0.0005,
+      "top5.acc": 0.9,
+      "kl-div": "Infinity",
+    };
     expect((await postMetrics(app, id, epoch)).status).toBe(200);
     const { body } = await getMetrics(app, id);
     expect(body.data.metrics.epochs[0]).toMatchObject(epoch);
@@ -457,7 +532,11 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
   });
 
   test("a body over 5 MB is a 413 naming the body", async () => {
-    const e = await rejected({ epochs: [{ epoch: 0, train_loss: 1 }], padding: "x".repeat(5 * 1024 * 1024) }, "body", 413);
+    const e = await rejected(
+      { epochs: [{ epoch: 0, train_loss: 1 }], padding: "x".repeat(5 * 1024 * 1024) },
+      "body",
+      413,
+    );
     expect(e.code).toBe("PAYLOAD_TOO_LARGE");
   });
 
@@ -474,7 +553,8 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
   test("the app keeps serving after bad input", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    for (const body of ["{", "[]", "null", '"x"', "1", { epochs: "no" }, { epochs: [null] }]) await postMetrics(app, id, body);
+    for (const body of ["{", "[]", "null", '"x"', "1", { epochs: "no" }, { epochs: [null] }])
+      await postMetrics(app, id, body);
     expect((await postMetrics(app, id, { epoch: 0, train_loss: 1 })).status).toBe(200);
     expect((await json(app.handle(req("GET", "/api/v1/health")))).status).toBe(200);
   });
@@ -495,9 +575,13 @@ describe("auth", () => {
     const none = await json(app.handle(req("GET", "/api/v1/operations")));
     expect(none.status).toBe(401);
     expect(none.body).toMatchObject({ success: false, error: { code: "UNAUTHORIZED" } });
-    expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: "Bearer wrong" }))).status).toBe(401);
+    expect(
+      (await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: "Bearer wrong" }))).status,
+    ).toBe(401);
     expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: TOKEN }))).status).toBe(401);
-    expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `Bearer ${TOKEN}` }))).status).toBe(200);
+    expect(
+      (await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `Bearer ${TOKEN}` }))).status,
+    ).toBe(200);
     expect((await app.handle(req("GET", "/api/v1/health"))).status).toBe(200);
 
     // Writes are guarded too, and a refused write stores nothing.
@@ -505,7 +589,9 @@ describe("auth", () => {
     expect((await app.handle(req("POST", "/api/v1/operations", { operation_type: "training" }))).status).toBe(401);
     const created = await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" }, auth)));
     const id = created.body.data.operation_id;
-    expect((await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epoch: 0, train_loss: 1 }))).status).toBe(401);
+    expect(
+      (await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epoch: 0, train_loss: 1 }))).status,
+    ).toBe(401);
     expect((await app.handle(req("DELETE", `/api/v1/operations/${id}`))).status).toBe(401);
     const m = await json(app.handle(req("GET", `/api/v1/operations/${id}/metrics`, undefined, auth)));
     expect(m.body.data.metrics.epochs).toEqual([]);
@@ -542,7 +628,9 @@ describe("Swagger UI and OpenAPI", () => {
     const { status, body: spec } = await json(app.handle(req("GET", "/swagger/json")));
     expect(status).toBe(200);
     const documented = new Set<string>();
-    for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, { summary?: string; description?: string }>>)) {
+    for (const [path, methods] of Object.entries(
+      spec.paths as Record<string, Record<string, { summary?: string; description?: string }>>,
+    )) {
       for (const [method, op] of Object.entries(methods)) {
         documented.add(`${method.toUpperCase()} ${path}`);
         expect(op.summary, `${method} ${path} summary`).toBeTruthy();

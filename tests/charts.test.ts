@@ -34,9 +34,17 @@ const all = await store.readEpochs(id);
 const at = (rows: WireEpoch[], e: number) => rows.find((r) => r.epoch === e) as Record<string, unknown> | undefined;
 
 describe("chart reads", () => {
-  for (const [path, scanRows] of [["rows", Number.POSITIVE_INFINITY], ["block summaries", 0]] as const) {
+  for (const [path, scanRows] of [
+    ["rows", Number.POSITIVE_INFINITY],
+    ["block summaries", 0],
+  ] as const) {
     test(`${path}: at most max_points, the ends, the best, the spike and the NaN, at every zoom`, async () => {
-      for (const [from, to, maxPoints] of [[0, N - 1, 200], [10_000, 19_999, 100], [12_000, 12_999, 50], [16_990, 17_010, 15]] as const) {
+      for (const [from, to, maxPoints] of [
+        [0, N - 1, 200],
+        [10_000, 19_999, 100],
+        [12_000, 12_999, 50],
+        [16_990, 17_010, 15],
+      ] as const) {
         const { epochs } = await readChart(store, id, { from, to, maxPoints, keepEpoch: 15_000 }, { scanRows });
         expect(epochs.length).toBeLessThanOrEqual(maxPoints);
         expect(epochs[0]!.epoch).toBe(from);
@@ -56,8 +64,16 @@ describe("chart reads", () => {
   });
 
   test("smoothing is the EMA of every stored epoch, also in a zoomed range and after a reduction", async () => {
-    const full = (name: string, w: number) => emaSmooth(all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), w);
-    for (const [from, to, maxPoints, w] of [[0, N - 1, 300, 0.6], [15_000, 15_999, undefined, 0.99], [12_000, 19_999, 100, 0.9]] as const) {
+    const full = (name: string, w: number) =>
+      emaSmooth(
+        all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
+        w,
+      );
+    for (const [from, to, maxPoints, w] of [
+      [0, N - 1, 300, 0.6],
+      [15_000, 15_999, undefined, 0.99],
+      [12_000, 19_999, 100, 0.9],
+    ] as const) {
       const { epochs, smoothed } = await readChart(store, id, { from, to, maxPoints, smoothing: w });
       expect(smoothed!.weight).toBe(w);
       expect(Object.keys(smoothed!.series).sort()).toEqual(["grad_norm", "train_loss", "val_loss"]);
@@ -95,14 +111,19 @@ describe("GET /metrics with a range", () => {
   let op = "";
   beforeAll(async () => {
     op = (await s.createOperation({ operation_type: "training" })).operation_id;
-    await s.writeEpochs(op, Array.from({ length: 50 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1) })));
+    await s.writeEpochs(
+      op,
+      Array.from({ length: 50 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1) })),
+    );
   });
   const get = (q: string) => json(app.handle(req("GET", `/api/v1/operations/${op}/metrics?${q}`)));
 
   test("from_epoch/to_epoch are inclusive; smoothing adds the smoothed curves", async () => {
     const { status, body } = await get("from_epoch=10&to_epoch=19&smoothing=0.5");
     expect(status).toBe(200);
-    expect(body.data.metrics.epochs.map((e: WireEpoch) => e.epoch)).toEqual(Array.from({ length: 10 }, (_, i) => 10 + i));
+    expect(body.data.metrics.epochs.map((e: WireEpoch) => e.epoch)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 10 + i),
+    );
     expect(body.data.metrics.smoothed.series.train_loss).toHaveLength(10);
     expect(body.data.metrics.smoothed.state.train_loss.n).toBe(20);
     expect((await get("to_epoch=4")).body.data.metrics.epochs).toHaveLength(5);
@@ -113,7 +134,12 @@ describe("GET /metrics with a range", () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.field).toBe("query.to_epoch");
     expect(bad.body.error.message).toContain("before from_epoch");
-    for (const [q, field] of [["smoothing=1", "query.smoothing"], ["smoothing=-0.1", "query.smoothing"], ["from_epoch=-1", "query.from_epoch"], ["to_epoch=x", "query.to_epoch"]]) {
+    for (const [q, field] of [
+      ["smoothing=1", "query.smoothing"],
+      ["smoothing=-0.1", "query.smoothing"],
+      ["from_epoch=-1", "query.from_epoch"],
+      ["to_epoch=x", "query.to_epoch"],
+    ]) {
       const r = await get(q!);
       expect(r.status).toBe(400);
       expect(r.body.error.details.field).toBe(field);

@@ -39,10 +39,13 @@ async function loadCheckpoint(files: Record<string, Uint8Array>): Promise<tf.Lay
   const model = JSON.parse(new TextDecoder().decode(files["model.json"]));
   const w = files["weights.bin"]!;
   const weightData = w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer;
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights, weightData }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights, weightData }),
+  );
 }
 
-const folderFiles = (dir: string) => Object.fromEntries(["model.json", "weights.bin"].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+const folderFiles = (dir: string) =>
+  Object.fromEntries(["model.json", "weights.bin"].map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
 
 /** Epoch folders present under an operation's checkpoints/ directory. */
 const epochFolders = (c: Checkpoint[]) => readdirSync(dirname(c[0]!.path)).sort();
@@ -77,44 +80,78 @@ describe("checkpoints of a local training", () => {
     expect(started.status).toBe(202);
     const id = started.body.data.operation_id as string;
     // While it runs, the checkpoints written so far are in its metadata, so advice can name them before the end.
-    const during = await until("metadata.checkpoints while running", async () => {
-      const op = (await t.store.getOperation(id))!;
-      return op.status === "running" && Array.isArray(op.metadata.checkpoints) && (await t.store.readEpochs(id)).length >= 5
-        ? (op.metadata.checkpoints as Checkpoint[])
-        : undefined;
-    }, 30_000);
+    const during = await until(
+      "metadata.checkpoints while running",
+      async () => {
+        const op = (await t.store.getOperation(id))!;
+        return op.status === "running" &&
+          Array.isArray(op.metadata.checkpoints) &&
+          (await t.store.readEpochs(id)).length >= 5
+          ? (op.metadata.checkpoints as Checkpoint[])
+          : undefined;
+      },
+      30_000,
+    );
     expect(during.map((c) => c.kind)).toEqual(["best", "last"]);
     for (const c of during) expect(existsSync(join(c.path, "model.json"))).toBe(true);
     // Two more epochs, so the last checkpoint has to be written when the cancel ends the loop.
-    await until("two more epochs", async () => ((await t.store.readEpochs(id)).length >= during[1]!.epoch + 3 ? true : undefined));
+    await until("two more epochs", async () =>
+      (await t.store.readEpochs(id)).length >= during[1]!.epoch + 3 ? true : undefined,
+    );
 
     expect((await t.api("DELETE", `/operations/${id}`)).status).toBe(200);
     await t.local.settled(id);
     const op = (await t.store.getOperation(id))!;
-    const result = op.result as { stop_reason: string; epochs_run: number; best_epoch: number; model_path: string | null; checkpoints: Checkpoint[] };
+    const result = op.result as {
+      stop_reason: string;
+      epochs_run: number;
+      best_epoch: number;
+      model_path: string | null;
+      checkpoints: Checkpoint[];
+    };
     expect(op.status).toBe("cancelled");
     expect(result.stop_reason).toBe("cancelled");
     expect(result.epochs_run).toBeGreaterThanOrEqual(5);
     // Cancelled: no final model, but the best and last epochs are kept.
     expect(result.model_path).toBeNull();
     expect(result.checkpoints).toEqual([
-      { epoch: result.best_epoch, kind: "best", path: join(t.models.dir, id, "checkpoints", `epoch-${result.best_epoch}`) },
-      { epoch: result.epochs_run - 1, kind: "last", path: join(t.models.dir, id, "checkpoints", `epoch-${result.epochs_run - 1}`) },
+      {
+        epoch: result.best_epoch,
+        kind: "best",
+        path: join(t.models.dir, id, "checkpoints", `epoch-${result.best_epoch}`),
+      },
+      {
+        epoch: result.epochs_run - 1,
+        kind: "last",
+        path: join(t.models.dir, id, "checkpoints", `epoch-${result.epochs_run - 1}`),
+      },
     ]);
     // Only the kept epochs have folders; the ones written while it ran and since superseded are gone.
-    expect(epochFolders(result.checkpoints)).toEqual([...new Set(result.checkpoints.map((c) => `epoch-${c.epoch}`))].sort());
+    expect(epochFolders(result.checkpoints)).toEqual(
+      [...new Set(result.checkpoints.map((c) => `epoch-${c.epoch}`))].sort(),
+    );
 
     // The advice names a checkpoint that exists, and says it is held here.
     const analysis = (await t.api("GET", `/operations/${id}/analysis`)).body.data;
-    expect(analysis.checkpoints).toEqual({ held_by: "trainwatch", epochs: [...new Set(result.checkpoints.map((c) => c.epoch))].sort((a, b) => a - b) });
+    expect(analysis.checkpoints).toEqual({
+      held_by: "trainwatch",
+      epochs: [...new Set(result.checkpoints.map((c) => c.epoch))].sort((a, b) => a - b),
+    });
     expect(analysis.recommendation).toMatchObject({ action: "use_checkpoint" });
     expect(result.checkpoints.map((c) => c.epoch)).toContain(analysis.recommendation.checkpoint_epoch);
-    expect(analysis.recommendation.reason).toContain(`restore the checkpoint of epoch ${analysis.recommendation.checkpoint_epoch}`);
+    expect(analysis.recommendation.reason).toContain(
+      `restore the checkpoint of epoch ${analysis.recommendation.checkpoint_epoch}`,
+    );
     expect(analysis.recommendation.reason).not.toContain("if you kept one");
 
     const list = await t.api("GET", `/operations/${id}/checkpoints`);
     expect(list.status).toBe(200);
-    expect(list.body.data).toEqual({ operation_id: id, location: "local", checkpoints: result.checkpoints, note: null });
+    expect(list.body.data).toEqual({
+      operation_id: id,
+      location: "local",
+      checkpoints: result.checkpoints,
+      note: null,
+    });
 
     const slow = spec(SLOW);
     const rows = splitDataset(loadDataset(slow.dataset), slow.training.validation_split, slow.training.seed).val!;
@@ -130,7 +167,14 @@ describe("checkpoints of a local training", () => {
       expect(pre).toMatchObject({ task: "classification", output: "softmax" });
 
       const model = await loadCheckpoint(files);
-      const probs = tf.tidy(() => (model.predict(tf.tensor2d(rows.x.slice(0, 10 * pre.features.length), [10, pre.features.length])) as tf.Tensor).arraySync() as number[][]);
+      const probs = tf.tidy(
+        () =>
+          (
+            model.predict(
+              tf.tensor2d(rows.x.slice(0, 10 * pre.features.length), [10, pre.features.length]),
+            ) as tf.Tensor
+          ).arraySync() as number[][],
+      );
       model.dispose();
       expect(probs).toHaveLength(10);
       for (const p of probs) {
@@ -144,7 +188,9 @@ describe("checkpoints of a local training", () => {
     const f = setup((args, events) => startWorkerTraining(args, events, { workerUrl: FAILING_WORKER }));
     try {
       const id = (await f.api("POST", "/trainings", SLOW)).body.data.operation_id as string;
-      await until("the failure", async () => ((await f.store.getOperation(id))!.status === "failed" ? true : undefined));
+      await until("the failure", async () =>
+        (await f.store.getOperation(id))!.status === "failed" ? true : undefined,
+      );
       await f.local.settled(id);
       const op = (await f.store.getOperation(id))!;
       expect(op.error_message).toBe(FAULT);
@@ -170,15 +216,19 @@ describe("checkpoints from the engine", () => {
   async function train(s: NormalizedSpec, failAtEpoch = -1) {
     const lists: Checkpoint[][] = [];
     const records: EpochRecord[] = [];
-    const run = runTraining(s, { modelsDir: models.dir, operationId: `op-${crypto.randomUUID()}` }, {
-      onStart() {},
-      onEpoch: (e) => {
-        if (e.epoch === failAtEpoch) throw new Error("disk on fire");
-        records.push(e);
+    const run = runTraining(
+      s,
+      { modelsDir: models.dir, operationId: `op-${crypto.randomUUID()}` },
+      {
+        onStart() {},
+        onEpoch: (e) => {
+          if (e.epoch === failAtEpoch) throw new Error("disk on fire");
+          records.push(e);
+        },
+        onProgress() {},
+        onCheckpoints: (l) => void lists.push(l),
       },
-      onProgress() {},
-      onCheckpoints: (l) => void lists.push(l),
-    });
+    );
     return { run, lists, records };
   }
 
@@ -187,7 +237,11 @@ describe("checkpoints from the engine", () => {
     const model = await loadCheckpoint(folderFiles(c.path));
     const { val } = splitDataset(loadDataset(s.dataset), s.training.validation_split, s.training.seed);
     const loss = tf.tidy(() => {
-      const p = tf.clipByValue(model.predict(tf.tensor2d(val!.x, [val!.rows, val!.x.length / val!.rows])) as tf.Tensor, 1e-7, 1 - 1e-7);
+      const p = tf.clipByValue(
+        model.predict(tf.tensor2d(val!.x, [val!.rows, val!.x.length / val!.rows])) as tf.Tensor,
+        1e-7,
+        1 - 1e-7,
+      );
       const y = tf.tensor2d(val!.y, [val!.rows, 1]);
       return tf.neg(tf.mean(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p)))))).dataSync()[0]!;
     });
@@ -196,7 +250,10 @@ describe("checkpoints from the engine", () => {
   }
 
   const overfit = (training: NonNullable<TrainingSpecInput["training"]>) =>
-    spec({ dataset: { kind: "synthetic", generator: "overfit", seed: 3 }, training: { epochs: 30, seed: 5, ...training } });
+    spec({
+      dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
+      training: { epochs: 30, seed: 5, ...training },
+    });
 
   test("an early-stopped run keeps its best epoch (by the monitor) and the epoch it stopped at, each holding that epoch's weights", async () => {
     const s = overfit({ early_stopping: { monitor: "val_loss", patience: 3 } });
@@ -229,14 +286,19 @@ describe("checkpoints from the engine", () => {
   });
 
   test("without a validation split the best epoch is the lowest train_loss; best and last of the same epoch are two entries, one folder", async () => {
-    const s = spec({ dataset: { kind: "synthetic", generator: "spirals", samples: 200, seed: 1 }, training: { epochs: 4, validation_split: 0, seed: 2 } });
+    const s = spec({
+      dataset: { kind: "synthetic", generator: "spirals", samples: 200, seed: 1 },
+      training: { epochs: 4, validation_split: 0, seed: 2 },
+    });
     const { run, records } = await train(s);
     const result = await run;
     const lowest = records.reduce((a, b) => (b.train_loss! < a.train_loss! ? b : a));
     expect(result.checkpoints[0]).toMatchObject({ kind: "best", epoch: lowest.epoch });
     expect(result.checkpoints[1]).toMatchObject({ kind: "last", epoch: 3 });
     if (lowest.epoch === 3) expect(result.checkpoints[0]!.path).toBe(result.checkpoints[1]!.path);
-    expect(epochFolders(result.checkpoints)).toEqual([...new Set(result.checkpoints.map((c) => `epoch-${c.epoch}`))].sort());
+    expect(epochFolders(result.checkpoints)).toEqual(
+      [...new Set(result.checkpoints.map((c) => `epoch-${c.epoch}`))].sort(),
+    );
   });
 
   test("an error inside the loop still writes the best and last checkpoints, and reports them before the error", async () => {
@@ -260,9 +322,11 @@ describe("checkpoint routes", () => {
       { epoch: 4, kind: "best", path: "/models/op/checkpoints/epoch-4" },
       { epoch: 9, kind: "last", path: "/models/op/checkpoints/epoch-9" },
     ];
-    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } })).operation_id;
+    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } }))
+      .operation_id;
     await store.finish(local, "completed", { result: { stop_reason: "completed", checkpoints } });
-    const external = (await store.createOperation({ operation_type: "training", metadata: { location: "external" } })).operation_id;
+    const external = (await store.createOperation({ operation_type: "training", metadata: { location: "external" } }))
+      .operation_id;
     const api = (path: string) => json(app.handle(req("GET", `/api/v1${path}`)));
     return { api, local, external, checkpoints };
   }
@@ -308,8 +372,14 @@ describe("checkpoint routes", () => {
 
   test("the list follows the result once there is one, and metadata.checkpoints while the training runs", async () => {
     const { app, store } = makeApp();
-    const id = (await store.createOperation({ operation_type: "training", metadata: { location: "host", checkpoints: [{ epoch: 1, kind: "best", path: "/h/e1" }] } })).operation_id;
-    const list = async () => (await json(app.handle(req("GET", `/api/v1/operations/${id}/checkpoints`)))).body.data.checkpoints;
+    const id = (
+      await store.createOperation({
+        operation_type: "training",
+        metadata: { location: "host", checkpoints: [{ epoch: 1, kind: "best", path: "/h/e1" }] },
+      })
+    ).operation_id;
+    const list = async () =>
+      (await json(app.handle(req("GET", `/api/v1/operations/${id}/checkpoints`)))).body.data.checkpoints;
     expect(await list()).toEqual([{ epoch: 1, kind: "best", path: "/h/e1" }]);
     await store.finish(id, "cancelled", { result: { checkpoints: [{ epoch: 2, kind: "last", path: "/h/e2" }] } });
     expect(await list()).toEqual([{ epoch: 2, kind: "last", path: "/h/e2" }]);

@@ -65,31 +65,66 @@ const rpc = (method: string, id?: number) => ({ jsonrpc: "2.0", method, ...(id =
 const CONTRACT: Record<string, Case[]> = {
   "GET /api/v1/health": [{ name: "health", status: 200, call: () => ({}) }],
   "GET /api/v1/operations/compare": [
-    { name: "two runs", status: 200, call: async (f) => ({ query: { ids: `${await f.running()},${await f.finished()}` } }) },
+    {
+      name: "two runs",
+      status: 200,
+      call: async (f) => ({ query: { ids: `${await f.running()},${await f.finished()}` } }),
+    },
     {
       name: "a zoomed range, smoothed",
       status: 200,
-      call: async (f) => ({ query: { ids: `${await f.running()},${await f.finished()}`, from_epoch: "1", to_epoch: "2", smoothing: "0.9" } }),
+      call: async (f) => ({
+        query: { ids: `${await f.running()},${await f.finished()}`, from_epoch: "1", to_epoch: "2", smoothing: "0.9" },
+      }),
     },
-    { name: "max_points below 3", status: 400, call: async (f) => ({ query: { ids: await f.running(), max_points: "2" } }) },
+    {
+      name: "max_points below 3",
+      status: 400,
+      call: async (f) => ({ query: { ids: await f.running(), max_points: "2" } }),
+    },
     { name: "smoothing of 1", status: 400, call: async (f) => ({ query: { ids: await f.running(), smoothing: "1" } }) },
     { name: "an unknown id", status: 404, call: async (f) => ({ query: { ids: `${await f.running()},${UNKNOWN}` } }) },
   ],
   "POST /api/v1/operations": [
-    { name: "register", status: 201, call: () => ({ body: { operation_type: "training", name: "contract", total_epochs_planned: 3 } }) },
+    {
+      name: "register",
+      status: 201,
+      call: () => ({ body: { operation_type: "training", name: "contract", total_epochs_planned: 3 } }),
+    },
     {
       name: "register with config and a stop policy",
       status: 201,
-      call: () => ({ body: { operation_type: "training", config: { lr: 0.01 }, stop_policy: { on: ["diverging"], min_epochs: 2 } } }),
+      call: () => ({
+        body: { operation_type: "training", config: { lr: 0.01 }, stop_policy: { on: ["diverging"], min_epochs: 2 } },
+      }),
     },
     { name: "operation_type missing", status: 400, call: () => ({ body: { name: "x" } }) },
-    { name: "an unknown stop flag", status: 400, call: () => ({ body: { operation_type: "training", stop_policy: { on: ["bored"] } } }) },
+    {
+      name: "an unknown stop flag",
+      status: 400,
+      call: () => ({ body: { operation_type: "training", stop_policy: { on: ["bored"] } } }),
+    },
   ],
   "PUT /api/v1/operations/{id}/stop_policy": [
-    { name: "set", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { on: ["overfitting", "stalled"], min_epochs: 5 } }) },
-    { name: "negative min_epochs", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { on: ["plateau"], min_epochs: -1 } }) },
+    {
+      name: "set",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        body: { on: ["overfitting", "stalled"], min_epochs: 5 },
+      }),
+    },
+    {
+      name: "negative min_epochs",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { on: ["plateau"], min_epochs: -1 } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { on: ["diverging"] } }) },
-    { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { on: ["diverging"] } }) },
+    {
+      name: "finished",
+      status: 409,
+      call: async (f) => ({ params: { id: await f.finished() }, body: { on: ["diverging"] } }),
+    },
   ],
   "DELETE /api/v1/operations/{id}/stop_policy": [
     { name: "clear", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
@@ -97,7 +132,11 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() } }) },
   ],
   "GET /api/v1/operations": [
-    { name: "list", status: 200, call: async (f) => (await f.running(), { query: { limit: "10", offset: "0", status: "running" } }) },
+    {
+      name: "list",
+      status: 200,
+      call: async (f) => (await f.running(), { query: { limit: "10", offset: "0", status: "running" } }),
+    },
     { name: "limit 0", status: 400, call: () => ({ query: { limit: "0" } }) },
   ],
   "GET /api/v1/operations/{id}": [
@@ -106,38 +145,97 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "DELETE /api/v1/operations/{id}": [
     { name: "cancel a running operation", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
-    { name: "cancel saying who and why", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { by: "dashboard", reason: "enough" } }) },
-    { name: "an unknown field in the body", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { why: "enough" } }) },
+    {
+      name: "cancel saying who and why",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, body: { by: "dashboard", reason: "enough" } }),
+    },
+    {
+      name: "an unknown field in the body",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { why: "enough" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
     { name: "already finished", status: 409, call: async (f) => ({ params: { id: await f.finished() } }) },
   ],
   "POST /api/v1/operations/{id}/complete": [
-    { name: "complete", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { status: "completed", result: { ok: true } } }) },
-    { name: "empty status", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { status: "" } }) },
+    {
+      name: "complete",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, body: { status: "completed", result: { ok: true } } }),
+    },
+    {
+      name: "empty status",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { status: "" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { status: "completed" } }) },
-    { name: "already finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { status: "failed" } }) },
+    {
+      name: "already finished",
+      status: 409,
+      call: async (f) => ({ params: { id: await f.finished() }, body: { status: "failed" } }),
+    },
   ],
   "POST /api/v1/operations/{id}/metrics": [
-    { name: "store a batch", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { epochs: [{ epoch: 3, train_loss: 0.2 }] } }) },
-    { name: "negative epoch", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { epoch: -1, train_loss: 1 } }) },
+    {
+      name: "store a batch",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, body: { epochs: [{ epoch: 3, train_loss: 0.2 }] } }),
+    },
+    {
+      name: "negative epoch",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { epoch: -1, train_loss: 1 } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { epoch: 0, train_loss: 1 } }) },
-    { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { epoch: 9, train_loss: 1 } }) },
+    {
+      name: "finished",
+      status: 409,
+      call: async (f) => ({ params: { id: await f.finished() }, body: { epoch: 9, train_loss: 1 } }),
+    },
   ],
   "GET /api/v1/operations/{id}/metrics": [
-    { name: "read", status: 200, call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "0", max_points: "10" } }) },
+    {
+      name: "read",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "0", max_points: "10" } }),
+    },
     {
       name: "a zoomed range, reduced and smoothed",
       status: 200,
-      call: async (f) => ({ params: { id: await f.running() }, query: { from_epoch: "1", to_epoch: "2", max_points: "3", smoothing: "0.6" } }),
+      call: async (f) => ({
+        params: { id: await f.running() },
+        query: { from_epoch: "1", to_epoch: "2", max_points: "3", smoothing: "0.6" },
+      }),
     },
-    { name: "since_epoch below -1", status: 400, call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "-5" } }) },
-    { name: "to_epoch before from_epoch", status: 400, call: async (f) => ({ params: { id: await f.running() }, query: { from_epoch: "2", to_epoch: "1" } }) },
+    {
+      name: "since_epoch below -1",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "-5" } }),
+    },
+    {
+      name: "to_epoch before from_epoch",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, query: { from_epoch: "2", to_epoch: "1" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
   "GET /api/v1/operations/{id}/metrics/stream": [
-    { name: "a finished operation replays and ends", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
-    { name: "since_epoch below -1", status: 400, call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "-5" } }) },
-    { name: "Last-Event-ID not an epoch", status: 400, call: async (f) => ({ params: { id: await f.running() }, headers: { "last-event-id": "abc" } }) },
+    {
+      name: "a finished operation replays and ends",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.finished() } }),
+    },
+    {
+      name: "since_epoch below -1",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, query: { since_epoch: "-5" } }),
+    },
+    {
+      name: "Last-Event-ID not an epoch",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, headers: { "last-event-id": "abc" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
   "GET /api/v1/stream": [
@@ -166,13 +264,36 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "GET /api/v1/operations/{id}/checkpoints/{epoch}": [
     { name: "download", status: 200, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "2" } }) },
-    { name: "epoch not an integer", status: 400, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "1.5" } }) },
-    { name: "epoch without a checkpoint", status: 404, call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "7" } }) },
-    { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostCheckpointed(), epoch: "1" } }) },
+    {
+      name: "epoch not an integer",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "1.5" } }),
+    },
+    {
+      name: "epoch without a checkpoint",
+      status: 404,
+      call: async (f) => ({ params: { id: await f.checkpointed(), epoch: "7" } }),
+    },
+    {
+      name: "its host unreachable",
+      status: 503,
+      call: async (f) => ({ params: { id: await f.hostCheckpointed(), epoch: "1" } }),
+    },
   ],
   "POST /api/v1/operations/{id}/heartbeat": [
-    { name: "heartbeat with progress", status: 200, call: async (f) => ({ params: { id: await f.hostRunning() }, body: { progress: { epoch: 0, batch: 1, batches: 4 } } }) },
-    { name: "progress not an object", status: 400, call: async (f) => ({ params: { id: await f.hostRunning() }, body: { progress: "half" } }) },
+    {
+      name: "heartbeat with progress",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.hostRunning() },
+        body: { progress: { epoch: 0, batch: 1, batches: 4 } },
+      }),
+    },
+    {
+      name: "progress not an object",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.hostRunning() }, body: { progress: "half" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: {} }) },
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: {} }) },
   ],
@@ -185,29 +306,60 @@ const CONTRACT: Record<string, Case[]> = {
   ],
   "GET /api/v1/recipes": [{ name: "list", status: 200, call: () => ({}) }],
   "PATCH /api/v1/operations/{id}/metadata": [
-    { name: "the GPU a script reports", status: 200, call: async (f) => ({ params: { id: await f.running() }, body: { gpu: "NVIDIA H100" } }) },
-    { name: "a key Trainwatch owns", status: 400, call: async (f) => ({ params: { id: await f.running() }, body: { location: "elsewhere" } }) },
+    {
+      name: "the GPU a script reports",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.running() }, body: { gpu: "NVIDIA H100" } }),
+    },
+    {
+      name: "a key Trainwatch owns",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { location: "elsewhere" } }),
+    },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { gpu: "x" } }) },
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() }, body: { gpu: "x" } }) },
   ],
   "GET /api/v1/operations/{id}/logs": [
-    { name: "a script's tail", status: 200, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "10" } }) },
+    {
+      name: "a script's tail",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "10" } }),
+    },
     { name: "tail 0", status: 400, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "0" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
     { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostScripted() } }) },
   ],
   "GET /api/v1/operations/{id}/logs/stream": [
-    { name: "a finished script replays and ends", status: 200, call: async (f) => ({ params: { id: await f.scripted() } }) },
+    {
+      name: "a finished script replays and ends",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.scripted() } }),
+    },
     { name: "tail 0", status: 400, call: async (f) => ({ params: { id: await f.scripted() }, query: { tail: "0" } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
     { name: "its host unreachable", status: 503, call: async (f) => ({ params: { id: await f.hostScripted() } }) },
   ],
   "POST /mcp": [
     { name: "tools/list", status: 200, call: () => ({ body: rpc("tools/list", 1), headers: MCP_ACCEPT }) },
-    { name: "a notification", status: 202, call: () => ({ body: rpc("notifications/initialized"), headers: MCP_ACCEPT }) },
+    {
+      name: "a notification",
+      status: 202,
+      call: () => ({ body: rpc("notifications/initialized"), headers: MCP_ACCEPT }),
+    },
     { name: "not a JSON-RPC message", status: 400, call: () => ({ body: { hello: 1 }, headers: MCP_ACCEPT }) },
-    { name: "Accept without text/event-stream", status: 406, call: () => ({ body: rpc("tools/list", 1), headers: { accept: "application/json" } }) },
-    { name: "text/plain body", status: 415, call: () => ({ body: JSON.stringify(rpc("tools/list", 1)), headers: { ...MCP_ACCEPT, "content-type": "text/plain" } }) },
+    {
+      name: "Accept without text/event-stream",
+      status: 406,
+      call: () => ({ body: rpc("tools/list", 1), headers: { accept: "application/json" } }),
+    },
+    {
+      name: "text/plain body",
+      status: 415,
+      call: () => ({
+        body: JSON.stringify(rpc("tools/list", 1)),
+        headers: { ...MCP_ACCEPT, "content-type": "text/plain" },
+      }),
+    },
   ],
 };
 
@@ -217,20 +369,43 @@ const CONTRACT: Record<string, Case[]> = {
  */
 function fakeScripts(store: Store): LocalScripts {
   const hostless = (op: Operation) => {
-    if (op.metadata.location === "host") throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
+    if (op.metadata.location === "host")
+      throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
   };
   const logs = (op: Operation) => {
     hostless(op);
-    return { operation_id: op.operation_id, lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"], truncated: false, running: false };
+    return {
+      operation_id: op.operation_id,
+      lines: ["epoch 0", "[trainwatch] exited with code 0 after 1 s"],
+      truncated: false,
+      running: false,
+    };
   };
   return {
     async start(r: RecipeRequest) {
-      if (r.recipe !== "fake") throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
-      return await store.createOperation({ operation_type: "training", name: r.recipe, status: "pending", metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} } });
+      if (r.recipe !== "fake")
+        throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
+      return await store.createOperation({
+        operation_type: "training",
+        name: r.recipe,
+        status: "pending",
+        metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} },
+      });
     },
     views() {
       const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
-      return [{ name: "fake", description: null, params, params_via: ["args" as const], gpus: 0, epochs_param: "epochs", target: "local" as const, host: null }];
+      return [
+        {
+          name: "fake",
+          description: null,
+          params,
+          params_via: ["args" as const],
+          gpus: 0,
+          epochs_param: "epochs",
+          target: "local" as const,
+          host: null,
+        },
+      ];
     },
     logs,
     logStream(op) {
@@ -301,7 +476,10 @@ class Contract {
     if (!seen) this.seen.set(key, (seen = new Set()));
     seen.add(res.status);
     const doc = op.responses[String(res.status)] as Json | undefined;
-    if (!doc) return [`answered ${res.status}, which is not documented (documented: ${Object.keys(op.responses).join(", ")}); body: ${(await res.text()).slice(0, 300)}`];
+    if (!doc)
+      return [
+        `answered ${res.status}, which is not documented (documented: ${Object.keys(op.responses).join(", ")}); body: ${(await res.text()).slice(0, 300)}`,
+      ];
     const content = doc.content as Json | undefined;
     const type = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     if (!content) {
@@ -309,7 +487,8 @@ class Contract {
       return text === "" ? [] : [`${res.status} is documented without a body but has one: ${text.slice(0, 200)}`];
     }
     const media = content[type] as Json | undefined;
-    if (!media) return [`${res.status} answered content-type "${type}", documented: ${Object.keys(content).join(", ")}`];
+    if (!media)
+      return [`${res.status} answered content-type "${type}", documented: ${Object.keys(content).join(", ")}`];
     if (type === "application/json") {
       const text = await res.text();
       let body: unknown;
@@ -327,7 +506,14 @@ class Contract {
       for (const e of events) {
         problems.push(...this.validate(media.schema, e, `event ${e.event}`));
         const branch = (media.schema.oneOf as Json[]).find((b) => b.properties.event.const === e.event);
-        if (branch) problems.push(...this.validate(branch.properties.data.contentSchema, JSON.parse(e.data as string), `event ${e.event} data`));
+        if (branch)
+          problems.push(
+            ...this.validate(
+              branch.properties.data.contentSchema,
+              JSON.parse(e.data as string),
+              `event ${e.event} data`,
+            ),
+          );
       }
       return problems;
     }
@@ -338,7 +524,9 @@ class Contract {
   private validate(schema: unknown, value: unknown, what: string): string[] {
     const v = this.compile(schema);
     if (v(value)) return [];
-    return (v.errors ?? []).slice(0, 5).map((e) => `${what}: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`);
+    return (v.errors ?? [])
+      .slice(0, 5)
+      .map((e) => `${what}: ${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`);
   }
 }
 
@@ -379,7 +567,8 @@ for (const withToken of [false, true]) {
     };
     const fixtures: Fixtures = {
       async running() {
-        const id = (await api("POST", "/api/v1/operations", { operation_type: "training", total_epochs_planned: 5 })).data.operation_id as string;
+        const id = (await api("POST", "/api/v1/operations", { operation_type: "training", total_epochs_planned: 5 }))
+          .data.operation_id as string;
         await api("POST", `/api/v1/operations/${id}/metrics`, { epochs });
         return id;
       },
@@ -388,24 +577,51 @@ for (const withToken of [false, true]) {
         await api("POST", `/api/v1/operations/${id}/complete`, { status: "completed" });
         return id;
       },
-      hostRunning: async () => (await made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test" } })).operation_id,
+      hostRunning: async () =>
+        (
+          await made.store.createOperation({
+            operation_type: "training",
+            metadata: { location: "host", host: "http://gpu.test" },
+          })
+        ).operation_id,
       async checkpointed() {
-        const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data.operation_id as string;
+        const id = (await api("POST", "/api/v1/trainings", { ...spec, training: { epochs: 3 }, target: "local" })).data
+          .operation_id as string;
         trainer.release(id, 3);
-        await until(`${id} to complete with its checkpoints`, async () => (await made.store.getOperation(id))!.result !== null);
+        await until(
+          `${id} to complete with its checkpoints`,
+          async () => (await made.store.getOperation(id))!.result !== null,
+        );
         return id;
       },
       async scripted() {
-        const id = (await made.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } })).operation_id;
+        const id = (
+          await made.store.createOperation({
+            operation_type: "training",
+            metadata: { location: "local", kind: "script", recipe: "fake" },
+          })
+        ).operation_id;
         await made.store.finish(id, "completed");
         return id;
       },
-      hostScripted: async () => (await made.store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu.test", kind: "script", recipe: "fake" } })).operation_id,
+      hostScripted: async () =>
+        (
+          await made.store.createOperation({
+            operation_type: "training",
+            metadata: { location: "host", host: "http://gpu.test", kind: "script", recipe: "fake" },
+          })
+        ).operation_id,
       hostCheckpointed: async () =>
-        (await made.store.createOperation({
-          operation_type: "training",
-          metadata: { location: "host", host: "http://gpu.test", checkpoints: [{ epoch: 1, kind: "last", path: "/host/models/x/checkpoints/epoch-1" }] },
-        })).operation_id,
+        (
+          await made.store.createOperation({
+            operation_type: "training",
+            metadata: {
+              location: "host",
+              host: "http://gpu.test",
+              checkpoints: [{ epoch: 1, kind: "last", path: "/host/models/x/checkpoints/epoch-1" }],
+            },
+          })
+        ).operation_id,
     };
 
     let ops: Map<string, Json>;
@@ -417,8 +633,14 @@ for (const withToken of [false, true]) {
 
     test("every documented operation has contract cases, and every case names a documented operation", async () => {
       await ready;
-      expect([...ops.keys()].filter((k) => !CONTRACT[k]), "documented operations without cases in CONTRACT").toEqual([]);
-      expect(Object.keys(CONTRACT).filter((k) => !ops.has(k)), "CONTRACT entries the document lacks").toEqual([]);
+      expect(
+        [...ops.keys()].filter((k) => !CONTRACT[k]),
+        "documented operations without cases in CONTRACT",
+      ).toEqual([]);
+      expect(
+        Object.keys(CONTRACT).filter((k) => !ops.has(k)),
+        "CONTRACT entries the document lacks",
+      ).toEqual([]);
     });
 
     for (const [key, cases] of Object.entries(CONTRACT)) {
@@ -427,7 +649,13 @@ for (const withToken of [false, true]) {
         const op = ops.get(key);
         if (!op) throw new Error(`${key} is not in the document`);
         const problems: string[] = [];
-        const run = async (label: string, call: Call, expected: number | null, headers = auth, after?: () => Promise<void>) => {
+        const run = async (
+          label: string,
+          call: Call,
+          expected: number | null,
+          headers = auth,
+          after?: () => Promise<void>,
+        ) => {
           const res = await handle(toRequest(key, call, headers));
           const status = res.status;
           for (const p of await contract.check(key, res, after)) problems.push(`${label}: ${p}`);
@@ -435,30 +663,47 @@ for (const withToken of [false, true]) {
           return status;
         };
 
-        for (const c of cases) await run(c.name, await c.call(fixtures), c.status, auth, c.after && (() => c.after!(fixtures)));
+        for (const c of cases)
+          await run(c.name, await c.call(fixtures), c.status, auth, c.after && (() => c.after!(fixtures)));
 
         // Probes start from the first successful case and break one thing at a time.
         const valid = cases.find((c) => c.status < 300);
         if (!valid) throw new Error(`${key} has no successful case`);
         const fresh = () => valid.call(fixtures);
-        const queryParams = (op.parameters ?? []).filter((p: Json) => p.in === "query").map((p: Json) => p.name as string);
+        const queryParams = (op.parameters ?? [])
+          .filter((p: Json) => p.in === "query")
+          .map((p: Json) => p.name as string);
         for (const name of queryParams) {
           for (const v of BAD_QUERY_VALUES) {
             const call = await fresh();
-            await run(`probe query ${name}=${JSON.stringify(v)}`, { ...call, query: { ...call.query, [name]: v } }, null, auth, valid.after && (() => valid.after!(fixtures)));
+            await run(
+              `probe query ${name}=${JSON.stringify(v)}`,
+              { ...call, query: { ...call.query, [name]: v } },
+              null,
+              auth,
+              valid.after && (() => valid.after!(fixtures)),
+            );
           }
         }
         if (op.requestBody) {
           for (const b of BAD_BODIES) {
             const call = await fresh();
-            await run(`probe body ${b.name}`, { ...call, body: b.body, headers: { ...call.headers, "content-type": b.type } }, null);
+            await run(
+              `probe body ${b.name}`,
+              { ...call, body: b.body, headers: { ...call.headers, "content-type": b.type } },
+              null,
+            );
           }
         }
         for (const name of [...key.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!)) {
           // An id is any string (probe one that does not exist); other path parameters get the bad values too.
           for (const v of name === "id" ? [UNKNOWN] : BAD_QUERY_VALUES.filter((x) => x !== "")) {
             const call = await fresh();
-            await run(`probe path ${name}=${JSON.stringify(v)}`, { ...call, params: { ...call.params, [name]: v } }, null);
+            await run(
+              `probe path ${name}=${JSON.stringify(v)}`,
+              { ...call, params: { ...call.params, [name]: v } },
+              null,
+            );
           }
         }
         if (withToken) {
@@ -468,14 +713,21 @@ for (const withToken of [false, true]) {
             ["wrong token", { authorization: "Bearer wrong" }],
             ["Basic scheme", { authorization: `Basic ${btoa(`u:${TOKEN}`)}` }],
           ] as [string, Record<string, string>][]) {
-            const status = await run(`probe ${label}`, await fresh(), protectedOp ? 401 : valid.status, headers, valid.after && (() => valid.after!(fixtures)));
+            const status = await run(
+              `probe ${label}`,
+              await fresh(),
+              protectedOp ? 401 : valid.status,
+              headers,
+              valid.after && (() => valid.after!(fixtures)),
+            );
             if (!protectedOp && status === 401) problems.push(`probe ${label}: a public operation answered 401`);
           }
         }
 
         const happened = contract.seen.get(key) ?? new Set();
         for (const s of Object.keys(op.responses)) {
-          if (!happened.has(Number(s))) problems.push(`documented status ${s} never happened (add a case, or drop it from the document)`);
+          if (!happened.has(Number(s)))
+            problems.push(`documented status ${s} never happened (add a case, or drop it from the document)`);
         }
         expect(problems).toEqual([]);
       });

@@ -9,7 +9,10 @@ describe("dashboard assets", () => {
   test("every module the page imports is served as JavaScript, the trend core's included", async () => {
     const { app } = makeApp();
     const page = await (await app.handle(req("GET", "/"))).text();
-    const map = JSON.parse(/<script type="importmap">([\s\S]*?)<\/script>/.exec(page)![1]!).imports as Record<string, string>;
+    const map = JSON.parse(/<script type="importmap">([\s\S]*?)<\/script>/.exec(page)![1]!).imports as Record<
+      string,
+      string
+    >;
     const resolve = (spec: string, from: string) => {
       if (spec.startsWith("/")) return spec;
       if (spec.startsWith(".")) return new URL(spec, `http://x${from}`).pathname;
@@ -29,14 +32,27 @@ describe("dashboard assets", () => {
       const code = await res.text();
       for (const m of code.matchAll(IMPORTS)) queue.push(resolve((m[1] ?? m[2])!, path));
     }
-    for (const must of ["/assets/views/operation.js", "/assets/lib/html.js", "/assets/vendor/uPlot.esm.js", "/assets/trends/wire.js", "/assets/trends/format.js", "/assets/schemas/defaults.js"]) {
+    for (const must of [
+      "/assets/views/operation.js",
+      "/assets/lib/html.js",
+      "/assets/vendor/uPlot.esm.js",
+      "/assets/trends/wire.js",
+      "/assets/trends/format.js",
+      "/assets/schemas/defaults.js",
+    ]) {
       expect(seen).toContain(must);
     }
   });
 
   test("a path outside public/ is not found", async () => {
     const { app } = makeApp();
-    for (const path of ["/assets/..%2Fpackage.json", "/assets/lib/..%2F..%2Fpackage.json", "/assets/trends/index.js", "/assets/schemas/spec.js", "/assets/vendor/uPlot.cjs.js"]) {
+    for (const path of [
+      "/assets/..%2Fpackage.json",
+      "/assets/lib/..%2F..%2Fpackage.json",
+      "/assets/trends/index.js",
+      "/assets/schemas/spec.js",
+      "/assets/vendor/uPlot.cjs.js",
+    ]) {
       expect(`${path} ${(await app.handle(req("GET", path))).status}`).toBe(`${path} 404`);
     }
   });

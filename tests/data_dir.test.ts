@@ -41,7 +41,14 @@ describe("CSV paths inside the data directory", () => {
   });
 
   test("`..`, absolute paths elsewhere and symlinks pointing out are refused as outside the data directory", () => {
-    for (const path of ["../secret.csv", join(tmp.dir, "secret.csv"), "/etc/passwd", "link_out.csv", "dir_out/secret.csv", "sub/../../secret.csv"]) {
+    for (const path of [
+      "../secret.csv",
+      join(tmp.dir, "secret.csv"),
+      "/etc/passwd",
+      "link_out.csv",
+      "dir_out/secret.csv",
+      "sub/../../secret.csv",
+    ]) {
       expect(refusal(path)).toContain("outside the data directory");
     }
   });

@@ -12,7 +12,11 @@ const README = join(ROOT, "README.md");
 /** README.md and every page under docs/, as absolute paths. */
 function markdownFiles(): string[] {
   const dir = join(ROOT, "docs");
-  const pages = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith(".md")).map((n) => join(dir, n)) : [];
+  const pages = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((n) => n.endsWith(".md"))
+        .map((n) => join(dir, n))
+    : [];
   return [README, ...pages.sort()];
 }
 
@@ -72,7 +76,8 @@ export function links(markdown: string): Link[] {
   const out: Link[] = [];
   withoutFences(markdown).forEach((raw, i) => {
     const line = raw.replace(/`[^`]*`/g, "");
-    for (const m of line.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) out.push({ line: i + 1, target: m[1]! });
+    for (const m of line.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+      out.push({ line: i + 1, target: m[1]! });
     const def = line.match(/^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/);
     if (def) out.push({ line: i + 1, target: def[1]! });
   });
@@ -117,7 +122,18 @@ const readDisk = (path: string): string | null => (existsSync(path) ? readFileSy
  * bench/ (their variables, such as BENCH_LAG_FILE and CHROMIUM, are plumbing between a script and its own child, not
  * configuration), dependencies, data, virtual environments and dot folders.
  */
-const SKIP_DIRS = new Set(["node_modules", "tests", "bench", "data", "artifacts", "public", "docs", "__pycache__", "venv", "site-packages"]);
+const SKIP_DIRS = new Set([
+  "node_modules",
+  "tests",
+  "bench",
+  "data",
+  "artifacts",
+  "public",
+  "docs",
+  "__pycache__",
+  "venv",
+  "site-packages",
+]);
 
 function codeFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -200,7 +216,9 @@ describe("the link checker catches offenders", () => {
   const check = (target: string) => brokenLink(page, target, read);
 
   test("anchors follow GitHub's slugs", () => {
-    expect(slug("How good the judgement is: `bun bench/judgement.ts`")).toBe("how-good-the-judgement-is-bun-benchjudgementts");
+    expect(slug("How good the judgement is: `bun bench/judgement.ts`")).toBe(
+      "how-good-the-judgement-is-bun-benchjudgementts",
+    );
     expect(slug("MCP server and agents")).toBe("mcp-server-and-agents");
     expect(slug("Live metrics stream (SSE)")).toBe("live-metrics-stream-sse");
     expect(slug("GPU host — relay")).toBe("gpu-host--relay");
@@ -208,7 +226,14 @@ describe("the link checker catches offenders", () => {
   });
 
   test("good links pass", () => {
-    for (const t of ["#two-words-and-code", "#repeat", "#repeat-1", "../README.md", "../README.md#configuration", "https://example.com/#x"]) {
+    for (const t of [
+      "#two-words-and-code",
+      "#repeat",
+      "#repeat-1",
+      "../README.md",
+      "../README.md#configuration",
+      "https://example.com/#x",
+    ]) {
       expect(check(t)).toBeNull();
     }
   });
@@ -227,7 +252,7 @@ describe("the link checker catches offenders", () => {
   });
 
   test("links in code are not links; reference definitions are", () => {
-    const found = links("see `[x](nowhere.md)`\n\n```\n[y](nowhere.md)\n```\n[z]: ./there.md\n[w](a.md#b \"title\")");
+    const found = links('see `[x](nowhere.md)`\n\n```\n[y](nowhere.md)\n```\n[z]: ./there.md\n[w](a.md#b "title")');
     expect(found.map((l) => l.target)).toEqual(["./there.md", "a.md#b"]);
   });
 
@@ -242,7 +267,8 @@ describe("every environment variable the code reads is in the one configuration 
   const documented = configTableVariables(readme);
   const reads = new Map<string, string[]>();
   for (const file of codeFiles(ROOT)) {
-    for (const name of envReads(readFileSync(file, "utf8"), file.endsWith(".py"))) reads.set(name, [...(reads.get(name) ?? []), relative(ROOT, file)]);
+    for (const name of envReads(readFileSync(file, "utf8"), file.endsWith(".py")))
+      reads.set(name, [...(reads.get(name) ?? []), relative(ROOT, file)]);
   }
 
   test("the scan finds the table and the readers", () => {
@@ -253,7 +279,9 @@ describe("every environment variable the code reads is in the one configuration 
   });
 
   test("every variable read is documented", () => {
-    const missing = [...reads].filter(([name]) => !documented.includes(name)).map(([name, where]) => `${name} (read in ${where.join(", ")})`);
+    const missing = [...reads]
+      .filter(([name]) => !documented.includes(name))
+      .map(([name, where]) => `${name} (read in ${where.join(", ")})`);
     expect(missing).toEqual([]);
   });
 
@@ -266,7 +294,9 @@ describe("every environment variable the code reads is in the one configuration 
   });
 
   test("there is one table of variables: README's", () => {
-    const tables = markdownFiles().flatMap((f) => variableTables(readFileSync(f, "utf8")).map((line) => `${relative(ROOT, f)}:${line}`));
+    const tables = markdownFiles().flatMap((f) =>
+      variableTables(readFileSync(f, "utf8")).map((line) => `${relative(ROOT, f)}:${line}`),
+    );
     expect(tables.length).toBe(1);
     expect(tables[0]).toStartWith("README.md:");
   });
@@ -279,7 +309,8 @@ describe("every environment variable the code reads is in the one configuration 
       "// env.IN_A_COMMENT is not a read",
     ].join("\n");
     expect(envReads(ts).sort()).toEqual(["A_PORT", "BRACKET", "BUNV", "OTHER_Y", "TOKEN_X"]);
-    const py = 'URL = os.environ.get("PY_URL", "x"); os.getenv("PY_TWO")\nos.environ["PY_THREE"]  # os.getenv("PY_COMMENT")';
+    const py =
+      'URL = os.environ.get("PY_URL", "x"); os.getenv("PY_TWO")\nos.environ["PY_THREE"]  # os.getenv("PY_COMMENT")';
     expect(envReads(py, true).sort()).toEqual(["PY_THREE", "PY_TWO", "PY_URL"]);
   });
 });

@@ -3,7 +3,15 @@
 // bucket and value otherwise. Summaries merge exactly, as the store's blocks rely on.
 import { describe, expect, test } from "bun:test";
 import { Rng } from "../src/trainer/datasets/prng.ts";
-import { downsample, mergeSummaries, metricValue, pickEpochs, reduceRows, summarizeRows, type SpanSummary } from "../src/trends/downsample.ts";
+import {
+  downsample,
+  mergeSummaries,
+  metricValue,
+  pickEpochs,
+  reduceRows,
+  summarizeRows,
+  type SpanSummary,
+} from "../src/trends/downsample.ts";
 
 /** The trainer's seeded PRNG (mulberry32), so the properties are reproducible; a failure names its seed. */
 function rng(seed: number): () => number {
@@ -103,7 +111,8 @@ describe("the min/max reducer, over 400 random curves", () => {
       if (red.buckets.length > 0) {
         expect(red.buckets[0]!.from).toBe(rows[0]!.epoch);
         expect(red.buckets[red.buckets.length - 1]!.to).toBe(rows[rows.length - 1]!.epoch);
-        for (let i = 1; i < red.buckets.length; i++) expect(red.buckets[i]!.from).toBeGreaterThan(red.buckets[i - 1]!.to);
+        for (let i = 1; i < red.buckets.length; i++)
+          expect(red.buckets[i]!.from).toBeGreaterThan(red.buckets[i - 1]!.to);
       }
       const fields = FIELDS.filter((f) => rows.some((row) => value(row, f) !== undefined));
       // Each bucket: first, last, and every metric's lowest and highest finite value, and each non-finite value it holds in "buckets" mode.
@@ -121,19 +130,23 @@ describe("the min/max reducer, over 400 random curves", () => {
         expect(kept.has(inside[0]!.epoch)).toBe(true);
         expect(kept.has(inside[inside.length - 1]!.epoch)).toBe(true);
         for (const f of fields) {
-          const finite = inside.map((row) => value(row, f)).filter((v): v is number => v !== undefined && Number.isFinite(v));
+          const finite = inside
+            .map((row) => value(row, f))
+            .filter((v): v is number => v !== undefined && Number.isFinite(v));
           if (finite.length) {
             expect(outInside.some((row) => same(value(row, f), Math.min(...finite)))).toBe(true);
             expect(outInside.some((row) => same(value(row, f), Math.max(...finite)))).toBe(true);
           }
           for (const nf of NON_FINITE) {
-            if (inside.some((row) => same(value(row, f), nf))) expect(outInside.some((row) => same(value(row, f), nf))).toBe(true);
+            if (inside.some((row) => same(value(row, f), nf)))
+              expect(outInside.some((row) => same(value(row, f), nf))).toBe(true);
           }
         }
       }
       // "runs" mode: the first and last epoch of every non-finite run are kept.
       if (red.nonFinite === "runs") {
-        for (const f of fields) for (const [from, to] of runsOf(rows, f)) expect(kept.has(from) && kept.has(to)).toBe(true);
+        for (const f of fields)
+          for (const [from, to] of runsOf(rows, f)) expect(kept.has(from) && kept.has(to)).toBe(true);
       } else {
         // Only when they could not all fit.
         const ends = new Set([rows[0]!.epoch, rows[rows.length - 1]!.epoch, ...(keep === null ? [] : [keep])]);
@@ -148,7 +161,8 @@ describe("the min/max reducer, over 400 random curves", () => {
         const all = rows.map((row) => value(row, f)).filter((v): v is number => v !== undefined);
         const finite = all.filter(Number.isFinite);
         if (finite.length) expect(out.some((row) => same(value(row, f), Math.max(...finite)))).toBe(true);
-        for (const nf of NON_FINITE) if (all.some((v) => Object.is(v, nf))) expect(out.some((row) => same(value(row, f), nf))).toBe(true);
+        for (const nf of NON_FINITE)
+          if (all.some((v) => Object.is(v, nf))) expect(out.some((row) => same(value(row, f), nf))).toBe(true);
       }
     });
   }
@@ -174,7 +188,10 @@ describe("the reducer's budget and its edges", () => {
   });
 
   test("one spike and one NaN in 200,000 epochs survive a reduction to 50 points", () => {
-    const rows = Array.from({ length: 200_000 }, (_, i) => ({ epoch: i, grad_norm: i === 123_457 ? 40 : i === 654 ? Number.NaN : 1 + Math.sin(i) * 0.1 }));
+    const rows = Array.from({ length: 200_000 }, (_, i) => ({
+      epoch: i,
+      grad_norm: i === 123_457 ? 40 : i === 654 ? Number.NaN : 1 + Math.sin(i) * 0.1,
+    }));
     const out = downsample(rows, 50);
     expect(out.length).toBeLessThanOrEqual(50);
     expect(out.find((p) => p.epoch === 123_457)?.grad_norm).toBe(40);
@@ -203,15 +220,23 @@ describe("span summaries merge exactly", () => {
       const r = rng(seed);
       const rows = randomCurve(r);
       if (rows.length === 0) return void expect(summarizeRows(rows).count).toBe(0);
-      const cuts = [0, ...Array.from({ length: 1 + Math.floor(r() * 8) }, () => Math.floor(r() * rows.length)).sort((a, b) => a - b), rows.length];
+      const cuts = [
+        0,
+        ...Array.from({ length: 1 + Math.floor(r() * 8) }, () => Math.floor(r() * rows.length)).sort((a, b) => a - b),
+        rows.length,
+      ];
       let merged: SpanSummary = { from: 0, to: 0, count: 0, fields: {} };
-      for (let i = 1; i < cuts.length; i++) merged = mergeSummaries(merged, summarizeRows(rows, cuts[i - 1]!, cuts[i]!));
+      for (let i = 1; i < cuts.length; i++)
+        merged = mergeSummaries(merged, summarizeRows(rows, cuts[i - 1]!, cuts[i]!));
       expect(merged).toEqual(summarizeRows(rows));
     });
   }
 
   test("picking from block summaries keeps what picking from rows keeps", () => {
-    const rows = Array.from({ length: 20_000 }, (_, i) => ({ epoch: i, loss: i === 777 ? 99 : i === 15_001 ? "-Infinity" : Math.cos(i) }));
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({
+      epoch: i,
+      loss: i === 777 ? 99 : i === 15_001 ? "-Infinity" : Math.cos(i),
+    }));
     const blocks: SpanSummary[] = [];
     for (let i = 0; i < rows.length; i += 128) blocks.push(summarizeRows(rows, i, Math.min(rows.length, i + 128)));
     const { epochs } = pickEpochs(blocks, 200);

@@ -32,7 +32,10 @@ describe("explain", () => {
 
   test("a discriminated union is explained in the branch its kind selects", () => {
     // A CSV dataset with no path: the CSV branch's problem, not the synthetic branch's generator.
-    expect(explain(TrainingSpec, { dataset: { kind: "csv", label: "y" } })).toEqual({ path: "/dataset/path", message: "Expected required property" });
+    expect(explain(TrainingSpec, { dataset: { kind: "csv", label: "y" } })).toEqual({
+      path: "/dataset/path",
+      message: "Expected required property",
+    });
     expect(explain(TrainingSpec, { dataset: { kind: "csv", path: "a.csv", label: "y", task: "ranking" } })).toEqual({
       path: "/dataset/task",
       message: 'Expected one of "classification", "regression"',
@@ -55,7 +58,10 @@ describe("explain", () => {
   });
 
   test("a nullable object is explained as the object", () => {
-    const spec = { ...structuredClone(validNormalized), training: { ...validNormalized.training, early_stopping: { ...es, patience: -1 } } };
+    const spec = {
+      ...structuredClone(validNormalized),
+      training: { ...validNormalized.training, early_stopping: { ...es, patience: -1 } },
+    };
     expect(explain(NormalizedTrainingSpec, spec)?.path).toBe("/training/early_stopping/patience");
   });
 
@@ -80,7 +86,15 @@ describe("explain", () => {
   });
 });
 
-const es = { monitor: "val_loss", patience: 5, min_delta: 0, mode: "auto", baseline: null, restore_best_weights: true, start_from_epoch: 0 };
+const es = {
+  monitor: "val_loss",
+  patience: 5,
+  min_delta: 0,
+  mode: "auto",
+  baseline: null,
+  restore_best_weights: true,
+  start_from_epoch: 0,
+};
 const validNormalized = {
   name: "x",
   dataset: { kind: "synthetic", generator: "spirals", samples: 100, seed: 1, features: 2, classes: 3 },

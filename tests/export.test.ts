@@ -7,7 +7,9 @@ import { json, makeApp, req } from "./helpers.ts";
 type App = ReturnType<typeof makeApp>["app"];
 
 async function register(app: App, name: string): Promise<string> {
-  const { body } = await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training", name, total_epochs_planned: 40 })));
+  const { body } = await json(
+    app.handle(req("POST", "/api/v1/operations", { operation_type: "training", name, total_epochs_planned: 40 })),
+  );
   return body.data.operation_id;
 }
 
@@ -34,7 +36,11 @@ const runA = Array.from({ length: 30 }, (_, e) => ({
   "lr/backbone": 0.001,
 }));
 /** Run B starts at epoch 5 (a resumed run) and reaches a lower val_loss than A. */
-const runB = Array.from({ length: 20 }, (_, i) => ({ epoch: i + 5, train_loss: 0.9 - i * 0.03, val_loss: 0.8 - i * 0.025 }));
+const runB = Array.from({ length: 20 }, (_, i) => ({
+  epoch: i + 5,
+  train_loss: 0.9 - i * 0.03,
+  val_loss: 0.8 - i * 0.025,
+}));
 
 async function threeRuns() {
   const { app } = makeApp();
@@ -56,7 +62,10 @@ describe("GET /operations/compare", () => {
     const { runs, best_run, basis } = body.data;
     expect(runs.map((r: { operation_id: string }) => r.operation_id)).toEqual([a, b, c]);
 
-    for (const [id, run] of [[a, runs[0]], [b, runs[1]]] as const) {
+    for (const [id, run] of [
+      [a, runs[0]],
+      [b, runs[1]],
+    ] as const) {
       const epochs = await stored(app, id);
       const best = epochs.reduce((x, y) => (finiteVal(y) < finiteVal(x) ? y : x));
       const op = (await json(app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
@@ -69,7 +78,11 @@ describe("GET /operations/compare", () => {
         epochs_to_best: (best.epoch as number) - (epochs[0]!.epoch as number),
         epochs_completed: epochs.length,
         total_epochs_planned: 40,
-        flags: { overfitting: op.trends.is_overfitting, plateau: op.trends.is_plateaued, diverging: op.trends.is_diverging },
+        flags: {
+          overfitting: op.trends.is_overfitting,
+          plateau: op.trends.is_plateaued,
+          diverging: op.trends.is_diverging,
+        },
       });
       expect(run.summary.final).toEqual(epochs.at(-1)); // every field, custom metrics included
       expect(run.curves).toEqual(epochs); // under max_points: the whole history
@@ -78,7 +91,13 @@ describe("GET /operations/compare", () => {
     expect(runs[0].summary.best_epoch).toBe(14);
     expect(runs[0].summary.flags.overfitting).toBe(true);
     expect(runs[1].summary).toMatchObject({ best_epoch: 24, first_epoch: 5, epochs_to_best: 19 });
-    expect(runs[2].summary).toMatchObject({ best_epoch: null, best_loss: null, epochs_to_best: null, final: null, epochs_completed: 0 });
+    expect(runs[2].summary).toMatchObject({
+      best_epoch: null,
+      best_loss: null,
+      epochs_to_best: null,
+      final: null,
+      epochs_completed: 0,
+    });
     expect(runs[2].curves).toEqual([]);
     expect(best_run).toBe(b);
     expect(basis).toContain(b);
@@ -116,7 +135,11 @@ describe("GET /operations/compare", () => {
 
   test("the typed client's compareRuns reads the same reply", async () => {
     const { app, a, b } = await threeRuns();
-    const client = new TrainwatchClient({ baseUrl: "http://localhost", fetch: ((input: Request | string | URL, init?: RequestInit) => app.handle(new Request(input, init))) as typeof fetch });
+    const client = new TrainwatchClient({
+      baseUrl: "http://localhost",
+      fetch: ((input: Request | string | URL, init?: RequestInit) =>
+        app.handle(new Request(input, init))) as typeof fetch,
+    });
     const reply = await client.compareRuns([a, b], { max_points: 5 });
     expect(reply.best_run).toBe(b);
     // max_points is a bound: each run's reduction keeps at most 5 epochs, at least its first, best and last.
@@ -234,9 +257,14 @@ describe("GET /operations/{id}/analysis", () => {
 
   test("judges with the server's configured thresholds, and quotes them", async () => {
     const { app } = makeApp({ TRAINWATCH_PLATEAU_PATIENCE: "3" });
-    const id = (await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data.operation_id;
+    const id = (await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data
+      .operation_id;
     // Best at epoch 5, then 5 epochs hovering just above it.
-    const epochs = Array.from({ length: 11 }, (_, e) => ({ epoch: e, train_loss: 0.5, val_loss: e <= 5 ? 1 - 0.1 * e : 0.51 + (e % 2) * 0.001 }));
+    const epochs = Array.from({ length: 11 }, (_, e) => ({
+      epoch: e,
+      train_loss: 0.5,
+      val_loss: e <= 5 ? 1 - 0.1 * e : 0.51 + (e % 2) * 0.001,
+    }));
     await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs }));
     const a = (await json(app.handle(req("GET", `/api/v1/operations/${id}/analysis`)))).body.data;
     expect(a.flags.plateau).toBe(true);

@@ -15,14 +15,20 @@ const TOKEN = "s3cret";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 async function register(app: App, headers: Record<string, string> = {}): Promise<string> {
-  const { status, body } = await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" }, headers)));
+  const { status, body } = await json(
+    app.handle(req("POST", "/api/v1/operations", { operation_type: "training" }, headers)),
+  );
   expect(status).toBe(201);
   return body.data.operation_id as string;
 }
 
 /** A POST with a raw string body and a content type, as a client other than fetch-with-JSON would send it. */
 const raw = (path: string, body: string, contentType: string, headers: Record<string, string> = {}) =>
-  new Request(`http://localhost${path}`, { method: "POST", body, headers: { "content-type": contentType, ...headers } });
+  new Request(`http://localhost${path}`, {
+    method: "POST",
+    body,
+    headers: { "content-type": contentType, ...headers },
+  });
 
 /** The host's app with no sessions behind it: enough for what happens before a handler runs. */
 const hostApp = (token: string | null) =>
@@ -54,19 +60,27 @@ function watchedBody(bytes: number) {
 }
 
 const epochsOf = async (app: App, id: string, headers: Record<string, string> = {}) =>
-  (await json(app.handle(req("GET", `/api/v1/operations/${id}/metrics`, undefined, headers)))).body.data.metrics.epochs as Record<string, unknown>[];
+  (await json(app.handle(req("GET", `/api/v1/operations/${id}/metrics`, undefined, headers)))).body.data.metrics
+    .epochs as Record<string, unknown>[];
 
 describe("epoch numbers are bounded (0 … 2³¹ − 1) wherever an epoch is accepted", () => {
   test("an epoch past 2³¹ − 1 is a 400 naming it and stores nothing; 2³¹ − 1 itself is kept", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    for (const body of ['{"epoch": 9007199254740993}', '{"epoch": 1e300}', `{"epochs": [{"epoch": 0}, {"epoch": ${MAX_EPOCH + 1}}]}`]) {
+    for (const body of [
+      '{"epoch": 9007199254740993}',
+      '{"epoch": 1e300}',
+      `{"epochs": [{"epoch": 0}, {"epoch": ${MAX_EPOCH + 1}}]}`,
+    ]) {
       const res = await json(app.handle(raw(`/api/v1/operations/${id}/metrics`, body, "application/json")));
       expect(res.status).toBe(400);
       expect(res.body.error.details.field).toMatch(/^body(\.epochs\.1)?\.epoch$/);
     }
     expect(await epochsOf(app, id)).toEqual([]);
-    expect((await json(app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epoch: MAX_EPOCH, train_loss: 1 })))).status).toBe(200);
+    expect(
+      (await json(app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epoch: MAX_EPOCH, train_loss: 1 }))))
+        .status,
+    ).toBe(200);
     expect((await epochsOf(app, id)).map((e) => e.epoch)).toEqual([MAX_EPOCH]);
   });
 
@@ -106,7 +120,15 @@ describe("custom metric names that plain objects reserve", () => {
       const { app } = makeApp();
       const id = await register(app);
       // Written by hand: JSON.stringify would drop a __proto__ key before it was sent.
-      const res = await json(app.handle(raw(`/api/v1/operations/${id}/metrics`, `{"epoch": 1, "train_loss": 0.5, "${name}": 0.25}`, "application/json")));
+      const res = await json(
+        app.handle(
+          raw(
+            `/api/v1/operations/${id}/metrics`,
+            `{"epoch": 1, "train_loss": 0.5, "${name}": 0.25}`,
+            "application/json",
+          ),
+        ),
+      );
       expect(res.status).toBe(400);
       expect(res.body.error.details.field).toBe(`body.${name}`);
       expect(res.body.error.message).toContain("reserved");
@@ -117,7 +139,15 @@ describe("custom metric names that plain objects reserve", () => {
   test("every other accepted name is read back with its value, so `stored` never hides a loss", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    const names = ["toString", "valueOf", "hasOwnProperty", "__defineGetter__", "isPrototypeOf", "lr/group.0", "__proto"];
+    const names = [
+      "toString",
+      "valueOf",
+      "hasOwnProperty",
+      "__defineGetter__",
+      "isPrototypeOf",
+      "lr/group.0",
+      "__proto",
+    ];
     const epoch = Object.fromEntries([["epoch", 0], ...names.map((n, i) => [n, i + 0.5])]);
     const res = await json(app.handle(req("POST", `/api/v1/operations/${id}/metrics`, epoch)));
     expect(res.body.data.stored).toBe(1);
@@ -132,7 +162,8 @@ describe("the heartbeat route takes only a closed JSON object, and only for host
     const op = await t.store.createOperation({ operation_type: "training", status, metadata: { location: "host" } });
     return { ...t, id: op.operation_id };
   }
-  const beat = (app: App, id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
+  const beat = (app: App, id: string, body?: unknown) =>
+    json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
 
   test("no body, null, a string, a text/plain body or unknown keys are refused and change nothing", async () => {
     const t = await withHostOperation("pending");
@@ -164,7 +195,9 @@ describe("the heartbeat route takes only a closed JSON object, and only for host
 
   test("a queued local training stays pending: a heartbeat for it is a 409 NOT_HOST_OPERATION", async () => {
     const t = makeApp();
-    const local = (await t.store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } })).operation_id;
+    const local = (
+      await t.store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } })
+    ).operation_id;
     const external = await register(t.app);
     for (const id of [local, external]) {
       const res = await beat(t.app, id, {});
@@ -187,7 +220,14 @@ describe("the heartbeat route takes only a closed JSON object, and only for host
 describe("listing bounds and internal errors", () => {
   test("limit and offset out of their documented range are a 400 naming the parameter, not a 500", async () => {
     const { app } = makeApp();
-    for (const q of ["offset=100000000000000000000", `offset=${MAX_OFFSET + 1}`, "offset=-1", "offset=1.5", "limit=0", "limit=1001"]) {
+    for (const q of [
+      "offset=100000000000000000000",
+      `offset=${MAX_OFFSET + 1}`,
+      "offset=-1",
+      "offset=1.5",
+      "limit=0",
+      "limit=1001",
+    ]) {
       const res = await json(app.handle(req("GET", `/api/v1/operations?${q}`)));
       expect(res.status).toBe(400);
       expect(res.body.error.details.field).toBe(`query.${q.split("=")[0]}`);
@@ -262,11 +302,23 @@ describe("authentication comes before the body", () => {
   test("the scheme is case-insensitive: bearer and BEARER work, a wrong token does not", async () => {
     const { app } = makeApp({ TRAINWATCH_TOKEN: TOKEN });
     for (const scheme of ["bearer", "BEARER", "Bearer"]) {
-      expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `${scheme} ${TOKEN}` }))).status).toBe(200);
-      expect((await app.handle(req("POST", "/api/v1/operations", { operation_type: "training" }, { authorization: `${scheme} ${TOKEN}` }))).status).toBe(201);
+      expect(
+        (await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `${scheme} ${TOKEN}` }))).status,
+      ).toBe(200);
+      expect(
+        (
+          await app.handle(
+            req("POST", "/api/v1/operations", { operation_type: "training" }, { authorization: `${scheme} ${TOKEN}` }),
+          )
+        ).status,
+      ).toBe(201);
     }
-    expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `bearer ${TOKEN}x` }))).status).toBe(401);
-    expect((await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `Basic ${TOKEN}` }))).status).toBe(401);
+    expect(
+      (await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `bearer ${TOKEN}x` }))).status,
+    ).toBe(401);
+    expect(
+      (await app.handle(req("GET", "/api/v1/operations", undefined, { authorization: `Basic ${TOKEN}` }))).status,
+    ).toBe(401);
   });
 });
 
@@ -298,18 +350,33 @@ describe("schema errors name the field and list what is allowed", () => {
     const { app } = makeApp();
     const id = await register(app);
     const cases: [Request, string][] = [
-      [req("POST", `/api/v1/operations/${id}/complete`, { status: "" }), 'body.status: Expected one of "completed", "failed", "cancelled"'],
-      [req("POST", "/api/v1/trainings", { dataset: { kind: "csv", label: "y" } }), "body.dataset.path: Expected required property"],
+      [
+        req("POST", `/api/v1/operations/${id}/complete`, { status: "" }),
+        'body.status: Expected one of "completed", "failed", "cancelled"',
+      ],
+      [
+        req("POST", "/api/v1/trainings", { dataset: { kind: "csv", label: "y" } }),
+        "body.dataset.path: Expected required property",
+      ],
       [
         req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "a.csv", label: "y", task: "ranking" } }),
         'body.dataset.task: Expected one of "classification", "regression"',
       ],
-      [req("POST", "/api/v1/trainings", { dataset: { kind: "synthetic", generator: "spirals" }, target: "gpu" }), 'body.target: Expected one of "local", "host"'],
       [
-        req("POST", "/api/v1/trainings", { dataset: { kind: "synthetic", generator: "spirals" }, training: { lr_schedule: { kind: "cosine" } } }),
+        req("POST", "/api/v1/trainings", { dataset: { kind: "synthetic", generator: "spirals" }, target: "gpu" }),
+        'body.target: Expected one of "local", "host"',
+      ],
+      [
+        req("POST", "/api/v1/trainings", {
+          dataset: { kind: "synthetic", generator: "spirals" },
+          training: { lr_schedule: { kind: "cosine" } },
+        }),
         'body.training.lr_schedule.kind: Expected one of "constant", "reduce_on_plateau"',
       ],
-      [req("POST", "/api/v1/trainings", { dataset: { kind: "parquet" } }), 'body.dataset.kind: Expected one of "synthetic", "csv"'],
+      [
+        req("POST", "/api/v1/trainings", { dataset: { kind: "parquet" } }),
+        'body.dataset.kind: Expected one of "synthetic", "csv"',
+      ],
     ];
     for (const [r, message] of cases) expect((await problem(app, r)).message).toBe(message);
   });
@@ -321,7 +388,12 @@ describe("every refused body gets the envelope", () => {
 
   test("a declared body over the limit is a 413 with the limit, whatever its content type, and is not read", async () => {
     const { app } = small();
-    for (const type of ["application/json", "text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"]) {
+    for (const type of [
+      "application/json",
+      "text/plain",
+      "multipart/form-data; boundary=x",
+      "application/x-www-form-urlencoded",
+    ]) {
       const { stream, seen } = watchedBody(LIMIT + 1);
       const r = new Request("http://localhost/api/v1/operations", {
         method: "POST",
@@ -346,7 +418,12 @@ describe("every refused body gets the envelope", () => {
         c.enqueue(new Uint8Array(256).fill(32));
       },
     });
-    const r = new Request("http://localhost/api/v1/operations", { method: "POST", body: stream, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+    const r = new Request("http://localhost/api/v1/operations", {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "application/json" },
+      duplex: "half",
+    } as RequestInit);
     const res = await json(app.handle(r));
     expect(res.status).toBe(413);
     expect(res.body.error.details.limit).toBe(LIMIT);
@@ -356,21 +433,45 @@ describe("every refused body gets the envelope", () => {
   test("a body that is not JSON is a 415 naming the accepted type, on the API, /mcp and the host", async () => {
     const { app } = makeApp();
     const id = await register(app);
-    const paths = ["/api/v1/operations", `/api/v1/operations/${id}/metrics`, `/api/v1/operations/${id}/heartbeat`, "/api/v1/trainings", "/mcp"];
+    const paths = [
+      "/api/v1/operations",
+      `/api/v1/operations/${id}/metrics`,
+      `/api/v1/operations/${id}/heartbeat`,
+      "/api/v1/trainings",
+      "/mcp",
+    ];
     for (const path of paths) {
       for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
         const res = await json(app.handle(raw(path, "a=1", type)));
         expect(res.status).toBe(415);
-        expect(res.body.error).toMatchObject({ code: "UNSUPPORTED_MEDIA_TYPE", details: { accepted: ["application/json"] } });
+        expect(res.body.error).toMatchObject({
+          code: "UNSUPPORTED_MEDIA_TYPE",
+          details: { accepted: ["application/json"] },
+        });
       }
     }
     const host = hostApp(null);
     expect((await host.handle(raw("/sessions", "a=1", "text/plain"))).status).toBe(415);
     // A body with no content type at all is refused the same way.
-    const untyped = await json(app.handle(new Request("http://localhost/api/v1/operations", { method: "POST", body: new Blob(['{"operation_type":"training"}']) })));
+    const untyped = await json(
+      app.handle(
+        new Request("http://localhost/api/v1/operations", {
+          method: "POST",
+          body: new Blob(['{"operation_type":"training"}']),
+        }),
+      ),
+    );
     expect(untyped.status).toBe(415);
-    expect(untyped.body.error.message).toBe("body: a body without a content type is not accepted; send application/json");
-    expect((await json(app.handle(raw("/api/v1/operations", '{"operation_type": "training"}', "application/json; charset=utf-8")))).status).toBe(201);
+    expect(untyped.body.error.message).toBe(
+      "body: a body without a content type is not accepted; send application/json",
+    );
+    expect(
+      (
+        await json(
+          app.handle(raw("/api/v1/operations", '{"operation_type": "training"}', "application/json; charset=utf-8")),
+        )
+      ).status,
+    ).toBe(201);
   });
 });
 
@@ -381,7 +482,10 @@ describe("a known path asked with a method it lacks is a 405 with Allow", () => 
       const res = await app.handle(req(method, "/api/v1/health"));
       expect(res.status).toBe(405);
       expect(res.headers.get("allow")).toBe("GET, HEAD");
-      expect(await res.json()).toMatchObject({ success: false, error: { code: "METHOD_NOT_ALLOWED", details: { allow: ["GET", "HEAD"] } } });
+      expect(await res.json()).toMatchObject({
+        success: false,
+        error: { code: "METHOD_NOT_ALLOWED", details: { allow: ["GET", "HEAD"] } },
+      });
     }
   });
 

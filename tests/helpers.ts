@@ -29,13 +29,24 @@ export function makeApp(env: Record<string, string> = {}, trainers?: Trainers) {
  * The server's wiring (src/server.ts) on an in-memory database: a real LocalTrainer with real workers (or `start`, a
  * stand-in) saving models in a fresh temporary folder. `env` as for makeApp; `close` removes the folder.
  */
-export function localTrainingApp(opts: { env?: Record<string, string>; start?: StartTraining; scripts?: (store: Store) => LocalScripts } = {}) {
+export function localTrainingApp(
+  opts: { env?: Record<string, string>; start?: StartTraining; scripts?: (store: Store) => LocalScripts } = {},
+) {
   const models = tempDir("trainwatch-models-");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
   const store = new SqliteStore(":memory:", config.trends);
   const operations = new OperationsService(store, { trends: config.trends });
-  const local = new LocalTrainer(operations, { maxConcurrent: config.maxLocalTrainings, modelsDir: config.modelsDir, start: opts.start });
-  const app = createApp({ store, operations, config, trainers: new Dispatcher(operations, local, null, config, opts.scripts?.(store) ?? null) });
+  const local = new LocalTrainer(operations, {
+    maxConcurrent: config.maxLocalTrainings,
+    modelsDir: config.modelsDir,
+    start: opts.start,
+  });
+  const app = createApp({
+    store,
+    operations,
+    config,
+    trainers: new Dispatcher(operations, local, null, config, opts.scripts?.(store) ?? null),
+  });
   const close = () => {
     store.close();
     models.cleanup();
@@ -121,11 +132,27 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
 export type HostProcess = SpawnedEntry;
 
 /** Spawns `bun run src/host` on a free port with its outbox in `dir`; resolves once /health answers. */
-export function startHostProcess(dir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProcess> {
+export function startHostProcess(
+  dir: string,
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<HostProcess> {
   return spawnEntry({
     entry: "src/host",
-    drop: ["HOST", "TRAINWATCH_HOST_PORT", "TRAINWATCH_HOST_DB", "TRAINWATCH_TOKEN", "TRAINWATCH_HOST_TOKEN", "TRAINWATCH_URL"],
-    env: { TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: join(dir, "host.db"), TRAINWATCH_MODELS_DIR: join(dir, "models"), ...env },
+    drop: [
+      "HOST",
+      "TRAINWATCH_HOST_PORT",
+      "TRAINWATCH_HOST_DB",
+      "TRAINWATCH_TOKEN",
+      "TRAINWATCH_HOST_TOKEN",
+      "TRAINWATCH_URL",
+    ],
+    env: {
+      TRAINWATCH_HOST_PORT: "0",
+      TRAINWATCH_HOST_DB: join(dir, "host.db"),
+      TRAINWATCH_MODELS_DIR: join(dir, "models"),
+      ...env,
+    },
     url: (out) => /host listening on (http:\/\/\S+)/.exec(out)?.[1] ?? null,
     health: "/health",
     headers: env.TRAINWATCH_HOST_TOKEN ? { authorization: `Bearer ${env.TRAINWATCH_HOST_TOKEN}` } : {},
@@ -137,10 +164,23 @@ export function startHostProcess(dir: string, env: Record<string, string> = {}, 
  * Runs an entry point (`src/server.ts`, `src/host`) that is expected to refuse its start, with
  * `env` over the outer environment; resolves with its exit code and everything it printed.
  */
-export async function runRefusedStart(entry: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
-  const proc = Bun.spawn([process.execPath, "run", entry], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+export async function runRefusedStart(
+  entry: string,
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
+  const proc = Bun.spawn([process.execPath, "run", entry], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   return { code: proc.signalCode ? null : code, output: out + err };
 }

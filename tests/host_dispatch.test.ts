@@ -15,7 +15,10 @@ import { API, world } from "./fixtures/hosts.ts";
 import { diverging, scriptedTrainer } from "./fixtures/trainer.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
 
-const spec = (epochs: number) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 }, training: { epochs } });
+const spec = (epochs: number) => ({
+  dataset: { kind: "synthetic" as const, generator: "spirals" as const, samples: 40 },
+  training: { epochs },
+});
 
 describe("host dispatch in process", () => {
   test("a host training relays every epoch and completes; the operation records where it ran", async () => {
@@ -25,11 +28,19 @@ describe("host dispatch in process", () => {
     const id = body.data.operation_id as string;
     expect(body.data.status).toBe("running");
     expect(body.data.metadata).toMatchObject({ location: "host", host: "http://gpu-a.test" });
-    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+    await until(
+      "w.store.getOperation(id)!.status === 'completed'",
+      async () => (await w.store.getOperation(id))!.status === "completed",
+    );
     await w.hosts[0]!.outbox.idle();
     const op = (await w.store.getOperation(id))!;
     expect((await w.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(op.metadata).toMatchObject({ backend: "scripted", task: "regression", samples_train: 8, batches_per_epoch: 2 });
+    expect(op.metadata).toMatchObject({
+      backend: "scripted",
+      task: "regression",
+      samples_train: 8,
+      batches_per_epoch: 2,
+    });
     expect(op.result).toMatchObject({ stop_reason: "completed", epochs_run: 6 });
   });
 
@@ -68,7 +79,15 @@ describe("host dispatch in process", () => {
     const w = world(["http://gpu-a.test"]);
     const real = w.apps["http://gpu-a.test"]!;
     w.apps["http://gpu-a.test"] = {
-      handle: (r) => (new URL(r.url).pathname === "/sessions" ? Promise.resolve(Response.json({ success: false, error: { code: "INTERNAL_ERROR", message: "disk full", details: null } }, { status: 500 })) : real.handle(r)),
+      handle: (r) =>
+        new URL(r.url).pathname === "/sessions"
+          ? Promise.resolve(
+              Response.json(
+                { success: false, error: { code: "INTERNAL_ERROR", message: "disk full", details: null } },
+                { status: 500 },
+              ),
+            )
+          : real.handle(r),
     };
     const { status, body } = await json(w.app.handle(req("POST", "/api/v1/trainings", spec(2))));
     expect(status).toBe(503);
@@ -79,12 +98,21 @@ describe("host dispatch in process", () => {
 
   test("a CSV path is checked in the host's own data directory: outside it is a 400 naming body.dataset.path, inside it trains", async () => {
     const w = world(["http://gpu-a.test"]);
-    const out = await json(w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "../helpers.ts", label: "y" } })));
+    const out = await json(
+      w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "../helpers.ts", label: "y" } })),
+    );
     expect(out.status).toBe(400);
     expect(out.body.error.details.field).toBe("body.dataset.path");
     expect(out.body.error.message).toContain("outside the data directory");
     expect(out.body.error.message).toContain("http://gpu-a.test");
-    const ok = await json(w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "csv", path: "flowers.csv", label: "species" }, training: { epochs: 1 } })));
+    const ok = await json(
+      w.app.handle(
+        req("POST", "/api/v1/trainings", {
+          dataset: { kind: "csv", path: "flowers.csv", label: "species" },
+          training: { epochs: 1 },
+        }),
+      ),
+    );
     expect(ok.status).toBe(202);
   });
 
@@ -95,7 +123,10 @@ describe("host dispatch in process", () => {
     const { status, body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(status).toBe(200);
     expect(body.data.status).toBe("cancelled");
-    await until("w.hosts[0]!.sessions.get(id).status === 'cancelled'", () => w.hosts[0]!.sessions.get(id).status === "cancelled");
+    await until(
+      "w.hosts[0]!.sessions.get(id).status === 'cancelled'",
+      () => w.hosts[0]!.sessions.get(id).status === "cancelled",
+    );
   });
 
   test("cancel with the host unreachable still cancels, with a note; the host stops at its next relay (409)", async () => {
@@ -107,7 +138,10 @@ describe("host dispatch in process", () => {
     const { body } = await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
     expect(body.data.status).toBe("cancelled");
     expect(body.data.metadata.cancel).toMatchObject({ host_unreachable: true, host: "http://gpu-a.test" });
-    await until("w.hosts[0]!.sessions.get(id).status === 'cancelled'", () => w.hosts[0]!.sessions.get(id).status === "cancelled");
+    await until(
+      "w.hosts[0]!.sessions.get(id).status === 'cancelled'",
+      () => w.hosts[0]!.sessions.get(id).status === "cancelled",
+    );
     w.apps["http://gpu-a.test"] = hostApp;
   });
 });
@@ -115,14 +149,28 @@ describe("host dispatch in process", () => {
 describe("checkpoints of host trainings", () => {
   const models = tempDir("trainwatch-host-ckpt-");
   afterAll(() => models.cleanup());
-  const download = async (app: { handle(r: Request): Promise<Response> }, id: string, epoch: number) => app.handle(req("GET", `/api/v1/operations/${id}/checkpoints/${epoch}`));
+  const download = async (app: { handle(r: Request): Promise<Response> }, id: string, epoch: number) =>
+    app.handle(req("GET", `/api/v1/operations/${id}/checkpoints/${epoch}`));
 
   test("listed in metadata while training and in the result at the end; the API downloads each from the host", async () => {
-    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], {
+      start: scriptedTrainer({ ms: 20, checkpoints: true }),
+      modelsDir: models.dir,
+    });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(8))))).body.data.operation_id as string;
-    await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", async () => Array.isArray((await w.store.getOperation(id))!.metadata.checkpoints));
-    expect(((await w.store.getOperation(id))!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch])).toEqual([["best", 1], ["last", 2]]);
-    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+    await until("Array.isArray(w.store.getOperation(id)!.metadata.checkpoints)", async () =>
+      Array.isArray((await w.store.getOperation(id))!.metadata.checkpoints),
+    );
+    expect(
+      ((await w.store.getOperation(id))!.metadata.checkpoints as Checkpoint[]).map((c) => [c.kind, c.epoch]),
+    ).toEqual([
+      ["best", 1],
+      ["last", 2],
+    ]);
+    await until(
+      "w.store.getOperation(id)!.status === 'completed'",
+      async () => (await w.store.getOperation(id))!.status === "completed",
+    );
     const checkpoints = ((await w.store.getOperation(id))!.result as { checkpoints: Checkpoint[] }).checkpoints;
     expect(checkpoints).toEqual([
       { epoch: 1, kind: "best", path: checkpointDir(models.dir, id, 1) },
@@ -132,15 +180,22 @@ describe("checkpoints of host trainings", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-disposition")).toBe(`attachment; filename="${id}-epoch-7.tar"`);
     const files = untar(new Uint8Array(await res.arrayBuffer()));
-    expect(files.map((f) => JSON.parse(new TextDecoder().decode(f.data)))).toEqual(["model.json", "weights.bin", "preprocessing.json"].map((file) => ({ file, epoch: 7 })));
+    expect(files.map((f) => JSON.parse(new TextDecoder().decode(f.data)))).toEqual(
+      ["model.json", "weights.bin", "preprocessing.json"].map((file) => ({ file, epoch: 7 })),
+    );
   });
 
   test("a host training cancelled through the API still reports its checkpoints", async () => {
-    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ ms: 20, checkpoints: true }), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], {
+      start: scriptedTrainer({ ms: 20, checkpoints: true }),
+      modelsDir: models.dir,
+    });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(500))))).body.data.operation_id as string;
     await until("w.store.readEpochs(id).length >= 4", async () => (await w.store.readEpochs(id)).length >= 4);
     expect((await json(w.app.handle(req("DELETE", `/api/v1/operations/${id}`)))).body.data.status).toBe("cancelled");
-    await until("Array.isArray(w.store.getOperation(id)!.result?.checkpoints)", async () => Array.isArray((await w.store.getOperation(id))!.result?.checkpoints));
+    await until("Array.isArray(w.store.getOperation(id)!.result?.checkpoints)", async () =>
+      Array.isArray((await w.store.getOperation(id))!.result?.checkpoints),
+    );
     const op = (await w.store.getOperation(id))!;
     expect(op.status).toBe("cancelled");
     const [best, last] = (op.result as { checkpoints: Checkpoint[] }).checkpoints;
@@ -152,7 +207,10 @@ describe("checkpoints of host trainings", () => {
   test("a checkpoint the host no longer has is a 404 CHECKPOINT_NOT_FOUND; an unreachable host a 503 naming it", async () => {
     const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ checkpoints: true }), modelsDir: models.dir });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(4))))).body.data.operation_id as string;
-    await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+    await until(
+      "w.store.getOperation(id)!.status === 'completed'",
+      async () => (await w.store.getOperation(id))!.status === "completed",
+    );
     rmSync(checkpointDir(models.dir, id, 3), { recursive: true });
     const gone = await json(download(w.app, id, 3));
     expect(gone.status).toBe(404);
@@ -171,9 +229,14 @@ describe("host trainings honour the stop policy", () => {
   afterAll(() => models.cleanup());
 
   test("a diverging host training stops once a metrics reply carries the decision, and finishes completed with its checkpoints", async () => {
-    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ curve: diverging, ms: 20, checkpoints: true }), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], {
+      start: scriptedTrainer({ curve: diverging, ms: 20, checkpoints: true }),
+      modelsDir: models.dir,
+    });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
-    expect((await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status).toBe(200);
+    expect(
+      (await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status,
+    ).toBe(200);
     await until("the host session to complete", () => w.hosts[0]!.sessions.get(id).status === "completed");
     await until("the API to record completed", async () => (await w.store.getOperation(id))!.status === "completed");
     const op = (await w.store.getOperation(id))!;
@@ -189,7 +252,10 @@ describe("host trainings honour the stop policy", () => {
   });
 
   test("a decision made between epochs (a policy set on a run already diverging) reaches the host on its heartbeat", async () => {
-    const w = world(["http://gpu-a.test"], { start: scriptedTrainer({ curve: diverging, ms: 150 }), modelsDir: models.dir });
+    const w = world(["http://gpu-a.test"], {
+      start: scriptedTrainer({ curve: diverging, ms: 150 }),
+      modelsDir: models.dir,
+    });
     const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(200))))).body.data.operation_id as string;
     await until("epoch 3 (diverging) to arrive", async () => (await w.store.getOperation(id))!.trends.is_diverging);
     const set = await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })));
@@ -204,7 +270,8 @@ describe("host trainings honour the stop policy", () => {
 
 describe("a host that stops relaying shows at once", () => {
   async function running(w: ReturnType<typeof world>, epochs = 500) {
-    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data.operation_id as string;
+    const id = (await json(w.app.handle(req("POST", "/api/v1/trainings", spec(epochs))))).body.data
+      .operation_id as string;
     await until("w.store.readEpochs(id).length >= 2", async () => (await w.store.readEpochs(id)).length >= 2);
     return id;
   }
@@ -214,7 +281,8 @@ describe("a host that stops relaying shows at once", () => {
     await until("host.sessions.get(id).status !== 'running'", () => host.sessions.get(id).status !== "running");
     host.outbox.stop();
   }
-  const get = async (w: ReturnType<typeof world>, id: string) => (await json(w.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
+  const get = async (w: ReturnType<typeof world>, id: string) =>
+    (await json(w.app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
 
   test("while heartbeats arrive the operation shows last_seen_at and is not stale; once they are late it is stale at once", async () => {
     const w = world(["http://gpu-a.test"], { trainerMs: 20 });
@@ -262,7 +330,9 @@ describe("a host that stops relaying shows at once", () => {
       expect(await wd.check()).toEqual([id]);
       const op = await get(w, id);
       expect(op.failure_code).toBe("host_unreachable");
-      expect(op.error_message).toStartWith(`${HOST_UNREACHABLE}: no epoch or heartbeat from http://gpu-a.test for 60 s; it does not answer either`);
+      expect(op.error_message).toStartWith(
+        `${HOST_UNREACHABLE}: no epoch or heartbeat from http://gpu-a.test for 60 s; it does not answer either`,
+      );
     } finally {
       wd.stop();
       await retire(w.hosts[0]!, id);
@@ -282,7 +352,12 @@ describe("an API/host token mismatch is reported as such", () => {
     await until("host.sessions.get(id).status === 'completed'", () => host.sessions.get(id).status === "completed"); // the host trains on; nothing arrives
     const health = await json(host.app.handle(req("GET", "/health")));
     expect(health.body.data.relay_problems).toEqual([
-      expect.objectContaining({ api_url: API, refused: true, status: 401, message: expect.stringContaining("set the same TRAINWATCH_TOKEN") }),
+      expect.objectContaining({
+        api_url: API,
+        refused: true,
+        status: 401,
+        message: expect.stringContaining("set the same TRAINWATCH_TOKEN"),
+      }),
     ]);
     const session = await json(host.app.handle(req("GET", `/sessions/${id}`)));
     expect(session.body.data.relay.problem).toMatchObject({ refused: true, status: 401 });
@@ -294,11 +369,16 @@ describe("an API/host token mismatch is reported as such", () => {
       expect(await wd.check()).toEqual([id]);
       const op = (await w.store.getOperation(id))!;
       expect(op).toMatchObject({ status: "failed", failure_code: "host_token_refused" });
-      expect(op.error_message).toBe("training host http://gpu-a.test cannot deliver: the API refused its token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
+      expect(op.error_message).toBe(
+        "training host http://gpu-a.test cannot deliver: the API refused its token (401); set the same TRAINWATCH_TOKEN on the API and on the host",
+      );
       expect(await w.store.readEpochs(id)).toEqual([]);
 
       host.relay.token = "api-secret"; // fixed: the kept epochs and the final status go through
-      await until("w.store.getOperation(id)!.status === 'completed'", async () => (await w.store.getOperation(id))!.status === "completed");
+      await until(
+        "w.store.getOperation(id)!.status === 'completed'",
+        async () => (await w.store.getOperation(id))!.status === "completed",
+      );
       expect((await w.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
       expect((await json(host.app.handle(req("GET", "/health")))).body.data.relay_problems).toEqual([]);
     } finally {
@@ -312,17 +392,28 @@ describe("heartbeat route", () => {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     const app = createApp({ store, operations, config: loadConfig({}) });
-    const op = await store.createOperation({ operation_type: "training", status: "pending", total_epochs_planned: 4, metadata: { location: "host" } });
+    const op = await store.createOperation({
+      operation_type: "training",
+      status: "pending",
+      total_epochs_planned: 4,
+      metadata: { location: "host" },
+    });
     return { app, store, operations, id: op.operation_id };
   }
-  const beat = (app: Awaited<ReturnType<typeof api>>["app"], id: string, body?: unknown) => json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
+  const beat = (app: Awaited<ReturnType<typeof api>>["app"], id: string, body?: unknown) =>
+    json(app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, body)));
 
   test("a heartbeat marks the operation running, refreshes liveness and stores batch progress", async () => {
     const t = await api();
     const { status, body } = await beat(t.app, t.id, { progress: { epoch: 0, batch: 5, batches: 10 } });
     expect(status).toBe(200);
     // Issue 12: the reply also carries the operation's control, on which a host stops.
-    expect(body.data).toEqual({ operation_id: t.id, status: "running", revived: false, control: { action: "continue" } });
+    expect(body.data).toEqual({
+      operation_id: t.id,
+      status: "running",
+      revived: false,
+      control: { action: "continue" },
+    });
     const op = (await t.store.getOperation(t.id))!;
     expect(op.progress.batch).toEqual({ epoch: 0, batch: 5, batches: 10 });
     expect(op.progress.percentage).toBe(12.5);
@@ -331,8 +422,25 @@ describe("heartbeat route", () => {
 
   test("the start report lands in metadata under the names a local training uses", async () => {
     const t = await api();
-    await beat(t.app, t.id, { started: { backend: "tensorflow-gpu", backend_fallback_reason: null, gpu: "NVIDIA H100", task: "classification", classes: ["0", "1"], samples_train: 80, samples_val: 20, batches_per_epoch: 3 } });
-    expect((await t.store.getOperation(t.id))!.metadata).toMatchObject({ location: "host", backend: "tensorflow-gpu", gpu: "NVIDIA H100", classes: ["0", "1"], batches_per_epoch: 3 });
+    await beat(t.app, t.id, {
+      started: {
+        backend: "tensorflow-gpu",
+        backend_fallback_reason: null,
+        gpu: "NVIDIA H100",
+        task: "classification",
+        classes: ["0", "1"],
+        samples_train: 80,
+        samples_val: 20,
+        batches_per_epoch: 3,
+      },
+    });
+    expect((await t.store.getOperation(t.id))!.metadata).toMatchObject({
+      location: "host",
+      backend: "tensorflow-gpu",
+      gpu: "NVIDIA H100",
+      classes: ["0", "1"],
+      batches_per_epoch: 3,
+    });
   });
 
   test("an empty object is a plain heartbeat; a finished operation answers 409; an unknown one 404", async () => {
@@ -360,15 +468,23 @@ describe("heartbeat route", () => {
 });
 
 describe("liveness watchdog", () => {
-  test("a silent host operation becomes failed with \"training host unreachable\", its URL and the timeout; local ones are left alone", async () => {
+  test('a silent host operation becomes failed with "training host unreachable", its URL and the timeout; local ones are left alone', async () => {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     let now = 1_000_000;
-    const host = (await store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } })).operation_id;
-    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } })).operation_id;
+    const host = (
+      await store.createOperation({ operation_type: "training", metadata: { location: "host", host: "http://gpu" } })
+    ).operation_id;
+    const local = (await store.createOperation({ operation_type: "training", metadata: { location: "local" } }))
+      .operation_id;
     await store.touch(host, now);
     await store.touch(local, now);
-    const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    const wd = startHostWatchdog(operations, {
+      timeoutMs: 60_000,
+      intervalMs: 3_600_000,
+      now: () => now,
+      log: () => {},
+    });
     try {
       now += 59_000;
       expect(await wd.check()).toEqual([]);
@@ -389,9 +505,15 @@ describe("liveness watchdog", () => {
     const store = new SqliteStore(":memory:");
     const operations = new OperationsService(store);
     let now = 1_000_000;
-    const id = (await store.createOperation({ operation_type: "training", metadata: { location: "host" } })).operation_id;
+    const id = (await store.createOperation({ operation_type: "training", metadata: { location: "host" } }))
+      .operation_id;
     await store.touch(id, now - 3_600_000); // silent for an hour while the API was down
-    const wd = startHostWatchdog(operations, { timeoutMs: 60_000, intervalMs: 3_600_000, now: () => now, log: () => {} });
+    const wd = startHostWatchdog(operations, {
+      timeoutMs: 60_000,
+      intervalMs: 3_600_000,
+      now: () => now,
+      log: () => {},
+    });
     try {
       expect(await wd.check()).toEqual([]);
       now += 30_000;

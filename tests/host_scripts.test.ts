@@ -30,7 +30,6 @@ function apiFor(hostUrl: string) {
   return { app, store, url, close: async () => (await app.stop(true), store.close()) };
 }
 
-
 describe("script trainings on a GPU host process", () => {
   const tmp = tempDir("trainwatch-host-scripts-");
   const file = recipeFile([fakeRecipe()]);

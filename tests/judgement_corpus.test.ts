@@ -10,7 +10,8 @@ describe("the judgement on the corpus of real runs", async () => {
   const f = figures(outcomes);
 
   test("the corpus covers every kind of run", () => {
-    for (const kind of ["healthy", "noisy", "overfit", "exploding", "stalled"]) expect(f.by_kind[kind] ?? 0).toBeGreaterThanOrEqual(5);
+    for (const kind of ["healthy", "noisy", "overfit", "exploding", "stalled"])
+      expect(f.by_kind[kind] ?? 0).toBeGreaterThanOrEqual(5);
   });
 
   test("every exploding run is called diverging within 3 epochs of its blow-up, NaN from the first epoch included", () => {

@@ -60,7 +60,8 @@ describe("the corpus", () => {
 
   test("it holds one run per plan, every kind, and curves of one length per run", () => {
     expect(corpus.runs.map((r) => r.id).sort()).toEqual(PLANS.map((p) => p.id).sort());
-    for (const kind of ["healthy", "noisy", "overfit", "exploding", "stalled"]) expect(corpus.runs.some((r) => r.kind === kind)).toBe(true);
+    for (const kind of ["healthy", "noisy", "overfit", "exploding", "stalled"])
+      expect(corpus.runs.some((r) => r.kind === kind)).toBe(true);
     for (const run of corpus.runs) {
       const n = run.curves.train_loss.length;
       for (const c of Object.values(run.curves)) expect(c.length).toBe(n);
@@ -74,6 +75,8 @@ describe("blow-up epoch", () => {
   test("a loss that leaves 10× its best for good blows up where it left", () => {
     expect(blowUpEpoch(curves([1, 0.5, 0.4, 8, 1e6, "NaN"]))).toBe(3);
   });
-  test("a spike that training comes back from is no blow-up", () => expect(blowUpEpoch(curves([1, 0.5, 50, 0.4, 0.3]))).toBeNull());
-  test("a jump near zero that stays below the first value is no blow-up", () => expect(blowUpEpoch(curves([1, 0.01, 0.2, 0.3]))).toBeNull());
+  test("a spike that training comes back from is no blow-up", () =>
+    expect(blowUpEpoch(curves([1, 0.5, 50, 0.4, 0.3]))).toBeNull());
+  test("a jump near zero that stays below the first value is no blow-up", () =>
+    expect(blowUpEpoch(curves([1, 0.01, 0.2, 0.3]))).toBeNull());
 });

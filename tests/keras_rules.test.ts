@@ -70,7 +70,11 @@ describe("EarlyStopping", () => {
 
   test("max mode, explicit or inferred from an accuracy/AUC monitor name", () => {
     const series = [0.5, 0.6, 0.6, 0.59];
-    for (const cfg of [es({ monitor: "val_accuracy", patience: 2 }), es({ monitor: "val_auc", patience: 2 }), es({ monitor: "score", mode: "max", patience: 2 })]) {
+    for (const cfg of [
+      es({ monitor: "val_accuracy", patience: 2 }),
+      es({ monitor: "val_auc", patience: 2 }),
+      es({ monitor: "score", mode: "max", patience: 2 }),
+    ]) {
       expect(earlyStoppingStopEpoch(cfg, series)).toBe(3);
     }
     // In min mode the same series stops at once: 0.6 is no improvement on 0.5.
@@ -160,7 +164,11 @@ describe("ReduceLROnPlateau", () => {
     for (const atMin of [1e-4, Math.fround(1e-4)]) {
       let state = reduceOnPlateauInit(cfg);
       state = reduceOnPlateauStep(cfg, state, atMin, 1).state;
-      expect(reduceOnPlateauStep(cfg, state, atMin, 1)).toEqual({ lr: atMin, reduced: false, state: { best: 1, wait: 1, cooldown_counter: 0 } });
+      expect(reduceOnPlateauStep(cfg, state, atMin, 1)).toEqual({
+        lr: atMin,
+        reduced: false,
+        state: { best: 1, wait: 1, cooldown_counter: 0 },
+      });
     }
     // Just above min_lr in float32 it is still clamped down to min_lr.
     const step = reduceOnPlateauStep(cfg, { best: 1, wait: 0, cooldown_counter: 0 }, 1.001e-4, 1);

@@ -51,7 +51,11 @@ describe("lifecycle rules", () => {
     expect(err.status).toBe(409);
     expect(err.message).toBe("operation training_x is already cancelled");
     // Issue 12: the details also carry the `control` a trainer stops on (a stop naming the status when none was recorded).
-    expect(err.details).toEqual({ operation_id: "training_x", status: "cancelled", control: { action: "stop", reason: "operation is cancelled" } });
+    expect(err.details).toEqual({
+      operation_id: "training_x",
+      status: "cancelled",
+      control: { action: "stop", reason: "operation is cancelled" },
+    });
   });
 });
 

@@ -9,7 +9,10 @@ import { startWorkerTraining } from "../src/trainer/worker_client.ts";
 import { scriptedTrainer } from "./fixtures/trainer.ts";
 import { tempDir, until } from "./helpers.ts";
 
-const spec = (epochs = 2) => ({ dataset: { kind: "synthetic" as const, generator: "spirals" as const }, training: { epochs } });
+const spec = (epochs = 2) => ({
+  dataset: { kind: "synthetic" as const, generator: "spirals" as const },
+  training: { epochs },
+});
 
 /** The queue on its own store, with a scripted trainer whose epochs end only when a test releases them. */
 function setup(maxConcurrent: number, path = ":memory:") {
@@ -17,7 +20,11 @@ function setup(maxConcurrent: number, path = ":memory:") {
   const operations = new OperationsService(store);
   const trainer = scriptedTrainer({ manual: true });
   const local = new LocalTrainer(operations, { maxConcurrent, modelsDir: "/tmp/unused", start: trainer });
-  const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
+  const dispatcher = new Dispatcher(operations, local, null, {
+    useHostService: false,
+    dataDir: "./data/datasets",
+    maxModelMb: 1536,
+  });
   const op = async (id: string) => (await store.getOperation(id))!;
   return { store, operations, local, dispatcher, started: trainer.started, release: trainer.release, op };
 }
@@ -28,7 +35,10 @@ describe("local training queue", () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await t.dispatcher.start(spec(1))).operation_id);
     expect(t.started).toEqual(ids.slice(0, 2));
-    await until("the first two running", async () => (await t.op(ids[0]!)).status === "running" && (await t.op(ids[1]!)).status === "running");
+    await until(
+      "the first two running",
+      async () => (await t.op(ids[0]!)).status === "running" && (await t.op(ids[1]!)).status === "running",
+    );
     expect((await t.op(ids[2]!)).status).toBe("pending");
     t.release(ids[1]!); // second finishes first: the third starts, not the fourth
     await until("a third training started", () => t.started.length === 3);
@@ -43,7 +53,10 @@ describe("local training queue", () => {
     const t = setup(1);
     const id = (await t.dispatcher.start(spec(2))).operation_id;
     t.release(id, 2);
-    const op = await until("the training to complete", async () => (await t.op(id)).result !== null && (await t.op(id)));
+    const op = await until(
+      "the training to complete",
+      async () => (await t.op(id)).result !== null && (await t.op(id)),
+    );
     expect(op.status).toBe("completed");
     expect(op.metadata.backend).toBe("scripted");
     expect(op.metadata.location).toBe("local");
@@ -57,10 +70,13 @@ describe("local training queue", () => {
     const a = (await t.dispatcher.start(spec(1))).operation_id;
     const b = (await t.dispatcher.start(spec(1))).operation_id;
     await t.operations.finish(b, "cancelled"); // the DELETE route's order: mark, then stop the trainer
-    await t.dispatcher.cancel((await t.op(b)));
+    await t.dispatcher.cancel(await t.op(b));
     t.release(a);
     // Once a's slot is free the queue has been pumped: a queued b would have started by now.
-    await until("a to finish and free its slot", async () => (await t.op(a)).result !== null && t.local.describe().running === 0);
+    await until(
+      "a to finish and free its slot",
+      async () => (await t.op(a)).result !== null && t.local.describe().running === 0,
+    );
     expect(t.local.describe()).toMatchObject({ running: 0, queued: 0 });
     expect(t.started).toEqual([a]);
     expect((await t.op(b)).status).toBe("cancelled");
@@ -72,7 +88,7 @@ describe("local training queue", () => {
     t.release(id);
     await until("epoch 0 stored", async () => (await t.store.readEpochs(id)).length === 1);
     await t.operations.finish(id, "cancelled");
-    await t.dispatcher.cancel((await t.op(id)));
+    await t.dispatcher.cancel(await t.op(id));
     await t.local.settled(id);
     const op = await until("the result recorded", async () => (await t.op(id)).result !== null && (await t.op(id)));
     expect(op.status).toBe("cancelled");
@@ -107,7 +123,10 @@ describe("local training queue", () => {
 
   test("target host on a server with no host configured is refused and stores nothing", async () => {
     const t = setup(1);
-    await expect(t.dispatcher.start(spec(1), "host")).rejects.toMatchObject({ code: "HOST_UNAVAILABLE", message: expect.stringContaining("TRAINING_HOST_URL") });
+    await expect(t.dispatcher.start(spec(1), "host")).rejects.toMatchObject({
+      code: "HOST_UNAVAILABLE",
+      message: expect.stringContaining("TRAINING_HOST_URL"),
+    });
     expect((await t.store.listOperations({ limit: 10, offset: 0 })).total).toBe(0);
   });
 
@@ -118,7 +137,9 @@ describe("local training queue", () => {
       const first = setup(1, db);
       const id = (await first.dispatcher.start(spec(5))).operation_id;
       const queued = (await first.dispatcher.start(spec(5))).operation_id;
-      const external = (await first.store.createOperation({ operation_type: "training", metadata: { location: "external" } })).operation_id;
+      const external = (
+        await first.store.createOperation({ operation_type: "training", metadata: { location: "external" } })
+      ).operation_id;
       first.release(id, 2);
       await until("two epochs stored", async () => (await first.store.readEpochs(id)).length === 2);
       first.store.close(); // the server dies here
@@ -126,7 +147,7 @@ describe("local training queue", () => {
       const second = setup(1, db);
       const failed = await second.dispatcher.recoverInterrupted();
       expect(failed.sort()).toEqual([id, queued].sort());
-      const op = (await second.op(id));
+      const op = await second.op(id);
       expect(op.status).toBe("failed");
       expect(op.error_message).toBe(INTERRUPTED);
       expect((await second.store.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1]);
@@ -147,15 +168,25 @@ describe("cancel terminates a worker that does not stop", () => {
     const closes: { id: string; at: number }[] = [];
     const start: StartTraining = (args, events) => {
       starts.push({ id: args.operationId, at: performance.now() });
-      const handle = startWorkerTraining(args, events, { workerUrl: new URL("./fixtures/stubborn_worker.ts", import.meta.url).href, cancelGraceMs: GRACE_MS });
+      const handle = startWorkerTraining(args, events, {
+        workerUrl: new URL("./fixtures/stubborn_worker.ts", import.meta.url).href,
+        cancelGraceMs: GRACE_MS,
+      });
       void handle.done.then(() => closes.push({ id: args.operationId, at: performance.now() }));
       return handle;
     };
     const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: "/tmp/unused", start });
-    const dispatcher = new Dispatcher(operations, local, null, { useHostService: false, dataDir: "./data/datasets", maxModelMb: 1536 });
+    const dispatcher = new Dispatcher(operations, local, null, {
+      useHostService: false,
+      dataDir: "./data/datasets",
+      maxModelMb: 1536,
+    });
     const first = (await dispatcher.start(spec(1))).operation_id;
     const second = (await dispatcher.start(spec(1))).operation_id;
-    await until("the stubborn worker reporting batches", async () => (await store.getOperation(first))!.progress.batch !== undefined);
+    await until(
+      "the stubborn worker reporting batches",
+      async () => (await store.getOperation(first))!.progress.batch !== undefined,
+    );
 
     const cancelledAt = performance.now();
     await operations.finish(first, "cancelled");
@@ -171,7 +202,11 @@ describe("cancel terminates a worker that does not stop", () => {
     // The result of a terminated worker still lists the checkpoints it had reported.
     expect(await store.getOperation(first)).toMatchObject({
       status: "cancelled",
-      result: { stop_reason: "cancelled", backend: "stubborn", checkpoints: [{ epoch: 0, kind: "last", path: "/models/stubborn/checkpoints/epoch-0" }] },
+      result: {
+        stop_reason: "cancelled",
+        backend: "stubborn",
+        checkpoints: [{ epoch: 0, kind: "last", path: "/models/stubborn/checkpoints/epoch-0" }],
+      },
     });
     await local.stopAll();
   }, 30_000);

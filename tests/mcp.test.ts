@@ -112,7 +112,9 @@ describe("MCP tools in process, against the app", () => {
     expect(Object.keys(metrics.inputSchema.properties!)).toEqual(["operation_id", "since_epoch", "max_points"]);
     // start_training advertises the API's TrainingSpec schema itself.
     const start = tools.find((t) => t.name === "start_training")!;
-    expect(Object.keys(start.inputSchema.properties!)).toEqual(expect.arrayContaining(["dataset", "model", "training", "target"]));
+    expect(Object.keys(start.inputSchema.properties!)).toEqual(
+      expect.arrayContaining(["dataset", "model", "training", "target"]),
+    );
   });
 
   test("list_operations filters by status and reports flags", async () => {
@@ -126,7 +128,11 @@ describe("MCP tools in process, against the app", () => {
 
   test("get_operation_status returns the operation with its progress and trends", async () => {
     const op = await data(mcp, "get_operation_status", { operation_id: ids.improving });
-    expect(op).toMatchObject({ operation_id: ids.improving, status: "running", progress: { epochs_completed: 12, total_epochs: 30 } });
+    expect(op).toMatchObject({
+      operation_id: ids.improving,
+      status: "running",
+      progress: { epochs_completed: 12, total_epochs: 30 },
+    });
     expect(op.trends.best_epoch).toBe(11);
   });
 
@@ -143,7 +149,11 @@ describe("MCP tools in process, against the app", () => {
     const a = await data(mcp, "analyze_training", { operation_id: ids.overfitting });
     expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 10, trajectory: "worsening" });
     expect(a.recommendation.reason).toContain("epoch 10");
-    expect(a).toMatchObject({ best_epoch: 10, monitor: "val_loss", flags: { overfitting: true, plateau: false, diverging: false } });
+    expect(a).toMatchObject({
+      best_epoch: 10,
+      monitor: "val_loss",
+      flags: { overfitting: true, plateau: false, diverging: false },
+    });
     expect(a.generalization_gap.trend).toBe("widening");
     expect(a.final.epoch).toBe(19);
   });
@@ -154,7 +164,11 @@ describe("MCP tools in process, against the app", () => {
     expect(c.basis).toContain(ids.overfitting);
     expect(c.runs.map((r: any) => r.operation_id)).toEqual([ids.improving, ids.overfitting, ids.finished]);
     const finished = c.runs[2];
-    expect(finished.summary).toMatchObject({ best_epoch: 8, epochs_to_best: 8, flags: { overfitting: expect.any(Boolean) } });
+    expect(finished.summary).toMatchObject({
+      best_epoch: 8,
+      epochs_to_best: 8,
+      flags: { overfitting: expect.any(Boolean) },
+    });
     expect(finished.summary.final.epoch).toBe(14);
     expect(finished.curves).toBeUndefined();
   });
@@ -177,14 +191,26 @@ describe("MCP tools in process, against the app", () => {
     const res = await data(mcp, "cancel_operation", { operation_id: id, reason: "test says stop" });
     expect(res).toMatchObject({ operation_id: id, status: "cancelled", reason: "test says stop" });
     // The reason is recorded on the operation, by MCP, for the trainer and the dashboard.
-    expect(res.control).toMatchObject({ action: "stop", decided_by: "mcp", reason: "cancelled by mcp: test says stop", epoch: 11 });
-    expect(await failure(mcp, "cancel_operation", { operation_id: id })).toMatch(/^OPERATION_FINISHED: .*use analyze_training/);
+    expect(res.control).toMatchObject({
+      action: "stop",
+      decided_by: "mcp",
+      reason: "cancelled by mcp: test says stop",
+      epoch: 11,
+    });
+    expect(await failure(mcp, "cancel_operation", { operation_id: id })).toMatch(
+      /^OPERATION_FINISHED: .*use analyze_training/,
+    );
   });
 
   test("set_stop_policy sets a policy that decides at once on a diverging run, clears it, and names a bad flag", async () => {
     const id = await seedRun(api, "to-police", improving());
     const set = await data(mcp, "set_stop_policy", { operation_id: id, on: ["overfitting"], min_epochs: 3 });
-    expect(set).toMatchObject({ operation_id: id, status: "running", stop_policy: { on: ["overfitting"], min_epochs: 3 }, control: null });
+    expect(set).toMatchObject({
+      operation_id: id,
+      status: "running",
+      stop_policy: { on: ["overfitting"], min_epochs: 3 },
+      control: null,
+    });
     await api.postMetrics(id, [{ epoch: 12, train_loss: "NaN" }]);
     // Diverging is not in the policy: no decision.
     expect((await api.getOperation(id)).control).toBeNull();
@@ -194,7 +220,9 @@ describe("MCP tools in process, against the app", () => {
     const cleared = await data(mcp, "set_stop_policy", { operation_id: id, clear: true });
     expect(cleared.stop_policy).toBeNull();
     expect(cleared.control.decided_by).toBe("stop_policy");
-    expect(await failure(mcp, "set_stop_policy", { operation_id: id, on: ["bored"] })).toStartWith("VALIDATION_ERROR: arguments.on.0:");
+    expect(await failure(mcp, "set_stop_policy", { operation_id: id, on: ["bored"] })).toStartWith(
+      "VALIDATION_ERROR: arguments.on.0:",
+    );
     expect(await failure(mcp, "set_stop_policy", { operation_id: id })).toStartWith("VALIDATION_ERROR: arguments.on:");
   });
 
@@ -202,7 +230,9 @@ describe("MCP tools in process, against the app", () => {
     expect(await failure(mcp, "analyze_training", { operation_id: "op_missing" })).toBe(
       "OPERATION_NOT_FOUND: operation op_missing not found. Call list_operations to find a valid operation_id.",
     );
-    expect(await failure(mcp, "compare_runs", { operation_ids: [ids.improving, "op_missing"] })).toStartWith("OPERATION_NOT_FOUND");
+    expect(await failure(mcp, "compare_runs", { operation_ids: [ids.improving, "op_missing"] })).toStartWith(
+      "OPERATION_NOT_FOUND",
+    );
   });
 
   test("bad arguments come back as isError naming the argument", async () => {
@@ -221,7 +251,9 @@ describe("MCP tools in process, against the app", () => {
   });
 
   test("an unknown tool is a protocol error listing the tools", async () => {
-    await expect(mcp.callTool({ name: "delete_everything", arguments: {} })).rejects.toThrow(/unknown tool delete_everything; available: list_operations/);
+    await expect(mcp.callTool({ name: "delete_everything", arguments: {} })).rejects.toThrow(
+      /unknown tool delete_everything; available: list_operations/,
+    );
   });
 
   test("an unreachable API comes back as isError telling how to start it, and the MCP server keeps serving", async () => {
@@ -255,7 +287,9 @@ describe("MCP over stdio", () => {
 describe("MCP over Streamable HTTP at /mcp", () => {
   test("the API offers the same tools on /mcp", async () => {
     const client = new Client({ name: "mcp-http-test", version: "1.0.0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL("http://localhost/mcp"), { fetch: inProcessFetch(world.app) }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL("http://localhost/mcp"), { fetch: inProcessFetch(world.app) }),
+    );
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
@@ -273,16 +307,23 @@ describe("MCP over Streamable HTTP at /mcp", () => {
     const mcpUrl = new URL("http://localhost/mcp");
 
     const anonymous = new Client({ name: "anon", version: "1.0.0" });
-    await expect(anonymous.connect(new StreamableHTTPClientTransport(mcpUrl, { fetch: inProcess }))).rejects.toThrow(/401|Unauthorized/i);
+    await expect(anonymous.connect(new StreamableHTTPClientTransport(mcpUrl, { fetch: inProcess }))).rejects.toThrow(
+      /401|Unauthorized/i,
+    );
 
     const client = new Client({ name: "authorised", version: "1.0.0" });
     await client.connect(
-      new StreamableHTTPClientTransport(mcpUrl, { fetch: inProcess, requestInit: { headers: { authorization: "Bearer s3cret" } } }),
+      new StreamableHTTPClientTransport(mcpUrl, {
+        fetch: inProcess,
+        requestInit: { headers: { authorization: "Bearer s3cret" } },
+      }),
     );
     try {
       expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
       expect((await data(client, "list_operations")).total_count).toBe(0);
-      expect(await failure(client, "get_operation_status", { operation_id: "op_missing" })).toStartWith("OPERATION_NOT_FOUND");
+      expect(await failure(client, "get_operation_status", { operation_id: "op_missing" })).toStartWith(
+        "OPERATION_NOT_FOUND",
+      );
     } finally {
       await client.close();
     }

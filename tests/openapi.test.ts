@@ -15,10 +15,12 @@ const configs: { name: string; env: Record<string, string> }[] = [
 function schemasOf(key: string, op: Json): [string, unknown][] {
   const out: [string, unknown][] = [];
   for (const p of op.parameters ?? []) out.push([`${key} parameter ${p.name}`, p.schema]);
-  for (const [type, m] of Object.entries<Json>(op.requestBody?.content ?? {})) out.push([`${key} body ${type}`, m.schema]);
+  for (const [type, m] of Object.entries<Json>(op.requestBody?.content ?? {}))
+    out.push([`${key} body ${type}`, m.schema]);
   for (const [status, r] of Object.entries<Json>(op.responses ?? {})) {
     for (const [type, m] of Object.entries<Json>(r.content ?? {})) out.push([`${key} ${status} ${type}`, m.schema]);
-    for (const [name, h] of Object.entries<Json>(r.headers ?? {})) out.push([`${key} ${status} header ${name}`, h.schema]);
+    for (const [name, h] of Object.entries<Json>(r.headers ?? {}))
+      out.push([`${key} ${status} header ${name}`, h.schema]);
   }
   return out;
 }
@@ -59,10 +61,18 @@ for (const config of configs) {
 
     test("coerced integer query and path parameters are documented as integers", async () => {
       const doc = await load();
-      const limit = operationsOf(doc).get("GET /api/v1/operations")!.parameters.find((p: Json) => p.name === "limit");
+      const limit = operationsOf(doc)
+        .get("GET /api/v1/operations")!
+        .parameters.find((p: Json) => p.name === "limit");
       expect(limit.schema).toMatchObject({ type: "integer", minimum: 1, maximum: 1000, default: 50 });
-      const epoch = operationsOf(doc).get("GET /api/v1/operations/{id}/checkpoints/{epoch}")!.parameters.find((p: Json) => p.name === "epoch");
-      expect(epoch).toMatchObject({ in: "path", required: true, schema: { type: "integer", minimum: 0, maximum: 2 ** 31 - 1 } });
+      const epoch = operationsOf(doc)
+        .get("GET /api/v1/operations/{id}/checkpoints/{epoch}")!
+        .parameters.find((p: Json) => p.name === "epoch");
+      expect(epoch).toMatchObject({
+        in: "path",
+        required: true,
+        schema: { type: "integer", minimum: 0, maximum: 2 ** 31 - 1 },
+      });
       for (const [key, op] of operationsOf(doc)) {
         for (const p of op.parameters ?? []) {
           expect(JSON.stringify(p.schema), `${key} ${p.name}`).not.toContain('"format":"integer"');
@@ -103,7 +113,11 @@ describe("chart parameters in /swagger/json", () => {
     const ops = operationsOf(await servedDocument(makeApp().app));
     for (const key of ["GET /api/v1/operations/{id}/metrics", "GET /api/v1/operations/compare"]) {
       const params = new Map<string, Json>(ops.get(key)!.parameters.map((p: Json) => [p.name, p]));
-      expect(params.get("from_epoch")?.schema, key).toMatchObject({ type: "integer", minimum: 0, maximum: 2 ** 31 - 1 });
+      expect(params.get("from_epoch")?.schema, key).toMatchObject({
+        type: "integer",
+        minimum: 0,
+        maximum: 2 ** 31 - 1,
+      });
       expect(params.get("to_epoch")?.schema, key).toMatchObject({ type: "integer", minimum: 0, maximum: 2 ** 31 - 1 });
       expect(params.get("smoothing")?.schema, key).toMatchObject({ type: "number", minimum: 0, maximum: 0.999 });
     }

@@ -35,7 +35,8 @@ class FakeApi implements RelayApi {
   private async gate(id: string) {
     this.attempts++;
     await Bun.sleep(0);
-    if (this.down) throw new ApiError("UNREACHABLE", "cannot reach the Trainwatch API at http://fake (Connection refused)", null);
+    if (this.down)
+      throw new ApiError("UNREACHABLE", "cannot reach the Trainwatch API at http://fake (Connection refused)", null);
     if (this.refuse) throw new ApiError("UNAUTHORIZED", "missing or invalid bearer token", this.refuse);
     if (this.finished.has(id)) throw new ApiError("OPERATION_FINISHED", `operation ${id} is cancelled`, 409);
   }
@@ -46,7 +47,10 @@ class FakeApi implements RelayApi {
     const kept = (this.stored.get(id) ?? []).filter((n) => !epochs.some((e) => e.epoch === n));
     this.stored.set(id, [...kept, ...epochs.map((e) => e.epoch)]);
   }
-  async completeOperation(id: string, body: { status: string; error_message?: string; result?: Record<string, unknown> }) {
+  async completeOperation(
+    id: string,
+    body: { status: string; error_message?: string; result?: Record<string, unknown> },
+  ) {
     if (!(body.status === "cancelled" && this.cancelled.has(id))) await this.gate(id);
     this.calls.push({
       kind: "complete",
@@ -102,7 +106,12 @@ describe("outbox", () => {
     box.close("op_a", { status: "completed", result: { stop_reason: "completed" } });
     await box.idle();
     expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(api.durable().at(-1)).toEqual({ kind: "complete", id: "op_a", status: "completed", result: { stop_reason: "completed" } });
+    expect(api.durable().at(-1)).toEqual({
+      kind: "complete",
+      id: "op_a",
+      status: "completed",
+      result: { stop_reason: "completed" },
+    });
   });
 
   test("a finished operation is forgotten once delivered, so a long-running host does not grow", async () => {
@@ -136,7 +145,12 @@ describe("outbox", () => {
     await box.idle();
     expect(api.stored.get("op_a")).toEqual([0, 1, 2, 3, 4]);
     expect(api.stored.get("op_b")).toEqual([0, 1, 2, 3, 4]);
-    expect(api.durable("op_a").at(-1)).toEqual({ kind: "complete", id: "op_a", status: "failed", error_message: "boom" });
+    expect(api.durable("op_a").at(-1)).toEqual({
+      kind: "complete",
+      id: "op_a",
+      status: "failed",
+      error_message: "boom",
+    });
   });
 
   test("the final status is sent only after every epoch is acknowledged", async () => {
@@ -227,7 +241,9 @@ describe("outbox", () => {
     expect(box.problem("http://api")).toMatchObject({ api_url: "http://api", refused: true, status: 401 });
     expect(box.problems()).toHaveLength(1);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain("the API at http://api refused this host's token (401); set the same TRAINWATCH_TOKEN on the API and on the host");
+    expect(lines[0]).toContain(
+      "the API at http://api refused this host's token (401); set the same TRAINWATCH_TOKEN on the API and on the host",
+    );
     api.refuse = null;
     await clock.advance(20);
     await box.idle();
@@ -311,7 +327,12 @@ describe("outbox", () => {
       expect(api.stored.get("op_done")).toEqual([0, 1, 2]);
       expect(api.durable("op_done").at(-1)).toEqual({ kind: "complete", id: "op_done", status: "completed" });
       expect(api.stored.get("op_cut")).toEqual([0, 1]);
-      expect(api.durable("op_cut").at(-1)).toEqual({ kind: "complete", id: "op_cut", status: "failed", error_message: HOST_RESTARTED });
+      expect(api.durable("op_cut").at(-1)).toEqual({
+        kind: "complete",
+        id: "op_cut",
+        status: "failed",
+        error_message: HOST_RESTARTED,
+      });
       second.stop();
 
       // Everything was acknowledged: a third start has nothing to send.
@@ -339,7 +360,12 @@ describe("outbox", () => {
     api.down = false;
     await clock.advance(20);
     await box.idle();
-    expect(api.durable("op_a").map((c) => (c.kind === "metrics" ? c.epochs : c.kind))).toEqual([[0, 1], [2, 3], [4], "complete"]);
+    expect(api.durable("op_a").map((c) => (c.kind === "metrics" ? c.epochs : c.kind))).toEqual([
+      [0, 1],
+      [2, 3],
+      [4],
+      "complete",
+    ]);
   });
 
   test("an outbox file written before its schema was versioned migrates forward and delivers what it kept", async () => {
@@ -355,10 +381,18 @@ describe("outbox", () => {
       old.run(`CREATE TABLE IF NOT EXISTS open_sessions (
       operation_id TEXT PRIMARY KEY, api_url TEXT NOT NULL, opened_at INTEGER NOT NULL)`);
       const put = old.query("INSERT INTO outbox (operation_id, api_url, kind, body) VALUES (?, ?, ?, ?)");
-      for (const e of [0, 1]) put.run("op_done", "http://api", "epoch", JSON.stringify({ kind: "epoch", epoch: epoch(e) }));
-      put.run("op_done", "http://api", "final", JSON.stringify({ kind: "final", final: { status: "completed", result: { stop_reason: "completed" } } }));
+      for (const e of [0, 1])
+        put.run("op_done", "http://api", "epoch", JSON.stringify({ kind: "epoch", epoch: epoch(e) }));
+      put.run(
+        "op_done",
+        "http://api",
+        "final",
+        JSON.stringify({ kind: "final", final: { status: "completed", result: { stop_reason: "completed" } } }),
+      );
       put.run("op_cut", "http://api", "epoch", JSON.stringify({ kind: "epoch", epoch: epoch(0) }));
-      old.query("INSERT INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)").run("op_cut", "http://api", 1_700_000_000_000);
+      old
+        .query("INSERT INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)")
+        .run("op_cut", "http://api", 1_700_000_000_000);
       expect(old.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(0);
       old.close();
 
@@ -367,14 +401,26 @@ describe("outbox", () => {
       expect(box.pending()).toBe(5); // 4 kept, and the cut-off training's final
       await box.idle();
       expect(api.stored.get("op_done")).toEqual([0, 1]);
-      expect(api.durable("op_done").at(-1)).toEqual({ kind: "complete", id: "op_done", status: "completed", result: { stop_reason: "completed" } });
+      expect(api.durable("op_done").at(-1)).toEqual({
+        kind: "complete",
+        id: "op_done",
+        status: "completed",
+        result: { stop_reason: "completed" },
+      });
       expect(api.stored.get("op_cut")).toEqual([0]);
-      expect(api.durable("op_cut").at(-1)).toEqual({ kind: "complete", id: "op_cut", status: "failed", error_message: HOST_RESTARTED });
+      expect(api.durable("op_cut").at(-1)).toEqual({
+        kind: "complete",
+        id: "op_cut",
+        status: "failed",
+        error_message: HOST_RESTARTED,
+      });
       expect(lines[0]).toContain("resuming delivery of 5 item(s) for 2 operation(s)");
       box.stop();
 
       const after = new Database(path, { readonly: true });
-      expect(after.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(OUTBOX_MIGRATIONS.length);
+      expect(after.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(
+        OUTBOX_MIGRATIONS.length,
+      );
       expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM outbox").get()!.n).toBe(0);
       expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM open_sessions").get()!.n).toBe(0);
       after.close();

@@ -11,7 +11,10 @@ import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const present = existsSync(CHROMIUM);
-if (!present) console.warn(`[recipes.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`);
+if (!present)
+  console.warn(
+    `[recipes.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
+  );
 
 describe.skipIf(!present)("script trainings on the dashboard, in headless Chromium", () => {
   const file = recipeFile([fakeRecipe()]);
@@ -21,8 +24,16 @@ describe.skipIf(!present)("script trainings on the dashboard, in headless Chromi
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    server = await startServerProcess({ TRAINWATCH_RECIPES: file.path, TRAINWATCH_LOGS_DIR: join(file.dir, "logs"), TRAINWATCH_GPUS: "none", TRAINWATCH_KILL_GRACE: "1" });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"] });
+    server = await startServerProcess({
+      TRAINWATCH_RECIPES: file.path,
+      TRAINWATCH_LOGS_DIR: join(file.dir, "logs"),
+      TRAINWATCH_GPUS: "none",
+      TRAINWATCH_KILL_GRACE: "1",
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
     page = await browser.newPage({ viewport: { width: 1200, height: 1200 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
     page.on("dialog", (d) => void d.accept());
@@ -36,20 +47,30 @@ describe.skipIf(!present)("script trainings on the dashboard, in headless Chromi
   test("pick the recipe, fill its generated form, start it, watch its logs live, cancel it: no process left", async () => {
     await page.goto(`${server.url}/#/new`);
     await page.waitForSelector("#recipe-form select[name=recipe]");
-    expect(await page.$$eval("#recipe-form select[name=recipe] option", (os) => os.map((o) => o.textContent))).toEqual(["fake — this server"]);
-    // One field per declared param, of its type: a number, a select for the enum, a checkbox for the boolean.
-    expect(await page.$$eval("#recipe-params [data-type]", (els) => els.map((e) => `${(e as HTMLInputElement).name}:${e.tagName}:${(e as HTMLElement).dataset.type}`))).toEqual([
-      "epochs:INPUT:integer",
-      "mode:SELECT:string",
-      "finish:INPUT:boolean",
+    expect(await page.$$eval("#recipe-form select[name=recipe] option", (os) => os.map((o) => o.textContent))).toEqual([
+      "fake — this server",
     ]);
+    // One field per declared param, of its type: a number, a select for the enum, a checkbox for the boolean.
+    expect(
+      await page.$$eval("#recipe-params [data-type]", (els) =>
+        els.map((e) => `${(e as HTMLInputElement).name}:${e.tagName}:${(e as HTMLElement).dataset.type}`),
+      ),
+    ).toEqual(["epochs:INPUT:integer", "mode:SELECT:string", "finish:INPUT:boolean"]);
     await page.fill("#recipe-params input[name=epochs]", "2");
     await page.selectOption("#recipe-params select[name=mode]", "hang");
-    expect(JSON.parse((await page.textContent("#recipe-preview"))!)).toEqual({ recipe: "fake", params: { epochs: 2, mode: "hang", finish: false }, target: "local" });
+    expect(JSON.parse((await page.textContent("#recipe-preview"))!)).toEqual({
+      recipe: "fake",
+      params: { epochs: 2, mode: "hang", finish: false },
+      target: "local",
+    });
     await page.click("#recipe-form button[type=submit]");
     await page.waitForURL(/#\/op\//);
     const id = decodeURIComponent(page.url().split("#/op/")[1]!);
-    await page.waitForFunction(() => (document.querySelector("#logs-text")?.textContent ?? "").includes("waiting"), null, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => (document.querySelector("#logs-text")?.textContent ?? "").includes("waiting"),
+      null,
+      { timeout: 30_000 },
+    );
     const text = (await page.textContent("#logs-text"))!;
     expect(text).toContain("fake_train: mode=hang epochs=2");
     expect(text).toContain("epoch 1 sent: 200");
@@ -58,7 +79,11 @@ describe.skipIf(!present)("script trainings on the dashboard, in headless Chromi
     expect(groupAlive(pgid)).toBe(true);
     await page.click("#cancel");
     await page.waitForSelector('[data-status="cancelled"]');
-    await page.waitForFunction(() => (document.querySelector("#logs-text")?.textContent ?? "").includes("killed by SIGTERM"), null, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => (document.querySelector("#logs-text")?.textContent ?? "").includes("killed by SIGTERM"),
+      null,
+      { timeout: 30_000 },
+    );
     expect(await page.textContent("#logs-state")).toBe("ended");
     expect(groupAlive(pgid)).toBe(false);
     expect(pageErrors).toEqual([]);

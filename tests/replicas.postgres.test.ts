@@ -11,7 +11,12 @@ import { until } from "./fixtures/poll.ts";
 
 const TS = "2026-11-26T15:30:00.000Z";
 const curve = (from: number, count: number): EpochRecord[] =>
-  Array.from({ length: count }, (_, i) => ({ epoch: from + i, timestamp: TS, train_loss: 1 / (from + i + 1), val_loss: 1.1 / (from + i + 1) }));
+  Array.from({ length: count }, (_, i) => ({
+    epoch: from + i,
+    timestamp: TS,
+    train_loss: 1 / (from + i + 1),
+    val_loss: 1.1 / (from + i + 1),
+  }));
 
 await withPostgres("the replica tests", (url) => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -24,9 +29,16 @@ await withPostgres("the replica tests", (url) => {
     const schema = schemaName();
     cleanups.push(() => dropSchema(url, schema));
     const open = async (id: string) => {
-      const store = await PostgresStore.open(url, { ...opts, schema, replica: { id, leaseMs: opts.leaseMs ?? 10_000 } });
+      const store = await PostgresStore.open(url, {
+        ...opts,
+        schema,
+        replica: { id, leaseMs: opts.leaseMs ?? 10_000 },
+      });
       const heard: StoreChange[] = [];
-      const stop = await store.listen((c) => heard.push(c), () => heard.push({ kind: "status", operation_id: "(resync)", finished: false }));
+      const stop = await store.listen(
+        (c) => heard.push(c),
+        () => heard.push({ kind: "status", operation_id: "(resync)", finished: false }),
+      );
       cleanups.push(async () => {
         await stop();
         await store.close();
@@ -40,7 +52,9 @@ await withPostgres("the replica tests", (url) => {
     test("a write on one is heard by the other in commit order, numbered, with its epochs or their range", async () => {
       const { a, b } = await replicas();
       const op = await a.store.createOperation({ operation_type: "training" });
-      await until("the creation heard on b", () => b.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id));
+      await until("the creation heard on b", () =>
+        b.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id),
+      );
       const small = await a.store.writeEpochs(op.operation_id, curve(0, 3));
       await b.store.writeEpochs(op.operation_id, curve(3, 1000));
       await a.store.finish(op.operation_id, "completed");
@@ -48,20 +62,31 @@ await withPostgres("the replica tests", (url) => {
       await until("the finish heard on b", () => mine().some((c) => c.kind === "status" && c.finished));
       const epochs = mine().filter((c) => c.kind === "epochs");
       expect(epochs.map((c) => c.version)).toEqual([1, 2]);
-      expect(epochs[0]).toMatchObject({ epochs: (await a.store.readEpochs(op.operation_id, -1, 2)), range: [0, 2], trends: small.trends });
+      expect(epochs[0]).toMatchObject({
+        epochs: await a.store.readEpochs(op.operation_id, -1, 2),
+        range: [0, 2],
+        trends: small.trends,
+      });
       expect(epochs[1]).toMatchObject({ epochs: null, range: [3, 1002] });
       expect(mine().map((c) => c.kind)).toEqual(["status", "epochs", "epochs", "status"]);
       // a hears its own changes the same way.
-      await until("a hears its own finish", () => a.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id && c.finished));
+      await until("a hears its own finish", () =>
+        a.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id && c.finished),
+      );
     });
 
     test("concurrent writers on both replicas: each hears every write once, in version order", async () => {
       const { a, b } = await replicas();
       const op = await a.store.createOperation({ operation_type: "training" });
-      const writes = Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).store.writeEpochs(op.operation_id, curve(i * 5, 5)));
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).store.writeEpochs(op.operation_id, curve(i * 5, 5)),
+      );
       await Promise.all(writes);
       for (const r of [a, b]) {
-        const versions = () => r.heard.filter((c) => c.kind === "epochs" && c.operation_id === op.operation_id).map((c) => (c as { version: number }).version);
+        const versions = () =>
+          r.heard
+            .filter((c) => c.kind === "epochs" && c.operation_id === op.operation_id)
+            .map((c) => (c as { version: number }).version);
         await until("every write heard", () => versions().length === 20);
         expect(versions()).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       }
@@ -71,10 +96,15 @@ await withPostgres("the replica tests", (url) => {
       const { a, b } = await replicas();
       const op = await a.store.createOperation({ operation_type: "training", total_epochs_planned: 10 });
       await a.store.setBatchProgress(op.operation_id, { epoch: 0, batch: 5, batches: 10 });
-      await until("b sees the progress", async () => (await b.store.getOperation(op.operation_id))!.progress.batch?.batch === 5);
+      await until(
+        "b sees the progress",
+        async () => (await b.store.getOperation(op.operation_id))!.progress.batch?.batch === 5,
+      );
       expect((await b.store.getOperation(op.operation_id))!.progress.percentage).toBe(5);
       await a.store.finish(op.operation_id, "cancelled");
-      await until("b hears the cancel", () => b.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id && c.finished));
+      await until("b hears the cancel", () =>
+        b.heard.some((c) => c.kind === "status" && c.operation_id === op.operation_id && c.finished),
+      );
       const before = b.heard.length;
       await a.store.writeEpochs(op.operation_id, curve(0, 1)).catch(() => {});
       await b.store.publishStatus(op.operation_id); // a marker: everything sent before it has arrived once it does
@@ -99,7 +129,11 @@ await withPostgres("the replica tests", (url) => {
     test("an owned operation's lease runs out only when its owner stops renewing it, and only while unfinished", async () => {
       let now = 1_000_000;
       const { a, b } = await replicas({ leaseMs: 15_000, liveness: { lateAfterMs: 15_000, now: () => now } });
-      const owned = await a.store.createOperation({ operation_type: "training", metadata: { location: "local" }, owned: true });
+      const owned = await a.store.createOperation({
+        operation_type: "training",
+        metadata: { location: "local" },
+        owned: true,
+      });
       const done = await a.store.createOperation({ operation_type: "training", owned: true });
       await a.store.finish(done.operation_id, "completed");
       const unowned = await a.store.createOperation({ operation_type: "training" });

@@ -19,7 +19,12 @@ import { SseReader } from "./sse.ts";
 
 const TS = "2026-11-26T15:30:00.000Z";
 const epochs = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => ({ epoch: from + i, timestamp: TS, train_loss: 1 / (from + i + 1), val_loss: 1.1 / (from + i + 1) }));
+  Array.from({ length: count }, (_, i) => ({
+    epoch: from + i,
+    timestamp: TS,
+    train_loss: 1 / (from + i + 1),
+    val_loss: 1.1 / (from + i + 1),
+  }));
 
 await withPostgres("the replica app tests", (url) => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -33,7 +38,11 @@ await withPostgres("the replica app tests", (url) => {
   /** A replica: store, service (relaying), app; `kill` drops it without any shutdown work, as SIGKILL would. */
   async function replica(schema: string, id: string, leaseMs = 15_000) {
     const config = loadConfig({});
-    const store = await PostgresStore.open(url, { schema, replica: { id, leaseMs }, liveness: { lateAfterMs: 15_000, now: clock } });
+    const store = await PostgresStore.open(url, {
+      schema,
+      replica: { id, leaseMs },
+      liveness: { lateAfterMs: 15_000, now: clock },
+    });
     const operations = new OperationsService(store, { trends: config.trends });
     await operations.start();
     const app = createApp({ store, operations, config });
@@ -45,7 +54,8 @@ await withPostgres("the replica app tests", (url) => {
       await store.close();
     };
     cleanups.push(kill);
-    const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => app.handle(req(method, `/api/v1${path}`, body, headers));
+    const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+      app.handle(req(method, `/api/v1${path}`, body, headers));
     return { store, operations, app, api, kill, id };
   }
 
@@ -89,9 +99,20 @@ await withPostgres("the replica app tests", (url) => {
       try {
         await all.until(() => all.comments.includes("connected"), 10_000, "the global stream");
         const id = await register(a);
-        await all.until(() => all.events.some((e) => e.event === "operation" && e.data.operation_id === id), 10_000, "the new operation");
+        await all.until(
+          () => all.events.some((e) => e.event === "operation" && e.data.operation_id === id),
+          10_000,
+          "the new operation",
+        );
         await json(a.api("DELETE", `/operations/${id}`, { by: "api", reason: "enough" }));
-        await all.until(() => all.events.some((e) => e.event === "operation" && e.data.operation_id === id && e.data.status === "cancelled"), 10_000, "the cancel");
+        await all.until(
+          () =>
+            all.events.some(
+              (e) => e.event === "operation" && e.data.operation_id === id && e.data.status === "cancelled",
+            ),
+          10_000,
+          "the cancel",
+        );
       } finally {
         await all.cancel();
       }
@@ -131,18 +152,30 @@ await withPostgres("the replica app tests", (url) => {
     const idleTrainer = () => ({ cancel() {}, done: new Promise<never>(() => {}) });
 
     async function withTrainer(r: Awaited<ReturnType<typeof replica>>) {
-      const local = new LocalTrainer(r.operations, { maxConcurrent: 4, modelsDir: "/nonexistent", start: idleTrainer as never });
+      const local = new LocalTrainer(r.operations, {
+        maxConcurrent: 4,
+        modelsDir: "/nonexistent",
+        start: idleTrainer as never,
+      });
       const config = loadConfig({});
       return new Dispatcher(r.operations, local, null, config);
     }
-    const SPEC = { dataset: { kind: "synthetic", generator: "spirals", samples: 40 }, training: { epochs: 5 } } as const;
+    const SPEC = {
+      dataset: { kind: "synthetic", generator: "spirals", samples: 40 },
+      training: { epochs: 5 },
+    } as const;
 
     test("a dead replica's local training is marked interrupted after its lease, not before, by another replica", async () => {
       const { a, b } = await pair(15_000);
       const op = await (await withTrainer(a)).start(SPEC as never, "local");
       const watch = new SseReader(await b.api("GET", `/operations/${op.operation_id}/metrics/stream`));
       const leader: Leader = { check: async () => true, close: async () => {} };
-      const onB = startReplica(b.operations, b.store, { leaseMs: 15_000, leader, intervalMs: 3_600_000, log: () => {} });
+      const onB = startReplica(b.operations, b.store, {
+        leaseMs: 15_000,
+        leader,
+        intervalMs: 3_600_000,
+        log: () => {},
+      });
       cleanups.push(() => onB.stop());
       try {
         await a.kill(); // SIGKILL: no shutdown, no renewal ever again
@@ -151,7 +184,10 @@ await withPostgres("the replica app tests", (url) => {
         expect((await b.store.getOperation(op.operation_id))!.status).toBe("pending");
         now += 2;
         expect(await onB.tick()).toEqual([op.operation_id]);
-        expect(await b.store.getOperation(op.operation_id)).toMatchObject({ status: "failed", error_message: leaseLost("a", 15_000) });
+        expect(await b.store.getOperation(op.operation_id)).toMatchObject({
+          status: "failed",
+          error_message: leaseLost("a", 15_000),
+        });
         await watch.end(10_000);
         expect(watch.events.at(-1)).toMatchObject({ event: "end", data: { status: "failed" } });
       } finally {
@@ -163,9 +199,22 @@ await withPostgres("the replica app tests", (url) => {
       const { a, b, schema } = await pair(15_000);
       const op = await (await withTrainer(a)).start(SPEC as never, "local");
       const leader: Leader = { check: async () => true, close: async () => {} };
-      const onA = startReplica(a.operations, a.store, { leaseMs: 15_000, leader, intervalMs: 3_600_000, log: () => {} });
-      const onB = startReplica(b.operations, b.store, { leaseMs: 15_000, leader, intervalMs: 3_600_000, log: () => {} });
-      cleanups.push(() => onA.stop(), () => onB.stop());
+      const onA = startReplica(a.operations, a.store, {
+        leaseMs: 15_000,
+        leader,
+        intervalMs: 3_600_000,
+        log: () => {},
+      });
+      const onB = startReplica(b.operations, b.store, {
+        leaseMs: 15_000,
+        leader,
+        intervalMs: 3_600_000,
+        log: () => {},
+      });
+      cleanups.push(
+        () => onA.stop(),
+        () => onB.stop(),
+      );
       for (let i = 0; i < 5; i++) {
         now += 10_000;
         await onA.tick(); // renews
@@ -181,7 +230,10 @@ await withPostgres("the replica app tests", (url) => {
       await a.kill();
       const a2 = await replica(schema, "a");
       expect(await (await withTrainer(a2)).recoverInterrupted()).toEqual([op.operation_id]);
-      expect(await a2.store.getOperation(op.operation_id)).toMatchObject({ status: "failed", error_message: INTERRUPTED });
+      expect(await a2.store.getOperation(op.operation_id)).toMatchObject({
+        status: "failed",
+        error_message: INTERRUPTED,
+      });
     });
 
     test("a cancel on another replica stops the training where it runs", async () => {
@@ -209,17 +261,26 @@ await withPostgres("the replica app tests", (url) => {
       });
       const dbUrl = new URL(url);
       dbUrl.pathname = `/${database}`;
-      const env = (id: string) => ({ TRAINWATCH_DB: dbUrl.toString(), TRAINWATCH_REPLICA_ID: id, TRAINWATCH_LEASE: "2" });
+      const env = (id: string) => ({
+        TRAINWATCH_DB: dbUrl.toString(),
+        TRAINWATCH_REPLICA_ID: id,
+        TRAINWATCH_LEASE: "2",
+      });
       const a = await startServerProcess(env("api-a"));
       cleanups.push(() => a.stop());
       const b = await startServerProcess(env("api-b"));
       cleanups.push(() => b.stop());
       const call = async (base: string, method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${base}/api/v1${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+        const res = await fetch(`${base}/api/v1${path}`, {
+          method,
+          headers: { "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
         return { status: res.status, body: (await res.json()) as any };
       };
 
-      const id = (await call(a.url, "POST", "/operations", { operation_type: "training" })).body.data.operation_id as string;
+      const id = (await call(a.url, "POST", "/operations", { operation_type: "training" })).body.data
+        .operation_id as string;
       const sse = new SseReader(await fetch(`${b.url}/api/v1/operations/${id}/metrics/stream`));
       try {
         await sse.until(() => sse.events.some((e) => e.event === "trends"), 20_000, "the replay");
@@ -229,17 +290,30 @@ await withPostgres("the replica app tests", (url) => {
         await sse.cancel();
       }
 
-      const training = { dataset: { kind: "synthetic", generator: "spirals", samples: 200 }, training: { epochs: 5000 }, target: "local" };
+      const training = {
+        dataset: { kind: "synthetic", generator: "spirals", samples: 200 },
+        training: { epochs: 5000 },
+        target: "local",
+      };
       const local = (await call(a.url, "POST", "/trainings", training)).body.data.operation_id as string;
-      await until("a few epochs of the local training", async () => (await call(b.url, "GET", `/operations/${local}`)).body.data.progress.epochs_completed >= 3, 60_000);
+      await until(
+        "a few epochs of the local training",
+        async () => (await call(b.url, "GET", `/operations/${local}`)).body.data.progress.epochs_completed >= 3,
+        60_000,
+      );
       a.proc.kill("SIGKILL");
       await a.proc.exited;
-      const stored = (await call(b.url, "GET", `/operations/${local}/metrics`)).body.data.metrics.epochs.length as number;
+      const stored = (await call(b.url, "GET", `/operations/${local}/metrics`)).body.data.metrics.epochs
+        .length as number;
       expect((await call(b.url, "GET", `/operations/${local}`)).body.data.status).toBe("running"); // not at once
-      const failed = await until("b to mark it interrupted", async () => {
-        const op = (await call(b.url, "GET", `/operations/${local}`)).body.data;
-        return op.status === "failed" && op;
-      }, 20_000);
+      const failed = await until(
+        "b to mark it interrupted",
+        async () => {
+          const op = (await call(b.url, "GET", `/operations/${local}`)).body.data;
+          return op.status === "failed" && op;
+        },
+        20_000,
+      );
       expect(failed.error_message).toBe(leaseLost("api-a", 2_000));
       expect((await call(b.url, "GET", `/operations/${local}/metrics`)).body.data.metrics.epochs.length).toBe(stored);
     }, 120_000);
@@ -249,9 +323,24 @@ await withPostgres("the replica app tests", (url) => {
     test("one replica at a time runs them; when it goes another takes over", async () => {
       const { a, b, schema } = await pair();
       const runs: string[] = [];
-      const job = (who: string): LeaderJob => ({ start: () => runs.push(`${who} start`), stop: () => runs.push(`${who} stop`) });
-      const onA = startReplica(a.operations, a.store, { leaseMs: 15_000, leader: Leadership.open(url, schema, "jobs"), jobs: [job("a")], intervalMs: 3_600_000, log: () => {} });
-      const onB = startReplica(b.operations, b.store, { leaseMs: 15_000, leader: Leadership.open(url, schema, "jobs"), jobs: [job("b")], intervalMs: 3_600_000, log: () => {} });
+      const job = (who: string): LeaderJob => ({
+        start: () => runs.push(`${who} start`),
+        stop: () => runs.push(`${who} stop`),
+      });
+      const onA = startReplica(a.operations, a.store, {
+        leaseMs: 15_000,
+        leader: Leadership.open(url, schema, "jobs"),
+        jobs: [job("a")],
+        intervalMs: 3_600_000,
+        log: () => {},
+      });
+      const onB = startReplica(b.operations, b.store, {
+        leaseMs: 15_000,
+        leader: Leadership.open(url, schema, "jobs"),
+        jobs: [job("b")],
+        intervalMs: 3_600_000,
+        log: () => {},
+      });
       cleanups.push(() => onB.stop());
       await onA.tick();
       await onB.tick();

@@ -299,7 +299,11 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
 
   test("a stop_policy in the request is recorded on the script's operation", async () => {
     const a = start();
-    const { status, body } = await post(a, { recipe: "fake", params: { epochs: 1 }, stop_policy: { on: ["diverging"], min_epochs: 2 } });
+    const { status, body } = await post(a, {
+      recipe: "fake",
+      params: { epochs: 1 },
+      stop_policy: { on: ["diverging"], min_epochs: 2 },
+    });
     expect(status).toBe(202);
     expect(body.data.stop_policy).toEqual({ on: ["diverging"], min_epochs: 2 });
     await finished(a, body.data.operation_id);
@@ -471,14 +475,20 @@ describe("MCP: start_training takes a recipe, get_operation_logs reads its outpu
       await createMcpServer(api).connect(serverSide);
       const mcp = new Client({ name: "scripts-test", version: "1.0.0" });
       await mcp.connect(clientSide);
-      const call = async (name: string, args: Record<string, unknown>) => (await mcp.callTool({ name, arguments: args })) as CallToolResult;
+      const call = async (name: string, args: Record<string, unknown>) =>
+        (await mcp.callTool({ name, arguments: args })) as CallToolResult;
       const recipes = (await call("list_recipes", {})).structuredContent as { recipes: { name: string }[] };
       expect(recipes.recipes.map((r) => r.name)).toEqual(["fake"]);
       const started = await call("start_training", { recipe: "fake", params: { epochs: 2 } });
       expect(started.isError).toBeFalsy();
       const id = (started.structuredContent as { operation_id: string }).operation_id;
-      await until("the script to finish", async () => ((await a.store.getOperation(id))?.metadata.exit ? true : undefined));
-      const logs = (await call("get_operation_logs", { operation_id: id, tail: 50 })).structuredContent as { lines: string[]; running: boolean };
+      await until("the script to finish", async () =>
+        (await a.store.getOperation(id))?.metadata.exit ? true : undefined,
+      );
+      const logs = (await call("get_operation_logs", { operation_id: id, tail: 50 })).structuredContent as {
+        lines: string[];
+        running: boolean;
+      };
       expect(logs.lines.join("\n")).toContain("epoch 1 sent: 200");
       expect(logs.running).toBe(false);
       const bad = await call("start_training", { recipe: "fake", params: { epochs: 1000 } });
@@ -527,14 +537,28 @@ describe("PATCH /operations/{id}/metadata", () => {
   test("merges what a client reports (its GPU), refuses Trainwatch's own keys, and 409s once finished", async () => {
     const a = scriptTrainingApp();
     try {
-      const id = (await a.store.createOperation({ operation_type: "training", metadata: { location: "local", kind: "script", recipe: "fake" } })).operation_id;
-      const ok = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "NVIDIA H200", torch: "2.13.0" })));
+      const id = (
+        await a.store.createOperation({
+          operation_type: "training",
+          metadata: { location: "local", kind: "script", recipe: "fake" },
+        })
+      ).operation_id;
+      const ok = await json(
+        a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "NVIDIA H200", torch: "2.13.0" })),
+      );
       expect(ok.status).toBe(200);
-      expect(ok.body.data.metadata).toMatchObject({ location: "local", recipe: "fake", gpu: "NVIDIA H200", torch: "2.13.0" });
+      expect(ok.body.data.metadata).toMatchObject({
+        location: "local",
+        recipe: "fake",
+        gpu: "NVIDIA H200",
+        torch: "2.13.0",
+      });
       const own = await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { recipe: "other" })));
       expect([own.status, own.body.error.details.field]).toEqual([400, "body.recipe"]);
       await a.store.finish(id, "completed");
-      expect((await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "x" })))).status).toBe(409);
+      expect((await json(a.app.handle(req("PATCH", `/api/v1/operations/${id}/metadata`, { gpu: "x" })))).status).toBe(
+        409,
+      );
     } finally {
       await a.close();
     }

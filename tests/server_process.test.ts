@@ -32,7 +32,11 @@ describe("the server process", () => {
       const db = join(data.dir, "nested", "tw.db");
       const s = await start({ TRAINWATCH_DB: db });
       const post = (path: string, body: unknown) =>
-        fetch(`${s.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+        fetch(`${s.url}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
 
       const created = await post("/api/v1/operations", { operation_type: "training", total_epochs_planned: 3 });
       expect(created.status).toBe(201);
@@ -44,7 +48,9 @@ describe("the server process", () => {
 
       const res = await fetch(`${s.url}/api/v1/operations/${id}/metrics`);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { data: { status: string; metrics: { epochs: unknown[]; best_epoch: number } } };
+      const body = (await res.json()) as {
+        data: { status: string; metrics: { epochs: unknown[]; best_epoch: number } };
+      };
       expect(body.data.status).toBe("completed");
       expect(body.data.metrics.epochs).toHaveLength(3);
       expect(body.data.metrics.best_epoch).toBe(2);
@@ -72,7 +78,9 @@ describe("the server process", () => {
     expect(s.port).toBeGreaterThan(0);
     expect((await fetch(`${s.url}/api/v1/operations`)).status).toBe(401);
     expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer nope" } })).status).toBe(401);
-    expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer tok-123" } })).status).toBe(200);
+    expect((await fetch(`${s.url}/api/v1/operations`, { headers: { authorization: "Bearer tok-123" } })).status).toBe(
+      200,
+    );
     expect((await fetch(`${s.url}/api/v1/health`)).status).toBe(200);
   });
 
@@ -81,23 +89,42 @@ describe("the server process", () => {
     try {
       const env = { TRAINWATCH_DB: join(data.dir, "tw.db"), TRAINWATCH_MODELS_DIR: join(data.dir, "models") };
       const s = await start(env);
-      const spec = { name: "killed", dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 }, model: { hidden_layers: [16] }, training: { epochs: 3000, batch_size: 4, seed: 7 } };
-      const post = await fetch(`${s.url}/api/v1/trainings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+      const spec = {
+        name: "killed",
+        dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 },
+        model: { hidden_layers: [16] },
+        training: { epochs: 3000, batch_size: 4, seed: 7 },
+      };
+      const post = await fetch(`${s.url}/api/v1/trainings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(spec),
+      });
       expect(post.status).toBe(202);
       const id = ((await post.json()) as { data: { operation_id: string } }).data.operation_id;
       type Reply = { data: { metrics: { epochs: { epoch: number; train_loss: number }[] } } };
-      const metrics = async (url: string) => ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as Reply).data;
+      const metrics = async (url: string) =>
+        ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as Reply).data;
       // Every epoch a reply showed was acknowledged: it must survive the kill, value for value.
-      const seen = await until("3 acknowledged epochs", async () => {
-        const epochs = (await metrics(s.url)).metrics.epochs;
-        return epochs.length >= 3 ? epochs : undefined;
-      }, 30_000, 50);
+      const seen = await until(
+        "3 acknowledged epochs",
+        async () => {
+          const epochs = (await metrics(s.url)).metrics.epochs;
+          return epochs.length >= 3 ? epochs : undefined;
+        },
+        30_000,
+        50,
+      );
       s.proc.kill("SIGKILL");
       await s.proc.exited;
 
       const again = await start(env);
       expect(again.output()).toContain(`marked 1 interrupted local training(s) failed: ${id}`);
-      const op = ((await (await fetch(`${again.url}/api/v1/operations/${id}`)).json()) as { data: { status: string; error_message: string | null } }).data;
+      const op = (
+        (await (await fetch(`${again.url}/api/v1/operations/${id}`)).json()) as {
+          data: { status: string; error_message: string | null };
+        }
+      ).data;
       expect(op).toMatchObject({ status: "failed", error_message: INTERRUPTED });
       const kept = new Map((await metrics(again.url)).metrics.epochs.map((e) => [e.epoch, e.train_loss]));
       for (const e of seen) expect(kept.get(e.epoch)).toBe(e.train_loss);
@@ -110,10 +137,17 @@ describe("the server process", () => {
     const s = await start({ TRAINWATCH_TOKEN: "t0k" });
     const big = "x".repeat(8 * 1024 * 1024);
     const post = (headers: Record<string, string>) =>
-      fetch(`${s.url}/api/v1/operations`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: big });
+      fetch(`${s.url}/api/v1/operations`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: big,
+      });
     const refused = await post({ authorization: "Bearer t0k" });
     expect(refused.status).toBe(413);
-    expect(await refused.json()).toMatchObject({ success: false, error: { code: "PAYLOAD_TOO_LARGE", details: { limit: 5 * 1024 * 1024 } } });
+    expect(await refused.json()).toMatchObject({
+      success: false,
+      error: { code: "PAYLOAD_TOO_LARGE", details: { limit: 5 * 1024 * 1024 } },
+    });
     const anonymous = await post({});
     expect(anonymous.status).toBe(401);
     expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");

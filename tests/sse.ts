@@ -32,7 +32,10 @@ export class SseReader {
   async until(pred: () => boolean, timeoutMs = 30_000, what = "condition"): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!pred()) {
-      if (this.done) throw new Error(`stream ended before ${what}; events: ${this.events.map((e) => e.event + (e.id ?? "")).join(" ")}`);
+      if (this.done)
+        throw new Error(
+          `stream ended before ${what}; events: ${this.events.map((e) => e.event + (e.id ?? "")).join(" ")}`,
+        );
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       this.pending ??= this.reader.read();

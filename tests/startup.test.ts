@@ -24,7 +24,10 @@ function temp() {
 }
 
 /** The ConfigError loadConfig (or loadHostConfig) throws for `env`. */
-function refusal(env: Record<string, string>, load: (env: Record<string, string>) => unknown = loadConfig): ConfigError {
+function refusal(
+  env: Record<string, string>,
+  load: (env: Record<string, string>) => unknown = loadConfig,
+): ConfigError {
   try {
     load(env);
   } catch (err) {
@@ -39,11 +42,23 @@ describe("configuration is checked at start and a bad value names the variable a
     [{ PORT: "99999" }, 'PORT: expected an integer from 0 to 65535, got "99999"'],
     [{ PORT: "80.5" }, "PORT: expected an integer from 0 to 65535"],
     [{ PORT: "http" }, "PORT: expected an integer"],
-    [{ HOST: "999.1.1.1" }, 'HOST: expected an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::) or a host name, got "999.1.1.1"'],
+    [
+      { HOST: "999.1.1.1" },
+      'HOST: expected an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::) or a host name, got "999.1.1.1"',
+    ],
     [{ HOST: "my host" }, "HOST: expected an IPv4 or IPv6 address"],
-    [{ USE_TRAINING_HOST_SERVICE: "maybe" }, 'USE_TRAINING_HOST_SERVICE: expected one of true, 1, yes, on, false, 0, no, off, got "maybe"'],
-    [{ TRAINWATCH_BACKEND: "gpu" }, 'TRAINWATCH_BACKEND: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"'],
-    [{ TRAINING_HOST_URL: "http://gpu-a:8100,gpu-b:8100" }, 'TRAINING_HOST_URL: expected an http:// or https:// URL, got "gpu-b:8100"'],
+    [
+      { USE_TRAINING_HOST_SERVICE: "maybe" },
+      'USE_TRAINING_HOST_SERVICE: expected one of true, 1, yes, on, false, 0, no, off, got "maybe"',
+    ],
+    [
+      { TRAINWATCH_BACKEND: "gpu" },
+      'TRAINWATCH_BACKEND: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"',
+    ],
+    [
+      { TRAINING_HOST_URL: "http://gpu-a:8100,gpu-b:8100" },
+      'TRAINING_HOST_URL: expected an http:// or https:// URL, got "gpu-b:8100"',
+    ],
     [{ TRAINING_HOST_URL: "ftp://gpu-a" }, "TRAINING_HOST_URL: expected an http:// or https:// URL"],
     [{ TRAINWATCH_PUBLIC_URL: "not a url" }, "TRAINWATCH_PUBLIC_URL: expected an http:// or https:// URL"],
     [{ TRAINWATCH_MAX_BODY_BYTES: "0" }, "TRAINWATCH_MAX_BODY_BYTES: expected an integer from 1 to"],
@@ -52,7 +67,10 @@ describe("configuration is checked at start and a bad value names the variable a
     [{ TRAINWATCH_HOST_TIMEOUT: "-1" }, "TRAINWATCH_HOST_TIMEOUT: expected a number from 0.1 to 86400"],
     [{ TRAINWATCH_HOST_TIMEOUT: "1e9" }, "TRAINWATCH_HOST_TIMEOUT: expected a number from 0.1 to 86400"],
     [{ TRAINWATCH_RELAY_TIMEOUT: "NaN" }, "TRAINWATCH_RELAY_TIMEOUT: expected a number"],
-    [{ TRAINWATCH_DB: "mysql://u:secret@db/x" }, 'TRAINWATCH_DB: expected a SQLite path or a postgres:// URL, got "mysql://u:***@db/x"'],
+    [
+      { TRAINWATCH_DB: "mysql://u:secret@db/x" },
+      'TRAINWATCH_DB: expected a SQLite path or a postgres:// URL, got "mysql://u:***@db/x"',
+    ],
     [{ TRAINWATCH_DB: "postgres:///nohost" }, "TRAINWATCH_DB: expected a SQLite path or a postgres:// URL"],
     [{ TRAINWATCH_LEASE: "0" }, "TRAINWATCH_LEASE: expected a number from 1 to 86400"],
     [{ TRAINWATCH_PLATEAU_PATIENCE: "2.5" }, "TRAINWATCH_PLATEAU_PATIENCE: expected an integer ≥ 1"],
@@ -67,7 +85,10 @@ describe("configuration is checked at start and a bad value names the variable a
     // The host checks the variables it shares with the server too.
     [{ TRAINWATCH_BACKEND: "cuda" }, "TRAINWATCH_BACKEND: expected one of tensorflow-gpu, tensorflow, wasm, cpu"],
   ];
-  for (const [who, load, cases] of [["the server", loadConfig, bad], ["the host", loadHostConfig, badHost]] as const) {
+  for (const [who, load, cases] of [
+    ["the server", loadConfig, bad],
+    ["the host", loadHostConfig, badHost],
+  ] as const) {
     for (const [env, message] of cases) {
       test(`${who} refuses ${Object.entries(env)[0]!.join("=")}`, () => {
         const err = refusal(env, load);
@@ -78,18 +99,41 @@ describe("configuration is checked at start and a bad value names the variable a
   }
 
   test("USE_TRAINING_HOST_SERVICE accepts true/false, 1/0, yes/no and on/off in any case", () => {
-    for (const v of ["true", "TRUE", "1", "yes", "Yes", "on"]) expect(loadConfig({ USE_TRAINING_HOST_SERVICE: v }).useHostService).toBe(true);
-    for (const v of ["false", "False", "0", "no", "NO", "off", ""]) expect(loadConfig({ USE_TRAINING_HOST_SERVICE: v }).useHostService).toBe(false);
+    for (const v of ["true", "TRUE", "1", "yes", "Yes", "on"])
+      expect(loadConfig({ USE_TRAINING_HOST_SERVICE: v }).useHostService).toBe(true);
+    for (const v of ["false", "False", "0", "no", "NO", "off", ""])
+      expect(loadConfig({ USE_TRAINING_HOST_SERVICE: v }).useHostService).toBe(false);
     expect(loadConfig({}).useHostService).toBe(false);
   });
 
   test("good values are read as documented", () => {
-    for (const host of ["0.0.0.0", "::", "::1", "localhost", "gpu-box.internal"]) expect(loadConfig({ HOST: host }).host).toBe(host);
-    const c = loadConfig({ PORT: " 0 ", TRAINWATCH_BACKEND: "wasm", TRAINING_HOST_URL: "http://gpu-a:8100/, https://gpu-b/ ,", TRAINWATCH_HOST_TIMEOUT: "1.5" });
-    expect(c).toMatchObject({ port: 0, backend: "wasm", hostUrls: ["http://gpu-a:8100", "https://gpu-b"], hostTimeoutMs: 1500 });
+    for (const host of ["0.0.0.0", "::", "::1", "localhost", "gpu-box.internal"])
+      expect(loadConfig({ HOST: host }).host).toBe(host);
+    const c = loadConfig({
+      PORT: " 0 ",
+      TRAINWATCH_BACKEND: "wasm",
+      TRAINING_HOST_URL: "http://gpu-a:8100/, https://gpu-b/ ,",
+      TRAINWATCH_HOST_TIMEOUT: "1.5",
+    });
+    expect(c).toMatchObject({
+      port: 0,
+      backend: "wasm",
+      hostUrls: ["http://gpu-a:8100", "https://gpu-b"],
+      hostTimeoutMs: 1500,
+    });
     expect(loadConfig({}).backend).toBeNull();
-    expect(loadConfig({})).toMatchObject({ db: { kind: "sqlite", path: "./data/trainwatch.db" }, replicaId: null, leaseMs: 15_000 });
-    expect(loadConfig({ TRAINWATCH_DB: "postgresql://tw:pw@db.internal:5432/trainwatch?sslmode=require", TRAINWATCH_REPLICA_ID: "api-1", TRAINWATCH_LEASE: "30" })).toMatchObject({
+    expect(loadConfig({})).toMatchObject({
+      db: { kind: "sqlite", path: "./data/trainwatch.db" },
+      replicaId: null,
+      leaseMs: 15_000,
+    });
+    expect(
+      loadConfig({
+        TRAINWATCH_DB: "postgresql://tw:pw@db.internal:5432/trainwatch?sslmode=require",
+        TRAINWATCH_REPLICA_ID: "api-1",
+        TRAINWATCH_LEASE: "30",
+      }),
+    ).toMatchObject({
       db: { kind: "postgres", url: "postgresql://tw:pw@db.internal:5432/trainwatch?sslmode=require" },
       replicaId: "api-1",
       leaseMs: 30_000,
@@ -113,7 +157,9 @@ describe("configuration is checked at start and a bad value names the variable a
   test("the host process does the same", async () => {
     const r = await runRefusedStart("src/host", { TRAINWATCH_BACKEND: "gpu", TRAINWATCH_HOST_DB: ":memory:" });
     expect(r.code).toBe(1);
-    expect(r.output.trim()).toBe('configuration error: TRAINWATCH_BACKEND: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"');
+    expect(r.output.trim()).toBe(
+      'configuration error: TRAINWATCH_BACKEND: expected one of tensorflow-gpu, tensorflow, wasm, cpu, got "gpu"',
+    );
   });
 
   test("an error that is a bug is not dressed up as a refused start", () => {
@@ -157,7 +203,12 @@ describe("one database, one process", () => {
 });
 
 /** A local training long enough to still run while the test acts (~10 epochs/s on 2 cores). */
-const long = { name: "long", dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 }, model: { hidden_layers: [16] }, training: { epochs: 3000, batch_size: 4, seed: 7 } };
+const long = {
+  name: "long",
+  dataset: { kind: "synthetic", generator: "spirals", samples: 600, seed: 3 },
+  model: { hidden_layers: [16] },
+  training: { epochs: 3000, batch_size: 4, seed: 7 },
+};
 
 describe("one port and one database per process", () => {
   test("a second server on the same port, or on the same database, is refused and the first keeps its trainings", async () => {
@@ -165,20 +216,35 @@ describe("one port and one database per process", () => {
     const db = join(dir, "tw.db");
     const first = await startServerProcess({ TRAINWATCH_DB: db, TRAINWATCH_MODELS_DIR: join(dir, "models") });
     cleanups.push(first.stop);
-    const post = await fetch(`${first.url}/api/v1/trainings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(long) });
+    const post = await fetch(`${first.url}/api/v1/trainings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(long),
+    });
     expect(post.status).toBe(202);
     const id = ((await post.json()) as { data: { operation_id: string } }).data.operation_id;
 
-    const samePort = await runRefusedStart("src/server.ts", { PORT: String(first.port), TRAINWATCH_DB: join(dir, "other.db") });
+    const samePort = await runRefusedStart("src/server.ts", {
+      PORT: String(first.port),
+      TRAINWATCH_DB: join(dir, "other.db"),
+    });
     expect(samePort.code).toBe(1);
-    expect(samePort.output.trim()).toBe(`cannot start: port ${first.port} on 127.0.0.1 is already in use by another process; stop it or set PORT to another port`);
+    expect(samePort.output.trim()).toBe(
+      `cannot start: port ${first.port} on 127.0.0.1 is already in use by another process; stop it or set PORT to another port`,
+    );
 
     const sameDb = await runRefusedStart("src/server.ts", { PORT: String(freePort()), TRAINWATCH_DB: db });
     expect(sameDb.code).toBe(1);
-    expect(sameDb.output.trim()).toBe(`cannot start: database ${db} is in use by another process (pid ${first.proc.pid}); stop it or set TRAINWATCH_DB to another file`);
+    expect(sameDb.output.trim()).toBe(
+      `cannot start: database ${db} is in use by another process (pid ${first.proc.pid}); stop it or set TRAINWATCH_DB to another file`,
+    );
 
     // The refused server recovered nothing: the first one's training is untouched.
-    const op = ((await (await fetch(`${first.url}/api/v1/operations/${id}`)).json()) as { data: { status: string; error_message: string | null } }).data;
+    const op = (
+      (await (await fetch(`${first.url}/api/v1/operations/${id}`)).json()) as {
+        data: { status: string; error_message: string | null };
+      }
+    ).data;
     expect(["pending", "running"]).toContain(op.status);
     expect(op.error_message).toBeNull();
     expect((await fetch(`${first.url}/api/v1/operations/${id}`, { method: "DELETE" })).status).toBe(200);
@@ -190,14 +256,21 @@ describe("one port and one database per process", () => {
     cleanups.push(host.stop);
     const port = new URL(host.url).port;
 
-    const samePort = await runRefusedStart("src/host", { TRAINWATCH_HOST_PORT: port, TRAINWATCH_HOST_DB: join(dir, "other.db") });
+    const samePort = await runRefusedStart("src/host", {
+      TRAINWATCH_HOST_PORT: port,
+      TRAINWATCH_HOST_DB: join(dir, "other.db"),
+    });
     expect(samePort.code).toBe(1);
-    expect(samePort.output.trim()).toBe(`cannot start: port ${port} on 127.0.0.1 is already in use by another process; stop it or set TRAINWATCH_HOST_PORT to another port`);
+    expect(samePort.output.trim()).toBe(
+      `cannot start: port ${port} on 127.0.0.1 is already in use by another process; stop it or set TRAINWATCH_HOST_PORT to another port`,
+    );
 
     const outbox = join(dir, "host.db");
     const sameDb = await runRefusedStart("src/host", { TRAINWATCH_HOST_PORT: "0", TRAINWATCH_HOST_DB: outbox });
     expect(sameDb.code).toBe(1);
-    expect(sameDb.output.trim()).toBe(`cannot start: database ${outbox} is in use by another process (pid ${host.proc.pid}); stop it or set TRAINWATCH_HOST_DB to another file`);
+    expect(sameDb.output.trim()).toBe(
+      `cannot start: database ${outbox} is in use by another process (pid ${host.proc.pid}); stop it or set TRAINWATCH_HOST_DB to another file`,
+    );
     expect((await fetch(`${host.url}/health`)).status).toBe(200);
   }, 60_000);
 });

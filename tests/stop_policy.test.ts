@@ -2,7 +2,13 @@
 // `control` every metrics reply and 409 carries, the stream event on a decision, and a local training that stops on it.
 // The host training's side is in host_dispatch.test.ts (its in-process world).
 import { afterAll, describe, expect, test } from "bun:test";
-import { cancelControl, decideStop, finishedControl, firedFlags, normalizeStopPolicy } from "../src/operations/stop_policy.ts";
+import {
+  cancelControl,
+  decideStop,
+  finishedControl,
+  firedFlags,
+  normalizeStopPolicy,
+} from "../src/operations/stop_policy.ts";
 import type { StopPolicy } from "../src/schemas/operation.ts";
 import { EMPTY_SUMMARY } from "../src/trends/types.ts";
 import { diverging, scriptedTrainer } from "./fixtures/trainer.ts";
@@ -18,34 +24,102 @@ const judgement = (action: string, reason: string, checkpoint_epoch: number | nu
 const policy = (on: StopPolicy["on"], min_epochs = 0): StopPolicy => ({ on, min_epochs });
 
 describe("the decision rule (pure)", () => {
-  const cases: { name: string; policy: StopPolicy | null; summary: ReturnType<typeof summary>; existing?: boolean; fires: boolean }[] = [
-    { name: "a named flag raised fires", policy: policy(["diverging"]), summary: summary({ is_diverging: true }), fires: true },
-    { name: "a flag not named does not", policy: policy(["overfitting"]), summary: summary({ is_diverging: true }), fires: false },
-    { name: "plateau maps to is_plateaued", policy: policy(["plateau"]), summary: summary({ is_plateaued: true }), fires: true },
-    { name: "stalled maps to is_stalled", policy: policy(["stalled", "overfitting"]), summary: summary({ is_stalled: true }), fires: true },
-    { name: "before min_epochs it waits", policy: policy(["diverging"], 8), summary: summary({ is_diverging: true }), fires: false },
-    { name: "at min_epochs it fires", policy: policy(["diverging"], 7), summary: summary({ is_diverging: true }), fires: true },
-    { name: "no epoch yet never fires", policy: policy(["diverging"]), summary: summary({ is_diverging: true, latest_epoch: null }), fires: false },
+  const cases: {
+    name: string;
+    policy: StopPolicy | null;
+    summary: ReturnType<typeof summary>;
+    existing?: boolean;
+    fires: boolean;
+  }[] = [
+    {
+      name: "a named flag raised fires",
+      policy: policy(["diverging"]),
+      summary: summary({ is_diverging: true }),
+      fires: true,
+    },
+    {
+      name: "a flag not named does not",
+      policy: policy(["overfitting"]),
+      summary: summary({ is_diverging: true }),
+      fires: false,
+    },
+    {
+      name: "plateau maps to is_plateaued",
+      policy: policy(["plateau"]),
+      summary: summary({ is_plateaued: true }),
+      fires: true,
+    },
+    {
+      name: "stalled maps to is_stalled",
+      policy: policy(["stalled", "overfitting"]),
+      summary: summary({ is_stalled: true }),
+      fires: true,
+    },
+    {
+      name: "before min_epochs it waits",
+      policy: policy(["diverging"], 8),
+      summary: summary({ is_diverging: true }),
+      fires: false,
+    },
+    {
+      name: "at min_epochs it fires",
+      policy: policy(["diverging"], 7),
+      summary: summary({ is_diverging: true }),
+      fires: true,
+    },
+    {
+      name: "no epoch yet never fires",
+      policy: policy(["diverging"]),
+      summary: summary({ is_diverging: true, latest_epoch: null }),
+      fires: false,
+    },
     { name: "no policy never fires", policy: null, summary: summary({ is_diverging: true }), fires: false },
-    { name: "one decision only: a recorded one stands", policy: policy(["diverging"]), summary: summary({ is_diverging: true }), existing: true, fires: false },
+    {
+      name: "one decision only: a recorded one stands",
+      policy: policy(["diverging"]),
+      summary: summary({ is_diverging: true }),
+      existing: true,
+      fires: false,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
       const existing = c.existing ? cancelControl({ by: "api" }, { latest_epoch: 3, best_epoch: 2 }, AT) : null;
       const d = decideStop(c.policy, c.summary, judgement("stop", "Training loss exploded: stop it.", 2), existing, AT);
       if (!c.fires) return expect(d).toBeNull();
-      expect(d).toEqual({ action: "stop", reason: "Training loss exploded: stop it.", checkpoint_epoch: 2, decided_by: "stop_policy", epoch: 7, at: AT });
+      expect(d).toEqual({
+        action: "stop",
+        reason: "Training loss exploded: stop it.",
+        checkpoint_epoch: 2,
+        decided_by: "stop_policy",
+        epoch: 7,
+        at: AT,
+      });
     });
   }
 
   test("when the judgement does not advise stopping, the fired flags lead the reason", async () => {
-    const d = decideStop(policy(["plateau"]), summary({ is_plateaued: true }), judgement("continue", "the best was a lucky epoch, so keep training."), null, AT);
-    expect(d!.reason).toBe("plateau flagged at epoch 7 (stop policy); the judgement: the best was a lucky epoch, so keep training.");
-    expect(firedFlags(policy(["plateau", "diverging"]), summary({ is_plateaued: true, is_diverging: true }))).toEqual(["plateau", "diverging"]);
+    const d = decideStop(
+      policy(["plateau"]),
+      summary({ is_plateaued: true }),
+      judgement("continue", "the best was a lucky epoch, so keep training."),
+      null,
+      AT,
+    );
+    expect(d!.reason).toBe(
+      "plateau flagged at epoch 7 (stop policy); the judgement: the best was a lucky epoch, so keep training.",
+    );
+    expect(firedFlags(policy(["plateau", "diverging"]), summary({ is_plateaued: true, is_diverging: true }))).toEqual([
+      "plateau",
+      "diverging",
+    ]);
   });
 
   test("normalising fills min_epochs and drops repeats; a cancel names who and why; a 409 without a decision names the status", async () => {
-    expect(normalizeStopPolicy({ on: ["stalled", "stalled", "diverging"] })).toEqual({ on: ["stalled", "diverging"], min_epochs: 0 });
+    expect(normalizeStopPolicy({ on: ["stalled", "stalled", "diverging"] })).toEqual({
+      on: ["stalled", "diverging"],
+      min_epochs: 0,
+    });
     expect(cancelControl({ by: "dashboard", reason: " enough " }, { latest_epoch: 4, best_epoch: 2 }, AT)).toEqual({
       action: "stop",
       reason: "cancelled by dashboard: enough",
@@ -63,13 +137,22 @@ describe("stop policy and control over the API", () => {
   const { app, store } = makeApp();
   afterAll(() => store.close());
   const call = (method: string, path: string, body?: unknown) => json(app.handle(req(method, `/api/v1${path}`, body)));
-  const register = async (body: Record<string, unknown> = {}) => (await call("POST", "/operations", { operation_type: "training", ...body })).body.data;
+  const register = async (body: Record<string, unknown> = {}) =>
+    (await call("POST", "/operations", { operation_type: "training", ...body })).body.data;
   const post = (id: string, epochs: Record<string, unknown>[]) => call("POST", `/operations/${id}/metrics`, { epochs });
-  const explode = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => ({ epoch: from + k, ...diverging(from + k) }));
+  const explode = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, k) => ({ epoch: from + k, ...diverging(from + k) }));
 
   test("config and stop_policy are stored and returned; without them both are null and replies say continue", async () => {
-    const op = await register({ config: { lr: 0.1, layers: [64, 32] }, stop_policy: { on: ["diverging", "overfitting"] } });
-    expect(op).toMatchObject({ config: { lr: 0.1, layers: [64, 32] }, stop_policy: { on: ["diverging", "overfitting"], min_epochs: 0 }, control: null });
+    const op = await register({
+      config: { lr: 0.1, layers: [64, 32] },
+      stop_policy: { on: ["diverging", "overfitting"] },
+    });
+    expect(op).toMatchObject({
+      config: { lr: 0.1, layers: [64, 32] },
+      stop_policy: { on: ["diverging", "overfitting"], min_epochs: 0 },
+      control: null,
+    });
     const plain = await register();
     expect(plain).toMatchObject({ config: null, stop_policy: null, control: null });
     const r = await post(plain.operation_id, explode(0, 4));
@@ -132,7 +215,10 @@ describe("stop policy and control over the API", () => {
     expect(cleared.body.data.stop_policy).toBeNull();
     expect(cleared.body.data.control).toEqual(now.body.data.control);
     await call("POST", `/operations/${id}/complete`, { status: "completed" });
-    for (const [method, body] of [["PUT", { on: ["diverging"] }], ["DELETE", undefined]] as const) {
+    for (const [method, body] of [
+      ["PUT", { on: ["diverging"] }],
+      ["DELETE", undefined],
+    ] as const) {
       const r = await call(method, `/operations/${id}/stop_policy`, body);
       expect(r.status).toBe(409);
       expect(r.body.error.details).toMatchObject({ status: "completed", control: now.body.data.control });
@@ -145,17 +231,29 @@ describe("stop policy and control over the API", () => {
     const cancelled = await call("DELETE", `/operations/${id}`, { reason: "wrong data", by: "dashboard" });
     expect(cancelled.body.data.status).toBe("cancelled");
     const control = cancelled.body.data.control;
-    expect(control).toMatchObject({ action: "stop", reason: "cancelled by dashboard: wrong data", decided_by: "dashboard", epoch: 1, checkpoint_epoch: 1 });
+    expect(control).toMatchObject({
+      action: "stop",
+      reason: "cancelled by dashboard: wrong data",
+      decided_by: "dashboard",
+      epoch: 1,
+      checkpoint_epoch: 1,
+    });
     const refused = await post(id, explode(2, 2));
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe("OPERATION_FINISHED");
     expect(refused.body.error.details).toEqual({ operation_id: id, status: "cancelled", control });
     // Without a body the cancel is the API's; a finished operation without a decision answers a stop naming its status.
     const plain = (await register()).operation_id;
-    expect((await call("DELETE", `/operations/${plain}`)).body.data.control).toMatchObject({ decided_by: "api", reason: "cancelled by api" });
+    expect((await call("DELETE", `/operations/${plain}`)).body.data.control).toMatchObject({
+      decided_by: "api",
+      reason: "cancelled by api",
+    });
     const done = (await register()).operation_id;
     await call("POST", `/operations/${done}/complete`, { status: "completed" });
-    expect((await post(done, explode(0, 0))).body.error.details.control).toEqual({ action: "stop", reason: "operation is completed" });
+    expect((await post(done, explode(0, 0))).body.error.details.control).toEqual({
+      action: "stop",
+      reason: "operation is completed",
+    });
   });
 
   test("the operation's stream hears the decision as a status event carrying control", async () => {
@@ -168,8 +266,16 @@ describe("stop policy and control over the API", () => {
       await all.until(() => all.comments.length > 0, 5000, "the global stream to open");
       await post(id, explode(3, 3));
       const decided = (e: { event: string; data: any }) => e.data?.control?.decided_by === "stop_policy";
-      await sse.until(() => sse.events.some((e) => e.event === "status" && decided(e)), 5000, "a status event with the decision");
-      await all.until(() => all.events.some((e) => e.event === "operation" && e.data.operation_id === id && decided(e)), 5000, "an operation event with the decision");
+      await sse.until(
+        () => sse.events.some((e) => e.event === "status" && decided(e)),
+        5000,
+        "a status event with the decision",
+      );
+      await all.until(
+        () => all.events.some((e) => e.event === "operation" && e.data.operation_id === id && decided(e)),
+        5000,
+        "an operation event with the decision",
+      );
       expect(sse.events.find((e) => e.event === "status" && decided(e))!.data.status).toBe("running");
     } finally {
       await sse.cancel();
@@ -183,10 +289,18 @@ describe("a local training honours its stop policy", () => {
     const w = localTrainingApp({ start: scriptedTrainer({ curve: diverging, ms: 25, checkpoints: true }) });
     try {
       const started = await json(
-        w.app.handle(req("POST", "/api/v1/trainings", { dataset: { kind: "synthetic", generator: "spirals", samples: 40 }, training: { epochs: 30 }, target: "local" })),
+        w.app.handle(
+          req("POST", "/api/v1/trainings", {
+            dataset: { kind: "synthetic", generator: "spirals", samples: 40 },
+            training: { epochs: 30 },
+            target: "local",
+          }),
+        ),
       );
       const id = started.body.data.operation_id as string;
-      expect((await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status).toBe(200);
+      expect(
+        (await json(w.app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })))).status,
+      ).toBe(200);
       const op = await until("the training to finish", async () => {
         const o = (await w.store.getOperation(id))!;
         return o.status !== "running" && o.status !== "pending" && o;

@@ -47,7 +47,9 @@ await withPostgres("the PostgresStore contract", (url) => {
         const sql = new SQL(url, { max: 1 });
         const [{ version }] = await sql.unsafe(`SELECT version FROM "${schema}".trainwatch_schema_version`);
         const rows = await sql.unsafe(`SELECT count(*)::int AS n FROM "${schema}".trainwatch_schema_version`);
-        const tables = (await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`).map((r: { table_name: string }) => r.table_name);
+        const tables = (await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`).map(
+          (r: { table_name: string }) => r.table_name,
+        );
         await sql.close();
         expect(version).toBe(PG_MIGRATIONS.length);
         expect(rows[0].n).toBe(1);

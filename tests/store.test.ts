@@ -38,7 +38,12 @@ const TS = "2026-11-26T15:30:00.000Z";
 const curve = (from: number, count: number): EpochRecord[] =>
   Array.from({ length: count }, (_, i) => {
     const e = from + i;
-    return { epoch: e, timestamp: TS, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0) };
+    return {
+      epoch: e,
+      timestamp: TS,
+      train_loss: 1 / (e + 1),
+      val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0),
+    };
   });
 
 describe("SqliteStore", () => {
@@ -47,8 +52,13 @@ describe("SqliteStore", () => {
     expect(existsSync(path)).toBe(false);
     const store = open(path);
     expect(existsSync(path)).toBe(true);
-    expect(store.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(MIGRATIONS.length);
-    const tables = store.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+    expect(store.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(
+      MIGRATIONS.length,
+    );
+    const tables = store.db
+      .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all()
+      .map((t) => t.name);
     expect(tables).toEqual(expect.arrayContaining(["operations", "epochs"]));
   });
 
@@ -68,7 +78,9 @@ describe("SqliteStore", () => {
     first.close();
 
     const second = open(path);
-    expect(second.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(MIGRATIONS.length);
+    expect(second.db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(
+      MIGRATIONS.length,
+    );
     expect(await second.getOperation(op.operation_id)).toEqual(before);
     expect(await second.readEpochs(op.operation_id)).toEqual(epochsBefore);
     expect((await second.listOperations({ limit: 10, offset: 0 })).total).toBe(1);
@@ -95,7 +107,9 @@ describe("SqliteStore", () => {
     const reopened = open(path);
     expect((await reopened.readEpochs(op.operation_id)).map((e) => e.epoch)).toEqual([0, 1, 2]);
     expect((await reopened.getOperation(op.operation_id))!.trends).toEqual(before.trends);
-    expect(reopened.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()!.integrity_check).toBe("ok");
+    expect(reopened.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()!.integrity_check).toBe(
+      "ok",
+    );
   });
 
   test("a write that returned survives the process being killed", async () => {
@@ -116,16 +130,32 @@ describe("SqliteStore", () => {
 
     const store = open(path);
     expect(await store.readEpochs(id)).toHaveLength(100);
-    expect((await store.getOperation(id))!.trends).toMatchObject({ total_epochs_completed: 100, best_epoch: 99, latest_epoch: 99 });
+    expect((await store.getOperation(id))!.trends).toMatchObject({
+      total_epochs_completed: 100,
+      best_epoch: 99,
+      latest_epoch: 99,
+    });
   });
 
   test("NaN and ±Infinity survive storage (SQLite REAL alone would turn NaN into NULL)", async () => {
     const store = open(dbPath());
     const op = await store.createOperation({ operation_type: "training" });
     await store.writeEpochs(op.operation_id, [
-      { epoch: 0, timestamp: TS, train_loss: Number.NaN, val_loss: Number.POSITIVE_INFINITY, learning_rate: Number.NEGATIVE_INFINITY, custom: { grad_norm: Number.NaN } },
+      {
+        epoch: 0,
+        timestamp: TS,
+        train_loss: Number.NaN,
+        val_loss: Number.POSITIVE_INFINITY,
+        learning_rate: Number.NEGATIVE_INFINITY,
+        custom: { grad_norm: Number.NaN },
+      },
     ]);
-    expect((await store.readEpochs(op.operation_id))[0]).toMatchObject({ train_loss: "NaN", val_loss: "Infinity", learning_rate: "-Infinity", grad_norm: "NaN" });
+    expect((await store.readEpochs(op.operation_id))[0]).toMatchObject({
+      train_loss: "NaN",
+      val_loss: "Infinity",
+      learning_rate: "-Infinity",
+      grad_norm: "NaN",
+    });
   });
 
   test("the incrementally kept trend summary matches a full recompute, whatever the write pattern", async () => {
@@ -133,7 +163,14 @@ describe("SqliteStore", () => {
     const op = await store.createOperation({ operation_type: "training" });
     const history = curve(0, 60);
     // Appends in uneven chunks, then a re-post of an old epoch and a late val_loss-less resume.
-    for (const [a, b] of [[0, 1], [1, 7], [7, 30], [30, 31], [31, 60]] as const) await store.writeEpochs(op.operation_id, history.slice(a, b));
+    for (const [a, b] of [
+      [0, 1],
+      [1, 7],
+      [7, 30],
+      [30, 31],
+      [31, 60],
+    ] as const)
+      await store.writeEpochs(op.operation_id, history.slice(a, b));
     expect((await store.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history));
 
     history[12] = { ...history[12]!, val_loss: 0.001 };
@@ -146,7 +183,9 @@ describe("SqliteStore", () => {
   });
 
   test("operation ids are unique and URL-safe", async () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => newOperationId("training", new Date("2026-11-26T15:30:00Z"))));
+    const ids = new Set(
+      Array.from({ length: 1000 }, () => newOperationId("training", new Date("2026-11-26T15:30:00Z"))),
+    );
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^op_training_20261126_153000_[0-9a-f]{8}$/);
     expect(encodeURIComponent([...ids][0]!)).toBe([...ids][0]!);
@@ -170,7 +209,11 @@ describe("failure codes", () => {
       const store = new SqliteStore(path);
       expect(await store.getOperation("op_old")).toMatchObject({ status: "failed", failure_code: "host_unreachable" });
       expect((await store.writeEpochs("op_old", [])).revived).toBe(true);
-      expect(await store.getOperation("op_old")).toMatchObject({ status: "running", failure_code: null, error_message: null });
+      expect(await store.getOperation("op_old")).toMatchObject({
+        status: "running",
+        failure_code: null,
+        error_message: null,
+      });
       store.close();
     } finally {
       tmp.cleanup();
@@ -181,11 +224,18 @@ describe("failure codes", () => {
 describe("chart blocks", () => {
   /** Every stored block against a fresh summary of its rows. */
   async function blocksMatchRows(store: SqliteStore, id: string) {
-    const opKey = store.db.query<{ id: number }, [string]>("SELECT id FROM operations WHERE operation_id = ?").get(id)!.id;
-    const stored = store.db.query<{ block: number; summary: string }, [number]>("SELECT block, summary FROM epoch_blocks WHERE op = ? ORDER BY block").all(opKey);
+    const opKey = store.db
+      .query<{ id: number }, [string]>("SELECT id FROM operations WHERE operation_id = ?")
+      .get(id)!.id;
+    const stored = store.db
+      .query<{ block: number; summary: string }, [number]>(
+        "SELECT block, summary FROM epoch_blocks WHERE op = ? ORDER BY block",
+      )
+      .all(opKey);
     const rows = await store.readEpochs(id);
     const expected = new Map<number, SpanSummary>();
-    for (const b of new Set(rows.map((r) => Math.floor(r.epoch / BLOCK)))) expected.set(b, summarizeRows(rows.filter((r) => Math.floor(r.epoch / BLOCK) === b)));
+    for (const b of new Set(rows.map((r) => Math.floor(r.epoch / BLOCK))))
+      expected.set(b, summarizeRows(rows.filter((r) => Math.floor(r.epoch / BLOCK) === b)));
     expect(stored.map((s) => s.block)).toEqual([...expected.keys()]);
     for (const s of stored) expect(JSON.parse(s.summary)).toEqual(expected.get(s.block)!);
   }
@@ -200,7 +250,10 @@ describe("chart blocks", () => {
   test("an operation stored before chart blocks gets them on its first chart read, then keeps them", async () => {
     const store = open(":memory:");
     const id = (await store.createOperation({ operation_type: "training" })).operation_id;
-    await store.writeEpochs(id, Array.from({ length: 500 }, (_, i) => ({ epoch: i, timestamp: TS, val_loss: i % 7 })));
+    await store.writeEpochs(
+      id,
+      Array.from({ length: 500 }, (_, i) => ({ epoch: i, timestamp: TS, val_loss: i % 7 })),
+    );
     // What migration 3 leaves for an operation that had epochs: no blocks, chart_blocks = 0.
     store.db.run("DELETE FROM epoch_blocks");
     store.db.run("UPDATE operations SET chart_blocks = 0");

@@ -30,7 +30,12 @@ const TS = "2026-11-26T15:30:00.000Z";
 const curve = (from: number, count: number): EpochRecord[] =>
   Array.from({ length: count }, (_, i) => {
     const e = from + i;
-    return { epoch: e, timestamp: TS, train_loss: 1 / (e + 1), val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0) };
+    return {
+      epoch: e,
+      timestamp: TS,
+      train_loss: 1 / (e + 1),
+      val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0),
+    };
   });
 
 /** Stored epochs as plain objects: custom metrics are keys of their own, which the wire type only allows loosely. */
@@ -51,8 +56,16 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; 
  * a custom metric, and repeats of one epoch in one batch. Shared with the SQLite-only block tests (tests/store.test.ts).
  */
 export async function writeBlockScenario(s: Pick<Store, "writeEpochs">, id: string): Promise<void> {
-  const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({ epoch: e, timestamp: TS, train_loss: loss, ...extra });
-  await s.writeEpochs(id, Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))));
+  const at = (e: number, loss: number, extra: Partial<EpochRecord> = {}): EpochRecord => ({
+    epoch: e,
+    timestamp: TS,
+    train_loss: loss,
+    ...extra,
+  });
+  await s.writeEpochs(
+    id,
+    Array.from({ length: 300 }, (_, i) => at(i, 1 / (i + 1))),
+  );
   for (let e = 300; e < 310; e++) await s.writeEpochs(id, [at(e, e === 305 ? Number.NaN : 0.01)]);
   await s.writeEpochs(id, [at(12, 50), at(140, Number.POSITIVE_INFINITY, { custom: { grad_norm: 3 } })]);
   await s.writeEpochs(id, [at(1000, 0.5), at(999, Number.NaN), at(999, 0.25)]);
@@ -67,7 +80,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {
         const s = await open();
-        const op = await s.createOperation({ operation_type: "training", name: "run 1", total_epochs_planned: 50, metadata: { lr: 0.1, nested: { a: [1, 2] } } });
+        const op = await s.createOperation({
+          operation_type: "training",
+          name: "run 1",
+          total_epochs_planned: 50,
+          metadata: { lr: 0.1, nested: { a: [1, 2] } },
+        });
         expect(op).toMatchObject({
           operation_type: "training",
           name: "run 1",
@@ -103,9 +121,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(all.items.map((o) => o.operation_id)).toEqual([c.operation_id, b.operation_id, a.operation_id]);
         const page = await s.listOperations({ limit: 1, offset: 1 });
         expect(page).toMatchObject({ total: 3, items: [{ operation_id: b.operation_id }] });
-        expect((await s.listOperations({ status: "completed", limit: 10, offset: 0 })).items.map((o) => o.operation_id)).toEqual([a.operation_id]);
+        expect(
+          (await s.listOperations({ status: "completed", limit: 10, offset: 0 })).items.map((o) => o.operation_id),
+        ).toEqual([a.operation_id]);
         expect((await s.listOperations({ operation_type: "training", limit: 10, offset: 0 })).total).toBe(2);
-        expect(await s.listOperations({ operation_type: "training", status: "pending", limit: 10, offset: 0 })).toMatchObject({
+        expect(
+          await s.listOperations({ operation_type: "training", status: "pending", limit: 10, offset: 0 }),
+        ).toMatchObject({
           total: 1,
           items: [{ operation_id: c.operation_id }],
         });
@@ -128,15 +150,29 @@ export function storeContract(name: string, factory: StoreFactory): void {
       test("finish records status, time, error, failure code and result; a second finish is refused", async () => {
         const s = await open();
         const op = await s.createOperation({ operation_type: "training", status: "pending" });
-        const done = await s.finish(op.operation_id, "failed", { error_message: "boom", failure_code: "host_unreachable", result: { acc: 0.5 } });
-        expect(done).toMatchObject({ status: "failed", error_message: "boom", failure_code: "host_unreachable", result: { acc: 0.5 } });
+        const done = await s.finish(op.operation_id, "failed", {
+          error_message: "boom",
+          failure_code: "host_unreachable",
+          result: { acc: 0.5 },
+        });
+        expect(done).toMatchObject({
+          status: "failed",
+          error_message: "boom",
+          failure_code: "host_unreachable",
+          result: { acc: 0.5 },
+        });
         expect(done.completed_at).not.toBeNull();
         expect(done.started_at).not.toBeNull(); // a pending operation that finishes counts as started then
 
         const other = await s.createOperation({ operation_type: "training" });
         await s.setResult(other.operation_id, { kept: true });
         const completed = await s.finish(other.operation_id, "completed", { failure_code: "host_unreachable" });
-        expect(completed).toMatchObject({ status: "completed", failure_code: null, result: { kept: true }, progress: { percentage: 100 } });
+        expect(completed).toMatchObject({
+          status: "completed",
+          failure_code: null,
+          result: { kept: true },
+          progress: { percentage: 100 },
+        });
         const again = await rejection(s.finish(other.operation_id, "cancelled"));
         expect(again.code).toBe("OPERATION_FINISHED");
         expect(again.details).toMatchObject({ status: "completed" });
@@ -159,7 +195,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
           ["setBatchProgress", () => s.setBatchProgress("op_missing", null)],
           ["touch", () => s.touch("op_missing")],
         ];
-        for (const [what, call] of calls) expect([what, (await rejection(call())).code]).toEqual([what, "OPERATION_NOT_FOUND"]);
+        for (const [what, call] of calls)
+          expect([what, (await rejection(call())).code]).toEqual([what, "OPERATION_NOT_FOUND"]);
       });
 
       test("discardOperation removes only a pending operation without epochs", async () => {
@@ -199,17 +236,31 @@ export function storeContract(name: string, factory: StoreFactory): void {
     });
 
     describe("stop policy and control", () => {
-      const control = (reason: string) => ({ action: "stop" as const, reason, checkpoint_epoch: 3, decided_by: "stop_policy", epoch: 4, at: TS });
+      const control = (reason: string) => ({
+        action: "stop" as const,
+        reason,
+        checkpoint_epoch: 3,
+        decided_by: "stop_policy",
+        epoch: 4,
+        at: TS,
+      });
 
       test("config and stop policy are kept as given; a write reports the policy and the decision it locked", async () => {
         const s = await open();
         const policy = { on: ["plateau" as const, "diverging" as const], min_epochs: 5 };
-        const op = await s.createOperation({ operation_type: "training", config: { lr: 0.1, layers: [64, 32] }, stop_policy: policy });
+        const op = await s.createOperation({
+          operation_type: "training",
+          config: { lr: 0.1, layers: [64, 32] },
+          stop_policy: policy,
+        });
         expect(op).toMatchObject({ config: { lr: 0.1, layers: [64, 32] }, stop_policy: policy, control: null });
         expect(await s.writeEpochs(op.operation_id, curve(0, 2))).toMatchObject({ stopPolicy: policy, control: null });
         await s.setControl(op.operation_id, control("plateau"));
         expect((await s.getOperation(op.operation_id))!.control).toEqual(control("plateau"));
-        expect(await s.writeEpochs(op.operation_id, curve(2, 1))).toMatchObject({ stopPolicy: policy, control: control("plateau") });
+        expect(await s.writeEpochs(op.operation_id, curve(2, 1))).toMatchObject({
+          stopPolicy: policy,
+          control: control("plateau"),
+        });
         const bare = await s.createOperation({ operation_type: "training" });
         expect(bare).toMatchObject({ config: null, stop_policy: null, control: null });
         expect((await rejection(s.setControl("op_missing", control("x")))).code).toBe("OPERATION_NOT_FOUND");
@@ -236,8 +287,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const refused = await rejection(s.writeEpochs(a.operation_id, curve(0, 1)));
         expect(refused.details).toMatchObject({ status: "completed", control: control("overfitting") });
         const b = await s.createOperation({ operation_type: "training" });
-        expect((await s.finish(b.operation_id, "cancelled", { control: control("cancelled by mcp: x") })).control).toEqual(control("cancelled by mcp: x"));
-        expect((await rejection(s.finish(b.operation_id, "completed"))).details).toMatchObject({ control: control("cancelled by mcp: x") });
+        expect(
+          (await s.finish(b.operation_id, "cancelled", { control: control("cancelled by mcp: x") })).control,
+        ).toEqual(control("cancelled by mcp: x"));
+        expect((await rejection(s.finish(b.operation_id, "completed"))).details).toMatchObject({
+          control: control("cancelled by mcp: x"),
+        });
       });
     });
 
@@ -247,11 +302,29 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const op = await s.createOperation({ operation_type: "training" });
         await s.writeEpochs(op.operation_id, [
           { epoch: 2, timestamp: "2026-11-26T15:30:02.000Z", train_loss: 0.5, custom: { "grad/norm": 1.5, zero: 0 } },
-          { epoch: 0, timestamp: "2026-11-26T15:30:00.000Z", train_loss: 1, val_loss: 1.1, train_accuracy: 0.2, val_accuracy: 0.25, learning_rate: 0.01, duration: 1.5 },
+          {
+            epoch: 0,
+            timestamp: "2026-11-26T15:30:00.000Z",
+            train_loss: 1,
+            val_loss: 1.1,
+            train_accuracy: 0.2,
+            val_accuracy: 0.25,
+            learning_rate: 0.01,
+            duration: 1.5,
+          },
           { epoch: 1, timestamp: "2026-11-26T15:30:01.123Z", train_loss: 0.7, val_loss: null },
         ]);
         expect(await wire(s, op.operation_id)).toEqual([
-          { epoch: 0, train_loss: 1, val_loss: 1.1, train_accuracy: 0.2, val_accuracy: 0.25, learning_rate: 0.01, duration: 1.5, timestamp: "2026-11-26T15:30:00.000Z" },
+          {
+            epoch: 0,
+            train_loss: 1,
+            val_loss: 1.1,
+            train_accuracy: 0.2,
+            val_accuracy: 0.25,
+            learning_rate: 0.01,
+            duration: 1.5,
+            timestamp: "2026-11-26T15:30:00.000Z",
+          },
           { epoch: 1, train_loss: 0.7, timestamp: "2026-11-26T15:30:01.123Z" },
           { epoch: 2, train_loss: 0.5, "grad/norm": 1.5, zero: 0, timestamp: "2026-11-26T15:30:02.000Z" },
         ]);
@@ -285,8 +358,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
           nothing: null,
           timestamp: TS,
         });
-        expect(res.trends).toMatchObject({ is_diverging: true, best_epoch: 0, latest_epoch: 1, total_epochs_completed: 2 });
-        expect(res.trends).toEqual(summarizeTrends([{ epoch: 0, train_loss: 1, val_loss: 1 }, { epoch: 1, train_loss: Number.NaN, val_loss: Number.POSITIVE_INFINITY }]));
+        expect(res.trends).toMatchObject({
+          is_diverging: true,
+          best_epoch: 0,
+          latest_epoch: 1,
+          total_epochs_completed: 2,
+        });
+        expect(res.trends).toEqual(
+          summarizeTrends([
+            { epoch: 0, train_loss: 1, val_loss: 1 },
+            { epoch: 1, train_loss: Number.NaN, val_loss: Number.POSITIVE_INFINITY },
+          ]),
+        );
       });
 
       test("re-posting an epoch replaces it whole; posting the same batch twice stores it once", async () => {
@@ -304,7 +387,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const rows = await wire(s, op.operation_id);
         expect(rows[2]).toEqual({ epoch: 2, val_loss: 0.01, timestamp: TS });
         expect(rows[3]).toEqual({ epoch: 3, train_loss: 9, extra: 1, timestamp: TS });
-        const history = batch.map((e) => (e.epoch === 3 ? { epoch: 3, train_loss: 9 } : e.epoch === 2 ? { epoch: 2, val_loss: 0.01 } : e));
+        const history = batch.map((e) =>
+          e.epoch === 3 ? { epoch: 3, train_loss: 9 } : e.epoch === 2 ? { epoch: 2, val_loss: 0.01 } : e,
+        );
         expect((await s.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history));
       });
 
@@ -321,7 +406,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
           { epoch: 0, train_loss: 0.5, second: 1, timestamp: TS },
           { epoch: 1, train_loss: 0.9, timestamp: TS },
         ]);
-        expect(res.trends).toEqual(summarizeTrends([{ epoch: 0, train_loss: 0.5 }, { epoch: 1, train_loss: 0.9 }]));
+        expect(res.trends).toEqual(
+          summarizeTrends([
+            { epoch: 0, train_loss: 0.5 },
+            { epoch: 1, train_loss: 0.9 },
+          ]),
+        );
       });
 
       test("the incrementally kept trend summary matches a full recompute, whatever the write pattern", async () => {
@@ -329,7 +419,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const op = await s.createOperation({ operation_type: "training" });
         const history = curve(0, 120);
         // Single epochs, batches shorter and longer than the rules' tail, one out of order.
-        const chunks = [[0, 1], [1, 7], [7, 30], [30, 31], [31, 60], [60, 61], [61, 100]] as const;
+        const chunks = [
+          [0, 1],
+          [1, 7],
+          [7, 30],
+          [30, 31],
+          [31, 60],
+          [60, 61],
+          [61, 100],
+        ] as const;
         for (const [a, b] of chunks) {
           await s.writeEpochs(op.operation_id, history.slice(a, b));
           expect((await s.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history.slice(0, b)));
@@ -363,7 +461,11 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const s = await open({ trends: { ...DEFAULT_TREND_CONFIG, plateau_patience: 3 } });
         const op = await s.createOperation({ operation_type: "training" });
         const flat = [1, 0.5, 0.6, 0.6, 0.6].map((v, epoch) => ({ epoch, timestamp: TS, train_loss: v }));
-        expect((await s.writeEpochs(op.operation_id, flat)).trends).toMatchObject({ best_epoch: 1, epochs_since_improvement: 3, is_plateaued: true });
+        expect((await s.writeEpochs(op.operation_id, flat)).trends).toMatchObject({
+          best_epoch: 1,
+          epochs_since_improvement: 3,
+          is_plateaued: true,
+        });
       });
 
       test("the first write starts a pending operation and reports the change; later writes do not", async () => {
@@ -375,17 +477,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(now.status).toBe("running");
         expect(now.started_at).not.toBeNull();
         expect(Date.parse(now.last_seen_at!)).toBeGreaterThan(Date.now() - 60_000);
-        expect(await s.writeEpochs(op.operation_id, curve(2, 1))).toMatchObject({ revived: false, statusChanged: false });
+        expect(await s.writeEpochs(op.operation_id, curve(2, 1))).toMatchObject({
+          revived: false,
+          statusChanged: false,
+        });
       });
 
       test("a write revives a host-unreachable failure, and no other finished operation", async () => {
         const s = await open();
         const op = await s.createOperation({ operation_type: "training", metadata: { location: "host" } });
         await s.writeEpochs(op.operation_id, curve(0, 3));
-        await s.finish(op.operation_id, "failed", { error_message: "training host unreachable", failure_code: "host_unreachable" });
+        await s.finish(op.operation_id, "failed", {
+          error_message: "training host unreachable",
+          failure_code: "host_unreachable",
+        });
         const res = await s.writeEpochs(op.operation_id, curve(3, 2));
         expect(res).toMatchObject({ revived: true, statusChanged: true, stored: 2 });
-        expect(await s.getOperation(op.operation_id)).toMatchObject({ status: "running", error_message: null, failure_code: null, completed_at: null });
+        expect(await s.getOperation(op.operation_id)).toMatchObject({
+          status: "running",
+          error_message: null,
+          failure_code: null,
+          completed_at: null,
+        });
 
         await s.finish(op.operation_id, "failed", { error_message: "worker crashed" });
         expect((await rejection(s.writeEpochs(op.operation_id, curve(5, 1)))).code).toBe("OPERATION_FINISHED");
@@ -396,7 +509,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
       test("ranges, the epochs before one, and a chosen set read what is stored", async () => {
         const s = await open();
         const op = await s.createOperation({ operation_type: "training" });
-        await s.writeEpochs(op.operation_id, curve(0, 50).filter((e) => e.epoch % 5 !== 0));
+        await s.writeEpochs(
+          op.operation_id,
+          curve(0, 50).filter((e) => e.epoch % 5 !== 0),
+        );
         const epochs = async (p: Promise<{ epoch: number }[]>) => (await p).map((e) => e.epoch);
         expect(await epochs(s.readEpochs(op.operation_id, 9, 14))).toEqual([11, 12, 13, 14]);
         expect(await epochs(s.readEpochs(op.operation_id, 45))).toEqual([46, 47, 48, 49]);
@@ -404,8 +520,14 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await epochs(s.readEpochsBefore(op.operation_id, 3, 10))).toEqual([1, 2]);
         expect(await epochs(s.readEpochsAt(op.operation_id, [49, 3, 5, 7, 1000]))).toEqual([3, 7, 49]);
         expect(await s.readEpochsAt(op.operation_id, [])).toEqual([]);
-        expect((await s.readEpochsAt(op.operation_id, [7]))[0]).toEqual((await s.readEpochs(op.operation_id, 6, 7))[0]!);
-        for (const call of [() => s.readEpochsBefore("op_missing", 5, 5), () => s.readEpochsAt("op_missing", [1]), () => s.epochSpans("op_missing", 0, 9)]) {
+        expect((await s.readEpochsAt(op.operation_id, [7]))[0]).toEqual(
+          (await s.readEpochs(op.operation_id, 6, 7))[0]!,
+        );
+        for (const call of [
+          () => s.readEpochsBefore("op_missing", 5, 5),
+          () => s.readEpochsAt("op_missing", [1]),
+          () => s.epochSpans("op_missing", 0, 9),
+        ]) {
           expect((await rejection(call())).code).toBe("OPERATION_NOT_FOUND");
         }
       });
@@ -425,8 +547,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
       test("spans cover exactly the range asked for, edges summarised from rows", async () => {
         const s = await open();
         const id = (await s.createOperation({ operation_type: "training" })).operation_id;
-        await s.writeEpochs(id, Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })));
-        for (const [from, to] of [[0, 999], [5, 900], [130, 250], [200, 210], [0, 0], [999, 5000]] as const) {
+        await s.writeEpochs(
+          id,
+          Array.from({ length: 1000 }, (_, i) => ({ epoch: i, timestamp: TS, train_loss: i })),
+        );
+        for (const [from, to] of [
+          [0, 999],
+          [5, 900],
+          [130, 250],
+          [200, 210],
+          [0, 0],
+          [999, 5000],
+        ] as const) {
           const spans = await s.epochSpans(id, from, to);
           expect(spans[0]!.from).toBe(from);
           expect(spans[spans.length - 1]!.to).toBe(Math.min(to, 999));
@@ -469,12 +601,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
         const pending = await s.createOperation({ operation_type: "training", status: "pending" });
         await rejection(s.writeEpochs(pending.operation_id, batch));
-        expect(await s.getOperation(pending.operation_id)).toMatchObject({ status: "pending", started_at: null, last_seen_at: null });
+        expect(await s.getOperation(pending.operation_id)).toMatchObject({
+          status: "pending",
+          started_at: null,
+          last_seen_at: null,
+        });
 
         const lost = await s.createOperation({ operation_type: "training", metadata: { location: "host" } });
-        await s.finish(lost.operation_id, "failed", { error_message: "training host unreachable", failure_code: "host_unreachable" });
+        await s.finish(lost.operation_id, "failed", {
+          error_message: "training host unreachable",
+          failure_code: "host_unreachable",
+        });
         await rejection(s.writeEpochs(lost.operation_id, batch));
-        expect(await s.getOperation(lost.operation_id)).toMatchObject({ status: "failed", failure_code: "host_unreachable" });
+        expect(await s.getOperation(lost.operation_id)).toMatchObject({
+          status: "failed",
+          failure_code: "host_unreachable",
+        });
 
         // And a new connection sees the same.
         const again = await opened.reopen();
@@ -488,7 +630,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const s = await open();
         const op = await s.createOperation({ operation_type: "training" });
         const history = curve(0, 200);
-        await Promise.all(Array.from({ length: 20 }, (_, i) => s.writeEpochs(op.operation_id, history.slice(i * 10, i * 10 + 10))));
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) => s.writeEpochs(op.operation_id, history.slice(i * 10, i * 10 + 10))),
+        );
         expect(await s.readEpochs(op.operation_id)).toHaveLength(200);
         expect((await s.getOperation(op.operation_id))!.trends).toEqual(summarizeTrends(history));
       });
@@ -502,13 +646,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
           s.finish(op.operation_id, "failed", { error_message: "x" }),
         ]);
         expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-        for (const r of results) if (r.status === "rejected") expect((r.reason as { code: string }).code).toBe("OPERATION_FINISHED");
+        for (const r of results)
+          if (r.status === "rejected") expect((r.reason as { code: string }).code).toBe("OPERATION_FINISHED");
       });
 
       test("reopening keeps operations, epochs and trends, and keeps accepting writes where it left off", async () => {
         const opened = await factory.open();
         const first = opened.store;
-        const op = await first.createOperation({ operation_type: "training", name: "keep me", total_epochs_planned: 50 });
+        const op = await first.createOperation({
+          operation_type: "training",
+          name: "keep me",
+          total_epochs_planned: 50,
+        });
         await first.writeEpochs(op.operation_id, curve(0, 40));
         const before = await first.getOperation(op.operation_id);
         const epochsBefore = await first.readEpochs(op.operation_id);
@@ -543,14 +692,36 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
       test("failInterrupted fails the unfinished operations the predicate picks, and nothing else", async () => {
         const s = await open();
-        const local = await s.createOperation({ operation_type: "training", metadata: { location: "local" }, owned: true });
-        const queued = await s.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" }, owned: true });
-        const host = await s.createOperation({ operation_type: "training", metadata: { location: "host" }, owned: true });
-        const done = await s.createOperation({ operation_type: "training", metadata: { location: "local" }, owned: true });
+        const local = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "local" },
+          owned: true,
+        });
+        const queued = await s.createOperation({
+          operation_type: "training",
+          status: "pending",
+          metadata: { location: "local" },
+          owned: true,
+        });
+        const host = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "host" },
+          owned: true,
+        });
+        const done = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "local" },
+          owned: true,
+        });
         await s.finish(done.operation_id, "completed");
         const ids = await s.failInterrupted((o) => o.metadata.location === "local", "interrupted by a restart");
         expect(ids.sort()).toEqual([local.operation_id, queued.operation_id].sort());
-        for (const id of ids) expect(await s.getOperation(id)).toMatchObject({ status: "failed", error_message: "interrupted by a restart", failure_code: null });
+        for (const id of ids)
+          expect(await s.getOperation(id)).toMatchObject({
+            status: "failed",
+            error_message: "interrupted by a restart",
+            failure_code: null,
+          });
         expect((await s.getOperation(host.operation_id))!.status).toBe("running");
         expect((await s.getOperation(done.operation_id))!.status).toBe("completed");
       });

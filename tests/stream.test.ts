@@ -14,7 +14,9 @@ import { SseReader } from "./sse.ts";
 type App = ReturnType<typeof makeApp>["app"];
 
 async function register(app: App, body: Record<string, unknown> = {}): Promise<string> {
-  const { status, body: res } = await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training", ...body })));
+  const { status, body: res } = await json(
+    app.handle(req("POST", "/api/v1/operations", { operation_type: "training", ...body })),
+  );
   expect(status).toBe(201);
   return res.data.operation_id;
 }
@@ -23,11 +25,17 @@ const loss = (e: number) => ({ train_loss: 1 / (e + 1), val_loss: 1.1 / (e + 1) 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 async function post(app: App, id: string, epochs: number[]) {
-  const res = await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs: epochs.map((e) => ({ epoch: e, ...loss(e) })) }));
+  const res = await app.handle(
+    req("POST", `/api/v1/operations/${id}/metrics`, { epochs: epochs.map((e) => ({ epoch: e, ...loss(e) })) }),
+  );
   expect(res.status).toBe(200);
 }
 
-function open(app: App, id: string, opts: { since?: number; lastEventId?: number; headers?: Record<string, string> } = {}) {
+function open(
+  app: App,
+  id: string,
+  opts: { since?: number; lastEventId?: number; headers?: Record<string, string> } = {},
+) {
   const q = opts.since === undefined ? "" : `?since_epoch=${opts.since}`;
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.lastEventId !== undefined) headers["last-event-id"] = String(opts.lastEventId);
@@ -35,7 +43,8 @@ function open(app: App, id: string, opts: { since?: number; lastEventId?: number
 }
 
 const fanoutOf = (app: App) => (app as unknown as { decorator: { sseFanout: Fanout } }).decorator.sseFanout;
-const hubListeners = (app: App) => (app.decorator.deps.operations as unknown as { listeners: Map<string, Set<unknown>> }).listeners.size;
+const hubListeners = (app: App) =>
+  (app.decorator.deps.operations as unknown as { listeners: Map<string, Set<unknown>> }).listeners.size;
 
 describe("metrics stream: replay and live", () => {
   test("it replays the stored epochs after since_epoch, then the trend summary, starting with the operation's status", async () => {
@@ -196,7 +205,9 @@ describe("stream fan-out", () => {
     const stringifyCalls = async (epoch: number) => {
       const original = JSON.stringify;
       let calls = 0;
-      JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => (calls++, original(...args))) as typeof JSON.stringify;
+      JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => (
+        calls++, original(...args)
+      )) as typeof JSON.stringify;
       try {
         await post(app, id, [epoch]);
       } finally {
@@ -220,7 +231,9 @@ describe("stream fan-out", () => {
     expect(withMany).toBe(withOne);
 
     const loaded = await timeWrites(103, 100);
-    console.log(`[stream] ingestion: ${baseline.toFixed(3)} ms/write with no stream, ${loaded.toFixed(3)} ms/write with 300 open streams`);
+    console.log(
+      `[stream] ingestion: ${baseline.toFixed(3)} ms/write with no stream, ${loaded.toFixed(3)} ms/write with 300 open streams`,
+    );
     // Generous: the fan-out is one encode plus 300 enqueues per write; a per-stream encode would be far slower still.
     expect(loaded).toBeLessThan(baseline * 5 + 5);
 
@@ -237,7 +250,9 @@ describe("stream fan-out", () => {
     const { app } = makeApp();
     const id = await register(app);
     const stalled = new SseReader(await open(app, id));
-    const batch = (b: number) => ({ epochs: range(b * 5000, (b + 1) * 5000).map((e) => ({ epoch: e, ...loss(e), note_metric: e / 7 })) });
+    const batch = (b: number) => ({
+      epochs: range(b * 5000, (b + 1) * 5000).map((e) => ({ epoch: e, ...loss(e), note_metric: e / 7 })),
+    });
     let batches = 0;
     while (fanoutOf(app).stats().streams > 0 && batches < 40) {
       await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, batch(batches++)));
@@ -269,7 +284,11 @@ describe("stream fan-out", () => {
     const latest = last();
     expect(latest).toMatchObject({ operation_id: id, progress: { epochs_completed: 5, percentage: 50 } });
     await app.handle(req("POST", `/api/v1/operations/${id}/complete`, { status: "completed" }));
-    await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.status === "completed"), 2000, "the completed status");
+    await sse.until(
+      () => sse.events.some((e) => e.event === "operation" && e.data.status === "completed"),
+      2000,
+      "the completed status",
+    );
     await sse.cancel();
     expect(fanoutOf(app).stats()).toEqual({ channels: 0, streams: 0 });
   });
@@ -280,20 +299,37 @@ describe("global stream: new operations and metadata without a poll", () => {
     const { app } = makeApp();
     const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
     const id = await register(app, { name: "fresh", total_epochs_planned: 3 });
-    await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.operation_id === id), 2000, "the new operation");
-    expect(sse.events.find((e) => e.event === "operation")!.data).toMatchObject({ operation_id: id, name: "fresh", status: "running" });
+    await sse.until(
+      () => sse.events.some((e) => e.event === "operation" && e.data.operation_id === id),
+      2000,
+      "the new operation",
+    );
+    expect(sse.events.find((e) => e.event === "operation")!.data).toMatchObject({
+      operation_id: id,
+      name: "fresh",
+      status: "running",
+    });
     await sse.cancel();
   });
 
   test("a host training's start report (backend, GPU) reaches an open global stream", async () => {
     const { app, store } = makeApp();
-    const id = (await store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })).operation_id;
+    const id = (
+      await store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })
+    ).operation_id;
     const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
-    const res = await app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H100" } }));
+    const res = await app.handle(
+      req("POST", `/api/v1/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H100" } }),
+    );
     expect(res.status).toBe(200);
-    const reported = () => sse.events.find((e) => e.event === "operation" && e.data.metadata.backend === "tensorflow-gpu");
+    const reported = () =>
+      sse.events.find((e) => e.event === "operation" && e.data.metadata.backend === "tensorflow-gpu");
     await sse.until(() => reported() !== undefined, 2000, "the start report");
-    expect(reported()!.data).toMatchObject({ operation_id: id, status: "running", metadata: { location: "host", gpu: "NVIDIA H100" } });
+    expect(reported()!.data).toMatchObject({
+      operation_id: id,
+      status: "running",
+      metadata: { location: "host", gpu: "NVIDIA H100" },
+    });
     await sse.cancel();
   });
 });
@@ -301,10 +337,19 @@ describe("global stream: new operations and metadata without a poll", () => {
 describe("global stream: every write of the operations service is heard", () => {
   test("a heartbeat's liveness and batch progress reach an open global stream (throttled), with no status change", async () => {
     const { app, store } = makeApp();
-    const id = (await store.createOperation({ operation_type: "training", status: "running", total_epochs_planned: 4, metadata: { location: "host" } })).operation_id;
+    const id = (
+      await store.createOperation({
+        operation_type: "training",
+        status: "running",
+        total_epochs_planned: 4,
+        metadata: { location: "host" },
+      })
+    ).operation_id;
     const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
     await sse.until(() => sse.comments.length > 0, 2000, "the stream to open");
-    const res = await app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, { progress: { epoch: 0, batch: 3, batches: 4 } }));
+    const res = await app.handle(
+      req("POST", `/api/v1/operations/${id}/heartbeat`, { progress: { epoch: 0, batch: 3, batches: 4 } }),
+    );
     expect(res.status).toBe(200);
     const heard = () => sse.events.find((e) => e.event === "operation" && e.data.progress.batch?.batch === 3);
     await sse.until(() => heard() !== undefined, 5000, "the batch progress");
@@ -316,15 +361,26 @@ describe("global stream: every write of the operations service is heard", () => 
   test("a discarded operation is announced as `removed`; interrupted-recovery is heard as each operation's status", async () => {
     const { app, store } = makeApp();
     const service = app.decorator.deps.operations;
-    const doomed = (await service.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })).operation_id;
-    const local = (await service.createOperation({ operation_type: "training", status: "running", metadata: { location: "local" } })).operation_id;
+    const doomed = (
+      await service.createOperation({ operation_type: "training", status: "pending", metadata: { location: "host" } })
+    ).operation_id;
+    const local = (
+      await service.createOperation({ operation_type: "training", status: "running", metadata: { location: "local" } })
+    ).operation_id;
     const sse = new SseReader(await app.handle(req("GET", "/api/v1/stream")));
     await sse.until(() => sse.comments.length > 0, 2000, "the stream to open");
     expect(await service.discardOperation(doomed)).toBe(true);
     await sse.until(() => sse.events.some((e) => e.event === "removed"), 2000, "the removal");
     expect(sse.events.find((e) => e.event === "removed")!.data).toEqual({ operation_id: doomed });
-    expect(await service.failInterrupted((op) => op.metadata.location === "local", "interrupted: server restarted")).toEqual([local]);
-    await sse.until(() => sse.events.some((e) => e.event === "operation" && e.data.operation_id === local && e.data.status === "failed"), 2000, "the recovery");
+    expect(
+      await service.failInterrupted((op) => op.metadata.location === "local", "interrupted: server restarted"),
+    ).toEqual([local]);
+    await sse.until(
+      () =>
+        sse.events.some((e) => e.event === "operation" && e.data.operation_id === local && e.data.status === "failed"),
+      2000,
+      "the recovery",
+    );
     expect(await store.getOperation(doomed)).toBeNull();
     await sse.cancel();
   });
@@ -337,7 +393,9 @@ describe("metrics stream over a socket", () => {
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => app.handle(r) });
     try {
       const abort = new AbortController();
-      const sse = new SseReader(await fetch(`http://127.0.0.1:${server.port}/api/v1/operations/${id}/metrics/stream`, { signal: abort.signal }));
+      const sse = new SseReader(
+        await fetch(`http://127.0.0.1:${server.port}/api/v1/operations/${id}/metrics/stream`, { signal: abort.signal }),
+      );
       await sse.until(() => sse.events.some((e) => e.event === "trends"), 2000, "the replay");
       expect(fanoutOf(app).stats().streams).toBe(1);
       abort.abort();
@@ -383,7 +441,9 @@ describe("metrics stream over a real server process", () => {
     }
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-    console.log(`[stream] epoch arrival after the POST returned: median ${p(0.5).toFixed(2)} ms, p95 ${p(0.95).toFixed(2)} ms, max ${sorted.at(-1)!.toFixed(2)} ms (30 epochs)`);
+    console.log(
+      `[stream] epoch arrival after the POST returned: median ${p(0.5).toFixed(2)} ms, p95 ${p(0.95).toFixed(2)} ms, max ${sorted.at(-1)!.toFixed(2)} ms (30 epochs)`,
+    );
     expect(p(0.95)).toBeLessThan(100);
     expect(sorted.at(-1)!).toBeLessThan(500); // slack for one GC pause on a busy 2-core CI box; typical is under 1 ms
     await call("POST", `/operations/${id}/complete`, { status: "completed" });

@@ -9,7 +9,10 @@ import { operationsOf, servedDocument } from "./openapi.ts";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const present = existsSync(CHROMIUM);
-if (!present) console.warn(`[swagger.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`);
+if (!present)
+  console.warn(
+    `[swagger.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
+  );
 
 describe.skipIf(!present)("Swagger UI in headless Chromium", () => {
   const { app, store } = makeApp({ TRAINWATCH_TOKEN: "swagger-ui-token" });
@@ -22,7 +25,15 @@ describe.skipIf(!present)("Swagger UI in headless Chromium", () => {
     server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => app.handle(r) });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
@@ -39,7 +50,10 @@ describe.skipIf(!present)("Swagger UI in headless Chromium", () => {
   test("renders every operation of the 3.1 document with no spec errors", async () => {
     const expected = [...operationsOf(await servedDocument(app)).keys()].map((k) => k.toUpperCase()).sort();
     const rendered = await page.$$eval(".opblock", (blocks) =>
-      blocks.map((b) => `${b.querySelector(".opblock-summary-method")?.textContent?.trim()} ${b.querySelector(".opblock-summary-path")?.getAttribute("data-path")}`),
+      blocks.map(
+        (b) =>
+          `${b.querySelector(".opblock-summary-method")?.textContent?.trim()} ${b.querySelector(".opblock-summary-path")?.getAttribute("data-path")}`,
+      ),
     );
     expect(rendered.map((r) => r.toUpperCase()).sort()).toEqual(expected);
     expect(await page.locator(".version-stamp").first().innerText()).toContain("3.1");

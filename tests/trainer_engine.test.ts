@@ -47,23 +47,35 @@ interface Run {
   progress: { epoch: number; batch: number; batches: number }[];
 }
 
-async function train(s: NormalizedSpec, opts: Partial<RunOptions> = {}, onProgress?: (p: Run["progress"][number]) => void): Promise<Run> {
+async function train(
+  s: NormalizedSpec,
+  opts: Partial<RunOptions> = {},
+  onProgress?: (p: Run["progress"][number]) => void,
+): Promise<Run> {
   const run: Run = { result: null as unknown as TrainingResult, records: [], start: null, progress: [] };
-  run.result = await runTraining(s, { modelsDir, operationId: `op-${crypto.randomUUID()}`, ...opts }, {
-    onStart: (i) => (run.start = i),
-    onEpoch: (e) => void run.records.push(e),
-    onProgress: (p) => {
-      run.progress.push(p);
-      onProgress?.(p);
+  run.result = await runTraining(
+    s,
+    { modelsDir, operationId: `op-${crypto.randomUUID()}`, ...opts },
+    {
+      onStart: (i) => (run.start = i),
+      onEpoch: (e) => void run.records.push(e),
+      onProgress: (p) => {
+        run.progress.push(p);
+        onProgress?.(p);
+      },
     },
-  });
+  );
   return run;
 }
 
 /** Everything but wall-clock fields. */
 const metricsOf = (records: EpochRecord[]) => records.map(({ duration: _d, timestamp: _t, ...m }) => m);
 
-const SPIRALS = spec({ name: "spirals", dataset: { kind: "synthetic", generator: "spirals", samples: 1000, seed: 1 }, training: { epochs: 10, seed: 42 } });
+const SPIRALS = spec({
+  name: "spirals",
+  dataset: { kind: "synthetic", generator: "spirals", samples: 1000, seed: 1 },
+  training: { epochs: 10, seed: 42 },
+});
 const OVERFIT_ES = {
   monitor: "val_loss",
   patience: 3,
@@ -81,12 +93,23 @@ describe("training in a worker", () => {
     const run: Run = { result: null as unknown as TrainingResult, records: [], start: null, progress: [] };
     const handle = startWorkerTraining(
       { operationId: "spirals-worker", spec: SPIRALS, modelsDir },
-      { onStart: (i) => (run.start = i), onEpoch: (e) => void run.records.push(e), onProgress: (p) => void run.progress.push(p) },
+      {
+        onStart: (i) => (run.start = i),
+        onEpoch: (e) => void run.records.push(e),
+        onProgress: (p) => void run.progress.push(p),
+      },
     );
     run.result = await handle.done;
     workerRun = run;
 
-    expect(run.start).toMatchObject({ backend: "wasm", samples_train: 800, samples_val: 200, batches_per_epoch: 25, total_epochs: 10, task: "classification" });
+    expect(run.start).toMatchObject({
+      backend: "wasm",
+      samples_train: 800,
+      samples_val: 200,
+      batches_per_epoch: 25,
+      total_epochs: 10,
+      task: "classification",
+    });
     expect(run.start?.classes).toEqual(["arm_0", "arm_1", "arm_2"]);
     expect(run.records.map((r) => r.epoch)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     for (const r of run.records) {
@@ -104,7 +127,8 @@ describe("training in a worker", () => {
     expect(run.result.final_metrics).toEqual(last);
     const dir = join(modelsDir, "spirals-worker");
     expect(run.result.model_path).toBe(dir);
-    for (const file of ["model.json", "weights.bin", "preprocessing.json"]) expect(existsSync(join(dir, file))).toBe(true);
+    for (const file of ["model.json", "weights.bin", "preprocessing.json"])
+      expect(existsSync(join(dir, file))).toBe(true);
     const modelJson = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
     expect(modelJson.format).toBe("layers-model");
     expect(modelJson.weightsManifest[0].paths).toEqual(["weights.bin"]);
@@ -118,7 +142,10 @@ describe("training in a worker", () => {
   });
 
   test("cancel from the main thread ends the run as cancelled, without a model", async () => {
-    const slow = spec({ dataset: { kind: "synthetic", generator: "spirals", samples: 2000 }, training: { epochs: 200, batch_size: 8 } });
+    const slow = spec({
+      dataset: { kind: "synthetic", generator: "spirals", samples: 2000 },
+      training: { epochs: 200, batch_size: 8 },
+    });
     let cancelledAt = 0;
     const handle = startWorkerTraining(
       { operationId: "cancel-worker", spec: slow, modelsDir },
@@ -146,7 +173,10 @@ describe("training in a worker", () => {
 
   test("bad CSVs fail with a message naming row and column", async () => {
     const fail = async (input: TrainingSpecInput) => {
-      const handle = startWorkerTraining({ operationId: "bad-csv", spec: spec(input), modelsDir }, { onStart() {}, onEpoch() {}, onProgress() {} });
+      const handle = startWorkerTraining(
+        { operationId: "bad-csv", spec: spec(input), modelsDir },
+        { onStart() {}, onEpoch() {}, onProgress() {} },
+      );
       return handle.done.then(
         () => {
           throw new Error("expected the training to fail");
@@ -154,11 +184,11 @@ describe("training in a worker", () => {
         (err: Error & { code?: string }) => err,
       );
     };
-    const missing = await fail({ dataset: { kind: "csv", path: join(FIXTURES, "missing_label.csv"), label: "species" } });
+    const missing = await fail({
+      dataset: { kind: "csv", path: join(FIXTURES, "missing_label.csv"), label: "species" },
+    });
     expect(missing.code).toBe("TRAINING_FAILED");
-    expect(missing.message).toBe(
-      'row 1, column "species": label column not found in the header (4 column(s))',
-    );
+    expect(missing.message).toBe('row 1, column "species": label column not found in the header (4 column(s))');
     const cell = await fail({ dataset: { kind: "csv", path: join(FIXTURES, "bad_cell.csv"), label: "price_k" } });
     expect(cell.message).toBe('row 8, column "age_years": not a number');
   });
@@ -177,7 +207,10 @@ describe("training in a worker", () => {
 
 describe("stopping rules", () => {
   const overfit = (training: NonNullable<TrainingSpecInput["training"]>) =>
-    spec({ dataset: { kind: "synthetic", generator: "overfit", seed: 3 }, training: { epochs: 30, seed: 5, ...training } });
+    spec({
+      dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
+      training: { epochs: 30, seed: 5, ...training },
+    });
 
   test("the overfit dataset trips the overfitting rule within 30 epochs", async () => {
     const { records } = await train(overfit({}));
@@ -193,7 +226,10 @@ describe("stopping rules", () => {
     const before = tf.memory().numTensors;
     const run = await train(s);
     expect(tf.memory().numTensors).toBe(before);
-    const stopEpoch = earlyStoppingStopEpoch(OVERFIT_ES, run.records.map((r) => r.val_loss ?? null));
+    const stopEpoch = earlyStoppingStopEpoch(
+      OVERFIT_ES,
+      run.records.map((r) => r.val_loss ?? null),
+    );
     expect(stopEpoch).not.toBeNull();
     expect(run.result.stop_reason).toBe("early_stopping");
     expect(run.records[run.records.length - 1]!.epoch).toBe(stopEpoch!);
@@ -205,7 +241,13 @@ describe("stopping rules", () => {
     const dir = run.result.model_path!;
     const json = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
     const weights = new Uint8Array(readFileSync(join(dir, "weights.bin"))).buffer;
-    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: weights }));
+    const model = await tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: weights,
+      }),
+    );
     const { val } = splitDataset(loadDataset(s.dataset), s.training.validation_split, s.training.seed);
     const valLoss = tf.tidy(() => {
       const p = tf.clipByValue(model.predict(tf.tensor2d(val!.x, [val!.rows, 100])) as tf.Tensor, 1e-7, 1 - 1e-7);
@@ -217,7 +259,16 @@ describe("stopping rules", () => {
   });
 
   test("reduce_on_plateau: each record's learning_rate is the Keras rule's replay", async () => {
-    const lrCfg = { kind: "reduce_on_plateau", monitor: "val_loss", factor: 0.5, patience: 1, min_delta: 0.0001, cooldown: 1, min_lr: 0.0001, mode: "auto" } as const;
+    const lrCfg = {
+      kind: "reduce_on_plateau",
+      monitor: "val_loss",
+      factor: 0.5,
+      patience: 1,
+      min_delta: 0.0001,
+      cooldown: 1,
+      min_lr: 0.0001,
+      mode: "auto",
+    } as const;
     const { records } = await train(overfit({ epochs: 20, learning_rate: 0.002, lr_schedule: lrCfg }));
     let state = reduceOnPlateauInit(lrCfg);
     let lr = 0.002;
@@ -234,7 +285,10 @@ describe("stopping rules", () => {
 
   test("cancel stops before the next batch and reports no partial epoch", async () => {
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const s = spec({ dataset: { kind: "synthetic", generator: "spirals", samples: 2000 }, training: { epochs: 5, batch_size: 1 } });
+    const s = spec({
+      dataset: { kind: "synthetic", generator: "spirals", samples: 2000 },
+      training: { epochs: 5, batch_size: 1 },
+    });
     const before = tf.memory().numTensors;
     let seen = 0;
     const run = await train(s, { cancelFlag: flag }, () => {
@@ -257,19 +311,39 @@ describe("stopping rules", () => {
 
 describe("CSV datasets", () => {
   test("a categorical label trains a classifier over the sorted classes", async () => {
-    const run = await train(spec({ dataset: { kind: "csv", path: join(FIXTURES, "flowers.csv"), label: "species" }, training: { epochs: 15, learning_rate: 0.01, batch_size: 8 } }));
-    expect(run.start).toMatchObject({ task: "classification", classes: ["setosa", "versicolor", "virginica"], samples_train: 72, samples_val: 18 });
+    const run = await train(
+      spec({
+        dataset: { kind: "csv", path: join(FIXTURES, "flowers.csv"), label: "species" },
+        training: { epochs: 15, learning_rate: 0.01, batch_size: 8 },
+      }),
+    );
+    expect(run.start).toMatchObject({
+      task: "classification",
+      classes: ["setosa", "versicolor", "virginica"],
+      samples_train: 72,
+      samples_val: 18,
+    });
     expect(run.records[14]!.val_accuracy!).toBeGreaterThan(0.8);
   });
 
   test("a numeric label trains a regression without accuracy", async () => {
-    const run = await train(spec({ dataset: { kind: "csv", path: join(FIXTURES, "houses.csv"), label: "price_k" }, training: { epochs: 15, learning_rate: 0.05, batch_size: 8 } }));
+    const run = await train(
+      spec({
+        dataset: { kind: "csv", path: join(FIXTURES, "houses.csv"), label: "price_k" },
+        training: { epochs: 15, learning_rate: 0.05, batch_size: 8 },
+      }),
+    );
     expect(run.start?.task).toBe("regression");
     expect(run.start?.classes).toBeUndefined();
     expect(run.records[0]).not.toHaveProperty("train_accuracy");
     expect(run.records[14]!.val_loss!).toBeLessThan(run.records[0]!.val_loss! / 10);
     const pre = JSON.parse(readFileSync(join(run.result.model_path!, "preprocessing.json"), "utf8"));
-    expect(pre).toMatchObject({ features: ["rooms", "area_m2", "age_years"], task: "regression", output: "linear", label: "price_k" });
+    expect(pre).toMatchObject({
+      features: ["rooms", "area_m2", "age_years"],
+      task: "regression",
+      output: "linear",
+      label: "price_k",
+    });
   });
 });
 
@@ -284,7 +358,10 @@ describe("the maths", () => {
     ["softmax / relu", { inputs: 5, hidden: [7, 4], activation: "relu", dropout: 0.3, outputs: 3, head: "softmax" }],
     ["sigmoid / tanh", { inputs: 5, hidden: [6], activation: "tanh", dropout: 0.2, outputs: 1, head: "sigmoid" }],
     ["linear / elu", { inputs: 5, hidden: [6, 5], activation: "elu", dropout: 0, outputs: 1, head: "linear" }],
-    ["linear / sigmoid, no hidden layer", { inputs: 5, hidden: [], activation: "sigmoid", dropout: 0, outputs: 1, head: "linear" }],
+    [
+      "linear / sigmoid, no hidden layer",
+      { inputs: 5, hidden: [], activation: "sigmoid", dropout: 0, outputs: 1, head: "linear" },
+    ],
   ];
 
   for (const [name, arch] of heads) {
@@ -295,20 +372,34 @@ describe("the maths", () => {
         const widths = [arch.inputs, ...arch.hidden, arch.outputs];
         const l = Math.floor(i / 2);
         // Non-zero biases so every path of the backward pass is exercised.
-        return i % 2 === 0 ? tf.tensor2d(p, [widths[l]!, widths[l + 1]!]) : tf.tensor1d(Array.from(p, () => rng.uniform(-0.5, 0.5)));
+        return i % 2 === 0
+          ? tf.tensor2d(p, [widths[l]!, widths[l + 1]!])
+          : tf.tensor1d(Array.from(p, () => rng.uniform(-0.5, 0.5)));
       });
       const labels = Array.from({ length: n }, () => rng.int(arch.outputs === 1 ? 2 : arch.outputs));
       const y = Float32Array.from(labels, (l) => (arch.head === "linear" ? l * 3 - 1 : l));
       const batch: TrainBatch = {
-        x: tf.tensor2d(Array.from({ length: n * arch.inputs }, () => rng.normal()), [n, arch.inputs]),
+        x: tf.tensor2d(
+          Array.from({ length: n * arch.inputs }, () => rng.normal()),
+          [n, arch.inputs],
+        ),
         y,
-        targets: arch.head === "softmax" ? tf.tidy(() => tf.oneHot(labels, arch.outputs).toFloat()) : tf.tensor2d(y, [n, 1]),
+        targets:
+          arch.head === "softmax" ? tf.tidy(() => tf.oneHot(labels, arch.outputs).toFloat()) : tf.tensor2d(y, [n, 1]),
         labels: arch.head === "softmax" ? tf.tensor1d(labels, "int32") : null,
-        masks: arch.hidden.map((u) => (arch.dropout > 0 ? tf.tensor2d(Array.from({ length: n * u }, () => (rng.next() < arch.dropout ? 0 : 1 / (1 - arch.dropout))), [n, u]) : null)),
+        masks: arch.hidden.map((u) =>
+          arch.dropout > 0
+            ? tf.tensor2d(
+                Array.from({ length: n * u }, () => (rng.next() < arch.dropout ? 0 : 1 / (1 - arch.dropout))),
+                [n, u],
+              )
+            : null,
+        ),
       };
       const manual = tidy(() => trainStep(arch, params, batch, "device"));
       const host = tidy(() => trainStep(arch, params, batch, "host"));
-      const act = (z: tf.Tensor) => (arch.activation === "linear" ? z : (tf[arch.activation] as (t: tf.Tensor) => tf.Tensor)(z));
+      const act = (z: tf.Tensor) =>
+        arch.activation === "linear" ? z : (tf[arch.activation] as (t: tf.Tensor) => tf.Tensor)(z);
       const meanLoss = (...ps: tf.Tensor[]) => {
         let a: tf.Tensor = batch.x;
         arch.hidden.forEach((_, l) => {
@@ -335,7 +426,14 @@ describe("the maths", () => {
           for (let j = 0; j < a.length; j++) expect(m[j]!).toBeCloseTo(a[j]!, 5);
         });
       }
-      tf.dispose([...params, ...auto, ...manual.grads, ...host.grads, manual.lossSum as tf.Tensor, (manual.correct as tf.Tensor | null) ?? []]);
+      tf.dispose([
+        ...params,
+        ...auto,
+        ...manual.grads,
+        ...host.grads,
+        manual.lossSum as tf.Tensor,
+        (manual.correct as tf.Tensor | null) ?? [],
+      ]);
       tf.dispose([batch.x, batch.targets!, batch.labels ?? [], ...batch.masks.filter((m) => m !== null)]);
     });
   }
@@ -346,12 +444,20 @@ describe("the maths", () => {
       const final = (placement: Placement) => {
         const rng = new Rng(3);
         const shapes = [[4, 8], [8], [8, 1], [1]];
-        const store = createParamStore(placement, initParams(arch, rng), shapes, { name, weightDecay: name === "adamw" ? 0.01 : 0 });
-        const x = tf.tensor2d(Array.from({ length: 32 * 4 }, () => rng.normal()), [32, 4]);
+        const store = createParamStore(placement, initParams(arch, rng), shapes, {
+          name,
+          weightDecay: name === "adamw" ? 0.01 : 0,
+        });
+        const x = tf.tensor2d(
+          Array.from({ length: 32 * 4 }, () => rng.normal()),
+          [32, 4],
+        );
         const yHost = Float32Array.from({ length: 32 }, () => rng.normal());
         const y = tf.tensor2d(yHost, [32, 1]);
         for (let i = 0; i < 25; i++) {
-          const step = tidy(() => trainStep(arch, store.params, { x, y: yHost, targets: y, labels: null, masks: [null] }, "device"));
+          const step = tidy(() =>
+            trainStep(arch, store.params, { x, y: yHost, targets: y, labels: null, masks: [null] }, "device"),
+          );
           store.apply(step.grads, 0.01);
           tf.dispose([...step.grads, step.lossSum as tf.Tensor]);
         }
@@ -382,7 +488,10 @@ describe("the maths", () => {
 
   test("a whole training leaves no tensor behind and predicts like the saved model", async () => {
     const before = tf.memory().numTensors;
-    const s = spec({ dataset: { kind: "synthetic", generator: "random_walk", samples: 600 }, training: { epochs: 2, optimizer: "adamw" } });
+    const s = spec({
+      dataset: { kind: "synthetic", generator: "random_walk", samples: 600 },
+      training: { epochs: 2, optimizer: "adamw" },
+    });
     const run = await train(s);
     expect(run.records).toHaveLength(2);
     expect(run.start?.classes).toEqual(["down", "up"]);
@@ -391,7 +500,11 @@ describe("the maths", () => {
     const dir = run.result.model_path!;
     const json = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
     const model = await tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: new Uint8Array(readFileSync(join(dir, "weights.bin"))).buffer }),
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: new Uint8Array(readFileSync(join(dir, "weights.bin"))).buffer,
+      }),
     );
     const arch = mlpArch(s.model, 11, "classification", 2);
     const x = tf.randomNormal([5, 11]) as tf.Tensor2D;
@@ -433,19 +546,27 @@ describe("training spec", () => {
       return v.ok ? "ok" : v.message;
     };
     const ds = { kind: "synthetic", generator: "spirals" };
-    expect(bad({ dataset: ds, training: { batch_size: 0 } })).toBe("/training/batch_size: Expected integer to be greater or equal to 1");
+    expect(bad({ dataset: ds, training: { batch_size: 0 } })).toBe(
+      "/training/batch_size: Expected integer to be greater or equal to 1",
+    );
     expect(bad({ dataset: ds, training: { epoch: 3 } })).toBe("/training/epoch: Unexpected property");
     expect(bad({ dataset: { kind: "csv", label: "y" } })).toBe("/dataset/path: Expected required property");
     expect(bad({ dataset: { kind: "parquet" } })).toBe('/dataset/kind: Expected one of "synthetic", "csv"');
-    expect(bad({ dataset: ds, model: { activation: "gelu" } })).toBe('/model/activation: Expected one of "relu", "tanh", "sigmoid", "elu", "linear"');
+    expect(bad({ dataset: ds, model: { activation: "gelu" } })).toBe(
+      '/model/activation: Expected one of "relu", "tanh", "sigmoid", "elu", "linear"',
+    );
     expect(bad({ dataset: ds, training: { lr_schedule: { kind: "reduce_on_plateau", factor: 2 } } })).toBe(
       "/training/lr_schedule/factor: Expected number to be less than 1",
     );
     expect(bad({ dataset: ds, training: { validation_split: 0, early_stopping: {} } })).toBe(
       "/training/early_stopping/monitor: val_loss needs training.validation_split > 0",
     );
-    expect(bad({ dataset: { ...ds, samples: 1_000_000, features: 100 } })).toBe("/dataset/samples: samples × features is 100000000; at most 50000000 values are generated");
-    expect(bad({ dataset: ds, model: { hidden_layers: Array(17).fill(8) } })).toBe("/model/hidden_layers: Expected array length to be less or equal to 16");
+    expect(bad({ dataset: { ...ds, samples: 1_000_000, features: 100 } })).toBe(
+      "/dataset/samples: samples × features is 100000000; at most 50000000 values are generated",
+    );
+    expect(bad({ dataset: ds, model: { hidden_layers: Array(17).fill(8) } })).toBe(
+      "/model/hidden_layers: Expected array length to be less or equal to 16",
+    );
   });
 });
 
@@ -461,14 +582,25 @@ describe("backend selection", () => {
   afterAll(() => selectBackend());
 
   test("TRAINWATCH_BACKEND forces a backend and fails loudly when it cannot load", async () => {
-    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({ backend: "cpu", backend_fallback_reason: null, gpu: null, gpu_visible: visibleGpu() });
+    expect(await selectBackend({ TRAINWATCH_BACKEND: "cpu" })).toEqual({
+      backend: "cpu",
+      backend_fallback_reason: null,
+      gpu: null,
+      gpu_visible: visibleGpu(),
+    });
     expect(tf.getBackend()).toBe("cpu");
-    const unknown = (await selectBackend({ TRAINWATCH_BACKEND: "webgpu" }).catch((e: unknown) => e)) as Error & { code?: string };
+    const unknown = (await selectBackend({ TRAINWATCH_BACKEND: "webgpu" }).catch((e: unknown) => e)) as Error & {
+      code?: string;
+    };
     expect(unknown.message).toBe("TRAINWATCH_BACKEND=webgpu is not one of tensorflow-gpu, tensorflow, wasm, cpu");
     if (!installed("@tensorflow/tfjs-node")) {
-      const missing = (await selectBackend({ TRAINWATCH_BACKEND: "tensorflow" }).catch((e: unknown) => e)) as Error & { code?: string };
+      const missing = (await selectBackend({ TRAINWATCH_BACKEND: "tensorflow" }).catch((e: unknown) => e)) as Error & {
+        code?: string;
+      };
       expect(missing.code).toBe("TRAINING_FAILED");
-      expect(missing.message).toStartWith("TRAINWATCH_BACKEND=tensorflow cannot be used: @tensorflow/tfjs-node cannot be loaded");
+      expect(missing.message).toStartWith(
+        "TRAINWATCH_BACKEND=tensorflow cannot be used: @tensorflow/tfjs-node cannot be loaded",
+      );
     }
   });
 

@@ -20,10 +20,12 @@ beforeAll(() => {
 afterAll(() => t.close());
 
 type Json = { status: number; body: any };
-const api = (method: string, path: string, body?: unknown): Promise<Json> => json(t.app.handle(req(method, `/api/v1${path}`, body)));
+const api = (method: string, path: string, body?: unknown): Promise<Json> =>
+  json(t.app.handle(req(method, `/api/v1${path}`, body)));
 const start = (spec: TrainingSpecInput) => api("POST", "/trainings", spec);
 const operation = async (id: string) => (await api("GET", `/operations/${id}`)).body.data;
-const epochsOf = async (id: string): Promise<any[]> => (await api("GET", `/operations/${id}/metrics`)).body.data.metrics.epochs;
+const epochsOf = async (id: string): Promise<any[]> =>
+  (await api("GET", `/operations/${id}/metrics`)).body.data.metrics.epochs;
 
 const finished = (id: string) =>
   until(`${id} to finish`, async () => {
@@ -34,7 +36,11 @@ const finished = (id: string) =>
 /** Epoch records without their wall-clock fields, for exact comparison between runs. */
 const metricsOnly = (epochs: any[]) => epochs.map(({ duration: _d, timestamp: _t, ...m }) => m);
 
-const spirals = (samples: number, training: NonNullable<TrainingSpecInput["training"]>, seed = 1): TrainingSpecInput => ({
+const spirals = (
+  samples: number,
+  training: NonNullable<TrainingSpecInput["training"]>,
+  seed = 1,
+): TrainingSpecInput => ({
   dataset: { kind: "synthetic", generator: "spirals", samples, seed },
   model: { hidden_layers: [16, 8] },
   training: { seed: 42, ...training },
@@ -42,7 +48,15 @@ const spirals = (samples: number, training: NonNullable<TrainingSpecInput["train
 
 describe("local training through the API", () => {
   test("early stopping: the last stored epoch is where the Keras rule stops on the stored val_loss series", async () => {
-    const es = { monitor: "val_loss", patience: 3, min_delta: 0, mode: "min", baseline: null, restore_best_weights: true, start_from_epoch: 0 } as const;
+    const es = {
+      monitor: "val_loss",
+      patience: 3,
+      min_delta: 0,
+      mode: "min",
+      baseline: null,
+      restore_best_weights: true,
+      start_from_epoch: 0,
+    } as const;
     const res = await start({
       dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
       training: { epochs: 30, seed: 5, early_stopping: es },
@@ -50,7 +64,10 @@ describe("local training through the API", () => {
     expect(res.status).toBe(202);
     const op = await finished(res.body.data.operation_id);
     const epochs = await epochsOf(op.operation_id);
-    const stop = earlyStoppingStopEpoch(es, epochs.map((e) => e.val_loss));
+    const stop = earlyStoppingStopEpoch(
+      es,
+      epochs.map((e) => e.val_loss),
+    );
     expect(stop).not.toBeNull();
     expect(epochs.length).toBeLessThan(30);
     expect(epochs.map((e) => e.epoch)).toEqual([...Array(stop! + 1).keys()]);
@@ -63,7 +80,10 @@ describe("local training through the API", () => {
   });
 
   test("real training on the overfit generator raises is_overfitting in the stored trends", async () => {
-    const res = await start({ dataset: { kind: "synthetic", generator: "overfit", seed: 3 }, training: { epochs: 30, seed: 5 } });
+    const res = await start({
+      dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
+      training: { epochs: 30, seed: 5 },
+    });
     const id = res.body.data.operation_id as string;
     // Every stored epoch publishes the recomputed trends; keep the flag of each write.
     const flags: boolean[] = [];
@@ -83,8 +103,15 @@ describe("local training through the API", () => {
   test("3 concurrent trainings each store their own contiguous epochs, identical to the same spec trained alone", async () => {
     const specs: TrainingSpecInput[] = [
       spirals(600, { epochs: 6, batch_size: 16 }, 1),
-      { dataset: { kind: "synthetic", generator: "random_walk", samples: 600, seed: 2 }, model: { hidden_layers: [16] }, training: { epochs: 6, seed: 7 } },
-      { dataset: { kind: "synthetic", generator: "overfit", seed: 3 }, training: { epochs: 6, seed: 5, optimizer: "sgd", learning_rate: 0.01 } },
+      {
+        dataset: { kind: "synthetic", generator: "random_walk", samples: 600, seed: 2 },
+        model: { hidden_layers: [16] },
+        training: { epochs: 6, seed: 7 },
+      },
+      {
+        dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
+        training: { epochs: 6, seed: 5, optimizer: "sgd", learning_rate: 0.01 },
+      },
     ];
     const ids: string[] = [];
     for (const s of specs) ids.push((await start(s)).body.data.operation_id);
@@ -124,7 +151,14 @@ describe("local training through the API", () => {
 
   test("a CSV path outside TRAINWATCH_DATA_DIR, or naming no readable file there, is a 400 naming body.dataset.path that echoes nothing from the file, and stores nothing", async () => {
     const before = (await api("GET", "/operations")).body.total_count;
-    for (const path of ["/etc/passwd", "../package.json", "../../../../../../etc/passwd", join(FIXTURES, "..", "helpers.ts"), "nope.csv", "."]) {
+    for (const path of [
+      "/etc/passwd",
+      "../package.json",
+      "../../../../../../etc/passwd",
+      join(FIXTURES, "..", "helpers.ts"),
+      "nope.csv",
+      ".",
+    ]) {
       const r = await start({ dataset: { kind: "csv", path, label: "root" } });
       expect(r.status).toBe(400);
       expect(r.body.error.details.field).toBe("body.dataset.path");
@@ -136,12 +170,23 @@ describe("local training through the API", () => {
 
   // A CSV without its label column: tests/trainer_contract.test.ts (a failing training, on both trainers).
   test("a CSV cell that is not a number fails the operation naming row and column; a good CSV trains", async () => {
-    const cell = await finished((await start({ dataset: { kind: "csv", path: "bad_cell.csv", label: "price_k" } })).body.data.operation_id);
+    const cell = await finished(
+      (await start({ dataset: { kind: "csv", path: "bad_cell.csv", label: "price_k" } })).body.data.operation_id,
+    );
     expect(cell.status).toBe("failed");
     expect(cell.error_message).toBe('row 8, column "age_years": not a number');
 
     const good = await finished(
-      (await start({ dataset: { kind: "csv", path: join(FIXTURES, "flowers.csv") /* absolute inside the data dir is fine */, label: "species" }, training: { epochs: 3, batch_size: 8 } })).body.data.operation_id,
+      (
+        await start({
+          dataset: {
+            kind: "csv",
+            path: join(FIXTURES, "flowers.csv") /* absolute inside the data dir is fine */,
+            label: "species",
+          },
+          training: { epochs: 3, batch_size: 8 },
+        })
+      ).body.data.operation_id,
     );
     expect(good.status).toBe("completed");
     expect(good.metadata).toMatchObject({ task: "classification", classes: ["setosa", "versicolor", "virginica"] });
@@ -168,7 +213,8 @@ describe("the server process", () => {
     });
     expect(post.status).toBe(202);
     const id = ((await post.json()) as any).data.operation_id as string;
-    const metrics = async (url: string) => ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as any).data;
+    const metrics = async (url: string) =>
+      ((await (await fetch(`${url}/api/v1/operations/${id}/metrics`)).json()) as any).data;
     const before = await until("2 stored epochs", async () => {
       const m = await metrics(first.url);
       return m.metrics.epochs.length >= 2 ? m : undefined;

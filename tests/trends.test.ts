@@ -52,12 +52,36 @@ const overfit = run(0, 30, (e) => ({ train_loss: 0.95 ** e, val_loss: 0.5 + 0.00
 // The dashboard's default training as the built-in trainer ran it: [epoch, train_loss, val_loss].
 const SPIRALS_FIRST_RUN: EpochPoint[] = (
   [
-    [0, 0.80533, 0.60308], [1, 0.46919, 0.25052], [2, 0.31575, 0.1622], [3, 0.23003, 0.14918], [4, 0.17868, 0.11234],
-    [5, 0.17766, 0.10331], [6, 0.15611, 0.10583], [7, 0.14262, 0.10357], [8, 0.12661, 0.11187], [9, 0.12866, 0.062873],
-    [10, 0.088258, 0.064874], [11, 0.11568, 0.070922], [12, 0.10344, 0.051365], [13, 0.083252, 0.057005], [14, 0.087913, 0.045614],
-    [15, 0.080994, 0.02831], [16, 0.069996, 0.044905], [17, 0.075386, 0.042511], [18, 0.088941, 0.075618], [19, 0.079244, 0.042793],
-    [20, 0.07008, 0.031025], [21, 0.083763, 0.034258], [22, 0.075356, 0.046731], [23, 0.089881, 0.061465], [24, 0.053214, 0.041986],
-    [25, 0.057009, 0.029628], [26, 0.059333, 0.045253], [27, 0.054087, 0.061308], [28, 0.081247, 0.027304], [29, 0.070489, 0.02554],
+    [0, 0.80533, 0.60308],
+    [1, 0.46919, 0.25052],
+    [2, 0.31575, 0.1622],
+    [3, 0.23003, 0.14918],
+    [4, 0.17868, 0.11234],
+    [5, 0.17766, 0.10331],
+    [6, 0.15611, 0.10583],
+    [7, 0.14262, 0.10357],
+    [8, 0.12661, 0.11187],
+    [9, 0.12866, 0.062873],
+    [10, 0.088258, 0.064874],
+    [11, 0.11568, 0.070922],
+    [12, 0.10344, 0.051365],
+    [13, 0.083252, 0.057005],
+    [14, 0.087913, 0.045614],
+    [15, 0.080994, 0.02831],
+    [16, 0.069996, 0.044905],
+    [17, 0.075386, 0.042511],
+    [18, 0.088941, 0.075618],
+    [19, 0.079244, 0.042793],
+    [20, 0.07008, 0.031025],
+    [21, 0.083763, 0.034258],
+    [22, 0.075356, 0.046731],
+    [23, 0.089881, 0.061465],
+    [24, 0.053214, 0.041986],
+    [25, 0.057009, 0.029628],
+    [26, 0.059333, 0.045253],
+    [27, 0.054087, 0.061308],
+    [28, 0.081247, 0.027304],
+    [29, 0.070489, 0.02554],
   ] as const
 ).map(([epoch, train_loss, val_loss]) => ({ epoch, train_loss, val_loss }));
 // Val improves until epoch 10 (0.5), then hovers just above it.
@@ -102,12 +126,18 @@ describe("summary flags", () => {
 
   test("a slow climb after an early best is overfitting even when the recent window is flat", () => {
     // Best 0.5 at epoch 5, then val sits ~20 % higher and flat for 20 epochs: a 10-epoch line fit sees nothing.
-    const h = run(0, 30, (e) => ({ train_loss: 1 / (1 + e), val_loss: e <= 5 ? 1 - 0.1 * e : 0.6 + 0.001 * Math.sin(e) }));
+    const h = run(0, 30, (e) => ({
+      train_loss: 1 / (1 + e),
+      val_loss: e <= 5 ? 1 - 0.1 * e : 0.6 + 0.001 * Math.sin(e),
+    }));
     expect(summarizeTrends(h).is_overfitting).toBe(true);
   });
 
   test("validation rising while training also gets worse is not overfitting", () => {
-    const h = run(0, 30, (e) => ({ train_loss: e <= 15 ? 1 / (1 + e) : 1 / 16 + 0.01 * (e - 15), val_loss: 0.5 + 0.002 * (e - 15) ** 2 }));
+    const h = run(0, 30, (e) => ({
+      train_loss: e <= 15 ? 1 / (1 + e) : 1 / 16 + 0.01 * (e - 15),
+      val_loss: 0.5 + 0.002 * (e - 15) ** 2,
+    }));
     expect(summarizeTrends(h).is_overfitting).toBe(false);
   });
 
@@ -132,7 +162,10 @@ describe("summary flags", () => {
 
     test("a healthy run whose validation loss jitters ±20 % never flags, at any epoch", () => {
       const r = rng(11);
-      const noisy = run(0, 60, (e) => ({ train_loss: 1 / (1 + 0.2 * e), val_loss: (1 / (1 + 0.1 * e)) * (1 + 0.4 * (r() - 0.5)) }));
+      const noisy = run(0, 60, (e) => ({
+        train_loss: 1 / (1 + 0.2 * e),
+        val_loss: (1 / (1 + 0.1 * e)) * (1 + 0.4 * (r() - 0.5)),
+      }));
       for (let k = 1; k <= noisy.length; k++) expect(summarizeTrends(noisy.slice(0, k)).is_overfitting).toBe(false);
     });
   });
@@ -144,7 +177,12 @@ describe("summary flags", () => {
     expect(s).toMatchObject({ is_overfitting: false, is_plateaued: false, is_diverging: false, is_stalled: false });
     // The old rule (fitted train_loss up > 20 % over 5 epochs, whatever validation does) fired here.
     const last5 = SPIRALS_FIRST_RUN.slice(-5);
-    expect(fittedRelativeChange(last5.map((p) => p.epoch), last5.map((p) => p.train_loss!))!).toBeGreaterThan(0.2);
+    expect(
+      fittedRelativeChange(
+        last5.map((p) => p.epoch),
+        last5.map((p) => p.train_loss!),
+      )!,
+    ).toBeGreaterThan(0.2);
   });
 
   test("a NaN or infinite loss at the latest epoch is diverging", () => {
@@ -168,7 +206,10 @@ describe("summary flags", () => {
 
   test("a training loss that explodes past 3× its lowest and above its start is diverging at once; a mild rise is not", () => {
     // Validation keeps improving, so only the explosion test can fire.
-    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2, val_loss: 1.1 / (1 + e) }));
+    const exploding = run(0, 27, (e) => ({
+      train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2,
+      val_loss: 1.1 / (1 + e),
+    }));
     expect(summarizeTrends(exploding.slice(0, 26)).is_diverging).toBe(false); // 0.1 = 2.5× the lowest 0.04
     expect(summarizeTrends(exploding).is_diverging).toBe(true); // 1.2 = 30×, above the first 1.0
     // A tiny loss that triples (0.015 → 0.047) while far below where it started is noise, not an explosion.
@@ -179,14 +220,20 @@ describe("summary flags", () => {
   });
 
   test("training and validation loss both climbing is diverging; training alone climbing while validation improves is not", () => {
-    const both = run(0, 20, (e) => ({ train_loss: e < 15 ? 1 / (1 + e) : (1 / 15) * 1.15 ** (e - 14), val_loss: e < 15 ? 1.1 / (1 + e) : (1.1 / 15) * 1.1 ** (e - 14) }));
+    const both = run(0, 20, (e) => ({
+      train_loss: e < 15 ? 1 / (1 + e) : (1 / 15) * 1.15 ** (e - 14),
+      val_loss: e < 15 ? 1.1 / (1 + e) : (1.1 / 15) * 1.1 ** (e - 14),
+    }));
     expect(summarizeTrends(both).is_diverging).toBe(true);
     const trainOnly = both.map((p) => ({ ...p, val_loss: 1.1 / (1 + p.epoch) }));
     expect(summarizeTrends(trainOnly).is_diverging).toBe(false);
   });
 
   test("the divergence fit needs at least 3 finite training losses in the window", () => {
-    const sparse = run(0, 10, (e) => ({ train_loss: e < 5 || e === 7 || e === 9 ? 1 + e * 0.1 : null, val_loss: 1 + e * 0.1 }));
+    const sparse = run(0, 10, (e) => ({
+      train_loss: e < 5 || e === 7 || e === 9 ? 1 + e * 0.1 : null,
+      val_loss: 1 + e * 0.1,
+    }));
     // Epochs 5..9 hold only two finite train losses: a rise, but too little evidence.
     expect(summarizeTrends(sparse).is_diverging).toBe(false);
   });
@@ -202,13 +249,19 @@ describe("summary flags", () => {
     });
 
     test("a converged run is plateaued, not stalled: it learned first", () => {
-      const converged = run(0, 40, (e) => ({ train_loss: 0.1 + 0.6 * Math.exp(-e / 3), val_loss: 0.12 + 0.6 * Math.exp(-e / 3) }));
+      const converged = run(0, 40, (e) => ({
+        train_loss: 0.1 + 0.6 * Math.exp(-e / 3),
+        val_loss: 0.12 + 0.6 * Math.exp(-e / 3),
+      }));
       expect(summarizeTrends(converged).is_stalled).toBe(false);
     });
 
     test("validation that never improved much but climbs while training falls is overfitting, not a stall", () => {
       // The overfit dataset at batch size 1: best val 0.724 at epoch 1 (6 % below the first), then up 160 %.
-      const h = run(0, 20, (e) => ({ train_loss: 0.75 * 0.85 ** e, val_loss: e === 0 ? 0.768 : 0.724 * (1 + 0.09 * (e - 1)) }));
+      const h = run(0, 20, (e) => ({
+        train_loss: 0.75 * 0.85 ** e,
+        val_loss: e === 0 ? 0.768 : 0.724 * (1 + 0.09 * (e - 1)),
+      }));
       const s = summarizeTrends(h);
       expect(s.is_overfitting).toBe(true);
       expect(s.is_stalled).toBe(false);
@@ -286,7 +339,17 @@ describe("incremental summary", () => {
 
   for (const [name, cfg] of [
     ["default config", DEFAULT_TREND_CONFIG],
-    ["short windows", { ...DEFAULT_TREND_CONFIG, plateau_patience: 4, overfit_window: 4, diverge_window: 3, trajectory_window: 6, stall_window: 5 }],
+    [
+      "short windows",
+      {
+        ...DEFAULT_TREND_CONFIG,
+        plateau_patience: 4,
+        overfit_window: 4,
+        diverge_window: 3,
+        trajectory_window: 6,
+        stall_window: 5,
+      },
+    ],
   ] as [string, TrendConfig][]) {
     test(`summarizeFrom on (state, tail) equals summarizeTrends on the full history (${name})`, () => {
       for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
@@ -312,7 +375,9 @@ describe("incremental summary", () => {
     expect(tailSize({ ...DEFAULT_TREND_CONFIG, diverge_window: 25 })).toBe(25);
     const tail = overfit.slice(-tailSize()).reverse();
     const { state } = analyzeTrends(overfit);
-    expect(summarizeFrom({ monitor: "val_loss", state, tail, count: overfit.length })).toEqual(summarizeTrends(overfit));
+    expect(summarizeFrom({ monitor: "val_loss", state, tail, count: overfit.length })).toEqual(
+      summarizeTrends(overfit),
+    );
   });
 
   test("findBest merges new epochs into a stored best", () => {
@@ -324,7 +389,10 @@ describe("incremental summary", () => {
 describe("line fitting", () => {
   test("linearFit recovers an exact line, even at large epoch numbers", () => {
     const xs = [1000, 1001, 1002, 1003];
-    const fit = linearFit(xs, xs.map((x) => 2 * x + 1));
+    const fit = linearFit(
+      xs,
+      xs.map((x) => 2 * x + 1),
+    );
     expect(fit.slope).toBeCloseTo(2, 10);
     expect(fit.intercept).toBeCloseTo(1, 6);
     expect(linearFit([3, 3], [1, 2])).toEqual({ slope: 0, intercept: 1.5 });
@@ -363,7 +431,9 @@ describe("emaSmooth", () => {
     const r = rng(3);
     const ys = Array.from({ length: 500 }, (_, i) => (i === 100 ? NaN : i === 200 ? null : r()));
     const state = { last: 0, n: 0 };
-    expect([...emaSmooth(ys.slice(0, 137), 0.9, state), ...emaSmooth(ys.slice(137), 0.9, state)]).toEqual(emaSmooth(ys, 0.9));
+    expect([...emaSmooth(ys.slice(0, 137), 0.9, state), ...emaSmooth(ys.slice(137), 0.9, state)]).toEqual(
+      emaSmooth(ys, 0.9),
+    );
     expect(state.n).toBe(498);
   });
 
@@ -389,19 +459,29 @@ describe("trajectory and generalization gap", () => {
     expect(trajectoryOf(improving, "val_loss").trajectory).toBe("improving");
     expect(trajectoryOf(improving, "val_loss").slope!).toBeLessThan(0);
     expect(trajectoryOf(up, "val_loss").trajectory).toBe("worsening");
-    expect(trajectoryOf(flat, "val_loss")).toMatchObject({ trajectory: "flat", slope: 0, relative_change: 0, basis: "recent" });
+    expect(trajectoryOf(flat, "val_loss")).toMatchObject({
+      trajectory: "flat",
+      slope: 0,
+      relative_change: 0,
+      basis: "recent",
+    });
     expect(trajectoryOf(improving, null)).toMatchObject({ trajectory: "flat", slope: null, relative_change: null });
   });
 
   test("a loss well above its best is worsening since the best epoch, whatever the recent window does", () => {
     // The issue's overfit run: val 0.72 at epoch 1 → 2.56 over 35 epochs, with a last few epochs that dip.
-    const h = run(0, 36, (e) => ({ train_loss: 1 / (1 + e), val_loss: e <= 1 ? 0.9 - 0.18 * e : e < 33 ? 0.72 + 0.06 * (e - 1) : 2.56 - 0.05 * (e - 33) }));
+    const h = run(0, 36, (e) => ({
+      train_loss: 1 / (1 + e),
+      val_loss: e <= 1 ? 0.9 - 0.18 * e : e < 33 ? 0.72 + 0.06 * (e - 1) : 2.56 - 0.05 * (e - 33),
+    }));
     const t = trajectoryOf(h, "val_loss");
     expect(t).toMatchObject({ trajectory: "worsening", basis: "since_best" });
     expect(t.since_best!.best_epoch).toBe(1);
     expect(generalizationGap(h, DEFAULT_TREND_CONFIG, 1).trend).toBe("widening");
     // An early-stopped run that ended 2.3× above its best, with a falling last window.
-    const es = run(0, 20, (e) => ({ val_loss: e <= 4 ? 1 - 0.1 * e : e < 16 ? 0.6 + 0.1 * (e - 4) : 1.38 - 0.01 * (e - 16) }));
+    const es = run(0, 20, (e) => ({
+      val_loss: e <= 4 ? 1 - 0.1 * e : e < 16 ? 0.6 + 0.1 * (e - 4) : 1.38 - 0.01 * (e - 16),
+    }));
     expect(trajectoryOf(es, "val_loss").trajectory).toBe("worsening");
   });
 
@@ -412,7 +492,11 @@ describe("trajectory and generalization gap", () => {
     expect(constant.latest).toBeCloseTo(0.05, 12);
     const catching = run(0, 20, (e) => ({ train_loss: 0.3, val_loss: 0.3 + 0.2 / (1 + e) }));
     expect(generalizationGap(catching).trend).toBe("narrowing");
-    expect(generalizationGap([{ epoch: 0, train_loss: 1, val_loss: 1.2 }])).toEqual({ latest: 1.2 - 1, slope: null, trend: null });
+    expect(generalizationGap([{ epoch: 0, train_loss: 1, val_loss: 1.2 }])).toEqual({
+      latest: 1.2 - 1,
+      slope: null,
+      trend: null,
+    });
   });
 });
 
@@ -436,8 +520,12 @@ describe("checkpoint choice", () => {
 
 describe("recommend", () => {
   const external: CheckpointHolding = { held_by: "trainer" };
-  const rec = (status: RunStatus, epochs: EpochPoint[], checkpoints: CheckpointHolding = external, cfg = DEFAULT_TREND_CONFIG) =>
-    recommend({ status, epochs, summary: summarizeTrends(epochs, cfg), checkpoints }, cfg);
+  const rec = (
+    status: RunStatus,
+    epochs: EpochPoint[],
+    checkpoints: CheckpointHolding = external,
+    cfg = DEFAULT_TREND_CONFIG,
+  ) => recommend({ status, epochs, summary: summarizeTrends(epochs, cfg), checkpoints }, cfg);
   const oneSentence = (s: string) => s.endsWith(".") && !/\.\s+[A-Z]/.test(s);
 
   test("fewer than 3 epochs is insufficient data", () => {
@@ -458,7 +546,9 @@ describe("recommend", () => {
     expect(r).toMatchObject({ action: "stop", trajectory: "worsening" });
     expect(r.checkpoint_epoch).toBeGreaterThanOrEqual(14);
     expect(r.checkpoint_epoch).toBeLessThanOrEqual(16);
-    expect(r.reason).toMatch(/^Validation loss is \d+\.\d% above its best 0\.5000 at epoch 15 \(mean of the last 3 epochs; margin \d+\.\d%: at least 1\.0% and 3× its noise\)/);
+    expect(r.reason).toMatch(
+      /^Validation loss is \d+\.\d% above its best 0\.5000 at epoch 15 \(mean of the last 3 epochs; margin \d+\.\d%: at least 1\.0% and 3× its noise\)/,
+    );
     expect(r.reason).toContain("if you kept one");
   });
 
@@ -475,7 +565,10 @@ describe("recommend", () => {
 
   test("a plateau whose level still falls after a lucky best is not a stop", () => {
     // A lucky 0.30 at epoch 10 on a noisy curve (±0.03), whose typical level keeps falling from 0.40 to 0.36 for 12 epochs.
-    const h = run(0, 23, (e) => ({ train_loss: 1 / (1 + e), val_loss: e < 10 ? 1 - 0.06 * e : e === 10 ? 0.3 : 0.4 - 0.003 * (e - 10) + (e % 2 ? 0.03 : -0.03) }));
+    const h = run(0, 23, (e) => ({
+      train_loss: 1 / (1 + e),
+      val_loss: e < 10 ? 1 - 0.06 * e : e === 10 ? 0.3 : 0.4 - 0.003 * (e - 10) + (e % 2 ? 0.03 : -0.03),
+    }));
     const s = summarizeTrends(h);
     expect(s.is_plateaued).toBe(true);
     const r = rec("running", h);
@@ -488,13 +581,19 @@ describe("recommend", () => {
     expect(r).toMatchObject({ action: "stop" });
     expect(r.reason).toStartWith("Training loss became NaN at epoch 30: the run is diverging");
     expect(r.checkpoint_epoch).toBeGreaterThanOrEqual(27);
-    const exploding = run(0, 27, (e) => ({ train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2, val_loss: 1.1 / (1 + e) }));
+    const exploding = run(0, 27, (e) => ({
+      train_loss: e < 25 ? 1 / (1 + e) : e === 25 ? 0.1 : 1.2,
+      val_loss: 1.1 / (1 + e),
+    }));
     expect(rec("running", exploding).reason).toContain("exploded to 30× its lowest value (explode factor 3)");
   });
 
   test("NaN from the first epoch is a stop naming the epoch, never insufficient_data", () => {
     for (const n of [1, 2, 5]) {
-      const r = rec("running", run(0, n, () => ({ train_loss: NaN, val_loss: NaN })));
+      const r = rec(
+        "running",
+        run(0, n, () => ({ train_loss: NaN, val_loss: NaN })),
+      );
       expect(r.action).toBe("stop");
       expect(r.reason).toContain(`became NaN at epoch ${n - 1}`);
       expect(r.checkpoint_epoch).toBeNull();
@@ -534,12 +633,21 @@ describe("recommend", () => {
   });
 
   test("an early-stopped run says so", () => {
-    const r = recommend({ status: "completed", epochs: overfit, summary: summarizeTrends(overfit), checkpoints: external, stop_reason: "early_stopping" });
+    const r = recommend({
+      status: "completed",
+      epochs: overfit,
+      summary: summarizeTrends(overfit),
+      checkpoints: external,
+      stop_reason: "early_stopping",
+    });
     expect(r.reason).toStartWith("The run early-stopped after 30 epochs");
   });
 
   test("a finished run without any finite loss has no checkpoint to offer", () => {
-    const r = rec("completed", run(0, 4, () => ({ train_loss: null })));
+    const r = rec(
+      "completed",
+      run(0, 4, () => ({ train_loss: null })),
+    );
     expect(r).toMatchObject({ action: "insufficient_data", checkpoint_epoch: null });
   });
 });

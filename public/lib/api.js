@@ -60,7 +60,8 @@ async function authorizedFetch(path, init = {}) {
     const res = await fetch(`/api/v1${path}`, { ...init, headers: headers(init.headers) });
     if (res.status !== 401) return res;
     const why = getToken() ? "The saved token was refused." : "";
-    if (!(await askToken(why))) throw new ApiError(401, "UNAUTHORIZED", "This server needs an API token (Token button, top right).");
+    if (!(await askToken(why)))
+      throw new ApiError(401, "UNAUTHORIZED", "This server needs an API token (Token button, top right).");
   }
 }
 
@@ -73,7 +74,11 @@ export async function api(method, path, body) {
   });
   const json = await res.json().catch(() => null);
   if (!res.ok || !json?.success) {
-    throw new ApiError(res.status, json?.error?.code ?? `HTTP_${res.status}`, json?.error?.message ?? `${method} ${path} failed (${res.status})`);
+    throw new ApiError(
+      res.status,
+      json?.error?.code ?? `HTTP_${res.status}`,
+      json?.error?.message ?? `${method} ${path} failed (${res.status})`,
+    );
   }
   return json.data;
 }
@@ -91,8 +96,15 @@ export async function download(path, filename) {
   const res = await authorizedFetch(path);
   if (!res.ok) {
     // The server's error envelope says why (no such checkpoint, its host unreachable); the status alone when it has none.
-    const error = await res.json().then((j) => j.error, () => null);
-    throw new ApiError(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `download failed (${res.status})`);
+    const error = await res.json().then(
+      (j) => j.error,
+      () => null,
+    );
+    throw new ApiError(
+      res.status,
+      error?.code ?? `HTTP_${res.status}`,
+      error?.message ?? `download failed (${res.status})`,
+    );
   }
   const url = URL.createObjectURL(await res.blob());
   const a = Object.assign(document.createElement("a"), { href: url, download: filename });
@@ -143,7 +155,11 @@ export function openStream(path, { onEvent, onState = () => {} }) {
         const res = await authorizedFetch(path, { headers: h, signal: controller.signal, cache: "no-store" });
         if (!res.ok) {
           const json = await res.json().catch(() => null);
-          throw new ApiError(res.status, json?.error?.code ?? `HTTP_${res.status}`, json?.error?.message ?? `stream failed (${res.status})`);
+          throw new ApiError(
+            res.status,
+            json?.error?.code ?? `HTTP_${res.status}`,
+            json?.error?.message ?? `stream failed (${res.status})`,
+          );
         }
         onState("live");
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -5,7 +5,18 @@
 import uPlot from "uplot";
 import { tick } from "./format.js";
 
-export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569", "#ea580c"];
+export const PALETTE = [
+  "#2563eb",
+  "#dc2626",
+  "#059669",
+  "#d97706",
+  "#7c3aed",
+  "#0891b2",
+  "#db2777",
+  "#65a30d",
+  "#475569",
+  "#ea580c",
+];
 
 /** Colour with alpha, for the faint raw curve under its smoothed one. */
 export function fade(hex, alpha = 0.28) {
@@ -17,7 +28,9 @@ export function fade(hex, alpha = 0.28) {
 export const plottable = (values) => values.map((v) => (typeof v === "number" && Number.isFinite(v) ? v : null));
 
 /** Epochs are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
-export const EPOCH_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000];
+export const EPOCH_INCREMENTS = [
+  1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000,
+];
 
 /** Joins runs sampled at different epochs onto one x axis (for the comparison chart). */
 export const joinRuns = (tables) => (tables.length === 1 ? tables[0] : uPlot.join(tables));
@@ -82,8 +95,23 @@ export class EpochChart {
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       axes: [
-        { label: "epoch", labelSize: 18, size: 36, stroke: "#475569", grid: { stroke: "#e5e7eb" }, incrs: EPOCH_INCREMENTS, values: (_u, vals) => vals.map(String) },
-        { label: yLabel, labelSize: yLabel ? 18 : 0, size: 56, stroke: "#475569", grid: { stroke: "#e5e7eb" }, values: (_u, vals) => vals.map(tick) },
+        {
+          label: "epoch",
+          labelSize: 18,
+          size: 36,
+          stroke: "#475569",
+          grid: { stroke: "#e5e7eb" },
+          incrs: EPOCH_INCREMENTS,
+          values: (_u, vals) => vals.map(String),
+        },
+        {
+          label: yLabel,
+          labelSize: yLabel ? 18 : 0,
+          size: 56,
+          stroke: "#475569",
+          grid: { stroke: "#e5e7eb" },
+          values: (_u, vals) => vals.map(tick),
+        },
       ],
       series: [
         { label: "epoch" },

@@ -8,7 +8,6 @@ import { html, render } from "../lib/html.js";
 import { errorBox, flagBadges, smoothingControl, statusPill } from "../lib/widgets.js";
 import { MAX_POINTS, NOT_METRICS } from "./operation.js";
 
-
 const COMPARE_METRICS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy", "learning_rate"];
 
 export function compareView(root, ids) {
@@ -75,7 +74,11 @@ export function compareView(root, ids) {
     chart?.destroy();
     root.querySelector("#compare-chart-card").hidden = false;
     chart = new EpochChart(root.querySelector("#compare-chart"), {
-      series: runs.map((r, i) => ({ label: `${r.name ?? r.operation_type} (${r.operation_id.slice(-8)})`, color: PALETTE[i % PALETTE.length], spanGaps: true })),
+      series: runs.map((r, i) => ({
+        label: `${r.name ?? r.operation_type} (${r.operation_id.slice(-8)})`,
+        color: PALETTE[i % PALETTE.length],
+        spanGaps: true,
+      })),
       height: 380,
       yLabel: metric,
     });
@@ -85,10 +88,10 @@ export function compareView(root, ids) {
 
   function renderTable() {
     const rows = data.runs.map((r, i) => {
-        const s = r.summary;
-        const f = s.final ?? {};
-        const star = data.best_run === r.operation_id && html`<span class="star" title="best run">★</span> `;
-        return html`<tr data-run="${r.operation_id}">
+      const s = r.summary;
+      const f = s.final ?? {};
+      const star = data.best_run === r.operation_id && html`<span class="star" title="best run">★</span> `;
+      return html`<tr data-run="${r.operation_id}">
           <td><span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span>${star}<a href="#/op/${encodeURIComponent(r.operation_id)}">${r.name ?? r.operation_type}</a><div class="id">${r.operation_id}</div></td>
           <td>${statusPill(r.status)}</td>
           <td>${s.best_epoch ?? "—"}</td>
@@ -100,7 +103,7 @@ export function compareView(root, ids) {
           <td>${flagBadges(s.flags)}</td>
           <td class="small">${s.recommendation.action}</td>
         </tr>`;
-      });
+    });
     render(
       root.querySelector("#compare-table"),
       html`
@@ -114,7 +117,10 @@ export function compareView(root, ids) {
 
   async function load() {
     if (!ids.length) {
-      render(root.querySelector("#compare-table"), html`<p class="muted">Pick two or more runs above (or tick them in the <a href="#/">operations list</a>).</p>`);
+      render(
+        root.querySelector("#compare-table"),
+        html`<p class="muted">Pick two or more runs above (or tick them in the <a href="#/">operations list</a>).</p>`,
+      );
       return;
     }
     try {
@@ -123,7 +129,8 @@ export function compareView(root, ids) {
       data = await api("GET", `/operations/compare?ids=${ids.map(encodeURIComponent).join(",")}&max_points=${points}`);
       if (destroyed) return;
       const custom = new Set();
-      for (const r of data.runs) for (const e of r.curves.slice(-1)) for (const k of Object.keys(e)) if (!NOT_METRICS.has(k)) custom.add(k);
+      for (const r of data.runs)
+        for (const e of r.curves.slice(-1)) for (const k of Object.keys(e)) if (!NOT_METRICS.has(k)) custom.add(k);
       const metrics = [...COMPARE_METRICS, ...custom];
       if (!metrics.includes(metric)) metric = "val_loss";
       render(select, html`${metrics.map((m) => html`<option ${m === metric ? "selected" : ""}>${m}</option>`)}`);
@@ -139,7 +146,11 @@ export function compareView(root, ids) {
 
   return {
     name: "compare",
-    charts: { get compare() { return chart; } },
+    charts: {
+      get compare() {
+        return chart;
+      },
+    },
     destroy() {
       destroyed = true;
       clearInterval(poll);

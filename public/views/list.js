@@ -49,7 +49,9 @@ export function listView(root) {
   };
 
   const draw = () => {
-    const ops = [...rows.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+    const ops = [...rows.values()].sort((a, b) =>
+      a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0,
+    );
     render(
       tbody,
       ops.length
@@ -78,10 +80,14 @@ export function listView(root) {
   let loaded = false;
   const showTotal = () => {
     const shown = rows.size;
-    root.querySelector("#total").textContent = `${total} operation${total === 1 ? "" : "s"}${total > shown ? `, newest ${shown} shown` : ""}`;
+    root.querySelector("#total").textContent =
+      `${total} operation${total === 1 ? "" : "s"}${total > shown ? `, newest ${shown} shown` : ""}`;
   };
   /** The oldest creation time shown, when the list holds only the newest page; older operations stay off it. */
-  const pageStart = () => (total > rows.size ? [...rows.values()].reduce((min, op) => (op.created_at < min ? op.created_at : min), "\uffff") : "");
+  const pageStart = () =>
+    total > rows.size
+      ? [...rows.values()].reduce((min, op) => (op.created_at < min ? op.created_at : min), "\uffff")
+      : "";
   const apply = (type, data) => {
     if (type === "operation") {
       if (!rows.has(data.operation_id)) {

@@ -67,9 +67,15 @@ export function newTrainingView(root) {
     const hidden = String(f.hidden ?? "").trim();
     const body = {
       name: f.name.trim() || undefined,
-      dataset: { kind: "synthetic", generator: f.generator, samples: n("samples"), classes: f.generator === "spirals" ? n("classes") : undefined },
+      dataset: {
+        kind: "synthetic",
+        generator: f.generator,
+        samples: n("samples"),
+        classes: f.generator === "spirals" ? n("classes") : undefined,
+      },
       model: {
-        hidden_layers: hidden === "" ? undefined : hidden === "none" ? [] : hidden.split(",").map((u) => Number(u.trim())),
+        hidden_layers:
+          hidden === "" ? undefined : hidden === "none" ? [] : hidden.split(",").map((u) => Number(u.trim())),
         activation: s("activation"),
         dropout: n("dropout"),
       },
@@ -88,7 +94,10 @@ export function newTrainingView(root) {
   };
   const preview = () => (root.querySelector("#spec-preview").textContent = JSON.stringify(spec(), null, 2));
   // The samples default is the chosen generator's.
-  form.generator.addEventListener("change", () => (form.samples.placeholder = String(D.generators[form.generator.value].samples)));
+  form.generator.addEventListener(
+    "change",
+    () => (form.samples.placeholder = String(D.generators[form.generator.value].samples)),
+  );
   form.addEventListener("input", preview);
   preview();
   submitTraining(form, root.querySelector("#form-error"), spec);

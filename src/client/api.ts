@@ -5,7 +5,14 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import type { CancelInput, Control, Operation, OperationStatus, StopPolicyInput, TrendSummarySchema } from "../schemas/operation.ts";
+import type {
+  CancelInput,
+  Control,
+  Operation,
+  OperationStatus,
+  StopPolicyInput,
+  TrendSummarySchema,
+} from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import type { Analysis, CompareData } from "../schemas/analysis.ts";
@@ -19,7 +26,12 @@ import type { MetricsReply } from "../schemas/operation.ts";
 /** The ApiError for an error reply: the envelope's code, message and details, or the bare status. */
 function failure(method: string, url: URL, status: number, json: Record<string, unknown>): ApiError {
   const err = (json.error ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> | null };
-  return new ApiError(err.code ?? `HTTP_${status}`, err.message ?? `${method} ${url.pathname} failed with ${status}`, status, err.details ?? null);
+  return new ApiError(
+    err.code ?? `HTTP_${status}`,
+    err.message ?? `${method} ${url.pathname} failed with ${status}`,
+    status,
+    err.details ?? null,
+  );
 }
 
 /** Codes from the server's error envelope, plus the client's own. */
@@ -66,7 +78,11 @@ export class TrainwatchClient {
 
   /** From TRAINWATCH_URL (default http://127.0.0.1:8000) and TRAINWATCH_TOKEN. */
   static fromEnv(env: Record<string, string | undefined> = process.env, timeoutMs?: number): TrainwatchClient {
-    return new TrainwatchClient({ baseUrl: env.TRAINWATCH_URL || "http://127.0.0.1:8000", token: env.TRAINWATCH_TOKEN || null, timeoutMs });
+    return new TrainwatchClient({
+      baseUrl: env.TRAINWATCH_URL || "http://127.0.0.1:8000",
+      token: env.TRAINWATCH_TOKEN || null,
+      timeoutMs,
+    });
   }
 
   /** Sends a request to `/api/v1${path}` (or the configured prefix) and unwraps the envelope. */
@@ -83,7 +99,11 @@ export class TrainwatchClient {
     try {
       json = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, res.status);
+      throw new ApiError(
+        "BAD_RESPONSE",
+        `${method} ${url.pathname} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`,
+        res.status,
+      );
     }
     if (!res.ok || json.success !== true) throw failure(method, url, res.status, json);
     return { data: json.data as T, raw: json };
@@ -109,7 +129,11 @@ export class TrainwatchClient {
    * Opens an event stream: the body of a 2xx reply, read as it arrives (no timeout once it has answered; `signal`
    * ends it). An error reply becomes ApiError, as in request().
    */
-  async stream(path: string, query: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async stream(
+    path: string,
+    query: Record<string, string | number | undefined>,
+    signal?: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>> {
     const url = new URL(`${this.baseUrl}${this.prefix}${path}`);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: "text/event-stream" };
@@ -119,9 +143,16 @@ export class TrainwatchClient {
     const timer = setTimeout(() => connect.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     let res: Response;
     try {
-      res = await this.fetchImpl(url, { headers, signal: signal ? AbortSignal.any([signal, connect.signal]) : connect.signal });
+      res = await this.fetchImpl(url, {
+        headers,
+        signal: signal ? AbortSignal.any([signal, connect.signal]) : connect.signal,
+      });
     } catch (err) {
-      throw new ApiError("UNREACHABLE", `cannot reach the ${this.service} at ${this.baseUrl} (${(err as Error).message})`, null);
+      throw new ApiError(
+        "UNREACHABLE",
+        `cannot reach the ${this.service} at ${this.baseUrl} (${(err as Error).message})`,
+        null,
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -168,7 +199,12 @@ export class TrainwatchClient {
   }
 
   async health() {
-    return (await this.request<{ status: string; version: string; trainers: Record<string, unknown> | null }>("GET", "/health")).data;
+    return (
+      await this.request<{ status: string; version: string; trainers: Record<string, unknown> | null }>(
+        "GET",
+        "/health",
+      )
+    ).data;
   }
 
   async listOperations(q: { status?: OperationStatus; operation_type?: string; limit?: number; offset?: number } = {}) {
@@ -193,7 +229,12 @@ export class TrainwatchClient {
 
   async completeOperation(
     id: string,
-    body: { status: "completed" | "failed" | "cancelled"; error_message?: string; failure_code?: "trainer_error"; result?: Record<string, unknown> },
+    body: {
+      status: "completed" | "failed" | "cancelled";
+      error_message?: string;
+      failure_code?: "trainer_error";
+      result?: Record<string, unknown>;
+    },
   ): Promise<Operation> {
     return (await this.request<Operation>("POST", `/operations/${encodeURIComponent(id)}/complete`, body)).data;
   }
@@ -214,13 +255,26 @@ export class TrainwatchClient {
   }
 
   /** Stores epochs; `control` is the server's word on the run ({action: "continue"} or the stop decision). */
-  async postMetrics(id: string, epochs: WireEpoch[]): Promise<{ stored: number; trends: TrendSummary; control: Control }> {
-    return (await this.request<{ stored: number; trends: TrendSummary; control: Control }>("POST", `/operations/${encodeURIComponent(id)}/metrics`, { epochs })).data;
+  async postMetrics(
+    id: string,
+    epochs: WireEpoch[],
+  ): Promise<{ stored: number; trends: TrendSummary; control: Control }> {
+    return (
+      await this.request<{ stored: number; trends: TrendSummary; control: Control }>(
+        "POST",
+        `/operations/${encodeURIComponent(id)}/metrics`,
+        { epochs },
+      )
+    ).data;
   }
 
   /** Epochs and trends; `from_epoch`/`to_epoch` narrow to a range, `max_points` reduces (min/max per bucket), `smoothing` adds EMA curves. */
-  async getMetrics(id: string, q: { since_epoch?: number; max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {}): Promise<MetricsReply> {
-    return (await this.request<MetricsReply>("GET", `/operations/${encodeURIComponent(id)}/metrics`, undefined, q)).data;
+  async getMetrics(
+    id: string,
+    q: { since_epoch?: number; max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {},
+  ): Promise<MetricsReply> {
+    return (await this.request<MetricsReply>("GET", `/operations/${encodeURIComponent(id)}/metrics`, undefined, q))
+      .data;
   }
 
   /** The server's judgement of a run: flags, trajectory, gap, checkpoints and the recommendation, with its thresholds. */
@@ -233,8 +287,12 @@ export class TrainwatchClient {
   }
 
   /** Several runs side by side: per-run summary and curves (downsampled to max_points), plus best_run and why. */
-  async compareRuns(ids: readonly string[], q: { max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {}): Promise<CompareData> {
-    return (await this.request<CompareData>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q })).data;
+  async compareRuns(
+    ids: readonly string[],
+    q: { max_points?: number; from_epoch?: number; to_epoch?: number; smoothing?: number } = {},
+  ): Promise<CompareData> {
+    return (await this.request<CompareData>("GET", "/operations/compare", undefined, { ids: ids.join(","), ...q }))
+      .data;
   }
 
   /** The recipes this server and its GPU hosts declare, with their params schemas. */
@@ -243,7 +301,12 @@ export class TrainwatchClient {
   }
 
   /** Starts a declared recipe (a script training) with its params. */
-  async startRecipe(body: { recipe: string; params?: Record<string, unknown>; name?: string; target?: "local" | "host" }): Promise<Operation> {
+  async startRecipe(body: {
+    recipe: string;
+    params?: Record<string, unknown>;
+    name?: string;
+    target?: "local" | "host";
+  }): Promise<Operation> {
     return (await this.request<Operation>("POST", "/trainings", body)).data;
   }
 
@@ -279,21 +342,27 @@ export class HostClient {
   }
 
   async getSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
-    return (await this.http.request<Session>("GET", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
+    return (await this.http.request<Session>("GET", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts))
+      .data;
   }
 
   async cancelSession(id: string, opts: { timeoutMs?: number } = {}): Promise<Session> {
-    return (await this.http.request<Session>("DELETE", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)).data;
+    return (
+      await this.http.request<Session>("DELETE", `/sessions/${encodeURIComponent(id)}`, undefined, undefined, opts)
+    ).data;
   }
 
   /** The recipes this host declares (its own TRAINWATCH_RECIPES file). */
   async recipes(opts: { timeoutMs?: number } = {}): Promise<RecipeView[]> {
-    return (await this.http.request<{ recipes: RecipeView[] }>("GET", "/recipes", undefined, undefined, opts)).data.recipes;
+    return (await this.http.request<{ recipes: RecipeView[] }>("GET", "/recipes", undefined, undefined, opts)).data
+      .recipes;
   }
 
   /** The last `tail` lines a script session printed. */
   async logs(id: string, tail: number, opts: { timeoutMs?: number } = {}): Promise<LogLines> {
-    return (await this.http.request<LogLines>("GET", `/sessions/${encodeURIComponent(id)}/logs`, undefined, { tail }, opts)).data;
+    return (
+      await this.http.request<LogLines>("GET", `/sessions/${encodeURIComponent(id)}/logs`, undefined, { tail }, opts)
+    ).data;
   }
 
   /** A script session's log as the host streams it (SSE bytes); the stream ends when the session's processes are gone. */

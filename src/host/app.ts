@@ -10,7 +10,17 @@ import { HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import { memoryProblem } from "../schemas/memory.ts";
 import { NormalizedTrainingSpec, type NormalizedSpec } from "../schemas/spec.ts";
 import { specError, validateSpec } from "../schemas/spec_rules.ts";
-import { Envelope, ErrorEnvelope, bearerAuth, errorHandling, jsonBody, ok, pathInt, tarResponse, type RouteTable } from "../http/index.ts";
+import {
+  Envelope,
+  ErrorEnvelope,
+  bearerAuth,
+  errorHandling,
+  jsonBody,
+  ok,
+  pathInt,
+  tarResponse,
+  type RouteTable,
+} from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
@@ -25,7 +35,12 @@ import { queryInt } from "../http/index.ts";
 export type HostBackend = Pick<HostHealth, "backend" | "backend_fallback_reason" | "gpu" | "gpu_visible">;
 
 /** The backend fields of a report (a selection, or a session's start report), for /health. */
-export const backendOf = (r: HostBackend): HostBackend => ({ backend: r.backend, backend_fallback_reason: r.backend_fallback_reason, gpu: r.gpu, gpu_visible: r.gpu_visible });
+export const backendOf = (r: HostBackend): HostBackend => ({
+  backend: r.backend,
+  backend_fallback_reason: r.backend_fallback_reason,
+  gpu: r.gpu,
+  gpu_visible: r.gpu_visible,
+});
 
 export interface HostDeps {
   sessions: Sessions;
@@ -93,7 +108,9 @@ export function createHostApp(deps: HostDeps) {
         }),
       {
         response: { 200: Envelope(HostHealth), 401: ErrorEnvelope },
-        detail: { summary: "Backend, GPU, active sessions and version; the API picks the host with the fewest active sessions." },
+        detail: {
+          summary: "Backend, GPU, active sessions and version; the API picks the host with the fewest active sessions.",
+        },
       },
     )
     .post(
@@ -103,11 +120,17 @@ export function createHostApp(deps: HostDeps) {
         if (body.recipe !== undefined) {
           if (body.spec !== undefined) throw invalid("body.spec", "not allowed with body.recipe");
           if (!deps.scripts) throw invalid("body.recipe", "this training host runs no script trainings");
-          const session = deps.scripts.start({ operation_id: body.operation_id, recipe: body.recipe, params: body.params, api_url });
+          const session = deps.scripts.start({
+            operation_id: body.operation_id,
+            recipe: body.recipe,
+            params: body.params,
+            api_url,
+          });
           set.status = 201;
           return ok(session);
         }
-        if (body.spec === undefined) throw invalid("body.spec", "Expected required property (or a recipe in body.recipe)");
+        if (body.spec === undefined)
+          throw invalid("body.spec", "Expected required property (or a recipe in body.recipe)");
         set.status = 201;
         const spec = sessionSpec(body.spec, deps);
         return ok(deps.sessions.start({ operation_id: body.operation_id, spec, api_url }));
@@ -120,7 +143,10 @@ export function createHostApp(deps: HostDeps) {
     )
     .get("/recipes", () => ok({ recipes: deps.scripts ? deps.scripts.views() : [] }), {
       response: { 200: Envelope(Type.Object({ recipes: Type.Array(RecipeView) })), 401: ErrorEnvelope },
-      detail: { summary: "The recipes this host declares (its TRAINWATCH_RECIPES file), with their params schemas; the API lists them under GET /api/v1/recipes." },
+      detail: {
+        summary:
+          "The recipes this host declares (its TRAINWATCH_RECIPES file), with their params schemas; the API lists them under GET /api/v1/recipes.",
+      },
     })
     .get("/sessions/:id/logs", ({ params, query }) => ok(scriptsOf(deps).logs(params.id, query.tail ?? 200)), {
       params: IdParams,
@@ -135,30 +161,52 @@ export function createHostApp(deps: HostDeps) {
         (server as { timeout?: (r: Request, seconds: number) => void } | null)?.timeout?.(request, 0);
         return new Response(body, { headers: SSE_HEADERS });
       },
-      { params: IdParams, query: LogsQuery, detail: { summary: "A script session's log live (SSE: lines, then end); the API relays it." } },
+      {
+        params: IdParams,
+        query: LogsQuery,
+        detail: { summary: "A script session's log live (SSE: lines, then end); the API relays it." },
+      },
     )
-    .get("/sessions/:id", ({ params }) => ok(deps.scripts?.has(params.id) ? deps.scripts.get(params.id) : deps.sessions.get(params.id)), {
-      params: IdParams,
-      response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
-      detail: { summary: "A session's state: status, epochs trained, progress, relay backlog." },
-    })
-    .get("/sessions/:id/checkpoints/:epoch", ({ params }) => tarResponse(params.id, params.epoch, deps.sessions.checkpoint(params.id, params.epoch)), {
-      params: CheckpointParams,
-      detail: {
-        summary: "A checkpoint of a training this host ran, as a tar of model.json, weights.bin and preprocessing.json (the API proxies it).",
-        responses: {
-          200: documented("ustar archive", { type: "string", contentMediaType: "application/x-tar" }, "application/x-tar"),
-          400: documented("Bad epoch", ErrorEnvelope),
-          401: documented("Missing or wrong host token", ErrorEnvelope),
-          404: documented("No checkpoint of that epoch on this host", ErrorEnvelope),
+    .get(
+      "/sessions/:id",
+      ({ params }) => ok(deps.scripts?.has(params.id) ? deps.scripts.get(params.id) : deps.sessions.get(params.id)),
+      {
+        params: IdParams,
+        response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
+        detail: { summary: "A session's state: status, epochs trained, progress, relay backlog." },
+      },
+    )
+    .get(
+      "/sessions/:id/checkpoints/:epoch",
+      ({ params }) => tarResponse(params.id, params.epoch, deps.sessions.checkpoint(params.id, params.epoch)),
+      {
+        params: CheckpointParams,
+        detail: {
+          summary:
+            "A checkpoint of a training this host ran, as a tar of model.json, weights.bin and preprocessing.json (the API proxies it).",
+          responses: {
+            200: documented(
+              "ustar archive",
+              { type: "string", contentMediaType: "application/x-tar" },
+              "application/x-tar",
+            ),
+            400: documented("Bad epoch", ErrorEnvelope),
+            401: documented("Missing or wrong host token", ErrorEnvelope),
+            404: documented("No checkpoint of that epoch on this host", ErrorEnvelope),
+          },
         },
       },
-    })
-    .delete("/sessions/:id", async ({ params }) => ok(deps.scripts?.has(params.id) ? await deps.scripts.cancel(params.id) : await deps.sessions.cancel(params.id)), {
-      params: IdParams,
-      response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
-      detail: { summary: "Cancel a session: the training stops within one batch." },
-    });
+    )
+    .delete(
+      "/sessions/:id",
+      async ({ params }) =>
+        ok(deps.scripts?.has(params.id) ? await deps.scripts.cancel(params.id) : await deps.sessions.cancel(params.id)),
+      {
+        params: IdParams,
+        response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
+        detail: { summary: "Cancel a session: the training stops within one batch." },
+      },
+    );
   table.routes = app.routes;
   return app;
 }

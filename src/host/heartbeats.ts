@@ -40,7 +40,8 @@ export class Heartbeats {
   /** A training starts: a heartbeat now, and one every period until stop(). */
   start(lane: Lane): void {
     lane.open = true;
-    if (this.opts.periodMs > 0) lane.heartbeat ??= this.opts.clock.setInterval(() => this.beat(lane), this.opts.periodMs);
+    if (this.opts.periodMs > 0)
+      lane.heartbeat ??= this.opts.clock.setInterval(() => this.beat(lane), this.opts.periodMs);
     this.beat(lane);
   }
 

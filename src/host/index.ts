@@ -24,7 +24,11 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
   const clients = new Map<string, TrainwatchClient>();
   const api = (baseUrl: string) => {
     let c = clients.get(baseUrl);
-    if (!c) clients.set(baseUrl, (c = new TrainwatchClient({ baseUrl, token: config.apiToken, timeoutMs: config.relayTimeoutMs })));
+    if (!c)
+      clients.set(
+        baseUrl,
+        (c = new TrainwatchClient({ baseUrl, token: config.apiToken, timeoutMs: config.relayTimeoutMs })),
+      );
     return c;
   };
   // A bad recipe file stops the start before the outbox file is locked.
@@ -38,16 +42,27 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     heartbeatMs: config.heartbeatMs,
     onStop: (id, reason) => (scripts?.has(id) ? scripts.stopFromApi(id, reason) : sessions?.stopFromApi(id, reason)),
     // A built-in session stops on the API's stop decision; a script hears it from its own metrics replies (child API).
-    onControl: (id, control) => (scripts?.has(id) ? scripts.stopFromControl(id, control) : sessions?.stopFromControl(id, control)),
+    onControl: (id, control) =>
+      scripts?.has(id) ? scripts.stopFromControl(id, control) : sessions?.stopFromControl(id, control),
   });
   sessions = new Sessions({ outbox, modelsDir: config.modelsDir, start: opts.start });
   // Under the outbox's lock: the scripts a crashed host left are killed (the outbox fails their operations as interrupted).
   const leftovers = killLeftovers(config.logsDir);
-  if (leftovers.length) console.warn(`[host] stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`);
+  if (leftovers.length)
+    console.warn(
+      `[host] stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`,
+    );
   const gpus = machineGpus(config.gpus);
   // Children report to this host on loopback, on a port of their own (see child_api.ts).
   let childUrl = "";
-  scripts = new ScriptSessions({ outbox, book, logs: new LogStore(config.logsDir), killGraceMs: config.killGraceMs, gpus, childUrl: () => childUrl });
+  scripts = new ScriptSessions({
+    outbox,
+    book,
+    logs: new LogStore(config.logsDir),
+    killGraceMs: config.killGraceMs,
+    gpus,
+    childUrl: () => childUrl,
+  });
   const childApi = createChildApi(scripts, config.maxBodyBytes);
 
   // The same selection the worker makes, run once here so /health can answer before the first training;
@@ -86,7 +101,15 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
   }
   const url = `http://${config.host}:${app.server!.port}`;
   console.log(`trainwatch host listening on ${url} (relay outbox ${config.dbPath})`);
-  if (book.source) console.log(`[host] recipes: ${book.list().map((r) => r.name).join(", ") || "none"} from ${book.source}; GPUs for them: ${gpus.length ? gpus.map((g) => `${g.id}${g.name ? ` (${g.name})` : ""}`).join(", ") : "none"}`);
+  if (book.source)
+    console.log(
+      `[host] recipes: ${
+        book
+          .list()
+          .map((r) => r.name)
+          .join(", ") || "none"
+      } from ${book.source}; GPUs for them: ${gpus.length ? gpus.map((g) => `${g.id}${g.name ? ` (${g.name})` : ""}`).join(", ") : "none"}`,
+    );
   void detected.then((b) =>
     console.log(
       b.backend

@@ -84,7 +84,10 @@ export interface CompleteBody {
 }
 
 /** One relay call: which API endpoint, with what. */
-export type RelayCall = { to: "metrics"; epochs: WireEpoch[] } | { to: "heartbeat"; body: HeartbeatInput } | { to: "complete"; body: CompleteBody };
+export type RelayCall =
+  | { to: "metrics"; epochs: WireEpoch[] }
+  | { to: "heartbeat"; body: HeartbeatInput }
+  | { to: "complete"; body: CompleteBody };
 
 /**
  * The call that delivers the head of the lane: up to `maxBatch` consecutive epochs, or the one item there; `n` items,
@@ -113,7 +116,9 @@ export function headCall(lane: Lane, maxBatch: number): { call: RelayCall; n: nu
       to: "complete",
       body: {
         status: f.status,
-        ...(f.status === "failed" ? { error_message: f.error_message, ...(f.failure_code ? { failure_code: f.failure_code } : {}) } : {}),
+        ...(f.status === "failed"
+          ? { error_message: f.error_message, ...(f.failure_code ? { failure_code: f.failure_code } : {}) }
+          : {}),
         ...(f.result ? { result: f.result } : {}),
       },
     };
@@ -134,12 +139,14 @@ export function takeThrough(lane: Lane, upto: number): Queued[] {
  */
 export function unsentOnStop(lane: Lane, refused: number | null): number {
   const last = lane.items.at(-1);
-  const keep = last?.item.kind === "final" && survivesStop(last.item.final) && (refused === null || last.seq > refused) ? 1 : 0;
+  const keep =
+    last?.item.kind === "final" && survivesStop(last.item.final) && (refused === null || last.seq > refused) ? 1 : 0;
   return lane.items.length - keep;
 }
 
 /** A lane whose training ended, with nothing queued, in flight or scheduled: it can be forgotten. */
-export const retirable = (lane: Lane) => lane.closed && !lane.open && !lane.busy && !lane.beating && lane.items.length === 0 && !lane.retry;
+export const retirable = (lane: Lane) =>
+  lane.closed && !lane.open && !lane.busy && !lane.beating && lane.items.length === 0 && !lane.retry;
 
 /** Delivered counts of forgotten lanes, for GET /sessions, oldest dropped beyond `keep`. */
 export class RetiredCounts {

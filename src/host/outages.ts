@@ -55,14 +55,18 @@ export class Outages {
       o.refused = { status: refusedStatus, since: clock.now() };
       if (!o.down) o.since = clock.now();
       o.down = true;
-      log(`[relay] ${tokenRefusedMessage(apiUrl, refusedStatus)} (${why}); keeping ${pending()} unacknowledged item(s), retrying every ${maxDelayMs / 1000} s`);
+      log(
+        `[relay] ${tokenRefusedMessage(apiUrl, refusedStatus)} (${why}); keeping ${pending()} unacknowledged item(s), retrying every ${maxDelayMs / 1000} s`,
+      );
       return;
     }
     o.refused = null;
     if (o.down) return;
     o.down = true;
     o.since = clock.now();
-    log(`[relay] cannot deliver to the API at ${apiUrl} — ${why} — keeping ${pending()} unacknowledged item(s) and retrying (backoff up to ${maxDelayMs / 1000} s); one more line when it is back`);
+    log(
+      `[relay] cannot deliver to the API at ${apiUrl} — ${why} — keeping ${pending()} unacknowledged item(s) and retrying (backoff up to ${maxDelayMs / 1000} s); one more line when it is back`,
+    );
   }
 
   /** Records an answered call; true when it ends an outage (logged), so lanes waiting out a backoff can go now. */
@@ -73,7 +77,9 @@ export class Outages {
     o.refused = null;
     o.error = null;
     const secs = ((this.opts.clock.now() - o.since) / 1000).toFixed(1);
-    this.opts.log(`[relay] the API at ${apiUrl} is reachable again after ${secs} s (${o.failures} failed attempt(s)); delivering the ${this.opts.pending()} item(s) queued meanwhile`);
+    this.opts.log(
+      `[relay] the API at ${apiUrl} is reachable again after ${secs} s (${o.failures} failed attempt(s)); delivering the ${this.opts.pending()} item(s) queued meanwhile`,
+    );
     o.failures = 0;
     return true;
   }
@@ -83,7 +89,14 @@ export class Outages {
     const o = this.byUrl.get(apiUrl);
     if (!o?.down) return null;
     const since = new Date(o.refused?.since ?? o.since).toISOString();
-    if (o.refused) return { api_url: apiUrl, refused: true, status: o.refused.status, message: tokenRefusedMessage(apiUrl, o.refused.status), since };
+    if (o.refused)
+      return {
+        api_url: apiUrl,
+        refused: true,
+        status: o.refused.status,
+        message: tokenRefusedMessage(apiUrl, o.refused.status),
+        since,
+      };
     return { api_url: apiUrl, refused: false, status: null, message: o.error ?? "unreachable", since };
   }
 

@@ -22,7 +22,20 @@ import type { HeartbeatInput, RelayProblem, StartedInfo } from "../schemas/host.
 import type { StopControl } from "../schemas/control.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { Heartbeats } from "./heartbeats.ts";
-import { headCall, newLane, RetiredCounts, retirable, survivesStop, takeThrough, unsentOnStop, type CompleteBody, type FinalStatus, type Lane, type OutboxItem, type RelayCall } from "./lanes.ts";
+import {
+  headCall,
+  newLane,
+  RetiredCounts,
+  retirable,
+  survivesStop,
+  takeThrough,
+  unsentOnStop,
+  type CompleteBody,
+  type FinalStatus,
+  type Lane,
+  type OutboxItem,
+  type RelayCall,
+} from "./lanes.ts";
 import { Outages, statusOf } from "./outages.ts";
 import { OutboxStore } from "./outbox_store.ts";
 import { DEFAULT_BACKOFF, relayAction, type Backoff } from "./relay_policy.ts";
@@ -85,7 +98,12 @@ export class Outbox {
     this.maxBatch = opts.maxBatch ?? 500;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => console.warn(line));
-    this.outages = new Outages({ clock: this.clock, log: this.log, pending: () => this.pending(), maxDelayMs: this.backoff.maxMs });
+    this.outages = new Outages({
+      clock: this.clock,
+      log: this.log,
+      pending: () => this.pending(),
+      maxDelayMs: this.backoff.maxMs,
+    });
     this.heartbeats = new Heartbeats({
       periodMs: opts.heartbeatMs ?? 10_000,
       clock: this.clock,
@@ -223,7 +241,9 @@ export class Outbox {
       });
     }
     if (items.length || open.length) {
-      this.log(`[relay] resuming delivery of ${this.pending()} item(s) for ${this.lanes.size} operation(s) left by the previous run`);
+      this.log(
+        `[relay] resuming delivery of ${this.pending()} item(s) for ${this.lanes.size} operation(s) left by the previous run`,
+      );
     }
     for (const lane of this.lanes.values()) this.pump(lane);
   }
@@ -280,7 +300,9 @@ export class Outbox {
     if (next.action === "fail") {
       this.reachable(lane.apiUrl);
       const kind = lane.items[0]!.item.kind;
-      this.log(`[relay] ${lane.id}: the API refused ${n} ${kind} item(s) for good (${(err as Error).message}); dropped`);
+      this.log(
+        `[relay] ${lane.id}: the API refused ${n} ${kind} item(s) for good (${(err as Error).message}); dropped`,
+      );
       this.drop(lane, upto);
       return this.pump(lane);
     }
@@ -311,7 +333,8 @@ export class Outbox {
     this.cancelRetry(lane);
     const { code, message } = err as { code?: string; message: string };
     // A host-side cancel whose operation the API already finished is the normal case, not news.
-    if (!onlyFinal && unsent > 0) this.log(`[relay] ${lane.id}: the API answered ${code} (${message}); dropped ${unsent} unsent item(s)`);
+    if (!onlyFinal && unsent > 0)
+      this.log(`[relay] ${lane.id}: the API answered ${code} (${message}); dropped ${unsent} unsent item(s)`);
     if (lane.open) {
       this.heartbeats.stop(lane);
       this.opts.onStop?.(lane.id, message);

@@ -50,14 +50,23 @@ export class OutboxStore {
   /** Every item left, in sequence order. */
   items(): StoredItem[] {
     return this.db
-      .query<{ seq: number; operation_id: string; api_url: string; body: string }, []>("SELECT seq, operation_id, api_url, body FROM outbox ORDER BY seq")
+      .query<{ seq: number; operation_id: string; api_url: string; body: string }, []>(
+        "SELECT seq, operation_id, api_url, body FROM outbox ORDER BY seq",
+      )
       .all()
-      .map((r) => ({ seq: r.seq, operationId: r.operation_id, apiUrl: r.api_url, item: JSON.parse(r.body) as OutboxItem }));
+      .map((r) => ({
+        seq: r.seq,
+        operationId: r.operation_id,
+        apiUrl: r.api_url,
+        item: JSON.parse(r.body) as OutboxItem,
+      }));
   }
 
   /** A training starts on this host. */
   opened(operationId: string, apiUrl: string, at: number): void {
-    this.db.query("INSERT OR REPLACE INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)").run(operationId, apiUrl, at);
+    this.db
+      .query("INSERT OR REPLACE INTO open_sessions (operation_id, api_url, opened_at) VALUES (?, ?, ?)")
+      .run(operationId, apiUrl, at);
   }
 
   /** A training ended (or was found cut off). */

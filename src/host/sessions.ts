@@ -92,7 +92,9 @@ export class Sessions {
           try {
             outbox.epoch(id, encodeEpoch(epoch));
           } catch (err) {
-            log(`[host] ${id}: keeping epoch ${epoch.epoch} for the relay failed (training goes on): ${(err as Error).message}`);
+            log(
+              `[host] ${id}: keeping epoch ${epoch.epoch} for the relay failed (training goes on): ${(err as Error).message}`,
+            );
           }
         },
         onProgress: (p) => {
@@ -104,7 +106,9 @@ export class Sessions {
           try {
             outbox.checkpoints(id, list);
           } catch (err) {
-            log(`[host] ${id}: keeping the checkpoint list for the relay failed (training goes on): ${(err as Error).message}`);
+            log(
+              `[host] ${id}: keeping the checkpoint list for the relay failed (training goes on): ${(err as Error).message}`,
+            );
           }
         },
       },
@@ -126,7 +130,9 @@ export class Sessions {
           this.settle(s, "completed", null);
           outbox.close(id, { status: "completed", result: data });
         }
-        log(`[host] ${id}: ${s.status} after ${s.epochs} epoch(s); ${outbox.pending(id)} relay item(s) still to deliver`);
+        log(
+          `[host] ${id}: ${s.status} after ${s.epochs} epoch(s); ${outbox.pending(id)} relay item(s) still to deliver`,
+        );
       },
       (err: Error) => {
         log(`[host] ${id}: training failed: ${err.message}`);
@@ -152,10 +158,14 @@ export class Sessions {
     return checkpointTar(checkpointDir(this.opts.modelsDir, operationId, epoch), () => {
       const kept = this.sessions.get(operationId)?.checkpoints.map((c) => c.epoch);
       const which = kept?.length ? `; it keeps epochs ${[...new Set(kept)].join(", ")}` : "";
-      return new TrainwatchError("CHECKPOINT_NOT_FOUND", `this host has no checkpoint of epoch ${epoch} for operation ${operationId}${which}`, {
-        operation_id: operationId,
-        epoch,
-      });
+      return new TrainwatchError(
+        "CHECKPOINT_NOT_FOUND",
+        `this host has no checkpoint of epoch ${epoch} for operation ${operationId}${which}`,
+        {
+          operation_id: operationId,
+          epoch,
+        },
+      );
     });
   }
 

@@ -52,7 +52,10 @@ export class HostPool implements RemoteHosts {
     let refused: TrainwatchError | null = null;
     for (const c of candidates) {
       try {
-        await c.client.startSession({ operation_id: operationId!, spec, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
+        await c.client.startSession(
+          { operation_id: operationId!, spec, api_url: this.opts.apiUrl() },
+          { timeoutMs: this.opts.startTimeoutMs ?? 10_000 },
+        );
         return { host: c.url };
       } catch (err) {
         failures.push(`${c.url}: ${reason(err)}`);
@@ -72,12 +75,17 @@ export class HostPool implements RemoteHosts {
    * A script training on the least busy reachable host that declares the recipe. Its params are checked here against
    * that host's schema (a 400 naming body.params.x before anything is created), then the host checks them again.
    */
-  async startScript(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => Promise<string>): Promise<{ host: string }> {
+  async startScript(
+    req: RecipeRequest,
+    open: (planned: number | null, params: Record<string, unknown>) => Promise<string>,
+  ): Promise<{ host: string }> {
     const { candidates, failures } = await this.probe();
     const declaring: { url: string; client: HostClient; recipe: RecipeView }[] = [];
     for (const c of candidates) {
       try {
-        const recipe = (await c.client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 })).find((r) => r.name === req.recipe);
+        const recipe = (await c.client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 })).find(
+          (r) => r.name === req.recipe,
+        );
         if (recipe) declaring.push({ ...c, recipe });
       } catch (err) {
         failures.push(`${c.url}: ${reason(err)}`);
@@ -85,23 +93,40 @@ export class HostPool implements RemoteHosts {
     }
     if (declaring.length === 0) {
       if (candidates.length > 0) {
-        throw invalid("body.recipe", `unknown recipe ${JSON.stringify(req.recipe)}: no reachable training host declares it (asked ${candidates.map((c) => c.url).join(", ")})`, { recipe: req.recipe });
+        throw invalid(
+          "body.recipe",
+          `unknown recipe ${JSON.stringify(req.recipe)}: no reachable training host declares it (asked ${candidates.map((c) => c.url).join(", ")})`,
+          { recipe: req.recipe },
+        );
       }
-      throw new TrainwatchError("HOST_UNAVAILABLE", `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`, { hosts: this.opts.urls });
+      throw new TrainwatchError(
+        "HOST_UNAVAILABLE",
+        `no training host reachable (${failures.join("; ")}); start one with \`bun run src/host\` or check TRAINING_HOST_URL`,
+        { hosts: this.opts.urls },
+      );
     }
     const first = declaring[0]!;
     const params = checkParams(first.recipe, req.params);
-    const operationId = await open(plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params), params);
+    const operationId = await open(
+      plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params),
+      params,
+    );
     for (const c of declaring) {
       try {
-        await c.client.startSession({ operation_id: operationId, recipe: req.recipe, params, api_url: this.opts.apiUrl() }, { timeoutMs: this.opts.startTimeoutMs ?? 10_000 });
+        await c.client.startSession(
+          { operation_id: operationId, recipe: req.recipe, params, api_url: this.opts.apiUrl() },
+          { timeoutMs: this.opts.startTimeoutMs ?? 10_000 },
+        );
         return { host: c.url };
       } catch (err) {
-        if (err instanceof ApiError && err.status === 400) throw invalid(String(err.details?.field ?? "body.recipe"), `${err.message} (on training host ${c.url})`);
+        if (err instanceof ApiError && err.status === 400)
+          throw invalid(String(err.details?.field ?? "body.recipe"), `${err.message} (on training host ${c.url})`);
         failures.push(`${c.url}: ${reason(err)}`);
       }
     }
-    throw new TrainwatchError("HOST_UNAVAILABLE", `no training host took the script (${failures.join("; ")})`, { hosts: this.opts.urls });
+    throw new TrainwatchError("HOST_UNAVAILABLE", `no training host took the script (${failures.join("; ")})`, {
+      hosts: this.opts.urls,
+    });
   }
 
   /** Every reachable host's recipes, with the error of each host that did not answer. */
@@ -116,7 +141,10 @@ export class HostPool implements RemoteHosts {
         }
       }),
     );
-    return { recipes: asked.flatMap((a) => a.recipes), hosts: asked.map((a) => ({ host: a.url, error: a.error, recipes: a.recipes.length })) };
+    return {
+      recipes: asked.flatMap((a) => a.recipes),
+      hosts: asked.map((a) => ({ host: a.url, error: a.error, recipes: a.recipes.length })),
+    };
   }
 
   /** A host script's log tail, from its host; 503 naming the host when it cannot be reached. */
@@ -141,14 +169,27 @@ export class HostPool implements RemoteHosts {
 
   private hostOf(op: Operation): { host: string; client: HostClient } {
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
-    if (!host) throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} records no training host to fetch its logs from`, { operation_id: op.operation_id });
+    if (!host)
+      throw new TrainwatchError(
+        "NOT_FOUND",
+        `operation ${op.operation_id} records no training host to fetch its logs from`,
+        { operation_id: op.operation_id },
+      );
     return { host, client: this.clients.get(host) ?? this.client(host) };
   }
 
   private logError(op: Operation, host: string, err: unknown): TrainwatchError {
     const id = op.operation_id;
-    if (err instanceof ApiError && err.status === 404) return new TrainwatchError("NOT_FOUND", `the training host ${host} has no log of ${id}: ${err.message}`, { operation_id: id, host });
-    return new TrainwatchError("HOST_UNAVAILABLE", `cannot fetch the log of ${id} from the training host ${host}: ${reason(err)}`, { operation_id: id, host });
+    if (err instanceof ApiError && err.status === 404)
+      return new TrainwatchError("NOT_FOUND", `the training host ${host} has no log of ${id}: ${err.message}`, {
+        operation_id: id,
+        host,
+      });
+    return new TrainwatchError(
+      "HOST_UNAVAILABLE",
+      `cannot fetch the log of ${id} from the training host ${host}: ${reason(err)}`,
+      { operation_id: id, host },
+    );
   }
 
   /** Probes every host's /health in parallel: the reachable ones, least busy first (ties keep TRAINING_HOST_URL's order). */
@@ -163,7 +204,10 @@ export class HostPool implements RemoteHosts {
         }
       }),
     );
-    this.lastProbe = { at: new Date().toISOString(), hosts: Object.fromEntries(probes.map((p) => [p.url, p.error ?? p.active!])) };
+    this.lastProbe = {
+      at: new Date().toISOString(),
+      hosts: Object.fromEntries(probes.map((p) => [p.url, p.error ?? p.active!])),
+    };
     const failures = probes.filter((p) => p.error !== undefined).map((p) => `${p.url}: ${p.error}`);
     const candidates = probes.filter((p) => p.error === undefined).sort((a, b) => a.active! - b.active!);
     return { candidates, failures };
@@ -174,7 +218,9 @@ export class HostPool implements RemoteHosts {
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     if (!host) return null;
     try {
-      await (this.clients.get(host) ?? this.client(host)).cancelSession(op.operation_id, { timeoutMs: this.opts.cancelTimeoutMs ?? 5000 });
+      await (this.clients.get(host) ?? this.client(host)).cancelSession(op.operation_id, {
+        timeoutMs: this.opts.cancelTimeoutMs ?? 5000,
+      });
       return null;
     } catch (err) {
       // The host no longer knows the session (it restarted): nothing is training there.
@@ -195,26 +241,46 @@ export class HostPool implements RemoteHosts {
   async checkpoint(op: Operation, epoch: number): Promise<Uint8Array> {
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const id = op.operation_id;
-    if (!host) throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `operation ${id} records no training host to fetch its checkpoints from`, { operation_id: id, epoch });
+    if (!host)
+      throw new TrainwatchError(
+        "CHECKPOINT_NOT_FOUND",
+        `operation ${id} records no training host to fetch its checkpoints from`,
+        { operation_id: id, epoch },
+      );
     try {
-      return await (this.clients.get(host) ?? this.client(host)).checkpoint(id, epoch, { timeoutMs: this.opts.checkpointTimeoutMs ?? 60_000 });
+      return await (this.clients.get(host) ?? this.client(host)).checkpoint(id, epoch, {
+        timeoutMs: this.opts.checkpointTimeoutMs ?? 60_000,
+      });
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
-        throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `the training host ${host} no longer has epoch ${epoch} of ${id}: ${err.message}`, { operation_id: id, epoch, host });
+        throw new TrainwatchError(
+          "CHECKPOINT_NOT_FOUND",
+          `the training host ${host} no longer has epoch ${epoch} of ${id}: ${err.message}`,
+          { operation_id: id, epoch, host },
+        );
       }
-      throw new TrainwatchError("HOST_UNAVAILABLE", `cannot fetch the checkpoint of epoch ${epoch} from the training host ${host}: ${reason(err)}`, { operation_id: id, epoch, host });
+      throw new TrainwatchError(
+        "HOST_UNAVAILABLE",
+        `cannot fetch the checkpoint of epoch ${epoch} from the training host ${host}: ${reason(err)}`,
+        { operation_id: id, epoch, host },
+      );
     }
   }
 
   /** GET /sessions/{id} on `host`, for the watchdog when its heartbeats are late (see SessionProbe). */
   async probeSession(host: string, operationId: string): Promise<SessionProbe> {
     try {
-      const session = await (this.clients.get(host) ?? this.client(host)).getSession(operationId, { timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
+      const session = await (this.clients.get(host) ?? this.client(host)).getSession(operationId, {
+        timeoutMs: this.opts.probeTimeoutMs ?? 2000,
+      });
       return { kind: "session", session };
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return { kind: "gone" };
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-        return { kind: "unreachable", error: `the host refused the API's token (${err.status}); set the same TRAINWATCH_HOST_TOKEN on the API and on the host` };
+        return {
+          kind: "unreachable",
+          error: `the host refused the API's token (${err.status}); set the same TRAINWATCH_HOST_TOKEN on the API and on the host`,
+        };
       }
       return { kind: "unreachable", error: reason(err) };
     }
@@ -242,7 +308,10 @@ function specRefusal(url: string, err: unknown): TrainwatchError | null {
  * The pool the server wires into its Dispatcher: TRAINING_HOST_URL's hosts, or the
  * default local host when only USE_TRAINING_HOST_SERVICE=true is set; null when neither.
  */
-export function hostPoolFromConfig(config: Pick<Config, "hostUrls" | "hostToken" | "useHostService">, apiUrl: () => string): HostPool | null {
+export function hostPoolFromConfig(
+  config: Pick<Config, "hostUrls" | "hostToken" | "useHostService">,
+  apiUrl: () => string,
+): HostPool | null {
   const urls = config.hostUrls.length ? config.hostUrls : config.useHostService ? [DEFAULT_HOST_URL] : [];
   return urls.length ? new HostPool({ urls, token: config.hostToken, apiUrl }) : null;
 }

@@ -15,7 +15,10 @@ import type { FailureCode } from "../operations/lifecycle.ts";
 import { HOST_UNREACHABLE, lateAfterMs } from "../store/store.ts";
 
 /** What a host says about one session (HostPool.probeSession). */
-export type SessionProbe = { kind: "session"; session: Session } | { kind: "gone" } | { kind: "unreachable"; error: string };
+export type SessionProbe =
+  | { kind: "session"; session: Session }
+  | { kind: "gone" }
+  | { kind: "unreachable"; error: string };
 
 export interface WatchdogOptions {
   /** TRAINWATCH_HOST_TIMEOUT: silence after which a host that gives no reason is failed as unreachable. */
@@ -62,7 +65,8 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
       return true;
     } catch (err) {
       // Finished by a relay in the meantime: nothing to do.
-      if (!(err instanceof TrainwatchError && err.code === "OPERATION_FINISHED")) console.error(`[watchdog] ${id}:`, err);
+      if (!(err instanceof TrainwatchError && err.code === "OPERATION_FINISHED"))
+        console.error(`[watchdog] ${id}:`, err);
       return false;
     }
   };
@@ -91,11 +95,21 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
     const answer = entry.answer;
     const where = host ?? "its host";
     if (answer?.kind === "gone") {
-      return fail(id, seenAt, "host_lost_session", `training host ${where} no longer has this training (it answered 404 after ${secs(silentMs)} without a heartbeat): it was restarted or lost the session`);
+      return fail(
+        id,
+        seenAt,
+        "host_lost_session",
+        `training host ${where} no longer has this training (it answered 404 after ${secs(silentMs)} without a heartbeat): it was restarted or lost the session`,
+      );
     }
     const problem = answer?.kind === "session" ? answer.session.relay.problem : null;
     if (problem?.refused) {
-      return fail(id, seenAt, "host_token_refused", `training host ${where} cannot deliver: the API refused its token (${problem.status}); set the same TRAINWATCH_TOKEN on the API and on the host`);
+      return fail(
+        id,
+        seenAt,
+        "host_token_refused",
+        `training host ${where} cannot deliver: the API refused its token (${problem.status}); set the same TRAINWATCH_TOKEN on the API and on the host`,
+      );
     }
     if (t - since < opts.timeoutMs || silentMs < opts.timeoutMs) return false;
     let detail = "";
@@ -104,7 +118,12 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
       const s = answer.session;
       detail = `; the host reports the session ${s.status} with ${s.epochs_trained} epoch(s) but ${problem ? `cannot deliver: ${problem.message}` : "its relay does not arrive"}`;
     }
-    return fail(id, seenAt, "host_unreachable", `${HOST_UNREACHABLE}: no epoch or heartbeat from ${where} for ${secs(opts.timeoutMs)}${detail}`);
+    return fail(
+      id,
+      seenAt,
+      "host_unreachable",
+      `${HOST_UNREACHABLE}: no epoch or heartbeat from ${where} for ${secs(opts.timeoutMs)}${detail}`,
+    );
   };
 
   const check = async (): Promise<string[]> => {

@@ -28,20 +28,25 @@ type IntOptions = { minimum?: number; maximum?: number; default?: number; descri
 /** A number query parameter (fractions allowed), coerced and named like queryInt. */
 export function queryNumber(name: string, opts: { minimum: number; maximum: number; description?: string }) {
   const field = `query.${name}`;
-  return t.Optional(t.Number({ ...opts, field, errorMessage: `expected a number from ${opts.minimum} to ${opts.maximum}` }));
+  return t.Optional(
+    t.Number({ ...opts, field, errorMessage: `expected a number from ${opts.minimum} to ${opts.maximum}` }),
+  );
 }
 
 function namedInt(field: string, opts: IntOptions) {
   const { minimum = 0, maximum, description } = opts;
   const range = maximum === undefined ? `≥ ${minimum}` : `from ${minimum} to ${maximum}`;
   // Only the bounds are copied: a schema passed as `opts` brings TypeBox's own keys too.
-  const bounds = { minimum, ...(maximum !== undefined && { maximum }), ...(opts.default !== undefined && { default: opts.default }) };
+  const bounds = {
+    minimum,
+    ...(maximum !== undefined && { maximum }),
+    ...(opts.default !== undefined && { default: opts.default }),
+  };
   return t.Integer({ ...bounds, description, field, errorMessage: `expected an integer ${range}` });
 }
 
 /** Response envelope for OpenAPI. */
-export const Envelope = <T extends TSchema>(data: T) =>
-  Type.Object({ success: Type.Literal(true), data });
+export const Envelope = <T extends TSchema>(data: T) => Type.Object({ success: Type.Literal(true), data });
 export const ErrorEnvelope = Type.Object(
   {
     success: Type.Literal(false),
@@ -92,14 +97,20 @@ export const errorHandling = (routes?: RouteTable) =>
         }
         case "PARSE":
           set.status = 400;
-          return errorBody("VALIDATION_ERROR", `body: could not be parsed (${(error as Error).message})`, { field: "body" });
+          return errorBody("VALIDATION_ERROR", `body: could not be parsed (${(error as Error).message})`, {
+            field: "body",
+          });
         case "NOT_FOUND": {
           const path = new URL(request.url).pathname;
           const allow = routes ? allowedMethods(routes(), path) : [];
           if (allow.length > 0 && !allow.includes(request.method)) {
             set.status = 405;
             set.headers.allow = allow.join(", ");
-            return errorBody("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}; allowed: ${allow.join(", ")}`, { allow });
+            return errorBody(
+              "METHOD_NOT_ALLOWED",
+              `${request.method} is not allowed on ${path}; allowed: ${allow.join(", ")}`,
+              { allow },
+            );
           }
           set.status = 404;
           return errorBody("NOT_FOUND", `no route for ${route()}`);
@@ -112,7 +123,9 @@ export const errorHandling = (routes?: RouteTable) =>
           // The message of an unexpected error is internal (a SQL error, a stack): it goes to the log, keyed by an id the client gets.
           const requestId = crypto.randomUUID().slice(0, 8);
           console.error(`[api] ${route()} (request ${requestId}):`, error);
-          return errorBody("INTERNAL_ERROR", `internal error (request ${requestId}); the server log has the details`, { request_id: requestId });
+          return errorBody("INTERNAL_ERROR", `internal error (request ${requestId}); the server log has the details`, {
+            request_id: requestId,
+          });
         }
       }
     });
@@ -133,7 +146,8 @@ export const SERVER_BODY_CAP = Number.MAX_SAFE_INTEGER;
 export const jsonBody = (maxBodyBytes: number) =>
   new Elysia().onParse({ as: "scoped" }, async ({ request }, contentType) => {
     const declared = request.headers.get("content-length");
-    if (declared !== null && Number(declared) > maxBodyBytes) throw tooLarge(`${Number(declared)} bytes exceeds`, maxBodyBytes);
+    if (declared !== null && Number(declared) > maxBodyBytes)
+      throw tooLarge(`${Number(declared)} bytes exceeds`, maxBodyBytes);
     if (request.body === null || declared === "0") return;
     const type = contentType.split(";")[0]!.trim().toLowerCase();
     if (type !== "application/json") throw unsupportedType(type);
@@ -143,11 +157,14 @@ export const jsonBody = (maxBodyBytes: number) =>
       const size = Buffer.byteLength(text);
       if (size > maxBodyBytes) throw tooLarge(`${size} bytes exceeds`, maxBodyBytes);
     }
-    if (text.trim() === "") throw new TrainwatchError("VALIDATION_ERROR", "body: empty; expected a JSON document", { field: "body" });
+    if (text.trim() === "")
+      throw new TrainwatchError("VALIDATION_ERROR", "body: empty; expected a JSON document", { field: "body" });
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new TrainwatchError("VALIDATION_ERROR", `body: malformed JSON (${(err as Error).message})`, { field: "body" });
+      throw new TrainwatchError("VALIDATION_ERROR", `body: malformed JSON (${(err as Error).message})`, {
+        field: "body",
+      });
     }
   });
 
@@ -221,13 +238,21 @@ export function bearerMatches(header: string | null, token: string): boolean {
  * Requires `Authorization: Bearer <token>` when a token is configured, first: the check runs at parse (before the
  * body is read or validated) and again before the handler for requests that have no body to parse.
  */
-export const bearerAuth = (token: string | null, opts: { realm: string; variable: string } = { realm: "trainwatch", variable: "TRAINWATCH_TOKEN" }) => {
+export const bearerAuth = (
+  token: string | null,
+  opts: { realm: string; variable: string } = { realm: "trainwatch", variable: "TRAINWATCH_TOKEN" },
+) => {
   const check = ({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) => {
     if (!token || bearerMatches(request.headers.get("authorization"), token)) return;
     set.headers["www-authenticate"] = `Bearer realm="${opts.realm}"`;
-    throw new TrainwatchError("UNAUTHORIZED", `missing or wrong bearer token (Authorization: Bearer <${opts.variable}>)`);
+    throw new TrainwatchError(
+      "UNAUTHORIZED",
+      `missing or wrong bearer token (Authorization: Bearer <${opts.variable}>)`,
+    );
   };
-  return new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" }).onParse({ as: "scoped" }, check).onBeforeHandle({ as: "scoped" }, check);
+  return new Elysia({ name: `${opts.realm}/auth`, seed: token ?? "" })
+    .onParse({ as: "scoped" }, check)
+    .onBeforeHandle({ as: "scoped" }, check);
 };
 
 /** A tar download named `<operationId>-epoch-<N>.tar`. */

@@ -130,7 +130,8 @@ const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "tr
 
 /** Each operation object of the document. */
 export function* operations(doc: Json): Generator<Json> {
-  for (const item of Object.values(doc.paths ?? {}) as Json[]) for (const m of METHODS) if (isObject(item[m])) yield item[m];
+  for (const item of Object.values(doc.paths ?? {}) as Json[])
+    for (const m of METHODS) if (isObject(item[m])) yield item[m];
 }
 
 const unauthorized = () => ({
@@ -170,10 +171,12 @@ export function finalizeDocument(generated: Json, facts: DocumentFacts): Json {
   for (const op of operations(doc)) {
     op.responses ??= {};
     if (op.requestBody?.content) {
-      for (const type of Object.keys(op.requestBody.content)) if (!REQUEST_BODY_TYPES.includes(type)) delete op.requestBody.content[type];
+      for (const type of Object.keys(op.requestBody.content))
+        if (!REQUEST_BODY_TYPES.includes(type)) delete op.requestBody.content[type];
       for (const [status, r] of Object.entries(bodyRefusals())) op.responses[status] ??= r;
     }
-    for (const p of op.parameters ?? []) if ((p.in === "query" || p.in === "path") && isObject(p.schema)) p.schema = collapseCoercion(p.schema);
+    for (const p of op.parameters ?? [])
+      if ((p.in === "query" || p.in === "path") && isObject(p.schema)) p.schema = collapseCoercion(p.schema);
 
     const isPublic = Array.isArray(op.security) && op.security.length === 0;
     if (facts.auth && !isPublic) {
@@ -188,7 +191,8 @@ export function finalizeDocument(generated: Json, facts: DocumentFacts): Json {
       const json = content?.["application/json"];
       if (content && json) {
         const same = JSON.stringify(json.schema);
-        for (const type of ["multipart/form-data", "text/plain"]) if (content[type] && JSON.stringify(content[type].schema) === same) delete content[type];
+        for (const type of ["multipart/form-data", "text/plain"])
+          if (content[type] && JSON.stringify(content[type].schema) === same) delete content[type];
       }
       if (typeof r.description !== "string" || r.description === "") {
         r.description = (json?.schema?.description as string | undefined) ?? STATUS_TEXT[status] ?? `HTTP ${status}`;

@@ -13,15 +13,27 @@ import { createMcpServer } from "./server.ts";
 
 /** Stateless mode keeps no session, so the GET stream and DELETE of a session do not apply. */
 const notAllowed = () =>
-  new Response(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: POST JSON-RPC messages to /mcp." }, id: null }), {
-    status: 405,
-    headers: { "content-type": "application/json", allow: "POST" },
-  });
+  new Response(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      error: { code: -32000, message: "Method not allowed: POST JSON-RPC messages to /mcp." },
+      id: null,
+    }),
+    {
+      status: 405,
+      headers: { "content-type": "application/json", allow: "POST" },
+    },
+  );
 
 /** JSON-RPC 2.0 shapes for the document; the SDK's transport validates the messages themselves. */
 const RpcId = Type.Union([Type.String(), Type.Integer(), Type.Null()]);
 const RpcMessage = Type.Object(
-  { jsonrpc: Type.Literal("2.0"), id: Type.Optional(RpcId), method: Type.Optional(Type.String()), params: Type.Optional(Type.Unknown()) },
+  {
+    jsonrpc: Type.Literal("2.0"),
+    id: Type.Optional(RpcId),
+    method: Type.Optional(Type.String()),
+    params: Type.Optional(Type.Unknown()),
+  },
   { description: "A JSON-RPC request or notification (`initialize`, `tools/list`, `tools/call`, …)." },
 );
 const RpcError = Type.Object({ code: Type.Integer(), message: Type.String(), data: Type.Optional(Type.Unknown()) });
@@ -35,11 +47,16 @@ const RpcErrorReply = Type.Object({ jsonrpc: Type.Literal("2.0"), id: RpcId, err
  * `handle` answers a Request as the whole app would (pass `(r) => app.handle(r)`); `token` is the API's bearer token,
  * required on /mcp and forwarded by the in-process client.
  */
-export const mcpHttp = (opts: { token: string | null; maxBodyBytes: number; handle: (req: Request) => Promise<Response> }) => {
+export const mcpHttp = (opts: {
+  token: string | null;
+  maxBodyBytes: number;
+  handle: (req: Request) => Promise<Response>;
+}) => {
   const client = new TrainwatchClient({
     baseUrl: "http://localhost",
     token: opts.token,
-    fetch: ((input: string | URL | Request, init?: RequestInit) => opts.handle(new Request(input, init))) as typeof fetch,
+    fetch: ((input: string | URL | Request, init?: RequestInit) =>
+      opts.handle(new Request(input, init))) as typeof fetch,
   });
   const detail = { tags: ["mcp"], summary: "MCP endpoint (Streamable HTTP, stateless)" };
   return new Elysia({ name: "trainwatch/mcp" })
@@ -49,7 +66,10 @@ export const mcpHttp = (opts: { token: string | null; maxBodyBytes: number; hand
       "/mcp",
       async ({ request, body }) => {
         const server = createMcpServer(client);
-        const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        const transport = new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: undefined,
+          enableJsonResponse: true,
+        });
         await server.connect(transport);
         try {
           // JSON-response mode: the reply is complete once handleRequest resolves, so closing afterwards is safe.
@@ -65,17 +85,27 @@ export const mcpHttp = (opts: { token: string | null; maxBodyBytes: number; hand
             "JSON-RPC messages of the Model Context Protocol. Same tools as `bun run src/mcp` (stdio); needs `Authorization: Bearer <TRAINWATCH_TOKEN>` when a token is set, and `Accept: application/json, text/event-stream` (the Streamable HTTP rule, though replies are always JSON).",
           requestBody: {
             required: true,
-            content: { "application/json": { schema: Type.Union([RpcMessage, Type.Array(RpcMessage, { minItems: 1 })]) as never } },
+            content: {
+              "application/json": {
+                schema: Type.Union([RpcMessage, Type.Array(RpcMessage, { minItems: 1 })]) as never,
+              },
+            },
           },
           responses: {
-            200: documented("The JSON-RPC reply (a result, or an error such as -32601 method not found); an array for a batch", Type.Union([RpcReply, Type.Array(RpcReply)])),
+            200: documented(
+              "The JSON-RPC reply (a result, or an error such as -32601 method not found); an array for a batch",
+              Type.Union([RpcReply, Type.Array(RpcReply)]),
+            ),
             202: noContent("Accepted: the body held only notifications or responses, so there is no reply"),
             400: documented(
               "Malformed JSON (the API's error envelope) or not a JSON-RPC message (a JSON-RPC error)",
               Type.Union([ErrorEnvelope, RpcErrorReply]),
             ),
             406: documented("The Accept header lacks application/json or text/event-stream", RpcErrorReply),
-            415: documented("Content-Type is not application/json (the API's error envelope, before the MCP transport sees it)", ErrorEnvelope),
+            415: documented(
+              "Content-Type is not application/json (the API's error envelope, before the MCP transport sees it)",
+              ErrorEnvelope,
+            ),
           },
         },
       },

@@ -28,7 +28,8 @@ import pkg from "../../package.json" with { type: "json" };
 
 const OperationId = Type.String({
   minLength: 1,
-  description: "Operation id as returned by list_operations or start_training, e.g. op_training_20261126_153000_ab12cd34.",
+  description:
+    "Operation id as returned by list_operations or start_training, e.g. op_training_20261126_153000_ab12cd34.",
 });
 
 /** Default downsampling for get_operation_metrics, so a long run does not flood the model's context. */
@@ -79,7 +80,9 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       {
         status: Type.Optional(OperationStatus),
         operation_type: Type.Optional(OperationType),
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "How many to return (default 20)." })),
+        limit: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 1000, description: "How many to return (default 20)." }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -110,14 +113,21 @@ const TOOLS: readonly ToolDef<TObject>[] = [
         operation_id: OperationId,
         since_epoch: Type.Optional(SinceEpoch),
         max_points: Type.Optional(
-          Type.Integer({ minimum: 3, maximum: 1_000_000, description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).` }),
+          Type.Integer({
+            minimum: 3,
+            maximum: 1_000_000,
+            description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).`,
+          }),
         ),
       },
       { additionalProperties: false },
     ),
     annotations: { ...READ_ONLY, title: "Get operation metrics" },
     run: (args, client) =>
-      client.getMetrics(args.operation_id, { since_epoch: args.since_epoch, max_points: args.max_points ?? DEFAULT_MAX_POINTS }),
+      client.getMetrics(args.operation_id, {
+        since_epoch: args.since_epoch,
+        max_points: args.max_points ?? DEFAULT_MAX_POINTS,
+      }),
   }),
   tool({
     name: "analyze_training",
@@ -141,7 +151,13 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       "follow it with get_operation_metrics, get_operation_logs (a script's output) or analyze_training and stop it with cancel_operation. " +
       "target 'local' trains on this server, 'host' on a GPU host; leave it out for the server's default.",
     inputSchema: StartTrainingRequest,
-    annotations: { title: "Start a training", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    annotations: {
+      title: "Start a training",
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: false,
+      openWorldHint: false,
+    },
     run: (args, client) => client.startTraining(args as never),
   }),
   tool({
@@ -158,7 +174,10 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     description:
       "The last lines a script training (a recipe) printed, stdout and stderr in order, plus Trainwatch's own [trainwatch] lines (the command it ran, how it ended). " +
       "Read it to see why a script failed (its traceback) or what it is doing; running says whether it may still print. Only script trainings have logs.",
-    inputSchema: Type.Object({ operation_id: OperationId, tail: Type.Optional(LogTail) }, { additionalProperties: false }),
+    inputSchema: Type.Object(
+      { operation_id: OperationId, tail: Type.Optional(LogTail) },
+      { additionalProperties: false },
+    ),
     annotations: { ...READ_ONLY, title: "Get a script's logs" },
     run: (args, client) => client.getLogs(args.operation_id, { tail: args.tail ?? 200 }),
   }),
@@ -173,14 +192,29 @@ const TOOLS: readonly ToolDef<TObject>[] = [
         operation_id: OperationId,
         reason: Type.Optional(Type.String({ maxLength: 500, description: "Why the operation is being stopped." })),
         by: Type.Optional(
-          Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$", description: "Who decides, recorded as control.decided_by (default 'mcp'; an automated watcher says 'monitor')." }),
+          Type.String({
+            minLength: 1,
+            maxLength: 64,
+            pattern: "^[A-Za-z0-9_.:-]+$",
+            description:
+              "Who decides, recorded as control.decided_by (default 'mcp'; an automated watcher says 'monitor').",
+          }),
         ),
       },
       { additionalProperties: false },
     ),
-    annotations: { title: "Cancel an operation", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    annotations: {
+      title: "Cancel an operation",
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: false,
+      openWorldHint: false,
+    },
     async run(args, client) {
-      const op = await client.cancelOperation(args.operation_id, { by: args.by ?? "mcp", ...(args.reason ? { reason: args.reason } : {}) });
+      const op = await client.cancelOperation(args.operation_id, {
+        by: args.by ?? "mcp",
+        ...(args.reason ? { reason: args.reason } : {}),
+      });
       return {
         operation_id: op.operation_id,
         status: op.status,
@@ -208,13 +242,28 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       },
       { additionalProperties: false },
     ),
-    annotations: { title: "Set or clear a stop policy", readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    annotations: {
+      title: "Set or clear a stop policy",
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
     async run(args, client) {
-      if (args.clear && args.on) throw new ApiError("VALIDATION_ERROR", "arguments.clear: pass either clear: true or on, not both", 400, { field: "arguments.clear" });
-      if (!args.clear && !args.on) throw new ApiError("VALIDATION_ERROR", "arguments.on: give the flags to stop on, or clear: true", 400, { field: "arguments.on" });
+      if (args.clear && args.on)
+        throw new ApiError("VALIDATION_ERROR", "arguments.clear: pass either clear: true or on, not both", 400, {
+          field: "arguments.clear",
+        });
+      if (!args.clear && !args.on)
+        throw new ApiError("VALIDATION_ERROR", "arguments.on: give the flags to stop on, or clear: true", 400, {
+          field: "arguments.on",
+        });
       const op = args.clear
         ? await client.clearStopPolicy(args.operation_id)
-        : await client.setStopPolicy(args.operation_id, { on: args.on!, ...(args.min_epochs !== undefined ? { min_epochs: args.min_epochs } : {}) });
+        : await client.setStopPolicy(args.operation_id, {
+            on: args.on!,
+            ...(args.min_epochs !== undefined ? { min_epochs: args.min_epochs } : {}),
+          });
       return { operation_id: op.operation_id, status: op.status, stop_policy: op.stop_policy, control: op.control };
     },
   }),
@@ -225,7 +274,12 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       "its flags and recommendation; plus best_run (lowest best val_loss, or train_loss when no run has validation data) and the reason.",
     inputSchema: Type.Object(
       {
-        operation_ids: Type.Array(OperationId, { minItems: 1, maxItems: 20, uniqueItems: true, description: "The runs to compare (1 to 20)." }),
+        operation_ids: Type.Array(OperationId, {
+          minItems: 1,
+          maxItems: 20,
+          uniqueItems: true,
+          description: "The runs to compare (1 to 20).",
+        }),
       },
       { additionalProperties: false },
     ),
@@ -254,7 +308,9 @@ function toolError(code: string, message: string, details: Record<string, unknow
   const hint = HINTS[code] ?? null;
   return {
     isError: true,
-    content: [{ type: "text", text: `${code}: ${message}${hint ? `${/[.?!]$/.test(message) ? "" : "."} ${hint}` : ""}` }],
+    content: [
+      { type: "text", text: `${code}: ${message}${hint ? `${/[.?!]$/.test(message) ? "" : "."} ${hint}` : ""}` },
+    ],
     structuredContent: { error: { code, message, hint, details } },
   };
 }
@@ -262,10 +318,17 @@ function toolError(code: string, message: string, details: Record<string, unknow
 /** Runs one tool call; every failure, expected or not, becomes an isError result. */
 async function callTool(client: TrainwatchClient, name: string, args: unknown): Promise<CallToolResult> {
   const def = TOOLS.find((t) => t.name === name);
-  if (!def) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}; available: ${TOOLS.map((t) => t.name).join(", ")}`);
+  if (!def)
+    throw new McpError(
+      ErrorCode.InvalidParams,
+      `unknown tool ${name}; available: ${TOOLS.map((t) => t.name).join(", ")}`,
+    );
   const input = args ?? {};
   if (!Value.Check(def.inputSchema, input)) {
-    const p = describeProblem(def.inputSchema, input, "arguments") ?? { field: "arguments", message: "arguments: invalid value" };
+    const p = describeProblem(def.inputSchema, input, "arguments") ?? {
+      field: "arguments",
+      message: "arguments: invalid value",
+    };
     return toolError("VALIDATION_ERROR", p.message, { field: p.field });
   }
   try {

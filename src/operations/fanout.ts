@@ -132,7 +132,10 @@ export class Fanout {
   private channel(key: string): Channel {
     let ch = this.channels.get(key);
     if (!ch) {
-      const unsubscribe = this.operations.subscribe(key, key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e));
+      const unsubscribe = this.operations.subscribe(
+        key,
+        key === ALL ? (e) => this.onGlobal(e) : (e) => this.onOperation(key, e),
+      );
       ch = { clients: new Map(), unsubscribe };
       this.channels.set(key, ch);
     }
@@ -184,7 +187,9 @@ export class Fanout {
       return this.prune(key);
     }
     const finished = FINISHED.has(e.operation.status);
-    const bytes = encoder.encode(sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : ""));
+    const bytes = encoder.encode(
+      sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : ""),
+    );
     this.broadcast(ch, bytes);
     if (!finished) return this.prune(key);
     // Streams still reading their replay keep the end with what they hold; the others close now.
@@ -208,14 +213,14 @@ export class Fanout {
     if (!ch) return;
     if (e.type === "removed") {
       const t = this.pendingList.get(e.operation_id);
-      if (t) (clearTimeout(t), this.pendingList.delete(e.operation_id));
+      if (t) clearTimeout(t), this.pendingList.delete(e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));
       this.prune(ALL);
       return;
     }
     if (e.type === "status") {
       const t = this.pendingList.get(e.operation_id);
-      if (t) (clearTimeout(t), this.pendingList.delete(e.operation_id));
+      if (t) clearTimeout(t), this.pendingList.delete(e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("operation", e.operation)));
       this.prune(ALL);
       return;

@@ -28,7 +28,10 @@ export function judgeOperation(op: Operation, epochs: readonly WireEpoch[], cfg:
       status: op.status,
       epochs: epochs.map(lossPoint),
       summary: op.trends,
-      checkpoints: checkpointHolding(op, checkpointsOf(op).map((c) => c.epoch)),
+      checkpoints: checkpointHolding(
+        op,
+        checkpointsOf(op).map((c) => c.epoch),
+      ),
       stop_reason: typeof stopReason === "string" ? stopReason : null,
     },
     cfg,

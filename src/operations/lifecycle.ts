@@ -50,7 +50,11 @@ export const canFinish = canAcceptMetrics;
  * The one "operation is finished" error (409 OPERATION_FINISHED), whichever write it refused. Its details carry the
  * status and the `control` a trainer reads to stop: the recorded decision, else a stop naming the status.
  */
-export function operationFinished(operationId: string, status: string, control: StopControl | null = null): TrainwatchError {
+export function operationFinished(
+  operationId: string,
+  status: string,
+  control: StopControl | null = null,
+): TrainwatchError {
   return new TrainwatchError("OPERATION_FINISHED", `operation ${operationId} is already ${status}`, {
     operation_id: operationId,
     status,

@@ -73,19 +73,24 @@ export function startReplica(operations: OperationsService, shared: SharedStore,
     const lead = await opts.leader.check();
     if (lead !== leading) {
       leading = lead;
-      log(`[replica ${shared.replicaId}] ${lead ? "leads: runs the host watchdog and the lease sweep" : "no longer leads"}`);
+      log(
+        `[replica ${shared.replicaId}] ${lead ? "leads: runs the host watchdog and the lease sweep" : "no longer leads"}`,
+      );
       for (const job of jobs) lead ? job.start() : job.stop();
     }
     return leading ? sweep() : [];
   };
 
   let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return; // a slow database: the next tick comes soon enough
-    running = tick()
-      .catch((err) => console.error(`[replica ${shared.replicaId}] round failed:`, err))
-      .finally(() => (running = null));
-  }, opts.intervalMs ?? Math.max(100, opts.leaseMs / 3));
+  const timer = setInterval(
+    () => {
+      if (running) return; // a slow database: the next tick comes soon enough
+      running = tick()
+        .catch((err) => console.error(`[replica ${shared.replicaId}] round failed:`, err))
+        .finally(() => (running = null));
+    },
+    opts.intervalMs ?? Math.max(100, opts.leaseMs / 3),
+  );
   (timer as { unref?: () => void }).unref?.();
 
   return {

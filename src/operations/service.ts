@@ -15,7 +15,15 @@
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import type { CancelInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
-import type { BatchProgress, FinishOptions, NewOperation, Store, StoreChange, StoreReader, WriteResult } from "../store/store.ts";
+import type {
+  BatchProgress,
+  FinishOptions,
+  NewOperation,
+  Store,
+  StoreChange,
+  StoreReader,
+  WriteResult,
+} from "../store/store.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
 import { judgeOperation } from "./judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
@@ -141,7 +149,10 @@ export class OperationsService {
     const op = await this.store.getOperation(operationId);
     if (!op) throw notFound(operationId);
     if (!canCancel(op)) throw operationFinished(operationId, op.status, op.control);
-    return this.finish(operationId, "cancelled", { error_message: null, control: cancelControl(input, op.trends, new Date().toISOString()) });
+    return this.finish(operationId, "cancelled", {
+      error_message: null,
+      control: cancelControl(input, op.trends, new Date().toISOString()),
+    });
   }
 
   /** The stop decision when `policy` fires on `summary` (recorded, not yet published), else null. */
@@ -179,7 +190,11 @@ export class OperationsService {
     if (!this.store.shared) await this.statusChanged(operationId);
   }
 
-  async finish(operationId: string, status: "completed" | "failed" | "cancelled", opts?: FinishOptions): Promise<Operation> {
+  async finish(
+    operationId: string,
+    status: "completed" | "failed" | "cancelled",
+    opts?: FinishOptions,
+  ): Promise<Operation> {
     const op = await this.store.finish(operationId, status, opts);
     await this.changed(operationId);
     return op;
@@ -263,7 +278,9 @@ export class OperationsService {
       return;
     }
     // A big batch did not fit the notification: read it, for a stream of this operation only.
-    const epochs = !this.listeners.has(id) ? [] : (c.epochs ?? (await this.store.readEpochs(id, c.range[0] - 1, c.range[1])));
+    const epochs = !this.listeners.has(id)
+      ? []
+      : (c.epochs ?? (await this.store.readEpochs(id, c.range[0] - 1, c.range[1])));
     this.emit({ type: "epochs", operation_id: id, version: c.version, epochs, trends: c.trends });
   }
 

@@ -3,10 +3,20 @@
  * `control` a metrics reply or a 409 carries. No I/O: the operations service calls these after a write and stores the
  * decision; trainers only read it.
  */
-import type { Control, StopControl, StopFlag, StopPolicy, StopPolicyInput, TrendSummarySchema } from "../schemas/operation.ts";
+import type {
+  Control,
+  StopControl,
+  StopFlag,
+  StopPolicy,
+  StopPolicyInput,
+  TrendSummarySchema,
+} from "../schemas/operation.ts";
 import type { Static } from "@sinclair/typebox";
 
-type Summary = Pick<Static<typeof TrendSummarySchema>, "is_diverging" | "is_overfitting" | "is_stalled" | "is_plateaued" | "latest_epoch">;
+type Summary = Pick<
+  Static<typeof TrendSummarySchema>,
+  "is_diverging" | "is_overfitting" | "is_stalled" | "is_plateaued" | "latest_epoch"
+>;
 
 /** What a write reply carries while no decision is recorded. */
 export const CONTINUE: Control = { action: "continue" };
@@ -57,8 +67,18 @@ export function decideStop(
   const fired = firedFlags(policy, summary);
   if (fired.length === 0) return null;
   const r = judgement.recommendation;
-  const reason = r.action === "stop" ? r.reason : `${fired.join(", ")} flagged at epoch ${summary.latest_epoch} (stop policy); the judgement: ${r.reason}`;
-  return { action: "stop", reason, checkpoint_epoch: r.checkpoint_epoch, decided_by: "stop_policy", epoch: summary.latest_epoch, at };
+  const reason =
+    r.action === "stop"
+      ? r.reason
+      : `${fired.join(", ")} flagged at epoch ${summary.latest_epoch} (stop policy); the judgement: ${r.reason}`;
+  return {
+    action: "stop",
+    reason,
+    checkpoint_epoch: r.checkpoint_epoch,
+    decided_by: "stop_policy",
+    epoch: summary.latest_epoch,
+    at,
+  };
 }
 
 /** What a cancel records: who cancelled (default "api") and why, at the latest epoch, advising the best epoch. */
@@ -69,10 +89,20 @@ export function cancelControl(
 ): StopControl {
   const by = input.by || "api";
   const reason = input.reason?.trim() ? `cancelled by ${by}: ${input.reason.trim()}` : `cancelled by ${by}`;
-  return { action: "stop", reason, checkpoint_epoch: trends.best_epoch, decided_by: by, epoch: trends.latest_epoch, at };
+  return {
+    action: "stop",
+    reason,
+    checkpoint_epoch: trends.best_epoch,
+    decided_by: by,
+    epoch: trends.latest_epoch,
+    at,
+  };
 }
 
 /** The control a refused write (409 OPERATION_FINISHED) carries: the recorded decision, else a stop naming the status. */
-export function finishedControl(status: string, control: StopControl | null): StopControl | { action: "stop"; reason: string } {
+export function finishedControl(
+  status: string,
+  control: StopControl | null,
+): StopControl | { action: "stop"; reason: string } {
   return control ?? { action: "stop", reason: `operation is ${status}` };
 }

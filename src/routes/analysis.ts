@@ -17,7 +17,11 @@ import { documented } from "../http/openapi.ts";
 import { loadOperation } from "./operations.ts";
 
 /** Judges a loaded operation over its full history; also returns the wire epochs read, for callers that chart them. */
-export async function analyzeOperation(store: StoreReader, op: Operation, cfg: TrendConfig): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
+export async function analyzeOperation(
+  store: StoreReader,
+  op: Operation,
+  cfg: TrendConfig,
+): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
   const epochs = await store.readEpochs(op.operation_id);
   const j = judgeOperation(op, epochs, cfg);
   const analysis: Analysis = {
@@ -35,7 +39,8 @@ export async function analyzeOperation(store: StoreReader, op: Operation, cfg: T
 export const analysisRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/analysis" }).get(
     "/operations/:id/analysis",
-    async ({ params }) => ok((await analyzeOperation(deps.store, await loadOperation(deps.store, params.id), deps.config.trends)).analysis),
+    async ({ params }) =>
+      ok((await analyzeOperation(deps.store, await loadOperation(deps.store, params.id), deps.config.trends)).analysis),
     {
       params: Type.Object({ id: Type.String() }),
       detail: {

@@ -15,7 +15,10 @@ import { loadOperation } from "./operations.ts";
 import { documented } from "../http/openapi.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
-const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", { ...EpochNumber, description: "Epoch number of the checkpoint." }) });
+const CheckpointParams = t.Object({
+  id: t.String(),
+  epoch: pathInt("epoch", { ...EpochNumber, description: "Epoch number of the checkpoint." }),
+});
 
 export const CheckpointsReply = Type.Object({
   operation_id: Type.String(),
@@ -27,7 +30,8 @@ export const CheckpointsReply = Type.Object({
 });
 
 type Location = "local" | "host" | "external";
-const locationOf = (op: Operation): Location => (op.metadata.location === "local" || op.metadata.location === "host" ? op.metadata.location : "external");
+const locationOf = (op: Operation): Location =>
+  op.metadata.location === "local" || op.metadata.location === "host" ? op.metadata.location : "external";
 
 const externalNote = (id: string) =>
   `operation ${id} was trained outside Trainwatch (an external trainer): Trainwatch holds no checkpoints for it; use the ones your trainer kept`;
@@ -47,7 +51,12 @@ export const checkpointRoutes = (deps: AppDeps) =>
       async ({ params }) => {
         const op = await loadOperation(deps.store, params.id);
         const checkpoints = locationOf(op) === "external" ? [] : checkpointsOf(op);
-        return ok({ operation_id: op.operation_id, location: locationOf(op), checkpoints, note: checkpoints.length ? null : emptyNote(op) });
+        return ok({
+          operation_id: op.operation_id,
+          location: locationOf(op),
+          checkpoints,
+          note: checkpoints.length ? null : emptyNote(op),
+        });
       },
       {
         params: IdParams,
@@ -64,17 +73,28 @@ export const checkpointRoutes = (deps: AppDeps) =>
       async ({ params }) => {
         const op = await loadOperation(deps.store, params.id);
         const id = op.operation_id;
-        if (locationOf(op) === "external") throw new TrainwatchError("CHECKPOINT_NOT_FOUND", externalNote(id), { operation_id: id, epoch: params.epoch });
-        const kept = [...new Set(checkpointsOf(op).map((c) => c.epoch))];
-        if (!kept.includes(params.epoch)) {
-          const which = kept.length ? `it has checkpoints of epoch ${kept.join(" and ")}` : (emptyNote(op) ?? "it has none");
-          throw new TrainwatchError("CHECKPOINT_NOT_FOUND", `operation ${id} has no checkpoint of epoch ${params.epoch}; ${which}`, {
+        if (locationOf(op) === "external")
+          throw new TrainwatchError("CHECKPOINT_NOT_FOUND", externalNote(id), {
             operation_id: id,
             epoch: params.epoch,
-            epochs: kept,
           });
+        const kept = [...new Set(checkpointsOf(op).map((c) => c.epoch))];
+        if (!kept.includes(params.epoch)) {
+          const which = kept.length
+            ? `it has checkpoints of epoch ${kept.join(" and ")}`
+            : (emptyNote(op) ?? "it has none");
+          throw new TrainwatchError(
+            "CHECKPOINT_NOT_FOUND",
+            `operation ${id} has no checkpoint of epoch ${params.epoch}; ${which}`,
+            {
+              operation_id: id,
+              epoch: params.epoch,
+              epochs: kept,
+            },
+          );
         }
-        if (!deps.trainers) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers, so it reads no checkpoints");
+        if (!deps.trainers)
+          throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers, so it reads no checkpoints");
         return tarResponse(id, params.epoch, await deps.trainers.checkpoint(op, params.epoch));
       },
       {
@@ -84,7 +104,11 @@ export const checkpointRoutes = (deps: AppDeps) =>
           summary: "Download a checkpoint",
           description: `A tar (ustar) of ${CHECKPOINT_FILES.join(", ")}: a TF.js layers model (\`tf.loadLayersModel\`) and what inference must do to raw features. A host training's checkpoint is fetched from its host. 404 \`CHECKPOINT_NOT_FOUND\` for an epoch without a checkpoint (the message lists those with one) and for an external operation; 503 when the host cannot be reached.`,
           responses: {
-            200: documented("Tar attachment", { type: "string", contentMediaType: "application/x-tar" }, "application/x-tar"),
+            200: documented(
+              "Tar attachment",
+              { type: "string", contentMediaType: "application/x-tar" },
+              "application/x-tar",
+            ),
             400: documented("Bad epoch", ErrorEnvelope),
             404: documented("Unknown operation, or no checkpoint of that epoch", ErrorEnvelope),
             503: documented("The training host cannot be reached", ErrorEnvelope),

@@ -30,7 +30,14 @@ const CompareQuery = t.Object({
 
 /** Parses `a,b,c`: trimmed, blanks and repeats dropped, order kept. */
 export function parseIds(raw: string): string[] {
-  const ids = [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
+  const ids = [
+    ...new Set(
+      raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (ids.length === 0) throw invalid("query.ids", "expected at least one operation id");
   if (ids.length > MAX_COMPARE_RUNS) throw invalid("query.ids", `at most ${MAX_COMPARE_RUNS} runs, got ${ids.length}`);
   return ids;
@@ -90,7 +97,8 @@ export async function compareRuns(
 export const compareRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/compare" }).get(
     "/operations/compare",
-    async ({ query }) => ok(await compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
+    async ({ query }) =>
+      ok(await compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
     {
       query: CompareQuery,
       // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.

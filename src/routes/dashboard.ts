@@ -56,7 +56,9 @@ export const dashboardRoutes = () => {
   built.catch((err) => console.error("[dashboard]", err));
   const builtFile = async (name: string) => {
     const code = (await built).get(name);
-    return code === undefined ? notFoundPage() : new Response(code, { headers: { "content-type": typeOf(name), "cache-control": "no-cache" } });
+    return code === undefined
+      ? notFoundPage()
+      : new Response(code, { headers: { "content-type": typeOf(name), "cache-control": "no-cache" } });
   };
   const file = (dir: string, name: string) =>
     new Response(Bun.file(join(dir, name)), { headers: { "content-type": typeOf(name), "cache-control": "no-cache" } });
@@ -66,9 +68,13 @@ export const dashboardRoutes = () => {
     .get("/assets/*", ({ params }) => (publicFiles.has(params["*"]) ? file(PUBLIC_DIR, params["*"]) : notFoundPage()), {
       detail: { hide: true },
     })
-    .get("/assets/vendor/:file", ({ params }) => (VENDOR.has(params.file) ? file(UPLOT_DIR, params.file) : notFoundPage()), {
-      detail: { hide: true },
-    })
+    .get(
+      "/assets/vendor/:file",
+      ({ params }) => (VENDOR.has(params.file) ? file(UPLOT_DIR, params.file) : notFoundPage()),
+      {
+        detail: { hide: true },
+      },
+    )
     .get("/assets/trends/:file", ({ params }) => builtFile(`trends/${params.file}`), { detail: { hide: true } })
     .get("/assets/schemas/:file", ({ params }) => builtFile(`schemas/${params.file}`), { detail: { hide: true } });
 };

@@ -11,7 +11,12 @@ import { finalizeDocument, type DocumentFacts } from "../http/openapi.ts";
 
 const require = createRequire(import.meta.url);
 const assetsDir = dirname(require.resolve("swagger-ui-dist/package.json"));
-const ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
+const ASSETS = new Set([
+  "swagger-ui.css",
+  "swagger-ui-bundle.js",
+  "swagger-ui-standalone-preset.js",
+  "favicon-32x32.png",
+]);
 
 const page = `<!doctype html>
 <html lang="en">
@@ -37,7 +42,8 @@ const GENERATED_PATH = "/swagger/generated.json";
 /** The plugin, and the function behind its spec route (it reads the app's routes when called, so it sees them all). */
 function generator(plugin: ReturnType<typeof swagger>): () => Record<string, unknown> {
   const route = plugin.routes.find((r) => r.path === GENERATED_PATH);
-  if (!route || typeof route.handler !== "function") throw new Error(`@elysiajs/swagger no longer serves ${GENERATED_PATH}`);
+  if (!route || typeof route.handler !== "function")
+    throw new Error(`@elysiajs/swagger no longer serves ${GENERATED_PATH}`);
   return route.handler as () => Record<string, unknown>;
 }
 

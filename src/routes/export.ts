@@ -69,9 +69,16 @@ export const exportRoutes = (deps: AppDeps) =>
       async ({ params }) => {
         const operation = await deps.store.getOperation(params.id);
         if (!operation) throw notFound(params.id);
-        const doc = { operation, epochs: await deps.store.readEpochs(params.id), exported_at: new Date().toISOString() };
+        const doc = {
+          operation,
+          epochs: await deps.store.readEpochs(params.id),
+          exported_at: new Date().toISOString(),
+        };
         return new Response(JSON.stringify(doc), {
-          headers: { "content-type": "application/json; charset=utf-8", "content-disposition": attachment(params.id, "json") },
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "content-disposition": attachment(params.id, "json"),
+          },
         });
       },
       {
@@ -80,11 +87,15 @@ export const exportRoutes = (deps: AppDeps) =>
           tags: ["metrics"],
           summary: "Download the full history as JSON",
           description:
-            "`{ operation, epochs, exported_at }`: the operation as in `GET /operations/{id}` and every stored epoch as in `GET /metrics` (non-finite values as the strings \"NaN\", \"Infinity\", \"-Infinity\"). A file, so no envelope.",
+            '`{ operation, epochs, exported_at }`: the operation as in `GET /operations/{id}` and every stored epoch as in `GET /metrics` (non-finite values as the strings "NaN", "Infinity", "-Infinity"). A file, so no envelope.',
           responses: {
             200: documented(
               "JSON attachment",
-              Type.Object({ operation: Operation, epochs: Type.Array(EpochInput), exported_at: Type.String({ format: "date-time" }) }),
+              Type.Object({
+                operation: Operation,
+                epochs: Type.Array(EpochInput),
+                exported_at: Type.String({ format: "date-time" }),
+              }),
             ),
             404: documented("Unknown operation", ErrorEnvelope),
           },

@@ -34,7 +34,8 @@ export async function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">
   }
   if (!canHeartbeat(op)) throw operationFinished(id, op.status, op.control);
   const p = body.progress;
-  if (p && p.batch > p.batches) throw invalid("body.progress.batch", `${p.batch} exceeds progress.batches (${p.batches})`);
+  if (p && p.batch > p.batches)
+    throw invalid("body.progress.batch", `${p.batch} exceeds progress.batches (${p.batches})`);
   let revived = false;
   if (FINISHED.has(op.status)) {
     // An empty write is the store's revive path: back to running, last_seen_at refreshed, trends unchanged.
@@ -54,14 +55,18 @@ export async function applyHeartbeat(deps: Pick<AppDeps, "store" | "operations">
 }
 
 export const heartbeatRoutes = (deps: AppDeps) =>
-  new Elysia({ name: "trainwatch/heartbeat" }).post("/operations/:id/heartbeat", async ({ params, body }) => ok(await applyHeartbeat(deps, params.id, body)), {
-    params: IdParams,
-    body: HeartbeatInput,
-    response: { 200: Envelope(HeartbeatReply), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
-    detail: {
-      tags: ["operations"],
-      summary: "Heartbeat from a training host",
-      description:
-        "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. The body is a JSON object (`{}` only says the host is alive). After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 `NOT_HOST_OPERATION` for an operation that does not run on a host (local or external); 409 `OPERATION_FINISHED` when the operation is finished otherwise (cancelled, say): the host then stops training. The reply's `control` carries the stop decision recorded on the operation (its stop policy fired), on which the host stops the training and finishes it `completed`.",
+  new Elysia({ name: "trainwatch/heartbeat" }).post(
+    "/operations/:id/heartbeat",
+    async ({ params, body }) => ok(await applyHeartbeat(deps, params.id, body)),
+    {
+      params: IdParams,
+      body: HeartbeatInput,
+      response: { 200: Envelope(HeartbeatReply), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
+      detail: {
+        tags: ["operations"],
+        summary: "Heartbeat from a training host",
+        description:
+          "A GPU host sends this every TRAINWATCH_HEARTBEAT_INTERVAL seconds (default 10) while it trains; batch progress, the backend it picked and the checkpoints it has written so far may ride along. The body is a JSON object (`{}` only says the host is alive). After 1.5 intervals without one the operation reads `stale: true` and the API asks the host for the session: a host without it fails the operation at once (`host_lost_session`), one whose token the API refuses too (`host_token_refused`); a silent host fails it after TRAINWATCH_HOST_TIMEOUT seconds (default 60, `host_unreachable`). The next heartbeat or epoch brings such an operation back to `running`. 409 `NOT_HOST_OPERATION` for an operation that does not run on a host (local or external); 409 `OPERATION_FINISHED` when the operation is finished otherwise (cancelled, say): the host then stops training. The reply's `control` carries the stop decision recorded on the operation (its stop policy fired), on which the host stops the training and finishes it `completed`.",
+      },
     },
-  });
+  );

@@ -22,7 +22,9 @@ import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt, queryNumber } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
-const IdParams = Type.Object({ id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }) });
+const IdParams = Type.Object({
+  id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }),
+});
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
 
 /** Largest `offset` of the listing: past any real number of operations, and an exact integer for SQLite. */
@@ -34,13 +36,24 @@ const ListQuery = t.Object({
   operation_type: t.Optional(OperationType),
   limit: queryInt("limit", { minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." }),
   // Bounded: past 2^63 SQLite refuses the value ("datatype mismatch") and the reply was a 500.
-  offset: queryInt("offset", { minimum: 0, maximum: MAX_OFFSET, default: 0, description: `Rows to skip (0 … ${MAX_OFFSET}).` }),
+  offset: queryInt("offset", {
+    minimum: 0,
+    maximum: MAX_OFFSET,
+    default: 0,
+    description: `Rows to skip (0 … ${MAX_OFFSET}).`,
+  }),
 });
 
 /** The range and smoothing parameters GET /metrics and the comparison share. */
 export const RangeQuery = {
-  from_epoch: queryInt("from_epoch", { ...EpochNumber, description: "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge)." }),
-  to_epoch: queryInt("to_epoch", { ...EpochNumber, description: "Only epochs with epoch ≤ to_epoch (its right edge)." }),
+  from_epoch: queryInt("from_epoch", {
+    ...EpochNumber,
+    description: "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge).",
+  }),
+  to_epoch: queryInt("to_epoch", {
+    ...EpochNumber,
+    description: "Only epochs with epoch ≤ to_epoch (its right edge).",
+  }),
   smoothing: queryNumber("smoothing", {
     minimum: 0,
     maximum: MAX_SMOOTHING,
@@ -53,13 +66,18 @@ export const MetricsQuery = t.Object({
   max_points: queryInt("max_points", {
     minimum: 3,
     maximum: 1_000_000,
-    description: "Reduce to at most this many epochs: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first, last and best epochs are kept (README, Charts).",
+    description:
+      "Reduce to at most this many epochs: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first, last and best epochs are kept (README, Charts).",
   }),
   ...RangeQuery,
 });
 
 /** The chart query of a request's range parameters; a range that ends before it starts is a 400 naming to_epoch. */
-export function rangeOf(q: { from_epoch?: number; to_epoch?: number; smoothing?: number }): Pick<ChartQuery, "from" | "to" | "smoothing"> {
+export function rangeOf(q: {
+  from_epoch?: number;
+  to_epoch?: number;
+  smoothing?: number;
+}): Pick<ChartQuery, "from" | "to" | "smoothing"> {
   if (q.from_epoch !== undefined && q.to_epoch !== undefined && q.to_epoch < q.from_epoch) {
     throw invalid("query.to_epoch", `to_epoch (${q.to_epoch}) is before from_epoch (${q.from_epoch})`);
   }
@@ -67,7 +85,11 @@ export function rangeOf(q: { from_epoch?: number; to_epoch?: number; smoothing?:
 }
 
 /** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
-export async function metricsView(store: StoreReader, op: Operation, query: Omit<ChartQuery, "keepEpoch"> = {}): Promise<MetricsReply> {
+export async function metricsView(
+  store: StoreReader,
+  op: Operation,
+  query: Omit<ChartQuery, "keepEpoch"> = {},
+): Promise<MetricsReply> {
   const { epochs, smoothed } = await readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
   const { latest_epoch: _latest, ...trends } = op.trends;
   return {
@@ -142,7 +164,8 @@ export const operationsRoutes = (deps: AppDeps) =>
         detail: {
           tags: ["operations"],
           summary: "List operations, newest first",
-          description: "Filters by `status` and `operation_type`; pages with `limit` (default 50) and `offset`. `total_count` counts all matches.",
+          description:
+            "Filters by `status` and `operation_type`; pages with `limit` (default 50) and `offset`. `total_count` counts all matches.",
         },
       },
     )
@@ -229,20 +252,30 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .delete("/operations/:id/stop_policy", async ({ params }) => ok(await deps.operations.setStopPolicy(params.id, null)), {
-      params: IdParams,
-      response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
-      detail: {
-        tags: ["operations"],
-        summary: "Clear the stop policy",
-        description: "Removes the stop policy of a pending or running operation; a decision it already recorded stays. 409 on a finished operation.",
+    .delete(
+      "/operations/:id/stop_policy",
+      async ({ params }) => ok(await deps.operations.setStopPolicy(params.id, null)),
+      {
+        params: IdParams,
+        response: { 200: Envelope(Operation), 404: ErrorEnvelope, 409: ErrorEnvelope },
+        detail: {
+          tags: ["operations"],
+          summary: "Clear the stop policy",
+          description:
+            "Removes the stop policy of a pending or running operation; a decision it already recorded stays. 409 on a finished operation.",
+        },
       },
-    })
+    )
     .post(
       "/operations/:id/metrics",
       async ({ params, body }) => {
         const res = await deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
-        return ok({ operation_id: params.id, stored: res.stored, trends: res.trends, control: res.control ?? CONTINUE });
+        return ok({
+          operation_id: params.id,
+          stored: res.stored,
+          trends: res.trends,
+          control: res.control ?? CONTINUE,
+        });
       },
       {
         params: IdParams,
@@ -265,23 +298,25 @@ export const operationsRoutes = (deps: AppDeps) =>
       async ({ params, query }) => {
         const range = rangeOf(query);
         const op = await loadOperation(deps.store, params.id);
-        return ok(await metricsView(deps.store, op, { since: query.since_epoch, maxPoints: query.max_points, ...range }));
+        return ok(
+          await metricsView(deps.store, op, { since: query.since_epoch, maxPoints: query.max_points, ...range }),
+        );
       },
       {
-      params: IdParams,
-      query: MetricsQuery,
-      // Documented rather than validated: checking 1,000 epochs on every poll would
-      // cost more than building them (see bench/storage.ts).
-      detail: {
-        responses: {
-          200: documented("Epochs and trends", Envelope(MetricsData)),
-          400: documented("Bad query", ErrorEnvelope),
-          404: documented("Unknown operation", ErrorEnvelope),
+        params: IdParams,
+        query: MetricsQuery,
+        // Documented rather than validated: checking 1,000 epochs on every poll would
+        // cost more than building them (see bench/storage.ts).
+        detail: {
+          responses: {
+            200: documented("Epochs and trends", Envelope(MetricsData)),
+            400: documented("Bad query", ErrorEnvelope),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+          tags: ["metrics"],
+          summary: "Read epochs and the trend summary",
+          description:
+            "`since_epoch=N` returns only epochs with epoch > N (for pollers); `from_epoch`/`to_epoch` narrow to a range (a zoomed chart: inclusive, 400 when to_epoch < from_epoch); `max_points=M` reduces for charts with a min/max per bucket, so no spike, NaN or ±Infinity disappears and the first, last and best epochs stay; `smoothing=w` adds each metric's EMA over every stored epoch. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
         },
-        tags: ["metrics"],
-        summary: "Read epochs and the trend summary",
-        description:
-          "`since_epoch=N` returns only epochs with epoch > N (for pollers); `from_epoch`/`to_epoch` narrow to a range (a zoomed chart: inclusive, 400 when to_epoch < from_epoch); `max_points=M` reduces for charts with a min/max per bucket, so no spike, NaN or ±Infinity disappears and the first, last and best epochs stay; `smoothing=w` adds each metric's EMA over every stored epoch. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
       },
-    },
-  );
+    );

@@ -17,7 +17,20 @@ const IdParams = Type.Object({ id: Type.String() });
 const DEFAULT_TAIL = 200;
 
 /** Keys Trainwatch itself writes: where it runs, what ran, how it ended. A client cannot overwrite them. */
-export const OWN_METADATA_KEYS = ["location", "host", "kind", "recipe", "params", "spec", "pid", "command", "exit", "cuda_visible_devices", "checkpoints", "cancel"];
+export const OWN_METADATA_KEYS = [
+  "location",
+  "host",
+  "kind",
+  "recipe",
+  "params",
+  "spec",
+  "pid",
+  "command",
+  "exit",
+  "cuda_visible_devices",
+  "checkpoints",
+  "cancel",
+];
 const MetadataPatch = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), { maxProperties: 64 });
 
 function logsOf(deps: AppDeps) {

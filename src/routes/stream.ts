@@ -25,7 +25,8 @@ type Controller = ReadableStreamDefaultController<Uint8Array>;
 function lastEventId(header: string | null): number | null {
   if (header === null || header.trim() === "") return null;
   const v = Number(header.trim());
-  if (!Number.isInteger(v) || v < -1 || v > MAX_EPOCH) throw invalid("Last-Event-ID", `expected an epoch number from -1 to ${MAX_EPOCH}, got "${header}"`);
+  if (!Number.isInteger(v) || v < -1 || v > MAX_EPOCH)
+    throw invalid("Last-Event-ID", `expected an epoch number from -1 to ${MAX_EPOCH}, got "${header}"`);
   return v;
 }
 
@@ -68,7 +69,11 @@ const STREAM_DOC =
 /** The events of `/operations/{id}/metrics/stream`, for the document. */
 const OPERATION_EVENTS = {
   status: { description: "The operation, first and on every status change.", data: Operation },
-  epoch: { description: "A stored epoch, as in `GET /metrics`; re-sent with new values when re-posted.", data: EpochInput, id: "The epoch number." },
+  epoch: {
+    description: "A stored epoch, as in `GET /metrics`; re-sent with new values when re-posted.",
+    data: EpochInput,
+    id: "The epoch number.",
+  },
   trends: { description: "The trend summary, after each batch of epochs.", data: TrendSummarySchema },
   end: { description: "The operation finished; the stream closes.", data: Type.Object({ status: OperationStatus }) },
 };
@@ -91,7 +96,11 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
             const { operation: op, epochs, version } = await deps.store.readReplay(id, since);
             const finished = FINISHED.has(op.status);
             const end = finished ? sseEvent("end", { status: op.status }) : "";
-            return { initial: `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(epochs, op.trends)}${end}`, version, finished };
+            return {
+              initial: `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(epochs, op.trends)}${end}`,
+              version,
+              finished,
+            };
           }),
         );
       },
@@ -103,7 +112,10 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
           summary: "Stream an operation's epochs live (SSE)",
           description: STREAM_DOC,
           responses: {
-            200: sseResponse("An event stream: status, epochs, trends, then end when the operation finishes", OPERATION_EVENTS),
+            200: sseResponse(
+              "An event stream: status, epochs, trends, then end when the operation finishes",
+              OPERATION_EVENTS,
+            ),
             400: documented("Bad since_epoch or Last-Event-ID", ErrorEnvelope),
             404: documented("Unknown operation", ErrorEnvelope),
           },
@@ -114,7 +126,13 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
       "/stream",
       ({ request, server }) => {
         keepOpen(server, request);
-        return eventStream(fanout, ALL, request, (c) => fanout.join(ALL, c, () => ({ initial: `retry: ${RETRY_MS}\n\n: connected\n\n`, version: -1, finished: false })));
+        return eventStream(fanout, ALL, request, (c) =>
+          fanout.join(ALL, c, () => ({
+            initial: `retry: ${RETRY_MS}\n\n: connected\n\n`,
+            version: -1,
+            finished: false,
+          })),
+        );
       },
       {
         detail: {
@@ -124,8 +142,14 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
             "Server-Sent Events for lists and dashboards: an `operation` event (the whole operation, as in `GET /operations/{id}`) when one is registered, on every status or metadata change (a host training's start report: backend, GPU) and stop decision, and at most every 250 ms per operation while its epochs, heartbeats or batch progress arrive (progress, best loss, flags, last_seen_at). `removed` when an operation is discarded (a start no host took). Heartbeat comments every 15 s. Never ends on its own: a list needs no poll.",
           responses: {
             200: sseResponse("An event stream of operation changes; never ends on its own", {
-              operation: { description: "The operation after a change, as in `GET /operations/{id}`.", data: Operation },
-              removed: { description: "The operation is gone (a start refused after it was created).", data: Type.Object({ operation_id: Type.String() }) },
+              operation: {
+                description: "The operation after a change, as in `GET /operations/{id}`.",
+                data: Operation,
+              },
+              removed: {
+                description: "The operation is gone (a start refused after it was created).",
+                data: Type.Object({ operation_id: Type.String() }),
+              },
             }),
           },
         },

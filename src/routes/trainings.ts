@@ -21,12 +21,21 @@ export const trainingsRoutes = (deps: AppDeps) =>
       if (body.recipe !== undefined) {
         const extra = SPEC_ONLY_FIELDS.find((k) => body[k] !== undefined);
         if (extra) throw invalid(`body.${extra}`, "not allowed with body.recipe (a recipe's settings are its params)");
-        if (!trainers.startRecipe) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
-        op = await trainers.startRecipe({ recipe: body.recipe, params: body.params, name: body.name, target: body.target, stop_policy: body.stop_policy });
+        if (!trainers.startRecipe)
+          throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
+        op = await trainers.startRecipe({
+          recipe: body.recipe,
+          params: body.params,
+          name: body.name,
+          target: body.target,
+          stop_policy: body.stop_policy,
+        });
       } else {
-        if (body.params !== undefined) throw invalid("body.params", "only with body.recipe (params belong to a recipe)");
+        if (body.params !== undefined)
+          throw invalid("body.params", "only with body.recipe (params belong to a recipe)");
         const { target, dataset, recipe: _recipe, params: _params, stop_policy, ...rest } = body;
-        if (dataset === undefined) throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
+        if (dataset === undefined)
+          throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
         op = await trainers.start({ ...rest, dataset }, target);
         // Before its first epoch can be judged: the training reports none before this reply goes out.
         if (stop_policy) op = await deps.operations.setStopPolicy(op.operation_id, normalizeStopPolicy(stop_policy));

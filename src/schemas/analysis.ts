@@ -10,15 +10,22 @@ const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 
 export const Monitor = Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()], {
-  description: "The loss being judged: val_loss when the run reports one, else train_loss; null before any finite loss.",
+  description:
+    "The loss being judged: val_loss when the run reports one, else train_loss; null before any finite loss.",
 });
 
 export const Flags = Type.Object(
   {
-    overfitting: Type.Boolean({ description: "Validation sits above its best by more than noise explains while training improves." }),
+    overfitting: Type.Boolean({
+      description: "Validation sits above its best by more than noise explains while training improves.",
+    }),
     plateau: Type.Boolean({ description: "No new best for plateau_patience epochs." }),
-    diverging: Type.Boolean({ description: "A non-finite loss, an exploded training loss, or training and validation both rising." }),
-    stalled: Type.Boolean({ description: "Barely any improvement over stall_window epochs, and little before: the run is not learning." }),
+    diverging: Type.Boolean({
+      description: "A non-finite loss, an exploded training loss, or training and validation both rising.",
+    }),
+    stalled: Type.Boolean({
+      description: "Barely any improvement over stall_window epochs, and little before: the run is not learning.",
+    }),
   },
   { description: "The stored summary's flags, as the dashboard shows them." },
 );
@@ -34,7 +41,8 @@ export const Recommendation = Type.Object({
   action: Action,
   reason: Type.String({ description: "One sentence citing the numbers behind the action and the thresholds applied." }),
   checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], {
-    description: "The epoch to restore (stop, use_checkpoint). For local and host trainings always one with a checkpoint (see checkpoints).",
+    description:
+      "The epoch to restore (stop, use_checkpoint). For local and host trainings always one with a checkpoint (see checkpoints).",
   }),
   trajectory: Trajectory,
 });
@@ -42,21 +50,24 @@ export const Recommendation = Type.Object({
 export const TrajectoryDetail = Type.Object({
   trajectory: Trajectory,
   slope: Type.Union([Type.Number(), Type.Null()], { description: "Fitted slope per epoch over the recent window." }),
-  relative_change: Type.Union([Type.Number(), Type.Null()], { description: "Fitted relative change over the recent window." }),
+  relative_change: Type.Union([Type.Number(), Type.Null()], {
+    description: "Fitted relative change over the recent window.",
+  }),
   points: Type.Integer({ description: "Finite points in the recent window." }),
   basis: Type.Union([Type.Literal("recent"), Type.Literal("since_best")], {
-    description: "since_best: the loss sits well above its best, which decides the trajectory whatever the recent window says.",
+    description:
+      "since_best: the loss sits well above its best, which decides the trajectory whatever the recent window says.",
   }),
-  since_best: Type.Union(
-    [
-      Type.Object({
-        best_epoch: Type.Integer(),
-        rise: Type.Number({ description: "(mean of the last 3 epochs after the best − best) / |best|." }),
-        margin: Type.Number({ description: "The rise that counts: max(overfit_threshold, overfit_noise_z × relative noise)." }),
+  since_best: Type.Union([
+    Type.Object({
+      best_epoch: Type.Integer(),
+      rise: Type.Number({ description: "(mean of the last 3 epochs after the best − best) / |best|." }),
+      margin: Type.Number({
+        description: "The rise that counts: max(overfit_threshold, overfit_noise_z × relative noise).",
       }),
-      Type.Null(),
-    ],
-  ),
+    }),
+    Type.Null(),
+  ]),
 });
 
 export const GeneralizationGap = Type.Object({
@@ -86,9 +97,12 @@ export const Thresholds = Type.Object(
 
 export const CheckpointsHeld = Type.Object({
   held_by: Type.Union([Type.Literal("trainwatch"), Type.Literal("trainer")], {
-    description: "trainwatch: a local or host training whose checkpoints the server keeps; trainer: an external trainer keeps its own.",
+    description:
+      "trainwatch: a local or host training whose checkpoints the server keeps; trainer: an external trainer keeps its own.",
   }),
-  epochs: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: "Epochs with a checkpoint (null for an external trainer)." }),
+  epochs: Type.Union([Type.Array(Type.Integer()), Type.Null()], {
+    description: "Epochs with a checkpoint (null for an external trainer).",
+  }),
 });
 
 /** GET /operations/{id}/analysis. */
@@ -120,7 +134,9 @@ export const RunSummary = Type.Object({
   best_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best (lowest finite) monitored loss." }),
   first_epoch: NullableInt,
   last_epoch: NullableInt,
-  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − first_epoch: epochs trained past the first before the best." }),
+  epochs_to_best: Type.Union([Type.Integer(), Type.Null()], {
+    description: "best_epoch − first_epoch: epochs trained past the first before the best.",
+  }),
   epochs_completed: Type.Integer(),
   total_epochs_planned: NullableInt,
   final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
@@ -135,16 +151,20 @@ export const CompareData = Type.Object({
       name: Type.Union([Type.String(), Type.Null()]),
       operation_type: Type.String(),
       status: OperationStatus,
-      location: Type.Union([Type.String(), Type.Null()], { description: "metadata.location: local, host or external." }),
+      location: Type.Union([Type.String(), Type.Null()], {
+        description: "metadata.location: local, host or external.",
+      }),
       summary: RunSummary,
       curves: Type.Array(EpochInput, {
-        description: "Every field of the epochs in the range, reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
+        description:
+          "Every field of the epochs in the range, reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
       }),
       smoothed: Type.Optional(SmoothedCurves),
     }),
   ),
   best_run: Type.Union([Type.String(), Type.Null()], {
-    description: "Lowest best loss; runs monitoring val_loss are ranked among themselves when any has one; ties go to fewer epochs to best.",
+    description:
+      "Lowest best loss; runs monitoring val_loss are ranked among themselves when any has one; ties go to fewer epochs to best.",
   }),
   basis: Type.String({ description: "One sentence on why best_run won." }),
   max_points: Type.Integer(),

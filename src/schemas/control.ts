@@ -12,14 +12,27 @@ export type StopFlag = (typeof STOP_FLAGS)[number];
 
 export const StopPolicy = Type.Object(
   {
-    on: Type.Array(Type.Union([Type.Literal("diverging"), Type.Literal("overfitting"), Type.Literal("stalled"), Type.Literal("plateau")]), {
-      minItems: 1,
-      maxItems: STOP_FLAGS.length,
-      uniqueItems: true,
-      description: `The judgement flags that stop the run: ${STOP_FLAGS.join(", ")} (as GET /operations/{id}/analysis raises them).`,
-    }),
+    on: Type.Array(
+      Type.Union([
+        Type.Literal("diverging"),
+        Type.Literal("overfitting"),
+        Type.Literal("stalled"),
+        Type.Literal("plateau"),
+      ]),
+      {
+        minItems: 1,
+        maxItems: STOP_FLAGS.length,
+        uniqueItems: true,
+        description: `The judgement flags that stop the run: ${STOP_FLAGS.join(", ")} (as GET /operations/{id}/analysis raises them).`,
+      },
+    ),
     min_epochs: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: MAX_EPOCH, default: 0, description: "Fire only at an epoch number ≥ min_epochs (default 0)." }),
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_EPOCH,
+        default: 0,
+        description: "Fire only at an epoch number ≥ min_epochs (default 0).",
+      }),
     ),
   },
   {
@@ -39,7 +52,9 @@ export const StopControl = Type.Object(
   {
     action: Type.Literal("stop"),
     reason: Type.String({ description: "The judgement's reason (stop_policy), or `cancelled by <by>: <reason>`." }),
-    checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The epoch whose checkpoint to keep, when there is one to advise." }),
+    checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], {
+      description: "The epoch whose checkpoint to keep, when there is one to advise.",
+    }),
     decided_by: Type.String({ description: 'stop_policy, or who cancelled: "dashboard", "mcp", "monitor", "api", …' }),
     epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The latest stored epoch when it was decided." }),
     at: Type.String({ format: "date-time" }),
@@ -49,6 +64,7 @@ export const StopControl = Type.Object(
 export type StopControl = Static<typeof StopControl>;
 
 export const Control = Type.Union([Type.Object({ action: Type.Literal("continue") }), StopControl], {
-  description: "The server's word on the run: `continue`, or the recorded stop decision (the trainer should stop, keeping its best checkpoint).",
+  description:
+    "The server's word on the run: `continue`, or the recorded stop decision (the trainer should stop, keeping its best checkpoint).",
 });
 export type Control = Static<typeof Control>;

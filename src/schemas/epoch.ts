@@ -30,7 +30,11 @@ export const MAX_EPOCH = 2 ** 31 - 1;
 export const EpochNumber = Type.Integer({ minimum: 0, maximum: MAX_EPOCH, description: "Epoch number, 0 … 2³¹ − 1." });
 
 /** A poller's cursor: only epochs with epoch > since_epoch (-1, the default, means all). */
-export const SinceEpoch = Type.Integer({ minimum: -1, maximum: MAX_EPOCH, description: "Only epochs with epoch > since_epoch (-1: all)." });
+export const SinceEpoch = Type.Integer({
+  minimum: -1,
+  maximum: MAX_EPOCH,
+  description: "Only epochs with epoch > since_epoch (-1: all).",
+});
 
 /** Custom metric names: letters, digits and `_ . / -`, 1 to 64 characters. */
 export const CUSTOM_METRIC_NAME = /^[A-Za-z0-9_./-]{1,64}$/;
@@ -58,8 +62,12 @@ export const EpochInput = Type.Object(
     train_accuracy: Type.Optional(MetricValue),
     val_accuracy: Type.Optional(MetricValue),
     learning_rate: Type.Optional(MetricValue),
-    duration: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: "Seconds the epoch took." })),
-    timestamp: Type.Optional(Type.String({ format: "date-time", description: "ISO-8601; the server's time when absent." })),
+    duration: Type.Optional(
+      Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: "Seconds the epoch took." }),
+    ),
+    timestamp: Type.Optional(
+      Type.String({ format: "date-time", description: "ISO-8601; the server's time when absent." }),
+    ),
   },
   {
     additionalProperties: MetricValue,
@@ -124,7 +132,10 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
     if (STANDARD.has(key)) {
       rec[key as StandardField] = v;
     } else if (RESERVED_METRIC_NAMES.has(key)) {
-      throw invalid(`${path}.${key}`, `"${key}" is reserved; custom metric names cannot be ${[...RESERVED_METRIC_NAMES].join(", ")}`);
+      throw invalid(
+        `${path}.${key}`,
+        `"${key}" is reserved; custom metric names cannot be ${[...RESERVED_METRIC_NAMES].join(", ")}`,
+      );
     } else if (CUSTOM_METRIC_NAME.test(key)) {
       (rec.custom ??= {})[key] = v;
     } else {

@@ -26,7 +26,10 @@ const REQUIRED = "Expected required property";
  */
 export function fieldOf(prefix: string, pointer: string): string {
   if (pointer === "" || pointer === "/") return prefix;
-  const segments = pointer.slice(1).split("/").map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"));
+  const segments = pointer
+    .slice(1)
+    .split("/")
+    .map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"));
   return prefix ? `${prefix}.${segments.join(".")}` : segments.join(".");
 }
 
@@ -55,8 +58,12 @@ export function explain(schema: TSchema, value: unknown, path = ""): Explained |
   const at = path + first.path;
   if (first.type === ValueErrorType.ObjectRequiredProperty) return { path: at, message: requiredMessage(first.schema) };
   // A union inside (a dataset, a schedule, a metric value): explain it on its own value.
-  if (Array.isArray(first.schema.anyOf) && first.path !== "") return explain(first.schema, first.value, at) ?? { path: at, message: first.message };
-  return { path: at, message: typeof first.schema.errorMessage === "string" ? first.schema.errorMessage : first.message };
+  if (Array.isArray(first.schema.anyOf) && first.path !== "")
+    return explain(first.schema, first.value, at) ?? { path: at, message: first.message };
+  return {
+    path: at,
+    message: typeof first.schema.errorMessage === "string" ? first.schema.errorMessage : first.message,
+  };
 }
 
 function explainUnion(schema: TSchema, value: unknown, path: string): Explained | null {

@@ -30,13 +30,20 @@ export type BatchProgress = Static<typeof BatchProgressSchema>;
  */
 export const BackendReport = Type.Object(
   {
-    backend: Type.String({ maxLength: 256, description: "The TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu." }),
-    backend_fallback_reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], {
-      description: "Why the preferred backends were skipped (\"tensorflow-gpu: …; tensorflow: …\"), or null when none was.",
+    backend: Type.String({
+      maxLength: 256,
+      description: "The TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu.",
     }),
-    gpu: Type.Union([Name, Type.Null()], { description: "GPU the training runs on (tensorflow-gpu only), e.g. NVIDIA H100 80GB HBM3; else null." }),
+    backend_fallback_reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], {
+      description:
+        'Why the preferred backends were skipped ("tensorflow-gpu: …; tensorflow: …"), or null when none was.',
+    }),
+    gpu: Type.Union([Name, Type.Null()], {
+      description: "GPU the training runs on (tensorflow-gpu only), e.g. NVIDIA H100 80GB HBM3; else null.",
+    }),
     gpu_visible: Type.Union([Name, Type.Null()], {
-      description: "GPU the machine has, used or not (a GPU here with gpu null means the GPU backend did not load: see backend_fallback_reason).",
+      description:
+        "GPU the machine has, used or not (a GPU here with gpu null means the GPU backend did not load: see backend_fallback_reason).",
     }),
   },
   { additionalProperties: false },
@@ -52,21 +59,29 @@ export const StartReport = Type.Object(
     ...BackendReport.properties,
     task: Type.Union([Type.Literal("classification"), Type.Literal("regression")]),
     classes: Type.Optional(
-      Type.Union([Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100_000 }), Type.Null()], { description: "Class labels (classification only)." }),
+      Type.Union([Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100_000 }), Type.Null()], {
+        description: "Class labels (classification only).",
+      }),
     ),
     samples_train: Count,
     samples_val: Count,
     batches_per_epoch: Count,
-    total_epochs: Type.Integer({ ...Count, description: "Epochs planned (the operation keeps them as total_epochs_planned)." }),
+    total_epochs: Type.Integer({
+      ...Count,
+      description: "Epochs planned (the operation keeps them as total_epochs_planned).",
+    }),
   },
   { additionalProperties: false },
 );
 export type StartReport = Static<typeof StartReport>;
 
 /** The start report as a heartbeat carries it: only `backend` is required; a field left out is stored as null. */
-export const StartedInfo = Type.Composite([Type.Pick(StartReport, ["backend"]), Type.Partial(Type.Omit(StartReport, ["backend"]))], {
-  additionalProperties: false,
-});
+export const StartedInfo = Type.Composite(
+  [Type.Pick(StartReport, ["backend"]), Type.Partial(Type.Omit(StartReport, ["backend"]))],
+  {
+    additionalProperties: false,
+  },
+);
 export type StartedInfo = Static<typeof StartedInfo>;
 
 /**
@@ -95,7 +110,8 @@ export const HeartbeatInput = Type.Object(
   },
   {
     additionalProperties: false,
-    description: "Every field optional: `{}` only says the host is alive. `checkpoints` replaces the operation's `metadata.checkpoints` (paths on the host).",
+    description:
+      "Every field optional: `{}` only says the host is alive. `checkpoints` replaces the operation's `metadata.checkpoints` (paths on the host).",
   },
 );
 export type HeartbeatInput = Static<typeof HeartbeatInput>;
@@ -103,7 +119,9 @@ export type HeartbeatInput = Static<typeof HeartbeatInput>;
 export const HeartbeatReply = Type.Object({
   operation_id: Type.String(),
   status: Type.String(),
-  revived: Type.Boolean({ description: "True when this heartbeat brought a host-unreachable operation back to running." }),
+  revived: Type.Boolean({
+    description: "True when this heartbeat brought a host-unreachable operation back to running.",
+  }),
   control: Control,
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
@@ -119,9 +137,23 @@ export type SessionStatus = Static<typeof SessionStatus>;
 export const SessionInput = Type.Object(
   {
     operation_id: Type.String({ minLength: 1, maxLength: 200 }),
-    spec: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The training spec, as for POST /api/v1/trainings (or a recipe instead)." })),
-    recipe: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "A script training: a recipe this host declares (GET /recipes), instead of a spec." })),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The recipe's params, checked by this host against its schema." })),
+    spec: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "The training spec, as for POST /api/v1/trainings (or a recipe instead).",
+      }),
+    ),
+    recipe: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "A script training: a recipe this host declares (GET /recipes), instead of a spec.",
+      }),
+    ),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "The recipe's params, checked by this host against its schema.",
+      }),
+    ),
     api_url: Type.String({ minLength: 1, description: "Where the host relays epochs, e.g. http://10.0.0.5:8000" }),
   },
   { additionalProperties: false },
@@ -131,8 +163,13 @@ export type SessionInput = Static<typeof SessionInput>;
 export const RelayProblem = Type.Object(
   {
     api_url: Type.String(),
-    refused: Type.Boolean({ description: "True for 401/403: the API refuses this host's TRAINWATCH_TOKEN; retrying cannot help until the tokens match." }),
-    status: Type.Union([Type.Integer(), Type.Null()], { description: "The API's HTTP status; null when it did not answer (network error, timeout)." }),
+    refused: Type.Boolean({
+      description:
+        "True for 401/403: the API refuses this host's TRAINWATCH_TOKEN; retrying cannot help until the tokens match.",
+    }),
+    status: Type.Union([Type.Integer(), Type.Null()], {
+      description: "The API's HTTP status; null when it did not answer (network error, timeout).",
+    }),
     message: Type.String(),
     since: Type.String({ format: "date-time" }),
   },
@@ -153,7 +190,9 @@ export const Session = Type.Object({
   relay: Type.Object({
     pending: Type.Integer({ description: "Items (epochs, start info, final status) not yet acknowledged by the API." }),
     delivered: Type.Integer(),
-    problem: Type.Union([RelayProblem, Type.Null()], { description: "Why delivery to this session's API is failing now; null while it delivers." }),
+    problem: Type.Union([RelayProblem, Type.Null()], {
+      description: "Why delivery to this session's API is failing now; null while it delivers.",
+    }),
   }),
 });
 export type Session = Static<typeof Session>;
@@ -163,9 +202,13 @@ export const HostHealth = Type.Object({
   version: Type.String(),
   uptime_s: Type.Number(),
   ...BackendReport.properties,
-  backend: Type.Union([Type.String(), Type.Null()], { description: "The TensorFlow.js backend trainings use on this host; null while it is still being detected." }),
+  backend: Type.Union([Type.String(), Type.Null()], {
+    description: "The TensorFlow.js backend trainings use on this host; null while it is still being detected.",
+  }),
   active_sessions: Type.Integer(),
   relay_pending: Type.Integer({ description: "Relay items waiting for the API's acknowledgement." }),
-  relay_problems: Type.Array(RelayProblem, { description: "APIs the relay cannot deliver to now; a refused token shows here as refused: true." }),
+  relay_problems: Type.Array(RelayProblem, {
+    description: "APIs the relay cannot deliver to now; a refused token shows here as refused: true.",
+  }),
 });
 export type HostHealth = Static<typeof HostHealth>;

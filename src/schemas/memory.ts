@@ -91,7 +91,13 @@ export function estimateTrainingMemory(s: MemoryShape): MemoryEstimate {
   const rows = s.trainRows + s.valRows;
   const data = rows * (s.inputs + 1) * 2 + s.valRows * (s.inputs + s.outputs);
   const mb = (floats: number) => Math.ceil((floats * FLOAT) / MB);
-  const parts = { weights_mb: mb(weights), gradients_mb: mb(gradients), optimizer_mb: mb(optimizer), activations_mb: mb(activations), data_mb: mb(data) };
+  const parts = {
+    weights_mb: mb(weights),
+    gradients_mb: mb(gradients),
+    optimizer_mb: mb(optimizer),
+    activations_mb: mb(activations),
+    data_mb: mb(data),
+  };
   return { parameters: p, ...parts, total_mb: Object.values(parts).reduce((a, b) => a + b, 0) };
 }
 
@@ -131,7 +137,12 @@ export function memoryProblem(spec: NormalizedSpec, budgetMb: number): { path: s
   const e = estimateTrainingMemory(specMemoryShape(spec));
   if (e.total_mb <= budgetMb) return null;
   const model = e.weights_mb + e.gradients_mb + e.optimizer_mb;
-  const path = model >= e.activations_mb && model >= e.data_mb ? "/model/hidden_layers" : e.activations_mb >= e.data_mb ? "/training/batch_size" : "/dataset/samples";
+  const path =
+    model >= e.activations_mb && model >= e.data_mb
+      ? "/model/hidden_layers"
+      : e.activations_mb >= e.data_mb
+        ? "/training/batch_size"
+        : "/dataset/samples";
   return {
     path,
     message:

@@ -26,19 +26,22 @@ export const OperationType = Type.String({
   description: 'Kind of operation, e.g. "training".',
 });
 
-
 export const TrendSummarySchema = Type.Object(
   {
     monitor: Type.Union([Type.Literal("val_loss"), Type.Literal("train_loss"), Type.Null()], {
       description: "val_loss when any epoch has a finite val_loss, else train_loss.",
     }),
-    best_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Epoch number of the lowest monitored value (ties: earliest)." }),
+    best_epoch: Type.Union([Type.Integer(), Type.Null()], {
+      description: "Epoch number of the lowest monitored value (ties: earliest).",
+    }),
     best_val_loss: Type.Union([Type.Number(), Type.Null()], { description: "The best monitored value." }),
     epochs_since_improvement: Type.Union([Type.Integer(), Type.Null()]),
     is_overfitting: Type.Boolean(),
     is_plateaued: Type.Boolean(),
     is_diverging: Type.Boolean(),
-    is_stalled: Type.Boolean({ description: "The monitored loss barely moved over stall_window epochs and never learned much: not learning." }),
+    is_stalled: Type.Boolean({
+      description: "The monitored loss barely moved over stall_window epochs and never learned much: not learning.",
+    }),
     latest_epoch: Type.Union([Type.Integer(), Type.Null()]),
     total_epochs_completed: Type.Integer(),
   },
@@ -64,7 +67,13 @@ export const Operation = Type.Object({
   progress: Progress,
   error_message: Type.Union([Type.String(), Type.Null()]),
   failure_code: Type.Union(
-    [Type.Literal("host_unreachable"), Type.Literal("host_lost_session"), Type.Literal("host_token_refused"), Type.Literal("trainer_error"), Type.Null()],
+    [
+      Type.Literal("host_unreachable"),
+      Type.Literal("host_lost_session"),
+      Type.Literal("host_token_refused"),
+      Type.Literal("trainer_error"),
+      Type.Null(),
+    ],
     {
       description:
         "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a local or host training's error, as `error_message` says), final. Null otherwise.",
@@ -78,9 +87,13 @@ export const Operation = Type.Object({
       "True while a running host training's heartbeats are late (nothing heard for 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL): its progress may be frozen, and the API is asking the host about it. Always false for local trainings.",
   }),
   metadata: Type.Record(Type.String(), Type.Unknown()),
-  config: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "The hyper-parameters the trainer registered with, as given." }),
+  config: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+    description: "The hyper-parameters the trainer registered with, as given.",
+  }),
   stop_policy: Type.Union([StopPolicy, Type.Null()]),
-  control: Type.Union([StopControl, Type.Null()], { description: "The stop decision recorded on the operation (by its stop policy or a cancel); null while none." }),
+  control: Type.Union([StopControl, Type.Null()], {
+    description: "The stop decision recorded on the operation (by its stop policy or a cancel); null while none.",
+  }),
   result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   trends: TrendSummarySchema,
 });
@@ -92,7 +105,11 @@ export const CreateOperationInput = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     total_epochs_planned: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    config: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "Hyper-parameters, stored and shown on the operation's page." })),
+    config: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "Hyper-parameters, stored and shown on the operation's page.",
+      }),
+    ),
     stop_policy: Type.Optional(StopPolicy),
   },
   { additionalProperties: false },
@@ -102,11 +119,14 @@ export type CreateOperationInput = Static<typeof CreateOperationInput>;
 export const CompleteOperationInput = Type.Object(
   {
     status: Type.Union([Type.Literal("completed"), Type.Literal("failed"), Type.Literal("cancelled")], {
-      description: "cancelled: the trainer stopped on a cancel; on an operation already cancelled it only records `result`.",
+      description:
+        "cancelled: the trainer stopped on a cancel; on an operation already cancelled it only records `result`.",
     }),
     error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
     failure_code: Type.Optional(
-      Type.Literal("trainer_error", { description: "With `failed`: the training itself failed (what a GPU host reports for its training's error)." }),
+      Type.Literal("trainer_error", {
+        description: "With `failed`: the training itself failed (what a GPU host reports for its training's error).",
+      }),
     ),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
@@ -119,13 +139,13 @@ export const SmoothedCurves = Type.Object(
   {
     weight: Type.Number({ description: "The EMA weight asked for." }),
     series: Type.Record(Type.String(), Type.Array(MetricValue), {
-      description: "Per metric (learning_rate and duration excepted), one value per returned epoch, in the same order; null where the epoch has no value.",
+      description:
+        "Per metric (learning_rate and duration excepted), one value per returned epoch, in the same order; null where the epoch has no value.",
     }),
-    state: Type.Record(
-      Type.String(),
-      Type.Object({ last: Type.Number(), n: Type.Integer({ minimum: 0 }) }),
-      { description: "Each EMA after the range's last epoch (the running mean and how many finite values it has seen), to go on smoothing live epochs." },
-    ),
+    state: Type.Record(Type.String(), Type.Object({ last: Type.Number(), n: Type.Integer({ minimum: 0 }) }), {
+      description:
+        "Each EMA after the range's last epoch (the running mean and how many finite values it has seen), to go on smoothing live epochs.",
+    }),
   },
   { description: "TensorBoard's debiased EMA computed on the full-resolution history, not on the returned points." },
 );
@@ -135,7 +155,12 @@ export const CancelInput = Type.Object(
   {
     reason: Type.Optional(Type.String({ maxLength: 2000, description: "Why it is stopped." })),
     by: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$", description: 'Who cancels: "dashboard", "mcp", "monitor", "api" (default).' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        pattern: "^[A-Za-z0-9_.:-]+$",
+        description: 'Who cancels: "dashboard", "mcp", "monitor", "api" (default).',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -88,7 +88,10 @@ export class ScriptTrainer implements LocalScripts {
         // The exit is recorded after the start, however quickly the script ends.
         const recorded = this.recordStart(id, run.pid, run.argv, devices);
         launched = recorded;
-        return { cancel: run.cancel, done: run.done.then(async (exit) => (await recorded, await this.settle(id, exit))) };
+        return {
+          cancel: run.cancel,
+          done: run.done.then(async (exit) => (await recorded, await this.settle(id, exit))),
+        };
       },
     });
     await launched;

@@ -25,7 +25,11 @@ export function byBlock(epochs: readonly EpochRecord[]): Map<number, EpochRecord
     m.set(e.epoch, e);
   }
   const out = new Map<number, EpochRecord[]>();
-  for (const [b, m] of groups) out.set(b, [...m.values()].sort((x, y) => x.epoch - y.epoch));
+  for (const [b, m] of groups)
+    out.set(
+      b,
+      [...m.values()].sort((x, y) => x.epoch - y.epoch),
+    );
   return out;
 }
 
@@ -41,7 +45,10 @@ export function appendToBlock(prev: SpanSummary | null, rows: readonly EpochReco
 }
 
 /** The whole blocks inside fromEpoch … toEpoch, and the partial ranges at either edge (summarised from their rows). */
-export function blockCover(fromEpoch: number, toEpoch: number): { blocks: [number, number] | null; edges: [number, number][] } {
+export function blockCover(
+  fromEpoch: number,
+  toEpoch: number,
+): { blocks: [number, number] | null; edges: [number, number][] } {
   const firstWhole = Math.ceil(fromEpoch / BLOCK);
   const lastWhole = Math.floor((toEpoch + 1) / BLOCK) - 1;
   if (lastWhole < firstWhole) return { blocks: null, edges: [[fromEpoch, toEpoch]] };

@@ -51,10 +51,19 @@ export interface ChartReply {
 }
 
 /** The epochs a chart of `query` shows, read from `store`. `scanRows`: where the block path starts (tests move it). */
-export async function readChart(store: StoreReader, operationId: string, query: ChartQuery, { scanRows = SCAN_ROWS } = {}): Promise<ChartReply> {
+export async function readChart(
+  store: StoreReader,
+  operationId: string,
+  query: ChartQuery,
+  { scanRows = SCAN_ROWS } = {},
+): Promise<ChartReply> {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
   const upper = query.to ?? MAX_EPOCH;
-  if (lower > upper) return { epochs: [], ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }) };
+  if (lower > upper)
+    return {
+      epochs: [],
+      ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }),
+    };
   const { maxPoints, smoothing } = query;
   if (maxPoints !== undefined && smoothing === undefined) {
     // The spans count the range's rows too: count(*) would scan them (~0.5 s for a million on the 2-vCPU VM).
@@ -75,7 +84,11 @@ export async function readChart(store: StoreReader, operationId: string, query: 
  * The same reply from rows already in memory (ascending): `warmup` are the stored epochs just before the rows, for the
  * EMA to start from (empty when `rows` start at the history's beginning, as the comparison's full histories do).
  */
-export function chartOfRows(all: readonly WireEpoch[], query: ChartQuery, warmup: readonly WireEpoch[] = []): ChartReply {
+export function chartOfRows(
+  all: readonly WireEpoch[],
+  query: ChartQuery,
+  warmup: readonly WireEpoch[] = [],
+): ChartReply {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
   const upper = query.to ?? MAX_EPOCH;
   let start = 0;
@@ -92,9 +105,13 @@ export function chartOfRows(all: readonly WireEpoch[], query: ChartQuery, warmup
   const { columns, state } = smooth(before, rows, smoothing);
   const extra: ExtraColumns = {};
   for (const [name, col] of Object.entries(columns)) extra[`~${name}`] = col;
-  const kept = maxPoints === undefined ? { rows, indices: rows.map((_, i) => i) } : reduceRows(rows, maxPoints, query.keepEpoch ?? null, extra);
+  const kept =
+    maxPoints === undefined
+      ? { rows, indices: rows.map((_, i) => i) }
+      : reduceRows(rows, maxPoints, query.keepEpoch ?? null, extra);
   const series: Record<string, (WireMetric | null)[]> = {};
-  for (const [name, col] of Object.entries(columns)) series[name] = kept.indices.map((i) => encodeMetric(col[i]) ?? null);
+  for (const [name, col] of Object.entries(columns))
+    series[name] = kept.indices.map((i) => encodeMetric(col[i]) ?? null);
   return { epochs: kept.rows, smoothed: { weight: smoothing, series, state } };
 }
 
@@ -111,8 +128,16 @@ function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight
   const state: Record<string, EmaState> = {};
   for (const name of smoothable(rows)) {
     const s: EmaState = { last: 0, n: 0 };
-    emaSmooth(warmup.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), weight, s);
-    columns[name] = emaSmooth(rows.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null), weight, s);
+    emaSmooth(
+      warmup.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
+      weight,
+      s,
+    );
+    columns[name] = emaSmooth(
+      rows.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
+      weight,
+      s,
+    );
     state[name] = s;
   }
   return { columns, state };
@@ -123,7 +148,13 @@ function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight
  * the history's start), read backwards in chunks. A metric sparser than one epoch in 64 stops the search at 64 × the
  * warm-up, and its EMA then starts there (within the tolerance only when that is far enough back).
  */
-async function warmupRows(store: StoreReader, operationId: string, lower: number, rows: readonly WireEpoch[], weight: number): Promise<WireEpoch[]> {
+async function warmupRows(
+  store: StoreReader,
+  operationId: string,
+  lower: number,
+  rows: readonly WireEpoch[],
+  weight: number,
+): Promise<WireEpoch[]> {
   const names = smoothable(rows);
   if (lower === 0 || names.length === 0) return [];
   const need = emaWarmup(weight);

@@ -16,7 +16,12 @@ export class DatabaseLockedError extends StartupError {
     readonly holderPid: number | null,
     variable: string,
   ) {
-    const who = holderPid === null ? "another process" : holderPid === process.pid ? "this process (opened twice)" : `another process (pid ${holderPid})`;
+    const who =
+      holderPid === null
+        ? "another process"
+        : holderPid === process.pid
+          ? "this process (opened twice)"
+          : `another process (pid ${holderPid})`;
     super(`database ${path} is in use by ${who}; stop it or set ${variable} to another file`);
     this.name = "DatabaseLockedError";
   }
@@ -58,7 +63,8 @@ export function openDatabase(path: string, opts: OpenOptions): Database {
     db.run("COMMIT");
   } catch (err) {
     db.close();
-    if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY")) throw new DatabaseLockedError(path, holderPid(path), opts.variable);
+    if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY"))
+      throw new DatabaseLockedError(path, holderPid(path), opts.variable);
     throw err;
   }
   db.run("PRAGMA synchronous = FULL");

@@ -21,7 +21,12 @@ export class Leadership {
   /** A candidate for `job` in `schema`; it leads after a check() that returns true. */
   static open(url: string, schema: string, job: string): Leadership {
     // Keepalives: a replica whose machine vanishes (no FIN, no RST) lets go within ~25 s instead of the kernel's 2 hours.
-    const connection = { application_name: `trainwatch ${job} lock`, tcp_keepalives_idle: 10, tcp_keepalives_interval: 5, tcp_keepalives_count: 3 };
+    const connection = {
+      application_name: `trainwatch ${job} lock`,
+      tcp_keepalives_idle: 10,
+      tcp_keepalives_interval: 5,
+      tcp_keepalives_count: 3,
+    };
     return new Leadership(new SQL(url, { max: 1, connection }), LOCK(schema, job));
   }
 
@@ -35,7 +40,8 @@ export class Leadership {
         this.pid = null; // the connection was replaced: its lock went with the old session
       }
       const [k1, k2] = this.keys;
-      const [row] = await this.sql`SELECT pg_try_advisory_lock(hashtext(${k1}), hashtext(${k2})) AS got, pg_backend_pid() AS pid`;
+      const [row] = await this
+        .sql`SELECT pg_try_advisory_lock(hashtext(${k1}), hashtext(${k2})) AS got, pg_backend_pid() AS pid`;
       if (row.got) this.pid = row.pid as number;
       return this.pid !== null;
     } catch {

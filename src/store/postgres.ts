@@ -12,15 +12,49 @@ import { hostname } from "node:os";
 import { notFound } from "../errors.ts";
 import { encodeEpoch, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
-import { FINISHED, type Operation, type OperationStatus, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type EpochPoint, type TrendConfig, type TrendState, type TrendSummary } from "../trends/types.ts";
+import {
+  FINISHED,
+  type Operation,
+  type OperationStatus,
+  type StopControl,
+  type StopPolicy,
+} from "../schemas/operation.ts";
+import {
+  DEFAULT_TREND_CONFIG,
+  EMPTY_SUMMARY,
+  type EpochPoint,
+  type TrendConfig,
+  type TrendState,
+  type TrendSummary,
+} from "../trends/types.ts";
 import { analyzeTrends, tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { PG_MIGRATIONS } from "./pg_migrations.ts";
-import { appendedSummary, customColumn, type EpochColumns, type OperationColumns, parseJson, planAppend, rowToWire, toOperation, type Liveness, writeResult } from "./rows.ts";
+import {
+  appendedSummary,
+  customColumn,
+  type EpochColumns,
+  type OperationColumns,
+  parseJson,
+  planAppend,
+  rowToWire,
+  toOperation,
+  type Liveness,
+  writeResult,
+} from "./rows.ts";
 import { newOperationId } from "./sqlite.ts";
-import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Replay, SharedStore, Store, StoreChange, WriteResult } from "./store.ts";
+import type {
+  BatchProgress,
+  FinishOptions,
+  ListFilter,
+  NewOperation,
+  Replay,
+  SharedStore,
+  Store,
+  StoreChange,
+  WriteResult,
+} from "./store.ts";
 
 export interface PostgresOptions {
   trends?: TrendConfig;
@@ -107,8 +141,12 @@ export class PostgresStore implements Store, SharedStore {
   /** Connects, creates the schema when missing and applies the migrations it lacks. */
   static async open(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
     const schema = opts.schema ?? "public";
-    if (!SCHEMA_NAME.test(schema)) throw new Error(`schema: expected lower-case letters, digits and _, got ${JSON.stringify(schema)}`);
-    const sql = new SQL(url, { max: opts.max ?? 10, connection: { search_path: schema, application_name: "trainwatch" } });
+    if (!SCHEMA_NAME.test(schema))
+      throw new Error(`schema: expected lower-case letters, digits and _, got ${JSON.stringify(schema)}`);
+    const sql = new SQL(url, {
+      max: opts.max ?? 10,
+      connection: { search_path: schema, application_name: "trainwatch" },
+    });
     try {
       await migrate(sql, schema);
     } catch (err) {
@@ -119,7 +157,13 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   private toOperation(r: OpRow): Operation {
-    const cols = { ...r, created_at: r.created_at.toISOString(), started_at: iso(r.started_at), completed_at: iso(r.completed_at), last_seen_at: ms(r.last_seen_at) };
+    const cols = {
+      ...r,
+      created_at: r.created_at.toISOString(),
+      started_at: iso(r.started_at),
+      completed_at: iso(r.completed_at),
+      last_seen_at: ms(r.last_seen_at),
+    };
     return toOperation(cols, this.batchProgress.get(r.operation_id), this.liveness);
   }
 
@@ -222,7 +266,10 @@ export class PostgresStore implements Store, SharedStore {
       // path, ~3× cheaper on the server than the upsert a re-post needs (16.6 ms → 5.8 ms for 1,000 rows on the VM).
       const fresh = latestEpoch(op) === null || batch.minEpoch > latestEpoch(op)!;
       if (batch.count > 0 && fresh) {
-        const copy = tx`COPY epochs (op, ts, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, epoch, custom) FROM STDIN`.writable().getWriter();
+        const copy =
+          tx`COPY epochs (op, ts, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, epoch, custom) FROM STDIN`
+            .writable()
+            .getWriter();
         await copy.write(batch.copyText(op.id));
         await copy.close();
       }
@@ -240,11 +287,17 @@ export class PostgresStore implements Store, SharedStore {
             learning_rate = excluded.learning_rate, duration = excluded.duration, custom = excluded.custom`
           : null,
         append && append.tail === null
-          ? tx<EpochPoint[]>`SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ${op.id} ORDER BY epoch DESC LIMIT ${this.tail}`
+          ? tx<
+              EpochPoint[]
+            >`SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ${op.id} ORDER BY epoch DESC LIMIT ${this.tail}`
           : null,
-        append ? null : tx<EpochPoint[]>`SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ${op.id} ORDER BY epoch`,
+        append
+          ? null
+          : tx<EpochPoint[]>`SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ${op.id} ORDER BY epoch`,
         redo.length > 0
-          ? tx<EpochRow[]>`SELECT e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom
+          ? tx<
+              EpochRow[]
+            >`SELECT e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom
               FROM unnest(${tx.array(redo, "INT4")}) AS b(block)
               JOIN epochs e ON e.op = ${op.id} AND e.epoch BETWEEN b.block * ${BLOCK}::integer AND b.block * ${BLOCK}::integer + ${BLOCK - 1}::integer
               ORDER BY e.epoch`
@@ -325,10 +378,18 @@ export class PostgresStore implements Store, SharedStore {
     const op = await this.row(this.sql, operationId);
     const { blocks, edges } = blockCover(fromEpoch, toEpoch);
     const edge = async ([from, to]: [number, number]) =>
-      summarizeRows((await this.sql<EpochRow[]>`SELECT epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom FROM epochs WHERE op = ${op.id} AND epoch >= ${from} AND epoch <= ${to} ORDER BY epoch`).map(toWire));
+      summarizeRows(
+        (
+          await this.sql<
+            EpochRow[]
+          >`SELECT epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom FROM epochs WHERE op = ${op.id} AND epoch >= ${from} AND epoch <= ${to} ORDER BY epoch`
+        ).map(toWire),
+      );
     const [whole, ...edgeSpans] = await Promise.all([
       blocks
-        ? this.sql<{ summary: string }[]>`SELECT summary FROM epoch_blocks WHERE op = ${op.id} AND block >= ${blocks[0]} AND block <= ${blocks[1]} ORDER BY block`
+        ? this.sql<
+            { summary: string }[]
+          >`SELECT summary FROM epoch_blocks WHERE op = ${op.id} AND block >= ${blocks[0]} AND block <= ${blocks[1]} ORDER BY block`
         : [],
       ...edges.map(edge),
     ]);
@@ -354,7 +415,6 @@ export class PostgresStore implements Store, SharedStore {
       return this.toOperation(rows[0]!);
     });
   }
-
 
   async finish(
     operationId: string,
@@ -403,7 +463,9 @@ export class PostgresStore implements Store, SharedStore {
       const op = await this.row(tx, operationId, true);
       if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
       const [rows] = await Promise.all([
-        tx<OpRow[]>`UPDATE operations SET stop_policy = ${policy ? JSON.stringify(policy) : null} WHERE id = ${op.id} RETURNING *`,
+        tx<
+          OpRow[]
+        >`UPDATE operations SET stop_policy = ${policy ? JSON.stringify(policy) : null} WHERE id = ${op.id} RETURNING *`,
         this.notifyStatus(tx, operationId, false),
       ]);
       return this.toOperation(rows[0]!);
@@ -412,20 +474,23 @@ export class PostgresStore implements Store, SharedStore {
 
   async setControl(operationId: string, control: StopControl): Promise<void> {
     await this.sql.begin(async (tx) => {
-      const r = await tx`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
+      const r =
+        await tx`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
       if (r.count === 0) throw notFound(operationId);
       await this.notifyStatus(tx, operationId, false);
     });
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
-    const r = await this.sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
+    const r = await this
+      .sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
     if (r.count === 0) throw notFound(operationId);
   }
 
   /** Kept in memory, as on SQLite: it changes up to 4 times a second per training and means nothing after a restart. */
   async setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void> {
-    const rows: { status: OperationStatus }[] = await this.sql`SELECT status FROM operations WHERE operation_id = ${operationId}`;
+    const rows: { status: OperationStatus }[] = await this
+      .sql`SELECT status FROM operations WHERE operation_id = ${operationId}`;
     if (rows.length === 0) throw notFound(operationId);
     if (FINISHED.has(rows[0]!.status)) return; // a late report from a worker that is stopping
     if (progress) this.batchProgress.set(operationId, progress);
@@ -449,8 +514,12 @@ export class PostgresStore implements Store, SharedStore {
 
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
     // Only this replica's own: another's trainings are its business until its lease runs out.
-    const rows: OpRow[] = await this.sql`SELECT * FROM operations WHERE status IN ('pending', 'running') AND owner = ${this.replica.id} ORDER BY id`;
-    const ids = rows.map((r) => this.toOperation(r)).filter(where).map((o) => o.operation_id);
+    const rows: OpRow[] = await this
+      .sql`SELECT * FROM operations WHERE status IN ('pending', 'running') AND owner = ${this.replica.id} ORDER BY id`;
+    const ids = rows
+      .map((r) => this.toOperation(r))
+      .filter(where)
+      .map((o) => o.operation_id);
     for (const id of ids) await this.finish(id, "failed", { error_message: message });
     return ids;
   }
@@ -533,12 +602,19 @@ async function migrate(sql: SQL, schema: string): Promise<void> {
     if (from > PG_MIGRATIONS.length) throw new SchemaTooNewError(from, PG_MIGRATIONS.length);
     for (let v = from; v < PG_MIGRATIONS.length; v++) await tx.unsafe(PG_MIGRATIONS[v]!);
     if (rows.length === 0) await tx`INSERT INTO trainwatch_schema_version (version) VALUES (${PG_MIGRATIONS.length})`;
-    else if (from < PG_MIGRATIONS.length) await tx`UPDATE trainwatch_schema_version SET version = ${PG_MIGRATIONS.length}`;
+    else if (from < PG_MIGRATIONS.length)
+      await tx`UPDATE trainwatch_schema_version SET version = ${PG_MIGRATIONS.length}`;
   });
 }
 
 /** An epochs notification: the epochs themselves when the payload stays small, else the range to read. */
-function epochsPayload(operationId: string, version: number, trends: TrendSummary, epochs: readonly EpochRecord[], minEpoch: number): string {
+function epochsPayload(
+  operationId: string,
+  version: number,
+  trends: TrendSummary,
+  epochs: readonly EpochRecord[],
+  minEpoch: number,
+): string {
   let max = -1;
   for (const e of epochs) if (e.epoch > max) max = e.epoch;
   const head = { k: "e", o: operationId, v: version, t: trends, r: [minEpoch, max] };
@@ -551,8 +627,18 @@ function epochsPayload(operationId: string, version: number, trends: TrendSummar
 }
 
 function decodeChange(payload: string): StoreChange {
-  const m = JSON.parse(payload) as { k: string; o: string; v: number; t: TrendSummary; r: [number, number]; w?: WireEpoch[]; f: number; p: BatchProgress | null };
-  if (m.k === "e") return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
+  const m = JSON.parse(payload) as {
+    k: string;
+    o: string;
+    v: number;
+    t: TrendSummary;
+    r: [number, number];
+    w?: WireEpoch[];
+    f: number;
+    p: BatchProgress | null;
+  };
+  if (m.k === "e")
+    return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
   if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
   return { kind: "status", operation_id: m.o, finished: m.f === 1 };
 }

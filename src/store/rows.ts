@@ -7,7 +7,15 @@ import { encodeMetric, type EpochRecord, type WireEpoch } from "../schemas/epoch
 import type { WireMetric } from "../trends/wire.ts";
 import { progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
-import { EMPTY_STATE, EMPTY_SUMMARY, type EpochPoint, type Monitor, type TrendConfig, type TrendState, type TrendSummary } from "../trends/types.ts";
+import {
+  EMPTY_STATE,
+  EMPTY_SUMMARY,
+  type EpochPoint,
+  type Monitor,
+  type TrendConfig,
+  type TrendState,
+  type TrendSummary,
+} from "../trends/types.ts";
 import { advanceState, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
 import { isStale, type BatchProgress, type WriteResult } from "./store.ts";
 
@@ -163,7 +171,8 @@ export function planAppend(
   const prev = JSON.parse(stored.summary) as TrendSummary;
   const prevState = stored.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(stored.best_json);
   const batchMonitor = chooseMonitor(epochs);
-  const monitor = prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
+  const monitor =
+    prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
   const appends =
     prevState !== null &&
     (prev.latest_epoch === null || minEpoch > prev.latest_epoch) &&
@@ -174,7 +183,12 @@ export function planAppend(
   const needsOrder = prevState.first === null || prevState.first_train === null;
   const sorted = needsOrder || epochs.length >= tail ? [...epochs].sort((a, b) => a.epoch - b.epoch) : null;
   const state = advanceState(prevState, needsOrder ? sorted! : epochs, monitor);
-  return { monitor, state, count: prev.total_epochs_completed + distinct, tail: epochs.length >= tail ? sorted!.slice(-tail) : null };
+  return {
+    monitor,
+    state,
+    count: prev.total_epochs_completed + distinct,
+    tail: epochs.length >= tail ? sorted!.slice(-tail) : null,
+  };
 }
 
 /** The summary after an Append, from the stored epochs' most recent `tail` losses (ascending). */
@@ -186,5 +200,7 @@ export function appendedSummary(plan: Append, tail: EpochPoint[], cfg: TrendConf
 export function parseState(json: string | null): TrendState | null {
   if (json === null) return { ...EMPTY_STATE };
   const v = JSON.parse(json) as Partial<TrendState>;
-  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v ? (v as TrendState) : null;
+  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v
+    ? (v as TrendState)
+    : null;
 }

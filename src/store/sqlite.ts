@@ -9,14 +9,32 @@ import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type TrendConfig, type TrendState, type TrendSummary, type EpochPoint } from "../trends/types.ts";
+import {
+  DEFAULT_TREND_CONFIG,
+  EMPTY_SUMMARY,
+  type TrendConfig,
+  type TrendState,
+  type TrendSummary,
+  type EpochPoint,
+} from "../trends/types.ts";
 import { analyzeTrends, tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { appendedSummary, customColumn, type EpochColumns, type OperationColumns, parseJson, planAppend, rowToWire, toOperation, type Liveness, writeResult } from "./rows.ts";
+import {
+  appendedSummary,
+  customColumn,
+  type EpochColumns,
+  type OperationColumns,
+  parseJson,
+  planAppend,
+  rowToWire,
+  toOperation,
+  type Liveness,
+  writeResult,
+} from "./rows.ts";
 import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Replay, Store, WriteResult } from "./store.ts";
 
 export { BLOCK } from "./blocks.ts";
@@ -31,7 +49,8 @@ type Cell = number | string | null;
 type EpochRow = EpochColumns<number | string>;
 
 /** SQLite REAL cannot hold NaN (it would become NULL), so NaN is kept as the text "NaN". */
-const toCell = (v: number | null | undefined): Cell => (v === undefined || v === null ? null : Number.isNaN(v) ? "NaN" : v);
+const toCell = (v: number | null | undefined): Cell =>
+  v === undefined || v === null ? null : Number.isNaN(v) ? "NaN" : v;
 const fromCell = (c: Cell): number | null => (c === null ? null : typeof c === "string" ? Number(c) : c);
 /** Cell straight to wire form: the text "NaN" already is one. */
 const cellToWire = (c: number | string) => (typeof c === "string" ? (c as WireMetric) : encodeMetric(c));
@@ -93,7 +112,9 @@ export class SqliteStore implements Store {
       opByPublicId: this.db.query("SELECT * FROM operations WHERE operation_id = ?"),
       insertEpoch: this.db.query(`INSERT OR REPLACE INTO epochs (${cols.join(", ")}) VALUES ${tuple}`),
       // Multi-row VALUES: one statement step per CHUNK rows is ~1.4× faster than one per row.
-      insertChunk: this.db.query(`INSERT OR REPLACE INTO epochs (${cols.join(", ")}) VALUES ${Array(CHUNK).fill(tuple).join(", ")}`),
+      insertChunk: this.db.query(
+        `INSERT OR REPLACE INTO epochs (${cols.join(", ")}) VALUES ${Array(CHUNK).fill(tuple).join(", ")}`,
+      ),
       existingEpoch: this.db.query("SELECT count(*) AS n FROM epochs WHERE op = ? AND epoch = ?"),
       tail: this.db.query("SELECT * FROM epochs WHERE op = ? ORDER BY epoch DESC LIMIT ?"),
       lossHistory: this.db.query("SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ? ORDER BY epoch"),
@@ -103,9 +124,13 @@ export class SqliteStore implements Store {
       readRange: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? AND epoch <= ? ORDER BY epoch"),
       readBefore: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch < ? ORDER BY epoch DESC LIMIT ?"),
       // One statement for any number of epochs: the list travels as one JSON array.
-      readAt: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch IN (SELECT value FROM json_each(?)) ORDER BY epoch"),
+      readAt: this.db.query(
+        "SELECT * FROM epochs WHERE op = ? AND epoch IN (SELECT value FROM json_each(?)) ORDER BY epoch",
+      ),
       block: this.db.query("SELECT summary FROM epoch_blocks WHERE op = ? AND block = ?"),
-      blocksIn: this.db.query("SELECT block, summary FROM epoch_blocks WHERE op = ? AND block >= ? AND block <= ? ORDER BY block"),
+      blocksIn: this.db.query(
+        "SELECT block, summary FROM epoch_blocks WHERE op = ? AND block >= ? AND block <= ? ORDER BY block",
+      ),
       saveBlock: this.db.query("INSERT OR REPLACE INTO epoch_blocks (op, block, summary) VALUES (?, ?, ?)"),
     };
   }
@@ -169,10 +194,12 @@ export class SqliteStore implements Store {
   async listOperations(f: ListFilter): Promise<{ items: Operation[]; total: number }> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (f.status) (where.push("status = ?"), args.push(f.status));
-    if (f.operation_type) (where.push("operation_type = ?"), args.push(f.operation_type));
+    if (f.status) where.push("status = ?"), args.push(f.status);
+    if (f.operation_type) where.push("operation_type = ?"), args.push(f.operation_type);
     const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.db.query<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM operations ${w}`).get(...args)!.n;
+    const total = this.db
+      .query<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM operations ${w}`)
+      .get(...args)!.n;
     const rows = this.db
       .query<OpRow, (string | number)[]>(`SELECT * FROM operations ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
       .all(...args, f.limit, f.offset);
@@ -180,60 +207,73 @@ export class SqliteStore implements Store {
   }
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
-    const res = this.db.transaction((): WriteResult => {
-      const op = this.row(operationId);
-      let revived = false;
-      if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-      if (isRevivable(op)) {
-        this.db.query("UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?").run(op.id);
-        revived = true;
-      }
-      const seen = new Set<number>();
-      let minEpoch = Infinity;
-      let lastIso = "";
-      let lastMs = 0;
-      let args: Cell[] = [];
-      for (const e of epochs) {
-        seen.add(e.epoch);
-        if (e.epoch < minEpoch) minEpoch = e.epoch;
-        // Batches usually share one server timestamp: parse it once.
-        if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
-        else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
-        args.push(
-          op.id,
-          e.epoch,
-          toCell(e.train_loss),
-          toCell(e.val_loss),
-          toCell(e.train_accuracy),
-          toCell(e.val_accuracy),
-          toCell(e.learning_rate),
-          toCell(e.duration),
-          lastMs,
-          customColumn(e.custom),
-        );
-        if (args.length === CHUNK * COLS) {
-          this.q.insertChunk.run(...args);
-          args = [];
+    const res = this.db
+      .transaction((): WriteResult => {
+        const op = this.row(operationId);
+        let revived = false;
+        if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+        if (isRevivable(op)) {
+          this.db
+            .query(
+              "UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?",
+            )
+            .run(op.id);
+          revived = true;
         }
-      }
-      for (let i = 0; i < args.length; i += COLS) this.q.insertEpoch.run(...args.slice(i, i + COLS));
-      if (op.chart_blocks === 1) this.updateBlocks(op.id, epochs);
+        const seen = new Set<number>();
+        let minEpoch = Infinity;
+        let lastIso = "";
+        let lastMs = 0;
+        let args: Cell[] = [];
+        for (const e of epochs) {
+          seen.add(e.epoch);
+          if (e.epoch < minEpoch) minEpoch = e.epoch;
+          // Batches usually share one server timestamp: parse it once.
+          if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
+          else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
+          args.push(
+            op.id,
+            e.epoch,
+            toCell(e.train_loss),
+            toCell(e.val_loss),
+            toCell(e.train_accuracy),
+            toCell(e.val_accuracy),
+            toCell(e.learning_rate),
+            toCell(e.duration),
+            lastMs,
+            customColumn(e.custom),
+          );
+          if (args.length === CHUNK * COLS) {
+            this.q.insertChunk.run(...args);
+            args = [];
+          }
+        }
+        for (let i = 0; i < args.length; i += COLS) this.q.insertEpoch.run(...args.slice(i, i + COLS));
+        if (op.chart_blocks === 1) this.updateBlocks(op.id, epochs);
 
-      let trends: TrendSummary;
-      let state: TrendState;
-      const append = planAppend(op, epochs, seen.size, minEpoch, this.tail);
-      if (append) {
-        state = append.state;
-        trends = appendedSummary(append, append.tail ?? this.q.tail.all(op.id, this.tail).reverse().map(lossPoint), this.trendCfg);
-      } else {
-        ({ state, summary: trends } = analyzeTrends(this.q.lossHistory.all(op.id).map(lossPoint), this.trendCfg));
-      }
-      this.q.saveSummary.run(JSON.stringify(trends), JSON.stringify(state), op.id);
-      const wasPending = op.status === "pending";
-      if (wasPending) this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
-      this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-      return writeResult(op, epochs.length, trends, revived, 0);
-    }).immediate();
+        let trends: TrendSummary;
+        let state: TrendState;
+        const append = planAppend(op, epochs, seen.size, minEpoch, this.tail);
+        if (append) {
+          state = append.state;
+          trends = appendedSummary(
+            append,
+            append.tail ?? this.q.tail.all(op.id, this.tail).reverse().map(lossPoint),
+            this.trendCfg,
+          );
+        } else {
+          ({ state, summary: trends } = analyzeTrends(this.q.lossHistory.all(op.id).map(lossPoint), this.trendCfg));
+        }
+        this.q.saveSummary.run(JSON.stringify(trends), JSON.stringify(state), op.id);
+        const wasPending = op.status === "pending";
+        if (wasPending)
+          this.db
+            .query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?")
+            .run(new Date().toISOString(), op.id);
+        this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
+        return writeResult(op, epochs.length, trends, revived, 0);
+      })
+      .immediate();
     // Counted once committed: one process holds the file, so a count in memory is every write there is.
     res.version = (this.versions.get(operationId) ?? 0) + 1;
     this.versions.set(operationId, res.version);
@@ -242,7 +282,11 @@ export class SqliteStore implements Store {
 
   async readReplay(operationId: string, sinceEpoch = -1): Promise<Replay> {
     // Synchronous: nothing can write between the two reads.
-    return { operation: this.current(operationId), epochs: this.epochsAfter(operationId, sinceEpoch), version: this.versions.get(operationId) ?? 0 };
+    return {
+      operation: this.current(operationId),
+      epochs: this.epochsAfter(operationId, sinceEpoch),
+      version: this.versions.get(operationId) ?? 0,
+    };
   }
 
   async readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): Promise<WireEpoch[]> {
@@ -274,7 +318,9 @@ export class SqliteStore implements Store {
     const { blocks, edges } = blockCover(fromEpoch, toEpoch);
     const edge = ([from, to]: [number, number]) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(toWire));
     if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
-    const spans: SpanSummary[] = this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => JSON.parse(b.summary) as SpanSummary);
+    const spans: SpanSummary[] = this.q.blocksIn
+      .all(op.id, blocks[0], blocks[1])
+      .map((b) => JSON.parse(b.summary) as SpanSummary);
     // The edges are the range's first and last parts: before and after the whole blocks.
     for (const e of edges) {
       if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
@@ -300,81 +346,106 @@ export class SqliteStore implements Store {
 
   /** Summarises every block of an operation stored before chart blocks existed (one pass over its rows), then keeps them on writes. */
   private buildBlocks(opId: number): void {
-    this.db.transaction(() => {
-      this.db.query("DELETE FROM epoch_blocks WHERE op = ?").run(opId);
-      const rows = this.q.readSince.all(opId, -1).map(toWire);
-      let start = 0;
-      for (let i = 1; i <= rows.length; i++) {
-        if (i === rows.length || blockOf(rows[i]!.epoch) !== blockOf(rows[start]!.epoch)) {
-          this.q.saveBlock.run(opId, blockOf(rows[start]!.epoch), JSON.stringify(summarizeRows(rows, start, i)));
-          start = i;
+    this.db
+      .transaction(() => {
+        this.db.query("DELETE FROM epoch_blocks WHERE op = ?").run(opId);
+        const rows = this.q.readSince.all(opId, -1).map(toWire);
+        let start = 0;
+        for (let i = 1; i <= rows.length; i++) {
+          if (i === rows.length || blockOf(rows[i]!.epoch) !== blockOf(rows[start]!.epoch)) {
+            this.q.saveBlock.run(opId, blockOf(rows[start]!.epoch), JSON.stringify(summarizeRows(rows, start, i)));
+            start = i;
+          }
         }
-      }
-      this.db.query("UPDATE operations SET chart_blocks = 1 WHERE id = ?").run(opId);
-    }).immediate();
+        this.db.query("UPDATE operations SET chart_blocks = 1 WHERE id = ?").run(opId);
+      })
+      .immediate();
   }
 
   async markStarted(operationId: string): Promise<Operation> {
     const op = this.row(operationId);
     if (op.status === "pending") {
-      this.db.query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?").run(new Date().toISOString(), op.id);
+      this.db
+        .query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?")
+        .run(new Date().toISOString(), op.id);
     }
     return this.current(operationId);
   }
 
-  async finish(operationId: string, status: "completed" | "failed" | "cancelled", opts: FinishOptions = {}): Promise<Operation> {
+  async finish(
+    operationId: string,
+    status: "completed" | "failed" | "cancelled",
+    opts: FinishOptions = {},
+  ): Promise<Operation> {
     return this.finishNow(operationId, status, opts);
   }
 
-  private finishNow(operationId: string, status: "completed" | "failed" | "cancelled", opts: FinishOptions = {}): Operation {
-    return this.db.transaction(() => {
-      const op = this.row(operationId);
-      this.batchProgress.delete(operationId);
-      if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-      this.db
-        .query(
-          `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
+  private finishNow(
+    operationId: string,
+    status: "completed" | "failed" | "cancelled",
+    opts: FinishOptions = {},
+  ): Operation {
+    return this.db
+      .transaction(() => {
+        const op = this.row(operationId);
+        this.batchProgress.delete(operationId);
+        if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+        this.db
+          .query(
+            `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
              started_at = coalesce(started_at, ?), control = coalesce(?, control) WHERE id = ?`,
-        )
-        .run(
-          status,
-          new Date().toISOString(),
-          opts.error_message ?? null,
-          status === "failed" ? (opts.failure_code ?? null) : null,
-          opts.result ? JSON.stringify(opts.result) : null,
-          new Date().toISOString(),
-          opts.control ? JSON.stringify(opts.control) : null,
-          op.id,
-        );
-      return this.current(operationId);
-    }).immediate();
+          )
+          .run(
+            status,
+            new Date().toISOString(),
+            opts.error_message ?? null,
+            status === "failed" ? (opts.failure_code ?? null) : null,
+            opts.result ? JSON.stringify(opts.result) : null,
+            new Date().toISOString(),
+            opts.control ? JSON.stringify(opts.control) : null,
+            op.id,
+          );
+        return this.current(operationId);
+      })
+      .immediate();
   }
 
   async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
-    return this.db.transaction(() => {
-      const op = this.row(operationId);
-      const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-      this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
-      return this.current(operationId);
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const op = this.row(operationId);
+        const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
+        this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
+        return this.current(operationId);
+      })
+      .immediate();
   }
 
   async setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation> {
-    return this.db.transaction(() => {
-      const op = this.row(operationId);
-      if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-      this.db.query("UPDATE operations SET stop_policy = ? WHERE id = ?").run(policy ? JSON.stringify(policy) : null, op.id);
-      return this.current(operationId);
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const op = this.row(operationId);
+        if (FINISHED.has(op.status))
+          throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+        this.db
+          .query("UPDATE operations SET stop_policy = ? WHERE id = ?")
+          .run(policy ? JSON.stringify(policy) : null, op.id);
+        return this.current(operationId);
+      })
+      .immediate();
   }
 
   async setControl(operationId: string, control: StopControl): Promise<void> {
-    const r = this.db.query("UPDATE operations SET control = ? WHERE operation_id = ?").run(JSON.stringify(control), operationId);
+    const r = this.db
+      .query("UPDATE operations SET control = ? WHERE operation_id = ?")
+      .run(JSON.stringify(control), operationId);
     if (r.changes === 0) throw notFound(operationId);
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
-    const r = this.db.query("UPDATE operations SET result = ? WHERE operation_id = ?").run(JSON.stringify(result), operationId);
+    const r = this.db
+      .query("UPDATE operations SET result = ? WHERE operation_id = ?")
+      .run(JSON.stringify(result), operationId);
     if (r.changes === 0) throw notFound(operationId);
   }
 
@@ -404,7 +475,10 @@ export class SqliteStore implements Store {
 
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
     const rows = this.db.query<OpRow, []>("SELECT * FROM operations WHERE status IN ('pending', 'running')").all();
-    const ids = rows.map((r) => this.toOperation(r)).filter(where).map((o) => o.operation_id);
+    const ids = rows
+      .map((r) => this.toOperation(r))
+      .filter(where)
+      .map((o) => o.operation_id);
     for (const id of ids) this.finishNow(id, "failed", { error_message: message });
     return ids;
   }

@@ -128,7 +128,14 @@ export interface Replay {
  * - progress: a training's batch progress, which is kept in memory only.
  */
 export type StoreChange =
-  | { kind: "epochs"; operation_id: string; version: number; trends: TrendSummary; epochs: WireEpoch[] | null; range: [number, number] }
+  | {
+      kind: "epochs";
+      operation_id: string;
+      version: number;
+      trends: TrendSummary;
+      epochs: WireEpoch[] | null;
+      range: [number, number];
+    }
   | { kind: "status"; operation_id: string; finished: boolean }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null };
 
@@ -155,7 +162,14 @@ export interface SharedStore {
  */
 export type StoreReader = Pick<
   Store,
-  "getOperation" | "listOperations" | "readEpochs" | "readEpochsBefore" | "readEpochsAt" | "epochSpans" | "readReplay" | "staleHostOperations"
+  | "getOperation"
+  | "listOperations"
+  | "readEpochs"
+  | "readEpochsBefore"
+  | "readEpochsAt"
+  | "epochSpans"
+  | "readReplay"
+  | "staleHostOperations"
 >;
 
 /** Start of the message a silent host leaves (the full one names the host and the timeout). */
@@ -168,6 +182,11 @@ export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;
  * True while a running host training's heartbeats are late: nothing (epoch or heartbeat) heard from its host for
  * longer than `lateAfterMs`. Local trainings and operations posted by clients are never stale.
  */
-export function isStale(op: { status: string; metadata: Record<string, unknown> }, lastSeenMs: number | null, nowMs: number, lateAfterMs: number): boolean {
+export function isStale(
+  op: { status: string; metadata: Record<string, unknown> },
+  lastSeenMs: number | null,
+  nowMs: number,
+  lateAfterMs: number,
+): boolean {
   return op.status === "running" && op.metadata.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
 }

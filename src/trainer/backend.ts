@@ -32,12 +32,17 @@ export function selectBackend(env: Record<string, string | undefined> = process.
 async function choose(forced: string, env: Record<string, string | undefined>): Promise<BackendInfo> {
   if (forced !== "") {
     if (!(BACKEND_NAMES as readonly string[]).includes(forced)) {
-      throw new TrainwatchError("TRAINING_FAILED", `TRAINWATCH_BACKEND=${forced} is not one of ${BACKEND_NAMES.join(", ")}`);
+      throw new TrainwatchError(
+        "TRAINING_FAILED",
+        `TRAINWATCH_BACKEND=${forced} is not one of ${BACKEND_NAMES.join(", ")}`,
+      );
     }
     try {
       return { ...(await activateBackend(forced as BackendName, env)), backend_fallback_reason: null };
     } catch (err) {
-      throw new TrainwatchError("TRAINING_FAILED", `TRAINWATCH_BACKEND=${forced} cannot be used: ${messageOf(err)}`, { backend: forced });
+      throw new TrainwatchError("TRAINING_FAILED", `TRAINWATCH_BACKEND=${forced} cannot be used: ${messageOf(err)}`, {
+        backend: forced,
+      });
     }
   }
   const reasons: string[] = [];
@@ -55,13 +60,17 @@ async function choose(forced: string, env: Record<string, string | undefined>): 
 }
 
 /** Loads and activates one backend, or throws an Error saying why it cannot run here. */
-export async function activateBackend(name: BackendName, env: Record<string, string | undefined> = process.env): Promise<BackendInfo> {
+export async function activateBackend(
+  name: BackendName,
+  env: Record<string, string | undefined> = process.env,
+): Promise<BackendInfo> {
   let gpu: string | null = null;
   let tfName: string = name;
   switch (name) {
     case "tensorflow-gpu":
       gpu = visibleGpu(env);
-      if (gpu === null) throw new Error("no NVIDIA GPU visible (no /proc/driver/nvidia/gpus entry, or CUDA_VISIBLE_DEVICES hides it)");
+      if (gpu === null)
+        throw new Error("no NVIDIA GPU visible (no /proc/driver/nvidia/gpus entry, or CUDA_VISIBLE_DEVICES hides it)");
       await importOptional(NATIVE_PACKAGE[name]);
       tfName = "tensorflow";
       break;
@@ -82,7 +91,8 @@ export async function activateBackend(name: BackendName, env: Record<string, str
     throw new Error(`the package loaded but registered no "${tfName}" backend`);
   }
   // setBackend resolves false (after logging the cause itself) when the backend's initialisation fails.
-  if (!(await tf.setBackend(tfName))) throw new Error(`initialising the "${tfName}" backend failed (see the error logged above)`);
+  if (!(await tf.setBackend(tfName)))
+    throw new Error(`initialising the "${tfName}" backend failed (see the error logged above)`);
   await tf.ready();
   return { backend: name, backend_fallback_reason: null, gpu, gpu_visible: gpu ?? visibleGpu(env) };
 }
@@ -99,7 +109,10 @@ async function importOptional(pkg: string): Promise<void> {
  * Model name of the first NVIDIA GPU the driver exposes ("NVIDIA H100 80GB HBM3", "… (×2)" for several), else null.
  * Reads `root`/<bus id>/information, whose "Model:" line names the card.
  */
-export function visibleGpu(env: Record<string, string | undefined> = process.env, root = "/proc/driver/nvidia/gpus"): string | null {
+export function visibleGpu(
+  env: Record<string, string | undefined> = process.env,
+  root = "/proc/driver/nvidia/gpus",
+): string | null {
   const visible = env.CUDA_VISIBLE_DEVICES?.trim();
   if (visible === "" || visible === "-1" || visible === "none") return null;
   let entries: string[];
@@ -110,7 +123,9 @@ export function visibleGpu(env: Record<string, string | undefined> = process.env
   }
   const models = entries.map((entry) => {
     try {
-      return /^Model:\s*(.+)$/m.exec(readFileSync(join(root, entry, "information"), "utf8"))?.[1]?.trim() ?? "NVIDIA GPU";
+      return (
+        /^Model:\s*(.+)$/m.exec(readFileSync(join(root, entry, "information"), "utf8"))?.[1]?.trim() ?? "NVIDIA GPU"
+      );
     } catch {
       return "NVIDIA GPU";
     }

@@ -25,7 +25,11 @@ export interface Snapshot {
 /** Where a training's checkpoint of `epoch` lives. Refuses an id that could leave `modelsDir` (ids are server-made). */
 export function checkpointDir(modelsDir: string, operationId: string, epoch: number): string {
   if (!/^[A-Za-z0-9_.-]+$/.test(operationId) || operationId.startsWith(".")) {
-    throw new TrainwatchError("VALIDATION_ERROR", `operation id ${JSON.stringify(operationId)} cannot name a checkpoint folder`, { field: "params.id" });
+    throw new TrainwatchError(
+      "VALIDATION_ERROR",
+      `operation id ${JSON.stringify(operationId)} cannot name a checkpoint folder`,
+      { field: "params.id" },
+    );
   }
   return join(modelsDir, operationId, "checkpoints", `epoch-${epoch}`);
 }
@@ -71,7 +75,11 @@ export class CheckpointWriter {
       rmSync(checkpointDir(this.modelsDir, this.operationId, epoch), { recursive: true, force: true });
       this.onDisk.delete(epoch);
     }
-    const next = wanted.map(([kind, s]) => ({ epoch: s.epoch, kind, path: checkpointDir(this.modelsDir, this.operationId, s.epoch) }));
+    const next = wanted.map(([kind, s]) => ({
+      epoch: s.epoch,
+      kind,
+      path: checkpointDir(this.modelsDir, this.operationId, s.epoch),
+    }));
     const changed = JSON.stringify(next) !== JSON.stringify(this.kept);
     this.kept = next;
     return { checkpoints: next, changed };

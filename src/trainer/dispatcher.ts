@@ -30,7 +30,10 @@ export interface RemoteHosts {
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
   /** Script trainings on a host: the host checks the recipe and params (a 400 passes through, naming the field). */
-  startScript?(req: RecipeRequest, open: (planned: number | null, params: Record<string, unknown>) => Promise<string>): Promise<{ host: string }>;
+  startScript?(
+    req: RecipeRequest,
+    open: (planned: number | null, params: Record<string, unknown>) => Promise<string>,
+  ): Promise<{ host: string }>;
   recipes?(): Promise<RecipeList>;
   logs?(op: Operation, tail: number): Promise<LogLines>;
   logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
@@ -86,7 +89,8 @@ export class Dispatcher implements Trainers {
       return (await store.getOperation(id))!;
     }
     // A refused request stores nothing: a 503 leaves no operation behind, not even a failed one.
-    if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
+    if (!this.hosts)
+      throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
     return this.onHost((created) => this.hosts!.start(spec, async () => created(await create())));
   }
 
@@ -96,7 +100,8 @@ export class Dispatcher implements Trainers {
       if (!this.scripts) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
       return this.scripts.start(req);
     }
-    if (!this.hosts?.startScript) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
+    if (!this.hosts?.startScript)
+      throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
     const startScript = this.hosts.startScript.bind(this.hosts);
     return this.onHost((created) =>
       startScript(req, async (planned, params) =>
@@ -154,7 +159,10 @@ export class Dispatcher implements Trainers {
   }
 
   private localScripts(op: Operation): LocalScripts {
-    if (!this.scripts) throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs on this server`, { operation_id: op.operation_id });
+    if (!this.scripts)
+      throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs on this server`, {
+        operation_id: op.operation_id,
+      });
     return this.scripts;
   }
 
@@ -166,7 +174,10 @@ export class Dispatcher implements Trainers {
 
   async checkpoint(op: Operation, epoch: number): Promise<Uint8Array> {
     if (op.metadata.location !== "host") return this.local.checkpoint(op.operation_id, epoch);
-    if (!this.hosts) throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)", { operation_id: op.operation_id });
+    if (!this.hosts)
+      throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)", {
+        operation_id: op.operation_id,
+      });
     return this.hosts.checkpoint(op, epoch);
   }
 

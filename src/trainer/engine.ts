@@ -42,7 +42,11 @@ export interface RunOptions {
 const PROGRESS_INTERVAL_MS = 250;
 
 /** Runs one training to its end (all epochs, early stop or cancel) and returns how it ended. */
-export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events: TrainingEvents): Promise<TrainingResult> {
+export async function runTraining(
+  spec: NormalizedSpec,
+  opts: RunOptions,
+  events: TrainingEvents,
+): Promise<TrainingResult> {
   const backend = opts.backend ? await activateBackend(opts.backend) : await selectBackend();
   const loaded = loadDataset(spec.dataset);
   const held = opts.heldOut ? holdOut(loaded, opts.heldOut.rows, spec.training.seed) : null;
@@ -73,10 +77,15 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
     ...(data.classes ? { classes: data.classes } : {}),
   });
 
-  const store = createParamStore(opts.placement ?? placementFor(backend.backend), initParams(arch, initRng), paramShapes(arch), {
-    name: t.optimizer,
-    weightDecay: t.weight_decay,
-  });
+  const store = createParamStore(
+    opts.placement ?? placementFor(backend.backend),
+    initParams(arch, initRng),
+    paramShapes(arch),
+    {
+      name: t.optimizer,
+      weightDecay: t.weight_decay,
+    },
+  );
   // The optimizer's placement decides the head's too: both run in JS exactly when the tensors live in host memory.
   const head: HeadPlacement = store.placement;
   const valChunks = data.val ? chunks(data.val, arch) : [];
@@ -92,7 +101,9 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
   let best: EpochRecord | null = null;
   let bestSnap: Snapshot | null = null;
   let lastSnap: Snapshot | null = null;
-  const checkpoints = new CheckpointWriter(opts.modelsDir, opts.operationId, (dir, weights) => saveModel(dir, arch, weights, data, spec));
+  const checkpoints = new CheckpointWriter(opts.modelsDir, opts.operationId, (dir, weights) =>
+    saveModel(dir, arch, weights, data, spec),
+  );
   let checkpointedAt = performance.now();
   /** The loop ended and its checkpoints were written: a later failure (delivery, final save) leaves them as they are. */
   let loopEnded = false;
@@ -161,7 +172,9 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
           // Not awaited: the next epoch starts while the main thread stores this one. The
           // acknowledgements are collected and awaited before the result is returned, since
           // the result travels on another channel and must not overtake the last epoch.
-          delivered.push(Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)));
+          delivered.push(
+            Promise.resolve(events.onEpoch(record) as unknown).catch((err: unknown) => void (deliveryError ??= err)),
+          );
         } finally {
           val.dispose();
         }
@@ -173,7 +186,8 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
       // comes in the middle of the next one.
       const weights = store.read();
       lastSnap = { epoch, weights };
-      if (held && opts.heldOut) opts.heldOut.onEpoch(epoch, heldOutLoss(arch, store.params, heldChunks) / held.held.rows);
+      if (held && opts.heldOut)
+        opts.heldOut.onEpoch(epoch, heldOutLoss(arch, store.params, heldChunks) / held.held.rows);
 
       let stop = false;
       if (es) {
@@ -182,7 +196,12 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
         esState = step.state;
         stop = step.stop;
         // Keras keeps the weights of the best epoch (and of the first monitored one, before anything improved).
-        if (es.restore_best_weights && current != null && epoch >= es.start_from_epoch && esState.best_epoch === epoch) {
+        if (
+          es.restore_best_weights &&
+          current != null &&
+          epoch >= es.start_from_epoch &&
+          esState.best_epoch === epoch
+        ) {
           restoreWeights = weights;
         }
       }
@@ -227,7 +246,10 @@ export async function runTraining(spec: NormalizedSpec, opts: RunOptions, events
     // A failure after some epochs still leaves their best and last checkpoints (listed through onCheckpoints).
     if (lastSnap && !loopEnded) {
       await writeCheckpoints().catch((e: unknown) =>
-        console.error(`[trainer] ${opts.operationId}: writing checkpoints after the failure failed:`, e instanceof Error ? e.message : e),
+        console.error(
+          `[trainer] ${opts.operationId}: writing checkpoints after the failure failed:`,
+          e instanceof Error ? e.message : e,
+        ),
       );
     }
     throw err;
@@ -243,12 +265,18 @@ function metric(record: EpochRecord, name: string): number | null | undefined {
 
 function checkMonitors(spec: NormalizedSpec, data: SplitDataset): void {
   const watched: [string, string][] = [];
-  if (spec.training.early_stopping) watched.push(["training.early_stopping.monitor", spec.training.early_stopping.monitor]);
-  if (spec.training.lr_schedule.kind === "reduce_on_plateau") watched.push(["training.lr_schedule.monitor", spec.training.lr_schedule.monitor]);
+  if (spec.training.early_stopping)
+    watched.push(["training.early_stopping.monitor", spec.training.early_stopping.monitor]);
+  if (spec.training.lr_schedule.kind === "reduce_on_plateau")
+    watched.push(["training.lr_schedule.monitor", spec.training.lr_schedule.monitor]);
   for (const [field, monitor] of watched) {
-    if (monitor.startsWith("val_") && !data.val) throw new TrainwatchError("TRAINING_FAILED", `${field}: ${monitor} needs validation_split > 0`);
+    if (monitor.startsWith("val_") && !data.val)
+      throw new TrainwatchError("TRAINING_FAILED", `${field}: ${monitor} needs validation_split > 0`);
     if (monitor.endsWith("accuracy") && data.task !== "classification") {
-      throw new TrainwatchError("TRAINING_FAILED", `${field}: ${monitor} needs a classification dataset; this one is ${data.task}`);
+      throw new TrainwatchError(
+        "TRAINING_FAILED",
+        `${field}: ${monitor} needs a classification dataset; this one is ${data.task}`,
+      );
     }
   }
 }
@@ -258,7 +286,12 @@ function checkMonitors(spec: NormalizedSpec, data: SplitDataset): void {
  * already stepped with `r`; none while nothing improved), else the lowest finite `key` (val_loss when there is a
  * validation split, else train_loss; ties keep the earlier epoch).
  */
-function nextBest(best: EpochRecord | null, r: EpochRecord, key: "val_loss" | "train_loss", es: EarlyStoppingState | null): EpochRecord | null {
+function nextBest(
+  best: EpochRecord | null,
+  r: EpochRecord,
+  key: "val_loss" | "train_loss",
+  es: EarlyStoppingState | null,
+): EpochRecord | null {
   if (es) return es.best === null ? null : es.best_epoch === r.epoch ? r : best;
   const v = r[key];
   return typeof v === "number" && Number.isFinite(v) && (best === null || v < (best[key] as number)) ? r : best;

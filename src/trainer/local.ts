@@ -23,7 +23,12 @@ export class LocalTrainer {
 
   constructor(
     private readonly operations: OperationsService,
-    private readonly opts: { maxConcurrent: number; modelsDir: string; start?: StartTraining; gpus?: readonly string[] },
+    private readonly opts: {
+      maxConcurrent: number;
+      modelsDir: string;
+      start?: StartTraining;
+      gpus?: readonly string[];
+    },
   ) {
     this.tasks = new TaskQueue(opts.maxConcurrent, opts.gpus ?? []);
   }
@@ -57,7 +62,12 @@ export class LocalTrainer {
   checkpoint(operationId: string, epoch: number): Uint8Array {
     return checkpointTar(
       checkpointDir(this.opts.modelsDir, operationId, epoch),
-      () => new TrainwatchError("CHECKPOINT_NOT_FOUND", `the checkpoint of epoch ${epoch} of ${operationId} is no longer on disk`, { operation_id: operationId, epoch }),
+      () =>
+        new TrainwatchError(
+          "CHECKPOINT_NOT_FOUND",
+          `the checkpoint of epoch ${epoch} of ${operationId} is no longer on disk`,
+          { operation_id: operationId, epoch },
+        ),
     );
   }
 
@@ -71,7 +81,8 @@ export class LocalTrainer {
   }
 
   private launch(id: string, spec: NormalizedSpec): { cancel(): void; done: Promise<unknown> } {
-    const log = (what: string, err: unknown) => console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
+    const log = (what: string, err: unknown) =>
+      console.error(`[trainer] ${id}: ${what}:`, err instanceof Error ? err.message : err);
     // A trainer may report before start() returns (a scripted one in tests): cancel and stop through this.
     let cancelRequested = false;
     let stopRequested = false;
@@ -114,7 +125,10 @@ export class LocalTrainer {
             await this.operations.mergeMetadata(id, startMetadata(info));
             await this.operations.markStarted(id);
           }),
-        onEpoch: (epoch) => report(`storing epoch ${epoch.epoch} failed (training goes on)`, () => this.operations.writeEpochs(id, [epoch])),
+        onEpoch: (epoch) =>
+          report(`storing epoch ${epoch.epoch} failed (training goes on)`, () =>
+            this.operations.writeEpochs(id, [epoch]),
+          ),
         onProgress: (p) => report("storing batch progress failed", () => this.operations.setBatchProgress(id, p)),
         onCheckpoints: (list) => {
           checkpoints = list;
@@ -145,7 +159,9 @@ export class LocalTrainer {
     const current = await this.operations.reader.getOperation(id);
     const data = result as unknown as Record<string, unknown>;
     if (current && (current.status === "pending" || current.status === "running")) {
-      await this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", { result: data });
+      await this.operations.finish(id, result.stop_reason === "cancelled" && !stopped ? "cancelled" : "completed", {
+        result: data,
+      });
     } else {
       await this.operations.setResult(id, data);
     }

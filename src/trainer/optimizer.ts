@@ -20,7 +20,6 @@ const EPS = 1e-7;
 
 export type Placement = "host" | "device";
 
-
 /** Trainable parameters plus optimizer state. */
 export interface ParamStore {
   readonly placement: Placement;
@@ -40,7 +39,12 @@ export function placementFor(backend: string): Placement {
   return backend === "wasm" || backend === "cpu" ? "host" : "device";
 }
 
-export function createParamStore(placement: Placement, initial: readonly Float32Array[], shapes: readonly number[][], cfg: OptimizerConfig): ParamStore {
+export function createParamStore(
+  placement: Placement,
+  initial: readonly Float32Array[],
+  shapes: readonly number[][],
+  cfg: OptimizerConfig,
+): ParamStore {
   return placement === "host" ? new HostParams(initial, shapes, cfg) : new DeviceParams(initial, shapes, cfg);
 }
 
@@ -137,7 +141,7 @@ class HostParams implements ParamStore {
 
   private view(k: number): Float32Array {
     const o = this.offsets[k]!;
-    return this.theta.subarray(o, o + (this.shapes[k]!.reduce((a, b) => a * b, 1)));
+    return this.theta.subarray(o, o + this.shapes[k]!.reduce((a, b) => a * b, 1));
   }
 
   private upload(): void {
@@ -158,7 +162,11 @@ class DeviceParams implements ParamStore {
   private readonly v: tf.Variable[];
   private step = 0;
 
-  constructor(initial: readonly Float32Array[], shapes: readonly number[][], private readonly cfg: OptimizerConfig) {
+  constructor(
+    initial: readonly Float32Array[],
+    shapes: readonly number[][],
+    private readonly cfg: OptimizerConfig,
+  ) {
     const id = `trainwatch_${++deviceStores}`;
     // tidy: tf.variable keeps its own reference to the initial value's data, so the initial tensor must go.
     this.vars = initial.map((p, k) => tf.tidy(() => tf.variable(tf.tensor(p, shapes[k]), true, `${id}/param_${k}`)));

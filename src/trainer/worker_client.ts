@@ -47,7 +47,11 @@ const TRAINING_ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>(["VALIDATIO
  * Starts a training in a new worker. Event handlers run on this thread; one that throws is logged with the operation id
  * and the training goes on.
  */
-export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEvents, options: WorkerTrainingOptions = {}): WorkerTraining {
+export function startWorkerTraining(
+  args: WorkerTrainingArgs,
+  events: TrainingEvents,
+  options: WorkerTrainingOptions = {},
+): WorkerTraining {
   const { operationId } = args;
   const worker = new Worker(options.workerUrl ?? new URL("./worker.ts", import.meta.url).href);
   const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
@@ -86,18 +90,31 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
     resolveDone = resolve;
     const exited = (why: string) => {
       if (finished || terminated) return;
-      reject(new TrainwatchError("WORKER_EXITED", `training worker of ${operationId} exited unexpectedly: ${why}`, { operation_id: operationId }));
+      reject(
+        new TrainwatchError("WORKER_EXITED", `training worker of ${operationId} exited unexpectedly: ${why}`, {
+          operation_id: operationId,
+        }),
+      );
     };
     worker.addEventListener("error", (e) => exited(e.message || "uncaught error"));
     worker.addEventListener("messageerror", () => exited("a message could not be deserialised"));
     worker.addEventListener("close", (e) => exited(`exit code ${(e as Event & { code?: number }).code ?? "unknown"}`));
     api
-      .train(args.spec, { modelsDir: args.modelsDir, operationId, cancelFlag }, Comlink.transfer(channel.port2, [channel.port2]))
+      .train(
+        args.spec,
+        { modelsDir: args.modelsDir, operationId, cancelFlag },
+        Comlink.transfer(channel.port2, [channel.port2]),
+      )
       .then(
         (outcome: WorkerOutcome) => {
           if (outcome.ok) return resolve(outcome.result);
-          const code = outcome.error.code !== null && TRAINING_ERROR_CODES.has(outcome.error.code) ? (outcome.error.code as ErrorCode) : "TRAINING_FAILED";
-          reject(new TrainwatchError(code, outcome.error.message, { operation_id: operationId, ...outcome.error.details }));
+          const code =
+            outcome.error.code !== null && TRAINING_ERROR_CODES.has(outcome.error.code)
+              ? (outcome.error.code as ErrorCode)
+              : "TRAINING_FAILED";
+          reject(
+            new TrainwatchError(code, outcome.error.message, { operation_id: operationId, ...outcome.error.details }),
+          );
         },
         (err: unknown) => exited(err instanceof Error ? err.message : String(err)),
       );
@@ -114,8 +131,19 @@ export function startWorkerTraining(args: WorkerTrainingArgs, events: TrainingEv
     if (finished) return;
     terminated = true;
     const stopReason = Atomics.load(cancelFlag, 0) === STOP ? "stop_requested" : "cancelled";
-    console.warn(`[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the ${stopReason === "cancelled" ? "cancel" : "stop"}; terminating it`);
-    resolveDone({ stop_reason: stopReason, epochs_run: epochsSeen, best_epoch: null, best_metrics: null, final_metrics: null, model_path: null, checkpoints, backend });
+    console.warn(
+      `[trainer] ${operationId}: the worker did not stop within ${graceMs} ms of the ${stopReason === "cancelled" ? "cancel" : "stop"}; terminating it`,
+    );
+    resolveDone({
+      stop_reason: stopReason,
+      epochs_run: epochsSeen,
+      best_epoch: null,
+      best_metrics: null,
+      final_metrics: null,
+      model_path: null,
+      checkpoints,
+      backend,
+    });
   };
   const graceMs = options.cancelGraceMs ?? CANCEL_GRACE_MS;
   const ask = (value: number) => {

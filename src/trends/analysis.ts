@@ -2,9 +2,25 @@
 // configured thresholds. The analysis route, the compare route, the dashboard, MCP and the agents all read this one result.
 
 import { normalizeHistory } from "./history.ts";
-import { generalizationGap, recommend, trajectoryOf, type CheckpointHolding, type GeneralizationGap, type Recommendation, type RunStatus, type TrajectoryDetail } from "./recommend.ts";
+import {
+  generalizationGap,
+  recommend,
+  trajectoryOf,
+  type CheckpointHolding,
+  type GeneralizationGap,
+  type Recommendation,
+  type RunStatus,
+  type TrajectoryDetail,
+} from "./recommend.ts";
 import { advanceState } from "./summary.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_STATE, type EpochPoint, type Monitor, type TrendConfig, type TrendSummary } from "./types.ts";
+import {
+  DEFAULT_TREND_CONFIG,
+  EMPTY_STATE,
+  type EpochPoint,
+  type Monitor,
+  type TrendConfig,
+  type TrendSummary,
+} from "./types.ts";
 
 export interface Judgement {
   /** The loss being judged: val_loss when the run reports one, else train_loss; null before any finite loss. */
@@ -26,7 +42,13 @@ export interface Judgement {
 
 /** Judges a run from its full history and its stored summary (whose flags it reports as they are). Pure. */
 export function judgeRun(
-  input: { status: RunStatus; epochs: readonly EpochPoint[]; summary: TrendSummary; checkpoints: CheckpointHolding; stop_reason?: string | null },
+  input: {
+    status: RunStatus;
+    epochs: readonly EpochPoint[];
+    summary: TrendSummary;
+    checkpoints: CheckpointHolding;
+    stop_reason?: string | null;
+  },
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
 ): Judgement {
   const epochs = normalizeHistory(input.epochs);
@@ -58,7 +80,11 @@ export function judgeRun(
  * its best and last checkpoints. Anything else (an external trainer): the trainer.
  */
 export function checkpointHolding(
-  op: { status: RunStatus; metadata: Record<string, unknown>; trends: Pick<TrendSummary, "best_epoch" | "latest_epoch"> },
+  op: {
+    status: RunStatus;
+    metadata: Record<string, unknown>;
+    trends: Pick<TrendSummary, "best_epoch" | "latest_epoch">;
+  },
   listed: readonly number[],
 ): CheckpointHolding {
   const location = op.metadata.location;

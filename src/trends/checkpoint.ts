@@ -39,7 +39,11 @@ export function checkpointScores(epochs: readonly EpochPoint[], monitor: Monitor
  * trainer that may have kept any), the one with the lowest checkpointScores value; ties go to the lower own value, then the
  * earlier epoch. Candidates without a finite monitored value are never chosen. null when none qualifies. `epochs` ascending.
  */
-export function chooseCheckpoint(epochs: readonly EpochPoint[], monitor: Monitor | null, candidates: readonly number[] | null): number | null {
+export function chooseCheckpoint(
+  epochs: readonly EpochPoint[],
+  monitor: Monitor | null,
+  candidates: readonly number[] | null,
+): number | null {
   if (monitor === null) return null;
   const scores = checkpointScores(epochs, monitor);
   const own = new Map(epochs.map((p) => [p.epoch, p[monitor]]));
@@ -51,7 +55,8 @@ export function chooseCheckpoint(epochs: readonly EpochPoint[], monitor: Monitor
     const s = scores.get(epoch);
     if (s === undefined) continue;
     const v = own.get(epoch) as number;
-    if (chosen === null || s < bestScore || (s === bestScore && v < bestOwn)) (bestScore = s), (bestOwn = v), (chosen = epoch);
+    if (chosen === null || s < bestScore || (s === bestScore && v < bestOwn))
+      (bestScore = s), (bestOwn = v), (chosen = epoch);
   }
   return chosen;
 }

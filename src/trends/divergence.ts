@@ -49,7 +49,8 @@ export function divergence(
     }
   }
   const lastTrain = latest?.train_loss;
-  const explosion = isFiniteLoss(lastTrain) && state.min_train !== null && state.min_train > 0 ? lastTrain / state.min_train : null;
+  const explosion =
+    isFiniteLoss(lastTrain) && state.min_train !== null && state.min_train > 0 ? lastTrain / state.min_train : null;
   const exploded =
     explosion !== null &&
     explosion > cfg.explode_factor &&
@@ -60,15 +61,23 @@ export function divergence(
   const val = fit(window, "val_loss");
   const hasVal = recent.some((p) => isFiniteLoss(p.val_loss));
   const trains = window.map((p) => p.train_loss);
-  const everyEpochUp = trains.length >= 3 && trains.every((t, i) => isFiniteLoss(t) && (i === 0 || t > (trains[i - 1] as number)));
+  const everyEpochUp =
+    trains.length >= 3 && trains.every((t, i) => isFiniteLoss(t) && (i === 0 || t > (trains[i - 1] as number)));
   const rising =
-    everyEpochUp && train !== null && train > cfg.diverge_threshold && (hasVal ? val !== null && val > cfg.trajectory_threshold : true);
+    everyEpochUp &&
+    train !== null &&
+    train > cfg.diverge_threshold &&
+    (hasVal ? val !== null && val > cfg.trajectory_threshold : true);
   const kind = nonFinite ? "non_finite" : exploded ? "exploded" : rising ? "rising" : null;
   return { kind, non_finite: nonFinite, explosion, train_change: train, val_change: val, points: window.length };
 }
 
 /** is_diverging: any of divergence()'s three tests fires. */
-export function isDiverging(recent: readonly EpochPoint[], state: Pick<TrendState, "min_train" | "first_train">, cfg: TrendConfig = DEFAULT_TREND_CONFIG): boolean {
+export function isDiverging(
+  recent: readonly EpochPoint[],
+  state: Pick<TrendState, "min_train" | "first_train">,
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+): boolean {
   return divergence(recent, state, cfg).kind !== null;
 }
 

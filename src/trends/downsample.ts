@@ -87,7 +87,12 @@ function addValue(fields: Record<string, FieldStats>, key: string, e: number, v:
  * Summary of rows[start, end), ascending by epoch (distinct epochs). Every key but `epoch` and `timestamp` whose value
  * is a number or a wire string is a metric; `extra` columns count as metrics too.
  */
-export function summarizeRows<T extends { epoch: number }>(rows: readonly T[], start = 0, end = rows.length, extra?: ExtraColumns): SpanSummary {
+export function summarizeRows<T extends { epoch: number }>(
+  rows: readonly T[],
+  start = 0,
+  end = rows.length,
+  extra?: ExtraColumns,
+): SpanSummary {
   const fields: Record<string, FieldStats> = {};
   const extras = extra ? Object.entries(extra) : [];
   for (let i = start; i < end; i++) {
@@ -111,7 +116,8 @@ export function mergeSummaries(a: SpanSummary, b: SpanSummary): SpanSummary {
   if (a.count === 0) return b;
   if (b.count === 0) return a;
   const fields: Record<string, FieldStats> = {};
-  for (const [k, f] of Object.entries(a.fields)) fields[k] = { ...f, runs: f.runs.map((r) => [...r] as [NonFinite, number, number]) };
+  for (const [k, f] of Object.entries(a.fields))
+    fields[k] = { ...f, runs: f.runs.map((r) => [...r] as [NonFinite, number, number]) };
   for (const [k, g] of Object.entries(b.fields)) {
     const f = fields[k];
     if (!f) {
@@ -172,7 +178,14 @@ function runEnds(spans: readonly SpanSummary[], names: readonly string[]): Set<n
 }
 
 /** The epochs one bucket (spans[start, end)) keeps: first, last, each metric's min and max row, and in "buckets" mode one row per non-finite value. */
-function bucketPicks(spans: readonly SpanSummary[], start: number, end: number, names: readonly string[], perValue: boolean, into: Set<number>): void {
+function bucketPicks(
+  spans: readonly SpanSummary[],
+  start: number,
+  end: number,
+  names: readonly string[],
+  perValue: boolean,
+  into: Set<number>,
+): void {
   into.add(spans[start]!.from).add(spans[end - 1]!.to);
   for (const name of names) {
     let min: number | null = null;
@@ -187,7 +200,7 @@ function bucketPicks(spans: readonly SpanSummary[], start: number, end: number, 
       if (f.max !== null && (max === null || f.max > max)) (max = f.max), (maxAt = f.maxAt);
       if (perValue) {
         for (const r of f.runs) {
-          if (!seen.has(r[0])) (seen.add(r[0]), into.add(r[1]));
+          if (!seen.has(r[0])) seen.add(r[0]), into.add(r[1]);
         }
       }
     }
@@ -201,7 +214,11 @@ function bucketPicks(spans: readonly SpanSummary[], start: number, end: number, 
  * in this module's header; buckets are unions of whole spans. `keepEpoch` (the best) is kept when it lies in the spans'
  * range. For a chart, callers pass spans of one row or a few rows; the store passes its blocks.
  */
-export function pickEpochs(spans: readonly SpanSummary[], maxPoints: number, keepEpoch: number | null = null): Reduction {
+export function pickEpochs(
+  spans: readonly SpanSummary[],
+  maxPoints: number,
+  keepEpoch: number | null = null,
+): Reduction {
   const live = spans.filter((s) => s.count > 0);
   if (live.length === 0) return { epochs: [], buckets: [], nonFinite: "runs" };
   const budget = Math.max(Math.floor(maxPoints), 3);
@@ -220,7 +237,15 @@ export function pickEpochs(spans: readonly SpanSummary[], maxPoints: number, kee
 
   const evaluate = (b: number): Set<number> => {
     const out = new Set(base);
-    for (let i = 0; i < b; i++) bucketPicks(live, Math.floor((i * live.length) / b), Math.floor(((i + 1) * live.length) / b), names, !runsFit, out);
+    for (let i = 0; i < b; i++)
+      bucketPicks(
+        live,
+        Math.floor((i * live.length) / b),
+        Math.floor(((i + 1) * live.length) / b),
+        names,
+        !runsFit,
+        out,
+      );
     return out;
   };
   // The floor always fits; picks shared between metrics usually leave room, so look for more buckets (the count is
@@ -240,7 +265,10 @@ export function pickEpochs(spans: readonly SpanSummary[], maxPoints: number, kee
   }
   const buckets: { from: number; to: number }[] = [];
   for (let i = 0; i < lo; i++) {
-    buckets.push({ from: live[Math.floor((i * live.length) / lo)]!.from, to: live[Math.floor(((i + 1) * live.length) / lo) - 1]!.to });
+    buckets.push({
+      from: live[Math.floor((i * live.length) / lo)]!.from,
+      to: live[Math.floor(((i + 1) * live.length) / lo) - 1]!.to,
+    });
   }
   return { epochs: [...chosen].sort((a, b) => a - b), buckets, nonFinite: runsFit ? "runs" : "buckets" };
 }
@@ -249,11 +277,16 @@ export function pickEpochs(spans: readonly SpanSummary[], maxPoints: number, kee
  * Spans the in-memory reducer cuts rows into: single rows up to `4 × budget` rows, chunks of a few rows beyond, so the
  * bucket search stays cheap and buckets can still be as narrow as the budget allows.
  */
-export function rowSpans<T extends { epoch: number }>(rows: readonly T[], maxPoints: number, extra?: ExtraColumns): SpanSummary[] {
+export function rowSpans<T extends { epoch: number }>(
+  rows: readonly T[],
+  maxPoints: number,
+  extra?: ExtraColumns,
+): SpanSummary[] {
   const units = 4 * Math.max(Math.floor(maxPoints), 3);
   const size = Math.max(1, Math.ceil(rows.length / units));
   const spans: SpanSummary[] = [];
-  for (let i = 0; i < rows.length; i += size) spans.push(summarizeRows(rows, i, Math.min(rows.length, i + size), extra));
+  for (let i = 0; i < rows.length; i += size)
+    spans.push(summarizeRows(rows, i, Math.min(rows.length, i + size), extra));
   return spans;
 }
 
@@ -267,7 +300,8 @@ export function reduceRows<T extends { epoch: number }>(
   keepEpoch: number | null = null,
   extra?: ExtraColumns,
 ): { rows: T[]; indices: number[]; reduction: Reduction | null } {
-  if (rows.length <= Math.max(Math.floor(maxPoints), 3)) return { rows: rows as T[], indices: rows.map((_, i) => i), reduction: null };
+  if (rows.length <= Math.max(Math.floor(maxPoints), 3))
+    return { rows: rows as T[], indices: rows.map((_, i) => i), reduction: null };
   const reduction = pickEpochs(rowSpans(rows, maxPoints, extra), maxPoints, keepEpoch);
   const keep = new Set(reduction.epochs);
   const indices: number[] = [];
@@ -280,6 +314,10 @@ export function reduceRows<T extends { epoch: number }>(
  * reduction of this module's header: at most max(maxPoints, 3) rows, the first, last and keepEpoch (the best) kept,
  * every bucket's extremes of every metric kept, and no NaN or ±Infinity hidden.
  */
-export function downsample<T extends { epoch: number }>(epochs: T[], maxPoints: number, keepEpoch: number | null = null): T[] {
+export function downsample<T extends { epoch: number }>(
+  epochs: T[],
+  maxPoints: number,
+  keepEpoch: number | null = null,
+): T[] {
   return reduceRows(epochs, maxPoints, keepEpoch).rows;
 }

@@ -50,7 +50,8 @@ export function earlyStoppingStep(
   epoch: number,
   current: number | null | undefined,
 ): { state: EarlyStoppingState; improved: boolean; stop: boolean } {
-  if (current === null || current === undefined || epoch < cfg.start_from_epoch) return { state, improved: false, stop: false };
+  if (current === null || current === undefined || epoch < cfg.start_from_epoch)
+    return { state, improved: false, stop: false };
   const mode = earlyStoppingMode(cfg);
   const next: EarlyStoppingState = { ...state, wait: state.wait + 1 };
   // Keras snapshots weights (and best_epoch) at the first monitored epoch when restoring; best null with wait 0 marks that epoch.

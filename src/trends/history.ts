@@ -13,12 +13,15 @@ export function normalizeHistory<T extends { epoch: number }>(history: readonly 
 }
 
 /** The (epoch, value) pairs of `field` where it is finite, in the given order: what every line fit runs on. */
-export function finiteSeries<T extends { epoch: number }>(epochs: readonly T[], field: keyof T): { xs: number[]; ys: number[] } {
+export function finiteSeries<T extends { epoch: number }>(
+  epochs: readonly T[],
+  field: keyof T,
+): { xs: number[]; ys: number[] } {
   const xs: number[] = [];
   const ys: number[] = [];
   for (const p of epochs) {
     const v = p[field] as number | null | undefined;
-    if (isFiniteLoss(v)) (xs.push(p.epoch), ys.push(v));
+    if (isFiniteLoss(v)) xs.push(p.epoch), ys.push(v);
   }
   return { xs, ys };
 }

@@ -49,7 +49,9 @@ export function sinceBest(
   const margin = Math.max(cfg.overfit_threshold, cfg.overfit_noise_z * (noise ?? 0));
   const trains = last.map((p) => p.train_loss).filter(isFiniteLoss);
   const trainChange =
-    state.best_train !== null && state.best_train !== 0 && trains.length === last.length ? mean(trains) / state.best_train - 1 : null;
+    state.best_train !== null && state.best_train !== 0 && trains.length === last.length
+      ? mean(trains) / state.best_train - 1
+      : null;
   return {
     best_epoch: best.epoch,
     best: best.value,
@@ -77,5 +79,12 @@ export function isOverfitting(
   if (monitor !== "val_loss") return false;
   const s = sinceBest(recent, monitor, state, cfg);
   // Without a noise estimate (fewer than 4 epochs) a rise cannot be told from jitter.
-  return s !== null && s.noise !== null && s.epochs_after >= 2 && s.rise > s.margin && s.train_change !== null && s.train_change < 0;
+  return (
+    s !== null &&
+    s.noise !== null &&
+    s.epochs_after >= 2 &&
+    s.rise > s.margin &&
+    s.train_change !== null &&
+    s.train_change < 0
+  );
 }

@@ -23,7 +23,11 @@ export interface Ranking {
  */
 export function rankRuns(runs: readonly RankedRun[]): Ranking {
   const scored = runs.filter((a) => a.best_value !== null && a.epochs_to_best !== null && a.monitor !== null);
-  const monitor: Monitor | null = scored.some((a) => a.monitor === "val_loss") ? "val_loss" : scored.length ? "train_loss" : null;
+  const monitor: Monitor | null = scored.some((a) => a.monitor === "val_loss")
+    ? "val_loss"
+    : scored.length
+      ? "train_loss"
+      : null;
   const pool = scored.filter((a) => a.monitor === monitor);
   if (pool.length === 0) return { best_run: null, basis: "No run has a finite loss yet, so none can be ranked." };
   const winner = pool.reduce((a, b) =>

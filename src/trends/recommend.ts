@@ -10,7 +10,15 @@ import { LEVEL_EPOCHS, sinceBest } from "./overfitting.ts";
 import { fittedRelativeChange, linearFit } from "./regression.ts";
 import { LEARNED_FRACTION, stall } from "./stalled.ts";
 import { advanceState, tailSize } from "./summary.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_STATE, type EpochPoint, type Monitor, type TrendConfig, type TrendState, type TrendSummary } from "./types.ts";
+import {
+  DEFAULT_TREND_CONFIG,
+  EMPTY_STATE,
+  type EpochPoint,
+  type Monitor,
+  type TrendConfig,
+  type TrendState,
+  type TrendSummary,
+} from "./types.ts";
 
 export type Trajectory = "improving" | "worsening" | "flat";
 export type Action = "insufficient_data" | "stop" | "continue" | "use_checkpoint";
@@ -57,7 +65,14 @@ export function trajectoryOf(
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
   state?: TrendState,
 ): TrajectoryDetail {
-  const none: TrajectoryDetail = { trajectory: "flat", slope: null, relative_change: null, points: 0, basis: "recent", since_best: null };
+  const none: TrajectoryDetail = {
+    trajectory: "flat",
+    slope: null,
+    relative_change: null,
+    points: 0,
+    basis: "recent",
+    since_best: null,
+  };
   if (monitor === null) return none;
   const sorted = normalizeHistory(epochs);
   const { xs, ys } = finiteSeries(sorted, monitor);
@@ -69,9 +84,18 @@ export function trajectoryOf(
   if (wx.length < 2) return { ...none, points: wx.length, since_best };
   const change = fittedRelativeChange(wx, wy);
   const slope = linearFit(wx, wy).slope;
-  if (s && s.rise > s.margin) return { trajectory: "worsening", slope, relative_change: change, points: wx.length, basis: "since_best", since_best };
+  if (s && s.rise > s.margin)
+    return {
+      trajectory: "worsening",
+      slope,
+      relative_change: change,
+      points: wx.length,
+      basis: "since_best",
+      since_best,
+    };
   const threshold = cfg.trajectory_threshold;
-  const trajectory: Trajectory = change === null ? "flat" : change < -threshold ? "improving" : change > threshold ? "worsening" : "flat";
+  const trajectory: Trajectory =
+    change === null ? "flat" : change < -threshold ? "improving" : change > threshold ? "worsening" : "flat";
   return { trajectory, slope, relative_change: change, points: wx.length, basis: "recent", since_best };
 }
 
@@ -98,7 +122,8 @@ export function generalizationGap(
   const gaps: number[] = [];
   const vals: number[] = [];
   for (const p of normalizeHistory(epochs)) {
-    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss)) (xs.push(p.epoch), gaps.push(p.val_loss - p.train_loss), vals.push(p.val_loss));
+    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss))
+      xs.push(p.epoch), gaps.push(p.val_loss - p.train_loss), vals.push(p.val_loss);
   }
   const latest = gaps[gaps.length - 1] ?? null;
   const window = Math.max(2, cfg.trajectory_window);
@@ -170,12 +195,21 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     if (epoch === null) {
       return {
         epoch,
-        text: candidates !== null && candidates.length === 0 ? "no checkpoint was written" : `no epoch has a finite ${monitor}, so there is no checkpoint to restore`,
+        text:
+          candidates !== null && candidates.length === 0
+            ? "no checkpoint was written"
+            : `no epoch has a finite ${monitor}, so there is no checkpoint to restore`,
       };
     }
     const v = epochs.find((p) => p.epoch === epoch)?.[s.monitor!];
     const what = `epoch ${epoch} (${monitor} ${fmtLoss(v as number)})`;
-    return { epoch, text: candidates === null ? `restore your checkpoint of ${what}, if you kept one` : `restore the checkpoint of ${what}` };
+    return {
+      epoch,
+      text:
+        candidates === null
+          ? `restore your checkpoint of ${what}, if you kept one`
+          : `restore the checkpoint of ${what}`,
+    };
   };
 
   if (s.is_diverging && !finished) {
@@ -194,14 +228,28 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     const fix = r.epoch === null ? "; lower the learning rate and check the inputs for NaN" : `; ${r.text}`;
     return result("stop", `${what}: the run is diverging, so stop it${fix}.`, r.epoch);
   }
-  if (n < 3) return result("insufficient_data", `Only ${plural(n, "epoch")} recorded; at least 3 are needed to judge the trend.`);
+  if (n < 3)
+    return result(
+      "insufficient_data",
+      `Only ${plural(n, "epoch")} recorded; at least 3 are needed to judge the trend.`,
+    );
 
   const trend = trendText(traj);
   if (finished) {
-    const ended = input.status === "cancelled" ? "was cancelled" : input.stop_reason === "early_stopping" ? "early-stopped" : input.status;
+    const ended =
+      input.status === "cancelled"
+        ? "was cancelled"
+        : input.stop_reason === "early_stopping"
+          ? "early-stopped"
+          : input.status;
     const r = restore();
-    if (r.epoch === null) return result("insufficient_data", `The run ${ended} after ${plural(n, "epoch")} and ${r.text}.`);
-    return result("use_checkpoint", `The run ${ended} after ${plural(n, "epoch")}, with ${monitor} ${trend} at the end; ${r.text}.`, r.epoch);
+    if (r.epoch === null)
+      return result("insufficient_data", `The run ${ended} after ${plural(n, "epoch")} and ${r.text}.`);
+    return result(
+      "use_checkpoint",
+      `The run ${ended} after ${plural(n, "epoch")}, with ${monitor} ${trend} at the end; ${r.text}.`,
+      r.epoch,
+    );
   }
 
   const best = bestClause(s) ?? `no finite ${monitor} has been recorded yet`;
@@ -226,7 +274,10 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     );
   }
   if (s.is_plateaued) {
-    const level = levelChange(epochs.filter((p) => p.epoch > s.best_epoch!), s.monitor!);
+    const level = levelChange(
+      epochs.filter((p) => p.epoch > s.best_epoch!),
+      s.monitor!,
+    );
     if (level !== null && level.change < -cfg.trajectory_threshold) {
       return result(
         "continue",
@@ -242,7 +293,8 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
       r.epoch,
     );
   }
-  if (s.best_epoch === null) return result("insufficient_data", `No finite loss in ${plural(n, "epoch")} yet, so there is no trend to judge.`);
+  if (s.best_epoch === null)
+    return result("insufficient_data", `No finite loss in ${plural(n, "epoch")} yet, so there is no trend to judge.`);
   return result("continue", `${monitor} is ${trend}; ${best}, so keep training.`);
 }
 
@@ -263,7 +315,9 @@ function trendText(t: TrajectoryDetail): string {
   if (t.basis === "since_best" && t.since_best) {
     return `worsening since the best epoch (${signedPct(t.since_best.rise)} above its best at epoch ${t.since_best.best_epoch})`;
   }
-  return t.relative_change === null ? t.trajectory : `${t.trajectory} (${signedPct(t.relative_change)} over the last ${plural(t.points, "epoch")})`;
+  return t.relative_change === null
+    ? t.trajectory
+    : `${t.trajectory} (${signedPct(t.relative_change)} over the last ${plural(t.points, "epoch")})`;
 }
 
 /** "best val_loss 0.4123 at epoch 17, 9 epochs ago", or null without a best. */

@@ -25,7 +25,8 @@ function reduceMode(cfg: ReduceOnPlateauConfig): "min" | "max" {
 
 /** Fresh state: best = +Infinity (min) / −Infinity (max), wait 0, no cooldown. Throws RangeError for factor ≥ 1, as Keras does. */
 export function reduceOnPlateauInit(cfg: ReduceOnPlateauConfig): ReduceOnPlateauState {
-  if (cfg.factor >= 1) throw new RangeError(`ReduceOnPlateau does not support a factor >= 1.0; received factor=${cfg.factor}`);
+  if (cfg.factor >= 1)
+    throw new RangeError(`ReduceOnPlateau does not support a factor >= 1.0; received factor=${cfg.factor}`);
   return { best: reduceMode(cfg) === "min" ? Infinity : -Infinity, wait: 0, cooldown_counter: 0 };
 }
 

@@ -12,7 +12,11 @@ export interface EmaState {
  * unsmoothed and null/undefined become null; neither advances n or `last`. Default weight 0.6. `state` (changed in place)
  * resumes an EMA where an earlier call left it, so a curve can be smoothed in pieces: over a stored history, then live.
  */
-export function emaSmooth(values: readonly (number | null | undefined)[], weight = 0.6, state: EmaState = { last: 0, n: 0 }): (number | null)[] {
+export function emaSmooth(
+  values: readonly (number | null | undefined)[],
+  weight = 0.6,
+  state: EmaState = { last: 0, n: 0 },
+): (number | null)[] {
   return values.map((y) => {
     if (y === null || y === undefined) return null;
     if (!Number.isFinite(y)) return y;

@@ -25,7 +25,10 @@ function progress(recent: readonly EpochPoint[], field: Monitor, window: number,
   if (xs.length < window || first === 0) return null;
   const wx = xs.slice(-window);
   const { slope } = linearFit(wx, ys.slice(-window));
-  return { window_improvement: Math.max(0, -slope * (wx[wx.length - 1]! - wx[0]!)) / Math.abs(first), total_improvement: (first - best) / Math.abs(first) };
+  return {
+    window_improvement: Math.max(0, -slope * (wx[wx.length - 1]! - wx[0]!)) / Math.abs(first),
+    total_improvement: (first - best) / Math.abs(first),
+  };
 }
 
 /** Measures the last `stall_window` finite monitored values of `recent` against the first value in `state`; null when fewer. */

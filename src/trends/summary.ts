@@ -89,11 +89,17 @@ export function summarizeFrom(
 }
 
 /** The rule state and summary of a full history in any order (sorted by epoch; a duplicated epoch keeps its last occurrence). */
-export function analyzeTrends(history: readonly EpochPoint[], cfg: TrendConfig = DEFAULT_TREND_CONFIG): { state: TrendState; summary: TrendSummary } {
+export function analyzeTrends(
+  history: readonly EpochPoint[],
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+): { state: TrendState; summary: TrendSummary } {
   const epochs = normalizeHistory(history);
   const monitor = chooseMonitor(epochs);
   const state = advanceState(EMPTY_STATE, epochs, monitor);
-  return { state, summary: summarizeFrom({ monitor, state, tail: epochs.slice(-tailSize(cfg)), count: epochs.length }, cfg) };
+  return {
+    state,
+    summary: summarizeFrom({ monitor, state, tail: epochs.slice(-tailSize(cfg)), count: epochs.length }, cfg),
+  };
 }
 
 /** Summary of a full history in any order (see analyzeTrends). */

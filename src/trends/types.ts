@@ -34,7 +34,13 @@ export interface TrendState {
   first_train: number | null;
 }
 
-export const EMPTY_STATE: TrendState = Object.freeze({ best: null, best_train: null, first: null, min_train: null, first_train: null });
+export const EMPTY_STATE: TrendState = Object.freeze({
+  best: null,
+  best_train: null,
+  first: null,
+  min_train: null,
+  first_train: null,
+});
 
 /**
  * Every knob of the rules. Windows are counted in stored epochs; thresholds are fractions (of the best value, the first

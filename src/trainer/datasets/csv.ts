@@ -22,7 +22,9 @@ export function readCsvDataset(spec: CsvSpec): Dataset {
   try {
     text = readFileSync(spec.path, "utf8");
   } catch (err) {
-    throw new TrainwatchError("TRAINING_FAILED", `cannot read CSV ${spec.path}: ${(err as Error).message}`, { path: spec.path });
+    throw new TrainwatchError("TRAINING_FAILED", `cannot read CSV ${spec.path}: ${(err as Error).message}`, {
+      path: spec.path,
+    });
   }
   return parseCsvDataset(text, spec);
 }
@@ -35,7 +37,8 @@ export function parseCsvDataset(text: string, spec: Pick<CsvSpec, "label" | "fea
   const columns = header.fields.map((c) => c.trim());
   const indexOf = (name: string, role: string) => {
     const i = columns.indexOf(name);
-    if (i < 0) throw dataError(1, name, `${role} column not found in the header (${columns.length} column(s))`, spec.path);
+    if (i < 0)
+      throw dataError(1, name, `${role} column not found in the header (${columns.length} column(s))`, spec.path);
     return i;
   };
   const labelIndex = indexOf(spec.label, "label");
@@ -70,20 +73,26 @@ export function parseCsvDataset(text: string, spec: Pick<CsvSpec, "label" | "fea
   if (task === "regression") {
     for (let r = 0; r < rows; r++) {
       const v = labels[r]!;
-      if (!NUMBER.test(v)) throw dataError(records[r + 1]!.line, spec.label, "not a number (regression label)", spec.path);
+      if (!NUMBER.test(v))
+        throw dataError(records[r + 1]!.line, spec.label, "not a number (regression label)", spec.path);
       y[r] = Number(v);
     }
     return { x, y, rows, featureNames, task, classes: null };
   }
   const classes = [...new Set(labels)].sort(numeric ? (a, b) => Number(a) - Number(b) : undefined);
-  if (classes.length < 2) throw dataError(2, spec.label, `classification needs at least 2 classes, found ${classes.length}`, spec.path);
+  if (classes.length < 2)
+    throw dataError(2, spec.label, `classification needs at least 2 classes, found ${classes.length}`, spec.path);
   const id = new Map(classes.map((c, i) => [c, i]));
   for (let r = 0; r < rows; r++) y[r] = id.get(labels[r]!)!;
   return { x, y, rows, featureNames, task, classes };
 }
 
 function dataError(row: number, column: string, problem: string, path: string): TrainwatchError {
-  return new TrainwatchError("TRAINING_FAILED", `row ${row}, column ${JSON.stringify(column)}: ${problem}`, { path, row, column });
+  return new TrainwatchError("TRAINING_FAILED", `row ${row}, column ${JSON.stringify(column)}: ${problem}`, {
+    path,
+    row,
+    column,
+  });
 }
 
 /** RFC 4180: comma-separated, "quoted" fields may hold commas, newlines and "" escapes; blank lines are skipped. */

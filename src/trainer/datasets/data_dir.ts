@@ -23,9 +23,16 @@ export function resolveDataPath(dataDir: string, path: string, field: string): s
   try {
     root = realpathSync(resolve(dataDir));
   } catch {
-    throw invalid(field, `the data directory ${dataDir} does not exist; put CSV files there or set TRAINWATCH_DATA_DIR`);
+    throw invalid(
+      field,
+      `the data directory ${dataDir} does not exist; put CSV files there or set TRAINWATCH_DATA_DIR`,
+    );
   }
-  const outside = () => invalid(field, `${JSON.stringify(path)} is outside the data directory (TRAINWATCH_DATA_DIR); give a path inside it, e.g. "flowers.csv"`);
+  const outside = () =>
+    invalid(
+      field,
+      `${JSON.stringify(path)} is outside the data directory (TRAINWATCH_DATA_DIR); give a path inside it, e.g. "flowers.csv"`,
+    );
   // Lexical check first: a `..` path is refused even when what it points at does not exist.
   const candidate = resolve(root, path);
   if (!inside(root, candidate) && !inside(resolve(dataDir), resolve(dataDir, path))) throw outside();

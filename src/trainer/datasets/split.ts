@@ -65,7 +65,13 @@ export function standardizeRows(rows: Rows, split: Pick<SplitDataset, "mean" | "
 }
 
 /** Copies rows order[start] … order[start + count − 1] of `src` (f features each) into new arrays. */
-export function gatherRows(src: Pick<Rows, "x" | "y">, f: number, order: Uint32Array, start: number, count: number): Rows {
+export function gatherRows(
+  src: Pick<Rows, "x" | "y">,
+  f: number,
+  order: Uint32Array,
+  start: number,
+  count: number,
+): Rows {
   const x = new Float32Array(count * f);
   const y = new Float32Array(count);
   for (let i = 0; i < count; i++) {

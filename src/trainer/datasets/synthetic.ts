@@ -36,7 +36,14 @@ export function spirals(samples: number, features: number, classes: number, rng:
     y[i] = arm;
   }
   const classNames = Array.from({ length: classes }, (_, k) => `arm_${k}`);
-  return { x, y, rows: samples, featureNames: names("coord", features, ["x", "y"]), task: "classification", classes: classNames };
+  return {
+    x,
+    y,
+    rows: samples,
+    featureNames: names("coord", features, ["x", "y"]),
+    task: "classification",
+    classes: classNames,
+  };
 }
 
 /**
@@ -49,7 +56,8 @@ export function overfit(samples: number, features: number, rng: Rng): Dataset {
   const y = new Float32Array(samples);
   for (let i = 0; i < samples; i++) {
     for (let j = 0; j < features; j++) x[i * features + j] = rng.normal();
-    const signal = x[i * features]! + (features > 1 ? x[i * features + 1]! : 0) - (features > 2 ? x[i * features + 2]! : 0);
+    const signal =
+      x[i * features]! + (features > 1 ? x[i * features + 1]! : 0) - (features > 2 ? x[i * features + 2]! : 0);
     const label = signal > 0 ? 1 : 0;
     y[i] = rng.next() < 0.2 ? 1 - label : label;
   }
@@ -96,7 +104,7 @@ export function randomWalk(samples: number, lags: number, rng: Rng): Dataset {
     for (let k = 0; k < lags; k++) x[row + k] = t - k >= 1 ? ret[t - k]! : 0;
     let gains = 0;
     let losses = 0;
-    for (let k = t - 13; k <= t; k++) (ret[k]! > 0 ? (gains += ret[k]!) : (losses -= ret[k]!));
+    for (let k = t - 13; k <= t; k++) ret[k]! > 0 ? (gains += ret[k]!) : (losses -= ret[k]!);
     const ma20 = mean(t - 19, t, price);
     x[row + lags] = price[t]! / mean(t - 4, t, price) - 1;
     x[row + lags + 1] = price[t]! / ma20 - 1;
