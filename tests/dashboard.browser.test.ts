@@ -12,7 +12,10 @@ const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dir, "..", "artifacts");
 const TOKEN = "browser-test-token";
 const present = existsSync(CHROMIUM);
-if (!present) console.warn(`[dashboard.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`);
+if (!present)
+  console.warn(
+    `[dashboard.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
+  );
 
 /** Train loss keeps falling; val loss bottoms out at epoch 14 and climbs after: overfitting by epoch 30. */
 const epoch = (e: number) => ({
@@ -35,25 +38,42 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${server.url}/api/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const json = (await res.json()) as { success: boolean; data: any };
     if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
     return json.data;
   };
-  const register = async (name: string) => (await call("POST", "/operations", { operation_type: "training", name, total_epochs_planned: 40 })).operation_id as string;
-  const post = (id: string, from: number, to: number) => call("POST", `/operations/${id}/metrics`, { epochs: Array.from({ length: to - from }, (_, i) => epoch(from + i)) });
+  const register = async (name: string) =>
+    (await call("POST", "/operations", { operation_type: "training", name, total_epochs_planned: 40 }))
+      .operation_id as string;
+  const post = (id: string, from: number, to: number) =>
+    call("POST", `/operations/${id}/metrics`, { epochs: Array.from({ length: to - from }, (_, i) => epoch(from + i)) });
   const points = (chart = "loss") => page.evaluate((c) => (window as any).__trainwatch.chartPoints(c) as number, chart);
   const waitPoints = (n: number, chart = "loss") =>
-    page.waitForFunction(([c, want]) => (window as any).__trainwatch?.chartPoints(c) === want, [chart, n] as const, { timeout: 10_000 });
+    page.waitForFunction(([c, want]) => (window as any).__trainwatch?.chartPoints(c) === want, [chart, n] as const, {
+      timeout: 10_000,
+    });
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
@@ -101,8 +121,14 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
   });
 
   test("the operation page shows the config, sets a stop policy from its form, shows the decision live, and cancels as the dashboard", async () => {
-    const id = (await call("POST", "/operations", { operation_type: "training", name: "policed", total_epochs_planned: 40, config: { lr: 0.5, optimizer: "sgd" } }))
-      .operation_id as string;
+    const id = (
+      await call("POST", "/operations", {
+        operation_type: "training",
+        name: "policed",
+        total_epochs_planned: 40,
+        config: { lr: 0.5, optimizer: "sgd" },
+      })
+    ).operation_id as string;
     await post(id, 0, 3);
     await page.goto(`${server.url}/#/op/${id}`);
     await waitPoints(3);
@@ -111,18 +137,27 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     await page.check('#policy input[value="diverging"]');
     await page.fill('#policy input[name="min_epochs"]', "2");
     await page.click('#policy button[type="submit"]');
-    await page.waitForFunction(() => document.querySelector("#stop-policy")?.textContent?.includes("stop on diverging from epoch 2"), null, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector("#stop-policy")?.textContent?.includes("stop on diverging from epoch 2"),
+      null,
+      { timeout: 5000 },
+    );
     expect((await call("GET", `/operations/${id}`)).stop_policy).toEqual({ on: ["diverging"], min_epochs: 2 });
 
     // The loss explodes: the server decides, and the open page hears it from the stream.
-    await call("POST", `/operations/${id}/metrics`, { epochs: [3, 4].map((e) => ({ epoch: e, train_loss: 10 ** e, val_loss: 10 ** e })) });
+    await call("POST", `/operations/${id}/metrics`, {
+      epochs: [3, 4].map((e) => ({ epoch: e, train_loss: 10 ** e, val_loss: 10 ** e })),
+    });
     await page.waitForSelector('[data-control="stop_policy"]', { timeout: 5000 });
     expect(await page.textContent('[data-control="stop_policy"]')).toStartWith("stop requested by stop_policy: ");
 
     page.once("dialog", (d) => void d.accept());
     await page.click("#cancel");
     await page.waitForSelector('[data-control="dashboard"]', { timeout: 5000 });
-    expect((await call("GET", `/operations/${id}`)).control).toMatchObject({ decided_by: "dashboard", reason: "cancelled by dashboard" });
+    expect((await call("GET", `/operations/${id}`)).control).toMatchObject({
+      decided_by: "dashboard",
+      reason: "cancelled by dashboard",
+    });
     expect(pageErrors).toEqual([]);
   });
 
@@ -134,13 +169,19 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     await page.waitForSelector(`tr[data-op="${a}"]`, { timeout: 10_000 });
     expect(await page.textContent(`tr[data-op="${a}"] .prog`)).toContain("4 / 40 epochs");
     await post(a, 4, 12);
-    await page.waitForFunction((id) => document.querySelector(`tr[data-op="${id}"] .prog`)?.textContent?.includes("12 / 40 epochs"), a, { timeout: 5000 });
+    await page.waitForFunction(
+      (id) => document.querySelector(`tr[data-op="${id}"] .prog`)?.textContent?.includes("12 / 40 epochs"),
+      a,
+      { timeout: 5000 },
+    );
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-list.png"), fullPage: true });
 
     await post(b, 0, 20);
     await page.goto(`${server.url}/#/compare/${a},${b}`);
     await page.waitForSelector(`tr[data-run="${b}"] .star`, { timeout: 10_000 });
-    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 20, null, { timeout: 5000 });
+    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 20, null, {
+      timeout: 5000,
+    });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-compare.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
@@ -164,13 +205,52 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     expect(await preview()).toEqual({ dataset: { kind: "synthetic", generator: "spirals" }, model: {}, training: {} });
 
     await page.fill('#spec-form [name="epochs"]', "2");
-    expect(await preview()).toEqual({ dataset: { kind: "synthetic", generator: "spirals" }, model: {}, training: { epochs: 2 } });
+    expect(await preview()).toEqual({
+      dataset: { kind: "synthetic", generator: "spirals" },
+      model: {},
+      training: { epochs: 2 },
+    });
     await page.click("#spec-form button[type=submit]");
     await page.waitForFunction(() => location.hash.startsWith("#/op/"), null, { timeout: 10_000 });
     const id = decodeURIComponent((await page.evaluate(() => location.hash)).slice("#/op/".length));
     const spec = (await call("GET", `/operations/${id}`)).metadata.spec;
-    expect(spec.training).toMatchObject({ epochs: 2, learning_rate: T.learning_rate, batch_size: T.batch_size, optimizer: T.optimizer, seed: T.seed });
+    expect(spec.training).toMatchObject({
+      epochs: 2,
+      learning_rate: T.learning_rate,
+      batch_size: T.batch_size,
+      optimizer: T.optimizer,
+      seed: T.seed,
+    });
     expect(spec.model).toEqual({ ...DEFAULTS.model, hidden_layers: [...DEFAULTS.model.hidden_layers] });
+    expect(pageErrors).toEqual([]);
+  });
+
+  test("an operation page that is left sends nothing after: its throttled analysis refresh is dropped", async () => {
+    const id = await register("left-behind");
+    await post(id, 0, 3);
+    await page.goto(`${server.url}/#/op/${id}`);
+    await waitPoints(3);
+    const analysis = () =>
+      page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
+    // The first epoch's trends refresh the analysis at once; the second, inside the 1.5 s throttle, is left waiting.
+    const answered = analysis();
+    await post(id, 3, 4);
+    await answered;
+    await post(id, 4, 5);
+    await waitPoints(5);
+    const late: string[] = [];
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes(`/operations/${id}`)) late.push(r.url());
+    };
+    page.on("request", onRequest);
+    try {
+      await page.goto(`${server.url}/#/`);
+      await page.waitForSelector(`tr[data-op="${id}"]`, { timeout: 10_000 });
+      await Bun.sleep(2000);
+      expect(late).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+    }
     expect(pageErrors).toEqual([]);
   });
 
@@ -186,10 +266,17 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
     try {
       const fresh = await register("fresh-without-poll");
       await page.waitForSelector(`tr[data-op="${fresh}"]`, { timeout: 5000 });
-      const host = (await call("POST", "/operations", { operation_type: "training", name: "on-a-host", metadata: { location: "host", host: "http://gpu.test" } }))
-        .operation_id as string;
+      const host = (
+        await call("POST", "/operations", {
+          operation_type: "training",
+          name: "on-a-host",
+          metadata: { location: "host", host: "http://gpu.test" },
+        })
+      ).operation_id as string;
       await page.waitForSelector(`tr[data-op="${host}"]`, { timeout: 5000 });
-      await call("POST", `/operations/${host}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" } });
+      await call("POST", `/operations/${host}/heartbeat`, {
+        started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" },
+      });
       await page.waitForSelector(`tr[data-op="${host}"] [data-backend="tensorflow-gpu"]`, { timeout: 5000 });
       expect(await page.textContent(`tr[data-op="${host}"] [data-backend]`)).toBe("tensorflow-gpu · NVIDIA H200");
       expect(listCalls).toEqual([]);
@@ -218,7 +305,9 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
 
     // Three epochs over a wide chart: left alone, uPlot would label 0.5 steps.
     await page.goto(`${server.url}/#/compare/${a},${b}`);
-    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 3, null, { timeout: 10_000 });
+    await page.waitForFunction(() => (window as any).__trainwatch.chartPoints("compare") === 3, null, {
+      timeout: 10_000,
+    });
     expect(await page.textContent(`tr[data-run="${a}"] a`)).toBe(evil);
     const ticks = await page.evaluate(() => (window as any).__trainwatch.xTicks("compare") as string[]);
     expect(ticks.length).toBeGreaterThan(1);

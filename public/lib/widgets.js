@@ -9,10 +9,22 @@ const SMOOTHING_KEY = "trainwatch.smoothing";
 /** The four trend flags as badges; `none` adds a quiet "no issues" badge when nothing is flagged. */
 export function flagBadges(t, { none = false } = {}) {
   const out = [];
-  if (t.is_overfitting ?? t.overfitting) out.push(html`<span class="badge warn" data-badge="overfitting" title="Validation loss above its best by more than noise while training loss falls">overfitting</span>`);
-  if (t.is_plateaued ?? t.plateau) out.push(html`<span class="badge info" data-badge="plateau" title="No improvement for the plateau patience">plateau</span>`);
-  if (t.is_diverging ?? t.diverging) out.push(html`<span class="badge bad" data-badge="diverging" title="Loss not finite, exploded, or training and validation both rising">diverging</span>`);
-  if (t.is_stalled ?? t.stalled) out.push(html`<span class="badge warn" data-badge="stalled" title="Barely improving and never learned much: check the learning rate and the data">stalled</span>`);
+  if (t.is_overfitting ?? t.overfitting)
+    out.push(
+      html`<span class="badge warn" data-badge="overfitting" title="Validation loss above its best by more than noise while training loss falls">overfitting</span>`,
+    );
+  if (t.is_plateaued ?? t.plateau)
+    out.push(
+      html`<span class="badge info" data-badge="plateau" title="No improvement for the plateau patience">plateau</span>`,
+    );
+  if (t.is_diverging ?? t.diverging)
+    out.push(
+      html`<span class="badge bad" data-badge="diverging" title="Loss not finite, exploded, or training and validation both rising">diverging</span>`,
+    );
+  if (t.is_stalled ?? t.stalled)
+    out.push(
+      html`<span class="badge warn" data-badge="stalled" title="Barely improving and never learned much: check the learning rate and the data">stalled</span>`,
+    );
   if (!out.length && none) out.push(html`<span class="badge ok" data-badge="none">no issues</span>`);
   return out.map((b, i) => (i ? html` ${b}` : b));
 }
@@ -26,7 +38,8 @@ export function progressBar(op) {
   return html`<div class="progress" title="${pct.toFixed(1)} %"><div style="width:${pct}%"></div></div><span class="muted small">${label}</span>`;
 }
 
-export const errorBox = (err) => html`<div class="card error-box"><strong>${err.code ?? "Error"}</strong> ${err.message ?? err}</div>`;
+export const errorBox = (err) =>
+  html`<div class="card error-box"><strong>${err.code ?? "Error"}</strong> ${err.message ?? err}</div>`;
 
 /** The top bar's live-updates light: idle, live, reconnecting, ended. */
 /**
@@ -64,7 +77,7 @@ export function alertError(err) {
 export function throttle(fn, ms) {
   let timer = null;
   let last = 0;
-  return () => {
+  const run = () => {
     if (timer) return;
     const wait = Math.max(0, last + ms - Date.now());
     timer = setTimeout(() => {
@@ -73,6 +86,12 @@ export function throttle(fn, ms) {
       fn();
     }, wait);
   };
+  /** Drops a call still waiting, so a page that is left sends nothing after. */
+  run.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
+  return run;
 }
 
 /** The EMA smoothing slider (0 to 0.99, default 0.6), remembered in localStorage across pages. */
@@ -80,7 +99,10 @@ export function smoothingControl(onChange) {
   const initial = Number(localStorage.getItem(SMOOTHING_KEY) ?? 0.6);
   const wrap = document.createElement("label");
   wrap.className = "smoothing";
-  render(wrap, html`Smoothing <input type="range" min="0" max="0.99" step="0.01" value="${initial}" data-testid="smoothing"> <output>${initial.toFixed(2)}</output>`);
+  render(
+    wrap,
+    html`Smoothing <input type="range" min="0" max="0.99" step="0.01" value="${initial}" data-testid="smoothing"> <output>${initial.toFixed(2)}</output>`,
+  );
   const input = wrap.querySelector("input");
   input.addEventListener("input", () => {
     wrap.querySelector("output").textContent = Number(input.value).toFixed(2);

@@ -9,14 +9,22 @@ import { EpochChart, PALETTE, plottable } from "../lib/charts.js";
 import { ago, fmt, live, num, where } from "../lib/format.js";
 import { append, html, render } from "../lib/html.js";
 import { logsPanel } from "../lib/logs.js";
-import { alertError, errorBox, flagBadges, progressBar, setConn, smoothingControl, statusPill, throttle } from "../lib/widgets.js";
+import {
+  alertError,
+  errorBox,
+  flagBadges,
+  progressBar,
+  setConn,
+  smoothingControl,
+  statusPill,
+  throttle,
+} from "../lib/widgets.js";
 
 /** Points fetched per run; live epochs are appended, and a series is thinned back to this once it doubles. */
 export const MAX_POINTS = 2000;
 const STANDARD = ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"];
 /** Fields of an epoch that are not custom metrics (a custom metric gets its own chart). */
 export const NOT_METRICS = new Set(["epoch", "timestamp", ...STANDARD]);
-
 
 /** The checkpoints the server lists for a run: its result's once it ended, else those written so far (as checkpointsOf). */
 function checkpointsOf(op) {
@@ -30,7 +38,8 @@ function checkpointLinks(op) {
   for (const c of checkpointsOf(op)) byEpoch.set(c.epoch, [...(byEpoch.get(c.epoch) ?? []), c.kind]);
   if (byEpoch.size === 0) return null;
   const buttons = [...byEpoch].map(
-    ([epoch, kinds]) => html` <button type="button" data-checkpoint="${epoch}" title="TF.js layers model + preprocessing.json, as a tar">Checkpoint: ${kinds.join(" + ")}, epoch ${epoch}</button>`,
+    ([epoch, kinds]) =>
+      html` <button type="button" data-checkpoint="${epoch}" title="TF.js layers model + preprocessing.json, as a tar">Checkpoint: ${kinds.join(" + ")}, epoch ${epoch}</button>`,
   );
   return html`<div class="row wrap meta"><span class="muted small">checkpoints</span>${buttons}</div>`;
 }
@@ -42,16 +51,22 @@ const STOP_FLAGS = ["diverging", "overfitting", "stalled", "plateau"];
 function configBlock(op) {
   const entries = Object.entries(op.config ?? {});
   if (entries.length === 0) return null;
-  const pairs = entries.map(([k, v], i) => html`${i ? " · " : ""}${k} <b>${typeof v === "string" ? v : JSON.stringify(v)}</b>`);
+  const pairs = entries.map(
+    ([k, v], i) => html`${i ? " · " : ""}${k} <b>${typeof v === "string" ? v : JSON.stringify(v)}</b>`,
+  );
   return html`<div class="meta small" id="config"><span class="muted">config</span> ${pairs}</div>`;
 }
 
 /** The stop decision, the policy, and (while the run is live) a form to set or clear the policy. */
 function controlBlock(op) {
   const c = op.control;
-  const decision = c && html`<div class="error-box small" data-control="${c.decided_by}">stop requested by ${c.decided_by}: ${c.reason}${c.checkpoint_epoch !== null ? ` (checkpoint epoch ${c.checkpoint_epoch})` : ""}</div>`;
+  const decision =
+    c &&
+    html`<div class="error-box small" data-control="${c.decided_by}">stop requested by ${c.decided_by}: ${c.reason}${c.checkpoint_epoch !== null ? ` (checkpoint epoch ${c.checkpoint_epoch})` : ""}</div>`;
   const p = op.stop_policy;
-  const now = p ? html`stop on <b>${p.on.join(", ")}</b>${p.min_epochs ? html` from epoch <b>${p.min_epochs}</b>` : null}` : html`<span class="muted">no stop policy</span>`;
+  const now = p
+    ? html`stop on <b>${p.on.join(", ")}</b>${p.min_epochs ? html` from epoch <b>${p.min_epochs}</b>` : null}`
+    : html`<span class="muted">no stop policy</span>`;
   const form =
     live(op) &&
     html`<form id="policy" class="row wrap small">
@@ -105,20 +120,30 @@ export function operationView(root, id) {
     { label, color, faint: true },
     { label, color },
   ];
-  charts.loss = new EpochChart(root.querySelector("#chart-loss"), { series: [...pair("train_loss", PALETTE[0]), ...pair("val_loss", PALETTE[1])], getBest: best, yLabel: "loss" });
+  charts.loss = new EpochChart(root.querySelector("#chart-loss"), {
+    series: [...pair("train_loss", PALETTE[0]), ...pair("val_loss", PALETTE[1])],
+    getBest: best,
+    yLabel: "loss",
+  });
   charts.accuracy = new EpochChart(root.querySelector("#chart-accuracy"), {
     series: [...pair("train_accuracy", PALETTE[0]), ...pair("val_accuracy", PALETTE[1])],
     getBest: best,
     yLabel: "accuracy",
   });
-  charts.lr = new EpochChart(root.querySelector("#chart-lr"), { series: [{ label: "learning_rate", color: PALETTE[4] }], height: 180 });
+  charts.lr = new EpochChart(root.querySelector("#chart-lr"), {
+    series: [{ label: "learning_rate", color: PALETTE[4] }],
+    height: 180,
+  });
 
   function addCustomChart(name) {
     const card = document.createElement("div");
     card.className = "card chart-card";
     render(card, html`<h2>${name}</h2><div class="chart"></div>`);
     root.querySelector("#charts").append(card);
-    charts[`custom:${name}`] = new EpochChart(card.querySelector(".chart"), { series: pair(name, PALETTE[state.custom.length % PALETTE.length]), height: 200 });
+    charts[`custom:${name}`] = new EpochChart(card.querySelector(".chart"), {
+      series: pair(name, PALETTE[state.custom.length % PALETTE.length]),
+      height: 200,
+    });
     state.custom.push(name);
   }
 
@@ -212,11 +237,16 @@ export function operationView(root, id) {
       ${op.error_message && html`<div class="error-box small">${op.error_message}</div>`}`,
     );
     renderControl();
-    root.querySelector("#dl-csv").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.csv`, `${id}-metrics.csv`).catch(alertError);
-    root.querySelector("#dl-json").onclick = () => download(`/operations/${encodeURIComponent(id)}/metrics.json`, `${id}-metrics.json`).catch(alertError);
+    root.querySelector("#dl-csv").onclick = () =>
+      download(`/operations/${encodeURIComponent(id)}/metrics.csv`, `${id}-metrics.csv`).catch(alertError);
+    root.querySelector("#dl-json").onclick = () =>
+      download(`/operations/${encodeURIComponent(id)}/metrics.json`, `${id}-metrics.json`).catch(alertError);
     for (const b of root.querySelectorAll("[data-checkpoint]")) {
       const epoch = b.dataset.checkpoint;
-      b.onclick = () => download(`/operations/${encodeURIComponent(id)}/checkpoints/${epoch}`, `${id}-epoch-${epoch}.tar`).catch(alertError);
+      b.onclick = () =>
+        download(`/operations/${encodeURIComponent(id)}/checkpoints/${epoch}`, `${id}-epoch-${epoch}.tar`).catch(
+          alertError,
+        );
     }
     const cancel = root.querySelector("#cancel");
     if (cancel) {
@@ -273,7 +303,8 @@ export function operationView(root, id) {
     const p = op.progress;
     p.epochs_completed = t.total_epochs_completed;
     p.current_epoch = t.latest_epoch;
-    if (op.status !== "completed" && p.total_epochs) p.percentage = Math.min(100, (100 * t.total_epochs_completed) / p.total_epochs);
+    if (op.status !== "completed" && p.total_epochs)
+      p.percentage = Math.min(100, (100 * t.total_epochs_completed) / p.total_epochs);
     const slot = root.querySelector("#head-progress");
     if (slot) render(slot, progressBar(op));
   }
@@ -285,14 +316,20 @@ export function operationView(root, id) {
       t.best_epoch === null
         ? html`<span class="muted">no finite loss yet</span>`
         : html`best ${t.monitor} <b>${fmt(t.best_val_loss)}</b> at epoch <b>${t.best_epoch}</b>${t.epochs_since_improvement ? html` <span class="muted">(${t.epochs_since_improvement} epochs ago)</span>` : null}`;
-    render(root.querySelector("#badges"), html`${flagBadges(t, { none: t.total_epochs_completed >= 3 })} <span class="best">${bestText}</span>`);
+    render(
+      root.querySelector("#badges"),
+      html`${flagBadges(t, { none: t.total_epochs_completed >= 3 })} <span class="best">${bestText}</span>`,
+    );
   }
 
   function renderAnalysis() {
     const a = state.analysis;
     if (!a) return;
     const r = a.recommendation;
-    const label = { continue: "continue", stop: "stop", use_checkpoint: "use checkpoint", insufficient_data: "not enough data" }[r.action] ?? r.action;
+    const label =
+      { continue: "continue", stop: "stop", use_checkpoint: "use checkpoint", insufficient_data: "not enough data" }[
+        r.action
+      ] ?? r.action;
     root.querySelector("#recommendation").className = "recommendation";
     render(
       root.querySelector("#recommendation"),
@@ -304,6 +341,7 @@ export function operationView(root, id) {
   }
 
   const analyse = throttle(async () => {
+    if (destroyed) return;
     try {
       state.analysis = await api("GET", `/operations/${encodeURIComponent(id)}/analysis`);
       if (!destroyed) renderAnalysis();
@@ -378,6 +416,7 @@ export function operationView(root, id) {
     state,
     destroy() {
       destroyed = true;
+      analyse.cancel();
       clearInterval(poll);
       stream?.close();
       logs?.destroy();
