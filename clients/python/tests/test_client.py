@@ -237,3 +237,36 @@ def test_exiting_without_finish_completes_a_finished_plan_and_fails_a_short_one(
     op = server.operation(short.stdout.split()[0])
     assert op["status"] == "failed" and "after 1 of 3 epochs" in op["error_message"]
     assert op["trends"]["total_epochs_completed"] == 1
+
+
+def _fake_cuda_torch(name: str):
+    import types
+
+    cuda = types.SimpleNamespace(is_available=lambda: True, current_device=lambda: 0, get_device_name=lambda i: name)
+    return types.SimpleNamespace(cuda=cuda, __version__="2.13.0+cu128")
+
+
+def test_a_script_on_a_gpu_reports_its_device_name_as_metadata_gpu(server, monkeypatch):
+    # A script that has imported torch with CUDA available: a new run carries the GPU in its registration, and a run
+    # attached to an operation Trainwatch started (a recipe) adds it with PATCH /operations/{id}/metadata.
+    monkeypatch.setitem(__import__("sys").modules, "torch", _fake_cuda_torch("NVIDIA H200"))
+    fresh = trainwatch.init(name="on-a-gpu")
+    fresh.finish()
+    assert server.operation(fresh.operation_id)["metadata"]["gpu"] == "NVIDIA H200"
+
+    started = server.call("POST", "/operations", {"operation_type": "training", "name": "started-by-trainwatch"})["data"]
+    attached = trainwatch.init(resume=started["operation_id"])
+    attached.log(train_loss=1.0)
+    attached.finish()
+    meta = server.operation(started["operation_id"])["metadata"]
+    assert (meta["gpu"], meta["torch"]) == ("NVIDIA H200", "2.13.0+cu128")
+
+
+def test_without_cuda_no_gpu_is_reported(server, monkeypatch):
+    import types
+
+    cpu = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False), __version__="2.13.0+cpu")
+    monkeypatch.setitem(__import__("sys").modules, "torch", cpu)
+    run = trainwatch.init(name="on-a-cpu")
+    run.finish()
+    assert "gpu" not in server.operation(run.operation_id)["metadata"]

@@ -67,6 +67,25 @@ def _warn(message: str) -> None:
     warnings.warn(message, TrainwatchWarning, stacklevel=3)
 
 
+def _device() -> Dict[str, str]:
+    """The GPU this process trains on, when the script has imported torch and CUDA is available: {"gpu", "torch"}.
+
+    torch is never imported here (that costs seconds and memory a Keras-on-JAX script does not want): a script that
+    trains with torch has imported it before `init()`. Nothing is reported on a CPU, and a failing CUDA query is not
+    the training's problem: it only means no GPU name.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    try:
+        if not torch.cuda.is_available():
+            return {}
+        return {"gpu": str(torch.cuda.get_device_name(torch.cuda.current_device())), "torch": str(torch.__version__)}
+    except Exception as e:  # a broken driver: say so once, train on
+        _logger.info("trainwatch: could not read the CUDA device name: %s", e)
+        return {}
+
+
 def _policy(stop_policy: Any) -> Optional[Dict[str, Any]]:
     """`{"on": [...], "min_epochs": n}`; a flag name or a list of them is shorthand for `{"on": [...]}`."""
     if stop_policy is None:
@@ -130,6 +149,7 @@ def init(
             "python": platform.python_version(),
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
+            **_device(),
             **(dict(metadata) if metadata else {}),
         }
         if config is not None:
@@ -309,11 +329,22 @@ class Run:
                 raise TrainwatchError(f"trainwatch: operation {self.operation_id} is already {st}; a finished operation takes no more epochs")
             if env["data"].get("control"):
                 self._take_control(env["data"]["control"])
+            self._report_device(api)
             return
         if status >= 500:
             raise ServerAway(f"HTTP {status}")
         err = error_of(env, status)
         raise TrainwatchError(f"trainwatch: GET {self.url}/api/v1/operations/{self.operation_id} → {status} {err.get('code')}: {err.get('message')}")
+
+    def _report_device(self, api: Api) -> None:
+        """An operation Trainwatch started (a recipe) learns the GPU the script trains on: metadata.gpu."""
+        device = _device()
+        if not device:
+            return
+        status, env = api.request("PATCH", f"/operations/{self.operation_id}/metadata", _wire.dumps(device))
+        if status != 200:
+            err = error_of(env, status)
+            _warn(f"trainwatch: reporting the GPU ({device['gpu']}) failed: {status} {err.get('code')}: {err.get('message')}")
 
     def _open_spool(self, adopt: bool = False) -> Spool:
         if self._spool is None:
