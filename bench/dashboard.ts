@@ -1,13 +1,4 @@
-/**
- * Dashboard figures for the acceptance note: `bun run bench/dashboard.ts [--runs=10] [--epochs=10000] [--streams=300]`.
- * Starts a real server process on a temp database, stores runs × epochs (custom metric included), then prints how long
- * (a) GET /operations/compare takes for all runs, (b) the SSE replay of a full history takes, one stream and one per run
- * at once, (c) what hundreds of open streams do to ingestion and delivery, and (d) when /usr/bin/chromium exists, how
- * long the dashboard takes to draw the comparison of all runs and one full run, with the page's long tasks (> 50 ms).
- * It prints figures; it asserts nothing.
- */
-import { existsSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
 import { SseReader } from "../tests/sse.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 
@@ -146,22 +137,10 @@ try {
   await Promise.all(streams.map((s) => s.cancel()));
 
   // (d) the dashboard in Chromium -------------------------------------------------------------
-  if (!existsSync("/usr/bin/chromium")) {
-    console.log("(d) skipped: /usr/bin/chromium is missing");
+  if (!chromiumPresent) {
+    console.log(`(d) skipped: ${CHROMIUM} is missing`);
   } else {
-    const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       await page.addInitScript(() => {

@@ -1,21 +1,16 @@
 // The dashboard in a real headless Chromium (Debian's package, never downloaded) against a real server process:
 // the token is asked once, curves grow live without a reload, the overfitting badge appears when the curve turns,
 // the list follows progress live, and the comparison overlays runs. Screenshots land in artifacts/.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
 import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dir, "..", "artifacts");
 const TOKEN = "browser-test-token";
-const present = existsSync(CHROMIUM);
-if (!present)
-  console.warn(
-    `[dashboard.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
-  );
 
 /** Train loss keeps falling; val loss bottoms out at epoch 14 and climbs after: overfitting by epoch 30. */
 const epoch = (e: number) => ({
@@ -28,7 +23,7 @@ const epoch = (e: number) => ({
   grad_norm: 2 * 0.95 ** e,
 });
 
-describe.skipIf(!present)("dashboard in headless Chromium", () => {
+describeInBrowser("dashboard in headless Chromium", () => {
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;
@@ -62,19 +57,7 @@ describe.skipIf(!present)("dashboard in headless Chromium", () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
   });

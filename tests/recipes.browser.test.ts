@@ -1,22 +1,15 @@
 // The dashboard's side of script trainings in headless Chromium, against a real server process with a recipe file:
 // the New training page lists the recipe and builds its form from the params schema, Start script opens the
 // operation page, whose Logs panel follows the script live; Cancel stops it and the script's process group is gone.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
 import { groupAlive } from "../src/scripts/runner.ts";
 import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const present = existsSync(CHROMIUM);
-if (!present)
-  console.warn(
-    `[recipes.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
-  );
-
-describe.skipIf(!present)("script trainings on the dashboard, in headless Chromium", () => {
+describeInBrowser("script trainings on the dashboard, in headless Chromium", () => {
   const file = recipeFile([fakeRecipe()]);
   let server: ServerProcess;
   let browser: Browser;
@@ -30,10 +23,7 @@ describe.skipIf(!present)("script trainings on the dashboard, in headless Chromi
       TRAINWATCH_GPUS: "none",
       TRAINWATCH_KILL_GRACE: "1",
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1200, height: 1200 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
     page.on("dialog", (d) => void d.accept());

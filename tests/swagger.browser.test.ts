@@ -1,20 +1,13 @@
 // Swagger UI (the project's own swagger-ui-dist) renders the OpenAPI 3.1 document in a real headless Chromium:
 // every operation appears, the spec loads without errors, and the schemas of a body and of a stream's events show.
 // Debian's chromium at /usr/bin/chromium (or $CHROMIUM), never downloaded.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
 import { makeApp } from "./helpers.ts";
 import { operationsOf, servedDocument } from "./openapi.ts";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const present = existsSync(CHROMIUM);
-if (!present)
-  console.warn(
-    `[swagger.browser] SKIPPED: ${CHROMIUM} is missing; install it with \`apt-get install -y chromium\` (.ci/run does).`,
-  );
-
-describe.skipIf(!present)("Swagger UI in headless Chromium", () => {
+describeInBrowser("Swagger UI in headless Chromium", () => {
   const { app, store } = makeApp({ TRAINWATCH_TOKEN: "swagger-ui-token" });
   let server: ReturnType<typeof Bun.serve>;
   let browser: Browser;
@@ -23,18 +16,7 @@ describe.skipIf(!present)("Swagger UI in headless Chromium", () => {
 
   beforeAll(async () => {
     server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => app.handle(r) });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on("pageerror", (err) => pageErrors.push(err.message));
     await page.goto(`http://127.0.0.1:${server.port}/swagger`);
