@@ -119,6 +119,7 @@ describe("script trainings on a GPU host process", () => {
     const done = await finished(id);
     expect(done.status).toBe("failed");
     expect(done.error_message).toEndWith("ValueError: boom at epoch 1");
+    expect(done.failure_code).toBe("trainer_error");
   });
 
   test("cancel stops it on the host and leaves no process of its group; the live log relays the stop", async () => {

@@ -324,6 +324,7 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     expect(done.status).toBe("failed");
     expect(done.error_message).toStartWith("script exited with code 3");
     expect(done.error_message).toEndWith("ValueError: boom at epoch 1");
+    expect(done.failure_code).toBe("trainer_error");
     expect(done.progress.epochs_completed).toBe(1);
   });
 
@@ -333,6 +334,7 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const done = await finished(a, id);
     expect(done.status).toBe("failed");
     expect(done.error_message).toContain("could not start");
+    expect(done.failure_code).toBe("trainer_error");
   });
 
   const childPid = async (a: ReturnType<typeof scriptTrainingApp>, id: string) =>

@@ -7,6 +7,7 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { TrainwatchError } from "../errors.ts";
+import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes/recipe.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { LogLines } from "../schemas/recipe.ts";
@@ -259,7 +260,13 @@ export class ScriptSessions {
     else if (s.cancelled) final = { status: "cancelled", result: exitInfo };
     else if (s.ownFinal) final = { ...s.ownFinal, result: { ...(exitInfo ?? {}), ...(s.ownFinal.result ?? {}) } };
     else if (exit && exit.exit_code === 0) final = { status: "completed", result: exitInfo };
-    else final = { status: "failed", error_message: exit ? failureMessage(exit) : "never started", result: exitInfo };
+    else
+      final = {
+        status: "failed",
+        error_message: exit ? failureMessage(exit) : "never started",
+        failure_code: TRAINER_ERROR,
+        result: exitInfo,
+      };
     s.status = final.status;
     s.error = final.status === "failed" ? final.error_message : null;
     s.finishedAt = new Date().toISOString();

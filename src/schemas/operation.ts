@@ -76,7 +76,7 @@ export const Operation = Type.Object({
     ],
     {
       description:
-        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a local or host training's error, as `error_message` says), final. Null otherwise.",
+        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, or a script training that exited non-zero, was killed by a signal or could not start, as `error_message` says), final. Null otherwise.",
     },
   ),
   last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {

@@ -7,6 +7,7 @@
  */
 import type { OperationsService } from "../operations/service.ts";
 import { TrainwatchError } from "../errors.ts";
+import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
 import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes/recipe.ts";
@@ -130,7 +131,12 @@ export class ScriptTrainer implements LocalScripts {
       await this.operations.mergeMetadata(id, { exit: exitInfo });
       if (!active(await this.operations.reader.getOperation(id))) return;
       if (exit.exit_code === 0 && !exit.stopped) await this.operations.finish(id, "completed", { result: exitInfo });
-      else await this.operations.finish(id, "failed", { error_message: failureMessage(exit), result: exitInfo });
+      else
+        await this.operations.finish(id, "failed", {
+          error_message: failureMessage(exit),
+          failure_code: TRAINER_ERROR,
+          result: exitInfo,
+        });
     } catch (err) {
       console.error(`[scripts] ${id}: recording the exit failed:`, err);
     }
