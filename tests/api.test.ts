@@ -1,6 +1,7 @@
 // The REST contract of /api/v1, exercised in process through app.handle on an in-memory database.
 import { describe, expect, test } from "bun:test";
 import { json, makeApp, req } from "./helpers.ts";
+import { overfitAt14 } from "./fixtures/runs.ts";
 
 type App = ReturnType<typeof makeApp>["app"];
 
@@ -25,10 +26,7 @@ function epochs(from: number, count: number, f: (e: number) => Record<string, un
 }
 
 /** Train loss keeps falling; val loss bottoms out at epoch 14 and climbs after: a textbook overfit over 30 epochs. */
-const overfitting = (e: number) => ({
-  train_loss: 0.93 ** e,
-  val_loss: e <= 14 ? 1 - 0.04 * e : 0.44 + 0.03 * (e - 14),
-});
+const overfitting = overfitAt14;
 
 describe("operations", () => {
   test("registering returns 201 with a running operation and a URL-safe id", async () => {

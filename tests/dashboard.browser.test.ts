@@ -8,6 +8,7 @@ import type { Browser, Page } from "playwright-core";
 import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
 import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
+import { overfitAt14 } from "./fixtures/runs.ts";
 
 const ARTIFACTS = join(import.meta.dir, "..", "artifacts");
 const TOKEN = "browser-test-token";
@@ -15,8 +16,7 @@ const TOKEN = "browser-test-token";
 /** Train loss keeps falling; val loss bottoms out at epoch 14 and climbs after: overfitting by epoch 30. */
 const epoch = (e: number) => ({
   epoch: e,
-  train_loss: 0.93 ** e,
-  val_loss: e <= 14 ? 1 - 0.04 * e : 0.44 + 0.03 * (e - 14),
+  ...overfitAt14(e),
   train_accuracy: 1 - 0.5 * 0.93 ** e,
   val_accuracy: Math.min(0.8, 0.5 + 0.02 * e),
   learning_rate: 0.001,

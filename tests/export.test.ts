@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { csvField, epochsToCsv } from "../src/routes/export.ts";
 import { json, makeApp, req } from "./helpers.ts";
+import { overfitAt14 } from "./fixtures/runs.ts";
 
 type App = ReturnType<typeof makeApp>["app"];
 
@@ -26,8 +27,8 @@ async function stored(app: App, id: string): Promise<Record<string, unknown>[]> 
 /** Run A overfits after epoch 14, logs two custom metrics (one with a slash in its name), a NaN val_loss at epoch 3 and an infinite grad norm at epoch 7. */
 const runA = Array.from({ length: 30 }, (_, e) => ({
   epoch: e,
-  train_loss: 0.93 ** e,
-  val_loss: e === 3 ? "NaN" : e <= 14 ? 1 - 0.04 * e : 0.44 + 0.03 * (e - 14),
+  ...overfitAt14(e),
+  val_loss: e === 3 ? "NaN" : overfitAt14(e).val_loss,
   train_accuracy: 0.5 + e / 100,
   val_accuracy: 0.45 + e / 120,
   learning_rate: 0.01,
