@@ -85,6 +85,9 @@ const under = (...dirs: string[]) => new RegExp(`^(${dirs.map((d) => d.replace(/
 /** The pure parts of src/operations: rules the service applies, with no I/O of their own. */
 const PURE_OPERATIONS = ["src/operations/lifecycle.ts", "src/operations/stop_policy.ts", "src/operations/judgement.ts"];
 
+/** The TensorBoard codec: TFRecord framing, Event messages, epochs ↔ scalars. Bytes in, bytes or records out. */
+const PURE_TENSORBOARD = ["src/tensorboard/tfrecord.ts", "src/tensorboard/events.ts", "src/tensorboard/metrics.ts"];
+
 const RULES: Rule[] = [
   {
     from: "src/schemas",
@@ -242,6 +245,27 @@ const RULES: Rule[] = [
     why: "the operation rules are pure: schemas, the trend core and errors only (no store, no runtime, no clock)",
     transitive: true,
   })),
+  ...PURE_TENSORBOARD.map((from) => ({
+    from,
+    to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/tensorboard\/(tfrecord|events|metrics)\.ts$|@sinclair\/typebox(\/|$)|@aws-crypto\/crc32c$|@bufbuild\/protobuf\/wire$)/,
+    why: "the TensorBoard codec is pure: schemas, the trend core, its CRC32C and protobuf wire packages only (no files, no clock)",
+    transitive: true,
+  })),
+  {
+    from: "src/tensorboard",
+    to: under(
+      "src/routes",
+      "src/http",
+      "src/mcp",
+      "src/trainer",
+      "src/host",
+      "src/hosts",
+      "src/app.ts",
+      "src/server.ts",
+    ),
+    why: "the TensorBoard mirror and import write through the operations service; the routes call them, never the other way",
+    transitive: true,
+  },
 ];
 
 /**
@@ -334,6 +358,16 @@ describe("src/trends is pure", () => {
   for (const file of files) {
     test(`${relative(TRENDS_DIR, file)} imports nothing with I/O`, () => {
       expect(purityViolations(readFileSync(file, "utf8"))).toEqual([]);
+    });
+  }
+});
+
+describe("the TensorBoard codec is pure", () => {
+  for (const file of PURE_TENSORBOARD) {
+    test(`${file} reaches for no runtime, file system or network`, () => {
+      const code = stripComments(readFileSync(join(ROOT, file), "utf8"));
+      expect(FORBIDDEN_GLOBALS.filter(([re]) => re.test(code)).map(([, what]) => what)).toEqual([]);
+      expect(importedModules(code).filter((m) => FORBIDDEN_MODULES.some((re) => re.test(m)))).toEqual([]);
     });
   }
 });
