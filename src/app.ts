@@ -17,6 +17,7 @@ import { exportRoutes } from "./routes/export.ts";
 import { checkpointRoutes } from "./routes/checkpoints.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import { recipesRoutes } from "./routes/recipes.ts";
+import { tensorboardRoutes } from "./routes/tensorboard.ts";
 import type { AppDeps } from "./routes/deps.ts";
 import type { Trainers } from "./trainer/types.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -45,6 +46,7 @@ export function createApp(input: {
       .use(operationsRoutes(deps))
       .use(streamRoutes(deps))
       .use(exportRoutes(deps))
+      .use(tensorboardRoutes(deps))
       .use(checkpointRoutes(deps))
       .use(analysisRoutes(deps))
       .use(heartbeatRoutes(deps))

@@ -56,6 +56,8 @@ export interface Config {
   killGraceMs: number;
   /** TRAINWATCH_GPUS: the GPU ids script trainings get ([] none); null: ask nvidia-smi. */
   gpus: string[] | null;
+  /** TRAINWATCH_TENSORBOARD_DIR: where every operation's epochs are mirrored as TensorBoard event files; null: off. */
+  tensorboardDir: string | null;
   trends: TrendConfig;
 }
 
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     logsDir: text(env, "TRAINWATCH_LOGS_DIR", "./data/logs"),
     killGraceMs: seconds(env, "TRAINWATCH_KILL_GRACE", 10, 0),
     gpus: gpuList(env, "TRAINWATCH_GPUS"),
+    tensorboardDir: text(env, "TRAINWATCH_TENSORBOARD_DIR", null),
     trends: {
       ...t,
       plateau_patience: count(env, "TRAINWATCH_PLATEAU_PATIENCE", t.plateau_patience, 1),

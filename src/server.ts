@@ -24,6 +24,7 @@ import { LogStore } from "./scripts/logs.ts";
 import { machineGpus } from "./scripts/gpus.ts";
 import { killLeftovers } from "./scripts/runner.ts";
 import { ScriptTrainer } from "./scripts/trainer.ts";
+import { TensorboardMirror } from "./tensorboard/mirror.ts";
 
 /** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */
 async function openStore(config: Config): Promise<Store> {
@@ -55,6 +56,9 @@ export async function startServer(config: Config = loadConfig()) {
   const operations = new OperationsService(store, { trends: config.trends });
   // On a shared database: every replica's changes reach this one's streams, from before anything is written here.
   await operations.start();
+  // Listening before anything is written, so the mirror misses no epoch of this run.
+  const mirror = config.tensorboardDir ? new TensorboardMirror(operations, config.tensorboardDir) : null;
+  mirror?.start();
   // Under the lock: what the scripts of a crashed run left is killed before their operations are failed.
   const leftovers = killLeftovers(config.logsDir);
   const gpus = machineGpus(config.gpus);
@@ -96,12 +100,14 @@ export async function startServer(config: Config = loadConfig()) {
     });
   } catch (err) {
     await operations.stop();
+    await mirror?.stop();
     await store.close(); // releases the database at once, PID file included
     throw err;
   }
   const url = `http://${config.host}:${app.server!.port}`;
   const replicaNote = store.shared ? `, replica ${store.shared.replicaId}` : "";
   console.log(`trainwatch listening on ${url} (${describeDb(config)}${replicaNote}) — Swagger UI at ${url}/swagger`);
+  if (mirror) console.log(`tensorboard: mirroring every operation's epochs to ${config.tensorboardDir}`);
   let watchdog: ReturnType<typeof startHostWatchdog> | null = null;
   const watchdogJob = {
     start: () => {
@@ -130,6 +136,8 @@ export async function startServer(config: Config = loadConfig()) {
     // true: open SSE streams would otherwise keep the server (and this promise) alive for good.
     await app.stop(true);
     await operations.stop();
+    // After the last relayed write, before the store it reads names from closes.
+    await mirror?.stop();
     await store.close();
   };
   return { app, store, operations, trainers, url, stop };

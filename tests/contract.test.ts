@@ -10,7 +10,10 @@ import { sseEvent } from "../src/http/sse.ts";
 import type { Store } from "../src/store/store.ts";
 import type { LocalScripts } from "../src/trainer/dispatcher.ts";
 import { falling, scriptedTrainer } from "./fixtures/trainer.ts";
-import { localTrainingApp, until } from "./helpers.ts";
+import { localTrainingApp, tempDir, until } from "./helpers.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventFile } from "../src/tensorboard/metrics.ts";
 import { operationsOf, schemaEngine, servedDocument, validatorCache, type Json } from "./openapi.ts";
 import { SseReader } from "./sse.ts";
 
@@ -253,6 +256,20 @@ const CONTRACT: Record<string, Case[]> = {
   "GET /api/v1/operations/{id}/metrics.json": [
     { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/tfevents": [
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "POST /api/v1/imports/tensorboard": [
+    { name: "import", status: 200, call: () => ({ body: { logdir: "tb" } }) },
+    { name: "import without waiting", status: 202, call: () => ({ body: { logdir: "tb", wait: false } }) },
+    { name: "a logdir outside the data directory", status: 400, call: () => ({ body: { logdir: "../" } }) },
+    {
+      name: "a tag mapped to epoch",
+      status: 400,
+      call: () => ({ body: { logdir: "tb", tag_map: { loss: "epoch" } } }),
+    },
   ],
   "GET /api/v1/operations/{id}/analysis": [
     { name: "analyse", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
@@ -544,6 +561,18 @@ const BAD_BODIES: { name: string; body: string; type: string }[] = [
   { name: "over the size limit", body: JSON.stringify({ pad: "x".repeat(MAX_BODY) }), type: "application/json" },
 ];
 
+/** The data directory, holding one TensorBoard run (tb/run) to import. */
+const data = tempDir("trainwatch-contract-data-");
+mkdirSync(join(data.dir, "tb", "run"), { recursive: true });
+writeFileSync(
+  join(data.dir, "tb", "run", "events.out.tfevents.1.contract.1"),
+  eventFile(
+    "2026-01-01T00:00:00.000Z",
+    epochs.map((e) => ({ ...e, timestamp: "2026-01-01T00:00:01.000Z" })),
+  ),
+);
+afterAll(() => data.cleanup());
+
 for (const withToken of [false, true]) {
   describe(`the OpenAPI contract ${withToken ? "with" : "without"} TRAINWATCH_TOKEN`, () => {
     // The server's own wiring with no GPU host (a host target is a 503), and the scripted trainer in place of the worker:
@@ -552,6 +581,7 @@ for (const withToken of [false, true]) {
     const env: Record<string, string> = {
       TRAINWATCH_MAX_BODY_BYTES: String(MAX_BODY),
       TRAINWATCH_MAX_LOCAL_TRAININGS: "1024",
+      TRAINWATCH_DATA_DIR: data.dir,
       ...(withToken ? { TRAINWATCH_TOKEN: TOKEN } : {}),
     };
     const trainer = scriptedTrainer({ manual: true, checkpoints: true });

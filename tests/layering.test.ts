@@ -252,6 +252,20 @@ const RULES: Rule[] = [
     transitive: true,
   })),
   {
+    from: "src/cli.ts",
+    to: under(
+      "src/routes",
+      "src/http",
+      "src/store",
+      "src/operations",
+      "src/tensorboard",
+      "src/app.ts",
+      "src/server.ts",
+    ),
+    why: "the command line talks to a server through the typed client, never its code",
+    transitive: true,
+  },
+  {
     from: "src/tensorboard",
     to: under(
       "src/routes",

@@ -17,6 +17,7 @@ import type { TrainingSpecInput } from "../schemas/spec.ts";
 import type { HeartbeatInput, HeartbeatReply, HostHealth, Session, SessionInput } from "../schemas/host.ts";
 import type { Analysis, CompareData } from "../schemas/analysis.ts";
 import type { LogLines, RecipeList, RecipeView } from "../schemas/recipe.ts";
+import type { TensorboardImportInput, TensorboardImportReport } from "../schemas/tensorboard.ts";
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
@@ -313,6 +314,22 @@ export class TrainwatchClient {
   /** The last `tail` lines a script training printed. */
   async getLogs(id: string, q: { tail?: number } = {}): Promise<LogLines> {
     return (await this.request<LogLines>("GET", `/operations/${encodeURIComponent(id)}/logs`, undefined, q)).data;
+  }
+
+  /**
+   * Imports a TensorBoard logdir on the server (inside its TRAINWATCH_DATA_DIR). `wait: false` returns the import
+   * operation at once (its progress counts records, its result is the report); otherwise the report, when done.
+   */
+  async importTensorboard(body: TensorboardImportInput & { wait: false }): Promise<Operation>;
+  async importTensorboard(body: TensorboardImportInput & { wait?: true }): Promise<TensorboardImportReport>;
+  async importTensorboard(body: TensorboardImportInput): Promise<Operation | TensorboardImportReport> {
+    // Waiting for the report may take as long as the import: no per-call timeout then.
+    const timeoutMs = body.wait === false ? undefined : 2 ** 31 - 1;
+    return (
+      await this.request<Operation | TensorboardImportReport>("POST", "/imports/tensorboard", body, undefined, {
+        timeoutMs,
+      })
+    ).data;
   }
 
   /** A training host says it is alive; progress and start info may ride along. 409 once the operation is finished. */

@@ -43,6 +43,8 @@ type Listener = (e: OperationEvent) => void;
 
 export class OperationsService {
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Global listeners that asked for every operation's epochs (the TensorBoard mirror); the others get none. */
+  private epochsEverywhere = 0;
   private readonly resyncListeners = new Set<() => void>();
   /** Per operation, the shared changes still being relayed: one operation's events leave in commit order. */
   private readonly relaying = new Map<string, Promise<void>>();
@@ -117,8 +119,8 @@ export class OperationsService {
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
     const res = await this.store.writeEpochs(operationId, epochs);
     if (!this.store.shared && this.has(operationId)) {
-      // Encoded only for a stream of this operation: the global one reads no epochs.
-      const wire = this.listeners.has(operationId) ? epochs.map(encodeEpoch) : [];
+      // Encoded only for a listener that reads them: a stream of this operation, or a global one that asked.
+      const wire = this.wantsEpochs(operationId) ? epochs.map(encodeEpoch) : [];
       this.emit({ type: "epochs", operation_id: operationId, version: res.version, epochs: wire, trends: res.trends });
     }
     let changed = res.statusChanged;
@@ -241,12 +243,23 @@ export class OperationsService {
     if (!this.store.shared && this.has(operationId)) this.emit({ type: "changed", operation_id: operationId });
   }
 
-  /** `operationId` "*" hears every operation. Returns the unsubscribe function. */
-  subscribe(operationId: string, fn: Listener): () => void {
+  /**
+   * `operationId` "*" hears every operation; its `epochs` events carry no epochs unless a global listener subscribed
+   * with `opts.epochs` (then all hear the same event). A cost on every write while one does: the epochs are encoded,
+   * and read back on a shared store when a notification lacked them.
+   * Returns the unsubscribe function.
+   */
+  subscribe(operationId: string, fn: Listener, opts: { epochs?: boolean } = {}): () => void {
     let set = this.listeners.get(operationId);
     if (!set) this.listeners.set(operationId, (set = new Set()));
     set.add(fn);
+    const everywhere = operationId === "*" && opts.epochs === true;
+    if (everywhere) this.epochsEverywhere++;
+    let subscribed = true;
     return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      if (everywhere) this.epochsEverywhere--;
       set.delete(fn);
       if (set.size === 0) this.listeners.delete(operationId);
     };
@@ -277,8 +290,8 @@ export class OperationsService {
       if (operation) this.emit({ type: "status", operation_id: id, operation });
       return;
     }
-    // A big batch did not fit the notification: read it, for a stream of this operation only.
-    const epochs = !this.listeners.has(id)
+    // A big batch did not fit the notification: read it, for a listener that reads epochs only.
+    const epochs = !this.wantsEpochs(id)
       ? []
       : (c.epochs ?? (await this.store.readEpochs(id, c.range[0] - 1, c.range[1])));
     this.emit({ type: "epochs", operation_id: id, version: c.version, epochs, trends: c.trends });
@@ -286,6 +299,10 @@ export class OperationsService {
 
   private has(operationId: string): boolean {
     return this.listeners.has(operationId) || this.listeners.has("*");
+  }
+
+  private wantsEpochs(operationId: string): boolean {
+    return this.listeners.has(operationId) || this.epochsEverywhere > 0;
   }
 
   private emit(e: OperationEvent): void {

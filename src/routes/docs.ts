@@ -66,6 +66,7 @@ export const docs = (version: string, facts: DocumentFacts) => {
         { name: "metrics", description: "Push and read epochs with the trend summary" },
         { name: "trainings", description: "Start trainings locally or on a GPU host" },
         { name: "checkpoints", description: "The best and last checkpoints of local and host trainings, as downloads" },
+        { name: "imports", description: "Runs from other tools: TensorBoard logdirs on the server" },
         { name: "mcp", description: "Model Context Protocol for agents" },
         { name: "system", description: "Health" },
       ],

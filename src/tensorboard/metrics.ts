@@ -45,16 +45,19 @@ export function epochRecord(e: WireEpoch): Uint8Array | null {
 /** The opening record of a file (file_version "brain.Event:2") at `createdAt`. */
 export const fileHeader = (createdAt: string): Uint8Array => frameRecord(fileVersionEvent(wallTime(createdAt)));
 
+/** Epochs as records one after the other (an epoch without any metric writes none): what a live file appends. */
+export function epochRecords(epochs: readonly WireEpoch[]): Uint8Array<ArrayBuffer> {
+  return concatBytes(epochs.map(epochRecord).filter((r) => r !== null));
+}
+
 /** A whole event file: the opening record at `createdAt`, then one record per epoch that has a metric. */
-export function eventFile(createdAt: string, epochs: readonly WireEpoch[]): Uint8Array {
-  const records = [fileHeader(createdAt)];
-  for (const e of epochs) {
-    const r = epochRecord(e);
-    if (r) records.push(r);
-  }
-  const out = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
+export const eventFile = (createdAt: string, epochs: readonly WireEpoch[]): Uint8Array<ArrayBuffer> =>
+  concatBytes([fileHeader(createdAt), epochRecords(epochs)]);
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, r) => n + r.length, 0));
   let at = 0;
-  for (const r of records) out.set(r, at), (at += r.length);
+  for (const r of parts) out.set(r, at), (at += r.length);
   return out;
 }
 
@@ -191,6 +194,8 @@ alias("duration", "duration");
 /** The default tag table, for the docs and the tests. */
 export const DEFAULT_TAGS: ReadonlyMap<string, StandardField> = STANDARD_TAGS;
 
+const STANDARD = new Set<string>(STANDARD_FIELDS);
+
 const normal = (tag: string) => tag.toLowerCase().replace(/[/\s-]+/g, "_");
 
 /** A tag as a custom metric name: characters the API refuses become `_`, at most 64; null when nothing usable is left. */
@@ -222,6 +227,21 @@ export function defaultField(tag: string, role: Role): string | null {
   return STANDARD_TAGS.get(normal(tag)) ?? customName(tag);
 }
 
+/**
+ * Why a caller's tag map cannot be used, as [tag, reason], or null when it can: a target must be a field name the
+ * metrics body accepts (a standard field or a custom metric name; never `epoch`, `timestamp` or a reserved name).
+ */
+export function tagMapProblem(tagMap: TagMap): [string, string] | null {
+  for (const [tag, field] of Object.entries(tagMap)) {
+    if (field === null || STANDARD.has(field)) continue;
+    if (field === "epoch" || field === "timestamp")
+      return [tag, `"${field}" is not a metric (step is the epoch, wall time the timestamp)`];
+    if (RESERVED_METRIC_NAMES.has(field) || !CUSTOM_METRIC_NAME.test(field))
+      return [tag, `"${field}" is not a metric name (letters, digits and _ . / -, up to 64 characters)`];
+  }
+  return null;
+}
+
 /** The key a tag is reported (and may be mapped) under: `train/<tag>` or `validation/<tag>` in a Keras run. */
 export const tagKey = (tag: string, role: Role) => (role === null ? tag : `${role}/${tag}`);
 
@@ -237,8 +257,6 @@ export interface Assembled {
     values: number;
   };
 }
-
-const STANDARD = new Set<string>(STANDARD_FIELDS);
 
 /**
  * A run's epochs from its scalar points (in file order). Each tag goes where `tagMap` says, else where defaultField

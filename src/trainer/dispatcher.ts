@@ -52,6 +52,9 @@ export const INTERRUPTED = "interrupted: server restarted";
 
 export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
+/** Run by this process and lost with it: local trainings and imports (metadata.location "import", src/tensorboard). */
+const RUNS_HERE = (op: Operation) => op.metadata.location === "local" || op.metadata.location === "import";
+
 export class Dispatcher implements Trainers {
   constructor(
     private readonly operations: OperationsService,
@@ -183,7 +186,7 @@ export class Dispatcher implements Trainers {
 
   /** At shutdown: this process's local trainings end as failed (they cannot resume) and their workers stop. */
   async shutdown(): Promise<void> {
-    await this.operations.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED_BY_STOP);
+    await this.operations.failInterrupted(RUNS_HERE, INTERRUPTED_BY_STOP);
     await this.local.stopAll();
   }
 
@@ -192,7 +195,7 @@ export class Dispatcher implements Trainers {
    * id's own (a restart under the same TRAINWATCH_REPLICA_ID); another replica's are left to its lease.
    */
   recoverInterrupted(): Promise<string[]> {
-    return this.operations.failInterrupted((op) => op.metadata.location === "local", INTERRUPTED);
+    return this.operations.failInterrupted(RUNS_HERE, INTERRUPTED);
   }
 
   describe(): Record<string, unknown> {

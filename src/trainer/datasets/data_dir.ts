@@ -1,6 +1,7 @@
-// Where CSV datasets may come from: one data directory (TRAINWATCH_DATA_DIR). A spec's path resolves inside it, is
-// refused when it leads out of it (`..`, an absolute path elsewhere, a symlink pointing out), and must name a readable
-// file, all before a training is accepted. Messages name the path as given, never anything read from a file.
+// Where CSV datasets (and TensorBoard logdirs to import) may come from: one data directory (TRAINWATCH_DATA_DIR). A
+// spec's path resolves inside it, is refused when it leads out of it (`..`, an absolute path elsewhere, a symlink
+// pointing out), and must name a readable file, all before a training is accepted. Messages name the path as given,
+// never anything read from a file.
 
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
@@ -13,25 +14,30 @@ const inside = (root: string, path: string) => {
 };
 
 /**
- * The real path of the CSV file `path` names inside `dataDir`, for the trainer to read. Relative paths resolve against
- * `dataDir`; absolute ones must lie inside it. Symlinks are followed (realpath) and the target must lie inside the real
- * data directory too. Throws a 400 naming `field` (e.g. "body.dataset.path") otherwise, or when the file is missing,
- * not a regular file, or not readable.
+ * The real path of the CSV file `path` names inside `dataDir`, for the trainer to read (or, with `kind` "directory",
+ * of a directory there: a TensorBoard logdir to import). Relative paths resolve against `dataDir`; absolute ones must
+ * lie inside it. Symlinks are followed (realpath) and the target must lie inside the real data directory too. Throws a
+ * 400 naming `field` (e.g. "body.dataset.path") otherwise, or when it is missing, not of that kind, or not readable.
  */
-export function resolveDataPath(dataDir: string, path: string, field: string): string {
+export function resolveDataPath(
+  dataDir: string,
+  path: string,
+  field: string,
+  kind: "file" | "directory" = "file",
+): string {
   let root: string;
   try {
     root = realpathSync(resolve(dataDir));
   } catch {
     throw invalid(
       field,
-      `the data directory ${dataDir} does not exist; put CSV files there or set TRAINWATCH_DATA_DIR`,
+      `the data directory ${dataDir} does not exist; put ${kind === "file" ? "CSV files" : "TensorBoard logdirs"} there or set TRAINWATCH_DATA_DIR`,
     );
   }
   const outside = () =>
     invalid(
       field,
-      `${JSON.stringify(path)} is outside the data directory (TRAINWATCH_DATA_DIR); give a path inside it, e.g. "flowers.csv"`,
+      `${JSON.stringify(path)} is outside the data directory (TRAINWATCH_DATA_DIR); give a path inside it, e.g. "${kind === "file" ? "flowers.csv" : "tb"}"`,
     );
   // Lexical check first: a `..` path is refused even when what it points at does not exist.
   const candidate = resolve(root, path);
@@ -40,10 +46,12 @@ export function resolveDataPath(dataDir: string, path: string, field: string): s
   try {
     real = realpathSync(resolve(dataDir, path));
   } catch {
-    throw invalid(field, `no file ${JSON.stringify(path)} in the data directory (TRAINWATCH_DATA_DIR)`);
+    throw invalid(field, `no ${kind} ${JSON.stringify(path)} in the data directory (TRAINWATCH_DATA_DIR)`);
   }
   if (!inside(root, real)) throw outside();
-  if (!statSync(real).isFile()) throw invalid(field, `${JSON.stringify(path)} is not a file`);
+  const stat = statSync(real);
+  if (kind === "file" ? !stat.isFile() : !stat.isDirectory())
+    throw invalid(field, `${JSON.stringify(path)} is not a ${kind}`);
   try {
     accessSync(real, constants.R_OK);
   } catch {
