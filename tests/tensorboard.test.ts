@@ -182,6 +182,13 @@ describe("Event messages", () => {
     expect(events[7]!.values[0]).toEqual({ tag: "img", kind: "other", plugin: null });
   });
 
+  test("the opening event of TensorBoard's own writer, file_version with source_metadata, is a file_version event", () => {
+    // Event(wall_time=5, file_version="brain.Event:2", source_metadata={writer: "pytorch"}), as event_pb2 serialises it.
+    const e = decodeEvent(hex("0900000000000014401a0d627261696e2e4576656e743a3252090a077079746f726368"));
+    expect(e).toMatchObject({ kind: "file_version", fileVersion: FILE_VERSION, wallTime: 5 });
+    expect(eventScalars([e], null, new Map()).skipped).toEqual({ events: 0, values: 0 });
+  });
+
   test("bytes that are not an Event are a MalformedEventError", () => {
     expect(() => decodeEvent(hex("0a05616263"))).toThrow(MalformedEventError);
     expect(() => decodeEvent(hex("ff"))).toThrow(MalformedEventError);

@@ -17,6 +17,7 @@ export const FILE_VERSION = "brain.Event:2";
 
 // Field numbers (event.proto, summary.proto, tensor.proto, tensor_shape.proto).
 const EVENT = { wallTime: 1, step: 2, fileVersion: 3, summary: 5 } as const;
+const WHAT_OTHER = new Set([4, 6, 7, 8, 9]);
 const SUMMARY_VALUE = 1;
 const VALUE = { tag: 1, simpleValue: 2, tensor: 8, metadata: 9 } as const;
 const METADATA = { pluginData: 1, dataClass: 4 } as const;
@@ -111,8 +112,9 @@ function readEvent(r: BinaryReader): DecodedEvent {
       event.kind = "summary";
       event.values.push(...readSummary(new BinaryReader(r.bytes())));
     } else {
-      // Every other `what` (graph_def, log_message, session_log, tagged_run_metadata, meta_graph_def, source_metadata).
-      if (field >= 4 && field <= 10) event.kind = "other";
+      // The other `what`s: graph_def, log_message, session_log, tagged_run_metadata, meta_graph_def. (source_metadata,
+      // 10, rides along with file_version in TensorBoard's own writer: it is no event of its own.)
+      if (WHAT_OTHER.has(field) && event.kind === "empty") event.kind = "other";
       r.skip(type, field);
     }
   }

@@ -23,8 +23,14 @@ import { CorruptRecordError, nextRecordOffset, readRecords } from "./tfrecord.ts
 /** TensorBoard's own test for an event file: "tfevents" in the name (its writers name them events.out.tfevents.*). */
 const isEventFile = (name: string) => name.includes("tfevents");
 
-/** Records decoded between two progress reports (each also lets the server answer other requests meanwhile). */
+/** Records decoded between two progress reports; after each, the server answers what waited meanwhile. */
 const PROGRESS_EVERY = 5000;
+
+/**
+ * Lets the event loop run what is waiting (requests, other trainings' writes) before the import goes on: SQLite's
+ * answers are already-resolved promises, so without this a long import would hold the loop for its whole length.
+ */
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface LogdirPlan {
   runs: RunGroup[];
@@ -180,6 +186,7 @@ async function runImport(
           run.skipped.values += found.skipped.values;
           read += chunk.length;
           await progress();
+          await breathe();
         }
         run.records += scan.records.length;
       }
@@ -255,8 +262,10 @@ async function writeRun(
     },
     owned: true,
   });
-  for (let i = 0; i < run.epochs.length; i += MAX_EPOCHS_PER_BATCH)
+  for (let i = 0; i < run.epochs.length; i += MAX_EPOCHS_PER_BATCH) {
     await operations.writeEpochs(op.operation_id, run.epochs.slice(i, i + MAX_EPOCHS_PER_BATCH));
+    await breathe();
+  }
   await operations.finish(op.operation_id, "completed");
   return op.operation_id;
 }
