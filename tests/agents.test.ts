@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { TrainwatchClient } from "../src/client/api.ts";
 import { finishedWithEarlierBest, improving, overfitting, plateau, seedRun } from "./fixtures/runs.ts";
-import { captureOutput, freePort, startServerProcess, until, type ServerProcess } from "./helpers.ts";
+import { captureOutput, freePort, runBun, startServerProcess, until, type ServerProcess } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -27,20 +27,8 @@ function agentEnv(url = server.url): Record<string, string> {
 }
 
 /** Runs an agent to completion. */
-async function runAgent(script: string, args: string[], url?: string) {
-  const proc = Bun.spawn([process.execPath, join("agents", script), ...args], {
-    cwd: ROOT,
-    env: agentEnv(url),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
-}
+const runAgent = (script: string, args: string[], url?: string) =>
+  runBun([join("agents", script), ...args], agentEnv(url));
 
 /** A running agent whose output can be awaited line by line. */
 function startAgent(script: string, args: string[]) {

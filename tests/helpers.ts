@@ -9,10 +9,8 @@ import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
 import { Dispatcher, type LocalScripts } from "../src/trainer/dispatcher.ts";
-import { freePort, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
+import { freePort, runBun, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
-
-const ROOT = join(import.meta.dir, "..");
 
 /**
  * The app on a fresh ":memory:" SQLite store. `env` is read like the server's
@@ -82,7 +80,7 @@ export async function json<T = any>(res: Response | Promise<Response>): Promise<
 
 export { until } from "./fixtures/poll.ts";
 
-export { captureOutput, freePort } from "./fixtures/spawn.ts";
+export { captureOutput, freePort, runBun } from "./fixtures/spawn.ts";
 
 /** A fresh temporary directory, removed by the returned `cleanup`. */
 export function tempDir(prefix = "trainwatch-test-"): { dir: string; cleanup: () => void } {
@@ -169,18 +167,6 @@ export async function runRefusedStart(
   env: Record<string, string>,
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; output: string }> {
-  const proc = Bun.spawn([process.execPath, "run", entry], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(timer);
-  return { code: proc.signalCode ? null : code, output: out + err };
+  const r = await runBun(["run", entry], { ...process.env, ...env }, timeoutMs);
+  return { code: r.code, output: r.stdout + r.stderr };
 }

@@ -9,9 +9,8 @@ import type { TensorboardImportReport } from "../src/schemas/tensorboard.ts";
 import { fileVersionEvent, scalarEvent } from "../src/tensorboard/events.ts";
 import { decodeEvents, eventScalars } from "../src/tensorboard/metrics.ts";
 import { frameRecord, readRecords } from "../src/tensorboard/tfrecord.ts";
-import { startServerProcess, tempDir, until, type ServerProcess } from "./helpers.ts";
+import { runBun, startServerProcess, tempDir, until, type ServerProcess } from "./helpers.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const dir = tempDir("trainwatch-tb-e2e-");
 const data = join(dir.dir, "data");
 const tb = join(dir.dir, "tb");
@@ -28,20 +27,8 @@ afterAll(async () => {
   dir.cleanup();
 });
 
-async function cli(...args: string[]) {
-  const proc = Bun.spawn([process.execPath, "run", "src/cli.ts", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TRAINWATCH_URL: server.url, TRAINWATCH_TOKEN: "" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
-}
+const cli = (...args: string[]) =>
+  runBun(["run", "src/cli.ts", ...args], { ...process.env, TRAINWATCH_URL: server.url, TRAINWATCH_TOKEN: "" });
 
 describe("a server with TRAINWATCH_TENSORBOARD_DIR", () => {
   test("says where it mirrors, and every epoch a client posts reaches the run's event file", async () => {
