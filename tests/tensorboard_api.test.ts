@@ -328,6 +328,30 @@ describe("POST /imports/tensorboard", () => {
     });
   });
 
+  test("a cancelled import stops before its next file and records what it did", async () => {
+    const { app, data } = setup();
+    // Two runs of 6,000 records each: the import pauses for the event loop after every 5,000, so the cancel lands while
+    // it still reads.
+    for (const run of ["c/one", "c/two"])
+      writeRun(
+        data,
+        run,
+        "events.out.tfevents.1.c.1",
+        Array.from({ length: 6000 }, (_, e) => scalarEvent(e, e, [["loss", 1 / (e + 1)]])),
+      );
+    const { body } = await json(app.handle(req("POST", "/api/v1/imports/tensorboard", { logdir: "c", wait: false })));
+    const id = body.data.operation_id;
+    const cancel = await json(app.handle(req("DELETE", `/api/v1/operations/${id}`, { reason: "enough", by: "test" })));
+    expect(cancel.status).toBe(200);
+    const done = await until("the import's report", async () => {
+      const op = (await json(app.handle(req("GET", `/api/v1/operations/${id}`)))).body.data;
+      return op.result !== null && op;
+    });
+    expect(done.status).toBe("cancelled");
+    expect(done.result).toMatchObject({ cancelled: true, runs: [], epochs: 0 });
+    expect((await json(app.handle(req("GET", "/api/v1/operations?operation_type=training")))).body.total_count).toBe(0);
+  });
+
   test("a damaged record is a 400 naming body.logdir, the file and the offset, and nothing is imported", async () => {
     const { app, data } = setup();
     writeRun(data, "bad/a", "events.out.tfevents.1.a.1", [scalarEvent(1, 0, [["loss", 1]])]);
