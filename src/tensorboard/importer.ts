@@ -181,7 +181,7 @@ async function runImport(
             }
           });
           const found = eventScalars(chunk, role, plugins);
-          points.push(...found.points);
+          for (const p of found.points) points.push(p); // not push(...): a chunk may hold more points than a call's arguments
           run.skipped.events += found.skipped.events;
           run.skipped.values += found.skipped.values;
           read += chunk.length;
