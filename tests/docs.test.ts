@@ -1,7 +1,9 @@
 // The docs stay honest: every relative link and #anchor in README.md and docs/*.md resolves (anchors as GitHub writes
-// them), and every environment variable the code reads is a row of the one configuration table in README.md, which
-// lists nothing the code does not read. A link checker that finds nothing proves nothing, so the checker is also run
-// on broken links of its own making.
+// them), every environment variable the code reads is a row of the one configuration table in README.md, which
+// lists nothing the code does not read, and every error code the code can give (the API's, the failure codes, the
+// clients') and every error and warning message of the Python client has an entry in docs/troubleshooting.md. The
+// codes are read from the source, not from a list kept here. A checker that finds nothing proves nothing, so each
+// checker is also run on offenders of its own making.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -312,5 +314,257 @@ describe("every environment variable the code reads is in the one configuration 
     const py =
       'URL = os.environ.get("PY_URL", "x"); os.getenv("PY_TWO")\nos.environ["PY_THREE"]  # os.getenv("PY_COMMENT")';
     expect(envReads(py, true).sort()).toEqual(["PY_THREE", "PY_TWO", "PY_URL"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Error codes and messages: each has an entry in docs/troubleshooting.md.
+
+const TROUBLESHOOTING = join(ROOT, "docs", "troubleshooting.md");
+
+/** The string literals of a piece of code ("X", 'X'), in order. */
+const literals = (code: string): string[] => [...code.matchAll(/"([^"\\]*)"|'([^'\\]*)'/g)].map((m) => m[1] ?? m[2]!);
+
+/** The `ErrorCode` union of src/errors.ts: the codes of the API's error envelope. */
+export function apiErrorCodes(errorsTs: string): string[] {
+  const union = errorsTs.match(/export type ErrorCode\s*=([^;]*);/);
+  return union ? literals(union[1]!) : [];
+}
+
+/**
+ * The `FailureCode` type of src/operations/lifecycle.ts: its literals, and those of every `typeof CONST` it names
+ * (`HOST_FAILURES = [...] as const`, `TRAINER_ERROR = "trainer_error"`).
+ */
+export function failureCodes(lifecycleTs: string): string[] {
+  const type = lifecycleTs.match(/export type FailureCode\s*=([^;]*);/);
+  if (!type) return [];
+  const codes = literals(type[1]!.replace(/typeof\s+\w+/g, ""));
+  for (const [, name] of type[1]!.matchAll(/typeof\s+(\w+)/g)) {
+    const decl = lifecycleTs.match(new RegExp(`export const ${name}\\s*=([^;]*);`));
+    if (decl) codes.push(...literals(decl[1]!));
+  }
+  return codes;
+}
+
+/** The text of a call's first argument: from after `(` to the first comma or `)` outside brackets and strings. */
+function firstArgument(code: string, open: number): string {
+  let depth = 0;
+  for (let i = open; i < code.length; i++) {
+    const c = code[i]!;
+    if (c === '"' || c === "'" || c === "`") {
+      const end = code.indexOf(c, i + 1);
+      if (end === -1) break;
+      i = end;
+    } else if ("([{".includes(c)) depth++;
+    else if (")]}".includes(c)) {
+      if (depth === 0) return code.slice(open, i);
+      depth--;
+    } else if (c === "," && depth === 0) return code.slice(open, i);
+  }
+  return code.slice(open);
+}
+
+/**
+ * The codes a client makes up itself: the first argument of `new ApiError(…)`, `toolError(…)` and `new ToolError(…)`
+ * (a literal, or the literals of a conditional), a `code … ?? "X"` fallback, and a code built from the status
+ * (`HTTP_${status}`, f"HTTP_{status}"), which is written `HTTP_<status>`.
+ */
+export function clientCodes(code: string): string[] {
+  const found = new Set<string>();
+  for (const m of code.matchAll(/\b(?:new ApiError|toolError|new ToolError)\(/g)) {
+    for (const lit of literals(firstArgument(code, m.index! + m[0].length)))
+      if (/^[A-Z][A-Z0-9_]+$/.test(lit)) found.add(lit);
+  }
+  for (const m of code.matchAll(/\bcode\b[^;\n]*\?\?\s*"([A-Z][A-Z0-9_]+)"/g)) found.add(m[1]!);
+  if (/HTTP_\$\{|f"HTTP_\{/.test(code)) found.add("HTTP_<status>");
+  return [...found];
+}
+
+/** The public error and warning classes a Python package exports (its `__all__`). */
+export function pythonExceptionNames(initPy: string): string[] {
+  const all = initPy.match(/__all__\s*=\s*\[([^\]]*)\]/);
+  return all ? literals(all[1]!).filter((n) => /(Error|Warning)$/.test(n)) : [];
+}
+
+/** The argument text of each call to `fn(` in Python code, to its closing parenthesis (strings skipped). */
+function pythonCallArguments(code: string, fn: RegExp): string[] {
+  const out: string[] = [];
+  for (const m of code.matchAll(fn)) {
+    const start = m.index! + m[0].length;
+    let depth = 0;
+    for (let i = start; i < code.length; i++) {
+      const c = code[i]!;
+      if (c === '"' || c === "'") {
+        let j = i + 1;
+        while (j < code.length && code[j] !== c) j += code[j] === "\\" ? 2 : 1;
+        i = j;
+      } else if (c === "(") depth++;
+      else if (c === ")") {
+        if (depth === 0) {
+          out.push(code.slice(start, i));
+          break;
+        }
+        depth--;
+      }
+    }
+  }
+  return out;
+}
+
+/** Stands for a replacement field in fixedText's output: a character no message holds. */
+const HOLE = "\u2063";
+
+/** A Python f-string's or string's fixed text: each `{…}` replacement (nested braces included) becomes HOLE. */
+function fixedText(literal: string): string {
+  let out = "";
+  let depth = 0;
+  for (let i = 0; i < literal.length; i++) {
+    const c = literal[i]!;
+    if (depth === 0 && c === "{" && literal[i + 1] === "{") out += literal[++i];
+    else if (depth === 0 && c === "}" && literal[i + 1] === "}") out += literal[++i];
+    else if (c === "{") {
+      if (depth++ === 0) out += HOLE;
+    } else if (c === "}") depth--;
+    else if (depth === 0) out += c;
+  }
+  return out;
+}
+
+/**
+ * The messages the Python client raises (`raise TrainwatchError(…)`) and warns (`_warn(…)`), each as its longest fixed
+ * piece of text: what a reader can search for, whatever the ids and numbers were.
+ */
+export function pythonMessages(code: string): string[] {
+  const calls = [
+    ...pythonCallArguments(code, /\braise TrainwatchError\(/g),
+    ...pythonCallArguments(code, /(?<![\w.]|def )_warn\(/g),
+  ];
+  return calls.map((args) => {
+    const text = [...args.matchAll(/(?:\bf)?(["'])((?:\\.|(?!\1).)*)\1/g)].map((m) => fixedText(m[2]!)).join("");
+    const pieces = text
+      .split(HOLE)
+      .flatMap((p) => p.split(/\\[nt]/))
+      .map((p) => p.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ""));
+    return pieces.reduce((a, b) => (b.length > a.length ? b : a), "");
+  });
+}
+
+/** The lines of a page that can hold an entry: headings and table rows, outside code fences. */
+export function entryLines(markdown: string): string[] {
+  return withoutFences(markdown).filter((l) => /^\s{0,3}#{1,6}\s/.test(l) || /^\s*\|/.test(l));
+}
+
+/** True when a heading or table row names `code` as a whole word. */
+export function hasEntry(lines: readonly string[], code: string): boolean {
+  const esc = code.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const word = new RegExp(`(^|[^A-Za-z0-9_])${esc}($|[^A-Za-z0-9_])`);
+  return lines.some((l) => word.test(l));
+}
+
+const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
+
+/** Every client source file whose codes count: the typed client, the MCP server and the agents. */
+const CLIENT_SOURCES = ["src/client", "src/mcp", "agents"].flatMap((dir) =>
+  readdirSync(join(ROOT, dir))
+    .filter((n) => n.endsWith(".ts"))
+    .map((n) => `${dir}/${n}`),
+);
+const PYTHON_PACKAGE = "clients/python/trainwatch";
+const PYTHON_SOURCES = readdirSync(join(ROOT, PYTHON_PACKAGE))
+  .filter((n) => n.endsWith(".py"))
+  .map((n) => `${PYTHON_PACKAGE}/${n}`);
+
+/** Every code the code base can give, by where it comes from. */
+function allCodes(): Record<string, string[]> {
+  return {
+    "src/errors.ts ErrorCode": apiErrorCodes(read("src/errors.ts")),
+    "src/operations/lifecycle.ts FailureCode": failureCodes(read("src/operations/lifecycle.ts")),
+    "TypeScript client, MCP and agents": [...new Set(CLIENT_SOURCES.flatMap((f) => clientCodes(read(f))))],
+    "Python client": [
+      ...pythonExceptionNames(read(`${PYTHON_PACKAGE}/__init__.py`)),
+      ...new Set(PYTHON_SOURCES.flatMap((f) => clientCodes(read(f)))),
+    ],
+  };
+}
+
+/** The codes and messages without an entry, as "where: code" lines. */
+function missingEntries(page: string, codes: Record<string, string[]>, messages: string[]): string[] {
+  const lines = entryLines(page);
+  return [
+    ...Object.entries(codes).flatMap(([where, list]) =>
+      list.filter((c) => !hasEntry(lines, c)).map((c) => `${where}: ${c}`),
+    ),
+    ...messages.filter((m) => !lines.some((l) => l.includes(m))).map((m) => `Python client message: ${m}`),
+  ];
+}
+
+describe("every error code and client message has a troubleshooting entry", () => {
+  const page = readFileSync(TROUBLESHOOTING, "utf8");
+  const codes = allCodes();
+  const messages = PYTHON_SOURCES.flatMap((f) => pythonMessages(read(f)));
+
+  test("the scan finds the codes where they are defined", () => {
+    expect(codes["src/errors.ts ErrorCode"]).toContain("OPERATION_FINISHED");
+    expect(codes["src/errors.ts ErrorCode"]!.length).toBeGreaterThanOrEqual(14);
+    expect(codes["src/operations/lifecycle.ts FailureCode"]).toEqual(
+      expect.arrayContaining(["host_unreachable", "host_lost_session", "host_token_refused", "trainer_error"]),
+    );
+    expect(codes["TypeScript client, MCP and agents"]).toEqual(
+      expect.arrayContaining(["UNREACHABLE", "TIMEOUT", "BAD_RESPONSE", "HTTP_<status>", "VALIDATION_ERROR"]),
+    );
+    expect(codes["Python client"]).toEqual(expect.arrayContaining(["TrainwatchError", "TrainwatchWarning"]));
+    expect(messages.length).toBeGreaterThanOrEqual(10);
+    expect(messages).toContain("the training goes on, epochs are spooled to");
+    // Each message keeps enough fixed text to be searched for (an empty one would match any line).
+    expect(messages.filter((m) => m.length < 12)).toEqual([]);
+  });
+
+  test("every code and message has an entry (a heading or a table row that names it)", () => {
+    expect(missingEntries(page, codes, messages)).toEqual([]);
+  });
+
+  test("a code added without an entry is reported, and prose alone is not an entry", () => {
+    const errorsTs = read("src/errors.ts").replace(/export type ErrorCode\s*=/, '$& "NEW_CODE_WITHOUT_ENTRY" |');
+    const lifecycle = read("src/operations/lifecycle.ts").replace(
+      /(HOST_FAILURES = \[[^\]]*)\]/,
+      '$1, "host_evicted"]',
+    );
+    const client =
+      'throw new ApiError(slow ? "RATE_LIMITED" : "UNREACHABLE", "x", null);\nconst code = e?.code ?? "NO_CODE";';
+    const py = '        _warn(f"trainwatch: the spool of {self.operation_id} is {n} MB; " f"old epochs are dropped")\n';
+    const made = {
+      ...codes,
+      "src/errors.ts ErrorCode": apiErrorCodes(errorsTs),
+      "src/operations/lifecycle.ts FailureCode": failureCodes(lifecycle),
+      "TypeScript client, MCP and agents": clientCodes(client),
+    };
+    const withProse = `${page}\nNEW_CODE_WITHOUT_ENTRY is mentioned here in prose, which is not an entry.\n`;
+    // Only what the made-up additions bring: the real tree's own misses are the test above's to report.
+    const before = new Set(missingEntries(page, codes, messages));
+    const added = (p: string, m: string[]) => missingEntries(p, made, m).filter((line) => !before.has(line));
+    expect(added(withProse, [...messages, ...pythonMessages(py)])).toEqual([
+      "src/errors.ts ErrorCode: NEW_CODE_WITHOUT_ENTRY",
+      "src/operations/lifecycle.ts FailureCode: host_evicted",
+      "TypeScript client, MCP and agents: RATE_LIMITED",
+      "TypeScript client, MCP and agents: NO_CODE",
+      "Python client message: MB; old epochs are dropped",
+    ]);
+    expect(added(`${withProse}\n### \`NEW_CODE_WITHOUT_ENTRY\` (429)\n`, messages).length).toBe(3);
+  });
+
+  test("the Python scan reads f-strings, nested braces and concatenated pieces", () => {
+    const py = [
+      "    _warn(f\"trainwatch: {run.x} is {(a or {}).get('r', '')}: \"",
+      '          f"{n} epoch(s) it refused were dropped")',
+      '    raise TrainwatchError(f"trainwatch: GET {u} → {s}")',
+      '    _warn("trainwatch: sender error (retrying):\\n" + traceback.format_exc())',
+      "    self._warn_count(x)",
+      "def _warn(message: str) -> None:",
+    ].join("\n");
+    expect(pythonMessages(py)).toEqual([
+      "trainwatch: GET",
+      "epoch(s) it refused were dropped",
+      "trainwatch: sender error (retrying",
+    ]);
   });
 });
