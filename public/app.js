@@ -37,11 +37,39 @@ document.getElementById("token-btn").onclick = async () => {
   else if (!getToken()) setToken(null);
 };
 
-/** Test and debugging hooks: points drawn per chart, x labels drawn, badges shown, the current view. */
+/**
+ * Test and debugging hooks: points drawn per chart, what a chart holds (its epochs, values with NaN kept, non-finite
+ * bands, range), x labels drawn, badges shown, the current view, view fetches in flight; zoom(from, to) and resetZoom()
+ * do what a drag and a double-click do and resolve, with the milliseconds taken, once the result is drawn.
+ */
 window.__trainwatch = {
   view: () => router.current()?.name ?? null,
   chartPoints: (name = "loss") => router.current()?.charts?.[name]?.points() ?? 0,
+  chart: (name = "loss") => router.current()?.charts?.[name]?.snapshot() ?? null,
   xTicks: (name = "loss") => router.current()?.charts?.[name]?.xTicks() ?? [],
   badges: () => [...document.querySelectorAll("[data-badge]")].map((b) => b.dataset.badge),
-  rows: () => router.current()?.state?.rows.length ?? 0,
+  rows: () => router.current()?.state?.rows?.length ?? 0,
+  loading: () => router.current()?.state?.loading ?? 0,
+  /** The operation page's views: the whole run's and the zoom's range, row count, first and last epoch. */
+  views() {
+    const extent = (v) =>
+      v && {
+        range: v.range,
+        count: v.rows.length,
+        first: v.rows[0]?.epoch ?? null,
+        last: v.rows.at(-1)?.epoch ?? null,
+      };
+    const s = router.current()?.state;
+    return { full: extent(s?.full), zoom: extent(s?.zoom) };
+  },
+  async zoom(from, to) {
+    const start = performance.now();
+    await router.current().zoomTo(from, to);
+    return performance.now() - start;
+  },
+  async resetZoom() {
+    const start = performance.now();
+    await router.current().resetZoom();
+    return performance.now() - start;
+  },
 };

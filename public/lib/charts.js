@@ -1,6 +1,8 @@
 // uPlot line charts over epochs. The views hand over aligned columns; the chart draws them, marks the best epoch and
-// follows its container's width. Values that are not finite (NaN, ±Infinity, a diverged run) are drawn as gaps.
-// uPlot comes through the page's import map ("uplot" → its ESM build from node_modules).
+// follows its container's width. Values that are not finite (NaN, ±Infinity, a diverged run) break the line and are
+// marked with a red band, so a single NaN stays visible however many epochs share a pixel. Dragging across a chart
+// selects an epoch range and hands it to the view (onZoom), which fetches it at full resolution; a double-click asks
+// for the full view again (onReset). uPlot comes through the page's import map ("uplot" → its ESM build from node_modules).
 
 import uPlot from "uplot";
 import { tick } from "./format.js";
@@ -26,6 +28,15 @@ export function fade(hex, alpha = 0.28) {
 
 /** Non-finite values become null so uPlot leaves a gap instead of breaking its scale. */
 export const plottable = (values) => values.map((v) => (typeof v === "number" && Number.isFinite(v) ? v : null));
+
+/** How a non-finite value is named on its marker. */
+const kindOf = (v) => (Number.isNaN(v) ? "NaN" : v > 0 ? "+∞" : "−∞");
+
+/**
+ * Epochs to ask the server for, for a chart whose plot is `width` CSS pixels wide: two per pixel column (a bucket's
+ * lowest and highest), within 500 … 4,000. A range holding fewer epochs than that comes back whole.
+ */
+export const pointsFor = (width) => Math.max(500, Math.min(4000, Math.round(2 * width)));
 
 /** Epochs are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
 export const EPOCH_INCREMENTS = [
@@ -71,6 +82,51 @@ function bestMarker(getBest) {
   };
 }
 
+/**
+ * Red bands over the epochs where a shown series is not finite (consecutive ones joined), at least 2 px wide, with the
+ * kind written at the top: a NaN between two finite epochs is a gap uPlot draws narrower than a pixel.
+ */
+function nonFiniteMarker(getMarks) {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const marks = getMarks().filter((m) => u.series[m.series + 1]?.show !== false);
+          if (!marks.length) return;
+          const { ctx } = u;
+          const { left, top, width, height } = u.bbox;
+          const px = devicePixelRatio;
+          ctx.save();
+          ctx.beginPath();
+          ctx.rect(left, top, width, height);
+          ctx.clip();
+          ctx.font = `${10 * px}px system-ui, sans-serif`;
+          ctx.textAlign = "center";
+          let labelledTo = Number.NEGATIVE_INFINITY;
+          const drawn = new Set();
+          for (const m of marks) {
+            // A raw curve and its smoothed twin hold the same NaN: one band.
+            const key = `${m.from}|${m.to}|${m.kind}`;
+            if (drawn.has(key)) continue;
+            drawn.add(key);
+            const x0 = u.valToPos(m.from, "x", true);
+            const x1 = u.valToPos(m.to, "x", true);
+            const w = Math.max(2 * px, x1 - x0);
+            ctx.fillStyle = "rgba(220, 38, 38, 0.35)";
+            ctx.fillRect(x0 - (w - (x1 - x0)) / 2, top, w, height);
+            if (x0 > labelledTo) {
+              ctx.fillStyle = "#dc2626";
+              ctx.fillText(m.kind, (x0 + x1) / 2, top + 22 * px);
+              labelledTo = x1 + ctx.measureText(m.kind).width + 4 * px;
+            }
+          }
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
 /** With the cursor off the plot, the legend shows the latest values instead of dashes. */
 function latestInLegend() {
   const showLatest = (u) => {
@@ -82,18 +138,28 @@ function latestInLegend() {
 
 /**
  * One chart. `series`: [{ label, color, faint?, legend? }] in column order after x; faint series are the raw curves drawn
- * under the smoothed ones and kept out of the legend. `getBest()` returns the epoch to mark, or null.
+ * under the smoothed ones and kept out of the legend. `getBest()` returns the epoch to mark, or null. `onZoom(from, to)`
+ * gets the whole epochs a drag selected; `onReset()` a double-click. Without them, dragging zooms into the data held.
  */
 export class EpochChart {
-  constructor(container, { series, height = 240, getBest = () => null, yLabel = "" }) {
+  constructor(container, { series, height = 240, getBest = () => null, yLabel = "", onZoom = null, onReset = null }) {
     this.container = container;
     this.series = series;
+    /** The epoch range shown, [from, to], or null for the data's own extent. */
+    this.range = null;
+    /** The data as handed over (non-finite values kept), and the runs of non-finite values in it. */
+    this.columns = [[], ...series.map(() => [])];
+    this.marks = [];
     const opts = {
       width: Math.max(300, container.clientWidth),
       height,
       scales: { x: { time: false } },
       legend: { live: true },
-      cursor: { drag: { x: true, y: false } },
+      // The view fetches a selected range itself, so uPlot only draws the selection; its own double-click reset is off.
+      cursor: {
+        drag: { x: true, y: false, setScale: !onZoom },
+        bind: onReset ? { dblclick: () => () => null } : {},
+      },
       axes: [
         {
           label: "epoch",
@@ -124,9 +190,11 @@ export class EpochChart {
           value: (_u, v) => (v === null || v === undefined ? "—" : tick(v)),
         })),
       ],
-      plugins: [bestMarker(getBest), latestInLegend()],
+      hooks: onZoom ? { setSelect: [(u) => this.#selected(u, onZoom)] } : {},
+      plugins: [bestMarker(getBest), nonFiniteMarker(() => this.marks), latestInLegend()],
     };
     this.u = new uPlot(opts, [[], ...series.map(() => [])], container);
+    if (onReset) this.u.over.addEventListener("dblclick", () => onReset());
     // Raw curves share their smoothed twin's name; keep them out of the legend.
     const rows = this.u.root.querySelectorAll(".u-legend .u-series");
     series.forEach((s, i) => {
@@ -139,9 +207,29 @@ export class EpochChart {
     this.resize.observe(container);
   }
 
-  /** Columns: [x, ...one array per series]. Keeps the zoom when the user has zoomed in. */
+  /** A finished drag: the whole epochs inside the selection go to onZoom, and the selection box goes. */
+  #selected(u, onZoom) {
+    const { left, width } = u.select;
+    if (width < 2) return;
+    const from = Math.ceil(u.posToVal(left, "x"));
+    const to = Math.floor(u.posToVal(left + width, "x"));
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (to > from) onZoom(from, to);
+  }
+
+  /** Columns: [x, ...one array per series], values numbers (NaN, ±Infinity included) or null. Shown over `range` when one is set. */
   setData(columns) {
-    this.u.setData(columns);
+    this.columns = columns;
+    this.marks = nonFiniteRuns(columns);
+    this.u.setData([columns[0], ...columns.slice(1).map(plottable)]);
+    if (this.range) this.u.setScale("x", { min: this.range[0], max: this.range[1] });
+  }
+
+  /** Shows epochs `from` … `to` (a zoom), or with null the data's whole extent; the view brings the data. */
+  setRange(range) {
+    this.range = range;
+    if (range) this.u.setScale("x", { min: range[0], max: range[1] });
+    else this.u.setData(this.u.data);
   }
 
   /** Shows or hides a series (by index into `series`). */
@@ -154,6 +242,11 @@ export class EpochChart {
     this.u.redraw(false, false);
   }
 
+  /** The plot's width in CSS pixels (what pointsFor reads). */
+  plotWidth() {
+    return this.u.bbox.width / devicePixelRatio || this.container.clientWidth;
+  }
+
   /** The x axis labels drawn now (epochs); uPlot keeps them on the axis as `_values` (a test hook, not for the views). */
   xTicks() {
     return (this.u.axes[0]._values ?? []).map(String);
@@ -164,8 +257,46 @@ export class EpochChart {
     return this.u.data[0].length;
   }
 
+  /**
+   * What the chart holds (a test hook): its x range, the epochs, each series' values as handed over (non-finite ones as
+   * "NaN", "Infinity", "-Infinity", so they survive JSON) and the non-finite bands drawn.
+   */
+  snapshot() {
+    const wire = (v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
+    return {
+      range: this.range,
+      x: [...this.columns[0]],
+      series: Object.fromEntries(
+        this.series.map((s, i) => [`${s.label}${s.faint ? ":raw" : ""}`, this.columns[i + 1].map(wire)]),
+      ),
+      marks: this.marks.map((m) => ({ ...m, series: this.series[m.series].label })),
+      scale: { min: this.u.scales.x.min, max: this.u.scales.x.max },
+    };
+  }
+
   destroy() {
     this.resize.disconnect();
     this.u.destroy();
   }
+}
+
+/** Runs of non-finite values per series over consecutive points: { series (index into `series`), from, to (epochs), kind }. */
+function nonFiniteRuns(columns) {
+  const x = columns[0];
+  const marks = [];
+  for (let s = 1; s < columns.length; s++) {
+    const col = columns[s];
+    let open = null;
+    for (let i = 0; i < x.length; i++) {
+      const v = col[i];
+      const bad = typeof v === "number" && !Number.isFinite(v);
+      if (bad && open && open.kind === kindOf(v)) open.to = x[i];
+      else {
+        if (open) marks.push(open);
+        open = bad ? { series: s - 1, from: x[i], to: x[i], kind: kindOf(v) } : null;
+      }
+    }
+    if (open) marks.push(open);
+  }
+  return marks;
 }

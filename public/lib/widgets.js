@@ -1,5 +1,5 @@
 // Small pieces every view shows: status pills, progress bars, trend badges, error boxes, the smoothing slider,
-// the live-connection light. Each returns an html`…` template (lib/html.js) or a DOM element.
+// the zoom's range and reset button, the live-connection light. Each returns an html`…` template (lib/html.js) or a DOM element.
 
 import { api } from "./api.js";
 import { html, render } from "./html.js";
@@ -110,4 +110,25 @@ export function smoothingControl(onChange) {
     onChange(Number(input.value));
   });
   return { el: wrap, value: () => Number(input.value) };
+}
+
+/** The zoomed range ("epochs 1,200 – 1,700") and a Reset zoom button, hidden while the chart shows the whole run. */
+export function zoomControl(onReset) {
+  const wrap = document.createElement("span");
+  wrap.className = "zoom small";
+  wrap.hidden = true;
+  render(
+    wrap,
+    html`<span class="muted" data-testid="zoom-range"></span> <button type="button" id="reset-zoom" title="Or double-click a chart">Reset zoom</button>`,
+  );
+  wrap.querySelector("button").onclick = () => onReset();
+  return {
+    el: wrap,
+    set(range) {
+      wrap.hidden = range === null;
+      if (range)
+        wrap.querySelector("[data-testid=zoom-range]").textContent =
+          `epochs ${range[0].toLocaleString("en")} – ${range[1].toLocaleString("en")}`;
+    },
+  };
 }

@@ -1,11 +1,14 @@
-// #/op/<id> — one operation: curves live from its metrics stream, smoothing, badges, recommendation, checkpoint
-// downloads, cancel, CSV/JSON download, its config, stop policy (set/clear) and the stop decision recorded on it.
-// Curves are smoothed and thinned with the server's own trend code.
+// #/op/<id> — one operation: curves live from its metrics stream, smoothing, drag-to-zoom, badges, recommendation,
+// checkpoint downloads, cancel, CSV/JSON download, its config, stop policy (set/clear) and the stop decision recorded on it.
+// The server reduces and smooths: every view (the whole run, or a zoomed epoch range) is GET /metrics with max_points
+// from the chart's width, from_epoch/to_epoch for a zoom and smoothing=w, so the EMA runs over every stored epoch and a
+// zoom into fewer epochs than points is at full resolution. Live epochs are appended, smoothed from the EMA state the
+// server returned, with the server's own trend code (emaSmooth, downsample).
 
-import { emaSmooth } from "trends/smoothing.js";
+import { emaSmooth, UNSMOOTHED } from "trends/smoothing.js";
 import { downsample } from "trends/downsample.js";
 import { api, download, openStream } from "../lib/api.js";
-import { EpochChart, PALETTE, plottable } from "../lib/charts.js";
+import { EpochChart, PALETTE, pointsFor } from "../lib/charts.js";
 import { ago, fmt, live, num, where } from "../lib/format.js";
 import { append, html, render } from "../lib/html.js";
 import { logsPanel } from "../lib/logs.js";
@@ -18,10 +21,8 @@ import {
   smoothingControl,
   statusPill,
   throttle,
+  zoomControl,
 } from "../lib/widgets.js";
-
-/** Points fetched per run; live epochs are appended, and a series is thinned back to this once it doubles. */
-export const MAX_POINTS = 2000;
 const STANDARD = ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"];
 /** Fields of an epoch that are not custom metrics (a custom metric gets its own chart). */
 export const NOT_METRICS = new Set(["epoch", "timestamp", ...STANDARD]);
@@ -85,9 +86,74 @@ function decodeRow(e) {
   return r;
 }
 
+/**
+ * Where a row keeps metric k's smoothed value: "~k". Row keys are metrics to downsample, so a view thinned in the page
+ * keeps the smoothed curves' extremes as the server does (src/store/charts.ts reduces them under the same names).
+ */
+const smoothedKey = (k) => `~${k}`;
+const isMetric = (k) => k !== "epoch" && !k.startsWith("~");
+
+/**
+ * One view of the run: its epoch range (null: all of it), its rows ascending, the EMA weight they were smoothed with
+ * (0: none) and where each metric's EMA stands after the last row, to smooth live epochs exactly as the server would.
+ */
+function makeView(range, metrics, weight) {
+  const sm = metrics.smoothed;
+  const rows = metrics.epochs.map((e, i) => {
+    const r = decodeRow(e);
+    if (sm) for (const [k, col] of Object.entries(sm.series)) if (col[i] !== null) r[smoothedKey(k)] = num(col[i]);
+    return r;
+  });
+  return { range, rows, weight, ema: structuredClone(sm?.state ?? {}) };
+}
+
+/**
+ * Adds a live row to a view. An epoch past the last is appended and smoothed from the view's EMA state; an earlier or
+ * re-posted one replaces or joins the rows raw, and returns true when the smoothed curve after it is now stale.
+ */
+function addRow(view, r) {
+  const rows = view.rows;
+  if (!rows.length || r.epoch > rows[rows.length - 1].epoch) {
+    if (view.weight > 0)
+      for (const k of Object.keys(r)) {
+        if (!isMetric(k) || UNSMOOTHED.has(k)) continue;
+        view.ema[k] ??= { last: 0, n: 0 };
+        r[smoothedKey(k)] = emaSmooth([r[k]], view.weight, view.ema[k])[0];
+      }
+    rows.push(r);
+    return false;
+  }
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid].epoch < r.epoch) lo = mid + 1;
+    else hi = mid;
+  }
+  if (rows[lo]?.epoch === r.epoch) {
+    for (const k of Object.keys(rows[lo])) if (k.startsWith("~")) r[k] ??= rows[lo][k];
+    rows[lo] = r;
+  } else rows.splice(lo, 0, r);
+  return view.weight > 0;
+}
+
 export function operationView(root, id) {
-  const state = { op: null, trends: null, rows: [], custom: [], analysis: null };
+  const state = {
+    op: null,
+    trends: null,
+    custom: [],
+    analysis: null,
+    /** The whole run (reduced), and the zoomed range when there is one; the charts show zoom ?? full. */
+    full: null,
+    zoom: null,
+    /** View fetches in flight (a test hook waits for none). */
+    loading: 0,
+    get rows() {
+      return (state.zoom ?? state.full)?.rows ?? [];
+    },
+  };
   const charts = {};
+  const path = `/operations/${encodeURIComponent(id)}`;
   let stream = null;
   let logs = null;
   let destroyed = false;
@@ -101,6 +167,7 @@ export function operationView(root, id) {
       <div class="row wrap">
         <div id="badges" class="badges"></div>
         <span class="spacer"></span>
+        <span id="zoom-slot"></span>
         <span id="smoothing-slot"></span>
       </div>
       <div id="recommendation" class="recommendation muted">Analysing…</div>
@@ -112,9 +179,20 @@ export function operationView(root, id) {
     </section>`,
   );
 
-  const smoothing = smoothingControl(() => scheduleDraw());
+  // A new weight is a new fetch (the EMA runs on the server over every epoch); a slider drag asks once it rests.
+  let smoothingTimer = null;
+  const smoothing = smoothingControl(() => {
+    clearTimeout(smoothingTimer);
+    smoothingTimer = setTimeout(() => void refetch(), 120);
+  });
   root.querySelector("#smoothing-slot").append(smoothing.el);
+  const zoomUi = zoomControl(() => void resetZoom());
+  root.querySelector("#zoom-slot").append(zoomUi.el);
   const best = () => state.trends?.best_epoch ?? null;
+  /** The zoomed range asked for (shown at once, its full-resolution rows once fetched), or null. */
+  let zoomRange = null;
+  const onZoom = (from, to) => void zoomTo(from, to);
+  const onReset = () => void resetZoom();
 
   const pair = (label, color) => [
     { label, color, faint: true },
@@ -124,15 +202,21 @@ export function operationView(root, id) {
     series: [...pair("train_loss", PALETTE[0]), ...pair("val_loss", PALETTE[1])],
     getBest: best,
     yLabel: "loss",
+    onZoom,
+    onReset,
   });
   charts.accuracy = new EpochChart(root.querySelector("#chart-accuracy"), {
     series: [...pair("train_accuracy", PALETTE[0]), ...pair("val_accuracy", PALETTE[1])],
     getBest: best,
     yLabel: "accuracy",
+    onZoom,
+    onReset,
   });
   charts.lr = new EpochChart(root.querySelector("#chart-lr"), {
     series: [{ label: "learning_rate", color: PALETTE[4] }],
     height: 180,
+    onZoom,
+    onReset,
   });
 
   function addCustomChart(name) {
@@ -140,61 +224,133 @@ export function operationView(root, id) {
     card.className = "card chart-card";
     render(card, html`<h2>${name}</h2><div class="chart"></div>`);
     root.querySelector("#charts").append(card);
-    charts[`custom:${name}`] = new EpochChart(card.querySelector(".chart"), {
+    const chart = new EpochChart(card.querySelector(".chart"), {
       series: pair(name, PALETTE[state.custom.length % PALETTE.length]),
       height: 200,
+      onZoom,
+      onReset,
     });
+    chart.setRange(state.zoom?.range ?? null);
+    charts[`custom:${name}`] = chart;
     state.custom.push(name);
   }
 
-  // Rows stay sorted by epoch; a re-posted epoch replaces its row.
-  function upsert(e) {
-    const r = decodeRow(e);
-    const rows = state.rows;
-    for (const k of Object.keys(r)) if (!NOT_METRICS.has(k) && !state.custom.includes(k)) addCustomChart(k);
-    if (!rows.length || r.epoch > rows[rows.length - 1].epoch) return void rows.push(r);
-    let lo = 0;
-    let hi = rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (rows[mid].epoch < r.epoch) lo = mid + 1;
-      else hi = mid;
+  const addCustomCharts = (rows) => {
+    for (const r of rows)
+      for (const k of Object.keys(r))
+        if (isMetric(k) && !NOT_METRICS.has(k) && !state.custom.includes(k)) addCustomChart(k);
+  };
+
+  /** Epochs per view: twice the widest chart's plot width (pointsFor). */
+  const budget = () => pointsFor(Math.max(...Object.values(charts).map((c) => c.plotWidth())));
+
+  /**
+   * GET /metrics for a view: `range` null for the whole run. Live epochs that arrive meanwhile are kept and added after,
+   * when the reply does not hold them yet. Resolves to the view, or null when a later fetch of the same kind overtook it.
+   */
+  const seq = { full: 0, zoom: 0 };
+  const arrived = new Set();
+  async function fetchView(kind, range) {
+    const mine = ++seq[kind];
+    const weight = smoothing.value();
+    const q = new URLSearchParams({ max_points: String(budget()) });
+    if (range) q.set("from_epoch", String(range[0])), q.set("to_epoch", String(range[1]));
+    if (weight > 0) q.set("smoothing", String(weight));
+    const live = [];
+    arrived.add(live);
+    state.loading++;
+    try {
+      const { metrics } = await api("GET", `${path}/metrics?${q}`);
+      if (destroyed || mine !== seq[kind]) return null;
+      const view = makeView(range, metrics, weight);
+      const last = view.rows[view.rows.length - 1]?.epoch ?? -1;
+      for (const e of live) if (e.epoch > last && inRange(range, e.epoch)) addRow(view, decodeRow(e));
+      addCustomCharts(view.rows);
+      return view;
+    } finally {
+      arrived.delete(live);
+      state.loading--;
     }
-    if (rows[lo]?.epoch === r.epoch) rows[lo] = r;
-    else rows.splice(lo, 0, r);
+  }
+
+  const inRange = (range, epoch) => range === null || (epoch >= range[0] && epoch <= range[1]);
+
+  /** Shows epochs from … to: at once from the rows held, then at full resolution once the server answers. */
+  async function zoomTo(from, to) {
+    zoomRange = [from, to];
+    for (const c of Object.values(charts)) c.setRange(zoomRange);
+    zoomUi.set([from, to]);
+    const view = await fetchView("zoom", zoomRange);
+    if (!view) return;
+    state.zoom = view;
+    await nextDraw();
+  }
+
+  /** Back to the whole run (a double-click, or the Reset zoom button). */
+  async function resetZoom() {
+    seq.zoom++;
+    zoomRange = null;
+    state.zoom = null;
+    zoomUi.set(null);
+    for (const c of Object.values(charts)) c.setRange(null);
+    await nextDraw();
+  }
+
+  /** Fetches every view shown again: a new smoothing weight, or a re-post that changed the smoothed curve after it. */
+  async function refetch() {
+    const [full, zoomed] = await Promise.all([fetchView("full", null), zoomRange && fetchView("zoom", zoomRange)]);
+    if (full) state.full = full;
+    if (zoomed) state.zoom = zoomed;
+    await nextDraw();
+  }
+  const refetchSoon = throttle(() => void refetch(), 1000);
+
+  /** A live epoch from the stream, into every view whose range holds it. */
+  function liveEpoch(e) {
+    for (const live of arrived) live.push(e);
+    addCustomCharts([e]);
+    let stale = false;
+    if (state.full) stale = addRow(state.full, decodeRow(e)) || stale;
+    if (state.zoom && inRange(state.zoom.range, e.epoch)) stale = addRow(state.zoom, decodeRow(e)) || stale;
+    if (stale) refetchSoon();
+    scheduleDraw();
   }
 
   let drawQueued = false;
+  const drawn = [];
   function scheduleDraw() {
     if (drawQueued || destroyed) return;
     drawQueued = true;
     requestAnimationFrame(draw);
   }
+  /** Resolves once the next draw has happened (a test and bench hook). */
+  const nextDraw = () => new Promise((resolve) => (drawn.push(resolve), scheduleDraw()));
 
   function draw() {
     drawQueued = false;
     if (destroyed) return;
-    if (state.rows.length > 2 * MAX_POINTS) state.rows = downsample(state.rows, MAX_POINTS, best());
-    const rows = state.rows;
-    const w = smoothing.value();
+    const full = state.full;
+    // Live epochs grow the whole-run view; past twice the budget it is thinned again, smoothed curves' extremes kept.
+    if (full && full.rows.length > 2 * budget()) full.rows = downsample(full.rows, budget(), best());
+    const view = state.zoom ?? full;
+    const rows = view?.rows ?? [];
+    const w = view?.weight ?? 0;
     const x = rows.map((r) => r.epoch);
     const col = (k) => rows.map((r) => r[k] ?? null);
-    const both = (k) => {
-      const raw = col(k);
-      return [plottable(raw), plottable(emaSmooth(raw, w))];
-    };
+    const both = (k) => [col(k), w > 0 ? col(smoothedKey(k)) : col(k)];
     charts.loss.setData([x, ...both("train_loss"), ...both("val_loss")]);
     const hasAcc = rows.some((r) => r.train_accuracy != null || r.val_accuracy != null);
     root.querySelector("#no-accuracy").hidden = hasAcc || rows.length === 0;
     charts.accuracy.setData([x, ...both("train_accuracy"), ...both("val_accuracy")]);
-    const hasLr = rows.some((r) => r.learning_rate != null);
-    root.querySelector("#card-lr").hidden = !hasLr;
-    if (hasLr) charts.lr.setData([x, plottable(col("learning_rate"))]);
+    root.querySelector("#card-lr").hidden = !full?.rows.some((r) => r.learning_rate != null);
+    charts.lr.setData([x, col("learning_rate")]);
     for (const name of state.custom) charts[`custom:${name}`].setData([x, ...both(name)]);
     for (const [key, chart] of Object.entries(charts)) {
       if (key === "lr") continue;
       chart.series.forEach((s, i) => s.faint && chart.show(i, w > 0));
     }
+    // uPlot renders on a microtask after setData.
+    for (const resolve of drawn.splice(0)) queueMicrotask(resolve);
   }
 
   function renderHead() {
@@ -352,14 +508,11 @@ export function operationView(root, id) {
 
   (async () => {
     try {
-      const [op, metrics] = await Promise.all([
-        api("GET", `/operations/${encodeURIComponent(id)}`),
-        api("GET", `/operations/${encodeURIComponent(id)}/metrics?max_points=${MAX_POINTS}`),
-      ]);
-      if (destroyed) return;
+      const [op, full] = await Promise.all([api("GET", path), fetchView("full", null)]);
+      if (destroyed || !full) return;
       state.op = op;
       state.trends = op.trends;
-      for (const e of metrics.metrics.epochs) upsert(e);
+      state.full = full;
       renderHead();
       renderTrends();
       scheduleDraw();
@@ -367,14 +520,13 @@ export function operationView(root, id) {
       // A script training's output, live under the charts.
       if (op.metadata?.kind === "script") logs = logsPanel(root, id);
       // Everything after the last fetched epoch comes from the stream, then every new one as it is stored.
-      const since = state.rows.length ? state.rows[state.rows.length - 1].epoch : -1;
-      stream = openStream(`/operations/${encodeURIComponent(id)}/metrics/stream?since_epoch=${since}`, {
+      const since = full.rows.length ? full.rows[full.rows.length - 1].epoch : -1;
+      stream = openStream(`${path}/metrics/stream?since_epoch=${since}`, {
         onState: setConn,
         onEvent(type, data) {
           if (destroyed) return;
           if (type === "epoch") {
-            upsert(data);
-            scheduleDraw();
+            liveEpoch(data);
           } else if (type === "trends") {
             state.trends = data;
             renderTrends();
@@ -414,9 +566,14 @@ export function operationView(root, id) {
     name: "operation",
     charts,
     state,
+    zoomTo,
+    resetZoom,
+    nextDraw,
     destroy() {
       destroyed = true;
       analyse.cancel();
+      refetchSoon.cancel();
+      clearTimeout(smoothingTimer);
       clearInterval(poll);
       stream?.close();
       logs?.destroy();

@@ -12,14 +12,11 @@
 import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { metricValue, pickEpochs, reduceRows, type ExtraColumns } from "../trends/downsample.ts";
-import { emaSmooth, emaWarmup, type EmaState } from "../trends/smoothing.ts";
+import { emaSmooth, emaWarmup, UNSMOOTHED, type EmaState } from "../trends/smoothing.ts";
 import type { StoreReader } from "./store.ts";
 
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
 export const SCAN_ROWS = 50_000;
-
-/** Metrics that are schedules or timings, not noisy measurements: never smoothed. */
-export const UNSMOOTHED: ReadonlySet<string> = new Set(["learning_rate", "duration"]);
 
 /** Largest smoothing weight: its warm-up (emaWarmup) is ~27,600 values; past it a zoomed range would read most of a history. */
 export const MAX_SMOOTHING = 0.999;

@@ -1,5 +1,8 @@
 // Curve smoothing for charts, matching TensorBoard's smoothing slider so people see the same curve in both tools.
 
+/** Metrics that are schedules or timings, not noisy measurements: never smoothed (the server's charts and the page alike). */
+export const UNSMOOTHED: ReadonlySet<string> = new Set(["learning_rate", "duration"]);
+
 /** Where a debiased EMA stands after some values: the running mean `last` and how many finite values it has seen. */
 export interface EmaState {
   last: number;
