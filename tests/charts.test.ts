@@ -96,6 +96,74 @@ describe("chart reads", () => {
     expect(smoothed!.series.grad_norm![epochs.findIndex((e) => e.epoch === peak)]).toBeCloseTo(g[peak]!, 9);
   });
 
+  test("block summaries, smoothed: the raw reduction's epochs, each within 1e-9 of the EMA over every stored epoch (a sparse metric and a NaN included), and a state that goes on live", async () => {
+    const full = (name: string, w: number) =>
+      emaSmooth(
+        all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
+        w,
+      );
+    const blocks = { scanRows: 0, windowShare: Number.POSITIVE_INFINITY };
+    for (const [from, to, maxPoints, w] of [
+      [0, N - 1, 300, 0.6],
+      [12_000, 19_999, 100, 0.9],
+      [16_000, N - 1, 20, 0.99],
+    ] as const) {
+      const q = { from, to, maxPoints, keepEpoch: 15_000 };
+      const { epochs, smoothed } = await readChart(store, id, { ...q, smoothing: w }, blocks);
+      expect(epochs).toEqual((await readChart(store, id, q, blocks)).epochs);
+      for (const name of ["train_loss", "val_loss", "grad_norm"]) {
+        const expected = full(name, w);
+        const got = smoothed!.series[name]!;
+        expect(got).toHaveLength(epochs.length);
+        epochs.forEach((e, i) => {
+          const want = expected[e.epoch];
+          if (want === null) expect(got[i]).toBeNull();
+          else if (Number.isNaN(want)) expect(got[i]).toBe("NaN");
+          else expect(Math.abs((got[i] as number) - want!)).toBeLessThan(1e-9);
+        });
+      }
+      if (to === N - 1) {
+        // The last epoch has no val_loss: its state still holds the whole history's.
+        const state = { ...smoothed!.state.val_loss! };
+        const next = [0.5, 0.4];
+        const expected = emaSmooth([...all.map((r) => metricValue(r.val_loss) ?? null), ...next], w).slice(-2);
+        emaSmooth(next, w, state).forEach((v, k) => expect(Math.abs(v! - expected[k]!)).toBeLessThan(1e-9));
+      }
+    }
+    // Windows that would read more than the share allowed: the range's rows instead, as without blocks.
+    const q = { maxPoints: 300, smoothing: 0.999 };
+    expect(await readChart(store, id, q, { scanRows: 0 })).toEqual(
+      await readChart(store, id, q, { scanRows: Number.POSITIVE_INFINITY }),
+    );
+  });
+
+  test("fields: each epoch carries epoch and the metrics named, whose extremes and NaN every path keeps, smoothed alone", async () => {
+    for (const scanRows of [Number.POSITIVE_INFINITY, 0]) {
+      const { epochs, smoothed } = await readChart(
+        store,
+        id,
+        { maxPoints: 40, fields: ["grad_norm"], smoothing: 0.6, keepEpoch: 15_000 },
+        { scanRows },
+      );
+      expect(epochs.length).toBeLessThanOrEqual(40);
+      for (const e of epochs) expect(Object.keys(e).sort()).toEqual(["epoch", "grad_norm"]);
+      expect(at(epochs, SPIKE)?.grad_norm).toBe(80);
+      expect(at(epochs, NAN)?.grad_norm).toBe("NaN");
+      expect(at(epochs, 15_000)).toBeDefined();
+      expect(Object.keys(smoothed!.series)).toEqual(["grad_norm"]);
+    }
+    // One metric's budget goes to that metric alone: narrower buckets than with every field.
+    const one = await readChart(store, id, { maxPoints: 200, fields: ["train_loss"] });
+    const every = await readChart(store, id, { maxPoints: 200 });
+    expect(one.epochs.length).toBeGreaterThan(every.epochs.length / 2);
+    expect(new Set(one.epochs.map((e) => e.train_loss))).toContain(Math.max(...all.map((r) => r.train_loss as number)));
+    expect((await readChart(store, id, { from: 0, to: 2, fields: ["nothing"] })).epochs).toEqual([
+      { epoch: 0 },
+      { epoch: 1 },
+      { epoch: 2 },
+    ] as WireEpoch[]);
+  });
+
   test("the state after the last epoch lets a client smooth live epochs exactly", async () => {
     const { smoothed } = await readChart(store, id, { from: 19_000, smoothing: 0.8 });
     const state = { ...smoothed!.state.train_loss! };
@@ -139,6 +207,8 @@ describe("GET /metrics with a range", () => {
       ["smoothing=-0.1", "query.smoothing"],
       ["from_epoch=-1", "query.from_epoch"],
       ["to_epoch=x", "query.to_epoch"],
+      ["fields=a,,b", "query.fields"],
+      ["fields=val%20loss", "query.fields"],
     ]) {
       const r = await get(q!);
       expect(r.status).toBe(400);

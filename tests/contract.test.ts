@@ -81,6 +81,18 @@ const CONTRACT: Record<string, Case[]> = {
       }),
     },
     {
+      name: "one chart's fields",
+      status: 200,
+      call: async (f) => ({
+        query: { ids: `${await f.running()},${await f.finished()}`, fields: "val_loss", smoothing: "0.6" },
+      }),
+    },
+    {
+      name: "a bad fields list",
+      status: 400,
+      call: async (f) => ({ query: { ids: await f.running(), fields: "a,,b" } }),
+    },
+    {
       name: "max_points below 3",
       status: 400,
       call: async (f) => ({ query: { ids: await f.running(), max_points: "2" } }),
@@ -209,6 +221,14 @@ const CONTRACT: Record<string, Case[]> = {
       call: async (f) => ({
         params: { id: await f.running() },
         query: { from_epoch: "1", to_epoch: "2", max_points: "3", smoothing: "0.6" },
+      }),
+    },
+    {
+      name: "one chart's fields, reduced",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        query: { fields: "train_loss,val_loss", max_points: "3" },
       }),
     },
     {

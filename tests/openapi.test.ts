@@ -109,7 +109,7 @@ describe("security in /swagger/json follows TRAINWATCH_TOKEN", () => {
 });
 
 describe("chart parameters in /swagger/json", () => {
-  test("GET /metrics and the comparison document from_epoch, to_epoch (epochs) and smoothing (a weight below 1), and the smoothed curves", async () => {
+  test("GET /metrics and the comparison document from_epoch, to_epoch (epochs), smoothing (a weight below 1) and fields, and the smoothed curves", async () => {
     const ops = operationsOf(await servedDocument(makeApp().app));
     for (const key of ["GET /api/v1/operations/{id}/metrics", "GET /api/v1/operations/compare"]) {
       const params = new Map<string, Json>(ops.get(key)!.parameters.map((p: Json) => [p.name, p]));
@@ -120,6 +120,7 @@ describe("chart parameters in /swagger/json", () => {
       });
       expect(params.get("to_epoch")?.schema, key).toMatchObject({ type: "integer", minimum: 0, maximum: 2 ** 31 - 1 });
       expect(params.get("smoothing")?.schema, key).toMatchObject({ type: "number", minimum: 0, maximum: 0.999 });
+      expect(params.get("fields")?.schema, key).toMatchObject({ type: "string" });
     }
     const metrics = ops.get("GET /api/v1/operations/{id}/metrics")!.responses["200"].content["application/json"].schema;
     expect(JSON.stringify(metrics)).toContain('"smoothed"');

@@ -7,12 +7,12 @@ import { Elysia, t } from "elysia";
 import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
 import { CompareData } from "../schemas/analysis.ts";
-import { chartOfRows, type ChartQuery } from "../store/charts.ts";
+import { chartOfRows } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
-import { loadOperation, RangeQuery, rangeOf } from "./operations.ts";
+import { loadOperation, RangeQuery, rangeOf, type RangeParams } from "./operations.ts";
 
 /** Runs one comparison holds: 100 × 10,000 epochs overlaid is bench/dashboard.ts's case. */
 export const MAX_COMPARE_RUNS = 100;
@@ -51,7 +51,7 @@ export async function compareRuns(
   deps: Pick<AppDeps, "store" | "config">,
   ids: readonly string[],
   maxPoints = DEFAULT_COMPARE_POINTS,
-  range: Pick<ChartQuery, "from" | "to" | "smoothing"> = {},
+  range: RangeParams = {},
 ) {
   // One after the other: the first unknown id is the one the error names.
   const runs = [];
@@ -106,7 +106,7 @@ export const compareRoutes = (deps: AppDeps) =>
         tags: ["metrics"],
         summary: "Compare runs",
         description:
-          "For each run (in the order given, 1 … 100): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation (all over the whole history), and its curves reduced to `max_points` (default 1000) as GET /metrics reduces them; `from_epoch`/`to_epoch` narrow the curves to a zoomed range and `smoothing` adds each run's EMA over its full history. `best_run` names the best. 404 names the first unknown id.",
+          "For each run (in the order given, 1 … 100): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation (all over the whole history), and its curves reduced to `max_points` (default 1000) as GET /metrics reduces them; `from_epoch`/`to_epoch` narrow the curves to a zoomed range, `smoothing` adds each run's EMA over its full history and `fields` keeps only the metrics a chart shows. `best_run` names the best. 404 names the first unknown id.",
         responses: {
           200: documented("Runs side by side", Envelope(CompareData)),
           400: documented("Bad ids or max_points", ErrorEnvelope),

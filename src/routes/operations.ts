@@ -44,7 +44,11 @@ const ListQuery = t.Object({
   }),
 });
 
-/** The range and smoothing parameters GET /metrics and the comparison share. */
+/** A `fields` item: a metric name as epochs carry it (CUSTOM_METRIC_NAME), and how many one request may list. */
+const FIELD_NAME = "[A-Za-z0-9_./-]{1,64}";
+const MAX_FIELDS = 50;
+
+/** The range, smoothing and field parameters GET /metrics and the comparison share. */
 export const RangeQuery = {
   from_epoch: queryInt("from_epoch", {
     ...EpochNumber,
@@ -59,6 +63,14 @@ export const RangeQuery = {
     maximum: MAX_SMOOTHING,
     description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored epoch (not over the returned points), at the returned epochs. learning_rate and duration are not smoothed.`,
   }),
+  fields: t.Optional(
+    t.String({
+      field: "query.fields",
+      pattern: `^${FIELD_NAME}(,${FIELD_NAME}){0,${MAX_FIELDS - 1}}$`,
+      errorMessage: `expected up to ${MAX_FIELDS} comma-separated metric names`,
+      description: `Only these metrics (comma-separated, up to ${MAX_FIELDS}; \`timestamp\` too when listed): each epoch carries \`epoch\` and them, and the reduction and the smoothing consider only them, so one chart's curve costs a fraction of every field's.`,
+    }),
+  ),
 };
 
 export const MetricsQuery = t.Object({
@@ -77,12 +89,17 @@ export function rangeOf(q: {
   from_epoch?: number;
   to_epoch?: number;
   smoothing?: number;
-}): Pick<ChartQuery, "from" | "to" | "smoothing"> {
+  fields?: string;
+}): RangeParams {
   if (q.from_epoch !== undefined && q.to_epoch !== undefined && q.to_epoch < q.from_epoch) {
     throw invalid("query.to_epoch", `to_epoch (${q.to_epoch}) is before from_epoch (${q.from_epoch})`);
   }
-  return { from: q.from_epoch, to: q.to_epoch, smoothing: q.smoothing };
+  const fields = q.fields === undefined ? undefined : [...new Set(q.fields.split(","))];
+  return { from: q.from_epoch, to: q.to_epoch, smoothing: q.smoothing, ...(fields && { fields }) };
 }
+
+/** What the range parameters ask of a chart read. */
+export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
 
 /** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
 export async function metricsView(
@@ -316,7 +333,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           tags: ["metrics"],
           summary: "Read epochs and the trend summary",
           description:
-            "`since_epoch=N` returns only epochs with epoch > N (for pollers); `from_epoch`/`to_epoch` narrow to a range (a zoomed chart: inclusive, 400 when to_epoch < from_epoch); `max_points=M` reduces for charts with a min/max per bucket, so no spike, NaN or ±Infinity disappears and the first, last and best epochs stay; `smoothing=w` adds each metric's EMA over every stored epoch. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
+            "`since_epoch=N` returns only epochs with epoch > N (for pollers); `from_epoch`/`to_epoch` narrow to a range (a zoomed chart: inclusive, 400 when to_epoch < from_epoch); `max_points=M` reduces for charts with a min/max per bucket, so no spike, NaN or ±Infinity disappears and the first, last and best epochs stay; `smoothing=w` adds each metric's EMA over every stored epoch; `fields=a,b` keeps only those metrics. Trend fields always describe the whole history. Before any metrics: `epochs: []`, null trend values, false flags.",
         },
       },
     );
