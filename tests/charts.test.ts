@@ -197,6 +197,28 @@ describe("GET /metrics with a range", () => {
     expect((await get("to_epoch=4")).body.data.metrics.epochs).toHaveLength(5);
   });
 
+  test("GET /operations/curves gives each run's curves as its GET /metrics does, in the order asked; an unknown id is a 404 naming it", async () => {
+    const second = (await s.createOperation({ operation_type: "training" })).operation_id;
+    await s.writeEpochs(
+      second,
+      Array.from({ length: 30 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 2 / (e + 1), val_loss: 1 })),
+    );
+    const q = "from_epoch=5&to_epoch=25&max_points=8&smoothing=0.7&fields=train_loss";
+    const { status, body } = await json(app.handle(req("GET", `/api/v1/operations/curves?ids=${second},${op}&${q}`)));
+    expect(status).toBe(200);
+    expect(body.data.runs.map((r: { operation_id: string }) => r.operation_id)).toEqual([second, op]);
+    for (const run of body.data.runs) {
+      const one = (await json(app.handle(req("GET", `/api/v1/operations/${run.operation_id}/metrics?${q}`)))).body.data
+        .metrics;
+      expect(run.curves).toEqual(one.epochs);
+      expect(run.smoothed).toEqual(one.smoothed);
+      expect(run.curves.length).toBeLessThanOrEqual(8);
+    }
+    const missing = await json(app.handle(req("GET", `/api/v1/operations/curves?ids=${op},op_nope`)));
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toContain("op_nope");
+  });
+
   test("a range ending before it starts, or a weight out of range, is a 400 naming the parameter", async () => {
     const bad = await get("from_epoch=20&to_epoch=10");
     expect(bad.status).toBe(400);

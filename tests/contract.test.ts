@@ -100,6 +100,27 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "smoothing of 1", status: 400, call: async (f) => ({ query: { ids: await f.running(), smoothing: "1" } }) },
     { name: "an unknown id", status: 404, call: async (f) => ({ query: { ids: `${await f.running()},${UNKNOWN}` } }) },
   ],
+  "GET /api/v1/operations/curves": [
+    {
+      name: "two runs' zoomed curves, one field, smoothed",
+      status: 200,
+      call: async (f) => ({
+        query: {
+          ids: `${await f.running()},${await f.finished()}`,
+          from_epoch: "1",
+          to_epoch: "2",
+          fields: "train_loss",
+          smoothing: "0.6",
+        },
+      }),
+    },
+    {
+      name: "a reversed range",
+      status: 400,
+      call: async (f) => ({ query: { ids: await f.running(), from_epoch: "5", to_epoch: "1" } }),
+    },
+    { name: "an unknown id", status: 404, call: async (f) => ({ query: { ids: `${await f.running()},${UNKNOWN}` } }) },
+  ],
   "POST /api/v1/operations": [
     {
       name: "register",

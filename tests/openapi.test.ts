@@ -109,9 +109,13 @@ describe("security in /swagger/json follows TRAINWATCH_TOKEN", () => {
 });
 
 describe("chart parameters in /swagger/json", () => {
-  test("GET /metrics and the comparison document from_epoch, to_epoch (epochs), smoothing (a weight below 1) and fields, and the smoothed curves", async () => {
+  test("GET /metrics, the comparison and the curves document from_epoch, to_epoch (epochs), smoothing (a weight below 1) and fields, and the smoothed curves", async () => {
     const ops = operationsOf(await servedDocument(makeApp().app));
-    for (const key of ["GET /api/v1/operations/{id}/metrics", "GET /api/v1/operations/compare"]) {
+    for (const key of [
+      "GET /api/v1/operations/{id}/metrics",
+      "GET /api/v1/operations/compare",
+      "GET /api/v1/operations/curves",
+    ]) {
       const params = new Map<string, Json>(ops.get(key)!.parameters.map((p: Json) => [p.name, p]));
       expect(params.get("from_epoch")?.schema, key).toMatchObject({
         type: "integer",

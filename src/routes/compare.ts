@@ -2,12 +2,14 @@
  * `GET /operations/compare?ids=a,b,c`: several runs side by side — each run's summary and its
  * downsampled curves, and which run is best. Each run is judged by the analysis route's judgement
  * and ranked by src/trends/ranking.ts, so the dashboard, the agents and `compare_runs` agree.
+ * `GET /operations/curves?ids=a,b,c`: the same runs' curves alone (a comparison chart's zoom, metric or weight),
+ * each read as GET /metrics reads one run, so nothing is judged and a long range reads block summaries.
  */
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
-import { CompareData } from "../schemas/analysis.ts";
-import { chartOfRows } from "../store/charts.ts";
+import { CompareData, CurvesData } from "../schemas/analysis.ts";
+import { chartOfRows, readChart, SCAN_ROWS } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { analyzeOperation } from "./analysis.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
@@ -94,24 +96,74 @@ export async function compareRuns(
   };
 }
 
+/**
+ * Each run's curves of the range, in the order given (reduced, smoothed, narrowed to fields as asked); the first unknown
+ * id is a 404. The rows a request may read before its runs reduce from block summaries (SCAN_ROWS) are shared out over
+ * the runs: 100 runs × 10,000 epochs read from their blocks (~2 ms a run), not a million rows (~1.5 s).
+ */
+export async function runCurves(
+  store: AppDeps["store"],
+  ids: readonly string[],
+  maxPoints = DEFAULT_COMPARE_POINTS,
+  range: RangeParams = {},
+): Promise<CurvesData> {
+  const runs: CurvesData["runs"] = [];
+  const scanRows = SCAN_ROWS / ids.length;
+  for (const id of ids) {
+    const op = await loadOperation(store, id);
+    const chart = await readChart(store, id, { ...range, maxPoints, keepEpoch: op.trends.best_epoch }, { scanRows });
+    runs.push({
+      operation_id: id,
+      name: op.name,
+      operation_type: op.operation_type,
+      curves: chart.epochs,
+      ...(chart.smoothed && { smoothed: chart.smoothed }),
+    });
+  }
+  return { runs, max_points: maxPoints };
+}
+
 export const compareRoutes = (deps: AppDeps) =>
-  new Elysia({ name: "trainwatch/compare" }).get(
-    "/operations/compare",
-    async ({ query }) =>
-      ok(await compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
-    {
-      query: CompareQuery,
-      // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.
-      detail: {
-        tags: ["metrics"],
-        summary: "Compare runs",
-        description:
-          "For each run (in the order given, 1 … 100): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation (all over the whole history), and its curves reduced to `max_points` (default 1000) as GET /metrics reduces them; `from_epoch`/`to_epoch` narrow the curves to a zoomed range, `smoothing` adds each run's EMA over its full history and `fields` keeps only the metrics a chart shows. `best_run` names the best. 404 names the first unknown id.",
-        responses: {
-          200: documented("Runs side by side", Envelope(CompareData)),
-          400: documented("Bad ids or max_points", ErrorEnvelope),
-          404: documented("Unknown operation", ErrorEnvelope),
+  new Elysia({ name: "trainwatch/compare" })
+    .get(
+      "/operations/compare",
+      async ({ query }) =>
+        ok(await compareRuns(deps, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query))),
+      {
+        query: CompareQuery,
+        // Documented rather than validated, like GET /metrics: checking 20 × 1,000 epochs would cost more than building them.
+        detail: {
+          tags: ["metrics"],
+          summary: "Compare runs",
+          description:
+            "For each run (in the order given, 1 … 100): best epoch and loss, epochs to best (best_epoch − first epoch), final metrics, flags, the recommendation (all over the whole history), and its curves reduced to `max_points` (default 1000) as GET /metrics reduces them; `from_epoch`/`to_epoch` narrow the curves to a zoomed range, `smoothing` adds each run's EMA over its full history and `fields` keeps only the metrics a chart shows. `best_run` names the best. 404 names the first unknown id.",
+          responses: {
+            200: documented("Runs side by side", Envelope(CompareData)),
+            400: documented("Bad ids or max_points", ErrorEnvelope),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
         },
       },
-    },
-  );
+    )
+    .get(
+      "/operations/curves",
+      async ({ query }) =>
+        ok(
+          await runCurves(deps.store, parseIds(query.ids), query.max_points ?? DEFAULT_COMPARE_POINTS, rangeOf(query)),
+        ),
+      {
+        query: CompareQuery,
+        // Documented rather than validated, like the comparison.
+        detail: {
+          tags: ["metrics"],
+          summary: "Several runs' chart curves",
+          description:
+            "For each run (in the order given, 1 … 100), its name and its curves as GET /operations/{id}/metrics reduces them, with the same guarantee: `from_epoch`/`to_epoch`, `max_points` (default 1000), `smoothing` and `fields` as there, the best epoch kept. Nothing is judged, so a comparison chart costs the ranges read, not every run's history (GET /operations/compare has the summaries); the runs share one read budget, past which they reduce from their block summaries. 404 names the first unknown id.",
+          responses: {
+            200: documented("Each run's curves", Envelope(CurvesData)),
+            400: documented("Bad ids, range or max_points", ErrorEnvelope),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+        },
+      },
+    );

@@ -144,6 +144,12 @@ export const RunSummary = Type.Object({
   recommendation: Recommendation,
 });
 
+/** A run's chart curves: the comparison's, and GET /operations/curves'. */
+const Curves = Type.Array(EpochInput, {
+  description:
+    "The epochs in the range (every field, or those `fields` names), reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
+});
+
 export const CompareData = Type.Object({
   runs: Type.Array(
     Type.Object({
@@ -155,10 +161,7 @@ export const CompareData = Type.Object({
         description: "metadata.location: local, host or external.",
       }),
       summary: RunSummary,
-      curves: Type.Array(EpochInput, {
-        description:
-          "Every field of the epochs in the range, reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
-      }),
+      curves: Curves,
       smoothed: Type.Optional(SmoothedCurves),
     }),
   ),
@@ -170,3 +173,18 @@ export const CompareData = Type.Object({
   max_points: Type.Integer(),
 });
 export type CompareData = Static<typeof CompareData>;
+
+/** GET /operations/curves: each run's chart curves alone, read as GET /metrics reads them; the runs are not judged. */
+export const CurvesData = Type.Object({
+  runs: Type.Array(
+    Type.Object({
+      operation_id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      operation_type: Type.String(),
+      curves: Curves,
+      smoothed: Type.Optional(SmoothedCurves),
+    }),
+  ),
+  max_points: Type.Integer(),
+});
+export type CurvesData = Static<typeof CurvesData>;
