@@ -38,6 +38,19 @@ const kindOf = (v) => (Number.isNaN(v) ? "NaN" : v > 0 ? "+∞" : "−∞");
  */
 export const pointsFor = (width) => Math.max(500, Math.min(4000, Math.round(2 * width)));
 
+/**
+ * Runs a view change (a fetch, then a draw) counted in `state.loading` until it is drawn or failed: the page's test
+ * hook (window.__trainwatch.loading) waits for none.
+ */
+export async function drawing(state, change) {
+  state.loading++;
+  try {
+    return await change();
+  } finally {
+    state.loading--;
+  }
+}
+
 /** Epochs are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
 export const EPOCH_INCREMENTS = [
   1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000,
@@ -259,17 +272,17 @@ export class EpochChart {
 
   /**
    * What the chart holds (a test hook): its x range, the epochs, each series' values as handed over (non-finite ones as
-   * "NaN", "Infinity", "-Infinity", so they survive JSON) and the non-finite bands drawn.
+   * "NaN", "Infinity", "-Infinity", so they survive JSON) and the non-finite bands drawn. A faint (raw) series is named
+   * "<label>:raw".
    */
   snapshot() {
     const wire = (v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
+    const name = (s) => `${s.label}${s.faint ? ":raw" : ""}`;
     return {
       range: this.range,
       x: [...this.columns[0]],
-      series: Object.fromEntries(
-        this.series.map((s, i) => [`${s.label}${s.faint ? ":raw" : ""}`, this.columns[i + 1].map(wire)]),
-      ),
-      marks: this.marks.map((m) => ({ ...m, series: this.series[m.series].label })),
+      series: Object.fromEntries(this.series.map((s, i) => [name(s), this.columns[i + 1].map(wire)])),
+      marks: this.marks.map((m) => ({ ...m, series: name(this.series[m.series]) })),
       scale: { min: this.u.scales.x.min, max: this.u.scales.x.max },
     };
   }

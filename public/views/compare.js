@@ -1,12 +1,13 @@
 // #/compare/<a,b,…> — runs overlaid on one chart (x: whole epochs), with a table of their summaries and the best starred.
-// The server reduces and smooths: GET /operations/compare brings the table and every run's whole curve (max_points per
-// run, smoothing=w over every stored epoch). Dragging across the chart zooms: each run's GET /metrics for that epoch
-// range (from_epoch/to_epoch, max_points from the chart's width), so the zoom is at full resolution when the range holds
-// fewer epochs than points, and the runs are not judged again for it. A double-click or Reset zoom returns.
+// The chart and the table come apart, so the chart does not wait for every run to be judged: the chart is
+// GET /operations/curves (every run's curves in one request, of the one metric shown: fields=<metric>, max_points per
+// run, smoothing=w over every stored epoch), the table GET /operations/compare. Dragging across the chart zooms: the
+// curves of that epoch range (from_epoch/to_epoch, max_points from the chart's width), at full resolution when the
+// range holds fewer epochs than points. A new metric or weight asks for the curves again, and so does the live refresh
+// (with the table), the zoom kept. A double-click or Reset zoom returns.
 
-import { UNSMOOTHED } from "trends/smoothing.js";
 import { api, listOperations } from "../lib/api.js";
-import { EpochChart, PALETTE, joinRuns, pointsFor } from "../lib/charts.js";
+import { EpochChart, PALETTE, drawing, joinRuns, pointsFor } from "../lib/charts.js";
 import { fmt, live, num } from "../lib/format.js";
 import { html, render } from "../lib/html.js";
 import { errorBox, flagBadges, smoothingControl, statusPill, zoomControl } from "../lib/widgets.js";
@@ -14,11 +15,18 @@ import { NOT_METRICS } from "./operation.js";
 
 const COMPARE_METRICS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy", "learning_rate"];
 
-export function compareView(root, ids) {
+export function compareView(root, hashIds) {
+  // As the server reads them: a repeated id once.
+  const ids = [...new Set(hashIds)];
   let chart = null;
   let chartShape = "";
-  /** The comparison reply (table and whole-run curves), and per run the zoomed range's curves ({ epochs, smoothed }). */
+  /** The comparison reply: the table (and, for the live refresh, whether any run still moves). */
   let data = null;
+  /**
+   * Curves per run ({ epochs, smoothed }) of one metric: the whole runs', and the zoomed range's. Each view knows the
+   * metric it holds, so a metric picked while its curves are on their way does not draw the old ones under its name.
+   */
+  let full = null;
   let zoomed = null;
   let zoomRange = null;
   let destroyed = false;
@@ -46,13 +54,18 @@ export function compareView(root, ids) {
   let smoothingTimer = null;
   const smoothing = smoothingControl(() => {
     clearTimeout(smoothingTimer);
-    smoothingTimer = setTimeout(() => void load(), 120);
+    smoothingTimer = setTimeout(() => void refresh(), 120);
   });
   root.querySelector("#smoothing-slot").append(smoothing.el);
   const zoomUi = zoomControl(() => void resetZoom());
   root.querySelector("#zoom-slot").append(zoomUi.el);
   const select = root.querySelector("#metric");
-  select.onchange = () => ((metric = select.value), draw());
+  // The table's final epochs add the custom metrics once it is in.
+  render(select, html`${COMPARE_METRICS.map((x) => html`<option ${x === metric ? "selected" : ""}>${x}</option>`)}`);
+  select.onchange = () => {
+    metric = select.value;
+    void refresh();
+  };
 
   // The picker: recent runs as toggles; choosing changes the hash, which re-renders this view.
   listOperations(50)
@@ -76,24 +89,53 @@ export function compareView(root, ids) {
     .catch((err) => render(root.querySelector("#picker"), errorBox(err)));
 
   const width = () => chart?.plotWidth() || root.clientWidth;
-  /** Points per run: the chart's (pointsFor), shared out over the runs, at least 500; a zoom may hold ten times more in all. */
-  const perRun = (total) => Math.max(500, Math.min(pointsFor(width()), Math.floor(total / ids.length)));
+  /**
+   * Points per run: the chart's (pointsFor), shared out over the runs, at least 300 (100 runs × 10,000 epochs then
+   * reduce from their block summaries, ≥ 32 epochs a point); a zoom may hold ten times more in all.
+   */
+  const perRun = (total) => Math.max(300, Math.min(pointsFor(width()), Math.floor(total / ids.length)));
 
-  /** One run's curve of the chosen metric: the server's smoothed one when it sent one, else the raw values. */
-  function curve(epochs, smoothed) {
-    const x = epochs.map((e) => e.epoch);
-    const series = smoothed && !UNSMOOTHED.has(metric) ? smoothed.series[metric] : null;
-    return [x, series ? series.map(num) : epochs.map((e) => num(e[metric]))];
+  /** The curves' query: the metric shown, its budget, the weight when smoothing, the range when zoomed. */
+  function curvesQuery(range) {
+    const q = new URLSearchParams({ max_points: String(perRun(range ? 100_000 : 10_000)), fields: metric });
+    const w = smoothing.value();
+    if (w > 0) q.set("smoothing", String(w));
+    if (range) q.set("from_epoch", String(range[0])), q.set("to_epoch", String(range[1]));
+    return q;
+  }
+
+  /** A view of one metric from a curves reply: per run, in `ids` order, its name and { epochs, smoothed }. */
+  const viewOf = (m, runs) => ({
+    metric: m,
+    runs: runs.map((r) => ({ ...r, epochs: r.curves, smoothed: r.smoothed })),
+  });
+
+  /**
+   * Every run's curves in one GET /operations/curves (the runs are not judged): `range` null for the whole runs. Null
+   * when a later request of the same kind (a zoom, a reset, a new metric or weight) overtook it.
+   */
+  async function fetchCurves(kind, range) {
+    const mine = ++seq[kind];
+    const m = metric;
+    const q = curvesQuery(range);
+    const reply = await api("GET", `/operations/curves?ids=${ids.map(encodeURIComponent).join(",")}&${q}`);
+    return destroyed || mine !== seq[kind] ? null : viewOf(m, reply.runs);
+  }
+
+  /** One run's curve: the server's smoothed one when it sent one (learning_rate never is), else the raw values. */
+  function curve(m, { epochs, smoothed }) {
+    const series = smoothed?.series[m];
+    return [epochs.map((e) => e.epoch), series ? series.map(num) : epochs.map((e) => num(e[m]))];
   }
 
   function draw() {
-    if (!data || destroyed) return;
-    const runs = data.runs;
-    const view = zoomed ?? runs.map((r) => ({ epochs: r.curves, smoothed: r.smoothed }));
-    const tables = view.map((v) => curve(v.epochs, v.smoothed));
-    // Same runs and metric (a refresh): new data in place, so the zoom and hover survive. Otherwise a new chart.
-    const shape = `${metric}|${runs.map((r) => r.operation_id).join(",")}`;
-    const columns = joinRuns(tables);
+    const view = (zoomRange && zoomed) || full;
+    if (!view || destroyed) return;
+    const runs = view.runs;
+    // Same runs and metric (a refresh, a zoom): new data in place, so the hover survives. Otherwise a new chart.
+    const shape = `${view.metric}|${runs.map((r) => r.operation_id).join(",")}`;
+    // Runs sample different epochs; uPlot.join puts them on one x axis (gaps spanned).
+    const columns = joinRuns(view.runs.map((r) => curve(view.metric, r)));
     if (!chart || chartShape !== shape) {
       chartShape = shape;
       chart?.destroy();
@@ -105,48 +147,29 @@ export function compareView(root, ids) {
           spanGaps: true,
         })),
         height: 380,
-        yLabel: metric,
+        yLabel: view.metric,
         onZoom: (from, to) => void zoomTo(from, to),
         onReset: () => void resetZoom(),
       });
       chart.setRange(zoomRange);
     }
-    // Runs sample different epochs; uPlot.join puts them on one x axis (gaps spanned).
     chart.setData(columns);
     for (const resolve of drawn.splice(0)) queueMicrotask(resolve);
   }
+  /** Draws, and resolves once uPlot has rendered (a test and bench hook). */
   const drawNow = () => new Promise((resolve) => (drawn.push(resolve), draw()));
 
-  const smoothingQuery = () => {
-    const w = smoothing.value();
-    return w > 0 ? `&smoothing=${w}` : "";
-  };
-
-  /** Each run's curves over `range`, from its GET /metrics; null when a later zoom or a reset overtook the request. */
-  async function fetchZoom(range) {
-    const mine = ++seq.zoom;
-    const q = `max_points=${perRun(100_000)}&from_epoch=${range[0]}&to_epoch=${range[1]}${smoothingQuery()}`;
-    state.loading++;
-    try {
-      const replies = await Promise.all(
-        ids.map((id) => api("GET", `/operations/${encodeURIComponent(id)}/metrics?${q}`)),
-      );
-      if (destroyed || mine !== seq.zoom) return null;
-      return replies.map(({ metrics }) => ({ epochs: metrics.epochs, smoothed: metrics.smoothed }));
-    } finally {
-      state.loading--;
-    }
-  }
-
   /** Shows epochs from … to: at once from the curves held, then at full resolution once every run's range is in. */
-  async function zoomTo(from, to) {
+  function zoomTo(from, to) {
     zoomRange = [from, to];
     chart?.setRange(zoomRange);
     zoomUi.set(zoomRange);
-    const curves = await fetchZoom(zoomRange);
-    if (!curves) return;
-    zoomed = curves;
-    await drawNow();
+    return drawing(state, async () => {
+      const view = await fetchCurves("zoom", zoomRange);
+      if (!view) return;
+      zoomed = view;
+      await drawNow();
+    });
   }
 
   async function resetZoom() {
@@ -156,6 +179,16 @@ export function compareView(root, ids) {
     zoomUi.set(null);
     chart?.setRange(null);
     await drawNow();
+  }
+
+  /** A new metric or weight: the curves shown, fetched again (the whole runs', and the zoom's when zoomed). */
+  function refresh() {
+    return drawing(state, async () => {
+      const [f, z] = await Promise.all([fetchCurves("full", null), zoomRange && fetchCurves("zoom", zoomRange)]);
+      if (f) full = f;
+      if (z) zoomed = z;
+      if (f || z) await drawNow();
+    });
   }
 
   function renderTable() {
@@ -187,6 +220,7 @@ export function compareView(root, ids) {
     );
   }
 
+  /** The chart's curves (the whole runs', and the zoom's when zoomed), then the table: first, and live. */
   async function load() {
     if (!ids.length) {
       render(
@@ -195,32 +229,20 @@ export function compareView(root, ids) {
       );
       return;
     }
-    const mine = ++seq.full;
-    state.loading++;
     try {
-      // A chart is ~1,300 pixels wide: the more runs, the fewer points each needs (10 runs → 1,000 each).
-      const [reply, curves] = await Promise.all([
-        api(
-          "GET",
-          `/operations/compare?ids=${ids.map(encodeURIComponent).join(",")}&max_points=${perRun(10_000)}${smoothingQuery()}`,
-        ),
-        zoomRange && fetchZoom(zoomRange),
-      ]);
-      if (destroyed || mine !== seq.full) return;
-      data = reply;
-      if (curves) zoomed = curves;
+      await refresh();
+      // The table after the chart: judging every run reads its whole history (about a second for 100 × 10,000 epochs).
+      data = await api("GET", `/operations/compare?ids=${ids.map(encodeURIComponent).join(",")}&max_points=3`);
+      if (destroyed) return;
+      // Each run's final epoch has every field: the metrics it can show.
       const custom = new Set();
       for (const r of data.runs)
-        for (const e of r.curves.slice(-1)) for (const k of Object.keys(e)) if (!NOT_METRICS.has(k)) custom.add(k);
+        for (const k of Object.keys(r.summary.final ?? {})) if (!NOT_METRICS.has(k)) custom.add(k);
       const metrics = [...COMPARE_METRICS, ...custom];
-      if (!metrics.includes(metric)) metric = "val_loss";
-      render(select, html`${metrics.map((m) => html`<option ${m === metric ? "selected" : ""}>${m}</option>`)}`);
+      render(select, html`${metrics.map((x) => html`<option ${x === metric ? "selected" : ""}>${x}</option>`)}`);
       renderTable();
-      await drawNow();
     } catch (err) {
       render(root.querySelector("#compare-table"), errorBox(err));
-    } finally {
-      state.loading--;
     }
   }
   void load();

@@ -8,7 +8,7 @@
 import { emaSmooth, UNSMOOTHED } from "trends/smoothing.js";
 import { downsample } from "trends/downsample.js";
 import { api, download, openStream } from "../lib/api.js";
-import { EpochChart, PALETTE, pointsFor } from "../lib/charts.js";
+import { EpochChart, PALETTE, drawing, pointsFor } from "../lib/charts.js";
 import { ago, fmt, live, num, where } from "../lib/format.js";
 import { append, html, render } from "../lib/html.js";
 import { logsPanel } from "../lib/logs.js";
@@ -146,7 +146,7 @@ export function operationView(root, id) {
     /** The whole run (reduced), and the zoomed range when there is one; the charts show zoom ?? full. */
     full: null,
     zoom: null,
-    /** View fetches in flight (a test hook waits for none). */
+    /** View changes under way, from the request to the draw (a test hook waits for none). */
     loading: 0,
     get rows() {
       return (state.zoom ?? state.full)?.rows ?? [];
@@ -258,7 +258,6 @@ export function operationView(root, id) {
     if (weight > 0) q.set("smoothing", String(weight));
     const live = [];
     arrived.add(live);
-    state.loading++;
     try {
       const { metrics } = await api("GET", `${path}/metrics?${q}`);
       if (destroyed || mine !== seq[kind]) return null;
@@ -269,21 +268,22 @@ export function operationView(root, id) {
       return view;
     } finally {
       arrived.delete(live);
-      state.loading--;
     }
   }
 
   const inRange = (range, epoch) => range === null || (epoch >= range[0] && epoch <= range[1]);
 
   /** Shows epochs from … to: at once from the rows held, then at full resolution once the server answers. */
-  async function zoomTo(from, to) {
+  function zoomTo(from, to) {
     zoomRange = [from, to];
     for (const c of Object.values(charts)) c.setRange(zoomRange);
-    zoomUi.set([from, to]);
-    const view = await fetchView("zoom", zoomRange);
-    if (!view) return;
-    state.zoom = view;
-    await nextDraw();
+    zoomUi.set(zoomRange);
+    return drawing(state, async () => {
+      const view = await fetchView("zoom", zoomRange);
+      if (!view) return;
+      state.zoom = view;
+      await nextDraw();
+    });
   }
 
   /** Back to the whole run (a double-click, or the Reset zoom button). */
@@ -297,11 +297,13 @@ export function operationView(root, id) {
   }
 
   /** Fetches every view shown again: a new smoothing weight, or a re-post that changed the smoothed curve after it. */
-  async function refetch() {
-    const [full, zoomed] = await Promise.all([fetchView("full", null), zoomRange && fetchView("zoom", zoomRange)]);
-    if (full) state.full = full;
-    if (zoomed) state.zoom = zoomed;
-    await nextDraw();
+  function refetch() {
+    return drawing(state, async () => {
+      const [full, zoomed] = await Promise.all([fetchView("full", null), zoomRange && fetchView("zoom", zoomRange)]);
+      if (full) state.full = full;
+      if (zoomed) state.zoom = zoomed;
+      await nextDraw();
+    });
   }
   const refetchSoon = throttle(() => void refetch(), 1000);
 
@@ -508,14 +510,18 @@ export function operationView(root, id) {
 
   (async () => {
     try {
-      const [op, full] = await Promise.all([api("GET", path), fetchView("full", null)]);
+      const [op, full] = await drawing(state, async () => {
+        const got = await Promise.all([api("GET", path), fetchView("full", null)]);
+        if (destroyed || !got[1]) return got;
+        state.op = got[0];
+        state.trends = got[0].trends;
+        state.full = got[1];
+        renderHead();
+        renderTrends();
+        await nextDraw();
+        return got;
+      });
       if (destroyed || !full) return;
-      state.op = op;
-      state.trends = op.trends;
-      state.full = full;
-      renderHead();
-      renderTrends();
-      scheduleDraw();
       analyse();
       // A script training's output, live under the charts.
       if (op.metadata?.kind === "script") logs = logsPanel(root, id);
