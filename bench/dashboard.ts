@@ -1,6 +1,18 @@
+/**
+ * Dashboard figures for the acceptance note: `bun run bench/dashboard.ts [--runs=10] [--epochs=10000] [--streams=300]
+ * [--big=1000000] [--overlay=100] [--overlay-epochs=10000] [--zoom-only]`.
+ * Starts a real server process on a temp database, stores runs × epochs (custom metric included), then prints how long
+ * (a) GET /operations/compare takes for all runs, (b) the SSE replay of a full history takes, one stream and one per run
+ * at once, (c) what hundreds of open streams do to ingestion and delivery, and (d) when Chromium exists, how long the
+ * dashboard takes to draw the comparison of all runs and one full run, with the page's long tasks (> 50 ms).
+ * (e) Long runs and zoom (bench/dashboard_zoom.ts): a `--big`-epoch run and `--overlay` runs × `--overlay-epochs`, a
+ * spike and a NaN hidden in a custom metric; ingest time, the page's replies (time, bytes), first draw, every zoom level.
+ * `--zoom-only` runs (e) alone. It prints figures, each goal beside its figure; it asserts nothing.
+ */
 import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
 import { SseReader } from "../tests/sse.ts";
 import { startServerProcess } from "../tests/helpers.ts";
+import { zoomFigures } from "./dashboard_zoom.ts";
 
 // Bun's fetch caps concurrent requests per process at 256 unless told otherwise at startup; hundreds of open streams need more.
 if (!process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) {
@@ -17,6 +29,7 @@ const RUNS = int("runs", 10);
 const EPOCHS = int("epochs", 10_000);
 const STREAMS = int("streams", 300);
 const SAMPLES = int("samples", 10);
+const ZOOM_ONLY = args.has("zoom-only");
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -37,12 +50,25 @@ function epoch(run: number, e: number) {
   };
 }
 
-const server = await startServerProcess({}, 30_000);
+// 10,000-epoch batches of the long runs: above the default 5 MiB body limit with every field, so the limit is raised.
+const server = await startServerProcess({ TRAINWATCH_MAX_BODY_BYTES: String(32 * 1024 * 1024) }, 30_000);
 const api = (path: string, init: RequestInit = {}) => fetch(`${server.url}/api/v1${path}`, init);
 const postJson = (path: string, body: unknown) =>
   api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 try {
+  if (!ZOOM_ONLY) await figures();
+  await zoomFigures(server.url, {
+    big: int("big", 1_000_000),
+    overlay: int("overlay", 100),
+    overlayEpochs: int("overlay-epochs", 10_000),
+    samples: SAMPLES,
+  });
+} finally {
+  await server.stop();
+}
+
+async function figures() {
   // Setup: runs × epochs, in batches of at most 5,000 (the body limit is 5 MiB).
   const t0 = performance.now();
   const ids: string[] = [];
@@ -171,6 +197,4 @@ try {
       await browser.close();
     }
   }
-} finally {
-  await server.stop();
 }
