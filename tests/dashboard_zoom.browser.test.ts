@@ -7,8 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import { emaSmooth } from "../src/trends/smoothing.ts";
 import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
-import { startServerProcess, type ServerProcess } from "./helpers.ts";
-
+import { startServerProcess, until, type ServerProcess } from "./helpers.ts";
 
 const N = 20_000;
 const SPIKE = 12_345;
@@ -199,10 +198,34 @@ describeInBrowser("chart zoom in headless Chromium", () => {
     expect(valueAt(reset, "grad_norm:raw", SPIKE)).toBe(50);
     expect(nanMarked(reset, "grad_norm:raw", NAN)).toBe(true);
     expect(await page.isVisible("#reset-zoom")).toBe(false);
+
+    // A new weight on the slider is a new request: the server smooths again, over every epoch.
+    const before = requests.length;
+    await page.evaluate(() => {
+      const input = document.querySelector("[data-testid=smoothing]") as HTMLInputElement;
+      input.value = "0.9";
+      input.dispatchEvent(new Event("input"));
+    });
+    // The slider asks once it rests: wait for that request, then for its draw.
+    await until("the page to ask for smoothing=0.9", () =>
+      requests
+        .slice(before)
+        .some((u) => u.pathname.endsWith(`/operations/${id}/metrics`) && u.searchParams.get("smoothing") === "0.9"),
+    );
+    await settled("loss", "true");
+    const ema9 = emaSmooth(
+      Array.from({ length: N }, (_, e) => trainLoss(e)),
+      0.9,
+    );
+    const loss9 = await snapshot("loss");
+    const mid = loss9.x[Math.floor(loss9.x.length / 3)]!;
+    expect(valueAt(loss9, "train_loss", mid) as number).toBeCloseTo(ema9[mid]!, 9);
     expect(pageErrors).toEqual([]);
   });
 
   test("the comparison page: a drag asks for every run's curves of the range, a 500-epoch zoom holds every epoch with the spike and the NaN, and Reset zoom returns", async () => {
+    // The slider's weight is remembered across pages: back to the one this test expects.
+    await page.evaluate((w) => localStorage.setItem("trainwatch.smoothing", String(w)), SMOOTHING);
     await page.goto(`${server.url}/#/compare/${id},${other}`);
     await page.waitForSelector(`#metric option:text-is("grad_norm")`, { state: "attached", timeout: 10_000 });
     await page.selectOption("#metric", "grad_norm");
