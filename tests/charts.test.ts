@@ -2,7 +2,7 @@
 // keeps, ranges are exact, smoothing is the EMA of every stored epoch (zoomed ranges included), and bad ranges are 400s.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { EpochRecord, WireEpoch } from "../src/schemas/epoch.ts";
-import { readChart } from "../src/store/charts.ts";
+import { readChart, type Smoothed } from "../src/store/charts.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { emaSmooth, metricValue } from "../src/trends/index.ts";
 import { json, makeApp, req } from "./helpers.ts";
@@ -32,6 +32,28 @@ const id = await longRun(store);
 afterAll(() => store.close());
 const all = await store.readEpochs(id);
 const at = (rows: WireEpoch[], e: number) => rows.find((r) => r.epoch === e) as Record<string, unknown> | undefined;
+
+/** A metric's EMA of weight w over every stored epoch. */
+const fullEma = (name: string, w: number) =>
+  emaSmooth(
+    all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
+    w,
+  );
+
+/** Every smoothed value of the reply is the EMA over every stored epoch at its epoch (NaN passing through), within 1e-9. */
+function expectFullEma(epochs: readonly WireEpoch[], smoothed: Smoothed, w: number): void {
+  for (const name of ["train_loss", "val_loss", "grad_norm"]) {
+    const expected = fullEma(name, w);
+    const got = smoothed.series[name]!;
+    expect(got).toHaveLength(epochs.length);
+    epochs.forEach((e, i) => {
+      const want = expected[e.epoch];
+      if (want === null) expect(got[i]).toBeNull();
+      else if (Number.isNaN(want)) expect(got[i]).toBe("NaN");
+      else expect(Math.abs((got[i] as number) - want!)).toBeLessThan(1e-9);
+    });
+  }
+}
 
 describe("chart reads", () => {
   for (const [path, scanRows] of [
@@ -64,11 +86,6 @@ describe("chart reads", () => {
   });
 
   test("smoothing is the EMA of every stored epoch, also in a zoomed range and after a reduction", async () => {
-    const full = (name: string, w: number) =>
-      emaSmooth(
-        all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
-        w,
-      );
     for (const [from, to, maxPoints, w] of [
       [0, N - 1, 300, 0.6],
       [15_000, 15_999, undefined, 0.99],
@@ -77,31 +94,16 @@ describe("chart reads", () => {
       const { epochs, smoothed } = await readChart(store, id, { from, to, maxPoints, smoothing: w });
       expect(smoothed!.weight).toBe(w);
       expect(Object.keys(smoothed!.series).sort()).toEqual(["grad_norm", "train_loss", "val_loss"]);
-      for (const name of ["train_loss", "val_loss", "grad_norm"]) {
-        const expected = full(name, w);
-        const got = smoothed!.series[name]!;
-        expect(got).toHaveLength(epochs.length);
-        epochs.forEach((e, i) => {
-          const want = expected[e.epoch];
-          if (want === null) expect(got[i]).toBeNull();
-          else if (Number.isNaN(want)) expect(got[i]).toBe("NaN");
-          else expect(Math.abs((got[i] as number) - want!)).toBeLessThan(1e-9);
-        });
-      }
+      expectFullEma(epochs, smoothed!, w);
     }
     // The smoothed curve keeps its own extremes: its highest point (the spike, smoothed) is among the returned epochs.
     const { epochs, smoothed } = await readChart(store, id, { maxPoints: 60, smoothing: 0.6 });
-    const g = full("grad_norm", 0.6).map((v) => (v !== null && Number.isFinite(v) ? v : -Infinity));
+    const g = fullEma("grad_norm", 0.6).map((v) => (v !== null && Number.isFinite(v) ? v : -Infinity));
     const peak = g.indexOf(Math.max(...g));
     expect(smoothed!.series.grad_norm![epochs.findIndex((e) => e.epoch === peak)]).toBeCloseTo(g[peak]!, 9);
   });
 
   test("block summaries, smoothed: the raw reduction's epochs, each within 1e-9 of the EMA over every stored epoch (a sparse metric and a NaN included), and a state that goes on live", async () => {
-    const full = (name: string, w: number) =>
-      emaSmooth(
-        all.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
-        w,
-      );
     const blocks = { scanRows: 0, windowShare: Number.POSITIVE_INFINITY };
     for (const [from, to, maxPoints, w] of [
       [0, N - 1, 300, 0.6],
@@ -111,17 +113,7 @@ describe("chart reads", () => {
       const q = { from, to, maxPoints, keepEpoch: 15_000 };
       const { epochs, smoothed } = await readChart(store, id, { ...q, smoothing: w }, blocks);
       expect(epochs).toEqual((await readChart(store, id, q, blocks)).epochs);
-      for (const name of ["train_loss", "val_loss", "grad_norm"]) {
-        const expected = full(name, w);
-        const got = smoothed!.series[name]!;
-        expect(got).toHaveLength(epochs.length);
-        epochs.forEach((e, i) => {
-          const want = expected[e.epoch];
-          if (want === null) expect(got[i]).toBeNull();
-          else if (Number.isNaN(want)) expect(got[i]).toBe("NaN");
-          else expect(Math.abs((got[i] as number) - want!)).toBeLessThan(1e-9);
-        });
-      }
+      expectFullEma(epochs, smoothed!, w);
       if (to === N - 1) {
         // The last epoch has no val_loss: its state still holds the whole history's.
         const state = { ...smoothed!.state.val_loss! };
