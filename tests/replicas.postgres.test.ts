@@ -112,6 +112,28 @@ await withPostgres("the replica tests", (url) => {
       expect(b.heard.slice(before).map((c) => c.kind)).toEqual(["status"]);
     });
 
+    test("a heartbeat's liveness, a late result and a discard are heard by the other replica; an unknown operation tells nobody", async () => {
+      const { a, b } = await replicas();
+      const op = await a.store.createOperation({ operation_type: "training" });
+      const doomed = await a.store.createOperation({ operation_type: "training", status: "pending" });
+      await a.store.touch(op.operation_id, 1_000);
+      await a.store.setResult(op.operation_id, { checkpoints: [1] });
+      expect(await a.store.discardOperation(doomed.operation_id)).toBe(true);
+      expect(await a.store.discardOperation(doomed.operation_id)).toBe(false);
+      await expect(a.store.touch("op_unknown", 1_000)).rejects.toMatchObject({ code: "OPERATION_NOT_FOUND" });
+      await expect(a.store.setResult("op_unknown", {})).rejects.toMatchObject({ code: "OPERATION_NOT_FOUND" });
+      await b.store.publishStatus("marker"); // everything sent before it has arrived once it does
+      await until("the marker", () => b.heard.some((c) => c.operation_id === "marker"));
+      expect(b.heard.map((c) => [c.kind, c.operation_id])).toEqual([
+        ["status", op.operation_id],
+        ["status", doomed.operation_id],
+        ["changed", op.operation_id],
+        ["changed", op.operation_id],
+        ["removed", doomed.operation_id],
+        ["status", "marker"],
+      ]);
+    });
+
     test("a replay says which epoch writes it holds", async () => {
       const { a, b } = await replicas();
       const op = await a.store.createOperation({ operation_type: "training" });

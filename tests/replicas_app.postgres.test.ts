@@ -118,21 +118,88 @@ await withPostgres("the replica app tests", (url) => {
       }
     });
 
-    test("a reconnect with Last-Event-ID resumes on the other replica with no gap and no duplicate, while writes go on", async () => {
+    /** The `/stream` events about `id` on `sse`, of one kind. */
+    const about = (sse: SseReader, event: string, id: string) =>
+      sse.events.filter((e) => e.event === event && e.data.operation_id === id);
+
+    test("a heartbeat's liveness and a late result, written on one replica, reach the global stream of both", async () => {
+      const { a, b } = await pair();
+      const streams = [new SseReader(await a.api("GET", "/stream")), new SseReader(await b.api("GET", "/stream"))];
+      try {
+        for (const s of streams) await s.until(() => s.comments.includes("connected"), 10_000, "the global stream");
+        const id = await register(a);
+        // Each wait first lets the event before settle: a status event reads the operation, and would carry a change
+        // made before that read, proving nothing about the change's own event.
+        for (const s of streams) await s.until(() => about(s, "operation", id).length > 0, 10_000, "the creation");
+        const seenAt = Date.parse("2026-11-26T16:00:00.000Z");
+        await a.operations.touch(id, seenAt);
+        for (const s of streams)
+          await s.until(
+            () => about(s, "operation", id).some((e) => e.data.last_seen_at === new Date(seenAt).toISOString()),
+            10_000,
+            "the touch",
+          );
+        // A trainer reporting how its cancel ended: the operation is cancelled already, its result is the news.
+        await json(a.api("DELETE", `/operations/${id}`));
+        for (const s of streams)
+          await s.until(
+            () => about(s, "operation", id).some((e) => e.data.status === "cancelled"),
+            10_000,
+            "the cancel",
+          );
+        const done = await json(
+          a.api("POST", `/operations/${id}/complete`, { status: "cancelled", result: { checkpoints: [3] } }),
+        );
+        expect(done.status).toBe(200);
+        for (const s of streams)
+          await s.until(
+            () => about(s, "operation", id).some((e) => e.data.result?.checkpoints?.[0] === 3),
+            10_000,
+            "the late result",
+          );
+      } finally {
+        for (const s of streams) await s.cancel();
+      }
+    });
+
+    test("an operation discarded on one replica is `removed` once from the global stream of both", async () => {
+      const { a, b } = await pair();
+      const streams = [new SseReader(await a.api("GET", "/stream")), new SseReader(await b.api("GET", "/stream"))];
+      try {
+        for (const s of streams) await s.until(() => s.comments.includes("connected"), 10_000, "the global stream");
+        const doomed = (await a.operations.createOperation({ operation_type: "training", status: "pending" }))
+          .operation_id;
+        for (const s of streams) await s.until(() => about(s, "operation", doomed).length > 0, 10_000, "the creation");
+        expect(await a.operations.discardOperation(doomed)).toBe(true);
+        for (const s of streams) await s.until(() => about(s, "removed", doomed).length > 0, 10_000, "the removal");
+        // A marker written after the removal: once it arrives, everything about the removal has.
+        const marker = await register(b);
+        for (const s of streams) {
+          await s.until(() => about(s, "operation", marker).length > 0, 10_000, "the marker");
+          expect(about(s, "removed", doomed).map((e) => e.data)).toEqual([{ operation_id: doomed }]);
+        }
+      } finally {
+        for (const s of streams) await s.cancel();
+      }
+    });
+
+    test("a writer behind a round-robin client, streams reconnecting to either replica with Last-Event-ID: no gap, no duplicate", async () => {
       const { a, b } = await pair();
       const id = await register(a);
-      // A writer on a posting one epoch at a time, without pause, while streams come and go on b.
+      // One writer, each epoch to the next replica in turn (a round-robin balancer), without pause, while streams come and
+      // go on both replicas, each round's reconnect on the other one than the last.
       let written = 0;
       let writing = true;
       const writer = (async () => {
-        while (writing) await post(a, id, written++, 1);
+        while (writing) await post(written % 2 ? b : a, id, written++, 1);
       })();
       try {
         const seen: number[] = [];
         let last: number | null = null;
-        for (let round = 0; round < 6; round++) {
+        for (let round = 0; round < 8; round++) {
           const headers: Record<string, string> = last === null ? {} : { "last-event-id": String(last) };
-          const sse = new SseReader(await b.api("GET", `/operations/${id}/metrics/stream`, undefined, headers));
+          const on = round % 2 ? a : b;
+          const sse = new SseReader(await on.api("GET", `/operations/${id}/metrics/stream`, undefined, headers));
           const target = written + 5;
           await sse.until(() => sse.epochs().length > 0 && sse.epochs().at(-1)! >= target, 20_000, `epoch ${target}`);
           await sse.cancel();

@@ -224,10 +224,10 @@ export class OperationsService {
     return (await this.store.getOperation(operationId))!;
   }
 
-  /** Removes an operation that never began (Store.discardOperation); lists on this process hear it is gone. */
+  /** Removes an operation that never began (Store.discardOperation); lists hear it is gone (on every replica). */
   async discardOperation(operationId: string): Promise<boolean> {
     const gone = await this.store.discardOperation(operationId);
-    if (gone && this.has(operationId)) this.emit({ type: "removed", operation_id: operationId });
+    if (gone && !this.store.shared && this.has(operationId)) this.emit({ type: "removed", operation_id: operationId });
     return gone;
   }
 
@@ -238,7 +238,7 @@ export class OperationsService {
     return ids;
   }
 
-  /** A change lists show but that is no status change: heard as `changed` here (a shared store relays its progress). */
+  /** A change lists show but that is no status change: heard as `changed` here (a shared store relays its own). */
   private noted(operationId: string): void {
     if (!this.store.shared && this.has(operationId)) this.emit({ type: "changed", operation_id: operationId });
   }
@@ -272,8 +272,8 @@ export class OperationsService {
   private relay(c: StoreChange): void {
     const id = c.operation_id;
     if (!this.has(id)) return;
-    // Progress needs no read and no order: lists re-read the operation when their throttle fires.
-    if (c.kind === "progress") return this.emit({ type: "changed", operation_id: id });
+    // Progress and liveness need no read and no order: lists re-read the operation when their throttle fires.
+    if (c.kind === "progress" || c.kind === "changed") return this.emit({ type: "changed", operation_id: id });
     const next = (this.relaying.get(id) ?? Promise.resolve())
       .then(() => this.deliver(c))
       .catch((err) => console.error(`[operations] relaying a change of ${id} failed:`, err))
@@ -283,8 +283,10 @@ export class OperationsService {
     this.relaying.set(id, next);
   }
 
-  private async deliver(c: Exclude<StoreChange, { kind: "progress" }>): Promise<void> {
+  private async deliver(c: Exclude<StoreChange, { kind: "progress" | "changed" }>): Promise<void> {
     const id = c.operation_id;
+    // After the events before it: a status read that finds nothing is not sent, so `removed` comes last.
+    if (c.kind === "removed") return this.emit({ type: "removed", operation_id: id });
     if (c.kind === "status") {
       const operation = await this.store.getOperation(id);
       if (operation) this.emit({ type: "status", operation_id: id, operation });

@@ -213,9 +213,13 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
+    // One statement: the removal is told to every replica exactly when it happened.
     const r = await this.sql`
-      DELETE FROM operations WHERE operation_id = ${operationId} AND status = 'pending'
-        AND NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id)`;
+      WITH gone AS (
+        DELETE FROM operations WHERE operation_id = ${operationId} AND status = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id)
+        RETURNING 1)
+      SELECT pg_notify(${this.channel}, ${JSON.stringify({ k: "r", o: operationId })}) FROM gone`;
     if (r.count > 0) this.batchProgress.delete(operationId);
     return r.count > 0;
   }
@@ -482,8 +486,9 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
-    const r = await this
-      .sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
+    const r = await this.sql`
+      WITH kept AS (UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId} RETURNING 1)
+      SELECT pg_notify(${this.channel}, ${this.changedPayload(operationId)}) FROM kept`;
     if (r.count === 0) throw notFound(operationId);
   }
 
@@ -499,9 +504,17 @@ export class PostgresStore implements Store, SharedStore {
     await this.sql`SELECT pg_notify(${this.channel}, ${JSON.stringify({ k: "p", o: operationId, p: progress })})`;
   }
 
+  /** Told to every replica (lists show `last_seen_at` and `stale`): one heartbeat per host training every 10 s. */
   async touch(operationId: string, atMs = Date.now()): Promise<void> {
-    const r = await this.sql`UPDATE operations SET last_seen_at = ${atMs} WHERE operation_id = ${operationId}`;
+    const r = await this.sql`
+      WITH seen AS (UPDATE operations SET last_seen_at = ${atMs} WHERE operation_id = ${operationId} RETURNING 1)
+      SELECT pg_notify(${this.channel}, ${this.changedPayload(operationId)}) FROM seen`;
     if (r.count === 0) throw notFound(operationId);
+  }
+
+  /** A change lists show that is no status change; the statement that makes it sends it, so it is told on commit. */
+  private changedPayload(operationId: string): string {
+    return JSON.stringify({ k: "c", o: operationId });
   }
 
   async staleHostOperations(cutoffMs: number): Promise<string[]> {
@@ -538,7 +551,8 @@ export class PostgresStore implements Store, SharedStore {
         if (c.kind === "progress") {
           if (c.progress) this.batchProgress.set(c.operation_id, c.progress);
           else this.batchProgress.delete(c.operation_id);
-        } else if (c.kind === "status" && c.finished) this.batchProgress.delete(c.operation_id);
+        } else if ((c.kind === "status" && c.finished) || c.kind === "removed")
+          this.batchProgress.delete(c.operation_id);
         onChange(c);
       },
       () => {
@@ -640,6 +654,8 @@ function decodeChange(payload: string): StoreChange {
   if (m.k === "e")
     return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
   if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
+  if (m.k === "c") return { kind: "changed", operation_id: m.o };
+  if (m.k === "r") return { kind: "removed", operation_id: m.o };
   return { kind: "status", operation_id: m.o, finished: m.f === 1 };
 }
 

@@ -125,7 +125,9 @@ export interface Replay {
  *   epoch range to read (which may read a later write's values for an epoch; that write then sends it again: a re-sent
  *   epoch replaces itself);
  * - status: the operation changed otherwise (read it); `finished` when it is over;
- * - progress: a training's batch progress, which is kept in memory only.
+ * - changed: a change lists show that is no status change (a heartbeat's liveness, a late result);
+ * - progress: a training's batch progress, which is kept in memory only;
+ * - removed: the operation was discarded (Store.discardOperation).
  */
 export type StoreChange =
   | {
@@ -137,7 +139,9 @@ export type StoreChange =
       range: [number, number];
     }
   | { kind: "status"; operation_id: string; finished: boolean }
-  | { kind: "progress"; operation_id: string; progress: BatchProgress | null };
+  | { kind: "changed"; operation_id: string }
+  | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
+  | { kind: "removed"; operation_id: string };
 
 /** What replicas on one database need beyond the Store: each other's changes, and leases on local trainings. */
 export interface SharedStore {
