@@ -1,0 +1,556 @@
+/**
+ * SQLite and PostgreSQL side by side, in one run: `bun run bench/store.ts [--pg=postgres://…] [--seconds=30]`.
+ * Without `--pg` (or TRAINWATCH_TEST_PG) it starts a throwaway PostgreSQL on loopback with .ci/postgres.sh, with the
+ * server's default durability (fsync on); a given server gets a database of its own for the run, dropped at the end.
+ * For each store it prints:
+ *   (a) ingestion, batches of 1,000 epochs, through the HTTP API of a real server process (1 writer, and 4 writers on
+ *       4 operations at once), and through the store directly in this process, in epochs/s;
+ *   (b) GET metrics of a 1,000-epoch run, one client after a warm-up: p50 / p99;
+ *   (c) load: 2 replicas (two server processes on the same PostgreSQL database; for SQLite one process, which its lock
+ *       allows) behind a round-robin client, `--pollers` pollers (GET metrics + GET status of a writer's operation, once a
+ *       second each) and `--writers` writers (one epoch per POST, `--rate` a second each) for `--seconds`: requests,
+ *       errors, p50/p99 per kind, and whether every acknowledged epoch is stored.
+ * Then where a PostgreSQL batch spends its time, and where the CPU went during the load. Goals beside each figure with
+ * met/missed; it asserts nothing (a shared 2-core machine moves too much to assert on).
+ */
+import { SQL } from "bun";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { loadConfig } from "../src/config.ts";
+import { decodeMetricsBody } from "../src/routes/operations.ts";
+import { MetricsInput } from "../src/schemas/epoch.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import type { Store } from "../src/store/store.ts";
+import { startServerProcess, type ServerProcess } from "../tests/helpers.ts";
+import { quantile, startLagSampler } from "./lag.ts";
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
+const SECONDS = int("seconds", 30);
+const POLLERS = int("pollers", 200);
+const WRITERS = int("writers", 20);
+const RATE = int("rate", 10);
+const BATCH = 1000;
+const BATCHES = int("batches", 40);
+const GET_SAMPLES = int("samples", 500);
+
+const ROOT = join(import.meta.dir, "..");
+const dir = mkdtempSync(join(tmpdir(), "trainwatch-store-bench-"));
+const BASE_TS = Date.parse("2026-11-26T00:00:00Z");
+const headers = { "content-type": "application/json" };
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
+/** One epoch with the 8 standard fields, realistic noisy doubles (as bench/storage.ts). */
+function wireEpoch(e: number) {
+  const noise = Math.sin(e * 12.9898) * 0.01;
+  return {
+    epoch: e,
+    train_loss: 2.3 * Math.exp(-e / 200) + 0.05 + noise,
+    val_loss: 2.4 * Math.exp(-e / 220) + 0.08 + noise * 1.3,
+    train_accuracy: 1 - Math.exp(-e / 150) * 0.9 + noise,
+    val_accuracy: 1 - Math.exp(-e / 170) * 0.92 + noise,
+    learning_rate: 0.001 * 0.5 ** Math.floor(e / 300),
+    duration: 12.5 + noise * 100,
+    timestamp: new Date(BASE_TS + e * 12_500).toISOString(),
+  };
+}
+const body = (from: number, n: number) =>
+  JSON.stringify({ epochs: Array.from({ length: n }, (_, i) => wireEpoch(from + i)) });
+
+// The PostgreSQL server --------------------------------------------------------------------------------------------
+
+interface Pg {
+  /** A database of this run's own. */
+  url: string;
+  describe: string;
+  /** The server's postmaster pid when it runs on this machine and we may read its data directory, for its CPU. */
+  postmaster: number | null;
+  close(): Promise<void>;
+}
+
+async function postgres(): Promise<Pg> {
+  const given = args.get("pg") ?? process.env.TRAINWATCH_TEST_PG?.trim();
+  let server: string;
+  let stop = async () => {};
+  let origin: string;
+  if (given) {
+    server = given;
+    origin = "given";
+  } else {
+    // Its own folder under the temp dir: as root the server runs as `postgres`, which must reach it.
+    const pgDir = mkdtempSync(join(tmpdir(), "trainwatch-bench-pg-"));
+    const start = Bun.spawnSync(
+      ["bash", join(ROOT, ".ci/postgres.sh"), "start", pgDir, "--owner-pid", String(process.pid)],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    if (start.exitCode !== 0) throw new Error(`.ci/postgres.sh start failed: ${start.stderr.toString().trim()}`);
+    server = start.stdout.toString().trim();
+    origin = "throwaway (.ci/postgres.sh)";
+    stop = async () => void Bun.spawnSync(["bash", join(ROOT, ".ci/postgres.sh"), "stop", pgDir]);
+  }
+  const admin = new SQL(server, { max: 1 });
+  const database = `tw_bench_${Date.now().toString(36)}`;
+  await admin.unsafe(`CREATE DATABASE "${database}"`);
+  const settings = (
+    await admin`
+    SELECT current_setting('server_version') AS v, current_setting('fsync') AS fsync,
+           current_setting('synchronous_commit') AS sc, current_setting('shared_buffers') AS sb,
+           current_setting('data_directory', true) AS data`
+  )[0] as Record<string, string | null>;
+  let postmaster: number | null = null;
+  try {
+    postmaster = Number(readFileSync(join(settings.data!, "postmaster.pid"), "utf8").split("\n")[0]) || null;
+  } catch {
+    // Another machine's server, or no right to read its folder: its CPU is not shown.
+  }
+  const url = new URL(server);
+  url.pathname = `/${database}`;
+  return {
+    url: url.toString(),
+    postmaster,
+    describe: `PostgreSQL ${settings.v} on loopback, ${origin}: fsync=${settings.fsync}, synchronous_commit=${settings.sc}, shared_buffers=${settings.sb}`,
+    async close() {
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await admin.close();
+      await stop();
+    },
+  };
+}
+
+// Figures ----------------------------------------------------------------------------------------------------------
+
+interface Backend {
+  name: "SQLite" | "PostgreSQL";
+  /** A server process's environment; `i` numbers the replicas. */
+  env(i: number): Record<string, string>;
+  /** The store itself, in this process, on the same database. */
+  open(): Promise<Store>;
+  /** The database server's postmaster, for its CPU during the load (SQLite: none, it runs in the server process). */
+  postmaster: number | null;
+}
+
+interface Figures {
+  apiOne: number;
+  apiFour: number;
+  store: number;
+  getP50: number;
+  getP99: number;
+  load: LoadResult;
+}
+
+async function register(base: string): Promise<string> {
+  const res = await fetch(`${base}/api/v1/operations`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ operation_type: "training" }),
+  });
+  if (res.status !== 201) throw new Error(`POST /operations: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { data: { operation_id: string } }).data.operation_id;
+}
+
+async function post(base: string, id: string, text: string): Promise<void> {
+  const res = await fetch(`${base}/api/v1/operations/${id}/metrics`, { method: "POST", headers, body: text });
+  if (res.status !== 200) throw new Error(`POST metrics: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+/** `writers` operations at once, each posting BATCHES batches of 1,000 one after the other; epochs/s over the wall. */
+async function ingestApi(base: string, writers: number, bodies: string[]): Promise<number> {
+  const ids = await Promise.all(Array.from({ length: writers }, () => register(base)));
+  const t0 = performance.now();
+  await Promise.all(
+    ids.map(async (id) => {
+      for (const b of bodies) await post(base, id, b);
+    }),
+  );
+  return (writers * bodies.length * BATCH) / ((performance.now() - t0) / 1000);
+}
+
+/** The same batches written by the store itself (decoded before the clock starts): what the HTTP layer adds is the rest. */
+async function ingestStore(store: Store, bodies: string[]): Promise<number> {
+  const records = bodies.map((b) => decodeMetricsBody(JSON.parse(b)));
+  const warm = (await store.createOperation({ operation_type: "training" })).operation_id;
+  for (const r of records.slice(0, 5)) await store.writeEpochs(warm, r);
+  const id = (await store.createOperation({ operation_type: "training" })).operation_id;
+  const t0 = performance.now();
+  for (const r of records) await store.writeEpochs(id, r);
+  return (records.length * BATCH) / ((performance.now() - t0) / 1000);
+}
+
+async function getLatency(base: string): Promise<{ p50: number; p99: number }> {
+  const id = await register(base);
+  await post(base, id, body(0, 1000));
+  const url = `${base}/api/v1/operations/${id}/metrics`;
+  for (let i = 0; i < 200; i++) await (await fetch(url)).arrayBuffer();
+  const xs: number[] = [];
+  for (let i = 0; i < GET_SAMPLES; i++) {
+    const t0 = performance.now();
+    await (await fetch(url)).arrayBuffer();
+    xs.push(performance.now() - t0);
+  }
+  const s = sorted(xs);
+  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99) };
+}
+
+// (c) load ---------------------------------------------------------------------------------------------------------
+
+const KINDS = ["GET metrics", "GET status", "POST metrics"] as const;
+type Kind = (typeof KINDS)[number];
+
+interface LoadResult {
+  replicas: number;
+  ms: Record<Kind, number[]>;
+  errors: Map<string, number>;
+  acknowledged: number;
+  stored: number;
+  clientLagP99: number;
+  /** CPU seconds during the run: the server processes, this client, the whole machine. */
+  cpu: { servers: number; client: number; postgres: number | null; machine: number; seconds: number };
+}
+
+/** Runs `tick` at start + k·period until `end`; a tick more than a period late is skipped, never bunched. */
+async function every(periodMs: number, startAt: number, end: number, tick: () => Promise<void>): Promise<void> {
+  for (let next = startAt; next < end; next += periodMs) {
+    const wait = next - Date.now();
+    if (wait > 0) await Bun.sleep(wait);
+    else if (wait < -periodMs) continue;
+    await tick();
+  }
+}
+
+/** The fields of /proc/PID/stat after the command name (Linux), or null. */
+function statOf(pid: number | string): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  } catch {
+    return null;
+  }
+}
+/** utime + stime of a process, in seconds (0 where there is no /proc). */
+function cpuOf(pid: number): number {
+  const f = statOf(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0;
+}
+/**
+ * CPU seconds of a PostgreSQL server: the postmaster (with the backends it has reaped) and its live children (the
+ * backends of the pools, the WAL writer, the checkpointer). Null when this run did not start the server.
+ */
+function postgresCpu(postmaster: number | null): number | null {
+  if (postmaster === null) return null;
+  const own = statOf(postmaster);
+  if (!own) return null;
+  let total = own.slice(11, 15).reduce((a, b) => a + Number(b), 0) / 100; // utime stime cutime cstime
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statOf(name);
+    if (f && Number(f[1]) === postmaster) total += (Number(f[11]) + Number(f[12])) / 100;
+  }
+  return total;
+}
+/** Busy CPU seconds of the whole machine (every core), from /proc/stat. */
+function machineCpu(): number {
+  try {
+    const [, ...v] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+    const n = v.map(Number);
+    return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100; // user nice system irq softirq steal
+  } catch {
+    return 0;
+  }
+}
+
+async function load(servers: ServerProcess[], postmaster: number | null): Promise<LoadResult> {
+  let turn = 0;
+  /** The round-robin client: each request to the next replica. */
+  const next = () => servers[turn++ % servers.length]!.url;
+  const ops: string[] = [];
+  for (let i = 0; i < WRITERS; i++) {
+    const id = await register(next());
+    await post(next(), id, body(0, 1000)); // a 1,000-epoch run to poll from the start
+    ops.push(id);
+  }
+  const ms = Object.fromEntries(KINDS.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
+  const errors = new Map<string, number>();
+  const time = async (kind: Kind, path: string, init?: RequestInit): Promise<boolean> => {
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${next()}/api/v1${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer();
+      if (!res.ok) {
+        errors.set(`${kind} ${res.status}`, (errors.get(`${kind} ${res.status}`) ?? 0) + 1);
+        return false;
+      }
+    } catch (err) {
+      const key = `${kind} ${(err as Error).name}`;
+      errors.set(key, (errors.get(key) ?? 0) + 1);
+      return false;
+    }
+    ms[kind].push(performance.now() - t0);
+    return true;
+  };
+  const lag = startLagSampler();
+  const cpu0 = {
+    servers: servers.reduce((s, p) => s + cpuOf(p.proc.pid), 0),
+    client: process.cpuUsage(),
+    postgres: postgresCpu(postmaster),
+    machine: machineCpu(),
+  };
+  const t0 = Date.now() + 200;
+  const end = t0 + SECONDS * 1000;
+  let acknowledged = 0;
+  const writers = ops.map((id, w) => {
+    let epoch = 1000;
+    return every(1000 / RATE, t0 + (w * 1000) / RATE / WRITERS, end, async () => {
+      const e = epoch++;
+      const text = JSON.stringify({ epochs: [{ ...wireEpoch(e), timestamp: new Date().toISOString() }] });
+      if (await time("POST metrics", `/operations/${id}/metrics`, { method: "POST", headers, body: text }))
+        acknowledged++;
+    });
+  });
+  const pollers = Array.from({ length: POLLERS }, (_, i) =>
+    every(1000, t0 + (i * 1000) / POLLERS, end, async () => {
+      const id = ops[i % ops.length]!;
+      await time("GET metrics", `/operations/${id}/metrics`);
+      await time("GET status", `/operations/${id}`);
+    }),
+  );
+  await Promise.all([...writers, ...pollers]);
+  const seconds = (Date.now() - t0) / 1000;
+  const cpu = {
+    servers: servers.reduce((s, p) => s + cpuOf(p.proc.pid), 0) - cpu0.servers,
+    client: (() => {
+      const u = process.cpuUsage(cpu0.client);
+      return (u.user + u.system) / 1e6;
+    })(),
+    postgres: cpu0.postgres === null ? null : postgresCpu(postmaster)! - cpu0.postgres,
+    machine: machineCpu() - cpu0.machine,
+    seconds,
+  };
+  lag.stop();
+  let stored = 0;
+  for (const id of ops) {
+    const res = await fetch(`${next()}/api/v1/operations/${id}`);
+    stored += ((await res.json()) as { data: { progress: { epochs_completed: number } } }).data.progress
+      .epochs_completed;
+  }
+  return {
+    replicas: servers.length,
+    ms: Object.fromEntries(KINDS.map((k) => [k, sorted(ms[k])])) as Record<Kind, number[]>,
+    errors,
+    acknowledged,
+    stored: stored - WRITERS * 1000,
+    clientLagP99: quantile(sorted(lag.samples().map(([, l]) => l)), 0.99),
+    cpu,
+  };
+}
+
+// A run per store --------------------------------------------------------------------------------------------------
+
+async function measure(b: Backend): Promise<Figures> {
+  const bodies = Array.from({ length: BATCHES }, (_, i) => body(i * BATCH, BATCH));
+  const one = await startServerProcess(b.env(0));
+  let apiOne: number;
+  let apiFour: number;
+  let get: { p50: number; p99: number };
+  try {
+    await ingestApi(one.url, 1, bodies.slice(0, 10)); // warm-up: JIT, prepared statements, pool
+    apiOne = await ingestApi(one.url, 1, bodies);
+    apiFour = await ingestApi(one.url, 4, bodies.slice(0, Math.max(1, BATCHES / 2)));
+    get = await getLatency(one.url);
+  } finally {
+    await one.stop();
+  }
+  const store = await b.open();
+  let direct: number;
+  try {
+    direct = await ingestStore(store, bodies);
+  } finally {
+    await store.close();
+  }
+  // SQLite: its file is locked for one process, so the "2 replicas" are one.
+  const servers: ServerProcess[] = [];
+  try {
+    for (let i = 0; i < (b.name === "SQLite" ? 1 : 2); i++) servers.push(await startServerProcess(b.env(i)));
+    const result = await load(servers, b.postmaster).catch((err) => {
+      for (const s of servers)
+        console.error(
+          `--- ${s.url} (exit ${s.proc.exitCode ?? s.proc.signalCode ?? "alive"}):\n${s.output().slice(-3000)}`,
+        );
+      throw err;
+    });
+    return { apiOne, apiFour, store: direct, getP50: get.p50, getP99: get.p99, load: result };
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+/** Where a 1,000-epoch PostgreSQL batch spends its time, in this process: the HTTP side's steps, then the store's. */
+async function breakdown(pg: Pg): Promise<[string, number][]> {
+  const store = await PostgresStore.open(pg.url, { schema: "bench_breakdown" });
+  try {
+    const check = TypeCompiler.Compile(MetricsInput);
+    const texts = Array.from({ length: 30 }, (_, i) => body(i * BATCH, BATCH));
+    const id = (await store.createOperation({ operation_type: "training" })).operation_id;
+    const steps: Record<string, number[]> = {
+      "JSON.parse of the body": [],
+      "TypeBox check": [],
+      "decode wire → records": [],
+      "store.writeEpochs (COPY, trends, blocks, NOTIFY, commit)": [],
+    };
+    for (let i = 0; i < texts.length; i++) {
+      let t = performance.now();
+      const parsed = JSON.parse(texts[i]!);
+      steps["JSON.parse of the body"]!.push(performance.now() - t);
+      t = performance.now();
+      check.Check(parsed);
+      steps["TypeBox check"]!.push(performance.now() - t);
+      t = performance.now();
+      const records = decodeMetricsBody(parsed);
+      steps["decode wire → records"]!.push(performance.now() - t);
+      t = performance.now();
+      await store.writeEpochs(id, records);
+      steps["store.writeEpochs (COPY, trends, blocks, NOTIFY, commit)"]!.push(performance.now() - t);
+    }
+    return Object.entries(steps).map(([k, xs]) => [k, quantile(sorted(xs.slice(10)), 0.5)]);
+  } finally {
+    await store.sql.unsafe(`DROP SCHEMA IF EXISTS bench_breakdown CASCADE`);
+    await store.close();
+  }
+}
+
+// Output -----------------------------------------------------------------------------------------------------------
+
+/** The table: one row per figure, SQLite and PostgreSQL side by side, "met"/"missed" beside a figure with a goal. */
+function table(results: Map<string, Figures>): void {
+  const sq = results.get("SQLite")!;
+  const pg = results.get("PostgreSQL")!;
+  const judged = (value: string, ok: boolean | null) => (ok === null ? value : `${value} ${ok ? "met" : "missed"}`);
+  const rows: [string, string, string, string][] = [];
+  const INGEST_GOAL = 100_000;
+  for (const [what, k] of [
+    ["ingestion, API, 1 writer (epochs/s)", "apiOne"],
+    ["ingestion, API, 4 writers at once", "apiFour"],
+    ["ingestion, store directly, 1 writer", "store"],
+  ] as const) {
+    // The goal is PostgreSQL's, per replica; SQLite's figure is there to compare.
+    rows.push([what, `${fmt(sq[k])}/s`, judged(`${fmt(pg[k])}/s`, pg[k] >= INGEST_GOAL), "≥ 100,000/s (PostgreSQL)"]);
+  }
+  const ms = (v: number) => `${fmt(v, 2)} ms`;
+  rows.push(["GET metrics 1,000 epochs, p50", ms(sq.getP50), ms(pg.getP50), ""]);
+  rows.push([
+    "GET metrics 1,000 epochs, p99",
+    judged(ms(sq.getP99), sq.getP99 <= 10),
+    judged(ms(pg.getP99), pg.getP99 <= 10),
+    "≤ 10 ms",
+  ]);
+  rows.push([
+    "load: server processes (round-robin)",
+    `${sq.load.replicas} (see below)`,
+    `${pg.load.replicas} replicas`,
+    "",
+  ]);
+  for (const k of KINDS) {
+    const get = k.startsWith("GET");
+    const cell = (f: Figures) => {
+      const xs = f.load.ms[k];
+      const p99 = quantile(xs, 0.99);
+      return judged(
+        `${fmt(xs.length)} req, p50 ${fmt(quantile(xs, 0.5), 1)} / p99 ${fmt(p99, 1)} ms`,
+        get ? p99 <= 10 : null,
+      );
+    };
+    rows.push([`load: ${k}`, cell(sq), cell(pg), get ? "p99 ≤ 10 ms" : ""]);
+  }
+  const errs = (f: Figures) => [...f.load.errors.values()].reduce((a, b) => a + b, 0);
+  const errCell = (f: Figures) =>
+    judged(
+      errs(f) === 0 ? "0" : `${errs(f)} (${[...f.load.errors].map(([k, n]) => `${k} ×${n}`).join(", ")})`,
+      errs(f) === 0,
+    );
+  rows.push(["load: errors", errCell(sq), errCell(pg), "0"]);
+  const kept = (f: Figures) =>
+    judged(`${fmt(f.load.stored)} of ${fmt(f.load.acknowledged)}`, f.load.stored === f.load.acknowledged);
+  rows.push(["load: acknowledged epochs stored", kept(sq), kept(pg), "all"]);
+  rows.push(["load: this client's event-loop lag p99", ms(sq.load.clientLagP99), ms(pg.load.clientLagP99), ""]);
+  const head = ["figure", "SQLite", "PostgreSQL", "goal"] as const;
+  const w = [0, 1, 2, 3].map((i) => Math.max(...[...rows, head].map((r) => r[i]!.length)));
+  const line = (r: readonly string[]) =>
+    `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padStart(w[2]!)}  ${r[3]}`;
+  console.log(line(head));
+  console.log("-".repeat(w.reduce((a, b) => a + b, 0) + 6));
+  for (const r of rows) console.log(line(r));
+  console.log(
+    "SQLite's load runs on one server process: its file is locked to one, so there is no second replica to balance to.",
+  );
+}
+
+async function main() {
+  console.log(
+    `Trainwatch store bench — Bun ${Bun.version}, ${process.platform}/${process.arch}, ${navigator.hardwareConcurrency} cores`,
+  );
+  const pg = await postgres();
+  console.log(pg.describe);
+  console.log(
+    `ingestion: ${BATCHES} batches of ${BATCH}; load: ${POLLERS} pollers + ${WRITERS} writers × ${RATE} epochs/s, ${SECONDS} s\n`,
+  );
+  const config = loadConfig({});
+  const dirs = (name: string, i: number) => ({
+    TRAINWATCH_MODELS_DIR: join(dir, `${name}-${i}`, "models"),
+    TRAINWATCH_LOGS_DIR: join(dir, `${name}-${i}`, "logs"),
+    TRAINWATCH_DATA_DIR: join(dir, `${name}-${i}`, "datasets"),
+  });
+  let sqliteRun = 0;
+  const backends: Backend[] = [
+    {
+      name: "SQLite",
+      // Each measurement its own file: a server process holds its file's lock until it stops.
+      env: (i) => ({ TRAINWATCH_DB: join(dir, `sqlite-${sqliteRun++}.db`), ...dirs("sqlite", i) }),
+      open: async () => new SqliteStore(join(dir, "sqlite-direct.db"), config.trends),
+      postmaster: null,
+    },
+    {
+      name: "PostgreSQL",
+      env: (i) => ({ TRAINWATCH_DB: pg.url, TRAINWATCH_REPLICA_ID: `bench-${i}`, ...dirs("pg", i) }),
+      open: () => PostgresStore.open(pg.url, { trends: config.trends, schema: "bench_direct" }),
+      postmaster: pg.postmaster,
+    },
+  ];
+  const results = new Map<string, Figures>();
+  try {
+    for (const b of backends) {
+      const t = Date.now();
+      results.set(b.name, await measure(b));
+      console.log(`${b.name}: measured in ${fmt((Date.now() - t) / 1000, 1)} s`);
+    }
+    console.log("");
+    table(results);
+    console.log(`\nWhere a 1,000-epoch batch to PostgreSQL spends its time, in one process (median of 20):`);
+    for (const [k, v] of await breakdown(pg)) console.log(`  ${k.padEnd(58)} ${fmt(v, 2).padStart(7)} ms`);
+    console.log(
+      `\nCPU during the load (seconds of CPU per second of run; the machine has ${navigator.hardwareConcurrency} cores):`,
+    );
+    for (const [name, f] of results) {
+      const c = f.load.cpu;
+      const per = (v: number) => fmt(v / c.seconds, 2);
+      const pgPart = c.postgres === null ? 0 : c.postgres;
+      console.log(
+        `  ${name.padEnd(10)} server process(es) ${per(c.servers)}, PostgreSQL ${c.postgres === null ? (name === "SQLite" ? "—" : "n/a") : per(c.postgres)}, this client ${per(c.client)}, anything else on the machine ${per(c.machine - c.servers - c.client - pgPart)}; machine ${per(c.machine)}`,
+      );
+      // What a request costs, all kinds together: the figure to scale a deployment by (docs/scaling.md).
+      const requests = KINDS.reduce((n, k) => n + f.load.ms[k].length, 0);
+      const each = (v: number) => fmt((v / requests) * 1000, 2);
+      console.log(
+        `  ${"".padEnd(10)} per request (${fmt(requests)}): server ${each(c.servers)} ms${c.postgres === null ? "" : `, PostgreSQL ${each(c.postgres)} ms`} of CPU`,
+      );
+    }
+  } finally {
+    await pg.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
