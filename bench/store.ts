@@ -36,6 +36,8 @@ const RATE = int("rate", 10);
 const BATCH = 1000;
 const BATCHES = int("batches", 40);
 const GET_SAMPLES = int("samples", 500);
+const SMALL_WRITERS = int("small-writers", 16);
+const SMALL_SECONDS = int("small-seconds", 5);
 
 const ROOT = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "trainwatch-store-bench-"));
@@ -132,12 +134,21 @@ interface Backend {
   open(): Promise<Store>;
   /** The database server's postmaster, for its CPU during the load (SQLite: none, it runs in the server process). */
   postmaster: number | null;
+  /** PostgreSQL: the database's URL, for the probe. */
+  db: string | null;
+  /** The bytes the store's epochs take (tables and indexes), and how many epochs it holds. */
+  size(store: Store): Promise<{ bytes: number; epochs: number }>;
 }
 
 interface Figures {
   apiOne: number;
   apiFour: number;
   store: number;
+  /** Stored bytes per epoch of the 8 standard fields, chart blocks and indexes included. */
+  bytesPerEpoch: number;
+  small: SmallWrites;
+  /** PostgreSQL: what the database waited on during the 1-writer API ingestion. */
+  ingestDb: Probed | null;
   getP50: number;
   getP99: number;
   load: LoadResult;
@@ -182,6 +193,44 @@ async function ingestStore(store: Store, bodies: string[]): Promise<number> {
   return (records.length * BATCH) / ((performance.now() - t0) / 1000);
 }
 
+/**
+ * Single-epoch writes through the store, `SMALL_WRITERS` operations at once, each writing its next epoch as soon as the
+ * last is stored, for SMALL_SECONDS: what many trainings at one epoch each per write cost, without HTTP. On PostgreSQL
+ * the probe says what the busy backends waited on meanwhile.
+ */
+async function smallWrites(store: Store, db: string | null): Promise<SmallWrites> {
+  const ids = await Promise.all(
+    Array.from(
+      { length: SMALL_WRITERS },
+      async () => (await store.createOperation({ operation_type: "training" })).operation_id,
+    ),
+  );
+  const probed = db ? await probe(db) : null;
+  const ms: number[] = [];
+  const end = performance.now() + SMALL_SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    ids.map(async (id) => {
+      for (let e = 0; performance.now() < end; e++) {
+        const t = performance.now();
+        await store.writeEpochs(id, decodeMetricsBody(wireEpoch(e)));
+        ms.push(performance.now() - t);
+      }
+    }),
+  );
+  const rate = ms.length / ((performance.now() - t0) / 1000);
+  const seen = probed ? await probed() : null;
+  const s = sorted(ms);
+  return { rate, p50: quantile(s, 0.5), p99: quantile(s, 0.99), db: seen };
+}
+
+interface SmallWrites {
+  rate: number;
+  p50: number;
+  p99: number;
+  db: Probed | null;
+}
+
 async function getLatency(base: string): Promise<{ p50: number; p99: number }> {
   const id = await register(base);
   await post(base, id, body(0, 1000));
@@ -211,6 +260,75 @@ interface LoadResult {
   clientLagP99: number;
   /** CPU seconds during the run: the server processes, this client, the whole machine. */
   cpu: { servers: number; client: number; postgres: number | null; machine: number; seconds: number };
+  /** PostgreSQL only: what the database saw during the run (probe()). */
+  db: Probed | null;
+}
+
+interface Probed {
+  walBytes: number;
+  notifications: number;
+  notifyBytes: number;
+  /** Connections to the database at the end of the run, by application_name. */
+  connections: Record<string, number>;
+  /** Samples of pg_stat_activity: the most backends busy at once, and what busy backends waited on. */
+  maxActive: number;
+  waits: Map<string, number>;
+  samples: number;
+}
+
+/**
+ * Watches the database during the load from a connection of its own: the WAL it writes, the NOTIFYs every replica
+ * hears (counted by listening on the same channel), and every `everyMs` what its busy backends wait on, which says
+ * whether requests wait on the CPU, on the disk's WAL flush or on each other's row locks.
+ */
+async function probe(url: string, everyMs = 50) {
+  const sql = new SQL(url, { max: 2 });
+  const wal = async () =>
+    Number(((await sql`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS b`)[0] as { b: number }).b);
+  let notifications = 0;
+  let notifyBytes = 0;
+  const sub = await sql.listen("trainwatch_public", (payload) => {
+    notifications++;
+    notifyBytes += payload.length;
+  });
+  const wal0 = await wal();
+  const waits = new Map<string, number>();
+  let maxActive = 0;
+  let samples = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const rows = (await sql`
+        SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w FROM pg_stat_activity
+        WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`) as { w: string }[];
+      samples++;
+      maxActive = Math.max(maxActive, rows.length);
+      for (const r of rows) waits.set(r.w, (waits.get(r.w) ?? 0) + 1);
+      await Bun.sleep(everyMs);
+    }
+  })();
+  return async (): Promise<Probed> => {
+    sampling = false;
+    await sampler;
+    const walBytes = (await wal()) - wal0;
+    const conns = (await sql`
+      SELECT coalesce(nullif(application_name, ''), '(none)') AS app, count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY 1 ORDER BY 1`) as {
+      app: string;
+      n: number;
+    }[];
+    await sub.unlisten();
+    await sql.close();
+    return {
+      walBytes,
+      notifications,
+      notifyBytes,
+      connections: Object.fromEntries(conns.map((c) => [c.app, c.n])),
+      maxActive,
+      waits,
+      samples,
+    };
+  };
 }
 
 /** Runs `tick` at start + k·period until `end`; a tick more than a period late is skipped, never bunched. */
@@ -263,7 +381,7 @@ function machineCpu(): number {
   }
 }
 
-async function load(servers: ServerProcess[], postmaster: number | null): Promise<LoadResult> {
+async function load(servers: ServerProcess[], postmaster: number | null, db: string | null): Promise<LoadResult> {
   let turn = 0;
   /** The round-robin client: each request to the next replica. */
   const next = () => servers[turn++ % servers.length]!.url;
@@ -293,6 +411,7 @@ async function load(servers: ServerProcess[], postmaster: number | null): Promis
     return true;
   };
   const lag = startLagSampler();
+  const probed = db ? await probe(db) : null;
   const cpu0 = {
     servers: servers.reduce((s, p) => s + cpuOf(p.proc.pid), 0),
     client: process.cpuUsage(),
@@ -331,6 +450,7 @@ async function load(servers: ServerProcess[], postmaster: number | null): Promis
     seconds,
   };
   lag.stop();
+  const dbSeen = probed ? await probed() : null;
   let stored = 0;
   for (const id of ops) {
     const res = await fetch(`${next()}/api/v1/operations/${id}`);
@@ -345,6 +465,7 @@ async function load(servers: ServerProcess[], postmaster: number | null): Promis
     stored: stored - WRITERS * 1000,
     clientLagP99: quantile(sorted(lag.samples().map(([, l]) => l)), 0.99),
     cpu,
+    db: dbSeen,
   };
 }
 
@@ -356,9 +477,12 @@ async function measure(b: Backend): Promise<Figures> {
   let apiOne: number;
   let apiFour: number;
   let get: { p50: number; p99: number };
+  let ingestDb: Probed | null = null;
   try {
     await ingestApi(one.url, 1, bodies.slice(0, 10)); // warm-up: JIT, prepared statements, pool
+    const probed = b.db ? await probe(b.db, 5) : null; // the run lasts under a second: sample often
     apiOne = await ingestApi(one.url, 1, bodies);
+    ingestDb = probed ? await probed() : null;
     apiFour = await ingestApi(one.url, 4, bodies.slice(0, Math.max(1, BATCHES / 2)));
     get = await getLatency(one.url);
   } finally {
@@ -366,8 +490,12 @@ async function measure(b: Backend): Promise<Figures> {
   }
   const store = await b.open();
   let direct: number;
+  let size: { bytes: number; epochs: number };
+  let small: SmallWrites;
   try {
     direct = await ingestStore(store, bodies);
+    size = await b.size(store);
+    small = await smallWrites(store, b.db);
   } finally {
     await store.close();
   }
@@ -375,14 +503,24 @@ async function measure(b: Backend): Promise<Figures> {
   const servers: ServerProcess[] = [];
   try {
     for (let i = 0; i < (b.name === "SQLite" ? 1 : 2); i++) servers.push(await startServerProcess(b.env(i)));
-    const result = await load(servers, b.postmaster).catch((err) => {
+    const result = await load(servers, b.postmaster, b.name === "PostgreSQL" ? b.db : null).catch((err) => {
       for (const s of servers)
         console.error(
           `--- ${s.url} (exit ${s.proc.exitCode ?? s.proc.signalCode ?? "alive"}):\n${s.output().slice(-3000)}`,
         );
       throw err;
     });
-    return { apiOne, apiFour, store: direct, getP50: get.p50, getP99: get.p99, load: result };
+    return {
+      apiOne,
+      apiFour,
+      store: direct,
+      bytesPerEpoch: size.bytes / size.epochs,
+      small,
+      ingestDb,
+      getP50: get.p50,
+      getP99: get.p99,
+      load: result,
+    };
   } finally {
     for (const s of servers) await s.stop();
   }
@@ -424,6 +562,17 @@ async function breakdown(pg: Pg): Promise<[string, number][]> {
 
 // Output -----------------------------------------------------------------------------------------------------------
 
+/** How many backends were busy, and what they waited on ("CPU": not waiting). */
+function busyLine(p: Probed): string {
+  const busy = [...p.waits.values()].reduce((a, b) => a + b, 0);
+  const waits = [...p.waits]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([w, n]) => `${w} ${fmt((100 * n) / Math.max(1, busy))} %`)
+    .join(", ");
+  return `busy backends (${fmt(p.samples)} samples of pg_stat_activity): at most ${p.maxActive} at once, ${fmt(busy / Math.max(1, p.samples), 2)} on average; of their time: ${waits}`;
+}
+
 /** The table: one row per figure, SQLite and PostgreSQL side by side, "met"/"missed" beside a figure with a goal. */
 function table(results: Map<string, Figures>): void {
   const sq = results.get("SQLite")!;
@@ -439,6 +588,14 @@ function table(results: Map<string, Figures>): void {
     // The goal is PostgreSQL's, per replica; SQLite's figure is there to compare.
     rows.push([what, `${fmt(sq[k])}/s`, judged(`${fmt(pg[k])}/s`, pg[k] >= INGEST_GOAL), "≥ 100,000/s (PostgreSQL)"]);
   }
+  const smallCell = (f: Figures) => `${fmt(f.small.rate)}/s, p99 ${fmt(f.small.p99, 1)} ms`;
+  rows.push([`single-epoch writes, store, ${SMALL_WRITERS} writers at once`, smallCell(sq), smallCell(pg), ""]);
+  rows.push([
+    "stored bytes per epoch (8 fields, indexes, blocks)",
+    `${fmt(sq.bytesPerEpoch)} B`,
+    `${fmt(pg.bytesPerEpoch)} B`,
+    "",
+  ]);
   const ms = (v: number) => `${fmt(v, 2)} ms`;
   rows.push(["GET metrics 1,000 epochs, p50", ms(sq.getP50), ms(pg.getP50), ""]);
   rows.push([
@@ -511,12 +668,27 @@ async function main() {
       env: (i) => ({ TRAINWATCH_DB: join(dir, `sqlite-${sqliteRun++}.db`), ...dirs("sqlite", i) }),
       open: async () => new SqliteStore(join(dir, "sqlite-direct.db"), config.trends),
       postmaster: null,
+      db: null,
+      size: async (store) => {
+        const db = (store as SqliteStore).db;
+        db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+        const one = (q: string) => Object.values(db.query(q).get() as Record<string, number>)[0]!;
+        const bytes = (one("PRAGMA page_count") - one("PRAGMA freelist_count")) * one("PRAGMA page_size");
+        return { bytes, epochs: one("SELECT count(*) FROM epochs") };
+      },
     },
     {
       name: "PostgreSQL",
       env: (i) => ({ TRAINWATCH_DB: pg.url, TRAINWATCH_REPLICA_ID: `bench-${i}`, ...dirs("pg", i) }),
       open: () => PostgresStore.open(pg.url, { trends: config.trends, schema: "bench_direct" }),
       postmaster: pg.postmaster,
+      db: pg.url,
+      size: async (store) => {
+        const [r] = (await (store as PostgresStore).sql`
+          SELECT (pg_total_relation_size('bench_direct.epochs') + pg_total_relation_size('bench_direct.epoch_blocks'))::float8 AS bytes,
+                 (SELECT count(*) FROM bench_direct.epochs)::float8 AS epochs`) as { bytes: number; epochs: number }[];
+        return r!;
+      },
     },
   ];
   const results = new Map<string, Figures>();
@@ -547,6 +719,32 @@ async function main() {
         `  ${"".padEnd(10)} per request (${fmt(requests)}): server ${each(c.servers)} ms${c.postgres === null ? "" : `, PostgreSQL ${each(c.postgres)} ms`} of CPU`,
       );
     }
+    const pgLoad = results.get("PostgreSQL")!.load;
+    const seen = pgLoad.db!;
+    const posts = pgLoad.ms["POST metrics"].length;
+    console.log(
+      `\nWhat PostgreSQL saw during the load (${pgLoad.replicas} replicas, ${fmt(pgLoad.cpu.seconds, 1)} s):`,
+    );
+    console.log(
+      `  WAL ${fmt(seen.walBytes / 1e6, 1)} MB: ${fmt(seen.walBytes / Math.max(1, posts) / 1024, 2)} KB per POST of one epoch (${fmt(posts)} POSTs)`,
+    );
+    console.log(
+      `  NOTIFY ${fmt(seen.notifications)} (${fmt(seen.notifications / pgLoad.cpu.seconds)}/s), ${fmt(seen.notifyBytes / Math.max(1, seen.notifications))} bytes each on average; every replica hears every one`,
+    );
+    console.log(
+      `  connections at the end: ${Object.entries(seen.connections)
+        .map(([app, n]) => `${app} ×${n}`)
+        .join(", ")}`,
+    );
+    console.log(`  ${busyLine(seen)}`);
+    console.log(`\nWhat PostgreSQL saw during the ingestion through the API (1 writer, batches of ${BATCH}):`);
+    console.log(`  ${busyLine(results.get("PostgreSQL")!.ingestDb!)}`);
+    const small = results.get("PostgreSQL")!.small.db!;
+    console.log(`\nWhat PostgreSQL saw during the single-epoch writes through the store (${SMALL_WRITERS} writers):`);
+    console.log(`  ${busyLine(small)}`);
+    console.log(
+      "  (Lock:object is the database-wide lock a transaction that NOTIFYs holds from its commit until its WAL is flushed)",
+    );
   } finally {
     await pg.close();
     rmSync(dir, { recursive: true, force: true });
