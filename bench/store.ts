@@ -25,6 +25,7 @@ import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
 import { startServerProcess, type ServerProcess } from "../tests/helpers.ts";
+import { batchOf, wireEpoch } from "./epochs.ts";
 import { quantile, startLagSampler } from "./lag.ts";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
@@ -41,28 +42,12 @@ const SMALL_SECONDS = int("small-seconds", 5);
 
 const ROOT = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "trainwatch-store-bench-"));
-const BASE_TS = Date.parse("2026-11-26T00:00:00Z");
 const headers = { "content-type": "application/json" };
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
-/** One epoch with the 8 standard fields, realistic noisy doubles (as bench/storage.ts). */
-function wireEpoch(e: number) {
-  const noise = Math.sin(e * 12.9898) * 0.01;
-  return {
-    epoch: e,
-    train_loss: 2.3 * Math.exp(-e / 200) + 0.05 + noise,
-    val_loss: 2.4 * Math.exp(-e / 220) + 0.08 + noise * 1.3,
-    train_accuracy: 1 - Math.exp(-e / 150) * 0.9 + noise,
-    val_accuracy: 1 - Math.exp(-e / 170) * 0.92 + noise,
-    learning_rate: 0.001 * 0.5 ** Math.floor(e / 300),
-    duration: 12.5 + noise * 100,
-    timestamp: new Date(BASE_TS + e * 12_500).toISOString(),
-  };
-}
-const body = (from: number, n: number) =>
-  JSON.stringify({ epochs: Array.from({ length: n }, (_, i) => wireEpoch(from + i)) });
+const body = (from: number, n: number) => JSON.stringify({ epochs: batchOf(from, n) });
 
 // The PostgreSQL server --------------------------------------------------------------------------------------------
 
