@@ -49,6 +49,8 @@ window.__trainwatch = {
   xTicks: (name = "loss") => router.current()?.charts?.[name]?.xTicks() ?? [],
   badges: () => [...document.querySelectorAll("[data-badge]")].map((b) => b.dataset.badge),
   rows: () => router.current()?.state?.rows?.length ?? 0,
+  /** The operation page's operation, as it last heard it. */
+  op: () => router.current()?.state?.op ?? null,
   loading: () => router.current()?.state?.loading ?? 0,
   /** The operation page's views: the whole run's and the zoom's range, row count, first and last epoch. */
   views() {

@@ -22,6 +22,9 @@ export function tick(v) {
 }
 
 /** "12 s ago", "3 min ago", "2 h ago", then the local date. */
+/** How often a page re-renders its relative ages ("12 s ago") from what it holds (no request). */
+export const AGE_REFRESH_MS = 10_000;
+
 export function ago(iso) {
   if (!iso) return "—";
   const s = Math.round((Date.now() - Date.parse(iso)) / 1000);

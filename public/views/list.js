@@ -3,12 +3,9 @@
 // timer only re-renders the relative ages ("12 s ago").
 
 import { listOperations, openStream } from "../lib/api.js";
-import { ago, fmt, where } from "../lib/format.js";
+import { AGE_REFRESH_MS, ago, fmt, where } from "../lib/format.js";
 import { html, render } from "../lib/html.js";
 import { errorBox, flagBadges, progressBar, setConn, statusPill } from "../lib/widgets.js";
-
-/** How often the "started … ago" column is re-rendered from what the page holds (no request). */
-export const AGE_REFRESH_MS = 10_000;
 
 export function listView(root) {
   const rows = new Map();

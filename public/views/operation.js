@@ -9,7 +9,7 @@ import { emaSmooth, UNSMOOTHED } from "trends/smoothing.js";
 import { downsample } from "trends/downsample.js";
 import { api, download, openStream } from "../lib/api.js";
 import { EpochChart, PALETTE, drawing, pointsFor } from "../lib/charts.js";
-import { ago, fmt, live, num, where } from "../lib/format.js";
+import { AGE_REFRESH_MS, ago, fmt, live, num, where } from "../lib/format.js";
 import { append, html, render } from "../lib/html.js";
 import { logsPanel } from "../lib/logs.js";
 import {
@@ -498,8 +498,11 @@ export function operationView(root, id) {
     );
   }
 
+  /** The trends the last analysis was asked for (as JSON). */
+  let analysedTrends = null;
   const analyse = throttle(async () => {
     if (destroyed) return;
+    analysedTrends = JSON.stringify(state.trends);
     try {
       state.analysis = await api("GET", `/operations/${encodeURIComponent(id)}/analysis`);
       if (!destroyed) renderAnalysis();
@@ -532,13 +535,17 @@ export function operationView(root, id) {
         onEvent(type, data) {
           if (destroyed) return;
           if (type === "epoch") {
+            // A stored epoch is the trainer heard from, as the server records it.
+            if (state.op && live(state.op))
+              state.op = { ...state.op, last_seen_at: new Date().toISOString(), stale: false };
             liveEpoch(data);
           } else if (type === "trends") {
             state.trends = data;
             renderTrends();
             renderProgress();
             charts.loss.redraw();
-            analyse();
+            // The replay's trends repeat what the page loaded: only new ones make the analysis worth asking again.
+            if (JSON.stringify(data) !== analysedTrends) analyse();
           } else if (type === "status") {
             state.op = data;
             state.trends = data.trends;
@@ -556,17 +563,12 @@ export function operationView(root, id) {
     }
   })();
 
-  // Staleness changes with no event when heartbeats come back: a running host training's head is refetched every 5 s.
-  const poll = setInterval(async () => {
-    const op = state.op;
-    if (destroyed || document.hidden || !op || !live(op) || where(op) !== "host") return;
-    try {
-      state.op = await api("GET", `/operations/${encodeURIComponent(id)}`);
-      renderHead();
-    } catch (err) {
-      console.warn(`refreshing ${id} failed:`, err);
-    }
-  }, 5000);
+  // Liveness arrives on the stream (heartbeats and batch progress as `status` events, at most one a second; the API's
+  // watchdog sends one when a host training turns stale): only the "last heard … ago" text moves with time alone.
+  const ages = setInterval(() => {
+    const cell = root.querySelector("[data-last-seen]");
+    if (cell && state.op?.last_seen_at) cell.textContent = ago(state.op.last_seen_at);
+  }, AGE_REFRESH_MS);
 
   return {
     name: "operation",
@@ -580,7 +582,7 @@ export function operationView(root, id) {
       analyse.cancel();
       refetchSoon.cancel();
       clearTimeout(smoothingTimer);
-      clearInterval(poll);
+      clearInterval(ages);
       stream?.close();
       logs?.destroy();
       for (const c of Object.values(charts)) c.destroy();

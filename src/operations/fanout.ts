@@ -28,6 +28,8 @@ export interface FanoutOptions {
   heartbeatMs?: number;
   /** Minimum interval between two `operation` events for one operation on the global stream (epochs only; status changes go at once). Default 250 ms. */
   listThrottleMs?: number;
+  /** Minimum interval between two liveness `status` events on one operation's stream (heartbeats, batch progress). Default 1 s. */
+  liveThrottleMs?: number;
 }
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
@@ -70,9 +72,12 @@ export class Fanout {
   private readonly channels = new Map<string, Channel>();
   private readonly heartbeatMs: number;
   private readonly listThrottleMs: number;
+  private readonly liveThrottleMs: number;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   /** Global-stream progress updates waiting out the throttle, by operation id. */
   private readonly pendingList = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Operation streams' liveness updates waiting out the throttle, by operation id. */
+  private readonly pendingLive = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly operations: OperationsService,
@@ -80,6 +85,7 @@ export class Fanout {
   ) {
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
     this.listThrottleMs = opts.listThrottleMs ?? 250;
+    this.liveThrottleMs = opts.liveThrottleMs ?? 1000;
     // Changes may have been missed: every stream closes, and its client reconnects (with Last-Event-ID) to a replay.
     operations.onResync(() => {
       for (const [key, ch] of [...this.channels]) {
@@ -162,7 +168,7 @@ export class Fanout {
     if (key === ALL) {
       for (const t of this.pendingList.values()) clearTimeout(t);
       this.pendingList.clear();
-    }
+    } else this.cancelLive(key);
     if (this.channels.size === 0 && this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;
@@ -177,8 +183,10 @@ export class Fanout {
       this.prune(key);
       return;
     }
-    // Liveness and batch progress are the list's news; an operation's stream sends its epochs, trends and status.
-    if (e.type === "changed") return;
+    // Liveness and batch progress (a heartbeat, batches inside the epoch): the operation as it now reads, at most once
+    // per liveThrottleMs, so an open page sees `last_seen_at`, `stale` and the progress move without asking.
+    if (e.type === "changed") return this.liveSoon(key);
+    this.cancelLive(key);
     if (e.type === "removed") {
       for (const client of [...ch.clients.values()]) {
         ch.clients.delete(client.c);
@@ -240,6 +248,29 @@ export class Fanout {
       this.prune(ALL);
     }, this.listThrottleMs);
     this.pendingList.set(e.operation_id, timer);
+  }
+
+  private liveSoon(id: string): void {
+    if (this.pendingLive.has(id)) return;
+    const timer = setTimeout(async () => {
+      this.pendingLive.delete(id);
+      let op: Operation | null;
+      try {
+        op = await this.operations.reader.getOperation(id);
+      } catch (err) {
+        return console.error(`[fanout] reading ${id} for its stream failed:`, err);
+      }
+      const ch = this.channels.get(id);
+      if (!op || !ch || FINISHED.has(op.status)) return; // a finish goes out as its own status event, with end
+      this.broadcast(ch, encoder.encode(sseEvent("status", op)));
+      this.prune(id);
+    }, this.liveThrottleMs);
+    this.pendingLive.set(id, timer);
+  }
+
+  private cancelLive(id: string): void {
+    const t = this.pendingLive.get(id);
+    if (t) clearTimeout(t), this.pendingLive.delete(id);
   }
 
   private beat(): void {

@@ -62,13 +62,17 @@ function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Co
 
 const STREAM_DOC =
   "Server-Sent Events. First `status` (the operation), then the stored epochs after `since_epoch` or after the `Last-Event-ID` header as `epoch` events (id = epoch number, data = the epoch as in `GET /metrics`), then a `trends` event (the trend summary). " +
-  "Then, live and within milliseconds of each write: `epoch` events followed by `trends`, and `status` on every status change. A re-posted epoch arrives again with its new values (replace it). " +
+  "Then, live and within milliseconds of each write: `epoch` events followed by `trends`, and `status` on every status change, and at most once a second while heartbeats or batch progress arrive (`last_seen_at`, `stale`, `progress` move; the API also sends one when a host training turns stale). A re-posted epoch arrives again with its new values (replace it). " +
   "`: heartbeat` comments every 15 s. When the operation finishes: `status`, then `end` with `{ status }`, and the stream closes (a finished operation replays, ends and closes at once). " +
   "Same bearer token as the rest of the API; browsers that cannot set headers on EventSource can stream with fetch().";
 
 /** The events of `/operations/{id}/metrics/stream`, for the document. */
 const OPERATION_EVENTS = {
-  status: { description: "The operation, first and on every status change.", data: Operation },
+  status: {
+    description:
+      "The operation: first, on every status change, and at most once a second while its liveness or batch progress changes.",
+    data: Operation,
+  },
   epoch: {
     description: "A stored epoch, as in `GET /metrics`; re-sent with new values when re-posted.",
     data: EpochInput,

@@ -1,0 +1,79 @@
+// A host training's operation page follows its liveness from the stream alone, in headless Chromium against a real
+// server process with 1 s heartbeats: heartbeats move "last heard", the stale badge appears when they stop (the API's
+// watchdog says so) and goes when they come back, and the page sends no request for it after it has loaded.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { until } from "./fixtures/poll.ts";
+import { startServerProcess, type ServerProcess } from "./helpers.ts";
+
+describeInBrowser("operation page liveness, in headless Chromium", () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as { success: boolean; data: any };
+    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+    return json.data;
+  };
+  const pageOp = () => page.evaluate(() => (window as any).__trainwatch.op());
+  const badges = () => page.evaluate(() => (window as any).__trainwatch.badges() as string[]);
+
+  beforeAll(async () => {
+    // Heartbeats every second: late after 1.5 s; the host (nothing listens on port 9) is failed only after 60 s.
+    server = await startServerProcess({ TRAINWATCH_HEARTBEAT_INTERVAL: "1", TRAINWATCH_HOST_TIMEOUT: "60" });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("heartbeats move last heard, the stale badge comes and goes, and the page never polls", async () => {
+    const id = (
+      await call("POST", "/operations", {
+        operation_type: "training",
+        name: "host-liveness",
+        metadata: { location: "host", host: "http://127.0.0.1:9" },
+      })
+    ).operation_id as string;
+    await call("POST", `/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" } });
+    const loaded = page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
+    await page.goto(`${server.url}/#/op/${id}`);
+    await loaded;
+    const requests: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes(`/operations/${id}`)) requests.push(`${r.method()} ${r.url()}`);
+    });
+
+    // Heartbeats: the page hears a later last_seen_at than the one it loaded.
+    const first = (await pageOp()).last_seen_at as string;
+    const beats = setInterval(() => void call("POST", `/operations/${id}/heartbeat`, {}), 250);
+    try {
+      await until("the page to hear a heartbeat", async () => (await pageOp()).last_seen_at > first);
+    } finally {
+      clearInterval(beats);
+    }
+
+    // Silent: the watchdog finds it late and the page shows it.
+    await until("the stale badge", async () => (await badges()).includes("stale"));
+    expect((await pageOp()).stale).toBe(true);
+
+    // Heard again: the badge goes.
+    await call("POST", `/operations/${id}/heartbeat`, {});
+    await until("the stale badge to go", async () => !(await badges()).includes("stale"));
+    expect((await pageOp()).status).toBe("running");
+
+    expect(requests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
