@@ -219,6 +219,23 @@ describe("summary flags", () => {
     expect(summarizeTrends(mild).is_diverging).toBe(false);
   });
 
+  test("a loss trained to near zero that swings by orders of magnitude, one batch spiking it to 5 % of its start, is not diverging; one that stays 100× up is", () => {
+    // The README tour's run (overfit generator, batch_size 1, 1,000 epochs): train_loss 0.75 at first, ~1e-10 at best,
+    // then 1e-6 … 1e-9 from epoch to epoch and one epoch at 0.036. Every one of those is over 100× the lowest.
+    const memorised = run(0, 60, (e) => ({
+      train_loss: e < 20 ? 0.75 * 0.3 ** e : e === 50 ? 0.036 : [4.6e-6, 9.4e-7, 5e-10, 1.5e-8, 2.5e-9][e % 5]!,
+      val_loss: 0.72 + 0.05 * e,
+    }));
+    for (let n = 21; n <= 60; n++) expect(summarizeTrends(memorised.slice(0, n)).is_diverging).toBe(false);
+    // A run that started huge (1e4), learned down to 1, then blew up to 500 and stayed: below its start, yet exploded.
+    const hugeStart = run(0, 24, (e) => ({
+      train_loss: e < 20 ? 1e4 * 0.6 ** e + 1 : 500,
+      val_loss: 1e4 * 0.6 ** Math.min(e, 19) + 1,
+    }));
+    expect(summarizeTrends(hugeStart.slice(0, 21)).is_diverging).toBe(false); // one epoch up: maybe a spike
+    expect(summarizeTrends(hugeStart.slice(0, 22)).is_diverging).toBe(true); // two: exploded
+  });
+
   test("training and validation loss both climbing is diverging; training alone climbing while validation improves is not", () => {
     const both = run(0, 20, (e) => ({
       train_loss: e < 15 ? 1 / (1 + e) : (1 / 15) * 1.15 ** (e - 14),

@@ -7,6 +7,12 @@ import { DEFAULT_TREND_CONFIG, type EpochPoint, type Monitor, type TrendConfig, 
 
 /** A training loss this many times its lowest has exploded wherever it started (a run whose first epoch was already huge). */
 export const HARD_EXPLOSION = 100;
+/**
+ * ...but only when it stays there two epochs running and is no longer near zero (at least this share of its first
+ * value). A loss trained down to ~1e-10 (a memorised training set) swings by orders of magnitude from one epoch to the
+ * next, and a single batch can spike it to a few % of its start and back: ratios to its lowest are noise there.
+ */
+export const HARD_EXPLOSION_FLOOR = 0.01;
 
 /** What the divergence rule saw, and which of its three tests fired (`kind`, null when none). */
 export interface Divergence {
@@ -27,7 +33,8 @@ export interface Divergence {
  * - non_finite: the latest epoch's train_loss or val_loss is NaN or ±Infinity (from the very first epoch too);
  * - exploded: the latest train_loss is above `explode_factor` (3) × the lowest train_loss so far AND at or above the first
  *   one (a tiny loss tripling is noise; one that has climbed back past where training started has lost what it learned),
- *   or above HARD_EXPLOSION (100) × the lowest wherever it started;
+ *   or, wherever it started, the last two are each above HARD_EXPLOSION (100) × the lowest and above HARD_EXPLOSION_FLOOR
+ *   (1 %) of the first (one spike of a loss trained to near zero is not an explosion);
  * - rising: over the last `diverge_window` (5) epochs train_loss rises every epoch, its fitted line by more than
  *   `diverge_threshold` (20 %) of its fitted start, AND the fitted val_loss line rises too (by more than
  *   `trajectory_threshold`, 1 %); without any val_loss the training rise alone counts. Noise does not rise five times in a row.
@@ -51,10 +58,16 @@ export function divergence(
   const lastTrain = latest?.train_loss;
   const explosion =
     isFiniteLoss(lastTrain) && state.min_train !== null && state.min_train > 0 ? lastTrain / state.min_train : null;
+  const hard = (t: number | null | undefined) =>
+    isFiniteLoss(t) &&
+    state.min_train !== null &&
+    t > HARD_EXPLOSION * state.min_train &&
+    (state.first_train === null || t >= HARD_EXPLOSION_FLOOR * state.first_train);
   const exploded =
     explosion !== null &&
     explosion > cfg.explode_factor &&
-    ((state.first_train !== null && (lastTrain as number) >= state.first_train) || explosion > HARD_EXPLOSION);
+    ((state.first_train !== null && (lastTrain as number) >= state.first_train) ||
+      (hard(lastTrain) && hard(recent[recent.length - 2]?.train_loss)));
 
   const window = cfg.diverge_window > 0 ? recent.slice(-cfg.diverge_window) : [];
   const train = fit(window, "train_loss");
