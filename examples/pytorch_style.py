@@ -42,8 +42,10 @@ def simulated_training(epochs: int, seed: int, lr: float):
         }
 
 
-def torch_training(epochs: int, seed: int, lr: float):
-    """A tiny real model: 2-layer MLP on a synthetic binary task, plain PyTorch loop."""
+def torch_training(epochs: int, seed: int, lr: float, stop=lambda: False):
+    """A tiny real model: 2-layer MLP on a synthetic binary task, plain PyTorch loop. `stop()` is checked every batch:
+    the server's word comes with the reply to the last epoch's log, so it is heeded inside the next epoch (which is
+    then not logged), not after it."""
     import torch
     from torch import nn
 
@@ -60,6 +62,8 @@ def torch_training(epochs: int, seed: int, lr: float):
         total, correct = 0.0, 0
         lr_used = opt.param_groups[0]["lr"]
         for i in range(0, len(xt), 64):
+            if stop():
+                return
             xb, yb = xt[i : i + 64], yt[i : i + 64]
             opt.zero_grad()
             out = model(xb)
@@ -92,7 +96,7 @@ def main() -> int:
             raise ImportError
         import torch  # noqa: F401
 
-        loop, backend = torch_training(args.epochs, args.seed, args.lr), "torch"
+        loop, backend = torch_training(args.epochs, args.seed, args.lr, stop=lambda: run.should_stop), "torch"
     except ImportError:
         loop, backend = simulated_training(args.epochs, args.seed, args.lr), "simulated"
 
@@ -107,8 +111,9 @@ def main() -> int:
         run.log(epoch=epoch, **m)
         print(f"epoch {epoch:3d}  train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  lr {m['learning_rate']:.4g}")
         if run.should_stop:
-            print(f"stopped by the server: {run.control.get('reason')}")
             break
+    if run.should_stop:  # here, or inside the next epoch (torch_training's stop())
+        print(f"stopped by the server: {run.control.get('reason')}")
     ok = run.finish()
     print(f"finished {run.operation_id}: {run.delivered} epochs delivered{'' if ok else ' (some are still spooled)'}")
     return 0 if ok else 1

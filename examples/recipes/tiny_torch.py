@@ -53,6 +53,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     print(f"training on {device}{f' ({gpu})' if gpu else ''}: {args.samples} samples, {args.epochs} epochs, operation {run.operation_id}", flush=True)
     started = time.perf_counter()
+    done = 0  # epochs trained to their end (and logged)
     for epoch in range(args.epochs):
         if epoch == args.crash_at:
             raise RuntimeError(f"crash_at={args.crash_at}: crashing on purpose at epoch {epoch}")
@@ -60,6 +61,8 @@ def main() -> None:
         perm = torch.randperm(split, device=device)
         total, correct, seen = 0.0, 0, 0
         for i in range(0, split, args.batch_size):
+            if run.should_stop:  # the server's word arrives with the reply to the last epoch: heed it mid-epoch
+                break
             idx = perm[i : i + args.batch_size]
             out = model(train_x[idx])
             loss = loss_fn(out, train_y[idx])
@@ -69,6 +72,10 @@ def main() -> None:
             total += loss.item() * len(idx)
             correct += (out.argmax(1) == train_y[idx]).sum().item()
             seen += len(idx)
+        if run.should_stop:  # a part of an epoch is not logged
+            print(f"stopping early, inside epoch {epoch}: {(run.control or {}).get('reason')}", flush=True)
+            break
+        done += 1
         model.eval()
         with torch.no_grad():
             out = model(val_x)
@@ -82,8 +89,8 @@ def main() -> None:
         if args.epoch_delay > 0:
             time.sleep(args.epoch_delay)
     elapsed = time.perf_counter() - started
-    print(f"done: {epoch + 1} epochs in {elapsed:.2f} s ({(epoch + 1) / elapsed:.1f} epochs/s)", flush=True)
-    run.finish(result={"epochs_per_s": (epoch + 1) / elapsed, "device": str(device), "gpu": gpu})
+    print(f"done: {done} epochs in {elapsed:.2f} s ({done / elapsed:.1f} epochs/s)", flush=True)
+    run.finish(result={"epochs_per_s": done / elapsed, "device": str(device), "gpu": gpu})
 
 
 if __name__ == "__main__":
