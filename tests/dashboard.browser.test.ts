@@ -299,4 +299,14 @@ describeInBrowser("dashboard in headless Chromium", () => {
     expect(await xss()).toBeUndefined();
     expect(pageErrors).toEqual([]);
   });
+
+  test("the comparison's run picker offers trainings, not a TensorBoard import's own operation", async () => {
+    const run = await register("pickable");
+    const imp = (await call("POST", "/operations", { operation_type: "import", name: "tensorboard: runs" }))
+      .operation_id as string;
+    await page.goto(`${server.url}/#/compare/${run}`);
+    await page.waitForSelector(`#picker input[value="${run}"]`, { timeout: 10_000 });
+    expect(await page.$$eval(`#picker input[value="${imp}"]`, (els) => els.length)).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -74,10 +74,13 @@ export function compareView(root, hashIds) {
       const chosen = new Set(ids);
       render(
         root.querySelector("#picker"),
-        html`<span class="muted small">Runs:</span> ${operations.map(
-          (op) =>
-            html`<label class="chip ${chosen.has(op.operation_id) ? "on" : ""}" title="${op.operation_id}"><input type="checkbox" value="${op.operation_id}" ${chosen.has(op.operation_id) ? "checked" : ""}> ${op.name ?? op.operation_type} <span class="muted small">${op.operation_id.slice(-8)}</span></label>`,
-        )}`,
+        // A TensorBoard import's own operation holds no epochs (its runs are operations of their own): not a run to pick.
+        html`<span class="muted small">Runs:</span> ${operations
+          .filter((op) => op.operation_type !== "import")
+          .map(
+            (op) =>
+              html`<label class="chip ${chosen.has(op.operation_id) ? "on" : ""}" title="${op.operation_id}"><input type="checkbox" value="${op.operation_id}" ${chosen.has(op.operation_id) ? "checked" : ""}> ${op.name ?? op.operation_type} <span class="muted small">${op.operation_id.slice(-8)}</span></label>`,
+          )}`,
       );
       root.querySelector("#picker").onchange = (e) => {
         const id = e.target.value;
