@@ -1,13 +1,13 @@
 /**
  * Dashboard figures for the acceptance note: `bun run bench/dashboard.ts [--runs=10] [--epochs=10000] [--streams=300]
- * [--big=1000000] [--overlay=100] [--overlay-epochs=10000] [--zoom-only]`.
+ * [--big=1000000] [--overlay=100] [--overlay-epochs=10000] [--zoom-only] [--overlay-only]`.
  * Starts a real server process on a temp database, stores runs × epochs (custom metric included), then prints how long
  * (a) GET /operations/compare takes for all runs, (b) the SSE replay of a full history takes, one stream and one per run
  * at once, (c) what hundreds of open streams do to ingestion and delivery, and (d) when Chromium exists, how long the
  * dashboard takes to draw the comparison of all runs and one full run, with the page's long tasks (> 50 ms).
  * (e) Long runs and zoom (bench/dashboard_zoom.ts): a `--big`-epoch run and `--overlay` runs × `--overlay-epochs`, a
  * spike and a NaN hidden in a custom metric; ingest time, the page's replies (time, bytes), first draw, every zoom level.
- * `--zoom-only` runs (e) alone. It prints figures, each goal beside its figure; it asserts nothing.
+ * `--zoom-only` runs (e) alone; `--overlay-only` runs only (e)'s overlay (no long run stored). It prints figures, each goal beside its figure; it asserts nothing.
  */
 import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
 import { SseReader } from "../tests/sse.ts";
@@ -29,7 +29,8 @@ const RUNS = int("runs", 10);
 const EPOCHS = int("epochs", 10_000);
 const STREAMS = int("streams", 300);
 const SAMPLES = int("samples", 10);
-const ZOOM_ONLY = args.has("zoom-only");
+const OVERLAY_ONLY = args.has("overlay-only");
+const ZOOM_ONLY = args.has("zoom-only") || OVERLAY_ONLY;
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -63,6 +64,7 @@ try {
     overlay: int("overlay", 100),
     overlayEpochs: int("overlay-epochs", 10_000),
     samples: SAMPLES,
+    overlayOnly: OVERLAY_ONLY,
   });
 } finally {
   await server.stop();

@@ -16,6 +16,8 @@ export interface ZoomOptions {
   overlay: number;
   overlayEpochs: number;
   samples: number;
+  /** Only the overlay: no long run stored, no long-run page (`--overlay-only`). */
+  overlayOnly?: boolean;
 }
 
 const BATCH = 10_000;
@@ -87,18 +89,21 @@ export async function zoomFigures(url: string, o: ZoomOptions): Promise<void> {
     learning_rate: 0.001,
     grad_norm: e === spike ? SPIKE_VALUE : e === nan ? "NaN" : 1 + 0.1 * Math.cos(e / 3),
   });
-  const long = await register(`long-${o.big}`, o.big);
+  let long: string | null = null;
   let t0 = performance.now();
-  for (let from = 0; from < o.big; from += BATCH)
-    await post(`/operations/${long}/metrics`, {
-      epochs: Array.from({ length: Math.min(BATCH, o.big - from) }, (_, i) => longEpoch(from + i)),
-    });
-  const ingestLong = performance.now() - t0;
-  await post(`/operations/${long}/complete`, { status: "completed" });
-  figure(
-    `ingest ${count(o.big)} epochs (${BATCH / 1000}k per POST)`,
-    `${(ingestLong / 1000).toFixed(1)} s (${count(Math.round(o.big / (ingestLong / 1000)))} epochs/s)`,
-  );
+  if (!o.overlayOnly) {
+    long = await register(`long-${o.big}`, o.big);
+    for (let from = 0; from < o.big; from += BATCH)
+      await post(`/operations/${long}/metrics`, {
+        epochs: Array.from({ length: Math.min(BATCH, o.big - from) }, (_, i) => longEpoch(from + i)),
+      });
+    const ingestLong = performance.now() - t0;
+    await post(`/operations/${long}/complete`, { status: "completed" });
+    figure(
+      `ingest ${count(o.big)} epochs (${BATCH / 1000}k per POST)`,
+      `${(ingestLong / 1000).toFixed(1)} s (${count(Math.round(o.big / (ingestLong / 1000)))} epochs/s)`,
+    );
+  }
 
   // The overlay: runs × epochs with the usual six fields and grad_norm; the first run hides a spike and a NaN.
   const oSpike = Math.floor(o.overlayEpochs * 0.6543);
@@ -161,7 +166,7 @@ export async function zoomFigures(url: string, o: ZoomOptions): Promise<void> {
     await page.goto(`${url}/#/`);
     await page.waitForSelector("tr[data-op]", { timeout: 60_000 });
 
-    await longRunPage(page, long, { spike, nan });
+    if (long !== null) await longRunPage(page, long, { spike, nan });
     await overlayPage(page, overlay, { spike: oSpike, nan: oNan });
   } finally {
     await browser.close();

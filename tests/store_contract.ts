@@ -532,6 +532,79 @@ export function storeContract(name: string, factory: StoreFactory): void {
         }
       });
 
+      test("a read of fields is the full read restricted to them (key order, NaN, ±Infinity, null and custom metrics kept)", async () => {
+        const s = await open();
+        const op = await s.createOperation({ operation_type: "training" });
+        const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+        await s.writeEpochs(
+          op.operation_id,
+          Array.from({ length: 40 }, (_, e): EpochRecord => {
+            const custom: Record<string, number | null> = {};
+            if (e % 4 !== 3) custom.grad_norm = e % 7 === 0 ? odd[e % 3]! : e % 9 === 0 ? null : 0.1 + e / 3;
+            if (e % 2 === 0) custom["acc/top5"] = e === 10 ? Number.NaN : 1 - 1 / (e + 3);
+            return {
+              epoch: e,
+              timestamp: new Date(Date.parse(TS) + e * 1000).toISOString(),
+              train_loss: e % 5 === 0 ? odd[e % 3]! : 1 / (e + 1),
+              ...(e % 3 === 0 ? {} : { val_loss: e === 8 ? Number.NaN : 1.1 / (e + 1) }),
+              learning_rate: e === 20 ? Number.NEGATIVE_INFINITY : 0.001,
+              ...(Object.keys(custom).length > 0 && { custom }),
+            };
+          }),
+        );
+        const id = op.operation_id;
+        const restrict = (rows: object[], fields: string[]) =>
+          rows.map((r) => {
+            const out: Record<string, unknown> = { epoch: (r as { epoch: number }).epoch };
+            for (const f of fields) {
+              const v = (r as Record<string, unknown>)[f];
+              if (v !== undefined) out[f] = v;
+            }
+            return out;
+          });
+        // JSON as the wire sends it: key order counts, and "NaN" / "Infinity" stay the strings they are.
+        const same = (got: object[], full: object[], fields: string[]) =>
+          expect(JSON.stringify(got)).toBe(JSON.stringify(restrict(full, fields)));
+        for (const fields of [
+          ["val_loss"],
+          ["train_loss"],
+          ["grad_norm"],
+          ["acc/top5", "train_loss"],
+          ["grad_norm", "learning_rate", "timestamp", "val_loss"],
+          ["epoch", "timestamp"],
+          ["no_such_metric"],
+        ]) {
+          same(await s.readEpochs(id, -1, undefined, fields), await s.readEpochs(id), fields);
+          same(await s.readEpochs(id, 9, 30, fields), await s.readEpochs(id, 9, 30), fields);
+          same(await s.readEpochsBefore(id, 25, 12, fields), await s.readEpochsBefore(id, 25, 12), fields);
+          same(
+            await s.readEpochsAt(id, [0, 7, 8, 14, 35, 99], fields),
+            await s.readEpochsAt(id, [0, 7, 8, 14, 35, 99]),
+            fields,
+          );
+        }
+        // The values are the data's: a projection that dropped NaN, ±Infinity or a custom null would differ above, and here.
+        const grad = (await s.readEpochs(id, -1, undefined, ["grad_norm"])) as Record<string, unknown>[];
+        expect(grad.slice(0, 4)).toEqual([
+          { epoch: 0, grad_norm: "NaN" },
+          { epoch: 1, grad_norm: 0.1 + 1 / 3 },
+          { epoch: 2, grad_norm: 0.1 + 2 / 3 },
+          { epoch: 3 },
+        ]);
+        expect(grad[28]).toEqual({ epoch: 28, grad_norm: "Infinity" });
+        expect(grad[14]).toEqual({ epoch: 14, grad_norm: "-Infinity" });
+        expect(grad[9]).toEqual({ epoch: 9, grad_norm: null });
+        expect((await s.readEpochs(id, 4, 6, ["train_loss"]))[0]).toEqual({ epoch: 5, train_loss: "-Infinity" });
+        expect(await s.readEpochsAt(id, [], ["val_loss"])).toEqual([]);
+        for (const call of [
+          () => s.readEpochs("op_missing", -1, undefined, ["val_loss"]),
+          () => s.readEpochsBefore("op_missing", 5, 5, ["val_loss"]),
+          () => s.readEpochsAt("op_missing", [1], ["grad_norm"]),
+        ]) {
+          expect((await rejection(call())).code).toBe("OPERATION_NOT_FOUND");
+        }
+      });
+
       test("every write keeps each block's summary equal to a summary of its rows: appends, re-posts, earlier epochs, repeats", async () => {
         const s = await open();
         const id = (await s.createOperation({ operation_type: "training" })).operation_id;

@@ -83,15 +83,17 @@ export async function readChart(
     // Blocks only when buckets would span several of them (≥ 32 rows per point): a finer reduction needs the rows.
     if (n > scanRows && n >= 32 * maxPoints) {
       const reduction = pickEpochs(onlyFields(spans, query.fields), maxPoints, query.keepEpoch ?? null);
-      const epochs = project(await store.readEpochsAt(operationId, reduction.epochs), query.fields);
+      const epochs = await store.readEpochsAt(operationId, reduction.epochs, query.fields);
       if (smoothing === undefined) return { epochs };
-      const smoothed = await smoothAt(store, operationId, epochs, smoothing, n * windowShare);
+      const smoothed = await smoothAt(store, operationId, epochs, smoothing, n * windowShare, query.fields);
       if (smoothed) return { epochs, smoothed };
     }
   }
-  const rows = await store.readEpochs(operationId, lower - 1, upper);
-  const warmup = smoothing === undefined ? [] : await warmupRows(store, operationId, lower, rows, smoothing);
-  return chartOfRows(rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup);
+  // The store projects the rows on fields: a chart of one metric reads its column alone.
+  const rows = await store.readEpochs(operationId, lower - 1, upper, query.fields);
+  const warmup =
+    smoothing === undefined ? [] : await warmupRows(store, operationId, lower, rows, smoothing, query.fields);
+  return chartOf(rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup, false);
 }
 
 /**
@@ -103,13 +105,26 @@ export function chartOfRows(
   query: ChartQuery,
   warmup: readonly WireEpoch[] = [],
 ): ChartReply {
+  return chartOf(all, query, warmup, true);
+}
+
+/**
+ * chartOfRows; `projecting`: the range's rows are narrowed to query.fields here (false: the store read them so). The
+ * warm-up is never narrowed: the EMA reads only the metrics of the range's rows from it.
+ */
+function chartOf(
+  all: readonly WireEpoch[],
+  query: ChartQuery,
+  warmup: readonly WireEpoch[],
+  projecting: boolean,
+): ChartReply {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
   const upper = query.to ?? MAX_EPOCH;
   let start = 0;
   while (start < all.length && all[start]!.epoch < lower) start++;
   let end = all.length;
   while (end > start && all[end - 1]!.epoch > upper) end--;
-  const rows = project(all.slice(start, end), query.fields);
+  const rows = projecting ? project(all.slice(start, end), query.fields) : all.slice(start, end);
   // Rows of `all` before the range are the EMA's warm-up too.
   const before = start > 0 ? [...warmup, ...all.slice(0, start)] : warmup;
   const { smoothing, maxPoints } = query;
@@ -192,6 +207,7 @@ async function smoothAt(
   rows: readonly WireEpoch[],
   weight: number,
   maxRows: number,
+  fields: readonly string[] | undefined,
 ): Promise<Smoothed | null> {
   const names = smoothable(rows);
   const need = emaWarmup(weight);
@@ -208,6 +224,7 @@ async function smoothAt(
     const got = await store.readEpochsAt(
       operationId,
       [...wanted].sort((a, b) => a - b),
+      fields,
     );
     const last = span >= 64 * need;
     const retry: number[] = [];
@@ -261,6 +278,7 @@ async function warmupRows(
   lower: number,
   rows: readonly WireEpoch[],
   weight: number,
+  fields: readonly string[] | undefined,
 ): Promise<WireEpoch[]> {
   const names = smoothable(rows);
   if (lower === 0 || names.length === 0) return [];
@@ -272,7 +290,7 @@ async function warmupRows(
   let before = lower;
   let read = 0;
   while (read < limit) {
-    const got = await store.readEpochsBefore(operationId, before, chunk);
+    const got = await store.readEpochsBefore(operationId, before, chunk, fields);
     if (got.length === 0) break;
     chunks.unshift(got);
     read += got.length;

@@ -38,6 +38,7 @@ import {
   type OperationColumns,
   parseJson,
   planAppend,
+  projection,
   rowToWire,
   toOperation,
   type Liveness,
@@ -46,6 +47,7 @@ import {
 import { newOperationId } from "./sqlite.ts";
 import type {
   BatchProgress,
+  Fields,
   FinishOptions,
   ListFilter,
   NewOperation,
@@ -354,28 +356,36 @@ export class PostgresStore implements Store, SharedStore {
     });
   }
 
-  async readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): Promise<WireEpoch[]> {
+  async readEpochs(
+    operationId: string,
+    sinceEpoch = -1,
+    untilEpoch = MAX_EPOCH,
+    fields?: Fields,
+  ): Promise<WireEpoch[]> {
+    const { columns, toWire } = projected(fields);
     const rows = await this.sql<EpochRow[]>`
-      SELECT e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom FROM operations o JOIN epochs e ON e.op = o.id
+      SELECT ${this.sql.unsafe(columns)} FROM operations o JOIN epochs e ON e.op = o.id
         WHERE o.operation_id = ${operationId} AND e.epoch > ${sinceEpoch} AND e.epoch <= ${untilEpoch} ORDER BY e.epoch`;
     // No rows: an unknown operation, or none yet; only then does telling them apart cost a second query.
     if (rows.length === 0) await this.row(this.sql, operationId);
     return rows.map(toWire);
   }
 
-  async readEpochsBefore(operationId: string, epoch: number, limit: number): Promise<WireEpoch[]> {
+  async readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]> {
+    const { columns, toWire } = projected(fields);
     const rows = await this.sql<EpochRow[]>`
-      SELECT e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom FROM operations o JOIN epochs e ON e.op = o.id
+      SELECT ${this.sql.unsafe(columns)} FROM operations o JOIN epochs e ON e.op = o.id
         WHERE o.operation_id = ${operationId} AND e.epoch < ${epoch} ORDER BY e.epoch DESC LIMIT ${limit}`;
     if (rows.length === 0) await this.row(this.sql, operationId);
     return rows.reverse().map(toWire);
   }
 
-  async readEpochsAt(operationId: string, epochs: readonly number[]): Promise<WireEpoch[]> {
+  async readEpochsAt(operationId: string, epochs: readonly number[], fields?: Fields): Promise<WireEpoch[]> {
     const op = await this.row(this.sql, operationId);
     if (epochs.length === 0) return [];
+    const { columns, toWire } = projected(fields);
     const rows = await this.sql<EpochRow[]>`
-      SELECT epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom FROM epochs WHERE op = ${op.id} AND epoch = ANY(${this.sql.array([...epochs], "INT4")}) ORDER BY epoch`;
+      SELECT ${this.sql.unsafe(columns)} FROM epochs e WHERE op = ${op.id} AND epoch = ANY(${this.sql.array([...epochs], "INT4")}) ORDER BY epoch`;
     return rows.map(toWire);
   }
 
@@ -759,3 +769,25 @@ function epochRows(epochs: readonly EpochRecord[]) {
 
 /** float8 holds NaN and ±Infinity as numbers: encodeMetric spells them out. */
 const toWire = rowToWire(encodeMetric);
+
+const ALL_COLUMNS =
+  "e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom";
+const projections = new Map<string, { columns: string; toWire: (r: EpochRow) => WireEpoch }>();
+
+/**
+ * The select list and row conversion of a read of `fields` (every column without): prepared once per field list, so
+ * each list's statement text is the same (the names come from STANDARD_FIELDS, never from the request).
+ */
+function projected(fields: Fields | undefined): { columns: string; toWire: (r: EpochRow) => WireEpoch } {
+  if (!fields) return { columns: ALL_COLUMNS, toWire };
+  const key = fields.join(",");
+  let p = projections.get(key);
+  if (!p) {
+    const { columns, toWire } = projection(fields, encodeMetric);
+    p = { columns: columns.map((c) => `e.${c}`).join(", "), toWire };
+    // Field lists come from requests: keep the last few hundred.
+    if (projections.size >= 256) projections.delete(projections.keys().next().value!);
+    projections.set(key, p);
+  }
+  return p;
+}

@@ -30,12 +30,22 @@ import {
   type OperationColumns,
   parseJson,
   planAppend,
+  projection,
   rowToWire,
   toOperation,
   type Liveness,
   writeResult,
 } from "./rows.ts";
-import type { BatchProgress, FinishOptions, ListFilter, NewOperation, Replay, Store, WriteResult } from "./store.ts";
+import type {
+  BatchProgress,
+  Fields,
+  FinishOptions,
+  ListFilter,
+  NewOperation,
+  Replay,
+  Store,
+  WriteResult,
+} from "./store.ts";
 
 export { BLOCK } from "./blocks.ts";
 
@@ -73,6 +83,11 @@ export class SqliteStore implements Store {
   /** One process holds the file: no one else's changes to hear. */
   readonly shared = null;
   private readonly tail: number;
+  /** Projected reads by field list (readEpochs with fields). */
+  private readonly projections = new Map<
+    string,
+    { select: (where: string) => Statement<EpochRow, (number | string)[]>; toWire: (r: EpochRow) => WireEpoch }
+  >();
   private readonly q: {
     opByPublicId: Statement<OpRow, [string]>;
     insertEpoch: Statement<unknown, Cell[]>;
@@ -289,8 +304,44 @@ export class SqliteStore implements Store {
     };
   }
 
-  async readEpochs(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): Promise<WireEpoch[]> {
-    return this.epochsAfter(operationId, sinceEpoch, untilEpoch);
+  async readEpochs(
+    operationId: string,
+    sinceEpoch = -1,
+    untilEpoch = MAX_EPOCH,
+    fields?: Fields,
+  ): Promise<WireEpoch[]> {
+    if (!fields) return this.epochsAfter(operationId, sinceEpoch, untilEpoch);
+    const op = this.row(operationId);
+    const { select, toWire } = this.projected(fields);
+    return select("epoch > ? AND epoch <= ? ORDER BY epoch")
+      .all(op.id, sinceEpoch, untilEpoch)
+      .map(toWire);
+  }
+
+  /**
+   * A read of `fields` alone (Store.readEpochs): its statements, one per WHERE clause, prepared once per field list.
+   * `select(where)` reads the operation's rows (op = ?) matching `where`.
+   */
+  private projected(fields: Fields) {
+    const key = fields.join(",");
+    let p = this.projections.get(key);
+    if (!p) {
+      const { columns, toWire } = projection(fields, cellToWire);
+      const statements = new Map<string, Statement<EpochRow, (number | string)[]>>();
+      const select = (where: string) => {
+        let st = statements.get(where);
+        if (!st) {
+          st = this.db.query(`SELECT ${columns.join(", ")} FROM epochs WHERE op = ? AND ${where}`);
+          statements.set(where, st);
+        }
+        return st;
+      };
+      p = { select, toWire };
+      // Field lists come from requests: keep the last few hundred.
+      if (this.projections.size >= 256) this.projections.delete(this.projections.keys().next().value!);
+      this.projections.set(key, p);
+    }
+    return p;
   }
 
   private epochsAfter(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): WireEpoch[] {
@@ -299,14 +350,21 @@ export class SqliteStore implements Store {
     return this.q.readRange.all(op.id, sinceEpoch, untilEpoch).map(toWire);
   }
 
-  async readEpochsBefore(operationId: string, epoch: number, limit: number): Promise<WireEpoch[]> {
+  async readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]> {
     const op = this.row(operationId);
-    return this.q.readBefore.all(op.id, epoch, limit).reverse().map(toWire);
+    if (!fields) return this.q.readBefore.all(op.id, epoch, limit).reverse().map(toWire);
+    const { select, toWire: projected } = this.projected(fields);
+    return select("epoch < ? ORDER BY epoch DESC LIMIT ?").all(op.id, epoch, limit).reverse().map(projected);
   }
 
-  async readEpochsAt(operationId: string, epochs: readonly number[]): Promise<WireEpoch[]> {
+  async readEpochsAt(operationId: string, epochs: readonly number[], fields?: Fields): Promise<WireEpoch[]> {
     const op = this.row(operationId);
-    return epochs.length === 0 ? [] : this.q.readAt.all(op.id, JSON.stringify(epochs)).map(toWire);
+    if (epochs.length === 0) return [];
+    if (!fields) return this.q.readAt.all(op.id, JSON.stringify(epochs)).map(toWire);
+    const { select, toWire: projected } = this.projected(fields);
+    return select("epoch IN (SELECT value FROM json_each(?)) ORDER BY epoch")
+      .all(op.id, JSON.stringify(epochs))
+      .map(projected);
   }
 
   async epochSpans(operationId: string, fromEpoch: number, toEpoch: number): Promise<SpanSummary[]> {

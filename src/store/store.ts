@@ -5,6 +5,9 @@ import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 
+/** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
+export type Fields = readonly string[];
+
 export interface NewOperation {
   operation_type: string;
   name?: string | null;
@@ -71,12 +74,16 @@ export interface Store {
   listOperations(filter: ListFilter): Promise<{ items: Operation[]; total: number }>;
   /** Stores epochs in one transaction (replace on same epoch); refuses finished operations. */
   writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult>;
-  /** Wire-form epochs with `sinceEpoch < epoch ≤ untilEpoch` (default: all), ascending. */
-  readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number): Promise<WireEpoch[]>;
-  /** The `limit` epochs just before `epoch` (epoch < it), ascending: the warm-up of a smoothed range. */
-  readEpochsBefore(operationId: string, epoch: number, limit: number): Promise<WireEpoch[]>;
-  /** The stored epochs among `epochs`, ascending (unknown ones are left out). */
-  readEpochsAt(operationId: string, epochs: readonly number[]): Promise<WireEpoch[]>;
+  /**
+   * Wire-form epochs with `sinceEpoch < epoch ≤ untilEpoch` (default: all), ascending. With `fields` (a chart's read),
+   * each epoch is `epoch` and only those of `fields` it holds, in their order, as the full read's epochs restricted to
+   * them (no `timestamp` unless listed): only their columns are read, the custom metrics parsed only for a custom one.
+   */
+  readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number, fields?: Fields): Promise<WireEpoch[]>;
+  /** The `limit` epochs just before `epoch` (epoch < it), ascending: the warm-up of a smoothed range. `fields`: as readEpochs. */
+  readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]>;
+  /** The stored epochs among `epochs`, ascending (unknown ones are left out). `fields`: as readEpochs. */
+  readEpochsAt(operationId: string, epochs: readonly number[], fields?: Fields): Promise<WireEpoch[]>;
   /**
    * Chart summaries of consecutive spans covering the stored epochs in fromEpoch … toEpoch (inclusive), ascending, for
    * src/trends/downsample.ts pickEpochs: a long run reduces from its summaries without reading its rows.
