@@ -5,6 +5,8 @@ import type { EpochRecord, WireEpoch } from "../src/schemas/epoch.ts";
 import { readChart, type Smoothed } from "../src/store/charts.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { emaSmooth, metricValue } from "../src/trends/index.ts";
+import { createApp } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
 import { json, makeApp, req } from "./helpers.ts";
 
 const TS = "2026-11-26T15:30:00.000Z";
@@ -227,6 +229,106 @@ describe("GET /metrics with a range", () => {
       const r = await get(q!);
       expect(r.status).toBe(400);
       expect(r.body.error.details.field).toBe(field);
+    }
+  });
+});
+
+describe("chart reads projected in the store, byte for byte", () => {
+  // 20 runs × 3,000 epochs: GET /operations/curves shares 2,500 rows a run, so max_points=50 takes the block path.
+  const RUNS = 20;
+  const EPOCHS = 3000;
+  const config = loadConfig({});
+  const s = new SqliteStore(":memory:", config.trends);
+  afterAll(() => s.close());
+  /** The chart reads as they went before the store projected them: every column read, then narrowed in memory. */
+  const narrow = (rows: WireEpoch[], fields: readonly string[] | undefined) =>
+    fields
+      ? rows.map((r) => {
+          const out: Record<string, unknown> = { epoch: r.epoch };
+          for (const f of fields)
+            if ((r as Record<string, unknown>)[f] !== undefined) out[f] = (r as Record<string, unknown>)[f];
+          return out as WireEpoch;
+        })
+      : rows;
+  const fullReads = new Proxy(s, {
+    get(target, key) {
+      if (key === "readEpochs")
+        return async (id: string, since?: number, until?: number, fields?: string[]) =>
+          narrow(await target.readEpochs(id, since, until), fields);
+      if (key === "readEpochsBefore")
+        return async (id: string, epoch: number, limit: number, fields?: string[]) =>
+          narrow(await target.readEpochsBefore(id, epoch, limit), fields);
+      if (key === "readEpochsAt")
+        return async (id: string, epochs: number[], fields?: string[]) =>
+          narrow(await target.readEpochsAt(id, epochs), fields);
+      const v = Reflect.get(target, key);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const projected = createApp({ store: s, config });
+  const before = createApp({ store: fullReads, config });
+  const ids: string[] = [];
+  beforeAll(async () => {
+    const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (let run = 0; run < RUNS; run++) {
+      const id = (await s.createOperation({ operation_type: "training", name: `run-${run}` })).operation_id;
+      ids.push(id);
+      await s.writeEpochs(
+        id,
+        Array.from({ length: EPOCHS }, (_, e): EpochRecord => {
+          const noise = Math.sin(e * 12.9898 + run) * 0.01;
+          return {
+            epoch: e,
+            timestamp: new Date(Date.parse(TS) + e * 1000).toISOString(),
+            train_loss: e === 777 + run ? odd[run % 3]! : 2 * Math.exp(-e / 900) + noise,
+            ...(e % 7 === 0 ? {} : { val_loss: e === 2100 ? Number.NaN : 2.2 * Math.exp(-e / 1000) + noise }),
+            learning_rate: 0.001 * 0.5 ** Math.floor(e / 1000),
+            custom: {
+              grad_norm: e === 1654 ? 80 : e === 1900 ? Number.NaN : e % 500 === 3 ? null : 1 + noise * 5,
+              ...(e % 3 === 0 && { "acc/top5": 1 - 1 / (e + 2) }),
+            },
+          };
+        }),
+      );
+    }
+  });
+  const both = async (path: string) => {
+    const [a, b] = await Promise.all(
+      [projected, before].map(async (app) => {
+        const res = await app.handle(req("GET", `/api/v1${path}`));
+        expect(res.status).toBe(200);
+        return res.text();
+      }),
+    );
+    return { projected: a!, before: b! };
+  };
+
+  test("GET /metrics with fields (and smoothing) replies the same bytes as reading every column", async () => {
+    for (const q of [
+      "fields=val_loss&smoothing=0.6",
+      "fields=grad_norm&smoothing=0.6&max_points=300",
+      "fields=train_loss,grad_norm&smoothing=0.6&from_epoch=1000&to_epoch=1800&max_points=100",
+      "fields=acc/top5,val_loss,timestamp&max_points=200",
+      "fields=grad_norm&smoothing=0.3&from_epoch=1600&to_epoch=1999",
+      "fields=no_such_metric&smoothing=0.6&max_points=40",
+    ]) {
+      const { projected: got, before: want } = await both(`/operations/${ids[0]}/metrics?${q}`);
+      expect(got).toBe(want);
+      expect(got).toContain(q.includes("fields=grad_norm&") ? '"grad_norm":"NaN"' : '"epoch"');
+    }
+  });
+
+  test("GET /operations/curves with fields and smoothing replies the same bytes, rows and block paths alike", async () => {
+    for (const q of [
+      "fields=val_loss&smoothing=0.6&max_points=300",
+      "fields=grad_norm&smoothing=0.6&max_points=300",
+      "fields=grad_norm&smoothing=0.3&max_points=50",
+      "fields=train_loss&max_points=50",
+      "fields=grad_norm&smoothing=0.6&from_epoch=1500&to_epoch=1999&max_points=1000",
+    ]) {
+      const { projected: got, before: want } = await both(`/operations/curves?ids=${ids.join(",")}&${q}`);
+      expect(got).toBe(want);
+      expect(JSON.parse(got).data.runs).toHaveLength(RUNS);
     }
   });
 });
