@@ -424,6 +424,33 @@ describe("line fitting", () => {
 });
 
 describe("emaSmooth", () => {
+  test("the bits of last / (1 − wⁿ) at every value, also once wⁿ is too small to change the debias (it is then skipped)", () => {
+    const textbook = (values: (number | null)[], w: number, state: { last: number; n: number }) =>
+      values.map((y) => {
+        if (y === null || !Number.isFinite(y)) return y;
+        state.last = state.last * w + (1 - w) * y;
+        state.n += 1;
+        return state.last / (w === 1 ? 1 : 1 - w ** state.n);
+      });
+    const values = Array.from({ length: 5000 }, (_, i) =>
+      i % 97 === 0
+        ? Number.NaN
+        : i % 51 === 0
+          ? null
+          : i % 131 === 0
+            ? Number.NEGATIVE_INFINITY
+            : Math.sin(i * 1.7) * 3 + 1 / (i + 1),
+    );
+    for (const w of [0, 1e-9, 0.3, 0.6, 0.9, 0.99, 0.999, 1]) {
+      const a = { last: 0.25, n: 3 };
+      const b = { ...a };
+      const got = emaSmooth(values, w, a);
+      const want = textbook(values, w, b);
+      expect(got.every((v, i) => Object.is(v, want[i]))).toBe(true);
+      expect(a).toEqual(b);
+    }
+  });
+
   test("matches hand-computed debiased EMA, passing NaN and null through without advancing", () => {
     // w = 0.5: last = 0.5 → 1.25 → 2.625; debias 0.5, 0.75, 0.875.
     const out = emaSmooth([1, 2, NaN, null, undefined, 4], 0.5);
