@@ -313,9 +313,7 @@ export class SqliteStore implements Store {
     if (!fields) return this.epochsAfter(operationId, sinceEpoch, untilEpoch);
     const op = this.row(operationId);
     const { select, toWire } = this.projected(fields);
-    return select("epoch > ? AND epoch <= ? ORDER BY epoch")
-      .all(op.id, sinceEpoch, untilEpoch)
-      .map(toWire);
+    return select("epoch > ? AND epoch <= ? ORDER BY epoch").all(op.id, sinceEpoch, untilEpoch).map(toWire);
   }
 
   /**
