@@ -94,7 +94,9 @@ export function summarizeRows<T extends { epoch: number }>(
   extra?: ExtraColumns,
 ): SpanSummary {
   const fields: Record<string, FieldStats> = {};
-  const extras = extra ? Object.entries(extra) : [];
+  // Indexed, not destructured per row: the extra columns' loop was half a smoothed reduction's cost.
+  const names = extra ? Object.keys(extra) : [];
+  const cols = names.map((k) => extra![k]!);
   for (let i = start; i < end; i++) {
     const row = rows[i]! as Record<string, unknown> & { epoch: number };
     const e = row.epoch;
@@ -103,9 +105,9 @@ export function summarizeRows<T extends { epoch: number }>(
       const v = metricValue(row[key]);
       if (v !== undefined) addValue(fields, key, e, v);
     }
-    for (const [key, col] of extras) {
-      const v = col[i];
-      if (typeof v === "number") addValue(fields, key, e, v);
+    for (let c = 0; c < cols.length; c++) {
+      const v = cols[c]![i];
+      if (typeof v === "number") addValue(fields, names[c]!, e, v);
     }
   }
   return { from: rows[start]?.epoch ?? 0, to: rows[end - 1]?.epoch ?? 0, count: Math.max(0, end - start), fields };
@@ -192,13 +194,14 @@ function bucketPicks(
     let minAt: number | null = null;
     let max: number | null = null;
     let maxAt: number | null = null;
-    const seen = new Set<NonFinite>();
+    // Only "buckets" mode needs it: otherwise a set per metric, bucket and try of the search, allocated for nothing.
+    const seen = perValue ? new Set<NonFinite>() : null;
     for (let i = start; i < end; i++) {
       const f = spans[i]!.fields[name];
       if (!f) continue;
       if (f.min !== null && (min === null || f.min < min)) (min = f.min), (minAt = f.minAt);
       if (f.max !== null && (max === null || f.max > max)) (max = f.max), (maxAt = f.maxAt);
-      if (perValue) {
+      if (seen) {
         for (const r of f.runs) {
           if (!seen.has(r[0])) seen.add(r[0]), into.add(r[1]);
         }
