@@ -131,6 +131,46 @@ describe("chart reads", () => {
     );
   });
 
+  test("block summaries, smoothed: windows read as one range give what reading their epochs by number gives", async () => {
+    // The store as smoothAt used it before: every window's epochs listed by number (readEpochsAt), never a range.
+    let ranges = 0;
+    const counting = new Proxy(store, {
+      get(target, key) {
+        if (key === "readEpochs")
+          return (...a: Parameters<SqliteStore["readEpochs"]>) => (ranges++, target.readEpochs(...a));
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const byNumber = new Proxy(store, {
+      get(target, key) {
+        if (key === "readEpochs")
+          return (opId: string, since = -1, until = N, fields?: string[]) =>
+            target.readEpochsAt(
+              opId,
+              Array.from({ length: Math.max(0, Math.min(until, N - 1) - since) }, (_, i) => since + 1 + i),
+              fields,
+            );
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const blocks = { scanRows: 0, windowShare: 1 };
+    for (const q of [
+      { maxPoints: 300, smoothing: 0.6, fields: ["grad_norm"], keepEpoch: 15_000 },
+      { maxPoints: 600, smoothing: 0.6, fields: ["train_loss"] },
+      { maxPoints: 300, smoothing: 0.8, fields: ["train_loss", "grad_norm"] },
+    ]) {
+      const before = ranges;
+      const got = await readChart(counting, id, q, blocks);
+      expect(ranges).toBeGreaterThan(before);
+      // The block path's: the raw reduction's epochs (reading the range's rows would reduce the smoothed curves too).
+      expect(got.epochs).toEqual((await readChart(store, id, { ...q, smoothing: undefined }, blocks)).epochs);
+      expect(got.smoothed!.series).not.toEqual({});
+      expect(JSON.stringify(got)).toBe(JSON.stringify(await readChart(byNumber, id, q, blocks)));
+    }
+  });
+
   test("fields: each epoch carries epoch and the metrics named, whose extremes and NaN every path keeps, smoothed alone", async () => {
     for (const scanRows of [Number.POSITIVE_INFINITY, 0]) {
       const { epochs, smoothed } = await readChart(

@@ -242,11 +242,16 @@ async function smoothAt(
     for (const i of pending) for (let e = Math.max(0, rows[i]!.epoch - span); e <= rows[i]!.epoch; e++) wanted.add(e);
     read += wanted.size;
     if (read > maxRows) return null;
-    const got = await store.readEpochsAt(
-      operationId,
-      [...wanted].sort((a, b) => a - b),
-      fields,
-    );
+    const sorted = [...wanted].sort((a, b) => a - b);
+    const lo = sorted[0]!;
+    const hi = sorted[sorted.length - 1]!;
+    // Windows that cover most of their span (points closer than the warm-up) read as one range: the rows between
+    // windows are never in one (each window is sliced by its epochs below), and a range costs a fraction of a list of
+    // epoch numbers (100 overlaid runs: ~1.2 ms a run for 10,000 rows against ~3.3 ms for 7,000 listed).
+    const got =
+      2 * sorted.length >= hi - lo + 1
+        ? await store.readEpochs(operationId, lo - 1, hi, fields)
+        : await store.readEpochsAt(operationId, sorted, fields);
     const last = span >= 64 * need;
     const retry: number[] = [];
     let w = 0;
