@@ -39,6 +39,7 @@ import {
   parseJson,
   planAppend,
   projection,
+  byFieldList,
   rowToWire,
   toOperation,
   type Liveness,
@@ -772,22 +773,12 @@ const toWire = rowToWire(encodeMetric);
 
 const ALL_COLUMNS =
   "e.epoch, e.train_loss, e.val_loss, e.train_accuracy, e.val_accuracy, e.learning_rate, e.duration, e.ts, e.custom";
-const projections = new Map<string, { columns: string; toWire: (r: EpochRow) => WireEpoch }>();
+const projectedOn = byFieldList((fields) => {
+  const { columns, toWire } = projection(fields, encodeMetric);
+  return { columns: columns.map((c) => `e.${c}`).join(", "), toWire };
+});
 
-/**
- * The select list and row conversion of a read of `fields` (every column without): prepared once per field list, so
- * each list's statement text is the same (the names come from STANDARD_FIELDS, never from the request).
- */
+/** The select list and row conversion of a read of `fields` (every column without); the names come from STANDARD_FIELDS, never from the request. */
 function projected(fields: Fields | undefined): { columns: string; toWire: (r: EpochRow) => WireEpoch } {
-  if (!fields) return { columns: ALL_COLUMNS, toWire };
-  const key = fields.join(",");
-  let p = projections.get(key);
-  if (!p) {
-    const { columns, toWire } = projection(fields, encodeMetric);
-    p = { columns: columns.map((c) => `e.${c}`).join(", "), toWire };
-    // Field lists come from requests: keep the last few hundred.
-    if (projections.size >= 256) projections.delete(projections.keys().next().value!);
-    projections.set(key, p);
-  }
-  return p;
+  return fields ? projectedOn(fields) : { columns: ALL_COLUMNS, toWire };
 }

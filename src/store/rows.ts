@@ -195,6 +195,24 @@ export function projection<C>(fields: readonly string[], wire: (c: C) => WireMet
   };
 }
 
+/**
+ * `make` memoised by field list: a store prepares a projected read once per list. Lists come from requests, so only
+ * the most recent 256 are kept.
+ */
+export function byFieldList<P>(make: (fields: readonly string[]) => P): (fields: readonly string[]) => P {
+  const made = new Map<string, P>();
+  return (fields) => {
+    const key = fields.join(",");
+    let p = made.get(key);
+    if (p === undefined) {
+      p = make(fields);
+      if (made.size >= 256) made.delete(made.keys().next().value!);
+      made.set(key, p);
+    }
+    return p;
+  };
+}
+
 /** The custom metrics column: JSON of the wire values (NaN as "NaN"), or null when there are none. */
 export function customColumn(custom: EpochRecord["custom"]): string | null {
   if (!custom) return null;

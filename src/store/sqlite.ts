@@ -31,6 +31,7 @@ import {
   parseJson,
   planAppend,
   projection,
+  byFieldList,
   rowToWire,
   toOperation,
   type Liveness,
@@ -83,11 +84,6 @@ export class SqliteStore implements Store {
   /** One process holds the file: no one else's changes to hear. */
   readonly shared = null;
   private readonly tail: number;
-  /** Projected reads by field list (readEpochs with fields). */
-  private readonly projections = new Map<
-    string,
-    { select: (where: string) => Statement<EpochRow, (number | string)[]>; toWire: (r: EpochRow) => WireEpoch }
-  >();
   private readonly q: {
     opByPublicId: Statement<OpRow, [string]>;
     insertEpoch: Statement<unknown, Cell[]>;
@@ -320,27 +316,19 @@ export class SqliteStore implements Store {
    * A read of `fields` alone (Store.readEpochs): its statements, one per WHERE clause, prepared once per field list.
    * `select(where)` reads the operation's rows (op = ?) matching `where`.
    */
-  private projected(fields: Fields) {
-    const key = fields.join(",");
-    let p = this.projections.get(key);
-    if (!p) {
-      const { columns, toWire } = projection(fields, cellToWire);
-      const statements = new Map<string, Statement<EpochRow, (number | string)[]>>();
-      const select = (where: string) => {
-        let st = statements.get(where);
-        if (!st) {
-          st = this.db.query(`SELECT ${columns.join(", ")} FROM epochs WHERE op = ? AND ${where}`);
-          statements.set(where, st);
-        }
-        return st;
-      };
-      p = { select, toWire };
-      // Field lists come from requests: keep the last few hundred.
-      if (this.projections.size >= 256) this.projections.delete(this.projections.keys().next().value!);
-      this.projections.set(key, p);
-    }
-    return p;
-  }
+  private readonly projected = byFieldList((fields) => {
+    const { columns, toWire } = projection(fields, cellToWire);
+    const statements = new Map<string, Statement<EpochRow, (number | string)[]>>();
+    const select = (where: string) => {
+      let st = statements.get(where);
+      if (!st) {
+        st = this.db.query(`SELECT ${columns.join(", ")} FROM epochs WHERE op = ? AND ${where}`);
+        statements.set(where, st);
+      }
+      return st;
+    };
+    return { select, toWire };
+  });
 
   private epochsAfter(operationId: string, sinceEpoch = -1, untilEpoch = MAX_EPOCH): WireEpoch[] {
     const op = this.row(operationId);
