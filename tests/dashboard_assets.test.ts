@@ -3,7 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { makeApp, req } from "./helpers.ts";
 
-const IMPORTS = /\b(?:import|export)\b[^'";]*?\bfrom\s*["']([^"']+)["']|\bimport\s*["']([^"']+)["']/g;
+// A side-effect import (`import "x"`) starts a statement: a string that merely follows the word (`=== "import"`) is none.
+const IMPORTS = /\b(?:import|export)\b[^'";]*?\bfrom\s*["']([^"']+)["']|(?:^|;)\s*import\s*["']([^"']+)["']/gm;
 
 describe("dashboard assets", () => {
   test("every module the page imports is served as JavaScript, the trend core's included", async () => {
