@@ -1,5 +1,5 @@
 // The docs stay honest: every relative link and #anchor in README.md and docs/*.md resolves (anchors as GitHub writes
-// them), every environment variable the code reads is a row of the one configuration table in README.md, which
+// them), every environment variable the code reads is a row of the one configuration table in docs/configuration.md, which
 // lists nothing the code does not read, and every error code the code can give (the API's, the failure codes, the
 // clients') and every error and warning message of the Python client has an entry in docs/troubleshooting.md. The
 // codes are read from the source, not from a list kept here. A checker that finds nothing proves nothing, so each
@@ -163,10 +163,10 @@ export function envReads(code: string, python = false): string[] {
   return [...new Set(ENV_READS.flatMap((re) => [...code1.matchAll(re)].map((m) => m[1]!)))];
 }
 
-/** The rows of the first table after the `## Configuration` heading: every backticked name in each row's first cell. */
-export function configTableVariables(readme: string): string[] {
-  const lines = withoutFences(readme);
-  const start = lines.findIndex((l) => /^##\s+Configuration\s*$/.test(l));
+/** The rows of the first table after the `Configuration` heading: every backticked name in each row's first cell. */
+export function configTableVariables(page: string): string[] {
+  const lines = withoutFences(page);
+  const start = lines.findIndex((l) => /^#{1,2}\s+Configuration\s*$/.test(l));
   if (start === -1) return [];
   const names: string[] = [];
   let inTable = false;
@@ -265,8 +265,7 @@ describe("the link checker catches offenders", () => {
 });
 
 describe("every environment variable the code reads is in the one configuration table", () => {
-  const readme = readFileSync(README, "utf8");
-  const documented = configTableVariables(readme);
+  const documented = configTableVariables(readFileSync(join(ROOT, "docs", "configuration.md"), "utf8"));
   const reads = new Map<string, string[]>();
   for (const file of codeFiles(ROOT)) {
     for (const name of envReads(readFileSync(file, "utf8"), file.endsWith(".py")))
@@ -295,12 +294,12 @@ describe("every environment variable the code reads is in the one configuration 
     expect(documented.filter((name, i) => documented.indexOf(name) !== i)).toEqual([]);
   });
 
-  test("there is one table of variables: README's", () => {
+  test("there is one table of variables: docs/configuration.md's", () => {
     const tables = markdownFiles().flatMap((f) =>
       variableTables(readFileSync(f, "utf8")).map((line) => `${relative(ROOT, f)}:${line}`),
     );
     expect(tables.length).toBe(1);
-    expect(tables[0]).toStartWith("README.md:");
+    expect(tables[0]).toStartWith("docs/configuration.md:");
   });
 
   test("the scan sees every way the code reads a variable", () => {
