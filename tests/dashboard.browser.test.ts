@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 import { overfitAt14 } from "./fixtures/runs.ts";
@@ -30,19 +30,7 @@ describeInBrowser("dashboard in headless Chromium", () => {
   /** Uncaught errors in the page; each test ends by asserting there were none. */
   const pageErrors: string[] = [];
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as { success: boolean; data: any };
-    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
-    return json.data;
-  };
+  const call = apiCaller(() => server.url, TOKEN);
   const register = async (name: string) =>
     (await call("POST", "/operations", { operation_type: "training", name, total_epochs_planned: 40 }))
       .operation_id as string;
@@ -58,8 +46,7 @@ describeInBrowser("dashboard in headless Chromium", () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN });
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page = await pageWithErrors(browser, pageErrors);
   });
 
   afterAll(async () => {

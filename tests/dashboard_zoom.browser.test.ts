@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import { emaSmooth } from "../src/trends/smoothing.ts";
-import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { startServerProcess, until, type ServerProcess } from "./helpers.ts";
 
 const N = 20_000;
@@ -41,16 +41,7 @@ describeInBrowser("chart zoom in headless Chromium", () => {
   let id = "";
   let other = "";
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as { success: boolean; data: any };
-    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
-    return json.data;
-  };
+  const call = apiCaller(() => server.url);
   const post = (op: string, from: number, to: number, run = 0) =>
     call("POST", `/operations/${op}/metrics`, {
       epochs: Array.from({ length: to - from }, (_, i) => epoch(from + i, run)),
@@ -97,8 +88,7 @@ describeInBrowser("chart zoom in headless Chromium", () => {
     await post(other, 0, 10_000, 1);
     await post(other, 10_000, N, 1);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page = await pageWithErrors(browser, pageErrors, { width: 1400, height: 1200 });
     page.on("request", (r) => {
       const u = new URL(r.url());
       if (/\/(metrics|compare|curves)$/.test(u.pathname)) requests.push(u);

@@ -3,7 +3,7 @@
 // watchdog says so) and goes when they come back, and the page sends no request for it after it has loaded.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
-import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { until } from "./fixtures/poll.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
@@ -13,16 +13,7 @@ describeInBrowser("operation page liveness, in headless Chromium", () => {
   let page: Page;
   const pageErrors: string[] = [];
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as { success: boolean; data: any };
-    if (!json.success) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
-    return json.data;
-  };
+  const call = apiCaller(() => server.url);
   const pageOp = () => page.evaluate(() => (window as any).__trainwatch.op());
   const badges = () => page.evaluate(() => (window as any).__trainwatch.badges() as string[]);
 
@@ -30,8 +21,7 @@ describeInBrowser("operation page liveness, in headless Chromium", () => {
     // Heartbeats every second: late after 1.5 s; the host (nothing listens on port 9) is failed only after 60 s.
     server = await startServerProcess({ TRAINWATCH_HEARTBEAT_INTERVAL: "1", TRAINWATCH_HOST_TIMEOUT: "60" });
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page = await pageWithErrors(browser, pageErrors);
   });
   afterAll(async () => {
     await browser?.close();

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { groupAlive } from "../src/scripts/runner.ts";
 import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
@@ -24,8 +24,7 @@ describeInBrowser("script trainings on the dashboard, in headless Chromium", () 
       TRAINWATCH_KILL_GRACE: "1",
     });
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1200, height: 1200 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page = await pageWithErrors(browser, pageErrors, { width: 1200, height: 1200 });
     page.on("dialog", (d) => void d.accept());
   });
   afterAll(async () => {

@@ -3,7 +3,7 @@
 // Debian's chromium at /usr/bin/chromium (or $CHROMIUM), never downloaded.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
-import { describeInBrowser, launchChromium } from "./fixtures/browser.ts";
+import { describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { makeApp } from "./helpers.ts";
 import { operationsOf, servedDocument } from "./openapi.ts";
 
@@ -17,8 +17,7 @@ describeInBrowser("Swagger UI in headless Chromium", () => {
   beforeAll(async () => {
     server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => app.handle(r) });
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page = await pageWithErrors(browser, pageErrors);
     await page.goto(`http://127.0.0.1:${server.port}/swagger`);
     await page.waitForSelector(".opblock", { timeout: 20_000 });
   });
