@@ -6,25 +6,27 @@ import { html, render } from "./html.js";
 
 const SMOOTHING_KEY = "trainwatch.smoothing";
 
+/**
+ * The four trend flags, in the order shown: the badge class, its title, and where a trends object (is_*) or a summary's
+ * flags (bare name) say it.
+ */
+const FLAGS = [
+  [
+    "overfitting",
+    "warn",
+    "Validation loss above its best by more than noise while training loss falls",
+    "is_overfitting",
+  ],
+  ["plateau", "info", "No improvement for the plateau patience", "is_plateaued"],
+  ["diverging", "bad", "Loss not finite, exploded, or training and validation both rising", "is_diverging"],
+  ["stalled", "warn", "Barely improving and never learned much: check the learning rate and the data", "is_stalled"],
+];
+
 /** The four trend flags as badges; `none` adds a quiet "no issues" badge when nothing is flagged. */
 export function flagBadges(t, { none = false } = {}) {
-  const out = [];
-  if (t.is_overfitting ?? t.overfitting)
-    out.push(
-      html`<span class="badge warn" data-badge="overfitting" title="Validation loss above its best by more than noise while training loss falls">overfitting</span>`,
-    );
-  if (t.is_plateaued ?? t.plateau)
-    out.push(
-      html`<span class="badge info" data-badge="plateau" title="No improvement for the plateau patience">plateau</span>`,
-    );
-  if (t.is_diverging ?? t.diverging)
-    out.push(
-      html`<span class="badge bad" data-badge="diverging" title="Loss not finite, exploded, or training and validation both rising">diverging</span>`,
-    );
-  if (t.is_stalled ?? t.stalled)
-    out.push(
-      html`<span class="badge warn" data-badge="stalled" title="Barely improving and never learned much: check the learning rate and the data">stalled</span>`,
-    );
+  const out = FLAGS.filter(([flag, , , key]) => t[key] ?? t[flag]).map(
+    ([flag, cls, title]) => html`<span class="badge ${cls}" data-badge="${flag}" title="${title}">${flag}</span>`,
+  );
   if (!out.length && none) out.push(html`<span class="badge ok" data-badge="none">no issues</span>`);
   return out.map((b, i) => (i ? html` ${b}` : b));
 }
@@ -41,7 +43,6 @@ export function progressBar(op) {
 export const errorBox = (err) =>
   html`<div class="card error-box"><strong>${err.code ?? "Error"}</strong> ${err.message ?? err}</div>`;
 
-/** The top bar's live-updates light: idle, live, reconnecting, ended. */
 /**
  * Starts a training from `form` on submit: POST /trainings with `body()`, then opens the new operation's page;
  * on a refusal the error goes into `errorEl` and the button comes back.
@@ -62,6 +63,7 @@ export function submitTraining(form, errorEl, body) {
   });
 }
 
+/** The top bar's live-updates light: idle, live, reconnecting, ended. */
 export function setConn(state) {
   const conn = document.getElementById("conn");
   conn.className = `conn ${state}`;
