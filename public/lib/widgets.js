@@ -96,7 +96,13 @@ export function throttle(fn, ms) {
   return run;
 }
 
-/** The EMA smoothing slider (0 to 0.99, default 0.6), remembered in localStorage across pages. */
+/** How long the smoothing slider rests before its new weight is handed on (each weight is a fetch). */
+const SMOOTHING_REST_MS = 120;
+
+/**
+ * The EMA smoothing slider (0 to 0.99, default 0.6), remembered in localStorage across pages. A drag calls `onChange`
+ * once it rests; `cancel()` drops a call still waiting, so a page that is left fetches nothing after.
+ */
 export function smoothingControl(onChange) {
   const initial = Number(localStorage.getItem(SMOOTHING_KEY) ?? 0.6);
   const wrap = document.createElement("label");
@@ -106,12 +112,14 @@ export function smoothingControl(onChange) {
     html`Smoothing <input type="range" min="0" max="0.99" step="0.01" value="${initial}" data-testid="smoothing"> <output>${initial.toFixed(2)}</output>`,
   );
   const input = wrap.querySelector("input");
+  let timer = null;
   input.addEventListener("input", () => {
     wrap.querySelector("output").textContent = Number(input.value).toFixed(2);
     localStorage.setItem(SMOOTHING_KEY, input.value);
-    onChange(Number(input.value));
+    clearTimeout(timer);
+    timer = setTimeout(() => onChange(Number(input.value)), SMOOTHING_REST_MS);
   });
-  return { el: wrap, value: () => Number(input.value) };
+  return { el: wrap, value: () => Number(input.value), cancel: () => clearTimeout(timer) };
 }
 
 /** The zoomed range ("epochs 1,200 – 1,700") and a Reset zoom button, hidden while the chart shows the whole run. */

@@ -51,11 +51,7 @@ export function compareView(root, hashIds) {
     <section class="card" id="compare-table"></section>`,
   );
   // A new weight is fetched again (the server smooths over every epoch); a slider drag asks once it rests.
-  let smoothingTimer = null;
-  const smoothing = smoothingControl(() => {
-    clearTimeout(smoothingTimer);
-    smoothingTimer = setTimeout(() => void refresh(), 120);
-  });
+  const smoothing = smoothingControl(() => void refresh());
   root.querySelector("#smoothing-slot").append(smoothing.el);
   const zoomUi = zoomControl(() => void resetZoom());
   root.querySelector("#zoom-slot").append(zoomUi.el);
@@ -265,7 +261,7 @@ export function compareView(root, hashIds) {
     destroy() {
       destroyed = true;
       clearInterval(poll);
-      clearTimeout(smoothingTimer);
+      smoothing.cancel();
       chart?.destroy();
     },
   };

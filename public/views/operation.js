@@ -180,11 +180,7 @@ export function operationView(root, id) {
   );
 
   // A new weight is a new fetch (the EMA runs on the server over every epoch); a slider drag asks once it rests.
-  let smoothingTimer = null;
-  const smoothing = smoothingControl(() => {
-    clearTimeout(smoothingTimer);
-    smoothingTimer = setTimeout(() => void refetch(), 120);
-  });
+  const smoothing = smoothingControl(() => void refetch());
   root.querySelector("#smoothing-slot").append(smoothing.el);
   const zoomUi = zoomControl(() => void resetZoom());
   root.querySelector("#zoom-slot").append(zoomUi.el);
@@ -581,7 +577,7 @@ export function operationView(root, id) {
       destroyed = true;
       analyse.cancel();
       refetchSoon.cancel();
-      clearTimeout(smoothingTimer);
+      smoothing.cancel();
       clearInterval(ages);
       stream?.close();
       logs?.destroy();
