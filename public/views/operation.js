@@ -187,32 +187,27 @@ export function operationView(root, id) {
   const best = () => state.trends?.best_epoch ?? null;
   /** The zoomed range asked for (shown at once, its full-resolution rows once fetched), or null. */
   let zoomRange = null;
-  const onZoom = (from, to) => void zoomTo(from, to);
-  const onReset = () => void resetZoom();
+  /** A chart of this page: a drag across it zooms every chart, a double-click resets them. */
+  const chartIn = (el, options) =>
+    new EpochChart(el, { ...options, onZoom: (from, to) => void zoomTo(from, to), onReset: () => void resetZoom() });
 
   const pair = (label, color) => [
     { label, color, faint: true },
     { label, color },
   ];
-  charts.loss = new EpochChart(root.querySelector("#chart-loss"), {
+  charts.loss = chartIn(root.querySelector("#chart-loss"), {
     series: [...pair("train_loss", PALETTE[0]), ...pair("val_loss", PALETTE[1])],
     getBest: best,
     yLabel: "loss",
-    onZoom,
-    onReset,
   });
-  charts.accuracy = new EpochChart(root.querySelector("#chart-accuracy"), {
+  charts.accuracy = chartIn(root.querySelector("#chart-accuracy"), {
     series: [...pair("train_accuracy", PALETTE[0]), ...pair("val_accuracy", PALETTE[1])],
     getBest: best,
     yLabel: "accuracy",
-    onZoom,
-    onReset,
   });
-  charts.lr = new EpochChart(root.querySelector("#chart-lr"), {
+  charts.lr = chartIn(root.querySelector("#chart-lr"), {
     series: [{ label: "learning_rate", color: PALETTE[4] }],
     height: 180,
-    onZoom,
-    onReset,
   });
 
   function addCustomChart(name) {
@@ -220,11 +215,9 @@ export function operationView(root, id) {
     card.className = "card chart-card";
     render(card, html`<h2>${name}</h2><div class="chart"></div>`);
     root.querySelector("#charts").append(card);
-    const chart = new EpochChart(card.querySelector(".chart"), {
+    const chart = chartIn(card.querySelector(".chart"), {
       series: pair(name, PALETTE[state.custom.length % PALETTE.length]),
       height: 200,
-      onZoom,
-      onReset,
     });
     chart.setRange(state.zoom?.range ?? null);
     charts[`custom:${name}`] = chart;
