@@ -23,7 +23,7 @@ export function compareView(root, hashIds) {
   /** The comparison reply: the table (and, for the live refresh, whether any run still moves). */
   let data = null;
   /**
-   * Curves per run ({ epochs, smoothed }) of one metric: the whole runs', and the zoomed range's. Each view knows the
+   * Curves per run ({ curves, smoothed }) of one metric: the whole runs', and the zoomed range's. Each view knows the
    * metric it holds, so a metric picked while its curves are on their way does not draw the old ones under its name.
    */
   let full = null;
@@ -103,12 +103,6 @@ export function compareView(root, hashIds) {
     return q;
   }
 
-  /** A view of one metric from a curves reply: per run, in `ids` order, its name and { epochs, smoothed }. */
-  const viewOf = (m, runs) => ({
-    metric: m,
-    runs: runs.map((r) => ({ ...r, epochs: r.curves, smoothed: r.smoothed })),
-  });
-
   /**
    * Every run's curves in one GET /operations/curves (the runs are not judged): `range` null for the whole runs. Null
    * when a later request of the same kind (a zoom, a reset, a new metric or weight) overtook it.
@@ -118,13 +112,14 @@ export function compareView(root, hashIds) {
     const m = metric;
     const q = curvesQuery(range);
     const reply = await api("GET", `/operations/curves?ids=${ids.map(encodeURIComponent).join(",")}&${q}`);
-    return destroyed || mine !== seq[kind] ? null : viewOf(m, reply.runs);
+    // A view of one metric: per run, in `ids` order, its name and { curves, smoothed }.
+    return destroyed || mine !== seq[kind] ? null : { metric: m, runs: reply.runs };
   }
 
   /** One run's curve: the server's smoothed one when it sent one (learning_rate never is), else the raw values. */
-  function curve(m, { epochs, smoothed }) {
+  function curve(m, { curves, smoothed }) {
     const series = smoothed?.series[m];
-    return [epochs.map((e) => e.epoch), series ? series.map(num) : epochs.map((e) => num(e[m]))];
+    return [curves.map((e) => e.epoch), series ? series.map(num) : curves.map((e) => num(e[m]))];
   }
 
   function draw() {
