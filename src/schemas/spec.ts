@@ -182,21 +182,17 @@ const CsvDatasetInput = Type.Object(
   },
 );
 
+/** A stopping rule's patience and min_delta, naming that rule's default (`dflt`), as monitor() and mode() do. */
+const patience = (dflt: number) =>
+  Type.Integer({ ...Fields.patience, description: `${Fields.patience.description} Default ${dflt}.` });
+const minDelta = (dflt: number) =>
+  Type.Number({ ...Fields.minDelta, description: `${Fields.minDelta.description} Default ${dflt}.` });
+
 const EarlyStoppingInput = Type.Object(
   {
     monitor: Type.Optional(monitor(D.early_stopping.monitor)),
-    patience: Type.Optional(
-      Type.Integer({
-        ...Fields.patience,
-        description: `${Fields.patience.description} Default ${D.early_stopping.patience}.`,
-      }),
-    ),
-    min_delta: Type.Optional(
-      Type.Number({
-        ...Fields.minDelta,
-        description: `${Fields.minDelta.description} Default ${D.early_stopping.min_delta}.`,
-      }),
-    ),
+    patience: Type.Optional(patience(D.early_stopping.patience)),
+    min_delta: Type.Optional(minDelta(D.early_stopping.min_delta)),
     mode: Type.Optional(mode(D.early_stopping.mode)),
     baseline: Type.Optional(Fields.baseline),
     restore_best_weights: Type.Optional(Fields.restoreBest),
@@ -219,18 +215,8 @@ const ReduceOnPlateauInput = Type.Object(
     kind: Type.Literal("reduce_on_plateau"),
     monitor: Type.Optional(monitor(D.reduce_on_plateau.monitor)),
     factor: Type.Optional(Fields.factor),
-    patience: Type.Optional(
-      Type.Integer({
-        ...Fields.patience,
-        description: `${Fields.patience.description} Default ${D.reduce_on_plateau.patience}.`,
-      }),
-    ),
-    min_delta: Type.Optional(
-      Type.Number({
-        ...Fields.minDelta,
-        description: `${Fields.minDelta.description} Default ${D.reduce_on_plateau.min_delta}.`,
-      }),
-    ),
+    patience: Type.Optional(patience(D.reduce_on_plateau.patience)),
+    min_delta: Type.Optional(minDelta(D.reduce_on_plateau.min_delta)),
     cooldown: Type.Optional(Fields.cooldown),
     min_lr: Type.Optional(Fields.minLr),
     mode: Type.Optional(mode(D.reduce_on_plateau.mode)),
