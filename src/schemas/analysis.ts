@@ -150,19 +150,25 @@ const Curves = Type.Array(EpochInput, {
     "The epochs in the range (every field, or those `fields` names), reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
 });
 
+/** Which run, in the comparison and in the curves. */
+const RunNames = {
+  operation_id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  operation_type: Type.String(),
+};
+/** A run's curves, and their EMA when smoothing was asked: the comparison's and the curves'. */
+const RunCurves = { curves: Curves, smoothed: Type.Optional(SmoothedCurves) };
+
 export const CompareData = Type.Object({
   runs: Type.Array(
     Type.Object({
-      operation_id: Type.String(),
-      name: Type.Union([Type.String(), Type.Null()]),
-      operation_type: Type.String(),
+      ...RunNames,
       status: OperationStatus,
       location: Type.Union([Type.String(), Type.Null()], {
         description: "metadata.location: local, host or external.",
       }),
       summary: RunSummary,
-      curves: Curves,
-      smoothed: Type.Optional(SmoothedCurves),
+      ...RunCurves,
     }),
   ),
   best_run: Type.Union([Type.String(), Type.Null()], {
@@ -176,15 +182,7 @@ export type CompareData = Static<typeof CompareData>;
 
 /** GET /operations/curves: each run's chart curves alone, read as GET /metrics reads them; the runs are not judged. */
 export const CurvesData = Type.Object({
-  runs: Type.Array(
-    Type.Object({
-      operation_id: Type.String(),
-      name: Type.Union([Type.String(), Type.Null()]),
-      operation_type: Type.String(),
-      curves: Curves,
-      smoothed: Type.Optional(SmoothedCurves),
-    }),
-  ),
+  runs: Type.Array(Type.Object({ ...RunNames, ...RunCurves })),
   max_points: Type.Integer(),
 });
 export type CurvesData = Static<typeof CurvesData>;
