@@ -57,7 +57,7 @@ export class TensorboardMirror {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
-    await Promise.all([...this.runs.values()].map((r) => r.queue));
+    await this.settled();
     for (const id of [...this.runs.keys()]) this.close(id);
   }
 
