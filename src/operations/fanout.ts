@@ -34,6 +34,18 @@ export interface FanoutOptions {
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
 
+/** Throttled updates waiting to be read and sent, by operation id (Fanout.readSoon). */
+type Timers = Map<string, ReturnType<typeof setTimeout>>;
+
+/** Clears operation `id`'s update waiting in `timers`, if one does. */
+function cancel(timers: Timers, id: string): void {
+  const t = timers.get(id);
+  if (t) clearTimeout(t), timers.delete(id);
+}
+
+/** An operation a liveness update may show: one still going. */
+const live = (op: Operation) => !FINISHED.has(op.status);
+
 /** The key of the global channel: status and progress of every operation. */
 export const ALL = "*";
 
@@ -75,9 +87,9 @@ export class Fanout {
   private readonly liveThrottleMs: number;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   /** Global-stream progress updates waiting out the throttle, by operation id. */
-  private readonly pendingList = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly pendingList: Timers = new Map();
   /** Operation streams' liveness updates waiting out the throttle, by operation id. */
-  private readonly pendingLive = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly pendingLive: Timers = new Map();
 
   constructor(
     private readonly operations: OperationsService,
@@ -168,7 +180,7 @@ export class Fanout {
     if (key === ALL) {
       for (const t of this.pendingList.values()) clearTimeout(t);
       this.pendingList.clear();
-    } else this.cancelLive(key);
+    } else cancel(this.pendingLive, key);
     if (this.channels.size === 0 && this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;
@@ -185,8 +197,9 @@ export class Fanout {
     }
     // Liveness and batch progress (a heartbeat, batches inside the epoch): the operation as it now reads, at most once
     // per liveThrottleMs, so an open page sees `last_seen_at`, `stale` and the progress move without asking.
-    if (e.type === "changed") return this.liveSoon(key);
-    this.cancelLive(key);
+    // A finish goes out as its own status event, with end.
+    if (e.type === "changed") return this.readSoon(this.pendingLive, key, key, this.liveThrottleMs, "status", live);
+    cancel(this.pendingLive, key);
     if (e.type === "removed") {
       for (const client of [...ch.clients.values()]) {
         ch.clients.delete(client.c);
@@ -220,57 +233,51 @@ export class Fanout {
     const ch = this.channels.get(ALL);
     if (!ch) return;
     if (e.type === "removed") {
-      const t = this.pendingList.get(e.operation_id);
-      if (t) clearTimeout(t), this.pendingList.delete(e.operation_id);
+      cancel(this.pendingList, e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));
       this.prune(ALL);
       return;
     }
     if (e.type === "status") {
-      const t = this.pendingList.get(e.operation_id);
-      if (t) clearTimeout(t), this.pendingList.delete(e.operation_id);
+      cancel(this.pendingList, e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("operation", e.operation)));
       this.prune(ALL);
       return;
     }
-    if (this.pendingList.has(e.operation_id)) return;
-    const timer = setTimeout(async () => {
-      this.pendingList.delete(e.operation_id);
-      let op: Operation | null;
-      try {
-        op = await this.operations.reader.getOperation(e.operation_id);
-      } catch (err) {
-        return console.error(`[fanout] reading ${e.operation_id} for the global stream failed:`, err);
-      }
-      const current = this.channels.get(ALL);
-      if (!op || !current) return;
-      this.broadcast(current, encoder.encode(sseEvent("operation", op)));
-      this.prune(ALL);
-    }, this.listThrottleMs);
-    this.pendingList.set(e.operation_id, timer);
+    this.readSoon(this.pendingList, e.operation_id, ALL, this.listThrottleMs, "operation");
   }
 
-  private liveSoon(id: string): void {
-    if (this.pendingLive.has(id)) return;
+  /**
+   * The throttle of both streams' progress: at most one update of operation `id` waits in `timers`. When it fires,
+   * `ms` later, the operation as it then reads goes to channel `key` as `event`, unless the channel is gone or
+   * `keep` refuses the operation. A status change cancels it (cancel) and goes out at once.
+   */
+  private readSoon(
+    timers: Timers,
+    id: string,
+    key: string,
+    ms: number,
+    event: "operation" | "status",
+    keep: (op: Operation) => boolean = () => true,
+  ): void {
+    if (timers.has(id)) return;
     const timer = setTimeout(async () => {
-      this.pendingLive.delete(id);
+      timers.delete(id);
       let op: Operation | null;
       try {
         op = await this.operations.reader.getOperation(id);
       } catch (err) {
-        return console.error(`[fanout] reading ${id} for its stream failed:`, err);
+        return console.error(
+          `[fanout] reading ${id} for ${key === ALL ? "the global stream" : "its stream"} failed:`,
+          err,
+        );
       }
-      const ch = this.channels.get(id);
-      if (!op || !ch || FINISHED.has(op.status)) return; // a finish goes out as its own status event, with end
-      this.broadcast(ch, encoder.encode(sseEvent("status", op)));
-      this.prune(id);
-    }, this.liveThrottleMs);
-    this.pendingLive.set(id, timer);
-  }
-
-  private cancelLive(id: string): void {
-    const t = this.pendingLive.get(id);
-    if (t) clearTimeout(t), this.pendingLive.delete(id);
+      const ch = this.channels.get(key);
+      if (!op || !ch || !keep(op)) return;
+      this.broadcast(ch, encoder.encode(sseEvent(event, op)));
+      this.prune(key);
+    }, ms);
+    timers.set(id, timer);
   }
 
   private beat(): void {
