@@ -84,13 +84,14 @@ export async function readChart(
     if (n > scanRows && n >= 32 * maxPoints) {
       const reduction = pickEpochs(onlyFields(spans, query.fields), maxPoints, query.keepEpoch ?? null);
       // Smoothed, the windows smoothAt would read first are counted before any row is: past the share, the range's
-      // rows are read instead, without reading the chosen ones for nothing (100 overlaid runs: 300 rows each).
+      // rows are read instead, without reading the chosen ones for nothing (100 overlaid runs: 300 rows each). Within
+      // it, the chosen rows come with the windows' first read (smoothAt), not from a read of their own.
       const windows = smoothing === undefined ? 0 : windowRows(reduction.epochs, emaWarmup(smoothing), n * windowShare);
       if (windows <= n * windowShare) {
-        const epochs = await store.readEpochsAt(operationId, reduction.epochs, query.fields);
-        if (smoothing === undefined) return { epochs };
-        const smoothed = await smoothAt(store, operationId, epochs, smoothing, n * windowShare, query.fields);
-        if (smoothed) return { epochs, smoothed };
+        if (smoothing === undefined)
+          return { epochs: await store.readEpochsAt(operationId, reduction.epochs, query.fields) };
+        const reply = await smoothAt(store, operationId, reduction.epochs, smoothing, n * windowShare, query.fields);
+        if (reply) return reply;
       }
     }
   }
@@ -214,32 +215,37 @@ function windowRows(epochs: readonly number[], span: number, limit: number): num
 }
 
 /**
- * The EMA of `weight` at each of `rows` (chosen epochs, ascending, from a block reduction) without reading the rows
- * between them: each value is the EMA over a window of the stored epochs just before its epoch, holding emaWarmup(weight)
- * finite values of every metric (the window doubles, up to 64 × that, for a sparser metric, as warmupRows searches), or
- * reaching epoch 0 — within 10⁻¹² of the EMA over the whole history, as a zoomed range's warm-up is. The smoothed
- * curves are not reduced themselves here: they lie within the raw curves' extremes, which the reduction kept. Null when
- * the windows would read more than `maxRows` rows (a weight near 1, points close together): then reading the range is
- * cheaper.
+ * The rows of `chosen` (epochs, ascending, from a block reduction) and the EMA of `weight` at each, without reading the
+ * rows between them: the rows come with the first windows' read, which holds them (each window ends at its epoch), as
+ * readEpochsAt would give them. Each value is the EMA over a window of the stored epochs just before its epoch, holding
+ * emaWarmup(weight) finite values of every metric (the window doubles, up to 64 × that, for a sparser metric, as
+ * warmupRows searches), or reaching epoch 0 — within 10⁻¹² of the EMA over the whole history, as a zoomed range's
+ * warm-up is. The smoothed curves are not reduced themselves here: they lie within the raw curves' extremes, which the
+ * reduction kept. Null when the windows would read more than `maxRows` rows (a weight near 1, points close together):
+ * then reading the range is cheaper.
  */
 async function smoothAt(
   store: StoreReader,
   operationId: string,
-  rows: readonly WireEpoch[],
+  chosen: readonly number[],
   weight: number,
   maxRows: number,
   fields: readonly string[] | undefined,
-): Promise<Smoothed | null> {
-  const names = smoothable(rows);
+): Promise<ChartReply | null> {
   const need = emaWarmup(weight);
-  const series: Record<string, (WireMetric | null)[]> = Object.fromEntries(names.map((n) => [n, rows.map(() => null)]));
+  let rows: WireEpoch[] = [];
+  let names: string[] = [];
+  let series: Record<string, (WireMetric | null)[]> = {};
   const state: Record<string, EmaState> = {};
-  let pending = rows.map((_, i) => i);
+  // The epochs whose windows the next read covers; `pending`: their rows' indices, once the first read gave the rows.
+  let ends: readonly number[] = chosen;
+  let pending: number[] = [];
+  let first = true;
   let span = need;
   let read = 0;
-  while (pending.length > 0) {
+  while (ends.length > 0) {
     const wanted = new Set<number>();
-    for (const i of pending) for (let e = Math.max(0, rows[i]!.epoch - span); e <= rows[i]!.epoch; e++) wanted.add(e);
+    for (const end of ends) for (let e = Math.max(0, end - span); e <= end; e++) wanted.add(e);
     read += wanted.size;
     if (read > maxRows) return null;
     const sorted = [...wanted].sort((a, b) => a - b);
@@ -252,6 +258,14 @@ async function smoothAt(
       2 * sorted.length >= hi - lo + 1
         ? await store.readEpochs(operationId, lo - 1, hi, fields)
         : await store.readEpochsAt(operationId, sorted, fields);
+    if (first) {
+      first = false;
+      const picked = new Set(chosen);
+      rows = got.filter((r) => picked.has(r.epoch));
+      names = smoothable(rows);
+      series = Object.fromEntries(names.map((n) => [n, rows.map(() => null)]));
+      pending = rows.map((_, i) => i);
+    }
     const last = span >= 64 * need;
     const retry: number[] = [];
     let w = 0;
@@ -288,9 +302,10 @@ async function smoothAt(
       }
     }
     pending = retry;
+    ends = retry.map((i) => rows[i]!.epoch);
     span *= 2;
   }
-  return { weight, series, state };
+  return { epochs: rows, smoothed: { weight, series, state } };
 }
 
 /**
