@@ -13,6 +13,7 @@ import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/bro
 import { SseReader } from "../tests/sse.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 import { zoomFigures } from "./dashboard_zoom.ts";
+import { args, int } from "./args.ts";
 
 // Bun's fetch caps concurrent requests per process at 256 unless told otherwise at startup; hundreds of open streams need more.
 if (!process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) {
@@ -23,8 +24,6 @@ if (!process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) {
   process.exit(child.exitCode ?? 1);
 }
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
 const RUNS = int("runs", 10);
 const EPOCHS = int("epochs", 10_000);
 const STREAMS = int("streams", 300);

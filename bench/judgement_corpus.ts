@@ -26,6 +26,7 @@ import {
   type Curves,
   type Kind,
 } from "./judgement_corpus_format.ts";
+import { args } from "./args.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -646,7 +647,6 @@ export const DEFINITIONS: Record<string, string> = {
 };
 
 async function main(): Promise<void> {
-  const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
   const only = args.get("only")?.split(",");
   const out = args.get("out") ?? CORPUS_PATH;
   const plans = only ? PLANS.filter((p) => only.some((o) => p.id.includes(o))) : PLANS;

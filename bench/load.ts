@@ -14,9 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServerProcess } from "../tests/helpers.ts";
 import { lagStats, quantile, startLagSampler, type LagSample } from "./lag.ts";
+import { int } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
 const SECONDS = int("seconds", 60);
 const POLLERS = int("pollers", 200);
 const TRAININGS = int("trainings", 3);

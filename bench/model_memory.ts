@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { estimateTrainingMemory, specMemoryShape } from "../src/schemas/memory.ts";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
 import { validateSpec } from "../src/schemas/spec_rules.ts";
+import { args } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const BACKEND = args.get("backend") ?? "wasm";
 
 /** The first six calibrated the coefficients; the last two were not used for fitting (a check of the fit). */

@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, spawnEntry } from "../tests/fixtures/spawn.ts";
+import { int } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const EPOCHS = Number(args.get("epochs") ?? 300);
-const POLL_MS = Number(args.get("poll-ms") ?? 2);
+const EPOCHS = int("epochs", 300);
+const POLL_MS = int("poll-ms", 2);
 const GOAL_P99_MS = 200;
 const dir = mkdtempSync(join(tmpdir(), "trainwatch-relay-bench-"));
 

@@ -21,9 +21,8 @@ import { startServerProcess } from "../tests/helpers.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { batchOf } from "./epochs.ts";
+import { args, int } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
 const GROWTH_OPS = int("growth-ops", 20);
 const GROWTH_EPOCHS = int("growth-epochs", 1000);
 const LATENCY_EPOCHS = 1000;

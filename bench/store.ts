@@ -27,9 +27,8 @@ import type { Store } from "../src/store/store.ts";
 import { startServerProcess, type ServerProcess } from "../tests/helpers.ts";
 import { batchOf, wireEpoch } from "./epochs.ts";
 import { quantile, startLagSampler } from "./lag.ts";
+import { args, int } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
 const SECONDS = int("seconds", 30);
 const POLLERS = int("pollers", 200);
 const WRITERS = int("writers", 20);

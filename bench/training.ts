@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
+import { args, int } from "./args.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const int = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
 const REPEATS = int("repeats", 11);
 // 16,000 training rows: an epoch takes ~0.25 s on wasm here, a run ~2.5 s with its worker start and TF.js load.
 const SAMPLES = int("samples", 20_000);
