@@ -39,6 +39,13 @@ export function startLagSampler(intervalMs = 10): LagSampler {
 export const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
 
+/** The median of numbers in any order: the lower middle one of an even count (nearest rank). */
+export const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
+
 /** p50 / p99 / max of the lags in samples taken within [from, to] (Date.now() ms). */
 export function lagStats(samples: LagSample[], from = -Infinity, to = Infinity) {
   const lags = samples

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, spawnEntry } from "../tests/fixtures/spawn.ts";
 import { int } from "./args.ts";
+import { quantile } from "./lag.ts";
 
 const EPOCHS = int("epochs", 300);
 const POLL_MS = int("poll-ms", 2);
@@ -21,9 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), "trainwatch-relay-bench-"));
 /** `bun run <entry>` with `env`, ready once `base + health` answers. */
 const spawn = (entry: string, env: Record<string, string>, base: string, health: string) =>
   spawnEntry({ entry, env, url: () => base, health, timeoutMs: 30_000 });
-
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
 const hostPort = freePort();
 const apiPort = freePort();

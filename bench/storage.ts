@@ -22,6 +22,7 @@ import { MIGRATIONS } from "../src/store/migrations.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { batchOf } from "./epochs.ts";
 import { args, int } from "./args.ts";
+import { median, quantile } from "./lag.ts";
 
 const GROWTH_OPS = int("growth-ops", 20);
 const GROWTH_EPOCHS = int("growth-epochs", 1000);
@@ -39,13 +40,6 @@ function usedBytes(db: Database): number {
   return (one("PRAGMA page_count") - one("PRAGMA freelist_count")) * one("PRAGMA page_size");
 }
 
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-const median = (xs: number[]) =>
-  quantile(
-    [...xs].sort((a, b) => a - b),
-    0.5,
-  );
 const fmt = (n: number, digits = 2) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const rows: { what: string; value: string; goal: string; pass: boolean }[] = [];

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
 import { args, int } from "./args.ts";
+import { median, quantile, startLagSampler } from "./lag.ts";
 
 const REPEATS = int("repeats", 11);
 // 16,000 training rows: an epoch takes ~0.25 s on wasm here, a run ~2.5 s with its worker start and TF.js load.
@@ -30,13 +31,6 @@ const SPEC: TrainingSpecInput = {
   training: { epochs: EPOCHS, batch_size: 32, seed: 42 },
 };
 
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-const median = (xs: number[]) =>
-  quantile(
-    [...xs].sort((a, b) => a - b),
-    0.5,
-  );
 const fmt = (n: number, digits = 2) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -65,7 +59,6 @@ async function bareWorker(): Promise<void> {
 
 async function lagServer(): Promise<void> {
   const { startServer } = await import("../src/server.ts");
-  const { startLagSampler } = await import("./lag.ts");
   const server = await startServer();
   const sampler = startLagSampler(LAG_INTERVAL_MS);
   let since = Date.now();
