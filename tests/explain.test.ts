@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { Type } from "@sinclair/typebox";
 import { describeProblem, explain, fieldOf } from "../src/schemas/explain.ts";
+import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { MetricsInput } from "../src/schemas/epoch.ts";
 import { CompleteOperationInput } from "../src/schemas/operation.ts";
 import { NormalizedTrainingSpec, TrainingSpec } from "../src/schemas/spec.ts";
@@ -86,15 +87,7 @@ describe("explain", () => {
   });
 });
 
-const es = {
-  monitor: "val_loss",
-  patience: 5,
-  min_delta: 0,
-  mode: "auto",
-  baseline: null,
-  restore_best_weights: true,
-  start_from_epoch: 0,
-};
+const es = { ...DEFAULTS.early_stopping };
 const validNormalized = {
   name: "x",
   dataset: { kind: "synthetic", generator: "spirals", samples: 100, seed: 1, features: 2, classes: 3 },

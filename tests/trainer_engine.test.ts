@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
+import { DEFAULTS } from "../src/schemas/defaults.ts";
 import type { NormalizedSpec, TrainingSpecInput } from "../src/schemas/spec.ts";
 import { normalizeSpec, validateSpec } from "../src/schemas/spec_rules.ts";
 import { selectBackend, visibleGpu } from "../src/trainer/backend.ts";
@@ -76,15 +77,7 @@ const SPIRALS = spec({
   dataset: { kind: "synthetic", generator: "spirals", samples: 1000, seed: 1 },
   training: { epochs: 10, seed: 42 },
 });
-const OVERFIT_ES = {
-  monitor: "val_loss",
-  patience: 3,
-  min_delta: 0,
-  mode: "min",
-  baseline: null,
-  restore_best_weights: true,
-  start_from_epoch: 0,
-} as const;
+const OVERFIT_ES = { ...DEFAULTS.early_stopping, patience: 3, mode: "min" } as const;
 
 describe("training in a worker", () => {
   let workerRun: Run;

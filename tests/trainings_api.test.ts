@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
+import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { INTERRUPTED } from "../src/trainer/dispatcher.ts";
 import { earlyStoppingStopEpoch } from "../src/trends/early_stopping.ts";
 import { json, localTrainingApp, req, startServerProcess, tempDir, until, type ServerProcess } from "./helpers.ts";
@@ -48,15 +49,7 @@ const spirals = (
 
 describe("local training through the API", () => {
   test("early stopping: the last stored epoch is where the Keras rule stops on the stored val_loss series", async () => {
-    const es = {
-      monitor: "val_loss",
-      patience: 3,
-      min_delta: 0,
-      mode: "min",
-      baseline: null,
-      restore_best_weights: true,
-      start_from_epoch: 0,
-    } as const;
+    const es = { ...DEFAULTS.early_stopping, patience: 3, mode: "min" } as const;
     const res = await start({
       dataset: { kind: "synthetic", generator: "overfit", seed: 3 },
       training: { epochs: 30, seed: 5, early_stopping: es },
