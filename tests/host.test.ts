@@ -59,6 +59,14 @@ class Api {
   async metrics(id: string) {
     return (await this.call("GET", `/operations/${id}/metrics`)).body.data;
   }
+  /** Waits until the operation has stored at least `n` epochs. */
+  untilEpochs(id: string, n: number) {
+    return reach(
+      `${n} epoch${n === 1 ? "" : "s"}`,
+      () => this.metrics(id),
+      (m) => m.metrics.epochs.length >= n,
+    );
+  }
 }
 
 /** Waits until `probe` (a call to a process that may not answer yet) returns a value `ok` accepts, and returns it. */
@@ -167,11 +175,7 @@ describe("GPU host service, real processes", () => {
       const dir = tmp.dir;
       const api = new Api(server.url);
       const id = await api.train(slow(300), "host");
-      await reach(
-        "2 epochs",
-        () => api.metrics(id),
-        (m) => m.metrics.epochs.length >= 2,
-      );
+      await api.untilEpochs(id, 2);
       host.proc.kill("SIGKILL");
       await host.proc.exited;
       const op = await reach(
@@ -217,11 +221,7 @@ describe("GPU host service, real processes", () => {
       const api = new Api(server.url);
       const epochs = 40;
       const id = await api.train(slow(epochs), "host");
-      await reach(
-        "3 epochs",
-        () => api.metrics(id),
-        (m) => m.metrics.epochs.length >= 3,
-      );
+      await api.untilEpochs(id, 3);
 
       server.proc.kill("SIGKILL");
       await server.proc.exited;
@@ -270,11 +270,7 @@ describe("GPU host service, real processes", () => {
       const { host, server } = await setup();
       const api = new Api(server.url);
       const id = await api.train(slow(300), "host");
-      await reach(
-        "1 epoch",
-        () => api.metrics(id),
-        (m) => m.metrics.epochs.length >= 1,
-      );
+      await api.untilEpochs(id, 1);
       const res = await api.call("DELETE", `/operations/${id}`);
       expect(res.status).toBe(200);
       expect(res.body.data.status).toBe("cancelled");
@@ -308,11 +304,7 @@ describe("GPU host service, real processes", () => {
       const { host, server, tmp } = await setup(tokens, tokens);
       const api = new Api(server.url, "api-tok");
       const id = await api.train(slow(300), "host");
-      await reach(
-        "3 epochs",
-        () => api.metrics(id),
-        (m) => m.metrics.epochs.length >= 3,
-      );
+      await api.untilEpochs(id, 3);
       expect((await api.call("DELETE", `/operations/${id}`)).status).toBe(200);
       const op = await reach(
         "the result of the cancel",
