@@ -71,6 +71,9 @@ await withPostgres("the replica app tests", (url) => {
     const res = await json(r.api("POST", `/operations/${id}/metrics`, { epochs: epochs(from, count) }));
     expect(res.status).toBe(200);
   };
+  /** The replica loop of `r` on a 15 s lease, quiet, with an hour-long timer: the tests tick it by hand. */
+  const loopOf = (r: Awaited<ReturnType<typeof replica>>, leader: Leader, jobs?: LeaderJob[]) =>
+    startReplica(r.operations, r.store, { leaseMs: 15_000, leader, jobs, intervalMs: 3_600_000, log: () => {} });
 
   describe("live streams across replicas", () => {
     test("epochs posted to one replica arrive on the other's stream, and its end when the operation finishes there", async () => {
@@ -237,12 +240,7 @@ await withPostgres("the replica app tests", (url) => {
       const op = await (await withTrainer(a)).start(SPEC as never, "local");
       const watch = new SseReader(await b.api("GET", `/operations/${op.operation_id}/metrics/stream`));
       const leader: Leader = { check: async () => true, close: async () => {} };
-      const onB = startReplica(b.operations, b.store, {
-        leaseMs: 15_000,
-        leader,
-        intervalMs: 3_600_000,
-        log: () => {},
-      });
+      const onB = loopOf(b, leader);
       cleanups.push(() => onB.stop());
       try {
         await a.kill(); // SIGKILL: no shutdown, no renewal ever again
@@ -266,18 +264,8 @@ await withPostgres("the replica app tests", (url) => {
       const { a, b, schema } = await pair(15_000);
       const op = await (await withTrainer(a)).start(SPEC as never, "local");
       const leader: Leader = { check: async () => true, close: async () => {} };
-      const onA = startReplica(a.operations, a.store, {
-        leaseMs: 15_000,
-        leader,
-        intervalMs: 3_600_000,
-        log: () => {},
-      });
-      const onB = startReplica(b.operations, b.store, {
-        leaseMs: 15_000,
-        leader,
-        intervalMs: 3_600_000,
-        log: () => {},
-      });
+      const onA = loopOf(a, leader);
+      const onB = loopOf(b, leader);
       cleanups.push(
         () => onA.stop(),
         () => onB.stop(),
@@ -394,20 +382,8 @@ await withPostgres("the replica app tests", (url) => {
         start: () => runs.push(`${who} start`),
         stop: () => runs.push(`${who} stop`),
       });
-      const onA = startReplica(a.operations, a.store, {
-        leaseMs: 15_000,
-        leader: Leadership.open(url, schema, "jobs"),
-        jobs: [job("a")],
-        intervalMs: 3_600_000,
-        log: () => {},
-      });
-      const onB = startReplica(b.operations, b.store, {
-        leaseMs: 15_000,
-        leader: Leadership.open(url, schema, "jobs"),
-        jobs: [job("b")],
-        intervalMs: 3_600_000,
-        log: () => {},
-      });
+      const onA = loopOf(a, Leadership.open(url, schema, "jobs"), [job("a")]);
+      const onB = loopOf(b, Leadership.open(url, schema, "jobs"), [job("b")]);
       cleanups.push(() => onB.stop());
       await onA.tick();
       await onB.tick();
