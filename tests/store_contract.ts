@@ -765,27 +765,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
       test("failInterrupted fails the unfinished operations the predicate picks, and nothing else", async () => {
         const s = await open();
-        const local = await s.createOperation({
-          operation_type: "training",
-          metadata: { location: "local" },
-          owned: true,
-        });
-        const queued = await s.createOperation({
-          operation_type: "training",
-          status: "pending",
-          metadata: { location: "local" },
-          owned: true,
-        });
-        const host = await s.createOperation({
-          operation_type: "training",
-          metadata: { location: "host" },
-          owned: true,
-        });
-        const done = await s.createOperation({
-          operation_type: "training",
-          metadata: { location: "local" },
-          owned: true,
-        });
+        const owned = (location: string, status?: "pending") =>
+          s.createOperation({ operation_type: "training", status, metadata: { location }, owned: true });
+        const local = await owned("local");
+        const queued = await owned("local", "pending");
+        const host = await owned("host");
+        const done = await owned("local");
         await s.finish(done.operation_id, "completed");
         const ids = await s.failInterrupted((o) => o.metadata.location === "local", "interrupted by a restart");
         expect(ids.sort()).toEqual([local.operation_id, queued.operation_id].sort());
