@@ -3,12 +3,11 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { EpochRecord } from "../src/schemas/epoch.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { BLOCK, SqliteStore, newOperationId } from "../src/store/sqlite.ts";
 import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/index.ts";
 import { tempDir } from "./helpers.ts";
-import { writeBlockScenario } from "./store_contract.ts";
+import { curve, TS, writeBlockScenario } from "./store_contract.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
@@ -33,18 +32,6 @@ function open(path: string): SqliteStore {
   });
   return s;
 }
-
-const TS = "2026-11-26T15:30:00.000Z";
-const curve = (from: number, count: number): EpochRecord[] =>
-  Array.from({ length: count }, (_, i) => {
-    const e = from + i;
-    return {
-      epoch: e,
-      timestamp: TS,
-      train_loss: 1 / (e + 1),
-      val_loss: 1.2 / (e + 1) + (e > 30 ? 0.01 * (e - 30) : 0),
-    };
-  });
 
 describe("SqliteStore", () => {
   test("creates a missing database file at a nested path and applies every migration", async () => {

@@ -26,8 +26,9 @@ export interface StoreFactory {
   cleanup(): Promise<void>;
 }
 
-const TS = "2026-11-26T15:30:00.000Z";
-const curve = (from: number, count: number): EpochRecord[] =>
+export const TS = "2026-11-26T15:30:00.000Z";
+/** Epochs from … from + count − 1: losses falling, val_loss turning up after epoch 30. */
+export const curve = (from: number, count: number): EpochRecord[] =>
   Array.from({ length: count }, (_, i) => {
     const e = from + i;
     return {
