@@ -17,6 +17,7 @@ import {
 } from "../schemas/operation.ts";
 import type { StoreReader } from "../store/store.ts";
 import { CONTINUE, normalizeStopPolicy } from "../operations/stop_policy.ts";
+import { refuseOwnKeys } from "../operations/ownership.ts";
 import { MAX_SMOOTHING, readChart, type ChartQuery } from "../store/charts.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt, queryNumber } from "../http/index.ts";
@@ -137,13 +138,14 @@ export const operationsRoutes = (deps: AppDeps) =>
     .post(
       "/operations",
       async ({ body, set }) => {
+        refuseOwnKeys(body.metadata ?? {}, "body.metadata", true);
         set.status = 201;
         return ok(
           await deps.operations.createOperation({
             operation_type: body.operation_type,
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
-            metadata: { location: "external", ...body.metadata },
+            metadata: { ...body.metadata, location: "external" },
             config: body.config ?? null,
             stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
           }),
@@ -157,6 +159,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           summary: "Register an operation run by an external trainer",
           description:
             "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`. " +
+            "`metadata` is the trainer's own (its GPU, its hostname, …): keys Trainwatch writes itself (location, host, checkpoints, recipe, …; `pid` excepted, the trainer's own process) are refused, 400 naming the key (`body.metadata.location`). " +
             "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy).",
         },
       },

@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { TrainwatchError, invalid } from "../errors.ts";
 import { canCancel, operationFinished } from "../operations/lifecycle.ts";
+import { refuseOwnKeys } from "../operations/ownership.ts";
 import { Operation } from "../schemas/operation.ts";
 import { LogLines, LogTail, RecipeList } from "../schemas/recipe.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
@@ -16,21 +17,6 @@ const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
 const IdParams = Type.Object({ id: Type.String() });
 const DEFAULT_TAIL = 200;
 
-/** Keys Trainwatch itself writes: where it runs, what ran, how it ended. A client cannot overwrite them. */
-export const OWN_METADATA_KEYS = [
-  "location",
-  "host",
-  "kind",
-  "recipe",
-  "params",
-  "spec",
-  "pid",
-  "command",
-  "exit",
-  "cuda_visible_devices",
-  "checkpoints",
-  "cancel",
-];
 const MetadataPatch = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), { maxProperties: 64 });
 
 function logsOf(deps: AppDeps) {
@@ -59,8 +45,7 @@ export const recipesRoutes = (deps: AppDeps) =>
       async ({ params, body }) => {
         const op = await loadOperation(deps.store, params.id);
         if (!canCancel(op)) throw operationFinished(params.id, op.status);
-        const own = Object.keys(body).find((k) => OWN_METADATA_KEYS.includes(k));
-        if (own) throw invalid(`body.${own}`, "set by Trainwatch, not by a client");
+        refuseOwnKeys(body, "body");
         if (JSON.stringify(body).length > 64 * 1024) throw invalid("body", "metadata patch over 64 KB");
         return ok(await deps.operations.mergeMetadata(params.id, body));
       },
