@@ -39,6 +39,13 @@ export const curve = (from: number, count: number): EpochRecord[] =>
     };
   });
 
+/** A JSON value nested `depth` objects deep. */
+export function nested(depth: number): unknown {
+  let v: unknown = "bottom";
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+}
+
 /** Stored epochs as plain objects: custom metrics are keys of their own, which the wire type only allows loosely. */
 const wire = async (s: Store, id: string) => (await s.readEpochs(id)) as Record<string, unknown>[];
 
@@ -762,6 +769,45 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect((await s.getOperation(local.operation_id))!.stale).toBe(false);
         const never = await s.createOperation({ operation_type: "training", metadata: { location: "host" } });
         expect(await s.staleHostOperations(1)).toEqual([never.operation_id]);
+      });
+
+      test("metadata nested 20,000 levels deep is stored, and the silent host operations are still found", async () => {
+        // Past SQLite's JSON depth (1,000) and PostgreSQL's stack depth limit (~14,000 here): a query on the blob fails.
+        const s = await open();
+        const deep = await s.createOperation({ operation_type: "training", metadata: { deep: nested(20_000) } });
+        const host = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "host", host: "http://gpu-1:8100" },
+        });
+        await s.touch(host.operation_id, 1_000);
+        await s.touch(deep.operation_id, 1_000);
+        expect(await s.staleHostOperations(2_000)).toEqual([host.operation_id]);
+        expect((await s.getOperation(deep.operation_id))!.metadata.location).toBeUndefined();
+      });
+
+      test("location and host are the server's: read from where they were written, a merge moves them", async () => {
+        const s = await open();
+        const op = await s.createOperation({
+          operation_type: "training",
+          status: "pending",
+          metadata: { location: "host" },
+        });
+        expect(await s.staleHostOperations(1)).toEqual([]);
+        await s.markStarted(op.operation_id);
+        expect(await s.staleHostOperations(1)).toEqual([op.operation_id]);
+        const placed = await s.mergeMetadata(op.operation_id, { host: "http://gpu-2:8100", gpu: "H100" });
+        expect(placed.metadata).toEqual({ location: "host", host: "http://gpu-2:8100", gpu: "H100" });
+        // A location that is no known one names nothing the server contacts.
+        const odd = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "mars", host: "http://x" },
+        });
+        expect(odd.metadata).toEqual({ location: "external" });
+        const local = await s.createOperation({
+          operation_type: "training",
+          metadata: { location: "local", host: "http://x" },
+        });
+        expect(local.metadata).toEqual({ location: "local" });
       });
 
       test("failInterrupted fails the unfinished operations the predicate picks, and nothing else", async () => {

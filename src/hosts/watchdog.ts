@@ -76,7 +76,8 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
     if (op?.status !== "running") return false;
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     const seenAt = op.last_seen_at;
-    const silentMs = t - (seenAt === null ? 0 : Date.parse(seenAt));
+    // Never heard from: silent since it started (or was created), not since 1970.
+    const silentMs = t - Date.parse(seenAt ?? op.started_at ?? op.created_at);
     let entry = asked.get(id);
     if (!entry) {
       // Newly late: streams hear it at once (the operation now reads stale: true).
@@ -130,7 +131,17 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
     const t = now();
     const late = await operations.reader.staleHostOperations(t - lateMs);
     for (const id of asked.keys()) if (!late.includes(id)) asked.delete(id);
-    const outcomes = await Promise.all(late.map(async (id) => ((await inspect(id, t)) ? id : null)));
+    // Each operation on its own: one that cannot be read or failed is logged with its id, and the others are checked.
+    const outcomes = await Promise.all(
+      late.map(async (id) => {
+        try {
+          return (await inspect(id, t)) ? id : null;
+        } catch (err) {
+          log(`[watchdog] ${id}: check failed: ${err instanceof Error ? err.message : String(err)}`);
+          return null;
+        }
+      }),
+    );
     return outcomes.filter((id): id is string => id !== null);
   };
 

@@ -55,4 +55,19 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE operations ADD COLUMN config TEXT;
    ALTER TABLE operations ADD COLUMN stop_policy TEXT;
    ALTER TABLE operations ADD COLUMN control TEXT;`,
+  // 5: where an operation runs and on which host, as columns the server alone writes (src/operations/ownership.ts), so
+  //    the watchdog never reads the client's metadata blob: one nested past SQLite's JSON depth (1,000) made its
+  //    json_extract fail on every check. Backfilled from the blob; a blob SQLite cannot read (malformed, too deep) is
+  //    external, and so is a location that is no known one.
+  `ALTER TABLE operations ADD COLUMN location TEXT;
+   ALTER TABLE operations ADD COLUMN host TEXT;
+   UPDATE operations SET location = CASE
+       WHEN NOT json_valid(metadata) THEN 'external'
+       WHEN json_type(metadata, '$.location') IS NULL THEN NULL
+       WHEN json_type(metadata, '$.location') = 'text'
+         AND json_extract(metadata, '$.location') IN ('local', 'host', 'external', 'import')
+         THEN json_extract(metadata, '$.location')
+       ELSE 'external' END;
+   UPDATE operations SET host = json_extract(metadata, '$.host')
+     WHERE location = 'host' AND json_type(metadata, '$.host') = 'text';`,
 ];

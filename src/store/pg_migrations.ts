@@ -58,4 +58,32 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN owner text;
    ALTER TABLE operations ADD COLUMN lease_until bigint;
    CREATE INDEX operations_leases ON operations (lease_until) WHERE owner IS NOT NULL AND status IN ('pending', 'running');`,
+  // 3: where an operation runs and on which host, as columns the server alone writes (SQLite's migration 5). Backfilled
+  // row by row, each in its own exception block: a blob PostgreSQL cannot parse (malformed, or nested so deep that
+  // parsing exceeds the stack depth limit) reads external instead of aborting the migration.
+  `ALTER TABLE operations ADD COLUMN location text;
+   ALTER TABLE operations ADD COLUMN host text;
+   DO $$
+   DECLARE
+     r record;
+     m json;
+   BEGIN
+     FOR r IN SELECT id, metadata FROM operations WHERE metadata LIKE '%"location"%' LOOP
+       BEGIN
+         m := r.metadata::json;
+         UPDATE operations SET
+           location = CASE
+             WHEN json_typeof(m) <> 'object' OR m->'location' IS NULL THEN NULL
+             WHEN m->>'location' IN ('local', 'host', 'external', 'import') AND json_typeof(m->'location') = 'string'
+               THEN m->>'location'
+             ELSE 'external' END,
+           host = CASE
+             WHEN m->>'location' = 'host' AND json_typeof(m->'location') = 'string' AND json_typeof(m->'host') = 'string'
+               THEN m->>'host' END
+         WHERE id = r.id;
+       EXCEPTION WHEN others THEN
+         UPDATE operations SET location = 'external', host = NULL WHERE id = r.id;
+       END;
+     END LOOP;
+   END $$;`,
 ];

@@ -31,6 +31,7 @@ import { analyzeTrends, tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { PG_MIGRATIONS } from "./pg_migrations.ts";
+import { placementOf } from "../operations/ownership.ts";
 import {
   appendedSummary,
   customColumn,
@@ -185,15 +186,16 @@ export class PostgresStore implements Store, SharedStore {
     const at = now.toISOString();
     // An owned operation is leased from its first moment: a replica that dies right after creating it still loses it.
     const owner = input.owned ? this.replica : null;
+    const placement = placementOf(input.metadata ?? {});
     const rows = await this.sql.begin(async (tx) => {
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned, metadata, summary,
-                                config, stop_policy, owner, lease_until)
+                                config, stop_policy, owner, lease_until, location, host)
         VALUES (${id}, ${input.operation_type}, ${input.name ?? null}, ${status}, ${at}, ${status === "running" ? at : null},
                 ${input.total_epochs_planned ?? null}, ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
                 ${input.config ? JSON.stringify(input.config) : null}, ${input.stop_policy ? JSON.stringify(input.stop_policy) : null},
-                ${owner?.id ?? null}, ${owner ? this.now() + owner.leaseMs : null})
+                ${owner?.id ?? null}, ${owner ? this.now() + owner.leaseMs : null}, ${placement.location}, ${placement.host})
         RETURNING *`,
         this.notifyStatus(tx, id, false),
       ]);
@@ -466,8 +468,12 @@ export class PostgresStore implements Store, SharedStore {
       const op = await this.row(tx, operationId, true);
       // Merged here, not with jsonb ||, so the keys keep the order they were written in (as on SQLite).
       const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
+      const p = placementOf(patch, op);
       const [rows] = await Promise.all([
-        tx<OpRow[]>`UPDATE operations SET metadata = ${JSON.stringify(merged)} WHERE id = ${op.id} RETURNING *`,
+        tx<
+          OpRow[]
+        >`UPDATE operations SET metadata = ${JSON.stringify(merged)}, location = ${p.location}, host = ${p.host}
+                    WHERE id = ${op.id} RETURNING *`,
         this.notifyStatus(tx, operationId, false),
       ]);
       return this.toOperation(rows[0]!);
@@ -532,7 +538,7 @@ export class PostgresStore implements Store, SharedStore {
   async staleHostOperations(cutoffMs: number): Promise<string[]> {
     const rows: { operation_id: string }[] = await this.sql`
       SELECT operation_id FROM operations WHERE status = 'running'
-        AND metadata::json->>'location' = 'host' AND coalesce(last_seen_at, 0) < ${cutoffMs}
+        AND location = 'host' AND coalesce(last_seen_at, 0) < ${cutoffMs}
       ORDER BY id`;
     return rows.map((r) => r.operation_id);
   }

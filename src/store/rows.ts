@@ -18,6 +18,7 @@ import {
 } from "../trends/types.ts";
 import { advanceState, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
 import { isStale, type BatchProgress, type WriteResult } from "./store.ts";
+import { withPlacement, type Location } from "../operations/ownership.ts";
 
 /** An operation's columns as both stores keep them: times as ISO strings, JSON as text, last_seen_at in ms. */
 export interface OperationColumns {
@@ -38,6 +39,9 @@ export interface OperationColumns {
   config: string | null;
   stop_policy: string | null;
   control: string | null;
+  /** Where it runs and on which host (src/operations/ownership.ts): the server's own columns, never the client's blob. */
+  location: Location | null;
+  host: string | null;
 }
 
 /** A nullable JSON column. */
@@ -53,7 +57,8 @@ export interface Liveness {
 export function toOperation(r: OperationColumns, batch: BatchProgress | undefined, liveness: Liveness): Operation {
   // Spread over the empty summary: a row written before a flag existed reads it as false.
   const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(r.summary) as TrendSummary) };
-  const metadata = JSON.parse(r.metadata) as Record<string, unknown>;
+  // The placement columns are the truth; the blob's copies of them are only what an older row was backfilled from.
+  const metadata = withPlacement(JSON.parse(r.metadata) as Record<string, unknown>, r);
   const total = r.total_epochs_planned;
   const done = trends.total_epochs_completed;
   return {
@@ -74,7 +79,7 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     error_message: r.error_message,
     failure_code: r.failure_code,
     last_seen_at: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
-    stale: isStale({ status: r.status, metadata }, r.last_seen_at, (liveness.now ?? Date.now)(), liveness.lateAfterMs),
+    stale: isStale(r, r.last_seen_at, (liveness.now ?? Date.now)(), liveness.lateAfterMs),
     metadata,
     config: parseJson<Record<string, unknown>>(r.config),
     stop_policy: parseJson<StopPolicy>(r.stop_policy),

@@ -23,6 +23,7 @@ import type { WireMetric } from "../trends/wire.ts";
 import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { placementOf } from "../operations/ownership.ts";
 import {
   appendedSummary,
   customColumn,
@@ -165,10 +166,12 @@ export class SqliteStore implements Store {
     const now = new Date();
     const id = newOperationId(input.operation_type, now);
     const status = input.status ?? "running";
+    const placement = placementOf(input.metadata ?? {});
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, metadata, summary, chart_blocks, config, stop_policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+           total_epochs_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -182,6 +185,8 @@ export class SqliteStore implements Store {
         JSON.stringify(EMPTY_SUMMARY),
         input.config ? JSON.stringify(input.config) : null,
         input.stop_policy ? JSON.stringify(input.stop_policy) : null,
+        placement.location,
+        placement.host,
       );
     return this.current(id);
   }
@@ -459,7 +464,10 @@ export class SqliteStore implements Store {
       .transaction(() => {
         const op = this.row(operationId);
         const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-        this.db.query("UPDATE operations SET metadata = ? WHERE id = ?").run(JSON.stringify(merged), op.id);
+        const p = placementOf(patch, op);
+        this.db
+          .query("UPDATE operations SET metadata = ?, location = ?, host = ? WHERE id = ?")
+          .run(JSON.stringify(merged), p.location, p.host, op.id);
         return this.current(operationId);
       })
       .immediate();
@@ -511,7 +519,7 @@ export class SqliteStore implements Store {
     return this.db
       .query<{ operation_id: string }, [number]>(
         `SELECT operation_id FROM operations WHERE status = 'running'
-           AND json_extract(metadata, '$.location') = 'host' AND coalesce(last_seen_at, 0) < ?`,
+           AND location = 'host' AND coalesce(last_seen_at, 0) < ?`,
       )
       .all(cutoffMs)
       .map((r) => r.operation_id);

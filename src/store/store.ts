@@ -194,10 +194,10 @@ export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;
  * longer than `lateAfterMs`. Local trainings and operations posted by clients are never stale.
  */
 export function isStale(
-  op: { status: string; metadata: Record<string, unknown> },
+  op: { status: string; location: string | null },
   lastSeenMs: number | null,
   nowMs: number,
   lateAfterMs: number,
 ): boolean {
-  return op.status === "running" && op.metadata.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
+  return op.status === "running" && op.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
 }
