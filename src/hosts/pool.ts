@@ -39,7 +39,10 @@ export class HostPool implements RemoteHosts {
   private lastProbe: { at: string; hosts: Record<string, number | string> } | null = null;
 
   constructor(private readonly opts: HostPoolOptions) {
-    this.clients = new Map(opts.urls.map((u) => [u, this.client(u)]));
+    // The only clients there are: an operation's host is looked up here, never built from the URL it names.
+    this.clients = new Map(
+      opts.urls.map((u) => [u, new HostClient({ baseUrl: u, token: opts.token, fetch: opts.fetch })]),
+    );
   }
 
   /**
@@ -175,7 +178,21 @@ export class HostPool implements RemoteHosts {
         `operation ${op.operation_id} records no training host to fetch its logs from`,
         { operation_id: op.operation_id },
       );
-    return { host, client: this.clients.get(host) ?? this.client(host) };
+    const client = this.clients.get(host);
+    if (!client)
+      throw new TrainwatchError("NOT_FOUND", this.unknown(op.operation_id, host), {
+        operation_id: op.operation_id,
+        host,
+      });
+    return { host, client };
+  }
+
+  /**
+   * Why `host` is not contacted: the API talks only to the hosts it was configured with (TRAINING_HOST_URL), never to
+   * a URL an operation names, so that no request can steer it, with its host token, somewhere else.
+   */
+  private unknown(operationId: string, host: string): string {
+    return `operation ${operationId} names the training host ${host}, which is not one of this server's (TRAINING_HOST_URL: ${this.opts.urls.join(", ")}); it is not contacted`;
   }
 
   private logError(op: Operation, host: string, err: unknown): TrainwatchError {
@@ -217,8 +234,11 @@ export class HostPool implements RemoteHosts {
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
     const host = typeof op.metadata.host === "string" ? op.metadata.host : null;
     if (!host) return null;
+    const client = this.clients.get(host);
+    if (!client)
+      return { host_unknown: true, host, note: `cancelled here only: ${this.unknown(op.operation_id, host)}` };
     try {
-      await (this.clients.get(host) ?? this.client(host)).cancelSession(op.operation_id, {
+      await client.cancelSession(op.operation_id, {
         timeoutMs: this.opts.cancelTimeoutMs ?? 5000,
       });
       return null;
@@ -247,8 +267,11 @@ export class HostPool implements RemoteHosts {
         `operation ${id} records no training host to fetch its checkpoints from`,
         { operation_id: id, epoch },
       );
+    const client = this.clients.get(host);
+    if (!client)
+      throw new TrainwatchError("CHECKPOINT_NOT_FOUND", this.unknown(id, host), { operation_id: id, epoch, host });
     try {
-      return await (this.clients.get(host) ?? this.client(host)).checkpoint(id, epoch, {
+      return await client.checkpoint(id, epoch, {
         timeoutMs: this.opts.checkpointTimeoutMs ?? 60_000,
       });
     } catch (err) {
@@ -267,10 +290,15 @@ export class HostPool implements RemoteHosts {
     }
   }
 
-  /** GET /sessions/{id} on `host`, for the watchdog when its heartbeats are late (see SessionProbe). */
+  /**
+   * GET /sessions/{id} on `host`, for the watchdog when its heartbeats are late (see SessionProbe). A host this server
+   * was not configured with is never asked: it reads unreachable, so its operation fails after the timeout.
+   */
   async probeSession(host: string, operationId: string): Promise<SessionProbe> {
+    const client = this.clients.get(host);
+    if (!client) return { kind: "unreachable", error: this.unknown(operationId, host) };
     try {
-      const session = await (this.clients.get(host) ?? this.client(host)).getSession(operationId, {
+      const session = await client.getSession(operationId, {
         timeoutMs: this.opts.probeTimeoutMs ?? 2000,
       });
       return { kind: "session", session };
@@ -288,10 +316,6 @@ export class HostPool implements RemoteHosts {
 
   describe(): Record<string, unknown> {
     return { urls: this.opts.urls, last_probe: this.lastProbe };
-  }
-
-  private client(url: string): HostClient {
-    return new HostClient({ baseUrl: url, token: this.opts.token, fetch: this.opts.fetch });
   }
 }
 
