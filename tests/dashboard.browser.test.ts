@@ -8,6 +8,7 @@ import type { Browser, Page } from "playwright-core";
 import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { DEFAULTS } from "../src/schemas/defaults.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
+import { HOST_TRAINING, standInHost } from "./fixtures/stand_in_host.ts";
 import { overfitAt14 } from "./fixtures/runs.ts";
 
 const ARTIFACTS = join(import.meta.dir, "..", "artifacts");
@@ -27,6 +28,8 @@ describeInBrowser("dashboard in headless Chromium", () => {
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;
+  /** Where the list's host training runs; the test relays its start report itself. */
+  const host = standInHost();
   /** Uncaught errors in the page; each test ends by asserting there were none. */
   const pageErrors: string[] = [];
 
@@ -44,7 +47,7 @@ describeInBrowser("dashboard in headless Chromium", () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN });
+    server = await startServerProcess({ TRAINWATCH_TOKEN: TOKEN, TRAINING_HOST_URL: host.url });
     browser = await launchChromium();
     page = await pageWithErrors(browser, pageErrors);
   });
@@ -52,6 +55,7 @@ describeInBrowser("dashboard in headless Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
+    host.stop();
   });
 
   test("the operation page asks for the token once, its charts grow live without a reload, and the overfitting badge appears when the curve turns", async () => {
@@ -236,13 +240,7 @@ describeInBrowser("dashboard in headless Chromium", () => {
     try {
       const fresh = await register("fresh-without-poll");
       await page.waitForSelector(`tr[data-op="${fresh}"]`, { timeout: 5000 });
-      const host = (
-        await call("POST", "/operations", {
-          operation_type: "training",
-          name: "on-a-host",
-          metadata: { location: "host", host: "http://gpu.test" },
-        })
-      ).operation_id as string;
+      const host = (await call("POST", "/trainings", { ...HOST_TRAINING, name: "on-a-host" })).operation_id as string;
       await page.waitForSelector(`tr[data-op="${host}"]`, { timeout: 5000 });
       await call("POST", `/operations/${host}/heartbeat`, {
         started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" },

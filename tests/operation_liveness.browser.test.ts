@@ -6,11 +6,13 @@ import type { Browser, Page } from "playwright-core";
 import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
 import { until } from "./fixtures/poll.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
+import { HOST_TRAINING, standInHost } from "./fixtures/stand_in_host.ts";
 
 describeInBrowser("operation page liveness, in headless Chromium", () => {
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;
+  let host: ReturnType<typeof standInHost>;
   const pageErrors: string[] = [];
 
   const call = apiCaller(() => server.url);
@@ -18,24 +20,26 @@ describeInBrowser("operation page liveness, in headless Chromium", () => {
   const badges = () => page.evaluate(() => (window as any).__trainwatch.badges() as string[]);
 
   beforeAll(async () => {
-    // Heartbeats every second: late after 1.5 s; the host (nothing listens on port 9) is failed only after 60 s.
-    server = await startServerProcess({ TRAINWATCH_HEARTBEAT_INTERVAL: "1", TRAINWATCH_HOST_TIMEOUT: "60" });
+    // Heartbeats every second: late after 1.5 s; the stand-in host answers the watchdog 503, so it fails only after 60 s.
+    host = standInHost();
+    server = await startServerProcess({
+      TRAINWATCH_HEARTBEAT_INTERVAL: "1",
+      TRAINWATCH_HOST_TIMEOUT: "60",
+      TRAINING_HOST_URL: host.url,
+    });
     browser = await launchChromium();
     page = await pageWithErrors(browser, pageErrors);
   });
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
+    host?.stop();
   });
 
   test("heartbeats move last heard, the stale badge comes and goes, and the page never polls", async () => {
-    const id = (
-      await call("POST", "/operations", {
-        operation_type: "training",
-        name: "host-liveness",
-        metadata: { location: "host", host: "http://127.0.0.1:9" },
-      })
-    ).operation_id as string;
+    const id =
+      // The test plays the host's relay: the API started the training on its (stand-in) host.
+      (await call("POST", "/trainings", { ...HOST_TRAINING, name: "host-liveness" })).operation_id as string;
     await call("POST", `/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" } });
     const loaded = page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
     await page.goto(`${server.url}/#/op/${id}`);
