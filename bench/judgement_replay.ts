@@ -283,7 +283,7 @@ export function goals(f: Figures): Goal[] {
     },
     {
       name: "checkpoint regret against choosing the lowest val_loss (its mean regret)",
-      value: `${num(f.regret_mean)} vs ${num(f.baseline_regret_mean)}`,
+      value: `${num(f.regret_mean, 4)} vs ${num(f.baseline_regret_mean, 4)}`,
       goal: "≤",
       met: f.regret_mean !== null && f.baseline_regret_mean !== null && f.regret_mean <= f.baseline_regret_mean,
     },
