@@ -2,7 +2,7 @@
  * Builds the judgement benchmark's corpus, bench/corpus/judgement.json: 128 REAL trainings by the project's own engine
  * (runTraining, in process), each with a held-out test loss per epoch that the judgement never sees.
  *   node_modules/.bin/bun bench/judgement_corpus.ts [--only=part-of-id,…] [--out=path]
- * About 2 minutes on 2 busy cores (wasm); a rebuild on the same backend reproduces the committed file byte for byte.
+ * 2–5 minutes on 2 busy cores (wasm); a rebuild on the same backend reproduces the committed file byte for byte.
  * Deterministic for the seeds in PLANS, up to the backend's float order.
  *
  * Two halves, by seed (halfOf): TUNE_PLANS, the 64 runs the rules in src/trends were tuned on, and the same 64 plans with
