@@ -67,9 +67,13 @@ export async function startServer(config: Config = loadConfig()) {
     modelsDir: config.modelsDir,
     gpus: gpus.map((g) => g.id),
   });
-  // Hosts are told where to relay once the server is listening (see `url` below); a local script reaches it on loopback.
-  const loopback = () =>
-    url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
+  // Hosts are told where to relay once the server is listening (`listening`, set below); a local script reaches it on
+  // loopback. Neither asks before then: both are told only when a training starts.
+  let listening: string | null = null;
+  const loopback = () => {
+    if (listening === null) throw new Error("the server's URL is asked for before it listens");
+    return listening.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:").replace("//:::", "//[::1]:");
+  };
   const hosts = hostPoolFromConfig(config, () => config.publicUrl ?? loopback());
   const scripts = new ScriptTrainer(operations, local, {
     book,
@@ -105,6 +109,7 @@ export async function startServer(config: Config = loadConfig()) {
     throw err;
   }
   const url = `http://${config.host}:${app.server!.port}`;
+  listening = url;
   const replicaNote = store.shared ? `, replica ${store.shared.replicaId}` : "";
   console.log(`trainwatch listening on ${url} (${describeDb(config)}${replicaNote}) — Swagger UI at ${url}/swagger`);
   if (mirror) console.log(`tensorboard: mirroring every operation's epochs to ${config.tensorboardDir}`);

@@ -202,28 +202,52 @@ describeInBrowser("dashboard in headless Chromium", () => {
   test("an operation page that is left sends nothing after: its throttled analysis refresh is dropped", async () => {
     const id = await register("left-behind");
     await post(id, 0, 3);
-    await page.goto(`${server.url}/#/op/${id}`);
-    await waitPoints(3);
-    const analysis = () =>
-      page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
-    // The first epoch's trends refresh the analysis at once; the second, inside the 1.5 s throttle, is left waiting.
-    const answered = analysis();
-    await post(id, 3, 4);
-    await answered;
-    await post(id, 4, 5);
-    await waitPoints(5);
-    const late: string[] = [];
-    const onRequest = (r: { url(): string }) => {
-      if (r.url().includes(`/operations/${id}`)) late.push(r.url());
-    };
-    page.on("request", onRequest);
+    // A page of its own whose clock the test moves: the refresh left waiting is a timer on that clock, so running the
+    // clock past the throttle shows whether it fires, with no sleep and no race with a slow machine.
+    const own = await pageWithErrors(browser, pageErrors);
     try {
-      await page.goto(`${server.url}/#/`);
-      await page.waitForSelector(`tr[data-op="${id}"]`, { timeout: 10_000 });
-      await Bun.sleep(2000);
-      expect(late).toEqual([]);
+      await own.context().addInitScript((token) => localStorage.setItem("trainwatch.token", token), TOKEN);
+      await own.clock.install();
+      await own.goto(`${server.url}/#/op/${id}`);
+      await own.waitForFunction(() => (window as any).__trainwatch?.chartPoints("loss") === 3, null, {
+        timeout: 10_000,
+      });
+      // From here the page's time moves only when the test moves it. The pause is a minute on, so it is never in the
+      // page's past however long the call takes; what the page had waiting fires on the jump, and the throttle is clear.
+      await own.clock.pauseAt((await own.evaluate(() => Date.now())) + 60_000);
+      /** Resolves once the page has handled the trends of `n` epochs (it counts them in its progress). */
+      const trendsOf = (n: number) =>
+        own.waitForFunction((want) => (window as any).__trainwatch.op()?.progress.epochs_completed === want, n, {
+          timeout: 10_000,
+          polling: 20,
+        });
+      // The first epoch's trends refresh the analysis at once (on the next tick of the clock) …
+      await post(id, 3, 4);
+      await trendsOf(4);
+      const answered = own.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
+      await own.clock.runFor(1);
+      await answered;
+      // … the second's ask again 1 ms later, inside the 1.5 s throttle: that one waits.
+      await post(id, 4, 5);
+      await trendsOf(5);
+      const sent: string[] = [];
+      own.on("request", (r) => sent.push(r.url()));
+      await own.goto(`${server.url}/#/`);
+      await own.waitForFunction(() => (window as any).__trainwatch.view() === "list", null, {
+        timeout: 10_000,
+        polling: 20,
+      });
+      // Past the throttle: a refresh still waiting fires now. Then one request of the test's own: the page reports its
+      // requests in the order it sends them, so once that one is seen, any refresh would have been seen before it.
+      await own.clock.runFor(2000);
+      const marker = `${server.url}/api/v1/health?after-leaving`;
+      const seen = own.waitForRequest(marker, { timeout: 10_000 });
+      await own.evaluate((url) => void fetch(url), marker);
+      await seen;
+      expect(sent).toContain(marker);
+      expect(sent.slice(0, sent.indexOf(marker)).filter((u) => u.includes(`/operations/${id}`))).toEqual([]);
     } finally {
-      page.off("request", onRequest);
+      await own.close();
     }
     expect(pageErrors).toEqual([]);
   });

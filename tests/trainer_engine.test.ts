@@ -134,29 +134,33 @@ describe("training in a worker", () => {
     expect(metricsOf(otherSeed.records)).not.toEqual(metricsOf(workerRun.records));
   });
 
-  test("cancel from the main thread ends the run as cancelled, without a model", async () => {
+  test("cancel from the main thread ends the run as cancelled, without a model: the worker stops by itself and writes its checkpoints", async () => {
     const slow = spec({
       dataset: { kind: "synthetic", generator: "spirals", samples: 2000 },
       training: { epochs: 200, batch_size: 8 },
     });
-    let cancelledAt = 0;
+    let cancelled = false;
     const handle = startWorkerTraining(
       { operationId: "cancel-worker", spec: slow, modelsDir },
       {
         onStart: () => {},
         onEpoch: () => {
-          if (cancelledAt === 0) {
-            cancelledAt = performance.now();
+          if (!cancelled) {
+            cancelled = true;
             handle.cancel();
           }
         },
         onProgress: () => {},
       },
+      // No grace timer to race: only the worker's own stop can settle `done` (how fast it does is bench/latency.ts).
+      { cancelGraceMs: 3_600_000 },
     );
     const result = await handle.done;
-    expect(performance.now() - cancelledAt).toBeLessThan(1000);
     expect(result.stop_reason).toBe("cancelled");
     expect(result.epochs_run).toBeLessThan(5);
+    // What only the worker's own end reports (a terminated one's result has no best epoch): it left its loop and returned.
+    expect(result.best_epoch).not.toBeNull();
+    expect(result.final_metrics).not.toBeNull();
     expect(result.model_path).toBeNull();
     // No final model; what it trained is kept as its checkpoints (issue 9).
     expect(existsSync(join(modelsDir, "cancel-worker", "model.json"))).toBe(false);
