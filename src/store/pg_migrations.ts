@@ -58,4 +58,12 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN owner text;
    ALTER TABLE operations ADD COLUMN lease_until bigint;
    CREATE INDEX operations_leases ON operations (lease_until) WHERE owner IS NOT NULL AND status IN ('pending', 'running');`,
+  // 4 (the 3rd entry until the location columns' migration 3 is merged before it): issue 20's bound on custom metric
+  // names, as SQLite's migration 6: the operation's distinct custom metric names as a sorted JSON array, kept by every
+  // write in its transaction, filled in once from the epochs of existing operations (COLLATE "C": JavaScript's order).
+  `ALTER TABLE operations ADD COLUMN metric_names text NOT NULL DEFAULT '[]';
+   UPDATE operations o SET metric_names = (
+     SELECT json_agg(n.name ORDER BY n.name COLLATE "C")::text FROM (
+       SELECT DISTINCT json_object_keys(e.custom::json) AS name FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL) n)
+   WHERE EXISTS (SELECT 1 FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL);`,
 ];
