@@ -9,7 +9,7 @@ import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
 import { downloadStream, epochPages, pageEpochs } from "./download.ts";
 import { notFound } from "../errors.ts";
-import { EpochInput, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import { EpochInput, MAX_METRIC_NAMES, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import { Operation } from "../schemas/operation.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
@@ -94,8 +94,7 @@ export const exportRoutes = (deps: AppDeps) =>
         detail: {
           tags: ["metrics"],
           summary: "Download every epoch as CSV",
-          description:
-            "One row per stored epoch, ascending; columns epoch, timestamp, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, then every custom metric (sorted by name). Empty field = no value; NaN, Infinity and -Infinity are written as such. RFC 4180 quoting, CRLF line ends.",
+          description: `One row per stored epoch, ascending; columns epoch, timestamp, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, then every custom metric the operation holds (sorted by name; at most ${MAX_METRIC_NAMES}). Streamed a page of epochs at a time. Empty field = no value; NaN, Infinity and -Infinity are written as such. RFC 4180 quoting, CRLF line ends.`,
           responses: {
             200: documented("CSV attachment", { type: "string" }, "text/csv"),
             404: documented("Unknown operation", ErrorEnvelope),

@@ -48,8 +48,8 @@ export const RESERVED_METRIC_NAMES: ReadonlySet<string> = new Set(["__proto__", 
 /**
  * The most distinct custom metric names one operation may hold (standard fields do not count). Every export has a column
  * or a scalar per name, so without a bound 10,000 epochs naming one new metric each (289 KB stored) exported as a
- * 100 MB CSV; at 256 names a 10,000-epoch CSV stays within what a run's own rows cost. A write that would take an
- * operation past it is refused whole (issue 20, defect 4).
+ * 100 MB CSV; at 256 a CSV row has at most 264 columns, and the same 10,000 epochs naming one of 256 names each
+ * export as 3.5 MB (bench/export.ts). A write that would take an operation past it is refused whole (issue 20, defect 4).
  */
 export const MAX_METRIC_NAMES = 256;
 
@@ -132,8 +132,7 @@ export const EpochInput = Type.Object(
   },
   {
     additionalProperties: MetricValue,
-    description:
-      "One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters).",
+    description: `One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters); an operation holds at most ${MAX_METRIC_NAMES} distinct custom metric names, and a batch that would add one more is a 400 that stores nothing.`,
   },
 );
 export type WireEpoch = Static<typeof EpochInput>;
