@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { MAX_METRIC_NAMES, admitMetricNames } from "../src/schemas/epoch.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const README = join(ROOT, "README.md");
@@ -565,5 +566,28 @@ describe("every error code and client message has a troubleshooting entry", () =
       "epoch(s) it refused were dropped",
       "trainwatch: sender error (retrying",
     ]);
+  });
+});
+
+// The metric-name limit: the deploy page states the limit the code enforces, and troubleshooting quotes the message the
+// stores give for it, word for word (issue 20, defect 4).
+describe("the metric-name limit is documented as enforced", () => {
+  test("deploy.md states MAX_METRIC_NAMES; troubleshooting.md quotes the refusal the stores give", () => {
+    const deploy = readFileSync(join(ROOT, "docs", "deploy.md"), "utf8");
+    const section = deploy.slice(deploy.indexOf("### Metric names and exports"));
+    expect(section).toContain(`at most **${MAX_METRIC_NAMES} distinct custom metric names**`);
+    let refusal = "";
+    try {
+      const over = Array.from({ length: MAX_METRIC_NAMES + 1 }, (_, e) => ({
+        epoch: e,
+        timestamp: "2026-01-01T00:00:00.000Z",
+        custom: { [`m${e}`]: 1 },
+      }));
+      admitMetricNames([], over);
+    } catch (err) {
+      refusal = (err as Error).message;
+    }
+    expect(refusal).toStartWith(`body.epochs.${MAX_METRIC_NAMES}.m${MAX_METRIC_NAMES}: `);
+    expect(readFileSync(TROUBLESHOOTING, "utf8")).toContain(refusal);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
 import { PostgresStore, SchemaTooNewError } from "../src/store/postgres.ts";
-import { storeContract } from "./store_contract.ts";
+import { NAMED, storeContract, TS } from "./store_contract.ts";
 import { dropSchema, schemaName, withPostgres } from "./fixtures/postgres.ts";
 
 await withPostgres("the PostgresStore contract", (url) => {
@@ -68,6 +68,30 @@ await withPostgres("the PostgresStore contract", (url) => {
         await sql.unsafe(`UPDATE "${schema}".trainwatch_schema_version SET version = ${PG_MIGRATIONS.length + 1}`);
         await sql.close();
         expect(PostgresStore.open(url, { schema })).rejects.toBeInstanceOf(SchemaTooNewError);
+      } finally {
+        await dropSchema(url, schema);
+      }
+    });
+
+    test("a schema from before the metric-name column fills it in from each operation's epochs", async () => {
+      const schema = schemaName();
+      try {
+        const store = await PostgresStore.open(url, { schema });
+        const a = (await store.createOperation({ operation_type: "training" })).operation_id;
+        const b = (await store.createOperation({ operation_type: "training" })).operation_id;
+        await store.writeEpochs(a, NAMED.epochs);
+        await store.writeEpochs(b, [{ epoch: 0, timestamp: TS, train_loss: 1 }]);
+        await store.close();
+        // Back to the schema before it: no column, the version one short of it.
+        const sql = new SQL(url, { max: 1 });
+        await sql.unsafe(`ALTER TABLE "${schema}".operations DROP COLUMN metric_names`);
+        const at = PG_MIGRATIONS.findIndex((m) => m.includes("metric_names"));
+        await sql.unsafe(`UPDATE "${schema}".trainwatch_schema_version SET version = ${at}`);
+        await sql.close();
+        const again = await PostgresStore.open(url, { schema });
+        expect(await again.metricNames(a)).toEqual(NAMED.names);
+        expect(await again.metricNames(b)).toEqual([]);
+        await again.close();
       } finally {
         await dropSchema(url, schema);
       }

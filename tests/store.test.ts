@@ -7,7 +7,7 @@ import { MIGRATIONS } from "../src/store/migrations.ts";
 import { BLOCK, SqliteStore, newOperationId } from "../src/store/sqlite.ts";
 import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/index.ts";
 import { tempDir } from "./helpers.ts";
-import { curve, TS, writeBlockScenario } from "./store_contract.ts";
+import { curve, NAMED, TS, writeBlockScenario } from "./store_contract.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
@@ -205,6 +205,25 @@ describe("failure codes", () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe("metric names", () => {
+  test("a database from before the metric-name column fills it in from each operation's epochs", async () => {
+    const path = dbPath();
+    const store = open(path);
+    const a = (await store.createOperation({ operation_type: "training" })).operation_id;
+    const b = (await store.createOperation({ operation_type: "training" })).operation_id;
+    await store.writeEpochs(a, NAMED.epochs);
+    await store.writeEpochs(b, curve(0, 3));
+    // Back to the schema before it: no column, user_version one short of it.
+    const at = MIGRATIONS.findIndex((m) => m.includes("metric_names"));
+    store.db.run("ALTER TABLE operations DROP COLUMN metric_names");
+    store.db.run(`PRAGMA user_version = ${at}`);
+    store.close();
+    const again = open(path);
+    expect(await again.metricNames(a)).toEqual(NAMED.names);
+    expect(await again.metricNames(b)).toEqual([]);
   });
 });
 

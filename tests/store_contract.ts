@@ -2,7 +2,7 @@
 // tests/store.postgres.test.ts), the way Hono runs one router suite over each of its routers: what a route, a trainer
 // or the relay may rely on, whatever holds the data. Implementation details (files, WAL, pools) are tested beside each.
 import { afterEach, describe, expect, test } from "bun:test";
-import type { EpochRecord } from "../src/schemas/epoch.ts";
+import { MAX_METRIC_NAMES, type EpochRecord } from "../src/schemas/epoch.ts";
 import type { Store } from "../src/store/store.ts";
 import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
@@ -45,6 +45,17 @@ export function nested(depth: number): unknown {
   for (let i = 0; i < depth; i++) v = { a: v };
   return v;
 }
+
+/** Epochs with custom metrics of every kind (a null, a NaN, a slash, upper case) and without: a migration's fixture. */
+export const NAMED: { epochs: EpochRecord[]; names: string[] } = {
+  epochs: [
+    { epoch: 0, timestamp: TS, train_loss: 1, custom: { "lr/head": 0.1, zeta: Number.NaN } },
+    { epoch: 1, timestamp: TS, custom: { alpha: null, Beta: 2 } },
+    { epoch: 2, timestamp: TS, train_loss: 0.5 },
+  ],
+  // JavaScript's order (code units): upper case first.
+  names: ["Beta", "alpha", "lr/head", "zeta"],
+};
 
 /** Stored epochs as plain objects: custom metrics are keys of their own, which the wire type only allows loosely. */
 const wire = async (s: Store, id: string) => (await s.readEpochs(id)) as Record<string, unknown>[];
@@ -647,6 +658,121 @@ export function storeContract(name: string, factory: StoreFactory): void {
           for (let i = 1; i < spans.length; i++) expect(spans[i]!.from).toBeGreaterThan(spans[i - 1]!.to);
         }
         expect(await s.epochSpans(id, 2000, 3000)).toEqual([]);
+      });
+    });
+
+    describe("custom metric names and paged reads", () => {
+      /** Metric names that sort as numbered: m000, m001, … */
+      const metric = (i: number) => `m${String(i).padStart(3, "0")}`;
+      const withNames = (epoch: number, names: readonly string[]): EpochRecord => ({
+        epoch,
+        timestamp: TS,
+        train_loss: 1 / (epoch + 1),
+        custom: Object.fromEntries(names.map((n) => [n, epoch])),
+      });
+      const LIMIT = Array.from({ length: MAX_METRIC_NAMES }, (_, i) => metric(i));
+
+      test("an operation holds at most MAX_METRIC_NAMES custom names: exactly the limit is stored, one past it is refused whole, known names pass", async () => {
+        const opened = await factory.open();
+        const s = opened.store;
+        const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+        expect(await s.metricNames(id)).toEqual([]);
+        // One new name per epoch up to one short of the limit, then a batch that brings exactly the last one.
+        await s.writeEpochs(
+          id,
+          LIMIT.slice(0, -1).map((n, i) => withNames(i, [n])),
+        );
+        await s.writeEpochs(id, [withNames(MAX_METRIC_NAMES - 1, [LIMIT.at(-1)!, metric(0)])]);
+        expect(await s.metricNames(id)).toEqual(LIMIT);
+        const before = await s.getOperation(id);
+
+        // Past it: the third epoch of the batch names a new metric; the known names before it do not save the batch.
+        const err = await rejection(
+          s.writeEpochs(id, [
+            withNames(1000, [metric(3)]),
+            withNames(1001, []),
+            withNames(1002, [metric(7), "zz_new"]),
+          ]),
+        );
+        expect(err.code).toBe("VALIDATION_ERROR");
+        expect(err.details).toMatchObject({ field: "body.epochs.2.zz_new", limit: MAX_METRIC_NAMES, epoch: 1002 });
+        expect(err.message).toContain(`at most ${MAX_METRIC_NAMES} distinct custom metric names`);
+        expect(await s.readEpochs(id, 999)).toEqual([]);
+        expect(await s.getOperation(id)).toEqual(before);
+        expect(await s.metricNames(id)).toEqual(LIMIT);
+
+        // Re-posting known names, every one of them in one epoch or some in a replaced epoch, passes.
+        await s.writeEpochs(id, [withNames(MAX_METRIC_NAMES, LIMIT), withNames(0, [metric(5), metric(200)])]);
+        expect(await s.metricNames(id)).toEqual(LIMIT);
+        expect((await s.readEpochs(id)).length).toBe(MAX_METRIC_NAMES + 1);
+
+        // The names are stored, not remembered: a new connection refuses the same batch.
+        const again = await opened.reopen();
+        expect(await again.metricNames(id)).toEqual(LIMIT);
+        expect((await rejection(again.writeEpochs(id, [withNames(2000, ["zz_new"])]))).code).toBe("VALIDATION_ERROR");
+      });
+
+      test("the kept names are every custom name the epochs hold, whatever the write pattern", async () => {
+        const s = await open();
+        const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+        await s.writeEpochs(id, [withNames(5, ["b", "a/x"]), withNames(1, ["c"])]);
+        await s.writeEpochs(id, [withNames(2, [])]);
+        await s.writeEpochs(id, [
+          withNames(9, ["a/x", "Z", "lr-head"]),
+          { ...withNames(3, []), custom: { nan: Number.NaN } },
+        ]);
+        const other = (await s.createOperation({ operation_type: "training" })).operation_id;
+        await writeBlockScenario(s, other);
+        expect(await s.metricNames(other)).toEqual(["grad_norm"]);
+        const held = new Set((await s.readEpochs(id)).flatMap((e) => Object.keys(e)));
+        for (const f of ["epoch", "timestamp", "train_loss"]) held.delete(f);
+        expect(await s.metricNames(id)).toEqual([...held].sort());
+        expect(await s.metricNames(id)).toEqual(["Z", "a/x", "b", "c", "lr-head", "nan"]);
+      });
+
+      test("concurrent writes of new names never take an operation past the limit", async () => {
+        const s = await open();
+        const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+        const half = MAX_METRIC_NAMES / 2 + 1;
+        const results = await Promise.allSettled(
+          [0, 1].map((w) =>
+            s.writeEpochs(id, [
+              withNames(
+                w,
+                Array.from({ length: half }, (_, i) => `w${w}_${i}`),
+              ),
+            ]),
+          ),
+        );
+        expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+        expect((await s.metricNames(id)).length).toBe(half);
+        expect(await s.readEpochs(id)).toHaveLength(1);
+      });
+
+      test("pages read every epoch once, ascending, in wire form as the full read, across gaps in the numbering", async () => {
+        const s = await open();
+        const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+        const epochs = [0, 1, 2, 7, 8, 50, 51, 52, 1000, 2 ** 31 - 1];
+        await s.writeEpochs(id, [
+          ...epochs.map((e) => withNames(e, e % 2 ? ["odd"] : [])),
+          { epoch: 8, timestamp: TS, val_loss: Number.NaN, train_loss: Number.POSITIVE_INFINITY },
+        ]);
+        const all = await s.readEpochs(id);
+        for (const size of [1, 3, 10, 11]) {
+          const pages: unknown[][] = [];
+          let after = -1;
+          for (;;) {
+            const page = await s.readEpochPage(id, after, size);
+            if (page.length > 0) pages.push(page);
+            if (page.length < size) break;
+            after = page.at(-1)!.epoch;
+          }
+          expect(pages.flat()).toEqual(all);
+          expect(pages.every((p) => p.length <= size)).toBe(true);
+        }
+        expect(await s.readEpochPage(id, 2 ** 31 - 1, 5)).toEqual([]);
+        expect((await rejection(s.readEpochPage("op_missing", -1, 5))).code).toBe("OPERATION_NOT_FOUND");
+        expect((await rejection(s.metricNames("op_missing"))).code).toBe("OPERATION_NOT_FOUND");
       });
     });
 

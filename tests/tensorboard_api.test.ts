@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService, type OperationEvent } from "../src/operations/service.ts";
+import { MAX_METRIC_NAMES } from "../src/schemas/epoch.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { FILE_VERSION, fileVersionEvent, scalarEvent } from "../src/tensorboard/events.ts";
 import { decodeEvents, eventFile, eventScalars } from "../src/tensorboard/metrics.ts";
@@ -381,6 +382,34 @@ describe("POST /imports/tensorboard", () => {
       .body.data;
     expect(imp.status).toBe("failed");
     expect(imp.error_message).toContain(`byte offset ${second}`);
+  });
+
+  test("a run with more custom tags than an operation may hold is a 400 naming the run and the limit; nothing is imported", async () => {
+    const { app, data } = setup();
+    const tags = (n: number) => Array.from({ length: n }, (_, i) => [`t${i}`, i] as [string, number]);
+    writeRun(data, "many/fine", "events.out.tfevents.1.f.1", [
+      scalarEvent(1, 0, [["loss", 1], ...tags(MAX_METRIC_NAMES)]),
+    ]);
+    // Split over two steps: the count is of distinct names in the whole run, not per epoch.
+    writeRun(data, "many/wide", "events.out.tfevents.1.w.1", [
+      scalarEvent(1, 0, tags(MAX_METRIC_NAMES)),
+      scalarEvent(2, 1, [["extra", 1]]),
+    ]);
+    const { status, body } = await json(app.handle(req("POST", "/api/v1/imports/tensorboard", { logdir: "many" })));
+    expect(status).toBe(400);
+    expect(body.error.code).toBe("VALIDATION_ERROR");
+    expect(body.error.message).toContain(
+      `body.logdir: run "wide" has ${MAX_METRIC_NAMES + 1} custom metrics (tags that map to no standard field), more than the ${MAX_METRIC_NAMES} an operation may hold`,
+    );
+    expect(body.error.details).toMatchObject({ field: "body.logdir", run: "wide", limit: MAX_METRIC_NAMES });
+    const list = (await json(app.handle(req("GET", "/api/v1/operations?operation_type=training")))).body;
+    expect(list.total_count).toBe(0);
+    // Skipping one tag brings it within the limit.
+    const skipped = await json(
+      app.handle(req("POST", "/api/v1/imports/tensorboard", { logdir: "many", tag_map: { extra: null } })),
+    );
+    expect(skipped.status).toBe(200);
+    expect(skipped.body.data.runs.map((r: { name: string }) => r.name)).toEqual(["fine", "wide"]);
   });
 
   test("a record that is no Event is refused the same way", async () => {

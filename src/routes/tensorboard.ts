@@ -10,10 +10,11 @@ import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 import { Operation } from "../schemas/operation.ts";
 import { TensorboardImportInput, TensorboardImportReport } from "../schemas/tensorboard.ts";
-import { eventFile, tagMapProblem } from "../tensorboard/metrics.ts";
+import { epochRecords, fileHeader, tagMapProblem } from "../tensorboard/metrics.ts";
 import { planLogdir, startImport } from "../tensorboard/importer.ts";
 import { resolveDataPath } from "../trainer/datasets/data_dir.ts";
 import type { AppDeps } from "./deps.ts";
+import { downloadStream, epochPages, pageEpochs } from "./download.ts";
 import { loadOperation } from "./operations.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
@@ -24,7 +25,15 @@ export const tensorboardRoutes = (deps: AppDeps) =>
       "/operations/:id/tfevents",
       async ({ params }) => {
         const op = await loadOperation(deps.store, params.id);
-        const bytes = eventFile(op.created_at, await deps.store.readEpochs(params.id));
+        // Streamed: the opening record, then a page of epochs' records at a time (the bytes of eventFile).
+        const store = deps.store;
+        const bytes = downloadStream(
+          (async function* () {
+            yield fileHeader(op.created_at);
+            const size = pageEpochs((await store.metricNames(params.id)).length);
+            for await (const page of epochPages(store, params.id, size)) yield epochRecords(page);
+          })(),
+        );
         const name = `events.out.tfevents.${Math.floor(Date.parse(op.created_at) / 1000)}.trainwatch.${params.id}`;
         return new Response(bytes, {
           headers: {

@@ -45,6 +45,67 @@ export const CUSTOM_METRIC_NAME = /^[A-Za-z0-9_./-]{1,64}$/;
  */
 export const RESERVED_METRIC_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
+/**
+ * The most distinct custom metric names one operation may hold (standard fields do not count). Every export has a column
+ * or a scalar per name, so without a bound 10,000 epochs naming one new metric each (289 KB stored) exported as a
+ * 100 MB CSV; at 256 a CSV row has at most 264 columns, and the same 10,000 epochs naming one of 256 names each
+ * export as 3.5 MB (bench/export.ts). A write that would take an operation past it is refused whole (issue 20, defect 4).
+ */
+export const MAX_METRIC_NAMES = 256;
+
+/** Where a batch first takes an operation past MAX_METRIC_NAMES: the epoch's index in the batch and the new name. */
+export interface MetricNamesOver {
+  index: number;
+  name: string;
+}
+
+/**
+ * The custom metric names an operation holds after a batch, by the rule both stores apply in the write's transaction:
+ * `known` (the operation's names so far) plus the batch's new ones, sorted, at most `limit` (default MAX_METRIC_NAMES).
+ * `names` is null when the batch adds none (nothing to store); `over` names the first new name past the limit (then
+ * `names` is null and nothing of the batch may be stored). Costs O(batch's metrics + known), never the history.
+ */
+export function mergeMetricNames(
+  known: readonly string[] | (() => readonly string[]),
+  epochs: readonly EpochRecord[],
+  limit = MAX_METRIC_NAMES,
+): { names: string[] | null; over: MetricNamesOver | null } {
+  let names: Set<string> | null = null;
+  let added = false;
+  for (let i = 0; i < epochs.length; i++) {
+    const custom = epochs[i]!.custom;
+    if (!custom) continue;
+    // The stored list is read only for a batch with custom metrics: most writes have none.
+    names ??= new Set(typeof known === "function" ? known() : known);
+    for (const k in custom) {
+      if (names.has(k)) continue;
+      if (names.size >= limit) return { names: null, over: { index: i, name: k } };
+      names.add(k);
+      added = true;
+    }
+  }
+  return { names: added ? [...names!].sort() : null, over: null };
+}
+
+/**
+ * mergeMetricNames for a store's write: the new name list (null: unchanged), or a VALIDATION_ERROR naming the epoch's
+ * field in a `{ epochs: [...] }` body (`body.epochs.<index>.<name>`) and the limit.
+ */
+export function admitMetricNames(
+  known: readonly string[] | (() => readonly string[]),
+  epochs: readonly EpochRecord[],
+  limit = MAX_METRIC_NAMES,
+): string[] | null {
+  const { names, over } = mergeMetricNames(known, epochs, limit);
+  if (over)
+    throw invalid(
+      `body.epochs.${over.index}.${over.name}`,
+      `an operation holds at most ${limit} distinct custom metric names; this one would be name ${limit + 1} (nothing of the batch was stored)`,
+      { limit, epoch: epochs[over.index]!.epoch },
+    );
+  return names;
+}
+
 export const MetricValue = Type.Union(
   [Type.Number(), Type.Null(), Type.Literal("NaN"), Type.Literal("Infinity"), Type.Literal("-Infinity")],
   {
@@ -71,8 +132,7 @@ export const EpochInput = Type.Object(
   },
   {
     additionalProperties: MetricValue,
-    description:
-      "One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters).",
+    description: `One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters); an operation holds at most ${MAX_METRIC_NAMES} distinct custom metric names, and a batch that would add one more is a 400 that stores nothing.`,
   },
 );
 export type WireEpoch = Static<typeof EpochInput>;

@@ -70,4 +70,14 @@ export const MIGRATIONS: readonly string[] = [
        ELSE 'external' END;
    UPDATE operations SET host = json_extract(metadata, '$.host')
      WHERE location = 'host' AND json_type(metadata, '$.host') = 'text';`,
+  // 6: issue 20's bound on custom metric
+  //    names. metric_names is the operation's distinct custom metric names as a sorted JSON array, kept by every write
+  //    in its transaction (src/schemas/epoch.ts mergeMetricNames), so the limit check costs O(batch) and an export knows
+  //    its columns without a scan; existing operations are filled in once from their epochs
+  `ALTER TABLE operations ADD COLUMN metric_names TEXT NOT NULL DEFAULT '[]';
+   UPDATE operations SET metric_names = (
+     SELECT json_group_array(name) FROM (
+       SELECT DISTINCT j.key AS name FROM epochs e, json_each(e.custom) j
+       WHERE e.op = operations.id AND e.custom IS NOT NULL ORDER BY 1))
+   WHERE EXISTS (SELECT 1 FROM epochs e WHERE e.op = operations.id AND e.custom IS NOT NULL);`,
 ];

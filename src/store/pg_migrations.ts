@@ -86,4 +86,12 @@ export const PG_MIGRATIONS: readonly string[] = [
        END;
      END LOOP;
    END $$;`,
+  // 4: issue 20's bound on custom metric
+  // names, as SQLite's migration 6: the operation's distinct custom metric names as a sorted JSON array, kept by every
+  // write in its transaction, filled in once from the epochs of existing operations (COLLATE "C": JavaScript's order).
+  `ALTER TABLE operations ADD COLUMN metric_names text NOT NULL DEFAULT '[]';
+   UPDATE operations o SET metric_names = (
+     SELECT json_agg(n.name ORDER BY n.name COLLATE "C")::text FROM (
+       SELECT DISTINCT json_object_keys(e.custom::json) AS name FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL) n)
+   WHERE EXISTS (SELECT 1 FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL);`,
 ];

@@ -10,7 +10,14 @@ import { SQL, type TransactionSQL } from "bun";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { notFound } from "../errors.ts";
-import { encodeEpoch, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import {
+  admitMetricNames,
+  encodeEpoch,
+  encodeMetric,
+  MAX_EPOCH,
+  type EpochRecord,
+  type WireEpoch,
+} from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import {
   FINISHED,
@@ -104,6 +111,8 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   epoch_version: string;
   owner: string | null;
   lease_until: string | null;
+  /** The custom metric names, a sorted JSON array (Store.metricNames). */
+  metric_names: string;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -264,6 +273,8 @@ export class PostgresStore implements Store, SharedStore {
       const op = ops[0];
       if (!op) throw notFound(operationId);
       if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+      // Before any row: a batch past the name limit is refused whole (the row lock orders concurrent writers' names).
+      const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], epochs);
       const revived = isRevivable(op);
       const append = planAppend(op, epochs, batch.count, batch.minEpoch, this.tail);
       const prevBlocks = new Map(stored.map((b) => [b.block, JSON.parse(b.summary) as SpanSummary]));
@@ -339,7 +350,7 @@ export class PostgresStore implements Store, SharedStore {
         // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
         tx`
           UPDATE operations SET summary = ${JSON.stringify(trends)}, best_json = ${JSON.stringify(state)}, last_seen_at = ${now.getTime()},
-            epoch_version = ${version},
+            epoch_version = ${version}, metric_names = coalesce(${names && JSON.stringify(names)}, metric_names),
             status = CASE WHEN ${revived || wasPending} THEN 'running' ELSE status END,
             error_message = CASE WHEN ${revived} THEN NULL ELSE error_message END,
             failure_code = CASE WHEN ${revived} THEN NULL ELSE failure_code END,
@@ -372,6 +383,22 @@ export class PostgresStore implements Store, SharedStore {
     // No rows: an unknown operation, or none yet; only then does telling them apart cost a second query.
     if (rows.length === 0) await this.row(this.sql, operationId);
     return rows.map(toWire);
+  }
+
+  async readEpochPage(operationId: string, afterEpoch: number, limit: number): Promise<WireEpoch[]> {
+    const { columns, toWire } = projected(undefined);
+    const rows = await this.sql<EpochRow[]>`
+      SELECT ${this.sql.unsafe(columns)} FROM operations o JOIN epochs e ON e.op = o.id
+        WHERE o.operation_id = ${operationId} AND e.epoch > ${afterEpoch} ORDER BY e.epoch LIMIT ${limit}`;
+    if (rows.length === 0) await this.row(this.sql, operationId);
+    return rows.map(toWire);
+  }
+
+  async metricNames(operationId: string): Promise<string[]> {
+    const rows: { metric_names: string }[] = await this
+      .sql`SELECT metric_names FROM operations WHERE operation_id = ${operationId}`;
+    if (rows.length === 0) throw notFound(operationId);
+    return JSON.parse(rows[0]!.metric_names) as string[];
   }
 
   async readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]> {

@@ -6,7 +6,14 @@
 import type { Database, Statement } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
 import { notFound } from "../errors.ts";
-import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import {
+  STANDARD_FIELDS,
+  admitMetricNames,
+  encodeMetric,
+  MAX_EPOCH,
+  type EpochRecord,
+  type WireEpoch,
+} from "../schemas/epoch.ts";
 import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import {
@@ -55,6 +62,8 @@ interface OpRow extends OperationColumns {
   id: number;
   best_json: string | null;
   chart_blocks: number;
+  /** The custom metric names, a sorted JSON array (Store.metricNames). */
+  metric_names: string;
 }
 
 type Cell = number | string | null;
@@ -97,6 +106,8 @@ export class SqliteStore implements Store {
     readSince: Statement<EpochRow, [number, number]>;
     readRange: Statement<EpochRow, [number, number, number]>;
     readBefore: Statement<EpochRow, [number, number, number]>;
+    readPage: Statement<EpochRow, [number, number, number]>;
+    saveNames: Statement<unknown, [string, number]>;
     readAt: Statement<EpochRow, [number, string]>;
     block: Statement<{ summary: string }, [number, number]>;
     blocksIn: Statement<{ block: number; summary: string }, [number, number, number]>;
@@ -135,6 +146,8 @@ export class SqliteStore implements Store {
       readSince: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch"),
       readRange: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? AND epoch <= ? ORDER BY epoch"),
       readBefore: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch < ? ORDER BY epoch DESC LIMIT ?"),
+      readPage: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch LIMIT ?"),
+      saveNames: this.db.query("UPDATE operations SET metric_names = ? WHERE id = ?"),
       // One statement for any number of epochs: the list travels as one JSON array.
       readAt: this.db.query(
         "SELECT * FROM epochs WHERE op = ? AND epoch IN (SELECT value FROM json_each(?)) ORDER BY epoch",
@@ -236,6 +249,9 @@ export class SqliteStore implements Store {
             .run(op.id);
           revived = true;
         }
+        // Before any row: a batch past the name limit is refused whole.
+        const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], epochs);
+        if (names) this.q.saveNames.run(JSON.stringify(names), op.id);
         const seen = new Set<number>();
         let minEpoch = Infinity;
         let lastIso = "";
@@ -339,6 +355,14 @@ export class SqliteStore implements Store {
     const op = this.row(operationId);
     if (untilEpoch >= MAX_EPOCH) return this.q.readSince.all(op.id, sinceEpoch).map(toWire);
     return this.q.readRange.all(op.id, sinceEpoch, untilEpoch).map(toWire);
+  }
+
+  async readEpochPage(operationId: string, afterEpoch: number, limit: number): Promise<WireEpoch[]> {
+    return this.q.readPage.all(this.row(operationId).id, afterEpoch, limit).map(toWire);
+  }
+
+  async metricNames(operationId: string): Promise<string[]> {
+    return JSON.parse(this.row(operationId).metric_names) as string[];
   }
 
   async readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]> {

@@ -72,7 +72,10 @@ export interface Store {
   /** Null when unknown. */
   getOperation(operationId: string): Promise<Operation | null>;
   listOperations(filter: ListFilter): Promise<{ items: Operation[]; total: number }>;
-  /** Stores epochs in one transaction (replace on same epoch); refuses finished operations. */
+  /**
+   * Stores epochs in one transaction (replace on same epoch); refuses finished operations, and (VALIDATION_ERROR,
+   * nothing stored) a batch that would take the operation past MAX_METRIC_NAMES custom metric names.
+   */
   writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult>;
   /**
    * Wire-form epochs with `sinceEpoch < epoch ≤ untilEpoch` (default: all), ascending. With `fields` (a chart's read),
@@ -80,6 +83,16 @@ export interface Store {
    * them (no `timestamp` unless listed): only their columns are read, the custom metrics parsed only for a custom one.
    */
   readEpochs(operationId: string, sinceEpoch?: number, untilEpoch?: number, fields?: Fields): Promise<WireEpoch[]>;
+  /**
+   * One page of a long read (an export): the first `limit` stored epochs after `afterEpoch` (epoch > it), ascending, in
+   * wire form as readEpochs gives them. The next page starts after the last epoch of this one; a shorter page is the last.
+   */
+  readEpochPage(operationId: string, afterEpoch: number, limit: number): Promise<WireEpoch[]>;
+  /**
+   * The operation's distinct custom metric names, sorted: every name any write stored (a name stays once its epochs are
+   * replaced without it). Kept by each write, so reading it costs one row, whatever the history.
+   */
+  metricNames(operationId: string): Promise<string[]>;
   /** The `limit` epochs just before `epoch` (epoch < it), ascending: the warm-up of a smoothed range. `fields`: as readEpochs. */
   readEpochsBefore(operationId: string, epoch: number, limit: number, fields?: Fields): Promise<WireEpoch[]>;
   /** The stored epochs among `epochs`, ascending (unknown ones are left out). `fields`: as readEpochs. */
@@ -176,6 +189,8 @@ export type StoreReader = Pick<
   | "getOperation"
   | "listOperations"
   | "readEpochs"
+  | "readEpochPage"
+  | "metricNames"
   | "readEpochsBefore"
   | "readEpochsAt"
   | "epochSpans"

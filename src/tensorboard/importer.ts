@@ -6,14 +6,15 @@
  * from the record headers), its `result` is the report, and a cancel stops it before the next run.
  *
  * Every file is read and checked before anything is written, so a damaged record (a checksum mismatch, bytes that are
- * no Event) fails the import naming the file and the offset, and creates no run. A last record cut short is a file
+ * no Event) fails the import naming the file and the offset, and creates no run; so does a run with more custom
+ * metrics than an operation may hold (MAX_METRIC_NAMES). A last record cut short is a file
  * still being written: what precedes it is imported and the report says where it was cut.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { invalid } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
-import { MAX_EPOCHS_PER_BATCH, type EpochRecord } from "../schemas/epoch.ts";
+import { MAX_EPOCHS_PER_BATCH, MAX_METRIC_NAMES, mergeMetricNames, type EpochRecord } from "../schemas/epoch.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { ImportedRun, TensorboardImportReport } from "../schemas/tensorboard.ts";
 import { MalformedEventError, decodeEvent } from "./events.ts";
@@ -196,6 +197,7 @@ async function runImport(
     run.tags = assembled.tags;
     run.skipped.values += assembled.skipped.values;
     run.skipped.steps += assembled.skipped.steps;
+    tooManyNames(run, opts.field, importId);
     decoded.push(run);
   }
 
@@ -238,6 +240,21 @@ function readFile(path: string, file: string, field: string, importId: string): 
     if (err instanceof CorruptRecordError) throw damaged(field, file, err.offset, err.message, importId);
     throw err;
   }
+}
+
+/**
+ * A 400 when a run has more custom metrics (tags mapped to no standard field) than an operation may hold: its writes
+ * would be refused part-way, so the import refuses it before it creates anything.
+ */
+function tooManyNames(run: DecodedRun, field: string, importId: string): void {
+  const count = mergeMetricNames([], run.epochs, Infinity).names?.length ?? 0;
+  if (count <= MAX_METRIC_NAMES) return;
+  const name = JSON.stringify(run.group.name.slice(0, 200));
+  throw invalid(
+    field,
+    `run ${name} has ${count} custom metrics (tags that map to no standard field), more than the ${MAX_METRIC_NAMES} an operation may hold; skip tags with tag_map (a tag mapped to null is skipped); nothing was imported`,
+    { run: run.group.name, custom_metrics: count, limit: MAX_METRIC_NAMES, import_operation_id: importId },
+  );
 }
 
 const damaged = (field: string, file: string, offset: number, why: string, importId: string) =>

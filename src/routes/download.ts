@@ -1,0 +1,46 @@
+/**
+ * Streamed download bodies, shared by the full-history downloads (metrics.csv, metrics.json, tfevents): the stored
+ * epochs read page by page, and a ReadableStream that produces one chunk per pull, so a download holds about one
+ * page in memory whatever the run's length, and a slow reader holds the reads back instead of queueing the file.
+ */
+import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import type { StoreReader } from "../store/store.ts";
+
+/** Cells (epochs × fields) a page of a download reads at most; ~200,000 cells of a dense run are ~10 MB of objects. */
+const PAGE_CELLS = 200_000;
+/** Epochs a page reads at most (a run of the standard fields alone: 5,000 epochs, ~40,000 cells). */
+export const MAX_PAGE_EPOCHS = 5_000;
+
+/**
+ * Epochs per page of a download of a run with `customNames` custom metric names: fewer for a wide run, so a page
+ * stays near PAGE_CELLS cells (at the 256-name limit, 757 epochs), never under 100 nor over MAX_PAGE_EPOCHS.
+ */
+export const pageEpochs = (customNames: number): number =>
+  Math.max(100, Math.min(MAX_PAGE_EPOCHS, Math.floor(PAGE_CELLS / (2 + STANDARD_FIELDS.length + customNames))));
+
+/** Every stored epoch of an operation, ascending, in pages of `size` (Store.readEpochPage); no page is empty. */
+export async function* epochPages(store: StoreReader, operationId: string, size: number): AsyncGenerator<WireEpoch[]> {
+  let after = -1;
+  for (;;) {
+    const page = await store.readEpochPage(operationId, after, size);
+    if (page.length > 0) yield page;
+    if (page.length < size) return;
+    after = page[page.length - 1]!.epoch;
+  }
+}
+
+/** A response body read from `chunks` on demand: each pull takes the next chunk (strings as UTF-8). */
+export function downloadStream(chunks: AsyncIterator<string | Uint8Array>): ReadableStream<Uint8Array> {
+  const utf8 = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(typeof value === "string" ? utf8.encode(value) : value);
+    },
+    async cancel() {
+      // The client went away: stop reading pages.
+      await chunks.return?.(undefined);
+    },
+  });
+}
