@@ -83,7 +83,7 @@ def overhead(url: str) -> dict:
 
     block(False)  # warm-up: allocator, autograd graph caches
     block(True)
-    sender = run._thread
+    sender = run._sender.thread
     cpu0, log0, epochs0 = thread_cpu(sender), in_log[0], epoch[0]
     plain, plain2, logged = [], [], []
     arms = [(plain, False), (logged, True), (plain2, False)]
@@ -120,13 +120,13 @@ def rate(url: str) -> dict:
 
     run = trainwatch.init(name="bench rate", url=url)
     batches = []
-    real_post = run._post
+    real_post = run._sender._post
 
     def counting_post(api, lines):
         batches.append(len(lines))
         return real_post(api, lines)
 
-    run._post = counting_post
+    run._sender._post = counting_post
     t0 = time.perf_counter()
     for e in range(N_RATE):
         run.log(epoch=e, **metrics(e))

@@ -40,6 +40,8 @@ describe("dashboard assets", () => {
       "/assets/trends/wire.js",
       "/assets/trends/format.js",
       "/assets/schemas/defaults.js",
+      "/assets/schemas/fields.js",
+      "/assets/operations/progress.js",
     ]) {
       expect(seen).toContain(must);
     }
@@ -52,6 +54,7 @@ describe("dashboard assets", () => {
       "/assets/lib/..%2F..%2Fpackage.json",
       "/assets/trends/index.js",
       "/assets/schemas/spec.js",
+      "/assets/operations/lifecycle.js",
       "/assets/vendor/uPlot.cjs.js",
     ]) {
       expect(`${path} ${(await app.handle(req("GET", path))).status}`).toBe(`${path} 404`);

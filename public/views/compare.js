@@ -11,7 +11,7 @@ import { EpochChart, PALETTE, drawing, joinRuns, pointsFor } from "../lib/charts
 import { fmt, live, num } from "../lib/format.js";
 import { html, render } from "../lib/html.js";
 import { errorBox, flagBadges, smoothingControl, statusPill, zoomControl } from "../lib/widgets.js";
-import { NOT_METRICS } from "./operation.js";
+import { NOT_METRICS } from "./operation/rows.js";
 
 const COMPARE_METRICS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy", "learning_rate"];
 

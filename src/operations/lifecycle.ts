@@ -1,6 +1,6 @@
 /**
  * The operation lifecycle as pure rules: which status may take metrics, heartbeats or a cancel, which failures a
- * relay may undo, how far along an operation is, and the one "operation is finished" error. No I/O: the store,
+ * relay may undo, how far along an operation is (progress.ts), and the one "operation is finished" error. No I/O: the store,
  * the routes and the trainers ask these functions instead of writing the rules again.
  */
 import { TrainwatchError } from "../errors.ts";
@@ -62,20 +62,5 @@ export function operationFinished(
   });
 }
 
-/**
- * Percentage done, rounded to 2 decimals: 100 once completed; else completed epochs plus the running epoch's batch
- * fraction over the planned epochs, capped at 100; 0 without a plan. The batch fraction counts only for the epoch
- * after the last stored one (a stale report for a stored epoch adds nothing).
- */
-export function progressPercentage(
-  status: string,
-  epochsCompleted: number,
-  totalEpochs: number | null,
-  batch?: { epoch: number; batch: number; batches: number } | null,
-): number {
-  if (status === "completed") return 100;
-  if (!totalEpochs) return 0;
-  const partial = batch && batch.batches > 0 && batch.epoch >= epochsCompleted ? batch.batch / batch.batches : 0;
-  const pct = Math.min(100, ((epochsCompleted + partial) / totalEpochs) * 100);
-  return Math.round(pct * 100) / 100;
-}
+// How far along an operation is has its own pure module, which the dashboard runs too.
+export { progressPercentage } from "./progress.ts";

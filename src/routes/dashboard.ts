@@ -2,8 +2,9 @@
  * The web dashboard at `/`: static ES modules from public/ (views/, lib/), uPlot's ESM build
  * from the project's own node_modules (no CDN), and the trend core's smoothing, downsampling,
  * formatters and wire codec built for the browser by Bun.build at startup, so the page draws
- * and words numbers exactly as the server does; the spec's DEFAULTS table comes the same way,
- * so the New training form shows the defaults the server fills. The page's import map names them.
+ * and words numbers exactly as the server does; the spec's DEFAULTS table, the epoch's standard
+ * fields and the progress rule come the same way, so the New training form shows the defaults the
+ * server fills and the operation page counts as the server does. The page's import map names them.
  */
 import { Elysia } from "elysia";
 import { readdirSync } from "node:fs";
@@ -15,12 +16,15 @@ const PUBLIC_DIR = join(import.meta.dir, "../../public");
 const UPLOT_DIR = dirname(require.resolve("uplot/dist/uPlot.esm.js"));
 const VENDOR = new Set(["uPlot.esm.js", "uPlot.min.css"]);
 /**
- * Server modules the page imports as /assets/<folder>/<name>.js: the trend core's, and the spec's defaults. They are pure
- * (tests/layering.test.ts), so they run as is. Built together, each output is named "<folder>/<name>.js".
+ * Server modules the page imports as /assets/<folder>/<name>.js: the trend core's, the spec's defaults, the epoch's
+ * standard fields and the progress rule. They are pure (tests/layering.test.ts), so they run as is. Built together,
+ * each output is named "<folder>/<name>.js".
  */
 const BROWSER_MODULES = [
   ...["smoothing", "downsample", "format", "wire"].map((m) => join(import.meta.dir, `../trends/${m}.ts`)),
   join(import.meta.dir, "../schemas/defaults.ts"),
+  join(import.meta.dir, "../schemas/fields.ts"),
+  join(import.meta.dir, "../operations/progress.ts"),
 ];
 
 const TYPES: Record<string, string> = {
@@ -33,7 +37,7 @@ const TYPES: Record<string, string> = {
 };
 const typeOf = (file: string) => TYPES[file.slice(file.lastIndexOf(".") + 1)] ?? "application/octet-stream";
 
-/** Transpiles the browser modules; one build per app, started with it. Keys: "trends/format.js", "schemas/defaults.js". */
+/** Transpiles the browser modules; one build per app, started with it. Keys: "trends/format.js", "operations/progress.js". */
 async function buildBrowserModules(): Promise<Map<string, string>> {
   const out = await Bun.build({ entrypoints: BROWSER_MODULES, target: "browser", format: "esm", splitting: false });
   if (!out.success) throw new AggregateError(out.logs, "building the dashboard's browser modules failed");
@@ -76,5 +80,8 @@ export const dashboardRoutes = () => {
       },
     )
     .get("/assets/trends/:file", ({ params }) => builtFile(`trends/${params.file}`), { detail: { hide: true } })
-    .get("/assets/schemas/:file", ({ params }) => builtFile(`schemas/${params.file}`), { detail: { hide: true } });
+    .get("/assets/schemas/:file", ({ params }) => builtFile(`schemas/${params.file}`), { detail: { hide: true } })
+    .get("/assets/operations/:file", ({ params }) => builtFile(`operations/${params.file}`), {
+      detail: { hide: true },
+    });
 };

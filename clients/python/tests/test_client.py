@@ -270,3 +270,17 @@ def test_without_cuda_no_gpu_is_reported(server, monkeypatch):
     run = trainwatch.init(name="on-a-cpu")
     run.finish()
     assert "gpu" not in server.operation(run.operation_id)["metadata"]
+
+
+def test_the_public_names_import_from_where_they_always_have():
+    # The sender (_sender.py) and the crash hooks (_hooks.py) have modules of their own; a script, an adapter or a
+    # bench that imports from trainwatch or trainwatch.client finds the same objects there.
+    import trainwatch.client as client
+    from trainwatch import _hooks, _sender
+
+    for name in ("init", "Run", "TrainwatchError", "TrainwatchWarning", "DEFAULT_URL"):
+        assert getattr(trainwatch, name) is getattr(client, name)
+    assert client._live is _hooks.live and client._install_hooks is _hooks.install
+    assert (client.BACKOFF_START_S, client.BACKOFF_CAP_S) == (_sender.BACKOFF_START_S, _sender.BACKOFF_CAP_S)
+    assert trainwatch.TrainwatchError.__module__ == "trainwatch.client"
+    assert issubclass(trainwatch.TrainwatchWarning, UserWarning)

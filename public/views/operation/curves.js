@@ -1,0 +1,137 @@
+// The operation page's curves: which views of the run the charts show and how they stay current. Every view (the whole
+// run, or a zoomed epoch range) is GET /metrics with max_points from the charts' width, from_epoch/to_epoch for a zoom
+// and smoothing=w, so the EMA runs over every stored epoch and a zoom into fewer epochs than points is at full
+// resolution. Live epochs are added to the views that hold them (rows.js); draws are batched to animation frames.
+
+import { downsample } from "trends/downsample.js";
+import { api } from "../../lib/api.js";
+import { drawing } from "../../lib/charts.js";
+import { smoothingControl, throttle, zoomControl } from "../../lib/widgets.js";
+import { chartSet } from "./charts.js";
+import { addRow, decodeRow, inRange, makeView } from "./rows.js";
+
+/**
+ * The curves of the operation at `path`: the charts in `grid`, the zoom and smoothing controls in their slots. `state`
+ * is the page's: its `full` and `zoom` views are kept there (the page's test hooks read them, and `loading`), its
+ * `trends` name the best epoch. Nothing is fetched or drawn once `alive()` is false. Returns the charts by name,
+ * fetchFull() (the whole run's view, for the page to show), liveEpoch(e), zoomTo(from, to), resetZoom(), nextDraw()
+ * and destroy().
+ */
+export function curvesPart({ grid, zoomSlot, smoothingSlot }, { path, state, alive }) {
+  // A new weight is a new fetch (the EMA runs on the server over every epoch); a slider drag asks once it rests.
+  const smoothing = smoothingControl(() => void refetch());
+  smoothingSlot.append(smoothing.el);
+  const zoomUi = zoomControl(() => void resetZoom());
+  zoomSlot.append(zoomUi.el);
+  const best = () => state.trends?.best_epoch ?? null;
+  /** The zoomed range asked for (shown at once, its full-resolution rows once fetched), or null. */
+  let zoomRange = null;
+  const set = chartSet(grid, { best, onZoom: (from, to) => void zoomTo(from, to), onReset: () => void resetZoom() });
+
+  /**
+   * GET /metrics for a view: `range` null for the whole run. Live epochs that arrive meanwhile are kept and added after,
+   * when the reply does not hold them yet. Resolves to the view, or null when a later fetch of the same kind overtook it.
+   */
+  const seq = { full: 0, zoom: 0 };
+  const arrived = new Set();
+  async function fetchView(kind, range) {
+    const mine = ++seq[kind];
+    const weight = smoothing.value();
+    const q = new URLSearchParams({ max_points: String(set.budget()) });
+    if (range) q.set("from_epoch", String(range[0])), q.set("to_epoch", String(range[1]));
+    if (weight > 0) q.set("smoothing", String(weight));
+    const live = [];
+    arrived.add(live);
+    try {
+      const { metrics } = await api("GET", `${path}/metrics?${q}`);
+      if (!alive() || mine !== seq[kind]) return null;
+      const view = makeView(range, metrics, weight);
+      const last = view.rows[view.rows.length - 1]?.epoch ?? -1;
+      for (const e of live) if (e.epoch > last && inRange(range, e.epoch)) addRow(view, decodeRow(e));
+      set.addCustom(view.rows, state.zoom?.range ?? null);
+      return view;
+    } finally {
+      arrived.delete(live);
+    }
+  }
+
+  /** Shows epochs from … to: at once from the rows held, then at full resolution once the server answers. */
+  function zoomTo(from, to) {
+    zoomRange = [from, to];
+    set.setRange(zoomRange);
+    zoomUi.set(zoomRange);
+    return drawing(state, async () => {
+      const view = await fetchView("zoom", zoomRange);
+      if (!view) return;
+      state.zoom = view;
+      await nextDraw();
+    });
+  }
+
+  /** Back to the whole run (a double-click, or the Reset zoom button). */
+  async function resetZoom() {
+    seq.zoom++;
+    zoomRange = null;
+    state.zoom = null;
+    zoomUi.set(null);
+    set.setRange(null);
+    await nextDraw();
+  }
+
+  /** Fetches every view shown again: a new smoothing weight, or a re-post that changed the smoothed curve after it. */
+  function refetch() {
+    return drawing(state, async () => {
+      const [full, zoomed] = await Promise.all([fetchView("full", null), zoomRange && fetchView("zoom", zoomRange)]);
+      if (full) state.full = full;
+      if (zoomed) state.zoom = zoomed;
+      await nextDraw();
+    });
+  }
+  const refetchSoon = throttle(() => void refetch(), 1000);
+
+  /** A live epoch from the stream, into every view whose range holds it. */
+  function liveEpoch(e) {
+    for (const live of arrived) live.push(e);
+    set.addCustom([e], state.zoom?.range ?? null);
+    let stale = false;
+    if (state.full) stale = addRow(state.full, decodeRow(e)) || stale;
+    if (state.zoom && inRange(state.zoom.range, e.epoch)) stale = addRow(state.zoom, decodeRow(e)) || stale;
+    if (stale) refetchSoon();
+    scheduleDraw();
+  }
+
+  let drawQueued = false;
+  const drawn = [];
+  function scheduleDraw() {
+    if (drawQueued || !alive()) return;
+    drawQueued = true;
+    requestAnimationFrame(draw);
+  }
+  /** Resolves once the next draw has happened (a test and bench hook). */
+  const nextDraw = () => new Promise((resolve) => (drawn.push(resolve), scheduleDraw()));
+
+  function draw() {
+    drawQueued = false;
+    if (!alive()) return;
+    const full = state.full;
+    // Live epochs grow the whole-run view; past twice the budget it is thinned again, smoothed curves' extremes kept.
+    if (full && full.rows.length > 2 * set.budget()) full.rows = downsample(full.rows, set.budget(), best());
+    set.draw(state.zoom ?? full, full);
+    // uPlot renders on a microtask after setData.
+    for (const resolve of drawn.splice(0)) queueMicrotask(resolve);
+  }
+
+  return {
+    charts: set.charts,
+    fetchFull: () => fetchView("full", null),
+    liveEpoch,
+    zoomTo,
+    resetZoom,
+    nextDraw,
+    destroy() {
+      refetchSoon.cancel();
+      smoothing.cancel();
+      set.destroy();
+    },
+  };
+}
