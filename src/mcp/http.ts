@@ -76,10 +76,21 @@ export const mcpHttp = (opts: {
           },
         },
         responses: {
-          200: documented(
-            "The JSON-RPC reply (a result, or an error such as -32601 method not found); an array for a batch",
-            Type.Union([RpcReply, Type.Array(RpcReply)]),
-          ),
+          // Both media types, so a generated client sends the Accept the transport requires (OpenAPI ignores an
+          // `Accept` header parameter); this server's replies are always the JSON one.
+          200: {
+            description:
+              "The JSON-RPC reply (a result, or an error such as -32601 method not found); an array for a batch. Send `Accept: application/json, text/event-stream` (406 otherwise); the reply is always application/json.",
+            content: {
+              "application/json": { schema: Type.Union([RpcReply, Type.Array(RpcReply)]) as never },
+              "text/event-stream": {
+                schema: {
+                  type: "string",
+                  description: "Never sent by this server; listed because the client must accept it.",
+                } as never,
+              },
+            },
+          },
           202: noContent("Accepted: the body held only notifications or responses, so there is no reply"),
           400: documented(
             "Malformed JSON (the API's error envelope) or not a JSON-RPC message (a JSON-RPC error)",
