@@ -6,7 +6,7 @@ import type { Store } from "./store/store.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { bearerAuth, errorHandling, jsonBody, type RouteTable } from "./http/index.ts";
+import { bodiesFirst, errorHandling, gate, jsonBody, type RouteTable } from "./http/index.ts";
 import { operationsRoutes } from "./routes/operations.ts";
 import { mcpHttp } from "./mcp/http.ts";
 import { heartbeatRoutes } from "./routes/heartbeat.ts";
@@ -25,6 +25,18 @@ import pkg from "../package.json" with { type: "json" };
 export type { AppDeps } from "./routes/deps.ts";
 export type { Trainers } from "./trainer/types.ts";
 
+/**
+ * What answers without TRAINWATCH_TOKEN: health, the API's docs (the Swagger page, its assets and the document) and
+ * the dashboard's static files, which hold no data (the page asks for the token itself). Everything else, unknown
+ * paths included, is 401 without the token.
+ */
+export const isPublicPath = (path: string): boolean =>
+  path === "/api/v1/health" ||
+  path === "/swagger" ||
+  path.startsWith("/swagger/") ||
+  path === "/" ||
+  path.startsWith("/assets/");
+
 export function createApp(input: {
   store: Store;
   config: Config;
@@ -38,8 +50,6 @@ export function createApp(input: {
   };
   const api = new Elysia({ prefix: "/api/v1" }).use(healthRoutes(deps)).group("", (g) =>
     g
-      // Auth before the body parser: an unauthenticated request is refused before its body is read.
-      .use(bearerAuth(deps.config.token))
       .use(jsonBody(deps.config.maxBodyBytes))
       // Before /operations/:id, so "compare" is never read as an id.
       .use(compareRoutes(deps))
@@ -58,8 +68,18 @@ export function createApp(input: {
   // per 1,000-epoch batch on the ingestion path. It only takes effect on the root app.
   const table: { routes: ReturnType<RouteTable> } = { routes: [] };
   const app = new Elysia({ name: "trainwatch", normalize: false })
-    // Read when an error is mapped (for 405), so it holds every route registered below.
-    .use(errorHandling(() => table.routes))
+    .use(errorHandling())
+    // First for every request: the token, then 405. It reads the routes on the first request, so it sees every route below.
+    .use(
+      gate({
+        token: deps.config.token,
+        realm: "trainwatch",
+        variable: "TRAINWATCH_TOKEN",
+        isPublic: isPublicPath,
+        routes: () => table.routes,
+      }),
+    )
+    .use(bodiesFirst(() => table.routes))
     .use(docs(deps.version, { auth: deps.config.token !== null }))
     .use(dashboardRoutes())
     .use(api)

@@ -2,13 +2,10 @@
 // auth before the body, one error explainer, refused bodies in the envelope, and 405 for a known path.
 import { describe, expect, spyOn, test } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
-import { createHostApp } from "../src/host/app.ts";
-import type { Outbox } from "../src/host/outbox.ts";
-import type { Sessions } from "../src/host/sessions.ts";
 import { MAX_OFFSET } from "../src/routes/operations.ts";
 import { MAX_EPOCH } from "../src/schemas/epoch.ts";
 import { BatchProgressSchema, Session } from "../src/schemas/host.ts";
-import { json, makeApp, req } from "./helpers.ts";
+import { bareHostApp as hostApp, json, makeApp, req } from "./helpers.ts";
 
 type App = ReturnType<typeof makeApp>["app"];
 const TOKEN = "s3cret";
@@ -28,18 +25,6 @@ const raw = (path: string, body: string, contentType: string, headers: Record<st
     method: "POST",
     body,
     headers: { "content-type": contentType, ...headers },
-  });
-
-/** The host's app with no sessions behind it: enough for what happens before a handler runs. */
-const hostApp = (token: string | null) =>
-  createHostApp({
-    sessions: {} as Sessions,
-    outbox: {} as Outbox,
-    token,
-    version: "test",
-    dataDir: "/nonexistent",
-    maxModelMb: 1536,
-    backend: () => ({ backend: null, backend_fallback_reason: null, gpu: null, gpu_visible: null }),
   });
 
 /** A body stream that records whether anyone read from it. */

@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type Trainers } from "../src/app.ts";
+import { createHostApp } from "../src/host/app.ts";
+import type { Outbox } from "../src/host/outbox.ts";
+import type { Sessions } from "../src/host/sessions.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
@@ -22,6 +25,18 @@ export function makeApp(env: Record<string, string> = {}, trainers?: Trainers) {
   const app = createApp({ store, config, trainers });
   return { app, store, config };
 }
+
+/** The host's app with no sessions behind it: enough for what happens before a handler runs. */
+export const bareHostApp = (token: string | null) =>
+  createHostApp({
+    sessions: {} as Sessions,
+    outbox: {} as Outbox,
+    token,
+    version: "test",
+    dataDir: "/nonexistent",
+    maxModelMb: 1536,
+    backend: () => ({ backend: null, backend_fallback_reason: null, gpu: null, gpu_visible: null }),
+  });
 
 /**
  * The server's wiring (src/server.ts) on an in-memory database: a real LocalTrainer with real workers (or `start`, a

@@ -13,8 +13,9 @@ import { specError, validateSpec } from "../schemas/spec_rules.ts";
 import {
   Envelope,
   ErrorEnvelope,
-  bearerAuth,
+  bodiesFirst,
   errorHandling,
+  gate,
   jsonBody,
   ok,
   pathInt,
@@ -90,9 +91,18 @@ export function createHostApp(deps: HostDeps) {
   const started = Date.now();
   const table: { routes: ReturnType<RouteTable> } = { routes: [] };
   const app = new Elysia({ name: "trainwatch-host" })
-    .use(errorHandling(() => table.routes))
-    // Every host route, /health included, needs TRAINWATCH_HOST_TOKEN when it is set; it is checked before any body is read.
-    .use(bearerAuth(deps.token, { realm: "trainwatch-host", variable: "TRAINWATCH_HOST_TOKEN" }))
+    .use(errorHandling())
+    // Every host path, /health and unknown ones included, needs TRAINWATCH_HOST_TOKEN when it is set; it is checked
+    // first, before routing, validation or reading the body.
+    .use(
+      gate({
+        token: deps.token,
+        realm: "trainwatch-host",
+        variable: "TRAINWATCH_HOST_TOKEN",
+        routes: () => table.routes,
+      }),
+    )
+    .use(bodiesFirst(() => table.routes))
     .use(jsonBody(deps.maxBodyBytes ?? 5 * 1024 * 1024))
     .get(
       "/health",

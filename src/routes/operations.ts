@@ -53,11 +53,13 @@ const MAX_FIELDS = 50;
 export const RangeQuery = {
   from_epoch: queryInt("from_epoch", {
     ...EpochNumber,
-    description: "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge).",
+    description:
+      "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge); at most to_epoch when both are given.",
   }),
   to_epoch: queryInt("to_epoch", {
     ...EpochNumber,
-    description: "Only epochs with epoch ≤ to_epoch (its right edge).",
+    description:
+      "Only epochs with epoch ≤ to_epoch (its right edge); at least from_epoch when both are given (else 400).",
   }),
   smoothing: queryNumber("smoothing", {
     minimum: 0,

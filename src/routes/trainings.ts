@@ -11,6 +11,21 @@ import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 /** Re-exported: the body schema lives with the spec (src/schemas/spec.ts), so MCP reads it without the route. */
 export { TrainingRequest };
 
+/**
+ * The body as validated, stating for the document and generated clients the rule the handler enforces: exactly one
+ * of `dataset` (a built-in spec) and `recipe` (a script training). TypeBox does not check `oneOf` on an object, so
+ * validation and its messages are StartTrainingRequest's and the handler's.
+ */
+const StartTrainingBody = {
+  ...StartTrainingRequest,
+  oneOf: [has("dataset", "A built-in training spec."), has("recipe", "A declared recipe and its params.")],
+};
+
+/** A subschema that holds when `key` is present (it names the property, as strict JSON Schema wants). */
+function has(key: string, description: string) {
+  return { type: "object", properties: { [key]: {} }, required: [key], description };
+}
+
 export const trainingsRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/trainings" }).post(
     "/trainings",
@@ -44,13 +59,13 @@ export const trainingsRoutes = (deps: AppDeps) =>
       return ok(op);
     },
     {
-      body: StartTrainingRequest,
+      body: StartTrainingBody,
       response: { 202: Envelope(Operation), 400: ErrorEnvelope, 503: ErrorEnvelope },
       detail: {
         tags: ["trainings"],
         summary: "Start a training",
         description:
-          "Validates the request, creates a `training` operation and returns 202 with it (`operation_id`). A built-in spec (`dataset`, `model`, `training`) trains in a worker thread; a `recipe` runs that declared script (never a command from the request) with its `params` checked against the recipe's schema (400 naming the field), as a child process whose output `GET /operations/{id}/logs` serves. Local trainings of both kinds share one queue: at most TRAINWATCH_MAX_LOCAL_TRAININGS at once (others wait as `pending`, in order). `target: \"host\"` sends it to a GPU host (503 when none is reachable). Every epoch appears in `GET /operations/{id}/metrics` as it finishes; cancel with `DELETE /operations/{id}` (a script's process group gets SIGTERM, then SIGKILL after TRAINWATCH_KILL_GRACE).",
+          "Validates the request, creates a `training` operation and returns 202 with it (`operation_id`). The body has exactly one of `dataset` and `recipe` (400 naming the field otherwise). A built-in spec (`dataset`, `model`, `training`) trains in a worker thread; a `recipe` runs that declared script (never a command from the request) with its `params` checked against the recipe's schema (400 naming the field), as a child process whose output `GET /operations/{id}/logs` serves. Local trainings of both kinds share one queue: at most TRAINWATCH_MAX_LOCAL_TRAININGS at once (others wait as `pending`, in order). `target: \"host\"` sends it to a GPU host (503 when none is reachable). Every epoch appears in `GET /operations/{id}/metrics` as it finishes; cancel with `DELETE /operations/{id}` (a script's process group gets SIGTERM, then SIGKILL after TRAINWATCH_KILL_GRACE).",
       },
     },
   );

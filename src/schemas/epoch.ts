@@ -126,6 +126,12 @@ export const EpochInput = Type.Object(
   },
   {
     additionalProperties: MetricValue,
+    // For the document and generated clients: TypeBox does not check propertyNames; decodeEpoch refuses such names.
+    propertyNames: {
+      pattern: CUSTOM_METRIC_NAME.source,
+      not: { enum: [...RESERVED_METRIC_NAMES] },
+      description: "Field names: the standard ones, or a custom metric's (letters, digits and _ . / -, 1 to 64).",
+    },
     description: `One epoch. Any other numeric field is kept as a custom metric (name: letters, digits and _ . / -, up to 64 characters); an operation holds at most ${MAX_METRIC_NAMES} distinct custom metric names, and a batch that would add one more is a 400 that stores nothing.`,
   },
 );

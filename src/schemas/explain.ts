@@ -21,15 +21,33 @@ export interface Problem {
 const REQUIRED = "Expected required property";
 
 /**
+ * How much of a client's key or value an error message may echo: EXCERPT_CHARS characters, then "…". Past the
+ * longest name the API takes (64, a custom metric's), so a name refused for being a little too long is shown whole.
+ */
+export const EXCERPT_CHARS = 100;
+
+/**
+ * `text` as an error may echo it: unchanged up to `max` characters (default EXCERPT_CHARS), else its first `max`
+ * followed by "…" (never half of a surrogate pair).
+ */
+export function excerpt(text: string, max = EXCERPT_CHARS): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  const end = code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
+  return `${text.slice(0, end)}…`;
+}
+
+/**
  * `prefix` followed by the pointer's segments, dotted: ("body", "/epochs/3/epoch") → "body.epochs.3.epoch".
- * Pointer escapes are undone, so a metric named "lr/group0" stays one segment.
+ * Pointer escapes are undone, so a metric named "lr/group0" stays one segment; a segment (a client's key) longer than
+ * EXCERPT_CHARS is cut to an excerpt.
  */
 export function fieldOf(prefix: string, pointer: string): string {
   if (pointer === "" || pointer === "/") return prefix;
   const segments = pointer
     .slice(1)
     .split("/")
-    .map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"));
+    .map((s) => excerpt(s.replaceAll("~1", "/").replaceAll("~0", "~")));
   return prefix ? `${prefix}.${segments.join(".")}` : segments.join(".");
 }
 
