@@ -17,14 +17,13 @@ from typing import Any, Dict, Mapping, Optional
 
 from transformers import TrainerCallback
 
-from ._adapt import metric_name, number, row_from
+from ._adapt import eval_name, number, row_from
 from .client import Run, init
 
 __all__ = ["TrainwatchCallback"]
 
 _SKIP = {"epoch", "step", "total_flos"}
 _SPEED = ("_runtime", "_samples_per_second", "_steps_per_second", "_tokens_per_second")
-_EVAL = {"loss": "val_loss", "accuracy": "val_accuracy"}  # eval_<key>: the standard evaluation fields
 _ARGS = (
     "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
     "gradient_accumulation_steps", "weight_decay", "warmup_steps", "warmup_ratio", "lr_scheduler_type", "optim", "seed",
@@ -84,7 +83,7 @@ class TrainwatchCallback(TrainerCallback):
             if not k.startswith("eval_") or k.endswith(_SPEED):
                 continue
             f = number(v)
-            name = _EVAL.get(k[5:]) or metric_name("eval/" + k[5:])
+            name = eval_name(k[5:])
             if f is not None and name is not None:
                 row[name] = f
         if row:

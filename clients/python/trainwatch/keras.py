@@ -16,12 +16,10 @@ from typing import Any, Mapping, Optional
 
 import keras
 
-from ._adapt import metric_name, number, row_from
+from ._adapt import eval_name, number, row_from
 from .client import Run, init
 
 __all__ = ["TrainwatchCallback"]
-
-_VAL = {"val_loss": "val_loss", "val_accuracy": "val_accuracy", "val_acc": "val_accuracy"}
 
 
 def _learning_rate(optimizer: Any) -> Optional[float]:
@@ -94,7 +92,7 @@ class TrainwatchCallback(keras.callbacks.Callback):
         for key, v in (logs or {}).items():
             if key.startswith("val_"):
                 f = number(v)
-                name = _VAL.get(key) or metric_name("eval/" + key[4:])
+                name = eval_name(key[4:])
                 if f is not None and name is not None:
                     row[name] = f
         if row and self._step > 0:
