@@ -84,7 +84,8 @@ class Sender:
         self.should_stop = False
         #: The server's last word: {"action": "continue"} or the stop decision (reason, checkpoint_epoch, decided_by …).
         self.control: Optional[Dict[str, Any]] = None
-        #: Encoded rows logged and not yet taken; `log()` appends, and sets `wake` for an epoch or a full batch.
+        #: Rows logged and not yet taken: an epoch as its encoded line, a step as (step, epoch, metrics, time.time())
+        #: that the sender encodes. `log()` appends, and sets `wake` for an epoch or a full batch.
         self.queue: Deque[str] = collections.deque()
         self.wake = threading.Event()
         #: Set once the sender has stopped: the run's end delivered, or nothing more could be.
@@ -116,6 +117,8 @@ class Sender:
         self._count_lock = threading.Lock()
         self._spool: Optional[Spool] = None
         self._spooling = False
+        self._last_row: Optional[tuple] = None  # the last step encoded: (step, epoch, metrics)
+        self._last_line = ""
 
     # --- what the run asks ------------------------------------------------------------------------------------------
 
@@ -296,17 +299,43 @@ class Sender:
             self.take_control({"action": "stop", "reason": f"operation is {st}"})
 
     def _take(self, n: int, same_kind: bool = True) -> List[str]:
-        """Up to n of the oldest queued rows; with `same_kind`, only the epochs or only the steps at the front (one
-        request's worth). `log()` may replace the newest row meanwhile: an IndexError is the queue found empty."""
+        """Up to n of the oldest queued rows, encoded; with `same_kind`, only the epochs or only the steps at the front
+        (one request's worth). Only this thread pops, so the front it peeks at is the one it takes."""
         out: List[str] = []
         q = self.queue
-        try:
-            k = q[0][2]
-            while len(out) < n and (not same_kind or q[0][2] == k):
+        if not q:
+            return out
+        epochs = type(q[0]) is str
+        while q and len(out) < n:
+            item = q[0]
+            if type(item) is str:
+                if same_kind and not epochs:
+                    break
                 out.append(q.popleft())
-        except IndexError:
-            pass
+            else:
+                if same_kind and epochs:
+                    break
+                self._encode_step(q.popleft(), out)
         return out
+
+    def _encode_step(self, item: tuple, out: List[str]) -> None:
+        """Appends a queued step (step, epoch, metrics, time) to `out` as its line. A step logged again is one row with
+        both (the later value of a field wins): it replaces the earlier line when that is still in `out`, and is sent
+        again whole when it went before (the API replaces a re-posted step)."""
+        step, epoch, row, t = item
+        last = self._last_row
+        same = last is not None and last[0] == step
+        if same:
+            row = {**last[2], **row}
+            if epoch is None:
+                epoch = last[1]
+        line = _wire.encode_step(step, epoch, row, _wire.iso_now(t))
+        if same and out and out[-1] is self._last_line:
+            out[-1] = line
+        else:
+            out.append(line)
+        self._last_row = (step, epoch, row)
+        self._last_line = line
 
     def _to_spool(self, first: Sequence[str] = ()) -> None:
         with self._count_lock:

@@ -40,7 +40,7 @@ RESERVED_METRIC_NAMES = frozenset(("__proto__", "constructor", "prototype"))
 _isfinite = math.isfinite
 _float_repr = float.__repr__
 # Names already checked: a training logs the same few names every epoch, so the regex runs once per name.
-_known_names = set(STANDARD_FIELDS) | set(STEP_FIELDS)
+_known_names = set(STANDARD_FIELDS) | set(STEP_FIELDS) | set(STEP_ALIASES)
 
 
 def metric_value(key: str, v: Any) -> Any:
@@ -143,6 +143,29 @@ def encode_epoch(epoch: int, metrics: Dict[str, Any], timestamp: Optional[str] =
     escape) and float.__repr__ is JSON's own spelling of a finite float, so the one call the training loop pays for
     stays a few microseconds (bench/python_client.py)."""
     return _encode('{"epoch":%d' % epoch, metrics, timestamp, _prefix)
+
+
+def step_metrics(data: Optional[Dict[str, Any]], metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """A step's metrics as a dict of its own (the caller may reuse its dict; a tensor read later would be read after
+    the loop changed it), checked as encode_step would: ValueError naming the first bad key. The fast path, a known
+    name with a float, is one type test and one set lookup: run.log() stays cheap, the encoding is the sender's."""
+    out = dict(data) if data is not None else metrics
+    if data is not None and metrics:
+        out.update(metrics)
+    for key, v in out.items():
+        if type(v) is float and key in _known_names:
+            continue
+        if key == "timestamp":
+            if v is not None:
+                out[key] = timestamp_value(v)
+            continue
+        check_name(key)
+        w = metric_value(key, v)
+        if key == "duration" and type(w) in (int, float) and w < 0:
+            raise ValueError(f"trainwatch: metric 'duration' must be ≥ 0 seconds, got {w}")
+        if w is not v:
+            out[key] = w
+    return out
 
 
 def encode_step(step: int, epoch: Optional[int], metrics: Dict[str, Any], timestamp: Optional[str] = None) -> str:

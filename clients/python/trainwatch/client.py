@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional
 
 from . import _wire
 from ._errors import TrainwatchError, TrainwatchWarning
@@ -41,6 +41,7 @@ FINISH_TIMEOUT_S = 30.0
 STOP_FLAGS = ("diverging", "overfitting", "stalled", "plateau")
 
 _logger = logging.getLogger("trainwatch")
+_time = time.time
 
 
 def _device() -> Dict[str, str]:
@@ -181,9 +182,6 @@ class Run:
         self._wake = self._sender.wake
         self._last_epoch: Optional[int] = None
         self._last_step = -1
-        # The last step's epoch and metrics: a second log() of the same step is merged into it (the API replaces a step).
-        self._last_row: Tuple[Optional[int], Dict[str, Any]] = (None, {})
-        self._last_line = ""
         self._last_log_t = time.perf_counter()
         self._finished = False
         self._warned: set = set()
@@ -240,49 +238,37 @@ class Run:
         naming the key for a value that is not a number (or None) or a name the API refuses.
         """
         if data is not None:
-            if not isinstance(data, Mapping):
+            if type(data) is not dict and not isinstance(data, Mapping):  # (the ABC check costs a microsecond)
                 if step is None and epoch is None:  # run.log(3, train_loss=…): the epoch, positionally, as before
                     return self.log(epoch=data, **metrics)
                 raise ValueError(f"trainwatch: run.log() takes a dict of metrics first, got {type(data).__name__}")
-            metrics = {**data, **metrics}
-            # wandb.log({"epoch": e, …}): the epoch it ran in; a "step" key is the step. Never metrics of the row.
-            e, s = metrics.pop("epoch", None), metrics.pop("step", None)
-            if epoch is None and e is not None:
-                epoch = _dict_epoch(e)
+            if "epoch" in data or "step" in data:
+                # wandb.log({"epoch": e, …}): the epoch it ran in; a "step" key is the step. Never metrics of the row.
+                data = dict(data)
+                e, s = data.pop("epoch", None), data.pop("step", None)
+                if epoch is None and e is not None:
+                    epoch = _dict_epoch(e)
+                if step is None:
+                    step = s
             if step is None:
-                step = s
-            if step is None and epoch is None:
+                if epoch is not None:  # a dict with an epoch and no step: an epoch row, read with the wandb names
+                    return self._log_epoch(epoch, {_wire.STEP_ALIASES.get(k, k): v for k, v in {**data, **metrics}.items()})
                 step = self._last_step + 1
-            elif step is None:
-                metrics = {_wire.STEP_ALIASES.get(k, k): v for k, v in metrics.items()}
-        if step is None:
+        elif step is None:
             return self._log_epoch(epoch, metrics)
         if type(step) is not int or not 0 <= step <= _wire.MAX_STEP:
             step = _wire.check_step(step)
         if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= _wire.MAX_EPOCH):
             epoch = _wire.check_epoch(epoch)
-        replace = step == self._last_step
-        if replace:  # the same step again: one row with both (a re-post replaces the stored one)
-            last_epoch, last = self._last_row
-            metrics = {**last, **metrics}
-            if epoch is None:
-                epoch = last_epoch
-        line = _wire.encode_step(step, epoch, metrics)
+        row = _wire.step_metrics(data, metrics)
         self._last_step = step
-        self._last_row = (epoch, metrics)
         sender = self._sender
         if sender.finishing is not None or sender.closed:
             self._drop(f"step {step}")
             return
+        # The row as it is; the sender encodes it (and merges a step logged twice) off the training's path.
         q = self._queue
-        if replace:
-            try:
-                if q[-1] is self._last_line:  # not taken yet: replaced in the queue (only log() appends)
-                    q.pop()
-            except IndexError:  # taken already: the merged row is posted again and replaces the stored one
-                pass
-        self._last_line = line
-        q.append(line)
+        q.append((step, epoch, row, _time()))
         if len(q) >= sender.batch_rows and not self._wake.is_set():  # a full batch: posted now, not at the next tick
             self._wake.set()
 
