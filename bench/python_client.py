@@ -248,6 +248,13 @@ def stop_latency(url: str) -> list:
     return out
 
 
+def print_wall(o: dict, block: str) -> None:
+    wall = o["wall_overhead"]
+    verdict = "PASS" if wall <= OVERHEAD_GOAL else ("INCONCLUSIVE (within the noise)" if wall <= o["wall_noise"] else "MISS")
+    print(f"  wall overhead {wall * 100:+.2f} % (medians of {ROUNDS} interleaved blocks of {block}; the same loop "
+          f"against itself (A/A) differed by {o['wall_noise'] * 100:.2f} %) {verdict}")
+
+
 def steps_report(url: str) -> None:
     o = steps_overhead(url)
     lat = sorted(stop_latency(url))
@@ -256,10 +263,7 @@ def steps_report(url: str) -> None:
           f"(goal ≤ {STEP_GOAL_LOG_US:g} µs) {'PASS' if o['log_cpu_us'] <= STEP_GOAL_LOG_US else 'MISS'}")
     print(f"  sender: {o['sender_us_row']:.1f} µs CPU a row ({o['sender_us_post']:.0f} µs a post)")
     print(f"  CPU-accounted overhead {o['cpu_overhead'] * 100:.3f} % (goal ≤ {OVERHEAD_GOAL * 100:g} %) {'PASS' if o['cpu_overhead'] <= OVERHEAD_GOAL else 'MISS'}")
-    wall = o["wall_overhead"]
-    verdict = "PASS" if wall <= OVERHEAD_GOAL else ("INCONCLUSIVE (within the noise)" if wall <= o["wall_noise"] else "MISS")
-    print(f"  wall overhead {wall * 100:+.2f} % (medians of {ROUNDS} interleaved blocks of {BLOCK_STEPS} steps; A/A noise "
-          f"{o['wall_noise'] * 100:.2f} %) {verdict}")
+    print_wall(o, f"{BLOCK_STEPS} steps")
     print(f"  stop heard after a DELETE: median {statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms over {len(lat)} cancels "
           f"(goal ≤ {STOP_GOAL_S * 1000:.0f} ms) {'PASS' if lat[-1] <= STOP_GOAL_S else 'MISS'}")
 
@@ -333,10 +337,7 @@ def main() -> int:
     per_epoch_ms = (o["log_us"] + o["sender_us"]) / 1000
     print(f"  the client costs {per_epoch_ms * 1000:.0f} µs of CPU per epoch: ≤ {OVERHEAD_GOAL * 100:g} % for epochs of "
           f"{per_epoch_ms / OVERHEAD_GOAL:.0f} ms or more (this loop's epoch: {o['epoch_ms']:.1f} ms)")
-    wall = o["wall_overhead"]
-    verdict = "PASS" if wall <= OVERHEAD_GOAL else ("INCONCLUSIVE (within the noise)" if wall <= o["wall_noise"] else "MISS")
-    print(f"  wall overhead {wall * 100:+.2f} % (medians of {ROUNDS} interleaved blocks of {BLOCK_EPOCHS} epochs; the same loop "
-          f"against itself differed by {o['wall_noise'] * 100:.2f} %) {verdict}")
+    print_wall(o, f"{BLOCK_EPOCHS} epochs")
     print(f"delivery: {r['rate']:,.0f} epochs/s sustained, {N_RATE:,} epochs in {r['batches']} batches (mean {r['mean_batch']:,.0f}) (goal ≥ {RATE_GOAL:,}/s) "
           f"{'PASS' if r['rate'] >= RATE_GOAL else 'MISS'}")
     print(f"  attribution: the loop's run.log() {r['log_rate']:,.0f}/s (encoding alone {r['encode_rate']:,.0f}/s), "
