@@ -60,8 +60,8 @@ def own_server():
 
 
 # The servers the step tests run against: the stand-in of the steps contract (tests/fake_server.py) and, once the
-# repository's server has the step routes, the real one.
-STEP_SERVERS = ["fake"]
+# repository's server has the step routes, the real one (TRAINWATCH_STEP_SERVERS=fake,real).
+STEP_SERVERS = os.environ.get("TRAINWATCH_STEP_SERVERS", "fake").split(",")
 
 
 @pytest.fixture(params=STEP_SERVERS)

@@ -22,6 +22,11 @@ def data(n: int = 256, seed: int = 0):
     return x, y
 
 
+def is_number(v) -> bool:
+    """A metric as the server returns it: JSON has one number type (1.0 comes back as 1)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def steps_by_number(server, op_id: str) -> dict:
     """The operation, completed, and its stored steps by step number."""
     op = server.operation(op_id)

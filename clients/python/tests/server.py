@@ -18,7 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-ROOT = Path(__file__).resolve().parents[3]
+# The repository whose server runs; TRAINWATCH_SERVER_ROOT points at another checkout (a branch's, to try this client
+# against a server that is not merged yet).
+ROOT = Path(os.environ.get("TRAINWATCH_SERVER_ROOT") or Path(__file__).resolve().parents[3])
 LISTENING = re.compile(r"trainwatch listening on (http://\S+)")
 
 

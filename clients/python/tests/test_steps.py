@@ -1,6 +1,7 @@
 """Steps through the client (the steps wire contract): the forms of `run.log`, batching by size and by time, the spool
-while the server is away, and the server's stop heard from a steps reply, a 409, or a poll. Against the stand-in
-server (tests/fake_server.py), which records every body the client posts."""
+while the server is away, and the server's stop heard from a steps reply, a 409, or a poll. What the client posts is
+read from the stand-in server (tests/fake_server.py), which records every body; what is stored is read from each
+step server (conftest.STEP_SERVERS: the stand-in, and the real one once it has the step routes)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def without_time(rows):
     return [{k: v for k, v in r.items() if k != "timestamp"} for r in rows]
 
 
-def test_every_form_of_log_becomes_the_step_row_the_contract_names(fake):
+def test_every_form_of_log_becomes_the_step_row_the_contract_names(step_server):
+    fake = step_server
     run = trainwatch.init(name="forms", url=fake.url, total_steps=100)
     run.log(step=0, train_loss=2.0, learning_rate=0.1, grad_norm=3.5, samples=32, tokens=4096)
     run.log(step=1, epoch=0, loss=1.9, lr=0.09)  # the wandb names as keywords too
@@ -38,9 +40,8 @@ def test_every_form_of_log_becomes_the_step_row_the_contract_names(fake):
     run.log({"eval_loss": 1.75, "eval_accuracy": 0.6}, step=4, epoch=1)
     run.log({"eval/loss": 1.74, "eval/bleu": 12.5, "epoch": 1.5}, step=5)  # a fractional epoch in the dict: its floor
     assert run.step == 5
-    run.log(epoch=0, train_loss=1.0)  # an epoch, alone, as before steps: an epoch row on POST …/metrics
     assert run.finish() is True
-    assert fake.ops[run.operation_id]["body"]["total_steps_planned"] == 100
+    assert fake.operation(run.operation_id)["progress"]["total_steps"] == 100
     assert without_time(fake.steps(run.operation_id)) == [
         {"step": 0, "train_loss": 2.0, "learning_rate": 0.1, "grad_norm": 3.5, "samples": 32, "tokens": 4096},
         {"step": 1, "epoch": 0, "train_loss": 1.9, "learning_rate": 0.09},
@@ -50,16 +51,27 @@ def test_every_form_of_log_becomes_the_step_row_the_contract_names(fake):
         {"step": 5, "epoch": 1, "val_loss": 1.74, "eval/bleu": 12.5},
     ]
     assert all(r["timestamp"].endswith("Z") for r in fake.steps(run.operation_id))
-    assert [e["epoch"] for e in fake.epochs(run.operation_id)] == [0]
 
 
-def test_a_dict_with_an_epoch_and_no_step_is_an_epoch_row_read_with_the_wandb_names(fake):
-    run = trainwatch.init(name="dict epoch", url=fake.url)
+def test_an_epoch_alone_is_an_epoch_row_as_before_steps(fake):
+    run = trainwatch.init(name="epochs and steps", url=fake.url)
+    run.log(step=0, epoch=0, train_loss=2.0)
+    run.log(epoch=0, train_loss=1.0)  # on POST …/metrics, as before steps
+    run.log({"epoch": 1, "loss": 0.5, "eval_loss": 0.6, "lr": 0.01})  # a dict with an epoch and no step: the same
+    run.finish()
+    assert [r["step"] for r in rows_posted(fake, run.operation_id)] == [0]
+    epochs = [e for b in fake.posts(run.operation_id, "metrics") for e in b["epochs"]]
+    assert [(e["epoch"], e["train_loss"]) for e in epochs] == [(0, 1.0), (1, 0.5)]
+    assert (epochs[1]["val_loss"], epochs[1]["learning_rate"]) == (0.6, 0.01)
+
+
+def test_a_dict_with_an_epoch_and_no_step_is_an_epoch_row_read_with_the_wandb_names(step_server):
+    run = trainwatch.init(name="dict epoch", url=step_server.url)
     run.log({"epoch": 3, "loss": 0.5, "eval_loss": 0.6, "lr": 0.01})
     run.finish()
-    (row,) = fake.epochs(run.operation_id)
+    (row,) = step_server.epochs(run.operation_id)
     assert (row["epoch"], row["train_loss"], row["val_loss"], row["learning_rate"]) == (3, 0.5, 0.6, 0.01)
-    assert fake.posts(run.operation_id) == []  # no steps
+    assert step_server.steps(run.operation_id) == []
 
 
 def test_logging_a_step_again_adds_to_its_row(fake):
@@ -92,7 +104,8 @@ def test_logging_a_step_again_adds_to_its_row(fake):
         (lambda run: run.log([1.0], step=1), "dict"),
     ],
 )
-def test_a_bad_step_or_value_raises_a_value_error_naming_it(fake, call, named):
+def test_a_bad_step_or_value_raises_a_value_error_naming_it(step_server, call, named):
+    fake = step_server
     run = trainwatch.init(name="bad step", url=fake.url)
     with pytest.raises((ValueError, TypeError), match=named):
         call(run)
@@ -167,7 +180,8 @@ def test_a_stop_in_a_steps_reply_sets_should_stop(fake):
     assert fake.ops[run.operation_id]["status"] == "completed"
 
 
-def test_a_cancel_refuses_the_next_steps_with_a_409_that_sets_should_stop(fake):
+def test_a_cancel_refuses_the_next_steps_with_a_409_that_sets_should_stop(step_server):
+    fake = step_server
     run = trainwatch.init(name="cancelled", url=fake.url)
     run.log(step=0, train_loss=1.0)
     until(lambda: run.delivered == 1, what="step 0 delivered")
@@ -183,7 +197,8 @@ def test_a_cancel_refuses_the_next_steps_with_a_409_that_sets_should_stop(fake):
     assert [r["step"] for r in fake.steps(run.operation_id)] == [0]
 
 
-def test_a_stop_is_heard_within_a_poll_when_nothing_is_posted(fake):
+def test_a_stop_is_heard_within_a_poll_when_nothing_is_posted(step_server):
+    fake = step_server
     run = trainwatch.init(name="quiet", url=fake.url)
     run._sender.poll_s = 0.05
     run.log(step=0, train_loss=1.0)
@@ -194,7 +209,8 @@ def test_a_stop_is_heard_within_a_poll_when_nothing_is_posted(fake):
     run.finish()
 
 
-def test_a_script_that_logs_its_planned_steps_and_exits_is_completed(fake):
+def test_a_script_that_logs_its_planned_steps_and_exits_is_completed(step_server):
+    fake = step_server
     from conftest import run_script
 
     code = (
