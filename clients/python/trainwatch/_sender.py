@@ -103,6 +103,8 @@ class Sender:
         self.batch_rows = BATCH_ROWS
         self.poll_s = POLL_S
         self.posts = 0  #: requests that carried rows (a bench counts them)
+        self.epochs_logged = 0  #: epochs `log()` queued (only it writes this; the sender counts what it took)
+        self._epochs_taken = 0
         self._clock = clock
         self._last_post = clock()
         self._last_reply = clock()
@@ -263,7 +265,7 @@ class Sender:
             if not self._post(api, lines):
                 return self.closed and self.finishing is not None
             self._spool.advance(token, len(lines))
-        while self.queue:
+        while self.queue and self._due():
             with self._count_lock:  # taken and counted as in flight at once: `pending` never dips below the truth
                 lines = self._take(self._max_batch)
                 self._inflight = len(lines)
@@ -298,6 +300,14 @@ class Sender:
         if st in FINISHED and not self.should_stop:
             self.take_control({"action": "stop", "reason": f"operation is {st}"})
 
+    def _due(self) -> bool:
+        """Whether the queue is to be posted now: the run is finishing, an epoch waits (behind it, steps go first), or
+        the steps are due (`post_due`): rows logged while a post was under way wait for the next 0.5 s, not one more
+        post each."""
+        if self.finishing is not None or self.epochs_logged > self._epochs_taken:
+            return True
+        return post_due(self._clock(), self._last_post, len(self.queue), self.flush_s, self.batch_rows) == 0.0
+
     def _take(self, n: int, same_kind: bool = True) -> List[str]:
         """Up to n of the oldest queued rows, encoded; with `same_kind`, only the epochs or only the steps at the front
         (one request's worth). Only this thread pops, so the front it peeks at is the one it takes."""
@@ -312,6 +322,7 @@ class Sender:
                 if same_kind and not epochs:
                     break
                 out.append(q.popleft())
+                self._epochs_taken += 1
             else:
                 if same_kind and epochs:
                     break

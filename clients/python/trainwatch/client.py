@@ -285,6 +285,7 @@ class Run:
             self._drop(f"epoch {e}")
             return
         self._queue.append(line)
+        sender.epochs_logged += 1
         if not self._wake.is_set():  # set() takes a lock and notifies: a quarter of log()'s time when done every call
             self._wake.set()
 
