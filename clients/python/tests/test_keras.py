@@ -36,19 +36,20 @@ def test_keras_reports_every_batch_as_a_step_and_validation_on_the_epochs_last_s
     op_id = cb.last_run.operation_id
     steps = steps_by_number(step_server, op_id)
     n = EPOCHS * STEPS_PER_EPOCH
-    assert sorted(steps) == list(range(1, n + 1))
+    assert sorted(steps) == list(range(n))
     op = step_server.operation(op_id)
     assert op["name"] == "keras tiny" and op["progress"]["total_steps"] == n
     for k, s in steps.items():
-        epoch = (k - 1) // STEPS_PER_EPOCH
+        epoch = k // STEPS_PER_EPOCH
         assert s["epoch"] == epoch and is_number(s["train_loss"]) and is_number(s["train_accuracy"]), s
-        last = k % STEPS_PER_EPOCH == 0
+        last = k % STEPS_PER_EPOCH == STEPS_PER_EPOCH - 1
         assert ("val_loss" in s and "val_accuracy" in s) == last, s  # the validation: on each epoch's last step only
-        first = k % STEPS_PER_EPOCH == 1
+        first = k % STEPS_PER_EPOCH == 0
         assert ("learning_rate" in s) == first, s
         if first:
             assert s["learning_rate"] == pytest.approx(LR0 * GAMMA**epoch)
-    assert steps[n]["val_loss"] < steps[STEPS_PER_EPOCH]["val_loss"]  # it really trained
+    assert steps[n - 1]["val_loss"] < steps[STEPS_PER_EPOCH - 1]["val_loss"]  # it really trained
+    assert op["progress"]["steps_completed"] == n
 
 
 class Probe(keras.callbacks.Callback):

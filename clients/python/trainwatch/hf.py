@@ -1,7 +1,7 @@
 """Hugging Face Transformers: `Trainer(..., callbacks=[TrainwatchCallback(name="bert-sst2")])`.
 
-Reports steps, at the Trainer's own cadence: every log (`logging_steps`) is a step row on `state.global_step` (the
-optimizer steps done) with the training `loss`, `learning_rate`, `grad_norm`, `num_input_tokens_seen` as `tokens`
+Reports steps, at the Trainer's own cadence: every log (`logging_steps`) is a step row on the step just taken,
+numbered from 0 as the API counts steps (`state.global_step` − 1: HF counts the steps done) with the training `loss`, `learning_rate`, `grad_norm`, `num_input_tokens_seen` as `tokens`
 and other numbers as custom metrics; every evaluation (`eval_steps`, or the epoch's end) lands on the step it was
 taken at (`eval_loss` as val_loss, `eval_accuracy` as val_accuracy, any other `eval_x` as the evaluation `eval/x`;
 runtimes and throughputs left out). Each row carries the epoch it ran in (counted from `on_epoch_begin`: HF's
@@ -42,6 +42,12 @@ def _config(args: Any, model: Any) -> Dict[str, Any]:
     return cfg
 
 
+def _step(state: Any) -> int:
+    """The step just taken, from 0 (the API's steps_completed is the highest step + 1); an evaluation before the first
+    step (`eval_on_start`) is on step 0."""
+    return max(0, state.global_step - 1)
+
+
 class TrainwatchCallback(TrainerCallback):
     """Reports a Trainer's training to Trainwatch. `name`, `config`, `stop_policy` and any other keyword go to
     `trainwatch.init()` (config defaults to the main TrainingArguments); or pass `run=` to use a run you made."""
@@ -73,7 +79,7 @@ class TrainwatchCallback(TrainerCallback):
         if "num_input_tokens_seen" in row:
             row["tokens"] = row.pop("num_input_tokens_seen")
         if row:
-            self.run.log(step=state.global_step, epoch=self._epoch, **row)
+            self.run.log(step=_step(state), epoch=self._epoch, **row)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.run is None or not metrics:
@@ -87,7 +93,7 @@ class TrainwatchCallback(TrainerCallback):
             if f is not None and name is not None:
                 row[name] = f
         if row:
-            self.run.log(step=state.global_step, epoch=self._epoch, **row)
+            self.run.log(step=_step(state), epoch=self._epoch, **row)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.run is not None and self.run.should_stop:

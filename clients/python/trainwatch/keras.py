@@ -1,7 +1,7 @@
 """Keras 3: `model.fit(..., callbacks=[TrainwatchCallback(name="mnist")])`.
 
-Reports steps: every batch is a step row (`on_train_batch_end`), numbered by the batches done over the whole fit
-(from 1), with the batch's `logs` under the API's names (`loss` as train_loss, `accuracy` and other metrics as
+Reports steps: every batch is a step row (`on_train_batch_end`), numbered over the whole fit from 0 (as the API
+counts steps: its progress is the highest step + 1), with the batch's `logs` under the API's names (`loss` as train_loss, `accuracy` and other metrics as
 custom ones; Keras's batch logs are the epoch's running means, as its own TensorBoard callback records them) and the
 epoch it ran in. The learning rate is read at each epoch's first batch (reading a schedule costs Keras most of a
 millisecond, too much for every batch). The validation Keras runs at an epoch's end lands on that epoch's last step
@@ -53,7 +53,7 @@ class TrainwatchCallback(keras.callbacks.Callback):
         #: The last run's, kept after the run is finished.
         self.last_run: Optional[Run] = run
         self._init = dict(name=name, config=config, stop_policy=stop_policy, **init_kwargs)
-        self._step = 0
+        self._step = -1
         self._epoch = 0
         self._lr: Optional[float] = None
         self._lr_pending = False
@@ -66,7 +66,7 @@ class TrainwatchCallback(keras.callbacks.Callback):
             params = self.params or {}
             epochs, steps = params.get("epochs"), params.get("steps")
             self.run = self.last_run = init(total_epochs=epochs, total_steps=epochs * steps if epochs and steps else None, **kw)
-        self._step = 0
+        self._step = -1
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -95,7 +95,7 @@ class TrainwatchCallback(keras.callbacks.Callback):
                 name = eval_name(key[4:])
                 if f is not None and name is not None:
                     row[name] = f
-        if row and self._step > 0:
+        if row and self._step >= 0:
             self.run.log(step=self._step, epoch=epoch, **row)  # added to the epoch's last step
         if self.run.should_stop:
             self.model.stop_training = True
