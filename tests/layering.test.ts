@@ -84,6 +84,7 @@ const under = (...dirs: string[]) => new RegExp(`^(${dirs.map((d) => d.replace(/
 
 /** The pure parts of src/operations: rules the service applies, with no I/O of their own. */
 const PURE_OPERATIONS = [
+  "src/operations/step_epochs.ts",
   "src/operations/lifecycle.ts",
   "src/operations/progress.ts",
   "src/operations/stop_policy.ts",
