@@ -53,7 +53,7 @@ import {
   type Liveness,
   writeResult,
 } from "./rows.ts";
-import { newOperationId } from "./sqlite.ts";
+import { newOperationId } from "./ids.ts";
 import type {
   BatchProgress,
   Fields,

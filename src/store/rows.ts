@@ -17,7 +17,8 @@ import {
   type TrendSummary,
 } from "../trends/types.ts";
 import { advanceState, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
-import { isStale, type BatchProgress, type WriteResult } from "./store.ts";
+import type { BatchProgress, WriteResult } from "./store.ts";
+import { isStale } from "../operations/liveness.ts";
 import { withPlacement, type Location } from "../operations/ownership.ts";
 
 /** An operation's columns as both stores keep them: times as ISO strings, JSON as text, last_seen_at in ms. */

@@ -4,7 +4,6 @@
  * write costs O(batch), not O(history).
  */
 import type { Database, Statement } from "bun:sqlite";
-import { randomBytes } from "node:crypto";
 import { notFound } from "../errors.ts";
 import {
   STANDARD_FIELDS,
@@ -30,6 +29,7 @@ import type { WireMetric } from "../trends/wire.ts";
 import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { newOperationId } from "./ids.ts";
 import { placementOf } from "../operations/ownership.ts";
 import {
   appendedSummary,
@@ -78,12 +78,6 @@ const cellToWire = (c: number | string) => (typeof c === "string" ? (c as WireMe
 
 const COLS = 10;
 const CHUNK = 64;
-
-export function newOperationId(type: string, now = new Date()): string {
-  const iso = now.toISOString(); // 2026-11-26T15:30:00.000Z
-  const stamp = `${iso.slice(0, 10).replaceAll("-", "")}_${iso.slice(11, 19).replaceAll(":", "")}`;
-  return `op_${type}_${stamp}_${randomBytes(4).toString("hex")}`;
-}
 
 export class SqliteStore implements Store {
   readonly db: Database;
