@@ -178,6 +178,15 @@ export interface SharedStore {
   renewLeases(): Promise<number>;
   /** Unfinished operations whose owner let its lease run out, oldest first. */
   expiredLeases(): Promise<{ operation_id: string; owner: string }[]>;
+  /** A candidate for `job` (the host watchdog's "jobs") among the replicas on this database: one at a time leads. */
+  leadership(job: string): Leader;
+}
+
+/** The lock that elects the replica running a once-only job (src/operations/replicas.ts). */
+export interface Leader {
+  /** Whether this replica holds the lock now, taking it when it is free. */
+  check(): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 /**
