@@ -53,6 +53,15 @@ export const Progress = Type.Object({
   current_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Latest stored epoch number." }),
   total_epochs: Type.Union([Type.Integer(), Type.Null()], { description: "Epochs planned." }),
   epochs_completed: Type.Integer(),
+  steps_completed: Type.Optional(
+    Type.Integer({
+      description:
+        "A step run's highest stored step + 1 (0 before any step); the percentage counts steps when they are planned. Present once the operation has steps or plans them.",
+    }),
+  ),
+  total_steps: Type.Optional(
+    Type.Union([Type.Integer(), Type.Null()], { description: "Optimisation steps planned (total_steps_planned)." }),
+  ),
   batch: Type.Optional(BatchProgressSchema),
 });
 
@@ -104,6 +113,13 @@ export const CreateOperationInput = Type.Object(
     operation_type: OperationType,
     name: Type.Optional(Type.String({ maxLength: 200 })),
     total_epochs_planned: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    total_steps_planned: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 2 ** 31 - 1,
+        description: "Optimisation steps planned: a step run's progress is in steps (steps_completed / total_steps).",
+      }),
+    ),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {

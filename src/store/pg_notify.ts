@@ -3,6 +3,7 @@
  * replica as a notification payload on the schema's channel, and back. Short keys: a payload holds at most 8,000 bytes.
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import type { BatchProgress, StoreChange } from "./store.ts";
 
@@ -23,6 +24,23 @@ export function epochsNotice(
   // ~150 bytes an epoch of the standard fields: only a batch of a few dozen can go whole.
   if (epochs.length <= 40) {
     const inline = JSON.stringify({ ...head, w: epochs.map(encodeEpoch) });
+    if (inline.length <= INLINE_BYTES) return inline;
+  }
+  return JSON.stringify(head);
+}
+
+/** A steps notification, as an epochs one: the steps themselves when the payload stays small, else the range to read. */
+export function stepsNotice(
+  operationId: string,
+  version: number,
+  steps: readonly StepRecord[],
+  minStep: number,
+): string {
+  let max = -1;
+  for (const s of steps) if (s.step > max) max = s.step;
+  const head = { k: "st", o: operationId, v: version, r: [minStep, max] };
+  if (steps.length <= 40) {
+    const inline = JSON.stringify({ ...head, w: steps.map(encodeStep) });
     if (inline.length <= INLINE_BYTES) return inline;
   }
   return JSON.stringify(head);
@@ -50,12 +68,13 @@ export function decodeChange(payload: string): StoreChange {
     v: number;
     t: TrendSummary;
     r: [number, number];
-    w?: WireEpoch[];
+    w?: WireEpoch[] & WireStep[];
     f: number;
     p: BatchProgress | null;
   };
   if (m.k === "e")
     return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
+  if (m.k === "st") return { kind: "steps", operation_id: m.o, version: m.v, steps: m.w ?? null, range: m.r };
   if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
   if (m.k === "c") return { kind: "changed", operation_id: m.o };
   if (m.k === "r") return { kind: "removed", operation_id: m.o };

@@ -47,8 +47,13 @@ import {
 } from "./pg_leases.ts";
 import { changedNotice, decodeChange, epochsNotice, progressNotice, removedNotice, statusNotice } from "./pg_notify.ts";
 import { epochBatch, runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
+import { closeSteps, stepBatch, writeSteps } from "./write_steps.ts";
+import { PgSteps } from "./pg_steps.ts";
+import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
+  EpochEnd,
+  StepWriteResult,
   Fields,
   FinishOptions,
   Leader,
@@ -93,6 +98,7 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   lease_until: string | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
+  step_state: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -123,7 +129,11 @@ export class PostgresStore implements Store, SharedStore {
     this.now = this.liveness.now ?? Date.now;
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
+    this.steps = new PgSteps(sql, this.channel, (tx, id) => this.notifyStatus(tx, id, false));
   }
+
+  /** The step tables' SQL (src/store/pg_steps.ts). */
+  private readonly steps: PgSteps;
 
   readonly replica: ReplicaLease;
   /** Every PostgreSQL store is shared: another replica may open the same schema at any time. */
@@ -181,10 +191,11 @@ export class PostgresStore implements Store, SharedStore {
     const rows = await this.sql.begin(async (tx) => {
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
-        INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned, metadata, summary,
-                                config, stop_policy, owner, lease_until, location, host)
+        INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
+                                total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host)
         VALUES (${id}, ${input.operation_type}, ${input.name ?? null}, ${status}, ${at}, ${status === "running" ? at : null},
-                ${input.total_epochs_planned ?? null}, ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
+                ${input.total_epochs_planned ?? null}, ${input.total_steps_planned ?? null},
+                ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
                 ${input.config ? JSON.stringify(input.config) : null}, ${input.stop_policy ? JSON.stringify(input.stop_policy) : null},
                 ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${placement.location}, ${placement.host})
         RETURNING *`,
@@ -244,6 +255,43 @@ export class PostgresStore implements Store, SharedStore {
     const batch = epochBatch(epochs);
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
     return this.sql.begin((tx) => runAsync(writeEpochs(this.epochWriter(tx), operationId, batch, ctx)));
+  }
+
+  async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
+    const batch = stepBatch(steps);
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    return this.sql.begin((tx) =>
+      runAsync(writeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, batch, ctx)),
+    );
+  }
+
+  async closeSteps(operationId: string): Promise<StepWriteResult["epochs"]> {
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    return this.sql.begin((tx) => runAsync(closeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, ctx)));
+  }
+
+  readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.read(operationId, sinceStep, untilStep, fields);
+  }
+
+  readStepPage(operationId: string, afterStep: number, limit: number): Promise<WireStep[]> {
+    return this.steps.page(operationId, afterStep, limit);
+  }
+
+  readStepsBefore(operationId: string, step: number, limit: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.before(operationId, step, limit, fields);
+  }
+
+  readStepsAt(operationId: string, steps: readonly number[], fields?: Fields): Promise<WireStep[]> {
+    return this.steps.at(operationId, steps, fields);
+  }
+
+  stepSpans(operationId: string, fromStep: number, toStep: number): Promise<SpanSummary[]> {
+    return this.steps.spans(operationId, fromStep, toStep);
+  }
+
+  epochEnds(operationId: string): Promise<EpochEnd[]> {
+    return this.steps.ends(operationId);
   }
 
   /** This store's part of a write (src/store/write_epochs.ts), in transaction `tx`: its SQL alone. */

@@ -4,6 +4,8 @@
  * stores rows and keeps the summary is src/store/write_epochs.ts.
  */
 import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import { STEP_FIELDS, type WireStep } from "../schemas/step.ts";
+import type { SeriesKey } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
@@ -22,6 +24,9 @@ export interface OperationColumns {
   started_at: string | null;
   completed_at: string | null;
   total_epochs_planned: number | null;
+  total_steps_planned: number | null;
+  /** Highest stored step + 1 (0 before any step). */
+  steps_completed: number;
   error_message: string | null;
   failure_code: FailureCode | null;
   metadata: string;
@@ -62,10 +67,17 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     started_at: r.started_at,
     completed_at: r.completed_at,
     progress: {
-      percentage: progressPercentage(r.status, done, total, batch),
+      percentage: progressPercentage(r.status, done, total, batch, {
+        completed: Number(r.steps_completed),
+        total: r.total_steps_planned,
+      }),
       current_epoch: trends.latest_epoch,
       total_epochs: total,
       epochs_completed: done,
+      // Only a step run (or one that plans steps) has them: a per-epoch operation reads exactly as before steps.
+      ...(Number(r.steps_completed) > 0 || r.total_steps_planned !== null
+        ? { steps_completed: Number(r.steps_completed), total_steps: r.total_steps_planned }
+        : {}),
       ...(batch && r.status === "running" ? { batch } : {}),
     },
     error_message: r.error_message,
@@ -125,51 +137,101 @@ export function rowToWire<C>(wire: (c: C) => WireMetric | undefined): (r: EpochC
  * formatting a timestamp per row or parsing custom metrics a chart does not show: a 10,000-epoch run's one standard
  * metric reads in a fraction of its full rows (bench/dashboard.ts (e)).
  */
-export interface Projection<C> {
-  /** The columns to select: epoch, the listed standard ones, ts and custom only when needed. */
+export interface Projection<C, Row = EpochColumns<C>, Wire = WireEpoch> {
+  /** The columns to select: the key, the listed standard ones (and a step's epoch), ts and custom only when needed. */
   columns: string[];
-  toWire: (r: EpochColumns<C>) => WireEpoch;
+  toWire: (r: Row) => Wire;
 }
 
-const STANDARD_COLUMNS = new Set<string>(STANDARD_FIELDS);
+const STANDARD_COLUMNS: Record<SeriesKey, ReadonlySet<string>> = {
+  epoch: new Set<string>(STANDARD_FIELDS),
+  // A step's epoch is a column too: an integer label, copied as it is.
+  step: new Set<string>([...STEP_FIELDS, "epoch"]),
+};
 
-export function projection<C>(fields: readonly string[], wire: (c: C) => WireMetric | undefined): Projection<C> {
-  const wanted = fields.filter((f, i) => f !== "epoch" && fields.indexOf(f) === i);
-  const standard = wanted.filter((f) => STANDARD_COLUMNS.has(f)) as (keyof EpochColumns<C>)[];
-  const custom = wanted.some((f) => f !== "timestamp" && !STANDARD_COLUMNS.has(f));
+export function projection<C>(fields: readonly string[], wire: (c: C) => WireMetric | undefined): Projection<C>;
+export function projection<C>(
+  fields: readonly string[],
+  wire: (c: C) => WireMetric | undefined,
+  series: "step",
+): Projection<C, StepColumns<C>, WireStep>;
+/** `series`: which rows (epochs by default; a step row's `epoch` is read like a standard field, never wire-encoded). */
+export function projection<C>(
+  fields: readonly string[],
+  wire: (c: C) => WireMetric | undefined,
+  series: SeriesKey = "epoch",
+  // biome-ignore lint/suspicious/noExplicitAny: the overloads above type each series' rows.
+): Projection<C, any, any> {
+  const columnsOf = STANDARD_COLUMNS[series];
+  const cell = (f: string, c: unknown) => (f === "epoch" ? c : wire(c as C));
+  const wanted = fields.filter((f, i) => f !== series && fields.indexOf(f) === i);
+  const standard = wanted.filter((f) => columnsOf.has(f));
+  const custom = wanted.some((f) => f !== "timestamp" && !columnsOf.has(f));
   const ts = wanted.includes("timestamp");
-  const columns = ["epoch", ...standard, ...(ts ? ["ts"] : []), ...(custom ? ["custom"] : [])];
+  const columns = [series, ...standard, ...(ts ? ["ts"] : []), ...(custom ? ["custom"] : [])];
   // One kind per field, in order: 0 a column, 1 a custom metric, 2 the timestamp.
-  const kinds = wanted.map((f) => (STANDARD_COLUMNS.has(f) ? 0 : f === "timestamp" ? 2 : 1));
+  const kinds = wanted.map((f) => (columnsOf.has(f) ? 0 : f === "timestamp" ? 2 : 1));
   if (wanted.length === 1 && kinds[0] === 0) {
     // A chart's usual read: one standard metric.
     const f = wanted[0]!;
     return {
       columns,
-      toWire: (r) => {
-        const c = r[f as "train_loss"];
-        return (c === null ? { epoch: r.epoch } : { epoch: r.epoch, [f]: wire(c) }) as WireEpoch;
+      toWire: (r: Record<string, unknown>) => {
+        const c = r[f] as C | null;
+        return c === null ? { [series]: r[series] } : { [series]: r[series], [f]: cell(f, c) };
       },
     };
   }
   return {
     columns,
-    toWire: (r) => {
-      const out: Record<string, unknown> = { epoch: r.epoch };
-      const parsed = custom && r.custom !== null ? (JSON.parse(r.custom) as Record<string, unknown>) : undefined;
+    toWire: (r: Record<string, unknown>) => {
+      const out: Record<string, unknown> = { [series]: r[series] };
+      const parsed =
+        custom && r.custom !== null ? (JSON.parse(r.custom as string) as Record<string, unknown>) : undefined;
       for (let i = 0; i < wanted.length; i++) {
         const f = wanted[i]!;
         const kind = kinds[i];
         if (kind === 0) {
-          const c = r[f as "train_loss"];
-          if (c !== null) out[f] = wire(c);
+          const c = r[f] as C | null;
+          if (c !== null) out[f] = cell(f, c);
         } else if (kind === 1) {
           const v = parsed?.[f];
           if (v !== undefined) out[f] = v;
         } else out.timestamp = new Date(typeof r.ts === "number" ? r.ts : Number(r.ts)).toISOString();
       }
-      return out as WireEpoch;
+      return out;
     },
+  };
+}
+
+/** A stored step row; each store keeps a metric cell its own way (`C`). */
+export interface StepColumns<C> {
+  step: number;
+  epoch: number | null;
+  train_loss: C | null;
+  val_loss: C | null;
+  val_accuracy: C | null;
+  learning_rate: C | null;
+  grad_norm: C | null;
+  duration: C | null;
+  samples: C | null;
+  tokens: C | null;
+  ts: number | string;
+  custom: string | null;
+}
+
+/** A stored step row in wire form (every column), as rowToWire gives an epoch's: `{ step, epoch?, …fields, timestamp }`. */
+export function stepToWire<C>(wire: (c: C) => WireMetric | undefined): (r: StepColumns<C>) => WireStep {
+  return (r) => {
+    const out: Record<string, unknown> = { step: r.step };
+    if (r.epoch !== null) out.epoch = r.epoch;
+    for (const f of STEP_FIELDS) {
+      const c = r[f];
+      if (c !== null) out[f] = wire(c);
+    }
+    if (r.custom !== null) Object.assign(out, JSON.parse(r.custom));
+    out.timestamp = new Date(typeof r.ts === "number" ? r.ts : Number(r.ts)).toISOString();
+    return out as WireStep;
   };
 }
 

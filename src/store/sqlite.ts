@@ -28,8 +28,13 @@ import {
   type Liveness,
 } from "./rows.ts";
 import { epochBatch, runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
+import { closeSteps, stepBatch, writeSteps } from "./write_steps.ts";
+import { SqliteSteps } from "./sqlite_steps.ts";
+import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
+  EpochEnd,
+  StepWriteResult,
   Fields,
   FinishOptions,
   ListFilter,
@@ -47,6 +52,8 @@ interface OpRow extends OperationColumns {
   chart_blocks: number;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
+  /** src/operations/step_epochs.ts StepState as JSON; null before any step. */
+  step_state: string | null;
 }
 
 type Cell = number | string | null;
@@ -68,6 +75,10 @@ export class SqliteStore implements Store {
   private readonly batchProgress = new Map<string, BatchProgress>();
   /** Epoch writes per operation since this process opened the file (WriteResult.version). */
   private readonly versions = new Map<string, number>();
+  /** Step writes per operation since this process opened the file (StepWriteResult.version). */
+  private readonly stepVersions = new Map<string, number>();
+  /** The step tables' statements (src/store/sqlite_steps.ts). */
+  private readonly steps: SqliteSteps;
   /** One process holds the file: no one else's changes to hear. */
   readonly shared = null;
   private readonly tail: number;
@@ -138,6 +149,7 @@ export class SqliteStore implements Store {
       ),
       saveBlock: this.db.query("INSERT OR REPLACE INTO epoch_blocks (op, block, summary) VALUES (?, ?, ?)"),
     };
+    this.steps = new SqliteSteps(this.db, (id) => this.row(id));
   }
 
   private row(operationId: string): OpRow {
@@ -163,8 +175,8 @@ export class SqliteStore implements Store {
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -174,6 +186,7 @@ export class SqliteStore implements Store {
         now.toISOString(),
         status === "running" ? now.toISOString() : null,
         input.total_epochs_planned ?? null,
+        input.total_steps_planned ?? null,
         JSON.stringify(input.metadata ?? {}),
         JSON.stringify(EMPTY_SUMMARY),
         input.config ? JSON.stringify(input.config) : null,
@@ -223,6 +236,57 @@ export class SqliteStore implements Store {
     res.version = (this.versions.get(operationId) ?? 0) + 1;
     this.versions.set(operationId, res.version);
     return res;
+  }
+
+  async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
+    const batch = stepBatch(steps);
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    const res = this.db
+      .transaction(() => runSync(writeSteps(this.steps.writer, this.writer, operationId, batch, ctx)))
+      .immediate();
+    res.version = this.count(this.stepVersions, operationId);
+    if (res.epochs) res.epochs.version = this.count(this.versions, operationId);
+    return res;
+  }
+
+  async closeSteps(operationId: string): Promise<StepWriteResult["epochs"]> {
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    const closed = this.db
+      .transaction(() => runSync(closeSteps(this.steps.writer, this.writer, operationId, ctx)))
+      .immediate();
+    if (closed) closed.version = this.count(this.versions, operationId);
+    return closed;
+  }
+
+  /** Counts a committed write: one process holds the file, so a count in memory is every write there is. */
+  private count(versions: Map<string, number>, operationId: string): number {
+    const v = (versions.get(operationId) ?? 0) + 1;
+    versions.set(operationId, v);
+    return v;
+  }
+
+  async readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.read(operationId, sinceStep, untilStep, fields);
+  }
+
+  async readStepPage(operationId: string, afterStep: number, limit: number): Promise<WireStep[]> {
+    return this.steps.page(operationId, afterStep, limit);
+  }
+
+  async readStepsBefore(operationId: string, step: number, limit: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.before(operationId, step, limit, fields);
+  }
+
+  async readStepsAt(operationId: string, steps: readonly number[], fields?: Fields): Promise<WireStep[]> {
+    return this.steps.at(operationId, steps, fields);
+  }
+
+  async stepSpans(operationId: string, fromStep: number, toStep: number): Promise<SpanSummary[]> {
+    return this.steps.spans(operationId, fromStep, toStep);
+  }
+
+  async epochEnds(operationId: string): Promise<EpochEnd[]> {
+    return this.steps.ends(operationId);
   }
 
   /** This store's part of a write (src/store/write_epochs.ts): its statements, run inside the write's transaction. */

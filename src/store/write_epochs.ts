@@ -9,7 +9,7 @@
 import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import { admitMetricNames, encodeMetric, type EpochRecord } from "../schemas/epoch.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
-import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import type { SpanSummary } from "../trends/downsample.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
 import {
   EMPTY_STATE,
@@ -20,7 +20,7 @@ import {
   type TrendSummary,
 } from "../trends/types.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import { appendToBlock, blockOf, byBlock } from "./blocks.ts";
+import { appendToBlock, byBlock, summarizeBlock } from "./blocks.ts";
 import type { WriteResult } from "./store.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
@@ -114,7 +114,7 @@ export interface EpochWriter<R extends WriteRow> {
 export type Steps<T> = Generator<unknown, T, unknown>;
 
 /** One I/O step of a Steps generator, typed: `const v = yield* step(writer.x(...))`. */
-function* step<T>(io: Io<T>): Generator<Io<T>, T, unknown> {
+export function* step<T>(io: Io<T>): Generator<Io<T>, T, unknown> {
   return (yield io) as T;
 }
 
@@ -202,13 +202,7 @@ export function* writeEpochs<R extends WriteRow>(
   } else {
     ({ state, summary: trends } = analyzeTrends(read.history!, ctx.trends));
   }
-  for (const b of redo) {
-    const rows = read.blockRows;
-    const lo = rows.findIndex((r) => blockOf(r.epoch) === b);
-    let hi = lo;
-    while (hi < rows.length && blockOf(rows[hi]!.epoch) === b) hi++;
-    blocks.set(b, summarizeRows(rows, lo, hi));
-  }
+  for (const b of redo) blocks.set(b, summarizeBlock(read.blockRows, b));
   const version = yield* step(
     writer.save(op, {
       trends,
@@ -233,7 +227,7 @@ export function* writeEpochs<R extends WriteRow>(
 }
 
 /** The stop decision the locked row records. */
-const decision = (op: WriteRow): StopControl | null =>
+export const decision = (op: Pick<WriteRow, "control">): StopControl | null =>
   op.control === null ? null : (JSON.parse(op.control) as StopControl);
 
 /** The custom metrics column: JSON of the wire values (NaN as "NaN"), or null when there are none. */
