@@ -26,7 +26,7 @@ import { documented } from "../http/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
-import type { ScriptSessions } from "./scripts.ts";
+import type { ScriptSessions } from "./script_trainings.ts";
 import { TrainwatchError, invalid } from "../errors.ts";
 import { LogLines, LogTail, RecipeView } from "../schemas/recipe.ts";
 import { SSE_HEADERS } from "../http/sse.ts";

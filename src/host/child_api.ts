@@ -9,7 +9,7 @@ import { Type } from "@sinclair/typebox";
 import { MetricsInput, type WireEpoch } from "../schemas/epoch.ts";
 import { CompleteOperationInput } from "../schemas/operation.ts";
 import { errorHandling, jsonBody, ok } from "../http/index.ts";
-import type { ScriptSessions } from "./scripts.ts";
+import type { ScriptSessions } from "./script_trainings.ts";
 
 const IdParams = Type.Object({ id: Type.String() });
 const MetadataInput = Type.Record(Type.String(), Type.Unknown());

@@ -1,6 +1,6 @@
 /**
  * `POST /operations/{id}/heartbeat`: a training host says it is alive. The liveness
- * watchdog (src/hosts/watchdog.ts) fails host operations that go silent; a heartbeat
+ * watchdog (src/host_pool/watchdog.ts) fails host operations that go silent; a heartbeat
  * or an epoch from the host keeps them running, or revives them.
  */
 import { Elysia } from "elysia";

@@ -9,7 +9,7 @@ import { LogLines, LogTail, RecipeList } from "../schemas/recipe.ts";
 import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
 import { SSE_HEADERS } from "../http/sse.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
-import { LOG_STREAM_DOC } from "../scripts/log_stream.ts";
+import { LOG_STREAM_DOC } from "../script_trainings/log_stream.ts";
 import type { AppDeps } from "./deps.ts";
 import { loadOperation } from "./operations.ts";
 
