@@ -355,6 +355,18 @@ function layeringViolations(graph: Graph, rules: Rule[] = RULES): string[] {
   return problems;
 }
 
+/**
+ * Routes are leaves: a route file imports no other file of src/routes/ (only deps.ts, the type of what createApp hands
+ * every route), so what two routes share lives below them (shapes in src/schemas/, reads in src/operations/ and
+ * src/store/), and no route grows into a hub the others lean on. Returns the offending "from → to" edges.
+ */
+function siblingRouteImports(graph: Graph): string[] {
+  const isRoute = (m: string) => m.startsWith("src/routes/") && m !== "src/routes/deps.ts";
+  return [...graph].flatMap(([from, tos]) =>
+    from.startsWith("src/routes/") ? tos.filter(isRoute).map((to) => `${from} → ${to}`) : [],
+  );
+}
+
 describe("layers point one way", () => {
   const graph = importGraph();
 
@@ -366,6 +378,19 @@ describe("layers point one way", () => {
 
   test("no module imports across a forbidden edge, directly or through others", () => {
     expect(layeringViolations(graph)).toEqual([]);
+  });
+
+  test("routes import no sibling route", () => {
+    expect(graph.has("src/routes/operations.ts")).toBe(true);
+    expect(siblingRouteImports(graph)).toEqual([]);
+  });
+
+  test("the sibling check catches a route that imports another, and lets deps.ts and lower layers through", () => {
+    const g: Graph = new Map([
+      ["src/routes/a.ts", ["src/routes/deps.ts", "src/routes/b.ts", "src/store/load.ts"]],
+      ["src/routes/b.ts", ["src/schemas/query.ts"]],
+    ]);
+    expect(siblingRouteImports(g)).toEqual(["src/routes/a.ts → src/routes/b.ts"]);
   });
 
   test("every known-debt edge still exists (delete it from KNOWN_DEBT once fixed)", () => {
