@@ -1,7 +1,7 @@
 /** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { invalid, notFound } from "../errors.ts";
+import { TrainwatchError, invalid, notFound } from "../errors.ts";
 import { EpochNumber, MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord } from "../schemas/epoch.ts";
 import {
   CancelInput,
@@ -133,6 +133,23 @@ export function decodeMetricsBody(body: unknown): EpochRecord[] {
   const b = body as { epochs?: unknown[] };
   if (Array.isArray(b.epochs)) return b.epochs.map((e, i) => decodeEpoch(e as never, now, `body.epochs.${i}`));
   return [decodeEpoch(body as never, now, "body")];
+}
+
+/**
+ * A store names an epoch it refuses as in a batch (`body.epochs.<i>.<name>`, e.g. past the metric-name limit); a body
+ * that is one epoch has that name at `body.<name>`, so the error is re-named to the field the client sent.
+ */
+function asSentField(body: unknown, err: unknown): never {
+  const field = err instanceof TrainwatchError ? err.details?.field : undefined;
+  if (!Array.isArray((body as { epochs?: unknown }).epochs) && typeof field === "string") {
+    const single = /^body\.epochs\.0\./.exec(field);
+    if (single) {
+      const sent = `body.${field.slice(single[0].length)}`;
+      const e = err as TrainwatchError;
+      throw new TrainwatchError(e.code, sent + e.message.slice(field.length), { ...e.details, field: sent });
+    }
+  }
+  throw err;
 }
 
 export const operationsRoutes = (deps: AppDeps) =>
@@ -291,7 +308,9 @@ export const operationsRoutes = (deps: AppDeps) =>
     .post(
       "/operations/:id/metrics",
       async ({ params, body }) => {
-        const res = await deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
+        const res = await deps.operations
+          .writeEpochs(params.id, decodeMetricsBody(body))
+          .catch((err) => asSentField(body, err));
         return ok({
           operation_id: params.id,
           stored: res.stored,
