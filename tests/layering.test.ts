@@ -162,6 +162,7 @@ const RULES: Rule[] = [
       "src/store/pg_notify.ts",
       "src/store/pg_copy.ts",
       "src/store/write_epochs.ts",
+      "src/store/operation_changes.ts",
       "src/store/ids.ts",
       "src/routes",
       "src/hosts",
