@@ -2,13 +2,14 @@
  * PostgreSQL implementation of the Store, on Bun's built-in client (`SQL` from "bun": a pool, named prepared
  * statements, transactions, LISTEN/NOTIFY; no extra dependency). Same semantics as the SQLite store: every write is
  * one transaction that locks the operation's row (`FOR UPDATE`), so writers on several replicas serialise per
- * operation and "a refused request stores nothing" holds; epochs are upserted per (operation, epoch), a batch's last
- * copy of an epoch winning; NaN and ±Infinity are float8 values, never NULL; the trend summary is kept incrementally
- * from the stored rule state and the recent tail, so a write costs O(batch), not O(history).
+ * operation and "a refused request stores nothing" holds; NaN and ±Infinity are float8 values, never NULL. This file
+ * is the store's SQL; how epochs are written is src/store/write_epochs.ts, and its PostgreSQL parts have files of their
+ * own: the change codec (pg_notify.ts), the COPY encoder (pg_copy.ts), migrations (pg_migrate.ts), leases
+ * (pg_leases.ts) and the leadership lock (pg_leader.ts).
  */
 import { SQL, type TransactionSQL } from "bun";
 import { notFound } from "../errors.ts";
-import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
+import { encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import {
   FINISHED,
   type Operation,
@@ -19,7 +20,6 @@ import {
 import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig } from "../trends/types.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
-import type { EpochRecord } from "../schemas/epoch.ts";
 import { BLOCK, blockCover } from "./blocks.ts";
 import {
   type EpochColumns,
