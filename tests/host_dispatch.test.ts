@@ -7,7 +7,7 @@ import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { startHostWatchdog } from "../src/host_pool/watchdog.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
-import { HOST_UNREACHABLE } from "../src/store/store.ts";
+import { HOST_UNREACHABLE } from "../src/operations/liveness.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";
 import { untar } from "../src/tar.ts";
 import { checkpointDir } from "../src/trainer/checkpoints.ts";

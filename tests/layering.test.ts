@@ -88,6 +88,8 @@ const PURE_OPERATIONS = [
   "src/operations/progress.ts",
   "src/operations/stop_policy.ts",
   "src/operations/judgement.ts",
+  "src/operations/liveness.ts",
+  "src/operations/ownership.ts",
 ];
 
 /** The TensorBoard codec: TFRecord framing, Event messages, epochs ↔ scalars. Bytes in, bytes or records out. */
@@ -156,6 +158,13 @@ const RULES: Rule[] = [
       "src/store/rows.ts",
       "src/store/blocks.ts",
       "src/store/pg_leader.ts",
+      "src/store/pg_leases.ts",
+      "src/store/pg_migrate.ts",
+      "src/store/pg_notify.ts",
+      "src/store/pg_copy.ts",
+      "src/store/write_epochs.ts",
+      "src/store/operation_changes.ts",
+      "src/store/ids.ts",
       "src/routes",
       "src/host_pool",
       "src/mcp",
@@ -275,7 +284,7 @@ const RULES: Rule[] = [
   },
   ...PURE_OPERATIONS.map((from) => ({
     from,
-    to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/operations\/(lifecycle|progress|stop_policy|judgement)\.ts$|@sinclair\/typebox(\/|$))/,
+    to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/operations\/(lifecycle|progress|stop_policy|judgement|liveness|ownership)\.ts$|@sinclair\/typebox(\/|$))/,
     why: "the operation rules are pure: schemas, the trend core and errors only (no store, no runtime, no clock)",
     transitive: true,
   })),

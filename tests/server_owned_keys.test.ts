@@ -15,7 +15,7 @@ import { MIGRATIONS } from "../src/store/migrations.ts";
 import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
-import { HOST_UNREACHABLE } from "../src/store/store.ts";
+import { HOST_UNREACHABLE } from "../src/operations/liveness.ts";
 import { summarizeTrends } from "../src/trends/index.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { LocalTrainer } from "../src/trainer/local.ts";

@@ -1,23 +1,15 @@
 /**
- * What both stores do the same way, whatever the database: an operation row as the API's Operation, the custom
- * metrics column, and how a write updates the stored trend summary (incrementally from the stored rule state and
- * the recent tail, or by a full recompute). Pure: each store reads and writes its own rows around these.
+ * What both stores read the same way, whatever the database: an operation row as the API's Operation, and an epoch row
+ * in wire form (whole, or projected on a chart's fields). Pure: each store reads its own rows around these. How a write
+ * stores rows and keeps the summary is src/store/write_epochs.ts.
  */
-import { encodeMetric, STANDARD_FIELDS, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
-import {
-  EMPTY_STATE,
-  EMPTY_SUMMARY,
-  type EpochPoint,
-  type Monitor,
-  type TrendConfig,
-  type TrendState,
-  type TrendSummary,
-} from "../trends/types.ts";
-import { advanceState, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
-import { isStale, type BatchProgress, type WriteResult } from "./store.ts";
+import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
+import type { BatchProgress } from "./store.ts";
+import { isStale } from "../operations/liveness.ts";
 import { withPlacement, type Location } from "../operations/ownership.ts";
 
 /** An operation's columns as both stores keep them: times as ISO strings, JSON as text, last_seen_at in ms. */
@@ -86,25 +78,6 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     control: parseJson<StopControl>(r.control),
     result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
     trends,
-  };
-}
-
-/** What a write reports, from the row it locked (status before the write, stop policy, decision) and what it computed. */
-export function writeResult(
-  row: { status: string; stop_policy: string | null; control: string | null },
-  stored: number,
-  trends: TrendSummary,
-  revived: boolean,
-  version: number,
-): WriteResult {
-  return {
-    stored,
-    trends,
-    revived,
-    version,
-    statusChanged: revived || row.status === "pending",
-    stopPolicy: parseJson<StopPolicy>(row.stop_policy),
-    control: parseJson<StopControl>(row.control),
   };
 }
 
@@ -216,71 +189,4 @@ export function byFieldList<P>(make: (fields: readonly string[]) => P): (fields:
     }
     return p;
   };
-}
-
-/** The custom metrics column: JSON of the wire values (NaN as "NaN"), or null when there are none. */
-export function customColumn(custom: EpochRecord["custom"]): string | null {
-  if (!custom) return null;
-  const out: Record<string, unknown> = {};
-  for (const k in custom) out[k] = encodeMetric(custom[k]);
-  return JSON.stringify(out);
-}
-
-/** A write that extends the stored history: the rule state after it, and what summarizeFrom needs besides the tail. */
-export interface Append {
-  monitor: Monitor | null;
-  state: TrendState;
-  count: number;
-  /** The new tail when the batch alone is one (at least `tail` epochs, all past the stored ones); else null: read it. */
-  tail: EpochPoint[] | null;
-}
-
-/**
- * How a write of `epochs` (of which `distinct` different epoch numbers, the smallest `minEpoch`) updates the stored
- * summary. An Append when every new epoch lies past the stored history and the monitor stays put; null for a full
- * recompute: a replaced epoch, a switch to val_loss, a batch naming an epoch twice (only a recompute sees which copy
- * was kept), or a row whose rule state predates the current TrendState shape.
- */
-export function planAppend(
-  stored: { summary: string; best_json: string | null },
-  epochs: readonly EpochRecord[],
-  distinct: number,
-  minEpoch: number,
-  tail: number,
-): Append | null {
-  const prev = JSON.parse(stored.summary) as TrendSummary;
-  const prevState = stored.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(stored.best_json);
-  const batchMonitor = chooseMonitor(epochs);
-  const monitor =
-    prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
-  const appends =
-    prevState !== null &&
-    (prev.latest_epoch === null || minEpoch > prev.latest_epoch) &&
-    !(prev.monitor === "train_loss" && monitor === "val_loss") &&
-    distinct === epochs.length;
-  if (!appends) return null;
-  // Only the first values depend on order; once the state has them, the batch merges as it came.
-  const needsOrder = prevState.first === null || prevState.first_train === null;
-  const sorted = needsOrder || epochs.length >= tail ? [...epochs].sort((a, b) => a.epoch - b.epoch) : null;
-  const state = advanceState(prevState, needsOrder ? sorted! : epochs, monitor);
-  return {
-    monitor,
-    state,
-    count: prev.total_epochs_completed + distinct,
-    tail: epochs.length >= tail ? sorted!.slice(-tail) : null,
-  };
-}
-
-/** The summary after an Append, from the stored epochs' most recent `tail` losses (ascending). */
-export function appendedSummary(plan: Append, tail: EpochPoint[], cfg: TrendConfig): TrendSummary {
-  return summarizeFrom({ monitor: plan.monitor, state: plan.state, tail, count: plan.count }, cfg);
-}
-
-/** The stored rule state (column best_json), or null when absent or written by an older version (then recompute). */
-export function parseState(json: string | null): TrendState | null {
-  if (json === null) return { ...EMPTY_STATE };
-  const v = JSON.parse(json) as Partial<TrendState>;
-  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v
-    ? (v as TrendState)
-    : null;
 }

@@ -178,6 +178,15 @@ export interface SharedStore {
   renewLeases(): Promise<number>;
   /** Unfinished operations whose owner let its lease run out, oldest first. */
   expiredLeases(): Promise<{ operation_id: string; owner: string }[]>;
+  /** A candidate for `job` (the host watchdog's "jobs") among the replicas on this database: one at a time leads. */
+  leadership(job: string): Leader;
+}
+
+/** The lock that elects the replica running a once-only job (src/operations/replicas.ts). */
+export interface Leader {
+  /** Whether this replica holds the lock now, taking it when it is free. */
+  check(): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 /**
@@ -197,22 +206,3 @@ export type StoreReader = Pick<
   | "readReplay"
   | "staleHostOperations"
 >;
-
-/** Start of the message a silent host leaves (the full one names the host and the timeout). */
-export const HOST_UNREACHABLE = "training host unreachable";
-
-/** Heartbeats count as late after 1.5 intervals without one: one missed beat plus slack for a slow relay call. */
-export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;
-
-/**
- * True while a running host training's heartbeats are late: nothing (epoch or heartbeat) heard from its host for
- * longer than `lateAfterMs`. Local trainings and operations posted by clients are never stale.
- */
-export function isStale(
-  op: { status: string; location: string | null },
-  lastSeenMs: number | null,
-  nowMs: number,
-  lateAfterMs: number,
-): boolean {
-  return op.status === "running" && op.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
-}
