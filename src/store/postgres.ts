@@ -20,7 +20,7 @@ import {
 import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig } from "../trends/types.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
-import { BLOCK, blockCover } from "./blocks.ts";
+import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import {
   type EpochColumns,
   type OperationColumns,
@@ -443,16 +443,12 @@ export class PostgresStore implements Store, SharedStore {
         : [],
       ...edges.map(edge),
     ]);
-    const spans = whole.map((b) => JSON.parse(b.summary) as SpanSummary);
-    // The edges are the range's first and last parts: before and after the whole blocks.
-    if (blocks === null) spans.push(...edgeSpans);
-    else {
-      for (let i = 0; i < edges.length; i++) {
-        if (edges[i]![0] < blocks[0] * BLOCK) spans.unshift(edgeSpans[i]!);
-        else spans.push(edgeSpans[i]!);
-      }
-    }
-    return spans.filter((s) => s.count > 0);
+    return coverSpans(
+      blocks,
+      edges,
+      whole.map((b) => b.summary),
+      edgeSpans,
+    );
   }
 
   async markStarted(operationId: string): Promise<Operation> {

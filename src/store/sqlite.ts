@@ -11,7 +11,7 @@ import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint } from "../tren
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
-import { BLOCK, blockCover, blockOf } from "./blocks.ts";
+import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
@@ -418,16 +418,8 @@ export class SqliteStore implements Store {
     }
     const { blocks, edges } = blockCover(fromEpoch, toEpoch);
     const edge = ([from, to]: [number, number]) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(toWire));
-    if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
-    const spans: SpanSummary[] = this.q.blocksIn
-      .all(op.id, blocks[0], blocks[1])
-      .map((b) => JSON.parse(b.summary) as SpanSummary);
-    // The edges are the range's first and last parts: before and after the whole blocks.
-    for (const e of edges) {
-      if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
-      else spans.push(edge(e));
-    }
-    return spans.filter((s) => s.count > 0);
+    const whole = blocks ? this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => b.summary) : [];
+    return coverSpans(blocks, edges, whole, edges.map(edge));
   }
 
   /** Summarises every block of an operation stored before chart blocks existed (one pass over its rows), then keeps them on writes. */
