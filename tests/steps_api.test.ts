@@ -9,6 +9,8 @@ import { metricValue } from "../src/trends/downsample.ts";
 import { json, makeApp, req } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
 import { servedDocument } from "./openapi.ts";
+import { decodeChange, stepsNotice } from "../src/store/pg_notify.ts";
+import { decodeStep, encodeStep } from "../src/schemas/step.ts";
 
 type App = ReturnType<typeof makeApp>["app"];
 const T0 = Date.parse("2026-11-26T15:30:00.000Z");
@@ -226,5 +228,26 @@ describe("steps exports, the OpenAPI document, the operation stream", () => {
     expect(stepEvents[0].steps[0]).toEqual(step(0, 0));
     expect(sse.epochs()).toEqual([0]);
     await sse.cancel();
+  });
+});
+
+describe("the PostgreSQL change codec carries step writes", () => {
+  test("a small batch travels whole, a big one as the range to read; both decode to a steps change", () => {
+    const rows = (n: number) =>
+      Array.from({ length: n }, (_, i) => decodeStep(step(100 + i, 1) as never, at(100 + i), "s"));
+    expect(decodeChange(stepsNotice("op_x", 7, rows(2), 100))).toEqual({
+      kind: "steps",
+      operation_id: "op_x",
+      version: 7,
+      steps: rows(2).map(encodeStep),
+      range: [100, 101],
+    });
+    expect(decodeChange(stepsNotice("op_x", 8, rows(500), 100))).toEqual({
+      kind: "steps",
+      operation_id: "op_x",
+      version: 8,
+      steps: null,
+      range: [100, 599],
+    });
   });
 });
