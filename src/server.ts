@@ -8,22 +8,23 @@ import { createApp } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { OperationsService } from "./operations/service.ts";
 import { SqliteStore } from "./store/sqlite.ts";
-import { PostgresStore, randomReplicaId } from "./store/postgres.ts";
-import { Leadership } from "./store/pg_leader.ts";
-import { lateAfterMs, type Store } from "./store/store.ts";
+import { PostgresStore } from "./store/postgres.ts";
+import { randomReplicaId } from "./store/pg_leases.ts";
+import type { Store } from "./store/store.ts";
+import { lateAfterMs } from "./operations/liveness.ts";
 import { redactUrl } from "./env.ts";
 import { StartupError } from "./errors.ts";
 import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
-import { hostPoolFromConfig } from "./hosts/pool.ts";
-import { startHostWatchdog } from "./hosts/watchdog.ts";
+import { hostPoolFromConfig } from "./host_pool/pool.ts";
+import { startHostWatchdog } from "./host_pool/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, runEntry } from "./startup.ts";
-import { loadRecipeBook } from "./scripts/recipes_file.ts";
-import { LogStore } from "./scripts/logs.ts";
-import { machineGpus } from "./scripts/gpus.ts";
-import { killLeftovers } from "./scripts/runner.ts";
-import { ScriptTrainer } from "./scripts/trainer.ts";
+import { loadRecipeBook } from "./recipes/book.ts";
+import { LogStore } from "./script_trainings/logs.ts";
+import { machineGpus } from "./script_trainings/gpus.ts";
+import { killLeftovers } from "./script_trainings/runner.ts";
+import { ScriptTrainer } from "./script_trainings/trainer.ts";
 import { TensorboardMirror } from "./tensorboard/mirror.ts";
 
 /** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */
@@ -129,8 +130,8 @@ export async function startServer(config: Config = loadConfig()) {
   };
   // One process: the watchdog runs here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;
-  if (store.shared && config.db.kind === "postgres" && store instanceof PostgresStore) {
-    const leader = Leadership.open(config.db.url, store.schema, "jobs");
+  if (store.shared) {
+    const leader = store.shared.leadership("jobs");
     replica = startReplica(operations, store.shared, { leaseMs: config.leaseMs, leader, jobs: [watchdogJob] });
     void replica.tick().catch((err) => console.error("[replica] first round failed:", err));
   } else watchdogJob.start();

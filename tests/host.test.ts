@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { HOST_RESTARTED } from "../src/host/outbox.ts";
 import { untar } from "../src/tar.ts";
-import { HOST_UNREACHABLE } from "../src/store/store.ts";
+import { HOST_UNREACHABLE } from "../src/operations/liveness.ts";
 import {
   freePort,
   startHostProcess,

@@ -4,7 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
-import { PostgresStore, SchemaTooNewError } from "../src/store/postgres.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
+import { SchemaTooNewError } from "../src/store/pg_migrate.ts";
 import { NAMED, storeContract, TS } from "./store_contract.ts";
 import { dropSchema, schemaName, withPostgres } from "./fixtures/postgres.ts";
 

@@ -195,6 +195,13 @@ export class Fanout {
       this.prune(key);
       return;
     }
+    if (e.type === "steps") {
+      // One event per write (a step run writes hundreds of steps a second): the page reads its history with GET …/steps.
+      if (e.steps.length > 0)
+        this.broadcast(ch, encoder.encode(sseEvent("steps", { steps: e.steps, version: e.version })));
+      this.prune(key);
+      return;
+    }
     // Liveness and batch progress (a heartbeat, batches inside the epoch): the operation as it now reads, at most once
     // per liveThrottleMs, so an open page sees `last_seen_at`, `stale` and the progress move without asking.
     // A finish goes out as its own status event, with end.

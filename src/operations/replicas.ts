@@ -7,19 +7,15 @@
  * that restarts never fails another's trainings (Dispatcher.recoverInterrupted fails only its own id's).
  */
 import { TrainwatchError } from "../errors.ts";
-import type { SharedStore } from "../store/store.ts";
+import type { Leader, SharedStore } from "../store/store.ts";
 import type { OperationsService } from "./service.ts";
 
 /** What a replica's training ends with when its lease ran out: it names the replica and the lease. */
 export const leaseLost = (owner: string, leaseMs: number) =>
   `interrupted: replica ${owner} stopped renewing its lease (${leaseMs / 1000} s): it was stopped, killed or cut off from the database`;
 
-/** The lock that elects the replica running the once-only jobs (src/store/pg_leader.ts). */
-export interface Leader {
-  /** Whether this replica holds the lock now, taking it when it is free. */
-  check(): Promise<boolean>;
-  close(): Promise<void>;
-}
+/** The lock that elects the replica running the once-only jobs: SharedStore.leadership hands it out. */
+export type { Leader };
 
 /** A job that runs only on the leading replica: started when this one takes the lock, stopped when it loses it. */
 export interface LeaderJob {

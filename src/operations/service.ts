@@ -14,7 +14,8 @@
  * replay already holds (Fanout.join).
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
-import type { CancelInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
+import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
+import type { CancelInput, CompleteOperationInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type {
   BatchProgress,
   FinishOptions,
@@ -22,8 +23,10 @@ import type {
   Store,
   StoreChange,
   StoreReader,
+  StepWriteResult,
   WriteResult,
 } from "../store/store.ts";
+import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
 import { judgeOperation } from "./judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
@@ -33,6 +36,8 @@ import { notFound } from "../errors.ts";
 export type OperationEvent =
   /** `epochs` is empty when only global listeners hear the operation: they read no epochs. */
   | { type: "epochs"; operation_id: string; version: number; epochs: readonly WireEpoch[]; trends: TrendSummary }
+  /** A step write; only an operation's own listeners read the steps (global ones get none). */
+  | { type: "steps"; operation_id: string; version: number; steps: readonly WireStep[] }
   | { type: "status"; operation_id: string; operation: Operation }
   /** Changed without a status change (liveness, batch progress, a late result): lists refresh it, throttled. */
   | { type: "changed"; operation_id: string }
@@ -118,11 +123,7 @@ export class OperationsService {
    */
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
     const res = await this.store.writeEpochs(operationId, epochs);
-    if (!this.store.shared && this.has(operationId)) {
-      // Encoded only for a listener that reads them: a stream of this operation, or a global one that asked.
-      const wire = this.wantsEpochs(operationId) ? epochs.map(encodeEpoch) : [];
-      this.emit({ type: "epochs", operation_id: operationId, version: res.version, epochs: wire, trends: res.trends });
-    }
+    if (!this.store.shared && this.has(operationId)) this.emitEpochs(operationId, epochs, res.version, res.trends);
     let changed = res.statusChanged;
     if (res.stopPolicy !== null && res.control === null) {
       const decided = await this.judgeStop(operationId, res.stopPolicy, res.trends);
@@ -130,6 +131,33 @@ export class OperationsService {
     }
     if (changed) await this.changed(operationId);
     return res;
+  }
+
+  /**
+   * Stores steps (Store.writeSteps), and through them the records of the epochs they closed; streams hear the steps,
+   * then those epochs, and the stop policy judges the new summary as after an epoch write.
+   */
+  async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
+    const res = await this.store.writeSteps(operationId, steps);
+    if (!this.store.shared && this.has(operationId)) {
+      const wire = this.listeners.has(operationId) ? steps.map(encodeStep) : [];
+      this.emit({ type: "steps", operation_id: operationId, version: res.version, steps: wire });
+      if (res.epochs) this.emitEpochs(operationId, res.epochs.records, res.epochs.version, res.trends);
+    }
+    let changed = res.statusChanged;
+    if (res.epochs && res.stopPolicy !== null && res.control === null) {
+      const decided = await this.judgeStop(operationId, res.stopPolicy, res.trends);
+      if (decided) (res.control = decided), (changed = true);
+    }
+    if (changed) await this.changed(operationId);
+    return res;
+  }
+
+  /** An epochs event of a write this process made (a store of its own; a shared one relays its own). */
+  private emitEpochs(operationId: string, epochs: readonly EpochRecord[], version: number, trends: TrendSummary): void {
+    // Encoded only for a listener that reads them: a stream of this operation, or a global one that asked.
+    const wire = this.wantsEpochs(operationId) ? epochs.map(encodeEpoch) : [];
+    this.emit({ type: "epochs", operation_id: operationId, version, epochs: wire, trends });
   }
 
   /**
@@ -192,14 +220,44 @@ export class OperationsService {
     if (!this.store.shared) await this.statusChanged(operationId);
   }
 
+  /**
+   * Finishes the operation; a step run's open epoch closes first (its derived record written, streams hearing it). A
+   * step written between the two is stored, but its epoch stays open: a trainer finishes after its last step.
+   */
   async finish(
     operationId: string,
     status: "completed" | "failed" | "cancelled",
     opts?: FinishOptions,
   ): Promise<Operation> {
+    const closed = await this.store.closeSteps(operationId);
+    if (closed && !this.store.shared && this.has(operationId)) {
+      const trends = (await this.store.getOperation(operationId))!.trends;
+      this.emitEpochs(operationId, closed.records, closed.version, trends);
+    }
     const op = await this.store.finish(operationId, status, opts);
     await this.changed(operationId);
     return op;
+  }
+
+  /**
+   * A trainer's report that it finished (POST /operations/{id}/complete). `cancelled` on an operation already cancelled
+   * only records `result` when one is given (a GPU host reports the checkpoints of a training the API cancelled;
+   * a retry replaces it). Otherwise the operation finishes with `status` (OPERATION_FINISHED once finished): `failed`
+   * with `error_message` (default "failed") and `failure_code` (default null); `completed` and `cancelled` with
+   * `error_message` when given (default null) and no failure code; `result` default null. OPERATION_NOT_FOUND for an
+   * unknown id.
+   */
+  async complete(operationId: string, input: CompleteOperationInput): Promise<Operation> {
+    const op = await loadOperation(this.store, operationId);
+    if (input.status === "cancelled" && op.status === "cancelled") {
+      return input.result ? this.setResult(operationId, input.result) : op;
+    }
+    const failed = input.status === "failed";
+    return this.finish(operationId, input.status, {
+      error_message: failed ? (input.error_message ?? "failed") : (input.error_message ?? null),
+      failure_code: failed ? (input.failure_code ?? null) : null,
+      result: input.result ?? null,
+    });
   }
 
   /** A remote trainer is alive (a host's heartbeat); lists hear the fresh `last_seen_at`. */
@@ -291,6 +349,13 @@ export class OperationsService {
       const operation = await this.store.getOperation(id);
       if (operation) this.emit({ type: "status", operation_id: id, operation });
       return;
+    }
+    if (c.kind === "steps") {
+      // Steps are read only for the operation's own streams.
+      const steps = !this.listeners.has(id)
+        ? []
+        : (c.steps ?? (await this.store.readSteps(id, c.range[0] - 1, c.range[1])));
+      return this.emit({ type: "steps", operation_id: id, version: c.version, steps });
     }
     // A big batch did not fit the notification: read it, for a listener that reads epochs only.
     const epochs = !this.wantsEpochs(id)

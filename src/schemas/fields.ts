@@ -13,3 +13,19 @@ export const STANDARD_FIELDS = [
   "duration",
 ] as const;
 export type StandardField = (typeof STANDARD_FIELDS)[number];
+
+/**
+ * The step's standard fields (src/schemas/step.ts): what a training reports per optimisation step, and the evaluations
+ * taken at a step (val_loss, val_accuracy). `samples` and `tokens` count what was seen so far (cumulative).
+ */
+export const STEP_FIELDS = [
+  "train_loss",
+  "val_loss",
+  "val_accuracy",
+  "learning_rate",
+  "grad_norm",
+  "duration",
+  "samples",
+  "tokens",
+] as const;
+export type StepField = (typeof STEP_FIELDS)[number];

@@ -1,6 +1,7 @@
 /** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput, MetricValue } from "./epoch.ts";
+import { StepInput } from "./step.ts";
 import { BatchProgressSchema } from "./host.ts";
 import { Control, StopControl, StopPolicy } from "./control.ts";
 
@@ -20,6 +21,26 @@ export const OperationStatus = Type.Union(
 );
 export type OperationStatus = Static<typeof OperationStatus>;
 export const FINISHED: ReadonlySet<OperationStatus> = new Set(["completed", "failed", "cancelled"]);
+
+/**
+ * An operation id as a caller passes it (`op_<type>_<yyyymmdd>_<hhmmss>_<8 hex>`). Each place that takes one says
+ * where to find one in its own `description`; the MCP tools also refuse an empty one (`minLength: 1`).
+ */
+export const operationId = (options: { minLength?: number; description?: string } = {}) => Type.String(options);
+
+/** The `{id}` path parameter of every operation route, on the API and the GPU host; `description` documents it. */
+export const operationIdParams = (description?: string) =>
+  Type.Object({ id: operationId(description === undefined ? {} : { description }) });
+export const OperationIdParams = operationIdParams();
+
+/** Page size of a listing of operations (GET /operations, the MCP list_operations tool): 1 … 1000. */
+export const LIST_LIMIT = { minimum: 1, maximum: 1000 } as const;
+/** Largest `offset` of the listing: past any real number of operations, and an exact integer for SQLite. */
+export const MAX_OFFSET = 2 ** 31 - 1;
+/** `max_points` of one run's read (GET /metrics, get_operation_metrics): 3 (first, best, last) … 1,000,000 epochs. */
+export const MAX_POINTS = { minimum: 3, maximum: 1_000_000 } as const;
+/** `max_points` per run of a comparison (GET /operations/compare and /curves): up to 100 runs, so at most 100,000 each. */
+export const COMPARE_MAX_POINTS = { minimum: 3, maximum: 100_000 } as const;
 
 export const OperationType = Type.String({
   pattern: "^[a-z][a-z0-9_]{0,31}$",
@@ -53,6 +74,15 @@ export const Progress = Type.Object({
   current_epoch: Type.Union([Type.Integer(), Type.Null()], { description: "Latest stored epoch number." }),
   total_epochs: Type.Union([Type.Integer(), Type.Null()], { description: "Epochs planned." }),
   epochs_completed: Type.Integer(),
+  steps_completed: Type.Optional(
+    Type.Integer({
+      description:
+        "A step run's highest stored step + 1 (0 before any step); the percentage counts steps when they are planned. Present once the operation has steps or plans them.",
+    }),
+  ),
+  total_steps: Type.Optional(
+    Type.Union([Type.Integer(), Type.Null()], { description: "Optimisation steps planned (total_steps_planned)." }),
+  ),
   batch: Type.Optional(BatchProgressSchema),
 });
 
@@ -104,6 +134,13 @@ export const CreateOperationInput = Type.Object(
     operation_type: OperationType,
     name: Type.Optional(Type.String({ maxLength: 200 })),
     total_epochs_planned: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    total_steps_planned: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 2 ** 31 - 1,
+        description: "Optimisation steps planned: a step run's progress is in steps (steps_completed / total_steps).",
+      }),
+    ),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
@@ -190,3 +227,16 @@ export const MetricsData = Type.Object({
   ]),
 });
 export type MetricsReply = Static<typeof MetricsData>;
+
+/** GET /operations/{id}/steps: the steps asked for, the steps planned, and where each epoch ended. */
+export const StepsData = Type.Object({
+  operation_id: Type.String(),
+  status: OperationStatus,
+  steps: Type.Array(StepInput, { description: "In wire form: { step, epoch?, timestamp, …fields }, ascending." }),
+  smoothed: Type.Optional(SmoothedCurves),
+  total_steps_planned: Type.Union([Type.Integer(), Type.Null()]),
+  epoch_ends: Type.Array(Type.Object({ epoch: Type.Integer(), step: Type.Integer() }), {
+    description: "The end of every epoch with steps: its last stored step, ascending by epoch.",
+  }),
+});
+export type StepsReply = Static<typeof StepsData>;

@@ -1,11 +1,24 @@
 /**
- * Chart blocks, for both stores: a mergeable summary (src/trends/downsample.ts SpanSummary) per BLOCK consecutive
- * epoch numbers, kept by every write, so a chart of a long run reads about count / BLOCK summaries instead of every
+ * Chart blocks, for both stores and both series (epochs, steps): a mergeable summary (src/trends/downsample.ts
+ * SpanSummary) per BLOCK consecutive epoch (or step) numbers, kept by every write, so a chart of a long run reads about count / BLOCK summaries instead of every
  * row (src/store/charts.ts). Pure: what a write does to the blocks it touches, and which blocks and edge ranges cover
  * a range of epochs; each store reads and writes its own rows around these.
  */
 import { encodeEpoch, type EpochRecord } from "../schemas/epoch.ts";
-import { mergeSummaries, summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import { encodeStep, type StepRecord } from "../schemas/step.ts";
+import {
+  keyOf,
+  mergeSummaries,
+  summarizeRows,
+  type KeyedRow,
+  type SeriesKey,
+  type SpanSummary,
+} from "../trends/downsample.ts";
+
+/** In-process rows of either series. */
+type Row = EpochRecord | StepRecord;
+const toWire = (r: Row, key: SeriesKey): KeyedRow =>
+  key === "step" ? encodeStep(r as StepRecord) : encodeEpoch(r as EpochRecord);
 
 /**
  * Epochs per chart block: block b holds epochs b·BLOCK … b·BLOCK + BLOCK − 1. 128 keeps a million-epoch run at ~7,800
@@ -15,20 +28,24 @@ export const BLOCK = 128;
 
 export const blockOf = (epoch: number) => Math.floor(epoch / BLOCK);
 
-/** A batch's epochs by block, ascending within each, a block's last copy of an epoch kept (as the rows keep it). */
-export function byBlock(epochs: readonly EpochRecord[]): Map<number, EpochRecord[]> {
-  const groups = new Map<number, Map<number, EpochRecord>>();
-  for (const e of epochs) {
-    const b = blockOf(e.epoch);
-    const m = groups.get(b) ?? new Map<number, EpochRecord>();
+/**
+ * A batch's rows by block, ascending within each, a block's last copy of a row kept (as the rows keep it). `key`: the
+ * series (epochs by default).
+ */
+export function byBlock<T extends Row>(rows: readonly T[], key: SeriesKey = "epoch"): Map<number, T[]> {
+  const groups = new Map<number, Map<number, T>>();
+  for (const r of rows) {
+    const k = keyOf(r as KeyedRow, key);
+    const b = blockOf(k);
+    const m = groups.get(b) ?? new Map<number, T>();
     groups.set(b, m);
-    m.set(e.epoch, e);
+    m.set(k, r);
   }
-  const out = new Map<number, EpochRecord[]>();
+  const out = new Map<number, T[]>();
   for (const [b, m] of groups)
     out.set(
       b,
-      [...m.values()].sort((x, y) => x.epoch - y.epoch),
+      [...m.values()].sort((x, y) => keyOf(x as KeyedRow, key) - keyOf(y as KeyedRow, key)),
     );
   return out;
 }
@@ -38,10 +55,31 @@ export function byBlock(epochs: readonly EpochRecord[]): Map<number, EpochRecord
  * last one merge in (appends, the usual case, cost O(batch)). Null when a row replaces or precedes a stored epoch:
  * then the block is summarised again from its rows (at most BLOCK).
  */
-export function appendToBlock(prev: SpanSummary | null, rows: readonly EpochRecord[]): SpanSummary | null {
-  if (prev !== null && rows[0]!.epoch <= prev.to) return null;
-  const added = summarizeRows(rows.map(encodeEpoch));
+export function appendToBlock(
+  prev: SpanSummary | null,
+  rows: readonly Row[],
+  key: SeriesKey = "epoch",
+): SpanSummary | null {
+  if (prev !== null && keyOf(rows[0]! as KeyedRow, key) <= prev.to) return null;
+  const added = summarizeRows(
+    rows.map((r) => toWire(r, key)),
+    0,
+    rows.length,
+    undefined,
+    key,
+  );
   return prev === null ? added : mergeSummaries(prev, added);
+}
+
+/**
+ * The summary of block `b` from `rows` (ascending, each block's rows contiguous: a write's read-back of the blocks it
+ * summarises again).
+ */
+export function summarizeBlock(rows: readonly KeyedRow[], b: number, key: SeriesKey = "epoch"): SpanSummary {
+  const lo = rows.findIndex((r) => blockOf(keyOf(r, key)) === b);
+  let hi = lo;
+  while (hi < rows.length && blockOf(keyOf(rows[hi]!, key)) === b) hi++;
+  return summarizeRows(rows, lo, hi, undefined, key);
 }
 
 /** The whole blocks inside fromEpoch … toEpoch, and the partial ranges at either edge (summarised from their rows). */
@@ -56,4 +94,24 @@ export function blockCover(
   if (fromEpoch < firstWhole * BLOCK) edges.push([fromEpoch, firstWhole * BLOCK - 1]);
   if (toEpoch > (lastWhole + 1) * BLOCK - 1) edges.push([(lastWhole + 1) * BLOCK, toEpoch]);
   return { blocks: [firstWhole, lastWhole], edges };
+}
+
+/**
+ * The spans covering a range, in order, from blockCover's parts as a store read them: the whole blocks' stored summaries
+ * (`whole`, ascending; none when `blocks` is null) and each edge's summary (`edgeSpans`, one per edge). Empty spans are
+ * left out. Both stores and both series assemble their spans here.
+ */
+export function coverSpans(
+  blocks: [number, number] | null,
+  edges: readonly [number, number][],
+  whole: readonly string[],
+  edgeSpans: readonly SpanSummary[],
+): SpanSummary[] {
+  const spans = whole.map((summary) => JSON.parse(summary) as SpanSummary);
+  // The edges are the range's first and last parts: before and after the whole blocks.
+  for (let i = 0; i < edges.length; i++) {
+    if (blocks !== null && edges[i]![0] < blocks[0] * BLOCK) spans.unshift(edgeSpans[i]!);
+    else spans.push(edgeSpans[i]!);
+  }
+  return spans.filter((s) => s.count > 0);
 }

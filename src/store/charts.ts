@@ -11,16 +11,23 @@
  *     rows just before it (smoothAt: ~54 rows each at w = 0.6), unless the windows would read WINDOW_SHARE of the range.
  */
 import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
+import { MAX_STEP, type WireStep } from "../schemas/step.ts";
 import type { WireMetric } from "../trends/wire.ts";
-import { metricValue, pickEpochs, reduceRows, type ExtraColumns, type SpanSummary } from "../trends/downsample.ts";
+import {
+  keyOf,
+  metricValue,
+  pickEpochs,
+  reduceRows,
+  type ExtraColumns,
+  type KeyedRow,
+  type SeriesKey,
+  type SpanSummary,
+} from "../trends/downsample.ts";
 import { emaSmooth, emaWarmup, UNSMOOTHED, type EmaState } from "../trends/smoothing.ts";
-import type { StoreReader } from "./store.ts";
+import type { Fields, StoreReader } from "./store.ts";
 
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
 export const SCAN_ROWS = 50_000;
-
-/** Largest smoothing weight: its warm-up (emaWarmup) is ~27,600 values; past it a zoomed range would read most of a history. */
-export const MAX_SMOOTHING = 0.999;
 
 export interface ChartQuery {
   /** Only epochs with epoch > since (a poller's cursor). */
@@ -32,7 +39,7 @@ export interface ChartQuery {
   maxPoints?: number;
   /** Kept whenever it lies in the range: the best epoch. */
   keepEpoch?: number | null;
-  /** TensorBoard's EMA weight (0 … MAX_SMOOTHING), computed over every stored epoch up to each returned one. */
+  /** TensorBoard's EMA weight (0 … MAX_SMOOTHING, src/schemas/query.ts), computed over every stored epoch up to each returned one. */
   smoothing?: number;
   /** Only these metrics (and `epoch`): the reduction and the smoothing consider only them. All fields when absent. */
   fields?: readonly string[];
@@ -50,6 +57,47 @@ export interface ChartReply {
   smoothed?: Smoothed;
 }
 
+/** A chart read of any series: its rows (epochs or steps) and the smoothed curves. */
+export interface SeriesReply<R> {
+  rows: R[];
+  smoothed?: Smoothed;
+}
+
+/**
+ * A series a chart reads (an operation's epochs or its steps), as the store reads it: `read` the rows with
+ * since < key ≤ until, `readAt` those of listed keys, `readBefore` the `limit` rows just before a key, `spans` the chart
+ * summaries covering from … to (the store's blocks). All ascending, projected on `fields` when given.
+ */
+export interface ChartSeries<R extends KeyedRow> {
+  key: SeriesKey;
+  /** The largest key. */
+  max: number;
+  read(since: number, until: number, fields?: Fields): Promise<R[]>;
+  readAt(keys: readonly number[], fields?: Fields): Promise<R[]>;
+  readBefore(key: number, limit: number, fields?: Fields): Promise<R[]>;
+  spans(from: number, to: number): Promise<SpanSummary[]>;
+}
+
+/** An operation's epochs as a chart series. */
+export const epochSeries = (store: StoreReader, operationId: string): ChartSeries<WireEpoch> => ({
+  key: "epoch",
+  max: MAX_EPOCH,
+  read: (since, until, fields) => store.readEpochs(operationId, since, until, fields),
+  readAt: (keys, fields) => store.readEpochsAt(operationId, keys, fields),
+  readBefore: (key, limit, fields) => store.readEpochsBefore(operationId, key, limit, fields),
+  spans: (from, to) => store.epochSpans(operationId, from, to),
+});
+
+/** An operation's steps as a chart series. */
+export const stepSeries = (store: StoreReader, operationId: string): ChartSeries<WireStep> => ({
+  key: "step",
+  max: MAX_STEP,
+  read: (since, until, fields) => store.readSteps(operationId, since, until, fields),
+  readAt: (keys, fields) => store.readStepsAt(operationId, keys, fields),
+  readBefore: (key, limit, fields) => store.readStepsBefore(operationId, key, limit, fields),
+  spans: (from, to) => store.stepSpans(operationId, from, to),
+});
+
 /**
  * Share of the range's rows the block path's smoothing windows may read (smoothAt); past it, reading the whole range is
  * about as cheap and exact in every point. On the 2-vCPU VM a windowed row costs ~1.35 µs (read by epoch number), a row
@@ -57,28 +105,44 @@ export interface ChartReply {
  */
 export const WINDOW_SHARE = 0.75;
 
-/**
- * The epochs a chart of `query` shows, read from `store`. `scanRows`: where the block path starts; `windowShare`: how
- * much of the range its smoothing may read (tests move both).
- */
+/** Where the block path starts and how much of the range its smoothing may read (tests move both). */
+export interface ChartTuning {
+  scanRows?: number;
+  windowShare?: number;
+}
+
+/** The epochs a chart of `query` shows, read from `store` (readSeries over the operation's epochs). */
 export async function readChart(
   store: StoreReader,
   operationId: string,
   query: ChartQuery,
-  { scanRows = SCAN_ROWS, windowShare = WINDOW_SHARE } = {},
+  tuning: ChartTuning = {},
 ): Promise<ChartReply> {
+  const { rows, smoothed } = await readSeries(epochSeries(store, operationId), query, tuning);
+  return { epochs: rows, ...(smoothed && { smoothed }) };
+}
+
+/**
+ * The rows a chart of `query` shows of a series (epochs or steps; `keepEpoch`, `from`, `to` and `since` are its key
+ * values), with this module's three paths and one guarantee.
+ */
+export async function readSeries<R extends KeyedRow>(
+  series: ChartSeries<R>,
+  query: ChartQuery,
+  { scanRows = SCAN_ROWS, windowShare = WINDOW_SHARE }: ChartTuning = {},
+): Promise<SeriesReply<R>> {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
-  const upper = query.to ?? MAX_EPOCH;
+  const upper = query.to ?? series.max;
   if (lower > upper)
     return {
-      epochs: [],
+      rows: [],
       ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }),
     };
   const { maxPoints, smoothing } = query;
   // A range of at most max_points epoch numbers fits whatever it holds: its rows, without counting them first.
   if (maxPoints !== undefined && upper - lower + 1 > maxPoints) {
     // The spans count the range's rows too: count(*) would scan them (~0.5 s for a million on the 2-vCPU VM).
-    const spans = await store.epochSpans(operationId, lower, upper);
+    const spans = await series.spans(lower, upper);
     const n = spans.reduce((sum, s) => sum + s.count, 0);
     // Blocks only when buckets would span several of them (≥ 32 rows per point): a finer reduction needs the rows.
     if (n > scanRows && n >= 32 * maxPoints) {
@@ -88,18 +152,16 @@ export async function readChart(
       // it, the chosen rows come with the windows' first read (smoothAt), not from a read of their own.
       const windows = smoothing === undefined ? 0 : windowRows(reduction.epochs, emaWarmup(smoothing), n * windowShare);
       if (windows <= n * windowShare) {
-        if (smoothing === undefined)
-          return { epochs: await store.readEpochsAt(operationId, reduction.epochs, query.fields) };
-        const reply = await smoothAt(store, operationId, reduction.epochs, smoothing, n * windowShare, query.fields);
+        if (smoothing === undefined) return { rows: await series.readAt(reduction.epochs, query.fields) };
+        const reply = await smoothAt(series, reduction.epochs, smoothing, n * windowShare, query.fields);
         if (reply) return reply;
       }
     }
   }
   // The store projects the rows on fields: a chart of one metric reads its column alone.
-  const rows = await store.readEpochs(operationId, lower - 1, upper, query.fields);
-  const warmup =
-    smoothing === undefined ? [] : await warmupRows(store, operationId, lower, rows, smoothing, query.fields);
-  return chartOf(rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup, false);
+  const rows = await series.read(lower - 1, upper, query.fields);
+  const warmup = smoothing === undefined ? [] : await warmupRows(series, lower, rows, smoothing, query.fields);
+  return chartOf(series.key, rows, { ...query, from: undefined, to: undefined, since: undefined }, warmup, false);
 }
 
 /**
@@ -111,53 +173,57 @@ export function chartOfRows(
   query: ChartQuery,
   warmup: readonly WireEpoch[] = [],
 ): ChartReply {
-  return chartOf(all, query, warmup, true);
+  const { rows, smoothed } = chartOf("epoch", all, query, warmup, true);
+  return { epochs: rows, ...(smoothed && { smoothed }) };
 }
 
 /**
  * chartOfRows; `projecting`: the range's rows are narrowed to query.fields here (false: the store read them so). The
  * warm-up is never narrowed: the EMA reads only the metrics of the range's rows from it.
  */
-function chartOf(
-  all: readonly WireEpoch[],
+function chartOf<R extends KeyedRow>(
+  key: SeriesKey,
+  all: readonly R[],
   query: ChartQuery,
-  warmup: readonly WireEpoch[],
+  warmup: readonly R[],
   projecting: boolean,
-): ChartReply {
+): SeriesReply<R> {
   const lower = Math.max(query.from ?? 0, (query.since ?? -1) + 1);
-  const upper = query.to ?? MAX_EPOCH;
+  const upper = query.to ?? Number.POSITIVE_INFINITY;
   let start = 0;
-  while (start < all.length && all[start]!.epoch < lower) start++;
+  while (start < all.length && keyOf(all[start]!, key) < lower) start++;
   let end = all.length;
-  while (end > start && all[end - 1]!.epoch > upper) end--;
-  const rows = projecting ? project(all.slice(start, end), query.fields) : all.slice(start, end);
+  while (end > start && keyOf(all[end - 1]!, key) > upper) end--;
+  const rows = projecting ? project(key, all.slice(start, end), query.fields) : all.slice(start, end);
   // Rows of `all` before the range are the EMA's warm-up too.
   const before = start > 0 ? [...warmup, ...all.slice(0, start)] : warmup;
   const { smoothing, maxPoints } = query;
   if (smoothing === undefined) {
-    return { epochs: maxPoints === undefined ? rows : reduceRows(rows, maxPoints, query.keepEpoch ?? null).rows };
+    return {
+      rows: maxPoints === undefined ? rows : reduceRows(rows, maxPoints, query.keepEpoch ?? null, undefined, key).rows,
+    };
   }
-  const { columns, state } = smooth(before, rows, smoothing);
+  const { columns, state } = smooth(key, before, rows, smoothing);
   const extra: ExtraColumns = {};
   for (const [name, col] of Object.entries(columns)) extra[`~${name}`] = col;
   const kept =
     maxPoints === undefined
       ? { rows, indices: rows.map((_, i) => i) }
-      : reduceRows(rows, maxPoints, query.keepEpoch ?? null, extra);
+      : reduceRows(rows, maxPoints, query.keepEpoch ?? null, extra, key);
   const series: Record<string, (WireMetric | null)[]> = {};
   for (const [name, col] of Object.entries(columns))
     series[name] = kept.indices.map((i) => encodeMetric(col[i]) ?? null);
-  return { epochs: kept.rows, smoothed: { weight: smoothing, series, state } };
+  return { rows: kept.rows, smoothed: { weight: smoothing, series, state } };
 }
 
-/** Rows with `epoch` and only `fields` (the rows themselves without). */
-function project(rows: readonly WireEpoch[], fields: readonly string[] | undefined): WireEpoch[] {
-  if (!fields) return rows as WireEpoch[];
+/** Rows with their key and only `fields` (the rows themselves without). */
+function project<R extends KeyedRow>(key: SeriesKey, rows: readonly R[], fields: readonly string[] | undefined): R[] {
+  if (!fields) return rows as R[];
   return rows.map((r) => {
-    const out: Record<string, unknown> = { epoch: r.epoch };
+    const out: Record<string, unknown> = { [key]: keyOf(r, key) };
     for (const f of fields)
       if ((r as Record<string, unknown>)[f] !== undefined) out[f] = (r as Record<string, unknown>)[f];
-    return out as WireEpoch;
+    return out as R;
   });
 }
 
@@ -170,18 +236,19 @@ function onlyFields(spans: readonly SpanSummary[], fields: readonly string[] | u
   }));
 }
 
-/** The smoothable metrics of rows: every metric key but the unsmoothed ones. */
-function smoothable(rows: readonly WireEpoch[]): string[] {
+/** The smoothable metrics of rows: every metric key but the unsmoothed ones (a step row's `epoch` labels it). */
+function smoothable(key: SeriesKey, rows: readonly KeyedRow[]): string[] {
   const names = new Set<string>();
-  for (const r of rows) for (const k in r) if (k !== "epoch" && k !== "timestamp" && !UNSMOOTHED.has(k)) names.add(k);
+  for (const r of rows)
+    for (const k in r) if (k !== key && k !== "epoch" && k !== "timestamp" && !UNSMOOTHED.has(k)) names.add(k);
   return [...names];
 }
 
 /** EMA of every smoothable metric over `rows`, started on `warmup`; returns the columns (aligned with rows) and the final states. */
-function smooth(warmup: readonly WireEpoch[], rows: readonly WireEpoch[], weight: number) {
+function smooth(key: SeriesKey, warmup: readonly KeyedRow[], rows: readonly KeyedRow[], weight: number) {
   const columns: Record<string, (number | null)[]> = {};
   const state: Record<string, EmaState> = {};
-  for (const name of smoothable(rows)) {
+  for (const name of smoothable(key, rows)) {
     const s: EmaState = { last: 0, n: 0 };
     emaSmooth(
       warmup.map((r) => metricValue((r as Record<string, unknown>)[name]) ?? null),
@@ -224,18 +291,18 @@ function windowRows(epochs: readonly number[], span: number, limit: number): num
  * reduction kept. Null when the windows would read more than `maxRows` rows (a weight near 1, points close together):
  * then reading the range is cheaper.
  */
-async function smoothAt(
-  store: StoreReader,
-  operationId: string,
+async function smoothAt<R extends KeyedRow>(
+  series: ChartSeries<R>,
   chosen: readonly number[],
   weight: number,
   maxRows: number,
   fields: readonly string[] | undefined,
-): Promise<ChartReply | null> {
+): Promise<SeriesReply<R> | null> {
+  const key = series.key;
   const need = emaWarmup(weight);
-  let rows: WireEpoch[] = [];
+  let rows: R[] = [];
   let names: string[] = [];
-  let series: Record<string, (WireMetric | null)[]> = {};
+  let curves: Record<string, (WireMetric | null)[]> = {};
   const state: Record<string, EmaState> = {};
   // The epochs whose windows the next read covers; `pending`: their rows' indices, once the first read gave the rows.
   let ends: readonly number[] = chosen;
@@ -255,26 +322,24 @@ async function smoothAt(
     // windows are never in one (each window is sliced by its epochs below), and a range costs a fraction of a list of
     // epoch numbers (100 overlaid runs: ~1.2 ms a run for 10,000 rows against ~3.3 ms for 7,000 listed).
     const got =
-      2 * sorted.length >= hi - lo + 1
-        ? await store.readEpochs(operationId, lo - 1, hi, fields)
-        : await store.readEpochsAt(operationId, sorted, fields);
+      2 * sorted.length >= hi - lo + 1 ? await series.read(lo - 1, hi, fields) : await series.readAt(sorted, fields);
     if (first) {
       first = false;
       const picked = new Set(chosen);
-      rows = got.filter((r) => picked.has(r.epoch));
-      names = smoothable(rows);
-      series = Object.fromEntries(names.map((n) => [n, rows.map(() => null)]));
+      rows = got.filter((r) => picked.has(keyOf(r, key)));
+      names = smoothable(key, rows);
+      curves = Object.fromEntries(names.map((n) => [n, rows.map(() => null)]));
       pending = rows.map((_, i) => i);
     }
     const last = span >= 64 * need;
     const retry: number[] = [];
     let w = 0;
     for (const i of pending) {
-      const epoch = rows[i]!.epoch;
+      const epoch = keyOf(rows[i]!, key);
       const start = Math.max(0, epoch - span);
-      while (w < got.length && got[w]!.epoch < start) w++;
+      while (w < got.length && keyOf(got[w]!, key) < start) w++;
       let end = w;
-      while (end < got.length && got[end]!.epoch <= epoch) end++;
+      while (end < got.length && keyOf(got[end]!, key) <= epoch) end++;
       const window = got.slice(w, end);
       const done: [string, number | null, EmaState][] = [];
       let enough = true;
@@ -297,15 +362,15 @@ async function smoothAt(
         continue;
       }
       for (const [name, own, s] of done) {
-        series[name]![i] = encodeMetric(own) ?? null;
+        curves[name]![i] = encodeMetric(own) ?? null;
         if (i === rows.length - 1) state[name] = s;
       }
     }
     pending = retry;
-    ends = retry.map((i) => rows[i]!.epoch);
+    ends = retry.map((i) => keyOf(rows[i]!, key));
     span *= 2;
   }
-  return { epochs: rows, smoothed: { weight, series, state } };
+  return { rows, smoothed: { weight, series: curves, state } };
 }
 
 /**
@@ -313,25 +378,24 @@ async function smoothAt(
  * the history's start), read backwards in chunks. A metric sparser than one epoch in 64 stops the search at 64 × the
  * warm-up, and its EMA then starts there (within the tolerance only when that is far enough back).
  */
-async function warmupRows(
-  store: StoreReader,
-  operationId: string,
+async function warmupRows<R extends KeyedRow>(
+  series: ChartSeries<R>,
   lower: number,
-  rows: readonly WireEpoch[],
+  rows: readonly R[],
   weight: number,
   fields: readonly string[] | undefined,
-): Promise<WireEpoch[]> {
-  const names = smoothable(rows);
+): Promise<R[]> {
+  const names = smoothable(series.key, rows);
   if (lower === 0 || names.length === 0) return [];
   const need = emaWarmup(weight);
   const limit = 64 * need;
   const chunk = Math.min(limit, Math.max(256, 2 * need));
-  const chunks: WireEpoch[][] = [];
+  const chunks: R[][] = [];
   const finite = new Map(names.map((n) => [n, 0]));
   let before = lower;
   let read = 0;
   while (read < limit) {
-    const got = await store.readEpochsBefore(operationId, before, chunk, fields);
+    const got = await series.readBefore(before, chunk, fields);
     if (got.length === 0) break;
     chunks.unshift(got);
     read += got.length;
@@ -341,7 +405,7 @@ async function warmupRows(
         if (v !== undefined && Number.isFinite(v)) finite.set(n, finite.get(n)! + 1);
       }
     }
-    before = got[0]!.epoch;
+    before = keyOf(got[0]!, series.key);
     if (got.length < chunk || [...finite.values()].every((c) => c >= need)) break;
   }
   return chunks.flat();

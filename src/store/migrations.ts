@@ -80,4 +80,34 @@ export const MIGRATIONS: readonly string[] = [
        SELECT DISTINCT j.key AS name FROM epochs e, json_each(e.custom) j
        WHERE e.op = operations.id AND e.custom IS NOT NULL ORDER BY 1))
    WHERE EXISTS (SELECT 1 FROM epochs e WHERE e.op = operations.id AND e.custom IS NOT NULL);`,
+  // 7: issue 22's steps. One row per (operation, step) in a WITHOUT ROWID table like epochs (`epoch` labels the epoch
+  //    the step ran in; samples and tokens are cumulative counts), chart summaries per block of steps like epoch_blocks,
+  //    the steps planned, and what a step write keeps on the operation: steps_completed (highest step + 1, the
+  //    progress), step_state (src/operations/step_epochs.ts StepState as JSON: the open epoch's running sums and each
+  //    epoch's step span, so deriving epoch records costs O(batch)). Every operation before it has no steps.
+  `CREATE TABLE steps (
+     op            INTEGER NOT NULL,
+     step          INTEGER NOT NULL,
+     epoch         INTEGER,
+     train_loss    REAL,
+     val_loss      REAL,
+     val_accuracy  REAL,
+     learning_rate REAL,
+     grad_norm     REAL,
+     duration      REAL,
+     samples       REAL,
+     tokens        REAL,
+     ts            INTEGER NOT NULL,
+     custom        TEXT,
+     PRIMARY KEY (op, step)
+   ) WITHOUT ROWID;
+   CREATE TABLE step_blocks (
+     op      INTEGER NOT NULL,
+     block   INTEGER NOT NULL,
+     summary TEXT NOT NULL,
+     PRIMARY KEY (op, block)
+   ) WITHOUT ROWID;
+   ALTER TABLE operations ADD COLUMN total_steps_planned INTEGER;
+   ALTER TABLE operations ADD COLUMN steps_completed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN step_state TEXT;`,
 ];

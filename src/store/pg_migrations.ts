@@ -94,4 +94,33 @@ export const PG_MIGRATIONS: readonly string[] = [
      SELECT json_agg(n.name ORDER BY n.name COLLATE "C")::text FROM (
        SELECT DISTINCT json_object_keys(e.custom::json) AS name FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL) n)
    WHERE EXISTS (SELECT 1 FROM epochs e WHERE e.op = o.id AND e.custom IS NOT NULL);`,
+  // 5: issue 22's steps, as SQLite's migration 7 (8-byte columns first, no padding); step_version counts an operation's
+  // step writes as epoch_version counts its epoch writes (each write's NOTIFY carries it). Idempotent (IF NOT EXISTS), so a
+  // schema rolled back to an earlier version migrates again.
+  `CREATE TABLE IF NOT EXISTS steps (
+     op            bigint NOT NULL,
+     ts            bigint NOT NULL,
+     train_loss    float8,
+     val_loss      float8,
+     val_accuracy  float8,
+     learning_rate float8,
+     grad_norm     float8,
+     duration      float8,
+     samples       float8,
+     tokens        float8,
+     step          integer NOT NULL,
+     epoch         integer,
+     custom        text,
+     PRIMARY KEY (op, step)
+   );
+   CREATE TABLE IF NOT EXISTS step_blocks (
+     op      bigint NOT NULL,
+     block   integer NOT NULL,
+     summary text NOT NULL,
+     PRIMARY KEY (op, block)
+   );
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS total_steps_planned integer;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS steps_completed integer NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_state text;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_version bigint NOT NULL DEFAULT 0;`,
 ];

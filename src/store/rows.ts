@@ -1,23 +1,17 @@
 /**
- * What both stores do the same way, whatever the database: an operation row as the API's Operation, the custom
- * metrics column, and how a write updates the stored trend summary (incrementally from the stored rule state and
- * the recent tail, or by a full recompute). Pure: each store reads and writes its own rows around these.
+ * What both stores read the same way, whatever the database: an operation row as the API's Operation, and an epoch row
+ * in wire form (whole, or projected on a chart's fields). Pure: each store reads its own rows around these. How a write
+ * stores rows and keeps the summary is src/store/write_epochs.ts.
  */
-import { encodeMetric, STANDARD_FIELDS, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
+import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import { STEP_FIELDS, type WireStep } from "../schemas/step.ts";
+import type { SeriesKey } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
 import { progressPercentage, type FailureCode } from "../operations/lifecycle.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
-import {
-  EMPTY_STATE,
-  EMPTY_SUMMARY,
-  type EpochPoint,
-  type Monitor,
-  type TrendConfig,
-  type TrendState,
-  type TrendSummary,
-} from "../trends/types.ts";
-import { advanceState, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
-import { isStale, type BatchProgress, type WriteResult } from "./store.ts";
+import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
+import type { BatchProgress } from "./store.ts";
+import { isStale } from "../operations/liveness.ts";
 import { withPlacement, type Location } from "../operations/ownership.ts";
 
 /** An operation's columns as both stores keep them: times as ISO strings, JSON as text, last_seen_at in ms. */
@@ -30,6 +24,9 @@ export interface OperationColumns {
   started_at: string | null;
   completed_at: string | null;
   total_epochs_planned: number | null;
+  total_steps_planned: number | null;
+  /** Highest stored step + 1 (0 before any step). */
+  steps_completed: number;
   error_message: string | null;
   failure_code: FailureCode | null;
   metadata: string;
@@ -70,10 +67,17 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     started_at: r.started_at,
     completed_at: r.completed_at,
     progress: {
-      percentage: progressPercentage(r.status, done, total, batch),
+      percentage: progressPercentage(r.status, done, total, batch, {
+        completed: Number(r.steps_completed),
+        total: r.total_steps_planned,
+      }),
       current_epoch: trends.latest_epoch,
       total_epochs: total,
       epochs_completed: done,
+      // Only a step run (or one that plans steps) has them: a per-epoch operation reads exactly as before steps.
+      ...(Number(r.steps_completed) > 0 || r.total_steps_planned !== null
+        ? { steps_completed: Number(r.steps_completed), total_steps: r.total_steps_planned }
+        : {}),
       ...(batch && r.status === "running" ? { batch } : {}),
     },
     error_message: r.error_message,
@@ -86,25 +90,6 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     control: parseJson<StopControl>(r.control),
     result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
     trends,
-  };
-}
-
-/** What a write reports, from the row it locked (status before the write, stop policy, decision) and what it computed. */
-export function writeResult(
-  row: { status: string; stop_policy: string | null; control: string | null },
-  stored: number,
-  trends: TrendSummary,
-  revived: boolean,
-  version: number,
-): WriteResult {
-  return {
-    stored,
-    trends,
-    revived,
-    version,
-    statusChanged: revived || row.status === "pending",
-    stopPolicy: parseJson<StopPolicy>(row.stop_policy),
-    control: parseJson<StopControl>(row.control),
   };
 }
 
@@ -152,51 +137,101 @@ export function rowToWire<C>(wire: (c: C) => WireMetric | undefined): (r: EpochC
  * formatting a timestamp per row or parsing custom metrics a chart does not show: a 10,000-epoch run's one standard
  * metric reads in a fraction of its full rows (bench/dashboard.ts (e)).
  */
-export interface Projection<C> {
-  /** The columns to select: epoch, the listed standard ones, ts and custom only when needed. */
+export interface Projection<C, Row = EpochColumns<C>, Wire = WireEpoch> {
+  /** The columns to select: the key, the listed standard ones (and a step's epoch), ts and custom only when needed. */
   columns: string[];
-  toWire: (r: EpochColumns<C>) => WireEpoch;
+  toWire: (r: Row) => Wire;
 }
 
-const STANDARD_COLUMNS = new Set<string>(STANDARD_FIELDS);
+const STANDARD_COLUMNS: Record<SeriesKey, ReadonlySet<string>> = {
+  epoch: new Set<string>(STANDARD_FIELDS),
+  // A step's epoch is a column too: an integer label, copied as it is.
+  step: new Set<string>([...STEP_FIELDS, "epoch"]),
+};
 
-export function projection<C>(fields: readonly string[], wire: (c: C) => WireMetric | undefined): Projection<C> {
-  const wanted = fields.filter((f, i) => f !== "epoch" && fields.indexOf(f) === i);
-  const standard = wanted.filter((f) => STANDARD_COLUMNS.has(f)) as (keyof EpochColumns<C>)[];
-  const custom = wanted.some((f) => f !== "timestamp" && !STANDARD_COLUMNS.has(f));
+export function projection<C>(fields: readonly string[], wire: (c: C) => WireMetric | undefined): Projection<C>;
+export function projection<C>(
+  fields: readonly string[],
+  wire: (c: C) => WireMetric | undefined,
+  series: "step",
+): Projection<C, StepColumns<C>, WireStep>;
+/** `series`: which rows (epochs by default; a step row's `epoch` is read like a standard field, never wire-encoded). */
+export function projection<C>(
+  fields: readonly string[],
+  wire: (c: C) => WireMetric | undefined,
+  series: SeriesKey = "epoch",
+  // biome-ignore lint/suspicious/noExplicitAny: the overloads above type each series' rows.
+): Projection<C, any, any> {
+  const columnsOf = STANDARD_COLUMNS[series];
+  const cell = (f: string, c: unknown) => (f === "epoch" ? c : wire(c as C));
+  const wanted = fields.filter((f, i) => f !== series && fields.indexOf(f) === i);
+  const standard = wanted.filter((f) => columnsOf.has(f));
+  const custom = wanted.some((f) => f !== "timestamp" && !columnsOf.has(f));
   const ts = wanted.includes("timestamp");
-  const columns = ["epoch", ...standard, ...(ts ? ["ts"] : []), ...(custom ? ["custom"] : [])];
+  const columns = [series, ...standard, ...(ts ? ["ts"] : []), ...(custom ? ["custom"] : [])];
   // One kind per field, in order: 0 a column, 1 a custom metric, 2 the timestamp.
-  const kinds = wanted.map((f) => (STANDARD_COLUMNS.has(f) ? 0 : f === "timestamp" ? 2 : 1));
+  const kinds = wanted.map((f) => (columnsOf.has(f) ? 0 : f === "timestamp" ? 2 : 1));
   if (wanted.length === 1 && kinds[0] === 0) {
     // A chart's usual read: one standard metric.
     const f = wanted[0]!;
     return {
       columns,
-      toWire: (r) => {
-        const c = r[f as "train_loss"];
-        return (c === null ? { epoch: r.epoch } : { epoch: r.epoch, [f]: wire(c) }) as WireEpoch;
+      toWire: (r: Record<string, unknown>) => {
+        const c = r[f] as C | null;
+        return c === null ? { [series]: r[series] } : { [series]: r[series], [f]: cell(f, c) };
       },
     };
   }
   return {
     columns,
-    toWire: (r) => {
-      const out: Record<string, unknown> = { epoch: r.epoch };
-      const parsed = custom && r.custom !== null ? (JSON.parse(r.custom) as Record<string, unknown>) : undefined;
+    toWire: (r: Record<string, unknown>) => {
+      const out: Record<string, unknown> = { [series]: r[series] };
+      const parsed =
+        custom && r.custom !== null ? (JSON.parse(r.custom as string) as Record<string, unknown>) : undefined;
       for (let i = 0; i < wanted.length; i++) {
         const f = wanted[i]!;
         const kind = kinds[i];
         if (kind === 0) {
-          const c = r[f as "train_loss"];
-          if (c !== null) out[f] = wire(c);
+          const c = r[f] as C | null;
+          if (c !== null) out[f] = cell(f, c);
         } else if (kind === 1) {
           const v = parsed?.[f];
           if (v !== undefined) out[f] = v;
         } else out.timestamp = new Date(typeof r.ts === "number" ? r.ts : Number(r.ts)).toISOString();
       }
-      return out as WireEpoch;
+      return out;
     },
+  };
+}
+
+/** A stored step row; each store keeps a metric cell its own way (`C`). */
+export interface StepColumns<C> {
+  step: number;
+  epoch: number | null;
+  train_loss: C | null;
+  val_loss: C | null;
+  val_accuracy: C | null;
+  learning_rate: C | null;
+  grad_norm: C | null;
+  duration: C | null;
+  samples: C | null;
+  tokens: C | null;
+  ts: number | string;
+  custom: string | null;
+}
+
+/** A stored step row in wire form (every column), as rowToWire gives an epoch's: `{ step, epoch?, …fields, timestamp }`. */
+export function stepToWire<C>(wire: (c: C) => WireMetric | undefined): (r: StepColumns<C>) => WireStep {
+  return (r) => {
+    const out: Record<string, unknown> = { step: r.step };
+    if (r.epoch !== null) out.epoch = r.epoch;
+    for (const f of STEP_FIELDS) {
+      const c = r[f];
+      if (c !== null) out[f] = wire(c);
+    }
+    if (r.custom !== null) Object.assign(out, JSON.parse(r.custom));
+    out.timestamp = new Date(typeof r.ts === "number" ? r.ts : Number(r.ts)).toISOString();
+    return out as WireStep;
   };
 }
 
@@ -216,71 +251,4 @@ export function byFieldList<P>(make: (fields: readonly string[]) => P): (fields:
     }
     return p;
   };
-}
-
-/** The custom metrics column: JSON of the wire values (NaN as "NaN"), or null when there are none. */
-export function customColumn(custom: EpochRecord["custom"]): string | null {
-  if (!custom) return null;
-  const out: Record<string, unknown> = {};
-  for (const k in custom) out[k] = encodeMetric(custom[k]);
-  return JSON.stringify(out);
-}
-
-/** A write that extends the stored history: the rule state after it, and what summarizeFrom needs besides the tail. */
-export interface Append {
-  monitor: Monitor | null;
-  state: TrendState;
-  count: number;
-  /** The new tail when the batch alone is one (at least `tail` epochs, all past the stored ones); else null: read it. */
-  tail: EpochPoint[] | null;
-}
-
-/**
- * How a write of `epochs` (of which `distinct` different epoch numbers, the smallest `minEpoch`) updates the stored
- * summary. An Append when every new epoch lies past the stored history and the monitor stays put; null for a full
- * recompute: a replaced epoch, a switch to val_loss, a batch naming an epoch twice (only a recompute sees which copy
- * was kept), or a row whose rule state predates the current TrendState shape.
- */
-export function planAppend(
-  stored: { summary: string; best_json: string | null },
-  epochs: readonly EpochRecord[],
-  distinct: number,
-  minEpoch: number,
-  tail: number,
-): Append | null {
-  const prev = JSON.parse(stored.summary) as TrendSummary;
-  const prevState = stored.best_json === null && prev.total_epochs_completed > 0 ? null : parseState(stored.best_json);
-  const batchMonitor = chooseMonitor(epochs);
-  const monitor =
-    prev.monitor === "val_loss" || batchMonitor === "val_loss" ? "val_loss" : (prev.monitor ?? batchMonitor);
-  const appends =
-    prevState !== null &&
-    (prev.latest_epoch === null || minEpoch > prev.latest_epoch) &&
-    !(prev.monitor === "train_loss" && monitor === "val_loss") &&
-    distinct === epochs.length;
-  if (!appends) return null;
-  // Only the first values depend on order; once the state has them, the batch merges as it came.
-  const needsOrder = prevState.first === null || prevState.first_train === null;
-  const sorted = needsOrder || epochs.length >= tail ? [...epochs].sort((a, b) => a.epoch - b.epoch) : null;
-  const state = advanceState(prevState, needsOrder ? sorted! : epochs, monitor);
-  return {
-    monitor,
-    state,
-    count: prev.total_epochs_completed + distinct,
-    tail: epochs.length >= tail ? sorted!.slice(-tail) : null,
-  };
-}
-
-/** The summary after an Append, from the stored epochs' most recent `tail` losses (ascending). */
-export function appendedSummary(plan: Append, tail: EpochPoint[], cfg: TrendConfig): TrendSummary {
-  return summarizeFrom({ monitor: plan.monitor, state: plan.state, tail, count: plan.count }, cfg);
-}
-
-/** The stored rule state (column best_json), or null when absent or written by an older version (then recompute). */
-export function parseState(json: string | null): TrendState | null {
-  if (json === null) return { ...EMPTY_STATE };
-  const v = JSON.parse(json) as Partial<TrendState>;
-  return "best" in v && "first" in v && "min_train" in v && "best_train" in v && "first_train" in v
-    ? (v as TrendState)
-    : null;
 }

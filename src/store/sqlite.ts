@@ -4,49 +4,34 @@
  * write costs O(batch), not O(history).
  */
 import type { Database, Statement } from "bun:sqlite";
-import { randomBytes } from "node:crypto";
 import { notFound } from "../errors.ts";
-import {
-  STANDARD_FIELDS,
-  admitMetricNames,
-  encodeMetric,
-  MAX_EPOCH,
-  type EpochRecord,
-  type WireEpoch,
-} from "../schemas/epoch.ts";
-import { canAcceptMetrics, canFinish, isRevivable, operationFinished } from "../operations/lifecycle.ts";
+import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import {
-  DEFAULT_TREND_CONFIG,
-  EMPTY_SUMMARY,
-  type TrendConfig,
-  type TrendState,
-  type TrendSummary,
-  type EpochPoint,
-} from "../trends/types.ts";
-import { analyzeTrends, tailSize } from "../trends/summary.ts";
+import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint } from "../trends/types.ts";
+import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
-import { appendToBlock, BLOCK, blockCover, blockOf, byBlock } from "./blocks.ts";
+import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { placementOf } from "../operations/ownership.ts";
+import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import {
-  appendedSummary,
-  customColumn,
   type EpochColumns,
   type OperationColumns,
-  parseJson,
-  planAppend,
   projection,
   byFieldList,
   rowToWire,
   toOperation,
   type Liveness,
-  writeResult,
 } from "./rows.ts";
+import { epochBatch, runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
+import { closeSteps, stepBatch, writeSteps } from "./write_steps.ts";
+import { SqliteSteps } from "./sqlite_steps.ts";
+import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
+  EpochEnd,
+  StepWriteResult,
   Fields,
   FinishOptions,
   ListFilter,
@@ -64,6 +49,8 @@ interface OpRow extends OperationColumns {
   chart_blocks: number;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
+  /** src/operations/step_epochs.ts StepState as JSON; null before any step. */
+  step_state: string | null;
 }
 
 type Cell = number | string | null;
@@ -79,18 +66,16 @@ const cellToWire = (c: number | string) => (typeof c === "string" ? (c as WireMe
 const COLS = 10;
 const CHUNK = 64;
 
-export function newOperationId(type: string, now = new Date()): string {
-  const iso = now.toISOString(); // 2026-11-26T15:30:00.000Z
-  const stamp = `${iso.slice(0, 10).replaceAll("-", "")}_${iso.slice(11, 19).replaceAll(":", "")}`;
-  return `op_${type}_${stamp}_${randomBytes(4).toString("hex")}`;
-}
-
 export class SqliteStore implements Store {
   readonly db: Database;
   private readonly trendCfg: TrendConfig;
   private readonly batchProgress = new Map<string, BatchProgress>();
   /** Epoch writes per operation since this process opened the file (WriteResult.version). */
   private readonly versions = new Map<string, number>();
+  /** Step writes per operation since this process opened the file (StepWriteResult.version). */
+  private readonly stepVersions = new Map<string, number>();
+  /** The step tables' statements (src/store/sqlite_steps.ts). */
+  private readonly steps: SqliteSteps;
   /** One process holds the file: no one else's changes to hear. */
   readonly shared = null;
   private readonly tail: number;
@@ -98,16 +83,13 @@ export class SqliteStore implements Store {
     opByPublicId: Statement<OpRow, [string]>;
     insertEpoch: Statement<unknown, Cell[]>;
     insertChunk: Statement<unknown, Cell[]>;
-    existingEpoch: Statement<{ n: number }, [number, number]>;
     tail: Statement<EpochRow, [number, number]>;
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
-    count: Statement<{ n: number }, [number]>;
-    saveSummary: Statement<unknown, [string, string | null, number]>;
+    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number]>;
     readSince: Statement<EpochRow, [number, number]>;
     readRange: Statement<EpochRow, [number, number, number]>;
     readBefore: Statement<EpochRow, [number, number, number]>;
     readPage: Statement<EpochRow, [number, number, number]>;
-    saveNames: Statement<unknown, [string, number]>;
     readAt: Statement<EpochRow, [number, string]>;
     block: Statement<{ summary: string }, [number, number]>;
     blocksIn: Statement<{ block: number; summary: string }, [number, number, number]>;
@@ -138,16 +120,22 @@ export class SqliteStore implements Store {
       insertChunk: this.db.query(
         `INSERT OR REPLACE INTO epochs (${cols.join(", ")}) VALUES ${Array(CHUNK).fill(tuple).join(", ")}`,
       ),
-      existingEpoch: this.db.query("SELECT count(*) AS n FROM epochs WHERE op = ? AND epoch = ?"),
       tail: this.db.query("SELECT * FROM epochs WHERE op = ? ORDER BY epoch DESC LIMIT ?"),
       lossHistory: this.db.query("SELECT epoch, train_loss, val_loss FROM epochs WHERE op = ? ORDER BY epoch"),
-      count: this.db.query("SELECT count(*) AS n FROM epochs WHERE op = ?"),
-      saveSummary: this.db.query("UPDATE operations SET summary = ?, best_json = ? WHERE id = ?"),
+      // One statement for the summary, the names, the liveness stamp, the revive and the start.
+      saveWrite: this.db.query(
+        `UPDATE operations SET summary = ?1, best_json = ?2, last_seen_at = ?3, metric_names = coalesce(?4, metric_names),
+           status = CASE WHEN ?5 OR ?6 IS NOT NULL THEN 'running' ELSE status END,
+           error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
+           failure_code = CASE WHEN ?5 THEN NULL ELSE failure_code END,
+           completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,
+           started_at = coalesce(?6, started_at)
+         WHERE id = ?7`,
+      ),
       readSince: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch"),
       readRange: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? AND epoch <= ? ORDER BY epoch"),
       readBefore: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch < ? ORDER BY epoch DESC LIMIT ?"),
       readPage: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch LIMIT ?"),
-      saveNames: this.db.query("UPDATE operations SET metric_names = ? WHERE id = ?"),
       // One statement for any number of epochs: the list travels as one JSON array.
       readAt: this.db.query(
         "SELECT * FROM epochs WHERE op = ? AND epoch IN (SELECT value FROM json_each(?)) ORDER BY epoch",
@@ -158,6 +146,7 @@ export class SqliteStore implements Store {
       ),
       saveBlock: this.db.query("INSERT OR REPLACE INTO epoch_blocks (op, block, summary) VALUES (?, ?, ?)"),
     };
+    this.steps = new SqliteSteps(this.db, (id) => this.row(id));
   }
 
   private row(operationId: string): OpRow {
@@ -176,32 +165,30 @@ export class SqliteStore implements Store {
   }
 
   async createOperation(input: NewOperation): Promise<Operation> {
-    const now = new Date();
-    const id = newOperationId(input.operation_type, now);
-    const status = input.status ?? "running";
-    const placement = placementOf(input.metadata ?? {});
+    const r = newOperationRow(input, new Date());
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
       )
       .run(
-        id,
-        input.operation_type,
-        input.name ?? null,
-        status,
-        now.toISOString(),
-        status === "running" ? now.toISOString() : null,
-        input.total_epochs_planned ?? null,
-        JSON.stringify(input.metadata ?? {}),
-        JSON.stringify(EMPTY_SUMMARY),
-        input.config ? JSON.stringify(input.config) : null,
-        input.stop_policy ? JSON.stringify(input.stop_policy) : null,
-        placement.location,
-        placement.host,
+        r.operation_id,
+        r.operation_type,
+        r.name,
+        r.status,
+        r.created_at,
+        r.started_at,
+        r.total_epochs_planned,
+        r.total_steps_planned,
+        r.metadata,
+        r.summary,
+        r.config,
+        r.stop_policy,
+        r.location,
+        r.host,
       );
-    return this.current(id);
+    return this.current(r.operation_id);
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
@@ -236,81 +223,122 @@ export class SqliteStore implements Store {
   }
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
-    const res = this.db
-      .transaction((): WriteResult => {
-        const op = this.row(operationId);
-        let revived = false;
-        if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-        if (isRevivable(op)) {
-          this.db
-            .query(
-              "UPDATE operations SET status = 'running', error_message = NULL, failure_code = NULL, completed_at = NULL WHERE id = ?",
-            )
-            .run(op.id);
-          revived = true;
-        }
-        // Before any row: a batch past the name limit is refused whole.
-        const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], epochs);
-        if (names) this.q.saveNames.run(JSON.stringify(names), op.id);
-        const seen = new Set<number>();
-        let minEpoch = Infinity;
-        let lastIso = "";
-        let lastMs = 0;
-        let args: Cell[] = [];
-        for (const e of epochs) {
-          seen.add(e.epoch);
-          if (e.epoch < minEpoch) minEpoch = e.epoch;
-          // Batches usually share one server timestamp: parse it once.
-          if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
-          else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
-          args.push(
-            op.id,
-            e.epoch,
-            toCell(e.train_loss),
-            toCell(e.val_loss),
-            toCell(e.train_accuracy),
-            toCell(e.val_accuracy),
-            toCell(e.learning_rate),
-            toCell(e.duration),
-            lastMs,
-            customColumn(e.custom),
-          );
-          if (args.length === CHUNK * COLS) {
-            this.q.insertChunk.run(...args);
-            args = [];
-          }
-        }
-        for (let i = 0; i < args.length; i += COLS) this.q.insertEpoch.run(...args.slice(i, i + COLS));
-        if (op.chart_blocks === 1) this.updateBlocks(op.id, epochs);
-
-        let trends: TrendSummary;
-        let state: TrendState;
-        const append = planAppend(op, epochs, seen.size, minEpoch, this.tail);
-        if (append) {
-          state = append.state;
-          trends = appendedSummary(
-            append,
-            append.tail ?? this.q.tail.all(op.id, this.tail).reverse().map(lossPoint),
-            this.trendCfg,
-          );
-        } else {
-          ({ state, summary: trends } = analyzeTrends(this.q.lossHistory.all(op.id).map(lossPoint), this.trendCfg));
-        }
-        this.q.saveSummary.run(JSON.stringify(trends), JSON.stringify(state), op.id);
-        const wasPending = op.status === "pending";
-        if (wasPending)
-          this.db
-            .query("UPDATE operations SET status = 'running', started_at = ? WHERE id = ?")
-            .run(new Date().toISOString(), op.id);
-        this.db.query("UPDATE operations SET last_seen_at = ? WHERE id = ?").run(Date.now(), op.id);
-        return writeResult(op, epochs.length, trends, revived, 0);
-      })
-      .immediate();
+    const batch = epochBatch(epochs);
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    const res = this.db.transaction(() => runSync(writeEpochs(this.writer, operationId, batch, ctx))).immediate();
     // Counted once committed: one process holds the file, so a count in memory is every write there is.
     res.version = (this.versions.get(operationId) ?? 0) + 1;
     this.versions.set(operationId, res.version);
     return res;
   }
+
+  async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
+    const batch = stepBatch(steps);
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    const res = this.db
+      .transaction(() => runSync(writeSteps(this.steps.writer, this.writer, operationId, batch, ctx)))
+      .immediate();
+    res.version = this.count(this.stepVersions, operationId);
+    if (res.epochs) res.epochs.version = this.count(this.versions, operationId);
+    return res;
+  }
+
+  async closeSteps(operationId: string): Promise<StepWriteResult["epochs"]> {
+    const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
+    const closed = this.db
+      .transaction(() => runSync(closeSteps(this.steps.writer, this.writer, operationId, ctx)))
+      .immediate();
+    if (closed) closed.version = this.count(this.versions, operationId);
+    return closed;
+  }
+
+  /** Counts a committed write: one process holds the file, so a count in memory is every write there is. */
+  private count(versions: Map<string, number>, operationId: string): number {
+    const v = (versions.get(operationId) ?? 0) + 1;
+    versions.set(operationId, v);
+    return v;
+  }
+
+  async readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.read(operationId, sinceStep, untilStep, fields);
+  }
+
+  async readStepPage(operationId: string, afterStep: number, limit: number): Promise<WireStep[]> {
+    return this.steps.page(operationId, afterStep, limit);
+  }
+
+  async readStepsBefore(operationId: string, step: number, limit: number, fields?: Fields): Promise<WireStep[]> {
+    return this.steps.before(operationId, step, limit, fields);
+  }
+
+  async readStepsAt(operationId: string, steps: readonly number[], fields?: Fields): Promise<WireStep[]> {
+    return this.steps.at(operationId, steps, fields);
+  }
+
+  async stepSpans(operationId: string, fromStep: number, toStep: number): Promise<SpanSummary[]> {
+    return this.steps.spans(operationId, fromStep, toStep);
+  }
+
+  async epochEnds(operationId: string): Promise<EpochEnd[]> {
+    return this.steps.ends(operationId);
+  }
+
+  /** This store's part of a write (src/store/write_epochs.ts): its statements, run inside the write's transaction. */
+  private readonly writer: EpochWriter<OpRow> = {
+    lock: (operationId, touched) => {
+      const op = this.row(operationId);
+      // A row from before chart blocks keeps none until its first chart read builds them (epochSpans).
+      if (op.chart_blocks !== 1) return { op, blocks: null };
+      const blocks = new Map<number, SpanSummary>();
+      for (const b of touched) {
+        const stored = this.q.block.get(op.id, b);
+        if (stored) blocks.set(b, JSON.parse(stored.summary) as SpanSummary);
+      }
+      return { op, blocks };
+    },
+    insert: (op, batch, plan) => {
+      let args: Cell[] = [];
+      for (const { e, ts, custom } of batch.rows) {
+        args.push(
+          op.id,
+          e.epoch,
+          toCell(e.train_loss),
+          toCell(e.val_loss),
+          toCell(e.train_accuracy),
+          toCell(e.val_accuracy),
+          toCell(e.learning_rate),
+          toCell(e.duration),
+          ts,
+          custom,
+        );
+        if (args.length === CHUNK * COLS) {
+          this.q.insertChunk.run(...args);
+          args = [];
+        }
+      }
+      for (let i = 0; i < args.length; i += COLS) this.q.insertEpoch.run(...args.slice(i, i + COLS));
+      return {
+        tail: plan.tail > 0 ? this.q.tail.all(op.id, plan.tail).reverse().map(lossPoint) : null,
+        history: plan.history ? this.q.lossHistory.all(op.id).map(lossPoint) : null,
+        blockRows: plan.blocks.flatMap((b) =>
+          this.q.readRange.all(op.id, b * BLOCK - 1, b * BLOCK + BLOCK - 1).map(toWire),
+        ),
+      };
+    },
+    save: (op, w) => {
+      this.q.saveWrite.run(
+        JSON.stringify(w.trends),
+        JSON.stringify(w.state),
+        w.at.getTime(),
+        w.names && JSON.stringify(w.names),
+        w.revived ? 1 : 0,
+        w.started ? w.at.toISOString() : null,
+        op.id,
+      );
+      for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
+      return 0; // counted once committed (writeEpochs)
+    },
+  };
 
   async readReplay(operationId: string, sinceEpoch = -1): Promise<Replay> {
     // Synchronous: nothing can write between the two reads.
@@ -390,31 +418,8 @@ export class SqliteStore implements Store {
     }
     const { blocks, edges } = blockCover(fromEpoch, toEpoch);
     const edge = ([from, to]: [number, number]) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(toWire));
-    if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
-    const spans: SpanSummary[] = this.q.blocksIn
-      .all(op.id, blocks[0], blocks[1])
-      .map((b) => JSON.parse(b.summary) as SpanSummary);
-    // The edges are the range's first and last parts: before and after the whole blocks.
-    for (const e of edges) {
-      if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
-      else spans.push(edge(e));
-    }
-    return spans.filter((s) => s.count > 0);
-  }
-
-  /**
-   * Keeps the chart blocks a write touched up to date, in the write's transaction: epochs past a block's last one merge
-   * into its summary (appends, the usual case, cost O(batch)); a block with a replaced or earlier epoch is summarised
-   * again from its rows (at most BLOCK). A batch naming one epoch twice keeps the last, as the rows do.
-   */
-  private updateBlocks(opId: number, epochs: readonly EpochRecord[]): void {
-    for (const [b, rows] of byBlock(epochs)) {
-      const stored = this.q.block.get(opId, b);
-      const summary =
-        appendToBlock(stored ? (JSON.parse(stored.summary) as SpanSummary) : null, rows) ??
-        summarizeRows(this.q.readRange.all(opId, b * BLOCK - 1, b * BLOCK + BLOCK - 1).map(toWire));
-      this.q.saveBlock.run(opId, b, JSON.stringify(summary));
-    }
+    const whole = blocks ? this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => b.summary) : [];
+    return coverSpans(blocks, edges, whole, edges.map(edge));
   }
 
   /** Summarises every block of an operation stored before chart blocks existed (one pass over its rows), then keeps them on writes. */
@@ -462,22 +467,13 @@ export class SqliteStore implements Store {
       .transaction(() => {
         const op = this.row(operationId);
         this.batchProgress.delete(operationId);
-        if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+        const f = finishRow(op, operationId, status, opts, new Date());
         this.db
           .query(
             `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
              started_at = coalesce(started_at, ?), control = coalesce(?, control) WHERE id = ?`,
           )
-          .run(
-            status,
-            new Date().toISOString(),
-            opts.error_message ?? null,
-            status === "failed" ? (opts.failure_code ?? null) : null,
-            opts.result ? JSON.stringify(opts.result) : null,
-            new Date().toISOString(),
-            opts.control ? JSON.stringify(opts.control) : null,
-            op.id,
-          );
+          .run(f.status, f.completed_at, f.error_message, f.failure_code, f.result, f.started_at, f.control, op.id);
         return this.current(operationId);
       })
       .immediate();
@@ -487,11 +483,10 @@ export class SqliteStore implements Store {
     return this.db
       .transaction(() => {
         const op = this.row(operationId);
-        const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-        const p = placementOf(patch, op);
+        const m = metadataRow(op, patch);
         this.db
           .query("UPDATE operations SET metadata = ?, location = ?, host = ? WHERE id = ?")
-          .run(JSON.stringify(merged), p.location, p.host, op.id);
+          .run(m.metadata, m.location, m.host, op.id);
         return this.current(operationId);
       })
       .immediate();
@@ -501,11 +496,9 @@ export class SqliteStore implements Store {
     return this.db
       .transaction(() => {
         const op = this.row(operationId);
-        if (FINISHED.has(op.status))
-          throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
         this.db
           .query("UPDATE operations SET stop_policy = ? WHERE id = ?")
-          .run(policy ? JSON.stringify(policy) : null, op.id);
+          .run(stopPolicyColumn(op, operationId, policy), op.id);
         return this.current(operationId);
       })
       .immediate();

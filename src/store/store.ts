@@ -1,5 +1,6 @@
 /** The storage seam: what routes, trainers and the relay need from persistence. */
 import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
+import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
@@ -12,6 +13,8 @@ export interface NewOperation {
   operation_type: string;
   name?: string | null;
   total_epochs_planned?: number | null;
+  /** Optimisation steps planned (a step run's progress is in steps). */
+  total_steps_planned?: number | null;
   metadata?: Record<string, unknown>;
   status?: "pending" | "running";
   /** The trainer's hyper-parameters, as given. */
@@ -51,6 +54,21 @@ export interface WriteResult {
   control: StopControl | null;
   /** Counts the operation's epoch writes: 1 for the first. Live events carry it, so a stream knows what its replay holds. */
   version: number;
+}
+
+/** What a step write reports: a WriteResult whose `version` counts the step writes, and the epochs it closed. */
+export interface StepWriteResult extends WriteResult {
+  /**
+   * The derived records of the epochs this write closed (src/operations/step_epochs.ts), stored through the epoch
+   * write in the same transaction, and that write's version; null when it closed none.
+   */
+  epochs: { records: EpochRecord[]; version: number } | null;
+}
+
+/** The end of an epoch of a step run: its last stored step. */
+export interface EpochEnd {
+  epoch: number;
+  step: number;
 }
 
 /** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
@@ -107,6 +125,29 @@ export interface Store {
    * they reflect (WriteResult.version of the last write they hold), so live batches with a higher one are what it lacks.
    */
   readReplay(operationId: string, sinceEpoch?: number): Promise<Replay>;
+  /**
+   * Stores steps in one transaction (replace on same step), as writeEpochs stores epochs (lifecycle, revive, the
+   * shared name bound, liveness, pending → running), and through it the derived records of the epochs the batch closed.
+   * `trends` and `control` of the result are the operation's after the write.
+   */
+  writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult>;
+  /** Wire-form steps with `sinceStep < step ≤ untilStep` (default: all), ascending; `fields` as readEpochs. */
+  readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]>;
+  /** One page of a long read (an export), as readEpochPage: the first `limit` steps after `afterStep`. */
+  readStepPage(operationId: string, afterStep: number, limit: number): Promise<WireStep[]>;
+  /** The `limit` steps just before `step`, ascending (a smoothed range's warm-up). `fields`: as readEpochs. */
+  readStepsBefore(operationId: string, step: number, limit: number, fields?: Fields): Promise<WireStep[]>;
+  /** The stored steps among `steps`, ascending. `fields`: as readEpochs. */
+  readStepsAt(operationId: string, steps: readonly number[], fields?: Fields): Promise<WireStep[]>;
+  /** Chart summaries covering the stored steps in fromStep … toStep, as epochSpans (the step blocks). */
+  stepSpans(operationId: string, fromStep: number, toStep: number): Promise<SpanSummary[]>;
+  /**
+   * Closes the open epoch of a step run (its derived record written through the epoch write, in one transaction): the
+   * service calls it before finishing. Null when no epoch is open or the operation no longer takes metrics.
+   */
+  closeSteps(operationId: string): Promise<StepWriteResult["epochs"]>;
+  /** The end of every epoch with steps (its last step), ascending; kept by each write, so one row is read. */
+  epochEnds(operationId: string): Promise<EpochEnd[]>;
   /** Marks pending → running. */
   markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
@@ -144,6 +185,7 @@ export interface Replay {
  * - epochs: a write, numbered by its WriteResult.version; the epochs themselves when they fit a notification, else the
  *   epoch range to read (which may read a later write's values for an epoch; that write then sends it again: a re-sent
  *   epoch replaces itself);
+ * - steps: a step write, as epochs (the epochs it closed arrive as an epochs change of their own);
  * - status: the operation changed otherwise (read it); `finished` when it is over;
  * - changed: a change lists show that is no status change (a heartbeat's liveness, a late result);
  * - progress: a training's batch progress, which is kept in memory only;
@@ -156,6 +198,14 @@ export type StoreChange =
       version: number;
       trends: TrendSummary;
       epochs: WireEpoch[] | null;
+      range: [number, number];
+    }
+  | {
+      kind: "steps";
+      operation_id: string;
+      /** Counts the operation's step writes (StepWriteResult.version). */
+      version: number;
+      steps: WireStep[] | null;
       range: [number, number];
     }
   | { kind: "status"; operation_id: string; finished: boolean }
@@ -178,6 +228,15 @@ export interface SharedStore {
   renewLeases(): Promise<number>;
   /** Unfinished operations whose owner let its lease run out, oldest first. */
   expiredLeases(): Promise<{ operation_id: string; owner: string }[]>;
+  /** A candidate for `job` (the host watchdog's "jobs") among the replicas on this database: one at a time leads. */
+  leadership(job: string): Leader;
+}
+
+/** The lock that elects the replica running a once-only job (src/operations/replicas.ts). */
+export interface Leader {
+  /** Whether this replica holds the lock now, taking it when it is free. */
+  check(): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 /**
@@ -196,23 +255,10 @@ export type StoreReader = Pick<
   | "epochSpans"
   | "readReplay"
   | "staleHostOperations"
+  | "readSteps"
+  | "readStepPage"
+  | "readStepsBefore"
+  | "readStepsAt"
+  | "stepSpans"
+  | "epochEnds"
 >;
-
-/** Start of the message a silent host leaves (the full one names the host and the timeout). */
-export const HOST_UNREACHABLE = "training host unreachable";
-
-/** Heartbeats count as late after 1.5 intervals without one: one missed beat plus slack for a slow relay call. */
-export const lateAfterMs = (heartbeatMs: number) => 1.5 * heartbeatMs;
-
-/**
- * True while a running host training's heartbeats are late: nothing (epoch or heartbeat) heard from its host for
- * longer than `lateAfterMs`. Local trainings and operations posted by clients are never stale.
- */
-export function isStale(
-  op: { status: string; location: string | null },
-  lastSeenMs: number | null,
-  nowMs: number,
-  lateAfterMs: number,
-): boolean {
-  return op.status === "running" && op.location === "host" && nowMs - (lastSeenMs ?? 0) > lateAfterMs;
-}

@@ -52,8 +52,23 @@ export interface Reduction {
   nonFinite: "runs" | "buckets";
 }
 
-/** Row keys that are not metrics. */
-const NOT_FIELDS = new Set(["epoch", "timestamp"]);
+/**
+ * What a series is keyed by: epoch rows by `epoch`, step rows by `step` (a step row's `epoch` labels it; not a metric).
+ * The reducer's guarantee holds over either key; `from`, `to` and the epochs of a Reduction are then key values.
+ */
+export type SeriesKey = "epoch" | "step";
+
+/** A row of a series: its key, and metrics (or labels) by name. */
+export type KeyedRow = { epoch: number } | { step: number };
+
+/** Row keys that are not metrics, per series. */
+const NOT_FIELDS: Record<SeriesKey, ReadonlySet<string>> = {
+  epoch: new Set(["epoch", "timestamp"]),
+  step: new Set(["step", "epoch", "timestamp"]),
+};
+
+/** The key value of a row of series `key`. */
+export const keyOf = (row: KeyedRow, key: SeriesKey): number => (row as Record<string, number>)[key]!;
 
 /** A row's metric value as a number (NaN and ±Infinity included; the wire strings decoded), or undefined for none (null, absent, not a metric). */
 export function metricValue(v: unknown): number | undefined {
@@ -84,33 +99,36 @@ function addValue(fields: Record<string, FieldStats>, key: string, e: number, v:
 }
 
 /**
- * Summary of rows[start, end), ascending by epoch (distinct epochs). Every key but `epoch` and `timestamp` whose value
- * is a number or a wire string is a metric; `extra` columns count as metrics too.
+ * Summary of rows[start, end), ascending by their `key` (distinct). Every field but the key, `epoch` and `timestamp`
+ * whose value is a number or a wire string is a metric; `extra` columns count as metrics too.
  */
-export function summarizeRows<T extends { epoch: number }>(
+export function summarizeRows<T extends KeyedRow>(
   rows: readonly T[],
   start = 0,
   end = rows.length,
   extra?: ExtraColumns,
+  key: SeriesKey = "epoch",
 ): SpanSummary {
   const fields: Record<string, FieldStats> = {};
+  const notFields = NOT_FIELDS[key];
   // Indexed, not destructured per row: the extra columns' loop was half a smoothed reduction's cost.
   const names = extra ? Object.keys(extra) : [];
   const cols = names.map((k) => extra![k]!);
   for (let i = start; i < end; i++) {
-    const row = rows[i]! as Record<string, unknown> & { epoch: number };
-    const e = row.epoch;
-    for (const key in row) {
-      if (NOT_FIELDS.has(key)) continue;
-      const v = metricValue(row[key]);
-      if (v !== undefined) addValue(fields, key, e, v);
+    const row = rows[i]! as Record<string, unknown>;
+    const e = row[key] as number;
+    for (const name in row) {
+      if (notFields.has(name)) continue;
+      const v = metricValue(row[name]);
+      if (v !== undefined) addValue(fields, name, e, v);
     }
     for (let c = 0; c < cols.length; c++) {
       const v = cols[c]![i];
       if (typeof v === "number") addValue(fields, names[c]!, e, v);
     }
   }
-  return { from: rows[start]?.epoch ?? 0, to: rows[end - 1]?.epoch ?? 0, count: Math.max(0, end - start), fields };
+  const at = (i: number) => (rows[i] === undefined ? 0 : keyOf(rows[i]!, key));
+  return { from: at(start), to: at(end - 1), count: Math.max(0, end - start), fields };
 }
 
 /** Two adjacent spans (`a` before `b`) as one; runs that meet at the seam join. Inputs are not changed. */
@@ -280,35 +298,37 @@ export function pickEpochs(
  * Spans the in-memory reducer cuts rows into: single rows up to `4 × budget` rows, chunks of a few rows beyond, so the
  * bucket search stays cheap and buckets can still be as narrow as the budget allows.
  */
-export function rowSpans<T extends { epoch: number }>(
+export function rowSpans<T extends KeyedRow>(
   rows: readonly T[],
   maxPoints: number,
   extra?: ExtraColumns,
+  key: SeriesKey = "epoch",
 ): SpanSummary[] {
   const units = 4 * Math.max(Math.floor(maxPoints), 3);
   const size = Math.max(1, Math.ceil(rows.length / units));
   const spans: SpanSummary[] = [];
   for (let i = 0; i < rows.length; i += size)
-    spans.push(summarizeRows(rows, i, Math.min(rows.length, i + size), extra));
+    spans.push(summarizeRows(rows, i, Math.min(rows.length, i + size), extra, key));
   return spans;
 }
 
 /**
- * The reduction of in-memory rows (ascending, distinct epochs): the rows kept, their indices in `rows`, and the
+ * The reduction of in-memory rows (ascending, distinct keys): the rows kept, their indices in `rows`, and the
  * reduction (null when the rows fit and all come back). `extra` columns are reduced with the rows' own metrics.
  */
-export function reduceRows<T extends { epoch: number }>(
+export function reduceRows<T extends KeyedRow>(
   rows: readonly T[],
   maxPoints: number,
   keepEpoch: number | null = null,
   extra?: ExtraColumns,
+  key: SeriesKey = "epoch",
 ): { rows: T[]; indices: number[]; reduction: Reduction | null } {
   if (rows.length <= Math.max(Math.floor(maxPoints), 3))
     return { rows: rows as T[], indices: rows.map((_, i) => i), reduction: null };
-  const reduction = pickEpochs(rowSpans(rows, maxPoints, extra), maxPoints, keepEpoch);
+  const reduction = pickEpochs(rowSpans(rows, maxPoints, extra, key), maxPoints, keepEpoch);
   const keep = new Set(reduction.epochs);
   const indices: number[] = [];
-  for (let i = 0; i < rows.length; i++) if (keep.has(rows[i]!.epoch)) indices.push(i);
+  for (let i = 0; i < rows.length; i++) if (keep.has(keyOf(rows[i]!, key))) indices.push(i);
   return { rows: indices.map((i) => rows[i]!), indices, reduction };
 }
 

@@ -12,7 +12,7 @@ import { TrainwatchError } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
 import type { Session } from "../schemas/host.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
-import { HOST_UNREACHABLE, lateAfterMs } from "../store/store.ts";
+import { HOST_UNREACHABLE, lateAfterMs } from "../operations/liveness.ts";
 
 /** What a host says about one session (HostPool.probeSession). */
 export type SessionProbe =
