@@ -59,9 +59,9 @@ def own_server():
     s.close()
 
 
-# The servers the step tests run against: the stand-in of the steps contract (tests/fake_server.py) and, once the
-# repository's server has the step routes, the real one (TRAINWATCH_STEP_SERVERS=fake,real).
-STEP_SERVERS = os.environ.get("TRAINWATCH_STEP_SERVERS", "fake").split(",")
+# The servers the step tests run against: the stand-in of the steps contract (tests/fake_server.py) and the real one
+# (TRAINWATCH_STEP_SERVERS=fake or =real picks one).
+STEP_SERVERS = os.environ.get("TRAINWATCH_STEP_SERVERS", "fake,real").split(",")
 
 
 @pytest.fixture(params=STEP_SERVERS)
