@@ -69,6 +69,7 @@ export const tensorboardRoutes = (deps: AppDeps) =>
           root,
           label: body.logdir,
           tagMap: body.tag_map,
+          as: body.as,
           field: "body.logdir",
         });
         if (body.wait === false) {
