@@ -53,7 +53,7 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
         const stored = scripts.steps(s, steps);
         return ok({ operation_id: params.id, stored, control: scripts.control(s) });
       },
-      { params: IdParams, body: StepsInput },
+      { params: OperationIdParams, body: StepsInput },
     )
     .patch(
       "/operations/:id/metadata",
