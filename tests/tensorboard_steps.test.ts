@@ -52,11 +52,12 @@ const point = (tag: string, step: number, value: number): ScalarPoint => ({
 
 describe("the codec", () => {
   test("a step is one event at its own step number under the Trainer's tags, and reads back to the same step", () => {
-    const steps: WireStep[] = [
+    // Custom metrics are additional properties of the wire schema, which its static type does not spell.
+    const steps = [
       { step: 0, epoch: 0, train_loss: 2.5, learning_rate: 0.5, grad_norm: 3, samples: 8, timestamp: at(1) },
       { step: 7, epoch: 0, train_loss: "NaN", duration: 0.25, tokens: 1024, "lr/head": 0.125, timestamp: at(2) },
       { step: 50, epoch: 1, val_loss: 1.5, val_accuracy: 0.75, "eval/f1": 0.5, timestamp: at(3) },
-    ];
+    ] as WireStep[];
     const points = pointsOf(stepRecords(steps));
     expect(points.map((p) => [Number(p.step), p.tag])).toEqual([
       [0, "train/epoch"],
