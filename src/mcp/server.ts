@@ -67,6 +67,10 @@ function brief(op: Operation) {
     created_at: op.created_at,
     epochs_completed: op.progress.epochs_completed,
     total_epochs: op.progress.total_epochs,
+    // A step run's progress is in steps.
+    ...(op.progress.steps_completed !== undefined
+      ? { steps_completed: op.progress.steps_completed, total_steps: op.progress.total_steps ?? null }
+      : {}),
     best_epoch: op.trends.best_epoch,
     best_loss: op.trends.best_val_loss,
     flags: {
@@ -101,7 +105,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "get_operation_status",
     description:
-      "Full state of one operation: status (pending, running, completed, failed, cancelled), progress in epochs (and batches of the running epoch), " +
+      "Full state of one operation: status (pending, running, completed, failed, cancelled), progress in epochs (and batches of the running epoch; a step run's in steps: steps_completed of total_steps), " +
       "timestamps, error message, where it runs, its training spec, result and trend summary (best epoch, epochs since improvement, flags).",
     inputSchema: Type.Object({ operation_id: OperationId }, { additionalProperties: false }),
     annotations: { ...READ_ONLY, title: "Get operation status" },
@@ -140,8 +144,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
         ),
         max_points: Type.Optional(
           Type.Integer({
-            minimum: 3,
-            maximum: 1_000_000,
+            ...MAX_POINTS,
             description: `Reduce to at most this many steps or epochs (default ${DEFAULT_MAX_POINTS}).`,
           }),
         ),
