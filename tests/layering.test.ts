@@ -90,6 +90,7 @@ const PURE_OPERATIONS = [
   "src/operations/stop_policy.ts",
   "src/operations/judgement.ts",
   "src/operations/liveness.ts",
+  "src/operations/ownership.ts",
 ];
 
 /** The TensorBoard codec: TFRecord framing, Event messages, epochs ↔ scalars. Bytes in, bytes or records out. */
@@ -163,6 +164,7 @@ const RULES: Rule[] = [
       "src/store/pg_notify.ts",
       "src/store/pg_copy.ts",
       "src/store/write_epochs.ts",
+      "src/store/operation_changes.ts",
       "src/store/ids.ts",
       "src/routes",
       "src/host_pool",
@@ -283,7 +285,7 @@ const RULES: Rule[] = [
   },
   ...PURE_OPERATIONS.map((from) => ({
     from,
-    to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/operations\/(lifecycle|progress|stop_policy|judgement|liveness)\.ts$|@sinclair\/typebox(\/|$))/,
+    to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/operations\/(lifecycle|progress|stop_policy|judgement|liveness|ownership)\.ts$|@sinclair\/typebox(\/|$))/,
     why: "the operation rules are pure: schemas, the trend core and errors only (no store, no runtime, no clock)",
     transitive: true,
   })),

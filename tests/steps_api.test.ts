@@ -135,6 +135,7 @@ describe("GET /operations/{id}/steps", () => {
       const id = await register(app);
       const n = 3000 + Math.floor(rng.next() * 3000);
       const special = new Map<number, unknown>();
+      type Loose = unknown[];
       const steps = Array.from({ length: n }, (_, i) => {
         const r = rng.next();
         let loss: unknown = 1 + 0.01 * rng.next();
@@ -156,8 +157,8 @@ describe("GET /operations/{id}/steps", () => {
           if (top) expect([seed, maxPoints, kept.has(top[0])]).toEqual([seed, maxPoints, true]);
           // Every non-finite value survives: each kind that occurs is in the reply.
           const kinds = new Set([...special.values()].filter((v) => typeof v === "string"));
-          const keptKinds = new Set(rows.map((r) => r.train_loss).filter((v) => typeof v === "string"));
-          expect([seed, maxPoints, scanRows, [...keptKinds].sort()]).toEqual([
+          const keptKinds = new Set<unknown>(rows.map((r) => r.train_loss).filter((v) => typeof v === "string"));
+          expect([seed, maxPoints, scanRows, [...keptKinds].sort()] as Loose).toEqual([
             seed,
             maxPoints,
             scanRows,
@@ -165,7 +166,7 @@ describe("GET /operations/{id}/steps", () => {
           ]);
           if (maxPoints === 1000)
             for (const [s, v] of special)
-              if (typeof v === "string") expect([seed, s, kept.get(s)]).toEqual([seed, s, v]);
+              if (typeof v === "string") expect([seed, s, kept.get(s)] as Loose).toEqual([seed, s, v]);
           expect(rows.every((r) => r.train_loss === undefined || metricValue(r.train_loss) !== undefined)).toBe(true);
         }
       }
