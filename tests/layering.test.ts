@@ -26,7 +26,8 @@ function stripComments(source: string): string {
 function importedModules(code: string): string[] {
   const patterns = [
     /\b(?:import|export)\b[^'"`;]*?\bfrom\s*["'`]([^"'`]+)["'`]/g,
-    /\bimport\s*["'`]([^"'`]+)["'`]/g,
+    // A side-effect import starts a statement: the word "import" inside a string ("import"] say) is no import.
+    /(?:^|;)\s*import\s*["'`]([^"'`]+)["'`]/gm,
     /\bimport\s*\(\s*["'`]([^"'`]+)["'`]/g,
   ];
   return patterns.flatMap((re) => [...code.matchAll(re)].map((m) => m[1]!));
