@@ -32,7 +32,13 @@ function apiFor(hostUrl: string) {
 
 describe("script trainings on a GPU host process", () => {
   const tmp = tempDir("trainwatch-host-scripts-");
-  const file = recipeFile([fakeRecipe()]);
+  // The fake trainer with its step mode declared (fake_train.ts --steps): the other tests of script trainings keep the
+  // recipe as it is.
+  const fake = fakeRecipe();
+  const params = fake.params!;
+  const file = recipeFile([
+    fakeRecipe({ params: { ...params, properties: { ...params.properties, steps: { type: "integer", minimum: 0 } } } }),
+  ]);
   const env = {
     TRAINWATCH_RECIPES: file.path,
     TRAINWATCH_GPUS: "none",
