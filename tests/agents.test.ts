@@ -152,7 +152,7 @@ describe("agents on a step run", () => {
     expect(r.stdout).toContain(`Loss analysis of ${id} (training, running, 2 epochs)`);
     expect(r.stdout).toMatch(/steps\s+1050\/3000 \(35%\)/);
     expect(r.stdout).toMatch(/latest step\s+1049: train_loss 0\.9510/);
-    expect(r.stdout).toMatch(/last evaluation\s+step 999: val_loss 1\.5010  val_acc 0\.5000/);
+    expect(r.stdout).toMatch(/last evaluation\s+step 999: val_loss 1\.5010 {2}val_acc 0\.5000/);
     expect(r.stdout).toMatch(/recommendation\s+insufficient_data/);
     const json = JSON.parse((await runAgent("loss_analyzer.ts", [id, "--json"])).stdout);
     expect(json.steps).toEqual({
@@ -173,11 +173,11 @@ describe("agents on a step run", () => {
       await monitor.waitFor(/waiting for metrics/);
       await api.writeSteps(id, stepRows(0, 600));
       await monitor.waitFor(
-        /^step 599  600\/2000 \(30%\)  epoch 1  train_loss 1\.4010  lr 1\.00e-3  grad_norm 1\.5000  eval @ step 599: val_loss 1\.9010 val_acc 0\.5000$/m,
+        /^step 599 {2}600\/2000 \(30%\) {2}epoch 1 {2}train_loss 1\.4010 {2}lr 1\.00e-3 {2}grad_norm 1\.5000 {2}eval @ step 599: val_loss 1\.9010 val_acc 0\.5000$/m,
       );
       await api.writeSteps(id, stepRows(600, 10));
       await monitor.waitFor(
-        /^step 609  610\/2000 \(31%\)  epoch 1  train_loss 1\.3910  lr 1\.00e-3  grad_norm 1\.5000$/m,
+        /^step 609 {2}610\/2000 \(31%\) {2}epoch 1 {2}train_loss 1\.3910 {2}lr 1\.00e-3 {2}grad_norm 1\.5000$/m,
       );
       await api.completeOperation(id, { status: "completed" });
       expect(await monitor.proc.exited).toBe(0);
