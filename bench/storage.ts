@@ -14,9 +14,10 @@ import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { Envelope } from "../src/http/index.ts";
-import { decodeMetricsBody, loadOperation, metricsView } from "../src/routes/operations.ts";
+import { metricsView } from "../src/operations/reads.ts";
+import { loadOperation } from "../src/store/load.ts";
 import { MetricsData } from "../src/schemas/operation.ts";
-import { MetricsInput, type EpochRecord } from "../src/schemas/epoch.ts";
+import { MetricsInput, decodeMetricsBody, type EpochRecord } from "../src/schemas/epoch.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
@@ -53,7 +54,10 @@ async function growth() {
   const before = usedBytes(store.db);
   for (const id of ids) {
     for (let from = 0; from < GROWTH_EPOCHS; from += 1000) {
-      await store.writeEpochs(id, decodeMetricsBody({ epochs: batchOf(from, Math.min(1000, GROWTH_EPOCHS - from)) }));
+      await store.writeEpochs(
+        id,
+        decodeMetricsBody({ epochs: batchOf(from, Math.min(1000, GROWTH_EPOCHS - from)) }, new Date().toISOString()),
+      );
     }
   }
   const after = usedBytes(store.db);
@@ -270,7 +274,7 @@ async function breakdown() {
 
   // GET: 1,000 epochs of the op above.
   const getId = (await store.createOperation({ operation_type: "training" })).operation_id;
-  await store.writeEpochs(getId, decodeMetricsBody({ epochs: batchOf(0, LATENCY_EPOCHS) }));
+  await store.writeEpochs(getId, decodeMetricsBody({ epochs: batchOf(0, LATENCY_EPOCHS) }, new Date().toISOString()));
   const view = { success: true, data: await metricsView(store, await loadOperation(store, getId)) };
   const responseCheck = TypeCompiler.Compile(Envelope(MetricsData));
   const timeIt = async (f: () => unknown) => {

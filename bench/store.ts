@@ -19,8 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { loadConfig } from "../src/config.ts";
-import { decodeMetricsBody } from "../src/routes/operations.ts";
-import { MetricsInput } from "../src/schemas/epoch.ts";
+import { MetricsInput, decodeMetricsBody } from "../src/schemas/epoch.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
@@ -168,7 +167,7 @@ async function ingestApi(base: string, writers: number, bodies: string[]): Promi
 
 /** The same batches written by the store itself (decoded before the clock starts): what the HTTP layer adds is the rest. */
 async function ingestStore(store: Store, bodies: string[]): Promise<number> {
-  const records = bodies.map((b) => decodeMetricsBody(JSON.parse(b)));
+  const records = bodies.map((b) => decodeMetricsBody(JSON.parse(b), new Date().toISOString()));
   const warm = (await store.createOperation({ operation_type: "training" })).operation_id;
   for (const r of records.slice(0, 5)) await store.writeEpochs(warm, r);
   const id = (await store.createOperation({ operation_type: "training" })).operation_id;
@@ -197,7 +196,7 @@ async function smallWrites(store: Store, db: string | null): Promise<SmallWrites
     ids.map(async (id) => {
       for (let e = 0; performance.now() < end; e++) {
         const t = performance.now();
-        await store.writeEpochs(id, decodeMetricsBody(wireEpoch(e)));
+        await store.writeEpochs(id, decodeMetricsBody(wireEpoch(e), new Date().toISOString()));
         ms.push(performance.now() - t);
       }
     }),
@@ -531,7 +530,7 @@ async function breakdown(pg: Pg): Promise<[string, number][]> {
       check.Check(parsed);
       steps["TypeBox check"]!.push(performance.now() - t);
       t = performance.now();
-      const records = decodeMetricsBody(parsed);
+      const records = decodeMetricsBody(parsed, new Date().toISOString());
       steps["decode wire → records"]!.push(performance.now() - t);
       t = performance.now();
       await store.writeEpochs(id, records);

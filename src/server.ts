@@ -16,15 +16,15 @@ import { redactUrl } from "./env.ts";
 import { StartupError } from "./errors.ts";
 import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
-import { hostPoolFromConfig } from "./hosts/pool.ts";
-import { startHostWatchdog } from "./hosts/watchdog.ts";
+import { hostPoolFromConfig } from "./host_pool/pool.ts";
+import { startHostWatchdog } from "./host_pool/watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, runEntry } from "./startup.ts";
-import { loadRecipeBook } from "./scripts/recipes_file.ts";
-import { LogStore } from "./scripts/logs.ts";
-import { machineGpus } from "./scripts/gpus.ts";
-import { killLeftovers } from "./scripts/runner.ts";
-import { ScriptTrainer } from "./scripts/trainer.ts";
+import { loadRecipeBook } from "./recipes/book.ts";
+import { LogStore } from "./script_trainings/logs.ts";
+import { machineGpus } from "./script_trainings/gpus.ts";
+import { killLeftovers } from "./script_trainings/runner.ts";
+import { ScriptTrainer } from "./script_trainings/trainer.ts";
 import { TensorboardMirror } from "./tensorboard/mirror.ts";
 
 /** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */

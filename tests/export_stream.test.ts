@@ -3,7 +3,7 @@
 // and the CSV's columns come from the operation's stored metric names. Also: the name limit through the HTTP API.
 import { describe, expect, test } from "bun:test";
 import { MAX_METRIC_NAMES, STANDARD_FIELDS, type WireEpoch } from "../src/schemas/epoch.ts";
-import { MAX_PAGE_EPOCHS, pageEpochs } from "../src/routes/download.ts";
+import { MAX_PAGE_EPOCHS, pageEpochs } from "../src/store/pages.ts";
 import { eventFile } from "../src/tensorboard/metrics.ts";
 import { json, makeApp, req } from "./helpers.ts";
 

@@ -2,7 +2,7 @@
 // auth before the body, one error explainer, refused bodies in the envelope, and 405 for a known path.
 import { describe, expect, spyOn, test } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
-import { MAX_OFFSET } from "../src/routes/operations.ts";
+import { MAX_OFFSET } from "../src/schemas/operation.ts";
 import { MAX_EPOCH } from "../src/schemas/epoch.ts";
 import { BatchProgressSchema, Session } from "../src/schemas/host.ts";
 import { bareHostApp as hostApp, json, makeApp, req } from "./helpers.ts";

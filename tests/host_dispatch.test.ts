@@ -5,7 +5,7 @@ import { rmSync } from "node:fs";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
-import { startHostWatchdog } from "../src/hosts/watchdog.ts";
+import { startHostWatchdog } from "../src/host_pool/watchdog.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { HOST_UNREACHABLE } from "../src/operations/liveness.ts";
 import type { Checkpoint } from "../src/schemas/checkpoint.ts";

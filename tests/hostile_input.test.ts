@@ -1,8 +1,9 @@
 // Hostile input, bounded (issue 20): bodies nested deep, wide and near the size limit, names kilobytes long, many
-// names at once and deep query strings. Each is a 4xx naming the field, in a short reply that echoes no more than an
+// names at once, deep query strings and more custom metric names than an operation may hold. Each is a 4xx naming the field, in a short reply that echoes no more than an
 // excerpt of the input, and the server answers /health right after. Sized to run in CI in seconds; no timings.
 import { describe, expect, test } from "bun:test";
 import { MAX_JSON_DEPTH, depthExceeds } from "../src/http/depth.ts";
+import { MAX_METRIC_NAMES } from "../src/schemas/epoch.ts";
 import { EXCERPT_CHARS } from "../src/schemas/explain.ts";
 import { bareHostApp, json, makeApp, req } from "./helpers.ts";
 
@@ -173,5 +174,43 @@ describe("deep and repeated query strings", () => {
     expect(e.code).toBe("VALIDATION_ERROR");
     const many = Array.from({ length: 10_000 }, (_, i) => `p${i}=1`).join("&");
     await refused(app, req("GET", `/api/v1/operations?limit=1&${many}`), 400, "query.p0");
+  });
+});
+
+describe("metric name counts: an operation holds at most MAX_METRIC_NAMES custom names", () => {
+  /** One epoch per name, each naming a new custom metric `n<epoch>`. */
+  const newNames = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ epoch: from + i, [`n${from + i}`]: 1 }));
+
+  test("a batch that would take an operation past the limit is 400 naming the first name over it; nothing of it is stored", async () => {
+    const { app, store } = makeApp();
+    const id = await operation(app);
+    const held = MAX_METRIC_NAMES - 6;
+    const first = await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs: newNames(0, held) }));
+    expect(first.status).toBe(200);
+    const e = await refused(
+      app,
+      req("POST", `/api/v1/operations/${id}/metrics`, { epochs: newNames(held, 10) }),
+      400,
+      `body.epochs.6.n${MAX_METRIC_NAMES}`,
+    );
+    expect(e.details).toMatchObject({ limit: MAX_METRIC_NAMES, epoch: MAX_METRIC_NAMES });
+    expect((await store.readEpochs(id)).map((x) => x.epoch)).toEqual(newNames(0, held).map((x) => x.epoch));
+    expect(await store.metricNames(id)).toHaveLength(held);
+  });
+
+  test("a single epoch (not a batch) past the limit is 400 naming its own field, body.<name>", async () => {
+    const { app, store } = makeApp();
+    const id = await operation(app);
+    await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs: newNames(0, MAX_METRIC_NAMES) }));
+    const e = await refused(
+      app,
+      req("POST", `/api/v1/operations/${id}/metrics`, { epoch: 300, train_loss: 1, one_more: 1 }),
+      400,
+      "body.one_more",
+    );
+    expect(e.message).toStartWith(`body.one_more: an operation holds at most ${MAX_METRIC_NAMES} distinct`);
+    expect(e.details).toMatchObject({ limit: MAX_METRIC_NAMES, epoch: 300 });
+    expect((await store.readEpochs(id)).some((x) => x.epoch === 300)).toBe(false);
   });
 });

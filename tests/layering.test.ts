@@ -104,7 +104,7 @@ const RULES: Rule[] = [
       "src/store",
       "src/trainer",
       "src/host",
-      "src/hosts",
+      "src/host_pool",
       "src/mcp",
       "src/app.ts",
       "src/operations/service.ts",
@@ -139,7 +139,7 @@ const RULES: Rule[] = [
       "src/mcp",
       "src/store",
       "src/host",
-      "src/hosts",
+      "src/host_pool",
       "src/trainer",
       "src/app.ts",
       "src/operations",
@@ -165,7 +165,7 @@ const RULES: Rule[] = [
       "src/store/write_epochs.ts",
       "src/store/ids.ts",
       "src/routes",
-      "src/hosts",
+      "src/host_pool",
       "src/mcp",
       "src/app.ts",
       "src/operations/service.ts",
@@ -176,7 +176,7 @@ const RULES: Rule[] = [
     transitive: true,
   },
   {
-    from: "src/hosts",
+    from: "src/host_pool",
     to: under("src/host", "src/routes", "src/mcp"),
     why: "the API's side of hosts talks to them over HTTP (src/client), not by importing the host's code",
     transitive: true,
@@ -198,20 +198,37 @@ const RULES: Rule[] = [
       "src/app.ts",
       "src/trainer",
       "src/host",
-      "src/hosts",
+      "src/host_pool",
     ),
     why: "the store persists; it calls nobody above it",
     transitive: true,
   },
   {
-    from: "src/recipes",
-    to: /^(?!src\/(recipes|schemas)\/|src\/errors\.ts$|@sinclair\/typebox(\/|$))/,
-    why: "recipe rules are pure: schemas and errors only (no files, no processes)",
+    from: "src/recipes/recipe.ts",
+    to: /^(?!src\/recipes\/recipe\.ts$|src\/schemas\/|src\/errors\.ts$|@sinclair\/typebox(\/|$))/,
+    why: "recipe rules are pure: schemas and errors only (no files, no processes; the book reads the file)",
     transitive: false,
   },
   {
-    from: "src/scripts",
-    to: under("src/routes", "src/mcp", "src/hosts", "src/store/sqlite.ts", "src/app.ts", "src/server.ts"),
+    from: "src/recipes",
+    to: under(
+      "src/routes",
+      "src/mcp",
+      "src/host",
+      "src/host_pool",
+      "src/script_trainings",
+      "src/trainer",
+      "src/store",
+      "src/operations",
+      "src/app.ts",
+      "src/server.ts",
+    ),
+    why: "the recipe book is read by the API and the GPU host alike, and by the runner: it knows none of them",
+    transitive: true,
+  },
+  {
+    from: "src/script_trainings",
+    to: under("src/routes", "src/mcp", "src/host_pool", "src/store/sqlite.ts", "src/app.ts", "src/server.ts"),
     why: "the script runner serves the API and the GPU host alike, so it knows neither's serving code",
     transitive: true,
   },
@@ -255,8 +272,8 @@ const RULES: Rule[] = [
       "src/mcp",
       "src/trainer",
       "src/host",
-      "src/hosts",
-      "src/scripts",
+      "src/host_pool",
+      "src/script_trainings",
       "src/app.ts",
       "src/server.ts",
       "src/startup.ts",
@@ -298,7 +315,7 @@ const RULES: Rule[] = [
       "src/mcp",
       "src/trainer",
       "src/host",
-      "src/hosts",
+      "src/host_pool",
       "src/app.ts",
       "src/server.ts",
     ),
@@ -346,6 +363,18 @@ function layeringViolations(graph: Graph, rules: Rule[] = RULES): string[] {
   return problems;
 }
 
+/**
+ * Routes are leaves: a route file imports no other file of src/routes/ (only deps.ts, the type of what createApp hands
+ * every route), so what two routes share lives below them (shapes in src/schemas/, reads in src/operations/ and
+ * src/store/), and no route grows into a hub the others lean on. Returns the offending "from → to" edges.
+ */
+function siblingRouteImports(graph: Graph): string[] {
+  const isRoute = (m: string) => m.startsWith("src/routes/") && m !== "src/routes/deps.ts";
+  return [...graph].flatMap(([from, tos]) =>
+    from.startsWith("src/routes/") ? tos.filter(isRoute).map((to) => `${from} → ${to}`) : [],
+  );
+}
+
 describe("layers point one way", () => {
   const graph = importGraph();
 
@@ -357,6 +386,19 @@ describe("layers point one way", () => {
 
   test("no module imports across a forbidden edge, directly or through others", () => {
     expect(layeringViolations(graph)).toEqual([]);
+  });
+
+  test("routes import no sibling route", () => {
+    expect(graph.has("src/routes/operations.ts")).toBe(true);
+    expect(siblingRouteImports(graph)).toEqual([]);
+  });
+
+  test("the sibling check catches a route that imports another, and lets deps.ts and lower layers through", () => {
+    const g: Graph = new Map([
+      ["src/routes/a.ts", ["src/routes/deps.ts", "src/routes/b.ts", "src/store/load.ts"]],
+      ["src/routes/b.ts", ["src/schemas/query.ts"]],
+    ]);
+    expect(siblingRouteImports(g)).toEqual(["src/routes/a.ts → src/routes/b.ts"]);
   });
 
   test("every known-debt edge still exists (delete it from KNOWN_DEBT once fixed)", () => {

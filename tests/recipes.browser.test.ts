@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
-import { groupAlive } from "../src/scripts/runner.ts";
+import { groupAlive } from "../src/script_trainings/runner.ts";
 import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 

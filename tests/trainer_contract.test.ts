@@ -1,7 +1,7 @@
 // What a user relies on from a training, whichever trainer runs it: one suite, run against three implementations, each
 // watched only through the API as a client would (POST /trainings, the metrics stream, GET and DELETE): the local
 // worker trainer and a GPU host's, both training for real (worker threads, TF.js) in one in-process world
-// (tests/fixtures/hosts.ts), and a script training (src/scripts/trainer.ts: a recipe run as a child process that
+// (tests/fixtures/hosts.ts), and a script training (src/script_trainings/trainer.ts: a recipe run as a child process that
 // reports its own epochs over HTTP, tests/fixtures/scripts/contract_train.ts).
 // Epochs arrive in order, each complete; completion records the result; a cancel in the middle of an epoch ends the
 // training cancelled without finishing that epoch; a failure records failure_code and its reason.
@@ -14,7 +14,7 @@ import { STANDARD_FIELDS } from "../src/schemas/epoch.ts";
 import type { TrainingSpecInput } from "../src/schemas/spec.ts";
 import { BACKEND_NAMES } from "../src/trainer/types.ts";
 import { startWorkerTraining } from "../src/trainer/worker_client.ts";
-import { groupAlive } from "../src/scripts/runner.ts";
+import { groupAlive } from "../src/script_trainings/runner.ts";
 import { world } from "./fixtures/hosts.ts";
 import { fakeRecipe, scriptTrainingApp } from "./fixtures/scripts.ts";
 import { json, req, tempDir, until } from "./helpers.ts";

@@ -18,7 +18,6 @@ import {
   gate,
   jsonBody,
   ok,
-  pathInt,
   tarResponse,
   type RouteTable,
 } from "../http/index.ts";
@@ -26,11 +25,12 @@ import { documented } from "../http/openapi.ts";
 import { resolveSpecPaths } from "../trainer/datasets/data_dir.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Sessions } from "./sessions.ts";
-import type { ScriptSessions } from "./scripts.ts";
+import type { ScriptSessions } from "./script_trainings.ts";
 import { TrainwatchError, invalid } from "../errors.ts";
 import { LogLines, LogTail, RecipeView } from "../schemas/recipe.ts";
 import { SSE_HEADERS } from "../http/sse.ts";
-import { queryInt } from "../http/index.ts";
+import { pathInt, queryInt } from "../schemas/query.ts";
+import { OperationIdParams } from "../schemas/operation.ts";
 
 /** What GET /health says about the TensorFlow.js backend: the fields of schemas/host.ts BackendReport (backend null while detecting). */
 export type HostBackend = Pick<HostHealth, "backend" | "backend_fallback_reason" | "gpu" | "gpu_visible">;
@@ -60,9 +60,8 @@ export interface HostDeps {
   scripts?: ScriptSessions;
 }
 
-const IdParams = Type.Object({ id: Type.String() });
 const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
-const CheckpointParams = t.Object({ id: t.String(), epoch: pathInt("epoch", EpochNumber) });
+const CheckpointParams = t.Object({ ...OperationIdParams.properties, epoch: pathInt("epoch", EpochNumber) });
 
 /**
  * A spec as the API sends it (normalised), or as a person would write it; held to this host's memory budget, with a CSV
@@ -159,7 +158,7 @@ export function createHostApp(deps: HostDeps) {
       },
     })
     .get("/sessions/:id/logs", ({ params, query }) => ok(scriptsOf(deps).logs(params.id, query.tail ?? 200)), {
-      params: IdParams,
+      params: OperationIdParams,
       query: LogsQuery,
       response: { 200: Envelope(LogLines), 400: ErrorEnvelope, 401: ErrorEnvelope, 404: ErrorEnvelope },
       detail: { summary: "The last `tail` lines a script session printed (the API proxies it)." },
@@ -172,7 +171,7 @@ export function createHostApp(deps: HostDeps) {
         return new Response(body, { headers: SSE_HEADERS });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         query: LogsQuery,
         detail: { summary: "A script session's log live (SSE: lines, then end); the API relays it." },
       },
@@ -181,7 +180,7 @@ export function createHostApp(deps: HostDeps) {
       "/sessions/:id",
       ({ params }) => ok(deps.scripts?.has(params.id) ? deps.scripts.get(params.id) : deps.sessions.get(params.id)),
       {
-        params: IdParams,
+        params: OperationIdParams,
         response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
         detail: { summary: "A session's state: status, epochs trained, progress, relay backlog." },
       },
@@ -212,7 +211,7 @@ export function createHostApp(deps: HostDeps) {
       async ({ params }) =>
         ok(deps.scripts?.has(params.id) ? await deps.scripts.cancel(params.id) : await deps.sessions.cancel(params.id)),
       {
-        params: IdParams,
+        params: OperationIdParams,
         response: { 200: Envelope(Session), 401: ErrorEnvelope, 404: ErrorEnvelope },
         detail: { summary: "Cancel a session: the training stops within one batch." },
       },

@@ -7,11 +7,10 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { MetricsInput, type WireEpoch } from "../schemas/epoch.ts";
-import { CompleteOperationInput } from "../schemas/operation.ts";
+import { CompleteOperationInput, OperationIdParams } from "../schemas/operation.ts";
 import { errorHandling, jsonBody, ok } from "../http/index.ts";
-import type { ScriptSessions } from "./scripts.ts";
+import type { ScriptSessions } from "./script_trainings.ts";
 
-const IdParams = Type.Object({ id: Type.String() });
 const MetadataInput = Type.Record(Type.String(), Type.Unknown());
 
 export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 * 1024) {
@@ -33,7 +32,7 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
           control: scripts.control(s),
         });
       },
-      { params: IdParams },
+      { params: OperationIdParams },
     )
     .post(
       "/operations/:id/metrics",
@@ -43,7 +42,7 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
         const stored = scripts.epochs(s, epochs);
         return ok({ operation_id: params.id, stored, control: scripts.control(s) });
       },
-      { params: IdParams, body: MetricsInput },
+      { params: OperationIdParams, body: MetricsInput },
     )
     .patch(
       "/operations/:id/metadata",
@@ -55,7 +54,7 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
         scripts.reportStart(s, { gpu, backend });
         return ok({ operation_id: params.id, relayed: { gpu, ...(backend ? { backend } : {}) } });
       },
-      { params: IdParams, body: MetadataInput },
+      { params: OperationIdParams, body: MetadataInput },
     )
     .post(
       "/operations/:id/complete",
@@ -72,6 +71,6 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
           note: "delivered to the API once the script's processes are gone",
         });
       },
-      { params: IdParams, body: CompleteOperationInput },
+      { params: OperationIdParams, body: CompleteOperationInput },
     );
 }

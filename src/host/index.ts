@@ -13,11 +13,11 @@ import { Outbox } from "./outbox.ts";
 import { Sessions } from "./sessions.ts";
 import { listen, runEntry } from "../startup.ts";
 import { createChildApi } from "./child_api.ts";
-import { ScriptSessions } from "./scripts.ts";
-import { loadRecipeBook } from "../scripts/recipes_file.ts";
-import { LogStore } from "../scripts/logs.ts";
-import { machineGpus } from "../scripts/gpus.ts";
-import { killLeftovers } from "../scripts/runner.ts";
+import { ScriptSessions } from "./script_trainings.ts";
+import { loadRecipeBook } from "../recipes/book.ts";
+import { LogStore } from "../script_trainings/logs.ts";
+import { machineGpus } from "../script_trainings/gpus.ts";
+import { killLeftovers } from "../script_trainings/runner.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export function startHost(config: HostConfig = loadHostConfig(), opts: { start?: StartTraining } = {}) {

@@ -3,7 +3,7 @@
  * error-to-status mapping, the size- and depth-limited JSON parser and the gate every request meets first (bearer
  * token, then 405 for a method the path lacks).
  */
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { OptionalKind, Type, type TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
@@ -15,47 +15,6 @@ import { MAX_JSON_DEPTH, depthExceeds } from "./depth.ts";
 export { MAX_JSON_DEPTH } from "./depth.ts";
 
 export const ok = <T>(data: T) => ({ success: true as const, data });
-
-/**
- * An integer query parameter, coerced from the query string; `opts` may be a TypeBox integer schema (the bounded
- * epoch, say). It names itself because Elysia reports range errors of coerced values without the parameter.
- */
-export function queryInt(name: string, opts: IntOptions) {
-  return t.Optional(namedInt(`query.${name}`, opts));
-}
-
-/**
- * An integer path parameter, coerced and named like queryInt. Only plain decimal digits are one: `0x9`, `9e0`, `+9`,
- * ` 9` and `9.0` are 400, not epoch 9 (Elysia's own coercion reads anything `Number()` reads).
- */
-export function pathInt(name: string, opts: IntOptions) {
-  const schema = namedInt(`params.${name}`, opts);
-  // t.Integer is a union of its string form and the integer; the string form gets the pattern.
-  for (const branch of (schema.anyOf ?? []) as TSchema[]) if (branch.type === "string") branch.pattern = "^[0-9]+$";
-  return schema;
-}
-
-type IntOptions = { minimum?: number; maximum?: number; default?: number; description?: string };
-
-/** A number query parameter (fractions allowed), coerced and named like queryInt. */
-export function queryNumber(name: string, opts: { minimum: number; maximum: number; description?: string }) {
-  const field = `query.${name}`;
-  return t.Optional(
-    t.Number({ ...opts, field, errorMessage: `expected a number from ${opts.minimum} to ${opts.maximum}` }),
-  );
-}
-
-function namedInt(field: string, opts: IntOptions) {
-  const { minimum = 0, maximum, description } = opts;
-  const range = maximum === undefined ? `≥ ${minimum}` : `from ${minimum} to ${maximum}`;
-  // Only the bounds are copied: a schema passed as `opts` brings TypeBox's own keys too.
-  const bounds = {
-    minimum,
-    ...(maximum !== undefined && { maximum }),
-    ...(opts.default !== undefined && { default: opts.default }),
-  };
-  return t.Integer({ ...bounds, description, field, errorMessage: `expected an integer ${range}` });
-}
 
 /** Response envelope for OpenAPI. */
 export const Envelope = <T extends TSchema>(data: T) => Type.Object({ success: Type.Literal(true), data });

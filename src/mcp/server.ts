@@ -23,10 +23,17 @@ import { LogTail, StartTrainingRequest } from "../schemas/recipe.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";
-import { OperationStatus, OperationType, StopPolicy } from "../schemas/operation.ts";
+import {
+  LIST_LIMIT,
+  MAX_POINTS,
+  operationId,
+  OperationStatus,
+  OperationType,
+  StopPolicy,
+} from "../schemas/operation.ts";
 import pkg from "../../package.json" with { type: "json" };
 
-const OperationId = Type.String({
+const OperationId = operationId({
   minLength: 1,
   description:
     "Operation id as returned by list_operations or start_training, e.g. op_training_20261126_153000_ab12cd34.",
@@ -80,9 +87,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       {
         status: Type.Optional(OperationStatus),
         operation_type: Type.Optional(OperationType),
-        limit: Type.Optional(
-          Type.Integer({ minimum: 1, maximum: 1000, description: "How many to return (default 20)." }),
-        ),
+        limit: Type.Optional(Type.Integer({ ...LIST_LIMIT, description: "How many to return (default 20)." })),
       },
       { additionalProperties: false },
     ),
@@ -114,8 +119,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
         since_epoch: Type.Optional(SinceEpoch),
         max_points: Type.Optional(
           Type.Integer({
-            minimum: 3,
-            maximum: 1_000_000,
+            ...MAX_POINTS,
             description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).`,
           }),
         ),

@@ -15,7 +15,7 @@
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
-import type { CancelInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
+import type { CancelInput, CompleteOperationInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type {
   BatchProgress,
   FinishOptions,
@@ -26,6 +26,7 @@ import type {
   StepWriteResult,
   WriteResult,
 } from "../store/store.ts";
+import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
 import { judgeOperation } from "./judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
@@ -236,6 +237,27 @@ export class OperationsService {
     const op = await this.store.finish(operationId, status, opts);
     await this.changed(operationId);
     return op;
+  }
+
+  /**
+   * A trainer's report that it finished (POST /operations/{id}/complete). `cancelled` on an operation already cancelled
+   * only records `result` when one is given (a GPU host reports the checkpoints of a training the API cancelled;
+   * a retry replaces it). Otherwise the operation finishes with `status` (OPERATION_FINISHED once finished): `failed`
+   * with `error_message` (default "failed") and `failure_code` (default null); `completed` and `cancelled` with
+   * `error_message` when given (default null) and no failure code; `result` default null. OPERATION_NOT_FOUND for an
+   * unknown id.
+   */
+  async complete(operationId: string, input: CompleteOperationInput): Promise<Operation> {
+    const op = await loadOperation(this.store, operationId);
+    if (input.status === "cancelled" && op.status === "cancelled") {
+      return input.result ? this.setResult(operationId, input.result) : op;
+    }
+    const failed = input.status === "failed";
+    return this.finish(operationId, input.status, {
+      error_message: failed ? (input.error_message ?? "failed") : (input.error_message ?? null),
+      failure_code: failed ? (input.failure_code ?? null) : null,
+      result: input.result ?? null,
+    });
   }
 
   /** A remote trainer is alive (a host's heartbeat); lists hear the fresh `last_seen_at`. */

@@ -1,7 +1,7 @@
 /**
  * Recipes, the pure part: the checks a recipe file must pass beyond its schema, the TypeBox schema of a recipe's
  * params, the check of a request's params against it (defaults filled, 400 naming the field), and how params become
- * argv. No I/O: the file is read by src/scripts/recipes_file.ts, the command run by src/scripts/runner.ts.
+ * argv. No I/O: the file is read by src/recipes/book.ts, the command run by src/script_trainings/runner.ts.
  *
  * Why argv is safe: the program and its fixed arguments come only from the operator's file; a request supplies
  * values, each rendered as one `--key=value` entry (the `=` keeps a value that starts with "-" a value), and no

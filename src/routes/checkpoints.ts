@@ -8,15 +8,15 @@ import type { AppDeps } from "./deps.ts";
 import { TrainwatchError } from "../errors.ts";
 import { CHECKPOINT_FILES, CheckpointList, checkpointsOf } from "../schemas/checkpoint.ts";
 import { EpochNumber } from "../schemas/epoch.ts";
-import type { Operation } from "../schemas/operation.ts";
+import { OperationIdParams, type Operation } from "../schemas/operation.ts";
+import { pathInt } from "../schemas/query.ts";
+import { loadOperation } from "../store/load.ts";
 import { CHECKPOINT_INTERVAL_MS } from "../trainer/checkpoints.ts";
-import { Envelope, ErrorEnvelope, ok, pathInt, tarResponse } from "../http/index.ts";
-import { loadOperation } from "./operations.ts";
+import { Envelope, ErrorEnvelope, ok, tarResponse } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
-const IdParams = Type.Object({ id: Type.String() });
 const CheckpointParams = t.Object({
-  id: t.String(),
+  ...OperationIdParams.properties,
   epoch: pathInt("epoch", { ...EpochNumber, description: "Epoch number of the checkpoint." }),
 });
 
@@ -59,7 +59,7 @@ export const checkpointRoutes = (deps: AppDeps) =>
         });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         response: { 200: Envelope(CheckpointsReply), 404: ErrorEnvelope },
         detail: {
           tags: ["checkpoints"],

@@ -11,10 +11,12 @@ import { invalid } from "../errors.ts";
 import { CompareData, CurvesData } from "../schemas/analysis.ts";
 import { chartOfRows, readChart, SCAN_ROWS } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
-import { analyzeOperation } from "./analysis.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
+import { COMPARE_MAX_POINTS } from "../schemas/operation.ts";
+import { queryInt, RangeQuery } from "../schemas/query.ts";
+import { loadOperation } from "../store/load.ts";
+import { analyzeOperation, rangeOf, type RangeParams } from "../operations/reads.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
-import { loadOperation, RangeQuery, rangeOf, type RangeParams } from "./operations.ts";
 
 /** Runs one comparison holds: 100 × 10,000 epochs overlaid is bench/dashboard.ts's case. */
 export const MAX_COMPARE_RUNS = 100;
@@ -23,8 +25,7 @@ export const DEFAULT_COMPARE_POINTS = 1000;
 const CompareQuery = t.Object({
   ids: t.String({ minLength: 1, description: `Comma-separated operation ids, 1 … ${MAX_COMPARE_RUNS}.` }),
   max_points: queryInt("max_points", {
-    minimum: 3,
-    maximum: 100_000,
+    ...COMPARE_MAX_POINTS,
     description: `Points per run's curves (default ${DEFAULT_COMPARE_POINTS}), reduced as GET /metrics reduces them (min/max per bucket; first, last and best kept).`,
   }),
   ...RangeQuery,

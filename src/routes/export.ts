@@ -1,20 +1,20 @@
 /**
  * Full-history downloads: `metrics.csv` (one row per epoch, one column per field, custom
  * metrics included) and `metrics.json` (the operation and every epoch), both as attachments,
- * streamed: the epochs are read and written a page at a time (src/routes/download.ts), and the
+ * streamed: the epochs are read and written a page at a time (src/store/pages.ts, src/http/download.ts), and the
  * CSV's columns come from the operation's stored metric names, not from a scan of its rows.
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
-import { downloadStream, epochPages, pageEpochs } from "./download.ts";
+import { epochPages, pageEpochs } from "../store/pages.ts";
+import { downloadStream } from "../http/download.ts";
 import { notFound } from "../errors.ts";
 import { EpochInput, MAX_METRIC_NAMES, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
-import { Operation } from "../schemas/operation.ts";
+import { Operation, OperationIdParams } from "../schemas/operation.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
-const IdParams = Type.Object({ id: Type.String() });
 const FIXED = ["epoch", "timestamp", ...STANDARD_FIELDS] as const;
 
 /** RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
@@ -90,7 +90,7 @@ export const exportRoutes = (deps: AppDeps) =>
         });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         detail: {
           tags: ["metrics"],
           summary: "Download every epoch as CSV",
@@ -115,7 +115,7 @@ export const exportRoutes = (deps: AppDeps) =>
         });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         detail: {
           tags: ["metrics"],
           summary: "Download the full history as JSON",

@@ -1,19 +1,16 @@
 /**
  * `POST /operations/{id}/heartbeat`: a training host says it is alive. The liveness
- * watchdog (src/hosts/watchdog.ts) fails host operations that go silent; a heartbeat
+ * watchdog (src/host_pool/watchdog.ts) fails host operations that go silent; a heartbeat
  * or an epoch from the host keeps them running, or revives them.
  */
 import { Elysia } from "elysia";
-import { Type } from "@sinclair/typebox";
 import { TrainwatchError, invalid, notFound } from "../errors.ts";
-import { FINISHED } from "../schemas/operation.ts";
+import { FINISHED, OperationIdParams } from "../schemas/operation.ts";
 import { HeartbeatInput, HeartbeatReply, startMetadata } from "../schemas/host.ts";
 import { canHeartbeat, operationFinished } from "../operations/lifecycle.ts";
 import { CONTINUE } from "../operations/stop_policy.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
-
-const IdParams = Type.Object({ id: Type.String() });
 
 /**
  * Applies one heartbeat; nothing changes unless it is accepted. Accepted only for an operation a training host runs
@@ -59,7 +56,7 @@ export const heartbeatRoutes = (deps: AppDeps) =>
     "/operations/:id/heartbeat",
     async ({ params, body }) => ok(await applyHeartbeat(deps, params.id, body)),
     {
-      params: IdParams,
+      params: OperationIdParams,
       body: HeartbeatInput,
       response: { 200: Envelope(HeartbeatReply), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
       detail: {

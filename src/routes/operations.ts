@@ -1,138 +1,45 @@
 /** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { invalid, notFound } from "../errors.ts";
-import { EpochNumber, MetricsInput, SinceEpoch, decodeEpoch, type EpochRecord } from "../schemas/epoch.ts";
+import { TrainwatchError } from "../errors.ts";
+import { MetricsInput, decodeMetricsBody } from "../schemas/epoch.ts";
 import {
   CancelInput,
   CompleteOperationInput,
   CreateOperationInput,
   MetricsData,
   MetricsWriteReply,
-  OperationStatus,
-  OperationType,
   Operation,
   StopPolicy,
-  type MetricsReply,
+  operationIdParams,
 } from "../schemas/operation.ts";
-import type { StoreReader } from "../store/store.ts";
+import { ListQuery, MetricsQuery } from "../schemas/query.ts";
+import { loadOperation } from "../store/load.ts";
+import { metricsView, rangeOf } from "../operations/reads.ts";
 import { CONTINUE, normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { refuseOwnKeys } from "../operations/ownership.ts";
-import { MAX_SMOOTHING, readChart, type ChartQuery } from "../store/charts.ts";
 import type { AppDeps } from "./deps.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt, queryNumber } from "../http/index.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
-const IdParams = Type.Object({
-  id: Type.String({ description: "Operation id, e.g. op_training_20261126_153000_ab12cd34" }),
-});
+const IdParams = operationIdParams("Operation id, e.g. op_training_20261126_153000_ab12cd34");
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
 
-/** Largest `offset` of the listing: past any real number of operations, and an exact integer for SQLite. */
-export const MAX_OFFSET = 2 ** 31 - 1;
-
-// Query schemas use Elysia's `t` so numbers in the query string are coerced.
-const ListQuery = t.Object({
-  status: t.Optional(OperationStatus),
-  operation_type: t.Optional(OperationType),
-  limit: queryInt("limit", { minimum: 1, maximum: 1000, default: 50, description: "Page size (default 50)." }),
-  // Bounded: past 2^63 SQLite refuses the value ("datatype mismatch") and the reply was a 500.
-  offset: queryInt("offset", {
-    minimum: 0,
-    maximum: MAX_OFFSET,
-    default: 0,
-    description: `Rows to skip (0 … ${MAX_OFFSET}).`,
-  }),
-});
-
-/** A `fields` item: a metric name as epochs carry it (CUSTOM_METRIC_NAME), and how many one request may list. */
-const FIELD_NAME = "[A-Za-z0-9_./-]{1,64}";
-const MAX_FIELDS = 50;
-
-/** The range, smoothing and field parameters GET /metrics and the comparison share. */
-export const RangeQuery = {
-  from_epoch: queryInt("from_epoch", {
-    ...EpochNumber,
-    description:
-      "Only epochs with epoch ≥ from_epoch (a zoomed chart's left edge); at most to_epoch when both are given.",
-  }),
-  to_epoch: queryInt("to_epoch", {
-    ...EpochNumber,
-    description:
-      "Only epochs with epoch ≤ to_epoch (its right edge); at least from_epoch when both are given (else 400).",
-  }),
-  smoothing: queryNumber("smoothing", {
-    minimum: 0,
-    maximum: MAX_SMOOTHING,
-    description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored epoch (not over the returned points), at the returned epochs. learning_rate and duration are not smoothed.`,
-  }),
-  fields: t.Optional(
-    t.String({
-      field: "query.fields",
-      pattern: `^${FIELD_NAME}(,${FIELD_NAME}){0,${MAX_FIELDS - 1}}$`,
-      errorMessage: `expected up to ${MAX_FIELDS} comma-separated metric names`,
-      description: `Only these metrics (comma-separated, up to ${MAX_FIELDS}; \`timestamp\` too when listed): each epoch carries \`epoch\` and them, and the reduction and the smoothing consider only them, so one chart's curve costs a fraction of every field's.`,
-    }),
-  ),
-};
-
-export const MetricsQuery = t.Object({
-  since_epoch: queryInt("since_epoch", SinceEpoch),
-  max_points: queryInt("max_points", {
-    minimum: 3,
-    maximum: 1_000_000,
-    description:
-      "Reduce to at most this many epochs: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first, last and best epochs are kept (README, Charts).",
-  }),
-  ...RangeQuery,
-});
-
-/** The chart query of a request's range parameters; a range that ends before it starts is a 400 naming to_epoch. */
-export function rangeOf(q: {
-  from_epoch?: number;
-  to_epoch?: number;
-  smoothing?: number;
-  fields?: string;
-}): RangeParams {
-  if (q.from_epoch !== undefined && q.to_epoch !== undefined && q.to_epoch < q.from_epoch) {
-    throw invalid("query.to_epoch", `to_epoch (${q.to_epoch}) is before from_epoch (${q.from_epoch})`);
+/**
+ * A store names an epoch it refuses as in a batch (`body.epochs.<i>.<name>`, e.g. past the metric-name limit); a body
+ * that is one epoch has that name at `body.<name>`, so the error is re-named to the field the client sent.
+ */
+function asSentField(body: unknown, err: unknown): never {
+  const field = err instanceof TrainwatchError ? err.details?.field : undefined;
+  if (!Array.isArray((body as { epochs?: unknown }).epochs) && typeof field === "string") {
+    const single = /^body\.epochs\.0\./.exec(field);
+    if (single) {
+      const sent = `body.${field.slice(single[0].length)}`;
+      const e = err as TrainwatchError;
+      throw new TrainwatchError(e.code, sent + e.message.slice(field.length), { ...e.details, field: sent });
+    }
   }
-  const fields = q.fields === undefined ? undefined : [...new Set(q.fields.split(","))];
-  return { from: q.from_epoch, to: q.to_epoch, smoothing: q.smoothing, ...(fields && { fields }) };
-}
-
-/** What the range parameters ask of a chart read. */
-export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
-
-/** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
-export async function metricsView(
-  store: StoreReader,
-  op: Operation,
-  query: Omit<ChartQuery, "keepEpoch"> = {},
-): Promise<MetricsReply> {
-  const { epochs, smoothed } = await readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch });
-  const { latest_epoch: _latest, ...trends } = op.trends;
-  return {
-    operation_id: op.operation_id,
-    operation_type: op.operation_type,
-    status: op.status,
-    metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs, ...(smoothed && { smoothed }) },
-  };
-}
-
-/** The operation, or OPERATION_NOT_FOUND. */
-export async function loadOperation(store: StoreReader, id: string): Promise<Operation> {
-  const op = await store.getOperation(id);
-  if (!op) throw notFound(id);
-  return op;
-}
-
-/** Decodes a validated metrics body into records, naming the field on a bad value. */
-export function decodeMetricsBody(body: unknown): EpochRecord[] {
-  const now = new Date().toISOString();
-  const b = body as { epochs?: unknown[] };
-  if (Array.isArray(b.epochs)) return b.epochs.map((e, i) => decodeEpoch(e as never, now, `body.epochs.${i}`));
-  return [decodeEpoch(body as never, now, "body")];
+  throw err;
 }
 
 export const operationsRoutes = (deps: AppDeps) =>
@@ -191,54 +98,27 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .get(
-      "/operations/:id",
-      async ({ params }) => {
-        const op = await deps.store.getOperation(params.id);
-        if (!op) throw notFound(params.id);
-        return ok(op);
+    .get("/operations/:id", async ({ params }) => ok(await loadOperation(deps.store, params.id)), {
+      params: IdParams,
+      response: { 200: Envelope(Operation), 404: ErrorEnvelope },
+      detail: {
+        tags: ["operations"],
+        summary: "Get an operation",
+        description:
+          "Status, timestamps, progress (epochs, and batches inside the running epoch), error message, metadata (where it runs, which backend), result and the trend summary.",
       },
-      {
-        params: IdParams,
-        response: { 200: Envelope(Operation), 404: ErrorEnvelope },
-        detail: {
-          tags: ["operations"],
-          summary: "Get an operation",
-          description:
-            "Status, timestamps, progress (epochs, and batches inside the running epoch), error message, metadata (where it runs, which backend), result and the trend summary.",
-        },
+    })
+    .post("/operations/:id/complete", async ({ params, body }) => ok(await deps.operations.complete(params.id, body)), {
+      params: IdParams,
+      body: CompleteOperationInput,
+      response: { 200: Envelope(Operation), ...errors },
+      detail: {
+        tags: ["operations"],
+        summary: "Finish an operation",
+        description:
+          "Sets `completed`, `failed` (with `error_message`) or `cancelled` (a trainer that stopped on a cancel), with an optional `result`. `cancelled` on an operation already cancelled only records the result (a GPU host reports the checkpoints of a training the API cancelled). 409 when the operation is otherwise finished.",
       },
-    )
-    .post(
-      "/operations/:id/complete",
-      async ({ params, body }) => {
-        // A trainer reporting how the cancel it was asked for ended: the operation is cancelled already, and its result
-        // (the checkpoints the training kept) is what is new. Retries are harmless: the result is replaced.
-        const op = await loadOperation(deps.store, params.id);
-        if (body.status === "cancelled" && op.status === "cancelled") {
-          if (body.result) await deps.operations.setResult(params.id, body.result);
-          return ok(await loadOperation(deps.store, params.id));
-        }
-        return ok(
-          await deps.operations.finish(params.id, body.status, {
-            error_message: body.status === "failed" ? (body.error_message ?? "failed") : (body.error_message ?? null),
-            failure_code: body.status === "failed" ? (body.failure_code ?? null) : null,
-            result: body.result ?? null,
-          }),
-        );
-      },
-      {
-        params: IdParams,
-        body: CompleteOperationInput,
-        response: { 200: Envelope(Operation), ...errors },
-        detail: {
-          tags: ["operations"],
-          summary: "Finish an operation",
-          description:
-            "Sets `completed`, `failed` (with `error_message`) or `cancelled` (a trainer that stopped on a cancel), with an optional `result`. `cancelled` on an operation already cancelled only records the result (a GPU host reports the checkpoints of a training the API cancelled). 409 when the operation is otherwise finished.",
-        },
-      },
-    )
+    })
     .delete(
       "/operations/:id",
       async ({ params, body }) => {
@@ -291,7 +171,9 @@ export const operationsRoutes = (deps: AppDeps) =>
     .post(
       "/operations/:id/metrics",
       async ({ params, body }) => {
-        const res = await deps.operations.writeEpochs(params.id, decodeMetricsBody(body));
+        const res = await deps.operations
+          .writeEpochs(params.id, decodeMetricsBody(body, new Date().toISOString()))
+          .catch((err) => asSentField(body, err));
         return ok({
           operation_id: params.id,
           stored: res.stored,

@@ -4,17 +4,17 @@ import { Type } from "@sinclair/typebox";
 import { TrainwatchError, invalid } from "../errors.ts";
 import { canCancel, operationFinished } from "../operations/lifecycle.ts";
 import { refuseOwnKeys } from "../operations/ownership.ts";
-import { Operation } from "../schemas/operation.ts";
+import { Operation, OperationIdParams } from "../schemas/operation.ts";
+import { queryInt } from "../schemas/query.ts";
+import { loadOperation } from "../store/load.ts";
 import { LogLines, LogTail, RecipeList } from "../schemas/recipe.ts";
-import { Envelope, ErrorEnvelope, ok, queryInt } from "../http/index.ts";
+import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { SSE_HEADERS } from "../http/sse.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
-import { LOG_STREAM_DOC } from "../scripts/log_stream.ts";
+import { LOG_STREAM_DOC } from "../script_trainings/log_stream.ts";
 import type { AppDeps } from "./deps.ts";
-import { loadOperation } from "./operations.ts";
 
 const LogsQuery = t.Object({ tail: queryInt("tail", LogTail) });
-const IdParams = Type.Object({ id: Type.String() });
 const DEFAULT_TAIL = 200;
 
 const MetadataPatch = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), { maxProperties: 64 });
@@ -50,7 +50,7 @@ export const recipesRoutes = (deps: AppDeps) =>
         return ok(await deps.operations.mergeMetadata(params.id, body));
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         body: MetadataPatch,
         response: { 200: Envelope(Operation), 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope },
         detail: {
@@ -68,7 +68,7 @@ export const recipesRoutes = (deps: AppDeps) =>
         return ok(await logsOf(deps).logs(op, query.tail ?? DEFAULT_TAIL));
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         query: LogsQuery,
         response: { 200: Envelope(LogLines), 400: ErrorEnvelope, 404: ErrorEnvelope, 503: ErrorEnvelope },
         detail: {
@@ -89,7 +89,7 @@ export const recipesRoutes = (deps: AppDeps) =>
         return new Response(body, { headers: SSE_HEADERS });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         query: LogsQuery,
         detail: {
           tags: ["trainings"],

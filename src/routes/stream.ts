@@ -7,8 +7,9 @@ import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
 import { invalid, notFound } from "../errors.ts";
 import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
-import { FINISHED, Operation, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
-import { ErrorEnvelope, queryInt } from "../http/index.ts";
+import { FINISHED, Operation, OperationIdParams, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
+import { queryInt } from "../schemas/query.ts";
+import { ErrorEnvelope } from "../http/index.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "../operations/fanout.ts";
 
@@ -109,7 +110,7 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
         );
       },
       {
-        params: Type.Object({ id: Type.String() }),
+        params: OperationIdParams,
         query: StreamQuery,
         detail: {
           tags: ["metrics"],

@@ -4,20 +4,18 @@
  * (TRAINWATCH_TENSORBOARD_DIR) has no route, it listens to the operations service (src/server.ts starts it).
  */
 import { Elysia } from "elysia";
-import { Type } from "@sinclair/typebox";
 import { invalid } from "../errors.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
-import { Operation } from "../schemas/operation.ts";
+import { Operation, OperationIdParams } from "../schemas/operation.ts";
 import { TensorboardImportInput, TensorboardImportReport } from "../schemas/tensorboard.ts";
 import { epochRecords, fileHeader, tagMapProblem } from "../tensorboard/metrics.ts";
 import { planLogdir, startImport } from "../tensorboard/importer.ts";
 import { resolveDataPath } from "../trainer/datasets/data_dir.ts";
+import { loadOperation } from "../store/load.ts";
+import { epochPages, pageEpochs } from "../store/pages.ts";
+import { downloadStream } from "../http/download.ts";
 import type { AppDeps } from "./deps.ts";
-import { downloadStream, epochPages, pageEpochs } from "./download.ts";
-import { loadOperation } from "./operations.ts";
-
-const IdParams = Type.Object({ id: Type.String() });
 
 export const tensorboardRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/tensorboard" })
@@ -43,7 +41,7 @@ export const tensorboardRoutes = (deps: AppDeps) =>
         });
       },
       {
-        params: IdParams,
+        params: OperationIdParams,
         detail: {
           tags: ["metrics"],
           summary: "Download the epochs as a TensorBoard event file",

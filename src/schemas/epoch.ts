@@ -92,6 +92,16 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
 }
 
 /**
+ * A validated MetricsInput body (one epoch, or `{ epochs: [...] }`) → its records, naming the field of a bad value
+ * (`body.timestamp`, `body.epochs.3.val_loss`). Epochs without a timestamp get `now` (ISO-8601, the request's time).
+ */
+export function decodeMetricsBody(body: Static<typeof MetricsInput>, now: string): EpochRecord[] {
+  const batch = (body as { epochs?: unknown }).epochs;
+  if (Array.isArray(batch)) return batch.map((e: WireEpoch, i) => decodeEpoch(e, now, `body.epochs.${i}`));
+  return [decodeEpoch(body as WireEpoch, now, "body")];
+}
+
+/**
  * In-process record → wire epoch (non-finite values become strings). A null or absent
  * standard field is left out, exactly as the store returns it (a NULL column cannot tell
  * them apart), so live streams and GET agree.

@@ -21,6 +21,26 @@ export const OperationStatus = Type.Union(
 export type OperationStatus = Static<typeof OperationStatus>;
 export const FINISHED: ReadonlySet<OperationStatus> = new Set(["completed", "failed", "cancelled"]);
 
+/**
+ * An operation id as a caller passes it (`op_<type>_<yyyymmdd>_<hhmmss>_<8 hex>`). Each place that takes one says
+ * where to find one in its own `description`; the MCP tools also refuse an empty one (`minLength: 1`).
+ */
+export const operationId = (options: { minLength?: number; description?: string } = {}) => Type.String(options);
+
+/** The `{id}` path parameter of every operation route, on the API and the GPU host; `description` documents it. */
+export const operationIdParams = (description?: string) =>
+  Type.Object({ id: operationId(description === undefined ? {} : { description }) });
+export const OperationIdParams = operationIdParams();
+
+/** Page size of a listing of operations (GET /operations, the MCP list_operations tool): 1 … 1000. */
+export const LIST_LIMIT = { minimum: 1, maximum: 1000 } as const;
+/** Largest `offset` of the listing: past any real number of operations, and an exact integer for SQLite. */
+export const MAX_OFFSET = 2 ** 31 - 1;
+/** `max_points` of one run's read (GET /metrics, get_operation_metrics): 3 (first, best, last) … 1,000,000 epochs. */
+export const MAX_POINTS = { minimum: 3, maximum: 1_000_000 } as const;
+/** `max_points` per run of a comparison (GET /operations/compare and /curves): up to 100 runs, so at most 100,000 each. */
+export const COMPARE_MAX_POINTS = { minimum: 3, maximum: 100_000 } as const;
+
 export const OperationType = Type.String({
   pattern: "^[a-z][a-z0-9_]{0,31}$",
   description: 'Kind of operation, e.g. "training".',

@@ -29,9 +29,6 @@ import type { Fields, StoreReader } from "./store.ts";
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
 export const SCAN_ROWS = 50_000;
 
-/** Largest smoothing weight: its warm-up (emaWarmup) is ~27,600 values; past it a zoomed range would read most of a history. */
-export const MAX_SMOOTHING = 0.999;
-
 export interface ChartQuery {
   /** Only epochs with epoch > since (a poller's cursor). */
   since?: number;
@@ -42,7 +39,7 @@ export interface ChartQuery {
   maxPoints?: number;
   /** Kept whenever it lies in the range: the best epoch. */
   keepEpoch?: number | null;
-  /** TensorBoard's EMA weight (0 … MAX_SMOOTHING), computed over every stored epoch up to each returned one. */
+  /** TensorBoard's EMA weight (0 … MAX_SMOOTHING, src/schemas/query.ts), computed over every stored epoch up to each returned one. */
   smoothing?: number;
   /** Only these metrics (and `epoch`): the reduction and the smoothing consider only them. All fields when absent. */
   fields?: readonly string[];

@@ -16,7 +16,7 @@ import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas
 
 export type Target = "local" | "host";
 
-/** The GPU-host side of dispatch (src/hosts/pool.ts). */
+/** The GPU-host side of dispatch (src/host_pool/pool.ts). */
 export interface RemoteHosts {
   /**
    * Starts the session on the least busy reachable host. `open` creates the operation and returns
@@ -39,7 +39,7 @@ export interface RemoteHosts {
   logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
 
-/** Script trainings on this server (src/scripts/trainer.ts), as the dispatcher uses them. */
+/** Script trainings on this server (src/script_trainings/trainer.ts), as the dispatcher uses them. */
 export interface LocalScripts {
   start(req: RecipeRequest): Promise<Operation>;
   views(): RecipeView[];

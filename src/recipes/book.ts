@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { invalid } from "../errors.ts";
-import { checkRecipeFile, recipeView, type Recipe } from "../recipes/recipe.ts";
+import { checkRecipeFile, recipeView, type Recipe } from "./recipe.ts";
 import type { RecipeDeclaration, RecipeView } from "../schemas/recipe.ts";
 import { StartupError } from "../errors.ts";
 

@@ -1,10 +1,10 @@
 /**
- * Streamed download bodies, shared by the full-history downloads (metrics.csv, metrics.json, tfevents): the stored
- * epochs read page by page, and a ReadableStream that produces one chunk per pull, so a download holds about one
- * page in memory whatever the run's length, and a slow reader holds the reads back instead of queueing the file.
+ * A run's stored epochs read page by page, for the full-history downloads (metrics.csv, metrics.json, tfevents): with
+ * src/http/download.ts's stream pulling one page per chunk, a download holds about one page in memory whatever the
+ * run's length, and a slow reader holds the reads back instead of queueing the file.
  */
 import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
-import type { StoreReader } from "../store/store.ts";
+import type { StoreReader } from "./store.ts";
 
 /** Cells (epochs × fields) a page of a download reads at most; ~200,000 cells of a dense run are ~10 MB of objects. */
 const PAGE_CELLS = 200_000;
@@ -27,20 +27,4 @@ export async function* epochPages(store: StoreReader, operationId: string, size:
     if (page.length < size) return;
     after = page[page.length - 1]!.epoch;
   }
-}
-
-/** A response body read from `chunks` on demand: each pull takes the next chunk (strings as UTF-8). */
-export function downloadStream(chunks: AsyncIterator<string | Uint8Array>): ReadableStream<Uint8Array> {
-  const utf8 = new TextEncoder();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { value, done } = await chunks.next();
-      if (done) controller.close();
-      else controller.enqueue(typeof value === "string" ? utf8.encode(value) : value);
-    },
-    async cancel() {
-      // The client went away: stop reading pages.
-      await chunks.return?.(undefined);
-    },
-  });
 }

@@ -14,7 +14,7 @@ import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes
 import type { LocalTrainer } from "../trainer/local.ts";
 import type { LocalScripts } from "../trainer/dispatcher.ts";
 import type { LogStore } from "./logs.ts";
-import type { RecipeBook } from "./recipes_file.ts";
+import type { RecipeBook } from "../recipes/book.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { logEventStream } from "./log_stream.ts";
 import { failureMessage, startScript, type ScriptExit } from "./runner.ts";
