@@ -8,6 +8,7 @@ import { docs } from "./routes/docs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { bodiesFirst, errorHandling, gate, jsonBody, type RouteTable } from "./http/index.ts";
 import { operationsRoutes } from "./routes/operations.ts";
+import { stepsRoutes } from "./routes/steps.ts";
 import { mcpHttp } from "./mcp/http.ts";
 import { heartbeatRoutes } from "./routes/heartbeat.ts";
 import { analysisRoutes } from "./routes/analysis.ts";
@@ -54,6 +55,7 @@ export function createApp(input: {
       // Before /operations/:id, so "compare" is never read as an id.
       .use(compareRoutes(deps))
       .use(operationsRoutes(deps))
+      .use(stepsRoutes(deps))
       .use(streamRoutes(deps))
       .use(exportRoutes(deps))
       .use(tensorboardRoutes(deps))

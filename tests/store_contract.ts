@@ -7,6 +7,7 @@ import type { Store } from "../src/store/store.ts";
 import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
+import { stepsContract } from "./store_contract_steps.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -95,6 +96,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   describe(`Store contract: ${name}`, () => {
     afterEach(() => factory.cleanup());
     const open = async (opts?: OpenOptions) => (await factory.open(opts)).store;
+    stepsContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

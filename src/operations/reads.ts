@@ -6,8 +6,8 @@
 import { invalid } from "../errors.ts";
 import type { Analysis } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import type { MetricsReply, Operation } from "../schemas/operation.ts";
-import { readChart, type ChartQuery } from "../store/charts.ts";
+import type { MetricsReply, Operation, StepsReply } from "../schemas/operation.ts";
+import { readChart, readSeries, stepSeries, type ChartQuery } from "../store/charts.ts";
 import type { StoreReader } from "../store/store.ts";
 import type { TrendConfig } from "../trends/types.ts";
 import { judgeOperation } from "./judgement.ts";
@@ -16,20 +16,21 @@ import { judgeOperation } from "./judgement.ts";
 export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
 
 /**
- * The chart query of a request's range parameters: `fields` split on commas, repeats dropped, order kept. A range
- * that ends before it starts is a 400 naming `query.to_epoch`.
+ * The chart query of a request's range parameters (`from_epoch`/`to_epoch`, or `from_step`/`to_step` for `unit`
+ * "step"): `fields` split on commas, repeats dropped, order kept. A range that ends before it starts is a 400 naming
+ * `query.to_epoch` (`query.to_step`).
  */
-export function rangeOf(q: {
-  from_epoch?: number;
-  to_epoch?: number;
-  smoothing?: number;
-  fields?: string;
-}): RangeParams {
-  if (q.from_epoch !== undefined && q.to_epoch !== undefined && q.to_epoch < q.from_epoch) {
-    throw invalid("query.to_epoch", `to_epoch (${q.to_epoch}) is before from_epoch (${q.from_epoch})`);
+export function rangeOf(
+  q: { smoothing?: number; fields?: string } & { [K in `${"from" | "to"}_${"epoch" | "step"}`]?: number },
+  unit: "epoch" | "step" = "epoch",
+): RangeParams {
+  const from = q[`from_${unit}`];
+  const to = q[`to_${unit}`];
+  if (from !== undefined && to !== undefined && to < from) {
+    throw invalid(`query.to_${unit}`, `to_${unit} (${to}) is before from_${unit} (${from})`);
   }
   const fields = q.fields === undefined ? undefined : [...new Set(q.fields.split(","))];
-  return { from: q.from_epoch, to: q.to_epoch, smoothing: q.smoothing, ...(fields && { fields }) };
+  return { from, to, smoothing: q.smoothing, ...(fields && { fields }) };
 }
 
 /** The metrics reply for a loaded operation: the epochs of the range, optionally reduced and smoothed; trends cover the whole history. */
@@ -45,6 +46,26 @@ export async function metricsView(
     operation_type: op.operation_type,
     status: op.status,
     metrics: { epochs, ...trends, total_epochs_planned: op.progress.total_epochs, ...(smoothed && { smoothed }) },
+  };
+}
+
+/** The steps reply for a loaded operation: the steps of the range, optionally reduced and smoothed, and the epoch ends. */
+export async function stepsView(
+  store: StoreReader,
+  op: Operation,
+  query: Omit<ChartQuery, "keepEpoch"> = {},
+): Promise<StepsReply> {
+  const [{ rows, smoothed }, ends] = await Promise.all([
+    readSeries(stepSeries(store, op.operation_id), query),
+    store.epochEnds(op.operation_id),
+  ]);
+  return {
+    operation_id: op.operation_id,
+    status: op.status,
+    steps: rows,
+    ...(smoothed && { smoothed }),
+    total_steps_planned: op.progress.total_steps ?? null,
+    epoch_ends: ends,
   };
 }
 

@@ -7,15 +7,18 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
-import { epochPages, pageEpochs } from "../store/pages.ts";
+import { epochPages, pageEpochs, stepPages } from "../store/pages.ts";
 import { downloadStream } from "../http/download.ts";
 import { notFound } from "../errors.ts";
 import { EpochInput, MAX_METRIC_NAMES, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import { STEP_FIELDS, StepInput, type WireStep } from "../schemas/step.ts";
 import { Operation, OperationIdParams } from "../schemas/operation.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
 const FIXED = ["epoch", "timestamp", ...STANDARD_FIELDS] as const;
+/** A steps CSV's fixed columns: the step, its epoch, then as an epoch's. */
+const STEP_FIXED = ["step", "epoch", "timestamp", ...STEP_FIELDS] as const;
 
 /** RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
 export function csvField(v: string): string {
@@ -32,7 +35,7 @@ export const csvHeader = (columns: readonly string[]): string => `${columns.map(
  * Epochs as CSV lines under `columns`, each CRLF-ended. Numbers as JavaScript prints them (round-trip exact), NaN,
  * Infinity and -Infinity as those words, null or absent as an empty field.
  */
-export function csvRows(epochs: readonly WireEpoch[], columns: readonly string[]): string {
+export function csvRows(epochs: readonly (WireEpoch | WireStep)[], columns: readonly string[]): string {
   let out = "";
   for (const e of epochs) {
     const row = e as Record<string, unknown>;
@@ -61,13 +64,32 @@ async function* csvChunks(store: AppDeps["store"], operationId: string): AsyncGe
   for await (const page of epochPages(store, operationId, pageEpochs(names.length))) yield csvRows(page, columns);
 }
 
-/** The JSON download, chunk by chunk: exactly `JSON.stringify({ operation, epochs, exported_at })`, epochs a page at a time. */
-async function* jsonChunks(store: AppDeps["store"], operation: Operation): AsyncGenerator<string> {
+/**
+ * The steps CSV, as csvChunks: step, epoch, timestamp, the step fields, then the operation's custom metric names (the
+ * list it shares with its epochs, less `step`, the derived epochs' own).
+ */
+async function* stepCsvChunks(store: AppDeps["store"], operationId: string): AsyncGenerator<string> {
+  const names = (await store.metricNames(operationId)).filter((n) => n !== "step");
+  const columns = [...STEP_FIXED, ...names];
+  yield csvHeader(columns);
+  for await (const page of stepPages(store, operationId, pageEpochs(names.length))) yield csvRows(page, columns);
+}
+
+/**
+ * The JSON download, chunk by chunk: exactly `JSON.stringify({ operation, <series>, exported_at })`, rows a page at a
+ * time (`series`: the epochs, or the steps).
+ */
+async function* jsonChunks(
+  store: AppDeps["store"],
+  operation: Operation,
+  series: "epochs" | "steps" = "epochs",
+): AsyncGenerator<string> {
   const id = operation.operation_id;
   const exportedAt = new Date().toISOString();
-  yield `{"operation":${JSON.stringify(operation)},"epochs":[`;
+  yield `{"operation":${JSON.stringify(operation)},"${series}":[`;
   let first = true;
-  for await (const page of epochPages(store, id, pageEpochs((await store.metricNames(id)).length))) {
+  const size = pageEpochs((await store.metricNames(id)).length);
+  for await (const page of series === "steps" ? stepPages(store, id, size) : epochPages(store, id, size)) {
     const json = JSON.stringify(page);
     // The page's array without its brackets, after a comma unless it is the first.
     yield `${first ? "" : ","}${json.slice(1, -1)}`;
@@ -76,8 +98,9 @@ async function* jsonChunks(store: AppDeps["store"], operation: Operation): Async
   yield `],"exported_at":${JSON.stringify(exportedAt)}}`;
 }
 
-/** `attachment; filename="<id>-metrics.csv"`; ids are URL-safe, but quotes are stripped anyway. */
-const attachment = (id: string, ext: string) => `attachment; filename="${id.replace(/["\\\r\n]/g, "")}-metrics.${ext}"`;
+/** `attachment; filename="<id>-metrics.csv"` (`what`: metrics or steps); ids are URL-safe, but quotes are stripped anyway. */
+const attachment = (id: string, ext: string, what = "metrics") =>
+  `attachment; filename="${id.replace(/["\\\r\n]/g, "")}-${what}.${ext}"`;
 
 export const exportRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/export" })
@@ -127,6 +150,63 @@ export const exportRoutes = (deps: AppDeps) =>
               Type.Object({
                 operation: Operation,
                 epochs: Type.Array(EpochInput),
+                exported_at: Type.String({ format: "date-time" }),
+              }),
+            ),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+        },
+      },
+    )
+    .get(
+      "/operations/:id/steps.csv",
+      async ({ params }) => {
+        if (!(await deps.store.getOperation(params.id))) throw notFound(params.id);
+        return new Response(downloadStream(stepCsvChunks(deps.store, params.id)), {
+          headers: {
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": attachment(params.id, "csv", "steps"),
+          },
+        });
+      },
+      {
+        params: OperationIdParams,
+        detail: {
+          tags: ["metrics"],
+          summary: "Download every step as CSV",
+          description: `One row per stored step, ascending; columns step, epoch, timestamp, ${STEP_FIELDS.join(", ")}, then every custom metric the operation holds (sorted by name; at most ${MAX_METRIC_NAMES}). Streamed a page of steps at a time; quoting and values as metrics.csv.`,
+          responses: {
+            200: documented("CSV attachment", { type: "string" }, "text/csv"),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+        },
+      },
+    )
+    .get(
+      "/operations/:id/steps.json",
+      async ({ params }) => {
+        const operation = await deps.store.getOperation(params.id);
+        if (!operation) throw notFound(params.id);
+        return new Response(downloadStream(jsonChunks(deps.store, operation, "steps")), {
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "content-disposition": attachment(params.id, "json", "steps"),
+          },
+        });
+      },
+      {
+        params: OperationIdParams,
+        detail: {
+          tags: ["metrics"],
+          summary: "Download every step as JSON",
+          description:
+            "`{ operation, steps, exported_at }`: the operation as in `GET /operations/{id}` and every stored step as in `GET /steps`, streamed. A file, so no envelope.",
+          responses: {
+            200: documented(
+              "JSON attachment",
+              Type.Object({
+                operation: Operation,
+                steps: Type.Array(StepInput),
                 exported_at: Type.String({ format: "date-time" }),
               }),
             ),

@@ -1,8 +1,8 @@
 /** Operations and their metrics: register, list, read, complete, cancel, push and read epochs. */
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { TrainwatchError } from "../errors.ts";
 import { MetricsInput, decodeMetricsBody } from "../schemas/epoch.ts";
+import { asSentField } from "../schemas/metric.ts";
 import {
   CancelInput,
   CompleteOperationInput,
@@ -25,23 +25,6 @@ import { documented } from "../http/openapi.ts";
 const IdParams = operationIdParams("Operation id, e.g. op_training_20261126_153000_ab12cd34");
 const errors = { 400: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope };
 
-/**
- * A store names an epoch it refuses as in a batch (`body.epochs.<i>.<name>`, e.g. past the metric-name limit); a body
- * that is one epoch has that name at `body.<name>`, so the error is re-named to the field the client sent.
- */
-function asSentField(body: unknown, err: unknown): never {
-  const field = err instanceof TrainwatchError ? err.details?.field : undefined;
-  if (!Array.isArray((body as { epochs?: unknown }).epochs) && typeof field === "string") {
-    const single = /^body\.epochs\.0\./.exec(field);
-    if (single) {
-      const sent = `body.${field.slice(single[0].length)}`;
-      const e = err as TrainwatchError;
-      throw new TrainwatchError(e.code, sent + e.message.slice(field.length), { ...e.details, field: sent });
-    }
-  }
-  throw err;
-}
-
 export const operationsRoutes = (deps: AppDeps) =>
   new Elysia({ name: "trainwatch/operations" })
     .post(
@@ -54,6 +37,7 @@ export const operationsRoutes = (deps: AppDeps) =>
             operation_type: body.operation_type,
             name: body.name ?? null,
             total_epochs_planned: body.total_epochs_planned ?? null,
+            total_steps_planned: body.total_steps_planned ?? null,
             metadata: { ...body.metadata, location: "external" },
             config: body.config ?? null,
             stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
@@ -173,7 +157,7 @@ export const operationsRoutes = (deps: AppDeps) =>
       async ({ params, body }) => {
         const res = await deps.operations
           .writeEpochs(params.id, decodeMetricsBody(body, new Date().toISOString()))
-          .catch((err) => asSentField(body, err));
+          .catch((err) => asSentField(body, err, "epochs"));
         return ok({
           operation_id: params.id,
           stored: res.stored,

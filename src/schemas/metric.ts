@@ -4,7 +4,7 @@
  * src/schemas/epoch.ts and src/schemas/step.ts build their rows from these, so the two series cannot drift apart.
  */
 import { Type, type Static } from "@sinclair/typebox";
-import { invalid } from "../errors.ts";
+import { invalid, TrainwatchError } from "../errors.ts";
 import { decodeMetric } from "../trends/wire.ts";
 
 /** Custom metric names: letters, digits and `_ . / -`, 1 to 64 characters. */
@@ -160,4 +160,21 @@ export function admitMetricNames(
     );
   }
   return names;
+}
+
+/**
+ * A store names a row it refuses as in a batch (`body.<series>.<i>.<name>`, e.g. past the metric-name limit); a body
+ * that is one row has that name at `body.<name>`, so the error is re-named to the field the client sent. Rethrows.
+ */
+export function asSentField(body: unknown, err: unknown, series: "epochs" | "steps"): never {
+  const field = err instanceof TrainwatchError ? err.details?.field : undefined;
+  if (!Array.isArray((body as Record<string, unknown>)[series]) && typeof field === "string") {
+    const prefix = `body.${series}.0.`;
+    if (field.startsWith(prefix)) {
+      const sent = `body.${field.slice(prefix.length)}`;
+      const e = err as TrainwatchError;
+      throw new TrainwatchError(e.code, sent + e.message.slice(field.length), { ...e.details, field: sent });
+    }
+  }
+  throw err;
 }

@@ -1,6 +1,7 @@
 /** TypeBox schemas for operations, their progress and trend summary: one source for validation, OpenAPI and MCP. */
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput, MetricValue } from "./epoch.ts";
+import { StepInput } from "./step.ts";
 import { BatchProgressSchema } from "./host.ts";
 import { Control, StopControl, StopPolicy } from "./control.ts";
 
@@ -226,3 +227,16 @@ export const MetricsData = Type.Object({
   ]),
 });
 export type MetricsReply = Static<typeof MetricsData>;
+
+/** GET /operations/{id}/steps: the steps asked for, the steps planned, and where each epoch ended. */
+export const StepsData = Type.Object({
+  operation_id: Type.String(),
+  status: OperationStatus,
+  steps: Type.Array(StepInput, { description: "In wire form: { step, epoch?, timestamp, …fields }, ascending." }),
+  smoothed: Type.Optional(SmoothedCurves),
+  total_steps_planned: Type.Union([Type.Integer(), Type.Null()]),
+  epoch_ends: Type.Array(Type.Object({ epoch: Type.Integer(), step: Type.Integer() }), {
+    description: "The end of every epoch with steps: its last stored step, ascending by epoch.",
+  }),
+});
+export type StepsReply = Static<typeof StepsData>;

@@ -6,6 +6,7 @@
  */
 import { t } from "elysia";
 import type { TSchema } from "@sinclair/typebox";
+import { SinceStep, StepNumber } from "./step.ts";
 import { EpochNumber, SinceEpoch } from "./epoch.ts";
 import { LIST_LIMIT, MAX_OFFSET, MAX_POINTS, OperationStatus, OperationType } from "./operation.ts";
 
@@ -107,4 +108,28 @@ export const MetricsQuery = t.Object({
       "Reduce to at most this many epochs: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first, last and best epochs are kept (README, Charts).",
   }),
   ...RangeQuery,
+});
+
+/** GET /operations/{id}/steps: GET /metrics's reads with step names (decoded by rangeOf(q, "step")). */
+export const StepsQuery = t.Object({
+  since_step: queryInt("since_step", SinceStep),
+  from_step: queryInt("from_step", {
+    ...StepNumber,
+    description: "Only steps with step ≥ from_step (a zoomed chart's left edge); at most to_step when both are given.",
+  }),
+  to_step: queryInt("to_step", {
+    ...StepNumber,
+    description: "Only steps with step ≤ to_step (its right edge); at least from_step when both are given (else 400).",
+  }),
+  max_points: queryInt("max_points", {
+    ...MAX_POINTS,
+    description:
+      "Reduce to at most this many steps: every bucket keeps its first, last, lowest and highest value of every metric, no NaN or ±Infinity is hidden, and the first and last steps are kept.",
+  }),
+  smoothing: queryNumber("smoothing", {
+    minimum: 0,
+    maximum: MAX_SMOOTHING,
+    description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored step (not over the returned points), at the returned steps. learning_rate and duration are not smoothed.`,
+  }),
+  fields: RangeQuery.fields,
 });

@@ -89,7 +89,7 @@ export function decodeStep(w: WireStep, now: string, path = "step"): StepRecord 
 }
 
 /** Decodes a validated steps body (one step or `{ steps: [...] }`) into records, naming the field on a bad value. */
-export function decodeStepsBody(body: unknown, now = new Date().toISOString()): StepRecord[] {
+export function decodeStepsBody(body: unknown, now: string): StepRecord[] {
   const b = body as { steps?: unknown[] };
   if (Array.isArray(b.steps)) return b.steps.map((s, i) => decodeStep(s as WireStep, now, `body.steps.${i}`));
   return [decodeStep(body as WireStep, now, "body")];

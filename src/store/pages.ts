@@ -4,6 +4,8 @@
  * run's length, and a slow reader holds the reads back instead of queueing the file.
  */
 import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
+import type { WireStep } from "../schemas/step.ts";
+import { keyOf, type KeyedRow, type SeriesKey } from "../trends/downsample.ts";
 import type { StoreReader } from "./store.ts";
 
 /** Cells (epochs × fields) a page of a download reads at most; ~200,000 cells of a dense run are ~10 MB of objects. */
@@ -19,12 +21,25 @@ export const pageEpochs = (customNames: number): number =>
   Math.max(100, Math.min(MAX_PAGE_EPOCHS, Math.floor(PAGE_CELLS / (2 + STANDARD_FIELDS.length + customNames))));
 
 /** Every stored epoch of an operation, ascending, in pages of `size` (Store.readEpochPage); no page is empty. */
-export async function* epochPages(store: StoreReader, operationId: string, size: number): AsyncGenerator<WireEpoch[]> {
+export function epochPages(store: StoreReader, operationId: string, size: number): AsyncGenerator<WireEpoch[]> {
+  return pages((after) => store.readEpochPage(operationId, after, size), "epoch", size);
+}
+
+/** Every stored step of an operation, ascending, in pages of `size` (Store.readStepPage); no page is empty. */
+export function stepPages(store: StoreReader, operationId: string, size: number): AsyncGenerator<WireStep[]> {
+  return pages((after) => store.readStepPage(operationId, after, size), "step", size);
+}
+
+async function* pages<R extends KeyedRow>(
+  read: (after: number) => Promise<R[]>,
+  key: SeriesKey,
+  size: number,
+): AsyncGenerator<R[]> {
   let after = -1;
   for (;;) {
-    const page = await store.readEpochPage(operationId, after, size);
+    const page = await read(after);
     if (page.length > 0) yield page;
     if (page.length < size) return;
-    after = page[page.length - 1]!.epoch;
+    after = keyOf(page[page.length - 1]!, key);
   }
 }
