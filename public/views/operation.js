@@ -124,7 +124,9 @@ export function operationView(root, id) {
         return got;
       });
       if (destroyed || !epochs) return;
-      analysis.analyse();
+      // The recommendation after the first draw: the server judges the run on the thread that would read the charts.
+      const bySteps = seriesOf(op) === STEPS;
+      if (!bySteps) analysis.analyse();
       // A script training's output, live under the charts.
       if (op.metadata?.kind === "script") logs = logsPanel(root, id);
       // Everything after the last fetched epoch comes from the stream, then every new one as it is stored.
@@ -146,8 +148,9 @@ export function operationView(root, id) {
           analysis.showTrends(t);
           header.progress(state.op, t);
           curves.charts.loss.redraw();
-          // The replay's trends repeat what the page loaded: only new ones make the analysis worth asking again.
-          analysis.analyseIfNew(t);
+          // The replay's trends repeat what the page loaded: only new ones make the analysis worth asking again, and
+          // only once the run is drawn (a step run's first read is still under way when the replay's trends come).
+          if (state.full) analysis.analyseIfNew(t);
         },
         status(op) {
           state.op = op;
@@ -156,13 +159,16 @@ export function operationView(root, id) {
           analysis.showTrends(state.trends);
         },
         end() {
-          analysis.analyse();
+          if (state.full) analysis.analyse();
         },
         error(err) {
           append(headSlot, errorBox(err));
         },
       });
-      if (seriesOf(op) === STEPS) await chartBySteps();
+      if (bySteps) {
+        await chartBySteps();
+        analysis.analyse();
+      }
     } catch (err) {
       render(headSlot, errorBox(err));
     }
