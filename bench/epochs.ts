@@ -19,3 +19,25 @@ export function wireEpoch(e: number) {
 
 /** Epochs `from` … `from + n - 1`. */
 export const batchOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => wireEpoch(from + i));
+
+/**
+ * One step as a fine-tuning run reports it (bench/storage.ts, bench/steps.ts): its epoch, train_loss, learning_rate,
+ * grad_norm, samples and tokens seen, a timestamp; an evaluation (val_loss, val_accuracy) every 50 steps.
+ */
+export function wireStep(s: number, stepsPerEpoch = 10_000) {
+  const noise = Math.sin(s * 12.9898) * 0.01;
+  return {
+    step: s,
+    epoch: Math.floor(s / stepsPerEpoch),
+    train_loss: 2.3 * Math.exp(-s / 20_000) + 0.05 + noise,
+    learning_rate: 5e-5 * (1 - s / 2_000_000),
+    grad_norm: 1.5 + noise * 40,
+    samples: (s + 1) * 32,
+    tokens: (s + 1) * 32 * 512,
+    ...(s % 50 === 49 ? { val_loss: 2.4 * Math.exp(-s / 22_000) + 0.08, val_accuracy: 0.5 + noise } : {}),
+    timestamp: new Date(BASE_TS + s * 100).toISOString(),
+  };
+}
+
+/** Steps `from` … `from + n - 1`. */
+export const stepBatchOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => wireStep(from + i));

@@ -1,6 +1,6 @@
 /**
  * Storage and API figures for the acceptance note: `bun run bench/storage.ts`.
- * Prints (a) database growth per 100 epochs, (b) GET metrics latency through the real
+ * Prints (a) database growth per 100 epochs (and per step row beside an epoch row), (b) GET metrics latency through the real
  * server, (c) API ingestion against raw bun:sqlite inserts, then where a batch's time goes.
  * It prints figures and PASS/MISS against the goals; it asserts nothing.
  */
@@ -21,7 +21,8 @@ import { MetricsInput, decodeMetricsBody, type EpochRecord } from "../src/schema
 import { startServerProcess } from "../tests/helpers.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
-import { batchOf } from "./epochs.ts";
+import { batchOf, stepBatchOf } from "./epochs.ts";
+import { decodeStepsBody } from "../src/schemas/step.ts";
 import { args, int } from "./args.ts";
 import { median, quantile } from "./lag.ts";
 
@@ -71,6 +72,32 @@ async function growth() {
     value: `${fmt(per100 / 1024)} KB`,
     goal: "≤ 8 KB",
     pass: per100 <= 8 * 1024,
+  });
+
+  // The same count of steps (issue 22: "storage per step row stays near an epoch row's"): a fine-tuning run's step,
+  // with its blocks, its derived epoch records and its step state.
+  const steps = new SqliteStore(join(dir, "growth-steps.db"));
+  const stepIds: string[] = [];
+  for (let i = 0; i < GROWTH_OPS; i++)
+    stepIds.push((await steps.createOperation({ operation_type: "training" })).operation_id);
+  const stepsBefore = usedBytes(steps.db);
+  for (const id of stepIds)
+    for (let from = 0; from < GROWTH_EPOCHS; from += 1000)
+      await steps.writeSteps(
+        id,
+        decodeStepsBody(
+          { steps: stepBatchOf(from, Math.min(1000, GROWTH_EPOCHS - from)).map((w) => ({ ...w, epoch: 0 })) },
+          new Date().toISOString(),
+        ),
+      );
+  const perStep = (usedBytes(steps.db) - stepsBefore) / (GROWTH_OPS * GROWTH_EPOCHS);
+  await steps.close();
+  console.log(`(a) bytes per row: epoch ${fmt(per100 / 100, 1)} B, step ${fmt(perStep, 1)} B`);
+  rows.push({
+    what: "DB growth per step row (7 fields, evals 1 in 50)",
+    value: `${fmt(perStep, 1)} B (epoch row ${fmt(per100 / 100, 1)} B)`,
+    goal: "near an epoch row's (≤ 1.25×)",
+    pass: perStep <= 1.25 * (per100 / 100),
   });
 }
 

@@ -290,6 +290,51 @@ const CONTRACT: Record<string, Case[]> = {
       after: async (f) => void (await f.running()),
     },
   ],
+  "POST /api/v1/operations/{id}/steps": [
+    {
+      name: "store a batch",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        body: { steps: [{ step: 0, epoch: 0, train_loss: 0.2, grad_norm: 1 }] },
+      }),
+    },
+    {
+      name: "a bad value",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { step: 1, grad_norm: "big" } }),
+    },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { step: 0, train_loss: 1 } }) },
+    {
+      name: "finished",
+      status: 409,
+      call: async (f) => ({ params: { id: await f.finished() }, body: { step: 9, train_loss: 1 } }),
+    },
+  ],
+  "GET /api/v1/operations/{id}/steps": [
+    {
+      name: "a zoomed range, reduced and smoothed",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        query: { from_step: "0", to_step: "100", max_points: "3", smoothing: "0.6", fields: "train_loss" },
+      }),
+    },
+    {
+      name: "a range that ends before it starts",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, query: { from_step: "5", to_step: "1" } }),
+    },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/steps.csv": [
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/steps.json": [
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
   "GET /api/v1/operations/{id}/metrics.csv": [
     { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },

@@ -96,6 +96,28 @@ await withPostgres("the replica app tests", (url) => {
       }
     });
 
+    test("steps posted to one replica arrive on the other's stream as `steps` events, with the epochs they close", async () => {
+      const { a, b } = await pair();
+      const id = await register(a);
+      const sse = new SseReader(await b.api("GET", `/operations/${id}/metrics/stream`));
+      const steps = (from: number, count: number, epoch: number) =>
+        Array.from({ length: count }, (_, i) => ({ step: from + i, epoch, train_loss: 1 / (from + i + 1) }));
+      const sent = (body: unknown) => json(a.api("POST", `/operations/${id}/steps`, body));
+      try {
+        await sse.until(() => sse.events.some((e) => e.event === "status"), 10_000, "the replay");
+        expect((await sent({ steps: steps(0, 2, 0) })).status).toBe(200); // small: in the notification
+        expect((await sent({ steps: steps(2, 500, 0) })).status).toBe(200); // big: b reads the range
+        expect((await sent({ steps: steps(502, 1, 1) })).status).toBe(200); // closes epoch 0
+        const stepsOf = () => sse.events.filter((e) => e.event === "steps").flatMap((e) => e.data.steps);
+        await sse.until(() => stepsOf().length === 503 && sse.epochs().length === 1, 10_000, "the live steps");
+        expect(stepsOf().map((s: { step: number }) => s.step)).toEqual(Array.from({ length: 503 }, (_, i) => i));
+        expect(sse.events.filter((e) => e.event === "steps").map((e) => e.data.version)).toEqual([1, 2, 3]);
+        expect(sse.epochs()).toEqual([0]);
+      } finally {
+        await sse.cancel();
+      }
+    });
+
     test("the global stream of one replica hears operations created and finished on the other", async () => {
       const { a, b } = await pair();
       const all = new SseReader(await b.api("GET", "/stream"));

@@ -95,3 +95,23 @@ export function blockCover(
   if (toEpoch > (lastWhole + 1) * BLOCK - 1) edges.push([(lastWhole + 1) * BLOCK, toEpoch]);
   return { blocks: [firstWhole, lastWhole], edges };
 }
+
+/**
+ * The spans covering a range, in order, from blockCover's parts as a store read them: the whole blocks' stored summaries
+ * (`whole`, ascending; none when `blocks` is null) and each edge's summary (`edgeSpans`, one per edge). Empty spans are
+ * left out. Both stores and both series assemble their spans here.
+ */
+export function coverSpans(
+  blocks: [number, number] | null,
+  edges: readonly [number, number][],
+  whole: readonly string[],
+  edgeSpans: readonly SpanSummary[],
+): SpanSummary[] {
+  const spans = whole.map((summary) => JSON.parse(summary) as SpanSummary);
+  // The edges are the range's first and last parts: before and after the whole blocks.
+  for (let i = 0; i < edges.length; i++) {
+    if (blocks !== null && edges[i]![0] < blocks[0] * BLOCK) spans.unshift(edgeSpans[i]!);
+    else spans.push(edgeSpans[i]!);
+  }
+  return spans.filter((s) => s.count > 0);
+}

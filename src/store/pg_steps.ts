@@ -10,7 +10,7 @@ import { epochEnds } from "../operations/step_epochs.ts";
 import { MAX_STEP, type WireStep } from "../schemas/step.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { encodeMetric } from "../trends/wire.ts";
-import { BLOCK, blockCover } from "./blocks.ts";
+import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import { stepsNotice } from "./pg_notify.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
 import type { EpochEnd, Fields } from "./store.ts";
@@ -204,15 +204,12 @@ export class PgSteps {
         : [],
       ...edges.map(edge),
     ]);
-    const spans = whole.map((b) => JSON.parse(b.summary) as SpanSummary);
-    if (blocks === null) spans.push(...edgeSpans);
-    else {
-      for (let i = 0; i < edges.length; i++) {
-        if (edges[i]![0] < blocks[0] * BLOCK) spans.unshift(edgeSpans[i]!);
-        else spans.push(edgeSpans[i]!);
-      }
-    }
-    return spans.filter((s) => s.count > 0);
+    return coverSpans(
+      blocks,
+      edges,
+      whole.map((b) => b.summary),
+      edgeSpans,
+    );
   }
 
   async ends(operationId: string): Promise<EpochEnd[]> {

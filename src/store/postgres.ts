@@ -2,14 +2,14 @@
  * PostgreSQL implementation of the Store, on Bun's built-in client (`SQL` from "bun": a pool, named prepared
  * statements, transactions, LISTEN/NOTIFY; no extra dependency). Same semantics as the SQLite store: every write is
  * one transaction that locks the operation's row (`FOR UPDATE`), so writers on several replicas serialise per
- * operation and "a refused request stores nothing" holds; epochs are upserted per (operation, epoch), a batch's last
- * copy of an epoch winning; NaN and ±Infinity are float8 values, never NULL; the trend summary is kept incrementally
- * from the stored rule state and the recent tail, so a write costs O(batch), not O(history).
+ * operation and "a refused request stores nothing" holds; NaN and ±Infinity are float8 values, never NULL. This file
+ * is the store's SQL; how epochs are written is src/store/write_epochs.ts, and its PostgreSQL parts have files of their
+ * own: the change codec (pg_notify.ts), the COPY encoder (pg_copy.ts), migrations (pg_migrate.ts), leases
+ * (pg_leases.ts) and the leadership lock (pg_leader.ts).
  */
 import { SQL, type TransactionSQL } from "bun";
 import { notFound } from "../errors.ts";
-import { encodeMetric, MAX_EPOCH, type WireEpoch } from "../schemas/epoch.ts";
-import { canFinish, operationFinished } from "../operations/lifecycle.ts";
+import { encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import {
   FINISHED,
   type Operation,
@@ -17,23 +17,20 @@ import {
   type StopControl,
   type StopPolicy,
 } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type EpochPoint, type TrendConfig } from "../trends/types.ts";
+import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig } from "../trends/types.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
-import type { EpochRecord } from "../schemas/epoch.ts";
-import { BLOCK, blockCover } from "./blocks.ts";
-import { placementOf } from "../operations/ownership.ts";
+import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import {
   type EpochColumns,
   type OperationColumns,
-  parseJson,
   projection,
   byFieldList,
   rowToWire,
   toOperation,
   type Liveness,
 } from "./rows.ts";
-import { newOperationId } from "./ids.ts";
+import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { migrate } from "./pg_migrate.ts";
 import { Leadership } from "./pg_leader.ts";
@@ -181,25 +178,19 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async createOperation(input: NewOperation): Promise<Operation> {
-    const now = new Date();
-    const id = newOperationId(input.operation_type, now);
-    const status = input.status ?? "running";
-    const at = now.toISOString();
+    const r = newOperationRow(input, new Date());
     // An owned operation is leased from its first moment: a replica that dies right after creating it still loses it.
     const owner = input.owned ? this.replica : null;
-    const placement = placementOf(input.metadata ?? {});
     const rows = await this.sql.begin(async (tx) => {
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
                                 total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host)
-        VALUES (${id}, ${input.operation_type}, ${input.name ?? null}, ${status}, ${at}, ${status === "running" ? at : null},
-                ${input.total_epochs_planned ?? null}, ${input.total_steps_planned ?? null},
-                ${JSON.stringify(input.metadata ?? {})}, ${JSON.stringify(EMPTY_SUMMARY)},
-                ${input.config ? JSON.stringify(input.config) : null}, ${input.stop_policy ? JSON.stringify(input.stop_policy) : null},
-                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${placement.location}, ${placement.host})
+        VALUES (${r.operation_id}, ${r.operation_type}, ${r.name}, ${r.status}, ${r.created_at}, ${r.started_at},
+                ${r.total_epochs_planned}, ${r.total_steps_planned}, ${r.metadata}, ${r.summary}, ${r.config}, ${r.stop_policy},
+                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host})
         RETURNING *`,
-        this.notifyStatus(tx, id, false),
+        this.notifyStatus(tx, r.operation_id, false),
       ]);
       return inserted;
     });
@@ -452,16 +443,12 @@ export class PostgresStore implements Store, SharedStore {
         : [],
       ...edges.map(edge),
     ]);
-    const spans = whole.map((b) => JSON.parse(b.summary) as SpanSummary);
-    // The edges are the range's first and last parts: before and after the whole blocks.
-    if (blocks === null) spans.push(...edgeSpans);
-    else {
-      for (let i = 0; i < edges.length; i++) {
-        if (edges[i]![0] < blocks[0] * BLOCK) spans.unshift(edgeSpans[i]!);
-        else spans.push(edgeSpans[i]!);
-      }
-    }
-    return spans.filter((s) => s.count > 0);
+    return coverSpans(
+      blocks,
+      edges,
+      whole.map((b) => b.summary),
+      edgeSpans,
+    );
   }
 
   async markStarted(operationId: string): Promise<Operation> {
@@ -491,14 +478,11 @@ export class PostgresStore implements Store, SharedStore {
   ): Promise<Operation> {
     const op = await this.row(tx, operationId, true);
     this.batchProgress.delete(operationId);
-    if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
-    const now = new Date().toISOString();
+    const f = finishRow(op, operationId, status, opts, new Date());
     const rows: OpRow[] = await tx`
-      UPDATE operations SET status = ${status}, completed_at = ${now}, error_message = ${opts.error_message ?? null},
-        failure_code = ${status === "failed" ? (opts.failure_code ?? null) : null},
-        result = coalesce(${opts.result ? JSON.stringify(opts.result) : null}::text, result),
-        started_at = coalesce(started_at, ${now}::timestamptz),
-        control = coalesce(${opts.control ? JSON.stringify(opts.control) : null}::text, control)
+      UPDATE operations SET status = ${f.status}, completed_at = ${f.completed_at}, error_message = ${f.error_message},
+        failure_code = ${f.failure_code}, result = coalesce(${f.result}::text, result),
+        started_at = coalesce(started_at, ${f.started_at}::timestamptz), control = coalesce(${f.control}::text, control)
       WHERE id = ${op.id} RETURNING *`;
     await this.notifyStatus(tx, operationId, true);
     return this.toOperation(rows[0]!);
@@ -507,13 +491,9 @@ export class PostgresStore implements Store, SharedStore {
   async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
     return this.sql.begin(async (tx) => {
       const op = await this.row(tx, operationId, true);
-      // Merged here, not with jsonb ||, so the keys keep the order they were written in (as on SQLite).
-      const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-      const p = placementOf(patch, op);
+      const m = metadataRow(op, patch);
       const [rows] = await Promise.all([
-        tx<
-          OpRow[]
-        >`UPDATE operations SET metadata = ${JSON.stringify(merged)}, location = ${p.location}, host = ${p.host}
+        tx<OpRow[]>`UPDATE operations SET metadata = ${m.metadata}, location = ${m.location}, host = ${m.host}
                     WHERE id = ${op.id} RETURNING *`,
         this.notifyStatus(tx, operationId, false),
       ]);
@@ -524,11 +504,10 @@ export class PostgresStore implements Store, SharedStore {
   async setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation> {
     return this.sql.begin(async (tx) => {
       const op = await this.row(tx, operationId, true);
-      if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
       const [rows] = await Promise.all([
         tx<
           OpRow[]
-        >`UPDATE operations SET stop_policy = ${policy ? JSON.stringify(policy) : null} WHERE id = ${op.id} RETURNING *`,
+        >`UPDATE operations SET stop_policy = ${stopPolicyColumn(op, operationId, policy)} WHERE id = ${op.id} RETURNING *`,
         this.notifyStatus(tx, operationId, false),
       ]);
       return this.toOperation(rows[0]!);

@@ -6,21 +6,18 @@
 import type { Database, Statement } from "bun:sqlite";
 import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
-import { canFinish, operationFinished } from "../operations/lifecycle.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type TrendConfig, type EpochPoint } from "../trends/types.ts";
+import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint } from "../trends/types.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
-import { BLOCK, blockCover, blockOf } from "./blocks.ts";
+import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { newOperationId } from "./ids.ts";
-import { placementOf } from "../operations/ownership.ts";
+import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import {
   type EpochColumns,
   type OperationColumns,
-  parseJson,
   projection,
   byFieldList,
   rowToWire,
@@ -168,10 +165,7 @@ export class SqliteStore implements Store {
   }
 
   async createOperation(input: NewOperation): Promise<Operation> {
-    const now = new Date();
-    const id = newOperationId(input.operation_type, now);
-    const status = input.status ?? "running";
-    const placement = placementOf(input.metadata ?? {});
+    const r = newOperationRow(input, new Date());
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
@@ -179,22 +173,22 @@ export class SqliteStore implements Store {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
       )
       .run(
-        id,
-        input.operation_type,
-        input.name ?? null,
-        status,
-        now.toISOString(),
-        status === "running" ? now.toISOString() : null,
-        input.total_epochs_planned ?? null,
-        input.total_steps_planned ?? null,
-        JSON.stringify(input.metadata ?? {}),
-        JSON.stringify(EMPTY_SUMMARY),
-        input.config ? JSON.stringify(input.config) : null,
-        input.stop_policy ? JSON.stringify(input.stop_policy) : null,
-        placement.location,
-        placement.host,
+        r.operation_id,
+        r.operation_type,
+        r.name,
+        r.status,
+        r.created_at,
+        r.started_at,
+        r.total_epochs_planned,
+        r.total_steps_planned,
+        r.metadata,
+        r.summary,
+        r.config,
+        r.stop_policy,
+        r.location,
+        r.host,
       );
-    return this.current(id);
+    return this.current(r.operation_id);
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
@@ -424,16 +418,8 @@ export class SqliteStore implements Store {
     }
     const { blocks, edges } = blockCover(fromEpoch, toEpoch);
     const edge = ([from, to]: [number, number]) => summarizeRows(this.q.readRange.all(op.id, from - 1, to).map(toWire));
-    if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
-    const spans: SpanSummary[] = this.q.blocksIn
-      .all(op.id, blocks[0], blocks[1])
-      .map((b) => JSON.parse(b.summary) as SpanSummary);
-    // The edges are the range's first and last parts: before and after the whole blocks.
-    for (const e of edges) {
-      if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
-      else spans.push(edge(e));
-    }
-    return spans.filter((s) => s.count > 0);
+    const whole = blocks ? this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => b.summary) : [];
+    return coverSpans(blocks, edges, whole, edges.map(edge));
   }
 
   /** Summarises every block of an operation stored before chart blocks existed (one pass over its rows), then keeps them on writes. */
@@ -481,22 +467,13 @@ export class SqliteStore implements Store {
       .transaction(() => {
         const op = this.row(operationId);
         this.batchProgress.delete(operationId);
-        if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+        const f = finishRow(op, operationId, status, opts, new Date());
         this.db
           .query(
             `UPDATE operations SET status = ?, completed_at = ?, error_message = ?, failure_code = ?, result = coalesce(?, result),
              started_at = coalesce(started_at, ?), control = coalesce(?, control) WHERE id = ?`,
           )
-          .run(
-            status,
-            new Date().toISOString(),
-            opts.error_message ?? null,
-            status === "failed" ? (opts.failure_code ?? null) : null,
-            opts.result ? JSON.stringify(opts.result) : null,
-            new Date().toISOString(),
-            opts.control ? JSON.stringify(opts.control) : null,
-            op.id,
-          );
+          .run(f.status, f.completed_at, f.error_message, f.failure_code, f.result, f.started_at, f.control, op.id);
         return this.current(operationId);
       })
       .immediate();
@@ -506,11 +483,10 @@ export class SqliteStore implements Store {
     return this.db
       .transaction(() => {
         const op = this.row(operationId);
-        const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
-        const p = placementOf(patch, op);
+        const m = metadataRow(op, patch);
         this.db
           .query("UPDATE operations SET metadata = ?, location = ?, host = ? WHERE id = ?")
-          .run(JSON.stringify(merged), p.location, p.host, op.id);
+          .run(m.metadata, m.location, m.host, op.id);
         return this.current(operationId);
       })
       .immediate();
@@ -520,11 +496,9 @@ export class SqliteStore implements Store {
     return this.db
       .transaction(() => {
         const op = this.row(operationId);
-        if (FINISHED.has(op.status))
-          throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
         this.db
           .query("UPDATE operations SET stop_policy = ? WHERE id = ?")
-          .run(policy ? JSON.stringify(policy) : null, op.id);
+          .run(stopPolicyColumn(op, operationId, policy), op.id);
         return this.current(operationId);
       })
       .immediate();

@@ -7,7 +7,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { MAX_STEP, STEP_FIELDS, type WireStep } from "../schemas/step.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { encodeMetric, type WireMetric } from "../trends/wire.ts";
-import { BLOCK, blockCover } from "./blocks.ts";
+import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
 import type { EpochEnd, Fields } from "./store.ts";
 import { epochEnds } from "../operations/step_epochs.ts";
@@ -183,15 +183,8 @@ export class SqliteSteps {
     const { blocks, edges } = blockCover(from, to);
     const edge = ([lo, hi]: [number, number]) =>
       summarizeRows(this.q.range.all(op.id, lo - 1, hi).map(toWire), 0, undefined, undefined, "step");
-    if (blocks === null) return edges.map(edge).filter((s) => s.count > 0);
-    const spans: SpanSummary[] = this.q.blocksIn
-      .all(op.id, blocks[0], blocks[1])
-      .map((b) => JSON.parse(b.summary) as SpanSummary);
-    for (const e of edges) {
-      if (e[0] < blocks[0] * BLOCK) spans.unshift(edge(e));
-      else spans.push(edge(e));
-    }
-    return spans.filter((s) => s.count > 0);
+    const whole = blocks ? this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => b.summary) : [];
+    return coverSpans(blocks, edges, whole, edges.map(edge));
   }
 
   ends(operationId: string): EpochEnd[] {

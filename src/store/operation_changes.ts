@@ -1,0 +1,81 @@
+/**
+ * What each change of an operation row writes, for both stores: a new operation's columns, a finish, a stop policy, a
+ * metadata patch. Each checks the lifecycle where the change needs it (OPERATION_FINISHED) and returns the column values;
+ * each store locks its row, and writes and announces them with its own SQL. Pure: the clock is a parameter.
+ */
+import { canFinish, operationFinished } from "../operations/lifecycle.ts";
+import { placementOf, type Location } from "../operations/ownership.ts";
+import { FINISHED, type StopControl, type StopPolicy } from "../schemas/operation.ts";
+import { EMPTY_SUMMARY } from "../trends/types.ts";
+import { newOperationId } from "./ids.ts";
+import { parseJson, type OperationColumns } from "./rows.ts";
+import type { FinishOptions, NewOperation } from "./store.ts";
+
+/** The row a change reads: its status (and failure code, for a revivable failure), decision and placement. */
+type Locked = Pick<OperationColumns, "status" | "failure_code" | "control" | "metadata" | "location" | "host">;
+
+/** A new operation's columns: an id of its type and time, `running` unless asked pending (then no started_at). */
+export function newOperationRow(input: NewOperation, now: Date) {
+  const status = input.status ?? "running";
+  const at = now.toISOString();
+  const placement = placementOf(input.metadata ?? {});
+  return {
+    operation_id: newOperationId(input.operation_type, now),
+    operation_type: input.operation_type,
+    name: input.name ?? null,
+    status,
+    created_at: at,
+    started_at: status === "running" ? at : null,
+    total_epochs_planned: input.total_epochs_planned ?? null,
+    total_steps_planned: input.total_steps_planned ?? null,
+    metadata: JSON.stringify(input.metadata ?? {}),
+    summary: JSON.stringify(EMPTY_SUMMARY),
+    config: input.config ? JSON.stringify(input.config) : null,
+    stop_policy: input.stop_policy ? JSON.stringify(input.stop_policy) : null,
+    location: placement.location,
+    host: placement.host,
+  };
+}
+
+/**
+ * A finish of `op` at `now` (OPERATION_FINISHED once finished, a revivable failure aside): the columns to set.
+ * `result` and `control` keep the stored ones when null; `started_at` is the one to set when the row has none.
+ */
+export function finishRow(
+  op: Locked,
+  operationId: string,
+  status: "completed" | "failed" | "cancelled",
+  opts: FinishOptions,
+  now: Date,
+) {
+  if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+  const at = now.toISOString();
+  return {
+    status,
+    completed_at: at,
+    error_message: opts.error_message ?? null,
+    failure_code: status === "failed" ? (opts.failure_code ?? null) : null,
+    result: opts.result ? JSON.stringify(opts.result) : null,
+    started_at: at,
+    control: opts.control ? JSON.stringify(opts.control) : null,
+  };
+}
+
+/** The stop_policy column for `policy` (null clears it); OPERATION_FINISHED on a finished operation. */
+export function stopPolicyColumn(op: Locked, operationId: string, policy: StopPolicy | null): string | null {
+  if (FINISHED.has(op.status)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+  return policy ? JSON.stringify(policy) : null;
+}
+
+/**
+ * The metadata after `patch`, merged here (not with jsonb ||) so keys keep the order they were written in, and the
+ * placement columns it sets (src/operations/ownership.ts).
+ */
+export function metadataRow(
+  op: Locked,
+  patch: Record<string, unknown>,
+): { metadata: string; location: Location | null; host: string | null } {
+  const merged = { ...(JSON.parse(op.metadata) as Record<string, unknown>), ...patch };
+  const p = placementOf(patch, op);
+  return { metadata: JSON.stringify(merged), location: p.location, host: p.host };
+}
