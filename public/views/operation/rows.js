@@ -3,7 +3,7 @@
 // rows added in place. Plain data, no DOM.
 
 import { STANDARD_FIELDS, STEP_FIELDS } from "schemas/fields.js";
-import { emaSmooth, UNSMOOTHED } from "trends/smoothing.js";
+import { emaSmooth, isSmoothed } from "trends/smoothing.js";
 import { num } from "../../lib/format.js";
 
 /** Fields of an epoch that are not custom metrics (a custom metric gets its own chart). */
@@ -54,7 +54,7 @@ export function addRow(view, r) {
   if (!rows.length || r[key] > rows[rows.length - 1][key]) {
     if (view.weight > 0)
       for (const k of Object.keys(r)) {
-        if (!isMetric(k, key) || UNSMOOTHED.has(k)) continue;
+        if (!isMetric(k, key) || !isSmoothed(key, k)) continue;
         view.ema[k] ??= { last: 0, n: 0 };
         r[smoothedKey(k)] = emaSmooth([r[k]], view.weight, view.ema[k])[0];
       }
