@@ -84,9 +84,11 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
   }
   if (a.epochs_completed === 0) {
     lines.push(
-      steps
-        ? `  No epoch closed yet; the judgement starts once the first epoch ends (a step of the next epoch, or the finish).`
-        : `  No epochs recorded yet; nothing to analyze until the run reports metrics.`,
+      !steps
+        ? `  No epochs recorded yet; nothing to analyze until the run reports metrics.`
+        : ["completed", "failed", "cancelled"].includes(a.status)
+          ? `  Its steps carry no epoch, so no per-epoch record was derived and there is no epoch judgement (log the epoch with each step: run.log(..., step=n, epoch=e)).`
+          : `  No epoch closed yet; the judgement starts once the first epoch ends (a step of the next epoch, or the finish).`,
     );
   } else {
     const t = a.trajectory;

@@ -166,6 +166,20 @@ describe("agents on a step run", () => {
     expect(epochs.stdout).not.toMatch(/latest step|last evaluation/);
   });
 
+  test("the loss analyzer of a finished step run whose steps carry no epoch says why there is no epoch judgement, not that one is coming", async () => {
+    const id = await stepRun("steps-without-epochs", 300);
+    await api.writeSteps(
+      id,
+      stepRows(0, 300).map(({ epoch: _, ...s }) => s),
+    );
+    await api.completeOperation(id, { status: "completed" });
+    const r = await runAgent("loss_analyzer.ts", [id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/steps\s+300\/300 \(100%\)/);
+    expect(r.stdout).not.toContain("the judgement starts once the first epoch ends");
+    expect(r.stdout).toContain("Its steps carry no epoch, so no per-epoch record was derived");
+  });
+
   test("the monitor prints one line per poll with the latest step, not one per step, and the steps in its summary", async () => {
     const id = await stepRun("monitored-steps", 2000);
     const monitor = startAgent("training_monitor.ts", [id, "--interval", "0.2"]);
