@@ -98,7 +98,7 @@ def hf_train(a: argparse.Namespace) -> int:
                                   intermediate_size=64, max_position_embeddings=SEQ, num_labels=2)
     model = transformers.BertForSequenceClassification(cfg)
     if a.tensorboard:
-        os.environ["TENSORBOARD_LOGGING_DIR"] = os.path.join(a.out, "tb")
+        os.environ.update(TENSORBOARD_LOGGING_DIR=os.path.join(a.out, "tb"))  # transformers reads it: a write, not a setting of ours
     args = transformers.TrainingArguments(
         output_dir=os.path.join(a.out, "out"), num_train_epochs=1, per_device_train_batch_size=BATCH, per_device_eval_batch_size=64,
         learning_rate=5e-4, logging_steps=LOGGING_STEPS, eval_strategy="steps", eval_steps=EVAL_STEPS, save_strategy="no",
