@@ -2,13 +2,13 @@
 
     OMP_NUM_THREADS=1 python bench/step_corpus.py [--only=part-of-id,...] [--out=path] [--jobs=N]
 
-Needs torch (CPU is enough; 2.x). About 12-15 minutes of one CPU core for the 52 runs (measured figure in
+Needs torch (CPU is enough; 2.x). The 60 runs took 12 min 39 s of CPU (torch 2.13.0+cpu, Python 3.11.7; see
 docs/judgement.md, "The step corpus"); --jobs=2 runs two trainings at once.
 
 The model is a small byte-level decoder-only transformer (2 pre-norm blocks, width 64, 4 heads, context 32 bytes,
 vocabulary 256; 0.1 M parameters), written out by hand (causal scaled_dot_product_attention) rather than
-nn.TransformerEncoder, which was 2-3x slower per step on one core. A transformer, not a GRU: at this size one step costs
-~15 ms on one core, fast enough that a 1,000-step run takes ~15-20 s.
+nn.TransformerEncoder, which was about 2x slower per step on one core. A transformer, not a GRU: at this size one step
+costs ~15 ms on one core, so a 1,000-step run takes ~15-20 s of CPU.
 
 The text is Python's own standard library source (STDLIB_FILES, read from sysconfig's stdlib path), concatenated and cut
 into 1,024-byte blocks: block i goes to validation when i % 10 == 8, to the held-out TEST split when i % 10 == 9, and to
