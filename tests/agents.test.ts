@@ -76,7 +76,15 @@ describe("loss_analyzer", () => {
   test("a plateau gets stop", async () => {
     const a = await analyze(await seedRun(api, "plateau", plateau()));
     expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 5 });
-    expect(a.flags).toEqual({ overfitting: false, plateau: true, diverging: false, stalled: false });
+    expect(a.flags).toEqual({
+      overfitting: false,
+      plateau: true,
+      diverging: false,
+      stalled: false,
+      spike: false,
+      grad_explosion: false,
+      slowdown: false,
+    });
     expect(a.epochs_since_improvement).toBe(11);
   });
 

@@ -11,6 +11,7 @@ import { readChart, readSeries, stepSeries, type ChartQuery } from "../store/cha
 import type { StoreReader } from "../store/store.ts";
 import type { TrendConfig } from "../trends/types.ts";
 import { judgeOperation } from "./judgement.ts";
+import { withStepJudgement } from "./step_judgement.ts";
 
 /** What the range parameters (RangeQuery, src/schemas/query.ts) ask of a chart read. */
 export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
@@ -75,16 +76,22 @@ export async function analyzeOperation(
   op: Operation,
   cfg: TrendConfig,
 ): Promise<{ analysis: Analysis; epochs: WireEpoch[] }> {
-  const epochs = await store.readEpochs(op.operation_id);
+  const [epochs, steps] = await Promise.all([
+    store.readEpochs(op.operation_id),
+    op.progress.steps_completed ? store.readStepJudgement(op.operation_id) : null,
+  ]);
   const j = judgeOperation(op, epochs, cfg);
-  const analysis: Analysis = {
-    operation_id: op.operation_id,
-    operation_type: op.operation_type,
-    status: op.status,
-    epochs_completed: op.trends.total_epochs_completed,
-    total_epochs_planned: op.progress.total_epochs,
-    ...j,
-    final: epochs[epochs.length - 1] ?? null,
-  };
+  const analysis = withStepJudgement(
+    {
+      operation_id: op.operation_id,
+      operation_type: op.operation_type,
+      status: op.status,
+      epochs_completed: op.trends.total_epochs_completed,
+      total_epochs_planned: op.progress.total_epochs,
+      ...j,
+      final: epochs[epochs.length - 1] ?? null,
+    },
+    steps,
+  );
   return { analysis, epochs };
 }

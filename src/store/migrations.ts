@@ -110,4 +110,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN total_steps_planned INTEGER;
    ALTER TABLE operations ADD COLUMN steps_completed INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE operations ADD COLUMN step_state TEXT;`,
+  // 9: issue 23's step judgement, kept on write: src/trends/step_judgement.ts StepJudgementState as JSON (every step rule's
+  //    bounded state), advanced by each step write over the rows it stored, so GET …/analysis of a step run reads one row.
+  //    NULL before any step; a step run from before it is judged from its next step on.
+  `ALTER TABLE operations ADD COLUMN step_judgement TEXT;`,
 ];

@@ -123,4 +123,6 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS steps_completed integer NOT NULL DEFAULT 0;
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_state text;
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_version bigint NOT NULL DEFAULT 0;`,
+  // 7: issue 23's step judgement kept on write, as SQLite's migration 9. Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_judgement text;`,
 ];

@@ -5,6 +5,7 @@ import type { Operation, OperationStatus, StopControl, StopPolicy } from "../sch
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -148,6 +149,11 @@ export interface Store {
   closeSteps(operationId: string): Promise<StepWriteResult["epochs"]>;
   /** The end of every epoch with steps (its last step), ascending; kept by each write, so one row is read. */
   epochEnds(operationId: string): Promise<EpochEnd[]>;
+  /**
+   * A step run's judgement state (src/trends/step_judgement.ts), kept by each step write, so one row is read; null
+   * before any step. NOT_FOUND for an unknown operation.
+   */
+  readStepJudgement(operationId: string): Promise<StepJudgementState | null>;
   /** Marks pending → running. */
   markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
@@ -261,4 +267,5 @@ export type StoreReader = Pick<
   | "readStepsAt"
   | "stepSpans"
   | "epochEnds"
+  | "readStepJudgement"
 >;

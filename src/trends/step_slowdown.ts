@@ -1,0 +1,86 @@
+// Slow-down rule (step runs): the step time rising well above the run's own typical step time (a throttled GPU, a
+// starving data loader). A flag of its own: a slow run is not a failing run. The median of the recent durations ignores
+// the odd slow step (an evaluation, a checkpoint save); the typical time is the lowest such median seen, so a long
+// slow-down does not become the new normal.
+
+import { median } from "./noise.ts";
+import { DEFAULT_STEP_CONFIG, type StepConfig, type StepPoint } from "./step_types.ts";
+
+/** The slow-downs a state keeps (the most recent); `count` counts them all. */
+export const MAX_SLOWDOWNS = 50;
+
+export interface SlowdownEvent {
+  /** The first step of the recent window that took `slowdown_factor` × the typical time. */
+  step: number;
+  /** The highest recent median ÷ the typical step time during it. */
+  ratio: number;
+  /** The step it was over; null while it lasts. */
+  end_step: number | null;
+}
+
+export interface SlowdownState {
+  /** The last `slowdown_window` finite durations: [step, seconds]. */
+  recent: [number, number][];
+  /** The typical step time: the lowest median of a full recent window outside slow-downs; null before one. */
+  typical: number | null;
+  open: boolean;
+  events: SlowdownEvent[];
+  count: number;
+}
+
+export const emptySlowdownState = (): SlowdownState => ({
+  recent: [],
+  typical: null,
+  open: false,
+  events: [],
+  count: 0,
+});
+
+/**
+ * Advances the rule over `rows` (ascending, each step once; rows without a finite duration are skipped). Defaults: once
+ * `slowdown_window` (20) durations are held, their median above `slowdown_factor` (1.5) × the typical step time opens a
+ * slow-down, which is over when the median is back below `slowdown_clear` (1.25) × it.
+ */
+export function advanceSlowdown(
+  prev: SlowdownState,
+  rows: readonly StepPoint[],
+  cfg: StepConfig = DEFAULT_STEP_CONFIG,
+): SlowdownState {
+  const s: SlowdownState = { ...prev, recent: prev.recent.slice(), events: prev.events.map((e) => ({ ...e })) };
+  for (const row of rows) {
+    const d = row.duration;
+    if (typeof d !== "number" || !Number.isFinite(d) || d < 0) continue;
+    s.recent.push([row.step, d]);
+    if (s.recent.length > cfg.slowdown_window) s.recent.shift();
+    if (s.recent.length < cfg.slowdown_window) continue;
+    const m = median(s.recent.map(([, v]) => v));
+    const typical = s.typical;
+    if (s.open && typical !== null) {
+      const current = s.events[s.events.length - 1]!;
+      current.ratio = Math.max(current.ratio, m / typical);
+      if (m <= cfg.slowdown_clear * typical) (current.end_step = row.step), (s.open = false);
+    } else if (typical !== null && typical > 0 && m > cfg.slowdown_factor * typical) {
+      const onset = s.recent.find(([, v]) => v > cfg.slowdown_factor * typical)?.[0] ?? row.step;
+      s.open = true;
+      s.events.push({ step: onset, ratio: m / typical, end_step: null });
+      s.count++;
+      if (s.events.length > MAX_SLOWDOWNS) s.events.shift();
+    } else if (typical === null || m < typical) s.typical = m;
+  }
+  return s;
+}
+
+/** The slow-down under way (null when none), every one kept, and the typical step time. */
+export function slowdownVerdict(s: SlowdownState): {
+  slowing: SlowdownEvent | null;
+  events: SlowdownEvent[];
+  typical: number | null;
+  count: number;
+} {
+  return {
+    slowing: s.open ? s.events[s.events.length - 1]! : null,
+    events: s.events,
+    typical: s.typical,
+    count: s.count,
+  };
+}
