@@ -28,7 +28,7 @@ import type {
 } from "../store/store.ts";
 import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
-import { judgeOperation } from "./judgement.ts";
+import { judgeStored } from "./reads.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
 import { notFound } from "../errors.ts";
@@ -190,7 +190,7 @@ export class OperationsService {
     // The flags are the judgement's own, so this check is exact; the full judgement (for the reason) runs only when one fired.
     if (firedFlags(policy, summary).length === 0) return null;
     const op = (await this.store.getOperation(operationId))!;
-    const judgement = judgeOperation(op, await this.store.readEpochs(operationId), this.trends);
+    const { judgement } = await judgeStored(this.store, op, this.trends);
     const control = decideStop(policy, summary, judgement, op.control, new Date().toISOString());
     if (control) await this.store.setControl(operationId, control);
     return control;

@@ -9,7 +9,7 @@ import { Elysia, t } from "elysia";
 import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
 import { CompareData, CurvesData } from "../schemas/analysis.ts";
-import { chartOfRows, readChart, SCAN_ROWS } from "../store/charts.ts";
+import { readChart, SCAN_ROWS } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { COMPARE_MAX_POINTS } from "../schemas/operation.ts";
 import { queryInt, RangeQuery } from "../schemas/query.ts";
@@ -47,8 +47,9 @@ export function parseIds(raw: string): string[] {
 }
 
 /**
- * Reads each run's full history once, judges it, and reduces its curves (of the range, smoothed when asked) for charts.
- * Throws OPERATION_NOT_FOUND naming the first unknown id.
+ * Reads each run's stored judgement (GET …/analysis's) and its curves (of the range, reduced as GET …/metrics reduces
+ * them, smoothed when asked), so a comparison costs the same at any run length. Throws OPERATION_NOT_FOUND naming the
+ * first unknown id.
  */
 export async function compareRuns(
   deps: Pick<AppDeps, "store" | "config">,
@@ -58,16 +59,22 @@ export async function compareRuns(
 ) {
   // One after the other: the first unknown id is the one the error names.
   const runs = [];
+  const scanRows = SCAN_ROWS / ids.length;
   for (const id of ids) {
     const op = await loadOperation(deps.store, id);
-    runs.push({ op, ...(await analyzeOperation(deps.store, op, deps.config.trends)) });
+    const judged = await analyzeOperation(deps.store, op, deps.config.trends);
+    const chart = await readChart(
+      deps.store,
+      id,
+      { ...range, maxPoints, keepEpoch: judged.analysis.best_epoch },
+      { scanRows },
+    );
+    runs.push({ op, ...judged, chart });
   }
   const ranking = rankRuns(runs.map((r) => r.analysis));
   return {
-    runs: runs.map(({ op, epochs, analysis: a }) => {
-      const first = epochs[0]?.epoch ?? null;
+    runs: runs.map(({ op, first, analysis: a, chart }) => {
       const location = op.metadata.location;
-      const chart = chartOfRows(epochs, { ...range, maxPoints, keepEpoch: a.best_epoch });
       return {
         operation_id: op.operation_id,
         name: op.name,
