@@ -182,37 +182,43 @@ async function replaySteps(store: Store, rnd: () => number): Promise<void> {
 }
 
 function equivalence(name: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>) {
+  /** Runs `f` on a fresh store, closed afterwards. */
+  const on = async (f: (store: Store) => Promise<void>) => {
+    const { store, close } = await open();
+    try {
+      await f(store);
+    } finally {
+      await close();
+    }
+  };
   describe(`the judgement kept on write (${name})`, () => {
-    test("a step run, its steps written in seeded random batches, reads the judgement of its derived epochs' whole history", async () => {
-      const { store, close } = await open();
-      try {
-        await replaySteps(store, prng(22));
-      } finally {
-        await close();
-      }
-    }, 60_000);
+    test(
+      "a step run, its steps written in seeded random batches, reads the judgement of its derived epochs' whole history",
+      () => on((store) => replaySteps(store, prng(22))),
+      60_000,
+    );
 
-    test("every epoch-corpus run, written in seeded random batches, reads the judgement of its whole history after every batch and once completed", async () => {
-      const { store, close } = await open();
-      try {
-        const rnd = prng(23);
-        let compared = 0;
-        for (const run of corpusRuns()) compared += await replay(store, run, rnd);
-        expect(compared).toBeGreaterThan(128 * 2);
-      } finally {
-        await close();
-      }
-    }, 120_000);
+    test(
+      "every epoch-corpus run, written in seeded random batches, reads the judgement of its whole history after every batch and once completed",
+      () =>
+        on(async (store) => {
+          const rnd = prng(23);
+          let compared = 0;
+          for (const run of corpusRuns()) compared += await replay(store, run, rnd);
+          expect(compared).toBeGreaterThan(128 * 2);
+        }),
+      120_000,
+    );
 
-    test("long runs past the 64 epochs a read looks at (lucky dips, sparse validation, NaN, plateau, blow-up, old checkpoints) read it too", async () => {
-      const { store, close } = await open();
-      try {
-        const rnd = prng(2023);
-        for (const run of syntheticRuns()) await replay(store, run, rnd);
-      } finally {
-        await close();
-      }
-    }, 120_000);
+    test(
+      "long runs past the 64 epochs a read looks at (lucky dips, sparse validation, NaN, plateau, blow-up, old checkpoints) read it too",
+      () =>
+        on(async (store) => {
+          const rnd = prng(2023);
+          for (const run of syntheticRuns()) await replay(store, run, rnd);
+        }),
+      120_000,
+    );
   });
 }
 
