@@ -2,10 +2,15 @@
 /**
  * Loss analyzer agent: `bun agents/loss_analyzer.ts <operation_id> [--json]`. An MCP client (see ./mcp_client.ts) that asks
  * analyze_training about one operation's full history and prints the trajectory, best epoch, flags, generalization gap
- * and the recommendation with its reason; --json prints the analysis as one JSON object. Exit: 0, 1 on failure, 2 on bad usage.
+ * and the recommendation with its reason; for a run that reports steps, also its steps completed (of those planned), the
+ * latest step's train_loss and the last evaluation with its step, from get_operation_metrics at step resolution, and the
+ * step judgement: the best step, every loss spike (its step, size, and whether it recovered), the divergence (where it
+ * began) and the slow-downs, the step flags and the checkpoint step of the recommendation. --json prints the analysis as
+ * one JSON object (with `steps` for a step run). Exit: 0, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
 import type { Analysis } from "../src/schemas/analysis.ts";
+import type { WireStep } from "../src/schemas/step.ts";
 import { connect, fmt, ToolError } from "./mcp_client.ts";
 
 const USAGE = "usage: bun agents/loss_analyzer.ts <operation_id> [--json]";
@@ -14,16 +19,118 @@ function signed(v: number, digits = 4): string {
   return `${v >= 0 ? "+" : ""}${v.toFixed(digits)}`;
 }
 
-/** The analysis as a short aligned report. */
-export function report(a: Analysis): string {
+/** What get_operation_metrics answers at step resolution (the part this agent reads). */
+export interface StepsView {
+  resolution: "step";
+  steps_completed: number;
+  total_steps_planned: number | null;
+  steps: WireStep[];
+}
+
+/** A step run's state for the report: its steps, the latest train_loss and the last evaluation, each with its step. */
+export interface StepSummary {
+  completed: number;
+  planned: number | null;
+  latest: { step: number; train_loss: WireStep["train_loss"] } | null;
+  evaluation: {
+    step: number;
+    val_loss: WireStep["val_loss"] | null;
+    val_accuracy: WireStep["val_accuracy"] | null;
+  } | null;
+}
+
+/**
+ * The summary of a step reply. Its rows may be reduced, but every bucket keeps the last value of each metric, so the
+ * last row holding train_loss (or val_loss/val_accuracy) is the last stored step holding it.
+ */
+export function stepSummary(v: StepsView): StepSummary {
+  const last = (has: (s: WireStep) => boolean) => v.steps.findLast(has) ?? null;
+  const loss = last((s) => s.train_loss !== undefined);
+  const evaluation = last((s) => s.val_loss !== undefined || s.val_accuracy !== undefined);
+  return {
+    completed: v.steps_completed,
+    planned: v.total_steps_planned,
+    latest: loss && { step: loss.step, train_loss: loss.train_loss },
+    evaluation: evaluation && {
+      step: evaluation.step,
+      val_loss: evaluation.val_loss ?? null,
+      val_accuracy: evaluation.val_accuracy ?? null,
+    },
+  };
+}
+
+/** `1000/3000 (33%)`, or the count alone when nothing is planned. */
+export const stepCount = (done: number, planned: number | null): string =>
+  planned ? `${done}/${planned} (${Math.round(Math.min(1, done / planned) * 100)}%)` : `${done} (no planned total)`;
+
+/** One spike as a report line: `step 500: 4.2× the level before it, recovered at step 512`. */
+export function spikeText(s: Analysis["spikes"][number]): string {
+  const size = `${s.size.toPrecision(3)}× the level before it`;
+  const outcome =
+    s.recovered === true
+      ? `recovered at step ${s.end_step}`
+      : s.recovered === false
+        ? `did not recover (divergence, judged at step ${s.end_step})`
+        : "being watched";
+  return `step ${s.step}: ${size}, ${outcome}`;
+}
+
+/** A step run's judgement as report lines [label, text]: best step, spikes, divergence, slow-downs, flags. */
+export function stepJudgementLines(a: Analysis): [string, string][] {
+  if (a.judged_on !== "steps") return [];
+  const yes = (b: boolean) => (b ? "YES" : "no");
+  const out: [string, string][] = [
+    ["judged on", `${a.steps_judged} steps${a.best_step === null ? "" : `; best step ${a.best_step}`}`],
+  ];
+  if (a.spikes.length === 0) out.push(["spikes", "none"]);
+  for (const [i, s] of a.spikes.entries()) out.push([i === 0 ? "spikes" : "", spikeText(s)]);
+  const d = a.divergence;
+  if (d) {
+    const what =
+      d.kind === "non_finite"
+        ? `${d.metric} ${d.value} at step ${d.step}${d.only_non_finite ? " (no finite loss at all)" : ""}`
+        : `the spike at step ${d.step} did not recover (judged at step ${d.decided_step})`;
+    out.push(["divergence", `${what}; last finite step before it: ${d.before_step ?? "none"}`]);
+  }
+  for (const [i, s] of a.slowdowns.entries())
+    out.push([
+      i === 0 ? "slow-downs" : "",
+      `from step ${s.step}: ${s.ratio.toPrecision(3)}× the typical step time${s.end_step === null ? " (still slow)" : `, over at step ${s.end_step}`}`,
+    ]);
+  const f = a.flags;
+  out.push([
+    "step flags",
+    `spike ${yes(f.spike)}   grad explosion ${yes(f.grad_explosion)}   slow-down ${yes(f.slowdown)}`,
+  ]);
+  return out;
+}
+
+/** The analysis as a short aligned report; `steps` adds a step run's lines. */
+export function report(a: Analysis, steps: StepSummary | null = null): string {
   const lines: string[] = [];
   const line = (label: string, text: string) => lines.push(`  ${label.padEnd(17)}${text}`);
   const planned = a.total_epochs_planned ? `/${a.total_epochs_planned}` : "";
   lines.push(
     `Loss analysis of ${a.operation_id} (${a.operation_type}, ${a.status}, ${a.epochs_completed}${planned} epochs)`,
   );
+  if (steps) {
+    line("steps", stepCount(steps.completed, steps.planned));
+    line(
+      "latest step",
+      steps.latest ? `${steps.latest.step}: train_loss ${fmt(steps.latest.train_loss)}` : "no train_loss yet",
+    );
+    const e = steps.evaluation;
+    line(
+      "last evaluation",
+      e ? `step ${e.step}: val_loss ${fmt(e.val_loss)}  val_acc ${fmt(e.val_accuracy)}` : "none yet",
+    );
+  }
   if (a.epochs_completed === 0) {
-    lines.push(`  No epochs recorded yet; nothing to analyze until the run reports metrics.`);
+    lines.push(
+      steps
+        ? `  No epoch closed yet; the judgement starts once the first epoch ends (a step of the next epoch, or the finish).`
+        : `  No epochs recorded yet; nothing to analyze until the run reports metrics.`,
+    );
   } else {
     const t = a.trajectory;
     let detail: string;
@@ -65,6 +172,7 @@ export function report(a: Analysis): string {
       );
     }
   }
+  for (const [label, text] of stepJudgementLines(a)) line(label, text);
   const r = a.recommendation;
   if (a.checkpoints.held_by === "trainwatch") {
     line(
@@ -78,7 +186,7 @@ export function report(a: Analysis): string {
   );
   line(
     "recommendation",
-    `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}`,
+    `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}${r.checkpoint_step === null ? "" : ` -> the last checkpoint at or before step ${r.checkpoint_step}`}`,
   );
   line("reason", r.reason);
   return lines.join("\n");
@@ -106,8 +214,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const mcp = await connect("trainwatch-loss-analyzer");
   try {
-    const a = await mcp.call<Analysis>("analyze_training", { operation_id: parsed.positionals[0] });
-    console.log(parsed.values.json ? JSON.stringify(a) : report(a));
+    const id = parsed.positionals[0]!;
+    const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
+    // The default resolution is the run's own: steps when it reports them.
+    const view = await mcp.call<StepsView | { resolution: "epoch" }>("get_operation_metrics", { operation_id: id });
+    const steps = view.resolution === "step" ? stepSummary(view) : null;
+    console.log(parsed.values.json ? JSON.stringify(steps ? { ...a, steps } : a) : report(a, steps));
     return 0;
   } catch (err) {
     if (parsed.values.json) {

@@ -1,16 +1,23 @@
 #!/usr/bin/env bun
 /**
  * Training monitor agent: `bun agents/training_monitor.ts <operation_id> [--interval 30] [--auto-cancel]`.
- * An MCP client (see ./mcp_client.ts) that polls one operation for new epochs, prints them as a table with a progress bar,
- * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears, and with --auto-cancel stops
+ * An MCP client (see ./mcp_client.ts) that polls one operation for new epochs, prints them as a table with a progress bar
+ * (a run that reports steps: one line per poll, whatever the step rate, with the latest step, its metrics, the steps
+ * done of those planned and any evaluation since the last poll),
+ * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears (a step run: judged on its
+ * steps, with every loss spike as it opens and as it recovers or turns into divergence, a gradient explosion, a
+ * slow-down, and the stop decision the server recorded), and with --auto-cancel stops
  * the run on overfitting, divergence, a stall, or more than 15 epochs without improvement. The judgement is the server's
  * (analyze_training); this agent only acts on it. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
 import type { MetricsReply } from "../src/client/api.ts";
 import type { WireEpoch } from "../src/schemas/epoch.ts";
-import type { Operation } from "../src/schemas/operation.ts";
+import type { WireStep } from "../src/schemas/step.ts";
+import type { Operation, TrendSummarySchema } from "../src/schemas/operation.ts";
+import type { Static } from "@sinclair/typebox";
 import type { Analysis } from "../src/schemas/analysis.ts";
+import { spikeText, stepCount, type StepsView } from "./loss_analyzer.ts";
 import { connect, fmt, parseSeconds, ToolError, type McpSession } from "./mcp_client.ts";
 
 /** --auto-cancel also stops a run whose best epoch is more than this many epochs old. */
@@ -21,6 +28,11 @@ const RESULT_WAIT_MS = 30_000;
 const MAX_TRANSIENT_FAILURES = 5;
 /** Larger than any one poll's new epochs, so the table never skips a row. */
 const MAX_POINTS = 10_000;
+/**
+ * A step poll's budget: its line needs only the last step and the last evaluation, which every reduction keeps (each
+ * bucket keeps the last value of every metric), so a poll after 3,000 new steps still reads 200 rows.
+ */
+const STEP_POINTS = 200;
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 
 const USAGE = "usage: bun agents/training_monitor.ts <operation_id> [--interval SECONDS (default 30)] [--auto-cancel]";
@@ -54,9 +66,50 @@ export function progressBar(done: number, planned: number | null, width = 30): s
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${planned} epochs (${Math.round(ratio * 100)}%)`;
 }
 
+/** The step reply's fields this agent reads (get_operation_metrics at step resolution). */
+interface StepReply extends StepsView {
+  status: Operation["status"];
+  trends: Static<typeof TrendSummarySchema>;
+}
+
+/**
+ * One line for the steps a poll brought: `step 999/2000 (50%)  epoch 1  train_loss 0.4100  lr 1.00e-04  grad_norm 1.20`,
+ * then `  eval @ step 899: val_loss 0.5 val_acc 0.8` when an evaluation came with them. Null when none came.
+ */
+export function stepLine(steps: readonly WireStep[], completed: number, planned: number | null): string | null {
+  const last = steps.at(-1);
+  if (!last) return null;
+  const latest = <K extends keyof WireStep>(k: K) => steps.findLast((s) => s[k] !== undefined)?.[k];
+  const lr = latest("learning_rate");
+  const parts = [`step ${last.step}`, `${stepCount(completed, planned)}`];
+  if (last.epoch !== undefined) parts.push(`epoch ${last.epoch}`);
+  if (latest("train_loss") !== undefined) parts.push(`train_loss ${fmt(latest("train_loss"))}`);
+  if (lr !== undefined) parts.push(`lr ${typeof lr === "number" ? lr.toExponential(2) : fmt(lr)}`);
+  if (latest("grad_norm") !== undefined) parts.push(`grad_norm ${fmt(latest("grad_norm"))}`);
+  const evaluation = steps.findLast((s) => s.val_loss !== undefined || s.val_accuracy !== undefined);
+  if (evaluation)
+    parts.push(
+      `eval @ step ${evaluation.step}: val_loss ${fmt(evaluation.val_loss)} val_acc ${fmt(evaluation.val_accuracy)}`,
+    );
+  return parts.join("  ");
+}
+
 type Flag = "overfitting" | "plateau" | "divergence" | "stalled";
 
-function activeFlags(m: MetricsReply["metrics"]): Set<Flag> {
+/** The trend fields the flags and --auto-cancel read: an epoch reply's `metrics`, or a step reply's `trends`. */
+type Trends = Pick<
+  MetricsReply["metrics"],
+  | "is_overfitting"
+  | "is_plateaued"
+  | "is_diverging"
+  | "is_stalled"
+  | "best_epoch"
+  | "monitor"
+  | "best_val_loss"
+  | "epochs_since_improvement"
+>;
+
+function activeFlags(m: Trends): Set<Flag> {
   const flags = new Set<Flag>();
   if (m.is_overfitting) flags.add("overfitting");
   if (m.is_plateaued) flags.add("plateau");
@@ -90,8 +143,46 @@ export function flagText(flag: Flag, a: Analysis): string {
   }
 }
 
+/** The trend fields of a step run's analysis, judged on its steps: what its flags and --auto-cancel read. */
+function stepTrends(a: Analysis): Trends {
+  return {
+    is_overfitting: a.flags.overfitting,
+    is_plateaued: a.flags.plateau,
+    is_diverging: a.flags.diverging,
+    is_stalled: a.flags.stalled,
+    best_epoch: a.best_epoch,
+    monitor: a.monitor,
+    best_val_loss: a.best_value,
+    // A step run's plateau is its own flag (in steps); the epoch count past the best is not read.
+    epochs_since_improvement: null,
+  };
+}
+
+/**
+ * What a step run's analysis says that the last one did not (`seen`: each spike's step → the outcome printed): a spike
+ * that opened, recovered or turned into divergence, a gradient explosion or a slow-down that began.
+ */
+export function stepEvents(a: Analysis, seen: Map<number | string, string>): string[] {
+  const out: string[] = [];
+  for (const s of a.spikes) {
+    const state = String(s.recovered);
+    if (seen.get(s.step) === state) continue;
+    seen.set(s.step, state);
+    out.push(`${s.recovered === null ? "SPIKE" : "spike"} ${spikeText(s)}`);
+  }
+  for (const [flag, text] of [
+    ["grad_explosion", "grad_norm far above its recent level (an early warning)"],
+    ["slowdown", `steps slower than usual${a.slowdowns.length ? ` since step ${a.slowdowns.at(-1)!.step}` : ""}`],
+  ] as const) {
+    const now = String(a.flags[flag]);
+    if ((seen.get(flag) ?? "false") !== now) out.push(a.flags[flag] ? `FLAG ${flag}: ${text}` : `cleared: ${flag}`);
+    seen.set(flag, now);
+  }
+  return out;
+}
+
 /** Why --auto-cancel should stop the run now, or null. */
-function cancelReason(m: MetricsReply["metrics"]): string | null {
+function cancelReason(m: Trends): string | null {
   const best = m.best_epoch === null ? "" : `; best ${m.monitor} ${fmt(m.best_val_loss)} at epoch ${m.best_epoch}`;
   if (m.is_diverging) return `divergence: the loss is exploding or not finite${best}`;
   if (m.is_overfitting) return `overfitting: validation loss well above its best while training loss falls${best}`;
@@ -111,18 +202,26 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   console.log(`Monitoring ${id} (${op.name ?? op.operation_type}, ${op.status}), polling every ${intervalS}s${policy}`);
 
   let since = -1;
+  /** A step run's cursor: the last step printed (-1: none yet). */
+  let sinceStep = -1;
+  /** Until the run has shown epochs or steps, each poll lets the server pick the run's own resolution. */
+  let mode: "epoch" | "step" | null = null;
   let headerShown = false;
   let flags = new Set<Flag>();
   let failures = 0;
   let cancelled: string | null = null;
+  const stepSeen = new Map<number | string, string>();
+  let decisionShown = false;
   for (;;) {
-    let reply: MetricsReply;
+    let reply: MetricsReply | StepReply;
     try {
-      reply = await mcp.call<MetricsReply>("get_operation_metrics", {
-        operation_id: id,
-        since_epoch: since,
-        max_points: MAX_POINTS,
-      });
+      const args =
+        mode === "step"
+          ? { since_step: sinceStep, max_points: STEP_POINTS }
+          : mode === "epoch"
+            ? { since_epoch: since, max_points: MAX_POINTS }
+            : { max_points: STEP_POINTS };
+      reply = await mcp.call<MetricsReply | StepReply>("get_operation_metrics", { operation_id: id, ...args });
       failures = 0;
     } catch (err) {
       if (!(err instanceof ToolError) || !err.transient || ++failures >= MAX_TRANSIENT_FAILURES) throw err;
@@ -130,26 +229,62 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
       await Bun.sleep(intervalS * 1000);
       continue;
     }
-    const m = reply.metrics;
-    if (m.epochs.length) {
-      if (!headerShown) {
-        console.log(row(COLUMNS));
-        headerShown = true;
+    let m: Trends;
+    let where = () => `epoch ${since}`;
+    if ("steps" in reply) {
+      mode = "step";
+      const line = stepLine(reply.steps, reply.steps_completed, reply.total_steps_planned);
+      if (line) console.log(line);
+      sinceStep = reply.steps.at(-1)?.step ?? sinceStep;
+      since = reply.trends.latest_epoch ?? since;
+      where = () => `step ${sinceStep}`;
+      // A step run is judged on its steps: its flags, spikes and stop decision come from its analysis.
+      const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
+      m = stepTrends(a);
+      for (const e of stepEvents(a, stepSeen)) console.log(e);
+      if (
+        !decisionShown &&
+        (a.flags.diverging || a.flags.overfitting || a.flags.stalled || FINISHED.has(reply.status))
+      ) {
+        const control = (await mcp.call<Operation>("get_operation_status", { operation_id: id })).control;
+        if (control) {
+          decisionShown = true;
+          const at = control.step != null ? `step ${control.step}` : `epoch ${control.epoch}`;
+          const back =
+            control.checkpoint_step != null
+              ? `; checkpoint: the last one at or before step ${control.checkpoint_step}`
+              : "";
+          console.log(`DECISION ${control.action} by ${control.decided_by} at ${at}: ${control.reason}${back}`);
+        }
       }
-      for (const e of m.epochs) console.log(epochRow(e));
-      since = m.epochs[m.epochs.length - 1]!.epoch;
-      console.log(progressBar(m.total_epochs_completed, m.total_epochs_planned));
-    } else if (m.total_epochs_completed === 0 && !FINISHED.has(reply.status)) {
-      console.log(`waiting for metrics (status ${reply.status})`);
+    } else {
+      m = reply.metrics;
+      const epochs = reply.metrics;
+      // Without a cursor the first poll's epochs came reduced: read them again from the start, in full.
+      if (mode === null && epochs.epochs.length > 0) {
+        mode = "epoch";
+        continue;
+      }
+      if (epochs.epochs.length) {
+        if (!headerShown) {
+          console.log(row(COLUMNS));
+          headerShown = true;
+        }
+        for (const e of epochs.epochs) console.log(epochRow(e));
+        since = epochs.epochs[epochs.epochs.length - 1]!.epoch;
+        console.log(progressBar(epochs.total_epochs_completed, epochs.total_epochs_planned));
+      } else if (epochs.total_epochs_completed === 0 && !FINISHED.has(reply.status)) {
+        console.log(`waiting for metrics (status ${reply.status})`);
+      }
     }
 
     const now = activeFlags(m);
     const raised = [...now].filter((f) => !flags.has(f));
-    for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at epoch ${since}`);
+    for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at ${where()}`);
     flags = now;
     if (raised.length) {
       const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
-      for (const f of raised) console.log(`FLAG ${f} at epoch ${since}: ${flagText(f, a)}`);
+      for (const f of raised) console.log(`FLAG ${f} at ${where()}: ${flagText(f, a)}`);
     }
 
     let status = reply.status;
@@ -172,7 +307,7 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     }
 
     if (FINISHED.has(status)) {
-      await summarize(mcp, id, cancelled);
+      await summarize(mcp, id, cancelled, mode === "step" ? sinceStep + 1 : null);
       return 0;
     }
     await Bun.sleep(intervalS * 1000);
@@ -190,13 +325,15 @@ async function awaitResult(mcp: McpSession, id: string): Promise<Operation> {
   }
 }
 
-async function summarize(mcp: McpSession, id: string, cancelled: string | null): Promise<void> {
+/** The closing lines; `steps`: a step run's steps completed (its highest step + 1), null for an epoch run. */
+async function summarize(mcp: McpSession, id: string, cancelled: string | null, steps: number | null): Promise<void> {
   const op = await awaitResult(mcp, id);
   const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
   const r = a.recommendation;
   const how = op.result?.stop_reason === "early_stopping" ? " (early-stopped)" : cancelled ? " (auto-cancelled)" : "";
   console.log("");
-  console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${how}.`);
+  const count = steps === null ? "" : ` (${steps} steps)`;
+  console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${count}${how}.`);
   if (a.best_epoch !== null) {
     console.log(
       `Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`,

@@ -4,7 +4,8 @@
     pip install ./clients/python transformers accelerate torch
     TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/hf_example.py --epochs 10
 
-The model is a small torch module (the Trainer takes any nn.Module returning a loss), so nothing is downloaded;
+Every 10th step is reported (`logging_steps`: loss, learning rate, grad norm) and every 50th carries an evaluation
+(`eval_steps`); the server derives the per-epoch records. The model is a small torch module (the Trainer takes any nn.Module returning a loss), so nothing is downloaded;
 with a hub model the callback is used the same way: `Trainer(..., callbacks=[TrainwatchCallback(name=...)])`.
 """
 
@@ -53,12 +54,12 @@ def main() -> int:
     tw = TrainwatchCallback(name=args.name, stop_policy={"on": args.stop_on} if args.stop_on else None)
     with tempfile.TemporaryDirectory() as out:
         training = TrainingArguments(output_dir=out, num_train_epochs=args.epochs, learning_rate=args.lr, per_device_train_batch_size=64,
-                                     eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to="none", use_cpu=True)
+                                     logging_steps=10, eval_strategy="steps", eval_steps=50, save_strategy="no", report_to="none", use_cpu=True)
         Trainer(model=Classifier(), args=training, train_dataset=rows[:split], eval_dataset=rows[split:], callbacks=[tw]).train()
     run = tw.last_run
     if run.should_stop:
         print(f"stopped by the server: {run.control.get('reason')}")
-    print(f"{run.operation_id}: {run.delivered} epochs delivered")
+    print(f"{run.operation_id}: {run.delivered} rows delivered (a step every 10, an evaluation every 50)")
     return 0
 
 

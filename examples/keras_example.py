@@ -43,7 +43,7 @@ def main() -> int:
     run = tw.last_run
     if run.should_stop:
         print(f"stopped by the server: {run.control.get('reason')}")
-    print(f"{run.operation_id}: {run.delivered} epochs delivered")
+    print(f"{run.operation_id}: {run.delivered} rows (steps) delivered")
     return 0
 
 

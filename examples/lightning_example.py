@@ -4,8 +4,10 @@
     pip install ./clients/python lightning
     TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/lightning_example.py --epochs 30
 
-Each epoch takes about a second (--samples sets the size), long enough to cancel it from the dashboard (or
-`curl -X DELETE .../api/v1/operations/<id>`): the fit stops within one epoch. --stop-on diverging with a large --lr
+The training loss is reported as a step every `log_every_n_steps` (Lightning's default, 50) and each epoch's
+validation on its last step; the server derives the per-epoch records. Each epoch takes about a second (--samples
+sets the size), long enough to cancel it from the dashboard (or `curl -X DELETE .../api/v1/operations/<id>`): the fit
+stops within about a second, at the step it is in. --stop-on diverging with a large --lr
 shows the stop policy doing the same on its own.
 """
 
@@ -37,8 +39,8 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self.net(x)
         loss = nn.functional.cross_entropy(logits, y)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True)
-        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+        self.log(f"{stage}_loss", loss, on_step=stage == "train", on_epoch=True)  # training: a step row every log_every_n_steps
+        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), on_step=stage == "train", on_epoch=True)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -75,7 +77,7 @@ def main() -> int:
     run = logger.run
     if run.should_stop:
         print(f"stopped by the server after epoch {trainer.current_epoch - 1}: {run.control.get('reason')}")
-    print(f"{run.operation_id}: {run.delivered} epochs delivered")
+    print(f"{run.operation_id}: {run.delivered} rows (steps) delivered")
     return 0
 
 

@@ -1,7 +1,7 @@
 // The Trainwatch dashboard's entry: hash-routed views over the REST API and its event streams.
 //   #/                 views/list.js       operations list, live from /api/v1/stream
 //   #/op/<id>          views/operation.js  one operation: live curves, smoothing, badges, recommendation, cancel, downloads
-//   #/compare/<a,b,…>  views/compare.js    runs overlaid on one chart, with their summaries
+//   #/compare/<a,b,…>  views/compare.js    runs overlaid on one chart (by epoch, or by step with ?x=step), with their summaries
 //   #/new              views/new.js        start a training from a spec
 // lib/ holds what the views share: html (the escaping template), format, widgets, charts, api, router.
 // "uplot" and "trends/…" (the server's own trend code, built for the browser) come through the page's import map.
@@ -16,7 +16,12 @@ import { operationView } from "./views/operation.js";
 
 const views = {
   op: (root, id) => (id ? operationView(root, id) : listView(root)),
-  compare: (root, arg) => compareView(root, arg.split(",").filter(Boolean)),
+  // "a,b" or "a,b?x=step" (overlaid by step).
+  compare: (root, arg) => {
+    const [list, query = ""] = arg.split("?");
+    const x = new URLSearchParams(query).get("x") === "step" ? "step" : "epoch";
+    return compareView(root, list.split(",").filter(Boolean), x);
+  },
   new: (root) => newTrainingView(root),
 };
 
@@ -52,14 +57,15 @@ window.__trainwatch = {
   /** The operation page's operation, as it last heard it. */
   op: () => router.current()?.state?.op ?? null,
   loading: () => router.current()?.state?.loading ?? 0,
-  /** The operation page's views: the whole run's and the zoom's range, row count, first and last epoch. */
+  /** The operation page's views: what they are keyed by (epoch, step), the whole run's and the zoom's range, row count, first and last key. */
   views() {
     const extent = (v) =>
       v && {
+        key: v.key,
         range: v.range,
         count: v.rows.length,
-        first: v.rows[0]?.epoch ?? null,
-        last: v.rows.at(-1)?.epoch ?? null,
+        first: v.rows[0]?.[v.key] ?? null,
+        last: v.rows.at(-1)?.[v.key] ?? null,
       };
     const s = router.current()?.state;
     return { full: extent(s?.full), zoom: extent(s?.zoom) };

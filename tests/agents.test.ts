@@ -129,6 +129,80 @@ describe("loss_analyzer", () => {
   });
 });
 
+/**
+ * A step run: `n` steps from `from`, 500 an epoch, train_loss falling (NaN at step 123), an evaluation every 100 steps.
+ * Custom-free rows, so the wire type holds them.
+ */
+const stepRows = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => {
+    const step = from + i;
+    return {
+      step,
+      epoch: Math.floor(step / 500),
+      train_loss: step === 123 ? ("NaN" as const) : 2 - step / 1000,
+      learning_rate: 0.001,
+      grad_norm: 1.5,
+      ...(step % 100 === 99 ? { val_loss: 2.5 - step / 1000, val_accuracy: 0.5 } : {}),
+    };
+  });
+
+async function stepRun(name: string, planned: number): Promise<string> {
+  return (await api.createOperation({ operation_type: "training", name, total_steps_planned: planned })).operation_id;
+}
+
+describe("agents on a step run", () => {
+  test("the loss analyzer prints steps done of planned, the latest step's train_loss, the last evaluation and its step, and the step judgement", async () => {
+    const id = await stepRun("analyzed-steps", 3000);
+    await api.writeSteps(id, stepRows(0, 1000));
+    await api.writeSteps(id, stepRows(1000, 50));
+    const r = await runAgent("loss_analyzer.ts", [id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Loss analysis of ${id} (training, running, 2 epochs)`);
+    expect(r.stdout).toMatch(/steps\s+1050\/3000 \(35%\)/);
+    expect(r.stdout).toMatch(/latest step\s+1049: train_loss 0\.9510/);
+    expect(r.stdout).toMatch(/last evaluation\s+step 999: val_loss 1\.5010 {2}val_acc 0\.5000/);
+    // Judged on its steps: the NaN at step 123 is divergence there, and the advice names the checkpoint before it.
+    expect(r.stdout).toMatch(/judged on\s+1050 steps; best step 999/);
+    expect(r.stdout).toMatch(/divergence\s+train_loss NaN at step 123; last finite step before it: 122/);
+    expect(r.stdout).toMatch(/recommendation\s+stop -> the last checkpoint at or before step 99\b/);
+    expect(r.stdout).toContain("train_loss became NaN at step 123: the run is diverging, so stop it");
+    const json = JSON.parse((await runAgent("loss_analyzer.ts", [id, "--json"])).stdout);
+    expect(json.steps).toEqual({
+      completed: 1050,
+      planned: 3000,
+      latest: { step: 1049, train_loss: 2 - 1049 / 1000 },
+      evaluation: { step: 999, val_loss: 2.5 - 999 / 1000, val_accuracy: 0.5 },
+    });
+    // An epoch run's report has no step lines.
+    const epochs = await runAgent("loss_analyzer.ts", [await seedRun(api, "no-steps", improving())]);
+    expect(epochs.stdout).not.toMatch(/latest step|last evaluation/);
+  });
+
+  test("the monitor prints one line per poll with the latest step, not one per step, and the steps in its summary", async () => {
+    const id = await stepRun("monitored-steps", 2000);
+    const monitor = startAgent("training_monitor.ts", [id, "--interval", "0.2"]);
+    try {
+      await monitor.waitFor(/waiting for metrics/);
+      await api.writeSteps(id, stepRows(0, 600));
+      await monitor.waitFor(
+        /^step 599 {2}600\/2000 \(30%\) {2}epoch 1 {2}train_loss 1\.4010 {2}lr 1\.00e-3 {2}grad_norm 1\.5000 {2}eval @ step 599: val_loss 1\.9010 val_acc 0\.5000$/m,
+      );
+      await api.writeSteps(id, stepRows(600, 10));
+      await monitor.waitFor(
+        /^step 609 {2}610\/2000 \(31%\) {2}epoch 1 {2}train_loss 1\.3910 {2}lr 1\.00e-3 {2}grad_norm 1\.5000$/m,
+      );
+      await api.completeOperation(id, { status: "completed" });
+      expect(await monitor.proc.exited).toBe(0);
+    } finally {
+      monitor.proc.kill();
+    }
+    const out = monitor.output();
+    // Two writes of 610 steps: two step lines, each printed once.
+    expect(out.match(/^step \d+/gm)).toEqual(["step 599", "step 609"]);
+    expect(out).toContain(`Finished: ${id} completed after 2 epochs (610 steps).`);
+  });
+});
+
 describe("the server's configured thresholds reach the agents", () => {
   test("with TRAINWATCH_PLATEAU_PATIENCE=3 the loss analyzer (through MCP) quotes patience 3", async () => {
     const tuned = await startServerProcess({ TRAINWATCH_PLATEAU_PATIENCE: "3" });

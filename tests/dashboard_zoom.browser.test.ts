@@ -6,7 +6,15 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import { emaSmooth } from "../src/trends/smoothing.ts";
-import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
+import {
+  apiCaller,
+  chartHooks,
+  describeInBrowser,
+  launchChromium,
+  nanMarked,
+  pageWithErrors,
+  valueAt,
+} from "./fixtures/browser.ts";
 import { startServerProcess, until, type ServerProcess } from "./helpers.ts";
 
 const N = 20_000;
@@ -22,14 +30,6 @@ const epoch = (e: number, run = 0) => ({
   val_loss: 2.2 * Math.exp(-e / 6000) + run * 0.1,
   grad_norm: gradNorm(e),
 });
-
-interface Snapshot {
-  range: [number, number] | null;
-  x: number[];
-  series: Record<string, (number | string | null)[]>;
-  marks: { series: string; from: number; to: number; kind: string }[];
-  scale: { min: number; max: number };
-}
 
 describeInBrowser("chart zoom in headless Chromium", () => {
   let server: ServerProcess;
@@ -49,19 +49,6 @@ describeInBrowser("chart zoom in headless Chromium", () => {
   const register = async (name: string) =>
     (await call("POST", "/operations", { operation_type: "training", name })).operation_id as string;
 
-  const snapshot = (chart: string) =>
-    page.evaluate((c) => (window as any).__trainwatch.chart(c), chart) as Promise<Snapshot>;
-  /** Waits until no view fetch is in flight and `chart` satisfies `ok` (evaluated in the page on its snapshot). */
-  const settled = (chart: string, ok: string) =>
-    page.waitForFunction(
-      ([c, body]) => {
-        const tw = (window as any).__trainwatch;
-        const s = tw?.chart(c);
-        return tw.loading() === 0 && s && s.x.length > 0 && new Function("s", `return ${body}`)(s);
-      },
-      [chart, ok] as const,
-      { timeout: 15_000 },
-    );
   /** Drags across `over` (a chart's plot) from epoch a to epoch b, with the chart's current x scale. */
   async function drag(overSelector: string, chart: string, a: number, b: number) {
     const box = (await page.locator(overSelector).boundingBox())!;
@@ -74,9 +61,9 @@ describeInBrowser("chart zoom in headless Chromium", () => {
     await page.mouse.move(px(b), y, { steps: 4 });
     await page.mouse.up();
   }
-  const valueAt = (s: Snapshot, series: string, e: number) => s.series[series]![s.x.indexOf(e)];
-  const nanMarked = (s: Snapshot, series: string, e: number) =>
-    s.marks.some((m) => m.series === series && m.kind === "NaN" && m.from <= e && e <= m.to);
+  // The page is opened in beforeAll.
+  const snapshot = (chart: string) => chartHooks(page).snapshot(chart);
+  const settled = (chart: string, ok: string) => chartHooks(page).settled(chart, ok);
   const lastRequest = (path: string) => requests.filter((u) => u.pathname.endsWith(path)).at(-1)!;
 
   beforeAll(async () => {

@@ -514,7 +514,7 @@ describe("every error code and client message has a troubleshooting entry", () =
     );
     expect(codes["Python client"]).toEqual(expect.arrayContaining(["TrainwatchError", "TrainwatchWarning"]));
     expect(messages.length).toBeGreaterThanOrEqual(10);
-    expect(messages).toContain("the training goes on, epochs are spooled to");
+    expect(messages).toContain("the training goes on, what it logs is spooled to");
     // Each message keeps enough fixed text to be searched for (an empty one would match any line).
     expect(messages.filter((m) => m.length < 12)).toEqual([]);
   });

@@ -32,7 +32,13 @@ function apiFor(hostUrl: string) {
 
 describe("script trainings on a GPU host process", () => {
   const tmp = tempDir("trainwatch-host-scripts-");
-  const file = recipeFile([fakeRecipe()]);
+  // The fake trainer with its step mode declared (fake_train.ts --steps): the other tests of script trainings keep the
+  // recipe as it is.
+  const fake = fakeRecipe();
+  const params = fake.params!;
+  const file = recipeFile([
+    fakeRecipe({ params: { ...params, properties: { ...params.properties, steps: { type: "integer", minimum: 0 } } } }),
+  ]);
   const env = {
     TRAINWATCH_RECIPES: file.path,
     TRAINWATCH_GPUS: "none",
@@ -97,6 +103,30 @@ describe("script trainings on a GPU host process", () => {
     // The child talked to the host on loopback, with a token of its own session, not to the API.
     expect(lines).toMatch(/TRAINWATCH_URL_SEEN=http:\/\/127\.0\.0\.1:\d+/);
     expect(lines).not.toContain(`TRAINWATCH_URL_SEEN=${api.url}`);
+  });
+
+  test("a script's steps posted to its host reach the API through the relay, in order and once, and close its epochs", async () => {
+    await boot();
+    const id = (await post({ recipe: "fake", params: { epochs: 3, steps: 250 } })).body.data.operation_id;
+    const done = await finished(id);
+    expect(done.status).toBe("completed");
+    expect(done.progress.steps_completed).toBe(750);
+    const read = async (path: string) =>
+      (await json(api.app.handle(req("GET", `/api/v1/operations/${id}/${path}`)))).body.data;
+    const steps = (await read("steps?max_points=1000000")).steps;
+    expect(steps.map((s: { step: number }) => s.step)).toEqual(Array.from({ length: 750 }, (_, i) => i));
+    expect(
+      steps.filter((s: { val_loss?: number }) => s.val_loss !== undefined).map((s: { step: number }) => s.step),
+    ).toEqual([249, 499, 749]);
+    // The finish closed the last epoch: three derived epochs, each with its last evaluation.
+    expect(
+      (await read("metrics")).metrics.epochs.map((e: { epoch: number; val_loss: number }) => [e.epoch, e.val_loss]),
+    ).toEqual([
+      [0, 1.2],
+      [1, 0.6],
+      [2, 1.2 / 3],
+    ]);
+    expect((await logLines(id)).join("\n")).toContain("steps 700-749 sent: 200");
   });
 
   test("bad params and undeclared recipes are 400s naming the field; nothing is created", async () => {

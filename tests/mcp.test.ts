@@ -109,7 +109,15 @@ describe("MCP tools in process, against the app", () => {
     }
     const metrics = tools.find((t) => t.name === "get_operation_metrics")!;
     expect(metrics.inputSchema.required).toEqual(["operation_id"]);
-    expect(Object.keys(metrics.inputSchema.properties!)).toEqual(["operation_id", "since_epoch", "max_points"]);
+    expect(Object.keys(metrics.inputSchema.properties!)).toEqual([
+      "operation_id",
+      "resolution",
+      "since_epoch",
+      "since_step",
+      "from_step",
+      "to_step",
+      "max_points",
+    ]);
     // start_training advertises the API's TrainingSpec schema itself.
     const start = tools.find((t) => t.name === "start_training")!;
     expect(Object.keys(start.inputSchema.properties!)).toEqual(
@@ -143,6 +151,54 @@ describe("MCP tools in process, against the app", () => {
     const thin = await data(mcp, "get_operation_metrics", { operation_id: ids.overfitting, max_points: 5 });
     expect(thin.metrics.epochs.length).toBeLessThanOrEqual(5);
     expect(thin.metrics.epochs.map((e: any) => e.epoch)).toEqual(expect.arrayContaining([0, 10, 19]));
+  });
+
+  test("get_operation_metrics of a step run answers per step by default, in a range, after a cursor, within max_points (default 200) with every spike kept", async () => {
+    const { operation_id: id } = await api.createOperation({ operation_type: "training", total_steps_planned: 2000 });
+    // 1,000 steps over two epochs, a NaN at 123 and a spike at 777, an evaluation every 100 steps.
+    const steps = Array.from({ length: 1000 }, (_, step) => ({
+      step,
+      epoch: step < 500 ? 0 : 1,
+      train_loss: step === 123 ? "NaN" : step === 777 ? 50 : 2 - step / 1000,
+      grad_norm: 1,
+      ...(step % 100 === 99 ? { val_loss: 2.5 - step / 1000 } : {}),
+    }));
+    await api.writeSteps(id, steps as never);
+    const all = await data(mcp, "get_operation_metrics", { operation_id: id });
+    expect(all).toMatchObject({
+      resolution: "step",
+      steps_completed: 1000,
+      total_steps_planned: 2000,
+      epoch_ends: [
+        { epoch: 0, step: 499 },
+        { epoch: 1, step: 999 },
+      ],
+      trends: { latest_epoch: 0 },
+    });
+    expect(all.steps.length).toBeLessThanOrEqual(200);
+    const at = (rows: { step: number; train_loss: unknown }[], step: number) => rows.find((r) => r.step === step);
+    expect(at(all.steps, 123)?.train_loss).toBe("NaN");
+    expect(at(all.steps, 777)?.train_loss).toBe(50);
+    expect([all.steps[0].step, all.steps.at(-1).step]).toEqual([0, 999]);
+
+    const range = await data(mcp, "get_operation_metrics", { operation_id: id, from_step: 295, to_step: 305 });
+    expect(range.steps.map((s: { step: number }) => s.step)).toEqual(Array.from({ length: 11 }, (_, i) => 295 + i));
+    expect(at(range.steps, 299)).toMatchObject({ val_loss: 2.5 - 0.299 });
+    const newer = await data(mcp, "get_operation_metrics", { operation_id: id, since_step: 996 });
+    expect(newer.steps.map((s: { step: number }) => s.step)).toEqual([997, 998, 999]);
+
+    const epochs = await data(mcp, "get_operation_metrics", { operation_id: id, resolution: "epoch" });
+    expect(epochs.resolution).toBe("epoch");
+    expect(epochs.metrics.epochs.map((e: { epoch: number }) => e.epoch)).toEqual([0]);
+    // A run without steps answers per epoch, as before.
+    expect((await data(mcp, "get_operation_metrics", { operation_id: ids.improving })).resolution).toBe("epoch");
+
+    expect(await failure(mcp, "get_operation_metrics", { operation_id: id, resolution: "epoch", from_step: 3 })).toBe(
+      "VALIDATION_ERROR: arguments.from_step: only with resolution 'step'. Fix that argument and call the tool again.",
+    );
+    expect(await failure(mcp, "get_operation_metrics", { operation_id: id, from_step: 30, to_step: 3 })).toStartWith(
+      "VALIDATION_ERROR: ",
+    );
   });
 
   test("analyze_training recommends stopping an overfitting run at its best epoch, with the gap widening", async () => {

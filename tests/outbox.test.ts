@@ -9,6 +9,8 @@ import { HOST_RESTARTED, Outbox, type OutboxOptions, type RelayApi } from "../sr
 import { OUTBOX_MIGRATIONS } from "../src/host/outbox_store.ts";
 import { encodeEpoch, type WireEpoch } from "../src/schemas/epoch.ts";
 import type { HeartbeatInput } from "../src/schemas/host.ts";
+import type { StopControl } from "../src/schemas/control.ts";
+import type { WireStep } from "../src/schemas/step.ts";
 import { ManualClock } from "./fixtures/clock.ts";
 import { until } from "./fixtures/poll.ts";
 import { falling } from "./fixtures/trainer.ts";
@@ -16,6 +18,7 @@ import { tempDir } from "./helpers.ts";
 
 type Call =
   | { kind: "metrics"; id: string; epochs: number[] }
+  | { kind: "steps"; id: string; steps: number[] }
   | { kind: "complete"; id: string; status: string; error_message?: string; result?: Record<string, unknown> }
   | { kind: "heartbeat"; id: string; body: HeartbeatInput };
 
@@ -31,6 +34,10 @@ class FakeApi implements RelayApi {
   /** Of those, the ones it cancelled: like the real API, it still takes `complete` with status cancelled (the result). */
   cancelled = new Set<string>();
   stored = new Map<string, number[]>();
+  /** Steps as the API keeps them: one row per step number (a re-posted step replaces itself). */
+  storedSteps = new Map<string, Map<number, WireStep>>();
+  /** The control a steps reply carries (the operation's stop policy fired). */
+  stepControl: StopControl | null = null;
 
   private async gate(id: string) {
     this.attempts++;
@@ -46,6 +53,14 @@ class FakeApi implements RelayApi {
     // Like the real API, re-posting an epoch replaces it.
     const kept = (this.stored.get(id) ?? []).filter((n) => !epochs.some((e) => e.epoch === n));
     this.stored.set(id, [...kept, ...epochs.map((e) => e.epoch)]);
+  }
+  async writeSteps(id: string, steps: WireStep[]) {
+    await this.gate(id);
+    this.calls.push({ kind: "steps", id, steps: steps.map((s) => s.step) });
+    let kept = this.storedSteps.get(id);
+    if (!kept) this.storedSteps.set(id, (kept = new Map()));
+    for (const s of steps) kept.set(s.step, s);
+    return { stored: steps.length, control: this.stepControl ?? { action: "continue" } };
   }
   async completeOperation(
     id: string,
@@ -71,6 +86,10 @@ class FakeApi implements RelayApi {
 
 /** Epoch `n` of the scripted trainer's curve, encoded for the wire as a session encodes its worker's epochs. */
 const epoch = (n: number): WireEpoch => encodeEpoch({ epoch: n, ...falling(n), timestamp: new Date().toISOString() });
+
+/** Steps `from` … `to` (inclusive) of epoch `epoch`, as a script posts them in one batch. */
+const steps = (from: number, to: number, epoch = 0): WireStep[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, epoch, train_loss: 1 / (from + i + 1) }));
 
 const opened: Outbox[] = [];
 function outbox(api: FakeApi, extra: Partial<OutboxOptions> = {}) {
@@ -366,6 +385,103 @@ describe("outbox", () => {
       [4],
       "complete",
     ]);
+  });
+
+  test("step batches are relayed in order with the epochs around them, consecutive batches as one call, every step once", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const clock = new ManualClock();
+    const { box } = outbox(api, { clock });
+    box.open("op_s", "http://api");
+    box.steps("op_s", steps(0, 99));
+    box.steps("op_s", steps(100, 199));
+    box.epoch("op_s", epoch(0));
+    box.steps("op_s", steps(200, 249, 1));
+    box.steps("op_s", []); // an empty batch is no item
+    box.close("op_s", { status: "completed" });
+    expect(box.pending("op_s")).toBe(5);
+    await clock.advance(0);
+    api.down = false;
+    await clock.advance(20);
+    await box.idle();
+    expect(api.durable("op_s").map((c) => (c.kind === "steps" ? [c.steps[0], c.steps.at(-1)] : c.kind))).toEqual([
+      [0, 199],
+      "metrics",
+      [200, 249],
+      "complete",
+    ]);
+    expect([...api.storedSteps.get("op_s")!.keys()]).toEqual(Array.from({ length: 250 }, (_, i) => i));
+    expect(box.delivered("op_s")).toBe(5);
+  });
+
+  test("consecutive step batches merge up to maxSteps steps, a batch never split", async () => {
+    const api = new FakeApi();
+    api.down = true;
+    const clock = new ManualClock();
+    const { box } = outbox(api, { maxSteps: 250, clock });
+    box.open("op_s", "http://api");
+    box.steps("op_s", steps(0, 99));
+    box.steps("op_s", steps(100, 199));
+    box.steps("op_s", steps(200, 299)); // 300 > 250: the next call
+    box.steps("op_s", steps(300, 599)); // alone over the bound: goes whole
+    box.close("op_s", { status: "completed" });
+    await clock.advance(0);
+    api.down = false;
+    await clock.advance(20);
+    await box.idle();
+    expect(api.durable("op_s").map((c) => (c.kind === "steps" ? [c.steps[0], c.steps.length] : c.kind))).toEqual([
+      [0, 200],
+      [200, 100],
+      [300, 300],
+      "complete",
+    ]);
+  });
+
+  test("steps left in the SQLite file by a host that died are delivered by the next start, once", async () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, "host.db");
+      const api = new FakeApi();
+      api.down = true;
+      const clock = new ManualClock();
+      const first = outbox(api, { path, clock }).box;
+      first.open("op_s", "http://api");
+      first.steps("op_s", steps(0, 9));
+      first.steps("op_s", steps(10, 19));
+      await clock.advance(0);
+      first.stop();
+      api.down = false;
+      const second = outbox(api, { path }).box;
+      await second.idle();
+      expect(api.durable("op_s").map((c) => (c.kind === "steps" ? c.steps : c.kind))).toEqual([
+        Array.from({ length: 20 }, (_, i) => i),
+        "complete",
+      ]);
+      second.stop();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test("a steps reply carrying the stop decision stops the training once; delivery goes on", async () => {
+    const api = new FakeApi();
+    api.stepControl = {
+      action: "stop",
+      reason: "diverging at epoch 3",
+      checkpoint_epoch: 1,
+      decided_by: "stop_policy",
+      epoch: 3,
+      at: new Date(0).toISOString(),
+    };
+    const heard: string[] = [];
+    const { box } = outbox(api, { onControl: (id, c) => heard.push(`${id}: ${c.reason}`) });
+    box.open("op_s", "http://api");
+    box.steps("op_s", steps(0, 9));
+    await box.idle();
+    box.steps("op_s", steps(10, 19));
+    await box.idle();
+    expect(heard).toEqual(["op_s: diverging at epoch 3"]);
+    expect(api.storedSteps.get("op_s")!.size).toBe(20);
   });
 
   test("an outbox file written before its schema was versioned migrates forward and delivers what it kept", async () => {

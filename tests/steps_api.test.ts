@@ -128,6 +128,8 @@ describe("GET /operations/{id}/steps", () => {
     expect(smoothed.smoothed.series.train_loss).toHaveLength(smoothed.steps.length);
     // A step's epoch labels it: never smoothed as a metric.
     expect(smoothed.smoothed.series.epoch).toBeUndefined();
+    // Evaluations are sparse points: an EMA over them would read thousands of steps per point (bench/dashboard_steps.ts).
+    expect(smoothed.smoothed.series.val_loss).toBeUndefined();
   });
 
   test("every spike, NaN and ±Infinity survives any max_points, on the row path and on the block path", async () => {

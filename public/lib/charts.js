@@ -1,5 +1,6 @@
-// uPlot line charts over epochs. The views hand over aligned columns; the chart draws them, marks the best epoch and
-// follows its container's width. Values that are not finite (NaN, ±Infinity, a diverged run) break the line and are
+// uPlot line charts over epochs or steps. The views hand over aligned columns; the chart draws them, marks the best
+// epoch (and, over steps, where each epoch ended) and follows its container's width. A sparse series (evaluations
+// taken every few hundred steps) is drawn as points, never as a line across the steps between them. Values that are not finite (NaN, ±Infinity, a diverged run) break the line and are
 // marked with a red band, so a single NaN stays visible however many epochs share a pixel. Dragging across a chart
 // selects an epoch range and hands it to the view (onZoom), which fetches it at full resolution; a double-click asks
 // for the full view again (onReset). uPlot comes through the page's import map ("uplot" → its ESM build from node_modules).
@@ -51,9 +52,11 @@ export async function drawing(state, change) {
   }
 }
 
-/** Epochs are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
+/** Epochs and steps are whole numbers: the x axis steps by 1, 2, 5, 10, … and never labels "2.5". */
 export const EPOCH_INCREMENTS = [
-  1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000,
+  1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000, 200_000,
+  250_000, 500_000, 1_000_000, 2_000_000, 2_500_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000,
+  200_000_000, 500_000_000, 1_000_000_000,
 ];
 
 /** Joins runs sampled at different epochs onto one x axis (for the comparison chart). */
@@ -88,6 +91,52 @@ function bestMarker(getBest) {
           const right = x + 4 * devicePixelRatio + w < u.bbox.left + u.bbox.width;
           ctx.textAlign = right ? "left" : "right";
           ctx.fillText(label, right ? x + 4 * devicePixelRatio : x - 4 * devicePixelRatio, top + 12 * devicePixelRatio);
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Dotted grey lines at `getLines()` ([{ x, label }]: where each epoch of a step run ended), labelled at the top, left of
+ * the line, where a label fits; lines closer than 3 px to the last drawn one are skipped (a 10,000-epoch run zoomed out).
+ */
+function boundaryMarker(getLines) {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const lines = getLines();
+          if (!lines.length) return;
+          const [lo, hi] = [u.scales.x.min, u.scales.x.max];
+          const { ctx } = u;
+          const { top, height } = u.bbox;
+          const px = devicePixelRatio;
+          ctx.save();
+          ctx.strokeStyle = "#94a3b8";
+          ctx.fillStyle = "#64748b";
+          ctx.lineWidth = px;
+          ctx.setLineDash([2 * px, 3 * px]);
+          ctx.font = `${10 * px}px system-ui, sans-serif`;
+          ctx.textAlign = "right";
+          let drawnAt = Number.NEGATIVE_INFINITY;
+          let labelledTo = Number.NEGATIVE_INFINITY;
+          for (const { x, label } of lines) {
+            if (lo === undefined || x < lo || x > hi) continue;
+            const at = Math.round(u.valToPos(x, "x", true));
+            if (at - drawnAt < 3 * px) continue;
+            drawnAt = at;
+            ctx.beginPath();
+            ctx.moveTo(at, top);
+            ctx.lineTo(at, top + height);
+            ctx.stroke();
+            const w = ctx.measureText(label).width;
+            if (at - w - 3 * px > labelledTo) {
+              ctx.fillText(label, at - 3 * px, top + 10 * px);
+              labelledTo = at;
+            }
+          }
           ctx.restore();
         },
       ],
@@ -150,14 +199,29 @@ function latestInLegend() {
 }
 
 /**
- * One chart. `series`: [{ label, color, faint?, legend? }] in column order after x; faint series are the raw curves drawn
- * under the smoothed ones and kept out of the legend. `getBest()` returns the epoch to mark, or null. `onZoom(from, to)`
- * gets the whole epochs a drag selected; `onReset()` a double-click. Without them, dragging zooms into the data held.
+ * One chart. `series`: [{ label, color, faint?, sparse?, spanGaps? }] in column order after x; faint series are the raw
+ * curves drawn under the smoothed ones and kept out of the legend; a sparse one is drawn as points only. `xLabel`: what
+ * x counts ("epoch", "step"). `getBest()` returns the epoch to mark, or null; `getLines()` the epoch ends to mark
+ * ([{ x, label }]). `onZoom(from, to)` gets the whole x values a drag selected; `onReset()` a double-click. Without
+ * them, dragging zooms into the data held.
  */
 export class EpochChart {
-  constructor(container, { series, height = 240, getBest = () => null, yLabel = "", onZoom = null, onReset = null }) {
+  constructor(
+    container,
+    {
+      series,
+      height = 240,
+      xLabel = "epoch",
+      getBest = () => null,
+      getLines = () => [],
+      yLabel = "",
+      onZoom = null,
+      onReset = null,
+    },
+  ) {
     this.container = container;
     this.series = series;
+    this.getLines = getLines;
     /** The epoch range shown, [from, to], or null for the data's own extent. */
     this.range = null;
     /** The data as handed over (non-finite values kept), and the runs of non-finite values in it. */
@@ -175,7 +239,7 @@ export class EpochChart {
       },
       axes: [
         {
-          label: "epoch",
+          label: xLabel,
           labelSize: 18,
           size: 36,
           stroke: "#475569",
@@ -193,18 +257,20 @@ export class EpochChart {
         },
       ],
       series: [
-        { label: "epoch" },
+        { label: xLabel },
         ...series.map((s) => ({
           label: s.label,
           stroke: s.faint ? fade(s.color) : s.color,
           width: s.faint ? 1 : 2,
           spanGaps: s.spanGaps ?? false,
-          points: { show: false },
+          ...(s.sparse
+            ? { paths: () => null, points: { show: true, size: 6, fill: s.color } }
+            : { points: { show: false } }),
           value: (_u, v) => (v === null || v === undefined ? "—" : tick(v)),
         })),
       ],
       hooks: onZoom ? { setSelect: [(u) => this.#selected(u, onZoom)] } : {},
-      plugins: [bestMarker(getBest), nonFiniteMarker(() => this.marks), latestInLegend()],
+      plugins: [bestMarker(getBest), boundaryMarker(getLines), nonFiniteMarker(() => this.marks), latestInLegend()],
     };
     this.u = new uPlot(opts, [[], ...series.map(() => [])], container);
     if (onReset) this.u.over.addEventListener("dblclick", () => onReset());
@@ -271,9 +337,9 @@ export class EpochChart {
   }
 
   /**
-   * What the chart holds (a test hook): its x range, the epochs, each series' values as handed over (non-finite ones as
-   * "NaN", "Infinity", "-Infinity", so they survive JSON) and the non-finite bands drawn. A faint (raw) series is named
-   * "<label>:raw".
+   * What the chart holds (a test hook): its x range, the epochs (or steps), each series' values as handed over
+   * (non-finite ones as "NaN", "Infinity", "-Infinity", so they survive JSON), the non-finite bands and the epoch-end
+   * lines drawn. A faint (raw) series is named "<label>:raw".
    */
   snapshot() {
     const wire = (v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
@@ -283,6 +349,7 @@ export class EpochChart {
       x: [...this.columns[0]],
       series: Object.fromEntries(this.series.map((s, i) => [name(s), this.columns[i + 1].map(wire)])),
       marks: this.marks.map((m) => ({ ...m, series: name(this.series[m.series]) })),
+      lines: this.getLines(),
       scale: { min: this.u.scales.x.min, max: this.u.scales.x.max },
     };
   }

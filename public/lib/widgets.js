@@ -33,10 +33,20 @@ export function flagBadges(t, { none = false } = {}) {
 
 export const statusPill = (status) => html`<span class="status ${status}" data-status="${status}">${status}</span>`;
 
+/** A count of a plan: "1,200 / 5,000 steps", or "1,200 steps" without one. */
+const countOf = (done, planned, unit) =>
+  planned
+    ? `${done.toLocaleString("en")} / ${planned.toLocaleString("en")} ${unit}`
+    : `${done.toLocaleString("en")} ${unit}`;
+
+/** The progress bar and its count: in steps for a run that reports or plans steps (progress.steps_completed), else in epochs. */
 export function progressBar(op) {
   const p = op.progress;
   const pct = Math.max(0, Math.min(100, p.percentage ?? 0));
-  const label = p.total_epochs ? `${p.epochs_completed} / ${p.total_epochs} epochs` : `${p.epochs_completed} epochs`;
+  const label =
+    p.steps_completed === undefined
+      ? countOf(p.epochs_completed, p.total_epochs, "epochs")
+      : countOf(p.steps_completed, p.total_steps, "steps");
   return html`<div class="progress" title="${pct.toFixed(1)} %"><div style="width:${pct}%"></div></div><span class="muted small">${label}</span>`;
 }
 
@@ -122,8 +132,11 @@ export function smoothingControl(onChange) {
   return { el: wrap, value: () => Number(input.value), cancel: () => clearTimeout(timer) };
 }
 
-/** The zoomed range ("epochs 1,200 – 1,700") and a Reset zoom button, hidden while the chart shows the whole run. */
-export function zoomControl(onReset) {
+/**
+ * The zoomed range ("epochs 1,200 – 1,700", or in the `unit` given: "steps 41,000 – 42,000") and a Reset zoom button,
+ * hidden while the chart shows the whole run.
+ */
+export function zoomControl(onReset, unit = "epochs") {
   const wrap = document.createElement("span");
   wrap.className = "zoom small";
   wrap.hidden = true;
@@ -138,7 +151,7 @@ export function zoomControl(onReset) {
       wrap.hidden = range === null;
       if (range)
         wrap.querySelector("[data-testid=zoom-range]").textContent =
-          `epochs ${range[0].toLocaleString("en")} – ${range[1].toLocaleString("en")}`;
+          `${unit} ${range[0].toLocaleString("en")} – ${range[1].toLocaleString("en")}`;
     },
   };
 }

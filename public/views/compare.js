@@ -5,6 +5,8 @@
 // curves of that epoch range (from_epoch/to_epoch, max_points from the chart's width), at full resolution when the
 // range holds fewer epochs than points. A new metric or weight asks for the curves again, and so does the live refresh
 // (with the table), the zoom kept. A double-click or Reset zoom returns.
+// The runs are overlaid by epoch (a step run by its derived epoch records) or by step (`#/compare/a,b?x=step`: each
+// run's steps, x=step on the curves, from_step/to_step for a zoom); the table's summaries stay per epoch.
 
 import { api, listOperations } from "../lib/api.js";
 import { EpochChart, PALETTE, drawing, joinRuns, pointsFor } from "../lib/charts.js";
@@ -13,9 +15,17 @@ import { html, render } from "../lib/html.js";
 import { errorBox, flagBadges, smoothingControl, statusPill, zoomControl } from "../lib/widgets.js";
 import { NOT_METRICS } from "./operation/rows.js";
 
-const COMPARE_METRICS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy", "learning_rate"];
+/** The standard metrics offered per x axis, the first shown first; a run's custom metrics follow. */
+const COMPARE_METRICS = {
+  epoch: ["val_loss", "train_loss", "val_accuracy", "train_accuracy", "learning_rate"],
+  step: ["train_loss", "val_loss", "val_accuracy", "learning_rate", "grad_norm", "duration"],
+};
 
-export function compareView(root, hashIds) {
+/** The comparison's hash: the runs, and `?x=step` when overlaid by step. */
+export const compareHash = (ids, x) => `#/compare/${ids.join(",")}${x === "step" ? "?x=step" : ""}`;
+
+/** Compares runs `hashIds` overlaid on axis `x` ("epoch" or "step"). */
+export function compareView(root, hashIds, x = "epoch") {
   // As the server reads them: a repeated id once.
   const ids = [...new Set(hashIds)];
   let chart = null;
@@ -30,7 +40,7 @@ export function compareView(root, hashIds) {
   let zoomed = null;
   let zoomRange = null;
   let destroyed = false;
-  let metric = "val_loss";
+  let metric = COMPARE_METRICS[x][0];
   const state = { loading: 0 };
   const seq = { full: 0, zoom: 0 };
   const drawn = [];
@@ -41,6 +51,7 @@ export function compareView(root, hashIds) {
       <div class="row wrap">
         <h1>Compare runs</h1>
         <span class="spacer"></span>
+        <label>By <select id="x">${["epoch", "step"].map((a) => html`<option ${a === x ? "selected" : ""}>${a}</option>`)}</select></label>
         <label>Metric <select id="metric"></select></label>
         <span id="zoom-slot"></span>
         <span id="smoothing-slot"></span>
@@ -53,11 +64,17 @@ export function compareView(root, hashIds) {
   // A new weight is fetched again (the server smooths over every epoch); a slider drag asks once it rests.
   const smoothing = smoothingControl(() => void refresh());
   root.querySelector("#smoothing-slot").append(smoothing.el);
-  const zoomUi = zoomControl(() => void resetZoom());
+  const zoomUi = zoomControl(() => void resetZoom(), `${x}s`);
   root.querySelector("#zoom-slot").append(zoomUi.el);
   const select = root.querySelector("#metric");
   // The table's final epochs add the custom metrics once it is in.
-  render(select, html`${COMPARE_METRICS.map((x) => html`<option ${x === metric ? "selected" : ""}>${x}</option>`)}`);
+  const offer = (metrics) =>
+    render(select, html`${metrics.map((m) => html`<option ${m === metric ? "selected" : ""}>${m}</option>`)}`);
+  offer(COMPARE_METRICS[x]);
+  // Another axis is another comparison: its own hash, so a link to it shows the same.
+  root.querySelector("#x").onchange = (e) => {
+    location.hash = compareHash(ids, e.target.value);
+  };
   select.onchange = () => {
     metric = select.value;
     void refresh();
@@ -82,7 +99,7 @@ export function compareView(root, hashIds) {
         const id = e.target.value;
         e.target.checked ? chosen.add(id) : chosen.delete(id);
         const order = [...ids.filter((i) => chosen.has(i)), ...[...chosen].filter((i) => !ids.includes(i))];
-        location.hash = `#/compare/${order.join(",")}`;
+        location.hash = compareHash(order, x);
       };
     })
     .catch((err) => render(root.querySelector("#picker"), errorBox(err)));
@@ -94,12 +111,13 @@ export function compareView(root, hashIds) {
    */
   const perRun = (total) => Math.max(300, Math.min(pointsFor(width()), Math.floor(total / ids.length)));
 
-  /** The curves' query: the metric shown, its budget, the weight when smoothing, the range when zoomed. */
+  /** The curves' query: the metric shown, its budget, the axis, the weight when smoothing, the range when zoomed. */
   function curvesQuery(range) {
     const q = new URLSearchParams({ max_points: String(perRun(range ? 100_000 : 10_000)), fields: metric });
+    if (x === "step") q.set("x", x);
     const w = smoothing.value();
     if (w > 0) q.set("smoothing", String(w));
-    if (range) q.set("from_epoch", String(range[0])), q.set("to_epoch", String(range[1]));
+    if (range) q.set(`from_${x}`, String(range[0])), q.set(`to_${x}`, String(range[1]));
     return q;
   }
 
@@ -119,7 +137,7 @@ export function compareView(root, hashIds) {
   /** One run's curve: the server's smoothed one when it sent one (learning_rate never is), else the raw values. */
   function curve(m, { curves, smoothed }) {
     const series = smoothed?.series[m];
-    return [curves.map((e) => e.epoch), series ? series.map(num) : curves.map((e) => num(e[m]))];
+    return [curves.map((e) => e[x]), series ? series.map(num) : curves.map((e) => num(e[m]))];
   }
 
   function draw() {
@@ -141,6 +159,7 @@ export function compareView(root, hashIds) {
           spanGaps: true,
         })),
         height: 380,
+        xLabel: x,
         yLabel: view.metric,
         onZoom: (from, to) => void zoomTo(from, to),
         onReset: () => void resetZoom(),
@@ -228,12 +247,12 @@ export function compareView(root, hashIds) {
       // The table after the chart: judging every run reads its whole history (about a second for 100 × 10,000 epochs).
       data = await api("GET", `/operations/compare?ids=${ids.map(encodeURIComponent).join(",")}&max_points=3`);
       if (destroyed) return;
-      // Each run's final epoch has every field: the metrics it can show.
+      // Each run's final epoch has every field: the metrics it can show (a step run's derived epochs note their last
+      // step, which is no metric).
       const custom = new Set();
       for (const r of data.runs)
-        for (const k of Object.keys(r.summary.final ?? {})) if (!NOT_METRICS.has(k)) custom.add(k);
-      const metrics = [...COMPARE_METRICS, ...custom];
-      render(select, html`${metrics.map((x) => html`<option ${x === metric ? "selected" : ""}>${x}</option>`)}`);
+        for (const k of Object.keys(r.summary.final ?? {})) if (!NOT_METRICS.has(k) && k !== "step") custom.add(k);
+      offer([...new Set([...COMPARE_METRICS[x], ...custom])]);
       renderTable();
     } catch (err) {
       render(root.querySelector("#compare-table"), errorBox(err));

@@ -4,11 +4,15 @@
 //   header.js       name, status, liveness, progress, downloads, checkpoints, config, Cancel
 //   stop_policy.js  the stop decision and the stop policy form
 //   analysis.js     trend badges, best epoch, the recommendation
-//   curves.js       the views of the run the charts show (whole run, zoom), smoothing, live epochs, draws
-//   charts.js       the chart cards and how a view is drawn on them
+//   series.js       what the run is charted by: its epochs, or its steps when it reports steps
+//   curves.js       the views of the run the charts show (whole run, zoom), smoothing, live rows, draws
+//   charts.js       the epoch chart cards and how a view is drawn on them (and what both chart sets share)
+//   step_charts.js  the step chart cards: evaluations as points, epoch ends marked
 //   rows.js         the chart view model: rows, smoothed curves, live rows added in place
 //   stream.js       the live feed, event by event
 // This file lays the page out, loads the operation and its whole-run view, and routes each stream event to the parts.
+// A step run is charted by step once the page knows it is one: its operation says so (progress.steps_completed), or
+// its first steps arrive live.
 
 import { api } from "../lib/api.js";
 import { drawing } from "../lib/charts.js";
@@ -19,6 +23,7 @@ import { errorBox } from "../lib/widgets.js";
 import { analysisPart } from "./operation/analysis.js";
 import { curvesPart } from "./operation/curves.js";
 import { headerPart } from "./operation/header.js";
+import { EPOCHS, STEPS, seriesOf } from "./operation/series.js";
 import { followOperation, heardFrom } from "./operation/stream.js";
 import { stopPolicyPart } from "./operation/stop_policy.js";
 
@@ -77,46 +82,75 @@ export function operationView(root, id) {
     id,
     { trends: () => state.trends, alive },
   );
-  const curves = curvesPart(
-    {
-      grid: root.querySelector("#charts"),
-      zoomSlot: root.querySelector("#zoom-slot"),
-      smoothingSlot: root.querySelector("#smoothing-slot"),
-    },
-    { path, state, alive },
-  );
+  const slots = {
+    grid: root.querySelector("#charts"),
+    zoomSlot: root.querySelector("#zoom-slot"),
+    smoothingSlot: root.querySelector("#smoothing-slot"),
+  };
+  let curves = curvesPart(slots, { path, state, alive, series: EPOCHS });
+
+  /**
+   * Charts the run by step from now on: the step curves in place of the epoch ones, the whole run read once the stream
+   * has joined (steps are not replayed: a step stored after the read arrives live, none falls between).
+   */
+  async function chartBySteps() {
+    curves.destroy();
+    state.full = state.zoom = null;
+    curves = curvesPart(slots, { path, state, alive, series: STEPS });
+    const mine = curves;
+    await drawing(state, async () => {
+      await stream.joined;
+      const full = await mine.fetchFull();
+      if (!full || mine !== curves) return;
+      state.full = full;
+      await mine.nextDraw();
+    });
+  }
 
   (async () => {
     try {
-      const [op, full] = await drawing(state, async () => {
+      // The epochs are read beside the operation: a step run's are its few derived epochs, and the stream starts after them.
+      const [op, epochs] = await drawing(state, async () => {
         const got = await Promise.all([api("GET", path), curves.fetchFull()]);
         if (destroyed || !got[1]) return got;
         state.op = got[0];
         state.trends = got[0].trends;
-        state.full = got[1];
         showOp();
         analysis.showTrends(state.trends);
-        await curves.nextDraw();
+        if (seriesOf(state.op) === EPOCHS) {
+          state.full = got[1];
+          await curves.nextDraw();
+        }
         return got;
       });
-      if (destroyed || !full) return;
-      analysis.analyse();
+      if (destroyed || !epochs) return;
+      // The recommendation after the first draw: the server judges the run on the thread that would read the charts.
+      const bySteps = seriesOf(op) === STEPS;
+      if (!bySteps) analysis.analyse();
       // A script training's output, live under the charts.
       if (op.metadata?.kind === "script") logs = logsPanel(root, id);
       // Everything after the last fetched epoch comes from the stream, then every new one as it is stored.
-      const since = full.rows.length ? full.rows[full.rows.length - 1].epoch : -1;
+      const since = epochs.rows.length ? epochs.rows[epochs.rows.length - 1].epoch : -1;
       stream = followOperation(path, since, alive, {
         epoch(e) {
           state.op = heardFrom(state.op, new Date().toISOString());
-          curves.liveEpoch(e);
+          curves.liveRow(e, "epoch");
+        },
+        steps({ steps }) {
+          state.op = heardFrom(state.op, new Date().toISOString());
+          header.steps(state.op, steps);
+          // The first steps of a run the page charted by epoch: the step read holds them.
+          if (!state.full || state.full.key === "step") for (const s of steps) curves.liveRow(s, "step");
+          else void chartBySteps();
         },
         trends(t) {
           state.trends = t;
           analysis.showTrends(t);
           header.progress(state.op, t);
           curves.charts.loss.redraw();
-          // The replay's trends repeat what the page loaded: only new ones make the analysis worth asking again.
-          analysis.analyseIfNew(t);
+          // The replay's trends repeat what the page loaded: only new ones make the analysis worth asking again, and
+          // only once the run is drawn (a step run's first read is still under way when the replay's trends come).
+          if (state.full) analysis.analyseIfNew(t);
         },
         status(op) {
           state.op = op;
@@ -125,12 +159,16 @@ export function operationView(root, id) {
           analysis.showTrends(state.trends);
         },
         end() {
-          analysis.analyse();
+          if (state.full) analysis.analyse();
         },
         error(err) {
           append(headSlot, errorBox(err));
         },
       });
+      if (bySteps) {
+        await chartBySteps();
+        analysis.analyse();
+      }
     } catch (err) {
       render(headSlot, errorBox(err));
     }
@@ -141,11 +179,13 @@ export function operationView(root, id) {
 
   return {
     name: "operation",
-    charts: curves.charts,
+    get charts() {
+      return curves.charts;
+    },
     state,
-    zoomTo: curves.zoomTo,
-    resetZoom: curves.resetZoom,
-    nextDraw: curves.nextDraw,
+    zoomTo: (from, to) => curves.zoomTo(from, to),
+    resetZoom: () => curves.resetZoom(),
+    nextDraw: () => curves.nextDraw(),
     destroy() {
       destroyed = true;
       analysis.cancel();

@@ -5,6 +5,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
+import type { WireStep } from "../schemas/step.ts";
 import type {
   CancelInput,
   Control,
@@ -21,8 +22,26 @@ import type { TensorboardImportInput, TensorboardImportReport } from "../schemas
 
 export type TrendSummary = Static<typeof TrendSummarySchema>;
 
-export type { MetricsReply } from "../schemas/operation.ts";
-import type { MetricsReply } from "../schemas/operation.ts";
+export type { MetricsReply, StepsReply } from "../schemas/operation.ts";
+import type { MetricsReply, StepsReply } from "../schemas/operation.ts";
+
+/** The reply of a metrics or steps write: what was stored, the trends after it, and the server's word on the run. */
+export interface WriteReply {
+  stored: number;
+  trends: TrendSummary;
+  control: Control;
+}
+
+/** GET …/steps's reads: a cursor, an inclusive step range, a point budget, EMA smoothing, and the fields to read. */
+export interface StepsQuery {
+  since_step?: number;
+  from_step?: number;
+  to_step?: number;
+  max_points?: number;
+  smoothing?: number;
+  /** Metric names (sent comma-separated): each step then carries `step` and only these. */
+  fields?: readonly string[];
+}
 
 /** The ApiError for an error reply: the envelope's code, message and details, or the bare status. */
 function failure(method: string, url: URL, status: number, json: Record<string, unknown>): ApiError {
@@ -221,6 +240,7 @@ export class TrainwatchClient {
     operation_type: string;
     name?: string;
     total_epochs_planned?: number;
+    total_steps_planned?: number;
     metadata?: Record<string, unknown>;
     config?: Record<string, unknown>;
     stop_policy?: StopPolicyInput;
@@ -256,17 +276,28 @@ export class TrainwatchClient {
   }
 
   /** Stores epochs; `control` is the server's word on the run ({action: "continue"} or the stop decision). */
-  async postMetrics(
-    id: string,
-    epochs: WireEpoch[],
-  ): Promise<{ stored: number; trends: TrendSummary; control: Control }> {
-    return (
-      await this.request<{ stored: number; trends: TrendSummary; control: Control }>(
-        "POST",
-        `/operations/${encodeURIComponent(id)}/metrics`,
-        { epochs },
-      )
-    ).data;
+  async postMetrics(id: string, epochs: WireEpoch[]): Promise<WriteReply> {
+    return (await this.request<WriteReply>("POST", `/operations/${encodeURIComponent(id)}/metrics`, { epochs })).data;
+  }
+
+  /**
+   * Stores steps (1 … 10,000, one transaction; a re-posted step replaces itself); `control` is the server's word on the
+   * run, as for postMetrics.
+   */
+  async writeSteps(id: string, steps: WireStep[]): Promise<WriteReply> {
+    return (await this.request<WriteReply>("POST", `/operations/${encodeURIComponent(id)}/steps`, { steps })).data;
+  }
+
+  /**
+   * A step run's steps, with GET …/metrics's chart reads in step names: `since_step` (steps after it), `from_step` …
+   * `to_step` (inclusive), `max_points` (min/max per bucket: no spike or NaN hidden), `smoothing`, `fields`; plus the
+   * planned steps and where each epoch ended.
+   */
+  async steps(id: string, q: StepsQuery = {}): Promise<StepsReply> {
+    const { fields, ...rest } = q;
+    const query = { ...rest, fields: fields?.length ? fields.join(",") : undefined };
+    return (await this.request<StepsReply>("GET", `/operations/${encodeURIComponent(id)}/steps`, undefined, query))
+      .data;
   }
 
   /** Epochs and trends; `from_epoch`/`to_epoch` narrow to a range, `max_points` reduces (min/max per bucket), `smoothing` adds EMA curves. */

@@ -1,12 +1,13 @@
 /**
  * The host's API for its own script trainings: the few routes of the Trainwatch API a training client uses
- * (read the operation, post epochs, report its start, finish), served on loopback only, each call authorised by
- * the token of that operation's session (TRAINWATCH_TOKEN in the child's environment), so a script can report on
- * its own run and nothing else. Epochs go into the relay outbox; the reply carries the contract's `control`.
+ * (read the operation, post epochs or steps, report its start, finish), served on loopback only, each call authorised
+ * by the token of that operation's session (TRAINWATCH_TOKEN in the child's environment), so a script can report on
+ * its own run and nothing else. Epochs and steps go into the relay outbox; the reply carries the contract's `control`.
  */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { MetricsInput, type WireEpoch } from "../schemas/epoch.ts";
+import { StepsInput, type WireStep } from "../schemas/step.ts";
 import { CompleteOperationInput, OperationIdParams } from "../schemas/operation.ts";
 import { errorHandling, jsonBody, ok } from "../http/index.ts";
 import type { ScriptSessions } from "./script_trainings.ts";
@@ -43,6 +44,16 @@ export function createChildApi(scripts: ScriptSessions, maxBodyBytes = 5 * 1024 
         return ok({ operation_id: params.id, stored, control: scripts.control(s) });
       },
       { params: OperationIdParams, body: MetricsInput },
+    )
+    .post(
+      "/operations/:id/steps",
+      ({ params, body, request }) => {
+        const s = session(params.id, request);
+        const steps = ("steps" in body ? body.steps : [body]) as WireStep[];
+        const stored = scripts.steps(s, steps);
+        return ok({ operation_id: params.id, stored, control: scripts.control(s) });
+      },
+      { params: OperationIdParams, body: StepsInput },
     )
     .patch(
       "/operations/:id/metadata",

@@ -1,7 +1,8 @@
 /**
  * One lane per operation: the relay's in-memory queue of what that operation still has to deliver, in order, with the
  * state its heartbeats and retries need. The rules of a lane live here as plain functions over it:
- * - first in, first out; consecutive epochs go as one call (re-posting is safe: the API replaces an existing epoch);
+ * - first in, first out; consecutive epochs go as one call, consecutive step batches as one call of at most
+ *   MAX_STEPS_PER_BATCH steps (re-posting is safe: the API replaces an existing epoch or step);
  * - the final status is queued last, so it goes only after every epoch is acknowledged;
  * - once the API takes no more for the operation ("done"), only a final "cancelled" carrying a result still goes
  *   (the API records the result of the cancel it asked for: the checkpoints the training kept);
@@ -9,6 +10,7 @@
  */
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
+import { MAX_STEPS_PER_BATCH, type WireStep } from "../schemas/step.ts";
 import type { BatchProgress, HeartbeatInput, StartedInfo } from "../schemas/host.ts";
 
 export type FinalStatus =
@@ -20,6 +22,8 @@ export type OutboxItem =
   | { kind: "started"; info: StartedInfo }
   | { kind: "checkpoints"; checkpoints: Checkpoint[] }
   | { kind: "epoch"; epoch: WireEpoch }
+  /** One batch of steps as the script posted it (a step run posts batches, not rows: one file row per batch). */
+  | { kind: "steps"; steps: WireStep[] }
   | { kind: "final"; final: FinalStatus };
 
 /** An item and its sequence number in the outbox file. */
@@ -86,14 +90,20 @@ export interface CompleteBody {
 /** One relay call: which API endpoint, with what. */
 export type RelayCall =
   | { to: "metrics"; epochs: WireEpoch[] }
+  | { to: "steps"; steps: WireStep[] }
   | { to: "heartbeat"; body: HeartbeatInput }
   | { to: "complete"; body: CompleteBody };
 
 /**
- * The call that delivers the head of the lane: up to `maxBatch` consecutive epochs, or the one item there; `n` items,
- * through sequence number `upto` (by sequence number, not count: a stop may drop items while the call is in flight).
+ * The call that delivers the head of the lane: up to `maxBatch` consecutive epochs, consecutive step batches up to
+ * `maxSteps` steps in all (a batch is never split: the first goes whole), or the one item there; `n` items, through
+ * sequence number `upto` (by sequence number, not count: a stop may drop items while the call is in flight).
  */
-export function headCall(lane: Lane, maxBatch: number): { call: RelayCall; n: number; upto: number } | null {
+export function headCall(
+  lane: Lane,
+  maxBatch: number,
+  maxSteps = MAX_STEPS_PER_BATCH,
+): { call: RelayCall; n: number; upto: number } | null {
   const head = lane.items[0]?.item;
   if (!head) return null;
   let n = 1;
@@ -106,6 +116,14 @@ export function headCall(lane: Lane, maxBatch: number): { call: RelayCall; n: nu
     }
     n = epochs.length;
     call = { to: "metrics", epochs };
+  } else if (head.kind === "steps") {
+    const steps: WireStep[] = [...head.steps];
+    for (const q of lane.items.slice(1)) {
+      if (q.item.kind !== "steps" || steps.length + q.item.steps.length > maxSteps) break;
+      for (const st of q.item.steps) steps.push(st);
+      n++;
+    }
+    call = { to: "steps", steps };
   } else if (head.kind === "started") {
     call = { to: "heartbeat", body: { started: head.info } };
   } else if (head.kind === "checkpoints") {

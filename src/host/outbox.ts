@@ -1,5 +1,5 @@
 /**
- * The host's relay outbox. Every epoch, start report and final status of a host
+ * The host's relay outbox. Every epoch, batch of steps, start report and final status of a host
  * training waits here, in memory and in a small SQLite file, until the API has
  * acknowledged it; a host restart still delivers what was left. Training never
  * waits on it: enqueueing is a local insert, delivery runs on its own.
@@ -11,11 +11,12 @@
  * - heartbeats.ts: the liveness calls and coalesced batch progress of running trainings;
  * - outages.ts: per API URL, whether it delivers, for `problem()` and one log line per outage.
  * When the API answers "done" (409/404: cancelled, finished, unknown) the operation's items are
- * dropped and `onStop` tells the session to stop; a 400/413 item is dropped and logged. A metrics or heartbeat
+ * dropped and `onStop` tells the session to stop; a 400/413 item is dropped and logged. A metrics, steps or heartbeat
  * reply whose `control` says stop (the operation's stop policy fired) goes to `onControl`, once per open training:
  * the session stops and finishes `completed`, and delivery goes on.
  */
 import type { WireEpoch } from "../schemas/epoch.ts";
+import type { WireStep } from "../schemas/step.ts";
 import type { BatchProgress } from "../schemas/host.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import type { HeartbeatInput, RelayProblem, StartedInfo } from "../schemas/host.ts";
@@ -45,6 +46,7 @@ export type { FinalStatus } from "./lanes.ts";
 /** What the outbox needs from the API: a slice of TrainwatchClient, so tests can fake it in memory. */
 export interface RelayApi {
   postMetrics(id: string, epochs: WireEpoch[]): Promise<unknown>;
+  writeSteps(id: string, steps: WireStep[]): Promise<unknown>;
   completeOperation(id: string, body: CompleteBody): Promise<unknown>;
   heartbeat(id: string, body?: HeartbeatInput): Promise<unknown>;
 }
@@ -60,6 +62,8 @@ export interface OutboxOptions {
   heartbeatMs?: number;
   /** Most epochs per POST (default 500). */
   maxBatch?: number;
+  /** Most steps per POST (default MAX_STEPS_PER_BATCH, the API's own bound); a batch of more still goes whole. */
+  maxSteps?: number;
   log?: (line: string) => void;
   /** The API takes no more relays for this operation: stop its training. */
   onStop?: (operationId: string, reason: string) => void;
@@ -138,6 +142,11 @@ export class Outbox {
 
   epoch(operationId: string, epoch: WireEpoch): void {
     this.enqueue(operationId, { kind: "epoch", epoch });
+  }
+
+  /** A batch of steps, as the script posted it: one item, relayed in order with the epochs around it. */
+  steps(operationId: string, steps: WireStep[]): void {
+    if (steps.length > 0) this.enqueue(operationId, { kind: "steps", steps });
   }
 
   /** The checkpoints the training has on disk now, for the operation's metadata. */
@@ -250,13 +259,14 @@ export class Outbox {
 
   private send(id: string, api: RelayApi, call: RelayCall): Promise<unknown> {
     if (call.to === "metrics") return api.postMetrics(id, call.epochs);
+    if (call.to === "steps") return api.writeSteps(id, call.steps);
     if (call.to === "heartbeat") return api.heartbeat(id, call.body);
     return api.completeOperation(id, call.body);
   }
 
   private pump(lane: Lane): void {
     if (this.closed || lane.busy || lane.retry) return;
-    const next = headCall(lane, this.maxBatch);
+    const next = headCall(lane, this.maxBatch, this.opts.maxSteps);
     if (!next) return;
     const sent = this.send(lane.id, this.opts.api(lane.apiUrl), next.call);
     lane.busy = true;

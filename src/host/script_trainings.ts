@@ -2,7 +2,7 @@
  * Script trainings on this GPU host: a recipe this host declares, run by the same runner as on the API (its own
  * process group, SIGTERM then SIGKILL, a bounded log), at most as many GPU recipes at once as the host has GPUs.
  * The child reports to this host on loopback (src/host/child_api.ts, with a token of its own session only), and its
- * epochs go through the relay outbox like a built-in host training's: durable, in order, nothing lost while the
+ * epochs and steps go through the relay outbox like a built-in host training's: durable, in order, nothing lost while the
  * API is away. Its exit decides the final status the outbox delivers, unless the script finished the run itself.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
@@ -10,6 +10,7 @@ import { TrainwatchError } from "../errors.ts";
 import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes/recipe.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
+import type { WireStep } from "../schemas/step.ts";
 import type { LogLines } from "../schemas/recipe.ts";
 import type { Session } from "../schemas/host.ts";
 import type { StopControl } from "../schemas/control.ts";
@@ -219,6 +220,13 @@ export class ScriptSessions {
     for (const e of epochs) this.opts.outbox.epoch(s.operationId, e);
     s.epochs += epochs.length;
     return epochs.length;
+  }
+
+  /** A batch of steps from the child, into the outbox as one item. 409 once the session is over, as epochs. */
+  steps(s: ScriptState, steps: WireStep[]): number {
+    this.open(s);
+    this.opts.outbox.steps(s.operationId, steps);
+    return steps.length;
   }
 
   /** The child's start report (its GPU, its framework), into the operation's metadata through the relay. */

@@ -21,6 +21,7 @@ import { Value } from "@sinclair/typebox/value";
 import { ApiError, type TrainwatchClient } from "../client/api.ts";
 import { LogTail, StartTrainingRequest } from "../schemas/recipe.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
+import { SinceStep, StepNumber } from "../schemas/step.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import type { Operation } from "../schemas/operation.ts";
 import {
@@ -66,6 +67,10 @@ function brief(op: Operation) {
     created_at: op.created_at,
     epochs_completed: op.progress.epochs_completed,
     total_epochs: op.progress.total_epochs,
+    // A step run's progress is in steps.
+    ...(op.progress.steps_completed !== undefined
+      ? { steps_completed: op.progress.steps_completed, total_steps: op.progress.total_steps ?? null }
+      : {}),
     best_epoch: op.trends.best_epoch,
     best_loss: op.trends.best_val_loss,
     flags: {
@@ -100,7 +105,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "get_operation_status",
     description:
-      "Full state of one operation: status (pending, running, completed, failed, cancelled), progress in epochs (and batches of the running epoch), " +
+      "Full state of one operation: status (pending, running, completed, failed, cancelled), progress in epochs (and batches of the running epoch; a step run's in steps: steps_completed of total_steps), " +
       "timestamps, error message, where it runs, its training spec, result and trend summary (best epoch, epochs since improvement, flags).",
     inputSchema: Type.Object({ operation_id: OperationId }, { additionalProperties: false }),
     annotations: { ...READ_ONLY, title: "Get operation status" },
@@ -109,29 +114,73 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "get_operation_metrics",
     description:
-      "Per-epoch metrics of one operation (epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration in seconds, custom metrics) " +
-      "plus the trend summary over the whole run. To follow a running training, pass since_epoch = the last epoch you saw to get only newer ones. " +
-      `Long histories are reduced to max_points (default ${DEFAULT_MAX_POINTS}) with a min/max per bucket, so no spike or NaN is hidden, always keeping the first, last and best epochs. ` +
+      "Metrics of one operation, per step or per epoch (resolution). A run that reports optimisation steps (a fine-tuning, a pretraining: progress.steps_completed > 0) answers " +
+      "per step by default: {resolution: 'step', steps: [{step, epoch, train_loss, learning_rate, grad_norm, duration, samples, tokens, val_loss/val_accuracy/eval/* at the steps " +
+      "an evaluation was taken, custom metrics}], steps_completed, total_steps_planned, epoch_ends (the last step of each epoch), trends (over the epochs derived from the steps)}; " +
+      "narrow with from_step/to_step (inclusive), follow a running training with since_step = the last step you saw. Any other run answers per epoch: {resolution: 'epoch', " +
+      "metrics: {epochs: [{epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration in seconds, custom metrics}], trend summary}}; follow it with " +
+      "since_epoch. resolution 'epoch' on a step run gives the per-epoch records derived from its steps. " +
+      `Either way the rows are reduced to max_points (default ${DEFAULT_MAX_POINTS}, a budget that fits a context) with a min/max per bucket, so no spike or NaN is hidden, keeping the first and last rows. ` +
       'Losses of a diverged run may be "NaN" or "Infinity".',
     inputSchema: Type.Object(
       {
         operation_id: OperationId,
+        resolution: Type.Optional(
+          Type.Union([Type.Literal("step"), Type.Literal("epoch")], {
+            description:
+              "'step' or 'epoch'. Default: 'step' when the run has steps (or a step argument is given), else 'epoch'.",
+          }),
+        ),
         since_epoch: Type.Optional(SinceEpoch),
+        since_step: Type.Optional(SinceStep),
+        from_step: Type.Optional(
+          Type.Integer({ ...StepNumber, description: "Only steps with step ≥ from_step (resolution 'step')." }),
+        ),
+        to_step: Type.Optional(
+          Type.Integer({
+            ...StepNumber,
+            description: "Only steps with step ≤ to_step (resolution 'step'); at least from_step.",
+          }),
+        ),
         max_points: Type.Optional(
           Type.Integer({
             ...MAX_POINTS,
-            description: `Downsample to at most this many epochs (default ${DEFAULT_MAX_POINTS}).`,
+            description: `Reduce to at most this many steps or epochs (default ${DEFAULT_MAX_POINTS}).`,
           }),
         ),
       },
       { additionalProperties: false },
     ),
     annotations: { ...READ_ONLY, title: "Get operation metrics" },
-    run: (args, client) =>
-      client.getMetrics(args.operation_id, {
-        since_epoch: args.since_epoch,
-        max_points: args.max_points ?? DEFAULT_MAX_POINTS,
-      }),
+    async run(args, client) {
+      const id = args.operation_id;
+      const max_points = args.max_points ?? DEFAULT_MAX_POINTS;
+      const stepArg = (["since_step", "from_step", "to_step"] as const).find((k) => args[k] !== undefined);
+      if (args.resolution === "epoch" && stepArg) throw misplaced(stepArg, "resolution 'step'");
+      if (args.since_epoch !== undefined && (args.resolution === "step" || stepArg))
+        throw misplaced("since_epoch", "resolution 'epoch'");
+      const asked = args.resolution ?? (stepArg ? "step" : args.since_epoch !== undefined ? "epoch" : null);
+      const op = asked === "epoch" ? null : await client.getOperation(id);
+      const steps_completed = op?.progress.steps_completed ?? 0;
+      if ((asked ?? (steps_completed > 0 ? "step" : "epoch")) === "epoch")
+        return { resolution: "epoch", ...(await client.getMetrics(id, { since_epoch: args.since_epoch, max_points })) };
+      const reply = await client.steps(id, {
+        since_step: args.since_step,
+        from_step: args.from_step,
+        to_step: args.to_step,
+        max_points,
+      });
+      return {
+        resolution: "step",
+        operation_id: reply.operation_id,
+        status: reply.status,
+        steps_completed,
+        total_steps_planned: reply.total_steps_planned,
+        epoch_ends: reply.epoch_ends,
+        trends: op!.trends,
+        steps: reply.steps,
+      };
+    },
   }),
   tool({
     name: "analyze_training",
@@ -296,6 +345,10 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   }),
 ];
 
+/** A VALIDATION_ERROR for an argument that belongs to the other resolution. */
+const misplaced = (arg: string, belongs: string) =>
+  new ApiError("VALIDATION_ERROR", `arguments.${arg}: only with ${belongs}`, 400, { field: `arguments.${arg}` });
+
 /** What to do next for each failure, so a model can recover on its own. */
 const HINTS: Record<string, string> = {
   OPERATION_NOT_FOUND: "Call list_operations to find a valid operation_id.",
@@ -361,7 +414,7 @@ export function createMcpServer(client: TrainwatchClient): Server {
     {
       capabilities: { tools: {} },
       instructions:
-        "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (since_epoch for new epochs), " +
+        "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (per step for a run that reports steps, since_step for new ones; else per epoch, since_epoch), " +
         "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), " +
         "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs.",
     },

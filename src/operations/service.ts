@@ -28,7 +28,7 @@ import type {
 } from "../store/store.ts";
 import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
-import { judgeOperation } from "./judgement.ts";
+import { judgeStored } from "./reads.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
 import { notFound } from "../errors.ts";
@@ -36,7 +36,7 @@ import { notFound } from "../errors.ts";
 export type OperationEvent =
   /** `epochs` is empty when only global listeners hear the operation: they read no epochs. */
   | { type: "epochs"; operation_id: string; version: number; epochs: readonly WireEpoch[]; trends: TrendSummary }
-  /** A step write; only an operation's own listeners read the steps (global ones get none). */
+  /** A step write; `steps` is empty when only global listeners that read no epochs hear the operation, as for epochs. */
   | { type: "steps"; operation_id: string; version: number; steps: readonly WireStep[] }
   | { type: "status"; operation_id: string; operation: Operation }
   /** Changed without a status change (liveness, batch progress, a late result): lists refresh it, throttled. */
@@ -141,7 +141,8 @@ export class OperationsService {
   async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
     const res = await this.store.writeSteps(operationId, steps);
     if (!this.store.shared && this.has(operationId)) {
-      const wire = this.listeners.has(operationId) ? steps.map(encodeStep) : [];
+      // As epochs: for the operation's own streams, and a global listener that asked (the TensorBoard mirror).
+      const wire = this.wantsEpochs(operationId) ? steps.map(encodeStep) : [];
       this.emit({ type: "steps", operation_id: operationId, version: res.version, steps: wire });
       if (res.epochs) this.emitEpochs(operationId, res.epochs.records, res.epochs.version, res.trends);
     }
@@ -186,7 +187,7 @@ export class OperationsService {
     // The flags are the judgement's own, so this check is exact; the full judgement (for the reason) runs only when one fired.
     if (firedFlags(policy, summary).length === 0) return null;
     const op = (await this.store.getOperation(operationId))!;
-    const judgement = judgeOperation(op, await this.store.readEpochs(operationId), this.trends);
+    const { judgement } = await judgeStored(this.store, op, this.trends);
     const control = decideStop(policy, summary, judgement, op.control, new Date().toISOString());
     if (control) await this.store.setControl(operationId, control);
     return control;
@@ -298,8 +299,8 @@ export class OperationsService {
   }
 
   /**
-   * `operationId` "*" hears every operation; its `epochs` events carry no epochs unless a global listener subscribed
-   * with `opts.epochs` (then all hear the same event). A cost on every write while one does: the epochs are encoded,
+   * `operationId` "*" hears every operation; its `epochs` and `steps` events carry no rows unless a global listener
+   * subscribed with `opts.epochs` (then all hear the same event). A cost on every write while one does: the epochs are encoded,
    * and read back on a shared store when a notification lacked them.
    * Returns the unsubscribe function.
    */
@@ -347,8 +348,8 @@ export class OperationsService {
       return;
     }
     if (c.kind === "steps") {
-      // Steps are read only for the operation's own streams.
-      const steps = !this.listeners.has(id)
+      // Steps are read only for the operation's own streams and a global listener that asked, as epochs.
+      const steps = !this.wantsEpochs(id)
         ? []
         : (c.steps ?? (await this.store.readSteps(id, c.range[0] - 1, c.range[1])));
       return this.emit({ type: "steps", operation_id: id, version: c.version, steps });

@@ -1,5 +1,5 @@
 /**
- * The TensorBoard bridge's routes: one operation's epochs as an event file to download, and the import of a logdir
+ * The TensorBoard bridge's routes: one operation's epochs (a step run's steps) as an event file to download, and the import of a logdir
  * on the server. Thin: the codec is src/tensorboard/metrics.ts, the import src/tensorboard/importer.ts; the live mirror
  * (TRAINWATCH_TENSORBOARD_DIR) has no route, it listens to the operations service (src/server.ts starts it).
  */
@@ -9,11 +9,11 @@ import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 import { Operation, OperationIdParams } from "../schemas/operation.ts";
 import { TensorboardImportInput, TensorboardImportReport } from "../schemas/tensorboard.ts";
-import { epochRecords, fileHeader, tagMapProblem } from "../tensorboard/metrics.ts";
+import { epochRecords, fileHeader, stepRecords, tagMapProblem } from "../tensorboard/metrics.ts";
 import { planLogdir, startImport } from "../tensorboard/importer.ts";
 import { resolveDataPath } from "../trainer/datasets/data_dir.ts";
 import { loadOperation } from "../store/load.ts";
-import { epochPages, pageEpochs } from "../store/pages.ts";
+import { epochPages, pageEpochs, stepPages } from "../store/pages.ts";
 import { downloadStream } from "../http/download.ts";
 import type { AppDeps } from "./deps.ts";
 
@@ -23,13 +23,16 @@ export const tensorboardRoutes = (deps: AppDeps) =>
       "/operations/:id/tfevents",
       async ({ params }) => {
         const op = await loadOperation(deps.store, params.id);
-        // Streamed: the opening record, then a page of epochs' records at a time (the bytes of eventFile).
+        // Streamed: the opening record, then a page of records at a time (the bytes of eventFile). A step run's file
+        // holds its steps at their step numbers, as the live mirror writes it; its epochs are derived from them.
         const store = deps.store;
+        const steps = (op.progress.steps_completed ?? 0) > 0;
         const bytes = downloadStream(
           (async function* () {
             yield fileHeader(op.created_at);
             const size = pageEpochs((await store.metricNames(params.id)).length);
-            for await (const page of epochPages(store, params.id, size)) yield epochRecords(page);
+            if (steps) for await (const page of stepPages(store, params.id, size)) yield stepRecords(page);
+            else for await (const page of epochPages(store, params.id, size)) yield epochRecords(page);
           })(),
         );
         const name = `events.out.tfevents.${Math.floor(Date.parse(op.created_at) / 1000)}.trainwatch.${params.id}`;
@@ -44,9 +47,9 @@ export const tensorboardRoutes = (deps: AppDeps) =>
         params: OperationIdParams,
         detail: {
           tags: ["metrics"],
-          summary: "Download the epochs as a TensorBoard event file",
+          summary: "Download the epochs (a step run's steps) as a TensorBoard event file",
           description:
-            "Every stored epoch as one TensorBoard event (step = epoch, wall time = the epoch's timestamp), one `simple_value` scalar per metric under its own name (train_loss, val_loss, …, custom metrics), after the `brain.Event:2` file_version event. Values are float32 (simple_value's type): NaN and ±Infinity stay, a finite value beyond float32 becomes ±Infinity. Save it in a folder of its own and run `tensorboard --logdir` on the folder above.",
+            "Every stored epoch as one TensorBoard event (step = epoch, wall time = the epoch's timestamp), one `simple_value` scalar per metric under its own name (train_loss, val_loss, …, custom metrics), after the `brain.Event:2` file_version event. A run with steps gets its steps instead, each at its own step number, under the Hugging Face Trainer's tags (train/loss, train/learning_rate, train/grad_norm, train/duration, train/samples, train/tokens, eval/loss, eval/accuracy, train/epoch; custom metrics under their own names), which the import reads back as steps. Values are float32 (simple_value's type): NaN and ±Infinity stay, a finite value beyond float32 becomes ±Infinity. Save it in a folder of its own and run `tensorboard --logdir` on the folder above.",
           responses: {
             200: documented(
               "TFRecord file of Event messages",
@@ -69,6 +72,7 @@ export const tensorboardRoutes = (deps: AppDeps) =>
           root,
           label: body.logdir,
           tagMap: body.tag_map,
+          as: body.as,
           field: "body.logdir",
         });
         if (body.wait === false) {

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput } from "./epoch.ts";
+import { StepInput } from "./step.ts";
 import { OperationStatus, SmoothedCurves } from "./operation.ts";
 
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
@@ -217,10 +218,18 @@ export const RunSummary = Type.Object({
   recommendation: Recommendation,
 });
 
-/** A run's chart curves: the comparison's, and GET /operations/curves'. */
-const Curves = Type.Array(EpochInput, {
+/** The x axis a comparison overlays its runs on (`x`): epochs (a step run's derived epoch records), or steps. */
+export const CompareX = Type.Union([Type.Literal("epoch"), Type.Literal("step")], {
+  field: "query.x",
+  errorMessage: 'expected "epoch" or "step"',
   description:
-    "The epochs in the range (every field, or those `fields` names), reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs.",
+    "Overlay the runs by `epoch` (the default; a step run by the epoch records derived from its steps) or by `step` (each run's steps; a run without steps has no curve).",
+});
+
+/** A run's chart curves: the comparison's, and GET /operations/curves'. */
+const Curves = Type.Array(Type.Union([EpochInput, StepInput]), {
+  description:
+    "The epochs in the range (by step: the steps; every field, or those `fields` names), reduced to max_points: every bucket's first, last, lowest and highest value of every metric, every NaN/±Infinity run's ends, the first, last and best epochs (by step: the first and last steps).",
 });
 
 /** Which run, in the comparison and in the curves. */
@@ -233,6 +242,7 @@ const RunNames = {
 const RunCurves = { curves: Curves, smoothed: Type.Optional(SmoothedCurves) };
 
 export const CompareData = Type.Object({
+  x: CompareX,
   runs: Type.Array(
     Type.Object({
       ...RunNames,
@@ -255,6 +265,7 @@ export type CompareData = Static<typeof CompareData>;
 
 /** GET /operations/curves: each run's chart curves alone, read as GET /metrics reads them; the runs are not judged. */
 export const CurvesData = Type.Object({
+  x: CompareX,
   runs: Type.Array(Type.Object({ ...RunNames, ...RunCurves })),
   max_points: Type.Integer(),
 });

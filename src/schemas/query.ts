@@ -129,7 +129,7 @@ export const StepsQuery = t.Object({
   smoothing: queryNumber("smoothing", {
     minimum: 0,
     maximum: MAX_SMOOTHING,
-    description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored step (not over the returned points), at the returned steps. learning_rate and duration are not smoothed.`,
+    description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored step (not over the returned points), at the returned steps. learning_rate and duration are not smoothed, nor the evaluations (val_loss, val_accuracy, eval/*: sparse, drawn as points) or the counters samples and tokens.`,
   }),
   fields: RangeQuery.fields,
 });

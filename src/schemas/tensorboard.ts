@@ -26,6 +26,12 @@ export const TensorboardImportInput = Type.Object(
         },
       ),
     ),
+    as: Type.Optional(
+      Type.Union([Type.Literal("steps"), Type.Literal("epochs")], {
+        description:
+          'What each run\'s points become. "epochs": step = epoch (one epoch per distinct step). "steps": step = the global step, each run a step run whose epochs are derived from its steps; an `epoch`/`train/epoch` tag labels the steps with their epoch. Default: per run, "steps" when it has a `train/…` or `eval/…` tag (the Hugging Face Trainer\'s callback) or an `epoch` tag holding one value at several steps (Lightning), else "epochs".',
+      }),
+    ),
     wait: Type.Optional(
       Type.Boolean({
         default: true,
@@ -45,7 +51,18 @@ export const ImportedRun = Type.Object({
   operation_id: Type.Union([Type.String(), Type.Null()], {
     description: "The operation created for it; null when the run held no scalar (nothing is created).",
   }),
-  epochs: Type.Integer({ minimum: 0, description: "Epochs stored (one per distinct step)." }),
+  as: Type.Union([Type.Literal("steps"), Type.Literal("epochs")], {
+    description: "What its points became: epochs (step = epoch) or steps (step = the global step).",
+  }),
+  epochs: Type.Integer({
+    minimum: 0,
+    description:
+      "Epochs stored: one per distinct step (as epochs), or the epochs its steps were labelled with (as steps).",
+  }),
+  steps: Type.Integer({
+    minimum: 0,
+    description: "Steps stored (one per distinct step); 0 for a run imported as epochs.",
+  }),
   files: Type.Array(Type.String(), { description: "Its event files, relative to the logdir." }),
   records: Type.Integer({ minimum: 0, description: "Complete records read from them." }),
   tags: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]), {
@@ -62,7 +79,7 @@ export const ImportedRun = Type.Object({
     }),
     steps: Type.Integer({
       minimum: 0,
-      description: "Points at a step that is no epoch number (negative or past 2³¹ − 1).",
+      description: "Points at a step that is no epoch or step number (negative or past 2³¹ − 1).",
     }),
   }),
   truncated: Type.Array(
@@ -79,6 +96,7 @@ export const TensorboardImportReport = Type.Object({
   logdir: Type.String({ description: "The logdir as given." }),
   runs: Type.Array(ImportedRun),
   epochs: Count,
+  steps: Count,
   skipped_events: Count,
   cancelled: Type.Boolean({
     description: "The import was cancelled: the runs listed were imported, the rest were not.",

@@ -23,7 +23,7 @@ import {
   type SeriesKey,
   type SpanSummary,
 } from "../trends/downsample.ts";
-import { emaSmooth, emaWarmup, UNSMOOTHED, type EmaState } from "../trends/smoothing.ts";
+import { emaSmooth, emaWarmup, isSmoothed, type EmaState } from "../trends/smoothing.ts";
 import type { Fields, StoreReader } from "./store.ts";
 
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
@@ -236,11 +236,11 @@ function onlyFields(spans: readonly SpanSummary[], fields: readonly string[] | u
   }));
 }
 
-/** The smoothable metrics of rows: every metric key but the unsmoothed ones (a step row's `epoch` labels it). */
+/** The smoothable metrics of rows: every metric key the series smooths (isSmoothed; a step row's `epoch` labels it). */
 function smoothable(key: SeriesKey, rows: readonly KeyedRow[]): string[] {
   const names = new Set<string>();
   for (const r of rows)
-    for (const k in r) if (k !== key && k !== "epoch" && k !== "timestamp" && !UNSMOOTHED.has(k)) names.add(k);
+    for (const k in r) if (k !== key && k !== "epoch" && k !== "timestamp" && isSmoothed(key, k)) names.add(k);
   return [...names];
 }
 

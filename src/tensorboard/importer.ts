@@ -1,6 +1,6 @@
 /**
  * The TensorBoard import (POST /imports/tensorboard, `trainwatch import-tensorboard`): every run directory of a logdir
- * becomes an operation whose epochs are its scalars. A thin shell around the pure codec: it finds and reads the event
+ * becomes an operation whose epochs, or steps (importAs, or the caller's `as`), are its scalars. A thin shell around the pure codec: it finds and reads the event
  * files, and writes through the operations service. The import is an operation of its own (operation_type `import`):
  * its progress counts records read (`progress.batch`: batch = records so far, batches = all records, counted up front
  * from the record headers), its `result` is the report, and a cancel stops it before the next run.
@@ -15,10 +15,21 @@ import { basename, join } from "node:path";
 import { invalid } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
 import { MAX_EPOCHS_PER_BATCH, MAX_METRIC_NAMES, mergeMetricNames, type EpochRecord } from "../schemas/epoch.ts";
+import { MAX_STEPS_PER_BATCH, type StepRecord } from "../schemas/step.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { ImportedRun, TensorboardImportReport } from "../schemas/tensorboard.ts";
 import { MalformedEventError, decodeEvent } from "./events.ts";
-import { assembleEpochs, eventScalars, groupRuns, type RunGroup, type ScalarPoint, type TagMap } from "./metrics.ts";
+import {
+  assembleEpochs,
+  assembleSteps,
+  eventScalars,
+  groupRuns,
+  importAs,
+  type ImportAs,
+  type RunGroup,
+  type ScalarPoint,
+  type TagMap,
+} from "./metrics.ts";
 import { CorruptRecordError, nextRecordOffset, readRecords } from "./tfrecord.ts";
 
 /** TensorBoard's own test for an event file: "tfevents" in the name (its writers name them events.out.tfevents.*). */
@@ -81,7 +92,9 @@ interface DecodedRun {
   group: RunGroup;
   files: string[];
   records: number;
+  as: ImportAs;
   epochs: EpochRecord[];
+  steps: StepRecord[];
   tags: Record<string, string | null>;
   skipped: ImportedRun["skipped"];
   truncated: ImportedRun["truncated"];
@@ -93,6 +106,8 @@ export interface ImportOptions {
   /** The logdir as the caller wrote it: the report and messages name it. */
   label: string;
   tagMap?: TagMap;
+  /** What every run imports as; default: importAs decides per run. */
+  as?: ImportAs;
   /** The request field errors name (a damaged file is "body.logdir"). */
   field: string;
 }
@@ -152,7 +167,9 @@ async function runImport(
       group,
       files: [],
       records: 0,
+      as: "epochs",
       epochs: [],
+      steps: [],
       tags: {},
       skipped: { events: 0, values: 0, steps: 0 },
       truncated: [],
@@ -192,8 +209,10 @@ async function runImport(
         run.records += scan.records.length;
       }
     }
-    const assembled = assembleEpochs(points, opts.tagMap);
-    run.epochs = assembled.epochs;
+    run.as = opts.as ?? importAs(points);
+    const assembled = run.as === "steps" ? assembleSteps(points, opts.tagMap) : assembleEpochs(points, opts.tagMap);
+    if ("steps" in assembled) run.steps = assembled.steps;
+    else run.epochs = assembled.epochs;
     run.tags = assembled.tags;
     run.skipped.values += assembled.skipped.values;
     run.skipped.steps += assembled.skipped.steps;
@@ -207,7 +226,12 @@ async function runImport(
     runs.push({
       name: run.group.name,
       operation_id: await writeRun(operations, run, opts.label, importId),
-      epochs: run.epochs.length,
+      as: run.as,
+      epochs:
+        run.as === "steps"
+          ? new Set(run.steps.map((st) => st.epoch).filter((e) => e !== undefined)).size
+          : run.epochs.length,
+      steps: run.steps.length,
       files: run.files,
       records: run.records,
       tags: run.tags,
@@ -228,6 +252,7 @@ const report = (
   logdir,
   runs,
   epochs: runs.reduce((n, r) => n + r.epochs, 0),
+  steps: runs.reduce((n, r) => n + r.steps, 0),
   skipped_events: runs.reduce((n, r) => n + r.skipped.events, 0),
   cancelled,
 });
@@ -247,7 +272,7 @@ function readFile(path: string, file: string, field: string, importId: string): 
  * would be refused part-way, so the import refuses it before it creates anything.
  */
 function tooManyNames(run: DecodedRun, field: string, importId: string): void {
-  const count = mergeMetricNames([], run.epochs, Infinity).names?.length ?? 0;
+  const count = mergeMetricNames([], run.as === "steps" ? run.steps : run.epochs, Infinity).names?.length ?? 0;
   if (count <= MAX_METRIC_NAMES) return;
   const name = JSON.stringify(run.group.name.slice(0, 200));
   throw invalid(
@@ -260,14 +285,14 @@ function tooManyNames(run: DecodedRun, field: string, importId: string): void {
 const damaged = (field: string, file: string, offset: number, why: string, importId: string) =>
   invalid(field, `${file}: ${why}; nothing was imported`, { file, offset, import_operation_id: importId });
 
-/** A run as a completed operation, its epochs written in batches; null (nothing created) when it held no scalar. */
+/** A run as a completed operation, its epochs or steps written in batches; null (nothing created) when it held no scalar. */
 async function writeRun(
   operations: OperationsService,
   run: DecodedRun,
   logdir: string,
   importId: string,
 ): Promise<string | null> {
-  if (run.epochs.length === 0) return null;
+  if (run.epochs.length === 0 && run.steps.length === 0) return null;
   const op = await operations.createOperation({
     operation_type: "training",
     name: run.group.name.slice(0, 200),
@@ -281,6 +306,11 @@ async function writeRun(
   });
   for (let i = 0; i < run.epochs.length; i += MAX_EPOCHS_PER_BATCH) {
     await operations.writeEpochs(op.operation_id, run.epochs.slice(i, i + MAX_EPOCHS_PER_BATCH));
+    await breathe();
+  }
+  // A step run's epochs close as its steps move on, and the last one at the finish below.
+  for (let i = 0; i < run.steps.length; i += MAX_STEPS_PER_BATCH) {
+    await operations.writeSteps(op.operation_id, run.steps.slice(i, i + MAX_STEPS_PER_BATCH));
     await breathe();
   }
   await operations.finish(op.operation_id, "completed");

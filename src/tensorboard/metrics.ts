@@ -1,9 +1,12 @@
 /**
- * Trainwatch epochs ↔ TensorBoard scalars, both ways, pure. Export: an epoch becomes one event at step = epoch, wall
- * time = the epoch's timestamp, one scalar per metric under the metric's own name. Import: a run's scalar points
- * become epochs (step = epoch), each tag mapped to a standard field where its name says so (the table below), to a
- * custom metric otherwise, or skipped, as the caller's tag map overrides; and a logdir's run directories are grouped
- * into runs, Keras's `<run>/train` + `<run>/validation` pair counting as one.
+ * Trainwatch epochs and steps ↔ TensorBoard scalars, both ways, pure. Export: an epoch becomes one event at step =
+ * epoch, one scalar per metric under the metric's own name; a step becomes one event at its own step number, its
+ * standard fields under the Hugging Face Trainer's tags (train/loss, train/learning_rate, train/grad_norm, eval/loss,
+ * …: STEP_TAGS), so TensorBoard shows a step run as the Trainer's own callback would; wall time = the row's timestamp.
+ * Import: a run's scalar points become epochs (step = epoch) or steps (importAs decides), each tag mapped to a
+ * standard field where its name says so (the tables below), to a custom metric otherwise, or skipped, as the caller's
+ * tag map overrides; and a logdir's run directories are grouped into runs, Keras's `<run>/train` + `<run>/validation`
+ * pair counting as one.
  */
 import {
   CUSTOM_METRIC_NAME,
@@ -16,6 +19,7 @@ import {
   type WireEpoch,
   type WireMetricValue,
 } from "../schemas/epoch.ts";
+import { MAX_STEP, STEP_FIELDS, type StepField, type StepRecord, type WireStep } from "../schemas/step.ts";
 import { decodeEvent, fileVersionEvent, scalarEvent, type DecodedEvent } from "./events.ts";
 import { frameRecord } from "./tfrecord.ts";
 
@@ -53,6 +57,44 @@ export function epochRecords(epochs: readonly WireEpoch[]): Uint8Array<ArrayBuff
 /** A whole event file: the opening record at `createdAt`, then one record per epoch that has a metric. */
 export const eventFile = (createdAt: string, epochs: readonly WireEpoch[]): Uint8Array<ArrayBuffer> =>
   concatBytes([fileHeader(createdAt), epochRecords(epochs)]);
+
+/**
+ * A step's standard fields (and its epoch label) as TensorBoard tags: the Hugging Face Trainer's names, which the
+ * import reads back as steps (importAs). Custom metrics keep their own names (`eval/<name>` ones are evaluations).
+ */
+export const STEP_TAGS: Readonly<Record<StepField | "epoch", string>> = {
+  train_loss: "train/loss",
+  learning_rate: "train/learning_rate",
+  grad_norm: "train/grad_norm",
+  duration: "train/duration",
+  samples: "train/samples",
+  tokens: "train/tokens",
+  val_loss: "eval/loss",
+  val_accuracy: "eval/accuracy",
+  epoch: "train/epoch",
+};
+
+/** Every metric of a step that has a value, as [tag, value]: its epoch and standard fields by STEP_TAGS, then customs. */
+export function stepScalars(s: WireStep): [string, number][] {
+  const out: [string, number][] = [];
+  if (s.epoch !== undefined) out.push([STEP_TAGS.epoch, s.epoch]);
+  for (const [k, raw] of Object.entries(s)) {
+    if (k === "step" || k === "epoch" || k === "timestamp") continue;
+    const v = decodeMetric(raw as WireMetricValue | undefined);
+    if (v !== undefined && v !== null) out.push([STEP_TAGS[k as StepField] ?? k, v]);
+  }
+  return out;
+}
+
+/** Steps as records one after the other, each at its own step number (a step with no metric and no epoch writes none). */
+export function stepRecords(steps: readonly WireStep[]): Uint8Array<ArrayBuffer> {
+  const records: Uint8Array[] = [];
+  for (const s of steps) {
+    const scalars = stepScalars(s);
+    if (scalars.length > 0) records.push(frameRecord(scalarEvent(wallTime(s.timestamp ?? ""), s.step, scalars)));
+  }
+  return concatBytes(records);
+}
 
 function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, r) => n + r.length, 0));
@@ -245,26 +287,68 @@ export function tagMapProblem(tagMap: TagMap): [string, string] | null {
 /** The key a tag is reported (and may be mapped) under: `train/<tag>` or `validation/<tag>` in a Keras run. */
 export const tagKey = (tag: string, role: Role) => (role === null ? tag : `${role}/${tag}`);
 
-export interface Assembled {
-  /** Ascending by epoch. */
-  epochs: EpochRecord[];
-  /** Every tag seen (as tagKey writes it) and the field it went to; null: skipped. */
-  tags: Record<string, string | null>;
-  skipped: {
-    /** Points at a step that is no epoch number (negative, or past 2³¹ − 1). */
-    steps: number;
-    /** Points of skipped tags, and durations that were negative or not finite. */
-    values: number;
-  };
+/** What a run's points import as: epochs (step = epoch, the seed's rule) or steps (step = the global step). */
+export type ImportAs = "epochs" | "steps";
+
+/** Tag names (normalised as for STANDARD_TAGS) that mean a step field or a step's epoch label, in steps mode. */
+const STEP_TAGS_IN = new Map<string, StepField | "epoch">();
+const stepAlias = (field: StepField | "epoch", ...tags: string[]) => {
+  for (const t of tags) STEP_TAGS_IN.set(t, field);
+};
+stepAlias("learning_rate", "train_learning_rate", "train_lr");
+stepAlias("grad_norm", "grad_norm", "train_grad_norm", "gradient_norm", "grad_norm_total");
+stepAlias("duration", "train_duration", "step_duration");
+stepAlias("samples", "samples", "train_samples");
+stepAlias("tokens", "tokens", "train_tokens", "num_input_tokens_seen", "train_num_input_tokens_seen");
+stepAlias("epoch", "epoch", "train_epoch");
+
+/** The steps-mode tag table (besides STANDARD_TAGS, whose step fields count too), for the docs and the tests. */
+export const DEFAULT_STEP_TAGS: ReadonlyMap<string, StepField | "epoch"> = STEP_TAGS_IN;
+
+const STEP_SET = new Set<string>(STEP_FIELDS);
+
+/**
+ * Where a tag goes by default in steps mode: a step field or the epoch label ("epoch") by STEP_TAGS_IN, else as
+ * defaultField says (an epoch-only field such as train_accuracy stays under that name, a custom metric of a step).
+ */
+export function defaultStepField(tag: string, role: Role): string | null {
+  if (role === null) {
+    const own = STEP_TAGS_IN.get(normal(tag));
+    if (own) return own;
+  }
+  return defaultField(tag, role);
 }
 
 /**
- * A run's epochs from its scalar points (in file order). Each tag goes where `tagMap` says, else where defaultField
- * does; a field two tags would fill goes to the first in name order (tags the caller mapped first), and the others
- * to their own custom names. Epoch = step; the last value of a tag at a step wins (a resumed writer's); the epoch's
- * timestamp is the latest wall time at its step.
+ * What a run imports as, by default: steps when it was logged per step, which its tag names say: a tag of the Hugging
+ * Face Trainer's (`train/…` or `eval/…`, its TensorBoard callback's names, and Trainwatch's own step export), or an
+ * epoch tag (`epoch`, `train/epoch`, as Lightning and the Trainer log) holding one value at more than one step. Else
+ * epochs, as before steps existed.
  */
-export function assembleEpochs(points: readonly ScalarPoint[], tagMap: TagMap = {}): Assembled {
+export function importAs(points: readonly ScalarPoint[]): ImportAs {
+  const epochAt = new Map<number, bigint>();
+  for (const p of points) {
+    if (p.role !== null) continue;
+    if (/^(train|eval)\//.test(p.tag)) return "steps";
+    if (STEP_TAGS_IN.get(normal(p.tag)) !== "epoch") continue;
+    const seen = epochAt.get(p.value);
+    if (seen !== undefined && seen !== p.step) return "steps";
+    epochAt.set(p.value, p.step);
+  }
+  return "epochs";
+}
+
+/**
+ * Each tag's field (as tagKey writes it; null: skipped): where `tagMap` says, else where `byDefault` does; a field
+ * two tags would fill goes to the first in name order (tags the caller mapped first), the others to their own custom
+ * names.
+ */
+function tagFields(
+  points: readonly ScalarPoint[],
+  tagMap: TagMap,
+  byDefault: (tag: string, role: Role) => string | null,
+  standard: ReadonlySet<string>,
+): Map<string, string | null> {
   const keys = new Map<string, { tag: string; role: Role }>();
   for (const p of points) {
     const key = tagKey(p.tag, p.role);
@@ -283,44 +367,125 @@ export function assembleEpochs(points: readonly ScalarPoint[], tagMap: TagMap = 
   for (const key of order) {
     const { tag, role } = keys.get(key)!;
     const asked = mapped(key, tag);
-    let field = asked === undefined ? defaultField(tag, role) : asked;
+    let field = asked === undefined ? byDefault(tag, role) : asked;
     if (field !== null && taken.has(field)) {
       const own = customName(role === "validation" ? `val_${tag}` : tag);
-      field = own !== null && !taken.has(own) && !STANDARD.has(own) ? own : null;
+      field = own !== null && !taken.has(own) && !standard.has(own) ? own : null;
     }
     if (field !== null) taken.add(field);
     fields.set(key, field);
   }
+  return fields;
+}
 
-  const byEpoch = new Map<number, EpochRecord & { wall: number }>();
+/** One TensorBoard step's values, by field (the last value of a tag at a step wins), and its latest wall time. */
+interface PointRow {
+  step: number;
+  wall: number;
+  values: Map<string, number>;
+}
+
+/**
+ * The points of mapped tags grouped by step, ascending, with what was skipped: points of skipped tags, at a step
+ * past `max` (or negative), or whose value `valid` refuses.
+ */
+function gather(
+  points: readonly ScalarPoint[],
+  fields: ReadonlyMap<string, string | null>,
+  max: number,
+  valid: (field: string, value: number) => boolean,
+): { rows: PointRow[]; skipped: Assembled["skipped"] } {
+  const byStep = new Map<number, PointRow>();
   const skipped = { steps: 0, values: 0 };
   for (const p of points) {
     const field = fields.get(tagKey(p.tag, p.role))!;
-    if (field === null) {
+    if (field === null || !valid(field, p.value)) {
       skipped.values++;
       continue;
     }
-    if (p.step < 0n || p.step > BigInt(MAX_EPOCH)) {
+    if (p.step < 0n || p.step > BigInt(max)) {
       skipped.steps++;
       continue;
     }
-    if (field === "duration" && !(Number.isFinite(p.value) && p.value >= 0)) {
-      skipped.values++;
-      continue;
-    }
-    const epoch = Number(p.step);
-    let rec = byEpoch.get(epoch);
-    if (!rec) byEpoch.set(epoch, (rec = { epoch, timestamp: "", wall: -Infinity }));
-    if (Number.isFinite(p.wallTime) && p.wallTime > rec.wall) rec.wall = p.wallTime;
-    if (STANDARD.has(field)) rec[field as StandardField] = p.value;
-    else (rec.custom ??= {})[field] = p.value;
+    const step = Number(p.step);
+    let row = byStep.get(step);
+    if (!row) byStep.set(step, (row = { step, wall: -Infinity, values: new Map() }));
+    if (Number.isFinite(p.wallTime) && p.wallTime > row.wall) row.wall = p.wallTime;
+    row.values.set(field, p.value);
   }
-  const epochs = [...byEpoch.values()]
-    .sort((a, b) => a.epoch - b.epoch)
-    .map(({ wall, ...rec }) => {
-      // Milliseconds, as Trainwatch stores timestamps: an exported file's wall times come back exact.
-      const ms = Number.isFinite(wall) && Math.abs(wall) < 8.64e12 ? Math.round(wall * 1000) : 0;
-      return { ...rec, timestamp: new Date(ms).toISOString(), timestamp_ms: ms };
-    });
+  return { rows: [...byStep.values()].sort((x, y) => x.step - y.step), skipped };
+}
+
+/** A row's timestamp from its wall time, in milliseconds as Trainwatch stores them (exported wall times come back exact). */
+function stamp(wall: number): { timestamp: string; timestamp_ms: number } {
+  const ms = Number.isFinite(wall) && Math.abs(wall) < 8.64e12 ? Math.round(wall * 1000) : 0;
+  return { timestamp: new Date(ms).toISOString(), timestamp_ms: ms };
+}
+
+/** A duration (and an epoch label) must be a finite number ≥ 0; anything else is skipped. */
+const nonNegative = (field: string, value: number) =>
+  (field !== "duration" && field !== "epoch") || (Number.isFinite(value) && value >= 0);
+
+export interface Assembled {
+  /** Ascending by epoch. */
+  epochs: EpochRecord[];
+  /** Every tag seen (as tagKey writes it) and the field it went to; null: skipped. */
+  tags: Record<string, string | null>;
+  skipped: {
+    /** Points at a step that is no epoch (or step) number (negative, or past 2³¹ − 1). */
+    steps: number;
+    /** Points of skipped tags, and durations that were negative or not finite. */
+    values: number;
+  };
+}
+
+/**
+ * A run's epochs from its scalar points (in file order). Each tag goes where `tagMap` says, else where defaultField
+ * does (tagFields). Epoch = step; the last value of a tag at a step wins (a resumed writer's); the epoch's
+ * timestamp is the latest wall time at its step.
+ */
+export function assembleEpochs(points: readonly ScalarPoint[], tagMap: TagMap = {}): Assembled {
+  const fields = tagFields(points, tagMap, defaultField, STANDARD);
+  const { rows, skipped } = gather(points, fields, MAX_EPOCH, nonNegative);
+  const epochs = rows.map(({ step, wall, values }) => {
+    const rec: EpochRecord = { epoch: step, ...stamp(wall) };
+    for (const [field, v] of values) {
+      if (STANDARD.has(field)) rec[field as StandardField] = v;
+      else (rec.custom ??= {})[field] = v;
+    }
+    return rec;
+  });
   return { epochs, tags: Object.fromEntries(fields), skipped };
+}
+
+export interface AssembledSteps extends Omit<Assembled, "epochs"> {
+  /** Ascending by step. */
+  steps: StepRecord[];
+}
+
+/**
+ * A run's steps from its scalar points (in file order): step = TensorBoard's step, each tag where `tagMap` says, else
+ * where defaultStepField does (tagFields). A tag mapped to "epoch" labels steps: a step's epoch is the value it held
+ * at the latest step at or before it, carried forward (the Trainer logs it only with its logs). Whole values are
+ * epoch numbers (Lightning's `epoch`, Trainwatch's export); fractional ones are the Trainer's progress (1.0 at the
+ * last step of epoch 0), so epoch = ceil(value) − 1, at least 0. The last value of a tag at a step wins; a step's
+ * timestamp is the latest wall time at it.
+ */
+export function assembleSteps(points: readonly ScalarPoint[], tagMap: TagMap = {}): AssembledSteps {
+  const fields = tagFields(points, tagMap, defaultStepField, STEP_SET);
+  const { rows, skipped } = gather(points, fields, MAX_STEP, nonNegative);
+  const labels = rows.flatMap((r) => (r.values.has("epoch") ? [r.values.get("epoch")!] : []));
+  const whole = labels.every(Number.isInteger);
+  let epoch: number | undefined;
+  const steps = rows.map(({ step, wall, values }) => {
+    const rec: StepRecord = { step, ...stamp(wall) };
+    for (const [field, v] of values) {
+      if (field === "epoch") epoch = Math.min(MAX_EPOCH, whole ? v : Math.max(0, Math.ceil(v) - 1));
+      else if (STEP_SET.has(field)) rec[field as StepField] = v;
+      else (rec.custom ??= {})[field] = v;
+    }
+    if (epoch !== undefined) rec.epoch = epoch;
+    return rec;
+  });
+  return { steps, tags: Object.fromEntries(fields), skipped };
 }

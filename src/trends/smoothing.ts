@@ -3,6 +3,19 @@
 /** Metrics that are schedules or timings, not noisy measurements: never smoothed (the server's charts and the page alike). */
 export const UNSMOOTHED: ReadonlySet<string> = new Set(["learning_rate", "duration"]);
 
+/**
+ * Whether a chart of a series smooths the metric `name`: never the UNSMOOTHED ones; on steps, neither the evaluations
+ * (val_loss, val_accuracy, `eval/*`: taken every few hundred steps, an EMA over them would need a window of thousands
+ * of steps per point, and a chart draws them as points) nor the cumulative counters (samples, tokens).
+ */
+export function isSmoothed(key: "epoch" | "step", name: string): boolean {
+  if (UNSMOOTHED.has(name)) return false;
+  if (key === "epoch") return true;
+  return !STEP_UNSMOOTHED.has(name) && !name.startsWith("eval/");
+}
+
+const STEP_UNSMOOTHED: ReadonlySet<string> = new Set(["val_loss", "val_accuracy", "samples", "tokens"]);
+
 /** Where a debiased EMA stands after some values: the running mean `last` and how many finite values it has seen. */
 export interface EmaState {
   last: number;

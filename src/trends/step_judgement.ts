@@ -49,6 +49,14 @@ export interface StepJudgementState {
   slowdown: SlowdownState;
   /** The divergence a gradient explosion confirmed early (grad_confirm_steps), as the spike it cut short. */
   grad_confirmed: boolean;
+  /** The lowest finite evaluation so far: [step, val_loss]. */
+  best_eval: [number, number] | null;
+  /** The lowest evaluation before the watched spike began. */
+  spike_best: [number, number] | null;
+  /** The lowest evaluation before the divergence began (the checkpoint to go back to); null before one (or none before it). */
+  diverged_best: [number, number] | null;
+  /** Whether a divergence began (diverged_best is then final). */
+  diverged: boolean;
 }
 
 export const emptyStepJudgement = (): StepJudgementState => ({
@@ -63,6 +71,10 @@ export const emptyStepJudgement = (): StepJudgementState => ({
   plateau: emptyPlateauState(),
   slowdown: emptySlowdownState(),
   grad_confirmed: false,
+  best_eval: null,
+  spike_best: null,
+  diverged_best: null,
+  diverged: false,
 });
 
 /**
@@ -86,15 +98,24 @@ export function advanceStepJudgement(
   const grad = cloneGradState(prev.grad);
   let confirmed = prev.grad_confirmed;
   let epoch = prev.epoch;
+  let { best_eval, spike_best, diverged_best, diverged } = prev;
   for (const row of fresh) {
+    const opened = spike.count;
+    const nonFinite = [row.train_loss, row.val_loss].some((v) => typeof v === "number" && !Number.isFinite(v));
+    if (nonFinite && !diverged) (diverged = true), (diverged_best = best_eval);
     spikeStep(spike, row, cfg);
     gradStep(grad, row, cfg);
+    if (spike.count > opened) spike_best = best_eval;
     // The gradient confirms a loss spike early: both under way, the loss still out of its band.
     const watching = spike.open ? spike.spikes[spike.spikes.length - 1]! : null;
     if (cfg.grad_confirm_steps > 0 && watching && grad.open && row.step - watching.step >= cfg.grad_confirm_steps) {
       declareSpikeDiverged(spike, row.step);
       confirmed = true;
     }
+    if (spike.diverged && !diverged) (diverged = true), (diverged_best = spike_best);
+    const v = row.val_loss;
+    if (typeof v === "number" && Number.isFinite(v) && (best_eval === null || v < best_eval[1]))
+      best_eval = [row.step, v];
     if (row.epoch !== undefined && (epoch === null || row.epoch > epoch)) epoch = row.epoch;
   }
   return {
@@ -109,6 +130,10 @@ export function advanceStepJudgement(
     plateau: advancePlateau(prev.plateau, fresh, cfg),
     slowdown: advanceSlowdown(prev.slowdown, fresh, cfg),
     grad_confirmed: confirmed,
+    best_eval,
+    spike_best,
+    diverged_best,
+    diverged,
   };
 }
 
@@ -204,12 +229,7 @@ export function stepVerdict(s: StepJudgementState, cfg: StepConfig = DEFAULT_STE
   const evaluated = of.best_step !== null;
   const best_step = evaluated ? of.best_step : (s.plateau.best_train?.step ?? null);
   const best_value = evaluated ? of.best_value : (s.plateau.best_train?.value ?? null);
-  const checkpoint_step =
-    divergence === null
-      ? best_step
-      : best_step !== null && best_step < divergence.step
-        ? best_step
-        : divergence.before_step;
+  const checkpoint_step = divergence === null ? best_step : (s.diverged_best?.[0] ?? divergence.before_step);
   return {
     steps_judged: s.steps,
     last_step: s.last_step < 0 ? null : s.last_step,

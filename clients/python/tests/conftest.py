@@ -59,6 +59,25 @@ def own_server():
     s.close()
 
 
+# The servers the step tests run against: the stand-in of the steps contract (tests/fake_server.py) and the real one
+# (TRAINWATCH_STEP_SERVERS=fake or =real picks one).
+STEP_SERVERS = os.environ.get("TRAINWATCH_STEP_SERVERS", "fake,real").split(",")
+
+
+@pytest.fixture(params=STEP_SERVERS)
+def step_server(request, server, monkeypatch):
+    """A server that takes steps, and TRAINWATCH_URL pointing at it."""
+    if request.param == "real":
+        yield server
+        return
+    from fake_server import FakeServer
+
+    fake = FakeServer().start()
+    monkeypatch.setenv("TRAINWATCH_URL", fake.url)
+    yield fake
+    fake.close()
+
+
 @pytest.fixture(autouse=True)
 def _env(server, monkeypatch, tmp_path):
     """Every test talks to the session server unless it says otherwise, and spools into its own folder."""

@@ -1,8 +1,6 @@
-"""What the three framework tests share: the data, the checks on what arrived, and the cancel during epoch 2."""
+"""What the framework tests share: the data, the checks on the steps that arrived, and a cancel at a given step."""
 
 from __future__ import annotations
-
-import pytest
 
 from conftest import require, until
 
@@ -24,40 +22,36 @@ def data(n: int = 256, seed: int = 0):
     return x, y
 
 
-def check_epochs(server, op_id: str, n: int, fields=("train_loss", "val_loss", "learning_rate", "duration"), lr=True):
-    """Every epoch 0 … n-1 arrived once, with the fields, and the learning rate each epoch really used."""
+def is_number(v) -> bool:
+    """A metric as the server returns it: JSON has one number type (1.0 comes back as 1)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def steps_by_number(server, op_id: str) -> dict:
+    """The operation, completed, and its stored steps by step number."""
     op = server.operation(op_id)
     assert op["status"] == "completed", op
-    epochs = server.epochs(op_id)
-    assert [e["epoch"] for e in epochs] == list(range(n)), epochs
-    for e in epochs:
-        missing = [f for f in fields if not isinstance(e.get(f), (int, float))]
-        assert not missing, f"epoch {e['epoch']} lacks {missing}: {e}"
-        assert e["duration"] > 0
-        if lr:
-            assert e["learning_rate"] == pytest.approx(LR0 * GAMMA ** e["epoch"]), e
-    return op, epochs
+    return {s["step"]: s for s in server.steps(op_id)}
 
 
-class CancelInEpoch2:
-    """Framework-neutral test hook: at the start of epoch 2 (epochs 0 and 1 delivered) the operation is cancelled
-    over HTTP, as the dashboard does; afterwards the test reads which epochs the training began."""
+class CancelAtStep:
+    """Framework-neutral test hook: at step `at` the operation is cancelled over HTTP, as the dashboard does, and the
+    training is held until the client has heard it; afterwards the test reads the last step the training ran."""
 
-    def __init__(self, server) -> None:
+    def __init__(self, server, at: int) -> None:
         self.server = server
-        self.started: list = []
-        self.run = None
+        self.at = at
+        self.last_step = 0
 
-    def epoch_started(self, epoch: int, run) -> None:
-        self.started.append(epoch)
-        if epoch == 2:
-            until(lambda: run.delivered >= 2, what="epochs 0 and 1 delivered")
+    def step_ended(self, step: int, run) -> None:
+        self.last_step = step
+        if step == self.at:
             res = self.server.call("DELETE", f"/operations/{run.operation_id}", {"by": "dashboard", "reason": "test"})
             assert res["status"] == 200, res
+            until(lambda: run.should_stop, what="the client to hear the cancel")
 
     def check(self, op_id: str, control) -> None:
         assert control["action"] == "stop" and control["decided_by"] == "dashboard", control
-        assert max(self.started) <= 3, f"the training began epochs {self.started}: it did not stop within one epoch of the cancel"
-        op = self.server.operation(op_id)
-        assert op["status"] == "cancelled", op
-        assert [e["epoch"] for e in self.server.epochs(op_id)] == [0, 1]  # the epochs it had; later ones were refused
+        assert self.last_step <= self.at + 1, f"the training ran to step {self.last_step}: it did not stop within one step of hearing the cancel at {self.at}"
+        assert self.server.operation(op_id)["status"] == "cancelled"
+        assert all(s["step"] <= self.at for s in self.server.steps(op_id))  # later rows were refused

@@ -18,7 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-ROOT = Path(__file__).resolve().parents[3]
+# The repository whose server runs; TRAINWATCH_SERVER_ROOT points at another checkout (a branch's, to try this client
+# against a server that is not merged yet).
+ROOT = Path(os.environ.get("TRAINWATCH_SERVER_ROOT") or Path(__file__).resolve().parents[3])
 LISTENING = re.compile(r"trainwatch listening on (http://\S+)")
 
 
@@ -32,7 +34,43 @@ def bun() -> str:
     return found
 
 
-class Server:
+class ApiReader:
+    """The tiny urllib client the tests read a server with (this one, or tests/fake_server.py's)."""
+
+    url = ""
+    token: Optional[str] = None
+
+    def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """One API call; returns {"status": code, **envelope}."""
+        headers = {"content-type": "application/json"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}/api/v1{path}", data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as res:
+                return {"status": res.status, **json.loads(res.read())}
+        except urllib.error.HTTPError as e:
+            return {"status": e.code, **json.loads(e.read() or b"{}")}
+
+    def operation(self, op_id: str) -> Dict[str, Any]:
+        return self.call("GET", f"/operations/{op_id}")["data"]
+
+    def epochs(self, op_id: str) -> list:
+        return self.call("GET", f"/operations/{op_id}/metrics")["data"]["metrics"]["epochs"]
+
+    def steps(self, op_id: str) -> list:
+        """Every stored step, oldest first (read page by page with the `since_step` cursor)."""
+        out: list = []
+        path = f"/operations/{op_id}/steps"
+        while True:
+            page = self.call("GET", path if not out else f"{path}?since_step={out[-1]['step']}")["data"]["steps"]
+            if not page:
+                return out
+            out.extend(page)
+
+
+class Server(ApiReader):
     """One server process; `stop()` and `start()` again keep its port and database."""
 
     def __init__(self, token: Optional[str] = None) -> None:
@@ -84,22 +122,3 @@ class Server:
     def close(self) -> None:
         self.stop(signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """One API call; returns {"status": code, **envelope}."""
-        headers = {"content-type": "application/json"}
-        if self.token:
-            headers["authorization"] = f"Bearer {self.token}"
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/api/v1{path}", data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as res:
-                return {"status": res.status, **json.loads(res.read())}
-        except urllib.error.HTTPError as e:
-            return {"status": e.code, **json.loads(e.read() or b"{}")}
-
-    def operation(self, op_id: str) -> Dict[str, Any]:
-        return self.call("GET", f"/operations/{op_id}")["data"]
-
-    def epochs(self, op_id: str) -> list:
-        return self.call("GET", f"/operations/{op_id}/metrics")["data"]["metrics"]["epochs"]

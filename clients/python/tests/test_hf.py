@@ -1,75 +1,99 @@
-"""Hugging Face Transformers: a real tiny Trainer run through TrainwatchCallback (a small torch module: no hub)."""
+"""Hugging Face Transformers: a tiny random-initialised BERT (built from a config: nothing downloaded) fine-tuned
+by a real Trainer through TrainwatchCallback, one epoch of 60 steps with `logging_steps=10` and `eval_steps=20`."""
 
 from __future__ import annotations
 
-from conftest import require
-from frameworks import EPOCHS, GAMMA, LR0, CancelInEpoch2, check_epochs, data
+from conftest import require, until
+from frameworks import is_number
 
 torch = require("torch")
 transformers = require("transformers")
 require("accelerate")  # the Trainer needs it
 from trainwatch.hf import TrainwatchCallback  # noqa: E402
 
-BATCH = 16
-TRAIN = 192
+SEQ = 12
+VOCAB = 64
+BATCH = 8
+TRAIN = 480  # 60 steps of 8
+LOGGING_STEPS = 10
+EVAL_STEPS = 20
 
 
-class Tiny(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+def tiny_bert():
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=SEQ, num_labels=2)
+    return transformers.BertForSequenceClassification(cfg)
 
-    def forward(self, x, labels=None):
-        logits = self.net(x)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
-        return out
+
+def rows(n, seed):
+    """Token sequences labelled by whether token 1 occurs more often than token 2: learnable, and tiny."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 3, (n, SEQ), generator=g)
+    labels = ((ids == 1).sum(1) > (ids == 2).sum(1)).long()
+    return [{"input_ids": ids[i], "attention_mask": torch.ones(SEQ, dtype=torch.long), "labels": int(labels[i])} for i in range(n)]
 
 
 def accuracy(pred):
     return {"accuracy": float((pred.predictions.argmax(-1) == pred.label_ids).mean())}
 
 
-def train(tmp_path, epochs, *callbacks):
-    x, y = data()
-    rows = [{"x": x[i], "labels": int(y[i])} for i in range(len(x))]
-    model = Tiny()
-    opt = torch.optim.SGD(model.parameters(), lr=LR0)
-    steps = TRAIN // BATCH
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: GAMMA ** (step // steps))  # halves every epoch
+def train(tmp_path, *callbacks):
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path / "out"), num_train_epochs=epochs, per_device_train_batch_size=BATCH, per_device_eval_batch_size=64,
-        learning_rate=LR0, eval_strategy="epoch", logging_strategy="epoch", save_strategy="no", report_to="none",
-        use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
+        output_dir=str(tmp_path / "out"), num_train_epochs=1, per_device_train_batch_size=BATCH, per_device_eval_batch_size=32,
+        learning_rate=5e-3, logging_steps=LOGGING_STEPS, eval_strategy="steps", eval_steps=EVAL_STEPS, save_strategy="no",
+        report_to="none", use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, seed=0,
     )
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=rows[:TRAIN], eval_dataset=rows[TRAIN:],
-                                   optimizers=(opt, sched), compute_metrics=accuracy, callbacks=list(callbacks))
+    trainer = transformers.Trainer(model=tiny_bert(), args=args, train_dataset=rows(TRAIN, 0), eval_dataset=rows(32, 1),
+                                   compute_metrics=accuracy, callbacks=list(callbacks))
     trainer.train()
     return trainer
 
 
-def test_hf_logs_every_epoch_with_the_learning_rate_it_used(server, tmp_path):
-    cb = TrainwatchCallback(name="hf tiny")
-    train(tmp_path, EPOCHS, cb)
-    op, epochs = check_epochs(server, cb.last_run.operation_id, EPOCHS, fields=("train_loss", "val_loss", "val_accuracy", "learning_rate", "duration"))
-    assert op["name"] == "hf tiny" and op["progress"]["total_epochs"] == EPOCHS
-    assert op.get("config", {"learning_rate": LR0})["learning_rate"] == LR0
-    assert "eval_runtime" not in epochs[0] and "grad_norm" in epochs[0]
-    assert epochs[-1]["val_loss"] < epochs[0]["val_loss"]
+def test_hf_reports_every_logged_step_and_every_evaluation_on_its_step(step_server, tmp_path):
+    cb = TrainwatchCallback(name="hf bert steps")
+    train(tmp_path, cb)
+    op_id = cb.last_run.operation_id
+    op = step_server.operation(op_id)
+    assert op["status"] == "completed" and op["name"] == "hf bert steps"
+    assert op["progress"]["total_steps"] == 60
+    steps = step_server.steps(op_id)
+    # HF's global_step counts the steps done; the API numbers a step from 0: the 10th step is step 9.
+    assert [s["step"] for s in steps] == [k - 1 for k in range(LOGGING_STEPS, 61, LOGGING_STEPS)]
+    for s in steps:
+        assert s["epoch"] == 0, s
+        for f in ("train_loss", "learning_rate", "grad_norm"):
+            assert is_number(s.get(f)), f"step {s['step']} lacks {f}: {s}"
+    evaluated = [s["step"] for s in steps if "val_loss" in s]
+    assert evaluated == [k - 1 for k in range(EVAL_STEPS, 61, EVAL_STEPS)]
+    assert op["progress"]["steps_completed"] == 60
+    assert all(is_number(s["val_accuracy"]) for s in steps if "val_loss" in s)
+    assert not any(k.endswith(("_runtime", "_per_second")) for s in steps for k in s)
+    assert steps[0]["learning_rate"] > steps[-1]["learning_rate"]  # the Trainer's linear decay, step by step
 
 
-class Probe(transformers.TrainerCallback):
-    def __init__(self, hook, tw):
-        self.hook, self.tw = hook, tw
+class StopAt(transformers.TrainerCallback):
+    """At step `at`, cancels the operation as the dashboard does and holds the loop until the client has heard it."""
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.hook.epoch_started(int(round(state.epoch or 0)), self.tw.run)
+    def __init__(self, server, tw, at):
+        self.server, self.tw, self.at = server, tw, at
+        self.last_step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.last_step = state.global_step
+        if state.global_step == self.at:
+            res = self.server.call("DELETE", f"/operations/{self.tw.run.operation_id}", {"by": "dashboard", "reason": "test"})
+            assert res["status"] == 200, res
+            until(lambda: self.tw.run.should_stop, what="the client to hear the cancel")
 
 
-def test_a_cancel_during_epoch_2_stops_hf_within_one_epoch(server, tmp_path):
-    hook = CancelInEpoch2(server)
+def test_a_cancel_mid_run_stops_hf_within_one_step(step_server, tmp_path):
     cb = TrainwatchCallback(name="hf cancel")
-    trainer = train(tmp_path, 20, cb, Probe(hook, cb))
+    probe = StopAt(step_server, cb, at=25)
+    trainer = train(tmp_path, cb, probe)
     assert trainer.control.should_training_stop is True
-    hook.check(cb.last_run.operation_id, cb.last_run.control)
+    assert probe.last_step <= 26, f"trained to step {probe.last_step} after hearing the stop at step 25"
+    run = cb.last_run
+    assert run.control["action"] == "stop" and run.control["decided_by"] == "dashboard"
+    assert step_server.operation(run.operation_id)["status"] == "cancelled"
+    assert all(s["step"] < 25 for s in step_server.steps(run.operation_id))  # rows posted after the cancel are refused

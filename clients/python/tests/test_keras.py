@@ -1,4 +1,4 @@
-"""Keras 3 (torch backend, so no TensorFlow): a real tiny fit through TrainwatchCallback."""
+"""Keras 3 (torch backend, so no TensorFlow): a real tiny fit through TrainwatchCallback, reported step by step."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
+import pytest  # noqa: E402
+
 from conftest import require  # noqa: E402
-from frameworks import EPOCHS, GAMMA, LR0, CancelInEpoch2, check_epochs, data  # noqa: E402
+from frameworks import EPOCHS, GAMMA, LR0, CancelAtStep, data, is_number, steps_by_number  # noqa: E402
 
 keras = require("keras")
 from trainwatch.keras import TrainwatchCallback  # noqa: E402
+
+STEPS_PER_EPOCH = 12  # 192 rows in batches of 16
 
 
 def fit(epochs, *callbacks):
@@ -24,28 +28,42 @@ def fit(epochs, *callbacks):
     return model
 
 
-def test_keras_logs_every_epoch_with_the_learning_rate_it_used(server):
+def test_keras_reports_every_batch_as_a_step_and_validation_on_the_epochs_last_step(step_server):
     assert keras.backend.backend() == "torch"
     cb = TrainwatchCallback(name="keras tiny")
     fit(EPOCHS, cb)
     assert cb.run is None  # finished on on_train_end
-    op, epochs = check_epochs(server, cb.last_run.operation_id, EPOCHS, fields=("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"))
-    assert op["name"] == "keras tiny" and op["progress"]["total_epochs"] == EPOCHS
-    assert op.get("config", {"optimizer": "SGD"})["optimizer"] == "SGD"
-    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    op_id = cb.last_run.operation_id
+    steps = steps_by_number(step_server, op_id)
+    n = EPOCHS * STEPS_PER_EPOCH
+    assert sorted(steps) == list(range(n))
+    op = step_server.operation(op_id)
+    assert op["name"] == "keras tiny" and op["progress"]["total_steps"] == n
+    for k, s in steps.items():
+        epoch = k // STEPS_PER_EPOCH
+        assert s["epoch"] == epoch and is_number(s["train_loss"]) and is_number(s["train_accuracy"]), s
+        last = k % STEPS_PER_EPOCH == STEPS_PER_EPOCH - 1
+        assert ("val_loss" in s and "val_accuracy" in s) == last, s  # the validation: on each epoch's last step only
+        first = k % STEPS_PER_EPOCH == 0
+        assert ("learning_rate" in s) == first, s
+        if first:
+            assert s["learning_rate"] == pytest.approx(LR0 * GAMMA**epoch)
+    assert steps[n - 1]["val_loss"] < steps[STEPS_PER_EPOCH - 1]["val_loss"]  # it really trained
+    assert op["progress"]["steps_completed"] == n
 
 
 class Probe(keras.callbacks.Callback):
     def __init__(self, hook, tw):
         super().__init__()
-        self.hook, self.tw = hook, tw
+        self.hook, self.tw, self.step = hook, tw, 0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.hook.epoch_started(epoch, self.tw.run)
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self.hook.step_ended(self.step, self.tw.run)
 
 
-def test_a_cancel_during_epoch_2_stops_keras_within_one_epoch(server):
-    hook = CancelInEpoch2(server)
+def test_a_cancel_mid_epoch_stops_keras_within_one_step(step_server):
+    hook = CancelAtStep(step_server, at=30)  # epoch 2's 6th batch
     cb = TrainwatchCallback(name="keras cancel")
     model = fit(20, cb, Probe(hook, cb))
     assert model.stop_training is True

@@ -1,13 +1,19 @@
-"""Lightning 2.x: a real tiny fit through TrainwatchLogger + TrainwatchCallback."""
+"""Lightning 2.x: a real tiny fit through TrainwatchLogger + TrainwatchCallback, reported step by step."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import require
-from frameworks import EPOCHS, GAMMA, LR0, CancelInEpoch2, check_epochs, data
+from frameworks import EPOCHS, GAMMA, LR0, CancelAtStep, data, steps_by_number
 
 torch = require("torch")
 L = require("lightning.pytorch")
 from trainwatch.lightning import TrainwatchCallback, TrainwatchLogger  # noqa: E402
+
+STEPS_PER_EPOCH = 12  # 192 rows in batches of 16
+LOG_EVERY = 4
+VAL_EVERY = 6
 
 
 class Tiny(L.LightningModule):
@@ -21,8 +27,8 @@ class Tiny(L.LightningModule):
         logits = self.net(x)
         loss = torch.nn.functional.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True)
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True)
+        self.log(f"{stage}_loss", loss, on_step=stage == "train", on_epoch=True)
+        self.log(f"{stage}_acc", acc, on_step=stage == "train", on_epoch=True)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -46,29 +52,41 @@ def loaders():
 def trainer(epochs, logger, *callbacks):
     return L.Trainer(
         max_epochs=epochs, logger=logger, callbacks=[TrainwatchCallback(), *callbacks], accelerator="cpu", devices=1,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=LOG_EVERY, val_check_interval=VAL_EVERY, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0,
     )
 
 
-def test_lightning_logs_every_epoch_with_the_learning_rate_it_used(server):
+def test_lightning_reports_every_logged_step_and_every_validation_on_its_step(step_server):
     logger = TrainwatchLogger(name="lightning tiny")
     trainer(EPOCHS, logger).fit(Tiny(), *loaders())
-    op, epochs = check_epochs(server, logger.version, EPOCHS, fields=("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"))
-    assert op["name"] == "lightning tiny" and op["progress"]["total_epochs"] == EPOCHS
-    assert op.get("config", {"lr": LR0, "hidden": 16}) == {"lr": LR0, "hidden": 16}  # log_hyperparams → config
-    assert epochs[-1]["val_loss"] < epochs[0]["val_loss"]  # it really trained
+    steps = steps_by_number(step_server, logger.version)
+    n = EPOCHS * STEPS_PER_EPOCH
+    logged = [k for k in range(n) if (k + 1) % LOG_EVERY == 0]
+    validated = [k for k in range(n) if (k + 1) % VAL_EVERY == 0]
+    assert sorted(steps) == sorted(set(logged) | set(validated))
+    for k, s in steps.items():
+        epoch = k // STEPS_PER_EPOCH
+        assert s["epoch"] == epoch, s
+        assert ("train_loss" in s and "train_accuracy" in s) == (k in logged), s
+        assert ("val_loss" in s and "val_accuracy" in s) == (k in validated), s
+        assert s["learning_rate"] == pytest.approx(LR0 * GAMMA**epoch), s
+    assert not any(key.endswith(("_epoch", "_step")) for s in steps.values() for key in s)
+    op = step_server.operation(logger.version)
+    assert op["name"] == "lightning tiny" and op["progress"]["total_steps"] == n
+    assert steps[validated[-1]]["val_loss"] < steps[validated[0]]["val_loss"]  # it really trained
 
 
 class Probe(L.Callback):
-    def __init__(self, hook: CancelInEpoch2, logger: TrainwatchLogger):
+    def __init__(self, hook: CancelAtStep, logger: TrainwatchLogger):
         self.hook, self.logger = hook, logger
 
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.hook.epoch_started(trainer.current_epoch, self.logger.run)
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.hook.step_ended(trainer.global_step, self.logger.run)
 
 
-def test_a_cancel_during_epoch_2_stops_lightning_within_one_epoch(server):
-    hook = CancelInEpoch2(server)
+def test_a_cancel_mid_epoch_stops_lightning_within_one_step(step_server):
+    hook = CancelAtStep(step_server, at=30)
     logger = TrainwatchLogger(name="lightning cancel")
     fit = trainer(20, logger, Probe(hook, logger))
     fit.fit(Tiny(), *loaders())

@@ -1,4 +1,4 @@
-"""Trainwatch's Python client: report a training's epochs to a Trainwatch server and hear its word to stop.
+"""Trainwatch's Python client: report a training's epochs or steps to a Trainwatch server and hear its word to stop.
 
     import trainwatch
     run = trainwatch.init(name="resnet18", config={"lr": 0.1}, total_epochs=50, stop_policy={"on": ["diverging"]})
@@ -7,6 +7,8 @@
         if run.should_stop:  # cancelled, or the stop policy fired: run.control says why
             break
     run.finish()
+
+Steps, in the habit of `wandb.log`: `run.log({"loss": l, "lr": lr}, step=i)` (batched: a post every 0.5 s or 1,000 rows).
 
 Framework adapters: trainwatch.keras, trainwatch.lightning, trainwatch.hf (each imports its framework only when used).
 Standard library only.

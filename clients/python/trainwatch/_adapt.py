@@ -1,4 +1,4 @@
-"""What the framework adapters share: turning a framework's metric dict into an epoch row.
+"""What the framework adapters share: turning a framework's metric dict into a row (a step's, or an epoch's).
 
 Frameworks name things their own way (Keras `loss` / `accuracy`, Hugging Face `eval_loss`, Lightning whatever the
 module logged, `_epoch` / `_step` suffixes) and log values that are tensors, numpy scalars or not numbers at all.
@@ -47,6 +47,15 @@ def metric_name(key: str) -> Optional[str]:
     if not name or name in RESERVED_METRIC_NAMES:
         return None
     return name
+
+
+#: An evaluation's names for the standard evaluation fields; any other evaluation value is the custom `eval/<name>`.
+EVAL_FIELDS = {"loss": "val_loss", "accuracy": "val_accuracy", "acc": "val_accuracy"}
+
+
+def eval_name(name: str) -> Optional[str]:
+    """The API's name for an evaluation's value `name` (a framework's key without its `eval_` / `val_` prefix)."""
+    return EVAL_FIELDS.get(name) or metric_name("eval/" + name)
 
 
 def number(v: Any) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""The spool: epochs that could not be delivered yet, oldest first, in a JSON-lines file.
+"""The spool: rows (epochs and steps) that could not be delivered yet, oldest first, in a JSON-lines file.
 
 Only the sender thread touches it. Lines are appended whole (one write per batch of lines, each ending in a newline)
 and read back from a byte offset, so delivery resumes exactly where the last acknowledged batch ended. The file is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Deque, List, Optional, Tuple
+from typing import Callable, Deque, List, Optional, Tuple
 
 
 class Spool:
@@ -24,7 +24,7 @@ class Spool:
         self.write_error: Optional[str] = None
 
     def adopt(self) -> int:
-        """Takes over a file a previous process left at `path`; returns how many epochs it holds."""
+        """Takes over a file a previous process left at `path`; returns how many rows it holds."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
@@ -55,10 +55,12 @@ class Spool:
                 self.write_error = f"{type(e).__name__}: {e}"
         self._memory.extend(lines)
 
-    def read(self, n: int) -> Tuple[List[str], int]:
-        """Up to n of the oldest lines, and the token that `advance` takes once they are delivered."""
+    def read(self, n: int, kind: Optional[Callable[[str], str]] = None) -> Tuple[List[str], int]:
+        """Up to n of the oldest lines, and the token that `advance` takes once they are delivered. With `kind`, only
+        the lines of the first line's kind (one request's worth: epochs, or steps)."""
         lines: List[str] = []
         nbytes = 0
+        first = None
         if self._lines_in_file:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
@@ -66,11 +68,18 @@ class Spool:
                     raw = f.readline()
                     if not raw:
                         break
+                    line = raw[:-1].decode()
+                    if kind is not None:
+                        k = kind(line)
+                        if first is None:
+                            first = k
+                        elif k != first:
+                            break
                     nbytes += len(raw)
-                    lines.append(raw[:-1].decode())
+                    lines.append(line)
             return lines, nbytes
-        for i, line in enumerate(self._memory):
-            if i >= n:
+        for line in self._memory:
+            if len(lines) >= n or (kind is not None and lines and kind(line) != kind(lines[0])):
                 break
             lines.append(line)
         return lines, -len(lines)

@@ -1,4 +1,6 @@
-"""The epoch's wire form, as src/schemas/epoch.ts defines it: one JSON object per epoch.
+"""The rows' wire form: an epoch as src/schemas/epoch.ts defines it, a step as src/schemas/step.ts does, one JSON
+object each. An encoded epoch starts `{"epoch":`, a step `{"step":`, so the sender tells them apart by the third
+character (`kind`) and the spool keeps both in one file, in order.
 
 A metric is a finite number, null, or one of the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for
 them). Custom metric names are 1 to 64 letters, digits and `_ . / -`, and never `__proto__`, `constructor` or
@@ -17,8 +19,20 @@ import time
 from typing import Any, Dict, Optional
 
 STANDARD_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration")
+#: A step row's standard fields (`val_*` are evaluations taken at that step; most rows lack them).
+STEP_FIELDS = ("train_loss", "learning_rate", "grad_norm", "duration", "samples", "tokens", "val_loss", "val_accuracy")
+#: The names a step row also takes in the habit of `wandb.log`: each read as the standard field it stands for.
+STEP_ALIASES = {
+    "loss": "train_loss",
+    "lr": "learning_rate",
+    "eval_loss": "val_loss",
+    "eval/loss": "val_loss",
+    "eval_accuracy": "val_accuracy",
+    "eval/accuracy": "val_accuracy",
+}
 MAX_EPOCH = 2**31 - 1
-MAX_EPOCHS_PER_BATCH = 10_000
+MAX_STEP = 2**31 - 1
+MAX_EPOCHS_PER_BATCH = 10_000  # epochs or steps: the API takes 1 … 10,000 rows a batch
 CUSTOM_METRIC_NAME = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 RESERVED_METRIC_NAMES = frozenset(("__proto__", "constructor", "prototype"))
 
@@ -26,7 +40,7 @@ RESERVED_METRIC_NAMES = frozenset(("__proto__", "constructor", "prototype"))
 _isfinite = math.isfinite
 _float_repr = float.__repr__
 # Names already checked: a training logs the same few names every epoch, so the regex runs once per name.
-_known_names = set(STANDARD_FIELDS)
+_known_names = set(STANDARD_FIELDS) | set(STEP_FIELDS) | set(STEP_ALIASES)
 
 
 def metric_value(key: str, v: Any) -> Any:
@@ -64,16 +78,30 @@ def check_name(key: str) -> None:
         _known_names.add(key)
 
 
-def check_epoch(epoch: Any) -> int:
-    if type(epoch) is int:
-        e = epoch
-    elif isinstance(epoch, bool) or not hasattr(epoch, "__index__"):
-        raise ValueError(f"trainwatch: epoch must be an integer, got {type(epoch).__name__} {epoch!r}")
+def check_index(what: str, v: Any, top: int) -> int:
+    """An integer 0 … top (an epoch or a step number); ValueError naming `what` otherwise."""
+    if type(v) is int:
+        n = v
+    elif isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise ValueError(f"trainwatch: {what} must be an integer, got {type(v).__name__} {v!r}")
     else:
-        e = epoch.__index__()
-    if not 0 <= e <= MAX_EPOCH:
-        raise ValueError(f"trainwatch: epoch must be 0 … {MAX_EPOCH}, got {e}")
-    return e
+        n = v.__index__()
+    if not 0 <= n <= top:
+        raise ValueError(f"trainwatch: {what} must be 0 … {top}, got {n}")
+    return n
+
+
+def check_epoch(epoch: Any) -> int:
+    return check_index("epoch", epoch, MAX_EPOCH)
+
+
+def check_step(step: Any) -> int:
+    return check_index("step", step, MAX_STEP)
+
+
+def kind(line: str) -> str:
+    """"s" for an encoded step, "e" for an encoded epoch."""
+    return line[2]
 
 
 _second = [-1, ""]
@@ -100,9 +128,12 @@ def timestamp_value(v: Any) -> str:
 
 
 _MAX_FLOAT = sys.float_info.max
-# ',"name":' for every checked metric name: the fast path of encode_epoch is a dict lookup and a concatenation.
-# "timestamp" and "duration" are never in it: they take the checked path.
+# ',"name":' for every checked metric name: the fast path of encoding is a dict lookup and a concatenation.
+# "timestamp" and "duration" are never in them: they take the checked path. A step's table also holds the aliases
+# (`loss` → ',"train_loss":'), so reading `loss` as the training loss costs nothing.
 _prefix: Dict[str, str] = {k: ',"%s":' % k for k in STANDARD_FIELDS if k != "duration"}
+_step_prefix: Dict[str, str] = {k: ',"%s":' % k for k in STEP_FIELDS if k != "duration"}
+_step_prefix.update({k: ',"%s":' % v for k, v in STEP_ALIASES.items()})
 
 
 def encode_epoch(epoch: int, metrics: Dict[str, Any], timestamp: Optional[str] = None) -> str:
@@ -111,10 +142,44 @@ def encode_epoch(epoch: int, metrics: Dict[str, Any], timestamp: Optional[str] =
     Written out by hand rather than through json: every name is checked to be letters, digits and _ . / - (nothing to
     escape) and float.__repr__ is JSON's own spelling of a finite float, so the one call the training loop pays for
     stays a few microseconds (bench/python_client.py)."""
-    parts = ['{"epoch":%d' % epoch]
+    return _encode('{"epoch":%d' % epoch, metrics, timestamp, _prefix)
+
+
+def step_metrics(data: Optional[Dict[str, Any]], metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """A step's metrics as a dict of its own (the caller may reuse its dict; a tensor read later would be read after
+    the loop changed it), checked as encode_step would: ValueError naming the first bad key. The fast path, a known
+    name with a float, is one type test and one set lookup: run.log() stays cheap, the encoding is the sender's."""
+    out = dict(data) if data is not None else metrics
+    if data is not None and metrics:
+        out.update(metrics)
+    for key, v in out.items():
+        if type(v) is float and key in _known_names:
+            continue
+        if key == "timestamp":
+            if v is not None:
+                out[key] = timestamp_value(v)
+            continue
+        check_name(key)
+        w = metric_value(key, v)
+        if key == "duration" and type(w) in (int, float) and w < 0:
+            raise ValueError(f"trainwatch: metric 'duration' must be ≥ 0 seconds, got {w}")
+        if w is not v:
+            out[key] = w
+    return out
+
+
+def encode_step(step: int, epoch: Optional[int], metrics: Dict[str, Any], timestamp: Optional[str] = None) -> str:
+    """One step as its JSON line (`epoch` left out when None; `loss`, `lr`, `eval_loss` … under their standard names,
+    STEP_ALIASES). Raises ValueError naming the first bad key."""
+    head = '{"step":%d' % step if epoch is None else '{"step":%d,"epoch":%d' % (step, epoch)
+    return _encode(head, metrics, timestamp, _step_prefix)
+
+
+def _encode(head: str, metrics: Dict[str, Any], timestamp: Optional[str], prefix: Dict[str, str]) -> str:
+    parts = [head]
     stamp = timestamp
     for key, v in metrics.items():
-        p = _prefix.get(key)
+        p = prefix.get(key)
         if p is not None and type(v) is float and -_MAX_FLOAT <= v <= _MAX_FLOAT:  # finite: NaN and ±inf fail both
             parts.append(p + _float_repr(v))
             continue
@@ -124,18 +189,20 @@ def encode_epoch(epoch: int, metrics: Dict[str, Any], timestamp: Optional[str] =
             continue
         if p is None:
             check_name(key)
-            if key != "duration" and len(_prefix) < 10_000:
-                _prefix[key] = ',"%s":' % key
+            if key != "duration" and len(prefix) < 10_000:
+                p = prefix[key] = ',"%s":' % key
+            else:
+                p = ',"%s":' % key
         w = metric_value(key, v)
         if w is None:
-            parts.append(',"%s":null' % key)
+            parts.append(p + "null")
         elif type(w) is str:
             # The API keeps durations finite: a diverged clock is no duration.
-            parts.append(',"%s":null' % key if key == "duration" else ',"%s":"%s"' % (key, w))
+            parts.append(p + ("null" if key == "duration" else '"%s"' % w))
         else:
             if key == "duration" and w < 0:
                 raise ValueError(f"trainwatch: metric 'duration' must be ≥ 0 seconds, got {w}")
-            parts.append(',"%s":%s' % (key, _float_repr(w) if type(w) is float else "%d" % w))
+            parts.append(p + (_float_repr(w) if type(w) is float else "%d" % w))
     parts.append(',"timestamp":%s}' % (json.dumps(stamp) if stamp is not None else '"%s"' % iso_now()))
     return "".join(parts)
 
@@ -143,6 +210,11 @@ def encode_epoch(epoch: int, metrics: Dict[str, Any], timestamp: Optional[str] =
 def batch_body(lines) -> bytes:
     """`{"epochs":[...]}` from already-encoded epoch lines."""
     return ('{"epochs":[' + ",".join(lines) + "]}").encode()
+
+
+def steps_body(lines) -> bytes:
+    """`{"steps":[...]}` from already-encoded step lines."""
+    return ('{"steps":[' + ",".join(lines) + "]}").encode()
 
 
 def dumps(obj: Any) -> bytes:

@@ -1,9 +1,9 @@
 """The core client: `trainwatch.init()` registers (or attaches to) an operation and returns a Run; `run.log()` queues
-one epoch and returns at once; a background sender (_sender.py) delivers the queue in batches and hears the server's
-word to stop; `run.finish()` flushes and completes the operation.
+one row (an epoch, or a step) and returns at once; a background sender (_sender.py) delivers the queue in batches and
+hears the server's word to stop; `run.finish()` flushes and completes the operation.
 
-The training loop only reads `run.should_stop` and `run.control` (the server's word, from every metrics reply):
-there is no extra request.
+The training loop only reads `run.should_stop` and `run.control` (the server's word, from every reply, and from a
+poll of the operation when nothing was posted for a second).
 
 Crashes (_hooks.py). An uncaught exception (sys.excepthook) finishes every open run as failed with the exception
 text; at exit (atexit) an open run is finished as completed when it was told to stop, ran its planned epochs or had
@@ -13,6 +13,7 @@ no plan, and as failed otherwise.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import socket
@@ -40,6 +41,7 @@ FINISH_TIMEOUT_S = 30.0
 STOP_FLAGS = ("diverging", "overfitting", "stalled", "plateau")
 
 _logger = logging.getLogger("trainwatch")
+_time = time.time
 
 
 def _device() -> Dict[str, str]:
@@ -88,6 +90,7 @@ def init(
     resume: Optional[str] = None,
     stop_policy: Any = None,
     *,
+    total_steps: Optional[int] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     operation_type: str = "training",
     spool_dir: Optional[str] = None,
@@ -99,7 +102,8 @@ def init(
     continues that operation instead (after a restart; re-posted epochs replace the stored ones), and so does
     TRAINWATCH_OPERATION_ID when it is set (a training Trainwatch started itself). `stop_policy` asks the server to
     stop the run when its judgement raises one of the flags: {"on": ["diverging", "overfitting", "stalled",
-    "plateau"], "min_epochs": 5}.
+    "plateau"], "min_epochs": 5}. `total_steps` is the planned number of steps of a run that logs steps: its progress
+    is then counted in steps.
 
     An unreachable server does not raise: the run warns, spools its epochs and registers once the server answers.
     A refusal does: ValueError for a bad argument the server names, TrainwatchError for a wrong token or an
@@ -112,6 +116,10 @@ def init(
         total_epochs = _wire.check_epoch(total_epochs)
         if total_epochs < 1:
             raise ValueError("trainwatch: total_epochs must be ≥ 1")
+    if total_steps is not None:
+        total_steps = _wire.check_step(total_steps)
+        if total_steps < 1:
+            raise ValueError("trainwatch: total_steps must be ≥ 1")
     body: Optional[Dict[str, Any]] = None
     if not attach:
         body = {"operation_type": operation_type}
@@ -119,6 +127,8 @@ def init(
             body["name"] = str(name)
         if total_epochs is not None:
             body["total_epochs_planned"] = total_epochs
+        if total_steps is not None:
+            body["total_steps_planned"] = total_steps
         body["metadata"] = {
             "client": f"trainwatch-python/{VERSION}",
             "python": platform.python_version(),
@@ -132,9 +142,18 @@ def init(
         policy = _policy(stop_policy)
         if policy is not None:
             body["stop_policy"] = policy
-    run = Run(url, token, attach, body, name=name, total_epochs=total_epochs, spool_dir=spool_dir)
+    run = Run(url, token, attach, body, name=name, total_epochs=total_epochs, total_steps=total_steps, spool_dir=spool_dir)
     run._start(timeout)
     return run
+
+
+def _dict_epoch(v: Any) -> Optional[int]:
+    """The `epoch` a wandb-style dict carries: an integer, or the floor of a fractional epoch (HF's 1.5)."""
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isfinite(v) and v >= 0:
+        return int(v)
+    return _wire.check_epoch(v)
 
 
 class Run:
@@ -149,17 +168,20 @@ class Run:
         *,
         name: Optional[str] = None,
         total_epochs: Optional[int] = None,
+        total_steps: Optional[int] = None,
         spool_dir: Optional[str] = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.name = name
         self.total_epochs = total_epochs
+        self.total_steps = total_steps
         self._token = token
         self._sender = Sender(self.url, token, operation_id, register, spool_dir or os.path.join(tempfile.gettempdir(), "trainwatch-spool"))
-        # The hand-off to the sender thread, held here too: log() runs every epoch and touches only these.
+        # The hand-off to the sender thread, held here too: log() runs every step and touches only these.
         self._queue = self._sender.queue
         self._wake = self._sender.wake
         self._last_epoch: Optional[int] = None
+        self._last_step = -1
         self._last_log_t = time.perf_counter()
         self._finished = False
         self._warned: set = set()
@@ -184,24 +206,73 @@ class Run:
 
     @property
     def delivered(self) -> int:
-        """Epochs the server has acknowledged."""
+        """Rows (epochs and steps) the server has acknowledged."""
         return self._sender.delivered
 
     @property
     def rejected(self) -> int:
-        """Epochs the server refused as invalid (400), each in a warning."""
+        """Rows the server refused as invalid (400), each batch in a warning."""
         return self._sender.rejected
+
+    @property
+    def step(self) -> int:
+        """The last step logged (-1 before the first)."""
+        return self._last_step
 
     # --- the training side: cheap, never touches the network ---------------------------------------------------
 
-    def log(self, epoch: Optional[int] = None, **metrics: Any) -> None:
-        """Queues one epoch and returns at once.
+    def log(self, data: Optional[Mapping[str, Any]] = None, /, step: Optional[int] = None, epoch: Optional[int] = None, **metrics: Any) -> None:
+        """Queues one row and returns at once: never a request, never a wait.
 
-        Standard fields: train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration (seconds; by
-        default the time since the previous log), timestamp (default now); any other keyword is a custom numeric
-        metric. NaN and ±Infinity are data (a diverged loss). `epoch` defaults to the previous one + 1, from 0.
-        Raises ValueError naming the key for a value that is not a number (or None) or a name the API refuses.
+        A step: `run.log(step=n, train_loss=…)`, `run.log(step=n, epoch=e, …)`, or `run.log({"loss": …}, step=n)` in the
+        habit of `wandb.log` (a dict without `step` and `epoch` gets the previous step + 1, from 0). Step fields:
+        train_loss (or `loss`), learning_rate (or `lr`), grad_norm, duration, samples, tokens, and the evaluations
+        val_loss (or `eval_loss`, `eval/loss`), val_accuracy (or `eval_accuracy`); `eval/<name>` customs are
+        evaluations too. Logging the same step again adds to it (the later value of a field wins).
+
+        An epoch (as before steps): `run.log(epoch=e, **metrics)`, or `run.log(**metrics)` for the previous epoch + 1.
+        Standard fields train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration (seconds; by
+        default the time since the previous log), timestamp (default now).
+
+        Any other keyword is a custom numeric metric. NaN and ±Infinity are data (a diverged loss). Raises ValueError
+        naming the key for a value that is not a number (or None) or a name the API refuses.
         """
+        if data is not None:
+            if type(data) is not dict and not isinstance(data, Mapping):  # (the ABC check costs a microsecond)
+                if step is None and epoch is None:  # run.log(3, train_loss=…): the epoch, positionally, as before
+                    return self.log(epoch=data, **metrics)
+                raise ValueError(f"trainwatch: run.log() takes a dict of metrics first, got {type(data).__name__}")
+            if "epoch" in data or "step" in data:
+                # wandb.log({"epoch": e, …}): the epoch it ran in; a "step" key is the step. Never metrics of the row.
+                data = dict(data)
+                e, s = data.pop("epoch", None), data.pop("step", None)
+                if epoch is None and e is not None:
+                    epoch = _dict_epoch(e)
+                if step is None:
+                    step = s
+            if step is None:
+                if epoch is not None:  # a dict with an epoch and no step: an epoch row, read with the wandb names
+                    return self._log_epoch(epoch, {_wire.STEP_ALIASES.get(k, k): v for k, v in {**data, **metrics}.items()})
+                step = self._last_step + 1
+        elif step is None:
+            return self._log_epoch(epoch, metrics)
+        if type(step) is not int or not 0 <= step <= _wire.MAX_STEP:
+            step = _wire.check_step(step)
+        if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= _wire.MAX_EPOCH):
+            epoch = _wire.check_epoch(epoch)
+        row = _wire.step_metrics(data, metrics)
+        self._last_step = step
+        sender = self._sender
+        if sender.finishing is not None or sender.closed:
+            self._drop(f"step {step}")
+            return
+        # The row as it is; the sender encodes it (and merges a step logged twice) off the training's path.
+        q = self._queue
+        q.append((step, epoch, row, _time()))
+        if len(q) >= sender.batch_rows and not self._wake.is_set():  # a full batch: posted now, not at the next tick
+            self._wake.set()
+
+    def _log_epoch(self, epoch: Any, metrics: Dict[str, Any]) -> None:
         now = time.perf_counter()
         e = (0 if self._last_epoch is None else self._last_epoch + 1) if epoch is None else _wire.check_epoch(epoch)
         if "duration" not in metrics:
@@ -211,18 +282,23 @@ class Run:
         self._last_log_t = now
         sender = self._sender
         if sender.finishing is not None or sender.closed:
-            sender.dropped += 1
-            if sender.finishing is not None and "after-finish" not in self._warned:
-                self._warned.add("after-finish")
-                _warn(f"trainwatch: run.log() after run.finish() on {self.operation_id}: epoch {e} dropped")
+            self._drop(f"epoch {e}")
             return
         self._queue.append(line)
+        sender.epochs_logged += 1
         if not self._wake.is_set():  # set() takes a lock and notifies: a quarter of log()'s time when done every call
             self._wake.set()
 
+    def _drop(self, what: str) -> None:
+        sender = self._sender
+        sender.dropped += 1
+        if sender.finishing is not None and "after-finish" not in self._warned:
+            self._warned.add("after-finish")
+            _warn(f"trainwatch: run.log() after run.finish() on {self.operation_id}: {what} dropped")
+
     @property
     def pending(self) -> int:
-        """Epochs logged but not yet acknowledged by the server (queued, in flight or spooled)."""
+        """Rows logged but not yet acknowledged by the server (queued, in flight or spooled)."""
         return self._sender.pending()
 
     @property
@@ -251,11 +327,11 @@ class Run:
         self._finished = True
         dropped = sender.unwarned_drops()
         if dropped:
-            _warn(f"trainwatch: {dropped} epoch(s) logged after the operation {self.operation_id} was over were dropped")
+            _warn(f"trainwatch: {dropped} row(s) logged after the operation {self.operation_id} was over were dropped")
         if not done:
             left = self.pending
             where = f"; they are kept in {self.spool_path} for trainwatch.init(resume={self.operation_id!r})" if self.spool_path and self.operation_id else ""
-            _warn(f"trainwatch: the server at {self.url} did not take the run's end within {timeout:g} s ({sender.away or 'busy'}): {left} epoch(s) undelivered{where}")
+            _warn(f"trainwatch: the server at {self.url} did not take the run's end within {timeout:g} s ({sender.away or 'busy'}): {left} row(s) undelivered{where}")
         return done and not self.pending
 
     def __enter__(self) -> "Run":
@@ -312,9 +388,13 @@ class Run:
             _warn(f"trainwatch: reporting the GPU ({device['gpu']}) failed: {status} {err.get('code')}: {err.get('message')}")
 
     def _exit(self) -> None:
-        """atexit: the script ended without run.finish()."""
-        if self.should_stop or self.total_epochs is None or (self._last_epoch is not None and self._last_epoch + 1 >= self.total_epochs):
+        """atexit: the script ended without run.finish(). Completed when it was told to stop or ran its plan (in steps
+        when it logged steps and planned them, else in epochs), failed otherwise."""
+        if self.total_steps is not None and self._last_step >= 0:
+            done, planned, unit = self._last_step + 1, self.total_steps, "steps"
+        else:
+            done, planned, unit = (0 if self._last_epoch is None else self._last_epoch + 1), self.total_epochs, "epochs"
+        if self.should_stop or planned is None or done >= planned:
             self.finish("completed", timeout=AT_EXIT_TIMEOUT_S)
         else:
-            done = 0 if self._last_epoch is None else self._last_epoch + 1
-            self.finish("failed", error=f"the script exited without run.finish() after {done} of {self.total_epochs} epochs", timeout=AT_EXIT_TIMEOUT_S)
+            self.finish("failed", error=f"the script exited without run.finish() after {done} of {planned} {unit}", timeout=AT_EXIT_TIMEOUT_S)

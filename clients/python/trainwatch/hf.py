@@ -1,27 +1,28 @@
 """Hugging Face Transformers: `Trainer(..., callbacks=[TrainwatchCallback(name="bert-sst2")])`.
 
-One epoch row per epoch: the mean of the training `loss` values logged during it (exact with
-`logging_strategy="epoch"`), the evaluation's `eval_*` values (`eval_loss` as val_loss, `eval_accuracy` as
-val_accuracy; runtimes and throughputs left out), `grad_norm` and other numbers as custom metrics, the learning rate
-in effect at the epoch's first step, and the epoch's duration. The row is sent once the epoch's evaluation is in (or
-when the next epoch begins, without one). When the server says stop it sets `control.should_training_stop`, which
-the Trainer checks after every step; the run is finished on `on_train_end`.
+Reports steps, at the Trainer's own cadence: every log (`logging_steps`) is a step row on the step just taken,
+numbered from 0 as the API counts steps (`state.global_step` − 1: HF counts the steps done) with the training `loss`, `learning_rate`, `grad_norm`, `num_input_tokens_seen` as `tokens`
+and other numbers as custom metrics; every evaluation (`eval_steps`, or the epoch's end) lands on the step it was
+taken at (`eval_loss` as val_loss, `eval_accuracy` as val_accuracy, any other `eval_x` as the evaluation `eval/x`;
+runtimes and throughputs left out). Each row carries the epoch it ran in (counted from `on_epoch_begin`: HF's
+fractional `epoch` reads 1.0 on epoch 0's last step), and the server derives the per-epoch records from them. The
+run's plan is `state.max_steps`. When the server says stop it sets `control.should_training_stop` on the next
+`on_step_end`, so the Trainer stops after the step it is in; the run is finished on `on_train_end`.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from transformers import TrainerCallback
 
-from ._adapt import number, row_from
+from ._adapt import eval_name, number, row_from
 from .client import Run, init
 
 __all__ = ["TrainwatchCallback"]
 
-_SKIP = {"epoch", "step", "loss", "learning_rate", "total_flos", "num_input_tokens_seen"}
+_SKIP = {"epoch", "step", "total_flos"}
 _SPEED = ("_runtime", "_samples_per_second", "_steps_per_second", "_tokens_per_second")
 _ARGS = (
     "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -41,6 +42,12 @@ def _config(args: Any, model: Any) -> Dict[str, Any]:
     return cfg
 
 
+def _step(state: Any) -> int:
+    """The step just taken, from 0 (the API's steps_completed is the highest step + 1); an evaluation before the first
+    step (`eval_on_start`) is on step 0."""
+    return max(0, state.global_step - 1)
+
+
 class TrainwatchCallback(TrainerCallback):
     """Reports a Trainer's training to Trainwatch. `name`, `config`, `stop_policy` and any other keyword go to
     `trainwatch.init()` (config defaults to the main TrainingArguments); or pass `run=` to use a run you made."""
@@ -51,11 +58,7 @@ class TrainwatchCallback(TrainerCallback):
         #: The last run's, kept after the run is finished.
         self.last_run: Optional[Run] = run
         self._init = dict(name=name, config=config, stop_policy=stop_policy, **init_kwargs)
-        self._epoch: Optional[int] = None
-        self._row: Dict[str, float] = {}
-        self._losses: List[float] = []
-        self._ended = False
-        self._t0 = 0.0
+        self._epoch = 0
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.run is None:
@@ -63,51 +66,44 @@ class TrainwatchCallback(TrainerCallback):
             if kw.get("config") is None:
                 kw["config"] = _config(args, model)
             total = math.ceil(args.num_train_epochs) if (args.max_steps is None or args.max_steps <= 0) else None
-            self.run = self.last_run = init(total_epochs=total if total and total > 0 else None, **kw)
+            steps = state.max_steps if state.max_steps and state.max_steps > 0 else None
+            self.run = self.last_run = init(total_epochs=total if total and total > 0 else None, total_steps=steps, **kw)
 
-    def on_epoch_begin(self, args, state, control, optimizer=None, **kwargs):
-        self._flush()
+    def on_epoch_begin(self, args, state, control, **kwargs):
         self._epoch = int(round(state.epoch or 0))
-        self._row, self._losses, self._ended = {}, [], False
-        self._t0 = time.perf_counter()
-        if optimizer is not None and optimizer.param_groups:
-            lr = number(optimizer.param_groups[0].get("lr"))
-            if lr is not None:
-                self._row["learning_rate"] = lr
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._epoch is None or not logs or "train_runtime" in logs:
-            return  # before the first epoch, or the run's closing summary (its train_loss averages the whole run)
-        loss = number(logs.get("loss"))
-        if loss is not None:
-            self._losses.append(loss)
-        self._row.update(row_from({k: v for k, v in logs.items() if k not in _SKIP and not k.endswith(_SPEED)}))
-
-    def on_epoch_end(self, args, state, control, **kwargs):
-        self._ended = True
-        if self.run.should_stop:
-            control.should_training_stop = True
+        if self.run is None or not logs or "train_runtime" in logs or any(k.startswith("eval_") for k in logs):
+            return  # the run's closing summary (its train_loss averages the whole run), or an evaluation: on_evaluate's
+        row = row_from({k: v for k, v in logs.items() if k not in _SKIP and not k.endswith(_SPEED)})
+        if "num_input_tokens_seen" in row:
+            row["tokens"] = row.pop("num_input_tokens_seen")
+        if row:
+            self.run.log(step=_step(state), epoch=self._epoch, **row)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if self._ended:
-            self._flush()
+        if self.run is None or not metrics:
+            return
+        row = {}
+        for k, v in metrics.items():
+            if not k.startswith("eval_") or k.endswith(_SPEED):
+                continue
+            f = number(v)
+            name = eval_name(k[5:])
+            if f is not None and name is not None:
+                row[name] = f
+        if row:
+            self.run.log(step=_step(state), epoch=self._epoch, **row)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.run is not None and self.run.should_stop:
             control.should_training_stop = True
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.run is not None and self.run.should_stop:
+            control.should_training_stop = True
+
     def on_train_end(self, args, state, control, **kwargs):
-        self._flush()
         if self._owns_run and self.run is not None:
             self.run.finish("completed")
             self.run = None  # a second train() with this callback is a new operation
-
-    def _flush(self) -> None:
-        if self._epoch is None or self.run is None:
-            return
-        row = dict(self._row)
-        if self._losses:
-            row["train_loss"] = sum(self._losses) / len(self._losses)
-        row["duration"] = time.perf_counter() - self._t0
-        self.run.log(epoch=self._epoch, **row)
-        self._epoch = None

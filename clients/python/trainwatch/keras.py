@@ -1,19 +1,22 @@
 """Keras 3: `model.fit(..., callbacks=[TrainwatchCallback(name="mnist")])`.
 
-Logs every epoch's `logs` (loss / val_loss / accuracy / val_accuracy under the API's names, other metrics as
-custom ones), the learning rate in effect at the epoch's first step (a LearningRateScheduler or a schedule object
-included) and the epoch's duration. When the server says stop (a cancel, the stop policy) it sets
-`model.stop_training`, which Keras checks after every batch, so the training ends within the batch it is in.
+Reports steps: every batch is a step row (`on_train_batch_end`), numbered over the whole fit from 0 (as the API
+counts steps: its progress is the highest step + 1), with the batch's `logs` under the API's names (`loss` as train_loss, `accuracy` and other metrics as
+custom ones; Keras's batch logs are the epoch's running means, as its own TensorBoard callback records them) and the
+epoch it ran in. The learning rate is read at each epoch's first batch (reading a schedule costs Keras most of a
+millisecond, too much for every batch). The validation Keras runs at an epoch's end lands on that epoch's last step
+(`val_loss`, `val_accuracy`; any other `val_x` as the evaluation `eval/x`); the server derives the per-epoch records
+from the steps. When the server says stop (a cancel, the stop policy) it sets `model.stop_training`, which Keras
+checks after every batch, so the training ends within the batch it is in.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping, Optional
 
 import keras
 
-from ._adapt import number, row_from
+from ._adapt import eval_name, number, row_from
 from .client import Run, init
 
 __all__ = ["TrainwatchCallback"]
@@ -50,33 +53,50 @@ class TrainwatchCallback(keras.callbacks.Callback):
         #: The last run's, kept after the run is finished.
         self.last_run: Optional[Run] = run
         self._init = dict(name=name, config=config, stop_policy=stop_policy, **init_kwargs)
-        self._t0 = 0.0
+        self._step = -1
+        self._epoch = 0
         self._lr: Optional[float] = None
+        self._lr_pending = False
 
     def on_train_begin(self, logs=None):
         if self.run is None:
             kw = dict(self._init)
             if kw.get("config") is None:
                 kw["config"] = _optimizer_config(self.model)
-            self.run = self.last_run = init(total_epochs=self.params.get("epochs") if self.params else None, **kw)
+            params = self.params or {}
+            epochs, steps = params.get("epochs"), params.get("steps")
+            self.run = self.last_run = init(total_epochs=epochs, total_steps=epochs * steps if epochs and steps else None, **kw)
+        self._step = -1
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
+        self._epoch = epoch
         self._lr = None
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._lr is None:  # after every on_epoch_begin ran (a LearningRateScheduler's included)
             self._lr = _learning_rate(self.model.optimizer)
+            self._lr_pending = self._lr is not None
 
     def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        row = row_from(logs)
+        if self._lr_pending:
+            row["learning_rate"] = self._lr
+            self._lr_pending = False
+        self.run.log(step=self._step, epoch=self._epoch, **row)
         if self.run.should_stop:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        row = row_from(logs)
-        row.setdefault("learning_rate", self._lr if self._lr is not None else _learning_rate(self.model.optimizer))
-        row["duration"] = time.perf_counter() - self._t0
-        self.run.log(epoch=epoch, **row)
+        row = {}
+        for key, v in (logs or {}).items():
+            if key.startswith("val_"):
+                f = number(v)
+                name = eval_name(key[4:])
+                if f is not None and name is not None:
+                    row[name] = f
+        if row and self._step >= 0:
+            self.run.log(step=self._step, epoch=epoch, **row)  # added to the epoch's last step
         if self.run.should_stop:
             self.model.stop_training = True
 

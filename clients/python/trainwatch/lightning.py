@@ -1,17 +1,19 @@
 """PyTorch Lightning 2.x: `Trainer(logger=TrainwatchLogger(name="mnist"), callbacks=[TrainwatchCallback()])`.
 
-The logger owns the run: `log_hyperparams` becomes the operation's config, `log_metrics` gathers what the module
-logs by epoch (`x_epoch` as `x`; `x_step` left out: an epoch row holds epoch values), `finalize` finishes the run
-(`failed` with the exception's text when the fit raised). The callback completes each epoch's row the moment the
-epoch ends (after validation): the learning rate in effect at the epoch's first step, the epoch's duration and the
-epoch-level values of `trainer.callback_metrics`; and it sets `trainer.should_stop` once the server says stop, which
-Lightning checks after every batch. The logger alone works too; the callback alone needs the logger.
+The logger owns the run and reports steps: `log_hyperparams` becomes the operation's config; every `log_metrics`
+(each `log_every_n_steps`, each validation at `val_check_interval` or the epoch's end) is a step row on the step
+Lightning gives (the optimizer step just taken, from 0, as its TensorBoard logger records it) with the epoch it ran
+in: `x_step` values as `x`, `x_epoch` aggregates left out (the server derives each epoch's record from its steps),
+`val_loss` / `val_acc` as the evaluation fields and any other `val_x` as the evaluation `eval/x`. `finalize`
+finishes the run (`failed` with the exception's text when the fit raised). The callback adds the learning rate each
+step used, sets the run's plan (`trainer.estimated_stepping_batches`) and sets `trainer.should_stop` once the server
+says stop, which Lightning checks after every batch. The logger alone works too; the callback alone needs the logger.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import math
 from typing import Any, Dict, Mapping, Optional
 
 try:
@@ -23,19 +25,26 @@ except ImportError:  # the older distribution name
     from pytorch_lightning.loggers import Logger  # type: ignore[no-redef]
     from pytorch_lightning.utilities import rank_zero_only  # type: ignore[no-redef]
 
-from ._adapt import number, row_from
+from ._adapt import eval_name, number, row_from
 from .client import Run, _exception_text, init
 
 __all__ = ["TrainwatchLogger", "TrainwatchCallback"]
 
 
 def _row(metrics: Mapping[str, Any]) -> Dict[str, float]:
-    picked = {}
+    picked: Dict[str, Any] = {}
     for key, v in metrics.items():
-        if key in ("epoch", "step") or key.endswith("_step"):
+        if key in ("epoch", "step") or key.endswith("_epoch"):
             continue
-        picked[key[: -len("_epoch")] if key.endswith("_epoch") else key] = v
-    return row_from(picked)
+        name = key[: -len("_step")] if key.endswith("_step") else key
+        picked[name] = v
+    row = row_from({k: v for k, v in picked.items() if not k.startswith(("val_", "val/"))})
+    for key, v in picked.items():
+        if key.startswith(("val_", "val/")):
+            f, name = number(v), eval_name(key[4:])
+            if f is not None and name is not None:
+                row[name] = f
+    return row
 
 
 class TrainwatchLogger(Logger):
@@ -52,9 +61,9 @@ class TrainwatchLogger(Logger):
         self._owns_run = run is None
         self._finalized = False
         self.total_epochs: Optional[int] = None
-        self._rows: Dict[int, Dict[str, float]] = {}
-        self._sent: Dict[int, Dict[str, float]] = {}
-        self._open: Optional[int] = None
+        self.total_steps: Optional[int] = None
+        #: The learning rate of the step under way (the callback reads it from the optimizer).
+        self.learning_rate: Optional[float] = None
         self._exception: Optional[BaseException] = None
 
     @property
@@ -69,7 +78,8 @@ class TrainwatchLogger(Logger):
     def run(self) -> Run:
         """The run, registered on first use with the hyper-parameters logged so far."""
         if self._run is None:
-            self._run = init(name=self._name, config=self._config or None, total_epochs=self.total_epochs, stop_policy=self._stop_policy, **self._init_kwargs)
+            self._run = init(name=self._name, config=self._config or None, total_epochs=self.total_epochs, total_steps=self.total_steps,
+                             stop_policy=self._stop_policy, **self._init_kwargs)
         return self._run
 
     @property
@@ -89,40 +99,19 @@ class TrainwatchLogger(Logger):
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
         if self._finalized:
             return  # a test/validate after fit: the operation is finished
+        row = _row(metrics)
+        if not row:
+            return
         epoch = number(metrics.get("epoch"))
-        e = int(epoch) if epoch is not None else (self._open or 0)
-        if self._open is not None and e > self._open:
-            self._flush(self._open)
-        if self._open is None or e >= self._open:
-            self._open = e
-        self._rows.setdefault(e, {}).update(_row(metrics))
-        if e in self._sent:
-            self._flush(e)  # the callback sent this epoch already: re-sent (replacing it) only if something is new
-
-    def commit_epoch(self, epoch: int, row: Mapping[str, float]) -> None:
-        """The callback's end-of-epoch row: merged with what was logged, sent now."""
-        if self._finalized:
-            return
-        self._rows.setdefault(epoch, {}).update(row)
-        self._open = max(self._open or 0, epoch)
-        self._flush(epoch)
-
-    def _flush(self, epoch: int) -> None:
-        row = self._rows.get(epoch)
-        if not row or self._sent.get(epoch) == row:
-            return
-        self.run.log(epoch=epoch, **row)
-        self._sent[epoch] = dict(row)
-        for old in [k for k in self._rows if k < epoch - 1]:  # an epoch's late values come within the next one
-            self._rows.pop(old, None)
-            self._sent.pop(old, None)
+        if self.learning_rate is not None:
+            row.setdefault("learning_rate", self.learning_rate)
+        run = self.run
+        run.log(step=step if step is not None else run.step + 1, epoch=int(epoch) if epoch is not None else None, **row)
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
         if self._finalized or self._run is None:
             return
-        if self._open is not None:
-            self._flush(self._open)
         if status == "finished":  # a requeue signal (SLURM): the job goes on elsewhere, so flush but do not end it
             return
         self._finalized = True
@@ -147,13 +136,11 @@ class _LazyRun:
 
 
 class TrainwatchCallback(Callback):
-    """Completes each epoch's row the moment it ends and stops the fit when the server says stop."""
+    """Adds the learning rate to each step, sets the plan, and stops the fit when the server says stop."""
 
     def __init__(self) -> None:
         super().__init__()
         self._logger: Optional[TrainwatchLogger] = None
-        self._t0 = 0.0
-        self._lr: Optional[float] = None
 
     def _find(self, trainer: Any) -> TrainwatchLogger:
         for lg in trainer.loggers:
@@ -162,33 +149,20 @@ class TrainwatchCallback(Callback):
         raise RuntimeError("trainwatch: TrainwatchCallback needs a TrainwatchLogger: Trainer(logger=TrainwatchLogger(...), callbacks=[TrainwatchCallback()])")
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self._logger = self._find(trainer)
+        lg = self._logger = self._find(trainer)
         if trainer.max_epochs and trainer.max_epochs > 0:
-            self._logger.total_epochs = trainer.max_epochs
-        self._logger.run  # registered now, with the hyper-parameters Lightning logged at fit start
-
-    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._t0 = time.perf_counter()
-        self._lr = None
+            lg.total_epochs = trainer.max_epochs
+        steps = trainer.estimated_stepping_batches
+        if isinstance(steps, int) or (isinstance(steps, float) and math.isfinite(steps)):
+            lg.total_steps = int(steps) if steps >= 1 else None
+        lg.run  # registered now, with the hyper-parameters Lightning logged at fit start
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self._lr is None and trainer.optimizers:
-            self._lr = number(trainer.optimizers[0].param_groups[0].get("lr"))
+        if self._logger is not None and trainer.optimizers:
+            self._logger.learning_rate = number(trainer.optimizers[0].param_groups[0].get("lr"))
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._logger is not None and self._logger.run.should_stop:
-            trainer.should_stop = True
-
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        lg = self._logger
-        if lg is None:
-            return
-        row = _row(trainer.callback_metrics)
-        if self._lr is not None:
-            row["learning_rate"] = self._lr
-        row["duration"] = time.perf_counter() - self._t0
-        lg.commit_epoch(trainer.current_epoch, row)
-        if lg.run.should_stop:
             trainer.should_stop = True
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:

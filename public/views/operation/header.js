@@ -54,7 +54,7 @@ function metaBits(op) {
 
 /**
  * The header of operation `id` in `slot`: render(op) shows an operation, progress(op, trends) moves its bar with the
- * stream's trends, tick(op) refreshes "last heard … ago". A cancel hands the operation the API returns to onChange(op).
+ * stream's trends and steps(op, rows) with its live steps, tick(op) refreshes "last heard … ago". A cancel hands the operation the API returns to onChange(op).
  */
 export function headerPart(slot, id, { onChange }) {
   const path = `/operations/${encodeURIComponent(id)}`;
@@ -107,15 +107,30 @@ export function headerPart(slot, id, { onChange }) {
     }
   }
 
+  /** The bar again, from the counts now on `op`, with the server's rule (in steps when it counts steps). */
+  function showProgress(op) {
+    const p = op.progress;
+    const steps =
+      p.steps_completed === undefined ? null : { completed: p.steps_completed, total: p.total_steps ?? null };
+    p.percentage = progressPercentage(op.status, p.epochs_completed, p.total_epochs, p.batch, steps);
+    const bar = slot.querySelector("#head-progress");
+    if (bar) render(bar, progressBar(op));
+  }
+
   /** Progress follows the epochs between status events: the stream's trends carry the counts, the server's rule the rest. */
   function progress(op, trends) {
     if (!op || !trends) return;
+    op.progress.epochs_completed = trends.total_epochs_completed;
+    op.progress.current_epoch = trends.latest_epoch;
+    showProgress(op);
+  }
+
+  /** A step run's progress follows its live steps: completed is the highest stored step + 1, as the server counts. */
+  function steps(op, rows) {
+    if (!op || rows.length === 0) return;
     const p = op.progress;
-    p.epochs_completed = trends.total_epochs_completed;
-    p.current_epoch = trends.latest_epoch;
-    p.percentage = progressPercentage(op.status, p.epochs_completed, p.total_epochs, p.batch);
-    const bar = slot.querySelector("#head-progress");
-    if (bar) render(bar, progressBar(op));
+    p.steps_completed = Math.max(p.steps_completed ?? 0, ...rows.map((r) => r.step + 1));
+    showProgress(op);
   }
 
   /** Only the "last heard … ago" text moves with time alone. */
@@ -124,5 +139,5 @@ export function headerPart(slot, id, { onChange }) {
     if (cell && op?.last_seen_at) cell.textContent = ago(op.last_seen_at);
   }
 
-  return { render: show, progress, tick };
+  return { render: show, progress, steps, tick };
 }

@@ -7,17 +7,24 @@ import { live } from "../../lib/format.js";
 import { setConn } from "../../lib/widgets.js";
 
 /**
- * Follows the operation at `path` from after epoch `since` (-1: from the start): `on.epoch`, `on.trends`, `on.status`,
- * `on.end` and `on.error` each get their event's data; an event of another type, and every event once `alive()` is
- * false, is dropped. Returns the stream (close() ends it).
+ * Follows the operation at `path` from after epoch `since` (-1: from the start): `on.epoch`, `on.steps`, `on.trends`,
+ * `on.status`, `on.end` and `on.error` each get their event's data; an event of another type, and every event once
+ * `alive()` is false, is dropped. Returns the stream (close() ends it) and `joined`, which resolves once the server
+ * answered it: every write after that arrives as an event (steps are not replayed, so a step view is read after it).
  */
 export function followOperation(path, since, alive, on) {
-  return openStream(`${path}/metrics/stream?since_epoch=${since}`, {
-    onState: setConn,
+  let join;
+  const joined = new Promise((resolve) => (join = resolve));
+  const stream = openStream(`${path}/metrics/stream?since_epoch=${since}`, {
+    onState(s) {
+      setConn(s);
+      if (s !== "reconnecting") join();
+    },
     onEvent(type, data) {
       if (alive() && Object.hasOwn(on, type)) on[type](data);
     },
   });
+  return { close: () => stream.close(), joined };
 }
 
 /** A stored epoch is the trainer heard from, as the server records it: a live operation is heard `now` and not stale. */
