@@ -83,7 +83,7 @@ export interface StepConfig {
  */
 export const DEFAULT_STEP_CONFIG: StepConfig = Object.freeze({
   spike_window: 64,
-  spike_min_points: 20,
+  spike_min_points: 50,
   spike_z: 6,
   spike_min_ratio: 1.1,
   recover_z: 3,
