@@ -3,7 +3,10 @@
 // the odd slow step (an evaluation, a checkpoint save); the typical time is the lowest such median seen, so a long
 // slow-down does not become the new normal.
 
-import { median } from "./noise.ts";
+import { medianInPlace } from "./step_baseline.ts";
+
+/** The recent median is taken every this many durations (a fifth of the work; the onset is still found in the window). */
+export const SLOWDOWN_REFRESH = 4;
 import { DEFAULT_STEP_CONFIG, type StepConfig, type StepPoint } from "./step_types.ts";
 
 /** The slow-downs a state keeps (the most recent); `count` counts them all. */
@@ -23,6 +26,8 @@ export interface SlowdownState {
   recent: [number, number][];
   /** The typical step time: the lowest median of a full recent window outside slow-downs; null before one. */
   typical: number | null;
+  /** Durations seen: the refresh schedule counts these, so batching does not change the result. */
+  seen: number;
   open: boolean;
   events: SlowdownEvent[];
   count: number;
@@ -31,6 +36,7 @@ export interface SlowdownState {
 export const emptySlowdownState = (): SlowdownState => ({
   recent: [],
   typical: null,
+  seen: 0,
   open: false,
   events: [],
   count: 0,
@@ -38,7 +44,7 @@ export const emptySlowdownState = (): SlowdownState => ({
 
 /**
  * Advances the rule over `rows` (ascending, each step once; rows without a finite duration are skipped). Defaults: once
- * `slowdown_window` (20) durations are held, their median above `slowdown_factor` (1.5) × the typical step time opens a
+ * `slowdown_window` (20) durations are held, their median (taken every SLOWDOWN_REFRESH (4) durations) above `slowdown_factor` (1.5) × the typical step time opens a
  * slow-down, which is over when the median is back below `slowdown_clear` (1.25) × it.
  */
 export function advanceSlowdown(
@@ -51,9 +57,10 @@ export function advanceSlowdown(
     const d = row.duration;
     if (typeof d !== "number" || !Number.isFinite(d) || d < 0) continue;
     s.recent.push([row.step, d]);
+    s.seen++;
     if (s.recent.length > cfg.slowdown_window) s.recent.shift();
-    if (s.recent.length < cfg.slowdown_window) continue;
-    const m = median(s.recent.map(([, v]) => v));
+    if (s.recent.length < cfg.slowdown_window || s.seen % SLOWDOWN_REFRESH !== 0) continue;
+    const m = medianInPlace(Float64Array.from(s.recent, ([, v]) => v));
     const typical = s.typical;
     if (s.open && typical !== null) {
       const current = s.events[s.events.length - 1]!;
