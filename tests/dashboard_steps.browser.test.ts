@@ -120,9 +120,9 @@ describeInBrowser("step runs on the dashboard, in headless Chromium", () => {
       { x: 3999, label: "epoch 1" },
     ];
     expect(full.lines).toEqual([
-      ends[0],
+      ends[0]!,
       { x: SPIKE, label: expect.stringMatching(/^spike ×\d+ recovered$/) },
-      ends[1],
+      ends[1]!,
     ]);
     expect((await snapshot("grad_norm")).lines).toEqual(ends);
     // The learning rate, the gradient norm and the step time have charts of their own, by step.

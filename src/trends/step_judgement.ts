@@ -4,9 +4,11 @@
 
 import { advanceNonFinite, emptyNonFiniteState, nonFiniteVerdict, type NonFiniteState } from "./step_nonfinite.ts";
 import {
-  advanceOverfit,
+  cloneOverfitState,
   emptyOverfitState,
+  overfitStep,
   overfitVerdict,
+  restartOverfit,
   type OverfitState,
   type OverfitVerdict,
 } from "./step_overfit.ts";
@@ -96,6 +98,7 @@ export function advanceStepJudgement(
     }
   const spike = cloneSpikeState(prev.spike);
   const grad = cloneGradState(prev.grad);
+  const overfit = cloneOverfitState(prev.overfit);
   let confirmed = prev.grad_confirmed;
   let epoch = prev.epoch;
   let { best_eval, spike_best, diverged_best, diverged } = prev;
@@ -105,7 +108,8 @@ export function advanceStepJudgement(
     if (nonFinite && !diverged) (diverged = true), (diverged_best = best_eval);
     spikeStep(spike, row, cfg);
     gradStep(grad, row, cfg);
-    if (spike.count > opened) spike_best = best_eval;
+    if (spike.count > opened) (spike_best = best_eval), restartOverfit(overfit);
+    overfitStep(overfit, row);
     // The gradient confirms a loss spike early: both under way, the loss still out of its band.
     const watching = spike.open ? spike.spikes[spike.spikes.length - 1]! : null;
     if (cfg.grad_confirm_steps > 0 && watching && grad.open && row.step - watching.step >= cfg.grad_confirm_steps) {
@@ -125,7 +129,7 @@ export function advanceStepJudgement(
     spike,
     grad,
     non_finite: advanceNonFinite(prev.non_finite, fresh),
-    overfit: advanceOverfit(prev.overfit, fresh),
+    overfit,
     stall: advanceStall(prev.stall, fresh, cfg),
     plateau: advancePlateau(prev.plateau, fresh, cfg),
     slowdown: advanceSlowdown(prev.slowdown, fresh, cfg),
@@ -226,9 +230,9 @@ export function stepVerdict(s: StepJudgementState, cfg: StepConfig = DEFAULT_STE
       only_non_finite: false,
     };
   }
-  const evaluated = of.best_step !== null;
-  const best_step = evaluated ? of.best_step : (s.plateau.best_train?.step ?? null);
-  const best_value = evaluated ? of.best_value : (s.plateau.best_train?.value ?? null);
+  const evaluated = s.best_eval !== null;
+  const best_step = evaluated ? s.best_eval![0] : (s.plateau.best_train?.step ?? null);
+  const best_value = evaluated ? s.best_eval![1] : (s.plateau.best_train?.value ?? null);
   const checkpoint_step = divergence === null ? best_step : (s.diverged_best?.[0] ?? divergence.before_step);
   return {
     steps_judged: s.steps,

@@ -83,8 +83,8 @@ export function recommendSteps(
       `Validation loss is ${pct(o.rise ?? 0)} above its best ${fmtLoss(o.best_value!)} at step ${o.best_step} over the last ` +
         `${plural(Math.min(3, o.evals_after), "evaluation")} (margin ${pct(o.margin ?? 0)}: at least ${pct(cfg.overfit_threshold)} and ` +
         `${cfg.overfit_noise_z}× the evaluations' noise) while training loss fell ${pct(o.train_change ?? 0)}: the run is overfitting, ` +
-        `so stop it and restore the last checkpoint at or before step ${o.best_step}.`,
-      o.best_step,
+        `so stop it and restore the last checkpoint at or before step ${v.best_step}.`,
+      v.best_step,
     );
   }
   if (v.flags.stalled) {

@@ -44,8 +44,8 @@ export const emptySlowdownState = (): SlowdownState => ({
 
 /**
  * Advances the rule over `rows` (ascending, each step once; rows without a finite duration are skipped). Defaults: once
- * `slowdown_window` (20) durations are held, their median (taken every SLOWDOWN_REFRESH (4) durations) above `slowdown_factor` (1.5) × the typical step time opens a
- * slow-down, which is over when the median is back below `slowdown_clear` (1.25) × it.
+ * `slowdown_window` (50) durations are held, their median (taken every SLOWDOWN_REFRESH (4) durations) above `slowdown_factor` (2) × the typical step time opens a
+ * slow-down, which is over when the median is back below `slowdown_clear` (1.5) × it.
  */
 export function advanceSlowdown(
   prev: SlowdownState,

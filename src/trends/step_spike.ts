@@ -33,7 +33,7 @@ export interface SpikeState {
   /** The last step with a finite train_loss. */
   last_finite: number | null;
   /** The spike being watched: its pre-spike level, noise and band, and the values since it began (all log train_loss). */
-  open: { level: number; sigma: number; band: number; post: number[] } | null;
+  open: { level: number; sigma: number; band: number; post: number[]; high_since: number | null } | null;
   spikes: SpikeEvent[];
   count: number;
   /** The spike that did not recover (the rule stops judging after it). */
@@ -55,7 +55,9 @@ export const emptySpikeState = (): SpikeState => ({
  * more than `spike_z` (6) σ and `spike_min_ratio` (1.1×) above the level (median of the last `spike_window` (64) values
  * outside spikes, σ the MAD of their step-to-step differences, judged once `spike_min_points` (20) are held) opens a spike; it recovers when the median of the
  * last `recover_run` (3) values after it is within level + `recover_z` (3) σ; when that has not happened `recover_steps`
- * (50) steps after it began, it is divergence.
+ * (50) steps after it began, it is divergence, and so it is sooner when that median has stayed at least `explode_ratio`
+ * (10×) the level for `explode_steps` (10) steps (a blow-up; the recovering spikes of the step corpus's tune half peaked
+ * at 5× and fell back within 3 steps).
  */
 export function advanceSpikes(
   prev: SpikeState,
@@ -102,11 +104,19 @@ export function spikeStep(s: SpikeState, row: StepPoint, cfg: StepConfig = DEFAU
     }
     s.open.post.push(x);
     if (s.open.post.length > cfg.recover_run) s.open.post.shift();
-    if (s.open.post.length >= cfg.recover_run && median(s.open.post) <= s.open.band) {
+    const now = median(s.open.post);
+    // Far above the level (explode_ratio ×) since high_since: a blow-up, not a spike on its way back.
+    if (now - s.open.level < Math.log(cfg.explode_ratio)) s.open.high_since = null;
+    else s.open.high_since ??= row.step;
+    if (s.open.post.length >= cfg.recover_run && now <= s.open.band) {
       current.recovered = true;
       current.end_step = row.step;
       s.open = null;
-    } else if (row.step - current.step >= cfg.recover_steps) declareSpikeDiverged(s, row.step);
+    } else if (
+      row.step - current.step >= cfg.recover_steps ||
+      (s.open.high_since !== null && row.step - s.open.high_since >= cfg.explode_steps)
+    )
+      declareSpikeDiverged(s, row.step);
   } else {
     const { level, sigma } = s.baseline;
     if (
@@ -115,7 +125,7 @@ export function spikeStep(s: SpikeState, row: StepPoint, cfg: StepConfig = DEFAU
       x > level + cfg.spike_z * sigma &&
       x > level + Math.log(cfg.spike_min_ratio)
     ) {
-      s.open = { level, sigma, band: level + cfg.recover_z * sigma, post: [] };
+      s.open = { level, sigma, band: level + cfg.recover_z * sigma, post: [], high_since: null };
       s.spikes.push({
         step: row.step,
         before_step: s.last_finite,

@@ -35,6 +35,10 @@ export interface StepConfig {
   recover_run: number;
   /** Spike: a spike not back in its band within this many steps is divergence. */
   recover_steps: number;
+  /** Spike: ...and sooner, once the median of its last `recover_run` values has stayed this factor above the level... */
+  explode_ratio: number;
+  /** ...for this many steps. */
+  explode_steps: number;
   /** Gradient: finite grad_norm values in the trailing baseline (judged on log grad_norm). */
   grad_window: number;
   /** Gradient: an explosion is log grad_norm this many σ above its level... */
@@ -75,11 +79,14 @@ export interface StepConfig {
 /**
  * Defaults: a spike is a train_loss 6 σ of the step-to-step noise (MAD over the last 64 finite values) above their median
  * and 1.1× it; recovered once the median of 3 values after it is back within the level + 3 σ, divergence when not within 50 steps
- * (one evaluation interval of the corpus); a gradient explosion is grad_norm 6 σ (of log grad_norm) and 3× above its level;
- * overfitting when 2 evaluations after the best sit above it by 1 % and 3 σ of the evaluations while training improves;
+ * (one evaluation interval of the corpus), or within 10 steps of the loss staying 10× its level; a gradient explosion is grad_norm 6 σ (of log grad_norm) and 3× above its level;
+ * overfitting when the 2nd or later evaluation after the best sits above it by 1 % and 2 σ of the evaluations while
+ * training improves (a loss spike restarts the best);
  * stalled after 200 steps below 1 % improvement over them and 10 % overall (levels of blocks of 25 values); plateau after
- * 500 steps without a best 0.5 % lower; a slow-down when the median of the last 20 step times is 1.5× the lowest such
- * median so far, over below 1.25×.
+ * 500 steps without a best 0.5 % lower; a slow-down when the median of the last 50 step times is 2× the lowest such
+ * median so far, over below 1.5× (on the step corpus's tune half, CPU trainings sharing their cores, a 20-step median at
+ * 1.5× found the injected slow-downs and 125 others; 50 steps at 2×, the same two and 60 others: step time on a shared
+ * machine really does move that much).
  */
 export const DEFAULT_STEP_CONFIG: StepConfig = Object.freeze({
   spike_window: 64,
@@ -89,12 +96,14 @@ export const DEFAULT_STEP_CONFIG: StepConfig = Object.freeze({
   recover_z: 3,
   recover_run: 3,
   recover_steps: 50,
+  explode_ratio: 10,
+  explode_steps: 10,
   grad_window: 64,
   grad_z: 6,
   grad_min_ratio: 3,
   grad_confirm_steps: 0,
   overfit_threshold: 0.01,
-  overfit_noise_z: 3,
+  overfit_noise_z: 2,
   overfit_evals: 2,
   level_block: 25,
   stall_steps: 200,
@@ -102,7 +111,7 @@ export const DEFAULT_STEP_CONFIG: StepConfig = Object.freeze({
   learned_fraction: 0.1,
   plateau_steps: 500,
   plateau_delta: 0.005,
-  slowdown_window: 20,
-  slowdown_factor: 1.5,
-  slowdown_clear: 1.25,
+  slowdown_window: 50,
+  slowdown_factor: 2,
+  slowdown_clear: 1.5,
 });
