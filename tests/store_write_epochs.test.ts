@@ -30,6 +30,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
     control: null,
     summary: JSON.stringify(EMPTY_SUMMARY),
     best_json: null,
+    judgement: null,
     metric_names: "[]",
   };
   const epochs = new Map<number, EpochRecord>();
@@ -61,6 +62,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
       saves.push(w);
       row.summary = JSON.stringify(w.trends);
       row.best_json = JSON.stringify(w.state);
+      row.judgement = JSON.stringify(w.kept);
       if (w.names) row.metric_names = JSON.stringify(w.names);
       if (w.revived || w.started) (row.status = "running"), (row.failure_code = null);
       for (const [b, s] of w.blocks) blocks.set(b, s);

@@ -1,6 +1,6 @@
 /**
- * `GET /operations/{id}/analysis`: the judgement of one run (src/trends/analysis.ts, read by analyzeOperation in
- * src/operations/reads.ts) with the server's configured thresholds:
+ * `GET /operations/{id}/analysis`: the judgement of one run (src/trends/analysis.ts, kept on write and read by
+ * analyzeOperation in src/operations/reads.ts at the same cost at any length) with the server's configured thresholds:
  * flags, trajectory, gap, the checkpoints that exist, and the recommendation with its reason. The dashboard, the compare
  * route, the MCP tools and the agents all read this; nothing else judges a run.
  */

@@ -12,7 +12,7 @@ import type { AppDeps } from "./deps.ts";
 import { invalid } from "../errors.ts";
 import { CompareData, CompareX, CurvesData } from "../schemas/analysis.ts";
 import type { Operation } from "../schemas/operation.ts";
-import { chartOfRows, readChart, readSeries, SCAN_ROWS, stepSeries, type ChartTuning } from "../store/charts.ts";
+import { readChart, readSeries, SCAN_ROWS, stepSeries, type ChartTuning } from "../store/charts.ts";
 import { rankRuns } from "../trends/ranking.ts";
 import { COMPARE_MAX_POINTS } from "../schemas/operation.ts";
 import { queryInt, RangeQuery, StepsQuery } from "../schemas/query.ts";
@@ -90,8 +90,9 @@ export function parseIds(raw: string): string[] {
 }
 
 /**
- * Reads each run's full history once, judges it, and reduces its curves (of the range, smoothed when asked; on axis `x`,
- * epochs by default) for charts. Throws OPERATION_NOT_FOUND naming the first unknown id.
+ * Reads each run's stored judgement (GET …/analysis's, kept on write) and its curves (of the range, smoothed when asked;
+ * on axis `x`, epochs by default) as GET …/metrics or GET …/steps read them, sharing one read budget as runCurves does:
+ * a comparison costs the same at any run length. Throws OPERATION_NOT_FOUND naming the first unknown id.
  */
 export async function compareRuns(
   deps: Pick<AppDeps, "store" | "config">,
@@ -107,19 +108,12 @@ export async function compareRuns(
     runs.push({ op, ...(await analyzeOperation(deps.store, op, deps.config.trends)) });
   }
   const ranking = rankRuns(runs.map((r) => r.analysis));
-  // By epoch, the curves come from the epochs the judgement read; by step, from each run's steps.
   const curves: RunCurves[] = [];
-  for (const { op, epochs, analysis: a } of runs) {
-    if (x === "step") curves.push(await readCurves(deps.store, op, x, { ...range, maxPoints }));
-    else {
-      const chart = chartOfRows(epochs, { ...range, maxPoints, keepEpoch: a.best_epoch });
-      curves.push({ curves: chart.epochs, ...(chart.smoothed && { smoothed: chart.smoothed }) });
-    }
-  }
+  const scanRows = SCAN_ROWS / ids.length;
+  for (const { op } of runs) curves.push(await readCurves(deps.store, op, x, { ...range, maxPoints }, { scanRows }));
   return {
     x,
-    runs: runs.map(({ op, epochs, analysis: a }, i) => {
-      const first = epochs[0]?.epoch ?? null;
+    runs: runs.map(({ op, first, analysis: a }, i) => {
       const location = op.metadata.location;
       return {
         operation_id: op.operation_id,

@@ -17,9 +17,11 @@ import {
   type StopControl,
   type StopPolicy,
 } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig } from "../trends/types.ts";
+import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig, type TrendState } from "../trends/types.ts";
+import type { JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import {
   type EpochColumns,
@@ -54,6 +56,7 @@ import type {
   Fields,
   FinishOptions,
   Leader,
+  JudgementRow,
   ListFilter,
   NewOperation,
   Replay,
@@ -90,12 +93,16 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   completed_at: Date | null;
   last_seen_at: string | null;
   best_json: string | null;
+  /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
+  judgement: string | null;
   epoch_version: string;
   owner: string | null;
   lease_until: string | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
   step_state: string | null;
+  /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 7). */
+  step_judgement: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -285,6 +292,10 @@ export class PostgresStore implements Store, SharedStore {
     return this.steps.ends(operationId);
   }
 
+  readStepJudgement(operationId: string): Promise<StepJudgementState | null> {
+    return this.steps.judgement(operationId);
+  }
+
   /** This store's part of a write (src/store/write_epochs.ts), in transaction `tx`: its SQL alone. */
   private epochWriter(tx: Tx): EpochWriter<OpRow> {
     return {
@@ -354,6 +365,7 @@ export class PostgresStore implements Store, SharedStore {
           // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
           tx`
             UPDATE operations SET summary = ${JSON.stringify(w.trends)}, best_json = ${JSON.stringify(w.state)}, last_seen_at = ${w.at.getTime()},
+              judgement = ${JSON.stringify(w.kept)},
               epoch_version = ${version}, metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
               error_message = CASE WHEN ${w.revived} THEN NULL ELSE error_message END,
@@ -594,6 +606,19 @@ export class PostgresStore implements Store, SharedStore {
       },
     );
     return () => sub.unlisten();
+  }
+
+  async readJudgement(operationId: string): Promise<JudgementRow | null> {
+    const rows: JudgementRow[] = await this.sql`
+      SELECT summary, best_json, judgement FROM operations WHERE operation_id = ${operationId}`;
+    return rows[0] ?? null;
+  }
+
+  async keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean> {
+    const r = await this.sql`
+      UPDATE operations SET best_json = ${JSON.stringify(state)}, judgement = ${JSON.stringify(kept)}
+      WHERE operation_id = ${operationId} AND summary = ${seen.summary} AND judgement IS NOT DISTINCT FROM ${seen.judgement}`;
+    return r.count > 0;
   }
 
   /**

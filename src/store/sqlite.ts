@@ -7,10 +7,12 @@ import type { Database, Statement } from "bun:sqlite";
 import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
-import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint } from "../trends/types.ts";
+import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint, type TrendState } from "../trends/types.ts";
+import type { JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -34,6 +36,7 @@ import type {
   StepWriteResult,
   Fields,
   FinishOptions,
+  JudgementRow,
   ListFilter,
   NewOperation,
   Replay,
@@ -46,11 +49,15 @@ export { BLOCK } from "./blocks.ts";
 interface OpRow extends OperationColumns {
   id: number;
   best_json: string | null;
+  /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
+  judgement: string | null;
   chart_blocks: number;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
   /** src/operations/step_epochs.ts StepState as JSON; null before any step. */
   step_state: string | null;
+  /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 9). */
+  step_judgement: string | null;
 }
 
 type Cell = number | string | null;
@@ -85,7 +92,9 @@ export class SqliteStore implements Store {
     insertChunk: Statement<unknown, Cell[]>;
     tail: Statement<EpochRow, [number, number]>;
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
-    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number]>;
+    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number, string]>;
+    judgementRow: Statement<JudgementRow, [string]>;
+    keepJudgement: Statement<unknown, [string, string, string, string, string | null]>;
     readSince: Statement<EpochRow, [number, number]>;
     readRange: Statement<EpochRow, [number, number, number]>;
     readBefore: Statement<EpochRow, [number, number, number]>;
@@ -129,8 +138,12 @@ export class SqliteStore implements Store {
            error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
            failure_code = CASE WHEN ?5 THEN NULL ELSE failure_code END,
            completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,
-           started_at = coalesce(?6, started_at)
+           started_at = coalesce(?6, started_at), judgement = ?8
          WHERE id = ?7`,
+      ),
+      judgementRow: this.db.query("SELECT summary, best_json, judgement FROM operations WHERE operation_id = ?"),
+      keepJudgement: this.db.query(
+        "UPDATE operations SET best_json = ?1, judgement = ?2 WHERE operation_id = ?3 AND summary = ?4 AND judgement IS ?5",
       ),
       readSince: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? ORDER BY epoch"),
       readRange: this.db.query("SELECT * FROM epochs WHERE op = ? AND epoch > ? AND epoch <= ? ORDER BY epoch"),
@@ -283,6 +296,10 @@ export class SqliteStore implements Store {
     return this.steps.ends(operationId);
   }
 
+  async readStepJudgement(operationId: string): Promise<StepJudgementState | null> {
+    return this.steps.judgement(operationId);
+  }
+
   /** This store's part of a write (src/store/write_epochs.ts): its statements, run inside the write's transaction. */
   private readonly writer: EpochWriter<OpRow> = {
     lock: (operationId, touched) => {
@@ -334,11 +351,27 @@ export class SqliteStore implements Store {
         w.revived ? 1 : 0,
         w.started ? w.at.toISOString() : null,
         op.id,
+        JSON.stringify(w.kept),
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (writeEpochs)
     },
   };
+
+  async readJudgement(operationId: string): Promise<JudgementRow | null> {
+    return this.q.judgementRow.get(operationId);
+  }
+
+  async keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean> {
+    const r = this.q.keepJudgement.run(
+      JSON.stringify(state),
+      JSON.stringify(kept),
+      operationId,
+      seen.summary,
+      seen.judgement,
+    );
+    return r.changes > 0;
+  }
 
   async readReplay(operationId: string, sinceEpoch = -1): Promise<Replay> {
     // Synchronous: nothing can write between the two reads.

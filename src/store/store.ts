@@ -3,8 +3,10 @@ import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
-import type { TrendSummary } from "../trends/types.ts";
+import type { TrendState, TrendSummary } from "../trends/types.ts";
+import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -148,6 +150,22 @@ export interface Store {
   closeSteps(operationId: string): Promise<StepWriteResult["epochs"]>;
   /** The end of every epoch with steps (its last step), ascending; kept by each write, so one row is read. */
   epochEnds(operationId: string): Promise<EpochEnd[]>;
+  /**
+   * The judgement's stored parts of an operation, read as one snapshot of its row (src/operations/reads.ts judges from
+   * them and a bounded tail); null when unknown.
+   */
+  readJudgement(operationId: string): Promise<JudgementRow | null>;
+  /**
+   * Keeps a judgement state built from the whole history for an operation whose row has none (or an outdated one): the
+   * backfill of the rows from before it, on their first analysis read. Saved only while the row still holds `seen`
+   * (no write came between): returns whether it was.
+   */
+  keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean>;
+  /**
+   * A step run's judgement state (src/trends/step_judgement.ts), kept by each step write, so one row is read; null
+   * before any step. NOT_FOUND for an unknown operation.
+   */
+  readStepJudgement(operationId: string): Promise<StepJudgementState | null>;
   /** Marks pending → running. */
   markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
@@ -172,6 +190,13 @@ export interface Store {
   /** Present when other processes share the database (PostgreSQL): how their changes reach this one, and leases. */
   readonly shared: SharedStore | null;
   close(): Promise<void>;
+}
+
+/** The operation row's judgement columns as stored: the summary, the rule state (best_json) and the kept judgement (JSON). */
+export interface JudgementRow {
+  summary: string;
+  best_json: string | null;
+  judgement: string | null;
 }
 
 export interface Replay {
@@ -261,4 +286,8 @@ export type StoreReader = Pick<
   | "readStepsAt"
   | "stepSpans"
   | "epochEnds"
+  | "readJudgement"
+  // A cache fill, not a change: the judgement state a write would keep, saved for a row from before it (no stream hears it).
+  | "keepJudgement"
+  | "readStepJudgement"
 >;

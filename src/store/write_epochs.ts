@@ -10,6 +10,13 @@ import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/
 import { admitMetricNames, encodeMetric, type EpochRecord } from "../schemas/epoch.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
+import {
+  advanceJudge,
+  emptyJudgeState,
+  judgeStateFits,
+  judgeStateOf,
+  type JudgeState,
+} from "../trends/judgement_state.ts";
 import { advanceState, analyzeTrends, chooseMonitor, summarizeFrom } from "../trends/summary.ts";
 import {
   EMPTY_STATE,
@@ -21,6 +28,7 @@ import {
 } from "../trends/types.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import { appendToBlock, byBlock, summarizeBlock } from "./blocks.ts";
+import { parseJson } from "./rows.ts";
 import type { WriteResult } from "./store.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
@@ -36,6 +44,8 @@ export interface WriteRow {
   /** The trend summary and the rule state (best_json) the incremental update starts from. */
   summary: string;
   best_json: string | null;
+  /** The judgement kept on write (src/trends/judgement_state.ts JudgeState as JSON); null before this version kept one. */
+  judgement: string | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
 }
@@ -84,6 +94,8 @@ export interface InsertReads {
 export interface SavedWrite {
   trends: TrendSummary;
   state: TrendState;
+  /** The judgement kept on write, advanced by the batch (column judgement). */
+  kept: JudgeState;
   /** The new custom metric name list; null: unchanged. */
   names: string[] | null;
   /** A revivable failure goes back to running (its error, failure code and completion cleared). */
@@ -181,7 +193,11 @@ export function* writeEpochs<R extends WriteRow>(
   const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], batch.epochs);
   const revived = isRevivable(op);
   const prev = JSON.parse(op.summary) as TrendSummary;
-  const append = planAppend(prev, op.best_json, batch.epochs, batch.rows.length, batch.minEpoch, ctx.tail);
+  const prevKept = parseJson<JudgeState>(op.judgement);
+  // A kept judgement of another shape, monitor or configuration (or none, on a row from before it) is rebuilt.
+  const keptFits = prev.total_epochs_completed === 0 || judgeStateFits(prevKept, prev.monitor, ctx.trends);
+  const planned = planAppend(prev, op.best_json, batch.epochs, batch.rows.length, batch.minEpoch, ctx.tail);
+  const append = keptFits ? planned : null;
   const blocks = new Map<number, SpanSummary | null>();
   if (stored) for (const [b, rows] of batch.blocks) blocks.set(b, appendToBlock(stored.get(b) ?? null, rows));
   const redo = [...blocks].filter(([, v]) => v === null).map(([b]) => b);
@@ -196,17 +212,22 @@ export function* writeEpochs<R extends WriteRow>(
   );
   let trends: TrendSummary;
   let state: TrendState;
+  let kept: JudgeState;
   if (append) {
     state = append.state;
     trends = appendedSummary(append, append.tail ?? read.tail!, ctx.trends);
+    const from = prevKept ?? emptyJudgeState(append.monitor, ctx.trends);
+    kept = advanceJudge(from, ascending(batch.epochs), append.monitor, state.best);
   } else {
     ({ state, summary: trends } = analyzeTrends(read.history!, ctx.trends));
+    kept = judgeStateOf(read.history!, trends.monitor, state.best, ctx.trends);
   }
   for (const b of redo) blocks.set(b, summarizeBlock(read.blockRows, b));
   const version = yield* step(
     writer.save(op, {
       trends,
       state,
+      kept,
       names,
       revived,
       started: op.status === "pending",
@@ -224,6 +245,14 @@ export function* writeEpochs<R extends WriteRow>(
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
     control: decision(op),
   };
+}
+
+/** `epochs` ascending by epoch: as they are when they came so (the usual batch), else a sorted copy. */
+function ascending<T extends { epoch: number }>(epochs: readonly T[]): readonly T[] {
+  for (let i = 1; i < epochs.length; i++) {
+    if (epochs[i]!.epoch < epochs[i - 1]!.epoch) return [...epochs].sort((a, b) => a.epoch - b.epoch);
+  }
+  return epochs;
 }
 
 /** The stop decision the locked row records. */

@@ -25,3 +25,10 @@ export function finiteSeries<T extends { epoch: number }>(
   }
   return { xs, ys };
 }
+
+/**
+ * The most recent stored epochs a judgement reads besides the state kept on write (64): the noise a lucky checkpoint is
+ * measured against (checkpoint.ts) and the level since the best (recommend.ts levelChange) look no further back, so a
+ * read costs the same at any length. Every judgement corpus run is shorter, so on them this is the whole history.
+ */
+export const RECENT_EPOCHS = 64;

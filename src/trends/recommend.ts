@@ -1,13 +1,13 @@
 // Turns a trend summary into one action (continue, stop, restore a checkpoint) with a one-sentence reason citing numbers and
 // the thresholds applied, plus the monitored loss's trajectory and the generalization gap that agents use to explain a run.
 
-import { chooseCheckpoint } from "./checkpoint.ts";
+import { chooseCheckpointPoint } from "./checkpoint.ts";
 import { divergence } from "./divergence.ts";
 import { fmtLoss, pct, plural, signedPct, times } from "./format.ts";
-import { finiteSeries, isFiniteLoss, normalizeHistory } from "./history.ts";
+import { finiteSeries, isFiniteLoss, normalizeHistory, RECENT_EPOCHS } from "./history.ts";
 import { median } from "./noise.ts";
 import { LEVEL_EPOCHS, sinceBest } from "./overfitting.ts";
-import { fittedRelativeChange, linearFit } from "./regression.ts";
+import { addToFit, EMPTY_FIT, fitSlope, fittedRelativeChange, linearFit, type OnlineFit } from "./regression.ts";
 import { LEARNED_FRACTION, stall } from "./stalled.ts";
 import { advanceState, tailSize } from "./summary.ts";
 import {
@@ -65,6 +65,36 @@ export function trajectoryOf(
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
   state?: TrendState,
 ): TrajectoryDetail {
+  if (monitor === null) return trajectoryFrom([], [], null, EMPTY_STATE, cfg);
+  const sorted = normalizeHistory(epochs);
+  const { xs, ys } = finiteSeries(sorted, monitor);
+  const window = trajectoryWindow(cfg);
+  const s = state ?? advanceState(EMPTY_STATE, sorted, monitor);
+  return trajectoryFrom(
+    xs.slice(-window).map((x, i) => [x, ys.slice(-window)[i]!]),
+    sorted.slice(-tailSize(cfg)),
+    monitor,
+    s,
+    cfg,
+  );
+}
+
+/** The points trajectoryOf fits: the last max(2, trajectory_window) finite monitored values. */
+export function trajectoryWindow(cfg: TrendConfig = DEFAULT_TREND_CONFIG): number {
+  return Math.max(2, cfg.trajectory_window);
+}
+
+/**
+ * trajectoryOf from its parts: `window` the last trajectoryWindow finite monitored (epoch, value) pairs, `recent` the last
+ * tailSize stored epochs, `state` the history's rule state. What the judgement kept on write reads (judgement_state.ts).
+ */
+export function trajectoryFrom(
+  window: readonly (readonly [number, number])[],
+  recent: readonly EpochPoint[],
+  monitor: Monitor | null,
+  state: TrendState,
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+): TrajectoryDetail {
   const none: TrajectoryDetail = {
     trajectory: "flat",
     slope: null,
@@ -74,12 +104,9 @@ export function trajectoryOf(
     since_best: null,
   };
   if (monitor === null) return none;
-  const sorted = normalizeHistory(epochs);
-  const { xs, ys } = finiteSeries(sorted, monitor);
-  const window = Math.max(2, cfg.trajectory_window);
-  const wx = xs.slice(-window);
-  const wy = ys.slice(-window);
-  const s = sinceBest(sorted.slice(-tailSize(cfg)), monitor, state ?? advanceState(EMPTY_STATE, sorted, monitor), cfg);
+  const wx = window.map((p) => p[0]);
+  const wy = window.map((p) => p[1]);
+  const s = sinceBest(recent, monitor, state, cfg);
   const since_best = s ? { best_epoch: s.best_epoch, rise: s.rise, margin: s.margin } : null;
   if (wx.length < 2) return { ...none, points: wx.length, since_best };
   const change = fittedRelativeChange(wx, wy);
@@ -107,37 +134,60 @@ export interface GeneralizationGap {
   trend: "widening" | "narrowing" | "stable" | null;
 }
 
+/** One epoch of the gap: its number, val_loss − train_loss, and val_loss (both finite). */
+export type GapPoint = readonly [epoch: number, gap: number, val: number];
+
+/** The epochs of `epochs` (ascending) where train_loss and val_loss are both finite, as GapPoints. */
+export function gapPoints(epochs: readonly EpochPoint[]): GapPoint[] {
+  const out: GapPoint[] = [];
+  for (const p of epochs) {
+    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss))
+      out.push([p.epoch, p.val_loss - p.train_loss, p.val_loss]);
+  }
+  return out;
+}
+
+/** GapPoints folded into an OnlineFit (x = epoch, y = gap, |val| summed), in order. */
+export function gapFit(points: readonly GapPoint[], fit: OnlineFit = EMPTY_FIT): OnlineFit {
+  let f = fit;
+  for (const [x, g, v] of points) f = addToFit(f, x, g, v);
+  return f;
+}
+
 /**
  * Generalization gap = val_loss − train_loss on epochs where both are finite. Its trend is judged from the best epoch on (at
  * least the last trajectory_window (10) such epochs), so a run that overfits since its best reads "widening" even when the last
  * few epochs wobble: when the fitted gap moves across that span by no more than trajectory_threshold (1 %) of the mean
- * |val_loss| there, it is "stable"; otherwise "widening" (rising) or "narrowing" (falling).
+ * |val_loss| there, it is "stable"; otherwise "widening" (rising) or "narrowing" (falling). The line is fitted one point at
+ * a time (regression.ts OnlineFit), so the judgement kept on write extends it as epochs arrive.
  */
 export function generalizationGap(
   epochs: readonly EpochPoint[],
   cfg: TrendConfig = DEFAULT_TREND_CONFIG,
   bestEpoch: number | null = null,
 ): GeneralizationGap {
-  const xs: number[] = [];
-  const gaps: number[] = [];
-  const vals: number[] = [];
-  for (const p of normalizeHistory(epochs)) {
-    if (isFiniteLoss(p.train_loss) && isFiniteLoss(p.val_loss))
-      xs.push(p.epoch), gaps.push(p.val_loss - p.train_loss), vals.push(p.val_loss);
-  }
-  const latest = gaps[gaps.length - 1] ?? null;
-  const window = Math.max(2, cfg.trajectory_window);
-  let from = Math.max(0, xs.length - window);
-  if (bestEpoch !== null) {
-    const atBest = xs.findIndex((x) => x >= bestEpoch);
-    if (atBest >= 0 && atBest < from && xs.length - atBest >= 2) from = atBest;
-  }
-  const wx = xs.slice(from);
-  if (wx.length < 2) return { latest, slope: null, trend: null };
-  const { slope } = linearFit(wx, gaps.slice(from));
-  const moved = slope * (wx[wx.length - 1]! - wx[0]!);
-  const wv = vals.slice(from);
-  const tolerance = (cfg.trajectory_threshold * wv.reduce((sum, v) => sum + Math.abs(v), 0)) / wv.length;
+  const points = gapPoints(normalizeHistory(epochs));
+  const window = trajectoryWindow(cfg);
+  const atBest = bestEpoch === null ? -1 : points.findIndex((p) => p[0] >= bestEpoch);
+  const sinceBestFit = atBest >= 0 ? gapFit(points.slice(atBest)) : null;
+  return gapFrom(points[points.length - 1]?.[1] ?? null, points.slice(-window), sinceBestFit, cfg);
+}
+
+/**
+ * generalizationGap from its parts: the latest gap, the last trajectoryWindow GapPoints, and the fit over every GapPoint
+ * from the best epoch on (null without a best); that span decides when it holds more points than the window.
+ */
+export function gapFrom(
+  latest: number | null,
+  window: readonly GapPoint[],
+  sinceBestFit: OnlineFit | null,
+  cfg: TrendConfig = DEFAULT_TREND_CONFIG,
+): GeneralizationGap {
+  const fit = sinceBestFit !== null && sinceBestFit.n > trajectoryWindow(cfg) ? sinceBestFit : gapFit(window);
+  if (fit.n < 2) return { latest, slope: null, trend: null };
+  const slope = fitSlope(fit);
+  const moved = slope * (fit.last_x! - fit.first_x!);
+  const tolerance = (cfg.trajectory_threshold * fit.sum_abs) / fit.n;
   const trend = Math.abs(moved) <= tolerance ? "stable" : moved > 0 ? "widening" : "narrowing";
   return { latest, slope, trend };
 }
@@ -155,15 +205,37 @@ export interface RecommendInput {
 }
 
 /**
+ * What recommend reads of a history, each part bounded: the judgement kept on write (judgement_state.ts) has them without
+ * the history; recommend derives them from it.
+ */
+export interface RecommendParts {
+  status: RunStatus;
+  summary: TrendSummary;
+  checkpoints: CheckpointHolding;
+  stop_reason?: string | null;
+  state: TrendState;
+  trajectory: TrajectoryDetail;
+  /** Stored epochs. */
+  count: number;
+  /** The last tailSize stored epochs, ascending. */
+  recent: readonly EpochPoint[];
+  /** The checkpoint to advise (checkpoint.ts chooseCheckpoint among the holding's epochs) and its monitored value; null when none qualifies. */
+  checkpoint: { epoch: number; value: number } | null;
+  /** levelSinceBest of the history. */
+  level: { change: number; half: number } | null;
+}
+
+/**
  * One recommendation, in this order:
  * 1. diverging (running or not yet started) → stop, naming the epoch and the test that fired; NaN from the first epoch too.
- * 2. fewer than 3 epochs → insufficient_data.
+ * 2. a finished run whose every loss was non-finite → stop (it diverged; nothing to restore); fewer than 3 epochs →
+ *    insufficient_data.
  * 3. finished (completed, failed, cancelled) → use_checkpoint, the checkpoint chosen robustly (checkpoint.ts) among those that
  *    exist; insufficient_data without any finite loss.
  * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop, unless, over the
- *    epochs since the best, the median of the later half is more than trajectory_threshold (1 %) below the median of the
- *    earlier half (the best was a lucky epoch; the level still falls) → continue; each stop with a checkpoint for
- *    overfitting and plateau; else continue.
+ *    epochs since the best (of the last RECENT_EPOCHS (64) stored), the median of the later half is more than
+ *    trajectory_threshold (1 %) below the median of the earlier half (the best was a lucky epoch; the level still falls)
+ *    → continue; each stop with a checkpoint for overfitting and plateau; else continue.
  * checkpoint_epoch always names an epoch with a checkpoint when Trainwatch holds them, and any epoch for an external trainer
  * (the reason then says "if you kept one").
  */
@@ -171,40 +243,77 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
   const epochs = normalizeHistory(input.epochs);
   const s = input.summary;
   const state = input.state ?? advanceState(EMPTY_STATE, epochs, s.monitor);
-  const traj = input.trajectory ?? trajectoryOf(epochs, s.monitor, cfg, state);
+  const candidates = input.checkpoints.held_by === "trainwatch" ? input.checkpoints.epochs : null;
+  return recommendFrom(
+    {
+      status: input.status,
+      summary: s,
+      checkpoints: input.checkpoints,
+      stop_reason: input.stop_reason,
+      state,
+      trajectory: input.trajectory ?? trajectoryOf(epochs, s.monitor, cfg, state),
+      count: epochs.length,
+      recent: epochs.slice(-tailSize(cfg)),
+      checkpoint: chooseCheckpointPoint(epochs, s.monitor, candidates),
+      level: levelSinceBest(epochs.slice(-RECENT_EPOCHS), s),
+    },
+    cfg,
+  );
+}
+
+/**
+ * levelChange over the epochs after the best among `recent` (the last RECENT_EPOCHS (64) stored, ascending); null without
+ * a monitor or a best.
+ */
+export function levelSinceBest(
+  recent: readonly EpochPoint[],
+  s: Pick<TrendSummary, "monitor" | "best_epoch">,
+): { change: number; half: number } | null {
+  if (s.monitor === null || s.best_epoch === null) return null;
+  const best = s.best_epoch;
+  return levelChange(
+    recent.filter((p) => p.epoch > best),
+    s.monitor,
+  );
+}
+
+/** recommend from its parts (see recommend for the order of the rules). */
+export function recommendFrom(input: RecommendParts, cfg: TrendConfig = DEFAULT_TREND_CONFIG): Recommendation {
+  const s = input.summary;
+  const state = input.state;
+  const traj = input.trajectory;
   const result = (action: Action, reason: string, checkpoint_epoch: number | null = null): Recommendation => ({
     action,
     reason,
     checkpoint_epoch,
     trajectory: traj.trajectory,
   });
-  const n = epochs.length;
+  const n = input.count;
   const monitor = s.monitor ?? "loss";
-  const recent = epochs.slice(-tailSize(cfg));
+  const recent = input.recent;
   const finished = input.status === "completed" || input.status === "failed" || input.status === "cancelled";
 
   // The checkpoint to advise, only among epochs before a blow-up, and how to say it.
   const candidates = input.checkpoints.held_by === "trainwatch" ? input.checkpoints.epochs : null;
   const restore = (): { epoch: number | null; text: string } => {
-    const epoch = chooseCheckpoint(epochs, s.monitor, candidates);
-    if (epoch === null && candidates !== null && candidates.length > 0) {
+    const chosen = input.checkpoint;
+    if (chosen === null && candidates !== null && candidates.length > 0) {
       // Checkpoints exist but none of their epochs was stored (a cancel refuses the epoch that was finishing): the newest.
       const newest = Math.max(...candidates);
       return { epoch: newest, text: `restore the checkpoint of epoch ${newest} (its metrics were not recorded)` };
     }
-    if (epoch === null) {
+    if (chosen === null) {
       return {
-        epoch,
+        epoch: null,
         text:
           candidates !== null && candidates.length === 0
             ? "no checkpoint was written"
             : `no epoch has a finite ${monitor}, so there is no checkpoint to restore`,
       };
     }
-    const v = epochs.find((p) => p.epoch === epoch)?.[s.monitor!];
-    const what = `epoch ${epoch} (${monitor} ${fmtLoss(v as number)})`;
+    const what = `epoch ${chosen.epoch} (${monitor} ${fmtLoss(chosen.value)})`;
     return {
-      epoch,
+      epoch: chosen.epoch,
       text:
         candidates === null
           ? `restore your checkpoint of ${what}, if you kept one`
@@ -228,6 +337,12 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     const fix = r.epoch === null ? "; lower the learning rate and check the inputs for NaN" : `; ${r.text}`;
     return result("stop", `${what}: the run is diverging, so stop it${fix}.`, r.epoch);
   }
+  if (finished && s.is_diverging && s.monitor === null)
+    // Nothing but non-finite losses: the run diverged from the start; it is not short of data.
+    return result(
+      "stop",
+      `Every loss of the ${plural(n, "epoch")} was non-finite: the run diverged, and there is no finite loss to go back to; lower the learning rate and check the inputs for NaN.`,
+    );
   if (n < 3)
     return result(
       "insufficient_data",
@@ -274,10 +389,7 @@ export function recommend(input: RecommendInput, cfg: TrendConfig = DEFAULT_TREN
     );
   }
   if (s.is_plateaued) {
-    const level = levelChange(
-      epochs.filter((p) => p.epoch > s.best_epoch!),
-      s.monitor!,
-    );
+    const level = input.level;
     if (level !== null && level.change < -cfg.trajectory_threshold) {
       return result(
         "continue",
