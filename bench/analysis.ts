@@ -67,7 +67,8 @@ async function startServer(root: string, dir: string): Promise<Server> {
   let out = "";
   const decoder = new TextDecoder();
   void (async () => {
-    for await (const chunk of proc.stdout) out += decoder.decode(chunk);
+    const reader = proc.stdout.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += decoder.decode(r.value);
   })();
   const stop = async () => {
     proc.kill("SIGTERM");

@@ -108,7 +108,7 @@ function keptOnly(store: Store): JudgementStore {
     readEpochs: () => {
       throw new Error("the kept state was not used (readEpochs)");
     },
-    readEpochsBefore: (id, epoch, limit) => store.readEpochsBefore(id, epoch, limit),
+    readEpochsBefore: (id, epoch, limit, fields) => store.readEpochsBefore(id, epoch, limit, fields),
     readEpochPage: (id, after, limit) => store.readEpochPage(id, after, limit),
   };
 }

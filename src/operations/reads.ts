@@ -83,6 +83,9 @@ export async function stepsView(
   };
 }
 
+/** The columns the judgement reads of the recent epochs. */
+const LOSSES = ["train_loss", "val_loss"] as const;
+
 /** What a judgement read needs of the store: the stored judgement, a bounded tail, and (once, for a row from before it) its history. */
 export type JudgementStore = Pick<
   Store,
@@ -106,9 +109,16 @@ export async function judgeStored(
   if (row === null) throw notFound(id);
   const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(row.summary) as TrendSummary) };
   const latest = trends.latest_epoch;
-  const wire = latest === null ? [] : await store.readEpochsBefore(id, latest + 1, RECENT_EPOCHS);
-  const recent = wire.map(lossPoint);
-  const final = wire[wire.length - 1] ?? null;
+  // The losses of the last RECENT_EPOCHS epochs alone (their other columns are not read), and the last one whole.
+  const [losses, last] =
+    latest === null
+      ? [[], []]
+      : await Promise.all([
+          store.readEpochsBefore(id, latest + 1, RECENT_EPOCHS, LOSSES),
+          store.readEpochsBefore(id, latest + 1, 1),
+        ]);
+  const recent = losses.map(lossPoint);
+  const final = last[0] ?? null;
   const holding = holdingOf(op, trends);
   const state = parseState(row.best_json);
   const kept = parseJson<JudgeState>(row.judgement);

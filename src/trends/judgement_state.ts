@@ -10,10 +10,15 @@ import { gapFit, gapPoints, trajectoryWindow } from "./recommend.ts";
 import { DEFAULT_TREND_CONFIG, type Best, type EpochPoint, type Monitor, type TrendConfig } from "./types.ts";
 
 /**
- * The lowest monitored epochs kept with their neighbours (16): an external trainer's checkpoint is chosen among them
+ * The lowest monitored epochs kept with their neighbours (8): an external trainer's checkpoint is chosen among them
  * (checkpoint.ts: a lucky dip scores as its neighbour, so the choice is exact whenever one of them is not a lucky dip).
  */
-export const LOW_KEPT = 16;
+export const LOW_KEPT = 8;
+
+/** A kept low epoch, compact in JSON: [epoch, value, prev, next] as checkpoint.ts CheckpointPoint names them. */
+export type LowPoint = [epoch: number, value: number, prev: number | null, next: number | null];
+
+const toPoint = ([epoch, value, prev, next]: LowPoint): CheckpointPoint => ({ epoch, value, prev, next });
 
 /** The shape version: a state of another version (or kept for another trajectory window or monitor) is rebuilt. */
 export const JUDGE_STATE_VERSION = 1;
@@ -41,7 +46,7 @@ export interface JudgeState {
     span: OnlineFit;
   };
   /** Up to LOW_KEPT finite monitored epochs with the lowest values (value, then epoch, ascending), with their stored neighbours. */
-  low: CheckpointPoint[];
+  low: LowPoint[];
 }
 
 /** The state of a run with no epochs, for `monitor` under `cfg`. */
@@ -63,7 +68,7 @@ export function judgeStateFits(s: JudgeState | null, monitor: Monitor | null, cf
   return s !== null && s.v === JUDGE_STATE_VERSION && s.window === trajectoryWindow(cfg) && s.monitor === monitor;
 }
 
-const byValue = (a: CheckpointPoint, b: CheckpointPoint) => a.value - b.value || a.epoch - b.epoch;
+const byValue = (a: LowPoint, b: LowPoint) => a[1] - b[1] || a[0] - b[0];
 
 /**
  * The state after appending `epochs` (ascending, each past `prev.last`), for `monitor` (prev's, or the one it switches
@@ -77,7 +82,7 @@ export function advanceJudge(
 ): JudgeState {
   const window = prev.window;
   const traj = [...prev.traj];
-  const low = prev.low.map((p) => ({ ...p }));
+  const low = prev.low.map((p) => [...p] as LowPoint);
   let last = prev.last;
   let first = prev.first_epoch;
   for (const p of epochs) {
@@ -85,12 +90,12 @@ export function advanceJudge(
     const value = isFiniteLoss(v) ? v : null;
     if (first === null) first = p.epoch;
     if (last !== null && last.value !== null) {
-      const before = low.find((q) => q.epoch === last!.epoch);
-      if (before) before.next = value;
+      const before = low.find((q) => q[0] === last!.epoch);
+      if (before) before[3] = value;
     }
     if (value !== null) {
       traj.push([p.epoch, value]);
-      const point = { epoch: p.epoch, value, prev: last?.value ?? null, next: null };
+      const point: LowPoint = [p.epoch, value, last?.value ?? null, null];
       if (low.length < LOW_KEPT || byValue(point, low[low.length - 1]!) < 0) {
         low.push(point);
         low.sort(byValue);
@@ -138,7 +143,8 @@ export function judgeStateOf(
  * holds (every one of the LOW_KEPT lowest is a lucky dip): the caller judges the history instead.
  */
 export function lowCheckpoint(s: JudgeState, sigma: number): CheckpointPoint | null | undefined {
-  const chosen = chooseAmong(s.low, sigma);
-  if (chosen === null || s.low.length < LOW_KEPT) return chosen;
-  return s.low.some((p) => checkpointScore(p, sigma) === p.value) ? chosen : undefined;
+  const low = s.low.map(toPoint);
+  const chosen = chooseAmong(low, sigma);
+  if (chosen === null || low.length < LOW_KEPT) return chosen;
+  return low.some((p) => checkpointScore(p, sigma) === p.value) ? chosen : undefined;
 }
