@@ -8,13 +8,12 @@ import type { Analysis } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { MetricsReply, Operation, StepsReply } from "../schemas/operation.ts";
 import { readChart, readSeries, stepSeries, type ChartQuery } from "../store/charts.ts";
-import { parseJson } from "../store/rows.ts";
 import type { Store, StoreReader } from "../store/store.ts";
 import { parseState } from "../store/write_epochs.ts";
 import { judgeKept, judgeRun, type Judgement } from "../trends/analysis.ts";
 import type { CheckpointPoint } from "../trends/checkpoint.ts";
 import { isFiniteLoss, RECENT_EPOCHS } from "../trends/history.ts";
-import { judgeStateFits, judgeStateOf, type JudgeState } from "../trends/judgement_state.ts";
+import { decodeJudge, judgeStateFits, judgeStateOf } from "../trends/judgement_state.ts";
 import { advanceState } from "../trends/summary.ts";
 import {
   EMPTY_STATE,
@@ -121,7 +120,7 @@ export async function judgeStored(
   const final = last[0] ?? null;
   const holding = holdingOf(op, trends);
   const state = parseState(row.best_json);
-  const kept = parseJson<JudgeState>(row.judgement);
+  const kept = decodeJudge(row.judgement);
   if (state !== null && judgeStateFits(kept, trends.monitor, cfg)) {
     const candidates =
       holding.held_by === "trainwatch" && trends.monitor !== null

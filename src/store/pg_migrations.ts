@@ -125,5 +125,5 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_version bigint NOT NULL DEFAULT 0;`,
   // 6: issue 23's judgement kept on write, as SQLite's migration 8 (NULL before it: kept by the first analysis read or
   // the next write). Idempotent, like 5.
-  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS judgement text;`,
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS judgement bytea;`,
 ];
