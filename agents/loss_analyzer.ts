@@ -3,9 +3,10 @@
  * Loss analyzer agent: `bun agents/loss_analyzer.ts <operation_id> [--json]`. An MCP client (see ./mcp_client.ts) that asks
  * analyze_training about one operation's full history and prints the trajectory, best epoch, flags, generalization gap
  * and the recommendation with its reason; for a run that reports steps, also its steps completed (of those planned), the
- * latest step's train_loss and the last evaluation with its step, from get_operation_metrics at step resolution (the
- * judgement stays the one over the epochs derived from the steps). --json prints the analysis as one JSON object (with
- * `steps` for a step run). Exit: 0, 1 on failure, 2 on bad usage.
+ * latest step's train_loss and the last evaluation with its step, from get_operation_metrics at step resolution, and the
+ * step judgement: the best step, every loss spike (its step, size, and whether it recovered), the divergence (where it
+ * began) and the slow-downs, the step flags and the checkpoint step of the recommendation. --json prints the analysis as
+ * one JSON object (with `steps` for a step run). Exit: 0, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
 import type { Analysis } from "../src/schemas/analysis.ts";
@@ -62,6 +63,48 @@ export function stepSummary(v: StepsView): StepSummary {
 export const stepCount = (done: number, planned: number | null): string =>
   planned ? `${done}/${planned} (${Math.round(Math.min(1, done / planned) * 100)}%)` : `${done} (no planned total)`;
 
+/** One spike as a report line: `step 500: 4.2× the level before it, recovered at step 512`. */
+export function spikeText(s: Analysis["spikes"][number]): string {
+  const size = `${s.size.toPrecision(3)}× the level before it`;
+  const outcome =
+    s.recovered === true
+      ? `recovered at step ${s.end_step}`
+      : s.recovered === false
+        ? `did not recover (divergence, judged at step ${s.end_step})`
+        : "being watched";
+  return `step ${s.step}: ${size}, ${outcome}`;
+}
+
+/** A step run's judgement as report lines [label, text]: best step, spikes, divergence, slow-downs, flags. */
+export function stepJudgementLines(a: Analysis): [string, string][] {
+  if (a.judged_on !== "steps") return [];
+  const yes = (b: boolean) => (b ? "YES" : "no");
+  const out: [string, string][] = [
+    ["judged on", `${a.steps_judged} steps${a.best_step === null ? "" : `; best step ${a.best_step}`}`],
+  ];
+  if (a.spikes.length === 0) out.push(["spikes", "none"]);
+  for (const [i, s] of a.spikes.entries()) out.push([i === 0 ? "spikes" : "", spikeText(s)]);
+  const d = a.divergence;
+  if (d) {
+    const what =
+      d.kind === "non_finite"
+        ? `${d.metric} ${d.value} at step ${d.step}${d.only_non_finite ? " (no finite loss at all)" : ""}`
+        : `the spike at step ${d.step} did not recover (judged at step ${d.decided_step})`;
+    out.push(["divergence", `${what}; last finite step before it: ${d.before_step ?? "none"}`]);
+  }
+  for (const [i, s] of a.slowdowns.entries())
+    out.push([
+      i === 0 ? "slow-downs" : "",
+      `from step ${s.step}: ${s.ratio.toPrecision(3)}× the typical step time${s.end_step === null ? " (still slow)" : `, over at step ${s.end_step}`}`,
+    ]);
+  const f = a.flags;
+  out.push([
+    "step flags",
+    `spike ${yes(f.spike)}   grad explosion ${yes(f.grad_explosion)}   slow-down ${yes(f.slowdown)}`,
+  ]);
+  return out;
+}
+
 /** The analysis as a short aligned report; `steps` adds a step run's lines. */
 export function report(a: Analysis, steps: StepSummary | null = null): string {
   const lines: string[] = [];
@@ -84,9 +127,11 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
   }
   if (a.epochs_completed === 0) {
     lines.push(
-      steps
-        ? `  No epoch closed yet; the judgement starts once the first epoch ends (a step of the next epoch, or the finish).`
-        : `  No epochs recorded yet; nothing to analyze until the run reports metrics.`,
+      !steps
+        ? `  No epochs recorded yet; nothing to analyze until the run reports metrics.`
+        : ["completed", "failed", "cancelled"].includes(a.status)
+          ? `  Its steps carry no epoch, so no per-epoch record was derived and there is no epoch judgement (log the epoch with each step: run.log(..., step=n, epoch=e)).`
+          : `  No epoch closed yet; the judgement starts once the first epoch ends (a step of the next epoch, or the finish).`,
     );
   } else {
     const t = a.trajectory;
@@ -129,6 +174,7 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
       );
     }
   }
+  for (const [label, text] of stepJudgementLines(a)) line(label, text);
   const r = a.recommendation;
   if (a.checkpoints.held_by === "trainwatch") {
     line(
@@ -142,7 +188,7 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
   );
   line(
     "recommendation",
-    `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}`,
+    `${r.action}${r.checkpoint_epoch === null ? "" : ` -> checkpoint at epoch ${r.checkpoint_epoch}`}${r.checkpoint_step === null ? "" : ` -> the last checkpoint at or before step ${r.checkpoint_step}`}`,
   );
   line("reason", r.reason);
   return lines.join("\n");

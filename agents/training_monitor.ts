@@ -4,7 +4,9 @@
  * An MCP client (see ./mcp_client.ts) that polls one operation for new epochs, prints them as a table with a progress bar
  * (a run that reports steps: one line per poll, whatever the step rate, with the latest step, its metrics, the steps
  * done of those planned and any evaluation since the last poll),
- * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears, and with --auto-cancel stops
+ * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears (a step run: judged on its
+ * steps, with every loss spike as it opens and as it recovers or turns into divergence, a gradient explosion, a
+ * slow-down, and the stop decision the server recorded), and with --auto-cancel stops
  * the run on overfitting, divergence, a stall, or more than 15 epochs without improvement. The judgement is the server's
  * (analyze_training); this agent only acts on it. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
  */
@@ -15,7 +17,7 @@ import type { WireStep } from "../src/schemas/step.ts";
 import type { Operation, TrendSummarySchema } from "../src/schemas/operation.ts";
 import type { Static } from "@sinclair/typebox";
 import type { Analysis } from "../src/schemas/analysis.ts";
-import { stepCount, type StepsView } from "./loss_analyzer.ts";
+import { spikeText, stepCount, type StepsView } from "./loss_analyzer.ts";
 import { connect, fmt, parseSeconds, ToolError, type McpSession } from "./mcp_client.ts";
 
 /** --auto-cancel also stops a run whose best epoch is more than this many epochs old. */
@@ -141,6 +143,44 @@ export function flagText(flag: Flag, a: Analysis): string {
   }
 }
 
+/** The trend fields of a step run's analysis, judged on its steps: what its flags and --auto-cancel read. */
+function stepTrends(a: Analysis): Trends {
+  return {
+    is_overfitting: a.flags.overfitting,
+    is_plateaued: a.flags.plateau,
+    is_diverging: a.flags.diverging,
+    is_stalled: a.flags.stalled,
+    best_epoch: a.best_epoch,
+    monitor: a.monitor,
+    best_val_loss: a.best_value,
+    // A step run's plateau is its own flag (in steps); the epoch count past the best is not read.
+    epochs_since_improvement: null,
+  };
+}
+
+/**
+ * What a step run's analysis says that the last one did not (`seen`: each spike's step → the outcome printed): a spike
+ * that opened, recovered or turned into divergence, a gradient explosion or a slow-down that began.
+ */
+export function stepEvents(a: Analysis, seen: Map<number | string, string>): string[] {
+  const out: string[] = [];
+  for (const s of a.spikes) {
+    const state = String(s.recovered);
+    if (seen.get(s.step) === state) continue;
+    seen.set(s.step, state);
+    out.push(`${s.recovered === null ? "SPIKE" : "spike"} ${spikeText(s)}`);
+  }
+  for (const [flag, text] of [
+    ["grad_explosion", "grad_norm far above its recent level (an early warning)"],
+    ["slowdown", `steps slower than usual${a.slowdowns.length ? ` since step ${a.slowdowns.at(-1)!.step}` : ""}`],
+  ] as const) {
+    const now = String(a.flags[flag]);
+    if ((seen.get(flag) ?? "false") !== now) out.push(a.flags[flag] ? `FLAG ${flag}: ${text}` : `cleared: ${flag}`);
+    seen.set(flag, now);
+  }
+  return out;
+}
+
 /** Why --auto-cancel should stop the run now, or null. */
 function cancelReason(m: Trends): string | null {
   const best = m.best_epoch === null ? "" : `; best ${m.monitor} ${fmt(m.best_val_loss)} at epoch ${m.best_epoch}`;
@@ -170,6 +210,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   let flags = new Set<Flag>();
   let failures = 0;
   let cancelled: string | null = null;
+  const stepSeen = new Map<number | string, string>();
+  let decisionShown = false;
   for (;;) {
     let reply: MetricsReply | StepReply;
     try {
@@ -188,13 +230,33 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
       continue;
     }
     let m: Trends;
+    let where = () => `epoch ${since}`;
     if ("steps" in reply) {
       mode = "step";
-      m = reply.trends;
       const line = stepLine(reply.steps, reply.steps_completed, reply.total_steps_planned);
       if (line) console.log(line);
       sinceStep = reply.steps.at(-1)?.step ?? sinceStep;
       since = reply.trends.latest_epoch ?? since;
+      where = () => `step ${sinceStep}`;
+      // A step run is judged on its steps: its flags, spikes and stop decision come from its analysis.
+      const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
+      m = stepTrends(a);
+      for (const e of stepEvents(a, stepSeen)) console.log(e);
+      if (
+        !decisionShown &&
+        (a.flags.diverging || a.flags.overfitting || a.flags.stalled || FINISHED.has(reply.status))
+      ) {
+        const control = (await mcp.call<Operation>("get_operation_status", { operation_id: id })).control;
+        if (control) {
+          decisionShown = true;
+          const at = control.step != null ? `step ${control.step}` : `epoch ${control.epoch}`;
+          const back =
+            control.checkpoint_step != null
+              ? `; checkpoint: the last one at or before step ${control.checkpoint_step}`
+              : "";
+          console.log(`DECISION ${control.action} by ${control.decided_by} at ${at}: ${control.reason}${back}`);
+        }
+      }
     } else {
       m = reply.metrics;
       const epochs = reply.metrics;
@@ -218,11 +280,11 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
 
     const now = activeFlags(m);
     const raised = [...now].filter((f) => !flags.has(f));
-    for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at epoch ${since}`);
+    for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at ${where()}`);
     flags = now;
     if (raised.length) {
       const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
-      for (const f of raised) console.log(`FLAG ${f} at epoch ${since}: ${flagText(f, a)}`);
+      for (const f of raised) console.log(`FLAG ${f} at ${where()}: ${flagText(f, a)}`);
     }
 
     let status = reply.status;

@@ -76,7 +76,15 @@ describe("loss_analyzer", () => {
   test("a plateau gets stop", async () => {
     const a = await analyze(await seedRun(api, "plateau", plateau()));
     expect(a.recommendation).toMatchObject({ action: "stop", checkpoint_epoch: 5 });
-    expect(a.flags).toEqual({ overfitting: false, plateau: true, diverging: false, stalled: false });
+    expect(a.flags).toEqual({
+      overfitting: false,
+      plateau: true,
+      diverging: false,
+      stalled: false,
+      spike: false,
+      grad_explosion: false,
+      slowdown: false,
+    });
     expect(a.epochs_since_improvement).toBe(11);
   });
 
@@ -143,7 +151,7 @@ async function stepRun(name: string, planned: number): Promise<string> {
 }
 
 describe("agents on a step run", () => {
-  test("the loss analyzer prints steps done of planned, the latest step's train_loss, the last evaluation and its step, and the epoch judgement", async () => {
+  test("the loss analyzer prints steps done of planned, the latest step's train_loss, the last evaluation and its step, and the step judgement", async () => {
     const id = await stepRun("analyzed-steps", 3000);
     await api.writeSteps(id, stepRows(0, 1000));
     await api.writeSteps(id, stepRows(1000, 50));
@@ -153,7 +161,11 @@ describe("agents on a step run", () => {
     expect(r.stdout).toMatch(/steps\s+1050\/3000 \(35%\)/);
     expect(r.stdout).toMatch(/latest step\s+1049: train_loss 0\.9510/);
     expect(r.stdout).toMatch(/last evaluation\s+step 999: val_loss 1\.5010 {2}val_acc 0\.5000/);
-    expect(r.stdout).toMatch(/recommendation\s+insufficient_data/);
+    // Judged on its steps: the NaN at step 123 is divergence there, and the advice names the checkpoint before it.
+    expect(r.stdout).toMatch(/judged on\s+1050 steps; best step 999/);
+    expect(r.stdout).toMatch(/divergence\s+train_loss NaN at step 123; last finite step before it: 122/);
+    expect(r.stdout).toMatch(/recommendation\s+stop -> the last checkpoint at or before step 99\b/);
+    expect(r.stdout).toContain("train_loss became NaN at step 123: the run is diverging, so stop it");
     const json = JSON.parse((await runAgent("loss_analyzer.ts", [id, "--json"])).stdout);
     expect(json.steps).toEqual({
       completed: 1050,
@@ -164,6 +176,20 @@ describe("agents on a step run", () => {
     // An epoch run's report has no step lines.
     const epochs = await runAgent("loss_analyzer.ts", [await seedRun(api, "no-steps", improving())]);
     expect(epochs.stdout).not.toMatch(/latest step|last evaluation/);
+  });
+
+  test("the loss analyzer of a finished step run whose steps carry no epoch says why there is no epoch judgement, not that one is coming", async () => {
+    const id = await stepRun("steps-without-epochs", 300);
+    await api.writeSteps(
+      id,
+      stepRows(0, 300).map(({ epoch: _, ...s }) => s),
+    );
+    await api.completeOperation(id, { status: "completed" });
+    const r = await runAgent("loss_analyzer.ts", [id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/steps\s+300\/300 \(100%\)/);
+    expect(r.stdout).not.toContain("the judgement starts once the first epoch ends");
+    expect(r.stdout).toContain("Its steps carry no epoch, so no per-epoch record was derived");
   });
 
   test("the monitor prints one line per poll with the latest step, not one per step, and the steps in its summary", async () => {

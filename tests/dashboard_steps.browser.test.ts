@@ -82,6 +82,8 @@ describeInBrowser("step runs on the dashboard, in headless Chromium", () => {
   test("the operation page charts a step run by step: spike and NaN at max_points, evaluations as points, epoch ends marked, progress in steps, a live step appends, a zoom re-reads by step", async () => {
     await page.goto(`${server.url}/#/op/${id}`);
     await settled("loss", `s.x.at(-1) === ${N - 1}`);
+    // The step judgement's marks come with the analysis: the spike at its step on the loss chart.
+    await settled("loss", `s.lines.some((l) => l.x === ${SPIKE})`);
 
     // The whole run, reduced to the page's budget, read from GET …/steps.
     const full = await snapshot("loss");
@@ -111,12 +113,18 @@ describeInBrowser("step runs on the dashboard, in headless Chromium", () => {
     expect(evals.length).toBeGreaterThan(10);
     expect(evals.every((s) => s % EVERY === 0)).toBe(true);
     for (const s of evals) expect(valueAt(full, "val_loss", s) as number).toBeCloseTo(2.1 * Math.exp(-s / 1500), 9);
-    // The closed epochs' ends are marked on every step chart; the open epoch (2) has none yet.
-    expect(full.lines).toEqual([
+    // The closed epochs' ends are marked on every step chart; the open epoch (2) has none yet. The loss chart marks the
+    // spike too (the step judgement's: 40 ÷ a level near 0.26, back in its band at once).
+    const ends = [
       { x: 1999, label: "epoch 0" },
       { x: 3999, label: "epoch 1" },
+    ];
+    expect(full.lines).toEqual([
+      ends[0]!,
+      { x: SPIKE, label: expect.stringMatching(/^spike ×\d+ recovered$/) },
+      ends[1]!,
     ]);
-    expect((await snapshot("grad_norm")).lines).toEqual(full.lines);
+    expect((await snapshot("grad_norm")).lines).toEqual(ends);
     // The learning rate, the gradient norm and the step time have charts of their own, by step.
     for (const chart of ["lr", "grad_norm", "duration"]) expect((await snapshot(chart)).x).toEqual(full.x);
     expect(await page.isVisible("#card-grad_norm")).toBe(true);

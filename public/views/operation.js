@@ -80,7 +80,7 @@ export function operationView(root, id) {
   const analysis = analysisPart(
     { badges: root.querySelector("#badges"), recommendation: root.querySelector("#recommendation") },
     id,
-    { trends: () => state.trends, alive },
+    { trends: () => state.trends, alive, onAnalysis: (a) => curves.setJudgement(a) },
   );
   const slots = {
     grid: root.querySelector("#charts"),
@@ -142,6 +142,8 @@ export function operationView(root, id) {
           // The first steps of a run the page charted by epoch: the step read holds them.
           if (!state.full || state.full.key === "step") for (const s of steps) curves.liveRow(s, "step");
           else void chartBySteps();
+          // The step judgement moves with every step (kept on write, one row to read): asked again, throttled.
+          if (state.full) analysis.analyse();
         },
         trends(t) {
           state.trends = t;

@@ -24,6 +24,7 @@ import {
   type TrendSummary,
 } from "../trends/types.ts";
 import { holdingOf, judgeInput, lossPoint } from "./judgement.ts";
+import { withStepJudgement } from "./step_judgement.ts";
 
 /** What the range parameters (RangeQuery, src/schemas/query.ts) ask of a chart read. */
 export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
@@ -179,19 +180,26 @@ async function candidatePoints(
 
 /** Judges a loaded operation from its stored judgement (judgeStored): the analysis reply, and its first stored epoch. */
 export async function analyzeOperation(
-  store: JudgementStore,
+  store: JudgementStore & Pick<Store, "readStepJudgement">,
   op: Operation,
   cfg: TrendConfig,
 ): Promise<{ analysis: Analysis; first: number | null }> {
-  const { judgement, trends, final, first } = await judgeStored(store, op, cfg);
-  const analysis: Analysis = {
-    operation_id: op.operation_id,
-    operation_type: op.operation_type,
-    status: op.status,
-    epochs_completed: trends.total_epochs_completed,
-    total_epochs_planned: op.progress.total_epochs,
-    ...judgement,
-    final,
-  };
+  // A step run is judged on its steps too (src/operations/step_judgement.ts): its kept step judgement, one more row read.
+  const [{ judgement, trends, final, first }, steps] = await Promise.all([
+    judgeStored(store, op, cfg),
+    op.progress.steps_completed ? store.readStepJudgement(op.operation_id) : null,
+  ]);
+  const analysis = withStepJudgement(
+    {
+      operation_id: op.operation_id,
+      operation_type: op.operation_type,
+      status: op.status,
+      epochs_completed: trends.total_epochs_completed,
+      total_epochs_planned: op.progress.total_epochs,
+      ...judgement,
+      final,
+    },
+    steps,
+  );
   return { analysis, first };
 }

@@ -135,7 +135,8 @@ export class OperationsService {
 
   /**
    * Stores steps (Store.writeSteps), and through them the records of the epochs they closed; streams hear the steps,
-   * then those epochs, and the stop policy judges the new summary as after an epoch write.
+   * then those epochs. The stop policy of a step run is judged on its steps, inside the write (src/store/write_steps.ts):
+   * `control` of the result is already the decision in force, and streams hear the operation when one was taken.
    */
   async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
     const res = await this.store.writeSteps(operationId, steps);
@@ -145,12 +146,7 @@ export class OperationsService {
       this.emit({ type: "steps", operation_id: operationId, version: res.version, steps: wire });
       if (res.epochs) this.emitEpochs(operationId, res.epochs.records, res.epochs.version, res.trends);
     }
-    let changed = res.statusChanged;
-    if (res.epochs && res.stopPolicy !== null && res.control === null) {
-      const decided = await this.judgeStop(operationId, res.stopPolicy, res.trends);
-      if (decided) (res.control = decided), (changed = true);
-    }
-    if (changed) await this.changed(operationId);
+    if (res.statusChanged) await this.changed(operationId);
     return res;
   }
 

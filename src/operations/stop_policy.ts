@@ -26,12 +26,14 @@ export function normalizeStopPolicy(p: StopPolicyInput): StopPolicy {
   return { on: [...new Set(p.on)], min_epochs: p.min_epochs ?? 0 };
 }
 
-/** The judgement flag behind each policy name (the summary's field; the same one the analysis route reports). */
-const FLAG_FIELD: Record<StopFlag, keyof Summary> = {
+/** The judgement flag behind each policy name (the summary's field; the same one the analysis route reports); null: raised on steps only. */
+const FLAG_FIELD: Record<StopFlag, keyof Summary | null> = {
   diverging: "is_diverging",
   overfitting: "is_overfitting",
   stalled: "is_stalled",
   plateau: "is_plateaued",
+  grad_explosion: null,
+  slowdown: null,
 };
 
 /**
@@ -41,7 +43,39 @@ const FLAG_FIELD: Record<StopFlag, keyof Summary> = {
  */
 export function firedFlags(policy: StopPolicy, summary: Summary): StopFlag[] {
   if (summary.latest_epoch === null || summary.latest_epoch < policy.min_epochs) return [];
-  return policy.on.filter((f) => summary[FLAG_FIELD[f]] === true);
+  return policy.on.filter((f) => {
+    const field = FLAG_FIELD[f];
+    return field !== null && summary[field] === true;
+  });
+}
+
+/**
+ * A step run's decision rule (src/store/write_steps.ts calls it in the write of every step batch of an operation with
+ * a policy and no decision): ONE stop decision when a flag of `policy.on` is raised by the step judgement at an epoch ≥
+ * min_epochs (the highest epoch the steps named; 0 when they name none). The reason is the step recommendation's when it
+ * advises stopping, else led by the flags that fired; the decision names the step it was taken at and the checkpoint step.
+ */
+export function decideStepStop(
+  policy: StopPolicy | null,
+  flags: Record<StopFlag, boolean>,
+  at: { epoch: number | null; step: number | null },
+  recommendation: { action: string; reason: string; checkpoint_step: number | null },
+  existing: StopControl | null,
+  now: string,
+): StopControl | null {
+  if (existing !== null || policy === null || (at.epoch ?? 0) < policy.min_epochs) return null;
+  const fired = policy.on.filter((f) => flags[f]);
+  if (fired.length === 0) return null;
+  return {
+    action: "stop",
+    reason: policyReason(fired, `step ${at.step}`, recommendation),
+    checkpoint_epoch: null,
+    decided_by: "stop_policy",
+    epoch: at.epoch,
+    step: at.step,
+    checkpoint_step: recommendation.checkpoint_step,
+    at: now,
+  };
 }
 
 /** What the decision needs of the judgement (src/trends/analysis.ts judgeRun). */
@@ -67,18 +101,24 @@ export function decideStop(
   const fired = firedFlags(policy, summary);
   if (fired.length === 0) return null;
   const r = judgement.recommendation;
-  const reason =
-    r.action === "stop"
-      ? r.reason
-      : `${fired.join(", ")} flagged at epoch ${summary.latest_epoch} (stop policy); the judgement: ${r.reason}`;
   return {
     action: "stop",
-    reason,
+    reason: policyReason(fired, `epoch ${summary.latest_epoch}`, r),
     checkpoint_epoch: r.checkpoint_epoch,
     decided_by: "stop_policy",
     epoch: summary.latest_epoch,
     at,
   };
+}
+
+/**
+ * A decision's reason: the judgement's own sentence when it advises stopping; when it does not (a plateau whose best was
+ * a lucky epoch reads "keep training"), the flags that fired lead, so the record never reads as advice to go on.
+ */
+function policyReason(fired: readonly StopFlag[], where: string, r: { action: string; reason: string }): string {
+  return r.action === "stop"
+    ? r.reason
+    : `${fired.join(", ")} flagged at ${where} (stop policy); the judgement: ${r.reason}`;
 }
 
 /** What a cancel records: who cancelled (default "api") and why, at the latest epoch, advising the best epoch. */

@@ -27,8 +27,22 @@ export const Flags = Type.Object(
     stalled: Type.Boolean({
       description: "Barely any improvement over stall_window epochs, and little before: the run is not learning.",
     }),
+    spike: Type.Boolean({
+      description:
+        "A step run: a loss spike is being watched (not yet back within its pre-spike band, not yet divergence). Never an alarm: see `spikes`.",
+    }),
+    grad_explosion: Type.Boolean({
+      description:
+        "A step run: grad_norm is far above its recent level now (an early warning; divergence needs the loss).",
+    }),
+    slowdown: Type.Boolean({
+      description: "A step run: the step time is well above the run's typical step time now (see `slowdowns`).",
+    }),
   },
-  { description: "The stored summary's flags, as the dashboard shows them." },
+  {
+    description:
+      "The judgement's flags, as the dashboard shows them. A step run's are judged on its steps (the step rules, docs/judgement.md); an epoch run's are the stored summary's, and its spike, grad_explosion and slowdown are false.",
+  },
 );
 
 export const Action = Type.Union(
@@ -43,9 +57,53 @@ export const Recommendation = Type.Object({
   reason: Type.String({ description: "One sentence citing the numbers behind the action and the thresholds applied." }),
   checkpoint_epoch: Type.Union([Type.Integer(), Type.Null()], {
     description:
-      "The epoch to restore (stop, use_checkpoint). For local and host trainings always one with a checkpoint (see checkpoints).",
+      "The epoch to restore (stop, use_checkpoint). For local and host trainings always one with a checkpoint (see checkpoints). null for a step run.",
+  }),
+  checkpoint_step: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      "A step run: the step whose checkpoint to restore (the last one the trainer took at or before it; after a divergence, the best step before it began). null for an epoch run.",
   }),
   trajectory: Trajectory,
+});
+
+export const Spike = Type.Object({
+  step: Type.Integer({ description: "The first step above the band." }),
+  before_step: NullableInt,
+  peak_step: Type.Integer(),
+  size: Type.Number({ description: "Peak train_loss ÷ the level before the spike." }),
+  noise_multiple: Type.Union([Type.Number(), Type.Null()], {
+    description: "(log peak − log level) ÷ the noise σ of log train_loss before it.",
+  }),
+  recovered: Type.Union([Type.Boolean(), Type.Null()], {
+    description:
+      "true: back within its pre-spike band; false: not within recover_steps (divergence); null: still watched.",
+  }),
+  end_step: Type.Union([Type.Integer(), Type.Null()], {
+    description: "The step it recovered at, or was judged divergence at; null while watched.",
+  }),
+});
+
+export const Slowdown = Type.Object({
+  step: Type.Integer({ description: "The first slow step." }),
+  ratio: Type.Number({ description: "The highest recent median step time ÷ the run's typical step time." }),
+  end_step: Type.Union([Type.Integer(), Type.Null()], { description: "Over at this step; null while it lasts." }),
+});
+
+export const StepDivergence = Type.Object({
+  kind: Type.Union([Type.Literal("non_finite"), Type.Literal("spike"), Type.Literal("spike_with_gradient")]),
+  step: Type.Integer({ description: "The step it began: the non-finite loss's, or the spike's first." }),
+  before_step: Type.Union([Type.Integer(), Type.Null()], {
+    description: "The last step before it with a finite train_loss.",
+  }),
+  decided_step: Type.Integer({ description: "The step it was judged divergence at." }),
+  metric: Type.Union([Type.Literal("train_loss"), Type.Literal("val_loss"), Type.Null()], {
+    description: "The loss that decided it.",
+  }),
+  value: Type.Union([Type.String(), Type.Number(), Type.Null()], {
+    description: 'A non-finite value: "NaN", "Infinity", "-Infinity".',
+  }),
+  size: NullableNumber,
+  only_non_finite: Type.Boolean({ description: "No train_loss was ever finite." }),
 });
 
 export const TrajectoryDetail = Type.Object({
@@ -125,6 +183,21 @@ export const Analysis = Type.Object({
   final: Type.Union([EpochInput, Type.Null()], { description: "The last stored epoch, every field." }),
   recommendation: Recommendation,
   thresholds: Thresholds,
+  judged_on: Type.Union([Type.Literal("epochs"), Type.Literal("steps")], {
+    description: "steps: a step run, judged on its steps (flags, best_step, spikes, recommendation); epochs otherwise.",
+  }),
+  steps_judged: Type.Integer({ description: "Steps the step judgement has read (0 for an epoch run)." }),
+  best_step: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      "A step run: the step of the lowest evaluation (val_loss), or without evaluations of the lowest training level; null otherwise.",
+  }),
+  spikes: Type.Array(Spike, {
+    description: "A step run's loss spikes (the most recent 100), each with its step, size and whether it recovered.",
+  }),
+  slowdowns: Type.Array(Slowdown, { description: "A step run's slow-downs (the most recent 50)." }),
+  divergence: Type.Union([StepDivergence, Type.Null()], {
+    description: "A step run: where and how it diverged; null when it did not (or for an epoch run).",
+  }),
 });
 export type Analysis = Static<typeof Analysis>;
 

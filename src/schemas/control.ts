@@ -6,8 +6,12 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { MAX_EPOCH } from "./epoch.ts";
 
-/** The judgement flags a stop policy may name (the analysis route's `flags`). */
-export const STOP_FLAGS = ["diverging", "overfitting", "stalled", "plateau"] as const;
+/**
+ * The judgement flags a stop policy may name (the analysis route's `flags`). grad_explosion and slowdown are raised only
+ * on a step run; a loss spike is never one of them: a spike that recovers must not stop a run, and one that does not is
+ * `diverging`.
+ */
+export const STOP_FLAGS = ["diverging", "overfitting", "stalled", "plateau", "grad_explosion", "slowdown"] as const;
 export type StopFlag = (typeof STOP_FLAGS)[number];
 
 export const StopPolicy = Type.Object(
@@ -18,6 +22,8 @@ export const StopPolicy = Type.Object(
         Type.Literal("overfitting"),
         Type.Literal("stalled"),
         Type.Literal("plateau"),
+        Type.Literal("grad_explosion"),
+        Type.Literal("slowdown"),
       ]),
       {
         minItems: 1,
@@ -31,14 +37,15 @@ export const StopPolicy = Type.Object(
         minimum: 0,
         maximum: MAX_EPOCH,
         default: 0,
-        description: "Fire only at an epoch number ≥ min_epochs (default 0).",
+        description:
+          "Fire only at an epoch number ≥ min_epochs (default 0); a step run's epoch is the highest one its steps named (0 when they name none).",
       }),
     ),
   },
   {
     additionalProperties: false,
     description:
-      "When the judgement raises one of `on` at an epoch ≥ `min_epochs`, the server records one stop decision (`control`) on the operation; every later metrics reply carries it and built-in trainings stop within one batch.",
+      "When the judgement raises one of `on` at an epoch ≥ `min_epochs`, the server records one stop decision (`control`) on the operation; every later metrics reply carries it and built-in trainings stop within one batch. On a step run the step judgement decides, in the write of the step that raised the flag: that POST …/steps reply already carries the decision.",
   },
 );
 export type StopPolicyInput = Static<typeof StopPolicy>;
@@ -57,6 +64,16 @@ export const StopControl = Type.Object(
     }),
     decided_by: Type.String({ description: 'stop_policy, or who cancelled: "dashboard", "mcp", "monitor", "api", …' }),
     epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The latest stored epoch when it was decided." }),
+    step: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], {
+        description: "A step run: the latest judged step when it was decided (the trainer stops at the next step).",
+      }),
+    ),
+    checkpoint_step: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], {
+        description: "A step run: the step whose checkpoint to go back to (the last one at or before it).",
+      }),
+    ),
     at: Type.String({ format: "date-time" }),
   },
   { description: "A recorded decision to stop the run." },

@@ -14,7 +14,8 @@ import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import { stepsNotice } from "./pg_notify.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
 import type { EpochEnd, Fields } from "./store.ts";
-import { parseStepState, type StepBatchRow, type StepRow, type StepWriter } from "./write_steps.ts";
+import { parseStepJudgement, parseStepState, type StepBatchRow, type StepRow, type StepWriter } from "./write_steps.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 
 type Row = StepColumns<number>;
 const toWire = stepToWire(encodeMetric);
@@ -116,6 +117,8 @@ export class PgSteps {
           // One statement for the step state, the progress, the names, the revive, the start, the liveness stamp.
           tx`
             UPDATE operations SET step_state = ${JSON.stringify(w.state)}, steps_completed = ${w.state.max + 1},
+              step_judgement = coalesce(${w.judgement && JSON.stringify(w.judgement)}, step_judgement),
+              control = coalesce(${w.control && JSON.stringify(w.control)}, control),
               last_seen_at = ${w.at.getTime()}, step_version = ${version},
               metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
@@ -133,7 +136,7 @@ export class PgSteps {
           wrote
             ? tx`SELECT pg_notify(${this.channel}, ${stepsNotice(op.operation_id, version, w.batch.steps, w.batch.minStep)})`
             : null,
-          w.revived || w.started ? this.notifyStatus(tx, op.operation_id) : null,
+          w.revived || w.started || w.control ? this.notifyStatus(tx, op.operation_id) : null,
         ]);
         return version;
       },
@@ -210,6 +213,14 @@ export class PgSteps {
       whole.map((b) => b.summary),
       edgeSpans,
     );
+  }
+
+  async judgement(operationId: string): Promise<StepJudgementState | null> {
+    const rows = await this.sql<{ step_judgement: string | null }[]>`
+      SELECT step_judgement FROM operations WHERE operation_id = ${operationId}`;
+    if (rows.length === 0) throw notFound(operationId);
+    const json = rows[0]!.step_judgement;
+    return json === null ? null : parseStepJudgement(json);
   }
 
   async ends(operationId: string): Promise<EpochEnd[]> {

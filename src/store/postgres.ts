@@ -21,6 +21,7 @@ import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig, type TrendStat
 import { encodeJudge, type JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import {
   type EpochColumns,
@@ -100,6 +101,8 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
   step_state: string | null;
+  /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 7). */
+  step_judgement: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -287,6 +290,10 @@ export class PostgresStore implements Store, SharedStore {
 
   epochEnds(operationId: string): Promise<EpochEnd[]> {
     return this.steps.ends(operationId);
+  }
+
+  readStepJudgement(operationId: string): Promise<StepJudgementState | null> {
+    return this.steps.judgement(operationId);
   }
 
   /** This store's part of a write (src/store/write_epochs.ts), in transaction `tx`: its SQL alone. */

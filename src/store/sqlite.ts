@@ -12,6 +12,7 @@ import { encodeJudge, type JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -55,6 +56,8 @@ interface OpRow extends OperationColumns {
   metric_names: string;
   /** src/operations/step_epochs.ts StepState as JSON; null before any step. */
   step_state: string | null;
+  /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 9). */
+  step_judgement: string | null;
 }
 
 type Cell = number | string | null;
@@ -291,6 +294,10 @@ export class SqliteStore implements Store {
 
   async epochEnds(operationId: string): Promise<EpochEnd[]> {
     return this.steps.ends(operationId);
+  }
+
+  async readStepJudgement(operationId: string): Promise<StepJudgementState | null> {
+    return this.steps.judgement(operationId);
   }
 
   /** This store's part of a write (src/store/write_epochs.ts): its statements, run inside the write's transaction. */

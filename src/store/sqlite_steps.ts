@@ -11,7 +11,8 @@ import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
 import type { EpochEnd, Fields } from "./store.ts";
 import { epochEnds } from "../operations/step_epochs.ts";
-import { parseStepState, type StepRow, type StepWriter } from "./write_steps.ts";
+import { parseStepJudgement, parseStepState, type StepRow, type StepWriter } from "./write_steps.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 
 type Cell = number | string | null;
 type Row = StepColumns<number | string>;
@@ -44,7 +45,10 @@ export class SqliteSteps {
     block: Statement<{ summary: string }, [number, number]>;
     blocksIn: Statement<{ block: number; summary: string }, [number, number, number]>;
     saveBlock: Statement<unknown, [number, number, string]>;
-    save: Statement<unknown, [string, number, number, string | null, number, string | null, number]>;
+    save: Statement<
+      unknown,
+      [string, number, number, string | null, number, string | null, number, string | null, string | null]
+    >;
   };
 
   /** `row`: the store's operation row by public id (NOT_FOUND when unknown). */
@@ -70,6 +74,7 @@ export class SqliteSteps {
       // One statement for the step state, the progress, the names, the liveness stamp, the revive and the start.
       save: db.query(
         `UPDATE operations SET step_state = ?1, steps_completed = ?2, last_seen_at = ?3,
+           step_judgement = coalesce(?8, step_judgement), control = coalesce(?9, control),
            metric_names = coalesce(?4, metric_names),
            status = CASE WHEN ?5 OR ?6 IS NOT NULL THEN 'running' ELSE status END,
            error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
@@ -129,6 +134,8 @@ export class SqliteSteps {
         w.revived ? 1 : 0,
         w.started ? w.at.toISOString() : null,
         op.id,
+        w.judgement && JSON.stringify(w.judgement),
+        w.control && JSON.stringify(w.control),
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (SqliteStore.writeSteps)
@@ -189,5 +196,10 @@ export class SqliteSteps {
 
   ends(operationId: string): EpochEnd[] {
     return epochEnds(parseStepState(this.row(operationId).step_state));
+  }
+
+  judgement(operationId: string): StepJudgementState | null {
+    const json = this.row(operationId).step_judgement;
+    return json === null ? null : parseStepJudgement(json);
   }
 }

@@ -6,6 +6,7 @@ import type { FailureCode } from "../operations/lifecycle.ts";
 import type { TrendState, TrendSummary } from "../trends/types.ts";
 import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -160,6 +161,11 @@ export interface Store {
    * (no write came between): returns whether it was.
    */
   keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean>;
+  /**
+   * A step run's judgement state (src/trends/step_judgement.ts), kept by each step write, so one row is read; null
+   * before any step. NOT_FOUND for an unknown operation.
+   */
+  readStepJudgement(operationId: string): Promise<StepJudgementState | null>;
   /** Marks pending → running. */
   markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
@@ -283,4 +289,5 @@ export type StoreReader = Pick<
   | "readJudgement"
   // A cache fill, not a change: the judgement state a write would keep, saved for a row from before it (no stream hears it).
   | "keepJudgement"
+  | "readStepJudgement"
 >;

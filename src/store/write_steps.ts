@@ -8,6 +8,9 @@
  * the ordinary epoch write (writeEpochs), so trends, judgement, stop policy, epoch blocks and streams see them. The
  * work is proportional to the rows written: a re-posted step's stored copy is read only when the batch does not lie
  * past every stored step, and an epoch is summed again from its own rows only when its sums cannot be updated.
+ * The step judgement (src/trends/step_judgement.ts) is advanced over the batch's rows in the same transaction and saved
+ * on the row (step_judgement), and an operation with a stop policy and no decision gets its stop decision here, from
+ * the step flags, so the reply to the step that raised the flag carries it.
  * Pure: no I/O of its own.
  */
 import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/lifecycle.ts";
@@ -21,7 +24,16 @@ import {
 } from "../operations/step_epochs.ts";
 import type { EpochRecord } from "../schemas/epoch.ts";
 import { admitMetricNames } from "../schemas/metric.ts";
-import type { StopPolicy } from "../schemas/operation.ts";
+import type { StopControl, StopPolicy } from "../schemas/operation.ts";
+import { decideStepStop } from "../operations/stop_policy.ts";
+import {
+  advanceStepJudgement,
+  emptyStepJudgement,
+  stepVerdict,
+  type StepJudgementState,
+} from "../trends/step_judgement.ts";
+import { recommendSteps } from "../trends/step_recommend.ts";
+import type { StepPoint } from "../trends/step_types.ts";
 import { decodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
@@ -44,6 +56,8 @@ import {
 export interface StepRow extends WriteRow {
   /** src/operations/step_epochs.ts StepState as JSON; null before any step. */
   step_state: string | null;
+  /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step. */
+  step_judgement: string | null;
 }
 
 /** One stored step of a batch: its last copy, its timestamp in ms, and the custom metrics column. */
@@ -68,6 +82,10 @@ export interface StepBatch {
 /** What a step write saves on the operation row and its blocks, in the same transaction. */
 export interface SavedSteps {
   state: StepState;
+  /** The step judgement after the batch; null: unchanged (a close at finish). */
+  judgement: StepJudgementState | null;
+  /** A stop decision the step judgement took in this write (the row has none yet); null: none. */
+  control: StopControl | null;
   /** The new custom metric name list; null: unchanged. */
   names: string[] | null;
   revived: boolean;
@@ -118,6 +136,20 @@ export function stepBatch(steps: readonly StepRecord[]): StepBatch {
   rows.sort((a, b) => a.s.step - b.s.step);
   return { steps, rows, minStep, blocks: byBlock(steps, "step") };
 }
+
+/** The stored step judgement, or the empty one. */
+export const parseStepJudgement = (json: string | null): StepJudgementState =>
+  json === null ? emptyStepJudgement() : (JSON.parse(json) as StepJudgementState);
+
+/** What the step rules read of a stored step. */
+export const stepPoint = (s: StepRecord): StepPoint => ({
+  step: s.step,
+  epoch: s.epoch,
+  train_loss: s.train_loss,
+  val_loss: s.val_loss,
+  grad_norm: s.grad_norm,
+  duration: s.duration,
+});
 
 /** The stored step state, or the empty one. */
 export const parseStepState = (json: string | null): StepState =>
@@ -187,9 +219,16 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     const record = settle(advance.state, read.epoch, records(yield* step(writer.epochSteps(op, read))));
     if (record) closed.push(record);
   }
+  const judgement = advanceStepJudgement(
+    parseStepJudgement(op.step_judgement),
+    batch.rows.map((r) => stepPoint(r.s)),
+  );
+  const control = decideOnSteps(op, judgement, ctx);
   const version = yield* step(
     writer.save(op, {
       state: advance.state,
+      judgement,
+      control,
       names,
       revived,
       started: op.status === "pending",
@@ -204,11 +243,30 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     trends: derived?.trends ?? summaryOf(op),
     revived,
     version,
-    statusChanged: revived || op.status === "pending",
+    statusChanged: revived || op.status === "pending" || control !== null,
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
-    control: decision(op),
+    control: control ?? decision(op),
     epochs: derived && { records: derived.records, version: derived.version },
   };
+}
+
+/**
+ * The stop decision the step judgement takes in this write: an operation with a stop policy and no decision, whose
+ * policy names a flag the step judgement raises now (src/operations/stop_policy.ts decideStepStop). null otherwise.
+ */
+function decideOnSteps(op: StepRow, judgement: StepJudgementState, ctx: WriteContext): StopControl | null {
+  if (op.stop_policy === null || op.control !== null) return null;
+  const v = stepVerdict(judgement);
+  const { spike: _spike, ...flags } = v.flags;
+  if (!Object.values(flags).some(Boolean)) return null;
+  return decideStepStop(
+    JSON.parse(op.stop_policy) as StopPolicy,
+    flags,
+    { epoch: judgement.epoch, step: v.last_step },
+    recommendSteps(v, op.status, "flat"),
+    null,
+    ctx.now().toISOString(),
+  );
 }
 
 /**
@@ -229,6 +287,8 @@ export function* closeSteps<R extends StepRow, E extends WriteRow>(
   yield* step(
     writer.save(op, {
       state,
+      judgement: null,
+      control: null,
       names: null,
       revived: false,
       started: false,

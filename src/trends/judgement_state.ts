@@ -191,7 +191,8 @@ export function encodeJudge(s: JudgeState): Uint8Array {
 
 /** encodeJudge's bytes back as a state; null for bytes of another version or length (the state is then rebuilt). */
 export function decodeJudge(bytes: Uint8Array | null): JudgeState | null {
-  if (bytes === null || bytes.byteLength % 8 !== 0 || bytes.byteLength < 8 * 19) return null;
+  // Not bytes (a JSON state an earlier build kept in the same column), or bytes of another length: rebuilt.
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength % 8 !== 0 || bytes.byteLength < 8 * 19) return null;
   // Through a DataView: a BLOB's bytes need not be 8-aligned; little-endian, as encodeJudge wrote them.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.byteLength / 8;

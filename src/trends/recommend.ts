@@ -228,7 +228,8 @@ export interface RecommendParts {
 /**
  * One recommendation, in this order:
  * 1. diverging (running or not yet started) → stop, naming the epoch and the test that fired; NaN from the first epoch too.
- * 2. fewer than 3 epochs → insufficient_data.
+ * 2. a finished run whose every loss was non-finite → stop (it diverged; nothing to restore); fewer than 3 epochs →
+ *    insufficient_data.
  * 3. finished (completed, failed, cancelled) → use_checkpoint, the checkpoint chosen robustly (checkpoint.ts) among those that
  *    exist; insufficient_data without any finite loss.
  * 4. running: overfitting → stop; stalled → stop (no checkpoint: nothing was learned); plateaued → stop, unless, over the
@@ -336,6 +337,12 @@ export function recommendFrom(input: RecommendParts, cfg: TrendConfig = DEFAULT_
     const fix = r.epoch === null ? "; lower the learning rate and check the inputs for NaN" : `; ${r.text}`;
     return result("stop", `${what}: the run is diverging, so stop it${fix}.`, r.epoch);
   }
+  if (finished && s.is_diverging && s.monitor === null)
+    // Nothing but non-finite losses: the run diverged from the start; it is not short of data.
+    return result(
+      "stop",
+      `Every loss of the ${plural(n, "epoch")} was non-finite: the run diverged, and there is no finite loss to go back to; lower the learning rate and check the inputs for NaN.`,
+    );
   if (n < 3)
     return result(
       "insufficient_data",

@@ -3,6 +3,7 @@ by a real Trainer through TrainwatchCallback, one epoch of 60 steps with `loggin
 
 from __future__ import annotations
 
+import pytest
 from conftest import require, until
 from frameworks import is_number
 
@@ -38,11 +39,11 @@ def accuracy(pred):
     return {"accuracy": float((pred.predictions.argmax(-1) == pred.label_ids).mean())}
 
 
-def train(tmp_path, *callbacks):
+def train(tmp_path, *callbacks, report_to="none"):
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), num_train_epochs=1, per_device_train_batch_size=BATCH, per_device_eval_batch_size=32,
         learning_rate=5e-3, logging_steps=LOGGING_STEPS, eval_strategy="steps", eval_steps=EVAL_STEPS, save_strategy="no",
-        report_to="none", use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, seed=0,
+        report_to=report_to, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, seed=0,
     )
     trainer = transformers.Trainer(model=tiny_bert(), args=args, train_dataset=rows(TRAIN, 0), eval_dataset=rows(32, 1),
                                    compute_metrics=accuracy, callbacks=list(callbacks))
@@ -68,8 +69,37 @@ def test_hf_reports_every_logged_step_and_every_evaluation_on_its_step(step_serv
     assert evaluated == [k - 1 for k in range(EVAL_STEPS, 61, EVAL_STEPS)]
     assert op["progress"]["steps_completed"] == 60
     assert all(is_number(s["val_accuracy"]) for s in steps if "val_loss" in s)
-    assert not any(k.endswith(("_runtime", "_per_second")) for s in steps for k in s)
     assert steps[0]["learning_rate"] > steps[-1]["learning_rate"]  # the Trainer's linear decay, step by step
+
+
+# The TensorBoard tag of each standard step field (src/tensorboard/metrics.ts STEP_TAGS, as HF's own callback names them).
+TB_TAGS = {"train_loss": "train/loss", "learning_rate": "train/learning_rate", "grad_norm": "train/grad_norm",
+           "val_loss": "eval/loss", "val_accuracy": "eval/accuracy"}
+
+
+def test_hf_keeps_every_number_the_trainer_logs_as_tensorboards_own_callback_does(step_server, tmp_path, monkeypatch):
+    """Run beside transformers' TensorBoardCallback: every scalar TensorBoard recorded (but HF's fractional epoch, which
+    each row carries as the epoch it ran in) is stored, on the same step (HF's step s is the API's s − 1), with the same
+    value: the evaluations' runtime and throughputs and the closing summary included."""
+    require("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tb"))
+    cb = TrainwatchCallback(name="hf beside tensorboard")
+    train(tmp_path, cb, report_to=["tensorboard"])
+    ea = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    ea.Reload()
+    recorded = {(tag, e.step): e.value for tag in ea.Tags()["scalars"] if tag != "train/epoch" for e in ea.Scalars(tag)}
+    stored = {(TB_TAGS.get(k, k), s["step"] + 1): v for s in step_server.steps(cb.last_run.operation_id)
+              for k, v in s.items() if k not in ("step", "epoch", "timestamp")}
+    assert len(recorded) == 6 * 3 + 3 * 5 + 5  # 6 logs (loss, lr, grad_norm), 3 evaluations (2 + 3 speeds), the summary
+    missing = sorted(set(recorded) - set(stored))
+    assert not missing, f"TensorBoard recorded what Trainwatch did not store: {missing}"
+    assert {k: stored[k] for k in recorded} == pytest.approx(recorded, rel=1e-6)  # TensorBoard's float32
+    assert set(stored) == set(recorded)  # and nothing TensorBoard lacks
+    summary = {k: v for (k, step), v in stored.items() if k.startswith("train/train_") or k == "train/total_flos"}
+    assert set(summary) == {"train/train_runtime", "train/train_samples_per_second", "train/train_steps_per_second",
+                            "train/train_loss", "train/total_flos"}
 
 
 class StopAt(transformers.TrainerCallback):

@@ -114,6 +114,47 @@ def test_the_live_mirror_and_the_download_read_back_in_tensorboards_own_event_ac
     check_against_epochs(accumulate(download))
 
 
+# A step field's tag in a step run's event file (src/tensorboard/metrics.ts STEP_TAGS: the Hugging Face Trainer's names).
+STEP_TAGS = {"train_loss": "train/loss", "learning_rate": "train/learning_rate", "grad_norm": "train/grad_norm",
+             "val_loss": "eval/loss", "val_accuracy": "eval/accuracy", "epoch": "train/epoch"}
+
+
+def test_a_step_run_logged_in_the_wandb_habit_reads_back_in_tensorboard_live_and_downloaded(tb_server, tmp_path, monkeypatch):
+    """`run.log({"loss": l}, step=i)`, an evaluation every 50 steps (sparse), a NaN and an Infinity among the values:
+    the live mirror and GET …/tfevents hold every stored step at its own step number, every value equal (float32)."""
+    import trainwatch
+
+    monkeypatch.setenv("TRAINWATCH_URL", tb_server.url)
+    run = trainwatch.init(name="wandb habit", total_steps=200)
+    for i in range(200):
+        run.log({"loss": float("nan") if i == 77 else 2.0 / (i + 1), "lr": 0.01, "grad_norm": math.inf if i == 150 else 1.0 + i / 100}, step=i)
+        if i % 50 == 49:
+            run.log({"eval_loss": 2.2 / (i + 1), "eval_accuracy": i / 200}, step=i)
+    assert run.finish()
+    stored = tb_server.steps(run.operation_id)
+    assert [s["step"] for s in stored] == list(range(200))
+    want = {(STEP_TAGS[k], s["step"]): f32(wire(v)) for s in stored for k, v in s.items() if k not in ("step", "timestamp")}
+    assert sum(1 for tag, _ in want if tag == "eval/loss") == 4  # the evaluations, only where they were taken
+
+    def read(path: Path) -> dict:
+        acc = accumulate(path)
+        return {(tag, ev.step): ev.value for tag in acc.Tags()["scalars"] for ev in acc.Scalars(tag)}
+
+    def check(got: dict) -> None:
+        assert set(got) == set(want)
+        assert [k for k in want if not same(got[k], want[k])] == []
+
+    run_dir = tmp_path / "tb" / f"wandb_habit-{run.operation_id}"
+    until(lambda: run_dir.is_dir() and len(read(run_dir)) == len(want), what="every step in the live event file")
+    check(read(run_dir))
+    with urllib.request.urlopen(f"{tb_server.url}/api/v1/operations/{run.operation_id}/tfevents", timeout=30) as res:
+        body = res.read()
+    download = tmp_path / "download" / "run"
+    download.mkdir(parents=True)
+    (download / "events.out.tfevents.0.trainwatch").write_bytes(body)
+    check(read(download))
+
+
 def test_a_logdir_written_by_pytorchs_summarywriter_imports_with_every_value(server):
     logdir = Path(server.dir) / "data" / "sw"
     writes = {}  # (run, tag) -> [(step, value)]

@@ -3,8 +3,11 @@
 Reports steps, at the Trainer's own cadence: every log (`logging_steps`) is a step row on the step just taken,
 numbered from 0 as the API counts steps (`state.global_step` − 1: HF counts the steps done) with the training `loss`, `learning_rate`, `grad_norm`, `num_input_tokens_seen` as `tokens`
 and other numbers as custom metrics; every evaluation (`eval_steps`, or the epoch's end) lands on the step it was
-taken at (`eval_loss` as val_loss, `eval_accuracy` as val_accuracy, any other `eval_x` as the evaluation `eval/x`;
-runtimes and throughputs left out). Each row carries the epoch it ran in (counted from `on_epoch_begin`: HF's
+taken at (`eval_loss` as val_loss, `eval_accuracy` as val_accuracy, any other `eval_x`, its runtime and throughputs
+too, as the evaluation `eval/x`). The training's closing summary lands on its last step under the names HF's own
+TensorBoardCallback gives it (`train/train_runtime`, `train/train_samples_per_second`, `train/train_steps_per_second`,
+`train/total_flos`, and `train/train_loss`, the whole run's mean, kept apart from the step's train_loss): every number
+the Trainer logs is kept, as TensorBoard keeps it. Each row carries the epoch it ran in (counted from `on_epoch_begin`: HF's
 fractional `epoch` reads 1.0 on epoch 0's last step), and the server derives the per-epoch records from them. The
 run's plan is `state.max_steps`. When the server says stop it sets `control.should_training_stop` on the next
 `on_step_end`, so the Trainer stops after the step it is in; the run is finished on `on_train_end`.
@@ -22,8 +25,7 @@ from .client import Run, init
 
 __all__ = ["TrainwatchCallback"]
 
-_SKIP = {"epoch", "step", "total_flos"}
-_SPEED = ("_runtime", "_samples_per_second", "_steps_per_second", "_tokens_per_second")
+_SKIP = {"epoch", "step"}  # HF's fractional epoch (each row carries the epoch it ran in) and its step
 _ARGS = (
     "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
     "gradient_accumulation_steps", "weight_decay", "warmup_steps", "warmup_ratio", "lr_scheduler_type", "optim", "seed",
@@ -73,9 +75,12 @@ class TrainwatchCallback(TrainerCallback):
         self._epoch = int(round(state.epoch or 0))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.run is None or not logs or "train_runtime" in logs or any(k.startswith("eval_") for k in logs):
-            return  # the run's closing summary (its train_loss averages the whole run), or an evaluation: on_evaluate's
-        row = row_from({k: v for k, v in logs.items() if k not in _SKIP and not k.endswith(_SPEED)})
+        if self.run is None or not logs or any(k.startswith("eval_") for k in logs):
+            return  # an evaluation: on_evaluate's
+        if "train_loss" in logs and "loss" not in logs:  # the closing summary: its train_loss is the run's mean
+            row = row_from({f"train/{k}": v for k, v in logs.items() if k not in _SKIP})
+        else:
+            row = row_from({k: v for k, v in logs.items() if k not in _SKIP})
         if "num_input_tokens_seen" in row:
             row["tokens"] = row.pop("num_input_tokens_seen")
         if row:
@@ -86,7 +91,7 @@ class TrainwatchCallback(TrainerCallback):
             return
         row = {}
         for k, v in metrics.items():
-            if not k.startswith("eval_") or k.endswith(_SPEED):
+            if not k.startswith("eval_"):
                 continue
             f = number(v)
             name = eval_name(k[5:])

@@ -28,16 +28,17 @@ function recommendationBlock(r) {
   return html`
       <span class="action ${r.action}" data-action="${r.action}">${label}</span>
       <span class="reason">${r.reason}</span>
-      ${r.checkpoint_epoch !== null && html`<span class="muted small">checkpoint epoch ${r.checkpoint_epoch}</span>`}`;
+      ${r.checkpoint_epoch !== null && html`<span class="muted small">checkpoint epoch ${r.checkpoint_epoch}</span>`}
+      ${r.checkpoint_step != null && html`<span class="muted small">checkpoint: the last at or before step ${r.checkpoint_step}</span>`}`;
 }
 
 /**
  * The judgement of operation `id`, into its `badges` and `recommendation` elements. showTrends(t) renders the badges;
  * analyse() asks for the recommendation (throttled), analyseIfNew(t) only when `t` differs from the trends the last
  * ask was for; `trends()` reads the page's current trends; nothing is asked once `alive()` is false; cancel() drops a
- * pending ask.
+ * pending ask; `onAnalysis(a)` hears each analysis (the charts mark a step run's spikes and slow-downs from it).
  */
-export function analysisPart({ badges, recommendation }, id, { trends, alive }) {
+export function analysisPart({ badges, recommendation }, id, { trends, alive, onAnalysis = () => {} }) {
   /** The trends the last analysis was asked for (as JSON). */
   let analysedTrends = null;
   const analyse = throttle(async () => {
@@ -48,6 +49,7 @@ export function analysisPart({ badges, recommendation }, id, { trends, alive }) 
       if (!alive()) return;
       recommendation.className = "recommendation";
       render(recommendation, recommendationBlock(a.recommendation));
+      onAnalysis(a);
     } catch (err) {
       render(recommendation, errorBox(err));
     }

@@ -30,7 +30,9 @@ export function columnsOf(view, key) {
 export function chartCards(grid, { xLabel, getLines, onZoom, onReset, customSeries }) {
   const charts = {};
   const custom = [];
-  const chartIn = (el, options) => new EpochChart(el, { ...options, xLabel, getLines, onZoom, onReset });
+  // A chart may mark lines of its own (`options.getLines`: a step chart's spikes or slow-downs beside the epoch ends).
+  const chartIn = (el, options) =>
+    new EpochChart(el, { ...options, xLabel, getLines: options.getLines ?? getLines, onZoom, onReset });
   return {
     charts,
     custom,

@@ -139,6 +139,8 @@ export function curvesPart({ grid, zoomSlot, smoothingSlot }, { path, state, ali
 
   return {
     charts: set.charts,
+    /** The judgement's marks on the charts (a step run's spikes and slow-downs); nothing for an epoch run. */
+    setJudgement: (a) => set.setJudgement?.(a),
     fetchFull: () => fetchView("full", null),
     liveRow,
     zoomTo,

@@ -5,6 +5,8 @@
 // the same whichever other charts the run turns out to have.
 // An evaluation is sparse (one step in fifty, say), so it is never drawn as a line: a line would join two evaluations
 // across the steps between them, or show nothing where the steps between hold no value.
+// The judgement's marks (setJudgement, from GET …/analysis): the loss chart marks each loss spike at its step, the step
+// time chart each slow-down, as labelled lines beside the epoch ends.
 
 import { PALETTE } from "../../lib/charts.js";
 import { html, render } from "../../lib/html.js";
@@ -49,10 +51,23 @@ function epochEnds() {
   };
 }
 
+/** A ratio as `4.2` or `170`. */
+const ratio = (r) => (r >= 10 ? String(Math.round(r)) : r.toPrecision(2));
+/** A spike's mark: `spike ×4.2` and how it ended (recovered, or not: divergence; still watched). */
+const spikeMark = (s) => ({
+  x: s.step,
+  label: `spike ×${ratio(s.size)}${s.recovered === true ? " recovered" : s.recovered === false ? " diverged" : " watched"}`,
+});
+/** A slow-down's mark: `slow-down ×2.9` at its first slow step. */
+const slowdownMark = (s) => ({ x: s.step, label: `slow-down ×${ratio(s.ratio)}` });
+/** The epoch ends and a chart's marks, ascending (the line layer skips a line too close to the one before). */
+const byX = (...lists) => lists.flat().sort((a, b) => a.x - b.x);
+
 /**
  * Renders the step chart cards into `grid` and returns the set, as chartSet does (charts.js): `charts` by name ("loss",
  * "accuracy", "lr", "grad_norm", "duration", "custom:<metric>"), `addRows(rows, range)` (a chart for each custom metric
- * the rows bring; their epochs move the epoch ends), `setEpochEnds(list)` (the server's `epoch_ends`), `budget()`
+ * the rows bring; their epochs move the epoch ends), `setEpochEnds(list)` (the server's `epoch_ends`),
+ * `setJudgement(analysis)` (marks its spikes on the loss chart and its slow-downs on the step time chart), `budget()`
  * (steps per view), `setRange(range)`, `draw(view, full)` and `destroy()`.
  */
 export function stepChartSet(grid, { onZoom, onReset }) {
@@ -63,14 +78,22 @@ export function stepChartSet(grid, { onZoom, onReset }) {
       ${OPTIONAL.map(([id, , title]) => html`<div class="card chart-card" id="card-${id}" hidden><h2>${title}</h2><div class="chart" id="chart-${id}"></div></div>`)}`,
   );
   const ends = epochEnds();
+  let marks = { spikes: [], slowdowns: [] };
   const cards = chartCards(grid, { xLabel: "step", getLines: () => ends.lines(), onZoom, onReset, customSeries });
   const { charts, chartIn } = cards;
   const chartAt = (id, options) => chartIn(grid.querySelector(`#chart-${id}`), options);
   charts.loss = chartAt("loss", {
     series: [...pair("train_loss", PALETTE[0]), ...sparse("val_loss", PALETTE[1])],
     yLabel: "loss",
+    getLines: () => byX(ends.lines(), marks.spikes),
   });
-  for (const [id, , , yLabel, series] of OPTIONAL) charts[id] = chartAt(id, { series, yLabel, height: 200 });
+  for (const [id, , , yLabel, series] of OPTIONAL)
+    charts[id] = chartAt(id, {
+      series,
+      yLabel,
+      height: 200,
+      ...(id === "duration" && { getLines: () => byX(ends.lines(), marks.slowdowns) }),
+    });
 
   return {
     charts,
@@ -81,6 +104,11 @@ export function stepChartSet(grid, { onZoom, onReset }) {
           if (isMetric(k, "step") && !NOT_STEP_METRICS.has(k) && !cards.custom.includes(k)) cards.addCustom(k, range);
     },
     setEpochEnds: (list) => ends.set(list),
+    setJudgement(a) {
+      marks = { spikes: (a.spikes ?? []).map(spikeMark), slowdowns: (a.slowdowns ?? []).map(slowdownMark) };
+      charts.loss.redraw();
+      charts.duration.redraw();
+    },
     budget: cards.budget,
     setRange: cards.setRange,
     /**

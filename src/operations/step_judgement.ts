@@ -1,0 +1,45 @@
+/**
+ * The analysis of a run with the step judgement laid over it: a step run (one with a stored step judgement) is judged on
+ * its steps (flags, best_step, spikes, slow-downs, divergence, the recommendation with its checkpoint step), keeping the
+ * epoch judgement's facts about its derived epochs (best_epoch, trajectory, gap); an epoch run keeps its judgement, with
+ * the step fields empty. Pure: the analysis read (src/operations/reads.ts) hands it the stored state.
+ */
+import type { Analysis } from "../schemas/analysis.ts";
+import type { Judgement } from "../trends/analysis.ts";
+import { stepVerdict, type StepJudgementState } from "../trends/step_judgement.ts";
+import { recommendSteps } from "../trends/step_recommend.ts";
+
+/** The analysis fields the epoch judgement gives (everything but the step judgement's). */
+export type EpochAnalysis = Omit<Analysis, keyof StepFields | "flags" | "recommendation"> &
+  Pick<Judgement, "flags" | "recommendation">;
+
+type StepFields = Pick<Analysis, "judged_on" | "steps_judged" | "best_step" | "spikes" | "slowdowns" | "divergence">;
+
+/** `base` judged on its steps when `state` is a step run's judgement (null: an epoch run, returned with empty step fields). */
+export function withStepJudgement(base: EpochAnalysis, state: StepJudgementState | null): Analysis {
+  if (state === null || state.steps === 0) {
+    return {
+      ...base,
+      flags: { ...base.flags, spike: false, grad_explosion: false, slowdown: false },
+      recommendation: { ...base.recommendation, checkpoint_step: null },
+      judged_on: "epochs",
+      steps_judged: 0,
+      best_step: null,
+      spikes: [],
+      slowdowns: [],
+      divergence: null,
+    };
+  }
+  const v = stepVerdict(state);
+  return {
+    ...base,
+    flags: v.flags,
+    recommendation: recommendSteps(v, base.status, base.trajectory.trajectory),
+    judged_on: "steps",
+    steps_judged: v.steps_judged,
+    best_step: v.best_step,
+    spikes: v.spikes,
+    slowdowns: v.slowdowns,
+    divergence: v.divergence,
+  };
+}
