@@ -13,7 +13,7 @@ import { parseState } from "../store/write_epochs.ts";
 import { judgeKept, judgeRun, type Judgement } from "../trends/analysis.ts";
 import type { CheckpointPoint } from "../trends/checkpoint.ts";
 import { isFiniteLoss, RECENT_EPOCHS } from "../trends/history.ts";
-import { decodeJudge, judgeStateFits, judgeStateOf } from "../trends/judgement_state.ts";
+import { decodeJudge, emptyJudgeState, judgeStateFits, judgeStateOf } from "../trends/judgement_state.ts";
 import { advanceState } from "../trends/summary.ts";
 import {
   EMPTY_STATE,
@@ -121,7 +121,9 @@ export async function judgeStored(
   const final = last[0] ?? null;
   const holding = holdingOf(op, trends);
   const state = parseState(row.best_json);
-  const kept = decodeJudge(row.judgement);
+  // No epoch yet (a new operation, a step run before its first epoch closes): nothing to keep, the empty state judges it.
+  const kept =
+    decodeJudge(row.judgement) ?? (trends.total_epochs_completed === 0 ? emptyJudgeState(trends.monitor, cfg) : null);
   if (state !== null && judgeStateFits(kept, trends.monitor, cfg)) {
     const candidates =
       holding.held_by === "trainwatch" && trends.monitor !== null
