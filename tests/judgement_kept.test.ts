@@ -1,6 +1,7 @@
 // The judgement kept on write against the judgement of the whole history: every run of the epoch judgement corpus
-// (bench/corpus/judgement.json), and long synthetic runs that reach past the 64 epochs a read looks at, are written
-// through the real store in seeded random batches; after every batch, and once finished, the judgement read from the
+// (bench/corpus/judgement.json) and of the step corpus (bench/corpus/steps.json, each evaluation closing an epoch), and
+// long synthetic runs that reach past the 64 epochs a read looks at, are written through the real store in seeded random
+// batches; after every batch, and once finished, the judgement read from the
 // stored state (src/operations/reads.ts judgeStored) must deep-equal judgeRun over the full history, on SQLite and on
 // PostgreSQL. The read is checked to come from the kept state: the store it reads through refuses a full history read.
 import { describe, expect, test } from "bun:test";
@@ -9,7 +10,12 @@ import type { EpochRecord } from "../src/schemas/epoch.ts";
 import type { StepRecord } from "../src/schemas/step.ts";
 import { Rng } from "../src/trainer/datasets/prng.ts";
 import { judgeOperation } from "../src/operations/judgement.ts";
-import { judgeStored, type JudgementStore } from "../src/operations/reads.ts";
+import { analyzeOperation, judgeStored, type JudgementStore } from "../src/operations/reads.ts";
+import { withStepJudgement } from "../src/operations/step_judgement.ts";
+import { stepPoint } from "../src/store/write_steps.ts";
+import { advanceStepJudgement, emptyStepJudgement } from "../src/trends/step_judgement.ts";
+import { loadStepCorpus, type StepRun } from "../bench/step_corpus_format.ts";
+import { stepPoints } from "../bench/step_judgement.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
@@ -108,7 +114,7 @@ function keptOnly(store: Store): JudgementStore {
     readEpochs: () => {
       throw new Error("the kept state was not used (readEpochs)");
     },
-    readEpochsBefore: (id, epoch, limit) => store.readEpochsBefore(id, epoch, limit),
+    readEpochsBefore: (id, epoch, limit, fields) => store.readEpochsBefore(id, epoch, limit, fields),
     readEpochPage: (id, after, limit) => store.readEpochPage(id, after, limit),
   };
 }
@@ -150,35 +156,59 @@ async function replay(store: Store, run: Run, rnd: () => number): Promise<number
 }
 
 /**
- * A step run (its derived epochs go through the epoch write): 40 epochs of 25 steps, evaluated every 50 steps, sent in
- * random batches of steps; the kept judgement equals the full one after each batch and once the run is closed.
+ * A step run written in seeded random batches of steps: after each batch, and once closed and completed, the analysis
+ * read from what the writes kept (the epoch judgement of its derived epochs and the step judgement) deep-equals the one
+ * judged from scratch: judgeRun over every derived epoch, and the step rules advanced once over every step posted.
  */
-async function replaySteps(store: Store, rnd: () => number): Promise<void> {
-  const id = (await store.createOperation({ operation_type: "training", name: "steps" })).operation_id;
+async function replaySteps(store: Store, name: string, steps: readonly StepRecord[], rnd: () => number): Promise<void> {
+  const id = (await store.createOperation({ operation_type: "training", name })).operation_id;
+  let sent = 0;
   const check = async (what: string) => {
     const now = (await store.getOperation(id))!;
-    const kept = await judgeStored(keptOnly(store), now, cfg);
-    expect({ what, judgement: kept.judgement }).toEqual({
-      what,
-      judgement: judgeOperation(now, await store.readEpochs(id), cfg),
-    });
+    const kept = (
+      await analyzeOperation({ ...keptOnly(store), readStepJudgement: (i) => store.readStepJudgement(i) }, now, cfg)
+    ).analysis;
+    const epochs = await store.readEpochs(id);
+    const judged = steps.slice(0, sent).map(stepPoint);
+    const full = withStepJudgement(
+      {
+        operation_id: id,
+        operation_type: now.operation_type,
+        status: now.status,
+        epochs_completed: now.trends.total_epochs_completed,
+        total_epochs_planned: now.progress.total_epochs,
+        ...judgeOperation(now, epochs, cfg),
+        final: epochs[epochs.length - 1] ?? null,
+      },
+      now.progress.steps_completed ? advanceStepJudgement(emptyStepJudgement(), judged) : null,
+    );
+    expect({ what, analysis: kept }).toEqual({ what, analysis: full });
   };
-  const steps: StepRecord[] = Array.from({ length: 1000 }, (_, step) => ({
+  while (sent < steps.length) {
+    const batch = steps.slice(sent, sent + 1 + Math.floor(rnd() * 80));
+    sent += batch.length;
+    await store.writeSteps(id, batch);
+    await check(`${name} after step ${sent - 1}`);
+  }
+  await store.closeSteps(id);
+  await store.finish(id, "completed");
+  await check(`${name} completed`);
+}
+
+/** A synthetic step run: 40 epochs of 25 steps, evaluated every 50 steps, with one spike. */
+function syntheticSteps(rnd: () => number): StepRecord[] {
+  return Array.from({ length: 1000 }, (_, step) => ({
     step,
     epoch: Math.floor(step / 25),
     timestamp: TS,
     train_loss: 2 / (1 + step / 100) + (rnd() - 0.5) * 0.2 + (step === 400 ? 3 : 0),
     ...(step % 50 === 49 ? { val_loss: 2.1 / (1 + step / 150) + ((step - 600) / 800) ** 2 } : {}),
   }));
-  for (let i = 0; i < steps.length; ) {
-    const batch = steps.slice(i, i + 1 + Math.floor(rnd() * 60));
-    i += batch.length;
-    await store.writeSteps(id, batch);
-    await check(`steps after step ${i - 1}`);
-  }
-  await store.closeSteps(id);
-  await store.finish(id, "completed");
-  await check("steps completed");
+}
+
+/** A step-corpus run as a trainer posts it (bench/step_judgement.ts stepPoints), each evaluation closing an epoch. */
+function corpusSteps(run: StepRun): StepRecord[] {
+  return stepPoints(run).map((p) => ({ ...p, epoch: Math.floor(p.step / run.eval_every), timestamp: TS }));
 }
 
 function equivalence(name: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>) {
@@ -194,8 +224,18 @@ function equivalence(name: string, open: () => Promise<{ store: Store; close: ()
   describe(`the judgement kept on write (${name})`, () => {
     test(
       "a step run, its steps written in seeded random batches, reads the judgement of its derived epochs' whole history",
-      () => on((store) => replaySteps(store, prng(22))),
+      () => on((store) => replaySteps(store, "synthetic", syntheticSteps(prng(21)), prng(22))),
       60_000,
+    );
+
+    test(
+      "every step-corpus run, its steps written in seeded random batches, reads the analysis judged from scratch (derived epochs and steps) after every batch and once completed",
+      () =>
+        on(async (store) => {
+          const rnd = prng(24);
+          for (const run of loadStepCorpus().runs) await replaySteps(store, run.id, corpusSteps(run), rnd);
+        }),
+      300_000,
     );
 
     test(

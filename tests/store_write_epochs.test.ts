@@ -7,6 +7,7 @@ import type { SpanSummary } from "../src/trends/downsample.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, EMPTY_SUMMARY, type EpochPoint } from "../src/trends/types.ts";
 import { tailSize } from "../src/trends/summary.ts";
+import { encodeJudge } from "../src/trends/judgement_state.ts";
 import { BLOCK, blockOf } from "../src/store/blocks.ts";
 import {
   epochBatch,
@@ -62,7 +63,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
       saves.push(w);
       row.summary = JSON.stringify(w.trends);
       row.best_json = JSON.stringify(w.state);
-      row.judgement = JSON.stringify(w.kept);
+      row.judgement = encodeJudge(w.kept);
       if (w.names) row.metric_names = JSON.stringify(w.names);
       if (w.revived || w.started) (row.status = "running"), (row.failure_code = null);
       for (const [b, s] of w.blocks) blocks.set(b, s);

@@ -8,13 +8,12 @@ import type { Analysis } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { MetricsReply, Operation, StepsReply } from "../schemas/operation.ts";
 import { readChart, readSeries, stepSeries, type ChartQuery } from "../store/charts.ts";
-import { parseJson } from "../store/rows.ts";
 import type { Store, StoreReader } from "../store/store.ts";
 import { parseState } from "../store/write_epochs.ts";
 import { judgeKept, judgeRun, type Judgement } from "../trends/analysis.ts";
 import type { CheckpointPoint } from "../trends/checkpoint.ts";
 import { isFiniteLoss, RECENT_EPOCHS } from "../trends/history.ts";
-import { judgeStateFits, judgeStateOf, type JudgeState } from "../trends/judgement_state.ts";
+import { decodeJudge, emptyJudgeState, judgeStateFits, judgeStateOf } from "../trends/judgement_state.ts";
 import { advanceState } from "../trends/summary.ts";
 import {
   EMPTY_STATE,
@@ -84,6 +83,9 @@ export async function stepsView(
   };
 }
 
+/** The columns the judgement reads of the recent epochs. */
+const LOSSES = ["train_loss", "val_loss"] as const;
+
 /** What a judgement read needs of the store: the stored judgement, a bounded tail, and (once, for a row from before it) its history. */
 export type JudgementStore = Pick<
   Store,
@@ -107,12 +109,21 @@ export async function judgeStored(
   if (row === null) throw notFound(id);
   const trends: TrendSummary = { ...EMPTY_SUMMARY, ...(JSON.parse(row.summary) as TrendSummary) };
   const latest = trends.latest_epoch;
-  const wire = latest === null ? [] : await store.readEpochsBefore(id, latest + 1, RECENT_EPOCHS);
-  const recent = wire.map(lossPoint);
-  const final = wire[wire.length - 1] ?? null;
+  // The losses of the last RECENT_EPOCHS epochs alone (their other columns are not read), and the last one whole.
+  const [losses, last] =
+    latest === null
+      ? [[], []]
+      : await Promise.all([
+          store.readEpochsBefore(id, latest + 1, RECENT_EPOCHS, LOSSES),
+          store.readEpochsBefore(id, latest + 1, 1),
+        ]);
+  const recent = losses.map(lossPoint);
+  const final = last[0] ?? null;
   const holding = holdingOf(op, trends);
   const state = parseState(row.best_json);
-  const kept = parseJson<JudgeState>(row.judgement);
+  // No epoch yet (a new operation, a step run before its first epoch closes): nothing to keep, the empty state judges it.
+  const kept =
+    decodeJudge(row.judgement) ?? (trends.total_epochs_completed === 0 ? emptyJudgeState(trends.monitor, cfg) : null);
   if (state !== null && judgeStateFits(kept, trends.monitor, cfg)) {
     const candidates =
       holding.held_by === "trainwatch" && trends.monitor !== null

@@ -110,7 +110,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN total_steps_planned INTEGER;
    ALTER TABLE operations ADD COLUMN steps_completed INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE operations ADD COLUMN step_state TEXT;`,
-  // 8: issue 23's judgement kept on write: src/trends/judgement_state.ts JudgeState as JSON, advanced by every epoch
+  // 8: issue 23's judgement kept on write: src/trends/judgement_state.ts JudgeState (encodeJudge's bytes, a BLOB: SQLite
+  //    keeps a BLOB as it is in a TEXT column; a JSON state an earlier build wrote reads as none and is rebuilt), advanced by every epoch
   //    write in its transaction (a step run's derived epochs included), so GET …/analysis reads it and a bounded tail
   //    instead of the whole history. NULL on the rows before it: the first analysis read of such an operation judges its
   //    history once and keeps the state (Store.keepJudgement); its next write would rebuild it too.

@@ -128,4 +128,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS judgement text;`,
   // 7: issue 23's step judgement kept on write, as SQLite's migration 9. Idempotent, like 5.
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS step_judgement text;`,
+  // 8: the judgement kept on write as encodeJudge's bytes (src/trends/judgement_state.ts), no longer JSON: states an
+  // earlier build wrote are dropped, and kept again by the next analysis read or write.
+  `ALTER TABLE operations ALTER COLUMN judgement TYPE bytea USING NULL;`,
 ];

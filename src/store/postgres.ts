@@ -18,7 +18,7 @@ import {
   type StopPolicy,
 } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, type EpochPoint, type TrendConfig, type TrendState } from "../trends/types.ts";
-import type { JudgeState } from "../trends/judgement_state.ts";
+import { encodeJudge, type JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
@@ -94,7 +94,7 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   last_seen_at: string | null;
   best_json: string | null;
   /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
-  judgement: string | null;
+  judgement: Uint8Array | null;
   epoch_version: string;
   owner: string | null;
   lease_until: string | null;
@@ -365,7 +365,7 @@ export class PostgresStore implements Store, SharedStore {
           // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
           tx`
             UPDATE operations SET summary = ${JSON.stringify(w.trends)}, best_json = ${JSON.stringify(w.state)}, last_seen_at = ${w.at.getTime()},
-              judgement = ${JSON.stringify(w.kept)},
+              judgement = ${encodeJudge(w.kept)},
               epoch_version = ${version}, metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
               error_message = CASE WHEN ${w.revived} THEN NULL ELSE error_message END,
@@ -616,7 +616,7 @@ export class PostgresStore implements Store, SharedStore {
 
   async keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean> {
     const r = await this.sql`
-      UPDATE operations SET best_json = ${JSON.stringify(state)}, judgement = ${JSON.stringify(kept)}
+      UPDATE operations SET best_json = ${JSON.stringify(state)}, judgement = ${encodeJudge(kept)}
       WHERE operation_id = ${operationId} AND summary = ${seen.summary} AND judgement IS NOT DISTINCT FROM ${seen.judgement}`;
     return r.count > 0;
   }

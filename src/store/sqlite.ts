@@ -8,7 +8,7 @@ import { notFound } from "../errors.ts";
 import { STANDARD_FIELDS, encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type EpochPoint, type TrendState } from "../trends/types.ts";
-import type { JudgeState } from "../trends/judgement_state.ts";
+import { encodeJudge, type JudgeState } from "../trends/judgement_state.ts";
 import { tailSize } from "../trends/summary.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import type { WireMetric } from "../trends/wire.ts";
@@ -50,7 +50,7 @@ interface OpRow extends OperationColumns {
   id: number;
   best_json: string | null;
   /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
-  judgement: string | null;
+  judgement: Uint8Array | null;
   chart_blocks: number;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
@@ -92,9 +92,9 @@ export class SqliteStore implements Store {
     insertChunk: Statement<unknown, Cell[]>;
     tail: Statement<EpochRow, [number, number]>;
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
-    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number, string]>;
+    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number, Uint8Array]>;
     judgementRow: Statement<JudgementRow, [string]>;
-    keepJudgement: Statement<unknown, [string, string, string, string, string | null]>;
+    keepJudgement: Statement<unknown, [string, Uint8Array, string, string, Uint8Array | null]>;
     readSince: Statement<EpochRow, [number, number]>;
     readRange: Statement<EpochRow, [number, number, number]>;
     readBefore: Statement<EpochRow, [number, number, number]>;
@@ -351,7 +351,7 @@ export class SqliteStore implements Store {
         w.revived ? 1 : 0,
         w.started ? w.at.toISOString() : null,
         op.id,
-        JSON.stringify(w.kept),
+        encodeJudge(w.kept),
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (writeEpochs)
@@ -365,7 +365,7 @@ export class SqliteStore implements Store {
   async keepJudgement(operationId: string, seen: JudgementRow, state: TrendState, kept: JudgeState): Promise<boolean> {
     const r = this.q.keepJudgement.run(
       JSON.stringify(state),
-      JSON.stringify(kept),
+      encodeJudge(kept),
       operationId,
       seen.summary,
       seen.judgement,

@@ -192,11 +192,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** The operation row's judgement columns as stored: the summary, the rule state (best_json) and the kept judgement (JSON). */
+/** The operation row's judgement columns as stored: the summary, the rule state (best_json) and the kept judgement (bytes). */
 export interface JudgementRow {
   summary: string;
   best_json: string | null;
-  judgement: string | null;
+  judgement: Uint8Array | null;
 }
 
 export interface Replay {

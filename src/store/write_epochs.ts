@@ -12,6 +12,7 @@ import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operat
 import type { SpanSummary } from "../trends/downsample.ts";
 import {
   advanceJudge,
+  decodeJudge,
   emptyJudgeState,
   judgeStateFits,
   judgeStateOf,
@@ -28,7 +29,6 @@ import {
 } from "../trends/types.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import { appendToBlock, byBlock, summarizeBlock } from "./blocks.ts";
-import { parseJson } from "./rows.ts";
 import type { WriteResult } from "./store.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
@@ -44,8 +44,8 @@ export interface WriteRow {
   /** The trend summary and the rule state (best_json) the incremental update starts from. */
   summary: string;
   best_json: string | null;
-  /** The judgement kept on write (src/trends/judgement_state.ts JudgeState as JSON); null before this version kept one. */
-  judgement: string | null;
+  /** The judgement kept on write (src/trends/judgement_state.ts encodeJudge's bytes); null before this version kept one. */
+  judgement: Uint8Array | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
 }
@@ -193,7 +193,7 @@ export function* writeEpochs<R extends WriteRow>(
   const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], batch.epochs);
   const revived = isRevivable(op);
   const prev = JSON.parse(op.summary) as TrendSummary;
-  const prevKept = parseJson<JudgeState>(op.judgement);
+  const prevKept = decodeJudge(op.judgement);
   // A kept judgement of another shape, monitor or configuration (or none, on a row from before it) is rebuilt.
   const keptFits = prev.total_epochs_completed === 0 || judgeStateFits(prevKept, prev.monitor, ctx.trends);
   const planned = planAppend(prev, op.best_json, batch.epochs, batch.rows.length, batch.minEpoch, ctx.tail);
