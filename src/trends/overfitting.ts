@@ -67,7 +67,7 @@ export function sinceBest(
 /**
  * is_overfitting: the monitor is val_loss; the noise can be measured (4 or more epochs in the window); at least 2 epochs are
  * stored after the best; the mean of the last 3 of them is above
- * the best by more than max(`overfit_threshold` (3 %), `overfit_noise_z` (3) × the curve's relative noise); and the training
+ * the best by more than max(`overfit_threshold` (1 %), `overfit_noise_z` (3) × the curve's relative noise); and the training
  * loss over those epochs is below its value at the best epoch (training kept improving while validation got worse).
  */
 export function isOverfitting(
