@@ -15,9 +15,11 @@ export class SchemaTooNewError extends Error {
 
 /** Creates `schema` when missing and applies the migrations it lacks. */
 export async function migrate(sql: SQL, schema: string): Promise<void> {
-  await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext(${`trainwatch.migrate.${schema}`}))`;
+    // Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against itself, and replicas opening a new schema together
+    // made one of them fail on pg_namespace's unique index (a CI run of tests/store.postgres.test.ts).
+    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await tx`CREATE TABLE IF NOT EXISTS trainwatch_schema_version (version integer NOT NULL)`;
     const rows: { version: number }[] = await tx`SELECT version FROM trainwatch_schema_version`;
     const from = rows[0]?.version ?? 0;
