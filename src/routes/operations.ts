@@ -16,8 +16,9 @@ import {
 import { ListQuery, MetricsQuery } from "../schemas/query.ts";
 import { loadOperation } from "../store/load.ts";
 import { metricsView, rangeOf } from "../operations/reads.ts";
-import { CONTINUE, normalizeStopPolicy } from "../operations/stop_policy.ts";
+import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { refuseOwnKeys } from "../operations/ownership.ts";
+import { writeReply } from "../operations/write_reply.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
@@ -158,12 +159,7 @@ export const operationsRoutes = (deps: AppDeps) =>
         const res = await deps.operations
           .writeEpochs(params.id, decodeMetricsBody(body, new Date().toISOString()))
           .catch((err) => asSentField(body, err, "epochs"));
-        return ok({
-          operation_id: params.id,
-          stored: res.stored,
-          trends: res.trends,
-          control: res.control ?? CONTINUE,
-        });
+        return ok(writeReply(params.id, res));
       },
       {
         params: IdParams,

@@ -10,7 +10,7 @@ import { StepsInput, decodeStepsBody } from "../schemas/step.ts";
 import { StepsQuery } from "../schemas/query.ts";
 import { loadOperation } from "../store/load.ts";
 import { rangeOf, stepsView } from "../operations/reads.ts";
-import { CONTINUE } from "../operations/stop_policy.ts";
+import { writeReply } from "../operations/write_reply.ts";
 import type { AppDeps } from "./deps.ts";
 import { Envelope, ErrorEnvelope, ok } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
@@ -25,12 +25,7 @@ export const stepsRoutes = (deps: AppDeps) =>
         const res = await deps.operations
           .writeSteps(params.id, decodeStepsBody(body, new Date().toISOString()))
           .catch((err) => asSentField(body, err, "steps"));
-        return ok({
-          operation_id: params.id,
-          stored: res.stored,
-          trends: res.trends,
-          control: res.control ?? CONTINUE,
-        });
+        return ok(writeReply(params.id, res));
       },
       {
         params: IdParams,

@@ -8,6 +8,7 @@
  */
 import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/lifecycle.ts";
 import { admitMetricNames, encodeMetric, type EpochRecord } from "../schemas/epoch.ts";
+import type { MetricRow } from "../schemas/metric.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import {
@@ -148,23 +149,42 @@ export async function runAsync<T>(steps: Steps<T>): Promise<T> {
   return r.value;
 }
 
-/** The batch's rows: a batch's last copy of an epoch wins; a batch usually shares one server timestamp, parsed once. */
-export function epochBatch(epochs: readonly EpochRecord[]): EpochBatch {
+/**
+ * A batch's rows, for either series: one row per distinct `key`, built by `row` from that key's last copy in the batch
+ * and its timestamp in ms (timestamp_ms, else the ISO timestamp parsed, once per run of equal timestamps: a batch
+ * usually shares one server timestamp), in batch order; with the smallest key (Infinity for an empty batch).
+ */
+export function keyedBatch<T extends MetricRow, R>(
+  items: readonly T[],
+  key: (item: T) => number,
+  row: (item: T, ts: number) => R,
+): { rows: R[]; min: number } {
   const last = new Map<number, number>();
-  for (let i = 0; i < epochs.length; i++) last.set(epochs[i]!.epoch, i);
-  const rows: BatchRow[] = [];
-  let minEpoch = Infinity;
+  for (let i = 0; i < items.length; i++) last.set(key(items[i]!), i);
+  const rows: R[] = [];
+  let min = Infinity;
   let lastIso = "";
   let lastMs = 0;
-  for (let i = 0; i < epochs.length; i++) {
-    const e = epochs[i]!;
-    if (e.timestamp_ms !== undefined) lastMs = e.timestamp_ms;
-    else if (e.timestamp !== lastIso) (lastIso = e.timestamp), (lastMs = Date.parse(e.timestamp));
-    if (last.get(e.epoch) !== i) continue;
-    if (e.epoch < minEpoch) minEpoch = e.epoch;
-    rows.push({ e, ts: lastMs, custom: customColumn(e.custom) });
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (item.timestamp_ms !== undefined) lastMs = item.timestamp_ms;
+    else if (item.timestamp !== lastIso) (lastIso = item.timestamp), (lastMs = Date.parse(item.timestamp));
+    const k = key(item);
+    if (last.get(k) !== i) continue;
+    if (k < min) min = k;
+    rows.push(row(item, lastMs));
   }
-  return { epochs, rows, minEpoch, blocks: byBlock(epochs) };
+  return { rows, min };
+}
+
+/** The batch's rows: a batch's last copy of an epoch wins (keyedBatch). */
+export function epochBatch(epochs: readonly EpochRecord[]): EpochBatch {
+  const { rows, min } = keyedBatch(
+    epochs,
+    (e) => e.epoch,
+    (e, ts): BatchRow => ({ e, ts, custom: customColumn(e.custom) }),
+  );
+  return { epochs, rows, minEpoch: min, blocks: byBlock(epochs) };
 }
 
 /** What writeEpochs needs besides the writer: the trend rules, their tail size (tailSize(trends)), and the clock. */

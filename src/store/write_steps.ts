@@ -43,6 +43,7 @@ import {
   customColumn,
   decision,
   epochBatch,
+  keyedBatch,
   step,
   writeEpochs,
   type EpochWriter,
@@ -113,28 +114,19 @@ export interface StepWriter<R extends StepRow> {
   save(op: R, write: SavedSteps): Io<number>;
 }
 
-/** The batch's rows: a batch's last copy of a step wins; a shared server timestamp is parsed once. */
+/** The batch's rows: a batch's last copy of a step wins (keyedBatch), ascending by step, each with its timestamp_ms. */
 export function stepBatch(steps: readonly StepRecord[]): StepBatch {
-  const last = new Map<number, number>();
-  for (let i = 0; i < steps.length; i++) last.set(steps[i]!.step, i);
-  const rows: StepBatchRow[] = [];
-  let minStep = Infinity;
-  let lastIso = "";
-  let lastMs = 0;
-  for (let i = 0; i < steps.length; i++) {
-    const s = steps[i]!;
-    if (s.timestamp_ms !== undefined) lastMs = s.timestamp_ms;
-    else if (s.timestamp !== lastIso) (lastIso = s.timestamp), (lastMs = Date.parse(s.timestamp));
-    if (last.get(s.step) !== i) continue;
-    if (s.step < minStep) minStep = s.step;
-    rows.push({
-      s: s.timestamp_ms === undefined ? { ...s, timestamp_ms: lastMs } : s,
-      ts: lastMs,
+  const { rows, min } = keyedBatch(
+    steps,
+    (s) => s.step,
+    (s, ts): StepBatchRow => ({
+      s: s.timestamp_ms === undefined ? { ...s, timestamp_ms: ts } : s,
+      ts,
       custom: customColumn(s.custom),
-    });
-  }
+    }),
+  );
   rows.sort((a, b) => a.s.step - b.s.step);
-  return { steps, rows, minStep, blocks: byBlock(steps, "step") };
+  return { steps, rows, minStep: min, blocks: byBlock(steps, "step") };
 }
 
 /** The stored step judgement, or the empty one. */
