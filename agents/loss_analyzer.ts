@@ -4,14 +4,15 @@
  * analyze_training about one operation's full history and prints the trajectory, best epoch, flags, generalization gap
  * and the recommendation with its reason; for a run that reports steps, also its steps completed (of those planned), the
  * latest step's train_loss and the last evaluation with its step, from get_operation_metrics at step resolution, and the
- * step judgement: the best step, every loss spike (its step, size, and whether it recovered), the divergence (where it
+ * step judgement: the best step with its value (in place of the best epoch, which for a step run is only its derived
+ * epochs'), every loss spike (its step, size, and whether it recovered), the divergence (where it
  * began) and the slow-downs, the step flags and the checkpoint step of the recommendation. --json prints the analysis as
  * one JSON object (with `steps` for a step run). Exit: 0, 1 on failure, 2 on bad usage.
  */
 import { parseArgs } from "node:util";
 import type { Analysis } from "../src/schemas/analysis.ts";
 import type { WireStep } from "../src/schemas/step.ts";
-import { connect, fmt, ToolError } from "./mcp_client.ts";
+import { connect, fmt, ToolError, type McpSession } from "./mcp_client.ts";
 
 const USAGE = "usage: bun agents/loss_analyzer.ts <operation_id> [--json]";
 
@@ -37,13 +38,42 @@ export interface StepSummary {
     val_loss: WireStep["val_loss"] | null;
     val_accuracy: WireStep["val_accuracy"] | null;
   } | null;
+  /** The best step (the analysis's best_step) and its value; null before one. */
+  best: BestStep | null;
 }
+
+/** A step run's best: its step and the value it was judged on there (val_loss, or without evaluations train_loss). */
+export interface BestStep {
+  step: number;
+  metric: "val_loss" | "train_loss";
+  value: WireStep["val_loss"] | null;
+}
+
+/** True for a step run's analysis (judged on its steps): its best is a step, not one of its derived epochs. */
+export const isStepRun = (a: Analysis): boolean => a.judged_on === "steps" || a.best_step !== null;
+
+/** The best step's row (get_operation_metrics from_step = to_step = best_step) as a BestStep; null without a best step. */
+export async function readBestStep(mcp: McpSession, id: string, a: Analysis): Promise<BestStep | null> {
+  if (a.best_step === null) return null;
+  const view = await mcp.call<StepsView>("get_operation_metrics", {
+    operation_id: id,
+    from_step: a.best_step,
+    to_step: a.best_step,
+  });
+  const row = view.steps.find((s) => s.step === a.best_step);
+  return row?.val_loss !== undefined
+    ? { step: a.best_step, metric: "val_loss", value: row.val_loss }
+    : { step: a.best_step, metric: "train_loss", value: row?.train_loss ?? null };
+}
+
+/** `149: val_loss 1.3805` */
+export const bestStepText = (b: BestStep): string => `${b.step}: ${b.metric} ${fmt(b.value)}`;
 
 /**
  * The summary of a step reply. Its rows may be reduced, but every bucket keeps the last value of each metric, so the
  * last row holding train_loss (or val_loss/val_accuracy) is the last stored step holding it.
  */
-export function stepSummary(v: StepsView): StepSummary {
+export function stepSummary(v: StepsView, best: BestStep | null = null): StepSummary {
   const last = (has: (s: WireStep) => boolean) => v.steps.findLast(has) ?? null;
   const loss = last((s) => s.train_loss !== undefined);
   const evaluation = last((s) => s.val_loss !== undefined || s.val_accuracy !== undefined);
@@ -56,6 +86,7 @@ export function stepSummary(v: StepsView): StepSummary {
       val_loss: evaluation.val_loss ?? null,
       val_accuracy: evaluation.val_accuracy ?? null,
     },
+    best,
   };
 }
 
@@ -75,23 +106,27 @@ export function spikeText(s: Analysis["spikes"][number]): string {
   return `step ${s.step}: ${size}, ${outcome}`;
 }
 
-/** A step run's judgement as report lines [label, text]: best step, spikes, divergence, slow-downs, flags. */
-export function stepJudgementLines(a: Analysis): [string, string][] {
+/** Where a step run diverged: `train_loss NaN at step 123`, `the spike at step 151 did not recover (judged at step 168)`. */
+export function divergenceText(d: NonNullable<Analysis["divergence"]>): string {
+  return d.kind === "non_finite"
+    ? `${d.metric} ${d.value} at step ${d.step}${d.only_non_finite ? " (no finite loss at all)" : ""}`
+    : `the spike at step ${d.step} did not recover (judged at step ${d.decided_step})`;
+}
+
+/**
+ * A step run's judgement as report lines [label, text]: steps judged, the best step (with its value when `best` has
+ * it), spikes, divergence, slow-downs, flags.
+ */
+export function stepJudgementLines(a: Analysis, best: BestStep | null = null): [string, string][] {
   if (a.judged_on !== "steps") return [];
   const yes = (b: boolean) => (b ? "YES" : "no");
-  const out: [string, string][] = [
-    ["judged on", `${a.steps_judged} steps${a.best_step === null ? "" : `; best step ${a.best_step}`}`],
-  ];
+  const out: [string, string][] = [["judged on", `${a.steps_judged} steps`]];
+  if (a.best_step !== null)
+    out.push(["best step", best?.step === a.best_step ? bestStepText(best) : String(a.best_step)]);
   if (a.spikes.length === 0) out.push(["spikes", "none"]);
   for (const [i, s] of a.spikes.entries()) out.push([i === 0 ? "spikes" : "", spikeText(s)]);
   const d = a.divergence;
-  if (d) {
-    const what =
-      d.kind === "non_finite"
-        ? `${d.metric} ${d.value} at step ${d.step}${d.only_non_finite ? " (no finite loss at all)" : ""}`
-        : `the spike at step ${d.step} did not recover (judged at step ${d.decided_step})`;
-    out.push(["divergence", `${what}; last finite step before it: ${d.before_step ?? "none"}`]);
-  }
+  if (d) out.push(["divergence", `${divergenceText(d)}; last finite step before it: ${d.before_step ?? "none"}`]);
   for (const [i, s] of a.slowdowns.entries())
     out.push([
       i === 0 ? "slow-downs" : "",
@@ -147,8 +182,9 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
       detail = `${change}${slope}`.replace(/^, /, "");
     }
     line("trajectory", `${t.trajectory} (${a.monitor ?? "no finite loss"}${detail ? `; ${detail}` : ""})`);
-    if (a.best_epoch === null) line("best epoch", "none (no finite loss recorded)");
-    else {
+    // A step run's best is a step (below); its derived epochs' best would name an epoch no trainer checkpointed.
+    if (!isStepRun(a) && a.best_epoch === null) line("best epoch", "none (no finite loss recorded)");
+    else if (!isStepRun(a)) {
       const ago = a.epochs_since_improvement ? `${a.epochs_since_improvement} epochs ago` : "the latest epoch";
       line("best epoch", `${a.best_epoch}: ${a.monitor} ${fmt(a.best_value)} (${ago})`);
     }
@@ -174,7 +210,7 @@ export function report(a: Analysis, steps: StepSummary | null = null): string {
       );
     }
   }
-  for (const [label, text] of stepJudgementLines(a)) line(label, text);
+  for (const [label, text] of stepJudgementLines(a, steps?.best ?? null)) line(label, text);
   const r = a.recommendation;
   if (a.checkpoints.held_by === "trainwatch") {
     line(
@@ -220,7 +256,7 @@ async function main(argv: string[]): Promise<number> {
     const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
     // The default resolution is the run's own: steps when it reports them.
     const view = await mcp.call<StepsView | { resolution: "epoch" }>("get_operation_metrics", { operation_id: id });
-    const steps = view.resolution === "step" ? stepSummary(view) : null;
+    const steps = view.resolution === "step" ? stepSummary(view, await readBestStep(mcp, id, a)) : null;
     console.log(parsed.values.json ? JSON.stringify(steps ? { ...a, steps } : a) : report(a, steps));
     return 0;
   } catch (err) {

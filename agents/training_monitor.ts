@@ -6,7 +6,7 @@
  * done of those planned and any evaluation since the last poll),
  * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears (a step run: judged on its
  * steps, with every loss spike as it opens and as it recovers or turns into divergence, a gradient explosion, a
- * slow-down, and the stop decision the server recorded), and with --auto-cancel stops
+ * slow-down, and the stop decision the server recorded; each flag line once, its best a step), and with --auto-cancel stops
  * the run on overfitting, divergence, a stall, or more than 15 epochs without improvement. The judgement is the server's
  * (analyze_training); this agent only acts on it. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
  */
@@ -17,7 +17,15 @@ import type { WireStep } from "../src/schemas/step.ts";
 import type { Operation, TrendSummarySchema } from "../src/schemas/operation.ts";
 import type { Static } from "@sinclair/typebox";
 import type { Analysis } from "../src/schemas/analysis.ts";
-import { spikeText, stepCount, type StepsView } from "./loss_analyzer.ts";
+import {
+  bestStepText,
+  divergenceText,
+  isStepRun,
+  readBestStep,
+  spikeText,
+  stepCount,
+  type StepsView,
+} from "./loss_analyzer.ts";
 import { connect, fmt, parseSeconds, ToolError, type McpSession } from "./mcp_client.ts";
 
 /** --auto-cancel also stops a run whose best epoch is more than this many epochs old. */
@@ -118,11 +126,22 @@ function activeFlags(m: Trends): Set<Flag> {
   return flags;
 }
 
-/** One line on what the server saw for `flag`, from its analysis (the flag's own facts, not the end-of-run advice). */
+/**
+ * One line on what the server saw for `flag`, from its analysis (the flag's own facts, not the end-of-run advice). A step
+ * run's best is its best step, and its divergence is where it began (the stop decision's line carries the advice).
+ */
 export function flagText(flag: Flag, a: Analysis): string {
   const t = a.thresholds;
-  const best = a.best_epoch === null ? "" : `best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}`;
+  const steps = isStepRun(a);
+  const best = steps
+    ? a.best_step === null
+      ? ""
+      : `best step ${a.best_step}`
+    : a.best_epoch === null
+      ? ""
+      : `best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}`;
   const r = a.recommendation;
+  if (flag === "divergence" && steps && a.divergence) return `${divergenceText(a.divergence)}${best && `; ${best}`}`;
   switch (flag) {
     case "overfitting": {
       const s = a.trajectory.since_best;
@@ -212,6 +231,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   let cancelled: string | null = null;
   const stepSeen = new Map<number | string, string>();
   let decisionShown = false;
+  /** A step run's flag lines printed (`flag: text`), each printed once. */
+  const flagsPrinted = new Set<string>();
   for (;;) {
     let reply: MetricsReply | StepReply;
     try {
@@ -231,6 +252,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     }
     let m: Trends;
     let where = () => `epoch ${since}`;
+    /** A step run's analysis of this poll (its flags, spikes and stop decision); null for an epoch run. */
+    let stepAnalysis: Analysis | null = null;
     if ("steps" in reply) {
       mode = "step";
       const line = stepLine(reply.steps, reply.steps_completed, reply.total_steps_planned);
@@ -242,21 +265,7 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
       const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
       m = stepTrends(a);
       for (const e of stepEvents(a, stepSeen)) console.log(e);
-      if (
-        !decisionShown &&
-        (a.flags.diverging || a.flags.overfitting || a.flags.stalled || FINISHED.has(reply.status))
-      ) {
-        const control = (await mcp.call<Operation>("get_operation_status", { operation_id: id })).control;
-        if (control) {
-          decisionShown = true;
-          const at = control.step != null ? `step ${control.step}` : `epoch ${control.epoch}`;
-          const back =
-            control.checkpoint_step != null
-              ? `; checkpoint: the last one at or before step ${control.checkpoint_step}`
-              : "";
-          console.log(`DECISION ${control.action} by ${control.decided_by} at ${at}: ${control.reason}${back}`);
-        }
-      }
+      stepAnalysis = a;
     } else {
       m = reply.metrics;
       const epochs = reply.metrics;
@@ -283,8 +292,34 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     for (const f of flags) if (!now.has(f)) console.log(`cleared: ${f} no longer detected at ${where()}`);
     flags = now;
     if (raised.length) {
-      const a = await mcp.call<Analysis>("analyze_training", { operation_id: id });
-      for (const f of raised) console.log(`FLAG ${f} at ${where()}: ${flagText(f, a)}`);
+      const a = stepAnalysis ?? (await mcp.call<Analysis>("analyze_training", { operation_id: id }));
+      for (const f of raised) {
+        const text = flagText(f, a);
+        // A step run's flag line says where the flag's fact happened: the same fact is printed once, however often
+        // the flag is read again.
+        if (stepAnalysis && flagsPrinted.has(`${f}: ${text}`)) continue;
+        flagsPrinted.add(`${f}: ${text}`);
+        console.log(`FLAG ${f} at ${where()}: ${text}`);
+      }
+    }
+    if (
+      stepAnalysis &&
+      !decisionShown &&
+      (stepAnalysis.flags.diverging ||
+        stepAnalysis.flags.overfitting ||
+        stepAnalysis.flags.stalled ||
+        FINISHED.has(reply.status))
+    ) {
+      const control = (await mcp.call<Operation>("get_operation_status", { operation_id: id })).control;
+      if (control) {
+        decisionShown = true;
+        const at = control.step != null ? `step ${control.step}` : `epoch ${control.epoch}`;
+        const back =
+          control.checkpoint_step != null
+            ? `; checkpoint: the last one at or before step ${control.checkpoint_step}`
+            : "";
+        console.log(`DECISION ${control.action} by ${control.decided_by} at ${at}: ${control.reason}${back}`);
+      }
     }
 
     let status = reply.status;
@@ -334,12 +369,21 @@ async function summarize(mcp: McpSession, id: string, cancelled: string | null, 
   console.log("");
   const count = steps === null ? "" : ` (${steps} steps)`;
   console.log(`Finished: ${id} ${a.status} after ${a.epochs_completed} epochs${count}${how}.`);
-  if (a.best_epoch !== null) {
+  // A step run's best is a step (its derived epochs' best would name an epoch no trainer checkpointed).
+  const bestStep = isStepRun(a) ? await readBestStep(mcp, id, a) : null;
+  if (bestStep) {
+    console.log(`Best step ${bestStepText(bestStep)}; trajectory at the end: ${a.trajectory.trajectory}.`);
+  } else if (!isStepRun(a) && a.best_epoch !== null) {
     console.log(
       `Best ${a.monitor} ${fmt(a.best_value)} at epoch ${a.best_epoch}; trajectory at the end: ${a.trajectory.trajectory}.`,
     );
   }
-  const checkpoint = r.checkpoint_epoch === null ? "" : ` (epoch ${r.checkpoint_epoch})`;
+  const checkpoint =
+    r.checkpoint_epoch !== null
+      ? ` (epoch ${r.checkpoint_epoch})`
+      : r.checkpoint_step !== null
+        ? ` (the last checkpoint at or before step ${r.checkpoint_step})`
+        : "";
   console.log(`Recommendation: ${r.action}${checkpoint}. ${r.reason}`);
 }
 

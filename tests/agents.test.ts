@@ -162,7 +162,8 @@ describe("agents on a step run", () => {
     expect(r.stdout).toMatch(/latest step\s+1049: train_loss 0\.9510/);
     expect(r.stdout).toMatch(/last evaluation\s+step 999: val_loss 1\.5010 {2}val_acc 0\.5000/);
     // Judged on its steps: the NaN at step 123 is divergence there, and the advice names the checkpoint before it.
-    expect(r.stdout).toMatch(/judged on\s+1050 steps; best step 999/);
+    expect(r.stdout).toMatch(/judged on\s+1050 steps$/m);
+    expect(r.stdout).toMatch(/best step\s+999: val_loss 1\.5010$/m);
     expect(r.stdout).toMatch(/divergence\s+train_loss NaN at step 123; last finite step before it: 122/);
     expect(r.stdout).toMatch(/recommendation\s+stop -> the last checkpoint at or before step 99\b/);
     expect(r.stdout).toContain("train_loss became NaN at step 123: the run is diverging, so stop it");
@@ -172,6 +173,7 @@ describe("agents on a step run", () => {
       planned: 3000,
       latest: { step: 1049, train_loss: 2 - 1049 / 1000 },
       evaluation: { step: 999, val_loss: 2.5 - 999 / 1000, val_accuracy: 0.5 },
+      best: { step: 999, metric: "val_loss", value: 2.5 - 999 / 1000 },
     });
     // An epoch run's report has no step lines.
     const epochs = await runAgent("loss_analyzer.ts", [await seedRun(api, "no-steps", improving())]);
@@ -214,6 +216,56 @@ describe("agents on a step run", () => {
     // Two writes of 610 steps: two step lines, each printed once.
     expect(out.match(/^step \d+/gm)).toEqual(["step 599", "step 609"]);
     expect(out).toContain(`Finished: ${id} completed after 2 epochs (610 steps).`);
+  });
+});
+
+/**
+ * A step run that blows up: train_loss falling to step 149, then growing ×1.5 a step; an evaluation every 50 steps
+ * (val_loss 10 % above train_loss), one epoch. Its one derived epoch's val_loss is the blown-up evaluation's.
+ */
+const blowUpRows = (n: number) =>
+  Array.from({ length: n }, (_, step) => {
+    const loss = step < 150 ? 2 - step / 200 : 1.25 * 1.5 ** (step - 150);
+    return {
+      step,
+      epoch: 0,
+      train_loss: loss,
+      grad_norm: 1,
+      ...(step % 50 === 49 ? { val_loss: loss * 1.1 } : {}),
+    };
+  });
+
+describe("agents on a step run that blew up", () => {
+  test("both agents name the best as a step, not the one derived epoch, and the monitor prints the divergence once", async () => {
+    const id = (
+      await api.createOperation({
+        operation_type: "training",
+        name: "blown-up-steps",
+        total_steps_planned: 400,
+        stop_policy: { on: ["diverging"] },
+      })
+    ).operation_id;
+    for (let i = 0; i < 200; i += 20) await api.writeSteps(id, blowUpRows(200).slice(i, i + 20));
+    await api.completeOperation(id, { status: "completed" });
+    const analyzer = await runAgent("loss_analyzer.ts", [id]);
+    const monitor = await runAgent("training_monitor.ts", [id, "--interval", "0.2"]);
+    expect(analyzer.code).toBe(0);
+    expect(monitor.code).toBe(0);
+    // The analyzer: the best is step 149 with its val_loss; no "best epoch" line from the one blown-up derived epoch.
+    expect(analyzer.stdout).toMatch(/best step\s+149: val_loss 1\.3805$/m);
+    expect(analyzer.stdout).not.toMatch(/best epoch/);
+    // The monitor: its summary names the best step, not epoch 0; the divergence flag once, with where it began, beside
+    // the decision (which alone carries the advice).
+    expect(monitor.stdout).toContain("Best step 149: val_loss 1.3805; trajectory at the end:");
+    expect(monitor.stdout).not.toMatch(/at epoch 0/);
+    expect(monitor.stdout.match(/^FLAG .*/gm)).toEqual([
+      "FLAG divergence at step 199: the spike at step 151 did not recover (judged at step 168); best step 149",
+    ]);
+    expect(
+      monitor.stdout.match(
+        /^DECISION stop by stop_policy at step \d+: .*restore the last checkpoint taken before step 151/gm,
+      ),
+    ).toHaveLength(1);
   });
 });
 

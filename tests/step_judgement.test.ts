@@ -352,6 +352,31 @@ describe("a step run over the API", () => {
     expect(op.control).toEqual(at.body.data.control);
   });
 
+  test("a stop policy set on a step run that already diverged decides at once from the step judgement, not the derived epochs", async () => {
+    const { app } = makeApp();
+    const id = (await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training" })))).body.data
+      .operation_id;
+    // NaN at step 432, then on past the close of epoch 0 (step 500): the derived epoch 0 is stored too.
+    const rows = curve(23, 600, { ...healthy(0.1), override: (t, l) => (t === 432 ? Number.NaN : l) });
+    for (let i = 0; i < rows.length; i += 100)
+      expect((await post(app, id, rows.slice(i, i + 100))).body.data.control).toEqual({ action: "continue" });
+    const put = await json(app.handle(req("PUT", `/api/v1/operations/${id}/stop_policy`, { on: ["diverging"] })));
+    expect(put.status).toBe(200);
+    // The step write's rule: decided at the latest step stored, the checkpoint the one before the NaN.
+    const control = put.body.data.control;
+    expect(control).toMatchObject({
+      action: "stop",
+      decided_by: "stop_policy",
+      epoch: 1,
+      step: 599,
+      checkpoint_step: 400,
+      checkpoint_epoch: null,
+    });
+    expect(control.reason).toContain("train_loss became NaN at step 432");
+    // Recorded once: the next step reply carries the same decision.
+    expect((await post(app, id, curve(24, 601, healthy(0.1)).slice(600))).body.data.control).toEqual(control);
+  });
+
   test("a recovering spike never stops a run whose policy names every flag", async () => {
     const { app } = makeApp();
     const on = ["diverging", "overfitting", "stalled", "plateau", "grad_explosion", "slowdown"];

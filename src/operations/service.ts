@@ -15,7 +15,14 @@
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
-import type { CancelInput, CompleteOperationInput, Operation, StopControl, StopPolicy } from "../schemas/operation.ts";
+import type {
+  CancelInput,
+  CompleteOperationInput,
+  Operation,
+  OperationStatus,
+  StopControl,
+  StopPolicy,
+} from "../schemas/operation.ts";
 import type {
   BatchProgress,
   FinishOptions,
@@ -29,7 +36,9 @@ import type {
 import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
 import { judgeStored } from "./reads.ts";
+import { stepStopDecision } from "./step_judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
+import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
 import { notFound } from "../errors.ts";
 
@@ -159,11 +168,16 @@ export class OperationsService {
 
   /**
    * Sets or (null) clears the stop policy of a pending or running operation. A policy whose flag is already raised
-   * decides at once; its streams hear the operation either way.
+   * decides at once: a step run's on its step judgement, by the rule its step writes apply (stepStopDecision), an epoch
+   * run's on its summary; its streams hear the operation either way.
    */
   async setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation> {
     const op = await this.store.setStopPolicy(operationId, policy);
-    if (policy && op.control === null) await this.judgeStop(operationId, policy, op.trends);
+    if (policy && op.control === null) {
+      const steps = op.progress.steps_completed ? await this.store.readStepJudgement(operationId) : null;
+      if (steps !== null && steps.steps > 0) await this.judgeStepStop(operationId, policy, steps, op.status);
+      else await this.judgeStop(operationId, policy, op.trends);
+    }
     await this.changed(operationId);
     return (await this.store.getOperation(operationId))!;
   }
@@ -189,6 +203,18 @@ export class OperationsService {
     const op = (await this.store.getOperation(operationId))!;
     const { judgement } = await judgeStored(this.store, op, this.trends);
     const control = decideStop(policy, summary, judgement, op.control, new Date().toISOString());
+    if (control) await this.store.setControl(operationId, control);
+    return control;
+  }
+
+  /** A step run's stop decision when `policy` fires on its step judgement `state` (recorded, not yet published), else null. */
+  private async judgeStepStop(
+    operationId: string,
+    policy: StopPolicy,
+    state: StepJudgementState,
+    status: OperationStatus,
+  ): Promise<StopControl | null> {
+    const control = stepStopDecision(policy, state, status, new Date().toISOString());
     if (control) await this.store.setControl(operationId, control);
     return control;
   }

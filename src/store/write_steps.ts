@@ -25,14 +25,8 @@ import {
 import type { EpochRecord } from "../schemas/epoch.ts";
 import { admitMetricNames } from "../schemas/metric.ts";
 import type { StopControl, StopPolicy } from "../schemas/operation.ts";
-import { decideStepStop } from "../operations/stop_policy.ts";
-import {
-  advanceStepJudgement,
-  emptyStepJudgement,
-  stepVerdict,
-  type StepJudgementState,
-} from "../trends/step_judgement.ts";
-import { recommendSteps } from "../trends/step_recommend.ts";
+import { stepStopDecision } from "../operations/step_judgement.ts";
+import { advanceStepJudgement, emptyStepJudgement, type StepJudgementState } from "../trends/step_judgement.ts";
 import type { StepPoint } from "../trends/step_types.ts";
 import { decodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
@@ -242,23 +236,10 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
   };
 }
 
-/**
- * The stop decision the step judgement takes in this write: an operation with a stop policy and no decision, whose
- * policy names a flag the step judgement raises now (src/operations/stop_policy.ts decideStepStop). null otherwise.
- */
+/** The stop decision the step judgement takes in this write (stepStopDecision), for an operation with a policy and none yet. */
 function decideOnSteps(op: StepRow, judgement: StepJudgementState, ctx: WriteContext): StopControl | null {
   if (op.stop_policy === null || op.control !== null) return null;
-  const v = stepVerdict(judgement);
-  const { spike: _spike, ...flags } = v.flags;
-  if (!Object.values(flags).some(Boolean)) return null;
-  return decideStepStop(
-    JSON.parse(op.stop_policy) as StopPolicy,
-    flags,
-    { epoch: judgement.epoch, step: v.last_step },
-    recommendSteps(v, op.status, "flat"),
-    null,
-    ctx.now().toISOString(),
-  );
+  return stepStopDecision(JSON.parse(op.stop_policy) as StopPolicy, judgement, op.status, ctx.now().toISOString());
 }
 
 /**
