@@ -52,9 +52,10 @@ export function recommendSteps(
           (d.kind === "spike_with_gradient"
             ? `while grad_norm exploded (judged at step ${d.decided_step})`
             : `in ${plural(cfg.recover_steps, "step")} (judged at step ${d.decided_step})`);
+    // The overall best may lie elsewhere (after a recovered spike, say): its value is quoted only when it is this step's.
     const back =
       v.checkpoint_step !== null && v.checkpoint_step !== d.before_step
-        ? `restore the last checkpoint taken before step ${d.step} (the best before it: step ${v.checkpoint_step}${best ? `, ${best}` : ""})`
+        ? `restore the last checkpoint taken before step ${d.step} (the best before it: step ${v.checkpoint_step}${best && v.best_step === v.checkpoint_step ? `, ${best}` : ""})`
         : `restore the last checkpoint taken before step ${d.step}`;
     const fix = d.only_non_finite
       ? "; there is no finite loss to go back to: lower the learning rate and check the inputs for NaN"
