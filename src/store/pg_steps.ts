@@ -11,6 +11,7 @@ import { MAX_STEP, type WireStep } from "../schemas/step.ts";
 import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { encodeMetric } from "../trends/wire.ts";
 import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
+import { lockWithBlocks } from "./pg_lock.ts";
 import { stepsNotice } from "./pg_notify.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
 import type { EpochEnd, Fields } from "./store.ts";
@@ -66,18 +67,7 @@ export class PgSteps {
   /** This store's part of a step write, in transaction `tx`: its SQL alone. */
   writer(tx: TransactionSQL): StepWriter<PgStepRow> {
     return {
-      lock: async (operationId, touched) => {
-        // Pipelined: the block read runs once the lock is granted, so it sees the last writer's blocks.
-        const [ops, stored] = await Promise.all([
-          tx<PgStepRow[]>`SELECT * FROM operations WHERE operation_id = ${operationId} FOR UPDATE`,
-          tx<{ block: number; summary: string }[]>`
-            SELECT block, summary FROM step_blocks
-            WHERE op = (SELECT id FROM operations WHERE operation_id = ${operationId}) AND block = ANY(${tx.array(touched, "INT4")})`,
-        ]);
-        const op = ops[0];
-        if (!op) throw notFound(operationId);
-        return { op, blocks: new Map(stored.map((b) => [b.block, JSON.parse(b.summary) as SpanSummary])) };
-      },
+      lock: (operationId, touched) => lockWithBlocks<PgStepRow>(tx, operationId, touched, "step_blocks"),
       stored: async (op, steps) =>
         (
           await tx<Row[]>`

@@ -34,6 +34,7 @@ import {
 } from "./rows.ts";
 import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
+import { lockWithBlocks } from "./pg_lock.ts";
 import { migrate } from "./pg_migrate.ts";
 import { Leadership } from "./pg_leader.ts";
 import {
@@ -299,18 +300,7 @@ export class PostgresStore implements Store, SharedStore {
   /** This store's part of a write (src/store/write_epochs.ts), in transaction `tx`: its SQL alone. */
   private epochWriter(tx: Tx): EpochWriter<OpRow> {
     return {
-      lock: async (operationId, touched) => {
-        // Pipelined: the block read runs once the lock is granted, so it sees the last writer's blocks.
-        const [ops, stored] = await Promise.all([
-          tx<OpRow[]>`SELECT * FROM operations WHERE operation_id = ${operationId} FOR UPDATE`,
-          tx<{ block: number; summary: string }[]>`
-            SELECT block, summary FROM epoch_blocks
-            WHERE op = (SELECT id FROM operations WHERE operation_id = ${operationId}) AND block = ANY(${tx.array(touched, "INT4")})`,
-        ]);
-        const op = ops[0];
-        if (!op) throw notFound(operationId);
-        return { op, blocks: new Map(stored.map((b) => [b.block, JSON.parse(b.summary) as SpanSummary])) };
-      },
+      lock: (operationId, touched) => lockWithBlocks<OpRow>(tx, operationId, touched, "epoch_blocks"),
       insert: async (op, batch, plan) => {
         const count = batch.rows.length;
         // Epochs past every stored one cannot conflict (the row lock keeps others out): they are COPYed, PostgreSQL's
