@@ -116,7 +116,7 @@ export function stepBatch(steps: readonly StepRecord[]): StepBatch {
     (s, ts): StepBatchRow => ({
       s: s.timestamp_ms === undefined ? { ...s, timestamp_ms: ts } : s,
       ts,
-      custom: customColumn(s.custom),
+      custom: null,
     }),
   );
   rows.sort((a, b) => a.s.step - b.s.step);
@@ -176,6 +176,8 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     undefined,
     "steps",
   );
+  // Encoded once the name bound admitted the batch, as writeEpochs does.
+  for (const r of batch.rows) r.custom = customColumn(r.s.custom);
   const revived = isRevivable(op);
   const prev = parseStepState(op.step_state);
   const fresh = batch.minStep > prev.max;
