@@ -10,7 +10,6 @@ import { tailSize } from "../src/trends/summary.ts";
 import { encodeJudge } from "../src/trends/judgement_state.ts";
 import { BLOCK, blockOf } from "../src/store/blocks.ts";
 import {
-  epochBatch,
   runAsync,
   runSync,
   writeEpochs,
@@ -81,7 +80,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
 
 const ctx = { trends: DEFAULT_TREND_CONFIG, tail: tailSize(DEFAULT_TREND_CONFIG), now: () => new Date(TS) };
 const write = (m: ReturnType<typeof memoryWriter>, epochs: EpochRecord[]) =>
-  runSync(writeEpochs(m.writer, "op_mem", epochBatch(epochs), ctx));
+  runSync(writeEpochs(m.writer, "op_mem", epochs, ctx));
 
 describe("the write algorithm both stores run", () => {
   test("appends keep the summary incrementally, reading only the tail, and it equals the whole history's", () => {
@@ -140,7 +139,7 @@ describe("the write algorithm both stores run", () => {
     const batches = [curve(0, 40), curve(40, 3), [{ epoch: 12, timestamp: TS, val_loss: 3, custom: { lr: 1 } }]];
     for (const b of batches) {
       const a = write(now, b);
-      const c = await runAsync(writeEpochs(later.later, "op_mem", epochBatch(b), ctx));
+      const c = await runAsync(writeEpochs(later.later, "op_mem", b, ctx));
       expect(c).toEqual(a);
     }
     expect(later.row).toEqual(now.row);
@@ -149,6 +148,6 @@ describe("the write algorithm both stores run", () => {
 
   test("run synchronously, a step that answers with a promise is an error, not a write left half done", () => {
     const m = memoryWriter();
-    expect(() => runSync(writeEpochs(m.later, "op_mem", epochBatch(curve(0, 1)), ctx))).toThrow(/promise/);
+    expect(() => runSync(writeEpochs(m.later, "op_mem", curve(0, 1), ctx))).toThrow(/promise/);
   });
 });

@@ -28,6 +28,13 @@ export const BLOCK = 128;
 
 export const blockOf = (epoch: number) => Math.floor(epoch / BLOCK);
 
+/** The distinct chart blocks `rows` touch (what a write locks before it builds its batch). */
+export function blocksOf(rows: readonly Row[], key: SeriesKey = "epoch"): number[] {
+  const out = new Set<number>();
+  for (const r of rows) out.add(blockOf(keyOf(r as KeyedRow, key)));
+  return [...out];
+}
+
 /**
  * A batch's rows by block, ascending within each, a block's last copy of a row kept (as the rows keep it). `key`: the
  * series (epochs by default).

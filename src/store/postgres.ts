@@ -46,8 +46,8 @@ import {
   type ReplicaLease,
 } from "./pg_leases.ts";
 import { changedNotice, decodeChange, epochsNotice, progressNotice, removedNotice, statusNotice } from "./pg_notify.ts";
-import { epochBatch, runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
-import { closeSteps, stepBatch, writeSteps } from "./write_steps.ts";
+import { runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
+import { closeSteps, writeSteps } from "./write_steps.ts";
 import { PgSteps } from "./pg_steps.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
@@ -250,17 +250,14 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
-    // The rows are built before the transaction opens, so the row lock is held only for the database's part.
-    const batch = epochBatch(epochs);
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
-    return this.sql.begin((tx) => runAsync(writeEpochs(this.epochWriter(tx), operationId, batch, ctx)));
+    return this.sql.begin((tx) => runAsync(writeEpochs(this.epochWriter(tx), operationId, epochs, ctx)));
   }
 
   async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
-    const batch = stepBatch(steps);
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
     return this.sql.begin((tx) =>
-      runAsync(writeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, batch, ctx)),
+      runAsync(writeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, steps, ctx)),
     );
   }
 

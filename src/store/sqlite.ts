@@ -26,8 +26,8 @@ import {
   toOperation,
   type Liveness,
 } from "./rows.ts";
-import { epochBatch, runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
-import { closeSteps, stepBatch, writeSteps } from "./write_steps.ts";
+import { runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
+import { closeSteps, writeSteps } from "./write_steps.ts";
 import { SqliteSteps } from "./sqlite_steps.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
@@ -236,9 +236,8 @@ export class SqliteStore implements Store {
   }
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
-    const batch = epochBatch(epochs);
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
-    const res = this.db.transaction(() => runSync(writeEpochs(this.writer, operationId, batch, ctx))).immediate();
+    const res = this.db.transaction(() => runSync(writeEpochs(this.writer, operationId, epochs, ctx))).immediate();
     // Counted once committed: one process holds the file, so a count in memory is every write there is.
     res.version = (this.versions.get(operationId) ?? 0) + 1;
     this.versions.set(operationId, res.version);
@@ -246,10 +245,9 @@ export class SqliteStore implements Store {
   }
 
   async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
-    const batch = stepBatch(steps);
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
     const res = this.db
-      .transaction(() => runSync(writeSteps(this.steps.writer, this.writer, operationId, batch, ctx)))
+      .transaction(() => runSync(writeSteps(this.steps.writer, this.writer, operationId, steps, ctx)))
       .immediate();
     res.version = this.count(this.stepVersions, operationId);
     if (res.epochs) res.epochs.version = this.count(this.versions, operationId);

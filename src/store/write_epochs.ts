@@ -29,7 +29,7 @@ import {
   type TrendSummary,
 } from "../trends/types.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
-import { appendToBlock, byBlock, summarizeBlock } from "./blocks.ts";
+import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { WriteResult } from "./store.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
@@ -61,7 +61,7 @@ export interface BatchRow {
   custom: string | null;
 }
 
-/** A batch as the write stores it, built before the transaction opens (so a row lock is held only for the database's part). */
+/** A batch as the write stores it, built once the name bound admitted it (a refused batch builds nothing). */
 export interface EpochBatch {
   /** As posted: the trend state and a live stream see these. */
   epochs: readonly EpochRecord[];
@@ -199,23 +199,24 @@ export interface WriteContext {
 }
 
 /**
- * Store.writeEpochs, once for both stores: refuses a finished operation (OPERATION_FINISHED) and, before any row, a
- * batch past the custom metric name limit (VALIDATION_ERROR); stores the rows; keeps the summary (appended, or
+ * Store.writeEpochs, once for both stores: refuses a finished operation (OPERATION_FINISHED) and, before its batch is
+ * built, a batch past the custom metric name limit (VALIDATION_ERROR); stores the rows; keeps the summary (appended, or
  * recomputed from the whole history), the chart blocks a write touched (appended, or summarised again from their rows),
  * the name list; revives a revivable failure, starts a pending operation, stamps last_seen_at.
  */
 export function* writeEpochs<R extends WriteRow>(
   writer: EpochWriter<R>,
   operationId: string,
-  batch: EpochBatch,
+  epochs: readonly EpochRecord[],
   ctx: WriteContext,
 ): Steps<WriteResult> {
-  const { op, blocks: stored } = yield* step(writer.lock(operationId, [...batch.blocks.keys()]));
+  const { op, blocks: stored } = yield* step(writer.lock(operationId, blocksOf(epochs)));
   if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, decision(op));
   // Before any row: a batch past the name limit is refused whole (the row lock orders concurrent writers' names).
-  const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], batch.epochs);
-  // Encoded only now: a batch past the bound (10,000 epochs each naming a new metric, say) is refused before its
-  // custom columns are built, which made such a refusal cost +20 MB of garbage (bench/attack.ts).
+  const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], epochs);
+  // Built only now: a batch past the bound (10,000 epochs each naming a new metric, say) is refused before its rows,
+  // blocks and custom columns exist, which made such a refusal cost tens of MB of garbage (bench/attack.ts).
+  const batch = epochBatch(epochs);
   for (const r of batch.rows) r.custom = customColumn(r.e.custom);
   const revived = isRevivable(op);
   const prev = JSON.parse(op.summary) as TrendSummary;

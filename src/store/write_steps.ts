@@ -31,12 +31,11 @@ import type { StepPoint } from "../trends/step_types.ts";
 import { decodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
-import { appendToBlock, byBlock, summarizeBlock } from "./blocks.ts";
+import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { StepWriteResult } from "./store.ts";
 import {
   customColumn,
   decision,
-  epochBatch,
   keyedBatch,
   step,
   writeEpochs,
@@ -165,18 +164,14 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
   writer: StepWriter<R>,
   epochs: EpochWriter<E>,
   operationId: string,
-  batch: StepBatch,
+  steps: readonly StepRecord[],
   ctx: WriteContext,
 ): Steps<StepWriteResult> {
-  const { op, blocks: stored } = yield* step(writer.lock(operationId, [...batch.blocks.keys()]));
+  const { op, blocks: stored } = yield* step(writer.lock(operationId, blocksOf(steps, "step")));
   if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, decision(op));
-  const names = admitMetricNames(
-    () => JSON.parse(op.metric_names) as string[],
-    namedRows(batch.steps),
-    undefined,
-    "steps",
-  );
-  // Encoded once the name bound admitted the batch, as writeEpochs does.
+  const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], namedRows(steps), undefined, "steps");
+  // Built once the name bound admitted the batch, as writeEpochs does.
+  const batch = stepBatch(steps);
   for (const r of batch.rows) r.custom = customColumn(r.s.custom);
   const revived = isRevivable(op);
   const prev = parseStepState(op.step_state);
@@ -283,7 +278,7 @@ function* writeDerived<E extends WriteRow>(
   ctx: WriteContext,
 ): Steps<{ records: EpochRecord[]; trends: TrendSummary; version: number }> {
   const records = closed.sort((a, b) => a.epoch - b.epoch);
-  const res = yield* writeEpochs(epochs, operationId, epochBatch(records), ctx);
+  const res = yield* writeEpochs(epochs, operationId, records, ctx);
   return { records, trends: res.trends, version: res.version };
 }
 
