@@ -14,7 +14,7 @@ import {
   progressPercentage,
   takesByGrace,
 } from "../src/operations/lifecycle.ts";
-import { cancelControl, controlAfterGrace } from "../src/operations/stop_policy.ts";
+import { cancelControl, controlAfterGrace, isCancelControl } from "../src/operations/stop_policy.ts";
 
 const op = (status: string, failure_code: string | null = null) => ({ status, failure_code });
 
@@ -128,6 +128,9 @@ describe("the cancel grace: a cancelled operation still takes the epoch in progr
     expect(controlAfterGrace(control, { best_epoch: 5 })).toEqual({ ...control, checkpoint_epoch: 5 });
     expect(controlAfterGrace(control, { best_epoch: 4 })).toBeNull();
     expect(controlAfterGrace({ ...control, decided_by: "stop_policy" }, { best_epoch: 5 })).toBeNull();
+    // A host relay cancels its training on a cancel's stop, and stops it (to finish completed) on a policy's.
+    expect(isCancelControl(control)).toBe(true);
+    expect(isCancelControl({ ...control, decided_by: "stop_policy" })).toBe(false);
   });
 });
 

@@ -146,12 +146,19 @@ export function cancelControl(
 }
 
 /**
+ * True for a control a cancel recorded (decided_by names who cancelled), false for a stop policy's decision. A host
+ * relay that hears a stop in a 200 reply (the epoch a cancelled operation still took) cancels its training on the
+ * first and stops it, to finish `completed`, on the second (src/host/sessions.ts heedControl).
+ */
+export const isCancelControl = (control: StopControl): boolean => control.decided_by !== "stop_policy";
+
+/**
  * A cancel's control once the epoch its grace let in is stored: the checkpoint to keep is the best epoch now (the late
  * epoch may be the best). Null when nothing changes, or the control is a stop policy's (its checkpoint is the
  * judgement's, kept as decided).
  */
 export function controlAfterGrace(control: StopControl, trends: { best_epoch: number | null }): StopControl | null {
-  if (control.decided_by === "stop_policy" || control.checkpoint_epoch === trends.best_epoch) return null;
+  if (!isCancelControl(control) || control.checkpoint_epoch === trends.best_epoch) return null;
   return { ...control, checkpoint_epoch: trends.best_epoch };
 }
 
