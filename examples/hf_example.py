@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Hugging Face Trainer run reporting to Trainwatch through TrainwatchCallback.
 
-    pip install ./clients/python transformers accelerate torch
+    pip install "./clients/python[torch]" transformers accelerate
     TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/hf_example.py --epochs 10
 
 Every 10th step is reported (`logging_steps`: loss, learning rate, grad norm) and every 50th carries an evaluation

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Keras 3 fit reporting to Trainwatch through TrainwatchCallback (torch backend: no TensorFlow needed).
 
-    pip install ./clients/python keras torch
+    pip install "./clients/python[torch]" keras
     KERAS_BACKEND=torch TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/keras_example.py --epochs 20
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A plain PyTorch loop reporting every optimisation step to Trainwatch, in the habit of `wandb.log`.
 
-    pip install ./clients/python torch        # (or run from the repository: the example finds the package)
+    pip install "./clients/python[torch]"   # (or run from the repository: the example finds the package)
     TRAINWATCH_URL=http://127.0.0.1:8000 python3 examples/pytorch_steps.py --epochs 3 --eval-every 50
 
 Every step is one `run.log({"loss": …, "lr": …, "grad_norm": …}, step=step, epoch=epoch)`: it costs a few

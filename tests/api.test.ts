@@ -457,7 +457,8 @@ describe("metrics", () => {
       const id = await register(app);
       await postMetrics(app, id, { epoch: 0, train_loss: 1 });
       expect((await app.handle(finish(id))).status).toBe(200);
-      const { status, body } = await postMetrics(app, id, { epoch: 1, train_loss: 0.5 });
+      // Epoch 2: a cancel still takes epoch 1, the one in progress when it arrived (tests/cancel_grace.test.ts).
+      const { status, body } = await postMetrics(app, id, { epoch: 2, train_loss: 0.5 });
       expect(status).toBe(409);
       expect(body.error.code).toBe("OPERATION_FINISHED");
       const after = await getMetrics(app, id);

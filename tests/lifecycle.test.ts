@@ -5,12 +5,16 @@ import { TrainwatchError } from "../src/errors.ts";
 import {
   HOST_FAILURES,
   canAcceptMetrics,
+  canAcceptRows,
+  cancelGraceEpoch,
   canCancel,
   canHeartbeat,
   isRevivable,
   operationFinished,
   progressPercentage,
+  takesByGrace,
 } from "../src/operations/lifecycle.ts";
+import { cancelControl, controlAfterGrace, isCancelControl } from "../src/operations/stop_policy.ts";
 
 const op = (status: string, failure_code: string | null = null) => ({ status, failure_code });
 
@@ -56,6 +60,77 @@ describe("lifecycle rules", () => {
       status: "cancelled",
       control: { action: "stop", reason: "operation is cancelled" },
     });
+  });
+});
+
+describe("the cancel grace: a cancelled operation still takes the epoch in progress when the cancel arrived", () => {
+  const at = "2024-01-01T00:00:00.000Z";
+  const cancelled = (epoch: number | null, step: number | null = null) => ({
+    status: "cancelled",
+    failure_code: null,
+    control: cancelControl({ by: "test" }, { latest_epoch: epoch, best_epoch: epoch }, at, step),
+  });
+
+  test("epochs up to the one after the last stored at the cancel are taken; a batch with any later epoch is refused whole", () => {
+    const op = cancelled(4);
+    expect(cancelGraceEpoch(op)).toBe(5);
+    expect(takesByGrace(op)).toBe(true);
+    expect(canAcceptRows(op, [{ epoch: 5 }])).toBe(true);
+    expect(canAcceptRows(op, [{ epoch: 2 }, { epoch: 4 }])).toBe(true); // re-posts
+    expect(canAcceptRows(op, [{ epoch: 6 }])).toBe(false);
+    expect(canAcceptRows(op, [{ epoch: 5 }, { epoch: 6 }])).toBe(false);
+  });
+
+  test("cancelled before any epoch was stored: the first epoch is taken, counted from 0 or from 1", () => {
+    const op = cancelled(null);
+    expect(cancelGraceEpoch(op)).toBe(1);
+    expect(canAcceptRows(op, [{ epoch: 0 }])).toBe(true);
+    expect(canAcceptRows(op, [{ epoch: 1 }])).toBe(true);
+    expect(canAcceptRows(op, [{ epoch: 2 }])).toBe(false);
+  });
+
+  test("steps naming an epoch are taken up to the grace epoch's end; steps naming none only up to the step stored at the cancel", () => {
+    const op = cancelled(2, 349);
+    expect(
+      canAcceptRows(op, [
+        { step: 350, epoch: 3 },
+        { step: 399, epoch: 3 },
+      ]),
+    ).toBe(true);
+    expect(
+      canAcceptRows(op, [
+        { step: 399, epoch: 3 },
+        { step: 400, epoch: 4 },
+      ]),
+    ).toBe(false);
+    expect(canAcceptRows(op, [{ step: 349 }])).toBe(true);
+    expect(canAcceptRows(op, [{ step: 350 }])).toBe(false);
+    // A cancel that recorded no step (an epoch run) takes no step without an epoch.
+    expect(canAcceptRows(cancelled(2), [{ step: 0 }])).toBe(false);
+  });
+
+  test("no grace without a cancel's control, nor for completed or failed operations; running ones take anything", () => {
+    const control = cancelled(4).control;
+    expect(cancelGraceEpoch({ status: "cancelled", failure_code: null, control: null })).toBeNull();
+    expect(canAcceptRows({ status: "cancelled", failure_code: null, control: null }, [{ epoch: 0 }])).toBe(false);
+    for (const status of ["completed", "failed"]) {
+      expect(canAcceptRows({ status, failure_code: null, control }, [{ epoch: 5 }])).toBe(false);
+      expect(takesByGrace({ status, failure_code: null, control })).toBe(false);
+    }
+    expect(canAcceptRows({ status: "running", failure_code: null, control }, [{ epoch: 99 }])).toBe(true);
+    expect(takesByGrace({ status: "running", failure_code: null, control })).toBe(false);
+    // A revivable failure takes metrics by its own rule, not by a grace.
+    expect(takesByGrace({ status: "failed", failure_code: "host_unreachable", control })).toBe(false);
+  });
+
+  test("a late epoch that is the new best moves the cancel's checkpoint; a stop policy's decision keeps its own", () => {
+    const control = cancelled(4).control;
+    expect(controlAfterGrace(control, { best_epoch: 5 })).toEqual({ ...control, checkpoint_epoch: 5 });
+    expect(controlAfterGrace(control, { best_epoch: 4 })).toBeNull();
+    expect(controlAfterGrace({ ...control, decided_by: "stop_policy" }, { best_epoch: 5 })).toBeNull();
+    // A host relay cancels its training on a cancel's stop, and stops it (to finish completed) on a policy's.
+    expect(isCancelControl(control)).toBe(true);
+    expect(isCancelControl({ ...control, decided_by: "stop_policy" })).toBe(false);
   });
 });
 

@@ -57,7 +57,7 @@ describe("POST /operations/{id}/steps", () => {
     expect(metrics.epochs[0]).toMatchObject({ epoch: 0, step: 9, learning_rate: 0.01, timestamp: at(9) });
   });
 
-  test("a bad value is a 400 naming its field; unknown operation 404; finished 409 carrying control", async () => {
+  test("a bad value is a 400 naming its field; unknown operation 404; finished 409 carrying control past the cancel's epoch", async () => {
     const { app } = makeApp();
     const id = await register(app);
     const bad = await postSteps(app, id, {
@@ -73,7 +73,8 @@ describe("POST /operations/{id}/steps", () => {
     expect((await getSteps(app, id)).body.data.steps).toEqual([]);
     expect((await postSteps(app, "op_missing", step(0, 0))).status).toBe(404);
     await app.handle(req("DELETE", `/api/v1/operations/${id}`, { reason: "enough", by: "test" }));
-    const finished = await postSteps(app, id, step(0, 0));
+    // Cancelled before any epoch: the first epoch's steps are still taken (0 or 1), a later one's refused.
+    const finished = await postSteps(app, id, step(0, 2));
     expect(finished.status).toBe(409);
     expect(finished.body.error.details.control).toMatchObject({ action: "stop" });
   });

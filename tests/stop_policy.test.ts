@@ -225,7 +225,7 @@ describe("stop policy and control over the API", () => {
     }
   });
 
-  test("DELETE with {reason, by} records the cancel as control; a later metrics POST is a 409 whose details carry status and control", async () => {
+  test("DELETE with {reason, by} records the cancel as control; the epoch in progress is taken with it, a later one is a 409 whose details carry status and control", async () => {
     const id = (await register()).operation_id;
     await post(id, explode(0, 1));
     const cancelled = await call("DELETE", `/operations/${id}`, { reason: "wrong data", by: "dashboard" });
@@ -238,10 +238,16 @@ describe("stop policy and control over the API", () => {
       epoch: 1,
       checkpoint_epoch: 1,
     });
-    const refused = await post(id, explode(2, 2));
+    // The epoch in progress when the cancel arrived is stored, its reply still saying stop; still falling, it is the
+    // best epoch now, and the checkpoint the cancel advises moves to it.
+    const late = await post(id, explode(2, 2));
+    expect(late.status).toBe(200);
+    const moved = { ...control, checkpoint_epoch: 2 };
+    expect(late.body.data.control).toEqual(moved);
+    const refused = await post(id, explode(3, 3));
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe("OPERATION_FINISHED");
-    expect(refused.body.error.details).toEqual({ operation_id: id, status: "cancelled", control });
+    expect(refused.body.error.details).toEqual({ operation_id: id, status: "cancelled", control: moved });
     // Without a body the cancel is the API's; a finished operation without a decision answers a stop naming its status.
     const plain = (await register()).operation_id;
     expect((await call("DELETE", `/operations/${plain}`)).body.data.control).toMatchObject({

@@ -8,6 +8,7 @@ import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
 import { stepsContract } from "./store_contract_steps.ts";
+import { cancelControl } from "../src/operations/stop_policy.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -314,6 +315,37 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect((await rejection(s.finish(b.operation_id, "completed"))).details).toMatchObject({
           control: control("cancelled by mcp: x"),
         });
+      });
+    });
+
+    describe("the epoch a trainer finishes after a cancel", () => {
+      test("a cancelled operation stores the epoch in progress at the cancel, judges it, advises its checkpoint, and refuses a later one", async () => {
+        const s = await open();
+        const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+        await s.writeEpochs(id, curve(0, 3));
+        const cancel = cancelControl({ by: "test" }, (await s.getOperation(id))!.trends, TS);
+        expect(cancel).toMatchObject({ epoch: 2, checkpoint_epoch: 2 });
+        const finished = await s.finish(id, "cancelled", { control: cancel });
+        // Epoch 3 was running when the cancel came; it is better than every stored epoch.
+        const moved = { ...cancel, checkpoint_epoch: 3 };
+        const res = await s.writeEpochs(id, curve(3, 1));
+        expect(res).toMatchObject({ stored: 1, revived: false, control: moved });
+        expect(res.trends).toMatchObject({ latest_epoch: 3, best_epoch: 3, total_epochs_completed: 4 });
+        expect(await s.getOperation(id)).toMatchObject({
+          status: "cancelled",
+          completed_at: finished.completed_at,
+          control: moved,
+          trends: { latest_epoch: 3, best_epoch: 3 },
+        });
+        expect((await s.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3]);
+        // A re-post of it (a retry) is taken too; the epoch after it began after the cancel: refused, nothing stored.
+        expect((await s.writeEpochs(id, curve(3, 1))).stored).toBe(1);
+        for (const batch of [curve(4, 1), curve(3, 2)]) {
+          const err = await rejection(s.writeEpochs(id, batch));
+          expect(err.code).toBe("OPERATION_FINISHED");
+          expect(err.details).toMatchObject({ status: "cancelled", control: moved });
+        }
+        expect((await s.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2, 3]);
       });
     });
 

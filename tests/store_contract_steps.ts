@@ -10,6 +10,7 @@ import type { Store } from "../src/store/store.ts";
 import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows } from "../src/trends/downsample.ts";
 import { Rng } from "../src/trainer/datasets/prng.ts";
+import { cancelControl } from "../src/operations/stop_policy.ts";
 
 const T0 = Date.parse("2026-11-26T15:30:00.000Z");
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -202,6 +203,33 @@ export function stepsContract(open: () => Promise<Store>): void {
       expect(finished.code).toBe("OPERATION_FINISHED");
       expect((await s.readSteps(id)).map((r) => r.step)).toEqual([0]);
       expect((await rejection(s.writeSteps("op_missing", [stepOf(0, 0)]))).code).toBe("OPERATION_NOT_FOUND");
+    });
+
+    test("a cancelled step run takes the rest of the epoch in progress at the cancel: its record is summed from all its steps", async () => {
+      const s = await open();
+      const id = (await s.createOperation({ operation_type: "training" })).operation_id;
+      const steps = (from: number, to: number) =>
+        Array.from({ length: to - from + 1 }, (_, i) => stepOf(from + i, Math.floor((from + i) / 10)));
+      await s.writeSteps(id, steps(0, 14)); // epoch 0 closed, epoch 1 open at step 14
+      const op = (await s.getOperation(id))!;
+      const cancel = cancelControl({ by: "test" }, op.trends, at(14), op.progress.steps_completed! - 1);
+      expect(cancel).toMatchObject({ epoch: 0, step: 14 });
+      // As the service cancels: the open epoch closes, then the operation finishes.
+      await s.closeSteps(id);
+      await s.finish(id, "cancelled", { control: cancel });
+      const late = await s.writeSteps(id, steps(15, 19));
+      expect(late.stored).toBe(5);
+      expect(late.control).toMatchObject({ action: "stop", decided_by: "test" });
+      expect(late.epochs?.records.map((r) => r.epoch)).toEqual([1]);
+      const epochs = await s.readEpochs(id);
+      expect(rounded(epochs)).toEqual(rounded(await fromScratch(s, id, null)));
+      expect(epochs[1]).toMatchObject({ epoch: 1, step: 19 });
+      expect(await s.getOperation(id)).toMatchObject({ status: "cancelled", progress: { steps_completed: 20 } });
+      // The next epoch's steps began after the cancel: refused whole, also when mixed with the grace epoch's.
+      for (const batch of [steps(20, 21), [stepOf(19, 1), stepOf(20, 2)], [{ ...stepOf(20, 0), epoch: undefined }]]) {
+        expect((await rejection(s.writeSteps(id, batch))).code).toBe("OPERATION_FINISHED");
+      }
+      expect((await s.readSteps(id)).map((r) => r.step)).toEqual(steps(0, 19).map((r) => r.step));
     });
 
     test("the first step write starts a pending operation; steps_completed and total_steps give the progress", async () => {

@@ -41,9 +41,9 @@ export function startHost(config: HostConfig = loadHostConfig(), opts: { start?:
     backoff: config.backoff,
     heartbeatMs: config.heartbeatMs,
     onStop: (id, reason) => (scripts?.has(id) ? scripts.stopFromApi(id, reason) : sessions?.stopFromApi(id, reason)),
-    // A built-in session stops on the API's stop decision; a script hears it from its own metrics replies (child API).
+    // A built-in session heeds the API's decision (Sessions.heedControl); a script hears it from its own metrics replies (child API).
     onControl: (id, control) =>
-      scripts?.has(id) ? scripts.stopFromControl(id, control) : sessions?.stopFromControl(id, control),
+      scripts?.has(id) ? scripts.stopFromControl(id, control) : sessions?.heedControl(id, control),
   });
   sessions = new Sessions({ outbox, modelsDir: config.modelsDir, start: opts.start });
   // Under the outbox's lock: the scripts a crashed host left are killed (the outbox fails their operations as interrupted).

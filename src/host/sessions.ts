@@ -5,6 +5,7 @@
  */
 import { TrainwatchError } from "../errors.ts";
 import { TRAINER_ERROR } from "../operations/lifecycle.ts";
+import { isCancelControl } from "../operations/stop_policy.ts";
 import type { Checkpoint } from "../schemas/checkpoint.ts";
 import { checkpointDir, checkpointTar } from "../trainer/checkpoints.ts";
 import { encodeEpoch } from "../schemas/epoch.ts";
@@ -185,6 +186,15 @@ export class Sessions {
     if (s?.status !== "running") return;
     this.log(`[host] ${operationId}: stopping training, the API answered: ${reason}`);
     s.handle.cancel();
+  }
+
+  /**
+   * A stop in an API reply: a cancel's (a relay the cancelled operation still took, src/operations/lifecycle.ts
+   * canAcceptRows, answers 200 carrying it) cancels the training as a 409 would; a stop policy's stops it (stopFromControl).
+   */
+  heedControl(operationId: string, control: StopControl): void {
+    if (isCancelControl(control)) this.stopFromApi(operationId, control.reason);
+    else this.stopFromControl(operationId, control);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The operation lifecycle as pure rules: which status may take metrics, heartbeats or a cancel, which failures a
- * relay may undo, how far along an operation is (progress.ts), and the one "operation is finished" error. No I/O: the store,
+ * relay may undo, what a cancelled operation still takes (the epoch in progress when the cancel arrived), how far along an operation is (progress.ts), and the one "operation is finished" error. No I/O: the store,
  * the routes and the trainers ask these functions instead of writing the rules again.
  */
 import { TrainwatchError } from "../errors.ts";
@@ -36,6 +36,41 @@ export const isRevivable = (op: LifecycleState): boolean =>
 
 /** Epochs are taken while pending or running, and by a revivable failure (the write revives it). */
 export const canAcceptMetrics = (op: LifecycleState): boolean => !isFinished(op.status) || isRevivable(op);
+
+/** What the cancel grace reads of an operation: its lifecycle state and its recorded stop decision. */
+export interface GraceState extends LifecycleState {
+  control: Pick<StopControl, "epoch" | "step"> | null;
+}
+
+/**
+ * The last epoch a cancelled operation still takes: the one that was in progress when the cancel arrived, so the
+ * epoch a trainer finishes after the stop (having heard it, or not yet) is stored and judged instead of dropped.
+ * It is the epoch after `control.epoch` (the latest stored epoch the cancel recorded); when none was stored, 1 (the
+ * first epoch, whether the run counts from 0 or from 1). Null when there is no grace: the operation is not
+ * cancelled, or its cancel recorded no control (a trainer that finished itself as cancelled).
+ */
+export function cancelGraceEpoch(op: GraceState): number | null {
+  if (op.status !== "cancelled" || op.control === null) return null;
+  return op.control.epoch === null ? 1 : op.control.epoch + 1;
+}
+
+/**
+ * Whether a write of `rows` (epochs, or steps) is taken: always while the operation takes metrics
+ * (canAcceptMetrics); by a cancelled one when every row lies within its grace (cancelGraceEpoch): an epoch ≤ the grace
+ * epoch, a step naming an epoch ≤ it (that epoch's steps up to its end), a step naming none only up to the highest
+ * step stored at the cancel (`control.step`: a re-post). A batch with any row beyond is refused whole, with
+ * OPERATION_FINISHED as before; the status stays cancelled either way, and the reply carries the cancel's `control`.
+ */
+export function canAcceptRows(op: GraceState, rows: readonly { epoch?: number; step?: number }[]): boolean {
+  if (canAcceptMetrics(op)) return true;
+  const epoch = cancelGraceEpoch(op);
+  if (epoch === null) return false;
+  const step = op.control?.step ?? -1;
+  return rows.every((r) => (r.epoch === undefined ? (r.step ?? Infinity) <= step : r.epoch <= epoch));
+}
+
+/** True when a write taken by `op` is a cancelled operation's grace (canAcceptRows took it past canAcceptMetrics). */
+export const takesByGrace = (op: GraceState): boolean => !canAcceptMetrics(op) && cancelGraceEpoch(op) !== null;
 
 /** A host's heartbeat is taken on the same terms as its epochs: a heartbeat to a revivable failure revives it. */
 export const canHeartbeat = canAcceptMetrics;

@@ -192,7 +192,12 @@ export class OperationsService {
     if (!canCancel(op)) throw operationFinished(operationId, op.status, op.control);
     return this.finish(operationId, "cancelled", {
       error_message: null,
-      control: cancelControl(input, op.trends, new Date().toISOString()),
+      control: cancelControl(
+        input,
+        op.trends,
+        new Date().toISOString(),
+        op.progress.steps_completed ? op.progress.steps_completed - 1 : null,
+      ),
     });
   }
 

@@ -173,12 +173,13 @@ export function advanceSteps(
     const span = state.spans[s.epoch];
     state.spans[s.epoch] = span ? [Math.min(span[0], s.step), Math.max(span[1], s.step)] : [s.step, s.step];
     const open = state.open;
-    if (open === null || s.epoch > open.epoch) {
+    // With none open, an epoch that has steps was closed (at a finish): it is summed again, not reopened with this step alone.
+    if (open === null ? span === undefined : s.epoch > open.epoch) {
       // A later epoch: the open one closes (from its sums, or summed again when they went stale).
       if (open !== null && !stale.has(open.epoch)) closed.push(epochRecord(open));
       state.open = emptySums(s.epoch);
       addStep(state.open, s);
-    } else if (s.epoch === open.epoch) {
+    } else if (s.epoch === open?.epoch) {
       if (!stale.has(open.epoch)) addStep(open, s);
     } else stale.add(s.epoch);
   }

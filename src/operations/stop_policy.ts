@@ -121,11 +121,16 @@ function policyReason(fired: readonly StopFlag[], where: string, r: { action: st
     : `${fired.join(", ")} flagged at ${where} (stop policy); the judgement: ${r.reason}`;
 }
 
-/** What a cancel records: who cancelled (default "api") and why, at the latest epoch, advising the best epoch. */
+/**
+ * What a cancel records: who cancelled (default "api") and why, at the latest epoch (and, for a step run, its highest
+ * stored step `lastStep`), advising the best epoch. The epoch and step bound what the cancelled operation still takes
+ * (src/operations/lifecycle.ts canAcceptRows).
+ */
 export function cancelControl(
   input: { by?: string | null; reason?: string | null },
   trends: { latest_epoch: number | null; best_epoch: number | null },
   at: string,
+  lastStep: number | null = null,
 ): StopControl {
   const by = input.by || "api";
   const reason = input.reason?.trim() ? `cancelled by ${by}: ${input.reason.trim()}` : `cancelled by ${by}`;
@@ -135,8 +140,26 @@ export function cancelControl(
     checkpoint_epoch: trends.best_epoch,
     decided_by: by,
     epoch: trends.latest_epoch,
+    ...(lastStep === null ? {} : { step: lastStep }),
     at,
   };
+}
+
+/**
+ * True for a control a cancel recorded (decided_by names who cancelled), false for a stop policy's decision. A host
+ * relay that hears a stop in a 200 reply (the epoch a cancelled operation still took) cancels its training on the
+ * first and stops it, to finish `completed`, on the second (src/host/sessions.ts heedControl).
+ */
+export const isCancelControl = (control: StopControl): boolean => control.decided_by !== "stop_policy";
+
+/**
+ * A cancel's control once the epoch its grace let in is stored: the checkpoint to keep is the best epoch now (the late
+ * epoch may be the best). Null when nothing changes, or the control is a stop policy's (its checkpoint is the
+ * judgement's, kept as decided).
+ */
+export function controlAfterGrace(control: StopControl, trends: { best_epoch: number | null }): StopControl | null {
+  if (!isCancelControl(control) || control.checkpoint_epoch === trends.best_epoch) return null;
+  return { ...control, checkpoint_epoch: trends.best_epoch };
 }
 
 /** The control a refused write (409 OPERATION_FINISHED) carries: the recorded decision, else a stop naming the status. */

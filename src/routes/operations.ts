@@ -120,7 +120,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           tags: ["operations"],
           summary: "Cancel an operation",
           description:
-            'Stops a pending or running operation: a local training stops within one batch, a host training is told within 5 s (and is marked cancelled even if the host is unreachable), and a client trainer hears it from its next metrics POST (409 whose details carry `control`). The optional body `{ "reason", "by" }` (by: "dashboard", "mcp", "monitor", … default "api") is recorded as `control` ("cancelled by <by>: <reason>"). 409 when the operation is already finished.',
+            'Stops a pending or running operation: a local training stops within one batch, a host training is told within 5 s (and is marked cancelled even if the host is unreachable), and a client trainer hears it from its next metrics POST or its poll of the operation. The cancelled operation still takes the epoch that was in progress (`control.epoch` + 1, and the steps of it on a step run): that POST answers 200 carrying the stop; a later epoch is a 409 whose details carry `control`. The optional body `{ "reason", "by" }` (by: "dashboard", "mcp", "monitor", … default "api") is recorded as `control` ("cancelled by <by>: <reason>"). 409 when the operation is already finished.',
         },
       },
     )

@@ -352,7 +352,7 @@ export class PostgresStore implements Store, SharedStore {
           // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
           tx`
             UPDATE operations SET summary = ${JSON.stringify(w.trends)}, best_json = ${JSON.stringify(w.state)}, last_seen_at = ${w.at.getTime()},
-              judgement = ${encodeJudge(w.kept)},
+              judgement = ${encodeJudge(w.kept)}, control = coalesce(${w.control && JSON.stringify(w.control)}::text, control),
               epoch_version = ${version}, metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
               error_message = CASE WHEN ${w.revived} THEN NULL ELSE error_message END,
@@ -367,7 +367,7 @@ export class PostgresStore implements Store, SharedStore {
             ON CONFLICT (op, block) DO UPDATE SET summary = excluded.summary`
             : null,
           tx`SELECT pg_notify(${this.channel}, ${notice})`,
-          w.revived || w.started ? this.notifyStatus(tx, op.operation_id, false) : null,
+          w.revived || w.started || w.control ? this.notifyStatus(tx, op.operation_id, false) : null,
         ]);
         return version;
       },

@@ -92,7 +92,10 @@ export class SqliteStore implements Store {
     insertChunk: Statement<unknown, Cell[]>;
     tail: Statement<EpochRow, [number, number]>;
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
-    saveWrite: Statement<unknown, [string, string, number, string | null, number, string | null, number, Uint8Array]>;
+    saveWrite: Statement<
+      unknown,
+      [string, string, number, string | null, number, string | null, number, Uint8Array, string | null]
+    >;
     judgementRow: Statement<JudgementRow, [string]>;
     keepJudgement: Statement<unknown, [string, Uint8Array, string, string, Uint8Array | null]>;
     readSince: Statement<EpochRow, [number, number]>;
@@ -138,7 +141,7 @@ export class SqliteStore implements Store {
            error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
            failure_code = CASE WHEN ?5 THEN NULL ELSE failure_code END,
            completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,
-           started_at = coalesce(?6, started_at), judgement = ?8
+           started_at = coalesce(?6, started_at), judgement = ?8, control = coalesce(?9, control)
          WHERE id = ?7`,
       ),
       judgementRow: this.db.query("SELECT summary, best_json, judgement FROM operations WHERE operation_id = ?"),
@@ -350,6 +353,7 @@ export class SqliteStore implements Store {
         w.started ? w.at.toISOString() : null,
         op.id,
         encodeJudge(w.kept),
+        w.control && JSON.stringify(w.control),
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (writeEpochs)

@@ -6,7 +6,8 @@
  * SQL alone, as a generator of I/O steps: SQLite runs it synchronously inside its `.immediate()` transaction (runSync),
  * PostgreSQL awaits each step inside `sql.begin` (runAsync). Pure: no I/O of its own.
  */
-import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/lifecycle.ts";
+import { canAcceptRows, isRevivable, operationFinished, takesByGrace } from "../operations/lifecycle.ts";
+import { controlAfterGrace } from "../operations/stop_policy.ts";
 import { admitMetricNames, encodeMetric, type EpochRecord } from "../schemas/epoch.ts";
 import type { MetricRow } from "../schemas/metric.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
@@ -106,6 +107,8 @@ export interface SavedWrite {
   revived: boolean;
   /** A pending operation starts: running, started_at = `at`. */
   started: boolean;
+  /** The operation's new stop decision (a cancel's, its checkpoint moved by the epoch its grace took); null: unchanged. */
+  control: StopControl | null;
   /** started_at when it starts, and last_seen_at. */
   at: Date;
   /** Chart blocks to store (an operation keeping none has none). */
@@ -199,7 +202,8 @@ export interface WriteContext {
 }
 
 /**
- * Store.writeEpochs, once for both stores: refuses a finished operation (OPERATION_FINISHED) and, before its batch is
+ * Store.writeEpochs, once for both stores: refuses a finished operation (OPERATION_FINISHED; a cancelled one still
+ * takes the epoch in progress at the cancel, canAcceptRows, and keeps its control's checkpoint current) and, before its batch is
  * built, a batch past the custom metric name limit (VALIDATION_ERROR); stores the rows; keeps the summary (appended, or
  * recomputed from the whole history), the chart blocks a write touched (appended, or summarised again from their rows),
  * the name list; revives a revivable failure, starts a pending operation, stamps last_seen_at.
@@ -211,7 +215,9 @@ export function* writeEpochs<R extends WriteRow>(
   ctx: WriteContext,
 ): Steps<WriteResult> {
   const { op, blocks: stored } = yield* step(writer.lock(operationId, blocksOf(epochs)));
-  if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, decision(op));
+  const control = decision(op);
+  // A cancelled operation still takes the epoch that was in progress at the cancel (lifecycle.ts canAcceptRows).
+  if (!canAcceptRows({ ...op, control }, epochs)) throw operationFinished(operationId, op.status, control);
   // Before any row: a batch past the name limit is refused whole (the row lock orders concurrent writers' names).
   const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], epochs);
   // Built only now: a batch past the bound (10,000 epochs each naming a new metric, say) is refused before its rows,
@@ -250,6 +256,7 @@ export function* writeEpochs<R extends WriteRow>(
     kept = judgeStateOf(read.history!, trends.monitor, state.best, ctx.trends);
   }
   for (const b of redo) blocks.set(b, summarizeBlock(read.blockRows, b));
+  const moved = control !== null && takesByGrace({ ...op, control }) ? controlAfterGrace(control, trends) : null;
   const version = yield* step(
     writer.save(op, {
       trends,
@@ -258,6 +265,7 @@ export function* writeEpochs<R extends WriteRow>(
       names,
       revived,
       started: op.status === "pending",
+      control: moved,
       at: ctx.now(),
       blocks: blocks as Map<number, SpanSummary>,
       batch,
@@ -268,9 +276,9 @@ export function* writeEpochs<R extends WriteRow>(
     trends,
     revived,
     version,
-    statusChanged: revived || op.status === "pending",
+    statusChanged: revived || op.status === "pending" || moved !== null,
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
-    control: decision(op),
+    control: moved ?? control,
   };
 }
 

@@ -13,7 +13,13 @@
  * the step flags, so the reply to the step that raised the flag carries it.
  * Pure: no I/O of its own.
  */
-import { canAcceptMetrics, isRevivable, operationFinished } from "../operations/lifecycle.ts";
+import {
+  canAcceptMetrics,
+  canAcceptRows,
+  isRevivable,
+  operationFinished,
+  takesByGrace,
+} from "../operations/lifecycle.ts";
 import {
   advanceSteps,
   closeOpen,
@@ -156,7 +162,8 @@ function namedRows(steps: readonly StepRecord[]): readonly StepRecord[] {
 }
 
 /**
- * Store.writeSteps, once for both stores: refuses a finished operation (OPERATION_FINISHED) and, before any row, a
+ * Store.writeSteps, once for both stores: refuses a finished operation (OPERATION_FINISHED; a cancelled one still takes
+ * the steps of the epoch in progress at the cancel, canAcceptRows, and closes that epoch at once) and, before any row, a
  * batch past the custom metric name limit (VALIDATION_ERROR naming `body.steps.<i>.<name>`); stores the rows and the
  * step blocks; advances the step state; writes the records of the epochs it closed through writeEpochs over `epochs`.
  */
@@ -168,7 +175,9 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
   ctx: WriteContext,
 ): Steps<StepWriteResult> {
   const { op, blocks: stored } = yield* step(writer.lock(operationId, blocksOf(steps, "step")));
-  if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, decision(op));
+  const held = decision(op);
+  // A cancelled operation still takes the steps of the epoch in progress at the cancel (lifecycle.ts canAcceptRows).
+  if (!canAcceptRows({ ...op, control: held }, steps)) throw operationFinished(operationId, op.status, held);
   const names = admitMetricNames(() => JSON.parse(op.metric_names) as string[], namedRows(steps), undefined, "steps");
   // Built once the name bound admitted the batch, as writeEpochs does.
   const batch = stepBatch(steps);
@@ -202,6 +211,12 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     const record = settle(advance.state, read.epoch, records(yield* step(writer.epochSteps(op, read))));
     if (record) closed.push(record);
   }
+  // A cancelled operation's grace steps: no finish will close their epoch, so it closes now (a later one re-sums it).
+  if (takesByGrace({ ...op, control: held })) {
+    const close = closeOpen(advance.state);
+    advance.state = close.state;
+    if (close.record) closed.push(close.record);
+  }
   const judgement = advanceStepJudgement(
     parseStepJudgement(op.step_judgement),
     batch.rows.map((r) => stepPoint(r.s)),
@@ -228,7 +243,7 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     version,
     statusChanged: revived || op.status === "pending" || control !== null,
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
-    control: control ?? decision(op),
+    control: control ?? derived?.control ?? held,
     epochs: derived && { records: derived.records, version: derived.version },
   };
 }
@@ -276,10 +291,10 @@ function* writeDerived<E extends WriteRow>(
   operationId: string,
   closed: EpochRecord[],
   ctx: WriteContext,
-): Steps<{ records: EpochRecord[]; trends: TrendSummary; version: number }> {
+): Steps<{ records: EpochRecord[]; trends: TrendSummary; version: number; control: StopControl | null }> {
   const records = closed.sort((a, b) => a.epoch - b.epoch);
   const res = yield* writeEpochs(epochs, operationId, records, ctx);
-  return { records, trends: res.trends, version: res.version };
+  return { records, trends: res.trends, version: res.version, control: res.control };
 }
 
 const summaryOf = (op: WriteRow): TrendSummary => ({

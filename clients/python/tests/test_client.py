@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
+import sys
 import time
 import warnings
 
@@ -83,7 +85,7 @@ def test_many_epochs_go_in_batches_and_arrive_exactly_once(server):
     assert op["trends"]["total_epochs_completed"] == n and op["trends"]["latest_epoch"] == n - 1
 
 
-def test_delete_sets_should_stop_and_the_refused_epochs_are_dropped(server):
+def test_delete_sets_should_stop_the_epoch_in_progress_is_kept_and_a_later_one_dropped(server):
     run = trainwatch.init(name="cancel me")
     run.log(epoch=0, train_loss=1.0)
     until(lambda: run.delivered == 1, what="epoch 0 delivered")
@@ -91,15 +93,62 @@ def test_delete_sets_should_stop_and_the_refused_epochs_are_dropped(server):
     assert server.call("DELETE", f"/operations/{run.operation_id}")["status"] == 200
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        run.log(epoch=1, train_loss=0.9)  # refused: the operation is over
+        run.log(epoch=1, train_loss=0.9)  # in progress at the cancel, logged before hearing it: stored, its reply says stop
         until(lambda: run.should_stop, what="should_stop after the cancel")
-        run.log(epoch=2, train_loss=0.8)  # dropped without a request
+        assert run.delivered == 2
+        run.log(epoch=2, train_loss=0.8)  # begun after the cancel: refused
         run.finish()
     assert run.control["action"] == "stop" and "cancel" in run.control["reason"]
     msgs = [str(w.message) for w in caught(record)]
     assert any("cancelled" in m and "1 epoch(s) it refused were dropped" in m for m in msgs), msgs
     assert server.operation(run.operation_id)["status"] == "cancelled"
-    assert [e["epoch"] for e in server.epochs(run.operation_id)] == [0]
+    assert [e["epoch"] for e in server.epochs(run.operation_id)] == [0, 1]
+
+
+# A script whose epoch 3 is long: it is under way when the test cancels over REST, hears the stop while still training
+# (the sender reads the operation's control when nothing was posted for a second), finishes it, logs it and stops.
+SLOW_EPOCH_SCRIPT = """
+import sys, time, trainwatch
+run = trainwatch.init(name="cancelled mid-epoch", total_epochs=10)
+print(run.operation_id, flush=True)
+for epoch in range(10):
+    if epoch == 3:
+        print("epoch 3 under way", flush=True)
+        deadline = time.monotonic() + 30
+        while not run.should_stop:  # the long epoch: it trains until the stop is heard
+            if time.monotonic() > deadline:
+                sys.exit("the stop never arrived")
+            time.sleep(0.05)
+    run.log(epoch=epoch, train_loss=1 / (epoch + 1), val_loss=1.5 / (epoch + 1))
+    while run.pending:  # a real epoch outlasts the reply's round trip
+        time.sleep(0.01)
+    if run.should_stop:
+        break
+print("control", run.control.get("checkpoint_epoch"), flush=True)
+run.finish()
+"""
+
+
+def test_a_cancel_mid_epoch_keeps_the_epoch_the_script_finishes_after_it_and_warns_of_nothing_dropped(server):
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_EPOCH_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        op_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "epoch 3 under way", proc.stderr.read() if proc.poll() is not None else ""
+        assert server.call("DELETE", f"/operations/{op_id}", {"reason": "enough", "by": "test"})["status"] == 200
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "dropped" not in err, err
+    assert out.split() == ["control", "3"], out  # the stop the script holds advises the epoch it finished after the cancel
+    op = server.operation(op_id)
+    assert op["status"] == "cancelled" and op["control"]["decided_by"] == "test"
+    assert op["control"]["checkpoint_epoch"] == 3
+    assert [e["epoch"] for e in server.epochs(op_id)] == [0, 1, 2, 3]
+    analysis = server.call("GET", f"/operations/{op_id}/analysis")["data"]
+    assert analysis["best_epoch"] == 3 and analysis["epochs_since_improvement"] == 0, analysis
+    assert analysis["recommendation"]["checkpoint_epoch"] == 3, analysis["recommendation"]
 
 
 def test_resume_continues_the_operation_and_replaces_reposted_epochs(server, monkeypatch):

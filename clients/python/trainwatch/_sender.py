@@ -15,7 +15,9 @@ by the sender once it answers.
 The server's word. Every metrics and steps reply carries `control` ({"action": "continue"} or the recorded stop
 decision: a cancel, the monitor, the run's stop policy); a 409 OPERATION_FINISHED says the operation is over and
 carries the same in `error.details`. Either sets `should_stop` and `control` here (the run shows them); after a 409
-nothing more is posted and the rows it refused are counted in a warning. When no reply came for `poll_s` (1 s: a loop
+nothing more is posted and the rows it refused are counted in a warning. A cancelled operation still takes the epoch
+that was in progress when the cancel came (and a step run that epoch's steps): the epoch a loop finishes after the
+stop arrives with a 200 carrying the stop, so it is stored and nothing is dropped; only an epoch begun later is a 409. When no reply came for `poll_s` (1 s: a loop
 that logs rarely, or not at all during a long evaluation), the sender reads the operation (GET) for its control, so
 a stop is heard within about a second whatever the step rate.
 
