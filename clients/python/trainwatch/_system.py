@@ -279,13 +279,15 @@ class Sampler:
                 if machine is not None and hasattr(os, "getloadavg"):
                     machine["load_1m"] = _clamp(os.getloadavg()[0], 1e6)
             except Exception as e:
-                self._warn("host", f"trainwatch: reading process and machine metrics failed ({type(e).__name__}: {e}); they are left out")
+                if self._once("host"):
+                    _warn(f"trainwatch: reading process and machine metrics failed ({type(e).__name__}: {e}); they are left out")
                 self._host = None
         if self._gpus is not None:
             try:
                 s["gpus"] = self._gpus.read()
             except Exception as e:
-                self._warn("gpus", f"trainwatch: reading GPU metrics failed ({type(e).__name__}: {e}); they are left out")
+                if self._once("gpus"):
+                    _warn(f"trainwatch: reading GPU metrics failed ({type(e).__name__}: {e}); they are left out")
                 self._gpus = None
         return s
 
@@ -294,7 +296,8 @@ class Sampler:
             self._host = host_source()
             self._gpus = gpu_source()
         except Exception as e:  # never into the training
-            self._warn("sources", f"trainwatch: system metrics are off ({type(e).__name__}: {e})")
+            if self._once("sources"):
+                _warn(f"trainwatch: system metrics are off ({type(e).__name__}: {e})")
             return
         api = Api(self._url, self._token, timeout=5.0)
         last_post = time.monotonic()
@@ -308,7 +311,8 @@ class Sampler:
                         if not self._post(api):
                             return
                 except Exception as e:
-                    self._warn("loop", f"trainwatch: system metrics failed ({type(e).__name__}: {e}); sampling goes on")
+                    if self._once("loop"):
+                        _warn(f"trainwatch: system metrics failed ({type(e).__name__}: {e}); sampling goes on")
             self._post(api)
         finally:
             api.close()
@@ -322,7 +326,8 @@ class Sampler:
         try:
             status, env = api.request("POST", f"/operations/{op}/system", json.dumps({"samples": batch}).encode())
         except ServerAway as e:
-            self._warn("away", f"trainwatch: posting system metrics failed ({e}); held and retried")
+            if self._once("away"):
+                _warn(f"trainwatch: posting system metrics failed ({e}); held and retried")
             return True
         if status == 200:
             del self._held[: len(batch)]
@@ -331,14 +336,17 @@ class Sampler:
         err = error_of(env, status)
         if status == 409 or status == 404:
             # Over (finished, or an older server without the route): nothing more to send.
-            self._warn("over", f"trainwatch: the server took no system metrics for {op}: {status} {err.get('code')}: {err.get('message')}; sampling stopped")
+            if self._once("over"):
+                _warn(f"trainwatch: the server took no system metrics for {op}: {status} {err.get('code')}: {err.get('message')}; sampling stopped")
             self._held.clear()
             return False
-        self._warn(f"refused{status}", f"trainwatch: the server refused system metrics for {op}: {status} {err.get('code')}: {err.get('message')}; those samples are dropped")
+        if self._once(f"refused{status}"):
+            _warn(f"trainwatch: the server refused system metrics for {op}: {status} {err.get('code')}: {err.get('message')}; those samples are dropped")
         del self._held[: len(batch)]
         return True
 
-    def _warn(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            _warn(message)
+    def _once(self, key: str) -> bool:
+        """True the first time `key` is asked: each kind of failure warns once."""
+        first = key not in self._warned
+        self._warned.add(key)
+        return first
