@@ -56,6 +56,17 @@ window.__trainwatch = {
   rows: () => router.current()?.state?.rows?.length ?? 0,
   /** The operation page's operation, as it last heard it. */
   op: () => router.current()?.state?.op ?? null,
+  /** The operation page's system chart: hidden or not, the samples it holds, and the chart's snapshot. */
+  system: () => {
+    const sys = router.current()?.system;
+    return sys
+      ? {
+          hidden: document.querySelector("#system")?.hidden ?? true,
+          samples: sys.samples().length,
+          chart: sys.chart?.snapshot() ?? null,
+        }
+      : null;
+  },
   loading: () => router.current()?.state?.loading ?? 0,
   /** The operation page's views: what they are keyed by (epoch, step), the whole run's and the zoom's range, row count, first and last key. */
   views() {

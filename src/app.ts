@@ -9,6 +9,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { bodiesFirst, errorHandling, gate, jsonBody, type RouteTable } from "./http/index.ts";
 import { operationsRoutes } from "./routes/operations.ts";
 import { stepsRoutes } from "./routes/steps.ts";
+import { systemRoutes } from "./routes/system.ts";
 import { mcpHttp } from "./mcp/http.ts";
 import { heartbeatRoutes } from "./routes/heartbeat.ts";
 import { analysisRoutes } from "./routes/analysis.ts";
@@ -56,6 +57,7 @@ export function createApp(input: {
       .use(compareRoutes(deps))
       .use(operationsRoutes(deps))
       .use(stepsRoutes(deps))
+      .use(systemRoutes(deps))
       .use(streamRoutes(deps))
       .use(exportRoutes(deps))
       .use(tensorboardRoutes(deps))

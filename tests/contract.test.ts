@@ -327,6 +327,64 @@ const CONTRACT: Record<string, Case[]> = {
     },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
   ],
+  "POST /api/v1/operations/{id}/system": [
+    {
+      name: "store a batch",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        body: { samples: [{ timestamp: "2026-11-26T15:30:00.000Z", machine: { cpu_percent: 12, load_1m: 0.5 } }] },
+      }),
+    },
+    {
+      name: "a reading out of bounds",
+      status: 400,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        body: { samples: [{ timestamp: "2026-11-26T15:30:00.000Z", machine: { cpu_percent: 101 } }] },
+      }),
+    },
+    {
+      name: "unknown",
+      status: 404,
+      call: () => ({ params: { id: UNKNOWN }, body: { samples: [{ timestamp: "2026-11-26T15:30:00.000Z" }] } }),
+    },
+    {
+      name: "finished",
+      status: 409,
+      call: async (f) => ({
+        params: { id: await f.finished() },
+        body: { samples: [{ timestamp: "2026-11-26T15:30:00.000Z" }] },
+      }),
+    },
+  ],
+  "GET /api/v1/operations/{id}/system": [
+    {
+      name: "a range, bounded",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        query: { since: "2026-11-26T15:00:00.000Z", until: "2026-11-26T16:00:00.000Z", max_points: "10" },
+      }),
+    },
+    {
+      name: "until before since",
+      status: 400,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        query: { since: "2026-11-26T16:00:00.000Z", until: "2026-11-26T15:00:00.000Z" },
+      }),
+    },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/system.csv": [
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "GET /api/v1/operations/{id}/system.json": [
+    { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
   "GET /api/v1/operations/{id}/steps.csv": [
     { name: "download", status: 200, call: async (f) => ({ params: { id: await f.finished() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },

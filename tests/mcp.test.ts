@@ -72,6 +72,7 @@ const TOOL_NAMES = [
   "get_operation_logs",
   "get_operation_metrics",
   "get_operation_status",
+  "get_system_metrics",
   "list_operations",
   "list_recipes",
   "set_stop_policy",
@@ -100,7 +101,7 @@ afterAll(async () => {
 });
 
 describe("MCP tools in process, against the app", () => {
-  test("lists the ten tools, each with a description and a JSON object input schema", async () => {
+  test("lists the eleven tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const t of tools) {
@@ -122,6 +123,29 @@ describe("MCP tools in process, against the app", () => {
     const start = tools.find((t) => t.name === "start_training")!;
     expect(Object.keys(start.inputSchema.properties!)).toEqual(
       expect.arrayContaining(["dataset", "model", "training", "target"]),
+    );
+  });
+
+  test("get_system_metrics returns the samples a client posted, spread over max_points", async () => {
+    const id = ids.improving;
+    const sample = (s: number) => ({
+      timestamp: new Date(Date.parse("2026-11-26T15:30:00.000Z") + s * 1000).toISOString(),
+      gpus: [{ index: 0, utilization_percent: s % 100, memory_used_mb: 1000, memory_total_mb: 8000 }],
+    });
+    const posted = await world.app.handle(
+      new Request(`http://localhost/api/v1/operations/${id}/system`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ samples: Array.from({ length: 20 }, (_, i) => sample(i * 15)) }),
+      }),
+    );
+    expect(posted.status).toBe(200);
+    const all = await data(mcp, "get_system_metrics", { operation_id: id });
+    expect(all.samples).toHaveLength(20);
+    expect(all.samples[3]).toEqual(sample(45));
+    const few = await data(mcp, "get_system_metrics", { operation_id: id, max_points: 4 });
+    expect(few.samples.map((s: { timestamp: string }) => s.timestamp)).toEqual(
+      [0, 75, 150, 225].map((t) => sample(t).timestamp),
     );
   });
 

@@ -222,6 +222,8 @@ describe("metric names", () => {
     store.db.run("ALTER TABLE operations DROP COLUMN metric_names");
     // And without what the later migrations made (7: steps; 8: the kept judgement; 9: the step judgement), as a database from before it is.
     store.db.run("DROP TABLE steps; DROP TABLE step_blocks");
+    // 11: system metrics.
+    store.db.run("DROP TABLE system_samples");
     for (const c of ["total_steps_planned", "steps_completed", "step_state", "judgement", "step_judgement"])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     store.db.run(`PRAGMA user_version = ${at}`);

@@ -9,6 +9,7 @@ import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
 import { stepsContract } from "./store_contract_steps.ts";
 import { cancelControl } from "../src/operations/stop_policy.ts";
+import { systemContract } from "./store_contract_system.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -98,6 +99,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     afterEach(() => factory.cleanup());
     const open = async (opts?: OpenOptions) => (await factory.open(opts)).store;
     stepsContract(open);
+    systemContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

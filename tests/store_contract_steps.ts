@@ -27,7 +27,9 @@ export const stepOf = (s: number, e: number, extra: Partial<StepRecord> = {}): S
   ...extra,
 });
 
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+export async function rejection(
+  p: Promise<unknown>,
+): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
   try {
     await p;
   } catch (err) {

@@ -10,6 +10,7 @@
 //   step_charts.js  the step chart cards: evaluations as points, epoch ends marked
 //   rows.js         the chart view model: rows, smoothed curves, live rows added in place
 //   stream.js       the live feed, event by event
+//   system.js       the system metrics chart (CPU, memory, GPUs), hidden while the run has none
 // This file lays the page out, loads the operation and its whole-run view, and routes each stream event to the parts.
 // A step run is charted by step once the page knows it is one: its operation says so (progress.steps_completed), or
 // its first steps arrive live.
@@ -26,6 +27,7 @@ import { headerPart } from "./operation/header.js";
 import { EPOCHS, STEPS, seriesOf } from "./operation/series.js";
 import { followOperation, heardFrom } from "./operation/stream.js";
 import { stopPolicyPart } from "./operation/stop_policy.js";
+import { systemPart } from "./operation/system.js";
 
 export function operationView(root, id) {
   const state = {
@@ -88,6 +90,7 @@ export function operationView(root, id) {
     smoothingSlot: root.querySelector("#smoothing-slot"),
   };
   let curves = curvesPart(slots, { path, state, alive, series: EPOCHS });
+  const system = systemPart(root, path, alive);
 
   /**
    * Charts the run by step from now on: the step curves in place of the epoch ones, the whole run read once the stream
@@ -160,6 +163,9 @@ export function operationView(root, id) {
           showOp();
           analysis.showTrends(state.trends);
         },
+        system({ samples }) {
+          system.add(samples);
+        },
         end() {
           if (state.full) analysis.analyse();
         },
@@ -167,6 +173,8 @@ export function operationView(root, id) {
           append(headSlot, errorBox(err));
         },
       });
+      // Read once the stream listens: a sample posted meanwhile arrives live, none falls between.
+      stream.joined.then(() => system.load()).catch((err) => append(headSlot, errorBox(err)));
       if (bySteps) {
         await chartBySteps();
         analysis.analyse();
@@ -185,6 +193,7 @@ export function operationView(root, id) {
       return curves.charts;
     },
     state,
+    system,
     zoomTo: (from, to) => curves.zoomTo(from, to),
     resetZoom: () => curves.resetZoom(),
     nextDraw: () => curves.nextDraw(),
@@ -195,6 +204,7 @@ export function operationView(root, id) {
       stream?.close();
       logs?.destroy();
       curves.destroy();
+      system.destroy();
     },
   };
 }

@@ -6,6 +6,7 @@
 import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { WireStep } from "../schemas/step.ts";
+import type { SystemData } from "../schemas/system.ts";
 import type {
   CancelInput,
   Control,
@@ -24,6 +25,7 @@ export type TrendSummary = Static<typeof TrendSummarySchema>;
 
 export type { MetricsReply, StepsReply } from "../schemas/operation.ts";
 import type { MetricsReply, StepsReply } from "../schemas/operation.ts";
+type SystemReply = Static<typeof SystemData>;
 
 /** The reply of a metrics or steps write: what was stored, the trends after it, and the server's word on the run. */
 export interface WriteReply {
@@ -298,6 +300,14 @@ export class TrainwatchClient {
     const query = { ...rest, fields: fields?.length ? fields.join(",") : undefined };
     return (await this.request<StepsReply>("GET", `/operations/${encodeURIComponent(id)}/steps`, undefined, query))
       .data;
+  }
+
+  /** System samples (GET …/system): after `since`, up to `until` (ISO-8601), at most `max_points` spread over the range. */
+  async systemMetrics(
+    id: string,
+    q: { since?: string; until?: string; max_points?: number } = {},
+  ): Promise<SystemReply> {
+    return (await this.request<SystemReply>("GET", `/operations/${encodeURIComponent(id)}/system`, undefined, q)).data;
   }
 
   /** Epochs and trends; `from_epoch`/`to_epoch` narrow to a range, `max_points` reduces (min/max per bucket), `smoothing` adds EMA curves. */

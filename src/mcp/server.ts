@@ -1,5 +1,5 @@
 /**
- * The MCP server: ten tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * The MCP server: eleven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
  * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
@@ -23,6 +23,7 @@ import { LogTail, StartTrainingRequest } from "../schemas/recipe.ts";
 import { SinceEpoch } from "../schemas/epoch.ts";
 import { SinceStep, StepNumber } from "../schemas/step.ts";
 import { describeProblem } from "../schemas/explain.ts";
+import { SYSTEM_MAX_POINTS } from "../schemas/system.ts";
 import type { Operation } from "../schemas/operation.ts";
 import {
   LIST_LIMIT,
@@ -42,6 +43,9 @@ const OperationId = operationId({
 
 /** Default downsampling for get_operation_metrics, so a long run does not flood the model's context. */
 export const DEFAULT_MAX_POINTS = 200;
+
+/** Default number of system samples get_system_metrics returns: an hour at 15 s, a budget that fits a context. */
+export const DEFAULT_SYSTEM_POINTS = 240;
 
 interface ToolDef<S extends TObject> {
   name: string;
@@ -181,6 +185,42 @@ const TOOLS: readonly ToolDef<TObject>[] = [
         steps: reply.steps,
       };
     },
+  }),
+  tool({
+    name: "get_system_metrics",
+    description:
+      "System metrics of one operation, as its Python client sampled them (every 15 s by default): {operation_id, samples: [{timestamp, " +
+      "process: {cpu_percent (% of one core), rss_mb}, machine: {cpu_percent, memory_used_mb, memory_total_mb, load_1m}, gpus: [{index, name, " +
+      "utilization_percent, memory_used_mb, memory_total_mb, temperature_c, power_w}]}]}, ascending; a reading is null where its source lacked it, a group " +
+      "absent where the client could not read it. Empty for a run without samples (not sent by its client, or sampling off). Use it to tell a hung " +
+      "training (GPU utilisation near 0, CPU idle) from a slow one, or to spot memory growing towards the total. " +
+      `At most max_points samples (default ${DEFAULT_SYSTEM_POINTS}) spread evenly over the range; since/until (ISO-8601) narrow it.`,
+    inputSchema: Type.Object(
+      {
+        operation_id: OperationId,
+        since: Type.Optional(
+          Type.String({ format: "date-time", description: "Only samples taken after this instant." }),
+        ),
+        until: Type.Optional(
+          Type.String({ format: "date-time", description: "Only samples taken at or before this instant." }),
+        ),
+        max_points: Type.Optional(
+          Type.Integer({
+            minimum: SYSTEM_MAX_POINTS.minimum,
+            maximum: SYSTEM_MAX_POINTS.maximum,
+            description: `At most this many samples (default ${DEFAULT_SYSTEM_POINTS}).`,
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { ...READ_ONLY, title: "Get system metrics" },
+    run: (args, client) =>
+      client.systemMetrics(args.operation_id, {
+        since: args.since,
+        until: args.until,
+        max_points: args.max_points ?? DEFAULT_SYSTEM_POINTS,
+      }),
   }),
   tool({
     name: "analyze_training",

@@ -202,6 +202,12 @@ export class Fanout {
       this.prune(key);
       return;
     }
+    if (e.type === "system") {
+      // One event per write (a client posts every minute or so): the page charts the samples it holds.
+      if (e.samples.length > 0) this.broadcast(ch, encoder.encode(sseEvent("system", { samples: e.samples })));
+      this.prune(key);
+      return;
+    }
     // Liveness and batch progress (a heartbeat, batches inside the epoch): the operation as it now reads, at most once
     // per liveThrottleMs, so an open page sees `last_seen_at`, `stale` and the progress move without asking.
     // A finish goes out as its own status event, with end.
@@ -239,6 +245,8 @@ export class Fanout {
   private onGlobal(e: OperationEvent): void {
     const ch = this.channels.get(ALL);
     if (!ch) return;
+    // Lists hear a system write through its touch (`changed`); the samples are no list's business.
+    if (e.type === "system") return;
     if (e.type === "removed") {
       cancel(this.pendingList, e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));

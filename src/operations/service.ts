@@ -41,6 +41,7 @@ import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
 import { notFound } from "../errors.ts";
+import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 
 export type OperationEvent =
   /** `epochs` is empty when only global listeners hear the operation: they read no epochs. */
@@ -50,6 +51,8 @@ export type OperationEvent =
   | { type: "status"; operation_id: string; operation: Operation }
   /** Changed without a status change (liveness, batch progress, a late result): lists refresh it, throttled. */
   | { type: "changed"; operation_id: string }
+  /** System samples stored (issue 24): for the operation's own streams (global listeners hear the touch as `changed`). */
+  | { type: "system"; operation_id: string; samples: readonly SystemSample[] }
   /** Gone: a start refused after its operation was created (no host took it). */
   | { type: "removed"; operation_id: string };
 
@@ -157,6 +160,22 @@ export class OperationsService {
     }
     if (res.statusChanged) await this.changed(operationId);
     return res;
+  }
+
+  /**
+   * Stores system samples (Store.writeSystemSamples: OPERATION_FINISHED once the operation takes no metrics); the write
+   * is a sign of life (touch), and the operation's streams hear the samples as a `system` event. Returns how many.
+   */
+  async writeSystem(
+    operationId: string,
+    rows: readonly SystemRecord[],
+    samples: readonly SystemSample[],
+  ): Promise<number> {
+    const stored = await this.store.writeSystemSamples(operationId, rows);
+    if (!this.store.shared && this.listeners.has(operationId))
+      this.emit({ type: "system", operation_id: operationId, samples });
+    await this.touch(operationId);
+    return stored;
   }
 
   /** An epochs event of a write this process made (a store of its own; a shared one relays its own). */
@@ -377,6 +396,14 @@ export class OperationsService {
       const operation = await this.store.getOperation(id);
       if (operation) this.emit({ type: "status", operation_id: id, operation });
       return;
+    }
+    if (c.kind === "system") {
+      // Only the operation's own streams chart the samples; a big batch is read back from its range.
+      if (!this.listeners.has(id)) return;
+      const samples =
+        c.samples ??
+        (await this.store.readSystemSamples(id, { since: c.range[0] - 1, until: c.range[1], limit: 1_000 }));
+      return this.emit({ type: "system", operation_id: id, samples });
     }
     if (c.kind === "steps") {
       // Steps are read only for the operation's own streams and a global listener that asked, as epochs.

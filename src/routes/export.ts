@@ -7,12 +7,13 @@
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { AppDeps } from "./deps.ts";
-import { epochPages, pageEpochs, stepPages } from "../store/pages.ts";
+import { epochPages, pageEpochs, stepPages, systemPages } from "../store/pages.ts";
 import { downloadStream } from "../http/download.ts";
 import { notFound } from "../errors.ts";
 import { EpochInput, MAX_METRIC_NAMES, STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import { STEP_FIELDS, StepInput, type WireStep } from "../schemas/step.ts";
 import { Operation, OperationIdParams } from "../schemas/operation.ts";
+import { SystemSample } from "../schemas/system.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented } from "../http/openapi.ts";
 
@@ -35,7 +36,10 @@ export const csvHeader = (columns: readonly string[]): string => `${columns.map(
  * Epochs as CSV lines under `columns`, each CRLF-ended. Numbers as JavaScript prints them (round-trip exact), NaN,
  * Infinity and -Infinity as those words, null or absent as an empty field.
  */
-export function csvRows(epochs: readonly (WireEpoch | WireStep)[], columns: readonly string[]): string {
+export function csvRows(
+  epochs: readonly (WireEpoch | WireStep | Record<string, unknown>)[],
+  columns: readonly string[],
+): string {
   let out = "";
   for (const e of epochs) {
     const row = e as Record<string, unknown>;
@@ -93,6 +97,58 @@ async function* jsonChunks(
     const json = JSON.stringify(page);
     // The page's array without its brackets, after a comma unless it is the first.
     yield `${first ? "" : ","}${json.slice(1, -1)}`;
+    first = false;
+  }
+  yield `],"exported_at":${JSON.stringify(exportedAt)}}`;
+}
+
+/** The system CSV's columns: one row per sample and GPU (a sample without GPUs: one row, its GPU columns empty). */
+export const SYSTEM_COLUMNS = [
+  "timestamp",
+  "process_cpu_percent",
+  "process_rss_mb",
+  "machine_cpu_percent",
+  "machine_memory_used_mb",
+  "machine_memory_total_mb",
+  "machine_load_1m",
+  "gpu_index",
+  "gpu_name",
+  "gpu_utilization_percent",
+  "gpu_memory_used_mb",
+  "gpu_memory_total_mb",
+  "gpu_temperature_c",
+  "gpu_power_w",
+] as const;
+
+/** Samples as CSV lines under SYSTEM_COLUMNS: the groups flattened as `<group>_<reading>`, a row per GPU. */
+export function systemCsvRows(samples: readonly SystemSample[]): string {
+  const rows: Record<string, unknown>[] = [];
+  for (const s of samples) {
+    const base: Record<string, unknown> = { timestamp: s.timestamp };
+    for (const [k, v] of Object.entries(s.process ?? {})) base[`process_${k}`] = v;
+    for (const [k, v] of Object.entries(s.machine ?? {})) base[`machine_${k}`] = v;
+    if (!s.gpus?.length) rows.push(base);
+    for (const g of s.gpus ?? []) {
+      const row = { ...base };
+      for (const [k, v] of Object.entries(g)) row[`gpu_${k}`] = v;
+      rows.push(row);
+    }
+  }
+  return csvRows(rows, SYSTEM_COLUMNS);
+}
+
+async function* systemCsvChunks(store: AppDeps["store"], operationId: string): AsyncGenerator<string> {
+  yield csvHeader(SYSTEM_COLUMNS);
+  for await (const page of systemPages(store, operationId)) yield systemCsvRows(page);
+}
+
+/** The system JSON download: exactly `JSON.stringify({ operation, samples, exported_at })`, a page at a time. */
+async function* systemJsonChunks(store: AppDeps["store"], operation: Operation): AsyncGenerator<string> {
+  const exportedAt = new Date().toISOString();
+  yield `{"operation":${JSON.stringify(operation)},"samples":[`;
+  let first = true;
+  for await (const page of systemPages(store, operation.operation_id)) {
+    yield `${first ? "" : ","}${JSON.stringify(page).slice(1, -1)}`;
     first = false;
   }
   yield `],"exported_at":${JSON.stringify(exportedAt)}}`;
@@ -207,6 +263,63 @@ export const exportRoutes = (deps: AppDeps) =>
               Type.Object({
                 operation: Operation,
                 steps: Type.Array(StepInput),
+                exported_at: Type.String({ format: "date-time" }),
+              }),
+            ),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+        },
+      },
+    )
+    .get(
+      "/operations/:id/system.csv",
+      async ({ params }) => {
+        if (!(await deps.store.getOperation(params.id))) throw notFound(params.id);
+        return new Response(downloadStream(systemCsvChunks(deps.store, params.id)), {
+          headers: {
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": attachment(params.id, "csv", "system"),
+          },
+        });
+      },
+      {
+        params: OperationIdParams,
+        detail: {
+          tags: ["metrics"],
+          summary: "Download every system sample as CSV",
+          description: `Every stored system sample, ascending, one row per sample and GPU (a sample without GPUs is one row with empty GPU columns); columns ${SYSTEM_COLUMNS.join(", ")}. Empty field = no value. Streamed a page at a time; quoting as metrics.csv.`,
+          responses: {
+            200: documented("CSV attachment", { type: "string" }, "text/csv"),
+            404: documented("Unknown operation", ErrorEnvelope),
+          },
+        },
+      },
+    )
+    .get(
+      "/operations/:id/system.json",
+      async ({ params }) => {
+        const operation = await deps.store.getOperation(params.id);
+        if (!operation) throw notFound(params.id);
+        return new Response(downloadStream(systemJsonChunks(deps.store, operation)), {
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "content-disposition": attachment(params.id, "json", "system"),
+          },
+        });
+      },
+      {
+        params: OperationIdParams,
+        detail: {
+          tags: ["metrics"],
+          summary: "Download every system sample as JSON",
+          description:
+            "`{ operation, samples, exported_at }`: the operation as in `GET /operations/{id}` and every stored system sample as POST …/system takes them, ascending, streamed. A file, so no envelope.",
+          responses: {
+            200: documented(
+              "JSON attachment",
+              Type.Object({
+                operation: Operation,
+                samples: Type.Array(SystemSample),
                 exported_at: Type.String({ format: "date-time" }),
               }),
             ),

@@ -9,6 +9,7 @@ import { invalid, notFound } from "../errors.ts";
 import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationIdParams, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import { queryInt } from "../schemas/query.ts";
+import { SystemSample } from "../schemas/system.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "../operations/fanout.ts";
@@ -63,7 +64,7 @@ function eventStream(fanout: Fanout, key: string, request: Request, open: (c: Co
 
 const STREAM_DOC =
   "Server-Sent Events. First `status` (the operation), then the stored epochs after `since_epoch` or after the `Last-Event-ID` header as `epoch` events (id = epoch number, data = the epoch as in `GET /metrics`), then a `trends` event (the trend summary). " +
-  "Then, live and within milliseconds of each write: `epoch` events followed by `trends`, and `status` on every status change, and at most once a second while heartbeats or batch progress arrive (`last_seen_at`, `stale`, `progress` move; the API also sends one when a host training turns stale). A re-posted epoch arrives again with its new values (replace it). " +
+  "Then, live and within milliseconds of each write: `epoch` events followed by `trends`, `system` with the samples of each POST …/system (the history comes from GET …/system), and `status` on every status change, and at most once a second while heartbeats or batch progress arrive (`last_seen_at`, `stale`, `progress` move; the API also sends one when a host training turns stale). A re-posted epoch arrives again with its new values (replace it). " +
   "`: heartbeat` comments every 15 s. When the operation finishes: `status`, then `end` with `{ status }`, and the stream closes (a finished operation replays, ends and closes at once). " +
   "Same bearer token as the rest of the API; browsers that cannot set headers on EventSource can stream with fetch().";
 
@@ -80,6 +81,10 @@ const OPERATION_EVENTS = {
     id: "The epoch number.",
   },
   trends: { description: "The trend summary, after each batch of epochs.", data: TrendSummarySchema },
+  system: {
+    description: "System samples a client just posted (POST …/system), as GET …/system returns them; not replayed.",
+    data: Type.Object({ samples: Type.Array(SystemSample) }),
+  },
   end: { description: "The operation finished; the stream closes.", data: Type.Object({ status: OperationStatus }) },
 };
 

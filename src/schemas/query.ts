@@ -8,6 +8,7 @@ import { t } from "elysia";
 import type { TSchema } from "@sinclair/typebox";
 import { SinceStep, StepNumber } from "./step.ts";
 import { EpochNumber, SinceEpoch } from "./epoch.ts";
+import { SYSTEM_MAX_POINTS } from "./system.ts";
 import { LIST_LIMIT, MAX_OFFSET, MAX_POINTS, OperationStatus, OperationType } from "./operation.ts";
 
 /**
@@ -132,4 +133,25 @@ export const StepsQuery = t.Object({
     description: `TensorBoard's EMA weight (0 … ${MAX_SMOOTHING}): adds \`smoothed\`, each metric's debiased EMA over every stored step (not over the returned points), at the returned steps. learning_rate and duration are not smoothed, nor the evaluations (val_loss, val_accuracy, eval/*: sparse, drawn as points) or the counters samples and tokens.`,
   }),
   fields: RangeQuery.fields,
+});
+
+/** An ISO-8601 instant in the query, named in a refusal like queryInt. */
+const queryInstant = (name: string, description: string) =>
+  t.Optional(
+    t.String({
+      format: "date-time",
+      field: `query.${name}`,
+      errorMessage: "expected an ISO-8601 date-time",
+      description,
+    }),
+  );
+
+/** GET /operations/{id}/system: the chart read of the system series. */
+export const SystemQuery = t.Object({
+  since: queryInstant("since", "Only samples taken after this instant (ISO-8601; a poller's last timestamp)."),
+  until: queryInstant("until", "Only samples taken at or before this instant (ISO-8601)."),
+  max_points: queryInt("max_points", {
+    ...SYSTEM_MAX_POINTS,
+    description: `At most this many samples (${SYSTEM_MAX_POINTS.minimum} … ${SYSTEM_MAX_POINTS.maximum}, default ${SYSTEM_MAX_POINTS.default}): the first sample of each of max_points equal time buckets between the range's first and last sample.`,
+  }),
 });

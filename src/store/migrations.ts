@@ -120,4 +120,14 @@ export const MIGRATIONS: readonly string[] = [
   //    bounded state), advanced by each step write over the rows it stored, so GET …/analysis of a step run reads one row.
   //    NULL before any step; a step run from before it is judged from its next step on.
   `ALTER TABLE operations ADD COLUMN step_judgement TEXT;`,
+  // 11 (issue 24; 10 is the liveness part's): system metrics, a series of the run beside its epochs and steps, keyed by
+  //    (operation, sample time in ms). The sample's groups (process, machine, up to 64 GPUs) stay one JSON text: a GPU
+  //    count varies per machine, nothing is filtered or summed on them in SQL, and every read (chart, export, the
+  //    latest for liveness) returns whole samples. The chart reads one sample per time bucket through this key.
+  `CREATE TABLE system_samples (
+     op     INTEGER NOT NULL,
+     ts     INTEGER NOT NULL,
+     sample TEXT NOT NULL,
+     PRIMARY KEY (op, ts)
+   ) WITHOUT ROWID;`,
 ];

@@ -6,6 +6,7 @@
 import { STANDARD_FIELDS, type WireEpoch } from "../schemas/epoch.ts";
 import type { WireStep } from "../schemas/step.ts";
 import { keyOf, type KeyedRow, type SeriesKey } from "../trends/downsample.ts";
+import type { SystemSample } from "../schemas/system.ts";
 import type { StoreReader } from "./store.ts";
 
 /** Cells (epochs × fields) a page of a download reads at most; ~200,000 cells of a dense run are ~10 MB of objects. */
@@ -28,6 +29,20 @@ export function epochPages(store: StoreReader, operationId: string, size: number
 /** Every stored step of an operation, ascending, in pages of `size` (Store.readStepPage); no page is empty. */
 export function stepPages(store: StoreReader, operationId: string, size: number): AsyncGenerator<WireStep[]> {
   return pages((after) => store.readStepPage(operationId, after, size), "step", size);
+}
+
+/** Samples a page of a system download reads (a sample of 8 GPUs is ~1 KB of objects). */
+export const SYSTEM_PAGE = 1_000;
+
+/** Every stored system sample of an operation, ascending, in pages of SYSTEM_PAGE (Store.readSystemSamples). */
+export async function* systemPages(store: StoreReader, operationId: string): AsyncGenerator<SystemSample[]> {
+  let since = -1;
+  for (;;) {
+    const page = await store.readSystemSamples(operationId, { since, limit: SYSTEM_PAGE });
+    if (page.length > 0) yield page;
+    if (page.length < SYSTEM_PAGE) return;
+    since = Date.parse(page[page.length - 1]!.timestamp);
+  }
 }
 
 async function* pages<R extends KeyedRow>(

@@ -131,4 +131,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 8: the judgement kept on write as encodeJudge's bytes (src/trends/judgement_state.ts), no longer JSON: states an
   // earlier build wrote are dropped, and kept again by the next analysis read or write.
   `ALTER TABLE operations ALTER COLUMN judgement TYPE bytea USING NULL;`,
+  // 10 (issue 24; 9 is the liveness part's): system metrics, as SQLite's migration 11 (the sample one JSON text, keyed
+  // by operation and sample time in ms). Idempotent, like 5.
+  `CREATE TABLE IF NOT EXISTS system_samples (
+     op     bigint NOT NULL,
+     ts     bigint NOT NULL,
+     sample text NOT NULL,
+     PRIMARY KEY (op, ts)
+   );`,
 ];

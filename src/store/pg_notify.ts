@@ -4,6 +4,7 @@
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
+import { encodeSystemSample, type SystemRecord, type SystemSample } from "../schemas/system.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import type { BatchProgress, StoreChange } from "./store.ts";
 
@@ -46,6 +47,19 @@ export function stepsNotice(
   return JSON.stringify(head);
 }
 
+/** A system write, as an epochs one: the samples themselves when the payload stays small, else the ms range to read. */
+export function systemNotice(operationId: string, rows: readonly SystemRecord[]): string {
+  let min = Number.MAX_SAFE_INTEGER;
+  let max = -1;
+  for (const r of rows) (min = Math.min(min, r.ts)), (max = Math.max(max, r.ts));
+  const head = { k: "sy", o: operationId, r: [min, max] };
+  if (rows.length <= 8) {
+    const inline = JSON.stringify({ ...head, w: rows.map(encodeSystemSample) });
+    if (inline.length <= INLINE_BYTES) return inline;
+  }
+  return JSON.stringify(head);
+}
+
 /** The operation's status changed (read it); `finished` when it is over. */
 export const statusNotice = (operationId: string, finished: boolean): string =>
   JSON.stringify({ k: "s", o: operationId, f: finished ? 1 : 0 });
@@ -68,13 +82,14 @@ export function decodeChange(payload: string): StoreChange {
     v: number;
     t: TrendSummary;
     r: [number, number];
-    w?: WireEpoch[] & WireStep[];
+    w?: WireEpoch[] & WireStep[] & SystemSample[];
     f: number;
     p: BatchProgress | null;
   };
   if (m.k === "e")
     return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
   if (m.k === "st") return { kind: "steps", operation_id: m.o, version: m.v, steps: m.w ?? null, range: m.r };
+  if (m.k === "sy") return { kind: "system", operation_id: m.o, samples: m.w ?? null, range: m.r };
   if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
   if (m.k === "c") return { kind: "changed", operation_id: m.o };
   if (m.k === "r") return { kind: "removed", operation_id: m.o };

@@ -49,6 +49,8 @@ import { changedNotice, decodeChange, epochsNotice, progressNotice, removedNotic
 import { runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
 import { closeSteps, writeSteps } from "./write_steps.ts";
 import { PgSteps } from "./pg_steps.ts";
+import { PgSystem } from "./pg_system.ts";
+import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
@@ -64,6 +66,7 @@ import type {
   SharedStore,
   Store,
   StoreChange,
+  SystemRange,
   WriteResult,
 } from "./store.ts";
 
@@ -135,6 +138,26 @@ export class PostgresStore implements Store, SharedStore {
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
     this.steps = new PgSteps(sql, this.channel, (tx, id) => this.notifyStatus(tx, id, false));
+    this.system = new PgSystem(sql, this.channel);
+  }
+
+  /** The system series' SQL (src/store/pg_system.ts). */
+  private readonly system: PgSystem;
+
+  writeSystemSamples(operationId: string, rows: readonly SystemRecord[]): Promise<number> {
+    return this.system.write(operationId, rows);
+  }
+
+  readSystemSamples(operationId: string, range: SystemRange): Promise<SystemSample[]> {
+    return this.system.read(operationId, range);
+  }
+
+  systemChart(operationId: string, range: Omit<SystemRange, "limit">, maxPoints: number): Promise<SystemSample[]> {
+    return this.system.chart(operationId, range, maxPoints);
+  }
+
+  latestSystemSample(operationId: string): Promise<SystemSample | null> {
+    return this.system.latest(operationId);
   }
 
   /** The step tables' SQL (src/store/pg_steps.ts). */

@@ -29,6 +29,9 @@ import {
 import { runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
 import { closeSteps, writeSteps } from "./write_steps.ts";
 import { SqliteSteps } from "./sqlite_steps.ts";
+import { SqliteSystem } from "./sqlite_system.ts";
+import { canAcceptMetrics, operationFinished } from "../operations/lifecycle.ts";
+import { encodeSystemSample, type SystemRecord, type SystemSample } from "../schemas/system.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
@@ -41,6 +44,7 @@ import type {
   NewOperation,
   Replay,
   Store,
+  SystemRange,
   WriteResult,
 } from "./store.ts";
 
@@ -83,6 +87,8 @@ export class SqliteStore implements Store {
   private readonly stepVersions = new Map<string, number>();
   /** The step tables' statements (src/store/sqlite_steps.ts). */
   private readonly steps: SqliteSteps;
+  /** The system series' statements (src/store/sqlite_system.ts). */
+  private readonly system: SqliteSystem;
   /** One process holds the file: no one else's changes to hear. */
   readonly shared = null;
   private readonly tail: number;
@@ -163,6 +169,7 @@ export class SqliteStore implements Store {
       saveBlock: this.db.query("INSERT OR REPLACE INTO epoch_blocks (op, block, summary) VALUES (?, ?, ?)"),
     };
     this.steps = new SqliteSteps(this.db, (id) => this.row(id));
+    this.system = new SqliteSystem(this.db);
   }
 
   private row(operationId: string): OpRow {
@@ -473,6 +480,34 @@ export class SqliteStore implements Store {
         this.db.query("UPDATE operations SET chart_blocks = 1 WHERE id = ?").run(opId);
       })
       .immediate();
+  }
+
+  async writeSystemSamples(operationId: string, rows: readonly SystemRecord[]): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const op = this.current(operationId);
+        if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, op.control);
+        this.system.insert(this.row(operationId).id, rows);
+        return rows.length;
+      })
+      .immediate();
+  }
+
+  async readSystemSamples(operationId: string, range: SystemRange): Promise<SystemSample[]> {
+    return this.system.read(this.row(operationId).id, range).map(encodeSystemSample);
+  }
+
+  async systemChart(
+    operationId: string,
+    range: Omit<SystemRange, "limit">,
+    maxPoints: number,
+  ): Promise<SystemSample[]> {
+    return this.system.chart(this.row(operationId).id, range, maxPoints).map(encodeSystemSample);
+  }
+
+  async latestSystemSample(operationId: string): Promise<SystemSample | null> {
+    const r = this.system.latest(this.row(operationId).id);
+    return r ? encodeSystemSample(r) : null;
   }
 
   async markStarted(operationId: string): Promise<Operation> {

@@ -7,6 +7,7 @@ import type { TrendState, TrendSummary } from "../trends/types.ts";
 import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
+import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -71,6 +72,13 @@ export interface StepWriteResult extends WriteResult {
 export interface EpochEnd {
   epoch: number;
   step: number;
+}
+
+/** A range of the system series, in ms since the epoch: `since` < ts ≤ `until` (default: all), at most `limit` samples. */
+export interface SystemRange {
+  since?: number;
+  until?: number;
+  limit: number;
 }
 
 /** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
@@ -166,6 +174,23 @@ export interface Store {
    * before any step. NOT_FOUND for an unknown operation.
    */
   readStepJudgement(operationId: string): Promise<StepJudgementState | null>;
+  /**
+   * Stores system samples (src/schemas/system.ts decodeSystemSamples) in one transaction, a re-posted instant replacing
+   * its sample; refuses (OPERATION_FINISHED) an operation that takes no metrics (lifecycle.ts canAcceptMetrics: a
+   * revivable failure takes them, and is not revived by them). Returns how many were stored. Not a sign of life by
+   * itself: the operations service touches the operation after it.
+   */
+  writeSystemSamples(operationId: string, rows: readonly SystemRecord[]): Promise<number>;
+  /** The system samples in `range`, ascending, in wire form. NOT_FOUND for an unknown operation. */
+  readSystemSamples(operationId: string, range: SystemRange): Promise<SystemSample[]>;
+  /**
+   * At most `maxPoints` system samples spread over `range` (its limit ignored), ascending: the first sample of each of
+   * `maxPoints` equal time buckets between the range's first and last sample (src/schemas/system.ts systemBuckets), read
+   * one index probe per bucket, so the cost does not grow with the run's length.
+   */
+  systemChart(operationId: string, range: Omit<SystemRange, "limit">, maxPoints: number): Promise<SystemSample[]>;
+  /** The newest system sample (one index probe), or null when none: what the liveness part's `hung` cites. */
+  latestSystemSample(operationId: string): Promise<SystemSample | null>;
   /** Marks pending → running. */
   markStarted(operationId: string): Promise<Operation>;
   /** Moves to a finished status; throws OPERATION_FINISHED if already finished. */
@@ -214,7 +239,8 @@ export interface Replay {
  * - status: the operation changed otherwise (read it); `finished` when it is over;
  * - changed: a change lists show that is no status change (a heartbeat's liveness, a late result);
  * - progress: a training's batch progress, which is kept in memory only;
- * - removed: the operation was discarded (Store.discardOperation).
+ * - removed: the operation was discarded (Store.discardOperation);
+ * - system: system samples were stored: the samples when they fit a notification, else the ms range to read.
  */
 export type StoreChange =
   | {
@@ -236,7 +262,8 @@ export type StoreChange =
   | { kind: "status"; operation_id: string; finished: boolean }
   | { kind: "changed"; operation_id: string }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
-  | { kind: "removed"; operation_id: string };
+  | { kind: "removed"; operation_id: string }
+  | { kind: "system"; operation_id: string; samples: SystemSample[] | null; range: [number, number] };
 
 /** What replicas on one database need beyond the Store: each other's changes, and leases on local trainings. */
 export interface SharedStore {
@@ -290,4 +317,7 @@ export type StoreReader = Pick<
   // A cache fill, not a change: the judgement state a write would keep, saved for a row from before it (no stream hears it).
   | "keepJudgement"
   | "readStepJudgement"
+  | "readSystemSamples"
+  | "systemChart"
+  | "latestSystemSample"
 >;

@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Any, Dict, Mapping, Optional
 
-from . import _wire
+from . import _system, _wire
 from ._errors import TrainwatchError, TrainwatchWarning
 from ._errors import warn as _warn
 from ._hooks import AT_EXIT_TIMEOUT_S, MAX_ERROR_CHARS
@@ -95,6 +95,7 @@ def init(
     operation_type: str = "training",
     spool_dir: Optional[str] = None,
     timeout: float = 5.0,
+    system_metrics: Any = _system.DEFAULT_INTERVAL_S,
 ) -> "Run":
     """Registers an operation for this training and returns its Run.
 
@@ -103,12 +104,15 @@ def init(
     TRAINWATCH_OPERATION_ID when it is set (a training Trainwatch started itself). `stop_policy` asks the server to
     stop the run when its judgement raises one of the flags: {"on": ["diverging", "overfitting", "stalled",
     "plateau"], "min_epochs": 5}. `total_steps` is the planned number of steps of a run that logs steps: its progress
-    is then counted in steps.
+    is then counted in steps. `system_metrics` samples the process, the machine and its GPUs every that many seconds
+    (default 15; 0, False or None: off; TRAINWATCH_SYSTEM_METRICS overrides it) on a thread of its own, posted about
+    once a minute as the run's system series.
 
     An unreachable server does not raise: the run warns, spools its epochs and registers once the server answers.
     A refusal does: ValueError for a bad argument the server names, TrainwatchError for a wrong token or an
     operation to resume that is unknown or already finished.
     """
+    interval = _system.interval_of(system_metrics)
     url = url or os.environ.get("TRAINWATCH_URL") or DEFAULT_URL
     token = token or os.environ.get("TRAINWATCH_TOKEN") or None
     attach = resume or os.environ.get("TRAINWATCH_OPERATION_ID") or None
@@ -144,6 +148,8 @@ def init(
             body["stop_policy"] = policy
     run = Run(url, token, attach, body, name=name, total_epochs=total_epochs, total_steps=total_steps, spool_dir=spool_dir)
     run._start(timeout)
+    if interval is not None:
+        run._system = _system.Sampler(run.url, token, lambda: run.operation_id, interval).start()
     return run
 
 
@@ -185,6 +191,8 @@ class Run:
         self._last_log_t = time.perf_counter()
         self._finished = False
         self._warned: set = set()
+        #: The system metrics sampler (trainwatch/_system.py); None when off.
+        self._system: Optional[_system.Sampler] = None
 
     def __repr__(self) -> str:
         return f"<trainwatch.Run {self.operation_id or '(not registered yet)'} at {self.url}{' stop' if self.should_stop else ''}>"
@@ -323,6 +331,9 @@ class Run:
         if result is not None:
             body["result"] = dict(result)
         _live.discard(self)
+        if self._system is not None:
+            # Its last samples go before the end: a finished operation takes no more.
+            self._system.stop(min(timeout, 5.0))
         done = sender.finish(body, timeout)
         self._finished = True
         dropped = sender.unwarned_drops()
