@@ -131,4 +131,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 8: the judgement kept on write as encodeJudge's bytes (src/trends/judgement_state.ts), no longer JSON: states an
   // earlier build wrote are dropped, and kept again by the next analysis read or write.
   `ALTER TABLE operations ALTER COLUMN judgement TYPE bytea USING NULL;`,
+  // 9: issue 24's liveness for every run, as SQLite's migration 10: watched_at (the first client heartbeat, ms), cadence
+  // (the row intervals, JSON), and the partial index the client watchdog reads. Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS watched_at bigint;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS cadence text;
+   CREATE INDEX IF NOT EXISTS operations_watched ON operations(last_seen_at) WHERE status = 'running' AND watched_at IS NOT NULL;`,
 ];

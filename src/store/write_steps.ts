@@ -34,6 +34,7 @@ import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { StepWriteResult } from "./store.ts";
 import {
+  cadenceAfter,
   customColumn,
   decision,
   keyedBatch,
@@ -86,6 +87,8 @@ export interface SavedSteps {
   started: boolean;
   /** started_at when it starts, and last_seen_at. */
   at: Date;
+  /** The row cadence after the write (cadenceAfter); null: unchanged (a close at finish). */
+  cadence: string | null;
   blocks: Map<number, SpanSummary>;
   batch: StepBatch;
 }
@@ -207,6 +210,7 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     batch.rows.map((r) => stepPoint(r.s)),
   );
   const control = decideOnSteps(op, judgement, ctx);
+  const at = ctx.now();
   const version = yield* step(
     writer.save(op, {
       state: advance.state,
@@ -215,7 +219,8 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
       names,
       revived,
       started: op.status === "pending",
-      at: ctx.now(),
+      at,
+      cadence: batch.rows.length === 0 ? null : cadenceAfter(op.cadence, at),
       blocks: blocks as Map<number, SpanSummary>,
       batch,
     }),
@@ -263,6 +268,7 @@ export function* closeSteps<R extends StepRow, E extends WriteRow>(
       revived: false,
       started: false,
       at: ctx.now(),
+      cadence: null,
       blocks: new Map(),
       batch: empty,
     }),
@@ -278,7 +284,7 @@ function* writeDerived<E extends WriteRow>(
   ctx: WriteContext,
 ): Steps<{ records: EpochRecord[]; trends: TrendSummary; version: number }> {
   const records = closed.sort((a, b) => a.epoch - b.epoch);
-  const res = yield* writeEpochs(epochs, operationId, records, ctx);
+  const res = yield* writeEpochs(epochs, operationId, records, { ...ctx, derived: true });
   return { records, trends: res.trends, version: res.version };
 }
 
