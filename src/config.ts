@@ -19,6 +19,7 @@ import {
 } from "./env.ts";
 import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
+import { DEFAULT_CLIENT_LIVENESS, type ClientLiveness } from "./operations/liveness.ts";
 
 export interface Config {
   host: string;
@@ -44,6 +45,13 @@ export interface Config {
   /** TRAINWATCH_HEARTBEAT_INTERVAL: how often a host heartbeats while it trains (its setting; the API expects the same). */
   heartbeatMs: number;
   relayTimeoutMs: number;
+  /**
+   * A client run's liveness (src/operations/liveness.ts): TRAINWATCH_CLIENT_HEARTBEAT (the interval the server tells
+   * Python clients to heartbeat at, default 15 s), TRAINWATCH_STALE_AFTER (60 s), TRAINWATCH_LOST_AFTER (300 s),
+   * TRAINWATCH_HUNG_AFTER (300 s); heartbeat < stale < lost, or a ConfigError.
+   */
+  clientHeartbeatMs: number;
+  client: ClientLiveness;
   /** The API's URL as training hosts reach it (TRAINWATCH_PUBLIC_URL); null: the bound address. */
   publicUrl: string | null;
   /** TRAINWATCH_BACKEND: forces the TF.js backend of every training; null: the best available. */
@@ -92,6 +100,31 @@ export const count = (env: Env, name: string, fallback: number, min: number): nu
 export const seconds = (env: Env, name: string, fallback: number, min: number): number =>
   number(env, name, fallback, { min, max: 86_400 }) * 1000;
 
+/**
+ * TRAINWATCH_CLIENT_HEARTBEAT, TRAINWATCH_STALE_AFTER, TRAINWATCH_LOST_AFTER and TRAINWATCH_HUNG_AFTER, in ms; a
+ * ConfigError unless heartbeat < stale < lost (a stale limit inside one heartbeat would flag every healthy run).
+ */
+export function clientLiveness(env: Env): { clientHeartbeatMs: number; client: ClientLiveness } {
+  const d = DEFAULT_CLIENT_LIVENESS;
+  const heartbeat = seconds(env, "TRAINWATCH_CLIENT_HEARTBEAT", 15, 0.01);
+  const staleAfterMs = seconds(env, "TRAINWATCH_STALE_AFTER", d.staleAfterMs / 1000, 0.01);
+  const lostAfterMs = seconds(env, "TRAINWATCH_LOST_AFTER", d.lostAfterMs / 1000, 0.01);
+  const hungAfterMs = seconds(env, "TRAINWATCH_HUNG_AFTER", d.hungAfterMs / 1000, 0.01);
+  if (!(heartbeat < staleAfterMs))
+    throw new ConfigError(
+      "TRAINWATCH_STALE_AFTER",
+      `more seconds than TRAINWATCH_CLIENT_HEARTBEAT (${heartbeat / 1000})`,
+      String(staleAfterMs / 1000),
+    );
+  if (!(staleAfterMs < lostAfterMs))
+    throw new ConfigError(
+      "TRAINWATCH_LOST_AFTER",
+      `more seconds than TRAINWATCH_STALE_AFTER (${staleAfterMs / 1000})`,
+      String(lostAfterMs / 1000),
+    );
+  return { clientHeartbeatMs: heartbeat, client: { staleAfterMs, lostAfterMs, hungAfterMs } };
+}
+
 /** Reads the configuration; throws a ConfigError with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const t = DEFAULT_TREND_CONFIG;
@@ -120,6 +153,7 @@ export function loadConfig(env: Env = process.env): Config {
     hostTimeoutMs: seconds(env, "TRAINWATCH_HOST_TIMEOUT", 60, 0.1),
     heartbeatMs: seconds(env, "TRAINWATCH_HEARTBEAT_INTERVAL", 10, 0.01),
     relayTimeoutMs: seconds(env, "TRAINWATCH_RELAY_TIMEOUT", 5, 0.1),
+    ...clientLiveness(env),
     publicUrl: url(env, "TRAINWATCH_PUBLIC_URL", null),
     backend: oneOf(env, "TRAINWATCH_BACKEND", BACKEND_NAMES, null),
     recipesPath: text(env, "TRAINWATCH_RECIPES", null),

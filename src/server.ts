@@ -18,6 +18,7 @@ import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host_pool/pool.ts";
 import { startHostWatchdog } from "./host_pool/watchdog.ts";
+import { startClientWatchdog, type ClientWatchdog } from "./operations/client_watchdog.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, runEntry } from "./startup.ts";
 import { loadRecipeBook } from "./recipes/book.ts";
@@ -29,7 +30,7 @@ import { TensorboardMirror } from "./tensorboard/mirror.ts";
 
 /** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */
 async function openStore(config: Config): Promise<Store> {
-  const liveness = { lateAfterMs: lateAfterMs(config.heartbeatMs) };
+  const liveness = { lateAfterMs: lateAfterMs(config.heartbeatMs), client: config.client };
   if (config.db.kind === "sqlite") return new SqliteStore(config.db.path, config.trends, liveness);
   const url = config.db.url;
   try {
@@ -128,15 +129,26 @@ export async function startServer(config: Config = loadConfig()) {
       watchdog = null;
     },
   };
-  // One process: the watchdog runs here. Replicas: on the one holding the lock, with the lease sweep.
+  let clientWatchdog: ClientWatchdog | null = null;
+  const clientWatchdogJob = {
+    start: () => {
+      clientWatchdog ??= startClientWatchdog(operations, { liveness: config.client });
+    },
+    stop: () => {
+      clientWatchdog?.stop();
+      clientWatchdog = null;
+    },
+  };
+  const jobs = [watchdogJob, clientWatchdogJob];
+  // One process: the watchdogs run here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;
   if (store.shared) {
     const leader = store.shared.leadership("jobs");
-    replica = startReplica(operations, store.shared, { leaseMs: config.leaseMs, leader, jobs: [watchdogJob] });
+    replica = startReplica(operations, store.shared, { leaseMs: config.leaseMs, leader, jobs });
     void replica.tick().catch((err) => console.error("[replica] first round failed:", err));
-  } else watchdogJob.start();
+  } else for (const job of jobs) job.start();
   const stop = async () => {
-    watchdogJob.stop();
+    for (const job of jobs) job.stop();
     await replica?.stop();
     await trainers.shutdown();
     // true: open SSE streams would otherwise keep the server (and this promise) alive for good.

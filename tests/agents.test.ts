@@ -81,6 +81,9 @@ describe("loss_analyzer", () => {
       plateau: true,
       diverging: false,
       stalled: false,
+      // The liveness flags: a run registered over REST that never heartbeats is neither.
+      stale: false,
+      hung: false,
       spike: false,
       grad_explosion: false,
       slowdown: false,

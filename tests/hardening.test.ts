@@ -178,18 +178,32 @@ describe("the heartbeat route takes only a closed JSON object, and only for host
     expect((await beat(t.app, t.id, { progress: { epoch: 0, batch: 10, batches: 10 } })).status).toBe(200);
   });
 
-  test("a queued local training stays pending: a heartbeat for it is a 409 NOT_HOST_OPERATION", async () => {
+  test("a heartbeat to a local training only refreshes last_seen_at: a queued one stays pending, and neither is watched", async () => {
     const t = makeApp();
     const local = (
       await t.store.createOperation({ operation_type: "training", status: "pending", metadata: { location: "local" } })
     ).operation_id;
+    const res = await beat(t.app, local, {});
+    expect(res.status).toBe(200);
+    const op = (await t.store.getOperation(local))!;
+    expect(op.status).toBe("pending");
+    expect(op.last_seen_at).not.toBeNull();
+    expect(op.liveness).toBeNull();
+  });
+
+  test("a host's report (started, checkpoints) in a heartbeat for an operation not on a host is a 409 NOT_HOST_OPERATION naming the field", async () => {
+    const t = makeApp();
     const external = await register(t.app);
-    for (const id of [local, external]) {
-      const res = await beat(t.app, id, {});
+    const local = (
+      await t.store.createOperation({ operation_type: "training", status: "running", metadata: { location: "local" } })
+    ).operation_id;
+    for (const id of [external, local]) {
+      const res = await beat(t.app, id, { checkpoints: [] });
       expect(res.status).toBe(409);
       expect(res.body.error.code).toBe("NOT_HOST_OPERATION");
+      expect(res.body.error.details.field).toBe("body.checkpoints");
     }
-    expect((await t.store.getOperation(local))!.status).toBe("pending");
+    expect((await t.store.getOperation(external))!.metadata.checkpoints).toBeUndefined();
   });
 
   test("a host training being started (pending) or running takes heartbeats", async () => {

@@ -421,6 +421,8 @@ describe("heartbeat route", () => {
       status: "running",
       revived: false,
       control: { action: "continue" },
+      // A host heartbeats at its own TRAINWATCH_HEARTBEAT_INTERVAL, which the reply repeats.
+      heartbeat_interval_s: expect.any(Number),
     });
     const op = (await t.store.getOperation(t.id))!;
     expect(op.progress.batch).toEqual({ epoch: 0, batch: 5, batches: 10 });

@@ -10,7 +10,7 @@ import type { EpochRecord } from "../src/schemas/epoch.ts";
 import type { StepRecord } from "../src/schemas/step.ts";
 import { Rng } from "../src/trainer/datasets/prng.ts";
 import { judgeOperation } from "../src/operations/judgement.ts";
-import { analyzeOperation, judgeStored, type JudgementStore } from "../src/operations/reads.ts";
+import { analyzeOperation, judgeStored, withLiveness, type JudgementStore } from "../src/operations/reads.ts";
 import { withStepJudgement } from "../src/operations/step_judgement.ts";
 import { stepPoint } from "../src/store/write_steps.ts";
 import { advanceStepJudgement, emptyStepJudgement } from "../src/trends/step_judgement.ts";
@@ -170,17 +170,20 @@ async function replaySteps(store: Store, name: string, steps: readonly StepRecor
     ).analysis;
     const epochs = await store.readEpochs(id);
     const judged = steps.slice(0, sent).map(stepPoint);
-    const full = withStepJudgement(
-      {
-        operation_id: id,
-        operation_type: now.operation_type,
-        status: now.status,
-        epochs_completed: now.trends.total_epochs_completed,
-        total_epochs_planned: now.progress.total_epochs,
-        ...judgeOperation(now, epochs, cfg),
-        final: epochs[epochs.length - 1] ?? null,
-      },
-      now.progress.steps_completed ? advanceStepJudgement(emptyStepJudgement(), judged) : null,
+    const full = withLiveness(
+      withStepJudgement(
+        {
+          operation_id: id,
+          operation_type: now.operation_type,
+          status: now.status,
+          epochs_completed: now.trends.total_epochs_completed,
+          total_epochs_planned: now.progress.total_epochs,
+          ...judgeOperation(now, epochs, cfg),
+          final: epochs[epochs.length - 1] ?? null,
+        },
+        now.progress.steps_completed ? advanceStepJudgement(emptyStepJudgement(), judged) : null,
+      ),
+      now,
     );
     expect({ what, analysis: kept }).toEqual({ what, analysis: full });
   };

@@ -138,12 +138,13 @@ describe("the API contacts only the hosts it was configured with", () => {
     );
     expect(repro.status).toBe(400);
     expect(repro.body.error.details.field).toBe("body.metadata.location");
-    // What the client can register instead is external: no host relay route, no checkpoint or log from a host.
+    // What the client can register instead is external: no host's report in a heartbeat (a client's heartbeat is `{}`),
+    // no checkpoint or log from a host.
     const external = (
       await json(app.handle(req("POST", "/api/v1/operations", { operation_type: "training", metadata: { a: 1 } })))
     ).body.data.operation_id as string;
     for (const [method, path, body] of [
-      ["POST", `/api/v1/operations/${external}/heartbeat`, {}],
+      ["POST", `/api/v1/operations/${external}/heartbeat`, { checkpoints: [{ epoch: 1, kind: "best", path: "x" }] }],
       ["GET", `/api/v1/operations/${external}/checkpoints/1`],
       ["GET", `/api/v1/operations/${external}/logs`],
     ] as const) {

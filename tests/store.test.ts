@@ -226,6 +226,9 @@ describe("metric names", () => {
     store.db.run("DROP TABLE system_samples");
     for (const c of ["total_steps_planned", "steps_completed", "step_state", "judgement", "step_judgement"])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
+    // 10: the liveness columns and their index.
+    store.db.run("DROP INDEX operations_watched");
+    for (const c of ["watched_at", "cadence"]) store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     store.db.run(`PRAGMA user_version = ${at}`);
     store.close();
     const again = open(path);

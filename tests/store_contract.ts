@@ -933,6 +933,59 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await s.staleHostOperations(1)).toEqual([never.operation_id]);
       });
 
+      test("a client heartbeat (touch with watch) makes a run watched from its first one; only running watched runs are listed for the watchdog", async () => {
+        let now = Date.now();
+        const s = await open({ liveness: { lateAfterMs: 15_000, now: () => now } });
+        const client = await s.createOperation({ operation_type: "training", metadata: { location: "external" } });
+        const quiet = await s.createOperation({ operation_type: "training", metadata: { location: "external" } });
+        const done = await s.createOperation({ operation_type: "training", metadata: { location: "external" } });
+        for (const o of [client, quiet, done]) await s.markStarted(o.operation_id);
+        await s.touch(client.operation_id, now, true);
+        await s.touch(done.operation_id, now, true);
+        await s.finish(done.operation_id, "completed");
+        // An epoch (no heartbeat) is no client's heartbeat: never watched, never stale, never listed.
+        await s.touch(quiet.operation_id, now);
+        await s.touch(client.operation_id, now + 5_000, true); // a later heartbeat keeps watched_at
+        expect(await s.watchedOperations()).toEqual([
+          {
+            operation_id: client.operation_id,
+            status: "running",
+            location: "external",
+            last_seen_at: now + 5_000,
+            watched_at: now,
+            cadence: null,
+          },
+        ]);
+        now += 5_000 + 60_001; // past TRAINWATCH_STALE_AFTER's default (60 s)
+        const op = (await s.getOperation(client.operation_id))!;
+        expect(op.stale).toBe(true);
+        expect(op.liveness).toMatchObject({ stale: true, hung: false, silent_s: 60.001 });
+        expect((await s.getOperation(quiet.operation_id))!).toMatchObject({ stale: false, liveness: null });
+      });
+
+      test("epoch and step writes keep the row cadence; an empty write (a revive) and a step write's derived epochs add nothing", async () => {
+        const s = await open();
+        const op = await s.createOperation({ operation_type: "training" });
+        const id = op.operation_id;
+        await s.touch(id, Date.now(), true);
+        await s.writeEpochs(id, curve(0, 1));
+        const first = (await s.watchedOperations())[0]!.cadence;
+        expect(JSON.parse(first!)).toMatchObject({ intervals: [], longest_ms: 0 });
+        await Bun.sleep(3); // a later millisecond: a write in the same one adds no interval
+        await s.writeEpochs(id, curve(1, 1));
+        await s.writeEpochs(id, []);
+        await Bun.sleep(3);
+        await s.writeSteps(id, [{ step: 0, epoch: 2, timestamp: TS, train_loss: 1 }]);
+        await Bun.sleep(3);
+        // Closes epoch 2: its derived epoch record is written in the same write, and is no row of its own.
+        await s.writeSteps(id, [{ step: 1, epoch: 3, timestamp: TS, train_loss: 0.9 }]);
+        expect((await s.readEpochs(id)).map((e) => e.epoch)).toEqual([0, 1, 2]);
+        const c = JSON.parse((await s.watchedOperations())[0]!.cadence!);
+        expect(c.intervals).toHaveLength(3);
+        expect(c.longest_ms).toBe(Math.max(...c.intervals));
+        expect(c.intervals.every((ms: number) => ms >= 3)).toBe(true);
+      });
+
       test("metadata nested 20,000 levels deep is stored, and the silent host operations are still found", async () => {
         // Past SQLite's JSON depth (1,000) and PostgreSQL's stack depth limit (~14,000 here): a query on the blob fails.
         const s = await open();

@@ -31,6 +31,38 @@ export function flagBadges(t, { none = false } = {}) {
   return out.map((b, i) => (i ? html` ${b}` : b));
 }
 
+/**
+ * The liveness chips of an operation, as flag badges: `stale` (silent past its limit), `hung` (heartbeats but no row
+ * for far longer than its usual interval, the reason in the title) and `lost` (failed after TRAINWATCH_LOST_AFTER of
+ * silence). `stale: false` leaves it out: the operation page shows its own "no heartbeat since" badge for it.
+ */
+export function livenessBadges(op, { stale = true } = {}) {
+  const l = op.liveness;
+  const chips = [
+    stale &&
+      op.stale && [
+        "stale",
+        "bad",
+        "No heartbeat, epoch or step for longer than the server's limit: the trainer may be dead",
+      ],
+    op.hung && [
+      "hung",
+      "bad",
+      `Heartbeats arrive but no epoch or step for ${Math.round(l?.rows_silent_s ?? 0)} s (usually every ${l?.median_interval_s ?? "?"} s)`,
+    ],
+    op.status === "failed" &&
+      op.failure_code === "lost" && [
+        "lost",
+        "bad",
+        op.error_message ?? "No heartbeat, epoch or step: the trainer died",
+      ],
+  ].filter(Boolean);
+  return chips.map(
+    ([flag, cls, title], i) =>
+      html`${i ? " " : ""}<span class="badge ${cls}" data-badge="${flag}" title="${title}">${flag}</span>`,
+  );
+}
+
 export const statusPill = (status) => html`<span class="status ${status}" data-status="${status}">${status}</span>`;
 
 /** A count of a plan: "1,200 / 5,000 steps", or "1,200 steps" without one. */

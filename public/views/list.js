@@ -5,7 +5,7 @@
 import { listOperations, openStream } from "../lib/api.js";
 import { AGE_REFRESH_MS, ago, fmt, where } from "../lib/format.js";
 import { html, render } from "../lib/html.js";
-import { errorBox, flagBadges, progressBar, setConn, statusPill } from "../lib/widgets.js";
+import { errorBox, flagBadges, livenessBadges, progressBar, setConn, statusPill } from "../lib/widgets.js";
 
 export function listView(root) {
   const rows = new Map();
@@ -39,7 +39,7 @@ export function listView(root) {
       <td>${statusPill(op.status)}</td>
       <td class="prog">${progressBar(op)}</td>
       <td>${t.best_val_loss === null ? "—" : html`${fmt(t.best_val_loss)} <span class="muted small">${t.monitor ?? ""} @ ${t.best_epoch}</span>`}</td>
-      <td>${flagBadges(t)}</td>
+      <td>${flagBadges(t)} ${livenessBadges(op)}</td>
       <td>${where(op)}${op.metadata?.backend ? html` <span class="muted small" data-backend="${op.metadata.backend}">${op.metadata.backend}${op.metadata.gpu ? ` · ${op.metadata.gpu}` : ""}</span>` : null}</td>
       <td class="muted small" data-age="${op.started_at ?? op.created_at}">${ago(op.started_at ?? op.created_at)}</td>
     </tr>`;

@@ -17,10 +17,29 @@ import { finishedControl } from "./stop_policy.ts";
  */
 export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
 
-/** The training itself failed (a bad CSV, a worker that died): its trainer reports it, error_message says why. Final. */
+/** The training itself failed (a bad CSV, a worker that died, an uncaught exception in a client's script): its trainer reports it, error_message says why. Final. */
 export const TRAINER_ERROR = "trainer_error";
 
-export type FailureCode = (typeof HOST_FAILURES)[number] | typeof TRAINER_ERROR;
+/**
+ * A watched client run (one that sent a heartbeat) went silent, no heartbeat, epoch or step, for TRAINWATCH_LOST_AFTER
+ * (default 300 s): its process was killed (kill -9, the OOM killer), or its machine or network went away. Revivable:
+ * a heartbeat, epoch or step from it brings it back to running (src/operations/liveness.ts).
+ */
+export const LOST = "lost";
+
+/**
+ * A client's goodbye on SIGTERM or SIGINT (error_message "stopped by SIGTERM" / "stopped by SIGINT"): a preemption, a
+ * scheduler's stop or a Ctrl-C, told apart from a crash (trainer_error). Final.
+ */
+export const TERMINATED = "terminated";
+
+/** The failure codes a trainer may report itself (CompleteOperationInput.failure_code). */
+export const REPORTED_FAILURES = [TRAINER_ERROR, TERMINATED] as const;
+
+export type FailureCode = (typeof HOST_FAILURES)[number] | typeof TRAINER_ERROR | typeof LOST | typeof TERMINATED;
+
+/** The failures a sign of life undoes: the host ones, and a client run's `lost`. */
+const REVIVABLE: readonly string[] = [...HOST_FAILURES, LOST];
 
 /** What the rules read of an operation: its status and, when failed, the stored `failure_code` (never the prose). */
 export interface LifecycleState {
@@ -30,9 +49,12 @@ export interface LifecycleState {
 
 export const isFinished = (status: string): boolean => FINISHED.has(status as OperationStatus);
 
-/** True for the finished states a relay may undo: failed because of the link to the host (a HOST_FAILURES code). */
+/**
+ * True for the finished states a sign of life may undo: failed because of the link to the host (a HOST_FAILURES code),
+ * or a client run failed `lost` whose trainer speaks again.
+ */
 export const isRevivable = (op: LifecycleState): boolean =>
-  op.status === "failed" && (HOST_FAILURES as readonly string[]).includes(op.failure_code ?? "");
+  op.status === "failed" && REVIVABLE.includes(op.failure_code ?? "");
 
 /** Epochs are taken while pending or running, and by a revivable failure (the write revives it). */
 export const canAcceptMetrics = (op: LifecycleState): boolean => !isFinished(op.status) || isRevivable(op);
@@ -72,7 +94,7 @@ export function canAcceptRows(op: GraceState, rows: readonly { epoch?: number; s
 /** True when a write taken by `op` is a cancelled operation's grace (canAcceptRows took it past canAcceptMetrics). */
 export const takesByGrace = (op: GraceState): boolean => !canAcceptMetrics(op) && cancelGraceEpoch(op) !== null;
 
-/** A host's heartbeat is taken on the same terms as its epochs: a heartbeat to a revivable failure revives it. */
+/** A heartbeat (a host's or a client's) is taken on the same terms as epochs: a heartbeat to a revivable failure revives it. */
 export const canHeartbeat = canAcceptMetrics;
 
 /** Only an operation that has not finished can be cancelled. */

@@ -24,7 +24,7 @@ import {
   type TrendSummary,
 } from "../trends/types.ts";
 import { holdingOf, judgeInput, lossPoint } from "./judgement.ts";
-import { withStepJudgement } from "./step_judgement.ts";
+import { withStepJudgement, type JudgedAnalysis } from "./step_judgement.ts";
 
 /** What the range parameters (RangeQuery, src/schemas/query.ts) ask of a chart read. */
 export type RangeParams = Pick<ChartQuery, "from" | "to" | "smoothing" | "fields">;
@@ -180,6 +180,13 @@ async function candidatePoints(
   return points.filter((p): p is CheckpointPoint => p !== null);
 }
 
+/** The analysis with the operation's liveness laid over it (read O(1) from its row): the stale and hung flags, `liveness`. */
+export const withLiveness = (judged: JudgedAnalysis, op: Pick<Operation, "stale" | "hung" | "liveness">): Analysis => ({
+  ...judged,
+  flags: { ...judged.flags, stale: op.stale, hung: op.hung },
+  liveness: op.liveness,
+});
+
 /** Judges a loaded operation from its stored judgement (judgeStored): the analysis reply, and its first stored epoch. */
 export async function analyzeOperation(
   store: JudgementStore & Pick<Store, "readStepJudgement">,
@@ -203,5 +210,5 @@ export async function analyzeOperation(
     },
     steps,
   );
-  return { analysis, first };
+  return { analysis: withLiveness(analysis, op), first };
 }

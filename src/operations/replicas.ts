@@ -1,8 +1,8 @@
 /**
  * What a replica on a shared database does besides serving requests. Every replica renews, a few times per lease, its
  * lease on the local trainings it runs (the ones it created with `owned`). One replica at a time, the holder of the
- * database's advisory lock, runs the jobs that must run once: the host watchdog (so a silent host training is failed
- * once, not once per replica), and the sweep that marks the trainings of a replica whose lease ran out (it was killed,
+ * database's advisory lock, runs the jobs that must run once: the host and client watchdogs (so a silent training is
+ * failed once, not once per replica), and the sweep that marks the trainings of a replica whose lease ran out (it was killed,
  * or cut off) as interrupted. Not at once: only after the lease, counted from the owner's last renewal; and a replica
  * that restarts never fails another's trainings (Dispatcher.recoverInterrupted fails only its own id's).
  */
@@ -26,7 +26,7 @@ export interface LeaderJob {
 export interface ReplicaOptions {
   leaseMs: number;
   leader: Leader;
-  /** Jobs for the leader only (the host watchdog). */
+  /** Jobs for the leader only (the host and client watchdogs). */
   jobs?: LeaderJob[];
   /** Period of renewals, lock checks and sweeps; default a third of the lease (so two renewals may fail in a row). */
   intervalMs?: number;

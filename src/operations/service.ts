@@ -35,6 +35,7 @@ import type {
 } from "../store/store.ts";
 import { loadOperation } from "../store/load.ts";
 import { canCancel, operationFinished } from "./lifecycle.ts";
+import type { HungDetail } from "./liveness.ts";
 import { judgeStored } from "./reads.ts";
 import { stepStopDecision } from "./step_judgement.ts";
 import { cancelControl, decideStop, firedFlags } from "./stop_policy.ts";
@@ -307,10 +308,22 @@ export class OperationsService {
     });
   }
 
-  /** A remote trainer is alive (a host's heartbeat); lists hear the fresh `last_seen_at`. */
-  async touch(operationId: string, atMs?: number): Promise<void> {
-    await this.store.touch(operationId, atMs);
+  /**
+   * A remote trainer is alive (a host's or a client's heartbeat); lists hear the fresh `last_seen_at`. `watch`: a
+   * client's heartbeat, which makes the run watched (Store.touch).
+   */
+  async touch(operationId: string, atMs?: number, watch?: boolean): Promise<void> {
+    await this.store.touch(operationId, atMs, watch);
     this.noted(operationId);
+  }
+
+  /**
+   * A liveness flag was raised on a run without a write (the client watchdog saw it turn `hung`): streams hear the
+   * operation (it now reads `hung: true`). The one place such a flag is announced: the alerts part hooks its delivery
+   * here (an alert per raise, deduplicated by the watchdog, which raises a flag once per turn).
+   */
+  async flagRaised(operationId: string, _detail: HungDetail): Promise<void> {
+    await this.statusChanged(operationId);
   }
 
   /**

@@ -5,21 +5,25 @@
  * the step fields empty. A step run's stop decision comes from the same state (stepStopDecision). Pure: the analysis
  * read (src/operations/reads.ts), the step write and the operations service hand it the stored state.
  */
-import type { Analysis } from "../schemas/analysis.ts";
+import type { Static } from "@sinclair/typebox";
+import type { Analysis, Flags } from "../schemas/analysis.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { Judgement } from "../trends/analysis.ts";
 import { stepVerdict, type StepJudgementState } from "../trends/step_judgement.ts";
 import { recommendSteps } from "../trends/step_recommend.ts";
 import { decideStepStop } from "./stop_policy.ts";
 
-/** The analysis fields the epoch judgement gives (everything but the step judgement's). */
-export type EpochAnalysis = Omit<Analysis, keyof StepFields | "flags" | "recommendation"> &
+/** The analysis fields the epoch judgement gives (everything but the step judgement's and the liveness). */
+export type EpochAnalysis = Omit<Analysis, keyof StepFields | "flags" | "recommendation" | "liveness"> &
   Pick<Judgement, "flags" | "recommendation">;
+
+/** The analysis judged on its epochs or steps, before the operation's liveness is laid over it (analyzeOperation). */
+export type JudgedAnalysis = Omit<Analysis, "flags" | "liveness"> & { flags: Static<typeof Flags> };
 
 type StepFields = Pick<Analysis, "judged_on" | "steps_judged" | "best_step" | "spikes" | "slowdowns" | "divergence">;
 
 /** `base` judged on its steps when `state` is a step run's judgement (null: an epoch run, returned with empty step fields). */
-export function withStepJudgement(base: EpochAnalysis, state: StepJudgementState | null): Analysis {
+export function withStepJudgement(base: EpochAnalysis, state: StepJudgementState | null): JudgedAnalysis {
   if (state === null || state.steps === 0) {
     return {
       ...base,

@@ -5,7 +5,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { EpochInput } from "./epoch.ts";
 import { StepInput } from "./step.ts";
-import { OperationStatus, SmoothedCurves } from "./operation.ts";
+import { LivenessSchema, OperationStatus, SmoothedCurves } from "./operation.ts";
 
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
@@ -44,6 +44,23 @@ export const Flags = Type.Object(
       "The judgement's flags, as the dashboard shows them. A step run's are judged on its steps (the step rules, docs/judgement.md); an epoch run's are the stored summary's, and its spike, grad_explosion and slowdown are false.",
   },
 );
+
+/** The liveness flags of a run (src/operations/liveness.ts), as the operation reads them: the analysis adds them to Flags. */
+export const LivenessFlags = Type.Object({
+  stale: Type.Boolean({
+    description:
+      "The trainer is silent past its limit: a host training's heartbeats are late, or a watched client run sent no heartbeat, epoch or step for TRAINWATCH_STALE_AFTER (default 60 s). Failed `lost` after TRAINWATCH_LOST_AFTER.",
+  }),
+  hung: Type.Boolean({
+    description:
+      "A watched client run's heartbeats arrive but it logged no epoch or step for longer than max(10 × its median interval, 1.5 × its longest gap, TRAINWATCH_HUNG_AFTER): a deadlocked collective, a data loader that stopped. See `liveness`.",
+  }),
+});
+
+/** The analysis's flags: the judgement's and the liveness ones. */
+export const AnalysisFlags = Type.Composite([Flags, LivenessFlags], {
+  description: "The judgement's flags, as the dashboard shows them, and the liveness flags (stale, hung).",
+});
 
 export const Action = Type.Union(
   [Type.Literal("continue"), Type.Literal("stop"), Type.Literal("use_checkpoint"), Type.Literal("insufficient_data")],
@@ -176,7 +193,7 @@ export const Analysis = Type.Object({
   best_value: NullableNumber,
   epochs_to_best: Type.Union([Type.Integer(), Type.Null()], { description: "best_epoch − the first stored epoch." }),
   epochs_since_improvement: NullableInt,
-  flags: Flags,
+  flags: AnalysisFlags,
   trajectory: TrajectoryDetail,
   generalization_gap: GeneralizationGap,
   checkpoints: CheckpointsHeld,
@@ -187,6 +204,10 @@ export const Analysis = Type.Object({
     description: "steps: a step run, judged on its steps (flags, best_step, spikes, recommendation); epochs otherwise.",
   }),
   steps_judged: Type.Integer({ description: "Steps the step judgement has read (0 for an epoch run)." }),
+  liveness: Type.Union([LivenessSchema, Type.Null()], {
+    description:
+      "A watched running client run's liveness: silent_s (since the last heartbeat, epoch or step), rows_silent_s, median_interval_s and longest_gap_s of its writes, hung_after_s; null for a run that does not heartbeat or has finished.",
+  }),
   best_step: Type.Union([Type.Integer(), Type.Null()], {
     description:
       "A step run: the step of the lowest evaluation (val_loss), or without evaluations of the lowest training level; null otherwise.",

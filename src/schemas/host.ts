@@ -120,9 +120,14 @@ export const HeartbeatReply = Type.Object({
   operation_id: Type.String(),
   status: Type.String(),
   revived: Type.Boolean({
-    description: "True when this heartbeat brought a host-unreachable operation back to running.",
+    description:
+      "True when this heartbeat brought an operation failed by a liveness watchdog (host_unreachable …, lost) back to running.",
   }),
   control: Control,
+  heartbeat_interval_s: Type.Number({
+    description:
+      "Seconds until the next heartbeat is due: TRAINWATCH_HEARTBEAT_INTERVAL for a training host, TRAINWATCH_CLIENT_HEARTBEAT (default 15) for a client. The Python client heartbeats at this interval, so client and server agree.",
+  }),
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
 

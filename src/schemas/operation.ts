@@ -86,6 +86,29 @@ export const Progress = Type.Object({
   batch: Type.Optional(BatchProgressSchema),
 });
 
+/** A watched run's liveness (src/operations/liveness.ts livenessOf), in the operation and its analysis. */
+export const LivenessSchema = Type.Object(
+  {
+    stale: Type.Boolean(),
+    hung: Type.Boolean(),
+    silent_s: Type.Number({ description: "Seconds since the last heartbeat, epoch or step." }),
+    rows_silent_s: Type.Number({
+      description: "Seconds since the last epoch or step (since the first heartbeat before any).",
+    }),
+    median_interval_s: Type.Union([Type.Number(), Type.Null()], {
+      description: "The median interval between writes of rows over the recent 32 (s); null before two.",
+    }),
+    longest_gap_s: Type.Union([Type.Number(), Type.Null()], {
+      description: "The longest interval between writes of rows seen (s); null before two.",
+    }),
+    hung_after_s: Type.Number({
+      description:
+        "Row silence past which the run reads hung: max(10 × median_interval_s, 1.5 × longest_gap_s, TRAINWATCH_HUNG_AFTER).",
+    }),
+  },
+  { description: "A watched client run's liveness: how long it has been silent against its own usual interval." },
+);
+
 export const Operation = Type.Object({
   operation_id: Type.String(),
   operation_type: Type.String(),
@@ -102,19 +125,29 @@ export const Operation = Type.Object({
       Type.Literal("host_lost_session"),
       Type.Literal("host_token_refused"),
       Type.Literal("trainer_error"),
+      Type.Literal("lost"),
+      Type.Literal("terminated"),
       Type.Null(),
     ],
     {
       description:
-        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, or a script training that exited non-zero, was killed by a signal or could not start, as `error_message` says), final. Null otherwise.",
+        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, a script training that exited non-zero, was killed by a signal or could not start, or a Python client's uncaught exception, as `error_message` says), final. lost: a client run that heartbeats went silent (no heartbeat, epoch or step) for TRAINWATCH_LOST_AFTER (default 300 s): killed with kill -9, or its machine or network went away; its next heartbeat, epoch or step revives it. terminated: the client stopped on SIGTERM or SIGINT (`error_message` \"stopped by SIGTERM\"): a preemption or a Ctrl-C, not a crash; final. Null otherwise.",
     },
   ),
   last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
-    description: "When the trainer was last heard from: the latest stored epoch or host heartbeat. Null before either.",
+    description:
+      "When the trainer was last heard from: the latest stored epoch or step, or heartbeat (a host's or a client's). Null before any.",
   }),
   stale: Type.Boolean({
     description:
-      "True while a running host training's heartbeats are late (nothing heard for 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL): its progress may be frozen, and the API is asking the host about it. Always false for local trainings.",
+      "True while a running training is silent past its limit: a host training whose heartbeats are late (nothing heard for 1.5 × TRAINWATCH_HEARTBEAT_INTERVAL: the API is asking the host about it), or a watched client run (one that sent a heartbeat) with no heartbeat, epoch or step for TRAINWATCH_STALE_AFTER (default 60 s; failed `lost` after TRAINWATCH_LOST_AFTER). Always false for local trainings and for client runs that never heartbeat.",
+  }),
+  hung: Type.Boolean({
+    description:
+      "True while a watched running client run is hung: its heartbeats arrive but it logged no epoch or step for longer than max(10 × its median interval, 1.5 × its longest gap, TRAINWATCH_HUNG_AFTER): a deadlocked collective, a data loader that stopped. See `liveness`.",
+  }),
+  liveness: Type.Union([LivenessSchema, Type.Null()], {
+    description: "A watched running client run's liveness (its heartbeats and row cadence); null otherwise.",
   }),
   metadata: Type.Record(Type.String(), Type.Unknown()),
   config: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
@@ -161,8 +194,9 @@ export const CompleteOperationInput = Type.Object(
     }),
     error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
     failure_code: Type.Optional(
-      Type.Literal("trainer_error", {
-        description: "With `failed`: the training itself failed (what a GPU host reports for its training's error).",
+      Type.Union([Type.Literal("trainer_error"), Type.Literal("terminated")], {
+        description:
+          'With `failed`: trainer_error, the training itself failed (what a GPU host reports for its training\'s error, and the Python client for an uncaught exception); terminated, the trainer was stopped by SIGTERM or SIGINT (the Python client\'s goodbye, error_message "stopped by SIGTERM" / "stopped by SIGINT": a preemption, not a crash).',
       }),
     ),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

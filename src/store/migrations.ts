@@ -120,6 +120,14 @@ export const MIGRATIONS: readonly string[] = [
   //    bounded state), advanced by each step write over the rows it stored, so GET …/analysis of a step run reads one row.
   //    NULL before any step; a step run from before it is judged from its next step on.
   `ALTER TABLE operations ADD COLUMN step_judgement TEXT;`,
+  // 10: issue 24's liveness for every run. watched_at: when a client first heartbeat for the operation (ms; NULL: never,
+  //     and then it keeps the behaviour before it: never stale, never lost); cadence: src/operations/liveness.ts Cadence
+  //     as JSON (the last row's time, the recent 32 intervals between writes and the longest gap), kept by every epoch
+  //     and step write, so the hung rule reads O(1). The watchdog's query reads the running watched rows through the
+  //     partial index, never a finished one.
+  `ALTER TABLE operations ADD COLUMN watched_at INTEGER;
+   ALTER TABLE operations ADD COLUMN cadence TEXT;
+   CREATE INDEX operations_watched ON operations(last_seen_at) WHERE status = 'running' AND watched_at IS NOT NULL;`,
   // 11 (issue 24; 10 is the liveness part's): system metrics, a series of the run beside its epochs and steps, keyed by
   //    (operation, sample time in ms). The sample's groups (process, machine, up to 64 GPUs) stay one JSON text: a GPU
   //    count varies per machine, nothing is filtered or summed on them in SQL, and every read (chart, export, the

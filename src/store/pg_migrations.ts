@@ -131,6 +131,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 8: the judgement kept on write as encodeJudge's bytes (src/trends/judgement_state.ts), no longer JSON: states an
   // earlier build wrote are dropped, and kept again by the next analysis read or write.
   `ALTER TABLE operations ALTER COLUMN judgement TYPE bytea USING NULL;`,
+  // 9: issue 24's liveness for every run, as SQLite's migration 10: watched_at (the first client heartbeat, ms), cadence
+  // (the row intervals, JSON), and the partial index the client watchdog reads. Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS watched_at bigint;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS cadence text;
+   CREATE INDEX IF NOT EXISTS operations_watched ON operations(last_seen_at) WHERE status = 'running' AND watched_at IS NOT NULL;`,
   // 10 (issue 24; 9 is the liveness part's): system metrics, as SQLite's migration 11 (the sample one JSON text, keyed
   // by operation and sample time in ms). Idempotent, like 5.
   `CREATE TABLE IF NOT EXISTS system_samples (

@@ -110,6 +110,7 @@ export class PgSteps {
               step_judgement = coalesce(${w.judgement && JSON.stringify(w.judgement)}, step_judgement),
               control = coalesce(${w.control && JSON.stringify(w.control)}, control),
               last_seen_at = ${w.at.getTime()}, step_version = ${version},
+              cadence = coalesce(${w.cadence}, cadence),
               metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
               error_message = CASE WHEN ${w.revived} THEN NULL ELSE error_message END,

@@ -67,6 +67,7 @@ import type {
   Store,
   StoreChange,
   SystemRange,
+  WatchedRow,
   WriteResult,
 } from "./store.ts";
 
@@ -89,13 +90,15 @@ export interface PostgresOptions {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,51}$/;
 
 /** timestamptz arrives as a Date and int8 as a string; the rest as both stores keep it. */
-interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "completed_at" | "last_seen_at"> {
+interface OpRow
+  extends Omit<OperationColumns, "created_at" | "started_at" | "completed_at" | "last_seen_at" | "watched_at"> {
   /** int8 arrives as a string; it only ever goes back as a parameter. */
   id: string;
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
   last_seen_at: string | null;
+  watched_at: string | null;
   best_json: string | null;
   /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
   judgement: Uint8Array | null;
@@ -196,6 +199,7 @@ export class PostgresStore implements Store, SharedStore {
       started_at: iso(r.started_at),
       completed_at: iso(r.completed_at),
       last_seen_at: ms(r.last_seen_at),
+      watched_at: ms(r.watched_at),
     };
     return toOperation(cols, this.batchProgress.get(r.operation_id), this.liveness);
   }
@@ -375,6 +379,7 @@ export class PostgresStore implements Store, SharedStore {
           // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
           tx`
             UPDATE operations SET summary = ${JSON.stringify(w.trends)}, best_json = ${JSON.stringify(w.state)}, last_seen_at = ${w.at.getTime()},
+              cadence = coalesce(${w.cadence}, cadence),
               judgement = ${encodeJudge(w.kept)}, control = coalesce(${w.control && JSON.stringify(w.control)}::text, control),
               epoch_version = ${version}, metric_names = coalesce(${w.names && JSON.stringify(w.names)}, metric_names),
               status = CASE WHEN ${w.revived || w.started} THEN 'running' ELSE status END,
@@ -565,9 +570,12 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   /** Told to every replica (lists show `last_seen_at` and `stale`): one heartbeat per host training every 10 s. */
-  async touch(operationId: string, atMs = Date.now()): Promise<void> {
+  async touch(operationId: string, atMs = Date.now(), watch = false): Promise<void> {
     const r = await this.sql`
-      WITH seen AS (UPDATE operations SET last_seen_at = ${atMs} WHERE operation_id = ${operationId} RETURNING 1)
+      WITH seen AS (
+        UPDATE operations SET last_seen_at = ${atMs},
+          watched_at = CASE WHEN ${watch} THEN coalesce(watched_at, ${atMs}) ELSE watched_at END
+        WHERE operation_id = ${operationId} RETURNING 1)
       SELECT pg_notify(${this.channel}, ${changedNotice(operationId)}) FROM seen`;
     if (r.count === 0) throw notFound(operationId);
   }
@@ -578,6 +586,16 @@ export class PostgresStore implements Store, SharedStore {
         AND location = 'host' AND coalesce(last_seen_at, 0) < ${cutoffMs}
       ORDER BY id`;
     return rows.map((r) => r.operation_id);
+  }
+
+  async watchedOperations(): Promise<WatchedRow[]> {
+    const rows: (Omit<WatchedRow, "last_seen_at" | "watched_at"> & {
+      last_seen_at: string | null;
+      watched_at: string | null;
+    })[] = await this.sql`
+      SELECT operation_id, status, location, last_seen_at, watched_at, cadence FROM operations
+      WHERE status = 'running' AND watched_at IS NOT NULL ORDER BY id`;
+    return rows.map((r) => ({ ...r, last_seen_at: ms(r.last_seen_at), watched_at: ms(r.watched_at) }));
   }
 
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {

@@ -11,7 +11,7 @@ import { progressPercentage, type FailureCode } from "../operations/lifecycle.ts
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
 import type { BatchProgress } from "./store.ts";
-import { isStale } from "../operations/liveness.ts";
+import { DEFAULT_CLIENT_LIVENESS, isStale, livenessOf, type ClientLiveness } from "../operations/liveness.ts";
 import { withPlacement, type Location } from "../operations/ownership.ts";
 
 /** An operation's columns as both stores keep them: times as ISO strings, JSON as text, last_seen_at in ms. */
@@ -33,6 +33,10 @@ export interface OperationColumns {
   result: string | null;
   summary: string;
   last_seen_at: number | null;
+  /** The first client heartbeat (ms); null: never (a run that is not watched). */
+  watched_at: number | null;
+  /** The row cadence kept on write (src/operations/liveness.ts Cadence as JSON); null before any row. */
+  cadence: string | null;
   config: string | null;
   stop_policy: string | null;
   control: string | null;
@@ -44,9 +48,13 @@ export interface OperationColumns {
 /** A nullable JSON column. */
 export const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
-/** Liveness settings of a store: when a silent host training reads `stale`, and the clock. */
+/**
+ * Liveness settings of a store: when a silent host training reads `stale` (`lateAfterMs`), when a watched client run
+ * reads `stale` or `hung` (`client`, default DEFAULT_CLIENT_LIVENESS), and the clock.
+ */
 export interface Liveness {
   lateAfterMs: number;
+  client?: ClientLiveness;
   now?: () => number;
 }
 
@@ -58,6 +66,8 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
   const metadata = withPlacement(JSON.parse(r.metadata) as Record<string, unknown>, r);
   const total = r.total_epochs_planned;
   const done = trends.total_epochs_completed;
+  const now = (liveness.now ?? Date.now)();
+  const watched = livenessOf(r, now, liveness.client ?? DEFAULT_CLIENT_LIVENESS);
   return {
     operation_id: r.operation_id,
     operation_type: r.operation_type,
@@ -83,7 +93,9 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     error_message: r.error_message,
     failure_code: r.failure_code,
     last_seen_at: r.last_seen_at === null ? null : new Date(r.last_seen_at).toISOString(),
-    stale: isStale(r, r.last_seen_at, (liveness.now ?? Date.now)(), liveness.lateAfterMs),
+    stale: watched?.stale ?? isStale(r, r.last_seen_at, now, liveness.lateAfterMs),
+    hung: watched?.hung ?? false,
+    liveness: watched,
     metadata,
     config: parseJson<Record<string, unknown>>(r.config),
     stop_policy: parseJson<StopPolicy>(r.stop_policy),

@@ -45,6 +45,7 @@ import type {
   Replay,
   Store,
   SystemRange,
+  WatchedRow,
   WriteResult,
 } from "./store.ts";
 
@@ -100,7 +101,7 @@ export class SqliteStore implements Store {
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
     saveWrite: Statement<
       unknown,
-      [string, string, number, string | null, number, string | null, number, Uint8Array, string | null]
+      [string, string, number, string | null, number, string | null, number, Uint8Array, string | null, string | null]
     >;
     judgementRow: Statement<JudgementRow, [string]>;
     keepJudgement: Statement<unknown, [string, Uint8Array, string, string, Uint8Array | null]>;
@@ -143,11 +144,12 @@ export class SqliteStore implements Store {
       // One statement for the summary, the names, the liveness stamp, the revive and the start.
       saveWrite: this.db.query(
         `UPDATE operations SET summary = ?1, best_json = ?2, last_seen_at = ?3, metric_names = coalesce(?4, metric_names),
+           cadence = coalesce(?9, cadence),
            status = CASE WHEN ?5 OR ?6 IS NOT NULL THEN 'running' ELSE status END,
            error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
            failure_code = CASE WHEN ?5 THEN NULL ELSE failure_code END,
            completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,
-           started_at = coalesce(?6, started_at), judgement = ?8, control = coalesce(?9, control)
+           started_at = coalesce(?6, started_at), judgement = ?8, control = coalesce(?10, control)
          WHERE id = ?7`,
       ),
       judgementRow: this.db.query("SELECT summary, best_json, judgement FROM operations WHERE operation_id = ?"),
@@ -360,6 +362,7 @@ export class SqliteStore implements Store {
         w.started ? w.at.toISOString() : null,
         op.id,
         encodeJudge(w.kept),
+        w.cadence,
         w.control && JSON.stringify(w.control),
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
@@ -597,9 +600,23 @@ export class SqliteStore implements Store {
     else this.batchProgress.delete(operationId);
   }
 
-  async touch(operationId: string, atMs = Date.now()): Promise<void> {
-    const r = this.db.query("UPDATE operations SET last_seen_at = ? WHERE operation_id = ?").run(atMs, operationId);
+  async touch(operationId: string, atMs = Date.now(), watch = false): Promise<void> {
+    const r = this.db
+      .query(
+        `UPDATE operations SET last_seen_at = ?1, watched_at = CASE WHEN ?2 THEN coalesce(watched_at, ?1) ELSE watched_at END
+           WHERE operation_id = ?3`,
+      )
+      .run(atMs, watch ? 1 : 0, operationId);
     if (r.changes === 0) throw notFound(operationId);
+  }
+
+  async watchedOperations(): Promise<WatchedRow[]> {
+    return this.db
+      .query<WatchedRow, []>(
+        `SELECT operation_id, status, location, last_seen_at, watched_at, cadence FROM operations INDEXED BY operations_watched
+           WHERE status = 'running' AND watched_at IS NOT NULL ORDER BY id`,
+      )
+      .all();
   }
 
   async staleHostOperations(cutoffMs: number): Promise<string[]> {

@@ -47,7 +47,18 @@ export class SqliteSteps {
     saveBlock: Statement<unknown, [number, number, string]>;
     save: Statement<
       unknown,
-      [string, number, number, string | null, number, string | null, number, string | null, string | null]
+      [
+        string,
+        number,
+        number,
+        string | null,
+        number,
+        string | null,
+        number,
+        string | null,
+        string | null,
+        string | null,
+      ]
     >;
   };
 
@@ -73,7 +84,7 @@ export class SqliteSteps {
       saveBlock: db.query("INSERT OR REPLACE INTO step_blocks (op, block, summary) VALUES (?, ?, ?)"),
       // One statement for the step state, the progress, the names, the liveness stamp, the revive and the start.
       save: db.query(
-        `UPDATE operations SET step_state = ?1, steps_completed = ?2, last_seen_at = ?3,
+        `UPDATE operations SET step_state = ?1, steps_completed = ?2, last_seen_at = ?3, cadence = coalesce(?10, cadence),
            step_judgement = coalesce(?8, step_judgement), control = coalesce(?9, control),
            metric_names = coalesce(?4, metric_names),
            status = CASE WHEN ?5 OR ?6 IS NOT NULL THEN 'running' ELSE status END,
@@ -136,6 +147,7 @@ export class SqliteSteps {
         op.id,
         w.judgement && JSON.stringify(w.judgement),
         w.control && JSON.stringify(w.control),
+        w.cadence,
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (SqliteStore.writeSteps)

@@ -3,6 +3,7 @@ import type { EpochRecord, WireEpoch } from "../schemas/epoch.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type { Operation, OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
+import type { LivenessRow } from "../operations/liveness.ts";
 import type { TrendState, TrendSummary } from "../trends/types.ts";
 import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
@@ -84,6 +85,11 @@ export interface SystemRange {
 /** Declared once, by the wire schema the heartbeat validates (src/schemas/host.ts). */
 import type { BatchProgress } from "../schemas/host.ts";
 export type { BatchProgress };
+
+/** A running watched operation as the client watchdog reads it: the liveness rules' columns (LivenessRow). */
+export interface WatchedRow extends LivenessRow {
+  operation_id: string;
+}
 
 /**
  * The storage seam. Every method returns a promise: SQLite answers at once (its calls are synchronous and microseconds
@@ -203,10 +209,18 @@ export interface Store {
   /** Records the operation's result (also after it was cancelled). */
   setResult(operationId: string, result: Record<string, unknown>): Promise<void>;
   setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void>;
-  /** Records that a remote trainer is alive (epochs and heartbeats both count). */
-  touch(operationId: string, atMs?: number): Promise<void>;
+  /**
+   * Records that a remote trainer is alive (epochs and heartbeats both count). `watch`: a client's heartbeat, which
+   * makes the operation watched (watched_at set at its first one): from then on its silence reads stale, then lost.
+   */
+  touch(operationId: string, atMs?: number, watch?: boolean): Promise<void>;
   /** Running host operations silent since before `cutoffMs`. */
   staleHostOperations(cutoffMs: number): Promise<string[]>;
+  /**
+   * The running watched operations (a client heartbeat for them) with what the liveness rules read, in id order: what
+   * the client watchdog checks. Read through the partial index operations_watched, never a finished row.
+   */
+  watchedOperations(): Promise<WatchedRow[]>;
   /**
    * Marks the unfinished operations `where` picks among this process's own as failed: on a store shared by replicas,
    * those it owns (NewOperation.owned), never another replica's.
@@ -307,6 +321,7 @@ export type StoreReader = Pick<
   | "epochSpans"
   | "readReplay"
   | "staleHostOperations"
+  | "watchedOperations"
   | "readSteps"
   | "readStepPage"
   | "readStepsBefore"

@@ -8,6 +8,7 @@
  */
 import { canAcceptRows, isRevivable, operationFinished, takesByGrace } from "../operations/lifecycle.ts";
 import { controlAfterGrace } from "../operations/stop_policy.ts";
+import { noteRows, parseCadence } from "../operations/liveness.ts";
 import { admitMetricNames, encodeMetric, type EpochRecord } from "../schemas/epoch.ts";
 import type { MetricRow } from "../schemas/metric.ts";
 import type { OperationStatus, StopControl, StopPolicy } from "../schemas/operation.ts";
@@ -50,6 +51,8 @@ export interface WriteRow {
   judgement: Uint8Array | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
+  /** The row cadence (src/operations/liveness.ts Cadence as JSON); null before any row. */
+  cadence: string | null;
 }
 
 /**
@@ -111,6 +114,8 @@ export interface SavedWrite {
   control: StopControl | null;
   /** started_at when it starts, and last_seen_at. */
   at: Date;
+  /** The row cadence after the write (src/operations/liveness.ts Cadence as JSON); null: unchanged (no row of its own). */
+  cadence: string | null;
   /** Chart blocks to store (an operation keeping none has none). */
   blocks: Map<number, SpanSummary>;
   batch: EpochBatch;
@@ -199,6 +204,8 @@ export interface WriteContext {
   tail: number;
   /** Read once, when the write saves: started_at of a start, last_seen_at. */
   now: () => Date;
+  /** Epoch records a step write derived: its rows are the steps', already in the cadence (default false). */
+  derived?: boolean;
 }
 
 /**
@@ -257,6 +264,7 @@ export function* writeEpochs<R extends WriteRow>(
   }
   for (const b of redo) blocks.set(b, summarizeBlock(read.blockRows, b));
   const moved = control !== null && takesByGrace({ ...op, control }) ? controlAfterGrace(control, trends) : null;
+  const at = ctx.now();
   const version = yield* step(
     writer.save(op, {
       trends,
@@ -266,7 +274,9 @@ export function* writeEpochs<R extends WriteRow>(
       revived,
       started: op.status === "pending",
       control: moved,
-      at: ctx.now(),
+      at,
+      // An empty write (a revive) and a step write's derived epochs log no row of their own.
+      cadence: batch.rows.length === 0 || ctx.derived ? null : cadenceAfter(op.cadence, at),
       blocks: blocks as Map<number, SpanSummary>,
       batch,
     }),
@@ -281,6 +291,10 @@ export function* writeEpochs<R extends WriteRow>(
     control: moved ?? control,
   };
 }
+
+/** The cadence column after a write of rows at `at` (src/operations/liveness.ts noteRows). */
+export const cadenceAfter = (stored: string | null, at: Date): string =>
+  JSON.stringify(noteRows(parseCadence(stored), at.getTime()));
 
 /** `epochs` ascending by epoch: as they are when they came so (the usual batch), else a sorted copy. */
 function ascending<T extends { epoch: number }>(epochs: readonly T[]): readonly T[] {

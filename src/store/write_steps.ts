@@ -40,6 +40,7 @@ import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { StepWriteResult } from "./store.ts";
 import {
+  cadenceAfter,
   customColumn,
   decision,
   keyedBatch,
@@ -92,6 +93,8 @@ export interface SavedSteps {
   started: boolean;
   /** started_at when it starts, and last_seen_at. */
   at: Date;
+  /** The row cadence after the write (cadenceAfter); null: unchanged (a close at finish). */
+  cadence: string | null;
   blocks: Map<number, SpanSummary>;
   batch: StepBatch;
 }
@@ -222,6 +225,7 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     batch.rows.map((r) => stepPoint(r.s)),
   );
   const control = decideOnSteps(op, judgement, ctx);
+  const at = ctx.now();
   const version = yield* step(
     writer.save(op, {
       state: advance.state,
@@ -230,7 +234,8 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
       names,
       revived,
       started: op.status === "pending",
-      at: ctx.now(),
+      at,
+      cadence: batch.rows.length === 0 ? null : cadenceAfter(op.cadence, at),
       blocks: blocks as Map<number, SpanSummary>,
       batch,
     }),
@@ -278,6 +283,7 @@ export function* closeSteps<R extends StepRow, E extends WriteRow>(
       revived: false,
       started: false,
       at: ctx.now(),
+      cadence: null,
       blocks: new Map(),
       batch: empty,
     }),
@@ -293,7 +299,7 @@ function* writeDerived<E extends WriteRow>(
   ctx: WriteContext,
 ): Steps<{ records: EpochRecord[]; trends: TrendSummary; version: number; control: StopControl | null }> {
   const records = closed.sort((a, b) => a.epoch - b.epoch);
-  const res = yield* writeEpochs(epochs, operationId, records, ctx);
+  const res = yield* writeEpochs(epochs, operationId, records, { ...ctx, derived: true });
   return { records, trends: res.trends, version: res.version, control: res.control };
 }
 

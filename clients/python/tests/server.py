@@ -73,9 +73,10 @@ class ApiReader:
 class Server(ApiReader):
     """One server process; `stop()` and `start()` again keep its port and database."""
 
-    def __init__(self, token: Optional[str] = None) -> None:
+    def __init__(self, token: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="trainwatch-server-")
         self.token = token
+        self.env = dict(env or {})  # extra variables (short liveness limits, say)
         self.port = 0
         self.url = ""
         self.proc: Optional[subprocess.Popen] = None
@@ -94,6 +95,7 @@ class Server(ApiReader):
         )
         if self.token:
             env["TRAINWATCH_TOKEN"] = self.token
+        env.update(self.env)
         self.proc = subprocess.Popen([bun(), "run", "src/server.ts"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         found = threading.Event()
 

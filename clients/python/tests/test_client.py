@@ -267,7 +267,7 @@ def test_an_uncaught_exception_finishes_the_run_as_failed_with_its_text(server):
     )
     assert res.returncode == 1 and "RuntimeError" in res.stderr
     op = server.operation(res.stdout.split()[0])
-    assert op["status"] == "failed"
+    assert op["status"] == "failed" and op["failure_code"] == "trainer_error"
     assert op["error_message"].startswith("RuntimeError: CUDA out of memory (pretend)") and "Traceback" in op["error_message"]
     assert op["trends"]["total_epochs_completed"] == 1
 

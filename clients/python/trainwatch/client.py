@@ -5,9 +5,14 @@ hears the server's word to stop; `run.finish()` flushes and completes the operat
 The training loop only reads `run.should_stop` and `run.control` (the server's word, from every reply, and from a
 poll of the operation when nothing was posted for a second).
 
-Crashes (_hooks.py). An uncaught exception (sys.excepthook) finishes every open run as failed with the exception
-text; at exit (atexit) an open run is finished as completed when it was told to stop, ran its planned epochs or had
-no plan, and as failed otherwise.
+Liveness (_heartbeat.py). A thread of its own heartbeats the operation right after registration and then at the
+interval the server names, also while the loop sits inside a long step, so the server tells a slow run from a dead
+one (stale, then lost, after kill -9).
+
+Goodbyes (_hooks.py). An uncaught exception (sys.excepthook) finishes every open run as failed with the exception
+text (failure_code trainer_error); SIGTERM and SIGINT as failed with "stopped by SIGTERM" / "stopped by SIGINT"
+(failure_code terminated), then the signal has its usual effect; at exit (atexit) an open run is finished as
+completed when it was told to stop, ran its planned epochs or had no plan, and as failed otherwise.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from ._errors import TrainwatchError, TrainwatchWarning
 from ._errors import warn as _warn
 from ._hooks import AT_EXIT_TIMEOUT_S, MAX_ERROR_CHARS
 from ._hooks import at_exit as _at_exit  # noqa: F401  (importable from here, as before)
-from ._hooks import exception_text as _exception_text
+from ._hooks import exception_text as _exception_text  # noqa: F401  (the Lightning logger's)
+from ._hooks import failure_of as _failure_of
 from ._hooks import install as _install_hooks
 from ._hooks import live as _live
+from ._heartbeat import Heartbeat
 from ._http import Api, ServerAway, error_of
 from ._sender import BACKOFF_CAP_S, BACKOFF_START_S, Sender  # noqa: F401  (the constants: importable from here, as before)
 
@@ -183,6 +190,7 @@ class Run:
         self.total_steps = total_steps
         self._token = token
         self._sender = Sender(self.url, token, operation_id, register, spool_dir or os.path.join(tempfile.gettempdir(), "trainwatch-spool"))
+        self._heartbeat = Heartbeat(self.url, token, lambda: self._sender.operation_id)
         # The hand-off to the sender thread, held here too: log() runs every step and touches only these.
         self._queue = self._sender.queue
         self._wake = self._sender.wake
@@ -313,16 +321,30 @@ class Run:
     def spool_path(self) -> Optional[str]:
         return self._sender.spool_path
 
-    def finish(self, status: str = "completed", error: Optional[str] = None, result: Optional[Mapping[str, Any]] = None, timeout: float = FINISH_TIMEOUT_S) -> bool:
+    def finish(
+        self,
+        status: str = "completed",
+        error: Optional[str] = None,
+        result: Optional[Mapping[str, Any]] = None,
+        timeout: float = FINISH_TIMEOUT_S,
+        failure_code: Optional[str] = None,
+    ) -> bool:
         """Delivers what is queued (waiting at most `timeout` seconds), then completes the operation with `status`
-        ("completed", "failed" with `error`, or "cancelled"). Returns True when everything arrived; otherwise warns
-        with what is left (the spool file keeps it for `init(resume=...)`). A second call does nothing."""
+        ("completed", "failed" with `error` and optionally `failure_code`: "trainer_error" or "terminated", or
+        "cancelled"). Returns True when everything arrived; otherwise warns with what is left (the spool file keeps it
+        for `init(resume=...)`). A second call does nothing."""
         if status not in ("completed", "failed", "cancelled"):
             raise ValueError(f"trainwatch: finish status must be completed, failed or cancelled, got {status!r}")
+        if failure_code not in (None, "trainer_error", "terminated") or (failure_code and status != "failed"):
+            raise ValueError(f"trainwatch: failure_code must be trainer_error or terminated, with status failed; got {failure_code!r}")
         sender = self._sender
         if sender.finishing is not None:
             return sender.done.wait(0) and not self.pending
+        # The run says goodbye itself: no heartbeat after it (one in flight is answered 409 and ends the thread).
+        self._heartbeat.stop(timeout=0)
         body: Dict[str, Any] = {"status": status}
+        if failure_code is not None:
+            body["failure_code"] = failure_code
         if error is not None:
             text = str(error)
             body["error_message"] = text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
@@ -352,7 +374,8 @@ class Run:
         if exc_type is None:
             self.finish("completed")
         else:
-            self.finish("failed", error=_exception_text(exc_type, exc, tb))
+            code, text = _failure_of(exc_type, exc, tb)
+            self.finish("failed", error=text, failure_code=code)
 
     # --- start ------------------------------------------------------------------------------------------------
 
@@ -372,6 +395,7 @@ class Run:
         _live.add(self)
         _install_hooks()
         self._sender.start()
+        self._heartbeat.start()
 
     def _check_attach(self, api: Api) -> None:
         status, env = api.request("GET", f"/operations/{self.operation_id}")

@@ -26,7 +26,7 @@ except ImportError:  # the older distribution name
     from pytorch_lightning.utilities import rank_zero_only  # type: ignore[no-redef]
 
 from ._adapt import eval_name, number, row_from
-from .client import Run, _exception_text, init
+from .client import Run, _failure_of, init
 
 __all__ = ["TrainwatchLogger", "TrainwatchCallback"]
 
@@ -121,7 +121,11 @@ class TrainwatchLogger(Logger):
             self._run.finish("completed")
         else:
             exc = self._exception
-            self._run.finish("failed", error=_exception_text(type(exc), exc, exc.__traceback__) if exc else f"Lightning finalize({status!r})")
+            if exc is not None:
+                code, text = _failure_of(type(exc), exc, exc.__traceback__)
+                self._run.finish("failed", error=text, failure_code=code)
+            else:
+                self._run.finish("failed", error=f"Lightning finalize({status!r})")
 
 
 class _LazyRun:

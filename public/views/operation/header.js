@@ -5,7 +5,7 @@ import { progressPercentage } from "operations/progress.js";
 import { api, download } from "../../lib/api.js";
 import { ago, live, where } from "../../lib/format.js";
 import { html, render } from "../../lib/html.js";
-import { alertError, progressBar, statusPill } from "../../lib/widgets.js";
+import { alertError, livenessBadges, progressBar, statusPill } from "../../lib/widgets.js";
 
 /** The checkpoints the server lists for a run: its result's once it ended, else those written so far (as checkpointsOf). */
 function checkpointsOf(op) {
@@ -61,16 +61,18 @@ export function headerPart(slot, id, { onChange }) {
 
   function show(op) {
     if (!op) return;
-    // Late heartbeats: the progress shown may be frozen; the server is asking the host.
+    // Late heartbeats: the progress shown may be frozen (a host's: the server is asking the host; a client's: failed
+    // `lost` once silent for TRAINWATCH_LOST_AFTER). Hung and lost are chips beside it.
     const stale = op.stale
-      ? html`<span class="badge bad" data-badge="stale" title="No epoch or heartbeat from the host for 1.5 heartbeat intervals: the progress may be frozen; the server is asking the host">no heartbeat since ${ago(op.last_seen_at)}</span>`
+      ? html`<span class="badge bad" data-badge="stale" title="No epoch, step or heartbeat for longer than the server's limit: the progress may be frozen">no heartbeat since ${ago(op.last_seen_at)}</span>`
       : null;
+    const chips = livenessBadges(op, { stale: false });
     render(
       slot,
       html`
       <div class="row wrap">
         <div>
-          <h1>${op.name ?? op.operation_type} ${statusPill(op.status)} ${stale}</h1>
+          <h1>${op.name ?? op.operation_type} ${statusPill(op.status)} ${stale} ${chips}</h1>
           <div class="id">${op.operation_id}</div>
         </div>
         <span class="spacer"></span>

@@ -27,5 +27,5 @@ export function followOperation(path, since, alive, on) {
   return { close: () => stream.close(), joined };
 }
 
-/** A stored epoch is the trainer heard from, as the server records it: a live operation is heard `now` and not stale. */
-export const heardFrom = (op, now) => (op && live(op) ? { ...op, last_seen_at: now, stale: false } : op);
+/** A stored epoch is the trainer heard from, as the server records it: a live operation is heard `now`, not stale, not hung. */
+export const heardFrom = (op, now) => (op && live(op) ? { ...op, last_seen_at: now, stale: false, hung: false } : op);

@@ -1,0 +1,60 @@
+// A client run's liveness on the dashboard, in headless Chromium against a real server process with short limits:
+// heartbeats without rows show `hung` on the operation page and in the list, and silence shows `stale`, then the run
+// failed `lost`, each as a chip the stream brings (the page never polls).
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import { apiCaller, describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
+import { until } from "./fixtures/poll.ts";
+import { startServerProcess, type ServerProcess } from "./helpers.ts";
+
+describeInBrowser("client run liveness on the dashboard, in headless Chromium", () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const call = apiCaller(() => server.url);
+  const badges = () => page.evaluate(() => (window as any).__trainwatch.badges() as string[]);
+
+  beforeAll(async () => {
+    server = await startServerProcess({
+      TRAINWATCH_CLIENT_HEARTBEAT: "0.2",
+      TRAINWATCH_STALE_AFTER: "1",
+      TRAINWATCH_LOST_AFTER: "4",
+      TRAINWATCH_HUNG_AFTER: "1",
+    });
+    browser = await launchChromium();
+    page = await pageWithErrors(browser, pageErrors);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("heartbeats without rows show hung; silence shows stale, then lost, on the page and in the list", async () => {
+    const id = (await call("POST", "/operations", { operation_type: "training", name: "client-liveness" }))
+      .operation_id as string;
+    await call("POST", `/operations/${id}/metrics`, { epochs: [{ epoch: 0, train_loss: 1 }] });
+    await call("POST", `/operations/${id}/heartbeat`, {});
+    const loaded = page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
+    await page.goto(`${server.url}/#/op/${id}`);
+    await loaded;
+
+    // The trainer heartbeats (the Python client's thread does) but logs nothing: hung.
+    const beats = setInterval(() => void call("POST", `/operations/${id}/heartbeat`, {}), 200);
+    try {
+      await until("the hung chip", async () => (await badges()).includes("hung"));
+    } finally {
+      clearInterval(beats);
+    }
+    // Silent altogether (kill -9): stale, then failed lost.
+    await until("the stale badge", async () => (await badges()).includes("stale"));
+    await until("the lost chip", async () => (await badges()).includes("lost"));
+    const op = await call("GET", `/operations/${id}`);
+    expect(op).toMatchObject({ status: "failed", failure_code: "lost" });
+
+    await page.goto(`${server.url}/#/`);
+    await until("the list's lost chip", async () => (await badges()).includes("lost"));
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
