@@ -36,6 +36,9 @@ describeInBrowser("client run liveness on the dashboard, in headless Chromium", 
       .operation_id as string;
     await call("POST", `/operations/${id}/metrics`, { epochs: [{ epoch: 0, train_loss: 1 }] });
     await call("POST", `/operations/${id}/heartbeat`, {});
+    // Its sampler's last word: the GPU idle, which the hung chip cites.
+    const sample = { timestamp: new Date().toISOString(), gpus: [{ index: 0, utilization_percent: 0 }] };
+    await call("POST", `/operations/${id}/system`, { samples: [sample] });
     const loaded = page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
     await page.goto(`${server.url}/#/op/${id}`);
     await loaded;
@@ -44,6 +47,8 @@ describeInBrowser("client run liveness on the dashboard, in headless Chromium", 
     const beats = setInterval(() => void call("POST", `/operations/${id}/heartbeat`, {}), 200);
     try {
       await until("the hung chip", async () => (await badges()).includes("hung"));
+      const chip = await page.$eval('#head [data-badge="hung"]', (el) => el.textContent ?? "");
+      expect(chip).toStartWith("hung · GPU 0 utilisation 0 %, sampled ");
     } finally {
       clearInterval(beats);
     }

@@ -22,6 +22,7 @@ import {
   type LivenessRow,
 } from "../src/operations/liveness.ts";
 import { OperationsService, type OperationEvent } from "../src/operations/service.ts";
+import { describeUtilisation } from "../src/operations/utilisation.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { json, makeApp, req } from "./helpers.ts";
 import { TS, curve } from "./store_contract.ts";
@@ -135,6 +136,27 @@ describe("the liveness rules", () => {
     expect(isRevivable({ status: "failed", failure_code: "lost" })).toBe(true);
     expect(isRevivable({ status: "failed", failure_code: "terminated" })).toBe(false);
     expect(isRevivable({ status: "failed", failure_code: "trainer_error" })).toBe(false);
+  });
+});
+
+describe("the utilisation a hung flag cites", () => {
+  const at = Date.parse("2026-12-07T10:00:00Z");
+  const ts = "2026-12-07T09:59:48Z";
+  test("the GPUs' when any reports one (one GPU by its index), else the process's CPU, else the machine's", () => {
+    const gpu = { index: 2, utilization_percent: 97.25 };
+    expect(describeUtilisation({ timestamp: ts, gpus: [gpu], process: { cpu_percent: 5 } }, at)).toBe(
+      "GPU 2 utilisation 97.3 %, sampled 12 s before",
+    );
+    const idle = { timestamp: ts, gpus: [{ index: 0, utilization_percent: null }], process: { cpu_percent: 0.4 } };
+    expect(describeUtilisation(idle, at)).toBe("process CPU 0.4 % of one core, sampled 12 s before");
+    expect(describeUtilisation({ timestamp: ts, machine: { cpu_percent: 12 } }, at)).toBe(
+      "machine CPU 12 %, sampled 12 s before",
+    );
+  });
+
+  test("nothing to cite: no sample, or one without a utilisation", () => {
+    expect(describeUtilisation(null, at)).toBeUndefined();
+    expect(describeUtilisation({ timestamp: ts, process: { rss_mb: 100 } }, at)).toBeUndefined();
   });
 });
 
@@ -348,6 +370,39 @@ describe("the client watchdog", () => {
       await t.operations.touch(id, t.clock.now, true);
       expect(await dog.check()).toEqual([]);
       expect((await t.store.getOperation(id))!.hung).toBe(false);
+    } finally {
+      dog.stop();
+    }
+  });
+
+  test("a hung run that samples system metrics: the raised reason and the analysis cite its GPU utilisation", async () => {
+    const t = clockedApp();
+    const id = await register(t.app);
+    await beat(t.app, id);
+    await t.store.writeEpochs(id, curve(0, 1));
+    const sampled = new Date(t.clock.now).toISOString();
+    const sample = {
+      timestamp: sampled,
+      process: { cpu_percent: 99, rss_mb: 900 },
+      gpus: [
+        { index: 0, utilization_percent: 0, memory_used_mb: 30_000 },
+        { index: 1, utilization_percent: 3, memory_used_mb: 30_000 },
+      ],
+    };
+    const posted = await json(t.app.handle(req("POST", `/api/v1/operations/${id}/system`, { samples: [sample] })));
+    expect(posted.status).toBe(200);
+    const dog = handDog(t);
+    try {
+      t.clock.now += t.config.client.hungAfterMs + 1_000;
+      await t.operations.touch(id, t.clock.now, true);
+      await dog.check();
+      expect(t.raised).toHaveLength(1);
+      const cited = "GPU utilisation 1.5 % (GPU 0 0 %, GPU 1 3 %), sampled 301 s before";
+      expect(t.raised[0]!.detail.utilisation).toBe(cited);
+      expect(t.raised[0]!.detail.reason).toEndWith(`; ${cited}`);
+      const analysis = await json(t.app.handle(req("GET", `/api/v1/operations/${id}/analysis`)));
+      expect(analysis.body.data.flags.hung).toBe(true);
+      expect(analysis.body.data.liveness.utilisation).toStartWith("GPU utilisation 1.5 % (GPU 0 0 %, GPU 1 3 %)");
     } finally {
       dog.stop();
     }

@@ -166,7 +166,15 @@ async function replaySteps(store: Store, name: string, steps: readonly StepRecor
   const check = async (what: string) => {
     const now = (await store.getOperation(id))!;
     const kept = (
-      await analyzeOperation({ ...keptOnly(store), readStepJudgement: (i) => store.readStepJudgement(i) }, now, cfg)
+      await analyzeOperation(
+        {
+          ...keptOnly(store),
+          readStepJudgement: (i) => store.readStepJudgement(i),
+          latestSystemSample: (i) => store.latestSystemSample(i),
+        },
+        now,
+        cfg,
+      )
     ).analysis;
     const epochs = await store.readEpochs(id);
     const judged = steps.slice(0, sent).map(stepPoint);

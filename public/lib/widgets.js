@@ -35,8 +35,9 @@ export function flagBadges(t, { none = false } = {}) {
  * The liveness chips of an operation, as flag badges: `stale` (silent past its limit), `hung` (heartbeats but no row
  * for far longer than its usual interval, the reason in the title) and `lost` (failed after TRAINWATCH_LOST_AFTER of
  * silence). `stale: false` leaves it out: the operation page shows its own "no heartbeat since" badge for it.
+ * `utilisation`: how busy the machine is (src/operations/utilisation.ts), shown on the hung chip when known.
  */
-export function livenessBadges(op, { stale = true } = {}) {
+export function livenessBadges(op, { stale = true, utilisation } = {}) {
   const l = op.liveness;
   const chips = [
     stale &&
@@ -48,7 +49,8 @@ export function livenessBadges(op, { stale = true } = {}) {
     op.hung && [
       "hung",
       "bad",
-      `Heartbeats arrive but no epoch or step for ${Math.round(l?.rows_silent_s ?? 0)} s (usually every ${l?.median_interval_s ?? "?"} s)`,
+      `Heartbeats arrive but no epoch or step for ${Math.round(l?.rows_silent_s ?? 0)} s (usually every ${l?.median_interval_s ?? "?"} s)${utilisation ? `; ${utilisation}` : ""}`,
+      utilisation && `hung · ${utilisation}`,
     ],
     op.status === "failed" &&
       op.failure_code === "lost" && [
@@ -58,8 +60,8 @@ export function livenessBadges(op, { stale = true } = {}) {
       ],
   ].filter(Boolean);
   return chips.map(
-    ([flag, cls, title], i) =>
-      html`${i ? " " : ""}<span class="badge ${cls}" data-badge="${flag}" title="${title}">${flag}</span>`,
+    ([flag, cls, title, text], i) =>
+      html`${i ? " " : ""}<span class="badge ${cls}" data-badge="${flag}" title="${title}">${text || flag}</span>`,
   );
 }
 

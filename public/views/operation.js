@@ -77,7 +77,9 @@ export function operationView(root, id) {
     state.op = op;
     showOp();
   };
-  const header = headerPart(headSlot, id, { onChange });
+  // Before the header: a hung chip cites the utilisation of the latest system sample the page holds.
+  const system = systemPart(root, path, alive);
+  const header = headerPart(headSlot, id, { onChange, samples: () => system.samples() });
   const stopPolicy = stopPolicyPart(root.querySelector("#control"), id, { onChange });
   const analysis = analysisPart(
     { badges: root.querySelector("#badges"), recommendation: root.querySelector("#recommendation") },
@@ -90,7 +92,6 @@ export function operationView(root, id) {
     smoothingSlot: root.querySelector("#smoothing-slot"),
   };
   let curves = curvesPart(slots, { path, state, alive, series: EPOCHS });
-  const system = systemPart(root, path, alive);
 
   /**
    * Charts the run by step from now on: the step curves in place of the epoch ones, the whole run read once the stream

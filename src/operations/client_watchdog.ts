@@ -13,6 +13,7 @@ import { TrainwatchError } from "../errors.ts";
 import type { WatchedRow } from "../store/store.ts";
 import { hungDetail, isLost, livenessOf, lostMessage, silentMs, type ClientLiveness } from "./liveness.ts";
 import type { OperationsService } from "./service.ts";
+import { describeUtilisation } from "./utilisation.ts";
 
 export interface ClientWatchdogOptions {
   liveness: ClientLiveness;
@@ -86,8 +87,11 @@ export function startClientWatchdog(operations: OperationsService, opts: ClientW
       if (v.hung) {
         hung.add(id);
         await operations.statusChanged(id);
-        await operations.flagRaised(id, hungDetail(v));
-        log(`[watchdog] ${id}: ${hungDetail(v).reason}`);
+        // The reason cites the GPU (else CPU) utilisation of the run's latest system sample, when it samples.
+        const sample = await operations.reader.latestSystemSample(id);
+        const detail = hungDetail(v, describeUtilisation(sample, t));
+        await operations.flagRaised(id, detail);
+        log(`[watchdog] ${id}: ${detail.reason}`);
       } else hung.delete(id);
     }
     return false;

@@ -3,6 +3,7 @@
  * (GET /operations/{id}/metrics, each run of a comparison's curves) with the range a request asks for, and its
  * analysis (GET /operations/{id}/analysis, each run of a comparison). The routes only validate and reply.
  */
+import { describeUtilisation } from "./utilisation.ts";
 import { invalid, notFound } from "../errors.ts";
 import type { Analysis } from "../schemas/analysis.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
@@ -180,23 +181,32 @@ async function candidatePoints(
   return points.filter((p): p is CheckpointPoint => p !== null);
 }
 
-/** The analysis with the operation's liveness laid over it (read O(1) from its row): the stale and hung flags, `liveness`. */
-export const withLiveness = (judged: JudgedAnalysis, op: Pick<Operation, "stale" | "hung" | "liveness">): Analysis => ({
+/**
+ * The analysis with the operation's liveness laid over it (read O(1) from its row): the stale and hung flags,
+ * `liveness`, and on a hung run the utilisation its latest system sample shows (describeUtilisation).
+ */
+export const withLiveness = (
+  judged: JudgedAnalysis,
+  op: Pick<Operation, "stale" | "hung" | "liveness">,
+  utilisation?: string,
+): Analysis => ({
   ...judged,
   flags: { ...judged.flags, stale: op.stale, hung: op.hung },
-  liveness: op.liveness,
+  liveness: op.liveness && utilisation !== undefined ? { ...op.liveness, utilisation } : op.liveness,
 });
 
 /** Judges a loaded operation from its stored judgement (judgeStored): the analysis reply, and its first stored epoch. */
 export async function analyzeOperation(
-  store: JudgementStore & Pick<Store, "readStepJudgement">,
+  store: JudgementStore & Pick<Store, "readStepJudgement" | "latestSystemSample">,
   op: Operation,
   cfg: TrendConfig,
 ): Promise<{ analysis: Analysis; first: number | null }> {
   // A step run is judged on its steps too (src/operations/step_judgement.ts): its kept step judgement, one more row read.
-  const [{ judgement, trends, final, first }, steps] = await Promise.all([
+  // A hung run's reply cites its utilisation: one more row, read only then.
+  const [{ judgement, trends, final, first }, steps, sample] = await Promise.all([
     judgeStored(store, op, cfg),
     op.progress.steps_completed ? store.readStepJudgement(op.operation_id) : null,
+    op.hung ? store.latestSystemSample(op.operation_id) : null,
   ]);
   const analysis = withStepJudgement(
     {
@@ -210,5 +220,5 @@ export async function analyzeOperation(
     },
     steps,
   );
-  return { analysis: withLiveness(analysis, op), first };
+  return { analysis: withLiveness(analysis, op, describeUtilisation(sample, Date.now())), first };
 }

@@ -25,6 +25,7 @@ const BROWSER_MODULES = [
   join(import.meta.dir, "../schemas/defaults.ts"),
   join(import.meta.dir, "../schemas/fields.ts"),
   join(import.meta.dir, "../operations/progress.ts"),
+  join(import.meta.dir, "../operations/utilisation.ts"),
 ];
 
 const TYPES: Record<string, string> = {

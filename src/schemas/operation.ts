@@ -105,6 +105,12 @@ export const LivenessSchema = Type.Object(
       description:
         "Row silence past which the run reads hung: max(10 × median_interval_s, 1.5 × longest_gap_s, TRAINWATCH_HUNG_AFTER).",
     }),
+    utilisation: Type.Optional(
+      Type.String({
+        description:
+          "In the analysis of a hung run that samples system metrics: the GPU utilisation of its latest sample (else the process's or the machine's CPU), and its age.",
+      }),
+    ),
   },
   { description: "A watched client run's liveness: how long it has been silent against its own usual interval." },
 );

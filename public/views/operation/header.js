@@ -2,6 +2,7 @@
 // error, the downloads and the Cancel button. Progress between status events is counted with the server's own rule.
 
 import { progressPercentage } from "operations/progress.js";
+import { describeUtilisation } from "operations/utilisation.js";
 import { api, download } from "../../lib/api.js";
 import { ago, live, where } from "../../lib/format.js";
 import { html, render } from "../../lib/html.js";
@@ -56,7 +57,7 @@ function metaBits(op) {
  * The header of operation `id` in `slot`: render(op) shows an operation, progress(op, trends) moves its bar with the
  * stream's trends and steps(op, rows) with its live steps, tick(op) refreshes "last heard … ago". A cancel hands the operation the API returns to onChange(op).
  */
-export function headerPart(slot, id, { onChange }) {
+export function headerPart(slot, id, { onChange, samples = () => [] }) {
   const path = `/operations/${encodeURIComponent(id)}`;
 
   function show(op) {
@@ -66,7 +67,10 @@ export function headerPart(slot, id, { onChange }) {
     const stale = op.stale
       ? html`<span class="badge bad" data-badge="stale" title="No epoch, step or heartbeat for longer than the server's limit: the progress may be frozen">no heartbeat since ${ago(op.last_seen_at)}</span>`
       : null;
-    const chips = livenessBadges(op, { stale: false });
+    const chips = livenessBadges(op, {
+      stale: false,
+      utilisation: op.hung ? describeUtilisation(samples().at(-1), Date.now()) : undefined,
+    });
     render(
       slot,
       html`
@@ -135,8 +139,9 @@ export function headerPart(slot, id, { onChange }) {
     showProgress(op);
   }
 
-  /** Only the "last heard … ago" text moves with time alone. */
+  /** With time alone move the "last heard … ago" text and, on a hung run, the utilisation its chip cites (a sample may come). */
   function tick(op) {
+    if (op?.hung) return show(op);
     const cell = slot.querySelector("[data-last-seen]");
     if (cell && op?.last_seen_at) cell.textContent = ago(op.last_seen_at);
   }
