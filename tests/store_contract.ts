@@ -8,6 +8,7 @@ import { BLOCK } from "../src/store/blocks.ts";
 import { summarizeRows, summarizeTrends } from "../src/trends/index.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
 import { stepsContract } from "./store_contract_steps.ts";
+import { alertsContract } from "./store_contract_alerts.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -97,6 +98,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     afterEach(() => factory.cleanup());
     const open = async (opts?: OpenOptions) => (await factory.open(opts)).store;
     stepsContract(open);
+    alertsContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

@@ -32,6 +32,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
     best_json: null,
     judgement: null,
     metric_names: "[]",
+    alert_rules: null,
   };
   const epochs = new Map<number, EpochRecord>();
   const blocks = new Map<number, SpanSummary>();

@@ -7,6 +7,7 @@
  * own: the change codec (pg_notify.ts), the COPY encoder (pg_copy.ts), migrations (pg_migrate.ts), leases
  * (pg_leases.ts) and the leadership lock (pg_leader.ts).
  */
+import { PgAlerts } from "./pg_alerts.ts";
 import { SQL, type TransactionSQL } from "bun";
 import { notFound } from "../errors.ts";
 import { encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
@@ -104,6 +105,8 @@ interface OpRow extends Omit<OperationColumns, "created_at" | "started_at" | "co
   step_state: string | null;
   /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 7). */
   step_judgement: string | null;
+  /** The run's alert rules as JSON (migration 11); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -135,7 +138,11 @@ export class PostgresStore implements Store, SharedStore {
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
     this.steps = new PgSteps(sql, this.channel, (tx, id) => this.notifyStatus(tx, id, false));
+    this.alerts = new PgAlerts(sql, this.channel);
   }
+
+  /** The alert outbox (src/store/alerts.ts AlertStore), in its own file. */
+  readonly alerts: PgAlerts;
 
   /** The step tables' SQL (src/store/pg_steps.ts). */
   private readonly steps: PgSteps;
@@ -193,10 +200,12 @@ export class PostgresStore implements Store, SharedStore {
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
-                                total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host)
+                                total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host,
+                                alert_rules)
         VALUES (${r.operation_id}, ${r.operation_type}, ${r.name}, ${r.status}, ${r.created_at}, ${r.started_at},
                 ${r.total_epochs_planned}, ${r.total_steps_planned}, ${r.metadata}, ${r.summary}, ${r.config}, ${r.stop_policy},
-                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host})
+                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host},
+                ${r.alert_rules})
         RETURNING *`,
         this.notifyStatus(tx, r.operation_id, false),
       ]);

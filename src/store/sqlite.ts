@@ -29,6 +29,7 @@ import {
 import { runSync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
 import { closeSteps, writeSteps } from "./write_steps.ts";
 import { SqliteSteps } from "./sqlite_steps.ts";
+import { SqliteAlerts } from "./sqlite_alerts.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
@@ -58,6 +59,8 @@ interface OpRow extends OperationColumns {
   step_state: string | null;
   /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 9). */
   step_judgement: string | null;
+  /** The run's alert rules as JSON (migration 12); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 type Cell = number | string | null;
@@ -160,7 +163,11 @@ export class SqliteStore implements Store {
       saveBlock: this.db.query("INSERT OR REPLACE INTO epoch_blocks (op, block, summary) VALUES (?, ?, ?)"),
     };
     this.steps = new SqliteSteps(this.db, (id) => this.row(id));
+    this.alerts = new SqliteAlerts(this.db);
   }
+
+  /** The alert outbox (src/store/alerts.ts AlertStore), in its own file. */
+  readonly alerts: SqliteAlerts;
 
   private row(operationId: string): OpRow {
     const r = this.q.opByPublicId.get(operationId);
@@ -182,8 +189,9 @@ export class SqliteStore implements Store {
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host,
+           alert_rules)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
       )
       .run(
         r.operation_id,
@@ -200,6 +208,7 @@ export class SqliteStore implements Store {
         r.stop_policy,
         r.location,
         r.host,
+        r.alert_rules,
       );
     return this.current(r.operation_id);
   }

@@ -7,6 +7,8 @@ import type { TrendState, TrendSummary } from "../trends/types.ts";
 import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
+import type { AlertRules, FlagEvent } from "../schemas/alert.ts";
+import type { AlertStore } from "./alerts.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -22,6 +24,8 @@ export interface NewOperation {
   /** The trainer's hyper-parameters, as given. */
   config?: Record<string, unknown> | null;
   stop_policy?: StopPolicy | null;
+  /** The run's alert rules (normalised); null or absent: the server's defaults. */
+  alert_rules?: AlertRules | null;
   /**
    * Run by this process (a local training): on a store shared by replicas it is leased to this replica, and another
    * marks it interrupted once the lease runs out. Ignored by a store one process holds alone.
@@ -56,6 +60,14 @@ export interface WriteResult {
   control: StopControl | null;
   /** Counts the operation's epoch writes: 1 for the first. Live events carry it, so a stream knows what its replay holds. */
   version: number;
+  /**
+   * The flags this write raised (false before it, true after: src/alerts/rules.ts raisedFlags), and where: an epoch
+   * write's from its summary at its latest epoch, a step write's from its step judgement at its last step.
+   */
+  raised: FlagEvent[];
+  raisedAt: { epoch: number | null; step: number | null };
+  /** The run's alert rules, read with the row the write locked (no extra query); null: the server's defaults. */
+  alertRules: AlertRules | null;
 }
 
 /** What a step write reports: a WriteResult whose `version` counts the step writes, and the epochs it closed. */
@@ -65,6 +77,8 @@ export interface StepWriteResult extends WriteResult {
    * write in the same transaction, and that write's version; null when it closed none.
    */
   epochs: { records: EpochRecord[]; version: number } | null;
+  /** True when this write recorded the stop decision (the step judgement fired the run's stop policy). */
+  decided: boolean;
 }
 
 /** The end of an epoch of a step run: its last stored step. */
@@ -82,6 +96,8 @@ export type { BatchProgress };
  * long), PostgreSQL over the network. Both keep the same semantics, checked by one contract suite (tests/store_contract.ts).
  */
 export interface Store {
+  /** The alert outbox and a run's alert rules (src/store/alerts.ts). */
+  readonly alerts: AlertStore;
   createOperation(input: NewOperation): Promise<Operation>;
   /**
    * Removes an operation that never began: still pending, no epochs. A start refused after the
@@ -214,7 +230,8 @@ export interface Replay {
  * - status: the operation changed otherwise (read it); `finished` when it is over;
  * - changed: a change lists show that is no status change (a heartbeat's liveness, a late result);
  * - progress: a training's batch progress, which is kept in memory only;
- * - removed: the operation was discarded (Store.discardOperation).
+ * - removed: the operation was discarded (Store.discardOperation);
+ * - alert: an alert about the operation was recorded (AlertStore.recordAlert): read it by its id.
  */
 export type StoreChange =
   | {
@@ -236,7 +253,8 @@ export type StoreChange =
   | { kind: "status"; operation_id: string; finished: boolean }
   | { kind: "changed"; operation_id: string }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
-  | { kind: "removed"; operation_id: string };
+  | { kind: "removed"; operation_id: string }
+  | { kind: "alert"; operation_id: string; alert_id: string };
 
 /** What replicas on one database need beyond the Store: each other's changes, and leases on local trainings. */
 export interface SharedStore {
@@ -290,4 +308,7 @@ export type StoreReader = Pick<
   // A cache fill, not a change: the judgement state a write would keep, saved for a row from before it (no stream hears it).
   | "keepJudgement"
   | "readStepJudgement"
->;
+> & {
+  /** The alert reads (the outbox's writes are the Alerts shell's and the delivery worker's). */
+  readonly alerts: Pick<AlertStore, "getAlertRules" | "listAlerts" | "getAlert">;
+};

@@ -31,6 +31,8 @@ import {
 import type { WireEpoch } from "../schemas/epoch.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { WriteResult } from "./store.ts";
+import { raisedFlags, summaryFlags } from "../alerts/rules.ts";
+import type { AlertRules } from "../schemas/alert.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
 export type Io<T> = T | PromiseLike<T>;
@@ -49,6 +51,8 @@ export interface WriteRow {
   judgement: Uint8Array | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
   metric_names: string;
+  /** The run's alert rules (src/schemas/alert.ts AlertRules as JSON); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 /**
@@ -271,8 +275,15 @@ export function* writeEpochs<R extends WriteRow>(
     statusChanged: revived || op.status === "pending",
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
     control: decision(op),
+    raised: raisedFlags(summaryFlags(prev), summaryFlags(trends)),
+    raisedAt: { epoch: trends.latest_epoch, step: null },
+    alertRules: alertRules(op),
   };
 }
+
+/** The run's alert rules the locked row holds. */
+export const alertRules = (op: Pick<WriteRow, "alert_rules">): AlertRules | null =>
+  op.alert_rules === null ? null : (JSON.parse(op.alert_rules) as AlertRules);
 
 /** `epochs` ascending by epoch: as they are when they came so (the usual batch), else a sorted copy. */
 function ascending<T extends { epoch: number }>(epochs: readonly T[]): readonly T[] {

@@ -26,7 +26,13 @@ import type { EpochRecord } from "../schemas/epoch.ts";
 import { admitMetricNames } from "../schemas/metric.ts";
 import type { StopControl, StopPolicy } from "../schemas/operation.ts";
 import { stepStopDecision } from "../operations/step_judgement.ts";
-import { advanceStepJudgement, emptyStepJudgement, type StepJudgementState } from "../trends/step_judgement.ts";
+import {
+  advanceStepJudgement,
+  emptyStepJudgement,
+  stepVerdict,
+  type StepJudgementState,
+} from "../trends/step_judgement.ts";
+import { raisedFlags, stepFlags } from "../alerts/rules.ts";
 import type { StepPoint } from "../trends/step_types.ts";
 import { decodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
@@ -34,6 +40,7 @@ import { EMPTY_SUMMARY, type TrendSummary } from "../trends/types.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { StepWriteResult } from "./store.ts";
 import {
+  alertRules,
   customColumn,
   decision,
   keyedBatch,
@@ -202,8 +209,9 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     const record = settle(advance.state, read.epoch, records(yield* step(writer.epochSteps(op, read))));
     if (record) closed.push(record);
   }
+  const prevJudgement = parseStepJudgement(op.step_judgement);
   const judgement = advanceStepJudgement(
-    parseStepJudgement(op.step_judgement),
+    prevJudgement,
     batch.rows.map((r) => stepPoint(r.s)),
   );
   const control = decideOnSteps(op, judgement, ctx);
@@ -221,6 +229,9 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     }),
   );
   const derived = closed.length > 0 ? yield* writeDerived(epochs, operationId, closed, ctx) : null;
+  // A step run is judged on its steps (the analysis's flags are the step verdict's), so its alerts are too: the flags
+  // its derived epochs raise are not its own. The verdict before the batch is built again: a bounded state, not rows.
+  const verdict = stepVerdict(judgement);
   return {
     stored: batch.steps.length,
     trends: derived?.trends ?? summaryOf(op),
@@ -230,6 +241,10 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
     control: control ?? decision(op),
     epochs: derived && { records: derived.records, version: derived.version },
+    raised: raisedFlags(stepFlags(stepVerdict(prevJudgement).flags), stepFlags(verdict.flags)),
+    raisedAt: { epoch: judgement.epoch, step: verdict.last_step },
+    alertRules: alertRules(op),
+    decided: control !== null,
   };
 }
 
