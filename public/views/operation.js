@@ -25,6 +25,7 @@ import { curvesPart } from "./operation/curves.js";
 import { headerPart } from "./operation/header.js";
 import { EPOCHS, STEPS, seriesOf } from "./operation/series.js";
 import { followOperation, heardFrom } from "./operation/stream.js";
+import { alertsPart } from "./operation/alerts.js";
 import { stopPolicyPart } from "./operation/stop_policy.js";
 
 export function operationView(root, id) {
@@ -51,6 +52,7 @@ export function operationView(root, id) {
     html`
     <section class="card" id="head"><p class="muted">Loading ${id}…</p></section>
     <section class="card" id="control"></section>
+    <section class="card" id="alerts"></section>
     <section class="card">
       <div class="row wrap">
         <div id="badges" class="badges"></div>
@@ -77,6 +79,7 @@ export function operationView(root, id) {
   };
   const header = headerPart(headSlot, id, { onChange });
   const stopPolicy = stopPolicyPart(root.querySelector("#control"), id, { onChange });
+  const alertsPanel = alertsPart(root.querySelector("#alerts"), id);
   const analysis = analysisPart(
     { badges: root.querySelector("#badges"), recommendation: root.querySelector("#recommendation") },
     id,
@@ -162,6 +165,9 @@ export function operationView(root, id) {
         },
         end() {
           if (state.full) analysis.analyse();
+        },
+        alert(a) {
+          alertsPanel.heard(a);
         },
         error(err) {
           append(headSlot, errorBox(err));
