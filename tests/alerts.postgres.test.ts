@@ -1,7 +1,7 @@
 // Alerts on PostgreSQL replicas (issue 24): two replicas on one schema, each with the server's wiring (an operations
 // service, a delivery worker as a leader-only job): an alert raised on either is recorded once, heard on both (the
 // streams' `alert`), and sent once, by the leading replica, to a real receiver on 127.0.0.1.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { Deliverer, targetsOf } from "../src/alerts/deliver.ts";
 import { alertSettings } from "../src/alerts/service.ts";
 import type { AlertFact } from "../src/alerts/payload.ts";
