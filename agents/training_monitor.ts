@@ -6,7 +6,8 @@
  * done of those planned and any evaluation since the last poll),
  * prints each flag the server raises (overfitting, plateau, divergence, stalled) as it appears (a step run: judged on its
  * steps, with every loss spike as it opens and as it recovers or turns into divergence, a gradient explosion, a
- * slow-down, and the stop decision the server recorded; each flag line once, its best a step), and with --auto-cancel stops
+ * slow-down, and the stop decision the server recorded; each flag line once, its best a step), prints each alert the
+ * server recorded about the run as it comes (list_alerts: `ALERT event: title — reason [webhook delivered]`), and with --auto-cancel stops
  * the run on overfitting, divergence, a stall, or more than 15 epochs without improvement. The judgement is the server's
  * (analyze_training); this agent only acts on it. Exit: 0 when the operation has finished, 1 on failure, 2 on bad usage.
  */
@@ -213,6 +214,29 @@ function cancelReason(m: Trends): string | null {
   return null;
 }
 
+/** An alert as list_alerts gives it: what the monitor prints of it. */
+export interface AlertView {
+  id: string;
+  event: string;
+  title: string;
+  reason: string | null;
+  deliveries: { channel: string; state: string; attempts: number }[];
+}
+
+/** One line per alert: `ALERT diverging: Run "x" is diverging at epoch 8 — reason [webhook delivered]`. */
+export function alertLine(a: AlertView): string {
+  const sent = a.deliveries.map((d) => `${d.channel} ${d.state}`).join(", ");
+  return `ALERT ${a.event}: ${a.title}${a.reason ? ` — ${a.reason}` : ""}${sent ? ` [${sent}]` : ""}`;
+}
+
+/** The run's alerts not printed yet (`seen`: their ids), oldest first; each printed once. */
+async function newAlerts(mcp: McpSession, id: string, seen: Set<string>): Promise<string[]> {
+  const { alerts } = await mcp.call<{ alerts: AlertView[] }>("list_alerts", { operation_id: id, limit: 50 });
+  const fresh = alerts.filter((a) => !seen.has(a.id)).reverse();
+  for (const a of fresh) seen.add(a.id);
+  return fresh.map(alertLine);
+}
+
 async function monitor(mcp: McpSession, id: string, intervalS: number, autoCancel: boolean): Promise<number> {
   const op = await mcp.call<Operation>("get_operation_status", { operation_id: id });
   const policy = autoCancel
@@ -233,6 +257,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
   let decisionShown = false;
   /** A step run's flag lines printed (`flag: text`), each printed once. */
   const flagsPrinted = new Set<string>();
+  /** The alerts printed, by id. */
+  const alertsSeen = new Set<string>();
   for (;;) {
     let reply: MetricsReply | StepReply;
     try {
@@ -322,6 +348,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
       }
     }
 
+    for (const line of await newAlerts(mcp, id, alertsSeen)) console.log(line);
+
     let status = reply.status;
     const why = autoCancel && !FINISHED.has(status) ? cancelReason(m) : null;
     if (why) {
@@ -342,6 +370,8 @@ async function monitor(mcp: McpSession, id: string, intervalS: number, autoCance
     }
 
     if (FINISHED.has(status)) {
+      // The status alert (failed, completed, …) is recorded with the finish: print it before the summary.
+      for (const line of await newAlerts(mcp, id, alertsSeen)) console.log(line);
       await summarize(mcp, id, cancelled, mode === "step" ? sinceStep + 1 : null);
       return 0;
     }

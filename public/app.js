@@ -3,10 +3,12 @@
 //   #/op/<id>          views/operation.js  one operation: live curves, smoothing, badges, recommendation, cancel, downloads
 //   #/compare/<a,b,…>  views/compare.js    runs overlaid on one chart (by epoch, or by step with ?x=step), with their summaries
 //   #/new              views/new.js        start a training from a spec
-// lib/ holds what the views share: html (the escaping template), format, widgets, charts, api, router.
+// lib/ holds what the views share: html (the escaping template), format, widgets, charts, api, router, and the header's
+// alert bell and toasts (alerts.js).
 // "uplot" and "trends/…" (the server's own trend code, built for the browser) come through the page's import map.
 
 import { askToken, getToken, setToken } from "./lib/api.js";
+import { startAlertBell } from "./lib/alerts.js";
 import { startRouter } from "./lib/router.js";
 import { setConn } from "./lib/widgets.js";
 import { compareView } from "./views/compare.js";
@@ -35,6 +37,13 @@ const router = startRouter(document.getElementById("view"), views, listView, {
       );
     document.title = `Trainwatch — ${current.name === "operation" ? arg : current.name}`;
   },
+});
+
+// The bell and the toasts live as long as the page: every run's alerts, from the global stream.
+startAlertBell({
+  button: document.getElementById("bell"),
+  panel: document.getElementById("bell-panel"),
+  toasts: document.getElementById("toasts"),
 });
 
 document.getElementById("token-btn").onclick = async () => {

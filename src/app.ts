@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config.ts";
 import { OperationsService } from "./operations/service.ts";
+import { alertSettings } from "./alerts/service.ts";
 import type { Store } from "./store/store.ts";
 import { trainingsRoutes } from "./routes/trainings.ts";
 import { docs } from "./routes/docs.ts";
@@ -20,6 +21,7 @@ import { checkpointRoutes } from "./routes/checkpoints.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import { recipesRoutes } from "./routes/recipes.ts";
 import { tensorboardRoutes } from "./routes/tensorboard.ts";
+import { alertsRoutes } from "./routes/alerts.ts";
 import type { AppDeps } from "./routes/deps.ts";
 import type { Trainers } from "./trainer/types.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -47,7 +49,12 @@ export function createApp(input: {
 }) {
   const deps: AppDeps = {
     ...input,
-    operations: input.operations ?? new OperationsService(input.store, { trends: input.config.trends }),
+    operations:
+      input.operations ??
+      new OperationsService(input.store, {
+        trends: input.config.trends,
+        alerts: alertSettings(input.config.alerts, () => input.config.publicUrl ?? "http://127.0.0.1:8000"),
+      }),
     version: pkg.version,
   };
   const api = new Elysia({ prefix: "/api/v1" }).use(healthRoutes(deps)).group("", (g) =>
@@ -65,7 +72,8 @@ export function createApp(input: {
       .use(analysisRoutes(deps))
       .use(heartbeatRoutes(deps))
       .use(trainingsRoutes(deps))
-      .use(recipesRoutes(deps)),
+      .use(recipesRoutes(deps))
+      .use(alertsRoutes(deps)),
   );
   // normalize off: bodies are validated, not cleaned (the epoch schema keeps extra keys as
   // custom metrics on purpose), and replies are built field by field. Cleaning cost ~0.6 ms

@@ -20,6 +20,8 @@ import {
 import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 import { DEFAULT_CLIENT_LIVENESS, type ClientLiveness } from "./operations/liveness.ts";
+import { ALERT_EVENTS, type AlertEvent } from "./schemas/alert.ts";
+import { DEFAULT_ALERT_ON, parseEvents } from "./alerts/rules.ts";
 
 export interface Config {
   host: string;
@@ -67,6 +69,29 @@ export interface Config {
   /** TRAINWATCH_TENSORBOARD_DIR: where every operation's epochs are mirrored as TensorBoard event files; null: off. */
   tensorboardDir: string | null;
   trends: TrendConfig;
+  /** Alerts (issue 24): where they are sent and which events alert on every run unless it says otherwise. */
+  alerts: AlertConfig;
+}
+
+/** The server's alert channels and default events (docs/alerts.md). */
+export interface AlertConfig {
+  /** TRAINWATCH_ALERT_WEBHOOK: a generic receiver's URL (JSON body); null: none. */
+  webhook: string | null;
+  /** TRAINWATCH_ALERT_WEBHOOK_SECRET: the HMAC-SHA256 key of the X-Trainwatch-Signature header; null: unsigned. */
+  secret: string | null;
+  /** TRAINWATCH_ALERT_SLACK_WEBHOOK: a Slack incoming webhook's URL; null: none. */
+  slack: string | null;
+  /** TRAINWATCH_ALERT_ON: the events that alert by default (default diverging,failed,lost,hung; "none" for none). */
+  on: AlertEvent[];
+}
+
+/** TRAINWATCH_ALERT_ON: a comma-separated list of events, or "none"; the default when unset. */
+export function alertEvents(env: Env, name: string): AlertEvent[] {
+  const s = text(env, name, null);
+  if (s === null) return [...DEFAULT_ALERT_ON];
+  const events = parseEvents(s);
+  if (events === null) throw new ConfigError(name, `a comma-separated list of ${ALERT_EVENTS.join(", ")}, or none`, s);
+  return events;
 }
 
 /** TRAINWATCH_GPUS: a count ("2" → 0 and 1), ids or UUIDs ("0,2", "GPU-8f…"), or "none"; null when unset. */
@@ -172,6 +197,12 @@ export function loadConfig(env: Env = process.env): Config {
       explode_factor: num(env, "TRAINWATCH_EXPLODE_FACTOR", t.explode_factor, 1),
       stall_window: count(env, "TRAINWATCH_STALL_WINDOW", t.stall_window, 2),
       stall_threshold: num(env, "TRAINWATCH_STALL_THRESHOLD", t.stall_threshold, 0),
+    },
+    alerts: {
+      webhook: url(env, "TRAINWATCH_ALERT_WEBHOOK", null),
+      secret: text(env, "TRAINWATCH_ALERT_WEBHOOK_SECRET", null),
+      slack: url(env, "TRAINWATCH_ALERT_SLACK_WEBHOOK", null),
+      on: alertEvents(env, "TRAINWATCH_ALERT_ON"),
     },
   };
 }

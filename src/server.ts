@@ -19,6 +19,8 @@ import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host_pool/pool.ts";
 import { startHostWatchdog } from "./host_pool/watchdog.ts";
 import { startClientWatchdog, type ClientWatchdog } from "./operations/client_watchdog.ts";
+import { alertSettings } from "./alerts/service.ts";
+import { Deliverer, targetsOf } from "./alerts/deliver.ts";
 import { LocalTrainer } from "./trainer/local.ts";
 import { listen, runEntry } from "./startup.ts";
 import { loadRecipeBook } from "./recipes/book.ts";
@@ -55,7 +57,21 @@ export async function startServer(config: Config = loadConfig()) {
   const book = loadRecipeBook(config.recipesPath);
   // First: the lock on the database comes before anything reads or recovers it.
   const store = await openStore(config);
-  const operations = new OperationsService(store, { trends: config.trends });
+  // The link in an alert: the public URL, else the address this server listens on (known once it listens).
+  const pageBase = () => config.publicUrl ?? listeningUrl ?? `http://${config.host}:${config.port}`;
+  let listeningUrl: string | null = null;
+  const operations = new OperationsService(store, {
+    trends: config.trends,
+    alerts: alertSettings(config.alerts, pageBase),
+  });
+  // Sends what the outbox holds; woken by every alert recorded (on replicas: heard from any, sent by the leader).
+  const targets = targetsOf(config.alerts);
+  const deliverer = targets.length ? new Deliverer({ store: store.alerts, targets }) : null;
+  if (deliverer) operations.alerts.onAlert(() => deliverer.wake());
+  const deliveryJob = {
+    start: () => deliverer?.start(),
+    stop: () => void deliverer?.stop(),
+  };
   // On a shared database: every replica's changes reach this one's streams, from before anything is written here.
   await operations.start();
   // Listening before anything is written, so the mirror misses no epoch of this run.
@@ -112,6 +128,7 @@ export async function startServer(config: Config = loadConfig()) {
   }
   const url = `http://${config.host}:${app.server!.port}`;
   listening = url;
+  listeningUrl = loopback();
   const replicaNote = store.shared ? `, replica ${store.shared.replicaId}` : "";
   console.log(`trainwatch listening on ${url} (${describeDb(config)}${replicaNote}) — Swagger UI at ${url}/swagger`);
   if (mirror) console.log(`tensorboard: mirroring every operation's epochs to ${config.tensorboardDir}`);
@@ -139,7 +156,7 @@ export async function startServer(config: Config = loadConfig()) {
       clientWatchdog = null;
     },
   };
-  const jobs = [watchdogJob, clientWatchdogJob];
+  const jobs = [watchdogJob, clientWatchdogJob, deliveryJob];
   // One process: the watchdogs run here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;
   if (store.shared) {
@@ -147,8 +164,14 @@ export async function startServer(config: Config = loadConfig()) {
     replica = startReplica(operations, store.shared, { leaseMs: config.leaseMs, leader, jobs });
     void replica.tick().catch((err) => console.error("[replica] first round failed:", err));
   } else for (const job of jobs) job.start();
+  if (targets.length)
+    console.log(
+      `alerts: sent to ${targets.map((t) => t.channel).join(", ")} (${config.alerts.on.join(", ") || "no default events"})`,
+    );
   const stop = async () => {
     for (const job of jobs) job.stop();
+    // The delivery in flight, if any, ends first (its stop waits for it).
+    await deliverer?.stop();
     await replica?.stop();
     await trainers.shutdown();
     // true: open SSE streams would otherwise keep the server (and this promise) alive for good.

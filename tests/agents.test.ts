@@ -268,7 +268,10 @@ describe("agents on a step run that blew up", () => {
       monitor.stdout.match(
         /^DECISION stop by stop_policy at step \d+: .*restore the last checkpoint taken before step 151/gm,
       ),
-    ).toHaveLength(1);
+    ).toHaveLength(1); // The server's alert, once: the divergence where it was judged, with the step to go back to.
+    expect(monitor.stdout.match(/^ALERT .*/gm)).toEqual([
+      expect.stringMatching(/^ALERT diverging: Run "blown-up-steps" is diverging at step \d+ — .*step 151/),
+    ]);
   });
 });
 

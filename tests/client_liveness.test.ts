@@ -403,6 +403,12 @@ describe("the client watchdog", () => {
       const analysis = await json(t.app.handle(req("GET", `/api/v1/operations/${id}/analysis`)));
       expect(analysis.body.data.flags.hung).toBe(true);
       expect(analysis.body.data.liveness.utilisation).toStartWith("GPU utilisation 1.5 % (GPU 0 0 %, GPU 1 3 %)");
+      // The hung alert (a default event), with the watchdog's reason, at the run's last epoch.
+      const alerts = await json(t.app.handle(req("GET", `/api/v1/alerts?operation_id=${id}`)));
+      expect(alerts.status).toBe(200);
+      const hung = alerts.body.data.filter((a: { alert: { event: string } }) => a.alert.event === "hung");
+      expect(hung).toHaveLength(1);
+      expect(hung[0].alert.reason).toBe(t.raised[0]!.detail.reason);
     } finally {
       dog.stop();
     }

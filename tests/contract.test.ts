@@ -47,6 +47,8 @@ interface Fixtures {
   finished(): Promise<string>;
   /** A running operation that a training host owns. */
   hostRunning(): Promise<string>;
+  /** The id of an alert: a run that failed (failed alerts by default). */
+  alerted(): Promise<string>;
   /** A completed local training whose result lists checkpoints on disk: best epoch 1, last epoch 2. */
   checkpointed(): Promise<string>;
   /** A running host training whose metadata lists a checkpoint of epoch 1, on a host that cannot be reached. */
@@ -166,6 +168,38 @@ const CONTRACT: Record<string, Case[]> = {
     { name: "clear", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
     { name: "finished", status: 409, call: async (f) => ({ params: { id: await f.finished() } }) },
+  ],
+  "GET /api/v1/alerts": [
+    {
+      name: "list",
+      status: 200,
+      call: async (f) => (await f.alerted(), { query: { limit: "10", since: "2000-01-01T00:00:00Z" } }),
+    },
+    { name: "limit 0", status: 400, call: () => ({ query: { limit: "0" } }) },
+  ],
+  "GET /api/v1/alerts/{id}": [
+    { name: "get with its delivery log", status: 200, call: async (f) => ({ params: { id: await f.alerted() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: "al_000000000000000000000000" } }) },
+  ],
+  "GET /api/v1/operations/{id}/alerts": [
+    { name: "rules", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN } }) },
+  ],
+  "PUT /api/v1/operations/{id}/alerts": [
+    {
+      name: "set",
+      status: 200,
+      call: async (f) => ({
+        params: { id: await f.running() },
+        body: { on: ["completed"], off: ["hung"], thresholds: [{ metric: "val_loss", when: "above", value: 2 }] },
+      }),
+    },
+    {
+      name: "an unknown event",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { on: ["bored"] } }),
+    },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: {} }) },
   ],
   "GET /api/v1/operations": [
     {
@@ -745,6 +779,11 @@ for (const withToken of [false, true]) {
           .data.operation_id as string;
         await api("POST", `/api/v1/operations/${id}/metrics`, { epochs });
         return id;
+      },
+      async alerted() {
+        const id = await this.running();
+        await api("POST", `/api/v1/operations/${id}/complete`, { status: "failed", error_message: "boom" });
+        return (await api("GET", `/api/v1/alerts?operation_id=${id}`)).data[0].alert.id as string;
       },
       async finished() {
         const id = await this.running();

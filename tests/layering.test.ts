@@ -94,6 +94,9 @@ const PURE_OPERATIONS = [
   "src/operations/ownership.ts",
 ];
 
+/** The alert rules and payloads: pure functions the write algorithm, the service and the worker call. */
+const PURE_ALERTS = ["src/alerts/rules.ts", "src/alerts/payload.ts"];
+
 /** The TensorBoard codec: TFRecord framing, Event messages, epochs ↔ scalars. Bytes in, bytes or records out. */
 const PURE_TENSORBOARD = ["src/tensorboard/tfrecord.ts", "src/tensorboard/events.ts", "src/tensorboard/metrics.ts"];
 
@@ -202,6 +205,8 @@ const RULES: Rule[] = [
       "src/trainer",
       "src/host",
       "src/host_pool",
+      "src/alerts/service.ts",
+      "src/alerts/deliver.ts",
     ),
     why: "the store persists; it calls nobody above it",
     transitive: true,
@@ -290,6 +295,27 @@ const RULES: Rule[] = [
     why: "the operation rules are pure: schemas, the trend core and errors only (no store, no runtime, no clock)",
     transitive: true,
   })),
+  ...PURE_ALERTS.map((from) => ({
+    from,
+    to: /^(?!src\/(schemas|trends)\/|src\/alerts\/(rules|payload)\.ts$|@sinclair\/typebox(\/|$))/,
+    why: "the alert rules and payloads are pure: schemas and the trend core only (no store, no network, no clock)",
+    transitive: true,
+  })),
+  {
+    from: "src/alerts",
+    to: under(
+      "src/routes",
+      "src/http/index.ts",
+      "src/mcp",
+      "src/trainer",
+      "src/host",
+      "src/host_pool",
+      "src/app.ts",
+      "src/server.ts",
+    ),
+    why: "alerts sit under the routes and the server that call them",
+    transitive: true,
+  },
   ...PURE_TENSORBOARD.map((from) => ({
     from,
     to: /^(?!src\/(schemas|trends)\/|src\/errors\.ts$|src\/tensorboard\/(tfrecord|events|metrics)\.ts$|@sinclair\/typebox(\/|$)|@aws-crypto\/crc32c$|@bufbuild\/protobuf\/wire$)/,

@@ -73,8 +73,10 @@ const TOOL_NAMES = [
   "get_operation_metrics",
   "get_operation_status",
   "get_system_metrics",
+  "list_alerts",
   "list_operations",
   "list_recipes",
+  "set_alert_rules",
   "set_stop_policy",
   "start_training",
 ];
@@ -101,7 +103,7 @@ afterAll(async () => {
 });
 
 describe("MCP tools in process, against the app", () => {
-  test("lists the eleven tools, each with a description and a JSON object input schema", async () => {
+  test("lists the thirteen tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const t of tools) {
@@ -236,6 +238,22 @@ describe("MCP tools in process, against the app", () => {
     });
     expect(a.generalization_gap.trend).toBe("widening");
     expect(a.final.epoch).toBe(19);
+  });
+
+  test("set_alert_rules chooses a run's events; list_alerts shows what alerted, with its reason and deliveries", async () => {
+    const id = (await api.createOperation({ operation_type: "training", name: "mcp-alerts" })).operation_id;
+    const rules = await data(mcp, "set_alert_rules", { operation_id: id, on: ["completed"], off: ["failed"] });
+    expect(rules.events).toEqual(["diverging", "hung", "completed", "lost"]);
+    expect(await failure(mcp, "set_alert_rules", { operation_id: id, on: ["bored"] })).toStartWith("VALIDATION_ERROR");
+    await api.completeOperation(id, { status: "completed" });
+    const { alerts } = await data(mcp, "list_alerts", { operation_id: id });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({
+      event: "completed",
+      title: 'Run "mcp-alerts" completed',
+      operation: { id },
+      deliveries: [],
+    });
   });
 
   test("compare_runs gives each run's best epoch, epochs to best and final metrics, and names the best run", async () => {

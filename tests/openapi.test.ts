@@ -137,7 +137,7 @@ describe("streams in /swagger/json", () => {
     expect(Object.keys(op.responses).sort()).toEqual(["200", "400", "404"]);
     const event = op.responses["200"].content["text/event-stream"].schema;
     const names = event.oneOf.map((b: Json) => b.properties.event.const);
-    expect(names).toEqual(["status", "epoch", "trends", "system", "end"]);
+    expect(names).toEqual(["status", "epoch", "trends", "system", "end", "alert"]);
     for (const b of event.oneOf) expect(b.properties.data.contentSchema.type, b.properties.event.const).toBe("object");
   });
 });

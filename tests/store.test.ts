@@ -220,11 +220,18 @@ describe("metric names", () => {
     // Back to the schema before it: no column, user_version one short of it.
     const at = MIGRATIONS.findIndex((m) => m.includes("metric_names"));
     store.db.run("ALTER TABLE operations DROP COLUMN metric_names");
-    // And without what the later migrations made (7: steps; 8: the kept judgement; 9: the step judgement), as a database from before it is.
-    store.db.run("DROP TABLE steps; DROP TABLE step_blocks");
-    // 11: system metrics.
+    // And without what the later migrations made (7: steps; 8: the kept judgement; 9: the step judgement; 11: system
+    // metrics; 12: alerts), as a database from before it is.
+    store.db.run("DROP TABLE steps; DROP TABLE step_blocks; DROP TABLE alert_deliveries; DROP TABLE alerts");
     store.db.run("DROP TABLE system_samples");
-    for (const c of ["total_steps_planned", "steps_completed", "step_state", "judgement", "step_judgement"])
+    for (const c of [
+      "total_steps_planned",
+      "steps_completed",
+      "step_state",
+      "judgement",
+      "step_judgement",
+      "alert_rules",
+    ])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     // 10: the liveness columns and their index.
     store.db.run("DROP INDEX operations_watched");

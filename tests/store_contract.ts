@@ -10,6 +10,7 @@ import { DEFAULT_TREND_CONFIG, type TrendConfig } from "../src/trends/types.ts";
 import { stepsContract } from "./store_contract_steps.ts";
 import { cancelControl } from "../src/operations/stop_policy.ts";
 import { systemContract } from "./store_contract_system.ts";
+import { alertsContract } from "./store_contract_alerts.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -100,6 +101,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     const open = async (opts?: OpenOptions) => (await factory.open(opts)).store;
     stepsContract(open);
     systemContract(open);
+    alertsContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

@@ -33,6 +33,7 @@ function memoryWriter(status: WriteRow["status"] = "running", failure_code: stri
     judgement: null,
     metric_names: "[]",
     cadence: null,
+    alert_rules: null,
   };
   const epochs = new Map<number, EpochRecord>();
   const blocks = new Map<number, SpanSummary>();

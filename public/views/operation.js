@@ -26,6 +26,7 @@ import { curvesPart } from "./operation/curves.js";
 import { headerPart } from "./operation/header.js";
 import { EPOCHS, STEPS, seriesOf } from "./operation/series.js";
 import { followOperation, heardFrom } from "./operation/stream.js";
+import { alertsPart } from "./operation/alerts.js";
 import { stopPolicyPart } from "./operation/stop_policy.js";
 import { systemPart } from "./operation/system.js";
 
@@ -53,6 +54,7 @@ export function operationView(root, id) {
     html`
     <section class="card" id="head"><p class="muted">Loading ${id}…</p></section>
     <section class="card" id="control"></section>
+    <section class="card" id="alerts"></section>
     <section class="card">
       <div class="row wrap">
         <div id="badges" class="badges"></div>
@@ -81,6 +83,7 @@ export function operationView(root, id) {
   const system = systemPart(root, path, alive);
   const header = headerPart(headSlot, id, { onChange, samples: () => system.samples() });
   const stopPolicy = stopPolicyPart(root.querySelector("#control"), id, { onChange });
+  const alertsPanel = alertsPart(root.querySelector("#alerts"), id);
   const analysis = analysisPart(
     { badges: root.querySelector("#badges"), recommendation: root.querySelector("#recommendation") },
     id,
@@ -169,6 +172,9 @@ export function operationView(root, id) {
         },
         end() {
           if (state.full) analysis.analyse();
+        },
+        alert(a) {
+          alertsPanel.heard(a);
         },
         error(err) {
           append(headSlot, errorBox(err));

@@ -26,6 +26,7 @@ export type TrendSummary = Static<typeof TrendSummarySchema>;
 export type { MetricsReply, StepsReply } from "../schemas/operation.ts";
 import type { MetricsReply, StepsReply } from "../schemas/operation.ts";
 type SystemReply = Static<typeof SystemData>;
+import type { Alert, AlertRules, AlertRulesView } from "../schemas/alert.ts";
 
 /** The reply of a metrics or steps write: what was stored, the trends after it, and the server's word on the run. */
 export interface WriteReply {
@@ -246,6 +247,7 @@ export class TrainwatchClient {
     metadata?: Record<string, unknown>;
     config?: Record<string, unknown>;
     stop_policy?: StopPolicyInput;
+    alerts?: AlertRules;
   }): Promise<Operation> {
     return (await this.request<Operation>("POST", "/operations", body)).data;
   }
@@ -275,6 +277,16 @@ export class TrainwatchClient {
   /** Clears the stop policy; a decision it recorded stays. */
   async clearStopPolicy(id: string): Promise<Operation> {
     return (await this.request<Operation>("DELETE", `/operations/${encodeURIComponent(id)}/stop_policy`)).data;
+  }
+
+  /** Recent alerts, most recent first (each with its delivery per channel); filters as GET /alerts. */
+  async listAlerts(q: { operation_id?: string; since?: string; limit?: number } = {}): Promise<Alert[]> {
+    return (await this.request<Alert[]>("GET", "/alerts", undefined, q)).data;
+  }
+
+  /** Sets a run's alert rules (events and thresholds; never a URL); returns them with the events they come to. */
+  async setAlertRules(id: string, rules: AlertRules): Promise<AlertRulesView> {
+    return (await this.request<AlertRulesView>("PUT", `/operations/${encodeURIComponent(id)}/alerts`, rules)).data;
   }
 
   /** Stores epochs; `control` is the server's word on the run ({action: "continue"} or the stop decision). */

@@ -25,6 +25,7 @@ import { SinceStep, StepNumber } from "../schemas/step.ts";
 import { describeProblem } from "../schemas/explain.ts";
 import { SYSTEM_MAX_POINTS } from "../schemas/system.ts";
 import type { Operation } from "../schemas/operation.ts";
+import { ALERT_LIMIT, AlertRules } from "../schemas/alert.ts";
 import {
   LIST_LIMIT,
   MAX_POINTS,
@@ -365,6 +366,63 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     },
   }),
   tool({
+    name: "list_alerts",
+    description:
+      "Recent alerts, most recent first: a flag raised (diverging, overfitting, stalled, plateau, hung, …), a status reached (failed, lost, completed, cancelled, stopped) or a threshold crossed, " +
+      "each with its title, the judgement's reason and advice (where it happened, the checkpoint to restore), the run and its page, and its delivery per channel (webhook, slack: delivered, pending, failed). " +
+      "Filter by operation_id, or since (ISO time: only newer ones).",
+    inputSchema: Type.Object(
+      {
+        operation_id: Type.Optional(OperationId),
+        since: Type.Optional(
+          Type.String({ format: "date-time", description: "Only alerts recorded after this ISO time." }),
+        ),
+        limit: Type.Optional(Type.Integer({ ...ALERT_LIMIT, description: "How many to return (default 20)." })),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: { ...READ_ONLY, title: "List alerts" },
+    async run(args, client) {
+      const alerts = await client.listAlerts({ ...args, limit: args.limit ?? 20 });
+      return {
+        alerts: alerts.map((a) => ({
+          ...a.alert,
+          deliveries: a.deliveries.map((d) => ({
+            channel: d.channel,
+            state: d.state,
+            attempts: d.attempts,
+            last_status: d.last_status,
+          })),
+        })),
+      };
+    },
+  }),
+  tool({
+    name: "set_alert_rules",
+    description:
+      "Set which events alert for a run, on top of the server's defaults (TRAINWATCH_ALERT_ON): `on` adds events, `off` removes them, `thresholds` alert once when a metric crosses a value " +
+      "(e.g. { metric: 'val_loss', when: 'above', value: 2.5 }). Where alerts go is the server's configuration, not this tool's. Replaces the run's rules; returns the events that now alert.",
+    inputSchema: Type.Object(
+      {
+        operation_id: OperationId,
+        on: Type.Optional(AlertRules.properties.on),
+        off: Type.Optional(AlertRules.properties.off),
+        thresholds: Type.Optional(AlertRules.properties.thresholds),
+      },
+      { additionalProperties: false },
+    ),
+    annotations: {
+      title: "Set a run's alert rules",
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+    async run({ operation_id, ...rules }, client) {
+      return client.setAlertRules(operation_id, rules);
+    },
+  }),
+  tool({
     name: "compare_runs",
     description:
       "Compare several runs: for each its status, best epoch and best loss, the epochs it took to reach the best (best_epoch - first epoch), the final epoch's metrics, " +
@@ -460,7 +518,8 @@ export function createMcpServer(client: TrainwatchClient): Server {
       instructions:
         "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (per step for a run that reports steps, since_step for new ones; else per epoch, since_epoch), " +
         "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), " +
-        "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs.",
+        "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs, " +
+        "see what alerted (a run diverging, hung, lost, failed) with list_alerts and choose a run's alerts with set_alert_rules.",
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));

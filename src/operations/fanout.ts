@@ -212,6 +212,10 @@ export class Fanout {
     // per liveThrottleMs, so an open page sees `last_seen_at`, `stale` and the progress move without asking.
     // A finish goes out as its own status event, with end.
     if (e.type === "changed") return this.readSoon(this.pendingLive, key, key, this.liveThrottleMs, "status", live);
+    if (e.type === "alert") {
+      this.broadcast(ch, encoder.encode(sseEvent("alert", e.alert)));
+      return this.prune(key);
+    }
     cancel(this.pendingLive, key);
     if (e.type === "removed") {
       for (const client of [...ch.clients.values()]) {
@@ -250,6 +254,11 @@ export class Fanout {
     if (e.type === "removed") {
       cancel(this.pendingList, e.operation_id);
       this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));
+      this.prune(ALL);
+      return;
+    }
+    if (e.type === "alert") {
+      this.broadcast(ch, encoder.encode(sseEvent("alert", e.alert)));
       this.prune(ALL);
       return;
     }

@@ -12,6 +12,10 @@
  * what every replica committed, this one's writes included, in commit order per operation; so a stream on any replica
  * hears every write once. A live epochs event carries the write's version, so a joining stream can drop what its
  * replay already holds (Fanout.join).
+ *
+ * Alerts (issue 24): after each write the service hands the Alerts shell (src/alerts/service.ts, `alerts`) what the
+ * write raised: the flags (WriteResult.raised), the thresholds the batch crossed, a stop decision recorded, a status
+ * reached. The shell records them in the outbox (an insert); the delivery worker sends them. Streams hear an `alert`.
  */
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
@@ -43,6 +47,10 @@ import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig, type TrendSummary } from "../trends/types.ts";
 import { notFound } from "../errors.ts";
 import type { SystemRecord, SystemSample } from "../schemas/system.ts";
+import { Alerts, NO_CHANNELS, type AlertSettings } from "../alerts/service.ts";
+import { crossings } from "../alerts/rules.ts";
+import type { AlertFact } from "../alerts/payload.ts";
+import type { Alert, AlertRules, AlertRulesView } from "../schemas/alert.ts";
 
 export type OperationEvent =
   /** `epochs` is empty when only global listeners hear the operation: they read no epochs. */
@@ -55,7 +63,9 @@ export type OperationEvent =
   /** System samples stored (issue 24): for the operation's own streams (global listeners hear the touch as `changed`). */
   | { type: "system"; operation_id: string; samples: readonly SystemSample[] }
   /** Gone: a start refused after its operation was created (no host took it). */
-  | { type: "removed"; operation_id: string };
+  | { type: "removed"; operation_id: string }
+  /** An alert about the operation was recorded (src/alerts/service.ts). */
+  | { type: "alert"; operation_id: string; alert: Alert };
 
 type Listener = (e: OperationEvent) => void;
 
@@ -70,12 +80,23 @@ export class OperationsService {
 
   private readonly trends: TrendConfig;
 
-  /** `opts.trends`: the thresholds the stop policy judges with (the server's, as for the analysis route). */
+  /** The Alerts shell: the liveness watchdog raises `hung` through it (`alerts.raise`); the delivery worker listens. */
+  readonly alerts: Alerts;
+
+  /**
+   * `opts.trends`: the thresholds the stop policy judges with (the server's, as for the analysis route); `opts.alerts`:
+   * the server's alert settings (default: the default events, no channel).
+   */
   constructor(
     private readonly store: Store,
-    opts: { trends?: TrendConfig } = {},
+    opts: { trends?: TrendConfig; alerts?: AlertSettings } = {},
   ) {
     this.trends = opts.trends ?? DEFAULT_TREND_CONFIG;
+    this.alerts = new Alerts(store, opts.alerts ?? NO_CHANNELS, { trends: this.trends, shared: store.shared !== null });
+    this.alerts.onAlert((alert) => {
+      const id = alert.alert.operation.id;
+      if (this.has(id)) this.emit({ type: "alert", operation_id: id, alert });
+    });
   }
 
   /** The store's reads (the same store, typed without its writes). */
@@ -138,12 +159,52 @@ export class OperationsService {
     const res = await this.store.writeEpochs(operationId, epochs);
     if (!this.store.shared && this.has(operationId)) this.emitEpochs(operationId, epochs, res.version, res.trends);
     let changed = res.statusChanged;
+    let decided = false;
     if (res.stopPolicy !== null && res.control === null) {
-      const decided = await this.judgeStop(operationId, res.stopPolicy, res.trends);
-      if (decided) (res.control = decided), (changed = true);
+      const control = await this.judgeStop(operationId, res.stopPolicy, res.trends);
+      if (control) (res.control = control), (changed = decided = true);
     }
+    await this.alertOnWrite(operationId, res, epochs, decided);
     if (changed) await this.changed(operationId);
     return res;
+  }
+
+  /**
+   * What a metrics write raised, handed to the Alerts shell: its flags, where it raised them, the thresholds its batch
+   * crossed, and a stop decision it recorded. A failure is logged with the operation id; the write stands.
+   */
+  private async alertOnWrite(
+    operationId: string,
+    res: WriteResult,
+    rows: readonly (EpochRecord | StepRecord)[],
+    decided: boolean,
+  ): Promise<void> {
+    const facts: AlertFact[] = res.raised.map((event) => ({
+      kind: "flag",
+      event,
+      operation_id: operationId,
+      epoch: res.raisedAt.epoch,
+      step: res.raisedAt.step,
+    }));
+    for (const crossing of crossings(res.alertRules?.thresholds ?? [], rows))
+      facts.push({ kind: "threshold", operation_id: operationId, crossing });
+    if (decided) facts.push({ kind: "status", event: "stopped", operation_id: operationId });
+    for (const fact of facts) await this.raise(fact, res.alertRules);
+  }
+
+  /** Raises `fact` (Alerts.raise), logging a failure with the operation id instead of failing the caller's write. */
+  private async raise(fact: AlertFact, rules?: AlertRules | null): Promise<void> {
+    try {
+      await this.alerts.raise(fact, rules);
+    } catch (err) {
+      console.error(`[alerts] ${fact.operation_id}: recording a ${fact.kind} alert failed:`, err);
+    }
+  }
+
+  /** Sets (null clears) the run's alert rules; OPERATION_NOT_FOUND for an unknown id. Returns them as the API shows them. */
+  async setAlertRules(operationId: string, rules: AlertRules | null): Promise<AlertRulesView> {
+    await this.store.alerts.setAlertRules(operationId, rules);
+    return this.alerts.view(operationId, rules);
   }
 
   /**
@@ -159,6 +220,7 @@ export class OperationsService {
       this.emit({ type: "steps", operation_id: operationId, version: res.version, steps: wire });
       if (res.epochs) this.emitEpochs(operationId, res.epochs.records, res.epochs.version, res.trends);
     }
+    await this.alertOnWrite(operationId, res, steps, res.decided);
     if (res.statusChanged) await this.changed(operationId);
     return res;
   }
@@ -195,8 +257,11 @@ export class OperationsService {
     const op = await this.store.setStopPolicy(operationId, policy);
     if (policy && op.control === null) {
       const steps = op.progress.steps_completed ? await this.store.readStepJudgement(operationId) : null;
-      if (steps !== null && steps.steps > 0) await this.judgeStepStop(operationId, policy, steps, op.status);
-      else await this.judgeStop(operationId, policy, op.trends);
+      const decided =
+        steps !== null && steps.steps > 0
+          ? await this.judgeStepStop(operationId, policy, steps, op.status)
+          : await this.judgeStop(operationId, policy, op.trends);
+      if (decided) await this.raise({ kind: "status", event: "stopped", operation_id: operationId });
     }
     await this.changed(operationId);
     return (await this.store.getOperation(operationId))!;
@@ -283,8 +348,17 @@ export class OperationsService {
       this.emitEpochs(operationId, closed.records, closed.version, trends);
     }
     const op = await this.store.finish(operationId, status, opts);
+    await this.alertFinished(op);
     await this.changed(operationId);
     return op;
+  }
+
+  /** The status an operation reached, as an alert: `lost` for a failure the liveness watchdog recorded as such. */
+  private async alertFinished(op: Operation): Promise<void> {
+    const status = op.status;
+    if (status !== "completed" && status !== "failed" && status !== "cancelled") return;
+    const event = status === "failed" && (op.failure_code as string | null) === "lost" ? "lost" : status;
+    await this.raise({ kind: "status", event, operation_id: op.operation_id });
   }
 
   /**
@@ -319,11 +393,23 @@ export class OperationsService {
 
   /**
    * A liveness flag was raised on a run without a write (the client watchdog saw it turn `hung`): streams hear the
-   * operation (it now reads `hung: true`). The one place such a flag is announced: the alerts part hooks its delivery
-   * here (an alert per raise, deduplicated by the watchdog, which raises a flag once per turn).
+   * operation (it now reads `hung: true`), and the `hung` alert is raised with the watchdog's reason (its silence
+   * against the usual interval, and the utilisation), at the run's last step (a step run) or epoch. The watchdog raises
+   * a flag once per turn; the alert's id (where it hung) keeps a run that hangs again at the same place to one alert.
    */
-  async flagRaised(operationId: string, _detail: HungDetail): Promise<void> {
+  async flagRaised(operationId: string, detail: HungDetail): Promise<void> {
     await this.statusChanged(operationId);
+    const op = await this.store.getOperation(operationId);
+    if (!op) return;
+    const steps = op.progress.steps_completed ?? 0;
+    await this.raise({
+      kind: "flag",
+      event: detail.flag,
+      operation_id: operationId,
+      epoch: steps > 0 ? null : op.trends.latest_epoch,
+      step: steps > 0 ? steps - 1 : null,
+      reason: detail.reason,
+    });
   }
 
   /**
@@ -352,7 +438,11 @@ export class OperationsService {
   /** Fails what a previous process left pending or running (at start and at shutdown); streams hear each. */
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
     const ids = await this.store.failInterrupted(where, message);
-    for (const id of ids) await this.changed(id);
+    for (const id of ids) {
+      const op = await this.store.getOperation(id);
+      if (op) await this.alertFinished(op);
+      await this.changed(id);
+    }
     return ids;
   }
 
@@ -389,7 +479,8 @@ export class OperationsService {
    */
   private relay(c: StoreChange): void {
     const id = c.operation_id;
-    if (!this.has(id)) return;
+    // An alert is heard without a stream too: the delivery worker listens (Alerts.onAlert).
+    if (!this.has(id) && c.kind !== "alert") return;
     // Progress and liveness need no read and no order: lists re-read the operation when their throttle fires.
     if (c.kind === "progress" || c.kind === "changed") return this.emit({ type: "changed", operation_id: id });
     const next = (this.relaying.get(id) ?? Promise.resolve())
@@ -405,6 +496,11 @@ export class OperationsService {
     const id = c.operation_id;
     // After the events before it: a status read that finds nothing is not sent, so `removed` comes last.
     if (c.kind === "removed") return this.emit({ type: "removed", operation_id: id });
+    if (c.kind === "alert") {
+      const alert = await this.store.alerts.getAlert(c.alert_id);
+      if (alert) this.alerts.heard(alert);
+      return;
+    }
     if (c.kind === "status") {
       const operation = await this.store.getOperation(id);
       if (operation) this.emit({ type: "status", operation_id: id, operation });

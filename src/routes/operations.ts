@@ -17,6 +17,7 @@ import { ListQuery, MetricsQuery } from "../schemas/query.ts";
 import { loadOperation } from "../store/load.ts";
 import { metricsView, rangeOf } from "../operations/reads.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
+import { normalizeRules } from "../alerts/rules.ts";
 import { refuseOwnKeys } from "../operations/ownership.ts";
 import { writeReply } from "../operations/write_reply.ts";
 import type { AppDeps } from "./deps.ts";
@@ -42,6 +43,7 @@ export const operationsRoutes = (deps: AppDeps) =>
             metadata: { ...body.metadata, location: "external" },
             config: body.config ?? null,
             stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
+            alert_rules: body.alerts ? normalizeRules(body.alerts) : null,
           }),
         );
       },
@@ -54,7 +56,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           description:
             "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`. " +
             "`metadata` is the trainer's own (its GPU, its hostname, …): keys Trainwatch writes itself (location, host, checkpoints, recipe, …; `pid` excepted, the trainer's own process) are refused, 400 naming the key (`body.metadata.location`). " +
-            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy).",
+            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy); `alerts` sets the run's alert rules (see PUT /operations/{id}/alerts).",
         },
       },
     )

@@ -10,6 +10,7 @@ import { EpochInput, MAX_EPOCH, SinceEpoch } from "../schemas/epoch.ts";
 import { FINISHED, Operation, OperationIdParams, OperationStatus, TrendSummarySchema } from "../schemas/operation.ts";
 import { queryInt } from "../schemas/query.ts";
 import { SystemSample } from "../schemas/system.ts";
+import { Alert } from "../schemas/alert.ts";
 import { ErrorEnvelope } from "../http/index.ts";
 import { documented, sseResponse } from "../http/openapi.ts";
 import { ALL, Fanout, RETRY_MS, SSE_HEADERS, epochEvents, sseEvent, type FanoutOptions } from "../operations/fanout.ts";
@@ -86,6 +87,11 @@ const OPERATION_EVENTS = {
     data: Type.Object({ samples: Type.Array(SystemSample) }),
   },
   end: { description: "The operation finished; the stream closes.", data: Type.Object({ status: OperationStatus }) },
+  alert: {
+    description:
+      "An alert about the operation was recorded (docs/alerts.md): the alert and its deliveries, as in `GET /alerts/{id}`.",
+    data: Alert,
+  },
 };
 
 /** The SSE routes. `opts.heartbeatMs` sets the heartbeat interval (default 15 s). */
@@ -159,6 +165,10 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
               removed: {
                 description: "The operation is gone (a start refused after it was created).",
                 data: Type.Object({ operation_id: Type.String() }),
+              },
+              alert: {
+                description: "An alert about any operation was recorded (docs/alerts.md), as in `GET /alerts/{id}`.",
+                data: Alert,
               },
             }),
           },

@@ -4,6 +4,7 @@ import { EpochInput, MetricValue } from "./epoch.ts";
 import { StepInput } from "./step.ts";
 import { BatchProgressSchema } from "./host.ts";
 import { Control, StopControl, StopPolicy } from "./control.ts";
+import { AlertRules } from "./alert.ts";
 
 export { Control, STOP_FLAGS, StopControl, StopPolicy, type StopFlag, type StopPolicyInput } from "./control.ts";
 
@@ -187,6 +188,7 @@ export const CreateOperationInput = Type.Object(
       }),
     ),
     stop_policy: Type.Optional(StopPolicy),
+    alerts: Type.Optional(AlertRules),
   },
   { additionalProperties: false },
 );

@@ -138,4 +138,33 @@ export const MIGRATIONS: readonly string[] = [
      sample TEXT NOT NULL,
      PRIMARY KEY (op, ts)
    ) WITHOUT ROWID;`,
+  // 12: issue 24's alerts (SQLite 10 and 11 are issue 24's liveness and system metrics). alert_rules: a run's rules
+  //    (src/schemas/alert.ts AlertRules as JSON; NULL: the server's defaults). alerts: the outbox, one row per fact (id
+  //    deterministic, so a fact raised twice is stored once; seq orders delivery), its payload the generic webhook body.
+  //    alert_deliveries: one row per alert and channel, the delivery log (state pending → delivered | failed, attempts,
+  //    the receiver's last status, next_at in ms for the retry); a channel's pending rows go in seq order.
+  `ALTER TABLE operations ADD COLUMN alert_rules TEXT;
+   CREATE TABLE alerts (
+     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+     id           TEXT NOT NULL UNIQUE,
+     operation_id TEXT NOT NULL,
+     kind         TEXT NOT NULL,
+     event        TEXT NOT NULL,
+     payload      TEXT NOT NULL,
+     created_at   TEXT NOT NULL
+   );
+   CREATE INDEX alerts_operation ON alerts(operation_id, seq);
+   CREATE TABLE alert_deliveries (
+     alert_id     TEXT NOT NULL,
+     channel      TEXT NOT NULL,
+     seq          INTEGER NOT NULL,
+     state        TEXT NOT NULL,
+     attempts     INTEGER NOT NULL DEFAULT 0,
+     last_status  INTEGER,
+     last_error   TEXT,
+     next_at      INTEGER,
+     delivered_at TEXT,
+     PRIMARY KEY (alert_id, channel)
+   ) WITHOUT ROWID;
+   CREATE INDEX alert_deliveries_pending ON alert_deliveries(channel, seq) WHERE state = 'pending';`,
 ];

@@ -32,6 +32,7 @@ export function newOperationRow(input: NewOperation, now: Date) {
     summary: JSON.stringify(EMPTY_SUMMARY),
     config: input.config ? JSON.stringify(input.config) : null,
     stop_policy: input.stop_policy ? JSON.stringify(input.stop_policy) : null,
+    alert_rules: input.alert_rules ? JSON.stringify(input.alert_rules) : null,
     location: placement.location,
     host: placement.host,
   };

@@ -144,4 +144,30 @@ export const PG_MIGRATIONS: readonly string[] = [
      sample text NOT NULL,
      PRIMARY KEY (op, ts)
    );`,
+  // 11: issue 24's alerts, as SQLite's migration 12 (PostgreSQL 9 and 10 are issue 24's liveness and system metrics).
+  // Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS alert_rules text;
+   CREATE TABLE IF NOT EXISTS alerts (
+     seq          bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+     id           text PRIMARY KEY,
+     operation_id text NOT NULL,
+     kind         text NOT NULL,
+     event        text NOT NULL,
+     payload      text NOT NULL,
+     created_at   timestamptz NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS alerts_operation ON alerts(operation_id, seq);
+   CREATE TABLE IF NOT EXISTS alert_deliveries (
+     alert_id     text NOT NULL,
+     channel      text NOT NULL,
+     seq          bigint NOT NULL,
+     state        text NOT NULL,
+     attempts     integer NOT NULL DEFAULT 0,
+     last_status  integer,
+     last_error   text,
+     next_at      bigint,
+     delivered_at text,
+     PRIMARY KEY (alert_id, channel)
+   );
+   CREATE INDEX IF NOT EXISTS alert_deliveries_pending ON alert_deliveries(channel, seq) WHERE state = 'pending';`,
 ];

@@ -74,6 +74,10 @@ export const removedNotice = (operationId: string): string => JSON.stringify({ k
 export const progressNotice = (operationId: string, progress: BatchProgress | null): string =>
   JSON.stringify({ k: "p", o: operationId, p: progress });
 
+/** An alert was recorded (read it by its id). */
+export const alertNotice = (operationId: string, alertId: string): string =>
+  JSON.stringify({ k: "a", o: operationId, i: alertId });
+
 /** A payload back as the change it tells. */
 export function decodeChange(payload: string): StoreChange {
   const m = JSON.parse(payload) as {
@@ -85,6 +89,7 @@ export function decodeChange(payload: string): StoreChange {
     w?: WireEpoch[] & WireStep[] & SystemSample[];
     f: number;
     p: BatchProgress | null;
+    i: string;
   };
   if (m.k === "e")
     return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
@@ -93,5 +98,6 @@ export function decodeChange(payload: string): StoreChange {
   if (m.k === "p") return { kind: "progress", operation_id: m.o, progress: m.p };
   if (m.k === "c") return { kind: "changed", operation_id: m.o };
   if (m.k === "r") return { kind: "removed", operation_id: m.o };
+  if (m.k === "a") return { kind: "alert", operation_id: m.o, alert_id: m.i };
   return { kind: "status", operation_id: m.o, finished: m.f === 1 };
 }

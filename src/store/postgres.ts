@@ -7,6 +7,7 @@
  * own: the change codec (pg_notify.ts), the COPY encoder (pg_copy.ts), migrations (pg_migrate.ts), leases
  * (pg_leases.ts) and the leadership lock (pg_leader.ts).
  */
+import { PgAlerts } from "./pg_alerts.ts";
 import { SQL, type TransactionSQL } from "bun";
 import { notFound } from "../errors.ts";
 import { encodeMetric, MAX_EPOCH, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
@@ -110,6 +111,8 @@ interface OpRow
   step_state: string | null;
   /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 7). */
   step_judgement: string | null;
+  /** The run's alert rules as JSON (migration 11); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 type EpochRow = EpochColumns<number>;
@@ -142,6 +145,7 @@ export class PostgresStore implements Store, SharedStore {
     this.channel = `trainwatch_${schema}`;
     this.steps = new PgSteps(sql, this.channel, (tx, id) => this.notifyStatus(tx, id, false));
     this.system = new PgSystem(sql, this.channel);
+    this.alerts = new PgAlerts(sql, this.channel);
   }
 
   /** The system series' SQL (src/store/pg_system.ts). */
@@ -162,6 +166,9 @@ export class PostgresStore implements Store, SharedStore {
   latestSystemSample(operationId: string): Promise<SystemSample | null> {
     return this.system.latest(operationId);
   }
+
+  /** The alert outbox (src/store/alerts.ts AlertStore), in its own file. */
+  readonly alerts: PgAlerts;
 
   /** The step tables' SQL (src/store/pg_steps.ts). */
   private readonly steps: PgSteps;
@@ -220,10 +227,12 @@ export class PostgresStore implements Store, SharedStore {
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
-                                total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host)
+                                total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host,
+                                alert_rules)
         VALUES (${r.operation_id}, ${r.operation_type}, ${r.name}, ${r.status}, ${r.created_at}, ${r.started_at},
                 ${r.total_epochs_planned}, ${r.total_steps_planned}, ${r.metadata}, ${r.summary}, ${r.config}, ${r.stop_policy},
-                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host})
+                ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host},
+                ${r.alert_rules})
         RETURNING *`,
         this.notifyStatus(tx, r.operation_id, false),
       ]);

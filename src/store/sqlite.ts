@@ -32,6 +32,7 @@ import { SqliteSteps } from "./sqlite_steps.ts";
 import { SqliteSystem } from "./sqlite_system.ts";
 import { canAcceptMetrics, operationFinished } from "../operations/lifecycle.ts";
 import { encodeSystemSample, type SystemRecord, type SystemSample } from "../schemas/system.ts";
+import { SqliteAlerts } from "./sqlite_alerts.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
@@ -63,6 +64,8 @@ interface OpRow extends OperationColumns {
   step_state: string | null;
   /** src/trends/step_judgement.ts StepJudgementState as JSON; null before any step (migration 9). */
   step_judgement: string | null;
+  /** The run's alert rules as JSON (migration 12); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 type Cell = number | string | null;
@@ -172,7 +175,11 @@ export class SqliteStore implements Store {
     };
     this.steps = new SqliteSteps(this.db, (id) => this.row(id));
     this.system = new SqliteSystem(this.db);
+    this.alerts = new SqliteAlerts(this.db);
   }
+
+  /** The alert outbox (src/store/alerts.ts AlertStore), in its own file. */
+  readonly alerts: SqliteAlerts;
 
   private row(operationId: string): OpRow {
     const r = this.q.opByPublicId.get(operationId);
@@ -194,8 +201,9 @@ export class SqliteStore implements Store {
     this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
-           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+           total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host,
+           alert_rules)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
       )
       .run(
         r.operation_id,
@@ -212,6 +220,7 @@ export class SqliteStore implements Store {
         r.stop_policy,
         r.location,
         r.host,
+        r.alert_rules,
       );
     return this.current(r.operation_id);
   }

@@ -9,6 +9,8 @@ import type { JudgeState } from "../trends/judgement_state.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
 import type { SystemRecord, SystemSample } from "../schemas/system.ts";
+import type { AlertRules, FlagEvent } from "../schemas/alert.ts";
+import type { AlertStore } from "./alerts.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -24,6 +26,8 @@ export interface NewOperation {
   /** The trainer's hyper-parameters, as given. */
   config?: Record<string, unknown> | null;
   stop_policy?: StopPolicy | null;
+  /** The run's alert rules (normalised); null or absent: the server's defaults. */
+  alert_rules?: AlertRules | null;
   /**
    * Run by this process (a local training): on a store shared by replicas it is leased to this replica, and another
    * marks it interrupted once the lease runs out. Ignored by a store one process holds alone.
@@ -58,6 +62,14 @@ export interface WriteResult {
   control: StopControl | null;
   /** Counts the operation's epoch writes: 1 for the first. Live events carry it, so a stream knows what its replay holds. */
   version: number;
+  /**
+   * The flags this write raised (false before it, true after: src/alerts/rules.ts raisedFlags), and where: an epoch
+   * write's from its summary at its latest epoch, a step write's from its step judgement at its last step.
+   */
+  raised: FlagEvent[];
+  raisedAt: { epoch: number | null; step: number | null };
+  /** The run's alert rules, read with the row the write locked (no extra query); null: the server's defaults. */
+  alertRules: AlertRules | null;
 }
 
 /** What a step write reports: a WriteResult whose `version` counts the step writes, and the epochs it closed. */
@@ -67,6 +79,8 @@ export interface StepWriteResult extends WriteResult {
    * write in the same transaction, and that write's version; null when it closed none.
    */
   epochs: { records: EpochRecord[]; version: number } | null;
+  /** True when this write recorded the stop decision (the step judgement fired the run's stop policy). */
+  decided: boolean;
 }
 
 /** The end of an epoch of a step run: its last stored step. */
@@ -96,6 +110,8 @@ export interface WatchedRow extends LivenessRow {
  * long), PostgreSQL over the network. Both keep the same semantics, checked by one contract suite (tests/store_contract.ts).
  */
 export interface Store {
+  /** The alert outbox and a run's alert rules (src/store/alerts.ts). */
+  readonly alerts: AlertStore;
   createOperation(input: NewOperation): Promise<Operation>;
   /**
    * Removes an operation that never began: still pending, no epochs. A start refused after the
@@ -255,6 +271,7 @@ export interface Replay {
  * - progress: a training's batch progress, which is kept in memory only;
  * - removed: the operation was discarded (Store.discardOperation);
  * - system: system samples were stored: the samples when they fit a notification, else the ms range to read.
+ * - alert: an alert about the operation was recorded (AlertStore.recordAlert): read it by its id.
  */
 export type StoreChange =
   | {
@@ -277,7 +294,8 @@ export type StoreChange =
   | { kind: "changed"; operation_id: string }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
   | { kind: "removed"; operation_id: string }
-  | { kind: "system"; operation_id: string; samples: SystemSample[] | null; range: [number, number] };
+  | { kind: "system"; operation_id: string; samples: SystemSample[] | null; range: [number, number] }
+  | { kind: "alert"; operation_id: string; alert_id: string };
 
 /** What replicas on one database need beyond the Store: each other's changes, and leases on local trainings. */
 export interface SharedStore {
@@ -335,4 +353,7 @@ export type StoreReader = Pick<
   | "readSystemSamples"
   | "systemChart"
   | "latestSystemSample"
->;
+> & {
+  /** The alert reads (the outbox's writes are the Alerts shell's and the delivery worker's). */
+  readonly alerts: Pick<AlertStore, "getAlertRules" | "listAlerts" | "getAlert">;
+};

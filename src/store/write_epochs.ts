@@ -33,6 +33,8 @@ import {
 import type { WireEpoch } from "../schemas/epoch.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { WriteResult } from "./store.ts";
+import { raisedFlags, summaryFlags } from "../alerts/rules.ts";
+import type { AlertRules } from "../schemas/alert.ts";
 
 /** A value now (SQLite) or later (PostgreSQL). */
 export type Io<T> = T | PromiseLike<T>;
@@ -53,6 +55,8 @@ export interface WriteRow {
   metric_names: string;
   /** The row cadence (src/operations/liveness.ts Cadence as JSON); null before any row. */
   cadence: string | null;
+  /** The run's alert rules (src/schemas/alert.ts AlertRules as JSON); null: the server's defaults. */
+  alert_rules: string | null;
 }
 
 /**
@@ -289,12 +293,19 @@ export function* writeEpochs<R extends WriteRow>(
     statusChanged: revived || op.status === "pending" || moved !== null,
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
     control: moved ?? control,
+    raised: raisedFlags(summaryFlags(prev), summaryFlags(trends)),
+    raisedAt: { epoch: trends.latest_epoch, step: null },
+    alertRules: alertRules(op),
   };
 }
 
 /** The cadence column after a write of rows at `at` (src/operations/liveness.ts noteRows). */
 export const cadenceAfter = (stored: string | null, at: Date): string =>
   JSON.stringify(noteRows(parseCadence(stored), at.getTime()));
+
+/** The run's alert rules the locked row holds. */
+export const alertRules = (op: Pick<WriteRow, "alert_rules">): AlertRules | null =>
+  op.alert_rules === null ? null : (JSON.parse(op.alert_rules) as AlertRules);
 
 /** `epochs` ascending by epoch: as they are when they came so (the usual batch), else a sorted copy. */
 function ascending<T extends { epoch: number }>(epochs: readonly T[]): readonly T[] {

@@ -32,7 +32,13 @@ import type { EpochRecord } from "../schemas/epoch.ts";
 import { admitMetricNames } from "../schemas/metric.ts";
 import type { StopControl, StopPolicy } from "../schemas/operation.ts";
 import { stepStopDecision } from "../operations/step_judgement.ts";
-import { advanceStepJudgement, emptyStepJudgement, type StepJudgementState } from "../trends/step_judgement.ts";
+import {
+  advanceStepJudgement,
+  emptyStepJudgement,
+  stepVerdict,
+  type StepJudgementState,
+} from "../trends/step_judgement.ts";
+import { raisedFlags, stepFlags } from "../alerts/rules.ts";
 import type { StepPoint } from "../trends/step_types.ts";
 import { decodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type { SpanSummary } from "../trends/downsample.ts";
@@ -41,6 +47,7 @@ import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
 import type { StepWriteResult } from "./store.ts";
 import {
   cadenceAfter,
+  alertRules,
   customColumn,
   decision,
   keyedBatch,
@@ -220,8 +227,9 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     advance.state = close.state;
     if (close.record) closed.push(close.record);
   }
+  const prevJudgement = parseStepJudgement(op.step_judgement);
   const judgement = advanceStepJudgement(
-    parseStepJudgement(op.step_judgement),
+    prevJudgement,
     batch.rows.map((r) => stepPoint(r.s)),
   );
   const control = decideOnSteps(op, judgement, ctx);
@@ -241,6 +249,9 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     }),
   );
   const derived = closed.length > 0 ? yield* writeDerived(epochs, operationId, closed, ctx) : null;
+  // A step run is judged on its steps (the analysis's flags are the step verdict's), so its alerts are too: the flags
+  // its derived epochs raise are not its own. The verdict before the batch is built again: a bounded state, not rows.
+  const verdict = stepVerdict(judgement);
   return {
     stored: batch.steps.length,
     trends: derived?.trends ?? summaryOf(op),
@@ -250,6 +261,10 @@ export function* writeSteps<R extends StepRow, E extends WriteRow>(
     stopPolicy: op.stop_policy === null ? null : (JSON.parse(op.stop_policy) as StopPolicy),
     control: control ?? derived?.control ?? held,
     epochs: derived && { records: derived.records, version: derived.version },
+    raised: raisedFlags(stepFlags(stepVerdict(prevJudgement).flags), stepFlags(verdict.flags)),
+    raisedAt: { epoch: judgement.epoch, step: verdict.last_step },
+    alertRules: alertRules(op),
+    decided: control !== null,
   };
 }
 

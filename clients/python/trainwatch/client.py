@@ -88,6 +88,20 @@ def _policy(stop_policy: Any) -> Optional[Dict[str, Any]]:
     return out
 
 
+def _alerts(alerts: Any) -> Optional[Dict[str, Any]]:
+    """A run's alert rules: an event name or a list of them is shorthand for `{"on": [...]}`; a dict is sent as is
+    (`on`, `off`, `thresholds`). The server checks the names and answers which are wrong (a ValueError here)."""
+    if alerts is None:
+        return None
+    if isinstance(alerts, str):
+        return {"on": [alerts]}
+    if isinstance(alerts, (list, tuple)):
+        return {"on": list(alerts)}
+    if not isinstance(alerts, Mapping):
+        raise ValueError(f"trainwatch: alerts must be a list of events or a dict like {{'on': ['completed'], 'off': ['hung'], 'thresholds': [...]}}, got {type(alerts).__name__}")
+    return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in alerts.items()}
+
+
 def init(
     name: Optional[str] = None,
     config: Optional[Mapping[str, Any]] = None,
@@ -103,6 +117,7 @@ def init(
     spool_dir: Optional[str] = None,
     timeout: float = 5.0,
     system_metrics: Any = _system.DEFAULT_INTERVAL_S,
+    alerts: Any = None,
 ) -> "Run":
     """Registers an operation for this training and returns its Run.
 
@@ -113,7 +128,9 @@ def init(
     "plateau"], "min_epochs": 5}. `total_steps` is the planned number of steps of a run that logs steps: its progress
     is then counted in steps. `system_metrics` samples the process, the machine and its GPUs every that many seconds
     (default 15; 0, False or None: off; TRAINWATCH_SYSTEM_METRICS overrides it) on a thread of its own, posted about
-    once a minute as the run's system series.
+    once a minute as the run's system series. `alerts` chooses what alerts for this run on top of the server's defaults
+    (TRAINWATCH_ALERT_ON): a list of events (["completed", "overfitting"]) or {"on": [...], "off": [...],
+    "thresholds": [{"metric": "val_loss", "when": "above", "value": 2.5}]}; where alerts go is the server's setting.
 
     An unreachable server does not raise: the run warns, spools its epochs and registers once the server answers.
     A refusal does: ValueError for a bad argument the server names, TrainwatchError for a wrong token or an
@@ -153,6 +170,9 @@ def init(
         policy = _policy(stop_policy)
         if policy is not None:
             body["stop_policy"] = policy
+        rules = _alerts(alerts)
+        if rules is not None:
+            body["alerts"] = rules
     run = Run(url, token, attach, body, name=name, total_epochs=total_epochs, total_steps=total_steps, spool_dir=spool_dir)
     run._start(timeout)
     if interval is not None:
