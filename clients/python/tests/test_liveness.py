@@ -1,13 +1,17 @@
 """Liveness of real Python-client scripts against a real server with short limits: the heartbeat thread, kill -9
-(stale, then lost), the goodbyes (SIGTERM, SIGINT, an exception) and a loop stuck in a step (hung, not lost). Every
-wait is for a state, with a deadline; nothing sleeps to prove that nothing happened."""
+(stale, then lost), the goodbyes (SIGTERM, SIGINT, an exception) and a loop stuck in a step (hung, not lost), each
+alert received by a real webhook receiver (generic and Slack-format, an HTTP server in the test). Every wait is for a
+state, with a deadline; nothing sleeps to prove that nothing happened."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,12 +28,58 @@ LIMITS = {
 }
 
 
+class Receiver:
+    """A webhook receiver on 127.0.0.1: every POST's path and JSON body, in arrival order; answers 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append((self.path, dict(self.headers), json.loads(raw)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def about(self, op_id: str, path: str) -> list:
+        """The bodies posted to `path` about operation `op_id` (a generic body names it; a Slack one links to it)."""
+        return [b for p, _, b in list(self.bodies) if p == path and op_id in json.dumps(b)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 @pytest.fixture(scope="module")
-def quick():
-    """A server of this module's own, with the short limits."""
-    s = started(Server(env=LIMITS))
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def quick(receiver):
+    """A server of this module's own, with the short limits, alerting to the receiver (generic and Slack)."""
+    s = started(Server(env={**LIMITS, "TRAINWATCH_ALERT_WEBHOOK": f"{receiver.url}/hook", "TRAINWATCH_ALERT_SLACK_WEBHOOK": f"{receiver.url}/slack"}))
     yield s
     s.close()
+
+
+def alert(receiver: Receiver, op_id: str, event: str) -> "tuple[dict, dict]":
+    """The generic webhook body of `op_id`'s `event` alert and its Slack message, once both arrived (each once)."""
+    body = until(lambda: next((b for b in receiver.about(op_id, "/hook") if b["event"] == event), None), what=f"the {event} alert of {op_id}")
+    slack = until(lambda: next((b for b in receiver.about(op_id, "/slack") if body["id"] in json.dumps(b)), None), what=f"the Slack {event} alert")
+    assert [b["id"] for b in receiver.about(op_id, "/hook")].count(body["id"]) == 1
+    assert body["operation"]["url"].endswith(f"/#/op/{op_id}")
+    assert body["operation"]["url"] in json.dumps(slack) and isinstance(slack["text"], str) and slack["blocks"]
+    return body, slack
 
 
 def spawn(code: str, server: Server) -> "tuple[subprocess.Popen, str]":
@@ -71,7 +121,7 @@ def test_the_client_heartbeats_at_the_interval_the_server_names(quick, monkeypat
     assert quick.operation(run.operation_id)["status"] == "completed"
 
 
-def test_kill_9_reads_stale_then_fails_lost_with_the_last_epoch(quick):
+def test_kill_9_reads_stale_then_fails_lost_with_the_last_epoch(quick, receiver):
     proc, op_id = spawn(WAITS.format(name="killed"), quick)
     try:
         watched(quick, op_id)
@@ -84,10 +134,13 @@ def test_kill_9_reads_stale_then_fails_lost_with_the_last_epoch(quick):
     lost = until(lambda: (lambda op: op if op["status"] == "failed" else None)(quick.operation(op_id)), what="lost")
     assert lost["failure_code"] == "lost"
     assert "no heartbeat, epoch or step for" in lost["error_message"] and "its last epoch was 1" in lost["error_message"]
+    body, slack = alert(receiver, op_id, "lost")
+    assert body["kind"] == "status" and body["failure_code"] == "lost" and "its last epoch was 1" in body["reason"]
+    assert "lost" in slack["text"]
 
 
 @pytest.mark.parametrize("sig, name, code", [(signal.SIGTERM, "SIGTERM", -signal.SIGTERM), (signal.SIGINT, "SIGINT", None)])
-def test_a_signal_finishes_the_run_as_terminated_then_has_its_usual_effect(quick, sig, name, code):
+def test_a_signal_finishes_the_run_as_terminated_then_has_its_usual_effect(quick, receiver, sig, name, code):
     proc, op_id = spawn(WAITS.format(name=f"stopped by {name}"), quick)
     watched(quick, op_id)
     proc.send_signal(sig)
@@ -96,6 +149,8 @@ def test_a_signal_finishes_the_run_as_terminated_then_has_its_usual_effect(quick
     assert op["status"] == "failed" and op["failure_code"] == "terminated", err
     assert op["error_message"] == f"stopped by {name}"
     assert op["trends"]["total_epochs_completed"] == 2
+    body, _ = alert(receiver, op_id, "failed")
+    assert body["failure_code"] == "terminated" and f"stopped by {name}" in body["reason"]
     if code is not None:
         assert proc.returncode == code  # SIGTERM's default action: the process ends by the signal
     else:
@@ -119,7 +174,7 @@ def test_a_handler_the_script_had_still_runs_after_the_goodbye(quick):
     assert (op["status"], op["failure_code"], op["error_message"]) == ("failed", "terminated", "stopped by SIGTERM")
 
 
-def test_an_exception_finishes_the_run_as_trainer_error(quick):
+def test_an_exception_finishes_the_run_as_trainer_error(quick, receiver):
     code = (
         "import trainwatch\n"
         "run = trainwatch.init(name='raises')\n"
@@ -133,12 +188,14 @@ def test_an_exception_finishes_the_run_as_trainer_error(quick):
     op = quick.operation(op_id)
     assert op["status"] == "failed" and op["failure_code"] == "trainer_error"
     assert op["error_message"].startswith("ValueError: bad batch")
+    body, _ = alert(receiver, op_id, "failed")
+    assert body["failure_code"] == "trainer_error" and "ValueError: bad batch" in body["reason"]
 
 
-def test_a_loop_sleeping_in_a_step_while_heartbeating_is_hung_not_lost(quick):
+def test_a_loop_sleeping_in_a_step_while_heartbeating_is_hung_not_lost(quick, receiver):
     code = (
         "import time, trainwatch\n"
-        "run = trainwatch.init(name='hangs')\n"
+        "run = trainwatch.init(name='hangs', system_metrics=0.1)\n"
         "for e in range(6):\n"
         "    run.log(epoch=e, train_loss=1.0 / (e + 1))\n"
         "    time.sleep(0.05)\n"
@@ -158,6 +215,10 @@ def test_a_loop_sleeping_in_a_step_while_heartbeating_is_hung_not_lost(quick):
         # Past the lost limit without a row: still running, because the heartbeats arrive.
         late = until(lambda: (lambda op: op if op["liveness"]["rows_silent_s"] > 4 else None)(quick.operation(op_id)), what="4 s without a row")
         assert late["status"] == "running" and late["failure_code"] is None and late["hung"] is True
+        # The hung alert cites the utilisation its sampler's first sample (posted at once) showed: no GPU here, so CPU.
+        body, _ = alert(receiver, op_id, "hung")
+        assert body["kind"] == "flag" and body["reason"].startswith("hung: heartbeats arrive but no epoch or step for")
+        assert "CPU" in body["reason"] and "sampled" in body["reason"]
     finally:
         proc.kill()
         proc.wait(30)

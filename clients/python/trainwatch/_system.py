@@ -1,5 +1,6 @@
 """System metrics (issue 24): a daemon thread of its own samples the process, the machine and the GPUs every
-`interval` seconds (15 by default) and posts them to POST /operations/{id}/system about once a minute.
+`interval` seconds (15 by default) and posts them to POST /operations/{id}/system: the first at once, then about once a
+minute.
 
 Sources, each tried once and kept: process and machine CPU/memory from psutil when importable, else from /proc
 (Linux), else none; GPUs from NVML when `pynvml` (the nvidia-ml-py package) is importable and initialises, else from
@@ -242,8 +243,8 @@ def _now_iso() -> str:
 
 
 class Sampler:
-    """Takes a sample every `interval` seconds on its own daemon thread and posts what it holds about once a minute
-    (and at stop). `operation_id()` is the run's id once it is registered (None until then: samples are held)."""
+    """Takes a sample every `interval` seconds on its own daemon thread and posts the first at once, then what it holds
+    about once a minute (and at stop). `operation_id()` is the run's id once it is registered (None until then: samples are held)."""
 
     def __init__(self, url: str, token: Optional[str], operation_id: Callable[[], Optional[str]], interval: float, post_every: float = POST_EVERY_S) -> None:
         self.interval = interval
@@ -300,7 +301,9 @@ class Sampler:
                 _warn(f"trainwatch: system metrics are off ({type(e).__name__}: {e})")
             return
         api = Api(self._url, self._token, timeout=5.0)
-        last_post = time.monotonic()
+        # The first sample goes at once: the page charts the run from its start, and a run that hangs or dies early
+        # still has one for its hung reason and its page. Then about once a minute.
+        last_post = time.monotonic() - self.post_every
         try:
             while not self._stop.wait(self.interval):
                 try:
