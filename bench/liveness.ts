@@ -1,9 +1,10 @@
 /**
  * Liveness of a real Python-client trainer against a real server process, as figures beside their goals:
  *   bun run bench/liveness.ts [--python=/path/to/python] [--repeats=3] [--lost=3] [--seconds=30]
- * (a) kill -9 of a trainer → its operation `failed` with failure_code `lost`: goal TRAINWATCH_LOST_AFTER plus one
- *     watchdog period (a quarter of the shortest limit), measured from the kill to the first GET that reads it failed
- *     (polled every 20 ms, so the figure is at most 20 ms late);
+ * (a) kill -9 of a trainer → its operation `failed` with failure_code `lost`, and → its `lost` alert received by a
+ *     webhook receiver (a Bun.serve on 127.0.0.1 named by TRAINWATCH_ALERT_WEBHOOK): goal TRAINWATCH_LOST_AFTER plus
+ *     one watchdog period (a quarter of the shortest limit) for both, measured from the kill to the first GET that reads
+ *     it failed (polled every 20 ms, so that figure is at most 20 ms late) and to the alert's arrival;
  * (b) the heartbeat's cost: the CPU seconds of an idle client (registered, no rows logged) over `--seconds` with the
  *     heartbeat at 0.2 s, minus the same interpreter idle without trainwatch, scaled to the default 15 s interval and
  *     to an hour of training.
@@ -26,7 +27,21 @@ const limits = { staleAfterMs: 1000, lostAfterMs: LOST_S * 1000, hungAfterMs: 10
 const PERIOD_MS = watchdogPeriodMs(limits);
 let broken = false;
 
+/** When each run's `lost` alert reached the receiver (performance.now()). */
+const lostAlerts = new Map<string, number>();
+const receiver = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  async fetch(r) {
+    const body = (await r.json()) as { event: string; operation: { id: string } };
+    if (body.event === "lost" && !lostAlerts.has(body.operation.id))
+      lostAlerts.set(body.operation.id, performance.now());
+    return new Response(null, { status: 204 });
+  },
+});
+
 const server = await startServerProcess({
+  TRAINWATCH_ALERT_WEBHOOK: `http://127.0.0.1:${receiver.port}/hook`,
   TRAINWATCH_CLIENT_HEARTBEAT: String(HEARTBEAT_S),
   TRAINWATCH_STALE_AFTER: String(limits.staleAfterMs / 1000),
   TRAINWATCH_LOST_AFTER: String(LOST_S),
@@ -65,6 +80,7 @@ async function until<T>(what: string, read: () => Promise<T | null>, timeoutMs: 
 try {
   // (a) kill -9 → lost.
   const figures: number[] = [];
+  const alerted: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
     const { proc, line: id } = await python(
       "import time, trainwatch\n" +
@@ -91,6 +107,8 @@ try {
       console.error(`${id}: failed with ${op.failure_code}, not lost`);
     }
     figures.push(tookMs);
+    const at = await until(`${id}'s lost alert`, async () => lostAlerts.get(id) ?? null, 30_000);
+    alerted.push(at - killed);
   }
   const goalMs = LOST_S * 1000 + PERIOD_MS;
   const p50 = median(figures);
@@ -99,6 +117,11 @@ try {
     `(a) kill -9 → lost: median ${(p50 / 1000).toFixed(2)} s, worst ${(worst / 1000).toFixed(2)} s over ${REPEATS} ` +
       `(goal ≤ ${(goalMs / 1000).toFixed(2)} s: TRAINWATCH_LOST_AFTER ${LOST_S} s + one watchdog period ${PERIOD_MS} ms; ` +
       `the trainer's last heartbeat was up to ${HEARTBEAT_S} s before the kill) ${worst <= goalMs ? "PASS" : "MISS"}`,
+  );
+  const alertWorst = Math.max(...alerted);
+  console.log(
+    `(a) kill -9 → its lost alert received: median ${(median(alerted) / 1000).toFixed(2)} s, worst ${(alertWorst / 1000).toFixed(2)} s ` +
+      `over ${REPEATS} (goal ≤ ${(goalMs / 1000).toFixed(2)} s, as above) ${alertWorst <= goalMs ? "PASS" : "MISS"}`,
   );
 
   // (b) the heartbeat's CPU: an idle registered client, against the same interpreter idle without it.
@@ -123,5 +146,6 @@ try {
   console.error(err);
 } finally {
   await server.stop();
+  receiver.stop(true);
 }
 process.exit(broken ? 1 : 0);
