@@ -24,6 +24,7 @@ const BROWSER_MODULES = [
   ...["smoothing", "downsample", "format", "wire"].map((m) => join(import.meta.dir, `../trends/${m}.ts`)),
   join(import.meta.dir, "../schemas/defaults.ts"),
   join(import.meta.dir, "../schemas/fields.ts"),
+  join(import.meta.dir, "../schemas/alert_events.ts"),
   join(import.meta.dir, "../operations/progress.ts"),
   join(import.meta.dir, "../operations/utilisation.ts"),
 ];
@@ -40,7 +41,15 @@ const typeOf = (file: string) => TYPES[file.slice(file.lastIndexOf(".") + 1)] ??
 
 /** Transpiles the browser modules; one build per app, started with it. Keys: "trends/format.js", "operations/progress.js". */
 async function buildBrowserModules(): Promise<Map<string, string>> {
-  const out = await Bun.build({ entrypoints: BROWSER_MODULES, target: "browser", format: "esm", splitting: false });
+  // The root named: Bun otherwise picks one from the entry points, and named the outputs "src/<folder>/…" for some sets.
+  const root = join(import.meta.dir, "..");
+  const out = await Bun.build({
+    entrypoints: BROWSER_MODULES,
+    root,
+    target: "browser",
+    format: "esm",
+    splitting: false,
+  });
   if (!out.success) throw new AggregateError(out.logs, "building the dashboard's browser modules failed");
   const files = new Map<string, string>();
   for (const o of out.outputs) files.set(o.path.replace(/^\.\//, ""), await o.text());

@@ -4,23 +4,10 @@
  * source for validation, OpenAPI and the MCP tools. Rules name events only, never a URL: channels are the server's.
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { ALERT_EVENTS, type AlertEvent } from "./alert_events.ts";
 
-/** A flag the judgement raises (the analysis's `flags`, the step judgement's, and `hung` from the liveness watchdog). */
-export const FLAG_EVENTS = [
-  "diverging",
-  "overfitting",
-  "stalled",
-  "plateau",
-  "hung",
-  "grad_explosion",
-  "slowdown",
-] as const;
-/** A status reached: `lost` is `failed` with failure_code lost; `stopped` is a stop decision of the run's stop policy. */
-export const STATUS_EVENTS = ["completed", "failed", "lost", "cancelled", "stopped"] as const;
-export const ALERT_EVENTS = [...FLAG_EVENTS, ...STATUS_EVENTS] as const;
-export type FlagEvent = (typeof FLAG_EVENTS)[number];
-export type StatusEvent = (typeof STATUS_EVENTS)[number];
-export type AlertEvent = (typeof ALERT_EVENTS)[number];
+export { ALERT_EVENTS, FLAG_EVENTS, STATUS_EVENTS } from "./alert_events.ts";
+export type { AlertEvent, FlagEvent, StatusEvent } from "./alert_events.ts";
 
 // Unsafe over the union of literals: the same schema, with its static type kept as the union (a mapped array of
 // literals would type as never).

@@ -5,24 +5,9 @@
 
 import { api } from "../../lib/api.js";
 import { alertItem } from "../../lib/alerts.js";
+import { ALERT_EVENTS as EVENTS } from "schemas/alert_events.js";
 import { html, render } from "../../lib/html.js";
 import { alertError } from "../../lib/widgets.js";
-
-/** Every event a run can alert on, as the server names them (src/schemas/alert.ts ALERT_EVENTS). */
-const EVENTS = [
-  "diverging",
-  "overfitting",
-  "stalled",
-  "plateau",
-  "hung",
-  "grad_explosion",
-  "slowdown",
-  "completed",
-  "failed",
-  "lost",
-  "cancelled",
-  "stopped",
-];
 
 export function alertsPart(slot, id) {
   let alerts = [];
