@@ -459,6 +459,28 @@ describe("the delivery worker, against a real receiver", () => {
     });
   });
 
+  test("a receiver's redirect is not followed: the signed body never reaches the other address, and it is retried", async () => {
+    const elsewhere = receiver();
+    cleanups.push(elsewhere.stop);
+    const redirecting = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(null, { status: 307, headers: { location: elsewhere.url } }),
+    });
+    cleanups.push(() => redirecting.stop(true));
+    const env = {
+      TRAINWATCH_ALERT_WEBHOOK: `http://127.0.0.1:${redirecting.port}/hook`,
+      TRAINWATCH_ALERT_WEBHOOK_SECRET: "s3cret",
+    };
+    const { store, app, config } = await outbox(":memory:", env);
+    cleanups.push(() => store.close());
+    await failRuns(app, 1);
+    expect(await new Deliverer({ store: store.alerts, targets: targetsOf(config.alerts) }).drain()).not.toBeNull();
+    expect(elsewhere.tries).toEqual([]);
+    const [alert] = await store.alerts.listAlerts({ limit: 1 });
+    expect(alert!.deliveries[0]).toMatchObject({ state: "pending", attempts: 1, last_status: 307 });
+  });
+
   test("a Slack channel gets the text and blocks; no signature header without a secret", async () => {
     const rx = receiver();
     cleanups.push(rx.stop);

@@ -152,6 +152,9 @@ export class Deliverer {
         method: "POST",
         headers,
         body,
+        // A receiver's redirect is not followed (the signed body would go where the configuration never named): a 3xx
+        // is an answer that is not a 2xx, retried like any other.
+        redirect: "manual",
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       });
       status = res.status;
