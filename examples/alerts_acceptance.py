@@ -232,6 +232,13 @@ def status_in(dom: str) -> List[str]:
     return re.findall(r'data-status="([^"]+)"', dom)
 
 
+def judgement_in(dom: str) -> str:
+    """The operation page's judgement card as shown: its badges and the recommended action (printed, not checked)."""
+    badges = [b for b, _ in chips(dom[dom.find('id="badges"'):])][:4]
+    action = re.search(r'data-action="([^"]+)"', dom)
+    return f"judgement card: badges {badges}, action {action.group(1) if action else None}"
+
+
 def alerts_of(server, op_id: str) -> List[Dict[str, Any]]:
     return server.call("GET", f"/alerts?operation_id={op_id}&limit=100")["data"]
 
@@ -282,7 +289,7 @@ def check_killed(t: sa.Table, server, runs: Runs, receiver: Receiver, tmp: str, 
     # Both pages at once, while stale (LOST_S − STALE_S of room).
     dom = page(f"{server.url}/#/op/{op_id}", tmp, os.path.join(shots, "1-killed-stale-op.png"))
     seen = chips(dom)
-    print(f"   page while stale: status {status_in(dom)}, chips {seen}", flush=True)
+    print(f"   page while stale: status {status_in(dom)}, chips {seen}; {judgement_in(dom)}", flush=True)
     t.add("kill -9: training process", proc.returncode, "-9 (no goodbye)", proc.returncode == -9)
     t.add("kill -9: API while stale (status / stale)", f"{stale['status']} / {stale['stale']}", "running / True", stale["status"] == "running" and stale["stale"] is True)
     t.add("kill -9: kill → stale (API)", f"{t_stale:.2f} s", f"{STALE_S - HEARTBEAT_S:g} … {STALE_S + WATCHDOG_S + POLL_S:g} s (limit − heartbeat … + watchdog + poll)",
@@ -326,7 +333,7 @@ def check_killed(t: sa.Table, server, runs: Runs, receiver: Receiver, tmp: str, 
     until(delivered(server, op_id, "lost"), "the lost alert delivered on both channels", 30)
     dom = page(f"{server.url}/#/op/{op_id}", tmp, os.path.join(shots, "2-killed-lost-op.png"))
     seen = chips(dom)
-    print(f"   page once lost: status {status_in(dom)}, chips {seen}", flush=True)
+    print(f"   page once lost: status {status_in(dom)}, chips {seen}; {judgement_in(dom)}", flush=True)
     item = re.search(rf'data-alert="{body["id"]}".*?</li>', dom, re.S)
     sent = re.findall(r"(webhook|slack) (delivered|pending|failed)", item.group(0)) if item else []
     t.add("kill -9: op page once lost: status pill / lost chip", f"{status_in(dom)[:1]} / {[c for c in seen if c[0] == 'lost']}", "['failed'] / [('lost', 'lost')]",
@@ -413,6 +420,7 @@ def check_hung(t: sa.Table, server, runs: Runs, receiver: Receiver, tmp: str, sh
               body["reason"].startswith("hung: heartbeats arrive but no epoch or step") and expect in body["reason"] and expect in slack.get("text", "") + json.dumps(slack))
         dom = page(f"{server.url}/#/op/{op_id}", tmp, os.path.join(shots, f"3-hung-{label.lower()}-op.png"))
         chip = next((c[1] for c in chips(dom) if c[0] == "hung"), None)
+        print(f"   {label}: page while hung: {judgement_in(dom)}", flush=True)
         t.add(f"hung ({label}): op page's hung chip", chip, f"'hung · {expect} …'", chip is not None and chip.startswith(f"hung · {expect}"))
         ids.append(op_id)
     # Past the lost limit without a row, the heartbeats still arriving: hung, never lost.
