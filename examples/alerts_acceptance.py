@@ -183,7 +183,7 @@ class Runs:
         env = dict(os.environ, TRAINWATCH_URL=self.url, PYTHONUNBUFFERED="1")
         env.pop("TRAINWATCH_OPERATION_ID", None)
         if path_dir:
-            env["PATH"] = f"{path_dir}{os.pathsep}{env['PATH']}"
+            env.update(PATH=os.pathsep.join([path_dir, *os.get_exec_path(env)]))  # the stand-in nvidia-smi first
         proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "train", "--kind", kind, "--out", out, "--name", name],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.procs.append(proc)
