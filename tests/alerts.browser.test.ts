@@ -55,4 +55,28 @@ describeInBrowser("alerts on the dashboard, in headless Chromium", () => {
     });
     expect(pageErrors).toEqual([]);
   });
+
+  test("a status alert reads as a line of text in the lists and its toast, not as a status pill", async () => {
+    await page.goto(`${server.url}/#/`);
+    await page.waitForSelector("#bell");
+    const id = (await call("POST", "/operations", { operation_type: "training", name: "crashes" }))
+      .operation_id as string;
+    await call("POST", `/operations/${id}/complete`, { status: "failed", error_message: "CUDA out of memory" });
+    // The status pill's style (.status: small capitals on a grey pill) is not the alert's.
+    const looks = (selector: string) =>
+      page.$eval(selector, (el) => {
+        const s = getComputedStyle(el);
+        return { transform: s.textTransform, radius: s.borderRadius };
+      });
+    const plain = { transform: "none", radius: "0px" };
+    await page.waitForSelector(`[data-toast]`);
+    expect((await looks(`[data-toast]`)).transform).toBe("none");
+    await page.click("#bell");
+    await page.waitForSelector(`#bell-panel [data-alert]`);
+    expect(await looks(`#bell-panel [data-alert]`)).toEqual(plain);
+    await page.goto(`${server.url}/#/op/${id}`);
+    await page.waitForSelector("#op-alerts [data-alert]");
+    expect(await looks("#op-alerts [data-alert]")).toEqual(plain);
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -62,4 +62,31 @@ describeInBrowser("client run liveness on the dashboard, in headless Chromium", 
     await until("the list's lost chip", async () => (await badges()).includes("lost"));
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  test("the page of a run that is already hung cites its utilisation on the hung chip", async () => {
+    const id = (await call("POST", "/operations", { operation_type: "training", name: "hung-before-opened" }))
+      .operation_id as string;
+    await call("POST", `/operations/${id}/metrics`, { epochs: [{ epoch: 0, train_loss: 1 }] });
+    await call("POST", `/operations/${id}/heartbeat`, {});
+    const sample = { timestamp: new Date().toISOString(), process: { cpu_percent: 3 } };
+    await call("POST", `/operations/${id}/system`, { samples: [sample] });
+    const beats = setInterval(() => void call("POST", `/operations/${id}/heartbeat`, {}), 200);
+    try {
+      await until("the run hung", async () => ((await call("GET", `/operations/${id}`)).hung ? true : undefined));
+      // Opened now: the operation arrives hung before the page has read the run's system samples.
+      await page.goto(`${server.url}/#/op/${id}`);
+      // The chip as it stands once the page holds the sample (read in the same turn: not after the next age tick).
+      const chip = await until("the page's system samples read", () =>
+        page.evaluate(() =>
+          (window as any).__trainwatch.system()?.samples === 1
+            ? (document.querySelector('#head [data-badge="hung"]')?.textContent ?? "no hung chip")
+            : undefined,
+        ),
+      );
+      expect(chip).toStartWith("hung · process CPU 3 % of one core, sampled ");
+    } finally {
+      clearInterval(beats);
+    }
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 });

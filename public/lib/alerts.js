@@ -18,7 +18,7 @@ export function alertItem(a) {
     (d) =>
       html`<span class="badge small ${d.state}" title="${d.last_error ?? ""}">${d.channel} ${d.state}${d.attempts > 1 ? ` ×${d.attempts}` : ""}</span>`,
   );
-  return html`<li class="alert-item ${a.alert.kind}" data-alert="${a.alert.id}">
+  return html`<li class="alert-item kind-${a.alert.kind}" data-alert="${a.alert.id}">
     <a href="#/op/${a.alert.operation.id}"><b>${a.alert.title}</b></a>
     <span class="muted small">${ago(a.alert.at)}</span> ${sent}
     ${a.alert.reason ? html`<div class="small muted">${a.alert.reason}</div>` : null}
@@ -55,7 +55,7 @@ export function startAlertBell({ button, panel, toasts }) {
   };
   const toast = (a) => {
     const el = document.createElement("div");
-    el.className = `toast ${a.alert.kind}`;
+    el.className = `toast kind-${a.alert.kind}`; // not `status`: the status pill's class
     el.dataset.toast = a.alert.id;
     render(
       el,

@@ -169,6 +169,7 @@ export function operationView(root, id) {
         },
         system({ samples }) {
           system.add(samples);
+          if (state.op?.hung) header.render(state.op); // the hung chip cites the latest sample
         },
         end() {
           if (state.full) analysis.analyse();
@@ -180,8 +181,12 @@ export function operationView(root, id) {
           append(headSlot, errorBox(err));
         },
       });
-      // Read once the stream listens: a sample posted meanwhile arrives live, none falls between.
-      stream.joined.then(() => system.load()).catch((err) => append(headSlot, errorBox(err)));
+      // Read once the stream listens: a sample posted meanwhile arrives live, none falls between. A run already hung
+      // when the page opened was shown before its samples were read: its chip cites them once they are.
+      stream.joined
+        .then(() => system.load())
+        .then(() => state.op?.hung && header.render(state.op))
+        .catch((err) => append(headSlot, errorBox(err)));
       if (bySteps) {
         await chartBySteps();
         analysis.analyse();
