@@ -49,6 +49,11 @@ describeInBrowser("client run liveness on the dashboard, in headless Chromium", 
       await until("the hung chip", async () => (await badges()).includes("hung"));
       const chip = await page.$eval('#head [data-badge="hung"]', (el) => el.textContent ?? "");
       expect(chip).toStartWith("hung · GPU 0 utilisation 0 %, sampled ");
+      // The advice is asked again when the run turns hung: check the trainer, and never "no issues" beside the chip.
+      const action = () =>
+        page.evaluate(() => document.querySelector("#recommendation [data-action]")?.getAttribute("data-action") ?? "");
+      await until("the advice to check the trainer", async () => (await action()) === "check_trainer");
+      expect(await page.$('#badges [data-badge="none"]')).toBeNull();
     } finally {
       clearInterval(beats);
     }

@@ -10,6 +10,7 @@ import { isRevivable } from "../src/operations/lifecycle.ts";
 import {
   CADENCE_INTERVALS,
   DEFAULT_CLIENT_LIVENESS,
+  adviceOnLiveness,
   hungDetail,
   hungThresholdMs,
   isLost,
@@ -136,6 +137,47 @@ describe("the liveness rules", () => {
     expect(isRevivable({ status: "failed", failure_code: "lost" })).toBe(true);
     expect(isRevivable({ status: "failed", failure_code: "terminated" })).toBe(false);
     expect(isRevivable({ status: "failed", failure_code: "trainer_error" })).toBe(false);
+  });
+});
+
+describe("the advice while the trainer is quiet", () => {
+  const verdict = {
+    stale: false,
+    hung: false,
+    silent_s: 0,
+    rows_silent_s: 0,
+    median_interval_s: 2,
+    longest_gap_s: 5,
+    hung_after_s: 300,
+  };
+  const go = { action: "continue", reason: "The loss is still falling.", checkpoint_epoch: null };
+  test("neither stale nor hung: the curves' advice as it is", () => {
+    expect(adviceOnLiveness(go, { stale: false, hung: false, liveness: verdict })).toBe(go);
+  });
+  test("stale or hung: continue becomes check_trainer, saying what is silent, the curves' reason after it", () => {
+    const stale = adviceOnLiveness(go, {
+      stale: true,
+      hung: false,
+      liveness: { ...verdict, stale: true, silent_s: 75.4 },
+    });
+    expect(stale.action).toBe("check_trainer");
+    expect(stale.reason).toStartWith("The trainer has sent nothing (no heartbeat, epoch or step) for 75 s");
+    expect(stale.reason).toEndWith("The curves so far: The loss is still falling.");
+    const hung = adviceOnLiveness(
+      { ...go, action: "insufficient_data" },
+      { stale: false, hung: true, liveness: { ...verdict, hung: true, rows_silent_s: 400 } },
+      "GPU 0 utilisation 0 %, sampled 3 s before",
+    );
+    expect(hung.action).toBe("check_trainer");
+    expect(hung.reason).toStartWith(
+      "The trainer heartbeats but has logged no epoch or step for 400 s (usually every 2 s); GPU 0 utilisation 0 %, sampled 3 s before: it looks hung",
+    );
+  });
+  test("a stop stays a stop (the curves already end the run), the silence added to its reason", () => {
+    const stop = { action: "stop", reason: "Diverging.", checkpoint_epoch: 4 };
+    const out = adviceOnLiveness(stop, { stale: true, hung: false, liveness: null });
+    expect(out).toMatchObject({ action: "stop", checkpoint_epoch: 4 });
+    expect(out.reason).toStartWith("Diverging. The trainer has sent nothing (no heartbeat, epoch or step): it may");
   });
 });
 
@@ -302,6 +344,13 @@ describe("the client watchdog", () => {
       const stale = events.filter((e) => e.type === "status");
       expect(stale).toHaveLength(1); // announced when it turned, not on every check
       expect(stale[0]).toMatchObject({ operation: { status: "running", stale: true } });
+      // Its curves would say continue: the advice is to check the trainer, citing the silence.
+      const advice = (await json(t.app.handle(req("GET", `/api/v1/operations/${id}/analysis`)))).body.data;
+      expect(advice.flags.stale).toBe(true);
+      expect(advice.recommendation.action).toBe("check_trainer");
+      expect(advice.recommendation.reason).toMatch(
+        /^The trainer has sent nothing \(no heartbeat, epoch or step\) for \d+ s/,
+      );
 
       t.clock.now = start + t.config.client.lostAfterMs + 1_000;
       expect(await dog.check()).toEqual([id]);
@@ -403,6 +452,8 @@ describe("the client watchdog", () => {
       const analysis = await json(t.app.handle(req("GET", `/api/v1/operations/${id}/analysis`)));
       expect(analysis.body.data.flags.hung).toBe(true);
       expect(analysis.body.data.liveness.utilisation).toStartWith("GPU utilisation 1.5 % (GPU 0 0 %, GPU 1 3 %)");
+      expect(analysis.body.data.recommendation.action).toBe("check_trainer");
+      expect(analysis.body.data.recommendation.reason).toContain("; GPU utilisation 1.5 % (GPU 0 0 %, GPU 1 3 %)");
       // The hung alert (a default event), with the watchdog's reason, at the run's last epoch.
       const alerts = await json(t.app.handle(req("GET", `/api/v1/alerts?operation_id=${id}`)));
       expect(alerts.status).toBe(200);

@@ -87,7 +87,7 @@ export function operationView(root, id) {
   const analysis = analysisPart(
     { badges: root.querySelector("#badges"), recommendation: root.querySelector("#recommendation") },
     id,
-    { trends: () => state.trends, alive, onAnalysis: (a) => curves.setJudgement(a) },
+    { trends: () => state.trends, op: () => state.op, alive, onAnalysis: (a) => curves.setJudgement(a) },
   );
   const slots = {
     grid: root.querySelector("#charts"),
@@ -162,10 +162,14 @@ export function operationView(root, id) {
           if (state.full) analysis.analyseIfNew(t);
         },
         status(op) {
+          // A trainer that turned stale or hung (or spoke again) changes the advice: asked again.
+          const quiet = (o) => Boolean(o?.stale || o?.hung);
+          const turned = quiet(op) !== quiet(state.op);
           state.op = op;
           state.trends = op.trends;
           showOp();
           analysis.showTrends(state.trends);
+          if (turned && state.full) analysis.analyse();
         },
         system({ samples }) {
           system.add(samples);

@@ -231,7 +231,8 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       "the best epoch and value, epochs since improvement, the overfitting, plateau, diverging and stalled flags, the generalization gap, which checkpoints exist, " +
       "the final epoch's metrics, and a recommendation {action, reason, checkpoint_epoch, trajectory}. action is 'continue', 'stop' (running but diverging, " +
       "overfitting, stalled or on a plateau), 'use_checkpoint' (finished; restore checkpoint_epoch, which for local and host trainings always has a checkpoint " +
-      "you can download) or 'insufficient_data'. Quote the reason to the user; it names the numbers and thresholds behind the advice. " +
+      "you can download), 'insufficient_data', or 'check_trainer' (flags.stale: the trainer sent nothing for a while; flags.hung: it " +
+      "heartbeats but logs nothing; liveness says for how long and how busy its machine is: tell the user to check the process). Quote the reason to the user; it names the numbers and thresholds behind the advice. " +
       "A run that reports steps is judged on its steps (judged_on 'steps'): the flags are the step rules' (plus spike, grad_explosion, slowdown), " +
       "best_step is the best evaluation's step, spikes lists each loss spike {step, size, recovered} (a recovered spike is not a problem: say so), " +
       "divergence says where it began, slowdowns when steps got slower, and recommendation.checkpoint_step names the step whose checkpoint to restore " +

@@ -210,3 +210,33 @@ export function hungDetail(v: LivenessVerdict, utilisation?: string): HungDetail
     reason: `hung: heartbeats arrive but no epoch or step for ${Math.round(v.rows_silent_s)} s (${usual}; hung past ${Math.round(v.hung_after_s)} s)${utilisation ? `; ${utilisation}` : ""}`,
   };
 }
+
+/** What adviceOnLiveness reads of a recommendation (src/schemas/analysis.ts Recommendation): its action and reason. */
+interface Advice {
+  action: string;
+  reason: string;
+}
+
+/**
+ * The recommendation of a run whose trainer went quiet: its curves cannot tell a dead or stuck trainer from a healthy
+ * one, so "continue" (or "not enough data") becomes `check_trainer`, saying what is silent and for how long, with the
+ * curves' reason after it; a stop or a checkpoint to use stays (the curves already say the run should end), the
+ * silence added to its reason. Unchanged while the run is neither stale nor hung.
+ * - stale: nothing (heartbeat, epoch or step) for longer than the server's limit: killed, out of memory, preempted or
+ *   cut off; a watched client run is failed `lost` if the silence goes on (a host training: `host_unreachable`);
+ * - hung: heartbeats arrive but no epoch or step for far longer than its usual interval: a deadlocked collective, a
+ *   data loader that stopped; with the utilisation its latest system sample shows, when there is one.
+ */
+export function adviceOnLiveness<A extends Advice>(
+  rec: A,
+  op: { stale: boolean; hung: boolean; liveness: LivenessVerdict | null },
+  utilisation?: string,
+): A | (Omit<A, "action"> & { action: "check_trainer" }) {
+  if (!op.stale && !op.hung) return rec;
+  const l = op.liveness;
+  const quiet = op.stale
+    ? `The trainer has sent nothing (no heartbeat, epoch or step)${l ? ` for ${Math.round(l.silent_s)} s` : ""}: it may have been killed, run out of memory, been preempted or lost its network; check that it is alive (if the silence goes on, the run is failed as lost).`
+    : `The trainer heartbeats but has logged no epoch or step for ${Math.round(l?.rows_silent_s ?? 0)} s${l?.median_interval_s != null ? ` (usually every ${l.median_interval_s} s)` : ""}${utilisation ? `; ${utilisation}` : ""}: it looks hung (a deadlocked collective, a data loader that stopped); check the process.`;
+  if (rec.action === "stop" || rec.action === "use_checkpoint") return { ...rec, reason: `${rec.reason} ${quiet}` };
+  return { ...rec, action: "check_trainer", reason: `${quiet} The curves so far: ${rec.reason}` };
+}

@@ -3,6 +3,7 @@
  * (GET /operations/{id}/metrics, each run of a comparison's curves) with the range a request asks for, and its
  * analysis (GET /operations/{id}/analysis, each run of a comparison). The routes only validate and reply.
  */
+import { adviceOnLiveness } from "./liveness.ts";
 import { describeUtilisation } from "./utilisation.ts";
 import { invalid, notFound } from "../errors.ts";
 import type { Analysis } from "../schemas/analysis.ts";
@@ -183,7 +184,8 @@ async function candidatePoints(
 
 /**
  * The analysis with the operation's liveness laid over it (read O(1) from its row): the stale and hung flags,
- * `liveness`, and on a hung run the utilisation its latest system sample shows (describeUtilisation).
+ * `liveness`, on a hung run the utilisation its latest system sample shows (describeUtilisation), and a recommendation
+ * that says to check the trainer while it is stale or hung (adviceOnLiveness).
  */
 export const withLiveness = (
   judged: JudgedAnalysis,
@@ -193,6 +195,7 @@ export const withLiveness = (
   ...judged,
   flags: { ...judged.flags, stale: op.stale, hung: op.hung },
   liveness: op.liveness && utilisation !== undefined ? { ...op.liveness, utilisation } : op.liveness,
+  recommendation: adviceOnLiveness(judged.recommendation, op, utilisation),
 });
 
 /** Judges a loaded operation from its stored judgement (judgeStored): the analysis reply, and its first stored epoch. */

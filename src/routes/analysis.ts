@@ -26,8 +26,9 @@ export const analysisRoutes = (deps: AppDeps) =>
         description:
           "The whole history judged with the server's thresholds (`thresholds`): flags (overfitting, plateau, diverging, stalled), " +
           "trajectory (worsening since the best epoch when the loss sits well above its best), generalization gap, which checkpoints " +
-          "exist, and `recommendation` { action: continue | stop | use_checkpoint | insufficient_data, reason citing numbers and " +
-          "thresholds, checkpoint_epoch (for local and host trainings always one with a checkpoint), trajectory }.",
+          "exist, and `recommendation` { action: continue | stop | use_checkpoint | insufficient_data | check_trainer, reason citing " +
+          "numbers and thresholds, checkpoint_epoch (for local and host trainings always one with a checkpoint), trajectory }. " +
+          "A trainer that went quiet (flags.stale, flags.hung, `liveness`) turns continue into check_trainer.",
         responses: {
           200: documented("Analysis", Envelope(Analysis)),
           404: documented("Unknown operation", ErrorEnvelope),

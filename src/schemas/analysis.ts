@@ -63,8 +63,17 @@ export const AnalysisFlags = Type.Composite([Flags, LivenessFlags], {
 });
 
 export const Action = Type.Union(
-  [Type.Literal("continue"), Type.Literal("stop"), Type.Literal("use_checkpoint"), Type.Literal("insufficient_data")],
-  { description: "continue | stop | use_checkpoint | insufficient_data" },
+  [
+    Type.Literal("continue"),
+    Type.Literal("stop"),
+    Type.Literal("use_checkpoint"),
+    Type.Literal("insufficient_data"),
+    Type.Literal("check_trainer"),
+  ],
+  {
+    description:
+      "continue | stop | use_checkpoint | insufficient_data | check_trainer (the trainer is stale or hung: its curves cannot say whether it lives; see flags.stale, flags.hung and liveness)",
+  },
 );
 
 export const Trajectory = Type.Union([Type.Literal("improving"), Type.Literal("worsening"), Type.Literal("flat")]);

@@ -11,15 +11,16 @@ const ACTION_LABELS = {
   stop: "stop",
   use_checkpoint: "use checkpoint",
   insufficient_data: "not enough data",
+  check_trainer: "check the trainer",
 };
 
-/** The badges and the best monitored value of a trend summary. */
-function trendsBlock(t) {
+/** The badges and the best monitored value of a trend summary; `quiet`: the trainer is stale or hung (never "no issues"). */
+function trendsBlock(t, quiet) {
   const bestText =
     t.best_epoch === null
       ? html`<span class="muted">no finite loss yet</span>`
       : html`best ${t.monitor} <b>${fmt(t.best_val_loss)}</b> at epoch <b>${t.best_epoch}</b>${t.epochs_since_improvement ? html` <span class="muted">(${t.epochs_since_improvement} epochs ago)</span>` : null}`;
-  return html`${flagBadges(t, { none: t.total_epochs_completed >= 3 })} <span class="best">${bestText}</span>`;
+  return html`${flagBadges(t, { none: t.total_epochs_completed >= 3 && !quiet })} <span class="best">${bestText}</span>`;
 }
 
 /** A recommendation: its action, the reason, and the checkpoint to use when it names one. */
@@ -36,9 +37,14 @@ function recommendationBlock(r) {
  * The judgement of operation `id`, into its `badges` and `recommendation` elements. showTrends(t) renders the badges;
  * analyse() asks for the recommendation (throttled), analyseIfNew(t) only when `t` differs from the trends the last
  * ask was for; `trends()` reads the page's current trends; nothing is asked once `alive()` is false; cancel() drops a
- * pending ask; `onAnalysis(a)` hears each analysis (the charts mark a step run's spikes and slow-downs from it).
+ * pending ask; `onAnalysis(a)` hears each analysis (the charts mark a step run's spikes and slow-downs from it); `op()`
+ * reads the page's operation (a stale or hung one never shows "no issues": its chips say why).
  */
-export function analysisPart({ badges, recommendation }, id, { trends, alive, onAnalysis = () => {} }) {
+export function analysisPart(
+  { badges, recommendation },
+  id,
+  { trends, op = () => null, alive, onAnalysis = () => {} },
+) {
   /** The trends the last analysis was asked for (as JSON). */
   let analysedTrends = null;
   const analyse = throttle(async () => {
@@ -57,7 +63,7 @@ export function analysisPart({ badges, recommendation }, id, { trends, alive, on
 
   return {
     showTrends(t) {
-      if (t) render(badges, trendsBlock(t));
+      if (t) render(badges, trendsBlock(t, Boolean(op()?.stale || op()?.hung)));
     },
     analyse,
     analyseIfNew(t) {
