@@ -232,11 +232,17 @@ def status_in(dom: str) -> List[str]:
     return re.findall(r'data-status="([^"]+)"', dom)
 
 
-def judgement_in(dom: str) -> str:
-    """The operation page's judgement card as shown: its badges and the recommended action (printed, not checked)."""
-    badges = [b for b, _ in chips(dom[dom.find('id="badges"'):])][:4]
+def card_in(dom: str) -> Tuple[List[str], Optional[str]]:
+    """The operation page's judgement card as shown: its badges and the recommended action."""
+    part = dom[dom.find('id="badges"'):]
+    badges = [b for b, _ in chips(part[:part.find('id="recommendation"')] if 'id="recommendation"' in part else part)]
     action = re.search(r'data-action="([^"]+)"', dom)
-    return f"judgement card: badges {badges}, action {action.group(1) if action else None}"
+    return badges, action.group(1) if action else None
+
+
+def judgement_in(dom: str) -> str:
+    badges, action = card_in(dom)
+    return f"judgement card: badges {badges}, action {action}"
 
 
 def alerts_of(server, op_id: str) -> List[Dict[str, Any]]:
@@ -290,6 +296,9 @@ def check_killed(t: sa.Table, server, runs: Runs, receiver: Receiver, tmp: str, 
     dom = page(f"{server.url}/#/op/{op_id}", tmp, os.path.join(shots, "1-killed-stale-op.png"))
     seen = chips(dom)
     print(f"   page while stale: status {status_in(dom)}, chips {seen}; {judgement_in(dom)}", flush=True)
+    badges, action = card_in(dom)
+    t.add("kill -9: op page's advice while stale (action / 'no issues' badge)", f"{action} / {'none' in badges}", "check_trainer / False",
+          action == "check_trainer" and "none" not in badges)
     t.add("kill -9: training process", proc.returncode, "-9 (no goodbye)", proc.returncode == -9)
     t.add("kill -9: API while stale (status / stale)", f"{stale['status']} / {stale['stale']}", "running / True", stale["status"] == "running" and stale["stale"] is True)
     t.add("kill -9: kill → stale (API)", f"{t_stale:.2f} s", f"{STALE_S - HEARTBEAT_S:g} … {STALE_S + WATCHDOG_S + POLL_S:g} s (limit − heartbeat … + watchdog + poll)",
@@ -422,6 +431,9 @@ def check_hung(t: sa.Table, server, runs: Runs, receiver: Receiver, tmp: str, sh
         chip = next((c[1] for c in chips(dom) if c[0] == "hung"), None)
         print(f"   {label}: page while hung: {judgement_in(dom)}", flush=True)
         t.add(f"hung ({label}): op page's hung chip", chip, f"'hung · {expect} …'", chip is not None and chip.startswith(f"hung · {expect}"))
+        badges, action = card_in(dom)
+        t.add(f"hung ({label}): op page's advice (action / 'no issues' badge)", f"{action} / {'none' in badges}", "check_trainer / False",
+              action == "check_trainer" and "none" not in badges)
         ids.append(op_id)
     # Past the lost limit without a row, the heartbeats still arriving: hung, never lost.
     for (label, proc, op_id, out, log) in started:
