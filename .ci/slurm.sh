@@ -8,6 +8,8 @@
 #                               TRAINWATCH_TEST_SLURM_TOKEN_FILE=DIR/token TRAINWATCH_TEST_SLURM_CONF=DIR/slurm.conf
 #                               TRAINWATCH_TEST_SLURM_WORKDIR=DIR/work
 #   .ci/slurm.sh stop DIR       cancel every job (SIGKILL), stop the daemons and remove DIR
+#   .ci/slurm.sh stop-rest DIR  stop slurmrestd alone (a REST outage: the cluster and its jobs run on)
+#   .ci/slurm.sh start-rest DIR start it again on the same port; returns once it answers
 #
 # --install: apt-get install slurm-wlm slurm-wlm-jwt-plugin slurmrestd munge when any is missing (CI; a clean Debian image has none).
 # --owner-pid PID: stop the cluster and remove DIR once process PID is gone, however it ended (`bun test` runs no exit
@@ -29,7 +31,7 @@ set -euo pipefail
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR [--install] [--owner-pid PID] [--user NAME] [--cpus N]" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|stop-rest|start-rest DIR [--install] [--owner-pid PID] [--user NAME] [--cpus N]" >&2; exit 2; }
 shift 2
 
 # A free loopback port from the kernel (another process may take it before the daemon binds: start() retries).
@@ -93,7 +95,34 @@ stop_daemons() {
   wait
 }
 
+# slurmrestd: as the job user (never root, never SlurmUser), on the port in DIR/rest; SLURM_JWT=daemon makes it take
+# each request's JWT instead of a munge credential of its own.
+start_rest() {
+  local user port
+  read -r user port <"$dir/rest"
+  runuser -u "$user" -- env SLURM_CONF="$dir/slurm.conf" SLURM_JWT=daemon \
+    setsid slurmrestd -s openapi/v0.0.38 -a rest_auth/jwt "127.0.0.1:$port" \
+    </dev/null >>"$dir/log/slurmrestd.log" 2>&1 &
+  echo $! >"$dir/slurmrestd.pid"
+}
+
+# Up once it answers ping with the token (10 s at most).
+rest_up() {
+  local user port
+  read -r user port <"$dir/rest"
+  wait_for 100 curl -sf --max-time 2 -o /dev/null -H "X-SLURM-USER-NAME: $user" -H "X-SLURM-USER-TOKEN: $(cat "$dir/token")" \
+    "http://127.0.0.1:$port/slurm/v0.0.38/ping"
+}
+
 case "$cmd" in
+  stop-rest)
+    # slurmrestd alone, as an outage of the REST API while the cluster runs on (tests, and trying it by hand).
+    stop_pid "$dir/slurmrestd.pid"
+    ;;
+  start-rest)
+    start_rest
+    rest_up || { echo "slurmrestd did not start:" >&2; tail -20 "$dir/log/slurmrestd.log" >&2; exit 1; }
+    ;;
   start)
     install=0
     owner=""
@@ -211,17 +240,12 @@ EOF
       slurmctld -i >>"$dir/log/slurmctld.out" 2>&1 || true
       slurmd -N "$host" >>"$dir/log/slurmd.out" 2>&1 || true
       if wait_for 100 bash -c '[ "$(timeout 2 sinfo -h -n "$1" -o %t 2>/dev/null)" = idle ]' _ "$host"; then
-        # slurmrestd: as the job user (never root, never SlurmUser); SLURM_JWT=daemon makes it take each request's
-        # JWT instead of a munge credential of its own.
-        runuser -u "$user" -- env SLURM_CONF="$SLURM_CONF" SLURM_JWT=daemon \
-          setsid slurmrestd -s openapi/v0.0.38 -a rest_auth/jwt "127.0.0.1:$rest_port" \
-          </dev/null >>"$dir/log/slurmrestd.log" 2>&1 &
-        echo $! >"$dir/slurmrestd.pid"
+        echo "$user $rest_port" >"$dir/rest"
+        start_rest
         timeout 10 scontrol token username="$user" lifespan=86400 | sed -n 's/^SLURM_JWT=//p' >"$dir/token"
         chmod 644 "$dir/token"
         # Up once it answers ping with the token.
-        if wait_for 100 curl -sf --max-time 2 -o /dev/null -H "X-SLURM-USER-NAME: $user" -H "X-SLURM-USER-TOKEN: $(cat "$dir/token")" \
-            "http://127.0.0.1:$rest_port/slurm/v0.0.38/ping"; then
+        if rest_up; then
           if [ -n "$owner" ]; then
             # Detached, with no inherited stdout: whoever reads this script's output sees EOF at once.
             setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop "$3"' _ "$owner" "$0" "$dir" \
@@ -247,7 +271,7 @@ EOF
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start|stop DIR [--install] [--owner-pid PID] [--user NAME] [--cpus N]" >&2
+    echo "usage: $0 start|stop|stop-rest|start-rest DIR [--install] [--owner-pid PID] [--user NAME] [--cpus N]" >&2
     exit 2
     ;;
 esac
