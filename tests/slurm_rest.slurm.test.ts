@@ -6,7 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TrainwatchError } from "../src/errors.ts";
-import { type SlurmJob, type SlurmJobSpec, SlurmRestClient } from "../src/executors/slurm_rest.ts";
+import { type SlurmJobSpec, SlurmRestClient } from "../src/executors/slurm_rest.ts";
 import { queuePosition, slurmOutcome } from "../src/executors/slurm_states.ts";
 import { batchScript, jobEnvironment } from "../src/executors/slurm_script.ts";
 import { type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
@@ -180,5 +180,3 @@ withSlurm("the slurmrestd client", (slurm: TestSlurm) => {
     expect(await client.ping()).toBe(true);
   });
 });
-
-export type { SlurmJob };
