@@ -114,6 +114,8 @@ export async function startServer(config: Config = loadConfig()) {
   if (interrupted.length)
     console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
   const app = createApp({ store, operations, config, trainers });
+  // The OpenAPI document is built now, once (a public route: its first visitor would pay for building it).
+  await app.handle(new Request("http://localhost/swagger/json"));
   try {
     listen(app, {
       hostname: config.host,

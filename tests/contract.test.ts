@@ -8,7 +8,8 @@ import type { RecipeRequest } from "../src/schemas/recipe.ts";
 import { TrainwatchError, invalid } from "../src/errors.ts";
 import { sseEvent } from "../src/http/sse.ts";
 import type { Store } from "../src/store/store.ts";
-import type { LocalScripts } from "../src/trainer/dispatcher.ts";
+import type { Executor } from "../src/executors/executor.ts";
+import type { Params } from "../src/recipes/recipe.ts";
 import { falling, scriptedTrainer } from "./fixtures/trainer.ts";
 import { localTrainingApp, tempDir, until } from "./helpers.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -559,15 +560,16 @@ const CONTRACT: Record<string, Case[]> = {
 };
 
 /**
- * Script trainings as a server with one declared recipe ("fake") shows them, without running a child process: a recipe
- * start registers a pending operation, and the logs are two fixed lines; a host's script (no host here) is a 503.
+ * Script trainings as a server with one declared recipe ("fake") shows them, without running a child process: its
+ * `local` executor submits nothing (the operation stays pending), and the logs are two fixed lines; a host's script (no
+ * host here) is a 503.
  */
-function fakeScripts(store: Store): LocalScripts {
+function fakeExecutors(_store: Store): Executor[] {
   const hostless = (op: Operation) => {
     if (op.metadata.location === "host")
       throw new TrainwatchError("HOST_UNAVAILABLE", "cannot fetch the log from the training host");
   };
-  const logs = (op: Operation) => {
+  const logs = async (op: Operation) => {
     hostless(op);
     return {
       operation_id: op.operation_id,
@@ -576,38 +578,56 @@ function fakeScripts(store: Store): LocalScripts {
       running: false,
     };
   };
-  return {
-    async start(r: RecipeRequest) {
+  const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
+  const fake: Executor = {
+    name: "local",
+    location: "local",
+    async prepare(r: RecipeRequest) {
       if (r.recipe !== "fake")
         throw invalid("body.recipe", `unknown recipe ${JSON.stringify(r.recipe)}; declared: fake`);
-      return await store.createOperation({
-        operation_type: "training",
-        name: r.recipe,
-        status: "pending",
-        metadata: { location: "local", kind: "script", recipe: r.recipe, params: r.params ?? {} },
-      });
+      return {
+        recipe: r.recipe,
+        params: (r.params ?? {}) as Params,
+        resources: { gpus: 0, cpus: null, memory_mb: null, time_limit_minutes: null },
+        planned_epochs: null,
+        candidates: [],
+      };
     },
-    views() {
-      const params = { type: "object" as const, properties: { epochs: { type: "integer" as const, minimum: 1 } } };
-      return [
-        {
-          name: "fake",
-          description: null,
-          params,
-          params_via: ["args" as const],
-          gpus: 0,
-          epochs_param: "epochs",
-          target: "local" as const,
-          host: null,
-        },
-      ];
+    async submit() {
+      return { external_id: null };
+    },
+    async state() {
+      return { state: "pending", reason: null, position: null };
+    },
+    async recipes() {
+      const view = {
+        name: "fake",
+        description: null,
+        params,
+        params_via: ["args" as const],
+        gpus: 0,
+        epochs_param: "epochs",
+        target: "local" as const,
+        targets: ["local" as const],
+        resources: { cpus: null, memory_mb: null, time_limit_minutes: null },
+        host: null,
+      };
+      return { recipes: [view], hosts: [] };
     },
     logs,
-    logStream(op) {
-      const { lines } = logs(op);
+    async logStream(op) {
+      const { lines } = await logs(op);
       return new Response(sseEvent("lines", { lines }) + sseEvent("end", { running: false })).body!;
     },
+    async cancel() {
+      return null;
+    },
+    async recover() {
+      return [];
+    },
+    describe: () => ({}),
   };
+  return [fake];
 }
 
 // ---- the harness ----
@@ -763,7 +783,7 @@ for (const withToken of [false, true]) {
       ...(withToken ? { TRAINWATCH_TOKEN: TOKEN } : {}),
     };
     const trainer = scriptedTrainer({ manual: true, checkpoints: true });
-    const made = localTrainingApp({ env, start: trainer, scripts: fakeScripts });
+    const made = localTrainingApp({ env, start: trainer, executors: fakeExecutors });
     const handle: Handle = (r) => made.app.handle(r);
     const auth: Record<string, string> = withToken ? { authorization: `Bearer ${TOKEN}` } : {};
     afterAll(() => made.close());

@@ -363,7 +363,7 @@ describe("schema errors name the field and list what is allowed", () => {
       ],
       [
         req("POST", "/api/v1/trainings", { dataset: { kind: "synthetic", generator: "spirals" }, target: "gpu" }),
-        'body.target: Expected one of "local", "host"',
+        'body.target: Expected one of "local", "host", "slurm"',
       ],
       [
         req("POST", "/api/v1/trainings", {

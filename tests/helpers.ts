@@ -11,7 +11,8 @@ import { loadConfig } from "../src/config.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
-import { Dispatcher, type LocalScripts } from "../src/trainer/dispatcher.ts";
+import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import type { Executor } from "../src/executors/executor.ts";
 import { freePort, runBun, spawnEntry, type SpawnedEntry } from "./fixtures/spawn.ts";
 import { LocalTrainer, type StartTraining } from "../src/trainer/local.ts";
 
@@ -43,7 +44,7 @@ export const bareHostApp = (token: string | null) =>
  * stand-in) saving models in a fresh temporary folder. `env` as for makeApp; `close` removes the folder.
  */
 export function localTrainingApp(
-  opts: { env?: Record<string, string>; start?: StartTraining; scripts?: (store: Store) => LocalScripts } = {},
+  opts: { env?: Record<string, string>; start?: StartTraining; executors?: (store: Store) => Executor[] } = {},
 ) {
   const models = tempDir("trainwatch-models-");
   const config = loadConfig({ TRAINWATCH_MODELS_DIR: models.dir, ...opts.env });
@@ -54,12 +55,9 @@ export function localTrainingApp(
     modelsDir: config.modelsDir,
     start: opts.start,
   });
-  const app = createApp({
-    store,
-    operations,
-    config,
-    trainers: new Dispatcher(operations, local, null, config, opts.scripts?.(store) ?? null),
-  });
+  const trainers = new Dispatcher(operations, local, null, config);
+  for (const e of opts.executors?.(store) ?? []) trainers.executors.register(e);
+  const app = createApp({ store, operations, config, trainers });
   const close = () => {
     store.close();
     models.cleanup();

@@ -81,12 +81,17 @@ describe("script trainings on a GPU host process", () => {
   test("GET /recipes lists the host's recipes; every epoch arrives through the relay; the logs come from the host", async () => {
     await boot();
     const recipes = (await json(api.app.handle(req("GET", "/api/v1/recipes")))).body.data;
-    expect(recipes.recipes).toEqual([expect.objectContaining({ name: "fake", target: "host", host: host.url })]);
+    expect(recipes.recipes).toEqual([
+      expect.objectContaining({ name: "fake", target: "host", targets: ["host"], host: host.url }),
+    ]);
     expect(recipes.hosts).toEqual([{ host: host.url, error: null, recipes: 1 }]);
     const { status, body } = await post({ recipe: "fake", params: { epochs: 5 } });
     expect(status).toBe(202);
+    // Run by the host executor (src/executors/host.ts): its external id is the host that took it.
     expect(body.data).toMatchObject({
       status: "running",
+      executor: "host",
+      external_id: host.url,
       metadata: { location: "host", kind: "script", recipe: "fake", host: host.url, params: { epochs: 5 } },
     });
     const id = body.data.operation_id;

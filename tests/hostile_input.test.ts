@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_JSON_DEPTH, depthExceeds } from "../src/http/depth.ts";
 import { MAX_METRIC_NAMES } from "../src/schemas/epoch.ts";
+import { decodeBatch } from "../src/schemas/metric.ts";
 import { EXCERPT_CHARS } from "../src/schemas/explain.ts";
 import { bareHostApp, json, makeApp, req } from "./helpers.ts";
 
@@ -197,6 +198,36 @@ describe("metric name counts: an operation holds at most MAX_METRIC_NAMES custom
     expect(e.details).toMatchObject({ limit: MAX_METRIC_NAMES, epoch: MAX_METRIC_NAMES });
     expect((await store.readEpochs(id)).map((x) => x.epoch)).toEqual(newNames(0, held).map((x) => x.epoch));
     expect(await store.metricNames(id)).toHaveLength(held);
+  });
+
+  test("a batch whose own names pass the limit is decoded only up to that row, and names the field the stored names make first", async () => {
+    const { app, store } = makeApp();
+    const id = await operation(app);
+    const held = 200;
+    await app.handle(req("POST", `/api/v1/operations/${id}/metrics`, { epochs: newNames(0, held) }));
+    // 10,000 epochs each naming a new metric: the batch alone passes the limit at its row 256, but with 200 names held
+    // the first name over it is the batch's row 56, as when the whole batch was decoded; the steps route does the same.
+    const e = await refused(
+      app,
+      req("POST", `/api/v1/operations/${id}/metrics`, { epochs: newNames(held, 10_000) }),
+      400,
+      `body.epochs.56.n${MAX_METRIC_NAMES}`,
+    );
+    expect(e.details).toMatchObject({ limit: MAX_METRIC_NAMES, epoch: MAX_METRIC_NAMES });
+    const steps = Array.from({ length: 10_000 }, (_, i) => ({ step: i, [`s${i}`]: 1 }));
+    await refused(app, req("POST", `/api/v1/operations/${id}/steps`, { steps }), 400, "body.steps.56.s56");
+    expect(await store.metricNames(id)).toHaveLength(held);
+    expect(await store.readEpochs(id)).toHaveLength(held);
+  });
+
+  test("decodeBatch stops after the row that takes the batch's own names past the limit, and decodes every row otherwise", () => {
+    const decoded: number[] = [];
+    const rows = Array.from({ length: 1_000 }, (_, i) => ({ i, custom: { [`m${i}`]: 1 } }));
+    const out = decodeBatch(rows, (r) => (decoded.push(r.i), { timestamp: "t", custom: r.custom }));
+    expect(out).toHaveLength(MAX_METRIC_NAMES + 1);
+    expect(decoded.at(-1)).toBe(MAX_METRIC_NAMES);
+    const same = Array.from({ length: 1_000 }, () => ({ timestamp: "t", custom: { a: 1, b: 2 } }));
+    expect(decodeBatch(same, (r) => r)).toHaveLength(1_000);
   });
 
   test("a single epoch (not a batch) past the limit is 400 naming its own field, body.<name>", async () => {

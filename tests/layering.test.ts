@@ -188,6 +188,23 @@ const RULES: Rule[] = [
     transitive: true,
   },
   {
+    from: "src/executors",
+    to: under(
+      "src/routes",
+      "src/http",
+      "src/mcp",
+      "src/trainer",
+      "src/host_pool",
+      "src/script_trainings",
+      "src/store/sqlite.ts",
+      "src/store/postgres.ts",
+      "src/app.ts",
+      "src/server.ts",
+    ),
+    why: "an executor adapts a runner it is given (interfaces of its own) through the operations service: it imports neither the runners nor how the API serves them",
+    transitive: true,
+  },
+  {
     from: "src/trainer",
     to: under("src/routes", "src/http", "src/mcp", "src/app.ts", "src/server.ts"),
     why: "whoever runs trainings does not know how the API serves them",

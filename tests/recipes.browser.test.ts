@@ -10,7 +10,8 @@ import { fakeRecipe, recipeFile } from "./fixtures/scripts.ts";
 import { startServerProcess, type ServerProcess } from "./helpers.ts";
 
 describeInBrowser("script trainings on the dashboard, in headless Chromium", () => {
-  const file = recipeFile([fakeRecipe()]);
+  // Two targets: the form offers the choice (this server has no Slurm executor, so the test keeps the default).
+  const file = recipeFile([fakeRecipe({ target: ["local", "slurm"] })]);
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;
@@ -37,7 +38,12 @@ describeInBrowser("script trainings on the dashboard, in headless Chromium", () 
     await page.goto(`${server.url}/#/new`);
     await page.waitForSelector("#recipe-form select[name=recipe]");
     expect(await page.$$eval("#recipe-form select[name=recipe] option", (os) => os.map((o) => o.textContent))).toEqual([
-      "fake — this server",
+      "fake — this server or Slurm cluster",
+    ]);
+    expect(await page.isVisible("#recipe-target-label")).toBe(true);
+    expect(await page.$$eval("#recipe-form select[name=target] option", (os) => os.map((o) => o.textContent))).toEqual([
+      "this server",
+      "Slurm cluster",
     ]);
     // One field per declared param, of its type: a number, a select for the enum, a checkbox for the boolean.
     expect(
@@ -66,6 +72,9 @@ describeInBrowser("script trainings on the dashboard, in headless Chromium", () 
     const op = await (await fetch(`${server.url}/api/v1/operations/${id}`)).json();
     const pgid = op.data.metadata.pid as number;
     expect(groupAlive(pgid)).toBe(true);
+    // The header names the executor and its id there (the script's process group).
+    expect(await page.textContent("[data-executor]")).toBe("local");
+    expect(await page.textContent("[data-external-id]")).toBe(String(pgid));
     await page.click("#cancel");
     await page.waitForSelector('[data-status="cancelled"]');
     await page.waitForFunction(

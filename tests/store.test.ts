@@ -231,6 +231,10 @@ describe("metric names", () => {
       "judgement",
       "step_judgement",
       "alert_rules",
+      "executor",
+      "external_id",
+      "pending_reason",
+      "queue_position",
     ])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     // 10: the liveness columns and their index.

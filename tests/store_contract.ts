@@ -11,6 +11,7 @@ import { stepsContract } from "./store_contract_steps.ts";
 import { cancelControl } from "../src/operations/stop_policy.ts";
 import { systemContract } from "./store_contract_system.ts";
 import { alertsContract } from "./store_contract_alerts.ts";
+import { executorsContract } from "./store_contract_executors.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -102,6 +103,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     stepsContract(open);
     systemContract(open);
     alertsContract(open);
+    executorsContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

@@ -36,6 +36,9 @@ function paramsOf(form) {
   return params;
 }
 
+/** How the form names each target. */
+const TARGET_NAMES = { local: "this server", host: "GPU host", slurm: "Slurm cluster" };
+
 /** Renders the recipe card into `card`. */
 export async function recipeSection(card) {
   let list;
@@ -63,8 +66,9 @@ export async function recipeSection(card) {
     <h2>Your script (recipe)</h2>
     <p class="muted">A training script the operator declared; it runs as a child process and reports its epochs with the Python client. Its output shows on the operation's page.</p>
     <form id="recipe-form" class="form">
-      <label>Recipe <select name="recipe">${recipes.map((r) => html`<option value="${key(r)}">${r.name} — ${r.target === "host" ? `GPU host ${r.host}` : "this server"}${r.gpus ? `, ${r.gpus} GPU` : ""}</option>`)}</select></label>
+      <label>Recipe <select name="recipe">${recipes.map((r) => html`<option value="${key(r)}">${r.name} — ${r.target === "host" ? `GPU host ${r.host}` : (r.targets ?? [r.target]).map((t) => TARGET_NAMES[t] ?? t).join(" or ")}${r.gpus ? `, ${r.gpus} GPU` : ""}</option>`)}</select></label>
       <p class="muted small" id="recipe-description"></p>
+      <label id="recipe-target-label">Run on <select name="target"></select></label>
       <label>Name <input name="name" placeholder="default: the recipe's name"></label>
       <div class="cols" id="recipe-params"></div>
       <details><summary>Request (JSON sent to POST /api/v1/trainings)</summary><pre id="recipe-preview"></pre></details>
@@ -82,13 +86,21 @@ export async function recipeSection(card) {
       recipe: r.name,
       params: paramsOf(card.querySelector("#recipe-params")),
       ...(name ? { name } : {}),
-      target: r.target,
+      // One of the recipe's targets (a GPU host's recipe runs on its host).
+      target: form.elements.target.value || r.target,
     };
   };
   const preview = () => (card.querySelector("#recipe-preview").textContent = JSON.stringify(body(), null, 2));
   const pick = () => {
     const r = chosen();
     card.querySelector("#recipe-description").textContent = r.description ?? "";
+    // A choice only where the recipe allows more than one target; its first is the default.
+    const targets = r.targets ?? [r.target];
+    render(
+      form.elements.target,
+      html`${targets.map((t) => html`<option value="${t}">${TARGET_NAMES[t] ?? t}</option>`)}`,
+    );
+    card.querySelector("#recipe-target-label").hidden = targets.length < 2;
     render(
       card.querySelector("#recipe-params"),
       html`${Object.entries(r.params.properties ?? {}).map(([n, p]) => field(n, p))}`,

@@ -64,7 +64,7 @@ export class ScriptSessions {
   }
 
   views() {
-    return this.opts.book.views("host", null);
+    return this.opts.book.views(null);
   }
 
   has(id: string): boolean {

@@ -10,7 +10,7 @@ import type { Operation } from "../schemas/operation.ts";
 import type { NormalizedSpec } from "../schemas/spec.ts";
 import type { RemoteHosts } from "../trainer/dispatcher.ts";
 import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
-import { checkParams, plannedEpochs } from "../recipes/recipe.ts";
+import { checkParams, plannedEpochs, type Params } from "../recipes/recipe.ts";
 import type { SessionProbe } from "./watchdog.ts";
 
 /** Where `bun run src/host` listens by default. */
@@ -75,21 +75,19 @@ export class HostPool implements RemoteHosts {
   }
 
   /**
-   * A script training on the least busy reachable host that declares the recipe. Its params are checked here against
-   * that host's schema (a 400 naming body.params.x before anything is created), then the host checks them again.
+   * The first half of a script training on a host (the `host` executor's prepare, src/executors/host.ts): the
+   * reachable hosts that declare the recipe, least busy first, and its params checked here against the first one's
+   * schema (a 400 naming body.params.x before anything is created). Creates nothing.
    */
-  async startScript(
-    req: RecipeRequest,
-    open: (planned: number | null, params: Record<string, unknown>) => Promise<string>,
-  ): Promise<{ host: string }> {
+  async prepareScript(req: RecipeRequest): Promise<{ hosts: string[]; params: Params; planned: number | null }> {
     const { candidates, failures } = await this.probe();
-    const declaring: { url: string; client: HostClient; recipe: RecipeView }[] = [];
+    const declaring: { url: string; recipe: RecipeView }[] = [];
     for (const c of candidates) {
       try {
         const recipe = (await c.client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 })).find(
           (r) => r.name === req.recipe,
         );
-        if (recipe) declaring.push({ ...c, recipe });
+        if (recipe) declaring.push({ url: c.url, recipe });
       } catch (err) {
         failures.push(`${c.url}: ${reason(err)}`);
       }
@@ -110,21 +108,34 @@ export class HostPool implements RemoteHosts {
     }
     const first = declaring[0]!;
     const params = checkParams(first.recipe, req.params);
-    const operationId = await open(
-      plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params),
-      params,
-    );
-    for (const c of declaring) {
+    const planned = plannedEpochs({ epochs_param: first.recipe.epochs_param ?? undefined }, params);
+    return { hosts: declaring.map((d) => d.url), params, planned };
+  }
+
+  /**
+   * The second half: the session of `operationId` on the first of `hosts` that takes it (the host checks the recipe
+   * and params again: its 400 passes through naming the field). HOST_UNAVAILABLE when none does.
+   */
+  async submitScript(
+    operationId: string,
+    recipe: string,
+    params: Params,
+    hosts: readonly string[],
+  ): Promise<{ host: string }> {
+    const failures: string[] = [];
+    for (const url of hosts) {
+      const client = this.clients.get(url);
+      if (!client) continue;
       try {
-        await c.client.startSession(
-          { operation_id: operationId, recipe: req.recipe, params, api_url: this.opts.apiUrl() },
+        await client.startSession(
+          { operation_id: operationId, recipe, params, api_url: this.opts.apiUrl() },
           { timeoutMs: this.opts.startTimeoutMs ?? 10_000 },
         );
-        return { host: c.url };
+        return { host: url };
       } catch (err) {
         if (err instanceof ApiError && err.status === 400)
-          throw invalid(String(err.details?.field ?? "body.recipe"), `${err.message} (on training host ${c.url})`);
-        failures.push(`${c.url}: ${reason(err)}`);
+          throw invalid(String(err.details?.field ?? "body.recipe"), `${err.message} (on training host ${url})`);
+        failures.push(`${url}: ${reason(err)}`);
       }
     }
     throw new TrainwatchError("HOST_UNAVAILABLE", `no training host took the script (${failures.join("; ")})`, {
@@ -138,7 +149,11 @@ export class HostPool implements RemoteHosts {
       [...this.clients].map(async ([url, client]) => {
         try {
           const recipes = await client.recipes({ timeoutMs: this.opts.probeTimeoutMs ?? 2000 });
-          return { url, recipes: recipes.map((r) => ({ ...r, target: "host" as const, host: url })), error: null };
+          return {
+            url,
+            recipes: recipes.map((r) => ({ ...r, target: "host" as const, targets: ["host" as const], host: url })),
+            error: null,
+          };
         } catch (err) {
           return { url, recipes: [] as RecipeView[], error: reason(err) };
         }

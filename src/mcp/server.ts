@@ -248,7 +248,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
       "recipe = a name list_recipes returns, params = its params (checked against the recipe's schema; an undeclared recipe or a bad param is refused naming the field). " +
       "No command can be given: only what the operator declared runs. Returns the new operation (status pending or running) with its operation_id; " +
       "follow it with get_operation_metrics, get_operation_logs (a script's output) or analyze_training and stop it with cancel_operation. " +
-      "target 'local' trains on this server, 'host' on a GPU host; leave it out for the server's default.",
+      "target 'local' trains on this server, 'host' on a GPU host, 'slurm' on a Slurm cluster (a recipe only: one of the targets list_recipes gives it); leave it out for the recipe's (or the server's) default.",
     inputSchema: StartTrainingRequest,
     annotations: {
       title: "Start a training",
@@ -262,7 +262,7 @@ const TOOLS: readonly ToolDef<TObject>[] = [
   tool({
     name: "list_recipes",
     description:
-      "The script trainings (recipes) the operator declared on this server and its GPU hosts, each with the JSON Schema of its params, how many GPUs it needs and where it runs. " +
+      "The script trainings (recipes) the operator declared on this server and its GPU hosts, each with the JSON Schema of its params, how many GPUs it needs and where it may run (targets: local, host, slurm; the first is its default). " +
       "Start one with start_training {recipe, params}.",
     inputSchema: Type.Object({}, { additionalProperties: false }),
     annotations: { ...READ_ONLY, title: "List recipes" },
@@ -460,6 +460,8 @@ const HINTS: Record<string, string> = {
   TIMEOUT: "The server may be overloaded; retry in a few seconds.",
   UNAUTHORIZED: "Set TRAINWATCH_TOKEN to the server's token in the MCP server's environment.",
   HOST_UNAVAILABLE: "Retry with target 'local', or check TRAINING_HOST_URL on the server.",
+  EXECUTOR_UNAVAILABLE:
+    "The executor (a cluster's scheduler) cannot be reached now: retry later, or start it with another target list_recipes offers.",
   VALIDATION_ERROR: "Fix that argument and call the tool again.",
 };
 

@@ -7,14 +7,18 @@ import { invalid } from "../errors.ts";
 
 /**
  * Keys Trainwatch itself writes: where an operation runs and on which host (what the watchdog, the host relay and the
- * checkpoint and log routes read to decide whom to contact), what ran, how it ended. `session` and `executor` are
- * reserved for the host sessions and executors the next issues record.
+ * checkpoint and log routes read to decide whom to contact), what ran, how it ended, and its executor's own fields
+ * (the operation's `executor`, `external_id`, `pending_reason`, `queue_position` columns: refused here too, so that no
+ * metadata blob can pass for them). `session` is reserved for the host sessions a next issue records.
  */
 export const OWN_METADATA_KEYS: readonly string[] = [
   "location",
   "host",
   "session",
   "executor",
+  "external_id",
+  "pending_reason",
+  "queue_position",
   "kind",
   "recipe",
   "params",

@@ -29,6 +29,7 @@ import type {
 } from "../schemas/operation.ts";
 import type {
   BatchProgress,
+  ExecutionPatch,
   FinishOptions,
   NewOperation,
   Store,
@@ -147,6 +148,35 @@ export class OperationsService {
   /** Merges `patch` into the operation's metadata; its streams hear the whole operation. */
   async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
     const op = await this.store.mergeMetadata(operationId, patch);
+    await this.changed(operationId);
+    return op;
+  }
+
+  /**
+   * Records the executor's id of the run (Store.setExecution), once its executor has one (a Slurm job id, a process
+   * group); its streams hear the whole operation.
+   */
+  async setExternalId(operationId: string, externalId: string | null): Promise<Operation> {
+    return this.setExecution(operationId, { external_id: externalId });
+  }
+
+  /**
+   * Why a pending operation waits and its place in its executor's queue (null: no longer says), as the executor last
+   * said; streams hear the operation, so an open page shows "pending (Resources), 3rd in the queue" without a poll. Read
+   * only while the operation is pending (a started one shows neither), so nothing has to clear it on start.
+   */
+  async setPending(
+    operationId: string,
+    pending: { reason: string | null; position: number | null } | null,
+  ): Promise<Operation> {
+    return this.setExecution(operationId, {
+      pending_reason: pending?.reason ?? null,
+      queue_position: pending?.position ?? null,
+    });
+  }
+
+  private async setExecution(operationId: string, patch: ExecutionPatch): Promise<Operation> {
+    const op = await this.store.setExecution(operationId, patch);
     await this.changed(operationId);
     return op;
   }

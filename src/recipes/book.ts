@@ -32,8 +32,9 @@ export class RecipeBook {
     return [...this.byName.values()];
   }
 
-  views(target: "local" | "host", host: string | null): RecipeView[] {
-    return this.list().map((r) => recipeView(r, target, host));
+  /** As GET /recipes lists them: this machine's own (`host` null), or those of the GPU host `host`. */
+  views(host: string | null): RecipeView[] {
+    return this.list().map((r) => recipeView(r, host));
   }
 
   has(name: string): boolean {

@@ -16,6 +16,7 @@ import {
   type ParamSchema,
   type RecipeDeclaration,
   type RecipeView,
+  type Target,
 } from "../schemas/recipe.ts";
 
 /** A declared recipe with its working directory resolved (absolute) by whoever read the file. */
@@ -107,8 +108,38 @@ export function checkRecipeFile(file: unknown): FileProblem | null {
     if (r.epochs_param !== undefined && props[r.epochs_param]?.type !== "integer") {
       return bad("epochs_param", `"${r.epochs_param}" must name an integer param`);
     }
+    const targets = targetsOf(r);
+    if (targets.includes("host"))
+      return bad("target", 'a GPU host\'s recipes are declared in its own recipe file, so "host" is not a target here');
+    if (r.slurm !== undefined && !targets.includes("slurm"))
+      return bad("slurm", `only meaningful with target slurm (this recipe's targets: ${targets.join(", ")})`);
   }
   return null;
+}
+
+/** The targets a recipe allows, its default first: its `target` as a list (default ["local"]). */
+export function targetsOf(recipe: Pick<RecipeDeclaration, "target">): Target[] {
+  const t = recipe.target ?? "local";
+  return typeof t === "string" ? [t] : [...t];
+}
+
+/** What a run of the recipe asks for: its GPUs (default 0), and CPUs, memory and a time limit (null: not stated). */
+export interface Resources {
+  gpus: number;
+  cpus: number | null;
+  memory_mb: number | null;
+  time_limit_minutes: number | null;
+}
+
+export function resourcesOf(
+  recipe: Pick<RecipeDeclaration, "gpus" | "cpus" | "memory_mb" | "time_limit_minutes">,
+): Resources {
+  return {
+    gpus: recipe.gpus ?? 0,
+    cpus: recipe.cpus ?? null,
+    memory_mb: recipe.memory_mb ?? null,
+    time_limit_minutes: recipe.time_limit_minutes ?? null,
+  };
 }
 
 /**
@@ -154,8 +185,13 @@ export function plannedEpochs(recipe: Pick<RecipeDeclaration, "epochs_param">, p
   return typeof v === "number" && Number.isInteger(v) && v >= 1 ? v : null;
 }
 
-/** How GET /recipes shows a recipe. */
-export function recipeView(r: RecipeDeclaration, target: "local" | "host", host: string | null): RecipeView {
+/**
+ * How GET /recipes shows a recipe: on this server (`host` null) with its declared targets, or on the GPU host `host`
+ * (target "host" only: the host runs it itself).
+ */
+export function recipeView(r: RecipeDeclaration, host: string | null): RecipeView {
+  const targets: Target[] = host === null ? targetsOf(r) : ["host"];
+  const res = resourcesOf(r);
   return {
     name: r.name,
     description: r.description ?? null,
@@ -163,7 +199,9 @@ export function recipeView(r: RecipeDeclaration, target: "local" | "host", host:
     params_via: viaOf(r),
     gpus: r.gpus ?? 0,
     epochs_param: r.epochs_param ?? null,
-    target,
+    target: targets[0]!,
+    targets,
+    resources: { cpus: res.cpus, memory_mb: res.memory_mb, time_limit_minutes: res.time_limit_minutes },
     host,
   };
 }

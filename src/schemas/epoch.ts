@@ -9,7 +9,15 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { encodeMetric } from "../trends/wire.ts";
 import { STANDARD_FIELDS } from "./fields.ts";
-import { customMetricFields, decodeMetricFields, Duration, MetricValue, Timestamp, type MetricRow } from "./metric.ts";
+import {
+  customMetricFields,
+  decodeBatch,
+  decodeMetricFields,
+  Duration,
+  MetricValue,
+  Timestamp,
+  type MetricRow,
+} from "./metric.ts";
 
 // The value rules and the name bound are shared with the step rows; their home is ./metric.ts.
 export {
@@ -97,7 +105,7 @@ export function decodeEpoch(w: WireEpoch, now: string, path = "epoch"): EpochRec
  */
 export function decodeMetricsBody(body: Static<typeof MetricsInput>, now: string): EpochRecord[] {
   const batch = (body as { epochs?: unknown }).epochs;
-  if (Array.isArray(batch)) return batch.map((e: WireEpoch, i) => decodeEpoch(e, now, `body.epochs.${i}`));
+  if (Array.isArray(batch)) return decodeBatch(batch as WireEpoch[], (e, i) => decodeEpoch(e, now, `body.epochs.${i}`));
   return [decodeEpoch(body as WireEpoch, now, "body")];
 }
 

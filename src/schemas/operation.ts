@@ -156,6 +156,27 @@ export const Operation = Type.Object({
   liveness: Type.Union([LivenessSchema, Type.Null()], {
     description: "A watched running client run's liveness (its heartbeats and row cadence); null otherwise.",
   }),
+  executor: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "The executor that runs this declared training (src/executors: local, host, slurm); null for a built-in training and a client's own run. Set by the server, never by a client.",
+  }),
+  external_id: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "The run's id at its executor: a local script's process group id, the GPU host's URL, a Slurm job id. Null until the executor has one. Set by the server.",
+  }),
+  pending_reason: Type.Optional(
+    Type.String({
+      description:
+        "While pending: why it waits, as its executor says (a local queue full, Slurm's Resources, Priority, QOSMaxGpuPerUser…). Absent otherwise.",
+    }),
+  ),
+  queue_position: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        "While pending: its place in its executor's queue (1: next), where the executor can tell. Absent otherwise.",
+    }),
+  ),
   metadata: Type.Record(Type.String(), Type.Unknown()),
   config: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
     description: "The hyper-parameters the trainer registered with, as given.",

@@ -63,6 +63,37 @@ export const ParamsSchema = Type.Object(
 );
 export type ParamsSchema = Static<typeof ParamsSchema>;
 
+/**
+ * Where a recipe may run: this server (`local`), a GPU host (`host`, src/host_pool), a Slurm cluster (`slurm`). Each
+ * names an executor (src/executors/executor.ts); one that is not configured refuses the request (400 naming the field).
+ */
+export const TARGETS = ["local", "host", "slurm"] as const;
+export type Target = (typeof TARGETS)[number];
+export const TargetSchema = Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
+  description: "local: this server; host: a GPU host; slurm: a Slurm cluster (an executor, docs/clusters.md).",
+});
+
+/** A recipe's `slurm` object: where its batch job goes on the cluster (only with target slurm). */
+export const SlurmOptions = Type.Object(
+  {
+    partition: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "sbatch --partition." })),
+    account: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "sbatch --account." })),
+    qos: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "sbatch --qos." })),
+    gres: Type.Optional(
+      Type.String({
+        pattern: "^[A-Za-z0-9_.:,=-]{1,256}$",
+        description:
+          'Extra generic resources, beside the GPUs `gpus` asks for (sbatch --gres syntax, e.g. "shard:2" or "nvme:1").',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: "Slurm's own settings of the recipe's batch job; only with target slurm.",
+  },
+);
+export type SlurmOptions = Static<typeof SlurmOptions>;
+
 export const ParamsVia = Type.Union([Type.Literal("args"), Type.Literal("file")], {
   description:
     "args: each param as `--key=value` after the command (booleans: `--key` / `--no-key`); file: a JSON file whose path is in TRAINWATCH_PARAMS.",
@@ -116,6 +147,30 @@ export const RecipeDeclaration = Type.Object(
         description: "The integer param that holds the epoch count (the operation's planned epochs).",
       }),
     ),
+    target: Type.Optional(
+      Type.Union([TargetSchema, Type.Array(TargetSchema, { minItems: 1, maxItems: 3, uniqueItems: true })], {
+        description:
+          'Where it may run: one target, or several (a request picks one with `target`; the first is the default). Default "local". A GPU host\'s recipes are declared in that host\'s own file, so "host" is not one of an API\'s.',
+      }),
+    ),
+    cpus: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 4096, description: "CPU cores the script needs (a cluster's allocation)." }),
+    ),
+    memory_mb: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 16_777_216,
+        description: "Memory the script needs, in MiB (a cluster's allocation).",
+      }),
+    ),
+    time_limit_minutes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 525_600,
+        description: "Wall-clock limit in minutes (a cluster ends the job past it: failure_code timeout).",
+      }),
+    ),
+    slurm: Type.Optional(SlurmOptions),
   },
   { additionalProperties: false },
 );
@@ -135,9 +190,20 @@ export const RecipeView = Type.Object({
   params_via: Type.Array(ParamsVia),
   gpus: Type.Integer(),
   epochs_param: Type.Union([Type.String(), Type.Null()]),
-  target: Type.Union([Type.Literal("local"), Type.Literal("host")], {
-    description: "Where it runs: this server, or a GPU host.",
+  target: Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
+    description: "Where it runs when a request names no target: this server, a GPU host, a Slurm cluster.",
   }),
+  targets: Type.Array(TargetSchema, {
+    description: "Every target a request may name for it (`target` first); the dashboard offers a choice when several.",
+  }),
+  resources: Type.Object(
+    {
+      cpus: Type.Union([Type.Integer(), Type.Null()]),
+      memory_mb: Type.Union([Type.Integer(), Type.Null()]),
+      time_limit_minutes: Type.Union([Type.Integer(), Type.Null()]),
+    },
+    { description: "What it asks of a cluster beside `gpus` (null: the cluster's default)." },
+  ),
   host: Type.Union([Type.String(), Type.Null()], {
     description: "The GPU host that declares it (target host), else null.",
   }),
@@ -184,7 +250,7 @@ export interface RecipeRequest {
   recipe: string;
   params?: Record<string, unknown>;
   name?: string;
-  target?: "local" | "host";
+  target?: Target;
   stop_policy?: StopPolicyInput;
 }
 
@@ -208,6 +274,12 @@ export const StartTrainingRequest = Type.Object(
     recipe: Type.Optional(RecipeRequestFields.recipe),
     params: Type.Optional(RecipeRequestFields.params),
     stop_policy: Type.Optional(StopPolicy),
+    target: Type.Optional(
+      Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
+        description:
+          "Where to run it. A built-in spec: local or host (default host when USE_TRAINING_HOST_SERVICE=true, else local). A recipe: one of the targets GET /recipes lists for it (default its first); 400 naming body.target for one it does not allow or that is not configured here.",
+      }),
+    ),
   },
   {
     additionalProperties: false,

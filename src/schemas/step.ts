@@ -7,7 +7,15 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { encodeMetric } from "../trends/wire.ts";
 import { STEP_FIELDS, type StepField } from "./fields.ts";
-import { customMetricFields, decodeMetricFields, Duration, MetricValue, Timestamp, type MetricRow } from "./metric.ts";
+import {
+  customMetricFields,
+  decodeBatch,
+  decodeMetricFields,
+  Duration,
+  MetricValue,
+  Timestamp,
+  type MetricRow,
+} from "./metric.ts";
 import { EpochNumber } from "./epoch.ts";
 
 export { STEP_FIELDS, type StepField } from "./fields.ts";
@@ -91,7 +99,8 @@ export function decodeStep(w: WireStep, now: string, path = "step"): StepRecord 
 /** Decodes a validated steps body (one step or `{ steps: [...] }`) into records, naming the field on a bad value. */
 export function decodeStepsBody(body: unknown, now: string): StepRecord[] {
   const b = body as { steps?: unknown[] };
-  if (Array.isArray(b.steps)) return b.steps.map((s, i) => decodeStep(s as WireStep, now, `body.steps.${i}`));
+  if (Array.isArray(b.steps))
+    return decodeBatch(b.steps as WireStep[], (s, i) => decodeStep(s, now, `body.steps.${i}`));
   return [decodeStep(body as WireStep, now, "body")];
 }
 

@@ -1,5 +1,6 @@
 /**
- * Script trainings on the API's machine: a declared recipe run as a child process in the local trainings' queue
+ * Script trainings on the API's machine (the `local` executor's runner, src/executors/local.ts): a declared recipe
+ * run as a child process in the local trainings' queue
  * (same limit as built-in ones; GPU recipes also wait for a free GPU). The script reports its epochs itself, with
  * the Python client attached to the operation (TRAINWATCH_OPERATION_ID); this only decides what its exit means:
  * 0 → completed, anything else → failed with the last lines of stderr, unless the script finished the operation
@@ -10,12 +11,12 @@ import { TrainwatchError } from "../errors.ts";
 import { TRAINER_ERROR } from "../operations/lifecycle.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
-import { checkParams, plannedEpochs, type Params, type Recipe } from "../recipes/recipe.ts";
+import { checkParams, type Params, type Recipe } from "../recipes/recipe.ts";
 import type { LocalTrainer } from "../trainer/local.ts";
-import type { LocalScripts } from "../trainer/dispatcher.ts";
+import type { JobEnv } from "../executors/executor.ts";
+import type { LocalScripts } from "../executors/local.ts";
 import type { LogStore } from "./logs.ts";
 import type { RecipeBook } from "../recipes/book.ts";
-import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import { logEventStream } from "./log_stream.ts";
 import { failureMessage, startScript, type ScriptExit } from "./runner.ts";
 
@@ -23,19 +24,15 @@ export interface ScriptTrainerOptions {
   book: RecipeBook;
   logs: LogStore;
   killGraceMs: number;
-  /** The API's URL as a child on this machine reaches it (read when a script starts). */
+  /** The API's URL as a child on this machine reaches it (read when a script starts): its runs' TRAINWATCH_URL. */
   apiUrl: () => string;
+  /** TRAINWATCH_TOKEN of its runs. */
   token: string | null;
   /** GPU names by id, for metadata.gpu_visible. */
   gpuNames?: Record<string, string | null>;
 }
 
 const active = (op: Operation | null) => op !== null && (op.status === "pending" || op.status === "running");
-
-/** The metadata every script training records, wherever it runs. */
-export function scriptMetadata(recipe: string, params: Params, location: "local" | "host"): Record<string, unknown> {
-  return { location, kind: "script", recipe, params };
-}
 
 export class ScriptTrainer implements LocalScripts {
   constructor(
@@ -45,7 +42,22 @@ export class ScriptTrainer implements LocalScripts {
   ) {}
 
   views(): RecipeView[] {
-    return this.opts.book.views("local", null);
+    return this.opts.book.views(null);
+  }
+
+  /** The recipe `name` as this server's file declares it; null when it does not. */
+  declared(name: string): Recipe | null {
+    return this.opts.book.has(name) ? this.opts.book.get(name) : null;
+  }
+
+  /** The declared recipe `name` (400 naming body.recipe when undeclared). */
+  recipe(name: string): Recipe {
+    return this.opts.book.get(name);
+  }
+
+  /** The environment of its runs: the API on loopback, the API's token. */
+  env(operationId: string): JobEnv {
+    return { api_url: this.opts.apiUrl(), token: this.opts.token, operation_id: operationId };
   }
 
   /** The recipe and checked params of a local request; 400 naming the field otherwise. Creates nothing. */
@@ -63,29 +75,23 @@ export class ScriptTrainer implements LocalScripts {
     return { recipe, params };
   }
 
-  /** Creates the operation and queues the script. */
-  async start(req: RecipeRequest): Promise<Operation> {
-    const { recipe, params } = this.resolve(req);
-    const op = await this.operations.createOperation({
-      operation_type: "training",
-      name: req.name ?? recipe.name,
-      total_epochs_planned: plannedEpochs(recipe, params),
-      status: "pending",
-      metadata: scriptMetadata(recipe.name, params, "local"),
-      stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
-      // Run by this process: on a shared database it is leased to this replica.
-      owned: true,
-    });
-    const id = op.operation_id;
+  /**
+   * Queues the script of operation `id` (created pending by the Dispatcher) with the run's environment. Resolves with
+   * its process group id when a free slot launched it at once (the operation then reads running), else null: it waits
+   * in the local queue, the operation saying why (pending_reason), and starts when a slot (and its GPUs) frees up.
+   */
+  async launch(id: string, recipe: Recipe, params: Params, env: JobEnv): Promise<number | null> {
     // Set when a free slot launches the script at once: the reply then says running, with its pid.
     let launched: Promise<void> | null = null;
+    let pid: number | null = null;
     this.local.submitTask(id, {
       gpus: recipe.gpus ?? 0,
       launch: (devices) => {
         const run = startScript(
-          { operationId: id, recipe, params, apiUrl: this.opts.apiUrl(), token: this.opts.token, devices },
+          { operationId: id, recipe, params, apiUrl: env.api_url, token: env.token, devices },
           { logs: this.opts.logs, killGraceMs: this.opts.killGraceMs },
         );
+        pid = run.pid;
         // The exit is recorded after the start, however quickly the script ends.
         const recorded = this.recordStart(id, run.pid, run.argv, devices);
         launched = recorded;
@@ -95,8 +101,16 @@ export class ScriptTrainer implements LocalScripts {
         };
       },
     });
-    await launched;
-    return (await this.operations.reader.getOperation(id))!;
+    if (launched) {
+      await launched;
+      return pid;
+    }
+    const gpus = recipe.gpus ?? 0;
+    await this.operations.setPending(id, {
+      reason: `waiting for a free local slot (TRAINWATCH_MAX_LOCAL_TRAININGS)${gpus ? ` and ${gpus} free GPU(s)` : ""}`,
+      position: null,
+    });
+    return null;
   }
 
   logs(op: Operation, tail: number): LogLines {
@@ -118,6 +132,8 @@ export class ScriptTrainer implements LocalScripts {
         cuda_visible_devices: devices.join(","),
         gpu_visible: names.length ? names.join(", ") : null,
       });
+      // The run's id at its executor (src/executors/local.ts): its process group.
+      if (pid !== null) await this.operations.setExternalId(id, String(pid));
       if (active(await this.operations.reader.getOperation(id))) await this.operations.markStarted(id);
     } catch (err) {
       console.error(`[scripts] ${id}: recording the start failed:`, err);

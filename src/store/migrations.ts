@@ -167,4 +167,12 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (alert_id, channel)
    ) WITHOUT ROWID;
    CREATE INDEX alert_deliveries_pending ON alert_deliveries(channel, seq) WHERE state = 'pending';`,
+  // 13: issue 25's executors. executor: which one runs a declared training (src/executors: "local", "host", "slurm"),
+  //     external_id: the run's id there (a process group id, a host URL, a Slurm job id); pending_reason and
+  //     queue_position: why a pending operation waits and its place in the executor's queue, as the executor last
+  //     said (read only while pending). All the server's own (src/operations/ownership.ts); NULL on older rows.
+  `ALTER TABLE operations ADD COLUMN executor TEXT;
+   ALTER TABLE operations ADD COLUMN external_id TEXT;
+   ALTER TABLE operations ADD COLUMN pending_reason TEXT;
+   ALTER TABLE operations ADD COLUMN queue_position INTEGER;`,
 ];

@@ -9,7 +9,7 @@ import { FINISHED, type StopControl, type StopPolicy } from "../schemas/operatio
 import { EMPTY_SUMMARY } from "../trends/types.ts";
 import { newOperationId } from "./ids.ts";
 import { parseJson, type OperationColumns } from "./rows.ts";
-import type { FinishOptions, NewOperation } from "./store.ts";
+import type { ExecutionPatch, FinishOptions, NewOperation } from "./store.ts";
 
 /** The row a change reads: its status (and failure code, for a revivable failure), decision and placement. */
 type Locked = Pick<OperationColumns, "status" | "failure_code" | "control" | "metadata" | "location" | "host">;
@@ -35,6 +35,20 @@ export function newOperationRow(input: NewOperation, now: Date) {
     alert_rules: input.alert_rules ? JSON.stringify(input.alert_rules) : null,
     location: placement.location,
     host: placement.host,
+    executor: input.executor ?? null,
+  };
+}
+
+/** The executor's columns after `patch` over the stored ones (a key left out keeps its value). */
+export function executionRow(
+  op: Pick<OperationColumns, "external_id" | "pending_reason" | "queue_position">,
+  patch: ExecutionPatch,
+): Required<ExecutionPatch> {
+  const pick = <K extends keyof ExecutionPatch>(k: K) => (k in patch ? (patch[k] ?? null) : op[k]);
+  return {
+    external_id: pick("external_id"),
+    pending_reason: pick("pending_reason"),
+    queue_position: pick("queue_position"),
   };
 }
 

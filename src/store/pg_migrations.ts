@@ -170,4 +170,10 @@ export const PG_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (alert_id, channel)
    );
    CREATE INDEX IF NOT EXISTS alert_deliveries_pending ON alert_deliveries(channel, seq) WHERE state = 'pending';`,
+  // 12: issue 25's executors, as SQLite's migration 13 (executor, external_id, pending_reason, queue_position).
+  // Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS executor text;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS external_id text;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS pending_reason text;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS queue_position integer;`,
 ];

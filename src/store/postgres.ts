@@ -33,7 +33,7 @@ import {
   toOperation,
   type Liveness,
 } from "./rows.ts";
-import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
+import { executionRow, finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { lockWithBlocks } from "./pg_lock.ts";
 import { migrate } from "./pg_migrate.ts";
@@ -58,6 +58,7 @@ import type {
   EpochEnd,
   StepWriteResult,
   Fields,
+  ExecutionPatch,
   FinishOptions,
   Leader,
   JudgementRow,
@@ -228,11 +229,11 @@ export class PostgresStore implements Store, SharedStore {
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
                                 total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host,
-                                alert_rules)
+                                alert_rules, executor)
         VALUES (${r.operation_id}, ${r.operation_type}, ${r.name}, ${r.status}, ${r.created_at}, ${r.started_at},
                 ${r.total_epochs_planned}, ${r.total_steps_planned}, ${r.metadata}, ${r.summary}, ${r.config}, ${r.stop_policy},
                 ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host},
-                ${r.alert_rules})
+                ${r.alert_rules}, ${r.executor})
         RETURNING *`,
         this.notifyStatus(tx, r.operation_id, false),
       ]);
@@ -531,6 +532,19 @@ export class PostgresStore implements Store, SharedStore {
       const [rows] = await Promise.all([
         tx<OpRow[]>`UPDATE operations SET metadata = ${m.metadata}, location = ${m.location}, host = ${m.host}
                     WHERE id = ${op.id} RETURNING *`,
+        this.notifyStatus(tx, operationId, false),
+      ]);
+      return this.toOperation(rows[0]!);
+    });
+  }
+
+  async setExecution(operationId: string, patch: ExecutionPatch): Promise<Operation> {
+    return this.sql.begin(async (tx) => {
+      const op = await this.row(tx, operationId, true);
+      const e = executionRow(op, patch);
+      const [rows] = await Promise.all([
+        tx<OpRow[]>`UPDATE operations SET external_id = ${e.external_id}, pending_reason = ${e.pending_reason},
+                    queue_position = ${e.queue_position} WHERE id = ${op.id} RETURNING *`,
         this.notifyStatus(tx, operationId, false),
       ]);
       return this.toOperation(rows[0]!);

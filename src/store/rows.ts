@@ -43,6 +43,12 @@ export interface OperationColumns {
   /** Where it runs and on which host (src/operations/ownership.ts): the server's own columns, never the client's blob. */
   location: Location | null;
   host: string | null;
+  /** The executor that runs it and its id there (src/executors/executor.ts); the server's own, null before any. */
+  executor: string | null;
+  external_id: string | null;
+  /** Why it waits and its place in the executor's queue, as last said; shown only while pending. */
+  pending_reason: string | null;
+  queue_position: number | null;
 }
 
 /** A nullable JSON column. */
@@ -96,6 +102,11 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     stale: watched?.stale ?? isStale(r, r.last_seen_at, now, liveness.lateAfterMs),
     hung: watched?.hung ?? false,
     liveness: watched,
+    executor: r.executor,
+    external_id: r.external_id,
+    // What the executor last said about the wait means nothing once it runs: not cleared on start, just not shown.
+    ...(r.status === "pending" && r.pending_reason !== null ? { pending_reason: r.pending_reason } : {}),
+    ...(r.status === "pending" && r.queue_position !== null ? { queue_position: Number(r.queue_position) } : {}),
     metadata,
     config: parseJson<Record<string, unknown>>(r.config),
     stop_policy: parseJson<StopPolicy>(r.stop_policy),

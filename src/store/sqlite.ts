@@ -16,7 +16,7 @@ import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
+import { executionRow, finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
 import {
   type EpochColumns,
   type OperationColumns,
@@ -39,6 +39,7 @@ import type {
   EpochEnd,
   StepWriteResult,
   Fields,
+  ExecutionPatch,
   FinishOptions,
   JudgementRow,
   ListFilter,
@@ -202,8 +203,8 @@ export class SqliteStore implements Store {
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
            total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host,
-           alert_rules)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+           alert_rules, executor)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         r.operation_id,
@@ -221,6 +222,7 @@ export class SqliteStore implements Store {
         r.location,
         r.host,
         r.alert_rules,
+        r.executor,
       );
     return this.current(r.operation_id);
   }
@@ -569,6 +571,19 @@ export class SqliteStore implements Store {
         this.db
           .query("UPDATE operations SET metadata = ?, location = ?, host = ? WHERE id = ?")
           .run(m.metadata, m.location, m.host, op.id);
+        return this.current(operationId);
+      })
+      .immediate();
+  }
+
+  async setExecution(operationId: string, patch: ExecutionPatch): Promise<Operation> {
+    return this.db
+      .transaction(() => {
+        const op = this.row(operationId);
+        const e = executionRow(op, patch);
+        this.db
+          .query("UPDATE operations SET external_id = ?, pending_reason = ?, queue_position = ? WHERE id = ?")
+          .run(e.external_id, e.pending_reason, e.queue_position, op.id);
         return this.current(operationId);
       })
       .immediate();

@@ -28,11 +28,20 @@ export interface NewOperation {
   stop_policy?: StopPolicy | null;
   /** The run's alert rules (normalised); null or absent: the server's defaults. */
   alert_rules?: AlertRules | null;
+  /** The executor that runs it (a declared training: src/executors), recorded from its first moment. */
+  executor?: string | null;
   /**
    * Run by this process (a local training): on a store shared by replicas it is leased to this replica, and another
    * marks it interrupted once the lease runs out. Ignored by a store one process holds alone.
    */
   owned?: boolean;
+}
+
+/** The executor's columns Store.setExecution sets (a key left out is kept; null clears). */
+export interface ExecutionPatch {
+  external_id?: string | null;
+  pending_reason?: string | null;
+  queue_position?: number | null;
 }
 
 export interface FinishOptions {
@@ -222,6 +231,12 @@ export interface Store {
   /** Records the stop decision (replacing any before it). */
   setControl(operationId: string, control: StopControl): Promise<void>;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation>;
+  /**
+   * Records what its executor says (src/executors/executor.ts): its id there, why it waits and its place in the queue.
+   * A key left out keeps its value; null clears it. NOT_FOUND for an unknown id. The server's own columns: no route
+   * a client calls reaches this.
+   */
+  setExecution(operationId: string, patch: ExecutionPatch): Promise<Operation>;
   /** Records the operation's result (also after it was cancelled). */
   setResult(operationId: string, result: Record<string, unknown>): Promise<void>;
   setBatchProgress(operationId: string, progress: BatchProgress | null): Promise<void>;

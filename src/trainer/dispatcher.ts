@@ -1,10 +1,12 @@
 /**
- * Where a training runs: locally in a worker, or on a GPU host. Agents cannot tell
- * the difference; the operation records it in `metadata.location` (and `.host`).
+ * Where a training runs: a built-in spec locally in a worker or on a GPU host; a declared recipe on an executor
+ * (src/executors: local, host, and what else is registered, Slurm next) picked by its target. Agents cannot tell the
+ * difference; the operation records it in `metadata.location` (and `.host`), and a recipe's in `executor` and
+ * `external_id`.
  */
 import type { Trainers } from "./types.ts";
 import type { Config } from "../config.ts";
-import { TrainwatchError } from "../errors.ts";
+import { TrainwatchError, invalid } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { NormalizedSpec, TrainingSpecInput } from "../schemas/spec.ts";
@@ -12,9 +14,16 @@ import { specError, validateSpec } from "../schemas/spec_rules.ts";
 import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
-import type { LogLines, RecipeList, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
+import type { LogLines, RecipeList, RecipeRequest, Target } from "../schemas/recipe.ts";
+import { scriptMetadata, type Executor } from "../executors/executor.ts";
+import { HostExecutor, type HostScripts } from "../executors/host.ts";
+import { LocalExecutor, type LocalScripts } from "../executors/local.ts";
+import { Executors, chooseTarget } from "../executors/registry.ts";
 
-export type Target = "local" | "host";
+export type { Target };
+import { INTERRUPTED } from "../executors/executor.ts";
+
+export { INTERRUPTED };
 
 /** The GPU-host side of dispatch (src/host_pool/pool.ts). */
 export interface RemoteHosts {
@@ -29,26 +38,7 @@ export interface RemoteHosts {
   /** A checkpoint the operation's host kept, as a tar. */
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
-  /** Script trainings on a host: the host checks the recipe and params (a 400 passes through, naming the field). */
-  startScript?(
-    req: RecipeRequest,
-    open: (planned: number | null, params: Record<string, unknown>) => Promise<string>,
-  ): Promise<{ host: string }>;
-  recipes?(): Promise<RecipeList>;
-  logs?(op: Operation, tail: number): Promise<LogLines>;
-  logStream?(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
-
-/** Script trainings on this server (src/script_trainings/trainer.ts), as the dispatcher uses them. */
-export interface LocalScripts {
-  start(req: RecipeRequest): Promise<Operation>;
-  views(): RecipeView[];
-  /** 404 when this server has no log of the operation. */
-  logs(op: Operation, tail: number): LogLines;
-  logStream(op: Operation, tail: number): ReadableStream<Uint8Array>;
-}
-
-export const INTERRUPTED = "interrupted: server restarted";
 
 export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 
@@ -56,16 +46,24 @@ export const INTERRUPTED_BY_STOP = "interrupted: server stopped";
 const RUNS_HERE = (op: Operation) => op.metadata.location === "local" || op.metadata.location === "import";
 
 export class Dispatcher implements Trainers {
+  /** The recipe executors by name: this server's script runner, the GPU hosts, and what else is registered (Slurm). */
+  readonly executors = new Executors();
+
   constructor(
     private readonly operations: OperationsService,
     private readonly local: LocalTrainer,
-    private readonly hosts: RemoteHosts | null,
+    private readonly hosts: (RemoteHosts & HostScripts) | null,
     private readonly config: Pick<Config, "useHostService" | "dataDir" | "maxModelMb">,
     private readonly scripts: LocalScripts | null = null,
-  ) {}
+  ) {
+    if (scripts) this.executors.register(new LocalExecutor(scripts, local, operations));
+    if (hosts) this.executors.register(new HostExecutor(hosts, operations));
+  }
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
-    const target: Target = requested ?? (this.config.useHostService ? "host" : "local");
+    if (requested === "slurm")
+      throw invalid("body.target", "a built-in spec trains locally or on a GPU host; slurm runs declared recipes");
+    const target = requested ?? (this.config.useHostService ? "host" : "local");
     // The cross-field rules the schema cannot express (e.g. a val_* monitor needs a validation split), and the memory budget.
     const checked = validateSpec(input, { maxModelMb: this.config.maxModelMb });
     if (!checked.ok) throw specError("body", checked);
@@ -97,31 +95,45 @@ export class Dispatcher implements Trainers {
     return this.onHost((created) => this.hosts!.start(spec, async () => created(await create())));
   }
 
+  /**
+   * A declared recipe on its executor (chooseTarget: the request's target when the recipe allows it, else the recipe's
+   * first). The executor checks the request first (prepare: 400 naming the field, 503 when unreachable), so a refused
+   * one stores nothing; then the operation is created with its executor, and submitted. A submit that fails removes
+   * it again, unless it was cancelled meanwhile (then the cancel is what the user sees).
+   */
   async startRecipe(req: RecipeRequest): Promise<Operation> {
-    const target: Target = req.target ?? (this.config.useHostService ? "host" : "local");
-    if (target === "local") {
-      if (!this.scripts) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
-      return this.scripts.start(req);
+    const declared = this.scripts?.declared(req.recipe) ?? null;
+    const target = chooseTarget(req.target, declared, this.config.useHostService ? "host" : "local");
+    const executor = this.executors.get(target);
+    const job = await executor.prepare(req);
+    let id: string | null = null;
+    try {
+      const op = await this.operations.createOperation({
+        operation_type: "training",
+        name: req.name ?? job.recipe,
+        total_epochs_planned: job.planned_epochs,
+        status: "pending",
+        metadata: scriptMetadata(job.recipe, job.params, executor.location),
+        stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
+        // Run by this process: on a shared database it is leased to this replica.
+        owned: executor.location === "local",
+        executor: executor.name,
+      });
+      id = op.operation_id;
+      const { external_id } = await executor.submit(op, job);
+      const now = (await this.operations.reader.getOperation(id))!;
+      if (external_id !== null && now.external_id !== external_id)
+        return await this.operations.setExternalId(id, external_id);
+      return now;
+    } catch (err) {
+      if (id !== null) await this.operations.discardOperation(id);
+      if (err instanceof TrainwatchError) throw err;
+      throw new TrainwatchError(
+        executor.name === "host" ? "HOST_UNAVAILABLE" : "EXECUTOR_UNAVAILABLE",
+        `the ${executor.name} executor did not take the training: ${err instanceof Error ? err.message : String(err)}`,
+        { executor: executor.name },
+      );
     }
-    if (!this.hosts?.startScript)
-      throw new TrainwatchError("HOST_UNAVAILABLE", "no training host configured (set TRAINING_HOST_URL)");
-    const startScript = this.hosts.startScript.bind(this.hosts);
-    return this.onHost((created) =>
-      startScript(req, async (planned, params) =>
-        created(
-          (
-            await this.operations.createOperation({
-              operation_type: "training",
-              name: req.name ?? req.recipe,
-              total_epochs_planned: planned,
-              status: "pending",
-              metadata: { location: "host", kind: "script", recipe: req.recipe, params },
-              stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
-            })
-          ).operation_id,
-        ),
-      ),
-    );
   }
 
   /**
@@ -145,31 +157,53 @@ export class Dispatcher implements Trainers {
     }
   }
 
+  /** Every executor's recipes (this server's first), with the GPU hosts asked and their errors. */
   async recipes(): Promise<RecipeList> {
-    const local = this.scripts ? this.scripts.views() : [];
-    const remote = this.hosts?.recipes ? await this.hosts.recipes() : { recipes: [], hosts: [] };
-    return { recipes: [...local, ...remote.recipes], hosts: remote.hosts };
+    const lists = await Promise.all(this.executors.all().map((e) => e.recipes()));
+    const hostList = lists.flatMap((l) => l.hosts);
+    // A recipe this server declares once, whatever number of its targets have an executor.
+    const seen = new Set<string>();
+    const recipes = lists
+      .flatMap((l) => l.recipes)
+      .filter((r) => {
+        const key = `${r.host ?? ""}|${r.name}`;
+        return !seen.has(key) && (seen.add(key), true);
+      });
+    return { recipes, hosts: hostList };
   }
 
   async logs(op: Operation, tail: number): Promise<LogLines> {
-    if (op.metadata.location === "host" && this.hosts?.logs) return this.hosts.logs(op, tail);
-    return this.localScripts(op).logs(op, tail);
+    return this.executorOf(op).logs(op, tail);
   }
 
   async logStream(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    if (op.metadata.location === "host" && this.hosts?.logStream) return this.hosts.logStream(op, tail, signal);
-    return this.localScripts(op).logStream(op, tail);
+    const executor = this.executorOf(op);
+    if (!executor.logStream)
+      throw new TrainwatchError(
+        "NOT_FOUND",
+        `operation ${op.operation_id} has no live log: its ${executor.name} executor gives its log at the end (GET /operations/{id}/logs)`,
+        { operation_id: op.operation_id, executor: executor.name },
+      );
+    return executor.logStream(op, tail, signal);
   }
 
-  private localScripts(op: Operation): LocalScripts {
-    if (!this.scripts)
+  /**
+   * The executor that keeps the operation's log: its own, else (a built-in or client run, or an executor not configured
+   * here) this server's runner, which answers 404 saying why it has none. 404 when this server runs no scripts.
+   */
+  private executorOf(op: Operation): Executor {
+    const executor = this.executors.of(op) ?? (this.executors.has("local") ? this.executors.get("local") : null);
+    if (!executor)
       throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id} has no logs on this server`, {
         operation_id: op.operation_id,
       });
-    return this.scripts;
+    return executor;
   }
 
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
+    // A recipe's executor stops it (an older row without one: by its location, as below).
+    const executor = op.executor !== null ? this.executors.of(op) : null;
+    if (executor) return executor.cancel(op);
     if (op.metadata.location === "host") return this.hosts ? this.hosts.cancel(op) : null;
     this.local.cancel(op.operation_id);
     return null;
@@ -191,14 +225,21 @@ export class Dispatcher implements Trainers {
   }
 
   /**
-   * At start: local trainings the previous process was running cannot resume. On a shared database only this replica
-   * id's own (a restart under the same TRAINWATCH_REPLICA_ID); another replica's are left to its lease.
+   * At start: local trainings the previous process was running cannot resume; each executor recovers its own
+   * (Executor.recover: the local one fails its scripts, a cluster finds its jobs again). On a shared database only
+   * this replica id's own (a restart under the same TRAINWATCH_REPLICA_ID); another replica's are left to its lease.
    */
-  recoverInterrupted(): Promise<string[]> {
-    return this.operations.failInterrupted(RUNS_HERE, INTERRUPTED);
+  async recoverInterrupted(): Promise<string[]> {
+    const builtIn = await this.operations.failInterrupted((op) => RUNS_HERE(op) && op.executor === null, INTERRUPTED);
+    const recovered = await Promise.all(this.executors.all().map((e) => e.recover()));
+    return [...builtIn, ...recovered.flat()];
   }
 
   describe(): Record<string, unknown> {
-    return { local: this.local.describe(), hosts: this.hosts?.describe() ?? null };
+    return {
+      local: this.local.describe(),
+      hosts: this.hosts?.describe() ?? null,
+      executors: this.executors.all().map((e) => e.name),
+    };
   }
 }

@@ -57,6 +57,13 @@ export class TaskQueue {
     return run !== undefined;
   }
 
+  /** Where the task is: running, queued at `position` (1: first in line), or unknown here. */
+  place(id: string): { running: true } | { running: false; position: number } | null {
+    if (this.running.has(id)) return { running: true };
+    const i = this.queue.findIndex((j) => j.id === id);
+    return i < 0 ? null : { running: false, position: i + 1 };
+  }
+
   has(id: string): boolean {
     return this.running.has(id) || this.queue.some((j) => j.id === id);
   }

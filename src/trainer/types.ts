@@ -5,7 +5,7 @@ import type { EpochRecord } from "../schemas/epoch.ts";
 import type { BatchProgress, StartReport } from "../schemas/host.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { TrainingSpecInput } from "../schemas/spec.ts";
-import type { LogLines, RecipeList, RecipeRequest } from "../schemas/recipe.ts";
+import type { LogLines, RecipeList, RecipeRequest, Target } from "../schemas/recipe.ts";
 
 /** The TF.js backends, in the order they are tried (src/trainer/backend.ts); here so configuration can check a name without loading TF.js. */
 export const BACKEND_NAMES = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -56,14 +56,17 @@ export interface TrainingResult {
 
 /** What the API needs from whoever runs trainings (local workers, GPU hosts). */
 export interface Trainers {
-  /** Creates the training operation and starts or queues it. */
-  start(spec: TrainingSpecInput, target?: "local" | "host"): Promise<Operation>;
+  /** Creates the training operation and starts or queues it (a built-in spec: local or host; slurm is a 400 naming body.target). */
+  start(spec: TrainingSpecInput, target?: Target): Promise<Operation>;
   /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
   /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
   checkpoint(op: Operation, epoch: number): Promise<Uint8Array>;
   describe(): Record<string, unknown>;
-  /** Creates a script training from a declared recipe and starts or queues it (400 for an undeclared recipe or bad params). */
+  /**
+   * Creates a script training from a declared recipe and hands it to its executor (src/executors): 400 for an
+   * undeclared recipe, bad params, or a target the recipe does not allow or this server has no executor for.
+   */
   startRecipe?(req: RecipeRequest): Promise<Operation>;
   /** The recipes this server and its GPU hosts declare. */
   recipes?(): Promise<RecipeList>;

@@ -36,12 +36,29 @@ function configBlock(op) {
   return html`<div class="meta small" id="config"><span class="muted">config</span> ${pairs}</div>`;
 }
 
-/** Where and when: location, host, backend, recipe, GPU, started, last heard (while live), finished. */
+/**
+ * Why a pending operation waits, as its executor says (a full local queue, Slurm's Resources, Priority…), and its place
+ * in the queue where the executor tells it: "pending (Resources), 3rd in the queue".
+ */
+function pendingChip(op) {
+  if (op.status !== "pending" || (!op.pending_reason && !op.queue_position)) return null;
+  const place = op.queue_position ? `${ordinal(op.queue_position)} in the queue` : null;
+  const text = [op.pending_reason && `(${op.pending_reason})`, place].filter(Boolean).join(", ");
+  return html`<span class="badge" data-badge="pending" title="Why it waits, as its executor (${op.executor ?? "?"}) says">${text}</span>`;
+}
+
+const ordinal = (n) =>
+  `${n}${n % 10 === 1 && n % 100 !== 11 ? "st" : n % 10 === 2 && n % 100 !== 12 ? "nd" : n % 10 === 3 && n % 100 !== 13 ? "rd" : "th"}`;
+
+/** Where and when: location, host, executor and its id there, backend, recipe, GPU, started, last heard (while live), finished. */
 function metaBits(op) {
   const meta = op.metadata ?? {};
   return [
     html`location <b>${where(op)}</b>`,
     meta.host && html`host <b>${meta.host}</b>`,
+    op.executor && html`executor <b data-executor>${op.executor}</b>`,
+    // A host's id there is the host itself, shown above.
+    op.external_id && op.external_id !== meta.host && html`external id <b data-external-id>${op.external_id}</b>`,
     meta.backend && html`backend <b>${meta.backend}</b>`,
     meta.recipe && html`recipe <b>${meta.recipe}</b>`,
     meta.gpu && html`GPU <b>${meta.gpu}</b>`,
@@ -76,7 +93,7 @@ export function headerPart(slot, id, { onChange, samples = () => [] }) {
       html`
       <div class="row wrap">
         <div>
-          <h1>${op.name ?? op.operation_type} ${statusPill(op.status)} ${stale} ${chips}</h1>
+          <h1>${op.name ?? op.operation_type} ${statusPill(op.status)} ${pendingChip(op)} ${stale} ${chips}</h1>
           <div class="id">${op.operation_id}</div>
         </div>
         <span class="spacer"></span>

@@ -1,0 +1,56 @@
+// The Store contract's part for executors (issue 25): the operation's executor, its external id, and why a pending one
+// waits. Run over SQLite and PostgreSQL through tests/store_contract.ts.
+import { describe, expect, test } from "bun:test";
+import type { Store } from "../src/store/store.ts";
+
+export function executorsContract(open: () => Promise<Store>): void {
+  describe("executor and external id", () => {
+    test("an operation records the executor it was created with, and none when created without", async () => {
+      const s = await open();
+      const recipe = await s.createOperation({ operation_type: "training", status: "pending", executor: "slurm" });
+      const client = await s.createOperation({ operation_type: "training" });
+      expect(recipe).toMatchObject({ executor: "slurm", external_id: null });
+      expect(await s.getOperation(client.operation_id)).toMatchObject({ executor: null, external_id: null });
+      expect((await s.listOperations({ limit: 10, offset: 0 })).items.map((o) => o.executor).sort()).toEqual([
+        null,
+        "slurm",
+      ]);
+    });
+
+    test("setExecution sets what it names and keeps the rest; null clears", async () => {
+      const s = await open();
+      const { operation_id: id } = await s.createOperation({
+        operation_type: "training",
+        status: "pending",
+        executor: "slurm",
+      });
+      let op = await s.setExecution(id, { external_id: "4242" });
+      expect(op).toMatchObject({ executor: "slurm", external_id: "4242" });
+      op = await s.setExecution(id, { pending_reason: "Resources", queue_position: 2 });
+      expect(op).toMatchObject({ external_id: "4242", pending_reason: "Resources", queue_position: 2 });
+      expect(await s.getOperation(id)).toMatchObject({ pending_reason: "Resources", queue_position: 2 });
+      op = await s.setExecution(id, { queue_position: null });
+      expect(op.pending_reason).toBe("Resources");
+      expect(op.queue_position).toBeUndefined();
+    });
+
+    test("the pending reason and queue position show only while pending", async () => {
+      const s = await open();
+      const { operation_id: id } = await s.createOperation({ operation_type: "training", status: "pending" });
+      await s.setExecution(id, { pending_reason: "Priority", queue_position: 1 });
+      const started = await s.markStarted(id);
+      expect(started.status).toBe("running");
+      expect(started).not.toHaveProperty("pending_reason");
+      expect(started).not.toHaveProperty("queue_position");
+      const done = await s.finish(id, "completed");
+      expect(done).not.toHaveProperty("pending_reason");
+    });
+
+    test("setExecution of an unknown operation is OPERATION_NOT_FOUND", async () => {
+      const s = await open();
+      await expect(s.setExecution("op_training_20260101_000000_00000000", { external_id: "1" })).rejects.toMatchObject({
+        code: "OPERATION_NOT_FOUND",
+      });
+    });
+  });
+}
