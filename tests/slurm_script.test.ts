@@ -2,7 +2,7 @@
 // however hostile, and nothing in a word runs. The environment carries Trainwatch's coordinates, which a recipe's own
 // variables cannot overwrite.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TrainwatchError } from "../src/errors.ts";
@@ -30,11 +30,15 @@ describe("the batch script", () => {
     const script = batchScript(["python3", "-c", "import json, sys; print(json.dumps(sys.argv[1:]))", ...hostile]);
     expect(script.startsWith("#!/bin/bash\nexec 'python3' '-c' ")).toBe(true);
     writeFileSync(join(dir, "job.sh"), script);
-    const run = Bun.spawnSync(["bash", join(dir, "job.sh")], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-    expect(run.stderr.toString()).toBe("");
-    expect(run.exitCode).toBe(0);
-    expect(JSON.parse(run.stdout.toString())).toEqual(hostile);
-    expect(existsSync(canary)).toBe(false);
+    try {
+      const run = Bun.spawnSync(["bash", join(dir, "job.sh")], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      expect(run.stderr.toString()).toBe("");
+      expect(run.exitCode).toBe(0);
+      expect(JSON.parse(run.stdout.toString())).toEqual(hostile);
+      expect(existsSync(canary)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a quote inside a word closes, escapes and reopens", () => {
