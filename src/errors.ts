@@ -15,6 +15,8 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "HOST_UNAVAILABLE"
+  | "SLURM_UNREACHABLE"
+  | "SLURM_REFUSED"
   | "EXECUTOR_UNAVAILABLE"
   | "WORKER_EXITED"
   | "TRAINING_FAILED"
@@ -32,6 +34,9 @@ const STATUS: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   HOST_UNAVAILABLE: 503,
+  // slurmrestd did not answer in time / answered with Slurm's error (a bad partition, an expired token).
+  SLURM_UNREACHABLE: 503,
+  SLURM_REFUSED: 502,
   EXECUTOR_UNAVAILABLE: 503,
   WORKER_EXITED: 500,
   TRAINING_FAILED: 500,

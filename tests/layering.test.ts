@@ -258,6 +258,24 @@ const RULES: Rule[] = [
     transitive: true,
   },
   {
+    from: "src/executors/slurm_states.ts",
+    to: /./,
+    why: "the Slurm state table is a pure function of a job's state: it imports nothing",
+    transitive: false,
+  },
+  {
+    from: "src/executors/slurm_script.ts",
+    to: /^(?!src\/errors\.ts$)/,
+    why: "the batch-script builder is pure: errors only (no files, no processes)",
+    transitive: false,
+  },
+  {
+    from: "src/executors/slurm_rest.ts",
+    to: under("src/routes", "src/http", "src/mcp", "src/store", "src/operations", "src/app.ts", "src/server.ts"),
+    why: "the Slurm client speaks slurmrestd's wire and knows nothing of the server it serves",
+    transitive: true,
+  },
+  {
     from: "src/trends",
     to: /^(?!src\/trends\/)/,
     why: "the pure core imports only itself (no bun:*, node:*, elysia, packages)",

@@ -1,0 +1,48 @@
+/**
+ * The batch script and environment of a Slurm job that runs a recipe (pure). The script is `#!/bin/bash` and one
+ * `exec` of the recipe's argv, every word single-quoted: params reach the program as the recipe's words, never as
+ * shell text. Everything else a job needs (the Trainwatch URL, token, operation id) travels in the job's
+ * `environment`, not in the script, which Slurm keeps readable to more people than the environment.
+ */
+import { TrainwatchError } from "../errors.ts";
+
+/** A word as a POSIX shell reads it back unchanged: single quotes, each ' written as '\'' . */
+export function shellQuote(word: string): string {
+  if (word.includes("\0"))
+    throw new TrainwatchError("VALIDATION_ERROR", "argv: a word holds a NUL byte, which no program can receive");
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The batch script that runs `argv` (its first word the program) as the job's one process. */
+export function batchScript(argv: readonly string[]): string {
+  if (argv.length === 0) throw new TrainwatchError("VALIDATION_ERROR", "argv: the recipe's command is empty");
+  return `#!/bin/bash\nexec ${argv.map(shellQuote).join(" ")}\n`;
+}
+
+/** What the job's environment is made of. */
+export interface JobEnvironmentInput {
+  /** The Trainwatch API the job's client reports to (TRAINWATCH_URL). */
+  url: string;
+  /** The token it reports with (TRAINWATCH_TOKEN); null when the API takes none. */
+  token: string | null;
+  operationId: string;
+  /** The recipe's own variables; they win over the defaults below, never over the three above. */
+  env?: Record<string, string>;
+}
+
+/** PATH of a job that asks for none: slurmrestd passes no environment of its own to the job. */
+export const DEFAULT_JOB_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+/**
+ * A job's whole environment: PATH (default DEFAULT_JOB_PATH) and PYTHONUNBUFFERED=1 (so the stdout file fills as the
+ * program prints), the recipe's variables, then TRAINWATCH_URL, TRAINWATCH_TOKEN and TRAINWATCH_OPERATION_ID, so
+ * `trainwatch.init()` attaches to its operation.
+ */
+export function jobEnvironment(input: JobEnvironmentInput): Record<string, string> {
+  const env: Record<string, string> = { PATH: DEFAULT_JOB_PATH, PYTHONUNBUFFERED: "1", ...input.env };
+  env.TRAINWATCH_URL = input.url;
+  env.TRAINWATCH_OPERATION_ID = input.operationId;
+  if (input.token !== null) env.TRAINWATCH_TOKEN = input.token;
+  else delete env.TRAINWATCH_TOKEN;
+  return env;
+}

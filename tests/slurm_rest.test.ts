@@ -1,0 +1,66 @@
+// The slurmrestd client's failures that need no cluster: nothing listening and a server that never answers are
+// SLURM_UNREACHABLE, an unreadable token file is SLURM_REFUSED, and no message or detail carries the token. The
+// client against a real slurmrestd is tests/slurm_rest.slurm.test.ts.
+import { afterAll, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
+import { TrainwatchError } from "../src/errors.ts";
+import { SlurmRestClient } from "../src/executors/slurm_rest.ts";
+
+const TOKEN = "eyJhbGciOiJIUzI1NiJ9.secret-part.signature";
+
+/** A loopback port nothing listens on: taken from the kernel, then released. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return port;
+}
+
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error("expected a failure");
+    },
+    (e: unknown) => e as TrainwatchError,
+  );
+const leaks = (err: TrainwatchError) => JSON.stringify({ m: err.message, d: err.details }).includes(TOKEN);
+
+describe("the slurmrestd client without slurmrestd", () => {
+  // Accepts connections and never answers: a slurmrestd stuck behind a hung slurmctld.
+  const silent = createServer(() => {});
+  const listening = new Promise<number>((ok) =>
+    silent.listen(0, "127.0.0.1", () => ok((silent.address() as { port: number }).port)),
+  );
+  afterAll(() => silent.close());
+
+  test("nothing listening: SLURM_UNREACHABLE (503), naming the URL and never the token", async () => {
+    const url = `http://127.0.0.1:${await deadPort()}`;
+    const err = await failure(new SlurmRestClient({ url, user: "u", token: TOKEN }).ping());
+    expect(err).toBeInstanceOf(TrainwatchError);
+    expect(err).toMatchObject({ code: "SLURM_UNREACHABLE", status: 503, details: { url } });
+    expect(leaks(err)).toBe(false);
+  });
+
+  test("a server that never answers: SLURM_UNREACHABLE once the call's timeout passes", async () => {
+    const url = `http://127.0.0.1:${await listening}`;
+    const client = new SlurmRestClient({ url, user: "u", token: TOKEN, timeoutMs: 200 });
+    const err = await failure(client.job(1));
+    expect(err.code).toBe("SLURM_UNREACHABLE");
+    expect(err.message).toContain("no answer within 200 ms");
+    expect(leaks(err)).toBe(false);
+  });
+
+  test("an unreadable token file: SLURM_REFUSED naming the file", async () => {
+    const client = new SlurmRestClient({ url: "http://127.0.0.1:1", user: "u", tokenFile: "/nonexistent/slurm.jwt" });
+    const err = await failure(client.ping());
+    expect(err).toMatchObject({ code: "SLURM_REFUSED", details: { token_file: "/nonexistent/slurm.jwt" } });
+  });
+
+  test("a client needs a token or a token file, and job ids are positive integers", async () => {
+    expect(() => new SlurmRestClient({ url: "http://127.0.0.1:1", user: "u" })).toThrow(TrainwatchError);
+    const client = new SlurmRestClient({ url: "http://127.0.0.1:1", user: "u", token: TOKEN });
+    await expect(client.cancel(0)).rejects.toThrow(/job id 0 is not a job id/);
+    await expect(client.job(1.5)).rejects.toThrow(/job id 1.5 is not a job id/);
+  });
+});
