@@ -1,0 +1,194 @@
+// The Slurm executor against a real one-node cluster (.ci/slurm.sh; tests/fixtures/slurm.ts), through the real server
+// (`bun run src/server.ts` with TRAINWATCH_SLURM_*): a recipe with target slurm started over REST becomes a batch job
+// whose epochs arrive through the Python client (tests/fixtures/scripts/slurm_train.py, no torch: CI runs the JS
+// suite before its Python venv exists); its status goes pending → running → completed, its log is readable; a job that
+// dies with exit 3 is failed trainer_error; a cancel leaves the job CANCELLED and no process; two jobs on the
+// whole-node partition: the second pending (Resources) until the first ends; an API restart while a job runs loses
+// nothing.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { SlurmRestClient } from "../src/executors/slurm_rest.ts";
+import { freePort, type ServerProcess, startServerProcess, until } from "./helpers.ts";
+import { type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SCRIPT = join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py");
+/** The system Python (readable by the job user; a pyenv shim under /root is not). */
+const PYTHON = "/usr/bin/python3";
+const MARK = `twslurm${process.pid}`;
+
+withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
+  const client = new SlurmRestClient({ url: slurm.url, user: slurm.user, tokenFile: slurm.tokenFile });
+  const dir = mkdtempSync(join(tmpdir(), "tw-slurm-exec-"));
+  const db = join(dir, "trainwatch.db");
+  const port = freePort();
+  let server: ServerProcess;
+
+  const recipe = (name: string, partition: string) => ({
+    name,
+    command: [PYTHON, SCRIPT],
+    cwd: slurm.workdir,
+    env: { PYTHONPATH: join(ROOT, "clients", "python") },
+    params: {
+      type: "object",
+      properties: {
+        epochs: { type: "integer", default: 3 },
+        delay: { type: "number", default: 0 },
+        exit_code: { type: "integer", default: 0 },
+        tag: { type: "string", default: MARK },
+      },
+    },
+    params_via: ["args"],
+    epochs_param: "epochs",
+    target: "slurm",
+    cpus: 1,
+    time_limit_minutes: 5,
+    slurm: { partition },
+  });
+  writeFileSync(
+    join(dir, "recipes.json"),
+    JSON.stringify({ recipes: [recipe("train", "debug"), recipe("whole-node", "exclusive")] }),
+  );
+  chmodSync(dir, 0o755);
+
+  const env = {
+    PORT: String(port),
+    TRAINWATCH_DB: db,
+    TRAINWATCH_RECIPES: join(dir, "recipes.json"),
+    TRAINWATCH_LOGS_DIR: join(dir, "logs"),
+    TRAINWATCH_MODELS_DIR: join(dir, "models"),
+    TRAINWATCH_GPUS: "none",
+    TRAINWATCH_SLURM_URL: slurm.url,
+    TRAINWATCH_SLURM_USER: slurm.user,
+    TRAINWATCH_SLURM_TOKEN_FILE: slurm.tokenFile,
+    TRAINWATCH_SLURM_LOG_DIR: slurm.workdir,
+    TRAINWATCH_SLURM_POLL: "0.2",
+  };
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const start = async (name: string, params: Record<string, unknown>) => {
+    const res = await api("POST", "/trainings", { recipe: name, params });
+    expect(res.status).toBe(202);
+    return res.body.data;
+  };
+  const epochsOf = async (id: string) =>
+    (await api("GET", `/operations/${id}/metrics`)).body.data.metrics.epochs.map((e: { epoch: number }) => e.epoch);
+  const op = async (id: string) => (await api("GET", `/operations/${id}`)).body.data;
+  const reaches = (id: string, status: string, ms = 60_000) =>
+    until(`${id} to be ${status}`, async () => ((await op(id)).status === status ? op(id) : undefined), ms, 100);
+  const alive = (marker: string) =>
+    Bun.spawnSync(["ps", "-u", slurm.user, "-o", "args="], { stdout: "pipe" })
+      .stdout.toString()
+      .split("\n")
+      .filter((l) => l.includes(marker));
+
+  beforeAll(async () => {
+    server = await startServerProcess(env, 30_000);
+  });
+  afterAll(async () => {
+    for (const j of await client.jobs().catch(() => []))
+      if (j.name.startsWith("trainwatch-") && !["COMPLETED", "FAILED", "CANCELLED"].includes(j.state))
+        await client.cancel(j.id, "KILL").catch(() => {});
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  test("a recipe with target slurm runs as a batch job: pending, then running on the node, its epochs through the Python client, then completed, its log readable", async () => {
+    const started = await start("train", { epochs: 3, delay: 0.3 });
+    // Read before any toMatchObject: bun's writes its asymmetric matchers into the object it is given.
+    const jobId = Number(started.external_id);
+    expect(started.external_id).toMatch(/^\d+$/);
+    expect([started.status, started.executor, started.metadata.location]).toEqual(["pending", "slurm", "cluster"]);
+    const job = await client.job(jobId);
+    expect(job?.partition).toBe("debug");
+    // Running from the client's first word or the poller's read, whichever comes first; the node from Slurm's.
+    await reaches(started.operation_id, "running");
+    const node = await until(
+      "the node it runs on",
+      async () => (await op(started.operation_id)).metadata.node,
+      30_000,
+      100,
+    );
+    expect(node).toBe(job!.nodes ?? (await client.job(jobId))!.nodes);
+    const done = await reaches(started.operation_id, "completed");
+    expect(done.failure_code).toBeNull();
+    expect(await epochsOf(started.operation_id)).toEqual([0, 1, 2]);
+    const logs = await api("GET", `/operations/${started.operation_id}/logs`);
+    expect(logs.status).toBe(200);
+    expect(logs.body.data.lines).toEqual([`started ${started.operation_id}`, "epoch 0", "epoch 1", "epoch 2"]);
+  }, 120_000);
+
+  test("a job that dies with exit code 3 fails trainer_error, with Slurm's word for it", async () => {
+    const started = await start("train", { epochs: 1, exit_code: 3 });
+    const failed = await reaches(started.operation_id, "failed");
+    expect(failed.failure_code).toBe("trainer_error");
+    expect(failed.error_message).toBe(`Slurm job ${started.external_id} exited with code 3`);
+    const logs = await api("GET", `/operations/${started.operation_id}/logs`);
+    expect(logs.body.data.lines).toContain("exiting with 3");
+  }, 120_000);
+
+  test("a cancel leaves the job CANCELLED and no process of it", async () => {
+    const tag = `${MARK}cancel`;
+    const started = await start("train", { epochs: 1000, delay: 0.2, tag });
+    await reaches(started.operation_id, "running");
+    await until("its process to run", () => alive(tag).length > 0, 30_000, 100);
+    const res = await api("DELETE", `/operations/${started.operation_id}`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.status).toBe("cancelled");
+    const job = await until(
+      "the job to be CANCELLED",
+      async () => {
+        const j = await client.job(Number(started.external_id));
+        return j?.state === "CANCELLED" ? j : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(job.state).toBe("CANCELLED");
+    await until("no process of it left", () => alive(tag).length === 0, 30_000, 100);
+    expect((await op(started.operation_id)).status).toBe("cancelled");
+  }, 120_000);
+
+  test("two jobs on the whole-node partition: the second waits pending (Resources), then runs when the first ends", async () => {
+    const first = await start("whole-node", { epochs: 4, delay: 0.5 });
+    const second = await start("whole-node", { epochs: 1 });
+    await reaches(first.operation_id, "running");
+    const waiting = await until(
+      "the second to show why it waits",
+      async () => {
+        const o = await op(second.operation_id);
+        return o.status === "pending" && o.pending_reason === "Resources" ? o : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(waiting.queue_position).toBe(1);
+    await reaches(first.operation_id, "completed");
+    await reaches(second.operation_id, "completed");
+  }, 120_000);
+
+  test("an API restart while a job runs: the new server finds it again and nothing is lost", async () => {
+    const started = await start("train", { epochs: 8, delay: 0.5 });
+    await reaches(started.operation_id, "running");
+    await until(
+      "an epoch to arrive",
+      async () => (await op(started.operation_id)).trends?.latest_epoch != null,
+      30_000,
+      100,
+    );
+    await server.stop();
+    server = await startServerProcess(env, 30_000);
+    expect(server.output()).not.toContain("interrupted");
+    const done = await reaches(started.operation_id, "completed");
+    expect(done.executor).toBe("slurm");
+    expect(await epochsOf(started.operation_id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  }, 120_000);
+});
