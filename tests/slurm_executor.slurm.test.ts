@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SlurmRestClient } from "../src/executors/slurm_rest.ts";
 import { freePort, type ServerProcess, startServerProcess, until } from "./helpers.ts";
-import { type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
+import { jobProcesses, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SCRIPT = join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py");
@@ -84,11 +84,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
   const op = async (id: string) => (await api("GET", `/operations/${id}`)).body.data;
   const reaches = (id: string, status: string, ms = 60_000) =>
     until(`${id} to be ${status}`, async () => ((await op(id)).status === status ? op(id) : undefined), ms, 100);
-  const alive = (marker: string) =>
-    Bun.spawnSync(["ps", "-u", slurm.user, "-o", "args="], { stdout: "pipe" })
-      .stdout.toString()
-      .split("\n")
-      .filter((l) => l.includes(marker));
+  const alive = (marker: string) => jobProcesses(slurm, marker);
 
   beforeAll(async () => {
     server = await startServerProcess(env, 30_000);
@@ -99,7 +95,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
         await client.cancel(j.id, "KILL").catch(() => {});
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  });
 
   test("a recipe with target slurm runs as a batch job: pending, then running on the node, its epochs through the Python client, then completed, its log readable", async () => {
     const started = await start("train", { epochs: 3, delay: 0.3 });
@@ -124,7 +120,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     const logs = await api("GET", `/operations/${started.operation_id}/logs`);
     expect(logs.status).toBe(200);
     expect(logs.body.data.lines).toEqual([`started ${started.operation_id}`, "epoch 0", "epoch 1", "epoch 2"]);
-  }, 120_000);
+  });
 
   test("a job that dies with exit code 3 fails trainer_error, with Slurm's word for it", async () => {
     const started = await start("train", { epochs: 1, exit_code: 3 });
@@ -133,7 +129,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     expect(failed.error_message).toBe(`Slurm job ${started.external_id} exited with code 3`);
     const logs = await api("GET", `/operations/${started.operation_id}/logs`);
     expect(logs.body.data.lines).toContain("exiting with 3");
-  }, 120_000);
+  });
 
   test("a cancel leaves the job CANCELLED and no process of it", async () => {
     const tag = `${MARK}cancel`;
@@ -155,7 +151,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     expect(job.state).toBe("CANCELLED");
     await until("no process of it left", () => alive(tag).length === 0, 30_000, 100);
     expect((await op(started.operation_id)).status).toBe("cancelled");
-  }, 120_000);
+  });
 
   test("two jobs on the whole-node partition: the second waits pending (Resources), then runs when the first ends", async () => {
     const first = await start("whole-node", { epochs: 4, delay: 0.5 });
@@ -173,7 +169,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     expect(waiting.queue_position).toBe(1);
     await reaches(first.operation_id, "completed");
     await reaches(second.operation_id, "completed");
-  }, 120_000);
+  });
 
   test("an API restart while a job runs: the new server finds it again and nothing is lost", async () => {
     const started = await start("train", { epochs: 8, delay: 0.5 });
@@ -190,5 +186,5 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     const done = await reaches(started.operation_id, "completed");
     expect(done.executor).toBe("slurm");
     expect(await epochsOf(started.operation_id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-  }, 120_000);
+  });
 });
