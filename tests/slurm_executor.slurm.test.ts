@@ -4,7 +4,8 @@
 // suite before its Python venv exists); its status goes pending → running → completed, its log is readable; a job that
 // dies with exit 3 is failed trainer_error; a cancel leaves the job CANCELLED and no process; two jobs on the
 // whole-node partition: the second pending (Resources) until the first ends; an API restart while a job runs loses
-// nothing.
+// nothing; slurmrestd stopped while a job runs: the API serves on, a new start is a 503, and the run ends as Slurm says
+// once it is back.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,7 @@ import { jobProcesses, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SCRIPT = join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py");
+const SLURM_SH = join(ROOT, ".ci", "slurm.sh");
 /** The system Python (readable by the job user; a pyenv shim under /root is not). */
 const PYTHON = "/usr/bin/python3";
 const MARK = `twslurm${process.pid}`;
@@ -38,6 +40,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
         delay: { type: "number", default: 0 },
         exit_code: { type: "integer", default: 0 },
         tag: { type: "string", default: MARK },
+        wait_for: { type: "string", default: "" },
       },
     },
     params_via: ["args"],
@@ -154,7 +157,8 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
   });
 
   test("two jobs on the whole-node partition: the second waits pending (Resources), then runs when the first ends", async () => {
-    const first = await start("whole-node", { epochs: 4, delay: 0.5 });
+    const hold = join(slurm.workdir, `hold-${MARK}`);
+    const first = await start("whole-node", { epochs: 1, wait_for: hold });
     const second = await start("whole-node", { epochs: 1 });
     await reaches(first.operation_id, "running");
     const waiting = await until(
@@ -167,24 +171,63 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
       100,
     );
     expect(waiting.queue_position).toBe(1);
+    writeFileSync(hold, "");
     await reaches(first.operation_id, "completed");
     await reaches(second.operation_id, "completed");
   });
 
-  test("an API restart while a job runs: the new server finds it again and nothing is lost", async () => {
-    const started = await start("train", { epochs: 8, delay: 0.5 });
-    await reaches(started.operation_id, "running");
-    await until(
-      "an epoch to arrive",
-      async () => (await op(started.operation_id)).trends?.latest_epoch != null,
-      30_000,
-      100,
-    );
+  test("an API restart while jobs run: the new server finds them again; one still running, one that ended meanwhile with Slurm's word; nothing lost", async () => {
+    const holdA = join(slurm.workdir, `holdA-${MARK}`);
+    const holdB = join(slurm.workdir, `holdB-${MARK}`);
+    const a = await start("train", { epochs: 3, wait_for: holdA });
+    const b = await start("train", { epochs: 2, wait_for: holdB, exit_code: 3 });
+    await until("their epochs", async () => (await epochsOf(a.operation_id)).length === 3, 30_000, 100);
+    await until("their epochs", async () => (await epochsOf(b.operation_id)).length === 2, 30_000, 100);
     await server.stop();
+    // B dies (exit 3, no goodbye) while no API runs: only Slurm knows.
+    writeFileSync(holdB, "");
+    await until("B's job to end", () => jobProcesses(slurm, holdB).length === 0, 30_000, 100);
     server = await startServerProcess(env, 30_000);
     expect(server.output()).not.toContain("interrupted");
-    const done = await reaches(started.operation_id, "completed");
-    expect(done.executor).toBe("slurm");
-    expect(await epochsOf(started.operation_id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // The recovery read the queue before the server listened.
+    expect(await op(b.operation_id)).toMatchObject({
+      status: "failed",
+      failure_code: "trainer_error",
+      error_message: `Slurm job ${b.external_id} exited with code 3`,
+    });
+    expect((await op(a.operation_id)).status).toBe("running");
+    writeFileSync(holdA, "");
+    await reaches(a.operation_id, "completed");
+    expect(await epochsOf(a.operation_id)).toEqual([0, 1, 2]);
+    expect(await epochsOf(b.operation_id)).toEqual([0, 1]);
+  });
+
+  test("slurmrestd stopped while a job runs: the API serves, the run keeps its state and its epochs, a new start is a 503 naming the URL; back: the job's end is read", async () => {
+    const cluster = join(slurm.conf, "..");
+    const release = join(slurm.workdir, `release-${MARK}`);
+    // Two epochs, then it waits for `release` and dies with exit 3 without a goodbye: only Slurm can tell that end.
+    const started = await start("train", { epochs: 2, wait_for: release, exit_code: 3 });
+    await until("its epochs", async () => (await epochsOf(started.operation_id)).length === 2, 30_000, 100);
+    expect(Bun.spawnSync(["bash", SLURM_SH, "stop-rest", cluster]).exitCode).toBe(0);
+    try {
+      const refused = await api("POST", "/trainings", { recipe: "train", params: { epochs: 1 } });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe("SLURM_UNREACHABLE");
+      expect(refused.body.error.message).toContain(slurm.url);
+      await until("the outage's warning", () => server.output().includes("[slurm] cannot read the queue"), 30_000, 100);
+      expect((await api("GET", "/health")).status).toBe(200);
+      writeFileSync(release, "");
+      await until("the job to end", () => jobProcesses(slurm, release).length === 0, 30_000, 100);
+      expect((await op(started.operation_id)).status).toBe("running");
+    } finally {
+      expect(Bun.spawnSync(["bash", SLURM_SH, "start-rest", cluster]).exitCode).toBe(0);
+    }
+    const failed = await reaches(started.operation_id, "failed");
+    expect([failed.failure_code, failed.error_message]).toEqual([
+      "trainer_error",
+      `Slurm job ${started.external_id} exited with code 3`,
+    ]);
+    expect(server.output().split("[slurm] cannot read the queue").length - 1).toBe(1);
+    expect(server.output()).toContain("answers again");
   });
 });

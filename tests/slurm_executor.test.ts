@@ -283,3 +283,29 @@ test("tailFile reads only the end of a long file: its first partial line dropped
   expect(truncated).toBe(true);
   expect(lines).toEqual([`19997${line}`, `19998${line}`, `19999${line}`]);
 });
+
+test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the missing variable", () => {
+  expect(loadConfig({}).slurm).toBeNull();
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820" })).toThrow("TRAINWATCH_SLURM_USER");
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820", TRAINWATCH_SLURM_USER: "u" })).toThrow(
+    "TRAINWATCH_SLURM_TOKEN",
+  );
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "not a url", TRAINWATCH_SLURM_USER: "u" })).toThrow(
+    "TRAINWATCH_SLURM_URL",
+  );
+  expect(
+    loadConfig({
+      TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820",
+      TRAINWATCH_SLURM_USER: "u",
+      TRAINWATCH_SLURM_TOKEN_FILE: "/etc/tw/jwt",
+      TRAINWATCH_SLURM_POLL: "0.5",
+    }).slurm,
+  ).toEqual({
+    url: "http://127.0.0.1:6820",
+    user: "u",
+    token: null,
+    tokenFile: "/etc/tw/jwt",
+    pollMs: 500,
+    logDir: null,
+  });
+});
