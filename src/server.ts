@@ -28,6 +28,7 @@ import { LogStore } from "./script_trainings/logs.ts";
 import { machineGpus } from "./script_trainings/gpus.ts";
 import { killLeftovers } from "./script_trainings/runner.ts";
 import { ScriptTrainer } from "./script_trainings/trainer.ts";
+import { feedEventStream } from "./script_trainings/log_stream.ts";
 import { TensorboardMirror } from "./tensorboard/mirror.ts";
 import { SlurmExecutor } from "./executors/slurm.ts";
 import { SlurmRestClient } from "./executors/slurm_rest.ts";
@@ -127,6 +128,7 @@ export async function startServer(config: Config = loadConfig()) {
         // A node reaches the API at its public URL; without one, at the bound address (a one-machine cluster).
         env: (operation_id) => ({ api_url: config.publicUrl ?? loopback(), token: config.token, operation_id }),
         logDir: config.slurm.logDir,
+        stream: (feed, signal) => feedEventStream(feed, signal),
       })
     : null;
   if (slurm) {

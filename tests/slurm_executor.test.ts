@@ -3,13 +3,14 @@
 // (one queue read per round for all of them), what an outage does, and the 503 of a submission nobody answers are
 // checked exactly. The real cluster runs the same executor in tests/slurm_executor.slurm.test.ts.
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { TrainwatchError } from "../src/errors.ts";
-import { SlurmExecutor, tailFile, type SlurmApi } from "../src/executors/slurm.ts";
+import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
+import { tailFile } from "../src/executors/file_tail.ts";
 import type { SlurmJob, SlurmJobSpec } from "../src/executors/slurm_rest.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { RecipeBook } from "../src/recipes/book.ts";
@@ -17,7 +18,9 @@ import type { Recipe } from "../src/recipes/recipe.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import { Dispatcher } from "../src/trainer/dispatcher.ts";
 import { LocalTrainer } from "../src/trainer/local.ts";
+import { feedEventStream } from "../src/script_trainings/log_stream.ts";
 import { json, req } from "./helpers.ts";
+import { SseReader } from "./sse.ts";
 
 /** A slurmrestd that answers from `queue`, or throws `down` while set. */
 class FakeSlurm implements SlurmApi {
@@ -104,6 +107,7 @@ function setup() {
     env: (operation_id) => ({ api_url: "http://api.test:8000", token: "tok", operation_id }),
     logDir: null,
     log: (line) => warnings.push(line),
+    stream: (feed, signal) => feedEventStream(feed, signal, 20),
   });
   const config = loadConfig({ TRAINWATCH_GPUS: "none" });
   const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: join(dir, "models"), gpus: [] });
@@ -308,4 +312,28 @@ test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the mis
     pollMs: 500,
     logDir: null,
   });
+});
+
+test("the live log follows the job's output file: its tail, each line once whole, then end once the operation is finished", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const file = join(s.dir, `trainwatch-${id}.out`);
+  writeFileSync(file, "a\nb\npart");
+  const res = await s.app.handle(req("GET", `/api/v1/operations/${id}/logs/stream?tail=1`));
+  expect(res.headers.get("content-type")).toStartWith("text/event-stream");
+  const sse = new SseReader(res);
+  await sse.until(() => sse.events.length > 0, 10_000, "the replay");
+  expect(sse.events[0]).toMatchObject({ event: "lines", data: { lines: ["b"] } });
+  appendFileSync(file, "ial\nc\n");
+  await sse.until(() => sse.events.length > 1, 10_000, "the new lines");
+  expect(sse.events[1]).toMatchObject({ event: "lines", data: { lines: ["partial", "c"] } });
+  appendFileSync(file, "last words");
+  s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
+  await s.executor.poll();
+  await sse.until(() => sse.events.some((e) => e.event === "end"), 10_000, "end");
+  await sse.end();
+  expect(sse.events.slice(2)).toMatchObject([
+    { event: "lines", data: { lines: ["last words"] } },
+    { event: "end", data: { running: false } },
+  ]);
 });

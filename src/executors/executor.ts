@@ -115,6 +115,16 @@ export function ownJob(recipe: Recipe, params: Params): Job {
   };
 }
 
+/**
+ * A log that is followed by polling (a file another machine writes): its last lines now, then `next` for each new batch
+ * ([] none yet), null once the run is over and everything was read. src/script_trainings/log_stream.ts serves it as
+ * the same Server-Sent Events as a local script's log.
+ */
+export interface LogFeed {
+  lines: string[];
+  next(): Promise<string[] | null>;
+}
+
 /** The metadata every script training records, wherever it runs (its executor's location). */
 export function scriptMetadata(recipe: string, params: Params, location: Location): Record<string, unknown> {
   return { location, kind: "script", recipe, params };

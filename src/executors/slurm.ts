@@ -15,16 +15,25 @@
  * folder the nodes and the API share; default the recipe's cwd). The API reads its tail where it can read the file
  * (404 saying so otherwise); the live stream follows the file as it grows.
  */
-import { open, stat, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
 import { argvOf, checkParams, viaOf, type Recipe } from "../recipes/recipe.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
-import { ownJob, type Executor, type ExecutorState, type Job, type JobEnv, type Submitted } from "./executor.ts";
+import {
+  ownJob,
+  type LogFeed,
+  type Executor,
+  type ExecutorState,
+  type Job,
+  type JobEnv,
+  type Submitted,
+} from "./executor.ts";
 import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "./slurm_rest.ts";
 import { batchScript, jobEnvironment } from "./slurm_script.ts";
+import { FileFollower, tailFile } from "./file_tail.ts";
 import { queuePosition, slurmOutcome } from "./slurm_states.ts";
 
 /** What the executor asks of slurmrestd (SlurmRestClient; a fake in the unit tests). */
@@ -52,13 +61,13 @@ export interface SlurmExecutorOptions {
   env: (operationId: string) => JobEnv;
   /** Where jobs write their output; null: the recipe's cwd. */
   logDir: string | null;
+  /** Serves a followed log as Server-Sent Events (src/script_trainings/log_stream.ts feedEventStream); none: no live log. */
+  stream?: (feed: LogFeed, signal?: AbortSignal) => ReadableStream<Uint8Array>;
   log?: (line: string) => void;
 }
 
 /** Operations read per page when the poller lists the unfinished ones. */
 const PAGE = 500;
-/** A log read never reads more than this from the end of the file, however long the run. */
-const TAIL_BYTES = 1024 * 1024;
 
 const jobIdOf = (op: Operation): number | null => {
   const n = op.external_id === null ? Number.NaN : Number(op.external_id);
@@ -201,6 +210,35 @@ export class SlurmExecutor implements Executor {
     };
   }
 
+  /**
+   * The job's output live: its last `tail` lines, then each line as the job writes it (the file polled: no watcher sees
+   * another machine's writes), then `end` once the operation is finished and the file read to its end.
+   */
+  async logStream(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    if (!this.opts.stream)
+      throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id}: this server serves no live Slurm log`, {
+        operation_id: op.operation_id,
+      });
+    const path = this.logPath(op);
+    const first = await tailFile(path, tail, false).catch((err: Error) => {
+      throw noLog(op, path, err.message);
+    });
+    const follower = new FileFollower(path, first.size);
+    const reader = this.opts.operations.reader;
+    const id = op.operation_id;
+    const feed: LogFeed = {
+      lines: first.lines,
+      next: async () => {
+        // Read the status first: the lines written before it finished are all in the file by then.
+        const current = await reader.getOperation(id);
+        const finished = current === null || !(current.status === "pending" || current.status === "running");
+        const lines = await follower.read(finished);
+        return finished && lines.length === 0 ? null : lines;
+      },
+    };
+    return this.opts.stream(feed, signal);
+  }
+
   private logPath(op: Operation): string {
     const recipe = typeof op.metadata.recipe === "string" ? op.metadata.recipe : null;
     if (recipe === null) throw noLog(op, "(none)", "it records no recipe");
@@ -315,25 +353,6 @@ export async function applyState(operations: OperationsService, op: Operation, s
     // Finished by its trainer or a cancel since the list was read: that end stands.
     if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return false;
     throw err;
-  }
-}
-
-/** The last `n` lines of a file, reading at most TAIL_BYTES from its end (a read's cost does not grow with the run). */
-export async function tailFile(path: string, n: number): Promise<{ lines: string[]; truncated: boolean }> {
-  const size = (await stat(path)).size;
-  const start = Math.max(0, size - TAIL_BYTES);
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(size - start);
-    await fh.read(buf, 0, buf.length, start);
-    let lines = buf.toString("utf8").split("\n");
-    if (lines.at(-1) === "") lines.pop();
-    // A read that began mid-file: its first line is partial.
-    if (start > 0) lines = lines.slice(1);
-    const truncated = start > 0 || lines.length > n;
-    return { lines: lines.slice(-n), truncated };
-  } finally {
-    await fh.close();
   }
 }
 
