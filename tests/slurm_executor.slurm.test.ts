@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SlurmRestClient } from "../src/executors/slurm_rest.ts";
 import { freePort, type ServerProcess, startServerProcess, until } from "./helpers.ts";
-import { jobProcesses, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
+import { jobProcesses, slurmServerEnv, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SCRIPT = join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py");
@@ -63,11 +63,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     TRAINWATCH_LOGS_DIR: join(dir, "logs"),
     TRAINWATCH_MODELS_DIR: join(dir, "models"),
     TRAINWATCH_GPUS: "none",
-    TRAINWATCH_SLURM_URL: slurm.url,
-    TRAINWATCH_SLURM_USER: slurm.user,
-    TRAINWATCH_SLURM_TOKEN_FILE: slurm.tokenFile,
-    TRAINWATCH_SLURM_LOG_DIR: slurm.workdir,
-    TRAINWATCH_SLURM_POLL: "0.2",
+    ...slurmServerEnv(slurm),
   };
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${server.url}/api/v1${path}`, {

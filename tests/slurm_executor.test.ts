@@ -265,9 +265,14 @@ test("a cancel is one plain DELETE of the job (SIGTERM, then SIGKILL after KillW
   expect(s.api.cancelled).toEqual([100]);
 });
 
-test("the log is the tail of the job's output file, and says so when this server cannot read it", async () => {
+test("the log is the tail of the job's output file: none while it waits, a 404 saying why once it runs without one", async () => {
   const s = setup();
   const id = (await s.start()).body.data.operation_id;
+  const waiting = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
+  expect(waiting.status).toBe(200);
+  expect(waiting.body.data).toMatchObject({ lines: [], running: true });
+  s.api.queue = [job(100, "RUNNING", { nodes: "n" })];
+  await s.executor.poll();
   const missing = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
   expect(missing.status).toBe(404);
   expect(missing.body.error.message).toContain("TRAINWATCH_SLURM_LOG_DIR");
@@ -314,25 +319,28 @@ test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the mis
   });
 });
 
-test("the live log follows the job's output file: its tail, each line once whole, then end once the operation is finished", async () => {
+test("the live log follows the job's output file: from before it exists, each line once whole, then end once the operation is finished", async () => {
   const s = setup();
   const id = (await s.start()).body.data.operation_id;
   const file = join(s.dir, `trainwatch-${id}.out`);
-  writeFileSync(file, "a\nb\npart");
+  // Opened while the job waits: no file yet.
   const res = await s.app.handle(req("GET", `/api/v1/operations/${id}/logs/stream?tail=1`));
   expect(res.headers.get("content-type")).toStartWith("text/event-stream");
   const sse = new SseReader(res);
   await sse.until(() => sse.events.length > 0, 10_000, "the replay");
-  expect(sse.events[0]).toMatchObject({ event: "lines", data: { lines: ["b"] } });
+  expect(sse.events[0]).toMatchObject({ event: "lines", data: { lines: [] } });
+  writeFileSync(file, "a\nb\npart");
+  await sse.until(() => sse.events.length > 1, 10_000, "the first lines");
+  expect(sse.events[1]).toMatchObject({ event: "lines", data: { lines: ["a", "b"] } });
   appendFileSync(file, "ial\nc\n");
-  await sse.until(() => sse.events.length > 1, 10_000, "the new lines");
-  expect(sse.events[1]).toMatchObject({ event: "lines", data: { lines: ["partial", "c"] } });
+  await sse.until(() => sse.events.length > 2, 10_000, "the new lines");
+  expect(sse.events[2]).toMatchObject({ event: "lines", data: { lines: ["partial", "c"] } });
   appendFileSync(file, "last words");
   s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
   await s.executor.poll();
   await sse.until(() => sse.events.some((e) => e.event === "end"), 10_000, "end");
   await sse.end();
-  expect(sse.events.slice(2)).toMatchObject([
+  expect(sse.events.slice(3)).toMatchObject([
     { event: "lines", data: { lines: ["last words"] } },
     { event: "end", data: { running: false } },
   ]);

@@ -39,9 +39,19 @@ export class FileFollower {
     private offset: number,
   ) {}
 
-  /** The new whole lines (at most TAIL_BYTES a read); `flush`: the partial last line too (the writer is done). */
+  /**
+   * The new whole lines (at most TAIL_BYTES a read; none while the file does not exist yet); `flush`: the partial last
+   * line too (the writer is done).
+   */
   async read(flush = false): Promise<string[]> {
-    const size = (await stat(this.path)).size;
+    const size = await stat(this.path).then(
+      (st) => st.size,
+      // Not there yet (a job that has not started writes nothing): nothing new.
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return this.offset;
+        throw err;
+      },
+    );
     if (size < this.offset) this.offset = 0; // truncated or replaced: from its start
     const end = Math.min(size, this.offset + TAIL_BYTES);
     const text = this.partial + (end > this.offset ? await readRange(this.path, this.offset, end) : "");

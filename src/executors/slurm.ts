@@ -199,9 +199,7 @@ export class SlurmExecutor implements Executor {
   /** The last `tail` lines of the job's output file; 404 when this server cannot read it (not shared with the nodes). */
   async logs(op: Operation, tail: number): Promise<LogLines> {
     const path = this.logPath(op);
-    const { lines, truncated } = await tailFile(path, tail).catch((err: Error) => {
-      throw noLog(op, path, err.message);
-    });
+    const { lines, truncated } = await this.readTail(op, path, tail, true);
     return {
       operation_id: op.operation_id,
       lines,
@@ -220,9 +218,7 @@ export class SlurmExecutor implements Executor {
         operation_id: op.operation_id,
       });
     const path = this.logPath(op);
-    const first = await tailFile(path, tail, false).catch((err: Error) => {
-      throw noLog(op, path, err.message);
-    });
+    const first = await this.readTail(op, path, tail, false);
     const follower = new FileFollower(path, first.size);
     const reader = this.opts.operations.reader;
     const id = op.operation_id;
@@ -237,6 +233,17 @@ export class SlurmExecutor implements Executor {
       },
     };
     return this.opts.stream(feed, signal);
+  }
+
+  /** The file's tail; a job still pending has written nothing yet (no file: no lines), any other unreadable file is a 404. */
+  private async readTail(op: Operation, path: string, tail: number, partial: boolean) {
+    try {
+      return await tailFile(path, tail, partial);
+    } catch (err) {
+      if (op.status === "pending" && (err as NodeJS.ErrnoException).code === "ENOENT")
+        return { lines: [], truncated: false, size: 0 };
+      throw noLog(op, path, (err as Error).message);
+    }
   }
 
   private logPath(op: Operation): string {
