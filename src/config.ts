@@ -71,6 +71,49 @@ export interface Config {
   trends: TrendConfig;
   /** Alerts (issue 24): where they are sent and which events alert on every run unless it says otherwise. */
   alerts: AlertConfig;
+  /** The Slurm executor (docs/clusters.md); null when TRAINWATCH_SLURM_URL is unset. */
+  slurm: SlurmConfig | null;
+}
+
+/** Where the Slurm executor submits (slurmrestd) and how often it reads the queue. */
+export interface SlurmConfig {
+  /** TRAINWATCH_SLURM_URL: slurmrestd's base URL. */
+  url: string;
+  /** TRAINWATCH_SLURM_USER: the Slurm user the token is for; jobs run as this user. */
+  user: string;
+  /** TRAINWATCH_SLURM_TOKEN: the JWT (`scontrol token`) ... */
+  token: string | null;
+  /** ... or TRAINWATCH_SLURM_TOKEN_FILE: a file holding it, re-read when it changes. */
+  tokenFile: string | null;
+  /** TRAINWATCH_SLURM_POLL: how often the queue is read for the unfinished Slurm trainings (default 5 s). */
+  pollMs: number;
+  /** TRAINWATCH_SLURM_LOG_DIR: where jobs write their output (a folder the nodes and the API share); null: the recipe's cwd. */
+  logDir: string | null;
+}
+
+/** The TRAINWATCH_SLURM_* variables; null without TRAINWATCH_SLURM_URL, a ConfigError naming what is missing. */
+export function slurmConfig(env: Env): SlurmConfig | null {
+  const slurmUrl = url(env, "TRAINWATCH_SLURM_URL", null);
+  if (slurmUrl === null) return null;
+  const user = text(env, "TRAINWATCH_SLURM_USER", null);
+  if (user === null)
+    throw new ConfigError("TRAINWATCH_SLURM_USER", "the Slurm user of the token (set with TRAINWATCH_SLURM_URL)", "");
+  const token = text(env, "TRAINWATCH_SLURM_TOKEN", null);
+  const tokenFile = text(env, "TRAINWATCH_SLURM_TOKEN_FILE", null);
+  if (token === null && tokenFile === null)
+    throw new ConfigError(
+      "TRAINWATCH_SLURM_TOKEN",
+      "a JWT from `scontrol token`, or TRAINWATCH_SLURM_TOKEN_FILE naming a file holding one",
+      "",
+    );
+  return {
+    url: slurmUrl,
+    user,
+    token,
+    tokenFile,
+    pollMs: seconds(env, "TRAINWATCH_SLURM_POLL", 5, 0.05),
+    logDir: text(env, "TRAINWATCH_SLURM_LOG_DIR", null),
+  };
 }
 
 /** The server's alert channels and default events (docs/alerts.md). */
@@ -204,5 +247,6 @@ export function loadConfig(env: Env = process.env): Config {
       slack: url(env, "TRAINWATCH_ALERT_SLACK_WEBHOOK", null),
       on: alertEvents(env, "TRAINWATCH_ALERT_ON"),
     },
+    slurm: slurmConfig(env),
   };
 }

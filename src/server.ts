@@ -28,7 +28,10 @@ import { LogStore } from "./script_trainings/logs.ts";
 import { machineGpus } from "./script_trainings/gpus.ts";
 import { killLeftovers } from "./script_trainings/runner.ts";
 import { ScriptTrainer } from "./script_trainings/trainer.ts";
+import { feedEventStream } from "./script_trainings/log_stream.ts";
 import { TensorboardMirror } from "./tensorboard/mirror.ts";
+import { SlurmExecutor } from "./executors/slurm.ts";
+import { SlurmRestClient } from "./executors/slurm_rest.ts";
 
 /** The store TRAINWATCH_DB names; a PostgreSQL server that refuses or does not answer stops the start with one line. */
 async function openStore(config: Config): Promise<Store> {
@@ -110,6 +113,28 @@ export async function startServer(config: Config = loadConfig()) {
     console.warn(
       `stopped what ${leftovers.length} script training(s) of the previous run left: ${leftovers.join(", ")}`,
     );
+  // Slurm (TRAINWATCH_SLURM_URL): registered before the recovery, which finds its jobs again.
+  const slurm = config.slurm
+    ? new SlurmExecutor({
+        api: new SlurmRestClient({
+          url: config.slurm.url,
+          user: config.slurm.user,
+          token: config.slurm.token ?? undefined,
+          tokenFile: config.slurm.tokenFile ?? undefined,
+        }),
+        url: config.slurm.url,
+        recipes: book,
+        operations,
+        // A node reaches the API at its public URL; without one, at the bound address (a one-machine cluster).
+        env: (operation_id) => ({ api_url: config.publicUrl ?? loopback(), token: config.token, operation_id }),
+        logDir: config.slurm.logDir,
+        stream: (feed, signal) => feedEventStream(feed, signal),
+      })
+    : null;
+  if (slurm) {
+    trainers.executors.register(slurm);
+    console.log(`slurm: submitting to ${redactUrl(config.slurm!.url)} as ${config.slurm!.user}`);
+  }
   const interrupted = await trainers.recoverInterrupted();
   if (interrupted.length)
     console.warn(`marked ${interrupted.length} interrupted local training(s) failed: ${interrupted.join(", ")}`);
@@ -158,7 +183,27 @@ export async function startServer(config: Config = loadConfig()) {
       clientWatchdog = null;
     },
   };
-  const jobs = [watchdogJob, clientWatchdogJob, deliveryJob];
+  // Reads Slurm's queue for the unfinished Slurm trainings, one request per period (SlurmExecutor.poll).
+  let slurmTimer: ReturnType<typeof setInterval> | null = null;
+  let slurmPolling = false;
+  const slurmJob = {
+    start: () => {
+      if (!slurm || slurmTimer) return;
+      slurmTimer = setInterval(() => {
+        if (slurmPolling) return; // a slow round: the next period comes soon enough
+        slurmPolling = true;
+        slurm
+          .poll()
+          .catch((err) => console.error("[slurm] poll failed:", err))
+          .finally(() => (slurmPolling = false));
+      }, config.slurm!.pollMs);
+    },
+    stop: () => {
+      if (slurmTimer) clearInterval(slurmTimer);
+      slurmTimer = null;
+    },
+  };
+  const jobs = [watchdogJob, clientWatchdogJob, deliveryJob, slurmJob];
   // One process: the watchdogs run here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;
   if (store.shared) {

@@ -9,7 +9,7 @@ import { TrainwatchError } from "../src/errors.ts";
 import { type SlurmJobSpec, SlurmRestClient } from "../src/executors/slurm_rest.ts";
 import { queuePosition, slurmOutcome } from "../src/executors/slurm_states.ts";
 import { batchScript, jobEnvironment } from "../src/executors/slurm_script.ts";
-import { type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
+import { jobProcesses, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
 import { until } from "./fixtures/poll.ts";
 
 const SCRIPT = join(import.meta.dir, "..", ".ci", "slurm.sh");
@@ -43,12 +43,7 @@ withSlurm("the slurmrestd client", (slurm: TestSlurm) => {
       const job = await client.job(id);
       return job && FINAL.has(job.state) ? job : undefined;
     });
-  /** The job's processes still alive, found by a word of their command line only they have. */
-  const alive = (marker: string) =>
-    Bun.spawnSync(["ps", "-u", slurm.user, "-o", "args="], { stdout: "pipe" })
-      .stdout.toString()
-      .split("\n")
-      .filter((l) => l.includes(marker));
+  const alive = (marker: string) => jobProcesses(slurm, marker);
 
   afterAll(async () => {
     // Nothing a failed test left behind keeps the node (the whole-node partition would hold up later suites).

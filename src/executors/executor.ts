@@ -18,7 +18,7 @@ import type { Operation } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { Location } from "../operations/ownership.ts";
 import type { LogLines, RecipeRequest, RecipeView, Target } from "../schemas/recipe.ts";
-import type { Params, Resources } from "../recipes/recipe.ts";
+import { plannedEpochs, resourcesOf, type Params, type Recipe, type Resources } from "../recipes/recipe.ts";
 
 export type { Resources };
 
@@ -102,6 +102,27 @@ export interface Executor {
   /** The recipes it can run, as GET /recipes lists them, with the hosts it asked (and their errors). */
   recipes(): Promise<{ recipes: RecipeView[]; hosts: { host: string; error: string | null; recipes: number }[] }>;
   describe(): Record<string, unknown>;
+}
+
+/** The Job of a recipe run from this server's own file (local, slurm): its resources and planned epochs from the recipe. */
+export function ownJob(recipe: Recipe, params: Params): Job {
+  return {
+    recipe: recipe.name,
+    params,
+    resources: resourcesOf(recipe),
+    planned_epochs: plannedEpochs(recipe, params),
+    candidates: [],
+  };
+}
+
+/**
+ * A log that is followed by polling (a file another machine writes): its last lines now, then `next` for each new batch
+ * ([] none yet), null once the run is over and everything was read. src/script_trainings/log_stream.ts serves it as
+ * the same Server-Sent Events as a local script's log.
+ */
+export interface LogFeed {
+  lines: string[];
+  next(): Promise<string[] | null>;
 }
 
 /** The metadata every script training records, wherever it runs (its executor's location). */

@@ -4,10 +4,18 @@
  * exit through the operations service, so `state` only reads the queue; its external id is the process group id.
  */
 import type { OperationsService } from "../operations/service.ts";
-import { plannedEpochs, resourcesOf, type Params, type Recipe } from "../recipes/recipe.ts";
+import type { Params, Recipe } from "../recipes/recipe.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
-import { INTERRUPTED, type Executor, type ExecutorState, type Job, type JobEnv, type Submitted } from "./executor.ts";
+import {
+  INTERRUPTED,
+  ownJob,
+  type Executor,
+  type ExecutorState,
+  type Job,
+  type JobEnv,
+  type Submitted,
+} from "./executor.ts";
 
 /** This machine's queue of trainings as the adapter reads it (src/trainer/local.ts LocalTrainer). */
 export interface LocalQueue {
@@ -51,13 +59,7 @@ export class LocalExecutor implements Executor {
 
   async prepare(req: RecipeRequest): Promise<Job> {
     const { recipe, params } = this.scripts.resolve(req);
-    return {
-      recipe: recipe.name,
-      params,
-      resources: resourcesOf(recipe),
-      planned_epochs: plannedEpochs(recipe, params),
-      candidates: [],
-    };
+    return ownJob(recipe, params);
   }
 
   /** Queues the script; its process group id when a free slot started it at once, else null (set when it starts). */

@@ -36,7 +36,20 @@ export const TERMINATED = "terminated";
 /** The failure codes a trainer may report itself (CompleteOperationInput.failure_code). */
 export const REPORTED_FAILURES = [TRAINER_ERROR, TERMINATED] as const;
 
-export type FailureCode = (typeof HOST_FAILURES)[number] | typeof TRAINER_ERROR | typeof LOST | typeof TERMINATED;
+/**
+ * Why a cluster's scheduler ended a job (src/executors/slurm_states.ts), each final: node_fail (its node failed:
+ * NODE_FAIL, BOOT_FAIL), out_of_memory (it passed its memory allocation), time_limit (it passed its time limit:
+ * TIMEOUT, DEADLINE), preempted (a higher-priority job took its resources and the partition's PreemptMode cancels
+ * rather than requeues; a requeued job reads pending again instead).
+ */
+export const SCHEDULER_FAILURES = ["node_fail", "out_of_memory", "time_limit", "preempted"] as const;
+
+export type FailureCode =
+  | (typeof HOST_FAILURES)[number]
+  | typeof TRAINER_ERROR
+  | typeof LOST
+  | typeof TERMINATED
+  | (typeof SCHEDULER_FAILURES)[number];
 
 /** The failures a sign of life undoes: the host ones, and a client run's `lost`. */
 const REVIVABLE: readonly string[] = [...HOST_FAILURES, LOST];

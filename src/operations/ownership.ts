@@ -29,6 +29,7 @@ export const OWN_METADATA_KEYS: readonly string[] = [
   "cuda_visible_devices",
   "checkpoints",
   "cancel",
+  "node",
 ];
 
 /**
@@ -48,8 +49,11 @@ export function refuseOwnKeys(metadata: Record<string, unknown>, field: string, 
   if (own !== undefined) throw invalid(`${field}.${own}`, "set by Trainwatch, not by a client");
 }
 
-/** Where an operation runs: trained here, on a GPU host, by a client outside Trainwatch, or imported (TensorBoard). */
-export const LOCATIONS = ["local", "host", "external", "import"] as const;
+/**
+ * Where an operation runs: trained here, on a GPU host, by a client outside Trainwatch, imported (TensorBoard), or as
+ * a job of a cluster's scheduler (Slurm: the node it runs on in metadata.node).
+ */
+export const LOCATIONS = ["local", "host", "external", "import", "cluster"] as const;
 export type Location = (typeof LOCATIONS)[number];
 
 /** The location and host columns of an operation, as the store keeps them. */

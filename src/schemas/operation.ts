@@ -134,11 +134,15 @@ export const Operation = Type.Object({
       Type.Literal("trainer_error"),
       Type.Literal("lost"),
       Type.Literal("terminated"),
+      Type.Literal("node_fail"),
+      Type.Literal("out_of_memory"),
+      Type.Literal("time_limit"),
+      Type.Literal("preempted"),
       Type.Null(),
     ],
     {
       description:
-        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, a script training that exited non-zero, was killed by a signal or could not start, or a Python client's uncaught exception, as `error_message` says), final. lost: a client run that heartbeats went silent (no heartbeat, epoch or step) for TRAINWATCH_LOST_AFTER (default 300 s): killed with kill -9, or its machine or network went away; its next heartbeat, epoch or step revives it. terminated: the client stopped on SIGTERM or SIGINT (`error_message` \"stopped by SIGTERM\"): a preemption or a Ctrl-C, not a crash; final. Null otherwise.",
+        "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, a script training that exited non-zero, was killed by a signal or could not start, or a Python client's uncaught exception, as `error_message` says), final. lost: a client run that heartbeats went silent (no heartbeat, epoch or step) for TRAINWATCH_LOST_AFTER (default 300 s): killed with kill -9, or its machine or network went away; its next heartbeat, epoch or step revives it. terminated: the client stopped on SIGTERM or SIGINT (`error_message` \"stopped by SIGTERM\"): a preemption or a Ctrl-C, not a crash; final. From a cluster's scheduler (a Slurm job, `error_message` naming the job), each final: node_fail (its node failed), out_of_memory (it passed its memory allocation), time_limit (it passed its time limit), preempted (another job took its resources; a requeued job reads pending instead). Null otherwise.",
     },
   ),
   last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {

@@ -50,7 +50,7 @@ function pendingChip(op) {
 const ordinal = (n) =>
   `${n}${n % 10 === 1 && n % 100 !== 11 ? "st" : n % 10 === 2 && n % 100 !== 12 ? "nd" : n % 10 === 3 && n % 100 !== 13 ? "rd" : "th"}`;
 
-/** Where and when: location, host, executor and its id there, backend, recipe, GPU, started, last heard (while live), finished. */
+/** Where and when: location, host, executor and its id there, a cluster job's node, backend, recipe, GPU, started, last heard (while live), finished. */
 function metaBits(op) {
   const meta = op.metadata ?? {};
   return [
@@ -59,6 +59,8 @@ function metaBits(op) {
     op.executor && html`executor <b data-executor>${op.executor}</b>`,
     // A host's id there is the host itself, shown above.
     op.external_id && op.external_id !== meta.host && html`external id <b data-external-id>${op.external_id}</b>`,
+    // The node a cluster's job runs on, as its scheduler says.
+    meta.node && html`node <b data-node>${meta.node}</b>`,
     meta.backend && html`backend <b>${meta.backend}</b>`,
     meta.recipe && html`recipe <b>${meta.recipe}</b>`,
     meta.gpu && html`GPU <b>${meta.gpu}</b>`,

@@ -1,0 +1,371 @@
+/**
+ * The `slurm` executor: a recipe with `target: "slurm"` run as a Slurm batch job, through slurmrestd (slurm_rest.ts),
+ * so the API needs no login node. The job's script is one `exec` of the recipe's argv, every word quoted
+ * (slurm_script.ts); the Trainwatch URL (TRAINWATCH_PUBLIC_URL, else the bound address), token and operation id travel
+ * in the job's environment, with PATH (slurmrestd passes none) and the recipe's own variables. Its external id is the
+ * Slurm job id; the operation's location is `cluster`.
+ *
+ * Unlike a local script, nothing here hears the job end: `poll` reads the queue (one `GET /jobs` for every unfinished
+ * Slurm operation, not one call per job) and writes what changed through the operations service: pending with
+ * Slurm's reason and queue position, running (the node in metadata.node), finished with a failure_code
+ * (slurm_states.ts). The server runs it as a leader job every TRAINWATCH_SLURM_POLL. slurmrestd down: the operations
+ * keep their state, one warning per outage, submissions fail with SLURM_UNREACHABLE naming the URL.
+ *
+ * Logs: the job writes stdout and stderr to one file, `trainwatch-<operation id>.out` in TRAINWATCH_SLURM_LOG_DIR (a
+ * folder the nodes and the API share; default the recipe's cwd). The API reads its tail where it can read the file
+ * (404 saying so otherwise); the live stream follows the file as it grows.
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TrainwatchError } from "../errors.ts";
+import type { OperationsService } from "../operations/service.ts";
+import { argvOf, checkParams, viaOf, type Recipe } from "../recipes/recipe.ts";
+import type { Operation } from "../schemas/operation.ts";
+import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
+import {
+  ownJob,
+  type LogFeed,
+  type Executor,
+  type ExecutorState,
+  type Job,
+  type JobEnv,
+  type Submitted,
+} from "./executor.ts";
+import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "./slurm_rest.ts";
+import { batchScript, jobEnvironment } from "./slurm_script.ts";
+import { FileFollower, tailFile } from "./file_tail.ts";
+import { queuePosition, slurmOutcome } from "./slurm_states.ts";
+
+/** What the executor asks of slurmrestd (SlurmRestClient; a fake in the unit tests). */
+export interface SlurmApi {
+  submit(script: string, job: SlurmJobSpec): Promise<number>;
+  jobs(): Promise<SlurmJob[]>;
+  job(id: number): Promise<SlurmJob | null>;
+  cancel(id: number, signal?: SlurmSignal): Promise<void>;
+}
+
+/** The recipe file as this executor reads it (src/recipes/book.ts RecipeBook). */
+export interface SlurmRecipes {
+  /** The declared recipe (400 naming `field` when undeclared). */
+  get(name: string, field?: string): Recipe;
+  views(host: null): RecipeView[];
+}
+
+export interface SlurmExecutorOptions {
+  api: SlurmApi;
+  /** slurmrestd's URL, for the messages. */
+  url: string;
+  recipes: SlurmRecipes;
+  operations: OperationsService;
+  /** The job's environment: the API's URL as the nodes reach it (read at each submit), its token. */
+  env: (operationId: string) => JobEnv;
+  /** Where jobs write their output; null: the recipe's cwd. */
+  logDir: string | null;
+  /** Serves a followed log as Server-Sent Events (src/script_trainings/log_stream.ts feedEventStream); none: no live log. */
+  stream?: (feed: LogFeed, signal?: AbortSignal) => ReadableStream<Uint8Array>;
+  log?: (line: string) => void;
+}
+
+/** Operations read per page when the poller lists the unfinished ones. */
+const PAGE = 500;
+
+const jobIdOf = (op: Operation): number | null => {
+  const n = op.external_id === null ? Number.NaN : Number(op.external_id);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+};
+
+export class SlurmExecutor implements Executor {
+  readonly name = "slurm" as const;
+  readonly location = "cluster" as const;
+  /** The message of the outage in progress (one warning each), null while slurmrestd answers. */
+  private outage: string | null = null;
+  private polls = 0;
+
+  constructor(private readonly opts: SlurmExecutorOptions) {}
+
+  /** The recipe from this server's file and its params checked (400 naming the field); creates nothing. */
+  async prepare(req: RecipeRequest): Promise<Job> {
+    const recipe = this.opts.recipes.get(req.recipe);
+    return ownJob(recipe, checkParams(recipe, req.params));
+  }
+
+  /** The output file of an operation's job: stdout and stderr together, in arrival order. */
+  outputOf(op: Pick<Operation, "operation_id">, recipe: Recipe): string {
+    return join(this.opts.logDir ?? recipe.cwd, `trainwatch-${op.operation_id}.out`);
+  }
+
+  /**
+   * Submits the batch job (its argv quoted, its resources, the recipe's `slurm` settings); the job id. The operation
+   * stays pending until the poller sees the job run. SLURM_UNREACHABLE (503) naming the URL when slurmrestd does not
+   * answer, SLURM_REFUSED (502) with Slurm's reason when it refuses.
+   */
+  async submit(op: Operation, job: Job): Promise<Submitted> {
+    const id = op.operation_id;
+    const recipe = this.opts.recipes.get(job.recipe);
+    const argv = argvOf(recipe, job.params);
+    const output = this.outputOf(op, recipe);
+    const env = this.opts.env(id);
+    const extra: Record<string, string> = { ...recipe.env };
+    if (viaOf(recipe).includes("file")) {
+      const file = join(this.opts.logDir ?? recipe.cwd, `trainwatch-${id}.params.json`);
+      await writeFile(file, JSON.stringify(job.params), { mode: 0o644 });
+      extra.TRAINWATCH_PARAMS = file;
+    }
+    const r = job.resources;
+    const slurm = recipe.slurm ?? {};
+    const gres = [r.gpus > 0 ? `gpu:${r.gpus}` : null, slurm.gres ?? null].filter((g) => g !== null).join(",");
+    const spec: SlurmJobSpec = {
+      name: `trainwatch-${job.recipe}`.slice(0, 128),
+      current_working_directory: recipe.cwd,
+      standard_output: output,
+      standard_error: output,
+      environment: jobEnvironment({ url: env.api_url, token: env.token, operationId: id, env: extra }),
+      ...(slurm.partition ? { partition: slurm.partition } : {}),
+      ...(slurm.account ? { account: slurm.account } : {}),
+      ...(slurm.qos ? { qos: slurm.qos } : {}),
+      ...(r.cpus !== null ? { cpus_per_task: r.cpus } : {}),
+      ...(r.memory_mb !== null ? { memory_per_node: r.memory_mb } : {}),
+      ...(r.time_limit_minutes !== null ? { time_limit: r.time_limit_minutes } : {}),
+      ...(gres ? { gres } : {}),
+    };
+    const jobId = await this.opts.api.submit(batchScript(argv), spec);
+    await this.opts.operations.mergeMetadata(id, { command: argv });
+    return { external_id: String(jobId) };
+  }
+
+  /** The job's state as Slurm tells it now (one call; the poller reads all of them at once instead). */
+  async state(op: Operation): Promise<ExecutorState> {
+    const jobId = jobIdOf(op);
+    if (jobId === null) return { state: "unknown", message: `operation ${op.operation_id} records no Slurm job id` };
+    try {
+      const jobs = await this.opts.api.jobs();
+      return stateOf(jobId, jobs);
+    } catch (err) {
+      if (err instanceof TrainwatchError && err.code === "SLURM_UNREACHABLE")
+        return { state: "unknown", message: err.message };
+      throw err;
+    }
+  }
+
+  /**
+   * Reads the queue once and applies each unfinished Slurm operation's state (applyState). Returns what it changed, by
+   * operation id. slurmrestd unreachable: nothing changes, one warning per outage.
+   */
+  async poll(): Promise<Record<string, ExecutorState["state"]>> {
+    const ops = await this.unfinished();
+    const tracked = ops.filter((op) => jobIdOf(op) !== null);
+    if (tracked.length === 0) return {};
+    let jobs: SlurmJob[];
+    try {
+      jobs = await this.opts.api.jobs();
+    } catch (err) {
+      if (!(err instanceof TrainwatchError) || (err.code !== "SLURM_UNREACHABLE" && err.code !== "SLURM_REFUSED"))
+        throw err;
+      if (this.outage === null)
+        this.warn(`[slurm] cannot read the queue; Slurm trainings keep their state: ${err.message}`);
+      this.outage = err.message;
+      return {};
+    }
+    if (this.outage !== null) this.warn(`[slurm] slurmrestd at ${this.opts.url} answers again`);
+    this.outage = null;
+    this.polls++;
+    const changed: Record<string, ExecutorState["state"]> = {};
+    for (const op of tracked) {
+      const jobId = jobIdOf(op) as number;
+      let state = stateOf(jobId, jobs);
+      // Not in the queue any more (past MinJobAge): ask for it alone once before concluding anything.
+      if (state.state === "unknown") {
+        const one = await this.opts.api.job(jobId).catch(() => null);
+        if (one) state = stateOf(jobId, [one]);
+      }
+      if (await applyState(this.opts.operations, op, state)) changed[op.operation_id] = state.state;
+    }
+    return changed;
+  }
+
+  /** The unfinished operations this executor runs (pending or running), a page at a time. */
+  private async unfinished(): Promise<Operation[]> {
+    const out: Operation[] = [];
+    for (const status of ["pending", "running"] as const) {
+      for (let offset = 0; ; offset += PAGE) {
+        const { items } = await this.opts.operations.reader.listOperations({ status, limit: PAGE, offset });
+        out.push(...items.filter((op) => op.executor === this.name));
+        if (items.length < PAGE) break;
+      }
+    }
+    return out;
+  }
+
+  /** The last `tail` lines of the job's output file; 404 when this server cannot read it (not shared with the nodes). */
+  async logs(op: Operation, tail: number): Promise<LogLines> {
+    const path = this.logPath(op);
+    const { lines, truncated } = await this.readTail(op, path, tail, true);
+    return {
+      operation_id: op.operation_id,
+      lines,
+      truncated,
+      running: op.status === "pending" || op.status === "running",
+    };
+  }
+
+  /**
+   * The job's output live: its last `tail` lines, then each line as the job writes it (the file polled: no watcher sees
+   * another machine's writes), then `end` once the operation is finished and the file read to its end.
+   */
+  async logStream(op: Operation, tail: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    if (!this.opts.stream)
+      throw new TrainwatchError("NOT_FOUND", `operation ${op.operation_id}: this server serves no live Slurm log`, {
+        operation_id: op.operation_id,
+      });
+    const path = this.logPath(op);
+    const first = await this.readTail(op, path, tail, false);
+    const follower = new FileFollower(path, first.size);
+    const reader = this.opts.operations.reader;
+    const id = op.operation_id;
+    const feed: LogFeed = {
+      lines: first.lines,
+      next: async () => {
+        // Read the status first: the lines written before it finished are all in the file by then.
+        const current = await reader.getOperation(id);
+        const finished = current === null || !(current.status === "pending" || current.status === "running");
+        const lines = await follower.read(finished);
+        return finished && lines.length === 0 ? null : lines;
+      },
+    };
+    return this.opts.stream(feed, signal);
+  }
+
+  /** The file's tail; a job still pending has written nothing yet (no file: no lines), any other unreadable file is a 404. */
+  private async readTail(op: Operation, path: string, tail: number, partial: boolean) {
+    try {
+      return await tailFile(path, tail, partial);
+    } catch (err) {
+      if (op.status === "pending" && (err as NodeJS.ErrnoException).code === "ENOENT")
+        return { lines: [], truncated: false, size: 0 };
+      throw noLog(op, path, (err as Error).message);
+    }
+  }
+
+  private logPath(op: Operation): string {
+    const recipe = typeof op.metadata.recipe === "string" ? op.metadata.recipe : null;
+    if (recipe === null) throw noLog(op, "(none)", "it records no recipe");
+    return this.outputOf(op, this.opts.recipes.get(recipe, "recipe"));
+  }
+
+  /**
+   * Cancels the job as `scancel` does (a plain DELETE): SIGTERM to its processes, so the Python client's goodbye is
+   * sent, then SIGKILL after Slurm's KillWait. A job Slurm no longer knows has nothing to stop.
+   */
+  async cancel(op: Operation): Promise<Record<string, unknown> | null> {
+    const jobId = jobIdOf(op);
+    if (jobId === null) return { slurm: "no Slurm job id recorded: nothing to cancel" };
+    try {
+      await this.opts.api.cancel(jobId);
+      return null;
+    } catch (err) {
+      if (!(err instanceof TrainwatchError)) throw err;
+      return { slurm: `job ${jobId} could not be cancelled: ${err.message}` };
+    }
+  }
+
+  /**
+   * After an API restart: Slurm's jobs outlived the API, so nothing is ended; one poll brings every unfinished Slurm
+   * operation up to date (what ended meanwhile, ended; what runs, running). slurmrestd down: they keep their state.
+   */
+  async recover(): Promise<string[]> {
+    await this.poll();
+    return [];
+  }
+
+  async recipes() {
+    return { recipes: this.opts.recipes.views(null), hosts: [] };
+  }
+
+  describe(): Record<string, unknown> {
+    return { url: this.opts.url, reachable: this.outage === null, outage: this.outage, polls: this.polls };
+  }
+
+  private warn(line: string): void {
+    (this.opts.log ?? console.warn)(line);
+  }
+}
+
+/**
+ * An operation's state from the queue Slurm returned (pure): pending with Slurm's reason and the job's place in its
+ * partition's queue, running on its node, finished as slurm_states.ts maps it; `unknown` when the job is not in
+ * `jobs` or its state is one the table does not know.
+ */
+export function stateOf(jobId: number, jobs: readonly SlurmJob[]): ExecutorState {
+  const job = jobs.find((j) => j.id === jobId);
+  if (!job) return { state: "unknown", message: `Slurm does not list job ${jobId}` };
+  const outcome = slurmOutcome(job);
+  if (outcome === null)
+    return { state: "unknown", message: `Slurm job ${jobId} is in state ${job.state}, which Trainwatch does not map` };
+  switch (outcome.status) {
+    case "pending":
+      return { state: "pending", reason: outcome.reason, position: queuePosition(jobs, jobId) };
+    case "running":
+      return { state: "running", node: job.nodes };
+    case "failed":
+      return { state: "finished", status: "failed", failure_code: outcome.failure_code, message: outcome.message };
+    case "completed":
+      return { state: "finished", status: "completed", failure_code: null, message: null };
+    case "cancelled":
+      return {
+        state: "finished",
+        status: "cancelled",
+        failure_code: null,
+        message: `Slurm job ${jobId} was cancelled${job.reason ? ` (${job.reason})` : ""}`,
+      };
+  }
+}
+
+/**
+ * Writes `state` onto `op` through the operations service when it says something new; true when it changed anything.
+ * Pending: the reason and position (setPending). Running: started (markStarted) and metadata.node. Finished: the
+ * operation finishes as Slurm says, unless its trainer (the Python client) finished it first, which wins (a cancel
+ * recorded by the API included). Unknown: nothing (the next poll asks again).
+ */
+export async function applyState(operations: OperationsService, op: Operation, state: ExecutorState): Promise<boolean> {
+  const id = op.operation_id;
+  try {
+    switch (state.state) {
+      case "pending":
+        if (op.status !== "pending") return false;
+        if (op.pending_reason === state.reason && op.queue_position === state.position) return false;
+        await operations.setPending(id, { reason: state.reason, position: state.position });
+        return true;
+      case "running": {
+        let changed = false;
+        if (state.node !== null && op.metadata.node !== state.node) {
+          await operations.mergeMetadata(id, { node: state.node });
+          changed = true;
+        }
+        if (op.status === "pending") {
+          await operations.markStarted(id);
+          changed = true;
+        }
+        return changed;
+      }
+      case "finished":
+        await operations.finish(id, state.status, {
+          error_message: state.message,
+          failure_code: state.status === "failed" ? state.failure_code : null,
+        });
+        return true;
+      case "unknown":
+        return false;
+    }
+  } catch (err) {
+    // Finished by its trainer or a cancel since the list was read: that end stands.
+    if (err instanceof TrainwatchError && err.code === "OPERATION_FINISHED") return false;
+    throw err;
+  }
+}
+
+const noLog = (op: Operation, path: string, why: string) =>
+  new TrainwatchError(
+    "NOT_FOUND",
+    `operation ${op.operation_id}: this server cannot read its Slurm job's output ${path} (${why}); TRAINWATCH_SLURM_LOG_DIR must be a folder the nodes and the API share`,
+    { operation_id: op.operation_id },
+  );

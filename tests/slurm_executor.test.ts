@@ -1,0 +1,347 @@
+// The Slurm executor without a cluster (issue 25): a fake slurmrestd (SlurmApi) records what is submitted and returns
+// the queue a test sets, so the batch job built from a recipe, the poller's mapping of Slurm's states onto operations
+// (one queue read per round for all of them), what an outage does, and the 503 of a submission nobody answers are
+// checked exactly. The real cluster runs the same executor in tests/slurm_executor.slurm.test.ts.
+import { afterEach, expect, test } from "bun:test";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+import { TrainwatchError } from "../src/errors.ts";
+import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
+import { tailFile } from "../src/executors/file_tail.ts";
+import type { SlurmJob, SlurmJobSpec } from "../src/executors/slurm_rest.ts";
+import { OperationsService } from "../src/operations/service.ts";
+import { RecipeBook } from "../src/recipes/book.ts";
+import type { Recipe } from "../src/recipes/recipe.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import { Dispatcher } from "../src/trainer/dispatcher.ts";
+import { LocalTrainer } from "../src/trainer/local.ts";
+import { feedEventStream } from "../src/script_trainings/log_stream.ts";
+import { json, req } from "./helpers.ts";
+import { SseReader } from "./sse.ts";
+
+/** A slurmrestd that answers from `queue`, or throws `down` while set. */
+class FakeSlurm implements SlurmApi {
+  queue: SlurmJob[] = [];
+  submitted: { script: string; job: SlurmJobSpec }[] = [];
+  cancelled: number[] = [];
+  jobsCalls = 0;
+  down: TrainwatchError | null = null;
+  private next = 100;
+
+  async submit(script: string, job: SlurmJobSpec): Promise<number> {
+    if (this.down) throw this.down;
+    this.submitted.push({ script, job });
+    return this.next++;
+  }
+  async jobs(): Promise<SlurmJob[]> {
+    this.jobsCalls++;
+    if (this.down) throw this.down;
+    return this.queue;
+  }
+  async job(id: number): Promise<SlurmJob | null> {
+    if (this.down) throw this.down;
+    return this.queue.find((j) => j.id === id) ?? null;
+  }
+  async cancel(id: number): Promise<void> {
+    if (this.down) throw this.down;
+    this.cancelled.push(id);
+  }
+}
+
+const job = (id: number, state: string, more: Partial<SlurmJob> = {}): SlurmJob => ({
+  id,
+  name: "trainwatch-r",
+  user: "u",
+  partition: "debug",
+  state,
+  reason: null,
+  exit_code: null,
+  signal: null,
+  nodes: null,
+  priority: 1,
+  submit_time: null,
+  start_time: null,
+  end_time: null,
+  time_limit: null,
+  working_directory: null,
+  stdout: null,
+  stderr: null,
+  ...more,
+});
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), "tw-slurm-exec-"));
+  const recipe: Recipe = {
+    name: "r",
+    command: ["python3", "train.py"],
+    cwd: dir,
+    env: { PATH: "/opt/venv/bin:/usr/bin:/bin" },
+    params: { type: "object", properties: { epochs: { type: "integer", default: 3 }, tag: { type: "string" } } },
+    params_via: ["args"],
+    epochs_param: "epochs",
+    target: "slurm",
+    gpus: 1,
+    cpus: 2,
+    memory_mb: 512,
+    time_limit_minutes: 5,
+    slurm: { partition: "exclusive", account: "lab", gres: "shard:1" },
+  };
+  const book = new RecipeBook([recipe], null);
+  const store = new SqliteStore(":memory:", loadConfig({}).trends);
+  const operations = new OperationsService(store);
+  const api = new FakeSlurm();
+  const warnings: string[] = [];
+  const executor = new SlurmExecutor({
+    api,
+    url: "http://slurm.test:6820",
+    recipes: book,
+    operations,
+    env: (operation_id) => ({ api_url: "http://api.test:8000", token: "tok", operation_id }),
+    logDir: null,
+    log: (line) => warnings.push(line),
+    stream: (feed, signal) => feedEventStream(feed, signal, 20),
+  });
+  const config = loadConfig({ TRAINWATCH_GPUS: "none" });
+  const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: join(dir, "models"), gpus: [] });
+  const trainers = new Dispatcher(operations, local, null, config, null);
+  trainers.executors.register(executor);
+  const app = createApp({ store, operations, config, trainers });
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => store.close());
+  const start = async (params: Record<string, unknown> = {}) => {
+    const res = await json(app.handle(req("POST", "/api/v1/trainings", { recipe: "r", target: "slurm", params })));
+    return res;
+  };
+  const op = async (id: string) => (await store.getOperation(id))!;
+  return { dir, api, executor, operations, app, start, op, warnings };
+}
+
+test("a recipe with target slurm becomes one batch job: its argv quoted, resources, slurm settings and the run's environment", async () => {
+  const s = setup();
+  const res = await s.start({ epochs: 4, tag: "it's; rm -rf /" });
+  expect(res.status).toBe(202);
+  const op = res.body.data;
+  expect(op).toMatchObject({ status: "pending", executor: "slurm", external_id: "100" });
+  expect(op.metadata).toMatchObject({ location: "cluster", recipe: "r", command: expect.any(Array) });
+  expect(s.api.submitted).toHaveLength(1);
+  const { script, job: spec } = s.api.submitted[0]!;
+  expect(script).toBe(`#!/bin/bash\nexec 'python3' 'train.py' '--epochs=4' '--tag=it'\\''s; rm -rf /'\n`);
+  expect(spec).toMatchObject({
+    partition: "exclusive",
+    account: "lab",
+    cpus_per_task: 2,
+    memory_per_node: 512,
+    time_limit: 5,
+    gres: "gpu:1,shard:1",
+    current_working_directory: s.dir,
+    standard_output: join(s.dir, `trainwatch-${op.operation_id}.out`),
+    standard_error: join(s.dir, `trainwatch-${op.operation_id}.out`),
+  });
+  expect(spec.environment).toEqual({
+    PATH: "/opt/venv/bin:/usr/bin:/bin",
+    PYTHONUNBUFFERED: "1",
+    TRAINWATCH_URL: "http://api.test:8000",
+    TRAINWATCH_TOKEN: "tok",
+    TRAINWATCH_OPERATION_ID: op.operation_id,
+  });
+});
+
+test("a submission slurmrestd does not answer is a 503 naming its URL, and leaves no operation", async () => {
+  const s = setup();
+  s.api.down = new TrainwatchError(
+    "SLURM_UNREACHABLE",
+    "slurmrestd at http://slurm.test:6820 is unreachable (x): refused",
+    {
+      url: "http://slurm.test:6820",
+    },
+  );
+  const res = await s.start();
+  expect(res.status).toBe(503);
+  expect(res.body.error.code).toBe("SLURM_UNREACHABLE");
+  expect(res.body.error.message).toContain("http://slurm.test:6820");
+  const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
+  expect(list.body.data.items ?? list.body.data).toHaveLength(0);
+});
+
+test("one queue read per round maps every Slurm state onto its operation", async () => {
+  const s = setup();
+  const ids: string[] = [];
+  for (let i = 0; i < 9; i++) ids.push((await s.start()).body.data.operation_id);
+  // Job ids 100..108 in submit order.
+  s.api.queue = [
+    job(100, "PENDING", { reason: "Resources" }),
+    job(101, "PENDING", { reason: "Priority" }),
+    job(102, "RUNNING", { nodes: "node1" }),
+    job(103, "COMPLETED", { exit_code: 0 }),
+    job(104, "FAILED", { exit_code: 3 }),
+    job(105, "OUT_OF_MEMORY"),
+    job(106, "TIMEOUT", { time_limit: 5 }),
+    job(107, "NODE_FAIL"),
+    job(108, "CANCELLED"),
+  ];
+  const changed = await s.executor.poll();
+  expect(s.api.jobsCalls).toBe(1);
+  expect(Object.keys(changed)).toHaveLength(9);
+  const got = await Promise.all(ids.map(s.op));
+  expect(got.map((o) => [o.status, o.failure_code])).toEqual([
+    ["pending", null],
+    ["pending", null],
+    ["running", null],
+    ["completed", null],
+    ["failed", "trainer_error"],
+    ["failed", "out_of_memory"],
+    ["failed", "time_limit"],
+    ["failed", "node_fail"],
+    ["cancelled", null],
+  ]);
+  expect([got[0]!.pending_reason, got[0]!.queue_position]).toEqual(["Resources", 1]);
+  expect([got[1]!.pending_reason, got[1]!.queue_position]).toEqual(["Priority", 2]);
+  expect(got[2]!.metadata.node).toBe("node1");
+  expect(got[4]!.error_message).toBe("Slurm job 104 exited with code 3");
+  expect(got[6]!.error_message).toBe("Slurm job 106 reached its time limit of 5 min");
+
+  // The next round reads only what is unfinished, and writes nothing that did not change.
+  expect(await s.executor.poll()).toEqual({});
+  expect(s.api.jobsCalls).toBe(2);
+  // The first job starts: running on its node; the second moves up.
+  s.api.queue[0] = job(100, "RUNNING", { nodes: "node1" });
+  expect(await s.executor.poll()).toEqual({ [ids[0]!]: "running", [ids[1]!]: "pending" });
+  expect((await s.op(ids[1]!)).queue_position).toBe(1);
+});
+
+test("PREEMPTED fails preempted; a requeued job reads pending again", async () => {
+  const s = setup();
+  const a = (await s.start()).body.data.operation_id;
+  const b = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "PREEMPTED"), job(101, "REQUEUED")];
+  await s.executor.poll();
+  expect(await s.op(a)).toMatchObject({ status: "failed", failure_code: "preempted" });
+  expect(await s.op(b)).toMatchObject({ status: "pending", pending_reason: "REQUEUED" });
+});
+
+test("what the trainer reported first stands: a run its client completed is not finished again by the poller", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  await s.operations.markStarted(id);
+  await s.operations.finish(id, "failed", { error_message: "stopped by SIGTERM", failure_code: "terminated" });
+  s.api.queue = [job(100, "CANCELLED")];
+  expect(await s.executor.poll()).toEqual({});
+  expect(await s.op(id)).toMatchObject({ status: "failed", failure_code: "terminated" });
+});
+
+test("slurmrestd down: operations keep their state, one warning per outage, and the next answer is applied", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "RUNNING", { nodes: "n" })];
+  await s.executor.poll();
+  s.api.down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable");
+  expect(await s.executor.poll()).toEqual({});
+  expect(await s.executor.poll()).toEqual({});
+  expect((await s.op(id)).status).toBe("running");
+  expect(s.warnings).toHaveLength(1);
+  expect(s.warnings[0]).toContain("http://slurm.test:6820");
+  expect(s.executor.describe()).toMatchObject({ reachable: false });
+  s.api.down = null;
+  s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
+  expect(await s.executor.poll()).toEqual({ [id]: "finished" });
+  expect(s.warnings).toHaveLength(2);
+  expect((await s.op(id)).status).toBe("completed");
+});
+
+test("a cancel is one plain DELETE of the job (SIGTERM, then SIGKILL after KillWait, as scancel)", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const res = await json(s.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.status).toBe("cancelled");
+  expect(s.api.cancelled).toEqual([100]);
+});
+
+test("the log is the tail of the job's output file: none while it waits, a 404 saying why once it runs without one", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const waiting = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
+  expect(waiting.status).toBe(200);
+  expect(waiting.body.data).toMatchObject({ lines: [], running: true });
+  s.api.queue = [job(100, "RUNNING", { nodes: "n" })];
+  await s.executor.poll();
+  const missing = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
+  expect(missing.status).toBe(404);
+  expect(missing.body.error.message).toContain("TRAINWATCH_SLURM_LOG_DIR");
+  writeFileSync(join(s.dir, `trainwatch-${id}.out`), "a\nb\nc\n");
+  const res = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=2`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data).toMatchObject({ lines: ["b", "c"], truncated: true, running: true });
+});
+
+test("tailFile reads only the end of a long file: its first partial line dropped", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tw-tail-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "big.out");
+  const line = "x".repeat(99);
+  writeFileSync(path, `${Array.from({ length: 20_000 }, (_, i) => `${i}${line}`).join("\n")}\n`);
+  const { lines, truncated } = await tailFile(path, 3);
+  expect(truncated).toBe(true);
+  expect(lines).toEqual([`19997${line}`, `19998${line}`, `19999${line}`]);
+});
+
+test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the missing variable", () => {
+  expect(loadConfig({}).slurm).toBeNull();
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820" })).toThrow("TRAINWATCH_SLURM_USER");
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820", TRAINWATCH_SLURM_USER: "u" })).toThrow(
+    "TRAINWATCH_SLURM_TOKEN",
+  );
+  expect(() => loadConfig({ TRAINWATCH_SLURM_URL: "not a url", TRAINWATCH_SLURM_USER: "u" })).toThrow(
+    "TRAINWATCH_SLURM_URL",
+  );
+  expect(
+    loadConfig({
+      TRAINWATCH_SLURM_URL: "http://127.0.0.1:6820",
+      TRAINWATCH_SLURM_USER: "u",
+      TRAINWATCH_SLURM_TOKEN_FILE: "/etc/tw/jwt",
+      TRAINWATCH_SLURM_POLL: "0.5",
+    }).slurm,
+  ).toEqual({
+    url: "http://127.0.0.1:6820",
+    user: "u",
+    token: null,
+    tokenFile: "/etc/tw/jwt",
+    pollMs: 500,
+    logDir: null,
+  });
+});
+
+test("the live log follows the job's output file: from before it exists, each line once whole, then end once the operation is finished", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const file = join(s.dir, `trainwatch-${id}.out`);
+  // Opened while the job waits: no file yet.
+  const res = await s.app.handle(req("GET", `/api/v1/operations/${id}/logs/stream?tail=1`));
+  expect(res.headers.get("content-type")).toStartWith("text/event-stream");
+  const sse = new SseReader(res);
+  await sse.until(() => sse.events.length > 0, 10_000, "the replay");
+  expect(sse.events[0]).toMatchObject({ event: "lines", data: { lines: [] } });
+  writeFileSync(file, "a\nb\npart");
+  await sse.until(() => sse.events.length > 1, 10_000, "the first lines");
+  expect(sse.events[1]).toMatchObject({ event: "lines", data: { lines: ["a", "b"] } });
+  appendFileSync(file, "ial\nc\n");
+  await sse.until(() => sse.events.length > 2, 10_000, "the new lines");
+  expect(sse.events[2]).toMatchObject({ event: "lines", data: { lines: ["partial", "c"] } });
+  appendFileSync(file, "last words");
+  s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
+  await s.executor.poll();
+  await sse.until(() => sse.events.some((e) => e.event === "end"), 10_000, "end");
+  await sse.end();
+  expect(sse.events.slice(3)).toMatchObject([
+    { event: "lines", data: { lines: ["last words"] } },
+    { event: "end", data: { running: false } },
+  ]);
+});
