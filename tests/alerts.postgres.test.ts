@@ -74,7 +74,11 @@ await withPostgres("the alert replica tests", (url) => {
 
     expect((await a.store.alerts.listAlerts({ limit: 10 })).map((x) => x.alert.event)).toEqual(["failed", "hung"]);
     await until("both alerts heard on both replicas", () => a.heard.length === 2 && b.heard.length === 2);
+    // The receiver has a body before the worker records its 2xx: wait for the delivery log, not for the bodies alone.
     await until("both alerts delivered", () => got.length === 2);
+    await until("both deliveries logged", async () =>
+      (await a.store.alerts.listAlerts({ limit: 10 })).every((x) => x.deliveries.every((d) => d.state !== "pending")),
+    );
     const delivered = await a.store.alerts.listAlerts({ limit: 10 });
     expect(delivered.map((x) => x.deliveries.map((d) => [d.state, d.attempts]))).toEqual([
       [["delivered", 1]],
