@@ -12,6 +12,7 @@ import {
   isRevivable,
   operationFinished,
   progressPercentage,
+  refinesTermination,
   takesByGrace,
 } from "../src/operations/lifecycle.ts";
 import { cancelControl, controlAfterGrace, isCancelControl } from "../src/operations/stop_policy.ts";
@@ -46,6 +47,19 @@ describe("lifecycle rules", () => {
     }
     // The code counts only on a failed operation.
     expect(isRevivable(op("completed", "host_unreachable"))).toBe(false);
+  });
+
+  test("only a scheduler's cause refines a failure, and only a client's terminated goodbye", () => {
+    const goodbye = op("failed", "terminated");
+    for (const code of ["time_limit", "preempted", "node_fail", "out_of_memory"])
+      expect(refinesTermination(goodbye, "failed", code)).toBe(true);
+    expect(refinesTermination(goodbye, "failed", "trainer_error")).toBe(false);
+    expect(refinesTermination(goodbye, "failed", "lost")).toBe(false);
+    expect(refinesTermination(goodbye, "cancelled", null)).toBe(false);
+    expect(refinesTermination(goodbye, "completed", null)).toBe(false);
+    expect(refinesTermination(op("failed", "trainer_error"), "failed", "time_limit")).toBe(false);
+    expect(refinesTermination(op("cancelled"), "failed", "preempted")).toBe(false);
+    expect(refinesTermination(op("running"), "failed", "time_limit")).toBe(false);
   });
 
   test("the finished error is a 409 OPERATION_FINISHED naming the operation and its status", () => {

@@ -28,7 +28,7 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
   const port = freePort();
   let server: ServerProcess;
 
-  const recipe = (name: string, partition: string) => ({
+  const recipe = (name: string, partition: string, minutes = 5) => ({
     name,
     command: [PYTHON, SCRIPT],
     cwd: slurm.workdir,
@@ -47,12 +47,14 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     epochs_param: "epochs",
     target: "slurm",
     cpus: 1,
-    time_limit_minutes: 5,
+    time_limit_minutes: minutes,
     slurm: { partition },
   });
   writeFileSync(
     join(dir, "recipes.json"),
-    JSON.stringify({ recipes: [recipe("train", "debug"), recipe("whole-node", "exclusive")] }),
+    JSON.stringify({
+      recipes: [recipe("train", "debug"), recipe("whole-node", "exclusive"), recipe("one-minute", "debug", 1)],
+    }),
   );
   chmodSync(dir, 0o755);
 
@@ -151,6 +153,29 @@ withSlurm("the Slurm executor on a real cluster", (slurm: TestSlurm) => {
     await until("no process of it left", () => alive(tag).length === 0, 30_000, 100);
     expect((await op(started.operation_id)).status).toBe("cancelled");
   });
+
+  // Slurm's shortest limit is a minute, enforced on its next check (up to 30 s later): this test takes 60–100 s.
+  test("a job past its time limit fails time_limit: Slurm's word refines the client's SIGTERM goodbye", async () => {
+    const tag = `${MARK}timeout`;
+    const started = await start("one-minute", { epochs: 100_000, delay: 0.5, tag });
+    await reaches(started.operation_id, "running");
+    const failed = await reaches(started.operation_id, "failed", 150_000);
+    // The client's goodbye (SIGTERM at the limit) may land first; the poller then refines it from Slurm's TIMEOUT.
+    const ended = await until(
+      "Slurm's cause",
+      async () => {
+        const o = await op(started.operation_id);
+        return o.failure_code === "time_limit" ? o : undefined;
+      },
+      60_000,
+      100,
+    );
+    expect(ended.error_message).toBe(`Slurm job ${started.external_id} reached its time limit of 1 min`);
+    expect(["terminated", "time_limit"]).toContain(failed.failure_code);
+    expect((await client.job(Number(started.external_id)))?.state).toBe("TIMEOUT");
+    expect((await epochsOf(started.operation_id)).length).toBeGreaterThan(10);
+    await until("no process of it left", () => alive(tag).length === 0, 30_000, 100);
+  }, 240_000);
 
   test("two jobs on the whole-node partition: the second waits pending (Resources), then runs when the first ends", async () => {
     const hold = join(slurm.workdir, `hold-${MARK}`);

@@ -237,6 +237,72 @@ test("what the trainer reported first stands: a run its client completed is not 
   expect(await s.op(id)).toMatchObject({ status: "failed", failure_code: "terminated" });
 });
 
+test("Slurm's time limit refines the client's SIGTERM goodbye: failed terminated becomes time_limit, its end time kept", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "RUNNING", { nodes: "n" })];
+  await s.executor.poll();
+  // Slurm signals at the time limit: the client's goodbye lands while the job still reads running (KillWait).
+  await s.operations.finish(id, "failed", { error_message: "stopped by SIGTERM", failure_code: "terminated" });
+  const ended = (await s.op(id)).completed_at;
+  expect(await s.executor.poll()).toEqual({});
+  expect(await s.op(id)).toMatchObject({ status: "failed", failure_code: "terminated" });
+  s.api.queue = [job(100, "TIMEOUT", { time_limit: 1 })];
+  expect(await s.executor.poll()).toEqual({ [id]: "finished" });
+  expect(await s.op(id)).toMatchObject({
+    status: "failed",
+    failure_code: "time_limit",
+    error_message: "Slurm job 100 reached its time limit of 1 min",
+    completed_at: ended,
+  });
+  // Settled once: later polls read nothing more about it.
+  expect(await s.executor.poll()).toEqual({});
+});
+
+test("only a scheduler's cause refines a goodbye: a cancelled job or a client's own failure stays as the client said", async () => {
+  const s = setup();
+  const a = (await s.start()).body.data.operation_id;
+  const b = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "RUNNING"), job(101, "RUNNING")];
+  await s.executor.poll();
+  await s.operations.finish(a, "failed", { error_message: "stopped by SIGTERM", failure_code: "terminated" });
+  await s.operations.finish(b, "failed", { error_message: "ValueError: bad", failure_code: "trainer_error" });
+  s.api.queue = [job(100, "CANCELLED"), job(101, "OUT_OF_MEMORY")];
+  expect(await s.executor.poll()).toEqual({});
+  expect(await s.op(a)).toMatchObject({ failure_code: "terminated", error_message: "stopped by SIGTERM" });
+  expect(await s.op(b)).toMatchObject({ failure_code: "trainer_error", error_message: "ValueError: bad" });
+});
+
+test("a job Slurm no longer knows (ended past MinJobAge while no API polled) fails lost, and its trainer can revive it", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "RUNNING")];
+  await s.executor.poll();
+  s.api.queue = [];
+  expect(await s.executor.poll()).toEqual({ [id]: "finished" });
+  const op = await s.op(id);
+  expect(op).toMatchObject({ status: "failed", failure_code: "lost" });
+  expect(op.error_message).toContain("Slurm no longer knows job 100");
+  const res = await json(s.app.handle(req("POST", `/api/v1/operations/${id}/heartbeat`, {})));
+  expect(res.status).toBe(200);
+  expect((await s.op(id)).status).toBe("running");
+});
+
+test("slurmrestd failing while one job is asked for alone keeps every state, as an outage", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.queue = [job(100, "RUNNING")];
+  await s.executor.poll();
+  s.api.queue = [];
+  const down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable");
+  s.api.job = async () => {
+    throw down;
+  };
+  expect(await s.executor.poll()).toEqual({});
+  expect((await s.op(id)).status).toBe("running");
+  expect(s.warnings).toHaveLength(1);
+});
+
 test("slurmrestd down: operations keep their state, one warning per outage, and the next answer is applied", async () => {
   const s = setup();
   const id = (await s.start()).body.data.operation_id;

@@ -46,6 +46,35 @@ export function executorsContract(open: () => Promise<Store>): void {
       expect(done).not.toHaveProperty("pending_reason");
     });
 
+    test("a scheduler's cause refines a terminated goodbye, keeping when it ended; any other finish after it is refused", async () => {
+      const s = await open();
+      const { operation_id: id } = await s.createOperation({ operation_type: "training", executor: "slurm" });
+      const goodbye = await s.finish(id, "failed", { error_message: "stopped by SIGTERM", failure_code: "terminated" });
+      await expect(s.finish(id, "failed", { error_message: "x", failure_code: "trainer_error" })).rejects.toMatchObject(
+        {
+          code: "OPERATION_FINISHED",
+        },
+      );
+      await expect(s.finish(id, "completed")).rejects.toMatchObject({ code: "OPERATION_FINISHED" });
+      const refined = await s.finish(id, "failed", {
+        error_message: "Slurm job 7 reached its time limit",
+        failure_code: "time_limit",
+      });
+      expect(refined).toMatchObject({
+        status: "failed",
+        failure_code: "time_limit",
+        error_message: "Slurm job 7 reached its time limit",
+        completed_at: goodbye.completed_at,
+      });
+      expect(await s.getOperation(id)).toMatchObject({
+        failure_code: "time_limit",
+        completed_at: goodbye.completed_at,
+      });
+      await expect(s.finish(id, "failed", { failure_code: "preempted" })).rejects.toMatchObject({
+        code: "OPERATION_FINISHED",
+      });
+    });
+
     test("setExecution of an unknown operation is OPERATION_NOT_FOUND", async () => {
       const s = await open();
       await expect(s.setExecution("op_training_20260101_000000_00000000", { external_id: "1" })).rejects.toMatchObject({

@@ -18,6 +18,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
+import { LOST, refinesTermination } from "../operations/lifecycle.ts";
 import type { OperationsService } from "../operations/service.ts";
 import { argvOf, checkParams, viaOf, type Recipe } from "../recipes/recipe.ts";
 import type { Operation } from "../schemas/operation.ts";
@@ -69,6 +70,9 @@ export interface SlurmExecutorOptions {
 /** Operations read per page when the poller lists the unfinished ones. */
 const PAGE = 500;
 
+/** Polls a run its trainer finished is asked about while its job still reads running (Slurm's KillWait, 30 s by default). */
+const SETTLE_POLLS = 30;
+
 const jobIdOf = (op: Operation): number | null => {
   const n = op.external_id === null ? Number.NaN : Number(op.external_id);
   return Number.isSafeInteger(n) && n > 0 ? n : null;
@@ -80,6 +84,10 @@ export class SlurmExecutor implements Executor {
   /** The message of the outage in progress (one warning each), null while slurmrestd answers. */
   private outage: string | null = null;
   private polls = 0;
+  /** The Slurm runs the last poll found unfinished, with their job ids. */
+  private watched = new Map<string, number>();
+  /** Runs their trainer finished, waiting for their job's end in Slurm (settle). */
+  private settling = new Map<string, { jobId: number; polls: number }>();
 
   constructor(private readonly opts: SlurmExecutorOptions) {}
 
@@ -154,33 +162,72 @@ export class SlurmExecutor implements Executor {
   async poll(): Promise<Record<string, ExecutorState["state"]>> {
     const ops = await this.unfinished();
     const tracked = ops.filter((op) => jobIdOf(op) !== null);
-    if (tracked.length === 0) return {};
+    // A run tracked last poll that is no longer unfinished ended by its trainer's word: settle it with Slurm's (below).
+    const now = new Set(tracked.map((op) => op.operation_id));
+    for (const [id, jobId] of this.watched) if (!now.has(id)) this.settling.set(id, { jobId, polls: 0 });
+    this.watched = new Map(tracked.map((op) => [op.operation_id, jobIdOf(op) as number]));
+    if (tracked.length === 0 && this.settling.size === 0) return {};
     let jobs: SlurmJob[];
+    const changed: Record<string, ExecutorState["state"]> = {};
     try {
       jobs = await this.opts.api.jobs();
+      if (this.outage !== null) this.warn(`[slurm] slurmrestd at ${this.opts.url} answers again`);
+      this.outage = null;
+      this.polls++;
+      for (const op of tracked) {
+        const state = await this.stateIn(jobIdOf(op) as number, jobs);
+        if (await applyState(this.opts.operations, op, state)) changed[op.operation_id] = state.state;
+      }
+      await this.settle(jobs, changed);
     } catch (err) {
       if (!(err instanceof TrainwatchError) || (err.code !== "SLURM_UNREACHABLE" && err.code !== "SLURM_REFUSED"))
         throw err;
       if (this.outage === null)
         this.warn(`[slurm] cannot read the queue; Slurm trainings keep their state: ${err.message}`);
       this.outage = err.message;
-      return {};
-    }
-    if (this.outage !== null) this.warn(`[slurm] slurmrestd at ${this.opts.url} answers again`);
-    this.outage = null;
-    this.polls++;
-    const changed: Record<string, ExecutorState["state"]> = {};
-    for (const op of tracked) {
-      const jobId = jobIdOf(op) as number;
-      let state = stateOf(jobId, jobs);
-      // Not in the queue any more (past MinJobAge): ask for it alone once before concluding anything.
-      if (state.state === "unknown") {
-        const one = await this.opts.api.job(jobId).catch(() => null);
-        if (one) state = stateOf(jobId, [one]);
-      }
-      if (await applyState(this.opts.operations, op, state)) changed[op.operation_id] = state.state;
     }
     return changed;
+  }
+
+  /**
+   * The job's state in `jobs`; a job no longer listed is asked for alone, and one Slurm no longer knows at all
+   * (finished longer than its MinJobAge ago, while no API was polling) fails `lost`: how it ended is unknown, and the
+   * next sign of life from its trainer revives it as for any lost run.
+   */
+  private async stateIn(jobId: number, jobs: readonly SlurmJob[]): Promise<ExecutorState> {
+    const state = stateOf(jobId, jobs);
+    if (state.state !== "unknown" || jobs.some((j) => j.id === jobId)) return state;
+    const one = await this.opts.api.job(jobId);
+    if (one) return stateOf(jobId, [one]);
+    return {
+      state: "finished",
+      status: "failed",
+      failure_code: LOST,
+      message: `Slurm no longer knows job ${jobId}: it ended while no Trainwatch API was polling (Slurm keeps a finished job for its MinJobAge, 300 s by default), so how it ended is unknown`,
+    };
+  }
+
+  /**
+   * Runs whose trainer finished them since the last poll, read against Slurm's state once the job has ended: at a time
+   * limit or a preemption the client's SIGTERM goodbye (failed, terminated) arrives before Slurm's state, whose cause
+   * (time_limit, preempted, node_fail, out_of_memory) then refines it (lifecycle.ts refinesTermination; any other
+   * finish stands). A job still completing is asked again for up to SETTLE_POLLS polls. Kept in memory: a restart in
+   * between leaves `terminated`.
+   */
+  private async settle(jobs: readonly SlurmJob[], changed: Record<string, ExecutorState["state"]>): Promise<void> {
+    for (const [id, entry] of this.settling) {
+      const state = await this.stateIn(entry.jobId, jobs);
+      if (state.state === "pending" || state.state === "running") {
+        if (++entry.polls >= SETTLE_POLLS) this.settling.delete(id);
+        continue;
+      }
+      this.settling.delete(id);
+      if (state.state !== "finished" || state.status !== "failed" || state.failure_code === LOST) continue;
+      const op = await this.opts.operations.reader.getOperation(id);
+      if (op && refinesTermination(op, state.status, state.failure_code)) {
+        if (await applyState(this.opts.operations, op, state)) changed[id] = state.state;
+      }
+    }
   }
 
   /** The unfinished operations this executor runs (pending or running), a page at a time. */

@@ -117,6 +117,26 @@ export const canCancel = (op: LifecycleState): boolean => !isFinished(op.status)
 export const canFinish = canAcceptMetrics;
 
 /**
+ * A scheduler's word on a run its trainer already finished `terminated`. At a time limit or a preemption Slurm signals
+ * the job before it kills it, so the Python client's goodbye (failed, terminated) is stored before the scheduler's
+ * state says why; the cause only the scheduler knows (a SCHEDULER_FAILURES code) then refines that failure, keeping
+ * when it ended. True for a `failed` finish with a scheduler's code on an operation failed `terminated`; nothing else
+ * reopens a final failure.
+ */
+export function refinesTermination(
+  op: LifecycleState,
+  status: string,
+  failureCode: string | null | undefined,
+): boolean {
+  return (
+    op.status === "failed" &&
+    op.failure_code === TERMINATED &&
+    status === "failed" &&
+    (SCHEDULER_FAILURES as readonly string[]).includes(failureCode ?? "")
+  );
+}
+
+/**
  * The one "operation is finished" error (409 OPERATION_FINISHED), whichever write it refused. Its details carry the
  * status and the `control` a trainer reads to stop: the recorded decision, else a stop naming the status.
  */

@@ -3,7 +3,7 @@
  * metadata patch. Each checks the lifecycle where the change needs it (OPERATION_FINISHED) and returns the column values;
  * each store locks its row, and writes and announces them with its own SQL. Pure: the clock is a parameter.
  */
-import { canFinish, operationFinished } from "../operations/lifecycle.ts";
+import { canFinish, operationFinished, refinesTermination } from "../operations/lifecycle.ts";
 import { placementOf, type Location } from "../operations/ownership.ts";
 import { FINISHED, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import { EMPTY_SUMMARY } from "../trends/types.ts";
@@ -12,7 +12,10 @@ import { parseJson, type OperationColumns } from "./rows.ts";
 import type { ExecutionPatch, FinishOptions, NewOperation } from "./store.ts";
 
 /** The row a change reads: its status (and failure code, for a revivable failure), decision and placement. */
-type Locked = Pick<OperationColumns, "status" | "failure_code" | "control" | "metadata" | "location" | "host">;
+type Locked = Pick<OperationColumns, "status" | "failure_code" | "control" | "metadata" | "location" | "host"> & {
+  /** An ISO string on SQLite, a Date from PostgreSQL. */
+  completed_at: string | Date | null;
+};
 
 /** A new operation's columns: an id of its type and time, `running` unless asked pending (then no started_at). */
 export function newOperationRow(input: NewOperation, now: Date) {
@@ -63,11 +66,13 @@ export function finishRow(
   opts: FinishOptions,
   now: Date,
 ) {
-  if (!canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
+  // A scheduler's cause refining a client's `terminated` goodbye keeps the moment the run ended.
+  const refines = refinesTermination(op, status, opts.failure_code);
+  if (!refines && !canFinish(op)) throw operationFinished(operationId, op.status, parseJson<StopControl>(op.control));
   const at = now.toISOString();
   return {
     status,
-    completed_at: at,
+    completed_at: refines && op.completed_at ? new Date(op.completed_at).toISOString() : at,
     error_message: opts.error_message ?? null,
     failure_code: status === "failed" ? (opts.failure_code ?? null) : null,
     result: opts.result ? JSON.stringify(opts.result) : null,
