@@ -41,6 +41,10 @@ const CPU_SECONDS = int("cpu-seconds", QUICK ? 3 : 20);
 const CPU_RATES = (args.get("cpu-rates") ?? (QUICK ? "50,100" : "200,1000")).split(",").map(Number);
 const STEPS_PER_EPOCH = int("steps-per-epoch", 100);
 const ONLY = args.get("only");
+if (ONLY !== undefined && ONLY !== "pg" && ONLY !== "sqlite") {
+  console.error(`--only=${ONLY}: expected --only=pg or --only=sqlite`);
+  process.exit(2);
+}
 
 /** Issue 26's goals. */
 const GOAL = { storedShare: 0.99, p99Ms: 100, cpuPerWriteMs: 0.5 };
