@@ -193,14 +193,18 @@ interface Run {
 }
 
 function merge(name: string, parts: PhaseResult[]): Omit<PhaseResult, "type"> {
-  const errors = new Map<string, number>();
-  for (const p of parts) for (const [k, n] of p.errors) errors.set(k, (errors.get(k) ?? 0) + n);
+  const tally = (pick: (p: PhaseResult) => [string, number][]) => {
+    const out = new Map<string, number>();
+    for (const p of parts) for (const [k, n] of pick(p)) out.set(k, (out.get(k) ?? 0) + n);
+    return [...out];
+  };
   return {
     name,
     post: sorted(parts.flatMap((p) => p.post)),
     getStatus: sorted(parts.flatMap((p) => p.getStatus)),
     getSteps: sorted(parts.flatMap((p) => p.getSteps)),
-    errors: [...errors],
+    errors: tally((p) => p.errors),
+    retried: tally((p) => p.retried),
     meant: sum(parts.map((p) => p.meant)),
     sent: sum(parts.map((p) => p.sent)),
     acked: sum(parts.map((p) => p.acked)),
@@ -384,6 +388,7 @@ async function measure(name: Run["name"], env: (i: number) => Record<string, str
 // Output -----------------------------------------------------------------------------------------------------------
 
 const judged = (value: string, ok: boolean | null) => (ok === null ? value : `${value} ${ok ? "met" : "missed"}`);
+const list = (counts: [string, number][]) => counts.map(([k, n]) => `${k} ×${fmt(n)}`).join(", ");
 const ms = (v: number) => `${fmt(v, 1)} ms`;
 const perWrite = (seconds: number | null, writes: number) =>
   seconds === null ? null : (seconds * 1000) / Math.max(1, writes);
@@ -418,7 +423,10 @@ function cells(run: Run): Map<string, { text: string; value: number | null }> {
   const errs = sum(L.errors.map(([, n]) => n));
   put(
     "errors",
-    judged(errs === 0 ? "0" : `${fmt(errs)} (${L.errors.map(([k, n]) => `${k} ×${n}`).join(", ")})`, errs === 0),
+    judged(
+      `${errs === 0 ? "0" : `${fmt(errs)} (${list(L.errors)})`}${L.retried.length ? `; sent again after a failed connection: ${list(L.retried)}` : ""}`,
+      errs === 0,
+    ),
     errs,
   );
   const S = run.stored;

@@ -57,6 +57,8 @@ export interface PhaseResult {
   getStatus: number[];
   getSteps: number[];
   errors: [string, number][];
+  /** Requests whose connection failed before a reply, sent again (by kind and error code). */
+  retried: [string, number][];
   /** Batches the trainings meant to send in the phase, sent, and acknowledged (2xx). */
   meant: number;
   sent: number;
@@ -139,6 +141,7 @@ async function runPhase(m: Extract<ToClient, { type: "phase" }>): Promise<PhaseR
     getStatus: [],
     getSteps: [],
     errors: [],
+    retried: [],
     meant: 0,
     sent: 0,
     acked: 0,
@@ -148,23 +151,41 @@ async function runPhase(m: Extract<ToClient, { type: "phase" }>): Promise<PhaseR
     polls: { meant: 0, done: 0 },
   };
   const errors = new Map<string, number>();
+  const retried = new Map<string, number>();
   const error = (key: string) => errors.set(key, (errors.get(key) ?? 0) + 1);
   const lag = startLagSampler();
-  /** The reply's body, or null on an error (counted). */
+  /**
+   * The reply's body, or null on an error (counted by kind and status or error code). A request whose connection
+   * failed before any reply (a pooled keep-alive connection the server had just closed: ECONNRESET) is sent once more,
+   * on a fresh connection, as an HTTP client does (a re-posted step replaces itself); the retry is counted apart, and
+   * its time is the request's.
+   */
   const timed = async (kind: string, path: string, into: number[], init?: RequestInit): Promise<string | null> => {
     const t0 = performance.now();
-    try {
-      const res = await fetch(`${next()}/api/v1${path}`, { ...init, signal: AbortSignal.timeout(30_000) });
-      const text = await res.text();
-      if (!res.ok) {
-        error(`${kind} ${res.status}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fetch(`${next()}/api/v1${path}`, {
+          ...init,
+          signal: AbortSignal.timeout(30_000),
+          ...(attempt > 0 && { keepalive: false }),
+        });
+        const text = await res.text();
+        if (!res.ok) {
+          error(`${kind} ${res.status}`);
+          return null;
+        }
+        into.push(performance.now() - t0);
+        return text;
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        const what = `${kind} ${e.name === "TimeoutError" ? e.name : (e.code ?? e.name)}`;
+        if (attempt === 0 && e.name !== "TimeoutError") {
+          retried.set(what, (retried.get(what) ?? 0) + 1);
+          continue;
+        }
+        error(what);
         return null;
       }
-      into.push(performance.now() - t0);
-      return text;
-    } catch (err) {
-      error(`${kind} ${(err as Error).name}`);
-      return null;
     }
   };
   const drive = async (t: Training) => {
@@ -223,6 +244,7 @@ async function runPhase(m: Extract<ToClient, { type: "phase" }>): Promise<PhaseR
     0.99,
   );
   r.errors = [...errors];
+  r.retried = [...retried];
   return r;
 }
 
