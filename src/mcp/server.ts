@@ -550,7 +550,8 @@ export function createMcpServer(client: TrainwatchClient): Server {
         "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (per step for a run that reports steps, since_step for new ones; else per epoch, since_epoch), " +
         "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), " +
         "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs, " +
-        "see what alerted (a run diverging, hung, lost, failed) with list_alerts and choose a run's alerts with set_alert_rules.",
+        "see what alerted (a run diverging, hung, lost, failed) with list_alerts and choose a run's alerts with set_alert_rules, " +
+        'tag runs and set their group (a sweep) with label_operation, and search runs with list_operations q (e.g. group = "sweep-7" and not flags.diverging, sort best_val_loss).',
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));

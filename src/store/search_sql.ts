@@ -133,7 +133,8 @@ function comparison(b: Builder, f: FieldRef, op: Op, value: Value): string {
     case "date":
       return `${col} ${sqlOp} ${b.bind(value.v, "timestamptz")}`;
     case "string":
-      return `${b.text(col)} ${sqlOp} ${b.bind(value.v)}`;
+      // Only = and != reach here (text fields take no order): the column bare, so PostgreSQL can use its index.
+      return `${col} ${sqlOp} ${b.bind(value.v)}`;
     default:
       throw new Error(`search: no comparison of ${f.name} with a ${value.type}`);
   }
