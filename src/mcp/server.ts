@@ -1,5 +1,5 @@
 /**
- * The MCP server: eleven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * The MCP server: the tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
  * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
@@ -26,6 +26,8 @@ import { describeProblem } from "../schemas/explain.ts";
 import { SYSTEM_MAX_POINTS } from "../schemas/system.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { ALERT_LIMIT, AlertRules } from "../schemas/alert.ts";
+import { LabelsInput } from "../schemas/labels.ts";
+import { SearchParams } from "../schemas/search.ts";
 import {
   LIST_LIMIT,
   MAX_POINTS,
@@ -68,6 +70,8 @@ function brief(op: Operation) {
     name: op.name,
     operation_type: op.operation_type,
     status: op.status,
+    tags: op.tags,
+    group: op.group,
     location: op.metadata.location ?? null,
     created_at: op.created_at,
     epochs_completed: op.progress.epochs_completed,
@@ -92,11 +96,14 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     name: "list_operations",
     description:
       "List Trainwatch operations (training runs), newest first, with status, progress, best loss and overfitting/plateau/divergence flags. " +
-      "Use it to find an operation_id. Filter by status (e.g. 'running') or operation_type (e.g. 'training').",
+      "Use it to find an operation_id. Filter by status (e.g. 'running') or operation_type (e.g. 'training'), or search with q: " +
+      'e.g. q = \'tags has "bert" and group = "sweep-7" and config.lr < 1e-3 and not flags.diverging\', sort = "best_val_loss", order = "asc" ' +
+      "for the best runs of a sweep. A query error names its position (QUERY_SYNTAX, QUERY_FIELD).",
     inputSchema: Type.Object(
       {
         status: Type.Optional(OperationStatus),
         operation_type: Type.Optional(OperationType),
+        ...SearchParams,
         limit: Type.Optional(Type.Integer({ ...LIST_LIMIT, description: "How many to return (default 20)." })),
       },
       { additionalProperties: false },
@@ -105,6 +112,23 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     async run(args, client) {
       const { operations, total_count } = await client.listOperations({ ...args, limit: args.limit ?? 20 });
       return { total_count, operations: operations.map(brief) };
+    },
+  }),
+  tool({
+    name: "label_operation",
+    description:
+      "Change an operation's tags and group (a sweep, an experiment), in any status: tags replaces every tag, then add_tags adds and remove_tags removes; " +
+      'group sets the group (null removes it). Tags: 1–64 characters of [A-Za-z0-9_.:/+=@-], at most 32. Find runs by them with list_operations q (tags has "x", group = "y").',
+    inputSchema: Type.Object({ operation_id: OperationId, ...LabelsInput.properties }, { additionalProperties: false }),
+    annotations: {
+      title: "Label an operation",
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+    async run({ operation_id, ...labels }, client) {
+      return brief(await client.setLabels(operation_id, labels));
     },
   }),
   tool({
@@ -463,6 +487,10 @@ const HINTS: Record<string, string> = {
   EXECUTOR_UNAVAILABLE:
     "The executor (a cluster's scheduler) cannot be reached now: retry later, or start it with another target list_recipes offers.",
   VALIDATION_ERROR: "Fix that argument and call the tool again.",
+  QUERY_SYNTAX:
+    'Fix the query at that position (docs/api.md "Searching runs"), e.g. tags has "bert" and config.lr < 1e-3.',
+  QUERY_FIELD:
+    "Use a known field: name, status, operation_type, group, tags, created_at, best_val_loss, epochs_completed, final_loss, config.<key>, flags.<name>.",
 };
 
 /** A tool failure as the model sees it: `CODE: message. hint`, with the same fields in structuredContent. */
@@ -522,7 +550,8 @@ export function createMcpServer(client: TrainwatchClient): Server {
         "Trainwatch runs and watches neural-network trainings. Find runs with list_operations, follow one with get_operation_metrics (per step for a run that reports steps, since_step for new ones; else per epoch, since_epoch), " +
         "ask analyze_training what to do (continue, stop, use a checkpoint), stop a run with cancel_operation (or let the server stop it: set_stop_policy), " +
         "start one with start_training (a spec, or a declared script from list_recipes), read a script's output with get_operation_logs, rank runs with compare_runs, " +
-        "see what alerted (a run diverging, hung, lost, failed) with list_alerts and choose a run's alerts with set_alert_rules.",
+        "see what alerted (a run diverging, hung, lost, failed) with list_alerts and choose a run's alerts with set_alert_rules, " +
+        'tag runs and set their group (a sweep) with label_operation, and search runs with list_operations q (e.g. group = "sweep-7" and not flags.diverging, sort best_val_loss).',
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));

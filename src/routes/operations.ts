@@ -14,6 +14,8 @@ import {
   operationIdParams,
 } from "../schemas/operation.ts";
 import { ListQuery, MetricsQuery } from "../schemas/query.ts";
+import { LabelsInput } from "../schemas/labels.ts";
+import { parseQuery, parseSort } from "../schemas/search.ts";
 import { loadOperation } from "../store/load.ts";
 import { metricsView, rangeOf } from "../operations/reads.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
@@ -44,6 +46,8 @@ export const operationsRoutes = (deps: AppDeps) =>
             config: body.config ?? null,
             stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
             alert_rules: body.alerts ? normalizeRules(body.alerts) : null,
+            tags: body.tags ?? [],
+            group: body.group ?? null,
           }),
         );
       },
@@ -56,7 +60,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           description:
             "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`. " +
             "`metadata` is the trainer's own (its GPU, its hostname, …): keys Trainwatch writes itself (location, host, checkpoints, recipe, …; `pid` excepted, the trainer's own process) are refused, 400 naming the key (`body.metadata.location`). " +
-            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy); `alerts` sets the run's alert rules (see PUT /operations/{id}/alerts).",
+            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy); `alerts` sets the run's alert rules (see PUT /operations/{id}/alerts); `tags` and `group` label it (see PATCH /operations/{id}/labels).",
         },
       },
     )
@@ -66,6 +70,9 @@ export const operationsRoutes = (deps: AppDeps) =>
         const { items, total } = await deps.store.listOperations({
           status: query.status,
           operation_type: query.operation_type,
+          query: parseQuery(query.q ?? ""),
+          sort: parseSort(query.sort),
+          order: query.order,
           limit: query.limit ?? 50,
           offset: query.offset ?? 0,
         });
@@ -79,12 +86,23 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
         detail: {
           tags: ["operations"],
-          summary: "List operations, newest first",
+          summary: "List and search operations",
           description:
-            "Filters by `status` and `operation_type`; pages with `limit` (default 50) and `offset`. `total_count` counts all matches.",
+            'Searches with `q` (a filter language over name, status, tags, group, configuration values, summary figures, flags and dates, e.g. `tags has "bert" and group = "sweep-7" and config.lr < 1e-3 and not flags.diverging`: see docs/api.md), beside the `status` and `operation_type` filters; sorts by `sort` (any field but tags, `config.<path>` too; default created_at) in `order` (default desc; runs without a value last); pages with `limit` (default 50) and `offset`. `total_count` counts all matches. A query that does not parse is a 400 QUERY_SYNTAX, an unknown field a 400 QUERY_FIELD, each with `details.position`, the 0-based offset in `q`.',
         },
       },
     )
+    .patch("/operations/:id/labels", async ({ params, body }) => ok(await deps.operations.setLabels(params.id, body)), {
+      params: IdParams,
+      body: LabelsInput,
+      response: { 200: Envelope(Operation), 400: ErrorEnvelope, 404: ErrorEnvelope },
+      detail: {
+        tags: ["operations"],
+        summary: "Change an operation's tags and group",
+        description:
+          'Body: `{ "tags"?: [...], "add_tags"?: [...], "remove_tags"?: [...], "group"?: "sweep-7" | null }`. `tags` replaces every tag, then `add_tags` adds and `remove_tags` removes; `group` replaces the group (null removes it); a key left out keeps its value. Tags are kept sorted and unique (at most 32, each 1–64 characters of `[A-Za-z0-9_.:/+=@-]`); a group is 1–128 characters of the same and spaces inside. Works in any status: a finished run can be re-labelled. 400 naming the field, 404 unknown operation.',
+      },
+    })
     .get("/operations/:id", async ({ params }) => ok(await loadOperation(deps.store, params.id)), {
       params: IdParams,
       response: { 200: Envelope(Operation), 404: ErrorEnvelope },

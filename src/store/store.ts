@@ -11,6 +11,8 @@ import type { StepJudgementState } from "../trends/step_judgement.ts";
 import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 import type { AlertRules, FlagEvent } from "../schemas/alert.ts";
 import type { AlertStore } from "./alerts.ts";
+import type { LabelsInput } from "../schemas/labels.ts";
+import type { QueryNode, SortField } from "../schemas/search.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -28,6 +30,9 @@ export interface NewOperation {
   stop_policy?: StopPolicy | null;
   /** The run's alert rules (normalised); null or absent: the server's defaults. */
   alert_rules?: AlertRules | null;
+  /** Its tags (src/schemas/labels.ts; normalised on the way in) and group. */
+  tags?: readonly string[];
+  group?: string | null;
   /** The executor that runs it (a declared training: src/executors), recorded from its first moment. */
   executor?: string | null;
   /**
@@ -55,6 +60,11 @@ export interface FinishOptions {
 export interface ListFilter {
   status?: OperationStatus;
   operation_type?: string;
+  /** A parsed search (src/schemas/search.ts parseQuery), beside status and operation_type; null or absent: every run. */
+  query?: QueryNode | null;
+  /** Sort key (default created_at) and direction (default desc); ties in the same direction by creation. */
+  sort?: SortField;
+  order?: "asc" | "desc";
   limit: number;
   offset: number;
 }
@@ -130,6 +140,10 @@ export interface Store {
   discardOperation(operationId: string): Promise<boolean>;
   /** Null when unknown. */
   getOperation(operationId: string): Promise<Operation | null>;
+  /**
+   * One page of the runs `filter` picks (its search compiled by src/store/search_sql.ts: indexed columns and side
+   * tables, values bound), in its order, and how many it picks in all.
+   */
   listOperations(filter: ListFilter): Promise<{ items: Operation[]; total: number }>;
   /**
    * Stores epochs in one transaction (replace on same epoch); refuses finished operations, and (VALIDATION_ERROR,
@@ -231,6 +245,11 @@ export interface Store {
   /** Records the stop decision (replacing any before it). */
   setControl(operationId: string, control: StopControl): Promise<void>;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation>;
+  /**
+   * Changes the tags and group (src/schemas/labels.ts applyLabels), in any status; VALIDATION_ERROR (field
+   * body.add_tags) when the run would hold more than MAX_TAGS tags. NOT_FOUND for an unknown id.
+   */
+  setLabels(operationId: string, patch: LabelsInput): Promise<Operation>;
   /**
    * Records what its executor says (src/executors/executor.ts): its id there, why it waits and its place in the queue.
    * A key left out keeps its value; null clears it. NOT_FOUND for an unknown id. The server's own columns: no route
