@@ -235,6 +235,7 @@ describe("metric names", () => {
       "external_id",
       "pending_reason",
       "queue_position",
+      "steps_pruned_at",
     ])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     // 10: the liveness columns and their index.

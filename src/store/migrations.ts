@@ -175,4 +175,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN external_id TEXT;
    ALTER TABLE operations ADD COLUMN pending_reason TEXT;
    ALTER TABLE operations ADD COLUMN queue_position INTEGER;`,
+  // 15 (issue 26; 14 is the search part's): retention of step rows. steps_pruned_at (ms): when retention removed the
+  //     run's step rows (Store.pruneSteps); its epochs, summary, step judgement and step blocks stay, and its step chart
+  //     reads the blocks. NULL: its rows are all there.
+  `ALTER TABLE operations ADD COLUMN steps_pruned_at INTEGER;`,
 ];
