@@ -173,10 +173,14 @@ try {
     `PostgreSQL ${version} (${pg.origin}); ${RUNS} runs, ${WRITERS} writers for ${SECONDS} s, batches of 10 steps; long run ${LONG} steps; partitions of ${PART_OPS} ids`,
   );
   const results: [string, Figures][] = [];
-  const order = args.has("partitioned-first") ? (["partitioned", "plain"] as const) : (["plain", "partitioned"] as const);
+  const order = args.has("partitioned-first")
+    ? (["partitioned", "plain"] as const)
+    : (["plain", "partitioned"] as const);
   for (const layout of order) results.push([layout, await measure(pg.url, layout)]);
   const f = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
-  console.log("layout       steps/s  writes/s  rows     heap B/row  key B/row  range 1k ms  spans ms  300 at ms  prune");
+  console.log(
+    "layout       steps/s  writes/s  rows     heap B/row  key B/row  range 1k ms  spans ms  300 at ms  prune",
+  );
   for (const [name, r] of results)
     console.log(
       `${name.padEnd(12)} ${f(r.stepsPerS).padStart(7)}  ${f(r.writesPerS).padStart(8)}  ${f(r.rows).padStart(7)}  ${f(r.heapPerRow, 1).padStart(10)}  ${f(r.keyPerRow, 1).padStart(9)}  ${f(r.range, 2).padStart(11)}  ${f(r.spans, 2).padStart(8)}  ${f(r.chosen, 2).padStart(9)}  ${f(r.pruneMs)} ms for ${r.pruned} runs, ${r.truncated} partition(s) truncated`,

@@ -209,7 +209,11 @@ export function directDatabase(env: Env): string | null {
   if (direct.kind === "sqlite" && direct.path === "") return null;
   if (direct.kind !== "postgres") throw new ConfigError("TRAINWATCH_DB_DIRECT", "a postgres:// URL", direct.path);
   if (database(env, "TRAINWATCH_DB", "./data/trainwatch.db").kind !== "postgres")
-    throw new ConfigError("TRAINWATCH_DB_DIRECT", "unset unless TRAINWATCH_DB is a postgres:// URL (a pooler's)", "set");
+    throw new ConfigError(
+      "TRAINWATCH_DB_DIRECT",
+      "unset unless TRAINWATCH_DB is a postgres:// URL (a pooler's)",
+      "set",
+    );
   return direct.url;
 }
 
