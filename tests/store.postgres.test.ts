@@ -169,6 +169,11 @@ await withPostgres("the PostgresStore contract", (url) => {
           const rows = await sql`SELECT op::int AS op, count(*)::int AS n FROM steps GROUP BY op ORDER BY op`;
           expect(rows).toEqual([{ op: 6, n: 3 }]);
           expect(await store.readSteps(ids[5]!)).toHaveLength(3);
+          // Once the last run of partition 1 finishes and expires, partition 1 goes whole; partition 0 is not touched again.
+          const done = Date.parse((await store.finish(ids[5]!, "completed")).completed_at!);
+          const again = await store.pruneSteps(done + 1, done + 1);
+          expect(again).toEqual({ operations: [ids[5]!], partitions: ["steps_p1"] });
+          expect(await sql`SELECT count(*)::int AS n FROM steps`).toEqual([{ n: 0 }]);
           // Truncated, not dropped: a revivable run of partition 0 revived by a step still has where to write.
           const [{ parts }] =
             await sql`SELECT count(*)::int AS parts FROM pg_inherits WHERE inhparent = 'steps'::regclass`;

@@ -92,6 +92,7 @@ export class StepPartitions {
     if (layout !== null) {
       for (const part of await this.wholeParts(layout, cutoffMs)) {
         const ids = expired.filter((r) => Number(r.id) >= part.from && Number(r.id) < part.to);
+        if (ids.length === 0) continue; // truncated by an earlier round: nothing left in it
         const done = await this.sql
           .begin(async (tx) => {
             // A partition a long read holds is left to row deletes: writers never queue behind the TRUNCATE for long.
