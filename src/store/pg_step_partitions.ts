@@ -10,6 +10,7 @@
  */
 import type { SQL, TransactionSQL } from "bun";
 import { FINISHED } from "../schemas/operation.ts";
+import type { StepsPruned } from "./store.ts";
 
 /** How the partitions are laid out, as migration 14 recorded it; null on a table that is not partitioned. */
 interface Layout {
@@ -17,13 +18,9 @@ interface Layout {
   legacyUpto: number;
 }
 
-/** What one retention round removed: the runs whose step rows went, and the partitions truncated whole. */
-export interface PgPruned {
-  operations: string[];
-  truncated: string[];
-}
-
 const FINISHED_LIST = [...FINISHED];
+/** SQLSTATE lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = "55P03";
 
 /** Partition k's table name: k is an integer computed here, never a value a client sent. */
 const partitionName = (k: number) => `steps_p${k}`;
@@ -76,16 +73,17 @@ export class StepPartitions {
 
   /**
    * Removes the step rows of the runs finished before `cutoffMs` that still have them, marking each pruned at `nowMs`.
-   * A partition every id of which is such a run, an earlier pruned one, or an operation with no step (finished or
-   * discarded) is truncated; the other such runs are deleted one transaction each, so no lock is held long.
+   * A partition every id of which is a finished run that finished before the cutoff or wrote no step (or a discarded
+   * operation) is truncated, unless an earlier round did; the other such runs are deleted one transaction each, so no
+   * lock is held long. A partition some read holds past lock_timeout is left to the next round.
    */
-  async prune(cutoffMs: number, nowMs: number): Promise<PgPruned> {
+  async prune(cutoffMs: number, nowMs: number): Promise<StepsPruned> {
     const expired = await this.sql<{ id: string; operation_id: string }[]>`
       SELECT id, operation_id FROM operations
       WHERE status = ANY(${this.sql.array(FINISHED_LIST, "TEXT")}) AND completed_at < ${new Date(cutoffMs).toISOString()}::timestamptz
         AND steps_completed > 0 AND steps_pruned_at IS NULL
       ORDER BY id`;
-    const out: PgPruned = { operations: [], truncated: [] };
+    const out: StepsPruned = { operations: [], partitions: [] };
     if (expired.length === 0) return out;
     const layout = this.layout;
     const rest = new Map(expired.map((r) => [r.id, r.operation_id]));
@@ -107,10 +105,13 @@ export class StepPartitions {
             await tx.unsafe(`TRUNCATE ${part.name}`);
             return pruned;
           })
-          .catch(() => null);
+          .catch((err) => {
+            if ((err as { errno?: string }).errno === LOCK_NOT_AVAILABLE) return null;
+            throw err;
+          });
         if (done === null) continue;
         for (const r of ids) rest.delete(r.id);
-        out.truncated.push(part.name);
+        out.partitions.push(part.name);
         out.operations.push(...done);
       }
     }
@@ -127,9 +128,8 @@ export class StepPartitions {
   }
 
   /**
-   * The partitions every id of which is expired or holds no step: below the identity's last value (ids past it may
-   * still come) and with no operation that is unfinished, finished since the cutoff, or pruned-to-be but not
-   * finished. One query over the operations, grouped by partition.
+   * The partitions every id of which is expired or holds no step (expiredOrEmpty): below the identity's last value (ids
+   * past it may still come), the legacy one included. One query over the operations, grouped by partition.
    */
   private async wholeParts(layout: Layout, cutoffMs: number): Promise<{ name: string; from: number; to: number }[]> {
     const rows = await this.sql<{ k: string; blocking: string }[]>`

@@ -323,7 +323,7 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   pruneSteps(cutoffMs: number, nowMs: number): Promise<StepsPruned> {
-    return this.partitions.prune(cutoffMs, nowMs).then((r) => ({ operations: r.operations, partitions: r.truncated }));
+    return this.partitions.prune(cutoffMs, nowMs);
   }
 
   readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {
