@@ -28,6 +28,16 @@ export interface Config {
   port: number;
   /** TRAINWATCH_DB: a SQLite file for one process, or a PostgreSQL database for replicas. */
   db: Database;
+  /**
+   * TRAINWATCH_DB_DIRECT: a direct URL of TRAINWATCH_DB's PostgreSQL database when TRAINWATCH_DB goes through a
+   * transaction-mode pooler (pgbouncer): the listening connection and the jobs lock take it; null: no pooler.
+   */
+  directDb: string | null;
+  /**
+   * TRAINWATCH_STEP_RETENTION_DAYS: a finished run's step rows are removed this many days after it finished (its
+   * epochs, trends, step judgement and step chart blocks stay); null (unset): kept for ever.
+   */
+  stepRetentionDays: number | null;
   /** TRAINWATCH_REPLICA_ID: this replica's name on a PostgreSQL database; null: a random one per start. */
   replicaId: string | null;
   /** TRAINWATCH_LEASE: how long a replica's local trainings outlive it before another replica marks them interrupted. */
@@ -193,6 +203,20 @@ export function clientLiveness(env: Env): { clientHeartbeatMs: number; client: C
   return { clientHeartbeatMs: heartbeat, client: { staleAfterMs, lostAfterMs, hungAfterMs } };
 }
 
+/** TRAINWATCH_DB_DIRECT: a postgres:// URL beside a PostgreSQL TRAINWATCH_DB, or null when unset. */
+export function directDatabase(env: Env): string | null {
+  const direct = database(env, "TRAINWATCH_DB_DIRECT", "");
+  if (direct.kind === "sqlite" && direct.path === "") return null;
+  if (direct.kind !== "postgres") throw new ConfigError("TRAINWATCH_DB_DIRECT", "a postgres:// URL", direct.path);
+  if (database(env, "TRAINWATCH_DB", "./data/trainwatch.db").kind !== "postgres")
+    throw new ConfigError(
+      "TRAINWATCH_DB_DIRECT",
+      "unset unless TRAINWATCH_DB is a postgres:// URL (a pooler's)",
+      "set",
+    );
+  return direct.url;
+}
+
 /** Reads the configuration; throws a ConfigError with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const t = DEFAULT_TREND_CONFIG;
@@ -200,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: bindAddress(env, "HOST", "127.0.0.1"),
     port: port(env, "PORT", 8000),
     db: database(env, "TRAINWATCH_DB", "./data/trainwatch.db"),
+    directDb: directDatabase(env),
+    stepRetentionDays: number(env, "TRAINWATCH_STEP_RETENTION_DAYS", null, { min: 0.001, max: 36_500 }),
     replicaId: text(env, "TRAINWATCH_REPLICA_ID", null),
     leaseMs: seconds(env, "TRAINWATCH_LEASE", 15, 1),
     modelsDir: text(env, "TRAINWATCH_MODELS_DIR", "./data/models"),

@@ -19,6 +19,7 @@ import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host_pool/pool.ts";
 import { startHostWatchdog } from "./host_pool/watchdog.ts";
 import { startClientWatchdog, type ClientWatchdog } from "./operations/client_watchdog.ts";
+import { startStepRetention, type StepRetention } from "./operations/step_retention.ts";
 import { alertSettings } from "./alerts/service.ts";
 import { Deliverer, targetsOf } from "./alerts/deliver.ts";
 import { LocalTrainer } from "./trainer/local.ts";
@@ -43,6 +44,7 @@ async function openStore(config: Config): Promise<Store> {
       trends: config.trends,
       liveness,
       replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs },
+      ...(config.directDb !== null && { directUrl: config.directDb }),
     });
   } catch (err) {
     const password = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : "";
@@ -203,7 +205,19 @@ export async function startServer(config: Config = loadConfig()) {
       slurmTimer = null;
     },
   };
-  const jobs = [watchdogJob, clientWatchdogJob, deliveryJob, slurmJob];
+  // Retention of finished runs' step rows (TRAINWATCH_STEP_RETENTION_DAYS), once an hour.
+  let retention: StepRetention | null = null;
+  const retentionJob = {
+    start: () => {
+      if (config.stepRetentionDays !== null)
+        retention ??= startStepRetention(store, { days: config.stepRetentionDays });
+    },
+    stop: () => {
+      retention?.stop();
+      retention = null;
+    },
+  };
+  const jobs = [watchdogJob, clientWatchdogJob, deliveryJob, slurmJob, retentionJob];
   // One process: the watchdogs run here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;
   if (store.shared) {

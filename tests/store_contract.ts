@@ -13,6 +13,7 @@ import { systemContract } from "./store_contract_system.ts";
 import { alertsContract } from "./store_contract_alerts.ts";
 import { executorsContract } from "./store_contract_executors.ts";
 import { searchContract } from "./store_contract_search.ts";
+import { retentionContract } from "./store_contract_retention.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -106,6 +107,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     alertsContract(open);
     executorsContract(open);
     searchContract(open);
+    retentionContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

@@ -72,7 +72,7 @@ export async function stepsView(
   query: Omit<ChartQuery, "keepEpoch"> = {},
 ): Promise<StepsReply> {
   const [{ rows, smoothed }, ends] = await Promise.all([
-    readSeries(stepSeries(store, op.operation_id), query),
+    readSeries(stepSeries(store, op.operation_id, op.progress.steps_pruned_at !== undefined), query),
     store.epochEnds(op.operation_id),
   ]);
   return {
@@ -82,6 +82,7 @@ export async function stepsView(
     ...(smoothed && { smoothed }),
     total_steps_planned: op.progress.total_steps ?? null,
     epoch_ends: ends,
+    ...(op.progress.steps_pruned_at !== undefined && { steps_pruned_at: op.progress.steps_pruned_at }),
   };
 }
 

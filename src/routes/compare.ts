@@ -67,7 +67,11 @@ async function readCurves(
   tuning: ChartTuning = {},
 ): Promise<RunCurves> {
   if (x === "step") {
-    const { rows, smoothed } = await readSeries(stepSeries(store, op.operation_id), query, tuning);
+    const { rows, smoothed } = await readSeries(
+      stepSeries(store, op.operation_id, op.progress.steps_pruned_at !== undefined),
+      query,
+      tuning,
+    );
     return { curves: rows, ...(smoothed && { smoothed }) };
   }
   const chart = await readChart(store, op.operation_id, { ...query, keepEpoch: op.trends.best_epoch }, tuning);

@@ -85,6 +85,13 @@ export const Progress = Type.Object({
   total_steps: Type.Optional(
     Type.Union([Type.Integer(), Type.Null()], { description: "Optimisation steps planned (total_steps_planned)." }),
   ),
+  steps_pruned_at: Type.Optional(
+    Type.String({
+      format: "date-time",
+      description:
+        "When retention (TRAINWATCH_STEP_RETENTION_DAYS) removed this finished run's step rows; its epochs, trends, step judgement and step chart stay (the chart then shows each metric's extremes per block of 128 steps). Absent while every step is stored.",
+    }),
+  ),
   batch: Type.Optional(BatchProgressSchema),
 });
 
@@ -309,5 +316,12 @@ export const StepsData = Type.Object({
   epoch_ends: Type.Array(Type.Object({ epoch: Type.Integer(), step: Type.Integer() }), {
     description: "The end of every epoch with steps: its last stored step, ascending by epoch.",
   }),
+  steps_pruned_at: Type.Optional(
+    Type.String({
+      format: "date-time",
+      description:
+        "Present when retention removed this run's step rows: `steps` are then drawn from its chart blocks, each metric's lowest and highest value (and the ends of non-finite runs) per block of 128 steps, at the steps that held them, without timestamps. A range inside one block shows those of its extremes that lie in it, possibly none.",
+    }),
+  ),
 });
 export type StepsReply = Static<typeof StepsData>;

@@ -122,3 +122,27 @@ export function coverSpans(
   }
   return spans.filter((s) => s.count > 0);
 }
+
+/**
+ * What block summaries still say about rows that are gone (a series retention pruned): a point at each key that held a
+ * metric's lowest or highest finite value of a span (that value), and at the first and last key of each run of one
+ * non-finite value (it, spelt as on the wire), merged by key, ascending. No timestamp: the summaries keep none.
+ */
+export function spanPoints(spans: readonly SpanSummary[], key: SeriesKey): KeyedRow[] {
+  const points = new Map<number, Record<string, number | string>>();
+  const put = (k: number, field: string, value: number | string) => {
+    let p = points.get(k);
+    if (!p) points.set(k, (p = { [key]: k }));
+    p[field] = value;
+  };
+  for (const span of spans)
+    for (const [field, st] of Object.entries(span.fields)) {
+      if (st.minAt !== null && st.min !== null) put(st.minAt, field, st.min);
+      if (st.maxAt !== null && st.max !== null) put(st.maxAt, field, st.max);
+      for (const [value, first, last] of st.runs) {
+        put(first, field, value);
+        put(last, field, value);
+      }
+    }
+  return [...points.keys()].sort((a, b) => a - b).map((k) => points.get(k) as KeyedRow);
+}

@@ -25,6 +25,7 @@ import {
 } from "../trends/downsample.ts";
 import { emaSmooth, emaWarmup, isSmoothed, type EmaState } from "../trends/smoothing.ts";
 import type { Fields, StoreReader } from "./store.ts";
+import { BLOCK, blockOf, spanPoints } from "./blocks.ts";
 
 /** Past this many rows in the range a reduction reads block summaries instead of rows: ~50 ms of rows on the 2-vCPU VM. */
 export const SCAN_ROWS = 50_000;
@@ -76,6 +77,11 @@ export interface ChartSeries<R extends KeyedRow> {
   readAt(keys: readonly number[], fields?: Fields): Promise<R[]>;
   readBefore(key: number, limit: number, fields?: Fields): Promise<R[]>;
   spans(from: number, to: number): Promise<SpanSummary[]>;
+  /**
+   * Retention removed the rows (Store.pruneSteps): every read is drawn from the blocks alone (blockPoints), whatever the
+   * range; the store's blocks are whole and the rows are gone.
+   */
+  pruned?: boolean;
 }
 
 /** An operation's epochs as a chart series. */
@@ -88,10 +94,11 @@ export const epochSeries = (store: StoreReader, operationId: string): ChartSerie
   spans: (from, to) => store.epochSpans(operationId, from, to),
 });
 
-/** An operation's steps as a chart series. */
-export const stepSeries = (store: StoreReader, operationId: string): ChartSeries<WireStep> => ({
+/** An operation's steps as a chart series; `pruned`: retention removed its rows (progress.steps_pruned_at). */
+export const stepSeries = (store: StoreReader, operationId: string, pruned = false): ChartSeries<WireStep> => ({
   key: "step",
   max: MAX_STEP,
+  pruned,
   read: (since, until, fields) => store.readSteps(operationId, since, until, fields),
   readAt: (keys, fields) => store.readStepsAt(operationId, keys, fields),
   readBefore: (key, limit, fields) => store.readStepsBefore(operationId, key, limit, fields),
@@ -138,6 +145,11 @@ export async function readSeries<R extends KeyedRow>(
       rows: [],
       ...(query.smoothing === undefined ? {} : { smoothed: { weight: query.smoothing, series: {}, state: {} } }),
     };
+  // A pruned series has no row to read: its blocks' points, reduced and smoothed as rows would be.
+  if (series.pruned) {
+    const points = await blockPoints(series, lower, upper);
+    return chartOf(series.key, points, { ...query, from: undefined, to: undefined, since: undefined }, [], true);
+  }
   const { maxPoints, smoothing } = query;
   // A range of at most max_points epoch numbers fits whatever it holds: its rows, without counting them first.
   if (maxPoints !== undefined && upper - lower + 1 > maxPoints) {
@@ -214,6 +226,19 @@ function chartOf<R extends KeyedRow>(
   for (const [name, col] of Object.entries(columns))
     series[name] = kept.indices.map((i) => encodeMetric(col[i]) ?? null);
   return { rows: kept.rows, smoothed: { weight: smoothing, series, state } };
+}
+
+/**
+ * The points the blocks of a pruned series still hold in lower … upper: each metric's extremes per block at the key that
+ * held them (spanPoints). The range is widened to whole blocks for the read (an edge would be summarised from rows that
+ * are gone) and the points are clipped back to it, so a zoom inside one block shows the extremes that lie in it.
+ */
+async function blockPoints<R extends KeyedRow>(series: ChartSeries<R>, lower: number, upper: number): Promise<R[]> {
+  const spans = await series.spans(blockOf(lower) * BLOCK, blockOf(upper) * BLOCK + BLOCK - 1);
+  return spanPoints(spans, series.key).filter((p) => {
+    const k = keyOf(p, series.key);
+    return k >= lower && k <= upper;
+  }) as R[];
 }
 
 /** Rows with their key and only `fields` (the rows themselves without). */

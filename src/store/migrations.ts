@@ -230,4 +230,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX operations_group ON operations(group_name);
    CREATE INDEX operations_best ON operations(best_val_loss);
    CREATE INDEX operations_flags ON operations(flags);`,
+  // 15: issue 26's retention of step rows. steps_pruned_at (ms): when retention removed the
+  //     run's step rows (Store.pruneSteps); its epochs, summary, step judgement and step blocks stay, and its step chart
+  //     reads the blocks. NULL: its rows are all there.
+  `ALTER TABLE operations ADD COLUMN steps_pruned_at INTEGER;`,
 ];

@@ -231,4 +231,31 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS operations_group ON operations(group_name);
    CREATE INDEX IF NOT EXISTS operations_created ON operations(created_at);
    CREATE INDEX IF NOT EXISTS operations_best ON operations(best_val_loss);`,
+  // 14: issue 26's step table at scale. `steps` becomes range-partitioned on `op`, one
+  // partition per step_partitioning.ops operation ids (src/store/pg_step_partitions.ts creates them ahead), so each
+  // partition's key stays small and retention truncates a partition whose runs all expired instead of deleting rows.
+  // The rows already stored do not move: the old table is attached whole as the partition `steps_legacy` for every id
+  // up to the identity's last value (rounded up to a partition), its primary key becoming the partition's. Attaching
+  // reads it once to check the bound and writes nothing, so nothing stored can be lost. steps_pruned_at (ms): when
+  // retention removed the run's step rows (its epochs, summary, judgement and step blocks stay). Idempotent, like 5.
+  `CREATE TABLE IF NOT EXISTS step_partitioning (ops integer NOT NULL, legacy_upto bigint NOT NULL);
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS steps_pruned_at bigint;
+   DO $$
+   DECLARE
+     w integer := 1024;
+     upto bigint := (pg_sequence_last_value(pg_get_serial_sequence('operations', 'id')) / w + 1) * w;
+   BEGIN
+     IF (SELECT relkind FROM pg_class WHERE oid = 'steps'::regclass) = 'p' THEN RETURN; END IF;
+     ALTER TABLE steps RENAME TO steps_legacy;
+     ALTER TABLE steps_legacy RENAME CONSTRAINT steps_pkey TO steps_legacy_pkey;
+     CREATE TABLE steps (LIKE steps_legacy INCLUDING DEFAULTS) PARTITION BY RANGE (op);
+     ALTER TABLE steps ADD PRIMARY KEY (op, step);
+     IF upto IS NULL THEN -- a new schema: no operation yet, so no row to keep
+       DROP TABLE steps_legacy;
+       upto := 0;
+     ELSE
+       EXECUTE format('ALTER TABLE steps ATTACH PARTITION steps_legacy FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+     END IF;
+     INSERT INTO step_partitioning (ops, legacy_upto) VALUES (w, upto);
+   END $$;`,
 ];

@@ -141,30 +141,29 @@ export class PgSteps {
     return rows[0]!.id;
   }
 
-  /** Rows of `where` (a fragment over `s`), in `order`; an empty read tells an unknown operation apart. */
+  // Each read looks the operation's key up first and then reads `steps` with it as a value: the planner then keeps one
+  // partition of the table. A join on operations is planned over every partition (58 ms to plan and 7.8 ms to run
+  // over 302 partitions on the VM, against 0.2 and 0.1 ms).
   async read(operationId: string, since = -1, until = MAX_STEP, fields?: Fields): Promise<WireStep[]> {
+    const op = await this.id(operationId);
     const { columns, toWire } = projected(fields);
     const rows = await this.sql<Row[]>`
-      SELECT ${this.sql.unsafe(columns)} FROM operations o JOIN steps s ON s.op = o.id
-        WHERE o.operation_id = ${operationId} AND s.step > ${since} AND s.step <= ${until} ORDER BY s.step`;
-    if (rows.length === 0) await this.id(operationId);
+      SELECT ${this.sql.unsafe(columns)} FROM steps s WHERE s.op = ${op} AND s.step > ${since} AND s.step <= ${until} ORDER BY s.step`;
     return rows.map(toWire);
   }
 
   async page(operationId: string, after: number, limit: number): Promise<WireStep[]> {
+    const op = await this.id(operationId);
     const rows = await this.sql<Row[]>`
-      SELECT ${this.sql.unsafe(ALL_COLUMNS)} FROM operations o JOIN steps s ON s.op = o.id
-        WHERE o.operation_id = ${operationId} AND s.step > ${after} ORDER BY s.step LIMIT ${limit}`;
-    if (rows.length === 0) await this.id(operationId);
+      SELECT ${this.sql.unsafe(ALL_COLUMNS)} FROM steps s WHERE s.op = ${op} AND s.step > ${after} ORDER BY s.step LIMIT ${limit}`;
     return rows.map(toWire);
   }
 
   async before(operationId: string, step: number, limit: number, fields?: Fields): Promise<WireStep[]> {
+    const op = await this.id(operationId);
     const { columns, toWire } = projected(fields);
     const rows = await this.sql<Row[]>`
-      SELECT ${this.sql.unsafe(columns)} FROM operations o JOIN steps s ON s.op = o.id
-        WHERE o.operation_id = ${operationId} AND s.step < ${step} ORDER BY s.step DESC LIMIT ${limit}`;
-    if (rows.length === 0) await this.id(operationId);
+      SELECT ${this.sql.unsafe(columns)} FROM steps s WHERE s.op = ${op} AND s.step < ${step} ORDER BY s.step DESC LIMIT ${limit}`;
     return rows.reverse().map(toWire);
   }
 

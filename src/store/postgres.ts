@@ -61,12 +61,14 @@ import { runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
 import { closeSteps, writeSteps } from "./write_steps.ts";
 import { PgSteps } from "./pg_steps.ts";
 import { PgSystem } from "./pg_system.ts";
+import { StepPartitions } from "./pg_step_partitions.ts";
 import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
 import type {
   BatchProgress,
   EpochEnd,
   StepWriteResult,
+  StepsPruned,
   Fields,
   ExecutionPatch,
   FinishOptions,
@@ -96,6 +98,13 @@ export interface PostgresOptions {
    * long its lease on them lasts unless renewed (renewLeases). Default: a random id and 15 s.
    */
   replica?: ReplicaLease;
+  /**
+   * A direct connection's URL (no pooler), when `url` goes through a transaction-mode pooler (pgbouncer): the
+   * listening connection and the leadership lock need a session of their own, so they take this one, and the pool's
+   * queries run unprepared (a pooler before pgbouncer 1.21 cannot keep a named prepared statement on one server
+   * connection). Default: `url` itself, prepared.
+   */
+  directUrl?: string;
 }
 
 /** A schema name we can interpolate: lower-case letters, digits and underscores. */
@@ -144,8 +153,12 @@ export class PostgresStore implements Store, SharedStore {
   private constructor(
     readonly sql: SQL,
     readonly schema: string,
-    /** The database's URL: a leadership lock takes a connection of its own (src/store/pg_leader.ts). */
+    /** The direct URL (no pooler): a leadership lock takes a connection of its own (src/store/pg_leader.ts). */
     private readonly url: string,
+    /** Where the listening connection comes from: the pool's own SQL, or one on the direct URL behind a pooler. */
+    private readonly listener: SQL,
+    /** The step table's partitions (src/store/pg_step_partitions.ts). */
+    private readonly partitions: StepPartitions,
     opts: PostgresOptions,
   ) {
     this.trendCfg = opts.trends ?? DEFAULT_TREND_CONFIG;
@@ -197,17 +210,21 @@ export class PostgresStore implements Store, SharedStore {
     const schema = opts.schema ?? "public";
     if (!SCHEMA_NAME.test(schema))
       throw new Error(`schema: expected lower-case letters, digits and _, got ${JSON.stringify(schema)}`);
-    const sql = new SQL(url, {
-      max: opts.max ?? 10,
-      connection: { search_path: schema, application_name: "trainwatch" },
-    });
+    const direct = opts.directUrl ?? url;
+    const pooled = direct !== url;
+    const connection = { search_path: schema, application_name: "trainwatch" };
+    const sql = new SQL(url, { max: opts.max ?? 10, prepare: !pooled, connection });
+    const listener = pooled ? new SQL(direct, { max: 1, connection }) : sql;
     try {
+      await checkSearchPath(sql, schema);
       await migrate(sql, schema);
+      const partitions = await StepPartitions.open(sql, schema);
+      return new PostgresStore(sql, schema, direct, listener, partitions, opts);
     } catch (err) {
       await sql.close();
+      if (pooled) await listener.close();
       throw err;
     }
-    return new PostgresStore(sql, schema, url, opts);
   }
 
   private toOperation(r: OpRow): Operation {
@@ -259,6 +276,8 @@ export class PostgresStore implements Store, SharedStore {
       ]);
       return inserted;
     });
+    // Before the first step can arrive: the partition of its id, and the next one ahead (DDL once per partition).
+    await this.partitions.ensure(rows[0]!.id);
     return this.toOperation(rows[0]!);
   }
 
@@ -343,6 +362,10 @@ export class PostgresStore implements Store, SharedStore {
   async closeSteps(operationId: string): Promise<StepWriteResult["epochs"]> {
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
     return this.sql.begin((tx) => runAsync(closeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, ctx)));
+  }
+
+  pruneSteps(cutoffMs: number, nowMs: number): Promise<StepsPruned> {
+    return this.partitions.prune(cutoffMs, nowMs);
   }
 
   readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {
@@ -685,7 +708,7 @@ export class PostgresStore implements Store, SharedStore {
    */
   async listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>> {
     let first = true;
-    const sub = await this.sql.listen(
+    const sub = await this.listener.listen(
       this.channel,
       (payload) => {
         const c = decodeChange(payload);
@@ -753,7 +776,27 @@ export class PostgresStore implements Store, SharedStore {
 
   async close(): Promise<void> {
     await this.sql.close();
+    if (this.listener !== this.sql) await this.listener.close();
   }
+}
+
+/**
+ * Refuses a pool whose sessions do not start in `schema`: a pooler that drops the search_path startup parameter
+ * (pgbouncer before 1.20 accepts it only through ignore_startup_parameters) would otherwise migrate and write `public`.
+ */
+async function checkSearchPath(sql: SQL, schema: string): Promise<void> {
+  const [row] = await sql<{ path: string; user: string; own: boolean }[]>`
+    SELECT current_setting('search_path') AS path, current_user AS user,
+      EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_user) AS own`;
+  // "$user" names the user's own schema, and is skipped when there is none (the server's default: "$user", public).
+  const first = row!.path
+    .split(",")
+    .map((p) => p.trim().replace(/^"(.*)"$/, "$1"))
+    .flatMap((p) => (p !== "$user" ? [p] : row!.own ? [row!.user] : []))[0];
+  if (first !== schema)
+    throw new Error(
+      `schema ${schema}: the connection's search_path is ${JSON.stringify(row!.path)}; a pooler that drops the search_path parameter serves only the schema the database or role sets (ALTER ROLE … SET search_path)`,
+    );
 }
 
 /** float8 holds NaN and ±Infinity as numbers: encodeMetric spells them out. */

@@ -27,6 +27,8 @@ export interface OperationColumns {
   total_steps_planned: number | null;
   /** Highest stored step + 1 (0 before any step). */
   steps_completed: number;
+  /** When retention removed the step rows (ms; int8 text on PostgreSQL); null: they are all stored. */
+  steps_pruned_at: number | string | null;
   error_message: string | null;
   failure_code: FailureCode | null;
   metadata: string;
@@ -99,6 +101,7 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
       ...(Number(r.steps_completed) > 0 || r.total_steps_planned !== null
         ? { steps_completed: Number(r.steps_completed), total_steps: r.total_steps_planned }
         : {}),
+      ...(r.steps_pruned_at == null ? {} : { steps_pruned_at: new Date(Number(r.steps_pruned_at)).toISOString() }),
       ...(batch && r.status === "running" ? { batch } : {}),
     },
     error_message: r.error_message,

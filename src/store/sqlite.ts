@@ -48,6 +48,7 @@ import type {
   BatchProgress,
   EpochEnd,
   StepWriteResult,
+  StepsPruned,
   Fields,
   ExecutionPatch,
   FinishOptions,
@@ -362,6 +363,10 @@ export class SqliteStore implements Store {
     const v = (versions.get(operationId) ?? 0) + 1;
     versions.set(operationId, v);
     return v;
+  }
+
+  async pruneSteps(cutoffMs: number, nowMs: number): Promise<StepsPruned> {
+    return this.steps.prune(cutoffMs, nowMs);
   }
 
   async readSteps(operationId: string, sinceStep?: number, untilStep?: number, fields?: Fields): Promise<WireStep[]> {

@@ -9,7 +9,8 @@ import { summarizeRows, type SpanSummary } from "../trends/downsample.ts";
 import { encodeMetric, type WireMetric } from "../trends/wire.ts";
 import { BLOCK, blockCover, coverSpans } from "./blocks.ts";
 import { byFieldList, projection, stepToWire, type StepColumns } from "./rows.ts";
-import type { EpochEnd, Fields } from "./store.ts";
+import type { EpochEnd, Fields, StepsPruned } from "./store.ts";
+import { FINISHED } from "../schemas/operation.ts";
 import { epochEnds } from "../operations/step_epochs.ts";
 import { parseStepJudgement, parseStepState, type StepRow, type StepWriter } from "./write_steps.ts";
 import type { StepJudgementState } from "../trends/step_judgement.ts";
@@ -204,6 +205,35 @@ export class SqliteSteps {
       summarizeRows(this.q.range.all(op.id, lo - 1, hi).map(toWire), 0, undefined, undefined, "step");
     const whole = blocks ? this.q.blocksIn.all(op.id, blocks[0], blocks[1]).map((b) => b.summary) : [];
     return coverSpans(blocks, edges, whole, edges.map(edge));
+  }
+
+  /**
+   * Store.pruneSteps: each expired run in an immediate transaction of its own (its mark and its rows' delete), so a
+   * round never holds the file's write lock for more than one run.
+   */
+  prune(cutoffMs: number, nowMs: number): StepsPruned {
+    const cutoff = new Date(cutoffMs).toISOString();
+    const finished = JSON.stringify([...FINISHED]);
+    const expired = `status IN (SELECT value FROM json_each(?)) AND completed_at < ? AND steps_completed > 0 AND steps_pruned_at IS NULL`;
+    const candidates = this.db
+      .query<{ id: number }, [string, string]>(`SELECT id FROM operations WHERE ${expired} ORDER BY id`)
+      .all(finished, cutoff);
+    const mark = this.db.query<{ operation_id: string }, [number, number, string, string]>(
+      `UPDATE operations SET steps_pruned_at = ? WHERE id = ? AND ${expired} RETURNING operation_id`,
+    );
+    const remove = this.db.query<unknown, [number]>("DELETE FROM steps WHERE op = ?");
+    const operations: string[] = [];
+    for (const { id } of candidates) {
+      const pruned = this.db
+        .transaction(() => {
+          const marked = mark.get(nowMs, id, finished, cutoff);
+          if (marked) remove.run(id);
+          return marked?.operation_id ?? null;
+        })
+        .immediate();
+      if (pruned !== null) operations.push(pruned);
+    }
+    return { operations: operations.sort(), partitions: [] };
   }
 
   ends(operationId: string): EpochEnd[] {

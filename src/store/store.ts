@@ -201,6 +201,13 @@ export interface Store {
    * service calls it before finishing. Null when no epoch is open or the operation no longer takes metrics.
    */
   closeSteps(operationId: string): Promise<StepWriteResult["epochs"]>;
+  /**
+   * Retention of step rows (issue 26): removes the step rows of the runs finished before `cutoffMs` that still have
+   * them, keeping their epochs, summary, step judgement, epoch ends and step chart blocks (stepSpans answers as before),
+   * and marks each pruned at `nowMs` (Operation.progress.steps_pruned_at). Unfinished runs and runs finished since are
+   * untouched; a second call with the same cutoff removes nothing.
+   */
+  pruneSteps(cutoffMs: number, nowMs: number): Promise<StepsPruned>;
   /** The end of every epoch with steps (its last step), ascending; kept by each write, so one row is read. */
   epochEnds(operationId: string): Promise<EpochEnd[]>;
   /**
@@ -279,6 +286,14 @@ export interface Store {
   /** Present when other processes share the database (PostgreSQL): how their changes reach this one, and leases. */
   readonly shared: SharedStore | null;
   close(): Promise<void>;
+}
+
+/** What a retention round removed (Store.pruneSteps). */
+export interface StepsPruned {
+  /** The runs whose step rows went, by public id, sorted. */
+  operations: string[];
+  /** PostgreSQL: the step partitions truncated whole (their every run expired); none on SQLite. */
+  partitions: string[];
 }
 
 /** The operation row's judgement columns as stored: the summary, the rule state (best_json) and the kept judgement (bytes). */

@@ -55,6 +55,7 @@ export function curvesPart({ grid, zoomSlot, smoothingSlot }, { path, state, ali
       const reply = series.unpack(await api("GET", `${path}/${series.read}?${q}`));
       if (!alive() || mine !== seq[kind]) return null;
       if (reply.ends) set.setEpochEnds(reply.ends);
+      if (reply.pruned) notePruned(reply.pruned);
       const view = makeView(range, reply, weight, key);
       const last = view.rows[view.rows.length - 1]?.[key] ?? -1;
       for (const e of live) if (e[key] > last && inRange(range, e[key])) addRow(view, decodeRow(e, key));
@@ -63,6 +64,16 @@ export function curvesPart({ grid, zoomSlot, smoothingSlot }, { path, state, ali
     } finally {
       arrived.delete(live);
     }
+  }
+
+  /** Says once, beside the zoom, that the run's step rows are gone and what the charts draw instead (the blocks). */
+  let prunedNote = null;
+  function notePruned(at) {
+    if (prunedNote) return;
+    prunedNote = document.createElement("span");
+    prunedNote.className = "muted pruned-note";
+    prunedNote.textContent = `Step rows removed by retention on ${at.slice(0, 10)}: the charts show each metric's lowest and highest value per block of 128 steps.`;
+    zoomSlot.append(prunedNote);
   }
 
   /** Shows from … to: at once from the rows held, then at full resolution once the server answers. */
@@ -152,6 +163,7 @@ export function curvesPart({ grid, zoomSlot, smoothingSlot }, { path, state, ali
       smoothing.cancel();
       smoothing.el.remove();
       zoomUi.el.remove();
+      prunedNote?.remove();
       set.destroy();
     },
   };

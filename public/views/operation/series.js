@@ -7,7 +7,8 @@ import { stepChartSet } from "./step_charts.js";
 
 /**
  * A series the page charts: the row key, its plural for people, the read under the operation's path and its range
- * parameters, the chart set, and `unpack(reply)` → { rows, smoothed, ends } (ends: the epoch ends a step read carries).
+ * parameters, the chart set, and `unpack(reply)` → { rows, smoothed, ends, pruned } (ends: the epoch ends a step read
+ * carries; pruned: when retention removed a step run's rows).
  */
 export const EPOCHS = {
   key: "epoch",
@@ -22,7 +23,13 @@ export const STEPS = {
   unit: "steps",
   read: "steps",
   charts: stepChartSet,
-  unpack: (reply) => ({ rows: reply.steps, smoothed: reply.smoothed, ends: reply.epoch_ends }),
+  // pruned: when retention removed the run's step rows (the reply's points are then its blocks' extremes).
+  unpack: (reply) => ({
+    rows: reply.steps,
+    smoothed: reply.smoothed,
+    ends: reply.epoch_ends,
+    pruned: reply.steps_pruned_at ?? null,
+  }),
 };
 
 /** A step run: the server counts its steps (progress.steps_completed) once it has some or plans them. */
