@@ -43,6 +43,7 @@ async function openStore(config: Config): Promise<Store> {
       trends: config.trends,
       liveness,
       replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs },
+      groupCommitMs: config.groupCommitMs,
     });
   } catch (err) {
     const password = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : "";

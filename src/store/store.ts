@@ -273,6 +273,14 @@ export interface Replay {
   operation: Operation;
   epochs: WireEpoch[];
   version: number;
+  /** The step version the operation had in the same snapshot (StepWriteResult.version of its last step write). */
+  stepVersion: number;
+}
+
+/** An operation's write counters: WriteResult.version of its last epochs write, StepWriteResult.version of its last step write. */
+export interface Versions {
+  epochs: number;
+  steps: number;
 }
 
 /**
@@ -305,7 +313,8 @@ export type StoreChange =
       steps: WireStep[] | null;
       range: [number, number];
     }
-  | { kind: "status"; operation_id: string; finished: boolean }
+  /** `after`: a finish's, the versions of the writes it follows (a stream relays them before it ends). */
+  | { kind: "status"; operation_id: string; finished: boolean; after?: Versions }
   | { kind: "changed"; operation_id: string }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
   | { kind: "removed"; operation_id: string }
@@ -321,6 +330,11 @@ export interface SharedStore {
    * was lost and is back: changes sent meanwhile are gone. Resolves once listening; call the result to stop.
    */
   listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>>;
+  /**
+   * The write versions of `operationIds` (those that exist), read in one query: the relay compares them with the
+   * versions it heard, to find a notification that never came (a replica that died between its commit and its NOTIFY).
+   */
+  versions(operationIds: readonly string[]): Promise<Map<string, Versions>>;
   /** Tells every replica that `operationId` changed without a write (a host training that turned stale). */
   publishStatus(operationId: string): Promise<void>;
   /** Extends this replica's lease on the unfinished operations it owns; returns how many. */
