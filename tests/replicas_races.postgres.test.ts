@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { TrainwatchError } from "../src/errors.ts";
+import type { TrainwatchError } from "../src/errors.ts";
 import { OperationsService, type OperationEvent } from "../src/operations/service.ts";
 import type { EpochRecord } from "../src/schemas/epoch.ts";
 import type { AnnounceHook } from "../src/store/pg_announce.ts";

@@ -200,7 +200,8 @@ export class Fanout {
     if (e.type === "steps") {
       // One event per write (a step run writes hundreds of steps a second): the page reads its history with GET …/steps.
       // An empty one is still counted (its version is the next one's predecessor).
-      const bytes = e.steps.length > 0 ? encoder.encode(sseEvent("steps", { steps: e.steps, version: e.version })) : null;
+      const bytes =
+        e.steps.length > 0 ? encoder.encode(sseEvent("steps", { steps: e.steps, version: e.version })) : null;
       this.broadcast(ch, { bytes, at: { series: "steps", version: e.version } });
       this.prune(key);
       return;
@@ -217,7 +218,8 @@ export class Fanout {
     }
     if (e.type === "system") {
       // One event per write (a client posts every minute or so): the page charts the samples it holds.
-      if (e.samples.length > 0) this.broadcast(ch, { bytes: encoder.encode(sseEvent("system", { samples: e.samples })) });
+      if (e.samples.length > 0)
+        this.broadcast(ch, { bytes: encoder.encode(sseEvent("system", { samples: e.samples })) });
       this.prune(key);
       return;
     }

@@ -63,7 +63,9 @@ export function systemNotice(operationId: string, rows: readonly SystemRecord[])
 /** The operation's status changed (read it); `finished` when it is over, after the writes of `after` (a finish's). */
 export const statusNotice = (operationId: string, finished: boolean, after?: Versions): string =>
   JSON.stringify(
-    after ? { k: "s", o: operationId, f: finished ? 1 : 0, e: after.epochs, s: after.steps } : { k: "s", o: operationId, f: finished ? 1 : 0 },
+    after
+      ? { k: "s", o: operationId, f: finished ? 1 : 0, e: after.epochs, s: after.steps }
+      : { k: "s", o: operationId, f: finished ? 1 : 0 },
   );
 
 /** A change lists show that is no status change (a heartbeat's liveness, a late result). */

@@ -608,13 +608,15 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async setControl(operationId: string, control: StopControl): Promise<void> {
-    const r = await this.sql`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
+    const r = await this
+      .sql`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
     if (r.count === 0) throw notFound(operationId);
     await this.announcer.announce([statusNotice(operationId, false)]);
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
-    const r = await this.sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
+    const r = await this
+      .sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
     if (r.count === 0) throw notFound(operationId);
     await this.announcer.announce([changedNotice(operationId)]);
   }
