@@ -6,7 +6,9 @@
  * connection. Each write of a group runs in a savepoint of its own, so one that fails its checks (a finished operation,
  * the metric-name bound) fails alone with its own error and the others commit; a write is acknowledged only once its
  * group committed. Within a group the writes go in operation-id order (a same operation's in arrival order), so two
- * groups, on this replica or another, lock operation rows in one order and cannot deadlock. SQLite needs none of this:
+ * groups, on this replica or another, lock operation rows in one order and cannot deadlock with each other; a write of a
+ * group that still loses a deadlock or a serialisation conflict (to a statement that locks several rows in another
+ * order, the lease renewal's) is written again alone, as it would have been without grouping. SQLite needs none of this:
  * one process, whose writes are serial already.
  */
 import type { SQL, TransactionSQL } from "bun";
@@ -119,8 +121,17 @@ export class GroupCommit {
     this.stats.groups++;
     this.stats.writes += group.length;
     for (const d of done) d.q.resolve({ value: d.value, notices: d.notices });
-    for (const f of failed) f.q.reject(f.err);
+    for (const f of failed) {
+      if (!transient(f.err) || ordered.length === 1) f.q.reject(f.err);
+      else this.alone(f.q.work).then(f.q.resolve, f.q.reject);
+    }
   }
 }
+
+/** A deadlock, a serialisation failure or a lock not available: the write itself is fine, its company was not. */
+const transient = (err: unknown): boolean => {
+  const state = (err as { errno?: unknown } | null)?.errno;
+  return state === "40P01" || state === "40001" || state === "55P03";
+};
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
