@@ -161,7 +161,9 @@ export class PostgresStore implements Store, SharedStore {
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
     this.announcer = new Announcer(sql, this.channel, opts.announceHook ?? null);
-    this.group = new GroupCommit(sql, { windowMs: opts.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS });
+    // Two of the pool's connections stay for reads while every other one writes.
+    const slots = Math.max(1, (opts.max ?? 10) - 2);
+    this.group = new GroupCommit(sql, { windowMs: opts.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS, slots });
     this.steps = new PgSteps(sql, (notices, id) => this.notifyStatus(notices, id, false));
     this.system = new PgSystem(sql, (p) => this.announcer.announce(p));
     this.alerts = new PgAlerts(sql, (p) => this.announcer.announce(p));
