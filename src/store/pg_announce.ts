@@ -5,7 +5,8 @@
  * write commits without notifying, and its payloads go out afterwards in a statement of their own: one NOTIFY
  * statement for every commit that finished while the previous one was on its way, committed asynchronously
  * (`synchronous_commit` off for that statement alone: it writes no data, and a notification never outlives a crash
- * anyway), so the lock is held for microseconds. What this costs the streams, notifications that arrive out of version
+ * anyway), so the lock is held for microseconds, on a connection of its own, so that an announcement never queues
+ * behind the writes waiting for the pool. What this costs the streams, notifications that arrive out of version
  * order or never (a replica dying between its commit and its NOTIFY), is made good by the relay
  * (src/operations/stream_order.ts).
  */
@@ -59,6 +60,12 @@ export class Announcer {
       for (const w of waiters) w.resolve();
     }
     this.sending = null;
+  }
+
+  /** Sends what is queued, then closes the connection. */
+  async close(): Promise<void> {
+    await this.sending;
+    await this.sql.close();
   }
 }
 

@@ -25,18 +25,26 @@ interface Queued<T = unknown> {
 
 export interface GroupCommitOptions {
   /**
-   * The longest a write waits for the group in flight to commit before it starts a group of its own (ms; default 2,
-   * TRAINWATCH_PG_GROUP_COMMIT_MS). 0: no grouping, every write is a transaction of its own.
+   * The longest a write that found every slot busy waits for one before it starts beyond them (ms;
+   * TRAINWATCH_PG_GROUP_COMMIT_MS, default 0). 0: no grouping, every write is a transaction of its own.
    */
   windowMs: number;
-  /** The most writes one transaction holds (default 64): a group holds its rows' locks until the last is written. */
+  /**
+   * The most writes one transaction holds (default 32): a group holds its rows' locks until the last is written, and
+   * each savepoint that writes takes a subtransaction id (PostgreSQL caches 64 per backend before others' snapshots slow).
+   */
   maxWrites?: number;
   /** Transactions of writes in flight before writes queue for a group (default 8: a pool of 10 keeps 2 for reads). */
   slots?: number;
 }
 
-/** The default window: long enough for the writes of a busy second to find a group, short beside a write's 5–30 ms. */
-export const DEFAULT_GROUP_COMMIT_MS = 2;
+/**
+ * Off by default: on the development VM (2 vCPUs, loopback, fsync on) grouping gained no throughput once the NOTIFY
+ * was off the commit path (PostgreSQL already shares one WAL flush among concurrent commits) and raised the p99 of
+ * single-epoch writes, since a group's writes run one after the other (docs/scaling.md). Worth trying where a flush
+ * is slow (network disks): 2–5 ms.
+ */
+export const DEFAULT_GROUP_COMMIT_MS = 0;
 
 export class GroupCommit {
   private readonly queue: Queued[] = [];
@@ -50,7 +58,7 @@ export class GroupCommit {
     private readonly sql: SQL,
     private readonly opts: GroupCommitOptions,
   ) {
-    this.maxWrites = opts.maxWrites ?? 64;
+    this.maxWrites = opts.maxWrites ?? 32;
     this.slots = Math.max(1, opts.slots ?? 8);
   }
 
@@ -108,12 +116,18 @@ export class GroupCommit {
         }
       } else {
         await this.sql.begin(async (tx) => {
-          for (const { q } of ordered) {
+          for (const [i, { q }] of ordered.entries()) {
             const notices: string[] = [];
+            // SAVEPOINT and RELEASE go out pipelined with the write's own statements (not awaited on their own: two
+            // round trips a write saved); a failure rolls back to it, and the transaction goes on.
+            const quiet = (p: PromiseLike<unknown>) => void Promise.resolve(p).catch(() => {});
+            quiet(tx.unsafe(`SAVEPOINT w${i}`));
             try {
-              const value = await tx.savepoint((sp) => q.work(sp, notices));
+              const value = await q.work(tx, notices);
+              quiet(tx.unsafe(`RELEASE SAVEPOINT w${i}`));
               done.push({ q, value, notices });
             } catch (err) {
+              await tx.unsafe(`ROLLBACK TO SAVEPOINT w${i}`);
               failed.push({ q, err });
             }
           }

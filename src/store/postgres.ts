@@ -90,8 +90,8 @@ export interface PostgresOptions {
    */
   replica?: ReplicaLease;
   /**
-   * Group commit (src/store/pg_group.ts): how long a write waits at most for the group in flight before it starts its
-   * own, in ms (default 2, TRAINWATCH_PG_GROUP_COMMIT_MS); 0: every write is a transaction of its own.
+   * Group commit (src/store/pg_group.ts): how long a write that found every write slot busy waits at most for one, in
+   * ms (TRAINWATCH_PG_GROUP_COMMIT_MS, default 0: off, every write is a transaction of its own).
    */
   groupCommitMs?: number;
   /** Tests only: sees (and may hold or drop) each announcement before it is sent (src/store/pg_announce.ts). */
@@ -160,7 +160,9 @@ export class PostgresStore implements Store, SharedStore {
     this.now = this.liveness.now ?? Date.now;
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
-    this.announcer = new Announcer(sql, this.channel, opts.announceHook ?? null);
+    // A connection of its own: an announcement never waits behind the writes queued for the pool.
+    const announcing = new SQL(url, { max: 1, connection: { application_name: "trainwatch announce" } });
+    this.announcer = new Announcer(announcing, this.channel, opts.announceHook ?? null);
     // Two of the pool's connections stay for reads while every other one writes.
     const slots = Math.max(1, (opts.max ?? 10) - 2);
     this.group = new GroupCommit(sql, { windowMs: opts.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS, slots });
@@ -759,6 +761,7 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async close(): Promise<void> {
+    await this.announcer.close();
     await this.sql.close();
   }
 }
