@@ -82,7 +82,7 @@ export class OperationsService {
   /** Global listeners that asked for every operation's epochs (the TensorBoard mirror); the others get none. */
   private epochsEverywhere = 0;
   private readonly resyncListeners = new Set<() => void>();
-  /** Per operation, the shared changes still being relayed: one operation's events leave in commit order. */
+  /** Per operation, the shared changes still being relayed: one operation's events leave in the order heard. */
   private readonly relaying = new Map<string, Promise<void>>();
   private stopListening: (() => Promise<void>) | null = null;
   private versionTimer: ReturnType<typeof setInterval> | null = null;
@@ -548,7 +548,8 @@ export class OperationsService {
 
   /**
    * One change from the shared store, turned into events for this replica's listeners. Changes of one operation are
-   * relayed one after the other (an epochs change may need a read), so its events keep commit order.
+   * relayed one after the other (an epochs change may need a read), so its events keep the order they were heard in
+   * (each stream restores version order: src/operations/stream_order.ts).
    */
   private relay(c: StoreChange): void {
     const id = c.operation_id;

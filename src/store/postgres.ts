@@ -294,7 +294,7 @@ export class PostgresStore implements Store, SharedStore {
 
   /**
    * Tells every replica's streams that `operationId` changed without a write: a host training that turned stale, say.
-   * Writes tell them by themselves, in their own transaction.
+   * Writes tell them by themselves, once committed.
    */
   async publishStatus(operationId: string): Promise<void> {
     await this.announcer.announce([statusNotice(operationId, false)]);
@@ -678,7 +678,8 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   /**
-   * Hears every replica's changes (this one's included) in commit order. `onResync` runs after the listening connection
+   * Hears every replica's changes (this one's included), announced after their commits: one replica's sequential
+   * writes in order, concurrent writes of two replicas in either (each carries its version). `onResync` runs after the listening connection
    * was lost and is back: notifications sent meanwhile are gone, so whoever relays them must catch up from the tables.
    * Resolves once the server listens; call the result to stop.
    */

@@ -284,7 +284,9 @@ export interface Versions {
 }
 
 /**
- * A change committed by any process on a shared database (this one's included), heard in commit order:
+ * A change committed by any process on a shared database (this one's included), announced after its commit (so
+ * concurrent writes of two replicas may be heard in either order, a write's version tells theirs; one may never be
+ * heard, when its replica died between commit and announcement: SharedStore.versions finds it):
  * - epochs: a write, numbered by its WriteResult.version; the epochs themselves when they fit a notification, else the
  *   epoch range to read (which may read a later write's values for an epoch; that write then sends it again: a re-sent
  *   epoch replaces itself);
@@ -326,7 +328,7 @@ export interface SharedStore {
   /** This replica's id: the owner of the operations it creates with `owned`. */
   readonly replicaId: string;
   /**
-   * Hears every replica's changes (this one's included) in commit order. `onResync` runs when the listening connection
+   * Hears every replica's changes (this one's included), each after its commit (StoreChange). `onResync` runs when the listening connection
    * was lost and is back: changes sent meanwhile are gone. Resolves once listening; call the result to stop.
    */
   listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>>;
