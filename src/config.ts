@@ -21,6 +21,7 @@ import { BACKEND_NAMES, type BackendName } from "./trainer/types.ts";
 import { DEFAULT_TREND_CONFIG, type TrendConfig } from "./trends/types.ts";
 import { DEFAULT_CLIENT_LIVENESS, type ClientLiveness } from "./operations/liveness.ts";
 import { ALERT_EVENTS, type AlertEvent } from "./schemas/alert.ts";
+import { DEFAULT_GROUP_COMMIT_MS } from "./store/pg_group.ts";
 import { DEFAULT_ALERT_ON, parseEvents } from "./alerts/rules.ts";
 
 export interface Config {
@@ -42,6 +43,8 @@ export interface Config {
   replicaId: string | null;
   /** TRAINWATCH_LEASE: how long a replica's local trainings outlive it before another replica marks them interrupted. */
   leaseMs: number;
+  /** TRAINWATCH_PG_GROUP_COMMIT_MS: on PostgreSQL, how long a write waits at most to share a transaction (0: never). */
+  groupCommitMs: number;
   modelsDir: string;
   /** CSV datasets are read only from inside this directory (TRAINWATCH_DATA_DIR). */
   dataDir: string;
@@ -228,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     stepRetentionDays: number(env, "TRAINWATCH_STEP_RETENTION_DAYS", null, { min: 0.001, max: 36_500 }),
     replicaId: text(env, "TRAINWATCH_REPLICA_ID", null),
     leaseMs: seconds(env, "TRAINWATCH_LEASE", 15, 1),
+    groupCommitMs: number(env, "TRAINWATCH_PG_GROUP_COMMIT_MS", DEFAULT_GROUP_COMMIT_MS, { min: 0, max: 1000 }),
     modelsDir: text(env, "TRAINWATCH_MODELS_DIR", "./data/models"),
     dataDir: text(env, "TRAINWATCH_DATA_DIR", "./data/datasets"),
     token: text(env, "TRAINWATCH_TOKEN", null),

@@ -45,6 +45,7 @@ async function openStore(config: Config): Promise<Store> {
       liveness,
       replica: { id: config.replicaId ?? randomReplicaId(), leaseMs: config.leaseMs },
       ...(config.directDb !== null && { directUrl: config.directDb }),
+      groupCommitMs: config.groupCommitMs,
     });
   } catch (err) {
     const password = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : "";

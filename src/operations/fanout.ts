@@ -8,6 +8,7 @@ import type { WireEpoch } from "../schemas/epoch.ts";
 import { FINISHED, type Operation } from "../schemas/operation.ts";
 import type { TrendSummary } from "../trends/types.ts";
 import { sseEvent } from "../http/sse.ts";
+import { StreamOrder, type Piece } from "./stream_order.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,6 +35,9 @@ export interface FanoutOptions {
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
 
+/** A piece of a stream (src/operations/stream_order.ts); `end`: the stream closes once it went out. */
+type Ended = Piece & { end?: boolean };
+
 /** Throttled updates waiting to be read and sent, by operation id (Fanout.readSoon). */
 type Timers = Map<string, ReturnType<typeof setTimeout>>;
 
@@ -51,14 +55,13 @@ export const ALL = "*";
 
 /**
  * One stream. While its replay is being read it only collects (`held`); then it sends the replay, then what it held
- * and every later event, skipping epochs events its replay already holds (`version`).
+ * and every later event in its operation's write order (`order`, src/operations/stream_order.ts: what the replay holds
+ * is dropped, a write that comes early waits for the ones before it); the global stream keeps no order.
  */
 interface Client {
   readonly c: Controller;
-  held: { version: number | null; bytes: Uint8Array }[] | null;
-  version: number;
-  /** The operation finished while the replay was read: the stream closes after what it held. */
-  ending: boolean;
+  held: Piece[] | null;
+  order: StreamOrder | null;
 }
 
 interface Channel {
@@ -66,10 +69,11 @@ interface Channel {
   readonly unsubscribe: () => void;
 }
 
-/** What a joining stream sends first: its replay (as bytes to send), and the epoch version that replay reflects. */
+/** What a joining stream sends first: its replay (as bytes to send), and the write versions that replay reflects. */
 export interface Replayed {
   initial: string;
-  version: number;
+  /** The epoch and step versions of the replay; null for the global stream, which keeps no order. */
+  versions: { epochs: number; steps: number } | null;
   /** The operation had finished: the stream ends after the replay. */
   finished: boolean;
 }
@@ -115,7 +119,7 @@ export class Fanout {
    */
   async join(key: string, controller: Controller, replay: () => Promise<Replayed> | Replayed): Promise<void> {
     const ch = this.channel(key);
-    const client: Client = { c: controller, held: [], version: -1, ending: false };
+    const client: Client = { c: controller, held: [], order: null };
     ch.clients.set(controller, client);
     let r: Replayed;
     try {
@@ -127,21 +131,16 @@ export class Fanout {
     if (!ch.clients.has(controller)) return; // gone while the replay was read
     const held = client.held ?? [];
     client.held = null;
-    client.version = r.version;
-    this.send(ch, client, encoder.encode(r.initial));
+    client.order = r.versions && new StreamOrder(r.versions);
+    this.send(ch, client, { bytes: encoder.encode(r.initial) });
     if (r.finished) {
       ch.clients.delete(controller);
       close(controller);
       this.prune(key);
       return;
     }
-    for (const h of held) if (ch.clients.has(controller)) this.send(ch, client, h.bytes, h.version);
-    if (client.ending) {
-      ch.clients.delete(controller);
-      close(controller);
-      this.prune(key);
-      return;
-    }
+    for (const h of held) if (ch.clients.has(controller)) this.send(ch, client, h);
+    if (!ch.clients.has(controller)) return this.prune(key);
     this.heartbeat ??= setInterval(() => this.beat(), this.heartbeatMs);
     // Never keep a process (a test, a bench) alive for a heartbeat.
     (this.heartbeat as { unref?: () => void }).unref?.();
@@ -191,20 +190,36 @@ export class Fanout {
     const ch = this.channels.get(key);
     if (!ch) return;
     if (e.type === "epochs") {
-      this.broadcast(ch, encoder.encode(epochEvents(e.epochs, e.trends)), e.version);
+      this.broadcast(ch, {
+        bytes: encoder.encode(epochEvents(e.epochs, e.trends)),
+        at: { series: "epochs", version: e.version },
+      });
       this.prune(key);
       return;
     }
     if (e.type === "steps") {
       // One event per write (a step run writes hundreds of steps a second): the page reads its history with GET …/steps.
-      if (e.steps.length > 0)
-        this.broadcast(ch, encoder.encode(sseEvent("steps", { steps: e.steps, version: e.version })));
+      // An empty one is still counted (its version is the next one's predecessor).
+      const bytes =
+        e.steps.length > 0 ? encoder.encode(sseEvent("steps", { steps: e.steps, version: e.version })) : null;
+      this.broadcast(ch, { bytes, at: { series: "steps", version: e.version } });
       this.prune(key);
       return;
     }
+    if (e.type === "versions") {
+      // The relay's periodic check: a stream that still lacks what it lacked at the previous one replays (it closes,
+      // and its client reconnects with Last-Event-ID).
+      for (const client of [...ch.clients.values()]) {
+        if (client.held || !client.order?.check(e.versions)) continue;
+        ch.clients.delete(client.c);
+        close(client.c);
+      }
+      return this.prune(key);
+    }
     if (e.type === "system") {
       // One event per write (a client posts every minute or so): the page charts the samples it holds.
-      if (e.samples.length > 0) this.broadcast(ch, encoder.encode(sseEvent("system", { samples: e.samples })));
+      if (e.samples.length > 0)
+        this.broadcast(ch, { bytes: encoder.encode(sseEvent("system", { samples: e.samples })) });
       this.prune(key);
       return;
     }
@@ -213,7 +228,7 @@ export class Fanout {
     // A finish goes out as its own status event, with end.
     if (e.type === "changed") return this.readSoon(this.pendingLive, key, key, this.liveThrottleMs, "status", live);
     if (e.type === "alert") {
-      this.broadcast(ch, encoder.encode(sseEvent("alert", e.alert)));
+      this.broadcast(ch, { bytes: encoder.encode(sseEvent("alert", e.alert)) });
       return this.prune(key);
     }
     cancel(this.pendingLive, key);
@@ -228,17 +243,8 @@ export class Fanout {
     const bytes = encoder.encode(
       sseEvent("status", e.operation) + (finished ? sseEvent("end", { status: e.operation.status }) : ""),
     );
-    this.broadcast(ch, bytes);
-    if (!finished) return this.prune(key);
-    // Streams still reading their replay keep the end with what they hold; the others close now.
-    for (const client of [...ch.clients.values()]) {
-      if (client.held) {
-        client.ending = true;
-        continue;
-      }
-      ch.clients.delete(client.c);
-      close(client.c);
-    }
+    // A finish ends each stream once the writes it follows are out (at once where they are, or on one store).
+    this.broadcast(ch, finished ? { bytes, after: e.after ?? { epochs: 0, steps: 0 }, end: true } : { bytes });
     this.prune(key);
   }
 
@@ -253,18 +259,19 @@ export class Fanout {
     if (e.type === "system") return;
     if (e.type === "removed") {
       cancel(this.pendingList, e.operation_id);
-      this.broadcast(ch, encoder.encode(sseEvent("removed", { operation_id: e.operation_id })));
+      this.broadcast(ch, { bytes: encoder.encode(sseEvent("removed", { operation_id: e.operation_id })) });
       this.prune(ALL);
       return;
     }
     if (e.type === "alert") {
-      this.broadcast(ch, encoder.encode(sseEvent("alert", e.alert)));
+      this.broadcast(ch, { bytes: encoder.encode(sseEvent("alert", e.alert)) });
       this.prune(ALL);
       return;
     }
+    if (e.type === "versions") return;
     if (e.type === "status") {
       cancel(this.pendingList, e.operation_id);
-      this.broadcast(ch, encoder.encode(sseEvent("operation", e.operation)));
+      this.broadcast(ch, { bytes: encoder.encode(sseEvent("operation", e.operation)) });
       this.prune(ALL);
       return;
     }
@@ -298,7 +305,7 @@ export class Fanout {
       }
       const ch = this.channels.get(key);
       if (!op || !ch || !keep(op)) return;
-      this.broadcast(ch, encoder.encode(sseEvent(event, op)));
+      this.broadcast(ch, { bytes: encoder.encode(sseEvent(event, op)) });
       this.prune(key);
     }, ms);
     timers.set(id, timer);
@@ -307,14 +314,14 @@ export class Fanout {
   private beat(): void {
     const bytes = encoder.encode(": heartbeat\n\n");
     for (const [key, ch] of [...this.channels]) {
-      this.broadcast(ch, bytes);
+      this.broadcast(ch, { bytes });
       this.prune(key);
     }
   }
 
-  /** The same bytes to every stream; `version`: an epochs event's, which a stream whose replay holds it skips. */
-  private broadcast(ch: Channel, bytes: Uint8Array, version: number | null = null): void {
-    for (const client of [...ch.clients.values()]) this.send(ch, client, bytes, version);
+  /** The same piece (the same bytes) to every stream, each in its own order. */
+  private broadcast(ch: Channel, piece: Ended): void {
+    for (const client of [...ch.clients.values()]) this.send(ch, client, piece);
   }
 
   /** Drops a channel that lost its last stream to lag or a dead socket. */
@@ -323,23 +330,28 @@ export class Fanout {
     if (ch && ch.clients.size === 0) this.drop(key, ch);
   }
 
-  /** Enqueues the shared bytes; a stream too far behind is closed rather than buffered without bound. */
-  private send(ch: Channel, client: Client, bytes: Uint8Array, version: number | null = null): void {
+  /**
+   * Enqueues the shared bytes of what the stream's order lets out now; a stream too far behind is closed rather than
+   * buffered without bound, and one whose finish went out ends.
+   */
+  private send(ch: Channel, client: Client, piece: Ended): void {
     if (client.held) {
-      client.held.push({ version, bytes });
+      client.held.push(piece);
       return;
     }
-    if (version !== null && version <= client.version) return; // the replay holds this write
     const c = client.c;
-    try {
-      c.enqueue(bytes);
-      if ((c.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) {
+    for (const p of (client.order?.accept(piece) ?? [piece]) as Ended[]) {
+      if (!ch.clients.has(c)) return;
+      try {
+        if (p.bytes) c.enqueue(p.bytes);
+        if (p.end || (c.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) {
+          ch.clients.delete(c);
+          close(c);
+        }
+      } catch {
+        // The stream was closed underneath us (client gone); forget it.
         ch.clients.delete(c);
-        close(c);
       }
-    } catch {
-      // The stream was closed underneath us (client gone); forget it.
-      ch.clients.delete(c);
     }
   }
 }

@@ -8,10 +8,13 @@
  * the new summary's flags and records the one stop decision (`control`) when one fires.
  *
  * Events: on a store one process holds (SQLite) the service emits them itself, right after each write. On a store that
- * replicas share (PostgreSQL) each write announces itself inside its own transaction (NOTIFY), and the service relays
- * what every replica committed, this one's writes included, in commit order per operation; so a stream on any replica
- * hears every write once. A live epochs event carries the write's version, so a joining stream can drop what its
- * replay already holds (Fanout.join).
+ * replicas share (PostgreSQL) each write announces itself once committed (NOTIFY, src/store/pg_announce.ts), and the
+ * service relays what every replica committed, this one's writes included; so a stream on any replica hears every
+ * write. A live write event carries its version, so a stream drops what its replay already holds and puts writes heard
+ * out of order back in order (src/operations/stream_order.ts); a finish carries the versions it follows. Since a
+ * notification may never come (a replica that died between its commit and its NOTIFY), the service reads the versions
+ * of the operations that have streams here every `versionCheckMs` (one query) and hands them to the streams, which
+ * replay from the tables what they waited for in vain.
  *
  * Alerts (issue 24): after each write the service hands the Alerts shell (src/alerts/service.ts, `alerts`) what the
  * write raised: the flags (WriteResult.raised), the thresholds the batch crossed, a stop decision recorded, a status
@@ -37,6 +40,7 @@ import type {
   StoreChange,
   StoreReader,
   StepWriteResult,
+  Versions,
   WriteResult,
 } from "../store/store.ts";
 import { loadOperation } from "../store/load.ts";
@@ -59,7 +63,10 @@ export type OperationEvent =
   | { type: "epochs"; operation_id: string; version: number; epochs: readonly WireEpoch[]; trends: TrendSummary }
   /** A step write; `steps` is empty when only global listeners that read no epochs hear the operation, as for epochs. */
   | { type: "steps"; operation_id: string; version: number; steps: readonly WireStep[] }
-  | { type: "status"; operation_id: string; operation: Operation }
+  /** `after`: a finish's, the versions of the writes it follows (a stream ends once they are out). */
+  | { type: "status"; operation_id: string; operation: Operation; after?: Versions }
+  /** The versions the tables hold (the relay's periodic check, shared stores only): for the operation's streams. */
+  | { type: "versions"; operation_id: string; versions: Versions }
   /** Changed without a status change (liveness, batch progress, a late result): lists refresh it, throttled. */
   | { type: "changed"; operation_id: string }
   /** System samples stored (issue 24): for the operation's own streams (global listeners hear the touch as `changed`). */
@@ -76,9 +83,11 @@ export class OperationsService {
   /** Global listeners that asked for every operation's epochs (the TensorBoard mirror); the others get none. */
   private epochsEverywhere = 0;
   private readonly resyncListeners = new Set<() => void>();
-  /** Per operation, the shared changes still being relayed: one operation's events leave in commit order. */
+  /** Per operation, the shared changes still being relayed: one operation's events leave in the order heard. */
   private readonly relaying = new Map<string, Promise<void>>();
   private stopListening: (() => Promise<void>) | null = null;
+  private versionTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly versionCheckMs: number;
 
   private readonly trends: TrendConfig;
 
@@ -87,13 +96,15 @@ export class OperationsService {
 
   /**
    * `opts.trends`: the thresholds the stop policy judges with (the server's, as for the analysis route); `opts.alerts`:
-   * the server's alert settings (default: the default events, no channel).
+   * the server's alert settings (default: the default events, no channel); `opts.versionCheckMs`: on a shared store,
+   * the period of the version check (checkVersions; default 1 s; 0: only when called).
    */
   constructor(
     private readonly store: Store,
-    opts: { trends?: TrendConfig; alerts?: AlertSettings } = {},
+    opts: { trends?: TrendConfig; alerts?: AlertSettings; versionCheckMs?: number } = {},
   ) {
     this.trends = opts.trends ?? DEFAULT_TREND_CONFIG;
+    this.versionCheckMs = opts.versionCheckMs ?? 1_000;
     this.alerts = new Alerts(store, opts.alerts ?? NO_CHANNELS, { trends: this.trends, shared: store.shared !== null });
     this.alerts.onAlert((alert) => {
       const id = alert.alert.operation.id;
@@ -120,12 +131,44 @@ export class OperationsService {
         for (const fn of this.resyncListeners) fn();
       },
     );
+    if (this.versionCheckMs > 0) {
+      let running = false;
+      this.versionTimer = setInterval(() => {
+        if (running) return; // a slow database: the next check comes soon enough
+        running = true;
+        this.checkVersions()
+          .catch((err) => console.error("[operations] the version check failed:", err))
+          .finally(() => (running = false));
+      }, this.versionCheckMs);
+      (this.versionTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /**
+   * The version check of a shared store: the versions of every operation with a listener of its own here, read in one
+   * query, handed to those listeners as a `versions` event after the changes being relayed (each stream compares them
+   * with what it sent: StreamOrder.check). Cheap: one indexed read per check, whatever the runs' lengths.
+   */
+  async checkVersions(): Promise<void> {
+    const shared = this.store.shared;
+    if (!shared) return;
+    const ids = [...this.listeners.keys()].filter((k) => k !== "*");
+    if (ids.length === 0) return;
+    const known = await shared.versions(ids);
+    const handed: Promise<void>[] = [];
+    for (const [id, versions] of known) {
+      if (!this.listeners.has(id)) continue;
+      // In line with the relay: after the changes of `id` heard before the read.
+      handed.push(this.enqueue(id, async () => this.emit({ type: "versions", operation_id: id, versions })));
+    }
+    await Promise.all(handed);
   }
 
   /** Stops relaying, once the changes in flight are out. */
   async stop(): Promise<void> {
     const stop = this.stopListening;
     this.stopListening = null;
+    if (this.versionTimer) clearInterval(this.versionTimer), (this.versionTimer = null);
     await stop?.();
     await Promise.allSettled([...this.relaying.values()]);
   }
@@ -513,7 +556,8 @@ export class OperationsService {
 
   /**
    * One change from the shared store, turned into events for this replica's listeners. Changes of one operation are
-   * relayed one after the other (an epochs change may need a read), so its events keep commit order.
+   * relayed one after the other (an epochs change may need a read), so its events keep the order they were heard in
+   * (each stream restores version order: src/operations/stream_order.ts).
    */
   private relay(c: StoreChange): void {
     const id = c.operation_id;
@@ -521,13 +565,19 @@ export class OperationsService {
     if (!this.has(id) && c.kind !== "alert") return;
     // Progress and liveness need no read and no order: lists re-read the operation when their throttle fires.
     if (c.kind === "progress" || c.kind === "changed") return this.emit({ type: "changed", operation_id: id });
+    this.enqueue(id, () => this.deliver(c));
+  }
+
+  /** Runs `fn` after the relay work of operation `id` already queued, so one operation's events keep their order. */
+  private enqueue(id: string, fn: () => Promise<void>): Promise<void> {
     const next = (this.relaying.get(id) ?? Promise.resolve())
-      .then(() => this.deliver(c))
+      .then(fn)
       .catch((err) => console.error(`[operations] relaying a change of ${id} failed:`, err))
       .finally(() => {
         if (this.relaying.get(id) === next) this.relaying.delete(id);
       });
     this.relaying.set(id, next);
+    return next;
   }
 
   private async deliver(c: Exclude<StoreChange, { kind: "progress" | "changed" }>): Promise<void> {
@@ -541,7 +591,7 @@ export class OperationsService {
     }
     if (c.kind === "status") {
       const operation = await this.store.getOperation(id);
-      if (operation) this.emit({ type: "status", operation_id: id, operation });
+      if (operation) this.emit({ type: "status", operation_id: id, operation, after: c.after });
       return;
     }
     if (c.kind === "system") {
@@ -574,8 +624,9 @@ export class OperationsService {
     return this.listeners.has(operationId) || this.epochsEverywhere > 0;
   }
 
+  /** To the operation's listeners and the global ones (a `versions` event only to the operation's own). */
   private emit(e: OperationEvent): void {
-    for (const key of [e.operation_id, "*"]) {
+    for (const key of e.type === "versions" ? [e.operation_id] : [e.operation_id, "*"]) {
       for (const fn of this.listeners.get(key) ?? []) {
         try {
           fn(e);

@@ -109,12 +109,12 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
         return eventStream(fanout, id, request, (c) =>
           // The stream listens first, then reads its replay as one snapshot (see Fanout.join).
           fanout.join(id, c, async () => {
-            const { operation: op, epochs, version } = await deps.store.readReplay(id, since);
+            const { operation: op, epochs, version, stepVersion } = await deps.store.readReplay(id, since);
             const finished = FINISHED.has(op.status);
             const end = finished ? sseEvent("end", { status: op.status }) : "";
             return {
               initial: `retry: ${RETRY_MS}\n\n${sseEvent("status", op)}${epochEvents(epochs, op.trends)}${end}`,
-              version,
+              versions: { epochs: version, steps: stepVersion },
               finished,
             };
           }),
@@ -145,7 +145,7 @@ export const streamRoutes = (deps: AppDeps, opts: FanoutOptions = {}) => {
         return eventStream(fanout, ALL, request, (c) =>
           fanout.join(ALL, c, () => ({
             initial: `retry: ${RETRY_MS}\n\n: connected\n\n`,
-            version: -1,
+            versions: null,
             finished: false,
           })),
         );

@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL store's alert outbox (src/store/alerts.ts AlertStore): the rules column, the alerts and their
- * delivery rows. Recording an alert tells every replica in its transaction (NOTIFY, pg_notify.ts alertNotice), so each
- * one's streams hear it and the leading replica's delivery worker wakes. Its SQL alone; PostgresStore delegates to it.
+ * delivery rows. Recording an alert tells every replica once committed (NOTIFY, pg_notify.ts alertNotice, sent by
+ * pg_announce.ts), so each one's streams hear it and the leading replica's delivery worker wakes. Its SQL alone; PostgresStore delegates to it.
  */
 import type { SQL } from "bun";
 import { notFound } from "../errors.ts";
@@ -20,7 +20,8 @@ import { alertNotice } from "./pg_notify.ts";
 export class PgAlerts implements AlertStore {
   constructor(
     private readonly sql: SQL,
-    private readonly channel: string,
+    /** The store's announcement of a committed change (src/store/pg_announce.ts). */
+    private readonly announce: (payloads: string[]) => Promise<void>,
   ) {}
 
   async getAlertRules(operationId: string): Promise<AlertRules | null> {
@@ -39,7 +40,7 @@ export class PgAlerts implements AlertStore {
   }
 
   async recordAlert(body: AlertBody, channels: readonly string[]): Promise<number | null> {
-    return this.sql.begin(async (tx) => {
+    const seq = await this.sql.begin(async (tx) => {
       const [r] = await tx<{ seq: string }[]>`
         INSERT INTO alerts (id, operation_id, kind, event, payload, created_at)
         VALUES (${body.id}, ${body.operation.id}, ${body.kind}, ${body.event}, ${JSON.stringify(body)}, ${body.at})
@@ -50,10 +51,11 @@ export class PgAlerts implements AlertStore {
           (ch) => tx`INSERT INTO alert_deliveries (alert_id, channel, seq, state, attempts)
                      VALUES (${body.id}, ${ch}, ${r.seq}, 'pending', 0)`,
         ),
-        tx`SELECT pg_notify(${this.channel}, ${alertNotice(body.operation.id, body.id)})`,
       ]);
       return Number(r.seq);
     });
+    if (seq !== null) await this.announce([alertNotice(body.operation.id, body.id)]);
+    return seq;
   }
 
   async listAlerts(f: AlertFilter): Promise<Alert[]> {

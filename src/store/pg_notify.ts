@@ -6,7 +6,7 @@ import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import { encodeSystemSample, type SystemRecord, type SystemSample } from "../schemas/system.ts";
 import type { TrendSummary } from "../trends/types.ts";
-import type { BatchProgress, StoreChange } from "./store.ts";
+import type { BatchProgress, StoreChange, Versions } from "./store.ts";
 
 /** The largest NOTIFY payload PostgreSQL takes is 8,000 bytes; room for the JSON around the epochs. */
 const INLINE_BYTES = 7_000;
@@ -60,9 +60,13 @@ export function systemNotice(operationId: string, rows: readonly SystemRecord[])
   return JSON.stringify(head);
 }
 
-/** The operation's status changed (read it); `finished` when it is over. */
-export const statusNotice = (operationId: string, finished: boolean): string =>
-  JSON.stringify({ k: "s", o: operationId, f: finished ? 1 : 0 });
+/** The operation's status changed (read it); `finished` when it is over, after the writes of `after` (a finish's). */
+export const statusNotice = (operationId: string, finished: boolean, after?: Versions): string =>
+  JSON.stringify(
+    after
+      ? { k: "s", o: operationId, f: finished ? 1 : 0, e: after.epochs, s: after.steps }
+      : { k: "s", o: operationId, f: finished ? 1 : 0 },
+  );
 
 /** A change lists show that is no status change (a heartbeat's liveness, a late result). */
 export const changedNotice = (operationId: string): string => JSON.stringify({ k: "c", o: operationId });
@@ -90,6 +94,8 @@ export function decodeChange(payload: string): StoreChange {
     f: number;
     p: BatchProgress | null;
     i: string;
+    e?: number;
+    s?: number;
   };
   if (m.k === "e")
     return { kind: "epochs", operation_id: m.o, version: m.v, trends: m.t, epochs: m.w ?? null, range: m.r };
@@ -99,5 +105,6 @@ export function decodeChange(payload: string): StoreChange {
   if (m.k === "c") return { kind: "changed", operation_id: m.o };
   if (m.k === "r") return { kind: "removed", operation_id: m.o };
   if (m.k === "a") return { kind: "alert", operation_id: m.o, alert_id: m.i };
-  return { kind: "status", operation_id: m.o, finished: m.f === 1 };
+  const status: StoreChange = { kind: "status", operation_id: m.o, finished: m.f === 1 };
+  return m.e === undefined ? status : { ...status, after: { epochs: m.e, steps: m.s ?? 0 } };
 }

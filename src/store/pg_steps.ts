@@ -57,15 +57,14 @@ function recordset(rows: readonly StepBatchRow[]): string {
 }
 
 export class PgSteps {
-  /** `channel`: the store's NOTIFY channel; `notifyStatus`: its status notification, sent on a start or a revive. */
+  /** `notifyStatus`: the store's status notification, added to a write's notices on a start or a revive. */
   constructor(
     private readonly sql: SQL,
-    private readonly channel: string,
-    private readonly notifyStatus: (tx: TransactionSQL, operationId: string) => unknown,
+    private readonly notifyStatus: (notices: string[], operationId: string) => void,
   ) {}
 
-  /** This store's part of a step write, in transaction `tx`: its SQL alone. */
-  writer(tx: TransactionSQL): StepWriter<PgStepRow> {
+  /** This store's part of a step write, in transaction `tx`: its SQL alone; what it announces goes to `notices`. */
+  writer(tx: TransactionSQL, notices: string[]): StepWriter<PgStepRow> {
     return {
       lock: (operationId, touched) => lockWithBlocks<PgStepRow>(tx, operationId, touched, "step_blocks"),
       stored: async (op, steps) =>
@@ -103,6 +102,8 @@ export class PgSteps {
         const wrote = w.batch.steps.length > 0;
         const version = Number(op.step_version) + (wrote ? 1 : 0);
         const blockJson = JSON.stringify([...w.blocks].map(([b, summary]) => ({ b, s: JSON.stringify(summary) })));
+        if (wrote) notices.push(stepsNotice(op.operation_id, version, w.batch.steps, w.batch.minStep));
+        if (w.revived || w.started || w.control) this.notifyStatus(notices, op.operation_id);
         await Promise.all([
           // One statement for the step state, the progress, the names, the revive, the start, the liveness stamp.
           tx`
@@ -124,10 +125,6 @@ export class PgSteps {
             SELECT ${op.id}, r.b, r.s FROM json_to_recordset(${blockJson}::text::json) AS r(b integer, s text)
             ON CONFLICT (op, block) DO UPDATE SET summary = excluded.summary`
             : null,
-          wrote
-            ? tx`SELECT pg_notify(${this.channel}, ${stepsNotice(op.operation_id, version, w.batch.steps, w.batch.minStep)})`
-            : null,
-          w.revived || w.started || w.control ? this.notifyStatus(tx, op.operation_id) : null,
         ]);
         return version;
       },

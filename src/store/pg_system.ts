@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL store's system series (issue 24, migration 10): the batch insert (one json_to_recordset parameter),
- * its NOTIFY, and the reads over `system_samples`, keyed by (op, ts). The chart read is one statement that probes the
+ * its NOTIFY (once committed, pg_announce.ts), and the reads over `system_samples`, keyed by (op, ts). The chart read is one statement that probes the
  * key once per time bucket (generate_series × LATERAL … LIMIT 1), so its cost does not grow with the run's length.
  */
 import type { SQL, TransactionSQL } from "bun";
@@ -16,10 +16,10 @@ const toWire = (r: Row): SystemSample => encodeSystemSample({ ts: Number(r.ts), 
 const END = Number.MAX_SAFE_INTEGER;
 
 export class PgSystem {
-  /** `channel`: the store's NOTIFY channel. */
+  /** `announce`: the store's announcement of a committed change (src/store/pg_announce.ts). */
   constructor(
     private readonly sql: SQL,
-    private readonly channel: string,
+    private readonly announce: (payloads: string[]) => Promise<void>,
   ) {}
 
   /** The operation's key; NOT_FOUND when unknown. */
@@ -30,7 +30,7 @@ export class PgSystem {
   }
 
   async write(operationId: string, rows: readonly SystemRecord[]): Promise<number> {
-    return this.sql.begin(async (tx) => {
+    const stored = await this.sql.begin(async (tx) => {
       // FOR SHARE: a finish (FOR UPDATE) waits for this write, or this write sees it finished.
       const ops: { id: string; status: string; failure_code: string | null; control: string | null }[] = await tx`
         SELECT id, status, failure_code, control FROM operations WHERE operation_id = ${operationId} FOR SHARE`;
@@ -39,15 +39,14 @@ export class PgSystem {
       if (!canAcceptMetrics(op)) throw operationFinished(operationId, op.status, op.control && JSON.parse(op.control));
       if (rows.length === 0) return 0;
       const set = JSON.stringify(rows.map((r) => ({ t: r.ts, s: r.sample })));
-      await Promise.all([
-        tx`
-          INSERT INTO system_samples (op, ts, sample)
-          SELECT ${op.id}, r.t, r.s FROM json_to_recordset(${set}::text::json) AS r(t bigint, s text)
-          ON CONFLICT (op, ts) DO UPDATE SET sample = excluded.sample`,
-        tx`SELECT pg_notify(${this.channel}, ${systemNotice(operationId, rows)})`,
-      ]);
+      await tx`
+        INSERT INTO system_samples (op, ts, sample)
+        SELECT ${op.id}, r.t, r.s FROM json_to_recordset(${set}::text::json) AS r(t bigint, s text)
+        ON CONFLICT (op, ts) DO UPDATE SET sample = excluded.sample`;
       return rows.length;
     });
+    if (stored > 0) await this.announce([systemNotice(operationId, rows)]);
+    return stored;
   }
 
   async read(operationId: string, r: SystemRange): Promise<SystemSample[]> {

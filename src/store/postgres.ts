@@ -57,6 +57,8 @@ import {
   type ReplicaLease,
 } from "./pg_leases.ts";
 import { changedNotice, decodeChange, epochsNotice, progressNotice, removedNotice, statusNotice } from "./pg_notify.ts";
+import { Announcer, type AnnounceHook, type Notices } from "./pg_announce.ts";
+import { DEFAULT_GROUP_COMMIT_MS, GroupCommit } from "./pg_group.ts";
 import { runAsync, writeEpochs, type EpochWriter } from "./write_epochs.ts";
 import { closeSteps, writeSteps } from "./write_steps.ts";
 import { PgSteps } from "./pg_steps.ts";
@@ -81,6 +83,7 @@ import type {
   Store,
   StoreChange,
   SystemRange,
+  Versions,
   WatchedRow,
   WriteResult,
 } from "./store.ts";
@@ -105,6 +108,13 @@ export interface PostgresOptions {
    * connection). Default: `url` itself, prepared.
    */
   directUrl?: string;
+  /**
+   * Group commit (src/store/pg_group.ts): how long a write that found every write slot busy waits at most for one, in
+   * ms (TRAINWATCH_PG_GROUP_COMMIT_MS, default 0: off, every write is a transaction of its own).
+   */
+  groupCommitMs?: number;
+  /** Tests only: sees (and may hold or drop) each announcement before it is sent (src/store/pg_announce.ts). */
+  announceHook?: AnnounceHook;
 }
 
 /** A schema name we can interpolate: lower-case letters, digits and underscores. */
@@ -124,6 +134,7 @@ interface OpRow
   /** The judgement kept on write (JSON); null before migration 8 (PostgreSQL 6) kept one. */
   judgement: Uint8Array | null;
   epoch_version: string;
+  step_version: string;
   owner: string | null;
   lease_until: string | null;
   /** The custom metric names, a sorted JSON array (Store.metricNames). */
@@ -140,6 +151,11 @@ type EpochRow = EpochColumns<number>;
 type Tx = TransactionSQL;
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 const ms = (v: string | null) => (v === null ? null : Number(v));
+/** The write versions a row holds (int8 as strings). */
+const versionsOf = (r: { epoch_version: string; step_version: string }): Versions => ({
+  epochs: Number(r.epoch_version),
+  steps: Number(r.step_version),
+});
 
 export class PostgresStore implements Store, SharedStore {
   private readonly trendCfg: TrendConfig;
@@ -167,9 +183,35 @@ export class PostgresStore implements Store, SharedStore {
     this.now = this.liveness.now ?? Date.now;
     this.replica = opts.replica ?? { id: randomReplicaId(), leaseMs: 15_000 };
     this.channel = `trainwatch_${schema}`;
-    this.steps = new PgSteps(sql, this.channel, (tx, id) => this.notifyStatus(tx, id, false));
-    this.system = new PgSystem(sql, this.channel);
-    this.alerts = new PgAlerts(sql, this.channel);
+    // A connection of its own: an announcement never waits behind the writes queued for the pool.
+    const announcing = new SQL(url, { max: 1, connection: { application_name: "trainwatch announce" } });
+    this.announcer = new Announcer(announcing, this.channel, opts.announceHook ?? null);
+    // Two of the pool's connections stay for reads while every other one writes.
+    const slots = Math.max(1, (opts.max ?? 10) - 2);
+    this.group = new GroupCommit(sql, { windowMs: opts.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS, slots });
+    this.steps = new PgSteps(sql, (notices, id) => this.notifyStatus(notices, id, false));
+    this.system = new PgSystem(sql, (p) => this.announcer.announce(p));
+    this.alerts = new PgAlerts(sql, (p) => this.announcer.announce(p));
+  }
+
+  /** Sends each committed write's notifications, after its commit (src/store/pg_announce.ts). */
+  private readonly announcer: Announcer;
+  /** Groups the epoch and step writes of different operations into shared transactions (src/store/pg_group.ts). */
+  readonly group: GroupCommit;
+
+  /** `fn` in a transaction of its own; what it announces goes out once it committed. */
+  private async begin<T>(fn: (tx: Tx, notices: Notices) => Promise<T>): Promise<T> {
+    const notices: Notices = [];
+    const value = await this.sql.begin((tx) => fn(tx, notices));
+    await this.announcer.announce(notices);
+    return value;
+  }
+
+  /** `fn` in a transaction it may share with other operations' writes (GroupCommit); announced once committed. */
+  private async grouped<T>(operationId: string, fn: (tx: Tx, notices: Notices) => Promise<T>): Promise<T> {
+    const { value, notices } = await this.group.run(operationId, fn);
+    await this.announcer.announce(notices);
+    return value;
   }
 
   /** The system series' SQL (src/store/pg_system.ts). */
@@ -251,7 +293,8 @@ export class PostgresStore implements Store, SharedStore {
     const r = newOperationRow(input, new Date());
     // An owned operation is leased from its first moment: a replica that dies right after creating it still loses it.
     const owner = input.owned ? this.replica : null;
-    const rows = await this.sql.begin(async (tx) => {
+    const rows = await this.begin(async (tx, notices) => {
+      this.notifyStatus(notices, r.operation_id, false);
       const [inserted] = await Promise.all([
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
@@ -262,7 +305,6 @@ export class PostgresStore implements Store, SharedStore {
                 ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host},
                 ${r.alert_rules}, ${r.executor}, ${r.tags}, ${r.group_name})
         RETURNING *`,
-        this.notifyStatus(tx, r.operation_id, false),
       ]);
       const id = (inserted as OpRow[])[0]!.id;
       const leaves = configLeaves(input.config);
@@ -292,43 +334,41 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async setLabels(operationId: string, patch: LabelsInput): Promise<Operation> {
-    const rows = await this.sql.begin(async (tx) => {
+    const rows = await this.begin(async (tx, notices) => {
       const op = await this.row(tx, operationId, true);
       const next = labelsRow(op, patch);
       await this.saveTags(tx, op.id, next.tags, true);
-      const [updated] = await Promise.all([
-        tx<OpRow[]>`UPDATE operations SET tags = ${JSON.stringify(next.tags)}, group_name = ${next.group}
-                    WHERE id = ${op.id} RETURNING *`,
-        this.notifyStatus(tx, operationId, false),
-      ]);
-      return updated;
+      this.notifyStatus(notices, operationId, false);
+      return tx<OpRow[]>`UPDATE operations SET tags = ${JSON.stringify(next.tags)}, group_name = ${next.group}
+                         WHERE id = ${op.id} RETURNING *`;
     });
     return this.toOperation(rows[0]!);
   }
 
-  /** The status change of `operationId`, told to every replica on commit. */
-  private notifyStatus(q: SQL, operationId: string, finished: boolean) {
-    return q`SELECT pg_notify(${this.channel}, ${statusNotice(operationId, finished)})`;
+  /**
+   * The status change of `operationId`, told to every replica once committed; a finish carries the versions it
+   * follows, so no replica ends a stream before the writes it has not relayed yet.
+   */
+  private notifyStatus(notices: Notices, operationId: string, finished: boolean, after?: OpRow) {
+    notices.push(statusNotice(operationId, finished, after && versionsOf(after)));
   }
 
   /**
    * Tells every replica's streams that `operationId` changed without a write: a host training that turned stale, say.
-   * Writes tell them by themselves, in their own transaction.
+   * Writes tell them by themselves, once committed.
    */
   async publishStatus(operationId: string): Promise<void> {
-    await this.notifyStatus(this.sql, operationId, false);
+    await this.announcer.announce([statusNotice(operationId, false)]);
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
-    // One statement: the removal is told to every replica exactly when it happened.
     const r = await this.sql`
-      WITH gone AS (
-        DELETE FROM operations WHERE operation_id = ${operationId} AND status = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id)
-        RETURNING 1)
-      SELECT pg_notify(${this.channel}, ${removedNotice(operationId)}) FROM gone`;
-    if (r.count > 0) this.batchProgress.delete(operationId);
-    return r.count > 0;
+      DELETE FROM operations WHERE operation_id = ${operationId} AND status = 'pending'
+        AND NOT EXISTS (SELECT 1 FROM epochs WHERE epochs.op = operations.id)`;
+    if (r.count === 0) return false;
+    this.batchProgress.delete(operationId);
+    await this.announcer.announce([removedNotice(operationId)]);
+    return true;
   }
 
   async getOperation(operationId: string): Promise<Operation | null> {
@@ -349,19 +389,23 @@ export class PostgresStore implements Store, SharedStore {
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
-    return this.sql.begin((tx) => runAsync(writeEpochs(this.epochWriter(tx), operationId, epochs, ctx)));
+    return this.grouped(operationId, (tx, notices) =>
+      runAsync(writeEpochs(this.epochWriter(tx, notices), operationId, epochs, ctx)),
+    );
   }
 
   async writeSteps(operationId: string, steps: StepRecord[]): Promise<StepWriteResult> {
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
-    return this.sql.begin((tx) =>
-      runAsync(writeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, steps, ctx)),
+    return this.grouped(operationId, (tx, notices) =>
+      runAsync(writeSteps(this.steps.writer(tx, notices), this.epochWriter(tx, notices), operationId, steps, ctx)),
     );
   }
 
   async closeSteps(operationId: string): Promise<StepWriteResult["epochs"]> {
     const ctx = { trends: this.trendCfg, tail: this.tail, now: () => new Date() };
-    return this.sql.begin((tx) => runAsync(closeSteps(this.steps.writer(tx), this.epochWriter(tx), operationId, ctx)));
+    return this.grouped(operationId, (tx, notices) =>
+      runAsync(closeSteps(this.steps.writer(tx, notices), this.epochWriter(tx, notices), operationId, ctx)),
+    );
   }
 
   pruneSteps(cutoffMs: number, nowMs: number): Promise<StepsPruned> {
@@ -397,7 +441,7 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   /** This store's part of a write (src/store/write_epochs.ts), in transaction `tx`: its SQL alone. */
-  private epochWriter(tx: Tx): EpochWriter<OpRow> {
+  private epochWriter(tx: Tx, notices: Notices): EpochWriter<OpRow> {
     return {
       lock: (operationId, touched) => lockWithBlocks<OpRow>(tx, operationId, touched, "epoch_blocks"),
       insert: async (op, batch, plan) => {
@@ -449,7 +493,8 @@ export class PostgresStore implements Store, SharedStore {
       save: async (op, w) => {
         const version = Number(op.epoch_version) + 1;
         const blockJson = JSON.stringify([...w.blocks].map(([b, summary]) => ({ b, s: JSON.stringify(summary) })));
-        const notice = epochsNotice(op.operation_id, version, w.trends, w.batch.epochs, w.batch.minEpoch);
+        notices.push(epochsNotice(op.operation_id, version, w.trends, w.batch.epochs, w.batch.minEpoch));
+        if (w.revived || w.started || w.control) this.notifyStatus(notices, op.operation_id, false);
         await Promise.all([
           // One statement for the summary, the revive, the start, the liveness stamp and the epoch version.
           tx`
@@ -472,8 +517,6 @@ export class PostgresStore implements Store, SharedStore {
             SELECT ${op.id}, r.b, r.s FROM json_to_recordset(${blockJson}::text::json) AS r(b integer, s text)
             ON CONFLICT (op, block) DO UPDATE SET summary = excluded.summary`
             : null,
-          tx`SELECT pg_notify(${this.channel}, ${notice})`,
-          w.revived || w.started || w.control ? this.notifyStatus(tx, op.operation_id, false) : null,
         ]);
         return version;
       },
@@ -557,12 +600,12 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async markStarted(operationId: string): Promise<Operation> {
-    return this.sql.begin(async (tx) => {
+    return this.begin(async (tx, notices) => {
       const rows = await tx<OpRow[]>`
         UPDATE operations SET status = 'running', started_at = ${new Date().toISOString()}
           WHERE operation_id = ${operationId} AND status = 'pending' RETURNING *`;
       if (rows.length === 0) return this.toOperation(await this.row(tx, operationId));
-      await this.notifyStatus(tx, operationId, false);
+      this.notifyStatus(notices, operationId, false);
       return this.toOperation(rows[0]!);
     });
   }
@@ -572,11 +615,12 @@ export class PostgresStore implements Store, SharedStore {
     status: "completed" | "failed" | "cancelled",
     opts: FinishOptions = {},
   ): Promise<Operation> {
-    return this.sql.begin(async (tx) => this.finishIn(tx, operationId, status, opts));
+    return this.begin(async (tx, notices) => this.finishIn(tx, notices, operationId, status, opts));
   }
 
   private async finishIn(
     tx: Tx,
+    notices: Notices,
     operationId: string,
     status: "completed" | "failed" | "cancelled",
     opts: FinishOptions,
@@ -589,63 +633,61 @@ export class PostgresStore implements Store, SharedStore {
         failure_code = ${f.failure_code}, result = coalesce(${f.result}::text, result),
         started_at = coalesce(started_at, ${f.started_at}::timestamptz), control = coalesce(${f.control}::text, control)
       WHERE id = ${op.id} RETURNING *`;
-    await this.notifyStatus(tx, operationId, true);
+    this.notifyStatus(notices, operationId, true, op);
     return this.toOperation(rows[0]!);
   }
 
   async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
-    return this.sql.begin(async (tx) => {
+    return this.begin(async (tx, notices) => {
       const op = await this.row(tx, operationId, true);
       const m = metadataRow(op, patch);
       const [rows] = await Promise.all([
         tx<OpRow[]>`UPDATE operations SET metadata = ${m.metadata}, location = ${m.location}, host = ${m.host}
                     WHERE id = ${op.id} RETURNING *`,
-        this.notifyStatus(tx, operationId, false),
       ]);
+      this.notifyStatus(notices, operationId, false);
       return this.toOperation(rows[0]!);
     });
   }
 
   async setExecution(operationId: string, patch: ExecutionPatch): Promise<Operation> {
-    return this.sql.begin(async (tx) => {
+    return this.begin(async (tx, notices) => {
       const op = await this.row(tx, operationId, true);
       const e = executionRow(op, patch);
       const [rows] = await Promise.all([
         tx<OpRow[]>`UPDATE operations SET external_id = ${e.external_id}, pending_reason = ${e.pending_reason},
                     queue_position = ${e.queue_position} WHERE id = ${op.id} RETURNING *`,
-        this.notifyStatus(tx, operationId, false),
       ]);
+      this.notifyStatus(notices, operationId, false);
       return this.toOperation(rows[0]!);
     });
   }
 
   async setStopPolicy(operationId: string, policy: StopPolicy | null): Promise<Operation> {
-    return this.sql.begin(async (tx) => {
+    return this.begin(async (tx, notices) => {
       const op = await this.row(tx, operationId, true);
       const [rows] = await Promise.all([
         tx<
           OpRow[]
         >`UPDATE operations SET stop_policy = ${stopPolicyColumn(op, operationId, policy)} WHERE id = ${op.id} RETURNING *`,
-        this.notifyStatus(tx, operationId, false),
       ]);
+      this.notifyStatus(notices, operationId, false);
       return this.toOperation(rows[0]!);
     });
   }
 
   async setControl(operationId: string, control: StopControl): Promise<void> {
-    await this.sql.begin(async (tx) => {
-      const r =
-        await tx`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
-      if (r.count === 0) throw notFound(operationId);
-      await this.notifyStatus(tx, operationId, false);
-    });
+    const r = await this
+      .sql`UPDATE operations SET control = ${JSON.stringify(control)} WHERE operation_id = ${operationId}`;
+    if (r.count === 0) throw notFound(operationId);
+    await this.announcer.announce([statusNotice(operationId, false)]);
   }
 
   async setResult(operationId: string, result: Record<string, unknown>): Promise<void> {
-    const r = await this.sql`
-      WITH kept AS (UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId} RETURNING 1)
-      SELECT pg_notify(${this.channel}, ${changedNotice(operationId)}) FROM kept`;
+    const r = await this
+      .sql`UPDATE operations SET result = ${JSON.stringify(result)} WHERE operation_id = ${operationId}`;
     if (r.count === 0) throw notFound(operationId);
+    await this.announcer.announce([changedNotice(operationId)]);
   }
 
   /** Kept in memory, as on SQLite: it changes up to 4 times a second per training and means nothing after a restart. */
@@ -657,18 +699,17 @@ export class PostgresStore implements Store, SharedStore {
     if (progress) this.batchProgress.set(operationId, progress);
     else this.batchProgress.delete(operationId);
     // Other replicas keep it in memory too, from this notification; nothing is written.
-    await this.sql`SELECT pg_notify(${this.channel}, ${progressNotice(operationId, progress)})`;
+    await this.announcer.announce([progressNotice(operationId, progress)]);
   }
 
   /** Told to every replica (lists show `last_seen_at` and `stale`): one heartbeat per host training every 10 s. */
   async touch(operationId: string, atMs = Date.now(), watch = false): Promise<void> {
     const r = await this.sql`
-      WITH seen AS (
-        UPDATE operations SET last_seen_at = ${atMs},
-          watched_at = CASE WHEN ${watch} THEN coalesce(watched_at, ${atMs}) ELSE watched_at END
-        WHERE operation_id = ${operationId} RETURNING 1)
-      SELECT pg_notify(${this.channel}, ${changedNotice(operationId)}) FROM seen`;
+      UPDATE operations SET last_seen_at = ${atMs},
+        watched_at = CASE WHEN ${watch} THEN coalesce(watched_at, ${atMs}) ELSE watched_at END
+      WHERE operation_id = ${operationId}`;
     if (r.count === 0) throw notFound(operationId);
+    await this.announcer.announce([changedNotice(operationId)]);
   }
 
   async staleHostOperations(cutoffMs: number): Promise<string[]> {
@@ -702,7 +743,8 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   /**
-   * Hears every replica's changes (this one's included) in commit order. `onResync` runs after the listening connection
+   * Hears every replica's changes (this one's included), announced after their commits: one replica's sequential
+   * writes in order, concurrent writes of two replicas in either (each carries its version). `onResync` runs after the listening connection
    * was lost and is back: notifications sent meanwhile are gone, so whoever relays them must catch up from the tables.
    * Resolves once the server listens; call the result to stop.
    */
@@ -750,8 +792,18 @@ export class PostgresStore implements Store, SharedStore {
       const rows = await tx<EpochRow[]>`
         SELECT epoch, train_loss, val_loss, train_accuracy, val_accuracy, learning_rate, duration, ts, custom
           FROM epochs WHERE op = ${op.id} AND epoch > ${sinceEpoch} ORDER BY epoch`;
-      return { operation: this.toOperation(op), epochs: rows.map(toWire), version: Number(op.epoch_version) };
+      const v = versionsOf(op);
+      return { operation: this.toOperation(op), epochs: rows.map(toWire), version: v.epochs, stepVersion: v.steps };
     });
+  }
+
+  /** The write versions of `operationIds` (those that exist), in one query: the relay's check for lost notifications. */
+  async versions(operationIds: readonly string[]): Promise<Map<string, Versions>> {
+    if (operationIds.length === 0) return new Map();
+    const rows = await this.sql<{ operation_id: string; epoch_version: string; step_version: string }[]>`
+      SELECT operation_id, epoch_version, step_version FROM operations
+      WHERE operation_id = ANY(${this.sql.array([...operationIds], "TEXT")})`;
+    return new Map(rows.map((r) => [r.operation_id, versionsOf(r)]));
   }
 
   /** Extends this replica's lease on the unfinished operations it owns; returns how many. */
@@ -775,6 +827,7 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async close(): Promise<void> {
+    await this.announcer.close();
     await this.sql.close();
     if (this.listener !== this.sql) await this.listener.close();
   }

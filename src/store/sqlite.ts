@@ -484,6 +484,7 @@ export class SqliteStore implements Store {
       operation: this.current(operationId),
       epochs: this.epochsAfter(operationId, sinceEpoch),
       version: this.versions.get(operationId) ?? 0,
+      stepVersion: this.stepVersions.get(operationId) ?? 0,
     };
   }
 

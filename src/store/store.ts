@@ -307,10 +307,20 @@ export interface Replay {
   operation: Operation;
   epochs: WireEpoch[];
   version: number;
+  /** The step version the operation had in the same snapshot (StepWriteResult.version of its last step write). */
+  stepVersion: number;
+}
+
+/** An operation's write counters: WriteResult.version of its last epochs write, StepWriteResult.version of its last step write. */
+export interface Versions {
+  epochs: number;
+  steps: number;
 }
 
 /**
- * A change committed by any process on a shared database (this one's included), heard in commit order:
+ * A change committed by any process on a shared database (this one's included), announced after its commit (so
+ * concurrent writes of two replicas may be heard in either order, a write's version tells theirs; one may never be
+ * heard, when its replica died between commit and announcement: SharedStore.versions finds it):
  * - epochs: a write, numbered by its WriteResult.version; the epochs themselves when they fit a notification, else the
  *   epoch range to read (which may read a later write's values for an epoch; that write then sends it again: a re-sent
  *   epoch replaces itself);
@@ -339,7 +349,8 @@ export type StoreChange =
       steps: WireStep[] | null;
       range: [number, number];
     }
-  | { kind: "status"; operation_id: string; finished: boolean }
+  /** `after`: a finish's, the versions of the writes it follows (a stream relays them before it ends). */
+  | { kind: "status"; operation_id: string; finished: boolean; after?: Versions }
   | { kind: "changed"; operation_id: string }
   | { kind: "progress"; operation_id: string; progress: BatchProgress | null }
   | { kind: "removed"; operation_id: string }
@@ -351,10 +362,15 @@ export interface SharedStore {
   /** This replica's id: the owner of the operations it creates with `owned`. */
   readonly replicaId: string;
   /**
-   * Hears every replica's changes (this one's included) in commit order. `onResync` runs when the listening connection
+   * Hears every replica's changes (this one's included), each after its commit (StoreChange). `onResync` runs when the listening connection
    * was lost and is back: changes sent meanwhile are gone. Resolves once listening; call the result to stop.
    */
   listen(onChange: (c: StoreChange) => void, onResync: () => void): Promise<() => Promise<void>>;
+  /**
+   * The write versions of `operationIds` (those that exist), read in one query: the relay compares them with the
+   * versions it heard, to find a notification that never came (a replica that died between its commit and its NOTIFY).
+   */
+  versions(operationIds: readonly string[]): Promise<Map<string, Versions>>;
   /** Tells every replica that `operationId` changed without a write (a host training that turned stale). */
   publishStatus(operationId: string): Promise<void>;
   /** Extends this replica's lease on the unfinished operations it owns; returns how many. */
