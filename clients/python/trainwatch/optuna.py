@@ -241,9 +241,9 @@ class TrainwatchPruner(optuna.pruners.BasePruner):
             run.finish("completed", result={"value": _finite(trial.value), "trial": trial.number, **(decided or {})}, timeout=self.timeout)
         elif state == optuna.trial.TrialState.PRUNED:
             run.finish("cancelled", result={"pruned": True, "pruned_by": "objective", "trial": trial.number}, timeout=self.timeout)
-        elif state == optuna.trial.TrialState.FAILED:
-            why = trial.system_attrs.get("fail_reason") or "the objective failed"
-            run.finish("failed", error=str(why), failure_code="trainer_error", timeout=self.timeout)
+        elif state == optuna.trial.TrialState.FAIL:
+            why = trial.system_attrs.get("fail_reason") or "the objective raised (Optuna's log has the exception)"
+            run.finish("failed", error=f"trial {trial.number} failed: {why}", failure_code="trainer_error", timeout=self.timeout)
 
     def _close_finished(self, study: optuna.study.Study, current: Optional[int]) -> None:
         with self._lock:
