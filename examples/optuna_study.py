@@ -135,8 +135,9 @@ def main() -> int:
     epochs = sum(t.user_attrs.get("epochs", 0) for t in study.trials)
     for t in study.trials:
         why = t.user_attrs.get("trainwatch_reason", "")
-        value = f"{t.value:.4f}" if t.value is not None else "-"
-        print(f"trial {t.number:3d} {t.state.name:9s} epochs {t.user_attrs.get('epochs', 0):3d} value {value:>8s}  {t.user_attrs.get('trainwatch_pruned_by', '')} {why[:100]}")
+        value = f"{t.value:.4f}" if t.state == optuna.trial.TrialState.COMPLETE else "-"
+        by = t.user_attrs.get("trainwatch_pruned_by") or ("stopped by trainwatch" if t.user_attrs.get("trainwatch_stopped") else "")
+        print(f"trial {t.number:3d} {t.state.name:9s} epochs {t.user_attrs.get('epochs', 0):3d} value {value:>8s}  {by}{': ' if by else ''}{why[:100]}")
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     print(f"best val_loss {study.best_value:.4f} (trial {study.best_trial.number}, {study.best_params}); {pruned} of {len(study.trials)} trials pruned; {epochs} epochs trained")
     print(f"read it back: trainwatch.Api({pruner.url or os.environ.get('TRAINWATCH_URL') or trainwatch.DEFAULT_URL!r}).runs(q='group = \"{group}\"')")

@@ -5,10 +5,12 @@ the runs table must list the sweep's runs, and both figures must be drawn."""
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
 
+import trainwatch
 from conftest import require
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -36,6 +38,9 @@ def test_the_sweep_comparison_notebook_runs_against_a_sweep(server, monkeypatch)
     study.optimize(lambda t: optuna_study.objective(t, pruner, data, 1, epochs=6), n_trials=4, callbacks=[pruner])
 
     monkeypatch.setenv("TRAINWATCH_GROUP", group)  # TRAINWATCH_URL is the session server's (conftest)
+    # The kernel imports the client this test imports (an installed one could be older).
+    client_dir = str(Path(trainwatch.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
