@@ -1,6 +1,6 @@
 """Optuna pruning with Trainwatch's judgement: every trial is a Trainwatch run in the sweep's group, and a trial is
-pruned when the server's judgement of its curves says stop (diverging, stalled, overfitting past its best), or when a
-wrapped Optuna pruner (median, successive halving) says so.
+pruned when the server's judgement of its curves says stop (diverging, stalled; overfitting past its best stops it at
+that best instead), or when a wrapped Optuna pruner (median, successive halving) says so.
 
     pruner = TrainwatchPruner(group="sweep-7", wrapped=optuna.pruners.MedianPruner())
     study = optuna.create_study(pruner=pruner)
@@ -14,6 +14,8 @@ wrapped Optuna pruner (median, successive halving) says so.
             trial.report(val_loss, epoch)         # Optuna's value; the pruner decides on it
             if trial.should_prune():
                 raise optuna.TrialPruned()
+            if run.should_stop:                   # overfitting past its best: the trial completes with its best
+                break
         return best_val_loss
 
     study.optimize(objective, n_trials=40, callbacks=[pruner])   # the callback finishes each run with its outcome
@@ -23,11 +25,16 @@ it is written and records one stop decision (`control`, with the judgement's rea
 and its thresholds are the server's (docs/judgement.md), the same for a sweep as for any run. `prune()` writes the
 values Optuna has that the run lacks (an objective that only calls trial.report gets them logged as `val_loss`, or as
 `objective` for a maximised study, which the loss rules do not read), waits for the server to acknowledge them
-(`Run.flush`), and prunes when the decision is there. A run cancelled from the dashboard is pruned too.
+(`Run.flush`), and reads the decision. A flag of `on` (default diverging, stalled) prunes. A flag of `stop_on`
+(default overfitting) does not: `run.should_stop` is set, the objective stops and returns its best value, and the
+trial completes with it, since pruning would throw away the best epoch the judgement points at (Optuna counts no
+pruned trial's value); a trial whose objective never asked for its run cannot see that, and is pruned. A run
+cancelled from the dashboard is pruned too.
 
-Why is recorded where it is seen: the trial's user attrs (`trainwatch_pruned_by`, `trainwatch_reason`,
-`trainwatch_flags`, `trainwatch_run`) and the run's result (`pruned`, `pruned_by`, `reason`, `flags`); a pruned run
-is finished `cancelled` with its decision, a completed trial's run `completed` with its value, a failed one `failed`.
+Why is recorded where it is seen: the trial's user attrs (`trainwatch_pruned_by` or `trainwatch_stopped`,
+`trainwatch_reason`, `trainwatch_flags`, `trainwatch_run`) and the run's result (`pruned`, `pruned_by` or
+`stopped_early`, `reason`, `flags`); a pruned run is finished `cancelled` with its decision, a completed trial's run
+`completed` with its value, a failed one `failed`.
 """
 
 from __future__ import annotations
@@ -56,8 +63,9 @@ class TrainwatchPruner(optuna.pruners.BasePruner):
 
     `url` / `token` default as `trainwatch.init()`'s (TRAINWATCH_URL, TRAINWATCH_TOKEN). `group` names the sweep
     (default: the study's name); `tags` are added to every trial's run. `on` are the flags that prune (default
-    diverging, stalled, overfitting; plateau is the fourth), `min_epochs` the first epoch they may (default 0: a NaN
-    at epoch 0 prunes at once; the rules themselves need a few epochs for the other flags). `total_epochs` is each
+    diverging, stalled), `stop_on` those that stop a trial at its best (default overfitting; plateau is the fourth
+    flag), `min_epochs` the first epoch they may act (default 0: a NaN at epoch 0 prunes at once; the rules themselves
+    need a few epochs for the other flags). `total_epochs` is each
     run's plan, for its progress. `timeout` bounds each wait for the server (s, default 10): a server away does not
     stop the study, its trials are then judged by `wrapped` alone. `run_options` go to `trainwatch.init`.
     """
