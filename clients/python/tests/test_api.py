@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import warnings
 
 import pytest
 
@@ -31,6 +32,19 @@ def test_set_labels_changes_tags_and_group_even_after_the_run_finished(server):
     op = run.set_labels(remove_tags=["a"], group=None)
     assert op["tags"] == ["b"] and op["group"] is None
     assert server.operation(run.operation_id)["tags"] == ["b"]
+
+
+def test_labels_set_while_the_server_is_away_go_with_the_registration(own_server):
+    own_server.stop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", trainwatch.TrainwatchWarning)  # "not answering": expected here
+        run = trainwatch.init(name="away", tags=["a"], group="g1", url=own_server.url, system_metrics=0)
+        assert run.operation_id is None and run.set_labels(add_tags=["b"], group="g2") is None
+        own_server.start()
+        run.log(epoch=0, train_loss=1.0)
+        assert run.finish(timeout=60) is True
+    op = own_server.operation(run.operation_id)
+    assert op["tags"] == ["a", "b"] and op["group"] == "g2"
 
 
 def test_a_bad_label_is_a_value_error_naming_the_field(server):

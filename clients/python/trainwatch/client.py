@@ -397,7 +397,9 @@ class Run:
             register["tags"] = sorted(have)
             if "group" in body:
                 register["group"] = body["group"]
-            return None
+            if self.operation_id is None:
+                return None
+            # Registered meanwhile (the sender thread): its registration may have gone without them; PATCH as well.
         api = Api(self.url, self._token, timeout=timeout)
         try:
             status, env = api.request("PATCH", f"/operations/{self.operation_id}/labels", _wire.dumps(body))
