@@ -11,10 +11,13 @@
 Steps, in the habit of `wandb.log`: `run.log({"loss": l, "lr": lr}, step=i)` (batched: a post every 0.5 s or 1,000 rows).
 
 Framework adapters: trainwatch.keras, trainwatch.lightning, trainwatch.hf (each imports its framework only when used).
+Reading runs back in a notebook: `trainwatch.Api().runs(q='group = "sweep-7"')` (pandas DataFrames; pandas only then).
+Optuna: `trainwatch.optuna.TrainwatchPruner(group="sweep-7")` prunes trials on Trainwatch's judgement.
 Standard library only.
 """
 
+from .api import Api
 from .client import DEFAULT_URL, Run, TrainwatchError, TrainwatchWarning, init
 
 __version__ = "0.1.0"
-__all__ = ["init", "Run", "TrainwatchError", "TrainwatchWarning", "DEFAULT_URL", "__version__"]
+__all__ = ["init", "Api", "Run", "TrainwatchError", "TrainwatchWarning", "DEFAULT_URL", "__version__"]

@@ -25,7 +25,7 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _system, _wire
 from ._errors import TrainwatchError, TrainwatchWarning
@@ -118,6 +118,8 @@ def init(
     timeout: float = 5.0,
     system_metrics: Any = _system.DEFAULT_INTERVAL_S,
     alerts: Any = None,
+    tags: Optional[Sequence[str]] = None,
+    group: Optional[str] = None,
 ) -> "Run":
     """Registers an operation for this training and returns its Run.
 
@@ -131,6 +133,9 @@ def init(
     once a minute as the run's system series. `alerts` chooses what alerts for this run on top of the server's defaults
     (TRAINWATCH_ALERT_ON): a list of events (["completed", "overfitting"]) or {"on": [...], "off": [...],
     "thresholds": [{"metric": "val_loss", "when": "above", "value": 2.5}]}; where alerts go is the server's setting.
+    `tags` (["bert", "baseline"]) and `group` ("sweep-7": a sweep, an experiment) label the run for search
+    (`GET /operations?q=tags has "bert" and group = "sweep-7"`, trainwatch.Api().runs(q=...)); `run.set_labels()`
+    changes them later. A resumed run keeps its labels (set_labels changes them).
 
     An unreachable server does not raise: the run warns, spools its epochs and registers once the server answers.
     A refusal does: ValueError for a bad argument the server names, TrainwatchError for a wrong token or an
@@ -173,11 +178,24 @@ def init(
         rules = _alerts(alerts)
         if rules is not None:
             body["alerts"] = rules
+        if tags is not None:
+            body["tags"] = _tag_list(tags, "tags")
+        if group is not None:
+            body["group"] = str(group)
     run = Run(url, token, attach, body, name=name, total_epochs=total_epochs, total_steps=total_steps, spool_dir=spool_dir)
     run._start(timeout)
     if interval is not None:
         run._system = _system.Sampler(run.url, token, lambda: run.operation_id, interval).start()
     return run
+
+
+def _tag_list(tags: Any, name: str) -> List[str]:
+    """Tags as the API takes them: a list of strings; one string is one tag (never its characters)."""
+    if isinstance(tags, str):
+        return [tags]
+    if not isinstance(tags, (list, tuple, set, frozenset)) or not all(isinstance(t, str) for t in tags):
+        raise ValueError(f"trainwatch: {name} must be a list of strings, got {tags!r}")
+    return sorted(tags) if isinstance(tags, (set, frozenset)) else list(tags)
 
 
 def _dict_epoch(v: Any) -> Optional[int]:
@@ -331,6 +349,70 @@ class Run:
         if sender.finishing is not None and "after-finish" not in self._warned:
             self._warned.add("after-finish")
             _warn(f"trainwatch: run.log() after run.finish() on {self.operation_id}: {what} dropped")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits (at most `timeout` seconds) until every row logged so far is acknowledged by the server, so that
+        `should_stop` and `control` answer for them: the reply to an epoch carries the stop policy's decision on it.
+        True when nothing is left pending; False when the server is away or slow (the rows are still delivered later)."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while self.pending:
+            if self._sender.closed or self._sender.away is not None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)  # the sender posts an epoch at once: a few ms on loopback
+        return True
+
+    def set_labels(
+        self,
+        tags: Optional[Sequence[str]] = None,
+        *,
+        add_tags: Optional[Sequence[str]] = None,
+        remove_tags: Optional[Sequence[str]] = None,
+        group: Union[str, None, type(...)] = ...,
+        timeout: float = 10.0,
+    ) -> Optional[Dict[str, Any]]:
+        """Changes the run's labels (`PATCH /operations/{id}/labels`), in any status: `tags` replaces them all,
+        `add_tags` / `remove_tags` change some, `group` sets the group (None clears it; left out: unchanged). Returns
+        the operation as the server has it now. Before the run is registered (the server was away at init) the labels
+        go with the registration, and None is returned. ValueError for labels the server refuses (naming the field),
+        TrainwatchError for another refusal or a server that does not answer."""
+        body: Dict[str, Any] = {}
+        if tags is not None:
+            body["tags"] = _tag_list(tags, "tags")
+        if add_tags is not None:
+            body["add_tags"] = _tag_list(add_tags, "add_tags")
+        if remove_tags is not None:
+            body["remove_tags"] = _tag_list(remove_tags, "remove_tags")
+        if group is not ...:
+            body["group"] = None if group is None else str(group)
+        if not body:
+            raise ValueError("trainwatch: set_labels() needs tags, add_tags, remove_tags or group")
+        register = self._sender._register
+        if self.operation_id is None and register is not None:
+            have = set(register.get("tags") or [])
+            if "tags" in body:
+                have = set(body["tags"])
+            have |= set(body.get("add_tags") or [])
+            have -= set(body.get("remove_tags") or [])
+            register["tags"] = sorted(have)
+            if "group" in body:
+                register["group"] = body["group"]
+            if self.operation_id is None:
+                return None
+            # Registered meanwhile (the sender thread): its registration may have gone without them; PATCH as well.
+        api = Api(self.url, self._token, timeout=timeout)
+        try:
+            status, env = api.request("PATCH", f"/operations/{self.operation_id}/labels", _wire.dumps(body))
+        except ServerAway as e:
+            raise TrainwatchError(f"trainwatch: the server at {self.url} did not take the labels ({e})") from None
+        finally:
+            api.close()
+        if status == 200:
+            return env["data"]
+        err = error_of(env, status)
+        if status == 400:
+            raise ValueError(f"trainwatch: the server refused the labels: {err.get('message')}")
+        raise TrainwatchError(f"trainwatch: PATCH {self.url}/api/v1/operations/{self.operation_id}/labels → {status} {err.get('code')}: {err.get('message')}")
 
     @property
     def pending(self) -> int:
