@@ -73,6 +73,7 @@ const TOOL_NAMES = [
   "get_operation_metrics",
   "get_operation_status",
   "get_system_metrics",
+  "label_operation",
   "list_alerts",
   "list_operations",
   "list_recipes",
@@ -103,7 +104,7 @@ afterAll(async () => {
 });
 
 describe("MCP tools in process, against the app", () => {
-  test("lists the thirteen tools, each with a description and a JSON object input schema", async () => {
+  test("lists the fourteen tools, each with a description and a JSON object input schema", async () => {
     const { tools } = await mcp.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const t of tools) {

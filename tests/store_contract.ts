@@ -12,6 +12,7 @@ import { cancelControl } from "../src/operations/stop_policy.ts";
 import { systemContract } from "./store_contract_system.ts";
 import { alertsContract } from "./store_contract_alerts.ts";
 import { executorsContract } from "./store_contract_executors.ts";
+import { searchContract } from "./store_contract_search.ts";
 
 export interface OpenOptions {
   trends?: TrendConfig;
@@ -104,6 +105,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     systemContract(open);
     alertsContract(open);
     executorsContract(open);
+    searchContract(open);
 
     describe("operations", () => {
       test("a new operation is running (or pending) with empty trends, and reads back the same", async () => {

@@ -3,6 +3,7 @@
  * agent CLIs and the host relay. Web-standard fetch with an AbortSignal timeout on
  * every call; failures become ApiError with the server's code and message.
  */
+import type { LabelsInput } from "../schemas/labels.ts";
 import type { Static } from "@sinclair/typebox";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import type { WireStep } from "../schemas/step.ts";
@@ -230,7 +231,18 @@ export class TrainwatchClient {
     ).data;
   }
 
-  async listOperations(q: { status?: OperationStatus; operation_type?: string; limit?: number; offset?: number } = {}) {
+  /** GET /operations: the filters, a search query `q` (docs/api.md), its sort and the page. */
+  async listOperations(
+    q: {
+      status?: OperationStatus;
+      operation_type?: string;
+      q?: string;
+      sort?: string;
+      order?: "asc" | "desc";
+      limit?: number;
+      offset?: number;
+    } = {},
+  ) {
     const { data, raw } = await this.request<Operation[]>("GET", "/operations", undefined, q);
     return { operations: data, total_count: raw.total_count as number };
   }
@@ -270,6 +282,11 @@ export class TrainwatchClient {
   }
 
   /** Sets the stop policy of a running operation (a flag already raised decides at once). */
+  /** PATCH /operations/{id}/labels: changes its tags and group. */
+  async setLabels(id: string, labels: LabelsInput): Promise<Operation> {
+    return (await this.request<Operation>("PATCH", `/operations/${encodeURIComponent(id)}/labels`, labels)).data;
+  }
+
   async setStopPolicy(id: string, policy: StopPolicyInput): Promise<Operation> {
     return (await this.request<Operation>("PUT", `/operations/${encodeURIComponent(id)}/stop_policy`, policy)).data;
   }

@@ -1,5 +1,5 @@
 /**
- * The MCP server: eleven tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
+ * The MCP server: the tools over the one typed API client, with TypeBox input schemas. It holds no rules of its own:
  * the judgement comes from the server (GET /operations/{id}/analysis, with its configured thresholds); every tool is a client call. Transports: ./index.ts (stdio)
  * and ./http.ts (Streamable HTTP on the API server).
  *
@@ -26,6 +26,7 @@ import { describeProblem } from "../schemas/explain.ts";
 import { SYSTEM_MAX_POINTS } from "../schemas/system.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { ALERT_LIMIT, AlertRules } from "../schemas/alert.ts";
+import { LabelsInput } from "../schemas/labels.ts";
 import {
   LIST_LIMIT,
   MAX_POINTS,
@@ -68,6 +69,8 @@ function brief(op: Operation) {
     name: op.name,
     operation_type: op.operation_type,
     status: op.status,
+    tags: op.tags,
+    group: op.group,
     location: op.metadata.location ?? null,
     created_at: op.created_at,
     epochs_completed: op.progress.epochs_completed,
@@ -105,6 +108,23 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     async run(args, client) {
       const { operations, total_count } = await client.listOperations({ ...args, limit: args.limit ?? 20 });
       return { total_count, operations: operations.map(brief) };
+    },
+  }),
+  tool({
+    name: "label_operation",
+    description:
+      "Change an operation's tags and group (a sweep, an experiment), in any status: tags replaces every tag, then add_tags adds and remove_tags removes; " +
+      'group sets the group (null removes it). Tags: 1–64 characters of [A-Za-z0-9_.:/+=@-], at most 32. Find runs by them with list_operations q (tags has "x", group = "y").',
+    inputSchema: Type.Object({ operation_id: OperationId, ...LabelsInput.properties }, { additionalProperties: false }),
+    annotations: {
+      title: "Label an operation",
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
+    async run({ operation_id, ...labels }, client) {
+      return brief(await client.setLabels(operation_id, labels));
     },
   }),
   tool({

@@ -17,6 +17,7 @@
  * write raised: the flags (WriteResult.raised), the thresholds the batch crossed, a stop decision recorded, a status
  * reached. The shell records them in the outbox (an insert); the delivery worker sends them. Streams hear an `alert`.
  */
+import type { LabelsInput } from "../schemas/labels.ts";
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
 import type {
@@ -148,6 +149,13 @@ export class OperationsService {
   /** Merges `patch` into the operation's metadata; its streams hear the whole operation. */
   async mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation> {
     const op = await this.store.mergeMetadata(operationId, patch);
+    await this.changed(operationId);
+    return op;
+  }
+
+  /** Changes the operation's tags and group (Store.setLabels), in any status; its streams hear the whole operation. */
+  async setLabels(operationId: string, patch: LabelsInput): Promise<Operation> {
+    const op = await this.store.setLabels(operationId, patch);
     await this.changed(operationId);
     return op;
   }

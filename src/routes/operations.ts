@@ -14,6 +14,7 @@ import {
   operationIdParams,
 } from "../schemas/operation.ts";
 import { ListQuery, MetricsQuery } from "../schemas/query.ts";
+import { LabelsInput } from "../schemas/labels.ts";
 import { loadOperation } from "../store/load.ts";
 import { metricsView, rangeOf } from "../operations/reads.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
@@ -44,6 +45,8 @@ export const operationsRoutes = (deps: AppDeps) =>
             config: body.config ?? null,
             stop_policy: body.stop_policy ? normalizeStopPolicy(body.stop_policy) : null,
             alert_rules: body.alerts ? normalizeRules(body.alerts) : null,
+            tags: body.tags ?? [],
+            group: body.group ?? null,
           }),
         );
       },
@@ -56,7 +59,7 @@ export const operationsRoutes = (deps: AppDeps) =>
           description:
             "Creates an operation in status `running` for a trainer outside Trainwatch (a PyTorch script, say), which then pushes its epochs to `POST /operations/{id}/metrics` and finishes with `POST /operations/{id}/complete`. " +
             "`metadata` is the trainer's own (its GPU, its hostname, …): keys Trainwatch writes itself (location, host, checkpoints, recipe, …; `pid` excepted, the trainer's own process) are refused, 400 naming the key (`body.metadata.location`). " +
-            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy); `alerts` sets the run's alert rules (see PUT /operations/{id}/alerts).",
+            "`config` (the hyper-parameters) is stored and shown on the operation's page; `stop_policy` makes the server record a stop decision when the judgement raises one of its flags (see PUT /operations/{id}/stop_policy); `alerts` sets the run's alert rules (see PUT /operations/{id}/alerts); `tags` and `group` label it (see PATCH /operations/{id}/labels).",
         },
       },
     )
@@ -85,6 +88,17 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
       },
     )
+    .patch("/operations/:id/labels", async ({ params, body }) => ok(await deps.operations.setLabels(params.id, body)), {
+      params: IdParams,
+      body: LabelsInput,
+      response: { 200: Envelope(Operation), 400: ErrorEnvelope, 404: ErrorEnvelope },
+      detail: {
+        tags: ["operations"],
+        summary: "Change an operation's tags and group",
+        description:
+          'Body: `{ "tags"?: [...], "add_tags"?: [...], "remove_tags"?: [...], "group"?: "sweep-7" | null }`. `tags` replaces every tag, then `add_tags` adds and `remove_tags` removes; `group` replaces the group (null removes it); a key left out keeps its value. Tags are kept sorted and unique (at most 32, each 1–64 characters of `[A-Za-z0-9_.:/+=@-]`); a group is 1–128 characters of the same and spaces inside. Works in any status: a finished run can be re-labelled. 400 naming the field, 404 unknown operation.',
+      },
+    })
     .get("/operations/:id", async ({ params }) => ok(await loadOperation(deps.store, params.id)), {
       params: IdParams,
       response: { 200: Envelope(Operation), 404: ErrorEnvelope },

@@ -48,13 +48,25 @@ export const trainingsRoutes = (deps: AppDeps) =>
       } else {
         if (body.params !== undefined)
           throw invalid("body.params", "only with body.recipe (params belong to a recipe)");
-        const { target, dataset, recipe: _recipe, params: _params, stop_policy, ...rest } = body;
+        const {
+          target,
+          dataset,
+          recipe: _recipe,
+          params: _params,
+          stop_policy,
+          tags: _tags,
+          group: _group,
+          ...rest
+        } = body;
         if (dataset === undefined)
           throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
         op = await trainers.start({ ...rest, dataset }, target);
         // Before its first epoch can be judged: the training reports none before this reply goes out.
         if (stop_policy) op = await deps.operations.setStopPolicy(op.operation_id, normalizeStopPolicy(stop_policy));
       }
+      // Labelled once created, as the stop policy is set: the trainers create operations without knowing labels.
+      if (body.tags !== undefined || body.group !== undefined)
+        op = await deps.operations.setLabels(op.operation_id, { tags: body.tags, group: body.group });
       set.status = 202;
       return ok(op);
     },

@@ -5,6 +5,7 @@ import { StepInput } from "./step.ts";
 import { BatchProgressSchema } from "./host.ts";
 import { Control, StopControl, StopPolicy } from "./control.ts";
 import { AlertRules } from "./alert.ts";
+import { Group, LabelFields, Tags } from "./labels.ts";
 
 export { Control, STOP_FLAGS, StopControl, StopPolicy, type StopFlag, type StopPolicyInput } from "./control.ts";
 
@@ -121,6 +122,8 @@ export const Operation = Type.Object({
   operation_type: Type.String(),
   name: Type.Union([Type.String(), Type.Null()]),
   status: OperationStatus,
+  tags: { ...Tags, description: "The run's tags, sorted and unique; [] when none (PATCH /operations/{id}/labels)." },
+  group: Type.Union([Group, Type.Null()], { description: "The run's group (a sweep, an experiment); null when none." }),
   created_at: Type.String({ format: "date-time" }),
   started_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
   completed_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
@@ -214,6 +217,7 @@ export const CreateOperationInput = Type.Object(
     ),
     stop_policy: Type.Optional(StopPolicy),
     alerts: Type.Optional(AlertRules),
+    ...LabelFields,
   },
   { additionalProperties: false },
 );

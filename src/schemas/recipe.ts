@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { StopPolicy, type StopPolicyInput } from "./control.ts";
+import { LabelFields } from "./labels.ts";
 
 export const RECIPE_NAME = "^[a-z0-9][a-z0-9_.-]{0,63}$";
 export const PARAM_NAME = "^[A-Za-z][A-Za-z0-9_-]{0,63}$";
@@ -274,6 +275,7 @@ export const StartTrainingRequest = Type.Object(
     recipe: Type.Optional(RecipeRequestFields.recipe),
     params: Type.Optional(RecipeRequestFields.params),
     stop_policy: Type.Optional(StopPolicy),
+    ...LabelFields,
     target: Type.Optional(
       Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
         description:
@@ -284,7 +286,7 @@ export const StartTrainingRequest = Type.Object(
   {
     additionalProperties: false,
     description:
-      "Either a built-in training spec (`dataset` required; `model`, `training`) or a script training: `recipe` (a name GET /recipes lists) and its `params`. `name`, `target` and `stop_policy` (the server stops the run when its judgement raises one of the flags) apply to both.",
+      "Either a built-in training spec (`dataset` required; `model`, `training`) or a script training: `recipe` (a name GET /recipes lists) and its `params`. `name`, `target`, `stop_policy` (the server stops the run when its judgement raises one of the flags), `tags` and `group` apply to both.",
   },
 );
 

@@ -175,4 +175,54 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN external_id TEXT;
    ALTER TABLE operations ADD COLUMN pending_reason TEXT;
    ALTER TABLE operations ADD COLUMN queue_position INTEGER;`,
+  // 14: issue 27's labels and search. tags (a sorted JSON array, read with the row) and group_name; the search's summary
+  //     figures and flags as columns (src/store/search_columns.ts), kept by every epoch write in its transaction and
+  //     backfilled here from the summary and the latest epoch; operation_tags, one row per (tag, operation), so
+  //     `tags has "x"` is an index probe; operation_config, one row per leaf of a run's configuration, so
+  //     `config.lr < 1e-3` is an index range. Indexes for the usual filters and sorts (group, created_at, best_val_loss).
+  `ALTER TABLE operations ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE operations ADD COLUMN group_name TEXT;
+   ALTER TABLE operations ADD COLUMN best_val_loss REAL;
+   ALTER TABLE operations ADD COLUMN best_epoch INTEGER;
+   ALTER TABLE operations ADD COLUMN epochs_completed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN final_loss REAL;
+   ALTER TABLE operations ADD COLUMN final_val_loss REAL;
+   ALTER TABLE operations ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+   UPDATE operations SET
+     best_val_loss = CASE WHEN json_type(summary, '$.best_val_loss') IN ('integer', 'real') THEN json_extract(summary, '$.best_val_loss') END,
+     best_epoch = json_extract(summary, '$.best_epoch'),
+     epochs_completed = coalesce(json_extract(summary, '$.total_epochs_completed'), 0),
+     flags = (CASE WHEN json_extract(summary, '$.is_overfitting') THEN 1 ELSE 0 END)
+           | (CASE WHEN json_extract(summary, '$.is_plateaued') THEN 2 ELSE 0 END)
+           | (CASE WHEN json_extract(summary, '$.is_diverging') THEN 4 ELSE 0 END)
+           | (CASE WHEN json_extract(summary, '$.is_stalled') THEN 8 ELSE 0 END),
+     final_loss = (SELECT CASE WHEN typeof(train_loss) = 'real' AND abs(train_loss) <= 1.7976931348623157e308 THEN train_loss END
+                   FROM epochs WHERE op = operations.id ORDER BY epoch DESC LIMIT 1),
+     final_val_loss = (SELECT CASE WHEN typeof(val_loss) = 'real' AND abs(val_loss) <= 1.7976931348623157e308 THEN val_loss END
+                       FROM epochs WHERE op = operations.id ORDER BY epoch DESC LIMIT 1);
+   CREATE TABLE operation_tags (
+     tag TEXT NOT NULL,
+     op  INTEGER NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+     PRIMARY KEY (tag, op)
+   ) WITHOUT ROWID;
+   CREATE INDEX operation_tags_op ON operation_tags(op);
+   CREATE TABLE operation_config (
+     op   INTEGER NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+     path TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     num  REAL,
+     str  TEXT,
+     PRIMARY KEY (op, path)
+   ) WITHOUT ROWID;
+   CREATE INDEX operation_config_num ON operation_config(path, num);
+   CREATE INDEX operation_config_str ON operation_config(path, str);
+   INSERT OR IGNORE INTO operation_config (op, path, kind, num, str)
+     SELECT o.id, replace(substr(t.fullkey, 3), '"', ''),
+       CASE t.type WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' WHEN 'text' THEN 'string' ELSE t.type END,
+       CASE WHEN t.type IN ('integer', 'real') THEN t.atom END, CASE WHEN t.type = 'text' THEN t.atom END
+     FROM operations o, json_tree(o.config) t
+     WHERE o.config IS NOT NULL AND json_valid(o.config) AND t.type <> 'object' AND t.fullkey NOT LIKE '%[%';
+   CREATE INDEX operations_group ON operations(group_name);
+   CREATE INDEX operations_created ON operations(created_at);
+   CREATE INDEX operations_best ON operations(best_val_loss);`,
 ];

@@ -8,6 +8,8 @@ import { placementOf, type Location } from "../operations/ownership.ts";
 import { FINISHED, type StopControl, type StopPolicy } from "../schemas/operation.ts";
 import { EMPTY_SUMMARY } from "../trends/types.ts";
 import { newOperationId } from "./ids.ts";
+import { invalid } from "../errors.ts";
+import { applyLabels, MAX_TAGS, normalizeTags, type Labels, type LabelsInput } from "../schemas/labels.ts";
 import { parseJson, type OperationColumns } from "./rows.ts";
 import type { ExecutionPatch, FinishOptions, NewOperation } from "./store.ts";
 
@@ -39,7 +41,20 @@ export function newOperationRow(input: NewOperation, now: Date) {
     location: placement.location,
     host: placement.host,
     executor: input.executor ?? null,
+    tags: JSON.stringify(normalizeTags(input.tags ?? [])),
+    group_name: input.group ?? null,
   };
+}
+
+/**
+ * The labels after `patch` over the stored ones (src/schemas/labels.ts applyLabels); VALIDATION_ERROR naming the field
+ * when the run would hold more than MAX_TAGS tags.
+ */
+export function labelsRow(op: Pick<OperationColumns, "tags" | "group_name">, patch: LabelsInput): Labels {
+  const next = applyLabels({ tags: JSON.parse(op.tags) as string[], group: op.group_name }, patch);
+  if (next === null)
+    throw invalid(patch.add_tags ? "body.add_tags" : "body.tags", `a run holds at most ${MAX_TAGS} tags`);
+  return next;
 }
 
 /** The executor's columns after `patch` over the stored ones (a key left out keeps its value). */

@@ -176,4 +176,59 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS external_id text;
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS pending_reason text;
    ALTER TABLE operations ADD COLUMN IF NOT EXISTS queue_position integer;`,
+  // 13: issue 27's labels and search, as SQLite's migration 14 (tags, group_name, the summary's search columns
+  // backfilled from the summary and the latest epoch, operation_tags, operation_config backfilled from the
+  // configuration's leaves, the indexes). Idempotent, like 5.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS tags text NOT NULL DEFAULT '[]';
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS group_name text;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS best_val_loss float8;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS final_loss float8;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS final_val_loss float8;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS best_epoch integer;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS epochs_completed integer NOT NULL DEFAULT 0;
+   ALTER TABLE operations ADD COLUMN IF NOT EXISTS flags integer NOT NULL DEFAULT 0;
+   UPDATE operations o SET
+     best_val_loss = CASE WHEN jsonb_typeof(s.j -> 'best_val_loss') = 'number' THEN (s.j ->> 'best_val_loss')::float8 END,
+     best_epoch = (s.j ->> 'best_epoch')::integer,
+     epochs_completed = coalesce((s.j ->> 'total_epochs_completed')::integer, 0),
+     flags = (CASE WHEN s.j -> 'is_overfitting' = 'true' THEN 1 ELSE 0 END)
+           | (CASE WHEN s.j -> 'is_plateaued' = 'true' THEN 2 ELSE 0 END)
+           | (CASE WHEN s.j -> 'is_diverging' = 'true' THEN 4 ELSE 0 END)
+           | (CASE WHEN s.j -> 'is_stalled' = 'true' THEN 8 ELSE 0 END),
+     final_loss = (SELECT CASE WHEN e.train_loss NOT IN ('NaN', 'Infinity', '-Infinity') THEN e.train_loss END
+                   FROM epochs e WHERE e.op = o.id ORDER BY e.epoch DESC LIMIT 1),
+     final_val_loss = (SELECT CASE WHEN e.val_loss NOT IN ('NaN', 'Infinity', '-Infinity') THEN e.val_loss END
+                       FROM epochs e WHERE e.op = o.id ORDER BY e.epoch DESC LIMIT 1)
+   FROM (SELECT id, summary::jsonb AS j FROM operations) s WHERE s.id = o.id;
+   CREATE TABLE IF NOT EXISTS operation_tags (
+     op  bigint NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+     tag text NOT NULL,
+     PRIMARY KEY (tag, op)
+   );
+   CREATE INDEX IF NOT EXISTS operation_tags_op ON operation_tags(op);
+   CREATE TABLE IF NOT EXISTS operation_config (
+     op   bigint NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+     num  float8,
+     path text NOT NULL,
+     kind text NOT NULL,
+     str  text,
+     PRIMARY KEY (op, path)
+   );
+   CREATE INDEX IF NOT EXISTS operation_config_num ON operation_config(path, num);
+   CREATE INDEX IF NOT EXISTS operation_config_str ON operation_config(path, str COLLATE "C");
+   WITH RECURSIVE leaves(op, path, v) AS (
+     SELECT o.id, e.key, e.value FROM operations o, jsonb_each(o.config::jsonb) e
+       WHERE o.config IS NOT NULL AND jsonb_typeof(o.config::jsonb) = 'object'
+     UNION ALL
+     SELECT l.op, l.path || '.' || e.key, e.value FROM leaves l, jsonb_each(l.v) e WHERE jsonb_typeof(l.v) = 'object'
+   )
+   INSERT INTO operation_config (op, path, kind, num, str)
+     SELECT op, path, CASE jsonb_typeof(v) WHEN 'boolean' THEN v #>> '{}' ELSE jsonb_typeof(v) END,
+       CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::float8 END,
+       CASE WHEN jsonb_typeof(v) = 'string' THEN v #>> '{}' END
+     FROM leaves WHERE jsonb_typeof(v) <> 'object'
+   ON CONFLICT DO NOTHING;
+   CREATE INDEX IF NOT EXISTS operations_group ON operations(group_name);
+   CREATE INDEX IF NOT EXISTS operations_created ON operations(created_at);
+   CREATE INDEX IF NOT EXISTS operations_best ON operations(best_val_loss);`,
 ];

@@ -33,7 +33,16 @@ import {
   toOperation,
   type Liveness,
 } from "./rows.ts";
-import { executionRow, finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
+import {
+  executionRow,
+  finishRow,
+  labelsRow,
+  metadataRow,
+  newOperationRow,
+  stopPolicyColumn,
+} from "./operation_changes.ts";
+import { configLeaves } from "./search_columns.ts";
+import type { LabelsInput } from "../schemas/labels.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { lockWithBlocks } from "./pg_lock.ts";
 import { migrate } from "./pg_migrate.ts";
@@ -229,15 +238,50 @@ export class PostgresStore implements Store, SharedStore {
         tx<OpRow[]>`
         INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at, total_epochs_planned,
                                 total_steps_planned, metadata, summary, config, stop_policy, owner, lease_until, location, host,
-                                alert_rules, executor)
+                                alert_rules, executor, tags, group_name)
         VALUES (${r.operation_id}, ${r.operation_type}, ${r.name}, ${r.status}, ${r.created_at}, ${r.started_at},
                 ${r.total_epochs_planned}, ${r.total_steps_planned}, ${r.metadata}, ${r.summary}, ${r.config}, ${r.stop_policy},
                 ${owner?.id ?? null}, ${owner ? leaseUntil(owner, this.now()) : null}, ${r.location}, ${r.host},
-                ${r.alert_rules}, ${r.executor})
+                ${r.alert_rules}, ${r.executor}, ${r.tags}, ${r.group_name})
         RETURNING *`,
         this.notifyStatus(tx, r.operation_id, false),
       ]);
+      const id = (inserted as OpRow[])[0]!.id;
+      const leaves = configLeaves(input.config);
+      await Promise.all([
+        this.saveTags(tx, id, JSON.parse(r.tags) as string[], false),
+        leaves.length > 0
+          ? tx`INSERT INTO operation_config (op, path, kind, num, str)
+               SELECT ${id}, c.path, c.kind, c.num, c.str
+               FROM json_to_recordset(${JSON.stringify(leaves)}::text::json) AS c(path text, kind text, num float8, str text)`
+          : null,
+      ]);
       return inserted;
+    });
+    return this.toOperation(rows[0]!);
+  }
+
+  /** Replaces the operation's rows in operation_tags (the search's index of tags); `stored`: it may have some. */
+  private saveTags(tx: SQL, opId: string, tags: readonly string[], stored: boolean) {
+    return Promise.all([
+      stored ? tx`DELETE FROM operation_tags WHERE op = ${opId}` : null,
+      tags.length > 0
+        ? tx`INSERT INTO operation_tags (tag, op) SELECT t, ${opId} FROM unnest(${tx.array([...tags], "TEXT")}::text[]) AS t`
+        : null,
+    ]);
+  }
+
+  async setLabels(operationId: string, patch: LabelsInput): Promise<Operation> {
+    const rows = await this.sql.begin(async (tx) => {
+      const op = await this.row(tx, operationId, true);
+      const next = labelsRow(op, patch);
+      await this.saveTags(tx, op.id, next.tags, true);
+      const [updated] = await Promise.all([
+        tx<OpRow[]>`UPDATE operations SET tags = ${JSON.stringify(next.tags)}, group_name = ${next.group}
+                    WHERE id = ${op.id} RETURNING *`,
+        this.notifyStatus(tx, operationId, false),
+      ]);
+      return updated;
     });
     return this.toOperation(rows[0]!);
   }
@@ -396,7 +440,10 @@ export class PostgresStore implements Store, SharedStore {
               error_message = CASE WHEN ${w.revived} THEN NULL ELSE error_message END,
               failure_code = CASE WHEN ${w.revived} THEN NULL ELSE failure_code END,
               completed_at = CASE WHEN ${w.revived} THEN NULL ELSE completed_at END,
-              started_at = CASE WHEN ${w.started} THEN ${w.at.toISOString()}::timestamptz ELSE started_at END
+              started_at = CASE WHEN ${w.started} THEN ${w.at.toISOString()}::timestamptz ELSE started_at END,
+              best_val_loss = ${w.columns.best_val_loss}::float8, best_epoch = ${w.columns.best_epoch}::integer,
+              epochs_completed = ${w.columns.epochs_completed}, final_loss = ${w.columns.final_loss}::float8,
+              final_val_loss = ${w.columns.final_val_loss}::float8, flags = ${w.columns.flags}
             WHERE id = ${op.id}`,
           w.blocks.size > 0
             ? tx`

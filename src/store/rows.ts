@@ -49,6 +49,9 @@ export interface OperationColumns {
   /** Why it waits and its place in the executor's queue, as last said; shown only while pending. */
   pending_reason: string | null;
   queue_position: number | null;
+  /** The run's tags, a sorted JSON array (the search reads table operation_tags). */
+  tags: string;
+  group_name: string | null;
 }
 
 /** A nullable JSON column. */
@@ -79,6 +82,8 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     operation_type: r.operation_type,
     name: r.name,
     status: r.status,
+    tags: JSON.parse(r.tags) as string[],
+    group: r.group_name,
     created_at: r.created_at,
     started_at: r.started_at,
     completed_at: r.completed_at,

@@ -16,7 +16,16 @@ import type { StepJudgementState } from "../trends/step_judgement.ts";
 import { BLOCK, blockCover, blockOf, coverSpans } from "./blocks.ts";
 import { closeDatabase, migrate, openDatabase } from "./database.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { executionRow, finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
+import {
+  executionRow,
+  finishRow,
+  labelsRow,
+  metadataRow,
+  newOperationRow,
+  stopPolicyColumn,
+} from "./operation_changes.ts";
+import { configLeaves } from "./search_columns.ts";
+import type { LabelsInput } from "../schemas/labels.ts";
 import {
   type EpochColumns,
   type OperationColumns,
@@ -70,6 +79,8 @@ interface OpRow extends OperationColumns {
 }
 
 type Cell = number | string | null;
+/** The search columns of saveWrite (src/store/search_columns.ts SummaryColumns), in its parameter order. */
+type SearchCells = [number | null, number | null, number, number | null, number | null, number];
 type EpochRow = EpochColumns<number | string>;
 
 /** SQLite REAL cannot hold NaN (it would become NULL), so NaN is kept as the text "NaN". */
@@ -105,7 +116,19 @@ export class SqliteStore implements Store {
     lossHistory: Statement<{ epoch: number; train_loss: Cell; val_loss: Cell }, [number]>;
     saveWrite: Statement<
       unknown,
-      [string, string, number, string | null, number, string | null, number, Uint8Array, string | null, string | null]
+      [
+        string,
+        string,
+        number,
+        string | null,
+        number,
+        string | null,
+        number,
+        Uint8Array,
+        string | null,
+        string | null,
+        ...SearchCells,
+      ]
     >;
     judgementRow: Statement<JudgementRow, [string]>;
     keepJudgement: Statement<unknown, [string, Uint8Array, string, string, Uint8Array | null]>;
@@ -153,7 +176,8 @@ export class SqliteStore implements Store {
            error_message = CASE WHEN ?5 THEN NULL ELSE error_message END,
            failure_code = CASE WHEN ?5 THEN NULL ELSE failure_code END,
            completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,
-           started_at = coalesce(?6, started_at), judgement = ?8, control = coalesce(?10, control)
+           started_at = coalesce(?6, started_at), judgement = ?8, control = coalesce(?10, control),
+           best_val_loss = ?11, best_epoch = ?12, epochs_completed = ?13, final_loss = ?14, final_val_loss = ?15, flags = ?16
          WHERE id = ?7`,
       ),
       judgementRow: this.db.query("SELECT summary, best_json, judgement FROM operations WHERE operation_id = ?"),
@@ -199,12 +223,18 @@ export class SqliteStore implements Store {
 
   async createOperation(input: NewOperation): Promise<Operation> {
     const r = newOperationRow(input, new Date());
-    this.db
+    this.db.transaction(() => this.insertOperation(r, input)).immediate();
+    return this.current(r.operation_id);
+  }
+
+  /** The new operation's row, its tags and its configuration's leaves (src/store/search_columns.ts). */
+  private insertOperation(r: ReturnType<typeof newOperationRow>, input: NewOperation): void {
+    const { lastInsertRowid: id } = this.db
       .query(
         `INSERT INTO operations (operation_id, operation_type, name, status, created_at, started_at,
            total_epochs_planned, total_steps_planned, metadata, summary, chart_blocks, config, stop_policy, location, host,
-           alert_rules, executor)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+           alert_rules, executor, tags, group_name)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         r.operation_id,
@@ -223,8 +253,33 @@ export class SqliteStore implements Store {
         r.host,
         r.alert_rules,
         r.executor,
+        r.tags,
+        r.group_name,
       );
-    return this.current(r.operation_id);
+    this.saveTags(Number(id), JSON.parse(r.tags) as string[]);
+    const leaf = this.db.query("INSERT INTO operation_config (op, path, kind, num, str) VALUES (?, ?, ?, ?, ?)");
+    for (const c of configLeaves(input.config)) leaf.run(id, c.path, c.kind, c.num, c.str);
+  }
+
+  /** Replaces the operation's rows in operation_tags (the search's index of tags). */
+  private saveTags(opId: number, tags: readonly string[]): void {
+    this.db.query("DELETE FROM operation_tags WHERE op = ?").run(opId);
+    const insert = this.db.query("INSERT INTO operation_tags (tag, op) VALUES (?, ?)");
+    for (const t of tags) insert.run(t, opId);
+  }
+
+  async setLabels(operationId: string, patch: LabelsInput): Promise<Operation> {
+    return this.db
+      .transaction(() => {
+        const op = this.row(operationId);
+        const next = labelsRow(op, patch);
+        this.db
+          .query("UPDATE operations SET tags = ?, group_name = ? WHERE id = ?")
+          .run(JSON.stringify(next.tags), next.group, op.id);
+        this.saveTags(op.id, next.tags);
+        return this.current(operationId);
+      })
+      .immediate();
   }
 
   async discardOperation(operationId: string): Promise<boolean> {
@@ -375,6 +430,12 @@ export class SqliteStore implements Store {
         encodeJudge(w.kept),
         w.cadence,
         w.control && JSON.stringify(w.control),
+        w.columns.best_val_loss,
+        w.columns.best_epoch,
+        w.columns.epochs_completed,
+        w.columns.final_loss,
+        w.columns.final_val_loss,
+        w.columns.flags,
       );
       for (const [b, summary] of w.blocks) this.q.saveBlock.run(op.id, b, JSON.stringify(summary));
       return 0; // counted once committed (writeEpochs)

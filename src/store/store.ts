@@ -11,6 +11,7 @@ import type { StepJudgementState } from "../trends/step_judgement.ts";
 import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 import type { AlertRules, FlagEvent } from "../schemas/alert.ts";
 import type { AlertStore } from "./alerts.ts";
+import type { LabelsInput } from "../schemas/labels.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -28,6 +29,9 @@ export interface NewOperation {
   stop_policy?: StopPolicy | null;
   /** The run's alert rules (normalised); null or absent: the server's defaults. */
   alert_rules?: AlertRules | null;
+  /** Its tags (src/schemas/labels.ts; normalised on the way in) and group. */
+  tags?: readonly string[];
+  group?: string | null;
   /** The executor that runs it (a declared training: src/executors), recorded from its first moment. */
   executor?: string | null;
   /**
@@ -231,6 +235,11 @@ export interface Store {
   /** Records the stop decision (replacing any before it). */
   setControl(operationId: string, control: StopControl): Promise<void>;
   mergeMetadata(operationId: string, patch: Record<string, unknown>): Promise<Operation>;
+  /**
+   * Changes the tags and group (src/schemas/labels.ts applyLabels), in any status; VALIDATION_ERROR (field
+   * body.add_tags) when the run would hold more than MAX_TAGS tags. NOT_FOUND for an unknown id.
+   */
+  setLabels(operationId: string, patch: LabelsInput): Promise<Operation>;
   /**
    * Records what its executor says (src/executors/executor.ts): its id there, why it waits and its place in the queue.
    * A key left out keeps its value; null clears it. NOT_FOUND for an unknown id. The server's own columns: no route

@@ -32,6 +32,7 @@ import {
 } from "../trends/types.ts";
 import type { WireEpoch } from "../schemas/epoch.ts";
 import { appendToBlock, blocksOf, byBlock, summarizeBlock } from "./blocks.ts";
+import { summaryColumns, type SummaryColumns } from "./search_columns.ts";
 import type { WriteResult } from "./store.ts";
 import { raisedFlags, summaryFlags } from "../alerts/rules.ts";
 import type { AlertRules } from "../schemas/alert.ts";
@@ -105,6 +106,8 @@ export interface InsertReads {
 /** What a write saves on the operation row and its blocks, in the same transaction. */
 export interface SavedWrite {
   trends: TrendSummary;
+  /** The search columns of the summary (src/store/search_columns.ts), saved on the row with it. */
+  columns: SummaryColumns;
   state: TrendState;
   /** The judgement kept on write, advanced by the batch (column judgement). */
   kept: JudgeState;
@@ -257,12 +260,16 @@ export function* writeEpochs<R extends WriteRow>(
   let trends: TrendSummary;
   let state: TrendState;
   let kept: JudgeState;
+  // The stored epochs' most recent losses, ascending: the latest one's are the search's final figures.
+  let recent: readonly EpochPoint[];
   if (append) {
     state = append.state;
-    trends = appendedSummary(append, append.tail ?? read.tail!, ctx.trends);
+    recent = append.tail ?? read.tail!;
+    trends = appendedSummary(append, recent as EpochPoint[], ctx.trends);
     const from = prevKept ?? emptyJudgeState(append.monitor, ctx.trends);
     kept = advanceJudge(from, ascending(batch.epochs), append.monitor, state.best);
   } else {
+    recent = read.history!;
     ({ state, summary: trends } = analyzeTrends(read.history!, ctx.trends));
     kept = judgeStateOf(read.history!, trends.monitor, state.best, ctx.trends);
   }
@@ -272,6 +279,7 @@ export function* writeEpochs<R extends WriteRow>(
   const version = yield* step(
     writer.save(op, {
       trends,
+      columns: summaryColumns(trends, recent.at(-1) ?? null),
       state,
       kept,
       names,
