@@ -73,7 +73,14 @@ export class ParallelChart {
 
   /** Puts run `id`'s line on top, thicker, the others faded (a table row hovered); null for none. */
   highlight(id) {
+    // Restyling a thousand lines per pointer move is what a hover would cost: only when the line under it changes.
+    if (id === this.highlighted) return;
     this.highlighted = id;
+    this.#applyHighlight();
+  }
+
+  #applyHighlight() {
+    const id = this.highlighted;
     const svg = this.plot.querySelector("svg");
     if (!svg) return;
     svg.classList.toggle("dim", id !== null);
@@ -140,7 +147,7 @@ export class ParallelChart {
         <g class="lines">${lines}</g><g class="axes">${axisMarks}</g><g class="hits">${hits}</g>
       </svg>`,
     );
-    if (this.highlighted !== null) this.highlight(this.highlighted);
+    if (this.highlighted !== null) this.#applyHighlight();
     this.#drawLegend();
   }
 

@@ -23,10 +23,27 @@ export function flattenConfig(config) {
   return out;
 }
 
+/**
+ * Per list item, what the view reads of it many times (its flattened configuration, its verdicts), computed once: a live
+ * change brings a new item, so a new entry, and a left one is collected with its item.
+ */
+const derived = new WeakMap();
+function derivedOf(op) {
+  let d = derived.get(op);
+  if (!d) {
+    d = { config: new Map(flattenConfig(op.config)), verdicts: judge(op) };
+    derived.set(op, d);
+  }
+  return d;
+}
+
+/** A run's configuration as a Map from dotted path to value (flattenConfig). */
+export const configOf = (op) => derivedOf(op).config;
+
 /** The union of the runs' configuration paths, in the order they first appear (runs in the order given). */
 export function configColumns(ops) {
   const seen = new Set();
-  for (const op of ops) for (const [path] of flattenConfig(op.config)) seen.add(path);
+  for (const op of ops) for (const path of configOf(op).keys()) seen.add(path);
   return [...seen];
 }
 
@@ -37,7 +54,7 @@ export function configColumns(ops) {
  */
 export const VERDICTS = [
   { key: "diverged", cls: "bad", dash: "7 4", test: (_op, flags) => flags.has("diverging") },
-  { key: "pruned", cls: "info", dash: "2 4", test: (op) => op.result?.pruned === true },
+  { key: "pruned", cls: "info", dash: "4 4", test: (op) => op.result?.pruned === true },
   { key: "overfit", cls: "warn", dash: "10 3 2 3", test: (_op, flags) => flags.has("overfitting") },
   { key: "stalled", cls: "warn", dash: "1 3", test: (_op, flags) => flags.has("stalled") },
   { key: "plateaued", cls: "info", dash: "", test: (_op, flags) => flags.has("plateau") },
@@ -63,7 +80,9 @@ export function flagsOf(op) {
  * A run's verdicts, most telling first: `{ key, cls, dash, why }`, `why` the reason a person reads (a pruned run's
  * "pruned by trainwatch: …", as its pruner wrote it in the result). Empty for a run the judgement has nothing against.
  */
-export function verdictsOf(op) {
+export const verdictsOf = (op) => derivedOf(op).verdicts;
+
+function judge(op) {
   const flags = flagsOf(op);
   return VERDICTS.filter((v) => v.test(op, flags)).map(({ key, cls, dash }) => ({
     key,
@@ -102,11 +121,7 @@ export const OUTCOMES = [
 /** A run's value in column `key`: "name", an outcome's key, or "config.<path>". */
 export function cellOf(op, key) {
   if (key === "name") return op.name ?? op.operation_id;
-  if (key.startsWith("config.")) {
-    const path = key.slice("config.".length);
-    const hit = flattenConfig(op.config).find(([p]) => p === path);
-    return hit === undefined ? null : hit[1];
-  }
+  if (key.startsWith("config.")) return configOf(op).get(key.slice("config.".length)) ?? null;
   return OUTCOMES.find((o) => o.key === key)?.value(op) ?? null;
 }
 

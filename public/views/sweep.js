@@ -11,7 +11,7 @@ import { html, render } from "../lib/html.js";
 import { ParallelChart } from "../lib/parallel.js";
 import { groupQuery, listHash } from "../lib/query.js";
 import { hashOf } from "../lib/router.js";
-import { OUTCOMES, axisOf, configColumns, flattenConfig, sortRuns, cellOf, verdictsOf } from "../lib/sweep.js";
+import { OUTCOMES, axisOf, cellOf, configColumns, configOf, sortRuns, verdictsOf } from "../lib/sweep.js";
 import { errorBox, setConn, statusPill, throttle } from "../lib/widgets.js";
 
 /** Runs per list request (the API's largest page). */
@@ -22,6 +22,13 @@ const MAX_RUNS = 5000;
 const MAX_AXES = 16;
 /** How often the live group is redrawn at most. */
 const REDRAW_MS = 250;
+/**
+ * Rows drawn until "Show all" is pressed: a 1,000-row table took 0.3–0.5 s to lay out on the 2-vCPU VM at every
+ * re-sort (bench/dashboard.ts (f)); the chart always draws every run.
+ */
+const ROWS_SHOWN = 200;
+/** The verdicts whose reason is written under the badges (a flag's reason is its name). */
+const EXPLAINED = new Set(["pruned", "stopped early", "failed"]);
 
 /** The columns that hold a loss, shown in the server's loss format. */
 const LOSSES = new Set(["best_val_loss", "final_loss"]);
@@ -40,6 +47,8 @@ export function sweepView(root, group, params = new URLSearchParams()) {
     ops: new Map(),
     /** The table's runs, in its order. */
     rows: [],
+    /** Every row drawn, not only the first ROWS_SHOWN. */
+    all: false,
     sort: params.get("sort") ?? "best_val_loss",
     order: params.get("order") === "desc" ? "desc" : "asc",
     loading: 1,
@@ -65,11 +74,17 @@ export function sweepView(root, group, params = new URLSearchParams()) {
     </section>
     <section class="card">
       <div class="table-wrap"><table class="ops sweep"><thead></thead><tbody></tbody></table></div>
+      <p class="small muted" id="sweep-more" hidden><span></span> <button type="button" id="show-all">Show all</button></p>
     </section>`,
   );
   const summary = root.querySelector("#sweep-summary");
   const thead = root.querySelector("thead");
   const tbody = root.querySelector("tbody");
+  const more = root.querySelector("#sweep-more");
+  more.querySelector("button").onclick = () => {
+    state.all = true;
+    drawTable(runs(), configColumns(runs()));
+  };
   const chart = new ParallelChart(root.querySelector("#parallel"), {
     onOpen: (id) => (location.hash = `#/op/${encodeURIComponent(id)}`),
   });
@@ -90,18 +105,24 @@ export function sweepView(root, group, params = new URLSearchParams()) {
       })}</tr>`,
     );
     state.rows = sortRuns(ops, state.sort, state.order);
+    const shown = state.all ? state.rows : state.rows.slice(0, ROWS_SHOWN);
+    more.hidden = shown.length === state.rows.length;
+    more.querySelector("span").textContent = `The first ${shown.length} of ${state.rows.length} runs in this order.`;
     render(
       tbody,
-      state.rows.length
-        ? html`${state.rows.map((op) => {
-            const config = new Map(flattenConfig(op.config));
+      shown.length
+        ? html`${shown.map((op) => {
+            const config = configOf(op);
             const verdicts = verdictsOf(op);
             return html`<tr data-op="${op.operation_id}">
               <td><a href="#/op/${encodeURIComponent(op.operation_id)}">${op.name ?? op.operation_id}</a></td>
               ${columns.map((c) => html`<td class="num" data-col="config.${c}">${cell(config.get(c), c)}</td>`)}
               <td>${statusPill(op.status)}</td>
               ${OUTCOMES.slice(1, -1).map((o) => html`<td class="num" data-col="${o.key}">${cell(o.value(op), o.key)}</td>`)}
-              <td data-col="verdict">${verdicts.map((v, i) => html`${i ? " " : ""}<span class="badge ${v.cls}" data-verdict="${v.key}" title="${v.why}">${v.key}</span>`)}${verdicts.some((v) => v.key === "pruned" || v.key === "stopped early" || v.key === "failed") ? html`<div class="muted small why">${verdicts.find((v) => v.key === "pruned" || v.key === "stopped early" || v.key === "failed").why}</div>` : null}</td>
+              <td data-col="verdict">${verdicts.map((v, i) => html`${i ? " " : ""}<span class="badge ${v.cls}" data-verdict="${v.key}" title="${v.why}">${v.key}</span>`)}${verdicts
+                .filter((v) => EXPLAINED.has(v.key))
+                .slice(0, 1)
+                .map((v) => html`<div class="muted small why">${v.why}</div>`)}</td>
             </tr>`;
           })}`
         : html`<tr><td colspan="${keys.length}" class="muted">No run in group ${group} yet.</td></tr>`,
