@@ -13,7 +13,7 @@
  * (table and parallel coordinates), a re-sort, the list searched. `--sweep-only` runs (f) alone, `--sweep=0` skips it.
  * It prints figures, each goal beside its figure; it asserts nothing.
  */
-import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
+import { CHROMIUM, chromiumPresent, launchChromium, recordLongTasks } from "../tests/fixtures/browser.ts";
 import { SseReader } from "../tests/sse.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 import { zoomFigures } from "./dashboard_zoom.ts";
@@ -180,23 +180,16 @@ async function figures() {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      await page.addInitScript(() => {
-        const w = window as any;
-        w.__long = [];
-        new PerformanceObserver((list) =>
-          list.getEntries().forEach((e) => w.__long.push(Math.round(e.duration))),
-        ).observe({ entryTypes: ["longtask"] });
-      });
+      const { longTasks, clear } = await recordLongTasks(page);
       const drawn = (chart: string) =>
         page.waitForFunction((c) => (window as any).__trainwatch?.chartPoints(c) > 0, chart, { timeout: 60_000 });
-      const longTasks = () => page.evaluate(() => (window as any).__long as number[]);
       let start = performance.now();
       await page.goto(`${server.url}/#/compare/${ids.join(",")}`);
       await drawn("compare");
       console.log(
         `(d) dashboard: comparison of ${RUNS} runs × ${EPOCHS} epochs drawn ${ms(performance.now() - start)} after navigation; page long tasks: [${(await longTasks()).join(", ")}] ms`,
       );
-      await page.evaluate(() => ((window as any).__long = [])); // a hash change keeps the document
+      await clear(); // a hash change keeps the document
       start = performance.now();
       await page.goto(`${server.url}/#/op/${ids[0]}`);
       await drawn("loss");

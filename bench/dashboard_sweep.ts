@@ -7,7 +7,7 @@
  * the list searched for the group (the first 100 rows drawn). Each goal beside its figure with met / missed. Other times
  * come from this process around the page's hooks (window.__trainwatch), sampled once a frame, so ±16 ms.
  */
-import { chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
+import { chromiumPresent, launchChromium, recordLongTasks } from "../tests/fixtures/browser.ts";
 
 export interface SweepOptions {
   runs: number;
@@ -81,15 +81,7 @@ export async function sweepFigures(url: string, { runs, epochs, samples }: Sweep
   const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.addInitScript(() => {
-      const w = window as any;
-      w.__long = [];
-      new PerformanceObserver((list) =>
-        list.getEntries().forEach((e) => w.__long.push(Math.round(e.duration))),
-      ).observe({
-        entryTypes: ["longtask"],
-      });
-    });
+    const { longTasks } = await recordLongTasks(page);
     const draws: number[] = [];
     let long: number[] = [];
     for (let i = 0; i < Math.max(1, Math.min(samples, 5)); i++) {
@@ -101,7 +93,7 @@ export async function sweepFigures(url: string, { runs, epochs, samples }: Sweep
         polling: "raf",
       });
       draws.push(performance.now() - start);
-      long = await page.evaluate(() => (window as any).__long as number[]);
+      long = await longTasks();
     }
     const rows = await page.$$eval("table.sweep tbody tr[data-op]", (trs) => trs.length);
     figure(
