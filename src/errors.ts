@@ -5,6 +5,8 @@
 
 export type ErrorCode =
   | "VALIDATION_ERROR"
+  | "QUERY_SYNTAX"
+  | "QUERY_FIELD"
   | "UNAUTHORIZED"
   | "NOT_FOUND"
   | "METHOD_NOT_ALLOWED"
@@ -24,6 +26,9 @@ export type ErrorCode =
 
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION_ERROR: 400,
+  // A search query (src/schemas/search.ts) that does not parse, or names a field there is none of; details.position.
+  QUERY_SYNTAX: 400,
+  QUERY_FIELD: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,

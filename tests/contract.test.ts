@@ -178,6 +178,19 @@ const CONTRACT: Record<string, Case[]> = {
     },
     { name: "limit 0", status: 400, call: () => ({ query: { limit: "0" } }) },
   ],
+  "PATCH /api/v1/operations/{id}/labels": [
+    {
+      name: "tag and group",
+      status: 200,
+      call: async (f) => ({ params: { id: await f.finished() }, body: { add_tags: ["best"], group: "sweep-7" } }),
+    },
+    {
+      name: "a bad tag",
+      status: 400,
+      call: async (f) => ({ params: { id: await f.running() }, body: { tags: ["a b"] } }),
+    },
+    { name: "unknown", status: 404, call: () => ({ params: { id: UNKNOWN }, body: { tags: [] } }) },
+  ],
   "GET /api/v1/alerts/{id}": [
     { name: "get with its delivery log", status: 200, call: async (f) => ({ params: { id: await f.alerted() } }) },
     { name: "unknown", status: 404, call: () => ({ params: { id: "al_000000000000000000000000" } }) },
@@ -209,6 +222,15 @@ const CONTRACT: Record<string, Case[]> = {
       call: async (f) => (await f.running(), { query: { limit: "10", offset: "0", status: "running" } }),
     },
     { name: "limit 0", status: 400, call: () => ({ query: { limit: "0" } }) },
+    {
+      name: "a search, sorted",
+      status: 200,
+      call: async (f) => (
+        await f.running(),
+        { query: { q: "status = running and not flags.diverging", sort: "best_val_loss", order: "asc" } }
+      ),
+    },
+    { name: "a query that does not parse", status: 400, call: () => ({ query: { q: "best_val_loss <" } }) },
   ],
   "GET /api/v1/operations/{id}": [
     { name: "get", status: 200, call: async (f) => ({ params: { id: await f.running() } }) },

@@ -152,6 +152,26 @@ describe("MCP tools in process, against the app", () => {
     );
   });
 
+  test("label_operation labels a run and list_operations finds it by q, sorted; a bad query names its position", async () => {
+    const labelled = await data(mcp, "label_operation", {
+      operation_id: ids.finished,
+      add_tags: ["mcp-found"],
+      group: "mcp sweep",
+    });
+    expect(labelled).toMatchObject({ operation_id: ids.finished, tags: ["mcp-found"], group: "mcp sweep" });
+    const found = await data(mcp, "list_operations", {
+      q: 'tags has "mcp-found" and group = "mcp sweep" and status = completed',
+      sort: "best_val_loss",
+      order: "asc",
+    });
+    expect(found.total_count).toBe(1);
+    expect(found.operations.map((o: any) => o.operation_id)).toEqual([ids.finished]);
+    expect(await failure(mcp, "list_operations", { q: "best_val_loss <" })).toStartWith(
+      "QUERY_SYNTAX: query.q at 15: expected a value after '<'",
+    );
+    expect(await failure(mcp, "list_operations", { q: "colour = 1" })).toStartWith("QUERY_FIELD: query.q at 0");
+  });
+
   test("list_operations filters by status and reports flags", async () => {
     const all = await data(mcp, "list_operations");
     expect(all.total_count).toBeGreaterThanOrEqual(3);

@@ -224,6 +224,13 @@ describe("metric names", () => {
     // metrics; 12: alerts), as a database from before it is.
     store.db.run("DROP TABLE steps; DROP TABLE step_blocks; DROP TABLE alert_deliveries; DROP TABLE alerts");
     store.db.run("DROP TABLE system_samples");
+    // 14: labels and the search's tables, indexes and columns.
+    store.db.run("DROP TABLE operation_tags; DROP TABLE operation_config");
+    store.db.run("DROP INDEX operations_search; DROP INDEX operations_group; DROP INDEX operations_best");
+    store.db.run("DROP INDEX operations_flags");
+    for (const c of ["tags", "group_name", "best_val_loss", "best_epoch", "epochs_completed", "final_loss"])
+      store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
+    for (const c of ["final_val_loss", "flags"]) store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     for (const c of [
       "total_steps_planned",
       "steps_completed",
@@ -237,12 +244,6 @@ describe("metric names", () => {
       "queue_position",
     ])
       store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
-    // 14: labels and the search's tables, indexes and columns.
-    store.db.run("DROP TABLE operation_tags; DROP TABLE operation_config");
-    store.db.run("DROP INDEX operations_group; DROP INDEX operations_created; DROP INDEX operations_best");
-    for (const c of ["tags", "group_name", "best_val_loss", "best_epoch", "epochs_completed", "final_loss"])
-      store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
-    for (const c of ["final_val_loss", "flags"]) store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
     // 10: the liveness columns and their index.
     store.db.run("DROP INDEX operations_watched");
     for (const c of ["watched_at", "cadence"]) store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);

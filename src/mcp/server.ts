@@ -27,6 +27,7 @@ import { SYSTEM_MAX_POINTS } from "../schemas/system.ts";
 import type { Operation } from "../schemas/operation.ts";
 import { ALERT_LIMIT, AlertRules } from "../schemas/alert.ts";
 import { LabelsInput } from "../schemas/labels.ts";
+import { SearchParams } from "../schemas/search.ts";
 import {
   LIST_LIMIT,
   MAX_POINTS,
@@ -95,11 +96,14 @@ const TOOLS: readonly ToolDef<TObject>[] = [
     name: "list_operations",
     description:
       "List Trainwatch operations (training runs), newest first, with status, progress, best loss and overfitting/plateau/divergence flags. " +
-      "Use it to find an operation_id. Filter by status (e.g. 'running') or operation_type (e.g. 'training').",
+      "Use it to find an operation_id. Filter by status (e.g. 'running') or operation_type (e.g. 'training'), or search with q: " +
+      'e.g. q = \'tags has "bert" and group = "sweep-7" and config.lr < 1e-3 and not flags.diverging\', sort = "best_val_loss", order = "asc" ' +
+      "for the best runs of a sweep. A query error names its position (QUERY_SYNTAX, QUERY_FIELD).",
     inputSchema: Type.Object(
       {
         status: Type.Optional(OperationStatus),
         operation_type: Type.Optional(OperationType),
+        ...SearchParams,
         limit: Type.Optional(Type.Integer({ ...LIST_LIMIT, description: "How many to return (default 20)." })),
       },
       { additionalProperties: false },
@@ -483,6 +487,10 @@ const HINTS: Record<string, string> = {
   EXECUTOR_UNAVAILABLE:
     "The executor (a cluster's scheduler) cannot be reached now: retry later, or start it with another target list_recipes offers.",
   VALIDATION_ERROR: "Fix that argument and call the tool again.",
+  QUERY_SYNTAX:
+    'Fix the query at that position (docs/api.md "Searching runs"), e.g. tags has "bert" and config.lr < 1e-3.',
+  QUERY_FIELD:
+    "Use a known field: name, status, operation_type, group, tags, created_at, best_val_loss, epochs_completed, final_loss, config.<key>, flags.<name>.",
 };
 
 /** A tool failure as the model sees it: `CODE: message. hint`, with the same fields in structuredContent. */

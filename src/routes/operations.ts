@@ -15,6 +15,7 @@ import {
 } from "../schemas/operation.ts";
 import { ListQuery, MetricsQuery } from "../schemas/query.ts";
 import { LabelsInput } from "../schemas/labels.ts";
+import { parseQuery, parseSort } from "../schemas/search.ts";
 import { loadOperation } from "../store/load.ts";
 import { metricsView, rangeOf } from "../operations/reads.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
@@ -69,6 +70,9 @@ export const operationsRoutes = (deps: AppDeps) =>
         const { items, total } = await deps.store.listOperations({
           status: query.status,
           operation_type: query.operation_type,
+          query: parseQuery(query.q ?? ""),
+          sort: parseSort(query.sort),
+          order: query.order,
           limit: query.limit ?? 50,
           offset: query.offset ?? 0,
         });
@@ -82,9 +86,9 @@ export const operationsRoutes = (deps: AppDeps) =>
         },
         detail: {
           tags: ["operations"],
-          summary: "List operations, newest first",
+          summary: "List and search operations",
           description:
-            "Filters by `status` and `operation_type`; pages with `limit` (default 50) and `offset`. `total_count` counts all matches.",
+            'Searches with `q` (a filter language over name, status, tags, group, configuration values, summary figures, flags and dates, e.g. `tags has "bert" and group = "sweep-7" and config.lr < 1e-3 and not flags.diverging`: see docs/api.md), beside the `status` and `operation_type` filters; sorts by `sort` (any field but tags, `config.<path>` too; default created_at) in `order` (default desc; runs without a value last); pages with `limit` (default 50) and `offset`. `total_count` counts all matches. A query that does not parse is a 400 QUERY_SYNTAX, an unknown field a 400 QUERY_FIELD, each with `details.position`, the 0-based offset in `q`.',
         },
       },
     )

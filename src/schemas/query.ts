@@ -10,6 +10,7 @@ import { SinceStep, StepNumber } from "./step.ts";
 import { EpochNumber, SinceEpoch } from "./epoch.ts";
 import { SYSTEM_MAX_POINTS } from "./system.ts";
 import { LIST_LIMIT, MAX_OFFSET, MAX_POINTS, OperationStatus, OperationType } from "./operation.ts";
+import { SearchParams } from "./search.ts";
 
 /**
  * An integer query parameter, coerced from the query string; `opts` may be a TypeBox integer schema (the bounded
@@ -63,6 +64,7 @@ const MAX_FIELDS = 50;
 export const ListQuery = t.Object({
   status: t.Optional(OperationStatus),
   operation_type: t.Optional(OperationType),
+  ...SearchParams,
   limit: queryInt("limit", { ...LIST_LIMIT, default: 50, description: "Page size (default 50)." }),
   // Bounded: past 2^63 SQLite refuses the value ("datatype mismatch") and the reply was a 500.
   offset: queryInt("offset", {

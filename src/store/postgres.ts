@@ -42,6 +42,7 @@ import {
   stopPolicyColumn,
 } from "./operation_changes.ts";
 import { configLeaves } from "./search_columns.ts";
+import { compileSearch, pageSql } from "./search_sql.ts";
 import type { LabelsInput } from "../schemas/labels.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { lockWithBlocks } from "./pg_lock.ts";
@@ -317,15 +318,12 @@ export class PostgresStore implements Store, SharedStore {
   }
 
   async listOperations(f: ListFilter): Promise<{ items: Operation[]; total: number }> {
-    const status = f.status ?? null;
-    const type = f.operation_type ?? null;
-    // One statement for every filter combination: a NULL parameter matches everything.
+    const c = compileSearch("postgres", f);
+    const n = c.params.length;
+    // The text is src/store/search_sql.ts's fixed fragments; every value travels as a parameter.
     const [count, rows] = await Promise.all([
-      this.sql`SELECT count(*)::int AS n FROM operations
-               WHERE (${status}::text IS NULL OR status = ${status}) AND (${type}::text IS NULL OR operation_type = ${type})`,
-      this.sql`SELECT * FROM operations
-               WHERE (${status}::text IS NULL OR status = ${status}) AND (${type}::text IS NULL OR operation_type = ${type})
-               ORDER BY id DESC LIMIT ${f.limit} OFFSET ${f.offset}`,
+      this.sql.unsafe(`SELECT count(*)::int AS n FROM ${c.countFrom}`, c.params.slice(0, c.whereParams)),
+      this.sql.unsafe(pageSql(c, `$${n + 1}::bigint`, `$${n + 2}::bigint`), [...c.params, f.limit, f.offset]),
     ]);
     return { items: (rows as OpRow[]).map((r) => this.toOperation(r)), total: (count as { n: number }[])[0]!.n };
   }

@@ -25,6 +25,7 @@ import {
   stopPolicyColumn,
 } from "./operation_changes.ts";
 import { configLeaves } from "./search_columns.ts";
+import { compileSearch, pageSql } from "./search_sql.ts";
 import type { LabelsInput } from "../schemas/labels.ts";
 import {
   type EpochColumns,
@@ -299,18 +300,19 @@ export class SqliteStore implements Store {
   }
 
   async listOperations(f: ListFilter): Promise<{ items: Operation[]; total: number }> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (f.status) where.push("status = ?"), args.push(f.status);
-    if (f.operation_type) where.push("operation_type = ?"), args.push(f.operation_type);
-    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const total = this.db
-      .query<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM operations ${w}`)
-      .get(...args)!.n;
-    const rows = this.db
-      .query<OpRow, (string | number)[]>(`SELECT * FROM operations ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
-      .all(...args, f.limit, f.offset);
-    return { items: rows.map((r) => this.toOperation(r)), total };
+    const c = compileSearch("sqlite", f);
+    const n = c.params.length;
+    // Prepared per call, not cached by the text (db.query would keep every shape a client ever sent).
+    const count = this.db.prepare<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM ${c.countFrom}`);
+    const page = this.db.prepare<OpRow, (string | number)[]>(pageSql(c, `?${n + 1}`, `?${n + 2}`));
+    try {
+      const total = count.get(...c.params.slice(0, c.whereParams))!.n;
+      const rows = page.all(...c.params, f.limit, f.offset);
+      return { items: rows.map((r) => this.toOperation(r)), total };
+    } finally {
+      count.finalize();
+      page.finalize();
+    }
   }
 
   async writeEpochs(operationId: string, epochs: EpochRecord[]): Promise<WriteResult> {

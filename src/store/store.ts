@@ -12,6 +12,7 @@ import type { SystemRecord, SystemSample } from "../schemas/system.ts";
 import type { AlertRules, FlagEvent } from "../schemas/alert.ts";
 import type { AlertStore } from "./alerts.ts";
 import type { LabelsInput } from "../schemas/labels.ts";
+import type { QueryNode, SortField } from "../schemas/search.ts";
 
 /** The metrics a projected epoch read returns (besides `epoch`): standard fields, custom metrics, `timestamp`. */
 export type Fields = readonly string[];
@@ -59,6 +60,11 @@ export interface FinishOptions {
 export interface ListFilter {
   status?: OperationStatus;
   operation_type?: string;
+  /** A parsed search (src/schemas/search.ts parseQuery), beside status and operation_type; null or absent: every run. */
+  query?: QueryNode | null;
+  /** Sort key (default created_at) and direction (default desc); ties in the same direction by creation. */
+  sort?: SortField;
+  order?: "asc" | "desc";
   limit: number;
   offset: number;
 }
@@ -134,6 +140,10 @@ export interface Store {
   discardOperation(operationId: string): Promise<boolean>;
   /** Null when unknown. */
   getOperation(operationId: string): Promise<Operation | null>;
+  /**
+   * One page of the runs `filter` picks (its search compiled by src/store/search_sql.ts: indexed columns and side
+   * tables, values bound), in its order, and how many it picks in all.
+   */
   listOperations(filter: ListFilter): Promise<{ items: Operation[]; total: number }>;
   /**
    * Stores epochs in one transaction (replace on same epoch); refuses finished operations, and (VALIDATION_ERROR,
