@@ -160,7 +160,12 @@ export class ParallelChart {
         .filter((_, i) => i % every === 0)
         .map((c) => ({ p: positionOn(axis, c), label: c.length > 12 ? `${c.slice(0, 11)}…` : c }));
     }
-    return values.map((v) => ({ p: positionOn(axis, v), label: tick(v) }));
+    // A log axis labels its decades: "1e-4" reads better than tick()'s "1.0e-4".
+    const label = (v) =>
+      axis.kind === "log" && /^1(e|$)/.test(v.toExponential(0)) && tick(v).includes("e")
+        ? v.toExponential(0).replace("e+", "e")
+        : tick(v);
+    return values.map((v) => ({ p: positionOn(axis, v), label: label(v) }));
   }
 
   #drawLegend() {

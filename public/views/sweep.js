@@ -94,8 +94,10 @@ export function sweepView(root, group, params = new URLSearchParams()) {
     [...state.ops.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
 
   function drawTable(ops, columns) {
-    const keys = ["name", ...columns.map((c) => `config.${c}`), ...OUTCOMES.map((o) => o.key)];
-    const labels = ["run", ...columns, ...OUTCOMES.map((o) => o.label)];
+    // The final loss shows once the list items carry it (`final_loss`); a column of dashes says nothing.
+    const outcomes = OUTCOMES.filter((o) => o.key !== "final_loss" || ops.some((op) => o.value(op) !== null));
+    const keys = ["name", ...columns.map((c) => `config.${c}`), ...outcomes.map((o) => o.key)];
+    const labels = ["run", ...columns, ...outcomes.map((o) => o.label)];
     render(
       thead,
       html`<tr>${keys.map((k, i) => {
@@ -118,7 +120,7 @@ export function sweepView(root, group, params = new URLSearchParams()) {
               <td><a href="#/op/${encodeURIComponent(op.operation_id)}">${op.name ?? op.operation_id}</a></td>
               ${columns.map((c) => html`<td class="num" data-col="config.${c}">${cell(config.get(c), c)}</td>`)}
               <td>${statusPill(op.status)}</td>
-              ${OUTCOMES.slice(1, -1).map((o) => html`<td class="num" data-col="${o.key}">${cell(o.value(op), o.key)}</td>`)}
+              ${outcomes.slice(1, -1).map((o) => html`<td class="num" data-col="${o.key}">${cell(o.value(op), o.key)}</td>`)}
               <td data-col="verdict">${verdicts.map((v, i) => html`${i ? " " : ""}<span class="badge ${v.cls}" data-verdict="${v.key}" title="${v.why}">${v.key}</span>`)}${verdicts
                 .filter((v) => EXPLAINED.has(v.key))
                 .slice(0, 1)
