@@ -133,22 +133,15 @@ export function sweepView(root, group, params = new URLSearchParams()) {
 
   function drawChart(ops, columns) {
     // Axes worth drawing: the configuration that varies across the runs (all of it when none does).
-    const configAxes = columns
-      .map((c) =>
-        axisOf(
-          c,
-          ops.map((op) => cellOf(op, `config.${c}`)),
-        ),
-      )
-      .filter((a) => a.missing > 0 || (a.kind === "category" ? a.categories.length > 1 : a.max > a.min));
-    const varying = configAxes.length
-      ? configAxes
-      : columns.map((c) =>
-          axisOf(
-            c,
-            ops.map((op) => cellOf(op, `config.${c}`)),
-          ),
-        );
+    const all = columns.map((c) =>
+      axisOf(
+        c,
+        ops.map((op) => cellOf(op, `config.${c}`)),
+      ),
+    );
+    const varying = all.filter(
+      (a) => a.missing > 0 || (a.kind === "category" ? a.categories.length > 1 : a.max > a.min),
+    );
     const monitor = ops.find((op) => op.trends?.monitor)?.trends.monitor ?? "loss";
     const bestAxis = {
       ...axisOf(
@@ -160,7 +153,8 @@ export function sweepView(root, group, params = new URLSearchParams()) {
     // The best value is numeric even when no run has one yet (a fresh sweep): then every line crosses it at "—".
     if (bestAxis.kind === "category")
       Object.assign(bestAxis, { kind: "linear", min: 0, max: 0, categories: undefined });
-    const axes = [...varying.slice(0, MAX_AXES).map((a) => ({ ...a, label: a.key })), bestAxis];
+    const shown = (varying.length ? varying : all).slice(0, MAX_AXES);
+    const axes = [...shown.map((a) => ({ ...a, label: a.key })), bestAxis];
     chart.setData({
       axes,
       runs: ops.map((op) => ({
