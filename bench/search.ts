@@ -164,7 +164,6 @@ async function fill(store: SqliteStore): Promise<void> {
         throw err;
       }
     }
-    store.db.run("ANALYZE");
     const s = (performance.now() - t0) / 1000;
     console.log(`SQLite: ${RUNS.toLocaleString("en-US")} runs stored through the Store in ${s.toFixed(1)} s`);
   }

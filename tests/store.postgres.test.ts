@@ -7,6 +7,7 @@ import { PG_MIGRATIONS } from "../src/store/pg_migrations.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SchemaTooNewError } from "../src/store/pg_migrate.ts";
 import { NAMED, storeContract, TS } from "./store_contract.ts";
+import { backfillFixture } from "./store_contract_search.ts";
 import { dropSchema, schemaName, withPostgres } from "./fixtures/postgres.ts";
 
 await withPostgres("the PostgresStore contract", (url) => {
@@ -92,6 +93,28 @@ await withPostgres("the PostgresStore contract", (url) => {
         const again = await PostgresStore.open(url, { schema });
         expect(await again.metricNames(a)).toEqual(NAMED.names);
         expect(await again.metricNames(b)).toEqual([]);
+        await again.close();
+      } finally {
+        await dropSchema(url, schema);
+      }
+    });
+
+    test("a schema from before the search's columns and tables fills them in from each operation's row and epochs", async () => {
+      const schema = schemaName();
+      try {
+        const store = await PostgresStore.open(url, { schema });
+        const check = await backfillFixture(store);
+        await store.close();
+        // Back to the schema before migration 13: its columns and tables emptied (it is idempotent), the version before it.
+        const sql = new SQL(url, { max: 1 });
+        await sql.unsafe(`DROP TABLE "${schema}".operation_tags, "${schema}".operation_config`);
+        await sql.unsafe(
+          `UPDATE "${schema}".operations SET best_val_loss = NULL, best_epoch = NULL, epochs_completed = 0, final_loss = NULL, final_val_loss = NULL, flags = 0`,
+        );
+        await sql.unsafe(`UPDATE "${schema}".trainwatch_schema_version SET version = ${PG_MIGRATIONS.length - 1}`);
+        await sql.close();
+        const again = await PostgresStore.open(url, { schema });
+        await check(again);
         await again.close();
       } finally {
         await dropSchema(url, schema);

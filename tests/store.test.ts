@@ -9,6 +9,7 @@ import { newOperationId } from "../src/store/ids.ts";
 import { summarizeRows, summarizeTrends, type SpanSummary } from "../src/trends/index.ts";
 import { tempDir } from "./helpers.ts";
 import { curve, NAMED, TS, writeBlockScenario } from "./store_contract.ts";
+import { backfillFixture } from "./store_contract_search.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(async () => {
@@ -252,6 +253,25 @@ describe("metric names", () => {
     const again = open(path);
     expect(await again.metricNames(a)).toEqual(NAMED.names);
     expect(await again.metricNames(b)).toEqual([]);
+  });
+});
+
+describe("search columns", () => {
+  test("a database from before the search's columns and tables fills them in from each operation's row and epochs", async () => {
+    const path = dbPath();
+    const store = open(path);
+    const check = await backfillFixture(store);
+    // Back to the schema before migration 14: none of its tables, indexes and columns.
+    store.db.run("DROP TABLE operation_tags");
+    store.db.run("DROP TABLE operation_config");
+    for (const i of ["operations_search", "operations_group", "operations_best", "operations_flags"])
+      store.db.run(`DROP INDEX ${i}`);
+    for (const c of ["tags", "group_name", "best_val_loss", "best_epoch", "epochs_completed", "final_loss"])
+      store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
+    for (const c of ["final_val_loss", "flags"]) store.db.run(`ALTER TABLE operations DROP COLUMN ${c}`);
+    store.db.run(`PRAGMA user_version = ${MIGRATIONS.length - 1}`);
+    store.close();
+    await check(open(path));
   });
 });
 

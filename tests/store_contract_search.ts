@@ -160,6 +160,10 @@ export function searchContract(open: () => Promise<Store>): void {
         ["config.amp = false", []],
         ["config.amp = null", ["r1", "r2", "r4", "r5", "r6"]],
         ['name ~ "BERT"', ["r1", "r2"]],
+        ['name ~ "%"', []],
+        ['name ~ "_"', []],
+        ['name ~ "t-b"', ["r1"]],
+        ['name ~ "\\\\"', []],
         ['name != "resnet"', ["r1", "r2", "r3", "r5"]],
         ["name = null", ["r6"]],
         ["status = completed", ["r4"]],
@@ -283,4 +287,43 @@ export function searchContract(open: () => Promise<Store>): void {
       expect(await ids("steps_completed = 2 and epochs_completed = 1 and final_loss = 2")).toEqual([stepRun]);
     });
   });
+}
+
+/**
+ * Runs whose search columns and configuration leaves a migration must backfill, as a write stores them: `check` on
+ * the same database after the migration finds each by them.
+ */
+export async function backfillFixture(s: Store): Promise<(again: Store) => Promise<void>> {
+  const TS = "2026-11-26T15:30:00.000Z";
+  const a = await s.createOperation({
+    operation_type: "training",
+    config: { lr: 0.001, opt: "adam", amp: true, model: { width: 128 }, layers: [1, 2] },
+  });
+  await s.writeEpochs(
+    a.operation_id,
+    Array.from({ length: 5 }, (_, e) => ({ epoch: e, timestamp: TS, train_loss: 1 / (e + 1), val_loss: 2 / (e + 1) })),
+  );
+  const b = await s.createOperation({ operation_type: "training" });
+  await s.writeEpochs(b.operation_id, [
+    { epoch: 0, timestamp: TS, train_loss: 1 },
+    { epoch: 1, timestamp: TS, train_loss: Number.NaN },
+  ]);
+  const queries: [string, string][] = [
+    [
+      'config.lr = 0.001 and config.opt = "adam" and config.amp = true and config.model.width = 128 and config.layers != null',
+      a.operation_id,
+    ],
+    [
+      "final_loss = 0.2 and final_val_loss = 0.4 and best_val_loss = 0.4 and best_epoch = 4 and epochs_completed = 5",
+      a.operation_id,
+    ],
+    ["not flags.diverging and config.lr != null", a.operation_id],
+    ["flags.diverging and final_loss = null and epochs_completed = 2", b.operation_id],
+  ];
+  return async (again) => {
+    for (const [q, id] of queries) {
+      const { items } = await again.listOperations({ query: parseQuery(q), limit: 10, offset: 0 });
+      expect(`${q} → ${items.map((o) => o.operation_id)}`).toBe(`${q} → ${id}`);
+    }
+  };
 }
