@@ -1,18 +1,23 @@
 /**
  * Dashboard figures for the acceptance note: `bun run bench/dashboard.ts [--runs=10] [--epochs=10000] [--streams=300]
- * [--big=1000000] [--overlay=100] [--overlay-epochs=10000] [--zoom-only] [--overlay-only]`.
+ * [--big=1000000] [--overlay=100] [--overlay-epochs=10000] [--zoom-only] [--overlay-only] [--sweep=1000]
+ * [--sweep-epochs=20] [--sweep-only]`.
  * Starts a real server process on a temp database, stores runs × epochs (custom metric included), then prints how long
  * (a) GET /operations/compare takes for all runs, (b) the SSE replay of a full history takes, one stream and one per run
  * at once, (c) what hundreds of open streams do to ingestion and delivery, and (d) when Chromium exists, how long the
  * dashboard takes to draw the comparison of all runs and one full run, with the page's long tasks (> 50 ms).
  * (e) Long runs and zoom (bench/dashboard_zoom.ts): a `--big`-epoch run and `--overlay` runs × `--overlay-epochs`, a
  * spike and a NaN hidden in a custom metric; ingest time, the page's replies (time, bytes), first draw, every zoom level.
- * `--zoom-only` runs (e) alone; `--overlay-only` runs only (e)'s overlay (no long run stored). It prints figures, each goal beside its figure; it asserts nothing.
+ * `--zoom-only` runs (e) alone; `--overlay-only` runs only (e)'s overlay (no long run stored).
+ * (f) A sweep (bench/dashboard_sweep.ts): `--sweep` runs in one group; the group's list read, the sweep view drawn
+ * (table and parallel coordinates), a re-sort, the list searched. `--sweep-only` runs (f) alone, `--sweep=0` skips it.
+ * It prints figures, each goal beside its figure; it asserts nothing.
  */
-import { CHROMIUM, chromiumPresent, launchChromium } from "../tests/fixtures/browser.ts";
+import { CHROMIUM, chromiumPresent, launchChromium, recordLongTasks } from "../tests/fixtures/browser.ts";
 import { SseReader } from "../tests/sse.ts";
 import { startServerProcess } from "../tests/helpers.ts";
 import { zoomFigures } from "./dashboard_zoom.ts";
+import { sweepFigures } from "./dashboard_sweep.ts";
 import { args, int } from "./args.ts";
 
 // Bun's fetch caps concurrent requests per process at 256 unless told otherwise at startup; hundreds of open streams need more.
@@ -30,6 +35,8 @@ const STREAMS = int("streams", 300);
 const SAMPLES = int("samples", 10);
 const OVERLAY_ONLY = args.has("overlay-only");
 const ZOOM_ONLY = args.has("zoom-only") || OVERLAY_ONLY;
+const SWEEP_ONLY = args.has("sweep-only");
+const SWEEP = int("sweep", 1000);
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -57,14 +64,17 @@ const postJson = (path: string, body: unknown) =>
   api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 try {
-  if (!ZOOM_ONLY) await figures();
-  await zoomFigures(server.url, {
-    big: int("big", 1_000_000),
-    overlay: int("overlay", 100),
-    overlayEpochs: int("overlay-epochs", 10_000),
-    samples: SAMPLES,
-    overlayOnly: OVERLAY_ONLY,
-  });
+  if (!ZOOM_ONLY && !SWEEP_ONLY) await figures();
+  if (!SWEEP_ONLY)
+    await zoomFigures(server.url, {
+      big: int("big", 1_000_000),
+      overlay: int("overlay", 100),
+      overlayEpochs: int("overlay-epochs", 10_000),
+      samples: SAMPLES,
+      overlayOnly: OVERLAY_ONLY,
+    });
+  if (SWEEP > 0 && !ZOOM_ONLY)
+    await sweepFigures(server.url, { runs: SWEEP, epochs: int("sweep-epochs", 20), samples: SAMPLES });
 } finally {
   await server.stop();
 }
@@ -170,23 +180,16 @@ async function figures() {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      await page.addInitScript(() => {
-        const w = window as any;
-        w.__long = [];
-        new PerformanceObserver((list) =>
-          list.getEntries().forEach((e) => w.__long.push(Math.round(e.duration))),
-        ).observe({ entryTypes: ["longtask"] });
-      });
+      const { longTasks, clear } = await recordLongTasks(page);
       const drawn = (chart: string) =>
         page.waitForFunction((c) => (window as any).__trainwatch?.chartPoints(c) > 0, chart, { timeout: 60_000 });
-      const longTasks = () => page.evaluate(() => (window as any).__long as number[]);
       let start = performance.now();
       await page.goto(`${server.url}/#/compare/${ids.join(",")}`);
       await drawn("compare");
       console.log(
         `(d) dashboard: comparison of ${RUNS} runs × ${EPOCHS} epochs drawn ${ms(performance.now() - start)} after navigation; page long tasks: [${(await longTasks()).join(", ")}] ms`,
       );
-      await page.evaluate(() => ((window as any).__long = [])); // a hash change keeps the document
+      await clear(); // a hash change keeps the document
       start = performance.now();
       await page.goto(`${server.url}/#/op/${ids[0]}`);
       await drawn("loss");

@@ -1,8 +1,9 @@
 // The Trainwatch dashboard's entry: hash-routed views over the REST API and its event streams.
-//   #/                 views/list.js       operations list, live from /api/v1/stream
+//   #/?q=…&sort=…      views/list.js       operations list (searched with the filter language, sorted), live from /api/v1/stream
 //   #/op/<id>          views/operation.js  one operation: live curves, smoothing, badges, recommendation, cancel, downloads
 //   #/compare/<a,b,…>  views/compare.js    runs overlaid on one chart (by epoch, or by step with ?x=step), with their summaries
 //   #/new              views/new.js        start a training from a spec
+//   #/groups/<group>   views/sweep.js      a group's runs (a sweep): configuration and outcome table, parallel coordinates
 // lib/ holds what the views share: html (the escaping template), format, widgets, charts, api, router, and the header's
 // alert bell and toasts (alerts.js).
 // "uplot" and "trends/…" (the server's own trend code, built for the browser) come through the page's import map.
@@ -15,27 +16,27 @@ import { compareView } from "./views/compare.js";
 import { listView } from "./views/list.js";
 import { newTrainingView } from "./views/new.js";
 import { operationView } from "./views/operation.js";
+import { sweepView } from "./views/sweep.js";
 
 const views = {
-  op: (root, id) => (id ? operationView(root, id) : listView(root)),
+  op: (root, id, params) => (id ? operationView(root, id) : listView(root, params)),
   // "a,b" or "a,b?x=step" (overlaid by step).
-  compare: (root, arg) => {
-    const [list, query = ""] = arg.split("?");
-    const x = new URLSearchParams(query).get("x") === "step" ? "step" : "epoch";
-    return compareView(root, list.split(",").filter(Boolean), x);
-  },
+  compare: (root, arg, params) =>
+    compareView(root, arg.split(",").filter(Boolean), params.get("x") === "step" ? "step" : "epoch"),
   new: (root) => newTrainingView(root),
+  groups: (root, group, params) => (group ? sweepView(root, group, params) : listView(root, params)),
 };
 
-const router = startRouter(document.getElementById("view"), views, listView, {
+const router = startRouter(document.getElementById("view"), views, (root, _arg, params) => listView(root, params), {
   onRoute(_view, arg, current) {
     setConn("idle"); // the new view's streams light it again once connected
     for (const a of document.querySelectorAll("[data-nav]"))
       a.classList.toggle(
         "active",
-        a.dataset.nav === current.name || (current.name === "operation" && a.dataset.nav === "list"),
+        a.dataset.nav === current.name ||
+          ((current.name === "operation" || current.name === "sweep") && a.dataset.nav === "list"),
       );
-    document.title = `Trainwatch — ${current.name === "operation" ? arg : current.name}`;
+    document.title = `Trainwatch — ${current.name === "operation" || current.name === "sweep" ? arg : current.name}`;
   },
 });
 

@@ -40,12 +40,23 @@ export function askToken(message = "") {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `details`: the envelope's error details, e.g. a query's `{ field: "query.q", position: 17 }`. */
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
+
+/** The error of a reply's envelope as an ApiError; `fallback` is the message when the reply has none. */
+const errorOf = (status, json, fallback) =>
+  new ApiError(
+    status,
+    json?.error?.code ?? `HTTP_${status}`,
+    json?.error?.message ?? fallback,
+    json?.error?.details ?? null,
+  );
 
 function headers(extra = {}) {
   const h = { accept: "application/json", ...extra };
@@ -73,21 +84,24 @@ export async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = await res.json().catch(() => null);
-  if (!res.ok || !json?.success) {
-    throw new ApiError(
-      res.status,
-      json?.error?.code ?? `HTTP_${res.status}`,
-      json?.error?.message ?? `${method} ${path} failed (${res.status})`,
-    );
-  }
+  if (!res.ok || !json?.success) throw errorOf(res.status, json, `${method} ${path} failed (${res.status})`);
   return json.data;
 }
 
-/** Lists operations with their total. */
-export async function listOperations(limit = 100) {
-  const res = await authorizedFetch(`/operations?limit=${limit}`);
-  const json = await res.json();
-  if (!json.success) throw new ApiError(res.status, json.error.code, json.error.message);
+/**
+ * Lists operations with their total: `q` a query in the filter language (docs/api.md), `sort` a field and `order`
+ * asc|desc (the server's defaults: created_at, desc), `limit` (default 100) and `offset`. A query that does not parse
+ * throws an ApiError whose `details.position` is the offset in `q` the server names.
+ */
+export async function listOperations({ q = "", sort = "", order = "", limit = 100, offset = 0 } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (offset) params.set("offset", String(offset));
+  if (q.trim()) params.set("q", q);
+  if (sort) params.set("sort", sort);
+  if (order) params.set("order", order);
+  const res = await authorizedFetch(`/operations?${params}`);
+  const json = await res.json().catch(() => null);
+  if (!res.ok || !json?.success) throw errorOf(res.status, json, `listing operations failed (${res.status})`);
   return { operations: json.data, total: json.total_count };
 }
 
@@ -96,15 +110,8 @@ export async function download(path, filename) {
   const res = await authorizedFetch(path);
   if (!res.ok) {
     // The server's error envelope says why (no such checkpoint, its host unreachable); the status alone when it has none.
-    const error = await res.json().then(
-      (j) => j.error,
-      () => null,
-    );
-    throw new ApiError(
-      res.status,
-      error?.code ?? `HTTP_${res.status}`,
-      error?.message ?? `download failed (${res.status})`,
-    );
+    const json = await res.json().catch(() => null);
+    throw errorOf(res.status, json, `download failed (${res.status})`);
   }
   const url = URL.createObjectURL(await res.blob());
   const a = Object.assign(document.createElement("a"), { href: url, download: filename });
@@ -155,11 +162,7 @@ export function openStream(path, { onEvent, onState = () => {} }) {
         const res = await authorizedFetch(path, { headers: h, signal: controller.signal, cache: "no-store" });
         if (!res.ok) {
           const json = await res.json().catch(() => null);
-          throw new ApiError(
-            res.status,
-            json?.error?.code ?? `HTTP_${res.status}`,
-            json?.error?.message ?? `stream failed (${res.status})`,
-          );
+          throw errorOf(res.status, json, `stream failed (${res.status})`);
         }
         onState("live");
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { html, render } from "./html.js";
+import { groupQuery, listHash, tagQuery } from "./query.js";
 
 const SMOOTHING_KEY = "trainwatch.smoothing";
 
@@ -63,6 +64,18 @@ export function livenessBadges(op, { stale = true, utilisation } = {}) {
     ([flag, cls, title, text], i) =>
       html`${i ? " " : ""}<span class="badge ${cls}" data-badge="${flag}" title="${title}">${text || flag}</span>`,
   );
+}
+
+/** A run's group and tags as chips, each a link to the list searched for it (`group = "…"`, `tags has "…"`). */
+export function labelChips(op) {
+  const group =
+    op.group &&
+    html`<a class="chip group" data-group="${op.group}" href="${listHash({ q: groupQuery(op.group) })}" title="The runs of group ${op.group}">${op.group}</a>`;
+  const tags = (op.tags ?? []).map(
+    (t) =>
+      html` <a class="chip tag" data-tag="${t}" href="${listHash({ q: tagQuery(t) })}" title="The runs tagged ${t}">${t}</a>`,
+  );
+  return html`<span class="chips">${group}${tags}</span>`;
 }
 
 export const statusPill = (status) => html`<span class="status ${status}" data-status="${status}">${status}</span>`;

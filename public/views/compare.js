@@ -81,7 +81,7 @@ export function compareView(root, hashIds, x = "epoch") {
   };
 
   // The picker: recent runs as toggles; choosing changes the hash, which re-renders this view.
-  listOperations(50)
+  listOperations({ limit: 50 })
     .then(({ operations }) => {
       if (destroyed) return;
       const chosen = new Set(ids);

@@ -2,6 +2,7 @@
 // checkpoint downloads, cancel, CSV/JSON download, its config, stop policy (set/clear) and the stop decision recorded on it.
 // The view composes its parts, each in views/operation/ and changed on its own:
 //   header.js       name, status, liveness, progress, downloads, checkpoints, config, Cancel
+//   labels.js       the run's tags and group, editable
 //   stop_policy.js  the stop decision and the stop policy form
 //   analysis.js     trend badges, best epoch, the recommendation
 //   series.js       what the run is charted by: its epochs, or its steps when it reports steps
@@ -27,6 +28,7 @@ import { headerPart } from "./operation/header.js";
 import { EPOCHS, STEPS, seriesOf } from "./operation/series.js";
 import { followOperation, heardFrom } from "./operation/stream.js";
 import { alertsPart } from "./operation/alerts.js";
+import { labelsPart } from "./operation/labels.js";
 import { stopPolicyPart } from "./operation/stop_policy.js";
 import { systemPart } from "./operation/system.js";
 
@@ -53,6 +55,7 @@ export function operationView(root, id) {
     root,
     html`
     <section class="card" id="head"><p class="muted">Loading ${id}…</p></section>
+    <section class="card" id="labels"></section>
     <section class="card" id="control"></section>
     <section class="card" id="alerts"></section>
     <section class="card">
@@ -72,6 +75,7 @@ export function operationView(root, id) {
   const showOp = () => {
     if (!state.op) return;
     header.render(state.op);
+    labels.render(state.op);
     stopPolicy.render(state.op);
   };
   /** An operation the API returned after a write of this page (a cancel, a stop policy set or cleared). */
@@ -82,6 +86,7 @@ export function operationView(root, id) {
   // Before the header: a hung chip cites the utilisation of the latest system sample the page holds.
   const system = systemPart(root, path, alive);
   const header = headerPart(headSlot, id, { onChange, samples: () => system.samples() });
+  const labels = labelsPart(root.querySelector("#labels"), id, { onChange });
   const stopPolicy = stopPolicyPart(root.querySelector("#control"), id, { onChange });
   const alertsPanel = alertsPart(root.querySelector("#alerts"), id);
   const analysis = analysisPart(
