@@ -201,6 +201,13 @@ export const Operation = Type.Object({
   }),
   result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   trends: TrendSummarySchema,
+  final_loss: Type.Union([Type.Number(), Type.Null()], {
+    description:
+      "The latest stored epoch's train_loss; null before any epoch or when it is not finite. Kept on write (a search field: `final_loss`).",
+  }),
+  final_val_loss: Type.Union([Type.Number(), Type.Null()], {
+    description: "The latest stored epoch's val_loss, as `final_loss` (a search field: `final_val_loss`).",
+  }),
 });
 export type Operation = Static<typeof Operation>;
 

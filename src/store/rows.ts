@@ -54,6 +54,9 @@ export interface OperationColumns {
   /** The run's tags, a sorted JSON array (the search reads table operation_tags). */
   tags: string;
   group_name: string | null;
+  /** The latest epoch's finite losses (src/store/search_columns.ts), kept by every epoch write. */
+  final_loss: number | null;
+  final_val_loss: number | null;
 }
 
 /** A nullable JSON column. */
@@ -121,6 +124,8 @@ export function toOperation(r: OperationColumns, batch: BatchProgress | undefine
     control: parseJson<StopControl>(r.control),
     result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
     trends,
+    final_loss: r.final_loss === null ? null : Number(r.final_loss),
+    final_val_loss: r.final_val_loss === null ? null : Number(r.final_val_loss),
   };
 }
 
