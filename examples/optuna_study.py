@@ -10,8 +10,8 @@ rate, width, dropout and weight decay, every trial a Trainwatch run in one group
 Some configurations are bad on purpose: a high learning rate diverges (NaN or an exploding loss), a very low one
 stalls, and a wide net without dropout or weight decay overfits the 256 training rows. Each trial logs its training
 and validation loss to its run every epoch (so the server can tell overfitting from noise) and reports the validation
-loss to Optuna; the pruner stops the ones the judgement calls diverging, stalled or overfitting, and records why in
-the trial's user attrs and the run's result. `bench/optuna_pruning.py` runs this study against no pruning and
+loss to Optuna; the pruner prunes the ones the judgement calls stalled, stops those diverging or overfitting at their
+best, and records why in the trial's user attrs and the run's result. `bench/optuna_pruning.py` runs this study against no pruning and
 Optuna's MedianPruner (docs/benchmarks.md); `examples/notebooks/sweep_comparison.ipynb` reads the group back.
 
 The model, the data and the objective are here, for the bench and the notebook's CI test to share.
@@ -108,7 +108,7 @@ def objective(trial: optuna.trial.Trial, pruner: Optional[TrainwatchPruner], dat
         trial.report(val_loss, epoch)
         if trial.should_prune():
             raise optuna.TrialPruned()
-        if run is not None and run.should_stop:  # judged overfitting past its best: its best epoch is the result
+        if run is not None and run.should_stop:  # judged diverging or overfitting past its best: its best is the result
             break
         if not math.isfinite(train_loss):  # nothing more to learn from a NaN network: a trial without a pruner ends too
             break

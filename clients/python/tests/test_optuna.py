@@ -1,5 +1,6 @@
 """trainwatch.optuna.TrainwatchPruner against a real server: each trial a run in the group, pruned on the judgement
-(diverging, stalled) with the reason recorded, overfitting stopping a trial at its best, a wrapped pruner, a cancel from
+(stalled; diverging when asked, or with no finite value) with the reason recorded, diverging and overfitting stopping a
+trial at its best, a wrapped pruner, a cancel from
 the dashboard, and every run finished with its trial's outcome."""
 
 from __future__ import annotations
@@ -56,9 +57,31 @@ def group_name() -> str:
     return f"optuna-{uuid.uuid4().hex[:8]}"
 
 
-def test_a_diverging_trial_is_pruned_with_the_judgements_reason(server):
+def test_a_diverging_trial_stops_at_its_best_and_completes_with_it_by_default(server):
+    study = study_of(TrainwatchPruner(group=group_name()), ["nan"])
+    t = study.trials[0]
+    # The NaN at epoch 3 is the flag; the best before it (epoch 2) is the trial's value, not thrown away by a pruning.
+    assert t.state == optuna.trial.TrialState.COMPLETE and t.last_step == 3 and t.value == pytest.approx(1.1 / 3)
+    assert t.user_attrs["trainwatch_stopped"] is True and t.user_attrs["trainwatch_flags"] == ["diverging"]
+    op = server.operation(t.user_attrs["trainwatch_run"])
+    assert op["status"] == "completed" and op["result"]["stopped_early"] is True
+
+
+def test_a_diverging_trial_with_no_finite_value_has_no_best_and_is_pruned(server):
+    curves = dict(CURVES)
+    CURVES["nan0"] = lambda e: (float("nan"), float("nan"))
+    try:
+        study = study_of(TrainwatchPruner(group=group_name()), ["nan0"])
+    finally:
+        CURVES.clear()
+        CURVES.update(curves)
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.PRUNED and t.last_step == 0 and t.user_attrs["trainwatch_flags"] == ["diverging"]
+
+
+def test_a_diverging_trial_is_pruned_with_the_judgements_reason_when_asked(server):
     g = group_name()
-    pruner = TrainwatchPruner(group=g)
+    pruner = TrainwatchPruner(group=g, on=("diverging", "stalled"), stop_on=("overfitting",))
     study = study_of(pruner, ["nan", "healthy"])
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.PRUNED and t.last_step == 3  # pruned at the NaN epoch
@@ -94,6 +117,7 @@ def test_overfitting_can_prune_instead(server):
 
 
 def test_an_objective_that_only_reports_is_judged_on_the_values_logged_for_it(server):
+    # It never asked for its run, so it cannot stop at its best: the diverging trial is pruned.
     study = study_of(TrainwatchPruner(group=group_name()), ["nan"], log_run=False)
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.PRUNED and t.last_step == 3

@@ -1,6 +1,7 @@
 """Optuna pruning with Trainwatch's judgement: every trial is a Trainwatch run in the sweep's group, and a trial is
-pruned when the server's judgement of its curves says stop (diverging, stalled; overfitting past its best stops it at
-that best instead), or when a wrapped Optuna pruner (median, successive halving) says so.
+pruned when the server's judgement of its curves says it never learned (stalled), stopped at its best when it says the
+best is behind it (diverging, overfitting: the trial completes with that best), or pruned when a wrapped Optuna pruner
+(median, successive halving) says so.
 
     pruner = TrainwatchPruner(group="sweep-7", wrapped=optuna.pruners.MedianPruner())
     study = optuna.create_study(pruner=pruner)
@@ -14,7 +15,7 @@ that best instead), or when a wrapped Optuna pruner (median, successive halving)
             trial.report(val_loss, epoch)         # Optuna's value; the pruner decides on it
             if trial.should_prune():
                 raise optuna.TrialPruned()
-            if run.should_stop:                   # overfitting past its best: the trial completes with its best
+            if run.should_stop:                   # diverging or overfitting past its best: complete with the best
                 break
         return best_val_loss
 
@@ -25,10 +26,11 @@ it is written and records one stop decision (`control`, with the judgement's rea
 and its thresholds are the server's (docs/judgement.md), the same for a sweep as for any run. `prune()` writes the
 values Optuna has that the run lacks (an objective that only calls trial.report gets them logged as `val_loss`, or as
 `objective` for a maximised study, which the loss rules do not read), waits for the server to acknowledge them
-(`Run.flush`), and reads the decision. A flag of `on` (default diverging, stalled) prunes. A flag of `stop_on`
-(default overfitting) does not: `run.should_stop` is set, the objective stops and returns its best value, and the
-trial completes with it, since pruning would throw away the best epoch the judgement points at (Optuna counts no
-pruned trial's value); a trial whose objective never asked for its run cannot see that, and is pruned. A run
+(`Run.flush`), and reads the decision. A flag of `on` (default stalled) prunes. A flag of `stop_on` (default
+diverging, overfitting) does not: `run.should_stop` is set, the objective stops and returns its best value, and the
+trial completes with it, since pruning would throw away the best epoch before the divergence or the overfitting
+(Optuna counts no pruned trial's value); a trial whose objective never asked for its run cannot see that, and one
+with no finite value yet has no best: both are pruned. A run
 cancelled from the dashboard is pruned too.
 
 Why is recorded where it is seen: the trial's user attrs (`trainwatch_pruned_by` or `trainwatch_stopped`,
@@ -51,11 +53,12 @@ from .client import Run
 
 __all__ = ["TrainwatchPruner", "DEFAULT_FLAGS", "DEFAULT_STOP_FLAGS"]
 
-#: The judgement's flags that prune a trial by default: a run that will not get better.
-DEFAULT_FLAGS = ("diverging", "stalled")
-#: The flags that end a trial early by default, completed with its best value: overfitting past its best means the
-#: best epoch is behind it, and pruning would throw that best away (Optuna counts no pruned trial's value).
-DEFAULT_STOP_FLAGS = ("overfitting",)
+#: The judgement's flags that prune a trial by default: a run that never learned.
+DEFAULT_FLAGS = ("stalled",)
+#: The flags that end a trial early by default, completed with its best value: a run diverging or overfitting past its
+#: best has that best behind it, and pruning would throw it away (Optuna counts no pruned trial's value). A trial with
+#: no finite value yet (a NaN at its first epoch) has nothing to keep and is pruned.
+DEFAULT_STOP_FLAGS = ("diverging", "overfitting")
 
 
 class TrainwatchPruner(optuna.pruners.BasePruner):
@@ -63,7 +66,7 @@ class TrainwatchPruner(optuna.pruners.BasePruner):
 
     `url` / `token` default as `trainwatch.init()`'s (TRAINWATCH_URL, TRAINWATCH_TOKEN). `group` names the sweep
     (default: the study's name); `tags` are added to every trial's run. `on` are the flags that prune (default
-    diverging, stalled), `stop_on` those that stop a trial at its best (default overfitting; plateau is the fourth
+    stalled), `stop_on` those that stop a trial at its best (default diverging, overfitting; plateau is the fourth
     flag), `min_epochs` the first epoch they may act (default 0: a NaN at epoch 0 prunes at once; the rules themselves
     need a few epochs for the other flags). `total_epochs` is each
     run's plan, for its progress. `timeout` bounds each wait for the server (s, default 10): a server away does not
@@ -159,7 +162,8 @@ class TrainwatchPruner(optuna.pruners.BasePruner):
             flags = self._flags(run)
             cancelled = control.get("decided_by") not in (None, "stop_policy")
             # An early stop needs an objective that reads run.should_stop: one that never asked for its run is pruned.
-            if cancelled or not flags or any(f in self.prune_on for f in flags) or trial.number not in self._live:
+            kept = any(_is_finite(v) for v in trial.intermediate_values.values())
+            if cancelled or not flags or any(f in self.prune_on for f in flags) or trial.number not in self._live or not kept:
                 self._decide(study, trial, run, "trainwatch", reason, flags)
                 return True
             self._stop(study, trial, reason, flags)
@@ -261,6 +265,10 @@ class TrainwatchPruner(optuna.pruners.BasePruner):
         for t in study.get_trials(deepcopy=False):
             if t.number in open_ and t.state.is_finished():
                 self._finish(t)
+
+
+def _is_finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def _finite(v: Any) -> Any:
