@@ -171,6 +171,33 @@ test("a submission slurmrestd does not answer is a 503 naming its URL, and leave
   expect(list.body.data.items ?? list.body.data).toHaveLength(0);
 });
 
+test("a submit failing for an unknown reason is a generic 500 (no path, no message), and leaves no operation", async () => {
+  const s = setup();
+  s.api.submit = async () => {
+    throw new Error("EACCES: permission denied, open '/secret/dir/params.json'");
+  };
+  const res = await s.start();
+  expect(res.status).toBe(500);
+  expect(res.body.error.code).toBe("INTERNAL_ERROR");
+  expect(JSON.stringify(res.body)).not.toContain("/secret");
+  const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
+  expect(list.body.data.items ?? list.body.data).toHaveLength(0);
+});
+
+test("once Slurm took the job, a failure to record its id keeps the operation: its job is not orphaned", async () => {
+  const s = setup();
+  s.operations.setExternalId = async () => {
+    throw new Error("database went away");
+  };
+  const res = await s.start();
+  expect(res.status).toBe(500);
+  expect(s.api.submitted).toHaveLength(1);
+  const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
+  const items = list.body.data.items ?? list.body.data;
+  expect(items).toHaveLength(1);
+  expect(items[0]).toMatchObject({ status: "pending", executor: "slurm", metadata: { command: expect.any(Array) } });
+});
+
 test("one queue read per round maps every Slurm state onto its operation", async () => {
   const s = setup();
   const ids: string[] = [];

@@ -7,8 +7,9 @@
  * A start has two steps so that a refused request stores nothing: `prepare` checks the request on the executor's
  * side (its recipe, params, resources; 400 naming the field, 503 when it cannot be reached) and creates nothing; the
  * Dispatcher then creates the operation (its `executor` recorded from the first moment) and calls `submit`, which
- * hands the run over and returns its external id (a process group, a host's URL, a Slurm job id). A submit that
- * throws leaves no operation behind (Store.discardOperation).
+ * hands the run over and returns its external id (a process group, a host's URL, a Slurm job id) and what to record;
+ * it does nothing after the handover, so a submit that throws has started nothing and leaves no operation behind
+ * (Store.discardOperation).
  *
  * What each executor does with the operation afterwards, through the operations service: the local runner and the
  * GPU host report the status themselves as today (the script's exit, the host's relay); a cluster executor polls
@@ -49,9 +50,15 @@ export interface JobEnv {
   operation_id: string;
 }
 
-/** What the executor returned for a submit: the run's id there, when it has one yet (a queued local script has none). */
+/**
+ * What the executor returned for a submit, recorded by the Dispatcher once the run is handed over: the run's id there
+ * (null when it has none yet: a queued local script), the server-owned metadata to add, and `running` when the run
+ * started at once (a GPU host trains as soon as it takes the session).
+ */
 export interface Submitted {
   external_id: string | null;
+  metadata?: Record<string, unknown>;
+  running?: boolean;
 }
 
 /**
@@ -80,7 +87,8 @@ export interface Executor {
   prepare(req: RecipeRequest): Promise<Job>;
   /**
    * Hands the job over for `op` (created, pending) with its resources and the run's environment (JobEnv); returns its
-   * external id. Throws (and nothing runs) when refused.
+   * external id and what to record, which the Dispatcher writes. Throws (and nothing runs) when refused; the handover
+   * is its last step, so a throw never leaves a run behind.
    */
   submit(op: Operation, job: Job): Promise<Submitted>;
   /** The run's state as the executor sees it (see ExecutorState). */

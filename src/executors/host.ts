@@ -5,7 +5,6 @@
  * `state` asks the host's session and `recover` has nothing to do (host sessions outlive the API). Its external id is
  * the host's URL (the session there is keyed by the operation id).
  */
-import type { OperationsService } from "../operations/service.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { Session } from "../schemas/host.ts";
 import type { LogLines, RecipeList, RecipeRequest } from "../schemas/recipe.ts";
@@ -42,10 +41,7 @@ export class HostExecutor implements Executor {
   readonly name = "host" as const;
   readonly location = "host" as const;
 
-  constructor(
-    private readonly pool: HostScripts,
-    private readonly operations: OperationsService,
-  ) {}
+  constructor(private readonly pool: HostScripts) {}
 
   /** The reachable hosts that declare the recipe and its params checked against it (HostPool.prepareScript). */
   async prepare(req: RecipeRequest): Promise<Job> {
@@ -62,16 +58,13 @@ export class HostExecutor implements Executor {
 
   /**
    * The session on the first candidate host that takes it (its TRAINWATCH_URL: the API's public one); the host's URL is
-   * the external id. The operation runs from then: the host trains at once, and the liveness watchdog only watches
-   * running operations.
+   * the external id, recorded with metadata.host. The operation runs from then (`running`): the host trains at once, and
+   * the liveness watchdog only watches running operations.
    */
   async submit(op: Operation, job: Job): Promise<Submitted> {
     const id = op.operation_id;
     const { host } = await this.pool.submitScript(id, job.recipe, job.params, job.candidates);
-    await this.operations.mergeMetadata(id, { host });
-    await this.operations.touch(id);
-    await this.operations.markStarted(id);
-    return { external_id: host };
+    return { external_id: host, metadata: { host }, running: true };
   }
 
   /** What the operation's host says of its session; `unknown` when it cannot be asked (the watchdog handles that). */

@@ -137,8 +137,7 @@ export class SlurmExecutor implements Executor {
       ...(gres ? { gres } : {}),
     };
     const jobId = await this.opts.api.submit(batchScript(argv), spec);
-    await this.opts.operations.mergeMetadata(id, { command: argv });
-    return { external_id: String(jobId) };
+    return { external_id: String(jobId), metadata: { command: argv } };
   }
 
   /** The job's state as Slurm tells it now (one call; the poller reads all of them at once instead). */
