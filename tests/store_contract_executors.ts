@@ -75,6 +75,24 @@ export function executorsContract(open: () => Promise<Store>): void {
       });
     });
 
+    test("unfinishedOf lists one executor's pending and running operations, in id order, nothing else", async () => {
+      const s = await open();
+      const make = (executor?: string) =>
+        s.createOperation({ operation_type: "training", status: "pending", ...(executor ? { executor } : {}) });
+      const a = await make("slurm");
+      const b = await make("slurm");
+      const done = await make("slurm");
+      await make("local");
+      await make();
+      await s.markStarted(b.operation_id);
+      await s.finish(done.operation_id, "completed");
+      expect((await s.unfinishedOf("slurm")).map((o) => [o.operation_id, o.status])).toEqual([
+        [a.operation_id, "pending"],
+        [b.operation_id, "running"],
+      ]);
+      expect(await s.unfinishedOf("host")).toEqual([]);
+    });
+
     test("setExecution of an unknown operation is OPERATION_NOT_FOUND", async () => {
       const s = await open();
       await expect(s.setExecution("op_training_20260101_000000_00000000", { external_id: "1" })).rejects.toMatchObject({

@@ -67,9 +67,6 @@ export interface SlurmExecutorOptions {
   log?: (line: string) => void;
 }
 
-/** Operations read per page when the poller lists the unfinished ones. */
-const PAGE = 500;
-
 /** Polls a run its trainer finished is asked about while its job still reads running (Slurm's KillWait, 30 s by default). */
 const SETTLE_POLLS = 30;
 
@@ -159,7 +156,7 @@ export class SlurmExecutor implements Executor {
    * operation id. slurmrestd unreachable: nothing changes, one warning per outage.
    */
   async poll(): Promise<Record<string, ExecutorState["state"]>> {
-    const ops = await this.unfinished();
+    const ops = await this.opts.operations.reader.unfinishedOf(this.name);
     const tracked = ops.filter((op) => jobIdOf(op) !== null);
     // A run tracked last poll that is no longer unfinished ended by its trainer's word: settle it with Slurm's (below).
     const now = new Set(tracked.map((op) => op.operation_id));
@@ -227,19 +224,6 @@ export class SlurmExecutor implements Executor {
         if (await applyState(this.opts.operations, op, state)) changed[id] = state.state;
       }
     }
-  }
-
-  /** The unfinished operations this executor runs (pending or running), a page at a time. */
-  private async unfinished(): Promise<Operation[]> {
-    const out: Operation[] = [];
-    for (const status of ["pending", "running"] as const) {
-      for (let offset = 0; ; offset += PAGE) {
-        const { items } = await this.opts.operations.reader.listOperations({ status, limit: PAGE, offset });
-        out.push(...items.filter((op) => op.executor === this.name));
-        if (items.length < PAGE) break;
-      }
-    }
-    return out;
   }
 
   /** The last `tail` lines of the job's output file; 404 when this server cannot read it (not shared with the nodes). */

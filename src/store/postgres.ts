@@ -611,6 +611,12 @@ export class PostgresStore implements Store, SharedStore {
     return rows.map((r) => r.operation_id);
   }
 
+  async unfinishedOf(executor: string): Promise<Operation[]> {
+    const rows: OpRow[] = await this.sql`
+      SELECT * FROM operations WHERE status IN ('pending', 'running') AND executor = ${executor} ORDER BY id`;
+    return rows.map((r) => this.toOperation(r));
+  }
+
   async watchedOperations(): Promise<WatchedRow[]> {
     const rows: (Omit<WatchedRow, "last_seen_at" | "watched_at"> & {
       last_seen_at: string | null;

@@ -653,6 +653,15 @@ export class SqliteStore implements Store {
       .map((r) => r.operation_id);
   }
 
+  async unfinishedOf(executor: string): Promise<Operation[]> {
+    return this.db
+      .query<OpRow, [string]>(
+        "SELECT * FROM operations WHERE status IN ('pending', 'running') AND executor = ? ORDER BY id",
+      )
+      .all(executor)
+      .map((r) => this.toOperation(r));
+  }
+
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {
     const rows = this.db.query<OpRow, []>("SELECT * FROM operations WHERE status IN ('pending', 'running')").all();
     const ids = rows

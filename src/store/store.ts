@@ -248,6 +248,11 @@ export interface Store {
   /** Running host operations silent since before `cutoffMs`. */
   staleHostOperations(cutoffMs: number): Promise<string[]>;
   /**
+   * The pending and running operations `executor` runs (its `executor` column), in id order: what a cluster executor's
+   * poller reads. Read through the status index, so its cost is the unfinished operations', never a finished row's.
+   */
+  unfinishedOf(executor: string): Promise<Operation[]>;
+  /**
    * The running watched operations (a client heartbeat for them) with what the liveness rules read, in id order: what
    * the client watchdog checks. Read through the partial index operations_watched, never a finished row.
    */
@@ -354,6 +359,7 @@ export type StoreReader = Pick<
   | "epochSpans"
   | "readReplay"
   | "staleHostOperations"
+  | "unfinishedOf"
   | "watchedOperations"
   | "readSteps"
   | "readStepPage"
