@@ -77,7 +77,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup() {
+function setup(opts: { registered?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tw-slurm-exec-"));
   const recipe: Recipe = {
     name: "r",
@@ -112,7 +112,7 @@ function setup() {
   const config = loadConfig({ TRAINWATCH_GPUS: "none" });
   const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: join(dir, "models"), gpus: [] });
   const trainers = new Dispatcher(operations, local, null, config, null);
-  trainers.executors.register(executor);
+  if (opts.registered !== false) trainers.executors.register(executor);
   const app = createApp({ store, operations, config, trainers });
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => store.close());
@@ -121,7 +121,7 @@ function setup() {
     return res;
   };
   const op = async (id: string) => (await store.getOperation(id))!;
-  return { dir, api, executor, operations, app, start, op, warnings };
+  return { dir, api, executor, operations, trainers, app, start, op, warnings };
 }
 
 test("a recipe with target slurm becomes one batch job: its argv quoted, resources, slurm settings and the run's environment", async () => {
@@ -356,6 +356,54 @@ test("a cancel is one plain DELETE of the job (SIGTERM, then SIGKILL after KillW
   expect(res.status).toBe(200);
   expect(res.body.data.status).toBe("cancelled");
   expect(s.api.cancelled).toEqual([100]);
+});
+
+test("a cancel slurmrestd does not take is owed: the poller retries it until Slurm takes it, and the note says so", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable");
+  const res = await json(s.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.status).toBe("cancelled");
+  expect(res.body.data.metadata.cancel).toMatchObject({
+    owed: 100,
+    slurm: expect.stringContaining("not cancelled yet"),
+  });
+  // Still down: still owed.
+  await s.executor.poll();
+  expect((await s.op(id)).metadata.cancel).toMatchObject({ owed: 100 });
+  s.api.down = null;
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+  expect((await s.op(id)).metadata.cancel).toEqual({
+    slurm: "job 100 cancelled (Slurm could not be told at once; Trainwatch retried)",
+  });
+  // Paid once: the next poll asks nothing more.
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+});
+
+test("a cancel on a server without the operation's executor says nothing was stopped, and the executor pays it once configured", async () => {
+  const s = setup({ registered: false });
+  const created = await s.operations.createOperation({
+    operation_type: "training",
+    status: "pending",
+    executor: "slurm",
+    metadata: { location: "cluster", kind: "script", recipe: "r", params: {} },
+  });
+  const id = created.operation_id;
+  await s.operations.setExternalId(id, "100");
+  const res = await json(s.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.status).toBe("cancelled");
+  expect(res.body.data.metadata.cancel).toMatchObject({ owed: "100" });
+  expect(res.body.data.metadata.cancel.slurm).toContain("no slurm executor is configured on this server");
+  expect(res.body.data.metadata.cancel.slurm).toContain("TRAINWATCH_SLURM_URL");
+  // The API restarts with Slurm configured again: its poller cancels the job.
+  s.trainers.executors.register(s.executor);
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+  expect((await s.op(id)).metadata.cancel).not.toHaveProperty("owed");
 });
 
 test("the log is the tail of the job's output file: none while it waits, a 404 saying why once it runs without one", async () => {

@@ -93,6 +93,33 @@ export function executorsContract(open: () => Promise<Store>): void {
       expect(await s.unfinishedOf("host")).toEqual([]);
     });
 
+    test("cancelsOwed lists one executor's cancelled operations whose cancel note says the stop is owed", async () => {
+      const s = await open();
+      const cancelled = async (executor: string, cancel: Record<string, unknown>) => {
+        const { operation_id: id } = await s.createOperation({
+          operation_type: "training",
+          status: "pending",
+          executor,
+        });
+        await s.finish(id, "cancelled");
+        await s.mergeMetadata(id, { cancel });
+        return id;
+      };
+      const owed = await cancelled("slurm", { slurm: "not cancelled yet", owed: 7 });
+      await cancelled("slurm", { slurm: "the word owed in a note is no debt" });
+      await cancelled("slurm", { slurm: "job 8 cancelled" });
+      await cancelled("host", { host: "unreachable", owed: null });
+      const { operation_id: pending } = await s.createOperation({
+        operation_type: "training",
+        status: "pending",
+        executor: "slurm",
+      });
+      await s.mergeMetadata(pending, { cancel: { owed: 9 } });
+      expect((await s.cancelsOwed("slurm")).map((o) => o.operation_id)).toEqual([owed]);
+      await s.mergeMetadata(owed, { cancel: { slurm: "job 7 cancelled" } });
+      expect(await s.cancelsOwed("slurm")).toEqual([]);
+    });
+
     test("setExecution of an unknown operation is OPERATION_NOT_FOUND", async () => {
       const s = await open();
       await expect(s.setExecution("op_training_20260101_000000_00000000", { external_id: "1" })).rejects.toMatchObject({

@@ -32,7 +32,7 @@ import {
   type JobEnv,
   type Submitted,
 } from "./executor.ts";
-import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "./slurm_rest.ts";
+import { isUnknownJob, type SlurmJob, type SlurmJobSpec, type SlurmSignal } from "./slurm_rest.ts";
 import { batchScript, jobEnvironment } from "./slurm_script.ts";
 import { FileFollower, tailFile } from "./file_tail.ts";
 import { queuePosition, slurmOutcome } from "./slurm_states.ts";
@@ -152,17 +152,19 @@ export class SlurmExecutor implements Executor {
   }
 
   /**
-   * Reads the queue once and applies each unfinished Slurm operation's state (applyState). Returns what it changed, by
-   * operation id. slurmrestd unreachable: nothing changes, one warning per outage.
+   * Reads the queue once and applies each unfinished Slurm operation's state (applyState), then retries the cancels
+   * owed (payCancels). Returns what it changed, by operation id. slurmrestd unreachable: nothing changes, one warning per outage.
    */
   async poll(): Promise<Record<string, ExecutorState["state"]>> {
-    const ops = await this.opts.operations.reader.unfinishedOf(this.name);
+    const reader = this.opts.operations.reader;
+    const ops = await reader.unfinishedOf(this.name);
+    const owed = await reader.cancelsOwed(this.name);
     const tracked = ops.filter((op) => jobIdOf(op) !== null);
     // A run tracked last poll that is no longer unfinished ended by its trainer's word: settle it with Slurm's (below).
     const now = new Set(tracked.map((op) => op.operation_id));
     for (const [id, jobId] of this.watched) if (!now.has(id)) this.settling.set(id, { jobId, polls: 0 });
     this.watched = new Map(tracked.map((op) => [op.operation_id, jobIdOf(op) as number]));
-    if (tracked.length === 0 && this.settling.size === 0) return {};
+    if (tracked.length === 0 && this.settling.size === 0 && owed.length === 0) return {};
     let jobs: SlurmJob[];
     const changed: Record<string, ExecutorState["state"]> = {};
     try {
@@ -175,6 +177,7 @@ export class SlurmExecutor implements Executor {
         if (await applyState(this.opts.operations, op, state)) changed[op.operation_id] = state.state;
       }
       await this.settle(jobs, changed);
+      await this.payCancels(owed);
     } catch (err) {
       if (!(err instanceof TrainwatchError) || (err.code !== "SLURM_UNREACHABLE" && err.code !== "SLURM_REFUSED"))
         throw err;
@@ -284,7 +287,9 @@ export class SlurmExecutor implements Executor {
 
   /**
    * Cancels the job as `scancel` does (a plain DELETE): SIGTERM to its processes, so the Python client's goodbye is
-   * sent, then SIGKILL after Slurm's KillWait. A job Slurm no longer knows has nothing to stop.
+   * sent, then SIGKILL after Slurm's KillWait. A job Slurm no longer knows has nothing to stop. When Slurm cannot be
+   * told (slurmrestd down, or refusing), the note says the stop is owed (`owed`: the job id), and the poller retries it
+   * (payCancels) until Slurm takes it: a cancelled operation never leaves its queued job to start later.
    */
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
     const jobId = jobIdOf(op);
@@ -294,7 +299,34 @@ export class SlurmExecutor implements Executor {
       return null;
     } catch (err) {
       if (!(err instanceof TrainwatchError)) throw err;
-      return { slurm: `job ${jobId} could not be cancelled: ${err.message}` };
+      if (isUnknownJob(err)) return { slurm: `Slurm no longer knows job ${jobId}: nothing to stop` };
+      return {
+        slurm: `job ${jobId} is not cancelled yet (${err.message}); Trainwatch retries until Slurm takes the cancel`,
+        owed: jobId,
+      };
+    }
+  }
+
+  /**
+   * The cancels owed (Store.cancelsOwed), retried once slurmrestd answered this poll's queue read; each one Slurm takes
+   * (or a job it no longer knows) replaces the note. Still refused: owed, retried next poll; unreachable: an outage.
+   */
+  private async payCancels(owed: readonly Operation[]): Promise<void> {
+    for (const op of owed) {
+      const jobId = jobIdOf(op);
+      let note: string;
+      if (jobId === null) note = "no Slurm job id recorded: nothing to cancel";
+      else {
+        try {
+          await this.opts.api.cancel(jobId);
+          note = `job ${jobId} cancelled (Slurm could not be told at once; Trainwatch retried)`;
+        } catch (err) {
+          if (!(err instanceof TrainwatchError) || err.code === "SLURM_UNREACHABLE") throw err;
+          if (!isUnknownJob(err)) continue;
+          note = `Slurm no longer knows job ${jobId}: nothing to stop`;
+        }
+      }
+      await this.opts.operations.mergeMetadata(op.operation_id, { cancel: { slurm: note } });
     }
   }
 

@@ -118,7 +118,7 @@ export class SlurmRestClient {
       const jobs = Array.isArray(reply.jobs) ? reply.jobs : [];
       return jobs.length === 0 ? null : toJob(jobs[0] as RawJob);
     } catch (err) {
-      if (err instanceof TrainwatchError && err.details?.slurm_error_number === INVALID_JOB_ID) return null;
+      if (isUnknownJob(err)) return null;
       throw err;
     }
   }
@@ -286,6 +286,11 @@ function jobId(id: number): number {
   if (!Number.isSafeInteger(id) || id <= 0)
     throw new TrainwatchError("VALIDATION_ERROR", `slurm: job id ${id} is not a job id`);
   return id;
+}
+
+/** Slurm's answer that it does not know the job (never submitted, or finished longer than MinJobAge ago). */
+export function isUnknownJob(err: unknown): boolean {
+  return err instanceof TrainwatchError && err.details?.slurm_error_number === INVALID_JOB_ID;
 }
 
 const badReply = (what: string, why: string) =>

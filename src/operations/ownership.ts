@@ -90,3 +90,12 @@ export function withPlacement(metadata: Record<string, unknown>, p: Placement): 
   else delete out.host;
   return out;
 }
+
+/**
+ * Whether an operation's cancel note (metadata.cancel, from its executor's cancel) says the stop is still owed: its
+ * scheduler could not be told yet (down, or refusing), so the executor's poller retries it (Store.cancelsOwed).
+ */
+export function owesCancel(op: { metadata: Record<string, unknown> }): boolean {
+  const note = op.metadata.cancel;
+  return typeof note === "object" && note !== null && "owed" in note;
+}

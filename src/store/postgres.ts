@@ -34,6 +34,7 @@ import {
   type Liveness,
 } from "./rows.ts";
 import { executionRow, finishRow, metadataRow, newOperationRow, stopPolicyColumn } from "./operation_changes.ts";
+import { owesCancel } from "../operations/ownership.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { lockWithBlocks } from "./pg_lock.ts";
 import { migrate } from "./pg_migrate.ts";
@@ -615,6 +616,14 @@ export class PostgresStore implements Store, SharedStore {
     const rows: OpRow[] = await this.sql`
       SELECT * FROM operations WHERE status IN ('pending', 'running') AND executor = ${executor} ORDER BY id`;
     return rows.map((r) => this.toOperation(r));
+  }
+
+  async cancelsOwed(executor: string): Promise<Operation[]> {
+    // The text test narrows the rows to parse; the parsed metadata decides.
+    const rows: OpRow[] = await this.sql`
+      SELECT * FROM operations WHERE status = 'cancelled' AND executor = ${executor} AND metadata LIKE '%"owed"%'
+      ORDER BY id`;
+    return rows.map((r) => this.toOperation(r)).filter(owesCancel);
   }
 
   async watchedOperations(): Promise<WatchedRow[]> {

@@ -253,6 +253,11 @@ export interface Store {
    */
   unfinishedOf(executor: string): Promise<Operation[]>;
   /**
+   * The cancelled operations of `executor` whose stop it still owes (metadata.cancel.owed set: the scheduler could not
+   * be told yet), in id order; the poller retries them until the scheduler confirms.
+   */
+  cancelsOwed(executor: string): Promise<Operation[]>;
+  /**
    * The running watched operations (a client heartbeat for them) with what the liveness rules read, in id order: what
    * the client watchdog checks. Read through the partial index operations_watched, never a finished row.
    */
@@ -360,6 +365,7 @@ export type StoreReader = Pick<
   | "readReplay"
   | "staleHostOperations"
   | "unfinishedOf"
+  | "cancelsOwed"
   | "watchedOperations"
   | "readSteps"
   | "readStepPage"

@@ -15,7 +15,7 @@ import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import type { LogLines, RecipeList, RecipeRequest, Target } from "../schemas/recipe.ts";
-import { scriptMetadata, type Executor, type Submitted } from "../executors/executor.ts";
+import { CONFIGURE, scriptMetadata, type Executor, type Submitted } from "../executors/executor.ts";
 import { HostExecutor, type HostScripts } from "../executors/host.ts";
 import { LocalExecutor, type LocalScripts } from "../executors/local.ts";
 import { Executors, chooseTarget } from "../executors/registry.ts";
@@ -214,8 +214,17 @@ export class Dispatcher implements Trainers {
 
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
     // A recipe's executor stops it (an older row without one: by its location, as below).
-    const executor = op.executor !== null ? this.executors.of(op) : null;
-    if (executor) return executor.cancel(op);
+    if (op.executor !== null) {
+      const executor = this.executors.of(op);
+      if (executor) return executor.cancel(op);
+      // Not configured here (say after a restart without it): nothing was told to stop, and the note says so. The stop
+      // stays owed, so the executor, once configured again, still cancels the run (Store.cancelsOwed).
+      const name = op.executor as Target;
+      return {
+        [name]: `no ${name} executor is configured on this server, so its run (${op.external_id ?? "no external id"}) was not told to stop: ${CONFIGURE[name] ?? "configure it"}`,
+        owed: op.external_id,
+      };
+    }
     if (op.metadata.location === "host") return this.hosts ? this.hosts.cancel(op) : null;
     this.local.cancel(op.operation_id);
     return null;
