@@ -167,7 +167,7 @@ export const RecipeDeclaration = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: 525_600,
-        description: "Wall-clock limit in minutes (a cluster ends the job past it: failure_code timeout).",
+        description: "Wall-clock limit in minutes (a cluster ends the job past it: failure_code time_limit).",
       }),
     ),
     slurm: Type.Optional(SlurmOptions),
