@@ -51,10 +51,42 @@ describe("the slurmrestd client without slurmrestd", () => {
     expect(leaks(err)).toBe(false);
   });
 
-  test("an unreadable token file: SLURM_REFUSED naming the file", async () => {
-    const client = new SlurmRestClient({ url: "http://127.0.0.1:1", user: "u", tokenFile: "/nonexistent/slurm.jwt" });
+  test("an unreadable token file: SLURM_REFUSED naming the setting; the file's path only in the server log", async () => {
+    const logged: string[] = [];
+    const client = new SlurmRestClient({
+      url: "http://127.0.0.1:1",
+      user: "u",
+      tokenFile: "/nonexistent/slurm.jwt",
+      log: (line) => logged.push(line),
+    });
     const err = await failure(client.ping());
-    expect(err).toMatchObject({ code: "SLURM_REFUSED", details: { token_file: "/nonexistent/slurm.jwt" } });
+    expect(err.code).toBe("SLURM_REFUSED");
+    expect(err.message).toContain("TRAINWATCH_SLURM_TOKEN_FILE");
+    expect(JSON.stringify({ message: err.message, details: err.details })).not.toContain("/nonexistent");
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain("/nonexistent/slurm.jwt");
+    // The same failure at the next call is not logged again.
+    await failure(client.ping());
+    expect(logged).toHaveLength(1);
+  });
+
+  test("a reply that is not JSON (a proxy's page): SLURM_REFUSED without its body, which goes to the server log", async () => {
+    const logged: string[] = [];
+    const page = "<html><body>502 Bad Gateway from internal-proxy-7.corp</body></html>";
+    const client = new SlurmRestClient({
+      url: "http://slurm.test:6820",
+      user: "u",
+      token: TOKEN,
+      fetch: (async () => new Response(page, { status: 502 })) as unknown as typeof fetch,
+      log: (line) => logged.push(line),
+    });
+    const err = await failure(client.jobs());
+    expect(err.code).toBe("SLURM_REFUSED");
+    expect(err.message).toContain("not JSON");
+    expect(err.message).toContain("TRAINWATCH_SLURM_URL");
+    expect(err.message).not.toContain("internal-proxy");
+    expect(logged[0]).toContain("internal-proxy-7.corp");
+    expect(leaks(err)).toBe(false);
   });
 
   test("a client needs a token or a token file, and job ids are positive integers", async () => {

@@ -28,6 +28,8 @@ export interface SlurmRestOptions {
   /** Per-call timeout in ms (default 5000). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Where what an API client must not see goes (a token file's path, a reply that is not JSON); default console.warn. */
+  log?: (line: string) => void;
 }
 
 /** What a batch job asks for: the subset of v0.0.38's job properties Trainwatch sets. */
@@ -88,6 +90,8 @@ export class SlurmRestClient {
   private readonly timeoutMs: number;
   private readonly doFetch: typeof fetch;
   private cached: { mtimeMs: number; token: string } | null = null;
+  /** The last line logged, so that a failure repeated at every poll is logged once. */
+  private lastLogged: string | null = null;
 
   constructor(private readonly opts: SlurmRestOptions) {
     if (!opts.token && !opts.tokenFile)
@@ -149,14 +153,19 @@ export class SlurmRestClient {
       this.cached = { mtimeMs, token };
       return token;
     } catch (err) {
+      // The path and the reason stay in the server's log: an API client learns only which setting to check.
+      this.log(`[slurm] cannot read the token file ${file}: ${(err as Error).message}`);
       throw new TrainwatchError(
         "SLURM_REFUSED",
-        `slurm: cannot read the token file ${file}: ${(err as Error).message}`,
-        {
-          token_file: file,
-        },
+        "slurm: cannot read the token file (TRAINWATCH_SLURM_TOKEN_FILE; the server log names the file and why)",
       );
     }
+  }
+
+  private log(line: string): void {
+    if (line === this.lastLogged) return;
+    this.lastLogged = line;
+    (this.opts.log ?? console.warn)(line);
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -189,7 +198,12 @@ export class SlurmRestClient {
     try {
       reply = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      throw badReply(what, `HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
+      // Whatever answered (a proxy's HTML page, say) is logged, not sent on to API clients.
+      this.log(`[slurm] ${what} at ${this.base}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
+      throw badReply(
+        what,
+        `HTTP ${res.status}, not JSON (is TRAINWATCH_SLURM_URL slurmrestd's address? the server log has the reply's start)`,
+      );
     }
     const errors = Array.isArray(reply.errors) ? (reply.errors as RawError[]) : [];
     if (errors.length > 0 || !res.ok) {
