@@ -6,7 +6,9 @@ import { afterEach, expect, test } from "bun:test";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createApp } from "../src/app.ts";
+import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
@@ -21,6 +23,7 @@ import { LocalTrainer } from "../src/trainer/local.ts";
 import { feedEventStream } from "../src/script_trainings/log_stream.ts";
 import { json, req } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
+import { inProcessFetch, memoryClient } from "./fixtures/mcp.ts";
 
 /** A slurmrestd that answers from `queue`, or throws `down` while set. */
 class FakeSlurm implements SlurmApi {
@@ -196,6 +199,23 @@ test("once Slurm took the job, a failure to record its id keeps the operation: i
   const items = list.body.data.items ?? list.body.data;
   expect(items).toHaveLength(1);
   expect(items[0]).toMatchObject({ status: "pending", executor: "slurm", metadata: { command: expect.any(Array) } });
+});
+
+test("MCP's start_training with slurmrestd down: SLURM_UNREACHABLE with what a model can do next", async () => {
+  const s = setup();
+  s.api.down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable (x)", {
+    url: "http://slurm.test:6820",
+  });
+  const mcp = await memoryClient(new TrainwatchClient({ baseUrl: "http://localhost", fetch: inProcessFetch(s.app) }));
+  cleanups.push(() => mcp.close());
+  const res = (await mcp.callTool({
+    name: "start_training",
+    arguments: { recipe: "r", target: "slurm" },
+  })) as CallToolResult;
+  expect(res.isError).toBe(true);
+  const text = (res.content[0] as { text: string }).text;
+  expect(text).toStartWith("SLURM_UNREACHABLE: slurmrestd at http://slurm.test:6820 is unreachable");
+  expect(text).toContain("retry later, or start the recipe with another target list_recipes offers");
 });
 
 test("one queue read per round maps every Slurm state onto its operation", async () => {
