@@ -506,3 +506,27 @@ test("the live log follows the job's output file: from before it exists, each li
     { event: "end", data: { running: false } },
   ]);
 });
+
+test("a followed log whose read fails tells the reader with an error event (no path, no cause) and ends", async () => {
+  const feed = {
+    operation_id: "op_training_20260101_000000_00000000",
+    lines: ["first"],
+    next: async (): Promise<string[] | null> => {
+      throw new Error("EACCES: permission denied, open '/secret/dir/trainwatch.out'");
+    },
+  };
+  const sse = new SseReader(new Response(feedEventStream(feed, undefined, 20)));
+  await sse.end(10_000);
+  expect(sse.events).toMatchObject([
+    { event: "lines", data: { lines: ["first"] } },
+    {
+      event: "error",
+      data: {
+        code: "INTERNAL_ERROR",
+        message:
+          "reading the log of operation op_training_20260101_000000_00000000 failed; the server log has the details",
+      },
+    },
+  ]);
+  expect(JSON.stringify(sse.events)).not.toContain("/secret");
+});

@@ -129,6 +129,8 @@ export function ownJob(recipe: Recipe, params: Params): Job {
  * the same Server-Sent Events as a local script's log.
  */
 export interface LogFeed {
+  /** The operation whose log it is (for the server's log when a read fails). */
+  operation_id: string;
   lines: string[];
   next(): Promise<string[] | null>;
 }

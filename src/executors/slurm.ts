@@ -256,6 +256,7 @@ export class SlurmExecutor implements Executor {
     const reader = this.opts.operations.reader;
     const id = op.operation_id;
     const feed: LogFeed = {
+      operation_id: id,
       lines: first.lines,
       next: async () => {
         // Read the status first: the lines written before it finished are all in the file by then.
