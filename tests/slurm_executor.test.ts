@@ -13,7 +13,7 @@ import { loadConfig } from "../src/config.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
 import { tailFile } from "../src/executors/file_tail.ts";
-import type { SlurmJob, SlurmJobSpec } from "../src/executors/slurm_rest.ts";
+import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "../src/executors/slurm_rest.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { RecipeBook } from "../src/recipes/book.ts";
 import type { Recipe } from "../src/recipes/recipe.ts";
@@ -30,6 +30,8 @@ class FakeSlurm implements SlurmApi {
   queue: SlurmJob[] = [];
   submitted: { script: string; job: SlurmJobSpec }[] = [];
   cancelled: number[] = [];
+  /** The signal each cancel named (undefined: a plain DELETE, as scancel). */
+  signals: (SlurmSignal | undefined)[] = [];
   jobsCalls = 0;
   down: TrainwatchError | null = null;
   private next = 100;
@@ -48,9 +50,10 @@ class FakeSlurm implements SlurmApi {
     if (this.down) throw this.down;
     return this.queue.find((j) => j.id === id) ?? null;
   }
-  async cancel(id: number): Promise<void> {
+  async cancel(id: number, signal?: SlurmSignal): Promise<void> {
     if (this.down) throw this.down;
     this.cancelled.push(id);
+    this.signals.push(signal);
   }
 }
 
@@ -376,6 +379,8 @@ test("a cancel is one plain DELETE of the job (SIGTERM, then SIGKILL after KillW
   expect(res.status).toBe(200);
   expect(res.body.data.status).toBe("cancelled");
   expect(s.api.cancelled).toEqual([100]);
+  // No signal named: Slurm sends SIGTERM, then SIGKILL after KillWait (a named signal would only send that one).
+  expect(s.api.signals).toEqual([undefined]);
 });
 
 test("a cancel slurmrestd does not take is owed: the poller retries it until Slurm takes it, and the note says so", async () => {
