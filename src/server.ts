@@ -122,7 +122,8 @@ export async function startServer(config: Config = loadConfig()) {
           token: config.slurm.token ?? undefined,
           tokenFile: config.slurm.tokenFile ?? undefined,
         }),
-        url: config.slurm.url,
+        // Shown on the public /health: without a password a URL might carry.
+        url: redactUrl(config.slurm.url),
         recipes: book,
         operations,
         // A node reaches the API at its public URL; without one, at the bound address (a one-machine cluster).

@@ -365,6 +365,13 @@ test("slurmrestd down: operations keep their state, one warning per outage, and 
   expect(s.warnings).toHaveLength(1);
   expect(s.warnings[0]).toContain("http://slurm.test:6820");
   expect(s.executor.describe()).toMatchObject({ reachable: false });
+  // The public /health shows the outage, under the executor's name.
+  const health = await json(s.app.handle(req("GET", "/api/v1/health")));
+  expect(health.body.data.trainers.executors.slurm).toMatchObject({
+    url: "http://slurm.test:6820",
+    reachable: false,
+    outage: expect.stringContaining("unreachable"),
+  });
   s.api.down = null;
   s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
   expect(await s.executor.poll()).toEqual({ [id]: "finished" });

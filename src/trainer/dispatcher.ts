@@ -260,7 +260,8 @@ export class Dispatcher implements Trainers {
     return {
       local: this.local.describe(),
       hosts: this.hosts?.describe() ?? null,
-      executors: this.executors.all().map((e) => e.name),
+      // Each executor's own state, by name (Slurm: whether slurmrestd answers, the outage's message, its polls).
+      executors: Object.fromEntries(this.executors.all().map((e) => [e.name, e.describe()])),
     };
   }
 }
