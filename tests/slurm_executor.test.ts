@@ -455,6 +455,26 @@ test("the log is the tail of the job's output file: none while it waits, a 404 s
   expect(res.body.data).toMatchObject({ lines: ["b", "c"], truncated: true, running: true });
 });
 
+test("the log is read from the output path recorded at submit: a recipe renamed since changes nothing", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const output = join(s.dir, `trainwatch-${id}.out`);
+  expect((await s.op(id)).metadata.output).toBe(output);
+  writeFileSync(output, "a\nb\n");
+  await s.operations.mergeMetadata(id, { recipe: "renamed-since" });
+  const res = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.lines).toEqual(["a", "b"]);
+  // The key is the server's: a client registering a run cannot point the API at another file.
+  const registered = await json(
+    s.app.handle(
+      req("POST", "/api/v1/operations", { operation_type: "training", metadata: { output: "/etc/passwd" } }),
+    ),
+  );
+  expect(registered.status).toBe(400);
+  expect(registered.body.error.details.field).toBe("body.metadata.output");
+});
+
 test("tailFile reads only the end of a long file: its first partial line dropped", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tw-tail-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

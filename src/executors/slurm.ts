@@ -12,7 +12,7 @@
  * keep their state, one warning per outage, submissions fail with SLURM_UNREACHABLE naming the URL.
  *
  * Logs: the job writes stdout and stderr to one file, `trainwatch-<operation id>.out` in TRAINWATCH_SLURM_LOG_DIR (a
- * folder the nodes and the API share; default the recipe's cwd). The API reads its tail where it can read the file
+ * folder the nodes and the API share; default the recipe's cwd), its path recorded in metadata.output. The API reads its tail where it can read the file
  * (404 saying so otherwise); the live stream follows the file as it grows.
  */
 import { writeFile } from "node:fs/promises";
@@ -134,7 +134,7 @@ export class SlurmExecutor implements Executor {
       ...(gres ? { gres } : {}),
     };
     const jobId = await this.opts.api.submit(batchScript(argv), spec);
-    return { external_id: String(jobId), metadata: { command: argv } };
+    return { external_id: String(jobId), metadata: { command: argv, output } };
   }
 
   /** The job's state as Slurm tells it now (one call; the poller reads all of them at once instead). */
@@ -280,7 +280,12 @@ export class SlurmExecutor implements Executor {
     }
   }
 
+  /**
+   * The job's output file as recorded at submit (metadata.output), so a recipe renamed or moved since changes nothing;
+   * an operation submitted before it was recorded: where its recipe puts it now.
+   */
   private logPath(op: Operation): string {
+    if (typeof op.metadata.output === "string") return op.metadata.output;
     const recipe = typeof op.metadata.recipe === "string" ? op.metadata.recipe : null;
     if (recipe === null) throw noLog(op, "(none)", "it records no recipe");
     return this.outputOf(op, this.opts.recipes.get(recipe, "recipe"));

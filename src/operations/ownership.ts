@@ -25,6 +25,7 @@ export const OWN_METADATA_KEYS: readonly string[] = [
   "spec",
   "pid",
   "command",
+  "output",
   "exit",
   "cuda_visible_devices",
   "checkpoints",
