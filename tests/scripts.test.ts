@@ -8,6 +8,7 @@ import { argvOf, checkParams, checkRecipeFile, paramsSchema, renderArgs } from "
 import { LogStore } from "../src/script_trainings/logs.ts";
 import { loadRecipeBook, parseRecipes } from "../src/recipes/book.ts";
 import { childEnv, failureMessage, groupAlive, killLeftovers } from "../src/script_trainings/runner.ts";
+import { jobEnvironment } from "../src/executors/slurm_script.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { fakeRecipe, processAlive, recipeFile, scriptTrainingApp } from "./fixtures/scripts.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
@@ -176,6 +177,38 @@ describe("params", () => {
       CUDA_VISIBLE_DEVICES: "",
     });
     expect(env.TRAINWATCH_HOST_TOKEN).toBeUndefined();
+  });
+
+  test("a local child and a Slurm job get the same Trainwatch variables, which no recipe overrides (a token included)", async () => {
+    const recipeEnv = { A: "1", TRAINWATCH_URL: "http://evil", TRAINWATCH_TOKEN: "stolen" };
+    const child = childEnv(
+      {
+        operationId: "op_1",
+        recipe: { ...fakeRecipe({ env: recipeEnv }), cwd: "/" },
+        params: {},
+        apiUrl: "http://127.0.0.1:1",
+        token: null,
+        devices: [],
+      },
+      { PATH: "/bin" },
+      "/tmp/p.json",
+    );
+    const job = jobEnvironment({
+      url: "http://127.0.0.1:1",
+      token: "",
+      operationId: "op_1",
+      paramsFile: "/tmp/p.json",
+      env: recipeEnv,
+    });
+    const trainwatch = (env: Record<string, string>) =>
+      Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("TRAINWATCH_") || k === "PYTHONUNBUFFERED"));
+    expect(trainwatch(child)).toEqual({
+      PYTHONUNBUFFERED: "1",
+      TRAINWATCH_URL: "http://127.0.0.1:1",
+      TRAINWATCH_OPERATION_ID: "op_1",
+      TRAINWATCH_PARAMS: "/tmp/p.json",
+    });
+    expect(trainwatch(job)).toEqual(trainwatch(child));
   });
 
   test("a failure message ends with the last stderr lines", async () => {

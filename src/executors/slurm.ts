@@ -110,11 +110,10 @@ export class SlurmExecutor implements Executor {
     const argv = argvOf(recipe, job.params);
     const output = this.outputOf(op, recipe);
     const env = this.opts.env(id);
-    const extra: Record<string, string> = { ...recipe.env };
+    let paramsFile: string | null = null;
     if (viaOf(recipe).includes("file")) {
-      const file = join(this.opts.logDir ?? recipe.cwd, `trainwatch-${id}.params.json`);
-      await writeFile(file, JSON.stringify(job.params), { mode: 0o644 });
-      extra.TRAINWATCH_PARAMS = file;
+      paramsFile = join(this.opts.logDir ?? recipe.cwd, `trainwatch-${id}.params.json`);
+      await writeFile(paramsFile, JSON.stringify(job.params), { mode: 0o644 });
     }
     const r = job.resources;
     const slurm = recipe.slurm ?? {};
@@ -124,7 +123,13 @@ export class SlurmExecutor implements Executor {
       current_working_directory: recipe.cwd,
       standard_output: output,
       standard_error: output,
-      environment: jobEnvironment({ url: env.api_url, token: env.token, operationId: id, env: extra }),
+      environment: jobEnvironment({
+        url: env.api_url,
+        token: env.token,
+        operationId: id,
+        paramsFile,
+        env: recipe.env,
+      }),
       ...(slurm.partition ? { partition: slurm.partition } : {}),
       ...(slurm.account ? { account: slurm.account } : {}),
       ...(slurm.qos ? { qos: slurm.qos } : {}),

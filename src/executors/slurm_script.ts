@@ -5,6 +5,7 @@
  * `environment`, not in the script, which Slurm keeps readable to more people than the environment.
  */
 import { TrainwatchError } from "../errors.ts";
+import { runEnvironment } from "../recipes/run_env.ts";
 
 /** A word as a POSIX shell reads it back unchanged: single quotes, each ' written as '\'' . */
 export function shellQuote(word: string): string {
@@ -19,14 +20,16 @@ export function batchScript(argv: readonly string[]): string {
   return `#!/bin/bash\nexec ${argv.map(shellQuote).join(" ")}\n`;
 }
 
-/** What the job's environment is made of. */
+/** What the job's environment is made of: how it reaches its operation, and the recipe's own variables. */
 export interface JobEnvironmentInput {
   /** The Trainwatch API the job's client reports to (TRAINWATCH_URL). */
   url: string;
   /** The token it reports with (TRAINWATCH_TOKEN); null when the API takes none. */
   token: string | null;
   operationId: string;
-  /** The recipe's own variables; they win over the defaults below, never over the three above. */
+  /** The params file, when the recipe takes one (TRAINWATCH_PARAMS). */
+  paramsFile?: string | null;
+  /** The recipe's own variables; they win over the defaults, never over Trainwatch's own. */
   env?: Record<string, string>;
 }
 
@@ -34,15 +37,14 @@ export interface JobEnvironmentInput {
 export const DEFAULT_JOB_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 /**
- * A job's whole environment: PATH (default DEFAULT_JOB_PATH) and PYTHONUNBUFFERED=1 (so the stdout file fills as the
- * program prints), the recipe's variables, then TRAINWATCH_URL, TRAINWATCH_TOKEN and TRAINWATCH_OPERATION_ID, so
- * `trainwatch.init()` attaches to its operation.
+ * A job's whole environment: PATH (default DEFAULT_JOB_PATH), then what every run gets (src/recipes/recipe.ts
+ * runEnvironment: PYTHONUNBUFFERED, the recipe's variables, TRAINWATCH_URL, _OPERATION_ID, _TOKEN, _PARAMS).
  */
 export function jobEnvironment(input: JobEnvironmentInput): Record<string, string> {
-  const env: Record<string, string> = { PATH: DEFAULT_JOB_PATH, PYTHONUNBUFFERED: "1", ...input.env };
-  env.TRAINWATCH_URL = input.url;
-  env.TRAINWATCH_OPERATION_ID = input.operationId;
-  if (input.token !== null) env.TRAINWATCH_TOKEN = input.token;
-  else delete env.TRAINWATCH_TOKEN;
-  return env;
+  return runEnvironment({ PATH: DEFAULT_JOB_PATH }, input.env, {
+    url: input.url,
+    operationId: input.operationId,
+    token: input.token,
+    paramsFile: input.paramsFile ?? null,
+  });
 }

@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { argvOf, viaOf, type Params, type Recipe } from "../recipes/recipe.ts";
+import { runEnvironment } from "../recipes/run_env.ts";
 import type { LogStore, ScriptLog } from "./logs.ts";
 
 export const DEFAULT_KILL_GRACE_MS = 10_000;
@@ -76,15 +77,16 @@ export function childEnv(
   base: Record<string, string | undefined>,
   paramsFile: string | null,
 ): Record<string, string> {
-  const child: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith("TRAINWATCH_")) child[k] = v;
-  // Python buffers a pipe's output by the 8 KB block; unbuffered, the log shows each line as it is printed.
-  Object.assign(child, { PYTHONUNBUFFERED: "1" }, job.recipe.env ?? {});
-  Object.assign(child, { TRAINWATCH_URL: job.apiUrl, TRAINWATCH_OPERATION_ID: job.operationId });
-  if (job.token) Object.assign(child, { TRAINWATCH_TOKEN: job.token });
-  if (paramsFile) Object.assign(child, { TRAINWATCH_PARAMS: paramsFile });
+  const parent: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith("TRAINWATCH_")) parent[k] = v;
+  const child = runEnvironment(parent, job.recipe.env, {
+    url: job.apiUrl,
+    operationId: job.operationId,
+    token: job.token,
+    paramsFile,
+  });
   // A recipe that declares no GPU sees none, so the host's GPU count is what bounds GPU work.
-  Object.assign(child, { CUDA_VISIBLE_DEVICES: job.devices.join(",") });
+  child.CUDA_VISIBLE_DEVICES = job.devices.join(",");
   return child;
 }
 
