@@ -191,22 +191,16 @@ describe("params", () => {
         devices: [],
       },
       { PATH: "/bin" },
-      "/tmp/p.json",
+      // A Slurm job's params file comes from its script (batchScript), not from its environment.
+      null,
     );
-    const job = jobEnvironment({
-      url: "http://127.0.0.1:1",
-      token: "",
-      operationId: "op_1",
-      paramsFile: "/tmp/p.json",
-      env: recipeEnv,
-    });
+    const job = jobEnvironment({ url: "http://127.0.0.1:1", token: "", operationId: "op_1", env: recipeEnv });
     const trainwatch = (env: Record<string, string>) =>
       Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("TRAINWATCH_") || k === "PYTHONUNBUFFERED"));
     expect(trainwatch(child)).toEqual({
       PYTHONUNBUFFERED: "1",
       TRAINWATCH_URL: "http://127.0.0.1:1",
       TRAINWATCH_OPERATION_ID: "op_1",
-      TRAINWATCH_PARAMS: "/tmp/p.json",
     });
     expect(trainwatch(job)).toEqual(trainwatch(child));
   });
@@ -324,6 +318,10 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const text = logs.body.data.lines.join("\n");
     expect(text).toContain("fake_train: mode=ok epochs=4");
     expect(text).toContain('params: { "epochs": 4, "mode": "ok", "finish": false }');
+    // The params file was there for the script, and is gone with its run.
+    const paramsFile = text.match(/params_file=(\S+)/)?.[1] ?? "";
+    expect(paramsFile).toEndWith(`${id}.params.json`);
+    expect(existsSync(paramsFile)).toBe(false);
     expect(text).toContain("epoch 3 sent: 200");
     expect(text).toContain("[trainwatch] exited with code 0");
     const tail = await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=1`)));

@@ -3,7 +3,7 @@
 // (one queue read per round for all of them), what an outage does, and the 503 of a submission nobody answers are
 // checked exactly. The real cluster runs the same executor in tests/slurm_executor.slurm.test.ts.
 import { afterEach, expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -83,7 +83,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(opts: { registered?: boolean } = {}) {
+function setup(opts: { registered?: boolean; via?: ("args" | "file")[] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tw-slurm-exec-"));
   const recipe: Recipe = {
     name: "r",
@@ -91,7 +91,7 @@ function setup(opts: { registered?: boolean } = {}) {
     cwd: dir,
     env: { PATH: "/opt/venv/bin:/usr/bin:/bin" },
     params: { type: "object", properties: { epochs: { type: "integer", default: 3 }, tag: { type: "string" } } },
-    params_via: ["args"],
+    params_via: opts.via ?? ["args"],
     epochs_param: "epochs",
     target: "slurm",
     gpus: 1,
@@ -158,6 +158,17 @@ test("a recipe with target slurm becomes one batch job: its argv quoted, resourc
     TRAINWATCH_TOKEN: "tok",
     TRAINWATCH_OPERATION_ID: op.operation_id,
   });
+});
+
+test("a recipe taking a params file: the job's script writes it on the node; the API writes nothing", async () => {
+  const s = setup({ via: ["file"] });
+  const res = await s.start({ epochs: 2, tag: "x" });
+  expect(res.status).toBe(202);
+  const { script, job: spec } = s.api.submitted[0]!;
+  expect(script).toContain(`printf '%s' '{\n  "epochs": 2,\n  "tag": "x"\n}\n' > "$TRAINWATCH_PARAMS"`);
+  expect(script).toEndWith("exec 'python3' 'train.py'\n");
+  expect(spec.environment.TRAINWATCH_PARAMS).toBeUndefined();
+  expect(readdirSync(s.dir)).toEqual([]);
 });
 
 test("a submission slurmrestd does not answer is a 503 naming its URL, and leaves no operation", async () => {

@@ -15,7 +15,6 @@
  * folder the nodes and the API share; default the recipe's cwd), its path recorded in metadata.output. The API reads its tail where it can read the file
  * (404 saying so otherwise); the live stream follows the file as it grows.
  */
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
 import { LOST, refinesTermination } from "../operations/lifecycle.ts";
@@ -34,6 +33,7 @@ import {
 } from "./executor.ts";
 import { isUnknownJob, type SlurmJob, type SlurmJobSpec, type SlurmSignal } from "./slurm_rest.ts";
 import { batchScript, jobEnvironment } from "./slurm_script.ts";
+import { paramsText } from "../recipes/run_env.ts";
 import { FileFollower, tailFile } from "./file_tail.ts";
 import { queuePosition, slurmOutcome } from "./slurm_states.ts";
 
@@ -110,11 +110,6 @@ export class SlurmExecutor implements Executor {
     const argv = argvOf(recipe, job.params);
     const output = this.outputOf(op, recipe);
     const env = this.opts.env(id);
-    let paramsFile: string | null = null;
-    if (viaOf(recipe).includes("file")) {
-      paramsFile = join(this.opts.logDir ?? recipe.cwd, `trainwatch-${id}.params.json`);
-      await writeFile(paramsFile, JSON.stringify(job.params), { mode: 0o644 });
-    }
     const r = job.resources;
     const slurm = recipe.slurm ?? {};
     const gres = [r.gpus > 0 ? `gpu:${r.gpus}` : null, slurm.gres ?? null].filter((g) => g !== null).join(",");
@@ -127,7 +122,6 @@ export class SlurmExecutor implements Executor {
         url: env.api_url,
         token: env.token,
         operationId: id,
-        paramsFile,
         env: recipe.env,
       }),
       ...(slurm.partition ? { partition: slurm.partition } : {}),
@@ -138,7 +132,8 @@ export class SlurmExecutor implements Executor {
       ...(r.time_limit_minutes !== null ? { time_limit: r.time_limit_minutes } : {}),
       ...(gres ? { gres } : {}),
     };
-    const jobId = await this.opts.api.submit(batchScript(argv), spec);
+    const params = viaOf(recipe).includes("file") ? paramsText(job.params) : null;
+    const jobId = await this.opts.api.submit(batchScript(argv, params), spec);
     return { external_id: String(jobId), metadata: { command: argv, output } };
   }
 

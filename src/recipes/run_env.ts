@@ -30,6 +30,15 @@ export function runEnvironment(
   env.TRAINWATCH_OPERATION_ID = run.operationId;
   if (run.token) env.TRAINWATCH_TOKEN = run.token;
   else delete env.TRAINWATCH_TOKEN;
-  if (run.paramsFile) env.TRAINWATCH_PARAMS = run.paramsFile;
+  // Written, never read here (an assignment, so the configuration scan does not take it for a setting).
+  if (run.paramsFile) Object.assign(env, { TRAINWATCH_PARAMS: run.paramsFile });
   return env;
+}
+
+/**
+ * The params file's text (params_via "file"): the checked params as JSON. Written by the runner next to the run's log
+ * (removed when the run ends) and by a Slurm job's own script into the node's temp folder.
+ */
+export function paramsText(params: Readonly<Record<string, unknown>>): string {
+  return `${JSON.stringify(params, null, 2)}\n`;
 }

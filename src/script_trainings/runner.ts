@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { argvOf, viaOf, type Params, type Recipe } from "../recipes/recipe.ts";
-import { runEnvironment } from "../recipes/run_env.ts";
+import { paramsText, runEnvironment } from "../recipes/run_env.ts";
 import type { LogStore, ScriptLog } from "./logs.ts";
 
 export const DEFAULT_KILL_GRACE_MS = 10_000;
@@ -100,7 +100,7 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
   let paramsFile: string | null = null;
   if (viaOf(recipe).includes("file")) {
     paramsFile = join(opts.logs.dir, `${id}.params.json`);
-    writeFileSync(paramsFile, JSON.stringify(job.params, null, 2));
+    writeFileSync(paramsFile, paramsText(job.params));
   }
   const pidFile = join(opts.logs.dir, `${id}.pid`);
   log.note(
@@ -121,6 +121,7 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     const message = (err as Error).message;
     log.note(`could not start ${JSON.stringify(argv[0])}: ${message}`);
     opts.logs.close(id);
+    if (paramsFile) rmSync(paramsFile, { force: true });
     const exit: ScriptExit = {
       exit_code: null,
       signal: null,
@@ -172,6 +173,8 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     );
     opts.logs.close(id);
     rmSync(pidFile, { force: true });
+    // Read by the script at its start; nothing needs it once its processes are gone.
+    if (paramsFile) rmSync(paramsFile, { force: true });
     return exit;
   })();
   return {
