@@ -12,8 +12,9 @@
  * (Store.discardOperation).
  *
  * What each executor does with the operation afterwards, through the operations service: the local runner and the
- * GPU host report the status themselves as today (the script's exit, the host's relay); a cluster executor polls
- * `state` and writes what it learns (OperationsService.setPending, markStarted, finish with a failure_code).
+ * GPU host report the status themselves as today (the script's exit, the host's relay); a cluster executor polls its
+ * scheduler and writes what it learns as an ExecutorState (OperationsService.setPending, markStarted, finish with a
+ * failure_code; src/executors/slurm.ts applyState).
  */
 import type { Operation } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
@@ -91,8 +92,6 @@ export interface Executor {
    * is its last step, so a throw never leaves a run behind.
    */
   submit(op: Operation, job: Job): Promise<Submitted>;
-  /** The run's state as the executor sees it (see ExecutorState). */
-  state(op: Operation): Promise<ExecutorState>;
   /** The last `tail` lines it printed; 404 when the executor keeps no log of it, 503 when it cannot be reached. */
   logs(op: Operation, tail: number): Promise<LogLines>;
   /** Its log as an SSE byte stream (the tail, live lines, `end`), where the executor can follow it live. */

@@ -137,20 +137,6 @@ export class SlurmExecutor implements Executor {
     return { external_id: String(jobId), metadata: { command: argv, output } };
   }
 
-  /** The job's state as Slurm tells it now (one call; the poller reads all of them at once instead). */
-  async state(op: Operation): Promise<ExecutorState> {
-    const jobId = jobIdOf(op);
-    if (jobId === null) return { state: "unknown", message: `operation ${op.operation_id} records no Slurm job id` };
-    try {
-      const jobs = await this.opts.api.jobs();
-      return stateOf(jobId, jobs);
-    } catch (err) {
-      if (err instanceof TrainwatchError && err.code === "SLURM_UNREACHABLE")
-        return { state: "unknown", message: err.message };
-      throw err;
-    }
-  }
-
   /**
    * Reads the queue once and applies each unfinished Slurm operation's state (applyState), then retries the cancels
    * owed (payCancels). Returns what it changed, by operation id. slurmrestd unreachable: nothing changes, one warning per outage.
