@@ -35,7 +35,7 @@ import { isUnknownJob, type SlurmJob, type SlurmJobSpec, type SlurmSignal } from
 import { batchScript, jobEnvironment } from "./slurm_script.ts";
 import { paramsText } from "../recipes/run_env.ts";
 import { FileFollower, tailFile } from "./file_tail.ts";
-import { queuePosition, slurmOutcome } from "./slurm_states.ts";
+import { SlurmQueue, slurmOutcome } from "./slurm_states.ts";
 
 /** What the executor asks of slurmrestd (SlurmRestClient; a fake in the unit tests). */
 export interface SlurmApi {
@@ -151,10 +151,11 @@ export class SlurmExecutor implements Executor {
     for (const [id, jobId] of this.watched) if (!now.has(id)) this.settling.set(id, { jobId, polls: 0 });
     this.watched = new Map(tracked.map((op) => [op.operation_id, jobIdOf(op) as number]));
     if (tracked.length === 0 && this.settling.size === 0 && owed.length === 0) return {};
-    let jobs: SlurmJob[];
+    let jobs: SlurmQueue<SlurmJob>;
     const changed: Record<string, ExecutorState["state"]> = {};
     try {
-      jobs = await this.opts.api.jobs();
+      // Indexed once: each tracked run's lookup is then O(1), not a scan of the cluster's queue.
+      jobs = new SlurmQueue(await this.opts.api.jobs());
       if (this.outage !== null) this.warn(`[slurm] slurmrestd at ${this.opts.url} answers again`);
       this.outage = null;
       this.polls++;
@@ -179,11 +180,11 @@ export class SlurmExecutor implements Executor {
    * (finished longer than its MinJobAge ago, while no API was polling) fails `lost`: how it ended is unknown, and the
    * next sign of life from its trainer revives it as for any lost run.
    */
-  private async stateIn(jobId: number, jobs: readonly SlurmJob[]): Promise<ExecutorState> {
+  private async stateIn(jobId: number, jobs: SlurmQueue<SlurmJob>): Promise<ExecutorState> {
     const state = stateOf(jobId, jobs);
-    if (state.state !== "unknown" || jobs.some((j) => j.id === jobId)) return state;
+    if (state.state !== "unknown" || jobs.job(jobId) !== undefined) return state;
     const one = await this.opts.api.job(jobId);
-    if (one) return stateOf(jobId, [one]);
+    if (one) return stateOf(jobId, new SlurmQueue([one]));
     return {
       state: "finished",
       status: "failed",
@@ -199,7 +200,7 @@ export class SlurmExecutor implements Executor {
    * finish stands). A job still completing is asked again for up to SETTLE_POLLS polls. Kept in memory: a restart in
    * between leaves `terminated`.
    */
-  private async settle(jobs: readonly SlurmJob[], changed: Record<string, ExecutorState["state"]>): Promise<void> {
+  private async settle(jobs: SlurmQueue<SlurmJob>, changed: Record<string, ExecutorState["state"]>): Promise<void> {
     for (const [id, entry] of this.settling) {
       const state = await this.stateIn(entry.jobId, jobs);
       if (state.state === "pending" || state.state === "running") {
@@ -349,15 +350,15 @@ export class SlurmExecutor implements Executor {
  * partition's queue, running on its node, finished as slurm_states.ts maps it; `unknown` when the job is not in
  * `jobs` or its state is one the table does not know.
  */
-export function stateOf(jobId: number, jobs: readonly SlurmJob[]): ExecutorState {
-  const job = jobs.find((j) => j.id === jobId);
+export function stateOf(jobId: number, jobs: SlurmQueue<SlurmJob>): ExecutorState {
+  const job = jobs.job(jobId);
   if (!job) return { state: "unknown", message: `Slurm does not list job ${jobId}` };
   const outcome = slurmOutcome(job);
   if (outcome === null)
     return { state: "unknown", message: `Slurm job ${jobId} is in state ${job.state}, which Trainwatch does not map` };
   switch (outcome.status) {
     case "pending":
-      return { state: "pending", reason: outcome.reason, position: queuePosition(jobs, jobId) };
+      return { state: "pending", reason: outcome.reason, position: jobs.position(jobId) };
     case "running":
       return { state: "running", node: job.nodes };
     case "failed":
