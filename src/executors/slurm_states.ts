@@ -3,7 +3,11 @@
  * with Slurm's reason; the ways a job can fail each get a failure_code, so the dashboard and agents read why as data.
  */
 
-/** Why a Slurm job failed, as data (the lead adds these to the operation's failure_code). */
+/**
+ * Why a Slurm job failed, as data: the operation's failure codes TRAINER_ERROR and SCHEDULER_FAILURES
+ * (src/schemas/operation.ts), written out here because this table imports nothing; slurm.ts hands each one on as an
+ * ExecutorState's FailureCode, so the compiler checks it against that list.
+ */
 export type SlurmFailureCode = "trainer_error" | "node_fail" | "out_of_memory" | "time_limit" | "preempted";
 
 /** What a Slurm job's state means for its operation. */
