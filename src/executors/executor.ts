@@ -22,8 +22,6 @@ import type { Location } from "../operations/ownership.ts";
 import type { LogLines, RecipeRequest, RecipeView, Target } from "../schemas/recipe.ts";
 import { plannedEpochs, resourcesOf, type Params, type Recipe, type Resources } from "../recipes/recipe.ts";
 
-export type { Resources };
-
 /** A request as the executor will run it: the recipe it resolved, the checked params (defaults filled), the resources. */
 export interface Job {
   /** The recipe's name (declared on this server, or on the host that will run it). */

@@ -95,7 +95,7 @@ export class SlurmExecutor implements Executor {
   }
 
   /** The output file of an operation's job: stdout and stderr together, in arrival order. */
-  outputOf(op: Pick<Operation, "operation_id">, recipe: Recipe): string {
+  private outputOf(op: Pick<Operation, "operation_id">, recipe: Recipe): string {
     return join(this.opts.logDir ?? recipe.cwd, `trainwatch-${op.operation_id}.out`);
   }
 
@@ -350,7 +350,7 @@ export class SlurmExecutor implements Executor {
  * partition's queue, running on its node, finished as slurm_states.ts maps it; `unknown` when the job is not in
  * `jobs` or its state is one the table does not know.
  */
-export function stateOf(jobId: number, jobs: SlurmQueue<SlurmJob>): ExecutorState {
+function stateOf(jobId: number, jobs: SlurmQueue<SlurmJob>): ExecutorState {
   const job = jobs.job(jobId);
   if (!job) return { state: "unknown", message: `Slurm does not list job ${jobId}` };
   const outcome = slurmOutcome(job);
@@ -381,7 +381,7 @@ export function stateOf(jobId: number, jobs: SlurmQueue<SlurmJob>): ExecutorStat
  * operation finishes as Slurm says, unless its trainer (the Python client) finished it first, which wins (a cancel
  * recorded by the API included). Unknown: nothing (the next poll asks again).
  */
-export async function applyState(operations: OperationsService, op: Operation, state: ExecutorState): Promise<boolean> {
+async function applyState(operations: OperationsService, op: Operation, state: ExecutorState): Promise<boolean> {
   const id = op.operation_id;
   try {
     switch (state.state) {

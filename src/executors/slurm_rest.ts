@@ -14,7 +14,7 @@ import { stat, readFile } from "node:fs/promises";
 import { TrainwatchError } from "../errors.ts";
 
 /** The API version this client speaks: Debian bookworm's Slurm 22.05 serves v0.0.36 to v0.0.38. */
-export const SLURM_API = "v0.0.38";
+const SLURM_API = "v0.0.38";
 
 export interface SlurmRestOptions {
   /** slurmrestd's base URL, e.g. http://127.0.0.1:6820 (TRAINWATCH_SLURM_URL). */

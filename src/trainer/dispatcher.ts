@@ -20,7 +20,6 @@ import { HostExecutor, type HostScripts } from "../executors/host.ts";
 import { LocalExecutor, type LocalScripts } from "../executors/local.ts";
 import { Executors, chooseTarget } from "../executors/registry.ts";
 
-export type { Target };
 import { INTERRUPTED } from "../executors/executor.ts";
 
 export { INTERRUPTED };
