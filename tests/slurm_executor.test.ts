@@ -2,7 +2,7 @@
 // the queue a test sets, so the batch job built from a recipe, the poller's mapping of Slurm's states onto operations
 // (one queue read per round for all of them), what an outage does, and the 503 of a submission nobody answers are
 // checked exactly. The real cluster runs the same executor in tests/slurm_executor.slurm.test.ts.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
-import { tailFile } from "../src/executors/file_tail.ts";
+import { FileFollower, TAIL_BYTES, tailFile } from "../src/executors/file_tail.ts";
 import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "../src/executors/slurm_rest.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { RecipeBook } from "../src/recipes/book.ts";
@@ -495,6 +495,41 @@ test("tailFile reads only the end of a long file: its first partial line dropped
   const { lines, truncated } = await tailFile(path, 3);
   expect(truncated).toBe(true);
   expect(lines).toEqual([`19997${line}`, `19998${line}`, `19999${line}`]);
+});
+
+describe("FileFollower", () => {
+  const file = () => {
+    const dir = mkdtempSync(join(tmpdir(), "tw-follow-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return join(dir, "job.out");
+  };
+
+  test("a character split between two reads arrives whole", async () => {
+    const path = file();
+    const bytes = Buffer.from("█ 50%\n", "utf8");
+    writeFileSync(path, bytes.subarray(0, 1));
+    const f = new FileFollower(path, 0);
+    expect(await f.read()).toEqual([]);
+    appendFileSync(path, bytes.subarray(1));
+    expect(await f.read()).toEqual(["█ 50%"]);
+  });
+
+  test("a flush sends the partial last line only once the file is read to its end", async () => {
+    const path = file();
+    writeFileSync(path, `${"a".repeat(TAIL_BYTES - 2)}\nbbc\n`);
+    const f = new FileFollower(path, 0);
+    expect(await f.read(true)).toEqual(["a".repeat(TAIL_BYTES - 2)]);
+    expect(await f.read(true)).toEqual(["bbc"]);
+  });
+
+  test("a truncated file is followed from its start, without the old content's partial line", async () => {
+    const path = file();
+    writeFileSync(path, "old partial");
+    const f = new FileFollower(path, 0);
+    expect(await f.read()).toEqual([]);
+    writeFileSync(path, "new\n");
+    expect(await f.read()).toEqual(["new"]);
+  });
 });
 
 test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the missing variable", () => {
