@@ -19,7 +19,6 @@ export type ErrorCode =
   | "HOST_UNAVAILABLE"
   | "SLURM_UNREACHABLE"
   | "SLURM_REFUSED"
-  | "EXECUTOR_UNAVAILABLE"
   | "WORKER_EXITED"
   | "TRAINING_FAILED"
   | "INTERNAL_ERROR";
@@ -42,7 +41,6 @@ const STATUS: Record<ErrorCode, number> = {
   // slurmrestd did not answer in time / answered with Slurm's error (a bad partition, an expired token).
   SLURM_UNREACHABLE: 503,
   SLURM_REFUSED: 502,
-  EXECUTOR_UNAVAILABLE: 503,
   WORKER_EXITED: 500,
   TRAINING_FAILED: 500,
   INTERNAL_ERROR: 500,

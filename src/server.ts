@@ -20,6 +20,7 @@ import { hostPoolFromConfig } from "./host_pool/pool.ts";
 import { startHostWatchdog } from "./host_pool/watchdog.ts";
 import { startClientWatchdog, type ClientWatchdog } from "./operations/client_watchdog.ts";
 import { startStepRetention, type StepRetention } from "./operations/step_retention.ts";
+import { every, type Periodic } from "./operations/periodic.ts";
 import { alertSettings } from "./alerts/service.ts";
 import { Deliverer, targetsOf } from "./alerts/deliver.ts";
 import { LocalTrainer } from "./trainer/local.ts";
@@ -125,7 +126,8 @@ export async function startServer(config: Config = loadConfig()) {
           token: config.slurm.token ?? undefined,
           tokenFile: config.slurm.tokenFile ?? undefined,
         }),
-        url: config.slurm.url,
+        // Shown on the public /health: without a password a URL might carry.
+        url: redactUrl(config.slurm.url),
         recipes: book,
         operations,
         // A node reaches the API at its public URL; without one, at the bound address (a one-machine cluster).
@@ -171,9 +173,10 @@ export async function startServer(config: Config = loadConfig()) {
         probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
       });
     },
-    stop: () => {
-      watchdog?.stop();
+    stop: async () => {
+      const w = watchdog;
       watchdog = null;
+      await w?.stop();
     },
   };
   let clientWatchdog: ClientWatchdog | null = null;
@@ -181,29 +184,23 @@ export async function startServer(config: Config = loadConfig()) {
     start: () => {
       clientWatchdog ??= startClientWatchdog(operations, { liveness: config.client });
     },
-    stop: () => {
-      clientWatchdog?.stop();
+    stop: async () => {
+      const w = clientWatchdog;
       clientWatchdog = null;
+      await w?.stop();
     },
   };
   // Reads Slurm's queue for the unfinished Slurm trainings, one request per period (SlurmExecutor.poll).
-  let slurmTimer: ReturnType<typeof setInterval> | null = null;
-  let slurmPolling = false;
+  let slurmLoop: Periodic | null = null;
   const slurmJob = {
     start: () => {
-      if (!slurm || slurmTimer) return;
-      slurmTimer = setInterval(() => {
-        if (slurmPolling) return; // a slow round: the next period comes soon enough
-        slurmPolling = true;
-        slurm
-          .poll()
-          .catch((err) => console.error("[slurm] poll failed:", err))
-          .finally(() => (slurmPolling = false));
-      }, config.slurm!.pollMs);
+      if (!slurm || slurmLoop) return;
+      slurmLoop = every(config.slurm!.pollMs, () => slurm.poll(), "[slurm] poll");
     },
-    stop: () => {
-      if (slurmTimer) clearInterval(slurmTimer);
-      slurmTimer = null;
+    stop: async () => {
+      const loop = slurmLoop;
+      slurmLoop = null;
+      await loop?.stop();
     },
   };
   // Retention of finished runs' step rows (TRAINWATCH_STEP_RETENTION_DAYS), once an hour.
@@ -231,7 +228,8 @@ export async function startServer(config: Config = loadConfig()) {
       `alerts: sent to ${targets.map((t) => t.channel).join(", ")} (${config.alerts.on.join(", ") || "no default events"})`,
     );
   const stop = async () => {
-    for (const job of jobs) job.stop();
+    // Each waits for its round in flight: nothing a watchdog or the poller writes lands after the store closes.
+    await Promise.all(jobs.map((job) => job.stop()));
     // The delivery in flight, if any, ends first (its stop waits for it).
     await deliverer?.stop();
     await replica?.stop();

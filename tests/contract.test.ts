@@ -618,9 +618,6 @@ function fakeExecutors(_store: Store): Executor[] {
     async submit() {
       return { external_id: null };
     },
-    async state() {
-      return { state: "pending", reason: null, position: null };
-    },
     async recipes() {
       const view = {
         name: "fake",

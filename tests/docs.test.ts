@@ -332,15 +332,15 @@ export function apiErrorCodes(errorsTs: string): string[] {
 }
 
 /**
- * The `FailureCode` type of src/operations/lifecycle.ts: its literals, and those of every `typeof CONST` it names
- * (`HOST_FAILURES = [...] as const`, `TRAINER_ERROR = "trainer_error"`).
+ * The failure codes of src/schemas/operation.ts: the literals of its FAILURE_CODES list, and those of every constant
+ * it names or spreads (`...HOST_FAILURES` = [...] as const, `TRAINER_ERROR` = "trainer_error").
  */
-export function failureCodes(lifecycleTs: string): string[] {
-  const type = lifecycleTs.match(/export type FailureCode\s*=([^;]*);/);
-  if (!type) return [];
-  const codes = literals(type[1]!.replace(/typeof\s+\w+/g, ""));
-  for (const [, name] of type[1]!.matchAll(/typeof\s+(\w+)/g)) {
-    const decl = lifecycleTs.match(new RegExp(`export const ${name}\\s*=([^;]*);`));
+export function failureCodes(operationTs: string): string[] {
+  const list = operationTs.match(/export const FAILURE_CODES\s*=\s*\[([^\]]*)\]/);
+  if (!list) return [];
+  const codes = literals(list[1]!);
+  for (const [, name] of list[1]!.matchAll(/(?:\.\.\.)?\b([A-Z][A-Z_]+)\b/g)) {
+    const decl = operationTs.match(new RegExp(`export const ${name}\\s*=([^;]*);`));
     if (decl) codes.push(...literals(decl[1]!));
   }
   return codes;
@@ -478,7 +478,7 @@ const PYTHON_SOURCES = readdirSync(join(ROOT, PYTHON_PACKAGE))
 function allCodes(): Record<string, string[]> {
   return {
     "src/errors.ts ErrorCode": apiErrorCodes(read("src/errors.ts")),
-    "src/operations/lifecycle.ts FailureCode": failureCodes(read("src/operations/lifecycle.ts")),
+    "src/schemas/operation.ts FailureCode": failureCodes(read("src/schemas/operation.ts")),
     "TypeScript client, MCP and agents": [...new Set(CLIENT_SOURCES.flatMap((f) => clientCodes(read(f))))],
     "Python client": [
       ...pythonExceptionNames(read(`${PYTHON_PACKAGE}/__init__.py`)),
@@ -506,8 +506,23 @@ describe("every error code and client message has a troubleshooting entry", () =
   test("the scan finds the codes where they are defined", () => {
     expect(codes["src/errors.ts ErrorCode"]).toContain("OPERATION_FINISHED");
     expect(codes["src/errors.ts ErrorCode"]!.length).toBeGreaterThanOrEqual(14);
-    expect(codes["src/operations/lifecycle.ts FailureCode"]).toEqual(
+    expect(codes["src/schemas/operation.ts FailureCode"]).toEqual(
       expect.arrayContaining(["host_unreachable", "host_lost_session", "host_token_refused", "trainer_error"]),
+    );
+    // Spread lists and named constants alike.
+    expect(new Set(codes["src/schemas/operation.ts FailureCode"])).toEqual(
+      new Set([
+        "host_unreachable",
+        "host_lost_session",
+        "host_token_refused",
+        "trainer_error",
+        "lost",
+        "terminated",
+        "node_fail",
+        "out_of_memory",
+        "time_limit",
+        "preempted",
+      ]),
     );
     expect(codes["TypeScript client, MCP and agents"]).toEqual(
       expect.arrayContaining(["UNREACHABLE", "TIMEOUT", "BAD_RESPONSE", "HTTP_<status>", "VALIDATION_ERROR"]),
@@ -525,17 +540,14 @@ describe("every error code and client message has a troubleshooting entry", () =
 
   test("a code added without an entry is reported, and prose alone is not an entry", () => {
     const errorsTs = read("src/errors.ts").replace(/export type ErrorCode\s*=/, '$& "NEW_CODE_WITHOUT_ENTRY" |');
-    const lifecycle = read("src/operations/lifecycle.ts").replace(
-      /(HOST_FAILURES = \[[^\]]*)\]/,
-      '$1, "host_evicted"]',
-    );
+    const lifecycle = read("src/schemas/operation.ts").replace(/(HOST_FAILURES = \[[^\]]*)\]/, '$1, "host_evicted"]');
     const client =
       'throw new ApiError(slow ? "RATE_LIMITED" : "UNREACHABLE", "x", null);\nconst code = e?.code ?? "NO_CODE";';
     const py = '        _warn(f"trainwatch: the spool of {self.operation_id} is {n} MB; " f"old epochs are dropped")\n';
     const made = {
       ...codes,
       "src/errors.ts ErrorCode": apiErrorCodes(errorsTs),
-      "src/operations/lifecycle.ts FailureCode": failureCodes(lifecycle),
+      "src/schemas/operation.ts FailureCode": failureCodes(lifecycle),
       "TypeScript client, MCP and agents": clientCodes(client),
     };
     const withProse = `${page}\nNEW_CODE_WITHOUT_ENTRY is mentioned here in prose, which is not an entry.\n`;
@@ -544,7 +556,7 @@ describe("every error code and client message has a troubleshooting entry", () =
     const added = (p: string, m: string[]) => missingEntries(p, made, m).filter((line) => !before.has(line));
     expect(added(withProse, [...messages, ...pythonMessages(py)])).toEqual([
       "src/errors.ts ErrorCode: NEW_CODE_WITHOUT_ENTRY",
-      "src/operations/lifecycle.ts FailureCode: host_evicted",
+      "src/schemas/operation.ts FailureCode: host_evicted",
       "TypeScript client, MCP and agents: RATE_LIMITED",
       "TypeScript client, MCP and agents: NO_CODE",
       "Python client message: MB; old epochs are dropped",

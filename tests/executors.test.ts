@@ -161,7 +161,7 @@ describe("the local executor", () => {
       external_id: null,
       pending_reason: expect.stringContaining("TRAINWATCH_MAX_LOCAL_TRAININGS"),
     });
-    expect(a.local.place(second.operation_id)).toEqual({ running: false, position: 1 });
+    expect(second.queue_position).toBe(1);
     const cancelled = await json(a.app.handle(req("DELETE", `/api/v1/operations/${first.operation_id}`)));
     expect(cancelled.status).toBe(200);
     const started = await until("the second to start", async () => {
@@ -172,6 +172,26 @@ describe("the local executor", () => {
     expect(started.external_id).toBe(String(started.metadata.pid));
     await until("the first's processes to be gone", async () => !processAlive(first.metadata.pid) || undefined);
   });
+});
+
+test("a waiting local script's queue_position follows the queue: the one behind a cancelled one moves up", async () => {
+  const a = start({ env: { TRAINWATCH_MAX_LOCAL_TRAININGS: "1" } });
+  const first = (await post(a, { recipe: "fake", params: { mode: "hang", epochs: 1 } })).body.data;
+  const second = (await post(a, { recipe: "fake", params: { mode: "hang", epochs: 1 } })).body.data;
+  const third = (await post(a, { recipe: "fake", params: { mode: "hang", epochs: 1 } })).body.data;
+  expect([first.status, second.queue_position, third.queue_position]).toEqual(["running", 1, 2]);
+  await json(a.app.handle(req("DELETE", `/api/v1/operations/${second.operation_id}`)));
+  const moved = await until("the third to move up", async () => {
+    const o = await get(a, third.operation_id);
+    return o.queue_position === 1 ? o : undefined;
+  });
+  expect(moved).toMatchObject({
+    status: "pending",
+    pending_reason: expect.stringContaining("TRAINWATCH_MAX_LOCAL_TRAININGS"),
+  });
+  for (const id of [first.operation_id, third.operation_id])
+    await json(a.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  await until("the first's processes to be gone", async () => !processAlive(first.metadata.pid) || undefined);
 });
 
 describe("the executor's fields are the server's", () => {

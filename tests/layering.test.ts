@@ -265,8 +265,8 @@ const RULES: Rule[] = [
   },
   {
     from: "src/executors/slurm_script.ts",
-    to: /^(?!src\/errors\.ts$)/,
-    why: "the batch-script builder is pure: errors only (no files, no processes)",
+    to: /^(?!src\/(errors|recipes\/run_env)\.ts$)/,
+    why: "the batch-script builder is pure: errors and the run's environment rule only (no files, no processes)",
     transitive: false,
   },
   {

@@ -5,30 +5,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { join } from "node:path";
 import { TrainwatchClient } from "../src/client/api.ts";
-import { createMcpServer } from "../src/mcp/server.ts";
 import { finishedWithEarlierBest, improving, overfitting, seedRun } from "./fixtures/runs.ts";
 import { freePort, localTrainingApp, makeApp } from "./helpers.ts";
+import { inProcessFetch, memoryClient } from "./fixtures/mcp.ts";
 
 const ROOT = join(import.meta.dir, "..");
-
-type Handler = { handle(req: Request): Response | Promise<Response> };
-
-/** A fetch that never leaves the process: every call is `app.handle`. */
-const inProcessFetch = (app: Handler) =>
-  ((input: string | URL | Request, init?: RequestInit) => app.handle(new Request(input, init))) as typeof fetch;
-
-/** An MCP client connected in memory to the Trainwatch tools, which reach the API through `api`. */
-async function memoryClient(api: TrainwatchClient): Promise<Client> {
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await createMcpServer(api).connect(serverSide);
-  const client = new Client({ name: "mcp-test", version: "1.0.0" });
-  await client.connect(clientSide);
-  return client;
-}
 
 /** `bun run src/mcp` as an MCP client spawns it, pointed at `url`. */
 async function stdioClient(url: string): Promise<Client> {

@@ -8,6 +8,7 @@ import { argvOf, checkParams, checkRecipeFile, paramsSchema, renderArgs } from "
 import { LogStore } from "../src/script_trainings/logs.ts";
 import { loadRecipeBook, parseRecipes } from "../src/recipes/book.ts";
 import { childEnv, failureMessage, groupAlive, killLeftovers } from "../src/script_trainings/runner.ts";
+import { jobEnvironment } from "../src/executors/slurm_script.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { fakeRecipe, processAlive, recipeFile, scriptTrainingApp } from "./fixtures/scripts.ts";
 import { json, req, tempDir, until } from "./helpers.ts";
@@ -178,6 +179,32 @@ describe("params", () => {
     expect(env.TRAINWATCH_HOST_TOKEN).toBeUndefined();
   });
 
+  test("a local child and a Slurm job get the same Trainwatch variables, which no recipe overrides (a token included)", async () => {
+    const recipeEnv = { A: "1", TRAINWATCH_URL: "http://evil", TRAINWATCH_TOKEN: "stolen" };
+    const child = childEnv(
+      {
+        operationId: "op_1",
+        recipe: { ...fakeRecipe({ env: recipeEnv }), cwd: "/" },
+        params: {},
+        apiUrl: "http://127.0.0.1:1",
+        token: null,
+        devices: [],
+      },
+      { PATH: "/bin" },
+      // A Slurm job's params file comes from its script (batchScript), not from its environment.
+      null,
+    );
+    const job = jobEnvironment({ url: "http://127.0.0.1:1", token: "", operationId: "op_1", env: recipeEnv });
+    const trainwatch = (env: Record<string, string>) =>
+      Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("TRAINWATCH_") || k === "PYTHONUNBUFFERED"));
+    expect(trainwatch(child)).toEqual({
+      PYTHONUNBUFFERED: "1",
+      TRAINWATCH_URL: "http://127.0.0.1:1",
+      TRAINWATCH_OPERATION_ID: "op_1",
+    });
+    expect(trainwatch(job)).toEqual(trainwatch(child));
+  });
+
   test("a failure message ends with the last stderr lines", async () => {
     const m = failureMessage({
       exit_code: 1,
@@ -291,6 +318,10 @@ describe("script trainings, locally (a bun script as the trainer)", () => {
     const text = logs.body.data.lines.join("\n");
     expect(text).toContain("fake_train: mode=ok epochs=4");
     expect(text).toContain('params: { "epochs": 4, "mode": "ok", "finish": false }');
+    // The params file was there for the script, and is gone with its run.
+    const paramsFile = text.match(/params_file=(\S+)/)?.[1] ?? "";
+    expect(paramsFile).toEndWith(`${id}.params.json`);
+    expect(existsSync(paramsFile)).toBe(false);
     expect(text).toContain("epoch 3 sent: 200");
     expect(text).toContain("[trainwatch] exited with code 0");
     const tail = await json(a.app.handle(req("GET", `/api/v1/operations/${id}/logs?tail=1`)));

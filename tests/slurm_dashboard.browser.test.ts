@@ -5,11 +5,10 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Browser, Page } from "playwright-core";
 import { SlurmRestClient } from "../src/executors/slurm_rest.ts";
-import { describeInBrowser, launchChromium, pageWithErrors } from "./fixtures/browser.ts";
+import { describeInBrowser, pageOnServer } from "./fixtures/browser.ts";
 import { slurmServerEnv, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
-import { startServerProcess, type ServerProcess, until } from "./helpers.ts";
+import { until } from "./helpers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -18,45 +17,40 @@ withSlurm("a Slurm training on the dashboard", (slurm: TestSlurm) => {
     const client = new SlurmRestClient({ url: slurm.url, user: slurm.user, tokenFile: slurm.tokenFile });
     const dir = mkdtempSync(join(tmpdir(), "tw-slurm-dash-"));
     const hold = join(slurm.workdir, `dash-hold-${process.pid}`);
-    let server: ServerProcess;
-    let browser: Browser;
-    let page: Page;
-    const pageErrors: string[] = [];
-
-    beforeAll(async () => {
-      chmodSync(dir, 0o755);
-      const recipe = {
-        name: "slurm-dash",
-        command: ["/usr/bin/python3", join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py")],
-        cwd: slurm.workdir,
-        env: { PYTHONPATH: join(ROOT, "clients", "python") },
-        params: {
-          type: "object",
-          properties: { epochs: { type: "integer", default: 2 }, wait_for: { type: "string", default: hold } },
-        },
-        params_via: ["args"],
-        epochs_param: "epochs",
-        target: "slurm",
-      };
-      writeFileSync(join(dir, "recipes.json"), JSON.stringify({ recipes: [recipe] }));
-      server = await startServerProcess({
+    chmodSync(dir, 0o755);
+    const recipe = {
+      name: "slurm-dash",
+      command: ["/usr/bin/python3", join(ROOT, "tests", "fixtures", "scripts", "slurm_train.py")],
+      cwd: slurm.workdir,
+      env: { PYTHONPATH: join(ROOT, "clients", "python") },
+      params: {
+        type: "object",
+        properties: { epochs: { type: "integer", default: 2 }, wait_for: { type: "string", default: hold } },
+      },
+      params_via: ["args"],
+      epochs_param: "epochs",
+      target: "slurm",
+    };
+    writeFileSync(join(dir, "recipes.json"), JSON.stringify({ recipes: [recipe] }));
+    const ctx = pageOnServer(
+      {
         TRAINWATCH_RECIPES: join(dir, "recipes.json"),
         TRAINWATCH_LOGS_DIR: join(dir, "logs"),
         TRAINWATCH_GPUS: "none",
         ...slurmServerEnv(slurm),
-      });
-      browser = await launchChromium();
-      page = await pageWithErrors(browser, pageErrors, { width: 1200, height: 1200 });
-      page.on("dialog", (d) => void d.accept());
+      },
+      { viewport: { width: 1200, height: 1200 } },
+    );
+    beforeAll(() => {
+      ctx.page.on("dialog", (d) => void d.accept());
     });
-    afterAll(async () => {
+    afterAll(() => {
       writeFileSync(hold, "");
-      await browser?.close();
-      await server?.stop();
       rmSync(dir, { recursive: true, force: true });
     });
 
     test("start it from the form: the page shows slurm, the job id and the node, the job's log live; cancel: the job is CANCELLED", async () => {
+      const { server, page, pageErrors } = ctx;
       await page.goto(`${server.url}/#/new`);
       await page.waitForSelector("#recipe-form select[name=recipe]");
       await page.click("#recipe-form button[type=submit]");

@@ -2,16 +2,18 @@
 // the queue a test sets, so the batch job built from a recipe, the poller's mapping of Slurm's states onto operations
 // (one queue read per round for all of them), what an outage does, and the 503 of a submission nobody answers are
 // checked exactly. The real cluster runs the same executor in tests/slurm_executor.slurm.test.ts.
-import { afterEach, expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { afterEach, describe, expect, test } from "bun:test";
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createApp } from "../src/app.ts";
+import { TrainwatchClient } from "../src/client/api.ts";
 import { loadConfig } from "../src/config.ts";
 import { TrainwatchError } from "../src/errors.ts";
 import { SlurmExecutor, type SlurmApi } from "../src/executors/slurm.ts";
-import { tailFile } from "../src/executors/file_tail.ts";
-import type { SlurmJob, SlurmJobSpec } from "../src/executors/slurm_rest.ts";
+import { FileFollower, TAIL_BYTES, tailFile } from "../src/executors/file_tail.ts";
+import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "../src/executors/slurm_rest.ts";
 import { OperationsService } from "../src/operations/service.ts";
 import { RecipeBook } from "../src/recipes/book.ts";
 import type { Recipe } from "../src/recipes/recipe.ts";
@@ -21,12 +23,15 @@ import { LocalTrainer } from "../src/trainer/local.ts";
 import { feedEventStream } from "../src/script_trainings/log_stream.ts";
 import { json, req } from "./helpers.ts";
 import { SseReader } from "./sse.ts";
+import { inProcessFetch, memoryClient } from "./fixtures/mcp.ts";
 
 /** A slurmrestd that answers from `queue`, or throws `down` while set. */
 class FakeSlurm implements SlurmApi {
   queue: SlurmJob[] = [];
   submitted: { script: string; job: SlurmJobSpec }[] = [];
   cancelled: number[] = [];
+  /** The signal each cancel named (undefined: a plain DELETE, as scancel). */
+  signals: (SlurmSignal | undefined)[] = [];
   jobsCalls = 0;
   down: TrainwatchError | null = null;
   private next = 100;
@@ -45,9 +50,10 @@ class FakeSlurm implements SlurmApi {
     if (this.down) throw this.down;
     return this.queue.find((j) => j.id === id) ?? null;
   }
-  async cancel(id: number): Promise<void> {
+  async cancel(id: number, signal?: SlurmSignal): Promise<void> {
     if (this.down) throw this.down;
     this.cancelled.push(id);
+    this.signals.push(signal);
   }
 }
 
@@ -77,7 +83,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup() {
+function setup(opts: { registered?: boolean; via?: ("args" | "file")[] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tw-slurm-exec-"));
   const recipe: Recipe = {
     name: "r",
@@ -85,7 +91,7 @@ function setup() {
     cwd: dir,
     env: { PATH: "/opt/venv/bin:/usr/bin:/bin" },
     params: { type: "object", properties: { epochs: { type: "integer", default: 3 }, tag: { type: "string" } } },
-    params_via: ["args"],
+    params_via: opts.via ?? ["args"],
     epochs_param: "epochs",
     target: "slurm",
     gpus: 1,
@@ -112,7 +118,7 @@ function setup() {
   const config = loadConfig({ TRAINWATCH_GPUS: "none" });
   const local = new LocalTrainer(operations, { maxConcurrent: 1, modelsDir: join(dir, "models"), gpus: [] });
   const trainers = new Dispatcher(operations, local, null, config, null);
-  trainers.executors.register(executor);
+  if (opts.registered !== false) trainers.executors.register(executor);
   const app = createApp({ store, operations, config, trainers });
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => store.close());
@@ -121,7 +127,7 @@ function setup() {
     return res;
   };
   const op = async (id: string) => (await store.getOperation(id))!;
-  return { dir, api, executor, operations, app, start, op, warnings };
+  return { dir, api, executor, operations, trainers, app, start, op, warnings };
 }
 
 test("a recipe with target slurm becomes one batch job: its argv quoted, resources, slurm settings and the run's environment", async () => {
@@ -154,6 +160,17 @@ test("a recipe with target slurm becomes one batch job: its argv quoted, resourc
   });
 });
 
+test("a recipe taking a params file: the job's script writes it on the node; the API writes nothing", async () => {
+  const s = setup({ via: ["file"] });
+  const res = await s.start({ epochs: 2, tag: "x" });
+  expect(res.status).toBe(202);
+  const { script, job: spec } = s.api.submitted[0]!;
+  expect(script).toContain(`printf '%s' '{\n  "epochs": 2,\n  "tag": "x"\n}\n' > "$TRAINWATCH_PARAMS"`);
+  expect(script).toEndWith("exec 'python3' 'train.py'\n");
+  expect(spec.environment.TRAINWATCH_PARAMS).toBeUndefined();
+  expect(readdirSync(s.dir)).toEqual([]);
+});
+
 test("a submission slurmrestd does not answer is a 503 naming its URL, and leaves no operation", async () => {
   const s = setup();
   s.api.down = new TrainwatchError(
@@ -169,6 +186,50 @@ test("a submission slurmrestd does not answer is a 503 naming its URL, and leave
   expect(res.body.error.message).toContain("http://slurm.test:6820");
   const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
   expect(list.body.data.items ?? list.body.data).toHaveLength(0);
+});
+
+test("a submit failing for an unknown reason is a generic 500 (no path, no message), and leaves no operation", async () => {
+  const s = setup();
+  s.api.submit = async () => {
+    throw new Error("EACCES: permission denied, open '/secret/dir/params.json'");
+  };
+  const res = await s.start();
+  expect(res.status).toBe(500);
+  expect(res.body.error.code).toBe("INTERNAL_ERROR");
+  expect(JSON.stringify(res.body)).not.toContain("/secret");
+  const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
+  expect(list.body.data.items ?? list.body.data).toHaveLength(0);
+});
+
+test("once Slurm took the job, a failure to record its id keeps the operation: its job is not orphaned", async () => {
+  const s = setup();
+  s.operations.setExternalId = async () => {
+    throw new Error("database went away");
+  };
+  const res = await s.start();
+  expect(res.status).toBe(500);
+  expect(s.api.submitted).toHaveLength(1);
+  const list = await json(s.app.handle(req("GET", "/api/v1/operations")));
+  const items = list.body.data.items ?? list.body.data;
+  expect(items).toHaveLength(1);
+  expect(items[0]).toMatchObject({ status: "pending", executor: "slurm", metadata: { command: expect.any(Array) } });
+});
+
+test("MCP's start_training with slurmrestd down: SLURM_UNREACHABLE with what a model can do next", async () => {
+  const s = setup();
+  s.api.down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable (x)", {
+    url: "http://slurm.test:6820",
+  });
+  const mcp = await memoryClient(new TrainwatchClient({ baseUrl: "http://localhost", fetch: inProcessFetch(s.app) }));
+  cleanups.push(() => mcp.close());
+  const res = (await mcp.callTool({
+    name: "start_training",
+    arguments: { recipe: "r", target: "slurm" },
+  })) as CallToolResult;
+  expect(res.isError).toBe(true);
+  const text = (res.content[0] as { text: string }).text;
+  expect(text).toStartWith("SLURM_UNREACHABLE: slurmrestd at http://slurm.test:6820 is unreachable");
+  expect(text).toContain("retry later, or start the recipe with another target list_recipes offers");
 });
 
 test("one queue read per round maps every Slurm state onto its operation", async () => {
@@ -315,6 +376,13 @@ test("slurmrestd down: operations keep their state, one warning per outage, and 
   expect(s.warnings).toHaveLength(1);
   expect(s.warnings[0]).toContain("http://slurm.test:6820");
   expect(s.executor.describe()).toMatchObject({ reachable: false });
+  // The public /health shows the outage, under the executor's name.
+  const health = await json(s.app.handle(req("GET", "/api/v1/health")));
+  expect(health.body.data.trainers.executors.slurm).toMatchObject({
+    url: "http://slurm.test:6820",
+    reachable: false,
+    outage: expect.stringContaining("unreachable"),
+  });
   s.api.down = null;
   s.api.queue = [job(100, "COMPLETED", { exit_code: 0 })];
   expect(await s.executor.poll()).toEqual({ [id]: "finished" });
@@ -329,6 +397,56 @@ test("a cancel is one plain DELETE of the job (SIGTERM, then SIGKILL after KillW
   expect(res.status).toBe(200);
   expect(res.body.data.status).toBe("cancelled");
   expect(s.api.cancelled).toEqual([100]);
+  // No signal named: Slurm sends SIGTERM, then SIGKILL after KillWait (a named signal would only send that one).
+  expect(s.api.signals).toEqual([undefined]);
+});
+
+test("a cancel slurmrestd does not take is owed: the poller retries it until Slurm takes it, and the note says so", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  s.api.down = new TrainwatchError("SLURM_UNREACHABLE", "slurmrestd at http://slurm.test:6820 is unreachable");
+  const res = await json(s.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.status).toBe("cancelled");
+  expect(res.body.data.metadata.cancel).toMatchObject({
+    owed: 100,
+    slurm: expect.stringContaining("not cancelled yet"),
+  });
+  // Still down: still owed.
+  await s.executor.poll();
+  expect((await s.op(id)).metadata.cancel).toMatchObject({ owed: 100 });
+  s.api.down = null;
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+  expect((await s.op(id)).metadata.cancel).toEqual({
+    slurm: "job 100 cancelled (Slurm could not be told at once; Trainwatch retried)",
+  });
+  // Paid once: the next poll asks nothing more.
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+});
+
+test("a cancel on a server without the operation's executor says nothing was stopped, and the executor pays it once configured", async () => {
+  const s = setup({ registered: false });
+  const created = await s.operations.createOperation({
+    operation_type: "training",
+    status: "pending",
+    executor: "slurm",
+    metadata: { location: "cluster", kind: "script", recipe: "r", params: {} },
+  });
+  const id = created.operation_id;
+  await s.operations.setExternalId(id, "100");
+  const res = await json(s.app.handle(req("DELETE", `/api/v1/operations/${id}`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.status).toBe("cancelled");
+  expect(res.body.data.metadata.cancel).toMatchObject({ owed: "100" });
+  expect(res.body.data.metadata.cancel.slurm).toContain("no slurm executor is configured on this server");
+  expect(res.body.data.metadata.cancel.slurm).toContain("TRAINWATCH_SLURM_URL");
+  // The API restarts with Slurm configured again: its poller cancels the job.
+  s.trainers.executors.register(s.executor);
+  await s.executor.poll();
+  expect(s.api.cancelled).toEqual([100]);
+  expect((await s.op(id)).metadata.cancel).not.toHaveProperty("owed");
 });
 
 test("the log is the tail of the job's output file: none while it waits, a 404 saying why once it runs without one", async () => {
@@ -348,6 +466,26 @@ test("the log is the tail of the job's output file: none while it waits, a 404 s
   expect(res.body.data).toMatchObject({ lines: ["b", "c"], truncated: true, running: true });
 });
 
+test("the log is read from the output path recorded at submit: a recipe renamed since changes nothing", async () => {
+  const s = setup();
+  const id = (await s.start()).body.data.operation_id;
+  const output = join(s.dir, `trainwatch-${id}.out`);
+  expect((await s.op(id)).metadata.output).toBe(output);
+  writeFileSync(output, "a\nb\n");
+  await s.operations.mergeMetadata(id, { recipe: "renamed-since" });
+  const res = await json(s.app.handle(req("GET", `/api/v1/operations/${id}/logs`)));
+  expect(res.status).toBe(200);
+  expect(res.body.data.lines).toEqual(["a", "b"]);
+  // The key is the server's: a client registering a run cannot point the API at another file.
+  const registered = await json(
+    s.app.handle(
+      req("POST", "/api/v1/operations", { operation_type: "training", metadata: { output: "/etc/passwd" } }),
+    ),
+  );
+  expect(registered.status).toBe(400);
+  expect(registered.body.error.details.field).toBe("body.metadata.output");
+});
+
 test("tailFile reads only the end of a long file: its first partial line dropped", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tw-tail-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -357,6 +495,41 @@ test("tailFile reads only the end of a long file: its first partial line dropped
   const { lines, truncated } = await tailFile(path, 3);
   expect(truncated).toBe(true);
   expect(lines).toEqual([`19997${line}`, `19998${line}`, `19999${line}`]);
+});
+
+describe("FileFollower", () => {
+  const file = () => {
+    const dir = mkdtempSync(join(tmpdir(), "tw-follow-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return join(dir, "job.out");
+  };
+
+  test("a character split between two reads arrives whole", async () => {
+    const path = file();
+    const bytes = Buffer.from("█ 50%\n", "utf8");
+    writeFileSync(path, bytes.subarray(0, 1));
+    const f = new FileFollower(path, 0);
+    expect(await f.read()).toEqual([]);
+    appendFileSync(path, bytes.subarray(1));
+    expect(await f.read()).toEqual(["█ 50%"]);
+  });
+
+  test("a flush sends the partial last line only once the file is read to its end", async () => {
+    const path = file();
+    writeFileSync(path, `${"a".repeat(TAIL_BYTES - 2)}\nbbc\n`);
+    const f = new FileFollower(path, 0);
+    expect(await f.read(true)).toEqual(["a".repeat(TAIL_BYTES - 2)]);
+    expect(await f.read(true)).toEqual(["bbc"]);
+  });
+
+  test("a truncated file is followed from its start, without the old content's partial line", async () => {
+    const path = file();
+    writeFileSync(path, "old partial");
+    const f = new FileFollower(path, 0);
+    expect(await f.read()).toEqual([]);
+    writeFileSync(path, "new\n");
+    expect(await f.read()).toEqual(["new"]);
+  });
 });
 
 test("TRAINWATCH_SLURM_URL needs a user and a token: a ConfigError names the missing variable", () => {
@@ -410,4 +583,28 @@ test("the live log follows the job's output file: from before it exists, each li
     { event: "lines", data: { lines: ["last words"] } },
     { event: "end", data: { running: false } },
   ]);
+});
+
+test("a followed log whose read fails tells the reader with an error event (no path, no cause) and ends", async () => {
+  const feed = {
+    operation_id: "op_training_20260101_000000_00000000",
+    lines: ["first"],
+    next: async (): Promise<string[] | null> => {
+      throw new Error("EACCES: permission denied, open '/secret/dir/trainwatch.out'");
+    },
+  };
+  const sse = new SseReader(new Response(feedEventStream(feed, undefined, 20)));
+  await sse.end(10_000);
+  expect(sse.events).toMatchObject([
+    { event: "lines", data: { lines: ["first"] } },
+    {
+      event: "error",
+      data: {
+        code: "INTERNAL_ERROR",
+        message:
+          "reading the log of operation op_training_20260101_000000_00000000 failed; the server log has the details",
+      },
+    },
+  ]);
+  expect(JSON.stringify(sse.events)).not.toContain("/secret");
 });

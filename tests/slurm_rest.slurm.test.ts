@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, utimesSync, writeFile
 import { join } from "node:path";
 import { TrainwatchError } from "../src/errors.ts";
 import { type SlurmJobSpec, SlurmRestClient } from "../src/executors/slurm_rest.ts";
-import { queuePosition, slurmOutcome } from "../src/executors/slurm_states.ts";
+import { SlurmQueue, slurmOutcome } from "../src/executors/slurm_states.ts";
 import { batchScript, jobEnvironment } from "../src/executors/slurm_script.ts";
 import { jobProcesses, type TestSlurm, withSlurm } from "./fixtures/slurm.ts";
 import { until } from "./fixtures/poll.ts";
@@ -123,7 +123,7 @@ withSlurm("the slurmrestd client", (slurm: TestSlurm) => {
     });
     expect(waiting).toMatchObject({ state: "PENDING", reason: "Resources", start_time: null, nodes: null });
     expect(slurmOutcome(waiting)).toEqual({ status: "pending", reason: "Resources" });
-    expect(queuePosition(await client.jobs(), second)).toBe(1);
+    expect(new SlurmQueue(await client.jobs()).position(second)).toBe(1);
     writeFileSync(release, "");
     expect((await settled(first)).state).toBe("COMPLETED");
     expect((await settled(second)).state).toBe("COMPLETED");

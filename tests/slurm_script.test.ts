@@ -2,7 +2,7 @@
 // however hostile, and nothing in a word runs. The environment carries Trainwatch's coordinates, which a recipe's own
 // variables cannot overwrite.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TrainwatchError } from "../src/errors.ts";
@@ -36,6 +36,35 @@ describe("the batch script", () => {
       expect(run.exitCode).toBe(0);
       expect(JSON.parse(run.stdout.toString())).toEqual(hostile);
       expect(existsSync(canary)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("with params, the script writes them to a fresh private file in the node's temp folder, TRAINWATCH_PARAMS its path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tw-batch-params-"));
+    try {
+      const params = `${JSON.stringify({ tag: 'it\'s $HOME `id` \\ "q"', lr: 0.1 }, null, 2)}\n`;
+      const script = batchScript(
+        [
+          "python3",
+          "-c",
+          "import os, sys; p = os.environ['TRAINWATCH_PARAMS']; sys.stdout.write(p + '\\n' + open(p).read())",
+        ],
+        params,
+      );
+      writeFileSync(join(dir, "job.sh"), script);
+      const run = Bun.spawnSync(["bash", join(dir, "job.sh")], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TMPDIR: dir },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(run.stderr.toString()).toBe("");
+      const [path, ...rest] = run.stdout.toString().split("\n");
+      expect(path).toStartWith(join(dir, "trainwatch-params."));
+      expect(rest.join("\n")).toBe(params);
+      expect(statSync(path!).mode & 0o777).toBe(0o600);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

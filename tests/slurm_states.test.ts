@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type RawJob, toJob } from "../src/executors/slurm_rest.ts";
-import { queuePosition, slurmOutcome } from "../src/executors/slurm_states.ts";
+import { SlurmQueue, slurmOutcome } from "../src/executors/slurm_states.ts";
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(join(import.meta.dir, "fixtures", "slurm", `${name}.json`), "utf8")) as {
@@ -73,7 +73,7 @@ describe("a recorded Slurm job as Trainwatch reads it", () => {
     expect(jobs.length).toBeGreaterThan(5);
     for (const j of jobs) expect(slurmOutcome(j)).not.toBeNull();
     const pending = jobs.filter((j) => j.state === "PENDING");
-    expect(pending.map((j) => queuePosition(jobs, j.id))).toEqual(pending.map((_, i) => i + 1));
+    expect(pending.map((j) => new SlurmQueue(jobs).position(j.id))).toEqual(pending.map((_, i) => i + 1));
   });
 });
 
@@ -116,13 +116,30 @@ describe("a pending job's queue position", () => {
   });
   test("counts the pending jobs of its partition ahead of it by priority, then by id", () => {
     const jobs = [job(1, 10, "RUNNING"), job(2, 5), job(3, 9), job(4, 5), job(5, 100, "PENDING", "gpu")];
-    expect(queuePosition(jobs, 3)).toBe(1);
-    expect(queuePosition(jobs, 2)).toBe(2);
-    expect(queuePosition(jobs, 4)).toBe(3);
-    expect(queuePosition(jobs, 5)).toBe(1);
+    expect(new SlurmQueue(jobs).position(3)).toBe(1);
+    expect(new SlurmQueue(jobs).position(2)).toBe(2);
+    expect(new SlurmQueue(jobs).position(4)).toBe(3);
+    expect(new SlurmQueue(jobs).position(5)).toBe(1);
   });
+  test("one index serves every job of a large queue, each partition ordered on its own", () => {
+    const jobs = Array.from({ length: 3000 }, (_, i) =>
+      job(i + 1, i % 7, i % 2 === 0 ? "PENDING" : "RUNNING", i % 3 === 0 ? "gpu" : "debug"),
+    );
+    const queue = new SlurmQueue(jobs);
+    for (const j of jobs.filter((_, i) => i % 97 === 0)) {
+      const ahead = jobs.filter(
+        (o) =>
+          o.state === "PENDING" &&
+          o.partition === j.partition &&
+          (o.priority > j.priority || (o.priority === j.priority && o.id < j.id)),
+      ).length;
+      expect(queue.position(j.id)).toBe(j.state === "PENDING" ? ahead + 1 : null);
+      expect(queue.job(j.id)).toBe(j);
+    }
+  });
+
   test("is null for a running or unknown job", () => {
-    expect(queuePosition([job(1, 1, "RUNNING")], 1)).toBeNull();
-    expect(queuePosition([], 9)).toBeNull();
+    expect(new SlurmQueue([job(1, 1, "RUNNING")]).position(1)).toBeNull();
+    expect(new SlurmQueue([]).position(9)).toBeNull();
   });
 });

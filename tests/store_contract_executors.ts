@@ -75,6 +75,51 @@ export function executorsContract(open: () => Promise<Store>): void {
       });
     });
 
+    test("unfinishedOf lists one executor's pending and running operations, in id order, nothing else", async () => {
+      const s = await open();
+      const make = (executor?: string) =>
+        s.createOperation({ operation_type: "training", status: "pending", ...(executor ? { executor } : {}) });
+      const a = await make("slurm");
+      const b = await make("slurm");
+      const done = await make("slurm");
+      await make("local");
+      await make();
+      await s.markStarted(b.operation_id);
+      await s.finish(done.operation_id, "completed");
+      expect((await s.unfinishedOf("slurm")).map((o) => [o.operation_id, o.status])).toEqual([
+        [a.operation_id, "pending"],
+        [b.operation_id, "running"],
+      ]);
+      expect(await s.unfinishedOf("host")).toEqual([]);
+    });
+
+    test("cancelsOwed lists one executor's cancelled operations whose cancel note says the stop is owed", async () => {
+      const s = await open();
+      const cancelled = async (executor: string, cancel: Record<string, unknown>) => {
+        const { operation_id: id } = await s.createOperation({
+          operation_type: "training",
+          status: "pending",
+          executor,
+        });
+        await s.finish(id, "cancelled");
+        await s.mergeMetadata(id, { cancel });
+        return id;
+      };
+      const owed = await cancelled("slurm", { slurm: "not cancelled yet", owed: 7 });
+      await cancelled("slurm", { slurm: "the word owed in a note is no debt" });
+      await cancelled("slurm", { slurm: "job 8 cancelled" });
+      await cancelled("host", { host: "unreachable", owed: null });
+      const { operation_id: pending } = await s.createOperation({
+        operation_type: "training",
+        status: "pending",
+        executor: "slurm",
+      });
+      await s.mergeMetadata(pending, { cancel: { owed: 9 } });
+      expect((await s.cancelsOwed("slurm")).map((o) => o.operation_id)).toEqual([owed]);
+      await s.mergeMetadata(owed, { cancel: { slurm: "job 7 cancelled" } });
+      expect(await s.cancelsOwed("slurm")).toEqual([]);
+    });
+
     test("setExecution of an unknown operation is OPERATION_NOT_FOUND", async () => {
       const s = await open();
       await expect(s.setExecution("op_training_20260101_000000_00000000", { external_id: "1" })).rejects.toMatchObject({

@@ -7,20 +7,20 @@
  * A start has two steps so that a refused request stores nothing: `prepare` checks the request on the executor's
  * side (its recipe, params, resources; 400 naming the field, 503 when it cannot be reached) and creates nothing; the
  * Dispatcher then creates the operation (its `executor` recorded from the first moment) and calls `submit`, which
- * hands the run over and returns its external id (a process group, a host's URL, a Slurm job id). A submit that
- * throws leaves no operation behind (Store.discardOperation).
+ * hands the run over and returns its external id (a process group, a host's URL, a Slurm job id) and what to record;
+ * it does nothing after the handover, so a submit that throws has started nothing and leaves no operation behind
+ * (Store.discardOperation).
  *
  * What each executor does with the operation afterwards, through the operations service: the local runner and the
- * GPU host report the status themselves as today (the script's exit, the host's relay); a cluster executor polls
- * `state` and writes what it learns (OperationsService.setPending, markStarted, finish with a failure_code).
+ * GPU host report the status themselves as today (the script's exit, the host's relay); a cluster executor polls its
+ * scheduler and writes what it learns as an ExecutorState (OperationsService.setPending, markStarted, finish with a
+ * failure_code; src/executors/slurm.ts applyState).
  */
 import type { Operation } from "../schemas/operation.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import type { Location } from "../operations/ownership.ts";
 import type { LogLines, RecipeRequest, RecipeView, Target } from "../schemas/recipe.ts";
 import { plannedEpochs, resourcesOf, type Params, type Recipe, type Resources } from "../recipes/recipe.ts";
-
-export type { Resources };
 
 /** A request as the executor will run it: the recipe it resolved, the checked params (defaults filled), the resources. */
 export interface Job {
@@ -49,9 +49,15 @@ export interface JobEnv {
   operation_id: string;
 }
 
-/** What the executor returned for a submit: the run's id there, when it has one yet (a queued local script has none). */
+/**
+ * What the executor returned for a submit, recorded by the Dispatcher once the run is handed over: the run's id there
+ * (null when it has none yet: a queued local script), the server-owned metadata to add, and `running` when the run
+ * started at once (a GPU host trains as soon as it takes the session).
+ */
 export interface Submitted {
   external_id: string | null;
+  metadata?: Record<string, unknown>;
+  running?: boolean;
 }
 
 /**
@@ -80,11 +86,10 @@ export interface Executor {
   prepare(req: RecipeRequest): Promise<Job>;
   /**
    * Hands the job over for `op` (created, pending) with its resources and the run's environment (JobEnv); returns its
-   * external id. Throws (and nothing runs) when refused.
+   * external id and what to record, which the Dispatcher writes. Throws (and nothing runs) when refused; the handover
+   * is its last step, so a throw never leaves a run behind.
    */
   submit(op: Operation, job: Job): Promise<Submitted>;
-  /** The run's state as the executor sees it (see ExecutorState). */
-  state(op: Operation): Promise<ExecutorState>;
   /** The last `tail` lines it printed; 404 when the executor keeps no log of it, 503 when it cannot be reached. */
   logs(op: Operation, tail: number): Promise<LogLines>;
   /** Its log as an SSE byte stream (the tail, live lines, `end`), where the executor can follow it live. */
@@ -121,6 +126,8 @@ export function ownJob(recipe: Recipe, params: Params): Job {
  * the same Server-Sent Events as a local script's log.
  */
 export interface LogFeed {
+  /** The operation whose log it is (for the server's log when a read fails). */
+  operation_id: string;
   lines: string[];
   next(): Promise<string[] | null>;
 }

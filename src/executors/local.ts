@@ -1,26 +1,16 @@
 /**
  * The `local` executor: a recipe run as a child process of this server (src/script_trainings/trainer.ts and
- * runner.ts, unchanged), in the local trainings' queue. A thin adapter: the runner already reports the start and the
- * exit through the operations service, so `state` only reads the queue; its external id is the process group id.
+ * runner.ts, unchanged), in the local trainings' queue. A thin adapter: the runner reports the start, its place in
+ * the queue while it waits, and the exit through the operations service; its external id is the process group id.
  */
 import type { OperationsService } from "../operations/service.ts";
 import type { Params, Recipe } from "../recipes/recipe.ts";
 import type { Operation } from "../schemas/operation.ts";
 import type { LogLines, RecipeRequest, RecipeView } from "../schemas/recipe.ts";
-import {
-  INTERRUPTED,
-  ownJob,
-  type Executor,
-  type ExecutorState,
-  type Job,
-  type JobEnv,
-  type Submitted,
-} from "./executor.ts";
+import { INTERRUPTED, ownJob, type Executor, type Job, type JobEnv, type Submitted } from "./executor.ts";
 
 /** This machine's queue of trainings as the adapter reads it (src/trainer/local.ts LocalTrainer). */
 export interface LocalQueue {
-  /** Running, queued at a position (1: next), or unknown here. */
-  place(operationId: string): { running: true } | { running: false; position: number } | null;
   /** Stops a queued or running training. True when it was known here. */
   cancel(operationId: string): boolean;
   describe(): Record<string, unknown>;
@@ -67,16 +57,6 @@ export class LocalExecutor implements Executor {
     const id = op.operation_id;
     const pid = await this.scripts.launch(id, this.scripts.recipe(job.recipe), job.params, this.scripts.env(id));
     return { external_id: pid === null ? null : String(pid) };
-  }
-
-  /** From the local queue: running, or queued at its position; otherwise what the operation recorded. */
-  async state(op: Operation): Promise<ExecutorState> {
-    const place = this.local.place(op.operation_id);
-    if (place?.running) return { state: "running", node: null };
-    if (place) return { state: "pending", reason: op.pending_reason ?? null, position: place.position };
-    if (op.status === "completed" || op.status === "failed" || op.status === "cancelled")
-      return { state: "finished", status: op.status, failure_code: op.failure_code, message: op.error_message };
-    return { state: "unknown", message: `operation ${op.operation_id} is not in this server's queue` };
   }
 
   async logs(op: Operation, tail: number): Promise<LogLines> {

@@ -26,11 +26,13 @@ export class Executors {
     return this.byName.has(name);
   }
 
-  /** The executor `name`, or a 400 naming `field` that says what to configure for it. */
-  get(name: Target, field = "body.target"): Executor {
+  /** The executor `name`, or a 400 naming body.target that says what to configure for it. */
+  get(name: Target): Executor {
     const e = this.byName.get(name);
     if (e) return e;
-    throw invalid(field, `no ${name} executor is configured on this server: ${CONFIGURE[name]}`, { target: name });
+    throw invalid("body.target", `no ${name} executor is configured on this server: ${CONFIGURE[name]}`, {
+      target: name,
+    });
   }
 
   /**

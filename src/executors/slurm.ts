@@ -12,10 +12,9 @@
  * keep their state, one warning per outage, submissions fail with SLURM_UNREACHABLE naming the URL.
  *
  * Logs: the job writes stdout and stderr to one file, `trainwatch-<operation id>.out` in TRAINWATCH_SLURM_LOG_DIR (a
- * folder the nodes and the API share; default the recipe's cwd). The API reads its tail where it can read the file
+ * folder the nodes and the API share; default the recipe's cwd), its path recorded in metadata.output. The API reads its tail where it can read the file
  * (404 saying so otherwise); the live stream follows the file as it grows.
  */
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrainwatchError } from "../errors.ts";
 import { LOST, refinesTermination } from "../operations/lifecycle.ts";
@@ -32,10 +31,11 @@ import {
   type JobEnv,
   type Submitted,
 } from "./executor.ts";
-import type { SlurmJob, SlurmJobSpec, SlurmSignal } from "./slurm_rest.ts";
+import { isUnknownJob, type SlurmJob, type SlurmJobSpec, type SlurmSignal } from "./slurm_rest.ts";
 import { batchScript, jobEnvironment } from "./slurm_script.ts";
+import { paramsText } from "../recipes/run_env.ts";
 import { FileFollower, tailFile } from "./file_tail.ts";
-import { queuePosition, slurmOutcome } from "./slurm_states.ts";
+import { SlurmQueue, slurmOutcome } from "./slurm_states.ts";
 
 /** What the executor asks of slurmrestd (SlurmRestClient; a fake in the unit tests). */
 export interface SlurmApi {
@@ -67,9 +67,6 @@ export interface SlurmExecutorOptions {
   log?: (line: string) => void;
 }
 
-/** Operations read per page when the poller lists the unfinished ones. */
-const PAGE = 500;
-
 /** Polls a run its trainer finished is asked about while its job still reads running (Slurm's KillWait, 30 s by default). */
 const SETTLE_POLLS = 30;
 
@@ -98,7 +95,7 @@ export class SlurmExecutor implements Executor {
   }
 
   /** The output file of an operation's job: stdout and stderr together, in arrival order. */
-  outputOf(op: Pick<Operation, "operation_id">, recipe: Recipe): string {
+  private outputOf(op: Pick<Operation, "operation_id">, recipe: Recipe): string {
     return join(this.opts.logDir ?? recipe.cwd, `trainwatch-${op.operation_id}.out`);
   }
 
@@ -113,12 +110,6 @@ export class SlurmExecutor implements Executor {
     const argv = argvOf(recipe, job.params);
     const output = this.outputOf(op, recipe);
     const env = this.opts.env(id);
-    const extra: Record<string, string> = { ...recipe.env };
-    if (viaOf(recipe).includes("file")) {
-      const file = join(this.opts.logDir ?? recipe.cwd, `trainwatch-${id}.params.json`);
-      await writeFile(file, JSON.stringify(job.params), { mode: 0o644 });
-      extra.TRAINWATCH_PARAMS = file;
-    }
     const r = job.resources;
     const slurm = recipe.slurm ?? {};
     const gres = [r.gpus > 0 ? `gpu:${r.gpus}` : null, slurm.gres ?? null].filter((g) => g !== null).join(",");
@@ -127,7 +118,12 @@ export class SlurmExecutor implements Executor {
       current_working_directory: recipe.cwd,
       standard_output: output,
       standard_error: output,
-      environment: jobEnvironment({ url: env.api_url, token: env.token, operationId: id, env: extra }),
+      environment: jobEnvironment({
+        url: env.api_url,
+        token: env.token,
+        operationId: id,
+        env: recipe.env,
+      }),
       ...(slurm.partition ? { partition: slurm.partition } : {}),
       ...(slurm.account ? { account: slurm.account } : {}),
       ...(slurm.qos ? { qos: slurm.qos } : {}),
@@ -136,41 +132,30 @@ export class SlurmExecutor implements Executor {
       ...(r.time_limit_minutes !== null ? { time_limit: r.time_limit_minutes } : {}),
       ...(gres ? { gres } : {}),
     };
-    const jobId = await this.opts.api.submit(batchScript(argv), spec);
-    await this.opts.operations.mergeMetadata(id, { command: argv });
-    return { external_id: String(jobId) };
-  }
-
-  /** The job's state as Slurm tells it now (one call; the poller reads all of them at once instead). */
-  async state(op: Operation): Promise<ExecutorState> {
-    const jobId = jobIdOf(op);
-    if (jobId === null) return { state: "unknown", message: `operation ${op.operation_id} records no Slurm job id` };
-    try {
-      const jobs = await this.opts.api.jobs();
-      return stateOf(jobId, jobs);
-    } catch (err) {
-      if (err instanceof TrainwatchError && err.code === "SLURM_UNREACHABLE")
-        return { state: "unknown", message: err.message };
-      throw err;
-    }
+    const params = viaOf(recipe).includes("file") ? paramsText(job.params) : null;
+    const jobId = await this.opts.api.submit(batchScript(argv, params), spec);
+    return { external_id: String(jobId), metadata: { command: argv, output } };
   }
 
   /**
-   * Reads the queue once and applies each unfinished Slurm operation's state (applyState). Returns what it changed, by
-   * operation id. slurmrestd unreachable: nothing changes, one warning per outage.
+   * Reads the queue once and applies each unfinished Slurm operation's state (applyState), then retries the cancels
+   * owed (payCancels). Returns what it changed, by operation id. slurmrestd unreachable: nothing changes, one warning per outage.
    */
   async poll(): Promise<Record<string, ExecutorState["state"]>> {
-    const ops = await this.unfinished();
+    const reader = this.opts.operations.reader;
+    const ops = await reader.unfinishedOf(this.name);
+    const owed = await reader.cancelsOwed(this.name);
     const tracked = ops.filter((op) => jobIdOf(op) !== null);
     // A run tracked last poll that is no longer unfinished ended by its trainer's word: settle it with Slurm's (below).
     const now = new Set(tracked.map((op) => op.operation_id));
     for (const [id, jobId] of this.watched) if (!now.has(id)) this.settling.set(id, { jobId, polls: 0 });
     this.watched = new Map(tracked.map((op) => [op.operation_id, jobIdOf(op) as number]));
-    if (tracked.length === 0 && this.settling.size === 0) return {};
-    let jobs: SlurmJob[];
+    if (tracked.length === 0 && this.settling.size === 0 && owed.length === 0) return {};
+    let jobs: SlurmQueue<SlurmJob>;
     const changed: Record<string, ExecutorState["state"]> = {};
     try {
-      jobs = await this.opts.api.jobs();
+      // Indexed once: each tracked run's lookup is then O(1), not a scan of the cluster's queue.
+      jobs = new SlurmQueue(await this.opts.api.jobs());
       if (this.outage !== null) this.warn(`[slurm] slurmrestd at ${this.opts.url} answers again`);
       this.outage = null;
       this.polls++;
@@ -179,6 +164,7 @@ export class SlurmExecutor implements Executor {
         if (await applyState(this.opts.operations, op, state)) changed[op.operation_id] = state.state;
       }
       await this.settle(jobs, changed);
+      await this.payCancels(owed);
     } catch (err) {
       if (!(err instanceof TrainwatchError) || (err.code !== "SLURM_UNREACHABLE" && err.code !== "SLURM_REFUSED"))
         throw err;
@@ -194,11 +180,11 @@ export class SlurmExecutor implements Executor {
    * (finished longer than its MinJobAge ago, while no API was polling) fails `lost`: how it ended is unknown, and the
    * next sign of life from its trainer revives it as for any lost run.
    */
-  private async stateIn(jobId: number, jobs: readonly SlurmJob[]): Promise<ExecutorState> {
+  private async stateIn(jobId: number, jobs: SlurmQueue<SlurmJob>): Promise<ExecutorState> {
     const state = stateOf(jobId, jobs);
-    if (state.state !== "unknown" || jobs.some((j) => j.id === jobId)) return state;
+    if (state.state !== "unknown" || jobs.job(jobId) !== undefined) return state;
     const one = await this.opts.api.job(jobId);
-    if (one) return stateOf(jobId, [one]);
+    if (one) return stateOf(jobId, new SlurmQueue([one]));
     return {
       state: "finished",
       status: "failed",
@@ -214,7 +200,7 @@ export class SlurmExecutor implements Executor {
    * finish stands). A job still completing is asked again for up to SETTLE_POLLS polls. Kept in memory: a restart in
    * between leaves `terminated`.
    */
-  private async settle(jobs: readonly SlurmJob[], changed: Record<string, ExecutorState["state"]>): Promise<void> {
+  private async settle(jobs: SlurmQueue<SlurmJob>, changed: Record<string, ExecutorState["state"]>): Promise<void> {
     for (const [id, entry] of this.settling) {
       const state = await this.stateIn(entry.jobId, jobs);
       if (state.state === "pending" || state.state === "running") {
@@ -228,19 +214,6 @@ export class SlurmExecutor implements Executor {
         if (await applyState(this.opts.operations, op, state)) changed[id] = state.state;
       }
     }
-  }
-
-  /** The unfinished operations this executor runs (pending or running), a page at a time. */
-  private async unfinished(): Promise<Operation[]> {
-    const out: Operation[] = [];
-    for (const status of ["pending", "running"] as const) {
-      for (let offset = 0; ; offset += PAGE) {
-        const { items } = await this.opts.operations.reader.listOperations({ status, limit: PAGE, offset });
-        out.push(...items.filter((op) => op.executor === this.name));
-        if (items.length < PAGE) break;
-      }
-    }
-    return out;
   }
 
   /** The last `tail` lines of the job's output file; 404 when this server cannot read it (not shared with the nodes). */
@@ -270,6 +243,7 @@ export class SlurmExecutor implements Executor {
     const reader = this.opts.operations.reader;
     const id = op.operation_id;
     const feed: LogFeed = {
+      operation_id: id,
       lines: first.lines,
       next: async () => {
         // Read the status first: the lines written before it finished are all in the file by then.
@@ -293,7 +267,12 @@ export class SlurmExecutor implements Executor {
     }
   }
 
+  /**
+   * The job's output file as recorded at submit (metadata.output), so a recipe renamed or moved since changes nothing;
+   * an operation submitted before it was recorded: where its recipe puts it now.
+   */
   private logPath(op: Operation): string {
+    if (typeof op.metadata.output === "string") return op.metadata.output;
     const recipe = typeof op.metadata.recipe === "string" ? op.metadata.recipe : null;
     if (recipe === null) throw noLog(op, "(none)", "it records no recipe");
     return this.outputOf(op, this.opts.recipes.get(recipe, "recipe"));
@@ -301,7 +280,9 @@ export class SlurmExecutor implements Executor {
 
   /**
    * Cancels the job as `scancel` does (a plain DELETE): SIGTERM to its processes, so the Python client's goodbye is
-   * sent, then SIGKILL after Slurm's KillWait. A job Slurm no longer knows has nothing to stop.
+   * sent, then SIGKILL after Slurm's KillWait. A job Slurm no longer knows has nothing to stop. When Slurm cannot be
+   * told (slurmrestd down, or refusing), the note says the stop is owed (`owed`: the job id), and the poller retries it
+   * (payCancels) until Slurm takes it: a cancelled operation never leaves its queued job to start later.
    */
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
     const jobId = jobIdOf(op);
@@ -311,7 +292,34 @@ export class SlurmExecutor implements Executor {
       return null;
     } catch (err) {
       if (!(err instanceof TrainwatchError)) throw err;
-      return { slurm: `job ${jobId} could not be cancelled: ${err.message}` };
+      if (isUnknownJob(err)) return { slurm: `Slurm no longer knows job ${jobId}: nothing to stop` };
+      return {
+        slurm: `job ${jobId} is not cancelled yet (${err.message}); Trainwatch retries until Slurm takes the cancel`,
+        owed: jobId,
+      };
+    }
+  }
+
+  /**
+   * The cancels owed (Store.cancelsOwed), retried once slurmrestd answered this poll's queue read; each one Slurm takes
+   * (or a job it no longer knows) replaces the note. Still refused: owed, retried next poll; unreachable: an outage.
+   */
+  private async payCancels(owed: readonly Operation[]): Promise<void> {
+    for (const op of owed) {
+      const jobId = jobIdOf(op);
+      let note: string;
+      if (jobId === null) note = "no Slurm job id recorded: nothing to cancel";
+      else {
+        try {
+          await this.opts.api.cancel(jobId);
+          note = `job ${jobId} cancelled (Slurm could not be told at once; Trainwatch retried)`;
+        } catch (err) {
+          if (!(err instanceof TrainwatchError) || err.code === "SLURM_UNREACHABLE") throw err;
+          if (!isUnknownJob(err)) continue;
+          note = `Slurm no longer knows job ${jobId}: nothing to stop`;
+        }
+      }
+      await this.opts.operations.mergeMetadata(op.operation_id, { cancel: { slurm: note } });
     }
   }
 
@@ -342,15 +350,15 @@ export class SlurmExecutor implements Executor {
  * partition's queue, running on its node, finished as slurm_states.ts maps it; `unknown` when the job is not in
  * `jobs` or its state is one the table does not know.
  */
-export function stateOf(jobId: number, jobs: readonly SlurmJob[]): ExecutorState {
-  const job = jobs.find((j) => j.id === jobId);
+function stateOf(jobId: number, jobs: SlurmQueue<SlurmJob>): ExecutorState {
+  const job = jobs.job(jobId);
   if (!job) return { state: "unknown", message: `Slurm does not list job ${jobId}` };
   const outcome = slurmOutcome(job);
   if (outcome === null)
     return { state: "unknown", message: `Slurm job ${jobId} is in state ${job.state}, which Trainwatch does not map` };
   switch (outcome.status) {
     case "pending":
-      return { state: "pending", reason: outcome.reason, position: queuePosition(jobs, jobId) };
+      return { state: "pending", reason: outcome.reason, position: jobs.position(jobId) };
     case "running":
       return { state: "running", node: job.nodes };
     case "failed":
@@ -373,7 +381,7 @@ export function stateOf(jobId: number, jobs: readonly SlurmJob[]): ExecutorState
  * operation finishes as Slurm says, unless its trainer (the Python client) finished it first, which wins (a cancel
  * recorded by the API included). Unknown: nothing (the next poll asks again).
  */
-export async function applyState(operations: OperationsService, op: Operation, state: ExecutorState): Promise<boolean> {
+async function applyState(operations: OperationsService, op: Operation, state: ExecutorState): Promise<boolean> {
   const id = op.operation_id;
   try {
     switch (state.state) {

@@ -14,7 +14,7 @@ import { stat, readFile } from "node:fs/promises";
 import { TrainwatchError } from "../errors.ts";
 
 /** The API version this client speaks: Debian bookworm's Slurm 22.05 serves v0.0.36 to v0.0.38. */
-export const SLURM_API = "v0.0.38";
+const SLURM_API = "v0.0.38";
 
 export interface SlurmRestOptions {
   /** slurmrestd's base URL, e.g. http://127.0.0.1:6820 (TRAINWATCH_SLURM_URL). */
@@ -28,6 +28,8 @@ export interface SlurmRestOptions {
   /** Per-call timeout in ms (default 5000). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Where what an API client must not see goes (a token file's path, a reply that is not JSON); default console.warn. */
+  log?: (line: string) => void;
 }
 
 /** What a batch job asks for: the subset of v0.0.38's job properties Trainwatch sets. */
@@ -88,6 +90,8 @@ export class SlurmRestClient {
   private readonly timeoutMs: number;
   private readonly doFetch: typeof fetch;
   private cached: { mtimeMs: number; token: string } | null = null;
+  /** The last line logged, so that a failure repeated at every poll is logged once. */
+  private lastLogged: string | null = null;
 
   constructor(private readonly opts: SlurmRestOptions) {
     if (!opts.token && !opts.tokenFile)
@@ -118,7 +122,7 @@ export class SlurmRestClient {
       const jobs = Array.isArray(reply.jobs) ? reply.jobs : [];
       return jobs.length === 0 ? null : toJob(jobs[0] as RawJob);
     } catch (err) {
-      if (err instanceof TrainwatchError && err.details?.slurm_error_number === INVALID_JOB_ID) return null;
+      if (isUnknownJob(err)) return null;
       throw err;
     }
   }
@@ -149,14 +153,19 @@ export class SlurmRestClient {
       this.cached = { mtimeMs, token };
       return token;
     } catch (err) {
+      // The path and the reason stay in the server's log: an API client learns only which setting to check.
+      this.log(`[slurm] cannot read the token file ${file}: ${(err as Error).message}`);
       throw new TrainwatchError(
         "SLURM_REFUSED",
-        `slurm: cannot read the token file ${file}: ${(err as Error).message}`,
-        {
-          token_file: file,
-        },
+        "slurm: cannot read the token file (TRAINWATCH_SLURM_TOKEN_FILE; the server log names the file and why)",
       );
     }
+  }
+
+  private log(line: string): void {
+    if (line === this.lastLogged) return;
+    this.lastLogged = line;
+    (this.opts.log ?? console.warn)(line);
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -189,7 +198,12 @@ export class SlurmRestClient {
     try {
       reply = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      throw badReply(what, `HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
+      // Whatever answered (a proxy's HTML page, say) is logged, not sent on to API clients.
+      this.log(`[slurm] ${what} at ${this.base}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
+      throw badReply(
+        what,
+        `HTTP ${res.status}, not JSON (is TRAINWATCH_SLURM_URL slurmrestd's address? the server log has the reply's start)`,
+      );
     }
     const errors = Array.isArray(reply.errors) ? (reply.errors as RawError[]) : [];
     if (errors.length > 0 || !res.ok) {
@@ -286,6 +300,11 @@ function jobId(id: number): number {
   if (!Number.isSafeInteger(id) || id <= 0)
     throw new TrainwatchError("VALIDATION_ERROR", `slurm: job id ${id} is not a job id`);
   return id;
+}
+
+/** Slurm's answer that it does not know the job (never submitted, or finished longer than MinJobAge ago). */
+export function isUnknownJob(err: unknown): boolean {
+  return err instanceof TrainwatchError && err.details?.slurm_error_number === INVALID_JOB_ID;
 }
 
 const badReply = (what: string, why: string) =>

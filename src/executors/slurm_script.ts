@@ -5,6 +5,7 @@
  * `environment`, not in the script, which Slurm keeps readable to more people than the environment.
  */
 import { TrainwatchError } from "../errors.ts";
+import { runEnvironment } from "../recipes/run_env.ts";
 
 /** A word as a POSIX shell reads it back unchanged: single quotes, each ' written as '\'' . */
 export function shellQuote(word: string): string {
@@ -13,20 +14,28 @@ export function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The batch script that runs `argv` (its first word the program) as the job's one process. */
-export function batchScript(argv: readonly string[]): string {
+/**
+ * The batch script that runs `argv` (its first word the program) as the job's one process. With `params` (the params
+ * file's text, params_via "file"), the script first writes it to a fresh private file in the node's temp folder
+ * (mktemp under $TMPDIR, else /tmp) and exports its path as TRAINWATCH_PARAMS: the API writes nothing on the cluster.
+ */
+export function batchScript(argv: readonly string[], params: string | null = null): string {
   if (argv.length === 0) throw new TrainwatchError("VALIDATION_ERROR", "argv: the recipe's command is empty");
-  return `#!/bin/bash\nexec ${argv.map(shellQuote).join(" ")}\n`;
+  const file =
+    params === null
+      ? ""
+      : `TRAINWATCH_PARAMS="$(mktemp "\${TMPDIR:-/tmp}/trainwatch-params.XXXXXX")" || exit 1\nexport TRAINWATCH_PARAMS\nprintf '%s' ${shellQuote(params)} > "$TRAINWATCH_PARAMS" || exit 1\n`;
+  return `#!/bin/bash\n${file}exec ${argv.map(shellQuote).join(" ")}\n`;
 }
 
-/** What the job's environment is made of. */
+/** What the job's environment is made of: how it reaches its operation, and the recipe's own variables. */
 export interface JobEnvironmentInput {
   /** The Trainwatch API the job's client reports to (TRAINWATCH_URL). */
   url: string;
   /** The token it reports with (TRAINWATCH_TOKEN); null when the API takes none. */
   token: string | null;
   operationId: string;
-  /** The recipe's own variables; they win over the defaults below, never over the three above. */
+  /** The recipe's own variables; they win over the defaults, never over Trainwatch's own. */
   env?: Record<string, string>;
 }
 
@@ -34,15 +43,16 @@ export interface JobEnvironmentInput {
 export const DEFAULT_JOB_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 /**
- * A job's whole environment: PATH (default DEFAULT_JOB_PATH) and PYTHONUNBUFFERED=1 (so the stdout file fills as the
- * program prints), the recipe's variables, then TRAINWATCH_URL, TRAINWATCH_TOKEN and TRAINWATCH_OPERATION_ID, so
- * `trainwatch.init()` attaches to its operation.
+ * A job's whole environment: PATH (default DEFAULT_JOB_PATH), then what every run gets (src/recipes/recipe.ts
+ * runEnvironment: PYTHONUNBUFFERED, the recipe's variables, TRAINWATCH_URL, _OPERATION_ID, _TOKEN); TRAINWATCH_PARAMS
+ * comes from the script (batchScript).
  */
 export function jobEnvironment(input: JobEnvironmentInput): Record<string, string> {
-  const env: Record<string, string> = { PATH: DEFAULT_JOB_PATH, PYTHONUNBUFFERED: "1", ...input.env };
-  env.TRAINWATCH_URL = input.url;
-  env.TRAINWATCH_OPERATION_ID = input.operationId;
-  if (input.token !== null) env.TRAINWATCH_TOKEN = input.token;
-  else delete env.TRAINWATCH_TOKEN;
-  return env;
+  return runEnvironment({ PATH: DEFAULT_JOB_PATH }, input.env, {
+    url: input.url,
+    operationId: input.operationId,
+    token: input.token,
+    // The script writes the params file on the node and exports its path itself (batchScript).
+    paramsFile: null,
+  });
 }

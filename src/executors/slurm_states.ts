@@ -3,7 +3,11 @@
  * with Slurm's reason; the ways a job can fail each get a failure_code, so the dashboard and agents read why as data.
  */
 
-/** Why a Slurm job failed, as data (the lead adds these to the operation's failure_code). */
+/**
+ * Why a Slurm job failed, as data: the operation's failure codes TRAINER_ERROR and SCHEDULER_FAILURES
+ * (src/schemas/operation.ts), written out here because this table imports nothing; slurm.ts hands each one on as an
+ * ExecutorState's FailureCode, so the compiler checks it against that list.
+ */
 export type SlurmFailureCode = "trainer_error" | "node_fail" | "out_of_memory" | "time_limit" | "preempted";
 
 /** What a Slurm job's state means for its operation. */
@@ -105,19 +109,38 @@ export interface SlurmQueueEntry {
 }
 
 /**
- * A pending job's place in its partition's queue, 1 for next: the pending jobs of the same partition ahead of it by
- * Slurm's order (higher priority first, then the lower job id, i.e. the earlier submit). Null when the job is not in
- * `jobs` or not pending. Backfill may start a later job first; this is the order Slurm's main scheduler tries.
+ * The queue as one read returned it, indexed once per poll: each job by id, and each pending job's place in its
+ * partition's queue, 1 for next: the pending jobs of the same partition ahead of it by Slurm's order (higher priority
+ * first, then the lower job id, i.e. the earlier submit). Built in O(n log n); each lookup is O(1), so a poll's cost
+ * grows with the cluster's queue once, not once per tracked job. Backfill may start a later job first; this is the
+ * order Slurm's main scheduler tries.
  */
-export function queuePosition(jobs: readonly SlurmQueueEntry[], id: number): number | null {
-  const me = jobs.find((j) => j.id === id);
-  if (me?.state !== "PENDING") return null;
-  const ahead = jobs.filter(
-    (j) =>
-      j.state === "PENDING" &&
-      j.partition === me.partition &&
-      j.id !== me.id &&
-      (j.priority > me.priority || (j.priority === me.priority && j.id < me.id)),
-  );
-  return ahead.length + 1;
+export class SlurmQueue<J extends SlurmQueueEntry> {
+  private readonly byId = new Map<number, J>();
+  private readonly places = new Map<number, number>();
+
+  constructor(jobs: readonly J[]) {
+    const pending = new Map<string, J[]>();
+    for (const j of jobs) {
+      this.byId.set(j.id, j);
+      if (j.state !== "PENDING") continue;
+      const list = pending.get(j.partition);
+      if (list) list.push(j);
+      else pending.set(j.partition, [j]);
+    }
+    for (const list of pending.values()) {
+      list.sort((a, b) => b.priority - a.priority || a.id - b.id);
+      list.forEach((j, i) => this.places.set(j.id, i + 1));
+    }
+  }
+
+  /** The job `id`, when the read listed it. */
+  job(id: number): J | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Its place in its partition's queue (1: next); null when it is not listed or not pending. */
+  position(id: number): number | null {
+    return this.places.get(id) ?? null;
+  }
 }

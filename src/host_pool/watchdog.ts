@@ -13,6 +13,7 @@ import type { OperationsService } from "../operations/service.ts";
 import type { Session } from "../schemas/host.ts";
 import type { FailureCode } from "../operations/lifecycle.ts";
 import { HOST_UNREACHABLE, lateAfterMs } from "../operations/liveness.ts";
+import { every } from "../operations/periodic.ts";
 
 /** What a host says about one session (HostPool.probeSession). */
 export type SessionProbe =
@@ -145,15 +146,10 @@ export function startHostWatchdog(operations: OperationsService, opts: WatchdogO
     return outcomes.filter((id): id is string => id !== null);
   };
 
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(
-    () => {
-      if (running) return; // a slow probe: the next tick comes soon enough
-      running = check()
-        .catch((err) => console.error("[watchdog] check failed:", err))
-        .finally(() => (running = null));
-    },
+  const loop = every(
     opts.intervalMs ?? Math.min(5000, Math.max(50, Math.min(heartbeatMs, opts.timeoutMs) / 4)),
+    check,
+    "[watchdog] check",
   );
-  return { check, stop: () => clearInterval(timer) };
+  return { check, stop: loop.stop };
 }

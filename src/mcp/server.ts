@@ -484,8 +484,10 @@ const HINTS: Record<string, string> = {
   TIMEOUT: "The server may be overloaded; retry in a few seconds.",
   UNAUTHORIZED: "Set TRAINWATCH_TOKEN to the server's token in the MCP server's environment.",
   HOST_UNAVAILABLE: "Retry with target 'local', or check TRAINING_HOST_URL on the server.",
-  EXECUTOR_UNAVAILABLE:
-    "The executor (a cluster's scheduler) cannot be reached now: retry later, or start it with another target list_recipes offers.",
+  SLURM_UNREACHABLE:
+    "Slurm's slurmrestd cannot be reached now (trainings keep their state): retry later, or start the recipe with another target list_recipes offers.",
+  SLURM_REFUSED:
+    "Slurm answered with the error quoted: fix what it names (partition, account, QOS, resources) and retry; a token or URL problem is the server operator's to fix.",
   VALIDATION_ERROR: "Fix that argument and call the tool again.",
   QUERY_SYNTAX:
     'Fix the query at that position (docs/api.md "Searching runs"), e.g. tags has "bert" and config.lr < 1e-3.',

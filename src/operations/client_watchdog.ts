@@ -12,6 +12,7 @@
 import { TrainwatchError } from "../errors.ts";
 import type { WatchedRow } from "../store/store.ts";
 import { hungDetail, isLost, livenessOf, lostMessage, silentMs, type ClientLiveness } from "./liveness.ts";
+import { every } from "./periodic.ts";
 import type { OperationsService } from "./service.ts";
 import { describeUtilisation } from "./utilisation.ts";
 
@@ -116,12 +117,6 @@ export function startClientWatchdog(operations: OperationsService, opts: ClientW
     return outcomes.filter((id): id is string => id !== null);
   };
 
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return; // a slow database: the next tick comes soon enough
-    running = check()
-      .catch((err) => console.error("[watchdog] client check failed:", err))
-      .finally(() => (running = null));
-  }, opts.intervalMs ?? watchdogPeriodMs(cfg));
-  return { check, stop: () => clearInterval(timer) };
+  const loop = every(opts.intervalMs ?? watchdogPeriodMs(cfg), check, "[watchdog] client check");
+  return { check, stop: loop.stop };
 }

@@ -4,52 +4,22 @@
  * the routes and the trainers ask these functions instead of writing the rules again.
  */
 import { TrainwatchError } from "../errors.ts";
-import { FINISHED, type OperationStatus, type StopControl } from "../schemas/operation.ts";
+import {
+  FINISHED,
+  HOST_FAILURES,
+  LOST,
+  REPORTED_FAILURES,
+  SCHEDULER_FAILURES,
+  TERMINATED,
+  TRAINER_ERROR,
+  type FailureCode,
+  type OperationStatus,
+  type StopControl,
+} from "../schemas/operation.ts";
 import { finishedControl } from "./stop_policy.ts";
 
-/**
- * Why an operation failed, when the cause is the link to its training host rather than the training:
- * - host_unreachable: no epoch or heartbeat for TRAINWATCH_HOST_TIMEOUT, and the host does not answer;
- * - host_lost_session: the host answers but no longer has the session (it restarted or lost the training);
- * - host_token_refused: the host trains but the API refuses its token, so nothing it sends arrives.
- * All three are revivable: the next epoch or heartbeat from the host brings the operation back to running (a restarted
- * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
- */
-export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
-
-/** The training itself failed (a bad CSV, a worker that died, an uncaught exception in a client's script): its trainer reports it, error_message says why. Final. */
-export const TRAINER_ERROR = "trainer_error";
-
-/**
- * A watched client run (one that sent a heartbeat) went silent, no heartbeat, epoch or step, for TRAINWATCH_LOST_AFTER
- * (default 300 s): its process was killed (kill -9, the OOM killer), or its machine or network went away. Revivable:
- * a heartbeat, epoch or step from it brings it back to running (src/operations/liveness.ts).
- */
-export const LOST = "lost";
-
-/**
- * A client's goodbye on SIGTERM or SIGINT (error_message "stopped by SIGTERM" / "stopped by SIGINT"): a preemption, a
- * scheduler's stop or a Ctrl-C, told apart from a crash (trainer_error). Final.
- */
-export const TERMINATED = "terminated";
-
-/** The failure codes a trainer may report itself (CompleteOperationInput.failure_code). */
-export const REPORTED_FAILURES = [TRAINER_ERROR, TERMINATED] as const;
-
-/**
- * Why a cluster's scheduler ended a job (src/executors/slurm_states.ts), each final: node_fail (its node failed:
- * NODE_FAIL, BOOT_FAIL), out_of_memory (it passed its memory allocation), time_limit (it passed its time limit:
- * TIMEOUT, DEADLINE), preempted (a higher-priority job took its resources and the partition's PreemptMode cancels
- * rather than requeues; a requeued job reads pending again instead).
- */
-export const SCHEDULER_FAILURES = ["node_fail", "out_of_memory", "time_limit", "preempted"] as const;
-
-export type FailureCode =
-  | (typeof HOST_FAILURES)[number]
-  | typeof TRAINER_ERROR
-  | typeof LOST
-  | typeof TERMINATED
-  | (typeof SCHEDULER_FAILURES)[number];
+// The failure codes are declared once, with the operation's schema that lists them (src/schemas/operation.ts).
+export { HOST_FAILURES, LOST, REPORTED_FAILURES, SCHEDULER_FAILURES, TERMINATED, TRAINER_ERROR, type FailureCode };
 
 /** The failures a sign of life undoes: the host ones, and a client run's `lost`. */
 const REVIVABLE: readonly string[] = [...HOST_FAILURES, LOST];

@@ -25,6 +25,7 @@ export const OWN_METADATA_KEYS: readonly string[] = [
   "spec",
   "pid",
   "command",
+  "output",
   "exit",
   "cuda_visible_devices",
   "checkpoints",
@@ -89,4 +90,13 @@ export function withPlacement(metadata: Record<string, unknown>, p: Placement): 
   if (p.host !== null) out.host = p.host;
   else delete out.host;
   return out;
+}
+
+/**
+ * Whether an operation's cancel note (metadata.cancel, from its executor's cancel) says the stop is still owed: its
+ * scheduler could not be told yet (down, or refusing), so the executor's poller retries it (Store.cancelsOwed).
+ */
+export function owesCancel(op: { metadata: Record<string, unknown> }): boolean {
+  const note = op.metadata.cancel;
+  return typeof note === "object" && note !== null && "owed" in note;
 }

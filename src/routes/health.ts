@@ -30,7 +30,8 @@ export const healthRoutes = (deps: AppDeps) =>
       detail: {
         tags: ["system"],
         summary: "Health",
-        description: "Always public (no token). Reports version, uptime and trainer capacity.",
+        description:
+          "Always public (no token). Reports version, uptime and trainer capacity, and under `trainers.executors` each recipe executor's state by name (for Slurm: `reachable`, the outage's message while slurmrestd does not answer, and its poll count).",
         security: [], // public even when TRAINWATCH_TOKEN is set; see finalizeDocument
       },
     },

@@ -124,6 +124,47 @@ export const LivenessSchema = Type.Object(
   { description: "A watched client run's liveness: how long it has been silent against its own usual interval." },
 );
 
+/**
+ * Why an operation failed, when the cause is the link to its training host rather than the training:
+ * - host_unreachable: no epoch or heartbeat for TRAINWATCH_HOST_TIMEOUT, and the host does not answer;
+ * - host_lost_session: the host answers but no longer has the session (it restarted or lost the training);
+ * - host_token_refused: the host trains but the API refuses its token, so nothing it sends arrives.
+ * All three are revivable: the next epoch or heartbeat from the host brings the operation back to running (a restarted
+ * host still delivers what its outbox kept; a fixed token lets the queued epochs through).
+ */
+export const HOST_FAILURES = ["host_unreachable", "host_lost_session", "host_token_refused"] as const;
+
+/** The training itself failed (a bad CSV, a worker that died, an uncaught exception in a client's script): its trainer reports it, error_message says why. Final. */
+export const TRAINER_ERROR = "trainer_error";
+
+/**
+ * A watched client run (one that sent a heartbeat) went silent, no heartbeat, epoch or step, for TRAINWATCH_LOST_AFTER
+ * (default 300 s): its process was killed (kill -9, the OOM killer), or its machine or network went away. Revivable:
+ * a heartbeat, epoch or step from it brings it back to running (src/operations/liveness.ts).
+ */
+export const LOST = "lost";
+
+/**
+ * A client's goodbye on SIGTERM or SIGINT (error_message "stopped by SIGTERM" / "stopped by SIGINT"): a preemption, a
+ * scheduler's stop or a Ctrl-C, told apart from a crash (trainer_error). Final.
+ */
+export const TERMINATED = "terminated";
+
+/** The failure codes a trainer may report itself (CompleteOperationInput.failure_code). */
+export const REPORTED_FAILURES = [TRAINER_ERROR, TERMINATED] as const;
+
+/**
+ * Why a cluster's scheduler ended a job (src/executors/slurm_states.ts), each final: node_fail (its node failed:
+ * NODE_FAIL, BOOT_FAIL), out_of_memory (it passed its memory allocation), time_limit (it passed its time limit:
+ * TIMEOUT, DEADLINE), preempted (a higher-priority job took its resources and the partition's PreemptMode cancels
+ * rather than requeues; a requeued job reads pending again instead).
+ */
+export const SCHEDULER_FAILURES = ["node_fail", "out_of_memory", "time_limit", "preempted"] as const;
+
+/** Every failure code, in the order the operation's schema lists them (src/operations/lifecycle.ts has the rules). */
+export const FAILURE_CODES = [...HOST_FAILURES, TRAINER_ERROR, LOST, TERMINATED, ...SCHEDULER_FAILURES] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];
+
 export const Operation = Type.Object({
   operation_id: Type.String(),
   operation_type: Type.String(),
@@ -136,24 +177,12 @@ export const Operation = Type.Object({
   completed_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
   progress: Progress,
   error_message: Type.Union([Type.String(), Type.Null()]),
-  failure_code: Type.Union(
-    [
-      Type.Literal("host_unreachable"),
-      Type.Literal("host_lost_session"),
-      Type.Literal("host_token_refused"),
-      Type.Literal("trainer_error"),
-      Type.Literal("lost"),
-      Type.Literal("terminated"),
-      Type.Literal("node_fail"),
-      Type.Literal("out_of_memory"),
-      Type.Literal("time_limit"),
-      Type.Literal("preempted"),
-      Type.Null(),
-    ],
-    {
+  // Unsafe over the union: the same schema (a flat anyOf of the codes and null), its static type kept as FailureCode.
+  failure_code: Type.Unsafe<FailureCode | null>(
+    Type.Union([...FAILURE_CODES.map((c) => Type.Literal(c)), Type.Null()], {
       description:
         "Why a failed operation failed, as data. Because of its host, not the training: host_unreachable (silent for TRAINWATCH_HOST_TIMEOUT), host_lost_session (the host no longer has it), host_token_refused (the API refuses the host's TRAINWATCH_TOKEN); the next epoch or heartbeat from the host revives such an operation. trainer_error: the training itself failed (a built-in training's error, a script training that exited non-zero, was killed by a signal or could not start, or a Python client's uncaught exception, as `error_message` says), final. lost: a client run that heartbeats went silent (no heartbeat, epoch or step) for TRAINWATCH_LOST_AFTER (default 300 s): killed with kill -9, or its machine or network went away; its next heartbeat, epoch or step revives it. terminated: the client stopped on SIGTERM or SIGINT (`error_message` \"stopped by SIGTERM\"): a preemption or a Ctrl-C, not a crash; final (on a Slurm training, the scheduler's cause below replaces it once the job has ended in Slurm). From a cluster's scheduler (a Slurm job, `error_message` naming the job), each final: node_fail (its node failed), out_of_memory (it passed its memory allocation), time_limit (it passed its time limit), preempted (another job took its resources; a requeued job reads pending instead). Null otherwise.",
-    },
+    }),
   ),
   last_seen_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
     description:
@@ -245,10 +274,15 @@ export const CompleteOperationInput = Type.Object(
     }),
     error_message: Type.Optional(Type.String({ maxLength: 10_000 })),
     failure_code: Type.Optional(
-      Type.Union([Type.Literal("trainer_error"), Type.Literal("terminated")], {
-        description:
-          'With `failed`: trainer_error, the training itself failed (what a GPU host reports for its training\'s error, and the Python client for an uncaught exception); terminated, the trainer was stopped by SIGTERM or SIGINT (the Python client\'s goodbye, error_message "stopped by SIGTERM" / "stopped by SIGINT": a preemption, not a crash).',
-      }),
+      Type.Unsafe<(typeof REPORTED_FAILURES)[number]>(
+        Type.Union(
+          REPORTED_FAILURES.map((c) => Type.Literal(c)),
+          {
+            description:
+              'With `failed`: trainer_error, the training itself failed (what a GPU host reports for its training\'s error, and the Python client for an uncaught exception); terminated, the trainer was stopped by SIGTERM or SIGINT (the Python client\'s goodbye, error_message "stopped by SIGTERM" / "stopped by SIGINT": a preemption, not a crash).',
+          },
+        ),
+      ),
     ),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },

@@ -8,6 +8,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { StopPolicy, type StopPolicyInput } from "./control.ts";
 import { LabelFields } from "./labels.ts";
+import { literals } from "./spec.ts";
 
 export const RECIPE_NAME = "^[a-z0-9][a-z0-9_.-]{0,63}$";
 export const PARAM_NAME = "^[A-Za-z][A-Za-z0-9_-]{0,63}$";
@@ -70,9 +71,11 @@ export type ParamsSchema = Static<typeof ParamsSchema>;
  */
 export const TARGETS = ["local", "host", "slurm"] as const;
 export type Target = (typeof TARGETS)[number];
-export const TargetSchema = Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
-  description: "local: this server; host: a GPU host; slurm: a Slurm cluster (an executor, docs/clusters.md).",
-});
+/** Unsafe over the union of TARGETS: the same schema, its static type kept as Target (see alert.ts AlertEventSchema). */
+const targetUnion = (description: string) => Type.Unsafe<Target>(literals(TARGETS, description));
+export const TargetSchema = targetUnion(
+  "local: this server; host: a GPU host; slurm: a Slurm cluster (an executor, docs/clusters.md).",
+);
 
 /** A recipe's `slurm` object: where its batch job goes on the cluster (only with target slurm). */
 export const SlurmOptions = Type.Object(
@@ -168,7 +171,7 @@ export const RecipeDeclaration = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: 525_600,
-        description: "Wall-clock limit in minutes (a cluster ends the job past it: failure_code timeout).",
+        description: "Wall-clock limit in minutes (a cluster ends the job past it: failure_code time_limit).",
       }),
     ),
     slurm: Type.Optional(SlurmOptions),
@@ -191,9 +194,7 @@ export const RecipeView = Type.Object({
   params_via: Type.Array(ParamsVia),
   gpus: Type.Integer(),
   epochs_param: Type.Union([Type.String(), Type.Null()]),
-  target: Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
-    description: "Where it runs when a request names no target: this server, a GPU host, a Slurm cluster.",
-  }),
+  target: targetUnion("Where it runs when a request names no target: this server, a GPU host, a Slurm cluster."),
   targets: Type.Array(TargetSchema, {
     description: "Every target a request may name for it (`target` first); the dashboard offers a choice when several.",
   }),
@@ -277,10 +278,9 @@ export const StartTrainingRequest = Type.Object(
     stop_policy: Type.Optional(StopPolicy),
     ...LabelFields,
     target: Type.Optional(
-      Type.Union([Type.Literal("local"), Type.Literal("host"), Type.Literal("slurm")], {
-        description:
-          "Where to run it. A built-in spec: local or host (default host when USE_TRAINING_HOST_SERVICE=true, else local). A recipe: one of the targets GET /recipes lists for it (default its first); 400 naming body.target for one it does not allow or that is not configured here.",
-      }),
+      targetUnion(
+        "Where to run it. A built-in spec: local or host (default host when USE_TRAINING_HOST_SERVICE=true, else local). A recipe: one of the targets GET /recipes lists for it (default its first); 400 naming body.target for one it does not allow or that is not configured here.",
+      ),
     ),
   },
   {

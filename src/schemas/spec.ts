@@ -11,8 +11,11 @@ export const OPTIMIZERS = ["adam", "adamw", "sgd", "rmsprop"] as const;
 export const GENERATORS = ["spirals", "overfit", "random_walk"] as const;
 export const MONITORS = ["val_loss", "train_loss", "val_accuracy", "train_accuracy"] as const;
 
-/** A union of string literals (the JSON-schema `anyOf` of consts that Swagger and MCP clients understand); errors list them. */
-const literals = <T extends readonly string[]>(values: T, description: string) =>
+/**
+ * A union of string literals (the JSON-schema `anyOf` of consts that Swagger and MCP clients understand), from the one
+ * list of them; errors list them.
+ */
+export const literals = <T extends readonly string[]>(values: T, description: string) =>
   Type.Union(
     values.map((v) => Type.Literal(v)),
     { description },

@@ -77,7 +77,8 @@ export function logEventStream(
 /**
  * A followed log (LogFeed: a Slurm job's output file) as the same events: its last lines, then what each poll every
  * `everyMs` (default 500 ms) finds, then `end` when the feed says the run is over. One poll at a time; a failed read
- * ends the stream (the reader can reconnect). `signal`: the client went away.
+ * is logged with the operation id and sent as an `error` event (generic: no path, no cause) before the stream ends
+ * (the reader can reconnect). `signal`: the client went away.
  */
 export function feedEventStream(
   feed: LogFeed,
@@ -103,7 +104,17 @@ export function feedEventStream(
             }
             if (lines.length) send(sseEvent("lines", { lines }));
           })
-          .catch(close)
+          .catch((err) => {
+            // Logged with its cause; the reader hears that the log failed (no path or internals), then the stream ends.
+            console.error(`[logs] operation ${feed.operation_id}: reading its log failed:`, err);
+            send(
+              sseEvent("error", {
+                code: "INTERNAL_ERROR",
+                message: `reading the log of operation ${feed.operation_id} failed; the server log has the details`,
+              }),
+            );
+            close();
+          })
           .finally(() => (polling = false));
       }, everyMs);
       const beat = setInterval(() => send(": heartbeat\n\n"), heartbeatMs);
@@ -123,4 +134,4 @@ export function feedEventStream(
 
 /** The events of a log stream, for the OpenAPI document. */
 export const LOG_STREAM_DOC =
-  "Server-Sent Events: a `lines` event with the last `tail` lines (default 200), then a `lines` event for each batch the script prints, live; `: heartbeat` comments every 15 s; `end` when the script's processes are gone (at once for a finished run), and the stream closes.";
+  "Server-Sent Events: a `lines` event with the last `tail` lines (default 200), then a `lines` event for each batch the script prints, live; `: heartbeat` comments every 15 s; `end` when the script's processes are gone (at once for a finished run), and the stream closes. A log that cannot be read on sends an `error` event (`{code, message}`) and closes.";

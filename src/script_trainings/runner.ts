@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { argvOf, viaOf, type Params, type Recipe } from "../recipes/recipe.ts";
+import { paramsText, runEnvironment } from "../recipes/run_env.ts";
 import type { LogStore, ScriptLog } from "./logs.ts";
 
 export const DEFAULT_KILL_GRACE_MS = 10_000;
@@ -76,15 +77,16 @@ export function childEnv(
   base: Record<string, string | undefined>,
   paramsFile: string | null,
 ): Record<string, string> {
-  const child: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith("TRAINWATCH_")) child[k] = v;
-  // Python buffers a pipe's output by the 8 KB block; unbuffered, the log shows each line as it is printed.
-  Object.assign(child, { PYTHONUNBUFFERED: "1" }, job.recipe.env ?? {});
-  Object.assign(child, { TRAINWATCH_URL: job.apiUrl, TRAINWATCH_OPERATION_ID: job.operationId });
-  if (job.token) Object.assign(child, { TRAINWATCH_TOKEN: job.token });
-  if (paramsFile) Object.assign(child, { TRAINWATCH_PARAMS: paramsFile });
+  const parent: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith("TRAINWATCH_")) parent[k] = v;
+  const child = runEnvironment(parent, job.recipe.env, {
+    url: job.apiUrl,
+    operationId: job.operationId,
+    token: job.token,
+    paramsFile,
+  });
   // A recipe that declares no GPU sees none, so the host's GPU count is what bounds GPU work.
-  Object.assign(child, { CUDA_VISIBLE_DEVICES: job.devices.join(",") });
+  child.CUDA_VISIBLE_DEVICES = job.devices.join(",");
   return child;
 }
 
@@ -98,7 +100,7 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
   let paramsFile: string | null = null;
   if (viaOf(recipe).includes("file")) {
     paramsFile = join(opts.logs.dir, `${id}.params.json`);
-    writeFileSync(paramsFile, JSON.stringify(job.params, null, 2));
+    writeFileSync(paramsFile, paramsText(job.params));
   }
   const pidFile = join(opts.logs.dir, `${id}.pid`);
   log.note(
@@ -119,6 +121,7 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     const message = (err as Error).message;
     log.note(`could not start ${JSON.stringify(argv[0])}: ${message}`);
     opts.logs.close(id);
+    if (paramsFile) rmSync(paramsFile, { force: true });
     const exit: ScriptExit = {
       exit_code: null,
       signal: null,
@@ -170,6 +173,8 @@ export function startScript(job: ScriptJob, opts: RunnerOptions): ScriptRun {
     );
     opts.logs.close(id);
     rmSync(pidFile, { force: true });
+    // Read by the script at its start; nothing needs it once its processes are gone.
+    if (paramsFile) rmSync(paramsFile, { force: true });
     return exit;
   })();
   return {

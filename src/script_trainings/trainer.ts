@@ -84,8 +84,21 @@ export class ScriptTrainer implements LocalScripts {
     // Set when a free slot launches the script at once: the reply then says running, with its pid.
     let launched: Promise<void> | null = null;
     let pid: number | null = null;
+    const gpus = recipe.gpus ?? 0;
+    const reason = `waiting for a free local slot (TRAINWATCH_MAX_LOCAL_TRAININGS)${gpus ? ` and ${gpus} free GPU(s)` : ""}`;
+    // While it waits: why, and its place in line as the queue moves (in order, one write after another).
+    let told: Promise<unknown> = Promise.resolve();
     this.local.submitTask(id, {
-      gpus: recipe.gpus ?? 0,
+      gpus,
+      queued: (position) => {
+        told = told
+          .then(() => this.operations.setPending(id, { reason, position }))
+          .catch((err) => {
+            // Started, cancelled or gone meanwhile: its place in line no longer matters.
+            if (!(err instanceof TrainwatchError))
+              console.error(`[scripts] operation ${id}: recording its place in line failed:`, err);
+          });
+      },
       launch: (devices) => {
         const run = startScript(
           { operationId: id, recipe, params, apiUrl: env.api_url, token: env.token, devices },
@@ -105,11 +118,7 @@ export class ScriptTrainer implements LocalScripts {
       await launched;
       return pid;
     }
-    const gpus = recipe.gpus ?? 0;
-    await this.operations.setPending(id, {
-      reason: `waiting for a free local slot (TRAINWATCH_MAX_LOCAL_TRAININGS)${gpus ? ` and ${gpus} free GPU(s)` : ""}`,
-      position: null,
-    });
+    await told;
     return null;
   }
 

@@ -44,6 +44,7 @@ import {
 import { configLeaves } from "./search_columns.ts";
 import { compileSearch, pageSql } from "./search_sql.ts";
 import type { LabelsInput } from "../schemas/labels.ts";
+import { owesCancel } from "../operations/ownership.ts";
 import { copyBinary, recordsetJson } from "./pg_copy.ts";
 import { lockWithBlocks } from "./pg_lock.ts";
 import { migrate } from "./pg_migrate.ts";
@@ -718,6 +719,20 @@ export class PostgresStore implements Store, SharedStore {
         AND location = 'host' AND coalesce(last_seen_at, 0) < ${cutoffMs}
       ORDER BY id`;
     return rows.map((r) => r.operation_id);
+  }
+
+  async unfinishedOf(executor: string): Promise<Operation[]> {
+    const rows: OpRow[] = await this.sql`
+      SELECT * FROM operations WHERE status IN ('pending', 'running') AND executor = ${executor} ORDER BY id`;
+    return rows.map((r) => this.toOperation(r));
+  }
+
+  async cancelsOwed(executor: string): Promise<Operation[]> {
+    // The text test narrows the rows to parse; the parsed metadata decides.
+    const rows: OpRow[] = await this.sql`
+      SELECT * FROM operations WHERE status = 'cancelled' AND executor = ${executor} AND metadata LIKE '%"owed"%'
+      ORDER BY id`;
+    return rows.map((r) => this.toOperation(r)).filter(owesCancel);
   }
 
   async watchedOperations(): Promise<WatchedRow[]> {

@@ -41,6 +41,7 @@ import { closeSteps, writeSteps } from "./write_steps.ts";
 import { SqliteSteps } from "./sqlite_steps.ts";
 import { SqliteSystem } from "./sqlite_system.ts";
 import { canAcceptMetrics, operationFinished } from "../operations/lifecycle.ts";
+import { owesCancel } from "../operations/ownership.ts";
 import { encodeSystemSample, type SystemRecord, type SystemSample } from "../schemas/system.ts";
 import { SqliteAlerts } from "./sqlite_alerts.ts";
 import type { StepRecord, WireStep } from "../schemas/step.ts";
@@ -734,6 +735,26 @@ export class SqliteStore implements Store {
       )
       .all(cutoffMs)
       .map((r) => r.operation_id);
+  }
+
+  async unfinishedOf(executor: string): Promise<Operation[]> {
+    return this.db
+      .query<OpRow, [string]>(
+        "SELECT * FROM operations WHERE status IN ('pending', 'running') AND executor = ? ORDER BY id",
+      )
+      .all(executor)
+      .map((r) => this.toOperation(r));
+  }
+
+  async cancelsOwed(executor: string): Promise<Operation[]> {
+    // The text test narrows the rows to parse; the parsed metadata decides.
+    return this.db
+      .query<OpRow, [string]>(
+        `SELECT * FROM operations WHERE status = 'cancelled' AND executor = ? AND metadata LIKE '%"owed"%' ORDER BY id`,
+      )
+      .all(executor)
+      .map((r) => this.toOperation(r))
+      .filter(owesCancel);
   }
 
   async failInterrupted(where: (op: Operation) => boolean, message: string): Promise<string[]> {

@@ -274,6 +274,16 @@ export interface Store {
   /** Running host operations silent since before `cutoffMs`. */
   staleHostOperations(cutoffMs: number): Promise<string[]>;
   /**
+   * The pending and running operations `executor` runs (its `executor` column), in id order: what a cluster executor's
+   * poller reads. Read through the status index, so its cost is the unfinished operations', never a finished row's.
+   */
+  unfinishedOf(executor: string): Promise<Operation[]>;
+  /**
+   * The cancelled operations of `executor` whose stop it still owes (metadata.cancel.owed set: the scheduler could not
+   * be told yet), in id order; the poller retries them until the scheduler confirms.
+   */
+  cancelsOwed(executor: string): Promise<Operation[]>;
+  /**
    * The running watched operations (a client heartbeat for them) with what the liveness rules read, in id order: what
    * the client watchdog checks. Read through the partial index operations_watched, never a finished row.
    */
@@ -404,6 +414,8 @@ export type StoreReader = Pick<
   | "epochSpans"
   | "readReplay"
   | "staleHostOperations"
+  | "unfinishedOf"
+  | "cancelsOwed"
   | "watchedOperations"
   | "readSteps"
   | "readStepPage"

@@ -15,12 +15,11 @@ import { resolveSpecPaths } from "./datasets/data_dir.ts";
 import type { LocalTrainer } from "./local.ts";
 import { normalizeStopPolicy } from "../operations/stop_policy.ts";
 import type { LogLines, RecipeList, RecipeRequest, Target } from "../schemas/recipe.ts";
-import { scriptMetadata, type Executor } from "../executors/executor.ts";
+import { CONFIGURE, scriptMetadata, type Executor, type Submitted } from "../executors/executor.ts";
 import { HostExecutor, type HostScripts } from "../executors/host.ts";
 import { LocalExecutor, type LocalScripts } from "../executors/local.ts";
 import { Executors, chooseTarget } from "../executors/registry.ts";
 
-export type { Target };
 import { INTERRUPTED } from "../executors/executor.ts";
 
 export { INTERRUPTED };
@@ -57,7 +56,7 @@ export class Dispatcher implements Trainers {
     private readonly scripts: LocalScripts | null = null,
   ) {
     if (scripts) this.executors.register(new LocalExecutor(scripts, local, operations));
-    if (hosts) this.executors.register(new HostExecutor(hosts, operations));
+    if (hosts) this.executors.register(new HostExecutor(hosts));
   }
 
   async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
@@ -98,42 +97,35 @@ export class Dispatcher implements Trainers {
   /**
    * A declared recipe on its executor (chooseTarget: the request's target when the recipe allows it, else the recipe's
    * first). The executor checks the request first (prepare: 400 naming the field, 503 when unreachable), so a refused
-   * one stores nothing; then the operation is created with its executor, and submitted. A submit that fails removes
-   * it again, unless it was cancelled meanwhile (then the cancel is what the user sees).
+   * one stores nothing; then the operation is created with its executor, and submitted. Only the submit itself is
+   * undone on failure (the operation removed again, unless it was cancelled meanwhile: then the cancel is what the user
+   * sees); once the executor took the run, a failure to record it keeps the operation (its run exists) and is logged.
    */
   async startRecipe(req: RecipeRequest): Promise<Operation> {
     const declared = this.scripts?.declared(req.recipe) ?? null;
     const target = chooseTarget(req.target, declared, this.config.useHostService ? "host" : "local");
     const executor = this.executors.get(target);
     const job = await executor.prepare(req);
-    let id: string | null = null;
+    const op = await this.operations.createOperation({
+      operation_type: "training",
+      name: req.name ?? job.recipe,
+      total_epochs_planned: job.planned_epochs,
+      status: "pending",
+      metadata: scriptMetadata(job.recipe, job.params, executor.location),
+      stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
+      // Run by this process: on a shared database it is leased to this replica.
+      owned: executor.location === "local",
+      executor: executor.name,
+    });
+    const id = op.operation_id;
+    let submitted: Submitted;
     try {
-      const op = await this.operations.createOperation({
-        operation_type: "training",
-        name: req.name ?? job.recipe,
-        total_epochs_planned: job.planned_epochs,
-        status: "pending",
-        metadata: scriptMetadata(job.recipe, job.params, executor.location),
-        stop_policy: req.stop_policy ? normalizeStopPolicy(req.stop_policy) : null,
-        // Run by this process: on a shared database it is leased to this replica.
-        owned: executor.location === "local",
-        executor: executor.name,
-      });
-      id = op.operation_id;
-      const { external_id } = await executor.submit(op, job);
-      const now = (await this.operations.reader.getOperation(id))!;
-      if (external_id !== null && now.external_id !== external_id)
-        return await this.operations.setExternalId(id, external_id);
-      return now;
+      submitted = await executor.submit(op, job);
     } catch (err) {
-      if (id !== null) await this.operations.discardOperation(id);
-      if (err instanceof TrainwatchError) throw err;
-      throw new TrainwatchError(
-        executor.name === "host" ? "HOST_UNAVAILABLE" : "EXECUTOR_UNAVAILABLE",
-        `the ${executor.name} executor did not take the training: ${err instanceof Error ? err.message : String(err)}`,
-        { executor: executor.name },
-      );
+      await this.operations.discardOperation(id);
+      throw err;
     }
+    return this.handedOver(id, submitted);
   }
 
   /**
@@ -142,18 +134,37 @@ export class Dispatcher implements Trainers {
    * A refused request stores nothing: if the host answered /health but refused the session, the operation made
    * for it goes too, unless it was cancelled while the host was being asked (then the cancel is what the user sees).
    */
-  private async onHost(start: (created: (id: string) => string) => Promise<{ host: unknown }>): Promise<Operation> {
+  private async onHost(start: (created: (id: string) => string) => Promise<{ host: string }>): Promise<Operation> {
     let id: string | null = null;
+    let host: string;
     try {
-      const { host } = await start((made) => (id = made));
-      await this.operations.mergeMetadata(id!, { host });
-      await this.operations.touch(id!);
-      await this.operations.markStarted(id!);
-      return (await this.operations.reader.getOperation(id!))!;
+      ({ host } = await start((made) => (id = made)));
     } catch (err) {
       if (id !== null) await this.operations.discardOperation(id);
-      if (err instanceof TrainwatchError) throw err;
-      throw new TrainwatchError("HOST_UNAVAILABLE", err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+    return this.handedOver(id!, { external_id: null, metadata: { host }, running: true });
+  }
+
+  /**
+   * Records what an executor or host said when it took the run (its metadata, its external id, started when it runs
+   * at once). The run exists by then, so a failure here keeps the operation, is logged with its id, and reaches the
+   * caller as it is (an unknown error: the generic INTERNAL_ERROR).
+   */
+  private async handedOver(id: string, submitted: Submitted): Promise<Operation> {
+    try {
+      if (submitted.metadata) await this.operations.mergeMetadata(id, submitted.metadata);
+      if (submitted.running) {
+        await this.operations.touch(id);
+        await this.operations.markStarted(id);
+      }
+      const now = (await this.operations.reader.getOperation(id))!;
+      if (submitted.external_id !== null && now.external_id !== submitted.external_id)
+        return await this.operations.setExternalId(id, submitted.external_id);
+      return now;
+    } catch (err) {
+      console.error(`[trainer] operation ${id}: handed over, but recording it failed:`, err);
+      throw err;
     }
   }
 
@@ -202,8 +213,17 @@ export class Dispatcher implements Trainers {
 
   async cancel(op: Operation): Promise<Record<string, unknown> | null> {
     // A recipe's executor stops it (an older row without one: by its location, as below).
-    const executor = op.executor !== null ? this.executors.of(op) : null;
-    if (executor) return executor.cancel(op);
+    if (op.executor !== null) {
+      const executor = this.executors.of(op);
+      if (executor) return executor.cancel(op);
+      // Not configured here (say after a restart without it): nothing was told to stop, and the note says so. The stop
+      // stays owed, so the executor, once configured again, still cancels the run (Store.cancelsOwed).
+      const name = op.executor as Target;
+      return {
+        [name]: `no ${name} executor is configured on this server, so its run (${op.external_id ?? "no external id"}) was not told to stop: ${CONFIGURE[name] ?? "configure it"}`,
+        owed: op.external_id,
+      };
+    }
     if (op.metadata.location === "host") return this.hosts ? this.hosts.cancel(op) : null;
     this.local.cancel(op.operation_id);
     return null;
@@ -239,7 +259,8 @@ export class Dispatcher implements Trainers {
     return {
       local: this.local.describe(),
       hosts: this.hosts?.describe() ?? null,
-      executors: this.executors.all().map((e) => e.name),
+      // Each executor's own state, by name (Slurm: whether slurmrestd answers, the outage's message, its polls).
+      executors: Object.fromEntries(this.executors.all().map((e) => [e.name, e.describe()])),
     };
   }
 }

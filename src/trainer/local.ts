@@ -53,11 +53,6 @@ export class LocalTrainer {
     return this.tasks.cancel(operationId);
   }
 
-  /** Where a training is in this machine's queue (TaskQueue.place): running, queued at a position, or unknown. */
-  place(operationId: string) {
-    return this.tasks.place(operationId);
-  }
-
   /** Resolves when the training (if running) has stopped and its worker is gone. */
   async settled(operationId: string): Promise<void> {
     await this.tasks.settled(operationId);

@@ -17,10 +17,14 @@ export interface Task {
   launch(devices: string[]): RunningTask;
   /** Called instead of launch when the task is cancelled while queued. */
   dropped?(): void;
+  /** Told its place in line (1: next) when it is queued and each time that place changes, until it starts. */
+  queued?(position: number): void;
 }
 
 interface Queued extends Task {
   id: string;
+  /** The place it was last told (queued). */
+  told?: number;
 }
 
 export class TaskQueue {
@@ -44,24 +48,27 @@ export class TaskQueue {
     this.pump();
   }
 
+  /** Tells each waiting task whose place in line changed its new place (Task.queued). */
+  private tell(): void {
+    this.queue.forEach((job, i) => {
+      if (job.told === i + 1 || !job.queued) return;
+      job.told = i + 1;
+      job.queued(i + 1);
+    });
+  }
+
   /** Stops a queued or running task. True when it was known here. */
   cancel(id: string): boolean {
     const i = this.queue.findIndex((j) => j.id === id);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
       job!.dropped?.();
+      this.tell();
       return true;
     }
     const run = this.running.get(id);
     run?.cancel();
     return run !== undefined;
-  }
-
-  /** Where the task is: running, queued at `position` (1: first in line), or unknown here. */
-  place(id: string): { running: true } | { running: false; position: number } | null {
-    if (this.running.has(id)) return { running: true };
-    const i = this.queue.findIndex((j) => j.id === id);
-    return i < 0 ? null : { running: false, position: i + 1 };
   }
 
   has(id: string): boolean {
@@ -118,5 +125,6 @@ export class TaskQueue {
           this.pump();
         });
     }
+    this.tell();
   }
 }

@@ -1,0 +1,28 @@
+/**
+ * A job run every period, one round at a time: what the leader's watchdogs and the Slurm poller share. A round still
+ * running when the next period comes is skipped (the next comes soon enough); a failed round is logged and the next
+ * one runs; `stop` clears the timer and waits for the round in flight, so nothing it writes lands after the stores
+ * close.
+ */
+
+export interface Periodic {
+  /** No round starts after it; resolves once the round in flight (if any) is over. */
+  stop(): Promise<void>;
+}
+
+/** Runs `round` every `periodMs`, one at a time; a failure is logged under `label` ("[slurm] poll"). */
+export function every(periodMs: number, round: () => Promise<unknown>, label: string): Periodic {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = round()
+      .catch((err) => console.error(`${label} failed:`, err))
+      .finally(() => (running = null));
+  }, periodMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
