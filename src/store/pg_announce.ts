@@ -23,7 +23,11 @@ const MAX_PER_STATEMENT = 500;
 
 export class Announcer {
   private queue: string[] = [];
-  private waiters: { resolve: () => void }[] = [];
+  /** Payloads queued and sent since the start: a waiter is done once `sent` reaches the count its own made. */
+  private queued = 0;
+  private sent = 0;
+  /** In queue order, so in order of `upTo`. */
+  private waiters: { upTo: number; resolve: () => void }[] = [];
   private sending: Promise<void> | null = null;
 
   constructor(
@@ -39,7 +43,9 @@ export class Announcer {
   announce(payloads: readonly string[]): Promise<void> {
     if (payloads.length === 0) return Promise.resolve();
     for (const p of payloads) this.queue.push(p);
-    const sent = new Promise<void>((resolve) => this.waiters.push({ resolve }));
+    this.queued += payloads.length;
+    const upTo = this.queued;
+    const sent = new Promise<void>((resolve) => this.waiters.push({ upTo, resolve }));
     this.sending ??= this.drain();
     return sent;
   }
@@ -48,7 +54,6 @@ export class Announcer {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const payloads = this.queue.splice(0, MAX_PER_STATEMENT);
-      const waiters = this.queue.length === 0 ? this.waiters.splice(0) : [];
       try {
         if (this.hook === null || (await this.hook(payloads)))
           await this.sql`
@@ -57,7 +62,9 @@ export class Announcer {
       } catch (err) {
         console.error(`[postgres] announcing ${payloads.length} change(s) failed (streams will replay them):`, err);
       }
-      for (const w of waiters) w.resolve();
+      // Each write is released once its own payloads are out, whatever keeps queuing behind them.
+      this.sent += payloads.length;
+      while (this.waiters.length > 0 && this.waiters[0]!.upTo <= this.sent) this.waiters.shift()!.resolve();
     }
     this.sending = null;
   }
