@@ -103,6 +103,8 @@ export class GroupCommit {
     const ordered = group.map((q, i) => ({ q, i })).sort((a, b) => cmp(a.q.operationId, b.q.operationId) || a.i - b.i);
     const done: { q: Queued; value: unknown; notices: string[] }[] = [];
     const failed: { q: Queued; err: unknown }[] = [];
+    // A SAVEPOINT or RELEASE that failed: the cause the group reports, not the "no such savepoint" that follows it.
+    let pipelined: unknown = null;
     try {
       if (ordered.length === 1) {
         // A lone write needs no savepoint: its failure rolls back a transaction that holds nothing else.
@@ -120,7 +122,10 @@ export class GroupCommit {
             const notices: string[] = [];
             // SAVEPOINT and RELEASE go out pipelined with the write's own statements (not awaited on their own: two
             // round trips a write saved); a failure rolls back to it, and the transaction goes on.
-            const quiet = (p: PromiseLike<unknown>) => void Promise.resolve(p).catch(() => {});
+            const quiet = (p: PromiseLike<unknown>) =>
+              void Promise.resolve(p).catch((err) => {
+                pipelined ??= err;
+              });
             quiet(tx.unsafe(`SAVEPOINT w${i}`));
             try {
               const value = await q.work(tx, notices);
@@ -134,8 +139,9 @@ export class GroupCommit {
         });
       }
     } catch (err) {
-      // The commit itself failed (the connection, the server): nothing of the group is stored.
-      for (const d of done) d.q.reject(err);
+      // The commit itself failed (the connection, the server, a savepoint): nothing of the group is stored.
+      const cause = pipelined ?? err;
+      for (const d of done) d.q.reject(cause);
       for (const f of failed) f.q.reject(f.err);
       return;
     }
