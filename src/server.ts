@@ -210,9 +210,10 @@ export async function startServer(config: Config = loadConfig()) {
       if (config.stepRetentionDays !== null)
         retention ??= startStepRetention(store, { days: config.stepRetentionDays });
     },
-    stop: () => {
-      retention?.stop();
+    stop: async () => {
+      const r = retention;
       retention = null;
+      await r?.stop();
     },
   };
   const jobs = [watchdogJob, clientWatchdogJob, deliveryJob, slurmJob, retentionJob];

@@ -46,7 +46,7 @@ describe("the retention job", () => {
       expect((await store.getOperation(id))!.progress.steps_pruned_at).toBe(new Date(now).toISOString());
       expect(lines).toEqual(["[retention] removed the step rows of 1 run(s) finished over 2 day(s) ago"]);
     } finally {
-      job.stop();
+      await job.stop();
       await store.close();
     }
   });

@@ -7,6 +7,7 @@
  * a parameter. Nothing is announced to the streams: a finished run's streams have nothing left to show.
  */
 import type { Store, StepsPruned } from "../store/store.ts";
+import { every } from "./periodic.ts";
 
 export const DAY_MS = 86_400_000;
 
@@ -16,7 +17,7 @@ export const retentionCutoff = (nowMs: number, days: number): number => nowMs - 
 export interface StepRetentionOptions {
   /** Days after its finish that a run keeps its step rows. */
   days: number;
-  /** Between rounds (default an hour); the first round runs at start. */
+  /** Between rounds (default an hour); the first round comes one interval after start, not on the start-up path. */
   intervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -25,7 +26,8 @@ export interface StepRetentionOptions {
 export interface StepRetention {
   /** One round now (a round already running is waited for, not doubled); resolves with what it removed. */
   round(): Promise<StepsPruned>;
-  stop(): void;
+  /** No round starts after it; resolves once the round in flight (if any) is over. */
+  stop(): Promise<void>;
 }
 
 export function startStepRetention(store: Pick<Store, "pruneSteps">, opts: StepRetentionOptions): StepRetention {
@@ -47,12 +49,6 @@ export function startStepRetention(store: Pick<Store, "pruneSteps">, opts: StepR
     return running;
   };
 
-  const tick = () => void round().catch((err) => console.error("[retention] round failed:", err));
-  tick();
-  const timer = setInterval(tick, opts.intervalMs ?? 3_600_000);
-  (timer as { unref?: () => void }).unref?.();
-  return {
-    round,
-    stop: () => clearInterval(timer),
-  };
+  const loop = every(opts.intervalMs ?? 3_600_000, round, "[retention] round");
+  return { round, stop: () => loop.stop() };
 }
