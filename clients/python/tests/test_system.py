@@ -54,7 +54,11 @@ def test_no_nvml_and_no_nvidia_smi_means_no_gpus(tmp_path, monkeypatch):
 def test_the_proc_source_reads_process_and_machine_without_psutil():
     src = _system._Proc()
     src.read()
-    sum(i * i for i in range(200_000))  # some CPU between the two reads
+    # Some CPU between the two reads, until the machine's tick counters have moved (a tick is 10 ms: a fixed amount of
+    # work can finish inside one, and then there is no share to report).
+    primed = src._last[2]
+    while src._cpu_times()[2] == primed:
+        sum(i * i for i in range(20_000))
     got = src.read()
     assert got["process"]["rss_mb"] > 1
     assert 0 <= got["process"]["cpu_percent"]
