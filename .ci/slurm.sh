@@ -89,7 +89,7 @@ stop_cluster() {
 
 # The three Slurm daemons at once: each takes about 2 s to go after SIGTERM.
 stop_daemons() {
-  stop_pid "$dir/slurmrestd.pid" &
+  stop_rest &
   stop_pid "$dir/slurmd.pid" &
   stop_pid "$dir/slurmctld.pid" &
   wait
@@ -106,6 +106,21 @@ start_rest() {
   echo $! >"$dir/slurmrestd.pid"
 }
 
+# Stops this cluster's slurmrestd: the one listening on its port, found by its command line, since the pid file holds
+# runuser's pid, and runuser does not always outlive the daemon it started (setsid forks it away when it is a process
+# group leader): a stop by that pid alone could leave slurmrestd answering.
+stop_rest() {
+  local user port pid
+  [ -f "$dir/rest" ] || return 0
+  read -r user port <"$dir/rest"
+  stop_pid "$dir/slurmrestd.pid"
+  for pid in $(pgrep -f "^slurmrestd .* 127\.0\.0\.1:$port\$" || true); do
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+}
+
 # Up once it answers ping with the token (10 s at most).
 rest_up() {
   local user port
@@ -117,7 +132,7 @@ rest_up() {
 case "$cmd" in
   stop-rest)
     # slurmrestd alone, as an outage of the REST API while the cluster runs on (tests, and trying it by hand).
-    stop_pid "$dir/slurmrestd.pid"
+    stop_rest
     ;;
   start-rest)
     start_rest
