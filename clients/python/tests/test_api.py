@@ -95,6 +95,29 @@ def test_runs_pages_through_the_api_and_honours_limit(server, monkeypatch):
     assert list(api.runs(q=f'group = "{g}" and not flags.diverging', sort="config.lr", order="desc").name) == ["r1", "r2", "r3", "r4"]
 
 
+def test_runs_keeps_each_run_once_while_a_sweep_adds_runs_between_its_pages(server, monkeypatch):
+    import trainwatch.api as api_mod
+
+    g = group_name()
+    ids = sweep(g, n=4)
+    monkeypatch.setattr(api_mod, "PAGE", 2)
+    api = trainwatch.Api()
+    get = api.get
+    added = []
+
+    def get_then_add(path, params=None):
+        env = get(path, params)
+        if not added:  # a new run lands between the first page and the second: newest first, it pushes the others down
+            added.append(trainwatch.init(name="late", group=g, system_metrics=0))
+        return env
+
+    monkeypatch.setattr(api, "get", get_then_add)
+    got = list(api.runs(q=f'group = "{g}"').id)
+    added[0].finish()
+    assert len(got) == len(set(got))  # the run pushed onto the second page is not read twice
+    assert set(ids) <= set(got)
+
+
 def test_a_query_syntax_error_is_a_value_error_with_the_servers_position(server):
     with pytest.raises(ValueError, match="QUERY_SYNTAX: query.q at 11"):  # the end of the query: a value is missing
         trainwatch.Api().runs(q="config.lr <")

@@ -170,16 +170,24 @@ class Api:
         if limit is not None and limit < 0:
             raise ValueError(f"trainwatch: limit must be ≥ 0, got {limit}")
         out: List[Dict[str, Any]] = []
+        seen = set()
+        offset = 0
         while limit is None or len(out) < limit:
             size = PAGE if limit is None else min(PAGE, limit - len(out))
             if size == 0:
                 break
-            env = self.get("/operations", {"q": q, "sort": sort, "order": order, "status": status, "operation_type": operation_type, "limit": size, "offset": len(out)})
+            env = self.get("/operations", {"q": q, "sort": sort, "order": order, "status": status, "operation_type": operation_type, "limit": size, "offset": offset})
             page = env.get("data") or []
-            out.extend(page)
-            if len(page) < size or len(out) >= int(env.get("total_count", 0)):
+            offset += len(page)
+            # Pages by offset move while a sweep runs (a new run pushes the others down a place): a run read twice
+            # is kept once.
+            for op in page:
+                if op.get("operation_id") not in seen:
+                    seen.add(op.get("operation_id"))
+                    out.append(op)
+            if len(page) < size or offset >= int(env.get("total_count", 0)):
                 break
-        return out
+        return out[:limit] if limit is not None else out
 
     def runs(
         self,
