@@ -380,11 +380,14 @@ export class PostgresStore implements Store, SharedStore {
   async listOperations(f: ListFilter): Promise<{ items: Operation[]; total: number }> {
     const c = compileSearch("postgres", f);
     const n = c.params.length;
-    // The text is src/store/search_sql.ts's fixed fragments; every value travels as a parameter.
-    const [count, rows] = await Promise.all([
-      this.sql.unsafe(`SELECT count(*)::int AS n FROM ${c.countFrom}`, c.params.slice(0, c.whereParams)),
-      this.sql.unsafe(pageSql(c, `$${n + 1}::bigint`, `$${n + 2}::bigint`), [...c.params, f.limit, f.offset]),
-    ]);
+    // The text is src/store/search_sql.ts's fixed fragments; every value travels as a parameter. The count and the
+    // page read one snapshot, so `total_count` is the count of the runs the pages come from.
+    const [count, rows] = await this.sql.begin("isolation level repeatable read read only", (tx) =>
+      Promise.all([
+        tx.unsafe(`SELECT count(*)::int AS n FROM ${c.countFrom}`, c.params.slice(0, c.whereParams)),
+        tx.unsafe(pageSql(c, `$${n + 1}::bigint`, `$${n + 2}::bigint`), [...c.params, f.limit, f.offset]),
+      ]),
+    );
     return { items: (rows as OpRow[]).map((r) => this.toOperation(r)), total: (count as { n: number }[])[0]!.n };
   }
 
