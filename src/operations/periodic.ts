@@ -19,6 +19,8 @@ export function every(periodMs: number, round: () => Promise<unknown>, label: st
       .catch((err) => console.error(`${label} failed:`, err))
       .finally(() => (running = null));
   }, periodMs);
+  // The loop alone keeps no process alive: a server has its listener, and `stop` ends it.
+  (timer as { unref?: () => void }).unref?.();
   return {
     async stop() {
       clearInterval(timer);

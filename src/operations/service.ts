@@ -20,6 +20,7 @@
  * write raised: the flags (WriteResult.raised), the thresholds the batch crossed, a stop decision recorded, a status
  * reached. The shell records them in the outbox (an insert); the delivery worker sends them. Streams hear an `alert`.
  */
+import { every, type Periodic } from "./periodic.ts";
 import type { LabelsInput } from "../schemas/labels.ts";
 import { encodeEpoch, type EpochRecord, type WireEpoch } from "../schemas/epoch.ts";
 import { encodeStep, type StepRecord, type WireStep } from "../schemas/step.ts";
@@ -86,7 +87,7 @@ export class OperationsService {
   /** Per operation, the shared changes still being relayed: one operation's events leave in the order heard. */
   private readonly relaying = new Map<string, Promise<void>>();
   private stopListening: (() => Promise<void>) | null = null;
-  private versionTimer: ReturnType<typeof setInterval> | null = null;
+  private versionCheck: Periodic | null = null;
   private readonly versionCheckMs: number;
 
   private readonly trends: TrendConfig;
@@ -131,17 +132,9 @@ export class OperationsService {
         for (const fn of this.resyncListeners) fn();
       },
     );
-    if (this.versionCheckMs > 0) {
-      let running = false;
-      this.versionTimer = setInterval(() => {
-        if (running) return; // a slow database: the next check comes soon enough
-        running = true;
-        this.checkVersions()
-          .catch((err) => console.error("[operations] the version check failed:", err))
-          .finally(() => (running = false));
-      }, this.versionCheckMs);
-      (this.versionTimer as { unref?: () => void }).unref?.();
-    }
+    // One check at a time (a slow database: the next comes soon enough), on the leader jobs' periodic loop.
+    if (this.versionCheckMs > 0)
+      this.versionCheck = every(this.versionCheckMs, () => this.checkVersions(), "[operations] the version check");
   }
 
   /**
@@ -168,7 +161,9 @@ export class OperationsService {
   async stop(): Promise<void> {
     const stop = this.stopListening;
     this.stopListening = null;
-    if (this.versionTimer) clearInterval(this.versionTimer), (this.versionTimer = null);
+    const check = this.versionCheck;
+    this.versionCheck = null;
+    await check?.stop();
     await stop?.();
     await Promise.allSettled([...this.relaying.values()]);
   }
