@@ -41,7 +41,12 @@ describeInBrowser("operation page liveness, in headless Chromium", () => {
       // The test plays the host's relay: the API started the training on its (stand-in) host.
       (await call("POST", "/trainings", { ...HOST_TRAINING, name: "host-liveness" })).operation_id as string;
     await call("POST", `/operations/${id}/heartbeat`, { started: { backend: "tensorflow-gpu", gpu: "NVIDIA H200" } });
-    const loaded = page.waitForResponse((r) => r.url().includes(`/operations/${id}/analysis`), { timeout: 10_000 });
+    // Loaded: its advice read, and its system samples (read once the stream has joined, so possibly after the advice).
+    const loaded = Promise.all(
+      ["analysis", "system"].map((what) =>
+        page.waitForResponse((r) => r.url().includes(`/operations/${id}/${what}`), { timeout: 10_000 }),
+      ),
+    );
     await page.goto(`${server.url}/#/op/${id}`);
     await loaded;
     const requests: string[] = [];
