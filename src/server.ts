@@ -18,9 +18,9 @@ import { startReplica, type Replica } from "./operations/replicas.ts";
 import { Dispatcher } from "./trainer/dispatcher.ts";
 import { hostPoolFromConfig } from "./host_pool/pool.ts";
 import { startHostWatchdog } from "./host_pool/watchdog.ts";
-import { startClientWatchdog, type ClientWatchdog } from "./operations/client_watchdog.ts";
-import { startStepRetention, type StepRetention } from "./operations/step_retention.ts";
-import { every, type Periodic } from "./operations/periodic.ts";
+import { startClientWatchdog } from "./operations/client_watchdog.ts";
+import { startStepRetention } from "./operations/step_retention.ts";
+import { every, leaderJob } from "./operations/periodic.ts";
 import { alertSettings } from "./alerts/service.ts";
 import { Deliverer, targetsOf } from "./alerts/deliver.ts";
 import { LocalTrainer } from "./trainer/local.ts";
@@ -164,58 +164,20 @@ export async function startServer(config: Config = loadConfig()) {
   const replicaNote = store.shared ? `, replica ${store.shared.replicaId}` : "";
   console.log(`trainwatch listening on ${url} (${describeDb(config)}${replicaNote}) — Swagger UI at ${url}/swagger`);
   if (mirror) console.log(`tensorboard: mirroring every operation's epochs to ${config.tensorboardDir}`);
-  let watchdog: ReturnType<typeof startHostWatchdog> | null = null;
-  const watchdogJob = {
-    start: () => {
-      watchdog ??= startHostWatchdog(operations, {
-        timeoutMs: config.hostTimeoutMs,
-        heartbeatMs: config.heartbeatMs,
-        probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
-      });
-    },
-    stop: async () => {
-      const w = watchdog;
-      watchdog = null;
-      await w?.stop();
-    },
-  };
-  let clientWatchdog: ClientWatchdog | null = null;
-  const clientWatchdogJob = {
-    start: () => {
-      clientWatchdog ??= startClientWatchdog(operations, { liveness: config.client });
-    },
-    stop: async () => {
-      const w = clientWatchdog;
-      clientWatchdog = null;
-      await w?.stop();
-    },
-  };
+  const watchdogJob = leaderJob(() =>
+    startHostWatchdog(operations, {
+      timeoutMs: config.hostTimeoutMs,
+      heartbeatMs: config.heartbeatMs,
+      probe: hosts ? (host, id) => hosts.probeSession(host, id) : undefined,
+    }),
+  );
+  const clientWatchdogJob = leaderJob(() => startClientWatchdog(operations, { liveness: config.client }));
   // Reads Slurm's queue for the unfinished Slurm trainings, one request per period (SlurmExecutor.poll).
-  let slurmLoop: Periodic | null = null;
-  const slurmJob = {
-    start: () => {
-      if (!slurm || slurmLoop) return;
-      slurmLoop = every(config.slurm!.pollMs, () => slurm.poll(), "[slurm] poll");
-    },
-    stop: async () => {
-      const loop = slurmLoop;
-      slurmLoop = null;
-      await loop?.stop();
-    },
-  };
+  const slurmJob = leaderJob(() => (slurm ? every(config.slurm!.pollMs, () => slurm.poll(), "[slurm] poll") : null));
   // Retention of finished runs' step rows (TRAINWATCH_STEP_RETENTION_DAYS), once an hour.
-  let retention: StepRetention | null = null;
-  const retentionJob = {
-    start: () => {
-      if (config.stepRetentionDays !== null)
-        retention ??= startStepRetention(store, { days: config.stepRetentionDays });
-    },
-    stop: async () => {
-      const r = retention;
-      retention = null;
-      await r?.stop();
-    },
-  };
+  const retentionJob = leaderJob(() =>
+    config.stepRetentionDays === null ? null : startStepRetention(store, { days: config.stepRetentionDays }),
+  );
   const jobs = [watchdogJob, clientWatchdogJob, deliveryJob, slurmJob, retentionJob];
   // One process: the watchdogs run here. Replicas: on the one holding the lock, with the lease sweep.
   let replica: Replica | null = null;

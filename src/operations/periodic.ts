@@ -28,3 +28,24 @@ export function every(periodMs: number, round: () => Promise<unknown>, label: st
     },
   };
 }
+
+/**
+ * A job the leader starts and stops (src/operations/replicas.ts LeaderJob): `begin` starts what it runs, once while
+ * started (null: nothing to run, say a setting is off); `stop` ends it and waits for its round in flight.
+ */
+export function leaderJob(begin: () => { stop(): Promise<void> | void } | null): {
+  start(): void;
+  stop(): Promise<void>;
+} {
+  let running: { stop(): Promise<void> | void } | null = null;
+  return {
+    start() {
+      running ??= begin();
+    },
+    async stop() {
+      const r = running;
+      running = null;
+      await r?.stop();
+    },
+  };
+}
