@@ -9,7 +9,7 @@ import { PostgresStore } from "../src/store/postgres.ts";
 import type { StoreChange } from "../src/store/store.ts";
 import { storeContract, TS } from "./store_contract.ts";
 import { onDatabase, withPgbouncer } from "./fixtures/pgbouncer.ts";
-import { schemaName } from "./fixtures/postgres.ts";
+import { pgStoreFactory, schemaName } from "./fixtures/postgres.ts";
 import { until } from "./fixtures/poll.ts";
 
 await withPgbouncer("the PostgresStore contract through pgbouncer", ({ pooled, direct }) => {
@@ -34,39 +34,18 @@ await withPgbouncer("the PostgresStore contract through pgbouncer", ({ pooled, d
       await sql.close();
     }
   }
-  const made: { name: string; stores: PostgresStore[] }[] = [];
 
-  storeContract("PostgresStore through pgbouncer", {
-    async open(opts = {}) {
+  storeContract(
+    "PostgresStore through pgbouncer",
+    pgStoreFactory(async () => {
       const db = await database();
-      const entry = { name: db.name, stores: [] as PostgresStore[] };
-      made.push(entry);
-      const connect = async () => {
-        const s = await PostgresStore.open(db.pooled, {
-          directUrl: db.direct,
-          trends: opts.trends,
-          liveness: opts.liveness,
-        });
-        entry.stores.push(s);
-        return s;
-      };
-      let current = await connect();
       return {
-        store: current,
-        async reopen() {
-          await current.close();
-          current = await connect();
-          return current;
-        },
+        connect: (opts) =>
+          PostgresStore.open(db.pooled, { directUrl: db.direct, trends: opts.trends, liveness: opts.liveness }),
+        drop: () => drop(db.name),
       };
-    },
-    async cleanup() {
-      for (const { name, stores } of made.splice(0)) {
-        for (const s of stores) await s.close();
-        await drop(name);
-      }
-    },
-  });
+    }),
+  );
 
   describe("replicas behind pgbouncer", () => {
     test("two replicas hear each other's writes on their direct LISTEN connections, and one of them holds the jobs lock", async () => {

@@ -9,38 +9,19 @@ import { SchemaTooNewError } from "../src/store/pg_migrate.ts";
 import { NAMED, storeContract, TS } from "./store_contract.ts";
 import { backfillFixture } from "./store_contract_search.ts";
 import { stepOf } from "./store_contract_steps.ts";
-import { dropSchema, schemaName, withPostgres } from "./fixtures/postgres.ts";
+import { dropSchema, pgStoreFactory, schemaName, withPostgres } from "./fixtures/postgres.ts";
 
 await withPostgres("the PostgresStore contract", (url) => {
-  const made: { schema: string; stores: PostgresStore[] }[] = [];
-
-  storeContract("PostgresStore", {
-    async open(opts = {}) {
+  storeContract(
+    "PostgresStore",
+    pgStoreFactory(async () => {
       const schema = schemaName();
-      const entry = { schema, stores: [] as PostgresStore[] };
-      made.push(entry);
-      const connect = async () => {
-        const s = await PostgresStore.open(url, { schema, trends: opts.trends, liveness: opts.liveness });
-        entry.stores.push(s);
-        return s;
-      };
-      let current = await connect();
       return {
-        store: current,
-        async reopen() {
-          await current.close();
-          current = await connect();
-          return current;
-        },
+        connect: (opts) => PostgresStore.open(url, { schema, trends: opts.trends, liveness: opts.liveness }),
+        drop: () => dropSchema(url, schema),
       };
-    },
-    async cleanup() {
-      for (const { schema, stores } of made.splice(0)) {
-        for (const s of stores) await s.close();
-        await dropSchema(url, schema);
-      }
-    },
-  });
+    }),
+  );
 
   describe("PostgresStore on its own", () => {
     test("migrates a new schema to the latest version once, also when replicas open it together", async () => {
