@@ -315,22 +315,19 @@ export function parseQuery(q: string, field = "query.q"): QueryNode | null {
     throw queryError("QUERY_SYNTAX", field, tok.pos, `expected ${what}, found ${show(tok)}`);
   };
 
-  const or = (depth: number): QueryNode => {
-    let left = and(depth);
-    while (isKeyword(peek(), "or")) {
-      next();
-      left = { kind: "or", left, right: and(depth), pos: left.pos };
-    }
-    return left;
-  };
-  const and = (depth: number): QueryNode => {
-    let left = not(depth);
-    while (isKeyword(peek(), "and")) {
-      next();
-      left = { kind: "and", left, right: not(depth), pos: left.pos };
-    }
-    return left;
-  };
+  // `or` of `and`s of `not`s: each a left-leaning chain of the next tighter one.
+  const chain =
+    (kind: "or" | "and", operand: (depth: number) => QueryNode) =>
+    (depth: number): QueryNode => {
+      let left = operand(depth);
+      while (isKeyword(peek(), kind)) {
+        next();
+        left = { kind, left, right: operand(depth), pos: left.pos };
+      }
+      return left;
+    };
+  const and = chain("and", (depth) => not(depth));
+  const or = chain("or", and);
   const not = (depth: number): QueryNode => {
     const tok = peek();
     if (depth > MAX_DEPTH) throw queryError("QUERY_SYNTAX", field, tok.pos, `nested more than ${MAX_DEPTH} deep`);
