@@ -48,7 +48,7 @@ const STATUSES = ["pending", "running", "completed", "failed", "cancelled"];
 /** A key of a `config.<path>` (one segment between dots). */
 export const CONFIG_SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
 /** Deepest `config.<path>` a query may name (as deep as src/store/search_columns.ts follows a configuration). */
-const MAX_CONFIG_DEPTH = 8;
+export const MAX_CONFIG_DEPTH = 8;
 
 /** A field a comparison names, resolved against the fixed list. */
 export type FieldRef =

@@ -4,11 +4,19 @@
  * operation_config), written with the operation. Pure: each store writes these values with its own SQL, and
  * src/store/search_sql.ts compiles a query over them.
  */
+import { CONFIG_SEGMENT, MAX_CONFIG_DEPTH, type SearchFlagName } from "../schemas/search.ts";
 import type { EpochPoint, TrendSummary } from "../trends/types.ts";
 
-/** The flags column: one bit per flag of the trend summary (`flags.<name>` in a query). */
-export const FLAG_BITS = { overfitting: 1, plateau: 2, diverging: 4, stalled: 8 } as const;
-export type SearchFlag = keyof typeof FLAG_BITS;
+/**
+ * The flags column: one bit per flag a query names (`flags.<name>`, src/schemas/search.ts SEARCH_FLAGS). The bits are
+ * stored: written out, never derived from a list's order.
+ */
+export const FLAG_BITS: Readonly<Record<SearchFlagName, number>> = {
+  overfitting: 1,
+  plateau: 2,
+  diverging: 4,
+  stalled: 8,
+};
 
 /** The operation row's search columns after a write. */
 export interface SummaryColumns {
@@ -49,16 +57,12 @@ export interface ConfigLeaf {
   str: string | null;
 }
 
-/** A key a query can name (src/schemas/search.ts CONFIG_SEGMENT); others are not searchable. */
-const KEY = /^[A-Za-z0-9_-]{1,64}$/;
 /** Leaves kept per run: a configuration past it is stored whole but only its first leaves are searchable. */
 export const MAX_CONFIG_LEAVES = 1000;
-/** Nesting depth followed into a configuration. */
-const MAX_DEPTH = 8;
 
 /**
  * The searchable leaves of `config`, depth first in key order: numbers (finite), strings, booleans, null and arrays
- * (an array matches only `!= null` / `= null`), at most MAX_CONFIG_LEAVES, objects followed MAX_DEPTH deep, keys
+ * (an array matches only `!= null` / `= null`), at most MAX_CONFIG_LEAVES, objects followed MAX_CONFIG_DEPTH deep, keys
  * outside [A-Za-z0-9_-] skipped.
  */
 export function configLeaves(config: Record<string, unknown> | null | undefined): ConfigLeaf[] {
@@ -66,7 +70,7 @@ export function configLeaves(config: Record<string, unknown> | null | undefined)
   const walk = (obj: Record<string, unknown>, prefix: string, depth: number) => {
     for (const [k, v] of Object.entries(obj)) {
       if (out.length >= MAX_CONFIG_LEAVES) return;
-      if (!KEY.test(k)) continue;
+      if (!CONFIG_SEGMENT.test(k)) continue;
       const path = prefix + k;
       if (typeof v === "number") {
         if (Number.isFinite(v)) out.push({ path, kind: "number", num: v, str: null });
@@ -74,7 +78,8 @@ export function configLeaves(config: Record<string, unknown> | null | undefined)
       else if (typeof v === "boolean") out.push({ path, kind: v ? "true" : "false", num: null, str: null });
       else if (v === null) out.push({ path, kind: "null", num: null, str: null });
       else if (Array.isArray(v)) out.push({ path, kind: "array", num: null, str: null });
-      else if (typeof v === "object" && depth < MAX_DEPTH) walk(v as Record<string, unknown>, `${path}.`, depth + 1);
+      else if (typeof v === "object" && depth < MAX_CONFIG_DEPTH)
+        walk(v as Record<string, unknown>, `${path}.`, depth + 1);
     }
   };
   if (config) walk(config, "", 1);
