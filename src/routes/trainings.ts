@@ -33,18 +33,23 @@ export const trainingsRoutes = (deps: AppDeps) =>
       const trainers = deps.trainers;
       if (!trainers) throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no trainers");
       let op: Operation;
+      // Created labelled: a search by group or tag finds the run from its first moment.
+      const labels = { tags: body.tags, group: body.group };
       if (body.recipe !== undefined) {
         const extra = SPEC_ONLY_FIELDS.find((k) => body[k] !== undefined);
         if (extra) throw invalid(`body.${extra}`, "not allowed with body.recipe (a recipe's settings are its params)");
         if (!trainers.startRecipe)
           throw new TrainwatchError("HOST_UNAVAILABLE", "this server runs no script trainings");
-        op = await trainers.startRecipe({
-          recipe: body.recipe,
-          params: body.params,
-          name: body.name,
-          target: body.target,
-          stop_policy: body.stop_policy,
-        });
+        op = await trainers.startRecipe(
+          {
+            recipe: body.recipe,
+            params: body.params,
+            name: body.name,
+            target: body.target,
+            stop_policy: body.stop_policy,
+          },
+          labels,
+        );
       } else {
         if (body.params !== undefined)
           throw invalid("body.params", "only with body.recipe (params belong to a recipe)");
@@ -60,13 +65,10 @@ export const trainingsRoutes = (deps: AppDeps) =>
         } = body;
         if (dataset === undefined)
           throw invalid("body.dataset", "Expected required property (or name a recipe in body.recipe)");
-        op = await trainers.start({ ...rest, dataset }, target);
+        op = await trainers.start({ ...rest, dataset }, target, labels);
         // Before its first epoch can be judged: the training reports none before this reply goes out.
         if (stop_policy) op = await deps.operations.setStopPolicy(op.operation_id, normalizeStopPolicy(stop_policy));
       }
-      // Labelled once created, as the stop policy is set: the trainers create operations without knowing labels.
-      if (body.tags !== undefined || body.group !== undefined)
-        op = await deps.operations.setLabels(op.operation_id, { tags: body.tags, group: body.group });
       set.status = 202;
       return ok(op);
     },

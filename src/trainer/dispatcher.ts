@@ -4,7 +4,7 @@
  * difference; the operation records it in `metadata.location` (and `.host`), and a recipe's in `executor` and
  * `external_id`.
  */
-import type { Trainers } from "./types.ts";
+import type { RunLabels, Trainers } from "./types.ts";
 import type { Config } from "../config.ts";
 import { TrainwatchError, invalid } from "../errors.ts";
 import type { OperationsService } from "../operations/service.ts";
@@ -59,7 +59,7 @@ export class Dispatcher implements Trainers {
     if (hosts) this.executors.register(new HostExecutor(hosts));
   }
 
-  async start(input: TrainingSpecInput, requested?: Target): Promise<Operation> {
+  async start(input: TrainingSpecInput, requested?: Target, labels: RunLabels = {}): Promise<Operation> {
     if (requested === "slurm")
       throw invalid("body.target", "a built-in spec trains locally or on a GPU host; slurm runs declared recipes");
     const target = requested ?? (this.config.useHostService ? "host" : "local");
@@ -81,6 +81,7 @@ export class Dispatcher implements Trainers {
           metadata: { location: target, spec },
           // Run by this process: on a shared database it is leased to this replica.
           owned: target === "local",
+          ...labels,
         })
       ).operation_id;
     if (target === "local") {
@@ -101,7 +102,7 @@ export class Dispatcher implements Trainers {
    * undone on failure (the operation removed again, unless it was cancelled meanwhile: then the cancel is what the user
    * sees); once the executor took the run, a failure to record it keeps the operation (its run exists) and is logged.
    */
-  async startRecipe(req: RecipeRequest): Promise<Operation> {
+  async startRecipe(req: RecipeRequest, labels: RunLabels = {}): Promise<Operation> {
     const declared = this.scripts?.declared(req.recipe) ?? null;
     const target = chooseTarget(req.target, declared, this.config.useHostService ? "host" : "local");
     const executor = this.executors.get(target);
@@ -116,6 +117,7 @@ export class Dispatcher implements Trainers {
       // Run by this process: on a shared database it is leased to this replica.
       owned: executor.location === "local",
       executor: executor.name,
+      ...labels,
     });
     const id = op.operation_id;
     let submitted: Submitted;

@@ -54,10 +54,19 @@ export interface TrainingResult {
   backend: string;
 }
 
+/** A new training's tags and group (src/schemas/labels.ts), given to the operation as it is created. */
+export interface RunLabels {
+  tags?: readonly string[];
+  group?: string | null;
+}
+
 /** What the API needs from whoever runs trainings (local workers, GPU hosts). */
 export interface Trainers {
-  /** Creates the training operation and starts or queues it (a built-in spec: local or host; slurm is a 400 naming body.target). */
-  start(spec: TrainingSpecInput, target?: Target): Promise<Operation>;
+  /**
+   * Creates the training operation, labelled, and starts or queues it (a built-in spec: local or host; slurm is a 400
+   * naming body.target).
+   */
+  start(spec: TrainingSpecInput, target?: Target, labels?: RunLabels): Promise<Operation>;
   /** Stops a pending or running operation; returns a note to record (e.g. host unreachable), or null. */
   cancel(op: Operation): Promise<Record<string, unknown> | null>;
   /** A checkpoint the operation's training kept (locally, or fetched from its host), as a tar; CHECKPOINT_NOT_FOUND when gone. */
@@ -67,7 +76,7 @@ export interface Trainers {
    * Creates a script training from a declared recipe and hands it to its executor (src/executors): 400 for an
    * undeclared recipe, bad params, or a target the recipe does not allow or this server has no executor for.
    */
-  startRecipe?(req: RecipeRequest): Promise<Operation>;
+  startRecipe?(req: RecipeRequest, labels?: RunLabels): Promise<Operation>;
   /** The recipes this server and its GPU hosts declare. */
   recipes?(): Promise<RecipeList>;
   /** The last `tail` lines a script training printed (from its host for a host training). */
